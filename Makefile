@@ -1,0 +1,123 @@
+# strata: one Makefile for everything.
+#
+#   make            build the daemon, tools, tests and benchmarks (build/)
+#   make run        build and start the server on 127.0.0.1:9201 with demo data
+#   make test       install missing Debian packages, build, run every test
+#   make check      the tests again under AddressSanitizer + UBSan (build/san/)
+#   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 30)
+#   make bench      storage benchmarks (figures printed, nothing asserted)
+#
+# Every module directory is one static library; adding a .c file needs no
+# edit here.  tools/foo_bar.c becomes build/foo-bar, tests/test_x.c becomes
+# build/tests/test_x, tests/fuzz/fuzz_x.c becomes build/fuzz/fuzz_x.
+
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+GEN     := build/gen
+CC      ?= cc
+
+CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g $(OPT) $(SAN) -pthread -MMD -MP \
+             -Icommon -Itsdb -Iingest -Iapi -I$(GEN) $(CFLAGS)
+LDLIBS_ALL = -lmicrohttpd -lprotobuf-c -lsnappy -lzstd -ljansson -ljwt -lssl -lcrypto -lcurl -lm -pthread $(LDLIBS)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+COMMON_SRC := $(wildcard common/*.c)
+TSDB_SRC   := $(wildcard tsdb/*.c)
+PROTO      := $(wildcard ingest/proto/*.proto)
+PROTO_C    := $(patsubst ingest/proto/%.proto,$(GEN)/%.pb-c.c,$(PROTO))
+PROTO_H    := $(PROTO_C:.c=.h)
+INGEST_SRC := $(wildcard ingest/*.c) $(PROTO_C)
+API_SRC    := $(filter-out api/main.c,$(wildcard api/*.c))
+
+LIB_COMMON := $(BUILD)/libcommon.a
+LIB_TSDB   := $(BUILD)/libtsdb.a
+LIB_INGEST := $(BUILD)/libingest.a
+LIB_API    := $(BUILD)/libapi.a
+LIBS       := $(LIB_API) $(LIB_INGEST) $(LIB_TSDB) $(LIB_COMMON)
+
+TOOLS_SRC  := $(wildcard tools/*.c)
+TOOLS      := $(patsubst tools/%.c,$(BUILD)/%,$(subst _,-,$(TOOLS_SRC)))
+TEST_SRC   := $(wildcard tests/test_*.c)
+TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 30
+
+.PHONY: all deps run test test-run check fuzz fuzzers bench clean
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/strata $(TOOLS) $(TESTS)
+
+deps:
+	@sh tools/deps.sh
+
+# Generated protobuf-c code is shared by every build flavour.
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: ingest/proto/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=ingest/proto --c_out=$(GEN) $<
+
+# Generated headers must exist before anything that may include them compiles.
+$(BUILD)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# protobuf-c's generated code is not -Wextra clean; it is not ours to fix.
+$(BUILD)/obj/$(GEN)/%.o: $(GEN)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-unused-parameter -c $< -o $@
+
+$(LIB_COMMON): $(call obj,$(COMMON_SRC))
+$(LIB_TSDB):   $(call obj,$(TSDB_SRC))
+$(LIB_INGEST): $(call obj,$(INGEST_SRC))
+$(LIB_API):    $(call obj,$(API_SRC))
+$(BUILD)/lib%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/strata: $(call obj,api/main.c) $(LIBS)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(LDLIBS_ALL)
+
+# tools/strata_load.c -> build/strata-load
+.SECONDEXPANSION:
+$(TOOLS): $(BUILD)/%: $$(call obj,tools/$$(subst -,_,$$*).c) $(LIBS)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(LDLIBS_ALL) -lcmocka
+
+run: deps all
+	sh tools/run.sh $(BUILD)
+
+test: deps
+	$(MAKE) all
+	sh tests/run_tests.sh $(BUILD)
+
+# Same tests, instrumented.  Timing-free tests only, so slower code is fine.
+check: deps
+	$(MAKE) BUILD=build/san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh tests/run_tests.sh build/san
+
+# Fuzzers: everything compiled with clang's coverage instrumentation.
+fuzzers:
+	$(MAKE) BUILD=build/fuzz CC=clang OPT=-O1 \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+	  $(FUZZERS)
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIBS) $(LDLIBS_ALL)
+
+fuzz: deps fuzzers
+	sh tests/fuzz/run_fuzz.sh build/fuzz $(FUZZ_SECONDS)
+
+bench: deps all
+	sh tools/bench.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

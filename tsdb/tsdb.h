@@ -1,0 +1,198 @@
+/*
+ * tsdb.h: the whole public contract of strata's storage engine.
+ *
+ * A database lives in one directory (held with an exclusive flock).  Series
+ * are identified by their sorted label set; samples are (int64 ms, float64)
+ * and round-trip bit-exactly (NaN payloads and the stale marker included).
+ * Appends go to the WAL first, then to the in-memory head; the head is cut
+ * into immutable blocks every block duration, blocks are compacted, and
+ * retention drops whole blocks by time and by size.  Rollups (5m, 1h) are
+ * written with every block so wide reads can avoid raw samples.
+ *
+ * tsdb knows nothing of HTTP, tenants or workloads: the ingest layer stamps a
+ * tenant label and the API layer adds a matcher on it.
+ *
+ * Errors are the negative STRATA_E* codes of strata_err.h; 0 is success.
+ * All functions are safe to call from several threads at once on one
+ * tsdb_t, except tsdb_close(), which must be the last call.  A series set is
+ * used by one thread at a time.
+ */
+#ifndef TSDB_H
+#define TSDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata_err.h"
+
+/* Prometheus' stale marker: a NaN with this exact bit pattern. */
+#define TSDB_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
+
+typedef struct tsdb tsdb_t;
+typedef struct tsdb_series_set tsdb_series_set_t;
+
+typedef struct tsdb_label {
+    const char *name;
+    const char *value;
+} tsdb_label_t;
+
+typedef struct tsdb_sample {
+    int64_t t;  /* milliseconds since the Unix epoch */
+    double v;
+} tsdb_sample_t;
+
+enum tsdb_fsync_policy {
+    TSDB_FSYNC_ALWAYS,   /* fsync before tsdb_append returns */
+    TSDB_FSYNC_INTERVAL, /* group commit: fsync every fsync_interval_ms */
+    TSDB_FSYNC_NEVER,    /* leave it to the OS (data survives a process crash, not a power loss) */
+};
+
+typedef struct tsdb_options {
+    const char *dir;               /* data directory; created if missing */
+    int64_t block_duration_ms;     /* head cut interval, default 2h */
+    int64_t retention_ms;          /* drop blocks older than this (0 = keep forever), default 15d */
+    uint64_t retention_bytes;      /* drop oldest blocks beyond this size (0 = no limit) */
+    int64_t ooo_window_ms;         /* accept samples this far behind a series' newest, default 10m */
+    enum tsdb_fsync_policy fsync;  /* default TSDB_FSYNC_INTERVAL */
+    int fsync_interval_ms;         /* default 100 */
+    uint64_t wal_segment_bytes;    /* default 64 MiB */
+    int background;                /* 1 (default): a thread cuts, compacts and applies retention;
+                                      0: only the tsdb_cut_head/tsdb_compact calls do (tests) */
+} tsdb_options_t;
+
+/* Fills opts with the defaults above (dir = NULL). */
+void tsdb_options_init(tsdb_options_t *opts);
+
+/* Opens (creating if needed) and replays the WAL.  A torn or corrupt WAL
+ * tail is cut off and logged; a corrupt block is moved aside to
+ * <dir>/corrupt/ and logged.  STRATA_ELOCKED if another process holds it. */
+int tsdb_open(const tsdb_options_t *opts, tsdb_t **out);
+/* Syncs the WAL, stops background work and frees everything. NULL is a no-op. */
+void tsdb_close(tsdb_t *db);
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* One series of a batch: labels sorted by name, unique, non-empty values,
+ * already validated by the caller.  Samples in any order. */
+typedef struct tsdb_series_input {
+    const tsdb_label_t *labels;
+    size_t nlabels;
+    const tsdb_sample_t *samples;
+    size_t nsamples;
+} tsdb_series_input_t;
+
+/* What tsdb_append did.  A sample is either appended, a duplicate (same
+ * timestamp and same value bits as the stored one: a no-op), too old (more
+ * than ooo_window behind the series' newest sample) or conflicting (same
+ * timestamp, different value bits).  The last two are rejected. */
+typedef struct tsdb_append_result {
+    size_t appended;
+    size_t duplicates;
+    size_t too_old;
+    size_t conflicting;
+    size_t new_series;
+    /* index into the input of the first series with a rejected sample, or SIZE_MAX */
+    size_t first_rejected_series;
+    int first_rejected_error;  /* STRATA_ETOOOLD or STRATA_EDUPTS */
+} tsdb_append_result_t;
+
+/* Appends a batch.  Returns 0 once every accepted sample is in the WAL
+ * (fsynced per the policy), so a 2xx may be sent.  Rejected samples are
+ * counted in res, not errors.  A negative return (STRATA_EIO, STRATA_ENOSPC,
+ * STRATA_ECLOSED) means nothing of the batch may be acknowledged. */
+int tsdb_append(tsdb_t *db, const tsdb_series_input_t *series, size_t nseries,
+                tsdb_append_result_t *res);
+
+/* ---- reading ---------------------------------------------------------- */
+
+enum tsdb_match_op {
+    TSDB_MATCH_EQ,   /* name="value"  (value "" matches series without the label) */
+    TSDB_MATCH_NEQ,  /* name!="value" */
+    TSDB_MATCH_RE,   /* name=~"re"    fully anchored POSIX ERE; a|b|c and abc.* are fast paths */
+    TSDB_MATCH_NRE,  /* name!~"re" */
+};
+
+typedef struct tsdb_matcher {
+    enum tsdb_match_op op;
+    const char *name;
+    const char *value;
+} tsdb_matcher_t;
+
+/* Selects the series matching all matchers that have samples in [mint, maxt]
+ * (inclusive), from the head and every block, merged and deduplicated.
+ * At least one matcher must not match the empty string (STRATA_EINVAL). */
+int tsdb_select(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers,
+                int64_t mint, int64_t maxt, tsdb_series_set_t **out);
+
+/* Advances to the next series in label order: 1 = there is one, 0 = end, <0 = error. */
+int tsdb_series_set_next(tsdb_series_set_t *set);
+/* Labels of the current series, sorted by name; valid until the next _next(). */
+const tsdb_label_t *tsdb_series_set_labels(tsdb_series_set_t *set, size_t *nlabels);
+/* Samples of the current series in [mint, maxt], ascending by time, without
+ * duplicates; valid until the next _next().  May return STRATA_ECORRUPT. */
+int tsdb_series_set_samples(tsdb_series_set_t *set, const tsdb_sample_t **samples, size_t *n);
+void tsdb_series_set_free(tsdb_series_set_t *set);
+
+/* A rollup point summarises the raw samples in (t - resolution, t]. */
+typedef struct tsdb_rollup_point {
+    int64_t t;          /* end of the interval, a multiple of the resolution */
+    uint32_t count;     /* samples in the interval (stale markers excluded) */
+    double sum, min, max;
+    double last;        /* value of the newest sample in the interval */
+    int64_t last_t;     /* its timestamp */
+    double first;       /* value of the oldest sample in the interval */
+    int64_t first_t;
+    /* counter increase: newest minus the last sample before the interval
+     * (or the interval's first sample when there is none), summed over resets */
+    double increase;
+} tsdb_rollup_point_t;
+
+#define TSDB_ROLLUP_5M  (5 * 60 * 1000)
+#define TSDB_ROLLUP_1H  (60 * 60 * 1000)
+
+/* Rollup points of the current series at resolution TSDB_ROLLUP_5M or
+ * TSDB_ROLLUP_1H whose intervals lie in [mint, maxt], ascending; computed from
+ * stored rollups for blocks and from raw samples for the head.  Valid until
+ * the next _next(). */
+int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
+                            const tsdb_rollup_point_t **points, size_t *n);
+
+/* Values of one label name across all series (sorted, unique), e.g. to list
+ * tenants.  *values is malloc'd, the strings are owned by the db and valid
+ * until tsdb_close(); free the array with free(). */
+int tsdb_label_values(tsdb_t *db, const char *name, const char ***values, size_t *n);
+
+/* ---- maintenance ------------------------------------------------------ */
+
+/* Cuts the whole head into a block now (checkpointing the WAL), regardless of
+ * the block duration.  Used by benchmarks and by tests. */
+int tsdb_cut_head(tsdb_t *db);
+/* Runs one compaction and retention pass now. */
+int tsdb_compact(tsdb_t *db);
+/* fsyncs the WAL now. */
+int tsdb_sync(tsdb_t *db);
+
+typedef struct tsdb_stats {
+    uint64_t series;            /* series in the index */
+    uint64_t head_series;       /* series with samples in the head */
+    uint64_t head_samples;
+    uint64_t head_bytes;        /* memory held by head chunks */
+    uint64_t blocks;
+    uint64_t block_bytes;       /* on disk */
+    uint64_t wal_bytes;         /* on disk */
+    uint64_t samples_appended;  /* since open */
+    uint64_t wal_fsyncs;
+    double wal_fsync_seconds_total;
+    uint64_t wal_corruptions;   /* torn/corrupt records cut at open */
+    uint64_t blocks_corrupt;    /* blocks set aside */
+    int64_t min_time, max_time; /* over all data, INT64_MAX/INT64_MIN when empty */
+    int replaying;              /* 1 while the WAL is being replayed */
+} tsdb_stats_t;
+
+void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *stats);
+
+/* WAL fsync duration buckets for /metrics: called for every fsync. */
+typedef void (*tsdb_fsync_observer_fn)(double seconds, void *ctx);
+void tsdb_set_fsync_observer(tsdb_t *db, tsdb_fsync_observer_fn fn, void *ctx);
+
+#endif

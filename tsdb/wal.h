@@ -1,0 +1,92 @@
+/*
+ * wal.h: tsdb's write-ahead log (internal to tsdb/).
+ *
+ * <dir>/wal/ holds numbered segment files (00000001, ...) and at most one
+ * checkpoint (checkpoint.00000007: the head's state when segment 7 began).
+ * Each record is framed with its length and a CRC32C (format in
+ * docs/storage.md).  Writers on several threads append whole batches; with
+ * TSDB_FSYNC_ALWAYS concurrent batches share one fsync (group commit), and
+ * tsdb_wal_append returns only after the fsync that covers its batch.
+ */
+#ifndef TSDB_WAL_H
+#define TSDB_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsdb.h"
+
+typedef struct tsdb_wal tsdb_wal_t;
+
+/* A sample as logged: refs are series ids assigned by the head. */
+typedef struct tsdb_wal_sample {
+    uint64_t ref;
+    int64_t t;
+    double v;
+} tsdb_wal_sample_t;
+
+/* A caller-owned record buffer: build it without holding any lock, then hand
+ * it to tsdb_wal_append.  Reusable after tsdb_wal_batch_reset. */
+typedef struct tsdb_wal_batch {
+    uint8_t *buf;
+    size_t len, cap;
+} tsdb_wal_batch_t;
+
+void tsdb_wal_batch_init(tsdb_wal_batch_t *b);
+void tsdb_wal_batch_reset(tsdb_wal_batch_t *b);
+void tsdb_wal_batch_free(tsdb_wal_batch_t *b);
+/* Adds a series record (ref -> label set). */
+int tsdb_wal_batch_add_series(tsdb_wal_batch_t *b, uint64_t ref, const tsdb_label_t *labels,
+                              size_t nlabels);
+/* Adds a samples record. */
+int tsdb_wal_batch_add_samples(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *samples, size_t n);
+
+typedef struct tsdb_wal_options {
+    enum tsdb_fsync_policy fsync;
+    int fsync_interval_ms;
+    uint64_t segment_bytes;
+    void (*fsync_observer)(double seconds, void *ctx);
+    void *fsync_observer_ctx;
+} tsdb_wal_options_t;
+
+/* Replay callbacks: labels/samples are valid only during the call. */
+typedef struct tsdb_wal_replay_ops {
+    int (*on_series)(void *ctx, uint64_t ref, const tsdb_label_t *labels, size_t nlabels);
+    int (*on_samples)(void *ctx, const tsdb_wal_sample_t *samples, size_t n);
+    void *ctx;
+} tsdb_wal_replay_ops_t;
+
+typedef struct tsdb_wal_replay_stats {
+    uint64_t records, series, samples;
+    uint64_t corrupt_records;   /* torn or failing CRC: the log was cut there */
+    uint64_t truncated_bytes;   /* bytes cut off */
+} tsdb_wal_replay_stats_t;
+
+/* Replays the checkpoint then every later segment in order, calling ops for
+ * each record; at the first torn or corrupt record it logs, truncates that
+ * segment there and drops any later segments (they cannot be trusted to
+ * follow), then opens for writing at the end.  dir is the database dir. */
+int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts,
+                  const tsdb_wal_replay_ops_t *ops, tsdb_wal_replay_stats_t *stats,
+                  tsdb_wal_t **out);
+/* Syncs and closes; NULL is a no-op. */
+void tsdb_wal_close(tsdb_wal_t *wal);
+
+/* Writes the batch (thread-safe) and returns once it is durable per policy. */
+int tsdb_wal_append(tsdb_wal_t *wal, const tsdb_wal_batch_t *batch);
+int tsdb_wal_sync(tsdb_wal_t *wal);
+
+/* Checkpointing, done by the head cut:
+ *   seg = tsdb_wal_rotate(wal)            -- with appends quiesced: later records go to seg
+ *   tsdb_wal_checkpoint(wal, seg, &state) -- state = the head as of the rotation
+ * writes checkpoint.<seg> (temp file, fsync, rename, fsync dir) then deletes
+ * older checkpoints and every segment < seg. */
+int tsdb_wal_rotate(tsdb_wal_t *wal, uint64_t *seg);
+int tsdb_wal_checkpoint(tsdb_wal_t *wal, uint64_t seg, const tsdb_wal_batch_t *state);
+
+uint64_t tsdb_wal_disk_bytes(tsdb_wal_t *wal);
+
+/* CRC32C (Castagnoli), shared with the block format. */
+uint32_t tsdb_crc32c(uint32_t crc, const void *data, size_t len);
+
+#endif
