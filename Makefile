@@ -42,10 +42,12 @@ TOOLS      := $(patsubst tools/%.c,$(BUILD)/%,$(subst _,-,$(TOOLS_SRC)))
 TEST_SRC   := $(wildcard tests/test_*.c)
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps run test test-run check fuzz fuzzers bench clean
+.PHONY: all deps run test check fuzz fuzzers fuzz-bins bench clean
+# Keep objects that only feed a link (no re-compiles, no noisy rm).
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/strata $(TOOLS) $(TESTS)
@@ -105,10 +107,11 @@ check: deps
 fuzzers:
 	$(MAKE) BUILD=build/fuzz CC=clang OPT=-O1 \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
-	  $(FUZZERS)
+	  fuzz-bins
 
-$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBS)
-	@mkdir -p $(dir $@)
+# Only meaningful inside the sub-make above (BUILD=build/fuzz, CC=clang).
+fuzz-bins: $(FUZZERS)
+$(FUZZERS): $(BUILD)/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBS)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIBS) $(LDLIBS_ALL)
 
 fuzz: deps fuzzers
