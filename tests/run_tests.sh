@@ -5,6 +5,9 @@
 # "ok - name" / "not ok - name" lines.  A program that crashes counts as failed.
 BUILD=${1:-build}
 export STRATA_BUILD="$BUILD"
+# Debian's python3 and its python3-* packages (installed by tools/deps.sh) come first, not a
+# pyenv or venv interpreter that happens to be on PATH.
+export PATH="/usr/bin:/bin:$PATH"
 passed=0; failed=0; failures=""
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 for t in "$BUILD"/tests/test_*; do
