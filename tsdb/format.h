@@ -17,7 +17,34 @@
 
 /* ---- chunk encoding (tsdb/codec.c) ---- */
 
-/* ---- WAL (tsdb/wal.c) ---- */
+/* ---- WAL (tsdb/wal.c) ----
+ * <dir>/wal/00000001 ...      segments, numbered from 1, %08llu (more digits past 99999999)
+ * <dir>/wal/checkpoint.<seg>  head state as of the start of segment <seg>
+ * <dir>/wal/<name>.tmp        checkpoint being written; deleted at open
+ *
+ * Segment and checkpoint files start with an 8-byte header:
+ *   u32 magic TSDB_WAL_MAGIC | u8 version | u8 kind (0 segment, 1 checkpoint) | u16 zero
+ * followed by records, back to back:
+ *   u32 len | u32 crc | body[len]     body[0] = record type, body[1..] = payload
+ *   len >= 1 and <= TSDB_WAL_MAX_RECORD_BYTES; crc = CRC32C over the 4 len bytes and the body.
+ * Payloads (uvarint = LEB128, zvarint = zigzag LEB128):
+ *   SERIES:  uvarint ref | uvarint nlabels | nlabels x (uvarint len, name, uvarint len, value)
+ *   SAMPLES: uvarint n (>= 1) | first: uvarint ref, zvarint t, f64 v
+ *            | then n-1 x (zvarint ref delta, zvarint t delta, f64 v)
+ *            deltas are to the previous sample of the record, mod 2^64; v is the raw
+ *            IEEE-754 bit pattern, little-endian, so every NaN payload round-trips.
+ */
+#define TSDB_WAL_MAGIC              0x4C415753u  /* "SWAL" as bytes on disk */
+#define TSDB_WAL_VERSION            1
+#define TSDB_WAL_KIND_SEGMENT       0
+#define TSDB_WAL_KIND_CHECKPOINT    1
+#define TSDB_WAL_HEADER_SIZE        8
+#define TSDB_WAL_RECORD_HEADER_SIZE 8
+#define TSDB_WAL_MAX_RECORD_BYTES   (64u << 20)
+#define TSDB_WAL_REC_SERIES         1
+#define TSDB_WAL_REC_SAMPLES        2
+/* Samples per SAMPLES record at most (a larger batch is split), so a record stays < 32 MiB. */
+#define TSDB_WAL_MAX_SAMPLES_PER_RECORD (1u << 20)
 
 /* ---- blocks and rollups (tsdb/block.c) ---- */
 

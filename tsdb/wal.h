@@ -69,6 +69,18 @@ typedef struct tsdb_wal_replay_stats {
 int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts,
                   const tsdb_wal_replay_ops_t *ops, tsdb_wal_replay_stats_t *stats,
                   tsdb_wal_t **out);
+/* Replays one segment or checkpoint image held in memory (header included):
+ * the parser tsdb_wal_open uses for each file, exposed for the fuzz target and
+ * tools.  Counts into stats (may be NULL).  *valid_len (may be NULL) is the
+ * length of the good prefix: == len when the image is clean, else the offset of
+ * the first torn or corrupt record, whose reason goes to *why (may be NULL; set
+ * to NULL when clean); that counts one corrupt record and len - *valid_len
+ * truncated bytes.  An empty image is a clean empty segment.  Returns 0, a
+ * callback's negative return, STRATA_ENOMEM, or STRATA_EVERSION for a valid
+ * header of another format version. */
+int tsdb_wal_replay_buffer(const uint8_t *buf, size_t len, const tsdb_wal_replay_ops_t *ops,
+                           tsdb_wal_replay_stats_t *stats, size_t *valid_len, const char **why);
+
 /* Syncs and closes; NULL is a no-op. */
 void tsdb_wal_close(tsdb_wal_t *wal);
 
