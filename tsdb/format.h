@@ -15,7 +15,29 @@
  * <dir>/corrupt/        blocks set aside because a CRC failed
  */
 
-/* ---- chunk encoding (tsdb/codec.c) ---- */
+/* ---- chunk encoding (tsdb/codec.c) ----
+ * byte 0   TSDB_CHUNK_MAGIC: high nibble 0xC marks a chunk, low nibble is the version
+ * byte 1   modes: bits 0-1 timestamp mode, bits 2-3 value mode, bits 4-7 zero
+ * varint   n (1..65535)
+ * varint   zigzag(first timestamp)
+ * varint   last timestamp - first timestamp (uint64)
+ * timestamp section, value section (docs/storage.md, "Chunk encoding");
+ * a chunk is exactly its bytes, nothing may follow.
+ */
+#define TSDB_CHUNK_MAGIC        0xC1
+#define TSDB_CHUNK_TS_REGULAR   0  /* n == 1 or all deltas equal: span / (n-1) */
+#define TSDB_CHUNK_TS_PACKED    1  /* varint first delta, then blocks of the rest */
+#define TSDB_CHUNK_VAL_CONST    0  /* one scalar: byte e + varint zigzag(m), or 0xFF + 8 raw bytes */
+#define TSDB_CHUNK_VAL_DECIMAL  1  /* byte e, varint zigzag(m0), blocks of m, exceptions */
+#define TSDB_CHUNK_VAL_XOR      2  /* Gorilla XOR bit stream */
+#define TSDB_CHUNK_CONST_RAW    0xFF
+#define TSDB_CHUNK_DEC_MAX_EXP  22 /* 10^22 is the largest exact power of ten */
+#define TSDB_CHUNK_BLOCK_LEN    128 /* integers per packed block */
+/* block header byte: mode << 6 | width code (0..62 = width, 63 = 64 bits) */
+#define TSDB_CHUNK_BLOCK_FOR          0 /* varint zigzag(min), len x w bits of (x - min) */
+#define TSDB_CHUNK_BLOCK_DELTA        1 /* varint zigzag(min delta), len x w bits of (delta - min) */
+#define TSDB_CHUNK_BLOCK_SPARSE       2 /* varint zigzag(base), bitmap x != base, w bits zigzag(x - base) each */
+#define TSDB_CHUNK_BLOCK_SPARSE_DELTA 3 /* bitmap delta != 0, w bits zigzag(delta) each */
 
 /* ---- WAL (tsdb/wal.c) ----
  * <dir>/wal/00000001 ...      segments, numbered from 1, %08llu (more digits past 99999999)
