@@ -898,12 +898,19 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
     size_t plen = strlen(dir) + 5;
     if (!(w->path = malloc(plen))) { rc = STRATA_ENOMEM; goto fail; }
     snprintf(w->path, plen, "%s/wal", dir);
-    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || (mkdir(w->path, 0755) != 0 && errno != EEXIST) ||
+    int created = 0;
+    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) ||
+        (!(created = mkdir(w->path, 0755) == 0) && errno != EEXIST) ||
         (w->dirfd = open(w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         int e = errno;
         strata_error("wal directory unusable", "dir=%s err=\"%s\"", w->path, strerror(e));
         rc = errno_to_strata(e);
         goto fail;
+    }
+
+    if (created) {   /* make the new wal/ entry itself durable */
+        int pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd >= 0) { fsync(pfd); close(pfd); }
     }
 
     uint64_t first = 1, last = 0;
