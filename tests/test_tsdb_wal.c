@@ -867,6 +867,91 @@ static void test_failed_write_is_not_acknowledged(void **state)
     test_tmpdir_free(dir);
 }
 
+/* A damaged checkpoint: its good prefix and every later segment replay; the
+ * damage is counted; the checkpoint file itself is left alone. */
+static void test_corrupt_checkpoint_keeps_segments(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    textlog_t want = {0}, got = {0};
+    tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 0);
+    tsdb_wal_t *w;
+    tsdb_wal_batch_t b, cp;
+    tsdb_wal_batch_init(&b);
+    tsdb_wal_batch_init(&cp);
+    assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
+    uint64_t seg;
+    assert_ok(tsdb_wal_rotate(w, &seg));
+    tsdb_label_t l[] = { {"__name__", "a"} };
+    assert_ok(tsdb_wal_batch_add_series(&cp, 1, l, 1));
+    render_series(&want, 1, l, 1);
+    size_t first_len = cp.len;
+    batch_samples(&cp, NULL, 1, 0, 5);           /* this record gets damaged */
+    assert_ok(tsdb_wal_checkpoint(w, seg, &cp));
+    batch_samples(&b, &want, 1, 100000, 2);
+    assert_ok(tsdb_wal_append(w, &b));
+    tsdb_wal_close(w);
+
+    size_t n;
+    uint8_t *img = read_file(dir, "checkpoint.00000002", &n);
+    img[n - 3] ^= 0x01;
+    write_file(dir, "checkpoint.00000002", img, n);
+    tsdb_wal_replay_stats_t st = replay_dir(dir, &got);
+    assert_string_equal(tl_str(&got), tl_str(&want));
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.corrupt_records, 1);
+    assert_int_equal(st.truncated_bytes, n - TSDB_WAL_HEADER_SIZE - first_len);
+    assert_int_equal(file_size(dir, "checkpoint.00000002"), (long)n);
+    assert_int_equal(file_size(dir, "00000002"), (long)(TSDB_WAL_HEADER_SIZE + b.len));
+    free(img);
+    tsdb_wal_batch_free(&b);
+    tsdb_wal_batch_free(&cp);
+    tl_free(&want);
+    tl_free(&got);
+    test_tmpdir_free(dir);
+}
+
+/* The last segment as a crash can leave it right after creation: empty
+ * (clean) or with part of its header (torn). Both open and take appends. */
+static void test_empty_and_torn_header_segment(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    textlog_t want = {0}, got = {0};
+    tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 0);
+    tsdb_wal_t *w;
+    tsdb_wal_batch_t b;
+    tsdb_wal_batch_init(&b);
+    assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
+    batch_samples(&b, &want, 4, 0, 3);
+    assert_ok(tsdb_wal_append(w, &b));
+    tsdb_wal_close(w);
+
+    for (size_t hl = 0; hl < TSDB_WAL_HEADER_SIZE; hl++) {
+        uint8_t h[TSDB_WAL_HEADER_SIZE] = { 'S', 'W', 'A', 'L', TSDB_WAL_VERSION, 0, 0, 0 };
+        write_file(dir, "00000002", h, hl);
+        tsdb_wal_replay_stats_t st;
+        tsdb_wal_replay_ops_t ops = rec_ops(&got);
+        tl_reset(&got);
+        assert_ok(tsdb_wal_open(dir, &o, &ops, &st, &w));
+        assert_string_equal(tl_str(&got), tl_str(&want));
+        assert_int_equal(st.corrupt_records, hl == 0 ? 0 : 1);
+        assert_int_equal(st.truncated_bytes, hl);
+        assert_int_equal(file_size(dir, "00000002"), TSDB_WAL_HEADER_SIZE);
+        tsdb_wal_close(w);
+        st = replay_dir(dir, &got);
+        assert_int_equal(st.corrupt_records, 0);
+        assert_int_equal(st.records, 1);
+        char *p = path_in(dir, "00000002");
+        unlink(p);
+        free(p);
+    }
+    tsdb_wal_batch_free(&b);
+    tl_free(&want);
+    tl_free(&got);
+    test_tmpdir_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -881,6 +966,8 @@ int main(void)
         cmocka_unit_test(test_replay_buffer_edge_cases),
         cmocka_unit_test(test_callback_error_fails_open),
         cmocka_unit_test(test_checkpoint),
+        cmocka_unit_test(test_corrupt_checkpoint_keeps_segments),
+        cmocka_unit_test(test_empty_and_torn_header_segment),
         cmocka_unit_test(test_concurrent_always),
         cmocka_unit_test(test_interval_policy_fsyncs),
         cmocka_unit_test(test_never_policy_fsyncs_only_on_close_and_rotate),

@@ -507,11 +507,12 @@ static int push_u64(uint64_t **arr, size_t *n, uint64_t v)
 static int scan_dir(const tsdb_wal_t *w, wal_files_t *f, int remove_tmp)
 {
     memset(f, 0, sizeof *f);
-    int dfd = dup(w->dirfd);
-    if (dfd < 0) return STRATA_EIO;
+    /* A fresh open file description: a dup() would share its read position
+     * with any other scan running at the same time. */
+    int dfd = openat(w->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return errno_to_strata(errno);
     DIR *d = fdopendir(dfd);
     if (!d) { close(dfd); return STRATA_EIO; }
-    rewinddir(d);
     struct dirent *de;
     int rc = 0;
     while (!rc && (de = readdir(d))) {
