@@ -1,0 +1,451 @@
+/*
+ * decode.c: remote-write body decoding and validation (no storage here).
+ *
+ * snappy block -> protobuf-c unpack (RW1 prometheus.WriteRequest or RW2
+ * io.prometheus.write.v2.Request) through an arena-backed ProtobufCAllocator
+ * -> one normalised, validated tsdb_series_input_t per good series.  Bad
+ * series and samples are dropped and counted per reason rather than failing
+ * the request, because remote-write senders do not retry a 400 and the good
+ * part of a batch must not be lost with it.
+ */
+#include "ingest.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <snappy-c.h>
+
+#include "remote_write_v1.pb-c.h"
+#include "remote_write_v2.pb-c.h"
+
+struct ingest_batch {
+    tsdb_series_input_t *series;
+    size_t nseries, cap;
+    size_t samples_in, histograms_in, exemplars_in;
+    size_t rejected[INGEST_R_COUNT];
+    char *first_error;
+};
+
+static const char *const reason_names[INGEST_R_COUNT] = {
+    [INGEST_R_MISSING_NAME] = "missing_metric_name",
+    [INGEST_R_INVALID_LABEL_NAME] = "invalid_label_name",
+    [INGEST_R_DUPLICATE_LABEL] = "duplicate_label_name",
+    [INGEST_R_INVALID_LABEL_VALUE] = "invalid_label_value",
+    [INGEST_R_TOO_MANY_LABELS] = "too_many_labels",
+    [INGEST_R_LABEL_NAME_TOO_LONG] = "label_name_too_long",
+    [INGEST_R_LABEL_VALUE_TOO_LONG] = "label_value_too_long",
+    [INGEST_R_RESERVED_LABEL] = "reserved_label",
+    [INGEST_R_INVALID_SYMBOL_REF] = "invalid_symbol_ref",
+    [INGEST_R_FUTURE] = "too_far_in_future",
+    [INGEST_R_TOO_OLD] = "out_of_window",
+    [INGEST_R_CONFLICT] = "duplicate_timestamp",
+    [INGEST_R_HISTOGRAM] = "native_histogram_unsupported",
+    [INGEST_R_EXEMPLAR] = "exemplar_unsupported",
+    [INGEST_R_TENANT_LIMIT] = "tenant_series_limit",
+};
+
+const char *ingest_reason_name(enum ingest_reason r)
+{
+    return (unsigned)r < INGEST_R_COUNT ? reason_names[r] : "unknown";
+}
+
+void ingest_limits_init(ingest_limits_t *lim)
+{
+    lim->max_request_bytes = 32u << 20;
+    lim->max_labels_per_series = 64;
+    lim->max_label_name_length = 1024;
+    lim->max_label_value_length = 4096;
+    lim->max_series_per_tenant = 0;
+}
+
+/* ---- content type ------------------------------------------------------ */
+
+/* Compares the token s[0..n) (trimmed) with want, case-insensitively. */
+static int token_eq(const char *s, size_t n, const char *want)
+{
+    while (n && isspace((unsigned char)*s)) { s++; n--; }
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') { s++; n -= 2; }
+    return strlen(want) == n && strncasecmp(s, want, n) == 0;
+}
+
+int ingest_parse_content_type(const char *ct, const char *ce, enum ingest_proto *out)
+{
+    if (ce && *ce && !token_eq(ce, strlen(ce), "snappy")) return STRATA_EMEDIA;
+    *out = INGEST_PROTO_V1;
+    if (!ct || !*ct) return 0;
+    const char *semi = strchr(ct, ';');
+    size_t mlen = semi ? (size_t)(semi - ct) : strlen(ct);
+    if (!token_eq(ct, mlen, "application/x-protobuf")) return STRATA_EMEDIA;
+    while (semi) {
+        const char *p = semi + 1;
+        semi = strchr(p, ';');
+        size_t plen = semi ? (size_t)(semi - p) : strlen(p);
+        const char *eq = memchr(p, '=', plen);
+        if (!eq) continue;
+        if (!token_eq(p, (size_t)(eq - p), "proto")) continue;
+        size_t vlen = plen - (size_t)(eq + 1 - p);
+        if (token_eq(eq + 1, vlen, "prometheus.WriteRequest")) *out = INGEST_PROTO_V1;
+        else if (token_eq(eq + 1, vlen, "io.prometheus.write.v2.Request")) *out = INGEST_PROTO_V2;
+        else return STRATA_EMEDIA;
+    }
+    return 0;
+}
+
+/* ---- snappy ------------------------------------------------------------ */
+
+int ingest_snappy_decompress(strata_arena_t *arena, const void *in, size_t inlen,
+                             size_t max_out, char **out, size_t *outlen)
+{
+    size_t n = 0;
+    if (inlen == 0 || snappy_uncompressed_length(in, inlen, &n) != SNAPPY_OK)
+        return STRATA_EBADSNAPPY;
+    if (n > max_out) return STRATA_ETOOBIG;
+    char *buf = strata_arena_alloc(arena, n ? n : 1);
+    if (!buf) return STRATA_ETOOBIG;
+    size_t got = n;
+    if (snappy_uncompress(in, inlen, buf, &got) != SNAPPY_OK || got != n)
+        return STRATA_EBADSNAPPY;
+    *out = buf;
+    *outlen = n;
+    return 0;
+}
+
+/* ---- protobuf-c allocator ---------------------------------------------- */
+
+static void *pb_alloc(void *data, size_t size) { return strata_arena_alloc(data, size ? size : 1); }
+static void pb_free(void *data, void *p) { (void)data; (void)p; /* the arena frees in bulk */ }
+
+/* ---- validation helpers ------------------------------------------------- */
+
+int ingest_valid_utf8(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str, *e = s + len;
+    while (s < e) {
+        unsigned c = *s;
+        if (c < 0x80) { s++; continue; }
+        size_t need;
+        unsigned cp, min;
+        if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; min = 0x80; }
+        else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; min = 0x800; }
+        else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; min = 0x10000; }
+        else return 0;
+        if ((size_t)(e - s) <= need) return 0;
+        for (size_t i = 1; i <= need; i++) {
+            if ((s[i] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        s += need + 1;
+    }
+    return 1;
+}
+
+static int valid_label_name(const uint8_t *s, size_t n)
+{
+    if (n == 0) return 0;
+    if (!(isalpha(s[0]) || s[0] == '_')) return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum(s[i]) || s[i] == '_')) return 0;
+    return 1;
+}
+
+/* A raw (unvalidated) label: pointers into the unpacked message. */
+typedef struct raw_label {
+    const uint8_t *name, *value;
+    size_t nlen, vlen;
+} raw_label_t;
+
+static int cmp_raw_label(const void *a, const void *b)
+{
+    const raw_label_t *x = a, *y = b;
+    size_t n = x->nlen < y->nlen ? x->nlen : y->nlen;
+    int c = memcmp(x->name, y->name, n);
+    if (c) return c;
+    return (x->nlen > y->nlen) - (x->nlen < y->nlen);
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+    return strcmp(((const tsdb_label_t *)a)->name, ((const tsdb_label_t *)b)->name);
+}
+
+/* Renders the series' labels as {a="b", ...} for messages, bounded. */
+static void describe(char *buf, size_t cap, const raw_label_t *l, size_t n)
+{
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, cap - off, "{");
+    for (size_t i = 0; i < n && off < cap; i++) {
+        char name[80], value[80];
+        size_t nl = l[i].nlen < sizeof name - 1 ? l[i].nlen : sizeof name - 1;
+        size_t vl = l[i].vlen < sizeof value - 1 ? l[i].vlen : sizeof value - 1;
+        for (size_t k = 0; k < nl; k++) name[k] = isprint(l[i].name[k]) ? (char)l[i].name[k] : '?';
+        for (size_t k = 0; k < vl; k++) {
+            unsigned char c = l[i].value[k];
+            value[k] = (isprint(c) && c != '"' && c != '\\') ? (char)c : '?';
+        }
+        name[nl] = value[vl] = '\0';
+        off += (size_t)snprintf(buf + off, cap - off, "%s%s=\"%s\"", i ? ", " : "", name, value);
+    }
+    if (off < cap) snprintf(buf + off, cap - off, "}");
+    if (off >= cap && cap > 4) strcpy(buf + cap - 5, "...}");
+}
+
+typedef struct ctx {
+    strata_arena_t *arena;
+    ingest_batch_t *b;
+    const ingest_limits_t *lim;
+    int64_t now_ms;
+    const char *tenant;
+} ctx_t;
+
+static void reject(ctx_t *c, enum ingest_reason r, size_t count, const raw_label_t *l, size_t nl,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void reject(ctx_t *c, enum ingest_reason r, size_t count, const raw_label_t *l, size_t nl,
+                   const char *fmt, ...)
+{
+    c->b->rejected[r] += count ? count : 1;
+    if (c->b->first_error) return;
+    char what[256], series[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    describe(series, sizeof series, l, nl);
+    size_t cap = sizeof what + sizeof series + 16;
+    c->b->first_error = strata_arena_alloc(c->arena, cap);
+    if (c->b->first_error) snprintf(c->b->first_error, cap, "series %s: %s", series, what);
+}
+
+/* Printable copy of a label name for messages. */
+static const char *shown(char *buf, size_t cap, const uint8_t *s, size_t n)
+{
+    size_t k = 0;
+    for (; k < n && k + 1 < cap; k++) buf[k] = (isprint(s[k]) && s[k] != '"') ? (char)s[k] : '?';
+    buf[k] = '\0';
+    return buf;
+}
+
+/* Validates one series given as raw labels plus its samples and appends the
+ * normalised result to the batch.  Returns STRATA_ENOMEM only. */
+static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample_t *samples,
+                      size_t nsamples)
+{
+    const ingest_limits_t *lim = c->lim;
+    char nb[80];
+    /* Prometheus treats an empty value as an absent label. */
+    size_t n = 0;
+    for (size_t i = 0; i < nraw; i++)
+        if (raw[i].vlen) raw[n++] = raw[i];
+    qsort(raw, n, sizeof *raw, cmp_raw_label);
+    int has_name = 0;
+    for (size_t i = 0; i < n; i++) {
+        const raw_label_t *l = &raw[i];
+        if (lim->max_label_name_length && l->nlen > lim->max_label_name_length) {
+            reject(c, INGEST_R_LABEL_NAME_TOO_LONG, nsamples, raw, n,
+                   "label name \"%.40s...\" is %zu bytes, longer than the limit of %zu",
+                   shown(nb, sizeof nb, l->name, l->nlen), l->nlen, lim->max_label_name_length);
+            return 0;
+        }
+        if (!valid_label_name(l->name, l->nlen)) {
+            reject(c, INGEST_R_INVALID_LABEL_NAME, nsamples, raw, n,
+                   "invalid label name \"%s\"", shown(nb, sizeof nb, l->name, l->nlen));
+            return 0;
+        }
+        if (i > 0 && cmp_raw_label(&raw[i - 1], l) == 0) {
+            reject(c, INGEST_R_DUPLICATE_LABEL, nsamples, raw, n,
+                   "duplicate label name \"%s\"", shown(nb, sizeof nb, l->name, l->nlen));
+            return 0;
+        }
+        if (l->nlen == strlen(INGEST_TENANT_LABEL) &&
+            memcmp(l->name, INGEST_TENANT_LABEL, l->nlen) == 0) {
+            reject(c, INGEST_R_RESERVED_LABEL, nsamples, raw, n,
+                   "label name \"" INGEST_TENANT_LABEL "\" is reserved");
+            return 0;
+        }
+        if (!ingest_valid_utf8((const char *)l->value, l->vlen) || memchr(l->value, 0, l->vlen)) {
+            reject(c, INGEST_R_INVALID_LABEL_VALUE, nsamples, raw, n,
+                   "label \"%s\" value is not valid UTF-8", shown(nb, sizeof nb, l->name, l->nlen));
+            return 0;
+        }
+        if (lim->max_label_value_length && l->vlen > lim->max_label_value_length) {
+            reject(c, INGEST_R_LABEL_VALUE_TOO_LONG, nsamples, raw, n,
+                   "label \"%s\" value is %zu bytes, longer than the limit of %zu",
+                   shown(nb, sizeof nb, l->name, l->nlen), l->vlen, lim->max_label_value_length);
+            return 0;
+        }
+        if (l->nlen == 8 && memcmp(l->name, "__name__", 8) == 0) has_name = 1;
+    }
+    if (!has_name) {
+        reject(c, INGEST_R_MISSING_NAME, nsamples, raw, n, "no metric name (__name__ label)");
+        return 0;
+    }
+    if (lim->max_labels_per_series && n > lim->max_labels_per_series) {
+        reject(c, INGEST_R_TOO_MANY_LABELS, nsamples, raw, n,
+               "%zu labels, more than the limit of %zu", n, lim->max_labels_per_series);
+        return 0;
+    }
+    if (nsamples == 0) return 0;
+
+    /* Samples: drop those too far in the future, keep the rest. */
+    tsdb_sample_t *s = strata_arena_alloc(c->arena, nsamples * sizeof *s);
+    if (!s) return STRATA_ENOMEM;
+    size_t ns = 0, future = 0;
+    int64_t first_future = 0;
+    for (size_t i = 0; i < nsamples; i++) {
+        if (samples[i].t > c->now_ms + INGEST_MAX_FUTURE_MS) {
+            if (!future++) first_future = samples[i].t;
+            continue;
+        }
+        s[ns++] = samples[i];
+    }
+    if (future)
+        reject(c, INGEST_R_FUTURE, future, raw, n,
+               "sample timestamp %" PRId64 " is more than 10m ahead of the server clock",
+               first_future);
+    if (ns == 0) return 0;
+
+    size_t nl = n + (c->tenant ? 1 : 0);
+    tsdb_label_t *labels = strata_arena_alloc(c->arena, nl * sizeof *labels);
+    if (!labels) return STRATA_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        labels[i].name = strata_arena_strndup(c->arena, (const char *)raw[i].name, raw[i].nlen);
+        labels[i].value = strata_arena_strndup(c->arena, (const char *)raw[i].value, raw[i].vlen);
+        if (!labels[i].name || !labels[i].value) return STRATA_ENOMEM;
+    }
+    if (c->tenant) {
+        labels[n].name = INGEST_TENANT_LABEL;
+        labels[n].value = c->tenant;
+        /* the tenant label goes to its sorted place like any other */
+        qsort(labels, nl, sizeof *labels, cmp_label);
+    }
+    ingest_batch_t *b = c->b;
+    if (b->nseries == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 64;
+        tsdb_series_input_t *ns_ = strata_arena_alloc(c->arena, ncap * sizeof *ns_);
+        if (!ns_) return STRATA_ENOMEM;
+        if (b->nseries) memcpy(ns_, b->series, b->nseries * sizeof *ns_);
+        b->series = ns_;
+        b->cap = ncap;
+    }
+    b->series[b->nseries++] = (tsdb_series_input_t){ labels, nl, s, ns };
+    return 0;
+}
+
+/* ---- RW1 / RW2 ------------------------------------------------------------ */
+
+static int decode_v1(ctx_t *c, const Prometheus__WriteRequest *req)
+{
+    for (size_t i = 0; i < req->n_timeseries; i++) {
+        const Prometheus__TimeSeries *ts = req->timeseries[i];
+        c->b->samples_in += ts->n_samples;
+        c->b->histograms_in += ts->n_histograms;
+        c->b->exemplars_in += ts->n_exemplars;
+        raw_label_t *raw = strata_arena_alloc(c->arena, (ts->n_labels ? ts->n_labels : 1) * sizeof *raw);
+        tsdb_sample_t *s = strata_arena_alloc(c->arena, (ts->n_samples ? ts->n_samples : 1) * sizeof *s);
+        if (!raw || !s) return STRATA_ENOMEM;
+        for (size_t k = 0; k < ts->n_labels; k++)
+            raw[k] = (raw_label_t){ ts->labels[k]->name.data, ts->labels[k]->value.data,
+                                    ts->labels[k]->name.len, ts->labels[k]->value.len };
+        for (size_t k = 0; k < ts->n_samples; k++)
+            s[k] = (tsdb_sample_t){ ts->samples[k]->timestamp, ts->samples[k]->value };
+        if (ts->n_histograms)
+            reject(c, INGEST_R_HISTOGRAM, ts->n_histograms, raw, ts->n_labels,
+                   "native histograms are not supported yet (%zu dropped)", ts->n_histograms);
+        if (ts->n_exemplars)
+            reject(c, INGEST_R_EXEMPLAR, ts->n_exemplars, raw, ts->n_labels,
+                   "exemplars are not supported yet (%zu dropped)", ts->n_exemplars);
+        int rc = add_series(c, raw, ts->n_labels, s, ts->n_samples);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int decode_v2(ctx_t *c, const Io__Prometheus__Write__V2__Request *req)
+{
+    int symbols_ok = req->n_symbols > 0 && req->symbols[0].len == 0;
+    for (size_t i = 0; i < req->n_timeseries; i++) {
+        const Io__Prometheus__Write__V2__TimeSeries *ts = req->timeseries[i];
+        c->b->samples_in += ts->n_samples;
+        c->b->histograms_in += ts->n_histograms;
+        c->b->exemplars_in += ts->n_exemplars;
+        size_t nl = ts->n_labels_refs / 2;
+        raw_label_t *raw = strata_arena_alloc(c->arena, (nl ? nl : 1) * sizeof *raw);
+        tsdb_sample_t *s = strata_arena_alloc(c->arena, (ts->n_samples ? ts->n_samples : 1) * sizeof *s);
+        if (!raw || !s) return STRATA_ENOMEM;
+        int refs_ok = symbols_ok && ts->n_labels_refs % 2 == 0;
+        for (size_t k = 0; refs_ok && k < ts->n_labels_refs; k++)
+            if (ts->labels_refs[k] >= req->n_symbols) refs_ok = 0;
+        if (!refs_ok) {
+            size_t bad = ts->n_samples + ts->n_histograms;
+            reject(c, INGEST_R_INVALID_SYMBOL_REF, bad, NULL, 0,
+                   symbols_ok ? "labels_refs has an odd length or points past the symbols table"
+                              : "symbols table is empty or symbols[0] is not \"\"");
+            continue;
+        }
+        for (size_t k = 0; k < nl; k++) {
+            const ProtobufCBinaryData *nm = &req->symbols[ts->labels_refs[2 * k]];
+            const ProtobufCBinaryData *vl = &req->symbols[ts->labels_refs[2 * k + 1]];
+            raw[k] = (raw_label_t){ nm->data, vl->data, nm->len, vl->len };
+        }
+        for (size_t k = 0; k < ts->n_samples; k++)
+            s[k] = (tsdb_sample_t){ ts->samples[k]->timestamp, ts->samples[k]->value };
+        if (ts->n_histograms)
+            reject(c, INGEST_R_HISTOGRAM, ts->n_histograms, raw, nl,
+                   "native histograms are not supported yet (%zu dropped)", ts->n_histograms);
+        if (ts->n_exemplars)
+            reject(c, INGEST_R_EXEMPLAR, ts->n_exemplars, raw, nl,
+                   "exemplars are not supported yet (%zu dropped)", ts->n_exemplars);
+        int rc = add_series(c, raw, nl, s, ts->n_samples);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int ingest_decode(strata_arena_t *arena, enum ingest_proto proto, const void *buf, size_t len,
+                  const ingest_limits_t *lim, int64_t now_ms, const char *tenant,
+                  ingest_batch_t **out)
+{
+    ProtobufCAllocator alloc = { pb_alloc, pb_free, arena };
+    ingest_batch_t *b = strata_arena_calloc(arena, 1, sizeof *b);
+    if (!b) return STRATA_ENOMEM;
+    ctx_t c = { arena, b, lim, now_ms, tenant };
+    int rc;
+    if (proto == INGEST_PROTO_V2) {
+        Io__Prometheus__Write__V2__Request *req =
+            io__prometheus__write__v2__request__unpack(&alloc, len, buf);
+        if (!req) goto unpack_failed;
+        rc = decode_v2(&c, req);
+    } else {
+        Prometheus__WriteRequest *req = prometheus__write_request__unpack(&alloc, len, buf);
+        if (!req) goto unpack_failed;
+        rc = decode_v1(&c, req);
+    }
+    if (rc) return rc == STRATA_ENOMEM ? STRATA_ETOOBIG : rc;
+    *out = b;
+    return 0;
+
+unpack_failed:
+    /* protobuf-c says only "failed"; a probe allocation tells a capped arena
+     * (a message that expands too much in memory) from a malformed one. */
+    if (!strata_arena_alloc(arena, 4096)) return STRATA_ETOOBIG;
+    return STRATA_EBADPROTO;
+}
+
+const tsdb_series_input_t *ingest_batch_series(const ingest_batch_t *b, size_t *n)
+{
+    *n = b->nseries;
+    return b->series;
+}
+size_t ingest_batch_samples_in(const ingest_batch_t *b) { return b->samples_in; }
+size_t ingest_batch_histograms_in(const ingest_batch_t *b) { return b->histograms_in; }
+size_t ingest_batch_exemplars_in(const ingest_batch_t *b) { return b->exemplars_in; }
+size_t ingest_batch_rejected(const ingest_batch_t *b, enum ingest_reason r)
+{
+    return (unsigned)r < INGEST_R_COUNT ? b->rejected[r] : 0;
+}
+const char *ingest_batch_first_error(const ingest_batch_t *b) { return b->first_error; }

@@ -1,0 +1,151 @@
+/*
+ * ingest.h: the remote-write receiver (Prometheus remote-write 1.0 and 2.0).
+ *
+ * The write path is: content type -> snappy (declared length checked against
+ * the limit before anything is decompressed) -> protobuf-c unpack into the
+ * request's arena -> per-series validation and normalisation (empty values
+ * dropped, labels sorted, tenant label stamped) -> per-tenant series limit ->
+ * tsdb_append.  Invalid series and samples are rejected one by one and
+ * counted by reason; the valid rest of the request is still stored.
+ *
+ * Tenants are kept apart in the store by the reserved label INGEST_TENANT_LABEL
+ * stamped on every series; readers add the matching matcher (see
+ * ingest_parse_selector) and never show the label to users.
+ *
+ * Also here: the series selector parser used by the export endpoint
+ * (name{a="v",b!="v",c=~"x|y",d!~"..."}).
+ */
+#ifndef INGEST_H
+#define INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata_arena.h"
+#include "strata_err.h"
+#include "tsdb.h"
+
+#define INGEST_TENANT_LABEL "__tenant__"
+
+/* Samples this far ahead of the server clock are rejected (DESIGN 3). */
+#define INGEST_MAX_FUTURE_MS (10 * 60 * 1000)
+
+typedef struct ingest_limits {
+    size_t max_request_bytes;      /* decompressed body, default 32 MiB */
+    size_t max_labels_per_series;  /* without the tenant label; default 64, 0 = none */
+    size_t max_label_name_length;  /* bytes, default 1024, 0 = none */
+    size_t max_label_value_length; /* bytes, default 4096, 0 = none */
+    uint64_t max_series_per_tenant;/* default 0 = unlimited */
+} ingest_limits_t;
+
+void ingest_limits_init(ingest_limits_t *lim);
+
+enum ingest_proto { INGEST_PROTO_V1, INGEST_PROTO_V2 };
+
+/* Why a sample (or a series, with all its samples) was rejected. */
+enum ingest_reason {
+    INGEST_R_MISSING_NAME,
+    INGEST_R_INVALID_LABEL_NAME,
+    INGEST_R_DUPLICATE_LABEL,
+    INGEST_R_INVALID_LABEL_VALUE,   /* not UTF-8, or a NUL byte */
+    INGEST_R_TOO_MANY_LABELS,
+    INGEST_R_LABEL_NAME_TOO_LONG,
+    INGEST_R_LABEL_VALUE_TOO_LONG,
+    INGEST_R_RESERVED_LABEL,
+    INGEST_R_INVALID_SYMBOL_REF,    /* RW2 labels_refs out of range or odd */
+    INGEST_R_FUTURE,
+    INGEST_R_TOO_OLD,
+    INGEST_R_CONFLICT,
+    INGEST_R_HISTOGRAM,             /* native histograms: not supported yet */
+    INGEST_R_EXEMPLAR,              /* exemplars: not supported yet */
+    INGEST_R_TENANT_LIMIT,
+    INGEST_R_COUNT
+};
+
+/* Stable snake_case name, used as the /metrics reason label and in details. */
+const char *ingest_reason_name(enum ingest_reason r);
+
+/* Picks the protocol from Content-Type / Content-Encoding (either may be NULL:
+ * Prometheus' own receiver treats absent headers as RW1 + snappy).
+ * STRATA_EMEDIA for anything else. */
+int ingest_parse_content_type(const char *content_type, const char *content_encoding,
+                              enum ingest_proto *out);
+
+/* Decompresses a snappy block.  The declared length is checked against
+ * max_out first (STRATA_ETOOBIG, nothing decompressed); a corrupt body is
+ * STRATA_EBADSNAPPY.  *out lives in the arena. */
+int ingest_snappy_decompress(strata_arena_t *arena, const void *in, size_t inlen,
+                             size_t max_out, char **out, size_t *outlen);
+
+/* ---- decode + validate ------------------------------------------------- */
+
+typedef struct ingest_batch ingest_batch_t;
+
+/* Unpacks a decompressed protobuf message and validates it.  Everything,
+ * the batch included, lives in the arena.  tenant is stamped as
+ * INGEST_TENANT_LABEL (NULL: no stamping).  Returns STRATA_EBADPROTO when the
+ * message cannot be unpacked (STRATA_ETOOBIG when it would take more memory
+ * than the arena's cap); invalid series are not an error but are counted in
+ * the batch. */
+int ingest_decode(strata_arena_t *arena, enum ingest_proto proto, const void *buf, size_t len,
+                  const ingest_limits_t *lim, int64_t now_ms, const char *tenant,
+                  ingest_batch_t **out);
+
+/* The valid series, ready for tsdb_append (labels sorted, tenant stamped). */
+const tsdb_series_input_t *ingest_batch_series(const ingest_batch_t *b, size_t *n);
+/* Samples (and histograms / exemplars) the request carried in total. */
+size_t ingest_batch_samples_in(const ingest_batch_t *b);
+size_t ingest_batch_histograms_in(const ingest_batch_t *b);
+size_t ingest_batch_exemplars_in(const ingest_batch_t *b);
+/* Samples rejected for reason r (a rejected series counts all its samples,
+ * and at least 1 when it had none). */
+size_t ingest_batch_rejected(const ingest_batch_t *b, enum ingest_reason r);
+/* The first rejection as one human line (series + reason), or NULL. */
+const char *ingest_batch_first_error(const ingest_batch_t *b);
+
+/* ---- the receiver ------------------------------------------------------ */
+
+typedef struct ingest ingest_t;
+
+/* Outcome of one write request, for the HTTP answer and /metrics. */
+typedef struct ingest_result {
+    size_t samples_written;     /* appended + idempotent duplicates */
+    size_t histograms_written;
+    size_t exemplars_written;
+    size_t series_created;
+    size_t rejected[INGEST_R_COUNT];
+    char message[512];          /* first rejection, "" when none */
+    char details[512];          /* rejected counts by reason */
+} ingest_result_t;
+
+/* Builds a receiver over an open db; scans the db for the series each tenant
+ * already has (for the per-tenant series limit). */
+int ingest_new(tsdb_t *db, const ingest_limits_t *lim, ingest_t **out);
+void ingest_free(ingest_t *ing);
+
+/* The whole write path for one request body (still snappy-compressed).
+ * Returns 0 when everything was stored; STRATA_EINVAL when some series or
+ * samples were rejected as invalid (the rest is stored); STRATA_ELIMIT when
+ * some were rejected by a tenant limit; or a request-level error with nothing
+ * stored: STRATA_ETOOBIG, STRATA_EBADSNAPPY, STRATA_EBADPROTO, or the store's
+ * STRATA_EIO / STRATA_ENOSPC / STRATA_ECLOSED.  res is always filled. */
+int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto,
+                 const void *body, size_t len, int32_t tenant, int64_t now_ms,
+                 ingest_result_t *res);
+
+/* ---- selectors --------------------------------------------------------- */
+
+/* Parses a Prometheus series selector: `name`, `name{...}` or `{...}` with
+ * matchers `l="v"`, `l!="v"`, `l=~"re"`, `l!~"re"` (values in double or
+ * single quotes or backticks, Go-style escapes), trailing comma allowed.
+ * At least one matcher must not match the empty string, as in Prometheus.
+ * Matchers and strings live in the arena.  STRATA_EINVAL on a syntax error,
+ * STRATA_EBADREGEX on a bad regular expression; err (may be NULL) gets a
+ * message. */
+int ingest_parse_selector(strata_arena_t *arena, const char *sel, tsdb_matcher_t **out,
+                          size_t *n, char *err, size_t errcap);
+
+/* 1 when s (len bytes) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int ingest_valid_utf8(const char *s, size_t len);
+
+#endif

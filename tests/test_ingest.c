@@ -1,0 +1,477 @@
+/*
+ * test_ingest.c: unit tests of the remote-write decode and validation path
+ * (ingest/decode.c) and the selector parser (ingest/selector.c).
+ *
+ * Messages are built here with the generated protobuf-c code and compressed
+ * with snappy, so the tests exercise exactly what a sender puts on the wire.
+ */
+#include "test_helpers.h"
+
+#include <math.h>
+#include <snappy-c.h>
+
+#include "ingest.h"
+#include "remote_write_v1.pb-c.h"
+#include "remote_write_v2.pb-c.h"
+
+#define NOW_MS INT64_C(1700000000000)
+
+/* ---- message builders --------------------------------------------------- */
+
+typedef struct { const char *name, *value; } kv_t;
+
+static ProtobufCBinaryData bin(const char *s) { return (ProtobufCBinaryData){ strlen(s), (uint8_t *)s }; }
+
+/* Packs one RW1 series with nl labels and ns samples (all at NOW_MS - i*1000, value i). */
+static uint8_t *pack_v1(const kv_t *kv, size_t nl, const double *vals, size_t ns, size_t *len)
+{
+    Prometheus__Label labels[16], *lp[16];
+    Prometheus__Sample samples[16], *sp[16];
+    for (size_t i = 0; i < nl; i++) {
+        prometheus__label__init(&labels[i]);
+        labels[i].name = bin(kv[i].name);
+        labels[i].value = bin(kv[i].value);
+        lp[i] = &labels[i];
+    }
+    for (size_t i = 0; i < ns; i++) {
+        prometheus__sample__init(&samples[i]);
+        samples[i].value = vals[i];
+        samples[i].timestamp = NOW_MS - (int64_t)i * 1000;
+        sp[i] = &samples[i];
+    }
+    Prometheus__TimeSeries ts;
+    prometheus__time_series__init(&ts);
+    ts.n_labels = nl; ts.labels = lp;
+    ts.n_samples = ns; ts.samples = sp;
+    Prometheus__TimeSeries *tsp = &ts;
+    Prometheus__WriteRequest req;
+    prometheus__write_request__init(&req);
+    req.n_timeseries = 1;
+    req.timeseries = &tsp;
+    *len = prometheus__write_request__get_packed_size(&req);
+    uint8_t *buf = malloc(*len + 1);
+    prometheus__write_request__pack(&req, buf);
+    return buf;
+}
+
+typedef struct fixture {
+    strata_arena_t *arena;
+    ingest_limits_t lim;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    f->arena = strata_arena_new(0);
+    ingest_limits_init(&f->lim);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    strata_arena_free(f->arena);
+    free(f);
+    return 0;
+}
+
+/* Decodes one RW1 series; returns the batch. */
+static ingest_batch_t *decode1(fixture_t *f, const kv_t *kv, size_t nl, const double *vals, size_t ns)
+{
+    size_t len;
+    uint8_t *buf = pack_v1(kv, nl, vals, ns, &len);
+    ingest_batch_t *b = NULL;
+    assert_ok(ingest_decode(f->arena, INGEST_PROTO_V1, buf, len, &f->lim, NOW_MS, "7", &b));
+    free(buf);
+    return b;
+}
+
+static void assert_label(const tsdb_series_input_t *s, size_t i, const char *name, const char *value)
+{
+    assert_true(i < s->nlabels);
+    assert_string_equal(s->labels[i].name, name);
+    assert_string_equal(s->labels[i].value, value);
+}
+
+static void assert_rejected_only(const ingest_batch_t *b, enum ingest_reason r, size_t count)
+{
+    for (int i = 0; i < INGEST_R_COUNT; i++)
+        assert_int_equal(ingest_batch_rejected(b, (enum ingest_reason)i), i == (int)r ? count : 0);
+    size_t n;
+    ingest_batch_series(b, &n);
+    assert_int_equal(n, 0);
+    assert_non_null(ingest_batch_first_error(b));
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_content_type(void **state)
+{
+    (void)state;
+    enum ingest_proto p;
+    assert_ok(ingest_parse_content_type("application/x-protobuf", "snappy", &p));
+    assert_int_equal(p, INGEST_PROTO_V1);
+    assert_ok(ingest_parse_content_type(NULL, NULL, &p));
+    assert_int_equal(p, INGEST_PROTO_V1);
+    assert_ok(ingest_parse_content_type("application/x-protobuf;proto=prometheus.WriteRequest", NULL, &p));
+    assert_int_equal(p, INGEST_PROTO_V1);
+    assert_ok(ingest_parse_content_type("application/x-protobuf; proto=io.prometheus.write.v2.Request", "snappy", &p));
+    assert_int_equal(p, INGEST_PROTO_V2);
+    assert_err(ingest_parse_content_type("application/json", "snappy", &p), STRATA_EMEDIA);
+    assert_err(ingest_parse_content_type("application/x-protobuf;proto=foo.Bar", "snappy", &p), STRATA_EMEDIA);
+    assert_err(ingest_parse_content_type("application/x-protobuf", "gzip", &p), STRATA_EMEDIA);
+}
+
+static void test_rw1_decode_normalises(void **state)
+{
+    fixture_t *f = *state;
+    /* unsorted, with an empty value to drop */
+    kv_t kv[] = { { "job", "dcgm" }, { "__name__", "DCGM_FI_DEV_GPU_UTIL" }, { "empty", "" },
+                  { "Gpu", "0" } };
+    double vals[] = { 42.5, 17 };
+    ingest_batch_t *b = decode1(f, kv, 4, vals, 2);
+    size_t n;
+    const tsdb_series_input_t *s = ingest_batch_series(b, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(s->nlabels, 4);
+    assert_label(s, 0, "Gpu", "0");
+    assert_label(s, 1, "__name__", "DCGM_FI_DEV_GPU_UTIL");
+    assert_label(s, 2, "__tenant__", "7");
+    assert_label(s, 3, "job", "dcgm");
+    assert_int_equal(s->nsamples, 2);
+    assert_int_equal(s->samples[0].t, NOW_MS);
+    assert_true(s->samples[0].v == 42.5);
+    assert_int_equal(s->samples[1].t, NOW_MS - 1000);
+    assert_true(s->samples[1].v == 17.0);
+    assert_int_equal(ingest_batch_samples_in(b), 2);
+    assert_null(ingest_batch_first_error(b));
+    for (int i = 0; i < INGEST_R_COUNT; i++) assert_int_equal(ingest_batch_rejected(b, (enum ingest_reason)i), 0);
+}
+
+static void test_nan_inf_stale_kept_bit_exact(void **state)
+{
+    fixture_t *f = *state;
+    kv_t kv[] = { { "__name__", "x" } };
+    double vals[] = { NAN, INFINITY, -INFINITY, test_bits_double(TSDB_STALE_NAN_BITS) };
+    ingest_batch_t *b = decode1(f, kv, 1, vals, 4);
+    size_t n;
+    const tsdb_series_input_t *s = ingest_batch_series(b, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(s->nsamples, 4);
+    assert_int_equal(test_double_bits(s->samples[0].v), test_double_bits(NAN));
+    assert_true(isinf(s->samples[1].v) && s->samples[1].v > 0);
+    assert_true(isinf(s->samples[2].v) && s->samples[2].v < 0);
+    assert_int_equal(test_double_bits(s->samples[3].v), TSDB_STALE_NAN_BITS);
+}
+
+static void test_missing_name(void **state)
+{
+    fixture_t *f = *state;
+    kv_t kv[] = { { "job", "a" }, { "__name__", "" } };
+    double vals[] = { 1, 2, 3 };
+    ingest_batch_t *b = decode1(f, kv, 2, vals, 3);
+    assert_rejected_only(b, INGEST_R_MISSING_NAME, 3);
+    assert_string_equal(ingest_batch_first_error(b), "series {job=\"a\"}: no metric name (__name__ label)");
+}
+
+static void test_invalid_label_name(void **state)
+{
+    fixture_t *f = *state;
+    kv_t kv[] = { { "__name__", "x" }, { "1bad", "v" } };
+    double vals[] = { 1 };
+    ingest_batch_t *b = decode1(f, kv, 2, vals, 1);
+    assert_rejected_only(b, INGEST_R_INVALID_LABEL_NAME, 1);
+    assert_string_equal(ingest_batch_first_error(b), "series {1bad=\"v\", __name__=\"x\"}: invalid label name \"1bad\"");
+    kv_t kv2[] = { { "__name__", "x" }, { "a-b", "v" } };
+    b = decode1(f, kv2, 2, vals, 1);
+    assert_rejected_only(b, INGEST_R_INVALID_LABEL_NAME, 1);
+}
+
+static void test_duplicate_label(void **state)
+{
+    fixture_t *f = *state;
+    kv_t kv[] = { { "__name__", "x" }, { "a", "1" }, { "a", "2" } };
+    double vals[] = { 1, 2 };
+    ingest_batch_t *b = decode1(f, kv, 3, vals, 2);
+    assert_rejected_only(b, INGEST_R_DUPLICATE_LABEL, 2);
+    assert_non_null(strstr(ingest_batch_first_error(b), "duplicate label name \"a\""));
+}
+
+static void test_invalid_utf8(void **state)
+{
+    fixture_t *f = *state;
+    kv_t kv[] = { { "__name__", "x" }, { "a", "ok\xc3\x28" } };
+    double vals[] = { 1 };
+    ingest_batch_t *b = decode1(f, kv, 2, vals, 1);
+    assert_rejected_only(b, INGEST_R_INVALID_LABEL_VALUE, 1);
+    assert_non_null(strstr(ingest_batch_first_error(b), "label \"a\" value is not valid UTF-8"));
+    assert_true(ingest_valid_utf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
+    assert_false(ingest_valid_utf8("\xc0\x80", 2));          /* overlong NUL */
+    assert_false(ingest_valid_utf8("\xed\xa0\x80", 3));      /* surrogate */
+    assert_false(ingest_valid_utf8("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
+    assert_false(ingest_valid_utf8("\xe2\x82", 2));          /* truncated */
+}
+
+static void test_limits(void **state)
+{
+    fixture_t *f = *state;
+    f->lim.max_labels_per_series = 3;
+    f->lim.max_label_name_length = 8;
+    f->lim.max_label_value_length = 5;
+    double vals[] = { 1 };
+    kv_t many[] = { { "__name__", "x" }, { "a", "1" }, { "b", "1" }, { "c", "1" } };
+    ingest_batch_t *b = decode1(f, many, 4, vals, 1);
+    assert_rejected_only(b, INGEST_R_TOO_MANY_LABELS, 1);
+    assert_non_null(strstr(ingest_batch_first_error(b), "4 labels, more than the limit of 3"));
+    kv_t longname[] = { { "__name__", "x" }, { "abcdefghi", "1" } };
+    b = decode1(f, longname, 2, vals, 1);
+    assert_rejected_only(b, INGEST_R_LABEL_NAME_TOO_LONG, 1);
+    kv_t longval[] = { { "__name__", "x" }, { "a", "123456" } };
+    b = decode1(f, longval, 2, vals, 1);
+    assert_rejected_only(b, INGEST_R_LABEL_VALUE_TOO_LONG, 1);
+    /* exactly at the limits is fine */
+    kv_t edge[] = { { "__name__", "x" }, { "abcdefgh", "12345" }, { "b", "1" } };
+    b = decode1(f, edge, 3, vals, 1);
+    size_t n;
+    ingest_batch_series(b, &n);
+    assert_int_equal(n, 1);
+}
+
+static void test_reserved_tenant_label(void **state)
+{
+    fixture_t *f = *state;
+    kv_t kv[] = { { "__name__", "x" }, { "__tenant__", "9" } };
+    double vals[] = { 1 };
+    ingest_batch_t *b = decode1(f, kv, 2, vals, 1);
+    assert_rejected_only(b, INGEST_R_RESERVED_LABEL, 1);
+}
+
+static void test_future_samples_dropped(void **state)
+{
+    fixture_t *f = *state;
+    Prometheus__Label l;
+    prometheus__label__init(&l);
+    l.name = bin("__name__"); l.value = bin("x");
+    Prometheus__Label *lp = &l;
+    Prometheus__Sample s[2], *sp[2] = { &s[0], &s[1] };
+    prometheus__sample__init(&s[0]); s[0].timestamp = NOW_MS + INGEST_MAX_FUTURE_MS; s[0].value = 1;
+    prometheus__sample__init(&s[1]); s[1].timestamp = NOW_MS + INGEST_MAX_FUTURE_MS + 1; s[1].value = 2;
+    Prometheus__TimeSeries ts;
+    prometheus__time_series__init(&ts);
+    ts.n_labels = 1; ts.labels = &lp; ts.n_samples = 2; ts.samples = sp;
+    Prometheus__TimeSeries *tsp = &ts;
+    Prometheus__WriteRequest req;
+    prometheus__write_request__init(&req);
+    req.n_timeseries = 1; req.timeseries = &tsp;
+    uint8_t buf[256];
+    size_t len = prometheus__write_request__pack(&req, buf);
+    ingest_batch_t *b;
+    assert_ok(ingest_decode(f->arena, INGEST_PROTO_V1, buf, len, &f->lim, NOW_MS, NULL, &b));
+    size_t n;
+    const tsdb_series_input_t *out = ingest_batch_series(b, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(out->nlabels, 1); /* no tenant stamped when tenant is NULL */
+    assert_int_equal(out->nsamples, 1);
+    assert_int_equal(out->samples[0].t, NOW_MS + INGEST_MAX_FUTURE_MS);
+    assert_int_equal(ingest_batch_rejected(b, INGEST_R_FUTURE), 1);
+}
+
+static void test_histograms_exemplars_rejected(void **state)
+{
+    fixture_t *f = *state;
+    Prometheus__Label l;
+    prometheus__label__init(&l);
+    l.name = bin("__name__"); l.value = bin("h");
+    Prometheus__Label *lp = &l;
+    Prometheus__Sample s, *sp = &s;
+    prometheus__sample__init(&s); s.timestamp = NOW_MS; s.value = 3;
+    Prometheus__Histogram h, *hp = &h;
+    prometheus__histogram__init(&h); h.sum = 1; h.timestamp = NOW_MS;
+    Prometheus__Exemplar e, *ep = &e;
+    prometheus__exemplar__init(&e); e.value = 1; e.timestamp = NOW_MS;
+    Prometheus__TimeSeries ts;
+    prometheus__time_series__init(&ts);
+    ts.n_labels = 1; ts.labels = &lp; ts.n_samples = 1; ts.samples = &sp;
+    ts.n_histograms = 1; ts.histograms = &hp; ts.n_exemplars = 1; ts.exemplars = &ep;
+    Prometheus__TimeSeries *tsp = &ts;
+    Prometheus__WriteRequest req;
+    prometheus__write_request__init(&req);
+    req.n_timeseries = 1; req.timeseries = &tsp;
+    uint8_t buf[256];
+    size_t len = prometheus__write_request__pack(&req, buf);
+    ingest_batch_t *b;
+    assert_ok(ingest_decode(f->arena, INGEST_PROTO_V1, buf, len, &f->lim, NOW_MS, "0", &b));
+    size_t n;
+    ingest_batch_series(b, &n);
+    assert_int_equal(n, 1); /* the float sample is still stored */
+    assert_int_equal(ingest_batch_rejected(b, INGEST_R_HISTOGRAM), 1);
+    assert_int_equal(ingest_batch_rejected(b, INGEST_R_EXEMPLAR), 1);
+    assert_int_equal(ingest_batch_histograms_in(b), 1);
+    assert_int_equal(ingest_batch_exemplars_in(b), 1);
+    assert_string_equal(ingest_batch_first_error(b),
+                        "series {__name__=\"h\"}: native histograms are not supported yet (1 dropped)");
+}
+
+static void test_rw2_decode(void **state)
+{
+    fixture_t *f = *state;
+    ProtobufCBinaryData sym[] = { bin(""), bin("__name__"), bin("gpu_temp"), bin("gpu"), bin("1"),
+                                  bin("node"), bin("n1") };
+    uint32_t refs1[] = { 5, 6, 1, 2, 3, 4 }; /* unsorted on purpose */
+    uint32_t refs2[] = { 1, 2, 3, 9 };       /* 9 is past the table */
+    Io__Prometheus__Write__V2__Sample s[2], *sp[2] = { &s[0], &s[1] };
+    io__prometheus__write__v2__sample__init(&s[0]); s[0].timestamp = NOW_MS - 15000; s[0].value = 61;
+    io__prometheus__write__v2__sample__init(&s[1]); s[1].timestamp = NOW_MS; s[1].value = 62;
+    Io__Prometheus__Write__V2__TimeSeries ts[2], *tsp[2] = { &ts[0], &ts[1] };
+    io__prometheus__write__v2__time_series__init(&ts[0]);
+    ts[0].n_labels_refs = 6; ts[0].labels_refs = refs1; ts[0].n_samples = 2; ts[0].samples = sp;
+    io__prometheus__write__v2__time_series__init(&ts[1]);
+    ts[1].n_labels_refs = 4; ts[1].labels_refs = refs2; ts[1].n_samples = 1; ts[1].samples = sp;
+    Io__Prometheus__Write__V2__Request req;
+    io__prometheus__write__v2__request__init(&req);
+    req.n_symbols = 7; req.symbols = sym; req.n_timeseries = 2; req.timeseries = tsp;
+    uint8_t buf[512];
+    size_t len = io__prometheus__write__v2__request__pack(&req, buf);
+    ingest_batch_t *b;
+    assert_ok(ingest_decode(f->arena, INGEST_PROTO_V2, buf, len, &f->lim, NOW_MS, "3", &b));
+    size_t n;
+    const tsdb_series_input_t *out = ingest_batch_series(b, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(out->nlabels, 4);
+    assert_label(out, 0, "__name__", "gpu_temp");
+    assert_label(out, 1, "__tenant__", "3");
+    assert_label(out, 2, "gpu", "1");
+    assert_label(out, 3, "node", "n1");
+    assert_int_equal(out->nsamples, 2);
+    assert_int_equal(out->samples[0].t, NOW_MS - 15000);
+    assert_true(out->samples[1].v == 62.0);
+    assert_int_equal(ingest_batch_samples_in(b), 3);
+    assert_int_equal(ingest_batch_rejected(b, INGEST_R_INVALID_SYMBOL_REF), 1);
+
+    /* symbols[0] must be "" */
+    sym[0] = bin("x");
+    len = io__prometheus__write__v2__request__pack(&req, buf);
+    assert_ok(ingest_decode(f->arena, INGEST_PROTO_V2, buf, len, &f->lim, NOW_MS, "3", &b));
+    ingest_batch_series(b, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(ingest_batch_rejected(b, INGEST_R_INVALID_SYMBOL_REF), 3);
+}
+
+static void test_invalid_protobuf(void **state)
+{
+    fixture_t *f = *state;
+    ingest_batch_t *b;
+    const uint8_t junk[] = { 0x0a, 0x7f, 0x01, 0x02 }; /* field 1, length 127, 2 bytes follow */
+    assert_err(ingest_decode(f->arena, INGEST_PROTO_V1, junk, sizeof junk, &f->lim, NOW_MS, "0", &b),
+               STRATA_EBADPROTO);
+    const uint8_t wiretype7[] = { 0x0f };
+    assert_err(ingest_decode(f->arena, INGEST_PROTO_V2, wiretype7, 1, &f->lim, NOW_MS, "0", &b),
+               STRATA_EBADPROTO);
+    /* an empty message is a valid, empty request */
+    assert_ok(ingest_decode(f->arena, INGEST_PROTO_V1, "", 0, &f->lim, NOW_MS, "0", &b));
+    size_t n;
+    ingest_batch_series(b, &n);
+    assert_int_equal(n, 0);
+}
+
+static void test_snappy(void **state)
+{
+    fixture_t *f = *state;
+    const char *msg = "hello hello hello hello remote write";
+    char comp[128];
+    size_t clen = sizeof comp;
+    assert_int_equal(snappy_compress(msg, strlen(msg), comp, &clen), SNAPPY_OK);
+    char *out;
+    size_t olen;
+    assert_ok(ingest_snappy_decompress(f->arena, comp, clen, 1024, &out, &olen));
+    assert_int_equal(olen, strlen(msg));
+    assert_memory_equal(out, msg, olen);
+    /* limit exactly the length passes, one less is too big */
+    assert_ok(ingest_snappy_decompress(f->arena, comp, clen, strlen(msg), &out, &olen));
+    assert_err(ingest_snappy_decompress(f->arena, comp, clen, strlen(msg) - 1, &out, &olen), STRATA_ETOOBIG);
+    /* length bomb: declares 4 GiB - 1 in 5 bytes, no data behind it */
+    const char bomb[] = { (char)0xff, (char)0xff, (char)0xff, (char)0xff, 0x0f, 0x00 };
+    assert_err(ingest_snappy_decompress(f->arena, bomb, sizeof bomb, 32u << 20, &out, &olen), STRATA_ETOOBIG);
+    /* corrupt: truncated stream, and bytes that are not snappy at all */
+    assert_err(ingest_snappy_decompress(f->arena, comp, clen - 3, 1024, &out, &olen), STRATA_EBADSNAPPY);
+    const char junk[] = { (char)0x80 };
+    assert_err(ingest_snappy_decompress(f->arena, junk, 1, 1024, &out, &olen), STRATA_EBADSNAPPY);
+    assert_err(ingest_snappy_decompress(f->arena, "", 0, 1024, &out, &olen), STRATA_EBADSNAPPY);
+}
+
+static void test_reason_names(void **state)
+{
+    (void)state;
+    assert_string_equal(ingest_reason_name(INGEST_R_MISSING_NAME), "missing_metric_name");
+    assert_string_equal(ingest_reason_name(INGEST_R_TOO_OLD), "out_of_window");
+    assert_string_equal(ingest_reason_name(INGEST_R_TENANT_LIMIT), "tenant_series_limit");
+    assert_string_equal(ingest_reason_name(INGEST_R_COUNT), "unknown");
+}
+
+static void test_selector_parse(void **state)
+{
+    fixture_t *f = *state;
+    tsdb_matcher_t *m;
+    size_t n;
+    char err[200];
+    assert_ok(ingest_parse_selector(f->arena, "up", &m, &n, err, sizeof err));
+    assert_int_equal(n, 1);
+    assert_int_equal(m[0].op, TSDB_MATCH_EQ);
+    assert_string_equal(m[0].name, "__name__");
+    assert_string_equal(m[0].value, "up");
+
+    assert_ok(ingest_parse_selector(f->arena,
+        " node:cpu:rate{a=\"v\", b!=\"w\",c=~\"x|y\" , d!~'.*z', e=`r\\aw`, f=\"q\\\"\\n\\u00e9\",} ",
+        &m, &n, err, sizeof err));
+    assert_int_equal(n, 7);
+    assert_string_equal(m[0].value, "node:cpu:rate");
+    assert_int_equal(m[1].op, TSDB_MATCH_EQ);  assert_string_equal(m[1].name, "a"); assert_string_equal(m[1].value, "v");
+    assert_int_equal(m[2].op, TSDB_MATCH_NEQ); assert_string_equal(m[2].name, "b"); assert_string_equal(m[2].value, "w");
+    assert_int_equal(m[3].op, TSDB_MATCH_RE);  assert_string_equal(m[3].value, "x|y");
+    assert_int_equal(m[4].op, TSDB_MATCH_NRE); assert_string_equal(m[4].value, ".*z");
+    assert_string_equal(m[5].value, "r\\aw");
+    assert_string_equal(m[6].value, "q\"\n\xc3\xa9");
+
+    assert_ok(ingest_parse_selector(f->arena, "{job=~\"dcgm.+\"}", &m, &n, err, sizeof err));
+    assert_int_equal(n, 1);
+    assert_string_equal(m[0].name, "job");
+
+    assert_err(ingest_parse_selector(f->arena, "", &m, &n, err, sizeof err), STRATA_EINVAL);
+    assert_err(ingest_parse_selector(f->arena, "{}", &m, &n, err, sizeof err), STRATA_EINVAL);
+    assert_err(ingest_parse_selector(f->arena, "{a=\"\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
+    assert_string_equal(err, "selector must contain at least one matcher that does not match the empty string");
+    assert_err(ingest_parse_selector(f->arena, "{a=~\".*\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
+    assert_err(ingest_parse_selector(f->arena, "up{a=\"v\"", &m, &n, err, sizeof err), STRATA_EINVAL);
+    assert_err(ingest_parse_selector(f->arena, "up{a=\"v}", &m, &n, err, sizeof err), STRATA_EINVAL);
+    assert_string_equal(err, "unterminated string");
+    assert_err(ingest_parse_selector(f->arena, "up{a==\"v\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
+    assert_err(ingest_parse_selector(f->arena, "up{1a=\"v\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
+    assert_err(ingest_parse_selector(f->arena, "up x", &m, &n, err, sizeof err), STRATA_EINVAL);
+    assert_err(ingest_parse_selector(f->arena, "up{a=~\"(\"}", &m, &n, err, sizeof err), STRATA_EBADREGEX);
+    assert_string_equal(err, "invalid regular expression \"(\" for label \"a\"");
+    assert_err(ingest_parse_selector(f->arena, "up{a=\"\\q\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_content_type),
+        cmocka_unit_test_setup_teardown(test_rw1_decode_normalises, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nan_inf_stale_kept_bit_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_label_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_label, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserved_tenant_label, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_future_samples_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_histograms_exemplars_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rw2_decode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_protobuf, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snappy, setup, teardown),
+        cmocka_unit_test(test_reason_names),
+        cmocka_unit_test_setup_teardown(test_selector_parse, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
