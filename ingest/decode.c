@@ -164,7 +164,7 @@ static int cmp_raw_label(const void *a, const void *b)
 {
     const raw_label_t *x = a, *y = b;
     size_t n = x->nlen < y->nlen ? x->nlen : y->nlen;
-    int c = memcmp(x->name, y->name, n);
+    int c = n ? memcmp(x->name, y->name, n) : 0; /* an empty name may have a NULL pointer */
     if (c) return c;
     return (x->nlen > y->nlen) - (x->nlen < y->nlen);
 }
