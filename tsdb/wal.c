@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -447,22 +446,27 @@ static int replay_file(const tsdb_wal_t *w, const char *name, const tsdb_wal_rep
         strata_error("wal stat failed", "file=%s/%s err=\"%s\"", w->path, name, strerror(e));
         return errno_to_strata(e);
     }
-    size_t len = (size_t)sb.st_size;
+    /* Read, not mmap: a media error must come back as EIO, not SIGBUS. */
+    size_t len = (size_t)sb.st_size, got = 0;
     *file_len = len;
-    const uint8_t *map = NULL;
-    if (len > 0) {
-        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) { close(fd); return STRATA_ENOMEM; }
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            strata_error("wal read failed", "file=%s/%s offset=%zu err=\"%s\"", w->path, name, got,
+                         strerror(e));
+            free(buf);
             close(fd);
-            strata_error("wal mmap failed", "file=%s/%s err=\"%s\"", w->path, name, strerror(e));
-            return e == ENOMEM ? STRATA_ENOMEM : STRATA_EIO;
+            return STRATA_EIO;
         }
-        madvise((void *)map, len, MADV_SEQUENTIAL);
+        got += (size_t)n;
     }
     close(fd);
-    int rc = tsdb_wal_replay_buffer(map, len, ops, st, valid_len, why);
-    if (map) munmap((void *)map, len);
+    int rc = tsdb_wal_replay_buffer(buf, len, ops, st, valid_len, why);
+    free(buf);
     return rc;
 }
 
@@ -523,9 +527,13 @@ static int scan_dir(const tsdb_wal_t *w, wal_files_t *f, int remove_tmp)
             if (remove_tmp && unlinkat(w->dirfd, n, 0) == 0)
                 strata_info("wal removed leftover temp file", "file=%s/%s", w->path, n);
         } else if (!parse_num(n, &v)) {
-            rc = push_u64(&f->segs, &f->nsegs, v);
+            char canon[32];
+            seg_name(canon, sizeof canon, v);
+            if (!strcmp(canon, n)) rc = push_u64(&f->segs, &f->nsegs, v);
         } else if (!strncmp(n, "checkpoint.", 11) && !parse_num(n + 11, &v)) {
-            rc = push_u64(&f->ckpts, &f->nckpts, v);
+            char canon[64];
+            ckpt_name(canon, sizeof canon, v);
+            if (!strcmp(canon, n)) rc = push_u64(&f->ckpts, &f->nckpts, v);
         }
     }
     closedir(d);

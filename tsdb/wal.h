@@ -45,6 +45,10 @@ typedef struct tsdb_wal_options {
     enum tsdb_fsync_policy fsync;
     int fsync_interval_ms;
     uint64_t segment_bytes;
+    /* Called after every segment/checkpoint fsync with its duration, from
+     * whichever thread did it, sometimes with the WAL lock held: it must be
+     * quick and must not call into the WAL.  Fixed at open; to change it
+     * later, pass a trampoline that reads an atomically updated target. */
     void (*fsync_observer)(double seconds, void *ctx);
     void *fsync_observer_ctx;
 } tsdb_wal_options_t;
