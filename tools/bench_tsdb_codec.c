@@ -12,7 +12,7 @@
  * chunks + zstd(3) per series (what the block writer stores), of Gorilla, the
  * ratio, and encode/decode speed.  Figures are printed, never asserted.
  *
- *   build/bench-tsdb-codec [path/to/h200-nvml-trace.csv]
+ *   build/bench-tsdb-codec [-v] [path/to/h200-nvml-trace.csv]   (-v: per-metric sizes)
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +25,8 @@
 
 /* ---- datasets ----------------------------------------------------------- */
 
+#define TRACE_GROUPS 16
+
 typedef struct series {
     tsdb_sample_t *s;
     size_t n;
@@ -34,6 +36,9 @@ typedef struct dataset {
     const char *name;
     series_t *ser;
     size_t nser, cap;
+    /* series i belongs to group i % ngroups (for the per-metric breakdown) */
+    const char *group[TRACE_GROUPS];
+    size_t ngroups;
 } dataset_t;
 
 static void *xmalloc(size_t n)
@@ -116,8 +121,12 @@ static int load_trace(const char *path, dataset_t *d)
         if (!strcmp(names[c], "gpu_util_pct")) ucol = c;
     }
     if (tcol < 0 || rows < 2) { free(vals); free(ph); return -1; }
+    static char gnames[TRACE_MAXCOL][64];
     for (int c = 0; c < ncol; c++) {
         if (c == tcol || !strcmp(names[c], "phase")) continue;
+        memcpy(gnames[d->ngroups], names[c], sizeof gnames[0]);
+        d->group[d->ngroups] = gnames[d->ngroups];
+        d->ngroups++;
         series_t *s = ds_add(d, rows);
         for (size_t r = 0; r < rows; r++) {
             s->s[r].t = (int64_t)vals[r][tcol];
@@ -156,6 +165,14 @@ static double util_sample(int busy)
  * are constant.  Every target's scrapes share one jittered timeline. */
 static void gen_cluster_day(dataset_t *d)
 {
+    static const char *names[12] = {
+        "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_GPU_TEMP",
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_SM_CLOCK", "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes", "kube_pod_container_resource_requests",
+        "kube_pod_container_resource_limits", "runai_workload_gpu_allocation", "kube_pod_status_phase",
+    };
+    for (int k = 0; k < 12; k++) d->group[k] = names[k];
+    d->ngroups = 12;
     int64_t day0 = 1795737600000;  /* a UTC midnight */
     int64_t *ts = xmalloc(DAY_N * sizeof *ts);
     int *busy = xmalloc(DAY_N * sizeof *busy);
@@ -215,6 +232,11 @@ static void gen_cluster_day(dataset_t *d)
 
 static void gen_constant(dataset_t *d)
 {
+    d->group[0] = "const 1";
+    d->group[1] = "const 0";
+    d->group[2] = "const 64 GiB";
+    d->group[3] = "const 0.5";
+    d->ngroups = 4;
     for (int s = 0; s < 256; s++) {
         series_t *se = ds_add(d, DAY_N);
         double v = s % 4 == 0 ? 1 : s % 4 == 1 ? 0 : s % 4 == 2 ? 68719476736.0 : 0.5;
@@ -524,6 +546,34 @@ static void verify(const dataset_t *d, const chunked_t *c, size_t per, int codec
     free(out);
 }
 
+static int verbose;
+
+/* Bytes per sample of each group: strata@1024, +zstd3, gorilla@120. */
+static void breakdown(const dataset_t *d, const chunked_t *s1024, const chunked_t *g120)
+{
+    size_t ng = d->ngroups;
+    double sb[TRACE_GROUPS] = {0}, zb[TRACE_GROUPS] = {0}, gb[TRACE_GROUPS] = {0}, ns[TRACE_GROUPS] = {0};
+    size_t c1 = 0, c2 = 0, bound = ZSTD_compressBound(s1024->len);
+    uint8_t *dst = xmalloc(bound);
+    for (size_t s = 0; s < d->nser; s++) {
+        size_t g = s % ng, n1 = (d->ser[s].n + 1023) / 1024, n2 = (d->ser[s].n + 119) / 120;
+        size_t a = s1024->off[c1], e = c1 + n1 < s1024->nchunks ? s1024->off[c1 + n1] : s1024->len;
+        sb[g] += (double)(e - a);
+        zb[g] += (double)ZSTD_compress(dst, bound, s1024->bytes + a, e - a, 3);
+        a = g120->off[c2];
+        e = c2 + n2 < g120->nchunks ? g120->off[c2 + n2] : g120->len;
+        gb[g] += (double)(e - a);
+        ns[g] += (double)d->ser[s].n;
+        c1 += n1;
+        c2 += n2;
+    }
+    free(dst);
+    printf("  %-40s %10s %10s %10s %7s\n", "per metric (bytes/sample)", "strata1024", "+zstd3", "gorilla", "ratio");
+    for (size_t g = 0; g < ng; g++)
+        printf("  %-40s %10.3f %10.3f %10.3f %7.3f\n", d->group[g], sb[g] / ns[g], zb[g] / ns[g],
+               gb[g] / ns[g], zb[g] / gb[g]);
+}
+
 static void bench_dataset(const dataset_t *d, double target_ratio)
 {
     size_t total = ds_samples(d);
@@ -547,6 +597,7 @@ static void bench_dataset(const dataset_t *d, double target_ratio)
     if (target_ratio > 0 && bz / bg > target_ratio)
         printf(" by %.0f%%", (bz / bg / target_ratio - 1) * 100);
     printf("\n");
+    if (verbose && d->ngroups) breakdown(d, &s1024, &g120);
     double es = time_encode(d, 120, C_STRATA), eg = time_encode(d, 120, C_GORILLA);
     double ds = time_decode(&s120, 120, C_STRATA, total), dg = time_decode(&g120, 120, C_GORILLA, total);
     double ds1k = time_decode(&s1024, 1024, C_STRATA, total);
@@ -600,7 +651,11 @@ static void bench_regular_int(void)
 
 int main(int argc, char **argv)
 {
-    const char *trace = argc > 1 ? argv[1] : "../shared/data/h200-nvml-trace.csv";
+    const char *trace = "../shared/data/h200-nvml-trace.csv";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-v")) verbose = 1;
+        else trace = argv[i];
+    }
     dataset_t a = { .name = "(a) H200 NVML trace, every numeric column at 100 ms" };
     if (load_trace(trace, &a)) {
         fprintf(stderr, "cannot read %s (pass the trace's path as the argument)\n", trace);
