@@ -354,10 +354,11 @@ static void test_timestamp_shapes(void **state)
     unsigned modes;
     size_t len = roundtrip(s, 200, &modes);
     assert_int_equal(tmode(modes), TSDB_CHUNK_TS_PACKED);
-    /* header 9 (span 6585000: 4 bytes); first delta 15000: 2; block 1 sparse
-     * around 15000: 1 + 3 + 16-byte bitmap + one 23-bit exception = 23;
-     * block 2 (70 equal deltas): DELTA width 0 = 2; constant value 2 */
-    assert_int_equal(len, 9 + 2 + 23 + 2 + 2);
+    /* header 9 (span 6585000: 4 bytes); step 15000 (the majority delta): 2;
+     * grid offsets are 0 then 3600000: block 1 (j = 1..128) SPARSE_DELTA =
+     * 1 + 16-byte bitmap + one 23-bit jump = 20; block 2 (71 offsets equal to
+     * the previous) FOR width 0, base 0 = 2; constant value 2 */
+    assert_int_equal(len, 9 + 2 + 20 + 2 + 2);
 }
 
 static void test_max_samples(void **state)
@@ -518,6 +519,93 @@ static void test_truncated_and_flipped(void **state)
     check_damaged(buf, len, 130);
 }
 
+/* ---- committed chunks: seeds of fuzz_chunk and a format-compatibility check --
+ * Each file in tests/fuzz/corpus/fuzz_chunk/ was written by this generator
+ * (STRATA_WRITE_CORPUS=1 build/tests/test_tsdb_codec, from the repo root);
+ * every later codec must still decode them to the same samples. */
+
+#define CORPUS_DIR "tests/fuzz/corpus/fuzz_chunk/"
+
+static const char *gen_seed(int k, tsdb_sample_t *s, size_t *n)
+{
+    rng_state = 1000 + (uint64_t)k;
+    switch (k) {
+    case 0:
+        *n = 120; fill_regular(s, 120, 1700000000000, 15000);
+        for (size_t i = 0; i < 120; i++) s[i].v = 1;
+        return "const_regular";
+    case 1:
+        *n = 50; fill_regular(s, 50, -100, 3);
+        for (size_t i = 0; i < 50; i++) s[i].v = M_PI;
+        return "const_raw";
+    case 2:
+        *n = 300; gen_times(s, 300, 1);
+        for (size_t i = 0; i < 300; i++) s[i].v = (double)rnd_below(101);
+        return "dec_small_ints_jitter";
+    case 3: {
+        *n = 1024; fill_regular(s, 1024, 1795772954739, 100);
+        int64_t cents = 1250;
+        for (size_t i = 0; i < 1024; i++) {
+            cents += (int64_t)rnd_below(300);
+            s[i].v = (double)cents / 100;
+            s[i].t += (i % 50 == 7);
+        }
+        return "dec_counter_two_decimals";
+    }
+    case 4:
+        *n = 130; fill_regular(s, 130, 0, 1000);
+        for (size_t i = 0; i < 130; i++) s[i].v = i % 40 ? 1738407936 : 648347648;
+        s[129].v = test_bits_double(TSDB_STALE_NAN_BITS);
+        return "dec_steps_stale";
+    case 5:
+        *n = 200; gen_times(s, 200, 2);
+        for (size_t i = 0; i < 200; i++) s[i].v = test_bits_double(rnd());
+        return "xor_random_gaps";
+    case 6:
+        *n = 1; s[0].t = 42; s[0].v = -0.0;
+        return "single";
+    case 7:
+        *n = 17; gen_times(s, 17, 4);
+        for (size_t i = 0; i < 17; i++) s[i].v = gen_value(5, i, 0);
+        return "extremes_mixed";
+    default:
+        return NULL;
+    }
+}
+
+static void test_committed_chunks_decode(void **state)
+{
+    (void)state;
+    static tsdb_sample_t s[1024], out[1024];
+    static uint8_t buf[32768];
+    int write = getenv("STRATA_WRITE_CORPUS") != NULL;
+    size_t n;
+    const char *name;
+    for (int k = 0; (name = gen_seed(k, s, &n)); k++) {
+        char path[256];
+        snprintf(path, sizeof path, CORPUS_DIR "%s", name);
+        size_t len;
+        if (write) {
+            assert_ok(tsdb_chunk_encode(s, n, buf, sizeof buf, &len));
+            FILE *f = fopen(path, "wb");
+            if (!f) fail_msg("cannot write %s", path);
+            assert_int_equal(fwrite(buf, 1, len, f), len);
+            fclose(f);
+        }
+        FILE *f = fopen(path, "rb");
+        if (!f) fail_msg("missing %s (run from the repo root; STRATA_WRITE_CORPUS=1 writes it)", path);
+        len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        size_t got = 0;
+        assert_ok(tsdb_chunk_decode(buf, len, out, 1024, &got));
+        assert_int_equal(got, n);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(out[i].t, s[i].t);
+            assert_int_equal(test_double_bits(out[i].v), test_double_bits(s[i].v));
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -535,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_buffer_too_small),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_truncated_and_flipped),
+        cmocka_unit_test(test_committed_chunks_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

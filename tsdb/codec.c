@@ -268,9 +268,11 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
     unsigned w_sd = wfromcode(wcode(bitwidth(dzzmax)));
     unsigned w_sp = wfromcode(wcode(bitwidth(szzmax)));
     size_t bm = (len + 7) / 8;
-    size_t c_for = varint_len(zz_enc(mn)) + packed_bytes(len, w_for);
+    /* bases are stored relative to prev: a series far from zero (epoch
+     * timestamps, byte counts) pays for its level once, not per block */
+    size_t c_for = varint_len(zz_enc((int64_t)((uint64_t)mn - (uint64_t)prev))) + packed_bytes(len, w_for);
     size_t c_del = varint_len(zz_enc(dmn)) + packed_bytes(len, w_del);
-    size_t c_sp = varint_len(zz_enc(cand)) + bm + packed_bytes(snz, w_sp);
+    size_t c_sp = varint_len(zz_enc((int64_t)((uint64_t)cand - (uint64_t)prev))) + bm + packed_bytes(snz, w_sp);
     size_t c_sd = bm + packed_bytes(dnz, w_sd);
 
     /* ties go to the mode that decodes fastest */
@@ -284,7 +286,7 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
     switch (mode) {
     case BM_FOR:
         wr_byte(w, (uint8_t)(BM_FOR << 6 | wcode(w_for)));
-        wr_varint(w, zz_enc(mn));
+        wr_varint(w, zz_enc((int64_t)((uint64_t)mn - (uint64_t)prev)));
         for (unsigned i = 0; i < len; i++) bw_put(&b, (uint64_t)x[i] - (uint64_t)mn, w_for);
         break;
     case BM_DELTA:
@@ -299,7 +301,7 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
         break;
     case BM_SPARSE: {
         wr_byte(w, (uint8_t)(BM_SPARSE << 6 | wcode(w_sp)));
-        wr_varint(w, zz_enc(cand));
+        wr_varint(w, zz_enc((int64_t)((uint64_t)cand - (uint64_t)prev)));
         for (unsigned i = 0; i < len; i++) bw_put(&b, x[i] != cand, 1);
         bw_flush(&b);
         for (unsigned i = 0; i < len; i++)
@@ -380,6 +382,7 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
         base = (uint64_t)zz_dec(base);
     }
     uint64_t prev = *prevp;
+    if (mode == BM_FOR || mode == BM_SPARSE) base += prev;
     if (mode == BM_FOR) {
         if ((rc = rd_unpack(r, x, len, w))) return rc;
         for (unsigned i = 0; i < len; i++) x[i] += base;
@@ -513,11 +516,27 @@ static int xor_decode(rd_t *r, tsdb_sample_t *out, size_t n)
 
 size_t tsdb_chunk_max_size(size_t n)
 {
-    /* header <= 24; timestamps <= 10 + 8 per delta + 11 per block; values
+    /* header <= 25; timestamps <= 10 + 8 per sample + 11 per block; values
      * never exceed the Gorilla bound (77 bits per sample + 64) because the
      * encoder compares against it whenever they could. */
     size_t blocks = (n + BLK - 1) / BLK;
     return 64 + 8 * n + 11 * blocks + (77 * n + 7) / 8 + 16;
+}
+
+/* Timestamps as offsets from the grid t0 + j*step: jitter around a fixed
+ * scrape schedule costs its own range (not twice it, as deltas would), an
+ * occasional late scrape is one sparse exception, and the block modes still
+ * cover plain deltas (DELTA = deltas minus step) and gaps. */
+static void encode_ts_grid(wr_t *w, const tsdb_sample_t *s, size_t n, uint64_t step)
+{
+    wr_varint(w, step);
+    int64_t prev = s[0].t, x[BLK];
+    for (size_t i0 = 1; i0 < n; i0 += BLK) {
+        unsigned len = (unsigned)(n - i0 < BLK ? n - i0 : BLK);
+        for (unsigned j = 0; j < len; j++)
+            x[j] = (int64_t)((uint64_t)s[i0 + j].t - step * (i0 + j));
+        encode_block(w, x, len, &prev);
+    }
 }
 
 static void encode_ts(wr_t *w, const tsdb_sample_t *s, size_t n, int *mode)
@@ -530,14 +549,27 @@ static void encode_ts(wr_t *w, const tsdb_sample_t *s, size_t n, int *mode)
         return;
     }
     *mode = TSDB_CHUNK_TS_PACKED;
-    wr_varint(w, d1);
-    int64_t prev = (int64_t)d1, x[BLK];
-    for (size_t i0 = 2; i0 < n; i0 += BLK) {
-        unsigned len = (unsigned)(n - i0 < BLK ? n - i0 : BLK);
-        for (unsigned j = 0; j < len; j++)
-            x[j] = (int64_t)((uint64_t)s[i0 + j].t - (uint64_t)s[i0 + j - 1].t);
-        encode_block(w, x, len, &prev);
+    /* the step: the majority delta when there is one (a regular schedule
+     * with a few late scrapes or gaps), else the mean (pure jitter) */
+    uint64_t span = (uint64_t)s[n - 1].t - (uint64_t)s[0].t;
+    uint64_t mean = span / (n - 1) + (span % (n - 1) >= (n - 1 + 1) / 2 ? 1 : 0);
+    uint64_t cand = 0;
+    size_t votes = 0, count = 0;
+    for (i = 1; i < n; i++) {
+        uint64_t d = (uint64_t)s[i].t - (uint64_t)s[i - 1].t;
+        if (votes == 0) { cand = d; votes = 1; }
+        else if (d == cand) votes++;
+        else votes--;
     }
+    for (i = 1; i < n; i++) count += (uint64_t)s[i].t - (uint64_t)s[i - 1].t == cand;
+    uint64_t step = mean;
+    if (count * 2 > n - 1 && cand != mean) {
+        wr_t a = { .p = NULL }, b = { .p = NULL };
+        encode_ts_grid(&a, s, n, cand);
+        encode_ts_grid(&b, s, n, mean);
+        if (a.len <= b.len) step = cand;
+    }
+    encode_ts_grid(w, s, n, step);
 }
 
 /* Value section in decimal mode with exponent e; returns exceptions written. */
@@ -722,25 +754,22 @@ static int decode_ts(rd_t *r, const hdr_t *h, tsdb_sample_t *out)
         return 0;
     }
     if (n < 3) return STRATA_ECORRUPT;
-    uint64_t d1, rem = h->span, bad = 0;
-    int rc = rd_varint(r, &d1);
+    uint64_t step, rem = h->span, bad = 0;
+    int rc = rd_varint(r, &step);
     if (rc) return rc;
-    if (d1 == 0 || d1 > rem) return STRATA_ECORRUPT;
-    rem -= d1;
-    t += d1;
-    out[1].t = (int64_t)t;
-    uint64_t prev = d1, x[BLK];
-    for (size_t i0 = 2; i0 < n; i0 += BLK) {
+    uint64_t prev = t, x[BLK];
+    for (size_t i0 = 1; i0 < n; i0 += BLK) {
         unsigned len = (unsigned)(n - i0 < BLK ? n - i0 : BLK);
         if ((rc = decode_block(r, x, len, &prev))) return rc;
         /* every delta positive and the sum exactly the span: strictly
          * ascending output that matches the header */
-        for (unsigned j = 0; j < len; j++) {
-            uint64_t d = x[j];
+        uint64_t g = step * i0;
+        for (unsigned j = 0; j < len; j++, g += step) {
+            uint64_t tj = x[j] + g, d = tj - t;
             bad |= (d - 1 >= rem);
             rem -= d;
-            t += d;
-            out[i0 + j].t = (int64_t)t;
+            t = tj;
+            out[i0 + j].t = (int64_t)tj;
         }
         if (bad) return STRATA_ECORRUPT;
     }

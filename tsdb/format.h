@@ -26,7 +26,7 @@
  */
 #define TSDB_CHUNK_MAGIC        0xC1
 #define TSDB_CHUNK_TS_REGULAR   0  /* n == 1 or all deltas equal: span / (n-1) */
-#define TSDB_CHUNK_TS_PACKED    1  /* varint first delta, then blocks of the rest */
+#define TSDB_CHUNK_TS_PACKED    1  /* varint step, then blocks of t[j] - j*step, j = 1..n-1 */
 #define TSDB_CHUNK_VAL_CONST    0  /* one scalar: byte e + varint zigzag(m), or 0xFF + 8 raw bytes */
 #define TSDB_CHUNK_VAL_DECIMAL  1  /* byte e, varint zigzag(m0), blocks of m, exceptions */
 #define TSDB_CHUNK_VAL_XOR      2  /* Gorilla XOR bit stream */
@@ -34,6 +34,7 @@
 #define TSDB_CHUNK_DEC_MAX_EXP  22 /* 10^22 is the largest exact power of ten */
 #define TSDB_CHUNK_BLOCK_LEN    128 /* integers per packed block */
 /* block header byte: mode << 6 | width code (0..62 = width, 63 = 64 bits) */
+/* bases (min, base) are stored as zigzag(base - prev), prev = the value before the block */
 #define TSDB_CHUNK_BLOCK_FOR          0 /* varint zigzag(min), len x w bits of (x - min) */
 #define TSDB_CHUNK_BLOCK_DELTA        1 /* varint zigzag(min delta), len x w bits of (delta - min) */
 #define TSDB_CHUNK_BLOCK_SPARSE       2 /* varint zigzag(base), bitmap x != base, w bits zigzag(x - base) each */
