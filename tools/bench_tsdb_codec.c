@@ -404,6 +404,10 @@ static size_t gorilla_decode(const uint8_t *buf, size_t len, tsdb_sample_t *out)
 
 /* ---- measuring ---------------------------------------------------------- */
 
+/* results fed here so the timed loops cannot be optimised away */
+static volatile size_t sink_sz;
+static volatile double sink_v;
+
 static double now(void)
 {
     struct timespec ts;
@@ -482,14 +486,13 @@ static double time_encode(const dataset_t *d, size_t per, int codec)
     uint8_t *buf = xmalloc(tsdb_chunk_max_size(per) + 64);
     size_t total = ds_samples(d), reps = 0;
     double t0 = now(), el;
-    volatile size_t sink = 0;
     do {
         for (size_t s = 0; s < d->nser; s++)
             for (size_t i = 0; i < d->ser[s].n; i += per) {
                 size_t n = d->ser[s].n - i < per ? d->ser[s].n - i : per, w = 0;
                 if (codec == C_STRATA) tsdb_chunk_encode(d->ser[s].s + i, n, buf, tsdb_chunk_max_size(per), &w);
                 else w = gorilla_encode(d->ser[s].s + i, n, buf);
-                sink += w;
+                sink_sz += w;
             }
         reps++;
         el = now() - t0;
@@ -503,7 +506,6 @@ static double time_decode(const chunked_t *c, size_t per, int codec, size_t tota
     tsdb_sample_t *out = xmalloc(per * sizeof *out);
     size_t reps = 0;
     double t0 = now(), el;
-    volatile double sink = 0;
     do {
         for (size_t i = 0; i < c->nchunks; i++) {
             size_t n = 0;
@@ -515,7 +517,7 @@ static double time_decode(const chunked_t *c, size_t per, int codec, size_t tota
             } else {
                 n = gorilla_decode(c->bytes + c->off[i], chunk_len(c, i), out);
             }
-            sink += out[n - 1].v;
+            sink_v += out[n - 1].v;
         }
         reps++;
         el = now() - t0;
@@ -633,11 +635,10 @@ static void bench_regular_int(void)
     }
     size_t reps = 0, n;
     double t0 = now(), el;
-    volatile double sink = 0;
     do {
         for (int c = 0; c < CH; c++) {
             tsdb_chunk_decode(buf[c], len[c], out, N, &n);
-            sink += out[N - 1].v;
+            sink_v += out[N - 1].v;
         }
         reps++;
         el = now() - t0;
