@@ -1,0 +1,90 @@
+/*
+ * api.h: strata's HTTP layer: the server (libmicrohttpd, thread pool),
+ * error-to-status mapping, bearer-token auth, self-monitoring metrics and
+ * the small HTTP helpers shared by the endpoints.
+ *
+ * api_status_for_error() is THE one place a STRATA_E* code becomes an HTTP
+ * status; every endpoint answers errors through it.
+ */
+#ifndef API_H
+#define API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ingest.h"
+#include "strata_err.h"
+#include "tsdb.h"
+
+/* HTTP status for an error code (0 -> 200).  Bad input maps to 4xx only;
+ * conditions the client should retry (store closed, disk full, I/O) to 503. */
+int api_status_for_error(int err);
+
+/* ---- auth ---------------------------------------------------------------- */
+
+enum api_auth_mode { API_AUTH_NONE, API_AUTH_JWT };
+
+typedef struct api_auth api_auth_t;
+
+/* Who made a request: tenant 0 and sub "anonymous" with --auth=none. */
+typedef struct api_principal {
+    int32_t tenant_id;
+    char sub[128];
+    unsigned scopes;  /* API_SCOPE_* bits */
+} api_principal_t;
+
+#define API_SCOPE_METRICS_WRITE 1u
+#define API_SCOPE_METRICS_READ  2u
+#define API_SCOPE_REPORTS_WRITE 4u
+
+/* mode NONE ignores the files.  JWT needs exactly one of secret_file (HS256)
+ * and public_key_file (RS256); files are read once here. */
+int api_auth_new(enum api_auth_mode mode, const char *secret_file, const char *public_key_file,
+                 api_auth_t **out);
+void api_auth_free(api_auth_t *auth);
+
+/* Checks an Authorization header value (may be NULL) for a request that needs
+ * `scope` (0 = any valid token).  Returns 0 and fills who, STRATA_EUNAUTH for
+ * a missing/bad/expired token, STRATA_EFORBIDDEN for a missing scope; msg
+ * gets the reason. */
+int api_auth_check(const api_auth_t *auth, const char *authorization, unsigned scope,
+                   int64_t now_s, api_principal_t *who, char *msg, size_t msgcap);
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* Parses RFC 3339 (fractional seconds, Z or +hh:mm) or unix seconds with an
+ * optional fraction into milliseconds since the epoch. STRATA_EINVAL if neither. */
+int api_parse_time(const char *s, int64_t *ms);
+
+/* Shortest decimal that strtod reads back to the same double ("%.17g" at most). */
+void api_format_double(char *buf, size_t cap, double v);
+
+/* ---- the server ---------------------------------------------------------- */
+
+typedef struct api_server_config {
+    const char *listen;              /* host:port, [v6]:port */
+    unsigned threads;                /* MHD thread pool size */
+    unsigned max_connections;
+    unsigned connection_timeout_s;
+    unsigned shutdown_timeout_s;     /* max wait for in-flight requests */
+    const char *tls_cert_pem;        /* contents, not paths; NULL = plain HTTP */
+    const char *tls_key_pem;
+    const api_auth_t *auth;
+    size_t max_request_bytes;        /* decompressed write body */
+} api_server_config_t;
+
+typedef struct api_server api_server_t;
+
+/* Starts listening.  Until api_server_set_store() the server is alive but not
+ * ready: /readyz and the data endpoints answer 503. */
+int api_server_start(const api_server_config_t *cfg, api_server_t **out);
+/* The store is open (WAL replayed): become ready. */
+void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing);
+/* Graceful stop: stop accepting, answer 503 to new requests on open
+ * connections, wait up to shutdown_timeout_s for in-flight ones, close. */
+void api_server_stop(api_server_t *srv);
+
+/* Called for every WAL fsync (tsdb observer signature). */
+void api_server_observe_fsync(double seconds, void *srv);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * auth.c: bearer-token (JWT) authentication and scope checks.
+ *
+ * libjwt 1.10 verifies the signature only; it does not look at exp/nbf and
+ * it picks the algorithm from the token's own header.  So after decoding we
+ * insist the algorithm is the one configured (an RS256 public key must never
+ * be usable as an HS256 secret) and check exp, nbf, tenant_id and scope here.
+ * Claims are read through jansson so a string "5" is not taken for 5.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <jwt.h>
+
+#include "strata_log.h"
+
+struct api_auth {
+    enum api_auth_mode mode;
+    jwt_alg_t alg;
+    unsigned char *key;
+    size_t keylen;
+};
+
+static int read_file(const char *path, unsigned char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return STRATA_EIO;
+    size_t cap = 4096, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap) break;
+        unsigned char *nb = cap < (1u << 20) ? realloc(buf, cap * 2) : NULL;
+        if (!nb) { free(buf); buf = NULL; break; }
+        buf = nb;
+        cap *= 2;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf || err) { free(buf); return STRATA_EIO; }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int api_auth_new(enum api_auth_mode mode, const char *secret_file, const char *public_key_file,
+                 api_auth_t **out)
+{
+    api_auth_t *a = calloc(1, sizeof *a);
+    if (!a) return STRATA_ENOMEM;
+    a->mode = mode;
+    if (mode == API_AUTH_JWT) {
+        if (!!secret_file == !!public_key_file) {
+            strata_error("--auth=jwt needs exactly one of --jwt-secret-file and --jwt-public-key", "%s", "");
+            free(a);
+            return STRATA_EINVAL;
+        }
+        const char *path = secret_file ? secret_file : public_key_file;
+        int rc = read_file(path, &a->key, &a->keylen);
+        if (rc) {
+            strata_error("cannot read JWT key", "path=%s err=\"%s\"", path, strerror(errno));
+            free(a);
+            return rc;
+        }
+        if (secret_file) {
+            /* a trailing newline from `echo secret > file` is not part of the secret */
+            while (a->keylen && (a->key[a->keylen - 1] == '\n' || a->key[a->keylen - 1] == '\r'))
+                a->keylen--;
+            a->alg = JWT_ALG_HS256;
+        } else {
+            a->alg = JWT_ALG_RS256;
+        }
+        if (a->keylen == 0) {
+            strata_error("JWT key file is empty", "path=%s", path);
+            api_auth_free(a);
+            return STRATA_EINVAL;
+        }
+    }
+    *out = a;
+    return 0;
+}
+
+void api_auth_free(api_auth_t *a)
+{
+    if (!a) return;
+    free(a->key);
+    free(a);
+}
+
+/* A claim as a jansson value (new reference) or NULL when absent. */
+static json_t *claim(jwt_t *jwt, const char *name)
+{
+    char *s = jwt_get_grants_json(jwt, name);
+    if (!s) return NULL;
+    json_t *v = json_loads(s, JSON_DECODE_ANY, NULL);
+    free(s);
+    return v;
+}
+
+static int has_scope(const char *scopes, const char *want)
+{
+    size_t wl = strlen(want);
+    for (const char *p = scopes; *p;) {
+        while (*p == ' ') p++;
+        const char *e = p;
+        while (*e && *e != ' ') e++;
+        if ((size_t)(e - p) == wl && memcmp(p, want, wl) == 0) return 1;
+        p = e;
+    }
+    return 0;
+}
+
+static const char *scope_name(unsigned scope)
+{
+    switch (scope) {
+    case API_SCOPE_METRICS_WRITE: return "metrics:write";
+    case API_SCOPE_METRICS_READ: return "metrics:read";
+    case API_SCOPE_REPORTS_WRITE: return "reports:write";
+    default: return "?";
+    }
+}
+
+int api_auth_check(const api_auth_t *a, const char *authorization, unsigned scope,
+                   int64_t now_s, api_principal_t *who, char *msg, size_t msgcap)
+{
+    memset(who, 0, sizeof *who);
+    if (a->mode == API_AUTH_NONE) {
+        snprintf(who->sub, sizeof who->sub, "anonymous");
+        who->scopes = API_SCOPE_METRICS_WRITE | API_SCOPE_METRICS_READ | API_SCOPE_REPORTS_WRITE;
+        return 0;
+    }
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0) {
+        snprintf(msg, msgcap, "missing bearer token");
+        return STRATA_EUNAUTH;
+    }
+    const char *token = authorization + 7;
+    while (*token == ' ') token++;
+    jwt_t *jwt = NULL;
+    if (jwt_decode(&jwt, token, a->key, (int)a->keylen) != 0 || !jwt) {
+        snprintf(msg, msgcap, "invalid token: bad format or signature");
+        return STRATA_EUNAUTH;
+    }
+    int rc = STRATA_EUNAUTH;
+    json_t *exp = NULL, *nbf = NULL, *tid = NULL, *sub = NULL, *scp = NULL;
+    if (jwt_get_alg(jwt) != a->alg) {
+        snprintf(msg, msgcap, "invalid token: algorithm must be %s", a->alg == JWT_ALG_HS256 ? "HS256" : "RS256");
+        goto out;
+    }
+    exp = claim(jwt, "exp");
+    nbf = claim(jwt, "nbf");
+    if (exp && (!json_is_number(exp) || json_number_value(exp) <= (double)now_s)) {
+        snprintf(msg, msgcap, "token expired");
+        goto out;
+    }
+    if (nbf && (!json_is_number(nbf) || json_number_value(nbf) > (double)now_s)) {
+        snprintf(msg, msgcap, "token not valid yet (nbf)");
+        goto out;
+    }
+    tid = claim(jwt, "tenant_id");
+    if (!tid || !json_is_integer(tid) || json_integer_value(tid) < INT32_MIN ||
+        json_integer_value(tid) > INT32_MAX) {
+        snprintf(msg, msgcap, "token has no int32 tenant_id claim");
+        goto out;
+    }
+    who->tenant_id = (int32_t)json_integer_value(tid);
+    sub = claim(jwt, "sub");
+    snprintf(who->sub, sizeof who->sub, "%s", sub && json_is_string(sub) ? json_string_value(sub) : "");
+    scp = claim(jwt, "scope");
+    const char *scopes = scp && json_is_string(scp) ? json_string_value(scp) : "";
+    if (has_scope(scopes, "metrics:write")) who->scopes |= API_SCOPE_METRICS_WRITE;
+    if (has_scope(scopes, "metrics:read")) who->scopes |= API_SCOPE_METRICS_READ;
+    if (has_scope(scopes, "reports:write")) who->scopes |= API_SCOPE_REPORTS_WRITE;
+    if (scope && !(who->scopes & scope)) {
+        snprintf(msg, msgcap, "token lacks scope %s", scope_name(scope));
+        rc = STRATA_EFORBIDDEN;
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(exp); json_decref(nbf); json_decref(tid); json_decref(sub); json_decref(scp);
+    jwt_free(jwt);
+    return rc;
+}

@@ -1,0 +1,657 @@
+/*
+ * server.c: the HTTP server: libmicrohttpd with an internal thread pool,
+ * connection limit and timeout, routing, request bodies with a size limit,
+ * JSON errors, remote-write, health/readiness, and /metrics.
+ *
+ * Readiness: the listener comes up before the store is open so /healthz
+ * answers during a long WAL replay; /readyz and data endpoints say 503 until
+ * api_server_set_store().  Shutdown: MHD_quiesce_daemon() closes the listen
+ * socket, requests still arriving on open connections get 503, and we wait
+ * for the in-flight ones (counted from the first handler call to MHD's
+ * completion callback) before stopping the daemon.
+ */
+#include "server_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <snappy-c.h>
+
+#include "strata_log.h"
+
+/* ---- routes ----------------------------------------------------------------- */
+
+enum route { R_WRITE, R_EXPORT, R_METRICS, R_HEALTHZ, R_READYZ, R_API_OTHER, R_NOT_FOUND, R_COUNT };
+static const char *const route_path[R_COUNT] = {
+    "/api/v1/write", "/api/v1/export", "/metrics", "/healthz", "/readyz", "/api/v1/other", "other",
+};
+
+static enum route route_for(const char *url)
+{
+    for (int r = 0; r < R_API_OTHER; r++)
+        if (strcmp(url, route_path[r]) == 0) return (enum route)r;
+    if (strncmp(url, "/api/v1/", 8) == 0) return R_API_OTHER;
+    return R_NOT_FOUND;
+}
+
+/* ---- self-monitoring ---------------------------------------------------------- */
+
+static const double dur_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+#define NDUR (sizeof dur_bounds / sizeof dur_bounds[0])
+static const double fsync_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1 };
+#define NFSYNC (sizeof fsync_bounds / sizeof fsync_bounds[0])
+
+typedef struct hist {
+    uint64_t bucket[16];  /* non-cumulative; rendered cumulative */
+    uint64_t count;
+    double sum;
+} hist_t;
+
+static void hist_observe(hist_t *h, const double *bounds, size_t nb, double v)
+{
+    size_t i = 0;
+    while (i < nb && v > bounds[i]) i++;
+    h->bucket[i]++;
+    h->count++;
+    h->sum += v;
+}
+
+#define MAX_REQ_HISTS 64
+
+typedef struct req_hist {
+    int route, code;
+    hist_t h;
+} req_hist_t;
+
+struct api_server {
+    struct MHD_Daemon *daemon;
+    api_server_config_t cfg;
+    char *listen;
+    _Atomic(tsdb_t *) db;
+    ingest_t *ing;
+    atomic_int stopping;
+    atomic_int inflight;
+
+    pthread_mutex_t mu;  /* guards the metrics below */
+    req_hist_t req[MAX_REQ_HISTS];
+    size_t nreq;
+    hist_t fsync;
+    uint64_t samples_ingested, series_created, histograms_in, exemplars_in;
+    uint64_t rejected[INGEST_R_COUNT];
+    uint64_t write_requests_rejected;  /* whole requests refused before storage */
+};
+
+typedef struct request {
+    enum route route;
+    struct timespec t0;
+    int status;
+    int counted;         /* in srv->inflight */
+    char *body;
+    size_t len, cap;
+    int too_big;
+} request_t;
+
+void api_server_observe_fsync(double seconds, void *cls)
+{
+    api_server_t *srv = cls;
+    pthread_mutex_lock(&srv->mu);
+    hist_observe(&srv->fsync, fsync_bounds, NFSYNC, seconds);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+static void observe_request(api_server_t *srv, enum route route, int code, double secs)
+{
+    pthread_mutex_lock(&srv->mu);
+    req_hist_t *e = NULL;
+    for (size_t i = 0; i < srv->nreq; i++)
+        if (srv->req[i].route == (int)route && srv->req[i].code == code) { e = &srv->req[i]; break; }
+    if (!e && srv->nreq < MAX_REQ_HISTS) {
+        e = &srv->req[srv->nreq++];
+        e->route = route;
+        e->code = code;
+    }
+    if (e) hist_observe(&e->h, dur_bounds, NDUR, secs);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+static void render_hist(api_buf_t *b, const char *name, const char *labels, const hist_t *h,
+                        const double *bounds, size_t nb)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= nb; i++) {
+        cum += h->bucket[i];
+        char le[32];
+        if (i < nb) api_format_double(le, sizeof le, bounds[i]);
+        else snprintf(le, sizeof le, "+Inf");
+        api_buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, *labels ? "," : "", le,
+                       (unsigned long long)cum);
+    }
+    char sum[40];
+    api_format_double(sum, sizeof sum, h->sum);
+    api_buf_printf(b, "%s_sum%s%s%s %s\n", name, *labels ? "{" : "", labels, *labels ? "}" : "", sum);
+    api_buf_printf(b, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
+                   (unsigned long long)h->count);
+}
+
+static void render_metrics(api_server_t *srv, api_buf_t *b)
+{
+    tsdb_t *db = atomic_load(&srv->db);
+    pthread_mutex_lock(&srv->mu);
+    api_buf_puts(b, "# HELP strata_ingested_samples_total Samples accepted by remote write (appended or idempotent duplicates).\n"
+                    "# TYPE strata_ingested_samples_total counter\n");
+    api_buf_printf(b, "strata_ingested_samples_total %llu\n", (unsigned long long)srv->samples_ingested);
+    api_buf_puts(b, "# HELP strata_ingested_series_created_total Series created by remote write.\n"
+                    "# TYPE strata_ingested_series_created_total counter\n");
+    api_buf_printf(b, "strata_ingested_series_created_total %llu\n", (unsigned long long)srv->series_created);
+    api_buf_puts(b, "# HELP strata_rejected_samples_total Samples (or histograms, exemplars) rejected by remote write, by reason.\n"
+                    "# TYPE strata_rejected_samples_total counter\n");
+    for (int r = 0; r < INGEST_R_COUNT; r++)
+        api_buf_printf(b, "strata_rejected_samples_total{reason=\"%s\"} %llu\n",
+                       ingest_reason_name((enum ingest_reason)r), (unsigned long long)srv->rejected[r]);
+    api_buf_puts(b, "# HELP strata_write_requests_refused_total Remote-write requests refused as a whole (bad body, auth, size, media type, store unavailable).\n"
+                    "# TYPE strata_write_requests_refused_total counter\n");
+    api_buf_printf(b, "strata_write_requests_refused_total %llu\n", (unsigned long long)srv->write_requests_rejected);
+    api_buf_puts(b, "# HELP strata_http_request_duration_seconds HTTP request latency by path and status code.\n"
+                    "# TYPE strata_http_request_duration_seconds histogram\n");
+    for (size_t i = 0; i < srv->nreq; i++) {
+        char labels[128];
+        snprintf(labels, sizeof labels, "path=\"%s\",code=\"%d\"", route_path[srv->req[i].route], srv->req[i].code);
+        render_hist(b, "strata_http_request_duration_seconds", labels, &srv->req[i].h, dur_bounds, NDUR);
+    }
+    api_buf_puts(b, "# HELP strata_wal_fsync_duration_seconds WAL fsync latency.\n"
+                    "# TYPE strata_wal_fsync_duration_seconds histogram\n");
+    render_hist(b, "strata_wal_fsync_duration_seconds", "", &srv->fsync, fsync_bounds, NFSYNC);
+    pthread_mutex_unlock(&srv->mu);
+
+    api_buf_printf(b, "# HELP strata_http_requests_in_flight Requests being served.\n"
+                      "# TYPE strata_http_requests_in_flight gauge\nstrata_http_requests_in_flight %d\n",
+                   atomic_load(&srv->inflight));
+    api_buf_printf(b, "# HELP strata_ready 1 once the store is open and the WAL replayed.\n"
+                      "# TYPE strata_ready gauge\nstrata_ready %d\n", db ? 1 : 0);
+    if (!db) return;
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    struct { const char *name, *help; uint64_t v; } g[] = {
+        { "strata_active_series", "Series with samples in the head.", st.head_series },
+        { "strata_series", "Series in the index.", st.series },
+        { "strata_head_samples", "Samples held in the head.", st.head_samples },
+        { "strata_head_bytes", "Memory held by head chunks.", st.head_bytes },
+        { "strata_blocks", "Persisted blocks.", st.blocks },
+        { "strata_block_bytes", "Size of persisted blocks on disk.", st.block_bytes },
+        { "strata_wal_bytes", "Size of the WAL on disk.", st.wal_bytes },
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        api_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", g[i].name, g[i].help, g[i].name,
+                       g[i].name, (unsigned long long)g[i].v);
+    api_buf_printf(b, "# HELP strata_wal_fsyncs_total WAL fsyncs since start.\n"
+                      "# TYPE strata_wal_fsyncs_total counter\nstrata_wal_fsyncs_total %llu\n",
+                   (unsigned long long)st.wal_fsyncs);
+    api_buf_printf(b, "# HELP strata_wal_corruptions_total Torn or corrupt WAL records cut at open.\n"
+                      "# TYPE strata_wal_corruptions_total counter\nstrata_wal_corruptions_total %llu\n",
+                   (unsigned long long)st.wal_corruptions);
+}
+
+/* ---- buffers and responses ------------------------------------------------------ */
+
+void api_buf_put(api_buf_t *b, const char *s, size_t n)
+{
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 4096;
+        while (ncap < b->len + n + 1) ncap *= 2;
+        char *nd = realloc(b->data, ncap);
+        if (!nd) { b->failed = 1; return; }
+        b->data = nd;
+        b->cap = ncap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void api_buf_puts(api_buf_t *b, const char *s) { api_buf_put(b, s, strlen(s)); }
+
+void api_buf_printf(api_buf_t *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) { api_buf_put(b, tmp, (size_t)n); return; }
+    char *big = malloc((size_t)n + 1);
+    if (!big) { b->failed = 1; return; }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    api_buf_put(b, big, (size_t)n);
+    free(big);
+}
+
+void api_buf_json_string(api_buf_t *b, const char *s)
+{
+    api_buf_put(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        api_buf_put(b, run, (size_t)(s - run));
+        char esc[8];
+        switch (c) {
+        case '"': api_buf_put(b, "\\\"", 2); break;
+        case '\\': api_buf_put(b, "\\\\", 2); break;
+        case '\n': api_buf_put(b, "\\n", 2); break;
+        case '\t': api_buf_put(b, "\\t", 2); break;
+        case '\r': api_buf_put(b, "\\r", 2); break;
+        default: snprintf(esc, sizeof esc, "\\u%04x", c); api_buf_put(b, esc, 6);
+        }
+        run = s + 1;
+    }
+    api_buf_put(b, run, (size_t)(s - run));
+    api_buf_put(b, "\"", 1);
+}
+
+static struct MHD_Response *text_response(const char *body, const char *ctype)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (r) MHD_add_response_header(r, "Content-Type", ctype);
+    return r;
+}
+
+struct MHD_Response *api_error_response(int status, const char *message, const char *details)
+{
+    json_t *o = json_pack("{s:i,s:s,s:s}", "code", status, "message", message ? message : "",
+                          "details", details ? details : "");
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    struct MHD_Response *r;
+    if (s) {
+        size_t n = strlen(s);
+        char *body = malloc(n + 2);
+        if (body) { memcpy(body, s, n); body[n] = '\n'; body[n + 1] = '\0'; }
+        free(s);
+        r = body ? MHD_create_response_from_buffer(n + 1, body, MHD_RESPMEM_MUST_FREE)
+                 : text_response("{\"code\":503,\"message\":\"out of memory\",\"details\":\"\"}\n", "application/json");
+        if (!body) return r;
+    } else {
+        r = text_response("{\"code\":503,\"message\":\"out of memory\",\"details\":\"\"}\n", "application/json");
+    }
+    if (r) MHD_add_response_header(r, "Content-Type", "application/json");
+    return r;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, request_t *rq, int status, struct MHD_Response *r)
+{
+    rq->status = status;
+    if (!r) return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, request_t *rq, int status,
+                                  const char *message, const char *details)
+{
+    return reply(conn, rq, status, api_error_response(status, message, details));
+}
+
+static enum MHD_Result send_strata_error(struct MHD_Connection *conn, request_t *rq, int err,
+                                         const char *message, const char *details)
+{
+    int status = api_status_for_error(err);
+    struct MHD_Response *r = api_error_response(status, message ? message : strata_strerror(err), details);
+    if (r && status == 503) MHD_add_response_header(r, "Retry-After", "5");
+    return reply(conn, rq, status, r);
+}
+
+/* ---- endpoints -------------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Auth for a data endpoint; answers the error itself and returns 0 when it did. */
+static int authorize(api_server_t *srv, struct MHD_Connection *conn, request_t *rq, unsigned scope,
+                     api_principal_t *who, enum MHD_Result *ret)
+{
+    char msg[160] = "";
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    int rc = api_auth_check(srv->cfg.auth, h, scope, now_ms() / 1000, who, msg, sizeof msg);
+    if (rc == 0) return 1;
+    int status = api_status_for_error(rc);
+    struct MHD_Response *r = api_error_response(status, strata_strerror(rc), msg);
+    if (r && status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    *ret = reply(conn, rq, status, r);
+    return 0;
+}
+
+static void write_headers(struct MHD_Response *r, const ingest_result_t *res)
+{
+    char n[32];
+    snprintf(n, sizeof n, "%zu", res->samples_written);
+    MHD_add_response_header(r, "X-Prometheus-Remote-Write-Samples-Written", n);
+    snprintf(n, sizeof n, "%zu", res->histograms_written);
+    MHD_add_response_header(r, "X-Prometheus-Remote-Write-Histograms-Written", n);
+    snprintf(n, sizeof n, "%zu", res->exemplars_written);
+    MHD_add_response_header(r, "X-Prometheus-Remote-Write-Exemplars-Written", n);
+}
+
+static enum MHD_Result handle_write(api_server_t *srv, struct MHD_Connection *conn, request_t *rq,
+                                    tsdb_t *db)
+{
+    enum MHD_Result ret;
+    api_principal_t who;
+    if (!authorize(srv, conn, rq, API_SCOPE_METRICS_WRITE, &who, &ret)) goto refused;
+    enum ingest_proto proto;
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    int rc = ingest_parse_content_type(ct, ce, &proto);
+    if (rc) {
+        char d[300];
+        snprintf(d, sizeof d, "Content-Type %.100s, Content-Encoding %.50s: want application/x-protobuf "
+                 "(proto=prometheus.WriteRequest or io.prometheus.write.v2.Request) with snappy",
+                 ct ? ct : "(none)", ce ? ce : "(none)");
+        ret = send_strata_error(conn, rq, rc, "unsupported media type", d);
+        goto refused;
+    }
+    if (!db) {
+        ret = send_strata_error(conn, rq, STRATA_ECLOSED, "store not ready", "the WAL is being replayed; retry");
+        goto refused;
+    }
+    char d[200];
+    if (rq->too_big) {
+        snprintf(d, sizeof d, "the body is over the limit of %zu bytes (--max-request-bytes)", srv->cfg.max_request_bytes);
+        ret = send_strata_error(conn, rq, STRATA_ETOOBIG, NULL, d);
+        goto refused;
+    }
+    if (rq->len == 0) {
+        ret = send_error(conn, rq, 400, "empty request body", "a remote-write body is a snappy-compressed protobuf message");
+        goto refused;
+    }
+    strata_arena_t *arena = strata_arena_new(0);
+    if (!arena) { ret = send_strata_error(conn, rq, STRATA_ENOMEM, NULL, ""); goto refused; }
+    /* unpacked protobuf takes a few times the wire size; past this it is a bomb */
+    strata_arena_set_cap(arena, srv->cfg.max_request_bytes * 6 + (64u << 20));
+    ingest_result_t res;
+    rc = ingest_write(srv->ing, arena, proto, rq->body, rq->len, who.tenant_id, now_ms(), &res);
+    strata_arena_free(arena);
+    switch (rc) {
+    case STRATA_ETOOBIG:
+        snprintf(d, sizeof d, "the decompressed body is over the limit of %zu bytes (--max-request-bytes)",
+                 srv->cfg.max_request_bytes);
+        ret = send_strata_error(conn, rq, rc, NULL, d);
+        goto refused;
+    case STRATA_EBADSNAPPY:
+        ret = send_strata_error(conn, rq, rc, NULL, "the body is not a valid snappy block (remote write uses the block format, not framed)");
+        goto refused;
+    case STRATA_EBADPROTO:
+        ret = send_strata_error(conn, rq, rc, NULL,
+                                proto == INGEST_PROTO_V2 ? "cannot unpack io.prometheus.write.v2.Request"
+                                                         : "cannot unpack prometheus.WriteRequest");
+        goto refused;
+    case 0: case STRATA_EINVAL: case STRATA_ELIMIT:
+        break;
+    default:
+        strata_error("remote write: store refused the batch", "err=\"%s\"", strata_strerror(rc));
+        ret = send_strata_error(conn, rq, rc, "store cannot take writes", strata_strerror(rc));
+        goto refused;
+    }
+    pthread_mutex_lock(&srv->mu);
+    srv->samples_ingested += res.samples_written;
+    srv->series_created += res.series_created;
+    for (int r = 0; r < INGEST_R_COUNT; r++) srv->rejected[r] += res.rejected[r];
+    pthread_mutex_unlock(&srv->mu);
+    struct MHD_Response *r;
+    int status;
+    if (rc == 0) {
+        status = 204;
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else {
+        status = api_status_for_error(rc);
+        r = api_error_response(status, res.message, res.details);
+    }
+    if (r && proto == INGEST_PROTO_V2) write_headers(r, &res);
+    return reply(conn, rq, status, r);
+
+refused:
+    pthread_mutex_lock(&srv->mu);
+    srv->write_requests_rejected++;
+    pthread_mutex_unlock(&srv->mu);
+    return ret;
+}
+
+static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, request_t *rq,
+                                const char *method)
+{
+    int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    tsdb_t *db = atomic_load(&srv->db);
+    enum MHD_Result ret;
+    api_principal_t who;
+    switch (rq->route) {
+    case R_HEALTHZ:
+        if (!is_get) break;
+        return reply(conn, rq, 200, text_response("ok\n", "text/plain; charset=utf-8"));
+    case R_READYZ:
+        if (!is_get) break;
+        if (atomic_load(&srv->stopping))
+            return send_error(conn, rq, 503, "not ready", "shutting down");
+        if (!db) return send_error(conn, rq, 503, "not ready", "WAL replay in progress");
+        return reply(conn, rq, 200, text_response("ready\n", "text/plain; charset=utf-8"));
+    case R_METRICS: {
+        if (!is_get) break;
+        if (!authorize(srv, conn, rq, 0, &who, &ret)) return ret;
+        api_buf_t b = { 0 };
+        render_metrics(srv, &b);
+        if (b.failed) { free(b.data); return send_strata_error(conn, rq, STRATA_ENOMEM, NULL, ""); }
+        struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+        if (!r) free(b.data);
+        else MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        return reply(conn, rq, 200, r);
+    }
+    case R_WRITE:
+        if (strcmp(method, "POST") != 0) break;
+        return handle_write(srv, conn, rq, db);
+    case R_EXPORT: {
+        if (!is_get) break;
+        if (!authorize(srv, conn, rq, API_SCOPE_METRICS_READ, &who, &ret)) return ret;
+        if (!db) return send_strata_error(conn, rq, STRATA_ECLOSED, "store not ready", "the WAL is being replayed; retry");
+        int status = 200;
+        struct MHD_Response *r = api_export_response(db, conn, who.tenant_id, &status);
+        return reply(conn, rq, status, r);
+    }
+    case R_API_OTHER:
+        return send_error(conn, rq, 501, "not implemented yet",
+                          "this strata build serves /api/v1/write and /api/v1/export; see README, Status");
+    default:
+        return send_error(conn, rq, 404, "not found", "no such endpoint");
+    }
+    return send_error(conn, rq, 405, "method not allowed", method);
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    api_server_t *srv = cls;
+    request_t *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq) return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &rq->t0);
+        rq->route = route_for(url);
+        rq->counted = 1;
+        atomic_fetch_add(&srv->inflight, 1);
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        /* Keep reading an oversized body (discarding it) so the client gets
+         * the 413 instead of a reset connection. */
+        size_t raw_limit = snappy_max_compressed_length(srv->cfg.max_request_bytes);
+        if (!rq->too_big && rq->len + *upload_size > raw_limit) {
+            rq->too_big = 1;
+            free(rq->body);
+            rq->body = NULL;
+            rq->len = rq->cap = 0;
+        }
+        if (!rq->too_big) {
+            if (rq->len + *upload_size > rq->cap) {
+                size_t ncap = rq->cap ? rq->cap : 64 * 1024;
+                while (ncap < rq->len + *upload_size) ncap *= 2;
+                char *nb = realloc(rq->body, ncap);
+                if (!nb) return MHD_NO;
+                rq->body = nb;
+                rq->cap = ncap;
+            }
+            memcpy(rq->body + rq->len, upload, *upload_size);
+            rq->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (atomic_load(&srv->stopping) && rq->route != R_HEALTHZ)
+        return send_strata_error(conn, rq, STRATA_ECLOSED, "shutting down", "the server is stopping; retry");
+    return dispatch(srv, conn, rq, method);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    api_server_t *srv = cls;
+    request_t *rq = *con_cls;
+    if (!rq) return;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - rq->t0.tv_sec) + (double)(t1.tv_nsec - rq->t0.tv_nsec) / 1e9;
+    int code = rq->status ? rq->status : 0;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !rq->status) code = 499;
+    observe_request(srv, rq->route, code, secs);
+    if (rq->counted) atomic_fetch_sub(&srv->inflight, 1);
+    free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+    char q[600];
+    strata_warn("http", "detail=%s", strata_log_quote(q, sizeof q, msg));
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+/* host:port or [v6]:port into a sockaddr. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon) return STRATA_EINVAL;
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { h++; hl -= 2; }
+    if (hl >= sizeof host) return STRATA_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || end == colon + 1) return STRATA_EINVAL;
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+    if (getaddrinfo(hl ? host : NULL, NULL, &hints, &ai) != 0) return STRATA_EINVAL;
+    memset(ss, 0, sizeof *ss);
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    if (*v6) ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    else ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    return 0;
+}
+
+int api_server_start(const api_server_config_t *cfg, api_server_t **out)
+{
+    api_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv) return STRATA_ENOMEM;
+    srv->cfg = *cfg;
+    pthread_mutex_init(&srv->mu, NULL);
+    struct sockaddr_storage ss;
+    int v6 = 0;
+    if (parse_listen(cfg->listen, &ss, &v6)) {
+        strata_error("bad --listen address", "listen=%s", cfg->listen);
+        free(srv);
+        return STRATA_EINVAL;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+    if (v6) flags |= MHD_USE_IPv6;
+    if (cfg->tls_cert_pem) flags |= MHD_USE_TLS;
+    unsigned threads = cfg->threads ? cfg->threads : 4;
+    struct MHD_OptionItem tls_opts[] = {
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key_pem },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, answer, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 1024u,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s ? cfg->connection_timeout_s : 60u,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_ARRAY, cfg->tls_cert_pem ? tls_opts : &tls_opts[2],
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        strata_error("cannot listen", "listen=%s err=\"%s\"", cfg->listen, strerror(errno));
+        pthread_mutex_destroy(&srv->mu);
+        free(srv);
+        return STRATA_EIO;
+    }
+    strata_info("listening", "listen=%s threads=%u tls=%d", cfg->listen, threads, cfg->tls_cert_pem != NULL);
+    *out = srv;
+    return 0;
+}
+
+void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing)
+{
+    srv->ing = ing;
+    atomic_store(&srv->db, db);
+}
+
+void api_server_stop(api_server_t *srv)
+{
+    if (!srv) return;
+    atomic_store(&srv->stopping, 1);
+    MHD_socket s = MHD_quiesce_daemon(srv->daemon);
+    if (s != MHD_INVALID_SOCKET) close(s);
+    unsigned waited_ms = 0, limit_ms = (srv->cfg.shutdown_timeout_s ? srv->cfg.shutdown_timeout_s : 30) * 1000;
+    while (atomic_load(&srv->inflight) > 0 && waited_ms < limit_ms) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        waited_ms += 10;
+    }
+    if (atomic_load(&srv->inflight) > 0)
+        strata_warn("shutdown: requests still in flight, closing them", "inflight=%d", atomic_load(&srv->inflight));
+    MHD_stop_daemon(srv->daemon);
+    pthread_mutex_destroy(&srv->mu);
+    free(srv);
+}

@@ -1,0 +1,205 @@
+/*
+ * test_api.c: unit tests of the api module's pure parts: the one
+ * error-to-status mapping, time parameter parsing, shortest number
+ * formatting and JWT checks (tokens minted here with libjwt).
+ */
+#include "test_helpers.h"
+
+#include <jwt.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "api.h"
+
+static void test_status_mapping(void **state)
+{
+    (void)state;
+    assert_int_equal(api_status_for_error(0), 200);
+    assert_int_equal(api_status_for_error(STRATA_EINVAL), 400);
+    assert_int_equal(api_status_for_error(STRATA_EBADSNAPPY), 400);
+    assert_int_equal(api_status_for_error(STRATA_EBADPROTO), 400);
+    assert_int_equal(api_status_for_error(STRATA_EBADREGEX), 400);
+    assert_int_equal(api_status_for_error(STRATA_EUNAUTH), 401);
+    assert_int_equal(api_status_for_error(STRATA_EFORBIDDEN), 403);
+    assert_int_equal(api_status_for_error(STRATA_ENOTFOUND), 404);
+    assert_int_equal(api_status_for_error(STRATA_ECONFLICT), 409);
+    assert_int_equal(api_status_for_error(STRATA_ETOOBIG), 413);
+    assert_int_equal(api_status_for_error(STRATA_EMEDIA), 415);
+    assert_int_equal(api_status_for_error(STRATA_ELIMIT), 429);
+    assert_int_equal(api_status_for_error(STRATA_EUNSUPPORTED), 501);
+    assert_int_equal(api_status_for_error(STRATA_ENOSPC), 503);
+    assert_int_equal(api_status_for_error(STRATA_ECLOSED), 503);
+    assert_int_equal(api_status_for_error(STRATA_EIO), 503);
+    assert_int_equal(api_status_for_error(STRATA_ECORRUPT), 500);
+    /* never a 5xx for bad input */
+    int bad_input[] = { STRATA_EINVAL, STRATA_EBADSNAPPY, STRATA_EBADPROTO, STRATA_EBADLABEL,
+                        STRATA_ETOOOLD, STRATA_EDUPTS, STRATA_EFUTURE, STRATA_ETOOBIG, STRATA_EMEDIA };
+    for (size_t i = 0; i < sizeof bad_input / sizeof bad_input[0]; i++)
+        assert_true(api_status_for_error(bad_input[i]) < 500);
+}
+
+static void test_parse_time(void **state)
+{
+    (void)state;
+    int64_t ms;
+    assert_ok(api_parse_time("2024-12-20T14:30:00Z", &ms));
+    assert_int_equal(ms, INT64_C(1734705000000));
+    assert_ok(api_parse_time("2024-12-20T14:30:00.250Z", &ms));
+    assert_int_equal(ms, INT64_C(1734705000250));
+    assert_ok(api_parse_time("2024-12-20T16:30:00.5+02:00", &ms));
+    assert_int_equal(ms, INT64_C(1734705000500));
+    assert_ok(api_parse_time("2024-12-20T09:00:00-05:30", &ms));
+    assert_int_equal(ms, INT64_C(1734705000000));
+    assert_ok(api_parse_time("1734705000", &ms));
+    assert_int_equal(ms, INT64_C(1734705000000));
+    assert_ok(api_parse_time("1734705000.123", &ms));
+    assert_int_equal(ms, INT64_C(1734705000123));
+    assert_ok(api_parse_time("0.5", &ms));
+    assert_int_equal(ms, 500);
+    assert_err(api_parse_time("", &ms), STRATA_EINVAL);
+    assert_err(api_parse_time("yesterday", &ms), STRATA_EINVAL);
+    assert_err(api_parse_time("2024-12-20", &ms), STRATA_EINVAL);
+    assert_err(api_parse_time("2024-02-31T00:00:00Z", &ms), STRATA_EINVAL);
+    assert_err(api_parse_time("2024-12-20T14:30:00", &ms), STRATA_EINVAL);
+    assert_err(api_parse_time("12abc", &ms), STRATA_EINVAL);
+    assert_err(api_parse_time("1.", &ms), STRATA_EINVAL);
+}
+
+static void test_format_double(void **state)
+{
+    (void)state;
+    char b[40];
+    api_format_double(b, sizeof b, 1.0); assert_string_equal(b, "1");
+    api_format_double(b, sizeof b, 20.5); assert_string_equal(b, "20.5");
+    api_format_double(b, sizeof b, 0.1); assert_string_equal(b, "0.1");
+    api_format_double(b, sizeof b, -3.25); assert_string_equal(b, "-3.25");
+    api_format_double(b, sizeof b, 1e21); assert_string_equal(b, "1e+21");
+    api_format_double(b, sizeof b, 0.1 + 0.2); assert_string_equal(b, "0.30000000000000004");
+    api_format_double(b, sizeof b, 141557760.0); assert_string_equal(b, "141557760");
+}
+
+typedef struct auth_fix {
+    char *dir;
+    api_auth_t *auth;
+} auth_fix_t;
+
+static const char *SECRET = "unit-test-secret";
+
+static int auth_setup(void **state)
+{
+    auth_fix_t *f = calloc(1, sizeof *f);
+    f->dir = test_tmpdir_new();
+    char path[600];
+    snprintf(path, sizeof path, "%s/secret", f->dir);
+    FILE *fp = fopen(path, "w");
+    fprintf(fp, "%s\n", SECRET);
+    fclose(fp);
+    assert_ok(api_auth_new(API_AUTH_JWT, path, NULL, &f->auth));
+    *state = f;
+    return 0;
+}
+
+static int auth_teardown(void **state)
+{
+    auth_fix_t *f = *state;
+    api_auth_free(f->auth);
+    test_tmpdir_free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* An HS256 token; tenant < 0 leaves tenant_id out; exp/nbf 0 leave them out. */
+static char *mint(const char *secret, long tenant, const char *scope, long exp, long nbf)
+{
+    jwt_t *j;
+    jwt_new(&j);
+    jwt_add_grant(j, "sub", "alice");
+    if (tenant >= 0) jwt_add_grant_int(j, "tenant_id", tenant);
+    if (scope) jwt_add_grant(j, "scope", scope);
+    if (exp) jwt_add_grant_int(j, "exp", exp);
+    if (nbf) jwt_add_grant_int(j, "nbf", nbf);
+    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret));
+    char *tok = jwt_encode_str(j);
+    jwt_free(j);
+    char *hdr = malloc(strlen(tok) + 8);
+    sprintf(hdr, "Bearer %s", tok);
+    free(tok);
+    return hdr;
+}
+
+#define NOW 1700000000L
+
+static void test_auth_jwt(void **state)
+{
+    auth_fix_t *f = *state;
+    api_principal_t who;
+    char msg[160];
+    char *t = mint(SECRET, 42, "metrics:read metrics:write", NOW + 60, NOW - 60);
+    assert_ok(api_auth_check(f->auth, t, API_SCOPE_METRICS_WRITE, NOW, &who, msg, sizeof msg));
+    assert_int_equal(who.tenant_id, 42);
+    assert_string_equal(who.sub, "alice");
+    assert_int_equal(who.scopes, API_SCOPE_METRICS_READ | API_SCOPE_METRICS_WRITE);
+    assert_err(api_auth_check(f->auth, t, API_SCOPE_REPORTS_WRITE, NOW, &who, msg, sizeof msg), STRATA_EFORBIDDEN);
+    assert_string_equal(msg, "token lacks scope reports:write");
+    /* expired: exp == now is already expired */
+    assert_err(api_auth_check(f->auth, t, 0, NOW + 60, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    assert_string_equal(msg, "token expired");
+    assert_err(api_auth_check(f->auth, t, 0, NOW - 61, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    assert_string_equal(msg, "token not valid yet (nbf)");
+    free(t);
+
+    t = mint("another-secret", 42, "metrics:write", NOW + 60, 0);
+    assert_err(api_auth_check(f->auth, t, 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    assert_string_equal(msg, "invalid token: bad format or signature");
+    free(t);
+
+    t = mint(SECRET, -1, "metrics:write", NOW + 60, 0);
+    assert_err(api_auth_check(f->auth, t, 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    assert_string_equal(msg, "token has no int32 tenant_id claim");
+    free(t);
+
+    t = mint(SECRET, 5000000000L, "metrics:write", NOW + 60, 0);
+    assert_err(api_auth_check(f->auth, t, 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    free(t);
+
+    /* "metrics:writer" is not "metrics:write" */
+    t = mint(SECRET, 1, "metrics:writer", NOW + 60, 0);
+    assert_err(api_auth_check(f->auth, t, API_SCOPE_METRICS_WRITE, NOW, &who, msg, sizeof msg), STRATA_EFORBIDDEN);
+    free(t);
+
+    assert_err(api_auth_check(f->auth, NULL, 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    assert_string_equal(msg, "missing bearer token");
+    assert_err(api_auth_check(f->auth, "Basic abc", 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    assert_err(api_auth_check(f->auth, "Bearer not.a.jwt", 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    /* alg none must never pass */
+    assert_err(api_auth_check(f->auth, "Bearer eyJhbGciOiJub25lIn0.eyJ0ZW5hbnRfaWQiOjF9.", 0, NOW, &who, msg, sizeof msg),
+               STRATA_EUNAUTH);
+}
+
+static void test_auth_none(void **state)
+{
+    (void)state;
+    api_auth_t *a;
+    assert_ok(api_auth_new(API_AUTH_NONE, NULL, NULL, &a));
+    api_principal_t who;
+    char msg[64];
+    assert_ok(api_auth_check(a, NULL, API_SCOPE_REPORTS_WRITE, NOW, &who, msg, sizeof msg));
+    assert_int_equal(who.tenant_id, 0);
+    assert_string_equal(who.sub, "anonymous");
+    api_auth_free(a);
+    /* jwt needs exactly one key */
+    assert_err(api_auth_new(API_AUTH_JWT, NULL, NULL, &a), STRATA_EINVAL);
+    assert_err(api_auth_new(API_AUTH_JWT, "/nonexistent/secret", NULL, &a), STRATA_EIO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_mapping),
+        cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_format_double),
+        cmocka_unit_test_setup_teardown(test_auth_jwt, auth_setup, auth_teardown),
+        cmocka_unit_test(test_auth_none),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
