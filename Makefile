@@ -120,6 +120,13 @@ fuzz: deps fuzzers
 bench: deps all
 	sh tools/bench.sh $(BUILD)
 
+# Remote-write ingest throughput: strata-load at max throughput for
+# BENCH_SECONDS (default 20) against strata (BENCH_TARGET= victoria-metrics or
+# prometheus for the peers); figures printed, nothing asserted.
+.PHONY: bench-ingest
+bench-ingest: deps all
+	sh tools/bench_ingest.sh $(BUILD)
+
 clean:
 	rm -rf build
 

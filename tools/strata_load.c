@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -429,8 +430,7 @@ static struct series *add_counter(struct sim *s, const struct lblset *ls, const 
 /*
  * Builds the cluster.  Everything comes from one rng seeded by --seed, so
  * the catalog (labels, series order, parameters) is a function of
- * (seed, workloads, nodes, interval, start).  created_at labels derive
- * from the start of the data range, which --start pins.
+ * (seed, workloads, nodes, interval, UTC day of the data's start).
  */
 static int sim_build(struct sim *s, int64_t data_start_ms)
 {
@@ -458,7 +458,10 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
         int gpus_per_pod = wt == W_TRAIN ? (total_gpus >= 8 ? 8 : total_gpus)
                          : wt == W_INFER ? (w % 3 == 0 ? 2 : 1) : 1;
         double alloc_per_pod = (wt == W_WORKSPACE && w % 2 == 1) ? 0.5 : gpus_per_pod;
-        int64_t created_ms = data_start_ms - (int64_t)(1 + rng_int(&r, 72)) * 3600000
+        /* Anchored on the UTC day, so separate runs on one day (a backfill,
+         * then a real-time run) describe the same workloads. */
+        int64_t day = data_start_ms - data_start_ms % 86400000;
+        int64_t created_ms = day - (int64_t)(1 + rng_int(&r, 72)) * 3600000
                            - (int64_t)rng_int(&r, 3600) * 1000;
         char created[40];
         rfc3339(created, sizeof created, created_ms);
@@ -1543,6 +1546,12 @@ int main(int argc, char **argv)
            o.rw_version, secs, samples, s.nser, secs > 0 ? (double)samples / secs : 0.0,
            atomic_load(&st.requests), atomic_load(&st.batches), atomic_load(&st.retries), failed,
            atomic_load(&st.aborted), atomic_load(&st.bytes));
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    printf("strata-load: own_cpu_s=%.2f own_samples_per_cpu_s=%.0f\n", cpu,
+           cpu > 0 ? (double)samples / cpu : 0.0);
     printf("strata-load: status");
     for (int c = 0; c < MAX_STATUS; c++) {
         uint64_t n = atomic_load(&st.status[c]);
