@@ -1,0 +1,609 @@
+/*
+ * downsample.c: bucket layouts, per-step aggregation (raw samples and
+ * rollups), cross-series combination, classic-histogram quantiles and the
+ * holding rule.  See downsample.h for the contract and docs/downsampling.md
+ * for the reasoning behind each choice.
+ */
+#include "downsample.h"
+#include "strata_err.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_stale(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u == TSDB_STALE_NAN_BITS;
+}
+
+/* Neumaier's compensated sum, as Prometheus' kahanSumInc: sums of gauges over
+ * long buckets keep their low bits.  An infinity clears the compensation so
+ * the result is the infinity, not NaN. */
+typedef struct { double sum, c; } ksum_t;
+
+static void ksum_add(ksum_t *k, double x)
+{
+    double t = k->sum + x;
+    if (isinf(t)) k->c = 0;
+    else if (fabs(k->sum) >= fabs(x)) k->c += (k->sum - t) + x;
+    else k->c += (x - t) + k->sum;
+    k->sum = t;
+}
+
+static double ksum_value(const ksum_t *k) { return k->sum + k->c; }
+
+/* ---- layouts ------------------------------------------------------------ */
+
+int api_buckets_init(api_buckets_t *b, int64_t start, int64_t end, uint32_t n)
+{
+    if (!b || n == 0 || end <= start) return STRATA_EINVAL;
+    /* end - start must not overflow, and every bucket must be >= 1 ms wide. */
+    if (start < 0 && end > INT64_MAX + start) return STRATA_EINVAL;
+    if ((uint64_t)(end - start) < n) return STRATA_EINVAL;
+    *b = (api_buckets_t){ .start = start, .end = end, .n = n, .width = (end - start) / n,
+                          .native = 0, .max_points = n };
+    return 0;
+}
+
+int api_buckets_native(api_buckets_t *b, int64_t start, int64_t end, int64_t scrape_interval_ms,
+                       size_t max_points)
+{
+    if (!b || end <= start || max_points == 0) return STRATA_EINVAL;
+    if (start < 0 && end > INT64_MAX + start) return STRATA_EINVAL;
+    int64_t w = scrape_interval_ms < 1000 ? 1000 : scrape_interval_ms;
+    int64_t d = end - start;
+    *b = (api_buckets_t){ .start = start, .end = end, .n = d / w + (d % w != 0), .width = w,
+                          .native = 1, .max_points = max_points };
+    return 0;
+}
+
+int64_t api_buckets_edge(const api_buckets_t *b, int64_t i)
+{
+    if (i <= 0) return b->start;
+    if (i >= b->n) return b->end;
+    if (b->native) return b->start + i * b->width;
+    /* start + floor(i*D/n) without overflow: D = q*n + r, r*i < n^2 <= 2^64. */
+    int64_t d = b->end - b->start, q = d / b->n;
+    uint64_t r = (uint64_t)(d % b->n);
+    return b->start + q * i + (int64_t)(r * (uint64_t)i / (uint64_t)b->n);
+}
+
+int64_t api_buckets_index(const api_buckets_t *b, int64_t t)
+{
+    if (t < b->start || t > b->end) return 0;
+    if (t == b->start) return 1;
+    int64_t x = t - b->start;
+    if (b->native) {
+        int64_t i = x / b->width + (x % b->width != 0);
+        return i > b->n ? b->n : i;
+    }
+    /* ceil(x*n/D) by floating point, then corrected: exact and overflow-free. */
+    int64_t i = (int64_t)ceil((double)x * (double)b->n / (double)(b->end - b->start));
+    if (i < 1) i = 1;
+    if (i > b->n) i = b->n;
+    while (i < b->n && api_buckets_edge(b, i) < t) i++;
+    while (i > 1 && api_buckets_edge(b, i - 1) >= t) i--;
+    return i;
+}
+
+size_t api_buckets_capacity(const api_buckets_t *b) { return b->max_points; }
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int64_t api_scrape_interval(const tsdb_sample_t *s, size_t n)
+{
+    /* Median of at most 255 gaps spread over the series: bounded stack
+     * memory, and one odd gap (a missed scrape, a retry) cannot win. */
+    enum { MAXG = 255 };
+    size_t valid = 0;
+    for (size_t i = 0; i < n; i++) valid += !isnan(s[i].v);
+    if (valid < 2) return 0;
+    size_t gaps = valid - 1, stride = (gaps + MAXG - 1) / MAXG, g = 0, k = 0;
+    int64_t picked[MAXG], prev_t = 0;
+    int have = 0;
+    for (size_t i = 0; i < n && k < MAXG; i++) {
+        if (isnan(s[i].v)) continue;
+        if (have) {
+            if (g % stride == 0) picked[k++] = s[i].t - prev_t;
+            g++;
+        }
+        prev_t = s[i].t;
+        have = 1;
+    }
+    qsort(picked, k, sizeof picked[0], cmp_i64);
+    return picked[k / 2];
+}
+
+/* ---- per-series aggregation ---------------------------------------------- */
+
+typedef struct {
+    uint64_t count;
+    ksum_t sum;
+    double min, max, last;
+    double base;     /* increase: the predecessor of the bucket's first sample */
+    ksum_t resets;   /* increase: values just before each drop */
+    ksum_t incr;     /* rollup path: sum of the intervals' increases */
+} acc_t;
+
+static void acc_open(acc_t *a, double base)
+{
+    memset(a, 0, sizeof *a);
+    a->min = INFINITY;
+    a->max = -INFINITY;
+    a->base = base;
+}
+
+static double acc_value(const api_buckets_t *b, int64_t idx, enum api_agg agg, const acc_t *a,
+                        int from_rollups)
+{
+    double inc;
+    switch (agg) {
+    case API_AGG_AVG:      return ksum_value(&a->sum) / (double)a->count;
+    case API_AGG_LAST:     return a->last;
+    case API_AGG_MAX:      return a->max;
+    case API_AGG_MIN:      return a->min;
+    case API_AGG_SUM:      return ksum_value(&a->sum);
+    case API_AGG_COUNT:    return (double)a->count;
+    case API_AGG_PRESENT:  return 1;
+    case API_AGG_INCREASE:
+    case API_AGG_RATE:
+        inc = from_rollups ? ksum_value(&a->incr) : (a->last - a->base) + ksum_value(&a->resets);
+        if (agg == API_AGG_INCREASE) return inc;
+        return inc / ((double)(api_buckets_edge(b, idx) - api_buckets_edge(b, idx - 1)) / 1000.0);
+    }
+    return NAN;
+}
+
+static int valid_args(const api_buckets_t *b, enum api_agg agg, const void *in, size_t n,
+                      const api_point_t *out, size_t cap)
+{
+    if (!b || b->n <= 0 || (n && !in) || (cap && !out)) return 0;
+    return (unsigned)agg <= API_AGG_RATE;
+}
+
+static int emit(const api_buckets_t *b, enum api_agg agg, int64_t idx, const acc_t *a,
+                int from_rollups, api_point_t *out, size_t cap, size_t *np)
+{
+    if (*np >= cap) return STRATA_ELIMIT;
+    out[*np] = (api_point_t){ api_buckets_edge(b, idx), acc_value(b, idx, agg, a, from_rollups) };
+    (*np)++;
+    return 0;
+}
+
+int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t *s, size_t n,
+                   api_point_t *out, size_t cap)
+{
+    if (!valid_args(b, agg, s, n, out, cap)) return STRATA_EINVAL;
+    size_t np = 0;
+    int64_t cur = 0, cur_end = 0;  /* open bucket (0: none) and its end edge */
+    int have_prev = 0;
+    double prev = 0;               /* newest sample so far: the counter chain */
+    acc_t a;
+    for (size_t i = 0; i < n; i++) {
+        double v = s[i].v;
+        int64_t t = s[i].t;
+        if (isnan(v)) continue;    /* stale markers and NaNs: never aggregated */
+        if (t > b->end) break;
+        if (t < b->start) { prev = v; have_prev = 1; continue; }
+        if (cur == 0 || t > cur_end) {
+            if (cur) {
+                int rc = emit(b, agg, cur, &a, 0, out, cap, &np);
+                if (rc) return rc;
+            }
+            cur = api_buckets_index(b, t);
+            cur_end = api_buckets_edge(b, cur);
+            acc_open(&a, have_prev ? prev : v);
+        }
+        a.count++;
+        ksum_add(&a.sum, v);
+        if (v < a.min) a.min = v;
+        if (v > a.max) a.max = v;
+        a.last = v;
+        if (have_prev && v < prev) ksum_add(&a.resets, prev);
+        prev = v;
+        have_prev = 1;
+    }
+    if (cur) {
+        int rc = emit(b, agg, cur, &a, 0, out, cap, &np);
+        if (rc) return rc;
+    }
+    return (int)np;
+}
+
+/* ---- rollups ---------------------------------------------------------------- */
+
+int api_rollup_aligned(const api_buckets_t *b, int64_t r)
+{
+    if (!b || r <= 0 || b->width < r) return 0;
+    if (b->native)
+        return b->start % r == 0 && b->width % r == 0 && b->end % r == 0;
+    for (int64_t i = 0; i <= b->n; i++)
+        if (api_buckets_edge(b, i) % r != 0) return 0;
+    return 1;
+}
+
+int64_t api_rollup_choose(const api_buckets_t *b)
+{
+    if (api_rollup_aligned(b, TSDB_ROLLUP_1H)) return TSDB_ROLLUP_1H;
+    if (api_rollup_aligned(b, TSDB_ROLLUP_5M)) return TSDB_ROLLUP_5M;
+    if (b->native) return 0;
+    /* b->width = floor(D/n) is the narrowest bucket of an N >= 1 layout. */
+    if (b->width >= 12 * (int64_t)TSDB_ROLLUP_1H) return TSDB_ROLLUP_1H;
+    if (b->width >= 12 * (int64_t)TSDB_ROLLUP_5M) return TSDB_ROLLUP_5M;
+    return 0;
+}
+
+int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t resolution,
+                           const tsdb_rollup_point_t *p, size_t n, api_point_t *out, size_t cap)
+{
+    if (!valid_args(b, agg, p, n, out, cap) || resolution <= 0) return STRATA_EINVAL;
+    size_t np = 0;
+    int64_t cur = 0;
+    acc_t a;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].count == 0) continue;
+        int64_t idx = api_buckets_index(b, p[i].t - resolution + 1);
+        if (idx == 0) {
+            if (p[i].t - resolution + 1 > b->end) break;
+            continue;
+        }
+        if (idx != cur) {
+            if (cur) {
+                int rc = emit(b, agg, cur, &a, 1, out, cap, &np);
+                if (rc) return rc;
+            }
+            cur = idx;
+            acc_open(&a, 0);
+        }
+        a.count += p[i].count;
+        ksum_add(&a.sum, p[i].sum);
+        if (p[i].min < a.min) a.min = p[i].min;
+        if (p[i].max > a.max) a.max = p[i].max;
+        a.last = p[i].last;
+        ksum_add(&a.incr, p[i].increase);
+    }
+    if (cur) {
+        int rc = emit(b, agg, cur, &a, 1, out, cap, &np);
+        if (rc) return rc;
+    }
+    return (int)np;
+}
+
+/* ---- across series ------------------------------------------------------------ */
+
+typedef struct {
+    int64_t t;
+    ksum_t sum;
+    uint64_t count;
+} cell_t;
+
+struct api_combiner {
+    strata_arena_t *arena;
+    enum api_combine op;
+    cell_t *cells, *spare;   /* merge cells + new points into spare, then swap */
+    size_t n, cap, spare_cap;
+};
+
+int api_combiner_new(strata_arena_t *arena, enum api_combine op, api_combiner_t **out)
+{
+    if (!arena || !out || op < API_COMBINE_SUM || op > API_COMBINE_COUNT) return STRATA_EINVAL;
+    api_combiner_t *c = strata_arena_calloc(arena, 1, sizeof *c);
+    if (!c) return STRATA_ENOMEM;
+    c->arena = arena;
+    c->op = op;
+    *out = c;
+    return 0;
+}
+
+int api_combiner_add(api_combiner_t *c, const api_point_t *pts, size_t n)
+{
+    if (!c || (n && !pts)) return STRATA_EINVAL;
+    for (size_t i = 1; i < n; i++)
+        if (pts[i].t <= pts[i - 1].t) return STRATA_EINVAL;
+    if (n == 0) return 0;
+    size_t need = c->n + n;
+    if (need > c->spare_cap) {
+        size_t cap = need > 2 * c->cap ? need : 2 * c->cap;
+        if (cap < 64) cap = 64;
+        cell_t *sp = strata_arena_alloc(c->arena, cap * sizeof *sp);
+        if (!sp) return STRATA_ENOMEM;
+        c->spare = sp;
+        c->spare_cap = cap;
+    }
+    size_t i = 0, j = 0, k = 0;
+    while (i < c->n || j < n) {
+        if (j == n || (i < c->n && c->cells[i].t < pts[j].t)) {
+            c->spare[k++] = c->cells[i++];
+        } else if (i == c->n || pts[j].t < c->cells[i].t) {
+            c->spare[k] = (cell_t){ .t = pts[j].t, .count = 1 };
+            ksum_add(&c->spare[k++].sum, pts[j++].v);
+        } else {
+            c->spare[k] = c->cells[i++];
+            c->spare[k].count++;
+            ksum_add(&c->spare[k++].sum, pts[j++].v);
+        }
+    }
+    cell_t *tmp = c->cells;
+    size_t tmp_cap = c->cap;
+    c->cells = c->spare;
+    c->cap = c->spare_cap;
+    c->spare = tmp;
+    c->spare_cap = tmp_cap;
+    c->n = k;
+    return 0;
+}
+
+size_t api_combiner_count(const api_combiner_t *c) { return c ? c->n : 0; }
+
+int api_combiner_result(const api_combiner_t *c, api_point_t *out, size_t cap)
+{
+    if (!c || (c->n && !out)) return STRATA_EINVAL;
+    if (cap < c->n) return STRATA_ELIMIT;
+    for (size_t i = 0; i < c->n; i++) {
+        const cell_t *x = &c->cells[i];
+        double v = c->op == API_COMBINE_COUNT ? (double)x->count
+                 : c->op == API_COMBINE_AVG   ? ksum_value(&x->sum) / (double)x->count
+                                              : ksum_value(&x->sum);
+        out[i] = (api_point_t){ x->t, v };
+    }
+    return (int)c->n;
+}
+
+/* ---- histograms ------------------------------------------------------------------ */
+
+/* Prometheus' almost.Equal with its minNormal special case. */
+static int almost_equal(double a, double b, double eps)
+{
+    const double min_normal = 2.2250738585072014e-308;
+    if (isnan(a) && isnan(b)) return 1;
+    if (a == b) return 1;
+    double abs_sum = fabs(a) + fabs(b), diff = fabs(a - b);
+    if (a == 0 || b == 0 || abs_sum < min_normal) return diff < eps * min_normal;
+    return diff / fmin(abs_sum, 1.7976931348623157e308) < eps;
+}
+
+static int cmp_bucket(const void *a, const void *b)
+{
+    double x = ((const api_hist_bucket_t *)a)->upper, y = ((const api_hist_bucket_t *)b)->upper;
+    return (x > y) - (x < y);
+}
+
+double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n)
+{
+    if (isnan(q)) return NAN;
+    if (q < 0) return -INFINITY;
+    if (q > 1) return INFINITY;
+    if (!b || n == 0) return NAN;
+    qsort(b, n, sizeof *b, cmp_bucket);
+    if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0)) return NAN;
+
+    /* coalesce equal bounds */
+    size_t m = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (b[i].upper == b[m].upper) b[m].count += b[i].count;
+        else b[++m] = b[i];
+    }
+    n = m + 1;
+
+    /* ignore insignificant deltas, then force monotonicity; prev only moves
+     * on an accepted increase */
+    double prev = b[0].count;
+    for (size_t i = 1; i < n; i++) {
+        double cur = b[i].count;
+        if (cur == prev) continue;
+        if (almost_equal(prev, cur, 1e-12) || cur < prev) { b[i].count = prev; continue; }
+        prev = cur;
+    }
+
+    if (n < 2) return NAN;
+    double total = b[n - 1].count;
+    if (total == 0) return NAN;
+    double rank = q * total;
+    size_t k = 0;  /* first of b[0..n-2] with count >= rank, else n-1 (sort.Search) */
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b[mid].count >= rank) hi = mid;
+        else lo = mid + 1;
+    }
+    k = lo;
+    if (k == n - 1) return b[n - 2].upper;
+    if (k == 0 && b[0].upper <= 0) return b[0].upper;
+    double start = 0, end = b[k].upper, count = b[k].count;
+    if (k > 0) {
+        start = b[k - 1].upper;
+        count -= b[k - 1].count;
+        rank -= b[k - 1].count;
+    }
+    return start + (end - start) * (rank / count);
+}
+
+struct api_hist {
+    size_t nles, nsteps;
+    const char **les;        /* ascending by bound */
+    double *bounds;
+    int64_t *steps;
+    double *counts;          /* nsteps x nles, row-major */
+    api_hist_bucket_t *scratch;
+};
+
+typedef struct {
+    const char *le;
+    double bound;
+    size_t first;            /* order of first appearance, breaks ties */
+} le_key_t;
+
+static int cmp_le(const void *a, const void *b)
+{
+    const le_key_t *x = a, *y = b;
+    if (x->bound != y->bound) return x->bound < y->bound ? -1 : 1;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+static int parse_le(const char *s, double *out)
+{
+    if (!s || !*s) return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end != '\0' || isnan(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+static size_t find_step(const int64_t *steps, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (steps[mid] < t) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+int api_hist_build(strata_arena_t *arena, const api_hist_input_t *in, size_t nin,
+                   api_hist_t **out)
+{
+    if (!arena || !out || (nin && !in)) return STRATA_EINVAL;
+    api_hist_t *h = strata_arena_calloc(arena, 1, sizeof *h);
+    le_key_t *keys = strata_arena_calloc(arena, nin ? nin : 1, sizeof *keys);
+    size_t *col = strata_arena_calloc(arena, nin ? nin : 1, sizeof *col);
+    if (!h || !keys || !col) return STRATA_ENOMEM;
+
+    /* distinct le strings, in order of first appearance */
+    size_t nk = 0, npoints = 0;
+    for (size_t i = 0; i < nin; i++) {
+        double bound;
+        col[i] = SIZE_MAX;
+        if (!parse_le(in[i].le, &bound)) continue;
+        if (in[i].n && !in[i].points) return STRATA_EINVAL;
+        size_t k = 0;
+        while (k < nk && strcmp(keys[k].le, in[i].le) != 0) k++;
+        if (k == nk) {
+            keys[nk] = (le_key_t){ in[i].le, bound, nk };
+            nk++;
+        }
+        col[i] = k;
+        npoints += in[i].n;
+    }
+    qsort(keys, nk, sizeof *keys, cmp_le);
+    size_t *rank_of = strata_arena_calloc(arena, nk ? nk : 1, sizeof *rank_of);
+    h->les = strata_arena_calloc(arena, nk ? nk : 1, sizeof *h->les);
+    h->bounds = strata_arena_calloc(arena, nk ? nk : 1, sizeof *h->bounds);
+    h->scratch = strata_arena_calloc(arena, nk ? nk : 1, sizeof *h->scratch);
+    if (!rank_of || !h->les || !h->bounds || !h->scratch) return STRATA_ENOMEM;
+    for (size_t j = 0; j < nk; j++) {
+        rank_of[keys[j].first] = j;
+        h->les[j] = strata_arena_strdup(arena, keys[j].le);
+        if (!h->les[j]) return STRATA_ENOMEM;
+        h->bounds[j] = keys[j].bound;
+    }
+    h->nles = nk;
+
+    /* the union of steps */
+    int64_t *steps = strata_arena_alloc(arena, (npoints ? npoints : 1) * sizeof *steps);
+    if (!steps) return STRATA_ENOMEM;
+    size_t ns = 0;
+    for (size_t i = 0; i < nin; i++)
+        if (col[i] != SIZE_MAX)
+            for (size_t k = 0; k < in[i].n; k++) steps[ns++] = in[i].points[k].t;
+    qsort(steps, ns, sizeof *steps, cmp_i64);
+    size_t u = 0;
+    for (size_t i = 0; i < ns; i++)
+        if (u == 0 || steps[i] != steps[u - 1]) steps[u++] = steps[i];
+    h->steps = steps;
+    h->nsteps = u;
+
+    h->counts = strata_arena_calloc(arena, (u ? u : 1) * (nk ? nk : 1), sizeof *h->counts);
+    if (!h->counts) return STRATA_ENOMEM;
+    for (size_t i = 0; i < nin; i++) {
+        if (col[i] == SIZE_MAX) continue;
+        size_t j = rank_of[col[i]];
+        for (size_t k = 0; k < in[i].n; k++) {
+            size_t s = find_step(steps, u, in[i].points[k].t);
+            h->counts[s * nk + j] += in[i].points[k].v;
+        }
+    }
+    *out = h;
+    return 0;
+}
+
+size_t api_hist_nles(const api_hist_t *h) { return h->nles; }
+const char *api_hist_le(const api_hist_t *h, size_t j) { return j < h->nles ? h->les[j] : NULL; }
+size_t api_hist_nsteps(const api_hist_t *h) { return h->nsteps; }
+int64_t api_hist_step_time(const api_hist_t *h, size_t i) { return i < h->nsteps ? h->steps[i] : 0; }
+
+double api_hist_count(const api_hist_t *h, size_t i, size_t j)
+{
+    return i < h->nsteps && j < h->nles ? h->counts[i * h->nles + j] : 0;
+}
+
+int api_hist_quantile(api_hist_t *h, size_t i, double q, double *out)
+{
+    if (!h || !out || i >= h->nsteps) return STRATA_EINVAL;
+    if (h->nles == 0) return STRATA_ENOTFOUND;
+    for (size_t j = 0; j < h->nles; j++)
+        h->scratch[j] = (api_hist_bucket_t){ h->bounds[j], h->counts[i * h->nles + j] };
+    double v = api_histogram_quantile(q, h->scratch, h->nles);
+    if (isnan(v)) return STRATA_ENOTFOUND;
+    *out = v;
+    return 0;
+}
+
+/* ---- holding rule -------------------------------------------------------------------- */
+
+int api_latest_value(const tsdb_sample_t *s, size_t n, int64_t at, int64_t staleness, double *v,
+                     int64_t *t)
+{
+    if ((n && !s) || !v || staleness <= 0) return STRATA_EINVAL;
+    size_t lo = 0, hi = n;  /* first sample with t > at */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s[mid].t <= at) lo = mid + 1;
+        else hi = mid;
+    }
+    while (lo > 0) {
+        const tsdb_sample_t *x = &s[--lo];
+        if (is_stale(x->v)) return STRATA_ENOTFOUND;
+        if (isnan(x->v)) continue;  /* dropped: the value before it still holds */
+        if (at - x->t >= staleness) return STRATA_ENOTFOUND;
+        *v = x->v;
+        if (t) *t = x->t;
+        return 0;
+    }
+    return STRATA_ENOTFOUND;
+}
+
+int api_hold_integral(const tsdb_sample_t *s, size_t n, int64_t from, int64_t to,
+                      int64_t staleness, api_hold_integral_t *out)
+{
+    if ((n && !s) || !out || staleness <= 0 || to < from) return STRATA_EINVAL;
+    ksum_t sum = { 0, 0 };
+    int64_t held = 0;
+    size_t i = 0;
+    while (i < n) {
+        const tsdb_sample_t *x = &s[i++];
+        if (x->t >= to) break;
+        if (isnan(x->v)) continue;  /* stale markers hold nothing; other NaNs are dropped */
+        /* holds until the next sample that is not a dropped NaN, at most staleness */
+        int64_t until = x->t > INT64_MAX - staleness ? INT64_MAX : x->t + staleness;
+        for (size_t k = i; k < n; k++) {
+            if (isnan(s[k].v) && !is_stale(s[k].v)) continue;
+            if (s[k].t < until) until = s[k].t;
+            break;
+        }
+        int64_t a = x->t > from ? x->t : from, b = until < to ? until : to;
+        if (b <= a) continue;
+        ksum_add(&sum, x->v * (double)(b - a));
+        held += b - a;
+    }
+    out->value_ms = ksum_value(&sum);
+    out->held_ms = held;
+    return 0;
+}

@@ -1,0 +1,262 @@
+/*
+ * downsample.h: the read-side math of the workloads metrics API
+ * (DESIGN.md sections 4 and 5), with no HTTP and no store access.
+ *
+ * Pipeline for one metricType:
+ *   1. a bucket layout over [start, end]:           api_buckets_init / _native
+ *   2. per series, one point per non-empty bucket:  api_downsample (raw samples)
+ *                                                   or api_downsample_rollups
+ *   3. across series, one point per step:           api_combiner_* (sum/avg/count),
+ *                                                   or keep each series (passthrough)
+ *   4. histograms: per-`le` increases summed:       api_hist_* (cumulative counts,
+ *                                                   histogram_quantile)
+ * plus the holding rule of section 4 for "latest value" reads and report
+ * integrals: api_latest_value, api_hold_integral.
+ *
+ * Ownership: nothing here calls malloc.  Functions write into arrays the caller
+ * passes (with their capacity), or allocate from the strata_arena_t the caller
+ * passes; such objects live until that arena is reset or freed.  Inputs are
+ * only read, and never retained past the call, except where a comment says so.
+ * Objects are used by one thread at a time; everything else is reentrant.
+ *
+ * Sample semantics shared by every function:
+ *   - samples are ascending by time with unique timestamps (as tsdb returns them);
+ *   - the stale marker (bits TSDB_STALE_NAN_BITS) is never aggregated; it ends
+ *     the value under the holding rule at once;
+ *   - any other NaN is dropped as if it had never been sent, as VictoriaMetrics
+ *     does: not counted, not aggregated, no presence, and it neither ends nor
+ *     replaces the value being held;
+ *   - infinities are ordinary values.
+ *
+ * Errors: STRATA_EINVAL (bad arguments), STRATA_ELIMIT (more points than the
+ * output may hold: for native layouts this is --max-points, which the HTTP
+ * layer answers with 400), STRATA_ENOMEM (arena exhausted or capped),
+ * STRATA_ENOTFOUND (no value: see each function).
+ */
+#ifndef API_DOWNSAMPLE_H
+#define API_DOWNSAMPLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata_arena.h"
+#include "tsdb.h"
+
+/* --------------------------------------------------------------------------
+ * Bucket layouts.
+ *
+ * N >= 1 (api_buckets_init): D = end - start is cut into N buckets whose edges
+ * are e_i = start + floor(i * D / N), i = 0..N.  When N divides D every bucket
+ * is D/N ms wide; otherwise widths are floor(D/N) or floor(D/N)+1 ms, spread
+ * evenly, and the last edge is exactly `end`.  Bucket i (1-based) covers
+ * (e_{i-1}, e_i]; bucket 1 also includes `start` itself.  Its point timestamp
+ * is e_i.  Requires start < end and 1 <= N <= D (every bucket >= 1 ms).
+ *
+ * Native (api_buckets_native, numberOfSamples = 0): width w = the scrape
+ * interval (at least 1000 ms); e_i = start + i*w, the last edge clipped to
+ * `end`.  At most max_points non-empty buckets per series (STRATA_ELIMIT).
+ *
+ * The struct is a plain value so it can live on the stack; treat the fields
+ * as read-only and set them only through the two init functions.
+ * ------------------------------------------------------------------------ */
+typedef struct api_buckets {
+    int64_t start, end;
+    int64_t n;           /* number of buckets */
+    int64_t width;       /* floor((end-start)/n) for N >= 1; w for native */
+    int native;          /* 1 for a native layout */
+    size_t max_points;   /* output capacity a series needs (N, or max_points) */
+} api_buckets_t;
+
+int api_buckets_init(api_buckets_t *b, int64_t start, int64_t end, uint32_t n);
+int api_buckets_native(api_buckets_t *b, int64_t start, int64_t end,
+                       int64_t scrape_interval_ms, size_t max_points);
+/* Edge e_i, 0 <= i <= n (e_0 = start, e_n = end). */
+int64_t api_buckets_edge(const api_buckets_t *b, int64_t i);
+/* 1-based bucket holding instant t, or 0 when t is outside [start, end]. */
+int64_t api_buckets_index(const api_buckets_t *b, int64_t t);
+/* Points one series can produce: size per-series output arrays with this. */
+size_t api_buckets_capacity(const api_buckets_t *b);
+
+/* A series' scrape interval in ms: the median gap between its consecutive
+ * samples (stale markers and NaNs skipped), robust to jitter and to a missed
+ * scrape.  0 when it has fewer than two samples.  For native layouts take the
+ * smallest non-zero value over the selected series. */
+int64_t api_scrape_interval(const tsdb_sample_t *s, size_t n);
+
+/* --------------------------------------------------------------------------
+ * Per-series aggregation within a step.
+ * ------------------------------------------------------------------------ */
+enum api_agg {
+    API_AGG_AVG,       /* mean of the bucket's values (compensated sum / count) */
+    API_AGG_LAST,      /* value of the newest sample in the bucket */
+    API_AGG_MAX,
+    API_AGG_MIN,
+    API_AGG_SUM,
+    API_AGG_COUNT,     /* number of samples in the bucket */
+    API_AGG_PRESENT,   /* 1 for every bucket holding at least one sample */
+    API_AGG_INCREASE,  /* counter increase, never extrapolated (below) */
+    API_AGG_RATE,      /* increase / the bucket's own width in seconds */
+};
+
+/* One output point: the bucket's end and its value. */
+typedef struct api_point {
+    int64_t t;
+    double v;
+} api_point_t;
+
+/* Aggregates one series' samples into b's buckets.  Writes one point per
+ * bucket that holds at least one sample (stale markers and NaNs do not count),
+ * ascending, into out[0..cap); returns how many, or STRATA_ELIMIT when more
+ * than cap would be needed (cap >= api_buckets_capacity(b) never fails for
+ * N >= 1 layouts).
+ *
+ * Increase, as VictoriaMetrics' MetricsQL increase() without its first-sample
+ * heuristics: bucket value = last - prev + (sum of the values just before each
+ * drop), where prev is the last sample before the bucket, or the bucket's
+ * first sample when there is none.  A drop means the counter restarted from
+ * 0, so the new value itself is the increase since the restart; integer
+ * counters therefore give integer increases.  Samples before `start` may be
+ * passed: they are never aggregated, but the last of them is the baseline
+ * (prev) of bucket 1.  Stale markers are skipped, as Prometheus and
+ * VictoriaMetrics drop them from range vectors, so they do not break the
+ * chain: a counter that comes back lower is a reset, higher continues. */
+int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t *s,
+                   size_t n, api_point_t *out, size_t cap);
+
+/* --------------------------------------------------------------------------
+ * The same aggregations from rollups (tsdb_rollup_point_t, 5m or 1h).
+ *
+ * A rollup interval (t-R, t] is attributed to the bucket holding its first
+ * millisecond t-R+1.  When every edge e_0..e_n is a multiple of R (the layout
+ * is "aligned"), that is exactly the bucket holding all of the interval's
+ * samples, and the result equals api_downsample() on the raw samples with two
+ * caveats: (1) a sample exactly at `start` belongs to bucket 1 when read raw,
+ * but to the interval ending at `start`, which is not read; (2) sum, avg,
+ * increase and rate add per-interval partial sums, so they are bit-identical
+ * only when those additions are exact (integer values below 2^53, as counters
+ * and most GPU gauges are), else equal within rounding.  Increase also
+ * assumes the store computed each interval's increase from the same
+ * predecessor sample the raw path would use.
+ *
+ * Misaligned edges: the interval still goes to the bucket holding its first
+ * millisecond, i.e. every edge is effectively moved up to the next multiple of
+ * R.  Each bucket then summarises a window shifted later by less than R; the
+ * data after `end` up to the next multiple of R is included and the data from
+ * `start` to the next multiple of R is not.  api_rollup_choose() only picks a
+ * resolution where that shift is small against the bucket width.
+ * ------------------------------------------------------------------------ */
+
+/* 1 when every edge of b is a multiple of resolution and every bucket is at
+ * least that wide, else 0. */
+int api_rollup_aligned(const api_buckets_t *b, int64_t resolution);
+/* Which resolution to read: 0 (raw samples), TSDB_ROLLUP_5M or TSDB_ROLLUP_1H.
+ * First an aligned one, exact as above (1h before 5m); else a misaligned one
+ * when the narrowest bucket is at least 12 x R wide (1h before 5m), so edges
+ * move by less than 1/12 of a bucket.  Native layouts read raw unless aligned. */
+int64_t api_rollup_choose(const api_buckets_t *b);
+/* Like api_downsample() over rollup points of one resolution (ascending).
+ * Points with count 0 hold no sample and are skipped. */
+int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t resolution,
+                           const tsdb_rollup_point_t *p, size_t n, api_point_t *out,
+                           size_t cap);
+
+/* --------------------------------------------------------------------------
+ * Across series, per step.
+ * ------------------------------------------------------------------------ */
+enum api_combine {
+    API_COMBINE_NONE,  /* per-series passthrough: emit each series' points as they are;
+                          there is nothing to combine (the combiner rejects it) */
+    API_COMBINE_SUM,   /* sum over the series that have a point at that step */
+    API_COMBINE_AVG,   /* that sum / the number of such series */
+    API_COMBINE_COUNT, /* the number of such series */
+};
+
+typedef struct api_combiner api_combiner_t;
+
+/* A combiner allocated from arena (all its memory comes from there). */
+int api_combiner_new(strata_arena_t *arena, enum api_combine op, api_combiner_t **out);
+/* Adds one series' points (ascending by t, as api_downsample writes them).
+ * The points are copied; pts may be reused after the call. */
+int api_combiner_add(api_combiner_t *c, const api_point_t *pts, size_t n);
+/* Number of steps that have at least one series so far. */
+size_t api_combiner_count(const api_combiner_t *c);
+/* Writes the combined points, ascending; returns how many or STRATA_ELIMIT
+ * when cap < api_combiner_count(). */
+int api_combiner_result(const api_combiner_t *c, api_point_t *out, size_t cap);
+
+/* --------------------------------------------------------------------------
+ * Classic histograms (`_bucket` series with an `le` label).
+ * ------------------------------------------------------------------------ */
+
+/* One `_bucket` series after api_downsample(API_AGG_INCREASE): its le label
+ * as sent and its per-step increases. */
+typedef struct api_hist_input {
+    const char *le;
+    const api_point_t *points;
+    size_t n;
+} api_hist_input_t;
+
+typedef struct api_hist api_hist_t;
+
+/* Sums the inputs per le string (any number of series per le, e.g. one per
+ * pod) over the union of their steps.  The le strings are copied into the
+ * arena.  An le that does not parse as a number (strtod, the whole string;
+ * "+Inf" included) or is NaN is ignored, as Prometheus ignores such series.
+ * Distinct strings stay distinct even if they denote the same bound ("1" and
+ * "1.0"); they are ordered by bound, ties by first appearance. */
+int api_hist_build(strata_arena_t *arena, const api_hist_input_t *in, size_t nin,
+                   api_hist_t **out);
+size_t api_hist_nles(const api_hist_t *h);
+const char *api_hist_le(const api_hist_t *h, size_t j);    /* j-th le, ascending by bound */
+size_t api_hist_nsteps(const api_hist_t *h);
+int64_t api_hist_step_time(const api_hist_t *h, size_t i); /* ascending */
+/* Cumulative count (increase) of le j at step i; 0 when no series of that le
+ * had a point at that step ("zeros included"). */
+double api_hist_count(const api_hist_t *h, size_t i, size_t j);
+/* The q-quantile at step i, exactly as Prometheus' histogram_quantile (see
+ * api_histogram_quantile).  STRATA_ENOTFOUND where Prometheus gives NaN:
+ * total count 0 (the step is omitted from percentile output), no +Inf
+ * bucket, or fewer than two distinct bounds. */
+int api_hist_quantile(api_hist_t *h, size_t i, double q, double *out);
+
+typedef struct api_hist_bucket {
+    double upper;   /* le */
+    double count;   /* cumulative */
+} api_hist_bucket_t;
+
+/* Prometheus' bucketQuantile for classic histograms: sorts b by upper bound
+ * (in place), requires a +Inf bucket, merges equal bounds (summing counts),
+ * ignores relative differences below 1e-12 between neighbours and forces
+ * monotonic counts, then interpolates linearly inside the bucket holding rank
+ * q x total; the lowest bucket interpolates from 0 when its bound is > 0
+ * (else returns its bound); a rank in the +Inf bucket returns the previous
+ * bucket's bound.  NaN for an empty total, q NaN, < 2 buckets or no +Inf;
+ * -Inf for q < 0, +Inf for q > 1.  n must be >= 1. */
+double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n);
+
+/* --------------------------------------------------------------------------
+ * The holding rule (DESIGN section 4): a sample's value holds from its
+ * timestamp until the series' next sample, for at most `staleness` ms
+ * (so over [t, min(next, t + staleness))), and a stale marker ends it at once.
+ * Pass the samples from at least `staleness` before the range of interest.
+ * ------------------------------------------------------------------------ */
+
+/* The value held at instant `at`: 0 and *v (and *t, the sample's time, when
+ * t is not NULL), or STRATA_ENOTFOUND when no value holds then. */
+int api_latest_value(const tsdb_sample_t *s, size_t n, int64_t at, int64_t staleness,
+                     double *v, int64_t *t);
+
+typedef struct api_hold_integral {
+    double value_ms;   /* integral of the step function over [from, to), value x ms;
+                          divide by 3600000 for value x hours */
+    int64_t held_ms;   /* how long some value held inside [from, to) */
+} api_hold_integral_t;
+
+/* The exact integral over [from, to) of the step function the samples
+ * describe (compensated summation; exact whenever every value x duration
+ * product and their running sum are exact in a double, e.g. integer values).
+ * held_ms lets a caller take the time-weighted mean (value_ms / held_ms). */
+int api_hold_integral(const tsdb_sample_t *s, size_t n, int64_t from, int64_t to,
+                      int64_t staleness, api_hold_integral_t *out);
+
+#endif

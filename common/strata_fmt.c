@@ -1,0 +1,135 @@
+/*
+ * strata_fmt.c: shortest round-trip formatting of float64.
+ *
+ * Finding the digits: any decimal of at most 15 significant digits survives
+ * decimal -> double -> decimal (DBL_DIG = 15), so if some <= 15-digit string
+ * reads back as v, printf's correctly rounded 15-digit form of v is that
+ * string padded with zeros; stripping the zeros gives the shortest.  When 15
+ * digits are not enough, 16 may be: printf's correctly rounded 16 digits, or
+ * (next to a power of two, where the rounding interval is lopsided) the 16-digit
+ * neighbour on the other side of v.  Otherwise 17 digits always suffice.
+ * This costs at most four snprintf/strtod pairs and needs no big-number code.
+ */
+#include "strata_fmt.h"
+#include "strata_err.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Splits printf's "%.Ne" output "d.ddde[+-]xx" into digits and exponent. */
+static int split_sci(const char *s, char *digits, int *exp10)
+{
+    int nd = 0;
+    for (; *s && *s != 'e'; s++)
+        if (*s >= '0' && *s <= '9') digits[nd++] = *s;
+    *exp10 = (*s == 'e') ? atoi(s + 1) : 0;
+    return nd;
+}
+
+static int strip_zeros(const char *digits, int nd)
+{
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    return nd;
+}
+
+static double parse_digits(const char *digits, int nd, int exp10)
+{
+    char tmp[48];
+    int o = 0;
+    tmp[o++] = digits[0];
+    tmp[o++] = '.';
+    for (int i = 1; i < nd; i++) tmp[o++] = digits[i];
+    snprintf(tmp + o, sizeof tmp - (size_t)o, "e%d", exp10);
+    return strtod(tmp, NULL);
+}
+
+/* Adds delta (+1 or -1) to the last digit of an nd-digit mantissa, carrying. */
+static void step_digits(char *digits, int nd, int *exp10, int delta)
+{
+    int i = nd - 1;
+    if (delta > 0) {
+        while (i >= 0 && digits[i] == '9') digits[i--] = '0';
+        if (i >= 0) { digits[i]++; return; }
+        digits[0] = '1';  /* 99..9 + 1 = 100..0: one more decade */
+        (*exp10)++;
+    } else {
+        while (i >= 0 && digits[i] == '0') digits[i--] = '9';
+        if (i > 0 || digits[0] > '1') { digits[i]--; return; }
+        digits[0] = '9';  /* 100..0 - 1 = 99..9: one decade less */
+        (*exp10)--;
+    }
+}
+
+/* a: finite and > 0.  Fills digits (no leading/trailing zeros), returns count. */
+static int shortest_digits(double a, char *digits, int *exp10)
+{
+    char tmp[48];
+    snprintf(tmp, sizeof tmp, "%.14e", a);
+    if (strtod(tmp, NULL) == a) return strip_zeros(digits, split_sci(tmp, digits, exp10));
+
+    snprintf(tmp, sizeof tmp, "%.15e", a);
+    if (strtod(tmp, NULL) == a) return strip_zeros(digits, split_sci(tmp, digits, exp10));
+    char alt[20];
+    int alt_exp, nd = split_sci(tmp, alt, &alt_exp);
+    step_digits(alt, nd, &alt_exp, strtod(tmp, NULL) > a ? -1 : +1);
+    if (parse_digits(alt, nd, alt_exp) == a) {
+        memcpy(digits, alt, (size_t)nd);
+        *exp10 = alt_exp;
+        return strip_zeros(digits, nd);
+    }
+
+    snprintf(tmp, sizeof tmp, "%.16e", a);
+    return strip_zeros(digits, split_sci(tmp, digits, exp10));
+}
+
+int strata_fmt_double(double v, char *buf, size_t cap)
+{
+    char out[STRATA_FMT_DOUBLE_BUFSZ];
+    size_t o = 0;
+    if (isnan(v)) {
+        strcpy(out, "NaN");
+        o = 3;
+    } else if (isinf(v)) {
+        strcpy(out, v > 0 ? "+Inf" : "-Inf");
+        o = 4;
+    } else {
+        if (signbit(v)) out[o++] = '-';
+        if (v == 0) {
+            out[o++] = '0';
+        } else {
+            char d[20];
+            int e10, k = shortest_digits(fabs(v), d, &e10);
+            int n = e10 + 1;  /* value = 0.d1d2..dk x 10^n (ECMAScript's n) */
+            if (k <= n && n <= 21) {
+                memcpy(out + o, d, (size_t)k); o += (size_t)k;
+                for (int i = k; i < n; i++) out[o++] = '0';
+            } else if (0 < n && n <= 21) {
+                memcpy(out + o, d, (size_t)n); o += (size_t)n;
+                out[o++] = '.';
+                memcpy(out + o, d + n, (size_t)(k - n)); o += (size_t)(k - n);
+            } else if (-6 < n && n <= 0) {
+                out[o++] = '0';
+                out[o++] = '.';
+                for (int i = n; i < 0; i++) out[o++] = '0';
+                memcpy(out + o, d, (size_t)k); o += (size_t)k;
+            } else {
+                out[o++] = d[0];
+                if (k > 1) {
+                    out[o++] = '.';
+                    memcpy(out + o, d + 1, (size_t)(k - 1)); o += (size_t)(k - 1);
+                }
+                o += (size_t)snprintf(out + o, sizeof out - o, "e%c%d", n - 1 < 0 ? '-' : '+',
+                                      abs(n - 1));
+            }
+        }
+        out[o] = '\0';
+    }
+    if (!buf || cap <= o) {
+        if (buf && cap > 0) buf[0] = '\0';
+        return STRATA_EBUFSMALL;
+    }
+    memcpy(buf, out, o + 1);
+    return (int)o;
+}
