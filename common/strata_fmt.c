@@ -8,11 +8,13 @@
  * digits are not enough, 16 may be: printf's correctly rounded 16 digits, or
  * (next to a power of two, where the rounding interval is lopsided) the 16-digit
  * neighbour on the other side of v.  Otherwise 17 digits always suffice.
- * This costs at most four snprintf/strtod pairs and needs no big-number code.
+ * This costs at most four snprintf/strtod pairs and needs no big-number code
+ * (subnormals, rare, try each precision in turn).
  */
 #include "strata_fmt.h"
 #include "strata_err.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,16 @@ static void step_digits(char *digits, int nd, int *exp10, int delta)
 static int shortest_digits(double a, char *digits, int *exp10)
 {
     char tmp[48];
+    if (a < DBL_MIN) {
+        /* Subnormals carry fewer than 53 bits, so DBL_DIG's promise does not
+         * hold; but their spacing is uniform (a symmetric rounding interval),
+         * so the first precision whose correctly rounded form reads back is
+         * the shortest. */
+        for (int p = 1; p < 17; p++) {
+            snprintf(tmp, sizeof tmp, "%.*e", p - 1, a);
+            if (strtod(tmp, NULL) == a) return strip_zeros(digits, split_sci(tmp, digits, exp10));
+        }
+    }
     snprintf(tmp, sizeof tmp, "%.14e", a);
     if (strtod(tmp, NULL) == a) return strip_zeros(digits, split_sci(tmp, digits, exp10));
 
