@@ -227,10 +227,11 @@ static void test_fmt_known_values(void **state)
     check_fmt(0x1p70, "1.1805916207174113e+21");
     check_fmt(0x1p-20, "9.5367431640625e-7");
 
-    char small[4];
-    assert_err(strata_fmt_double(12.5, small, sizeof small), STRATA_EBUFSMALL);
+    char small[5];
+    assert_err(strata_fmt_double(12.5, small, 4), STRATA_EBUFSMALL);  /* "12.5" + NUL needs 5 */
     assert_string_equal(small, "");
-    assert_int_equal(strata_fmt_double(12.5, small, 5), 4);
+    assert_int_equal(strata_fmt_double(12.5, small, sizeof small), 4);
+    assert_string_equal(small, "12.5");
 }
 
 /* Digits of a formatted number (mantissa only, no sign, dot or leading zeros). */
