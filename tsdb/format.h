@@ -69,6 +69,41 @@
 /* Samples per SAMPLES record at most (a larger batch is split), so a record stays < 32 MiB. */
 #define TSDB_WAL_MAX_SAMPLES_PER_RECORD (1u << 20)
 
-/* ---- blocks and rollups (tsdb/block.c) ---- */
+/* ---- blocks, index, rollups (tsdb/tsdb_block.c) ------------------------
+ * <dir>/blocks/<id>/ with id = 16 hex digits of the creation time in ms and
+ * 8 hex digits of a per-process sequence; written as <id>.tmp/ and renamed.
+ *   chunks, rollups: "page files": u32 magic | u32 version, then pages
+ *       u32 raw_len | u32 comp_len | u32 crc32c(compressed bytes) | zstd frame
+ *     a page holds the records of several series back to back (~64 KiB raw);
+ *     a record is addressed by (file offset of its page, offset in the raw
+ *     page, length).  chunks records are codec chunks of <= 1024 samples;
+ *     rollups records are arrays of TSDB_ROLLUP_RECORD_SIZE points.
+ *   index: u32 magic | u32 version
+ *     | u32 nsyms, nsyms x (u32 len, bytes, NUL)     sorted, unique
+ *     | u32 nseries, per series (ascending label-set order):
+ *         u32 nlabels, nlabels x (u32 name sym, u32 value sym),
+ *         u32 nchunks, nchunks x (i64 mint, i64 maxt, u64 page, u32 off, u32 len, u32 count),
+ *         u64 page5m, u32 off5m, u32 n5m, u64 page1h, u32 off1h, u32 n1h
+ *     | u32 npostings, per (name, value) ascending: u32 name, u32 value, u32 n, n x u32 series
+ *     | u32 crc32c of everything before it
+ *   meta: u32 magic | u32 version | i64 mint | i64 maxt | u64 nseries | u64 nsamples
+ *     | u64 nchunks | u32 level | u32 crc32c of the preceding bytes
+ * A rollup point on disk: i64 t | u32 count | f64 sum, min, max, last | i64 last_t
+ *   | f64 first | i64 first_t | f64 increase (76 bytes).
+ */
+#define TSDB_PAGE_MAGIC        0x47505453u  /* "STPG" */
+#define TSDB_INDEX_MAGIC       0x58495453u  /* "STIX" */
+#define TSDB_META_MAGIC        0x544d5453u  /* "STMT" */
+#define TSDB_BLOCK_VERSION     1
+#define TSDB_PAGE_HEADER_SIZE  12
+#define TSDB_PAGE_TARGET_BYTES (64u << 10)
+#define TSDB_PAGE_MAX_RAW      (64u << 20)
+#define TSDB_BLOCK_CHUNK_SAMPLES 1024
+#define TSDB_META_SIZE         52
+#define TSDB_ROLLUP_RECORD_SIZE 76
+
+/* ---- head (tsdb/tsdb.c) ---- */
+/* Samples in a head series' open buffer before it is sealed into a chunk. */
+#define TSDB_HEAD_CHUNK_SAMPLES 120
 
 #endif

@@ -1,0 +1,873 @@
+/*
+ * tsdb_block.c: immutable blocks (writer and reader) and rollup computation.
+ *
+ * A block is a directory of four files (layout in format.h): chunks and
+ * rollups are "page files" whose zstd-compressed pages each carry a CRC32C,
+ * index holds symbols, series, chunk refs and postings under one CRC, meta
+ * the time range and counts.  The whole index is loaded at open (it is
+ * small next to the chunks) so matchers run in memory; chunk pages are read
+ * with pread on demand and checked on every read, so a flipped bit is
+ * reported as STRATA_ECORRUPT instead of being served.
+ */
+#include "tsdb_internal.h"
+#include "codec.h"
+#include "format.h"
+#include "strata_log.h"
+#include "wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+/* ---- little-endian helpers (the host is assumed little-endian, checked below) */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "strata's on-disk format assumes a little-endian host");
+
+typedef struct buf { uint8_t *p; size_t n, cap; } buf_t;
+
+static int buf_reserve(buf_t *b, size_t more)
+{
+    if (b->n + more <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap : 4096;
+    while (nc < b->n + more) nc *= 2;
+    uint8_t *np = realloc(b->p, nc);
+    if (!np) return STRATA_ENOMEM;
+    b->p = np;
+    b->cap = nc;
+    return 0;
+}
+static int buf_put(buf_t *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n)) return STRATA_ENOMEM;
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    return 0;
+}
+static int put32(buf_t *b, uint32_t v) { return buf_put(b, &v, 4); }
+static int put64(buf_t *b, uint64_t v) { return buf_put(b, &v, 8); }
+static int putd(buf_t *b, double v) { return buf_put(b, &v, 8); }
+
+/* Bounds-checked reader over a loaded file. */
+typedef struct rd { const uint8_t *p, *end; int bad; } rd_t;
+static uint32_t get32(rd_t *r) { uint32_t v = 0; if (r->end - r->p < 4) { r->bad = 1; return 0; } memcpy(&v, r->p, 4); r->p += 4; return v; }
+static uint64_t get64(rd_t *r) { uint64_t v = 0; if (r->end - r->p < 8) { r->bad = 1; return 0; } memcpy(&v, r->p, 8); r->p += 8; return v; }
+static double getd(rd_t *r) { uint64_t u = get64(r); double d; memcpy(&d, &u, 8); return d; }
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0) { if (errno == EINTR) continue; return errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO; }
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all_at(int fd, void *p, size_t n, uint64_t off)
+{
+    uint8_t *d = p;
+    while (n) {
+        ssize_t r = pread(fd, d, n, (off_t)off);
+        if (r < 0) { if (errno == EINTR) continue; return STRATA_EIO; }
+        if (r == 0) return STRATA_ECORRUPT;  /* a ref past the end of the file */
+        d += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int tsdb_fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return STRATA_EIO;
+    int rc = fsync(fd) == 0 ? 0 : STRATA_EIO;
+    close(fd);
+    return rc;
+}
+
+/* ---- rollups ------------------------------------------------------------------- */
+
+int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
+                         tsdb_rollup_point_t **out, size_t *nout, size_t *cap)
+{
+    int have_prev = 0;
+    double prev = 0;
+    tsdb_rollup_point_t *cur = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (tsdb_dbits(s[i].v) == TSDB_STALE_NAN_BITS) continue;
+        /* interval (t - res, t]: a sample on a multiple of res ends its interval */
+        int64_t end = (tsdb_floor_div(s[i].t - 1, res) + 1) * res;
+        if (!cur || cur->t != end) {
+            if (*nout == *cap) {
+                size_t nc = *cap ? *cap * 2 : 16;
+                tsdb_rollup_point_t *np = realloc(*out, nc * sizeof *np);
+                if (!np) return STRATA_ENOMEM;
+                *out = np;
+                *cap = nc;
+            }
+            cur = &(*out)[(*nout)++];
+            *cur = (tsdb_rollup_point_t){ .t = end, .min = s[i].v, .max = s[i].v,
+                                          .first = s[i].v, .first_t = s[i].t };
+            if (have_prev) cur->increase = tsdb_counter_delta(prev, s[i].v);
+        } else {
+            cur->increase += tsdb_counter_delta(prev, s[i].v);
+        }
+        cur->count++;
+        cur->sum += s[i].v;
+        if (s[i].v < cur->min) cur->min = s[i].v;
+        if (s[i].v > cur->max) cur->max = s[i].v;
+        cur->last = s[i].v;
+        cur->last_t = s[i].t;
+        prev = s[i].v;
+        have_prev = 1;
+    }
+    return 0;
+}
+
+static int put_rollup(buf_t *b, const tsdb_rollup_point_t *p)
+{
+    int rc = put64(b, (uint64_t)p->t) | put32(b, p->count) | putd(b, p->sum) | putd(b, p->min) |
+             putd(b, p->max) | putd(b, p->last) | put64(b, (uint64_t)p->last_t) |
+             putd(b, p->first) | put64(b, (uint64_t)p->first_t) | putd(b, p->increase);
+    return rc ? STRATA_ENOMEM : 0;
+}
+
+/* ---- page files -------------------------------------------------------------- */
+
+typedef struct pagew {
+    int fd;
+    uint64_t off;        /* where the next page goes */
+    buf_t raw;
+    uint8_t *comp;
+    size_t comp_cap;
+    ZSTD_CCtx *cctx;
+} pagew_t;
+
+static int pagew_open(pagew_t *pw, const char *path)
+{
+    memset(pw, 0, sizeof *pw);
+    pw->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (pw->fd < 0) return STRATA_EIO;
+    pw->cctx = ZSTD_createCCtx();
+    if (!pw->cctx) return STRATA_ENOMEM;
+    uint32_t hdr[2] = { TSDB_PAGE_MAGIC, TSDB_BLOCK_VERSION };
+    pw->off = sizeof hdr;
+    return write_all(pw->fd, hdr, sizeof hdr);
+}
+
+static int pagew_flush(pagew_t *pw)
+{
+    if (!pw->raw.n) return 0;
+    size_t bound = ZSTD_compressBound(pw->raw.n);
+    if (bound > pw->comp_cap) {
+        uint8_t *nc = realloc(pw->comp, bound);
+        if (!nc) return STRATA_ENOMEM;
+        pw->comp = nc;
+        pw->comp_cap = bound;
+    }
+    size_t cl = ZSTD_compressCCtx(pw->cctx, pw->comp, bound, pw->raw.p, pw->raw.n, 3);
+    if (ZSTD_isError(cl)) return STRATA_EIO;
+    uint32_t hdr[3] = { (uint32_t)pw->raw.n, (uint32_t)cl, tsdb_crc32c(0, pw->comp, cl) };
+    int rc = write_all(pw->fd, hdr, sizeof hdr);
+    if (!rc) rc = write_all(pw->fd, pw->comp, cl);
+    if (rc) return rc;
+    pw->off += sizeof hdr + cl;
+    pw->raw.n = 0;
+    return 0;
+}
+
+/* Adds a record; its address is (*page, *off). */
+static int pagew_add(pagew_t *pw, const void *p, size_t n, uint64_t *page, uint32_t *off)
+{
+    int rc;
+    if (pw->raw.n && pw->raw.n + n > TSDB_PAGE_TARGET_BYTES && (rc = pagew_flush(pw))) return rc;
+    *page = pw->off;
+    *off = (uint32_t)pw->raw.n;
+    return buf_put(&pw->raw, p, n);
+}
+
+static int pagew_close(pagew_t *pw, int keep)
+{
+    int rc = 0;
+    if (keep) {
+        rc = pagew_flush(pw);
+        if (!rc && fsync(pw->fd) != 0) rc = STRATA_EIO;
+    }
+    if (pw->fd >= 0) close(pw->fd);
+    free(pw->raw.p);
+    free(pw->comp);
+    ZSTD_freeCCtx(pw->cctx);
+    memset(pw, 0, sizeof *pw);
+    pw->fd = -1;
+    return rc;
+}
+
+void tsdb_page_cache_free(tsdb_page_cache_t *pc)
+{
+    free(pc->buf);
+    memset(pc, 0, sizeof *pc);
+}
+
+/* Returns the record at (page, off, len) of file 0 (chunks) or 1 (rollups). */
+static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off, uint32_t len,
+                     tsdb_page_cache_t *pc, const uint8_t **out)
+{
+    if (!(pc->blk == b && pc->file == file && pc->page == page && pc->buf)) {
+        int fd = file ? b->fd_rollups : b->fd_chunks;
+        uint32_t hdr[3];
+        int rc = read_all_at(fd, hdr, sizeof hdr, page);
+        if (rc) return rc;
+        if (hdr[0] > TSDB_PAGE_MAX_RAW || hdr[1] > ZSTD_compressBound(TSDB_PAGE_MAX_RAW))
+            return STRATA_ECORRUPT;
+        uint8_t *comp = malloc(hdr[1] ? hdr[1] : 1);
+        if (!comp) return STRATA_ENOMEM;
+        rc = read_all_at(fd, comp, hdr[1], page + sizeof hdr);
+        if (!rc && tsdb_crc32c(0, comp, hdr[1]) != hdr[2]) rc = STRATA_ECORRUPT;
+        if (!rc && hdr[0] > pc->cap) {
+            uint8_t *nb = realloc(pc->buf, hdr[0]);
+            if (!nb) rc = STRATA_ENOMEM;
+            else { pc->buf = nb; pc->cap = hdr[0]; }
+        }
+        if (!rc) {
+            size_t d = ZSTD_decompress(pc->buf, hdr[0], comp, hdr[1]);
+            if (ZSTD_isError(d) || d != hdr[0]) rc = STRATA_ECORRUPT;
+        }
+        free(comp);
+        if (rc) { pc->blk = NULL; return rc; }
+        pc->blk = b;
+        pc->file = file;
+        pc->page = page;
+        pc->len = hdr[0];
+    }
+    if ((uint64_t)off + len > pc->len) return STRATA_ECORRUPT;
+    *out = pc->buf + off;
+    return 0;
+}
+
+/* ---- writer ------------------------------------------------------------------- */
+
+struct wseries {
+    const tsdb_label_t *labels;
+    uint32_t nlabels, nchunks;
+    size_t chunk0;                 /* index into w->chunks */
+    uint64_t r5_page, r1_page;
+    uint32_t r5_off, r5_n, r1_off, r1_n;
+};
+
+struct tsdb_block_writer {
+    char *tmp, *final;
+    char id[40];
+    uint32_t level;
+    pagew_t chunks, rollups;
+    struct wseries *series;
+    size_t nseries, series_cap;
+    tsdb_block_chunk_t *cm;
+    size_t ncm, cm_cap;
+    strata_arena_t *arena;
+    uint8_t *enc;
+    size_t enc_cap;
+    tsdb_rollup_point_t *rp;
+    size_t rp_cap;
+    buf_t rbuf;
+    int64_t mint, maxt;
+    uint64_t nsamples;
+};
+
+static atomic_uint block_seq;
+
+static char *path_join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+void tsdb_rm_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char *p = path_join(path, e->d_name);
+            if (p) { unlink(p); free(p); }
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+void tsdb_block_writer_abort(tsdb_block_writer_t *w)
+{
+    if (!w) return;
+    pagew_close(&w->chunks, 0);
+    pagew_close(&w->rollups, 0);
+    if (w->tmp) tsdb_rm_tree(w->tmp);
+    free(w->tmp);
+    free(w->final);
+    free(w->series);
+    free(w->cm);
+    free(w->enc);
+    free(w->rp);
+    free(w->rbuf.p);
+    strata_arena_free(w->arena);
+    free(w);
+}
+
+int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, tsdb_block_writer_t **out)
+{
+    tsdb_block_writer_t *w = calloc(1, sizeof *w);
+    if (!w) return STRATA_ENOMEM;
+    w->chunks.fd = w->rollups.fd = -1;
+    w->level = level;
+    w->mint = INT64_MAX;
+    w->maxt = INT64_MIN;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    snprintf(w->id, sizeof w->id, "%016" PRIx64 "%08x", ms,
+             (unsigned)(atomic_fetch_add(&block_seq, 1) + ((unsigned)getpid() << 16)));
+    char tmpname[64];
+    snprintf(tmpname, sizeof tmpname, "%s.tmp", w->id);
+    w->tmp = path_join(blocks_dir, tmpname);
+    w->final = path_join(blocks_dir, w->id);
+    w->arena = strata_arena_new(64 * 1024);
+    if (!w->tmp || !w->final || !w->arena) { tsdb_block_writer_abort(w); return STRATA_ENOMEM; }
+    if (mkdir(w->tmp, 0755) != 0) {
+        strata_error("cannot create block dir", "path=%s errno=%d", w->tmp, errno);
+        free(w->tmp); w->tmp = NULL;
+        tsdb_block_writer_abort(w);
+        return STRATA_EIO;
+    }
+    char *pc = path_join(w->tmp, "chunks"), *pr = path_join(w->tmp, "rollups");
+    int rc = (!pc || !pr) ? STRATA_ENOMEM : pagew_open(&w->chunks, pc);
+    if (!rc) rc = pagew_open(&w->rollups, pr);
+    free(pc);
+    free(pr);
+    if (rc) { tsdb_block_writer_abort(w); return rc; }
+    *out = w;
+    return 0;
+}
+
+static int add_rollups(tsdb_block_writer_t *w, const tsdb_sample_t *s, size_t n, int64_t res,
+                       uint64_t *page, uint32_t *off, uint32_t *np)
+{
+    size_t cnt = 0;
+    int rc = tsdb_rollups_compute(s, n, res, &w->rp, &cnt, &w->rp_cap);
+    if (rc) return rc;
+    w->rbuf.n = 0;
+    for (size_t i = 0; i < cnt; i++) if ((rc = put_rollup(&w->rbuf, &w->rp[i]))) return rc;
+    *np = (uint32_t)cnt;
+    *page = 0;
+    *off = 0;
+    return cnt ? pagew_add(&w->rollups, w->rbuf.p, w->rbuf.n, page, off) : 0;
+}
+
+int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, size_t nlabels,
+                          const tsdb_sample_t *s, size_t n)
+{
+    if (!n) return 0;
+    if (w->nseries == w->series_cap) {
+        size_t nc = w->series_cap ? w->series_cap * 2 : 256;
+        struct wseries *ns = realloc(w->series, nc * sizeof *ns);
+        if (!ns) return STRATA_ENOMEM;
+        w->series = ns;
+        w->series_cap = nc;
+    }
+    tsdb_label_t *lc = strata_arena_alloc(w->arena, nlabels * sizeof *lc + 1);
+    if (!lc) return STRATA_ENOMEM;
+    memcpy(lc, labels, nlabels * sizeof *lc);
+    struct wseries *ws = &w->series[w->nseries];
+    memset(ws, 0, sizeof *ws);
+    ws->labels = lc;
+    ws->nlabels = (uint32_t)nlabels;
+    ws->chunk0 = w->ncm;
+    int rc;
+    for (size_t i = 0; i < n; i += TSDB_BLOCK_CHUNK_SAMPLES) {
+        size_t k = n - i < TSDB_BLOCK_CHUNK_SAMPLES ? n - i : TSDB_BLOCK_CHUNK_SAMPLES;
+        size_t need = tsdb_chunk_max_size(k), written = 0;
+        if (need > w->enc_cap) {
+            uint8_t *ne = realloc(w->enc, need);
+            if (!ne) return STRATA_ENOMEM;
+            w->enc = ne;
+            w->enc_cap = need;
+        }
+        if ((rc = tsdb_chunk_encode(s + i, k, w->enc, w->enc_cap, &written))) return rc;
+        if (w->ncm == w->cm_cap) {
+            size_t nc = w->cm_cap ? w->cm_cap * 2 : 256;
+            tsdb_block_chunk_t *nm = realloc(w->cm, nc * sizeof *nm);
+            if (!nm) return STRATA_ENOMEM;
+            w->cm = nm;
+            w->cm_cap = nc;
+        }
+        tsdb_block_chunk_t *c = &w->cm[w->ncm];
+        c->mint = s[i].t;
+        c->maxt = s[i + k - 1].t;
+        c->len = (uint32_t)written;
+        c->count = (uint32_t)k;
+        if ((rc = pagew_add(&w->chunks, w->enc, written, &c->page, &c->off))) return rc;
+        w->ncm++;
+        ws->nchunks++;
+    }
+    if ((rc = add_rollups(w, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n))) return rc;
+    if ((rc = add_rollups(w, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n))) return rc;
+    if (s[0].t < w->mint) w->mint = s[0].t;
+    if (s[n - 1].t > w->maxt) w->maxt = s[n - 1].t;
+    w->nsamples += n;
+    w->nseries++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static uint32_t sym_id(const char **syms, uint32_t n, const char *s)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(syms[mid], s);
+        if (c == 0) return mid;
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return UINT32_MAX;  /* unreachable: every label string was added */
+}
+
+struct triple { uint32_t name, value, series; };
+static int cmp_triple(const void *a, const void *b)
+{
+    const struct triple *x = a, *y = b;
+    if (x->name != y->name) return x->name < y->name ? -1 : 1;
+    if (x->value != y->value) return x->value < y->value ? -1 : 1;
+    return x->series < y->series ? -1 : x->series > y->series;
+}
+
+static int write_file(const char *dir, const char *name, const void *p, size_t n)
+{
+    char *path = path_join(dir, name);
+    if (!path) return STRATA_ENOMEM;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    free(path);
+    if (fd < 0) return STRATA_EIO;
+    int rc = write_all(fd, p, n);
+    if (!rc && fsync(fd) != 0) rc = STRATA_EIO;
+    close(fd);
+    return rc;
+}
+
+static int build_index(tsdb_block_writer_t *w, buf_t *ix)
+{
+    size_t nl = 0;
+    for (size_t i = 0; i < w->nseries; i++) nl += w->series[i].nlabels;
+    const char **strs = malloc((2 * nl + 1) * sizeof *strs);
+    struct triple *tr = malloc((nl + 1) * sizeof *tr);
+    int rc = (!strs || !tr) ? STRATA_ENOMEM : 0;
+    uint32_t nsyms = 0;
+    if (!rc) {
+        size_t k = 0;
+        for (size_t i = 0; i < w->nseries; i++)
+            for (uint32_t j = 0; j < w->series[i].nlabels; j++) {
+                strs[k++] = w->series[i].labels[j].name;
+                strs[k++] = w->series[i].labels[j].value;
+            }
+        qsort(strs, k, sizeof *strs, cmp_str);
+        for (size_t i = 0; i < k; i++)
+            if (!nsyms || strcmp(strs[nsyms - 1], strs[i]) != 0) strs[nsyms++] = strs[i];
+        rc |= put32(ix, TSDB_INDEX_MAGIC) | put32(ix, TSDB_BLOCK_VERSION) | put32(ix, nsyms);
+        for (uint32_t i = 0; i < nsyms; i++) {
+            size_t l = strlen(strs[i]);
+            rc |= put32(ix, (uint32_t)l) | buf_put(ix, strs[i], l + 1);
+        }
+        rc |= put32(ix, (uint32_t)w->nseries);
+        size_t t = 0;
+        for (size_t i = 0; i < w->nseries; i++) {
+            const struct wseries *s = &w->series[i];
+            rc |= put32(ix, s->nlabels);
+            for (uint32_t j = 0; j < s->nlabels; j++) {
+                uint32_t n = sym_id(strs, nsyms, s->labels[j].name);
+                uint32_t v = sym_id(strs, nsyms, s->labels[j].value);
+                rc |= put32(ix, n) | put32(ix, v);
+                tr[t++] = (struct triple){ n, v, (uint32_t)i };
+            }
+            rc |= put32(ix, s->nchunks);
+            for (uint32_t c = 0; c < s->nchunks; c++) {
+                const tsdb_block_chunk_t *m = &w->cm[s->chunk0 + c];
+                rc |= put64(ix, (uint64_t)m->mint) | put64(ix, (uint64_t)m->maxt) |
+                      put64(ix, m->page) | put32(ix, m->off) | put32(ix, m->len) | put32(ix, m->count);
+            }
+            rc |= put64(ix, s->r5_page) | put32(ix, s->r5_off) | put32(ix, s->r5_n) |
+                  put64(ix, s->r1_page) | put32(ix, s->r1_off) | put32(ix, s->r1_n);
+        }
+        qsort(tr, t, sizeof *tr, cmp_triple);
+        uint32_t np = 0;
+        for (size_t i = 0; i < t; i++) np += (i == 0 || tr[i].name != tr[i - 1].name || tr[i].value != tr[i - 1].value);
+        rc |= put32(ix, np);
+        for (size_t i = 0; i < t;) {
+            size_t j = i;
+            while (j < t && tr[j].name == tr[i].name && tr[j].value == tr[i].value) j++;
+            rc |= put32(ix, tr[i].name) | put32(ix, tr[i].value) | put32(ix, (uint32_t)(j - i));
+            for (size_t k2 = i; k2 < j; k2++) rc |= put32(ix, tr[k2].series);
+            i = j;
+        }
+        rc |= put32(ix, tsdb_crc32c(0, ix->p, ix->n));
+        if (rc) rc = STRATA_ENOMEM;
+    }
+    free(strs);
+    free(tr);
+    return rc;
+}
+
+int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
+{
+    if (!w->nseries) { tsdb_block_writer_abort(w); return STRATA_ENOTFOUND; }
+    buf_t ix = { 0 }, meta = { 0 };
+    int rc = pagew_close(&w->chunks, 1);
+    if (!rc) rc = pagew_close(&w->rollups, 1);
+    if (!rc) rc = build_index(w, &ix);
+    if (!rc) rc = write_file(w->tmp, "index", ix.p, ix.n);
+    if (!rc) {
+        rc = put32(&meta, TSDB_META_MAGIC) | put32(&meta, TSDB_BLOCK_VERSION) |
+             put64(&meta, (uint64_t)w->mint) | put64(&meta, (uint64_t)w->maxt) |
+             put64(&meta, w->nseries) | put64(&meta, w->nsamples) | put64(&meta, w->ncm) |
+             put32(&meta, w->level);
+        if (!rc) rc = put32(&meta, tsdb_crc32c(0, meta.p, meta.n));
+        if (rc) rc = STRATA_ENOMEM;
+    }
+    if (!rc) rc = write_file(w->tmp, "meta", meta.p, meta.n);
+    if (!rc) rc = tsdb_fsync_dir(w->tmp);
+    if (!rc && rename(w->tmp, w->final) != 0) rc = STRATA_EIO;
+    if (!rc) {
+        char *parent = strdup(w->final), *slash = parent ? strrchr(parent, '/') : NULL;
+        if (slash) { *slash = 0; rc = tsdb_fsync_dir(parent); }
+        free(parent);
+        memcpy(id_out, w->id, sizeof w->id);
+        free(w->tmp);
+        w->tmp = NULL;  /* nothing to remove any more */
+    } else {
+        strata_error("block write failed", "path=%s err=\"%s\"", w->tmp, strata_strerror(rc));
+    }
+    free(ix.p);
+    free(meta.p);
+    tsdb_block_writer_abort(w);
+    return rc;
+}
+
+/* ---- reader ------------------------------------------------------------------------ */
+
+static int read_file(const char *path, uint8_t **out, size_t *n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? STRATA_ECORRUPT : STRATA_EIO;
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? 0 : STRATA_EIO;
+    uint8_t *p = NULL;
+    if (!rc && !(p = malloc((size_t)st.st_size + 1))) rc = STRATA_ENOMEM;
+    if (!rc) rc = read_all_at(fd, p, (size_t)st.st_size, 0);
+    close(fd);
+    if (rc) { free(p); return rc; }
+    *out = p;
+    *n = (size_t)st.st_size;
+    return 0;
+}
+
+static void free_mem(tsdb_block_t *b);
+
+void tsdb_block_close(tsdb_block_t *b)
+{
+    if (!b) return;
+    free_mem(b);
+    if (b->fd_chunks >= 0) close(b->fd_chunks);
+    if (b->fd_rollups >= 0) close(b->fd_rollups);
+    free(b->syms);
+    free(b->series);
+    free(b->postings);
+    free(b->mem);
+    free(b->path);
+    free(b);
+}
+
+static int parse_index(tsdb_block_t *b, uint8_t *p, size_t n)
+{
+    if (n < 16) return STRATA_ECORRUPT;
+    uint32_t crc;
+    memcpy(&crc, p + n - 4, 4);
+    if (tsdb_crc32c(0, p, n - 4) != crc) return STRATA_ECORRUPT;
+    rd_t r = { p, p + n - 4, 0 };
+    if (get32(&r) != TSDB_INDEX_MAGIC) return STRATA_ECORRUPT;
+    if (get32(&r) != TSDB_BLOCK_VERSION) return STRATA_EVERSION;
+    uint32_t nsyms = get32(&r);
+    if (r.bad || nsyms > (size_t)(r.end - r.p) / 5) return STRATA_ECORRUPT;
+    b->syms = malloc(((size_t)nsyms + 1) * sizeof *b->syms);
+    if (!b->syms) return STRATA_ENOMEM;
+    b->nsyms = nsyms;
+    for (uint32_t i = 0; i < nsyms; i++) {
+        uint32_t l = get32(&r);
+        if (r.bad || (size_t)(r.end - r.p) < (size_t)l + 1 || r.p[l] != 0) return STRATA_ECORRUPT;
+        b->syms[i] = (const char *)r.p;
+        r.p += l + 1;
+    }
+    uint32_t ns = get32(&r);
+    if (r.bad || ns > (size_t)(r.end - r.p) / 40) return STRATA_ECORRUPT;
+    /* Labels, chunk metas and postings are copied into aligned arrays sized by
+     * a first pass, so the rest of the engine reads plain structs. */
+    const uint8_t *series_start = r.p;
+    size_t nlab = 0, nch = 0;
+    for (uint32_t i = 0; i < ns; i++) {
+        uint32_t nl = get32(&r);
+        if (r.bad || nl > (size_t)(r.end - r.p) / 8) return STRATA_ECORRUPT;
+        r.p += (size_t)nl * 8;
+        nlab += nl;
+        uint32_t nc = get32(&r);
+        if (r.bad || nc > (size_t)(r.end - r.p) / 40) return STRATA_ECORRUPT;
+        r.p += (size_t)nc * 40;
+        nch += nc;
+        if ((size_t)(r.end - r.p) < 40) return STRATA_ECORRUPT;
+        r.p += 40;
+    }
+    uint32_t npost = get32(&r);
+    if (r.bad || npost > (size_t)(r.end - r.p) / 12) return STRATA_ECORRUPT;
+    size_t nids = ((size_t)(r.end - r.p) - (size_t)npost * 12) / 4;
+    uint32_t *lab = malloc((nlab * 2 + nids + 1) * sizeof *lab);
+    tsdb_block_chunk_t *ch = malloc((nch + 1) * sizeof *ch);
+    b->series = malloc(((size_t)ns + 1) * sizeof *b->series);
+    b->postings = malloc(((size_t)npost + 1) * sizeof *b->postings);
+    if (!lab || !ch || !b->series || !b->postings) { free(lab); free(ch); return STRATA_ENOMEM; }
+    /* the arrays are freed with the block: keep them in one allocation list */
+    void **keep = malloc(3 * sizeof *keep);
+    if (!keep) { free(lab); free(ch); return STRATA_ENOMEM; }
+    keep[0] = p; keep[1] = lab; keep[2] = ch;
+    b->mem = keep;
+    r.p = series_start;
+    size_t li = 0, ci = 0;
+    for (uint32_t i = 0; i < ns; i++) {
+        tsdb_block_series_t *s = &b->series[i];
+        s->nlabels = get32(&r);
+        s->labels = lab + li;
+        for (uint32_t j = 0; j < 2 * s->nlabels; j++) {
+            uint32_t id = get32(&r);
+            if (id >= nsyms) return STRATA_ECORRUPT;
+            lab[li++] = id;
+        }
+        s->nchunks = get32(&r);
+        s->chunks = ch + ci;
+        for (uint32_t c = 0; c < s->nchunks; c++, ci++) {
+            ch[ci].mint = (int64_t)get64(&r);
+            ch[ci].maxt = (int64_t)get64(&r);
+            ch[ci].page = get64(&r);
+            ch[ci].off = get32(&r);
+            ch[ci].len = get32(&r);
+            ch[ci].count = get32(&r);
+            if (ch[ci].count == 0 || ch[ci].count > TSDB_CHUNK_MAX_SAMPLES) return STRATA_ECORRUPT;
+        }
+        s->r5_page = get64(&r); s->r5_off = get32(&r); s->r5_n = get32(&r);
+        s->r1_page = get64(&r); s->r1_off = get32(&r); s->r1_n = get32(&r);
+    }
+    get32(&r);  /* npostings, read above */
+    uint32_t *ids = lab + li;
+    size_t idi = 0;
+    for (uint32_t i = 0; i < npost; i++) {
+        struct tsdb_bpost *pp = &b->postings[i];
+        pp->name = get32(&r);
+        pp->value = get32(&r);
+        pp->n = get32(&r);
+        if (r.bad || pp->name >= nsyms || pp->value >= nsyms || pp->n > nids - idi) return STRATA_ECORRUPT;
+        pp->ids = ids + idi;
+        for (uint32_t k = 0; k < pp->n; k++) {
+            uint32_t id = get32(&r);
+            if (id >= ns) return STRATA_ECORRUPT;
+            ids[idi++] = id;
+        }
+    }
+    if (r.bad || r.p != r.end) return STRATA_ECORRUPT;
+    b->nseries = ns;
+    b->npostings = npost;
+    return 0;
+}
+
+static void free_mem(tsdb_block_t *b)
+{
+    if (!b->mem) return;
+    void **keep = b->mem;
+    free(keep[0]); free(keep[1]); free(keep[2]);
+}
+
+int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
+{
+    tsdb_block_t *b = calloc(1, sizeof *b);
+    if (!b) return STRATA_ENOMEM;
+    b->fd_chunks = b->fd_rollups = -1;
+    snprintf(b->id, sizeof b->id, "%s", id);
+    b->path = path_join(blocks_dir, id);
+    if (!b->path) { tsdb_block_close(b); return STRATA_ENOMEM; }
+    char *mp = path_join(b->path, "meta"), *ip = path_join(b->path, "index");
+    char *cp = path_join(b->path, "chunks"), *rp = path_join(b->path, "rollups");
+    uint8_t *meta = NULL, *index = NULL;
+    size_t mlen = 0, ilen = 0;
+    int rc = (!mp || !ip || !cp || !rp) ? STRATA_ENOMEM : read_file(mp, &meta, &mlen);
+    if (!rc) {
+        rd_t r = { meta, meta + mlen, 0 };
+        uint32_t crc = 0;
+        if (mlen != TSDB_META_SIZE) rc = STRATA_ECORRUPT;
+        else {
+            memcpy(&crc, meta + mlen - 4, 4);
+            if (tsdb_crc32c(0, meta, mlen - 4) != crc || get32(&r) != TSDB_META_MAGIC) rc = STRATA_ECORRUPT;
+            else if (get32(&r) != TSDB_BLOCK_VERSION) rc = STRATA_EVERSION;
+            else {
+                b->mint = (int64_t)get64(&r);
+                b->maxt = (int64_t)get64(&r);
+                get64(&r);
+                b->nsamples = get64(&r);
+                b->nchunks = get64(&r);
+                b->level = get32(&r);
+            }
+        }
+    }
+    if (!rc) rc = read_file(ip, &index, &ilen);
+    if (!rc) {
+        rc = parse_index(b, index, ilen);
+        if (!b->mem) free(index);
+    }
+    if (!rc) {
+        b->fd_chunks = open(cp, O_RDONLY | O_CLOEXEC);
+        b->fd_rollups = open(rp, O_RDONLY | O_CLOEXEC);
+        if (b->fd_chunks < 0 || b->fd_rollups < 0) rc = STRATA_ECORRUPT;
+    }
+    if (!rc) {
+        const char *files[4] = { mp, ip, cp, rp };
+        for (int i = 0; i < 4; i++) {
+            struct stat st;
+            if (stat(files[i], &st) == 0) b->bytes += (uint64_t)st.st_size;
+        }
+    }
+    free(meta);
+    free(mp); free(ip); free(cp); free(rp);
+    if (rc) { tsdb_block_close(b); return rc; }
+    *out = b;
+    return 0;
+}
+
+/* ---- index ops over a block ----------------------------------------------------------- */
+
+static uint32_t block_sym(const tsdb_block_t *b, const char *s)
+{
+    return sym_id(b->syms, b->nsyms, s);
+}
+
+/* First posting index whose name is >= name (postings sorted by (name, value) ids). */
+static uint32_t post_lower(const tsdb_block_t *b, uint32_t name, uint32_t value)
+{
+    uint32_t lo = 0, hi = b->npostings;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct tsdb_bpost *p = &b->postings[mid];
+        if (p->name < name || (p->name == name && p->value < value)) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static int block_each_value(const void *idx, const char *name, tsdb_value_cb cb, void *ctx)
+{
+    const tsdb_block_t *b = idx;
+    uint32_t n = block_sym(b, name);
+    if (n == UINT32_MAX) return 0;
+    for (uint32_t i = post_lower(b, n, 0); i < b->npostings && b->postings[i].name == n; i++) {
+        int rc = cb(ctx, b->syms[b->postings[i].value], b->postings[i].ids, b->postings[i].n);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static void block_lookup(const void *idx, const char *name, const char *value,
+                         const uint32_t **ids, size_t *n)
+{
+    const tsdb_block_t *b = idx;
+    *ids = NULL;
+    *n = 0;
+    uint32_t ns = block_sym(b, name), vs = block_sym(b, value);
+    if (ns == UINT32_MAX || vs == UINT32_MAX) return;
+    uint32_t i = post_lower(b, ns, vs);
+    if (i < b->npostings && b->postings[i].name == ns && b->postings[i].value == vs) {
+        *ids = b->postings[i].ids;
+        *n = b->postings[i].n;
+    }
+}
+
+const tsdb_index_ops_t tsdb_block_index_ops = { block_each_value, block_lookup };
+
+int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint, int64_t maxt,
+                              tsdb_page_cache_t *pc, tsdb_sample_t **buf, size_t *n, size_t *cap)
+{
+    const tsdb_block_series_t *s = &b->series[idx];
+    for (uint32_t c = 0; c < s->nchunks; c++) {
+        const tsdb_block_chunk_t *m = &s->chunks[c];
+        if (m->maxt < mint || m->mint > maxt) continue;
+        const uint8_t *data;
+        int rc = page_read(b, 0, m->page, m->off, m->len, pc, &data);
+        if (rc) return rc;
+        if (*n + m->count > *cap) {
+            size_t nc = *cap ? *cap : 256;
+            while (nc < *n + m->count) nc *= 2;
+            tsdb_sample_t *nb = realloc(*buf, nc * sizeof *nb);
+            if (!nb) return STRATA_ENOMEM;
+            *buf = nb;
+            *cap = nc;
+        }
+        size_t got = 0;
+        rc = tsdb_chunk_decode(data, m->len, *buf + *n, m->count, &got);
+        if (rc == STRATA_EBUFSMALL) rc = STRATA_ECORRUPT;
+        if (rc) return rc;
+        if (got != m->count) return STRATA_ECORRUPT;
+        /* keep only [mint, maxt] */
+        tsdb_sample_t *d = *buf + *n;
+        size_t w = 0;
+        for (size_t i = 0; i < got; i++) if (d[i].t >= mint && d[i].t <= maxt) d[w++] = d[i];
+        *n += w;
+    }
+    return 0;
+}
+
+int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
+                              tsdb_page_cache_t *pc, tsdb_rollup_point_t **buf, size_t *n,
+                              size_t *cap)
+{
+    const tsdb_block_series_t *s = &b->series[idx];
+    uint64_t page = res == TSDB_ROLLUP_5M ? s->r5_page : s->r1_page;
+    uint32_t off = res == TSDB_ROLLUP_5M ? s->r5_off : s->r1_off;
+    uint32_t cnt = res == TSDB_ROLLUP_5M ? s->r5_n : s->r1_n;
+    if (!cnt) return 0;
+    const uint8_t *data;
+    if ((uint64_t)cnt * TSDB_ROLLUP_RECORD_SIZE > UINT32_MAX) return STRATA_ECORRUPT;
+    int rc = page_read(b, 1, page, off, cnt * TSDB_ROLLUP_RECORD_SIZE, pc, &data);
+    if (rc) return rc;
+    if (*n + cnt > *cap) {
+        size_t nc = *cap ? *cap : 64;
+        while (nc < *n + cnt) nc *= 2;
+        tsdb_rollup_point_t *nb = realloc(*buf, nc * sizeof *nb);
+        if (!nb) return STRATA_ENOMEM;
+        *buf = nb;
+        *cap = nc;
+    }
+    rd_t r = { data, data + (size_t)cnt * TSDB_ROLLUP_RECORD_SIZE, 0 };
+    for (uint32_t i = 0; i < cnt; i++) {
+        tsdb_rollup_point_t *p = &(*buf)[(*n)++];
+        p->t = (int64_t)get64(&r);
+        p->count = get32(&r);
+        p->sum = getd(&r); p->min = getd(&r); p->max = getd(&r); p->last = getd(&r);
+        p->last_t = (int64_t)get64(&r);
+        p->first = getd(&r);
+        p->first_t = (int64_t)get64(&r);
+        p->increase = getd(&r);
+    }
+    return 0;
+}
