@@ -99,7 +99,7 @@
 #define TSDB_PAGE_TARGET_BYTES (64u << 10)
 #define TSDB_PAGE_MAX_RAW      (64u << 20)
 #define TSDB_BLOCK_CHUNK_SAMPLES 1024
-#define TSDB_META_SIZE         52
+#define TSDB_META_SIZE         56
 #define TSDB_ROLLUP_RECORD_SIZE 76
 
 /* ---- head (tsdb/tsdb.c) ---- */

@@ -110,7 +110,6 @@ static void series_free_data(tsdb_t *db, hseries_t *s)
     }
     db->head_bytes -= (uint64_t)(s->capraw + s->capooo) * sizeof(tsdb_sample_t) + s->nchunks * sizeof(void *);
     db->head_samples -= s->nooo + s->nraw;
-    for (uint32_t i = 0; i < s->nchunks; i++) (void)0;
     free(s->chunks);
     free(s->raw);
     free(s->ooo);
@@ -221,17 +220,16 @@ static int series_insert_ooo(tsdb_t *db, hseries_t *s, int64_t t, double v)
  * (a concurrent batch or the WAL replay got there first). */
 static int series_add(tsdb_t *db, hseries_t *s, int64_t t, double v)
 {
-    int rc;
+    int rc, empty = s->nraw == 0 && s->nchunks == 0 && s->nooo == 0;
     if (s->maxt == INT64_MIN || t > s->maxt) {
-        if (s->maxt == INT64_MIN && s->nraw == 0 && s->nchunks == 0 && s->nooo == 0) db->head_series++;
         rc = series_push(db, s, t, v);
         if (!rc) s->maxt = t;
     } else {
         if (series_find(s, t, NULL)) return 0;
-        if (s->nraw == 0 && s->nchunks == 0 && s->nooo == 0) db->head_series++;
         rc = series_insert_ooo(db, s, t, v);
     }
     if (!rc) {
+        if (empty) db->head_series++;
         if (t < db->head_mint) db->head_mint = t;
         if (t > db->head_maxt) db->head_maxt = t;
     }
@@ -733,7 +731,7 @@ static int set_build(tsdb_t *db, const tsdb_cmatcher_t *cm, size_t ncm, int with
     }
     if (rc) { tsdb_series_set_free(set); return rc; }
     sort_set = set;
-    qsort(set->e, set->ne, sizeof *set->e, entry_qsort_cmp);
+    if (set->ne > 1) qsort(set->e, set->ne, sizeof *set->e, entry_qsort_cmp);
     sort_set = NULL;
     *out = set;
     return 0;
@@ -780,7 +778,7 @@ static int group_load(tsdb_series_set_t *set)
             if (rc) { free(buf); return rc; }
             if (before == 0) {
                 if (grow_samples(&set->samples, &set->samples_cap, n)) { free(buf); return STRATA_ENOMEM; }
-                memcpy(set->samples, buf, n * sizeof *buf);
+                if (n) memcpy(set->samples, buf, n * sizeof *buf);
                 set->ns = n;
             } else {
                 rc = merge_into(set, set->ns, buf, n);
@@ -799,7 +797,7 @@ static int group_load(tsdb_series_set_t *set)
             if (!rc) {
                 if (before == 0) {
                     if (grow_samples(&set->samples, &set->samples_cap, n)) rc = STRATA_ENOMEM;
-                    else { memcpy(set->samples, buf, n * sizeof *buf); set->ns = n; }
+                    else { if (n) memcpy(set->samples, buf, n * sizeof *buf); set->ns = n; }
                 } else {
                     rc = merge_into(set, set->ns, buf, n);
                 }
@@ -812,7 +810,7 @@ static int group_load(tsdb_series_set_t *set)
         nsrc = e->nhs;
         if (before == 0) {
             if (grow_samples(&set->samples, &set->samples_cap, nsrc)) return STRATA_ENOMEM;
-            memcpy(set->samples, src, nsrc * sizeof *src);
+            if (nsrc) memcpy(set->samples, src, nsrc * sizeof *src);
             set->ns = nsrc;
         } else if ((rc = merge_into(set, set->ns, src, nsrc))) {
             return rc;
@@ -1032,10 +1030,14 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
     int replay = atomic_load(&db->replaying);
 
     pthread_rwlock_rdlock(&db->gate);
-    if (!rc) pthread_rwlock_wrlock(&db->head_lock);
+    int locked = !rc;
+    if (locked) pthread_rwlock_wrlock(&db->head_lock);
     for (size_t i = 0; !rc && i < nseries; i++) {
         const tsdb_series_input_t *si = &in[i];
-        if (!si->nlabels || !si->labels || si->nlabels > UINT16_MAX) { rc = STRATA_EINVAL; break; }
+        if (!si->nlabels || !si->labels || si->nlabels > 4096 || (si->nsamples && !si->samples)) {
+            rc = STRATA_EINVAL;
+            break;
+        }
         uint32_t pairs[2 * si->nlabels];
         hseries_t *s = series_lookup(db, si->labels, si->nlabels, pairs);
         if (!s) {
@@ -1052,7 +1054,7 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
         }
         for (size_t k = 0; k < si->nsamples; k++)
             srt[k] = (isample_t){ si->samples[k].t, si->samples[k].v, (uint32_t)k };
-        qsort(srt, si->nsamples, sizeof *srt, isample_cmp);
+        if (si->nsamples > 1) qsort(srt, si->nsamples, sizeof *srt, isample_cmp);
         int64_t vmax = s->maxt;
         int have_prev = 0;
         int64_t pt = 0;
@@ -1083,7 +1085,7 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
             if (verdict != 3) { have_prev = 1; pt = t; pbits = bits; }
         }
     }
-    if (!rc || nseries) pthread_rwlock_unlock(&db->head_lock);
+    if (locked) pthread_rwlock_unlock(&db->head_lock);
     free(srt);
 
     if (!rc && (nacc || nlog)) {

@@ -629,11 +629,11 @@ static int parse_index(tsdb_block_t *b, uint8_t *p, size_t n)
         r.p += (size_t)nl * 8;
         nlab += nl;
         uint32_t nc = get32(&r);
-        if (r.bad || nc > (size_t)(r.end - r.p) / 40) return STRATA_ECORRUPT;
-        r.p += (size_t)nc * 40;
+        if (r.bad || nc > (size_t)(r.end - r.p) / 36) return STRATA_ECORRUPT;
+        r.p += (size_t)nc * 36;
         nch += nc;
-        if ((size_t)(r.end - r.p) < 40) return STRATA_ECORRUPT;
-        r.p += 40;
+        if ((size_t)(r.end - r.p) < 32) return STRATA_ECORRUPT;  /* rollup refs */
+        r.p += 32;
     }
     uint32_t npost = get32(&r);
     if (r.bad || npost > (size_t)(r.end - r.p) / 12) return STRATA_ECORRUPT;

@@ -10,6 +10,7 @@
  */
 #include "tsdb_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -375,6 +376,7 @@ typedef struct idvec { uint32_t *v; size_t n, cap; } idvec_t;
 
 static int idvec_push(idvec_t *a, const uint32_t *ids, size_t n)
 {
+    if (!n) return 0;
     if (a->n + n > a->cap) {
         size_t nc = a->cap ? a->cap : 64;
         while (nc < a->n + n) nc *= 2;
