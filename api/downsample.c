@@ -239,6 +239,22 @@ int64_t api_rollup_choose(const api_buckets_t *b)
     return 0;
 }
 
+/* Smallest multiple of r >= x (r > 0), for negative x too. */
+static int64_t ceil_to(int64_t x, int64_t r)
+{
+    int64_t m = x % r;
+    if (m < 0) m += r;
+    return m == 0 ? x : x - m + r;
+}
+
+int api_rollup_range(const api_buckets_t *b, int64_t resolution, int64_t *tmin, int64_t *tmax)
+{
+    if (!b || !tmin || !tmax || resolution <= 0) return STRATA_EINVAL;
+    *tmin = ceil_to(b->start + resolution - 1, resolution);
+    *tmax = ceil_to(b->end, resolution);
+    return 0;
+}
+
 int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t resolution,
                            const tsdb_rollup_point_t *p, size_t n, api_point_t *out, size_t cap)
 {

@@ -154,6 +154,12 @@ int api_rollup_aligned(const api_buckets_t *b, int64_t resolution);
  * when the narrowest bucket is at least 12 x R wide (1h before 5m), so edges
  * move by less than 1/12 of a bucket.  Native layouts read raw unless aligned. */
 int64_t api_rollup_choose(const api_buckets_t *b);
+/* The rollup points api_downsample_rollups() uses for b are those whose end
+ * t lies in [*tmin, *tmax]: the first interval beginning at or after start
+ * through the one holding end, i.e. tmin = the first multiple of R >=
+ * start + R - 1, tmax = the first multiple of R >= end.  Every interval read
+ * lies inside [start, tmax]. */
+int api_rollup_range(const api_buckets_t *b, int64_t resolution, int64_t *tmin, int64_t *tmax);
 /* Like api_downsample() over rollup points of one resolution (ascending).
  * Points with count 0 hold no sample and are skipped. */
 int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t resolution,

@@ -342,6 +342,11 @@ static void test_rollups_equal_raw_when_aligned(void **state)
         api_buckets_t b;
         assert_ok(api_buckets_init(&b, lay[l].start, lay[l].end, lay[l].n));
         assert_int_equal(api_rollup_aligned(&b, lay[l].res), 1);
+        /* aligned: exactly the intervals ending in (start, end] */
+        int64_t tmin, tmax;
+        assert_ok(api_rollup_range(&b, lay[l].res, &tmin, &tmax));
+        assert_int_equal(tmin, lay[l].start + lay[l].res);
+        assert_int_equal(tmax, lay[l].end);
         size_t ng = make_rollups(g, NS, lay[l].res, rg), nc = make_rollups(c, NS, lay[l].res, rc);
         for (size_t a = 0; a < sizeof aggs / sizeof aggs[0]; a++) {
             const tsdb_sample_t *raw = aggs[a] >= API_AGG_INCREASE ? c : g;
@@ -393,6 +398,11 @@ static void test_rollups_misaligned_and_choice(void **state)
     /* rate over the 600 s bucket: 200 / 600 */
     api_point_t wr[] = { { T0 + MIN(11), 200.0 / 600.0 }, { T0 + MIN(21), 200.0 / 600.0 } };
     assert_points(out, api_downsample_rollups(&b, API_AGG_RATE, TSDB_ROLLUP_5M, p, 5, out, 2), wr, 2);
+    /* the points read: t = +10m (first to begin at/after +1m) .. +25m (holds +21m) */
+    int64_t tmin, tmax;
+    assert_ok(api_rollup_range(&b, TSDB_ROLLUP_5M, &tmin, &tmax));
+    assert_int_equal(tmin, T0 + MIN(10));
+    assert_int_equal(tmax, T0 + MIN(25));
     /* an interval holding no sample is skipped */
     p[2].count = 0;
     api_point_t wc2[] = { { T0 + MIN(11), 2 }, { T0 + MIN(21), 9 } };
