@@ -997,6 +997,12 @@ static long post_batch(struct worker *w, uint64_t samples)
         atomic_fetch_add(&st.status[code > 0 && code < MAX_STATUS ? code : 0], 1);
         if (code >= 200 && code < 300) {
             atomic_fetch_add(&st.bytes, w->comp.len);
+            /* A 1.0-only receiver parses a 2.0 body as an empty 1.0 request and
+             * answers 2xx: the missing confirmation header is the only hint. */
+            static atomic_int warned_v2;
+            if (o->rw_version == 2 && w->written_hdr < 0 && atomic_exchange(&warned_v2, 1) == 0)
+                strata_warn("receiver did not confirm samples written; it may not support "
+                            "remote-write 2.0 and drop everything", "status=%ld", code);
             if (w->written_hdr >= 0 && (uint64_t)w->written_hdr != samples &&
                 atomic_fetch_add(&r->errors_logged, 1) < 5)
                 strata_warn("receiver wrote fewer samples than sent", "sent=%" PRIu64 " written=%ld",
