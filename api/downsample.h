@@ -158,7 +158,8 @@ int64_t api_rollup_choose(const api_buckets_t *b);
  * t lies in [*tmin, *tmax]: the first interval beginning at or after start
  * through the one holding end, i.e. tmin = the first multiple of R >=
  * start + R - 1, tmax = the first multiple of R >= end.  Every interval read
- * lies inside [start, tmax]. */
+ * lies inside [start, tmax]: select [start, tmax] for tsdb_series_set_rollups(),
+ * which keeps the intervals lying fully inside the selected range. */
 int api_rollup_range(const api_buckets_t *b, int64_t resolution, int64_t *tmin, int64_t *tmax);
 /* Like api_downsample() over rollup points of one resolution (ascending).
  * Points with count 0 hold no sample and are skipped. */
