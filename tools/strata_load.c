@@ -1077,6 +1077,7 @@ static void *worker_main(void *arg)
                     pthread_mutex_lock(&r->ack_mu);
                     fprintf(r->ack, "%" PRIu64 " %" PRId64 " %d %u %u %ld\n", seq,
                             t * o->interval_ms, n, lo, hi, code);
+                    fflush(r->ack); /* a line is a promise: keep it if we are killed */
                     pthread_mutex_unlock(&r->ack_mu);
                 }
             } else if (stop_flag && (code == 0 || code == 429 || code >= 500)) {
