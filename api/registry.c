@@ -808,8 +808,7 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
         }
         return newest ? wl_set_info_labels(w, lv) : 0;
     case M_PHASE: {
-        int p = phase_index(lv[L_PHASE]);
-        if (p < 0) return 0;
+        int p = phase_index(lv[L_PHASE]);   /* valid: checked before locking */
         w->any_phase = 1;
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
@@ -939,7 +938,7 @@ int api_registry_observe(api_registry_t *reg, int32_t tenant_id,
         if (!lv[L_WORKLOAD_ID] || !lv[L_NAMESPACE] || !lv[L_POD]) return 0;
         break;
     case M_PHASE:
-        if (!lv[L_WORKLOAD_ID] || !lv[L_PHASE]) return 0;
+        if (!lv[L_WORKLOAD_ID] || !lv[L_PHASE] || phase_index(lv[L_PHASE]) < 0) return 0;
         break;
     case M_ELEMENT:
         if (!lv[L_WORKLOAD_ID] || !lv[L_ELEMENT_ID]) return 0;
@@ -1124,10 +1123,23 @@ typedef struct fval {
     int64_t t;
 } fval_t;
 
+/* The spec requires clusterId as a uuid: a workload whose agent sent none
+ * gets the nil uuid rather than a body that breaks the schema. */
+#define NIL_UUID "00000000-0000-0000-0000-000000000000"
+
+static const char *cluster_id(const wl_t *w)
+{
+    return w->lab[L_CLUSTER_ID] ? w->lab[L_CLUSTER_ID] : NIL_UUID;
+}
+
 static fval_t field_get(const view_t *v, int f)
 {
     fval_t r = {0};
     const wl_t *w = v->w;
+    if (f == F_CLUSTER_ID) {
+        r.s = cluster_id(w);
+        return r;
+    }
     if (FIELD_TAB[f].label >= 0) {
         const char *s = w->lab[FIELD_TAB[f].label];
         r.s = s ? s : "";
@@ -1411,7 +1423,7 @@ static json_t *render_workload(const api_registry_t *reg, int32_t tenant_id, con
     SET("priority", v->has_priority ? json_integer(v->priority) : json_null());
     LAB("priorityClassName", L_PRIORITY_CLASS);
     LAB_OPT("submittedBy", L_SUBMITTED_BY);
-    LAB("clusterId", L_CLUSTER_ID);
+    SET("clusterId", jstr(cluster_id(w)));
     LAB("projectName", L_PROJECT_NAME);
     LAB("projectId", L_PROJECT_ID);
     LAB("departmentName", L_DEPT_NAME);
@@ -1792,7 +1804,7 @@ int api_registry_foreach(api_registry_t *reg, int32_t tenant_id, int64_t now_ms,
         api_registry_summary_t s = {
             .id = w->id, .name = S(L_WORKLOAD_NAME), .type = S(L_WORKLOAD_TYPE),
             .category = S(L_CATEGORY), .phase = PHASES[v.phase],
-            .cluster_id = S(L_CLUSTER_ID), .department_id = S(L_DEPT_ID),
+            .cluster_id = cluster_id(w), .department_id = S(L_DEPT_ID),
             .department_name = S(L_DEPT_NAME), .project_id = S(L_PROJECT_ID),
             .project_name = S(L_PROJECT_NAME),
             .requested_nodepools = (const char *const *)w->requested.v,
