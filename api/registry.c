@@ -1435,7 +1435,8 @@ static json_t *render_workload(const api_registry_t *reg, int32_t tenant_id, con
     SET("completedAt", jtime(v->completed_at));
     SET("phase", jstr(PHASES[v->phase]));
     SET("phaseUpdatedAt", jtime(v->phase_updated_at));
-    SET("phaseReason", json_null());
+    /* phaseReason is left out: the spec makes it nullable but its enum is not,
+     * so no null can validate; the field is optional. */
     SET("k8sPhase", jstr(PHASES[v->phase]));
     SET("k8sPhaseUpdatedAt", jtime(v->phase_updated_at));
     SET("conditions", json_array());
