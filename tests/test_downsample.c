@@ -4,6 +4,7 @@
  * hand in the comments. */
 #include "test_helpers.h"
 #include "downsample.h"
+#include "strata_log.h"
 
 #include <math.h>
 
@@ -373,6 +374,94 @@ static void test_rollups_equal_raw_when_aligned(void **state)
                   &w_ru, 1);
 }
 
+/* The same comparison end to end through the real store: samples written to
+ * a tsdb in two blocks whose boundary falls inside a 5 m interval, rollups
+ * read back with tsdb_series_set_rollups over [start, tmax] from
+ * api_rollup_range, raw samples read back over [T0, end] (so bucket 1 has its
+ * counter baseline), every aggregation compared bit for bit. */
+static int read_series(tsdb_t *db, const char *name, int64_t mint, int64_t maxt, int64_t res,
+                       const tsdb_sample_t **s, size_t *ns, const tsdb_rollup_point_t **p,
+                       size_t *np, tsdb_series_set_t **set)
+{
+    tsdb_matcher_t m = { TSDB_MATCH_EQ, "__name__", name };
+    assert_ok(tsdb_select(db, &m, 1, mint, maxt, set));
+    assert_int_equal(tsdb_series_set_next(*set), 1);
+    if (res) return tsdb_series_set_rollups(*set, res, p, np);
+    return tsdb_series_set_samples(*set, s, ns);
+}
+
+static void test_rollups_from_tsdb_equal_raw(void **state)
+{
+    (void)state;
+    strata_log_set_level(STRATA_LOG_WARN);  /* open/cut info lines are noise here */
+    char *dir = test_tmpdir_new();
+    tsdb_options_t o;
+    tsdb_options_init(&o);
+    o.dir = dir;
+    o.background = 0;
+    o.fsync = TSDB_FSYNC_NEVER;
+    o.retention_ms = 0;
+    tsdb_t *db = NULL;
+    assert_ok(tsdb_open(&o, &db));
+
+    enum { NS = 3 * 240, CUT = 350 };  /* sample 350 is at T0+87m37s: mid-interval */
+    static tsdb_sample_t g[NS], c[NS];
+    double counter = 1000;
+    for (int i = 0; i < NS; i++) {
+        int64_t t = T0 + SEC(7) + SEC(15) * i;
+        g[i] = (tsdb_sample_t){ t, (double)((i * 37) % 101) };
+        counter += (i * 13) % 7;
+        if (i == 100 || i == 500) counter = (i % 5);
+        c[i] = (tsdb_sample_t){ t, counter };
+    }
+    g[300].v = stale_nan();
+    c[301].v = stale_nan();
+    tsdb_label_t lg[] = { { "__name__", "g" } }, lc[] = { { "__name__", "c" } };
+    for (int part = 0; part < 2; part++) {
+        size_t off = part ? CUT : 0, n = part ? NS - CUT : CUT;
+        tsdb_series_input_t in[] = { { lg, 1, g + off, n }, { lc, 1, c + off, n } };
+        tsdb_append_result_t res;
+        assert_ok(tsdb_append(db, in, 2, &res));
+        assert_int_equal(res.appended, 2 * n);
+        assert_ok(tsdb_cut_head(db));
+    }
+
+    static const enum api_agg aggs[] = { API_AGG_AVG, API_AGG_LAST, API_AGG_MAX, API_AGG_MIN,
+                                         API_AGG_SUM, API_AGG_COUNT, API_AGG_PRESENT,
+                                         API_AGG_INCREASE, API_AGG_RATE };
+    struct { int64_t start, end; uint32_t n; int64_t res; } lay[] = {
+        { T0, T0 + HOUR(3), 6, TSDB_ROLLUP_5M },
+        { T0, T0 + HOUR(3), 3, TSDB_ROLLUP_1H },
+        { T0 + MIN(20), T0 + MIN(80), 3, TSDB_ROLLUP_5M },
+        { T0 + MIN(60), T0 + MIN(120), 4, TSDB_ROLLUP_5M },  /* the block boundary inside */
+    };
+    for (size_t l = 0; l < sizeof lay / sizeof lay[0]; l++) {
+        api_buckets_t b;
+        int64_t tmin, tmax;
+        assert_ok(api_buckets_init(&b, lay[l].start, lay[l].end, lay[l].n));
+        assert_int_equal(api_rollup_choose(&b), lay[l].res);
+        assert_ok(api_rollup_range(&b, lay[l].res, &tmin, &tmax));
+        for (size_t a = 0; a < sizeof aggs / sizeof aggs[0]; a++) {
+            const char *name = aggs[a] >= API_AGG_INCREASE ? "c" : "g";
+            const tsdb_sample_t *raw;
+            const tsdb_rollup_point_t *ru;
+            size_t nraw, nru;
+            tsdb_series_set_t *set;
+            api_point_t want[8], got[8];
+            assert_ok(read_series(db, name, T0, lay[l].end, 0, &raw, &nraw, NULL, NULL, &set));
+            int nw = api_downsample(&b, aggs[a], raw, nraw, want, 8);
+            tsdb_series_set_free(set);
+            assert_int_equal(nw, lay[l].n);
+            assert_ok(read_series(db, name, lay[l].start, tmax, lay[l].res, NULL, NULL, &ru, &nru, &set));
+            int n = api_downsample_rollups(&b, aggs[a], lay[l].res, ru, nru, got, 8);
+            tsdb_series_set_free(set);
+            assert_points(got, n, want, nw);
+        }
+    }
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 static void test_rollups_misaligned_and_choice(void **state)
 {
     (void)state;
@@ -715,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_stale_markers_and_nans),
         cmocka_unit_test(test_native_resolution),
         cmocka_unit_test(test_rollups_equal_raw_when_aligned),
+        cmocka_unit_test(test_rollups_from_tsdb_equal_raw),
         cmocka_unit_test(test_rollups_misaligned_and_choice),
         cmocka_unit_test(test_combiner),
         cmocka_unit_test(test_histogram_quantile_prometheus),
