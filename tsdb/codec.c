@@ -327,27 +327,42 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
     *prevp = x[len - 1];
 }
 
-/* Unpacks cnt values of w bits; p must have packed_bytes(cnt, w) + 8 bytes. */
-static inline void unpack(uint64_t *out, const uint8_t *p, unsigned cnt, unsigned w)
+/* Unpacks cnt values of w (1..56) bits with one unaligned load each; p must
+ * have packed_bytes(cnt, w) + 8 readable bytes.  Inlined per constant width
+ * below, so shifts and masks become immediates and the loop unrolls. */
+static inline __attribute__((always_inline)) void unpack_le56(uint64_t *out, const uint8_t *p,
+                                                              unsigned cnt, unsigned w)
 {
-    if (w == 0) {
-        memset(out, 0, cnt * sizeof *out);
+    uint64_t m = mask_w(w);
+    for (unsigned i = 0; i < cnt; i++) {
+        size_t bp = (size_t)i * w;
+        out[i] = (load64(p + (bp >> 3)) >> (bp & 7)) & m;
+    }
+}
+
+static void unpack(uint64_t *out, const uint8_t *p, unsigned cnt, unsigned w)
+{
+    switch (w) {
+    case 0: memset(out, 0, cnt * sizeof *out); return;
+#define UNPACK_CASE(W) case W: unpack_le56(out, p, cnt, W); return;
+    UNPACK_CASE(1) UNPACK_CASE(2) UNPACK_CASE(3) UNPACK_CASE(4) UNPACK_CASE(5) UNPACK_CASE(6)
+    UNPACK_CASE(7) UNPACK_CASE(8) UNPACK_CASE(9) UNPACK_CASE(10) UNPACK_CASE(11) UNPACK_CASE(12)
+    UNPACK_CASE(13) UNPACK_CASE(14) UNPACK_CASE(15) UNPACK_CASE(16) UNPACK_CASE(17) UNPACK_CASE(18)
+    UNPACK_CASE(19) UNPACK_CASE(20) UNPACK_CASE(21) UNPACK_CASE(22) UNPACK_CASE(23) UNPACK_CASE(24)
+#undef UNPACK_CASE
+    default: break;
+    }
+    if (w <= 56) {
+        unpack_le56(out, p, cnt, w);
         return;
     }
     uint64_t m = mask_w(w);
-    if (w <= 56) {
-        for (unsigned i = 0; i < cnt; i++) {
-            size_t bp = (size_t)i * w;
-            out[i] = (load64(p + (bp >> 3)) >> (bp & 7)) & m;
-        }
-    } else {
-        for (unsigned i = 0; i < cnt; i++) {
-            size_t bp = (size_t)i * w;
-            unsigned sh = (unsigned)(bp & 7);
-            uint64_t v = load64(p + (bp >> 3)) >> sh;
-            if (sh) v |= (uint64_t)p[(bp >> 3) + 8] << (64 - sh);
-            out[i] = v & m;
-        }
+    for (unsigned i = 0; i < cnt; i++) {
+        size_t bp = (size_t)i * w;
+        unsigned sh = (unsigned)(bp & 7);
+        uint64_t v = load64(p + (bp >> 3)) >> sh;
+        if (sh) v |= (uint64_t)p[(bp >> 3) + 8] << (64 - sh);
+        out[i] = v & m;
     }
 }
 
@@ -398,7 +413,9 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
         const uint8_t *bits = r->p + r->pos;
         r->pos += bm;
         unsigned k = 0;
-        for (size_t i = 0; i < bm; i++) k += (unsigned)__builtin_popcount(bits[i]);
+        size_t i = 0;
+        for (; i + 8 <= bm; i += 8) k += (unsigned)__builtin_popcountll(load64(bits + i));
+        for (; i < bm; i++) k += (unsigned)__builtin_popcount(bits[i]);
         /* bits past len in the last bitmap byte must be clear */
         if (len & 7 && bits[bm - 1] >> (len & 7)) return STRATA_ECORRUPT;
         if ((rc = rd_unpack(r, x, k, w))) return rc;
@@ -423,24 +440,40 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
 
 /* ---- decimal detection ------------------------------------------------- */
 
-/* True when v == (double)m / 10^e exactly, with that m in *m. */
+/* Round to nearest (even) integer.  Adding and removing 1.5 * 2^52 does it
+ * in two additions for |x| < 2^51, far cheaper than a libm call. */
+static inline double round_int(double x)
+{
+    if (fabs(x) < 2251799813685248.0) {
+        const double magic = 6755399441055744.0;
+        return (x + magic) - magic;
+    }
+    return nearbyint(x);
+}
+
+/* True when v == (double)m / 10^e exactly, with that m in *m.  The check
+ * uses the decoder's own expression, so a true answer is a guarantee. */
 static inline int dec_at(double v, int e, int64_t *m)
 {
     double x = v * p10[e];
     if (!(fabs(x) < 9223372036854775808.0)) return 0;  /* also rejects NaN */
-    double r = nearbyint(x);
-    int64_t mi = (int64_t)r;
+    int64_t mi = (int64_t)round_int(x);
     double back = e ? (double)mi / p10[e] : (double)mi;
     if (back != v || (v == 0 && signbit(v))) return 0;
     *m = mi;
     return 1;
 }
 
-/* Smallest e with v == m / 10^e, or -1. */
-static int dec_exp(double v)
+/* Smallest e with v == m / 10^e, or -1.  Neighbouring values usually share
+ * their exponent: try the hint first, then walk down from it. */
+static int dec_exp(double v, int hint)
 {
     int64_t m;
     if (!isfinite(v) || (v == 0 && signbit(v))) return -1;
+    if (hint > 0 && hint <= TSDB_CHUNK_DEC_MAX_EXP && dec_at(v, hint, &m)) {
+        while (hint > 0 && dec_at(v, hint - 1, &m)) hint--;
+        return hint;
+    }
     for (int e = 0; e <= TSDB_CHUNK_DEC_MAX_EXP; e++) {
         /* beyond 2^53 the scaled value no longer identifies m */
         if (e > 0 && fabs(v * p10[e]) > 9007199254740992.0) return -1;
@@ -582,21 +615,20 @@ static size_t encode_dec(wr_t *w, const tsdb_sample_t *s, size_t n, int e)
     wr_varint(w, zz_enc(m0));
     /* an exception repeats the previous m so it costs no delta */
     int64_t carry = m0, prev = m0, x[BLK];
-    size_t nexc = 0;
+    size_t nexc = !dec_at(s[0].v, e, &m);
     for (size_t i0 = 1; i0 < n; i0 += BLK) {
         unsigned len = (unsigned)(n - i0 < BLK ? n - i0 : BLK);
         for (unsigned j = 0; j < len; j++) {
             if (dec_at(s[i0 + j].v, e, &m)) carry = m;
+            else nexc++;
             x[j] = carry;
         }
         encode_block(w, x, len, &prev);
     }
-    for (size_t i = 0; i < n; i++)
-        if (!dec_at(s[i].v, e, &m)) nexc++;
     wr_varint(w, nexc);
     size_t last = 0;
     int first = 1;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; nexc && i < n; i++) {
         if (dec_at(s[i].v, e, &m)) continue;
         wr_varint(w, first ? i : i - last - 1);
         wr_u64(w, dbits(s[i].v));
@@ -612,9 +644,16 @@ static int choose_exp(const tsdb_sample_t *s, size_t n)
 {
     size_t hist[TSDB_CHUNK_DEC_MAX_EXP + 1] = {0}, nondec = 0;
     int emax = -1;
+    int hint = 0;
     for (size_t i = 0; i < n; i++) {
-        int e = dec_exp(s[i].v);
-        if (e < 0) { nondec++; continue; }
+        int e = dec_exp(s[i].v, hint);
+        if (e < 0) {
+            /* mostly arbitrary doubles: stop searching, XOR will win (each
+             * exception costs ~9 bytes, more than a Gorilla sample) */
+            if (++nondec * 8 > (i + 1) * 7 && i >= 31) return -1;
+            continue;
+        }
+        hint = e;
         hist[e]++;
         if (e > emax) emax = e;
     }
@@ -639,7 +678,7 @@ static void encode_values(wr_t *w, const tsdb_sample_t *s, size_t n, int *mode)
     if (i >= n) {
         *mode = TSDB_CHUNK_VAL_CONST;
         int64_t m;
-        int e = dec_exp(s[0].v);
+        int e = dec_exp(s[0].v, 0);
         if (e >= 0 && dec_at(s[0].v, e, &m)) {
             wr_byte(w, (uint8_t)e);
             wr_varint(w, zz_enc(m));
@@ -754,26 +793,27 @@ static int decode_ts(rd_t *r, const hdr_t *h, tsdb_sample_t *out)
         return 0;
     }
     if (n < 3) return STRATA_ECORRUPT;
-    uint64_t step, rem = h->span, bad = 0;
+    uint64_t step, rem = h->span;
     int rc = rd_varint(r, &step);
     if (rc) return rc;
     uint64_t prev = t, x[BLK];
+    int64_t last = h->t0;
+    int bad = 0;
     for (size_t i0 = 1; i0 < n; i0 += BLK) {
         unsigned len = (unsigned)(n - i0 < BLK ? n - i0 : BLK);
         if ((rc = decode_block(r, x, len, &prev))) return rc;
-        /* every delta positive and the sum exactly the span: strictly
-         * ascending output that matches the header */
+        /* strictly ascending from t0 and ending at t0 + span (checked
+         * below): exactly what a valid chunk holds */
         uint64_t g = step * i0;
         for (unsigned j = 0; j < len; j++, g += step) {
-            uint64_t tj = x[j] + g, d = tj - t;
-            bad |= (d - 1 >= rem);
-            rem -= d;
-            t = tj;
-            out[i0 + j].t = (int64_t)tj;
+            int64_t tj = (int64_t)(x[j] + g);
+            bad |= tj <= last;
+            last = tj;
+            out[i0 + j].t = tj;
         }
         if (bad) return STRATA_ECORRUPT;
     }
-    if (rem) return STRATA_ECORRUPT;
+    if ((uint64_t)last != t + rem) return STRATA_ECORRUPT;
     return 0;
 }
 
