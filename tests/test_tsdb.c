@@ -12,7 +12,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -885,6 +887,135 @@ static void test_crash_recovery(void **state)
     test_tmpdir_free(dir);
 }
 
+
+/* ---- maintenance pass and concurrency ------------------------------------------------------ */
+
+static void test_due_cut_in_compact(void **state)
+{
+    (void)state;
+    const int64_t H = 60 * MIN_MS;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, H, 0, 0);
+    /* 0..1h30m: spans 1.5 block durations, not more: nothing is due */
+    append_range(db, "__name__=d", 0, MIN_MS, 91, 0);
+    assert_ok(tsdb_compact(db));
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 0);
+    /* up to 2h: the aligned range [0, 1h) is cut, the rest stays in the head */
+    append_range(db, "__name__=d", 91 * MIN_MS, MIN_MS, 30, 91);
+    assert_ok(tsdb_compact(db));
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 1);
+    assert_int_equal(st.head_samples, 61);   /* 1h..2h */
+    assert_int_equal(st.min_time, 0);
+    assert_int_equal(st.max_time, 120 * MIN_MS);
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "d") };
+    char *want = expect_range("__name__=d", 0, MIN_MS, 121, 0);
+    char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+    assert_string_equal(got, want);
+    free(got);
+    tsdb_close(db);
+    db = open_db(dir, H, 0, 0);        /* the checkpoint holds exactly the head */
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.head_samples, 61);
+    got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
+#define CONC_N 1500
+#define CONC_WRITERS 2
+
+struct conc {
+    tsdb_t *db;
+    atomic_int acked[CONC_WRITERS];
+    atomic_int writers_done;
+    atomic_int failures;
+};
+
+struct conc_arg { struct conc *c; int id; };
+
+static void *conc_writer(void *arg)
+{
+    struct conc *c = ((struct conc_arg *)arg)->c;
+    int id = ((struct conc_arg *)arg)->id;
+    char val[8];
+    snprintf(val, sizeof val, "%d", id);
+    tsdb_label_t l[] = { { "__name__", "conc" }, { "w", val } };
+    for (int i = 0; i < CONC_N; i++) {
+        tsdb_sample_t s = { (int64_t)i * 1000, (double)i };
+        tsdb_series_input_t in = { l, 2, &s, 1 };
+        tsdb_append_result_t r;
+        if (tsdb_append(c->db, &in, 1, &r) != 0 || r.appended != 1) { atomic_fetch_add(&c->failures, 1); break; }
+        atomic_store(&c->acked[id], i + 1);
+    }
+    atomic_fetch_add(&c->writers_done, 1);
+    return NULL;
+}
+
+/* Every select sees, for each writer, at least every sample acknowledged
+ * before it started, in order, each once, with its value. */
+static int conc_check(tsdb_t *db, const int *before)
+{
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "conc") };
+    tsdb_series_set_t *set;
+    if (tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set) != 0) return 0;
+    int ok = 1, seen[CONC_WRITERS] = { 0 };
+    while (ok && tsdb_series_set_next(set) == 1) {
+        size_t nl, n;
+        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_sample_t *s;
+        int w = atoi(l[1].value);
+        if (tsdb_series_set_samples(set, &s, &n) != 0 || w < 0 || w >= CONC_WRITERS) { ok = 0; break; }
+        seen[w] = 1;
+        if ((int)n < before[w]) ok = 0;
+        for (size_t i = 0; ok && i < n; i++) ok = s[i].t == (int64_t)i * 1000 && s[i].v == (double)i;
+    }
+    for (int w = 0; w < CONC_WRITERS; w++) if (before[w] && !seen[w]) ok = 0;
+    tsdb_series_set_free(set);
+    return ok;
+}
+
+static void test_concurrent_append_select_cut(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    struct conc c = { .db = open_db(dir, 0, 0, 0) };
+    pthread_t th[CONC_WRITERS];
+    struct conc_arg args[CONC_WRITERS];
+    for (int w = 0; w < CONC_WRITERS; w++) {
+        args[w] = (struct conc_arg){ &c, w };
+        assert_int_equal(pthread_create(&th[w], NULL, conc_writer, &args[w]), 0);
+    }
+    int checks = 0, bad = 0, cuts = 0;
+    while (atomic_load(&c.writers_done) < CONC_WRITERS) {
+        int before[CONC_WRITERS];
+        for (int w = 0; w < CONC_WRITERS; w++) before[w] = atomic_load(&c.acked[w]);
+        bad += !conc_check(c.db, before);
+        checks++;
+        if (checks % 4 == 0 && cuts < 8) { assert_ok(tsdb_cut_head(c.db)); cuts++; }
+        if (checks % 9 == 0) assert_ok(tsdb_compact(c.db));
+    }
+    for (int w = 0; w < CONC_WRITERS; w++) pthread_join(th[w], NULL);
+    assert_int_equal(atomic_load(&c.failures), 0);
+    assert_int_equal(bad, 0);
+    int all[CONC_WRITERS];
+    for (int w = 0; w < CONC_WRITERS; w++) all[w] = CONC_N;
+    assert_true(conc_check(c.db, all));
+    assert_ok(tsdb_cut_head(c.db));
+    assert_ok(tsdb_compact(c.db));
+    assert_true(conc_check(c.db, all));
+    tsdb_close(c.db);
+    c.db = open_db(dir, 0, 0, 0);
+    assert_true(conc_check(c.db, all));
+    tsdb_close(c.db);
+    test_tmpdir_free(dir);
+}
+
 /* ---- misc --------------------------------------------------------------------------------- */
 
 static void test_lock_and_stats(void **state)
@@ -943,6 +1074,8 @@ int main(void)
         cmocka_unit_test(test_corrupt_index_and_meta),
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_lock_and_stats),
+        cmocka_unit_test(test_due_cut_in_compact),
+        cmocka_unit_test(test_concurrent_append_select_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

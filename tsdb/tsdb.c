@@ -660,7 +660,7 @@ static const tsdb_index_ops_t head_index_ops;
 /* Builds a set over the head (with_head) and the given blocks (references
  * taken over).  cm == NULL selects every series. */
 static int set_build(tsdb_t *db, const tsdb_cmatcher_t *cm, size_t ncm, int with_head, int lazy_head,
-                     tsdb_block_t **blks, size_t nblks, int64_t mint, int64_t maxt,
+                     tsdb_block_t **blks, size_t nblks, int snap_blocks, int64_t mint, int64_t maxt,
                      tsdb_series_set_t **out)
 {
     tsdb_series_set_t *set = calloc(1, sizeof *set);
@@ -711,6 +711,13 @@ static int set_build(tsdb_t *db, const tsdb_cmatcher_t *cm, size_t ncm, int with
         pthread_rwlock_unlock(&db->head_lock);
         free(ids);
         ids = NULL;
+    }
+    /* Blocks are looked at after the head: a cut in between moves samples
+     * into a block this snapshot then sees (and the merge deduplicates),
+     * instead of hiding them from both. */
+    if (!rc && snap_blocks && (rc = blocks_snapshot(db, mint, maxt, &set->blks, &set->nblks)) == 0) {
+        blks = set->blks;
+        nblks = set->nblks;
     }
     for (size_t b = 0; !rc && b < nblks; b++) {
         tsdb_block_t *blk = blks[b];
@@ -992,10 +999,7 @@ int tsdb_select(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers, in
     tsdb_cmatcher_t *cm;
     int rc = tsdb_matchers_compile(matchers, nmatchers, &cm);
     if (rc) return rc;
-    tsdb_block_t **blks = NULL;
-    size_t nb = 0;
-    if ((rc = blocks_snapshot(db, mint, maxt, &blks, &nb))) { tsdb_matchers_free(cm, nmatchers); return rc; }
-    rc = set_build(db, cm, nmatchers, 1, 0, blks, nb, mint, maxt, out);
+    rc = set_build(db, cm, nmatchers, 1, 0, NULL, 0, 1, mint, maxt, out);
     tsdb_matchers_free(cm, nmatchers);
     return rc;
 }
@@ -1180,7 +1184,7 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
     pthread_rwlock_wrlock(&db->gate);
     tsdb_series_set_t *set = NULL;
     tsdb_block_writer_t *w = NULL;
-    int rc = set_build(db, NULL, 0, 1, 1, NULL, 0, INT64_MIN, boundary == INT64_MAX ? INT64_MAX : boundary - 1, &set);
+    int rc = set_build(db, NULL, 0, 1, 1, NULL, 0, 0, INT64_MIN, boundary == INT64_MAX ? INT64_MAX : boundary - 1, &set);
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, &w);
     while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
         size_t nl;
@@ -1283,7 +1287,7 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
     pthread_mutex_unlock(&db->blocks_mu);
     tsdb_series_set_t *set = NULL;
     tsdb_block_writer_t *w = NULL;
-    int rc = set_build(db, NULL, 0, 0, 0, refs, n, INT64_MIN, INT64_MAX, &set);
+    int rc = set_build(db, NULL, 0, 0, 0, refs, n, 0, INT64_MIN, INT64_MAX, &set);
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, level + 1, &w);
     while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
         size_t nl;
@@ -1388,7 +1392,8 @@ int tsdb_compact(tsdb_t *db)
     if (!db) return STRATA_EINVAL;
     if (atomic_load(&db->closed)) return STRATA_ECLOSED;
     pthread_mutex_lock(&db->maint_mu);
-    int rc = compact_locked(db);
+    int rc = cut_if_due_locked(db);
+    if (!rc) rc = compact_locked(db);
     retention_locked(db);
     pthread_mutex_unlock(&db->maint_mu);
     return rc;
