@@ -1,68 +1,417 @@
 /*
- * main.c: the strata daemon's entry point.
+ * main.c: the strata daemon's entry point: flags, startup and shutdown.
  *
- * For now a minimal server that answers GET /healthz; remote-write ingest and
- * the API arrive with their issues (README, "Status").
+ * Startup order matters: the HTTP listener comes up first (so /healthz works
+ * and /readyz says 503), then a thread opens the store, which replays the
+ * WAL, and flips the server to ready.  SIGTERM/SIGINT are taken with
+ * sigwait() in the main thread (blocked in every other thread): stop
+ * accepting, let in-flight requests finish, close the store (which syncs the
+ * WAL), exit 0.
  */
-#include <microhttpd.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "api.h"
+#include "ingest.h"
 #include "strata_log.h"
+#include "tsdb.h"
 
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+typedef struct config {
+    const char *listen, *data_dir, *auth, *jwt_secret_file, *jwt_public_key;
+    const char *tls_cert, *tls_key, *log_level, *wal_fsync;
+    int insecure;
+    int64_t retention_ms, ooo_window_ms, block_duration_ms, fsync_interval_ms;
+    uint64_t retention_bytes;
+    ingest_limits_t limits;
+    unsigned threads, max_connections, http_timeout_s, shutdown_timeout_s;
+} config_t;
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload,
-                              size_t *upload_size, void **con_cls)
+static void usage(FILE *f)
 {
-    (void)cls; (void)version; (void)upload; (void)upload_size; (void)con_cls;
-    int ok = strcmp(method, "GET") == 0 && strcmp(url, "/healthz") == 0;
-    const char *body = ok ? "ok\n"
-                          : "{\"code\":501,\"message\":\"not implemented yet\",\"details\":\"only /healthz is served\"}\n";
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-                                                             MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result ret = MHD_queue_response(conn, ok ? 200 : 501, r);
-    MHD_destroy_response(r);
-    return ret;
+    fprintf(f,
+"usage: strata [flags]\n"
+"\n"
+"strata: Prometheus remote-write ingest, time-series store and Run:ai-compatible API.\n"
+"\n"
+"  --listen=HOST:PORT             listen address ([v6]:port too)       (127.0.0.1:9201)\n"
+"  --data-dir=DIR                 data directory                        (data)\n"
+"  --retention=DURATION           drop data older than this, 0 = never  (15d)\n"
+"  --retention-size=BYTES         drop oldest blocks beyond this, 0 = no limit (0)\n"
+"  --wal-fsync=always|interval|never  when the WAL is fsynced           (interval)\n"
+"  --wal-fsync-interval=DURATION  group-commit interval for =interval   (100ms)\n"
+"  --block-duration=DURATION      head cut interval                     (2h)\n"
+"  --ooo-window=DURATION          accept samples this far behind a series' newest (10m)\n"
+"  --auth=none|jwt                request authentication                (none)\n"
+"  --jwt-secret-file=FILE         HS256 secret for --auth=jwt\n"
+"  --jwt-public-key=FILE          RS256 public key (PEM) for --auth=jwt\n"
+"  --insecure                     allow --auth=none on a non-loopback address\n"
+"  --tls-cert=FILE --tls-key=FILE serve HTTPS with this PEM certificate and key\n"
+"  --max-request-bytes=BYTES      decompressed remote-write body limit  (32MiB)\n"
+"  --max-series-per-tenant=N      series a tenant may have, 0 = no limit (0)\n"
+"  --max-labels-per-series=N      labels a series may carry, 0 = no limit (64)\n"
+"  --max-label-name-length=N      bytes, 0 = no limit                   (1024)\n"
+"  --max-label-value-length=N     bytes, 0 = no limit                   (4096)\n"
+"  --threads=N                    HTTP worker threads                   (4)\n"
+"  --max-connections=N            concurrent HTTP connections           (1024)\n"
+"  --http-timeout=DURATION        idle connection timeout               (60s)\n"
+"  --shutdown-timeout=DURATION    wait for in-flight requests at stop   (30s)\n"
+"  --log-level=debug|info|warn|error                                    (info)\n"
+"  --help                         this text\n"
+"\n"
+"DURATION: 100ms, 30s, 10m, 2h, 15d, 1w.  BYTES: 1048576, 512KiB, 32MiB, 1GiB, 1GB.\n");
+}
+
+static int parse_duration_ms(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0) return -1;
+    double mul;
+    if (!strcmp(end, "ms")) mul = 1;
+    else if (!strcmp(end, "s") || (!*end && v == 0)) mul = 1000;
+    else if (!strcmp(end, "m")) mul = 60e3;
+    else if (!strcmp(end, "h")) mul = 3600e3;
+    else if (!strcmp(end, "d")) mul = 86400e3;
+    else if (!strcmp(end, "w")) mul = 7 * 86400e3;
+    else return -1;
+    if (v * mul > 9.2e18) return -1;
+    *out = (int64_t)(v * mul);
+    return 0;
+}
+
+static int parse_bytes(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0) return -1;
+    static const struct { const char *suf; double mul; } u[] = {
+        { "", 1 }, { "B", 1 }, { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
+        { "TiB", 1099511627776.0 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
+        { "k", 1e3 }, { "K", 1024.0 }, { "M", 1048576.0 }, { "G", 1073741824.0 },
+    };
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        if (!strcmp(end, u[i].suf)) {
+            if (v * u[i].mul > 1.8e19) return -1;
+            *out = (uint64_t)(v * u[i].mul);
+            return 0;
+        }
+    return -1;
+}
+
+static int parse_uint(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-') return -1;
+    *out = v;
+    return 0;
+}
+
+enum {
+    O_LISTEN = 256, O_DATA_DIR, O_RETENTION, O_RETENTION_SIZE, O_WAL_FSYNC, O_WAL_FSYNC_INTERVAL,
+    O_BLOCK_DURATION, O_OOO_WINDOW, O_AUTH, O_JWT_SECRET, O_JWT_PUBKEY, O_INSECURE, O_TLS_CERT,
+    O_TLS_KEY, O_MAX_REQUEST, O_MAX_SERIES, O_MAX_LABELS, O_MAX_NAME, O_MAX_VALUE, O_THREADS,
+    O_MAX_CONN, O_HTTP_TIMEOUT, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP,
+};
+
+static const struct option options[] = {
+    { "listen", required_argument, NULL, O_LISTEN },
+    { "data-dir", required_argument, NULL, O_DATA_DIR },
+    { "retention", required_argument, NULL, O_RETENTION },
+    { "retention-size", required_argument, NULL, O_RETENTION_SIZE },
+    { "wal-fsync", required_argument, NULL, O_WAL_FSYNC },
+    { "wal-fsync-interval", required_argument, NULL, O_WAL_FSYNC_INTERVAL },
+    { "block-duration", required_argument, NULL, O_BLOCK_DURATION },
+    { "ooo-window", required_argument, NULL, O_OOO_WINDOW },
+    { "auth", required_argument, NULL, O_AUTH },
+    { "jwt-secret-file", required_argument, NULL, O_JWT_SECRET },
+    { "jwt-public-key", required_argument, NULL, O_JWT_PUBKEY },
+    { "insecure", no_argument, NULL, O_INSECURE },
+    { "tls-cert", required_argument, NULL, O_TLS_CERT },
+    { "tls-key", required_argument, NULL, O_TLS_KEY },
+    { "max-request-bytes", required_argument, NULL, O_MAX_REQUEST },
+    { "max-series-per-tenant", required_argument, NULL, O_MAX_SERIES },
+    { "max-labels-per-series", required_argument, NULL, O_MAX_LABELS },
+    { "max-label-name-length", required_argument, NULL, O_MAX_NAME },
+    { "max-label-value-length", required_argument, NULL, O_MAX_VALUE },
+    { "threads", required_argument, NULL, O_THREADS },
+    { "max-connections", required_argument, NULL, O_MAX_CONN },
+    { "http-timeout", required_argument, NULL, O_HTTP_TIMEOUT },
+    { "shutdown-timeout", required_argument, NULL, O_SHUTDOWN_TIMEOUT },
+    { "log-level", required_argument, NULL, O_LOG_LEVEL },
+    { "help", no_argument, NULL, O_HELP },
+    { NULL, 0, NULL, 0 },
+};
+
+static int bad_flag(const char *flag, const char *value)
+{
+    fprintf(stderr, "strata: invalid value for --%s: %s (see --help)\n", flag, value);
+    return 2;
+}
+
+/* 0 = run, 1 = --help printed (exit 0), 2 = usage error. */
+static int parse_flags(int argc, char **argv, config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->listen = "127.0.0.1:9201";
+    c->data_dir = "data";
+    c->auth = "none";
+    c->log_level = "info";
+    c->wal_fsync = "interval";
+    c->retention_ms = 15 * 86400000LL;
+    c->ooo_window_ms = 10 * 60000LL;
+    c->block_duration_ms = 2 * 3600000LL;
+    c->fsync_interval_ms = 100;
+    ingest_limits_init(&c->limits);
+    c->threads = 4;
+    c->max_connections = 1024;
+    c->http_timeout_s = 60;
+    c->shutdown_timeout_s = 30;
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        const char *name = NULL;
+        for (const struct option *o = options; o->name; o++) if (o->val == opt) name = o->name;
+        int64_t d;
+        uint64_t u;
+        switch (opt) {
+        case O_LISTEN: c->listen = optarg; break;
+        case O_DATA_DIR: c->data_dir = optarg; break;
+        case O_RETENTION: if (parse_duration_ms(optarg, &c->retention_ms)) return bad_flag(name, optarg); break;
+        case O_RETENTION_SIZE: if (parse_bytes(optarg, &c->retention_bytes)) return bad_flag(name, optarg); break;
+        case O_WAL_FSYNC:
+            if (strcmp(optarg, "always") && strcmp(optarg, "interval") && strcmp(optarg, "never"))
+                return bad_flag(name, optarg);
+            c->wal_fsync = optarg;
+            break;
+        case O_WAL_FSYNC_INTERVAL:
+            if (parse_duration_ms(optarg, &c->fsync_interval_ms) || c->fsync_interval_ms < 1 ||
+                c->fsync_interval_ms > 60000) return bad_flag(name, optarg);
+            break;
+        case O_BLOCK_DURATION:
+            if (parse_duration_ms(optarg, &c->block_duration_ms) || c->block_duration_ms < 60000)
+                return bad_flag(name, optarg);
+            break;
+        case O_OOO_WINDOW: if (parse_duration_ms(optarg, &c->ooo_window_ms)) return bad_flag(name, optarg); break;
+        case O_AUTH:
+            if (strcmp(optarg, "none") && strcmp(optarg, "jwt")) return bad_flag(name, optarg);
+            c->auth = optarg;
+            break;
+        case O_JWT_SECRET: c->jwt_secret_file = optarg; break;
+        case O_JWT_PUBKEY: c->jwt_public_key = optarg; break;
+        case O_INSECURE: c->insecure = 1; break;
+        case O_TLS_CERT: c->tls_cert = optarg; break;
+        case O_TLS_KEY: c->tls_key = optarg; break;
+        case O_MAX_REQUEST:
+            if (parse_bytes(optarg, &u) || u < 1024 || u > (UINT64_C(1) << 32)) return bad_flag(name, optarg);
+            c->limits.max_request_bytes = (size_t)u;
+            break;
+        case O_MAX_SERIES: if (parse_uint(optarg, &c->limits.max_series_per_tenant)) return bad_flag(name, optarg); break;
+        case O_MAX_LABELS: if (parse_uint(optarg, &u)) return bad_flag(name, optarg); c->limits.max_labels_per_series = (size_t)u; break;
+        case O_MAX_NAME: if (parse_uint(optarg, &u)) return bad_flag(name, optarg); c->limits.max_label_name_length = (size_t)u; break;
+        case O_MAX_VALUE: if (parse_uint(optarg, &u)) return bad_flag(name, optarg); c->limits.max_label_value_length = (size_t)u; break;
+        case O_THREADS: if (parse_uint(optarg, &u) || u < 1 || u > 256) return bad_flag(name, optarg); c->threads = (unsigned)u; break;
+        case O_MAX_CONN: if (parse_uint(optarg, &u) || u < 1 || u > 1000000) return bad_flag(name, optarg); c->max_connections = (unsigned)u; break;
+        case O_HTTP_TIMEOUT:
+            if (parse_duration_ms(optarg, &d) || d < 1000) return bad_flag(name, optarg);
+            c->http_timeout_s = (unsigned)(d / 1000);
+            break;
+        case O_SHUTDOWN_TIMEOUT:
+            if (parse_duration_ms(optarg, &d) || d < 1000) return bad_flag(name, optarg);
+            c->shutdown_timeout_s = (unsigned)(d / 1000);
+            break;
+        case O_LOG_LEVEL: c->log_level = optarg; break;
+        case O_HELP: usage(stdout); return 1;
+        default:
+            fprintf(stderr, "strata: unknown or incomplete flag %s (see --help)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "strata: unexpected argument %s (see --help)\n", argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+/* Is the listen host a loopback address (or localhost)? */
+static int is_loopback(const char *listen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    size_t hl = colon ? (size_t)(colon - listen) : strlen(listen);
+    const char *h = listen;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { h++; hl -= 2; }
+    if (hl == 0 || hl >= sizeof host) return 0;  /* "" = all interfaces */
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai, *p;
+    if (getaddrinfo(host, NULL, &hints, &ai) != 0) return 0;
+    int loop = 1;
+    for (p = ai; p; p = p->ai_next) {
+        if (p->ai_family == AF_INET) {
+            uint32_t a = ntohl(((struct sockaddr_in *)p->ai_addr)->sin_addr.s_addr);
+            if ((a >> 24) != 127) loop = 0;
+        } else if (p->ai_family == AF_INET6) {
+            static const struct in6_addr lo = IN6ADDR_LOOPBACK_INIT;
+            if (memcmp(&((struct sockaddr_in6 *)p->ai_addr)->sin6_addr, &lo, sizeof lo)) loop = 0;
+        } else loop = 0;
+    }
+    freeaddrinfo(ai);
+    return loop;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    char tmp[4096];
+    size_t n;
+    while (m && (n = fread(tmp, 1, sizeof tmp, f)) > 0) fwrite(tmp, 1, n, m);
+    if (m) fclose(m);
+    fclose(f);
+    return buf;
+}
+
+/* ---- store opening in the background ------------------------------------ */
+
+typedef struct opener {
+    const config_t *cfg;
+    api_server_t *srv;
+    pthread_t main_thread;
+    tsdb_t *db;
+    ingest_t *ing;
+    int failed;
+} opener_t;
+
+static void *open_store(void *arg)
+{
+    opener_t *o = arg;
+    const config_t *c = o->cfg;
+    tsdb_options_t opts;
+    tsdb_options_init(&opts);
+    opts.dir = c->data_dir;
+    opts.block_duration_ms = c->block_duration_ms;
+    opts.retention_ms = c->retention_ms;
+    opts.retention_bytes = c->retention_bytes;
+    opts.ooo_window_ms = c->ooo_window_ms;
+    opts.fsync = !strcmp(c->wal_fsync, "always") ? TSDB_FSYNC_ALWAYS
+               : !strcmp(c->wal_fsync, "never") ? TSDB_FSYNC_NEVER : TSDB_FSYNC_INTERVAL;
+    opts.fsync_interval_ms = (int)c->fsync_interval_ms;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = tsdb_open(&opts, &o->db);
+    if (rc == 0) {
+        tsdb_set_fsync_observer(o->db, api_server_observe_fsync, o->srv);
+        rc = ingest_new(o->db, &c->limits, &o->ing);
+    }
+    if (rc) {
+        char q[512];
+        strata_error("cannot open the store", "dir=%s err=%s", strata_log_quote(q, sizeof q, c->data_dir),
+                     strata_strerror(rc));
+        o->failed = 1;
+        pthread_kill(o->main_thread, SIGTERM);
+        return NULL;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    tsdb_stats_t st;
+    tsdb_get_stats(o->db, &st);
+    strata_info("store ready", "dir=%s series=%llu head_samples=%llu blocks=%llu open_seconds=%.3f",
+                c->data_dir, (unsigned long long)st.series, (unsigned long long)st.head_samples,
+                (unsigned long long)st.blocks,
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    api_server_set_store(o->srv, o->db, o->ing);
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    const char *listen = "127.0.0.1:9201";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: strata [--listen=ADDR:PORT]\n");
-            return 0;
+    config_t c;
+    int prc = parse_flags(argc, argv, &c);
+    if (prc) return prc == 1 ? 0 : 2;
+    enum strata_log_level lvl;
+    if (strata_log_parse_level(c.log_level, &lvl)) return bad_flag("log-level", c.log_level);
+    strata_log_set_level(lvl);
+
+    int jwt = !strcmp(c.auth, "jwt");
+    if (!jwt && !c.insecure && !is_loopback(c.listen)) {
+        strata_error("refusing to serve without auth on a non-loopback address; use --auth=jwt or --insecure",
+                     "listen=%s", c.listen);
+        return 2;
+    }
+    if (!!c.tls_cert != !!c.tls_key) {
+        strata_error("--tls-cert and --tls-key go together", "%s", "");
+        return 2;
+    }
+    char *cert = NULL, *key = NULL;
+    if (c.tls_cert) {
+        cert = slurp(c.tls_cert);
+        key = slurp(c.tls_key);
+        if (!cert || !key) {
+            strata_error("cannot read the TLS certificate or key", "cert=%s key=%s", c.tls_cert, c.tls_key);
+            return 2;
         }
-        if (strncmp(argv[i], "--listen=", 9) == 0) listen = argv[i] + 9;
     }
-    char host[64];
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= sizeof host) {
-        fprintf(stderr, "strata: --listen wants HOST:PORT\n");
+    api_auth_t *auth;
+    if (api_auth_new(jwt ? API_AUTH_JWT : API_AUTH_NONE, c.jwt_secret_file, c.jwt_public_key, &auth))
         return 2;
+
+    /* Signals are taken by sigwait below; every thread created from here on
+     * inherits the blocked mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    api_server_config_t sc = {
+        .listen = c.listen, .threads = c.threads, .max_connections = c.max_connections,
+        .connection_timeout_s = c.http_timeout_s, .shutdown_timeout_s = c.shutdown_timeout_s,
+        .tls_cert_pem = cert, .tls_key_pem = key, .auth = auth,
+        .max_request_bytes = c.limits.max_request_bytes,
+    };
+    api_server_t *srv;
+    if (api_server_start(&sc, &srv)) return 1;
+
+    opener_t o = { .cfg = &c, .srv = srv, .main_thread = pthread_self() };
+    pthread_t th;
+    if (pthread_create(&th, NULL, open_store, &o) != 0) {
+        strata_error("cannot start the store thread", "%s", "");
+        api_server_stop(srv);
+        return 1;
     }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        fprintf(stderr, "strata: bad listen address %s\n", host);
-        return 2;
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (!o.failed)
+        strata_info("shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    pthread_join(th, NULL); /* a replay in progress finishes first (the server must outlive it) */
+    api_server_stop(srv);   /* no request touches the store after this */
+    ingest_free(o.ing);
+    if (o.db) {
+        int rc = tsdb_sync(o.db);
+        if (rc) strata_error("final WAL sync failed", "err=\"%s\"", strata_strerror(rc));
+        tsdb_close(o.db);
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
-                                            answer, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
-    if (!d) { strata_error("cannot listen", "addr=%s", listen); return 1; }
-    strata_info("listening", "addr=%s", listen);
-    while (!stop_requested) pause();
-    MHD_stop_daemon(d);
-    strata_info("stopped", "%s", "");
-    return 0;
+    api_auth_free(auth);
+    free(cert);
+    free(key);
+    strata_info("stopped", "exit=%d", o.failed ? 1 : 0);
+    return o.failed ? 1 : 0;
 }

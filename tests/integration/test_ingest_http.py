@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""test_ingest_http.py: drives the real strata binary over HTTP on loopback.
+
+Remote-write 1.0 and 2.0 bodies are built here by hand (protobuf wire format,
+snappy block format with literals only, HS256 JWTs with hmac), so the test
+needs nothing beyond the Python standard library.  Prints TAP lines.
+"""
+import base64, hashlib, hmac, http.client, json, os, shutil, signal, socket
+import struct, subprocess, sys, tempfile, time
+
+BUILD = os.environ.get("STRATA_BUILD", "build")
+BIN = os.path.join(BUILD, "strata")
+SECRET = b"integration-test-secret"
+LIMIT = 65536                      # --max-request-bytes for this run
+FAILS = 0
+
+
+def tap(ok, name, info=""):
+    global FAILS
+    print(("ok - " if ok else "not ok - ") + name)
+    if not ok:
+        FAILS += 1
+        if info:
+            for line in str(info).splitlines()[:20]:
+                print("#   " + line)
+    sys.stdout.flush()
+
+
+# ---- wire encoding -----------------------------------------------------------
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def fld(num, wt, payload):
+    key = varint(num << 3 | wt)
+    if wt == 2:
+        return key + varint(len(payload)) + payload
+    return key + payload
+
+
+def f64(v):
+    return struct.pack("<d", v)
+
+
+def stale():
+    return struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+
+
+def i64(n):
+    return varint(n & 0xFFFFFFFFFFFFFFFF)
+
+
+def rw1(series):
+    """series: list of (labels [(name, value)], samples [(value, ts)])."""
+    out = b""
+    for labels, samples in series:
+        ts = b""
+        for n, v in labels:
+            ts += fld(1, 2, fld(1, 2, n.encode() if isinstance(n, str) else n) +
+                      fld(2, 2, v.encode() if isinstance(v, str) else v))
+        for v, t in samples:
+            ts += fld(2, 2, fld(1, 1, f64(v)) + fld(2, 0, i64(t)))
+        out += fld(1, 2, ts)
+    return out
+
+
+def rw2(series):
+    symbols = [""]
+    index = {"": 0}
+
+    def ref(s):
+        if s not in index:
+            index[s] = len(symbols)
+            symbols.append(s)
+        return index[s]
+    body_ts = b""
+    for labels, samples in series:
+        refs = b"".join(varint(ref(n)) + varint(ref(v)) for n, v in labels)
+        ts = fld(1, 2, refs)
+        for v, t in samples:
+            ts += fld(2, 2, fld(1, 1, f64(v)) + fld(2, 0, i64(t)))
+        body_ts += fld(5, 2, ts)
+    return b"".join(fld(4, 2, s.encode()) for s in symbols) + body_ts
+
+
+def snappy(data):
+    """Valid snappy block: the length, then literal chunks of up to 60 bytes."""
+    out = varint(len(data))
+    for i in range(0, len(data), 60):
+        chunk = data[i:i + 60]
+        out += bytes([(len(chunk) - 1) << 2]) + chunk
+    return out
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt(claims, secret=SECRET, alg="HS256"):
+    head = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = b64url(json.dumps(claims).encode())
+    sig = hmac.new(secret, (head + "." + body).encode(), hashlib.sha256).digest()
+    return head + "." + body + "." + b64url(sig)
+
+
+def token(tenant, scope, **extra):
+    c = {"sub": "tester", "tenant_id": tenant, "scope": scope, "exp": int(time.time()) + 3600}
+    c.update(extra)
+    return jwt(c)
+
+
+# ---- server ------------------------------------------------------------------
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, datadir, keyfile, extra=()):
+        self.port = free_port()
+        self.log = open(os.path.join(os.path.dirname(datadir), "strata-%d.log" % self.port), "w+")
+        self.proc = subprocess.Popen(
+            [BIN, "--listen=127.0.0.1:%d" % self.port, "--data-dir=" + datadir, "--auth=jwt",
+             "--jwt-secret-file=" + keyfile, "--max-request-bytes=%d" % LIMIT,
+             "--wal-fsync=always", "--log-level=warn"] + list(extra),
+            stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                st, _, _ = self.req("GET", "/readyz")
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not become ready")
+
+    def req(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        c.close()
+        return r.status, hdrs, data
+
+    def write(self, raw, tok, v2=False, compress=True, ctype=None, encoding="snappy"):
+        h = {"Content-Type": ctype or ("application/x-protobuf;proto=io.prometheus.write.v2.Request"
+                                       if v2 else "application/x-protobuf"),
+             "X-Prometheus-Remote-Write-Version": "2.0.0" if v2 else "0.1.0"}
+        if encoding:
+            h["Content-Encoding"] = encoding
+        if tok:
+            h["Authorization"] = "Bearer " + tok
+        return self.req("POST", "/api/v1/write", snappy(raw) if compress else raw, h)
+
+    def export(self, sel, tok, extra=""):
+        from urllib.parse import quote
+        st, _, data = self.req("GET", "/api/v1/export?match[]=" + quote(sel) + extra,
+                               headers={"Authorization": "Bearer " + tok})
+        lines = [json.loads(x) for x in data.decode().splitlines() if x.strip()] if st == 200 else data
+        return st, lines
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -999
+
+
+def err_body(data):
+    try:
+        return json.loads(data)
+    except ValueError:
+        return {"raw": data[:200]}
+
+
+def check_error(name, resp, status, message, details=None):
+    st, _, data = resp
+    body = err_body(data)
+    ok = st == status and body.get("code") == status and body.get("message") == message
+    if details is not None:
+        ok = ok and body.get("details") == details
+    tap(ok, name, "got %s %s" % (st, body))
+
+
+def main():
+    if not os.access(BIN, os.X_OK):
+        tap(False, "strata binary exists at " + BIN)
+        return 1
+    tmp = tempfile.mkdtemp(prefix="strata-it-")
+    datadir = os.path.join(tmp, "data")
+    keyfile = os.path.join(tmp, "secret")
+    with open(keyfile, "wb") as f:
+        f.write(SECRET + b"\n")
+    srv = None
+    try:
+        # --help and the loopback rule, before any server runs
+        out = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=10)
+        flags = ["--listen", "--data-dir", "--retention", "--retention-size", "--wal-fsync",
+                 "--wal-fsync-interval", "--auth", "--jwt-secret-file", "--jwt-public-key",
+                 "--insecure", "--tls-cert", "--tls-key", "--max-request-bytes",
+                 "--max-series-per-tenant", "--max-labels-per-series", "--max-label-name-length",
+                 "--max-label-value-length", "--ooo-window", "--block-duration", "--log-level"]
+        missing = [f for f in flags if f not in out.stdout]
+        tap(out.returncode == 0 and not missing, "--help lists every flag", "missing: %s" % missing)
+        r = subprocess.run([BIN, "--listen=0.0.0.0:%d" % free_port(), "--data-dir=" + datadir,
+                            "--auth=none"], capture_output=True, text=True, timeout=10)
+        tap(r.returncode == 2 and "refusing" in r.stderr,
+            "--auth=none on a non-loopback address is refused", r.stderr)
+
+        srv = Server(datadir, keyfile)
+        st, _, body = srv.req("GET", "/healthz")
+        tap(st == 200 and body == b"ok\n", "GET /healthz")
+        st, _, _ = srv.req("GET", "/readyz")
+        tap(st == 200, "GET /readyz once the store is open")
+
+        w1, r1 = token(1, "metrics:write"), token(1, "metrics:read")
+        w2, r2 = token(2, "metrics:write metrics:read"), token(2, "metrics:read")
+        now = (int(time.time()) - 60) * 1000
+
+        # ---- good RW1: unsorted labels, an empty label value, NaN/Inf, a stale marker
+        good = rw1([
+            ([("job", "dcgm"), ("__name__", "rw1_gpu_util"), ("gpu", "0"), ("empty", "")],
+             [(10.0, now - 2000), (20.5, now - 1000), (float("nan"), now)]),
+            ([("__name__", "rw1_power"), ("gpu", "1")],
+             [(float("inf"), now - 2000), (float("-inf"), now - 1000), (stale(), now)]),
+        ])
+        st, hdr, body = srv.write(good, w1)
+        tap(st == 204 and body == b"", "RW1 write with unsorted labels, empty value, NaN/Inf, stale -> 204",
+            "%s %s" % (st, body))
+        want1 = [
+            {"metric": {"__name__": "rw1_gpu_util", "gpu": "0", "job": "dcgm"},
+             "values": [10, 20.5, "NaN"], "timestamps": [now - 2000, now - 1000, now]},
+            {"metric": {"__name__": "rw1_power", "gpu": "1"},
+             "values": ["+Inf", "-Inf"], "timestamps": [now - 2000, now - 1000]},
+        ]
+
+        def export_rw1():
+            st, lines = srv.export('{__name__=~"rw1_.+"}', r1)
+            return st, sorted(lines, key=lambda x: x["metric"]["__name__"]) if st == 200 else lines
+        st, got = export_rw1()
+        tap(st == 200 and got == want1, "RW1 data reads back exactly through /api/v1/export (stale marker not exported)",
+            "got %s %s" % (st, got))
+
+        st, _, _ = srv.write(good, w1)
+        st2, got = export_rw1()
+        tap(st == 204 and got == want1, "identical retry is idempotent (204, nothing doubled)", "%s %s" % (st, got))
+
+        # ---- good RW2 with the written-count headers
+        v2 = rw2([([("__name__", "rw2_temp"), ("gpu", "3"), ("node", "n1")], [(61.0, now - 1000), (62.25, now)]),
+                  ([("__name__", "rw2_clock"), ("gpu", "3")], [(1980.0, now)])])
+        st, hdr, body = srv.write(v2, w1, v2=True)
+        tap(st == 204 and hdr.get("x-prometheus-remote-write-samples-written") == "3"
+            and hdr.get("x-prometheus-remote-write-histograms-written") == "0"
+            and hdr.get("x-prometheus-remote-write-exemplars-written") == "0",
+            "RW2 write -> 204 with Samples/Histograms/Exemplars-Written headers", "%s %s" % (st, hdr))
+        st, got = srv.export('rw2_temp{gpu="3"}', r1)
+        tap(st == 200 and got == [{"metric": {"__name__": "rw2_temp", "gpu": "3", "node": "n1"},
+                                   "values": [61, 62.25], "timestamps": [now - 1000, now]}],
+            "RW2 data reads back exactly", got)
+        st, got = srv.export('{__name__=~"rw2_.+",node!="n1"}', r1)
+        tap(st == 200 and [l["metric"]["__name__"] for l in got] == ["rw2_clock"],
+            "export selector with =~ and != matchers", got)
+        st, got = srv.export('rw2_temp', r1, "&start=%s&end=%s" % (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now / 1000)), "%.3f" % (now / 1000 + 1)))
+        tap(st == 200 and got and got[0]["timestamps"] == [now], "export start (RFC 3339) / end (unix seconds) bound the range", got)
+
+        # ---- bad input, each with its exact status and message
+        check_error("not snappy -> 400", srv.write(b"\xff\xff\xff\xff\xff\xff\xff", w1, compress=False),
+                    400, "corrupt snappy data")
+        check_error("truncated snappy -> 400", srv.write(snappy(good)[:-7], w1, compress=False),
+                    400, "corrupt snappy data")
+        check_error("snappy length bomb -> 413 before decompressing",
+                    srv.write(b"\xff\xff\xff\xff\x0f\x00", w1, compress=False), 413, "request body too large",
+                    "the decompressed body is over the limit of %d bytes (--max-request-bytes)" % LIMIT)
+        check_error("decompressed body over the limit -> 413", srv.write(b"\x00" * (LIMIT + 1), w1),
+                    413, "request body too large")
+        check_error("raw body over the limit -> 413", srv.write(os.urandom(LIMIT * 2), w1, compress=False),
+                    413, "request body too large",
+                    "the body is over the limit of %d bytes (--max-request-bytes)" % LIMIT)
+        check_error("invalid protobuf -> 400", srv.write(b"\x0a\x7f\x01\x02", w1), 400, "invalid protobuf message",
+                    "cannot unpack prometheus.WriteRequest")
+        check_error("wrong content type -> 415", srv.write(good, w1, ctype="application/json"),
+                    415, "unsupported media type")
+        check_error("unknown proto parameter -> 415",
+                    srv.write(good, w1, ctype="application/x-protobuf;proto=foo.Bar"), 415, "unsupported media type")
+        check_error("non-snappy Content-Encoding -> 415", srv.write(good, w1, encoding="gzip"),
+                    415, "unsupported media type")
+        check_error("empty body -> 400", srv.write(b"", w1, compress=False), 400, "empty request body")
+        st, _, _ = srv.write(b"", w1)
+        tap(st == 204, "empty WriteRequest (valid snappy, no series) -> 204", st)
+
+        check_error("missing __name__ -> 400", srv.write(rw1([([("job", "x")], [(1.0, now)])]), w1),
+                    400, 'series {job="x"}: no metric name (__name__ label)',
+                    "rejected: missing_metric_name=1; samples written: 0")
+        check_error("invalid label name -> 400",
+                    srv.write(rw1([([("__name__", "bad_name"), ("1x", "v")], [(1.0, now)])]), w1),
+                    400, 'series {1x="v", __name__="bad_name"}: invalid label name "1x"')
+        check_error("duplicate label names -> 400",
+                    srv.write(rw1([([("__name__", "dup"), ("a", "1"), ("a", "2")], [(1.0, now)])]), w1),
+                    400, 'series {__name__="dup", a="1", a="2"}: duplicate label name "a"')
+        check_error("invalid UTF-8 value -> 400",
+                    srv.write(rw1([([("__name__", "utf"), ("a", b"\xc3\x28")], [(1.0, now)])]), w1),
+                    400, 'series {__name__="utf", a="?("}: label "a" value is not valid UTF-8')
+        check_error("reserved __tenant__ label -> 400",
+                    srv.write(rw1([([("__name__", "sneaky"), ("__tenant__", "2")], [(1.0, now)])]), w1),
+                    400, 'series {__name__="sneaky", __tenant__="2"}: label name "__tenant__" is reserved')
+        check_error("sample more than 10m in the future -> 400",
+                    srv.write(rw1([([("__name__", "future")], [(1.0, now + 3600 * 1000)])]), w1),
+                    400, 'series {__name__="future"}: sample timestamp %d is more than 10m ahead of the server clock'
+                    % (now + 3600 * 1000))
+        check_error("sample older than the out-of-order window -> 400",
+                    srv.write(rw1([([("__name__", "rw1_gpu_util"), ("gpu", "0"), ("job", "dcgm")],
+                                    [(5.0, now - 11 * 60 * 1000)])]), w1),
+                    400, 'series {__name__="rw1_gpu_util", gpu="0", job="dcgm"}: sample is older than the out-of-order window',
+                    "rejected: out_of_window=1; samples written: 0")
+        check_error("conflicting value at a stored timestamp -> 400",
+                    srv.write(rw1([([("__name__", "rw1_gpu_util"), ("gpu", "0"), ("job", "dcgm")],
+                                    [(99.0, now - 1000)])]), w1),
+                    400, 'series {__name__="rw1_gpu_util", gpu="0", job="dcgm"}: sample conflicts with a stored sample at the same timestamp')
+        st, got = export_rw1()
+        tap(st == 200 and got == want1, "stored data unharmed by every rejected request", got)
+
+        # partial acceptance: the valid series of a mixed request are stored
+        st, hdr, body = srv.write(rw1([([("job", "x")], [(1.0, now)]),
+                                       ([("__name__", "partial_ok"), ("z", "")], [(7.0, now)])]), w1)
+        b = err_body(body)
+        st2, got = srv.export("partial_ok", r1)
+        tap(st == 400 and b.get("details") == "rejected: missing_metric_name=1; samples written: 1"
+            and got == [{"metric": {"__name__": "partial_ok"}, "values": [7], "timestamps": [now]}],
+            "mixed request: 400 naming the rejected series, valid series stored (empty label dropped)",
+            "%s %s %s" % (st, b, got))
+
+        # ---- auth
+        check_error("no token -> 401", srv.write(good, None), 401, "missing or invalid credentials",
+                    "missing bearer token")
+        check_error("expired token -> 401", srv.write(good, token(1, "metrics:write", exp=int(time.time()) - 10)),
+                    401, "missing or invalid credentials", "token expired")
+        check_error("token not yet valid -> 401",
+                    srv.write(good, token(1, "metrics:write", nbf=int(time.time()) + 600)),
+                    401, "missing or invalid credentials", "token not valid yet (nbf)")
+        bad_sig = jwt({"tenant_id": 1, "scope": "metrics:write", "exp": int(time.time()) + 60}, secret=b"wrong")
+        check_error("badly signed token -> 401", srv.write(good, bad_sig), 401, "missing or invalid credentials",
+                    "invalid token: bad format or signature")
+        check_error("token without metrics:write -> 403", srv.write(good, r1), 403, "insufficient scope",
+                    "token lacks scope metrics:write")
+        st, _, data = srv.req("GET", "/api/v1/export?match[]=up", headers={"Authorization": "Bearer " + w1})
+        tap(st == 403 and err_body(data).get("details") == "token lacks scope metrics:read",
+            "export without metrics:read -> 403", data)
+
+        # ---- tenants
+        st, got = srv.export('{__name__=~"rw1_.+|rw2_.+"}', r2)
+        tap(st == 200 and got == [], "another tenant's data is invisible", got)
+        st, _, _ = srv.write(rw1([([("__name__", "rw1_gpu_util"), ("gpu", "0"), ("job", "dcgm")], [(1.0, now)])]), w2)
+        st2, got2 = srv.export("rw1_gpu_util", r2)
+        st3, got1 = export_rw1()
+        tap(st == 204 and got2 == [{"metric": {"__name__": "rw1_gpu_util", "gpu": "0", "job": "dcgm"},
+                                    "values": [1], "timestamps": [now]}] and got1 == want1,
+            "same series name in two tenants stays apart", "%s %s" % (got2, got1))
+        st, _, data = srv.req("GET", "/api/v1/export?match[]=" + "%7B__tenant__%3D%221%22%7D",
+                              headers={"Authorization": "Bearer " + r2})
+        tap(st == 400 and err_body(data).get("details") == "label __tenant__ is reserved",
+            "selecting on __tenant__ is refused", data)
+        st, _, data = srv.req("GET", "/api/v1/export?match[]=up%7Ba%3D", headers={"Authorization": "Bearer " + r1})
+        tap(st == 400 and err_body(data).get("message") == "invalid match[] parameter",
+            "bad selector -> 400", data)
+        st, _, data = srv.req("GET", "/api/v1/export?match[]=up&start=yesterday",
+                              headers={"Authorization": "Bearer " + r1})
+        tap(st == 400 and err_body(data).get("message") == "invalid start parameter", "bad start -> 400", data)
+
+        # ---- /metrics
+        st, _, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + r1})
+        text = data.decode()
+        # 6 (RW1, the stale marker included) + 6 (identical retry) + 3 (RW2) + 1 (partial_ok)
+        # + 1 (tenant 2) accepted samples
+        want_lines = ["strata_ingested_samples_total 17",
+                      'strata_rejected_samples_total{reason="missing_metric_name"} 2',
+                      'strata_rejected_samples_total{reason="out_of_window"} 1',
+                      'strata_rejected_samples_total{reason="duplicate_timestamp"} 1',
+                      'strata_rejected_samples_total{reason="too_far_in_future"} 1',
+                      'strata_http_request_duration_seconds_count{path="/api/v1/write",code="204"}',
+                      'strata_http_request_duration_seconds_bucket{path="/api/v1/write",code="413",le="+Inf"} 3',
+                      "strata_wal_fsync_duration_seconds_count", "strata_active_series ",
+                      "strata_head_bytes ", "strata_block_bytes ", "strata_ready 1"]
+        missing = [l for l in want_lines if l not in text]
+        tap(st == 200 and not missing, "/metrics shows ingest counters, rejections, histograms, store gauges",
+            "missing: %s" % missing)
+        st, _, _ = srv.req("GET", "/metrics")
+        tap(st == 401, "/metrics needs a token with --auth=jwt", st)
+        st, _, data = srv.req("GET", "/api/v1/workloads", headers={"Authorization": "Bearer " + r1})
+        tap(st == 501 and err_body(data).get("code") == 501, "unbuilt API paths answer 501 JSON", data)
+
+        # ---- shutdown and restart
+        rc = srv.stop()
+        tap(rc == 0, "SIGTERM exits 0", rc)
+        srv = Server(datadir, keyfile)
+        st, got = export_rw1()
+        st2, got2 = srv.export("rw2_temp", r1)
+        tap(st == 200 and got == want1 and len(got2) == 1 and got2[0]["values"] == [61, 62.25],
+            "data persists across restart", "%s %s" % (got, got2))
+        rc = srv.stop()
+        srv = None
+        tap(rc == 0, "second SIGTERM exits 0", rc)
+    finally:
+        if srv:
+            srv.proc.kill()
+            srv.proc.wait()
+        if FAILS:
+            for name in os.listdir(tmp):
+                if name.endswith(".log"):
+                    with open(os.path.join(tmp, name)) as f:
+                        for line in f.read().splitlines()[-15:]:
+                            print("# log: " + line)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
