@@ -416,6 +416,31 @@ def main():
         rc = srv.stop()
         srv = None
         tap(rc == 0, "second SIGTERM exits 0", rc)
+
+        # ---- TLS (a throwaway self-signed test certificate kept in the repo)
+        import ssl
+        tls = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls")
+        port = free_port()
+        p = subprocess.Popen([BIN, "--listen=127.0.0.1:%d" % port, "--data-dir=" + os.path.join(tmp, "tlsdata"),
+                              "--tls-cert=" + os.path.join(tls, "test.crt"),
+                              "--tls-key=" + os.path.join(tls, "test.key"), "--log-level=warn"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        body, deadline = None, time.time() + 10
+        while time.time() < deadline and body is None:
+            try:
+                c = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx)
+                c.request("GET", "/healthz")
+                r = c.getresponse()
+                body = (r.status, r.read())
+                c.close()
+            except OSError:
+                time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=20)
+        tap(body == (200, b"ok\n") and rc == 0, "HTTPS with --tls-cert/--tls-key", "%s rc=%s" % (body, rc))
     finally:
         if srv:
             srv.proc.kill()
