@@ -3,7 +3,8 @@
  * error-to-status mapping, bearer-token auth, self-monitoring metrics and
  * the small HTTP helpers shared by the endpoints.
  *
- * api_status_for_error() is THE one place a STRATA_E* code becomes an HTTP
+ * Time parsing and number formatting come from common/ (strata_time.h,
+ * strata_fmt.h).  api_status_for_error() is THE one place a STRATA_E* code becomes an HTTP
  * status; every endpoint answers errors through it.
  */
 #ifndef API_H
@@ -49,15 +50,6 @@ void api_auth_free(api_auth_t *auth);
  * gets the reason. */
 int api_auth_check(const api_auth_t *auth, const char *authorization, unsigned scope,
                    int64_t now_s, api_principal_t *who, char *msg, size_t msgcap);
-
-/* ---- helpers ------------------------------------------------------------- */
-
-/* Parses RFC 3339 (fractional seconds, Z or +hh:mm) or unix seconds with an
- * optional fraction into milliseconds since the epoch. STRATA_EINVAL if neither. */
-int api_parse_time(const char *s, int64_t *ms);
-
-/* Shortest decimal that strtod reads back to the same double ("%.17g" at most). */
-void api_format_double(char *buf, size_t cap, double v);
 
 /* ---- the server ---------------------------------------------------------- */
 

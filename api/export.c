@@ -15,7 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "strata_fmt.h"
 #include "strata_log.h"
+#include "strata_time.h"
 
 typedef struct selector {
     tsdb_matcher_t *m;
@@ -100,8 +102,8 @@ static void put_value(api_buf_t *b, double v)
 {
     if (isnan(v)) { api_buf_puts(b, "\"NaN\""); return; }
     if (isinf(v)) { api_buf_puts(b, v > 0 ? "\"+Inf\"" : "\"-Inf\""); return; }
-    char num[40];
-    api_format_double(num, sizeof num, v);
+    char num[STRATA_FMT_DOUBLE_BUFSZ];
+    strata_fmt_double(v, num, sizeof num);
     api_buf_puts(b, num);
 }
 
@@ -210,7 +212,7 @@ static int time_param(struct MHD_Connection *conn, const char *name, int64_t dfl
 {
     const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
     if (!v || !*v) { *out = dflt; return 0; }
-    return api_parse_time(v, out);
+    return strata_time_parse_any(v, out);
 }
 
 struct MHD_Response *api_export_response(tsdb_t *db, struct MHD_Connection *conn,

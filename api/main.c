@@ -24,6 +24,7 @@
 #include "api.h"
 #include "ingest.h"
 #include "strata_log.h"
+#include "strata_time.h"
 #include "tsdb.h"
 
 typedef struct config {
@@ -68,27 +69,11 @@ static void usage(FILE *f)
 "  --log-level=debug|info|warn|error                                    (info)\n"
 "  --help                         this text\n"
 "\n"
-"DURATION: 100ms, 30s, 10m, 2h, 15d, 1w.  BYTES: 1048576, 512KiB, 32MiB, 1GiB, 1GB.\n");
+"DURATION: 100ms, 30s, 10m, 1h30m, 15d, 1w.  BYTES: 1048576, 512KiB, 32MiB, 1GiB, 1GB.\n");
 }
 
-static int parse_duration_ms(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0) return -1;
-    double mul;
-    if (!strcmp(end, "ms")) mul = 1;
-    else if (!strcmp(end, "s") || (!*end && v == 0)) mul = 1000;
-    else if (!strcmp(end, "m")) mul = 60e3;
-    else if (!strcmp(end, "h")) mul = 3600e3;
-    else if (!strcmp(end, "d")) mul = 86400e3;
-    else if (!strcmp(end, "w")) mul = 7 * 86400e3;
-    else return -1;
-    if (v * mul > 9.2e18) return -1;
-    *out = (int64_t)(v * mul);
-    return 0;
-}
+/* Prometheus durations (strata_time.h): "100ms", "30s", "10m", "1h30m", "15d", "0". */
+static int parse_duration_ms(const char *s, int64_t *out) { return strata_duration_parse(s, out) ? -1 : 0; }
 
 static int parse_bytes(const char *s, uint64_t *out)
 {

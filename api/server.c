@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <snappy-c.h>
 
+#include "strata_fmt.h"
 #include "strata_log.h"
 
 /* ---- routes ----------------------------------------------------------------- */
@@ -130,14 +131,14 @@ static void render_hist(api_buf_t *b, const char *name, const char *labels, cons
     uint64_t cum = 0;
     for (size_t i = 0; i <= nb; i++) {
         cum += h->bucket[i];
-        char le[32];
-        if (i < nb) api_format_double(le, sizeof le, bounds[i]);
+        char le[STRATA_FMT_DOUBLE_BUFSZ];
+        if (i < nb) strata_fmt_double(bounds[i], le, sizeof le);
         else snprintf(le, sizeof le, "+Inf");
         api_buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, *labels ? "," : "", le,
                        (unsigned long long)cum);
     }
-    char sum[40];
-    api_format_double(sum, sizeof sum, h->sum);
+    char sum[STRATA_FMT_DOUBLE_BUFSZ];
+    strata_fmt_double(h->sum, sum, sizeof sum);
     api_buf_printf(b, "%s_sum%s%s%s %s\n", name, *labels ? "{" : "", labels, *labels ? "}" : "", sum);
     api_buf_printf(b, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
                    (unsigned long long)h->count);

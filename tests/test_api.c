@@ -1,7 +1,6 @@
 /*
  * test_api.c: unit tests of the api module's pure parts: the one
- * error-to-status mapping, time parameter parsing, shortest number
- * formatting and JWT checks (tokens minted here with libjwt).
+ * error-to-status mapping and JWT checks (tokens minted here with libjwt).
  */
 #include "test_helpers.h"
 
@@ -36,46 +35,6 @@ static void test_status_mapping(void **state)
                         STRATA_ETOOOLD, STRATA_EDUPTS, STRATA_EFUTURE, STRATA_ETOOBIG, STRATA_EMEDIA };
     for (size_t i = 0; i < sizeof bad_input / sizeof bad_input[0]; i++)
         assert_true(api_status_for_error(bad_input[i]) < 500);
-}
-
-static void test_parse_time(void **state)
-{
-    (void)state;
-    int64_t ms;
-    assert_ok(api_parse_time("2024-12-20T14:30:00Z", &ms));
-    assert_int_equal(ms, INT64_C(1734705000000));
-    assert_ok(api_parse_time("2024-12-20T14:30:00.250Z", &ms));
-    assert_int_equal(ms, INT64_C(1734705000250));
-    assert_ok(api_parse_time("2024-12-20T16:30:00.5+02:00", &ms));
-    assert_int_equal(ms, INT64_C(1734705000500));
-    assert_ok(api_parse_time("2024-12-20T09:00:00-05:30", &ms));
-    assert_int_equal(ms, INT64_C(1734705000000));
-    assert_ok(api_parse_time("1734705000", &ms));
-    assert_int_equal(ms, INT64_C(1734705000000));
-    assert_ok(api_parse_time("1734705000.123", &ms));
-    assert_int_equal(ms, INT64_C(1734705000123));
-    assert_ok(api_parse_time("0.5", &ms));
-    assert_int_equal(ms, 500);
-    assert_err(api_parse_time("", &ms), STRATA_EINVAL);
-    assert_err(api_parse_time("yesterday", &ms), STRATA_EINVAL);
-    assert_err(api_parse_time("2024-12-20", &ms), STRATA_EINVAL);
-    assert_err(api_parse_time("2024-02-31T00:00:00Z", &ms), STRATA_EINVAL);
-    assert_err(api_parse_time("2024-12-20T14:30:00", &ms), STRATA_EINVAL);
-    assert_err(api_parse_time("12abc", &ms), STRATA_EINVAL);
-    assert_err(api_parse_time("1.", &ms), STRATA_EINVAL);
-}
-
-static void test_format_double(void **state)
-{
-    (void)state;
-    char b[40];
-    api_format_double(b, sizeof b, 1.0); assert_string_equal(b, "1");
-    api_format_double(b, sizeof b, 20.5); assert_string_equal(b, "20.5");
-    api_format_double(b, sizeof b, 0.1); assert_string_equal(b, "0.1");
-    api_format_double(b, sizeof b, -3.25); assert_string_equal(b, "-3.25");
-    api_format_double(b, sizeof b, 1e21); assert_string_equal(b, "1e+21");
-    api_format_double(b, sizeof b, 0.1 + 0.2); assert_string_equal(b, "0.30000000000000004");
-    api_format_double(b, sizeof b, 141557760.0); assert_string_equal(b, "141557760");
 }
 
 typedef struct auth_fix {
@@ -279,8 +238,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_mapping),
-        cmocka_unit_test(test_parse_time),
-        cmocka_unit_test(test_format_double),
         cmocka_unit_test_setup_teardown(test_auth_jwt, auth_setup, auth_teardown),
         cmocka_unit_test(test_auth_rs256),
         cmocka_unit_test(test_auth_none),
