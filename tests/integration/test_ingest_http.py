@@ -417,6 +417,25 @@ def main():
         srv = None
         tap(rc == 0, "second SIGTERM exits 0", rc)
 
+        # ---- per-tenant series limit (429), kept across a restart
+        ldir = os.path.join(tmp, "limitdata")
+        lim = Server(ldir, keyfile, ["--max-series-per-tenant=2"])
+        a, b_, c_ = ([("__name__", "lim"), ("s", x)] for x in "abc")
+        st, _, _ = lim.write(rw1([(a, [(1.0, now)]), (b_, [(1.0, now)])]), w1)
+        resp = lim.write(rw1([(a, [(2.0, now + 1000)]), (c_, [(1.0, now)])]), w1)
+        check_error("series over --max-series-per-tenant -> 429, the rest stored", resp, 429,
+                    'series {__name__="lim", s="c"}: tenant 1 is at its limit of 2 series',
+                    "rejected: tenant_series_limit=1; samples written: 1")
+        st2, _, _ = lim.write(rw1([(c_, [(1.0, now)])]), w2)
+        tap(st == 204 and st2 == 204, "the limit is per tenant", "%s %s" % (st, st2))
+        lim.stop()
+        lim = Server(ldir, keyfile, ["--max-series-per-tenant=2"])
+        st, _, _ = lim.write(rw1([(c_, [(1.0, now)])]), w1)
+        st2, got = lim.export("lim", r1)
+        tap(st == 429 and [g["values"] for g in got] == [[1, 2], [1]],
+            "series counts survive a restart", "%s %s" % (st, got))
+        lim.stop()
+
         # ---- TLS (a throwaway self-signed test certificate kept in the repo)
         import ssl
         tls = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls")
