@@ -31,7 +31,9 @@
 
 #include <jansson.h>
 
+#include "strata_fmt.h"
 #include "strata_log.h"
+#include "strata_time.h"
 
 #define TMIN INT64_MIN
 #define TMAX INT64_MAX
@@ -72,107 +74,35 @@ static uint64_t hash_bytes(const void *p, size_t n)
     return h ^ (h >> 29);
 }
 
-/* ---- time: RFC 3339 <-> ms ----------------------------------------------------- */
+/* ---- time and numbers ------------------------------------------------------------ */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
+/* RFC 3339 UTC with Z (strata_time's form); "" for years beyond 0000..9999. */
+static int fmt_time(int64_t ms, char buf[STRATA_TIME_RFC3339_BUFSZ])
 {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
+    return strata_time_format_rfc3339(ms, buf, STRATA_TIME_RFC3339_BUFSZ);
 }
 
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-/* RFC 3339 UTC with Z: whole seconds when whole, else milliseconds. */
-static void fmt_time(int64_t ms, char buf[32])
-{
-    int64_t sec = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-    int frac = (int)(ms - sec * 1000);
-    int64_t days = sec >= 0 ? sec / 86400 : -((-sec + 86399) / 86400);
-    int64_t rem = sec - days * 86400;
-    int y, m, d;
-    civil_from_days(days, &y, &m, &d);
-    /* The modulos only tell the compiler the widths; years stay in 0..9999. */
-    unsigned uy = (unsigned)y % 10000u, um = (unsigned)m % 100u, ud = (unsigned)d % 100u;
-    unsigned hh = (unsigned)(rem / 3600) % 100u, mi = (unsigned)(rem / 60 % 60) % 100u;
-    unsigned ss = (unsigned)(rem % 60) % 100u, uf = (unsigned)frac % 1000u;
-    if (uf)
-        snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", uy, um, ud, hh, mi, ss, uf);
-    else
-        snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ", uy, um, ud, hh, mi, ss);
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i])) return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* RFC 3339 date-time (any fraction, Z or offset, 'T', 't' or ' ' between),
- * or a bare date (midnight UTC), to ms. */
+/* An RFC 3339 date-time, or a bare date (midnight UTC) as filters may use. */
 static int parse_time(const char *s, int64_t *out)
 {
-    int y, mo, d, hh = 0, mi = 0, ss = 0;
-    size_t n = strlen(s);
-    if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-        digits(s + 8, 2, &d))
-        return STRATA_EINVAL;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1]) return STRATA_EINVAL;
-    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return STRATA_EINVAL;
-    int64_t ms = 0, off = 0;
-    const char *p = s + 10;
-    if (*p) {
-        if (*p != 'T' && *p != 't' && *p != ' ') return STRATA_EINVAL;
-        p++;
-        if (strlen(p) < 8 || digits(p, 2, &hh) || p[2] != ':' || digits(p + 3, 2, &mi) ||
-            p[5] != ':' || digits(p + 6, 2, &ss) || hh > 23 || mi > 59 || ss > 59)
-            return STRATA_EINVAL;
-        p += 8;
-        if (*p == '.') {
-            p++;
-            if (!isdigit((unsigned char)*p)) return STRATA_EINVAL;
-            int k = 0;
-            for (; isdigit((unsigned char)*p); p++, k++)
-                if (k < 3) ms = ms * 10 + (*p - '0');
-            for (; k < 3; k++) ms *= 10;
-        }
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int oh, om;
-            if (strlen(p) < 6 || digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) ||
-                oh > 23 || om > 59)
-                return STRATA_EINVAL;
-            off = (int64_t)(oh * 60 + om) * 60000 * (*p == '+' ? 1 : -1);
-            p += 6;
-        } else {
-            return STRATA_EINVAL;
-        }
-        if (*p) return STRATA_EINVAL;
+    if (strlen(s) == 10) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%sT00:00:00Z", s);
+        return strata_time_parse_rfc3339(buf, out);
     }
-    int64_t days = days_from_civil(y, mo, d);
-    *out = ((days * 86400 + hh * 3600 + mi * 60 + ss) * 1000) + ms - off;
-    return 0;
+    return strata_time_parse_rfc3339(s, out);
+}
+
+/* jansson prints every real of a document with one precision: the fewest
+ * significant digits that still read back as d. */
+static int real_precision(double d)
+{
+    char buf[32];
+    for (int p = 1; p < 17; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, d);
+        if (strtod(buf, NULL) == d) return p;
+    }
+    return 17;
 }
 
 /* ---- a byte-keyed open-addressing hash map ---------------------------------- */
@@ -1170,17 +1100,6 @@ static fval_t field_get(const view_t *v, int f)
     return r;
 }
 
-/* Shortest decimal that reads back as the same double (integers plainly). */
-static int fmt_num(double d, char buf[32])
-{
-    if (d == floor(d) && fabs(d) < 1e15) return snprintf(buf, 32, "%.0f", d);
-    for (int p = 1; p <= 17; p++) {
-        snprintf(buf, 32, "%.*g", p, d);
-        if (strtod(buf, NULL) == d) return p;
-    }
-    return 17;
-}
-
 enum op { OP_EQ, OP_NE, OP_LE, OP_GE, OP_CONTAINS, OP_NCONTAINS, OP_PREFIX, OP_SUFFIX, OP_COUNT };
 static const char *const OPS[OP_COUNT] = {"==", "!=", "<=", ">=", "=@", "!@", "=^", "=$"};
 
@@ -1287,7 +1206,7 @@ static int term_match(const term_t *t, const view_t *v)
         return match_str(t->op, f.s, t->val);
     case FT_NUM:
         if (t->op <= OP_GE) return match_cmp(t->op, (f.d > t->num) - (f.d < t->num));
-        fmt_num(f.d, buf);
+        strata_fmt_double(f.d, buf, sizeof buf);
         return match_str(t->op, buf, t->val);
     case FT_DATE:
         if (t->op <= OP_GE) return match_cmp(t->op, (f.t > t->t) - (f.t < t->t));
@@ -1348,8 +1267,7 @@ static json_t *jnum(jctx_t *jc, double d)
 {
     if (!isfinite(d)) return json_null();
     if (d == floor(d) && fabs(d) < 9007199254740992.0) return json_integer((json_int_t)d);
-    char buf[32];
-    int p = fmt_num(d, buf);
+    int p = real_precision(d);
     if (p > jc->prec) jc->prec = p;
     return json_real(d);
 }
@@ -1357,8 +1275,8 @@ static json_t *jnum(jctx_t *jc, double d)
 static json_t *jtime(int64_t ms)
 {
     if (ms == TMIN) return json_null();
-    char buf[32];
-    fmt_time(ms, buf);
+    char buf[STRATA_TIME_RFC3339_BUFSZ];
+    if (fmt_time(ms, buf) < 0) return json_null();
     return json_string(buf);
 }
 
@@ -1443,8 +1361,8 @@ static json_t *render_workload(const api_registry_t *reg, int32_t tenant_id, con
     SET("runningPods", json_integer(v->running_pods));
     json_t *req = json_null();
     if (v->has_memreq) {
-        char buf[32];
-        fmt_num(v->memreq, buf);
+        char buf[STRATA_FMT_DOUBLE_BUFSZ];
+        strata_fmt_double(v->memreq, buf, sizeof buf);
         req = json_pack("{s:{s:s,s:n}}", "gpuMemory", "request", buf, "limit");
     }
     SET("workloadRequestedResources", req ? req : json_null());
