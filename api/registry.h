@@ -166,4 +166,21 @@ typedef int (*api_registry_pod_fn)(const api_registry_pod_t *p, void *ctx);
 int api_registry_foreach_pod(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
                              api_registry_pod_fn fn, void *ctx);
 
+/* ---- housekeeping ---------------------------------------------------------- */
+
+/* What the registry holds, summed over tenants (for /metrics). */
+typedef struct api_registry_stats {
+    size_t tenants, workloads, pods, gpus, elements;
+} api_registry_stats_t;
+
+void api_registry_stats(api_registry_t *reg, api_registry_stats_t *out);
+
+/* Forgets what ended at least retain_ms before now: GPU series, pods (info,
+ * Running status and GPUs all ended), and workloads (deleted, with their
+ * elements and endpoints; a workload never seen in runai_workload_info once
+ * all its series ended).  Until then deleted workloads stay listable with
+ * deleted=true.  Call it periodically; it takes each tenant's write lock in
+ * turn.  *dropped (may be NULL) = workloads forgotten. */
+int api_registry_gc(api_registry_t *reg, int64_t now_ms, int64_t retain_ms, size_t *dropped);
+
 #endif

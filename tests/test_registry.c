@@ -1341,6 +1341,99 @@ static void test_options(void **state)
     api_registry_free(NULL);
 }
 
+static void check_stats(api_registry_t *r, size_t tenants, size_t wls, size_t pods, size_t gpus,
+                        size_t els)
+{
+    api_registry_stats_t st;
+    api_registry_stats(r, &st);
+    if (st.tenants != tenants || st.workloads != wls || st.pods != pods || st.gpus != gpus ||
+        st.elements != els)
+        fail_msg("stats %zu/%zu/%zu/%zu/%zu, want %zu/%zu/%zu/%zu/%zu", st.tenants, st.workloads,
+                 st.pods, st.gpus, st.elements, tenants, wls, pods, gpus, els);
+}
+
+static void test_gc(void **state)
+{
+    (void)state;
+    api_registry_t *r = reg_new();
+    strata_arena_t *a = strata_arena_new(0);
+    /* A: deleted at T0+7m (last info T0+2m), with a GPU of its own, a pod
+     * with a GPU, an element and an endpoint. */
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 2 * MIN, 30 * SEC, 1, {"workload_id", WL_A});
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, T0 + 2 * MIN, 30 * SEC, 5, {"gpu", "0"}, {"workload_id", WL_A});
+    RANGE(r, 1, "runai_pod_info", T0, T0 + 2 * MIN, 30 * SEC, 1, {"namespace", "ns"}, {"pod", "p-a"},
+          {"workload_id", WL_A});
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, T0 + 2 * MIN, 30 * SEC, 5, {"gpu", "1"},
+          {"namespace", "ns"}, {"pod", "p-a"});
+    RANGE(r, 1, "runai_workload_element_info", T0, T0 + 2 * MIN, 30 * SEC, 1, {"workload_id", WL_A},
+          {"element_id", "e-a"}, {"name", "a"});
+    RANGE(r, 1, "runai_workload_endpoint_info", T0, T0 + 2 * MIN, 30 * SEC, 1, {"workload_id", WL_A},
+          {"url", "http://a/"});
+    /* B: live to T0+20m; element e1 too, element e2 ended at T0+1m */
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 20 * MIN, 30 * SEC, 1, {"workload_id", WL_B});
+    RANGE(r, 1, "runai_workload_element_info", T0, T0 + 20 * MIN, 30 * SEC, 1, {"workload_id", WL_B},
+          {"element_id", "e1"}, {"name", "one"});
+    RANGE(r, 1, "runai_workload_element_info", T0, T0 + 30 * SEC, 30 * SEC, 1, {"workload_id", WL_B},
+          {"element_id", "e2"}, {"name", "two"});
+    ONE(r, 1, "runai_workload_element_info", T0 + MIN, stale_nan(), {"workload_id", WL_B},
+        {"element_id", "e2"}, {"name", "two"});
+    /* C: never in runai_workload_info, its allocation series ended at T0+6m */
+    RANGE(r, 1, "runai_workload_gpu_allocation", T0, T0 + MIN, 30 * SEC, 1, {"workload_id", WL_C});
+    /* a pod of no workload, status only, ended at T0+6m */
+    RANGE(r, 1, "kube_pod_status_phase", T0, T0 + MIN, 30 * SEC, 1, {"namespace", "ns"},
+          {"pod", "x"}, {"phase", "Running"});
+    check_stats(r, 1, 3, 2, 2, 3);
+
+    size_t dropped = 99;
+    assert_ok(api_registry_gc(r, T0 + 20 * MIN, 60 * MIN, &dropped));
+    assert_int_equal(dropped, 0);
+    check_stats(r, 1, 3, 2, 2, 3);
+    /* everything that ended by T0+7m-1ms: C, the pod x, B's e2 */
+    assert_ok(api_registry_gc(r, T0 + 17 * MIN - 1, 10 * MIN, &dropped));
+    assert_int_equal(dropped, 1);
+    check_stats(r, 1, 2, 1, 2, 2);
+    assert_int_equal(api_registry_contains(r, 1, WL_A), 1);
+    /* A deleted at T0+7m goes now, with its pod, GPUs, element and endpoint */
+    assert_ok(api_registry_gc(r, T0 + 17 * MIN, 10 * MIN, &dropped));
+    assert_int_equal(dropped, 1);
+    check_stats(r, 1, 1, 0, 0, 1);
+    api_registry_result_t res;
+    assert_err(api_registry_get(r, 1, WL_A, T0 + 17 * MIN, a, &res), STRATA_ENOTFOUND);
+    assert_ok(api_registry_elements_count(r, 1, WL_B, T0 + 17 * MIN, a, &res));
+    assert_string_equal(res.json, "{\"totalElementsCount\":1,\"storedElementsCount\":1}");
+    api_registry_query_t q;
+    api_registry_query_init(&q);
+    q.deleted = 1;
+    assert_ok(api_registry_count(r, 1, &q, T0 + 17 * MIN, a, &res));
+    assert_string_equal(res.json, "{\"count\":0}");
+
+    /* A comes back later: a fresh record */
+    ONE(r, 1, "runai_workload_info", T0 + 30 * MIN, 1, {"workload_id", WL_A});
+    json_t *j = get_json(r, 1, WL_A, T0 + 30 * MIN, a);
+    check_str(j, "createdAt", "2024-12-20T15:00:00Z");
+    check_array_size(j, "endpoints", 0);
+    json_decref(j);
+
+    /* Many deletions in one map: every survivor is still found. */
+    char id[64];
+    for (int i = 0; i < 600; i++) {
+        snprintf(id, sizeof id, "3f1c1a2e-0000-4000-8000-%012d", i);
+        int64_t last = i % 3 ? T0 + 10 * MIN : T0;
+        RANGE(r, 2, "runai_workload_info", T0, last, 5 * MIN, 1, {"workload_id", id});
+    }
+    assert_ok(api_registry_gc(r, T0 + 10 * MIN, 0, &dropped));
+    assert_int_equal(dropped, 200);
+    for (int i = 0; i < 600; i++) {
+        snprintf(id, sizeof id, "3f1c1a2e-0000-4000-8000-%012d", i);
+        assert_int_equal(api_registry_contains(r, 2, id), i % 3 != 0);
+    }
+    q.deleted = 0;
+    assert_ok(api_registry_count(r, 2, &q, T0 + 10 * MIN, a, &res));
+    assert_string_equal(res.json, "{\"count\":400}");
+    api_registry_free(r);
+    strata_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1362,6 +1455,7 @@ int main(void)
         cmocka_unit_test(test_foreach_summary),
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_gc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
