@@ -55,7 +55,7 @@ typedef struct hseries {
     uint8_t logged;        /* its SERIES record reached the WAL */
     uint8_t unused;
     uint16_t nraw, capraw; /* open buffer: in-order samples after the chunks */
-    uint16_t nooo, capooo; /* out-of-order samples, sorted, merged on read */
+    uint32_t nooo, capooo; /* out-of-order samples, sorted, merged on read */
     uint32_t nchunks;
     int64_t maxt;          /* newest sample (INT64_MIN: none yet) */
     tsdb_sample_t *raw;
@@ -197,15 +197,14 @@ static int series_find(const hseries_t *s, int64_t t, double *v)
 
 static int series_insert_ooo(tsdb_t *db, hseries_t *s, int64_t t, double v)
 {
-    if (s->nooo == UINT16_MAX) return STRATA_ELIMIT;
+    if (s->nooo == UINT32_MAX / 2) return STRATA_ELIMIT;
     if (s->nooo == s->capooo) {
         uint32_t nc = s->capooo ? s->capooo * 2u : 4u;
-        if (nc > UINT16_MAX) nc = UINT16_MAX;
-        tsdb_sample_t *no = realloc(s->ooo, nc * sizeof *no);
+        tsdb_sample_t *no = realloc(s->ooo, (size_t)nc * sizeof *no);
         if (!no) return STRATA_ENOMEM;
         db->head_bytes += (uint64_t)(nc - s->capooo) * sizeof *no;
         s->ooo = no;
-        s->capooo = (uint16_t)nc;
+        s->capooo = nc;
     }
     size_t lo = 0, hi = s->nooo;
     while (lo < hi) { size_t mid = (lo + hi) / 2; if (s->ooo[mid].t < t) lo = mid + 1; else hi = mid; }
@@ -270,7 +269,7 @@ static int series_read(const hseries_t *s, int64_t mint, int64_t maxt, tsdb_samp
         if (s->raw[j].t >= mint && s->raw[j].t <= maxt) (*buf)[(*n)++] = s->raw[j];
     size_t nin = *n - base, nooo = 0;
     tsdb_sample_t *o = *buf + *n;  /* room reserved above */
-    for (uint16_t j = 0; j < s->nooo; j++)
+    for (uint32_t j = 0; j < s->nooo; j++)
         if (s->ooo[j].t >= mint && s->ooo[j].t <= maxt) o[nooo++] = s->ooo[j];
     if (!nooo) return 0;
     /* merge backwards in place: in-order part [base, base+nin), ooo after it */
@@ -430,7 +429,7 @@ static hseries_t *replay_series(tsdb_t *db, uint64_t ref)
 static int replay_on_series(void *ctx, uint64_t ref, const tsdb_label_t *labels, size_t n)
 {
     tsdb_t *db = ctx;
-    if (n == 0 || n > UINT16_MAX) return 0;
+    if (n == 0 || n > 4096) return 0;  /* never written by tsdb_append */
     uint32_t pairs[2 * n];
     hseries_t *s = series_lookup(db, labels, n, pairs);
     int rc = 0;
@@ -1071,7 +1070,7 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
             if (have_prev && t == pt) verdict = bits == pbits ? 1 : 2;
             else if (vmax == INT64_MIN || t > vmax) verdict = 0;
             else if (series_find(s, t, &stored)) verdict = tsdb_dbits(stored) == bits ? 1 : 2, bits = tsdb_dbits(stored);
-            else if (!replay && vmax - t > db->opts.ooo_window_ms) verdict = 3;
+            else if (!replay && t < vmax && (uint64_t)vmax - (uint64_t)t > (uint64_t)db->opts.ooo_window_ms) verdict = 3;
             else verdict = 0;
             if (verdict == 0) {
                 acc[nacc++] = (tsdb_wal_sample_t){ s->ref, t, srt[k].v };
@@ -1349,6 +1348,7 @@ static int compact_locked(tsdb_t *db)
         if (ge - gs >= 2) rc = merge_blocks(db, bl + gs, ge - gs);
         for (size_t i = 0; i < n; i++) block_unref(db, bl[i]);
         free(bl);
+        if (rc == STRATA_ECORRUPT) { rc = 0; continue; }  /* that block is set aside now: go on */
         if (rc || ge - gs < 2) return rc;
     }
     return 0;
