@@ -1,6 +1,7 @@
 /*
  * test_ingest.c: unit tests of the remote-write decode and validation path
- * (ingest/decode.c) and the selector parser (ingest/selector.c).
+ * (ingest/decode.c), the selector parser (ingest/selector.c) and the
+ * receiver over a real store (ingest/write.c: limits, rejections, tenants).
  *
  * Messages are built here with the generated protobuf-c code and compressed
  * with snappy, so the tests exercise exactly what a sender puts on the wire.
@@ -453,6 +454,140 @@ static void test_selector_parse(void **state)
     assert_err(ingest_parse_selector(f->arena, "up{a=\"\\q\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
 }
 
+/* ---- the receiver over a real store ------------------------------------ */
+
+static char *snappy_of(const uint8_t *raw, size_t len, size_t *clen)
+{
+    *clen = snappy_max_compressed_length(len);
+    char *c = malloc(*clen);
+    assert_int_equal(snappy_compress((const char *)raw, len, c, clen), SNAPPY_OK);
+    return c;
+}
+
+/* One RW1 series {__name__="m", s=<sv>} with one sample (t, v), compressed. */
+static char *body1(const char *sv, int64_t t, double v, size_t *clen)
+{
+    kv_t kv[] = { { "__name__", "m" }, { "s", sv } };
+    Prometheus__Label labels[2], *lp[2];
+    for (int i = 0; i < 2; i++) {
+        prometheus__label__init(&labels[i]);
+        labels[i].name = bin(kv[i].name);
+        labels[i].value = bin(kv[i].value);
+        lp[i] = &labels[i];
+    }
+    Prometheus__Sample smp, *sp = &smp;
+    prometheus__sample__init(&smp);
+    smp.timestamp = t;
+    smp.value = v;
+    Prometheus__TimeSeries ts, *tsp = &ts;
+    prometheus__time_series__init(&ts);
+    ts.n_labels = 2; ts.labels = lp; ts.n_samples = 1; ts.samples = &sp;
+    Prometheus__WriteRequest req;
+    prometheus__write_request__init(&req);
+    req.n_timeseries = 1; req.timeseries = &tsp;
+    uint8_t buf[256];
+    size_t len = prometheus__write_request__pack(&req, buf);
+    return snappy_of(buf, len, clen);
+}
+
+static int write1(ingest_t *ing, strata_arena_t *a, int32_t tenant, const char *sv, int64_t t, double v,
+                  ingest_result_t *res)
+{
+    size_t clen;
+    char *c = body1(sv, t, v, &clen);
+    strata_arena_reset(a);
+    int rc = ingest_write(ing, a, INGEST_PROTO_V1, c, clen, tenant, NOW_MS, res);
+    free(c);
+    return rc;
+}
+
+static void test_write_path(void **state)
+{
+    fixture_t *f = *state;
+    char *dir = test_tmpdir_new();
+    tsdb_options_t opts;
+    tsdb_options_init(&opts);
+    opts.dir = dir;
+    opts.background = 0;
+    opts.fsync = TSDB_FSYNC_NEVER;
+    tsdb_t *db;
+    assert_ok(tsdb_open(&opts, &db));
+    f->lim.max_series_per_tenant = 2;
+    ingest_t *ing;
+    assert_ok(ingest_new(db, &f->lim, &ing));
+    ingest_result_t res;
+
+    assert_ok(write1(ing, f->arena, 1, "a", NOW_MS, 1.5, &res));
+    assert_int_equal(res.samples_written, 1);
+    assert_int_equal(res.series_created, 1);
+    assert_string_equal(res.message, "");
+    assert_string_equal(res.details, "samples written: 1");
+    /* an identical retry is accepted and creates nothing */
+    assert_ok(write1(ing, f->arena, 1, "a", NOW_MS, 1.5, &res));
+    assert_int_equal(res.samples_written, 1);
+    assert_int_equal(res.series_created, 0);
+    /* same timestamp, other value */
+    assert_err(write1(ing, f->arena, 1, "a", NOW_MS, 2.5, &res), STRATA_EINVAL);
+    assert_int_equal(res.rejected[INGEST_R_CONFLICT], 1);
+    assert_string_equal(res.message, "series {__name__=\"m\", s=\"a\"}: sample conflicts with a stored sample at the same timestamp");
+    /* behind the out-of-order window (default 10m) */
+    assert_err(write1(ing, f->arena, 1, "a", NOW_MS - 11 * 60000, 1, &res), STRATA_EINVAL);
+    assert_int_equal(res.rejected[INGEST_R_TOO_OLD], 1);
+    assert_string_equal(res.details, "rejected: out_of_window=1; samples written: 0");
+    /* inside it */
+    assert_ok(write1(ing, f->arena, 1, "a", NOW_MS - 9 * 60000, 1, &res));
+
+    /* tenant 1 reaches its 2 series; tenant 2 has its own count */
+    assert_ok(write1(ing, f->arena, 1, "b", NOW_MS, 1, &res));
+    assert_err(write1(ing, f->arena, 1, "c", NOW_MS, 1, &res), STRATA_ELIMIT);
+    assert_int_equal(res.rejected[INGEST_R_TENANT_LIMIT], 1);
+    assert_string_equal(res.message, "series {__name__=\"m\", s=\"c\"}: tenant 1 is at its limit of 2 series");
+    assert_ok(write1(ing, f->arena, 2, "c", NOW_MS, 1, &res));
+    assert_ok(write1(ing, f->arena, 1, "b", NOW_MS + 1000, 1, &res)); /* known series still take samples */
+
+    /* request-level errors store nothing */
+    const char bomb[] = { (char)0xff, (char)0xff, (char)0xff, (char)0xff, 0x0f, 0x00 };
+    assert_err(ingest_write(ing, f->arena, INGEST_PROTO_V1, bomb, sizeof bomb, 1, NOW_MS, &res), STRATA_ETOOBIG);
+    assert_err(ingest_write(ing, f->arena, INGEST_PROTO_V1, "\x80", 1, 1, NOW_MS, &res), STRATA_EBADSNAPPY);
+    size_t clen;
+    const uint8_t junk[] = { 0x0a, 0x7f, 0x01 };
+    char *c = snappy_of(junk, sizeof junk, &clen);
+    assert_err(ingest_write(ing, f->arena, INGEST_PROTO_V1, c, clen, 1, NOW_MS, &res), STRATA_EBADPROTO);
+    free(c);
+
+    /* what the store holds: the tenant label stamped, in sorted place */
+    tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "m" }, { TSDB_MATCH_EQ, INGEST_TENANT_LABEL, "1" } };
+    tsdb_series_set_t *set;
+    assert_ok(tsdb_select(db, m, 2, INT64_MIN, INT64_MAX, &set));
+    size_t nseries = 0, total = 0;
+    while (tsdb_series_set_next(set) == 1) {
+        size_t nl, ns;
+        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_sample_t *smp;
+        assert_ok(tsdb_series_set_samples(set, &smp, &ns));
+        assert_int_equal(nl, 3);
+        assert_string_equal(l[0].name, "__name__");
+        assert_string_equal(l[1].name, "__tenant__");
+        assert_string_equal(l[1].value, "1");
+        assert_string_equal(l[2].value, nseries == 0 ? "a" : "b");
+        nseries++;
+        total += ns;
+    }
+    tsdb_series_set_free(set);
+    assert_int_equal(nseries, 2);
+    assert_int_equal(total, 4); /* a: 2 samples, b: 2 samples */
+
+    /* a new receiver counts the tenant's series from the store */
+    ingest_free(ing);
+    assert_ok(ingest_new(db, &f->lim, &ing));
+    assert_err(write1(ing, f->arena, 1, "d", NOW_MS, 1, &res), STRATA_ELIMIT);
+    assert_ok(write1(ing, f->arena, 2, "d", NOW_MS, 1, &res));
+    assert_err(write1(ing, f->arena, 2, "e", NOW_MS, 1, &res), STRATA_ELIMIT);
+    ingest_free(ing);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +607,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snappy, setup, teardown),
         cmocka_unit_test(test_reason_names),
         cmocka_unit_test_setup_teardown(test_selector_parse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
