@@ -97,6 +97,7 @@ typedef struct request {
     struct timespec t0;
     int status;
     int counted;         /* in srv->inflight */
+    int late;            /* arrived after shutdown began: refused with 503 */
     char *body;
     size_t len, cap;
     int too_big;
@@ -497,6 +498,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         rq->route = route_for(url);
         rq->counted = 1;
         atomic_fetch_add(&srv->inflight, 1);
+        /* requests already in flight when shutdown begins are finished, not refused */
+        rq->late = atomic_load(&srv->stopping);
         *con_cls = rq;
         return MHD_YES;
     }
@@ -525,7 +528,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         *upload_size = 0;
         return MHD_YES;
     }
-    if (atomic_load(&srv->stopping) && rq->route != R_HEALTHZ)
+    if (rq->late && rq->route != R_HEALTHZ)
         return send_strata_error(conn, rq, STRATA_ECLOSED, "shutting down", "the server is stopping; retry");
     return dispatch(srv, conn, rq, method);
 }
@@ -543,6 +546,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int code = rq->status ? rq->status : 0;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !rq->status) code = 499;
     observe_request(srv, rq->route, code, secs);
+    STRATA_LOG_DEBUG_("request", "path=%s code=%d seconds=%.6f bytes_in=%zu", route_path[rq->route], code,
+                      secs, rq->len);
     if (rq->counted) atomic_fetch_sub(&srv->inflight, 1);
     free(rq->body);
     free(rq);

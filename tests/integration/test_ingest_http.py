@@ -405,14 +405,46 @@ def main():
         st, _, data = srv.req("GET", "/api/v1/workloads", headers={"Authorization": "Bearer " + r1})
         tap(st == 501 and err_body(data).get("code") == 501, "unbuilt API paths answer 501 JSON", data)
 
-        # ---- shutdown and restart
-        rc = srv.stop()
+        # ---- shutdown: a request in flight when SIGTERM arrives is finished, then exit 0
+        inflight = snappy(rw1([([("__name__", "inflight")], [(42.0, now)])]))
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        sock.sendall(("POST /api/v1/write HTTP/1.1\r\nHost: strata\r\nContent-Type: application/x-protobuf\r\n"
+                      "Content-Encoding: snappy\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n"
+                      % (w1, len(inflight))).encode() + inflight[:5])
+
+        def in_flight():
+            _, _, d = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + r1})
+            for line in d.decode().splitlines():
+                if line.startswith("strata_http_requests_in_flight "):
+                    return int(line.split()[1])
+        deadline = time.time() + 10
+        while in_flight() != 2 and time.time() < deadline:   # the /metrics request itself is the other one
+            time.sleep(0.02)
+        srv.proc.send_signal(signal.SIGTERM)
+        closed, deadline = False, time.time() + 10
+        while not closed and time.time() < deadline:       # wait for the listener to close
+            try:
+                socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+                time.sleep(0.02)
+            except OSError:
+                closed = True
+        sock.sendall(inflight[5:])
+        reply = sock.recv(4096).decode(errors="replace")
+        sock.close()
+        try:
+            rc = srv.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        tap(closed and reply.startswith("HTTP/1.1 204"), "SIGTERM closes the listener but finishes an in-flight write",
+            reply[:100])
         tap(rc == 0, "SIGTERM exits 0", rc)
         srv = Server(datadir, keyfile)
         st, got = export_rw1()
         st2, got2 = srv.export("rw2_temp", r1)
-        tap(st == 200 and got == want1 and len(got2) == 1 and got2[0]["values"] == [61, 62.25],
-            "data persists across restart", "%s %s" % (got, got2))
+        st3, got3 = srv.export("inflight", r1)
+        tap(st == 200 and got == want1 and len(got2) == 1 and got2[0]["values"] == [61, 62.25]
+            and got3 == [{"metric": {"__name__": "inflight"}, "values": [42], "timestamps": [now]}],
+            "data persists across restart (the in-flight write included)", "%s %s %s" % (got, got2, got3))
         rc = srv.stop()
         srv = None
         tap(rc == 0, "second SIGTERM exits 0", rc)
