@@ -6,7 +6,7 @@
  * Readiness: the listener comes up before the store is open so /healthz
  * answers during a long WAL replay; /readyz and data endpoints say 503 until
  * api_server_set_store().  Shutdown: MHD_quiesce_daemon() closes the listen
- * socket, requests still arriving on open connections get 503, and we wait
+ * socket, requests that start on open connections after that get 503, and we wait
  * for the in-flight ones (counted from the first handler call to MHD's
  * completion callback) before stopping the daemon.
  */
