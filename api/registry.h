@@ -183,4 +183,15 @@ void api_registry_stats(api_registry_t *reg, api_registry_stats_t *out);
  * turn.  *dropped (may be NULL) = workloads forgotten. */
 int api_registry_gc(api_registry_t *reg, int64_t now_ms, int64_t retain_ms, size_t *dropped);
 
+/* Rebuilds what the registry knows from the store (at start-up, since the
+ * registry lives in memory): feeds every stored series it uses, tenant taken
+ * from ingest's tenant label, through api_registry_observe().  The workload
+ * series (info, phase, allocation, pods, endpoints, elements) are read over
+ * [mint, maxt]; GPU utilisation and kube_pod_status_phase{phase="Running"}
+ * only over the tail that decides their state at maxt (staleness +
+ * gpu_idle_after).  Safe while ingest already feeds the registry: samples it
+ * has seen are ignored.  *series (may be NULL) = series fed. */
+int api_registry_replay(api_registry_t *reg, tsdb_t *db, int64_t mint, int64_t maxt,
+                        size_t *series);
+
 #endif
