@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "downsample.h"
 #include "reports.h"
 #include "strata_err.h"
 #include "strata_fmt.h"
@@ -180,7 +181,7 @@ static int hold_pieces(const api_report_series_t *s, int64_t staleness, piece_t 
     for (size_t i = 0; i < s->n; i++) {
         double v = s->s[i].v;
         if (isnan(v)) continue;  /* stale markers end values below, through `next` */
-        int64_t t = s->s[i].t, end = t + staleness;
+        int64_t t = s->s[i].t, end = t > INT64_MAX - staleness ? INT64_MAX : t + staleness;
         for (size_t j = i + 1; j < s->n; j++) {
             if (isnan(s->s[j].v) && !is_stale(s->s[j].v)) continue;
             if (s->s[j].t < end) end = s->s[j].t;
@@ -215,47 +216,42 @@ static int64_t floor_day(int64_t t)
     return t >= 0 ? t / DAY_MS * DAY_MS : -((-t + DAY_MS - 1) / DAY_MS) * DAY_MS;
 }
 
-/* Splits [t0, t1) at the report's range and at midnights, calling add for
- * every day's part. */
-#define FOR_DAY_PARTS(win, t0_, t1_, day, len, body)                                     \
-    do {                                                                                 \
-        int64_t a_ = (t0_) > (win)->start ? (t0_) : (win)->start;                        \
-        int64_t b_ = (t1_) < (win)->end ? (t1_) : (win)->end;                            \
-        while (a_ < b_) {                                                                \
-            size_t day = (size_t)((floor_day(a_) - (win)->day0) / DAY_MS);               \
-            int64_t next_ = floor_day(a_) + DAY_MS;                                      \
-            int64_t e_ = next_ < b_ ? next_ : b_;                                        \
-            double len = (double)(e_ - a_);                                              \
-            body;                                                                        \
-            a_ = e_;                                                                     \
-        }                                                                                \
-    } while (0)
-
 enum col { C_ALLOC, C_UTIL, C_FB, C_CPU_REQ, C_MEM_REQ, C_MEM_USE };
 
+/* Per-day integrals through api_hold_integral (compensated sums, the same
+ * holding rule as the metrics API), starting each day's scan at the first
+ * sample that can still hold into it. */
 static int gauge_into(const window_t *win, const api_report_series_t *s, int64_t staleness,
                       enum col col, acc_t *acc)
 {
-    piece_t *p;
-    size_t n;
-    int rc = hold_pieces(s, staleness, &p, &n);
-    if (rc) return rc;
-    for (size_t i = 0; i < n; i++) {
-        double v = p[i].v;
-        FOR_DAY_PARTS(win, p[i].t0, p[i].t1, d, len, {
-            acc_t *a = &acc[d];
-            a->present = 1;
-            switch (col) {
-            case C_ALLOC: a->alloc_ms += v * len; break;
-            case C_UTIL: a->util_sum += v * len; a->util_held += len; break;
-            case C_FB: a->fb_sum += v * MIB * len; a->fb_held += len; break;
-            case C_CPU_REQ: a->cpu_req_ms += v * len; break;
-            case C_MEM_REQ: a->mem_req_ms += v * len; break;
-            case C_MEM_USE: a->mem_use_ms += v * len; break;
-            }
-        });
+    if (!s || !s->n) return 0;
+    for (size_t d = 0; d < win->ndays; d++) {
+        int64_t a = win->day0 + (int64_t)d * DAY_MS, b = a + DAY_MS;
+        if (a < win->start) a = win->start;
+        if (b > win->end) b = win->end;
+        size_t lo = 0, hi = s->n;  /* first sample with t >= a - staleness */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (s->s[mid].t < a - staleness) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == s->n || s->s[lo].t >= b) continue;
+        api_hold_integral_t hi_;
+        int rc = api_hold_integral(s->s + lo, s->n - lo, a, b, staleness, &hi_);
+        if (rc) return rc;
+        if (hi_.held_ms <= 0) continue;
+        acc_t *x = &acc[d];
+        double held = (double)hi_.held_ms;
+        x->present = 1;
+        switch (col) {
+        case C_ALLOC: x->alloc_ms += hi_.value_ms; break;
+        case C_UTIL: x->util_sum += hi_.value_ms; x->util_held += held; break;
+        case C_FB: x->fb_sum += hi_.value_ms * MIB; x->fb_held += held; break;
+        case C_CPU_REQ: x->cpu_req_ms += hi_.value_ms; break;
+        case C_MEM_REQ: x->mem_req_ms += hi_.value_ms; break;
+        case C_MEM_USE: x->mem_use_ms += hi_.value_ms; break;
+        }
     }
-    free(p);
     return 0;
 }
 
