@@ -288,6 +288,8 @@ static void test_create_validation(void **state)
                    "end: required field is missing");
     expect_invalid(st, "{\"name\":7,\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}",
                    "name: must be a string");
+    expect_invalid(st, "{\"name\":\"\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}",
+                   "name: must not be empty");
     expect_invalid(st, "{\"name\":\"r\",\"start\":\"yesterday\",\"end\":\"2024-12-02T00:00:00Z\"}",
                    "start: must be an RFC 3339 date-time string (e.g. 2024-12-01T00:00:00Z)");
     expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-02T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}",
