@@ -125,6 +125,23 @@ int main(int argc, char **argv)
     printf("head bytes (accounted): %" PRIu64 " = %.0f per series\n", st.head_bytes, (double)st.head_bytes / (double)nseries);
     printf("WAL bytes on disk:      %" PRIu64 " = %.1f per series\n", st.wal_bytes, (double)st.wal_bytes / (double)nseries);
     printf("series in index:        %" PRIu64 ", head samples %" PRIu64 "\n", st.series, st.head_samples);
+    /* the same head cut into a block: the cost of the 2h cut at this scale */
+    double k0 = now_s();
+    rc = tsdb_cut_head(db);
+    double cut_s = now_s() - k0;
+    tsdb_get_stats(db, &st);
+    if (rc) fprintf(stderr, "cut: %s\n", strata_strerror(rc));
+    else printf("cut head into a block:  %.2f s, block %" PRIu64 " bytes = %.1f per series, RSS now %.1f MiB\n",
+                cut_s, st.block_bytes, (double)st.block_bytes / (double)nseries, (double)rss_bytes() / 1048576.0);
+    tsdb_matcher_t m[2] = { { TSDB_MATCH_EQ, "__name__", "DCGM_FI_DEV_GPU_UTIL" }, { TSDB_MATCH_EQ, "gpu", "3" } };
+    double q0 = now_s();
+    tsdb_series_set_t *set = NULL;
+    size_t found = 0;
+    if (tsdb_select(db, m, 2, INT64_MIN, INT64_MAX, &set) == 0)
+        while (tsdb_series_set_next(set) == 1) found++;
+    tsdb_series_set_free(set);
+    printf("select from the block:  %zu series (__name__=\"DCGM_FI_DEV_GPU_UTIL\",gpu=\"3\") in %.3f s\n",
+           found, now_s() - q0);
     double c0 = now_s();
     tsdb_close(db);
     printf("close:                  %.2f s\n", now_s() - c0);
