@@ -466,24 +466,61 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
     return rc;
 }
 
+/* Pointer -> symbol id.  Label strings come from interned tables (the head's
+ * symbols, a block's symbols), so the same string is nearly always the same
+ * pointer: deduplicating by address first leaves only the few distinct
+ * strings to sort with strcmp, instead of every label of every series. */
+typedef struct ptrmap { const char **keys; uint32_t *ids; size_t slots, n; } ptrmap_t;
+
+static size_t ptr_slot(const ptrmap_t *m, const char *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL;
+    size_t mask = m->slots - 1, i = (size_t)(h >> 20) & mask;
+    while (m->keys[i] && m->keys[i] != p) i = (i + 1) & mask;
+    return i;
+}
+
+static int ptrmap_add(ptrmap_t *m, const char *p)
+{
+    if ((m->n + 1) * 2 > m->slots) {
+        ptrmap_t nm = { NULL, NULL, m->slots ? m->slots * 2 : 1024, 0 };
+        nm.keys = calloc(nm.slots, sizeof *nm.keys);
+        nm.ids = calloc(nm.slots, sizeof *nm.ids);
+        if (!nm.keys || !nm.ids) { free(nm.keys); free(nm.ids); return STRATA_ENOMEM; }
+        for (size_t i = 0; i < m->slots; i++)
+            if (m->keys[i]) { nm.keys[ptr_slot(&nm, m->keys[i])] = m->keys[i]; nm.n++; }
+        free(m->keys);
+        free(m->ids);
+        *m = nm;
+    }
+    size_t i = ptr_slot(m, p);
+    if (!m->keys[i]) { m->keys[i] = p; m->n++; }
+    return 0;
+}
+
 static int build_index(tsdb_block_writer_t *w, buf_t *ix)
 {
     size_t nl = 0;
     for (size_t i = 0; i < w->nseries; i++) nl += w->series[i].nlabels;
-    const char **strs = malloc((2 * nl + 1) * sizeof *strs);
-    struct triple *tr = malloc((nl + 1) * sizeof *tr);
-    int rc = (!strs || !tr) ? STRATA_ENOMEM : 0;
+    ptrmap_t pm = { 0 };
+    int rc = 0;
+    for (size_t i = 0; !rc && i < w->nseries; i++)
+        for (uint32_t j = 0; !rc && j < w->series[i].nlabels; j++) {
+            rc = ptrmap_add(&pm, w->series[i].labels[j].name);
+            if (!rc) rc = ptrmap_add(&pm, w->series[i].labels[j].value);
+        }
+    const char **strs = rc ? NULL : malloc((pm.n + 1) * sizeof *strs);
+    struct triple *tr = rc ? NULL : malloc((nl + 1) * sizeof *tr);
+    if (!rc && (!strs || !tr)) rc = STRATA_ENOMEM;
     uint32_t nsyms = 0;
     if (!rc) {
         size_t k = 0;
-        for (size_t i = 0; i < w->nseries; i++)
-            for (uint32_t j = 0; j < w->series[i].nlabels; j++) {
-                strs[k++] = w->series[i].labels[j].name;
-                strs[k++] = w->series[i].labels[j].value;
-            }
+        for (size_t i = 0; i < pm.slots; i++) if (pm.keys[i]) strs[k++] = pm.keys[i];
         qsort(strs, k, sizeof *strs, cmp_str);
         for (size_t i = 0; i < k; i++)
             if (!nsyms || strcmp(strs[nsyms - 1], strs[i]) != 0) strs[nsyms++] = strs[i];
+        for (size_t i = 0; i < pm.slots; i++)
+            if (pm.keys[i]) pm.ids[i] = sym_id(strs, nsyms, pm.keys[i]);
         rc |= put32(ix, TSDB_INDEX_MAGIC) | put32(ix, TSDB_BLOCK_VERSION) | put32(ix, nsyms);
         for (uint32_t i = 0; i < nsyms; i++) {
             size_t l = strlen(strs[i]);
@@ -495,8 +532,8 @@ static int build_index(tsdb_block_writer_t *w, buf_t *ix)
             const struct wseries *s = &w->series[i];
             rc |= put32(ix, s->nlabels);
             for (uint32_t j = 0; j < s->nlabels; j++) {
-                uint32_t n = sym_id(strs, nsyms, s->labels[j].name);
-                uint32_t v = sym_id(strs, nsyms, s->labels[j].value);
+                uint32_t n = pm.ids[ptr_slot(&pm, s->labels[j].name)];
+                uint32_t v = pm.ids[ptr_slot(&pm, s->labels[j].value)];
                 rc |= put32(ix, n) | put32(ix, v);
                 tr[t++] = (struct triple){ n, v, (uint32_t)i };
             }
@@ -509,6 +546,7 @@ static int build_index(tsdb_block_writer_t *w, buf_t *ix)
             rc |= put64(ix, s->r5_page) | put32(ix, s->r5_off) | put32(ix, s->r5_n) |
                   put64(ix, s->r1_page) | put32(ix, s->r1_off) | put32(ix, s->r1_n);
         }
+        /* postings: by (name, value), series ascending within each */
         qsort(tr, t, sizeof *tr, cmp_triple);
         uint32_t np = 0;
         for (size_t i = 0; i < t; i++) np += (i == 0 || tr[i].name != tr[i - 1].name || tr[i].value != tr[i - 1].value);
@@ -523,6 +561,8 @@ static int build_index(tsdb_block_writer_t *w, buf_t *ix)
         rc |= put32(ix, tsdb_crc32c(0, ix->p, ix->n));
         if (rc) rc = STRATA_ENOMEM;
     }
+    free(pm.keys);
+    free(pm.ids);
     free(strs);
     free(tr);
     return rc;
