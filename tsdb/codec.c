@@ -6,10 +6,12 @@
  * span) followed by a timestamp section and a value section.
  *
  *  - Timestamps: equal deltas cost nothing beyond the header (the delta is
- *    span / (n-1)); otherwise the deltas are bit-packed in blocks of 128, each
- *    block picking the cheapest of four integer block modes (frame of
- *    reference on the deltas, on the delta-of-deltas, or sparse variants of
- *    both, which are the zero-run fast path for mostly-regular scrapes).
+ *    span / (n-1)); otherwise the offsets from a grid t0 + j*step are
+ *    bit-packed in blocks of 128, each block picking the cheapest of four
+ *    integer block modes: frame of reference on the offsets (scrape jitter),
+ *    on their deltas (irregular series), or sparse variants of both (the
+ *    zero-run fast path: a mostly regular series pays one bit per sample
+ *    plus its late scrapes and gaps).
  *  - Values: bit-identical values are stored once.  Otherwise, when values
  *    are decimals m / 10^e (small integers, percentages, MiB, counters with a
  *    few decimals: most GPU/CPU metrics), the integers m go through the same
