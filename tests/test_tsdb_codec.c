@@ -383,6 +383,30 @@ static void test_max_samples(void **state)
     free(s);
 }
 
+/* The bound holds for the most expensive inputs: timestamps with random
+ * 60-bit deltas and values that defeat every mode. */
+static void test_worst_case_fits_max_size(void **state)
+{
+    (void)state;
+    static tsdb_sample_t s[1000];
+    static const size_t ns[] = { 1, 2, 3, 127, 128, 129, 300, 1000 };
+    rng_state = 4242;
+    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+        size_t n = ns[k];
+        for (int kind = 0; kind < 3; kind++) {
+            int64_t t = INT64_MIN;
+            for (size_t i = 0; i < n; i++) {
+                s[i].t = t;
+                t += 1 + (int64_t)(rnd() >> 14);
+                if (kind == 0) s[i].v = test_bits_double(rnd());
+                else if (kind == 1) s[i].v = (i & 1 ? -1.0 : 1.0) * (double)(rnd() >> 11) * 1024.0;
+                else s[i].v = i & 1 ? test_bits_double(rnd() | UINT64_C(0x7ff0000000000001)) : (double)(rnd() >> 40);
+            }
+            roundtrip(s, n, NULL);  /* encodes into exactly tsdb_chunk_max_size(n) */
+        }
+    }
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 static void test_invalid_input(void **state)
@@ -619,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_adversarial_values),
         cmocka_unit_test(test_timestamp_shapes),
         cmocka_unit_test(test_max_samples),
+        cmocka_unit_test(test_worst_case_fits_max_size),
         cmocka_unit_test(test_invalid_input),
         cmocka_unit_test(test_buffer_too_small),
         cmocka_unit_test(test_info),
