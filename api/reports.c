@@ -1181,7 +1181,7 @@ int api_reports_list(api_reports_t *st, int32_t tenant_id, const api_reports_que
     if (nm) qsort(m, nm, sizeof *m, cmp_reports);
     json_t *o = json_object(), *arr = json_array();
     rc = o && arr ? 0 : STRATA_ENOMEM;
-    int64_t end = pq.offset + pq.limit;
+    int64_t end = pq.offset > INT64_MAX - pq.limit ? INT64_MAX : pq.offset + pq.limit;
     for (int64_t i = pq.offset; rc == 0 && i < (int64_t)nm && i < end; i++) {
         json_t *rj = report_json(m[i]);
         if (!rj || json_array_append_new(arr, rj)) rc = STRATA_ENOMEM;

@@ -549,6 +549,9 @@ static void test_list_count(void **state)
     assert_int_equal(next, -1);
     q.offset = 9;
     assert_string_equal(list_names(st, 1, &q, a, &next), "");
+    q.offset = INT64_MAX;
+    assert_string_equal(list_names(st, 1, &q, a, &next), "");
+    assert_int_equal(next, -1);
 
     api_reports_query_init(&q);
     q.sort_by = "status";   /* Failed < Pending < Ready, then creation order */
@@ -798,6 +801,12 @@ static void test_crash_mid_generation(void **state)
     char id[37];
     memcpy(id, files, 36);
     id[36] = 0;
+    char meta[600];
+    snprintf(meta, sizeof meta, "%s/reports/%s.json", (char *)*state, id);
+    json_t *mj = json_load_file(meta, 0, NULL);
+    assert_non_null(mj);
+    assert_string_equal(jstr(json_object_get(mj, "report"), "status"), "Processing");
+    json_decref(mj);
 
     gen_ctx_t g;
     gen_ctx_init(&g);
