@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "ingest.h"
+#include "strata_arena.h"
 #include "strata_err.h"
 #include "tsdb.h"
 
@@ -51,6 +52,55 @@ void api_auth_free(api_auth_t *auth);
 int api_auth_check(const api_auth_t *auth, const char *authorization, unsigned scope,
                    int64_t now_s, api_principal_t *who, char *msg, size_t msgcap);
 
+/* ---- endpoints beyond write/export ------------------------------------------
+ *
+ * Other api/ modules (workloads, metrics, telemetry, reports) plug in as a
+ * table of routes given to api_server_start().  The server does everything
+ * around a handler: routing, auth (the route's scope), 503 until the store is
+ * open, 405 for a known path with another method, the request body (same
+ * size limit as remote write), a per-request arena, errors as JSON through
+ * api_status_for_error(), and the duration histogram (labelled with the
+ * route's pattern).  A handler answers with exactly one api_call_reply*(); if
+ * it returns a negative STRATA_E* code without replying, the server answers
+ * that error. */
+
+typedef struct api_call api_call_t;
+typedef int (*api_handler_fn)(api_call_t *call, void *ctx);
+
+typedef struct api_route {
+    const char *method;   /* "GET", "POST", "DELETE" (HEAD is served by GET routes) */
+    const char *pattern;  /* "/api/v1/workloads/{}/metrics": {} matches one path segment */
+    unsigned scope;       /* API_SCOPE_* the token needs; 0 = any valid token */
+    api_handler_fn fn;
+    void *ctx;
+} api_route_t;
+
+/* First value of query parameter name (URL-decoded), NULL when absent. */
+const char *api_call_param(const api_call_t *c, const char *name);
+/* Every value of a repeatable parameter (?a=1&a=2), in order; *vals lives in
+ * the call's arena.  Returns the count. */
+size_t api_call_params(api_call_t *c, const char *name, const char ***vals);
+/* A request header, NULL when absent. */
+const char *api_call_header(const api_call_t *c, const char *name);
+/* The i-th {} segment of the route pattern (URL-decoded), NULL past the last. */
+const char *api_call_segment(const api_call_t *c, size_t i);
+const api_principal_t *api_call_principal(const api_call_t *c);
+tsdb_t *api_call_db(const api_call_t *c);
+/* Freed when the request completes; reply bodies are copied, so they may live here. */
+strata_arena_t *api_call_arena(api_call_t *c);
+const char *api_call_body(const api_call_t *c, size_t *len);
+/* Wall clock when the request arrived (ms since the epoch). */
+int64_t api_call_now_ms(const api_call_t *c);
+
+/* Adds a header to the reply to come (up to 8). */
+int api_call_add_header(api_call_t *c, const char *name, const char *value);
+/* Answers status with body (copied); content_type NULL = application/json. */
+int api_call_reply(api_call_t *c, int status, const char *content_type, const char *body, size_t len);
+/* Answers {"code","message","details"} with status. */
+int api_call_reply_error(api_call_t *c, int status, const char *message, const char *details);
+/* Same, status from api_status_for_error(err); message NULL = strata_strerror(err). */
+int api_call_reply_strata_error(api_call_t *c, int err, const char *message, const char *details);
+
 /* ---- the server ---------------------------------------------------------- */
 
 typedef struct api_server_config {
@@ -63,6 +113,8 @@ typedef struct api_server_config {
     const char *tls_key_pem;
     const api_auth_t *auth;
     size_t max_request_bytes;        /* decompressed write body */
+    const api_route_t *routes;       /* extra endpoints, tried in order; kept by pointer */
+    size_t nroutes;
 } api_server_config_t;
 
 typedef struct api_server api_server_t;

@@ -22,6 +22,8 @@
 #include <arpa/inet.h>
 
 #include "api.h"
+#include "http_workloads.h"
+#include "registry.h"
 #include "ingest.h"
 #include "strata_log.h"
 #include "strata_time.h"
@@ -32,6 +34,7 @@ typedef struct config {
     const char *tls_cert, *tls_key, *log_level, *wal_fsync;
     int insecure;
     int64_t retention_ms, ooo_window_ms, block_duration_ms, fsync_interval_ms;
+    int64_t staleness_ms, gpu_idle_after_ms;
     uint64_t retention_bytes;
     ingest_limits_t limits;
     unsigned threads, max_connections, http_timeout_s, shutdown_timeout_s;
@@ -66,6 +69,8 @@ static void usage(FILE *f)
 "  --max-connections=N            concurrent HTTP connections           (1024)\n"
 "  --http-timeout=DURATION        idle connection timeout               (60s)\n"
 "  --shutdown-timeout=DURATION    wait for in-flight requests at stop   (30s)\n"
+"  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
+"  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
 "  --log-level=debug|info|warn|error                                    (info)\n"
 "  --help                         this text\n"
 "\n"
@@ -109,7 +114,7 @@ enum {
     O_LISTEN = 256, O_DATA_DIR, O_RETENTION, O_RETENTION_SIZE, O_WAL_FSYNC, O_WAL_FSYNC_INTERVAL,
     O_BLOCK_DURATION, O_OOO_WINDOW, O_AUTH, O_JWT_SECRET, O_JWT_PUBKEY, O_INSECURE, O_TLS_CERT,
     O_TLS_KEY, O_MAX_REQUEST, O_MAX_SERIES, O_MAX_LABELS, O_MAX_NAME, O_MAX_VALUE, O_THREADS,
-    O_MAX_CONN, O_HTTP_TIMEOUT, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP,
+    O_MAX_CONN, O_HTTP_TIMEOUT, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_STALENESS, O_GPU_IDLE,
 };
 
 static const struct option options[] = {
@@ -137,6 +142,8 @@ static const struct option options[] = {
     { "http-timeout", required_argument, NULL, O_HTTP_TIMEOUT },
     { "shutdown-timeout", required_argument, NULL, O_SHUTDOWN_TIMEOUT },
     { "log-level", required_argument, NULL, O_LOG_LEVEL },
+    { "staleness", required_argument, NULL, O_STALENESS },
+    { "gpu-idle-after", required_argument, NULL, O_GPU_IDLE },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -165,6 +172,8 @@ static int parse_flags(int argc, char **argv, config_t *c)
     c->max_connections = 1024;
     c->http_timeout_s = 60;
     c->shutdown_timeout_s = 30;
+    c->staleness_ms = 5 * 60000LL;
+    c->gpu_idle_after_ms = 5 * 60000LL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -219,6 +228,13 @@ static int parse_flags(int argc, char **argv, config_t *c)
             c->shutdown_timeout_s = (unsigned)(d / 1000);
             break;
         case O_LOG_LEVEL: c->log_level = optarg; break;
+        case O_STALENESS:
+            if (parse_duration_ms(optarg, &c->staleness_ms) || c->staleness_ms < 1000) return bad_flag(name, optarg);
+            break;
+        case O_GPU_IDLE:
+            if (parse_duration_ms(optarg, &c->gpu_idle_after_ms) || c->gpu_idle_after_ms < 1000)
+                return bad_flag(name, optarg);
+            break;
         case O_HELP: usage(stdout); return 1;
         default:
             fprintf(stderr, "strata: unknown or incomplete flag %s (see --help)\n", argv[optind - 1]);
@@ -279,6 +295,7 @@ static char *slurp(const char *path)
 typedef struct opener {
     const config_t *cfg;
     api_server_t *srv;
+    api_registry_t *reg;
     pthread_t main_thread;
     tsdb_t *db;
     ingest_t *ing;
@@ -306,6 +323,7 @@ static void *open_store(void *arg)
         tsdb_set_fsync_observer(o->db, api_server_observe_fsync, o->srv);
         rc = ingest_new(o->db, &c->limits, &o->ing);
     }
+    if (rc == 0) ingest_set_observer(o->ing, api_workloads_observe, o->reg);
     if (rc) {
         char q[512];
         strata_error("cannot open the store", "dir=%s err=%s", strata_log_quote(q, sizeof q, c->data_dir),
@@ -323,6 +341,47 @@ static void *open_store(void *arg)
                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     api_server_set_store(o->srv, o->db, o->ing);
     return NULL;
+}
+
+/* ---- housekeeping --------------------------------------------------------- */
+
+typedef struct housekeeper {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    api_registry_t *reg;
+    int64_t retain_ms;
+} housekeeper_t;
+
+/* Forgets ended workloads once they are older than the retention, every minute. */
+static void *housekeep(void *arg)
+{
+    housekeeper_t *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 60;
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        if (h->stop) break;
+        pthread_mutex_unlock(&h->mu);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        size_t dropped = 0;
+        int rc = api_registry_gc(h->reg, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, h->retain_ms, &dropped);
+        if (rc) strata_warn("registry gc failed", "err=\"%s\"", strata_strerror(rc));
+        else if (dropped) strata_info("registry gc", "workloads_dropped=%zu", dropped);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Paths of the Run:ai API whose module is not wired in yet; listed so that
+ * e.g. /workloads/telemetry is not taken for a workload id. */
+static int not_implemented(api_call_t *c, void *ctx)
+{
+    (void)ctx;
+    return api_call_reply_error(c, 501, "not implemented yet", "this strata build does not serve this path yet; see README, Status");
 }
 
 int main(int argc, char **argv)
@@ -366,34 +425,62 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    api_registry_options_t ropts;
+    api_registry_options_init(&ropts);
+    ropts.staleness_ms = c.staleness_ms;
+    ropts.gpu_idle_after_ms = c.gpu_idle_after_ms;
+    api_registry_t *reg;
+    if (api_registry_new(&ropts, &reg)) {
+        strata_error("cannot create the workload registry", "%s", "");
+        return 1;
+    }
+    api_route_t routes[16];
+    size_t nroutes = 0;
+    routes[nroutes++] = (api_route_t){ "GET", "/api/v1/workloads/telemetry", API_SCOPE_METRICS_READ, not_implemented, NULL };
+    nroutes += api_workloads_routes(reg, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
+
     api_server_config_t sc = {
         .listen = c.listen, .threads = c.threads, .max_connections = c.max_connections,
         .connection_timeout_s = c.http_timeout_s, .shutdown_timeout_s = c.shutdown_timeout_s,
         .tls_cert_pem = cert, .tls_key_pem = key, .auth = auth,
         .max_request_bytes = c.limits.max_request_bytes,
+        .routes = routes, .nroutes = nroutes,
     };
     api_server_t *srv;
     if (api_server_start(&sc, &srv)) return 1;
 
-    opener_t o = { .cfg = &c, .srv = srv, .main_thread = pthread_self() };
+    opener_t o = { .cfg = &c, .srv = srv, .reg = reg, .main_thread = pthread_self() };
     pthread_t th;
     if (pthread_create(&th, NULL, open_store, &o) != 0) {
         strata_error("cannot start the store thread", "%s", "");
         api_server_stop(srv);
         return 1;
     }
+    housekeeper_t hk = { .reg = reg, .retain_ms = c.retention_ms ? c.retention_ms : 15 * 86400000LL };
+    pthread_mutex_init(&hk.mu, NULL);
+    pthread_cond_init(&hk.cv, NULL);
+    pthread_t hk_th;
+    int hk_started = pthread_create(&hk_th, NULL, housekeep, &hk) == 0;
     int sig = 0;
     sigwait(&sigs, &sig);
     if (!o.failed)
         strata_info("shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     pthread_join(th, NULL); /* a replay in progress finishes first (the server must outlive it) */
     api_server_stop(srv);   /* no request touches the store after this */
+    if (hk_started) {
+        pthread_mutex_lock(&hk.mu);
+        hk.stop = 1;
+        pthread_cond_signal(&hk.cv);
+        pthread_mutex_unlock(&hk.mu);
+        pthread_join(hk_th, NULL);
+    }
     ingest_free(o.ing);
     if (o.db) {
         int rc = tsdb_sync(o.db);
         if (rc) strata_error("final WAL sync failed", "err=\"%s\"", strata_strerror(rc));
         tsdb_close(o.db);
     }
+    api_registry_free(reg);
     api_auth_free(auth);
     free(cert);
     free(key);

@@ -70,7 +70,8 @@ static void hist_observe(hist_t *h, const double *bounds, size_t nb, double v)
 #define MAX_REQ_HISTS 64
 
 typedef struct req_hist {
-    int route, code;
+    const char *path;  /* a route_path[] entry or a route pattern: static storage */
+    int code;
     hist_t h;
 } req_hist_t;
 
@@ -94,6 +95,8 @@ struct api_server {
 
 typedef struct request {
     enum route route;
+    const char *path_label;  /* for the duration histogram */
+    strata_arena_t *arena;   /* extension routes only */
     struct timespec t0;
     int status;
     int counted;         /* in srv->inflight */
@@ -111,15 +114,15 @@ void api_server_observe_fsync(double seconds, void *cls)
     pthread_mutex_unlock(&srv->mu);
 }
 
-static void observe_request(api_server_t *srv, enum route route, int code, double secs)
+static void observe_request(api_server_t *srv, const char *path, int code, double secs)
 {
     pthread_mutex_lock(&srv->mu);
     req_hist_t *e = NULL;
     for (size_t i = 0; i < srv->nreq; i++)
-        if (srv->req[i].route == (int)route && srv->req[i].code == code) { e = &srv->req[i]; break; }
+        if (srv->req[i].code == code && strcmp(srv->req[i].path, path) == 0) { e = &srv->req[i]; break; }
     if (!e && srv->nreq < MAX_REQ_HISTS) {
         e = &srv->req[srv->nreq++];
-        e->route = route;
+        e->path = path;
         e->code = code;
     }
     if (e) hist_observe(&e->h, dur_bounds, NDUR, secs);
@@ -167,7 +170,7 @@ static void render_metrics(api_server_t *srv, api_buf_t *b)
                     "# TYPE strata_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i < srv->nreq; i++) {
         char labels[128];
-        snprintf(labels, sizeof labels, "path=\"%s\",code=\"%d\"", route_path[srv->req[i].route], srv->req[i].code);
+        snprintf(labels, sizeof labels, "path=\"%s\",code=\"%d\"", srv->req[i].path, srv->req[i].code);
         render_hist(b, "strata_http_request_duration_seconds", labels, &srv->req[i].h, dur_bounds, NDUR);
     }
     api_buf_puts(b, "# HELP strata_wal_fsync_duration_seconds WAL fsync latency.\n"
@@ -436,8 +439,190 @@ refused:
     return ret;
 }
 
+/* ---- extension routes ----------------------------------------------------------------- */
+
+#define MAX_SEGMENTS 4
+#define MAX_CALL_HEADERS 8
+
+struct api_call {
+    api_server_t *srv;
+    struct MHD_Connection *conn;
+    request_t *rq;
+    tsdb_t *db;
+    api_principal_t who;
+    int64_t now_ms;
+    const char *seg[MAX_SEGMENTS];
+    size_t nseg;
+    const char *hname[MAX_CALL_HEADERS], *hvalue[MAX_CALL_HEADERS];
+    size_t nhdr;
+    int replied;
+    enum MHD_Result ret;
+};
+
+/* Matches url against pattern; captures {} segments (URL-decoded) into c. */
+static int route_match(const char *pattern, const char *url, api_call_t *c)
+{
+    const char *p = pattern, *u = url;
+    c->nseg = 0;
+    while (*p && *u) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *end = strchr(u, '/');
+            size_t n = end ? (size_t)(end - u) : strlen(u);
+            if (n == 0 || c->nseg == MAX_SEGMENTS) return 0;
+            char *seg = strata_arena_strndup(c->rq->arena, u, n);
+            if (!seg) return 0;
+            seg[MHD_http_unescape(seg)] = '\0';
+            c->seg[c->nseg++] = seg;
+            p += 2;
+            u += n;
+            continue;
+        }
+        if (*p != *u) return 0;
+        p++;
+        u++;
+    }
+    return *p == '\0' && *u == '\0';
+}
+
+static enum MHD_Result dispatch_route(api_server_t *srv, struct MHD_Connection *conn, request_t *rq,
+                                      const char *url, const char *method, tsdb_t *db)
+{
+    if (!rq->arena && !(rq->arena = strata_arena_new(0)))
+        return send_strata_error(conn, rq, STRATA_ENOMEM, NULL, "");
+    api_call_t c = { .srv = srv, .conn = conn, .rq = rq, .db = db, .now_ms = now_ms() };
+    const api_route_t *hit = NULL;
+    int other_method = 0;
+    const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    for (size_t i = 0; i < srv->cfg.nroutes && !hit; i++) {
+        if (!route_match(srv->cfg.routes[i].pattern, url, &c)) continue;
+        if (strcmp(srv->cfg.routes[i].method, m) == 0) hit = &srv->cfg.routes[i];
+        else other_method = 1;
+    }
+    if (!hit) {
+        if (other_method) return send_error(conn, rq, 405, "method not allowed", method);
+        return send_error(conn, rq, 501, "not implemented yet",
+                          "this strata build does not serve this path yet; see README, Status");
+    }
+    rq->path_label = hit->pattern;
+    enum MHD_Result ret;
+    if (!authorize(srv, conn, rq, hit->scope, &c.who, &ret)) return ret;
+    if (!db) return send_strata_error(conn, rq, STRATA_ECLOSED, "store not ready", "the WAL is being replayed; retry");
+    if (rq->too_big) {
+        char d[160];
+        snprintf(d, sizeof d, "the body is over the limit of %zu bytes", srv->cfg.max_request_bytes);
+        return send_strata_error(conn, rq, STRATA_ETOOBIG, NULL, d);
+    }
+    int rc = hit->fn(&c, hit->ctx);
+    if (c.replied) return c.ret;
+    if (rc == 0) {
+        strata_error("handler returned without replying", "path=%s", hit->pattern);
+        rc = STRATA_EIO;
+    }
+    return send_strata_error(conn, rq, rc, NULL, "");
+}
+
+const char *api_call_param(const api_call_t *c, const char *name)
+{
+    return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+typedef struct param_list {
+    strata_arena_t *arena;
+    const char *name;
+    const char **vals;
+    size_t n, cap;
+} param_list_t;
+
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    param_list_t *l = cls;
+    if (strcmp(key, l->name) != 0) return MHD_YES;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 8;
+        const char **nv = strata_arena_alloc(l->arena, ncap * sizeof *nv);
+        if (!nv) return MHD_NO;
+        if (l->n) memcpy(nv, l->vals, l->n * sizeof *nv);
+        l->vals = nv;
+        l->cap = ncap;
+    }
+    l->vals[l->n++] = value ? value : "";
+    return MHD_YES;
+}
+
+size_t api_call_params(api_call_t *c, const char *name, const char ***vals)
+{
+    param_list_t l = { .arena = c->rq->arena, .name = name };
+    MHD_get_connection_values(c->conn, MHD_GET_ARGUMENT_KIND, collect_param, &l);
+    *vals = l.vals;
+    return l.n;
+}
+
+const char *api_call_header(const api_call_t *c, const char *name)
+{
+    return MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, name);
+}
+
+const char *api_call_segment(const api_call_t *c, size_t i) { return i < c->nseg ? c->seg[i] : NULL; }
+const api_principal_t *api_call_principal(const api_call_t *c) { return &c->who; }
+tsdb_t *api_call_db(const api_call_t *c) { return c->db; }
+strata_arena_t *api_call_arena(api_call_t *c) { return c->rq->arena; }
+int64_t api_call_now_ms(const api_call_t *c) { return c->now_ms; }
+
+const char *api_call_body(const api_call_t *c, size_t *len)
+{
+    *len = c->rq->len;
+    return c->rq->body ? c->rq->body : "";
+}
+
+int api_call_add_header(api_call_t *c, const char *name, const char *value)
+{
+    if (c->nhdr == MAX_CALL_HEADERS) return STRATA_ELIMIT;
+    c->hname[c->nhdr] = strata_arena_strdup(c->rq->arena, name);
+    c->hvalue[c->nhdr] = strata_arena_strdup(c->rq->arena, value);
+    if (!c->hname[c->nhdr] || !c->hvalue[c->nhdr]) return STRATA_ENOMEM;
+    c->nhdr++;
+    return 0;
+}
+
+static int call_send(api_call_t *c, int status, struct MHD_Response *r)
+{
+    if (c->replied) {
+        if (r) MHD_destroy_response(r);
+        strata_error("handler replied twice", "path=%s", c->rq->path_label);
+        return STRATA_EINVAL;
+    }
+    c->replied = 1;
+    if (r)
+        for (size_t i = 0; i < c->nhdr; i++) MHD_add_response_header(r, c->hname[i], c->hvalue[i]);
+    c->ret = reply(c->conn, c->rq, status, r);
+    return c->ret == MHD_YES ? 0 : STRATA_EIO;
+}
+
+int api_call_reply(api_call_t *c, int status, const char *content_type, const char *body, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (r) MHD_add_response_header(r, "Content-Type", content_type ? content_type : "application/json");
+    return call_send(c, status, r);
+}
+
+int api_call_reply_error(api_call_t *c, int status, const char *message, const char *details)
+{
+    return call_send(c, status, api_error_response(status, message, details));
+}
+
+int api_call_reply_strata_error(api_call_t *c, int err, const char *message, const char *details)
+{
+    int status = api_status_for_error(err);
+    struct MHD_Response *r = api_error_response(status, message ? message : strata_strerror(err), details);
+    if (r && status == 503) MHD_add_response_header(r, "Retry-After", "5");
+    return call_send(c, status, r);
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------- */
+
 static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, request_t *rq,
-                                const char *method)
+                                const char *url, const char *method)
 {
     int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     tsdb_t *db = atomic_load(&srv->db);
@@ -476,8 +661,7 @@ static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, 
         return reply(conn, rq, status, r);
     }
     case R_API_OTHER:
-        return send_error(conn, rq, 501, "not implemented yet",
-                          "this strata build serves /api/v1/write and /api/v1/export; see README, Status");
+        return dispatch_route(srv, conn, rq, url, method, db);
     default:
         return send_error(conn, rq, 404, "not found", "no such endpoint");
     }
@@ -496,6 +680,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         if (!rq) return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &rq->t0);
         rq->route = route_for(url);
+        rq->path_label = route_path[rq->route];
         rq->counted = 1;
         atomic_fetch_add(&srv->inflight, 1);
         /* requests already in flight when shutdown begins are finished, not refused */
@@ -530,7 +715,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     }
     if (rq->late && rq->route != R_HEALTHZ)
         return send_strata_error(conn, rq, STRATA_ECLOSED, "shutting down", "the server is stopping; retry");
-    return dispatch(srv, conn, rq, method);
+    return dispatch(srv, conn, rq, url, method);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -545,9 +730,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     double secs = (double)(t1.tv_sec - rq->t0.tv_sec) + (double)(t1.tv_nsec - rq->t0.tv_nsec) / 1e9;
     int code = rq->status ? rq->status : 0;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !rq->status) code = 499;
-    observe_request(srv, rq->route, code, secs);
-    STRATA_LOG_DEBUG_("request", "path=%s code=%d seconds=%.6f bytes_in=%zu", route_path[rq->route], code,
+    observe_request(srv, rq->path_label, code, secs);
+    STRATA_LOG_DEBUG_("request", "path=%s code=%d seconds=%.6f bytes_in=%zu", rq->path_label, code,
                       secs, rq->len);
+    strata_arena_free(rq->arena);
     if (rq->counted) atomic_fetch_sub(&srv->inflight, 1);
     free(rq->body);
     free(rq);

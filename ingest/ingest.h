@@ -123,6 +123,15 @@ typedef struct ingest_result {
 int ingest_new(tsdb_t *db, const ingest_limits_t *lim, ingest_t **out);
 void ingest_free(ingest_t *ing);
 
+/* Called after every successful append with the series just written
+ * (labels sorted, tenant label included; samples as sent, which may include
+ * ones the store rejected as too old or conflicting).  For the workload
+ * registry; runs on the request's thread, so it must be quick and
+ * thread-safe.  A negative return is logged, never fails the write. */
+typedef int (*ingest_observer_fn)(void *ctx, int32_t tenant, const tsdb_series_input_t *series);
+/* Set before the receiver takes traffic (not synchronised). */
+void ingest_set_observer(ingest_t *ing, ingest_observer_fn fn, void *ctx);
+
 /* The whole write path for one request body (still snappy-compressed).
  * Returns 0 when everything was stored; STRATA_EINVAL when some series or
  * samples were rejected as invalid (the rest is stored); STRATA_ELIMIT when

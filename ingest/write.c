@@ -30,7 +30,15 @@ struct ingest {
     pthread_mutex_t mu;
     tenant_set_t *tenants;
     size_t ntenants, tcap;
+    ingest_observer_fn observer;
+    void *observer_ctx;
 };
+
+void ingest_set_observer(ingest_t *ing, ingest_observer_fn fn, void *ctx)
+{
+    ing->observer = fn;
+    ing->observer_ctx = ctx;
+}
 
 static uint64_t hash_labels(const tsdb_label_t *l, size_t n)
 {
@@ -222,6 +230,13 @@ int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto,
         memset(&ar, 0, sizeof ar);
         rc = tsdb_append(ing->db, series, n, &ar);
         if (rc < 0) return rc;
+        for (size_t i = 0; ing->observer && i < n; i++) {
+            int orc = ing->observer(ing->observer_ctx, tenant, &series[i]);
+            if (orc < 0) {
+                strata_warn("write observer failed", "err=\"%s\"", strata_strerror(orc));
+                break;
+            }
+        }
         res->samples_written = ar.appended + ar.duplicates;
         res->series_created = ar.new_series;
         res->rejected[INGEST_R_TOO_OLD] += ar.too_old;

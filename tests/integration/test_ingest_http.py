@@ -215,7 +215,8 @@ def main():
                  "--wal-fsync-interval", "--auth", "--jwt-secret-file", "--jwt-public-key",
                  "--insecure", "--tls-cert", "--tls-key", "--max-request-bytes",
                  "--max-series-per-tenant", "--max-labels-per-series", "--max-label-name-length",
-                 "--max-label-value-length", "--ooo-window", "--block-duration", "--log-level"]
+                 "--max-label-value-length", "--ooo-window", "--block-duration", "--log-level",
+                 "--staleness", "--gpu-idle-after"]
         missing = [f for f in flags if f not in out.stdout]
         tap(out.returncode == 0 and not missing, "--help lists every flag", "missing: %s" % missing)
         r = subprocess.run([BIN, "--listen=0.0.0.0:%d" % free_port(), "--data-dir=" + datadir,
@@ -383,12 +384,51 @@ def main():
                               headers={"Authorization": "Bearer " + r1})
         tap(st == 400 and err_body(data).get("message") == "invalid start parameter", "bad start -> 400", data)
 
+        # ---- workloads (registry fed by remote write)
+        wid = "3f1c2a9e-8d7b-4c6a-9e2f-1a2b3c4d5e6f"
+        srv.write(rw1([
+            ([("__name__", "runai_workload_info"), ("workload_id", wid), ("workload_name", "train-1"),
+              ("workload_type", "Training"), ("category", "Train"), ("project_name", "p1"),
+              ("created_at", "2026-01-02T03:04:05Z")], [(1.0, now - 1000), (1.0, now)]),
+            ([("__name__", "runai_workload_phase"), ("workload_id", wid), ("phase", "Running")],
+             [(1.0, now - 1000), (1.0, now)]),
+        ]), w1)
+
+        def get(path, tok=r1):
+            st, _, data = srv.req("GET", path, headers={"Authorization": "Bearer " + tok})
+            try:
+                return st, json.loads(data)
+            except ValueError:
+                return st, data
+        st, body = get("/api/v1/workloads")
+        w = body.get("workloads", [{}])[0] if isinstance(body, dict) and body.get("workloads") else {}
+        tap(st == 200 and len(body.get("workloads", [])) == 1 and w.get("id") == wid and w.get("name") == "train-1"
+            and w.get("phase") == "Running" and w.get("createdAt") == "2026-01-02T03:04:05Z",
+            "GET /api/v1/workloads lists a workload written by remote write", body)
+        st, body = get("/api/v1/workloads/count")
+        tap(st == 200 and body == {"count": 1}, "GET /api/v1/workloads/count", body)
+        st, body = get("/api/v1/workloads/" + wid)
+        tap(st == 200 and body.get("id") == wid, "GET /api/v1/workloads/{id}", body)
+        st, body = get("/api/v1/workloads/00000000-0000-0000-0000-000000000000")
+        tap(st == 404 and body.get("code") == 404, "unknown workload id -> 404", body)
+        st, body = get("/api/v1/workloads/count", r2)
+        tap(st == 200 and body == {"count": 0}, "another tenant's workloads are invisible", body)
+        st, body = get("/api/v1/workloads?limit=0")
+        tap(st == 400 and body.get("message") == "invalid limit parameter", "bad limit -> 400 naming it", body)
+        st, body = get("/api/v1/workloads", w1)
+        tap(st == 403, "workloads need metrics:read", body)
+        st, body = get("/api/v1/workloads/telemetry?telemetryType=WORKLOADS_COUNT")
+        st2, body2 = get("/api/v1/workloads/%s/metrics" % wid)
+        tap(st == 501 and st2 == 501, "telemetry and metrics answer 501 until built", "%s %s" % (body, body2))
+        st, _, _ = srv.req("DELETE", "/api/v1/workloads", headers={"Authorization": "Bearer " + r1})
+        tap(st == 405, "known path, wrong method -> 405", st)
+
         # ---- /metrics
         st, _, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + r1})
         text = data.decode()
         # 6 (RW1, the stale marker included) + 6 (identical retry) + 3 (RW2) + 1 (partial_ok)
-        # + 1 (tenant 2) accepted samples
-        want_lines = ["strata_ingested_samples_total 17",
+        # + 1 (tenant 2) + 4 (workloads) accepted samples
+        want_lines = ["strata_ingested_samples_total 21",
                       'strata_rejected_samples_total{reason="missing_metric_name"} 2',
                       'strata_rejected_samples_total{reason="out_of_window"} 1',
                       'strata_rejected_samples_total{reason="duplicate_timestamp"} 1',
@@ -402,7 +442,7 @@ def main():
             "missing: %s" % missing)
         st, _, _ = srv.req("GET", "/metrics")
         tap(st == 401, "/metrics needs a token with --auth=jwt", st)
-        st, _, data = srv.req("GET", "/api/v1/workloads", headers={"Authorization": "Bearer " + r1})
+        st, _, data = srv.req("GET", "/api/v1/org-unit/reports", headers={"Authorization": "Bearer " + r1})
         tap(st == 501 and err_body(data).get("code") == 501, "unbuilt API paths answer 501 JSON", data)
 
         # ---- shutdown: a request in flight when SIGTERM arrives is finished, then exit 0

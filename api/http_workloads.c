@@ -1,0 +1,182 @@
+/*
+ * http_workloads.c: query parameters -> api_registry calls -> JSON replies
+ * for the Run:ai workloads endpoints, and the ingest -> registry feed.
+ *
+ * Parameter rules (DESIGN section 6): unknown parameters are ignored; an
+ * invalid value of a known one is a 400 naming it.  filterBy is an array with
+ * explode=false in the spec (comma-separated), and repeated filterBy
+ * parameters are accepted too.
+ */
+#include "http_workloads.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *s)
+{
+    const tsdb_sample_t *samples = s->samples;
+    tsdb_sample_t *sorted = NULL;
+    for (size_t i = 1; i < s->nsamples; i++)
+        if (samples[i].t < samples[i - 1].t) {
+            /* rare (senders write in order); the registry wants ascending */
+            sorted = malloc(s->nsamples * sizeof *sorted);
+            if (!sorted) return STRATA_ENOMEM;
+            memcpy(sorted, samples, s->nsamples * sizeof *sorted);
+            for (size_t a = 1; a < s->nsamples; a++) {
+                tsdb_sample_t x = sorted[a];
+                size_t b = a;
+                while (b > 0 && sorted[b - 1].t > x.t) { sorted[b] = sorted[b - 1]; b--; }
+                sorted[b] = x;
+            }
+            samples = sorted;
+            break;
+        }
+    int rc = api_registry_observe(ctx, tenant, s->labels, s->nlabels, samples, s->nsamples);
+    free(sorted);
+    return rc;
+}
+
+static int bad_param(api_call_t *c, const char *name, const char *why)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "invalid %s parameter", name);
+    return api_call_reply_error(c, 400, msg, why);
+}
+
+/* Optional integer parameter; 1 = present and parsed, 0 = absent, -1 = bad. */
+static int int_param(api_call_t *c, const char *name, int64_t *out)
+{
+    const char *v = api_call_param(c, name);
+    if (!v || !*v) return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end || end == v) return -1;
+    *out = x;
+    return 1;
+}
+
+static int answer(api_call_t *c, int rc, const api_registry_result_t *res)
+{
+    if (rc == 0) return api_call_reply(c, 200, "application/json", res->json, res->len);
+    if (rc == STRATA_EINVAL) return api_call_reply_error(c, 400, res->error ? res->error : "invalid parameter", "");
+    if (rc == STRATA_ENOTFOUND) return api_call_reply_error(c, 404, "workload not found", api_call_segment(c, 0));
+    return api_call_reply_strata_error(c, rc, NULL, "");
+}
+
+/* Fills q from the request; answers the 400 itself and returns 0 when a
+ * parameter is bad. */
+static int parse_query(api_call_t *c, api_registry_query_t *q)
+{
+    api_registry_query_init(q);
+    strata_arena_t *a = api_call_arena(c);
+    const char **vals;
+    size_t nv = api_call_params(c, "filterBy", &vals);
+    const char **terms = strata_arena_calloc(a, API_REGISTRY_MAX_FILTERS + 1, sizeof *terms);
+    size_t nt = 0;
+    for (size_t i = 0; terms && i < nv; i++) {
+        char *copy = strata_arena_strdup(a, vals[i]);
+        for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+            if (nt == API_REGISTRY_MAX_FILTERS) {
+                bad_param(c, "filterBy", "at most 10 terms");
+                return 0;
+            }
+            terms[nt++] = t;
+        }
+    }
+    q->filter_by = terms;
+    q->nfilter = nt;
+    q->sort_by = api_call_param(c, "sortBy");
+    q->sort_order = api_call_param(c, "sortOrder");
+    q->search = api_call_param(c, "search");
+    int r = int_param(c, "offset", &q->offset);
+    if (r < 0 || q->offset < 0) { bad_param(c, "offset", "want an integer >= 0"); return 0; }
+    r = int_param(c, "limit", &q->limit);
+    if (r < 0 || (r == 1 && (q->limit < 1 || q->limit > API_REGISTRY_MAX_LIMIT))) {
+        bad_param(c, "limit", "want an integer 1..500");
+        return 0;
+    }
+    const char *d = api_call_param(c, "deleted");
+    if (d && *d) {
+        if (!strcmp(d, "true")) q->deleted = 1;
+        else if (!strcmp(d, "false")) q->deleted = 0;
+        else { bad_param(c, "deleted", "want true or false"); return 0; }
+    }
+    return 1;
+}
+
+static int h_list(api_call_t *c, void *reg)
+{
+    api_registry_query_t q;
+    if (!parse_query(c, &q)) return 0;
+    api_registry_result_t res = { 0 };
+    int rc = api_registry_list(reg, api_call_principal(c)->tenant_id, &q, api_call_now_ms(c),
+                               api_call_arena(c), &res);
+    return answer(c, rc, &res);
+}
+
+static int h_count(api_call_t *c, void *reg)
+{
+    api_registry_query_t q;
+    if (!parse_query(c, &q)) return 0;
+    api_registry_result_t res = { 0 };
+    int rc = api_registry_count(reg, api_call_principal(c)->tenant_id, &q, api_call_now_ms(c),
+                                api_call_arena(c), &res);
+    return answer(c, rc, &res);
+}
+
+static int h_get(api_call_t *c, void *reg)
+{
+    api_registry_result_t res = { 0 };
+    int rc = api_registry_get(reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
+                              api_call_now_ms(c), api_call_arena(c), &res);
+    return answer(c, rc, &res);
+}
+
+static int h_endpoints(api_call_t *c, void *reg)
+{
+    api_registry_result_t res = { 0 };
+    int rc = api_registry_endpoints(reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
+                                    api_call_now_ms(c), api_call_arena(c), &res);
+    return answer(c, rc, &res);
+}
+
+static int h_elements(api_call_t *c, void *reg)
+{
+    int64_t offset = 0, limit = 0;
+    int r = int_param(c, "offset", &offset);
+    if (r < 0 || offset < 0) return bad_param(c, "offset", "want an integer >= 0");
+    r = int_param(c, "limit", &limit);
+    if (r < 0 || (r == 1 && (limit < 1 || limit > API_REGISTRY_MAX_LIMIT)))
+        return bad_param(c, "limit", "want an integer 1..500");
+    api_registry_result_t res = { 0 };
+    int rc = api_registry_elements(reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0), offset,
+                                   limit, api_call_now_ms(c), api_call_arena(c), &res);
+    return answer(c, rc, &res);
+}
+
+static int h_elements_count(api_call_t *c, void *reg)
+{
+    api_registry_result_t res = { 0 };
+    int rc = api_registry_elements_count(reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
+                                         api_call_now_ms(c), api_call_arena(c), &res);
+    return answer(c, rc, &res);
+}
+
+size_t api_workloads_routes(api_registry_t *reg, api_route_t *out, size_t cap)
+{
+    /* /count before /{} so "count" is not taken for an id */
+    const api_route_t r[API_WORKLOADS_NROUTES] = {
+        { "GET", "/api/v1/workloads", API_SCOPE_METRICS_READ, h_list, reg },
+        { "GET", "/api/v1/workloads/count", API_SCOPE_METRICS_READ, h_count, reg },
+        { "GET", "/api/v1/workloads/{}", API_SCOPE_METRICS_READ, h_get, reg },
+        { "GET", "/api/v1/workloads/{}/endpoints", API_SCOPE_METRICS_READ, h_endpoints, reg },
+        { "GET", "/api/v1/workloads/{}/elements", API_SCOPE_METRICS_READ, h_elements, reg },
+        { "GET", "/api/v1/workloads/{}/elements/count", API_SCOPE_METRICS_READ, h_elements_count, reg },
+    };
+    size_t n = cap < API_WORKLOADS_NROUTES ? cap : API_WORKLOADS_NROUTES;
+    memcpy(out, r, n * sizeof *r);
+    return n;
+}
