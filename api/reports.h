@@ -276,4 +276,23 @@ int api_reports_aggregate(const api_report_request_t *req, const api_report_work
                           const volatile int *cancelled, strata_arena_t *arena,
                           api_report_row_t **rows, size_t *nrows);
 
+/* ---- the generator over the metric store (reports_gen.c) ------------------- */
+
+/* ctx for api_reports_tsdb_generate.  The db must outlive the report store. */
+typedef struct api_reports_tsdb_source {
+    tsdb_t *db;
+    int64_t staleness_ms;       /* <= 0: 5m (use the daemon's --staleness) */
+    int64_t gpu_idle_after_ms;  /* <= 0: 5m (--gpu-idle-after) */
+} api_reports_tsdb_source_t;
+
+/* An api_report_generate_fn reading the tenant's series (__tenant__ label)
+ * one UTC day at a time: workloads from runai_workload_info (labels of the
+ * newest series of each workload_id; nodepool = the first of
+ * current_nodepools), pods from runai_pod_info, and every column's source
+ * series joined by workload_id or by (namespace, pod); then
+ * api_reports_aggregate and api_reports_csv_row.  Pass a
+ * api_reports_tsdb_source_t as ctx. */
+int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_report_csv_t *csv,
+                              const volatile int *cancelled, char *errmsg, size_t errcap);
+
 #endif

@@ -1127,6 +1127,128 @@ static void test_csv_writer(void **state)
     assert_string_equal(api_reports_csv_header(API_REPORT_GROUP_NODEPOOL), "date,nodepool,");
 }
 
+
+/* ---- the generator over a real tsdb ------------------------------------------------- */
+
+static int cmp_label(const void *a, const void *b)
+{
+    return strcmp(((const tsdb_label_t *)a)->name, ((const tsdb_label_t *)b)->name);
+}
+
+/* Appends one series: labels "name=value" (NULL-terminated), samples every
+ * minute of value v (counter: v per minute added) over [t0, t1), then a stale
+ * marker at t1. */
+static void put(tsdb_t *db, int64_t t0, int64_t t1, double v, int counter, ...)
+{
+    tsdb_label_t l[16];
+    char buf[16][128];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, counter);
+    for (const char *kv; (kv = va_arg(ap, const char *));) {
+        snprintf(buf[n], sizeof buf[n], "%s", kv);
+        char *eq = strchr(buf[n], '=');
+        *eq = 0;
+        l[n] = (tsdb_label_t){buf[n], eq + 1};
+        n++;
+    }
+    va_end(ap);
+    qsort(l, n, sizeof *l, cmp_label);
+    static tsdb_sample_t s[8192];
+    size_t k = 0;
+    double c = 0;
+    for (int64_t t = t0; t < t1; t += MIN) {
+        s[k++] = (tsdb_sample_t){t, counter ? c : v};
+        c += v;
+    }
+    s[k++] = (tsdb_sample_t){t1, stale_nan()};
+    tsdb_series_input_t in = {l, n, s, k};
+    tsdb_append_result_t res;
+    assert_ok(tsdb_append(db, &in, 1, &res));
+    assert_int_equal(res.appended, k);
+}
+
+static void test_tsdb_generator(void **state)
+{
+    char dbdir[600];
+    snprintf(dbdir, sizeof dbdir, "%s/tsdb", (char *)*state);
+    tsdb_options_t o;
+    tsdb_options_init(&o);
+    o.dir = dbdir;
+    o.background = 0;
+    o.fsync = TSDB_FSYNC_NEVER;
+    o.retention_ms = 0;
+    tsdb_t *db;
+    assert_ok(tsdb_open(&o, &db));
+    int64_t a = D1 + 22 * HOUR, b = D1 + 26 * HOUR;
+    put(db, a, b, 1, 0, "__name__=runai_workload_info", "__tenant__=1", "workload_id=W1",
+        "workload_name=train", "cluster_id=c1", "department_id=d1", "department_name=research",
+        "project_id=p1", "project_name=team-a", "current_nodepools=pool-a,pool-b", NULL);
+    put(db, a, b, 2, 0, "__name__=runai_workload_gpu_allocation", "__tenant__=1", "workload_id=W1", NULL);
+    put(db, a, b, 1, 0, "__name__=runai_pod_info", "__tenant__=1", "workload_id=W1",
+        "namespace=ns1", "pod=train-0", "node=n1", "nodepool=pool-a", NULL);
+    put(db, a, b, 0, 0, "__name__=DCGM_FI_DEV_GPU_UTIL", "__tenant__=1", "gpu=0", "namespace=ns1",
+        "pod=train-0", NULL);
+    put(db, a, b, 100, 0, "__name__=DCGM_FI_DEV_GPU_UTIL", "__tenant__=1", "gpu=1", "namespace=ns1",
+        "pod=train-0", NULL);
+    put(db, a, b, 60, 1, "__name__=container_cpu_usage_seconds_total", "__tenant__=1",
+        "namespace=ns1", "pod=train-0", "container=main", NULL);
+    put(db, a, b, 1e6, 1, "__name__=container_cpu_usage_seconds_total", "__tenant__=1",
+        "namespace=ns1", "pod=train-0", "container=POD", NULL);
+    put(db, a, b, 2, 0, "__name__=kube_pod_container_resource_requests", "__tenant__=1",
+        "namespace=ns1", "pod=train-0", "container=main", "resource=cpu", NULL);
+    put(db, a, b, 4294967296.0, 0, "__name__=kube_pod_container_resource_requests", "__tenant__=1",
+        "namespace=ns1", "pod=train-0", "container=main", "resource=memory", NULL);
+    put(db, a, b, 1073741824.0, 0, "__name__=container_memory_working_set_bytes", "__tenant__=1",
+        "namespace=ns1", "pod=train-0", "container=main", NULL);
+    /* another workload of tenant 1 (team-b) and one of tenant 2 */
+    put(db, D1 + 34 * HOUR, D1 + 35 * HOUR, 1, 0, "__name__=runai_workload_info", "__tenant__=1",
+        "workload_id=W3", "workload_name=serve", "cluster_id=c1", "department_id=d1",
+        "department_name=research", "project_id=p2", "project_name=team-b", NULL);
+    put(db, D1 + 34 * HOUR, D1 + 35 * HOUR, 1, 0, "__name__=runai_workload_gpu_allocation",
+        "__tenant__=1", "workload_id=W3", NULL);
+    put(db, a, b, 1, 0, "__name__=runai_workload_info", "__tenant__=2", "workload_id=W9",
+        "workload_name=theirs", "project_name=team-a", NULL);
+    put(db, a, b, 8, 0, "__name__=runai_workload_gpu_allocation", "__tenant__=2", "workload_id=W9", NULL);
+
+    api_reports_tsdb_source_t src = {db, 0, 0};
+    api_reports_t *st = open_store(*state, 0, api_reports_tsdb_generate, &src);
+    char all[37], team_a[37];
+    create_ok(st, 1, "alice", "{\"name\":\"all\",\"start\":\"2024-12-01T00:00:00Z\","
+                              "\"end\":\"2024-12-03T00:00:00Z\"}", all);
+    create_ok(st, 1, "alice", "{\"name\":\"team-a\",\"start\":\"2024-12-01T00:00:00Z\","
+                              "\"end\":\"2024-12-03T00:00:00Z\",\"groupBy\":\"Project\","
+                              "\"filterBy\":[\"projectName==team-a\"]}", team_a);
+    assert_int_equal(api_reports_run_one(st), 1);
+    assert_int_equal(api_reports_run_one(st), 1);
+    char path[700];
+    snprintf(path, sizeof path, "%s/reports/%s.csv", (char *)*state, all);
+    char *csv = slurp(path);
+    assert_non_null(csv);
+    assert_string_equal(csv,
+        "date,cluster_id,department_id,department_name,project_id,project_name,nodepool,"
+        "workload_id,workload_name,gpu_allocation_hours,gpu_idle_allocated_hours,"
+        "gpu_utilization_avg_pct,gpu_memory_usage_avg_bytes,cpu_request_core_hours,"
+        "cpu_usage_core_hours,cpu_memory_request_gib_hours,cpu_memory_usage_gib_hours,workloads\n"
+        "2024-12-01,c1,d1,research,p1,team-a,pool-a,W1,train,4,1.9166666666666667,50,,4,"
+        "1.9833333333333334,8,2,1\n"
+        "2024-12-02,c1,d1,research,p1,team-a,pool-a,W1,train,4,2,50,,4,2,8,2,1\n"
+        "2024-12-02,c1,d1,research,p2,team-b,,W3,serve,1,0,,,0,0,0,0,1\n");
+    free(csv);
+    snprintf(path, sizeof path, "%s/reports/%s.csv", (char *)*state, team_a);
+    csv = slurp(path);
+    assert_non_null(csv);
+    assert_string_equal(csv,
+        "date,project_id,project_name,gpu_allocation_hours,gpu_idle_allocated_hours,"
+        "gpu_utilization_avg_pct,gpu_memory_usage_avg_bytes,cpu_request_core_hours,"
+        "cpu_usage_core_hours,cpu_memory_request_gib_hours,cpu_memory_usage_gib_hours,workloads\n"
+        "2024-12-01,p1,team-a,4,1.9166666666666667,50,,4,1.9833333333333334,8,2,1\n"
+        "2024-12-02,p1,team-a,4,2,50,,4,2,8,2,1\n");
+    free(csv);
+    api_reports_close(st);
+    tsdb_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1148,6 +1270,7 @@ int main(void)
         cmocka_unit_test(test_agg_idle_hours),
         cmocka_unit_test_setup_teardown(test_agg_groups_and_filters, setup, teardown),
         cmocka_unit_test(test_csv_writer),
+        cmocka_unit_test_setup_teardown(test_tsdb_generator, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
