@@ -759,6 +759,44 @@ static void test_processing_requeued(void **state)
     api_reports_close(st);
 }
 
+/* A Ready report whose CSV vanished is generated again; an unreadable
+ * metadata file is skipped without failing the open. */
+static void test_open_repairs(void **state)
+{
+    gen_ctx_t g;
+    gen_ctx_init(&g);
+    api_reports_t *st = open_store(*state, 0, gen, &g);
+    char body[256], id[37];
+    create_ok(st, 1, "alice", simple_body(body, sizeof body, "lost-file"), id);
+    assert_int_equal(api_reports_run_one(st), 1);
+    api_reports_close(st);
+    char path[600], bad[600];
+    snprintf(path, sizeof path, "%s/reports/%s.csv", (char *)*state, id);
+    assert_int_equal(unlink(path), 0);
+    snprintf(bad, sizeof bad, "%s/reports/44444444-4444-4444-8444-444444444444.json",
+             (char *)*state);
+    FILE *f = fopen(bad, "w");
+    fputs("{\"format\":1,\"report\":{\"id\":", f);
+    fclose(f);
+
+    st = open_store(*state, 0, gen, &g);
+    json_t *j = get_json(st, 1, id);
+    assert_string_equal(jstr(j, "status"), "Pending");
+    assert_string_equal(jstr(j, "statusMessage"), "Report file was missing; it will be generated again");
+    json_decref(j);
+    strata_arena_t *a = strata_arena_new(0);
+    api_reports_query_t q;
+    api_reports_query_init(&q);
+    assert_int_equal(count_of(st, 1, &q, a), 1);
+    assert_int_equal(api_reports_run_one(st), 1);
+    assert_status(st, 1, id, "Ready");
+    char *csv = slurp(path);
+    assert_non_null(csv);
+    free(csv);
+    strata_arena_free(a);
+    api_reports_close(st);
+}
+
 static void test_crash_mid_generation(void **state)
 {
     const char *body = "{\"name\":\"crashy\",\"start\":\"2024-12-01T00:00:00Z\","
@@ -1261,6 +1299,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tenant_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_processing_requeued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_repairs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_requeues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
