@@ -1,0 +1,145 @@
+/*
+ * metrics_query.h: GET /api/v1/workloads/{id}/metrics without the HTTP part
+ * (DESIGN.md sections 4 and 5; docs/metrics.md).
+ *
+ *   1. api_metrics_parse():  the query parameters (metricType, start, end,
+ *      numberOfSamples) into a request, or STRATA_EINVAL with a message that
+ *      names the parameter (the 400 body's message);
+ *   2. api_metrics_query():  for every requested WorkloadMetricType, selects
+ *      the catalog's source series of the tenant that belong to the workload
+ *      (workload_id label, or (namespace, pod) of one of its pods inside the
+ *      pod's active window), downsamples them with api/downsample.h (raw
+ *      samples, or 5m/1h rollups for wide buckets) and combines them;
+ *   3. api_metrics_render_json() / _csv(): the MetricsCompositeResponse body,
+ *      or the CSV form for Accept: text/csv.
+ *
+ * Status mapping for the caller: api_metrics_parse STRATA_EINVAL -> 400;
+ * api_metrics_query STRATA_ENOTFOUND (unknown workload) -> 404,
+ * STRATA_ELIMIT (numberOfSamples=0 over --max-points) -> 400, anything else
+ * negative -> api_status_for_error; a response with
+ * api_metrics_response_partial() == 1 (some metric types failed) -> 207,
+ * else 200.
+ *
+ * Everything a response holds lives in the arena passed to the query; one
+ * request uses one arena from one thread.  The functions themselves are
+ * reentrant (tsdb and the registry are thread-safe).
+ */
+#ifndef API_METRICS_QUERY_H
+#define API_METRICS_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+#include "strata_arena.h"
+#include "strata_err.h"
+#include "tsdb.h"
+
+/* The WorkloadMetricType enum of the Run:ai spec, in the spec's order. */
+enum api_metric_type {
+    API_METRIC_GPU_UTILIZATION,
+    API_METRIC_GPU_MEMORY_USAGE_BYTES,
+    API_METRIC_GPU_MEMORY_REQUEST_BYTES,
+    API_METRIC_CPU_USAGE_CORES,
+    API_METRIC_CPU_REQUEST_CORES,
+    API_METRIC_CPU_LIMIT_CORES,
+    API_METRIC_CPU_MEMORY_USAGE_BYTES,
+    API_METRIC_CPU_MEMORY_REQUEST_BYTES,
+    API_METRIC_CPU_MEMORY_LIMIT_BYTES,
+    API_METRIC_POD_COUNT,
+    API_METRIC_RUNNING_POD_COUNT,
+    API_METRIC_GPU_ALLOCATION,
+    API_METRIC_NIM_NUM_REQUESTS_RUNNING,
+    API_METRIC_NIM_NUM_REQUESTS_WAITING,
+    API_METRIC_NIM_NUM_REQUEST_MAX,
+    API_METRIC_NIM_REQUEST_SUCCESS_TOTAL,
+    API_METRIC_NIM_REQUEST_FAILURE_TOTAL,
+    API_METRIC_NIM_GPU_CACHE_USAGE_PERC,
+    API_METRIC_NIM_TIME_TO_FIRST_TOKEN_SECONDS,
+    API_METRIC_NIM_E2E_REQUEST_LATENCY_SECONDS,
+    API_METRIC_NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,
+    API_METRIC_NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES,
+    API_METRIC_NVLINK_BANDWIDTH_TOTAL,
+    API_METRIC_COUNT
+};
+
+/* The spec's name of t ("GPU_UTILIZATION"), or NULL when out of range. */
+const char *api_metrics_type_name(enum api_metric_type t);
+/* The type named s (exact, case-sensitive); STRATA_EINVAL when none. */
+int api_metrics_type_parse(const char *s, enum api_metric_type *out);
+
+#define API_METRICS_MAX_TYPES       10   /* metricType maxItems */
+#define API_METRICS_DEFAULT_SAMPLES 20   /* numberOfSamples default */
+#define API_METRICS_MAX_SAMPLES     1000 /* numberOfSamples maximum */
+
+typedef struct api_metrics_options {
+    size_t max_points;       /* --max-points: numberOfSamples=0 points per series (and per
+                                combined measurement); default 11000 */
+    int64_t staleness_ms;    /* --staleness: a pod's series stay joined this long after its
+                                last runai_pod_info sample, and counters look back this far
+                                for the sample before `start`; default 5m */
+    int64_t max_range_ms;    /* --max-range: end - start above this is a 400; 0 = no limit
+                                (the default) */
+    uint64_t max_samples;    /* points (raw samples + rollup points) one metric type may read
+                                before it fails with "sample limit" (the response becomes
+                                partial); default 50,000,000 as Prometheus' query.max-samples;
+                                0 = no limit */
+} api_metrics_options_t;
+
+/* Fills opts with the defaults above. */
+void api_metrics_options_init(api_metrics_options_t *opts);
+
+/* A parsed request: a plain value, filled by api_metrics_parse(). */
+typedef struct api_metrics_request {
+    enum api_metric_type types[API_METRICS_MAX_TYPES]; /* unique, in order of first mention */
+    size_t ntypes;                                     /* 1..10 */
+    int64_t start_ms, end_ms;                          /* start < end */
+    uint32_t samples;                                  /* numberOfSamples, 0..1000 */
+} api_metrics_request_t;
+
+/* Parses the query parameters.  metric_types holds every metricType value as
+ * sent (the parameter may be repeated, each value comma-separated); start,
+ * end and number_of_samples are the raw strings, NULL when absent.  opts may
+ * be NULL (defaults; only max_range_ms is used).  On STRATA_EINVAL, err
+ * (errcap bytes, may be NULL) gets a message naming the parameter:
+ *   metricType missing, empty item, unknown value, more than 10 items (as
+ *   sent, duplicates counted; duplicates are then answered once);
+ *   start/end missing or not RFC 3339; end <= start; numberOfSamples not an
+ *   integer or outside 0..1000; end - start over max_range_ms. */
+int api_metrics_parse(const char *const *metric_types, size_t nmetric_types, const char *start,
+                      const char *end, const char *number_of_samples,
+                      const api_metrics_options_t *opts, api_metrics_request_t *req,
+                      char *err, size_t errcap);
+
+typedef struct api_metrics_response api_metrics_response_t;
+
+/* Runs the request for one workload of one tenant.  reg resolves the
+ * workload's pods (STRATA_ENOTFOUND, with a message, when the tenant has no
+ * such workload); reg may be NULL, then only the workload_id label joins and
+ * no workload is unknown.  opts may be NULL (defaults).
+ *
+ * A metric type that fails on its own (store error, arena exhausted,
+ * max_samples) does not fail the call: its measurement gets values null and
+ * labels {"error": "..."} and the response is partial.  The call itself fails
+ * with STRATA_ELIMIT when numberOfSamples = 0 would give some series more than
+ * max_points points (err names the limit), STRATA_EINVAL for bad arguments,
+ * STRATA_ENOMEM when the response itself cannot be allocated. */
+int api_metrics_query(tsdb_t *db, api_registry_t *reg, int32_t tenant_id,
+                      const char *workload_id, const api_metrics_request_t *req,
+                      const api_metrics_options_t *opts, strata_arena_t *arena,
+                      api_metrics_response_t **out, char *err, size_t errcap);
+
+/* 1 when at least one metric type failed (answer 207), else 0. */
+int api_metrics_response_partial(const api_metrics_response_t *r);
+/* Points the query read from the store: raw samples plus rollup points, over
+ * every metric type (for a debug header and /metrics). */
+uint64_t api_metrics_response_points_read(const api_metrics_response_t *r);
+
+/* The MetricsCompositeResponse JSON (compact, NUL-terminated, in arena). */
+int api_metrics_render_json(const api_metrics_response_t *r, strata_arena_t *arena,
+                            char **out, size_t *len);
+/* The CSV form (docs/metrics.md has the exact header), NUL-terminated, in arena. */
+int api_metrics_render_csv(const api_metrics_response_t *r, strata_arena_t *arena,
+                           char **out, size_t *len);
+
+#endif
