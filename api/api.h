@@ -96,6 +96,9 @@ int64_t api_call_now_ms(const api_call_t *c);
 int api_call_add_header(api_call_t *c, const char *name, const char *value);
 /* Answers status with body (copied); content_type NULL = application/json. */
 int api_call_reply(api_call_t *c, int status, const char *content_type, const char *body, size_t len);
+/* Answers status with size bytes read from fd (from offset 0), closing fd
+ * when done (also on failure). */
+int api_call_reply_fd(api_call_t *c, int status, const char *content_type, int fd, uint64_t size);
 /* Answers {"code","message","details"} with status. */
 int api_call_reply_error(api_call_t *c, int status, const char *message, const char *details);
 /* Same, status from api_status_for_error(err); message NULL = strata_strerror(err). */

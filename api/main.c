@@ -22,7 +22,9 @@
 #include <arpa/inet.h>
 
 #include "api.h"
+#include "http_reports.h"
 #include "http_workloads.h"
+#include "report_gen.h"
 #include "registry.h"
 #include "ingest.h"
 #include "strata_log.h"
@@ -34,7 +36,8 @@ typedef struct config {
     const char *tls_cert, *tls_key, *log_level, *wal_fsync;
     int insecure;
     int64_t retention_ms, ooo_window_ms, block_duration_ms, fsync_interval_ms;
-    int64_t staleness_ms, gpu_idle_after_ms;
+    int64_t staleness_ms, gpu_idle_after_ms, report_retention_ms;
+    unsigned report_workers;
     uint64_t retention_bytes;
     ingest_limits_t limits;
     unsigned threads, max_connections, http_timeout_s, shutdown_timeout_s;
@@ -71,6 +74,8 @@ static void usage(FILE *f)
 "  --shutdown-timeout=DURATION    wait for in-flight requests at stop   (30s)\n"
 "  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
 "  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
+"  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
+"  --report-workers=N             report generator threads              (1)\n"
 "  --log-level=debug|info|warn|error                                    (info)\n"
 "  --help                         this text\n"
 "\n"
@@ -115,6 +120,7 @@ enum {
     O_BLOCK_DURATION, O_OOO_WINDOW, O_AUTH, O_JWT_SECRET, O_JWT_PUBKEY, O_INSECURE, O_TLS_CERT,
     O_TLS_KEY, O_MAX_REQUEST, O_MAX_SERIES, O_MAX_LABELS, O_MAX_NAME, O_MAX_VALUE, O_THREADS,
     O_MAX_CONN, O_HTTP_TIMEOUT, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_STALENESS, O_GPU_IDLE,
+    O_REPORT_RETENTION, O_REPORT_WORKERS,
 };
 
 static const struct option options[] = {
@@ -144,6 +150,8 @@ static const struct option options[] = {
     { "log-level", required_argument, NULL, O_LOG_LEVEL },
     { "staleness", required_argument, NULL, O_STALENESS },
     { "gpu-idle-after", required_argument, NULL, O_GPU_IDLE },
+    { "report-retention", required_argument, NULL, O_REPORT_RETENTION },
+    { "report-workers", required_argument, NULL, O_REPORT_WORKERS },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -174,6 +182,8 @@ static int parse_flags(int argc, char **argv, config_t *c)
     c->shutdown_timeout_s = 30;
     c->staleness_ms = 5 * 60000LL;
     c->gpu_idle_after_ms = 5 * 60000LL;
+    c->report_retention_ms = 30 * 86400000LL;
+    c->report_workers = 1;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -230,6 +240,13 @@ static int parse_flags(int argc, char **argv, config_t *c)
         case O_LOG_LEVEL: c->log_level = optarg; break;
         case O_STALENESS:
             if (parse_duration_ms(optarg, &c->staleness_ms) || c->staleness_ms < 1000) return bad_flag(name, optarg);
+            break;
+        case O_REPORT_RETENTION:
+            if (parse_duration_ms(optarg, &c->report_retention_ms)) return bad_flag(name, optarg);
+            break;
+        case O_REPORT_WORKERS:
+            if (parse_uint(optarg, &u) || u < 1 || u > 64) return bad_flag(name, optarg);
+            c->report_workers = (unsigned)u;
             break;
         case O_GPU_IDLE:
             if (parse_duration_ms(optarg, &c->gpu_idle_after_ms) || c->gpu_idle_after_ms < 1000)
@@ -296,6 +313,8 @@ typedef struct opener {
     const config_t *cfg;
     api_server_t *srv;
     api_registry_t *reg;
+    api_reports_ref_t *reports;
+    api_report_gen_t *gen;
     pthread_t main_thread;
     tsdb_t *db;
     ingest_t *ing;
@@ -324,6 +343,17 @@ static void *open_store(void *arg)
         rc = ingest_new(o->db, &c->limits, &o->ing);
     }
     if (rc == 0) ingest_set_observer(o->ing, api_workloads_observe, o->reg);
+    if (rc == 0) {
+        /* report workers start inside api_reports_open and read the store at once */
+        atomic_store(&o->gen->db, o->db);
+        api_reports_options_t ro;
+        api_reports_options_init(&ro);
+        ro.workers = (int)c->report_workers;
+        ro.retention_ms = c->report_retention_ms;
+        ro.generate = api_report_generate;
+        ro.generate_ctx = o->gen;
+        rc = api_reports_open(c->data_dir, &ro, &o->reports->st);
+    }
     if (rc) {
         char q[512];
         strata_error("cannot open the store", "dir=%s err=%s", strata_log_quote(q, sizeof q, c->data_dir),
@@ -434,10 +464,16 @@ int main(int argc, char **argv)
         strata_error("cannot create the workload registry", "%s", "");
         return 1;
     }
-    api_route_t routes[16];
+    api_route_t routes[32];
     size_t nroutes = 0;
+    api_reports_ref_t reports = { 0 };
+    api_report_gen_t gen = { .params = { 0 } };
+    api_reports_agg_params_init(&gen.params);
+    gen.params.staleness_ms = c.staleness_ms;
+    gen.params.gpu_idle_after_ms = c.gpu_idle_after_ms;
     routes[nroutes++] = (api_route_t){ "GET", "/api/v1/workloads/telemetry", API_SCOPE_METRICS_READ, not_implemented, NULL };
     nroutes += api_workloads_routes(reg, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
+    nroutes += api_reports_routes(&reports, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
 
     api_server_config_t sc = {
         .listen = c.listen, .threads = c.threads, .max_connections = c.max_connections,
@@ -449,7 +485,8 @@ int main(int argc, char **argv)
     api_server_t *srv;
     if (api_server_start(&sc, &srv)) return 1;
 
-    opener_t o = { .cfg = &c, .srv = srv, .reg = reg, .main_thread = pthread_self() };
+    opener_t o = { .cfg = &c, .srv = srv, .reg = reg, .reports = &reports, .gen = &gen,
+                   .main_thread = pthread_self() };
     pthread_t th;
     if (pthread_create(&th, NULL, open_store, &o) != 0) {
         strata_error("cannot start the store thread", "%s", "");
@@ -474,6 +511,7 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&hk.mu);
         pthread_join(hk_th, NULL);
     }
+    api_reports_close(reports.st);  /* a generation in progress is cancelled, left Pending */
     ingest_free(o.ing);
     if (o.db) {
         int rc = tsdb_sync(o.db);

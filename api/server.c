@@ -606,6 +606,18 @@ int api_call_reply(api_call_t *c, int status, const char *content_type, const ch
     return call_send(c, status, r);
 }
 
+int api_call_reply_fd(api_call_t *c, int status, const char *content_type, int fd, uint64_t size)
+{
+    /* MHD owns fd from here and closes it with the response */
+    struct MHD_Response *r = MHD_create_response_from_fd64(size, fd);
+    if (!r) {
+        close(fd);
+        return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    }
+    MHD_add_response_header(r, "Content-Type", content_type ? content_type : "application/octet-stream");
+    return call_send(c, status, r);
+}
+
 int api_call_reply_error(api_call_t *c, int status, const char *message, const char *details)
 {
     return call_send(c, status, api_error_response(status, message, details));

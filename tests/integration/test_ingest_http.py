@@ -216,7 +216,7 @@ def main():
                  "--insecure", "--tls-cert", "--tls-key", "--max-request-bytes",
                  "--max-series-per-tenant", "--max-labels-per-series", "--max-label-name-length",
                  "--max-label-value-length", "--ooo-window", "--block-duration", "--log-level",
-                 "--staleness", "--gpu-idle-after"]
+                 "--staleness", "--gpu-idle-after", "--report-retention", "--report-workers"]
         missing = [f for f in flags if f not in out.stdout]
         tap(out.returncode == 0 and not missing, "--help lists every flag", "missing: %s" % missing)
         r = subprocess.run([BIN, "--listen=0.0.0.0:%d" % free_port(), "--data-dir=" + datadir,
@@ -423,12 +423,57 @@ def main():
         st, _, _ = srv.req("DELETE", "/api/v1/workloads", headers={"Authorization": "Bearer " + r1})
         tap(st == 405, "known path, wrong method -> 405", st)
 
+        # ---- reports: create, generate from the store, download
+        wid2 = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+        t0 = (int(time.time()) - 3 * 3600) // 60 * 60 * 1000
+        minutes = [(2.0, t0 + i * 60000) for i in range(61)]
+        srv.write(rw1([
+            ([("__name__", "runai_workload_info"), ("workload_id", wid2), ("workload_name", "rep-1"),
+              ("project_id", "p-7"), ("project_name", "proj seven")], minutes),
+            ([("__name__", "runai_workload_gpu_allocation"), ("workload_id", wid2)], minutes),
+        ]), w1)
+        rw = token(1, "metrics:read reports:write")
+        iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+        req = json.dumps({"name": "gpu-hours", "start": iso(t0), "end": iso(t0 + 3600000), "groupBy": "Project"})
+        st, _, data = srv.req("POST", "/api/v1/org-unit/reports", req,
+                              {"Authorization": "Bearer " + rw, "Content-Type": "application/json"})
+        rep = err_body(data)
+        tap(st == 202 and rep.get("name") == "gpu-hours" and rep.get("status") in ("Pending", "Processing", "Ready"),
+            "POST /api/v1/org-unit/reports -> 202 with the Report", data)
+        st2, _, _ = srv.req("POST", "/api/v1/org-unit/reports", req, {"Authorization": "Bearer " + r1})
+        st3, _, _ = srv.req("POST", "/api/v1/org-unit/reports", req, {"Authorization": "Bearer " + rw})
+        tap(st2 == 403 and st3 == 409, "creating needs reports:write; a duplicate name is 409", "%s %s" % (st2, st3))
+        rid, status, deadline = rep.get("id", "x"), None, time.time() + 20
+        while status not in ("Ready", "Failed") and time.time() < deadline:
+            st, body = get("/api/v1/org-unit/reports/" + rid)
+            status = body.get("status") if isinstance(body, dict) else None
+            if status not in ("Ready", "Failed"):
+                time.sleep(0.05)
+        st, hdr, data = srv.req("GET", "/api/v1/org-unit/reports/%s/file" % rid, headers={"Authorization": "Bearer " + r1})
+        lines = data.decode().splitlines()
+        cols = lines[0].split(",") if lines else []
+        rows = [dict(zip(cols, l.split(","))) for l in lines[1:]]
+        hours = sum(float(r.get("gpu_allocation_hours", "nan")) for r in rows) if rows else None
+        tap(status == "Ready" and st == 200 and hdr.get("content-type", "").startswith("text/csv")
+            and "attachment" in hdr.get("content-disposition", "")
+            and cols[:3] == ["date", "project_id", "project_name"]
+            and all(r.get("project_id") == "p-7" and r.get("workloads") == "1" for r in rows)
+            and hours is not None and abs(hours - 2.0) < 1e-9,
+            "report generated from stored samples: 2 GPUs for 1 hour = 2 gpu_allocation_hours",
+            "status=%s st=%s hdr=%s csv=%s" % (status, st, hdr, lines[:4]))
+        st, body = get("/api/v1/org-unit/reports/count")
+        st2, body2 = get("/api/v1/org-unit/reports/count", r2)
+        tap(st == 200 and body == {"count": 1} and body2 == {"count": 0}, "report count, per tenant", "%s %s" % (body, body2))
+        st, _, _ = srv.req("DELETE", "/api/v1/org-unit/reports/" + rid, headers={"Authorization": "Bearer " + rw})
+        st2, body = get("/api/v1/org-unit/reports/" + rid)
+        tap(st == 204 and st2 == 404, "DELETE a report -> 204, then 404", "%s %s" % (st, st2))
+
         # ---- /metrics
         st, _, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + r1})
         text = data.decode()
         # 6 (RW1, the stale marker included) + 6 (identical retry) + 3 (RW2) + 1 (partial_ok)
-        # + 1 (tenant 2) + 4 (workloads) accepted samples
-        want_lines = ["strata_ingested_samples_total 21",
+        # + 1 (tenant 2) + 4 (workloads) + 122 (reports) accepted samples
+        want_lines = ["strata_ingested_samples_total 143",
                       'strata_rejected_samples_total{reason="missing_metric_name"} 2',
                       'strata_rejected_samples_total{reason="out_of_window"} 1',
                       'strata_rejected_samples_total{reason="duplicate_timestamp"} 1',
@@ -442,7 +487,7 @@ def main():
             "missing: %s" % missing)
         st, _, _ = srv.req("GET", "/metrics")
         tap(st == 401, "/metrics needs a token with --auth=jwt", st)
-        st, _, data = srv.req("GET", "/api/v1/org-unit/reports", headers={"Authorization": "Bearer " + r1})
+        st, _, data = srv.req("GET", "/api/v1/no-such-thing", headers={"Authorization": "Bearer " + r1})
         tap(st == 501 and err_body(data).get("code") == 501, "unbuilt API paths answer 501 JSON", data)
 
         # ---- shutdown: a request in flight when SIGTERM arrives is finished, then exit 0

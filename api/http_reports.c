@@ -1,0 +1,150 @@
+/*
+ * http_reports.c: query parameters and bodies -> api_reports calls -> replies
+ * for the Run:ai reports endpoints (docs/reports.md, "What the HTTP handlers
+ * call").  Report files are streamed from the descriptor the store opens, so
+ * a large CSV never sits in memory.
+ */
+#include "http_reports.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int bad_param(api_call_t *c, const char *name, const char *why)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "invalid %s parameter", name);
+    return api_call_reply_error(c, 400, msg, why);
+}
+
+static int int_param(api_call_t *c, const char *name, int64_t *out)
+{
+    const char *v = api_call_param(c, name);
+    if (!v || !*v) return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end || end == v) return -1;
+    *out = x;
+    return 1;
+}
+
+static int answer(api_call_t *c, int rc, const api_reports_result_t *res, int ok_status)
+{
+    switch (rc) {
+    case 0: return api_call_reply(c, ok_status, "application/json", res->json, res->len);
+    case STRATA_EINVAL: return api_call_reply_error(c, 400, res->error ? res->error : "invalid request", "");
+    case STRATA_ECONFLICT: return api_call_reply_error(c, 409, res->error ? res->error : "conflict", "");
+    case STRATA_ENOTFOUND: return api_call_reply_error(c, 404, "report not found", api_call_segment(c, 0));
+    default: return api_call_reply_strata_error(c, rc, NULL, res->error ? res->error : "");
+    }
+}
+
+static int parse_query(api_call_t *c, api_reports_query_t *q)
+{
+    api_reports_query_init(q);
+    strata_arena_t *a = api_call_arena(c);
+    const char **vals;
+    size_t nv = api_call_params(c, "filterBy", &vals);
+    const char **terms = strata_arena_calloc(a, API_REPORTS_MAX_FILTERS + 1, sizeof *terms);
+    size_t nt = 0;
+    for (size_t i = 0; terms && i < nv; i++) {
+        char *copy = strata_arena_strdup(a, vals[i]);
+        for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+            if (nt == API_REPORTS_MAX_FILTERS) { bad_param(c, "filterBy", "at most 10 terms"); return 0; }
+            terms[nt++] = t;
+        }
+    }
+    q->filter_by = terms;
+    q->nfilter = nt;
+    q->sort_by = api_call_param(c, "sortBy");
+    q->sort_order = api_call_param(c, "sortOrder");
+    q->search = api_call_param(c, "search");
+    int r = int_param(c, "offset", &q->offset);
+    if (r < 0 || q->offset < 0) { bad_param(c, "offset", "want an integer >= 0"); return 0; }
+    r = int_param(c, "limit", &q->limit);
+    if (r < 0 || (r == 1 && (q->limit < 1 || q->limit > API_REPORTS_MAX_LIMIT))) {
+        bad_param(c, "limit", "want an integer 1..500");
+        return 0;
+    }
+    return 1;
+}
+
+static int h_create(api_call_t *c, void *ctx)
+{
+    api_reports_ref_t *ref = ctx;
+    size_t len;
+    const char *body = api_call_body(c, &len);
+    const api_principal_t *who = api_call_principal(c);
+    api_reports_result_t res = { 0 };
+    int rc = api_reports_create(ref->st, who->tenant_id, who->sub, body, len, api_call_arena(c), &res);
+    return answer(c, rc, &res, 202);
+}
+
+static int h_list(api_call_t *c, void *ctx)
+{
+    api_reports_ref_t *ref = ctx;
+    api_reports_query_t q;
+    if (!parse_query(c, &q)) return 0;
+    api_reports_result_t res = { 0 };
+    int rc = api_reports_list(ref->st, api_call_principal(c)->tenant_id, &q, api_call_arena(c), &res);
+    return answer(c, rc, &res, 200);
+}
+
+static int h_count(api_call_t *c, void *ctx)
+{
+    api_reports_ref_t *ref = ctx;
+    api_reports_query_t q;
+    if (!parse_query(c, &q)) return 0;
+    api_reports_result_t res = { 0 };
+    int rc = api_reports_count(ref->st, api_call_principal(c)->tenant_id, &q, api_call_arena(c), &res);
+    return answer(c, rc, &res, 200);
+}
+
+static int h_get(api_call_t *c, void *ctx)
+{
+    api_reports_ref_t *ref = ctx;
+    api_reports_result_t res = { 0 };
+    int rc = api_reports_get(ref->st, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
+                             api_call_arena(c), &res);
+    return answer(c, rc, &res, 200);
+}
+
+static int h_delete(api_call_t *c, void *ctx)
+{
+    api_reports_ref_t *ref = ctx;
+    int rc = api_reports_delete(ref->st, api_call_principal(c)->tenant_id, api_call_segment(c, 0));
+    if (rc == 0) return api_call_reply(c, 204, NULL, "", 0);
+    api_reports_result_t res = { 0 };
+    return answer(c, rc, &res, 204);
+}
+
+static int h_file(api_call_t *c, void *ctx)
+{
+    api_reports_ref_t *ref = ctx;
+    api_reports_result_t res = { 0 };
+    api_reports_file_t f = { .fd = -1 };
+    int rc = api_reports_open_file(ref->st, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
+                                   api_call_arena(c), &f, &res);
+    if (rc) return answer(c, rc, &res, 200);
+    if (f.content_disposition) api_call_add_header(c, "Content-Disposition", f.content_disposition);
+    return api_call_reply_fd(c, 200, "text/csv; charset=utf-8", f.fd, (uint64_t)f.size);
+}
+
+size_t api_reports_routes(api_reports_ref_t *ref, api_route_t *out, size_t cap)
+{
+    /* /count before /{} so "count" is not taken for an id */
+    const api_route_t r[API_REPORTS_NROUTES] = {
+        { "POST", "/api/v1/org-unit/reports", API_SCOPE_REPORTS_WRITE, h_create, ref },
+        { "GET", "/api/v1/org-unit/reports", API_SCOPE_METRICS_READ, h_list, ref },
+        { "GET", "/api/v1/org-unit/reports/count", API_SCOPE_METRICS_READ, h_count, ref },
+        { "GET", "/api/v1/org-unit/reports/{}", API_SCOPE_METRICS_READ, h_get, ref },
+        { "DELETE", "/api/v1/org-unit/reports/{}", API_SCOPE_REPORTS_WRITE, h_delete, ref },
+        { "GET", "/api/v1/org-unit/reports/{}/file", API_SCOPE_METRICS_READ, h_file, ref },
+    };
+    size_t n = cap < API_REPORTS_NROUTES ? cap : API_REPORTS_NROUTES;
+    memcpy(out, r, n * sizeof *r);
+    return n;
+}
