@@ -153,6 +153,25 @@ static void test_stale_marker_is_an_exception(void **state)
     assert_int_equal(vmode(modes), TSDB_CHUNK_VAL_DECIMAL);
 }
 
+static void test_sparse_bitmap_and_list(void **state)
+{
+    (void)state;
+    tsdb_sample_t s[129];
+    fill_regular(s, 129, 0, 1000);
+    /* header: magic, modes, n = 129 (2 bytes), t0 = 0, span 128000 (3 bytes) = 8 */
+    /* 21 spikes of 5 over zeros: SPARSE around 0 with a 16-byte bitmap (21 x 7-bit
+     * positions would take 19), 21 x 4-bit zigzag(5) = 11 bytes: block = 1 + base 1 +
+     * count 1 + 16 + 11 = 30; values = e + zz(m0) + block + exception count = 33 */
+    for (int i = 0; i < 129; i++) s[i].v = i && i % 6 == 0 ? 5 : 0;
+    unsigned modes;
+    assert_int_equal(roundtrip(s, 129, &modes), 8 + 1 + 1 + 30 + 1);
+    assert_int_equal(vmode(modes), TSDB_CHUNK_VAL_DECIMAL);
+    /* 3 spikes: the positions as a list, 3 x 7 bits = 3 bytes, values 2 bytes:
+     * block = 1 + 1 + 1 + 3 + 2 = 8 */
+    for (int i = 0; i < 129; i++) s[i].v = i && i % 40 == 0 ? 5 : 0;
+    assert_int_equal(roundtrip(s, 129, &modes), 8 + 1 + 1 + 8 + 1);
+}
+
 static void test_random_bits_fall_back_to_xor(void **state)
 {
     (void)state;
@@ -229,6 +248,8 @@ static double gen_value(int kind, size_t i, double prev)
         if (c == 1) return test_bits_double(rnd());
         return gen_value(1 + (int)rnd_below(4), i, prev);
     }
+    case 8: /* idle with frequent spikes: sparse blocks with a bitmap */
+        return rnd_below(4) ? 0 : (double)rnd_below(100);
     case 6: /* mostly integers with a rare long fraction */
         return rnd_below(50) ? (double)rnd_below(1000) : (double)rnd_below(1000) + 1.0 / 3.0;
     default: /* integers near 2^53 and beyond */
@@ -274,7 +295,7 @@ static void test_property_random_chunks(void **state)
     for (int iter = 0; iter < 1500; iter++) {
         size_t n = 1 + (size_t)rnd_below(iter % 10 == 0 ? 4096 : 300);
         gen_times(s, n, (int)rnd_below(5));
-        int kind = (int)rnd_below(8);
+        int kind = (int)rnd_below(9);
         double prev = (double)rnd_below(1000);
         for (size_t i = 0; i < n; i++) prev = s[i].v = gen_value(kind, i, prev);
         roundtrip(s, n, NULL);
@@ -356,9 +377,9 @@ static void test_timestamp_shapes(void **state)
     assert_int_equal(tmode(modes), TSDB_CHUNK_TS_PACKED);
     /* header 9 (span 6585000: 4 bytes); step 15000 (the majority delta): 2;
      * grid offsets are 0 then 3600000: block 1 (j = 1..128) SPARSE_DELTA =
-     * 1 + 16-byte bitmap + one 23-bit jump = 20; block 2 (71 offsets equal to
-     * the previous) FOR width 0, base 0 = 2; constant value 2 */
-    assert_int_equal(len, 9 + 2 + 20 + 2 + 2);
+     * header + count 1 + one 7-bit position + one 23-bit jump = 6; block 2
+     * (71 offsets equal to the previous) FOR width 0, base 0 = 2; value 2 */
+    assert_int_equal(len, 9 + 2 + 6 + 2 + 2);
 }
 
 static void test_max_samples(void **state)
@@ -522,8 +543,8 @@ static void test_truncated_and_flipped(void **state)
     tsdb_sample_t s[300];
     uint8_t buf[8192];
     rng_state = 77;
-    for (int kind = 0; kind < 8; kind++) {
-        size_t n = kind == 7 ? 1 : 150 + (size_t)kind * 20;
+    for (int kind = 0; kind < 9; kind++) {
+        size_t n = kind == 7 ? 1 : 150 + (size_t)kind * 15;  /* <= 270 */
         gen_times(s, n, kind % 5);
         double prev = 10;
         for (size_t i = 0; i < n; i++) prev = s[i].v = gen_value(kind, i, prev);
@@ -637,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_small_ints_for_width),
         cmocka_unit_test(test_counter_constant_rate),
         cmocka_unit_test(test_stale_marker_is_an_exception),
+        cmocka_unit_test(test_sparse_bitmap_and_list),
         cmocka_unit_test(test_random_bits_fall_back_to_xor),
         cmocka_unit_test(test_jittered_timestamps_are_cheap),
         cmocka_unit_test(test_property_random_chunks),

@@ -274,8 +274,12 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
      * timestamps, byte counts) pays for its level once, not per block */
     size_t c_for = varint_len(zz_enc((int64_t)((uint64_t)mn - (uint64_t)prev))) + packed_bytes(len, w_for);
     size_t c_del = varint_len(zz_enc(dmn)) + packed_bytes(len, w_del);
-    size_t c_sp = varint_len(zz_enc((int64_t)((uint64_t)cand - (uint64_t)prev))) + bm + packed_bytes(snz, w_sp);
-    size_t c_sd = bm + packed_bytes(dnz, w_sd);
+    /* sparse positions: a bitmap, or when shorter a list of pw-bit indexes */
+    unsigned pw = bitwidth(len - 1);
+    int sp_list = packed_bytes(snz, pw) < bm, sd_list = packed_bytes(dnz, pw) < bm;
+    size_t c_sp = varint_len(zz_enc((int64_t)((uint64_t)cand - (uint64_t)prev))) + varint_len(snz) +
+                  (sp_list ? packed_bytes(snz, pw) : bm) + packed_bytes(snz, w_sp);
+    size_t c_sd = varint_len(dnz) + (sd_list ? packed_bytes(dnz, pw) : bm) + packed_bytes(dnz, w_sd);
 
     /* ties go to the mode that decodes fastest */
     unsigned mode = BM_FOR;
@@ -304,7 +308,11 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
     case BM_SPARSE: {
         wr_byte(w, (uint8_t)(BM_SPARSE << 6 | wcode(w_sp)));
         wr_varint(w, zz_enc((int64_t)((uint64_t)cand - (uint64_t)prev)));
-        for (unsigned i = 0; i < len; i++) bw_put(&b, x[i] != cand, 1);
+        wr_varint(w, snz);
+        for (unsigned i = 0; i < len; i++) {
+            if (!sp_list) bw_put(&b, x[i] != cand, 1);
+            else if (x[i] != cand) bw_put(&b, i, pw);
+        }
         bw_flush(&b);
         for (unsigned i = 0; i < len; i++)
             if (x[i] != cand) bw_put(&b, zz_enc((int64_t)((uint64_t)x[i] - (uint64_t)cand)), w_sp);
@@ -312,9 +320,11 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
     }
     case BM_SPARSE_DELTA:
         wr_byte(w, (uint8_t)(BM_SPARSE_DELTA << 6 | wcode(w_sd)));
+        wr_varint(w, dnz);
         p = prev;
         for (unsigned i = 0; i < len; i++) {
-            bw_put(&b, x[i] != p, 1);
+            if (!sd_list) bw_put(&b, x[i] != p, 1);
+            else if (x[i] != p) bw_put(&b, i, pw);
             p = x[i];
         }
         bw_flush(&b);
@@ -411,21 +421,41 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
         }
     } else {
         size_t bm = (len + 7) / 8;
-        if (r->len - r->pos < bm) return STRATA_ECORRUPT;
-        const uint8_t *bits = r->p + r->pos;
-        r->pos += bm;
-        unsigned k = 0;
-        size_t i = 0;
-        for (; i + 8 <= bm; i += 8) k += (unsigned)__builtin_popcountll(load64(bits + i));
-        for (; i < bm; i++) k += (unsigned)__builtin_popcount(bits[i]);
-        /* bits past len in the last bitmap byte must be clear */
-        if (len & 7 && bits[bm - 1] >> (len & 7)) return STRATA_ECORRUPT;
-        if ((rc = rd_unpack(r, x, k, w))) return rc;
-        /* expand in place from the back: the j-th set value never lies after slot i */
-        unsigned j = k;
-        for (unsigned i = len; i-- > 0;) {
-            if (bits[i >> 3] >> (i & 7) & 1) x[i] = (uint64_t)zz_dec(x[--j]);
-            else x[i] = 0;
+        uint64_t k;
+        if ((rc = rd_varint(r, &k))) return rc;
+        if (k > len) return STRATA_ECORRUPT;
+        unsigned pw = bitwidth(len - 1);
+        if (packed_bytes(k, pw) < bm) {
+            /* position list: strictly increasing indexes below len */
+            uint64_t pos[BLK];
+            if ((rc = rd_unpack(r, pos, (unsigned)k, pw))) return rc;
+            for (unsigned j = 0; j < k; j++)
+                if (pos[j] >= len || (j && pos[j] <= pos[j - 1])) return STRATA_ECORRUPT;
+            if ((rc = rd_unpack(r, x, (unsigned)k, w))) return rc;
+            /* scatter from the back: value j sits at index j <= pos[j], so
+             * it is read before any write can reach its slot */
+            unsigned j = (unsigned)k;
+            for (unsigned i = len; i-- > 0;) {
+                if (j && pos[j - 1] == i) { j--; x[i] = (uint64_t)zz_dec(x[j]); }
+                else x[i] = 0;
+            }
+        } else {
+            if (r->len - r->pos < bm) return STRATA_ECORRUPT;
+            const uint8_t *bits = r->p + r->pos;
+            r->pos += bm;
+            unsigned cnt = 0;
+            size_t i = 0;
+            for (; i + 8 <= bm; i += 8) cnt += (unsigned)__builtin_popcountll(load64(bits + i));
+            for (; i < bm; i++) cnt += (unsigned)__builtin_popcount(bits[i]);
+            /* bits past len in the last bitmap byte must be clear */
+            if (cnt != k || (len & 7 && bits[bm - 1] >> (len & 7))) return STRATA_ECORRUPT;
+            if ((rc = rd_unpack(r, x, (unsigned)k, w))) return rc;
+            /* expand in place from the back: the j-th set value never lies after slot i */
+            unsigned j = (unsigned)k;
+            for (unsigned i2 = len; i2-- > 0;) {
+                if (bits[i2 >> 3] >> (i2 & 7) & 1) x[i2] = (uint64_t)zz_dec(x[--j]);
+                else x[i2] = 0;
+            }
         }
         if (mode == BM_SPARSE) {
             for (unsigned i = 0; i < len; i++) x[i] += base;

@@ -37,8 +37,10 @@
 /* bases (min, base) are stored as zigzag(base - prev), prev = the value before the block */
 #define TSDB_CHUNK_BLOCK_FOR          0 /* varint zigzag(min), len x w bits of (x - min) */
 #define TSDB_CHUNK_BLOCK_DELTA        1 /* varint zigzag(min delta), len x w bits of (delta - min) */
-#define TSDB_CHUNK_BLOCK_SPARSE       2 /* varint zigzag(base), bitmap x != base, w bits zigzag(x - base) each */
-#define TSDB_CHUNK_BLOCK_SPARSE_DELTA 3 /* bitmap delta != 0, w bits zigzag(delta) each */
+#define TSDB_CHUNK_BLOCK_SPARSE       2 /* varint zigzag(base), positions of x != base, w bits zigzag(x - base) each */
+#define TSDB_CHUNK_BLOCK_SPARSE_DELTA 3 /* positions of delta != 0, w bits zigzag(delta) each */
+/* sparse positions: varint k, then a bitmap of len bits, or, when
+ * ceil(k * pw / 8) < ceil(len / 8), k ascending indexes of pw = bitwidth(len - 1) bits */
 
 /* ---- WAL (tsdb/wal.c) ----
  * <dir>/wal/00000001 ...      segments, numbered from 1, %08llu (more digits past 99999999)
