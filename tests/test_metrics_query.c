@@ -740,6 +740,60 @@ static void test_rollups_bound_points_read(void **state)
     assert_true(wide.points <= 3 * narrow.points);
     assert_true(wide.points * 100 < 172801);
 
+    /* A pod-joined series read from rollups: pod train-r of WL is active
+     * from TD+3d (runai_pod_info every 15 s up to TD+5d-15s, window end =
+     * that + 5 m staleness).  Its working-set series runs all 30 days at 1.
+     * Rollup intervals (t-1h, t] overlapping the window are kept: the one
+     * ending TD+3d (it holds the sample at TD+3d: bucket 3), those of days
+     * 4 and 5, and the one ending TD+5d+1h (the staleness tail: bucket 6),
+     * exactly the buckets the raw samples of the window fall in. */
+    {
+        enum { NP = 2 * 24 * 240 };
+        tsdb_sample_t *ps = malloc(NP * sizeof *ps);
+        assert_non_null(ps);
+        for (int i = 0; i < NP; i++) ps[i] = (tsdb_sample_t){ TD + 3 * DAY + (int64_t)i * 15 * SEC, 1 };
+        put(f, TEN, "runai_pod_info",
+            KV({ "namespace", "team-a" }, { "pod", "train-r" }, { "workload_id", WL }, { "node", "node-9" }),
+            ps, NP);
+        free(ps);
+        enum { NM = 30 * 24 * 240 };
+        tsdb_sample_t *ms = malloc(NM * sizeof *ms);
+        assert_non_null(ms);
+        for (int i = 0; i < NM; i++) ms[i] = (tsdb_sample_t){ TD + (int64_t)i * 15 * SEC, 1 };
+        put(f, TEN, "container_memory_working_set_bytes",
+            KV({ "namespace", "team-a" }, { "pod", "train-r" }, { "container", "main" }), ms, NM);
+        free(ms);
+        qres_t pr = query(f, TEN, "CPU_MEMORY_USAGE_BYTES", TD, TD + 30 * DAY, "30", NULL);
+        assert_json(pr.json, "{\"measurements\":[{\"type\":\"CPU_MEMORY_USAGE_BYTES\",\"values\":["
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-23T00:00:00Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-24T00:00:00Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-25T00:00:00Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-26T00:00:00Z\"}]}]}");
+        /* around the window's end, 1 hour at N = 4: 15-minute buckets, aligned
+         * to 5 m, so 5 m rollups (12 read); the window ends at TD+5d-15s+5m, so
+         * the interval (TD+5d+10m, TD+5d+15m] is outside it and the last bucket
+         * gets nothing */
+        qres_t rr = query(f, TEN, "CPU_MEMORY_USAGE_BYTES", TD + 5 * DAY - 30 * MIN, TD + 5 * DAY + 30 * MIN,
+                          "4", NULL);
+        assert_json(rr.json, "{\"measurements\":[{\"type\":\"CPU_MEMORY_USAGE_BYTES\",\"values\":["
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-24T23:45:00Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-25T00:00:00Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-25T00:15:00Z\"}]}]}");
+        assert_int_equal(rr.points, 12);
+        /* the same read raw: 54 minutes at N = 6, 9-minute buckets (not a
+         * multiple of 5 m, under 1 h).  The store cuts the window: samples
+         * from TD+5d-27m to TD+5d (109) and after it while the window lasts,
+         * i.e. before TD+5d+4m45s (15 s .. 4m30s: 18) = 127 */
+        qres_t rw = query(f, TEN, "CPU_MEMORY_USAGE_BYTES", TD + 5 * DAY - 27 * MIN, TD + 5 * DAY + 27 * MIN,
+                          "6", NULL);
+        assert_json(rw.json, "{\"measurements\":[{\"type\":\"CPU_MEMORY_USAGE_BYTES\",\"values\":["
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-24T23:42:00Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-24T23:51:00Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-25T00:00:00Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-25T00:09:00Z\"}]}]}");
+        assert_int_equal(rw.points, 127);
+    }
+
     /* 3 days at N = 18 (4 h buckets): 72 rollup points */
     qres_t mid = query(f, TEN, "GPU_ALLOCATION", TD + DAY, TD + 4 * DAY, "18", NULL);
     assert_int_equal(mid.points, 72);
