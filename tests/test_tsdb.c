@@ -1016,6 +1016,40 @@ static void test_concurrent_append_select_cut(void **state)
     test_tmpdir_free(dir);
 }
 
+static void test_background_cut(void **state)
+{
+    (void)state;
+    /* The background thread's first pass finds a head spanning 2h with 1h
+     * blocks and cuts [0, 1h).  Liveness only: it waits for the block (up
+     * to 20 s, normally about one second), it asserts no duration. */
+    const int64_t H = 60 * MIN_MS;
+    char *dir = test_tmpdir_new();
+    tsdb_options_t o;
+    tsdb_options_init(&o);
+    o.dir = dir;
+    o.block_duration_ms = H;
+    o.fsync = TSDB_FSYNC_NEVER;
+    tsdb_t *db = NULL;
+    assert_ok(tsdb_open(&o, &db));
+    append_range(db, "__name__=bg", 0, MIN_MS, 121, 0);
+    tsdb_stats_t st;
+    for (int i = 0; i < 400; i++) {
+        tsdb_get_stats(db, &st);
+        if (st.blocks) break;
+        usleep(50000);
+    }
+    assert_int_equal(st.blocks, 1);
+    assert_int_equal(st.head_samples, 61);
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "bg") };
+    char *want = expect_range("__name__=bg", 0, MIN_MS, 121, 0);
+    char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 /* ---- misc --------------------------------------------------------------------------------- */
 
 static void test_lock_and_stats(void **state)
@@ -1076,6 +1110,7 @@ int main(void)
         cmocka_unit_test(test_lock_and_stats),
         cmocka_unit_test(test_due_cut_in_compact),
         cmocka_unit_test(test_concurrent_append_select_cut),
+        cmocka_unit_test(test_background_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
