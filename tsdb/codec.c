@@ -98,21 +98,33 @@ static void wr_u64(wr_t *w, uint64_t v)
     for (int i = 0; i < 8; i++) wr_byte(w, (uint8_t)(v >> (8 * i)));
 }
 
-/* LSB-first bit writer on top of wr_t. */
+/* LSB-first bit writer on top of wr_t: bits gather in a 64-bit register
+ * and leave 32 at a time. */
 typedef struct bw {
     wr_t *w;
     uint64_t acc;
-    unsigned n;  /* bits in acc, < 8 between calls */
+    unsigned n;  /* bits in acc, < 32 between calls */
 } bw_t;
+
+static inline void wr_u32(wr_t *w, uint32_t v)
+{
+    if (w->cap >= 4 && w->len <= w->cap - 4) {
+        uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+        memcpy(w->p + w->len, b, 4);
+        w->len += 4;
+    } else {
+        for (int i = 0; i < 4; i++) wr_byte(w, (uint8_t)(v >> (8 * i)));
+    }
+}
 
 static inline void bw_put32(bw_t *b, uint64_t v, unsigned w)
 {
     b->acc |= v << b->n;
     b->n += w;
-    while (b->n >= 8) {
-        wr_byte(b->w, (uint8_t)b->acc);
-        b->acc >>= 8;
-        b->n -= 8;
+    if (b->n >= 32) {
+        wr_u32(b->w, (uint32_t)b->acc);
+        b->acc >>= 32;
+        b->n -= 32;
     }
 }
 
@@ -129,9 +141,11 @@ static inline void bw_put(bw_t *b, uint64_t v, unsigned w)
 
 static void bw_flush(bw_t *b)
 {
-    if (b->n) wr_byte(b->w, (uint8_t)b->acc);
+    for (; b->n > 0; b->n = b->n > 8 ? b->n - 8 : 0) {
+        wr_byte(b->w, (uint8_t)b->acc);
+        b->acc >>= 8;
+    }
     b->acc = 0;
-    b->n = 0;
 }
 
 /* ---- reader ------------------------------------------------------------- */
