@@ -23,8 +23,8 @@
 
 #include "api.h"
 #include "http_reports.h"
+#include "http_metrics.h"
 #include "http_workloads.h"
-#include "report_gen.h"
 #include "registry.h"
 #include "ingest.h"
 #include "strata_log.h"
@@ -36,7 +36,8 @@ typedef struct config {
     const char *tls_cert, *tls_key, *log_level, *wal_fsync;
     int insecure;
     int64_t retention_ms, ooo_window_ms, block_duration_ms, fsync_interval_ms;
-    int64_t staleness_ms, gpu_idle_after_ms, report_retention_ms;
+    int64_t staleness_ms, gpu_idle_after_ms, report_retention_ms, max_range_ms;
+    size_t max_points;
     unsigned report_workers;
     uint64_t retention_bytes;
     ingest_limits_t limits;
@@ -74,6 +75,8 @@ static void usage(FILE *f)
 "  --shutdown-timeout=DURATION    wait for in-flight requests at stop   (30s)\n"
 "  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
 "  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
+"  --max-points=N                 numberOfSamples=0 points per series   (11000)\n"
+"  --max-range=DURATION           longest metrics query range, 0 = none (0)\n"
 "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
 "  --report-workers=N             report generator threads              (1)\n"
 "  --log-level=debug|info|warn|error                                    (info)\n"
@@ -120,7 +123,7 @@ enum {
     O_BLOCK_DURATION, O_OOO_WINDOW, O_AUTH, O_JWT_SECRET, O_JWT_PUBKEY, O_INSECURE, O_TLS_CERT,
     O_TLS_KEY, O_MAX_REQUEST, O_MAX_SERIES, O_MAX_LABELS, O_MAX_NAME, O_MAX_VALUE, O_THREADS,
     O_MAX_CONN, O_HTTP_TIMEOUT, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_STALENESS, O_GPU_IDLE,
-    O_REPORT_RETENTION, O_REPORT_WORKERS,
+    O_REPORT_RETENTION, O_REPORT_WORKERS, O_MAX_POINTS, O_MAX_RANGE,
 };
 
 static const struct option options[] = {
@@ -151,6 +154,8 @@ static const struct option options[] = {
     { "staleness", required_argument, NULL, O_STALENESS },
     { "gpu-idle-after", required_argument, NULL, O_GPU_IDLE },
     { "report-retention", required_argument, NULL, O_REPORT_RETENTION },
+    { "max-points", required_argument, NULL, O_MAX_POINTS },
+    { "max-range", required_argument, NULL, O_MAX_RANGE },
     { "report-workers", required_argument, NULL, O_REPORT_WORKERS },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
@@ -184,6 +189,8 @@ static int parse_flags(int argc, char **argv, config_t *c)
     c->gpu_idle_after_ms = 5 * 60000LL;
     c->report_retention_ms = 30 * 86400000LL;
     c->report_workers = 1;
+    c->max_points = 11000;
+    c->max_range_ms = 0;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -240,6 +247,13 @@ static int parse_flags(int argc, char **argv, config_t *c)
         case O_LOG_LEVEL: c->log_level = optarg; break;
         case O_STALENESS:
             if (parse_duration_ms(optarg, &c->staleness_ms) || c->staleness_ms < 1000) return bad_flag(name, optarg);
+            break;
+        case O_MAX_POINTS:
+            if (parse_uint(optarg, &u) || u < 1 || u > 100000000) return bad_flag(name, optarg);
+            c->max_points = (size_t)u;
+            break;
+        case O_MAX_RANGE:
+            if (parse_duration_ms(optarg, &c->max_range_ms)) return bad_flag(name, optarg);
             break;
         case O_REPORT_RETENTION:
             if (parse_duration_ms(optarg, &c->report_retention_ms)) return bad_flag(name, optarg);
@@ -314,7 +328,7 @@ typedef struct opener {
     api_server_t *srv;
     api_registry_t *reg;
     api_reports_ref_t *reports;
-    api_report_gen_t *gen;
+    api_reports_tsdb_source_t *gen;
     pthread_t main_thread;
     tsdb_t *db;
     ingest_t *ing;
@@ -342,15 +356,25 @@ static void *open_store(void *arg)
         tsdb_set_fsync_observer(o->db, api_server_observe_fsync, o->srv);
         rc = ingest_new(o->db, &c->limits, &o->ing);
     }
+    if (rc == 0) {
+        /* the registry lives in memory: rebuild it from the store before taking traffic */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        size_t nser = 0;
+        rc = api_registry_replay(o->reg, o->db, c->retention_ms ? now_ms - c->retention_ms : INT64_MIN,
+                                 now_ms + INGEST_MAX_FUTURE_MS, &nser);
+        if (rc == 0) strata_info("registry replayed", "series=%zu", nser);
+    }
     if (rc == 0) ingest_set_observer(o->ing, api_workloads_observe, o->reg);
     if (rc == 0) {
         /* report workers start inside api_reports_open and read the store at once */
-        atomic_store(&o->gen->db, o->db);
+        o->gen->db = o->db;
         api_reports_options_t ro;
         api_reports_options_init(&ro);
         ro.workers = (int)c->report_workers;
         ro.retention_ms = c->report_retention_ms;
-        ro.generate = api_report_generate;
+        ro.generate = api_reports_tsdb_generate;
         ro.generate_ctx = o->gen;
         rc = api_reports_open(c->data_dir, &ro, &o->reports->st);
     }
@@ -467,11 +491,16 @@ int main(int argc, char **argv)
     api_route_t routes[32];
     size_t nroutes = 0;
     api_reports_ref_t reports = { 0 };
-    api_report_gen_t gen = { .params = { 0 } };
-    api_reports_agg_params_init(&gen.params);
-    gen.params.staleness_ms = c.staleness_ms;
-    gen.params.gpu_idle_after_ms = c.gpu_idle_after_ms;
+    api_reports_tsdb_source_t gen = { .db = NULL, .staleness_ms = c.staleness_ms,
+                                      .gpu_idle_after_ms = c.gpu_idle_after_ms };
+    api_metrics_options_t mopts;
+    api_metrics_options_init(&mopts);
+    mopts.max_points = c.max_points;
+    mopts.max_range_ms = c.max_range_ms;
+    mopts.staleness_ms = c.staleness_ms;
+    api_metrics_http_t metrics_http = { .reg = reg, .opts = mopts };
     routes[nroutes++] = (api_route_t){ "GET", "/api/v1/workloads/telemetry", API_SCOPE_METRICS_READ, not_implemented, NULL };
+    routes[nroutes++] = api_metrics_route(&metrics_http);
     nroutes += api_workloads_routes(reg, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
     nroutes += api_reports_routes(&reports, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
 

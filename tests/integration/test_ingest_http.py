@@ -216,7 +216,8 @@ def main():
                  "--insecure", "--tls-cert", "--tls-key", "--max-request-bytes",
                  "--max-series-per-tenant", "--max-labels-per-series", "--max-label-name-length",
                  "--max-label-value-length", "--ooo-window", "--block-duration", "--log-level",
-                 "--staleness", "--gpu-idle-after", "--report-retention", "--report-workers"]
+                 "--staleness", "--gpu-idle-after", "--report-retention", "--report-workers",
+                 "--max-points", "--max-range"]
         missing = [f for f in flags if f not in out.stdout]
         tap(out.returncode == 0 and not missing, "--help lists every flag", "missing: %s" % missing)
         r = subprocess.run([BIN, "--listen=0.0.0.0:%d" % free_port(), "--data-dir=" + datadir,
@@ -418,8 +419,9 @@ def main():
         st, body = get("/api/v1/workloads", w1)
         tap(st == 403, "workloads need metrics:read", body)
         st, body = get("/api/v1/workloads/telemetry?telemetryType=WORKLOADS_COUNT")
-        st2, body2 = get("/api/v1/workloads/%s/metrics" % wid)
-        tap(st == 501 and st2 == 501, "telemetry and metrics answer 501 until built", "%s %s" % (body, body2))
+        tap(st == 501, "telemetry answers 501 until built", body)
+        st, body = get("/api/v1/workloads/%s/metrics" % wid)
+        tap(st == 400 and body.get("code") == 400, "metrics without metricType -> 400", body)
         st, _, _ = srv.req("DELETE", "/api/v1/workloads", headers={"Authorization": "Bearer " + r1})
         tap(st == 405, "known path, wrong method -> 405", st)
 
@@ -461,6 +463,19 @@ def main():
             and hours is not None and abs(hours - 2.0) < 1e-9,
             "report generated from stored samples: 2 GPUs for 1 hour = 2 gpu_allocation_hours",
             "status=%s st=%s hdr=%s csv=%s" % (status, st, hdr, lines[:4]))
+        st, body = get("/api/v1/workloads/%s/metrics?metricType=GPU_ALLOCATION&start=%s&end=%s&numberOfSamples=1"
+                       % (wid2, iso(t0), iso(t0 + 3600000)))
+        m = body.get("measurements", [{}])[0] if isinstance(body, dict) and body.get("measurements") else {}
+        tap(st == 200 and m.get("type") == "GPU_ALLOCATION"
+            and m.get("values") == [{"value": "2", "timestamp": iso(t0 + 3600000)}],
+            "GET /api/v1/workloads/{id}/metrics reads the stored samples", body)
+        st, body = get("/api/v1/workloads/00000000-0000-0000-0000-000000000000/metrics?metricType=GPU_ALLOCATION"
+                       "&start=%s&end=%s" % (iso(t0), iso(t0 + 3600000)))
+        tap(st == 404, "metrics of an unknown workload -> 404", body)
+        st, _, data = srv.req("GET", "/api/v1/workloads/%s/metrics?metricType=GPU_ALLOCATION&start=%s&end=%s"
+                              "&numberOfSamples=1" % (wid2, iso(t0), iso(t0 + 3600000)),
+                              headers={"Authorization": "Bearer " + r1, "Accept": "text/csv"})
+        tap(st == 200 and data.decode().count("\n") >= 2, "metrics as CSV with Accept: text/csv", data[:200])
         st, body = get("/api/v1/org-unit/reports/count")
         st2, body2 = get("/api/v1/org-unit/reports/count", r2)
         tap(st == 200 and body == {"count": 1} and body2 == {"count": 0}, "report count, per tenant", "%s %s" % (body, body2))
@@ -527,6 +542,9 @@ def main():
         st, got = export_rw1()
         st2, got2 = srv.export("rw2_temp", r1)
         st3, got3 = srv.export("inflight", r1)
+        st4, body4 = get("/api/v1/workloads/" + wid2)
+        tap(st4 == 200 and body4.get("name") == "rep-1", "the workload registry is rebuilt from the store at start",
+            body4)
         tap(st == 200 and got == want1 and len(got2) == 1 and got2[0]["values"] == [61, 62.25]
             and got3 == [{"metric": {"__name__": "inflight"}, "values": [42], "timestamps": [now]}],
             "data persists across restart (the in-flight write included)", "%s %s %s" % (got, got2, got3))

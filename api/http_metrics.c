@@ -1,0 +1,49 @@
+/*
+ * http_metrics.c: the HTTP side of the workload metrics query: parameters as
+ * sent (metricType repeated and/or comma-separated) -> api_metrics_parse ->
+ * api_metrics_query -> JSON or CSV, with the status mapping metrics_query.h
+ * documents (parse error 400, unknown workload 404, --max-points exceeded
+ * 400, partial 207).
+ */
+#include "http_metrics.h"
+
+#include <string.h>
+
+static int wants_csv(const api_call_t *c)
+{
+    const char *accept = api_call_header(c, "Accept");
+    return accept && strstr(accept, "text/csv") != NULL;
+}
+
+static int h_metrics(api_call_t *c, void *ctx)
+{
+    api_metrics_http_t *m = ctx;
+    const char **types;
+    size_t ntypes = api_call_params(c, "metricType", &types);
+    api_metrics_request_t req;
+    char err[256] = "";
+    int rc = api_metrics_parse(types, ntypes, api_call_param(c, "start"), api_call_param(c, "end"),
+                               api_call_param(c, "numberOfSamples"), &m->opts, &req, err, sizeof err);
+    if (rc == STRATA_EINVAL) return api_call_reply_error(c, 400, err[0] ? err : "invalid parameter", "");
+    if (rc) return api_call_reply_strata_error(c, rc, NULL, err);
+    api_metrics_response_t *resp;
+    rc = api_metrics_query(api_call_db(c), m->reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
+                           &req, &m->opts, api_call_arena(c), &resp, err, sizeof err);
+    if (rc == STRATA_ENOTFOUND) return api_call_reply_error(c, 404, "workload not found", err);
+    if (rc == STRATA_ELIMIT || rc == STRATA_EINVAL)
+        return api_call_reply_error(c, 400, err[0] ? err : strata_strerror(rc), "");
+    if (rc) return api_call_reply_strata_error(c, rc, NULL, err);
+    char *body;
+    size_t len;
+    int csv = wants_csv(c);
+    rc = csv ? api_metrics_render_csv(resp, api_call_arena(c), &body, &len)
+             : api_metrics_render_json(resp, api_call_arena(c), &body, &len);
+    if (rc) return api_call_reply_strata_error(c, rc, NULL, "");
+    return api_call_reply(c, api_metrics_response_partial(resp) ? 207 : 200,
+                          csv ? "text/csv; charset=utf-8" : "application/json", body, len);
+}
+
+api_route_t api_metrics_route(api_metrics_http_t *ctx)
+{
+    return (api_route_t){ "GET", "/api/v1/workloads/{}/metrics", API_SCOPE_METRICS_READ, h_metrics, ctx };
+}

@@ -1,0 +1,20 @@
+/*
+ * http_metrics.h: GET /api/v1/workloads/{id}/metrics over api/metrics_query.h
+ * (JSON, or CSV with Accept: text/csv; 207 when some metric types failed).
+ */
+#ifndef API_HTTP_METRICS_H
+#define API_HTTP_METRICS_H
+
+#include "api.h"
+#include "metrics_query.h"
+#include "registry.h"
+
+typedef struct api_metrics_http {
+    api_registry_t *reg;          /* resolves the workload's pods; unknown workload -> 404 */
+    api_metrics_options_t opts;   /* --max-points, --max-range, --staleness */
+} api_metrics_http_t;
+
+/* The route (scope metrics:read); ctx must outlive the server. */
+api_route_t api_metrics_route(api_metrics_http_t *ctx);
+
+#endif
