@@ -1050,6 +1050,38 @@ static void test_background_cut(void **state)
     test_tmpdir_free(dir);
 }
 
+static void count_fsync(double seconds, void *ctx)
+{
+    if (seconds >= 0) (*(int *)ctx)++;
+}
+
+static void test_fsync_always_and_observer(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_options_t o;
+    tsdb_options_init(&o);
+    o.dir = dir;
+    o.background = 0;
+    o.fsync = TSDB_FSYNC_ALWAYS;
+    tsdb_t *db = NULL;
+    assert_ok(tsdb_open(&o, &db));
+    int calls = 0;
+    tsdb_set_fsync_observer(db, count_fsync, &calls);
+    tsdb_stats_t before, after;
+    tsdb_get_stats(db, &before);
+    for (int i = 0; i < 3; i++) append_range(db, "__name__=f", i * 1000, 1, 1, i);
+    tsdb_get_stats(db, &after);
+    /* every acknowledged batch was fsynced, and every fsync was observed */
+    assert_true(after.wal_fsyncs - before.wal_fsyncs >= 3);
+    assert_int_equal(calls, (int)(after.wal_fsyncs - before.wal_fsyncs));
+    assert_true(after.wal_fsync_seconds_total >= before.wal_fsync_seconds_total);
+    assert_int_equal(after.samples_appended, 3);
+    tsdb_set_fsync_observer(db, NULL, NULL);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 /* ---- misc --------------------------------------------------------------------------------- */
 
 static void test_lock_and_stats(void **state)
@@ -1111,6 +1143,7 @@ int main(void)
         cmocka_unit_test(test_due_cut_in_compact),
         cmocka_unit_test(test_concurrent_append_select_cut),
         cmocka_unit_test(test_background_cut),
+        cmocka_unit_test(test_fsync_always_and_observer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

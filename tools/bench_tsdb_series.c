@@ -9,7 +9,10 @@
  * engine's, not the disk's).  RSS growth is read from /proc/self/statm.
  * Prints figures only; nothing is asserted.
  *
- *   build/bench-tsdb-series [nseries]
+ *   build/bench-tsdb-series [nseries] [unique]
+ *
+ * "unique" gives every series its own GPU (UUID, pod, workload_id unique per
+ * series): the worst case for string interning and postings.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,6 +57,7 @@ static uint64_t rss_bytes(void)
 int main(int argc, char **argv)
 {
     size_t nseries = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
+    int unique = argc > 2 && !strcmp(argv[2], "unique");
     strata_log_set_level(STRATA_LOG_WARN);
     char dir[] = "/tmp/strata-bench-series-XXXXXX";
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
@@ -81,7 +85,7 @@ int main(int argc, char **argv)
         size_t n = nseries - done < BATCH ? nseries - done : BATCH;
         for (size_t i = 0; i < n; i++) {
             size_t id = done + i;
-            size_t metric = id % 20, gpu_global = id / 20;
+            size_t metric = id % 20, gpu_global = unique ? id : id / 20;
             size_t host = gpu_global / 8, gpu = gpu_global % 8, pod = gpu_global / 4;
             snprintf(strs[i][0], 64, "GPU-%08zx-1c2d-4e5f-8a9b-%012zx", gpu_global * 2654435761u % 0xffffffffu, gpu_global);
             snprintf(strs[i][1], 64, "dgx-h200-%05zu.cluster.local", host);
@@ -117,7 +121,8 @@ int main(int argc, char **argv)
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
     double per = (double)(rss1 - rss0) / (double)nseries;
-    printf("series appended:        %zu (10 labels, 1 sample each, fsync never)\n", nseries);
+    printf("series appended:        %zu (10 labels, 1 sample each, fsync never%s)\n", nseries,
+           unique ? ", UUID/pod/workload_id unique per series" : ", 20 metrics per GPU");
     printf("append rate:            %.0f series/s in tsdb_append (%.0f/s including label generation)\n",
            (double)nseries / append_s, (double)nseries / total_s);
     printf("RSS growth:             %.1f MiB = %.0f bytes per active series (goal <= 400) -> %s\n",
