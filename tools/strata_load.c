@@ -879,9 +879,11 @@ static int encode_batch(const struct sim *s, struct buf *out, struct buf *tsb, s
 /* Sending                                                              */
 
 static volatile sig_atomic_t stop_flag;
+/* A second Ctrl-C exits at once; SIGTERM (make run's Ctrl-C sends INT to the
+ * process group and TERM from its trap) always stops gracefully. */
 static void on_signal(int sig)
 {
-    if (stop_flag) _exit(128 + sig);
+    if (stop_flag && sig == SIGINT) _exit(128 + sig);
     stop_flag = 1;
 }
 
