@@ -1551,7 +1551,8 @@ int main(int argc, char **argv)
            "samples_per_s=%.0f requests=%" PRIuFAST64 " batches_ok=%" PRIuFAST64
            " retries=%" PRIuFAST64 " failed_batches=%" PRIu64 " aborted_batches=%" PRIuFAST64
            " bytes_sent=%" PRIuFAST64 "\n",
-           o.max_throughput ? "max-throughput" : o.backfill_h > 0 ? "backfill" : "realtime",
+           o.max_throughput ? "max-throughput" : o.backfill_h > 0 ? (o.follow ? "backfill+follow" : "backfill")
+                                                                  : "realtime",
            o.rw_version, secs, samples, s.nser, secs > 0 ? (double)samples / secs : 0.0,
            atomic_load(&st.requests), atomic_load(&st.batches), atomic_load(&st.retries), failed,
            atomic_load(&st.aborted), atomic_load(&st.bytes));
