@@ -456,6 +456,7 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
                       int *kept)
 {
     int64_t mint = q->mint, maxt = q->maxt;
+    if (pod && (pod->end <= mint || pod->first > maxt)) return 0;  /* not active in range */
     if (pod && !q->res) {
         /* raw reads: let the store cut the window [first, end) */
         if (pod->first > mint) mint = pod->first;

@@ -607,6 +607,11 @@ static void test_native_and_max_points(void **state)
                STRATA_ELIMIT);
     assert_string_equal(err, "numberOfSamples=0: GPU_ALLOCATION has more than 4 points per series "
                              "in this range; use numberOfSamples 1..1000 or a shorter range");
+    /* numberOfSamples above the range in ms: one bucket per ms, edges
+     * -2, -1, 0, 1, 2, 3 ms; the sample at T0 is the bucket ending at T0 */
+    r = query(f, TEN, "GPU_ALLOCATION", T0 - 2, T0 + 3, "20", NULL);
+    assert_json(r.json, "{\"measurements\":[{\"type\":\"GPU_ALLOCATION\",\"values\":["
+                        PT("1", "14:30:00") "]}]}");
     /* with 5 it fits */
     o.max_points = 5;
     r = query(f, TEN, "GPU_ALLOCATION", T0 - 5 * SEC, T0 + 60 * SEC, "0", &o);
