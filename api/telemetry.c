@@ -21,7 +21,6 @@
 #include "telemetry.h"
 
 #include <ctype.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -360,11 +359,13 @@ static size_t key_values(enum key k, const api_registry_summary_t *w,
     return m;
 }
 
-static int matches(const api_telemetry_request_t *r, const api_registry_summary_t *w, int *phase)
+static int matches(const api_telemetry_request_t *r, const api_registry_summary_t *w)
 {
-    *phase = lookup(PHASES, NPHASE, w->phase, strlen(w->phase));
-    if (r->type == T_PENDING_TIME_DISTRIBUTION && *phase != PH_PENDING) return 0;
-    if (r->phases && (*phase < 0 || !(r->phases & (1u << *phase)))) return 0;
+    if (r->type == T_PENDING_TIME_DISTRIBUTION && strcmp(w->phase, PHASES[PH_PENDING])) return 0;
+    if (r->phases) {
+        int p = lookup(PHASES, NPHASE, w->phase, strlen(w->phase));
+        if (p < 0 || !(r->phases & (1u << p))) return 0;
+    }
     if (r->cluster_id && strcasecmp(r->cluster_id, w->cluster_id)) return 0;
     if (r->department_id && strcmp(r->department_id, w->department_id)) return 0;
     if (r->nodepool) {
@@ -383,8 +384,7 @@ static int visit(const api_registry_summary_t *w, void *ctx)
 {
     agg_t *a = ctx;
     const api_telemetry_request_t *r = a->req;
-    int phase;
-    if (!matches(r, w, &phase)) return 0;
+    if (!matches(r, w)) return 0;
     double x = 0;
     if (r->type == T_GPU_ALLOCATION) x = w->allocated_gpus;
     else if (r->type == T_IDLE_ALLOCATED_GPUS) x = w->idle_allocated_gpus;
@@ -442,50 +442,6 @@ static int format_value(const api_telemetry_request_t *r, const group_t *g, char
     return strata_fmt_double(g->sum + g->comp, buf, cap);
 }
 
-static json_t *jstr(const char *s)
-{
-    /* group values and names come from labels, which ingest keeps UTF-8 */
-    return json_stringn_nocheck(s, strlen(s));
-}
-
-static int render_json(const api_telemetry_request_t *r, group_t **gs, size_t n, int64_t now_ms,
-                       strata_arena_t *arena, char **body, size_t *len)
-{
-    char ts[STRATA_TIME_RFC3339_BUFSZ], num[STRATA_FMT_DOUBLE_BUFSZ];
-    if (strata_time_format_rfc3339(now_ms, ts, sizeof ts) < 0) return STRATA_EINVAL;
-    /* jansson's *_set_new/append_new take a NULL value as a failure and
-     * release the value on failure, so one flag tracks every step */
-    json_t *root = json_object(), *values = json_array();
-    int bad = !root;
-    bad = bad || json_object_set_new(root, "type", json_string(TYPES[r->type]));
-    bad = bad || json_object_set_new(root, "timestamp", json_string(ts));
-    bad = bad || json_object_set(root, "values", values);
-    for (size_t i = 0; i < n && !bad; i++) {
-        json_t *v = json_object(), *groups = json_array();
-        bad = json_array_append_new(values, v) || format_value(r, gs[i], num, sizeof num) < 0;
-        bad = bad || json_object_set_new(v, "value", json_string(num));
-        bad = bad || json_object_set(v, "groups", groups);
-        for (int k = 0; k < r->nkeys && !bad; k++) {
-            json_t *g = json_object();
-            bad = json_array_append_new(groups, g);
-            bad = bad || json_object_set_new(g, "key", json_string(KEYS[r->keys[k]]));
-            bad = bad || json_object_set_new(g, "value", jstr(gs[i]->val[k]));
-            if (gs[i]->name[k]) bad = bad || json_object_set_new(g, "name", jstr(gs[i]->name[k]));
-        }
-        json_decref(groups);
-    }
-    json_decref(values);
-    size_t need = bad ? 0 : json_dumpb(root, NULL, 0, JSON_COMPACT);
-    char *out = need ? strata_arena_alloc(arena, need + 1) : NULL;
-    if (out) json_dumpb(root, out, need, JSON_COMPACT);
-    json_decref(root);
-    if (!out) return STRATA_ENOMEM;
-    out[need] = '\0';
-    *body = out;
-    *len = need;
-    return 0;
-}
-
 /* A growable text buffer in the arena (old blocks are left behind; the
  * answer is small next to the arena's block size). */
 typedef struct tbuf {
@@ -524,6 +480,77 @@ static void tb_field(tbuf_t *b, const char *s, int first)
     }
     tb_put(b, s, strlen(s));
     tb_put(b, "\"", 1);
+}
+
+/* A JSON string, escaped exactly as jansson's json_dumps() does (the test
+ * compares with it): quote, backslash and control characters; UTF-8 passes
+ * through (ingest only accepts valid UTF-8 labels). */
+static void tb_jstr(tbuf_t *b, const char *s)
+{
+    tb_put(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        tb_put(b, run, (size_t)(s - run));
+        run = s + 1;
+        char esc[8];
+        switch (c) {
+        case '"': tb_put(b, "\\\"", 2); break;
+        case '\\': tb_put(b, "\\\\", 2); break;
+        case '\b': tb_put(b, "\\b", 2); break;
+        case '\f': tb_put(b, "\\f", 2); break;
+        case '\n': tb_put(b, "\\n", 2); break;
+        case '\r': tb_put(b, "\\r", 2); break;
+        case '\t': tb_put(b, "\\t", 2); break;
+        default: tb_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04X", c)); break;
+        }
+    }
+    tb_put(b, run, (size_t)(s - run));
+    tb_put(b, "\"", 1);
+}
+
+#define TB_LIT(b, lit) tb_put(b, lit, sizeof lit - 1)
+
+/* TelemetryResponse, compact, keys in the spec's order.  Written directly
+ * rather than through a jansson tree: with thousands of groups the tree's
+ * allocations alone cost milliseconds (see docs/telemetry.md). */
+static int render_json(const api_telemetry_request_t *r, group_t **gs, size_t n, int64_t now_ms,
+                       strata_arena_t *arena, char **body, size_t *len)
+{
+    char ts[STRATA_TIME_RFC3339_BUFSZ], num[STRATA_FMT_DOUBLE_BUFSZ];
+    if (strata_time_format_rfc3339(now_ms, ts, sizeof ts) < 0) return STRATA_EINVAL;
+    tbuf_t b = {.arena = arena};
+    TB_LIT(&b, "{\"type\":");
+    tb_jstr(&b, TYPES[r->type]);
+    TB_LIT(&b, ",\"timestamp\":");
+    tb_jstr(&b, ts);
+    TB_LIT(&b, ",\"values\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (format_value(r, gs[i], num, sizeof num) < 0) return STRATA_EINVAL;
+        if (i) TB_LIT(&b, ",");
+        TB_LIT(&b, "{\"value\":");
+        tb_jstr(&b, num);
+        TB_LIT(&b, ",\"groups\":[");
+        for (int k = 0; k < r->nkeys; k++) {
+            if (k) TB_LIT(&b, ",");
+            TB_LIT(&b, "{\"key\":");
+            tb_jstr(&b, KEYS[r->keys[k]]);
+            TB_LIT(&b, ",\"value\":");
+            tb_jstr(&b, gs[i]->val[k]);
+            if (gs[i]->name[k]) {
+                TB_LIT(&b, ",\"name\":");
+                tb_jstr(&b, gs[i]->name[k]);
+            }
+            TB_LIT(&b, "}");
+        }
+        TB_LIT(&b, "]}");
+    }
+    TB_LIT(&b, "]}");
+    if (b.oom) return STRATA_ENOMEM;
+    *body = b.p;
+    *len = b.len;
+    return 0;
 }
 
 static int render_csv(const api_telemetry_request_t *r, group_t **gs, size_t n,

@@ -233,7 +233,41 @@ static const char *run_fmt(api_registry_t *r, int32_t ten, const char *query, in
     assert_non_null(body);
     assert_int_equal(strlen(body), len);
     write_fixture(fmt == API_TELEMETRY_CSV ? "csv" : "json", query, body, len);
+    if (fmt == API_TELEMETRY_JSON) {
+        /* byte for byte what jansson writes for the same document */
+        json_error_t jerr;
+        json_t *j = json_loads(body, 0, &jerr);
+        if (!j) fail_msg("%s: bad JSON (%s): %s", query, jerr.text, body);
+        char *again = json_dumps(j, JSON_COMPACT);
+        assert_non_null(again);
+        if (strcmp(again, body)) fail_msg("%s: jansson writes\n  %s\nnot\n  %s", query, again, body);
+        free(again);
+        json_decref(j);
+    }
     return body;
+}
+
+/* Both bodies of a query, written to the fixture dir as one case. */
+static void both(api_registry_t *r, int32_t ten, const char *query, int64_t now, strata_arena_t *a,
+                 const char **json, const char **csv)
+{
+    g_fixture_seq++;
+    *json = run_fmt(r, ten, query, now, API_TELEMETRY_JSON, a);
+    *csv = run_fmt(r, ten, query, now, API_TELEMETRY_CSV, a);
+}
+
+static const char *json_of(api_registry_t *r, int32_t ten, const char *query, int64_t now, strata_arena_t *a)
+{
+    const char *j, *c;
+    both(r, ten, query, now, a, &j, &c);
+    return j;
+}
+
+static const char *csv_of(api_registry_t *r, int32_t ten, const char *query, int64_t now, strata_arena_t *a)
+{
+    const char *j, *c;
+    both(r, ten, query, now, a, &j, &c);
+    return c;
 }
 
 static const char *short_value(const char *v)
@@ -290,9 +324,7 @@ static void check_at(api_registry_t *r, int32_t ten, int64_t now, const char *qu
 {
     strata_arena_t *a = strata_arena_new(0);
     assert_non_null(a);
-    g_fixture_seq++;
-    const char *body = run_fmt(r, ten, query, now, API_TELEMETRY_JSON, a);
-    (void)run_fmt(r, ten, query, now, API_TELEMETRY_CSV, a);
+    const char *body = json_of(r, ten, query, now, a);
     const char *t = strstr(query, "telemetryType=");
     assert_non_null(t);
     char type[64];
@@ -323,43 +355,35 @@ static void test_exact_bodies(void **state)
     (void)state;
     api_registry_t *r = fixture();
     strata_arena_t *a = strata_arena_new(0);
-    g_fixture_seq++;
     assert_string_equal(
-        run_fmt(r, 1, "telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", N, API_TELEMETRY_JSON, a),
+        json_of(r, 1, "telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", N, a),
         "{\"type\":\"GPU_ALLOCATION\",\"timestamp\":\"" N_TEXT "\",\"values\":["
         "{\"value\":\"3\",\"groups\":[{\"key\":\"DepartmentId\",\"value\":\"1\",\"name\":\"research\"}]},"
         "{\"value\":\"0.75\",\"groups\":[{\"key\":\"DepartmentId\",\"value\":\"2\",\"name\":\"ops\"}]}]}");
     assert_string_equal(
-        run_fmt(r, 1, "telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", N, API_TELEMETRY_CSV, a),
+        csv_of(r, 1, "telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", N, a),
         "DepartmentId,DepartmentName,value\n1,research,3\n2,ops,0.75\n");
-    g_fixture_seq++;
-    assert_string_equal(run_fmt(r, 1, "telemetryType=WORKLOADS_COUNT", N, API_TELEMETRY_JSON, a),
+    assert_string_equal(json_of(r, 1, "telemetryType=WORKLOADS_COUNT", N, a),
                         "{\"type\":\"WORKLOADS_COUNT\",\"timestamp\":\"" N_TEXT "\",\"values\":["
                         "{\"value\":\"9\",\"groups\":[]}]}");
-    assert_string_equal(run_fmt(r, 1, "telemetryType=WORKLOADS_COUNT", N, API_TELEMETRY_CSV, a),
+    assert_string_equal(csv_of(r, 1, "telemetryType=WORKLOADS_COUNT", N, a),
                         "value\n9\n");
     /* CSV quoting (RFC 4180) of a project name with a comma and quotes */
-    g_fixture_seq++;
     assert_string_equal(
-        run_fmt(r, 1, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=ProjectId", N, API_TELEMETRY_CSV, a),
+        csv_of(r, 1, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=ProjectId", N, a),
         "PendingTime,ProjectId,ProjectName,value\n"
         "0-1h,10,nlp,1\n0-1h,20,\"infra, \"\"core\"\"\",1\n1h-6h,20,\"infra, \"\"core\"\"\",1\n"
         "6h-24h,11,vision,1\n24h+,10,nlp,1\n");
-    g_fixture_seq++;
     assert_string_equal(
-        run_fmt(r, 1, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=ClusterId,CurrentNodepools", N,
-                API_TELEMETRY_CSV, a),
+        csv_of(r, 1, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=ClusterId,CurrentNodepools", N, a),
         "ClusterId,CurrentNodepools,value\n"
         C1 ",,0\n" C1 ",pool-a,2\n" C1 ",pool-b,0\n" C2 ",,0\n" C2 ",pool-b,0\n" C2 ",pool-c,0\n");
     /* groupBy given and nothing matches: no values at all */
-    g_fixture_seq++;
     assert_string_equal(
-        run_fmt(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=Phase&filterByPhases=Failed", N,
-                API_TELEMETRY_JSON, a),
+        json_of(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=Phase&filterByPhases=Failed", N, a),
         "{\"type\":\"WORKLOADS_COUNT\",\"timestamp\":\"" N_TEXT "\",\"values\":[]}");
     assert_string_equal(
-        run_fmt(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=Phase&filterByPhases=Failed", N,
-                API_TELEMETRY_CSV, a),
+        csv_of(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=Phase&filterByPhases=Failed", N, a),
         "Phase,value\n");
     strata_arena_free(a);
     api_registry_free(r);
@@ -568,6 +592,32 @@ static void test_names_and_sums(void **state)
     api_registry_free(r);
 }
 
+/* Label text with characters JSON and CSV must escape. */
+static void test_escaping(void **state)
+{
+    (void)state;
+    api_registry_t *r;
+    assert_ok(api_registry_new(NULL, &r));
+    wl_t w = {WL("a"), "Running", HOUR, C1, "d\"1\\", "tab\there \x01\x1f\b\f\r\n caf\xc3\xa9 \xe2\x82\xac /",
+              "p,1", "x", "Training", "Train", "p", "p", 1, HOUR};
+    feed_workload(r, 1, &w);
+    /* summary shows the decoded strings */
+    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId", "DepartmentId",
+          "d\"1\\(tab\there \x01\x1f\b\f\r\n caf\xc3\xa9 \xe2\x82\xac /)=1");
+    strata_arena_t *a = strata_arena_new(0);
+    assert_string_equal(
+        json_of(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId", N, a),
+        "{\"type\":\"WORKLOADS_COUNT\",\"timestamp\":\"" N_TEXT "\",\"values\":[{\"value\":\"1\",\"groups\":"
+        "[{\"key\":\"DepartmentId\",\"value\":\"d\\\"1\\\\\",\"name\":"
+        "\"tab\\there \\u0001\\u001F\\b\\f\\r\\n caf\xc3\xa9 \xe2\x82\xac /\"}]}]}");
+    assert_string_equal(
+        csv_of(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId,ProjectId", N, a),
+        "DepartmentId,DepartmentName,ProjectId,ProjectName,value\n"
+        "\"d\"\"1\\\",\"tab\there \x01\x1f\b\f\r\n caf\xc3\xa9 \xe2\x82\xac /\",\"p,1\",x,1\n");
+    strata_arena_free(a);
+    api_registry_free(r);
+}
+
 static void parse_fails(const char *query, const char *param)
 {
     char buf[512], err[256];
@@ -713,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_idle_threshold),
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_names_and_sums),
+        cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_request_outlives_params),
         cmocka_unit_test(test_arena_exhausted),
