@@ -169,11 +169,6 @@ static int cmp_raw_label(const void *a, const void *b)
     return (x->nlen > y->nlen) - (x->nlen < y->nlen);
 }
 
-static int cmp_label(const void *a, const void *b)
-{
-    return strcmp(((const tsdb_label_t *)a)->name, ((const tsdb_label_t *)b)->name);
-}
-
 /* Renders the series' labels as {a="b", ...} for messages, bounded. */
 static void describe(char *buf, size_t cap, const raw_label_t *l, size_t n)
 {
@@ -241,7 +236,15 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
     size_t n = 0;
     for (size_t i = 0; i < nraw; i++)
         if (raw[i].vlen) raw[n++] = raw[i];
-    qsort(raw, n, sizeof *raw, cmp_raw_label);
+    /* Senders almost always send sorted labels: check before sorting, and
+     * sort the few that are not by insertion (label sets are small). */
+    for (size_t i = 1; i < n; i++) {
+        if (cmp_raw_label(&raw[i - 1], &raw[i]) <= 0) continue;
+        raw_label_t x = raw[i];
+        size_t j = i;
+        while (j > 0 && cmp_raw_label(&raw[j - 1], &x) > 0) { raw[j] = raw[j - 1]; j--; }
+        raw[j] = x;
+    }
     int has_name = 0;
     for (size_t i = 0; i < n; i++) {
         const raw_label_t *l = &raw[i];
@@ -311,18 +314,35 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
 
     size_t nl = n + (c->tenant ? 1 : 0);
     tsdb_label_t *labels = strata_arena_alloc(c->arena, nl * sizeof *labels);
-    if (!labels) return STRATA_ENOMEM;
+    /* one block for every NUL-terminated name and value of the series */
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) bytes += raw[i].nlen + raw[i].vlen + 2;
+    char *str = strata_arena_alloc(c->arena, bytes ? bytes : 1);
+    if (!labels || !str) return STRATA_ENOMEM;
+    /* the tenant label goes to its sorted place like any other */
+    static const size_t tl = sizeof INGEST_TENANT_LABEL - 1;
+    size_t k = 0;
+    int stamped = c->tenant == NULL;
     for (size_t i = 0; i < n; i++) {
-        labels[i].name = strata_arena_strndup(c->arena, (const char *)raw[i].name, raw[i].nlen);
-        labels[i].value = strata_arena_strndup(c->arena, (const char *)raw[i].value, raw[i].vlen);
-        if (!labels[i].name || !labels[i].value) return STRATA_ENOMEM;
+        if (!stamped) {
+            size_t m = raw[i].nlen < tl ? raw[i].nlen : tl;
+            int cmp = memcmp(raw[i].name, INGEST_TENANT_LABEL, m);
+            if (cmp > 0 || (cmp == 0 && raw[i].nlen > tl)) {
+                labels[k++] = (tsdb_label_t){ INGEST_TENANT_LABEL, c->tenant };
+                stamped = 1;
+            }
+        }
+        labels[k].name = str;
+        memcpy(str, raw[i].name, raw[i].nlen);
+        str += raw[i].nlen;
+        *str++ = '\0';
+        labels[k].value = str;
+        memcpy(str, raw[i].value, raw[i].vlen);
+        str += raw[i].vlen;
+        *str++ = '\0';
+        k++;
     }
-    if (c->tenant) {
-        labels[n].name = INGEST_TENANT_LABEL;
-        labels[n].value = c->tenant;
-        /* the tenant label goes to its sorted place like any other */
-        qsort(labels, nl, sizeof *labels, cmp_label);
-    }
+    if (!stamped) labels[k++] = (tsdb_label_t){ INGEST_TENANT_LABEL, c->tenant };
     ingest_batch_t *b = c->b;
     if (b->nseries == b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 64;
