@@ -3,10 +3,10 @@
  *
  * Locking (always taken in this order):
  *   gate       rwlock: appends hold it shared from classification until their
- *              samples are visible; a head cut holds it exclusively, so the
- *              WAL rotation and the checkpoint snapshot see no half-applied
- *              batch ("quiesce appends").  Writer-preferring, so a cut is not
- *              starved by a stream of appends.
+ *              samples are visible; a head cut holds it exclusively while it
+ *              drops what its block holds and rotates the WAL, so no batch is
+ *              half-applied across the rotation ("quiesce appends").
+ *              Writer-preferring, so a cut is not starved by appends.
  *   head_lock  rwlock over the head: series table, postings, sample buffers,
  *              symbols.  Readers copy what they need and let go.
  *   blocks_mu  the block list and block reference counts.
@@ -1127,11 +1127,13 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
 
 /* ---- cut ---------------------------------------------------------------------------- */
 
-static int checkpoint_locked(tsdb_t *db)
+/* Writes checkpoint.<seg>: every head series (SERIES record) with all its
+ * samples.  Runs without the gate: the head may only have grown since the
+ * rotation (samples leave it only in a cut, and cuts are serialised), so the
+ * snapshot holds everything of the segments before seg; whatever it holds
+ * beyond that is also in seg, and replay skips a sample it already has. */
+static int checkpoint_write(tsdb_t *db, uint64_t seg)
 {
-    uint64_t seg;
-    int rc = tsdb_wal_rotate(db->wal, &seg);
-    if (rc) return rc;
     tsdb_wal_batch_t batch;
     tsdb_wal_batch_init(&batch);
     tsdb_label_t *lab = NULL;
@@ -1140,22 +1142,28 @@ static int checkpoint_locked(tsdb_t *db)
     size_t cap = 0;
     tsdb_wal_sample_t *ws = NULL;
     size_t ws_cap = 0;
-    pthread_rwlock_rdlock(&db->head_lock);
-    for (uint32_t r = 0; !rc && r < db->next_ref; r++) {
+    int rc = 0;
+    for (uint32_t r = 0; !rc; r++) {
+        /* one series at a time, so appends are not held up for the whole snapshot */
+        pthread_rwlock_rdlock(&db->head_lock);
+        if (r >= db->next_ref) { pthread_rwlock_unlock(&db->head_lock); break; }
         hseries_t *s = db->series[r];
-        if (!s) continue;
-        if (s->nlabels > lab_cap) {
-            tsdb_label_t *nl = realloc(lab, s->nlabels * sizeof *nl);
-            if (!nl) { rc = STRATA_ENOMEM; break; }
-            lab = nl;
-            lab_cap = s->nlabels;
-        }
-        for (uint16_t i = 0; i < s->nlabels; i++)
-            lab[i] = (tsdb_label_t){ tsdb_symtab_str(&db->syms, s->labels[2 * i]),
-                                     tsdb_symtab_str(&db->syms, s->labels[2 * i + 1]) };
-        rc = tsdb_wal_batch_add_series(&batch, r, lab, s->nlabels);
         size_t n = 0;
-        if (!rc) rc = series_read(s, INT64_MIN, INT64_MAX, &buf, &n, &cap);
+        if (s && s->nlabels > lab_cap) {
+            tsdb_label_t *nl = realloc(lab, s->nlabels * sizeof *nl);
+            if (!nl) rc = STRATA_ENOMEM;
+            else { lab = nl; lab_cap = s->nlabels; }
+        }
+        if (s && !rc) {
+            for (uint16_t i = 0; i < s->nlabels; i++)
+                lab[i] = (tsdb_label_t){ tsdb_symtab_str(&db->syms, s->labels[2 * i]),
+                                         tsdb_symtab_str(&db->syms, s->labels[2 * i + 1]) };
+            rc = series_read(s, INT64_MIN, INT64_MAX, &buf, &n, &cap);
+        }
+        uint16_t nl = s ? s->nlabels : 0;
+        pthread_rwlock_unlock(&db->head_lock);
+        if (!s || rc) continue;
+        rc = tsdb_wal_batch_add_series(&batch, r, lab, nl);
         if (!rc && n) {
             if (n > ws_cap) {
                 tsdb_wal_sample_t *nw = realloc(ws, n * sizeof *nw);
@@ -1167,7 +1175,6 @@ static int checkpoint_locked(tsdb_t *db)
             rc = tsdb_wal_batch_add_samples(&batch, ws, n);
         }
     }
-    pthread_rwlock_unlock(&db->head_lock);
     if (!rc) rc = tsdb_wal_checkpoint(db->wal, seg, &batch);
     tsdb_wal_batch_free(&batch);
     free(lab);
@@ -1177,69 +1184,103 @@ static int checkpoint_locked(tsdb_t *db)
 }
 
 /* Writes every head sample with t < boundary into a block, drops them from
- * the head and checkpoints the WAL.  maint_mu held. */
+ * the head and checkpoints the WAL.  maint_mu held.
+ *
+ * Appends are quiesced only while the head lets go of what the block holds
+ * and the WAL rotates, not while the block is written: a series keeps its
+ * samples below the boundary unless the block holds exactly as many of them
+ * as the head still does (samples are only ever added, so equal counts mean
+ * the same samples).  An out-of-order sample that arrived during the write
+ * thus keeps the whole range in the head for the next, overlapping block,
+ * which compaction merges. */
 static int cut_locked(tsdb_t *db, int64_t boundary)
 {
-    pthread_rwlock_wrlock(&db->gate);
+    const int64_t last = boundary == INT64_MAX ? INT64_MAX : boundary - 1;
     tsdb_series_set_t *set = NULL;
     tsdb_block_writer_t *w = NULL;
-    int rc = set_build(db, NULL, 0, 1, 1, NULL, 0, 0, INT64_MIN, boundary == INT64_MAX ? INT64_MAX : boundary - 1, &set);
+    uint32_t *written = NULL;
+    size_t nwritten = 0;
+    int rc = set_build(db, NULL, 0, 1, 1, NULL, 0, 0, INT64_MIN, last, &set);
+    if (!rc) {
+        for (size_t i = 0; i < set->ne; i++) if (set->e[i].id + 1u > nwritten) nwritten = set->e[i].id + 1u;
+        written = calloc(nwritten + 1, sizeof *written);
+        if (!written) rc = STRATA_ENOMEM;
+    }
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, &w);
     while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
         size_t nl;
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
         rc = tsdb_block_writer_add(w, l, nl, set->samples, set->ns);
+        written[set->e[set->gstart].id] = (uint32_t)set->ns;
     }
     tsdb_series_set_free(set);
-    char id[40];
     tsdb_block_t *b = NULL;
     if (!rc) {
+        char id[40];
         rc = tsdb_block_writer_finish(w, id);
         w = NULL;
-        if (rc == STRATA_ENOTFOUND) rc = 1;  /* nothing to cut */
+        if (rc == STRATA_ENOTFOUND) rc = 0;  /* nothing to cut */
         else if (!rc) rc = tsdb_block_open(db->blocks_dir, id, &b);
-        if (rc == 1) rc = 0;
         if (b) {
             pthread_mutex_lock(&db->blocks_mu);
             rc = list_add_locked(db, b);
             pthread_mutex_unlock(&db->blocks_mu);
-            if (rc) tsdb_block_close(b);
+            if (rc) { tsdb_block_close(b); b = NULL; }
             else strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu",
                              b->id, (long long)b->mint, (long long)b->maxt,
                              (unsigned long long)b->nseries, (unsigned long long)b->nsamples);
         }
     }
     tsdb_block_writer_abort(w);
+    uint64_t seg = 0;
     if (!rc) {
         /* The block is visible: drop its samples from the head.  Readers in
          * between see both copies, which the merge deduplicates. */
+        pthread_rwlock_wrlock(&db->gate);
         pthread_rwlock_wrlock(&db->head_lock);
-        tsdb_sample_t *buf = NULL;
-        size_t cap = 0;
+        tsdb_sample_t *buf = NULL, *lo = NULL;
+        size_t cap = 0, locap = 0;
         db->head_mint = INT64_MAX;
         db->head_maxt = INT64_MIN;
         db->head_series = 0;
+        uint64_t kept = 0;
         for (uint32_t r = 0; !rc && r < db->next_ref; r++) {
             hseries_t *s = db->series[r];
             if (!s) continue;
-            size_t n = 0;
-            if (boundary != INT64_MAX) rc = series_read(s, boundary, INT64_MAX, &buf, &n, &cap);
-            if (rc) break;
-            db->head_samples -= series_chunk_samples(s);
-            series_free_data(db, s);
-            for (size_t k = 0; !rc && k < n; k++) rc = series_push(db, s, buf[k].t, buf[k].v);
-            if (n) {
+            size_t nlo = 0, n = 0;
+            if (boundary == INT64_MAX) nlo = series_chunk_samples(s) + s->nraw + s->nooo;
+            else rc = series_read(s, INT64_MIN, last, &lo, &nlo, &locap);
+            if (!rc && nlo && r < nwritten && written[r] == nlo) {
+                if (boundary != INT64_MAX) rc = series_read(s, boundary, INT64_MAX, &buf, &n, &cap);
+                if (rc) break;
+                db->head_samples -= series_chunk_samples(s);
+                series_free_data(db, s);
+                for (size_t k = 0; !rc && k < n; k++) rc = series_push(db, s, buf[k].t, buf[k].v);
+            } else if (nlo) {
+                kept++;
+            }
+            if (!rc && (s->nraw || s->nchunks || s->nooo)) {
+                /* bounds from the chunk headers and buffers: nothing decoded */
+                int64_t mn = INT64_MAX, mx = INT64_MIN;
+                if (s->nchunks) { mn = s->chunks[0]->mint; mx = s->chunks[s->nchunks - 1]->maxt; }
+                if (s->nraw) { if (s->raw[0].t < mn) mn = s->raw[0].t; if (s->raw[s->nraw - 1].t > mx) mx = s->raw[s->nraw - 1].t; }
+                if (s->nooo) { if (s->ooo[0].t < mn) mn = s->ooo[0].t; if (s->ooo[s->nooo - 1].t > mx) mx = s->ooo[s->nooo - 1].t; }
                 db->head_series++;
-                if (buf[0].t < db->head_mint) db->head_mint = buf[0].t;
-                if (buf[n - 1].t > db->head_maxt) db->head_maxt = buf[n - 1].t;
+                if (mn < db->head_mint) db->head_mint = mn;
+                if (mx > db->head_maxt) db->head_maxt = mx;
             }
         }
         if (!rc) rc = head_gc(db);
         pthread_rwlock_unlock(&db->head_lock);
+        if (!rc) rc = tsdb_wal_rotate(db->wal, &seg);
+        pthread_rwlock_unlock(&db->gate);
         free(buf);
+        free(lo);
+        if (kept) strata_info("series kept below the cut boundary (out-of-order samples arrived during the cut)",
+                              "series=%llu", (unsigned long long)kept);
     }
-    if (!rc) rc = checkpoint_locked(db);
-    pthread_rwlock_unlock(&db->gate);
+    free(written);
+    if (!rc) rc = checkpoint_write(db, seg);
     if (rc) strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
     return rc;
 }
@@ -1258,7 +1299,7 @@ int tsdb_cut_head(tsdb_t *db)
 static int cut_if_due_locked(tsdb_t *db)
 {
     int64_t bd = db->opts.block_duration_ms;
-    for (int guard = 0; guard < 1000; guard++) {
+    for (int guard = 0; guard < 16; guard++) {  /* the next pass goes on */
         pthread_rwlock_rdlock(&db->head_lock);
         int64_t mint = db->head_mint, maxt = db->head_maxt;
         pthread_rwlock_unlock(&db->head_lock);
