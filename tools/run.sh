@@ -63,6 +63,15 @@ strata: $URL   (Ctrl-C stops strata-load and strata)
   curl -gs '$URL/api/v1/export?match[]=DCGM_FI_DEV_GPU_UTIL' | head -c 600
   curl -gs '$URL/api/v1/export?match[]=runai_workload_info'
   curl -s '$URL/api/v1/workloads'
+  curl -s '$URL/api/v1/workloads/telemetry?telemetryType=GPU_ALLOCATION&groupBy=DepartmentId'
   curl -s '$URL/metrics'
 MSG
+# A ready-made metrics query for the first workload, when the server lists them.
+id=$(curl -s "$URL/api/v1/workloads?limit=1" 2>/dev/null |
+     sed -n 's/.*"workloads":\[{[^}]*"id":"\([0-9a-f-]*\)".*/\1/p')
+if [ -n "$id" ]; then
+    end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    start=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "$end")
+    echo "  curl -s '$URL/api/v1/workloads/$id/metrics?metricType=GPU_UTILIZATION,CPU_USAGE_CORES&start=$start&end=$end&numberOfSamples=12'"
+fi
 wait "$spid"
