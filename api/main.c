@@ -23,6 +23,7 @@
 
 #include "api.h"
 #include "http_reports.h"
+#include "http_telemetry.h"
 #include "http_metrics.h"
 #include "http_workloads.h"
 #include "registry.h"
@@ -430,14 +431,6 @@ static void *housekeep(void *arg)
     return NULL;
 }
 
-/* Paths of the Run:ai API whose module is not wired in yet; listed so that
- * e.g. /workloads/telemetry is not taken for a workload id. */
-static int not_implemented(api_call_t *c, void *ctx)
-{
-    (void)ctx;
-    return api_call_reply_error(c, 501, "not implemented yet", "this strata build does not serve this path yet; see README, Status");
-}
-
 int main(int argc, char **argv)
 {
     config_t c;
@@ -499,7 +492,7 @@ int main(int argc, char **argv)
     mopts.max_range_ms = c.max_range_ms;
     mopts.staleness_ms = c.staleness_ms;
     api_metrics_http_t metrics_http = { .reg = reg, .opts = mopts };
-    routes[nroutes++] = (api_route_t){ "GET", "/api/v1/workloads/telemetry", API_SCOPE_METRICS_READ, not_implemented, NULL };
+    routes[nroutes++] = api_telemetry_route(reg);  /* before /workloads/{} */
     routes[nroutes++] = api_metrics_route(&metrics_http);
     nroutes += api_workloads_routes(reg, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
     nroutes += api_reports_routes(&reports, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);

@@ -419,7 +419,10 @@ def main():
         st, body = get("/api/v1/workloads", w1)
         tap(st == 403, "workloads need metrics:read", body)
         st, body = get("/api/v1/workloads/telemetry?telemetryType=WORKLOADS_COUNT")
-        tap(st == 501, "telemetry answers 501 until built", body)
+        tap(st == 200 and body.get("type") == "WORKLOADS_COUNT" and [v.get("value") for v in body.get("values", [])] == ["1"],
+            "GET /api/v1/workloads/telemetry counts the tenant's workloads", body)
+        st, body = get("/api/v1/workloads/telemetry?telemetryType=NOPE")
+        tap(st == 400 and body.get("code") == 400, "telemetry with a bad telemetryType -> 400", body)
         st, body = get("/api/v1/workloads/%s/metrics" % wid)
         tap(st == 400 and body.get("code") == 400, "metrics without metricType -> 400", body)
         st, _, _ = srv.req("DELETE", "/api/v1/workloads", headers={"Authorization": "Bearer " + r1})
