@@ -46,9 +46,12 @@ w=$(printf '\000' | code -X POST --data-binary @- -H 'Content-Encoding: snappy' 
     "$URL/api/v1/write")
 case "$w" in
 2*)
+    # The real-time run starts where the backfill ends (catching up first if
+    # the backfill took a while), so the series have no gap.
+    s=$(( ($(date +%s) - 3600) / 15 * 15 ))
     echo "run: backfilling 1 h of a demo cluster (8 workloads, 2 nodes x 8 GPUs)"
-    "$BUILD/strata-load" $LOAD_FLAGS --backfill=1 || echo "run: backfill had failures (see above)" >&2
-    "$BUILD/strata-load" $LOAD_FLAGS --quiet >data/strata-load.log 2>&1 &
+    "$BUILD/strata-load" $LOAD_FLAGS --start=$s --backfill=1 || echo "run: backfill had failures (see above)" >&2
+    "$BUILD/strata-load" $LOAD_FLAGS --start=$((s + 3600)) --quiet >data/strata-load.log 2>&1 &
     lpid=$!
     echo "run: strata-load keeps pushing every 15 s (log: data/strata-load.log)"
     ;;
