@@ -209,6 +209,7 @@ struct sim {
     struct series *ser;
     uint32_t nser, ser_cap;
     int64_t lifetime;
+    bool oom;              /* an allocation failed while building the catalog */
 };
 
 static uint32_t str_hash(const char *s)
@@ -297,7 +298,7 @@ static struct series *add_series(struct sim *s, const struct lblset *base, const
     if (s->nser == s->ser_cap) {
         uint32_t ncap = s->ser_cap ? s->ser_cap * 2 : 4096;
         struct series *ns = realloc(s->ser, ncap * sizeof *ns);
-        if (!ns) return NULL;
+        if (!ns) { s->oom = true; return NULL; }
         s->ser = ns;
         s->ser_cap = ncap;
     }
@@ -311,7 +312,7 @@ static struct series *add_series(struct sim *s, const struct lblset *base, const
     }
     se->pb1 = strata_arena_alloc(s->arena, len);
     se->refs = strata_arena_alloc(s->arena, (size_t)n * 2 * sizeof(uint32_t));
-    if (!se->pb1 || !se->refs) return NULL;
+    if (!se->pb1 || !se->refs) { s->oom = true; return NULL; }
     uint8_t *p = se->pb1;
     for (int i = 0; i < n; i++) {
         const char *nm = ls.name[idx[i]], *v = ls.value[idx[i]];
@@ -322,7 +323,7 @@ static struct series *add_series(struct sim *s, const struct lblset *base, const
         p = put_bytes(p, 0x0a, nm, nl);
         p = put_bytes(p, 0x12, v, vl);
         int64_t a = sym_intern(s, nm), b = sym_intern(s, v);
-        if (a < 0 || b < 0) return NULL;
+        if (a < 0 || b < 0) { s->oom = true; return NULL; }
         se->refs[2 * i] = (uint32_t)a;
         se->refs[2 * i + 1] = (uint32_t)b;
     }
@@ -344,7 +345,9 @@ static const char *afmt(struct sim *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    return strata_arena_strdup(s->arena, buf);
+    const char *r = strata_arena_strdup(s->arena, buf);
+    if (!r) s->oom = true;
+    return r;
 }
 
 static void rfc3339(char *out, size_t cap, int64_t ms)
@@ -684,7 +687,7 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
                               rps * isec, poff);
             }
         }
-        if (s->nser == 0 || !s->ser) return STRATA_ENOMEM;
+        if (s->oom) return STRATA_ENOMEM;
     }
 #undef NODEPOOL
     return 0;
