@@ -118,6 +118,10 @@ typedef struct api_server_config {
     size_t max_request_bytes;        /* decompressed write body */
     const api_route_t *routes;       /* extra endpoints, tried in order; kept by pointer */
     size_t nroutes;
+    /* More Prometheus text for GET /metrics (NULL = none), snprintf-style:
+     * writes at most cap bytes (NUL included) and returns the length it needs. */
+    size_t (*extra_metrics)(void *ctx, char *buf, size_t cap);
+    void *extra_metrics_ctx;
 } api_server_config_t;
 
 typedef struct api_server api_server_t;

@@ -7,6 +7,8 @@
  */
 #include "http_metrics.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 static int wants_csv(const api_call_t *c)
@@ -33,6 +35,13 @@ static int h_metrics(api_call_t *c, void *ctx)
     if (rc == STRATA_ELIMIT || rc == STRATA_EINVAL)
         return api_call_reply_error(c, 400, err[0] ? err : strata_strerror(rc), "");
     if (rc) return api_call_reply_strata_error(c, rc, NULL, err);
+    /* points read is the query's cost: a header for the caller, a counter for operators */
+    uint64_t points = api_metrics_response_points_read(resp);
+    atomic_fetch_add(&m->queries, 1);
+    atomic_fetch_add(&m->points_read, points);
+    char pr[24];
+    snprintf(pr, sizeof pr, "%" PRIu64, points);
+    api_call_add_header(c, "X-Strata-Points-Read", pr);
     char *body;
     size_t len;
     int csv = wants_csv(c);
@@ -46,4 +55,29 @@ static int h_metrics(api_call_t *c, void *ctx)
 api_route_t api_metrics_route(api_metrics_http_t *ctx)
 {
     return (api_route_t){ "GET", "/api/v1/workloads/{}/metrics", API_SCOPE_METRICS_READ, h_metrics, ctx };
+}
+
+size_t api_metrics_http_render(void *ctx, char *buf, size_t cap)
+{
+    api_metrics_http_t *m = ctx;
+    api_registry_stats_t st;
+    api_registry_stats(m->reg, &st);
+    int n = snprintf(buf, cap,
+        "# HELP strata_metrics_queries_total Workload metrics queries answered (200 or 207).\n"
+        "# TYPE strata_metrics_queries_total counter\n"
+        "strata_metrics_queries_total %" PRIu64 "\n"
+        "# HELP strata_metrics_points_read_total Points (raw samples and rollup points) read by workload metrics queries.\n"
+        "# TYPE strata_metrics_points_read_total counter\n"
+        "strata_metrics_points_read_total %" PRIu64 "\n"
+        "# HELP strata_registry_workloads Workloads the registry holds (deleted ones until gc).\n"
+        "# TYPE strata_registry_workloads gauge\n"
+        "strata_registry_workloads %zu\n"
+        "# HELP strata_registry_pods Pods the registry holds.\n"
+        "# TYPE strata_registry_pods gauge\n"
+        "strata_registry_pods %zu\n"
+        "# HELP strata_registry_gpus GPU series the registry holds.\n"
+        "# TYPE strata_registry_gpus gauge\n"
+        "strata_registry_gpus %zu\n",
+        atomic_load(&m->queries), atomic_load(&m->points_read), st.workloads, st.pods, st.gpus);
+    return n < 0 ? 0 : (size_t)n;
 }

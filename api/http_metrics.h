@@ -5,6 +5,9 @@
 #ifndef API_HTTP_METRICS_H
 #define API_HTTP_METRICS_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include "api.h"
 #include "metrics_query.h"
 #include "registry.h"
@@ -12,9 +15,15 @@
 typedef struct api_metrics_http {
     api_registry_t *reg;          /* resolves the workload's pods; unknown workload -> 404 */
     api_metrics_options_t opts;   /* --max-points, --max-range, --staleness */
+    _Atomic uint64_t queries;     /* answered queries (200 or 207), for /metrics */
+    _Atomic uint64_t points_read; /* points those queries read from the store */
 } api_metrics_http_t;
 
 /* The route (scope metrics:read); ctx must outlive the server. */
 api_route_t api_metrics_route(api_metrics_http_t *ctx);
+
+/* The counters above and the registry's sizes as Prometheus text, for
+ * api_server_config_t.extra_metrics (ctx = an api_metrics_http_t). */
+size_t api_metrics_http_render(void *ctx, char *buf, size_t cap);
 
 #endif

@@ -77,7 +77,7 @@ static void usage(FILE *f)
 "  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
 "  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
 "  --max-points=N                 numberOfSamples=0 points per series   (11000)\n"
-"  --max-range=DURATION           longest metrics query range, 0 = none (0)\n"
+"  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
 "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
 "  --report-workers=N             report generator threads              (1)\n"
 "  --log-level=debug|info|warn|error                                    (info)\n"
@@ -191,7 +191,7 @@ static int parse_flags(int argc, char **argv, config_t *c)
     c->report_retention_ms = 30 * 86400000LL;
     c->report_workers = 1;
     c->max_points = 11000;
-    c->max_range_ms = 0;
+    c->max_range_ms = 31 * 86400000LL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -503,6 +503,7 @@ int main(int argc, char **argv)
         .tls_cert_pem = cert, .tls_key_pem = key, .auth = auth,
         .max_request_bytes = c.limits.max_request_bytes,
         .routes = routes, .nroutes = nroutes,
+        .extra_metrics = api_metrics_http_render, .extra_metrics_ctx = &metrics_http,
     };
     api_server_t *srv;
     if (api_server_start(&sc, &srv)) return 1;

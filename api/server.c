@@ -183,6 +183,19 @@ static void render_metrics(api_server_t *srv, api_buf_t *b)
                    atomic_load(&srv->inflight));
     api_buf_printf(b, "# HELP strata_ready 1 once the store is open and the WAL replayed.\n"
                       "# TYPE strata_ready gauge\nstrata_ready %d\n", db ? 1 : 0);
+    if (srv->cfg.extra_metrics) {
+        /* counters may grow between two calls, so retry with room to spare */
+        size_t cap = 4096;
+        for (int tries = 0; tries < 4 && !b->failed; tries++) {
+            char *t = malloc(cap);
+            if (!t) { b->failed = 1; break; }
+            size_t n = srv->cfg.extra_metrics(srv->cfg.extra_metrics_ctx, t, cap);
+            if (n < cap) api_buf_put(b, t, n);
+            free(t);
+            if (n < cap) break;
+            cap = n + 256;
+        }
+    }
     if (!db) return;
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
