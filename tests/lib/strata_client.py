@@ -1,0 +1,168 @@
+"""strata_client.py: a small client for driving the real strata binary in tests and benchmarks.
+
+Standard library only: remote-write 1.0 bodies encoded by hand (protobuf wire format, snappy
+block format with literals only), HS256 JWTs with hmac, a Server that starts build/strata on a
+free loopback port in a temp data dir and waits for /readyz, and HTTP helpers.
+
+    from strata_client import Server, token, rw1, STALE
+    srv = Server(datadir, secret_file)                # --auth=jwt
+    srv.write(rw1([([("__name__", "up")], [(1.0, ts_ms)])]), token(1, "metrics:write"))
+    st, hdrs, body = srv.get("/api/v1/workloads", token(1, "metrics:read"))
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+BUILD = os.environ.get("STRATA_BUILD", "build")
+SECRET = b"workloads-test-secret"
+# Prometheus' stale marker, bit-exact (a NaN with this payload).
+STALE = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+
+
+def _varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def _fld(num, wt, payload):
+    key = _varint(num << 3 | wt)
+    return key + _varint(len(payload)) + payload if wt == 2 else key + payload
+
+
+def rw1(series):
+    """WriteRequest bytes; series = [(labels [(name, value)], samples [(value, ts_ms)])]."""
+    parts = []
+    for labels, samples in series:
+        ts = b"".join(_fld(1, 2, _fld(1, 2, n.encode()) + _fld(2, 2, v.encode())) for n, v in labels)
+        ts += b"".join(_fld(2, 2, _fld(1, 1, struct.pack("<d", v)) + _fld(2, 0, _varint(t & 0xFFFFFFFFFFFFFFFF)))
+                       for v, t in samples)
+        parts.append(_fld(1, 2, ts))
+    return b"".join(parts)
+
+
+def snappy(data):
+    """A valid snappy block: the length, then literal chunks of up to 60 bytes."""
+    out = [_varint(len(data))]
+    for i in range(0, len(data), 60):
+        chunk = data[i:i + 60]
+        out.append(bytes([(len(chunk) - 1) << 2]) + chunk)
+    return b"".join(out)
+
+
+def _b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def token(tenant, scope, secret=SECRET, sub="tester"):
+    head = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64url(json.dumps({"sub": sub, "tenant_id": tenant, "scope": scope,
+                               "exp": int(time.time()) + 3600}).encode())
+    sig = hmac.new(secret, (head + "." + body).encode(), hashlib.sha256).digest()
+    return head + "." + body + "." + _b64url(sig)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def iso(ms):
+    """RFC 3339 UTC as strata writes it: whole seconds, else milliseconds."""
+    s = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
+    return s + ("Z" if ms % 1000 == 0 else ".%03dZ" % (ms % 1000))
+
+
+class Server:
+    """build/strata on a free port; auth=jwt with secret_file unless secret_file is None."""
+
+    def __init__(self, datadir, secret_file=None, extra=(), build=None):
+        build = build or BUILD
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.logpath = datadir.rstrip("/") + ".log"
+        self.log = open(self.logpath, "w+")
+        auth = ["--auth=jwt", "--jwt-secret-file=" + secret_file] if secret_file else ["--auth=none"]
+        self.proc = subprocess.Popen(
+            [os.path.join(build, "strata"), "--listen=127.0.0.1:%d" % self.port, "--data-dir=" + datadir,
+             "--log-level=warn"] + auth + list(extra), stdout=self.log, stderr=self.log)
+        self.conn = None
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if self.req("GET", "/readyz")[0] == 200:
+                    return
+            except OSError:
+                self.conn = None
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("strata did not become ready; log: " + self.tail())
+
+    def tail(self, n=15):
+        with open(self.logpath) as f:
+            return "\n".join(f.read().splitlines()[-n:])
+
+    def req(self, method, path, body=None, headers=None):
+        """(status, {lowercased header: value}, body bytes) over a kept-alive connection."""
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                self.conn.request(method, path, body=body, headers=headers or {})
+                r = self.conn.getresponse()
+                data = r.read()
+                return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+
+    def get(self, path, tok=None, accept=None):
+        h = {}
+        if tok:
+            h["Authorization"] = "Bearer " + tok
+        if accept:
+            h["Accept"] = accept
+        return self.req("GET", path, headers=h)
+
+    def get_json(self, path, tok=None):
+        st, hdrs, data = self.get(path, tok)
+        try:
+            return st, json.loads(data)
+        except ValueError:
+            return st, data
+
+    def write(self, raw, tok=None):
+        h = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+             "X-Prometheus-Remote-Write-Version": "0.1.0"}
+        if tok:
+            h["Authorization"] = "Bearer " + tok
+        return self.req("POST", "/api/v1/write", snappy(raw), h)
+
+    def stop(self):
+        if self.conn:
+            self.conn.close()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
