@@ -590,8 +590,8 @@ struct tsdb_series_set {
     strata_arena_t *arena;
     tsdb_label_t *labels;
     size_t labels_cap;
-    tsdb_sample_t *samples, *tmp;
-    size_t ns, samples_cap, ntmp, tmp_cap;
+    tsdb_sample_t *samples, *tmp, *scratch;
+    size_t ns, samples_cap, tmp_cap, nscratch, scratch_cap;
     int err;
     tsdb_rollup_point_t *roll, *rtmp;
     size_t nroll, roll_cap, nrtmp, rtmp_cap;
@@ -648,6 +648,7 @@ void tsdb_series_set_free(tsdb_series_set_t *set)
     free(set->labels);
     free(set->samples);
     free(set->tmp);
+    free(set->scratch);
     free(set->roll);
     free(set->rtmp);
     tsdb_page_cache_free(&set->pc);
@@ -688,9 +689,9 @@ static int set_build(tsdb_t *db, const tsdb_cmatcher_t *cm, size_t ncm, int with
             if (lazy_head) {
                 e.pairs = s->labels;
             } else {
-                size_t n = 0, cap = 0;
-                tsdb_sample_t *buf = NULL;
-                rc = series_read(s, mint, maxt, &buf, &n, &cap);
+                size_t n = 0;
+                rc = series_read(s, mint, maxt, &set->scratch, &n, &set->scratch_cap);
+                const tsdb_sample_t *buf = set->scratch;
                 if (!rc && n) {
                     uint32_t *p = strata_arena_alloc(set->arena, s->nlabels * 2u * sizeof *p);
                     e.hs = strata_arena_alloc(set->arena, n * sizeof *buf);
@@ -702,7 +703,6 @@ static int set_build(tsdb_t *db, const tsdb_cmatcher_t *cm, size_t ncm, int with
                         e.nhs = (uint32_t)n;
                     }
                 }
-                free(buf);
                 if (rc || !n) continue;
             }
             rc = set_push(set, e);
@@ -762,65 +762,44 @@ static int merge_into(tsdb_series_set_t *set, size_t na, const tsdb_sample_t *b,
     return 0;
 }
 
-/* Loads and merges the current group's samples. */
+/* Adds one source's sorted samples to the group's (the first is copied). */
+static int group_add(tsdb_series_set_t *set, const tsdb_sample_t *src, size_t n)
+{
+    if (set->ns == 0) {
+        if (grow_samples(&set->samples, &set->samples_cap, n)) return STRATA_ENOMEM;
+        if (n) memcpy(set->samples, src, n * sizeof *src);
+        set->ns = n;
+        return 0;
+    }
+    return n ? merge_into(set, set->ns, src, n) : 0;
+}
+
+/* Loads and merges the current group's samples, sources in entry order
+ * (blocks oldest first, then the head), so later ones win a timestamp. */
 static int group_load(tsdb_series_set_t *set)
 {
     tsdb_t *db = set->db;
     set->ns = 0;
     for (size_t g = set->gstart; g < set->gend; g++) {
         sel_entry_t *e = &set->e[g];
-        size_t before = set->ns;
         int rc = 0;
-        const tsdb_sample_t *src = NULL;
-        size_t nsrc = 0;
-        set->ntmp = 0;
+        set->nscratch = 0;
         if (e->src >= 0) {
             tsdb_block_t *b = set->blks[e->src];
-            /* decode into tmp-free scratch: samples buffer tail */
-            tsdb_sample_t *buf = NULL;
-            size_t n = 0, cap = 0;
-            rc = tsdb_block_series_samples(b, e->id, set->mint, set->maxt, &set->pc, &buf, &n, &cap);
+            rc = tsdb_block_series_samples(b, e->id, set->mint, set->maxt, &set->pc, &set->scratch,
+                                           &set->nscratch, &set->scratch_cap);
             if (rc == STRATA_ECORRUPT) block_set_corrupt(db, b, rc);
-            if (rc) { free(buf); return rc; }
-            if (before == 0) {
-                if (grow_samples(&set->samples, &set->samples_cap, n)) { free(buf); return STRATA_ENOMEM; }
-                if (n) memcpy(set->samples, buf, n * sizeof *buf);
-                set->ns = n;
-            } else {
-                rc = merge_into(set, set->ns, buf, n);
-            }
-            free(buf);
-            if (rc) return rc;
-            continue;
-        }
-        if (set->lazy_head) {
+            if (!rc) rc = group_add(set, set->scratch, set->nscratch);
+        } else if (set->lazy_head) {
             pthread_rwlock_rdlock(&db->head_lock);
             hseries_t *s = db->series[e->id];
-            tsdb_sample_t *buf = NULL;
-            size_t n = 0, cap = 0;
-            if (s) rc = series_read(s, set->mint, set->maxt, &buf, &n, &cap);
+            if (s) rc = series_read(s, set->mint, set->maxt, &set->scratch, &set->nscratch, &set->scratch_cap);
             pthread_rwlock_unlock(&db->head_lock);
-            if (!rc) {
-                if (before == 0) {
-                    if (grow_samples(&set->samples, &set->samples_cap, n)) rc = STRATA_ENOMEM;
-                    else { if (n) memcpy(set->samples, buf, n * sizeof *buf); set->ns = n; }
-                } else {
-                    rc = merge_into(set, set->ns, buf, n);
-                }
-            }
-            free(buf);
-            if (rc) return rc;
-            continue;
+            if (!rc) rc = group_add(set, set->scratch, set->nscratch);
+        } else {
+            rc = group_add(set, e->hs, e->nhs);
         }
-        src = e->hs;
-        nsrc = e->nhs;
-        if (before == 0) {
-            if (grow_samples(&set->samples, &set->samples_cap, nsrc)) return STRATA_ENOMEM;
-            if (nsrc) memcpy(set->samples, src, nsrc * sizeof *src);
-            set->ns = nsrc;
-        } else if ((rc = merge_into(set, set->ns, src, nsrc))) {
-            return rc;
-        }
+        if (rc) return rc;
     }
     return 0;
 }
