@@ -6,6 +6,7 @@
 #   make check      the tests again under AddressSanitizer + UBSan (build/san/)
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 30)
 #   make bench      storage benchmarks (figures printed, nothing asserted)
+#   make bench-peers  strata vs Prometheus and VictoriaMetrics, answers cross-checked
 #
 # Every module directory is one static library; adding a .c file needs no
 # edit here.  tools/foo_bar.c becomes build/foo-bar, tests/test_x.c becomes
@@ -132,6 +133,17 @@ bench-ingest: deps all
 .PHONY: bench-telemetry
 bench-telemetry: deps all
 	$(BUILD)/bench-telemetry
+
+# strata next to Prometheus and VictoriaMetrics (Debian packages) on the same
+# strata-load backfill, one system at a time: ingest CPU/RSS, disk per sample,
+# query latency, and every strata metrics answer cross-checked against both
+# (a difference fails).  PEERS_SCALE=full (~20k series, 3 h, < 10 min; writes
+# docs/benchmarks.md) or ci (~2k series, 2 h, about a minute).
+PEERS_SCALE ?= full
+.PHONY: bench-peers
+bench-peers: deps all
+	python3 tools/bench_peers.py --build $(BUILD) --scale $(PEERS_SCALE) \
+	  $(if $(filter full,$(PEERS_SCALE)),--docs docs/benchmarks.md)
 
 clean:
 	rm -rf build

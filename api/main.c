@@ -119,6 +119,27 @@ static int parse_uint(const char *s, uint64_t *out)
     return 0;
 }
 
+/* POST /api/v1/admin/cut-head: cuts the whole head into a block now (WAL
+ * checkpointed), so a benchmark can measure compressed block bytes right after
+ * ingest instead of waiting for --block-duration.  Same scope as writing. */
+static int admin_cut_head(api_call_t *c, void *ctx)
+{
+    (void)ctx;
+    tsdb_t *db = api_call_db(c);
+    int rc = tsdb_cut_head(db);
+    if (rc) {
+        strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
+        return rc;
+    }
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    char body[160];
+    int n = snprintf(body, sizeof body, "{\"blocks\":%llu,\"block_bytes\":%llu,\"wal_bytes\":%llu}",
+                     (unsigned long long)st.blocks, (unsigned long long)st.block_bytes,
+                     (unsigned long long)st.wal_bytes);
+    return api_call_reply(c, 200, NULL, body, (size_t)n);
+}
+
 enum {
     O_LISTEN = 256, O_DATA_DIR, O_RETENTION, O_RETENTION_SIZE, O_WAL_FSYNC, O_WAL_FSYNC_INTERVAL,
     O_BLOCK_DURATION, O_OOO_WINDOW, O_AUTH, O_JWT_SECRET, O_JWT_PUBKEY, O_INSECURE, O_TLS_CERT,
@@ -483,6 +504,7 @@ int main(int argc, char **argv)
     }
     api_route_t routes[32];
     size_t nroutes = 0;
+    routes[nroutes++] = (api_route_t){ "POST", "/api/v1/admin/cut-head", API_SCOPE_METRICS_WRITE, admin_cut_head, NULL };
     api_reports_ref_t reports = { 0 };
     api_reports_tsdb_source_t gen = { .db = NULL, .staleness_ms = c.staleness_ms,
                                       .gpu_idle_after_ms = c.gpu_idle_after_ms };
