@@ -278,6 +278,9 @@ def main():
         st, got = srv.export('{__name__=~"rw2_.+",node!="n1"}', r1)
         tap(st == 200 and [l["metric"]["__name__"] for l in got] == ["rw2_clock"],
             "export selector with =~ and != matchers", got)
+        st, got = srv.export('rw2_temp', r1, "&match[]=" + "rw2_temp%7Bgpu%3D%223%22%7D" + "&match[]=rw2_clock")
+        tap(st == 200 and sorted(l["metric"]["__name__"] for l in got) == ["rw2_clock", "rw2_temp"],
+            "several match[] are a union, each series once", got)
         st, got = srv.export('rw2_temp', r1, "&start=%s&end=%s" % (
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now / 1000)), "%.3f" % (now / 1000 + 1)))
         tap(st == 200 and got and got[0]["timestamps"] == [now], "export start (RFC 3339) / end (unix seconds) bound the range", got)
