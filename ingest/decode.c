@@ -126,6 +126,12 @@ int ingest_valid_utf8(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str, *e = s + len;
     while (s < e) {
+        /* label values are nearly always ASCII: 8 bytes at a time */
+        if ((size_t)(e - s) >= 8) {
+            uint64_t w;
+            memcpy(&w, s, 8);
+            if (!(w & UINT64_C(0x8080808080808080))) { s += 8; continue; }
+        }
         unsigned c = *s;
         if (c < 0x80) { s++; continue; }
         size_t need;

@@ -212,6 +212,12 @@ static void test_invalid_utf8(void **state)
     assert_false(ingest_valid_utf8("\xed\xa0\x80", 3));      /* surrogate */
     assert_false(ingest_valid_utf8("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
     assert_false(ingest_valid_utf8("\xe2\x82", 2));          /* truncated */
+    /* around the 8-bytes-at-a-time ASCII path */
+    assert_true(ingest_valid_utf8("abcdefg\xc3\xa9xyz", 12));   /* 2-byte char straddles byte 8 */
+    assert_true(ingest_valid_utf8("abcdefghijklmnop", 16));
+    assert_false(ingest_valid_utf8("abcdefgh\xc3\x28", 10));   /* bad continuation after 8 ASCII */
+    assert_false(ingest_valid_utf8("abcdefg\xff", 8));          /* bad byte inside the first word */
+    assert_false(ingest_valid_utf8("abcdefghijklmno\x80", 16)); /* lone continuation at the end */
 }
 
 static void test_limits(void **state)
