@@ -9,6 +9,7 @@ import base64, hashlib, hmac, http.client, json, os, shutil, signal, socket
 import struct, subprocess, sys, tempfile, time
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 BIN = os.path.join(BUILD, "strata")
 SECRET = b"integration-test-secret"
 LIMIT = 65536                      # --max-request-bytes for this run
@@ -488,6 +489,45 @@ def main():
         st, _, _ = srv.req("DELETE", "/api/v1/org-unit/reports/" + rid, headers={"Authorization": "Bearer " + rw})
         st2, body = get("/api/v1/org-unit/reports/" + rid)
         tap(st == 204 and st2 == 404, "DELETE a report -> 204, then 404", "%s %s" % (st, st2))
+
+        # ---- every Run:ai body the server answers matches the spec (read at run time)
+        from spec_schema import Spec
+        specs = {"workloads": Spec.load("workloads"), "reports": Spec.load("reports")}
+        st, _, data = srv.req("POST", "/api/v1/org-unit/reports",
+                              json.dumps({"name": "schema", "start": iso(t0), "end": iso(t0 + 3600000)}),
+                              {"Authorization": "Bearer " + rw, "Content-Type": "application/json"})
+        rid2 = err_body(data).get("id", "x")
+        mq = "metricType=GPU_ALLOCATION,GPU_UTILIZATION&start=%s&end=%s&numberOfSamples=4" % (iso(t0), iso(t0 + 3600000))
+        cases = [
+            ("workloads", "get", "/api/v1/workloads", "/api/v1/workloads?deleted=true", r1, 200),
+            ("workloads", "get", "/api/v1/workloads", "/api/v1/workloads", r1, 200),
+            ("workloads", "get", "/api/v1/workloads/count", "/api/v1/workloads/count", r1, 200),
+            ("workloads", "get", "/api/v1/workloads/{workloadId}", "/api/v1/workloads/" + wid, r1, 200),
+            ("workloads", "get", "/api/v1/workloads/{workloadId}/endpoints", "/api/v1/workloads/%s/endpoints" % wid, r1, 200),
+            ("workloads", "get", "/api/v1/workloads/{workloadId}/elements", "/api/v1/workloads/%s/elements" % wid, r1, 200),
+            ("workloads", "get", "/api/v1/workloads/{workloadId}/elements/count",
+             "/api/v1/workloads/%s/elements/count" % wid, r1, 200),
+            ("workloads", "get", "/api/v1/workloads/telemetry",
+             "/api/v1/workloads/telemetry?telemetryType=GPU_ALLOCATION&groupBy=ProjectId", r1, 200),
+            ("workloads", "get", "/api/v1/workloads/{workloadId}/metrics", "/api/v1/workloads/%s/metrics?%s" % (wid2, mq), r1, 200),
+            ("workloads", "get", "/api/v1/workloads", "/api/v1/workloads", None, 401),
+            ("workloads", "get", "/api/v1/workloads", "/api/v1/workloads", w1, 403),
+            ("workloads", "get", "/api/v1/workloads/{workloadId}", "/api/v1/workloads/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12, r1, 404),
+            ("workloads", "get", "/api/v1/workloads/telemetry", "/api/v1/workloads/telemetry?telemetryType=X", r1, 400),
+            ("workloads", "get", "/api/v1/workloads/{workloadId}/metrics", "/api/v1/workloads/%s/metrics" % wid2, r1, 400),
+            ("reports", "get", "/api/v1/org-unit/reports/{reportId}", "/api/v1/org-unit/reports/" + rid2, r1, 200),
+            ("reports", "get", "/api/v1/org-unit/reports/{reportId}", "/api/v1/org-unit/reports/nope", r1, 404),
+        ]
+        for page, method, spath, url, tok, want in cases:
+            h = {"Authorization": "Bearer " + tok} if tok else {}
+            st, _, data = srv.req(method.upper(), url, headers=h)
+            try:
+                specs[page].validate(method, spath, st, json.loads(data))
+                why = None if st == want else "status %s" % st
+            except Exception as e:  # noqa: BLE001 - any mismatch is the failure
+                why = "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:200])
+            tap(why is None, "spec: %s %s -> %d body matches the Run:ai schema" % (method.upper(), url[:70], want),
+                "%s; body %s" % (why, data[:200]))
 
         # ---- /metrics
         st, _, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + r1})
