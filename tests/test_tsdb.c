@@ -329,6 +329,35 @@ static void test_head_block_merge(void **state)
     test_tmpdir_free(dir);
 }
 
+static void test_block_range_edges(void **state)
+{
+    (void)state;
+    /* One chunk spanning 0..1000000 with nothing in between: a range inside
+     * the gap selects nothing, ranges touching a sample select the series. */
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    tsdb_sample_t s[] = { { 0, 1 }, { 1000000, 2 } };
+    append(db, "__name__=gap", s, 2);
+    append(db, "__name__=gap2", s, 1);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_matcher_t m[] = { M(RE, "__name__", "gap.*") };
+    for (int pass = 0; pass < 2; pass++) {
+        char *got = query(db, m, 1, 10, 20, 1);
+        assert_string_equal(got, "");
+        free(got);
+        got = query(db, m, 1, 0, 5, 1);
+        assert_string_equal(got, "{__name__=gap} 0:3ff0000000000000{__name__=gap2} 0:3ff0000000000000");
+        free(got);
+        got = query(db, m, 1, 10, 1000000, 1);
+        assert_string_equal(got, "{__name__=gap} 1000000:4000000000000000");
+        free(got);
+        /* the same series in the head too: the gap stays empty */
+        append(db, "__name__=gap", (tsdb_sample_t[]){ { 2000000, 3 } }, 1);
+    }
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 /* ---- append classification --------------------------------------------------------- */
 
 static void test_ooo_duplicates_conflicts(void **state)
@@ -1130,6 +1159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_and_matchers),
         cmocka_unit_test(test_head_block_merge),
+        cmocka_unit_test(test_block_range_edges),
         cmocka_unit_test(test_ooo_duplicates_conflicts),
         cmocka_unit_test(test_many_samples_seal_and_ooo),
         cmocka_unit_test(test_stale_and_nan_bit_exact),

@@ -576,6 +576,7 @@ typedef struct sel_entry {
     uint32_t id;              /* head ref or block-local series */
     tsdb_sample_t *hs;        /* head samples copied at select time */
     uint32_t nhs;
+    int sure;                 /* block: a chunk boundary (a real sample) lies in range */
 } sel_entry_t;
 
 struct tsdb_series_set {
@@ -592,7 +593,7 @@ struct tsdb_series_set {
     size_t labels_cap;
     tsdb_sample_t *samples, *tmp, *scratch;
     size_t ns, samples_cap, tmp_cap, nscratch, scratch_cap;
-    int err;
+    int err, loaded;          /* the current group's samples: read on demand */
     tsdb_rollup_point_t *roll, *rtmp;
     size_t nroll, roll_cap, nrtmp, rtmp_cap;
     tsdb_page_cache_t pc;
@@ -725,12 +726,19 @@ static int set_build(tsdb_t *db, const tsdb_cmatcher_t *cm, size_t ncm, int with
         for (uint32_t i = 0; !rc && i < (cm ? nids : blk->nseries); i++) {
             uint32_t id = cm ? ids[i] : i;
             const tsdb_block_series_t *bs = &blk->series[id];
-            int any = 0;
-            for (uint32_t c = 0; c < bs->nchunks && !any; c++)
-                any = bs->chunks[c].maxt >= mint && bs->chunks[c].mint <= maxt;
+            /* A chunk's mint and maxt are sample times: one inside the range
+             * proves a sample there; a chunk straddling the whole range has
+             * to be read to know (done by _next, rarely). */
+            int any = 0, sure = 0;
+            for (uint32_t c = 0; c < bs->nchunks && !sure; c++) {
+                const tsdb_block_chunk_t *ch = &bs->chunks[c];
+                if (ch->maxt < mint || ch->mint > maxt) continue;
+                any = 1;
+                sure = ch->mint >= mint || ch->maxt <= maxt;
+            }
             if (!any) continue;
             rc = set_push(set, (sel_entry_t){ .pairs = bs->labels, .nlabels = bs->nlabels,
-                                              .src = (int32_t)b, .id = id });
+                                              .src = (int32_t)b, .id = id, .sure = sure });
         }
         free(ids);
         ids = NULL;
@@ -804,6 +812,15 @@ static int group_load(tsdb_series_set_t *set)
     return 0;
 }
 
+static int group_ensure(tsdb_series_set_t *set)
+{
+    if (!set->loaded) {
+        set->err = group_load(set);
+        set->loaded = 1;
+    }
+    return set->err;
+}
+
 int tsdb_series_set_next(tsdb_series_set_t *set)
 {
     if (!set) return STRATA_EINVAL;
@@ -814,9 +831,21 @@ int tsdb_series_set_next(tsdb_series_set_t *set)
         while (set->gend < set->ne && entry_cmp(set, &set->e[set->gstart], &set->e[set->gend]) == 0)
             set->gend++;
         set->nroll = 0;
-        set->err = group_load(set);
-        if (set->err == STRATA_ENOMEM) return set->err;
-        if (set->err || set->ns) break;
+        set->loaded = 0;
+        set->err = 0;
+        set->ns = 0;
+        /* Raw samples are decoded only when asked for (a rollup read does not
+         * need them), unless that is the only way to know the group has a
+         * sample in range at all. */
+        int certain = 0;
+        for (size_t g = set->gstart; g < set->gend && !certain; g++) {
+            const sel_entry_t *e = &set->e[g];
+            certain = e->src >= 0 ? e->sure : !set->lazy_head;
+        }
+        if (certain) break;
+        int rc = group_ensure(set);
+        if (rc == STRATA_ENOMEM) return rc;
+        if (rc || set->ns) break;
     }
     const sel_entry_t *e = &set->e[set->gstart];
     if (e->nlabels > set->labels_cap) {
@@ -842,7 +871,7 @@ const tsdb_label_t *tsdb_series_set_labels(tsdb_series_set_t *set, size_t *nlabe
 int tsdb_series_set_samples(tsdb_series_set_t *set, const tsdb_sample_t **samples, size_t *n)
 {
     if (!set || set->gstart >= set->ne) return STRATA_EINVAL;
-    if (set->err) { *samples = NULL; *n = 0; return set->err; }
+    if (group_ensure(set)) { *samples = NULL; *n = 0; return set->err; }
     *samples = set->samples;
     *n = set->ns;
     return 0;
@@ -884,7 +913,7 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
 {
     if (!set || set->gstart >= set->ne) return STRATA_EINVAL;
     if (resolution != TSDB_ROLLUP_5M && resolution != TSDB_ROLLUP_1H) return STRATA_EINVAL;
-    if (set->err) return set->err;
+    if (set->loaded && set->err) return set->err;
     set->nroll = 0;
     /* Stored rollups are only exact when the sources do not overlap in time
      * (each sample lives in exactly one of them); otherwise recompute from
@@ -907,6 +936,7 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
         prev_end = b;
     }
     int rc = 0;
+    if (overlap && (rc = group_ensure(set)) != 0) return rc;
     if (overlap) {
         set->nrtmp = 0;
         rc = tsdb_rollups_compute(set->samples, set->ns, resolution, &set->rtmp, &set->nrtmp, &set->rtmp_cap);
@@ -1189,8 +1219,11 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
     while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
         size_t nl;
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
-        rc = tsdb_block_writer_add(w, l, nl, set->samples, set->ns);
-        written[set->e[set->gstart].id] = (uint32_t)set->ns;
+        const tsdb_sample_t *smp;
+        size_t n;
+        rc = tsdb_series_set_samples(set, &smp, &n);
+        if (!rc) rc = tsdb_block_writer_add(w, l, nl, smp, n);
+        written[set->e[set->gstart].id] = (uint32_t)n;
     }
     tsdb_series_set_free(set);
     tsdb_block_t *b = NULL;
@@ -1311,8 +1344,10 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
     while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
         size_t nl;
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
-        if (set->err) rc = set->err;
-        else rc = tsdb_block_writer_add(w, l, nl, set->samples, set->ns);
+        const tsdb_sample_t *smp;
+        size_t n;
+        rc = tsdb_series_set_samples(set, &smp, &n);
+        if (!rc) rc = tsdb_block_writer_add(w, l, nl, smp, n);
     }
     char id[40];
     tsdb_block_t *nb = NULL;
