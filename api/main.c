@@ -38,6 +38,7 @@ typedef struct config {
     int insecure;
     int64_t retention_ms, ooo_window_ms, block_duration_ms, fsync_interval_ms;
     int64_t staleness_ms, gpu_idle_after_ms, report_retention_ms, max_range_ms;
+    int64_t report_worker_delay_ms;  /* test-only */
     size_t max_points;
     unsigned report_workers;
     uint64_t retention_bytes;
@@ -80,6 +81,7 @@ static void usage(FILE *f)
 "  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
 "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
 "  --report-workers=N             report generator threads              (1)\n"
+"  --report-worker-delay=DURATION test only: wait this long before generating each report (0)\n"
 "  --log-level=debug|info|warn|error                                    (info)\n"
 "  --help                         this text\n"
 "\n"
@@ -145,7 +147,7 @@ enum {
     O_BLOCK_DURATION, O_OOO_WINDOW, O_AUTH, O_JWT_SECRET, O_JWT_PUBKEY, O_INSECURE, O_TLS_CERT,
     O_TLS_KEY, O_MAX_REQUEST, O_MAX_SERIES, O_MAX_LABELS, O_MAX_NAME, O_MAX_VALUE, O_THREADS,
     O_MAX_CONN, O_HTTP_TIMEOUT, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_STALENESS, O_GPU_IDLE,
-    O_REPORT_RETENTION, O_REPORT_WORKERS, O_MAX_POINTS, O_MAX_RANGE,
+    O_REPORT_RETENTION, O_REPORT_WORKERS, O_MAX_POINTS, O_MAX_RANGE, O_REPORT_WORKER_DELAY,
 };
 
 static const struct option options[] = {
@@ -179,6 +181,7 @@ static const struct option options[] = {
     { "max-points", required_argument, NULL, O_MAX_POINTS },
     { "max-range", required_argument, NULL, O_MAX_RANGE },
     { "report-workers", required_argument, NULL, O_REPORT_WORKERS },
+    { "report-worker-delay", required_argument, NULL, O_REPORT_WORKER_DELAY },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -284,6 +287,9 @@ static int parse_flags(int argc, char **argv, config_t *c)
             if (parse_uint(optarg, &u) || u < 1 || u > 64) return bad_flag(name, optarg);
             c->report_workers = (unsigned)u;
             break;
+        case O_REPORT_WORKER_DELAY:
+            if (parse_duration_ms(optarg, &c->report_worker_delay_ms)) return bad_flag(name, optarg);
+            break;
         case O_GPU_IDLE:
             if (parse_duration_ms(optarg, &c->gpu_idle_after_ms) || c->gpu_idle_after_ms < 1000)
                 return bad_flag(name, optarg);
@@ -351,6 +357,7 @@ typedef struct opener {
     api_registry_t *reg;
     api_reports_ref_t *reports;
     api_reports_tsdb_source_t *gen;
+    api_reports_delay_t *delay;
     pthread_t main_thread;
     tsdb_t *db;
     ingest_t *ing;
@@ -398,6 +405,11 @@ static void *open_store(void *arg)
         ro.retention_ms = c->report_retention_ms;
         ro.generate = api_reports_tsdb_generate;
         ro.generate_ctx = o->gen;
+        if (c->report_worker_delay_ms > 0) {
+            *o->delay = (api_reports_delay_t){ c->report_worker_delay_ms, api_reports_tsdb_generate, o->gen };
+            ro.generate = api_reports_delayed_generate;
+            ro.generate_ctx = o->delay;
+        }
         rc = api_reports_open(c->data_dir, &ro, &o->reports->st);
     }
     if (rc) {
@@ -530,8 +542,9 @@ int main(int argc, char **argv)
     api_server_t *srv;
     if (api_server_start(&sc, &srv)) return 1;
 
+    api_reports_delay_t delay = { 0 };
     opener_t o = { .cfg = &c, .srv = srv, .reg = reg, .reports = &reports, .gen = &gen,
-                   .main_thread = pthread_self() };
+                   .delay = &delay, .main_thread = pthread_self() };
     pthread_t th;
     if (pthread_create(&th, NULL, open_store, &o) != 0) {
         strata_error("cannot start the store thread", "%s", "");
