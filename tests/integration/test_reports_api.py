@@ -20,11 +20,10 @@ from urllib.parse import quote
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import jsonschema  # noqa: E402
 from spec_schema import Spec  # noqa: E402
-from test_ingest_http import rw1, snappy, stale, jwt, free_port, SECRET  # noqa: E402
+from strata_client import rw1, snappy, STALE, token, free_port, SECRET  # noqa: E402
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 BIN = os.path.join(BUILD if os.path.isabs(BUILD) else os.path.join(ROOT, BUILD), "strata")
@@ -59,7 +58,7 @@ def at(day, h, m=0):
 
 def gauge(labels, a, b, value):
     """One sample a minute in [a, b) with value(t), then a stale marker at b (the value ends there)."""
-    return (labels, [(float(value(t)), t) for t in range(a, b, MIN)] + [(stale(), b)])
+    return (labels, [(float(value(t)), t) for t in range(a, b, MIN)] + [(STALE, b)])
 
 
 def counter(labels, a, b, value):
@@ -473,7 +472,7 @@ def lifecycle(srv, t1, t2, tr, ids):
                 403, "insufficient scope", "post", REPORTS, details="token lacks scope reports:write")
     check_error("DELETE with only metrics:read -> 403", srv.req("DELETE", REPORTS + "/" + rid, tok=tr),
                 403, "insufficient scope", "delete", P1, details="token lacks scope reports:write")
-    w_only = jwt({"sub": "w", "tenant_id": 1, "scope": "reports:write", "exp": int(time.time()) + 3600})
+    w_only = token(1, "reports:write", sub="w")
     check_error("GET with only reports:write -> 403", srv.req("GET", REPORTS + "/" + rid, tok=w_only),
                 403, "insufficient scope", "get", P1, details="token lacks scope metrics:read")
     st, hdr, data = srv.req("GET", REPORTS)
@@ -566,10 +565,9 @@ def main():
     try:
         srv = Server(tmp, os.path.join(tmp, "data"), ["--auth=jwt", "--jwt-secret-file=" + keyfile,
                                                       "--report-workers=2"], "jwt")
-        exp = int(time.time()) + 3600
-        t1 = jwt({"sub": "alice", "tenant_id": 1, "scope": "metrics:write metrics:read reports:write", "exp": exp})
-        t2 = jwt({"sub": "bob", "tenant_id": 2, "scope": "metrics:write metrics:read reports:write", "exp": exp})
-        tr = jwt({"sub": "carol", "tenant_id": 1, "scope": "metrics:read", "exp": exp})
+        t1 = token(1, "metrics:write metrics:read reports:write", sub="alice")
+        t2 = token(2, "metrics:write metrics:read reports:write", sub="bob")
+        tr = token(1, "metrics:read", sub="carol")
         n1 = push(srv, tenant1_series(), t1)
         n2 = push(srv, tenant2_series(), t2)
         tap(isinstance(n1, int) and isinstance(n2, int),
