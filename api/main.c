@@ -40,6 +40,7 @@ typedef struct config {
     int64_t staleness_ms, gpu_idle_after_ms, report_retention_ms, max_range_ms;
     int64_t report_worker_delay_ms;  /* test-only */
     size_t max_points;
+    uint64_t query_max_samples;
     unsigned report_workers;
     uint64_t retention_bytes;
     ingest_limits_t limits;
@@ -78,6 +79,7 @@ static void usage(FILE *f)
 "  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
 "  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
 "  --max-points=N                 numberOfSamples=0 points per series   (11000)\n"
+"  --query-max-samples=N          points one metric type may read, 0 = no limit (50000000)\n"
 "  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
 "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
 "  --report-workers=N             report generator threads              (1)\n"
@@ -148,6 +150,7 @@ enum {
     O_TLS_KEY, O_MAX_REQUEST, O_MAX_SERIES, O_MAX_LABELS, O_MAX_NAME, O_MAX_VALUE, O_THREADS,
     O_MAX_CONN, O_HTTP_TIMEOUT, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_STALENESS, O_GPU_IDLE,
     O_REPORT_RETENTION, O_REPORT_WORKERS, O_MAX_POINTS, O_MAX_RANGE, O_REPORT_WORKER_DELAY,
+    O_QUERY_MAX_SAMPLES,
 };
 
 static const struct option options[] = {
@@ -180,6 +183,7 @@ static const struct option options[] = {
     { "report-retention", required_argument, NULL, O_REPORT_RETENTION },
     { "max-points", required_argument, NULL, O_MAX_POINTS },
     { "max-range", required_argument, NULL, O_MAX_RANGE },
+    { "query-max-samples", required_argument, NULL, O_QUERY_MAX_SAMPLES },
     { "report-workers", required_argument, NULL, O_REPORT_WORKERS },
     { "report-worker-delay", required_argument, NULL, O_REPORT_WORKER_DELAY },
     { "help", no_argument, NULL, O_HELP },
@@ -215,6 +219,7 @@ static int parse_flags(int argc, char **argv, config_t *c)
     c->report_retention_ms = 30 * 86400000LL;
     c->report_workers = 1;
     c->max_points = 11000;
+    c->query_max_samples = 50000000;
     c->max_range_ms = 31 * 86400000LL;
     int opt;
     opterr = 0;
@@ -276,6 +281,9 @@ static int parse_flags(int argc, char **argv, config_t *c)
         case O_MAX_POINTS:
             if (parse_uint(optarg, &u) || u < 1 || u > 100000000) return bad_flag(name, optarg);
             c->max_points = (size_t)u;
+            break;
+        case O_QUERY_MAX_SAMPLES:
+            if (parse_uint(optarg, &c->query_max_samples)) return bad_flag(name, optarg);
             break;
         case O_MAX_RANGE:
             if (parse_duration_ms(optarg, &c->max_range_ms)) return bad_flag(name, optarg);
@@ -524,6 +532,7 @@ int main(int argc, char **argv)
     api_metrics_options_init(&mopts);
     mopts.max_points = c.max_points;
     mopts.max_range_ms = c.max_range_ms;
+    mopts.max_samples = c.query_max_samples;
     mopts.staleness_ms = c.staleness_ms;
     api_metrics_http_t metrics_http = { .reg = reg, .opts = mopts };
     routes[nroutes++] = api_telemetry_route(reg);  /* before /workloads/{} */
