@@ -9,7 +9,8 @@ the hour [T0, T0 + 1h] the metrics queries ask for (numberOfSamples=4: buckets o
 Tenant 1:
   A train-a  Training/Train, project p1/dep d1, 2 pods (train-a-0 from k0 on node-1 with
              GPUs 0 and 1, train-a-1 from k20 on node-2), Running, 2 GPUs allocated.
-             GPU 0 util = k (0..60, then 50), GPU 1 = 0 throughout (idle).
+             GPU 0 util = k (k < 60, then 50), GPU 1 = 0 throughout (idle), both scraped
+             30 s after the minute (so no sample sits exactly on a bucket edge).
              CPU counter of train-a-0/main: 30k for k <= 30, reset at k31 to 10, then
              10 + 60(k - 31); a container="POD" series with huge values must not count.
              cpu requests: train-a-0 2 cores; train-a-1 1 core (k20..39) then 3 (k40..).
@@ -56,10 +57,10 @@ class Fixture:
     def t(self, k):
         return self.t0 + k * MIN
 
-    def series(self, out, labels, fn, k0=0, k1=None):
-        """fn(k) -> value or None (no sample); k over [k0, k1] (k1 None = K)."""
+    def series(self, out, labels, fn, k0=0, k1=None, offset_ms=0):
+        """fn(k) -> value or None (no sample) at minute k + offset_ms; k over [k0, k1] (k1 None = K)."""
         k1 = self.K if k1 is None else k1
-        samples = [(fn(k), self.t(k)) for k in range(k0, k1 + 1) if fn(k) is not None]
+        samples = [(fn(k), self.t(k) + offset_ms) for k in range(k0, k1 + 1) if fn(k) is not None]
         out.append(([("__name__", labels[0])] + sorted(labels[1:]), samples))
 
     def info(self, out, wid, name, wtype, cat, proj, dep, extra=(), k0=0, k1=None, stale_at=None):
@@ -89,8 +90,8 @@ class Fixture:
               (lambda k: 1.0) if pod == "train-a-0" else (lambda k: 0.0 if k < 25 else 1.0), k0)
         gpu = lambda g: ["DCGM_FI_DEV_GPU_UTIL", ("gpu", g), ("node", "node-1"), ("namespace", "runai-proj-one"),
                          ("pod", "train-a-0"), ("container", "main")]
-        s(T1, gpu("0"), lambda k: float(k) if k <= 60 else 50.0)
-        s(T1, gpu("1"), lambda k: 0.0)
+        s(T1, gpu("0"), lambda k: float(k) if k < 60 else 50.0, 0, K - 1, 30000)
+        s(T1, gpu("1"), lambda k: 0.0, 0, K - 1, 30000)
         cpu = lambda c: ["container_cpu_usage_seconds_total", ("namespace", "runai-proj-one"), ("pod", "train-a-0"),
                          ("container", c), ("cpu", "total")]
         s(T1, cpu("main"), lambda k: 30.0 * k if k <= 30 else 10.0 + 60.0 * (k - 31), 0, 60)

@@ -1,0 +1,758 @@
+#!/usr/bin/env python3
+"""test_workloads_api.py: the workloads, metrics and telemetry APIs through the real daemon.
+
+build/strata runs with --auth=jwt on loopback in a temp dir; data arrives only by remote write.
+  1. golden: the hand-made cluster of tests/lib/fixture_workloads.py (values worked out by hand
+     there and below) -> exact Workload fields, lists, endpoints, elements, metrics JSON and
+     CSV, telemetry JSON and CSV;
+  2. filter, sort and pagination combinations; validation 400s naming the parameter; auth;
+  3. tenant isolation of every endpoint (tenant 2 has its own workload, tenant 3 nothing);
+  4. a restart: the registry is rebuilt from the store, then --query-max-samples makes a
+     metric type fail (207) and --max-points refuses numberOfSamples=0 (400);
+  5. end to end: strata-load backfills a small cluster for tenant 4 with --ack-log; the
+     expected metrics of a few workloads are computed here from the acknowledged samples
+     (strata-load --expand-ack) by DESIGN sections 4 and 5, and compared.
+Every JSON body is validated against the Run:ai spec page (tests/lib/spec_schema.py).
+Prints TAP lines.
+"""
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from urllib.parse import quote
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import jsonschema  # noqa: E402
+from fixture_workloads import (A, C, CLUSTER, D, E, EL_A, EL_B, EL_ROOT, GIB, MIN, P1, P2,  # noqa: E402
+                               X, Fixture)
+from spec_schema import Spec  # noqa: E402
+from strata_client import BUILD, SECRET, Server, iso, rw1, token  # noqa: E402
+
+SPEC = Spec.load("workloads")
+FAILS = 0
+NIL = "00000000-0000-0000-0000-000000000000"
+
+
+def tap(ok, name, info=""):
+    global FAILS
+    print(("ok - " if ok else "not ok - ") + name)
+    if not ok:
+        FAILS += 1
+        for line in str(info).splitlines()[:25]:
+            print("#   " + line)
+    sys.stdout.flush()
+
+
+class Api:
+    """GETs that validate every JSON body against the spec (path = the spec's template)."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        self.schema_errors = []
+
+    @staticmethod
+    def spec_has(spec_path, status):
+        responses = SPEC.operation("get", spec_path)[1].get("responses", {})
+        return str(status) in responses or "%dXX" % (status // 100) in responses or "default" in responses
+
+    def get(self, path, tok, spec_path=None, accept=None):
+        st, hdrs, data = self.srv.get(path, tok, accept)
+        body = data.decode(errors="replace")
+        if hdrs.get("content-type", "").startswith("application/json"):
+            try:
+                body = json.loads(data)
+            except ValueError as e:
+                self.schema_errors.append("%s: not JSON (%s)" % (path, e))
+                return st, hdrs, body
+            if spec_path and st >= 400 and not self.spec_has(spec_path, st):
+                # the spec lists no body for this status here (e.g. 400 on GET /workloads):
+                # hold it to the error shape every strata error has
+                if not (isinstance(body, dict) and sorted(body) == ["code", "details", "message"]
+                        and body["code"] == st and isinstance(body["message"], str)
+                        and isinstance(body["details"], str)):
+                    self.schema_errors.append("%s %d: not an error body: %s" % (path, st, body))
+            elif spec_path:
+                try:
+                    SPEC.validate("get", spec_path, st, body)
+                except (jsonschema.ValidationError, KeyError) as e:
+                    self.schema_errors.append("%s %d: %s at %s" % (path, st, getattr(e, "message", e),
+                                                                  list(getattr(e, "absolute_path", []))))
+        return st, hdrs, body
+
+
+W = "/api/v1/workloads"
+W_ID = "/api/v1/workloads/{workloadId}"
+P_LIST, P_COUNT, P_TEL = W, W + "/count", W + "/telemetry"
+P_EP, P_EL, P_ELC, P_MET = W_ID + "/endpoints", W_ID + "/elements", W_ID + "/elements/count", W_ID + "/metrics"
+
+
+def ids(body):
+    return [w.get("id") for w in body.get("workloads", [])] if isinstance(body, dict) else body
+
+
+def expected_workload(f, wid, **over):
+    """The fields every fixture workload shares, then its own."""
+    w = {"tenantId": 1, "id": wid, "source": "Other", "sourceApi": None, "priority": 50,
+         "priorityClassName": "train", "submittedBy": "alice", "clusterId": CLUSTER,
+         "conditions": [], "podsRequestedResources": None, "images": ["img:1"],
+         "guaranteedRuntimeEndsAt": None, "preemptible": None, "topology": None, "datasources": [],
+         "environments": [], "externalConnections": [], "urls": [], "endpoints": [],
+         "deletedAt": None, "completedAt": None, "workloadRequestedResources": None,
+         "requestedNodePools": [], "currentNodePools": [], "idleGpus": 0, "idleAllocatedGpus": 0,
+         "runningPods": 0, "totalPendingTimeSeconds": 0, "totalRunningTimeSeconds": 0,
+         "updatedAt": iso(f.t(f.K))}
+    w.update(over)
+    if "allocatedResources" not in over:
+        w["allocatedResources"] = {"gpu": None, "gpuMemory": None, "cpu": None, "cpuMemory": None,
+                                   "extendedResources": None}
+    w["k8sPhase"] = w["phase"]
+    w["k8sPhaseUpdatedAt"] = w["phaseUpdatedAt"]
+    return w
+
+
+def alloc(gpu):
+    return {"gpu": gpu, "gpuMemory": None, "cpu": None, "cpuMemory": None, "extendedResources": None}
+
+
+def diff(got, want):
+    if not isinstance(got, dict):
+        return "got %r" % (got,)
+    keys = sorted(set(got) | set(want))
+    return "; ".join("%s: got %r want %r" % (k, got.get(k, "<absent>"), want.get(k, "<absent>"))
+                     for k in keys if got.get(k, "<absent>") != want.get(k, "<absent>"))
+
+
+def vals(pairs, f):
+    """[(value text, minute)] -> metric values."""
+    return [{"value": v, "timestamp": iso(f.t(k))} for v, k in pairs]
+
+
+# ---------------------------------------------------------------------------------------------
+
+def golden(api, f, r1):
+    """Registry fields, lists, endpoints, elements, metrics and telemetry of tenant 1."""
+    # D: Pending k0..9, Running k10..39, Completed from k40; no created_at label -> first info
+    # sample (T0); updatedAt = its newest sample (minute K); allocation 0 since k40.
+    st, _, body = api.get(W + "/" + D, r1, W_ID)
+    want = expected_workload(f, D, name="pipe-d", type="Workspace", category="Build", projectName="proj-one",
+                             projectId="p1", departmentName="dep-two", departmentId="d2",
+                             namespace="runai-proj-one", createdAt=iso(f.t0), phase="Completed",
+                             phaseUpdatedAt=iso(f.t(40)), completedAt=iso(f.t(40)), allocatedResources=alloc(0),
+                             totalPendingTimeSeconds=600, totalRunningTimeSeconds=1800,
+                             pendingSchedulingMessages=None)
+    tap(st == 200 and body == want, "golden: Pending -> Running -> Completed workload, derived times exact",
+        diff(body, want))
+
+    # A: created_at label T0-10m; Running since k0 (so its running time grows with the clock);
+    # 2 pods both Running at now; GPU 1 has been 0 since k0 -> idleGpus 1 of 2 reporting, so
+    # idleAllocatedGpus = 2 x 1/2 = 1.
+    before = int(time.time() * 1000)
+    st, _, body = api.get(W + "/" + A, r1, W_ID)
+    after = int(time.time() * 1000)
+    run = body.get("totalRunningTimeSeconds", -1) if isinstance(body, dict) else -1
+    want = expected_workload(f, A, name="train-a", type="Training", category="Train", projectName="proj-one",
+                             projectId="p1", departmentName="dep-one", departmentId="d1",
+                             namespace="runai-proj-one", createdAt=iso(f.t0 - 10 * MIN), phase="Running",
+                             phaseUpdatedAt=iso(f.t0), allocatedResources=alloc(2), runningPods=2,
+                             workloadRequestedResources={"gpuMemory": {"request": "1000000000", "limit": None}},
+                             requestedNodePools=["pool-a"], currentNodePools=["pool-a"], idleGpus=1,
+                             idleAllocatedGpus=1, totalRunningTimeSeconds=run, pendingSchedulingMessages=None)
+    tap(st == 200 and body == want and (before - f.t0) // 1000 - 1 <= run <= (after - f.t0) // 1000 + 1,
+        "golden: 2-GPU workload: pods, allocation, idle GPUs, memory request, running time",
+        "%s; running %s not in [%d, %d]" % (diff(body, want), run, (before - f.t0) // 1000, (after - f.t0) // 1000))
+
+    # E: info and phase ended by stale markers at k31 -> deletedAt T0+31m, running k0..k31.
+    st, _, body = api.get(W + "?deleted=true", r1, P_LIST)
+    want = expected_workload(f, E, name="del-e", type="Training", category="Train", projectName="proj-two",
+                             projectId="p2", departmentName="dep-two", departmentId="d2",
+                             namespace="runai-proj-two", createdAt=iso(f.t0), phase="Running",
+                             phaseUpdatedAt=iso(f.t0), deletedAt=iso(f.t(31)), updatedAt=iso(f.t(30)),
+                             totalRunningTimeSeconds=1860)
+    got = body.get("workloads", [None])[0] if isinstance(body, dict) and len(body.get("workloads", [])) == 1 else body
+    tap(st == 200 and got == want and "next" not in body, "golden: a stale marker deletes a workload (deleted=true)",
+        diff(got, want))
+    st, _, body = api.get(W + "/" + E, r1, W_ID)
+    tap(st == 200 and body.get("deletedAt") == iso(f.t(31)), "a deleted workload is still found by id", body)
+
+    # C: endpoint, 3 stored of 5 reported elements, ordered by level then name
+    st, _, body = api.get(W + "/" + C + "/endpoints", r1, P_EP)
+    ep = {"host": "nim-c.example", "port": 8000, "path": "/v1", "tlsEnabled": False, "protocol": "http",
+          "url": "http://nim-c.example:8000/v1"}
+    tap(st == 200 and body == {"endpoints": [ep]}, "golden: endpoints", body)
+    st, _, body = api.get(W + "/" + C, r1, W_ID)
+    tap(st == 200 and body.get("urls") == [ep["url"]] and body.get("endpoints") == [ep]
+        and body.get("createdAt") == iso(f.t(5)) and body.get("runningPods") == 1
+        and body.get("allocatedResources", {}).get("gpu") == 1 and body.get("idleGpus") == 0,
+        "golden: inference workload (createdAt from its first info sample, urls)", body)
+
+    def element(eid, name, level, parent, kind):
+        return {"id": eid, "name": name, "hierarchyLevel": level, "parentId": parent, "createdAt": iso(f.t(5)),
+                "kubernetesRef": {"uid": "uid-" + name, "name": name,
+                                  "gvk": {"group": "apps", "version": "v1", "kind": kind}}}
+    els = [element(EL_ROOT, "nim-c", 1, None, "Deployment"), element(EL_A, "nim-c-pod-a", 2, EL_ROOT, "Pod"),
+           element(EL_B, "nim-c-pod-b", 2, EL_ROOT, "Pod")]
+    st1, _, b1 = api.get(W + "/" + C + "/elements?limit=2", r1, P_EL)
+    st2, _, b2 = api.get(W + "/" + C + "/elements?offset=2&limit=2", r1, P_EL)
+    st3, _, b3 = api.get(W + "/" + C + "/elements", r1, P_EL)
+    tap((st1, st2, st3) == (200, 200, 200) and b1 == {"elements": els[:2], "next": 2}
+        and b2 == {"elements": els[2:]} and b3 == {"elements": els},
+        "golden: elements, ordered by level then name, paged with next", "%s\n%s\n%s" % (b1, b2, b3))
+    st, _, body = api.get(W + "/" + C + "/elements/count", r1, P_ELC)
+    tap(st == 200 and body == {"totalElementsCount": 5, "storedElementsCount": 3}, "golden: elements/count", body)
+    st, _, body = api.get(W + "/" + A + "/elements/count", r1, P_ELC)
+    tap(st == 200 and body == {"totalElementsCount": 0, "storedElementsCount": 0}, "elements/count of none", body)
+
+    metrics_golden(api, f, r1)
+    telemetry_golden(api, f, r1)
+
+
+def metrics_golden(api, f, r1):
+    rng = "&start=%s&end=%s" % (iso(f.t0), iso(f.t(60)))
+    q = lambda wid, types, n=4: "%s/%s/metrics?metricType=%s%s&numberOfSamples=%d" % (W, wid, types, rng, n)
+    # 4 buckets of 15 min; bucket 1 = [T0, T0+15m], then (T0+15m, T0+30m] ...
+    # GPU 0 at k:30 = k -> avg of k=0..14 = 7, 15..29 = 22, 30..44 = 37, 45..59 = 52.
+    # CPU counter 30k (k<=30), reset at k31 to 10, then 10+60(k-31): increases 450, 450,
+    #   10+840 = 850 (the reset counted as its new value), 900 -> / 900 s.
+    # Requests: pod 0 2 cores; pod 1 (from k20) 1, 3 from k40: last per step summed = 2, 3, 5, 5.
+    # Limits 4, and 4+6 once pod 1 exists.  Memory 1 GiB, then 1+2 GiB.  Pods present: 1, 2, 2, 2.
+    # Running pods: pod 1 Running from k25 -> 1, 2, 2, 2.  container="POD" never counts.
+    types = ("GPU_UTILIZATION,CPU_USAGE_CORES,CPU_REQUEST_CORES,CPU_LIMIT_CORES,CPU_MEMORY_REQUEST_BYTES,"
+             "POD_COUNT,RUNNING_POD_COUNT,GPU_ALLOCATION,GPU_MEMORY_REQUEST_BYTES,NIM_NUM_REQUESTS_RUNNING")
+    st, hdrs, body = api.get(q(A, types), r1, P_MET)
+    ks = [15, 30, 45, 60]
+    series = lambda *v: vals(list(zip(v, ks)), f)
+    want = {"measurements": [
+        {"type": "GPU_UTILIZATION", "labels": {"gpu": "0", "node": "node-1"}, "values": series("7", "22", "37", "52")},
+        {"type": "GPU_UTILIZATION", "labels": {"gpu": "1", "node": "node-1"}, "values": series("0", "0", "0", "0")},
+        {"type": "CPU_USAGE_CORES", "values": series("0.5", "0.5", repr(850 / 900), "1")},
+        {"type": "CPU_REQUEST_CORES", "values": series("2", "3", "5", "5")},
+        {"type": "CPU_LIMIT_CORES", "values": series("4", "10", "10", "10")},
+        {"type": "CPU_MEMORY_REQUEST_BYTES", "values": series(str(GIB), str(3 * GIB), str(3 * GIB), str(3 * GIB))},
+        {"type": "POD_COUNT", "values": series("1", "2", "2", "2")},
+        {"type": "RUNNING_POD_COUNT", "values": series("1", "2", "2", "2")},
+        {"type": "GPU_ALLOCATION", "values": series("2", "2", "2", "2")},
+        {"type": "GPU_MEMORY_REQUEST_BYTES", "values": series(*["1000000000"] * 4)},
+        {"type": "NIM_NUM_REQUESTS_RUNNING", "values": []}]}
+    bad = [(w.get("type"), w.get("labels")) for w, g in zip(want["measurements"], body.get("measurements", []))
+           if w != g] if isinstance(body, dict) else body
+    tap(st == 200 and body == want, "golden metrics JSON: per-GPU avg, counter with a reset, requests/limits "
+        "over 2 pods changing mid-range, pod counts, allocation", "differ: %s\n%s" % (bad, body))
+    tap(hdrs.get("x-strata-points-read", "").isdigit() and int(hdrs["x-strata-points-read"]) > 0,
+        "X-Strata-Points-Read header", hdrs)
+
+    csv_want = "\r\n".join([
+        "type,timestamp,value,gpu,node",
+        "GPU_UTILIZATION,%s,7,0,node-1" % iso(f.t(15)), "GPU_UTILIZATION,%s,22,0,node-1" % iso(f.t(30)),
+        "GPU_UTILIZATION,%s,37,0,node-1" % iso(f.t(45)), "GPU_UTILIZATION,%s,52,0,node-1" % iso(f.t(60)),
+        "GPU_UTILIZATION,%s,0,1,node-1" % iso(f.t(15)), "GPU_UTILIZATION,%s,0,1,node-1" % iso(f.t(30)),
+        "GPU_UTILIZATION,%s,0,1,node-1" % iso(f.t(45)), "GPU_UTILIZATION,%s,0,1,node-1" % iso(f.t(60)),
+        "CPU_USAGE_CORES,%s,0.5,," % iso(f.t(15)), "CPU_USAGE_CORES,%s,0.5,," % iso(f.t(30)),
+        "CPU_USAGE_CORES,%s,%r,," % (iso(f.t(45)), 850 / 900), "CPU_USAGE_CORES,%s,1,," % iso(f.t(60)), ""])
+    st, hdrs, text = api.get(q(A, "GPU_UTILIZATION,CPU_USAGE_CORES"), r1, accept="text/csv")
+    tap(st == 200 and hdrs.get("content-type", "").startswith("text/csv") and text == csv_want,
+        "golden metrics CSV, exact text", "%r\nwant %r" % (text, csv_want))
+
+    # C: TTFT buckets grow by 10, 40, 80, 95, 100 a minute -> every 15-min step: 150, 600, 1200,
+    # 1425, 1500.  p50: rank 750 in (0.5, 1] = 0.5 + 0.5 x 150/600 = 0.625; p90: rank 1350 in
+    # (1, 2] = 1 + 150/225; p99: rank 1485 > 1425 -> the +Inf bucket -> the last finite bound, 2.
+    # request_success_total +7 a minute -> 105 a step.
+    st, _, body = api.get(q(C, "NIM_TIME_TO_FIRST_TOKEN_SECONDS,NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,"
+                               "NIM_REQUEST_SUCCESS_TOTAL"), r1, P_MET)
+    buckets = {"0.1": "150", "0.5": "600", "1": "1200", "2": "1425", "+Inf": "1500"}
+    pct = {"p50": "0.625", "p90": repr(1 + 1 * (150 / 225)), "p99": "2"}
+    want = {"measurements": [{"type": "NIM_REQUEST_SUCCESS_TOTAL", "values": series("105", "105", "105", "105")}],
+            "histogram": [
+                {"type": "NIM_TIME_TO_FIRST_TOKEN_SECONDS",
+                 "values": [{"timestamp": iso(f.t(k)), "data": buckets} for k in ks]},
+                {"type": "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES",
+                 "values": [{"timestamp": iso(f.t(k)), "data": pct} for k in ks]}]}
+    tap(st == 200 and body == want, "golden NIM histogram buckets and p50/p90/p99", body)
+    st, _, text = api.get(q(C, "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,NIM_REQUEST_SUCCESS_TOTAL", 1),
+                          r1, accept="text/csv")
+    csv_want = ("type,timestamp,key,value\r\nNIM_REQUEST_SUCCESS_TOTAL,{e},,420\r\n"
+                "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,{e},p50,0.625\r\n"
+                "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,{e},p90,{p90}\r\n"
+                "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,{e},p99,2\r\n").format(e=iso(f.t(60)), p90=pct["p90"])
+    tap(st == 200 and text == csv_want, "golden percentiles CSV (one step), exact text", "%r\nwant %r" % (text, csv_want))
+
+    # Native resolution over 10 minutes: every stored sample once (k:30 -> bucket ends on the minute).
+    st, _, body = api.get("%s/%s/metrics?metricType=GPU_UTILIZATION&start=%s&end=%s&numberOfSamples=0"
+                          % (W, A, iso(f.t(0)), iso(f.t(10))), r1, P_MET)
+    m0 = body.get("measurements", [{}])[0] if isinstance(body, dict) else {}
+    got = [(v["value"], v["timestamp"]) for v in m0.get("values", [])]
+    tap(st == 200 and m0.get("labels") == {"gpu": "0", "node": "node-1"}
+        and got == [(str(k), iso(f.t(k + 1))) for k in range(10)], "numberOfSamples=0 returns each stored sample", got)
+    # A deleted workload's metrics are still served; an unknown id is 404.
+    st, _, body = api.get("%s/%s/metrics?metricType=GPU_ALLOCATION%s" % (W, E, rng), r1, P_MET)
+    tap(st == 200 and body == {"measurements": [{"type": "GPU_ALLOCATION", "values": []}]},
+        "metrics of a deleted workload without data: values []", body)
+
+
+def telemetry_golden(api, f, r1):
+    """Live workloads of tenant 1: A (2 GPUs, 1 idle of 2 -> 1 idle allocated), C (1), D (0,
+    Completed), P1 (Pending since T0: 1h-6h), P2 (Pending since K-20: 0-1h); E is deleted."""
+    def tel(qs, accept=None):
+        return api.get(W + "/telemetry?" + qs, r1, None if accept else P_TEL, accept)
+
+    def values(body):
+        return [(v["value"], [(g["key"], g["value"], g.get("name")) for g in v["groups"]])
+                for v in body.get("values", [])] if isinstance(body, dict) else body
+    cases = [
+        ("telemetryType=WORKLOADS_COUNT", [("5", [])]),
+        ("telemetryType=GPU_ALLOCATION", [("3", [])]),
+        ("telemetryType=IDLE_ALLOCATED_GPUS", [("1", [])]),
+        ("telemetryType=PENDING_TIME_DISTRIBUTION", [("1", [("PendingTime", "0-1h", None)]),
+                                                     ("1", [("PendingTime", "1h-6h", None)])]),
+        ("telemetryType=WORKLOADS_COUNT&groupBy=Phase", [("1", [("Phase", "Completed", None)]),
+                                                         ("2", [("Phase", "Pending", None)]),
+                                                         ("2", [("Phase", "Running", None)])]),
+        ("telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", [("3", [("DepartmentId", "d1", "dep-one")]),
+                                                               ("0", [("DepartmentId", "d2", "dep-two")])]),
+        ("telemetryType=WORKLOADS_COUNT&groupBy=ProjectId,Category",
+         [("1", [("ProjectId", "p1", "proj-one"), ("Category", "Build", None)]),
+          ("2", [("ProjectId", "p1", "proj-one"), ("Category", "Train", None)]),
+          ("1", [("ProjectId", "p2", "proj-two"), ("Category", "Deploy", None)]),
+          ("1", [("ProjectId", "p2", "proj-two"), ("Category", "Train", None)])]),
+        ("telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=DepartmentId",
+         [("1", [("PendingTime", "0-1h", None), ("DepartmentId", "d2", "dep-two")]),
+          ("1", [("PendingTime", "1h-6h", None), ("DepartmentId", "d1", "dep-one")])]),
+        ("telemetryType=WORKLOADS_COUNT&groupBy=CurrentNodepools",
+         [("3", [("CurrentNodepools", "", None)]), ("1", [("CurrentNodepools", "pool-a", None)]),
+          ("1", [("CurrentNodepools", "pool-b", None)])]),
+        ("telemetryType=GPU_ALLOCATION&nodepoolName=pool-a", [("2", [])]),
+        ("telemetryType=WORKLOADS_COUNT&filterByPhases=Running,Completed&clusterId=" + CLUSTER, [("3", [])]),
+        ("telemetryType=WORKLOADS_COUNT&departmentId=d2&groupBy=Type",
+         [("1", [("Type", "Training", None)]), ("1", [("Type", "Workspace", None)])]),
+        ("telemetryType=WORKLOADS_COUNT&clusterId=" + NIL, [("0", [])]),
+    ]
+    for qs, want in cases:
+        st, _, body = tel(qs)
+        tap(st == 200 and values(body) == want and body.get("type") == qs.split("=")[1].split("&")[0],
+            "telemetry " + qs, "%s %s" % (st, body))
+    st, hdrs, text = tel("telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId,Phase", "text/csv")
+    want = ("DepartmentId,DepartmentName,Phase,value\nd1,dep-one,Pending,1\nd1,dep-one,Running,2\n"
+            "d2,dep-two,Completed,1\nd2,dep-two,Pending,1\n")
+    tap(st == 200 and hdrs.get("content-type", "").startswith("text/csv") and text == want,
+        "telemetry CSV by DepartmentId,Phase, exact text", "%r" % text)
+    st, _, text = tel("telemetryType=IDLE_ALLOCATED_GPUS", "text/csv")
+    tap(st == 200 and text == "value\n1\n", "telemetry CSV without groups", "%r" % text)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def lists(api, f, r1):
+    """Filter, sort and pagination over tenant 1's live workloads A, C, D, P1, P2."""
+    name = {A: "train-a", C: "nim-c", D: "pipe-d", P1: "pend-1", P2: "pend-2"}
+    by_name = sorted(name, key=name.get)               # C, P1, P2, D, A
+    cases = [
+        ("", [A, D, P1, C, P2], None),                 # createdAt asc (A's label is T0-10m), ties by id
+        ("sortOrder=desc", [P2, C, D, P1, A], None),   # ties still by id ascending
+        ("sortBy=name", by_name, None),
+        ("sortBy=name&sortOrder=desc", by_name[::-1], None),
+        ("sortBy=name&limit=2", by_name[:2], 2),
+        ("sortBy=name&offset=2&limit=2", by_name[2:4], 4),
+        ("sortBy=name&offset=4&limit=2", by_name[4:], None),
+        ("sortBy=name&offset=10", [], None),
+        ("filterBy=phase==Pending", [P1, P2], None),
+        ("filterBy=phase!=Pending&sortBy=name", [C, D, A], None),
+        ("filterBy=type==Training,phase==Running", [A], None),
+        ("filterBy=type==Training&filterBy=phase==Pending&sortBy=name&sortOrder=desc", [P2, P1], None),
+        ("filterBy=projectName=@one&sortBy=name", [P1, D, A], None),
+        ("filterBy=name=^pend", [P1, P2], None),
+        ("filterBy=name=$-d", [D], None),
+        ("filterBy=allocatedGPU>=1", [A, C], None),
+        ("filterBy=createdAt>=%s" % iso(f.t(1)), [C, P2], None),
+        ("filterBy=totalPendingTimeSeconds>=600&sortBy=totalPendingTimeSeconds&sortOrder=desc", [P1, P2, D], None),
+        ("filterBy=departmentId==d1&sortBy=name&sortOrder=desc&limit=2", [A, P1], 2),
+        ("filterBy=nodepool==pool-b", [C], None),
+        ("search=PROJ-TWO", [C, P2], None),
+        ("search=dep-two&sortBy=name", [P2, D], None),
+        ("search=nothing-like-this", [], None),
+        ("sortBy=allocatedGPU&sortOrder=desc", [A, C, D, P1, P2], None),  # P2 has no allocation: null last
+        ("unknownParameter=1&sortBy=name", by_name, None),
+    ]
+    for qs, want, nxt in cases:
+        st, _, body = api.get(W + "?" + qs, r1, P_LIST)
+        ok = st == 200 and ids(body) == want and body.get("next") == nxt
+        st2, _, cbody = api.get(W + "/count?" + qs, r1, P_COUNT)
+        total = [x for x in want]
+        tap(ok, "list " + (qs or "(defaults)"), "%s got %s want %s next %s" % (
+            st, [name.get(i, i) for i in ids(body)] if isinstance(body, dict) else body,
+            [name[i] for i in want], body.get("next") if isinstance(body, dict) else None))
+        if "offset" not in qs and "limit" not in qs:
+            tap(st2 == 200 and cbody == {"count": len(total)}, "count " + (qs or "(defaults)"), cbody)
+    st, _, body = api.get(W + "/count?deleted=true", r1, P_COUNT)
+    tap(st == 200 and body == {"count": 1}, "count deleted=true", body)
+
+
+def validation(api, f, r1, w1):
+    def bad(path, param, spec_path):
+        st, _, body = api.get(path, r1, spec_path)
+        tap(st == 400 and isinstance(body, dict) and body.get("code") == 400 and param in body.get("message", ""),
+            "400 naming %s: %s" % (param, path.split("?", 1)[-1]), "%s %s" % (st, body))
+    for qs, param in [("limit=0", "limit"), ("limit=501", "limit"), ("limit=x", "limit"), ("offset=-1", "offset"),
+                      ("offset=1.5", "offset"), ("deleted=maybe", "deleted"), ("sortOrder=up", "sortOrder"),
+                      ("sortBy=bogus", "sortBy"), ("filterBy=bogus==1", "bogus"), ("filterBy=name", "name"),
+                      ("filterBy=allocatedGPU>=many", "allocatedGPU"), ("filterBy=createdAt>=yesterday", "createdAt")]:
+        bad(W + "?" + qs, param, P_LIST)
+    bad(W + "/count?filterBy=bogus==1", "bogus", P_COUNT)
+    bad(W + "/" + C + "/elements?limit=0", "limit", P_EL)
+    bad(W + "/" + C + "/elements?offset=-2", "offset", P_EL)
+    rng = "&start=%s&end=%s" % (iso(f.t0), iso(f.t(60)))
+    m = W + "/" + A + "/metrics?"
+    for qs, param in [("start=%s&end=%s" % (iso(f.t0), iso(f.t(60))), "metricType"),
+                      ("metricType=BOGUS" + rng, "metricType"),
+                      ("metricType=gpu_utilization" + rng, "metricType"),
+                      ("metricType=" + ",".join(["GPU_ALLOCATION"] * 11) + rng, "metricType"),
+                      ("metricType=GPU_ALLOCATION&end=" + iso(f.t(60)), "start"),
+                      ("metricType=GPU_ALLOCATION&start=yesterday&end=" + iso(f.t(60)), "start"),
+                      ("metricType=GPU_ALLOCATION&start=" + iso(f.t0), "end"),
+                      ("metricType=GPU_ALLOCATION&start=%s&end=%s" % (iso(f.t(60)), iso(f.t0)), "end"),
+                      ("metricType=GPU_ALLOCATION&numberOfSamples=1001" + rng, "numberOfSamples"),
+                      ("metricType=GPU_ALLOCATION&numberOfSamples=-1" + rng, "numberOfSamples"),
+                      ("metricType=GPU_ALLOCATION&numberOfSamples=x" + rng, "numberOfSamples"),
+                      ("metricType=GPU_ALLOCATION&start=%s&end=%s" % (iso(f.t0 - 32 * 86400000), iso(f.t0)), "range")]:
+        bad(m + qs, param, P_MET)
+    for qs, param in [("", "telemetryType"), ("telemetryType=BOGUS", "telemetryType"),
+                      ("telemetryType=WORKLOADS_COUNT&groupBy=Bogus", "groupBy"),
+                      ("telemetryType=WORKLOADS_COUNT&groupBy=Phase,Type,Category", "groupBy"),
+                      ("telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=Phase,Type", "groupBy"),
+                      ("telemetryType=WORKLOADS_COUNT&clusterId=not-a-uuid", "clusterId"),
+                      ("telemetryType=WORKLOADS_COUNT&filterByPhases=Sleeping", "filterByPhases")]:
+        bad(W + "/telemetry?" + qs, param, P_TEL)
+    # auth: no token 401, a token without metrics:read 403, on every endpoint
+    paths = [W, W + "/count", W + "/" + A, W + "/" + C + "/endpoints", W + "/" + C + "/elements",
+             W + "/" + C + "/elements/count", W + "/" + A + "/metrics?metricType=GPU_ALLOCATION" + rng,
+             W + "/telemetry?telemetryType=WORKLOADS_COUNT"]
+    got = [(api.srv.get(p)[0], api.srv.get(p, w1)[0]) for p in paths]
+    tap(got == [(401, 403)] * len(paths), "every endpoint: 401 without a token, 403 without metrics:read", got)
+
+
+def isolation(api, f, r1, r2, r3):
+    """Tenant 2 sees only X; tenant 3 nothing; tenant 1's ids are 404 to them, and X to tenant 1."""
+    rng = "&start=%s&end=%s" % (iso(f.t0), iso(f.t(60)))
+    for tok, tenant, mine in ((r2, 2, [X]), (r3, 3, [])):
+        st, _, body = api.get(W, tok, P_LIST)
+        st2, _, cnt = api.get(W + "/count", tok, P_COUNT)
+        st3, _, dl = api.get(W + "?deleted=true", tok, P_LIST)
+        tap(st == 200 and ids(body) == mine and cnt == {"count": len(mine)} and ids(dl) == [],
+            "tenant %d: list and count hold only its own workloads" % tenant, "%s %s %s" % (body, cnt, dl))
+        for wid in (A, C, E):
+            codes = []
+            for sub, sp in (("", W_ID), ("/endpoints", P_EP), ("/elements", P_EL), ("/elements/count", P_ELC),
+                            ("/metrics?metricType=GPU_ALLOCATION" + rng, P_MET)):
+                st, _, body = api.get(W + "/" + wid + sub, tok, sp)
+                codes.append(st if isinstance(body, dict) and body.get("code") == st else (st, body))
+            tap(codes == [404] * 5, "tenant %d: tenant 1's workload %s is 404 on every per-id endpoint" % (tenant, wid[:8]),
+                codes)
+        want = {"WORKLOADS_COUNT": str(len(mine)), "GPU_ALLOCATION": "4" if mine else "0",
+                "IDLE_ALLOCATED_GPUS": "0"}
+        got = {}
+        for t in want:
+            st, _, body = api.get(W + "/telemetry?telemetryType=" + t, tok, P_TEL)
+            got[t] = body["values"][0]["value"] if st == 200 and len(body.get("values", [])) == 1 else (st, body)
+        st, _, body = api.get(W + "/telemetry?telemetryType=PENDING_TIME_DISTRIBUTION", tok, P_TEL)
+        tap(got == want and st == 200 and body.get("values") == [],
+            "tenant %d: telemetry counts only its own workloads" % tenant, "%s %s" % (got, body))
+    codes = [api.get(W + "/" + X + sub, r1, sp)[0] for sub, sp in
+             (("", W_ID), ("/endpoints", P_EP), ("/elements", P_EL), ("/elements/count", P_ELC),
+              ("/metrics?metricType=GPU_ALLOCATION" + rng, P_MET))]
+    tap(codes == [404] * 5, "tenant 1: tenant 2's workload is 404 on every per-id endpoint", codes)
+    st, _, body = api.get(W + "/" + NIL, r1, W_ID)
+    tap(st == 404 and body.get("code") == 404, "unknown workload id -> 404 JSON", body)
+
+
+def metrics_counter(srv, api, f, r1):
+    """X-Strata-Points-Read and the /metrics counter agree: GPU_ALLOCATION of A over 1 h at 4
+    steps of 15 min reads the 5-min rollups: 12 points."""
+    def counter():
+        for line in srv.get("/metrics", r1)[2].decode().splitlines():
+            if line.startswith("strata_metrics_points_read_total "):
+                return int(line.split()[1])
+    c0 = counter()
+    st, hdrs, _ = api.get("%s/%s/metrics?metricType=GPU_ALLOCATION&start=%s&end=%s&numberOfSamples=4"
+                          % (W, A, iso(f.t0), iso(f.t(60))), r1, P_MET)
+    c1 = counter()
+    tap(st == 200 and hdrs.get("x-strata-points-read") == "12" and c0 is not None and c1 - c0 == 12,
+        "points read: header 12 (5-min rollups of one series over 1 h) and /metrics counter +12",
+        "%s %s %s %s" % (st, hdrs.get("x-strata-points-read"), c0, c1))
+
+
+def after_restart(srv, api, f, r1):
+    """Restarted with --query-max-samples=120 --max-points=50: the registry comes back from the
+    store.  Native resolution over [T0, T0+31m]: GPU_UTILIZATION reads 2 series x 31 raw samples
+    twice (the first pass finds the scrape interval) = 124 > 120 -> that type fails;
+    GPU_ALLOCATION reads 2 x 32 and answers 31 points (the samples at T0 and T0+1m share bucket
+    1, [T0, T0+1m]): 207.  Over [T0, T0+55m] GPU_ALLOCATION reads 2 x 56 = 112 <= 120 but has
+    55 points > --max-points -> 400."""
+    st, _, body = api.get(W + "/" + D, r1, W_ID)
+    tap(st == 200 and body.get("phase") == "Completed" and body.get("totalRunningTimeSeconds") == 1800
+        and body.get("phaseUpdatedAt") == iso(f.t(40)), "registry rebuilt from the store at start", body)
+    st, _, body = api.get(W + "?deleted=true", r1, P_LIST)
+    tap(st == 200 and ids(body) == [E] and body["workloads"][0].get("deletedAt") == iso(f.t(31)),
+        "deleted workload and its deletedAt survive a restart", body)
+    st, _, body = api.get(W + "/telemetry?telemetryType=WORKLOADS_COUNT", r1, P_TEL)
+    tap(st == 200 and body.get("values", [{}])[0].get("value") == "5", "telemetry after restart", body)
+    rng = "&start=%s&end=%s" % (iso(f.t0), iso(f.t(31)))
+    st, _, body = api.get("%s/%s/metrics?metricType=GPU_UTILIZATION,GPU_ALLOCATION&numberOfSamples=0%s"
+                          % (W, A, rng), r1, P_MET)
+    ms = body.get("measurements", []) if isinstance(body, dict) else []
+    tap(st == 207 and len(ms) == 2 and ms[0].get("type") == "GPU_UTILIZATION" and ms[0].get("values") is None
+        and "sample limit" in ms[0].get("labels", {}).get("error", "")
+        and ms[1].get("type") == "GPU_ALLOCATION"
+        and ms[1].get("values") == [{"value": "2", "timestamp": iso(f.t(k))} for k in range(1, 32)],
+        "207: one metric type over --query-max-samples, the other answered", body)
+    st, _, text = api.get("%s/%s/metrics?metricType=GPU_UTILIZATION,GPU_ALLOCATION&numberOfSamples=0%s"
+                          % (W, A, rng), r1, accept="text/csv")
+    lines = text.split("\r\n")
+    tap(st == 207 and lines[0] == "type,timestamp,value,error" and lines[1].startswith("GPU_UTILIZATION,,,sample limit")
+        and lines[2] == "GPU_ALLOCATION,%s,2," % iso(f.t(1)) and len(lines) == 34 and lines[-1] == "", "207 as CSV: the failed type's error in its row",
+        "%s %r" % (st, text[:300]))
+    st, _, body = api.get("%s/%s/metrics?metricType=GPU_ALLOCATION&numberOfSamples=0&start=%s&end=%s"
+                          % (W, A, iso(f.t0), iso(f.t(55))), r1, P_MET)
+    tap(st == 400 and "more than 50 points" in body.get("message", ""),
+        "numberOfSamples=0 over --max-points -> 400", body)
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end with strata-load: expected values from the acknowledged samples
+
+def bucket_edges(start, end, n):
+    return [start + (i * (end - start)) // n for i in range(n + 1)]
+
+
+def bucket_of(edges, t):
+    if t == edges[0]:
+        return 1
+    for i in range(1, len(edges)):
+        if edges[i - 1] < t <= edges[i]:
+            return i
+    return 0
+
+
+def step_avg(samples, edges):
+    out = {}
+    for t, v in samples:
+        b = bucket_of(edges, t)
+        if b:
+            out.setdefault(b, []).append(v)
+    return {b: sum(v) / len(v) for b, v in out.items()}
+
+
+def step_last(samples, edges):
+    out = {}
+    for t, v in sorted(samples):
+        b = bucket_of(edges, t)
+        if b:
+            out[b] = v
+    return out
+
+
+def step_increase(samples, edges, lookback):
+    """Reset-aware, no extrapolation: from the last sample before the bucket (for bucket 1,
+    before start and at most lookback before it), else from the bucket's first sample."""
+    samples = sorted(samples)
+    out = {}
+    for b in range(1, len(edges)):
+        lo, hi = edges[b - 1], edges[b]
+        if b == 1:
+            inside = [v for t, v in samples if lo <= t <= hi]
+            before = [v for t, v in samples if lo - lookback <= t < lo]
+        else:
+            inside = [v for t, v in samples if lo < t <= hi]
+            before = [v for t, v in samples if edges[0] - lookback <= t <= lo]
+        if not inside:
+            continue
+        seq = before[-1:] + inside
+        out[b] = sum(q - p if q >= p else q for p, q in zip(seq, seq[1:]))
+    return out
+
+
+def fmt(v):
+    return str(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
+
+
+def end_to_end(api, srv, tmp, r4, w4):
+    wl = 5
+    ack = os.path.join(tmp, "ack.log")
+    tokfile = os.path.join(tmp, "w4.jwt")
+    with open(tokfile, "w") as fh:
+        fh.write(w4)
+    load = os.path.join(BUILD, "strata-load")
+    run = subprocess.run([load, "--url=%s/api/v1/write" % srv.url, "--bearer-token-file=" + tokfile,
+                          "--workloads=%d" % wl, "--nodes=1", "--backfill=1", "--ack-log=" + ack, "--quiet",
+                          "--concurrency=1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    tap(run.returncode == 0, "strata-load backfilled 1 h of %d workloads for tenant 4" % wl,
+        run.stdout.decode(errors="replace")[-500:])
+    exp = subprocess.run([load, "--expand-ack=" + ack], stdout=subprocess.PIPE, timeout=300)
+    series = [json.loads(line) for line in exp.stdout.decode().splitlines() if line.strip()]
+    tap(exp.returncode == 0 and series, "strata-load --expand-ack re-derived the acknowledged samples", len(series))
+    if not series:
+        return
+    # the registry's view: workload ids, names, pods
+    info = {s["metric"]["workload_id"]: s["metric"] for s in series if s["metric"]["__name__"] == "runai_workload_info"}
+    pods = {}
+    for s in series:
+        if s["metric"]["__name__"] == "runai_pod_info":
+            m = s["metric"]
+            pods[(m["namespace"], m["pod"])] = (m["workload_id"], min(s["timestamps"]), max(s["timestamps"]) + 300000)
+    st, _, body = api.get(W + "?limit=500&sortBy=name", r4, P_LIST)
+    tap(st == 200 and sorted(w["id"] for w in body.get("workloads", [])) == sorted(info)
+        and [w["name"] for w in body["workloads"]] == sorted(m["workload_name"] for m in info.values()),
+        "end to end: every simulated workload is listed with its name", body if st != 200 else
+        [w["name"] for w in body.get("workloads", [])])
+    tmin = min(min(s["timestamps"]) for s in series)
+    tmax = max(max(s["timestamps"]) for s in series)
+    # a range that is not aligned to the rollups (raw reads), with history before it for counters
+    start = tmin + 5 * MIN + 7000
+    end = start + 48 * MIN
+    if end > tmax:
+        end = tmax
+    n = 6
+    edges = bucket_edges(start, end, n)
+
+    def belongs(m, wid, t):
+        if "workload_id" in m:
+            return m["workload_id"] == wid
+        p = pods.get((m.get("namespace"), m.get("pod")))
+        return p is not None and p[0] == wid and p[1] <= t < p[2]
+
+    def member_samples(s, wid, lookback=0):
+        return [(t, v) for t, v in zip(s["timestamps"], s["values"])
+                if belongs(s["metric"], wid, t) and start - lookback <= t <= end]
+
+    def expect(wid, mtype):
+        name, cond, agg, per_gpu = {
+            "GPU_UTILIZATION": ("DCGM_FI_DEV_GPU_UTIL", {}, "avg", True),
+            "GPU_MEMORY_USAGE_BYTES": ("DCGM_FI_DEV_FB_USED", {}, "avg", True),
+            "CPU_USAGE_CORES": ("container_cpu_usage_seconds_total", {"container!": ("", "POD")}, "rate", False),
+            "CPU_MEMORY_USAGE_BYTES": ("container_memory_working_set_bytes", {"container!": ("", "POD")}, "avg", False),
+            "CPU_REQUEST_CORES": ("kube_pod_container_resource_requests", {"resource": "cpu"}, "last", False),
+            "GPU_ALLOCATION": ("runai_workload_gpu_allocation", {}, "last", False),
+            "NIM_REQUEST_SUCCESS_TOTAL": ("request_success_total", {}, "increase", False),
+            "NIM_NUM_REQUESTS_RUNNING": ("num_requests_running", {}, "avg", False),
+        }[mtype]
+        per = {}
+        for s in series:
+            m = s["metric"]
+            if m["__name__"] != name:
+                continue
+            if "container!" in cond and m.get("container", "") in cond["container!"]:
+                continue
+            if "resource" in cond and m.get("resource") != cond["resource"]:
+                continue
+            lb = 300000 if agg in ("rate", "increase") else 0
+            smp = member_samples(s, wid, lb)
+            if not smp:
+                continue
+            if agg == "avg":
+                steps = step_avg(smp, edges)
+            elif agg == "last":
+                steps = step_last(smp, edges)
+            else:
+                steps = step_increase(smp, edges, lb)
+                if agg == "rate":
+                    steps = {b: v / ((edges[b] - edges[b - 1]) / 1000) for b, v in steps.items()}
+            if not steps:
+                continue
+            key = (m.get("gpu"), m.get("node") or m.get("Hostname")) if per_gpu else None
+            per.setdefault(key, []).append(steps)
+        out = []
+        for key in sorted(per, key=lambda k: (k[1], int(k[0])) if k else ("", 0)):
+            lst = per[key]
+            steps = {}
+            for b in range(1, n + 1):
+                xs = [d[b] for d in lst if b in d]
+                if xs:
+                    steps[b] = (sum(xs) / len(xs)) if per_gpu else sum(xs)
+            if mtype == "GPU_MEMORY_USAGE_BYTES":
+                steps = {b: v * 1048576 for b, v in steps.items()}
+            m = {"type": mtype}
+            if per_gpu:
+                m["labels"] = {"gpu": key[0], "node": key[1]}
+            m["values"] = [{"value": fmt(steps[b]), "timestamp": iso(edges[b])} for b in sorted(steps)]
+            out.append(m)
+        return out or [{"type": mtype, "values": []}]
+
+    types = ["GPU_UTILIZATION", "GPU_MEMORY_USAGE_BYTES", "CPU_USAGE_CORES", "CPU_MEMORY_USAGE_BYTES",
+             "CPU_REQUEST_CORES", "GPU_ALLOCATION", "NIM_REQUEST_SUCCESS_TOTAL", "NIM_NUM_REQUESTS_RUNNING"]
+    by_index = sorted(info, key=lambda w: info[w]["workload_name"])
+    chosen = [w for w in info if info[w]["workload_type"] in ("Training",)][:1] + \
+             [w for w in info if info[w]["workload_type"] not in ("Training",) and
+              any(p[0] == w for p in pods.values())][:2]
+    for wid in chosen or by_index[:2]:
+        st, _, body = api.get("%s/%s/metrics?metricType=%s&start=%s&end=%s&numberOfSamples=%d"
+                              % (W, wid, ",".join(types), iso(start), iso(end), n), r4, P_MET)
+        got = body.get("measurements", []) if isinstance(body, dict) else []
+        for mt in types:
+            want = expect(wid, mt)
+            have = [m for m in got if m.get("type") == mt]
+            close = len(have) == len(want) and all(
+                h.get("labels") == w.get("labels") and len(h["values"]) == len(w["values"]) and all(
+                    hv["timestamp"] == wv["timestamp"] and
+                    abs(float(hv["value"]) - float(wv["value"])) <= 1e-9 * max(1.0, abs(float(wv["value"])))
+                    for hv, wv in zip(h["values"], w["values"])) for h, w in zip(have, want))
+            nonempty = any(w["values"] for w in want)
+            tap(st == 200 and close, "end to end: %s of %s (%s)%s" % (mt, info[wid]["workload_name"],
+                                                                     info[wid]["workload_type"],
+                                                                     "" if nonempty else ", no data"),
+                "got %s\nwant %s" % (json.dumps(have)[:600], json.dumps(want)[:600]))
+    # telemetry over the simulated cluster: counts by Phase from the catalog (w % 8 == 7 Pending)
+    st, _, body = api.get(W + "/telemetry?telemetryType=WORKLOADS_COUNT&groupBy=Phase", r4, P_TEL)
+    pend = sum(1 for w in range(wl) if w % 8 == 7)
+    want = [(str(c), p) for c, p in ((pend, "Pending"), (wl - pend, "Running")) if c]
+    got = [(v["value"], v["groups"][0]["value"]) for v in body.get("values", [])] if isinstance(body, dict) else body
+    tap(st == 200 and got == want, "end to end: telemetry WORKLOADS_COUNT by Phase", got)
+    st, _, body = api.get(W + "/telemetry?telemetryType=GPU_ALLOCATION", r4, P_TEL)
+    alloc_sum = 0.0
+    for s in series:
+        if s["metric"]["__name__"] == "runai_workload_gpu_allocation":
+            alloc_sum += s["values"][-1]
+    tap(st == 200 and body["values"][0]["value"] == fmt(alloc_sum),
+        "end to end: telemetry GPU_ALLOCATION = the latest allocations summed (%s)" % fmt(alloc_sum), body)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="strata-wl-")
+    secret = os.path.join(tmp, "secret")
+    with open(secret, "wb") as fh:
+        fh.write(SECRET)
+    srv = None
+    try:
+        srv = Server(os.path.join(tmp, "data"), secret)
+        api = Api(srv)
+        f = Fixture().build()
+        w1, w2, w4 = token(1, "metrics:write"), token(2, "metrics:write"), token(4, "metrics:write")
+        r1, r2, r3, r4 = (token(t, "metrics:read") for t in (1, 2, 3, 4))
+        st1 = srv.write(rw1(f.tenant1), w1)[0]
+        st2 = srv.write(rw1(f.tenant2), w2)[0]
+        tap(st1 == 204 and st2 == 204, "fixture written by remote write (tenants 1 and 2)", "%s %s" % (st1, st2))
+        golden(api, f, r1)
+        lists(api, f, r1)
+        validation(api, f, r1, w1)
+        isolation(api, f, r1, r2, r3)
+        metrics_counter(srv, api, f, r1)
+        end_to_end(api, srv, tmp, r4, w4)
+        tap(srv.stop() == 0, "SIGTERM exits 0")
+        srv = Server(os.path.join(tmp, "data"), secret, ["--query-max-samples=120", "--max-points=50"])
+        api.srv = srv
+        after_restart(srv, api, f, r1)
+        tap(not api.schema_errors, "every JSON body validates against the Run:ai spec",
+            "\n".join(api.schema_errors[:20]))
+    finally:
+        if srv:
+            if FAILS:
+                print("# strata log:\n# " + srv.tail().replace("\n", "\n# "))
+            srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
