@@ -215,23 +215,28 @@ static int time_param(struct MHD_Connection *conn, const char *name, int64_t dfl
     return strata_time_parse_any(v, out);
 }
 
+/* An error answer whose status comes from the one mapping. */
+static struct MHD_Response *fail(int err, int *status, const char *message, const char *details)
+{
+    *status = api_status_for_error(err);
+    return api_error_response(*status, message, details);
+}
+
 struct MHD_Response *api_export_response(tsdb_t *db, struct MHD_Connection *conn,
                                          int32_t tenant, int *status)
 {
     export_state_t *st = calloc(1, sizeof *st);
     if (!st || !(st->arena = strata_arena_new(0))) {
         free(st);
-        *status = 503;
-        return api_error_response(503, "out of memory", "");
+        return fail(STRATA_ENOMEM, status, "out of memory", "");
     }
     st->db = db;
     char details[300];
     args_t a = { .arena = st->arena };
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_match, &a);
     if (a.nmatch == 0) {
-        *status = 400;
         state_free(st);
-        return api_error_response(400, "missing match[] parameter", "export needs at least one series selector, e.g. match[]={__name__=~\".+\"}");
+        return fail(STRATA_EINVAL, status, "missing match[] parameter", "export needs at least one series selector, e.g. match[]={__name__=~\".+\"}");
     }
     int64_t now_ms = 0;
     {
@@ -240,19 +245,16 @@ struct MHD_Response *api_export_response(tsdb_t *db, struct MHD_Connection *conn
         now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     }
     if (time_param(conn, "start", INT64_MIN, &st->start)) {
-        *status = 400;
         state_free(st);
-        return api_error_response(400, "invalid start parameter", "want RFC 3339 or unix seconds");
+        return fail(STRATA_EINVAL, status, "invalid start parameter", "want RFC 3339 or unix seconds");
     }
     if (time_param(conn, "end", now_ms, &st->end)) {
-        *status = 400;
         state_free(st);
-        return api_error_response(400, "invalid end parameter", "want RFC 3339 or unix seconds");
+        return fail(STRATA_EINVAL, status, "invalid end parameter", "want RFC 3339 or unix seconds");
     }
     if (st->end < st->start) {
-        *status = 400;
         state_free(st);
-        return api_error_response(400, "invalid end parameter", "end is before start");
+        return fail(STRATA_EINVAL, status, "invalid end parameter", "end is before start");
     }
     st->sels = strata_arena_calloc(st->arena, a.nmatch, sizeof *st->sels);
     char tenant_s[16];
@@ -281,16 +283,14 @@ struct MHD_Response *api_export_response(tsdb_t *db, struct MHD_Connection *conn
         st->sels[st->nsels++] = (selector_t){ mm, n + 1 };
     }
     if (st->nsels != a.nmatch) {
-        *status = 503;
         state_free(st);
-        return api_error_response(503, "out of memory", "");
+        return fail(STRATA_ENOMEM, status, "out of memory", "");
     }
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader,
                                                                st, state_free);
     if (!r) {
         state_free(st);
-        *status = 503;
-        return api_error_response(503, "out of memory", "");
+        return fail(STRATA_ENOMEM, status, "out of memory", "");
     }
     MHD_add_response_header(r, "Content-Type", "application/stream+json");
     *status = 200;

@@ -26,14 +26,15 @@ static int h_metrics(api_call_t *c, void *ctx)
     char err[256] = "";
     int rc = api_metrics_parse(types, ntypes, api_call_param(c, "start"), api_call_param(c, "end"),
                                api_call_param(c, "numberOfSamples"), &m->opts, &req, err, sizeof err);
-    if (rc == STRATA_EINVAL) return api_call_reply_error(c, 400, err[0] ? err : "invalid parameter", "");
+    if (rc == STRATA_EINVAL) return api_call_reply_strata_error(c, rc, err[0] ? err : "invalid parameter", "");
     if (rc) return api_call_reply_strata_error(c, rc, NULL, err);
     api_metrics_response_t *resp;
     rc = api_metrics_query(api_call_db(c), m->reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
                            &req, &m->opts, api_call_arena(c), &resp, err, sizeof err);
-    if (rc == STRATA_ENOTFOUND) return api_call_reply_error(c, 404, "workload not found", err);
+    if (rc == STRATA_ENOTFOUND) return api_call_reply_strata_error(c, rc, "workload not found", err);
+    /* over --max-points is a bad request here, not a tenant limit (429) */
     if (rc == STRATA_ELIMIT || rc == STRATA_EINVAL)
-        return api_call_reply_error(c, 400, err[0] ? err : strata_strerror(rc), "");
+        return api_call_reply_strata_error(c, STRATA_EINVAL, err[0] ? err : strata_strerror(rc), "");
     if (rc) return api_call_reply_strata_error(c, rc, NULL, err);
     /* points read is the query's cost: a header for the caller, a counter for operators */
     uint64_t points = api_metrics_response_points_read(resp);

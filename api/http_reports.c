@@ -17,7 +17,7 @@ static int bad_param(api_call_t *c, const char *name, const char *why)
 {
     char msg[96];
     snprintf(msg, sizeof msg, "invalid %s parameter", name);
-    return api_call_reply_error(c, 400, msg, why);
+    return api_call_reply_strata_error(c, STRATA_EINVAL, msg, why);
 }
 
 static int int_param(api_call_t *c, const char *name, int64_t *out)
@@ -36,9 +36,9 @@ static int answer(api_call_t *c, int rc, const api_reports_result_t *res, int ok
 {
     switch (rc) {
     case 0: return api_call_reply(c, ok_status, "application/json", res->json, res->len);
-    case STRATA_EINVAL: return api_call_reply_error(c, 400, res->error ? res->error : "invalid request", "");
-    case STRATA_ECONFLICT: return api_call_reply_error(c, 409, res->error ? res->error : "conflict", "");
-    case STRATA_ENOTFOUND: return api_call_reply_error(c, 404, "report not found", api_call_segment(c, 0));
+    case STRATA_EINVAL: return api_call_reply_strata_error(c, rc, res->error ? res->error : "invalid request", "");
+    case STRATA_ECONFLICT: return api_call_reply_strata_error(c, rc, res->error ? res->error : "conflict", "");
+    case STRATA_ENOTFOUND: return api_call_reply_strata_error(c, rc, "report not found", api_call_segment(c, 0));
     default: return api_call_reply_strata_error(c, rc, NULL, res->error ? res->error : "");
     }
 }

@@ -33,7 +33,7 @@ static int h_telemetry(api_call_t *c, void *reg)
     api_telemetry_request_t *req;
     char err[256] = "";
     int rc = api_telemetry_parse(params, n, a, &req, err, sizeof err);
-    if (rc == STRATA_EINVAL) return api_call_reply_error(c, 400, err[0] ? err : "invalid parameter", "");
+    if (rc == STRATA_EINVAL) return api_call_reply_strata_error(c, rc, err[0] ? err : "invalid parameter", "");
     if (rc) return rc;
     api_telemetry_format_t fmt = api_telemetry_wants_csv(api_call_header(c, "Accept")) ? API_TELEMETRY_CSV
                                                                                        : API_TELEMETRY_JSON;

@@ -42,7 +42,7 @@ static int bad_param(api_call_t *c, const char *name, const char *why)
 {
     char msg[96];
     snprintf(msg, sizeof msg, "invalid %s parameter", name);
-    return api_call_reply_error(c, 400, msg, why);
+    return api_call_reply_strata_error(c, STRATA_EINVAL, msg, why);
 }
 
 /* Optional integer parameter; 1 = present and parsed, 0 = absent, -1 = bad. */
@@ -61,8 +61,8 @@ static int int_param(api_call_t *c, const char *name, int64_t *out)
 static int answer(api_call_t *c, int rc, const api_registry_result_t *res)
 {
     if (rc == 0) return api_call_reply(c, 200, "application/json", res->json, res->len);
-    if (rc == STRATA_EINVAL) return api_call_reply_error(c, 400, res->error ? res->error : "invalid parameter", "");
-    if (rc == STRATA_ENOTFOUND) return api_call_reply_error(c, 404, "workload not found", api_call_segment(c, 0));
+    if (rc == STRATA_EINVAL) return api_call_reply_strata_error(c, rc, res->error ? res->error : "invalid parameter", "");
+    if (rc == STRATA_ENOTFOUND) return api_call_reply_strata_error(c, rc, "workload not found", api_call_segment(c, 0));
     return api_call_reply_strata_error(c, rc, NULL, "");
 }
 

@@ -397,7 +397,7 @@ static enum MHD_Result handle_write(api_server_t *srv, struct MHD_Connection *co
         goto refused;
     }
     if (rq->len == 0) {
-        ret = send_error(conn, rq, 400, "empty request body", "a remote-write body is a snappy-compressed protobuf message");
+        ret = send_strata_error(conn, rq, STRATA_EINVAL, "empty request body", "a remote-write body is a snappy-compressed protobuf message");
         goto refused;
     }
     strata_arena_t *arena = strata_arena_new(0);
@@ -513,7 +513,7 @@ static enum MHD_Result dispatch_route(api_server_t *srv, struct MHD_Connection *
     }
     if (!hit) {
         if (other_method) return send_error(conn, rq, 405, "method not allowed", method);
-        return send_error(conn, rq, 501, "not implemented yet",
+        return send_strata_error(conn, rq, STRATA_EUNSUPPORTED, "not implemented yet",
                           "this strata build does not serve this path yet; see README, Status");
     }
     rq->path_label = hit->pattern;
@@ -660,8 +660,8 @@ static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, 
     case R_READYZ:
         if (!is_get) break;
         if (atomic_load(&srv->stopping))
-            return send_error(conn, rq, 503, "not ready", "shutting down");
-        if (!db) return send_error(conn, rq, 503, "not ready", "WAL replay in progress");
+            return send_strata_error(conn, rq, STRATA_ECLOSED, "not ready", "shutting down");
+        if (!db) return send_strata_error(conn, rq, STRATA_ECLOSED, "not ready", "WAL replay in progress");
         return reply(conn, rq, 200, text_response("ready\n", "text/plain; charset=utf-8"));
     case R_METRICS: {
         if (!is_get) break;
@@ -688,7 +688,7 @@ static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, 
     case R_API_OTHER:
         return dispatch_route(srv, conn, rq, url, method, db);
     default:
-        return send_error(conn, rq, 404, "not found", "no such endpoint");
+        return send_strata_error(conn, rq, STRATA_ENOTFOUND, "not found", "no such endpoint");
     }
     return send_error(conn, rq, 405, "method not allowed", method);
 }
