@@ -897,9 +897,15 @@ def goals(report):
                          get("prometheus", "query_latency_s", "all_types", "p50")) if x]
     out.append({"what": "query p50 (all 10 types) vs the faster peer", "target": "0.2",
                 "ratio": ratio(get("strata", "query_latency_s", "all_types", "p50"), min(peers) if peers else None)})
-    for s in ("prometheus",):
-        out.append({"what": "bytes on disk per sample vs Prometheus", "target": "-",
-                    "ratio": ratio(get("strata", "disk", "bytes_per_sample"), get(s, "disk", "bytes_per_sample"))})
+    pr = "prometheus"
+    out.append({"what": "ingest CPU s per 1M samples vs Prometheus", "target": "-",
+                "ratio": ratio(get("strata", "ingest", "cpu_s_per_1m_samples"), get(pr, "ingest", "cpu_s_per_1m_samples"))})
+    out.append({"what": "bytes on disk per sample vs Prometheus", "target": "-",
+                "ratio": ratio(get("strata", "disk", "bytes_per_sample"), get(pr, "disk", "bytes_per_sample"))})
+    out.append({"what": "peak RSS vs Prometheus", "target": "-",
+                "ratio": ratio(get("strata", "ingest", "peak_rss_bytes"), get(pr, "ingest", "peak_rss_bytes"))})
+    out.append({"what": "query p50 (all 10 types) vs Prometheus", "target": "-",
+                "ratio": ratio(get("strata", "query_latency_s", "all_types", "p50"), get(pr, "query_latency_s", "all_types", "p50"))})
     return out
 
 
