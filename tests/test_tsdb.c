@@ -744,6 +744,42 @@ static void test_retention_time_and_size(void **state)
     test_tmpdir_free(dir);
 }
 
+static void test_dropped_block_outlives_reader(void **state)
+{
+    (void)state;
+    /* A reader keeps a block it selected readable after retention dropped
+     * it; the directory goes when the reader lets go. */
+    const int64_t H = 60 * MIN_MS;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, H, 0, 0);
+    append_range(db, "__name__=old", 0, MIN_MS, 10, 0);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    db = open_db(dir, H, 1, 0);               /* retention 1 ms: the block is past it */
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "old") };
+    tsdb_series_set_t *set;
+    assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
+    append_range(db, "__name__=new", 10 * H, MIN_MS, 1, 0);   /* newest sample moves on */
+    assert_ok(tsdb_compact(db));
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 0);
+    assert_int_equal(count_dir(dir, "blocks"), 1);
+    assert_int_equal(tsdb_series_set_next(set), 1);
+    const tsdb_sample_t *s;
+    size_t n;
+    assert_ok(tsdb_series_set_samples(set, &s, &n));
+    assert_int_equal(n, 10);
+    assert_int_equal(s[9].t, 9 * MIN_MS);
+    tsdb_series_set_free(set);
+    assert_int_equal(count_dir(dir, "blocks"), 0);
+    char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 0);
+    assert_string_equal(got, "");
+    free(got);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 /* ---- corruption ------------------------------------------------------------------------ */
 
 static void test_corrupt_chunks(void **state)
@@ -1166,6 +1202,7 @@ int main(void)
         cmocka_unit_test(test_rollups),
         cmocka_unit_test(test_compaction_overlap_and_adjacent),
         cmocka_unit_test(test_retention_time_and_size),
+        cmocka_unit_test(test_dropped_block_outlives_reader),
         cmocka_unit_test(test_corrupt_chunks),
         cmocka_unit_test(test_corrupt_index_and_meta),
         cmocka_unit_test(test_crash_recovery),
