@@ -542,7 +542,8 @@ def main():
                       'strata_http_request_duration_seconds_count{path="/api/v1/write",code="204"}',
                       'strata_http_request_duration_seconds_bucket{path="/api/v1/write",code="413",le="+Inf"} 3',
                       "strata_wal_fsync_duration_seconds_count", "strata_active_series ",
-                      "strata_head_bytes ", "strata_block_bytes ", "strata_ready 1"]
+                      "strata_head_bytes ", "strata_block_bytes ", "strata_ready 1",
+                      "strata_registry_workloads 2"]
         missing = [l for l in want_lines if l not in text]
         tap(st == 200 and not missing, "/metrics shows ingest counters, rejections, histograms, store gauges",
             "missing: %s" % missing)
