@@ -476,13 +476,14 @@ def cluster_catalog(args):
     return wl
 
 
-def pick_workloads(wl, n):
+def pick_workloads(wl, n, prefer=()):
     """Running workloads (their pods have a node), inference first (all 10
-    types have data there), then training (many GPUs), then workspaces."""
+    types have data there), then training (many GPUs), then workspaces; within
+    a type, those in prefer (their counters reset in range) first."""
     order = {"Inference": 0, "Training": 1, "Workspace": 2}
     running = [(w, d) for w, d in wl.items() if d["pods"] and all(p[2] for p in d["pods"])]
     by_type = {}
-    for w, d in sorted(running, key=lambda x: x[1]["name"]):
+    for w, d in sorted(running, key=lambda x: (x[0] not in prefer, x[1]["name"])):
         by_type.setdefault(d["type"], []).append(w)
     picked = []
     while len(picked) < n and any(by_type.values()):
@@ -490,6 +491,30 @@ def pick_workloads(wl, n):
             if by_type[t] and len(picked) < n:
                 picked.append(by_type[t].pop(0))
     return picked
+
+
+def reset_workloads(port, wl, start_ms, end_ms):
+    """Workloads whose pods' counters reset inside [start, end], read from
+    strata's /api/v1/export (raw samples).  strata-load resets all counters of
+    a workload's pods at the same tick, once per simulated day, so a 3 h range
+    holds a reset for about 1 workload in 8; picking those makes the
+    cross-check exercise reset handling."""
+    q = urllib.parse.urlencode({"match[]": 'container_cpu_usage_seconds_total{container="main"}',
+                                "start": "%.3f" % (start_ms / 1000.0), "end": "%.3f" % (end_ms / 1000.0)})
+    st, body, _ = http_req(port, "GET", "/api/v1/export?" + q, timeout=120)
+    if st != 200:
+        log("strata export answered %d: no reset-based workload choice" % st)
+        return set()
+    pod_wl = {(p[0], p[1]): w for w, d in wl.items() for p in d["pods"]}
+    out = set()
+    for line in body.decode().splitlines():
+        d = json.loads(line)
+        v = d["values"]
+        if any(b < a for a, b in zip(v, v[1:])):
+            w = pod_wl.get((d["metric"].get("namespace"), d["metric"].get("pod")))
+            if w:
+                out.add(w)
+    return out
 
 
 def selector(entry, wid, info):
@@ -602,8 +627,8 @@ def durable(system, res, samples):
     d["block_bytes"] = sum(blocks.values())
     d["bytes_per_sample"] = d["block_bytes"] / samples
     d["total_dir_after"] = du(system.data)
-    if system.name == "strata":
-        d["wal_after_cut"] = system.wal_bytes()
+    if system.name != "victoria-metrics":
+        d["wal_after_durable"] = system.wal_bytes()
     mem = proc_mem_kb(system.proc.pid)
     res["peak_rss_after_durable_bytes"] = mem["VmHWM"] * 1024
 
@@ -688,7 +713,12 @@ def extra_prometheus(conn, plan, wid, info, s, e, w, answers):
         expr = promql_for(entry, "prom_native", sel, w)
         st, body, _ = promql_range(conn, expr, s + w, e, w)
         if st == 200:
-            answers[("prom_native", wid, (s, e), entry["type"])] = parse_prom(body, entry["group"])
+            answers[("prom_native", wid, (s, e, w), entry["type"])] = parse_prom(body, entry["group"])
+        # how many counter resets the checked range holds (reset handling exercised or not)
+        st, body, _ = promql_instant(conn, "sum(resets(%s{%s}[%dms]))" % (entry["metric"], sel, e - s), e)
+        if st == 200:
+            r = json.loads(body)["data"]["result"]
+            answers[("resets", wid, (s, e), entry["type"])] = int(float(r[0]["value"][1])) if r else 0
         by = "by (le) " if entry.get("hist") else ""
         mag = "sum %s(max_over_time(%s{%s}[%dms]))" % (by, entry["metric"], sel, (e - s) + 600000)
         st, body, _ = promql_instant(conn, mag, e)
@@ -706,7 +736,7 @@ def compare(plan, answers, ref="strata"):
     peer's; failures.  ref is strata; "prometheus" checks the PromQL of the two
     peers against each other (a self-test of the harness)."""
     out = {e["type"]: {"prometheus": 0.0, "victoria-metrics": 0.0, "prometheus_native": None,
-                       "points": 0, "native_points_missing": 0, "failures": 0} for e in CATALOG}
+                       "points": 0, "native_points_missing": 0, "failures": 0, "resets": 0} for e in CATALOG}
     failures = []
 
     def rel(a, b):
@@ -757,8 +787,10 @@ def compare(plan, answers, ref="strata"):
                             if abs(x - y) > tol:
                                 out[t]["failures"] += 1
                                 failures.append("%s: " + ref + " %r, %s %r (rel %.3g, allowed abs %.3g)" % (where, x, peer, y, r, tol))
+                if entry["kind"] == "counter" and rname == "whole":
+                    out[t]["resets"] += answers.get(("resets", wid, (s, e), t), 0)
                 if entry["kind"] == "counter" and ref == "strata":
-                    nat = answers.get(("prom_native", wid, (s, e), t))
+                    nat = answers.get(("prom_native", wid, (s, e, w), t))
                     if nat is not None:
                         theirs = {norm_key(k): v for k, v in nat.items()}
                         for k, a in mine.items():
@@ -840,6 +872,7 @@ def build_tables(report):
     row("peak RSS per active series", lambda r: "%.0f B" % r["ingest"]["peak_rss_per_series"])
     row("WAL on disk after ingest", lambda r: fmt_bytes(r["disk"]["wal_after_ingest"]) +
         (" (no WAL: in-memory parts + small parts)" if r is S.get("victoria-metrics") else ""))
+    row("WAL on disk after the durable step", lambda r: fmt_bytes(r["disk"]["wal_after_durable"]))
     row("durable step", lambda r: "%.1f s, %.1f CPU s" % (r["durable"]["seconds"], r["durable"]["cpu_s"]))
     row("blocks on disk", lambda r: fmt_bytes(r["disk"]["block_bytes"]) + " (" +
         ", ".join("%s %s" % (k, fmt_bytes(v)) for k, v in r["disk"]["blocks"].items()) + ")")
@@ -852,8 +885,8 @@ def build_tables(report):
             ms(r["query_latency_s"]["per_type"][t]["p50"]), ms(r["query_latency_s"]["per_type"][t]["p99"])))
     main = "\n".join(L)
 
-    C = ["| metricType | kind | points | max rel diff vs Prometheus | max rel diff vs VictoriaMetrics | Prometheus' own increase/rate (extrapolating; reported only) | failures |",
-         "| --- | --- | --- | --- | --- | --- | --- |"]
+    C = ["| metricType | kind | points | max rel diff vs Prometheus | max rel diff vs VictoriaMetrics | Prometheus' own increase/rate (extrapolating; reported only) | counter resets in the whole ranges | failures |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for e in CATALOG:
         c = report["crosscheck"].get(e["type"], {})
         nat = "-"
@@ -861,9 +894,9 @@ def build_tables(report):
             nat = ("%.3g" % c["prometheus_native"]) if c.get("prometheus_native") is not None else "no value"
             if c.get("native_points_missing"):
                 nat += " (%d of %d points absent: Prometheus needs 2 samples in a window)" % (c["native_points_missing"], c.get("points", 0))
-        C.append("| %s | %s | %d | %.3g | %.3g | %s | %d |" % (
+        C.append("| %s | %s | %d | %.3g | %.3g | %s | %s | %d |" % (
             e["type"], e["kind"], c.get("points", 0), c.get("prometheus", 0.0), c.get("victoria-metrics", 0.0),
-            nat, c.get("failures", 0)))
+            nat, c.get("resets", 0) if e["kind"] == "counter" else "-", c.get("failures", 0)))
     cross = "\n".join(C)
 
     G = ["| goal (strata / peer) | target | measured |", "| --- | --- | --- |"]
@@ -1060,11 +1093,8 @@ def main():
         assert (e - s) % n == 0 and all((s - args.t0_ms + i * (e - s) // n) % (SCRAPE_S * 1000)
                                         for i in range(n + 1)), "a bucket edge on a sample"
     wl = cluster_catalog(args)
-    picked = pick_workloads(wl, args.query_workloads)
-    plan = {"workloads": [(w, wl[w]) for w in picked], "ranges": ranges}
-    log("scale=%s: %d workloads, %d nodes, %d h from %s; query workloads: %s" % (
-        args.scale, args.workloads, args.nodes, args.hours, rfc3339(args.t0_ms),
-        ", ".join(wl[w]["name"] for w in picked)))
+    log("scale=%s: %d workloads, %d nodes, %d h from %s" % (
+        args.scale, args.workloads, args.nodes, args.hours, rfc3339(args.t0_ms)))
 
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1072,12 +1102,12 @@ def main():
         "machine": machine(), "versions": versions(args),
         "params": {"scale": args.scale, "workloads": args.workloads, "nodes": args.nodes, "hours": args.hours,
                    "t0": rfc3339(args.t0_ms), "numberOfSamples": N_SAMPLES, "repeats": args.repeats},
-        "plan": {"workloads": [{"id": w, "name": wl[w]["name"], "type": wl[w]["type"]} for w in picked],
-                 "ranges": {k: {"start": rfc3339(v[0]), "end": rfc3339(v[1]), "numberOfSamples": v[2], "timed": v[3]}
-                            for k, v in ranges.items()}},
+        "plan": {"ranges": {k: {"start": rfc3339(v[0]), "end": rfc3339(v[1]), "numberOfSamples": v[2],
+                                "timed": v[3]} for k, v in ranges.items()}},
         "systems": {}, "errors": [],
     }
     answers = {}
+    plan = None
     tmp = tempfile.mkdtemp(prefix="strata-bench-peers-")
     classes = {"strata": Strata, "victoria-metrics": Victoria, "prometheus": Prometheus}
     try:
@@ -1094,7 +1124,17 @@ def main():
                 report["params"]["load_command"] = res["load_command"]
                 log("%s: %d samples in %.1f s; making durable" % (name, samples, res["ingest"]["load_elapsed_s"]))
                 durable(sysobj, res, samples)
-                log("%s: %s bytes in blocks; querying" % (name, "{:,}".format(res["disk"]["block_bytes"])))
+                log("%s: %s bytes in blocks" % (name, "{:,}".format(res["disk"]["block_bytes"])))
+                if plan is None:
+                    # chosen once, from the first system's data, before anything is queried
+                    resets = reset_workloads(sysobj.port, wl, args.t0_ms, end_ms) if name == "strata" else set()
+                    picked = pick_workloads(wl, args.query_workloads, resets)
+                    plan = {"workloads": [(w, wl[w]) for w in picked], "ranges": ranges}
+                    report["plan"]["workloads"] = [{"id": w, "name": wl[w]["name"], "type": wl[w]["type"],
+                                                    "counter_reset_in_range": w in resets} for w in picked]
+                    log("query workloads: %s (%d of the cluster's workloads have a counter reset in range)" % (
+                        ", ".join(wl[w]["name"] + ("*" if w in resets else "") for w in picked), len(resets)))
+                log("%s: querying" % name)
                 errs = run_queries(sysobj, args, plan, res, answers)
                 for e in errs[:3]:
                     log("%s: QUERY ERROR: %s" % (name, e))
@@ -1107,6 +1147,9 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+    if plan is None:
+        plan = {"workloads": [], "ranges": ranges}
+        report["plan"]["workloads"] = []
     cross, failures = compare(plan, answers)
     report["crosscheck"] = cross
     report["crosscheck_failures"] = failures[:200]
