@@ -134,6 +134,13 @@ bench-ingest: deps all
 bench-telemetry: deps all
 	$(BUILD)/bench-telemetry
 
+# Workload metrics latency through the daemon: one 8-GPU workload, 7 days of 15 s data
+# backfilled with strata-load, 10 metric types at numberOfSamples=1000 over 1h, 24h, 7d
+# (p50/p99 and X-Strata-Points-Read); figures printed, nothing asserted.
+.PHONY: bench-query
+bench-query: deps all
+	python3 tools/bench_query.py $(BUILD)
+
 # strata next to Prometheus and VictoriaMetrics (Debian packages) on the same
 # strata-load backfill, one system at a time: ingest CPU/RSS, disk per sample,
 # query latency, and every strata metrics answer cross-checked against both
