@@ -1136,15 +1136,25 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
 
 /* ---- cut ---------------------------------------------------------------------------- */
 
-/* Writes checkpoint.<seg>: every head series (SERIES record) with all its
- * samples.  Runs without the gate: the head may only have grown since the
- * rotation (samples leave it only in a cut, and cuts are serialised), so the
- * snapshot holds everything of the segments before seg; whatever it holds
- * beyond that is also in seg, and replay skips a sample it already has. */
+/* Checkpoints the WAL at seg: checkpoint.<seg> holds a SERIES record for
+ * every head series; the head's samples are written as ordinary records into
+ * segment seg (and later ones), in bounded batches, synced before the
+ * checkpoint replaces the older segments.  Keeping the samples out of the
+ * checkpoint batch bounds the memory a cut needs (the WAL API takes the
+ * checkpoint as one buffer) to the series records.  Replay reads the
+ * checkpoint first, so every sample finds its series.
+ *
+ * Runs without the gate: the head may only have grown since the rotation
+ * (samples leave it only in a cut, and cuts are serialised), so the snapshot
+ * holds everything of the segments before seg; a sample both in the snapshot
+ * and in a record appended after the rotation is replayed once. */
+#define CKPT_SAMPLE_BATCH_BYTES (4u << 20)
+
 static int checkpoint_write(tsdb_t *db, uint64_t seg)
 {
-    tsdb_wal_batch_t batch;
-    tsdb_wal_batch_init(&batch);
+    tsdb_wal_batch_t ckpt, smp;
+    tsdb_wal_batch_init(&ckpt);
+    tsdb_wal_batch_init(&smp);
     tsdb_label_t *lab = NULL;
     size_t lab_cap = 0;
     tsdb_sample_t *buf = NULL;
@@ -1172,7 +1182,7 @@ static int checkpoint_write(tsdb_t *db, uint64_t seg)
         uint16_t nl = s ? s->nlabels : 0;
         pthread_rwlock_unlock(&db->head_lock);
         if (!s || rc) continue;
-        rc = tsdb_wal_batch_add_series(&batch, r, lab, nl);
+        rc = tsdb_wal_batch_add_series(&ckpt, r, lab, nl);
         if (!rc && n) {
             if (n > ws_cap) {
                 tsdb_wal_sample_t *nw = realloc(ws, n * sizeof *nw);
@@ -1181,11 +1191,18 @@ static int checkpoint_write(tsdb_t *db, uint64_t seg)
                 ws_cap = n;
             }
             for (size_t k = 0; k < n; k++) ws[k] = (tsdb_wal_sample_t){ r, buf[k].t, buf[k].v };
-            rc = tsdb_wal_batch_add_samples(&batch, ws, n);
+            rc = tsdb_wal_batch_add_samples(&smp, ws, n);
+        }
+        if (!rc && smp.len >= CKPT_SAMPLE_BATCH_BYTES) {
+            rc = tsdb_wal_append(db->wal, &smp);
+            tsdb_wal_batch_reset(&smp);
         }
     }
-    if (!rc) rc = tsdb_wal_checkpoint(db->wal, seg, &batch);
-    tsdb_wal_batch_free(&batch);
+    if (!rc && smp.len) rc = tsdb_wal_append(db->wal, &smp);
+    if (!rc) rc = tsdb_wal_sync(db->wal);
+    if (!rc) rc = tsdb_wal_checkpoint(db->wal, seg, &ckpt);
+    tsdb_wal_batch_free(&ckpt);
+    tsdb_wal_batch_free(&smp);
     free(lab);
     free(buf);
     free(ws);
