@@ -308,6 +308,12 @@ static int parse_flags(int argc, char **argv, config_t *c)
             return 2;
         }
     }
+    if (c->max_connections < c->threads) {
+        /* libmicrohttpd splits the limit between the pool's threads */
+        fprintf(stderr, "strata: --max-connections (%u) must be at least --threads (%u)\n",
+                c->max_connections, c->threads);
+        return 2;
+    }
     if (optind < argc) {
         fprintf(stderr, "strata: unexpected argument %s (see --help)\n", argv[optind]);
         return 2;

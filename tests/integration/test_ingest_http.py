@@ -226,6 +226,11 @@ def main():
         tap(r.returncode == 2 and "refusing" in r.stderr,
             "--auth=none on a non-loopback address is refused", r.stderr)
 
+        r = subprocess.run([BIN, "--threads=4", "--max-connections=2"], capture_output=True, text=True, timeout=10)
+        r2 = subprocess.run([BIN, "--retention=forever"], capture_output=True, text=True, timeout=10)
+        tap(r.returncode == 2 and "--max-connections" in r.stderr and r2.returncode == 2
+            and "--retention" in r2.stderr, "bad flag values exit 2 naming the flag", r.stderr + r2.stderr)
+
         srv = Server(datadir, keyfile)
         st, _, body = srv.req("GET", "/healthz")
         tap(st == 200 and body == b"ok\n", "GET /healthz")
