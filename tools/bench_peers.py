@@ -989,7 +989,7 @@ def write_docs(path, report, tables):
     lines.append("`<sel>` is the workload's selector: `namespace=\"<ns>\",pod=~\"<pod1>|<pod2>\",workload_id=\"\"` "
                  "for series joined through `runai_pod_info` (no `workload_id` label: strata's pod join), or "
                  "`workload_id=\"<id>\"` for series that carry it; plus the type's own label conditions. "
-                 "`<w>` is the bucket width in ms (`3600ms` for 1 h / 1000, `10800ms` for 3 h / 1000). "
+                 "`<w>` is the bucket width in ms (`3600ms` for 1 h / 1000, `10800ms` for 3 h / 1000, `270000ms` for 3 h / 40). "
                  "query_range runs with `start` = strata's first bucket end, `end` = strata's `end`, `step` = w.")
     lines.append("")
     lines.append("| metricType | selector | Prometheus | VictoriaMetrics |")
@@ -1001,8 +1001,10 @@ def write_docs(path, report, tables):
                                                    d["prom"].replace("|", "\\|"),
                                                    d.get("vm", d["prom"]).replace("|", "\\|")))
     lines.append("")
-    lines.append("Counter types are also queried on Prometheus with its own `increase(x[<w>])` / `rate(x[<w>])` "
-                 "(the extrapolating functions) for the cross-check column above; that column is reported, not failed.")
+    lines.append("Counter types are also queried on Prometheus with its own, extrapolating `increase(x{<sel>}[<w>])` "
+                 "(divided by w for CPU_USAGE_CORES) for the reported-only column above. At 40 buckets (many samples "
+                 "per bucket) the exact Prometheus expression does not apply, so counters are checked against "
+                 "VictoriaMetrics only there.")
     lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -1030,6 +1032,12 @@ METHOD_DOC = """## How it is measured, and why
   same with one `query_range` per type (the "all 10 types" latency of a peer is the sum of its 10
   sequential queries, what a client needs for the same answer). Per-type latencies come from
   single-type requests on strata. Keep-alive HTTP from Python on loopback, the same client for all.
+- **Which workloads**: running ones (their pods are placed), inference first (all 10 types have
+  data there), then training, then workspaces, alternating. strata-load resets all counters of a
+  workload's pods once per simulated day, so a 3 h range holds a reset for about one workload in
+  eight; after the first system (strata) is loaded, its `/api/v1/export` tells which workloads'
+  counters drop inside the range, and those go first in each type, so the cross-check exercises
+  reset handling. The resets column counts the resets (Prometheus `resets()`) in the checked series.
 - **Bucket alignment**: strata's bucket i covers (start+(i-1)w, start+iw] and is stamped at its end.
   A PromQL range selector `[w]` evaluated at t covers (t-w, t] in VictoriaMetrics and [t-w, t] in
   Prometheus 2.42 (left-closed until Prometheus 3). So the peers are asked for `start+w .. end`
