@@ -117,8 +117,17 @@ CATALOG = [
 # is one before it ("the value did not change"); strata omits empty buckets,
 # so only windows holding a sample are kept (`and count_over_time`).
 INC_VM = '(increase({M}{S}[{W}]) and count_over_time({M}{S}[{W}]))'
-INC_PROM_EXACT = '((last_over_time({M}{S}[{W}]) - {M}{S} offset {W}) >= 0 or last_over_time({M}{S}[{W}]))'
+# `* 1`: Prometheus 2.42's last_over_time keeps the metric name, and inside a
+# subquery a named and an unnamed series of the same pod would collide.
+INC_PROM_EXACT = '((last_over_time({M}{S}[{W}]) - {M}{S} offset {W}) >= 0 or (last_over_time({M}{S}[{W}]) * 1))'
 INC_PROM_NATIVE = 'increase({M}{S}[{W}])'
+# Buckets holding several samples (w >= the scrape interval): the exact
+# one-step increase evaluated at every 15 s grid point inside the bucket by a
+# subquery, summed.  Samples sit exactly on the 15 s grid (t0 is a whole
+# minute, strata-load's ticks are aligned), so each grid point is a sample and
+# [15s] (closed on the left in 2.42) holds it and the one before; no grid
+# point falls on a bucket edge (300 ms offset), so each sample counts once.
+INC_PROM_SUBQUERY = 'sum_over_time({INC15}[{W}:15s])'
 
 
 def promql_for(entry, flavour, sel, w_ms):
@@ -128,6 +137,8 @@ def promql_for(entry, flavour, sel, w_ms):
     q = entry["promql"]
     if entry["kind"] == "counter":
         inc = {"vm": INC_VM, "prom": INC_PROM_EXACT, "prom_native": INC_PROM_NATIVE}[flavour]
+        if flavour == "prom" and w_ms >= SCRAPE_S * 1000:
+            inc = INC_PROM_SUBQUERY.replace("{INC15}", INC_PROM_EXACT.replace("{W}", "%dms" % (SCRAPE_S * 1000)))
         inc = inc.replace("{M}", entry["metric"])
         q = q.replace("{INC}", inc)
     return q.replace("{S}", "{" + sel + "}").replace("{WS}", WS).replace("{W}", W)
@@ -669,10 +680,6 @@ def run_queries(system, args, plan, res, answers):
                     got = {}
                     for entry in CATALOG:
                         fl = "vm" if system.name == "victoria-metrics" else "prom"
-                        if fl == "prom" and entry["kind"] == "counter" and w >= SCRAPE_S * 1000:
-                            # the exact expression needs <= 1 sample per bucket; the
-                            # native (extrapolating) increase is reported instead
-                            continue
                         expr = promql_for(entry, fl, selector(entry, wid, info), w)
                         st, body, secs = promql_range(conn, expr, s + w, e, w)
                         if st != 200:
@@ -756,9 +763,6 @@ def compare(plan, answers, ref="strata"):
                 for peer in ("prometheus", "victoria-metrics"):
                     if peer == ref:
                         continue
-                    if (entry["kind"] == "counter" and w >= SCRAPE_S * 1000
-                            and "prometheus" in (peer, ref)):
-                        continue  # no exact Prometheus expression: reported via prom_native only
                     pa = answers.get((peer, wid, rname))
                     if pa is None:
                         continue
@@ -976,8 +980,7 @@ def write_docs(path, report, tables):
     lines.append("")
     lines.append("Every point of every strata answer (%d workloads x 10 types x 3 ranges: the last hour and the whole "
                  "range at numberOfSamples=1000, and the whole range at numberOfSamples=40, whose buckets hold many "
-                 "samples each) against the same bucket from both peers (counters at 40 buckets: VictoriaMetrics only, "
-                 "see below). `points` counts the comparisons with VictoriaMetrics. `failures` must be 0; the run "
+                 "samples each) against the same bucket from both peers. `points` counts the comparisons with VictoriaMetrics. `failures` must be 0; the run "
                  "exits 1 otherwise." % len(report["plan"]["workloads"]))
     lines.append("")
     lines.append(cross)
@@ -1002,9 +1005,8 @@ def write_docs(path, report, tables):
                                                    d.get("vm", d["prom"]).replace("|", "\\|")))
     lines.append("")
     lines.append("Counter types are also queried on Prometheus with its own, extrapolating `increase(x{<sel>}[<w>])` "
-                 "(divided by w for CPU_USAGE_CORES) for the reported-only column above. At 40 buckets (many samples "
-                 "per bucket) the exact Prometheus expression does not apply, so counters are checked against "
-                 "VictoriaMetrics only there.")
+                 "(divided by w for CPU_USAGE_CORES) for the reported-only column above. At 40 buckets the "
+                 "Prometheus counter expression is the subquery form described above.")
     lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -1058,9 +1060,15 @@ METHOD_DOC = """## How it is measured, and why
   `increase(x[w]) and count_over_time(x[w])`: only windows holding a sample.
   Prometheus' `increase()` extrapolates to the window edges and needs two samples in the window,
   which a bucket narrower than the scrape interval never has, so on Prometheus the failing check uses
-  an exact expression instead: `(last_over_time(x[w]) - x offset w) >= 0 or last_over_time(x[w])`
-  (this sample minus the one before; this sample alone after a reset). That is exact only while
-  every bucket holds at most one sample, which is true for these widths.
+  an exact expression instead: `(last_over_time(x[w]) - x offset w) >= 0 or (last_over_time(x[w]) * 1)`
+  (this sample minus the one before; this sample alone after a reset; `* 1` drops the metric
+  name, which Prometheus 2.42's `last_over_time` keeps). That is exact while a bucket holds at
+  most one sample (the 1000-bucket ranges). For the 40-bucket range it is evaluated with w = 15 s
+  at every 15 s grid point inside the bucket by a subquery and summed:
+  `sum_over_time(<that, w=15s>[<w>:15s])`. Samples sit exactly on the 15 s grid here (the data
+  starts on a whole minute), so every grid point is a sample and its 15 s window (closed on the
+  left in 2.42) holds it and the one before; bucket edges are 300 ms off the grid, so each sample
+  counts in one bucket. That is strata's increase whenever consecutive samples are 15 s apart.
 - **Tolerances**: Prometheus computes in float64 like strata: relative 1e-9 (the difference is
   summation order). VictoriaMetrics stores values as decimals with about 12 significant digits, so
   a counter's increase carries rounding proportional to the counter's size, not to the increase:
