@@ -10,7 +10,8 @@ build/strata runs with --auth=jwt on loopback in a temp dir; data arrives only b
   4. a restart: the registry is rebuilt from the store, then --query-max-samples makes a
      metric type fail (207) and --max-points refuses numberOfSamples=0 (400);
   5. end to end: strata-load backfills a small cluster for tenant 4 with --ack-log; the
-     expected metrics of a few workloads are computed here from the acknowledged samples
+     expected metrics (13 types, histograms and percentiles included) of a Training, two
+     Inference and a Pending workload are computed here from the acknowledged samples
      (strata-load --expand-ack) by DESIGN sections 4 and 5, and compared.
 Every JSON body is validated against the Run:ai spec page (tests/lib/spec_schema.py).
 Prints TAP lines.
@@ -579,7 +580,7 @@ def fmt(v):
 
 
 def end_to_end(api, srv, tmp, r4, w4):
-    wl = 5
+    wl = 8   # workload 7 is Pending (w % 8 == 7)
     ack = os.path.join(tmp, "ack.log")
     tokfile = os.path.join(tmp, "w4.jwt")
     with open(tokfile, "w") as fh:
@@ -637,11 +638,17 @@ def end_to_end(api, srv, tmp, r4, w4):
             "GPU_ALLOCATION": ("runai_workload_gpu_allocation", {}, "last", False),
             "NIM_REQUEST_SUCCESS_TOTAL": ("request_success_total", {}, "increase", False),
             "NIM_NUM_REQUESTS_RUNNING": ("num_requests_running", {}, "avg", False),
+            "POD_COUNT": ("runai_pod_info", {}, "present", False),
+            "RUNNING_POD_COUNT": ("kube_pod_status_phase", {"phase": "Running"}, "last", False),
+            "NVLINK_BANDWIDTH_TOTAL": ("DCGM_FI_PROF_NVLINK_", {}, "avg", True),
         }[mtype]
         per = {}
         for s in series:
             m = s["metric"]
-            if m["__name__"] != name:
+            if m["__name__"] != name and not (mtype == "NVLINK_BANDWIDTH_TOTAL" and
+                                              m["__name__"] in (name + "TX_BYTES", name + "RX_BYTES")):
+                continue
+            if "phase" in cond and m.get("phase") != cond["phase"]:
                 continue
             if "container!" in cond and m.get("container", "") in cond["container!"]:
                 continue
@@ -651,7 +658,9 @@ def end_to_end(api, srv, tmp, r4, w4):
             smp = member_samples(s, wid, lb)
             if not smp:
                 continue
-            if agg == "avg":
+            if agg == "present":
+                steps = {b: 1.0 for b in step_last(smp, edges)}
+            elif agg == "avg":
                 steps = step_avg(smp, edges)
             elif agg == "last":
                 steps = step_last(smp, edges)
@@ -662,7 +671,22 @@ def end_to_end(api, srv, tmp, r4, w4):
             if not steps:
                 continue
             key = (m.get("gpu"), m.get("node") or m.get("Hostname")) if per_gpu else None
+            if mtype == "NVLINK_BANDWIDTH_TOTAL":
+                key = key + (m["__name__"],)
             per.setdefault(key, []).append(steps)
+        if mtype == "NVLINK_BANDWIDTH_TOTAL":
+            # TX and RX averaged per GPU and step on their own, then added
+            merged = {}
+            for key, lst in per.items():
+                avg = {}
+                for b in range(1, n + 1):
+                    xs = [d[b] for d in lst if b in d]
+                    if xs:
+                        avg[b] = sum(xs) / len(xs)
+                tot = merged.setdefault(key[:2], {})
+                for b, v in avg.items():
+                    tot[b] = tot.get(b, 0.0) + v
+            per = {k: [v] for k, v in merged.items()}
         out = []
         for key in sorted(per, key=lambda k: (k[1], int(k[0])) if k else ("", 0)):
             lst = per[key]
@@ -680,16 +704,76 @@ def end_to_end(api, srv, tmp, r4, w4):
             out.append(m)
         return out or [{"type": mtype, "values": []}]
 
+    def expect_hist(wid, mtype):
+        """increase per le summed over the workload's series; percentiles as histogram_quantile."""
+        base = "time_to_first_token_seconds_bucket"
+        per_le = {}
+        for s in series:
+            m = s["metric"]
+            if m["__name__"] != base:
+                continue
+            smp = member_samples(s, wid, 300000)
+            steps = step_increase(smp, edges, 300000)
+            for b, v in steps.items():
+                per_le.setdefault(m["le"], {}).setdefault(b, 0.0)
+                per_le[m["le"]][b] += v
+        les = sorted(per_le, key=lambda x: float(x))
+        out = []
+        for b in range(1, n + 1):
+            if not any(b in per_le[le] for le in les):
+                continue
+            cum = [(float(le), per_le[le].get(b, 0.0)) for le in les]
+            if mtype.endswith("_PERCENTILES"):
+                total = cum[-1][1]
+                if total == 0:
+                    continue
+                data = {}
+                for q, key in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99")):
+                    rank = q * total
+                    i = next(i for i, (_, c) in enumerate(cum) if c >= rank)
+                    if i == len(cum) - 1:
+                        v = cum[-2][0]
+                    else:
+                        lo_b, lo_c = (cum[i - 1][0], cum[i - 1][1]) if i > 0 else (0.0, 0.0)
+                        v = lo_b + (cum[i][0] - lo_b) * ((rank - lo_c) / (cum[i][1] - lo_c))
+                    data[key] = fmt(v)
+            else:
+                data = {le: fmt(per_le[le].get(b, 0.0)) for le in les}
+            out.append({"timestamp": iso(edges[b]), "data": data})
+        return {"type": mtype, "values": out}
+
+    def same_hist(h, w):
+        return h.get("type") == w["type"] and len(h.get("values", [])) == len(w["values"]) and all(
+            hv["timestamp"] == wv["timestamp"] and list(hv["data"]) == list(wv["data"]) and all(
+                abs(float(hv["data"][k]) - float(wv["data"][k])) <= 1e-9 * max(1.0, abs(float(wv["data"][k])))
+                for k in wv["data"]) for hv, wv in zip(h["values"], w["values"]))
+
     types = ["GPU_UTILIZATION", "GPU_MEMORY_USAGE_BYTES", "CPU_USAGE_CORES", "CPU_MEMORY_USAGE_BYTES",
-             "CPU_REQUEST_CORES", "GPU_ALLOCATION", "NIM_REQUEST_SUCCESS_TOTAL", "NIM_NUM_REQUESTS_RUNNING"]
+             "CPU_REQUEST_CORES", "GPU_ALLOCATION", "NIM_REQUEST_SUCCESS_TOTAL", "NIM_NUM_REQUESTS_RUNNING",
+             "POD_COUNT", "RUNNING_POD_COUNT", "NVLINK_BANDWIDTH_TOTAL"]
+    htypes = ["NIM_TIME_TO_FIRST_TOKEN_SECONDS", "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES"]
     by_index = sorted(info, key=lambda w: info[w]["workload_name"])
     chosen = [w for w in info if info[w]["workload_type"] in ("Training",)][:1] + \
              [w for w in info if info[w]["workload_type"] not in ("Training",) and
               any(p[0] == w for p in pods.values())][:2]
+    pending = [s["metric"]["workload_id"] for s in series if s["metric"]["__name__"] == "runai_workload_phase"
+               and s["metric"]["phase"] == "Pending" and s["values"][-1] == 1]
+    chosen += pending[:1]   # Pending: no GPU, cAdvisor or NIM series, but requests and a pod
     for wid in chosen or by_index[:2]:
-        st, _, body = api.get("%s/%s/metrics?metricType=%s&start=%s&end=%s&numberOfSamples=%d"
-                              % (W, wid, ",".join(types), iso(start), iso(end), n), r4, P_MET)
-        got = body.get("measurements", []) if isinstance(body, dict) else []
+        got, hist, st = [], [], 200
+        for part in (types[:6], types[6:] + htypes):   # at most 10 types a request
+            st1, _, body = api.get("%s/%s/metrics?metricType=%s&start=%s&end=%s&numberOfSamples=%d"
+                                   % (W, wid, ",".join(part), iso(start), iso(end), n), r4, P_MET)
+            st = max(st, st1)
+            got += body.get("measurements", []) if isinstance(body, dict) else []
+            hist += body.get("histogram", []) if isinstance(body, dict) else []
+        for ht in htypes:
+            want = expect_hist(wid, ht)
+            have = [h for h in hist if h.get("type") == ht]
+            tap(st == 200 and len(have) == 1 and same_hist(have[0], want),
+                "end to end: %s of %s (%s)%s" % (ht, info[wid]["workload_name"], info[wid]["workload_type"],
+                                                 "" if want["values"] else ", no data"),
+                "got %s\nwant %s" % (json.dumps(have)[:600], json.dumps(want)[:600]))
         for mt in types:
             want = expect(wid, mt)
             have = [m for m in got if m.get("type") == mt]
