@@ -576,6 +576,9 @@ int main(int argc, char **argv)
     if (!o.failed)
         strata_info("shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     pthread_join(th, NULL); /* a replay in progress finishes first (the server must outlive it) */
+    /* the WAL's fsync observer points into the server, which stop frees;
+     * the final sync below would otherwise report to freed memory */
+    if (o.db) tsdb_set_fsync_observer(o.db, NULL, NULL);
     api_server_stop(srv);   /* no request touches the store after this */
     if (hk_started) {
         pthread_mutex_lock(&hk.mu);
