@@ -289,6 +289,9 @@ def metrics_golden(api, f, r1):
     got = [(v["value"], v["timestamp"]) for v in m0.get("values", [])]
     tap(st == 200 and m0.get("labels") == {"gpu": "0", "node": "node-1"}
         and got == [(str(k), iso(f.t(k + 1))) for k in range(10)], "numberOfSamples=0 returns each stored sample", got)
+    st2, _, body2 = api.get("%s/%s/metrics?metricType=GPU_UTILIZATION&start=%s&end=%s&numberOfSamples=0"
+                            "&unknownParameter=1&limit=x" % (W, A, iso(f.t(0)), iso(f.t(10))), r1, P_MET)
+    tap(st2 == 200 and body2 == body, "metrics: unknown query parameters are ignored", body2)
     # A deleted workload's metrics are still served; an unknown id is 404.
     st, _, body = api.get("%s/%s/metrics?metricType=GPU_ALLOCATION%s" % (W, E, rng), r1, P_MET)
     tap(st == 200 and body == {"measurements": [{"type": "GPU_ALLOCATION", "values": []}]},
@@ -331,6 +334,7 @@ def telemetry_golden(api, f, r1):
         ("telemetryType=WORKLOADS_COUNT&departmentId=d2&groupBy=Type",
          [("1", [("Type", "Training", None)]), ("1", [("Type", "Workspace", None)])]),
         ("telemetryType=WORKLOADS_COUNT&clusterId=" + NIL, [("0", [])]),
+        ("telemetryType=WORKLOADS_COUNT&unknownParameter=x&limit=nonsense", [("5", [])]),
     ]
     for qs, want in cases:
         st, _, body = tel(qs)
