@@ -445,6 +445,19 @@ static void test_many_samples_seal_and_ooo(void **state)
     for (int i = N - 1; i > 0; i -= 2) s[k++] = (tsdb_sample_t){ 10000 + i * 500, i * 0.5 };
     tsdb_append_result_t r = append(db, "__name__=seal", s, k);
     assert_int_equal(r.appended, 500);   /* all within the 10 min window: 500 s span */
+    /* everything again: found in merged chunks, small chunks, the open
+     * buffer and the out-of-order buffer alike */
+    tsdb_sample_t *all = malloc(N * sizeof *all);
+    for (int i = 0; i < N; i++) all[i] = (tsdb_sample_t){ 10000 + i * 500, i * 0.5 };
+    r = append(db, "__name__=seal", all, N);
+    assert_int_equal(r.duplicates, N);
+    assert_int_equal(r.appended, 0);
+    all[7].v = -1;
+    all[500].v = -1;
+    r = append(db, "__name__=seal", all, N);
+    assert_int_equal(r.conflicting, 2);
+    assert_int_equal(r.duplicates, N - 2);
+    free(all);
     strbuf_t want = { 0 };
     sb_printf(&want, "{__name__=seal}");
     for (int i = 0; i < N; i++) sb_printf(&want, " %d:%" PRIx64, 10000 + i * 500, test_double_bits(i * 0.5));

@@ -105,7 +105,12 @@
 #define TSDB_ROLLUP_RECORD_SIZE 76
 
 /* ---- head (tsdb/tsdb.c) ---- */
-/* Samples in a head series' open buffer before it is sealed into a chunk. */
+/* A head series' open buffer of raw samples is sealed into a small codec
+ * chunk every TSDB_HEAD_OPEN_SAMPLES samples; trailing small chunks are
+ * merged into one chunk once they hold TSDB_HEAD_CHUNK_SAMPLES. */
+#define TSDB_HEAD_OPEN_SAMPLES  30
 #define TSDB_HEAD_CHUNK_SAMPLES 120
+/* Most samples a head chunk can hold (a merge of small chunks). */
+#define TSDB_HEAD_MAX_CHUNK     (TSDB_HEAD_CHUNK_SAMPLES + TSDB_HEAD_OPEN_SAMPLES)
 
 #endif

@@ -152,6 +152,47 @@ static int series_seal(tsdb_t *db, hseries_t *s)
     return 0;
 }
 
+/* Merges the trailing small chunks (sealed open buffers) into one chunk once
+ * they hold a full chunk's worth: small chunks keep the open buffer short
+ * (raw samples cost 16 bytes each), full ones compress better. */
+static int series_merge_small(tsdb_t *db, hseries_t *s)
+{
+    uint32_t k = s->nchunks, total = 0;
+    while (k > 0 && s->chunks[k - 1]->n < TSDB_HEAD_CHUNK_SAMPLES && total + s->chunks[k - 1]->n <= TSDB_HEAD_MAX_CHUNK) {
+        total += s->chunks[k - 1]->n;
+        k--;
+    }
+    if (s->nchunks - k < 2 || total < TSDB_HEAD_CHUNK_SAMPLES) return 0;
+    tsdb_sample_t buf[TSDB_HEAD_MAX_CHUNK];
+    size_t n = 0;
+    for (uint32_t i = k; i < s->nchunks; i++) {
+        size_t got = 0;
+        int rc = tsdb_chunk_decode(s->chunks[i]->data, s->chunks[i]->len, buf + n, TSDB_HEAD_MAX_CHUNK - n, &got);
+        if (rc) return rc;
+        n += got;
+    }
+    uint8_t enc[8192];
+    size_t cap = tsdb_chunk_max_size(n), written = 0;
+    if (cap > sizeof enc) return 0;  /* keep them small rather than fail */
+    int rc = tsdb_chunk_encode(buf, n, enc, cap, &written);
+    if (rc) return rc;
+    hchunk_t *c = malloc(sizeof *c + written);
+    if (!c) return STRATA_ENOMEM;
+    c->len = (uint32_t)written;
+    c->n = (uint32_t)n;
+    c->mint = buf[0].t;
+    c->maxt = buf[n - 1].t;
+    memcpy(c->data, enc, written);
+    for (uint32_t i = k; i < s->nchunks; i++) {
+        db->head_bytes -= sizeof(hchunk_t) + s->chunks[i]->len + sizeof(void *);
+        free(s->chunks[i]);
+    }
+    s->chunks[k] = c;
+    s->nchunks = k + 1;
+    db->head_bytes += sizeof *c + written + sizeof(void *);
+    return 0;
+}
+
 /* Appends an in-order sample (t above everything in raw and chunks). */
 static int series_push(tsdb_t *db, hseries_t *s, int64_t t, double v)
 {
@@ -165,8 +206,9 @@ static int series_push(tsdb_t *db, hseries_t *s, int64_t t, double v)
     }
     s->raw[s->nraw++] = (tsdb_sample_t){ t, v };
     db->head_samples++;
-    if (s->nraw >= TSDB_HEAD_CHUNK_SAMPLES) return series_seal(db, s);
-    return 0;
+    if (s->nraw < TSDB_HEAD_OPEN_SAMPLES) return 0;
+    int rc = series_seal(db, s);
+    return rc ? rc : series_merge_small(db, s);
 }
 
 static int find_in(const tsdb_sample_t *a, size_t n, int64_t t, double *v)
@@ -187,7 +229,7 @@ static int series_find(const hseries_t *s, int64_t t, double *v)
     for (uint32_t i = 0; i < s->nchunks; i++) {
         const hchunk_t *c = s->chunks[i];
         if (t < c->mint || t > c->maxt) continue;
-        tsdb_sample_t buf[TSDB_HEAD_CHUNK_SAMPLES + 8];
+        tsdb_sample_t buf[TSDB_HEAD_MAX_CHUNK];
         size_t n = 0;
         if (tsdb_chunk_decode(c->data, c->len, buf, sizeof buf / sizeof *buf, &n) != 0) return 0;
         return find_in(buf, n, t, v);
