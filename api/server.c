@@ -858,7 +858,6 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 1024u,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s ? cfg->connection_timeout_s : 60u,
         MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_ARRAY, cfg->tls_cert_pem ? tls_opts : &tls_opts[2],
         MHD_OPTION_END);
     if (!srv->daemon) {

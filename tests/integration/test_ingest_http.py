@@ -234,6 +234,9 @@ def main():
         srv = Server(datadir, keyfile)
         st, _, body = srv.req("GET", "/healthz")
         tap(st == 200 and body == b"ok\n", "GET /healthz")
+        r = subprocess.run([BIN, "--listen=127.0.0.1:%d" % srv.port, "--data-dir=" + os.path.join(tmp, "other")],
+                           capture_output=True, text=True, timeout=10)
+        tap(r.returncode == 1 and "cannot listen" in r.stderr, "a second server on a port in use exits 1", r.stderr)
         st, _, _ = srv.req("GET", "/readyz")
         tap(st == 200, "GET /readyz once the store is open")
 
