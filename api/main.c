@@ -503,12 +503,17 @@ int main(int argc, char **argv)
         key = slurp(c.tls_key);
         if (!cert || !key) {
             strata_error("cannot read the TLS certificate or key", "cert=%s key=%s", c.tls_cert, c.tls_key);
+            free(cert);
+            free(key);
             return 2;
         }
     }
     api_auth_t *auth;
-    if (api_auth_new(jwt ? API_AUTH_JWT : API_AUTH_NONE, c.jwt_secret_file, c.jwt_public_key, &auth))
+    if (api_auth_new(jwt ? API_AUTH_JWT : API_AUTH_NONE, c.jwt_secret_file, c.jwt_public_key, &auth)) {
+        free(cert);
+        free(key);
         return 2;
+    }
 
     /* Signals are taken by sigwait below; every thread created from here on
      * inherits the blocked mask. */
@@ -526,6 +531,9 @@ int main(int argc, char **argv)
     api_registry_t *reg;
     if (api_registry_new(&ropts, &reg)) {
         strata_error("cannot create the workload registry", "%s", "");
+        api_auth_free(auth);
+        free(cert);
+        free(key);
         return 1;
     }
     api_route_t routes[32];
@@ -555,7 +563,13 @@ int main(int argc, char **argv)
         .extra_metrics = api_metrics_http_render, .extra_metrics_ctx = &metrics_http,
     };
     api_server_t *srv;
-    if (api_server_start(&sc, &srv)) return 1;
+    if (api_server_start(&sc, &srv)) {
+        api_registry_free(reg);
+        api_auth_free(auth);
+        free(cert);
+        free(key);
+        return 1;
+    }
 
     api_reports_delay_t delay = { 0 };
     opener_t o = { .cfg = &c, .srv = srv, .reg = reg, .reports = &reports, .gen = &gen,
@@ -564,6 +578,10 @@ int main(int argc, char **argv)
     if (pthread_create(&th, NULL, open_store, &o) != 0) {
         strata_error("cannot start the store thread", "%s", "");
         api_server_stop(srv);
+        api_registry_free(reg);
+        api_auth_free(auth);
+        free(cert);
+        free(key);
         return 1;
     }
     housekeeper_t hk = { .reg = reg, .retain_ms = c.retention_ms ? c.retention_ms : 15 * 86400000LL };
