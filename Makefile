@@ -152,6 +152,13 @@ bench-peers: deps all
 	python3 tools/bench_peers.py --build $(BUILD) --scale $(PEERS_SCALE) \
 	  $(if $(filter full,$(PEERS_SCALE)),--docs docs/benchmarks.md)
 
+# Consumption report over 30 days of a simulated cluster at 15 s scrapes, grouped by Project,
+# through the real daemon: backfill rate, generation time, peak RSS (tools/bench_report.sh;
+# BENCH_WORKLOADS, BENCH_DAYS); figures printed, nothing asserted.
+.PHONY: bench-report
+bench-report: deps all
+	sh tools/bench_report.sh $(BUILD)
+
 clean:
 	rm -rf build
 

@@ -276,10 +276,29 @@ static void counter_into(const window_t *win, const api_report_series_t *s, acc_
     }
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* Sorts a[0..off[nruns]) made of nruns ascending runs (run r = [off[r], off[r+1]))
+ * by merging neighbouring runs pairwise, O(n log runs); tmp holds as many
+ * values as a.  Returns whichever of a and tmp ends up holding the result.
+ * The breakpoints below come as such runs (each step function's pieces are
+ * ordered), and a qsort of them was most of a report's CPU time. */
+static int64_t *merge_runs(int64_t *a, int64_t *tmp, size_t *off, size_t nruns)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    while (nruns > 1) {
+        size_t w = 0;
+        for (size_t r = 0; r < nruns; r += 2) {
+            size_t i = off[r], mid = off[r + 1], j = mid, end = r + 1 < nruns ? off[r + 2] : mid, o = i;
+            while (i < mid && j < end) tmp[o++] = a[j] < a[i] ? a[j++] : a[i++];
+            while (i < mid) tmp[o++] = a[i++];
+            while (j < end) tmp[o++] = a[j++];
+            off[w++] = off[r];
+        }
+        off[w] = off[nruns];
+        nruns = w;
+        int64_t *x = a;
+        a = tmp;
+        tmp = x;
+    }
+    return a;
 }
 
 /* Value of the pieces at instant t, advancing *cur (t never decreases). */
@@ -307,7 +326,8 @@ static int idle_into(const window_t *win, const api_report_workload_t *w,
     piece_t **rep = calloc(G, sizeof *rep), **idle = calloc(G, sizeof *idle);
     size_t *nrep = calloc(G, sizeof *nrep), *nidle = calloc(G, sizeof *nidle);
     size_t *crep = calloc(G, sizeof *crep), *cidle = calloc(G, sizeof *cidle);
-    int64_t *bp = NULL;
+    int64_t *bp = NULL, *bp2 = NULL;
+    size_t *off = NULL;
     int rc = rep && idle && nrep && nidle && crep && cidle ? 0 : STRATA_ENOMEM;
     if (!rc) rc = hold_pieces(&w->gpu_allocation, prm->staleness_ms, &alloc, &nalloc);
     size_t nbp = 2 * nalloc + 2 + win->ndays;
@@ -328,18 +348,28 @@ static int idle_into(const window_t *win, const api_report_workload_t *w,
         }
         nbp += 2 * nrep[g] + 2 * nidle[g];
     }
-    if (!rc && !(bp = malloc(nbp * sizeof *bp))) rc = STRATA_ENOMEM;
+    if (!rc && (!(bp = malloc(nbp * sizeof *bp)) || !(bp2 = malloc(nbp * sizeof *bp2)) ||
+                !(off = malloc((2 * G + 3) * sizeof *off))))
+        rc = STRATA_ENOMEM;
     if (!rc) {
-        size_t k = 0;
+        /* each run ascending: the range with its midnights, then every step
+         * function's pieces (ordered and disjoint, so t0, t1, t0, t1 ... ascends) */
+        size_t k = 0, nruns = 0;
+        off[nruns++] = k;
         bp[k++] = win->start;
-        bp[k++] = win->end;
         for (size_t d = 1; d < win->ndays; d++) bp[k++] = win->day0 + (int64_t)d * DAY_MS;
+        bp[k++] = win->end;
+        off[nruns++] = k;
         for (size_t i = 0; i < nalloc; i++) { bp[k++] = alloc[i].t0; bp[k++] = alloc[i].t1; }
         for (size_t g = 0; g < G; g++) {
+            off[nruns++] = k;
             for (size_t i = 0; i < nrep[g]; i++) { bp[k++] = rep[g][i].t0; bp[k++] = rep[g][i].t1; }
+            off[nruns++] = k;
             for (size_t i = 0; i < nidle[g]; i++) { bp[k++] = idle[g][i].t0; bp[k++] = idle[g][i].t1; }
         }
-        qsort(bp, k, sizeof *bp, cmp_i64);
+        off[nruns] = k;
+        int64_t *sorted = merge_runs(bp, bp2, off, nruns);
+        if (sorted != bp) { int64_t *x = bp; bp = bp2; bp2 = x; }
         size_t ca = 0;
         for (size_t i = 0; i + 1 < k; i++) {
             int64_t x = bp[i], y = bp[i + 1];
@@ -362,7 +392,8 @@ static int idle_into(const window_t *win, const api_report_workload_t *w,
         if (rep) free(rep[g]);
         if (idle) free(idle[g]);
     }
-    free(rep); free(idle); free(nrep); free(nidle); free(crep); free(cidle); free(bp);
+    free(rep); free(idle); free(nrep); free(nidle); free(crep); free(cidle); free(bp); free(bp2);
+    free(off);
     return rc;
 }
 
