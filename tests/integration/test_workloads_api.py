@@ -9,7 +9,8 @@ build/strata runs with --auth=jwt on loopback in a temp dir; data arrives only b
   3. tenant isolation of every endpoint (tenant 2 has its own workload, tenant 3 nothing);
   4. a restart: the registry is rebuilt from the store, then --query-max-samples makes a
      metric type fail (207) and --max-points refuses numberOfSamples=0 (400);
-  5. end to end: strata-load backfills a small cluster for tenant 4 with --ack-log; the
+  5. --auth=none: tenant 0 without a token;
+  6. end to end: strata-load backfills a small cluster for tenant 4 with --ack-log; the
      expected metrics (13 types, histograms and percentiles included) of a Training, two
      Inference and a Pending workload are computed here from the acknowledged samples
      (strata-load --expand-ack) by DESIGN sections 4 and 5, and compared.
@@ -831,6 +832,18 @@ def main():
         srv = Server(os.path.join(tmp, "data"), secret, ["--query-max-samples=120", "--max-points=50"])
         api.srv = srv
         after_restart(srv, api, f, r1)
+        tap(srv.stop() == 0, "SIGTERM exits 0 after the restart")
+        srv = None
+        # --auth=none: every request is tenant 0, without a token
+        srv = Server(os.path.join(tmp, "anon"), None)
+        api.srv = srv
+        st = srv.write(rw1(f.tenant1))[0]
+        st1, _, cnt = api.get(W + "/count", None, P_COUNT)
+        st2, _, body = api.get(W + "/" + A, None, W_ID)
+        st3, _, tel = api.get(W + "/telemetry?telemetryType=GPU_ALLOCATION", None, P_TEL)
+        tap((st, st1, st2, st3) == (204, 200, 200, 200) and cnt == {"count": 5} and body.get("tenantId") == 0
+            and tel["values"][0]["value"] == "3", "--auth=none: tenant 0 without a token",
+            "%s %s %s %s" % (st, cnt, body if st2 != 200 else body.get("tenantId"), tel))
         tap(not api.schema_errors, "every JSON body validates against the Run:ai spec",
             "\n".join(api.schema_errors[:20]))
     finally:
