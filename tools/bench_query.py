@@ -10,7 +10,6 @@ reading 5-min rollups instead of raw samples costs. Prints p50/p99 wall-clock la
 bucket width and the answer size. Figures only, nothing asserted (make bench-query).
 Environment: BENCH_DAYS (7), BENCH_RUNS (50), BENCH_KEEP=1 keeps the data dir.
 """
-import json
 import os
 import shutil
 import subprocess
