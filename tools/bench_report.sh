@@ -57,7 +57,7 @@ else
     # head cut rewrites the whole head into a WAL checkpoint, so a head holding weeks of
     # backfill drains one 2 h block every ~10 s (see docs/reports.md, "Figures").
     start_strata
-    chunk=${BENCH_CHUNK_HOURS:-48}
+    chunk=${BENCH_CHUNK_HOURS:-12}
     t_all=$(date +%s.%N)
     samples=0; load_s=0; h=0
     while [ $h -lt $((DAYS * 24)) ]; do
