@@ -331,8 +331,10 @@ def golden_reports(srv, t1, t2):
         tap(ok, "POST %s -> 202 Pending Report (tenant and createdBy from the token)" % name, "%s %s" % (st, r))
         ids[name] = r.get("id", "")
     st, _, data = srv.req("POST", REPORTS, dict(FULL, name="golden tenant2"), tok=t2)
-    ids["tenant2"] = jbody(data).get("id", "")
-    tap(st == 202, "tenant 2 creates its report", data)
+    r = jbody(data)
+    ids["tenant2"] = r.get("id", "")
+    tap(st == 202 and r.get("tenantId") == 2 and r.get("createdBy") == "bob" and valid("post", REPORTS, 202, r),
+        "tenant 2 creates its report", data)
     for name in [c[0] for c in CASES] + ["tenant2"]:
         tok = t2 if name == "tenant2" else t1
         r = poll(srv, ids[name], tok)
@@ -484,7 +486,7 @@ def lifecycle(srv, t1, t2, tr, ids):
     csv_path = os.path.join(srv.datadir, "reports", rid + ".csv")
     had = os.path.exists(csv_path)
     st, _, data = srv.req("DELETE", REPORTS + "/" + rid, tok=t1)
-    tap(st == 204 and data == b"" and had and not os.path.exists(csv_path)
+    tap(st == 204 and data == b"" and valid("delete", P1, 204, data) and had and not os.path.exists(csv_path)
         and not os.path.exists(os.path.join(srv.datadir, "reports", rid + ".json")),
         "DELETE -> 204, empty body, metadata and CSV removed from the data dir", "%s %s had=%s" % (st, data, had))
     for m, suffix in [("GET", ""), ("GET", "/file"), ("DELETE", "")]:
