@@ -10,12 +10,16 @@
  * neighbour on the other side of v.  Otherwise 17 digits always suffice.
  * This costs at most four snprintf/strtod pairs and needs no big-number code
  * (subnormals, rare, try each precision in turn).
+ *
+ * Fast path (query answers are mostly integers and short decimals, and the
+ * snprintf/strtod pairs were most of a metrics query's CPU): see fast_digits.
  */
 #include "strata_fmt.h"
 #include "strata_err.h"
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +68,73 @@ static void step_digits(char *digits, int nd, int *exp10, int delta)
     }
 }
 
+/* Writes the decimal digits of r (> 0) without trailing zeros; *exp10 is the
+ * power of ten of the first digit, less scale. */
+static int int_digits(uint64_t r, int scale, char *digits, int *exp10)
+{
+    char rev[24];
+    int n = 0;
+    while (r) { rev[n++] = (char)('0' + r % 10); r /= 10; }
+    *exp10 = n - 1 - scale;
+    int k = 0, lo = 0;
+    while (lo < n - 1 && rev[lo] == '0') lo++;
+    for (int i = n - 1; i >= lo; i--) digits[k++] = rev[i];
+    return k;
+}
+
+/*
+ * a: finite, normal and > 0.  Finds the shortest decimal without printf for
+ * integers below 2^53 and for non-integers in [2^-20, 2^53); returns 0 when it
+ * cannot decide (the slow path then does).  Write a = m * 2^e exactly (m < 2^53,
+ * e < 0).  For d = 1, 2, ...: r = the exactly rounded nearest integer to
+ * a * 10^d = m * 10^d / 2^-e (128-bit arithmetic, no error).  If r < 2^53,
+ * r / 10^d (both exact, so the division is correctly rounded, i.e. what strtod
+ * returns) == a says whether the decimal reads back.  Why the first such d
+ * gives the shortest, and the closest among the shortest (ECMAScript's choice
+ * and printf's): a's rounding interval is symmetric (powers of two, where it
+ * is lopsided, are excluded), so if the nearest integer at a smaller d does not
+ * read back no other integer there does; at larger d every candidate has more
+ * significant digits.  When no d gives a 16-digit match, the nearest
+ * 17-digit decimal always reads back and is the answer; a 16-digit r >= 2^53
+ * (cannot be checked by division) and exact ties go to the slow path.
+ */
+static int fast_digits(double a, char *digits, int *exp10)
+{
+    static const double pow10[23] = { 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22 };
+    const uint64_t two53 = UINT64_C(9007199254740992), ten16 = UINT64_C(10000000000000000);
+    if (a < 9007199254740992.0 && a == floor(a))  /* integers below 2^53: exact, spacing <= 1 */
+        return int_digits((uint64_t)a, 0, digits, exp10);
+    int e2;
+    double f = frexp(a, &e2);
+    if (f == 0.5) return 0;  /* power of two: lopsided interval */
+    int sh = 53 - e2;        /* a = m / 2^sh */
+    if (sh <= 0 || sh > 73) return 0;
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    unsigned __int128 p10 = 1, half = (unsigned __int128)1 << (sh - 1);
+    for (int d = 1; d <= 22; d++) {
+        p10 *= 10;  /* m * 10^22 < 2^53 * 2^74: no overflow */
+        unsigned __int128 num = (unsigned __int128)m * p10, q = num >> sh;
+        unsigned __int128 rem = num - (q << sh);
+        if (rem == half) return 0;
+        if (rem > half) q++;
+        if (q == 0) continue;
+        if (q >= ten16) return q < ten16 * 10 ? int_digits((uint64_t)q, d, digits, exp10) : 0;
+        if (q >= two53) return 0;
+        if ((double)(uint64_t)q / pow10[d] == a) return int_digits((uint64_t)q, d, digits, exp10);
+    }
+    return 0;
+}
+
 /* a: finite and > 0.  Fills digits (no leading/trailing zeros), returns count. */
 static int shortest_digits(double a, char *digits, int *exp10)
 {
     char tmp[48];
+    if (a >= DBL_MIN) {
+        int k = fast_digits(a, digits, exp10);
+        if (k > 0) return k;
+    }
     if (a < DBL_MIN) {
         /* Subnormals carry fewer than 53 bits, so DBL_DIG's promise does not
          * hold; but their spacing is uniform (a symmetric rounding interval),

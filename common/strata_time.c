@@ -11,6 +11,7 @@
 #include "strata_err.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define MS_PER_DAY INT64_C(86400000)
 
@@ -161,20 +162,42 @@ int strata_time_format_rfc3339(int64_t ms, char *buf, size_t cap)
     if (ms < INT64_C(-62167219200000) || ms > INT64_C(253402300799999)) return STRATA_EINVAL;
     int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
     if (rem < 0) { rem += MS_PER_DAY; days--; }
-    int64_t y;
-    int m, d;
-    civil_from_days(days, &y, &m, &d);
+    /* Answers format thousands of timestamps, mostly of the same few days:
+     * the "YYYY-MM-DDT" prefix is kept per thread for the last day seen, and
+     * the rest written digit by digit (snprintf was most of the cost). */
+    static _Thread_local int64_t cached_day = INT64_MIN;
+    static _Thread_local char cached_date[11];
+    if (days != cached_day) {
+        int64_t y;
+        int m, d;
+        civil_from_days(days, &y, &m, &d);
+        char *c = cached_date;
+        int yy = (int)y;
+        c[0] = (char)('0' + yy / 1000); c[1] = (char)('0' + yy / 100 % 10);
+        c[2] = (char)('0' + yy / 10 % 10); c[3] = (char)('0' + yy % 10);
+        c[4] = '-'; c[5] = (char)('0' + m / 10); c[6] = (char)('0' + m % 10);
+        c[7] = '-'; c[8] = (char)('0' + d / 10); c[9] = (char)('0' + d % 10);
+        c[10] = 'T';
+        cached_day = days;
+    }
     int msec = (int)(rem % 1000);
-    int64_t sod = rem / 1000;
-    int n;
-    if (msec == 0)
-        n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, m, d,
-                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
-    else
-        n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, m, d,
-                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), msec);
-    if (n < 0 || (size_t)n >= cap) { buf[0] = '\0'; return STRATA_EBUFSMALL; }
-    return n;
+    int sod = (int)(rem / 1000), hh = sod / 3600, mi = sod / 60 % 60, ss = sod % 60;
+    size_t n = msec == 0 ? 20 : 24;
+    if (n >= cap) return STRATA_EBUFSMALL;
+    memcpy(buf, cached_date, 11);
+    char *c = buf + 11;
+    c[0] = (char)('0' + hh / 10); c[1] = (char)('0' + hh % 10); c[2] = ':';
+    c[3] = (char)('0' + mi / 10); c[4] = (char)('0' + mi % 10); c[5] = ':';
+    c[6] = (char)('0' + ss / 10); c[7] = (char)('0' + ss % 10);
+    c += 8;
+    if (msec != 0) {
+        c[0] = '.'; c[1] = (char)('0' + msec / 100);
+        c[2] = (char)('0' + msec / 10 % 10); c[3] = (char)('0' + msec % 10);
+        c += 4;
+    }
+    c[0] = 'Z';
+    c[1] = '\0';
+    return (int)n;
 }
 
 int strata_duration_parse(const char *s, int64_t *out_ms)
