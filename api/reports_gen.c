@@ -27,12 +27,14 @@ enum gcol { G_ALLOC, G_UTIL, G_FB, G_CPU_REQ, G_CPU_USE, G_MEM_REQ, G_MEM_USE, G
 typedef struct wl {
     api_report_workload_t w;
     int64_t last_seen;    /* newest info sample: its labels win */
+    size_t seq;           /* order of the info series, the tie-break */
     int excluded;         /* filterBy rejects it */
 } wl_t;
 
 typedef struct pod {
     const char *ns, *pod;
     size_t wl;
+    size_t seq;
 } pod_t;
 
 typedef struct piece {
@@ -69,18 +71,53 @@ static int grow(void **p, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
+/* Workloads and pods are looked up once per selected series, so they are
+ * kept sorted and binary-searched: with a thousand workloads a linear scan
+ * per series would cost more than reading the samples. */
+
+/* By id, then newest info series first, then the order seen. */
+static int cmp_wl(const void *a, const void *b)
+{
+    const wl_t *x = a, *y = b;
+    int c = strcmp(x->w.workload_id, y->w.workload_id);
+    if (c) return c;
+    if (x->last_seen != y->last_seen) return x->last_seen > y->last_seen ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int cmp_pod(const void *a, const void *b)
+{
+    const pod_t *x = a, *y = b;
+    int c = strcmp(x->ns, y->ns);
+    if (!c) c = strcmp(x->pod, y->pod);
+    if (c) return c;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
 static ssize_t find_wl(const day_t *d, const char *id)
 {
-    for (size_t i = 0; id && i < d->nwl; i++)
-        if (strcmp(d->wl[i].w.workload_id, id) == 0) return (ssize_t)i;
+    size_t lo = 0, hi = d->nwl;
+    while (id && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(d->wl[mid].w.workload_id, id);
+        if (c == 0) return (ssize_t)mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return -1;
 }
 
 static ssize_t find_pod(const day_t *d, const char *ns, const char *pod)
 {
-    for (size_t i = 0; ns && pod && i < d->npods; i++)
-        if (strcmp(d->pods[i].ns, ns) == 0 && strcmp(d->pods[i].pod, pod) == 0)
-            return (ssize_t)d->pods[i].wl;
+    size_t lo = 0, hi = d->npods;
+    while (ns && pod && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(d->pods[mid].ns, ns);
+        if (!c) c = strcmp(d->pods[mid].pod, pod);
+        if (c == 0) return (ssize_t)d->pods[mid].wl;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return -1;
 }
 
@@ -106,16 +143,12 @@ static int load_info(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt,
         if ((rc = tsdb_series_set_samples(set, &s, &ns))) break;
         const char *id = label(l, nl, "workload_id");
         if (!id || !ns) continue;
-        int64_t last = s[ns - 1].t;
-        ssize_t i = find_wl(d, id);
-        if (i >= 0 && d->wl[i].last_seen >= last) continue;
-        if (i < 0) {
-            if ((rc = grow((void **)&d->wl, &d->capwl, d->nwl, sizeof *d->wl))) break;
-            i = (ssize_t)d->nwl++;
-        }
-        wl_t *w = &d->wl[i];
+        /* every info series is a candidate; the newest of each id is kept below */
+        if ((rc = grow((void **)&d->wl, &d->capwl, d->nwl, sizeof *d->wl))) break;
+        wl_t *w = &d->wl[d->nwl];
         memset(w, 0, sizeof *w);
-        w->last_seen = last;
+        w->seq = d->nwl++;
+        w->last_seen = s[ns - 1].t;
         strata_arena_t *a = d->arena;
         w->w.workload_id = strata_arena_strdup(a, id);
         w->w.workload_name = dup_label(a, l, nl, "workload_name");
@@ -138,7 +171,14 @@ static int load_info(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt,
         w->excluded = !api_reports_filter_match(req, &w->w);
     }
     tsdb_series_set_free(set);
-    return rc < 0 ? rc : 0;
+    if (rc < 0) return rc;
+    if (d->nwl > 1) qsort(d->wl, d->nwl, sizeof *d->wl, cmp_wl);
+    size_t u = 0;
+    for (size_t i = 0; i < d->nwl; i++)
+        if (!u || strcmp(d->wl[u - 1].w.workload_id, d->wl[i].w.workload_id))
+            d->wl[u++] = d->wl[i];
+    d->nwl = u;
+    return 0;
 }
 
 static int load_pods(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt, day_t *d)
@@ -153,12 +193,13 @@ static int load_pods(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt,
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
         ssize_t w = find_wl(d, label(l, nl, "workload_id"));
         const char *ns = label(l, nl, "namespace"), *pod = label(l, nl, "pod");
-        if (w < 0 || !ns || !pod || find_pod(d, ns, pod) >= 0) continue;
+        if (w < 0 || !ns || !pod) continue;
         if ((rc = grow((void **)&d->pods, &d->cappods, d->npods, sizeof *d->pods))) break;
         pod_t *p = &d->pods[d->npods];
         p->ns = strata_arena_strdup(d->arena, ns);
         p->pod = strata_arena_strdup(d->arena, pod);
         p->wl = (size_t)w;
+        p->seq = d->npods;
         if (!p->ns || !p->pod) {
             rc = STRATA_ENOMEM;
             break;
@@ -166,7 +207,15 @@ static int load_pods(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt,
         d->npods++;
     }
     tsdb_series_set_free(set);
-    return rc < 0 ? rc : 0;
+    if (rc < 0) return rc;
+    /* a pod seen twice keeps its first series' workload */
+    if (d->npods > 1) qsort(d->pods, d->npods, sizeof *d->pods, cmp_pod);
+    size_t u = 0;
+    for (size_t i = 0; i < d->npods; i++)
+        if (!u || strcmp(d->pods[u - 1].ns, d->pods[i].ns) || strcmp(d->pods[u - 1].pod, d->pods[i].pod))
+            d->pods[u++] = d->pods[i];
+    d->npods = u;
+    return 0;
 }
 
 /* Selects one column's series and attaches each to its workload. */
