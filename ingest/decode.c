@@ -432,6 +432,123 @@ static int decode_v2(ctx_t *c, const Io__Prometheus__Write__V2__Request *req)
     return 0;
 }
 
+/* ---- RW1 fast path ---------------------------------------------------------
+ * protobuf-c builds a heap object per TimeSeries, Label and Sample and
+ * copies every name and value; Prometheus-shaped requests are little more
+ * than labels, so that was the largest single cost of ingest.  A request
+ * made only of the fields senders use (timeseries, labels, samples), each
+ * with its canonical one-byte tag, is read here straight from the buffer.
+ * Anything else (metadata, exemplars, histograms, unknown fields,
+ * non-canonical tags, malformed data) is left to protobuf-c as before, so
+ * what is accepted, refused or stored does not change; the limits below
+ * mirror protobuf-c's (5-byte lengths up to INT_MAX, 10-byte varints). */
+
+typedef struct rd { const uint8_t *p, *e; } rd_t;
+
+/* 0, or -1: not for the fast path. */
+static int rd_varint(rd_t *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned i = 0; i < 10 && r->p < r->e; i++) {
+        uint8_t b = *r->p++;
+        if (i == 9 && b > 1) return -1;  /* bits past 64: protobuf-c's business */
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) { *v = x; return 0; }
+    }
+    return -1;
+}
+
+static int rd_len(rd_t *r, rd_t *sub)
+{
+    uint64_t n = 0;
+    unsigned i = 0;
+    for (;; i++) {
+        if (i == 5 || r->p == r->e) return -1;
+        uint8_t b = *r->p++;
+        n |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) break;
+    }
+    if (n > 0x7fffffff || n > (uint64_t)(r->e - r->p)) return -1;
+    sub->p = r->p;
+    sub->e = r->p + n;
+    r->p += n;
+    return 0;
+}
+
+/* Walks a RW1 request.  fill = 0: checks that it has the fast-path shape and
+ * returns the most labels and samples of one series in *maxl, *maxs (-1 when
+ * it has not).  fill = 1: decodes it (already checked) into the batch. */
+static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *maxl, size_t *maxs,
+                   raw_label_t *raw, tsdb_sample_t *smp)
+{
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    if (!fill) return -1;  /* doubles are read as little-endian words */
+#endif
+    rd_t r = { buf, buf + len };
+    while (r.p < r.e) {
+        rd_t ts;
+        if (*r.p++ != 0x0a || rd_len(&r, &ts)) return -1;
+        size_t nl = 0, ns = 0;
+        while (ts.p < ts.e) {
+            uint8_t tag = *ts.p++;
+            rd_t m;
+            if ((tag != 0x0a && tag != 0x12) || rd_len(&ts, &m)) return -1;
+            if (tag == 0x0a) {
+                raw_label_t l = { NULL, NULL, 0, 0 };
+                while (m.p < m.e) {
+                    uint8_t t = *m.p++;
+                    rd_t f;
+                    if ((t != 0x0a && t != 0x12) || rd_len(&m, &f)) return -1;
+                    if (t == 0x0a) { l.name = f.p; l.nlen = (size_t)(f.e - f.p); }
+                    else { l.value = f.p; l.vlen = (size_t)(f.e - f.p); }
+                }
+                if (fill) raw[nl] = l;
+                nl++;
+            } else {
+                tsdb_sample_t x = { 0, 0.0 };
+                while (m.p < m.e) {
+                    uint8_t t = *m.p++;
+                    if (t == 0x09) {
+                        if (m.e - m.p < 8) return -1;
+                        memcpy(&x.v, m.p, 8);
+                        m.p += 8;
+                    } else if (t == 0x10) {
+                        uint64_t v;
+                        if (rd_varint(&m, &v)) return -1;
+                        x.t = (int64_t)v;
+                    } else {
+                        return -1;
+                    }
+                }
+                if (fill) smp[ns] = x;
+                ns++;
+            }
+        }
+        if (fill) {
+            c->b->samples_in += ns;
+            int rc = add_series(c, raw, nl, smp, ns);
+            if (rc) return rc;
+        } else {
+            if (nl > *maxl) *maxl = nl;
+            if (ns > *maxs) *maxs = ns;
+        }
+    }
+    return 0;
+}
+
+/* 1 when the request was decoded here, 0 when it is protobuf-c's, or
+ * STRATA_ENOMEM. */
+static int decode_v1_fast(ctx_t *c, const uint8_t *buf, size_t len)
+{
+    size_t maxl = 0, maxs = 0;
+    if (v1_walk(c, buf, len, 0, &maxl, &maxs, NULL, NULL)) return 0;
+    raw_label_t *raw = strata_arena_alloc(c->arena, (maxl ? maxl : 1) * sizeof *raw);
+    tsdb_sample_t *smp = strata_arena_alloc(c->arena, (maxs ? maxs : 1) * sizeof *smp);
+    if (!raw || !smp) return STRATA_ENOMEM;
+    int rc = v1_walk(c, buf, len, 1, &maxl, &maxs, raw, smp);
+    return rc ? rc : 1;
+}
+
 int ingest_decode(strata_arena_t *arena, enum ingest_proto proto, const void *buf, size_t len,
                   const ingest_limits_t *lim, int64_t now_ms, const char *tenant,
                   ingest_batch_t **out)
@@ -446,6 +563,8 @@ int ingest_decode(strata_arena_t *arena, enum ingest_proto proto, const void *bu
             io__prometheus__write__v2__request__unpack(&alloc, len, buf);
         if (!req) goto unpack_failed;
         rc = decode_v2(&c, req);
+    } else if ((rc = decode_v1_fast(&c, buf, len)) != 0) {
+        if (rc == 1) rc = 0;
     } else {
         Prometheus__WriteRequest *req = prometheus__write_request__unpack(&alloc, len, buf);
         if (!req) goto unpack_failed;
