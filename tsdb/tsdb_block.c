@@ -8,6 +8,11 @@
  * small next to the chunks) so matchers run in memory; chunk pages are read
  * with pread on demand and checked on every read, so a flipped bit is
  * reported as STRATA_ECORRUPT instead of being served.
+ *
+ * Decompressed pages are also kept in one process-wide LRU (shared_*, 64 MiB
+ * by default) so repeated queries over the same range skip pread + CRC + zstd
+ * (most of a 7-day query's CPU).  Pages are immutable and only verified pages
+ * enter it, so the only invalidation is tsdb_block_close dropping its pages.
  */
 #include "tsdb_internal.h"
 #include "codec.h"
@@ -19,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,11 +225,134 @@ void tsdb_page_cache_free(tsdb_page_cache_t *pc)
     memset(pc, 0, sizeof *pc);
 }
 
+/* ---- the shared page cache ------------------------------------------------------- */
+
+#define SHARED_MAX_BYTES ((size_t)64 << 20)
+#define SHARED_NBUCKETS 4096
+
+typedef struct spage {
+    struct spage *hnext, *prev, *next;  /* hash chain; LRU list, most recent first */
+    const tsdb_block_t *blk;
+    uint64_t page;
+    int file;
+    size_t len;
+    uint8_t data[];
+} spage_t;
+
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
+static spage_t *shared_bucket[SHARED_NBUCKETS];
+static spage_t *shared_head, *shared_tail;
+static size_t shared_bytes;
+
+static size_t shared_slot(const tsdb_block_t *b, int file, uint64_t page)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)b * UINT64_C(0x9E3779B97F4A7C15)) ^ (page * 2 + (uint64_t)file);
+    h ^= h >> 29;
+    h *= UINT64_C(0xBF58476D1CE4E5B9);
+    return (size_t)(h >> 32) % SHARED_NBUCKETS;
+}
+
+static void shared_unlink_lru(spage_t *e)
+{
+    if (e->prev) e->prev->next = e->next; else shared_head = e->next;
+    if (e->next) e->next->prev = e->prev; else shared_tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void shared_push_front(spage_t *e)
+{
+    e->next = shared_head;
+    e->prev = NULL;
+    if (shared_head) shared_head->prev = e; else shared_tail = e;
+    shared_head = e;
+}
+
+/* Caller holds shared_mu. */
+static void shared_remove(spage_t *e)
+{
+    spage_t **pp = &shared_bucket[shared_slot(e->blk, e->file, e->page)];
+    while (*pp != e) pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    shared_unlink_lru(e);
+    shared_bytes -= sizeof *e + e->len;
+    free(e);
+}
+
+/* Copies a cached page into pc; 1 on a hit. */
+static int shared_get(const tsdb_block_t *b, int file, uint64_t page, tsdb_page_cache_t *pc)
+{
+    int hit = 0;
+    pthread_mutex_lock(&shared_mu);
+    spage_t *e = shared_bucket[shared_slot(b, file, page)];
+    while (e && !(e->blk == b && e->file == file && e->page == page)) e = e->hnext;
+    if (e && (!pc->buf || e->len > pc->cap)) {
+        /* Grown under the lock: outside it the entry could be evicted. */
+        uint8_t *nb = realloc(pc->buf, e->len ? e->len : 1);
+        if (nb) { pc->buf = nb; pc->cap = e->len; }
+        else e = NULL;
+    }
+    if (e) {
+        memcpy(pc->buf, e->data, e->len);
+        pc->len = e->len;
+        shared_unlink_lru(e);
+        shared_push_front(e);
+        hit = 1;
+    }
+    pthread_mutex_unlock(&shared_mu);
+    return hit;
+}
+
+/* Keeps a copy of a verified page (best effort: no memory, no caching). */
+static void shared_put(const tsdb_block_t *b, int file, uint64_t page, const uint8_t *data, size_t len)
+{
+    if (sizeof(spage_t) + len > SHARED_MAX_BYTES / 4) return;
+    spage_t *n = malloc(sizeof *n + len);
+    if (!n) return;
+    memcpy(n->data, data, len);
+    n->blk = b;
+    n->file = file;
+    n->page = page;
+    n->len = len;
+    size_t slot = shared_slot(b, file, page);
+    pthread_mutex_lock(&shared_mu);
+    spage_t *e = shared_bucket[slot];
+    while (e && !(e->blk == b && e->file == file && e->page == page)) e = e->hnext;
+    if (e) {  /* another reader got there first */
+        pthread_mutex_unlock(&shared_mu);
+        free(n);
+        return;
+    }
+    n->hnext = shared_bucket[slot];
+    shared_bucket[slot] = n;
+    shared_push_front(n);
+    shared_bytes += sizeof *n + len;
+    while (shared_bytes > SHARED_MAX_BYTES && shared_tail) shared_remove(shared_tail);
+    pthread_mutex_unlock(&shared_mu);
+}
+
+/* Drops b's pages: after close its address may be reused by another block. */
+static void shared_drop_block(const tsdb_block_t *b)
+{
+    pthread_mutex_lock(&shared_mu);
+    for (spage_t *e = shared_head, *nx; e; e = nx) {
+        nx = e->next;
+        if (e->blk == b) shared_remove(e);
+    }
+    pthread_mutex_unlock(&shared_mu);
+}
+
 /* Returns the record at (page, off, len) of file 0 (chunks) or 1 (rollups). */
 static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off, uint32_t len,
                      tsdb_page_cache_t *pc, const uint8_t **out)
 {
     if (!(pc->blk == b && pc->file == file && pc->page == page && pc->buf)) {
+        pc->blk = NULL;  /* pc->buf is overwritten below, hit or miss */
+        if (shared_get(b, file, page, pc)) {
+            pc->blk = b;
+            pc->file = file;
+            pc->page = page;
+            goto have;
+        }
         int fd = file ? b->fd_rollups : b->fd_chunks;
         uint32_t hdr[3];
         int rc = read_all_at(fd, hdr, sizeof hdr, page);
@@ -249,7 +378,9 @@ static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t of
         pc->file = file;
         pc->page = page;
         pc->len = hdr[0];
+        shared_put(b, file, page, pc->buf, pc->len);
     }
+have:
     if ((uint64_t)off + len > pc->len) return STRATA_ECORRUPT;
     *out = pc->buf + off;
     return 0;
@@ -626,6 +757,7 @@ static void free_mem(tsdb_block_t *b);
 void tsdb_block_close(tsdb_block_t *b)
 {
     if (!b) return;
+    shared_drop_block(b);
     free_mem(b);
     if (b->fd_chunks >= 0) close(b->fd_chunks);
     if (b->fd_rollups >= 0) close(b->fd_rollups);

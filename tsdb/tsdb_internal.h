@@ -156,7 +156,8 @@ struct tsdb_block {
     int dropped;                  /* compacted away or past retention: delete */
 };
 
-/* Page cache: one decompressed page per reader. */
+/* Page cache: one decompressed page per reader (in front of the process-wide
+ * LRU of decompressed pages in tsdb_block.c). */
 typedef struct tsdb_page_cache {
     const tsdb_block_t *blk;
     int file;
