@@ -1005,6 +1005,40 @@ static void test_due_cut_in_compact(void **state)
     test_tmpdir_free(dir);
 }
 
+/* A head that fell far behind (a fast backfill of 30 h, 1 h blocks) is drained
+ * in one pass, one block per aligned window and one checkpoint, down to the
+ * last 1.5 block durations: 29h..30h stays in the head. */
+static void test_backfill_cut_one_pass(void **state)
+{
+    (void)state;
+    const int64_t H = 60 * MIN_MS;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, H, 0, 0);
+    append_range(db, "__name__=b", 0, MIN_MS, 30 * 60 + 1, 0);
+    assert_ok(tsdb_compact(db));
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.head_samples, 61);   /* 29h..30h inclusive */
+    assert_true(st.blocks >= 1);
+    assert_int_equal(st.min_time, 0);
+    assert_int_equal(st.max_time, 30 * H);
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "b") };
+    char *want = expect_range("__name__=b", 0, MIN_MS, 30 * 60 + 1, 0);
+    char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+    assert_string_equal(got, want);
+    free(got);
+    tsdb_close(db);
+    db = open_db(dir, H, 0, 0);
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.head_samples, 61);
+    got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 #define CONC_N 1500
 #define CONC_WRITERS 2
 
@@ -1221,6 +1255,7 @@ int main(void)
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_lock_and_stats),
         cmocka_unit_test(test_due_cut_in_compact),
+        cmocka_unit_test(test_backfill_cut_one_pass),
         cmocka_unit_test(test_concurrent_append_select_cut),
         cmocka_unit_test(test_background_cut),
         cmocka_unit_test(test_fsync_always_and_observer),

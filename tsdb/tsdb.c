@@ -1319,29 +1319,13 @@ static int checkpoint_write(tsdb_t *db, uint64_t seg)
     return rc;
 }
 
-/* Writes every head sample with t < boundary into a block, drops them from
- * the head and checkpoints the WAL.  maint_mu held.
- *
- * Appends are quiesced only while the head lets go of what the block holds
- * and the WAL rotates, not while the block is written: a series keeps its
- * samples below the boundary unless the block holds exactly as many of them
- * as the head still does (samples are only ever added, so equal counts mean
- * the same samples).  An out-of-order sample that arrived during the write
- * thus keeps the whole range in the head for the next, overlapping block,
- * which compaction merges. */
-static int cut_locked(tsdb_t *db, int64_t boundary)
+/* Writes the head samples of [wmin, wmax] into one block and adds it to the
+ * block list; written[id] grows by the samples each series gave.  maint_mu held. */
+static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written, size_t nwritten)
 {
-    const int64_t last = boundary == INT64_MAX ? INT64_MAX : boundary - 1;
     tsdb_series_set_t *set = NULL;
     tsdb_block_writer_t *w = NULL;
-    uint32_t *written = NULL;
-    size_t nwritten = 0;
-    int rc = set_build(db, NULL, 0, 1, 1, NULL, 0, 0, INT64_MIN, last, &set);
-    if (!rc) {
-        for (size_t i = 0; i < set->ne; i++) if (set->e[i].id + 1u > nwritten) nwritten = set->e[i].id + 1u;
-        written = calloc(nwritten + 1, sizeof *written);
-        if (!written) rc = STRATA_ENOMEM;
-    }
+    int rc = set_build(db, NULL, 0, 1, 1, NULL, 0, 0, wmin, wmax, &set);
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, &w);
     while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
         size_t nl;
@@ -1350,27 +1334,65 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
         size_t n;
         rc = tsdb_series_set_samples(set, &smp, &n);
         if (!rc) rc = tsdb_block_writer_add(w, l, nl, smp, n);
-        written[set->e[set->gstart].id] = (uint32_t)n;
+        uint32_t id = set->e[set->gstart].id;
+        if (id < nwritten) written[id] += (uint32_t)n;
     }
     tsdb_series_set_free(set);
+    if (rc) { tsdb_block_writer_abort(w); return rc; }
+    char id[40];
+    rc = tsdb_block_writer_finish(w, id);
+    if (rc == STRATA_ENOTFOUND) return 0;  /* nothing in this window */
     tsdb_block_t *b = NULL;
+    if (!rc) rc = tsdb_block_open(db->blocks_dir, id, &b);
     if (!rc) {
-        char id[40];
-        rc = tsdb_block_writer_finish(w, id);
-        w = NULL;
-        if (rc == STRATA_ENOTFOUND) rc = 0;  /* nothing to cut */
-        else if (!rc) rc = tsdb_block_open(db->blocks_dir, id, &b);
-        if (b) {
-            pthread_mutex_lock(&db->blocks_mu);
-            rc = list_add_locked(db, b);
-            pthread_mutex_unlock(&db->blocks_mu);
-            if (rc) { tsdb_block_close(b); b = NULL; }
-            else strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu",
-                             b->id, (long long)b->mint, (long long)b->maxt,
-                             (unsigned long long)b->nseries, (unsigned long long)b->nsamples);
+        pthread_mutex_lock(&db->blocks_mu);
+        rc = list_add_locked(db, b);
+        pthread_mutex_unlock(&db->blocks_mu);
+        if (rc) tsdb_block_close(b);
+        else strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu",
+                         b->id, (long long)b->mint, (long long)b->maxt,
+                         (unsigned long long)b->nseries, (unsigned long long)b->nsamples);
+    }
+    return rc;
+}
+
+/* Writes every head sample with t < boundary into blocks, drops them from
+ * the head and checkpoints the WAL once.  maint_mu held.
+ *
+ * A bounded cut writes one block per aligned block_duration window, so a
+ * head that fell far behind (a fast backfill) is drained in one pass with
+ * one checkpoint, instead of rewriting the rest of the head into the WAL once
+ * per window.  tsdb_cut_head (boundary INT64_MAX) writes one block.
+ *
+ * Appends are quiesced only while the head lets go of what the blocks hold
+ * and the WAL rotates, not while the blocks are written: a series keeps its
+ * samples below the boundary unless the blocks hold exactly as many of them
+ * as the head still does (samples are only ever added, so equal counts mean
+ * the same samples).  An out-of-order sample that arrived during the write
+ * thus keeps the whole range in the head for the next, overlapping block,
+ * which compaction merges. */
+static int cut_locked(tsdb_t *db, int64_t boundary)
+{
+    const int64_t last = boundary == INT64_MAX ? INT64_MAX : boundary - 1;
+    const int64_t bd = db->opts.block_duration_ms;
+    uint32_t *written = NULL;
+    pthread_rwlock_rdlock(&db->head_lock);
+    size_t nwritten = db->next_ref;
+    int64_t head_mint = db->head_mint;
+    pthread_rwlock_unlock(&db->head_lock);
+    int rc = 0;
+    written = calloc(nwritten + 1, sizeof *written);
+    if (!written) rc = STRATA_ENOMEM;
+    if (!rc && (boundary == INT64_MAX || head_mint == INT64_MAX)) {
+        rc = cut_window(db, INT64_MIN, last, written, nwritten);
+    } else if (!rc) {
+        /* Samples older than the head's mint may only exist when they arrived
+         * after the read above: they stay in the head (counts differ). */
+        for (int64_t ws = tsdb_floor_div(head_mint, bd) * bd; !rc && ws < boundary; ws += bd) {
+            int64_t we = ws + bd - 1 < last ? ws + bd - 1 : last;
+            rc = cut_window(db, ws, we, written, nwritten);
         }
     }
-    tsdb_block_writer_abort(w);
     uint64_t seg = 0;
     if (!rc) {
         /* The block is visible: drop its samples from the head.  Readers in
@@ -1443,7 +1465,10 @@ static int cut_if_due_locked(tsdb_t *db)
         int64_t mint = db->head_mint, maxt = db->head_maxt;
         pthread_rwlock_unlock(&db->head_lock);
         if (mint == INT64_MAX || maxt - mint <= bd + bd / 2) return 0;
-        int rc = cut_locked(db, (tsdb_floor_div(mint, bd) + 1) * bd);
+        /* Every window the one-at-a-time rule would cut, in one pass. */
+        int64_t boundary = (tsdb_floor_div(mint, bd) + 1) * bd;
+        while (maxt - boundary > bd + bd / 2) boundary += bd;
+        int rc = cut_locked(db, boundary);
         if (rc) return rc;
     }
     return 0;
