@@ -219,22 +219,19 @@ static int pagew_close(pagew_t *pw, int keep)
     return rc;
 }
 
-void tsdb_page_cache_free(tsdb_page_cache_t *pc)
-{
-    free(pc->buf);
-    memset(pc, 0, sizeof *pc);
-}
-
 /* ---- the shared page cache ------------------------------------------------------- */
 
 #define SHARED_MAX_BYTES ((size_t)64 << 20)
 #define SHARED_NBUCKETS 4096
 
+/* One decompressed page.  refs: 1 while it is in the cache, +1 per reader
+ * whose tsdb_page_cache_t points at it, so eviction never frees a page a
+ * reader is still decoding from (the last unpin does). */
 typedef struct spage {
     struct spage *hnext, *prev, *next;  /* hash chain; LRU list, most recent first */
     const tsdb_block_t *blk;
     uint64_t page;
-    int file;
+    int file, refs;
     size_t len;
     uint8_t data[];
 } spage_t;
@@ -267,7 +264,14 @@ static void shared_push_front(spage_t *e)
     shared_head = e;
 }
 
-/* Caller holds shared_mu. */
+static spage_t *shared_find(const tsdb_block_t *b, int file, uint64_t page)
+{
+    spage_t *e = shared_bucket[shared_slot(b, file, page)];
+    while (e && !(e->blk == b && e->file == file && e->page == page)) e = e->hnext;
+    return e;
+}
+
+/* Takes e out of the cache (caller holds shared_mu); freed now unless pinned. */
 static void shared_remove(spage_t *e)
 {
     spage_t **pp = &shared_bucket[shared_slot(e->blk, e->file, e->page)];
@@ -275,59 +279,57 @@ static void shared_remove(spage_t *e)
     *pp = e->hnext;
     shared_unlink_lru(e);
     shared_bytes -= sizeof *e + e->len;
-    free(e);
+    if (--e->refs == 0) free(e);
 }
 
-/* Copies a cached page into pc; 1 on a hit. */
-static int shared_get(const tsdb_block_t *b, int file, uint64_t page, tsdb_page_cache_t *pc)
+/* Drops pc's pin on a shared page. */
+static void shared_unpin(tsdb_page_cache_t *pc)
 {
-    int hit = 0;
+    spage_t *e = pc->pin;
+    if (!e) return;
+    pc->pin = NULL;
+    pc->data = NULL;
     pthread_mutex_lock(&shared_mu);
-    spage_t *e = shared_bucket[shared_slot(b, file, page)];
-    while (e && !(e->blk == b && e->file == file && e->page == page)) e = e->hnext;
-    if (e && (!pc->buf || e->len > pc->cap)) {
-        /* Grown under the lock: outside it the entry could be evicted. */
-        uint8_t *nb = realloc(pc->buf, e->len ? e->len : 1);
-        if (nb) { pc->buf = nb; pc->cap = e->len; }
-        else e = NULL;
-    }
+    int last = --e->refs == 0;
+    pthread_mutex_unlock(&shared_mu);
+    if (last) free(e);
+}
+
+/* The cached page, pinned, or NULL. */
+static spage_t *shared_get(const tsdb_block_t *b, int file, uint64_t page)
+{
+    pthread_mutex_lock(&shared_mu);
+    spage_t *e = shared_find(b, file, page);
     if (e) {
-        memcpy(pc->buf, e->data, e->len);
-        pc->len = e->len;
+        e->refs++;
         shared_unlink_lru(e);
         shared_push_front(e);
-        hit = 1;
     }
     pthread_mutex_unlock(&shared_mu);
-    return hit;
+    return e;
 }
 
-/* Keeps a copy of a verified page (best effort: no memory, no caching). */
-static void shared_put(const tsdb_block_t *b, int file, uint64_t page, const uint8_t *data, size_t len)
+/* Inserts n (a verified page, refs 0) and returns it pinned; when another
+ * reader inserted the same page meanwhile, frees n and returns that one. */
+static spage_t *shared_insert(spage_t *n)
 {
-    if (sizeof(spage_t) + len > SHARED_MAX_BYTES / 4) return;
-    spage_t *n = malloc(sizeof *n + len);
-    if (!n) return;
-    memcpy(n->data, data, len);
-    n->blk = b;
-    n->file = file;
-    n->page = page;
-    n->len = len;
-    size_t slot = shared_slot(b, file, page);
     pthread_mutex_lock(&shared_mu);
-    spage_t *e = shared_bucket[slot];
-    while (e && !(e->blk == b && e->file == file && e->page == page)) e = e->hnext;
-    if (e) {  /* another reader got there first */
+    spage_t *e = shared_find(n->blk, n->file, n->page);
+    if (e) {
+        e->refs++;
         pthread_mutex_unlock(&shared_mu);
         free(n);
-        return;
+        return e;
     }
+    size_t slot = shared_slot(n->blk, n->file, n->page);
     n->hnext = shared_bucket[slot];
     shared_bucket[slot] = n;
     shared_push_front(n);
-    shared_bytes += sizeof *n + len;
-    while (shared_bytes > SHARED_MAX_BYTES && shared_tail) shared_remove(shared_tail);
+    n->refs = 2;  /* the cache's and the caller's */
+    shared_bytes += sizeof *n + n->len;
+    while (shared_bytes > SHARED_MAX_BYTES && shared_tail != n) shared_remove(shared_tail);
     pthread_mutex_unlock(&shared_mu);
+    return n;
 }
 
 /* Drops b's pages: after close its address may be reused by another block. */
@@ -341,48 +343,70 @@ static void shared_drop_block(const tsdb_block_t *b)
     pthread_mutex_unlock(&shared_mu);
 }
 
+void tsdb_page_cache_free(tsdb_page_cache_t *pc)
+{
+    shared_unpin(pc);
+    free(pc->buf);
+    memset(pc, 0, sizeof *pc);
+}
+
 /* Returns the record at (page, off, len) of file 0 (chunks) or 1 (rollups). */
 static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off, uint32_t len,
                      tsdb_page_cache_t *pc, const uint8_t **out)
 {
-    if (!(pc->blk == b && pc->file == file && pc->page == page && pc->buf)) {
-        pc->blk = NULL;  /* pc->buf is overwritten below, hit or miss */
-        if (shared_get(b, file, page, pc)) {
-            pc->blk = b;
-            pc->file = file;
-            pc->page = page;
-            goto have;
+    if (!(pc->blk == b && pc->file == file && pc->page == page && pc->data)) {
+        pc->blk = NULL;
+        shared_unpin(pc);
+        spage_t *e = shared_get(b, file, page);
+        if (!e) {
+            int fd = file ? b->fd_rollups : b->fd_chunks;
+            uint32_t hdr[3];
+            int rc = read_all_at(fd, hdr, sizeof hdr, page);
+            if (rc) return rc;
+            if (hdr[0] > TSDB_PAGE_MAX_RAW || hdr[1] > ZSTD_compressBound(TSDB_PAGE_MAX_RAW))
+                return STRATA_ECORRUPT;
+            uint8_t *comp = malloc(hdr[1] ? hdr[1] : 1), *dst = NULL;
+            if (!comp) return STRATA_ENOMEM;
+            rc = read_all_at(fd, comp, hdr[1], page + sizeof hdr);
+            if (!rc && tsdb_crc32c(0, comp, hdr[1]) != hdr[2]) rc = STRATA_ECORRUPT;
+            /* pages too big to share (never written by this code) use pc->buf */
+            int share = sizeof(spage_t) + hdr[0] <= SHARED_MAX_BYTES / 4;
+            spage_t *n = NULL;
+            if (!rc && share) {
+                n = malloc(sizeof *n + hdr[0]);
+                if (!n) rc = STRATA_ENOMEM;
+                else {
+                    *n = (spage_t){ .blk = b, .page = page, .file = file, .len = hdr[0] };
+                    dst = n->data;
+                }
+            } else if (!rc) {
+                if (hdr[0] > pc->cap) {
+                    uint8_t *nb = realloc(pc->buf, hdr[0] ? hdr[0] : 1);
+                    if (!nb) rc = STRATA_ENOMEM;
+                    else { pc->buf = nb; pc->cap = hdr[0]; }
+                }
+                dst = pc->buf;
+            }
+            if (!rc) {
+                size_t d = ZSTD_decompress(dst, hdr[0], comp, hdr[1]);
+                if (ZSTD_isError(d) || d != hdr[0]) rc = STRATA_ECORRUPT;
+            }
+            free(comp);
+            if (rc) { free(n); return rc; }
+            if (n) e = shared_insert(n);
+            else { pc->data = pc->buf; pc->len = hdr[0]; }
         }
-        int fd = file ? b->fd_rollups : b->fd_chunks;
-        uint32_t hdr[3];
-        int rc = read_all_at(fd, hdr, sizeof hdr, page);
-        if (rc) return rc;
-        if (hdr[0] > TSDB_PAGE_MAX_RAW || hdr[1] > ZSTD_compressBound(TSDB_PAGE_MAX_RAW))
-            return STRATA_ECORRUPT;
-        uint8_t *comp = malloc(hdr[1] ? hdr[1] : 1);
-        if (!comp) return STRATA_ENOMEM;
-        rc = read_all_at(fd, comp, hdr[1], page + sizeof hdr);
-        if (!rc && tsdb_crc32c(0, comp, hdr[1]) != hdr[2]) rc = STRATA_ECORRUPT;
-        if (!rc && hdr[0] > pc->cap) {
-            uint8_t *nb = realloc(pc->buf, hdr[0]);
-            if (!nb) rc = STRATA_ENOMEM;
-            else { pc->buf = nb; pc->cap = hdr[0]; }
+        if (e) {
+            pc->pin = e;
+            pc->data = e->data;
+            pc->len = e->len;
         }
-        if (!rc) {
-            size_t d = ZSTD_decompress(pc->buf, hdr[0], comp, hdr[1]);
-            if (ZSTD_isError(d) || d != hdr[0]) rc = STRATA_ECORRUPT;
-        }
-        free(comp);
-        if (rc) { pc->blk = NULL; return rc; }
         pc->blk = b;
         pc->file = file;
         pc->page = page;
-        pc->len = hdr[0];
-        shared_put(b, file, page, pc->buf, pc->len);
     }
-have:
     if ((uint64_t)off + len > pc->len) return STRATA_ECORRUPT;
-    *out = pc->buf + off;
+    *out = pc->data + off;
     return 0;
 }
 

@@ -164,6 +164,8 @@ typedef struct tsdb_page_cache {
     uint64_t page;
     uint8_t *buf;
     size_t len, cap;
+    const uint8_t *data;          /* the current page: a pinned shared page, or buf */
+    void *pin;                    /* the shared page pinned, NULL if none */
 } tsdb_page_cache_t;
 
 void tsdb_page_cache_free(tsdb_page_cache_t *pc);
