@@ -160,15 +160,35 @@ static int valid_label_name(const uint8_t *s, size_t n)
     return 1;
 }
 
+/* Valid UTF-8 without NUL (values become C strings), in one pass that
+ * takes ASCII 8 bytes at a time; the rare rest goes to the exact checks. */
+static int valid_value(const uint8_t *s, size_t n)
+{
+    const uint64_t hi = UINT64_C(0x8080808080808080), lo = UINT64_C(0x0101010101010101);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if ((w & hi) || ((w - lo) & ~w & hi)) break;  /* a non-ASCII or a zero byte */
+    }
+    for (size_t k = i; k < n; k++) {
+        if (!s[k]) return 0;
+        if (s[k] & 0x80)
+            return ingest_valid_utf8((const char *)s + i, n - i) && !memchr(s + i, 0, n - i);
+    }
+    return 1;
+}
+
 /* A raw (unvalidated) label: pointers into the unpacked message. */
 typedef struct raw_label {
     const uint8_t *name, *value;
     size_t nlen, vlen;
 } raw_label_t;
 
-static int cmp_raw_label(const void *a, const void *b)
+static inline int cmp_raw_label(const raw_label_t *x, const raw_label_t *y)
 {
-    const raw_label_t *x = a, *y = b;
+    /* names nearly always differ in their first byte: no memcmp call then */
+    if (x->nlen && y->nlen && x->name[0] != y->name[0]) return x->name[0] < y->name[0] ? -1 : 1;
     size_t n = x->nlen < y->nlen ? x->nlen : y->nlen;
     int c = n ? memcmp(x->name, y->name, n) : 0; /* an empty name may have a NULL pointer */
     if (c) return c;
@@ -202,6 +222,7 @@ typedef struct ctx {
     const ingest_limits_t *lim;
     int64_t now_ms;
     const char *tenant;
+    int contig;  /* raw labels point into one wire buffer (the RW1 fast path) */
 } ctx_t;
 
 static void reject(ctx_t *c, enum ingest_reason r, size_t count, const raw_label_t *l, size_t nl,
@@ -243,9 +264,14 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
     for (size_t i = 0; i < nraw; i++)
         if (raw[i].vlen) raw[n++] = raw[i];
     /* Senders almost always send sorted labels: check before sorting, and
-     * sort the few that are not by insertion (label sets are small). */
+     * sort the few that are not by insertion (label sets are small).  A
+     * strictly ascending set has no duplicate names either. */
+    int strict = 1;
     for (size_t i = 1; i < n; i++) {
-        if (cmp_raw_label(&raw[i - 1], &raw[i]) <= 0) continue;
+        int cmp = cmp_raw_label(&raw[i - 1], &raw[i]);
+        if (cmp < 0) continue;
+        strict = 0;
+        if (cmp == 0) continue;
         raw_label_t x = raw[i];
         size_t j = i;
         while (j > 0 && cmp_raw_label(&raw[j - 1], &x) > 0) { raw[j] = raw[j - 1]; j--; }
@@ -265,7 +291,7 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
                    "invalid label name \"%s\"", shown(nb, sizeof nb, l->name, l->nlen));
             return 0;
         }
-        if (i > 0 && cmp_raw_label(&raw[i - 1], l) == 0) {
+        if (!strict && i > 0 && cmp_raw_label(&raw[i - 1], l) == 0) {
             reject(c, INGEST_R_DUPLICATE_LABEL, nsamples, raw, n,
                    "duplicate label name \"%s\"", shown(nb, sizeof nb, l->name, l->nlen));
             return 0;
@@ -276,7 +302,7 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
                    "label name \"" INGEST_TENANT_LABEL "\" is reserved");
             return 0;
         }
-        if (!ingest_valid_utf8((const char *)l->value, l->vlen) || memchr(l->value, 0, l->vlen)) {
+        if (!valid_value(l->value, l->vlen)) {
             reject(c, INGEST_R_INVALID_LABEL_VALUE, nsamples, raw, n,
                    "label \"%s\" value is not valid UTF-8", shown(nb, sizeof nb, l->name, l->nlen));
             return 0;
@@ -320,11 +346,29 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
 
     size_t nl = n + (c->tenant ? 1 : 0);
     tsdb_label_t *labels = strata_arena_alloc(c->arena, nl * sizeof *labels);
-    /* one block for every NUL-terminated name and value of the series */
-    size_t bytes = 0;
-    for (size_t i = 0; i < n; i++) bytes += raw[i].nlen + raw[i].vlen + 2;
-    char *str = strata_arena_alloc(c->arena, bytes ? bytes : 1);
-    if (!labels || !str) return STRATA_ENOMEM;
+    if (!labels) return STRATA_ENOMEM;
+    /* the strings, NUL-terminated, in one block */
+    char *str;
+    const uint8_t *lo = NULL;
+    if (c->contig) {
+        /* One copy of the span of the wire holding them: the byte after each
+         * name or value there is the next field's tag, never part of another
+         * string, so it can take the NUL. */
+        const uint8_t *hi = raw[0].name;
+        lo = raw[0].name;
+        for (size_t i = 0; i < n; i++) {
+            if (raw[i].name < lo) lo = raw[i].name;
+            if (raw[i].value < lo) lo = raw[i].value;
+            if (raw[i].name + raw[i].nlen > hi) hi = raw[i].name + raw[i].nlen;
+            if (raw[i].value + raw[i].vlen > hi) hi = raw[i].value + raw[i].vlen;
+        }
+        if (!(str = strata_arena_alloc(c->arena, (size_t)(hi - lo) + 1))) return STRATA_ENOMEM;
+        memcpy(str, lo, (size_t)(hi - lo));
+    } else {
+        size_t bytes = 0;
+        for (size_t i = 0; i < n; i++) bytes += raw[i].nlen + raw[i].vlen + 2;
+        if (!(str = strata_arena_alloc(c->arena, bytes ? bytes : 1))) return STRATA_ENOMEM;
+    }
     /* the tenant label goes to its sorted place like any other */
     static const size_t tl = sizeof INGEST_TENANT_LABEL - 1;
     size_t k = 0;
@@ -337,6 +381,13 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
                 labels[k++] = (tsdb_label_t){ INGEST_TENANT_LABEL, c->tenant };
                 stamped = 1;
             }
+        }
+        if (c->contig) {
+            char *nm = str + (raw[i].name - lo), *vl = str + (raw[i].value - lo);
+            nm[raw[i].nlen] = '\0';
+            vl[raw[i].vlen] = '\0';
+            labels[k++] = (tsdb_label_t){ nm, vl };
+            continue;
         }
         labels[k].name = str;
         memcpy(str, raw[i].name, raw[i].nlen);
@@ -446,7 +497,7 @@ static int decode_v2(ctx_t *c, const Io__Prometheus__Write__V2__Request *req)
 typedef struct rd { const uint8_t *p, *e; } rd_t;
 
 /* 0, or -1: not for the fast path. */
-static int rd_varint(rd_t *r, uint64_t *v)
+static inline int rd_varint(rd_t *r, uint64_t *v)
 {
     uint64_t x = 0;
     for (unsigned i = 0; i < 10 && r->p < r->e; i++) {
@@ -458,10 +509,18 @@ static int rd_varint(rd_t *r, uint64_t *v)
     return -1;
 }
 
-static int rd_len(rd_t *r, rd_t *sub)
+static inline int rd_len(rd_t *r, rd_t *sub)
 {
     uint64_t n = 0;
     unsigned i = 0;
+    if (r->p < r->e && *r->p < 0x80) {  /* most lengths fit one byte */
+        n = *r->p++;
+        if (n > (uint64_t)(r->e - r->p)) return -1;
+        sub->p = r->p;
+        sub->e = r->p + n;
+        r->p += n;
+        return 0;
+    }
     for (;; i++) {
         if (i == 5 || r->p == r->e) return -1;
         uint8_t b = *r->p++;
@@ -545,7 +604,9 @@ static int decode_v1_fast(ctx_t *c, const uint8_t *buf, size_t len)
     raw_label_t *raw = strata_arena_alloc(c->arena, (maxl ? maxl : 1) * sizeof *raw);
     tsdb_sample_t *smp = strata_arena_alloc(c->arena, (maxs ? maxs : 1) * sizeof *smp);
     if (!raw || !smp) return STRATA_ENOMEM;
+    c->contig = 1;
     int rc = v1_walk(c, buf, len, 1, &maxl, &maxs, raw, smp);
+    c->contig = 0;
     return rc ? rc : 1;
 }
 
@@ -556,7 +617,7 @@ int ingest_decode(strata_arena_t *arena, enum ingest_proto proto, const void *bu
     ProtobufCAllocator alloc = { pb_alloc, pb_free, arena };
     ingest_batch_t *b = strata_arena_calloc(arena, 1, sizeof *b);
     if (!b) return STRATA_ENOMEM;
-    ctx_t c = { arena, b, lim, now_ms, tenant };
+    ctx_t c = { arena, b, lim, now_ms, tenant, 0 };
     int rc;
     if (proto == INGEST_PROTO_V2) {
         Io__Prometheus__Write__V2__Request *req =

@@ -421,14 +421,18 @@ static hseries_t *series_lookup(tsdb_t *db, const tsdb_label_t *labels, size_t n
 }
 
 /* Prefetches what smap_find(h) will read.  stage 0: the slot; stage 1: the
- * series the slot names (the slot itself is then expected in cache). */
+ * series the slot names; stage 2: its label strings, which the comparison
+ * reads (each stage expects the previous one's lines in cache). */
 static inline void smap_prefetch(const tsdb_t *db, uint64_t h, int stage)
 {
     if (!db->smap_slots) return;
     const uint64_t *slot = &db->smap[h & (db->smap_slots - 1)];
     if (stage == 0) { __builtin_prefetch(slot); return; }
     uint64_t v = *slot;
-    if (v && v >> 32 == h >> 32) __builtin_prefetch(db->series[(uint32_t)v - 1]);
+    if (!v || v >> 32 != h >> 32) return;
+    const hseries_t *s = db->series[(uint32_t)v - 1];
+    if (stage == 1) { __builtin_prefetch(s); return; }
+    for (uint32_t k = 0; k < 2u * s->nlabels; k++) __builtin_prefetch(tsdb_symtab_str(&db->syms, s->labels[k]));
 }
 
 /* Creates a series with ref (UINT32_MAX: the next free one); h is
@@ -1148,9 +1152,10 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
     /* The series of a batch are scattered over the table and the heap: the
      * slots PF_SLOT series ahead and their series PF_SERIES ahead are
      * prefetched so the misses overlap instead of stalling one by one. */
-    enum { PF_SLOT = 16, PF_SERIES = 8 };
+    enum { PF_SLOT = 16, PF_SERIES = 8, PF_STRINGS = 4 };
     for (size_t i = 0; !rc && i < PF_SLOT && i < nvalid; i++) smap_prefetch(db, hashes[i], 0);
     for (size_t i = 0; !rc && i < PF_SERIES && i < nvalid; i++) smap_prefetch(db, hashes[i], 1);
+    for (size_t i = 0; !rc && i < PF_STRINGS && i < nvalid; i++) smap_prefetch(db, hashes[i], 2);
     for (size_t i = 0; !rc && i < nseries; i++) {
         const tsdb_series_input_t *si = &in[i];
         if (i >= nvalid) {
@@ -1159,6 +1164,7 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
         }
         if (i + PF_SLOT < nvalid) smap_prefetch(db, hashes[i + PF_SLOT], 0);
         if (i + PF_SERIES < nvalid) smap_prefetch(db, hashes[i + PF_SERIES], 1);
+        if (i + PF_STRINGS < nvalid) smap_prefetch(db, hashes[i + PF_STRINGS], 2);
         uint64_t h = hashes[i];
         hseries_t *s = series_lookup(db, si->labels, si->nlabels, h);
         if (!s) {
