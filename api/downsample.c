@@ -23,7 +23,7 @@ static int is_stale(double v)
  * the result is the infinity, not NaN. */
 typedef struct { double sum, c; } ksum_t;
 
-static void ksum_add(ksum_t *k, double x)
+static inline void ksum_add(ksum_t *k, double x)
 {
     double t = k->sum + x;
     if (isinf(t)) k->c = 0;
@@ -185,6 +185,10 @@ int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t
     int have_prev = 0;
     double prev = 0;               /* newest sample so far: the counter chain */
     acc_t a;
+    /* Only what acc_value reads for agg: the compensated sum is most of the
+     * per-sample cost and only avg/sum need it. */
+    const int want_sum = agg == API_AGG_AVG || agg == API_AGG_SUM;
+    const int want_resets = agg == API_AGG_INCREASE || agg == API_AGG_RATE;
     for (size_t i = 0; i < n; i++) {
         double v = s[i].v;
         int64_t t = s[i].t;
@@ -201,11 +205,11 @@ int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t
             acc_open(&a, have_prev ? prev : v);
         }
         a.count++;
-        ksum_add(&a.sum, v);
+        if (want_sum) ksum_add(&a.sum, v);
         if (v < a.min) a.min = v;
         if (v > a.max) a.max = v;
         a.last = v;
-        if (have_prev && v < prev) ksum_add(&a.resets, prev);
+        if (want_resets && have_prev && v < prev) ksum_add(&a.resets, prev);
         prev = v;
         have_prev = 1;
     }
@@ -262,6 +266,8 @@ int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t res
     size_t np = 0;
     int64_t cur = 0;
     acc_t a;
+    const int want_sum = agg == API_AGG_AVG || agg == API_AGG_SUM;
+    const int want_incr = agg == API_AGG_INCREASE || agg == API_AGG_RATE;
     for (size_t i = 0; i < n; i++) {
         if (p[i].count == 0) continue;
         int64_t idx = api_buckets_index(b, p[i].t - resolution + 1);
@@ -278,11 +284,11 @@ int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t res
             acc_open(&a, 0);
         }
         a.count += p[i].count;
-        ksum_add(&a.sum, p[i].sum);
+        if (want_sum) ksum_add(&a.sum, p[i].sum);
         if (p[i].min < a.min) a.min = p[i].min;
         if (p[i].max > a.max) a.max = p[i].max;
         a.last = p[i].last;
-        ksum_add(&a.incr, p[i].increase);
+        if (want_incr) ksum_add(&a.incr, p[i].increase);
     }
     if (cur) {
         int rc = emit(b, agg, cur, &a, 1, out, cap, &np);
