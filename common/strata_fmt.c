@@ -85,25 +85,22 @@ static int int_digits(uint64_t r, int scale, char *digits, int *exp10)
 /*
  * a: finite, normal and > 0.  Finds the shortest decimal without printf for
  * integers below 2^53 and for non-integers in [2^-20, 2^53); returns 0 when it
- * cannot decide (the slow path then does).  Write a = m * 2^e exactly (m < 2^53,
- * e < 0).  For d = 1, 2, ...: r = the exactly rounded nearest integer to
- * a * 10^d = m * 10^d / 2^-e (128-bit arithmetic, no error).  If r < 2^53,
- * r / 10^d (both exact, so the division is correctly rounded, i.e. what strtod
- * returns) == a says whether the decimal reads back.  Why the first such d
- * gives the shortest, and the closest among the shortest (ECMAScript's choice
- * and printf's): a's rounding interval is symmetric (powers of two, where it
- * is lopsided, are excluded), so if the nearest integer at a smaller d does not
- * read back no other integer there does; at larger d every candidate has more
- * significant digits.  When no d gives a 16-digit match, the nearest
- * 17-digit decimal always reads back and is the answer; a 16-digit r >= 2^53
- * (cannot be checked by division) and exact ties go to the slow path.
+ * cannot decide (the slow path then does).  Write a = m / 2^sh exactly
+ * (m < 2^53, 0 < sh <= 73).  For d = 1, 2, ...: q = the exactly rounded nearest
+ * integer to a * 10^d = m * 10^d / 2^sh (128-bit arithmetic, no error), and
+ * whether the decimal q / 10^d reads back as a is decided exactly too (see the
+ * loop).  Why the first such d gives the shortest, and the closest among the
+ * shortest (ECMAScript's choice and printf's): a's rounding interval is
+ * symmetric (powers of two, where it is lopsided, are excluded), so if the
+ * nearest integer at a smaller d does not read back no other integer there
+ * does; at larger d every candidate has more significant digits.  When no d
+ * gives a match of at most 16 digits, the nearest 17-digit decimal always
+ * reads back and is the answer.  Exact ties of the rounding go to the slow
+ * path.
  */
 static int fast_digits(double a, char *digits, int *exp10)
 {
-    static const double pow10[23] = { 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22 };
-    const uint64_t two53 = UINT64_C(9007199254740992), ten16 = UINT64_C(10000000000000000);
+    const uint64_t ten16 = UINT64_C(10000000000000000);
     if (a < 9007199254740992.0 && a == floor(a))  /* integers below 2^53: exact, spacing <= 1 */
         return int_digits((uint64_t)a, 0, digits, exp10);
     int e2;
@@ -121,8 +118,12 @@ static int fast_digits(double a, char *digits, int *exp10)
         if (rem > half) q++;
         if (q == 0) continue;
         if (q >= ten16) return q < ten16 * 10 ? int_digits((uint64_t)q, d, digits, exp10) : 0;
-        if (q >= two53) return 0;
-        if ((double)(uint64_t)q / pow10[d] == a) return int_digits((uint64_t)q, d, digits, exp10);
+        /* Reads back iff |q/10^d - m/2^sh| < half an ulp (2^-sh / 2), or equal
+         * and m even (ties to even); times 10^d * 2^sh, all in 128 bits
+         * (q * 2^sh < 2^54 * 2^73). */
+        unsigned __int128 lhs = q << sh, diff = lhs > num ? lhs - num : num - lhs, hd = p10 / 2;
+        if (diff < hd || (diff == hd && (m & 1) == 0))
+            return int_digits((uint64_t)q, d, digits, exp10);
     }
     return 0;
 }
