@@ -344,24 +344,55 @@ static inline uint64_t hash_word(uint64_t h, uint64_t w)
     return h * UINT64_C(0xbf58476d1ce4e5b9);
 }
 
-static uint64_t hash_str(uint64_t h, const char *s)
+static inline uint64_t load64(const char *s) { uint64_t w; memcpy(&w, s, 8); return w; }
+
+/* The n < 8 bytes at s as one word, with overlapping loads (no byte loop);
+ * for a given n, different bytes give different words. */
+static inline uint64_t load_short(const char *s, size_t n)
 {
-    size_t n = strlen(s), i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = hash_word(h, w);
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        return a | (uint64_t)b << 32;
     }
-    uint64_t w = 0;
-    for (size_t k = 0; i + k < n; k++) w |= (uint64_t)(unsigned char)s[i + k] << (8 * k);
+    if (n >= 2) {
+        uint16_t a, b;
+        memcpy(&a, s, 2);
+        memcpy(&b, s + n - 2, 2);
+        return a | (uint64_t)b << 16;
+    }
+    return n ? (unsigned char)s[0] : 0;
+}
+
+static inline uint64_t hash_str(uint64_t h, const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) h = hash_word(h, load64(s + i));
+    uint64_t w = n >= 8 ? (i < n ? load64(s + n - 8) : 0) : load_short(s, n);
     /* the length ends every string, so "ab","c" and "a","bc" differ */
     return hash_word(hash_word(h, w), n);
 }
 
-static uint64_t label_set_hash(const tsdb_label_t *labels, size_t n)
+/* a[0..n) == b[0..n), inline: label strings are short and strcmp's call
+ * and setup cost more than the comparison. */
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n < 8) return load_short(a, n) == load_short(b, n);
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        if (load64(a + i) != load64(b + i)) return 0;
+    return load64(a + n - 8) == load64(b + n - 8);
+}
+
+/* Hash of the label set; lens gets the 2n string lengths for smap_find. */
+static uint64_t label_set_hash(const tsdb_label_t *labels, size_t n, size_t *lens)
 {
     uint64_t h = UINT64_C(0x5eed) ^ n;
-    for (size_t i = 0; i < n; i++) h = hash_str(hash_str(h, labels[i].name), labels[i].value);
+    for (size_t i = 0; i < n; i++) {
+        lens[2 * i] = strlen(labels[i].name);
+        lens[2 * i + 1] = strlen(labels[i].value);
+        h = hash_str(hash_str(h, labels[i].name, lens[2 * i]), labels[i].value, lens[2 * i + 1]);
+    }
     h ^= h >> 33; h *= UINT64_C(0xff51afd7ed558ccd); h ^= h >> 33;
     return h;
 }
@@ -370,7 +401,8 @@ static uint64_t label_set_hash(const tsdb_label_t *labels, size_t n)
  * series does not load them (each load is a cache miss at ingest rates). */
 static inline uint64_t smap_slot(const hseries_t *s) { return (s->hash >> 32 << 32) | ((uint64_t)s->ref + 1); }
 
-static hseries_t *smap_find(const tsdb_t *db, const tsdb_label_t *labels, size_t n, uint64_t h)
+static hseries_t *smap_find(const tsdb_t *db, const tsdb_label_t *labels, const size_t *lens, size_t n,
+                            uint64_t h)
 {
     if (!db->smap_slots) return NULL;
     size_t mask = db->smap_slots - 1;
@@ -381,11 +413,14 @@ static hseries_t *smap_find(const tsdb_t *db, const tsdb_label_t *labels, size_t
         hseries_t *s = db->series[(uint32_t)v - 1];
         if (s->hash != h || s->nlabels != n) continue;
         size_t k = 0;
-        for (; k < n; k++)
-            if (strcmp(tsdb_symtab_str(&db->syms, s->labels[2 * k + 1]), labels[k].value) ||
-                strcmp(tsdb_symtab_str(&db->syms, s->labels[2 * k]), labels[k].name))
+        for (; k < 2 * n; k++) {
+            uint32_t sym = s->labels[k];
+            const char *in = k & 1 ? labels[k / 2].value : labels[k / 2].name;
+            if (tsdb_symtab_len(&db->syms, sym) != lens[k] ||
+                !bytes_eq(tsdb_symtab_str(&db->syms, sym), in, lens[k]))
                 break;
-        if (k == n) return s;
+        }
+        if (k == 2 * n) return s;
     }
 }
 
@@ -414,10 +449,11 @@ static int smap_insert(tsdb_t *db, hseries_t *s)
 }
 
 /* Looks the label set up without creating anything: NULL when unknown.
- * h is label_set_hash(labels, n). */
-static hseries_t *series_lookup(tsdb_t *db, const tsdb_label_t *labels, size_t n, uint64_t h)
+ * h and lens from label_set_hash(labels, n, lens). */
+static hseries_t *series_lookup(tsdb_t *db, const tsdb_label_t *labels, const size_t *lens, size_t n,
+                                uint64_t h)
 {
-    return smap_find(db, labels, n, h);
+    return smap_find(db, labels, lens, n, h);
 }
 
 /* Prefetches what smap_find(h) will read.  stage 0: the slot; stage 1: the
@@ -526,8 +562,9 @@ static int replay_on_series(void *ctx, uint64_t ref, const tsdb_label_t *labels,
 {
     tsdb_t *db = ctx;
     if (n == 0 || n > 4096) return 0;  /* never written by tsdb_append */
-    uint64_t h = label_set_hash(labels, n);
-    hseries_t *s = series_lookup(db, labels, n, h);
+    size_t lens[2 * n];
+    uint64_t h = label_set_hash(labels, n, lens);
+    hseries_t *s = series_lookup(db, labels, lens, n, h);
     int rc = 0;
     if (!s && ref < UINT32_MAX - 1 && (ref >= db->series_cap || !db->series[ref]))
         rc = series_create(db, labels, n, h, (uint32_t)ref, &s);
@@ -1133,17 +1170,22 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
     uint32_t *refs = malloc((nseries + 1) * sizeof *refs);
     uint8_t *log_series = calloc(nseries + 1, 1);
     uint64_t *hashes = malloc((nseries + 1) * sizeof *hashes);
+    size_t *lens = NULL, *lens_at = malloc((nseries + 1) * sizeof *lens_at), nstr = 0;
+    for (size_t i = 0; i < nseries; i++) nstr += 2 * (in[i].nlabels <= 4096 ? in[i].nlabels : 0);
+    lens = malloc((nstr + 1) * sizeof *lens);
     isample_t *srt = NULL;
     size_t srt_cap = 0, nacc = 0, nlog = 0;
-    int rc = (!acc || !refs || !log_series || !hashes) ? STRATA_ENOMEM : 0;
+    int rc = (!acc || !refs || !log_series || !hashes || !lens || !lens_at) ? STRATA_ENOMEM : 0;
     int replay = atomic_load(&db->replaying);
 
     /* Hashing needs no lock: done first, it shortens the exclusive section. */
     size_t nvalid = 0;
-    for (; !rc && nvalid < nseries; nvalid++) {
+    for (size_t off = 0; !rc && nvalid < nseries; nvalid++) {
         const tsdb_series_input_t *si = &in[nvalid];
         if (!si->nlabels || !si->labels || si->nlabels > 4096 || (si->nsamples && !si->samples)) break;
-        hashes[nvalid] = label_set_hash(si->labels, si->nlabels);
+        lens_at[nvalid] = off;
+        hashes[nvalid] = label_set_hash(si->labels, si->nlabels, lens + off);
+        off += 2 * si->nlabels;
     }
 
     pthread_rwlock_rdlock(&db->gate);
@@ -1166,7 +1208,7 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
         if (i + PF_SERIES < nvalid) smap_prefetch(db, hashes[i + PF_SERIES], 1);
         if (i + PF_STRINGS < nvalid) smap_prefetch(db, hashes[i + PF_STRINGS], 2);
         uint64_t h = hashes[i];
-        hseries_t *s = series_lookup(db, si->labels, si->nlabels, h);
+        hseries_t *s = series_lookup(db, si->labels, lens + lens_at[i], si->nlabels, h);
         if (!s) {
             if ((rc = series_create(db, si->labels, si->nlabels, h, UINT32_MAX, &s))) break;
             res->new_series++;
@@ -1240,6 +1282,8 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
     free(refs);
     free(log_series);
     free(hashes);
+    free(lens);
+    free(lens_at);
     if (rc) {
         size_t nr = res->first_rejected_series;
         int nre = res->first_rejected_error;

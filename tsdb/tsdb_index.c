@@ -70,8 +70,7 @@ static int symtab_grow(tsdb_symtab_t *st)
     for (size_t j = 0; j < st->nslots; j++) {
         uint32_t v = st->slots[j];
         if (!v) continue;
-        const char *str = tsdb_symtab_str(st, v - 1);
-        size_t i = tsdb_hash_bytes(str, strlen(str), 0) & mask;
+        size_t i = tsdb_hash_bytes(tsdb_symtab_str(st, v - 1), tsdb_symtab_len(st, v - 1), 0) & mask;
         while (slots[i]) i = (i + 1) & mask;
         slots[i] = v;
     }
@@ -96,9 +95,14 @@ int tsdb_symtab_intern(tsdb_symtab_t *st, const char *s, uint32_t *id)
         st->bytes += TSDB_SYM_CHUNK * sizeof(char *);
     }
     size_t len = strlen(s);
-    char *copy = strata_arena_strndup(st->strings, s, len);
+    if (len > UINT32_MAX) return STRATA_ELIMIT;
+    char *copy = strata_arena_alloc(st->strings, 4 + len + 1);
     if (!copy) return STRATA_ENOMEM;
-    st->bytes += len + 1;
+    uint32_t len32 = (uint32_t)len;
+    memcpy(copy, &len32, 4);
+    copy += 4;
+    memcpy(copy, s, len + 1);
+    st->bytes += 4 + len + 1;
     st->chunks[c][st->n & (TSDB_SYM_CHUNK - 1)] = copy;
     size_t mask = st->nslots - 1, i = tsdb_hash_bytes(s, len, 0) & mask;
     while (st->slots[i]) i = (i + 1) & mask;

@@ -25,7 +25,9 @@ static inline int64_t tsdb_floor_div(int64_t a, int64_t b) { int64_t q = a / b; 
 
 /* ---- symbols ------------------------------------------------------------
  * Strings live in an arena for the db's lifetime; ids index a two-level
- * table whose chunks never move, so readers resolve ids without a lock. */
+ * table whose chunks never move, so readers resolve ids without a lock.
+ * Each string is preceded by its length (4 bytes), so the append path can
+ * compare label strings by length and words instead of strcmp. */
 #define TSDB_SYM_CHUNK_BITS 16
 #define TSDB_SYM_CHUNK (1u << TSDB_SYM_CHUNK_BITS)
 #define TSDB_SYM_MAX_CHUNKS 65536u
@@ -48,6 +50,12 @@ int tsdb_symtab_find(const tsdb_symtab_t *st, const char *s, uint32_t *id);
 static inline const char *tsdb_symtab_str(const tsdb_symtab_t *st, uint32_t id)
 {
     return st->chunks[id >> TSDB_SYM_CHUNK_BITS][id & (TSDB_SYM_CHUNK - 1)];
+}
+static inline size_t tsdb_symtab_len(const tsdb_symtab_t *st, uint32_t id)
+{
+    uint32_t n;
+    __builtin_memcpy(&n, tsdb_symtab_str(st, id) - 4, 4);
+    return n;
 }
 uint64_t tsdb_hash_bytes(const void *p, size_t n, uint64_t seed);
 
