@@ -18,7 +18,8 @@
  * of at most `limit` items, "next" = offset + items exactly when more
  * remain, list total = the count endpoint's count; a parsed metrics request
  * has 1..10 unique known types, start < end equal to the RFC 3339 values
- * sent, and numberOfSamples in 0..1000 (20 when absent).
+ * sent and at most --max-range (30 d here) apart, and numberOfSamples the
+ * integer sent, in 0..1000 (20 when absent).
  */
 #include <errno.h>
 #include <ftw.h>
@@ -300,7 +301,10 @@ static void metrics(void)
     const char *start = param("start"), *end = param("end"), *ns = param("numberOfSamples");
     api_metrics_request_t req;
     char err[256] = "";
-    int rc = api_metrics_parse(types, nt, start, end, ns, NULL, &req, err, sizeof err);
+    api_metrics_options_t opts;
+    api_metrics_options_init(&opts);
+    opts.max_range_ms = INT64_C(30) * 86400 * SEC;
+    int rc = api_metrics_parse(types, nt, start, end, ns, &opts, &req, err, sizeof err);
     if (rc) {
         if (rc != STRATA_EINVAL || !err[0]) abort();
         return;
@@ -331,6 +335,16 @@ static void metrics(void)
     if (s != req.start_ms || e != req.end_ms || s >= e) abort();
     if (req.samples > API_METRICS_MAX_SAMPLES) abort();
     if (!ns && req.samples != API_METRICS_DEFAULT_SAMPLES) abort();
+    if (e - s > opts.max_range_ms) abort();
+    if (ns) {
+        /* an optionally signed decimal integer, "-0" being the only negative */
+        const char *p = ns + (*ns == '+' || *ns == '-');
+        char *stop;
+        errno = 0;
+        unsigned long long v = strtoull(p, &stop, 10);
+        if (!*p || *p < '0' || *p > '9' || *stop || errno || v != req.samples) abort();
+        if (*ns == '-' && v) abort();
+    }
 }
 
 static void telemetry(strata_arena_t *a)
