@@ -766,6 +766,7 @@ typedef struct sbuf {
     char *d;
     size_t len, cap;
     int failed;
+    int in_arena;  /* d is the caller's arena block (moved to the heap if outgrown) */
 } sbuf_t;
 
 /* Makes room for n more bytes plus the NUL; 0 when the buffer has failed. */
@@ -775,8 +776,10 @@ static int sb_reserve(sbuf_t *b, size_t n)
     if (b->len + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap : 4096;
         while (nc < b->len + n + 1) nc *= 2;
-        char *nd = realloc(b->d, nc);
+        char *nd = realloc(b->in_arena ? NULL : b->d, nc);
         if (!nd) { b->failed = 1; return 0; }
+        if (b->in_arena && b->len) memcpy(nd, b->d, b->len + 1);
+        b->in_arena = 0;
         b->d = nd;
         b->cap = nc;
     }
@@ -827,7 +830,12 @@ static void sb_double(sbuf_t *b, double v)
 static int sb_finish(sbuf_t *b, strata_arena_t *arena, char **out, size_t *len)
 {
     if (!b->failed) sb_put(b, "", 0);
-    if (b->failed) { free(b->d); return STRATA_ENOMEM; }
+    if (b->failed) { if (!b->in_arena) free(b->d); return STRATA_ENOMEM; }
+    if (b->in_arena) {  /* written in place: no copy */
+        *out = b->d;
+        if (len) *len = b->len;
+        return 0;
+    }
     char *s = strata_arena_strndup(arena, b->d ? b->d : "", b->len);
     free(b->d);
     if (!s) return STRATA_ENOMEM;
@@ -841,11 +849,15 @@ int api_metrics_render_json(const api_metrics_response_t *r, strata_arena_t *are
 {
     if (!r || !arena || !out) return STRATA_EINVAL;
     sbuf_t b = { 0 };
-    /* ~60 bytes per point: one allocation instead of a chain of doubling
-     * reallocs (a guess; sb_put still grows past it). */
+    /* Written straight into the arena when a generous guess of the size fits
+     * there (~55-60 bytes per point; 2 MB answers are common): no realloc
+     * chain and no final copy.  Outgrowing the guess, or an arena that cannot
+     * give it, falls back to a heap buffer copied at the end. */
     size_t npts = 0;
     for (size_t i = 0; i < r->nm; i++) npts += r->m[i].n;
-    sb_reserve(&b, 4096 + npts * 64);
+    size_t guess = 4096 + npts * 72 + r->nh * 4096;
+    char *d = strata_arena_alloc(arena, guess);
+    if (d) b = (sbuf_t){ .d = d, .cap = guess, .in_arena = 1 };
     sb_puts(&b, "{\"measurements\":[");
     for (size_t i = 0; i < r->nm; i++) {
         const measurement_t *m = &r->m[i];
