@@ -429,33 +429,115 @@ static int ids_for(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmat
 {
     /* Fast path: a SET matcher's raw matches are exactly its alternatives. */
     int positive = m->op == TSDB_MATCH_EQ || m->op == TSDB_MATCH_RE;
+    size_t lists = 0;
     if (m->kind == TSDB_MK_SET && want == positive) {
         for (size_t a = 0; a < m->nalts; a++) {
             if (!m->alts[a][0]) continue;
             const uint32_t *ids; size_t n;
             ops->lookup(idx, m->name, m->alts[a], &ids, &n);
+            if (!n) continue;
             int rc = idvec_push(acc, ids, n);
             if (rc) return rc;
+            lists++;
         }
     } else {
         struct collect_ctx c = { m, want, acc, 0 };
         ops->each_value(idx, m->name, collect_cb, &c);
         if (c.rc) return c.rc;
+        lists = 2;
     }
-    idvec_sort_unique(acc);
+    if (lists > 1) idvec_sort_unique(acc);  /* one postings list is sorted and unique already */
     return 0;
 }
+
+/* Postings a literal matcher (name="v" or name=~"a|b") reads, or SIZE_MAX when
+ * it has to walk the label's values. */
+static size_t literal_cost(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmatcher_t *m)
+{
+    if (m->kind != TSDB_MK_SET || !(m->op == TSDB_MATCH_EQ || m->op == TSDB_MATCH_RE)) return SIZE_MAX;
+    size_t total = 0;
+    for (size_t a = 0; a < m->nalts; a++) {
+        if (!m->alts[a][0]) continue;
+        const uint32_t *ids; size_t n;
+        ops->lookup(idx, m->name, m->alts[a], &ids, &n);
+        total += n;
+    }
+    return total;
+}
+
+static int sorted_contains(const uint32_t *ids, size_t n, uint32_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { size_t mid = lo + (hi - lo) / 2; if (ids[mid] < id) lo = mid + 1; else hi = mid; }
+    return lo < n && ids[lo] == id;
+}
+
+/* Keeps the candidates found in one of a literal matcher's postings lists:
+ * binary searches instead of copying and sorting a list much longer than
+ * the candidates (a tenant's or a metric name's postings, say). */
+static void filter_literal(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmatcher_t *m,
+                           idvec_t *res)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < res->n; i++) {
+        int hit = 0;
+        for (size_t a = 0; a < m->nalts && !hit; a++) {
+            if (!m->alts[a][0]) continue;
+            const uint32_t *ids; size_t n;
+            ops->lookup(idx, m->name, m->alts[a], &ids, &n);
+            hit = sorted_contains(ids, n, res->v[i]);
+        }
+        if (hit) res->v[w++] = res->v[i];
+    }
+    res->n = w;
+}
+
+/* Drops the candidates carrying a value the matcher rejects, walking the
+ * label's values but touching only the candidates, never collecting and
+ * sorting every series that has the label (name="" over workload_id, say). */
+struct reject_ctx {
+    const tsdb_cmatcher_t *m;
+    idvec_t *res;
+    unsigned char *gone;
+};
+
+static int reject_cb(void *vctx, const char *value, const uint32_t *ids, size_t n)
+{
+    struct reject_ctx *c = vctx;
+    if (tsdb_cmatcher_match(c->m, value) != 0) return 0;
+    for (size_t i = 0; i < c->res->n; i++)
+        if (!c->gone[i] && sorted_contains(ids, n, c->res->v[i])) c->gone[i] = 1;
+    return 0;
+}
+
+/* Candidates few enough to search for, rather than intersect with, a list. */
+#define TSDB_SMALL_CANDIDATES 256
 
 int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmatcher_t *m,
                       size_t nm, uint32_t **out, size_t *nout)
 {
     idvec_t res = { 0 }, tmp = { 0 };
     int have = 0, rc = 0;
-    /* Matchers that reject "" produce a set; intersect those first. */
-    for (size_t i = 0; i < nm && (!have || res.n); i++) {
+    /* Matchers that reject "" produce a set; intersect those first, the
+     * literal ones with the shortest postings first. */
+    size_t *order = malloc((nm ? nm : 1) * sizeof *order), *cost = malloc((nm ? nm : 1) * sizeof *cost);
+    size_t npos = 0;
+    if (!order || !cost) { rc = STRATA_ENOMEM; goto out; }
+    for (size_t i = 0; i < nm; i++) {
         if (m[i].matches_empty) continue;
+        size_t c = literal_cost(ops, idx, &m[i]), j = npos++;
+        while (j > 0 && cost[j - 1] > c) { order[j] = order[j - 1]; cost[j] = cost[j - 1]; j--; }
+        order[j] = i;
+        cost[j] = c;
+    }
+    for (size_t k = 0; k < npos && (!have || res.n); k++) {
+        const tsdb_cmatcher_t *mk = &m[order[k]];
+        if (have && cost[k] != SIZE_MAX && res.n <= TSDB_SMALL_CANDIDATES && res.n * 8 < cost[k]) {
+            filter_literal(ops, idx, mk, &res);
+            continue;
+        }
         tmp.n = 0;
-        if ((rc = ids_for(ops, idx, &m[i], 1, &tmp))) goto out;
+        if ((rc = ids_for(ops, idx, mk, 1, &tmp))) goto out;
         if (!have) { idvec_t t = res; res = tmp; tmp = t; have = 1; continue; }
         size_t w = 0, a = 0, b = 0;
         while (a < res.n && b < tmp.n) {
@@ -468,6 +550,15 @@ int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_c
     /* Matchers that accept "": remove the series whose value they reject. */
     for (size_t i = 0; i < nm && res.n; i++) {
         if (!m[i].matches_empty) continue;
+        if (res.n <= TSDB_SMALL_CANDIDATES) {
+            unsigned char gone[TSDB_SMALL_CANDIDATES] = { 0 };
+            struct reject_ctx c = { &m[i], &res, gone };
+            ops->each_value(idx, m[i].name, reject_cb, &c);
+            size_t w = 0;
+            for (size_t a = 0; a < res.n; a++) if (!gone[a]) res.v[w++] = res.v[a];
+            res.n = w;
+            continue;
+        }
         tmp.n = 0;
         if ((rc = ids_for(ops, idx, &m[i], 0, &tmp))) goto out;
         size_t w = 0, b = 0;
@@ -479,6 +570,8 @@ int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_c
         res.n = w;
     }
 out:
+    free(order);
+    free(cost);
     free(tmp.v);
     if (rc) { free(res.v); *out = NULL; *nout = 0; return rc; }
     *out = res.v;
