@@ -467,7 +467,13 @@ static inline void smap_prefetch(const tsdb_t *db, uint64_t h, int stage)
     uint64_t v = *slot;
     if (!v || v >> 32 != h >> 32) return;
     const hseries_t *s = db->series[(uint32_t)v - 1];
-    if (stage == 1) { __builtin_prefetch(s); return; }
+    if (stage == 1) {
+        /* the header, then the label ids, which start on the next line */
+        __builtin_prefetch(s);
+        __builtin_prefetch((const char *)s + 64);
+        __builtin_prefetch((const char *)s + 128);
+        return;
+    }
     for (uint32_t k = 0; k < 2u * s->nlabels; k++) __builtin_prefetch(tsdb_symtab_str(&db->syms, s->labels[k]));
 }
 
