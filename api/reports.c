@@ -341,6 +341,11 @@ static int time_field(json_t *body, const char *key, int64_t *ms, strata_arena_t
         return set_error(out, arena, STRATA_EINVAL,
                          "%s: must be an RFC 3339 date-time string (e.g. 2024-12-01T00:00:00Z)",
                          key);
+    /* An offset can push the instant out of 0000..9999 UTC, which the Report
+     * cannot render or store back: refuse it here, not lose it later. */
+    char utc[STRATA_TIME_RFC3339_BUFSZ];
+    if (strata_time_format_rfc3339(*ms, utc, sizeof utc) < 0)
+        return set_error(out, arena, STRATA_EINVAL, "%s: must lie between years 0000 and 9999 in UTC", key);
     return 0;
 }
 

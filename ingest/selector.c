@@ -189,6 +189,10 @@ int ingest_parse_selector(strata_arena_t *arena, const char *sel, tsdb_matcher_t
         memset(&re, 0, sizeof re);
         int isre = m[i].op == TSDB_MATCH_RE || m[i].op == TSDB_MATCH_NRE;
         if (isre) {
+            char why[96];
+            if (tsdb_regex_check(m[i].value, why, sizeof why) != 0)
+                return fail(&ps, STRATA_EBADREGEX, "regular expression \"%.100s\" for label \"%s\" is too costly: %s",
+                            m[i].value, m[i].name, why);
             size_t l = strlen(m[i].value);
             char *anch = strata_arena_alloc(arena, l + 5);
             if (!anch) return STRATA_ENOMEM;

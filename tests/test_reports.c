@@ -292,6 +292,11 @@ static void test_create_validation(void **state)
                    "name: must not be empty");
     expect_invalid(st, "{\"name\":\"r\",\"start\":\"yesterday\",\"end\":\"2024-12-02T00:00:00Z\"}",
                    "start: must be an RFC 3339 date-time string (e.g. 2024-12-01T00:00:00Z)");
+    /* an offset that pushes the UTC instant out of 0000..9999 (the Report could not render it) */
+    expect_invalid(st, "{\"name\":\"r\",\"start\":\"0000-01-01T00:00:00+01:00\",\"end\":\"2024-12-02T00:00:00Z\"}",
+                   "start: must lie between years 0000 and 9999 in UTC");
+    expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"9999-12-31T23:59:59-01:00\"}",
+                   "end: must lie between years 0000 and 9999 in UTC");
     expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-02T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}",
                    "end: must be after start");
     expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-03T00:00:00Z\",\"end\":\"2024-12-02T00:00:00+02:00\"}",

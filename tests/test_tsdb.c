@@ -1043,6 +1043,43 @@ static void test_selective_matchers_long_postings(void **state)
     test_tmpdir_free(dir);
 }
 
+/* Patterns that make glibc's regcomp explode are refused before it runs, with
+ * the reason; ordinary Prometheus-style patterns pass; select refuses them too. */
+static void test_regex_complexity_guard(void **state)
+{
+    (void)state;
+    static const char *const refused[][2] = {
+        { "(x?)++++++", "stacked repetition operators" },
+        { "(x?)+++++", "stacked repetition operators" },
+        { "x{1,32767}", "repetition bound over 100" },
+        { "((x{1,1000}){1,1000})", "repetition bound over 100" },
+        { "((a{1,20}){1,20})", "bounded repetition of a group that repeats" },
+        { "(((((x?)+)+)+)+)+", "repetition nested more than 4 deep" },
+        { "(x?)+(x?)+(x?)+(x?)+(x?)+", "more than 4 repeated groups that repeat inside" },
+        { "(((x?){0,20})+++)", "bounded repetition of a group that repeats" },
+    };
+    static const char *const accepted[] = {
+        ".*", "a|b|c", "gpu-.*", ".*a.*b.*c.*d.*e.*f.*g.*", "(a|b|c)+(d|e)*(f?g)+", "x{1,100}",
+        "[+*?]+", "a\\++", "(x?)+(x?)+(x?)+(x?)+", "(((x?)+)+)+", "[]a]*", "(a){2}(b){3}",
+    };
+    char why[96];
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        why[0] = '\0';
+        assert_err(tsdb_regex_check(refused[i][0], why, sizeof why), STRATA_EBADREGEX);
+        assert_string_equal(why, refused[i][1]);
+    }
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
+        if (tsdb_regex_check(accepted[i], why, sizeof why) != 0) fail_msg("%s refused: %s", accepted[i], why);
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    append_range(db, "__name__=r,v=x", 1000, 1000, 1, 0);
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "r"), M(RE, "v", "(x?)++++++") };
+    tsdb_series_set_t *set = NULL;
+    assert_err(tsdb_select(db, m, 2, INT64_MIN, INT64_MAX, &set), STRATA_EBADREGEX);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 /* A head that fell far behind (a fast backfill of 30 h, 1 h blocks) is drained
  * in one pass, one block per aligned window and one checkpoint, down to the
  * last 1.5 block durations: 29h..30h stays in the head. */
@@ -1294,6 +1331,7 @@ int main(void)
         cmocka_unit_test(test_lock_and_stats),
         cmocka_unit_test(test_due_cut_in_compact),
         cmocka_unit_test(test_backfill_cut_one_pass),
+        cmocka_unit_test(test_regex_complexity_guard),
         cmocka_unit_test(test_selective_matchers_long_postings),
         cmocka_unit_test(test_concurrent_append_select_cut),
         cmocka_unit_test(test_background_cut),

@@ -157,6 +157,13 @@ typedef struct tsdb_rollup_point {
 int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
                             const tsdb_rollup_point_t **points, size_t *n);
 
+/* Checks a =~ / !~ pattern before it reaches regcomp: glibc's compiler is
+ * exponential in stacked and nested repetition ("(x?)++++" spins for minutes,
+ * "x{1,32767}" takes gigabytes), so such patterns are refused with
+ * STRATA_EBADREGEX and a reason in why (may be NULL).  tsdb_select applies it
+ * to every regex matcher; parsers call it to answer a clear 400 early. */
+int tsdb_regex_check(const char *pattern, char *why, size_t whycap);
+
 /* Values of one label name across all series (sorted, unique), e.g. to list
  * tenants.  *values is malloc'd, the strings are owned by the db and valid
  * until tsdb_close(); free the array with free(). */

@@ -275,6 +275,82 @@ static int literal(const char *s, size_t n)
     return 1;
 }
 
+/* Limits measured with glibc 2.36 regcomp (REG_EXTENDED): stacked repetition
+ * ("x++") and more than a few repeated groups that repeat inside ("(x?)+" ten
+ * times: seconds) explode; plain quantifiers ("x?" x 20, ".*a.*b.*...") and
+ * modest bounds ("x{1,20}" x 40) stay well under a millisecond. */
+#define RE_MAX_LEN          1024
+#define RE_MAX_BOUND        100
+#define RE_MAX_NEST         4   /* quantifiers applied within one another */
+#define RE_MAX_NESTED_REPS  4   /* repeated groups that contain a repetition */
+#define RE_MAX_GROUP_DEPTH  32
+
+static int re_refuse(char *why, size_t cap, const char *reason)
+{
+    if (why && cap) snprintf(why, cap, "%s", reason);
+    return STRATA_EBADREGEX;
+}
+
+int tsdb_regex_check(const char *re, char *why, size_t cap)
+{
+    if (strlen(re) > RE_MAX_LEN) return re_refuse(why, cap, "pattern longer than 1024 bytes");
+    int group[RE_MAX_GROUP_DEPTH];  /* deepest repetition inside each open group */
+    int sp = 0, cur = 0, atom = -1, after_quant = 0, nested_reps = 0;
+    for (const char *p = re; *p; p++) {
+        int c = (unsigned char)*p;
+        int bound = c == '{' && ((p[1] >= '0' && p[1] <= '9') || p[1] == ',');
+        if (c == '*' || c == '+' || c == '?' || bound) {
+            if (after_quant) return re_refuse(why, cap, "stacked repetition operators");
+            if (bound) {
+                const char *q = p + 1;
+                while ((*q >= '0' && *q <= '9') || *q == ',') {
+                    if (*q == ',') { q++; continue; }
+                    char *end;
+                    long n = strtol(q, &end, 10);
+                    if (n > RE_MAX_BOUND) return re_refuse(why, cap, "repetition bound over 100");
+                    q = end;
+                }
+                if (atom > 0) return re_refuse(why, cap, "bounded repetition of a group that repeats");
+                p = *q == '}' ? q : q - 1;
+            }
+            int depth = (atom < 0 ? 0 : atom) + 1;
+            if (depth > RE_MAX_NEST) return re_refuse(why, cap, "repetition nested more than 4 deep");
+            if (atom > 0 && ++nested_reps > RE_MAX_NESTED_REPS)
+                return re_refuse(why, cap, "more than 4 repeated groups that repeat inside");
+            if (depth > cur) cur = depth;
+            atom = depth;
+            after_quant = 1;
+            continue;
+        }
+        after_quant = 0;
+        if (c == '\\' && p[1]) { p++; atom = 0; }
+        else if (c == '[') {  /* a bracket expression is one atom; ']' first is literal */
+            const char *q = p + 1;
+            if (*q == '^') q++;
+            if (*q == ']') q++;
+            while (*q && *q != ']') q++;
+            if (!*q) return 0;  /* unterminated: regcomp reports it */
+            p = q;
+            atom = 0;
+        } else if (c == '(') {
+            if (sp == RE_MAX_GROUP_DEPTH) return re_refuse(why, cap, "groups nested more than 32 deep");
+            group[sp++] = cur;
+            cur = 0;
+            atom = -1;
+        } else if (c == ')') {
+            int inner = cur;
+            cur = sp ? group[--sp] : 0;
+            if (inner > cur) cur = inner;
+            atom = inner;
+        } else if (c == '|') {
+            atom = -1;
+        } else {
+            atom = 0;
+        }
+    }
+    return 0;
+}
+
 static int compile_one(const tsdb_matcher_t *in, tsdb_cmatcher_t *m)
 {
     memset(m, 0, sizeof *m);
@@ -313,10 +389,12 @@ static int compile_one(const tsdb_matcher_t *in, tsdb_cmatcher_t *m)
             }
         } else {
             m->kind = TSDB_MK_REGEX;
+            int rc = tsdb_regex_check(v, NULL, 0);
+            if (rc) return rc;
             char *anch = malloc(len + 5);
             if (!anch) return STRATA_ENOMEM;
             sprintf(anch, "^(%s)$", v);
-            int rc = regcomp(&m->re, anch, REG_EXTENDED | REG_NOSUB);
+            rc = regcomp(&m->re, anch, REG_EXTENDED | REG_NOSUB);
             free(anch);
             if (rc != 0) return STRATA_EBADREGEX;
             m->has_re = 1;
