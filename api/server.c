@@ -537,8 +537,8 @@ static enum MHD_Result dispatch_route(api_server_t *srv, struct MHD_Connection *
     }
     if (!hit) {
         if (other_method) return send_error(conn, rq, 405, "method not allowed", method);
-        return send_strata_error(conn, rq, STRATA_EUNSUPPORTED, "not implemented yet",
-                          "this strata build does not serve this path yet; see README, Status");
+        return send_strata_error(conn, rq, STRATA_ENOTFOUND, "unknown API path",
+                                 "see docs/api.md for the paths strata serves");
     }
     rq->path_label = hit->pattern;
     enum MHD_Result ret;

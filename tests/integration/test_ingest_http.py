@@ -558,7 +558,8 @@ def main():
         st, _, _ = srv.req("GET", "/metrics")
         tap(st == 401, "/metrics needs a token with --auth=jwt", st)
         st, _, data = srv.req("GET", "/api/v1/no-such-thing", headers={"Authorization": "Bearer " + r1})
-        tap(st == 501 and err_body(data).get("code") == 501, "unbuilt API paths answer 501 JSON", data)
+        tap(st == 404 and err_body(data).get("code") == 404 and err_body(data).get("message") == "unknown API path",
+            "unknown API paths answer 404 JSON", data)
 
         # ---- shutdown: a request in flight when SIGTERM arrives is finished, then exit 0
         inflight = snappy(rw1([([("__name__", "inflight")], [(42.0, now)])]))
