@@ -103,6 +103,11 @@ int api_call_reply_fd(api_call_t *c, int status, const char *content_type, int f
 int api_call_reply_error(api_call_t *c, int status, const char *message, const char *details);
 /* Same, status from api_status_for_error(err); message NULL = strata_strerror(err). */
 int api_call_reply_strata_error(api_call_t *c, int err, const char *message, const char *details);
+/* Optional integer query parameter: 1 = present and parsed into *out, 0 =
+ * absent or empty, -1 = not an integer. */
+int api_call_int_param(const api_call_t *c, const char *name, int64_t *out);
+/* Answers 400 "invalid <name> parameter" with why as the details. */
+int api_call_reply_bad_param(api_call_t *c, const char *name, const char *why);
 
 /* ---- the server ---------------------------------------------------------- */
 

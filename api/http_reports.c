@@ -13,25 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int bad_param(api_call_t *c, const char *name, const char *why)
-{
-    char msg[96];
-    snprintf(msg, sizeof msg, "invalid %s parameter", name);
-    return api_call_reply_strata_error(c, STRATA_EINVAL, msg, why);
-}
-
-static int int_param(api_call_t *c, const char *name, int64_t *out)
-{
-    const char *v = api_call_param(c, name);
-    if (!v || !*v) return 0;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || *end || end == v) return -1;
-    *out = x;
-    return 1;
-}
-
 static int answer(api_call_t *c, int rc, const api_reports_result_t *res, int ok_status)
 {
     switch (rc) {
@@ -54,7 +35,7 @@ static int parse_query(api_call_t *c, api_reports_query_t *q)
     for (size_t i = 0; terms && i < nv; i++) {
         char *copy = strata_arena_strdup(a, vals[i]);
         for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
-            if (nt == API_REPORTS_MAX_FILTERS) { bad_param(c, "filterBy", "at most 10 terms"); return 0; }
+            if (nt == API_REPORTS_MAX_FILTERS) { api_call_reply_bad_param(c, "filterBy", "at most 10 terms"); return 0; }
             terms[nt++] = t;
         }
     }
@@ -63,11 +44,11 @@ static int parse_query(api_call_t *c, api_reports_query_t *q)
     q->sort_by = api_call_param(c, "sortBy");
     q->sort_order = api_call_param(c, "sortOrder");
     q->search = api_call_param(c, "search");
-    int r = int_param(c, "offset", &q->offset);
-    if (r < 0 || q->offset < 0) { bad_param(c, "offset", "want an integer >= 0"); return 0; }
-    r = int_param(c, "limit", &q->limit);
+    int r = api_call_int_param(c, "offset", &q->offset);
+    if (r < 0 || q->offset < 0) { api_call_reply_bad_param(c, "offset", "want an integer >= 0"); return 0; }
+    r = api_call_int_param(c, "limit", &q->limit);
     if (r < 0 || (r == 1 && (q->limit < 1 || q->limit > API_REPORTS_MAX_LIMIT))) {
-        bad_param(c, "limit", "want an integer 1..500");
+        api_call_reply_bad_param(c, "limit", "want an integer 1..500");
         return 0;
     }
     return 1;

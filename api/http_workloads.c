@@ -38,26 +38,6 @@ int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *
     return rc;
 }
 
-static int bad_param(api_call_t *c, const char *name, const char *why)
-{
-    char msg[96];
-    snprintf(msg, sizeof msg, "invalid %s parameter", name);
-    return api_call_reply_strata_error(c, STRATA_EINVAL, msg, why);
-}
-
-/* Optional integer parameter; 1 = present and parsed, 0 = absent, -1 = bad. */
-static int int_param(api_call_t *c, const char *name, int64_t *out)
-{
-    const char *v = api_call_param(c, name);
-    if (!v || !*v) return 0;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || *end || end == v) return -1;
-    *out = x;
-    return 1;
-}
-
 static int answer(api_call_t *c, int rc, const api_registry_result_t *res)
 {
     if (rc == 0) return api_call_reply(c, 200, "application/json", res->json, res->len);
@@ -80,7 +60,7 @@ static int parse_query(api_call_t *c, api_registry_query_t *q)
         char *copy = strata_arena_strdup(a, vals[i]);
         for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
             if (nt == API_REGISTRY_MAX_FILTERS) {
-                bad_param(c, "filterBy", "at most 10 terms");
+                api_call_reply_bad_param(c, "filterBy", "at most 10 terms");
                 return 0;
             }
             terms[nt++] = t;
@@ -91,18 +71,18 @@ static int parse_query(api_call_t *c, api_registry_query_t *q)
     q->sort_by = api_call_param(c, "sortBy");
     q->sort_order = api_call_param(c, "sortOrder");
     q->search = api_call_param(c, "search");
-    int r = int_param(c, "offset", &q->offset);
-    if (r < 0 || q->offset < 0) { bad_param(c, "offset", "want an integer >= 0"); return 0; }
-    r = int_param(c, "limit", &q->limit);
+    int r = api_call_int_param(c, "offset", &q->offset);
+    if (r < 0 || q->offset < 0) { api_call_reply_bad_param(c, "offset", "want an integer >= 0"); return 0; }
+    r = api_call_int_param(c, "limit", &q->limit);
     if (r < 0 || (r == 1 && (q->limit < 1 || q->limit > API_REGISTRY_MAX_LIMIT))) {
-        bad_param(c, "limit", "want an integer 1..500");
+        api_call_reply_bad_param(c, "limit", "want an integer 1..500");
         return 0;
     }
     const char *d = api_call_param(c, "deleted");
     if (d && *d) {
         if (!strcmp(d, "true")) q->deleted = 1;
         else if (!strcmp(d, "false")) q->deleted = 0;
-        else { bad_param(c, "deleted", "want true or false"); return 0; }
+        else { api_call_reply_bad_param(c, "deleted", "want true or false"); return 0; }
     }
     return 1;
 }
@@ -146,11 +126,11 @@ static int h_endpoints(api_call_t *c, void *reg)
 static int h_elements(api_call_t *c, void *reg)
 {
     int64_t offset = 0, limit = 0;
-    int r = int_param(c, "offset", &offset);
-    if (r < 0 || offset < 0) return bad_param(c, "offset", "want an integer >= 0");
-    r = int_param(c, "limit", &limit);
+    int r = api_call_int_param(c, "offset", &offset);
+    if (r < 0 || offset < 0) return api_call_reply_bad_param(c, "offset", "want an integer >= 0");
+    r = api_call_int_param(c, "limit", &limit);
     if (r < 0 || (r == 1 && (limit < 1 || limit > API_REGISTRY_MAX_LIMIT)))
-        return bad_param(c, "limit", "want an integer 1..500");
+        return api_call_reply_bad_param(c, "limit", "want an integer 1..500");
     api_registry_result_t res = { 0 };
     int rc = api_registry_elements(reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0), offset,
                                    limit, api_call_now_ms(c), api_call_arena(c), &res);

@@ -668,6 +668,25 @@ int api_call_reply_strata_error(api_call_t *c, int err, const char *message, con
     return call_send(c, status, r);
 }
 
+int api_call_int_param(const api_call_t *c, const char *name, int64_t *out)
+{
+    const char *v = api_call_param(c, name);
+    if (!v || !*v) return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end || end == v) return -1;
+    *out = x;
+    return 1;
+}
+
+int api_call_reply_bad_param(api_call_t *c, const char *name, const char *why)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "invalid %s parameter", name);
+    return api_call_reply_strata_error(c, STRATA_EINVAL, msg, why);
+}
+
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
 static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, request_t *rq,
