@@ -109,6 +109,20 @@ int api_call_int_param(const api_call_t *c, const char *name, int64_t *out);
 /* Answers 400 "invalid <name> parameter" with why as the details. */
 int api_call_reply_bad_param(api_call_t *c, const char *name, const char *why);
 
+/* The list parameters the workloads and reports lists share: filterBy
+ * (repeated and/or comma-separated, at most max_filters terms), sortBy,
+ * sortOrder, search, offset (>= 0) and limit (1..max_limit, 0 = absent).
+ * Strings live in the call's arena. */
+typedef struct api_list_params {
+    const char *const *filter_by;
+    size_t nfilter;
+    const char *sort_by, *sort_order, *search;
+    int64_t offset, limit;
+} api_list_params_t;
+
+/* Fills p; on a bad value answers the 400 itself and returns 0, else 1. */
+int api_call_list_params(api_call_t *c, size_t max_filters, int64_t max_limit, api_list_params_t *p);
+
 /* ---- the server ---------------------------------------------------------- */
 
 typedef struct api_server_config {

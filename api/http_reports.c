@@ -27,30 +27,15 @@ static int answer(api_call_t *c, int rc, const api_reports_result_t *res, int ok
 static int parse_query(api_call_t *c, api_reports_query_t *q)
 {
     api_reports_query_init(q);
-    strata_arena_t *a = api_call_arena(c);
-    const char **vals;
-    size_t nv = api_call_params(c, "filterBy", &vals);
-    const char **terms = strata_arena_calloc(a, API_REPORTS_MAX_FILTERS + 1, sizeof *terms);
-    size_t nt = 0;
-    for (size_t i = 0; terms && i < nv; i++) {
-        char *copy = strata_arena_strdup(a, vals[i]);
-        for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
-            if (nt == API_REPORTS_MAX_FILTERS) { api_call_reply_bad_param(c, "filterBy", "at most 10 terms"); return 0; }
-            terms[nt++] = t;
-        }
-    }
-    q->filter_by = terms;
-    q->nfilter = nt;
-    q->sort_by = api_call_param(c, "sortBy");
-    q->sort_order = api_call_param(c, "sortOrder");
-    q->search = api_call_param(c, "search");
-    int r = api_call_int_param(c, "offset", &q->offset);
-    if (r < 0 || q->offset < 0) { api_call_reply_bad_param(c, "offset", "want an integer >= 0"); return 0; }
-    r = api_call_int_param(c, "limit", &q->limit);
-    if (r < 0 || (r == 1 && (q->limit < 1 || q->limit > API_REPORTS_MAX_LIMIT))) {
-        api_call_reply_bad_param(c, "limit", "want an integer 1..500");
-        return 0;
-    }
+    api_list_params_t lp;
+    if (!api_call_list_params(c, API_REPORTS_MAX_FILTERS, API_REPORTS_MAX_LIMIT, &lp)) return 0;
+    q->filter_by = lp.filter_by;
+    q->nfilter = lp.nfilter;
+    q->sort_by = lp.sort_by;
+    q->sort_order = lp.sort_order;
+    q->search = lp.search;
+    q->offset = lp.offset;
+    q->limit = lp.limit;
     return 1;
 }
 

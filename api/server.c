@@ -687,6 +687,43 @@ int api_call_reply_bad_param(api_call_t *c, const char *name, const char *why)
     return api_call_reply_strata_error(c, STRATA_EINVAL, msg, why);
 }
 
+int api_call_list_params(api_call_t *c, size_t max_filters, int64_t max_limit, api_list_params_t *p)
+{
+    memset(p, 0, sizeof *p);
+    strata_arena_t *a = api_call_arena(c);
+    const char **vals;
+    size_t nv = api_call_params(c, "filterBy", &vals);
+    const char **terms = strata_arena_calloc(a, max_filters + 1, sizeof *terms);
+    size_t nt = 0;
+    for (size_t i = 0; terms && i < nv; i++) {
+        char *copy = strata_arena_strdup(a, vals[i]);
+        for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+            if (nt == max_filters) {
+                char why[48];
+                snprintf(why, sizeof why, "at most %zu terms", max_filters);
+                api_call_reply_bad_param(c, "filterBy", why);
+                return 0;
+            }
+            terms[nt++] = t;
+        }
+    }
+    p->filter_by = terms;
+    p->nfilter = nt;
+    p->sort_by = api_call_param(c, "sortBy");
+    p->sort_order = api_call_param(c, "sortOrder");
+    p->search = api_call_param(c, "search");
+    int r = api_call_int_param(c, "offset", &p->offset);
+    if (r < 0 || p->offset < 0) { api_call_reply_bad_param(c, "offset", "want an integer >= 0"); return 0; }
+    r = api_call_int_param(c, "limit", &p->limit);
+    if (r < 0 || (r == 1 && (p->limit < 1 || p->limit > max_limit))) {
+        char why[48];
+        snprintf(why, sizeof why, "want an integer 1..%lld", (long long)max_limit);
+        api_call_reply_bad_param(c, "limit", why);
+        return 0;
+    }
+    return 1;
+}
+
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
 static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, request_t *rq,
