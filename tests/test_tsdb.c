@@ -636,6 +636,161 @@ static void test_rollups(void **state)
     test_tmpdir_free(dir);
 }
 
+/* The holding-rule fields, recomputed here from the samples of each interval
+ * by brute force.  Values are small integers and halves and times whole
+ * seconds, so every sum is exact whatever the order of additions. */
+static tsdb_rollup_point_t hold_ref(const tsdb_sample_t *s, size_t n, int64_t res, int64_t end)
+{
+    tsdb_rollup_point_t p = { .t = end };
+    const tsdb_sample_t *v[2000];
+    size_t k = 0;
+    const tsdb_sample_t *base = NULL;
+    for (size_t i = 0; i < n; i++) {
+        int stale = test_double_bits(s[i].v) == TSDB_STALE_NAN_BITS;
+        if (s[i].t <= end - res) { if (!stale) base = &s[i]; continue; }
+        if (s[i].t > end) break;
+        if (stale) p.stale++;
+        else v[k++] = &s[i];
+    }
+    p.count = (uint32_t)k;
+    if (!k) return p;
+    p.first = v[0]->v; p.first_t = v[0]->t;
+    p.last = v[k - 1]->v; p.last_t = v[k - 1]->t;
+    p.min = p.max = v[0]->v;
+    if (base) p.increase = v[0]->v >= base->v ? v[0]->v - base->v : v[0]->v;
+    for (size_t i = 0; i < k; i++) {
+        p.sum += v[i]->v;
+        if (v[i]->v < p.min) p.min = v[i]->v;
+        if (v[i]->v > p.max) p.max = v[i]->v;
+        if (i + 1 < k) {
+            int64_t gap = v[i + 1]->t - v[i]->t;
+            if (gap > p.gap_max) p.gap_max = gap;
+            p.hold_sum += v[i]->v * (double)gap;
+            double rise = v[i + 1]->v >= v[i]->v ? v[i + 1]->v - v[i]->v : v[i + 1]->v;
+            p.increase += rise;
+            if (i + 2 == k) p.last_rise = rise;
+        }
+    }
+    p.zero_lead_end = p.zero_trail_start = INT64_MAX;
+    if (v[0]->v != 0) p.zero_lead_end = v[0]->t;
+    for (size_t i = 0; i < k;) {
+        if (v[i]->v != 0) { i++; continue; }
+        size_t j = i;
+        while (j + 1 < k && v[j + 1]->v == 0) j++;
+        if (i == 0) p.zero_lead_end = j + 1 < k ? v[j + 1]->t : INT64_MAX;
+        if (j + 1 == k) p.zero_trail_start = v[i]->t;
+        if (i > 0 && j + 1 < k && v[j + 1]->t - v[i]->t > p.zero_inner_max) p.zero_inner_max = v[j + 1]->t - v[i]->t;
+        i = j + 1;
+    }
+    return p;
+}
+
+static void check_hold_fields(tsdb_t *db, const tsdb_sample_t *s, size_t n, int64_t res, unsigned trial)
+{
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "h") };
+    tsdb_series_set_t *set;
+    assert_ok(tsdb_select(db, m, 1, 0, 5 * 60 * MIN_MS, &set));
+    assert_int_equal(tsdb_series_set_next(set), 1);
+    const tsdb_rollup_point_t *p;
+    size_t np, want_n = 0;
+    assert_ok(tsdb_series_set_rollups(set, res, &p, &np));
+    for (int64_t end = res; end <= 5 * 60 * MIN_MS; end += res) {
+        tsdb_rollup_point_t w = hold_ref(s, n, res, end);
+        if (!w.count && !w.stale) continue;
+        if (want_n >= np) fail_msg("trial %u res %lld: no point for %lld", trial, (long long)res, (long long)end);
+        const tsdb_rollup_point_t *g = &p[want_n++];
+#define SAME(f) if (g->f != w.f) fail_msg("trial %u res %lld point %lld: %s got %.17g want %.17g", \
+                                          trial, (long long)res, (long long)end, #f, (double)g->f, (double)w.f)
+        SAME(t); SAME(count); SAME(stale);
+        if (!w.count) continue;
+        SAME(sum); SAME(min); SAME(max); SAME(first); SAME(first_t); SAME(last); SAME(last_t);
+        SAME(increase); SAME(gap_max); SAME(hold_sum); SAME(last_rise);
+        SAME(zero_lead_end); SAME(zero_trail_start); SAME(zero_inner_max);
+#undef SAME
+    }
+    assert_int_equal(np, want_n);
+    tsdb_series_set_free(set);
+}
+
+/* Random series (regular scrapes with gaps, runs of zeros, counter-like drops,
+ * stale markers) stored as two blocks and the head, split at random points
+ * (inside intervals too), then as one compacted block: every field equals
+ * the brute-force summary of its interval. */
+static void test_rollup_hold_fields(void **state)
+{
+    (void)state;
+    static const double vals[] = { 0, 0, 0, 1, 2, 3, 7, 0.5 };
+    static tsdb_sample_t s[2000];
+    for (unsigned trial = 0; trial < 40; trial++) {
+        srand(trial + 1);
+        size_t n = 0;
+        int64_t t = (rand() % 20) * 1000;
+        double v = 0;
+        while (t < 4 * 60 * MIN_MS && n < 1990) {
+            int r = rand() % 100;
+            if (r < 3) s[n++] = (tsdb_sample_t){ t, test_bits_double(TSDB_STALE_NAN_BITS) };
+            else {
+                if (rand() % 6 == 0) v = vals[rand() % 8];  /* mostly held, sometimes a new value */
+                s[n++] = (tsdb_sample_t){ t, v };
+            }
+            t += r < 90 ? 15000 : r < 97 ? 1000 * (1 + rand() % 600) : 1000 * (rand() % 3600 + 1);
+        }
+        char *dir = test_tmpdir_new();
+        tsdb_t *db = open_db(dir, 0, 0, 0);
+        size_t a = (size_t)rand() % n, b = a + (size_t)rand() % (n - a);
+        append(db, "__name__=h", s, a);
+        assert_ok(tsdb_cut_head(db));
+        append(db, "__name__=h", s + a, b - a);
+        assert_ok(tsdb_cut_head(db));
+        append(db, "__name__=h", s + b, n - b);
+        check_hold_fields(db, s, n, TSDB_ROLLUP_5M, trial);
+        check_hold_fields(db, s, n, TSDB_ROLLUP_1H, trial);
+        assert_ok(tsdb_cut_head(db));
+        check_hold_fields(db, s, n, TSDB_ROLLUP_1H, trial);
+        tsdb_close(db);
+        test_tmpdir_free(dir);
+    }
+}
+
+/* A version 1 block (tests/fixtures/tsdb_v1_block, see its README) opens,
+ * its samples read back, and its rollups come with the holding-rule fields
+ * (recomputed from the samples: version 1 did not store them). */
+static void test_block_v1_readable(void **state)
+{
+    (void)state;
+    static tsdb_sample_t s[500];
+    size_t n = 0;
+    for (int k = 0; k < 480; k++) {
+        s[n++] = (tsdb_sample_t){ (int64_t)k * 15000, (double)((k / 40) % 3) };
+        if (k == 360) s[n++] = (tsdb_sample_t){ (int64_t)k * 15000 + 1, test_bits_double(TSDB_STALE_NAN_BITS) };
+    }
+    char *dir = test_tmpdir_new();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/blocks' && cp -r tests/fixtures/tsdb_v1_block/000001a21d2649bc0b310000 '%s/blocks/'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 1);
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "h") };
+    tsdb_series_set_t *set;
+    assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
+    assert_int_equal(tsdb_series_set_next(set), 1);
+    const tsdb_sample_t *got;
+    size_t ng;
+    assert_ok(tsdb_series_set_samples(set, &got, &ng));
+    assert_int_equal(ng, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(got[i].t, s[i].t);
+        assert_int_equal(test_double_bits(got[i].v), test_double_bits(s[i].v));
+    }
+    tsdb_series_set_free(set);
+    check_hold_fields(db, s, n, TSDB_ROLLUP_5M, 0);
+    check_hold_fields(db, s, n, TSDB_ROLLUP_1H, 0);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 /* ---- compaction and retention ----------------------------------------------------------- */
 
 static void test_compaction_overlap_and_adjacent(void **state)
@@ -1322,6 +1477,8 @@ int main(void)
         cmocka_unit_test(test_many_samples_seal_and_ooo),
         cmocka_unit_test(test_stale_and_nan_bit_exact),
         cmocka_unit_test(test_rollups),
+        cmocka_unit_test(test_rollup_hold_fields),
+        cmocka_unit_test(test_block_v1_readable),
         cmocka_unit_test(test_compaction_overlap_and_adjacent),
         cmocka_unit_test(test_retention_time_and_size),
         cmocka_unit_test(test_dropped_block_outlives_reader),

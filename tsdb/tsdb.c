@@ -1031,18 +1031,20 @@ int tsdb_series_set_samples(tsdb_series_set_t *set, const tsdb_sample_t **sample
  * carrying the counter across the boundary. */
 static int rollup_append(tsdb_series_set_t *set, const tsdb_rollup_point_t *p, size_t n)
 {
+    /* the newest output point holding samples: the counter's baseline */
+    const tsdb_rollup_point_t *base = NULL;
+    for (size_t k = set->nroll; k > 0 && !base; k--)
+        if (set->roll[k - 1].count) base = &set->roll[k - 1];
+    int first = 1;  /* later points of this source carry their own baseline */
     for (size_t i = 0; i < n; i++) {
         tsdb_rollup_point_t q = p[i];
+        if (q.count && first) {
+            if (base) q.increase += tsdb_counter_delta(base->last, q.first);
+            first = 0;
+        }
         tsdb_rollup_point_t *last = set->nroll ? &set->roll[set->nroll - 1] : NULL;
-        if (i == 0 && last) q.increase += tsdb_counter_delta(last->last, q.first);
         if (last && last->t == q.t) {
-            last->count += q.count;
-            last->sum += q.sum;
-            if (q.min < last->min) last->min = q.min;
-            if (q.max > last->max) last->max = q.max;
-            last->last = q.last;
-            last->last_t = q.last_t;
-            last->increase += q.increase;
+            tsdb_rollup_join(last, &q);
             continue;
         }
         if (set->nroll == set->roll_cap) {
@@ -1067,13 +1069,14 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
     /* Stored rollups are only exact when the sources do not overlap in time
      * (each sample lives in exactly one of them); otherwise recompute from
      * the merged samples. */
-    int overlap = set->lazy_head;
+    int overlap = set->lazy_head;  /* (or a version 1 block, whose rollups lack fields) */
     int64_t prev_end = INT64_MIN;
     for (size_t g = set->gstart; g < set->gend && !overlap; g++) {
         const sel_entry_t *e = &set->e[g];
         int64_t a, b;
         if (e->src >= 0) {
             const tsdb_block_series_t *bs = &set->blks[e->src]->series[e->id];
+            if (set->blks[e->src]->version < 2) overlap = 1;
             a = bs->chunks[0].mint;
             b = bs->chunks[bs->nchunks - 1].maxt;
         } else {

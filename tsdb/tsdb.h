@@ -145,6 +145,23 @@ typedef struct tsdb_rollup_point {
     /* counter increase: newest minus the last sample before the interval
      * (or the interval's first sample when there is none), summed over resets */
     double increase;
+    /* What the holding rule needs (DESIGN.md section 4: a sample holds until
+     * the next one, at most the staleness), so that consumers can integrate
+     * the step function exactly from rollups whenever every gap in the
+     * interval is within their staleness: */
+    uint32_t stale;     /* stale markers in the interval (a point may hold only these: count 0) */
+    int64_t gap_max;    /* widest gap between consecutive samples in the interval (0 with one) */
+    double hold_sum;    /* sum over consecutive samples of v_i * (t_{i+1} - t_i), in value x ms:
+                           the integral of the step function from first_t to last_t */
+    double last_rise;   /* counter rise of the newest sample over the one before it in the
+                           interval (a drop counts its whole value); 0 when it is the only one */
+    /* Runs of samples equal to 0 (an idle GPU), with times of samples: */
+    int64_t zero_lead_end;    /* first sample nonzero: first_t; else the first nonzero
+                                 sample's time; INT64_MAX when every sample is 0 */
+    int64_t zero_trail_start; /* newest sample 0: first sample of the run of zeros it ends;
+                                 INT64_MAX when the newest sample is not 0 */
+    int64_t zero_inner_max;   /* longest run of zeros between two nonzero samples, from its
+                                 first zero to the next nonzero sample; 0 when none */
 } tsdb_rollup_point_t;
 
 #define TSDB_ROLLUP_5M  (5 * 60 * 1000)
@@ -152,8 +169,10 @@ typedef struct tsdb_rollup_point {
 
 /* Rollup points of the current series at resolution TSDB_ROLLUP_5M or
  * TSDB_ROLLUP_1H whose intervals lie in [mint, maxt], ascending; computed from
- * stored rollups for blocks and from raw samples for the head.  Valid until
- * the next _next(). */
+ * stored rollups for blocks and from raw samples for the head (and for blocks
+ * written before the holding-rule fields existed).  An interval holding only
+ * stale markers gives a point with count 0 (and only `t` and `stale` set).
+ * Valid until the next _next(). */
 int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
                             const tsdb_rollup_point_t **points, size_t *n);
 

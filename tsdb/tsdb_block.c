@@ -104,6 +104,38 @@ int tsdb_fsync_dir(const char *path)
 
 /* ---- rollups ------------------------------------------------------------------- */
 
+/* Adds one non-stale sample to the point of its interval. */
+static void rollup_add(tsdb_rollup_point_t *p, int64_t t, double v, int have_prev, double prev)
+{
+    if (p->count == 0) {
+        p->min = p->max = p->first = v;
+        p->first_t = t;
+        p->zero_lead_end = v != 0 ? t : INT64_MAX;
+        p->zero_trail_start = v == 0 ? t : INT64_MAX;
+        if (have_prev) p->increase += tsdb_counter_delta(prev, v);
+    } else {
+        int64_t gap = t - p->last_t;
+        if (gap > p->gap_max) p->gap_max = gap;
+        p->hold_sum += p->last * (double)gap;
+        p->last_rise = tsdb_counter_delta(p->last, v);
+        p->increase += p->last_rise;
+        if (v < p->min) p->min = v;
+        if (v > p->max) p->max = v;
+        if (v != 0 && p->zero_trail_start != INT64_MAX) {
+            /* a run of zeros ends here: the leading one, or one inside */
+            if (p->zero_lead_end == INT64_MAX) p->zero_lead_end = t;
+            else if (t - p->zero_trail_start > p->zero_inner_max) p->zero_inner_max = t - p->zero_trail_start;
+            p->zero_trail_start = INT64_MAX;
+        } else if (v == 0 && p->zero_trail_start == INT64_MAX) {
+            p->zero_trail_start = t;
+        }
+    }
+    p->count++;
+    p->sum += v;
+    p->last = v;
+    p->last_t = t;
+}
+
 int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
                          tsdb_rollup_point_t **out, size_t *nout, size_t *cap)
 {
@@ -111,7 +143,6 @@ int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
     double prev = 0;
     tsdb_rollup_point_t *cur = NULL;
     for (size_t i = 0; i < n; i++) {
-        if (tsdb_dbits(s[i].v) == TSDB_STALE_NAN_BITS) continue;
         /* interval (t - res, t]: a sample on a multiple of res ends its interval */
         int64_t end = (tsdb_floor_div(s[i].t - 1, res) + 1) * res;
         if (!cur || cur->t != end) {
@@ -123,29 +154,65 @@ int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
                 *cap = nc;
             }
             cur = &(*out)[(*nout)++];
-            *cur = (tsdb_rollup_point_t){ .t = end, .min = s[i].v, .max = s[i].v,
-                                          .first = s[i].v, .first_t = s[i].t };
-            if (have_prev) cur->increase = tsdb_counter_delta(prev, s[i].v);
-        } else {
-            cur->increase += tsdb_counter_delta(prev, s[i].v);
+            *cur = (tsdb_rollup_point_t){ .t = end };
         }
-        cur->count++;
-        cur->sum += s[i].v;
-        if (s[i].v < cur->min) cur->min = s[i].v;
-        if (s[i].v > cur->max) cur->max = s[i].v;
-        cur->last = s[i].v;
-        cur->last_t = s[i].t;
+        if (tsdb_dbits(s[i].v) == TSDB_STALE_NAN_BITS) {
+            cur->stale++;
+            continue;
+        }
+        rollup_add(cur, s[i].t, s[i].v, have_prev, prev);
         prev = s[i].v;
         have_prev = 1;
     }
     return 0;
 }
 
+void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q)
+{
+    p->stale += q->stale;
+    if (!q->count) return;
+    if (!p->count) {
+        uint32_t stale = p->stale;
+        *p = *q;
+        p->stale = stale;
+        return;
+    }
+    int64_t gap = q->first_t - p->last_t;
+    if (gap > p->gap_max) p->gap_max = gap;
+    if (q->gap_max > p->gap_max) p->gap_max = q->gap_max;
+    p->hold_sum += p->last * (double)gap + q->hold_sum;
+    p->last_rise = q->count > 1 ? q->last_rise : tsdb_counter_delta(p->last, q->last);
+    /* runs of zeros that cross the join */
+    int p_all_zero = p->zero_lead_end == INT64_MAX, q_all_zero = q->zero_lead_end == INT64_MAX;
+    if (q->zero_inner_max > p->zero_inner_max) p->zero_inner_max = q->zero_inner_max;
+    if (p_all_zero) {
+        p->zero_lead_end = q->zero_lead_end;
+        p->zero_trail_start = q_all_zero ? p->first_t : q->zero_trail_start;
+    } else {
+        /* the run of zeros at the join: p's trailing one, or one q starts with */
+        int64_t run = p->zero_trail_start != INT64_MAX ? p->zero_trail_start
+                    : q->first == 0 ? q->first_t : INT64_MAX;
+        if (run != INT64_MAX && !q_all_zero && q->zero_lead_end - run > p->zero_inner_max)
+            p->zero_inner_max = q->zero_lead_end - run;
+        p->zero_trail_start = q_all_zero ? run : q->zero_trail_start;
+    }
+    p->count += q->count;
+    p->sum += q->sum;
+    if (q->min < p->min) p->min = q->min;
+    if (q->max > p->max) p->max = q->max;
+    p->last = q->last;
+    p->last_t = q->last_t;
+    p->increase += q->increase;
+}
+
 static int put_rollup(buf_t *b, const tsdb_rollup_point_t *p)
 {
     int rc = put64(b, (uint64_t)p->t) | put32(b, p->count) | putd(b, p->sum) | putd(b, p->min) |
              putd(b, p->max) | putd(b, p->last) | put64(b, (uint64_t)p->last_t) |
-             putd(b, p->first) | put64(b, (uint64_t)p->first_t) | putd(b, p->increase);
+             putd(b, p->first) | put64(b, (uint64_t)p->first_t) | putd(b, p->increase) |
+             put32(b, p->stale) | put64(b, (uint64_t)p->gap_max) | putd(b, p->hold_sum) |
+             putd(b, p->last_rise) | put64(b, (uint64_t)p->zero_lead_end) |
+             put64(b, (uint64_t)p->zero_trail_start) | put64(b, (uint64_t)p->zero_inner_max);
     return rc ? STRATA_ENOMEM : 0;
 }
 
@@ -801,7 +868,8 @@ static int parse_index(tsdb_block_t *b, uint8_t *p, size_t n)
     if (tsdb_crc32c(0, p, n - 4) != crc) return STRATA_ECORRUPT;
     rd_t r = { p, p + n - 4, 0 };
     if (get32(&r) != TSDB_INDEX_MAGIC) return STRATA_ECORRUPT;
-    if (get32(&r) != TSDB_BLOCK_VERSION) return STRATA_EVERSION;
+    uint32_t version = get32(&r);
+    if (version != b->version) return version < 1 || version > TSDB_BLOCK_VERSION ? STRATA_EVERSION : STRATA_ECORRUPT;
     uint32_t nsyms = get32(&r);
     if (r.bad || nsyms > (size_t)(r.end - r.p) / 5) return STRATA_ECORRUPT;
     b->syms = malloc(((size_t)nsyms + 1) * sizeof *b->syms);
@@ -918,7 +986,7 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
         else {
             memcpy(&crc, meta + mlen - 4, 4);
             if (tsdb_crc32c(0, meta, mlen - 4) != crc || get32(&r) != TSDB_META_MAGIC) rc = STRATA_ECORRUPT;
-            else if (get32(&r) != TSDB_BLOCK_VERSION) rc = STRATA_EVERSION;
+            else if ((b->version = get32(&r)) < 1 || b->version > TSDB_BLOCK_VERSION) rc = STRATA_EVERSION;
             else {
                 b->mint = (int64_t)get64(&r);
                 b->maxt = (int64_t)get64(&r);
@@ -1043,8 +1111,9 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
     uint32_t cnt = res == TSDB_ROLLUP_5M ? s->r5_n : s->r1_n;
     if (!cnt) return 0;
     const uint8_t *data;
-    if ((uint64_t)cnt * TSDB_ROLLUP_RECORD_SIZE > UINT32_MAX) return STRATA_ECORRUPT;
-    int rc = page_read(b, 1, page, off, cnt * TSDB_ROLLUP_RECORD_SIZE, pc, &data);
+    size_t rsize = b->version >= 2 ? TSDB_ROLLUP_RECORD_SIZE : TSDB_ROLLUP_RECORD_SIZE_V1;
+    if ((uint64_t)cnt * rsize > UINT32_MAX) return STRATA_ECORRUPT;
+    int rc = page_read(b, 1, page, off, cnt * (uint32_t)rsize, pc, &data);
     if (rc) return rc;
     if (*n + cnt > *cap) {
         size_t nc = *cap ? *cap : 64;
@@ -1054,9 +1123,10 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
         *buf = nb;
         *cap = nc;
     }
-    rd_t r = { data, data + (size_t)cnt * TSDB_ROLLUP_RECORD_SIZE, 0 };
+    rd_t r = { data, data + (size_t)cnt * rsize, 0 };
     for (uint32_t i = 0; i < cnt; i++) {
         tsdb_rollup_point_t *p = &(*buf)[(*n)++];
+        memset(p, 0, sizeof *p);
         p->t = (int64_t)get64(&r);
         p->count = get32(&r);
         p->sum = getd(&r); p->min = getd(&r); p->max = getd(&r); p->last = getd(&r);
@@ -1064,6 +1134,14 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
         p->first = getd(&r);
         p->first_t = (int64_t)get64(&r);
         p->increase = getd(&r);
+        if (b->version < 2) continue;  /* callers recompute v1 blocks' rollups (tsdb.c) */
+        p->stale = get32(&r);
+        p->gap_max = (int64_t)get64(&r);
+        p->hold_sum = getd(&r);
+        p->last_rise = getd(&r);
+        p->zero_lead_end = (int64_t)get64(&r);
+        p->zero_trail_start = (int64_t)get64(&r);
+        p->zero_inner_max = (int64_t)get64(&r);
     }
     return 0;
 }

@@ -125,6 +125,10 @@ int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_c
 /* Appends the rollup points of sorted samples s[0..n) at resolution res. */
 int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
                          tsdb_rollup_point_t **out, size_t *nout, size_t *cap);
+/* Joins q into p, two parts of one interval's summary with q's samples all
+ * after p's (a source boundary inside the interval).  `increase` of q must
+ * already count the rise of its first sample. */
+void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q);
 /* Counter delta from a to b (a reset restarts from zero). */
 static inline double tsdb_counter_delta(double a, double b) { return b >= a ? b - a : b; }
 
@@ -151,6 +155,7 @@ struct tsdb_block {
     int64_t mint, maxt;
     uint64_t nseries, nsamples, nchunks, bytes;
     uint32_t level;
+    uint32_t version;             /* TSDB_BLOCK_VERSION it was written with (1: no holding-rule rollup fields) */
     const char **syms;
     uint32_t nsyms;
     tsdb_block_series_t *series;
