@@ -22,6 +22,7 @@
 #define API_REPORTS_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -276,6 +277,37 @@ int api_reports_aggregate(const api_report_request_t *req, const api_report_work
                           const volatile int *cancelled, strata_arena_t *arena,
                           api_report_row_t **rows, size_t *nrows);
 
+/* One workload's sums over one UTC day (the day's part of the range), before
+ * grouping: integrals in value x ms, the counter increase in its unit. */
+typedef struct api_report_day_totals {
+    double alloc_ms, idle_ms;
+    double util_sum, util_held;   /* integral of utilization, and ms it held */
+    double fb_sum, fb_held;       /* integral of FB used in bytes, and ms it held */
+    double cpu_req_ms, cpu_inc_s;
+    double mem_req_ms, mem_use_ms;
+    int present;                  /* some series held a value, or a counter sample fell, that day */
+} api_report_day_totals_t;
+
+/* The totals of workload x for each of the ndays UTC days overlapping req's
+ * [start, end) (ndays must be that count); what api_reports_aggregate sums. */
+int api_reports_workload_days(const api_report_request_t *req, const api_report_workload_t *x,
+                              const api_report_agg_params_t *p, api_report_day_totals_t *totals,
+                              size_t ndays);
+
+/* One workload's totals on one day (day_ms: its UTC midnight). */
+typedef struct api_report_entry {
+    int64_t day_ms;
+    const api_report_workload_t *w;   /* its group columns; borrowed */
+    api_report_day_totals_t totals;
+} api_report_entry_t;
+
+/* Sums entries into rows, one per day and group, ordered as
+ * api_reports_aggregate orders them (entries are sorted in place; a workload
+ * with several entries in one day and group counts once).  Rows live in arena
+ * and borrow the workloads' strings. */
+int api_reports_group(const api_report_request_t *req, api_report_entry_t *entries, size_t n,
+                      strata_arena_t *arena, api_report_row_t **rows, size_t *nrows);
+
 /* ---- the generator over the metric store (reports_gen.c) ------------------- */
 
 /* ctx for api_reports_tsdb_generate.  The db must outlive the report store. */
@@ -283,14 +315,22 @@ typedef struct api_reports_tsdb_source {
     tsdb_t *db;
     int64_t staleness_ms;       /* <= 0: 5m (use the daemon's --staleness) */
     int64_t gpu_idle_after_ms;  /* <= 0: 5m (--gpu-idle-after) */
+    int raw_only;               /* 1: never read rollups (tests compare the two ways) */
+    /* Workload-days computed so far from rollups and from raw samples (all
+     * reports; for tests and logs). */
+    _Atomic uint64_t days_from_rollups, days_from_raw;
 } api_reports_tsdb_source_t;
 
 /* An api_report_generate_fn reading the tenant's series (__tenant__ label)
  * one UTC day at a time: workloads from runai_workload_info (labels of the
  * newest series of each workload_id; nodepool = the first of
  * current_nodepools), pods from runai_pod_info, and every column's source
- * series joined by workload_id or by (namespace, pod); then
- * api_reports_aggregate and api_reports_csv_row.  Pass a
+ * series joined by workload_id or by (namespace, pod).  A day on the hour
+ * grid is summed from the 1h rollups (exactly: see docs/reports.md,
+ * "Generation from rollups"); a workload-day the rollups cannot give exactly
+ * (stale markers, gaps beyond the staleness, ...) and a day off the grid are
+ * summed from raw samples with api_reports_workload_days.  Rows go through
+ * api_reports_group and api_reports_csv_row.  Pass an
  * api_reports_tsdb_source_t as ctx. */
 int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_report_csv_t *csv,
                               const volatile int *cancelled, char *errmsg, size_t errcap);

@@ -196,14 +196,7 @@ static int hold_pieces(const api_report_series_t *s, int64_t staleness, piece_t 
 
 /* ---- per-workload, per-day accumulation -------------------------------------------- */
 
-typedef struct acc {
-    double alloc_ms, idle_ms;
-    double util_sum, util_held;
-    double fb_sum, fb_held;
-    double cpu_req_ms, cpu_inc_s;
-    double mem_req_ms, mem_use_ms;
-    int present;
-} acc_t;
+typedef api_report_day_totals_t acc_t;
 
 typedef struct window {
     int64_t start, end;   /* the report's range */
@@ -416,11 +409,7 @@ int api_reports_filter_match(const api_report_request_t *req, const api_report_w
     return 1;
 }
 
-typedef struct entry {
-    size_t day;
-    const api_report_workload_t *w;
-    acc_t acc;
-} entry_t;
+typedef api_report_entry_t entry_t;
 
 static _Thread_local enum api_report_group sort_group;
 
@@ -457,10 +446,97 @@ static int cmp_group(const api_report_workload_t *x, const api_report_workload_t
 static int cmp_entries(const void *pa, const void *pb)
 {
     const entry_t *a = pa, *b = pb;
-    if (a->day != b->day) return a->day < b->day ? -1 : 1;
+    if (a->day_ms != b->day_ms) return a->day_ms < b->day_ms ? -1 : 1;
     int c = cmp_group(a->w, b->w);
     if (c) return c;
     return scmp(a->w->workload_id, b->w->workload_id);
+}
+
+int api_reports_workload_days(const api_report_request_t *req, const api_report_workload_t *x,
+                              const api_report_agg_params_t *prm, api_report_day_totals_t *acc,
+                              size_t ndays)
+{
+    if (!req || !x || !acc || req->start_ms >= req->end_ms) return STRATA_EINVAL;
+    api_report_agg_params_t defaults;
+    api_reports_agg_params_init(&defaults);
+    if (!prm) prm = &defaults;
+    window_t win = {req->start_ms, req->end_ms, floor_day(req->start_ms), 0};
+    int64_t nd = (floor_day(req->end_ms - 1) - win.day0) / DAY_MS + 1;
+    if (nd > MAX_DAYS || (size_t)nd != ndays) return STRATA_EINVAL;
+    win.ndays = ndays;
+    memset(acc, 0, ndays * sizeof *acc);
+    int64_t st = prm->staleness_ms;
+    int rc = gauge_into(&win, &x->gpu_allocation, st, C_ALLOC, acc);
+    for (size_t i = 0; !rc && i < x->ngpu_util; i++)
+        rc = gauge_into(&win, &x->gpu_util[i], st, C_UTIL, acc);
+    for (size_t i = 0; !rc && i < x->ngpu_fb_used; i++)
+        rc = gauge_into(&win, &x->gpu_fb_used[i], st, C_FB, acc);
+    for (size_t i = 0; !rc && i < x->ncpu_request; i++)
+        rc = gauge_into(&win, &x->cpu_request[i], st, C_CPU_REQ, acc);
+    for (size_t i = 0; !rc && i < x->nmem_request; i++)
+        rc = gauge_into(&win, &x->mem_request[i], st, C_MEM_REQ, acc);
+    for (size_t i = 0; !rc && i < x->nmem_usage; i++)
+        rc = gauge_into(&win, &x->mem_usage[i], st, C_MEM_USE, acc);
+    for (size_t i = 0; !rc && i < x->ncpu_usage; i++) counter_into(&win, &x->cpu_usage[i], acc);
+    if (!rc) rc = idle_into(&win, x, prm, acc);
+    return rc;
+}
+
+int api_reports_group(const api_report_request_t *req, api_report_entry_t *ent, size_t nent,
+                      strata_arena_t *arena, api_report_row_t **rows, size_t *nrows)
+{
+    if (!req || (!ent && nent) || !arena || !rows || !nrows) return STRATA_EINVAL;
+    *rows = NULL;
+    *nrows = 0;
+    if (!nent) return 0;
+    sort_group = req->group_by;
+    qsort(ent, nent, sizeof *ent, cmp_entries);
+    api_report_row_t *out = strata_arena_calloc(arena, nent, sizeof *out);
+    if (!out) return STRATA_ENOMEM;
+    size_t nr = 0;
+    for (size_t i = 0; i < nent;) {
+        size_t j = i;
+        acc_t sum = {0};
+        int64_t distinct = 0;
+        for (; j < nent && ent[j].day_ms == ent[i].day_ms && cmp_group(ent[j].w, ent[i].w) == 0; j++) {
+            const acc_t *a = &ent[j].totals;
+            sum.alloc_ms += a->alloc_ms;
+            sum.idle_ms += a->idle_ms;
+            sum.util_sum += a->util_sum;
+            sum.util_held += a->util_held;
+            sum.fb_sum += a->fb_sum;
+            sum.fb_held += a->fb_held;
+            sum.cpu_req_ms += a->cpu_req_ms;
+            sum.cpu_inc_s += a->cpu_inc_s;
+            sum.mem_req_ms += a->mem_req_ms;
+            sum.mem_use_ms += a->mem_use_ms;
+            if (j == i || scmp(ent[j].w->workload_id, ent[j - 1].w->workload_id)) distinct++;
+        }
+        const api_report_workload_t *x = ent[i].w;
+        api_report_row_t *r = &out[nr++];
+        r->day_ms = ent[i].day_ms;
+        r->cluster_id = x->cluster_id;
+        r->department_id = x->department_id;
+        r->department_name = x->department_name;
+        r->project_id = x->project_id;
+        r->project_name = x->project_name;
+        r->nodepool = x->nodepool;
+        r->workload_id = x->workload_id;
+        r->workload_name = x->workload_name;
+        r->gpu_allocation_hours = sum.alloc_ms / HOUR_MS;
+        r->gpu_idle_allocated_hours = sum.idle_ms / HOUR_MS;
+        r->gpu_utilization_avg_pct = sum.util_held > 0 ? sum.util_sum / sum.util_held : NAN;
+        r->gpu_memory_usage_avg_bytes = sum.fb_held > 0 ? sum.fb_sum / sum.fb_held : NAN;
+        r->cpu_request_core_hours = sum.cpu_req_ms / HOUR_MS;
+        r->cpu_usage_core_hours = sum.cpu_inc_s / 3600.0;
+        r->cpu_memory_request_gib_hours = sum.mem_req_ms / GIB / HOUR_MS;
+        r->cpu_memory_usage_gib_hours = sum.mem_use_ms / GIB / HOUR_MS;
+        r->workloads = distinct;
+        i = j;
+    }
+    *rows = out;
+    *nrows = nr;
+    return 0;
 }
 
 int api_reports_aggregate(const api_report_request_t *req, const api_report_workload_t *w,
@@ -470,40 +546,21 @@ int api_reports_aggregate(const api_report_request_t *req, const api_report_work
 {
     if (!req || (!w && nw) || !arena || !rows || !nrows || req->start_ms >= req->end_ms)
         return STRATA_EINVAL;
-    api_report_agg_params_t defaults;
-    api_reports_agg_params_init(&defaults);
-    if (!prm) prm = &defaults;
     *rows = NULL;
     *nrows = 0;
-    window_t win = {req->start_ms, req->end_ms, floor_day(req->start_ms), 0};
-    int64_t nd = (floor_day(req->end_ms - 1) - win.day0) / DAY_MS + 1;
+    int64_t day0 = floor_day(req->start_ms);
+    int64_t nd = (floor_day(req->end_ms - 1) - day0) / DAY_MS + 1;
     if (nd > MAX_DAYS) return STRATA_ELIMIT;
-    win.ndays = (size_t)nd;
-
-    acc_t *acc = malloc(win.ndays * sizeof *acc);
+    size_t ndays = (size_t)nd;
+    acc_t *acc = malloc(ndays * sizeof *acc);
     entry_t *ent = NULL;
     size_t nent = 0, cap = 0;
     int rc = acc ? 0 : STRATA_ENOMEM;
     for (size_t k = 0; !rc && k < nw; k++) {
         if (cancelled && *cancelled) { rc = STRATA_ECLOSED; break; }
-        const api_report_workload_t *x = &w[k];
-        if (!api_reports_filter_match(req, x)) continue;
-        memset(acc, 0, win.ndays * sizeof *acc);
-        int64_t st = prm->staleness_ms;
-        rc = gauge_into(&win, &x->gpu_allocation, st, C_ALLOC, acc);
-        for (size_t i = 0; !rc && i < x->ngpu_util; i++)
-            rc = gauge_into(&win, &x->gpu_util[i], st, C_UTIL, acc);
-        for (size_t i = 0; !rc && i < x->ngpu_fb_used; i++)
-            rc = gauge_into(&win, &x->gpu_fb_used[i], st, C_FB, acc);
-        for (size_t i = 0; !rc && i < x->ncpu_request; i++)
-            rc = gauge_into(&win, &x->cpu_request[i], st, C_CPU_REQ, acc);
-        for (size_t i = 0; !rc && i < x->nmem_request; i++)
-            rc = gauge_into(&win, &x->mem_request[i], st, C_MEM_REQ, acc);
-        for (size_t i = 0; !rc && i < x->nmem_usage; i++)
-            rc = gauge_into(&win, &x->mem_usage[i], st, C_MEM_USE, acc);
-        for (size_t i = 0; !rc && i < x->ncpu_usage; i++) counter_into(&win, &x->cpu_usage[i], acc);
-        if (!rc) rc = idle_into(&win, x, prm, acc);
-        for (size_t d = 0; !rc && d < win.ndays; d++) {
+        if (!api_reports_filter_match(req, &w[k])) continue;
+        rc = api_reports_workload_days(req, &w[k], prm, acc, ndays);
+        for (size_t d = 0; !rc && d < ndays; d++) {
             if (!acc[d].present) continue;
             if (nent == cap) {
                 size_t nc = cap ? cap * 2 : 256;
@@ -512,61 +569,11 @@ int api_reports_aggregate(const api_report_request_t *req, const api_report_work
                 ent = ne;
                 cap = nc;
             }
-            ent[nent++] = (entry_t){d, x, acc[d]};
+            ent[nent++] = (entry_t){day0 + (int64_t)d * DAY_MS, &w[k], acc[d]};
         }
     }
     free(acc);
-    if (!rc && nent) {
-        sort_group = req->group_by;
-        qsort(ent, nent, sizeof *ent, cmp_entries);
-        api_report_row_t *out = strata_arena_calloc(arena, nent, sizeof *out);
-        if (!out) rc = STRATA_ENOMEM;
-        size_t nr = 0;
-        for (size_t i = 0; !rc && i < nent;) {
-            size_t j = i;
-            acc_t sum = {0};
-            int64_t distinct = 0;
-            for (; j < nent && ent[j].day == ent[i].day && cmp_group(ent[j].w, ent[i].w) == 0; j++) {
-                const acc_t *a = &ent[j].acc;
-                sum.alloc_ms += a->alloc_ms;
-                sum.idle_ms += a->idle_ms;
-                sum.util_sum += a->util_sum;
-                sum.util_held += a->util_held;
-                sum.fb_sum += a->fb_sum;
-                sum.fb_held += a->fb_held;
-                sum.cpu_req_ms += a->cpu_req_ms;
-                sum.cpu_inc_s += a->cpu_inc_s;
-                sum.mem_req_ms += a->mem_req_ms;
-                sum.mem_use_ms += a->mem_use_ms;
-                if (j == i || scmp(ent[j].w->workload_id, ent[j - 1].w->workload_id)) distinct++;
-            }
-            const api_report_workload_t *x = ent[i].w;
-            api_report_row_t *r = &out[nr++];
-            r->day_ms = win.day0 + (int64_t)ent[i].day * DAY_MS;
-            r->cluster_id = x->cluster_id;
-            r->department_id = x->department_id;
-            r->department_name = x->department_name;
-            r->project_id = x->project_id;
-            r->project_name = x->project_name;
-            r->nodepool = x->nodepool;
-            r->workload_id = x->workload_id;
-            r->workload_name = x->workload_name;
-            r->gpu_allocation_hours = sum.alloc_ms / HOUR_MS;
-            r->gpu_idle_allocated_hours = sum.idle_ms / HOUR_MS;
-            r->gpu_utilization_avg_pct = sum.util_held > 0 ? sum.util_sum / sum.util_held : NAN;
-            r->gpu_memory_usage_avg_bytes = sum.fb_held > 0 ? sum.fb_sum / sum.fb_held : NAN;
-            r->cpu_request_core_hours = sum.cpu_req_ms / HOUR_MS;
-            r->cpu_usage_core_hours = sum.cpu_inc_s / 3600.0;
-            r->cpu_memory_request_gib_hours = sum.mem_req_ms / GIB / HOUR_MS;
-            r->cpu_memory_usage_gib_hours = sum.mem_use_ms / GIB / HOUR_MS;
-            r->workloads = distinct;
-            i = j;
-        }
-        if (!rc) {
-            *rows = out;
-            *nrows = nr;
-        }
-    }
+    if (!rc) rc = api_reports_group(req, ent, nent, arena, rows, nrows);
     free(ent);
     return rc;
 }

@@ -8,10 +8,18 @@
  *
  * Working a day at a time bounds memory by one day of samples whatever the
  * report's range, and rows are per day anyway, so the output is identical to
- * aggregating the whole range at once.  Each day's selection starts
- * `staleness` before the day: a value held across midnight and a counter's
- * baseline sample come from there.
+ * aggregating the whole range at once.
+ *
+ * A day on the hour grid is summed from the series' 1h rollups: each hour's
+ * integral is the value held into it from the previous sample plus the
+ * point's hold_sum and its newest value held to the hour's end, all exact
+ * while every gap is within the staleness (docs/reports.md, "Generation from
+ * rollups").  A workload-day the rollups cannot give exactly goes back to the
+ * raw samples: its selection starts staleness + gpu_idle_after before the day,
+ * so values held across midnight, a counter's baseline and a GPU already idle
+ * at midnight are seen.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +29,8 @@
 #include "strata_log.h"
 
 #define DAY_MS INT64_C(86400000)
+#define HOUR_MS INT64_C(3600000)
+#define MIB 1048576.0
 
 enum gcol { G_ALLOC, G_UTIL, G_FB, G_CPU_REQ, G_CPU_USE, G_MEM_REQ, G_MEM_USE, G_NCOLS };
 
@@ -29,6 +39,14 @@ typedef struct wl {
     int64_t last_seen;    /* newest info sample: its labels win */
     size_t seq;           /* order of the info series, the tie-break */
     int excluded;         /* filterBy rejects it */
+    /* the day from rollups */
+    int raw;              /* the rollups cannot give it exactly: read raw samples */
+    api_report_day_totals_t tot;
+    int nalloc;           /* allocation series seen */
+    double *alloc_v;      /* per hour: allocation held unchanged all hour, else NaN */
+    double *idle_sum;     /* per hour: idle ms summed over GPUs */
+    uint32_t *rep;        /* per hour: GPUs reporting all hour */
+    uint8_t *partial;     /* per hour: a GPU reported part of the hour */
 } wl_t;
 
 typedef struct pod {
@@ -45,6 +63,9 @@ typedef struct piece {
 
 typedef struct day {
     strata_arena_t *arena;
+    int64_t a, b;         /* the day's part of the range */
+    size_t nhours;        /* > 0: summed from 1h rollups over [a, b) */
+    uint64_t from_rollups, from_raw;  /* workload-days so far, for the log */
     wl_t *wl;
     size_t nwl, capwl;
     pod_t *pods;
@@ -233,7 +254,7 @@ static int load_col(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt, 
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
         ssize_t w = find_wl(d, label(l, nl, "workload_id"));
         if (w < 0) w = find_pod(d, label(l, nl, "namespace"), label(l, nl, "pod"));
-        if (w < 0 || d->wl[w].excluded) continue;
+        if (w < 0 || d->wl[w].excluded || (d->nhours && !d->wl[w].raw)) continue;
         const tsdb_sample_t *s;
         if ((rc = tsdb_series_set_samples(set, &s, &ns))) break;
         if (!ns) continue;
@@ -311,46 +332,313 @@ static int attach(day_t *d)
     return 0;
 }
 
-static int one_day(const api_reports_tsdb_source_t *src, const char *tenant,
+/* ---- a day from 1h rollups ----------------------------------------------------- */
+
+/* Where a series stands at an hour boundary. */
+typedef struct walk {
+    int64_t staleness, idle_after;
+    int have;          /* a sample before */
+    int64_t pt;        /* the newest sample before: time and value */
+    double pv;
+    int64_t run;       /* start of a run of zeros held up to the boundary, else INT64_MAX */
+} walk_t;
+
+typedef struct hour {
+    int64_t held;      /* ms some value held in the hour */
+    double value;      /* integral, value x ms */
+    int64_t idle;      /* ms idle (held at 0 for idle_after) */
+    int constant;      /* one value all the time it held */
+    double cval;
+} hour_t;
+
+/* Idle time of a run of zeros [s, e) inside [from, ...): it starts idle_after in. */
+static int64_t idle_of(int64_t s, int64_t e, int64_t from, int64_t idle_after)
+{
+    int64_t x = s + idle_after > from ? s + idle_after : from;
+    return e > x ? e - x : 0;
+}
+
+/* The hour [A, B) of a series whose point for (A, B] is P (NULL: nothing in
+ * it).  Returns 1 when the rollups cannot give it exactly (stale markers
+ * between samples, a NaN, a gap beyond the staleness inside the hour, with
+ * want_idle a run of zeros inside the hour going idle under a threshold other
+ * than the one the rollups keep), else 0 and the hour in h. */
+static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t B, int want_idle,
+                     hour_t *h)
+{
+    const tsdb_rollup_point_t *Q = P && P->count ? P : NULL;  /* the hour's samples */
+    int64_t st = INT64_MAX;  /* a stale marker ending a hold */
+    if (P && P->stale) {
+        if (P->stale > 1 || (Q && P->stale_t > Q->first_t && P->stale_t < Q->last_t)) return 1;
+        st = P->stale_t;
+    }
+    if (Q && (Q->gap_max > w->staleness || isnan(Q->sum) || isnan(Q->hold_sum))) return 1;
+    int inner_kept = w->idle_after == TSDB_ROLLUP_IDLE_AFTER;
+    if (want_idle && Q && !inner_kept && Q->zero_inner_max > w->idle_after) return 1;
+    /* the value held into the hour from the newest sample before it */
+    int64_t c1 = A;
+    if (w->have && w->pt + w->staleness > A) {
+        c1 = w->pt + w->staleness < B ? w->pt + w->staleness : B;
+        if (Q && Q->first_t < c1) c1 = Q->first_t;
+        if (st < c1) c1 = st;  /* (a stale marker after the samples is past first_t) */
+    }
+    int64_t carry = c1 - A, E = A;
+    *h = (hour_t){carry, carry ? w->pv * (double)carry : 0, 0, 1, carry ? w->pv : NAN};
+    if (Q) {
+        /* samples up to the newest are held without a break (gap_max <= staleness) */
+        E = Q->last_t + w->staleness < B ? Q->last_t + w->staleness : B;
+        if (st > Q->last_t && st < E) E = st;
+        h->held += E - Q->first_t;
+        h->value += Q->hold_sum + Q->last * (double)(E - Q->last_t);
+        if (Q->min != Q->max || (carry && w->pv != Q->min)) h->constant = 0;
+        h->cval = Q->min;
+    }
+    if (want_idle) {
+        int64_t next = INT64_MAX;
+        int64_t r0 = carry && w->pv == 0 ? (w->run != INT64_MAX ? w->run : w->pt) : INT64_MAX;
+        if (Q && Q->first == 0) {
+            /* the run the hour's samples start with, joined to the one held in */
+            int64_t s1 = Q->first_t, e1 = Q->zero_lead_end == INT64_MAX ? E : Q->zero_lead_end;
+            if (r0 != INT64_MAX && c1 == s1) s1 = r0;
+            else if (r0 != INT64_MAX) h->idle += idle_of(r0, c1, A, w->idle_after);
+            h->idle += idle_of(s1, e1, A, w->idle_after);
+            if (Q->zero_lead_end == INT64_MAX && E == B) next = s1;
+        } else if (r0 != INT64_MAX) {
+            h->idle += idle_of(r0, c1, A, w->idle_after);
+            if (!Q && c1 == B) next = r0;
+        }
+        if (Q && inner_kept) h->idle += Q->zero_inner_idle;
+        if (Q && Q->zero_lead_end != INT64_MAX && Q->zero_trail_start != INT64_MAX) {
+            h->idle += idle_of(Q->zero_trail_start, E, A, w->idle_after);
+            if (E == B) next = Q->zero_trail_start;
+        }
+        w->run = next;
+    }
+    if (Q) {
+        w->have = 1;
+        w->pt = Q->last_t;
+        w->pv = Q->last;
+    }
+    if (st != INT64_MAX && (!Q || st > Q->last_t)) {
+        w->have = 0;  /* the stale marker ended the hold */
+        w->run = INT64_MAX;
+    }
+    return 0;
+}
+
+/* A counter's increase over samples in [a, b), from the points ending in
+ * [a - lookback + 1h, b] (section 5's rule: each sample adds its rise over
+ * the sample before, a drop its whole value; the first sample seen has no
+ * baseline, as in the raw path's window).  Returns 1 with NaN samples. */
+static int counter_day(const tsdb_rollup_point_t *p, size_t n, int64_t a, int64_t b, double *inc,
+                       int *present)
+{
+    int seen = 0;
+    double prev = 0;
+    for (size_t i = 0; i < n && p[i].t <= b; i++) {
+        const tsdb_rollup_point_t *P = &p[i];
+        if (!P->count) continue;
+        if (isnan(P->sum) || isnan(P->inner_increase)) return 1;
+        double first = seen ? (P->first >= prev ? P->first - prev : P->first) : 0;
+        /* the rise of the newest sample, when it sits exactly on the end */
+        double end = P->count > 1 ? P->last_rise : first;
+        if (P->t == a) {
+            if (P->last_t == a) { *inc += end; *present = 1; }
+        } else if (P->t > a) {
+            double r = first + P->inner_increase;
+            if (P->t == b && P->last_t == b) r -= end;  /* that sample is the next day's */
+            *inc += r;
+            if (P->t < b || P->first_t < b) *present = 1;
+        }
+        seen = 1;
+        prev = P->last;
+    }
+    return 0;
+}
+
+/* How far before the day the rollup walk starts: enough to see the value
+ * held in, the counter's baseline and a run of zeros that went idle before. */
+static int64_t walk_lookback(const api_report_agg_params_t *prm)
+{
+    int64_t x = prm->staleness_ms + prm->gpu_idle_after_ms;
+    return (x + HOUR_MS - 1) / HOUR_MS * HOUR_MS + HOUR_MS;
+}
+
+/* One column's series from rollups into their workloads' day. */
+static int fast_col(tsdb_t *db, const char *tenant, const api_report_agg_params_t *prm, int col,
+                    const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *d)
+{
+    tsdb_matcher_t m[6] = {{TSDB_MATCH_EQ, "__name__", name},
+                           {TSDB_MATCH_EQ, INGEST_TENANT_LABEL, tenant}};
+    for (size_t i = 0; i < nextra && i < 4; i++) m[2 + i] = extra[i];
+    int64_t w0 = d->a - walk_lookback(prm);
+    tsdb_series_set_t *set;
+    int rc = tsdb_select(db, m, 2 + nextra, w0, d->b, &set);
+    if (rc) return rc;
+    while ((rc = tsdb_series_set_next(set)) == 1) {
+        size_t nl, np;
+        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        ssize_t wi = find_wl(d, label(l, nl, "workload_id"));
+        if (wi < 0) wi = find_pod(d, label(l, nl, "namespace"), label(l, nl, "pod"));
+        if (wi < 0 || d->wl[wi].excluded || d->wl[wi].raw) continue;
+        wl_t *x = &d->wl[wi];
+        const tsdb_rollup_point_t *p;
+        if ((rc = tsdb_series_set_rollups(set, TSDB_ROLLUP_1H, &p, &np))) break;
+        if (col == G_CPU_USE) {
+            x->raw = counter_day(p, np, d->a, d->b, &x->tot.cpu_inc_s, &x->tot.present);
+            continue;
+        }
+        if (col == G_ALLOC) x->nalloc++;
+        walk_t w = {prm->staleness_ms, prm->gpu_idle_after_ms, 0, 0, 0, INT64_MAX};
+        double value = 0;
+        int64_t held = 0;
+        size_t j = 0;
+        for (int64_t B = w0 + HOUR_MS; B <= d->b && !x->raw; B += HOUR_MS) {
+            while (j < np && p[j].t < B) j++;
+            const tsdb_rollup_point_t *P = j < np && p[j].t == B ? &p[j] : NULL;
+            hour_t h;
+            if (walk_hour(&w, P, B - HOUR_MS, B, col == G_UTIL, &h)) { x->raw = 1; break; }
+            if (B - HOUR_MS < d->a) continue;
+            size_t k = (size_t)((B - HOUR_MS - d->a) / HOUR_MS);
+            value += h.value;
+            held += h.held;
+            if (col == G_ALLOC) x->alloc_v[k] = h.held == HOUR_MS && h.constant ? h.cval : NAN;
+            if (col == G_UTIL) {
+                x->idle_sum[k] += (double)h.idle;
+                if (h.held == HOUR_MS) x->rep[k]++;
+                else if (h.held > 0) x->partial[k] = 1;
+            }
+        }
+        if (x->raw || held <= 0) continue;
+        x->tot.present = 1;
+        switch (col) {
+        case G_ALLOC: x->tot.alloc_ms += value; break;
+        case G_UTIL: x->tot.util_sum += value; x->tot.util_held += (double)held; break;
+        case G_FB: x->tot.fb_sum += value * MIB; x->tot.fb_held += (double)held; break;
+        case G_CPU_REQ: x->tot.cpu_req_ms += value; break;
+        case G_MEM_REQ: x->tot.mem_req_ms += value; break;
+        case G_MEM_USE: x->tot.mem_use_ms += value; break;
+        }
+    }
+    tsdb_series_set_free(set);
+    return rc < 0 ? rc : 0;
+}
+
+/* Idle allocated time hour by hour: allocation x idle GPU-ms / GPUs reporting,
+ * exact when the allocation held one value all hour and every GPU reported
+ * all hour or not at all; otherwise the workload-day goes raw. */
+static void fast_idle(day_t *d)
+{
+    for (size_t i = 0; i < d->nwl; i++) {
+        wl_t *x = &d->wl[i];
+        if (x->excluded || x->raw) continue;
+        if (x->nalloc > 1) { x->raw = 1; continue; }  /* relabelled: merged from raw samples */
+        double idle = 0;
+        for (size_t k = 0; k < d->nhours && x->nalloc; k++) {
+            if (x->idle_sum[k] <= 0) continue;
+            if (x->partial[k] || !x->rep[k] || isnan(x->alloc_v[k])) { x->raw = 1; break; }
+            idle += x->alloc_v[k] * x->idle_sum[k] / x->rep[k];
+        }
+        x->tot.idle_ms = idle;
+    }
+}
+
+static const tsdb_matcher_t M_CONTAINER[2] = {{TSDB_MATCH_NEQ, "container", ""},
+                                              {TSDB_MATCH_NEQ, "container", "POD"}};
+static const tsdb_matcher_t M_CPU[1] = {{TSDB_MATCH_EQ, "resource", "cpu"}};
+static const tsdb_matcher_t M_MEM[1] = {{TSDB_MATCH_EQ, "resource", "memory"}};
+
+static const struct column {
+    int col;
+    const char *name;
+    const tsdb_matcher_t *m;
+    size_t n;
+} COLUMNS[] = {
+    {G_ALLOC, "runai_workload_gpu_allocation", NULL, 0},
+    {G_UTIL, "DCGM_FI_DEV_GPU_UTIL", NULL, 0},
+    {G_FB, "DCGM_FI_DEV_FB_USED", NULL, 0},
+    {G_CPU_REQ, "kube_pod_container_resource_requests", M_CPU, 1},
+    {G_CPU_USE, "container_cpu_usage_seconds_total", M_CONTAINER, 2},
+    {G_MEM_REQ, "kube_pod_container_resource_requests", M_MEM, 1},
+    {G_MEM_USE, "container_memory_working_set_bytes", M_CONTAINER, 2},
+};
+#define NCOLUMNS (sizeof COLUMNS / sizeof *COLUMNS)
+
+static int one_day(api_reports_tsdb_source_t *src, const char *tenant,
                    const api_report_request_t *req, int64_t a, int64_t b,
                    const api_report_agg_params_t *prm, api_report_csv_t *csv,
                    const volatile int *cancelled, day_t *d)
 {
-    int64_t mint = a - prm->staleness_ms, maxt = b - 1;
-    const tsdb_matcher_t container[2] = {{TSDB_MATCH_NEQ, "container", ""},
-                                         {TSDB_MATCH_NEQ, "container", "POD"}};
-    const tsdb_matcher_t cpu[1] = {{TSDB_MATCH_EQ, "resource", "cpu"}};
-    const tsdb_matcher_t mem[1] = {{TSDB_MATCH_EQ, "resource", "memory"}};
+    /* workloads and pods are seen from raw samples as far back as the raw path reads */
+    int64_t mint = a - prm->staleness_ms - prm->gpu_idle_after_ms, maxt = b - 1;
+    d->a = a;
+    d->b = b;
+    d->nhours = 0;
     int rc = load_info(src->db, tenant, mint, maxt, req, d);
     if (!rc && d->nwl) rc = load_pods(src->db, tenant, mint, maxt, d);
-    struct { int col; const char *name; const tsdb_matcher_t *m; size_t n; } cols[] = {
-        {G_ALLOC, "runai_workload_gpu_allocation", NULL, 0},
-        {G_UTIL, "DCGM_FI_DEV_GPU_UTIL", NULL, 0},
-        {G_FB, "DCGM_FI_DEV_FB_USED", NULL, 0},
-        {G_CPU_REQ, "kube_pod_container_resource_requests", cpu, 1},
-        {G_CPU_USE, "container_cpu_usage_seconds_total", container, 2},
-        {G_MEM_REQ, "kube_pod_container_resource_requests", mem, 1},
-        {G_MEM_USE, "container_memory_working_set_bytes", container, 2},
-    };
-    for (size_t i = 0; !rc && d->nwl && i < sizeof cols / sizeof *cols; i++) {
-        if (*cancelled) return STRATA_ECLOSED;
-        rc = load_col(src->db, tenant, mint, maxt, cols[i].col, cols[i].name, cols[i].m,
-                      cols[i].n, d);
-    }
-    if (!rc) rc = attach(d);
     if (rc || !d->nwl) return rc;
 
-    api_report_workload_t *ws = strata_arena_alloc(d->arena, d->nwl * sizeof *ws);
-    if (!ws) return STRATA_ENOMEM;
-    size_t n = 0;
+    int on_grid = a % HOUR_MS == 0 && b % HOUR_MS == 0;
+    if (!src->raw_only && on_grid) {
+        d->nhours = (size_t)((b - a) / HOUR_MS);
+        for (size_t i = 0; i < d->nwl; i++) {
+            wl_t *x = &d->wl[i];
+            x->alloc_v = strata_arena_alloc(d->arena, d->nhours * sizeof *x->alloc_v);
+            x->idle_sum = strata_arena_calloc(d->arena, d->nhours, sizeof *x->idle_sum);
+            x->rep = strata_arena_calloc(d->arena, d->nhours, sizeof *x->rep);
+            x->partial = strata_arena_calloc(d->arena, d->nhours, sizeof *x->partial);
+            if (!x->alloc_v || !x->idle_sum || !x->rep || !x->partial) return STRATA_ENOMEM;
+            for (size_t k = 0; k < d->nhours; k++) x->alloc_v[k] = NAN;
+        }
+        for (size_t i = 0; !rc && i < NCOLUMNS; i++) {
+            if (*cancelled) return STRATA_ECLOSED;
+            rc = fast_col(src->db, tenant, prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
+                          COLUMNS[i].n, d);
+        }
+        if (rc) return rc;
+        fast_idle(d);
+    } else {
+        for (size_t i = 0; i < d->nwl; i++) d->wl[i].raw = 1;
+    }
+
+    size_t nraw = 0, nfast = 0;
     for (size_t i = 0; i < d->nwl; i++)
-        if (!d->wl[i].excluded) ws[n++] = d->wl[i].w;
+        if (!d->wl[i].excluded && d->wl[i].raw) nraw++;
+    if (nraw) {
+        for (size_t i = 0; !rc && i < NCOLUMNS; i++) {
+            if (*cancelled) return STRATA_ECLOSED;
+            /* a counter's baseline: its last sample inside the rollup walk's lookback */
+            int64_t from = COLUMNS[i].col == G_CPU_USE ? a - walk_lookback(prm) + 1 : mint;
+            rc = load_col(src->db, tenant, from, maxt, COLUMNS[i].col, COLUMNS[i].name,
+                          COLUMNS[i].m, COLUMNS[i].n, d);
+        }
+        if (!rc) rc = attach(d);
+        if (rc) return rc;
+    }
     api_report_request_t sub = *req;
     sub.start_ms = a;
     sub.end_ms = b;
+    api_report_entry_t *ent = strata_arena_alloc(d->arena, d->nwl * sizeof *ent);
+    if (!ent) return STRATA_ENOMEM;
+    size_t n = 0, nraw_present = 0;
+    int64_t day = a - (a % DAY_MS + DAY_MS) % DAY_MS;
+    for (size_t i = 0; !rc && i < d->nwl; i++) {
+        wl_t *x = &d->wl[i];
+        if (x->excluded) continue;
+        if (x->raw) rc = api_reports_workload_days(&sub, &x->w, prm, &x->tot, 1);
+        if (rc || !x->tot.present) continue;
+        ent[n++] = (api_report_entry_t){day, &x->w, x->tot};
+        if (x->raw) nraw_present++;
+        else nfast++;
+    }
+    if (rc) return rc;
+    atomic_fetch_add(&src->days_from_rollups, nfast);
+    atomic_fetch_add(&src->days_from_raw, nraw_present);
+    d->from_rollups += nfast;
+    d->from_raw += nraw_present;
     api_report_row_t *rows;
     size_t nrows;
-    rc = api_reports_aggregate(&sub, ws, n, prm, cancelled, d->arena, &rows, &nrows);
+    rc = api_reports_group(&sub, ent, n, d->arena, &rows, &nrows);
     for (size_t i = 0; !rc && i < nrows; i++) rc = api_reports_csv_row(csv, &rows[i]);
     return rc;
 }
@@ -358,7 +646,7 @@ static int one_day(const api_reports_tsdb_source_t *src, const char *tenant,
 int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_report_csv_t *csv,
                               const volatile int *cancelled, char *errmsg, size_t errcap)
 {
-    const api_reports_tsdb_source_t *src = ctx;
+    api_reports_tsdb_source_t *src = ctx;
     if (!src || !src->db) {
         snprintf(errmsg, errcap, "no metric store to read");
         return STRATA_EINVAL;
@@ -394,5 +682,9 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
     free(d.pieces);
     if (rc && rc != STRATA_ECLOSED)
         snprintf(errmsg, errcap, "reading the metric store failed: %s", strata_strerror(rc));
+    if (!rc)
+        strata_info("report generated", "id=%s workload_days_from_rollups=%llu workload_days_from_raw=%llu",
+                    req->id ? req->id : "", (unsigned long long)d.from_rollups,
+                    (unsigned long long)d.from_raw);
     return rc;
 }

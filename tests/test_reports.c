@@ -1254,7 +1254,7 @@ static void test_tsdb_generator(void **state)
         "workload_name=theirs", "project_name=team-a", NULL);
     put(db, a, b, 8, 0, "__name__=runai_workload_gpu_allocation", "__tenant__=2", "workload_id=W9", NULL);
 
-    api_reports_tsdb_source_t src = {db, 0, 0};
+    api_reports_tsdb_source_t src = {.db = db};
     api_reports_t *st = open_store(*state, 0, api_reports_tsdb_generate, &src);
     char all[37], team_a[37];
     create_ok(st, 1, "alice", "{\"name\":\"all\",\"start\":\"2024-12-01T00:00:00Z\","
@@ -1292,6 +1292,234 @@ static void test_tsdb_generator(void **state)
     tsdb_close(db);
 }
 
+/* ---- rollups against raw samples -------------------------------------------------- */
+
+static uint64_t rng_state;
+static uint32_t rnd(uint32_t n)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(rng_state >> 33) % n;
+}
+
+static void append_series(tsdb_t *db, const tsdb_sample_t *s, size_t n, ...)
+{
+    tsdb_label_t l[16];
+    char buf[16][128];
+    size_t nl = 0;
+    va_list ap;
+    va_start(ap, n);
+    for (const char *kv; (kv = va_arg(ap, const char *));) {
+        snprintf(buf[nl], sizeof buf[nl], "%s", kv);
+        char *eq = strchr(buf[nl], '=');
+        *eq = 0;
+        l[nl] = (tsdb_label_t){buf[nl], eq + 1};
+        nl++;
+    }
+    va_end(ap);
+    qsort(l, nl, sizeof *l, cmp_label);
+    tsdb_series_input_t in = {l, nl, s, n};
+    tsdb_append_result_t res;
+    assert_ok(tsdb_append(db, &in, 1, &res));
+    assert_int_equal(res.appended, n);
+}
+
+enum shape { SH_LEVEL, SH_ALLOC, SH_UTIL, SH_COUNTER };
+
+/* A random series over [t0, t1): samples every 60 s (a few on odd seconds),
+ * levels held for a while then changed (allocations rarely); utilization alternates runs of zeros
+ * and busy runs; counters rise with resets.  Rarely a gap wider than the
+ * staleness or a stale marker in the middle; a stale marker at the end. */
+static size_t random_series(tsdb_sample_t *s, int64_t t0, int64_t t1, enum shape sh, double level)
+{
+    size_t n = 0;
+    double v = level, c = 1000;
+    int64_t left = 0;   /* ms until the value changes */
+    for (int64_t t = t0; t < t1;) {
+        if (left <= 0) {
+            left = (int64_t)(sh == SH_UTIL ? 20 + rnd(300) : 2 + rnd(150)) * 60000;
+            if (sh == SH_UTIL) v = v == 0 ? (double)(1 + rnd(100)) : (rnd(3) ? 0 : (double)(1 + rnd(100)));
+            else if (sh == SH_LEVEL && rnd(4) == 0) v = level * (double)(1 + rnd(3));
+            else if (sh == SH_ALLOC && rnd(20) == 0) v = level + 1;  /* rarely resized */
+        }
+        if (sh == SH_COUNTER) {
+            c = rnd(500) == 0 ? (double)rnd(50) : c + (double)rnd(120) + 0.5;
+            s[n++] = (tsdb_sample_t){t, c};
+        } else {
+            s[n++] = (tsdb_sample_t){t, v};
+        }
+        uint32_t r = rnd(1000000);
+        if (r < 20) s[n++] = (tsdb_sample_t){t + 1000, stale_nan()};
+        int64_t step = r >= 20 && r < 30 ? (int64_t)(6 + rnd(30)) * 60000 : r < 20000 ? 61000 : 60000;
+        if (step == 61000) step = 60000 + (int64_t)(1 + rnd(20)) * 1000;  /* off the minute */
+        t += step;
+        left -= step;
+    }
+    s[n++] = (tsdb_sample_t){t1, stale_nan()};
+    return n;
+}
+
+static char *generate_csv(api_reports_tsdb_source_t *src, int64_t start, int64_t end,
+                          enum api_report_group g)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    api_report_csv_t *csv;
+    assert_ok(api_reports_csv_new(f, g, &csv));
+    api_report_request_t req = {0};
+    req.id = "r";
+    req.name = "r";
+    req.tenant_id = 1;
+    req.start_ms = start;
+    req.end_ms = end;
+    req.group_by = g;
+    volatile int cancelled = 0;
+    char err[256] = "";
+    int rc = api_reports_tsdb_generate(src, &req, csv, &cancelled, err, sizeof err);
+    if (rc) fail_msg("generate: %s (%s)", strata_strerror(rc), err);
+    api_reports_csv_free(csv);
+    fclose(f);
+    return buf;
+}
+
+/* Same rows, same text columns, numbers equal to 1e-9 relative. */
+static void assert_csv_close(const char *x, const char *y)
+{
+    size_t line = 0;
+    while (*x || *y) {
+        const char *ex = strchr(x, '\n'), *ey = strchr(y, '\n');
+        assert_non_null(ex);
+        assert_non_null(ey);
+        line++;
+        char lx[1024], ly[1024];
+        snprintf(lx, sizeof lx, "%.*s", (int)(ex - x), x);
+        snprintf(ly, sizeof ly, "%.*s", (int)(ey - y), y);
+        char *sx, *sy, *fx = strtok_r(lx, ",", &sx), *fy = strtok_r(ly, ",", &sy);
+        for (int col = 0; fx || fy; col++) {
+            if (!fx || !fy) fail_msg("line %zu: column counts differ", line);
+            char *endx, *endy;
+            double dx = strtod(fx, &endx), dy = strtod(fy, &endy);
+            if (*endx || *endy || endx == fx) {
+                if (strcmp(fx, fy)) fail_msg("line %zu column %d: %s vs %s", line, col, fx, fy);
+            } else if (fabs(dx - dy) > 1e-9 * fmax(1, fabs(dx))) {
+                fail_msg("line %zu column %d: %.17g (rollups) vs %.17g (raw)", line, col, dx, dy);
+            }
+            fx = strtok_r(NULL, ",", &sx);
+            fy = strtok_r(NULL, ",", &sy);
+        }
+        x = ex + 1;
+        y = ey + 1;
+    }
+}
+
+/* Twelve random workloads over three days, stored as blocks and a head:
+ * the report from rollups equals the report from raw samples, row by row,
+ * with and without groupBy, for whole days and for a range off the hour
+ * grid; and most workload-days did come from rollups. */
+static void test_tsdb_generator_rollups_match_raw(void **state)
+{
+    char dbdir[600];
+    snprintf(dbdir, sizeof dbdir, "%s/tsdb", (char *)*state);
+    tsdb_options_t o;
+    tsdb_options_init(&o);
+    o.dir = dbdir;
+    o.background = 0;
+    o.fsync = TSDB_FSYNC_NEVER;
+    o.retention_ms = 0;
+    o.ooo_window_ms = 4 * DAY;
+    tsdb_t *db;
+    assert_ok(tsdb_open(&o, &db));
+    rng_state = 42;
+    static tsdb_sample_t s[8000];
+    for (int w = 0; w < 12; w++) {
+        int64_t t0 = D1 - 3 * HOUR + (int64_t)rnd(40) * HOUR,
+                t1 = t0 + (int64_t)(6 + rnd(70)) * HOUR + (int64_t)rnd(3600) * 1000;
+        if (w < 3) { t0 = D1 - HOUR; t1 = D1 + 3 * DAY + HOUR; }  /* all three days */
+        char id[32], name[32], proj[32], ns[32], pod[32];
+        snprintf(id, sizeof id, "workload_id=W%02d", w);
+        snprintf(name, sizeof name, "workload_name=job-%d", w);
+        snprintf(proj, sizeof proj, "project_name=team-%d", w % 3);
+        snprintf(ns, sizeof ns, "namespace=ns%d", w);
+        snprintf(pod, sizeof pod, "pod=p%d", w);
+        size_t n = random_series(s, t0, t1, SH_LEVEL, 1);
+        append_series(db, s, n, "__name__=runai_workload_info", "__tenant__=1", id, name, proj,
+                      "cluster_id=c1", "department_id=d1", "department_name=research",
+                      "current_nodepools=pool-a", NULL);
+        n = random_series(s, t0, t1, SH_LEVEL, 1);
+        append_series(db, s, n, "__name__=runai_pod_info", "__tenant__=1", id, ns, pod, NULL);
+        n = random_series(s, t0, t1, SH_ALLOC, (double)(1 + rnd(4)));
+        append_series(db, s, n, "__name__=runai_workload_gpu_allocation", "__tenant__=1", id, NULL);
+        for (int g = 0; g < 2; g++) {
+            char gpu[16];
+            snprintf(gpu, sizeof gpu, "gpu=%d", g);
+            /* the second GPU of some workloads starts and ends off the hour */
+            int64_t g0 = g && w % 2 ? t0 + 17 * MIN : t0, g1 = g && w % 2 ? t1 - 23 * MIN : t1;
+            n = random_series(s, g0, g1, SH_UTIL, 0);
+            append_series(db, s, n, "__name__=DCGM_FI_DEV_GPU_UTIL", "__tenant__=1", gpu, ns, pod, NULL);
+            n = random_series(s, g0, g1, SH_LEVEL, 1024.5 * (1 + g));
+            append_series(db, s, n, "__name__=DCGM_FI_DEV_FB_USED", "__tenant__=1", gpu, ns, pod, NULL);
+        }
+        n = random_series(s, t0, t1, SH_LEVEL, 0.5);
+        append_series(db, s, n, "__name__=kube_pod_container_resource_requests", "__tenant__=1",
+                      ns, pod, "container=main", "resource=cpu", NULL);
+        n = random_series(s, t0, t1, SH_LEVEL, 2147483648.0);
+        append_series(db, s, n, "__name__=kube_pod_container_resource_requests", "__tenant__=1",
+                      ns, pod, "container=main", "resource=memory", NULL);
+        n = random_series(s, t0, t1, SH_COUNTER, 0);
+        append_series(db, s, n, "__name__=container_cpu_usage_seconds_total", "__tenant__=1",
+                      ns, pod, "container=main", NULL);
+        n = random_series(s, t0, t1, SH_LEVEL, 123456789.0);
+        append_series(db, s, n, "__name__=container_memory_working_set_bytes", "__tenant__=1",
+                      ns, pod, "container=main", NULL);
+        if (w % 4 == 3) assert_ok(tsdb_cut_head(db));  /* some blocks, some head */
+    }
+    /* W99, on purpose: a stale marker just after an hour starts, before its
+     * first sample (ends the value held in); a counter whose only sample in
+     * (23:00, 24:00] is at midnight (its rise belongs to the next day) */
+    size_t n = 0;
+    for (int64_t t = D1 + HOUR; t < D1 + 2 * DAY; t += MIN) {
+        if (t == D1 + 5 * HOUR) s[n++] = (tsdb_sample_t){t + 10000, stale_nan()};
+        if (t < D1 + 5 * HOUR || t >= D1 + 5 * HOUR + 30 * MIN) s[n++] = (tsdb_sample_t){t - 20000, 2};
+    }
+    append_series(db, s, n, "__name__=runai_workload_gpu_allocation", "__tenant__=1", "workload_id=W99", NULL);
+    n = 0;
+    for (int64_t t = D1 + HOUR; t < D1 + 2 * DAY; t += MIN) s[n++] = (tsdb_sample_t){t, 50};
+    append_series(db, s, n, "__name__=runai_workload_info", "__tenant__=1", "workload_id=W99",
+                  "project_name=team-9", NULL);
+    append_series(db, s, n, "__name__=DCGM_FI_DEV_GPU_UTIL", "__tenant__=1", "workload_id=W99", "gpu=0", NULL);
+    n = 0;
+    for (int64_t t = D1 + HOUR; t < D1 + 2 * DAY; t += MIN)
+        if (t <= D1 + 23 * HOUR || t >= D1 + DAY) s[n++] = (tsdb_sample_t){t, (double)(t - D1) / 1000};
+    append_series(db, s, n, "__name__=container_cpu_usage_seconds_total", "__tenant__=1",
+                  "workload_id=W99", "container=main", NULL);
+    api_reports_tsdb_source_t fast = {.db = db}, raw = {.db = db, .raw_only = 1};
+    const struct { int64_t start, end; enum api_report_group g; } cases[] = {
+        {D1, D1 + 3 * DAY, API_REPORT_GROUP_NONE},
+        {D1, D1 + 3 * DAY, API_REPORT_GROUP_PROJECT},
+        {D1 - DAY, D1 + 4 * DAY, API_REPORT_GROUP_CLUSTER},
+        {D1 + 5 * HOUR + 7 * MIN, D1 + 2 * DAY + 30 * MIN, API_REPORT_GROUP_NONE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *x = generate_csv(&fast, cases[i].start, cases[i].end, cases[i].g);
+        char *y = generate_csv(&raw, cases[i].start, cases[i].end, cases[i].g);
+        assert_true(strlen(y) > 300);
+        assert_csv_close(x, y);
+        free(x);
+        free(y);
+    }
+    uint64_t from_rollups = atomic_load(&fast.days_from_rollups), from_raw = atomic_load(&fast.days_from_raw);
+    print_message("workload-days from rollups %llu, from raw samples %llu\n",
+                  (unsigned long long)from_rollups, (unsigned long long)from_raw);
+    /* the raw ones: days off the hour grid, stale markers between samples,
+     * gaps, allocation resized in an hour with idle GPUs, a GPU reporting
+     * part of an hour with another idle */
+    assert_true(from_rollups * 10 >= (from_rollups + from_raw) * 4);
+    assert_true(from_raw > 0);
+    assert_int_equal(atomic_load(&raw.days_from_rollups), 0);
+    tsdb_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1315,6 +1543,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agg_groups_and_filters, setup, teardown),
         cmocka_unit_test(test_csv_writer),
         cmocka_unit_test_setup_teardown(test_tsdb_generator, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tsdb_generator_rollups_match_raw, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -649,7 +649,7 @@ static tsdb_rollup_point_t hold_ref(const tsdb_sample_t *s, size_t n, int64_t re
         int stale = test_double_bits(s[i].v) == TSDB_STALE_NAN_BITS;
         if (s[i].t <= end - res) { if (!stale) base = &s[i]; continue; }
         if (s[i].t > end) break;
-        if (stale) p.stale++;
+        if (stale) { p.stale++; p.stale_t = s[i].t; }
         else v[k++] = &s[i];
     }
     p.count = (uint32_t)k;
@@ -668,6 +668,7 @@ static tsdb_rollup_point_t hold_ref(const tsdb_sample_t *s, size_t n, int64_t re
             p.hold_sum += v[i]->v * (double)gap;
             double rise = v[i + 1]->v >= v[i]->v ? v[i + 1]->v - v[i]->v : v[i + 1]->v;
             p.increase += rise;
+            p.inner_increase += rise;
             if (i + 2 == k) p.last_rise = rise;
         }
     }
@@ -679,7 +680,11 @@ static tsdb_rollup_point_t hold_ref(const tsdb_sample_t *s, size_t n, int64_t re
         while (j + 1 < k && v[j + 1]->v == 0) j++;
         if (i == 0) p.zero_lead_end = j + 1 < k ? v[j + 1]->t : INT64_MAX;
         if (j + 1 == k) p.zero_trail_start = v[i]->t;
-        if (i > 0 && j + 1 < k && v[j + 1]->t - v[i]->t > p.zero_inner_max) p.zero_inner_max = v[j + 1]->t - v[i]->t;
+        if (i > 0 && j + 1 < k) {
+            int64_t len = v[j + 1]->t - v[i]->t;
+            if (len > p.zero_inner_max) p.zero_inner_max = len;
+            if (len > TSDB_ROLLUP_IDLE_AFTER) p.zero_inner_idle += len - TSDB_ROLLUP_IDLE_AFTER;
+        }
         i = j + 1;
     }
     return p;
@@ -701,11 +706,11 @@ static void check_hold_fields(tsdb_t *db, const tsdb_sample_t *s, size_t n, int6
         const tsdb_rollup_point_t *g = &p[want_n++];
 #define SAME(f) if (g->f != w.f) fail_msg("trial %u res %lld point %lld: %s got %.17g want %.17g", \
                                           trial, (long long)res, (long long)end, #f, (double)g->f, (double)w.f)
-        SAME(t); SAME(count); SAME(stale);
+        SAME(t); SAME(count); SAME(stale); SAME(stale_t);
         if (!w.count) continue;
         SAME(sum); SAME(min); SAME(max); SAME(first); SAME(first_t); SAME(last); SAME(last_t);
-        SAME(increase); SAME(gap_max); SAME(hold_sum); SAME(last_rise);
-        SAME(zero_lead_end); SAME(zero_trail_start); SAME(zero_inner_max);
+        SAME(increase); SAME(gap_max); SAME(hold_sum); SAME(last_rise); SAME(inner_increase);
+        SAME(zero_lead_end); SAME(zero_trail_start); SAME(zero_inner_max); SAME(zero_inner_idle);
 #undef SAME
     }
     assert_int_equal(np, want_n);

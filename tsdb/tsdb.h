@@ -150,11 +150,14 @@ typedef struct tsdb_rollup_point {
      * the step function exactly from rollups whenever every gap in the
      * interval is within their staleness: */
     uint32_t stale;     /* stale markers in the interval (a point may hold only these: count 0) */
+    int64_t stale_t;    /* the newest one's time (0 when none) */
     int64_t gap_max;    /* widest gap between consecutive samples in the interval (0 with one) */
     double hold_sum;    /* sum over consecutive samples of v_i * (t_{i+1} - t_i), in value x ms:
                            the integral of the step function from first_t to last_t */
     double last_rise;   /* counter rise of the newest sample over the one before it in the
                            interval (a drop counts its whole value); 0 when it is the only one */
+    double inner_increase; /* counter rises between the interval's own samples: `increase`
+                              without the first sample's rise over an earlier one */
     /* Runs of samples equal to 0 (an idle GPU), with times of samples: */
     int64_t zero_lead_end;    /* first sample nonzero: first_t; else the first nonzero
                                  sample's time; INT64_MAX when every sample is 0 */
@@ -162,10 +165,15 @@ typedef struct tsdb_rollup_point {
                                  INT64_MAX when the newest sample is not 0 */
     int64_t zero_inner_max;   /* longest run of zeros between two nonzero samples, from its
                                  first zero to the next nonzero sample; 0 when none */
+    int64_t zero_inner_idle;  /* sum over those runs of their length beyond
+                                 TSDB_ROLLUP_IDLE_AFTER (time "idle" by that rule) */
 } tsdb_rollup_point_t;
 
 #define TSDB_ROLLUP_5M  (5 * 60 * 1000)
 #define TSDB_ROLLUP_1H  (60 * 60 * 1000)
+/* The threshold zero_inner_idle is kept for: DESIGN.md's idle rule (a GPU at
+ * 0% for 5 minutes is idle), the default of strata's --gpu-idle-after. */
+#define TSDB_ROLLUP_IDLE_AFTER (5 * 60 * 1000)
 
 /* Rollup points of the current series at resolution TSDB_ROLLUP_5M or
  * TSDB_ROLLUP_1H whose intervals lie in [mint, maxt], ascending; computed from

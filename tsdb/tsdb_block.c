@@ -104,6 +104,12 @@ int tsdb_fsync_dir(const char *path)
 
 /* ---- rollups ------------------------------------------------------------------- */
 
+static void rollup_inner_zero_run(tsdb_rollup_point_t *p, int64_t len)
+{
+    if (len > p->zero_inner_max) p->zero_inner_max = len;
+    if (len > TSDB_ROLLUP_IDLE_AFTER) p->zero_inner_idle += len - TSDB_ROLLUP_IDLE_AFTER;
+}
+
 /* Adds one non-stale sample to the point of its interval. */
 static void rollup_add(tsdb_rollup_point_t *p, int64_t t, double v, int have_prev, double prev)
 {
@@ -119,12 +125,13 @@ static void rollup_add(tsdb_rollup_point_t *p, int64_t t, double v, int have_pre
         p->hold_sum += p->last * (double)gap;
         p->last_rise = tsdb_counter_delta(p->last, v);
         p->increase += p->last_rise;
+        p->inner_increase += p->last_rise;
         if (v < p->min) p->min = v;
         if (v > p->max) p->max = v;
         if (v != 0 && p->zero_trail_start != INT64_MAX) {
             /* a run of zeros ends here: the leading one, or one inside */
             if (p->zero_lead_end == INT64_MAX) p->zero_lead_end = t;
-            else if (t - p->zero_trail_start > p->zero_inner_max) p->zero_inner_max = t - p->zero_trail_start;
+            else rollup_inner_zero_run(p, t - p->zero_trail_start);
             p->zero_trail_start = INT64_MAX;
         } else if (v == 0 && p->zero_trail_start == INT64_MAX) {
             p->zero_trail_start = t;
@@ -158,6 +165,7 @@ int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
         }
         if (tsdb_dbits(s[i].v) == TSDB_STALE_NAN_BITS) {
             cur->stale++;
+            cur->stale_t = s[i].t;
             continue;
         }
         rollup_add(cur, s[i].t, s[i].v, have_prev, prev);
@@ -170,11 +178,14 @@ int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
 void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q)
 {
     p->stale += q->stale;
+    if (q->stale) p->stale_t = q->stale_t;
     if (!q->count) return;
     if (!p->count) {
         uint32_t stale = p->stale;
+        int64_t stale_t = p->stale_t;
         *p = *q;
         p->stale = stale;
+        p->stale_t = stale_t;
         return;
     }
     int64_t gap = q->first_t - p->last_t;
@@ -182,9 +193,11 @@ void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q)
     if (q->gap_max > p->gap_max) p->gap_max = q->gap_max;
     p->hold_sum += p->last * (double)gap + q->hold_sum;
     p->last_rise = q->count > 1 ? q->last_rise : tsdb_counter_delta(p->last, q->last);
+    p->inner_increase += tsdb_counter_delta(p->last, q->first) + q->inner_increase;
     /* runs of zeros that cross the join */
     int p_all_zero = p->zero_lead_end == INT64_MAX, q_all_zero = q->zero_lead_end == INT64_MAX;
     if (q->zero_inner_max > p->zero_inner_max) p->zero_inner_max = q->zero_inner_max;
+    p->zero_inner_idle += q->zero_inner_idle;
     if (p_all_zero) {
         p->zero_lead_end = q->zero_lead_end;
         p->zero_trail_start = q_all_zero ? p->first_t : q->zero_trail_start;
@@ -192,8 +205,7 @@ void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q)
         /* the run of zeros at the join: p's trailing one, or one q starts with */
         int64_t run = p->zero_trail_start != INT64_MAX ? p->zero_trail_start
                     : q->first == 0 ? q->first_t : INT64_MAX;
-        if (run != INT64_MAX && !q_all_zero && q->zero_lead_end - run > p->zero_inner_max)
-            p->zero_inner_max = q->zero_lead_end - run;
+        if (run != INT64_MAX && !q_all_zero) rollup_inner_zero_run(p, q->zero_lead_end - run);
         p->zero_trail_start = q_all_zero ? run : q->zero_trail_start;
     }
     p->count += q->count;
@@ -210,9 +222,11 @@ static int put_rollup(buf_t *b, const tsdb_rollup_point_t *p)
     int rc = put64(b, (uint64_t)p->t) | put32(b, p->count) | putd(b, p->sum) | putd(b, p->min) |
              putd(b, p->max) | putd(b, p->last) | put64(b, (uint64_t)p->last_t) |
              putd(b, p->first) | put64(b, (uint64_t)p->first_t) | putd(b, p->increase) |
-             put32(b, p->stale) | put64(b, (uint64_t)p->gap_max) | putd(b, p->hold_sum) |
-             putd(b, p->last_rise) | put64(b, (uint64_t)p->zero_lead_end) |
-             put64(b, (uint64_t)p->zero_trail_start) | put64(b, (uint64_t)p->zero_inner_max);
+             put32(b, p->stale) | put64(b, (uint64_t)p->stale_t) | put64(b, (uint64_t)p->gap_max) |
+             putd(b, p->hold_sum) | putd(b, p->last_rise) | putd(b, p->inner_increase) |
+             put64(b, (uint64_t)p->zero_lead_end) |
+             put64(b, (uint64_t)p->zero_trail_start) | put64(b, (uint64_t)p->zero_inner_max) |
+             put64(b, (uint64_t)p->zero_inner_idle);
     return rc ? STRATA_ENOMEM : 0;
 }
 
@@ -1136,12 +1150,15 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
         p->increase = getd(&r);
         if (b->version < 2) continue;  /* callers recompute v1 blocks' rollups (tsdb.c) */
         p->stale = get32(&r);
+        p->stale_t = (int64_t)get64(&r);
         p->gap_max = (int64_t)get64(&r);
         p->hold_sum = getd(&r);
         p->last_rise = getd(&r);
+        p->inner_increase = getd(&r);
         p->zero_lead_end = (int64_t)get64(&r);
         p->zero_trail_start = (int64_t)get64(&r);
         p->zero_inner_max = (int64_t)get64(&r);
+        p->zero_inner_idle = (int64_t)get64(&r);
     }
     return 0;
 }
