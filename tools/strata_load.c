@@ -74,7 +74,43 @@ struct opts {
     const char *expand_ack;
     bool list_series;
     double timeout_s, retry_for_s;
+    uint64_t metric_mask;     /* bit i: metric_names[i] is sent; all ones = no filter */
 };
+
+/* Every __name__ the simulator can produce, in catalog order; --metrics picks from it. */
+static const char *const metric_names[] = {
+    "runai_workload_info", "runai_workload_phase", "runai_workload_gpu_allocation",
+    "runai_workload_gpu_memory_request_bytes", "runai_workload_endpoint_info",
+    "runai_workload_element_info", "runai_workload_elements_total", "runai_pod_info",
+    "kube_pod_status_phase", "kube_pod_container_resource_requests",
+    "kube_pod_container_resource_limits", "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL",
+    "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    "DCGM_FI_PROF_NVLINK_TX_BYTES", "DCGM_FI_PROF_NVLINK_RX_BYTES", "num_requests_running",
+    "num_requests_waiting", "num_request_max", "request_success_total", "request_failure_total",
+    "gpu_cache_usage_perc", "time_to_first_token_seconds_bucket",
+    "time_to_first_token_seconds_count", "time_to_first_token_seconds_sum",
+    "e2e_request_latency_seconds_bucket", "e2e_request_latency_seconds_count",
+    "e2e_request_latency_seconds_sum",
+};
+#define N_METRICS ((int)(sizeof metric_names / sizeof metric_names[0]))
+_Static_assert(sizeof metric_names / sizeof metric_names[0] < 64, "metric_mask is 64 bits");
+#define ALL_METRICS ((1ULL << N_METRICS) - 1)
+
+/* `--metrics=report`: what api/reports_gen.c reads for a consumption report. */
+static const char *const report_metrics[] = {
+    "runai_workload_info", "runai_pod_info", "runai_workload_gpu_allocation",
+    "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "kube_pod_container_resource_requests",
+    "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+};
+
+static int metric_index(const char *name, size_t len)
+{
+    for (int i = 0; i < N_METRICS; i++)
+        if (strlen(metric_names[i]) == len && strncmp(metric_names[i], name, len) == 0) return i;
+    return -1;
+}
 
 /* ------------------------------------------------------------------ */
 /* Deterministic pseudo-randomness                                      */
@@ -208,8 +244,13 @@ struct sim {
     uint32_t hcap;
     struct series *ser;
     uint32_t nser, ser_cap;
+    /* Series of the full catalog so far, kept or not: the jitter keys hang off this index,
+     * so --metrics leaves every kept series' values exactly as without it. */
+    uint32_t nall;
+    struct series dropped; /* scratch target for the parameters of a series not sent */
     int64_t lifetime;
     bool oom;              /* an allocation failed while building the catalog */
+    bool bad_metric;       /* a series' name is not in metric_names */
 };
 
 static uint32_t str_hash(const char *s)
@@ -286,6 +327,18 @@ static uint8_t *put_bytes(uint8_t *p, uint8_t tag, const char *s, size_t n)
 static struct series *add_series(struct sim *s, const struct lblset *base, const char *metric,
                                  enum kind kind, uint8_t mtype)
 {
+    if (!metric) return NULL; /* afmt ran out of memory (s->oom is set) */
+    int mi = metric_index(metric, strlen(metric));
+    if (mi < 0) { /* a name missing from metric_names: a bug, caught by any test run */
+        strata_error("metric missing from metric_names", "metric=%s", metric);
+        s->bad_metric = true;
+        return NULL;
+    }
+    uint32_t full_idx = s->nall++;
+    if (!(s->o.metric_mask >> mi & 1)) {
+        memset(&s->dropped, 0, sizeof s->dropped);
+        return &s->dropped;
+    }
     struct lblset ls = *base;
     ls_set(&ls, "__name__", metric);
     int idx[MAX_LABELS], n = 0;
@@ -331,7 +384,7 @@ static struct series *add_series(struct sim *s, const struct lblset *base, const
     se->nrefs = (uint16_t)(2 * n);
     se->kind = (uint8_t)kind;
     se->mtype = mtype;
-    se->key = mix2(s->o.seed, s->nser);
+    se->key = mix2(s->o.seed, full_idx);
     s->nser++;
     return se;
 }
@@ -384,7 +437,7 @@ static void add_histogram(struct sim *s, const struct lblset *base, const char *
                           double rps, int64_t off)
 {
     char m[128];
-    uint64_t key = mix2(s->o.seed ^ 0x4853, s->nser);
+    uint64_t key = mix2(s->o.seed ^ 0x4853, s->nall);
     struct lblset ls = *base;
     for (int i = 0; i < nles; i++) {
         ls_set(&ls, "le", les[i]);
@@ -688,6 +741,7 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
             }
         }
         if (s->oom) return STRATA_ENOMEM;
+        if (s->bad_metric) return STRATA_EINVAL;
     }
 #undef NODEPOOL
     return 0;
@@ -1136,6 +1190,55 @@ static int parse_time_ms(const char *v, int64_t *out)
     return 0;
 }
 
+/*
+ * --metrics=LIST: comma-separated __name__s, or the preset `report`, into a
+ * bit mask over metric_names.  Returns 0, or 2 (usage error, message printed).
+ */
+static int parse_metrics(const char *v, uint64_t *mask)
+{
+    *mask = 0;
+    const char *p = v;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 6 && strncmp(p, "report", 6) == 0) {
+            for (size_t i = 0; i < sizeof report_metrics / sizeof report_metrics[0]; i++)
+                *mask |= 1ULL << metric_index(report_metrics[i], strlen(report_metrics[i]));
+        } else if (len > 0) {
+            int mi = metric_index(p, len);
+            if (mi < 0) {
+                fprintf(stderr, "strata-load: --metrics: unknown metric '%.*s'; known: report (preset)",
+                        (int)len, p);
+                for (int i = 0; i < N_METRICS; i++) fprintf(stderr, " %s", metric_names[i]);
+                fputc('\n', stderr);
+                return 2;
+            }
+            *mask |= 1ULL << mi;
+        }
+        if (!p[len]) break;
+        p += len + 1;
+    }
+    if (!*mask) {
+        fprintf(stderr, "strata-load: --metrics: empty list (see --help)\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* The selection as a canonical comma list (catalog order), for the ack-log header. */
+static void metrics_list(uint64_t mask, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < N_METRICS && len < cap; i++)
+        if (mask >> i & 1)
+            len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "," : "", metric_names[i]);
+}
+
+static bool metrics_filtered(uint64_t mask)
+{
+    return mask != ALL_METRICS;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -1158,6 +1261,15 @@ static void usage(FILE *f)
 "  --nodes=N                 nodes with 8 GPUs each (default 2)\n"
 "  --seed=N                  seed; same seed and flags give the same batches (default 1)\n"
 "  --trace=PATH              NVML trace shaping GPU values (default " DEFAULT_TRACE ")\n"
+"  --metrics=LIST            send only these metric names (comma-separated __name__s); the\n"
+"                            word `report` stands for what a consumption report reads:\n"
+"                            runai_workload_info, runai_pod_info,\n"
+"                            runai_workload_gpu_allocation, DCGM_FI_DEV_GPU_UTIL,\n"
+"                            DCGM_FI_DEV_FB_USED, kube_pod_container_resource_requests,\n"
+"                            container_cpu_usage_seconds_total,\n"
+"                            container_memory_working_set_bytes.  Other series are not\n"
+"                            generated at all; kept series have the same values as without\n"
+"                            the flag (default: all)\n"
 "Mode (default: real time from now on):\n"
 "  --scrape-interval=D       sample spacing, e.g. 15s, 1s, 500ms (default 15s)\n"
 "  --backfill=HOURS          send HOURS of history up to now as fast as accepted, then exit\n"
@@ -1179,7 +1291,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     *o = (struct opts){ .url = "http://127.0.0.1:9201/api/v1/write", .rw_version = 1,
                         .concurrency = 2, .batch_size = 2000, .samples_per_series = 1,
                         .workloads = 10, .nodes = 2, .seed = 1, .interval_ms = 15000,
-                        .trace = DEFAULT_TRACE, .timeout_s = 30, .retry_for_s = 120 };
+                        .trace = DEFAULT_TRACE, .timeout_s = 30, .retry_for_s = 120,
+                        .metric_mask = ALL_METRICS };
     static char token[4096];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1218,6 +1331,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         else if (IS("--duration")) { o->duration_s = strtod(v, NULL); if (o->duration_s <= 0) goto bad; }
         else if (IS("--rate")) { o->rate = strtod(v, NULL); if (o->rate <= 0) goto bad; }
         else if (IS("--trace")) o->trace = v;
+        else if (IS("--metrics")) {
+            int rc = parse_metrics(v, &o->metric_mask);
+            if (rc) return rc;
+        }
         else if (IS("--ack-log")) o->ack_log = v;
         else if (IS("--expand-ack")) o->expand_ack = v;
         else if (IS("--list-series")) o->list_series = true;
@@ -1397,16 +1514,28 @@ int main(int argc, char **argv)
     if (o.expand_ack) {
         /* The ack log's header carries the flags that shape the catalog. */
         expand = fopen(o.expand_ack, "r");
-        char hdr[PATH_MAX + 256], trace[PATH_MAX];
+        char hdr[PATH_MAX + 2048], trace[PATH_MAX];
         long long start, ims;
         unsigned long long seed;
+        int end = 0;
         if (!expand || !fgets(hdr, sizeof hdr, expand) ||
             sscanf(hdr, "# strata-load ack-log v1 seed=%llu workloads=%d nodes=%d interval_ms=%lld "
-                        "start_ms=%lld trace=%4095s", &seed, &o.workloads, &o.nodes, &ims, &start,
-                   trace) != 6) {
+                        "start_ms=%lld trace=%4095s%n", &seed, &o.workloads, &o.nodes, &ims, &start,
+                   trace, &end) != 6) {
             fprintf(stderr, "strata-load: %s is not an ack log\n", o.expand_ack);
             if (expand) fclose(expand);
             return 2;
+        }
+        /* A log written with --metrics says so after the trace; older logs sent everything. */
+        o.metric_mask = ALL_METRICS;
+        if (strncmp(hdr + end, " metrics=", 9) == 0) {
+            char *list = hdr + end + 9;
+            list[strcspn(list, " \n")] = '\0';
+            if (parse_metrics(list, &o.metric_mask) != 0) {
+                fprintf(stderr, "strata-load: %s: bad metrics= in the header\n", o.expand_ack);
+                fclose(expand);
+                return 2;
+            }
         }
         o.seed = seed;
         o.interval_ms = ims;
@@ -1465,10 +1594,14 @@ int main(int argc, char **argv)
             rc = STRATA_EIO;
             goto out;
         }
-        char abs[PATH_MAX];
+        char abs[PATH_MAX], mlist[2048] = "";
+        if (metrics_filtered(o.metric_mask)) {
+            memcpy(mlist, " metrics=", 10);
+            metrics_list(o.metric_mask, mlist + 9, sizeof mlist - 9);
+        }
         fprintf(r.ack, "# strata-load ack-log v1 seed=%" PRIu64 " workloads=%d nodes=%d "
-                "interval_ms=%" PRId64 " start_ms=%" PRId64 " trace=%s\n", o.seed, o.workloads,
-                o.nodes, o.interval_ms, data_start, realpath(o.trace, abs) ? abs : o.trace);
+                "interval_ms=%" PRId64 " start_ms=%" PRId64 " trace=%s%s\n", o.seed, o.workloads,
+                o.nodes, o.interval_ms, data_start, realpath(o.trace, abs) ? abs : o.trace, mlist);
         fprintf(r.ack, "# seq first_ts_ms samples_per_series series_lo series_hi status\n");
         fflush(r.ack);
     }
