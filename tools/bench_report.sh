@@ -6,17 +6,22 @@
 #   3. POST /api/v1/org-unit/reports, poll until Ready, download the CSV;
 # printed: backfill samples/s, generation seconds (POST -> Ready, and createdAt ->
 # statusUpdatedAt as the daemon stamps them), the daemon's RSS before the report and its peak
-# (VmHWM) after it, CSV rows.  Figures only, nothing asserted.  Environment:
+# (VmHWM) after it, CSV rows; the series count is printed before the backfill.  Figures only,
+# nothing asserted.  Environment:
 #   BENCH_WORKLOADS 10   BENCH_NODES 2   BENCH_DAYS 30
-#   BENCH_LOAD_ARGS extra strata-load flags (default --samples-per-series=40 --batch-size=500)
+#   BENCH_LOAD_ARGS extra strata-load flags (default --metrics=report --samples-per-series=40
+#                   --batch-size=500: only the series a consumption report reads)
 #   BENCH_KEEP=DIR  keep (or reuse, when DIR/data exists) the backfilled data directory
+#   BENCH_CHUNK_HOURS 12  BENCH_HEAD_HOURS 4  backfill chunk, and the head size (hours of
+#                   samples) to wait for before the next chunk
+#   BENCH_BACKFILL_ONLY=1  stop after the backfill (tuning it)   BENCH_VERBOSE=1  per-chunk times
 BUILD=${1:-build}
 W=${BENCH_WORKLOADS:-10}
 N=${BENCH_NODES:-2}
 DAYS=${BENCH_DAYS:-30}
 PORT=${BENCH_PORT:-19293}
 ADDR=127.0.0.1:$PORT
-LOAD_ARGS=${BENCH_LOAD_ARGS:---samples-per-series=40 --batch-size=500}
+LOAD_ARGS=${BENCH_LOAD_ARGS:---metrics=report --samples-per-series=40 --batch-size=500}
 if [ -n "$BENCH_KEEP" ]; then tmp=$BENCH_KEEP; mkdir -p "$tmp"; else tmp=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-report-XXXXXX"); fi
 pid=""
 cleanup() {
@@ -55,7 +60,12 @@ if [ -d "$tmp/data" ] && [ -n "$BENCH_KEEP" ]; then
 else
     # In chunks of BENCH_CHUNK_HOURS, letting the head drain into blocks in between: every
     # head cut rewrites the whole head into a WAL checkpoint, so a head holding weeks of
-    # backfill drains one 2 h block every ~10 s (see docs/reports.md, "Figures").
+    # backfill drains slowly (see docs/reports.md, "Figures").  12 h chunks and a 4 h head
+    # were as fast as any other setting tried (docs/strata-load.md, "Backfill for the
+    # reports benchmark"): the limit is ingest + cut CPU, not the waiting.
+    nser=$("$BUILD/strata-load" --list-series --workloads="$W" --nodes="$N" --start=$start \
+           --scrape-interval=15s $LOAD_ARGS | wc -l)
+    echo "bench-report: backfilling $nser series ($W workloads, $N nodes, $DAYS days at 15 s, $LOAD_ARGS)"
     start_strata
     chunk=${BENCH_CHUNK_HOURS:-12}
     t_all=$(date +%s.%N)
@@ -70,19 +80,22 @@ else
         series=$(echo "$out" | sed -n 's/.* series=\([0-9]*\) .*/\1/p' | head -1)
         load_s=$(echo "$load_s + $(echo "$out" | sed -n 's/.* elapsed_s=\([0-9.]*\) .*/\1/p' | head -1)" | bc)
         # wait until the head holds at most ~4 h of samples
-        limit=$((series * 240 * 4)); i=0
+        limit=$((series * 240 * ${BENCH_HEAD_HOURS:-4})); i=0; t_wait=$(date +%s.%N)
         while [ "$(curl -s "http://$ADDR/metrics" | awk '/^strata_head_samples / {print $2}')" -gt $limit ]; do
             i=$((i + 1)); [ $i -gt 3000 ] && { echo "bench-report: head does not drain" >&2; exit 1; }
             sleep 0.2
         done
+        [ -n "$BENCH_VERBOSE" ] && echo "bench-report: chunk at +${h} h: sent in $(echo "$out" |
+            sed -n 's/.* elapsed_s=\([0-9.]*\) .*/\1/p' | head -1) s, drain wait $(echo "$(date +%s.%N) - $t_wait" | bc) s" >&2
         h=$((h + n))
     done
     all_s=$(echo "$(date +%s.%N) - $t_all" | bc)
-    load_line=$(awk -v s="$samples" -v l="$load_s" -v a="$all_s" -v n="$series" 'BEGIN {
-        printf "%d samples of %d series: %.0f samples/s while sending (%.1f s), %.0f samples/s with the drains (%.1f s)", s, n, s / l, l, s / a, a }')
     ingest_hwm=$(kib VmHWM)
-    stop_strata
+    stop_strata  # cuts what the head still holds into blocks: part of the backfill's cost
+    load_line=$(awk -v s="$samples" -v l="$load_s" -v a="$all_s" -v n="$series" -v z="$stop_s" 'BEGIN {
+        printf "%d samples of %d series: %.0f samples/s while sending (%.1f s), %.0f samples/s with the drains (%.1f s), %.0f samples/s with the final stop too (%.1f s)", s, n, s / l, l, s / a, a, s / (a + z), a + z }')
     echo "bench-report: backfill done, stop took ${stop_s} s"
+    [ -n "$BENCH_BACKFILL_ONLY" ] && { echo "  backfill                $load_line"; exit 0; }
 fi
 start_strata
 rss0=$(kib VmRSS)
