@@ -38,7 +38,7 @@ iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 start_strata() {
     "$BUILD/strata" --listen=$ADDR --data-dir="$tmp/data" --auth=none --retention=0 \
-        --wal-fsync=never --log-level=warn >>"$tmp/log" 2>&1 &
+        --wal-fsync=never --log-level=${BENCH_LOG_LEVEL:-warn} >>"$tmp/log" 2>&1 &
     pid=$!
     t0=$(date +%s.%N)
     until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/readyz")" = 200 ]; do

@@ -74,12 +74,14 @@
 /* ---- blocks, index, rollups (tsdb/tsdb_block.c) ------------------------
  * <dir>/blocks/<id>/ with id = 16 hex digits of the creation time in ms and
  * 8 hex digits of a per-process sequence; written as <id>.tmp/ and renamed.
- *   chunks, rollups: "page files": u32 magic | u32 version, then pages
+ *   chunks, rollups, rollups1h: "page files": u32 magic | u32 version, then pages
  *       u32 raw_len | u32 comp_len | u32 crc32c(compressed bytes) | zstd frame
  *     a page holds the records of several series back to back (~64 KiB raw);
  *     a record is addressed by (file offset of its page, offset in the raw
  *     page, length).  chunks records are codec chunks of <= 1024 samples;
- *     rollups records are arrays of TSDB_ROLLUP_RECORD_SIZE points.
+ *     rollups records are arrays of TSDB_ROLLUP_RECORD_SIZE points: 5m ones in
+ *     rollups, 1h ones in rollups1h (version 1 blocks: both in rollups, and no
+ *     rollups1h file), so a wide read decompresses no 5m pages.
  *   index: u32 magic | u32 version
  *     | u32 nsyms, nsyms x (u32 len, bytes, NUL)     sorted, unique
  *     | u32 nseries, per series (ascending label-set order):

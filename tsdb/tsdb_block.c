@@ -431,7 +431,8 @@ void tsdb_page_cache_free(tsdb_page_cache_t *pc)
     memset(pc, 0, sizeof *pc);
 }
 
-/* Returns the record at (page, off, len) of file 0 (chunks) or 1 (rollups). */
+/* Returns the record at (page, off, len) of file 0 (chunks), 1 (rollups: 5m,
+ * and 1h in version 1 blocks) or 2 (rollups1h). */
 static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off, uint32_t len,
                      tsdb_page_cache_t *pc, const uint8_t **out)
 {
@@ -440,7 +441,7 @@ static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t of
         shared_unpin(pc);
         spage_t *e = shared_get(b, file, page);
         if (!e) {
-            int fd = file ? b->fd_rollups : b->fd_chunks;
+            int fd = file == 2 ? b->fd_rollups1h : file ? b->fd_rollups : b->fd_chunks;
             uint32_t hdr[3];
             int rc = read_all_at(fd, hdr, sizeof hdr, page);
             if (rc) return rc;
@@ -505,7 +506,7 @@ struct tsdb_block_writer {
     char *tmp, *final;
     char id[40];
     uint32_t level;
-    pagew_t chunks, rollups;
+    pagew_t chunks, rollups, rollups1h;
     struct wseries *series;
     size_t nseries, series_cap;
     tsdb_block_chunk_t *cm;
@@ -550,6 +551,7 @@ void tsdb_block_writer_abort(tsdb_block_writer_t *w)
     if (!w) return;
     pagew_close(&w->chunks, 0);
     pagew_close(&w->rollups, 0);
+    pagew_close(&w->rollups1h, 0);
     if (w->tmp) tsdb_rm_tree(w->tmp);
     free(w->tmp);
     free(w->final);
@@ -566,7 +568,7 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, tsdb_block_wri
 {
     tsdb_block_writer_t *w = calloc(1, sizeof *w);
     if (!w) return STRATA_ENOMEM;
-    w->chunks.fd = w->rollups.fd = -1;
+    w->chunks.fd = w->rollups.fd = w->rollups1h.fd = -1;
     w->level = level;
     w->mint = INT64_MAX;
     w->maxt = INT64_MIN;
@@ -588,16 +590,19 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, tsdb_block_wri
         return STRATA_EIO;
     }
     char *pc = path_join(w->tmp, "chunks"), *pr = path_join(w->tmp, "rollups");
-    int rc = (!pc || !pr) ? STRATA_ENOMEM : pagew_open(&w->chunks, pc);
+    char *ph = path_join(w->tmp, "rollups1h");
+    int rc = (!pc || !pr || !ph) ? STRATA_ENOMEM : pagew_open(&w->chunks, pc);
     if (!rc) rc = pagew_open(&w->rollups, pr);
+    if (!rc) rc = pagew_open(&w->rollups1h, ph);
     free(pc);
     free(pr);
+    free(ph);
     if (rc) { tsdb_block_writer_abort(w); return rc; }
     *out = w;
     return 0;
 }
 
-static int add_rollups(tsdb_block_writer_t *w, const tsdb_sample_t *s, size_t n, int64_t res,
+static int add_rollups(tsdb_block_writer_t *w, pagew_t *pw, const tsdb_sample_t *s, size_t n, int64_t res,
                        uint64_t *page, uint32_t *off, uint32_t *np)
 {
     size_t cnt = 0;
@@ -608,7 +613,7 @@ static int add_rollups(tsdb_block_writer_t *w, const tsdb_sample_t *s, size_t n,
     *np = (uint32_t)cnt;
     *page = 0;
     *off = 0;
-    return cnt ? pagew_add(&w->rollups, w->rbuf.p, w->rbuf.n, page, off) : 0;
+    return cnt ? pagew_add(pw, w->rbuf.p, w->rbuf.n, page, off) : 0;
 }
 
 int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, size_t nlabels,
@@ -657,8 +662,9 @@ int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, si
         w->ncm++;
         ws->nchunks++;
     }
-    if ((rc = add_rollups(w, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n))) return rc;
-    if ((rc = add_rollups(w, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n))) return rc;
+    /* 1h points in their own file: a wide read then decompresses no 5m pages */
+    if ((rc = add_rollups(w, &w->rollups, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n))) return rc;
+    if ((rc = add_rollups(w, &w->rollups1h, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n))) return rc;
     if (s[0].t < w->mint) w->mint = s[0].t;
     if (s[n - 1].t > w->maxt) w->maxt = s[n - 1].t;
     w->nsamples += n;
@@ -810,6 +816,7 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
     buf_t ix = { 0 }, meta = { 0 };
     int rc = pagew_close(&w->chunks, 1);
     if (!rc) rc = pagew_close(&w->rollups, 1);
+    if (!rc) rc = pagew_close(&w->rollups1h, 1);
     if (!rc) rc = build_index(w, &ix);
     if (!rc) rc = write_file(w->tmp, "index", ix.p, ix.n);
     if (!rc) {
@@ -866,6 +873,7 @@ void tsdb_block_close(tsdb_block_t *b)
     free_mem(b);
     if (b->fd_chunks >= 0) close(b->fd_chunks);
     if (b->fd_rollups >= 0) close(b->fd_rollups);
+    if (b->fd_rollups1h >= 0) close(b->fd_rollups1h);
     free(b->syms);
     free(b->series);
     free(b->postings);
@@ -984,15 +992,16 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
 {
     tsdb_block_t *b = calloc(1, sizeof *b);
     if (!b) return STRATA_ENOMEM;
-    b->fd_chunks = b->fd_rollups = -1;
+    b->fd_chunks = b->fd_rollups = b->fd_rollups1h = -1;
     snprintf(b->id, sizeof b->id, "%s", id);
     b->path = path_join(blocks_dir, id);
     if (!b->path) { tsdb_block_close(b); return STRATA_ENOMEM; }
     char *mp = path_join(b->path, "meta"), *ip = path_join(b->path, "index");
     char *cp = path_join(b->path, "chunks"), *rp = path_join(b->path, "rollups");
+    char *hp = path_join(b->path, "rollups1h");
     uint8_t *meta = NULL, *index = NULL;
     size_t mlen = 0, ilen = 0;
-    int rc = (!mp || !ip || !cp || !rp) ? STRATA_ENOMEM : read_file(mp, &meta, &mlen);
+    int rc = (!mp || !ip || !cp || !rp || !hp) ? STRATA_ENOMEM : read_file(mp, &meta, &mlen);
     if (!rc) {
         rd_t r = { meta, meta + mlen, 0 };
         uint32_t crc = 0;
@@ -1019,17 +1028,19 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
     if (!rc) {
         b->fd_chunks = open(cp, O_RDONLY | O_CLOEXEC);
         b->fd_rollups = open(rp, O_RDONLY | O_CLOEXEC);
-        if (b->fd_chunks < 0 || b->fd_rollups < 0) rc = STRATA_ECORRUPT;
+        if (b->version >= 2) b->fd_rollups1h = open(hp, O_RDONLY | O_CLOEXEC);
+        if (b->fd_chunks < 0 || b->fd_rollups < 0 || (b->version >= 2 && b->fd_rollups1h < 0))
+            rc = STRATA_ECORRUPT;
     }
     if (!rc) {
-        const char *files[4] = { mp, ip, cp, rp };
-        for (int i = 0; i < 4; i++) {
+        const char *files[5] = { mp, ip, cp, rp, hp };
+        for (int i = 0; i < 5; i++) {
             struct stat st;
             if (stat(files[i], &st) == 0) b->bytes += (uint64_t)st.st_size;
         }
     }
     free(meta);
-    free(mp); free(ip); free(cp); free(rp);
+    free(mp); free(ip); free(cp); free(rp); free(hp);
     if (rc) { tsdb_block_close(b); return rc; }
     *out = b;
     return 0;
@@ -1127,7 +1138,8 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
     const uint8_t *data;
     size_t rsize = b->version >= 2 ? TSDB_ROLLUP_RECORD_SIZE : TSDB_ROLLUP_RECORD_SIZE_V1;
     if ((uint64_t)cnt * rsize > UINT32_MAX) return STRATA_ECORRUPT;
-    int rc = page_read(b, 1, page, off, cnt * (uint32_t)rsize, pc, &data);
+    int file = res == TSDB_ROLLUP_1H && b->version >= 2 ? 2 : 1;
+    int rc = page_read(b, file, page, off, cnt * (uint32_t)rsize, pc, &data);
     if (rc) return rc;
     if (*n + cnt > *cap) {
         size_t nc = *cap ? *cap : 64;

@@ -162,7 +162,7 @@ struct tsdb_block {
     struct tsdb_bpost { uint32_t name, value, n; const uint32_t *ids; } *postings;
     uint32_t npostings;
     void *mem;                    /* the loaded index and arrays */
-    int fd_chunks, fd_rollups;
+    int fd_chunks, fd_rollups, fd_rollups1h;   /* rollups1h: version >= 2 */
     /* owned by tsdb.c under its blocks mutex */
     int refs;
     int corrupt;                  /* a read failed its CRC: set aside */

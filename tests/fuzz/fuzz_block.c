@@ -1,11 +1,11 @@
 /*
- * fuzz_block.c: opens blocks whose index, chunks or rollups file is arbitrary
+ * fuzz_block.c: opens blocks whose index, chunks, rollups or rollups1h file is arbitrary
  * bytes (tsdb_block_open, then every read path of tsdb_block.c).
  *
  * A real block is written once at start; each input replaces one of its
- * files: data[0] % 3 picks index (the harness appends the right CRC32C, so
+ * files: data[0] % 4 picks index (the harness appends the right CRC32C, so
  * mutations reach the parser's bounds checks instead of dying at the CRC),
- * chunks or rollups (taken as they are: page CRCs and zstd frames must hold
+ * chunks, rollups or rollups1h (taken as they are: page CRCs and zstd frames must hold
  * up on their own).  Whatever opens is then read in full: every series'
  * samples and rollups, matchers over its postings.  Only memory safety and
  * "error, never garbage" are checked: a read either fails with a STRATA_E*
@@ -23,9 +23,11 @@
 
 static char dir[64];
 static char id[40];
-static uint8_t *orig[4];
-static size_t orig_len[4];
-static const char *files[4] = { "index", "chunks", "rollups", "meta" };
+#define NFILES 5
+#define NMODES 4   /* the files an input may replace: all but meta */
+static uint8_t *orig[NFILES];
+static size_t orig_len[NFILES];
+static const char *files[NFILES] = { "index", "chunks", "rollups", "rollups1h", "meta" };
 
 static void write_file(const char *name, const uint8_t *p, size_t n, const uint8_t *tail, size_t tn)
 {
@@ -76,7 +78,7 @@ static void setup(void)
         if (tsdb_block_writer_add(w, l, 3, s, n)) abort();
     }
     if (tsdb_block_writer_finish(w, id)) abort();
-    for (int i = 0; i < 4; i++) read_orig(i);
+    for (int i = 0; i < NFILES; i++) read_orig(i);
     atexit(cleanup);
 }
 
@@ -130,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
         const char *seeds = getenv("FUZZ_BLOCK_SEEDS");
         if (seeds) {
-            for (int mode = 0; mode < 3; mode++) {
+            for (int mode = 0; mode < NMODES; mode++) {
                 char path[512];
                 snprintf(path, sizeof path, "%s/%s", seeds, files[mode]);
                 FILE *f = fopen(path, "wb");
@@ -144,10 +146,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     if (size < 1) return 0;
-    int mode = data[0] % 3;
+    int mode = data[0] % NMODES;
     const uint8_t *body = data + 1;
     size_t n = size - 1;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < NFILES; i++) {
         if (i != mode) { write_file(files[i], orig[i], orig_len[i], NULL, 0); continue; }
         if (mode == 0) {
             uint32_t crc = tsdb_crc32c(0, body, n);
