@@ -754,15 +754,19 @@ static int entry_cmp(const tsdb_series_set_t *set, const sel_entry_t *a, const s
     return a->nlabels < b->nlabels ? -1 : a->nlabels > b->nlabels;
 }
 
-static _Thread_local const tsdb_series_set_t *sort_set;
-static int entry_qsort_cmp(const void *x, const void *y)
+static int entry_qsort_cmp2(const tsdb_series_set_t *set, const sel_entry_t *a, const sel_entry_t *b)
 {
-    const sel_entry_t *a = x, *b = y;
-    int c = entry_cmp(sort_set, a, b);
+    int c = entry_cmp(set, a, b);
     if (c) return c;
     /* blocks (oldest first) before the head, so later sources win ties */
     int64_t sa = a->src < 0 ? INT32_MAX : a->src, sb = b->src < 0 ? INT32_MAX : b->src;
     return sa < sb ? -1 : sa > sb;
+}
+
+static _Thread_local const tsdb_series_set_t *sort_set;
+static int entry_qsort_cmp(const void *x, const void *y)
+{
+    return entry_qsort_cmp2(sort_set, x, y);
 }
 
 static int set_push(tsdb_series_set_t *set, sel_entry_t e)
@@ -796,6 +800,50 @@ void tsdb_series_set_free(tsdb_series_set_t *set)
 }
 
 static const tsdb_index_ops_t head_index_ops;
+
+/* Sorts the entries by label set, then source.  A block's entries come in
+ * label order already (its series are stored so and postings are sorted), so
+ * only the head's (e[0..nhead)) are sorted, and the runs are merged pairwise:
+ * n log(runs) label comparisons instead of n log n, which showed up as a
+ * quarter of a 30-day report's time. */
+static int sort_entries(tsdb_series_set_t *set, size_t nhead, size_t *run, size_t nruns)
+{
+    sort_set = set;
+    if (nhead > 1) qsort(set->e, nhead, sizeof *set->e, entry_qsort_cmp);
+    sort_set = NULL;
+    /* runs: the head, then each block's (run[k]: its start) */
+    size_t *off = malloc((nruns + 2) * sizeof *off), n = 0;
+    if (!off) return STRATA_ENOMEM;
+    if (nhead) off[n++] = 0;
+    for (size_t k = 0; k < nruns; k++)
+        if (run[k] < (k + 1 < nruns ? run[k + 1] : set->ne)) off[n++] = run[k];
+    off[n] = set->ne;
+    sel_entry_t *a = set->e, *tmp = n > 1 ? malloc(set->ne * sizeof *tmp) : NULL;
+    if (n > 1 && !tmp) { free(off); return STRATA_ENOMEM; }
+    while (n > 1) {
+        size_t w = 0;
+        for (size_t r = 0; r < n; r += 2) {
+            size_t i = off[r], mid = off[r + 1], j = mid, end = r + 1 < n ? off[r + 2] : mid, o = i;
+            while (i < mid && j < end)
+                tmp[o++] = entry_qsort_cmp2(set, &a[j], &a[i]) < 0 ? a[j++] : a[i++];
+            while (i < mid) tmp[o++] = a[i++];
+            while (j < end) tmp[o++] = a[j++];
+            off[w++] = off[r];
+        }
+        off[w] = off[n];
+        n = w;
+        sel_entry_t *x = a;
+        a = tmp;
+        tmp = x;
+    }
+    if (a != set->e) {
+        memcpy(set->e, a, set->ne * sizeof *a);
+        tmp = a;
+    }
+    free(tmp);
+    free(off);
+    return 0;
+}
 
 /* Builds a set over the head (with_head) and the given blocks (references
  * taken over).  cm == NULL selects every series. */
@@ -851,6 +899,7 @@ static int set_build(tsdb_t *db, const tsdb_cmatcher_t *cm, size_t ncm, int with
         free(ids);
         ids = NULL;
     }
+    size_t nhead = set->ne, nruns = 0, *run = NULL;
     /* Blocks are looked at after the head: a cut in between moves samples
      * into a block this snapshot then sees (and the merge deduplicates),
      * instead of hiding them from both. */
@@ -858,8 +907,10 @@ static int set_build(tsdb_t *db, const tsdb_cmatcher_t *cm, size_t ncm, int with
         blks = set->blks;
         nblks = set->nblks;
     }
+    if (!rc && !(run = malloc((nblks + 2) * sizeof *run))) rc = STRATA_ENOMEM;
     for (size_t b = 0; !rc && b < nblks; b++) {
         tsdb_block_t *blk = blks[b];
+        run[nruns++] = set->ne;
         nids = 0;
         if (cm) rc = tsdb_index_select(&tsdb_block_index_ops, blk, cm, ncm, &ids, &nids);
         for (uint32_t i = 0; !rc && i < (cm ? nids : blk->nseries); i++) {
@@ -882,10 +933,9 @@ static int set_build(tsdb_t *db, const tsdb_cmatcher_t *cm, size_t ncm, int with
         free(ids);
         ids = NULL;
     }
+    if (!rc) rc = sort_entries(set, nhead, run, nruns);
+    free(run);
     if (rc) { tsdb_series_set_free(set); return rc; }
-    sort_set = set;
-    if (set->ne > 1) qsort(set->e, set->ne, sizeof *set->e, entry_qsort_cmp);
-    sort_set = NULL;
     *out = set;
     return 0;
 }
