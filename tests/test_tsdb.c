@@ -706,11 +706,18 @@ static void check_hold_fields(tsdb_t *db, const tsdb_sample_t *s, size_t n, int6
         const tsdb_rollup_point_t *g = &p[want_n++];
 #define SAME(f) if (g->f != w.f) fail_msg("trial %u res %lld point %lld: %s got %.17g want %.17g", \
                                           trial, (long long)res, (long long)end, #f, (double)g->f, (double)w.f)
+        if (res == TSDB_ROLLUP_5M) {  /* the holding-rule fields are 1h only */
+            tsdb_rollup_point_t z = { .t = w.t, .count = w.count, .sum = w.sum, .min = w.min,
+                                      .max = w.max, .last = w.last, .last_t = w.last_t,
+                                      .first = w.first, .first_t = w.first_t, .increase = w.increase };
+            w = z;
+        }
         SAME(t); SAME(count); SAME(stale); SAME(stale_t);
+        SAME(gap_max); SAME(hold_sum); SAME(last_rise); SAME(inner_increase);
+        SAME(zero_lead_end); SAME(zero_trail_start); SAME(zero_inner_max); SAME(zero_inner_idle);
         if (!w.count) continue;
         SAME(sum); SAME(min); SAME(max); SAME(first); SAME(first_t); SAME(last); SAME(last_t);
-        SAME(increase); SAME(gap_max); SAME(hold_sum); SAME(last_rise); SAME(inner_increase);
-        SAME(zero_lead_end); SAME(zero_trail_start); SAME(zero_inner_max); SAME(zero_inner_idle);
+        SAME(increase);
 #undef SAME
     }
     assert_int_equal(np, want_n);

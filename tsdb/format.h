@@ -94,9 +94,10 @@
  *     | u64 nchunks | u32 level | u32 crc32c of the preceding bytes
  * A rollup point on disk: i64 t | u32 count | f64 sum, min, max, last | i64 last_t
  *   | f64 first | i64 first_t | f64 increase (76 bytes, version 1), then since
- *   version 2: u32 stale | i64 stale_t | i64 gap_max | f64 hold_sum | f64 last_rise
- *   | f64 inner_increase | i64 zero_lead_end | i64 zero_trail_start
- *   | i64 zero_inner_max | i64 zero_inner_idle (152 bytes).
+ *   version 2, in rollups1h only (5m points keep the 76-byte layout): u32 stale
+ *   | i64 stale_t | i64 gap_max | f64 hold_sum | f64 last_rise | f64 inner_increase
+ *   | i64 zero_lead_end | i64 zero_trail_start | i64 zero_inner_max
+ *   | i64 zero_inner_idle (152 bytes).
  *   Version 1 blocks stay readable; their rollups are recomputed from their
  *   samples when read, as they lack the holding-rule fields.
  */

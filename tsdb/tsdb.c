@@ -1119,14 +1119,14 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
     /* Stored rollups are only exact when the sources do not overlap in time
      * (each sample lives in exactly one of them); otherwise recompute from
      * the merged samples. */
-    int overlap = set->lazy_head;  /* (or a version 1 block, whose rollups lack fields) */
+    int overlap = set->lazy_head;  /* (or a version 1 block, whose 1h rollups lack fields) */
     int64_t prev_end = INT64_MIN;
     for (size_t g = set->gstart; g < set->gend && !overlap; g++) {
         const sel_entry_t *e = &set->e[g];
         int64_t a, b;
         if (e->src >= 0) {
             const tsdb_block_series_t *bs = &set->blks[e->src]->series[e->id];
-            if (set->blks[e->src]->version < 2) overlap = 1;
+            if (resolution == TSDB_ROLLUP_1H && set->blks[e->src]->version < 2) overlap = 1;
             a = bs->chunks[0].mint;
             b = bs->chunks[bs->nchunks - 1].maxt;
         } else {
@@ -1163,6 +1163,16 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
         const tsdb_rollup_point_t *p = &set->roll[i];
         if (p->t - resolution + 1 >= set->mint && p->t <= set->maxt) set->roll[w++] = *p;
     }
+    /* 5m points do not keep the holding-rule fields on disk: none, wherever
+     * they came from */
+    if (resolution == TSDB_ROLLUP_5M)
+        for (size_t i = 0; i < w; i++) {
+            tsdb_rollup_point_t *p = &set->roll[i];
+            p->stale = 0;
+            p->stale_t = p->gap_max = p->zero_lead_end = p->zero_trail_start = 0;
+            p->zero_inner_max = p->zero_inner_idle = 0;
+            p->hold_sum = p->last_rise = p->inner_increase = 0;
+        }
     set->nroll = w;
     *points = set->roll;
     *n = w;

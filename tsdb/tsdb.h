@@ -148,7 +148,8 @@ typedef struct tsdb_rollup_point {
     /* What the holding rule needs (DESIGN.md section 4: a sample holds until
      * the next one, at most the staleness), so that consumers can integrate
      * the step function exactly from rollups whenever every gap in the
-     * interval is within their staleness: */
+     * interval is within their staleness.  TSDB_ROLLUP_1H points only: at
+     * TSDB_ROLLUP_5M these are all 0 (not stored, to keep 5m rollups small). */
     uint32_t stale;     /* stale markers in the interval (a point may hold only these: count 0) */
     int64_t stale_t;    /* the newest one's time (0 when none) */
     int64_t gap_max;    /* widest gap between consecutive samples in the interval (0 with one) */

@@ -217,12 +217,14 @@ void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q)
     p->increase += q->increase;
 }
 
-static int put_rollup(buf_t *b, const tsdb_rollup_point_t *p)
+/* hold: with the holding-rule fields (1h points of version >= 2 blocks). */
+static int put_rollup(buf_t *b, const tsdb_rollup_point_t *p, int hold)
 {
     int rc = put64(b, (uint64_t)p->t) | put32(b, p->count) | putd(b, p->sum) | putd(b, p->min) |
              putd(b, p->max) | putd(b, p->last) | put64(b, (uint64_t)p->last_t) |
-             putd(b, p->first) | put64(b, (uint64_t)p->first_t) | putd(b, p->increase) |
-             put32(b, p->stale) | put64(b, (uint64_t)p->stale_t) | put64(b, (uint64_t)p->gap_max) |
+             putd(b, p->first) | put64(b, (uint64_t)p->first_t) | putd(b, p->increase);
+    if (hold)
+        rc |= put32(b, p->stale) | put64(b, (uint64_t)p->stale_t) | put64(b, (uint64_t)p->gap_max) |
              putd(b, p->hold_sum) | putd(b, p->last_rise) | putd(b, p->inner_increase) |
              put64(b, (uint64_t)p->zero_lead_end) |
              put64(b, (uint64_t)p->zero_trail_start) | put64(b, (uint64_t)p->zero_inner_max) |
@@ -609,7 +611,8 @@ static int add_rollups(tsdb_block_writer_t *w, pagew_t *pw, const tsdb_sample_t 
     int rc = tsdb_rollups_compute(s, n, res, &w->rp, &cnt, &w->rp_cap);
     if (rc) return rc;
     w->rbuf.n = 0;
-    for (size_t i = 0; i < cnt; i++) if ((rc = put_rollup(&w->rbuf, &w->rp[i]))) return rc;
+    for (size_t i = 0; i < cnt; i++)
+        if ((rc = put_rollup(&w->rbuf, &w->rp[i], res == TSDB_ROLLUP_1H))) return rc;
     *np = (uint32_t)cnt;
     *page = 0;
     *off = 0;
@@ -1136,7 +1139,8 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
     uint32_t cnt = res == TSDB_ROLLUP_5M ? s->r5_n : s->r1_n;
     if (!cnt) return 0;
     const uint8_t *data;
-    size_t rsize = b->version >= 2 ? TSDB_ROLLUP_RECORD_SIZE : TSDB_ROLLUP_RECORD_SIZE_V1;
+    int hold = res == TSDB_ROLLUP_1H && b->version >= 2;
+    size_t rsize = hold ? TSDB_ROLLUP_RECORD_SIZE : TSDB_ROLLUP_RECORD_SIZE_V1;
     if ((uint64_t)cnt * rsize > UINT32_MAX) return STRATA_ECORRUPT;
     int file = res == TSDB_ROLLUP_1H && b->version >= 2 ? 2 : 1;
     int rc = page_read(b, file, page, off, cnt * (uint32_t)rsize, pc, &data);
@@ -1160,7 +1164,7 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
         p->first = getd(&r);
         p->first_t = (int64_t)get64(&r);
         p->increase = getd(&r);
-        if (b->version < 2) continue;  /* callers recompute v1 blocks' rollups (tsdb.c) */
+        if (!hold) continue;  /* (callers recompute v1 blocks' 1h rollups: tsdb.c) */
         p->stale = get32(&r);
         p->stale_t = (int64_t)get64(&r);
         p->gap_max = (int64_t)get64(&r);
