@@ -1178,25 +1178,40 @@ static int cmp_label(const void *a, const void *b)
     return strcmp(((const tsdb_label_t *)a)->name, ((const tsdb_label_t *)b)->name);
 }
 
+/* Appends samples s[0..n) to the series whose labels are the "name=value"
+ * strings in ap (NULL-terminated). */
+static void vappend(tsdb_t *db, const tsdb_sample_t *s, size_t n, va_list ap)
+{
+    tsdb_label_t l[16];
+    char buf[16][128];
+    size_t nl = 0;
+    for (const char *kv; (kv = va_arg(ap, const char *));) {
+        snprintf(buf[nl], sizeof buf[nl], "%s", kv);
+        char *eq = strchr(buf[nl], '=');
+        *eq = 0;
+        l[nl] = (tsdb_label_t){buf[nl], eq + 1};
+        nl++;
+    }
+    qsort(l, nl, sizeof *l, cmp_label);
+    tsdb_series_input_t in = {l, nl, s, n};
+    tsdb_append_result_t res;
+    assert_ok(tsdb_append(db, &in, 1, &res));
+    assert_int_equal(res.appended, n);
+}
+
+static void append_series(tsdb_t *db, const tsdb_sample_t *s, size_t n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    vappend(db, s, n, ap);
+    va_end(ap);
+}
+
 /* Appends one series: labels "name=value" (NULL-terminated), samples every
  * minute of value v (counter: v per minute added) over [t0, t1), then a stale
  * marker at t1. */
 static void put(tsdb_t *db, int64_t t0, int64_t t1, double v, int counter, ...)
 {
-    tsdb_label_t l[16];
-    char buf[16][128];
-    size_t n = 0;
-    va_list ap;
-    va_start(ap, counter);
-    for (const char *kv; (kv = va_arg(ap, const char *));) {
-        snprintf(buf[n], sizeof buf[n], "%s", kv);
-        char *eq = strchr(buf[n], '=');
-        *eq = 0;
-        l[n] = (tsdb_label_t){buf[n], eq + 1};
-        n++;
-    }
-    va_end(ap);
-    qsort(l, n, sizeof *l, cmp_label);
     static tsdb_sample_t s[8192];
     size_t k = 0;
     double c = 0;
@@ -1205,24 +1220,32 @@ static void put(tsdb_t *db, int64_t t0, int64_t t1, double v, int counter, ...)
         c += v;
     }
     s[k++] = (tsdb_sample_t){t1, stale_nan()};
-    tsdb_series_input_t in = {l, n, s, k};
-    tsdb_append_result_t res;
-    assert_ok(tsdb_append(db, &in, 1, &res));
-    assert_int_equal(res.appended, k);
+    va_list ap;
+    va_start(ap, counter);
+    vappend(db, s, k, ap);
+    va_end(ap);
 }
 
-static void test_tsdb_generator(void **state)
+/* A store under the test's directory, maintenance by hand, keeping everything. */
+static tsdb_t *open_test_db(const char *dir, int64_t ooo_window_ms)
 {
     char dbdir[600];
-    snprintf(dbdir, sizeof dbdir, "%s/tsdb", (char *)*state);
+    snprintf(dbdir, sizeof dbdir, "%s/tsdb", dir);
     tsdb_options_t o;
     tsdb_options_init(&o);
     o.dir = dbdir;
     o.background = 0;
     o.fsync = TSDB_FSYNC_NEVER;
     o.retention_ms = 0;
+    if (ooo_window_ms) o.ooo_window_ms = ooo_window_ms;
     tsdb_t *db;
     assert_ok(tsdb_open(&o, &db));
+    return db;
+}
+
+static void test_tsdb_generator(void **state)
+{
+    tsdb_t *db = open_test_db(*state, 0);
     int64_t a = D1 + 22 * HOUR, b = D1 + 26 * HOUR;
     put(db, a, b, 1, 0, "__name__=runai_workload_info", "__tenant__=1", "workload_id=W1",
         "workload_name=train", "cluster_id=c1", "department_id=d1", "department_name=research",
@@ -1299,28 +1322,6 @@ static uint32_t rnd(uint32_t n)
 {
     rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
     return (uint32_t)(rng_state >> 33) % n;
-}
-
-static void append_series(tsdb_t *db, const tsdb_sample_t *s, size_t n, ...)
-{
-    tsdb_label_t l[16];
-    char buf[16][128];
-    size_t nl = 0;
-    va_list ap;
-    va_start(ap, n);
-    for (const char *kv; (kv = va_arg(ap, const char *));) {
-        snprintf(buf[nl], sizeof buf[nl], "%s", kv);
-        char *eq = strchr(buf[nl], '=');
-        *eq = 0;
-        l[nl] = (tsdb_label_t){buf[nl], eq + 1};
-        nl++;
-    }
-    va_end(ap);
-    qsort(l, nl, sizeof *l, cmp_label);
-    tsdb_series_input_t in = {l, nl, s, n};
-    tsdb_append_result_t res;
-    assert_ok(tsdb_append(db, &in, 1, &res));
-    assert_int_equal(res.appended, n);
 }
 
 enum shape { SH_LEVEL, SH_ALLOC, SH_UTIL, SH_COUNTER };
@@ -1419,17 +1420,7 @@ static void assert_csv_close(const char *x, const char *y)
  * grid; and most workload-days did come from rollups. */
 static void test_tsdb_generator_rollups_match_raw(void **state)
 {
-    char dbdir[600];
-    snprintf(dbdir, sizeof dbdir, "%s/tsdb", (char *)*state);
-    tsdb_options_t o;
-    tsdb_options_init(&o);
-    o.dir = dbdir;
-    o.background = 0;
-    o.fsync = TSDB_FSYNC_NEVER;
-    o.retention_ms = 0;
-    o.ooo_window_ms = 4 * DAY;
-    tsdb_t *db;
-    assert_ok(tsdb_open(&o, &db));
+    tsdb_t *db = open_test_db(*state, 4 * DAY);
     rng_state = 42;
     static tsdb_sample_t s[8000];
     for (int w = 0; w < 12; w++) {

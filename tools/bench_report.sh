@@ -8,7 +8,9 @@
 # statusUpdatedAt as the daemon stamps them), the daemon's RSS before the report and its peak
 # (VmHWM) after it, CSV rows; the series count is printed before the backfill.  Figures only,
 # nothing asserted.  Environment:
-#   BENCH_WORKLOADS 10   BENCH_NODES 2   BENCH_DAYS 30
+#   BENCH_WORKLOADS 1000   BENCH_NODES 125   BENCH_DAYS 30   (issue 6's size: about 20 minutes
+#                   and 7 GiB of disk on 2 cores, most of it the backfill; smaller sizes for a
+#                   quick look, e.g. BENCH_WORKLOADS=10 BENCH_NODES=2)
 #   BENCH_LOAD_ARGS extra strata-load flags (default --metrics=report --samples-per-series=40
 #                   --batch-size=500: only the series a consumption report reads)
 #   BENCH_KEEP=DIR  keep (or reuse, when DIR/data exists) the backfilled data directory
@@ -16,8 +18,8 @@
 #                   samples) to wait for before the next chunk
 #   BENCH_BACKFILL_ONLY=1  stop after the backfill (tuning it)   BENCH_VERBOSE=1  per-chunk times
 BUILD=${1:-build}
-W=${BENCH_WORKLOADS:-10}
-N=${BENCH_NODES:-2}
+W=${BENCH_WORKLOADS:-1000}
+N=${BENCH_NODES:-125}
 DAYS=${BENCH_DAYS:-30}
 PORT=${BENCH_PORT:-19293}
 ADDR=127.0.0.1:$PORT
