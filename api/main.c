@@ -42,6 +42,7 @@ typedef struct config {
     size_t max_points;
     uint64_t query_max_samples;
     unsigned report_workers;
+    int report_raw;                  /* --report-source=raw */
     uint64_t retention_bytes;
     ingest_limits_t limits;
     unsigned threads, max_connections, http_timeout_s, shutdown_timeout_s;
@@ -83,6 +84,8 @@ static void usage(FILE *f)
 "  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
 "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
 "  --report-workers=N             report generator threads              (1)\n"
+"  --report-source=rollups|raw    whole-hour report days from 1h rollups, or always from raw\n"
+"                                 samples (slower; the reference, to cross-check) (rollups)\n"
 "  --report-worker-delay=DURATION test only: wait this long before generating each report (0)\n"
 "  --log-level=debug|info|warn|error                                    (info)\n"
 "  --help                         this text\n"
@@ -150,7 +153,7 @@ enum {
     O_TLS_KEY, O_MAX_REQUEST, O_MAX_SERIES, O_MAX_LABELS, O_MAX_NAME, O_MAX_VALUE, O_THREADS,
     O_MAX_CONN, O_HTTP_TIMEOUT, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_STALENESS, O_GPU_IDLE,
     O_REPORT_RETENTION, O_REPORT_WORKERS, O_MAX_POINTS, O_MAX_RANGE, O_REPORT_WORKER_DELAY,
-    O_QUERY_MAX_SAMPLES,
+    O_QUERY_MAX_SAMPLES, O_REPORT_SOURCE,
 };
 
 static const struct option options[] = {
@@ -186,6 +189,7 @@ static const struct option options[] = {
     { "query-max-samples", required_argument, NULL, O_QUERY_MAX_SAMPLES },
     { "report-workers", required_argument, NULL, O_REPORT_WORKERS },
     { "report-worker-delay", required_argument, NULL, O_REPORT_WORKER_DELAY },
+    { "report-source", required_argument, NULL, O_REPORT_SOURCE },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -297,6 +301,11 @@ static int parse_flags(int argc, char **argv, config_t *c)
             break;
         case O_REPORT_WORKER_DELAY:
             if (parse_duration_ms(optarg, &c->report_worker_delay_ms)) return bad_flag(name, optarg);
+            break;
+        case O_REPORT_SOURCE:
+            if (strcmp(optarg, "rollups") == 0) c->report_raw = 0;
+            else if (strcmp(optarg, "raw") == 0) c->report_raw = 1;
+            else return bad_flag(name, optarg);
             break;
         case O_GPU_IDLE:
             if (parse_duration_ms(optarg, &c->gpu_idle_after_ms) || c->gpu_idle_after_ms < 1000)
@@ -541,7 +550,8 @@ int main(int argc, char **argv)
     routes[nroutes++] = (api_route_t){ "POST", "/api/v1/admin/cut-head", API_SCOPE_METRICS_WRITE, admin_cut_head, NULL };
     api_reports_ref_t reports = { 0 };
     api_reports_tsdb_source_t gen = { .db = NULL, .staleness_ms = c.staleness_ms,
-                                      .gpu_idle_after_ms = c.gpu_idle_after_ms };
+                                      .gpu_idle_after_ms = c.gpu_idle_after_ms,
+                                      .raw_only = c.report_raw };
     api_metrics_options_t mopts;
     api_metrics_options_init(&mopts);
     mopts.max_points = c.max_points;
