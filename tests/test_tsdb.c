@@ -861,6 +861,50 @@ static void test_compaction_overlap_and_adjacent(void **state)
     test_tmpdir_free(dir);
 }
 
+/* 50 hours cut hour by hour (1 h blocks, so windows of 3 h, then 1 day and
+ * 7 days): a day with a block already past it becomes one block, the last
+ * hours stay in 3 h windows; a retention of 2 days caps blocks at 4.8 h. */
+static void test_compaction_levels(void **state)
+{
+    (void)state;
+    const int64_t H = 60 * MIN_MS;
+    for (int capped = 0; capped < 2; capped++) {
+        char *dir = test_tmpdir_new();
+        tsdb_t *db = open_db(dir, H, capped ? 48 * H : 0, 0);
+        for (int h = 0; h <= 50; h++) {
+            append_range(db, "__name__=a", h * H, 10 * MIN_MS, h == 50 ? 1 : 6, h * 6);
+            assert_ok(tsdb_cut_head(db));
+        }
+        assert_ok(tsdb_compact(db));
+        tsdb_stats_t st;
+        tsdb_get_stats(db, &st);
+        /* [0,24h) [24h,48h) [48h,51h); capped: 3 h windows only, 17 of them */
+        assert_int_equal(st.blocks, capped ? 17 : 3);
+        strbuf_t want = { 0 };
+        sb_printf(&want, "{__name__=a}");
+        for (int i = 0; i <= 300; i++) sb_printf(&want, " %lld:%" PRIx64, i * 10 * MIN_MS, test_double_bits(i));
+        tsdb_matcher_t m[] = { M(EQ, "__name__", "a") };
+        char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+        assert_string_equal(got, want.s);
+        free(got);
+        if (!capped) {
+            /* rollups of a day block: 24 points, from its merged samples */
+            tsdb_series_set_t *set;
+            assert_ok(tsdb_select(db, m, 1, 0, 24 * H, &set));
+            assert_int_equal(tsdb_series_set_next(set), 1);
+            const tsdb_rollup_point_t *p;
+            size_t n;
+            assert_ok(tsdb_series_set_rollups(set, TSDB_ROLLUP_1H, &p, &n));
+            assert_int_equal(n, 24);
+            assert_true(p[23].t == 24 * H && p[23].count == 6 && p[23].last == 144);
+            tsdb_series_set_free(set);
+        }
+        free(want.s);
+        tsdb_close(db);
+        test_tmpdir_free(dir);
+    }
+}
+
 static void make_three_blocks(tsdb_t *db, uint64_t sizes[3])
 {
     const int64_t H = 60 * MIN_MS;
@@ -1492,6 +1536,7 @@ int main(void)
         cmocka_unit_test(test_rollup_hold_fields),
         cmocka_unit_test(test_block_v1_readable),
         cmocka_unit_test(test_compaction_overlap_and_adjacent),
+        cmocka_unit_test(test_compaction_levels),
         cmocka_unit_test(test_retention_time_and_size),
         cmocka_unit_test(test_dropped_block_outlives_reader),
         cmocka_unit_test(test_corrupt_chunks),

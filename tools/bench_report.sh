@@ -95,7 +95,7 @@ else
     ingest_hwm=$(kib VmHWM)
     stop_strata  # cuts what the head still holds into blocks: part of the backfill's cost
     load_line=$(awk -v s="$samples" -v l="$load_s" -v a="$all_s" -v n="$series" -v z="$stop_s" 'BEGIN {
-        printf "%d samples of %d series: %.0f samples/s while sending (%.1f s), %.0f samples/s with the drains (%.1f s), %.0f samples/s with the final stop too (%.1f s)", s, n, s / l, l, s / a, a, s / (a + z), a + z }')
+        printf "%.0f samples of %d series: %.0f samples/s while sending (%.1f s), %.0f samples/s with the drains (%.1f s), %.0f samples/s with the final stop too (%.1f s)", s, n, s / l, l, s / a, a, s / (a + z), a + z }')
     echo "bench-report: backfill done, stop took ${stop_s} s"
     [ -n "$BENCH_BACKFILL_ONLY" ] && { echo "  backfill                $load_line"; exit 0; }
 fi

@@ -1657,9 +1657,28 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
     return rc;
 }
 
+/* Compaction windows, smallest first: 3 block durations, then 1 day and 7
+ * days where they are whole multiples of the one before, none longer than a
+ * tenth of the retention (so retention still drops data in small steps).
+ * Every block keeps its own index in memory, series labels included, so 30
+ * days of 6 h blocks held the labels of each series 120 times. */
+static size_t compaction_ranges(const tsdb_t *db, int64_t r[3])
+{
+    const int64_t day = INT64_C(86400000);
+    int64_t cap = db->opts.retention_ms > 0 ? db->opts.retention_ms / 10 : INT64_MAX;
+    size_t n = 0;
+    r[n++] = 3 * db->opts.block_duration_ms;
+    const int64_t more[2] = { day, 7 * day };
+    for (size_t k = 0; k < 2; k++)
+        if (more[k] > r[n - 1] && more[k] % r[n - 1] == 0 && more[k] <= cap) r[n++] = more[k];
+    return n;
+}
+
 static int compact_locked(tsdb_t *db)
 {
-    int64_t range = 3 * db->opts.block_duration_ms;
+    int64_t ranges[3];
+    size_t nranges = compaction_ranges(db, ranges);
+    int64_t range = ranges[0];
     for (int guard = 0; guard < 1000; guard++) {
         tsdb_block_t **bl = NULL;
         size_t n = 0;
@@ -1680,6 +1699,21 @@ static int compact_locked(tsdb_t *db)
             size_t j = i + 1;
             while (j < n && tsdb_floor_div(bl[j]->mint, range) == win && tsdb_floor_div(bl[j]->maxt, range) == win) j++;
             if (j - i >= 2) { gs = i; ge = j; }
+        }
+        /* 3: the longer windows, once complete (a block already ends past
+         * them), so a growing window is not rewritten at every new block */
+        int64_t newest = INT64_MIN;
+        for (size_t i = 0; i < n; i++) if (bl[i]->maxt > newest) newest = bl[i]->maxt;
+        for (size_t k = 1; k < nranges && ge - gs < 2; k++) {
+            for (size_t i = 0; i < n && ge - gs < 2; i++) {
+                int64_t win = tsdb_floor_div(bl[i]->mint, ranges[k]);
+                if (tsdb_floor_div(bl[i]->maxt, ranges[k]) != win || newest < (win + 1) * ranges[k]) continue;
+                size_t j = i + 1;
+                while (j < n && tsdb_floor_div(bl[j]->mint, ranges[k]) == win &&
+                       tsdb_floor_div(bl[j]->maxt, ranges[k]) == win)
+                    j++;
+                if (j - i >= 2) { gs = i; ge = j; }
+            }
         }
         if (ge - gs >= 2) rc = merge_blocks(db, bl + gs, ge - gs);
         for (size_t i = 0; i < n; i++) block_unref(db, bl[i]);

