@@ -65,7 +65,6 @@ typedef struct day {
     strata_arena_t *arena;
     int64_t a, b;         /* the day's part of the range */
     size_t nhours;        /* > 0: summed from 1h rollups over [a, b) */
-    uint64_t from_rollups, from_raw;  /* workload-days so far, for the log */
     wl_t *wl;
     size_t nwl, capwl;
     pod_t *pods;
@@ -464,61 +463,95 @@ static int64_t walk_lookback(const api_report_agg_params_t *prm)
     return (x + HOUR_MS - 1) / HOUR_MS * HOUR_MS + HOUR_MS;
 }
 
-/* One column's series from rollups into their workloads' day. */
+/* One series' 1h points p[0..np) into workload x's day d (a from-rollups
+ * day): the walk from the lookback before the day to its end. */
+static void fast_series_day(const api_report_agg_params_t *prm, int col, const tsdb_rollup_point_t *p,
+                            size_t np, const day_t *d, wl_t *x)
+{
+    int64_t w0 = d->a - walk_lookback(prm);
+    size_t lo = 0, hi = np;  /* first point of the walk: t > w0 */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p[mid].t <= w0) lo = mid + 1;
+        else hi = mid;
+    }
+    p += lo;
+    np -= lo;
+    if (!np || p[0].t > d->b) return;  /* nothing that day (a series of other days) */
+    if (col == G_CPU_USE) {
+        x->raw = counter_day(p, np, d->a, d->b, &x->tot.cpu_inc_s, &x->tot.present);
+        return;
+    }
+    if (col == G_ALLOC) x->nalloc++;
+    walk_t w = {prm->staleness_ms, prm->gpu_idle_after_ms, 0, 0, 0, INT64_MAX};
+    double value = 0;
+    int64_t held = 0;
+    size_t j = 0;
+    for (int64_t B = w0 + HOUR_MS; B <= d->b; B += HOUR_MS) {
+        while (j < np && p[j].t < B) j++;
+        const tsdb_rollup_point_t *P = j < np && p[j].t == B ? &p[j] : NULL;
+        hour_t h;
+        if (walk_hour(&w, P, B - HOUR_MS, B, col == G_UTIL, &h)) { x->raw = 1; return; }
+        if (B - HOUR_MS < d->a) continue;
+        size_t k = (size_t)((B - HOUR_MS - d->a) / HOUR_MS);
+        value += h.value;
+        held += h.held;
+        if (col == G_ALLOC) x->alloc_v[k] = h.held == HOUR_MS && h.constant ? h.cval : NAN;
+        if (col == G_UTIL) {
+            x->idle_sum[k] += (double)h.idle;
+            if (h.held == HOUR_MS) x->rep[k]++;
+            else if (h.held > 0) x->partial[k] = 1;
+        }
+    }
+    if (held <= 0) return;
+    x->tot.present = 1;
+    switch (col) {
+    case G_ALLOC: x->tot.alloc_ms += value; break;
+    case G_UTIL: x->tot.util_sum += value; x->tot.util_held += (double)held; break;
+    case G_FB: x->tot.fb_sum += value * MIB; x->tot.fb_held += (double)held; break;
+    case G_CPU_REQ: x->tot.cpu_req_ms += value; break;
+    case G_MEM_REQ: x->tot.mem_req_ms += value; break;
+    case G_MEM_USE: x->tot.mem_use_ms += value; break;
+    }
+}
+
+/* One column's series from rollups into every from-rollups day, with one
+ * select over all of them: each series' 1h points are read once (a block
+ * spans up to 7 days, and its points of a series are read whole). */
 static int fast_col(tsdb_t *db, const char *tenant, const api_report_agg_params_t *prm, int col,
-                    const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *d)
+                    const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *days,
+                    size_t ndays)
 {
     tsdb_matcher_t m[6] = {{TSDB_MATCH_EQ, "__name__", name},
                            {TSDB_MATCH_EQ, INGEST_TENANT_LABEL, tenant}};
     for (size_t i = 0; i < nextra && i < 4; i++) m[2 + i] = extra[i];
-    int64_t w0 = d->a - walk_lookback(prm);
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    for (size_t k = 0; k < ndays; k++) {
+        if (!days[k].nhours) continue;
+        if (days[k].a - walk_lookback(prm) < mint) mint = days[k].a - walk_lookback(prm);
+        if (days[k].b > maxt) maxt = days[k].b;
+    }
+    if (mint == INT64_MAX) return 0;
     tsdb_series_set_t *set;
-    int rc = tsdb_select(db, m, 2 + nextra, w0, d->b, &set);
+    int rc = tsdb_select(db, m, 2 + nextra, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = tsdb_series_set_next(set)) == 1) {
-        size_t nl, np;
+        size_t nl, np = 0;
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
-        ssize_t wi = find_wl(d, label(l, nl, "workload_id"));
-        if (wi < 0) wi = find_pod(d, label(l, nl, "namespace"), label(l, nl, "pod"));
-        if (wi < 0 || d->wl[wi].excluded || d->wl[wi].raw) continue;
-        wl_t *x = &d->wl[wi];
-        const tsdb_rollup_point_t *p;
-        if ((rc = tsdb_series_set_rollups(set, TSDB_ROLLUP_1H, &p, &np))) break;
-        if (col == G_CPU_USE) {
-            x->raw = counter_day(p, np, d->a, d->b, &x->tot.cpu_inc_s, &x->tot.present);
-            continue;
+        const char *id = label(l, nl, "workload_id");
+        const char *ns = label(l, nl, "namespace"), *pod = label(l, nl, "pod");
+        const tsdb_rollup_point_t *p = NULL;
+        int rrc = 0;
+        for (size_t k = 0; k < ndays && !rrc; k++) {
+            day_t *d = &days[k];
+            if (!d->nhours || !d->nwl) continue;
+            ssize_t wi = find_wl(d, id);
+            if (wi < 0) wi = find_pod(d, ns, pod);
+            if (wi < 0 || d->wl[wi].excluded || d->wl[wi].raw) continue;
+            if (!p && (rrc = tsdb_series_set_rollups(set, TSDB_ROLLUP_1H, &p, &np))) break;
+            fast_series_day(prm, col, p, np, d, &d->wl[wi]);
         }
-        if (col == G_ALLOC) x->nalloc++;
-        walk_t w = {prm->staleness_ms, prm->gpu_idle_after_ms, 0, 0, 0, INT64_MAX};
-        double value = 0;
-        int64_t held = 0;
-        size_t j = 0;
-        for (int64_t B = w0 + HOUR_MS; B <= d->b && !x->raw; B += HOUR_MS) {
-            while (j < np && p[j].t < B) j++;
-            const tsdb_rollup_point_t *P = j < np && p[j].t == B ? &p[j] : NULL;
-            hour_t h;
-            if (walk_hour(&w, P, B - HOUR_MS, B, col == G_UTIL, &h)) { x->raw = 1; break; }
-            if (B - HOUR_MS < d->a) continue;
-            size_t k = (size_t)((B - HOUR_MS - d->a) / HOUR_MS);
-            value += h.value;
-            held += h.held;
-            if (col == G_ALLOC) x->alloc_v[k] = h.held == HOUR_MS && h.constant ? h.cval : NAN;
-            if (col == G_UTIL) {
-                x->idle_sum[k] += (double)h.idle;
-                if (h.held == HOUR_MS) x->rep[k]++;
-                else if (h.held > 0) x->partial[k] = 1;
-            }
-        }
-        if (x->raw || held <= 0) continue;
-        x->tot.present = 1;
-        switch (col) {
-        case G_ALLOC: x->tot.alloc_ms += value; break;
-        case G_UTIL: x->tot.util_sum += value; x->tot.util_held += (double)held; break;
-        case G_FB: x->tot.fb_sum += value * MIB; x->tot.fb_held += (double)held; break;
-        case G_CPU_REQ: x->tot.cpu_req_ms += value; break;
-        case G_MEM_REQ: x->tot.mem_req_ms += value; break;
-        case G_MEM_USE: x->tot.mem_use_ms += value; break;
-        }
+        if (rrc) { rc = rrc; break; }
     }
     tsdb_series_set_free(set);
     return rc < 0 ? rc : 0;
@@ -564,43 +597,46 @@ static const struct column {
 };
 #define NCOLUMNS (sizeof COLUMNS / sizeof *COLUMNS)
 
-static int one_day(api_reports_tsdb_source_t *src, const char *tenant,
-                   const api_report_request_t *req, int64_t a, int64_t b,
-                   const api_report_agg_params_t *prm, api_report_csv_t *csv,
-                   const volatile int *cancelled, day_t *d)
+/* The day's workloads and pods (raw samples), and its per-hour arrays when
+ * its hours come from rollups. */
+static int day_load(const api_reports_tsdb_source_t *src, const char *tenant,
+                    const api_report_request_t *req, const api_report_agg_params_t *prm, day_t *d)
 {
     /* workloads and pods are seen from raw samples as far back as the raw path reads */
-    int64_t mint = a - prm->staleness_ms - prm->gpu_idle_after_ms, maxt = b - 1;
-    d->a = a;
-    d->b = b;
-    d->nhours = 0;
+    int64_t mint = d->a - prm->staleness_ms - prm->gpu_idle_after_ms, maxt = d->b - 1;
     int rc = load_info(src->db, tenant, mint, maxt, req, d);
     if (!rc && d->nwl) rc = load_pods(src->db, tenant, mint, maxt, d);
     if (rc || !d->nwl) return rc;
-
-    int on_grid = a % HOUR_MS == 0 && b % HOUR_MS == 0;
-    if (!src->raw_only && on_grid) {
-        d->nhours = (size_t)((b - a) / HOUR_MS);
-        for (size_t i = 0; i < d->nwl; i++) {
-            wl_t *x = &d->wl[i];
-            x->alloc_v = strata_arena_alloc(d->arena, d->nhours * sizeof *x->alloc_v);
-            x->idle_sum = strata_arena_calloc(d->arena, d->nhours, sizeof *x->idle_sum);
-            x->rep = strata_arena_calloc(d->arena, d->nhours, sizeof *x->rep);
-            x->partial = strata_arena_calloc(d->arena, d->nhours, sizeof *x->partial);
-            if (!x->alloc_v || !x->idle_sum || !x->rep || !x->partial) return STRATA_ENOMEM;
-            for (size_t k = 0; k < d->nhours; k++) x->alloc_v[k] = NAN;
-        }
-        for (size_t i = 0; !rc && i < NCOLUMNS; i++) {
-            if (*cancelled) return STRATA_ECLOSED;
-            rc = fast_col(src->db, tenant, prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
-                          COLUMNS[i].n, d);
-        }
-        if (rc) return rc;
-        fast_idle(d);
-    } else {
+    int on_grid = d->a % HOUR_MS == 0 && d->b % HOUR_MS == 0;
+    if (src->raw_only || !on_grid) {
         for (size_t i = 0; i < d->nwl; i++) d->wl[i].raw = 1;
+        return 0;
     }
+    d->nhours = (size_t)((d->b - d->a) / HOUR_MS);
+    for (size_t i = 0; i < d->nwl; i++) {
+        wl_t *x = &d->wl[i];
+        x->alloc_v = strata_arena_alloc(d->arena, d->nhours * sizeof *x->alloc_v);
+        x->idle_sum = strata_arena_calloc(d->arena, d->nhours, sizeof *x->idle_sum);
+        x->rep = strata_arena_calloc(d->arena, d->nhours, sizeof *x->rep);
+        x->partial = strata_arena_calloc(d->arena, d->nhours, sizeof *x->partial);
+        if (!x->alloc_v || !x->idle_sum || !x->rep || !x->partial) return STRATA_ENOMEM;
+        for (size_t k = 0; k < d->nhours; k++) x->alloc_v[k] = NAN;
+    }
+    return 0;
+}
 
+/* The day's rows: idle hours from rollups, every workload the rollups could
+ * not give exactly from raw samples, then grouped and written. */
+static int day_finish(api_reports_tsdb_source_t *src, const char *tenant,
+                      const api_report_request_t *req, const api_report_agg_params_t *prm,
+                      api_report_csv_t *csv, const volatile int *cancelled, day_t *d,
+                      uint64_t *from_rollups, uint64_t *from_raw)
+{
+    if (!d->nwl) return 0;
+    int64_t a = d->a, b = d->b;
+    int64_t mint = a - prm->staleness_ms - prm->gpu_idle_after_ms, maxt = b - 1;
+    int rc = 0;
+    if (d->nhours) fast_idle(d);
     size_t nraw = 0, nfast = 0;
     for (size_t i = 0; i < d->nwl; i++)
         if (!d->wl[i].excluded && d->wl[i].raw) nraw++;
@@ -634,13 +670,22 @@ static int one_day(api_reports_tsdb_source_t *src, const char *tenant,
     if (rc) return rc;
     atomic_fetch_add(&src->days_from_rollups, nfast);
     atomic_fetch_add(&src->days_from_raw, nraw_present);
-    d->from_rollups += nfast;
-    d->from_raw += nraw_present;
+    *from_rollups += nfast;
+    *from_raw += nraw_present;
     api_report_row_t *rows;
     size_t nrows;
     rc = api_reports_group(&sub, ent, n, d->arena, &rows, &nrows);
     for (size_t i = 0; !rc && i < nrows; i++) rc = api_reports_csv_row(csv, &rows[i]);
     return rc;
+}
+
+static void day_free(day_t *d)
+{
+    strata_arena_free(d->arena);
+    free(d->wl);
+    free(d->pods);
+    free(d->pieces);
+    memset(d, 0, sizeof *d);
 }
 
 int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_report_csv_t *csv,
@@ -657,34 +702,40 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
     if (src->gpu_idle_after_ms > 0) prm.gpu_idle_after_ms = src->gpu_idle_after_ms;
     char tenant[16];
     snprintf(tenant, sizeof tenant, "%d", (int)req->tenant_id);
-    day_t d;
-    memset(&d, 0, sizeof d);
-    d.arena = strata_arena_new(1 << 20);
-    if (!d.arena) return STRATA_ENOMEM;
+    /* the UTC days of [start, end): the first and last may be partial */
+    int64_t day0 = req->start_ms - ((req->start_ms % DAY_MS) + DAY_MS) % DAY_MS;
+    size_t ndays = (size_t)((req->end_ms - 1 - day0) / DAY_MS + 1);
+    day_t *days = calloc(ndays, sizeof *days);
+    if (!days) return STRATA_ENOMEM;
     int rc = 0;
-    int64_t a = req->start_ms;
-    while (!rc && a < req->end_ms) {
-        if (*cancelled) {
-            rc = STRATA_ECLOSED;
-            break;
-        }
-        /* the next UTC midnight after a */
-        int64_t day = a >= 0 ? a / DAY_MS * DAY_MS : -((-a + DAY_MS - 1) / DAY_MS) * DAY_MS;
-        int64_t b = day + DAY_MS < req->end_ms ? day + DAY_MS : req->end_ms;
-        strata_arena_reset(d.arena);
-        d.nwl = d.npods = d.npieces = 0;
-        rc = one_day(src, tenant, req, a, b, &prm, csv, cancelled, &d);
-        a = b;
+    uint64_t from_rollups = 0, from_raw = 0;
+    /* 1. each day's workloads; 2. the rollup columns over all days at once;
+     * 3. each day's rows in order (raw fallbacks read then) */
+    for (size_t k = 0; !rc && k < ndays; k++) {
+        day_t *d = &days[k];
+        d->a = k ? day0 + (int64_t)k * DAY_MS : req->start_ms;
+        d->b = day0 + (int64_t)(k + 1) * DAY_MS < req->end_ms ? day0 + (int64_t)(k + 1) * DAY_MS : req->end_ms;
+        if (*cancelled) rc = STRATA_ECLOSED;
+        else if (!(d->arena = strata_arena_new(1 << 20))) rc = STRATA_ENOMEM;
+        else rc = day_load(src, tenant, req, &prm, d);
     }
-    strata_arena_free(d.arena);
-    free(d.wl);
-    free(d.pods);
-    free(d.pieces);
+    for (size_t i = 0; !rc && i < NCOLUMNS; i++) {
+        if (*cancelled) rc = STRATA_ECLOSED;
+        else rc = fast_col(src->db, tenant, &prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
+                           COLUMNS[i].n, days, ndays);
+    }
+    for (size_t k = 0; !rc && k < ndays; k++) {
+        if (*cancelled) rc = STRATA_ECLOSED;
+        else rc = day_finish(src, tenant, req, &prm, csv, cancelled, &days[k], &from_rollups, &from_raw);
+        day_free(&days[k]);  /* done with it: memory is the days not yet written */
+    }
+    for (size_t k = 0; k < ndays; k++) day_free(&days[k]);
+    free(days);
     if (rc && rc != STRATA_ECLOSED)
         snprintf(errmsg, errcap, "reading the metric store failed: %s", strata_strerror(rc));
     if (!rc)
         strata_info("report generated", "id=%s workload_days_from_rollups=%llu workload_days_from_raw=%llu",
-                    req->id ? req->id : "", (unsigned long long)d.from_rollups,
-                    (unsigned long long)d.from_raw);
+                    req->id ? req->id : "", (unsigned long long)from_rollups,
+                    (unsigned long long)from_raw);
     return rc;
 }

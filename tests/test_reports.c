@@ -1404,6 +1404,7 @@ static void assert_csv_close(const char *x, const char *y)
             if (*endx || *endy || endx == fx) {
                 if (strcmp(fx, fy)) fail_msg("line %zu column %d: %s vs %s", line, col, fx, fy);
             } else if (fabs(dx - dy) > 1e-9 * fmax(1, fabs(dx))) {
+                if (getenv("CSVDBG")) fprintf(stderr, "%.*s\n%.*s\n", (int)(ex - x), x, (int)(ey - y), y);
                 fail_msg("line %zu column %d: %.17g (rollups) vs %.17g (raw)", line, col, dx, dy);
             }
             fx = strtok_r(NULL, ",", &sx);
