@@ -535,6 +535,7 @@ static int fast_col(tsdb_t *db, const char *tenant, const api_report_agg_params_
     tsdb_series_set_t *set;
     int rc = tsdb_select(db, m, 2 + nextra, mint, maxt, &set);
     if (rc) return rc;
+    tsdb_series_set_stream(set);  /* one pass over 30 days: keep the page cache for queries */
     while ((rc = tsdb_series_set_next(set)) == 1) {
         size_t nl, np = 0;
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);

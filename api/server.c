@@ -206,6 +206,7 @@ static void render_metrics(api_server_t *srv, api_buf_t *b)
         { "strata_head_bytes", "Memory held by head chunks.", st.head_bytes },
         { "strata_blocks", "Persisted blocks.", st.blocks },
         { "strata_block_bytes", "Size of persisted blocks on disk.", st.block_bytes },
+        { "strata_page_cache_bytes", "Decompressed block pages held in the shared page cache.", st.page_cache_bytes },
         { "strata_wal_bytes", "Size of the WAL on disk.", st.wal_bytes },
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)

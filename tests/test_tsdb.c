@@ -905,6 +905,43 @@ static void test_compaction_levels(void **state)
     }
 }
 
+/* A streaming set reads a block's pages without adding them to the shared
+ * page cache; an ordinary one adds them, and a streaming set still uses them. */
+static void test_stream_read_bypasses_cache(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    append_range(db, "__name__=s", 0, 15000, 2000, 0);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    db = open_db(dir, 0, 0, 0);  /* a fresh block object: none of its pages cached */
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "s") };
+    tsdb_stats_t st;
+    for (int stream = 1; stream >= 0; stream--) {
+        tsdb_get_stats(db, &st);
+        uint64_t before = st.page_cache_bytes;
+        tsdb_series_set_t *set;
+        assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
+        if (stream) tsdb_series_set_stream(set);
+        assert_int_equal(tsdb_series_set_next(set), 1);
+        const tsdb_sample_t *smp;
+        size_t n;
+        assert_ok(tsdb_series_set_samples(set, &smp, &n));
+        assert_int_equal(n, 2000);
+        assert_true(smp[1999].v == 1999);
+        const tsdb_rollup_point_t *p;
+        assert_ok(tsdb_series_set_rollups(set, TSDB_ROLLUP_1H, &p, &n));
+        assert_int_equal(n, 10);  /* (-1h, 0] .. (8h, 9h]: 2000 samples 15 s apart from 0 */
+        tsdb_series_set_free(set);
+        tsdb_get_stats(db, &st);
+        if (stream) assert_true(st.page_cache_bytes == before);
+        else assert_true(st.page_cache_bytes > before);
+    }
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 static void make_three_blocks(tsdb_t *db, uint64_t sizes[3])
 {
     const int64_t H = 60 * MIN_MS;
@@ -1537,6 +1574,7 @@ int main(void)
         cmocka_unit_test(test_block_v1_readable),
         cmocka_unit_test(test_compaction_overlap_and_adjacent),
         cmocka_unit_test(test_compaction_levels),
+        cmocka_unit_test(test_stream_read_bypasses_cache),
         cmocka_unit_test(test_retention_time_and_size),
         cmocka_unit_test(test_dropped_block_outlives_reader),
         cmocka_unit_test(test_corrupt_chunks),

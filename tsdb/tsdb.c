@@ -782,6 +782,11 @@ static int set_push(tsdb_series_set_t *set, sel_entry_t e)
     return 0;
 }
 
+void tsdb_series_set_stream(tsdb_series_set_t *set)
+{
+    if (set) set->pc.stream = 1;
+}
+
 void tsdb_series_set_free(tsdb_series_set_t *set)
 {
     if (!set) return;
@@ -2002,6 +2007,7 @@ void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *st)
     memset(st, 0, sizeof *st);
     st->min_time = INT64_MAX;
     st->max_time = INT64_MIN;
+    st->page_cache_bytes = tsdb_page_cache_bytes();
     if (!db) return;
     pthread_rwlock_rdlock(&db->head_lock);
     st->series = db->smap_n;

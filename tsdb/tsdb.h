@@ -131,6 +131,10 @@ const tsdb_label_t *tsdb_series_set_labels(tsdb_series_set_t *set, size_t *nlabe
 /* Samples of the current series in [mint, maxt], ascending by time, without
  * duplicates; valid until the next _next().  May return STRATA_ECORRUPT. */
 int tsdb_series_set_samples(tsdb_series_set_t *set, const tsdb_sample_t **samples, size_t *n);
+/* Marks the set as a one-pass scan: the pages it reads from disk are not kept
+ * in the process-wide page cache (pages already there are still used), so a
+ * long report does not push out what queries keep reading. */
+void tsdb_series_set_stream(tsdb_series_set_t *set);
 void tsdb_series_set_free(tsdb_series_set_t *set);
 
 /* A rollup point summarises the raw samples in (t - resolution, t]. */
@@ -222,6 +226,7 @@ typedef struct tsdb_stats {
     uint64_t blocks_corrupt;    /* blocks set aside */
     int64_t min_time, max_time; /* over all data, INT64_MAX/INT64_MIN when empty */
     int replaying;              /* 1 while the WAL is being replayed */
+    uint64_t page_cache_bytes;  /* decompressed block pages cached (process-wide, all dbs) */
 } tsdb_stats_t;
 
 void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *stats);

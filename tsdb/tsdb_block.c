@@ -324,6 +324,14 @@ static spage_t *shared_bucket[SHARED_NBUCKETS];
 static spage_t *shared_head, *shared_tail;
 static size_t shared_bytes;
 
+size_t tsdb_page_cache_bytes(void)
+{
+    pthread_mutex_lock(&shared_mu);
+    size_t n = shared_bytes;
+    pthread_mutex_unlock(&shared_mu);
+    return n;
+}
+
 static size_t shared_slot(const tsdb_block_t *b, int file, uint64_t page)
 {
     uint64_t h = ((uint64_t)(uintptr_t)b * UINT64_C(0x9E3779B97F4A7C15)) ^ (page * 2 + (uint64_t)file);
@@ -430,7 +438,19 @@ void tsdb_page_cache_free(tsdb_page_cache_t *pc)
 {
     shared_unpin(pc);
     free(pc->buf);
+    for (int i = 0; i < TSDB_STREAM_PAGES; i++) free(pc->ring[i].buf);
+    int stream = pc->stream;
     memset(pc, 0, sizeof *pc);
+    pc->stream = stream;
+}
+
+/* Stream mode: the ring slot holding (b, file, page), or -1. */
+static int ring_find(const tsdb_page_cache_t *pc, const tsdb_block_t *b, int file, uint64_t page)
+{
+    for (int i = 0; i < TSDB_STREAM_PAGES; i++)
+        if (pc->ring[i].buf && pc->ring[i].blk == b && pc->ring[i].file == file && pc->ring[i].page == page)
+            return i;
+    return -1;
 }
 
 /* Returns the record at (page, off, len) of file 0 (chunks), 1 (rollups: 5m,
@@ -441,8 +461,12 @@ static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t of
     if (!(pc->blk == b && pc->file == file && pc->page == page && pc->data)) {
         pc->blk = NULL;
         shared_unpin(pc);
-        spage_t *e = shared_get(b, file, page);
-        if (!e) {
+        int slot = pc->stream ? ring_find(pc, b, file, page) : -1;
+        spage_t *e = slot < 0 ? shared_get(b, file, page) : NULL;
+        if (slot >= 0) {
+            pc->data = pc->ring[slot].buf;
+            pc->len = pc->ring[slot].len;
+        } else if (!e) {
             int fd = file == 2 ? b->fd_rollups1h : file ? b->fd_rollups : b->fd_chunks;
             uint32_t hdr[3];
             int rc = read_all_at(fd, hdr, sizeof hdr, page);
@@ -454,7 +478,7 @@ static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t of
             rc = read_all_at(fd, comp, hdr[1], page + sizeof hdr);
             if (!rc && tsdb_crc32c(0, comp, hdr[1]) != hdr[2]) rc = STRATA_ECORRUPT;
             /* pages too big to share (never written by this code) use pc->buf */
-            int share = sizeof(spage_t) + hdr[0] <= SHARED_MAX_BYTES / 4;
+            int share = !pc->stream && sizeof(spage_t) + hdr[0] <= SHARED_MAX_BYTES / 4;
             spage_t *n = NULL;
             if (!rc && share) {
                 n = malloc(sizeof *n + hdr[0]);
@@ -462,6 +486,19 @@ static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t of
                 else {
                     *n = (spage_t){ .blk = b, .page = page, .file = file, .len = hdr[0] };
                     dst = n->data;
+                }
+            } else if (!rc && pc->stream) {
+                struct tsdb_stream_page *r = &pc->ring[pc->ring_next];
+                if (hdr[0] > r->cap) {
+                    uint8_t *nb = realloc(r->buf, hdr[0] ? hdr[0] : 1);
+                    if (!nb) rc = STRATA_ENOMEM;
+                    else { r->buf = nb; r->cap = hdr[0]; }
+                }
+                if (!rc) {
+                    slot = (int)pc->ring_next;
+                    pc->ring_next = (pc->ring_next + 1) % TSDB_STREAM_PAGES;
+                    r->blk = NULL;  /* valid once decompressed */
+                    dst = r->buf;
                 }
             } else if (!rc) {
                 if (hdr[0] > pc->cap) {
@@ -478,7 +515,12 @@ static int page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t of
             free(comp);
             if (rc) { free(n); return rc; }
             if (n) e = shared_insert(n);
-            else { pc->data = pc->buf; pc->len = hdr[0]; }
+            else if (slot >= 0) {
+                pc->ring[slot] = (struct tsdb_stream_page){ b, file, page, pc->ring[slot].buf, hdr[0],
+                                                            pc->ring[slot].cap };
+                pc->data = pc->ring[slot].buf;
+                pc->len = hdr[0];
+            } else { pc->data = pc->buf; pc->len = hdr[0]; }
         }
         if (e) {
             pc->pin = e;

@@ -171,6 +171,7 @@ struct tsdb_block {
 
 /* Page cache: one decompressed page per reader (in front of the process-wide
  * LRU of decompressed pages in tsdb_block.c). */
+#define TSDB_STREAM_PAGES 16
 typedef struct tsdb_page_cache {
     const tsdb_block_t *blk;
     int file;
@@ -179,9 +180,22 @@ typedef struct tsdb_page_cache {
     size_t len, cap;
     const uint8_t *data;          /* the current page: a pinned shared page, or buf */
     void *pin;                    /* the shared page pinned, NULL if none */
+    int stream;                   /* pages read from disk stay private (a one-pass scan) */
+    /* stream mode: the last pages read, kept privately (a series' group
+     * switches blocks at every series, so one page would thrash) */
+    struct tsdb_stream_page {
+        const tsdb_block_t *blk;
+        int file;
+        uint64_t page;
+        uint8_t *buf;
+        size_t len, cap;
+    } ring[TSDB_STREAM_PAGES];
+    unsigned ring_next;
 } tsdb_page_cache_t;
 
 void tsdb_page_cache_free(tsdb_page_cache_t *pc);
+/* Bytes held by the process-wide cache of decompressed pages. */
+size_t tsdb_page_cache_bytes(void);
 
 /* Opens <blocks_dir>/<id>, verifying meta and index CRCs (STRATA_ECORRUPT). */
 int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out);
