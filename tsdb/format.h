@@ -78,7 +78,7 @@
  *       u32 raw_len | u32 comp_len | u32 crc32c(compressed bytes) | zstd frame
  *     a page holds the records of several series back to back (~64 KiB raw);
  *     a record is addressed by (file offset of its page, offset in the raw
- *     page, length).  chunks records are codec chunks of <= 1024 samples;
+ *     page, length).  chunks records are codec chunks of <= 4096 samples;
  *     rollups records are arrays of TSDB_ROLLUP_RECORD_SIZE points: 5m ones in
  *     rollups, 1h ones in rollups1h (version 1 blocks: both in rollups, and no
  *     rollups1h file), so a wide read decompresses no 5m pages.
