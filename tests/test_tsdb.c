@@ -764,10 +764,11 @@ static void test_rollup_hold_fields(void **state)
     }
 }
 
-/* A version 1 block (tests/fixtures/tsdb_v1_block, see its README) opens,
- * its samples read back, and its rollups come with the holding-rule fields
- * (recomputed from the samples: version 1 did not store them). */
-static void test_block_v1_readable(void **state)
+/* Blocks of the older formats (tests/fixtures/tsdb_v1_block and
+ * tsdb_v2_block, see their READMEs) open, their samples read back, and their
+ * rollups have every field (version 1 lacks the holding-rule fields: its 1h
+ * rollups are recomputed from the samples; version 2 stores fixed-size points). */
+static void test_block_old_versions_readable(void **state)
 {
     (void)state;
     static tsdb_sample_t s[500];
@@ -776,31 +777,38 @@ static void test_block_v1_readable(void **state)
         s[n++] = (tsdb_sample_t){ (int64_t)k * 15000, (double)((k / 40) % 3) };
         if (k == 360) s[n++] = (tsdb_sample_t){ (int64_t)k * 15000 + 1, test_bits_double(TSDB_STALE_NAN_BITS) };
     }
-    char *dir = test_tmpdir_new();
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/blocks' && cp -r tests/fixtures/tsdb_v1_block/000001a21d2649bc0b310000 '%s/blocks/'", dir, dir);
-    assert_int_equal(system(cmd), 0);
-    tsdb_t *db = open_db(dir, 0, 0, 0);
-    tsdb_stats_t st;
-    tsdb_get_stats(db, &st);
-    assert_int_equal(st.blocks, 1);
-    tsdb_matcher_t m[] = { M(EQ, "__name__", "h") };
-    tsdb_series_set_t *set;
-    assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
-    assert_int_equal(tsdb_series_set_next(set), 1);
-    const tsdb_sample_t *got;
-    size_t ng;
-    assert_ok(tsdb_series_set_samples(set, &got, &ng));
-    assert_int_equal(ng, n);
-    for (size_t i = 0; i < n; i++) {
-        assert_int_equal(got[i].t, s[i].t);
-        assert_int_equal(test_double_bits(got[i].v), test_double_bits(s[i].v));
+    static const char *const fixtures[2][2] = {
+        { "tests/fixtures/tsdb_v1_block", "000001a21d2649bc0b310000" },
+        { "tests/fixtures/tsdb_v2_block", "000001a21d5f33f537c70000" },
+    };
+    for (int f = 0; f < 2; f++) {
+        char *dir = test_tmpdir_new();
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s/blocks' && cp -r %s/%s '%s/blocks/'", dir, fixtures[f][0],
+                 fixtures[f][1], dir);
+        assert_int_equal(system(cmd), 0);
+        tsdb_t *db = open_db(dir, 0, 0, 0);
+        tsdb_stats_t st;
+        tsdb_get_stats(db, &st);
+        assert_int_equal(st.blocks, 1);
+        tsdb_matcher_t m[] = { M(EQ, "__name__", "h") };
+        tsdb_series_set_t *set;
+        assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
+        assert_int_equal(tsdb_series_set_next(set), 1);
+        const tsdb_sample_t *got;
+        size_t ng;
+        assert_ok(tsdb_series_set_samples(set, &got, &ng));
+        assert_int_equal(ng, n);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(got[i].t, s[i].t);
+            assert_int_equal(test_double_bits(got[i].v), test_double_bits(s[i].v));
+        }
+        tsdb_series_set_free(set);
+        check_hold_fields(db, s, n, TSDB_ROLLUP_5M, (unsigned)f);
+        check_hold_fields(db, s, n, TSDB_ROLLUP_1H, (unsigned)f);
+        tsdb_close(db);
+        test_tmpdir_free(dir);
     }
-    tsdb_series_set_free(set);
-    check_hold_fields(db, s, n, TSDB_ROLLUP_5M, 0);
-    check_hold_fields(db, s, n, TSDB_ROLLUP_1H, 0);
-    tsdb_close(db);
-    test_tmpdir_free(dir);
 }
 
 /* ---- compaction and retention ----------------------------------------------------------- */
@@ -1571,7 +1579,7 @@ int main(void)
         cmocka_unit_test(test_stale_and_nan_bit_exact),
         cmocka_unit_test(test_rollups),
         cmocka_unit_test(test_rollup_hold_fields),
-        cmocka_unit_test(test_block_v1_readable),
+        cmocka_unit_test(test_block_old_versions_readable),
         cmocka_unit_test(test_compaction_overlap_and_adjacent),
         cmocka_unit_test(test_compaction_levels),
         cmocka_unit_test(test_stream_read_bypasses_cache),

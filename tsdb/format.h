@@ -79,7 +79,7 @@
  *     a page holds the records of several series back to back (~64 KiB raw);
  *     a record is addressed by (file offset of its page, offset in the raw
  *     page, length).  chunks records are codec chunks of <= 4096 samples;
- *     rollups records are arrays of TSDB_ROLLUP_RECORD_SIZE points: 5m ones in
+ *     rollups records are a series' rollup points (below): 5m ones in
  *     rollups, 1h ones in rollups1h (version 1 blocks: both in rollups, and no
  *     rollups1h file), so a wide read decompresses no 5m pages.
  *   index: u32 magic | u32 version
@@ -92,25 +92,38 @@
  *     | u32 crc32c of everything before it
  *   meta: u32 magic | u32 version | i64 mint | i64 maxt | u64 nseries | u64 nsamples
  *     | u64 nchunks | u32 level | u32 crc32c of the preceding bytes
- * A rollup point on disk: i64 t | u32 count | f64 sum, min, max, last | i64 last_t
- *   | f64 first | i64 first_t | f64 increase (76 bytes, version 1), then since
- *   version 2, in rollups1h only (5m points keep the 76-byte layout): u32 stale
- *   | i64 stale_t | i64 gap_max | f64 hold_sum | f64 last_rise | f64 inner_increase
- *   | i64 zero_lead_end | i64 zero_trail_start | i64 zero_inner_max
- *   | i64 zero_inner_idle (152 bytes).
- *   Version 1 blocks stay readable; their rollups are recomputed from their
- *   samples when read, as they lack the holding-rule fields.
+ * Rollup records, version 3: u32 byte length, then the points, each written
+ *   against the previous one (the first against an all-zero point at t = 0),
+ *   res = the file's resolution, base = t - res (the interval is (base, t]):
+ *     zigzag varint (t - prev.t) / res | varint count
+ *     [1h only: varint stale | varint (stale ? zigzag(stale_t - base) : 0)]
+ *     when count > 0: zigzag varint first_t - base | zigzag varint t - last_t
+ *       | xor sum, min, max, last, first, increase
+ *       [1h only: zigzag varint gap_max | xor hold_sum, last_rise, inner_increase
+ *        | varint zero_lead_end, zero_trail_start as 0 (INT64_MAX) or 1 + zigzag(x - base)
+ *        | zigzag varint zero_inner_max, zero_inner_idle]
+ *   where "xor v" is v's bits XOR prev's same field: one byte
+ *   (zero bytes leading << 4 | zero bytes trailing; 0x80 for 0), then the bytes
+ *   between, most significant first.  Points of count 0 hold only stale markers.
+ * Older versions stay readable (fixed-size points, little-endian):
+ *   version 1 and 2, 5m (and version 1 1h): i64 t | u32 count | f64 sum, min, max,
+ *   last | i64 last_t | f64 first | i64 first_t | f64 increase (76 bytes);
+ *   version 2, 1h (rollups1h): the same, then u32 stale | i64 stale_t | i64 gap_max
+ *   | f64 hold_sum | f64 last_rise | f64 inner_increase | i64 zero_lead_end
+ *   | i64 zero_trail_start | i64 zero_inner_max | i64 zero_inner_idle (152 bytes).
+ *   Version 1 blocks lack the holding-rule fields; their 1h rollups are
+ *   recomputed from their samples when read.
  */
 #define TSDB_PAGE_MAGIC        0x47505453u  /* "STPG" */
 #define TSDB_INDEX_MAGIC       0x58495453u  /* "STIX" */
 #define TSDB_META_MAGIC        0x544d5453u  /* "STMT" */
-#define TSDB_BLOCK_VERSION     2
+#define TSDB_BLOCK_VERSION     3
 #define TSDB_PAGE_HEADER_SIZE  12
 #define TSDB_PAGE_TARGET_BYTES (64u << 10)
 #define TSDB_PAGE_MAX_RAW      (64u << 20)
 #define TSDB_BLOCK_CHUNK_SAMPLES 4096
 #define TSDB_META_SIZE         56
-#define TSDB_ROLLUP_RECORD_SIZE 152
+#define TSDB_ROLLUP_RECORD_SIZE_V2 152
 #define TSDB_ROLLUP_RECORD_SIZE_V1 76
 
 /* ---- head (tsdb/tsdb.c) ---- */

@@ -59,7 +59,6 @@ static int buf_put(buf_t *b, const void *p, size_t n)
 }
 static int put32(buf_t *b, uint32_t v) { return buf_put(b, &v, 4); }
 static int put64(buf_t *b, uint64_t v) { return buf_put(b, &v, 8); }
-static int putd(buf_t *b, double v) { return buf_put(b, &v, 8); }
 
 /* Bounds-checked reader over a loaded file. */
 typedef struct rd { const uint8_t *p, *end; int bad; } rd_t;
@@ -100,6 +99,135 @@ int tsdb_fsync_dir(const char *path)
     int rc = fsync(fd) == 0 ? 0 : STRATA_EIO;
     close(fd);
     return rc;
+}
+
+/* ---- rollup records (version 3): compact -------------------------------------- */
+/* A series' points are written relative to the previous point: the time as
+ * intervals since it, sample times as offsets inside the interval, counts as
+ * varints, each double as its XOR with the previous point's (one header byte:
+ * zero bytes leading << 4 | zero bytes trailing, then the bytes between), so
+ * steady series cost a few bytes a point before zstd instead of 76 or 152. */
+
+static int put_uvarint(buf_t *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    while (v >= 0x80) { t[n++] = (uint8_t)(v | 0x80); v >>= 7; }
+    t[n++] = (uint8_t)v;
+    return buf_put(b, t, n);
+}
+
+static uint64_t get_uvarint(rd_t *r)
+{
+    uint64_t v = 0;
+    for (int sh = 0; sh < 70; sh += 7) {
+        if (r->p >= r->end) break;
+        uint8_t c = *r->p++;
+        if (sh == 63 && c > 1) break;
+        v |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) return v;
+    }
+    r->bad = 1;
+    return 0;
+}
+
+static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
+
+static int put_xor(buf_t *b, double v, double prev)
+{
+    uint64_t x = tsdb_dbits(v) ^ tsdb_dbits(prev);
+    if (!x) { uint8_t h = 0x80; return buf_put(b, &h, 1); }
+    int lead = 0, trail = 0;
+    while (!(x >> (56 - 8 * lead) & 0xff)) lead++;
+    while (!(x >> (8 * trail) & 0xff)) trail++;
+    uint8_t t[9];
+    size_t n = 0;
+    t[n++] = (uint8_t)(lead << 4 | trail);
+    for (int i = 7 - lead; i >= trail; i--) t[n++] = (uint8_t)(x >> (8 * i));
+    return buf_put(b, t, n);
+}
+
+static double get_xor(rd_t *r, double prev)
+{
+    if (r->p >= r->end) { r->bad = 1; return 0; }
+    uint8_t h = *r->p++;
+    int lead = h >> 4, trail = h & 15;
+    if (lead + trail > 8 || (lead == 8 && trail)) { r->bad = 1; return 0; }
+    uint64_t x = 0;
+    for (int i = 7 - lead; i >= trail; i--) {
+        if (r->p >= r->end) { r->bad = 1; return 0; }
+        x |= (uint64_t)*r->p++ << (8 * i);
+    }
+    uint64_t u = tsdb_dbits(prev) ^ x;
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+/* An in-interval time: 0 for INT64_MAX ("none"), else 1 + its offset. */
+static uint64_t enc_opt_time(int64_t v, int64_t base) { return v == INT64_MAX ? 0 : zigzag(v - base) + 1; }
+static int64_t dec_opt_time(uint64_t u, int64_t base) { return u ? base + unzigzag(u - 1) : INT64_MAX; }
+
+static int put_rollup_compact(buf_t *b, const tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q,
+                              int64_t res, int hold)
+{
+    int64_t base = p->t - res;  /* the interval is (base, t] */
+    int rc = put_uvarint(b, zigzag((p->t - q->t) / res)) | put_uvarint(b, p->count);
+    if (hold) rc |= put_uvarint(b, p->stale) | put_uvarint(b, p->stale ? zigzag(p->stale_t - base) : 0);
+    if (!p->count) return rc ? STRATA_ENOMEM : 0;
+    rc |= put_uvarint(b, zigzag(p->first_t - base)) | put_uvarint(b, zigzag(p->t - p->last_t)) |
+          put_xor(b, p->sum, q->sum) | put_xor(b, p->min, q->min) | put_xor(b, p->max, q->max) |
+          put_xor(b, p->last, q->last) | put_xor(b, p->first, q->first) |
+          put_xor(b, p->increase, q->increase);
+    if (hold)
+        rc |= put_uvarint(b, zigzag(p->gap_max)) | put_xor(b, p->hold_sum, q->hold_sum) |
+              put_xor(b, p->last_rise, q->last_rise) | put_xor(b, p->inner_increase, q->inner_increase) |
+              put_uvarint(b, enc_opt_time(p->zero_lead_end, base)) |
+              put_uvarint(b, enc_opt_time(p->zero_trail_start, base)) |
+              put_uvarint(b, zigzag(p->zero_inner_max)) | put_uvarint(b, zigzag(p->zero_inner_idle));
+    return rc ? STRATA_ENOMEM : 0;
+}
+
+/* first: q is the zero point (any time may follow); later points ascend. */
+static void get_rollup_compact(rd_t *r, tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q,
+                               int64_t res, int hold, int first)
+{
+    memset(p, 0, sizeof *p);
+    int64_t k = unzigzag(get_uvarint(r)), lim = INT64_MAX / res / 4;
+    if ((!first && k <= 0) || k > lim || k < -lim || (q->t > 0 && k > (INT64_MAX / 2 - q->t) / res)) {
+        r->bad = 1;
+        return;
+    }
+    p->t = q->t + k * res;
+    int64_t base = p->t - res;
+    uint64_t count = get_uvarint(r);
+    if (count > UINT32_MAX) { r->bad = 1; return; }
+    p->count = (uint32_t)count;
+    if (hold) {
+        uint64_t stale = get_uvarint(r), st = get_uvarint(r);
+        if (stale > UINT32_MAX) { r->bad = 1; return; }
+        p->stale = (uint32_t)stale;
+        p->stale_t = stale ? base + unzigzag(st) : 0;
+    }
+    if (!p->count) return;
+    p->first_t = base + unzigzag(get_uvarint(r));
+    p->last_t = p->t - unzigzag(get_uvarint(r));
+    p->sum = get_xor(r, q->sum);
+    p->min = get_xor(r, q->min);
+    p->max = get_xor(r, q->max);
+    p->last = get_xor(r, q->last);
+    p->first = get_xor(r, q->first);
+    p->increase = get_xor(r, q->increase);
+    if (!hold) return;
+    p->gap_max = unzigzag(get_uvarint(r));
+    p->hold_sum = get_xor(r, q->hold_sum);
+    p->last_rise = get_xor(r, q->last_rise);
+    p->inner_increase = get_xor(r, q->inner_increase);
+    p->zero_lead_end = dec_opt_time(get_uvarint(r), base);
+    p->zero_trail_start = dec_opt_time(get_uvarint(r), base);
+    p->zero_inner_max = unzigzag(get_uvarint(r));
+    p->zero_inner_idle = unzigzag(get_uvarint(r));
 }
 
 /* ---- rollups ------------------------------------------------------------------- */
@@ -217,20 +345,6 @@ void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q)
     p->increase += q->increase;
 }
 
-/* hold: with the holding-rule fields (1h points of version >= 2 blocks). */
-static int put_rollup(buf_t *b, const tsdb_rollup_point_t *p, int hold)
-{
-    int rc = put64(b, (uint64_t)p->t) | put32(b, p->count) | putd(b, p->sum) | putd(b, p->min) |
-             putd(b, p->max) | putd(b, p->last) | put64(b, (uint64_t)p->last_t) |
-             putd(b, p->first) | put64(b, (uint64_t)p->first_t) | putd(b, p->increase);
-    if (hold)
-        rc |= put32(b, p->stale) | put64(b, (uint64_t)p->stale_t) | put64(b, (uint64_t)p->gap_max) |
-             putd(b, p->hold_sum) | putd(b, p->last_rise) | putd(b, p->inner_increase) |
-             put64(b, (uint64_t)p->zero_lead_end) |
-             put64(b, (uint64_t)p->zero_trail_start) | put64(b, (uint64_t)p->zero_inner_max) |
-             put64(b, (uint64_t)p->zero_inner_idle);
-    return rc ? STRATA_ENOMEM : 0;
-}
 
 /* ---- page files -------------------------------------------------------------- */
 
@@ -653,8 +767,17 @@ static int add_rollups(tsdb_block_writer_t *w, pagew_t *pw, const tsdb_sample_t 
     int rc = tsdb_rollups_compute(s, n, res, &w->rp, &cnt, &w->rp_cap);
     if (rc) return rc;
     w->rbuf.n = 0;
+    /* u32 length, then the points, each against the one before (the first
+     * against a zero point at time 0) */
+    if ((rc = put32(&w->rbuf, 0))) return rc;
+    tsdb_rollup_point_t zero = { 0 };
     for (size_t i = 0; i < cnt; i++)
-        if ((rc = put_rollup(&w->rbuf, &w->rp[i], res == TSDB_ROLLUP_1H))) return rc;
+        if ((rc = put_rollup_compact(&w->rbuf, &w->rp[i], i ? &w->rp[i - 1] : &zero, res,
+                                     res == TSDB_ROLLUP_1H)))
+            return rc;
+    if (w->rbuf.n - 4 > UINT32_MAX) return STRATA_ELIMIT;
+    uint32_t len = (uint32_t)(w->rbuf.n - 4);
+    memcpy(w->rbuf.p, &len, 4);
     *np = (uint32_t)cnt;
     *page = 0;
     *off = 0;
@@ -1198,9 +1321,37 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
     if (!cnt) return 0;
     const uint8_t *data;
     int hold = res == TSDB_ROLLUP_1H && b->version >= 2;
-    size_t rsize = hold ? TSDB_ROLLUP_RECORD_SIZE : TSDB_ROLLUP_RECORD_SIZE_V1;
-    if ((uint64_t)cnt * rsize > UINT32_MAX) return STRATA_ECORRUPT;
     int file = res == TSDB_ROLLUP_1H && b->version >= 2 ? 2 : 1;
+    if (b->version >= 3) {
+        uint32_t len;
+        int rc = page_read(b, file, page, off, 4, pc, &data);
+        if (rc) return rc;
+        memcpy(&len, data, 4);
+        /* every point takes 2 bytes at least */
+        if ((uint64_t)cnt * 2 > len || (uint64_t)off + 4 + len > UINT32_MAX) return STRATA_ECORRUPT;
+        if ((rc = page_read(b, file, page, off + 4, len, pc, &data))) return rc;
+        if (*n + cnt > *cap) {
+            size_t nc = *cap ? *cap : 64;
+            while (nc < *n + cnt) nc *= 2;
+            tsdb_rollup_point_t *nb = realloc(*buf, nc * sizeof *nb);
+            if (!nb) return STRATA_ENOMEM;
+            *buf = nb;
+            *cap = nc;
+        }
+        rd_t r = { data, data + len, 0 };
+        tsdb_rollup_point_t zero = { 0 };
+        const tsdb_rollup_point_t *prev = &zero;
+        for (uint32_t i = 0; i < cnt && !r.bad; i++) {
+            tsdb_rollup_point_t *p = &(*buf)[*n + i];
+            get_rollup_compact(&r, p, prev, res, hold, i == 0);
+            prev = p;
+        }
+        if (r.bad || r.p != r.end) return STRATA_ECORRUPT;
+        *n += cnt;
+        return 0;
+    }
+    size_t rsize = hold ? TSDB_ROLLUP_RECORD_SIZE_V2 : TSDB_ROLLUP_RECORD_SIZE_V1;
+    if ((uint64_t)cnt * rsize > UINT32_MAX) return STRATA_ECORRUPT;
     int rc = page_read(b, file, page, off, cnt * (uint32_t)rsize, pc, &data);
     if (rc) return rc;
     if (*n + cnt > *cap) {
