@@ -902,8 +902,8 @@ static void test_compaction_levels(void **state)
     }
 }
 
-/* A streaming set reads a block's pages without adding them to the shared
- * page cache; an ordinary one adds them, and a streaming set still uses them. */
+/* A streaming set reads a block's pages (samples and rollups, right) without
+ * adding them to the shared page cache; an ordinary set adds them. */
 static void test_stream_read_bypasses_cache(void **state)
 {
     (void)state;
