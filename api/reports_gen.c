@@ -1,23 +1,22 @@
 /*
  * reports_gen.c: the generate callback over the metric store
- * (api_reports_tsdb_generate): reads the tenant's workload series from tsdb
- * one UTC day at a time, joins them to workloads (DESIGN.md section 4: a
- * series belongs to a workload when it carries workload_id, or when its
- * (namespace, pod) matches a runai_pod_info series), and hands them to
- * api_reports_aggregate.
+ * (api_reports_tsdb_generate): reads the tenant's workload series from tsdb,
+ * joins them to workloads (DESIGN.md section 4: a series belongs to a
+ * workload when it carries workload_id, or when its (namespace, pod) matches
+ * a runai_pod_info series), sums them per workload and UTC day, and writes
+ * the rows through api_reports_group.
  *
- * Working a day at a time bounds memory by one day of samples whatever the
- * report's range, and rows are per day anyway, so the output is identical to
- * aggregating the whole range at once.
- *
- * A day on the hour grid is summed from the series' 1h rollups: each hour's
- * integral is the value held into it from the previous sample plus the
- * point's hold_sum and its newest value held to the hour's end, all exact
- * while every gap is within the staleness (docs/reports.md, "Generation from
- * rollups").  A workload-day the rollups cannot give exactly goes back to the
- * raw samples: its selection starts staleness + gpu_idle_after before the day,
- * so values held across midnight, a counter's baseline and a GPU already idle
- * at midnight are seen.
+ * Three passes: each day's workloads and pods (raw info samples); each
+ * column's 1h rollups over the whole range in one streaming select, walked
+ * hour by hour into every day on the hour grid; then day by day, the
+ * workload-days the rollups could not give exactly from raw samples, and the
+ * day's rows.  Each hour's integral is the value held into it from the
+ * previous sample plus the point's hold_sum and its newest value held to the
+ * hour's end, all exact while every gap is within the staleness
+ * (docs/reports.md, "Generation from rollups").  The raw path's selection
+ * starts staleness + gpu_idle_after before the day, so values held across
+ * midnight and a GPU already idle at midnight are seen; counters read from
+ * the rollup walk's lookback, so both paths see the same baseline.
  */
 #include <math.h>
 #include <stdlib.h>
