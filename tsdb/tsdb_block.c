@@ -553,9 +553,7 @@ void tsdb_page_cache_free(tsdb_page_cache_t *pc)
     shared_unpin(pc);
     free(pc->buf);
     for (int i = 0; i < TSDB_STREAM_PAGES; i++) free(pc->ring[i].buf);
-    int stream = pc->stream;
     memset(pc, 0, sizeof *pc);
-    pc->stream = stream;
 }
 
 /* Stream mode: the ring slot holding (b, file, page), or -1. */
