@@ -19,7 +19,7 @@ GEN     := build/gen
 CC      ?= cc
 
 CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g $(OPT) $(SAN) -pthread -MMD -MP \
-             -Icommon -Itsdb -Iingest -Iapi -I$(GEN) $(CFLAGS)
+             -Icommon -Itsdb -Iingest $(API_INC) -I$(GEN) $(CFLAGS)
 LDLIBS_ALL = -lmicrohttpd -lprotobuf-c -lsnappy -lzstd -ljansson -ljwt -lssl -lcrypto -lcurl -lm -pthread $(LDLIBS)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -30,7 +30,9 @@ PROTO      := $(wildcard ingest/proto/*.proto)
 PROTO_C    := $(patsubst ingest/proto/%.proto,$(GEN)/%.pb-c.c,$(PROTO))
 PROTO_H    := $(PROTO_C:.c=.h)
 INGEST_SRC := $(wildcard ingest/*.c) $(PROTO_C)
-API_SRC    := $(filter-out api/main.c,$(wildcard api/*.c))
+API_SRC    := $(wildcard api/*/*.c)
+# api/ is a folder of rooms (http, query, workloads, reports); api/main.c is the daemon.
+API_INC    := $(patsubst %/,-I%,$(sort $(dir $(wildcard api/*/*.h))))
 
 LIB_COMMON := $(BUILD)/libcommon.a
 LIB_TSDB   := $(BUILD)/libtsdb.a
