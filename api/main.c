@@ -384,6 +384,7 @@ typedef struct opener {
     pthread_t main_thread;
     tsdb_t *db;
     ingest_t *ing;
+    api_read_source_t *reader;
     int failed;
 } opener_t;
 
@@ -408,20 +409,21 @@ static void *open_store(void *arg)
         tsdb_set_fsync_observer(o->db, api_server_observe_fsync, o->srv);
         rc = ingest_new(o->db, &c->limits, &o->ing);
     }
+    if (rc == 0) rc = api_read_source_tsdb(o->db, &o->reader);
     if (rc == 0) {
         /* the registry lives in memory: rebuild it from the store before taking traffic */
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
         size_t nser = 0;
-        rc = api_registry_replay(o->reg, o->db, c->retention_ms ? now_ms - c->retention_ms : INT64_MIN,
+        rc = api_registry_replay(o->reg, o->reader, c->retention_ms ? now_ms - c->retention_ms : INT64_MIN,
                                  now_ms + INGEST_MAX_FUTURE_MS, &nser);
         if (rc == 0) strata_info("registry replayed", "series=%zu", nser);
     }
     if (rc == 0) ingest_set_observer(o->ing, api_workloads_observe, o->reg);
     if (rc == 0) {
         /* report workers start inside api_reports_open and read the store at once */
-        o->gen->db = o->db;
+        o->gen->reader = o->reader;
         api_reports_options_t ro;
         api_reports_options_init(&ro);
         ro.workers = (int)c->report_workers;
@@ -450,7 +452,7 @@ static void *open_store(void *arg)
                 c->data_dir, (unsigned long long)st.series, (unsigned long long)st.head_samples,
                 (unsigned long long)st.blocks,
                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-    api_server_set_store(o->srv, o->db, o->ing);
+    api_server_set_store(o->srv, o->db, o->ing, o->reader);
     return NULL;
 }
 
@@ -549,7 +551,7 @@ int main(int argc, char **argv)
     size_t nroutes = 0;
     routes[nroutes++] = (api_route_t){ "POST", "/api/v1/admin/cut-head", API_SCOPE_METRICS_WRITE, admin_cut_head, NULL };
     api_reports_ref_t reports = { 0 };
-    api_reports_tsdb_source_t gen = { .db = NULL, .staleness_ms = c.staleness_ms,
+    api_reports_tsdb_source_t gen = { .reader = NULL, .staleness_ms = c.staleness_ms,
                                       .gpu_idle_after_ms = c.gpu_idle_after_ms,
                                       .raw_only = c.report_raw };
     api_metrics_options_t mopts;
@@ -617,6 +619,7 @@ int main(int argc, char **argv)
     }
     api_reports_close(reports.st);  /* a generation in progress is cancelled, left Pending */
     ingest_free(o.ing);
+    api_read_source_free(o.reader);
     if (o.db) {
         int rc = tsdb_sync(o.db);
         if (rc) strata_error("final WAL sync failed", "err=\"%s\"", strata_strerror(rc));

@@ -19,7 +19,7 @@
 
 #include <inttypes.h>
 
-#include "metrics_query.h"
+#include "workload_metrics.h"
 #include "registry.h"
 #include "strata_arena.h"
 #include "strata_log.h"
@@ -48,6 +48,7 @@ typedef struct kv {
 typedef struct fx {
     char *dir;
     tsdb_t *db;
+    api_read_source_t *reader;
     api_registry_t *reg;
     strata_arena_t *arena;
 } fx_t;
@@ -64,6 +65,7 @@ static int setup(void **state)
     o.fsync = TSDB_FSYNC_NEVER;
     o.retention_ms = 0;
     if (tsdb_open(&o, &f->db)) return -1;
+    if (api_read_source_tsdb(f->db, &f->reader)) return -1;
     if (api_registry_new(NULL, &f->reg)) return -1;
     f->arena = strata_arena_new(0);
     *state = f;
@@ -75,6 +77,7 @@ static int teardown(void **state)
     fx_t *f = *state;
     strata_arena_free(f->arena);
     api_registry_free(f->reg);
+    api_read_source_free(f->reader);
     tsdb_close(f->db);
     test_tmpdir_free(f->dir);
     free(f);
@@ -178,7 +181,7 @@ static qres_t query(fx_t *f, int32_t ten, const char *types, int64_t start, int6
     int rc = api_metrics_parse(mt, 1, s, e, n, o, &req, err, sizeof err);
     if (rc) fail_msg("parse: %s", err);
     qres_t r = { 0 };
-    rc = api_metrics_query(f->db, f->reg, ten, WL, &req, o, f->arena, &r.resp, err, sizeof err);
+    rc = api_workload_metrics(f->reader, f->reg, ten, WL, &req, o, f->arena, &r.resp, err, sizeof err);
     if (rc) fail_msg("query: %s (%s)", strata_strerror(rc), err);
     size_t len;
     assert_ok(api_metrics_render_json(r.resp, f->arena, &r.json, &len));
@@ -538,10 +541,10 @@ static void test_unknown_workload_and_tenant(void **state)
     assert_ok(api_metrics_parse(mt, 1, "2024-12-20T14:30:00Z", "2024-12-20T14:32:00Z", "2", NULL,
                                 &req, err, sizeof err));
     api_metrics_response_t *resp;
-    assert_err(api_metrics_query(f->db, f->reg, OTHER_TEN, WL, &req, NULL, f->arena, &resp, err,
+    assert_err(api_workload_metrics(f->reader, f->reg, OTHER_TEN, WL, &req, NULL, f->arena, &resp, err,
                                  sizeof err), STRATA_ENOTFOUND);
     assert_string_equal(err, "workload " WL " not found");
-    assert_err(api_metrics_query(f->db, f->reg, TEN, WL_OTHER, &req, NULL, f->arena, &resp, err,
+    assert_err(api_workload_metrics(f->reader, f->reg, TEN, WL_OTHER, &req, NULL, f->arena, &resp, err,
                                  sizeof err), STRATA_ENOTFOUND);
 }
 
@@ -603,7 +606,7 @@ static void test_native_and_max_points(void **state)
                                 &req, err, sizeof err));
     assert_int_equal(req.samples, 0);
     api_metrics_response_t *resp;
-    assert_err(api_metrics_query(f->db, f->reg, TEN, WL, &req, &o, f->arena, &resp, err, sizeof err),
+    assert_err(api_workload_metrics(f->reader, f->reg, TEN, WL, &req, &o, f->arena, &resp, err, sizeof err),
                STRATA_ELIMIT);
     assert_string_equal(err, "numberOfSamples=0: GPU_ALLOCATION has more than 4 points per series "
                              "in this range; use numberOfSamples 1..1000 or a shorter range");

@@ -1482,25 +1482,28 @@ static void test_replay_from_store(void **state)
     g_db = NULL;
 
     api_registry_t *re = reg_new();
+    api_read_source_t *rd;
+    assert_ok(api_read_source_tsdb(db, &rd));
     size_t n = 0;
     /* feed_full has 15 series, feed_four 8 (5 info, 3 allocation) */
-    assert_ok(api_registry_replay(re, db, T0 - 60 * MIN, now, &n));
+    assert_ok(api_registry_replay(re, rd, T0 - 60 * MIN, now, &n));
     assert_int_equal(n, 23);
     same_answers(direct, re, now, a);
     /* replaying again changes nothing: every sample is already known */
-    assert_ok(api_registry_replay(re, db, T0 - 60 * MIN, now, &n));
+    assert_ok(api_registry_replay(re, rd, T0 - 60 * MIN, now, &n));
     same_answers(direct, re, now, a);
     api_registry_free(re);
 
     /* from blocks as well as from the head */
     assert_ok(tsdb_cut_head(db));
     re = reg_new();
-    assert_ok(api_registry_replay(re, db, T0 - 60 * MIN, now, &n));
+    assert_ok(api_registry_replay(re, rd, T0 - 60 * MIN, now, &n));
     assert_int_equal(n, 23);
     same_answers(direct, re, now, a);
     api_registry_free(re);
 
     api_registry_free(direct);
+    api_read_source_free(rd);
     tsdb_close(db);
     test_tmpdir_free(dir);
     strata_arena_free(a);

@@ -1277,7 +1277,9 @@ static void test_tsdb_generator(void **state)
         "workload_name=theirs", "project_name=team-a", NULL);
     put(db, a, b, 8, 0, "__name__=runai_workload_gpu_allocation", "__tenant__=2", "workload_id=W9", NULL);
 
-    api_reports_tsdb_source_t src = {.db = db};
+    api_read_source_t *rd;
+    assert_ok(api_read_source_tsdb(db, &rd));
+    api_reports_tsdb_source_t src = {.reader = rd};
     api_reports_t *st = open_store(*state, 0, api_reports_tsdb_generate, &src);
     char all[37], team_a[37];
     create_ok(st, 1, "alice", "{\"name\":\"all\",\"start\":\"2024-12-01T00:00:00Z\","
@@ -1312,6 +1314,7 @@ static void test_tsdb_generator(void **state)
         "2024-12-02,p1,team-a,4,2,50,,4,2,8,2,1\n");
     free(csv);
     api_reports_close(st);
+    api_read_source_free(rd);
     tsdb_close(db);
 }
 
@@ -1488,7 +1491,9 @@ static void test_tsdb_generator_rollups_match_raw(void **state)
         if (t <= D1 + 23 * HOUR || t >= D1 + DAY) s[n++] = (tsdb_sample_t){t, (double)(t - D1) / 1000};
     append_series(db, s, n, "__name__=container_cpu_usage_seconds_total", "__tenant__=1",
                   "workload_id=W99", "container=main", NULL);
-    api_reports_tsdb_source_t fast = {.db = db}, raw = {.db = db, .raw_only = 1};
+    api_read_source_t *rd;
+    assert_ok(api_read_source_tsdb(db, &rd));
+    api_reports_tsdb_source_t fast = {.reader = rd}, raw = {.reader = rd, .raw_only = 1};
     const struct { int64_t start, end; enum api_report_group g; } cases[] = {
         {D1, D1 + 3 * DAY, API_REPORT_GROUP_NONE},
         {D1, D1 + 3 * DAY, API_REPORT_GROUP_PROJECT},
@@ -1512,6 +1517,7 @@ static void test_tsdb_generator_rollups_match_raw(void **state)
     assert_true(from_rollups * 10 >= (from_rollups + from_raw) * 4);
     assert_true(from_raw > 0);
     assert_int_equal(atomic_load(&raw.days_from_rollups), 0);
+    api_read_source_free(rd);
     tsdb_close(db);
 }
 

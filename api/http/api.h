@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "ingest.h"
+#include "read.h"
 #include "strata_arena.h"
 #include "strata_err.h"
 #include "tsdb.h"
@@ -86,6 +87,8 @@ const char *api_call_header(const api_call_t *c, const char *name);
 const char *api_call_segment(const api_call_t *c, size_t i);
 const api_principal_t *api_call_principal(const api_call_t *c);
 tsdb_t *api_call_db(const api_call_t *c);
+/* The read seam every data endpoint reads through. */
+const api_read_source_t *api_call_reader(const api_call_t *c);
 /* Freed when the request completes; reply bodies are copied, so they may live here. */
 strata_arena_t *api_call_arena(api_call_t *c);
 const char *api_call_body(const api_call_t *c, size_t *len);
@@ -149,7 +152,10 @@ typedef struct api_server api_server_t;
  * ready: /readyz and the data endpoints answer 503. */
 int api_server_start(const api_server_config_t *cfg, api_server_t **out);
 /* The store is open (WAL replayed): become ready. */
-void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing);
+/* reader is what every data endpoint reads through (api/query/read.h); all
+ * three must outlive the server. */
+void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing,
+                          const api_read_source_t *reader);
 /* Graceful stop: stop accepting, answer 503 to new requests on open
  * connections, wait up to shutdown_timeout_s for in-flight ones, close. */
 void api_server_stop(api_server_t *srv);

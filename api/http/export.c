@@ -25,11 +25,12 @@ typedef struct selector {
 } selector_t;
 
 typedef struct export_state {
-    tsdb_t *db;
+    const api_read_source_t *reader;
+    int32_t tenant;
     strata_arena_t *arena;
     selector_t *sels;
     size_t nsels, cur;
-    tsdb_series_set_t *set;
+    api_read_set_t *set;
     int64_t start, end;
     uint64_t *seen;
     size_t seen_cap, seen_n;
@@ -118,9 +119,9 @@ static int is_stale(double v)
 static int render_series(export_state_t *st)
 {
     size_t nl, ns;
-    const tsdb_label_t *l = tsdb_series_set_labels(st->set, &nl);
+    const tsdb_label_t *l = api_read_set_labels(st->set, &nl);
     const tsdb_sample_t *s;
-    int rc = tsdb_series_set_samples(st->set, &s, &ns);
+    int rc = api_read_set_samples(st->set, &s, &ns);
     if (rc < 0) return rc;
     size_t live = 0;
     for (size_t i = 0; i < ns; i++) live += !is_stale(s[i].v);
@@ -163,13 +164,13 @@ static int next_line(export_state_t *st)
         if (!st->set) {
             if (st->cur == st->nsels) return 0;
             selector_t *sel = &st->sels[st->cur++];
-            int rc = tsdb_select(st->db, sel->m, sel->n, st->start, st->end, &st->set);
+            int rc = api_read_select(st->reader, st->tenant, 0, sel->m, sel->n, st->start, st->end, &st->set);
             if (rc < 0) return rc;
         }
-        int rc = tsdb_series_set_next(st->set);
+        int rc = api_read_set_next(st->set);
         if (rc < 0) return rc;
         if (rc == 0) {
-            tsdb_series_set_free(st->set);
+            api_read_set_free(st->set);
             st->set = NULL;
             continue;
         }
@@ -201,7 +202,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 static void state_free(void *cls)
 {
     export_state_t *st = cls;
-    if (st->set) tsdb_series_set_free(st->set);
+    if (st->set) api_read_set_free(st->set);
     free(st->seen);
     free(st->out.data);
     strata_arena_free(st->arena);
@@ -222,7 +223,7 @@ static struct MHD_Response *fail(int err, int *status, const char *message, cons
     return api_error_response(*status, message, details);
 }
 
-struct MHD_Response *api_export_response(tsdb_t *db, struct MHD_Connection *conn,
+struct MHD_Response *api_export_response(const api_read_source_t *src, struct MHD_Connection *conn,
                                          int32_t tenant, int *status)
 {
     export_state_t *st = calloc(1, sizeof *st);
@@ -230,7 +231,8 @@ struct MHD_Response *api_export_response(tsdb_t *db, struct MHD_Connection *conn
         free(st);
         return fail(STRATA_ENOMEM, status, "out of memory", "");
     }
-    st->db = db;
+    st->reader = src;
+    st->tenant = tenant;
     char details[300];
     args_t a = { .arena = st->arena };
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_match, &a);
@@ -257,10 +259,7 @@ struct MHD_Response *api_export_response(tsdb_t *db, struct MHD_Connection *conn
         return fail(STRATA_EINVAL, status, "invalid end parameter", "end is before start");
     }
     st->sels = strata_arena_calloc(st->arena, a.nmatch, sizeof *st->sels);
-    char tenant_s[16];
-    snprintf(tenant_s, sizeof tenant_s, "%d", (int)tenant);
-    const char *tenant_v = strata_arena_strdup(st->arena, tenant_s);
-    for (size_t i = 0; st->sels && tenant_v && i < a.nmatch; i++) {
+    for (size_t i = 0; st->sels && i < a.nmatch; i++) {
         tsdb_matcher_t *m;
         size_t n;
         int rc = ingest_parse_selector(st->arena, a.match[i], &m, &n, details, sizeof details);
@@ -276,11 +275,7 @@ struct MHD_Response *api_export_response(tsdb_t *db, struct MHD_Connection *conn
             state_free(st);
             return api_error_response(*status, "invalid match[] parameter", details);
         }
-        tsdb_matcher_t *mm = strata_arena_alloc(st->arena, (n + 1) * sizeof *mm);
-        if (!mm) break;
-        memcpy(mm, m, n * sizeof *m);
-        mm[n] = (tsdb_matcher_t){ TSDB_MATCH_EQ, INGEST_TENANT_LABEL, tenant_v };
-        st->sels[st->nsels++] = (selector_t){ mm, n + 1 };
+        st->sels[st->nsels++] = (selector_t){ m, n };
     }
     if (st->nsels != a.nmatch) {
         state_free(st);

@@ -29,7 +29,7 @@ static int h_metrics(api_call_t *c, void *ctx)
     if (rc == STRATA_EINVAL) return api_call_reply_strata_error(c, rc, err[0] ? err : "invalid parameter", "");
     if (rc) return api_call_reply_strata_error(c, rc, NULL, err);
     api_metrics_response_t *resp;
-    rc = api_metrics_query(api_call_db(c), m->reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
+    rc = api_workload_metrics(api_call_reader(c), m->reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
                            &req, &m->opts, api_call_arena(c), &resp, err, sizeof err);
     if (rc == STRATA_ENOTFOUND) return api_call_reply_strata_error(c, rc, "workload not found", err);
     /* over --max-points is a bad request here, not a tenant limit (429) */

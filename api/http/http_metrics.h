@@ -9,8 +9,7 @@
 #include <stdint.h>
 
 #include "api.h"
-#include "metrics_query.h"
-#include "registry.h"
+#include "workload_metrics.h"
 
 typedef struct api_metrics_http {
     api_registry_t *reg;          /* resolves the workload's pods; unknown workload -> 404 */

@@ -81,6 +81,7 @@ struct api_server {
     char *listen;
     _Atomic(tsdb_t *) db;
     ingest_t *ing;
+    const api_read_source_t *reader;  /* set before db, so a non-NULL db means both */
     atomic_int stopping;
     atomic_int inflight;
 
@@ -487,6 +488,7 @@ struct api_call {
     struct MHD_Connection *conn;
     request_t *rq;
     tsdb_t *db;
+    const api_read_source_t *reader;
     api_principal_t who;
     int64_t now_ms;
     const char *seg[MAX_SEGMENTS];
@@ -527,7 +529,7 @@ static enum MHD_Result dispatch_route(api_server_t *srv, struct MHD_Connection *
 {
     if (!rq->arena && !(rq->arena = strata_arena_new(0)))
         return send_strata_error(conn, rq, STRATA_ENOMEM, NULL, "");
-    api_call_t c = { .srv = srv, .conn = conn, .rq = rq, .db = db, .now_ms = now_ms() };
+    api_call_t c = { .srv = srv, .conn = conn, .rq = rq, .db = db, .reader = srv->reader, .now_ms = now_ms() };
     const api_route_t *hit = NULL;
     int other_method = 0;
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
@@ -604,6 +606,7 @@ const char *api_call_header(const api_call_t *c, const char *name)
 const char *api_call_segment(const api_call_t *c, size_t i) { return i < c->nseg ? c->seg[i] : NULL; }
 const api_principal_t *api_call_principal(const api_call_t *c) { return &c->who; }
 tsdb_t *api_call_db(const api_call_t *c) { return c->db; }
+const api_read_source_t *api_call_reader(const api_call_t *c) { return c->reader; }
 strata_arena_t *api_call_arena(api_call_t *c) { return c->rq->arena; }
 int64_t api_call_now_ms(const api_call_t *c) { return c->now_ms; }
 
@@ -763,7 +766,7 @@ static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, 
         if (!authorize(srv, conn, rq, API_SCOPE_METRICS_READ, &who, &ret)) return ret;
         if (!db) return send_strata_error(conn, rq, STRATA_ECLOSED, "store not ready", "the WAL is being replayed; retry");
         int status = 200;
-        struct MHD_Response *r = api_export_response(db, conn, who.tenant_id, &status);
+        struct MHD_Response *r = api_export_response(srv->reader, conn, who.tenant_id, &status);
         return reply(conn, rq, status, r);
     }
     case R_API_OTHER:
@@ -928,9 +931,11 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
     return 0;
 }
 
-void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing)
+void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing,
+                          const api_read_source_t *reader)
 {
     srv->ing = ing;
+    srv->reader = reader;
     atomic_store(&srv->db, db);
 }
 

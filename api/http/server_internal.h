@@ -28,7 +28,7 @@ struct MHD_Response *api_error_response(int status, const char *message, const c
 
 /* GET /api/v1/export: a streaming response, or an error response; *status is
  * set either way.  db is open; tenant comes from the caller's principal. */
-struct MHD_Response *api_export_response(tsdb_t *db, struct MHD_Connection *conn,
+struct MHD_Response *api_export_response(const api_read_source_t *reader, struct MHD_Connection *conn,
                                          int32_t tenant, int *status);
 
 #endif

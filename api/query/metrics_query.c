@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "downsample.h"
-#include "ingest.h"
 #include "strata_fmt.h"
 #include "strata_log.h"
 #include "strata_time.h"
@@ -294,15 +293,14 @@ typedef struct gpu_group {
 } gpu_group_t;
 
 typedef struct qctx {
-    tsdb_t *db;
+    const api_read_source_t *src;
     strata_arena_t *arena;
     const api_metrics_options_t *opt;
     const api_metrics_request_t *req;
-    char tenant[16];
+    int32_t tenant;
     const char *wid;
     qpod_t *pods;
-    size_t npods, pcap;
-    int pods_failed;
+    size_t npods;
 
     /* per metric type */
     const catalog_t *c;
@@ -328,27 +326,6 @@ typedef struct qctx {
     size_t nh, hcap;
 } qctx_t;
 
-static int pod_cb(const api_registry_pod_t *p, void *ctx)
-{
-    qctx_t *q = ctx;
-    if (q->npods == q->pcap) {
-        size_t nc = q->pcap ? 2 * q->pcap : 16;
-        qpod_t *np = strata_arena_alloc(q->arena, nc * sizeof *np);
-        if (!np) return STRATA_ENOMEM;
-        if (q->npods) memcpy(np, q->pods, q->npods * sizeof *np);
-        q->pods = np;
-        q->pcap = nc;
-    }
-    qpod_t *d = &q->pods[q->npods];
-    d->ns = strata_arena_strdup(q->arena, p->namespace_);
-    d->pod = strata_arena_strdup(q->arena, p->pod);
-    d->node = strata_arena_strdup(q->arena, p->node);
-    if (!d->ns || !d->pod || !d->node) return STRATA_ENOMEM;
-    d->first = p->first_ms;
-    d->end = p->end_ms;
-    q->npods++;
-    return 0;
-}
 
 static const char *label_get(const tsdb_label_t *l, size_t n, const char *name)
 {
@@ -361,7 +338,7 @@ static int type_fail(qctx_t *q, int rc, const char *what)
 {
     if (!q->err[0]) {
         snprintf(q->err, sizeof q->err, "%s: %s", what, strata_strerror(rc));
-        strata_error("metrics query: metric type failed", "type=%s tenant=%s workload=%s err=\"%s\"",
+        strata_error("metrics query: metric type failed", "type=%s tenant=%" PRId32 " workload=%s err=\"%s\"",
                      q->c->type, q->tenant, q->wid, q->err);
     }
     return rc;
@@ -463,17 +440,17 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
         if (pod->end - 1 < maxt) maxt = pod->end - 1;
         if (maxt < mint || maxt < q->req->start_ms) return 0;
     }
-    tsdb_series_set_t *set = NULL;
-    int rc = tsdb_select(q->db, m, nm, mint, maxt, &set);
+    api_read_set_t *set = NULL;
+    int rc = api_read_select(q->src, q->tenant, 0, m, nm, mint, maxt, &set);
     if (rc) return type_fail(q, rc, "select");
-    while ((rc = tsdb_series_set_next(set)) == 1) {
+    while ((rc = api_read_set_next(set)) == 1) {
         size_t nl;
-        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_label_t *l = api_read_set_labels(set, &nl);
         const tsdb_sample_t *s = NULL;
         const tsdb_rollup_point_t *r = NULL;
         size_t ns = 0, nr = 0;
         if (q->res) {
-            if ((rc = tsdb_series_set_rollups(set, q->res, &r, &nr))) { type_fail(q, rc, "rollups"); break; }
+            if ((rc = api_read_set_rollups(set, q->res, &r, &nr))) { type_fail(q, rc, "rollups"); break; }
             q->points += nr;
             if (pod) {
                 /* keep the intervals (t-R, t] that overlap the pod's window */
@@ -486,7 +463,7 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
             }
             if (nr == 0) continue;
         } else {
-            if ((rc = tsdb_series_set_samples(set, &s, &ns))) { type_fail(q, rc, "samples"); break; }
+            if ((rc = api_read_set_samples(set, &s, &ns))) { type_fail(q, rc, "samples"); break; }
             q->points += ns;
             /* samples before start are only a counter's baseline */
             if (ns == 0 || s[ns - 1].t < q->req->start_ms) continue;
@@ -494,7 +471,7 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
         if (q->opt->max_samples && q->points > q->opt->max_samples) {
             snprintf(q->err, sizeof q->err, "sample limit: more than %" PRIu64
                      " points to read", q->opt->max_samples);
-            strata_warn("metrics query: sample limit", "type=%s tenant=%s workload=%s limit=%" PRIu64,
+            strata_warn("metrics query: sample limit", "type=%s tenant=%" PRId32 " workload=%s limit=%" PRIu64,
                         q->c->type, q->tenant, q->wid, q->opt->max_samples);
             rc = STRATA_ELIMIT;
             break;
@@ -502,7 +479,7 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
         (*kept)++;
         if ((rc = on_series(q, comp, l, nl, pod, s, ns, r, nr))) break;
     }
-    tsdb_series_set_free(set);
+    api_read_set_free(set);
     if (rc < 0 && !q->err[0] && !q->cap_exceeded) type_fail(q, rc, "select");
     return rc < 0 ? rc : 0;
 }
@@ -517,7 +494,6 @@ static int scan(qctx_t *q)
             tsdb_matcher_t m[8];
             size_t nm = 0;
             m[nm++] = (tsdb_matcher_t){ TSDB_MATCH_EQ, "__name__", c->src[comp][alt] };
-            m[nm++] = (tsdb_matcher_t){ TSDB_MATCH_EQ, INGEST_TENANT_LABEL, q->tenant };
             for (size_t i = 0; i < c->ncond; i++) m[nm++] = c->cond[i];
             int kept = 0, rc;
             m[nm] = (tsdb_matcher_t){ TSDB_MATCH_EQ, "workload_id", q->wid };
@@ -715,12 +691,13 @@ out:
     return 0;
 }
 
-int api_metrics_query(tsdb_t *db, api_registry_t *reg, int32_t tenant_id, const char *workload_id,
+int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const char *workload_id,
+                      const api_metrics_pod_t *pods, size_t npods,
                       const api_metrics_request_t *req, const api_metrics_options_t *opts,
                       strata_arena_t *arena, api_metrics_response_t **out, char *err, size_t cap)
 {
     if (err && cap) err[0] = 0;
-    if (!db || !workload_id || !req || !arena || !out || req->ntypes == 0 ||
+    if (!src || !workload_id || (npods && !pods) || !req || !arena || !out || req->ntypes == 0 ||
         req->ntypes > API_METRICS_MAX_TYPES || req->end_ms <= req->start_ms ||
         req->samples > API_METRICS_MAX_SAMPLES)
         return STRATA_EINVAL;
@@ -728,16 +705,12 @@ int api_metrics_query(tsdb_t *db, api_registry_t *reg, int32_t tenant_id, const 
     api_metrics_options_t defaults;
     api_metrics_options_init(&defaults);
     if (!opts) opts = &defaults;
-    qctx_t q = { .db = db, .arena = arena, .opt = opts, .req = req, .wid = workload_id };
-    snprintf(q.tenant, sizeof q.tenant, "%" PRId32, tenant_id);
-    if (reg) {
-        int rc = api_registry_foreach_pod(reg, tenant_id, workload_id, pod_cb, &q);
-        if (rc == STRATA_ENOTFOUND) {
-            if (err && cap) snprintf(err, cap, "workload %.64s not found", workload_id);
-            return rc;
-        }
-        if (rc) return rc;
-    }
+    qctx_t q = { .src = src, .arena = arena, .opt = opts, .req = req, .tenant = tenant_id,
+                 .wid = workload_id, .npods = npods };
+    if (npods && !(q.pods = strata_arena_alloc(arena, npods * sizeof *q.pods))) return STRATA_ENOMEM;
+    for (size_t i = 0; i < npods; i++)
+        q.pods[i] = (qpod_t){ pods[i].namespace_, pods[i].pod, pods[i].node, pods[i].first_ms,
+                              pods[i].end_ms };
     api_metrics_response_t *resp = strata_arena_calloc(arena, 1, sizeof *resp);
     if (!resp) return STRATA_ENOMEM;
     resp->h = strata_arena_calloc(arena, req->ntypes, sizeof *resp->h);

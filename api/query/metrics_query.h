@@ -22,7 +22,7 @@
  *
  * Everything a response holds lives in the arena passed to the query; one
  * request uses one arena from one thread.  The functions themselves are
- * reentrant (tsdb and the registry are thread-safe).
+ * reentrant (a read source is thread-safe).
  */
 #ifndef API_METRICS_QUERY_H
 #define API_METRICS_QUERY_H
@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry.h"
+#include "read.h"
 #include "strata_arena.h"
 #include "strata_err.h"
 #include "tsdb.h"
@@ -113,10 +113,18 @@ int api_metrics_parse(const char *const *metric_types, size_t nmetric_types, con
 
 typedef struct api_metrics_response api_metrics_response_t;
 
-/* Runs the request for one workload of one tenant.  reg resolves the
- * workload's pods (STRATA_ENOTFOUND, with a message, when the tenant has no
- * such workload); reg may be NULL, then only the workload_id label joins and
- * no workload is unknown.  opts may be NULL (defaults).
+/* One pod of the workload: the series of (namespace, pod) belong to the
+ * workload over [first_ms, end_ms).  Strings are borrowed for the call. */
+typedef struct api_metrics_pod {
+    const char *namespace_, *pod, *node;
+    int64_t first_ms, end_ms;
+} api_metrics_pod_t;
+
+/* Runs the request for one workload of one tenant, reading through src.
+ * Series join the workload by their workload_id label, or by (namespace,
+ * pod) of one of pods (npods may be 0).  Knowing which workloads exist is the
+ * caller's part (api_workload_metrics in api/workloads/ asks the registry).
+ * opts may be NULL (defaults).
  *
  * A metric type that fails on its own (store error, arena exhausted,
  * max_samples) does not fail the call: its measurement gets values null and
@@ -124,8 +132,9 @@ typedef struct api_metrics_response api_metrics_response_t;
  * with STRATA_ELIMIT when numberOfSamples = 0 would give some series more than
  * max_points points (err names the limit), STRATA_EINVAL for bad arguments,
  * STRATA_ENOMEM when the response itself cannot be allocated. */
-int api_metrics_query(tsdb_t *db, api_registry_t *reg, int32_t tenant_id,
-                      const char *workload_id, const api_metrics_request_t *req,
+int api_metrics_query(const api_read_source_t *src, int32_t tenant_id,
+                      const char *workload_id, const api_metrics_pod_t *pods, size_t npods,
+                      const api_metrics_request_t *req,
                       const api_metrics_options_t *opts, strata_arena_t *arena,
                       api_metrics_response_t **out, char *err, size_t errcap);
 

@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "strata_arena.h"
+#include "read.h"
 #include "tsdb.h"
 
 typedef struct api_reports api_reports_t;
@@ -310,9 +311,9 @@ int api_reports_group(const api_report_request_t *req, api_report_entry_t *entri
 
 /* ---- the generator over the metric store (reports_gen.c) ------------------- */
 
-/* ctx for api_reports_tsdb_generate.  The db must outlive the report store. */
+/* ctx for api_reports_tsdb_generate.  The reader must outlive the report store. */
 typedef struct api_reports_tsdb_source {
-    tsdb_t *db;
+    const api_read_source_t *reader;
     int64_t staleness_ms;       /* <= 0: 5m (use the daemon's --staleness) */
     int64_t gpu_idle_after_ms;  /* <= 0: 5m (--gpu-idle-after) */
     int raw_only;               /* 1: never read rollups (tests compare the two ways) */

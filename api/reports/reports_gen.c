@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest.h"
 #include "reports.h"
 #include "strata_err.h"
 #include "strata_log.h"
@@ -147,19 +146,18 @@ static const char *dup_label(strata_arena_t *a, const tsdb_label_t *l, size_t n,
 }
 
 /* runai_workload_info: one workload per workload_id, labels of its newest series. */
-static int load_info(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt,
+static int load_info(const api_read_source_t *rd, int32_t tenant, int64_t mint, int64_t maxt,
                      const api_report_request_t *req, day_t *d)
 {
-    tsdb_matcher_t m[2] = {{TSDB_MATCH_EQ, "__name__", "runai_workload_info"},
-                           {TSDB_MATCH_EQ, INGEST_TENANT_LABEL, tenant}};
-    tsdb_series_set_t *set;
-    int rc = tsdb_select(db, m, 2, mint, maxt, &set);
+    const tsdb_matcher_t m[] = {{TSDB_MATCH_EQ, "__name__", "runai_workload_info"}};
+    api_read_set_t *set;
+    int rc = api_read_select(rd, tenant, 0, m, 1, mint, maxt, &set);
     if (rc) return rc;
-    while ((rc = tsdb_series_set_next(set)) == 1) {
+    while ((rc = api_read_set_next(set)) == 1) {
         size_t nl, ns;
-        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_label_t *l = api_read_set_labels(set, &nl);
         const tsdb_sample_t *s;
-        if ((rc = tsdb_series_set_samples(set, &s, &ns))) break;
+        if ((rc = api_read_set_samples(set, &s, &ns))) break;
         const char *id = label(l, nl, "workload_id");
         if (!id || !ns) continue;
         /* every info series is a candidate; the newest of each id is kept below */
@@ -189,7 +187,7 @@ static int load_info(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt,
         }
         w->excluded = !api_reports_filter_match(req, &w->w);
     }
-    tsdb_series_set_free(set);
+    api_read_set_free(set);
     if (rc < 0) return rc;
     if (d->nwl > 1) qsort(d->wl, d->nwl, sizeof *d->wl, cmp_wl);
     size_t u = 0;
@@ -200,16 +198,15 @@ static int load_info(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt,
     return 0;
 }
 
-static int load_pods(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt, day_t *d)
+static int load_pods(const api_read_source_t *rd, int32_t tenant, int64_t mint, int64_t maxt, day_t *d)
 {
-    tsdb_matcher_t m[2] = {{TSDB_MATCH_EQ, "__name__", "runai_pod_info"},
-                           {TSDB_MATCH_EQ, INGEST_TENANT_LABEL, tenant}};
-    tsdb_series_set_t *set;
-    int rc = tsdb_select(db, m, 2, mint, maxt, &set);
+    const tsdb_matcher_t m[] = {{TSDB_MATCH_EQ, "__name__", "runai_pod_info"}};
+    api_read_set_t *set;
+    int rc = api_read_select(rd, tenant, 0, m, 1, mint, maxt, &set);
     if (rc) return rc;
-    while ((rc = tsdb_series_set_next(set)) == 1) {
+    while ((rc = api_read_set_next(set)) == 1) {
         size_t nl;
-        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_label_t *l = api_read_set_labels(set, &nl);
         ssize_t w = find_wl(d, label(l, nl, "workload_id"));
         const char *ns = label(l, nl, "namespace"), *pod = label(l, nl, "pod");
         if (w < 0 || !ns || !pod) continue;
@@ -225,7 +222,7 @@ static int load_pods(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt,
         }
         d->npods++;
     }
-    tsdb_series_set_free(set);
+    api_read_set_free(set);
     if (rc < 0) return rc;
     /* a pod seen twice keeps its first series' workload */
     if (d->npods > 1) qsort(d->pods, d->npods, sizeof *d->pods, cmp_pod);
@@ -238,23 +235,22 @@ static int load_pods(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt,
 }
 
 /* Selects one column's series and attaches each to its workload. */
-static int load_col(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt, int col,
+static int load_col(const api_read_source_t *rd, int32_t tenant, int64_t mint, int64_t maxt, int col,
                     const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *d)
 {
-    tsdb_matcher_t m[6] = {{TSDB_MATCH_EQ, "__name__", name},
-                           {TSDB_MATCH_EQ, INGEST_TENANT_LABEL, tenant}};
-    for (size_t i = 0; i < nextra && i < 4; i++) m[2 + i] = extra[i];
-    tsdb_series_set_t *set;
-    int rc = tsdb_select(db, m, 2 + nextra, mint, maxt, &set);
+    tsdb_matcher_t m[5] = {{TSDB_MATCH_EQ, "__name__", name}};
+    for (size_t i = 0; i < nextra && i < 4; i++) m[1 + i] = extra[i];
+    api_read_set_t *set;
+    int rc = api_read_select(rd, tenant, 0, m, 1 + nextra, mint, maxt, &set);
     if (rc) return rc;
-    while ((rc = tsdb_series_set_next(set)) == 1) {
+    while ((rc = api_read_set_next(set)) == 1) {
         size_t nl, ns;
-        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_label_t *l = api_read_set_labels(set, &nl);
         ssize_t w = find_wl(d, label(l, nl, "workload_id"));
         if (w < 0) w = find_pod(d, label(l, nl, "namespace"), label(l, nl, "pod"));
         if (w < 0 || d->wl[w].excluded || (d->nhours && !d->wl[w].raw)) continue;
         const tsdb_sample_t *s;
-        if ((rc = tsdb_series_set_samples(set, &s, &ns))) break;
+        if ((rc = api_read_set_samples(set, &s, &ns))) break;
         if (!ns) continue;
         tsdb_sample_t *copy = strata_arena_alloc(d->arena, ns * sizeof *copy);
         if (!copy || (rc = grow((void **)&d->pieces, &d->cappieces, d->npieces, sizeof *d->pieces))) {
@@ -264,7 +260,7 @@ static int load_col(tsdb_t *db, const char *tenant, int64_t mint, int64_t maxt, 
         memcpy(copy, s, ns * sizeof *copy);
         d->pieces[d->npieces++] = (piece_t){(size_t)w, col, {copy, ns}};
     }
-    tsdb_series_set_free(set);
+    api_read_set_free(set);
     return rc < 0 ? rc : 0;
 }
 
@@ -517,13 +513,12 @@ static void fast_series_day(const api_report_agg_params_t *prm, int col, const t
 /* One column's series from rollups into every from-rollups day, with one
  * select over all of them: each series' 1h points are read once (a block
  * spans up to 7 days, and its points of a series are read whole). */
-static int fast_col(tsdb_t *db, const char *tenant, const api_report_agg_params_t *prm, int col,
+static int fast_col(const api_read_source_t *rd, int32_t tenant, const api_report_agg_params_t *prm, int col,
                     const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *days,
                     size_t ndays)
 {
-    tsdb_matcher_t m[6] = {{TSDB_MATCH_EQ, "__name__", name},
-                           {TSDB_MATCH_EQ, INGEST_TENANT_LABEL, tenant}};
-    for (size_t i = 0; i < nextra && i < 4; i++) m[2 + i] = extra[i];
+    tsdb_matcher_t m[5] = {{TSDB_MATCH_EQ, "__name__", name}};
+    for (size_t i = 0; i < nextra && i < 4; i++) m[1 + i] = extra[i];
     int64_t mint = INT64_MAX, maxt = INT64_MIN;
     for (size_t k = 0; k < ndays; k++) {
         if (!days[k].nhours) continue;
@@ -531,13 +526,13 @@ static int fast_col(tsdb_t *db, const char *tenant, const api_report_agg_params_
         if (days[k].b > maxt) maxt = days[k].b;
     }
     if (mint == INT64_MAX) return 0;
-    tsdb_series_set_t *set;
-    int rc = tsdb_select(db, m, 2 + nextra, mint, maxt, &set);
+    api_read_set_t *set;
+    /* one pass over 30 days: keep the page cache for queries */
+    int rc = api_read_select(rd, tenant, API_READ_STREAM, m, 1 + nextra, mint, maxt, &set);
     if (rc) return rc;
-    tsdb_series_set_stream(set);  /* one pass over 30 days: keep the page cache for queries */
-    while ((rc = tsdb_series_set_next(set)) == 1) {
+    while ((rc = api_read_set_next(set)) == 1) {
         size_t nl, np = 0;
-        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_label_t *l = api_read_set_labels(set, &nl);
         const char *id = label(l, nl, "workload_id");
         const char *ns = label(l, nl, "namespace"), *pod = label(l, nl, "pod");
         const tsdb_rollup_point_t *p = NULL;
@@ -548,12 +543,12 @@ static int fast_col(tsdb_t *db, const char *tenant, const api_report_agg_params_
             ssize_t wi = find_wl(d, id);
             if (wi < 0) wi = find_pod(d, ns, pod);
             if (wi < 0 || d->wl[wi].excluded || d->wl[wi].raw) continue;
-            if (!p && (rrc = tsdb_series_set_rollups(set, TSDB_ROLLUP_1H, &p, &np))) break;
+            if (!p && (rrc = api_read_set_rollups(set, TSDB_ROLLUP_1H, &p, &np))) break;
             fast_series_day(prm, col, p, np, d, &d->wl[wi]);
         }
         if (rrc) { rc = rrc; break; }
     }
-    tsdb_series_set_free(set);
+    api_read_set_free(set);
     return rc < 0 ? rc : 0;
 }
 
@@ -599,16 +594,16 @@ static const struct column {
 
 /* The day's workloads and pods (raw samples), and its per-hour arrays when
  * its hours come from rollups. */
-static int day_load(const api_reports_tsdb_source_t *src, const char *tenant,
+static int day_load(const api_reports_tsdb_source_t *src, int32_t tenant,
                     const api_report_request_t *req, const api_report_agg_params_t *prm, day_t *d)
 {
     /* workloads and pods are seen from raw samples as far back as the raw path reads */
     int64_t mint = d->a - prm->staleness_ms - prm->gpu_idle_after_ms, maxt = d->b - 1;
-    int rc = load_info(src->db, tenant, mint, maxt, req, d);
-    if (!rc && d->nwl) rc = load_pods(src->db, tenant, mint, maxt, d);
+    int rc = load_info(src->reader, tenant, mint, maxt, req, d);
+    if (!rc && d->nwl) rc = load_pods(src->reader, tenant, mint, maxt, d);
     if (rc || !d->nwl) return rc;
     int on_grid = d->a % HOUR_MS == 0 && d->b % HOUR_MS == 0;
-    if (src->raw_only || !on_grid) {
+    if (src->raw_only || !on_grid || !(api_read_source_caps(src->reader) & API_READ_CAP_ROLLUPS)) {
         for (size_t i = 0; i < d->nwl; i++) d->wl[i].raw = 1;
         return 0;
     }
@@ -627,7 +622,7 @@ static int day_load(const api_reports_tsdb_source_t *src, const char *tenant,
 
 /* The day's rows: idle hours from rollups, every workload the rollups could
  * not give exactly from raw samples, then grouped and written. */
-static int day_finish(api_reports_tsdb_source_t *src, const char *tenant,
+static int day_finish(api_reports_tsdb_source_t *src, int32_t tenant,
                       const api_report_request_t *req, const api_report_agg_params_t *prm,
                       api_report_csv_t *csv, const volatile int *cancelled, day_t *d,
                       uint64_t *from_rollups, uint64_t *from_raw)
@@ -645,7 +640,7 @@ static int day_finish(api_reports_tsdb_source_t *src, const char *tenant,
             if (*cancelled) return STRATA_ECLOSED;
             /* a counter's baseline: its last sample inside the rollup walk's lookback */
             int64_t from = COLUMNS[i].col == G_CPU_USE ? a - walk_lookback(prm) + 1 : mint;
-            rc = load_col(src->db, tenant, from, maxt, COLUMNS[i].col, COLUMNS[i].name,
+            rc = load_col(src->reader, tenant, from, maxt, COLUMNS[i].col, COLUMNS[i].name,
                           COLUMNS[i].m, COLUMNS[i].n, d);
         }
         if (!rc) rc = attach(d);
@@ -692,7 +687,7 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
                               const volatile int *cancelled, char *errmsg, size_t errcap)
 {
     api_reports_tsdb_source_t *src = ctx;
-    if (!src || !src->db) {
+    if (!src || !src->reader) {
         snprintf(errmsg, errcap, "no metric store to read");
         return STRATA_EINVAL;
     }
@@ -700,8 +695,7 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
     api_reports_agg_params_init(&prm);
     if (src->staleness_ms > 0) prm.staleness_ms = src->staleness_ms;
     if (src->gpu_idle_after_ms > 0) prm.gpu_idle_after_ms = src->gpu_idle_after_ms;
-    char tenant[16];
-    snprintf(tenant, sizeof tenant, "%d", (int)req->tenant_id);
+    int32_t tenant = req->tenant_id;
     /* the UTC days of [start, end): the first and last may be partial */
     int64_t day0 = req->start_ms - ((req->start_ms % DAY_MS) + DAY_MS) % DAY_MS;
     size_t ndays = (size_t)((req->end_ms - 1 - day0) / DAY_MS + 1);
@@ -721,7 +715,7 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
     }
     for (size_t i = 0; !rc && i < NCOLUMNS; i++) {
         if (*cancelled) rc = STRATA_ECLOSED;
-        else rc = fast_col(src->db, tenant, &prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
+        else rc = fast_col(src->reader, tenant, &prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
                            COLUMNS[i].n, days, ndays);
     }
     for (size_t k = 0; !rc && k < ndays; k++) {

@@ -1955,18 +1955,19 @@ int api_registry_gc(api_registry_t *reg, int64_t now_ms, int64_t retain_ms, size
 
 /* ---- replay from the store ---------------------------------------------------- */
 
-static int replay_select(api_registry_t *reg, tsdb_t *db, const tsdb_matcher_t *m, size_t nm,
-                         int64_t mint, int64_t maxt, size_t *fed)
+static int replay_select(api_registry_t *reg, const api_read_source_t *src,
+                         const tsdb_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                         size_t *fed)
 {
-    tsdb_series_set_t *set;
-    int rc = tsdb_select(db, m, nm, mint, maxt, &set);
+    api_read_set_t *set;
+    int rc = api_read_select(src, 0, API_READ_ALL_TENANTS, m, nm, mint, maxt, &set);
     if (rc) {
         strata_error("registry: replay select failed", "err=\"%s\"", strata_strerror(rc));
         return rc;
     }
-    while ((rc = tsdb_series_set_next(set)) == 1) {
+    while ((rc = api_read_set_next(set)) == 1) {
         size_t nl, ns;
-        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_label_t *l = api_read_set_labels(set, &nl);
         const tsdb_sample_t *s;
         const char *tenant = NULL;
         for (size_t i = 0; i < nl && !tenant; i++)
@@ -1975,16 +1976,16 @@ static int replay_select(api_registry_t *reg, tsdb_t *db, const tsdb_matcher_t *
         char *end;
         long tid = strtol(tenant, &end, 10);
         if (end == tenant || *end || tid < INT32_MIN || tid > INT32_MAX) continue;
-        if ((rc = tsdb_series_set_samples(set, &s, &ns))) break;
+        if ((rc = api_read_set_samples(set, &s, &ns))) break;
         if ((rc = api_registry_observe(reg, (int32_t)tid, l, nl, s, ns))) break;
         (*fed)++;
     }
-    tsdb_series_set_free(set);
+    api_read_set_free(set);
     if (rc < 0) strata_error("registry: replay failed", "err=\"%s\"", strata_strerror(rc));
     return rc < 0 ? rc : 0;
 }
 
-int api_registry_replay(api_registry_t *reg, tsdb_t *db, int64_t mint, int64_t maxt,
+int api_registry_replay(api_registry_t *reg, const api_read_source_t *src, int64_t mint, int64_t maxt,
                         size_t *series)
 {
     static const char workload_series[] =
@@ -2000,9 +2001,9 @@ int api_registry_replay(api_registry_t *reg, tsdb_t *db, int64_t mint, int64_t m
      * gpu_idle_after at maxt, which is all the idle rule asks. */
     int64_t gpu_from = maxt - reg->opt.staleness_ms - reg->opt.gpu_idle_after_ms;
     int64_t pod_from = maxt - reg->opt.staleness_ms;
-    int rc = replay_select(reg, db, wl, 1, mint, maxt, &fed);
-    if (!rc) rc = replay_select(reg, db, gpu, 1, gpu_from > mint ? gpu_from : mint, maxt, &fed);
-    if (!rc) rc = replay_select(reg, db, pod, 2, pod_from > mint ? pod_from : mint, maxt, &fed);
+    int rc = replay_select(reg, src, wl, 1, mint, maxt, &fed);
+    if (!rc) rc = replay_select(reg, src, gpu, 1, gpu_from > mint ? gpu_from : mint, maxt, &fed);
+    if (!rc) rc = replay_select(reg, src, pod, 2, pod_from > mint ? pod_from : mint, maxt, &fed);
     if (series) *series = fed;
     return rc;
 }

@@ -31,6 +31,7 @@
 
 #include "strata_arena.h"
 #include "strata_err.h"
+#include "read.h"
 #include "tsdb.h"
 
 typedef struct api_registry api_registry_t;
@@ -191,7 +192,7 @@ int api_registry_gc(api_registry_t *reg, int64_t now_ms, int64_t retain_ms, size
  * only over the tail that decides their state at maxt (staleness +
  * gpu_idle_after).  Safe while ingest already feeds the registry: samples it
  * has seen are ignored.  *series (may be NULL) = series fed. */
-int api_registry_replay(api_registry_t *reg, tsdb_t *db, int64_t mint, int64_t maxt,
+int api_registry_replay(api_registry_t *reg, const api_read_source_t *src, int64_t mint, int64_t maxt,
                         size_t *series);
 
 #endif

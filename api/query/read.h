@@ -1,0 +1,94 @@
+/*
+ * read.h: the read seam.  Every reader of stored series in api/ (the workload
+ * registry, the metrics query, reports, export, and the engines to come)
+ * selects through this interface and nothing else; docs/architecture.md
+ * draws where it sits.
+ *
+ * A source is one backend: today the local tsdb (api_read_source_tsdb), later
+ * a remote Prometheus-compatible engine.  A backend implements the small
+ * api_read_ops_t table; api_read_select() is the one function in strata that
+ * adds the tenant matcher, so no reader can forget it.
+ *
+ * The shape is the one a PromQL engine wants as well: select by label
+ * matchers over a closed time range, walk the series in label order, and for
+ * each take either its raw samples or, where the backend keeps them and a
+ * step is wide enough, its 5m / 1h rollup points.
+ *
+ * Lifetimes: labels, samples and rollup points returned for the current
+ * series stay valid until the next api_read_set_next() or api_read_set_free().
+ * A set is used by one thread at a time; a source is shared by every thread.
+ */
+#ifndef API_READ_H
+#define API_READ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata_err.h"
+#include "tsdb.h"
+
+typedef struct api_read_source api_read_source_t;
+typedef struct api_read_set api_read_set_t;
+
+/* Flags of api_read_select(). */
+enum api_read_flags {
+    /* One pass over a long range (a report): the backend should not let the
+     * scan push out what interactive queries keep reading. */
+    API_READ_STREAM = 1u << 0,
+    /* Every tenant's series, with the tenant label in each label set.  Only
+     * for rebuilding tenant-keyed state (the workload registry at start); the
+     * tenant argument is then ignored. */
+    API_READ_ALL_TENANTS = 1u << 1,
+};
+
+/* Capabilities of a source (api_read_source_caps). */
+enum api_read_caps {
+    API_READ_CAP_ROLLUPS = 1u << 0, /* api_read_set_rollups answers from kept rollups */
+};
+
+/* What a backend implements.  `set` is the backend's own series set. */
+typedef struct api_read_ops {
+    int (*select)(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                  unsigned flags, void **set);
+    int (*next)(void *set);
+    const tsdb_label_t *(*labels)(void *set, size_t *n);
+    int (*samples)(void *set, const tsdb_sample_t **samples, size_t *n);
+    /* NULL when the backend keeps no rollups. */
+    int (*rollups)(void *set, int64_t resolution, const tsdb_rollup_point_t **points, size_t *n);
+    void (*free)(void *set);
+} api_read_ops_t;
+
+/* A source over ops/backend (both borrowed; they must outlive the source).
+ * STRATA_ENOMEM. */
+int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps,
+                        api_read_source_t **out);
+/* A source over the local store (db borrowed, must outlive the source). */
+int api_read_source_tsdb(tsdb_t *db, api_read_source_t **out);
+void api_read_source_free(api_read_source_t *src);
+unsigned api_read_source_caps(const api_read_source_t *src);
+
+/* The most matchers a select takes (the tenant matcher included). */
+#define API_READ_MAX_MATCHERS 32
+
+/* Selects the series of tenant_id matching every matcher, with samples in
+ * [mint, maxt] (inclusive).  The tenant matcher is added here and nowhere
+ * else.  A matcher on the tenant label itself is STRATA_EINVAL: the tenant
+ * comes from the token, never from a selector.  More than
+ * API_READ_MAX_MATCHERS - 1 matchers is STRATA_ELIMIT. */
+int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags,
+                    const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                    api_read_set_t **out);
+
+/* 1 = at the next series (label order), 0 = end, < 0 = error. */
+int api_read_set_next(api_read_set_t *set);
+/* The current series' labels, sorted by name (the tenant label included). */
+const tsdb_label_t *api_read_set_labels(api_read_set_t *set, size_t *n);
+/* Its samples in [mint, maxt], ascending, stale markers included. */
+int api_read_set_samples(api_read_set_t *set, const tsdb_sample_t **samples, size_t *n);
+/* Its rollup points at TSDB_ROLLUP_5M or TSDB_ROLLUP_1H (tsdb.h has their
+ * meaning); STRATA_EUNSUPPORTED when the source has no API_READ_CAP_ROLLUPS. */
+int api_read_set_rollups(api_read_set_t *set, int64_t resolution,
+                         const tsdb_rollup_point_t **points, size_t *n);
+void api_read_set_free(api_read_set_t *set);
+
+#endif

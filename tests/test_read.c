@@ -1,0 +1,205 @@
+/*
+ * test_read.c: the read seam (api/query/read.h): the tenant-scoped select
+ * over the local store, the all-tenants rebuild read, streaming and rollups
+ * through the seam, and a backend without rollups.
+ */
+#include "test_helpers.h"
+
+#include "ingest.h"
+#include "read.h"
+#include "strata_log.h"
+#include "tsdb.h"
+
+typedef struct fx {
+    char *dir;
+    tsdb_t *db;
+    api_read_source_t *src;
+} fx_t;
+
+static void put(tsdb_t *db, const char *tenant, const char *name, double base)
+{
+    tsdb_label_t l[] = { { "__name__", name }, { INGEST_TENANT_LABEL, tenant }, { "gpu", "0" } };
+    tsdb_sample_t s[3];
+    for (int i = 0; i < 3; i++) s[i] = (tsdb_sample_t){ 1000 * (i + 1), base + i };
+    tsdb_series_input_t in = { l, 3, s, 3 };
+    tsdb_append_result_t res;
+    assert_ok(tsdb_append(db, &in, 1, &res));
+    assert_int_equal(res.appended, 3);
+}
+
+static int setup(void **state)
+{
+    strata_log_set_level(STRATA_LOG_ERROR);
+    fx_t *f = calloc(1, sizeof *f);
+    f->dir = test_tmpdir_new();
+    tsdb_options_t o;
+    tsdb_options_init(&o);
+    o.dir = f->dir;
+    o.background = 0;
+    o.fsync = TSDB_FSYNC_NEVER;
+    o.retention_ms = 0;
+    if (tsdb_open(&o, &f->db)) return -1;
+    if (api_read_source_tsdb(f->db, &f->src)) return -1;
+    put(f->db, "1", "up", 10);
+    put(f->db, "2", "up", 20);
+    put(f->db, "2", "down", 30);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    api_read_source_free(f->src);
+    tsdb_close(f->db);
+    test_tmpdir_free(f->dir);
+    free(f);
+    return 0;
+}
+
+static const char *label(const tsdb_label_t *l, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(l[i].name, name) == 0) return l[i].value;
+    return NULL;
+}
+
+/* Every series of one select as "tenant/name/first-value" lines. */
+static void collect(api_read_set_t *set, char *out, size_t cap)
+{
+    out[0] = 0;
+    int rc;
+    while ((rc = api_read_set_next(set)) == 1) {
+        size_t nl, ns;
+        const tsdb_label_t *l = api_read_set_labels(set, &nl);
+        const tsdb_sample_t *s;
+        assert_ok(api_read_set_samples(set, &s, &ns));
+        assert_int_equal(ns, 3);
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, "%s/%s/%g;", label(l, nl, INGEST_TENANT_LABEL),
+                 label(l, nl, "__name__"), s[0].v);
+    }
+    assert_int_equal(rc, 0);
+}
+
+static void test_select_sees_only_its_tenant(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
+    char got[256];
+    api_read_set_t *set;
+    assert_ok(api_read_select(f->src, 1, 0, m, 1, 0, 10000, &set));
+    collect(set, got, sizeof got);
+    api_read_set_free(set);
+    assert_string_equal(got, "1/up/10;");
+    assert_ok(api_read_select(f->src, 2, 0, m, 1, 0, 10000, &set));
+    collect(set, got, sizeof got);
+    api_read_set_free(set);
+    assert_string_equal(got, "2/down/30;2/up/20;");
+    /* a tenant with no series sees nothing, not everyone's */
+    assert_ok(api_read_select(f->src, 3, 0, m, 1, 0, 10000, &set));
+    collect(set, got, sizeof got);
+    api_read_set_free(set);
+    assert_string_equal(got, "");
+}
+
+static void test_all_tenants_for_rebuilds(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
+    char got[256];
+    api_read_set_t *set;
+    assert_ok(api_read_select(f->src, 0, API_READ_ALL_TENANTS | API_READ_STREAM, m, 1, 0, 10000, &set));
+    collect(set, got, sizeof got);
+    api_read_set_free(set);
+    assert_string_equal(got, "1/up/10;2/up/20;");
+}
+
+static void test_tenant_label_in_a_selector_is_refused(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" },
+                                 { TSDB_MATCH_EQ, INGEST_TENANT_LABEL, "2" } };
+    api_read_set_t *set = (api_read_set_t *)1;
+    assert_err(api_read_select(f->src, 1, 0, m, 2, 0, 10000, &set), STRATA_EINVAL);
+    assert_null(set);
+    tsdb_matcher_t many[API_READ_MAX_MATCHERS];
+    for (size_t i = 0; i < API_READ_MAX_MATCHERS; i++) many[i] = m[0];
+    assert_err(api_read_select(f->src, 1, 0, many, API_READ_MAX_MATCHERS, 0, 10000, &set),
+               STRATA_ELIMIT);
+}
+
+static void test_rollups_through_the_seam(void **state)
+{
+    fx_t *f = *state;
+    assert_true(api_read_source_caps(f->src) & API_READ_CAP_ROLLUPS);
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
+    api_read_set_t *set;
+    assert_ok(api_read_select(f->src, 2, 0, m, 1, 0, TSDB_ROLLUP_5M, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    const tsdb_rollup_point_t *p;
+    size_t n;
+    assert_ok(api_read_set_rollups(set, TSDB_ROLLUP_5M, &p, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(p[0].t, TSDB_ROLLUP_5M);
+    assert_int_equal(p[0].count, 3);
+    assert_true(p[0].sum == 20 + 21 + 22);
+    assert_true(p[0].max == 22);
+    api_read_set_free(set);
+}
+
+/* A backend that keeps no rollups: the seam answers STRATA_EUNSUPPORTED
+ * without calling into it, and still adds the tenant matcher. */
+static const tsdb_matcher_t *seen_m;
+static size_t seen_n;
+static int nr_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                     unsigned flags, void **set)
+{
+    (void)mint; (void)maxt; (void)flags;
+    seen_m = m;
+    seen_n = n;
+    *set = backend;
+    return 0;
+}
+static int nr_next(void *set) { (void)set; return 0; }
+static const tsdb_label_t *nr_labels(void *set, size_t *n) { (void)set; *n = 0; return NULL; }
+static int nr_samples(void *set, const tsdb_sample_t **s, size_t *n)
+{
+    (void)set; *s = NULL; *n = 0;
+    return 0;
+}
+static void nr_free(void *set) { (void)set; }
+
+static void test_backend_without_rollups(void **state)
+{
+    (void)state;
+    static const api_read_ops_t ops = { nr_select, nr_next, nr_labels, nr_samples, NULL, nr_free };
+    api_read_source_t *src;
+    assert_err(api_read_source_new(&ops, NULL, API_READ_CAP_ROLLUPS, &src), STRATA_EINVAL);
+    int backend;
+    assert_ok(api_read_source_new(&ops, &backend, 0, &src));
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
+    api_read_set_t *set;
+    assert_ok(api_read_select(src, 42, 0, m, 1, 0, 1, &set));
+    assert_int_equal(seen_n, 2);
+    assert_string_equal(seen_m[1].name, INGEST_TENANT_LABEL);
+    assert_int_equal(seen_m[1].op, TSDB_MATCH_EQ);
+    assert_string_equal(seen_m[1].value, "42");
+    const tsdb_rollup_point_t *p;
+    size_t n;
+    assert_err(api_read_set_rollups(set, TSDB_ROLLUP_5M, &p, &n), STRATA_EUNSUPPORTED);
+    api_read_set_free(set);
+    api_read_source_free(src);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_select_sees_only_its_tenant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_tenants_for_rebuilds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tenant_label_in_a_selector_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollups_through_the_seam, setup, teardown),
+        cmocka_unit_test(test_backend_without_rollups),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
