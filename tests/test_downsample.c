@@ -4,6 +4,7 @@
  * hand in the comments. */
 #include "test_helpers.h"
 #include "downsample.h"
+#include "holding.h"
 #include "strata_log.h"
 
 #include <math.h>

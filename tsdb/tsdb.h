@@ -28,6 +28,15 @@
 /* Prometheus' stale marker: a NaN with this exact bit pattern. */
 #define TSDB_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
 
+/* 1 when v is the stale marker (bit-exact), 0 for every other value, other
+ * NaNs included. */
+static inline int tsdb_is_stale(double v)
+{
+    uint64_t u;
+    __builtin_memcpy(&u, &v, sizeof u);
+    return u == TSDB_STALE_NAN_BITS;
+}
+
 typedef struct tsdb tsdb_t;
 typedef struct tsdb_series_set tsdb_series_set_t;
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "strata_buf.h"
 #include "strata_fmt.h"
 #include "strata_log.h"
 #include "strata_time.h"
@@ -34,7 +35,7 @@ typedef struct export_state {
     int64_t start, end;
     uint64_t *seen;
     size_t seen_cap, seen_n;
-    api_buf_t out;
+    strata_buf_t out;
     size_t out_pos;
 } export_state_t;
 
@@ -99,20 +100,13 @@ static int seen_before(export_state_t *st, uint64_t h)
     return 0;
 }
 
-static void put_value(api_buf_t *b, double v)
+static void put_value(strata_buf_t *b, double v)
 {
-    if (isnan(v)) { api_buf_puts(b, "\"NaN\""); return; }
-    if (isinf(v)) { api_buf_puts(b, v > 0 ? "\"+Inf\"" : "\"-Inf\""); return; }
+    if (isnan(v)) { strata_buf_puts(b, "\"NaN\""); return; }
+    if (isinf(v)) { strata_buf_puts(b, v > 0 ? "\"+Inf\"" : "\"-Inf\""); return; }
     char num[STRATA_FMT_DOUBLE_BUFSZ];
     strata_fmt_double(v, num, sizeof num);
-    api_buf_puts(b, num);
-}
-
-static int is_stale(double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    return u == TSDB_STALE_NAN_BITS;
+    strata_buf_puts(b, num);
 }
 
 /* Renders the current series of st->set into st->out; 0 if it had nothing to export. */
@@ -124,36 +118,36 @@ static int render_series(export_state_t *st)
     int rc = api_read_set_samples(st->set, &s, &ns);
     if (rc < 0) return rc;
     size_t live = 0;
-    for (size_t i = 0; i < ns; i++) live += !is_stale(s[i].v);
+    for (size_t i = 0; i < ns; i++) live += !tsdb_is_stale(s[i].v);
     if (live == 0) return 0;
     if (st->nsels > 1 && seen_before(st, hash_labels(l, nl))) return 0;
-    api_buf_t *b = &st->out;
-    api_buf_puts(b, "{\"metric\":{");
+    strata_buf_t *b = &st->out;
+    strata_buf_puts(b, "{\"metric\":{");
     int first = 1;
     for (size_t i = 0; i < nl; i++) {
         if (strcmp(l[i].name, INGEST_TENANT_LABEL) == 0) continue;
-        if (!first) api_buf_puts(b, ",");
-        api_buf_json_string(b, l[i].name);
-        api_buf_puts(b, ":");
-        api_buf_json_string(b, l[i].value);
+        if (!first) strata_buf_puts(b, ",");
+        strata_buf_json_string(b, l[i].name);
+        strata_buf_puts(b, ":");
+        strata_buf_json_string(b, l[i].value);
         first = 0;
     }
-    api_buf_puts(b, "},\"values\":[");
+    strata_buf_puts(b, "},\"values\":[");
     first = 1;
     for (size_t i = 0; i < ns; i++) {
-        if (is_stale(s[i].v)) continue;
-        if (!first) api_buf_puts(b, ",");
+        if (tsdb_is_stale(s[i].v)) continue;
+        if (!first) strata_buf_puts(b, ",");
         put_value(b, s[i].v);
         first = 0;
     }
-    api_buf_puts(b, "],\"timestamps\":[");
+    strata_buf_puts(b, "],\"timestamps\":[");
     first = 1;
     for (size_t i = 0; i < ns; i++) {
-        if (is_stale(s[i].v)) continue;
-        api_buf_printf(b, first ? "%lld" : ",%lld", (long long)s[i].t);
+        if (tsdb_is_stale(s[i].v)) continue;
+        strata_buf_printf(b, first ? "%lld" : ",%lld", (long long)s[i].t);
         first = 0;
     }
-    api_buf_puts(b, "]}\n");
+    strata_buf_puts(b, "]}\n");
     return b->failed ? STRATA_ENOMEM : 1;
 }
 

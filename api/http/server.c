@@ -130,7 +130,7 @@ static void observe_request(api_server_t *srv, const char *path, int code, doubl
     pthread_mutex_unlock(&srv->mu);
 }
 
-static void render_hist(api_buf_t *b, const char *name, const char *labels, const hist_t *h,
+static void render_hist(strata_buf_t *b, const char *name, const char *labels, const hist_t *h,
                         const double *bounds, size_t nb)
 {
     uint64_t cum = 0;
@@ -139,50 +139,50 @@ static void render_hist(api_buf_t *b, const char *name, const char *labels, cons
         char le[STRATA_FMT_DOUBLE_BUFSZ];
         if (i < nb) strata_fmt_double(bounds[i], le, sizeof le);
         else snprintf(le, sizeof le, "+Inf");
-        api_buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, *labels ? "," : "", le,
+        strata_buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, *labels ? "," : "", le,
                        (unsigned long long)cum);
     }
     char sum[STRATA_FMT_DOUBLE_BUFSZ];
     strata_fmt_double(h->sum, sum, sizeof sum);
-    api_buf_printf(b, "%s_sum%s%s%s %s\n", name, *labels ? "{" : "", labels, *labels ? "}" : "", sum);
-    api_buf_printf(b, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
+    strata_buf_printf(b, "%s_sum%s%s%s %s\n", name, *labels ? "{" : "", labels, *labels ? "}" : "", sum);
+    strata_buf_printf(b, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
                    (unsigned long long)h->count);
 }
 
-static void render_metrics(api_server_t *srv, api_buf_t *b)
+static void render_metrics(api_server_t *srv, strata_buf_t *b)
 {
     tsdb_t *db = atomic_load(&srv->db);
     pthread_mutex_lock(&srv->mu);
-    api_buf_puts(b, "# HELP strata_ingested_samples_total Samples accepted by remote write (appended or idempotent duplicates).\n"
+    strata_buf_puts(b, "# HELP strata_ingested_samples_total Samples accepted by remote write (appended or idempotent duplicates).\n"
                     "# TYPE strata_ingested_samples_total counter\n");
-    api_buf_printf(b, "strata_ingested_samples_total %llu\n", (unsigned long long)srv->samples_ingested);
-    api_buf_puts(b, "# HELP strata_ingested_series_created_total Series created by remote write.\n"
+    strata_buf_printf(b, "strata_ingested_samples_total %llu\n", (unsigned long long)srv->samples_ingested);
+    strata_buf_puts(b, "# HELP strata_ingested_series_created_total Series created by remote write.\n"
                     "# TYPE strata_ingested_series_created_total counter\n");
-    api_buf_printf(b, "strata_ingested_series_created_total %llu\n", (unsigned long long)srv->series_created);
-    api_buf_puts(b, "# HELP strata_rejected_samples_total Samples (or histograms, exemplars) rejected by remote write, by reason.\n"
+    strata_buf_printf(b, "strata_ingested_series_created_total %llu\n", (unsigned long long)srv->series_created);
+    strata_buf_puts(b, "# HELP strata_rejected_samples_total Samples (or histograms, exemplars) rejected by remote write, by reason.\n"
                     "# TYPE strata_rejected_samples_total counter\n");
     for (int r = 0; r < INGEST_R_COUNT; r++)
-        api_buf_printf(b, "strata_rejected_samples_total{reason=\"%s\"} %llu\n",
+        strata_buf_printf(b, "strata_rejected_samples_total{reason=\"%s\"} %llu\n",
                        ingest_reason_name((enum ingest_reason)r), (unsigned long long)srv->rejected[r]);
-    api_buf_puts(b, "# HELP strata_write_requests_refused_total Remote-write requests refused as a whole (bad body, auth, size, media type, store unavailable).\n"
+    strata_buf_puts(b, "# HELP strata_write_requests_refused_total Remote-write requests refused as a whole (bad body, auth, size, media type, store unavailable).\n"
                     "# TYPE strata_write_requests_refused_total counter\n");
-    api_buf_printf(b, "strata_write_requests_refused_total %llu\n", (unsigned long long)srv->write_requests_rejected);
-    api_buf_puts(b, "# HELP strata_http_request_duration_seconds HTTP request latency by path and status code.\n"
+    strata_buf_printf(b, "strata_write_requests_refused_total %llu\n", (unsigned long long)srv->write_requests_rejected);
+    strata_buf_puts(b, "# HELP strata_http_request_duration_seconds HTTP request latency by path and status code.\n"
                     "# TYPE strata_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i < srv->nreq; i++) {
         char labels[128];
         snprintf(labels, sizeof labels, "path=\"%s\",code=\"%d\"", srv->req[i].path, srv->req[i].code);
         render_hist(b, "strata_http_request_duration_seconds", labels, &srv->req[i].h, dur_bounds, NDUR);
     }
-    api_buf_puts(b, "# HELP strata_wal_fsync_duration_seconds WAL fsync latency.\n"
+    strata_buf_puts(b, "# HELP strata_wal_fsync_duration_seconds WAL fsync latency.\n"
                     "# TYPE strata_wal_fsync_duration_seconds histogram\n");
     render_hist(b, "strata_wal_fsync_duration_seconds", "", &srv->fsync, fsync_bounds, NFSYNC);
     pthread_mutex_unlock(&srv->mu);
 
-    api_buf_printf(b, "# HELP strata_http_requests_in_flight Requests being served.\n"
+    strata_buf_printf(b, "# HELP strata_http_requests_in_flight Requests being served.\n"
                       "# TYPE strata_http_requests_in_flight gauge\nstrata_http_requests_in_flight %d\n",
                    atomic_load(&srv->inflight));
-    api_buf_printf(b, "# HELP strata_ready 1 once the store is open and the WAL replayed.\n"
+    strata_buf_printf(b, "# HELP strata_ready 1 once the store is open and the WAL replayed.\n"
                       "# TYPE strata_ready gauge\nstrata_ready %d\n", db ? 1 : 0);
     if (srv->cfg.extra_metrics) {
         /* counters may grow between two calls, so retry with room to spare */
@@ -191,7 +191,7 @@ static void render_metrics(api_server_t *srv, api_buf_t *b)
             char *t = malloc(cap);
             if (!t) { b->failed = 1; break; }
             size_t n = srv->cfg.extra_metrics(srv->cfg.extra_metrics_ctx, t, cap);
-            if (n < cap) api_buf_put(b, t, n);
+            if (n < cap) strata_buf_put(b, t, n);
             free(t);
             if (n < cap) break;
             cap = n + 256;
@@ -211,76 +211,17 @@ static void render_metrics(api_server_t *srv, api_buf_t *b)
         { "strata_wal_bytes", "Size of the WAL on disk.", st.wal_bytes },
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
-        api_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", g[i].name, g[i].help, g[i].name,
+        strata_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", g[i].name, g[i].help, g[i].name,
                        g[i].name, (unsigned long long)g[i].v);
-    api_buf_printf(b, "# HELP strata_wal_fsyncs_total WAL fsyncs since start.\n"
+    strata_buf_printf(b, "# HELP strata_wal_fsyncs_total WAL fsyncs since start.\n"
                       "# TYPE strata_wal_fsyncs_total counter\nstrata_wal_fsyncs_total %llu\n",
                    (unsigned long long)st.wal_fsyncs);
-    api_buf_printf(b, "# HELP strata_wal_corruptions_total Torn or corrupt WAL records cut at open.\n"
+    strata_buf_printf(b, "# HELP strata_wal_corruptions_total Torn or corrupt WAL records cut at open.\n"
                       "# TYPE strata_wal_corruptions_total counter\nstrata_wal_corruptions_total %llu\n",
                    (unsigned long long)st.wal_corruptions);
 }
 
 /* ---- buffers and responses ------------------------------------------------------ */
-
-void api_buf_put(api_buf_t *b, const char *s, size_t n)
-{
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 4096;
-        while (ncap < b->len + n + 1) ncap *= 2;
-        char *nd = realloc(b->data, ncap);
-        if (!nd) { b->failed = 1; return; }
-        b->data = nd;
-        b->cap = ncap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void api_buf_puts(api_buf_t *b, const char *s) { api_buf_put(b, s, strlen(s)); }
-
-void api_buf_printf(api_buf_t *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) { api_buf_put(b, tmp, (size_t)n); return; }
-    char *big = malloc((size_t)n + 1);
-    if (!big) { b->failed = 1; return; }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    api_buf_put(b, big, (size_t)n);
-    free(big);
-}
-
-void api_buf_json_string(api_buf_t *b, const char *s)
-{
-    api_buf_put(b, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        api_buf_put(b, run, (size_t)(s - run));
-        char esc[8];
-        switch (c) {
-        case '"': api_buf_put(b, "\\\"", 2); break;
-        case '\\': api_buf_put(b, "\\\\", 2); break;
-        case '\n': api_buf_put(b, "\\n", 2); break;
-        case '\t': api_buf_put(b, "\\t", 2); break;
-        case '\r': api_buf_put(b, "\\r", 2); break;
-        default: snprintf(esc, sizeof esc, "\\u%04x", c); api_buf_put(b, esc, 6);
-        }
-        run = s + 1;
-    }
-    api_buf_put(b, run, (size_t)(s - run));
-    api_buf_put(b, "\"", 1);
-}
 
 static struct MHD_Response *text_response(const char *body, const char *ctype)
 {
@@ -750,7 +691,7 @@ static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, 
     case R_METRICS: {
         if (!is_get) break;
         if (!authorize(srv, conn, rq, 0, &who, &ret)) return ret;
-        api_buf_t b = { 0 };
+        strata_buf_t b = { 0 };
         render_metrics(srv, &b);
         if (b.failed) { free(b.data); return send_strata_error(conn, rq, STRATA_ENOMEM, NULL, ""); }
         struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);

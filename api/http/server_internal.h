@@ -9,19 +9,7 @@
 #include <stdatomic.h>
 
 #include "api.h"
-
-/* A growable byte buffer (malloc'd); on ENOMEM it sets failed and stops growing. */
-typedef struct api_buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} api_buf_t;
-
-void api_buf_put(api_buf_t *b, const char *s, size_t n);
-void api_buf_puts(api_buf_t *b, const char *s);
-void api_buf_printf(api_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* s as a JSON string literal, quotes included. */
-void api_buf_json_string(api_buf_t *b, const char *s);
+#include "strata_buf.h"
 
 /* A JSON error response {"code","message","details"}; *status gets the code. */
 struct MHD_Response *api_error_response(int status, const char *message, const char *details);

@@ -1,38 +1,16 @@
 /*
  * downsample.c: bucket layouts, per-step aggregation (raw samples and
- * rollups), cross-series combination, classic-histogram quantiles and the
- * holding rule.  See downsample.h for the contract and docs/downsampling.md
+ * rollups), cross-series combination and classic-histogram quantiles.
+ * See downsample.h for the contract and docs/downsampling.md
  * for the reasoning behind each choice.
  */
 #include "downsample.h"
+#include "ksum.h"
 #include "strata_err.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int is_stale(double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    return u == TSDB_STALE_NAN_BITS;
-}
-
-/* Neumaier's compensated sum, as Prometheus' kahanSumInc: sums of gauges over
- * long buckets keep their low bits.  An infinity clears the compensation so
- * the result is the infinity, not NaN. */
-typedef struct { double sum, c; } ksum_t;
-
-static inline void ksum_add(ksum_t *k, double x)
-{
-    double t = k->sum + x;
-    if (isinf(t)) k->c = 0;
-    else if (fabs(k->sum) >= fabs(x)) k->c += (k->sum - t) + x;
-    else k->c += (x - t) + k->sum;
-    k->sum = t;
-}
-
-static double ksum_value(const ksum_t *k) { return k->sum + k->c; }
 
 /* ---- layouts ------------------------------------------------------------ */
 
@@ -124,11 +102,11 @@ int64_t api_scrape_interval(const tsdb_sample_t *s, size_t n)
 
 typedef struct {
     uint64_t count;
-    ksum_t sum;
+    api_ksum_t sum;
     double min, max, last;
     double base;     /* increase: the predecessor of the bucket's first sample */
-    ksum_t resets;   /* increase: values just before each drop */
-    ksum_t incr;     /* rollup path: sum of the intervals' increases */
+    api_ksum_t resets;   /* increase: values just before each drop */
+    api_ksum_t incr;     /* rollup path: sum of the intervals' increases */
 } acc_t;
 
 static void acc_open(acc_t *a, double base)
@@ -144,16 +122,16 @@ static double acc_value(const api_buckets_t *b, int64_t idx, enum api_agg agg, c
 {
     double inc;
     switch (agg) {
-    case API_AGG_AVG:      return ksum_value(&a->sum) / (double)a->count;
+    case API_AGG_AVG:      return api_ksum_value(&a->sum) / (double)a->count;
     case API_AGG_LAST:     return a->last;
     case API_AGG_MAX:      return a->max;
     case API_AGG_MIN:      return a->min;
-    case API_AGG_SUM:      return ksum_value(&a->sum);
+    case API_AGG_SUM:      return api_ksum_value(&a->sum);
     case API_AGG_COUNT:    return (double)a->count;
     case API_AGG_PRESENT:  return 1;
     case API_AGG_INCREASE:
     case API_AGG_RATE:
-        inc = from_rollups ? ksum_value(&a->incr) : (a->last - a->base) + ksum_value(&a->resets);
+        inc = from_rollups ? api_ksum_value(&a->incr) : (a->last - a->base) + api_ksum_value(&a->resets);
         if (agg == API_AGG_INCREASE) return inc;
         return inc / ((double)(api_buckets_edge(b, idx) - api_buckets_edge(b, idx - 1)) / 1000.0);
     }
@@ -205,11 +183,11 @@ int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t
             acc_open(&a, have_prev ? prev : v);
         }
         a.count++;
-        if (want_sum) ksum_add(&a.sum, v);
+        if (want_sum) api_ksum_add(&a.sum, v);
         if (v < a.min) a.min = v;
         if (v > a.max) a.max = v;
         a.last = v;
-        if (want_resets && have_prev && v < prev) ksum_add(&a.resets, prev);
+        if (want_resets && have_prev && v < prev) api_ksum_add(&a.resets, prev);
         prev = v;
         have_prev = 1;
     }
@@ -284,11 +262,11 @@ int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t res
             acc_open(&a, 0);
         }
         a.count += p[i].count;
-        if (want_sum) ksum_add(&a.sum, p[i].sum);
+        if (want_sum) api_ksum_add(&a.sum, p[i].sum);
         if (p[i].min < a.min) a.min = p[i].min;
         if (p[i].max > a.max) a.max = p[i].max;
         a.last = p[i].last;
-        if (want_incr) ksum_add(&a.incr, p[i].increase);
+        if (want_incr) api_ksum_add(&a.incr, p[i].increase);
     }
     if (cur) {
         int rc = emit(b, agg, cur, &a, 1, out, cap, &np);
@@ -301,7 +279,7 @@ int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t res
 
 typedef struct {
     int64_t t;
-    ksum_t sum;
+    api_ksum_t sum;
     uint64_t count;
 } cell_t;
 
@@ -344,11 +322,11 @@ int api_combiner_add(api_combiner_t *c, const api_point_t *pts, size_t n)
             c->spare[k++] = c->cells[i++];
         } else if (i == c->n || pts[j].t < c->cells[i].t) {
             c->spare[k] = (cell_t){ .t = pts[j].t, .count = 1 };
-            ksum_add(&c->spare[k++].sum, pts[j++].v);
+            api_ksum_add(&c->spare[k++].sum, pts[j++].v);
         } else {
             c->spare[k] = c->cells[i++];
             c->spare[k].count++;
-            ksum_add(&c->spare[k++].sum, pts[j++].v);
+            api_ksum_add(&c->spare[k++].sum, pts[j++].v);
         }
     }
     cell_t *tmp = c->cells;
@@ -370,8 +348,8 @@ int api_combiner_result(const api_combiner_t *c, api_point_t *out, size_t cap)
     for (size_t i = 0; i < c->n; i++) {
         const cell_t *x = &c->cells[i];
         double v = c->op == API_COMBINE_COUNT ? (double)x->count
-                 : c->op == API_COMBINE_AVG   ? ksum_value(&x->sum) / (double)x->count
-                                              : ksum_value(&x->sum);
+                 : c->op == API_COMBINE_AVG   ? api_ksum_value(&x->sum) / (double)x->count
+                                              : api_ksum_value(&x->sum);
         out[i] = (api_point_t){ x->t, v };
     }
     return (int)c->n;
@@ -575,57 +553,5 @@ int api_hist_quantile(api_hist_t *h, size_t i, double q, double *out)
     double v = api_histogram_quantile(q, h->scratch, h->nles);
     if (isnan(v)) return STRATA_ENOTFOUND;
     *out = v;
-    return 0;
-}
-
-/* ---- holding rule -------------------------------------------------------------------- */
-
-int api_latest_value(const tsdb_sample_t *s, size_t n, int64_t at, int64_t staleness, double *v,
-                     int64_t *t)
-{
-    if ((n && !s) || !v || staleness <= 0) return STRATA_EINVAL;
-    size_t lo = 0, hi = n;  /* first sample with t > at */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s[mid].t <= at) lo = mid + 1;
-        else hi = mid;
-    }
-    while (lo > 0) {
-        const tsdb_sample_t *x = &s[--lo];
-        if (is_stale(x->v)) return STRATA_ENOTFOUND;
-        if (isnan(x->v)) continue;  /* dropped: the value before it still holds */
-        if (at - x->t >= staleness) return STRATA_ENOTFOUND;
-        *v = x->v;
-        if (t) *t = x->t;
-        return 0;
-    }
-    return STRATA_ENOTFOUND;
-}
-
-int api_hold_integral(const tsdb_sample_t *s, size_t n, int64_t from, int64_t to,
-                      int64_t staleness, api_hold_integral_t *out)
-{
-    if ((n && !s) || !out || staleness <= 0 || to < from) return STRATA_EINVAL;
-    ksum_t sum = { 0, 0 };
-    int64_t held = 0;
-    size_t i = 0;
-    while (i < n) {
-        const tsdb_sample_t *x = &s[i++];
-        if (x->t >= to) break;
-        if (isnan(x->v)) continue;  /* stale markers hold nothing; other NaNs are dropped */
-        /* holds until the next sample that is not a dropped NaN, at most staleness */
-        int64_t until = x->t > INT64_MAX - staleness ? INT64_MAX : x->t + staleness;
-        for (size_t k = i; k < n; k++) {
-            if (isnan(s[k].v) && !is_stale(s[k].v)) continue;
-            if (s[k].t < until) until = s[k].t;
-            break;
-        }
-        int64_t a = x->t > from ? x->t : from, b = until < to ? until : to;
-        if (b <= a) continue;
-        ksum_add(&sum, x->v * (double)(b - a));
-        held += b - a;
-    }
-    out->value_ms = ksum_value(&sum);
-    out->held_ms = held;
     return 0;
 }

@@ -10,8 +10,7 @@
  *                                                   or keep each series (passthrough)
  *   4. histograms: per-`le` increases summed:       api_hist_* (cumulative counts,
  *                                                   histogram_quantile)
- * plus the holding rule of section 4 for "latest value" reads and report
- * integrals: api_latest_value, api_hold_integral.
+ * The holding rule (latest values, integrals) is holding.h.
  *
  * Ownership: nothing here calls malloc.  Functions write into arrays the caller
  * passes (with their capacity), or allocate from the strata_arena_t the caller
@@ -240,30 +239,5 @@ typedef struct api_hist_bucket {
  * bucket's bound.  NaN for an empty total, q NaN, < 2 buckets or no +Inf;
  * -Inf for q < 0, +Inf for q > 1.  n must be >= 1. */
 double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n);
-
-/* --------------------------------------------------------------------------
- * The holding rule (DESIGN section 4): a sample's value holds from its
- * timestamp until the series' next sample, for at most `staleness` ms
- * (so over [t, min(next, t + staleness))), and a stale marker ends it at once.
- * Pass the samples from at least `staleness` before the range of interest.
- * ------------------------------------------------------------------------ */
-
-/* The value held at instant `at`: 0 and *v (and *t, the sample's time, when
- * t is not NULL), or STRATA_ENOTFOUND when no value holds then. */
-int api_latest_value(const tsdb_sample_t *s, size_t n, int64_t at, int64_t staleness,
-                     double *v, int64_t *t);
-
-typedef struct api_hold_integral {
-    double value_ms;   /* integral of the step function over [from, to), value x ms;
-                          divide by 3600000 for value x hours */
-    int64_t held_ms;   /* how long some value held inside [from, to) */
-} api_hold_integral_t;
-
-/* The exact integral over [from, to) of the step function the samples
- * describe (compensated summation; exact whenever every value x duration
- * product and their running sum are exact in a double, e.g. integer values).
- * held_ms lets a caller take the time-weighted mean (value_ms / held_ms). */
-int api_hold_integral(const tsdb_sample_t *s, size_t n, int64_t from, int64_t to,
-                      int64_t staleness, api_hold_integral_t *out);
 
 #endif

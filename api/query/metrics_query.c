@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "downsample.h"
+#include "strata_buf.h"
 #include "strata_fmt.h"
 #include "strata_log.h"
 #include "strata_time.h"
@@ -734,85 +735,12 @@ int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const cha
 
 /* ---- rendering ---------------------------------------------------------------------- */
 
-/* A growable text buffer; copied into the arena when done. */
-typedef struct sbuf {
-    char *d;
-    size_t len, cap;
-    int failed;
-    int in_arena;  /* d is the caller's arena block (moved to the heap if outgrown) */
-} sbuf_t;
-
-/* Makes room for n more bytes plus the NUL; 0 when the buffer has failed. */
-static int sb_reserve(sbuf_t *b, size_t n)
+/* The body as the caller wants it: in the arena, NUL-terminated. */
+static int buf_finish(strata_buf_t *b, char **out, size_t *len)
 {
-    if (b->failed) return 0;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *nd = realloc(b->in_arena ? NULL : b->d, nc);
-        if (!nd) { b->failed = 1; return 0; }
-        if (b->in_arena && b->len) memcpy(nd, b->d, b->len + 1);
-        b->in_arena = 0;
-        b->d = nd;
-        b->cap = nc;
-    }
-    return 1;
-}
-
-static void sb_put(sbuf_t *b, const char *s, size_t n)
-{
-    if (!sb_reserve(b, n)) return;
-    memcpy(b->d + b->len, s, n);
-    b->len += n;
-    b->d[b->len] = 0;
-}
-
-static void sb_puts(sbuf_t *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_json_str(sbuf_t *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        char esc[8];
-        if (ch == '"' || ch == '\\') { esc[0] = '\\'; esc[1] = (char)ch; sb_put(b, esc, 2); }
-        else if (ch < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", ch); sb_put(b, esc, 6); }
-        else sb_put(b, p, 1);
-    }
-    sb_put(b, "\"", 1);
-}
-
-/* Timestamps and values are formatted straight into the buffer: answers hold
- * tens of thousands of them, and a copy plus strlen each showed in profiles. */
-static void sb_time(sbuf_t *b, int64_t t)
-{
-    if (!sb_reserve(b, STRATA_TIME_RFC3339_BUFSZ)) return;
-    int n = strata_time_format_rfc3339(t, b->d + b->len, STRATA_TIME_RFC3339_BUFSZ);
-    if (n < 0) { b->failed = 1; return; }
-    b->len += (size_t)n;
-}
-
-static void sb_double(sbuf_t *b, double v)
-{
-    if (!sb_reserve(b, STRATA_FMT_DOUBLE_BUFSZ)) return;
-    int n = strata_fmt_double(v, b->d + b->len, STRATA_FMT_DOUBLE_BUFSZ);
-    if (n < 0) { b->failed = 1; return; }
-    b->len += (size_t)n;
-}
-
-static int sb_finish(sbuf_t *b, strata_arena_t *arena, char **out, size_t *len)
-{
-    if (!b->failed) sb_put(b, "", 0);
-    if (b->failed) { if (!b->in_arena) free(b->d); return STRATA_ENOMEM; }
-    if (b->in_arena) {  /* written in place: no copy */
-        *out = b->d;
-        if (len) *len = b->len;
-        return 0;
-    }
-    char *s = strata_arena_strndup(arena, b->d ? b->d : "", b->len);
-    free(b->d);
-    if (!s) return STRATA_ENOMEM;
-    *out = s;
+    strata_buf_put(b, "", 0);  /* an empty body is still a string */
+    if (b->failed) return STRATA_ENOMEM;
+    *out = b->data;
     if (len) *len = b->len;
     return 0;
 }
@@ -821,102 +749,88 @@ int api_metrics_render_json(const api_metrics_response_t *r, strata_arena_t *are
                             size_t *len)
 {
     if (!r || !arena || !out) return STRATA_EINVAL;
-    sbuf_t b = { 0 };
-    /* Written straight into the arena when a generous guess of the size fits
-     * there (~55-60 bytes per point; 2 MB answers are common): no realloc
-     * chain and no final copy.  Outgrowing the guess, or an arena that cannot
-     * give it, falls back to a heap buffer copied at the end. */
+    /* Written straight into the arena, sized by a generous guess (~55-60
+     * bytes per point; 2 MB answers are common): no realloc chain and no
+     * final copy. */
     size_t npts = 0;
     for (size_t i = 0; i < r->nm; i++) npts += r->m[i].n;
     size_t guess = 4096 + npts * 72 + r->nh * 4096;
-    char *d = strata_arena_alloc(arena, guess);
-    if (d) b = (sbuf_t){ .d = d, .cap = guess, .in_arena = 1 };
-    sb_puts(&b, "{\"measurements\":[");
+    strata_buf_t b;
+    strata_buf_init(&b, arena, guess);
+    strata_buf_puts(&b, "{\"measurements\":[");
     for (size_t i = 0; i < r->nm; i++) {
         const measurement_t *m = &r->m[i];
-        if (i) sb_puts(&b, ",");
-        sb_puts(&b, "{\"type\":");
-        sb_json_str(&b, CATALOG[m->type].type);
+        if (i) strata_buf_puts(&b, ",");
+        strata_buf_puts(&b, "{\"type\":");
+        strata_buf_json_string(&b, CATALOG[m->type].type);
         if (m->error) {
-            sb_puts(&b, ",\"labels\":{\"error\":");
-            sb_json_str(&b, m->error);
-            sb_puts(&b, "},\"values\":null}");
+            strata_buf_puts(&b, ",\"labels\":{\"error\":");
+            strata_buf_json_string(&b, m->error);
+            strata_buf_puts(&b, "},\"values\":null}");
             continue;
         }
         if (m->gpu) {
-            sb_puts(&b, ",\"labels\":{\"gpu\":");
-            sb_json_str(&b, m->gpu);
-            sb_puts(&b, ",\"node\":");
-            sb_json_str(&b, m->node);
-            sb_puts(&b, "}");
+            strata_buf_puts(&b, ",\"labels\":{\"gpu\":");
+            strata_buf_json_string(&b, m->gpu);
+            strata_buf_puts(&b, ",\"node\":");
+            strata_buf_json_string(&b, m->node);
+            strata_buf_puts(&b, "}");
         }
-        sb_puts(&b, ",\"values\":[");
+        strata_buf_puts(&b, ",\"values\":[");
         for (size_t k = 0; k < m->n; k++) {
-            sb_puts(&b, k ? ",{\"value\":\"" : "{\"value\":\"");
-            sb_double(&b, m->pts[k].v);
-            sb_puts(&b, "\",\"timestamp\":\"");
-            sb_time(&b, m->pts[k].t);
-            sb_puts(&b, "\"}");
+            strata_buf_puts(&b, k ? ",{\"value\":\"" : "{\"value\":\"");
+            strata_buf_double(&b, m->pts[k].v);
+            strata_buf_puts(&b, "\",\"timestamp\":\"");
+            strata_buf_time_rfc3339(&b, m->pts[k].t);
+            strata_buf_puts(&b, "\"}");
         }
-        sb_puts(&b, "]}");
+        strata_buf_puts(&b, "]}");
     }
-    sb_puts(&b, "]");
+    strata_buf_puts(&b, "]");
     if (r->nh) {
-        sb_puts(&b, ",\"histogram\":[");
+        strata_buf_puts(&b, ",\"histogram\":[");
         for (size_t i = 0; i < r->nh; i++) {
             const hseries_t *h = &r->h[i];
-            if (i) sb_puts(&b, ",");
-            sb_puts(&b, "{\"type\":");
-            sb_json_str(&b, CATALOG[h->type].type);
-            sb_puts(&b, ",\"values\":[");
+            if (i) strata_buf_puts(&b, ",");
+            strata_buf_puts(&b, "{\"type\":");
+            strata_buf_json_string(&b, CATALOG[h->type].type);
+            strata_buf_puts(&b, ",\"values\":[");
             if (CATALOG[h->type].kind == K_PCT) {
                 for (size_t s = 0; s < h->nq; s++) {
-                    sb_puts(&b, s ? ",{\"timestamp\":\"" : "{\"timestamp\":\"");
-                    sb_time(&b, h->qt[s]);
-                    sb_puts(&b, "\",\"data\":{");
+                    strata_buf_puts(&b, s ? ",{\"timestamp\":\"" : "{\"timestamp\":\"");
+                    strata_buf_time_rfc3339(&b, h->qt[s]);
+                    strata_buf_puts(&b, "\",\"data\":{");
                     for (int k = 0; k < 3; k++) {
-                        sb_puts(&b, k ? ",\"" : "\"");
-                        sb_puts(&b, QUANTILE_KEYS[k]);
-                        sb_puts(&b, "\":\"");
-                        sb_double(&b, h->qv[s][k]);
-                        sb_puts(&b, "\"");
+                        strata_buf_puts(&b, k ? ",\"" : "\"");
+                        strata_buf_puts(&b, QUANTILE_KEYS[k]);
+                        strata_buf_puts(&b, "\":\"");
+                        strata_buf_double(&b, h->qv[s][k]);
+                        strata_buf_puts(&b, "\"");
                     }
-                    sb_puts(&b, "}}");
+                    strata_buf_puts(&b, "}}");
                 }
             } else if (h->h) {
                 size_t ns = api_hist_nsteps(h->h), nl = api_hist_nles(h->h);
                 for (size_t s = 0; s < ns; s++) {
-                    sb_puts(&b, s ? ",{\"timestamp\":\"" : "{\"timestamp\":\"");
-                    sb_time(&b, api_hist_step_time(h->h, s));
-                    sb_puts(&b, "\",\"data\":{");
+                    strata_buf_puts(&b, s ? ",{\"timestamp\":\"" : "{\"timestamp\":\"");
+                    strata_buf_time_rfc3339(&b, api_hist_step_time(h->h, s));
+                    strata_buf_puts(&b, "\",\"data\":{");
                     for (size_t j = 0; j < nl; j++) {
-                        if (j) sb_puts(&b, ",");
-                        sb_json_str(&b, api_hist_le(h->h, j));
-                        sb_puts(&b, ":\"");
-                        sb_double(&b, api_hist_count(h->h, s, j));
-                        sb_puts(&b, "\"");
+                        if (j) strata_buf_puts(&b, ",");
+                        strata_buf_json_string(&b, api_hist_le(h->h, j));
+                        strata_buf_puts(&b, ":\"");
+                        strata_buf_double(&b, api_hist_count(h->h, s, j));
+                        strata_buf_puts(&b, "\"");
                     }
-                    sb_puts(&b, "}}");
+                    strata_buf_puts(&b, "}}");
                 }
             }
-            sb_puts(&b, "]}");
+            strata_buf_puts(&b, "]}");
         }
-        sb_puts(&b, "]");
+        strata_buf_puts(&b, "]");
     }
-    sb_puts(&b, "}");
-    return sb_finish(&b, arena, out, len);
-}
-
-/* RFC 4180: quoted only when needed. */
-static void sb_csv(sbuf_t *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) { sb_puts(b, s); return; }
-    sb_put(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"') sb_put(b, "\"", 1);
-        sb_put(b, p, 1);
-    }
-    sb_put(b, "\"", 1);
+    strata_buf_puts(&b, "}");
+    return buf_finish(&b, out, len);
 }
 
 /* The label columns of a measurement, in the order of the header. */
@@ -943,23 +857,24 @@ int api_metrics_render_csv(const api_metrics_response_t *r, strata_arena_t *aren
         used[COL_ERROR] |= r->m[i].error != NULL;
     }
     int with_key = r->nh > 0;
-    sbuf_t b = { 0 };
-    sb_puts(&b, with_key ? "type,timestamp,key,value" : "type,timestamp,value");
+    strata_buf_t b;
+    strata_buf_init(&b, arena, 0);
+    strata_buf_puts(&b, with_key ? "type,timestamp,key,value" : "type,timestamp,value");
     for (int c = 0; c < NCOL; c++)
-        if (used[c]) { sb_puts(&b, ","); sb_puts(&b, COL_NAMES[c]); }
-    sb_puts(&b, "\r\n");
+        if (used[c]) { strata_buf_puts(&b, ","); strata_buf_puts(&b, COL_NAMES[c]); }
+    strata_buf_puts(&b, "\r\n");
     for (size_t i = 0; i < r->nm; i++) {
         const measurement_t *m = &r->m[i];
         size_t rows = m->error ? 1 : m->n;
         for (size_t k = 0; k < rows; k++) {
-            sb_puts(&b, CATALOG[m->type].type);
-            sb_puts(&b, ",");
-            if (!m->error) sb_time(&b, m->pts[k].t);
-            sb_puts(&b, with_key ? ",," : ",");
-            if (!m->error) sb_double(&b, m->pts[k].v);
+            strata_buf_puts(&b, CATALOG[m->type].type);
+            strata_buf_puts(&b, ",");
+            if (!m->error) strata_buf_time_rfc3339(&b, m->pts[k].t);
+            strata_buf_puts(&b, with_key ? ",," : ",");
+            if (!m->error) strata_buf_double(&b, m->pts[k].v);
             for (int c = 0; c < NCOL; c++)
-                if (used[c]) { sb_puts(&b, ","); sb_csv(&b, col_value(m, c)); }
-            sb_puts(&b, "\r\n");
+                if (used[c]) { strata_buf_puts(&b, ","); strata_buf_csv_field(&b, col_value(m, c)); }
+            strata_buf_puts(&b, "\r\n");
         }
     }
     char tail[NCOL + 1];
@@ -972,31 +887,31 @@ int api_metrics_render_csv(const api_metrics_response_t *r, strata_arena_t *aren
         if (CATALOG[h->type].kind == K_PCT) {
             for (size_t s = 0; s < h->nq; s++)
                 for (int k = 0; k < 3; k++) {
-                    sb_puts(&b, type);
-                    sb_puts(&b, ",");
-                    sb_time(&b, h->qt[s]);
-                    sb_puts(&b, ",");
-                    sb_puts(&b, QUANTILE_KEYS[k]);
-                    sb_puts(&b, ",");
-                    sb_double(&b, h->qv[s][k]);
-                    sb_puts(&b, tail);
-                    sb_puts(&b, "\r\n");
+                    strata_buf_puts(&b, type);
+                    strata_buf_puts(&b, ",");
+                    strata_buf_time_rfc3339(&b, h->qt[s]);
+                    strata_buf_puts(&b, ",");
+                    strata_buf_puts(&b, QUANTILE_KEYS[k]);
+                    strata_buf_puts(&b, ",");
+                    strata_buf_double(&b, h->qv[s][k]);
+                    strata_buf_puts(&b, tail);
+                    strata_buf_puts(&b, "\r\n");
                 }
         } else if (h->h) {
             size_t ns = api_hist_nsteps(h->h), nl = api_hist_nles(h->h);
             for (size_t s = 0; s < ns; s++)
                 for (size_t j = 0; j < nl; j++) {
-                    sb_puts(&b, type);
-                    sb_puts(&b, ",");
-                    sb_time(&b, api_hist_step_time(h->h, s));
-                    sb_puts(&b, ",");
-                    sb_csv(&b, api_hist_le(h->h, j));
-                    sb_puts(&b, ",");
-                    sb_double(&b, api_hist_count(h->h, s, j));
-                    sb_puts(&b, tail);
-                    sb_puts(&b, "\r\n");
+                    strata_buf_puts(&b, type);
+                    strata_buf_puts(&b, ",");
+                    strata_buf_time_rfc3339(&b, api_hist_step_time(h->h, s));
+                    strata_buf_puts(&b, ",");
+                    strata_buf_csv_field(&b, api_hist_le(h->h, j));
+                    strata_buf_puts(&b, ",");
+                    strata_buf_double(&b, api_hist_count(h->h, s, j));
+                    strata_buf_puts(&b, tail);
+                    strata_buf_puts(&b, "\r\n");
                 }
         }
     }
-    return sb_finish(&b, arena, out, len);
+    return buf_finish(&b, out, len);
 }

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "downsample.h"
+#include "holding.h"
 #include "reports.h"
 #include "strata_err.h"
 #include "strata_fmt.h"
@@ -160,16 +160,8 @@ typedef struct piece {
     double v;
 } piece_t;
 
-static int is_stale(double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    return u == TSDB_STALE_NAN_BITS;
-}
-
-/* The step function of one series: a sample holds from its time until the
- * next sample, at most staleness; a stale marker ends it; other NaNs are
- * dropped as if never sent (as api/downsample does).  *out is malloc'd. */
+/* The step function of one series under the holding rule (holding.h).
+ * *out is malloc'd. */
 static int hold_pieces(const api_report_series_t *s, int64_t staleness, piece_t **out, size_t *n)
 {
     *out = NULL;
@@ -181,12 +173,7 @@ static int hold_pieces(const api_report_series_t *s, int64_t staleness, piece_t 
     for (size_t i = 0; i < s->n; i++) {
         double v = s->s[i].v;
         if (isnan(v)) continue;  /* stale markers end values below, through `next` */
-        int64_t t = s->s[i].t, end = t > INT64_MAX - staleness ? INT64_MAX : t + staleness;
-        for (size_t j = i + 1; j < s->n; j++) {
-            if (isnan(s->s[j].v) && !is_stale(s->s[j].v)) continue;
-            if (s->s[j].t < end) end = s->s[j].t;
-            break;
-        }
+        int64_t t = s->s[i].t, end = api_hold_end(s->s, s->n, i, staleness);
         if (end > t) p[k++] = (piece_t){t, end, v};
     }
     *out = p;

@@ -214,13 +214,6 @@ static int64_t st_end(const sstate_t *s, int64_t staleness)
     return s->end != TMAX ? s->end : s->t + staleness;
 }
 
-static int is_stale_nan(double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    return u == TSDB_STALE_NAN_BITS;
-}
-
 /* ---- label and metric tables ---------------------------------------------- */
 
 /* Every label name the registry reads, sorted by strcmp (checked at new()). */
@@ -722,7 +715,7 @@ static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels,
     for (size_t i = 0; i < nsamples; i++) {
         int64_t ts = samples[i].t;
         double v = samples[i].v;
-        if (is_stale_nan(v)) { st_stale(&g->s, ts); continue; }
+        if (tsdb_is_stale(v)) { st_stale(&g->s, ts); continue; }
         int was_zero = st_holds(&g->s, ts, staleness) && g->s.v == 0;
         if (!st_sample(&g->s, ts, v)) continue;
         if (v == 0) { if (!was_zero) g->zero_since = ts; }
@@ -743,7 +736,7 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
         pod_t *p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
         if (!p) return STRATA_ENOMEM;
         for (size_t i = 0; i < nsamples; i++) {
-            if (is_stale_nan(samples[i].v)) st_stale(&p->running, samples[i].t);
+            if (tsdb_is_stale(samples[i].v)) st_stale(&p->running, samples[i].t);
             else st_sample(&p->running, samples[i].t, samples[i].v);
         }
         return 0;
@@ -756,7 +749,7 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
     case M_INFO:
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
-            if (is_stale_nan(samples[i].v)) { st_stale(&w->info, ts); continue; }
+            if (tsdb_is_stale(samples[i].v)) { st_stale(&w->info, ts); continue; }
             w->has_info = 1;
             if (w->first_t == TMIN || ts < w->first_t) w->first_t = ts;
             if (st_sample(&w->info, ts, samples[i].v)) { newest = 1; wl_touch(w, ts); }
@@ -768,7 +761,7 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
             double v = samples[i].v;
-            if (is_stale_nan(v)) { st_stale(&w->ph[p].s, ts); continue; }
+            if (tsdb_is_stale(v)) { st_stale(&w->ph[p].s, ts); continue; }
             if (!st_sample(&w->ph[p].s, ts, v)) continue;
             wl_touch(w, ts);
             if (v == 1) {
@@ -787,7 +780,7 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
         pod_attach(p, w);
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
-            if (is_stale_nan(samples[i].v)) { st_stale(&p->info, ts); continue; }
+            if (tsdb_is_stale(samples[i].v)) { st_stale(&p->info, ts); continue; }
             if (p->first_t == TMIN || ts < p->first_t) p->first_t = ts;
             newest |= st_sample(&p->info, ts, samples[i].v);
         }
@@ -847,7 +840,7 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
         }
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
-            if (is_stale_nan(samples[i].v)) { st_stale(&e->s, ts); continue; }
+            if (tsdb_is_stale(samples[i].v)) { st_stale(&e->s, ts); continue; }
             if (st_sample(&e->s, ts, samples[i].v)) { newest = 1; wl_touch(w, ts); }
         }
         for (int j = 0; newest && j < EL_NF && !rc; j++) rc = set_str(&e->f[j], lv[EL_LABELS[j]]);
@@ -860,7 +853,7 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
     }
     for (size_t i = 0; i < nsamples; i++) {
         int64_t ts = samples[i].t;
-        if (is_stale_nan(samples[i].v)) st_stale(st, ts);
+        if (tsdb_is_stale(samples[i].v)) st_stale(st, ts);
         else if (st_sample(st, ts, samples[i].v)) wl_touch(w, ts);
     }
     return 0;

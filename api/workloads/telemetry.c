@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "strata_buf.h"
 #include "strata_fmt.h"
 #include "strata_log.h"
 #include "strata_time.h"
@@ -442,75 +443,12 @@ static int format_value(const api_telemetry_request_t *r, const group_t *g, char
     return strata_fmt_double(g->sum + g->comp, buf, cap);
 }
 
-/* A growable text buffer in the arena (old blocks are left behind; the
- * answer is small next to the arena's block size). */
-typedef struct tbuf {
-    strata_arena_t *arena;
-    char *p;
-    size_t len, cap;
-    int oom;
-} tbuf_t;
-
-static void tb_put(tbuf_t *b, const char *s, size_t n)
+/* One CSV field, preceded by a comma unless it starts the row. */
+static void csv_field(strata_buf_t *b, const char *s, int first)
 {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = strata_arena_alloc(b->arena, cap);
-        if (!p) { b->oom = 1; return; }
-        if (b->len) memcpy(p, b->p, b->len);
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (!first) STRATA_BUF_LIT(b, ",");
+    strata_buf_csv_field(b, s);
 }
-
-/* RFC 4180: a field holding a comma, quote or line break is quoted. */
-static void tb_field(tbuf_t *b, const char *s, int first)
-{
-    if (!first) tb_put(b, ",", 1);
-    if (!strpbrk(s, ",\"\r\n")) { tb_put(b, s, strlen(s)); return; }
-    tb_put(b, "\"", 1);
-    for (const char *q; (q = strchr(s, '"')); s = q + 1) {
-        tb_put(b, s, (size_t)(q - s));
-        tb_put(b, "\"\"", 2);
-    }
-    tb_put(b, s, strlen(s));
-    tb_put(b, "\"", 1);
-}
-
-/* A JSON string, escaped exactly as jansson's json_dumps() does (the test
- * compares with it): quote, backslash and control characters; UTF-8 passes
- * through (ingest only accepts valid UTF-8 labels). */
-static void tb_jstr(tbuf_t *b, const char *s)
-{
-    tb_put(b, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        tb_put(b, run, (size_t)(s - run));
-        run = s + 1;
-        char esc[8];
-        switch (c) {
-        case '"': tb_put(b, "\\\"", 2); break;
-        case '\\': tb_put(b, "\\\\", 2); break;
-        case '\b': tb_put(b, "\\b", 2); break;
-        case '\f': tb_put(b, "\\f", 2); break;
-        case '\n': tb_put(b, "\\n", 2); break;
-        case '\r': tb_put(b, "\\r", 2); break;
-        case '\t': tb_put(b, "\\t", 2); break;
-        default: tb_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04X", c)); break;
-        }
-    }
-    tb_put(b, run, (size_t)(s - run));
-    tb_put(b, "\"", 1);
-}
-
-#define TB_LIT(b, lit) tb_put(b, lit, sizeof lit - 1)
 
 /* TelemetryResponse, compact, keys in the spec's order.  Written directly
  * rather than through a jansson tree: with thousands of groups the tree's
@@ -520,35 +458,36 @@ static int render_json(const api_telemetry_request_t *r, group_t **gs, size_t n,
 {
     char ts[STRATA_TIME_RFC3339_BUFSZ], num[STRATA_FMT_DOUBLE_BUFSZ];
     if (strata_time_format_rfc3339(now_ms, ts, sizeof ts) < 0) return STRATA_EINVAL;
-    tbuf_t b = {.arena = arena};
-    TB_LIT(&b, "{\"type\":");
-    tb_jstr(&b, TYPES[r->type]);
-    TB_LIT(&b, ",\"timestamp\":");
-    tb_jstr(&b, ts);
-    TB_LIT(&b, ",\"values\":[");
+    strata_buf_t b;
+    strata_buf_init(&b, arena, 0);
+    STRATA_BUF_LIT(&b, "{\"type\":");
+    strata_buf_json_string(&b, TYPES[r->type]);
+    STRATA_BUF_LIT(&b, ",\"timestamp\":");
+    strata_buf_json_string(&b, ts);
+    STRATA_BUF_LIT(&b, ",\"values\":[");
     for (size_t i = 0; i < n; i++) {
         if (format_value(r, gs[i], num, sizeof num) < 0) return STRATA_EINVAL;
-        if (i) TB_LIT(&b, ",");
-        TB_LIT(&b, "{\"value\":");
-        tb_jstr(&b, num);
-        TB_LIT(&b, ",\"groups\":[");
+        if (i) STRATA_BUF_LIT(&b, ",");
+        STRATA_BUF_LIT(&b, "{\"value\":");
+        strata_buf_json_string(&b, num);
+        STRATA_BUF_LIT(&b, ",\"groups\":[");
         for (int k = 0; k < r->nkeys; k++) {
-            if (k) TB_LIT(&b, ",");
-            TB_LIT(&b, "{\"key\":");
-            tb_jstr(&b, KEYS[r->keys[k]]);
-            TB_LIT(&b, ",\"value\":");
-            tb_jstr(&b, gs[i]->val[k]);
+            if (k) STRATA_BUF_LIT(&b, ",");
+            STRATA_BUF_LIT(&b, "{\"key\":");
+            strata_buf_json_string(&b, KEYS[r->keys[k]]);
+            STRATA_BUF_LIT(&b, ",\"value\":");
+            strata_buf_json_string(&b, gs[i]->val[k]);
             if (gs[i]->name[k]) {
-                TB_LIT(&b, ",\"name\":");
-                tb_jstr(&b, gs[i]->name[k]);
+                STRATA_BUF_LIT(&b, ",\"name\":");
+                strata_buf_json_string(&b, gs[i]->name[k]);
             }
-            TB_LIT(&b, "}");
+            STRATA_BUF_LIT(&b, "}");
         }
-        TB_LIT(&b, "]}");
+        STRATA_BUF_LIT(&b, "]}");
     }
-    TB_LIT(&b, "]}");
-    if (b.oom) return STRATA_ENOMEM;
-    *body = b.p;
+    STRATA_BUF_LIT(&b, "]}");
+    if (b.failed) return STRATA_ENOMEM;
+    *body = b.data;
     *len = b.len;
     return 0;
 }
@@ -556,25 +495,26 @@ static int render_json(const api_telemetry_request_t *r, group_t **gs, size_t n,
 static int render_csv(const api_telemetry_request_t *r, group_t **gs, size_t n,
                       strata_arena_t *arena, char **body, size_t *len)
 {
-    tbuf_t b = {.arena = arena};
+    strata_buf_t b;
+    strata_buf_init(&b, arena, 0);
     char num[STRATA_FMT_DOUBLE_BUFSZ];
     for (int k = 0; k < r->nkeys; k++) {
-        tb_field(&b, KEYS[r->keys[k]], k == 0);
-        if (NAME_COLS[r->keys[k]]) tb_field(&b, NAME_COLS[r->keys[k]], 0);
+        csv_field(&b, KEYS[r->keys[k]], k == 0);
+        if (NAME_COLS[r->keys[k]]) csv_field(&b, NAME_COLS[r->keys[k]], 0);
     }
-    tb_field(&b, "value", r->nkeys == 0);
-    tb_put(&b, "\n", 1);
+    csv_field(&b, "value", r->nkeys == 0);
+    strata_buf_put(&b, "\n", 1);
     for (size_t i = 0; i < n; i++) {
         for (int k = 0; k < r->nkeys; k++) {
-            tb_field(&b, gs[i]->val[k], k == 0);
-            if (NAME_COLS[r->keys[k]]) tb_field(&b, gs[i]->name[k] ? gs[i]->name[k] : "", 0);
+            csv_field(&b, gs[i]->val[k], k == 0);
+            if (NAME_COLS[r->keys[k]]) csv_field(&b, gs[i]->name[k] ? gs[i]->name[k] : "", 0);
         }
         if (format_value(r, gs[i], num, sizeof num) < 0) return STRATA_EINVAL;
-        tb_field(&b, num, r->nkeys == 0);
-        tb_put(&b, "\n", 1);
+        csv_field(&b, num, r->nkeys == 0);
+        strata_buf_put(&b, "\n", 1);
     }
-    if (b.oom) return STRATA_ENOMEM;
-    *body = b.p;
+    if (b.failed) return STRATA_ENOMEM;
+    *body = b.data;
     *len = b.len;
     return 0;
 }
