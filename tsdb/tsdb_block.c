@@ -14,7 +14,7 @@
  * (most of a 7-day query's CPU).  Pages are immutable and only verified pages
  * enter it, so the only invalidation is tsdb_block_close dropping its pages.
  */
-#include "tsdb_internal.h"
+#include "block_internal.h"
 #include "codec.h"
 #include "format.h"
 #include "strata_log.h"

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tsdb_internal.h"
+#include "block_internal.h"
 #include "wal.h"
 
 static char dir[64];
