@@ -3,6 +3,7 @@
  * background maintenance thread, stats and label values.
  */
 #include "head_internal.h"
+#include "strata_fs.h"
 #include "strata_log.h"
 
 #include <dirent.h>
@@ -151,14 +152,6 @@ void tsdb_options_init(tsdb_options_t *o)
     o->background = 1;
 }
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 static int load_blocks(tsdb_t *db)
 {
     DIR *d = opendir(db->blocks_dir);
@@ -169,7 +162,7 @@ static int load_blocks(tsdb_t *db)
         if (e->d_name[0] == '.') continue;
         size_t l = strlen(e->d_name);
         if (l > 4 && !strcmp(e->d_name + l - 4, ".tmp")) {
-            char *p = join(db->blocks_dir, e->d_name);
+            char *p = strata_path_join(db->blocks_dir, e->d_name);
             if (p) { tsdb_rm_tree(p); free(p); }
             continue;
         }
@@ -179,7 +172,7 @@ static int load_blocks(tsdb_t *db)
             strata_error("block corrupt at open, moving it aside", "block=%s err=\"%s\"", e->d_name, strata_strerror(brc));
             atomic_fetch_add(&db->blocks_corrupt, 1);
             mkdir(db->corrupt_dir, 0755);
-            char *src = join(db->blocks_dir, e->d_name), *dst = join(db->corrupt_dir, e->d_name);
+            char *src = strata_path_join(db->blocks_dir, e->d_name), *dst = strata_path_join(db->corrupt_dir, e->d_name);
             if (src && dst && rename(src, dst) != 0)
                 strata_error("cannot move corrupt block aside", "block=%s errno=%d", e->d_name, errno);
             free(src);
@@ -257,15 +250,15 @@ int tsdb_open(const tsdb_options_t *opts, tsdb_t **out)
     tsdb_head_index_init(&db->hidx);
     int rc = tsdb_symtab_init(&db->syms);
     db->dir = strdup(opts->dir);
-    db->blocks_dir = db->dir ? join(db->dir, "blocks") : NULL;
-    db->corrupt_dir = db->dir ? join(db->dir, "corrupt") : NULL;
+    db->blocks_dir = db->dir ? strata_path_join(db->dir, "blocks") : NULL;
+    db->corrupt_dir = db->dir ? strata_path_join(db->dir, "corrupt") : NULL;
     if (!rc && (!db->dir || !db->blocks_dir || !db->corrupt_dir)) rc = STRATA_ENOMEM;
     if (!rc && mkdir(db->dir, 0755) != 0 && errno != EEXIST) {
         strata_error("cannot create data dir", "dir=%s errno=%d", db->dir, errno);
         rc = STRATA_EIO;
     }
     if (!rc) {
-        char *lp = join(db->dir, "LOCK");
+        char *lp = strata_path_join(db->dir, "LOCK");
         db->lock_fd = lp ? open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
         free(lp);
         if (db->lock_fd < 0) rc = STRATA_EIO;
