@@ -92,12 +92,12 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
         uint64_t pbits = 0;
         for (size_t k = 0; k < si->nsamples; k++) {
             int64_t t = srt[k].t;
-            uint64_t bits = tsdb_dbits(srt[k].v);
+            uint64_t bits = enc_dbits(srt[k].v);
             double stored;
             int verdict;  /* 0 accept, 1 duplicate, 2 conflict, 3 too old */
             if (have_prev && t == pt) verdict = bits == pbits ? 1 : 2;
             else if (vmax == INT64_MIN || t > vmax) verdict = 0;
-            else if (head_series_find(s, t, &stored)) verdict = tsdb_dbits(stored) == bits ? 1 : 2, bits = tsdb_dbits(stored);
+            else if (head_series_find(s, t, &stored)) verdict = enc_dbits(stored) == bits ? 1 : 2, bits = enc_dbits(stored);
             else if (!replay && t < vmax && (uint64_t)vmax - (uint64_t)t > (uint64_t)db->opts.ooo_window_ms) verdict = 3;
             else verdict = 0;
             if (verdict == 0) {

@@ -70,7 +70,7 @@ int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
             cur = &(*out)[(*nout)++];
             *cur = (tsdb_rollup_point_t){ .t = end };
         }
-        if (tsdb_dbits(s[i].v) == TSDB_STALE_NAN_BITS) {
+        if (enc_dbits(s[i].v) == TSDB_STALE_NAN_BITS) {
             cur->stale++;
             cur->stale_t = s[i].t;
             continue;

@@ -15,10 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "encoding.h"
 #include "strata_arena.h"
 #include "tsdb.h"
 
-static inline uint64_t tsdb_dbits(double d) { uint64_t u; __builtin_memcpy(&u, &d, 8); return u; }
 static inline int64_t tsdb_floor_div(int64_t a, int64_t b) { int64_t q = a / b; return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q; }
 
 /* ---- symbols ------------------------------------------------------------
