@@ -15,6 +15,9 @@
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "strata's on-disk format assumes a little-endian host");
 
+/* The default of the rollup_zero_run_ms option. */
+#define TSDB_ROLLUP_ZERO_RUN_DEFAULT_MS (5 * 60 * 1000)
+
 /* ---- rollups ------------------------------------------------------------ */
 /* Appends the rollup points of sorted samples s[0..n) at resolution res. */
 int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,

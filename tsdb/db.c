@@ -150,6 +150,8 @@ void tsdb_options_init(tsdb_options_t *o)
     o->fsync_interval_ms = 100;
     o->wal_segment_bytes = 64ull << 20;
     o->background = 1;
+    o->page_cache_bytes = TSDB_PAGE_CACHE_DEFAULT_BYTES;
+    o->rollup_zero_run_ms = TSDB_ROLLUP_ZERO_RUN_DEFAULT_MS;
 }
 
 static int load_blocks(tsdb_t *db)
@@ -233,6 +235,9 @@ int tsdb_open(const tsdb_options_t *opts, tsdb_t **out)
     if (db->opts.ooo_window_ms < 0) db->opts.ooo_window_ms = 0;
     if (db->opts.fsync_interval_ms <= 0) db->opts.fsync_interval_ms = def.fsync_interval_ms;
     if (!db->opts.wal_segment_bytes) db->opts.wal_segment_bytes = def.wal_segment_bytes;
+    if (!db->opts.page_cache_bytes) db->opts.page_cache_bytes = def.page_cache_bytes;
+    if (db->opts.rollup_zero_run_ms <= 0) db->opts.rollup_zero_run_ms = def.rollup_zero_run_ms;
+    tsdb_page_cache_set_limit(db->opts.page_cache_bytes);
     db->lock_fd = -1;
     db->head_mint = INT64_MAX;
     db->head_maxt = INT64_MIN;

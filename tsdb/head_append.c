@@ -9,6 +9,14 @@
 
 /* ---- append ------------------------------------------------------------------------- */
 
+/* What tsdb_append does with one sample (tsdb.h, tsdb_append_result_t). */
+enum sample_verdict {
+    SAMPLE_ACCEPT,     /* appended */
+    SAMPLE_DUPLICATE,  /* same time and value bits as the stored one: a no-op */
+    SAMPLE_CONFLICT,   /* same time, other value bits: rejected (STRATA_EDUPTS) */
+    SAMPLE_TOO_OLD,    /* beyond the out-of-order window: rejected (STRATA_ETOOOLD) */
+};
+
 typedef struct { int64_t t; double v; uint32_t idx; } isample_t;
 static int isample_cmp(const void *x, const void *y)
 {
@@ -33,7 +41,7 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
     uint8_t *log_series = calloc(nseries + 1, 1);
     uint64_t *hashes = malloc((nseries + 1) * sizeof *hashes);
     size_t *lens = NULL, *lens_at = malloc((nseries + 1) * sizeof *lens_at), nstr = 0;
-    for (size_t i = 0; i < nseries; i++) nstr += 2 * (in[i].nlabels <= 4096 ? in[i].nlabels : 0);
+    for (size_t i = 0; i < nseries; i++) nstr += 2 * (in[i].nlabels <= TSDB_MAX_LABELS ? in[i].nlabels : 0);
     lens = malloc((nstr + 1) * sizeof *lens);
     isample_t *srt = NULL;
     size_t srt_cap = 0, nacc = 0, nlog = 0;
@@ -44,7 +52,7 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
     size_t nvalid = 0;
     for (size_t off = 0; !rc && nvalid < nseries; nvalid++) {
         const tsdb_series_input_t *si = &in[nvalid];
-        if (!si->nlabels || !si->labels || si->nlabels > 4096 || (si->nsamples && !si->samples)) break;
+        if (!si->nlabels || !si->labels || si->nlabels > TSDB_MAX_LABELS || (si->nsamples && !si->samples)) break;
         lens_at[nvalid] = off;
         hashes[nvalid] = head_label_set_hash(si->labels, si->nlabels, lens + off);
         off += 2 * si->nlabels;
@@ -94,26 +102,28 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
             int64_t t = srt[k].t;
             uint64_t bits = enc_dbits(srt[k].v);
             double stored;
-            int verdict;  /* 0 accept, 1 duplicate, 2 conflict, 3 too old */
-            if (have_prev && t == pt) verdict = bits == pbits ? 1 : 2;
-            else if (vmax == INT64_MIN || t > vmax) verdict = 0;
-            else if (head_series_find(s, t, &stored)) verdict = enc_dbits(stored) == bits ? 1 : 2, bits = enc_dbits(stored);
-            else if (!replay && t < vmax && (uint64_t)vmax - (uint64_t)t > (uint64_t)db->opts.ooo_window_ms) verdict = 3;
-            else verdict = 0;
-            if (verdict == 0) {
+            enum sample_verdict verdict;
+            if (have_prev && t == pt) verdict = bits == pbits ? SAMPLE_DUPLICATE : SAMPLE_CONFLICT;
+            else if (vmax == INT64_MIN || t > vmax) verdict = SAMPLE_ACCEPT;
+            else if (head_series_find(s, t, &stored))
+                verdict = enc_dbits(stored) == bits ? SAMPLE_DUPLICATE : SAMPLE_CONFLICT, bits = enc_dbits(stored);
+            else if (!replay && t < vmax && (uint64_t)vmax - (uint64_t)t > (uint64_t)db->opts.ooo_window_ms)
+                verdict = SAMPLE_TOO_OLD;
+            else verdict = SAMPLE_ACCEPT;
+            if (verdict == SAMPLE_ACCEPT) {
                 acc[nacc++] = (tsdb_wal_sample_t){ s->ref, t, srt[k].v };
                 res->appended++;
                 if (vmax == INT64_MIN || t > vmax) vmax = t;
-            } else if (verdict == 1) {
+            } else if (verdict == SAMPLE_DUPLICATE) {
                 res->duplicates++;
             } else {
-                if (verdict == 2) res->conflicting++; else res->too_old++;
+                if (verdict == SAMPLE_CONFLICT) res->conflicting++; else res->too_old++;
                 if (res->first_rejected_series == SIZE_MAX) {
                     res->first_rejected_series = i;
-                    res->first_rejected_error = verdict == 2 ? STRATA_EDUPTS : STRATA_ETOOOLD;
+                    res->first_rejected_error = verdict == SAMPLE_CONFLICT ? STRATA_EDUPTS : STRATA_ETOOOLD;
                 }
             }
-            if (verdict != 3) { have_prev = 1; pt = t; pbits = bits; }
+            if (verdict != SAMPLE_TOO_OLD) { have_prev = 1; pt = t; pbits = bits; }
         }
     }
     if (locked) pthread_rwlock_unlock(&db->head_lock);

@@ -33,7 +33,7 @@ static hseries_t *replay_series(tsdb_t *db, uint64_t ref)
 int head_wal_replay_series(void *ctx, uint64_t ref, const tsdb_label_t *labels, size_t n)
 {
     tsdb_t *db = ctx;
-    if (n == 0 || n > 4096) return 0;  /* never written by tsdb_append */
+    if (n == 0 || n > TSDB_MAX_LABELS) return 0;  /* never written by tsdb_append */
     size_t lens[2 * n];
     uint64_t h = head_label_set_hash(labels, n, lens);
     hseries_t *s = head_series_lookup(db, labels, lens, n, h);

@@ -70,7 +70,7 @@ int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
             cur = &(*out)[(*nout)++];
             *cur = (tsdb_rollup_point_t){ .t = end };
         }
-        if (enc_dbits(s[i].v) == TSDB_STALE_NAN_BITS) {
+        if (tsdb_is_stale(s[i].v)) {
             cur->stale++;
             cur->stale_t = s[i].t;
             continue;

@@ -28,6 +28,17 @@
 /* Prometheus' stale marker: a NaN with this exact bit pattern. */
 #define TSDB_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
 
+/* 1 when v is the stale marker (bit-exact: other NaNs are values). */
+static inline int tsdb_is_stale(double v)
+{
+    union { double d; uint64_t u; } x = { .d = v };
+    return x.u == TSDB_STALE_NAN_BITS;
+}
+
+/* Most labels one series may have: tsdb_append refuses a batch holding a
+ * series with more (STRATA_EINVAL). */
+#define TSDB_MAX_LABELS 4096
+
 typedef struct tsdb tsdb_t;
 typedef struct tsdb_series_set tsdb_series_set_t;
 
@@ -58,6 +69,10 @@ typedef struct tsdb_options {
     uint64_t wal_segment_bytes;    /* default 64 MiB */
     int background;                /* 1 (default): a thread cuts, compacts and applies retention;
                                       0: only the tsdb_cut_head/tsdb_compact calls do (tests) */
+    size_t page_cache_bytes;       /* cache of decompressed block pages, default 64 MiB (0: the
+                                      default); one cache per process: the last tsdb_open sizes it */
+    int64_t rollup_zero_run_ms;    /* runs of zeros longer than this count in a 1h rollup point's
+                                      zero_inner_long, default 5 minutes (<= 0: the default) */
 } tsdb_options_t;
 
 /* Fills opts with the defaults above (dir = NULL). */
