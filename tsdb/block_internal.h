@@ -19,13 +19,14 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "strata's on-disk form
 #define TSDB_ROLLUP_ZERO_RUN_DEFAULT_MS (5 * 60 * 1000)
 
 /* ---- rollups ------------------------------------------------------------ */
-/* Appends the rollup points of sorted samples s[0..n) at resolution res. */
-int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
+/* Appends the rollup points of sorted samples s[0..n) at resolution res;
+ * zero_run is the minimum zero-run length zero_inner_long counts beyond. */
+int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res, int64_t zero_run,
                          tsdb_rollup_point_t **out, size_t *nout, size_t *cap);
 /* Joins q into p, two parts of one interval's summary with q's samples all
  * after p's (a source boundary inside the interval).  `increase` of q must
  * already count the rise of its first sample. */
-void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q);
+void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q, int64_t zero_run);
 /* A series' rollup record (format.h): appends the u32 length and the points. */
 int tsdb_rollups_encode(enc_buf_t *b, const tsdb_rollup_point_t *p, size_t n, int64_t res, int hold);
 /* Decodes cnt points of a version 3 record body of len bytes into out. */
@@ -60,6 +61,7 @@ struct tsdb_block {
     uint64_t nseries, nsamples, nchunks, bytes;
     uint32_t level;
     uint32_t version;             /* TSDB_BLOCK_VERSION it was written with (1: no holding-rule rollup fields) */
+    int64_t zero_run_ms;          /* the rollup_zero_run_ms its 1h rollups were built with */
     const char **syms;
     uint32_t nsyms;
     tsdb_block_series_t *series;
@@ -129,8 +131,10 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
                               size_t *cap);
 
 typedef struct tsdb_block_writer tsdb_block_writer_t;
-/* Starts <blocks_dir>/<id>.tmp. level: 1 for a head cut, more for compactions. */
-int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, tsdb_block_writer_t **out);
+/* Starts <blocks_dir>/<id>.tmp. level: 1 for a head cut, more for compactions;
+ * zero_run_ms: the store's rollup_zero_run_ms, recorded in the meta. */
+int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_run_ms,
+                          tsdb_block_writer_t **out);
 /* Series must come in ascending label-set order with sorted, unique samples;
  * label strings must stay valid until finish/abort. */
 int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, size_t nlabels,

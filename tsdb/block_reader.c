@@ -69,11 +69,12 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
     if (!rc) {
         enc_rd_t r = { meta, meta + mlen, 0 };
         uint32_t crc = 0;
-        if (mlen != TSDB_META_SIZE) rc = STRATA_ECORRUPT;
+        if (mlen != TSDB_META_SIZE && mlen != TSDB_META_SIZE_V3) rc = STRATA_ECORRUPT;
         else {
             memcpy(&crc, meta + mlen - 4, 4);
             if (tsdb_crc32c(0, meta, mlen - 4) != crc || enc_rd32(&r) != TSDB_META_MAGIC) rc = STRATA_ECORRUPT;
             else if ((b->version = enc_rd32(&r)) < 1 || b->version > TSDB_BLOCK_VERSION) rc = STRATA_EVERSION;
+            else if ((b->version >= 4) != (mlen == TSDB_META_SIZE)) rc = STRATA_ECORRUPT;
             else {
                 b->mint = (int64_t)enc_rd64(&r);
                 b->maxt = (int64_t)enc_rd64(&r);
@@ -81,6 +82,9 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
                 b->nsamples = enc_rd64(&r);
                 b->nchunks = enc_rd64(&r);
                 b->level = enc_rd32(&r);
+                /* versions 1-3 do not record it: they were built with 5 minutes */
+                b->zero_run_ms = b->version >= 4 ? (int64_t)enc_rd64(&r) : TSDB_META_V3_ZERO_RUN_MS;
+                if (b->zero_run_ms <= 0) rc = STRATA_ECORRUPT;
             }
         }
     }

@@ -113,6 +113,7 @@ struct tsdb_block_writer {
     char *tmp, *final;
     char id[40];
     uint32_t level;
+    int64_t zero_run_ms;
     pagew_t chunks, rollups, rollups1h;
     tsdb_block_wseries_t *series;
     size_t nseries, series_cap;
@@ -163,12 +164,14 @@ void tsdb_block_writer_abort(tsdb_block_writer_t *w)
     free(w);
 }
 
-int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, tsdb_block_writer_t **out)
+int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_run_ms,
+                          tsdb_block_writer_t **out)
 {
     tsdb_block_writer_t *w = calloc(1, sizeof *w);
     if (!w) return STRATA_ENOMEM;
     w->chunks.fd = w->rollups.fd = w->rollups1h.fd = -1;
     w->level = level;
+    w->zero_run_ms = zero_run_ms;
     w->mint = INT64_MAX;
     w->maxt = INT64_MIN;
     struct timespec ts;
@@ -205,7 +208,7 @@ static int add_rollups(tsdb_block_writer_t *w, pagew_t *pw, const tsdb_sample_t 
                        uint64_t *page, uint32_t *off, uint32_t *np)
 {
     size_t cnt = 0;
-    int rc = tsdb_rollups_compute(s, n, res, &w->rp, &cnt, &w->rp_cap);
+    int rc = tsdb_rollups_compute(s, n, res, w->zero_run_ms, &w->rp, &cnt, &w->rp_cap);
     if (rc) return rc;
     w->rbuf.n = 0;
     if ((rc = tsdb_rollups_encode(&w->rbuf, w->rp, cnt, res, res == TSDB_ROLLUP_1H))) return rc;
@@ -298,7 +301,7 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         rc = enc_buf_put32(&meta, TSDB_META_MAGIC) | enc_buf_put32(&meta, TSDB_BLOCK_VERSION) |
              enc_buf_put64(&meta, (uint64_t)w->mint) | enc_buf_put64(&meta, (uint64_t)w->maxt) |
              enc_buf_put64(&meta, w->nseries) | enc_buf_put64(&meta, w->nsamples) | enc_buf_put64(&meta, w->ncm) |
-             enc_buf_put32(&meta, w->level);
+             enc_buf_put32(&meta, w->level) | enc_buf_put64(&meta, (uint64_t)w->zero_run_ms);
         if (!rc) rc = enc_buf_put32(&meta, tsdb_crc32c(0, meta.p, meta.n));
         if (rc) rc = STRATA_ENOMEM;
     }

@@ -18,7 +18,7 @@ static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written,
     tsdb_block_writer_t *w = NULL;
     querier_params_t p = { .flags = QUERIER_HEAD | QUERIER_LAZY_HEAD, .mint = wmin, .maxt = wmax };
     int rc = querier_build(db, &p, &set);
-    if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, &w);
+    if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, db->opts.rollup_zero_run_ms, &w);
     while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
         size_t nl;
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
@@ -185,7 +185,7 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
     tsdb_block_writer_t *w = NULL;
     querier_params_t p = { .blks = refs, .nblks = n, .mint = INT64_MIN, .maxt = INT64_MAX };
     int rc = querier_build(db, &p, &set);
-    if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, level + 1, &w);
+    if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, level + 1, db->opts.rollup_zero_run_ms, &w);
     while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
         size_t nl;
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);

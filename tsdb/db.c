@@ -325,6 +325,11 @@ void tsdb_close(tsdb_t *db)
     db_free(db);
 }
 
+int64_t tsdb_rollup_zero_run_ms(const tsdb_t *db)
+{
+    return db ? db->opts.rollup_zero_run_ms : TSDB_ROLLUP_ZERO_RUN_DEFAULT_MS;
+}
+
 int tsdb_sync(tsdb_t *db)
 {
     if (!db) return STRATA_EINVAL;

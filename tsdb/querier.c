@@ -404,7 +404,7 @@ static int rollup_append(tsdb_series_set_t *set, const tsdb_rollup_point_t *p, s
         }
         tsdb_rollup_point_t *last = set->nroll ? &set->roll[set->nroll - 1] : NULL;
         if (last && last->t == q.t) {
-            tsdb_rollup_join(last, &q);
+            tsdb_rollup_join(last, &q, set->db->opts.rollup_zero_run_ms);
             continue;
         }
         if (set->nroll == set->roll_cap) {
@@ -429,14 +429,18 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
     /* Stored rollups are only exact when the sources do not overlap in time
      * (each sample lives in exactly one of them); otherwise recompute from
      * the merged samples. */
-    int overlap = set->lazy_head;  /* (or a version 1 block, whose 1h rollups lack fields) */
+    int overlap = set->lazy_head;  /* (or a block whose 1h rollups do not fit: below) */
+    const int64_t zero_run = set->db->opts.rollup_zero_run_ms;
     int64_t prev_end = INT64_MIN;
     for (size_t g = set->gstart; g < set->gend && !overlap; g++) {
         const sel_entry_t *e = &set->e[g];
         int64_t a, b;
         if (e->src >= 0) {
             const tsdb_block_series_t *bs = &set->blks[e->src]->series[e->id];
-            if (resolution == TSDB_ROLLUP_1H && set->blks[e->src]->version < 2) overlap = 1;
+            /* 1h rollups of a version 1 block lack fields; those built with
+             * another zero-run minimum count other runs: recomputed */
+            const tsdb_block_t *blk = set->blks[e->src];
+            if (resolution == TSDB_ROLLUP_1H && (blk->version < 2 || blk->zero_run_ms != zero_run)) overlap = 1;
             a = bs->chunks[0].mint;
             b = bs->chunks[bs->nchunks - 1].maxt;
         } else {
@@ -451,7 +455,7 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
     if (overlap && (rc = group_ensure(set)) != 0) return rc;
     if (overlap) {
         set->nrtmp = 0;
-        rc = tsdb_rollups_compute(set->samples, set->ns, resolution, &set->rtmp, &set->nrtmp, &set->rtmp_cap);
+        rc = tsdb_rollups_compute(set->samples, set->ns, resolution, zero_run, &set->rtmp, &set->nrtmp, &set->rtmp_cap);
         if (!rc) rc = rollup_append(set, set->rtmp, set->nrtmp);
     } else {
         for (size_t g = set->gstart; g < set->gend && !rc; g++) {
@@ -462,7 +466,7 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
                 rc = tsdb_block_series_rollups(b, e->id, resolution, &set->pc, &set->rtmp, &set->nrtmp, &set->rtmp_cap);
                 if (rc == STRATA_ECORRUPT) db_block_set_corrupt(set->db, b, rc);
             } else {
-                rc = tsdb_rollups_compute(e->hs, e->nhs, resolution, &set->rtmp, &set->nrtmp, &set->rtmp_cap);
+                rc = tsdb_rollups_compute(e->hs, e->nhs, resolution, zero_run, &set->rtmp, &set->nrtmp, &set->rtmp_cap);
             }
             if (!rc) rc = rollup_append(set, set->rtmp, set->nrtmp);
         }
@@ -480,7 +484,7 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
             tsdb_rollup_point_t *p = &set->roll[i];
             p->stale = 0;
             p->stale_t = p->gap_max = p->zero_lead_end = p->zero_trail_start = 0;
-            p->zero_inner_max = p->zero_inner_idle = 0;
+            p->zero_inner_max = p->zero_inner_long = 0;
             p->hold_sum = p->last_rise = p->inner_increase = 0;
         }
     set->nroll = w;

@@ -11,14 +11,17 @@
 
 /* ---- rollups ------------------------------------------------------------------- */
 
-static void rollup_inner_zero_run(tsdb_rollup_point_t *p, int64_t len)
+/* A run of zeros between two nonzero samples, len ms long; zero_run: the
+ * store's minimum (the rollup_zero_run_ms option). */
+static void rollup_inner_zero_run(tsdb_rollup_point_t *p, int64_t len, int64_t zero_run)
 {
     if (len > p->zero_inner_max) p->zero_inner_max = len;
-    if (len > TSDB_ROLLUP_IDLE_AFTER) p->zero_inner_idle += len - TSDB_ROLLUP_IDLE_AFTER;
+    if (len > zero_run) p->zero_inner_long += len - zero_run;
 }
 
 /* Adds one non-stale sample to the point of its interval. */
-static void rollup_add(tsdb_rollup_point_t *p, int64_t t, double v, int have_prev, double prev)
+static void rollup_add(tsdb_rollup_point_t *p, int64_t t, double v, int have_prev, double prev,
+                       int64_t zero_run)
 {
     if (p->count == 0) {
         p->min = p->max = p->first = v;
@@ -38,7 +41,7 @@ static void rollup_add(tsdb_rollup_point_t *p, int64_t t, double v, int have_pre
         if (v != 0 && p->zero_trail_start != INT64_MAX) {
             /* a run of zeros ends here: the leading one, or one inside */
             if (p->zero_lead_end == INT64_MAX) p->zero_lead_end = t;
-            else rollup_inner_zero_run(p, t - p->zero_trail_start);
+            else rollup_inner_zero_run(p, t - p->zero_trail_start, zero_run);
             p->zero_trail_start = INT64_MAX;
         } else if (v == 0 && p->zero_trail_start == INT64_MAX) {
             p->zero_trail_start = t;
@@ -50,7 +53,7 @@ static void rollup_add(tsdb_rollup_point_t *p, int64_t t, double v, int have_pre
     p->last_t = t;
 }
 
-int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
+int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res, int64_t zero_run,
                          tsdb_rollup_point_t **out, size_t *nout, size_t *cap)
 {
     int have_prev = 0;
@@ -75,14 +78,14 @@ int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res,
             cur->stale_t = s[i].t;
             continue;
         }
-        rollup_add(cur, s[i].t, s[i].v, have_prev, prev);
+        rollup_add(cur, s[i].t, s[i].v, have_prev, prev, zero_run);
         prev = s[i].v;
         have_prev = 1;
     }
     return 0;
 }
 
-void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q)
+void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q, int64_t zero_run)
 {
     p->stale += q->stale;
     if (q->stale) p->stale_t = q->stale_t;
@@ -104,7 +107,7 @@ void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q)
     /* runs of zeros that cross the join */
     int p_all_zero = p->zero_lead_end == INT64_MAX, q_all_zero = q->zero_lead_end == INT64_MAX;
     if (q->zero_inner_max > p->zero_inner_max) p->zero_inner_max = q->zero_inner_max;
-    p->zero_inner_idle += q->zero_inner_idle;
+    p->zero_inner_long += q->zero_inner_long;
     if (p_all_zero) {
         p->zero_lead_end = q->zero_lead_end;
         p->zero_trail_start = q_all_zero ? p->first_t : q->zero_trail_start;
@@ -112,7 +115,7 @@ void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q)
         /* the run of zeros at the join: p's trailing one, or one q starts with */
         int64_t run = p->zero_trail_start != INT64_MAX ? p->zero_trail_start
                     : q->first == 0 ? q->first_t : INT64_MAX;
-        if (run != INT64_MAX && !q_all_zero) rollup_inner_zero_run(p, q->zero_lead_end - run);
+        if (run != INT64_MAX && !q_all_zero) rollup_inner_zero_run(p, q->zero_lead_end - run, zero_run);
         p->zero_trail_start = q_all_zero ? run : q->zero_trail_start;
     }
     p->count += q->count;
@@ -151,7 +154,7 @@ static int put_rollup_compact(enc_buf_t *b, const tsdb_rollup_point_t *p, const 
               enc_buf_xor(b, p->last_rise, q->last_rise) | enc_buf_xor(b, p->inner_increase, q->inner_increase) |
               enc_buf_uvarint(b, enc_opt_time(p->zero_lead_end, base)) |
               enc_buf_uvarint(b, enc_opt_time(p->zero_trail_start, base)) |
-              enc_buf_uvarint(b, enc_zigzag(p->zero_inner_max)) | enc_buf_uvarint(b, enc_zigzag(p->zero_inner_idle));
+              enc_buf_uvarint(b, enc_zigzag(p->zero_inner_max)) | enc_buf_uvarint(b, enc_zigzag(p->zero_inner_long));
     return rc ? STRATA_ENOMEM : 0;
 }
 
@@ -193,7 +196,7 @@ static void get_rollup_compact(enc_rd_t *r, tsdb_rollup_point_t *p, const tsdb_r
     p->zero_lead_end = dec_opt_time(enc_rd_uvarint(r), base);
     p->zero_trail_start = dec_opt_time(enc_rd_uvarint(r), base);
     p->zero_inner_max = enc_unzigzag(enc_rd_uvarint(r));
-    p->zero_inner_idle = enc_unzigzag(enc_rd_uvarint(r));
+    p->zero_inner_long = enc_unzigzag(enc_rd_uvarint(r));
 }
 
 int tsdb_rollups_encode(enc_buf_t *b, const tsdb_rollup_point_t *p, size_t n, int64_t res, int hold)
@@ -247,6 +250,6 @@ void tsdb_rollups_decode_fixed(const uint8_t *data, uint32_t cnt, int hold, tsdb
         p->zero_lead_end = (int64_t)enc_rd64(&r);
         p->zero_trail_start = (int64_t)enc_rd64(&r);
         p->zero_inner_max = (int64_t)enc_rd64(&r);
-        p->zero_inner_idle = (int64_t)enc_rd64(&r);
+        p->zero_inner_long = (int64_t)enc_rd64(&r);
     }
 }
