@@ -17,15 +17,22 @@ int strata_errno_to_err(int e)
     return (e == ENOSPC || e == EDQUOT) ? STRATA_ENOSPC : STRATA_EIO;
 }
 
+int strata_io_error(const char *msg, const char *path)
+{
+    int e = errno;
+    strata_error(msg, "path=%s err=\"%s\"", path, strerror(e));
+    errno = e;
+    return strata_errno_to_err(e);
+}
+
 int strata_fsync_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int e = fd < 0 || fsync(fd) != 0 ? errno : 0;
     if (fd >= 0) close(fd);
     if (!e) return 0;
-    strata_error("directory fsync failed", "dir=%s err=\"%s\"", path, strerror(e));
     errno = e;
-    return strata_errno_to_err(e);
+    return strata_io_error("directory fsync failed", path);
 }
 
 char *strata_path_join(const char *a, const char *b)

@@ -1,9 +1,11 @@
 /*
  * test_block.c: blocks through the public API: range edges, the older
  * on-disk versions (fixtures), the meta's zero-run field, the page cache and
- * its option, streaming reads, and corrupt chunks, index and meta.
+ * its option, streaming reads, a failed write (logged once), and corrupt
+ * chunks, index and meta.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -238,6 +240,50 @@ static void test_page_cache_option(void **state)
     test_tmpdir_free(dir);
 }
 
+/* A block write that fails (here: the blocks directory replaced by a file, so
+ * the block's directory cannot be made) is logged once, with the errno text,
+ * and the cut returns STRATA_EIO. */
+static void test_failed_block_write_logged_once(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    append_range(db, "__name__=m", 1000, 15000, 10, 1);
+    char blocks[1024], logpath[1024];
+    snprintf(blocks, sizeof blocks, "%s/blocks", dir);
+    snprintf(logpath, sizeof logpath, "%s/log", dir);
+    assert_int_equal(rmdir(blocks), 0);
+    FILE *f = fopen(blocks, "w");
+    assert_non_null(f);
+    fclose(f);
+    fflush(stderr);
+    int saved = dup(2), fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    int rc = tsdb_cut_head(db);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    assert_int_equal(rc, STRATA_EIO);
+    f = fopen(logpath, "r");
+    assert_non_null(f);
+    char line[2048];
+    int errors = 0, with_errno = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, "level=error")) continue;
+        errors++;
+        with_errno += strstr(line, strerror(ENOTDIR)) != NULL;
+    }
+    fclose(f);
+    assert_int_equal(errors, 1);
+    assert_int_equal(with_errno, 1);
+    unlink(blocks);
+    assert_int_equal(mkdir(blocks, 0755), 0);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 int main(void)
 {
     strata_log_set_level(STRATA_LOG_WARN);
@@ -246,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_block_old_versions_readable),
         cmocka_unit_test(test_meta_records_zero_run),
         cmocka_unit_test(test_page_cache_option),
+        cmocka_unit_test(test_failed_block_write_logged_once),
         cmocka_unit_test(test_stream_read_bypasses_cache),
         cmocka_unit_test(test_corrupt_chunks),
         cmocka_unit_test(test_corrupt_index_and_meta),

@@ -113,7 +113,8 @@ int tsdb_page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off,
                    tsdb_page_cache_t *pc, const uint8_t **out);
 /* pread of exactly n bytes: STRATA_EIO (logged), STRATA_ECORRUPT past the end. */
 int tsdb_pread_all(int fd, void *p, size_t n, uint64_t off);
-/* write of all n bytes: 0 or STRATA_EIO/STRATA_ENOSPC (errno kept, not logged). */
+/* write of all n bytes: 0 or STRATA_EIO/STRATA_ENOSPC (errno kept, not logged:
+ * the caller, which knows the path, logs with strata_io_error). */
 int tsdb_write_all(int fd, const void *p, size_t n);
 
 /* Opens <blocks_dir>/<id>, verifying meta and index CRCs (STRATA_ECORRUPT). */

@@ -22,9 +22,9 @@
 static int read_file(const char *path, uint8_t **out, size_t *n)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? STRATA_ECORRUPT : STRATA_EIO;
+    if (fd < 0) return errno == ENOENT ? STRATA_ECORRUPT : strata_io_error("cannot open block file", path);
     struct stat st;
-    int rc = fstat(fd, &st) == 0 ? 0 : STRATA_EIO;
+    int rc = fstat(fd, &st) == 0 ? 0 : strata_io_error("cannot stat block file", path);
     uint8_t *p = NULL;
     if (!rc && !(p = malloc((size_t)st.st_size + 1))) rc = STRATA_ENOMEM;
     if (!rc) rc = tsdb_pread_all(fd, p, (size_t)st.st_size, 0);

@@ -46,18 +46,21 @@ typedef struct pagew {
     uint8_t *comp;
     size_t comp_cap;
     ZSTD_CCtx *cctx;
+    char *path;          /* for error messages */
 } pagew_t;
 
 static int pagew_open(pagew_t *pw, const char *path)
 {
     memset(pw, 0, sizeof *pw);
+    pw->path = strdup(path);
+    if (!pw->path) return STRATA_ENOMEM;
     pw->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (pw->fd < 0) return STRATA_EIO;
+    if (pw->fd < 0) return strata_io_error("cannot create block file", path);
     pw->cctx = ZSTD_createCCtx();
     if (!pw->cctx) return STRATA_ENOMEM;
     uint32_t hdr[2] = { TSDB_PAGE_MAGIC, TSDB_BLOCK_VERSION };
     pw->off = sizeof hdr;
-    return tsdb_write_all(pw->fd, hdr, sizeof hdr);
+    return tsdb_write_all(pw->fd, hdr, sizeof hdr) ? strata_io_error("block file write failed", path) : 0;
 }
 
 static int pagew_flush(pagew_t *pw)
@@ -71,11 +74,13 @@ static int pagew_flush(pagew_t *pw)
         pw->comp_cap = bound;
     }
     size_t cl = ZSTD_compressCCtx(pw->cctx, pw->comp, bound, pw->raw.p, pw->raw.n, 3);
-    if (ZSTD_isError(cl)) return STRATA_EIO;
+    if (ZSTD_isError(cl)) {
+        strata_error("block page compression failed", "path=%s err=\"%s\"", pw->path, ZSTD_getErrorName(cl));
+        return STRATA_EIO;
+    }
     uint32_t hdr[3] = { (uint32_t)pw->raw.n, (uint32_t)cl, tsdb_crc32c(0, pw->comp, cl) };
-    int rc = tsdb_write_all(pw->fd, hdr, sizeof hdr);
-    if (!rc) rc = tsdb_write_all(pw->fd, pw->comp, cl);
-    if (rc) return rc;
+    if (tsdb_write_all(pw->fd, hdr, sizeof hdr) || tsdb_write_all(pw->fd, pw->comp, cl))
+        return strata_io_error("block file write failed", pw->path);
     pw->off += sizeof hdr + cl;
     pw->raw.n = 0;
     return 0;
@@ -96,9 +101,10 @@ static int pagew_close(pagew_t *pw, int keep)
     int rc = 0;
     if (keep) {
         rc = pagew_flush(pw);
-        if (!rc && fsync(pw->fd) != 0) rc = STRATA_EIO;
+        if (!rc && fsync(pw->fd) != 0) rc = strata_io_error("block file fsync failed", pw->path);
     }
     if (pw->fd >= 0) close(pw->fd);
+    free(pw->path);
     free(pw->raw.p);
     free(pw->comp);
     ZSTD_freeCCtx(pw->cctx);
@@ -186,10 +192,10 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_r
     w->arena = strata_arena_new(64 * 1024);
     if (!w->tmp || !w->final || !w->arena) { tsdb_block_writer_abort(w); return STRATA_ENOMEM; }
     if (mkdir(w->tmp, 0755) != 0) {
-        strata_error("cannot create block dir", "path=%s errno=%d", w->tmp, errno);
+        int rc = strata_io_error("cannot create block dir", w->tmp);
         free(w->tmp); w->tmp = NULL;
         tsdb_block_writer_abort(w);
-        return STRATA_EIO;
+        return rc;
     }
     char *pc = strata_path_join(w->tmp, "chunks"), *pr = strata_path_join(w->tmp, "rollups");
     char *ph = strata_path_join(w->tmp, "rollups1h");
@@ -280,11 +286,11 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
     char *path = strata_path_join(dir, name);
     if (!path) return STRATA_ENOMEM;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? strata_io_error("cannot create block file", path) : 0;
+    if (!rc && tsdb_write_all(fd, p, n)) rc = strata_io_error("block file write failed", path);
+    if (!rc && fsync(fd) != 0) rc = strata_io_error("block file fsync failed", path);
+    if (fd >= 0) close(fd);
     free(path);
-    if (fd < 0) return STRATA_EIO;
-    int rc = tsdb_write_all(fd, p, n);
-    if (!rc && fsync(fd) != 0) rc = STRATA_EIO;
-    close(fd);
     return rc;
 }
 
@@ -307,7 +313,7 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
     }
     if (!rc) rc = write_file(w->tmp, "meta", meta.p, meta.n);
     if (!rc) rc = strata_fsync_dir(w->tmp);
-    if (!rc && rename(w->tmp, w->final) != 0) rc = STRATA_EIO;
+    if (!rc && rename(w->tmp, w->final) != 0) rc = strata_io_error("cannot rename block into place", w->final);
     if (!rc) {
         char *parent = strdup(w->final), *slash = parent ? strrchr(parent, '/') : NULL;
         if (slash) { *slash = 0; rc = strata_fsync_dir(parent); }
@@ -315,9 +321,7 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         memcpy(id_out, w->id, sizeof w->id);
         free(w->tmp);
         w->tmp = NULL;  /* nothing to remove any more */
-    } else {
-        strata_error("block write failed", "path=%s err=\"%s\"", w->tmp, strata_strerror(rc));
-    }
+    }  /* (a failed system call was logged where it failed) */
     free(ix.p);
     free(meta.p);
     tsdb_block_writer_abort(w);

@@ -134,7 +134,8 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
     }
     free(written);
     if (!rc) rc = head_wal_checkpoint(db, seg);
-    if (rc) strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
+    /* a failed system call was logged where it failed */
+    if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC) strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
     return rc;
 }
 
@@ -217,7 +218,7 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
         strata_info("blocks compacted", "block=%s sources=%zu mint=%lld maxt=%lld", nb->id, n,
                     (long long)nb->mint, (long long)nb->maxt);
     tsdb_series_set_free(set);  /* drops refs[] */
-    if (rc) strata_error("compaction failed", "err=\"%s\"", strata_strerror(rc));
+    if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC) strata_error("compaction failed", "err=\"%s\"", strata_strerror(rc));
     return rc;
 }
 

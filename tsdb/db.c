@@ -36,7 +36,7 @@ void db_block_unref_locked(tsdb_t *db, tsdb_block_t *b)
         if (dst) {
             snprintf(dst, n, "%s/%s", db->corrupt_dir, id);
             if (rename(path, dst) != 0)
-                strata_error("cannot move corrupt block aside", "block=%s errno=%d", id, errno);
+                strata_error("cannot move corrupt block aside", "block=%s err=\"%s\"", id, strerror(errno));
             free(dst);
         }
     } else if (dropped) {
@@ -157,7 +157,7 @@ void tsdb_options_init(tsdb_options_t *o)
 static int load_blocks(tsdb_t *db)
 {
     DIR *d = opendir(db->blocks_dir);
-    if (!d) return STRATA_EIO;
+    if (!d) return strata_io_error("cannot list blocks dir", db->blocks_dir);
     struct dirent *e;
     int rc = 0;
     while (!rc && (e = readdir(d))) {
@@ -176,7 +176,7 @@ static int load_blocks(tsdb_t *db)
             mkdir(db->corrupt_dir, 0755);
             char *src = strata_path_join(db->blocks_dir, e->d_name), *dst = strata_path_join(db->corrupt_dir, e->d_name);
             if (src && dst && rename(src, dst) != 0)
-                strata_error("cannot move corrupt block aside", "block=%s errno=%d", e->d_name, errno);
+                strata_error("cannot move corrupt block aside", "block=%s err=\"%s\"", e->d_name, strerror(errno));
             free(src);
             free(dst);
             continue;
@@ -258,21 +258,22 @@ int tsdb_open(const tsdb_options_t *opts, tsdb_t **out)
     db->blocks_dir = db->dir ? strata_path_join(db->dir, "blocks") : NULL;
     db->corrupt_dir = db->dir ? strata_path_join(db->dir, "corrupt") : NULL;
     if (!rc && (!db->dir || !db->blocks_dir || !db->corrupt_dir)) rc = STRATA_ENOMEM;
-    if (!rc && mkdir(db->dir, 0755) != 0 && errno != EEXIST) {
-        strata_error("cannot create data dir", "dir=%s errno=%d", db->dir, errno);
-        rc = STRATA_EIO;
-    }
+    if (!rc && mkdir(db->dir, 0755) != 0 && errno != EEXIST) rc = strata_io_error("cannot create data dir", db->dir);
     if (!rc) {
         char *lp = strata_path_join(db->dir, "LOCK");
         db->lock_fd = lp ? open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
-        free(lp);
-        if (db->lock_fd < 0) rc = STRATA_EIO;
+        if (!lp) rc = STRATA_ENOMEM;
+        else if (db->lock_fd < 0) rc = strata_io_error("cannot open the lock file", lp);
         else if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-            rc = errno == EWOULDBLOCK ? STRATA_ELOCKED : STRATA_EIO;
-            if (rc == STRATA_ELOCKED) strata_error("data directory locked by another process", "dir=%s", db->dir);
+            if (errno != EWOULDBLOCK) rc = strata_io_error("cannot lock the data directory", lp);
+            else {
+                rc = STRATA_ELOCKED;
+                strata_error("data directory locked by another process", "dir=%s", db->dir);
+            }
         }
+        free(lp);
     }
-    if (!rc && mkdir(db->blocks_dir, 0755) != 0 && errno != EEXIST) rc = STRATA_EIO;
+    if (!rc && mkdir(db->blocks_dir, 0755) != 0 && errno != EEXIST) rc = strata_io_error("cannot create blocks dir", db->blocks_dir);
     if (!rc) rc = load_blocks(db);
     if (!rc) {
         tsdb_wal_options_t wo = { db->opts.fsync, db->opts.fsync_interval_ms, db->opts.wal_segment_bytes,

@@ -446,9 +446,13 @@ static int scan_dir(const tsdb_wal_t *w, wal_files_t *f, int remove_tmp)
     /* A fresh open file description: a dup() would share its read position
      * with any other scan running at the same time. */
     int dfd = openat(w->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return strata_errno_to_err(errno);
+    if (dfd < 0) return strata_io_error("wal directory list failed", w->path);
     DIR *d = fdopendir(dfd);
-    if (!d) { close(dfd); return STRATA_EIO; }
+    if (!d) {
+        int rc = strata_io_error("wal directory list failed", w->path);
+        close(dfd);
+        return rc;
+    }
     struct dirent *de;
     int rc = 0;
     while (!rc && (de = readdir(d))) {
