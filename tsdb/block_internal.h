@@ -69,7 +69,7 @@ struct tsdb_block {
     uint32_t npostings;
     void *mem;                    /* the loaded index and arrays */
     int fd_chunks, fd_rollups, fd_rollups1h;   /* rollups1h: version >= 2 */
-    /* owned by tsdb.c under its blocks mutex */
+    /* owned by db.c under the blocks mutex */
     int refs;
     int corrupt;                  /* a read failed its CRC: set aside */
     int dropped;                  /* compacted away or past retention: delete */
