@@ -38,7 +38,9 @@ static inline void sb_printf(strbuf_t *b, const char *fmt, ...)
     }
 }
 
-static inline tsdb_t *open_db(const char *dir, int64_t block_ms, int64_t retention_ms, uint64_t retention_bytes)
+/* A test db: no background thread, no fsync; 0 keeps an option's default. */
+static inline tsdb_t *open_db_ex(const char *dir, int64_t block_ms, int64_t retention_ms, uint64_t retention_bytes,
+                                 int64_t zero_run_ms, size_t page_cache_bytes)
 {
     tsdb_options_t o;
     tsdb_options_init(&o);
@@ -48,9 +50,16 @@ static inline tsdb_t *open_db(const char *dir, int64_t block_ms, int64_t retenti
     if (block_ms) o.block_duration_ms = block_ms;
     o.retention_ms = retention_ms;
     o.retention_bytes = retention_bytes;
+    if (zero_run_ms) o.rollup_zero_run_ms = zero_run_ms;
+    if (page_cache_bytes) o.page_cache_bytes = page_cache_bytes;
     tsdb_t *db = NULL;
     assert_ok(tsdb_open(&o, &db));
     return db;
+}
+
+static inline tsdb_t *open_db(const char *dir, int64_t block_ms, int64_t retention_ms, uint64_t retention_bytes)
+{
+    return open_db_ex(dir, block_ms, retention_ms, retention_bytes, 0, 0);
 }
 
 /* Parses "a=1,b=2" (sorted by the caller) into labels stored in buf. */
@@ -314,19 +323,10 @@ static inline void fixture_copy(const char *dir, int f)
     assert_int_equal(system(cmd), 0);
 }
 
-/* open_db with the rollup_zero_run_ms and page_cache_bytes options. */
+/* open_db with the rollup_zero_run_ms and page_cache_bytes options (no retention). */
 static inline tsdb_t *open_db_with(const char *dir, int64_t zero_run_ms, size_t page_cache_bytes)
 {
-    tsdb_options_t o;
-    tsdb_options_init(&o);
-    o.dir = dir;
-    o.background = 0;
-    o.fsync = TSDB_FSYNC_NEVER;
-    if (zero_run_ms) o.rollup_zero_run_ms = zero_run_ms;
-    if (page_cache_bytes) o.page_cache_bytes = page_cache_bytes;
-    tsdb_t *db = NULL;
-    assert_ok(tsdb_open(&o, &db));
-    return db;
+    return open_db_ex(dir, 0, 0, 0, zero_run_ms, page_cache_bytes);
 }
 
 #endif

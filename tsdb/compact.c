@@ -10,6 +10,24 @@
 
 /* ---- cut ---------------------------------------------------------------------------- */
 
+/* Adds every series of set to w; written[id] (when id < nwritten) grows by
+ * the samples the series of head ref id gave. */
+static int copy_series(tsdb_series_set_t *set, tsdb_block_writer_t *w, uint32_t *written, size_t nwritten)
+{
+    int rc;
+    while ((rc = tsdb_series_set_next(set)) == 1) {
+        size_t nl, n;
+        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_sample_t *smp;
+        rc = tsdb_series_set_samples(set, &smp, &n);
+        if (!rc) rc = tsdb_block_writer_add(w, l, nl, smp, n);
+        if (rc) return rc;
+        uint32_t id = querier_current_id(set);
+        if (id < nwritten) written[id] += (uint32_t)n;
+    }
+    return rc;
+}
+
 /* Writes the head samples of [wmin, wmax] into one block and adds it to the
  * block list; written[id] grows by the samples each series gave.  maint_mu held. */
 static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written, size_t nwritten)
@@ -19,16 +37,7 @@ static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written,
     querier_params_t p = { .flags = QUERIER_HEAD | QUERIER_LAZY_HEAD, .mint = wmin, .maxt = wmax };
     int rc = querier_build(db, &p, &set);
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, db->opts.rollup_zero_run_ms, &w);
-    while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
-        size_t nl;
-        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
-        const tsdb_sample_t *smp;
-        size_t n;
-        rc = tsdb_series_set_samples(set, &smp, &n);
-        if (!rc) rc = tsdb_block_writer_add(w, l, nl, smp, n);
-        uint32_t id = querier_current_id(set);
-        if (id < nwritten) written[id] += (uint32_t)n;
-    }
+    if (!rc) rc = copy_series(set, w, written, nwritten);
     tsdb_series_set_free(set);
     if (rc) { tsdb_block_writer_abort(w); return rc; }
     char id[40];
@@ -187,14 +196,7 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
     querier_params_t p = { .blks = refs, .nblks = n, .mint = INT64_MIN, .maxt = INT64_MAX };
     int rc = querier_build(db, &p, &set);
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, level + 1, db->opts.rollup_zero_run_ms, &w);
-    while (!rc && (rc = tsdb_series_set_next(set)) == 1) {
-        size_t nl;
-        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
-        const tsdb_sample_t *smp;
-        size_t n;
-        rc = tsdb_series_set_samples(set, &smp, &n);
-        if (!rc) rc = tsdb_block_writer_add(w, l, nl, smp, n);
-    }
+    if (!rc) rc = copy_series(set, w, NULL, 0);
     char id[40];
     tsdb_block_t *nb = NULL;
     if (!rc) {
