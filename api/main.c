@@ -134,10 +134,7 @@ static int admin_cut_head(api_call_t *c, void *ctx)
     (void)ctx;
     tsdb_t *db = api_call_db(c);
     int rc = tsdb_cut_head(db);
-    if (rc) {
-        strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
-        return rc;
-    }
+    if (rc) return rc;  /* logged by tsdb */
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
     char body[160];
@@ -402,6 +399,7 @@ static void *open_store(void *arg)
     opts.fsync = !strcmp(c->wal_fsync, "always") ? TSDB_FSYNC_ALWAYS
                : !strcmp(c->wal_fsync, "never") ? TSDB_FSYNC_NEVER : TSDB_FSYNC_INTERVAL;
     opts.fsync_interval_ms = (int)c->fsync_interval_ms;
+    opts.rollup_zero_run_ms = c->gpu_idle_after_ms;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = tsdb_open(&opts, &o->db);

@@ -41,7 +41,7 @@ def main():
     os.chdir(root)
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "*.c", "*.h"],
                            capture_output=True, text=True, check=True).stdout.split()
-    files = [f for f in files if os.path.exists(f) and "/corpus/" not in f]
+    files = sorted({f for f in files if os.path.exists(f) and "/corpus/" not in f})
     cfiles = {f for f in files if f.endswith(".c")}
     header_home = {}
     for f in files:
