@@ -1149,10 +1149,10 @@ static int matches(const query_t *q, int32_t tenant_id, const report_t *r)
     return !q->search || search_match(r->name, q->search);
 }
 
-static _Thread_local const query_t *sort_q;
-
-static int cmp_reports(const void *a, const void *b)
+/* qsort_r comparator; pq is the parsed query. */
+static int cmp_reports(const void *a, const void *b, void *pq)
 {
+    const query_t *sort_q = pq;
     const report_t *x = *(report_t *const *)a, *y = *(report_t *const *)b;
     int c;
     if (sort_q->sort_field == F_CREATED_AT) {
@@ -1182,8 +1182,7 @@ int api_reports_list(api_reports_t *st, int32_t tenant_id, const api_reports_que
     size_t nm = 0;
     for (size_t i = 0; i < st->n; i++)
         if (matches(&pq, tenant_id, st->r[i])) m[nm++] = st->r[i];
-    sort_q = &pq;
-    if (nm) qsort(m, nm, sizeof *m, cmp_reports);
+    if (nm) qsort_r(m, nm, sizeof *m, cmp_reports, &pq);
     json_t *o = json_object(), *arr = json_array();
     rc = o && arr ? 0 : STRATA_ENOMEM;
     int64_t end = pq.offset > INT64_MAX - pq.limit ? INT64_MAX : pq.offset + pq.limit;
