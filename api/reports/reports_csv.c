@@ -1,14 +1,15 @@
 /*
- * reports_csv.c: the consumption CSV (DESIGN.md section 6, "Report CSV"):
- * the row writer generators call, and the pure aggregation that turns
- * per-workload samples into per-UTC-day, per-group rows with the exact
- * integrals of section 4's holding rule.
+ * reports_csv.c: the consumption CSV (docs/reports.md, "The CSV"): the row
+ * writer generators call, and the pure aggregation that turns per-workload
+ * samples into per-UTC-day, per-group rows with the exact integrals of the
+ * holding rule (docs/reports.md, "Aggregation").
  *
  * Integrals are accumulated as value x milliseconds and divided once per row,
  * so integer inputs (GPU counts, bytes, cores) give exact hours: 2 GPUs for
- * 3.5 h is 2 x 12600000 ms / 3600000 = 7 exactly.  Counters follow section
- * 5's increase rule (never interpolated), so a cross-midnight increase goes
- * whole to the day of the later sample and integer counters stay integers.
+ * 3.5 h is 2 x 12600000 ms / 3600000 = 7 exactly.  Counters follow the
+ * increase rule of the same section (never interpolated), so a cross-midnight
+ * increase goes whole to the day of the later sample and integer counters
+ * stay integers.
  */
 #include <errno.h>
 #include <math.h>
