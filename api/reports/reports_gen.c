@@ -1,10 +1,10 @@
 /*
  * reports_gen.c: the generate callback over the metric store
  * (api_reports_tsdb_generate): reads the tenant's workload series from tsdb,
- * joins them to workloads (DESIGN.md section 4: a series belongs to a
- * workload when it carries workload_id, or when its (namespace, pod) matches
- * a runai_pod_info series), sums them per workload and UTC day, and writes
- * the rows through api_reports_group.
+ * joins them to workloads (docs/reports.md, "Generation": a series belongs to
+ * a workload when it carries workload_id, or when its (namespace, pod)
+ * matches a runai_pod_info series), sums them per workload and UTC day, and
+ * writes the rows through api_reports_group.
  *
  * Three passes: each day's workloads and pods (raw info samples); each
  * column's 1h rollups over the whole range in one streaming select, walked
@@ -421,9 +421,10 @@ static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t
 }
 
 /* A counter's increase over samples in [a, b), from the points ending in
- * [a - lookback + 1h, b] (section 5's rule: each sample adds its rise over
- * the sample before, a drop its whole value; the first sample seen has no
- * baseline, as in the raw path's window).  Returns 1 with NaN samples. */
+ * [a - lookback + 1h, b] (the counter rule of docs/reports.md, "Aggregation":
+ * each sample adds its rise over the sample before, a drop its whole value;
+ * the first sample seen has no baseline, as in the raw path's window).
+ * Returns 1 with NaN samples. */
 static int counter_day(const tsdb_rollup_point_t *p, size_t n, int64_t a, int64_t b, double *inc,
                        int *present)
 {
