@@ -14,7 +14,9 @@
 
 int strata_errno_to_err(int e)
 {
-    return (e == ENOSPC || e == EDQUOT) ? STRATA_ENOSPC : STRATA_EIO;
+    if (e == ENOSPC || e == EDQUOT) return STRATA_ENOSPC;
+    if (e == ENOMEM) return STRATA_ENOMEM;
+    return STRATA_EIO;
 }
 
 int strata_io_error(const char *msg, const char *path)

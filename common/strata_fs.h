@@ -5,7 +5,7 @@
 #ifndef STRATA_FS_H
 #define STRATA_FS_H
 
-/* STRATA_ENOSPC for ENOSPC/EDQUOT, else STRATA_EIO. */
+/* STRATA_ENOSPC for ENOSPC/EDQUOT, STRATA_ENOMEM for ENOMEM, else STRATA_EIO. */
 int strata_errno_to_err(int e);
 /* For a failed system call on path: logs msg with path and errno's text,
  * and returns strata_errno_to_err(errno) (errno kept).  Call it once, where

@@ -22,13 +22,6 @@ int64_t reports_now(const api_reports_t *st)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int reports_errno(int e)
-{
-    if (e == ENOSPC || e == EDQUOT) return STRATA_ENOSPC;
-    if (e == ENOMEM) return STRATA_ENOMEM;
-    return STRATA_EIO;
-}
-
 int reports_error(api_reports_result_t *out, strata_arena_t *arena, int rc, const char *fmt, ...)
 {
     char buf[600];

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "reports_internal.h"
+#include "strata_fs.h"
 #include "strata_err.h"
 #include "strata_log.h"
 
@@ -167,7 +168,7 @@ int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id,
             int fd = open(reports_path(st, r->id, ".csv", path, sizeof path), O_RDONLY | O_CLOEXEC);
             struct stat sb;
             if (fd < 0 || fstat(fd, &sb)) {
-                rc = reports_errno(errno);
+                rc = strata_errno_to_err(errno);
                 strata_error("report file open failed", "path=%s err=\"%s\"", path,
                              strerror(errno));
                 if (fd >= 0) close(fd);

@@ -67,7 +67,6 @@ struct api_reports {
 /* The store's clock (opt.now_ms, else CLOCK_REALTIME), ms since the epoch. */
 int64_t reports_now(const api_reports_t *st);
 /* errno -> STRATA_ENOSPC, STRATA_ENOMEM or STRATA_EIO. */
-int reports_errno(int e);
 /* Sets out->error to the formatted message (in the arena) and returns rc. */
 int reports_error(api_reports_result_t *out, strata_arena_t *arena, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -97,7 +96,6 @@ int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena,
 
 /* ---- store.c -------------------------------------------------------------- */
 
-int reports_fsync_dir(const char *dir);
 /* <dir>/<id><suffix> into buf. */
 char *reports_path(const api_reports_t *st, const char *id, const char *suffix, char *buf,
                    size_t cap);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "reports_internal.h"
+#include "strata_fs.h"
 #include "strata_err.h"
 #include "strata_log.h"
 #include "strata_time.h"
@@ -32,15 +33,6 @@
 /* ---- files --------------------------------------------------------------- */
 
 /* Makes a rename or unlink in dir durable. */
-int reports_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return reports_errno(errno);
-    int rc = fsync(fd) ? reports_errno(errno) : 0;
-    close(fd);
-    return rc;
-}
-
 char *reports_path(const api_reports_t *st, const char *id, const char *suffix, char *buf,
                      size_t cap)
 {
@@ -57,7 +49,7 @@ static int write_atomic(const api_reports_t *st, const char *path, const char *d
     if (fd < 0) {
         int e = errno;
         strata_error("report metadata write failed", "path=%s err=\"%s\"", tmp, strerror(e));
-        return reports_errno(e);
+        return strata_errno_to_err(e);
     }
     size_t off = 0;
     int rc = 0;
@@ -76,9 +68,9 @@ static int write_atomic(const api_reports_t *st, const char *path, const char *d
     if (rc) {
         strata_error("report metadata write failed", "path=%s err=\"%s\"", path, strerror(rc));
         unlink(tmp);
-        return reports_errno(rc);
+        return strata_errno_to_err(rc);
     }
-    return reports_fsync_dir(st->dir);
+    return strata_fsync_dir(st->dir);
 }
 
 /* Must hold st->mu (or be single-threaded at open). */
@@ -111,9 +103,9 @@ static int remove_files(const api_reports_t *st, const report_t *r)
     if (unlink(reports_path(st, r->id, ".json", path, sizeof path)) && errno != ENOENT) {
         int e = errno;
         strata_error("report delete failed", "path=%s err=\"%s\"", path, strerror(e));
-        return reports_errno(e);
+        return strata_errno_to_err(e);
     }
-    int rc = reports_fsync_dir(st->dir);
+    int rc = strata_fsync_dir(st->dir);
     if (unlink(reports_path(st, r->id, ".csv", path, sizeof path)) && errno != ENOENT)
         strata_warn("report file delete failed", "path=%s err=\"%s\"", path, strerror(errno));
     return rc;
@@ -278,7 +270,7 @@ static int load_all(api_reports_t *st)
     if (!d) {
         strata_error("cannot open the reports directory", "dir=%s err=\"%s\"", st->dir,
                      strerror(errno));
-        return reports_errno(errno);
+        return strata_errno_to_err(errno);
     }
     struct dirent *de;
     char path[4096];
@@ -356,14 +348,14 @@ int api_reports_open(const char *data_dir, const api_reports_options_t *opt, api
     snprintf(st->dir, len, "%s/reports", data_dir);
     (void)mkdir(data_dir, 0755);  /* usually exists; the next mkdir reports real failures */
     if (mkdir(st->dir, 0755) == 0) {
-        reports_fsync_dir(data_dir);
+        strata_fsync_dir(data_dir);
     } else if (errno != EEXIST) {
         int e = errno;
         strata_error("cannot create the reports directory", "dir=%s err=\"%s\"", st->dir,
                      strerror(e));
         free(st->dir);
         free(st);
-        return reports_errno(e);
+        return strata_errno_to_err(e);
     }
     pthread_mutex_init(&st->mu, NULL);
     pthread_condattr_t ca;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "reports_internal.h"
+#include "strata_fs.h"
 #include "strata_err.h"
 #include "strata_log.h"
 
@@ -52,7 +53,7 @@ static void process_locked(api_reports_t *st, report_t *r)
     FILE *f = fopen(tmp, "we");
     api_report_csv_t *csv = NULL;
     if (!f) {
-        rc = reports_errno(errno);
+        rc = strata_errno_to_err(errno);
         snprintf(errmsg, sizeof errmsg, "cannot create the report file: %s", strerror(errno));
     } else if ((rc = api_reports_csv_new(f, r->group_by, &csv))) {
         snprintf(errmsg, sizeof errmsg, "cannot write the report file: %s", strata_strerror(rc));
@@ -68,15 +69,15 @@ static void process_locked(api_reports_t *st, report_t *r)
         if (fflush(f) || ferror(f) || fsync(fileno(f))) werr = errno ? errno : EIO;
         if (fclose(f) && !werr) werr = errno;
         if (werr && rc == 0) {
-            rc = reports_errno(werr);
+            rc = strata_errno_to_err(werr);
             snprintf(errmsg, sizeof errmsg, "cannot write the report file: %s", strerror(werr));
         }
     }
     if (rc == 0 && rename(tmp, final)) {
-        rc = reports_errno(errno);
+        rc = strata_errno_to_err(errno);
         snprintf(errmsg, sizeof errmsg, "cannot store the report file: %s", strerror(errno));
     }
-    if (rc == 0) reports_fsync_dir(st->dir);
+    if (rc == 0) strata_fsync_dir(st->dir);
     else unlink(tmp);
 
     pthread_mutex_lock(&st->mu);
