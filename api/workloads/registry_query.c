@@ -385,6 +385,27 @@ static int lock_workload(api_registry_t *reg, int32_t tenant_id, const char *id,
     return 0;
 }
 
+/* One workload read at now: the tenant (read-locked until the caller
+ * unlocks it), the workload's view and the JSON context. */
+typedef struct wl_read {
+    tenant_t *t;
+    view_t v;
+    jctx_t jc;
+} wl_read_t;
+
+/* Clears *out, then lock_workload and evaluates the workload at now. */
+static int wl_read_begin(api_registry_t *reg, int32_t tenant_id, const char *id, int64_t now,
+                         api_registry_result_t *out, wl_read_t *r)
+{
+    memset(out, 0, sizeof *out);
+    const wl_t *w;
+    int rc = lock_workload(reg, tenant_id, id, &r->t, &w);
+    if (rc) return rc;
+    reg_eval(reg, w, now, &r->v);
+    r->jc = (jctx_t){1};
+    return 0;
+}
+
 int api_registry_contains(api_registry_t *reg, int32_t tenant_id, const char *workload_id)
 {
     tenant_t *t;
@@ -397,35 +418,25 @@ int api_registry_contains(api_registry_t *reg, int32_t tenant_id, const char *wo
 int api_registry_get(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
                      int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out)
 {
-    memset(out, 0, sizeof *out);
-    tenant_t *t;
-    const wl_t *w;
-    int rc = lock_workload(reg, tenant_id, workload_id, &t, &w);
+    wl_read_t r;
+    int rc = wl_read_begin(reg, tenant_id, workload_id, now_ms, out, &r);
     if (rc) return rc;
-    view_t v;
-    jctx_t jc = {1};
-    reg_eval(reg, w, now_ms, &v);
-    json_t *root = reg_render_workload(reg, tenant_id, &v, &jc, 1);
-    pthread_rwlock_unlock(&t->lock);
+    json_t *root = reg_render_workload(reg, tenant_id, &r.v, &r.jc, 1);
+    pthread_rwlock_unlock(&r.t->lock);
     out->total = 1;
-    return reg_emit(root, &jc, arena, out);
+    return reg_emit(root, &r.jc, arena, out);
 }
 
 int api_registry_endpoints(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
                            int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out)
 {
-    memset(out, 0, sizeof *out);
-    tenant_t *t;
-    const wl_t *w;
-    int rc = lock_workload(reg, tenant_id, workload_id, &t, &w);
+    wl_read_t r;
+    int rc = wl_read_begin(reg, tenant_id, workload_id, now_ms, out, &r);
     if (rc) return rc;
-    view_t v;
-    jctx_t jc = {1};
-    reg_eval(reg, w, now_ms, &v);
-    json_t *arr = reg_render_endpoints(&v, reg->opt.staleness_ms, 0);
-    pthread_rwlock_unlock(&t->lock);
+    json_t *arr = reg_render_endpoints(&r.v, reg->opt.staleness_ms, 0);
+    pthread_rwlock_unlock(&r.t->lock);
     out->total = arr ? (int64_t)json_array_size(arr) : 0;
-    return reg_emit(arr ? json_pack("{s:o}", "endpoints", arr) : NULL, &jc, arena, out);
+    return reg_emit(arr ? json_pack("{s:o}", "endpoints", arr) : NULL, &r.jc, arena, out);
 }
 
 /* The elements present at v->at, sorted by level, name, id. */
@@ -453,25 +464,22 @@ int api_registry_elements(api_registry_t *reg, int32_t tenant_id, const char *wo
     memset(out, 0, sizeof *out);
     int rc = check_page(offset, &limit, out, arena);
     if (rc) return rc;
-    tenant_t *t;
-    const wl_t *w;
-    if ((rc = lock_workload(reg, tenant_id, workload_id, &t, &w))) return rc;
-    view_t v;
-    jctx_t jc = {1};
-    reg_eval(reg, w, now_ms, &v);
+    wl_read_t r;
+    if ((rc = wl_read_begin(reg, tenant_id, workload_id, now_ms, out, &r))) return rc;
+    const wl_t *w = r.v.w;
     element_t **ev = w->nels ? strata_arena_alloc(arena, w->nels * sizeof *ev) : NULL;
     if (w->nels && !ev) {
-        pthread_rwlock_unlock(&t->lock);
+        pthread_rwlock_unlock(&r.t->lock);
         log_enomem("arena");
         return STRATA_ENOMEM;
     }
-    size_t n = present_elements(w, &v, reg->opt.staleness_ms, ev);
+    size_t n = present_elements(w, &r.v, reg->opt.staleness_ms, ev);
     if (n > 1) qsort(ev, n, sizeof *ev, el_cmp);
     size_t start = (uint64_t)offset < n ? (size_t)offset : n;
     size_t end = (uint64_t)limit < n - start ? start + (size_t)limit : n;
     json_t *arr = json_array();
     for (size_t i = start; arr && i < end; i++) json_array_append_new(arr, reg_render_element(ev[i]));
-    pthread_rwlock_unlock(&t->lock);
+    pthread_rwlock_unlock(&r.t->lock);
     json_t *root = json_object();
     if (root) {
         json_object_set_new(root, "elements", arr ? arr : json_array());
@@ -480,33 +488,29 @@ int api_registry_elements(api_registry_t *reg, int32_t tenant_id, const char *wo
         json_decref(arr);
     }
     out->total = (int64_t)n;
-    return reg_emit(root, &jc, arena, out);
+    return reg_emit(root, &r.jc, arena, out);
 }
 
 int api_registry_elements_count(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
                                 int64_t now_ms, strata_arena_t *arena,
                                 api_registry_result_t *out)
 {
-    memset(out, 0, sizeof *out);
-    tenant_t *t;
-    const wl_t *w;
-    int rc = lock_workload(reg, tenant_id, workload_id, &t, &w);
+    wl_read_t r;
+    int rc = wl_read_begin(reg, tenant_id, workload_id, now_ms, out, &r);
     if (rc) return rc;
-    view_t v;
-    jctx_t jc = {1};
-    reg_eval(reg, w, now_ms, &v);
     const int64_t stl = reg->opt.staleness_ms;
+    const wl_t *w = r.v.w;
     int64_t stored = 0;
-    for (size_t i = 0; i < w->nels; i++) stored += st_holds(&w->els[i]->s, v.at, stl);
+    for (size_t i = 0; i < w->nels; i++) stored += st_holds(&w->els[i]->s, r.v.at, stl);
     int64_t total = stored;
-    if (st_holds(&w->elements_total, v.at, stl) && isfinite(w->elements_total.v) &&
+    if (st_holds(&w->elements_total, r.v.at, stl) && isfinite(w->elements_total.v) &&
         w->elements_total.v > (double)stored && w->elements_total.v < 2147483647.0)
         total = (int64_t)w->elements_total.v;
-    pthread_rwlock_unlock(&t->lock);
+    pthread_rwlock_unlock(&r.t->lock);
     out->total = total;
     return reg_emit(json_pack("{s:I,s:I}", "totalElementsCount", (json_int_t)total,
-                          "storedElementsCount", (json_int_t)stored),
-                &jc, arena, out);
+                              "storedElementsCount", (json_int_t)stored),
+                    &r.jc, arena, out);
 }
 
 int api_registry_foreach(api_registry_t *reg, int32_t tenant_id, int64_t now_ms,

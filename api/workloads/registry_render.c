@@ -89,7 +89,7 @@ json_t *reg_render_endpoints(const view_t *v, int64_t stl, int urls_only)
 }
 
 json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const view_t *v,
-                               jctx_t *jc, int detailed)
+                            jctx_t *jc, int detailed)
 {
     const wl_t *w = v->w;
     const int64_t stl = reg->opt.staleness_ms;
