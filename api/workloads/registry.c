@@ -293,10 +293,7 @@ out:
 static void pod_attach(pod_t *p, wl_t *w)
 {
     if (p->wl == w) return;
-    if (p->wl) {
-        for (pod_t **pp = &p->wl->pods; *pp; pp = &(*pp)->wl_next)
-            if (*pp == p) { *pp = p->wl_next; break; }
-    }
+    pod_unlink(p);
     p->wl = w;
     p->wl_next = w->pods;
     w->pods = p;

@@ -63,10 +63,7 @@ static int64_t gc_gpus(tenant_t *t, gpu_t **head, int64_t before, int64_t stl, i
 
 static void pod_drop(tenant_t *t, pod_t *p)
 {
-    if (p->wl) {
-        for (pod_t **pp = &p->wl->pods; *pp; pp = &(*pp)->wl_next)
-            if (*pp == p) { *pp = p->wl_next; break; }
-    }
+    pod_unlink(p);
     gc_gpus(t, &p->gpus, 0, 0, 1);
     bmap_del(&t->pods, p->key, p->klen, hash_bytes(p->key, p->klen));
     free(p->key);

@@ -229,6 +229,14 @@ struct api_registry {
     bmap_t tenants;
 };
 
+/* Takes p out of its workload's pod list (p->wl itself is left as is). */
+static inline void pod_unlink(pod_t *p)
+{
+    if (!p->wl) return;
+    for (pod_t **pp = &p->wl->pods; *pp; pp = &(*pp)->wl_next)
+        if (*pp == p) { *pp = p->wl_next; break; }
+}
+
 /* An element's hierarchy level, 1..3 (1 when the label is missing). */
 static inline int el_level(const element_t *e)
 {
