@@ -32,15 +32,21 @@ static void test_selector_parse(void **state)
     assert_string_equal(m[0].name, "__name__");
     assert_string_equal(m[0].value, "up");
 
-    assert_ok(api_selector_parse(arena,
-        " node:cpu:rate{a=\"v\", b!=\"w\",c=~\"x|y\" , d!~'.*z', e=`r\\aw`, f=\"q\\\"\\n\\u00e9\",} ",
+    assert_ok(api_selector_parse(
+        arena, " node:cpu:rate{a=\"v\", b!=\"w\",c=~\"x|y\" , d!~'.*z', e=`r\\aw`, f=\"q\\\"\\n\\u00e9\",} ",
         &m, &n, err, sizeof err));
     assert_int_equal(n, 7);
     assert_string_equal(m[0].value, "node:cpu:rate");
-    assert_int_equal(m[1].op, TSDB_MATCH_EQ);  assert_string_equal(m[1].name, "a"); assert_string_equal(m[1].value, "v");
-    assert_int_equal(m[2].op, TSDB_MATCH_NEQ); assert_string_equal(m[2].name, "b"); assert_string_equal(m[2].value, "w");
-    assert_int_equal(m[3].op, TSDB_MATCH_RE);  assert_string_equal(m[3].value, "x|y");
-    assert_int_equal(m[4].op, TSDB_MATCH_NRE); assert_string_equal(m[4].value, ".*z");
+    assert_int_equal(m[1].op, TSDB_MATCH_EQ);
+    assert_string_equal(m[1].name, "a");
+    assert_string_equal(m[1].value, "v");
+    assert_int_equal(m[2].op, TSDB_MATCH_NEQ);
+    assert_string_equal(m[2].name, "b");
+    assert_string_equal(m[2].value, "w");
+    assert_int_equal(m[3].op, TSDB_MATCH_RE);
+    assert_string_equal(m[3].value, "x|y");
+    assert_int_equal(m[4].op, TSDB_MATCH_NRE);
+    assert_string_equal(m[4].value, ".*z");
     assert_string_equal(m[5].value, "r\\aw");
     assert_string_equal(m[6].value, "q\"\n\xc3\xa9");
 
@@ -51,7 +57,8 @@ static void test_selector_parse(void **state)
     assert_err(api_selector_parse(arena, "", &m, &n, err, sizeof err), STRATA_EINVAL);
     assert_err(api_selector_parse(arena, "{}", &m, &n, err, sizeof err), STRATA_EINVAL);
     assert_err(api_selector_parse(arena, "{a=\"\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_string_equal(err, "selector must contain at least one matcher that does not match the empty string");
+    assert_string_equal(err,
+                        "selector must contain at least one matcher that does not match the empty string");
     assert_err(api_selector_parse(arena, "{a=~\".*\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
     assert_err(api_selector_parse(arena, "up{a=\"v\"", &m, &n, err, sizeof err), STRATA_EINVAL);
     assert_err(api_selector_parse(arena, "up{a=\"v}", &m, &n, err, sizeof err), STRATA_EINVAL);

@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+/* clang-format off */
 /* Shorthands for the table: label conditions (cond, ncond) and source names. */
 #define NOT_EMPTY_CONTAINER                                                      \
     { { TSDB_MATCH_NEQ, "container", "" }, { TSDB_MATCH_NEQ, "container", "POD" } }, 2
@@ -80,6 +81,7 @@ static const api_catalog_entry_t CATALOG[API_METRIC_COUNT] = {
         { { "DCGM_FI_PROF_NVLINK_TX_BYTES", NULL }, { "DCGM_FI_PROF_NVLINK_RX_BYTES", NULL } },
         NOCOND, API_AGG_AVG, API_COMBINE_NONE, 1, "bytes/s" },
 };
+/* clang-format on */
 
 const double api_catalog_quantiles[API_CATALOG_NQUANTILES] = { 0.5, 0.9, 0.99 };
 const char *const api_catalog_quantile_keys[API_CATALOG_NQUANTILES] = { "p50", "p90", "p99" };

@@ -49,17 +49,17 @@ enum api_metric_type {
 
 /* What a type answers with. */
 enum api_catalog_kind {
-    API_CATALOG_SERIES,  /* measurements: one combined series, or one per GPU */
-    API_CATALOG_HIST,    /* histogram: cumulative increase per le */
-    API_CATALOG_PCT,     /* histogram: the quantiles below, per step */
+    API_CATALOG_SERIES, /* measurements: one combined series, or one per GPU */
+    API_CATALOG_HIST,   /* histogram: cumulative increase per le */
+    API_CATALOG_PCT,    /* histogram: the quantiles below, per step */
 };
 
-#define API_CATALOG_MAX_COMP 2  /* source components summed per step (NVLINK TX + RX) */
-#define API_CATALOG_MAX_ALT 2   /* alternative names of one component (NIM and vllm:) */
-#define API_CATALOG_MAX_COND 2  /* label conditions besides the name */
+#define API_CATALOG_MAX_COMP 2 /* source components summed per step (NVLINK TX + RX) */
+#define API_CATALOG_MAX_ALT  2 /* alternative names of one component (NIM and vllm:) */
+#define API_CATALOG_MAX_COND 2 /* label conditions besides the name */
 
 typedef struct api_catalog_entry {
-    const char *name;             /* the spec's name, "GPU_UTILIZATION" */
+    const char *name; /* the spec's name, "GPU_UTILIZATION" */
     enum api_catalog_kind kind;
     /* src[c][a]: component c, alternative name a (NULL-terminated).  The
      * first alternative with data for the workload is used, so a server that
@@ -67,10 +67,10 @@ typedef struct api_catalog_entry {
     const char *src[API_CATALOG_MAX_COMP][API_CATALOG_MAX_ALT];
     tsdb_matcher_t cond[API_CATALOG_MAX_COND]; /* every source series matches these */
     size_t ncond;
-    enum api_agg agg;             /* within a step, per series */
-    enum api_combine combine;     /* across series; API_COMBINE_NONE: one per GPU */
-    double scale;                 /* applied to each output value (stored unit -> unit) */
-    const char *unit;             /* of the answer: "bytes", "cores", "histogram", ... */
+    enum api_agg agg;         /* within a step, per series */
+    enum api_combine combine; /* across series; API_COMBINE_NONE: one per GPU */
+    double scale;             /* applied to each output value (stored unit -> unit) */
+    const char *unit;         /* of the answer: "bytes", "cores", "histogram", ... */
 } api_catalog_entry_t;
 
 /* The entry of type t, or NULL when out of range. */

@@ -17,26 +17,26 @@
 
 /* One measurement: a combined series, one GPU's series, or a failed type. */
 typedef struct measurement {
-    int type;                /* enum api_metric_type */
-    const char *gpu, *node;  /* per-GPU labels, else NULL */
+    int type;               /* enum api_metric_type */
+    const char *gpu, *node; /* per-GPU labels, else NULL */
     api_point_t *pts;
     size_t n;
-    const char *error;       /* the type failed: values null, labels {"error"} */
+    const char *error; /* the type failed: values null, labels {"error"} */
 } measurement_t;
 
 /* One histogram type's answer. */
 typedef struct hseries {
-    int type;                /* enum api_metric_type */
-    api_hist_t *h;           /* API_CATALOG_HIST: NULL when no data */
-    int64_t *qt;             /* API_CATALOG_PCT: steps with a quantile */
+    int type;      /* enum api_metric_type */
+    api_hist_t *h; /* API_CATALOG_HIST: NULL when no data */
+    int64_t *qt;   /* API_CATALOG_PCT: steps with a quantile */
     double (*qv)[API_CATALOG_NQUANTILES];
     size_t nq;
 } hseries_t;
 
 struct api_metrics_response {
-    measurement_t *m;        /* in request order, a per-GPU type's GPUs in a row */
+    measurement_t *m; /* in request order, a per-GPU type's GPUs in a row */
     size_t nm, mcap;
-    hseries_t *h;            /* one per requested histogram type, in request order */
+    hseries_t *h; /* one per requested histogram type, in request order */
     size_t nh;
     int partial;
     uint64_t points_read;

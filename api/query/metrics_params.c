@@ -36,8 +36,10 @@ static int fail(char *err, size_t cap, const char *fmt, ...)
 /* A duration as the flags spell it ("30d", "1h30m", "90s", "250ms"). */
 static void fmt_duration(int64_t ms, char *buf, size_t cap)
 {
-    static const struct { const char *u; int64_t ms; } U[] = {
-        { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 } };
+    static const struct {
+        const char *u;
+        int64_t ms;
+    } U[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 } };
     size_t off = 0;
     buf[0] = 0;
     for (size_t i = 0; i < sizeof U / sizeof U[0] && off < cap; i++) {
@@ -54,14 +56,16 @@ static int parse_time(const char *name, const char *s, int64_t *out, char *err, 
 {
     if (!s) return fail(err, cap, "%s is required", name);
     if (strata_time_parse_rfc3339(s, out))
-        return fail(err, cap, "%s: invalid date-time \"%.64s\" (want RFC 3339, e.g. "
-                    "2024-12-20T14:30:00Z)", name, s);
+        return fail(err, cap,
+                    "%s: invalid date-time \"%.64s\" (want RFC 3339, e.g. "
+                    "2024-12-20T14:30:00Z)",
+                    name, s);
     return 0;
 }
 
 int api_metrics_parse(const char *const *mt, size_t nmt, const char *start, const char *end,
-                      const char *nsamples, const api_metrics_options_t *opts,
-                      api_metrics_request_t *req, char *err, size_t cap)
+                      const char *nsamples, const api_metrics_options_t *opts, api_metrics_request_t *req,
+                      char *err, size_t cap)
 {
     if (!req || (nmt && !mt)) return STRATA_EINVAL;
     if (err && cap) err[0] = 0;
@@ -75,8 +79,7 @@ int api_metrics_parse(const char *const *mt, size_t nmt, const char *start, cons
             size_t len = comma ? (size_t)(comma - p) : strlen(p);
             char item[64];
             if (len == 0) return fail(err, cap, "metricType: empty value");
-            if (len >= sizeof item)
-                return fail(err, cap, "metricType: invalid value \"%.48s...\"", p);
+            if (len >= sizeof item) return fail(err, cap, "metricType: invalid value \"%.48s...\"", p);
             memcpy(item, p, len);
             item[len] = 0;
             enum api_metric_type t;
@@ -84,14 +87,17 @@ int api_metrics_parse(const char *const *mt, size_t nmt, const char *start, cons
                 return fail(err, cap, "metricType: invalid value \"%s\"", item);
             if (++given > API_METRICS_MAX_TYPES) {
                 /* count the rest for the message */
-                while (comma) { given++; comma = strchr(comma + 1, ','); }
+                while (comma) {
+                    given++;
+                    comma = strchr(comma + 1, ',');
+                }
                 for (size_t j = i + 1; j < nmt; j++) {
                     if (!mt[j]) continue;
                     given++;
                     for (const char *c = strchr(mt[j], ','); c; c = strchr(c + 1, ',')) given++;
                 }
-                return fail(err, cap, "metricType: at most %d values allowed, got %zu",
-                            API_METRICS_MAX_TYPES, given);
+                return fail(err, cap, "metricType: at most %d values allowed, got %zu", API_METRICS_MAX_TYPES,
+                            given);
             }
             size_t k = 0;
             while (k < req->ntypes && req->types[k] != t) k++;

@@ -14,7 +14,7 @@
 /* The body as the caller wants it: in the arena, NUL-terminated. */
 static int buf_finish(strata_buf_t *b, char **out, size_t *len)
 {
-    strata_buf_put(b, "", 0);  /* an empty body is still a string */
+    strata_buf_put(b, "", 0); /* an empty body is still a string */
     if (b->failed) return STRATA_ENOMEM;
     *out = b->data;
     if (len) *len = b->len;
@@ -50,8 +50,7 @@ static size_t size_guess(const api_metrics_response_t *r, int csv)
     return g;
 }
 
-int api_metrics_render_json(const api_metrics_response_t *r, strata_arena_t *arena, char **out,
-                            size_t *len)
+int api_metrics_render_json(const api_metrics_response_t *r, strata_arena_t *arena, char **out, size_t *len)
 {
     if (!r || !arena || !out) return STRATA_EINVAL;
     strata_buf_t b;
@@ -145,8 +144,7 @@ static const char *col_value(const measurement_t *m, int c)
     }
 }
 
-int api_metrics_render_csv(const api_metrics_response_t *r, strata_arena_t *arena, char **out,
-                           size_t *len)
+int api_metrics_render_csv(const api_metrics_response_t *r, strata_arena_t *arena, char **out, size_t *len)
 {
     if (!r || !arena || !out) return STRATA_EINVAL;
     int used[NCOL] = { 0 };
@@ -160,7 +158,10 @@ int api_metrics_render_csv(const api_metrics_response_t *r, strata_arena_t *aren
     strata_buf_init(&b, arena, size_guess(r, 1));
     strata_buf_puts(&b, with_key ? "type,timestamp,key,value" : "type,timestamp,value");
     for (int c = 0; c < NCOL; c++)
-        if (used[c]) { strata_buf_puts(&b, ","); strata_buf_puts(&b, COL_NAMES[c]); }
+        if (used[c]) {
+            strata_buf_puts(&b, ",");
+            strata_buf_puts(&b, COL_NAMES[c]);
+        }
     strata_buf_puts(&b, "\r\n");
     for (size_t i = 0; i < r->nm; i++) {
         const measurement_t *m = &r->m[i];
@@ -173,13 +174,17 @@ int api_metrics_render_csv(const api_metrics_response_t *r, strata_arena_t *aren
             strata_buf_puts(&b, with_key ? ",," : ",");
             if (!m->error) strata_buf_double(&b, m->pts[k].v);
             for (int c = 0; c < NCOL; c++)
-                if (used[c]) { strata_buf_puts(&b, ","); strata_buf_csv_field(&b, col_value(m, c)); }
+                if (used[c]) {
+                    strata_buf_puts(&b, ",");
+                    strata_buf_csv_field(&b, col_value(m, c));
+                }
             strata_buf_puts(&b, "\r\n");
         }
     }
     char tail[NCOL + 1];
     size_t nt = 0;
-    for (int c = 0; c < NCOL; c++) if (used[c]) tail[nt++] = ',';
+    for (int c = 0; c < NCOL; c++)
+        if (used[c]) tail[nt++] = ',';
     tail[nt] = 0;
     for (size_t i = 0; i < r->nh; i++) {
         const hseries_t *h = &r->h[i];

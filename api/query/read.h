@@ -1,8 +1,8 @@
 /*
  * read.h: the read seam.  Every reader of stored series in api/ (the workload
  * registry, the metrics query, reports, export, and the engines to come)
- * selects through this interface and nothing else (docs/metrics.md, "Which
- * series belong to the workload", shows the metrics query's reads).
+ * selects through this interface and nothing else; docs/architecture.md
+ * draws where it sits.
  *
  * A source is one backend: today the local tsdb (api_read_source_tsdb), later
  * a remote Prometheus-compatible engine.  A backend implements the small

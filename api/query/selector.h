@@ -22,7 +22,7 @@
  * Matchers and strings live in the arena.  STRATA_EINVAL on a syntax error,
  * STRATA_EBADREGEX on a bad regular expression; err (may be NULL) gets a
  * message. */
-int api_selector_parse(strata_arena_t *arena, const char *sel, tsdb_matcher_t **out, size_t *n,
-                       char *err, size_t errcap);
+int api_selector_parse(strata_arena_t *arena, const char *sel, tsdb_matcher_t **out, size_t *n, char *err,
+                       size_t errcap);
 
 #endif
