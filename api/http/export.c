@@ -8,6 +8,7 @@
  * once (remembered by a 64-bit label hash).
  */
 #include "server_internal.h"
+#include "selector.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -256,7 +257,7 @@ struct MHD_Response *api_export_response(const api_read_source_t *src, struct MH
     for (size_t i = 0; st->sels && i < a.nmatch; i++) {
         tsdb_matcher_t *m;
         size_t n;
-        int rc = ingest_parse_selector(st->arena, a.match[i], &m, &n, details, sizeof details);
+        int rc = api_selector_parse(st->arena, a.match[i], &m, &n, details, sizeof details);
         if (rc == 0) {
             for (size_t k = 0; k < n; k++)
                 if (strcmp(m[k].name, INGEST_TENANT_LABEL) == 0) {
