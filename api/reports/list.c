@@ -11,16 +11,16 @@
 #include <strings.h>
 
 #include "reports_internal.h"
+#include "filter.h"
 #include "strata_err.h"
 #include "strata_time.h"
 
 enum field { F_NAME, F_STATUS, F_CREATED_AT, F_CREATED_BY, F_COUNT };
 static const char *const FIELDS[F_COUNT] = {"name", "status", "createdAt", "createdBy"};
-enum op { OP_EQ, OP_NE, OP_LE, OP_GE, OP_CONTAINS, OP_NCONTAINS, OP_PREFIX, OP_SUFFIX, OP_COUNT };
-static const char *const OPS[OP_COUNT] = {"==", "!=", "<=", ">=", "=@", "!@", "=^", "=$"};
 
 typedef struct term {
-    int field, op;
+    int field;
+    enum api_filter_op op;
     const char *val;
     int64_t t;
 } term_t;
@@ -51,8 +51,7 @@ static int parse_query(const api_reports_query_t *q, query_t *pq, strata_arena_t
     for (size_t k = 0; k < q->nfilter; k++) {
         const char *s = q->filter_by[k];
         term_t *t = &pq->terms[pq->nterms++];
-        size_t i = 0;
-        while (isalpha((unsigned char)s[i])) i++;
+        size_t i = api_filter_field_len(s);
         t->field = -1;
         for (int f = 0; f < F_COUNT; f++)
             if (strlen(FIELDS[f]) == i && strncmp(s, FIELDS[f], i) == 0) t->field = f;
@@ -60,18 +59,15 @@ static int parse_query(const api_reports_query_t *q, query_t *pq, strata_arena_t
             return reports_error(out, arena, STRATA_EINVAL,
                                  "filterBy: invalid term \"%s\": unknown field \"%.*s\" (name, status, "
                                  "createdAt, createdBy)", s, (int)i, s);
-        t->op = -1;
-        for (int o = 0; o < OP_COUNT; o++)
-            if (strncmp(s + i, OPS[o], 2) == 0) t->op = o;
-        if (t->op < 0)
+        if (api_filter_op_parse(s + i, &t->op))
             return reports_error(out, arena, STRATA_EINVAL,
-                                 "filterBy: invalid term \"%s\": expected one of == != <= >= =@ !@ =^ =$ "
-                                 "after \"%.*s\"", s, (int)i, s);
+                                 "filterBy: invalid term \"%s\": expected one of " API_FILTER_OPS_TEXT
+                                 " after \"%.*s\"", s, (int)i, s);
         t->val = s + i + 2;
         if (!*t->val)
             return reports_error(out, arena, STRATA_EINVAL,
                                  "filterBy: invalid term \"%s\": empty value", s);
-        if (t->field == F_CREATED_AT && t->op <= OP_GE && strata_time_parse_rfc3339(t->val, &t->t))
+        if (t->field == F_CREATED_AT && api_filter_op_orders(t->op) && strata_time_parse_rfc3339(t->val, &t->t))
             return reports_error(out, arena, STRATA_EINVAL,
                                  "filterBy: invalid term \"%s\": \"%s\" is not an RFC 3339 date-time",
                                  s, t->val);
@@ -113,31 +109,12 @@ static const char *field_text(const report_t *r, int f, char *buf, size_t cap)
     }
 }
 
-static int match_cmp(int op, int c)
-{
-    switch (op) {
-    case OP_EQ: return c == 0;
-    case OP_NE: return c != 0;
-    case OP_LE: return c <= 0;
-    case OP_GE: return c >= 0;
-    }
-    return 0;
-}
-
 static int term_match(const term_t *t, const report_t *r)
 {
-    if (t->field == F_CREATED_AT && t->op <= OP_GE)
-        return match_cmp(t->op, (r->created_at > t->t) - (r->created_at < t->t));
+    if (t->field == F_CREATED_AT && api_filter_op_orders(t->op))
+        return api_filter_match_cmp(t->op, (r->created_at > t->t) - (r->created_at < t->t));
     char buf[STRATA_TIME_RFC3339_BUFSZ];
-    const char *s = field_text(r, t->field, buf, sizeof buf);
-    size_t n = strlen(s), m = strlen(t->val);
-    switch (t->op) {
-    case OP_CONTAINS: return strstr(s, t->val) != NULL;
-    case OP_NCONTAINS: return strstr(s, t->val) == NULL;
-    case OP_PREFIX: return n >= m && memcmp(s, t->val, m) == 0;
-    case OP_SUFFIX: return n >= m && memcmp(s + n - m, t->val, m) == 0;
-    default: return match_cmp(t->op, strcmp(s, t->val));
-    }
+    return api_filter_match_str(t->op, field_text(r, t->field, buf, sizeof buf), t->val);
 }
 
 static int search_match(const char *hay, const char *needle)

@@ -8,6 +8,7 @@
  * (registry_render.c) under it.  docs/registry.md, "Queries", has the rules.
  */
 #include "registry_internal.h"
+#include "filter.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -110,12 +111,10 @@ static fval_t field_get(const view_t *v, int f)
     return r;
 }
 
-enum op { OP_EQ, OP_NE, OP_LE, OP_GE, OP_CONTAINS, OP_NCONTAINS, OP_PREFIX, OP_SUFFIX, OP_COUNT };
-static const char *const OPS[OP_COUNT] = {"==", "!=", "<=", ">=", "=@", "!@", "=^", "=$"};
 
 typedef struct term {
     int field;
-    int op;
+    enum api_filter_op op;
     const char *val;
     double num;
     int64_t t;
@@ -137,59 +136,28 @@ static int set_error(api_registry_result_t *out, strata_arena_t *arena, const ch
 
 static int parse_term(const char *s, term_t *t, api_registry_result_t *out, strata_arena_t *arena)
 {
-    size_t i = 0;
-    while (isalpha((unsigned char)s[i])) i++;
+    size_t i = api_filter_field_len(s);
     t->field = field_index(s, i);
     if (t->field < 0)
         return set_error(out, arena, "filterBy: invalid term \"%s\": unknown field \"%.*s\"", s,
                          (int)i, s);
-    t->op = -1;
-    for (int k = 0; k < OP_COUNT; k++)
-        if (strncmp(s + i, OPS[k], 2) == 0) { t->op = k; break; }
-    if (t->op < 0)
+    if (api_filter_op_parse(s + i, &t->op))
         return set_error(out, arena,
-                         "filterBy: invalid term \"%s\": expected one of == != <= >= =@ !@ =^ =$ after \"%.*s\"",
+                         "filterBy: invalid term \"%s\": expected one of " API_FILTER_OPS_TEXT " after \"%.*s\"",
                          s, (int)i, s);
     t->val = s + i + 2;
     if (!*t->val) return set_error(out, arena, "filterBy: invalid term \"%s\": empty value", s);
-    if (t->op <= OP_GE && FIELD_TAB[t->field].type == FT_NUM) {
+    if (api_filter_op_orders(t->op) && FIELD_TAB[t->field].type == FT_NUM) {
         char *e;
         t->num = strtod(t->val, &e);
         if (e == t->val || *e || !isfinite(t->num))
             return set_error(out, arena, "filterBy: invalid term \"%s\": \"%s\" is not a number", s,
                              t->val);
     }
-    if (t->op <= OP_GE && FIELD_TAB[t->field].type == FT_DATE && parse_time(t->val, &t->t))
+    if (api_filter_op_orders(t->op) && FIELD_TAB[t->field].type == FT_DATE && parse_time(t->val, &t->t))
         return set_error(out, arena,
                          "filterBy: invalid term \"%s\": \"%s\" is not an RFC 3339 date-time", s,
                          t->val);
-    return 0;
-}
-
-static int match_str(int op, const char *s, const char *val)
-{
-    size_t n = strlen(s), m = strlen(val);
-    switch (op) {
-    case OP_EQ: return strcmp(s, val) == 0;
-    case OP_NE: return strcmp(s, val) != 0;
-    case OP_LE: return strcmp(s, val) <= 0;
-    case OP_GE: return strcmp(s, val) >= 0;
-    case OP_CONTAINS: return strstr(s, val) != NULL;
-    case OP_NCONTAINS: return strstr(s, val) == NULL;
-    case OP_PREFIX: return n >= m && memcmp(s, val, m) == 0;
-    case OP_SUFFIX: return n >= m && memcmp(s + n - m, val, m) == 0;
-    }
-    return 0;
-}
-
-static int match_cmp(int op, int c)
-{
-    switch (op) {
-    case OP_EQ: return c == 0;
-    case OP_NE: return c != 0;
-    case OP_LE: return c <= 0;
-    case OP_GE: return c >= 0;
-    }
     return 0;
 }
 
@@ -200,28 +168,28 @@ static int match_cmp(int op, int c)
 static int term_match(const term_t *t, const view_t *v)
 {
     fval_t f = field_get(v, t->field);
-    int negative = t->op == OP_NE || t->op == OP_NCONTAINS;
+    int negative = t->op == API_FILTER_NE || t->op == API_FILTER_NCONTAINS;
     if (f.null) return negative;
     char buf[32];
     switch (FIELD_TAB[t->field].type) {
     case FT_STR:
         if (f.multi && f.nmulti) {
             for (size_t i = 0; i < f.nmulti; i++) {
-                int m = match_str(t->op, f.multi[i], t->val);
+                int m = api_filter_match_str(t->op, f.multi[i], t->val);
                 if (negative && !m) return 0;
                 if (!negative && m) return 1;
             }
             return negative;
         }
-        return match_str(t->op, f.s, t->val);
+        return api_filter_match_str(t->op, f.s, t->val);
     case FT_NUM:
-        if (t->op <= OP_GE) return match_cmp(t->op, (f.d > t->num) - (f.d < t->num));
+        if (api_filter_op_orders(t->op)) return api_filter_match_cmp(t->op, (f.d > t->num) - (f.d < t->num));
         strata_fmt_double(f.d, buf, sizeof buf);
-        return match_str(t->op, buf, t->val);
+        return api_filter_match_str(t->op, buf, t->val);
     case FT_DATE:
-        if (t->op <= OP_GE) return match_cmp(t->op, (f.t > t->t) - (f.t < t->t));
+        if (api_filter_op_orders(t->op)) return api_filter_match_cmp(t->op, (f.t > t->t) - (f.t < t->t));
         fmt_time(f.t, buf);
-        return match_str(t->op, buf, t->val);
+        return api_filter_match_str(t->op, buf, t->val);
     }
     return 0;
 }
