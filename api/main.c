@@ -22,10 +22,10 @@
 #include <arpa/inet.h>
 
 #include "api.h"
-#include "http_reports.h"
-#include "http_telemetry.h"
-#include "http_metrics.h"
-#include "http_workloads.h"
+#include "routes_reports.h"
+#include "routes_telemetry.h"
+#include "routes_metrics.h"
+#include "routes_workloads.h"
 #include "registry.h"
 #include "ingest.h"
 #include "strata_log.h"

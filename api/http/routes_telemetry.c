@@ -1,10 +1,10 @@
 /*
- * http_telemetry.c: the HTTP side of workloads telemetry: every value of the
+ * routes_telemetry.c: the HTTP side of workloads telemetry: every value of the
  * parameters telemetry reads goes to api_telemetry_parse (400 naming the
  * parameter), then api_telemetry_compute renders JSON, or CSV when Accept
  * asks for text/csv.
  */
-#include "http_telemetry.h"
+#include "routes_telemetry.h"
 
 #include <string.h>
 

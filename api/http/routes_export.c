@@ -1,5 +1,5 @@
 /*
- * export.c: GET /api/v1/export, streaming JSON lines as VictoriaMetrics does:
+ * routes_export.c: GET /api/v1/export, streaming JSON lines as VictoriaMetrics does:
  *   {"metric":{labels},"values":[...],"timestamps":[ms...]}
  * one series a line, the tenant label removed and the tenant matcher added to
  * every selector.  The body is produced series by series from a libmicrohttpd

@@ -1,5 +1,5 @@
 /*
- * http_workloads.c: query parameters -> api_registry calls -> JSON replies
+ * routes_workloads.c: query parameters -> api_registry calls -> JSON replies
  * for the Run:ai workloads endpoints, and the ingest -> registry feed.
  *
  * Parameter rules (DESIGN section 6): unknown parameters are ignored; an
@@ -7,7 +7,7 @@
  * explode=false in the spec (comma-separated), and repeated filterBy
  * parameters are accepted too.
  */
-#include "http_workloads.h"
+#include "routes_workloads.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
 /*
- * http_reports.c: query parameters and bodies -> api_reports calls -> replies
+ * routes_reports.c: query parameters and bodies -> api_reports calls -> replies
  * for the Run:ai reports endpoints (docs/reports.md, "What the HTTP handlers
  * call").  Report files are streamed from the descriptor the store opens, so
  * a large CSV never sits in memory.
  */
-#include "http_reports.h"
+#include "routes_reports.h"
 
 #include <errno.h>
 #include <stdio.h>

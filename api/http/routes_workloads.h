@@ -1,10 +1,10 @@
 /*
- * http_workloads.h: the HTTP side of the workload registry (api/registry.h):
+ * routes_workloads.h: the HTTP side of the workload registry (api/registry.h):
  * GET /api/v1/workloads, /count, /{id}, /{id}/endpoints, /{id}/elements,
  * /{id}/elements/count, and the ingest observer that feeds the registry.
  */
-#ifndef API_HTTP_WORKLOADS_H
-#define API_HTTP_WORKLOADS_H
+#ifndef API_ROUTES_WORKLOADS_H
+#define API_ROUTES_WORKLOADS_H
 
 #include <stddef.h>
 

@@ -1,9 +1,9 @@
 /*
- * http_reports.h: the HTTP side of the report store (api/reports.h):
+ * routes_reports.h: the HTTP side of the report store (api/reports.h):
  * POST/GET /api/v1/org-unit/reports, /count, /{id} (GET, DELETE), /{id}/file.
  */
-#ifndef API_HTTP_REPORTS_H
-#define API_HTTP_REPORTS_H
+#ifndef API_ROUTES_REPORTS_H
+#define API_ROUTES_REPORTS_H
 
 #include <stddef.h>
 
