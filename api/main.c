@@ -549,7 +549,7 @@ int main(int argc, char **argv)
     }
     api_route_t routes[32];
     size_t nroutes = 0;
-    routes[nroutes++] = (api_route_t){ "POST", "/api/v1/admin/cut-head", API_SCOPE_METRICS_WRITE, admin_cut_head, NULL };
+    routes[nroutes++] = (api_route_t){ "POST", "/api/v1/admin/cut-head", API_SCOPE_METRICS_WRITE, admin_cut_head, NULL, 0 };
     api_reports_ref_t reports = { 0 };
     api_reports_tsdb_source_t gen = { .reader = NULL, .staleness_ms = c.staleness_ms,
                                       .gpu_idle_after_ms = c.gpu_idle_after_ms,

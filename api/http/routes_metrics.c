@@ -55,7 +55,7 @@ static int h_metrics(api_call_t *c, void *ctx)
 
 api_route_t api_metrics_route(api_metrics_http_t *ctx)
 {
-    return (api_route_t){ "GET", "/api/v1/workloads/{}/metrics", API_SCOPE_METRICS_READ, h_metrics, ctx };
+    return (api_route_t){ "GET", "/api/v1/workloads/{}/metrics", API_SCOPE_METRICS_READ, h_metrics, ctx, 0 };
 }
 
 size_t api_metrics_http_render(void *ctx, char *buf, size_t cap)

@@ -104,12 +104,12 @@ size_t api_reports_routes(api_reports_ref_t *ref, api_route_t *out, size_t cap)
 {
     /* /count before /{} so "count" is not taken for an id */
     const api_route_t r[API_REPORTS_NROUTES] = {
-        { "POST", "/api/v1/org-unit/reports", API_SCOPE_REPORTS_WRITE, h_create, ref },
-        { "GET", "/api/v1/org-unit/reports", API_SCOPE_METRICS_READ, h_list, ref },
-        { "GET", "/api/v1/org-unit/reports/count", API_SCOPE_METRICS_READ, h_count, ref },
-        { "GET", "/api/v1/org-unit/reports/{}", API_SCOPE_METRICS_READ, h_get, ref },
-        { "DELETE", "/api/v1/org-unit/reports/{}", API_SCOPE_REPORTS_WRITE, h_delete, ref },
-        { "GET", "/api/v1/org-unit/reports/{}/file", API_SCOPE_METRICS_READ, h_file, ref },
+        { "POST", "/api/v1/org-unit/reports", API_SCOPE_REPORTS_WRITE, h_create, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports", API_SCOPE_METRICS_READ, h_list, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports/count", API_SCOPE_METRICS_READ, h_count, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports/{}", API_SCOPE_METRICS_READ, h_get, ref, 0 },
+        { "DELETE", "/api/v1/org-unit/reports/{}", API_SCOPE_REPORTS_WRITE, h_delete, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports/{}/file", API_SCOPE_METRICS_READ, h_file, ref, 0 },
     };
     size_t n = cap < API_REPORTS_NROUTES ? cap : API_REPORTS_NROUTES;
     memcpy(out, r, n * sizeof *r);

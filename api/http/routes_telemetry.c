@@ -46,5 +46,5 @@ static int h_telemetry(api_call_t *c, void *reg)
 
 api_route_t api_telemetry_route(api_registry_t *reg)
 {
-    return (api_route_t){ "GET", "/api/v1/workloads/telemetry", API_SCOPE_METRICS_READ, h_telemetry, reg };
+    return (api_route_t){ "GET", "/api/v1/workloads/telemetry", API_SCOPE_METRICS_READ, h_telemetry, reg, 0 };
 }

@@ -131,12 +131,12 @@ size_t api_workloads_routes(api_registry_t *reg, api_route_t *out, size_t cap)
 {
     /* /count before /{} so "count" is not taken for an id */
     const api_route_t r[API_WORKLOADS_NROUTES] = {
-        { "GET", "/api/v1/workloads", API_SCOPE_METRICS_READ, h_list, reg },
-        { "GET", "/api/v1/workloads/count", API_SCOPE_METRICS_READ, h_count, reg },
-        { "GET", "/api/v1/workloads/{}", API_SCOPE_METRICS_READ, h_get, reg },
-        { "GET", "/api/v1/workloads/{}/endpoints", API_SCOPE_METRICS_READ, h_endpoints, reg },
-        { "GET", "/api/v1/workloads/{}/elements", API_SCOPE_METRICS_READ, h_elements, reg },
-        { "GET", "/api/v1/workloads/{}/elements/count", API_SCOPE_METRICS_READ, h_elements_count, reg },
+        { "GET", "/api/v1/workloads", API_SCOPE_METRICS_READ, h_list, reg, 0 },
+        { "GET", "/api/v1/workloads/count", API_SCOPE_METRICS_READ, h_count, reg, 0 },
+        { "GET", "/api/v1/workloads/{}", API_SCOPE_METRICS_READ, h_get, reg, 0 },
+        { "GET", "/api/v1/workloads/{}/endpoints", API_SCOPE_METRICS_READ, h_endpoints, reg, 0 },
+        { "GET", "/api/v1/workloads/{}/elements", API_SCOPE_METRICS_READ, h_elements, reg, 0 },
+        { "GET", "/api/v1/workloads/{}/elements/count", API_SCOPE_METRICS_READ, h_elements_count, reg, 0 },
     };
     size_t n = cap < API_WORKLOADS_NROUTES ? cap : API_WORKLOADS_NROUTES;
     memcpy(out, r, n * sizeof *r);
