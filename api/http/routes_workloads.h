@@ -1,7 +1,7 @@
 /*
  * routes_workloads.h: the HTTP side of the workload registry (api/registry.h):
  * GET /api/v1/workloads, /count, /{id}, /{id}/endpoints, /{id}/elements,
- * /{id}/elements/count, and the ingest observer that feeds the registry.
+ * /{id}/elements/count.
  */
 #ifndef API_ROUTES_WORKLOADS_H
 #define API_ROUTES_WORKLOADS_H
@@ -15,9 +15,5 @@
  * Writes at most cap entries (cap >= API_WORKLOADS_NROUTES); returns the count. */
 #define API_WORKLOADS_NROUTES 6
 size_t api_workloads_routes(api_registry_t *reg, api_route_t *out, size_t cap);
-
-/* An ingest_observer_fn: hands each written series to api_registry_observe()
- * (ctx = the registry), samples in ascending time order as it wants them. */
-int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *series);
 
 #endif
