@@ -1,7 +1,8 @@
 /*
- * api.h: strata's HTTP layer: the server (libmicrohttpd, thread pool),
- * error-to-status mapping, bearer-token auth, self-monitoring metrics and
- * the small HTTP helpers shared by the endpoints.
+ * api.h: strata's HTTP layer, the public interface of api/http: the server
+ * (libmicrohttpd, thread pool; server.c), its route table and the api_call_*
+ * helpers every endpoint handler uses (call.c), error-to-status mapping
+ * (status.c), bearer-token auth (auth.c).
  *
  * Time parsing and number formatting come from common/ (strata_time.h,
  * strata_fmt.h).  api_status_for_error() is THE one place a STRATA_E* code becomes an HTTP
@@ -91,8 +92,8 @@ typedef struct api_route {
 
 /* First value of query parameter name (URL-decoded), NULL when absent. */
 const char *api_call_param(const api_call_t *c, const char *name);
-/* Every value of a repeatable parameter (?a=1&a=2), in order; *vals lives in
- * the call's arena.  Returns the count. */
+/* Every value of a repeatable parameter (?a=1&a=2), in order; a name given
+ * bare (?a) counts as "".  *vals lives in the call's arena.  Returns the count. */
 size_t api_call_params(api_call_t *c, const char *name, const char ***vals);
 /* The same, leaving out the name given bare, without '=' (?a&a=1 -> "1"). */
 size_t api_call_param_values(api_call_t *c, const char *name, const char ***vals);

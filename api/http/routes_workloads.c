@@ -2,9 +2,9 @@
  * routes_workloads.c: query parameters -> api_registry calls -> JSON replies
  * for the Run:ai workloads endpoints.
  *
- * Parameter rules (DESIGN section 6): unknown parameters are ignored; an
- * invalid value of a known one is a 400 naming it.  filterBy is an array with
- * explode=false in the spec (comma-separated), and repeated filterBy
+ * Parameter rules (docs/api.md, "Routes"): unknown parameters are ignored;
+ * an invalid value of a known one is a 400 naming it.  filterBy is
+ * comma-separated (the spec's explode=false), and repeated filterBy
  * parameters are accepted too.
  */
 #include "routes_workloads.h"
