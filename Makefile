@@ -3,7 +3,9 @@
 #   make            build the daemon, tools, tests and benchmarks (build/)
 #   make run        build and start the server on 127.0.0.1:9201 with demo data
 #   make test       install missing Debian packages, build, run every test
-#   make check      the tests again under AddressSanitizer + UBSan (build/san/)
+#   make check      the layer and format checks, then the tests again under
+#                   AddressSanitizer + UBSan (build/san/)
+#   make format     clang-format every C file in place (.clang-format)
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 30)
 #   make bench      storage benchmarks (figures printed, nothing asserted)
 #   make bench-peers  strata vs Prometheus and VictoriaMetrics, answers cross-checked
@@ -48,7 +50,7 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps run test check fuzz fuzzers fuzz-bins bench clean
+.PHONY: all deps run test check lint format fuzz fuzzers fuzz-bins bench clean
 # Keep objects that only feed a link (no re-compiles, no noisy rm).
 .SECONDARY:
 .DEFAULT_GOAL := all
@@ -99,6 +101,17 @@ run: deps all
 test: deps
 	$(MAKE) all
 	sh tests/run_tests.sh $(BUILD)
+
+# The C files git knows of (fuzz corpora are data).
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '/corpus/')
+
+format: deps
+	clang-format -i $(C_FILES)
+
+# Layers (docs/architecture.md) and format, without changing anything.
+lint: deps
+	python3 tools/check_layers.py
+	clang-format --dry-run -Werror $(C_FILES)
 
 # Same tests, instrumented.  Timing-free tests only, so slower code is fine.
 check: deps

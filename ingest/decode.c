@@ -328,9 +328,12 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
         reject(c, INGEST_R_MISSING_NAME, nsamples, raw, n, "no metric name (__name__ label)");
         return 0;
     }
-    if (lim->max_labels_per_series && n > lim->max_labels_per_series) {
+    /* the store's own limit applies too (TSDB_MAX_LABELS, the tenant label included) */
+    size_t max_labels = lim->max_labels_per_series && lim->max_labels_per_series < TSDB_MAX_LABELS - 1
+                        ? lim->max_labels_per_series : TSDB_MAX_LABELS - 1;
+    if (n > max_labels) {
         reject(c, INGEST_R_TOO_MANY_LABELS, nsamples, raw, n,
-               "%zu labels, more than the limit of %zu", n, lim->max_labels_per_series);
+               "%zu labels, more than the limit of %zu", n, max_labels);
         return 0;
     }
     if (nsamples == 0) return 0;

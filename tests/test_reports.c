@@ -1,6 +1,6 @@
 /*
- * test_reports.c: the report store (api/reports.c) and the consumption CSV
- * and aggregation (api/reports_csv.c): POST body validation, lifecycle,
+ * test_reports.c: the report store (api/reports/) and the consumption CSV
+ * and aggregation (api/reports/reports_csv.c): POST body validation, lifecycle,
  * failure, delete/cancel, list/count/filter/sort/search/paging, tenants,
  * persistence, crash recovery (a SIGKILLed child), retention, and the exact
  * integrals of the holding rule.  The clock is injected; no test depends on

@@ -74,7 +74,7 @@ VM_DIGITS_REL = 5e-12  # VictoriaMetrics keeps ~12 significant digits per stored
 #
 # kind: gauge   -> compared with Prometheus (1e-9) and VictoriaMetrics (1e-11+)
 #       counter -> compared with VictoriaMetrics' increase(), which does not
-#                  extrapolate (DESIGN 5), and with Prometheus through an exact
+#                  extrapolate (docs/downsampling.md), and with Prometheus through an exact
 #                  non-extrapolating expression (valid because every bucket here
 #                  is narrower than the scrape interval: at most one sample per
 #                  bucket, so increase = this sample - the one before, or this

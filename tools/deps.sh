@@ -2,7 +2,7 @@
 # deps.sh: installs the Debian packages strata builds, tests and benchmarks with,
 # when any is missing.  Quiet and fast when everything is there.
 set -e
-PKGS="build-essential clang libclang-rt-14-dev pkg-config libmicrohttpd-dev libprotobuf-c-dev
+PKGS="build-essential clang clang-format libclang-rt-14-dev pkg-config libmicrohttpd-dev libprotobuf-c-dev
 protobuf-c-compiler libsnappy-dev libzstd-dev libcmocka-dev libjansson-dev libjwt-dev libssl-dev
 libcurl4-openssl-dev curl python3 python3-jsonschema prometheus victoria-metrics"
 missing=""

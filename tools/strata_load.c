@@ -2,7 +2,7 @@
  * strata_load.c: strata-load, a Prometheus remote-write load generator.
  *
  * It simulates a GPU cluster (W Run:ai workloads on N nodes of 8 GPUs) and
- * pushes the full input data model of DESIGN section 4 (Run:ai workload
+ * pushes the full input data model of docs/architecture.md (Run:ai workload
  * state, DCGM, cAdvisor, kube-state-metrics, NIM) to any remote-write
  * receiver, as remote-write 1.0 or 2.0, protobuf encoded by hand and
  * snappy-block compressed, over libcurl with one keep-alive handle per worker.

@@ -28,44 +28,16 @@
 #include <string.h>
 
 #include "codec.h"
+#include "encoding.h"
 #include "format.h"
 
 #define BLK TSDB_CHUNK_BLOCK_LEN
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static inline uint64_t le64(uint64_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    return __builtin_bswap64(v);
-#else
-    return v;
-#endif
-}
-
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return le64(v);
-}
-
-static inline uint64_t zz_enc(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t zz_dec(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
-
 static inline unsigned bitwidth(uint64_t v) { return v ? 64u - (unsigned)__builtin_clzll(v) : 0u; }
 
 static inline uint64_t mask_w(unsigned w) { return w >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << w) - 1; }
-
-static inline unsigned varint_len(uint64_t v)
-{
-    unsigned n = 1;
-    while (v >= 0x80) { v >>= 7; n++; }
-    return n;
-}
-
-static inline uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-static inline double bitsd(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 
 /* Powers of ten that are exact doubles: m / 10^e is then one correctly
  * rounded division, the same in the encoder's check and in the decoder. */
@@ -87,15 +59,21 @@ static inline void wr_byte(wr_t *w, uint8_t b)
     w->len++;
 }
 
+static void wr_bytes(wr_t *w, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) wr_byte(w, p[i]);
+}
+
 static void wr_varint(wr_t *w, uint64_t v)
 {
-    while (v >= 0x80) { wr_byte(w, (uint8_t)(v | 0x80)); v >>= 7; }
-    wr_byte(w, (uint8_t)v);
+    uint8_t t[10];
+    wr_bytes(w, t, (size_t)(enc_put_uvarint(t, v) - t));
 }
 
 static void wr_u64(wr_t *w, uint64_t v)
 {
-    for (int i = 0; i < 8; i++) wr_byte(w, (uint8_t)(v >> (8 * i)));
+    uint8_t t[8];
+    wr_bytes(w, t, (size_t)(enc_put_u64le(t, v) - t));
 }
 
 /* LSB-first bit writer on top of wr_t: bits gather in a 64-bit register
@@ -164,25 +142,16 @@ static int rd_byte(rd_t *r, unsigned *out)
 
 static int rd_varint(rd_t *r, uint64_t *out)
 {
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (r->pos >= r->len) return STRATA_ECORRUPT;
-        uint8_t b = r->p[r->pos++];
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            /* the 10th byte may only carry the top bit */
-            if (shift == 63 && b > 1) return STRATA_ECORRUPT;
-            *out = v;
-            return 0;
-        }
-    }
-    return STRATA_ECORRUPT;
+    const uint8_t *p = r->p + r->pos;
+    if (enc_get_uvarint(&p, r->p + r->len, out)) return STRATA_ECORRUPT;
+    r->pos = (size_t)(p - r->p);
+    return 0;
 }
 
 static int rd_u64(rd_t *r, uint64_t *out)
 {
     if (r->len - r->pos < 8) return STRATA_ECORRUPT;
-    *out = load64(r->p + r->pos);
+    *out = enc_get_u64le(r->p + r->pos);
     r->pos += 8;
     return 0;
 }
@@ -206,7 +175,7 @@ static inline uint64_t br_get(br_t *r, unsigned w)
     unsigned sh = (unsigned)(r->pos & 7);
     uint64_t v;
     if ((byte + 9) * 8 <= r->nbits) {
-        v = load64(r->p + byte) >> sh;
+        v = enc_get_u64le(r->p + byte) >> sh;
         if (sh && w + sh > 64) v |= (uint64_t)r->p[byte + 8] << (64 - sh);
     } else {
         v = 0;
@@ -262,7 +231,7 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
         if (d > dmx) dmx = d;
         if (d) {
             dnz++;
-            uint64_t z = zz_enc(d);
+            uint64_t z = enc_zigzag(d);
             if (z > dzzmax) dzzmax = z;
         }
         if (votes == 0) { cand = v; votes = 1; }
@@ -274,7 +243,7 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
     for (unsigned i = 0; i < len; i++) {
         if (x[i] != cand) {
             snz++;
-            uint64_t z = zz_enc((int64_t)((uint64_t)x[i] - (uint64_t)cand));
+            uint64_t z = enc_zigzag((int64_t)((uint64_t)x[i] - (uint64_t)cand));
             if (z > szzmax) szzmax = z;
         }
     }
@@ -286,14 +255,14 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
     size_t bm = (len + 7) / 8;
     /* bases are stored relative to prev: a series far from zero (epoch
      * timestamps, byte counts) pays for its level once, not per block */
-    size_t c_for = varint_len(zz_enc((int64_t)((uint64_t)mn - (uint64_t)prev))) + packed_bytes(len, w_for);
-    size_t c_del = varint_len(zz_enc(dmn)) + packed_bytes(len, w_del);
+    size_t c_for = enc_uvarint_len(enc_zigzag((int64_t)((uint64_t)mn - (uint64_t)prev))) + packed_bytes(len, w_for);
+    size_t c_del = enc_uvarint_len(enc_zigzag(dmn)) + packed_bytes(len, w_del);
     /* sparse positions: a bitmap, or when shorter a list of pw-bit indexes */
     unsigned pw = bitwidth(len - 1);
     int sp_list = packed_bytes(snz, pw) < bm, sd_list = packed_bytes(dnz, pw) < bm;
-    size_t c_sp = varint_len(zz_enc((int64_t)((uint64_t)cand - (uint64_t)prev))) + varint_len(snz) +
+    size_t c_sp = enc_uvarint_len(enc_zigzag((int64_t)((uint64_t)cand - (uint64_t)prev))) + enc_uvarint_len(snz) +
                   (sp_list ? packed_bytes(snz, pw) : bm) + packed_bytes(snz, w_sp);
-    size_t c_sd = varint_len(dnz) + (sd_list ? packed_bytes(dnz, pw) : bm) + packed_bytes(dnz, w_sd);
+    size_t c_sd = enc_uvarint_len(dnz) + (sd_list ? packed_bytes(dnz, pw) : bm) + packed_bytes(dnz, w_sd);
 
     /* ties go to the mode that decodes fastest */
     unsigned mode = BM_FOR;
@@ -306,12 +275,12 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
     switch (mode) {
     case BM_FOR:
         wr_byte(w, (uint8_t)(BM_FOR << 6 | wcode(w_for)));
-        wr_varint(w, zz_enc((int64_t)((uint64_t)mn - (uint64_t)prev)));
+        wr_varint(w, enc_zigzag((int64_t)((uint64_t)mn - (uint64_t)prev)));
         for (unsigned i = 0; i < len; i++) bw_put(&b, (uint64_t)x[i] - (uint64_t)mn, w_for);
         break;
     case BM_DELTA:
         wr_byte(w, (uint8_t)(BM_DELTA << 6 | wcode(w_del)));
-        wr_varint(w, zz_enc(dmn));
+        wr_varint(w, enc_zigzag(dmn));
         p = prev;
         for (unsigned i = 0; i < len; i++) {
             uint64_t d = (uint64_t)x[i] - (uint64_t)p;
@@ -321,7 +290,7 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
         break;
     case BM_SPARSE: {
         wr_byte(w, (uint8_t)(BM_SPARSE << 6 | wcode(w_sp)));
-        wr_varint(w, zz_enc((int64_t)((uint64_t)cand - (uint64_t)prev)));
+        wr_varint(w, enc_zigzag((int64_t)((uint64_t)cand - (uint64_t)prev)));
         wr_varint(w, snz);
         for (unsigned i = 0; i < len; i++) {
             if (!sp_list) bw_put(&b, x[i] != cand, 1);
@@ -329,7 +298,7 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
         }
         bw_flush(&b);
         for (unsigned i = 0; i < len; i++)
-            if (x[i] != cand) bw_put(&b, zz_enc((int64_t)((uint64_t)x[i] - (uint64_t)cand)), w_sp);
+            if (x[i] != cand) bw_put(&b, enc_zigzag((int64_t)((uint64_t)x[i] - (uint64_t)cand)), w_sp);
         break;
     }
     case BM_SPARSE_DELTA:
@@ -344,7 +313,7 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
         bw_flush(&b);
         p = prev;
         for (unsigned i = 0; i < len; i++) {
-            if (x[i] != p) bw_put(&b, zz_enc((int64_t)((uint64_t)x[i] - (uint64_t)p)), w_sd);
+            if (x[i] != p) bw_put(&b, enc_zigzag((int64_t)((uint64_t)x[i] - (uint64_t)p)), w_sd);
             p = x[i];
         }
         break;
@@ -362,7 +331,7 @@ static inline __attribute__((always_inline)) void unpack_le56(uint64_t *out, con
     uint64_t m = mask_w(w);
     for (unsigned i = 0; i < cnt; i++) {
         size_t bp = (size_t)i * w;
-        out[i] = (load64(p + (bp >> 3)) >> (bp & 7)) & m;
+        out[i] = (enc_get_u64le(p + (bp >> 3)) >> (bp & 7)) & m;
     }
 }
 
@@ -386,7 +355,7 @@ static void unpack(uint64_t *out, const uint8_t *p, unsigned cnt, unsigned w)
     for (unsigned i = 0; i < cnt; i++) {
         size_t bp = (size_t)i * w;
         unsigned sh = (unsigned)(bp & 7);
-        uint64_t v = load64(p + (bp >> 3)) >> sh;
+        uint64_t v = enc_get_u64le(p + (bp >> 3)) >> sh;
         if (sh) v |= (uint64_t)p[(bp >> 3) + 8] << (64 - sh);
         out[i] = v & m;
     }
@@ -420,7 +389,7 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
     unsigned mode = hdr >> 6, w = wfromcode(hdr & 63);
     if (mode != BM_SPARSE_DELTA) {
         if ((rc = rd_varint(r, &base))) return rc;
-        base = (uint64_t)zz_dec(base);
+        base = (uint64_t)enc_unzigzag(base);
     }
     uint64_t prev = *prevp;
     if (mode == BM_FOR || mode == BM_SPARSE) base += prev;
@@ -450,7 +419,7 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
              * it is read before any write can reach its slot */
             unsigned j = (unsigned)k;
             for (unsigned i = len; i-- > 0;) {
-                if (j && pos[j - 1] == i) { j--; x[i] = (uint64_t)zz_dec(x[j]); }
+                if (j && pos[j - 1] == i) { j--; x[i] = (uint64_t)enc_unzigzag(x[j]); }
                 else x[i] = 0;
             }
         } else {
@@ -459,7 +428,7 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
             r->pos += bm;
             unsigned cnt = 0;
             size_t i = 0;
-            for (; i + 8 <= bm; i += 8) cnt += (unsigned)__builtin_popcountll(load64(bits + i));
+            for (; i + 8 <= bm; i += 8) cnt += (unsigned)__builtin_popcountll(enc_get_u64le(bits + i));
             for (; i < bm; i++) cnt += (unsigned)__builtin_popcount(bits[i]);
             /* bits past len in the last bitmap byte must be clear */
             if (cnt != k || (len & 7 && bits[bm - 1] >> (len & 7))) return STRATA_ECORRUPT;
@@ -467,7 +436,7 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
             /* expand in place from the back: the j-th set value never lies after slot i */
             unsigned j = (unsigned)k;
             for (unsigned i2 = len; i2-- > 0;) {
-                if (bits[i2 >> 3] >> (i2 & 7) & 1) x[i2] = (uint64_t)zz_dec(x[--j]);
+                if (bits[i2 >> 3] >> (i2 & 7) & 1) x[i2] = (uint64_t)enc_unzigzag(x[--j]);
                 else x[i2] = 0;
             }
         }
@@ -533,12 +502,12 @@ static int dec_exp(double v, int hint)
 static void xor_encode(wr_t *w, const tsdb_sample_t *s, size_t n)
 {
     bw_t b = { .w = w };
-    uint64_t prev = dbits(s[0].v);
+    uint64_t prev = enc_dbits(s[0].v);
     bw_put(&b, prev, 64);
     unsigned plead = 0, ptrail = 0;
     int have = 0;
     for (size_t i = 1; i < n; i++) {
-        uint64_t cur = dbits(s[i].v), x = cur ^ prev;
+        uint64_t cur = enc_dbits(s[i].v), x = cur ^ prev;
         prev = cur;
         if (!x) {
             bw_put(&b, 0, 1);
@@ -567,7 +536,7 @@ static int xor_decode(rd_t *r, tsdb_sample_t *out, size_t n)
 {
     br_t b = { .p = r->p + r->pos, .nbits = (r->len - r->pos) * 8 };
     uint64_t prev = br_get(&b, 64);
-    out[0].v = bitsd(prev);
+    out[0].v = enc_bitsd(prev);
     unsigned lead = 0, trail = 0;
     int have = 0;
     for (size_t i = 1; i < n && !b.err; i++) {
@@ -584,7 +553,7 @@ static int xor_decode(rd_t *r, tsdb_sample_t *out, size_t n)
             }
             prev ^= br_get(&b, 64 - lead - trail) << trail;
         }
-        out[i].v = bitsd(prev);
+        out[i].v = enc_bitsd(prev);
     }
     if (b.err) return STRATA_ECORRUPT;
     r->pos += (b.pos + 7) / 8;
@@ -658,7 +627,7 @@ static size_t encode_dec(wr_t *w, const tsdb_sample_t *s, size_t n, int e)
     for (size_t i = 0; i < n; i++)
         if (dec_at(s[i].v, e, &m)) { m0 = m; break; }
     wr_byte(w, (uint8_t)e);
-    wr_varint(w, zz_enc(m0));
+    wr_varint(w, enc_zigzag(m0));
     /* an exception repeats the previous m so it costs no delta */
     int64_t carry = m0, prev = m0, x[BLK];
     size_t nexc = !dec_at(s[0].v, e, &m);
@@ -677,7 +646,7 @@ static size_t encode_dec(wr_t *w, const tsdb_sample_t *s, size_t n, int e)
     for (size_t i = 0; nexc && i < n; i++) {
         if (dec_at(s[i].v, e, &m)) continue;
         wr_varint(w, first ? i : i - last - 1);
-        wr_u64(w, dbits(s[i].v));
+        wr_u64(w, enc_dbits(s[i].v));
         last = i;
         first = 0;
     }
@@ -718,16 +687,16 @@ static int choose_exp(const tsdb_sample_t *s, size_t n)
 
 static void encode_values(wr_t *w, const tsdb_sample_t *s, size_t n, int *mode)
 {
-    uint64_t b0 = dbits(s[0].v);
+    uint64_t b0 = enc_dbits(s[0].v);
     size_t i = 1;
-    while (i < n && dbits(s[i].v) == b0) i++;
+    while (i < n && enc_dbits(s[i].v) == b0) i++;
     if (i >= n) {
         *mode = TSDB_CHUNK_VAL_CONST;
         int64_t m;
         int e = dec_exp(s[0].v, 0);
         if (e >= 0 && dec_at(s[0].v, e, &m)) {
             wr_byte(w, (uint8_t)e);
-            wr_varint(w, zz_enc(m));
+            wr_varint(w, enc_zigzag(m));
         } else {
             wr_byte(w, TSDB_CHUNK_CONST_RAW);
             wr_u64(w, b0);
@@ -767,7 +736,7 @@ int tsdb_chunk_encode(const tsdb_sample_t *samples, size_t n, uint8_t *out, size
     wr_byte(&w, TSDB_CHUNK_MAGIC);
     wr_byte(&w, 0);  /* modes, patched below */
     wr_varint(&w, n);
-    wr_varint(&w, zz_enc(samples[0].t));
+    wr_varint(&w, enc_zigzag(samples[0].t));
     wr_varint(&w, (uint64_t)samples[n - 1].t - (uint64_t)samples[0].t);
     int tmode, vmode;
     encode_ts(&w, samples, n, &tmode);
@@ -807,7 +776,7 @@ static int read_header(rd_t *r, hdr_t *h)
     if (n == 1 && h->span) return STRATA_ECORRUPT;
     if (n > 1 && h->span < n - 1) return STRATA_ECORRUPT;
     h->n = (size_t)n;
-    h->t0 = zz_dec(t0);
+    h->t0 = enc_unzigzag(t0);
     /* the last timestamp must not wrap past INT64_MAX */
     if ((uint64_t)INT64_MAX - (uint64_t)h->t0 < h->span) return STRATA_ECORRUPT;
     return 0;
@@ -870,7 +839,7 @@ static int decode_dec(rd_t *r, size_t n, tsdb_sample_t *out)
     int rc;
     if ((rc = rd_byte(r, &e)) || (rc = rd_varint(r, &m0))) return rc;
     if (e > TSDB_CHUNK_DEC_MAX_EXP) return STRATA_ECORRUPT;
-    uint64_t prev = (uint64_t)zz_dec(m0), x[BLK];
+    uint64_t prev = (uint64_t)enc_unzigzag(m0), x[BLK];
     double div = p10[e];
     out[0].v = e ? (double)(int64_t)prev / div : (double)(int64_t)prev;
     for (size_t i0 = 1; i0 < n; i0 += BLK) {
@@ -893,7 +862,7 @@ static int decode_dec(rd_t *r, size_t n, tsdb_sample_t *out)
         pos = k ? pos + 1 + (size_t)gap : (size_t)gap;
         if (pos >= n) return STRATA_ECORRUPT;
         if ((rc = rd_u64(r, &bits))) return rc;
-        out[pos].v = bitsd(bits);
+        out[pos].v = enc_bitsd(bits);
     }
     return 0;
 }
@@ -915,12 +884,12 @@ int tsdb_chunk_decode(const uint8_t *buf, size_t len, tsdb_sample_t *out, size_t
         if (e == TSDB_CHUNK_CONST_RAW) {
             uint64_t bits;
             if ((rc = rd_u64(&r, &bits))) return rc;
-            v = bitsd(bits);
+            v = enc_bitsd(bits);
         } else {
             uint64_t m;
             if (e > TSDB_CHUNK_DEC_MAX_EXP) return STRATA_ECORRUPT;
             if ((rc = rd_varint(&r, &m))) return rc;
-            v = e ? (double)zz_dec(m) / p10[e] : (double)zz_dec(m);
+            v = e ? (double)enc_unzigzag(m) / p10[e] : (double)enc_unzigzag(m);
         }
         for (size_t i = 0; i < h.n; i++) out[i].v = v;
         break;

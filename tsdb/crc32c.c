@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "wal.h"
+#include "encoding.h"
 
 #define CRC32C_POLY 0x82F63B78u
 

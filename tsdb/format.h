@@ -71,7 +71,8 @@
 /* Samples per SAMPLES record at most (a larger batch is split), so a record stays < 32 MiB. */
 #define TSDB_WAL_MAX_SAMPLES_PER_RECORD (1u << 20)
 
-/* ---- blocks, index, rollups (tsdb/tsdb_block.c) ------------------------
+/* ---- blocks, index, rollups (tsdb/block_writer.c, block_reader.c, block_index.c,
+ *      page_cache.c, rollup.c) ----------------------------------------------
  * <dir>/blocks/<id>/ with id = 16 hex digits of the creation time in ms and
  * 8 hex digits of a per-process sequence; written as <id>.tmp/ and renamed.
  *   chunks, rollups, rollups1h: "page files": u32 magic | u32 version, then pages
@@ -91,8 +92,10 @@
  *     | u32 npostings, per (name, value) ascending: u32 name, u32 value, u32 n, n x u32 series
  *     | u32 crc32c of everything before it
  *   meta: u32 magic | u32 version | i64 mint | i64 maxt | u64 nseries | u64 nsamples
- *     | u64 nchunks | u32 level | u32 crc32c of the preceding bytes
- * Rollup records, version 3: u32 byte length, then the points, each written
+ *     | u64 nchunks | u32 level | i64 rollup_zero_run_ms | u32 crc32c of the preceding bytes
+ *     (64 bytes; versions 1 to 3 have no rollup_zero_run_ms, 56 bytes, and mean
+ *     5 minutes: the zero-run minimum the 1h points' zero_inner_long counts beyond)
+ * Rollup records, versions 3 and 4: u32 byte length, then the points, each written
  *   against the previous one (the first against an all-zero point at t = 0),
  *   res = the file's resolution, base = t - res (the interval is (base, t]):
  *     zigzag varint (t - prev.t) / res | varint count
@@ -101,7 +104,7 @@
  *       | xor sum, min, max, last, first, increase
  *       [1h only: zigzag varint gap_max | xor hold_sum, last_rise, inner_increase
  *        | varint zero_lead_end, zero_trail_start as 0 (INT64_MAX) or 1 + zigzag(x - base)
- *        | zigzag varint zero_inner_max, zero_inner_idle]
+ *        | zigzag varint zero_inner_max, zero_inner_long]
  *   where "xor v" is v's bits XOR prev's same field: one byte
  *   (zero bytes leading << 4 | zero bytes trailing; 0x80 for 0), then the bytes
  *   between, most significant first.  Points of count 0 hold only stale markers.
@@ -110,23 +113,26 @@
  *   last | i64 last_t | f64 first | i64 first_t | f64 increase (76 bytes);
  *   version 2, 1h (rollups1h): the same, then u32 stale | i64 stale_t | i64 gap_max
  *   | f64 hold_sum | f64 last_rise | f64 inner_increase | i64 zero_lead_end
- *   | i64 zero_trail_start | i64 zero_inner_max | i64 zero_inner_idle (152 bytes).
+ *   | i64 zero_trail_start | i64 zero_inner_max | i64 zero_inner_long (152 bytes).
  *   Version 1 blocks lack the holding-rule fields; their 1h rollups are
- *   recomputed from their samples when read.
+ *   recomputed from their samples when read, and so are the 1h rollups of a
+ *   block whose rollup_zero_run_ms differs from the open store's option.
  */
 #define TSDB_PAGE_MAGIC        0x47505453u  /* "STPG" */
 #define TSDB_INDEX_MAGIC       0x58495453u  /* "STIX" */
 #define TSDB_META_MAGIC        0x544d5453u  /* "STMT" */
-#define TSDB_BLOCK_VERSION     3
+#define TSDB_BLOCK_VERSION     4
 #define TSDB_PAGE_HEADER_SIZE  12
 #define TSDB_PAGE_TARGET_BYTES (64u << 10)
 #define TSDB_PAGE_MAX_RAW      (64u << 20)
 #define TSDB_BLOCK_CHUNK_SAMPLES 4096
-#define TSDB_META_SIZE         56
+#define TSDB_META_SIZE         64  /* version 4 */
+#define TSDB_META_SIZE_V3      56  /* versions 1 to 3: no rollup_zero_run_ms */
+#define TSDB_META_V3_ZERO_RUN_MS (5 * 60 * 1000)  /* what versions 1 to 3 were built with */
 #define TSDB_ROLLUP_RECORD_SIZE_V2 152
 #define TSDB_ROLLUP_RECORD_SIZE_V1 76
 
-/* ---- head (tsdb/tsdb.c) ---- */
+/* ---- head (tsdb/head.c) ---- */
 /* A head series' open buffer of raw samples is sealed into a small codec
  * chunk every TSDB_HEAD_OPEN_SAMPLES samples; trailing small chunks are
  * merged into one chunk once they hold TSDB_HEAD_CHUNK_SAMPLES. */

@@ -28,14 +28,16 @@
 /* Prometheus' stale marker: a NaN with this exact bit pattern. */
 #define TSDB_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
 
-/* 1 when v is the stale marker (bit-exact), 0 for every other value, other
- * NaNs included. */
+/* 1 when v is the stale marker (bit-exact: other NaNs are values). */
 static inline int tsdb_is_stale(double v)
 {
-    uint64_t u;
-    __builtin_memcpy(&u, &v, sizeof u);
-    return u == TSDB_STALE_NAN_BITS;
+    union { double d; uint64_t u; } x = { .d = v };
+    return x.u == TSDB_STALE_NAN_BITS;
 }
+
+/* Most labels one series may have: tsdb_append refuses a batch holding a
+ * series with more (STRATA_EINVAL). */
+#define TSDB_MAX_LABELS 4096
 
 typedef struct tsdb tsdb_t;
 typedef struct tsdb_series_set tsdb_series_set_t;
@@ -67,6 +69,10 @@ typedef struct tsdb_options {
     uint64_t wal_segment_bytes;    /* default 64 MiB */
     int background;                /* 1 (default): a thread cuts, compacts and applies retention;
                                       0: only the tsdb_cut_head/tsdb_compact calls do (tests) */
+    size_t page_cache_bytes;       /* cache of decompressed block pages, default 64 MiB (0: the
+                                      default); one cache per process: the last tsdb_open sizes it */
+    int64_t rollup_zero_run_ms;    /* runs of zeros longer than this count in a 1h rollup point's
+                                      zero_inner_long, default 5 minutes (<= 0: the default) */
 } tsdb_options_t;
 
 /* Fills opts with the defaults above (dir = NULL). */
@@ -158,8 +164,8 @@ typedef struct tsdb_rollup_point {
     /* counter increase: newest minus the last sample before the interval
      * (or the interval's first sample when there is none), summed over resets */
     double increase;
-    /* What the holding rule needs (DESIGN.md section 4: a sample holds until
-     * the next one, at most the staleness), so that consumers can integrate
+    /* What the holding rule needs (docs/storage.md, "Rollups": a sample holds
+     * until the next one, at most the staleness), so that consumers can integrate
      * the step function exactly from rollups whenever every gap in the
      * interval is within their staleness.  TSDB_ROLLUP_1H points only: at
      * TSDB_ROLLUP_5M these are all 0 (not stored, to keep 5m rollups small). */
@@ -179,24 +185,27 @@ typedef struct tsdb_rollup_point {
                                  INT64_MAX when the newest sample is not 0 */
     int64_t zero_inner_max;   /* longest run of zeros between two nonzero samples, from its
                                  first zero to the next nonzero sample; 0 when none */
-    int64_t zero_inner_idle;  /* sum over those runs of their length beyond
-                                 TSDB_ROLLUP_IDLE_AFTER (time "idle" by that rule) */
+    int64_t zero_inner_long;  /* sum over those runs of their length beyond the store's
+                                 rollup_zero_run_ms (tsdb_rollup_zero_run_ms()) */
 } tsdb_rollup_point_t;
 
 #define TSDB_ROLLUP_5M  (5 * 60 * 1000)
 #define TSDB_ROLLUP_1H  (60 * 60 * 1000)
-/* The threshold zero_inner_idle is kept for: DESIGN.md's idle rule (a GPU at
- * 0% for 5 minutes is idle), the default of strata's --gpu-idle-after. */
-#define TSDB_ROLLUP_IDLE_AFTER (5 * 60 * 1000)
 
 /* Rollup points of the current series at resolution TSDB_ROLLUP_5M or
  * TSDB_ROLLUP_1H whose intervals lie in [mint, maxt], ascending; computed from
- * stored rollups for blocks and from raw samples for the head (and for blocks
- * written before the holding-rule fields existed).  An interval holding only
+ * stored rollups for blocks and from raw samples for the head (and, at 1h,
+ * for blocks written before the holding-rule fields existed or with another
+ * rollup_zero_run_ms).  An interval holding only
  * stale markers gives a point with count 0 (and only `t` and `stale` set).
  * Valid until the next _next(). */
 int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
                             const tsdb_rollup_point_t **points, size_t *n);
+
+/* The zero-run minimum of the open store (its rollup_zero_run_ms option):
+ * 1h rollup points' zero_inner_long counts zeros beyond it, whatever the
+ * blocks were written with (those built with another are recomputed). */
+int64_t tsdb_rollup_zero_run_ms(const tsdb_t *db);
 
 /* Checks a =~ / !~ pattern before it reaches regcomp: glibc's compiler is
  * exponential in stacked and nested repetition ("(x?)++++" spins for minutes,

@@ -32,7 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "encoding.h"
 #include "format.h"
+#include "strata_fs.h"
 #include "strata_log.h"
 #include "wal.h"
 
@@ -61,66 +63,6 @@ struct tsdb_wal {
 
 /* ---- little helpers ----------------------------------------------------- */
 
-static void put_u32le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_u32le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static size_t uvarint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) { v >>= 7; n++; }
-    return n;
-}
-
-static uint8_t *put_uvarint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-/* Zigzag on the two's complement difference, all in unsigned arithmetic so
- * that deltas wrapping around INT64 limits are defined behaviour. */
-static uint64_t zigzag(uint64_t d) { return (d << 1) ^ (0 - (d >> 63)); }
-static uint64_t unzigzag(uint64_t z) { return (z >> 1) ^ (0 - (z & 1)); }
-
-static int get_uvarint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
-{
-    const uint8_t *p = *pp;
-    uint64_t v = 0;
-    for (unsigned shift = 0; p < end && shift <= 63; shift += 7) {
-        uint8_t b = *p++;
-        if (shift == 63 && b > 1) return -1;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) { *pp = p; *out = v; return 0; }
-    }
-    return -1;
-}
-
-static uint64_t get_u64le(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
-static uint8_t *put_u64le(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-    return p + 8;
-}
-
-static int errno_to_strata(int e)
-{
-    return (e == ENOSPC || e == EDQUOT) ? STRATA_ENOSPC : STRATA_EIO;
-}
-
 static double mono_seconds(void)
 {
     struct timespec ts;
@@ -130,7 +72,7 @@ static double mono_seconds(void)
 
 static void wal_header(uint8_t h[TSDB_WAL_HEADER_SIZE], uint8_t kind)
 {
-    put_u32le(h, TSDB_WAL_MAGIC);
+    enc_put_u32le(h, TSDB_WAL_MAGIC);
     h[4] = TSDB_WAL_VERSION;
     h[5] = kind;
     h[6] = h[7] = 0;
@@ -171,16 +113,6 @@ static int wal_fsync_fd(const tsdb_wal_t *w, int fd)
     return rc;
 }
 
-static int fsync_dir(const tsdb_wal_t *w)
-{
-    if (fsync(w->dirfd) != 0) {
-        int e = errno;
-        strata_error("wal directory fsync failed", "dir=%s err=\"%s\"", w->path, strerror(e));
-        return errno_to_strata(e);
-    }
-    return 0;
-}
-
 /* ---- batch builders ----------------------------------------------------- */
 
 void tsdb_wal_batch_init(tsdb_wal_batch_t *b) { b->buf = NULL; b->len = b->cap = 0; }
@@ -209,35 +141,35 @@ static int batch_reserve(tsdb_wal_batch_t *b, size_t extra)
 /* The record body starts 8 bytes into rec; fills len and crc in front of it. */
 static void record_seal(uint8_t *rec, uint32_t body_len)
 {
-    put_u32le(rec, body_len);
+    enc_put_u32le(rec, body_len);
     uint32_t crc = tsdb_crc32c(0, rec, 4);
     crc = tsdb_crc32c(crc, rec + TSDB_WAL_RECORD_HEADER_SIZE, body_len);
-    put_u32le(rec + 4, crc);
+    enc_put_u32le(rec + 4, crc);
 }
 
 int tsdb_wal_batch_add_series(tsdb_wal_batch_t *b, uint64_t ref, const tsdb_label_t *labels,
                               size_t nlabels)
 {
     if (nlabels && !labels) return STRATA_EINVAL;
-    size_t body = 1 + uvarint_len(ref) + uvarint_len(nlabels);
+    size_t body = 1 + enc_uvarint_len(ref) + enc_uvarint_len(nlabels);
     for (size_t i = 0; i < nlabels; i++) {
         if (!labels[i].name || !labels[i].value) return STRATA_EINVAL;
         size_t nl = strlen(labels[i].name), vl = strlen(labels[i].value);
-        body += uvarint_len(nl) + nl + uvarint_len(vl) + vl;
+        body += enc_uvarint_len(nl) + nl + enc_uvarint_len(vl) + vl;
         if (body > TSDB_WAL_MAX_RECORD_BYTES) return STRATA_EINVAL;
     }
     int rc = batch_reserve(b, TSDB_WAL_RECORD_HEADER_SIZE + body);
     if (rc) return rc;
     uint8_t *rec = b->buf + b->len, *p = rec + TSDB_WAL_RECORD_HEADER_SIZE;
     *p++ = TSDB_WAL_REC_SERIES;
-    p = put_uvarint(p, ref);
-    p = put_uvarint(p, nlabels);
+    p = enc_put_uvarint(p, ref);
+    p = enc_put_uvarint(p, nlabels);
     for (size_t i = 0; i < nlabels; i++) {
         size_t nl = strlen(labels[i].name), vl = strlen(labels[i].value);
-        p = put_uvarint(p, nl);
+        p = enc_put_uvarint(p, nl);
         memcpy(p, labels[i].name, nl);
         p += nl;
-        p = put_uvarint(p, vl);
+        p = enc_put_uvarint(p, vl);
         memcpy(p, labels[i].value, vl);
         p += vl;
     }
@@ -256,19 +188,19 @@ int tsdb_wal_batch_add_samples(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *sam
         if (rc) return rc;
         uint8_t *rec = b->buf + b->len, *p = rec + TSDB_WAL_RECORD_HEADER_SIZE;
         *p++ = TSDB_WAL_REC_SAMPLES;
-        p = put_uvarint(p, k);
+        p = enc_put_uvarint(p, k);
         uint64_t pref = 0, pt = 0;
         for (size_t i = 0; i < k; i++) {
             uint64_t ref = samples[i].ref, t = (uint64_t)samples[i].t, vb;
             memcpy(&vb, &samples[i].v, 8);
             if (i == 0) {
-                p = put_uvarint(p, ref);
-                p = put_uvarint(p, zigzag(t));
+                p = enc_put_uvarint(p, ref);
+                p = enc_put_uvarint(p, enc_zigzag_u(t));
             } else {
-                p = put_uvarint(p, zigzag(ref - pref));
-                p = put_uvarint(p, zigzag(t - pt));
+                p = enc_put_uvarint(p, enc_zigzag_u(ref - pref));
+                p = enc_put_uvarint(p, enc_zigzag_u(t - pt));
             }
-            p = put_u64le(p, vb);
+            p = enc_put_u64le(p, vb);
             pref = ref;
             pt = t;
         }
@@ -320,7 +252,7 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
     int rc;
     switch (body[0]) {
     case TSDB_WAL_REC_SERIES: {
-        if (get_uvarint(&p, end, &ref) || get_uvarint(&p, end, &n) || n > (uint64_t)(end - p) / 2) {
+        if (enc_get_uvarint(&p, end, &ref) || enc_get_uvarint(&p, end, &n) || n > (uint64_t)(end - p) / 2) {
             *why = "bad series record";
             return 0;
         }
@@ -331,7 +263,7 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
         for (uint64_t i = 0; i < n; i++) {
             for (int part = 0; part < 2; part++) {
                 uint64_t sl;
-                if (get_uvarint(&p, end, &sl) || sl > (uint64_t)(end - p) || memchr(p, 0, (size_t)sl)) {
+                if (enc_get_uvarint(&p, end, &sl) || sl > (uint64_t)(end - p) || memchr(p, 0, (size_t)sl)) {
                     *why = "bad series record";
                     return 0;
                 }
@@ -349,7 +281,7 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
         return 0;
     }
     case TSDB_WAL_REC_SAMPLES: {
-        if (get_uvarint(&p, end, &n) || n == 0 || n > (uint64_t)(end - p) / 10) {
+        if (enc_get_uvarint(&p, end, &n) || n == 0 || n > (uint64_t)(end - p) / 10) {
             *why = "bad samples record";
             return 0;
         }
@@ -358,13 +290,13 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
         uint64_t r = 0, t = 0;
         for (uint64_t i = 0; i < n; i++) {
             uint64_t a, b;
-            if (get_uvarint(&p, end, &a) || get_uvarint(&p, end, &b) || end - p < 8) {
+            if (enc_get_uvarint(&p, end, &a) || enc_get_uvarint(&p, end, &b) || end - p < 8) {
                 *why = "bad samples record";
                 return 0;
             }
-            r = i == 0 ? a : r + unzigzag(a);
-            t = i == 0 ? unzigzag(b) : t + unzigzag(b);
-            uint64_t vb = get_u64le(p);
+            r = i == 0 ? a : r + enc_unzigzag_u(a);
+            t = i == 0 ? enc_unzigzag_u(b) : t + enc_unzigzag_u(b);
+            uint64_t vb = enc_get_u64le(p);
             p += 8;
             sc->samples[i].ref = r;
             sc->samples[i].t = (int64_t)t;
@@ -394,7 +326,7 @@ int tsdb_wal_replay_buffer(const uint8_t *buf, size_t len, const tsdb_wal_replay
 
     if (len == 0) goto out;   /* a segment created just before a crash */
     if (len < TSDB_WAL_HEADER_SIZE) { bad = "torn file header"; goto out; }
-    if (get_u32le(buf) != TSDB_WAL_MAGIC || buf[5] > TSDB_WAL_KIND_CHECKPOINT || buf[6] || buf[7]) {
+    if (enc_get_u32le(buf) != TSDB_WAL_MAGIC || buf[5] > TSDB_WAL_KIND_CHECKPOINT || buf[6] || buf[7]) {
         bad = "bad file header";
         goto out;
     }
@@ -408,7 +340,7 @@ int tsdb_wal_replay_buffer(const uint8_t *buf, size_t len, const tsdb_wal_replay
     off = TSDB_WAL_HEADER_SIZE;
     while (off < len) {
         if (len - off < TSDB_WAL_RECORD_HEADER_SIZE) { bad = "torn record header"; break; }
-        uint32_t rlen = get_u32le(buf + off), crc = get_u32le(buf + off + 4);
+        uint32_t rlen = enc_get_u32le(buf + off), crc = enc_get_u32le(buf + off + 4);
         if (rlen == 0 || rlen > TSDB_WAL_MAX_RECORD_BYTES) { bad = "bad record length"; break; }
         if (rlen > len - off - TSDB_WAL_RECORD_HEADER_SIZE) { bad = "torn record"; break; }
         const uint8_t *body = buf + off + TSDB_WAL_RECORD_HEADER_SIZE;
@@ -437,14 +369,14 @@ static int replay_file(const tsdb_wal_t *w, const char *name, const tsdb_wal_rep
     if (fd < 0) {
         int e = errno;
         strata_error("wal open failed", "file=%s/%s err=\"%s\"", w->path, name, strerror(e));
-        return errno_to_strata(e);
+        return strata_errno_to_err(e);
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);
         strata_error("wal stat failed", "file=%s/%s err=\"%s\"", w->path, name, strerror(e));
-        return errno_to_strata(e);
+        return strata_errno_to_err(e);
     }
     /* Read, not mmap: a media error must come back as EIO, not SIGBUS. */
     size_t len = (size_t)sb.st_size, got = 0;
@@ -514,9 +446,13 @@ static int scan_dir(const tsdb_wal_t *w, wal_files_t *f, int remove_tmp)
     /* A fresh open file description: a dup() would share its read position
      * with any other scan running at the same time. */
     int dfd = openat(w->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return errno_to_strata(errno);
+    if (dfd < 0) return strata_io_error("wal directory list failed", w->path);
     DIR *d = fdopendir(dfd);
-    if (!d) { close(dfd); return STRATA_EIO; }
+    if (!d) {
+        int rc = strata_io_error("wal directory list failed", w->path);
+        close(dfd);
+        return rc;
+    }
     struct dirent *de;
     int rc = 0;
     while (!rc && (de = readdir(d))) {
@@ -588,10 +524,10 @@ static int create_segment(tsdb_wal_t *w, uint64_t seg)
     if (e) {
         strata_error("wal segment create failed", "file=%s/%s err=\"%s\"", w->path, name, strerror(e));
         if (fd >= 0) { close(fd); unlinkat(w->dirfd, name, 0); }
-        return errno_to_strata(e);
+        return strata_errno_to_err(e);
     }
     /* The new name must be durable before anything acknowledged lands in it. */
-    int rc = fsync_dir(w);
+    int rc = strata_fsync_dir(w->path);
     if (rc) { close(fd); unlinkat(w->dirfd, name, 0); return rc; }
     return fd;
 }
@@ -655,7 +591,7 @@ static int write_locked(tsdb_wal_t *w, const uint8_t *buf, size_t len)
         w->written += len;
         return 0;
     }
-    int rc = errno_to_strata(e);
+    int rc = strata_errno_to_err(e);
     strata_error("wal write failed", "segment=%08" PRIu64 " offset=%" PRIu64 " bytes=%zu err=\"%s\"",
                  w->seg, w->seg_size, len, strerror(e));
     /* Cut off whatever part of the batch did land: a torn record followed by
@@ -720,16 +656,16 @@ int tsdb_wal_checkpoint(tsdb_wal_t *w, uint64_t seg, const tsdb_wal_batch_t *sta
     if (e) {
         strata_error("wal checkpoint failed", "file=%s/%s err=\"%s\"", w->path, tmp, strerror(e));
         unlinkat(w->dirfd, tmp, 0);
-        return errno_to_strata(e);
+        return strata_errno_to_err(e);
     }
     /* The rename must be durable before the files it replaces disappear. */
-    int rc = fsync_dir(w);
+    int rc = strata_fsync_dir(w->path);
     if (rc) return rc;
 
     wal_files_t f;
     if ((rc = scan_dir(w, &f, 0)) == 0) {
         remove_older_than(w, &f, seg);
-        fsync_dir(w);
+        strata_fsync_dir(w->path);
     }
     files_free(&f);
     strata_info("wal checkpoint written", "file=%s/%s bytes=%zu", w->path, final,
@@ -801,7 +737,7 @@ static int cut_log(tsdb_wal_t *w, const wal_files_t *f, size_t i, size_t keep,
         strata_error("wal cannot truncate damaged segment", "file=%s/%s err=\"%s\"", w->path, name,
                      strerror(e));
         if (fd >= 0) close(fd);
-        return errno_to_strata(e);
+        return strata_errno_to_err(e);
     }
     close(fd);
     for (size_t j = i + 1; j < f->nsegs; j++) {
@@ -809,7 +745,7 @@ static int cut_log(tsdb_wal_t *w, const wal_files_t *f, size_t i, size_t keep,
         st->truncated_bytes += file_size_at(w, name);
         remove_file(w, name);
     }
-    return fsync_dir(w);
+    return strata_fsync_dir(w->path);
 }
 
 /* Replays checkpoint and segments, repairing a damaged tail; on return
@@ -858,7 +794,7 @@ static int replay_all(tsdb_wal_t *w, const tsdb_wal_replay_ops_t *ops, tsdb_wal_
             st->truncated_bytes += lost;
             strata_error("wal segment missing, dropping the segments after it",
                          "dir=%s missing=%08" PRIu64 " dropped_bytes=%" PRIu64, w->path, expect, lost);
-            rc = fsync_dir(w);
+            rc = strata_fsync_dir(w->path);
             goto out;
         }
         if ((rc = replay_file(w, name, ops, st, &valid, &flen, &why))) goto out;
@@ -913,7 +849,7 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
         (w->dirfd = open(w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         int e = errno;
         strata_error("wal directory unusable", "dir=%s err=\"%s\"", w->path, strerror(e));
-        rc = errno_to_strata(e);
+        rc = strata_errno_to_err(e);
         goto fail;
     }
 
@@ -933,7 +869,7 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
         if (w->fd < 0) {
             int e = errno;
             strata_error("wal segment open failed", "file=%s/%s err=\"%s\"", w->path, name, strerror(e));
-            rc = errno_to_strata(e);
+            rc = strata_errno_to_err(e);
             goto fail;
         }
         w->seg = last;
@@ -945,7 +881,7 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
             if (e) {
                 strata_error("wal segment header write failed", "file=%s/%s err=\"%s\"", w->path, name,
                              strerror(e));
-                rc = errno_to_strata(e);
+                rc = strata_errno_to_err(e);
                 goto fail;
             }
             w->seg_size = TSDB_WAL_HEADER_SIZE;

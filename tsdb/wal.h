@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "encoding.h"  /* tsdb_crc32c */
 #include "tsdb.h"
 
 typedef struct tsdb_wal tsdb_wal_t;
@@ -101,8 +102,5 @@ int tsdb_wal_rotate(tsdb_wal_t *wal, uint64_t *seg);
 int tsdb_wal_checkpoint(tsdb_wal_t *wal, uint64_t seg, const tsdb_wal_batch_t *state);
 
 uint64_t tsdb_wal_disk_bytes(tsdb_wal_t *wal);
-
-/* CRC32C (Castagnoli), shared with the block format. */
-uint32_t tsdb_crc32c(uint32_t crc, const void *data, size_t len);
 
 #endif

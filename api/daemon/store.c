@@ -27,6 +27,7 @@ void *daemon_store_open(void *arg)
     opts.fsync = !strcmp(c->wal_fsync, "always") ? TSDB_FSYNC_ALWAYS
                : !strcmp(c->wal_fsync, "never") ? TSDB_FSYNC_NEVER : TSDB_FSYNC_INTERVAL;
     opts.fsync_interval_ms = (int)c->fsync_interval_ms;
+    opts.rollup_zero_run_ms = c->gpu_idle_after_ms;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = tsdb_open(&opts, &o->db);

@@ -8,17 +8,12 @@
 
 #include <stdio.h>
 
-#include "strata_log.h"
-
 static int h_cut_head(api_call_t *c, void *ctx)
 {
     (void)ctx;
     tsdb_t *db = api_call_db(c);
     int rc = tsdb_cut_head(db);
-    if (rc) {
-        strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
-        return rc;
-    }
+    if (rc) return rc;  /* logged by tsdb */
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
     char body[160];

@@ -15,6 +15,7 @@ struct api_read_source {
     const api_read_ops_t *ops;
     void *backend;
     unsigned caps;
+    int64_t rollup_zero_run_ms;
 };
 
 struct api_read_set {
@@ -39,6 +40,11 @@ int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps,
 void api_read_source_free(api_read_source_t *src) { free(src); }
 
 unsigned api_read_source_caps(const api_read_source_t *src) { return src->caps; }
+
+int64_t api_read_source_rollup_zero_run_ms(const api_read_source_t *src)
+{
+    return src->rollup_zero_run_ms;
+}
 
 int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags,
                     const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
@@ -142,5 +148,7 @@ static const api_read_ops_t TSDB_OPS = {
 
 int api_read_source_tsdb(tsdb_t *db, api_read_source_t **out)
 {
-    return api_read_source_new(&TSDB_OPS, db, API_READ_CAP_ROLLUPS, out);
+    int rc = api_read_source_new(&TSDB_OPS, db, API_READ_CAP_ROLLUPS, out);
+    if (rc == 0) (*out)->rollup_zero_run_ms = tsdb_rollup_zero_run_ms(db);
+    return rc;
 }

@@ -66,6 +66,10 @@ int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps,
 int api_read_source_tsdb(tsdb_t *db, api_read_source_t **out);
 void api_read_source_free(api_read_source_t *src);
 unsigned api_read_source_caps(const api_read_source_t *src);
+/* The shortest run of zeros whose length past it the source's 1h rollups
+ * count (tsdb_rollup_point_t.zero_inner_long; tsdb_rollup_zero_run_ms() for
+ * the local store); 0 when its rollups carry no such field. */
+int64_t api_read_source_rollup_zero_run_ms(const api_read_source_t *src);
 
 /* The most matchers a select takes (the tenant matcher included). */
 #define API_READ_MAX_MATCHERS 32

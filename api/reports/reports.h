@@ -1,7 +1,7 @@
 /*
- * reports.h: consumption reports (DESIGN.md section 6, "Reports" and
- * "Report CSV"): the report store, its background workers, the CSV writer and
- * the pure aggregation a generator uses to turn workload samples into rows.
+ * reports.h: consumption reports (docs/reports.md): the report store, its
+ * background workers, the CSV writer and the pure aggregation a generator
+ * uses to turn workload samples into rows.
  *
  * The store keeps each report's metadata and CSV file under
  * <data-dir>/reports/ (one JSON file and one CSV per report, each written to a
@@ -175,7 +175,7 @@ int api_reports_wait_idle(api_reports_t *st, int64_t timeout_ms);
 
 /* ---- CSV ------------------------------------------------------------------ */
 
-/* One consumption row (DESIGN.md section 6).  Group columns not used by the
+/* One consumption row (docs/reports.md, "The CSV").  Group columns not used by the
  * report's groupBy are ignored (NULL prints as empty).  A NaN average (no
  * data that day) prints as an empty cell; other numbers in shortest
  * round-trip form. */
@@ -258,16 +258,16 @@ int api_reports_filter_match(const api_report_request_t *req, const api_report_w
 /* Computes the report's rows: for every UTC day overlapping [start, end) and
  * every group with at least one workload present that day (a workload is
  * present when any of its series holds a value, or a counter sample falls,
- * within the day's part of the range), the integrals of section 4's holding
- * rule over the day's part of [start, end):
+ * within the day's part of the range), the integrals under the holding rule
+ * (docs/reports.md, "Aggregation") over the day's part of [start, end):
  *   gpu_allocation_hours        integral of allocation, device-hours
  *   gpu_idle_allocated_hours    integral of allocation x idle GPUs / reporting GPUs
  *   gpu_utilization_avg_pct     time-weighted mean over GPU-time (NaN: none)
  *   gpu_memory_usage_avg_bytes  the same over FB used x 1048576 (NaN: none)
  *   cpu_request_core_hours      sum of integrals, core-hours
- *   cpu_usage_core_hours        counter increase (reset-aware, section 5's rule:
- *                               samples in [day start, day end) against the last one
- *                               before) / 3600
+ *   cpu_usage_core_hours        counter increase (reset-aware, the counter rule of
+ *                               docs/reports.md: samples in [day start, day end)
+ *                               against the last one before) / 3600
  *   cpu_memory_*_gib_hours      sum of integrals / 2^30, GiB-hours
  *   workloads                   workloads present
  * Workloads failing filterBy are skipped.  Rows are ordered by day, then by

@@ -1,14 +1,15 @@
 /*
- * reports_csv.c: the consumption CSV (DESIGN.md section 6, "Report CSV"):
- * the row writer generators call, and the pure aggregation that turns
- * per-workload samples into per-UTC-day, per-group rows with the exact
- * integrals of section 4's holding rule.
+ * reports_csv.c: the consumption CSV (docs/reports.md, "The CSV"): the row
+ * writer generators call, and the pure aggregation that turns per-workload
+ * samples into per-UTC-day, per-group rows with the exact integrals of the
+ * holding rule (docs/reports.md, "Aggregation").
  *
  * Integrals are accumulated as value x milliseconds and divided once per row,
  * so integer inputs (GPU counts, bytes, cores) give exact hours: 2 GPUs for
- * 3.5 h is 2 x 12600000 ms / 3600000 = 7 exactly.  Counters follow section
- * 5's increase rule (never interpolated), so a cross-midnight increase goes
- * whole to the day of the later sample and integer counters stay integers.
+ * 3.5 h is 2 x 12600000 ms / 3600000 = 7 exactly.  Counters follow the
+ * increase rule of the same section (never interpolated), so a cross-midnight
+ * increase goes whole to the day of the later sample and integer counters
+ * stay integers.
  */
 #include <errno.h>
 #include <math.h>
@@ -398,17 +399,16 @@ int api_reports_filter_match(const api_report_request_t *req, const api_report_w
 
 typedef api_report_entry_t entry_t;
 
-static _Thread_local enum api_report_group sort_group;
-
 static int scmp(const char *a, const char *b)
 {
     return strcmp(a ? a : "", b ? b : "");
 }
 
-static int cmp_group(const api_report_workload_t *x, const api_report_workload_t *y)
+static int cmp_group(enum api_report_group g, const api_report_workload_t *x,
+                     const api_report_workload_t *y)
 {
     int c = 0;
-    switch (sort_group) {
+    switch (g) {
     case API_REPORT_GROUP_CLUSTER: return scmp(x->cluster_id, y->cluster_id);
     case API_REPORT_GROUP_DEPARTMENT:
         if ((c = scmp(x->department_id, y->department_id))) return c;
@@ -429,12 +429,13 @@ static int cmp_group(const api_report_workload_t *x, const api_report_workload_t
     }
 }
 
-/* Day, then group columns, then workload id (to count distinct workloads). */
-static int cmp_entries(const void *pa, const void *pb)
+/* Day, then group columns, then workload id (to count distinct workloads);
+ * pg points at the report's groupBy (qsort_r's context). */
+static int cmp_entries(const void *pa, const void *pb, void *pg)
 {
     const entry_t *a = pa, *b = pb;
     if (a->day_ms != b->day_ms) return a->day_ms < b->day_ms ? -1 : 1;
-    int c = cmp_group(a->w, b->w);
+    int c = cmp_group(*(const enum api_report_group *)pg, a->w, b->w);
     if (c) return c;
     return scmp(a->w->workload_id, b->w->workload_id);
 }
@@ -476,8 +477,8 @@ int api_reports_group(const api_report_request_t *req, api_report_entry_t *ent, 
     *rows = NULL;
     *nrows = 0;
     if (!nent) return 0;
-    sort_group = req->group_by;
-    qsort(ent, nent, sizeof *ent, cmp_entries);
+    enum api_report_group g = req->group_by;
+    qsort_r(ent, nent, sizeof *ent, cmp_entries, &g);
     api_report_row_t *out = strata_arena_calloc(arena, nent, sizeof *out);
     if (!out) return STRATA_ENOMEM;
     size_t nr = 0;
@@ -485,7 +486,8 @@ int api_reports_group(const api_report_request_t *req, api_report_entry_t *ent, 
         size_t j = i;
         acc_t sum = {0};
         int64_t distinct = 0;
-        for (; j < nent && ent[j].day_ms == ent[i].day_ms && cmp_group(ent[j].w, ent[i].w) == 0; j++) {
+        for (; j < nent && ent[j].day_ms == ent[i].day_ms && cmp_group(g, ent[j].w, ent[i].w) == 0;
+             j++) {
             const acc_t *a = &ent[j].totals;
             sum.alloc_ms += a->alloc_ms;
             sum.idle_ms += a->idle_ms;

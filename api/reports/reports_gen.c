@@ -1,10 +1,10 @@
 /*
  * reports_gen.c: the generate callback over the metric store
  * (api_reports_tsdb_generate): reads the tenant's workload series from tsdb,
- * joins them to workloads (DESIGN.md section 4: a series belongs to a
- * workload when it carries workload_id, or when its (namespace, pod) matches
- * a runai_pod_info series), sums them per workload and UTC day, and writes
- * the rows through api_reports_group.
+ * joins them to workloads (docs/reports.md, "Generation": a series belongs to
+ * a workload when it carries workload_id, or when its (namespace, pod)
+ * matches a runai_pod_info series), sums them per workload and UTC day, and
+ * writes the rows through api_reports_group.
  *
  * Three passes: each day's workloads and pods (raw info samples); each
  * column's 1h rollups over the whole range in one streaming select, walked
@@ -330,7 +330,7 @@ static int attach(day_t *d)
 
 /* Where a series stands at an hour boundary. */
 typedef struct walk {
-    int64_t staleness, idle_after;
+    int64_t staleness, idle_after, zero_run;  /* zero_run: the store's tsdb_rollup_zero_run_ms */
     int have;          /* a sample before */
     int64_t pt;        /* the newest sample before: time and value */
     double pv;
@@ -367,7 +367,7 @@ static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t
         st = P->stale_t;
     }
     if (Q && (Q->gap_max > w->staleness || isnan(Q->sum) || isnan(Q->hold_sum))) return 1;
-    int inner_kept = w->idle_after == TSDB_ROLLUP_IDLE_AFTER;
+    int inner_kept = w->idle_after == w->zero_run;
     if (want_idle && Q && !inner_kept && Q->zero_inner_max > w->idle_after) return 1;
     /* the value held into the hour from the newest sample before it */
     int64_t c1 = A;
@@ -401,7 +401,7 @@ static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t
             h->idle += idle_of(r0, c1, A, w->idle_after);
             if (!Q && c1 == B) next = r0;
         }
-        if (Q && inner_kept) h->idle += Q->zero_inner_idle;
+        if (Q && inner_kept) h->idle += Q->zero_inner_long;
         if (Q && Q->zero_lead_end != INT64_MAX && Q->zero_trail_start != INT64_MAX) {
             h->idle += idle_of(Q->zero_trail_start, E, A, w->idle_after);
             if (E == B) next = Q->zero_trail_start;
@@ -421,9 +421,10 @@ static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t
 }
 
 /* A counter's increase over samples in [a, b), from the points ending in
- * [a - lookback + 1h, b] (section 5's rule: each sample adds its rise over
- * the sample before, a drop its whole value; the first sample seen has no
- * baseline, as in the raw path's window).  Returns 1 with NaN samples. */
+ * [a - lookback + 1h, b] (the counter rule of docs/reports.md, "Aggregation":
+ * each sample adds its rise over the sample before, a drop its whole value;
+ * the first sample seen has no baseline, as in the raw path's window).
+ * Returns 1 with NaN samples. */
 static int counter_day(const tsdb_rollup_point_t *p, size_t n, int64_t a, int64_t b, double *inc,
                        int *present)
 {
@@ -460,8 +461,8 @@ static int64_t walk_lookback(const api_report_agg_params_t *prm)
 
 /* One series' 1h points p[0..np) into workload x's day d (a from-rollups
  * day): the walk from the lookback before the day to its end. */
-static void fast_series_day(const api_report_agg_params_t *prm, int col, const tsdb_rollup_point_t *p,
-                            size_t np, const day_t *d, wl_t *x)
+static void fast_series_day(const api_report_agg_params_t *prm, int64_t zero_run, int col,
+                            const tsdb_rollup_point_t *p, size_t np, const day_t *d, wl_t *x)
 {
     int64_t w0 = d->a - walk_lookback(prm);
     size_t lo = 0, hi = np;  /* first point of the walk: t > w0 */
@@ -478,7 +479,7 @@ static void fast_series_day(const api_report_agg_params_t *prm, int col, const t
         return;
     }
     if (col == G_ALLOC) x->nalloc++;
-    walk_t w = {prm->staleness_ms, prm->gpu_idle_after_ms, 0, 0, 0, INT64_MAX};
+    walk_t w = {prm->staleness_ms, prm->gpu_idle_after_ms, zero_run, 0, 0, 0, INT64_MAX};
     double value = 0;
     int64_t held = 0;
     size_t j = 0;
@@ -544,7 +545,7 @@ static int fast_col(const api_read_source_t *rd, int32_t tenant, const api_repor
             if (wi < 0) wi = find_pod(d, ns, pod);
             if (wi < 0 || d->wl[wi].excluded || d->wl[wi].raw) continue;
             if (!p && (rrc = api_read_set_rollups(set, TSDB_ROLLUP_1H, &p, &np))) break;
-            fast_series_day(prm, col, p, np, d, &d->wl[wi]);
+            fast_series_day(prm, api_read_source_rollup_zero_run_ms(rd), col, p, np, d, &d->wl[wi]);
         }
         if (rrc) { rc = rrc; break; }
     }

@@ -1,6 +1,7 @@
 /*
  * fuzz_block.c: opens blocks whose index, chunks, rollups or rollups1h file is arbitrary
- * bytes (tsdb_block_open, then every read path of tsdb_block.c).
+ * bytes (tsdb_block_open, then every read path of block_reader.c, block_index.c,
+ * page_cache.c and rollup.c).
  *
  * A real block is written once at start; each input replaces one of its
  * files: data[0] % 4 picks index (the harness appends the right CRC32C, so
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tsdb_internal.h"
+#include "block_internal.h"
 #include "wal.h"
 
 static char dir[64];
@@ -67,7 +68,7 @@ static void setup(void)
     snprintf(dir, sizeof dir, "/tmp/fuzz-block-XXXXXX");
     if (!mkdtemp(dir)) abort();
     tsdb_block_writer_t *w;
-    if (tsdb_block_writer_new(dir, 1, &w)) abort();
+    if (tsdb_block_writer_new(dir, 1, TSDB_ROLLUP_ZERO_RUN_DEFAULT_MS, &w)) abort();
     static tsdb_sample_t s[1500];
     static const char *jobs[3] = { "api", "db", "gpu" };
     for (int k = 0; k < 3; k++) {

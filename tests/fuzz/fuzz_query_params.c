@@ -3,7 +3,7 @@
  * of the HTTP API: GET /workloads and /workloads/count (api/registry.c),
  * GET /workloads/{id}/metrics (api_metrics_parse), GET /workloads/telemetry
  * (api_telemetry_parse + compute) and GET /org-unit/reports and /count
- * (api/reports.c).
+ * (api/reports/list.c).
  *
  * The input is a query string: pairs split on '&', name and value on the
  * first '=' (no percent-decoding: the fuzzer sends the decoded bytes

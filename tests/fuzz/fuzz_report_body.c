@@ -1,6 +1,6 @@
 /*
  * fuzz_report_body.c: libFuzzer target for POST /org-unit/reports body
- * validation (api_reports_create in api/reports.c).
+ * validation (api_reports_create in api/reports/reports.c, api/reports/validate.c).
  *
  * The input is the request body.  A store opened once in a temp directory
  * (no workers) takes it; every report created is checked, fetched back and

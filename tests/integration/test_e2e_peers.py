@@ -210,7 +210,7 @@ def export(port, match, start, end):
 
 
 def same(a, b):
-    """strata stores float64 bit-exactly (DESIGN 8); VictoriaMetrics rounds to ~15 digits."""
+    """strata stores float64 bit-exactly (docs/storage.md, "Chunk encoding"); VictoriaMetrics rounds to ~15 digits."""
     if TARGET == "victoria-metrics":
         return a == b or abs(a - b) <= 1e-12 * max(abs(a), abs(b))
     return struct.pack("<d", a) == struct.pack("<d", b)

@@ -13,7 +13,7 @@ build/strata runs with --auth=jwt on loopback in a temp dir; data arrives only b
   6. end to end: strata-load backfills a small cluster for tenant 4 with --ack-log; the
      expected metrics (13 types, histograms and percentiles included) of a Training, two
      Inference and a Pending workload are computed here from the acknowledged samples
-     (strata-load --expand-ack) by DESIGN sections 4 and 5, and compared.
+     (strata-load --expand-ack) by the rules of docs/metrics.md and docs/downsampling.md, and compared.
 Every JSON body is validated against the Run:ai spec page (tests/lib/spec_schema.py).
 Prints TAP lines.
 """

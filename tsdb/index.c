@@ -1,5 +1,5 @@
 /*
- * tsdb_index.c: label interning, the head's inverted index and matchers.
+ * index.c: label interning, the head's inverted index and matchers.
  *
  * Label strings are interned once (every series with namespace="prod"
  * shares one copy) and referred to by 32-bit symbol ids.  The head's

@@ -1,0 +1,116 @@
+/*
+ * reports_internal.h: what the files of the report store share, and nothing
+ * outside api/reports includes: the report record, the store's struct, and
+ * the helpers each file provides.  reports.h is the public contract.
+ *
+ *   reports.c      the HTTP-facing calls: create, get, delete, download
+ *   store.c        the in-memory table, persistence, open/close, retention
+ *   workers.c      generation: the worker threads, cancellation, run_one
+ *   validate.c     the POST body
+ *   report_json.c  a report's JSON, the status and groupBy names
+ *   list.c         list and count: filters, search, sort, paging
+ *   helpers.c      the clock, error mapping, ids, a record's status
+ *
+ * reports_csv.c (CSV writer, aggregation) and reports_gen.c (the generator
+ * over the metric store) use reports.h only.
+ *
+ * Locking: st->mu guards the table, every field of every report except
+ * `cancelled`, and every metadata write (docs/reports.md, "On disk").
+ * Functions named *_locked expect it held.
+ */
+#ifndef API_REPORTS_INTERNAL_H
+#define API_REPORTS_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "reports.h"
+
+enum report_status { ST_PENDING, ST_PROCESSING, ST_READY, ST_FAILED };
+
+typedef struct report {
+    char id[37];
+    char *name;
+    char *created_by;
+    int32_t tenant_id;
+    int64_t created_at, start, end, status_updated_at;
+    enum api_report_group group_by;
+    char **filter_by;
+    size_t nfilter;
+    enum report_status status;
+    char *status_message;
+    uint64_t seq;            /* creation order, persisted: workers take the lowest */
+    int busy;                /* a worker is generating it */
+    volatile int cancelled;  /* read by the generate callback without the lock */
+    int deleted;             /* removed from the store while busy; the worker frees it */
+} report_t;
+
+struct api_reports {
+    char *dir;
+    api_reports_options_t opt;
+    pthread_mutex_t mu;
+    pthread_cond_t work;     /* a report became Pending, or stopping */
+    pthread_cond_t idle;     /* a generation ended */
+    report_t **r;            /* creation order */
+    size_t n, cap;
+    uint64_t next_seq;
+    int nbusy;
+    int stopping;
+    pthread_t *threads;
+    int nthreads;
+};
+
+/* ---- helpers.c ------------------------------------------------------------ */
+
+/* The store's clock (opt.now_ms, else CLOCK_REALTIME), ms since the epoch. */
+int64_t reports_now(const api_reports_t *st);
+/* errno -> STRATA_ENOSPC, STRATA_ENOMEM or STRATA_EIO. */
+/* Sets out->error to the formatted message (in the arena) and returns rc. */
+int reports_error(api_reports_result_t *out, strata_arena_t *arena, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 1 for a 36-character 8-4-4-4-12 hex uuid. */
+int reports_valid_uuid(const char *s);
+void report_free(report_t *r);
+/* Sets status, statusMessage (msg; NULL = "") and statusUpdatedAt. */
+int report_set_status(report_t *r, enum report_status s, int64_t now, const char *msg);
+
+/* ---- report_json.c -------------------------------------------------------- */
+
+extern const char *const reports_status_names[4];  /* by enum report_status */
+extern const char *const reports_group_names[5];   /* by api_report_group; [0] NULL */
+
+/* groupBy name -> enum; STRATA_EINVAL for anything else. */
+int report_parse_group(const char *s, enum api_report_group *g);
+/* The spec's Report (NULL on ENOMEM). */
+json_t *report_json(const report_t *r);
+/* Dumps j (stolen) into the arena as out->json. */
+int reports_render(json_t *j, strata_arena_t *arena, api_reports_result_t *out);
+
+/* ---- validate.c ----------------------------------------------------------- */
+
+/* Checks body and fills r's name, start, end, group_by and filter_by. */
+int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena,
+                         api_reports_result_t *out);
+
+/* ---- store.c -------------------------------------------------------------- */
+
+/* <dir>/<id><suffix> into buf. */
+char *reports_path(const api_reports_t *st, const char *id, const char *suffix, char *buf,
+                   size_t cap);
+/* Writes r's metadata file (temp + fsync + rename + directory fsync). */
+int reports_persist(const api_reports_t *st, const report_t *r);
+int reports_table_add(api_reports_t *st, report_t *r);
+/* The row of tenant_id's report id, or -1 (also for a malformed id). */
+ssize_t reports_table_find(const api_reports_t *st, int32_t tenant_id, const char *id);
+int reports_remove_locked(api_reports_t *st, size_t i);
+/* Removes reports past retention; returns how many. */
+int reports_sweep_locked(api_reports_t *st);
+
+/* ---- workers.c ------------------------------------------------------------ */
+
+int reports_workers_start(api_reports_t *st);
+void reports_workers_stop(api_reports_t *st);
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * test_block.c: blocks through the public API: range edges, the older
+ * on-disk versions (fixtures), the meta's zero-run field, the page cache and
+ * its option, streaming reads, a failed write (logged once), and corrupt
+ * chunks, index and meta.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_tsdb_helpers.h"
+#include "strata_log.h"
+#include "tsdb.h"
+
+static void test_block_range_edges(void **state)
+{
+    (void)state;
+    /* One chunk spanning 0..1000000 with nothing in between: a range inside
+     * the gap selects nothing, ranges touching a sample select the series. */
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    tsdb_sample_t s[] = { { 0, 1 }, { 1000000, 2 } };
+    append(db, "__name__=gap", s, 2);
+    append(db, "__name__=gap2", s, 1);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_matcher_t m[] = { M(RE, "__name__", "gap.*") };
+    for (int pass = 0; pass < 2; pass++) {
+        char *got = query(db, m, 1, 10, 20, 1);
+        assert_string_equal(got, "");
+        free(got);
+        got = query(db, m, 1, 0, 5, 1);
+        assert_string_equal(got, "{__name__=gap} 0:3ff0000000000000{__name__=gap2} 0:3ff0000000000000");
+        free(got);
+        got = query(db, m, 1, 10, 1000000, 1);
+        assert_string_equal(got, "{__name__=gap} 1000000:4000000000000000");
+        free(got);
+        /* the same series in the head too: the gap stays empty */
+        append(db, "__name__=gap", (tsdb_sample_t[]){ { 2000000, 3 } }, 1);
+    }
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
+/* Blocks of the older formats (tests/fixtures/tsdb_v1_block and
+ * tsdb_v2_block, see their READMEs) open, their samples read back, and their
+ * rollups have every field (version 1 lacks the holding-rule fields: its 1h
+ * rollups are recomputed from the samples; version 2 stores fixed-size points). */
+static void test_block_old_versions_readable(void **state)
+{
+    (void)state;
+    static tsdb_sample_t s[500];
+    size_t n = fixture_samples(s);
+    for (int f = 0; f < 2; f++) {
+        char *dir = test_tmpdir_new();
+        fixture_copy(dir, f);
+        tsdb_t *db = open_db(dir, 0, 0, 0);
+        tsdb_stats_t st;
+        tsdb_get_stats(db, &st);
+        assert_int_equal(st.blocks, 1);
+        check_bits(db, "h", s, n);
+        check_hold_fields(db, s, n, TSDB_ROLLUP_5M, (unsigned)f);
+        check_hold_fields(db, s, n, TSDB_ROLLUP_1H, (unsigned)f);
+        tsdb_close(db);
+        test_tmpdir_free(dir);
+    }
+}
+
+/* A streaming set reads a block's pages (samples and rollups, right) without
+ * adding them to the shared page cache; an ordinary set adds them. */
+static void test_stream_read_bypasses_cache(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    append_range(db, "__name__=s", 0, 15000, 2000, 0);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    db = open_db(dir, 0, 0, 0);  /* a fresh block object: none of its pages cached */
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "s") };
+    tsdb_stats_t st;
+    for (int stream = 1; stream >= 0; stream--) {
+        tsdb_get_stats(db, &st);
+        uint64_t before = st.page_cache_bytes;
+        tsdb_series_set_t *set;
+        assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
+        if (stream) tsdb_series_set_stream(set);
+        assert_int_equal(tsdb_series_set_next(set), 1);
+        const tsdb_sample_t *smp;
+        size_t n;
+        assert_ok(tsdb_series_set_samples(set, &smp, &n));
+        assert_int_equal(n, 2000);
+        assert_true(smp[1999].v == 1999);
+        const tsdb_rollup_point_t *p;
+        assert_ok(tsdb_series_set_rollups(set, TSDB_ROLLUP_1H, &p, &n));
+        assert_int_equal(n, 10);  /* (-1h, 0] .. (8h, 9h]: 2000 samples 15 s apart from 0 */
+        tsdb_series_set_free(set);
+        tsdb_get_stats(db, &st);
+        if (stream) assert_true(st.page_cache_bytes == before);
+        else assert_true(st.page_cache_bytes > before);
+    }
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
+static void test_corrupt_chunks(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    append_range(db, "__name__=c,job=1", 1000, 1000, 500, 0);
+    append_range(db, "__name__=c,job=2", 1000, 1000, 500, 0);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    char path[1024];
+    block_file(dir, "chunks", path, sizeof path);
+    flip_bit(path, 8 + 12 + 5);   /* inside the first page's compressed bytes */
+    strata_log_set_level(STRATA_LOG_ERROR + 1);   /* the expected error is noise here */
+    db = open_db(dir, 0, 0, 0);    /* chunks are checked on read, not at open */
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 1);
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "c") };
+    tsdb_series_set_t *set;
+    assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
+    assert_int_equal(tsdb_series_set_next(set), 1);
+    const tsdb_sample_t *s;
+    size_t n;
+    assert_err(tsdb_series_set_samples(set, &s, &n), STRATA_ECORRUPT);
+    const tsdb_rollup_point_t *p;
+    assert_err(tsdb_series_set_rollups(set, TSDB_ROLLUP_5M, &p, &n), STRATA_ECORRUPT);
+    /* set aside at once for new readers, moved once this reader is done */
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 0);
+    assert_int_equal(st.blocks_corrupt, 1);
+    assert_int_equal(count_dir(dir, "corrupt"), 0);
+    tsdb_series_set_free(set);
+    assert_int_equal(count_dir(dir, "corrupt"), 1);
+    assert_int_equal(count_dir(dir, "blocks"), 0);
+    char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 0);
+    assert_string_equal(got, "");
+    free(got);
+    /* the db keeps working */
+    append_range(db, "__name__=c,job=1", 600000, 1000, 2, 5);
+    got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+    char *want = expect_range("__name__=c,job=1", 600000, 1000, 2, 5);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    tsdb_close(db);
+    strata_log_set_level(STRATA_LOG_WARN);
+    test_tmpdir_free(dir);
+}
+
+static void corrupt_at_open(const char *file, long off)
+{
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    append_range(db, "__name__=c", 1000, 1000, 10, 0);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    char path[1024];
+    block_file(dir, file, path, sizeof path);
+    flip_bit(path, off);
+    strata_log_set_level(STRATA_LOG_ERROR + 1);
+    db = open_db(dir, 0, 0, 0);
+    strata_log_set_level(STRATA_LOG_WARN);
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 0);
+    assert_int_equal(st.blocks_corrupt, 1);
+    assert_int_equal(count_dir(dir, "corrupt"), 1);
+    assert_int_equal(count_dir(dir, "blocks"), 0);
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "c") };
+    char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 0);
+    assert_string_equal(got, "");
+    free(got);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
+static void test_corrupt_index_and_meta(void **state)
+{
+    (void)state;
+    corrupt_at_open("index", 20);
+    corrupt_at_open("index", -2);   /* the CRC itself */
+    corrupt_at_open("meta", 10);
+}
+
+/* A version 4 block records the zero-run minimum it was built with in its
+ * meta (64 bytes: the i64 before the CRC). */
+static void test_meta_records_zero_run(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db_with(dir, 2 * MIN_MS, 0);
+    append_range(db, "__name__=m", 1000, 15000, 100, 1);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    char path[1024];
+    block_file(dir, "meta", path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t meta[128];
+    size_t len = fread(meta, 1, sizeof meta, f);
+    fclose(f);
+    assert_int_equal(len, 64);
+    uint32_t version;
+    int64_t zero_run;
+    memcpy(&version, meta + 4, 4);
+    memcpy(&zero_run, meta + 52, 8);
+    assert_int_equal(version, 4);
+    assert_int_equal(zero_run, 2 * MIN_MS);
+    test_tmpdir_free(dir);
+}
+
+/* The page_cache_bytes option sizes the process-wide page cache: pages larger
+ * than a quarter of it are not kept, so a 1-byte cache holds nothing after a
+ * read that fills the default one. */
+static void test_page_cache_option(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db_with(dir, 0, 1);
+    append_range(db, "__name__=m", 1000, 15000, 5000, 1);
+    assert_ok(tsdb_cut_head(db));
+    free(query(db, (tsdb_matcher_t[]){ M(EQ, "__name__", "m") }, 1, 0, INT64_MAX, 1));
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.page_cache_bytes, 0);
+    tsdb_close(db);
+    db = open_db_with(dir, 0, 0);  /* the default, 64 MiB */
+    free(query(db, (tsdb_matcher_t[]){ M(EQ, "__name__", "m") }, 1, 0, INT64_MAX, 1));
+    tsdb_get_stats(db, &st);
+    assert_true(st.page_cache_bytes > 0);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
+/* A block write that fails (here: the blocks directory replaced by a file, so
+ * the block's directory cannot be made) is logged once, with the errno text,
+ * and the cut returns STRATA_EIO. */
+static void test_failed_block_write_logged_once(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    append_range(db, "__name__=m", 1000, 15000, 10, 1);
+    char blocks[1024], logpath[1024];
+    snprintf(blocks, sizeof blocks, "%s/blocks", dir);
+    snprintf(logpath, sizeof logpath, "%s/log", dir);
+    assert_int_equal(rmdir(blocks), 0);
+    FILE *f = fopen(blocks, "w");
+    assert_non_null(f);
+    fclose(f);
+    fflush(stderr);
+    int saved = dup(2), fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    int rc = tsdb_cut_head(db);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    assert_int_equal(rc, STRATA_EIO);
+    f = fopen(logpath, "r");
+    assert_non_null(f);
+    char line[2048];
+    int errors = 0, with_errno = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, "level=error")) continue;
+        errors++;
+        with_errno += strstr(line, strerror(ENOTDIR)) != NULL;
+    }
+    fclose(f);
+    assert_int_equal(errors, 1);
+    assert_int_equal(with_errno, 1);
+    unlink(blocks);
+    assert_int_equal(mkdir(blocks, 0755), 0);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
+int main(void)
+{
+    strata_log_set_level(STRATA_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_block_range_edges),
+        cmocka_unit_test(test_block_old_versions_readable),
+        cmocka_unit_test(test_meta_records_zero_run),
+        cmocka_unit_test(test_page_cache_option),
+        cmocka_unit_test(test_failed_block_write_logged_once),
+        cmocka_unit_test(test_stream_read_bypasses_cache),
+        cmocka_unit_test(test_corrupt_chunks),
+        cmocka_unit_test(test_corrupt_index_and_meta),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

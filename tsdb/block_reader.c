@@ -1,0 +1,197 @@
+/*
+ * block_reader.c: opening a block (meta and index checked against their
+ * CRCs, the index loaded into memory), closing it, and reading a series'
+ * samples and stored rollups through the page cache.
+ */
+#include "block_internal.h"
+#include "codec.h"
+#include "format.h"
+#include "strata_fs.h"
+#include "strata_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- reader ------------------------------------------------------------------------ */
+
+static int read_file(const char *path, uint8_t **out, size_t *n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? STRATA_ECORRUPT : strata_io_error("cannot open block file", path);
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? 0 : strata_io_error("cannot stat block file", path);
+    uint8_t *p = NULL;
+    if (!rc && !(p = malloc((size_t)st.st_size + 1))) rc = STRATA_ENOMEM;
+    if (!rc) rc = tsdb_pread_all(fd, p, (size_t)st.st_size, 0);
+    close(fd);
+    if (rc) { free(p); return rc; }
+    *out = p;
+    *n = (size_t)st.st_size;
+    return 0;
+}
+
+void tsdb_block_close(tsdb_block_t *b)
+{
+    if (!b) return;
+    tsdb_page_cache_drop_block(b);
+    tsdb_block_index_free(b);
+    if (b->fd_chunks >= 0) close(b->fd_chunks);
+    if (b->fd_rollups >= 0) close(b->fd_rollups);
+    if (b->fd_rollups1h >= 0) close(b->fd_rollups1h);
+    free(b->syms);
+    free(b->series);
+    free(b->postings);
+    free(b->mem);
+    free(b->path);
+    free(b);
+}
+
+
+int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
+{
+    tsdb_block_t *b = calloc(1, sizeof *b);
+    if (!b) return STRATA_ENOMEM;
+    b->fd_chunks = b->fd_rollups = b->fd_rollups1h = -1;
+    snprintf(b->id, sizeof b->id, "%s", id);
+    b->path = strata_path_join(blocks_dir, id);
+    if (!b->path) { tsdb_block_close(b); return STRATA_ENOMEM; }
+    char *mp = strata_path_join(b->path, "meta"), *ip = strata_path_join(b->path, "index");
+    char *cp = strata_path_join(b->path, "chunks"), *rp = strata_path_join(b->path, "rollups");
+    char *hp = strata_path_join(b->path, "rollups1h");
+    uint8_t *meta = NULL, *index = NULL;
+    size_t mlen = 0, ilen = 0;
+    int rc = (!mp || !ip || !cp || !rp || !hp) ? STRATA_ENOMEM : read_file(mp, &meta, &mlen);
+    if (!rc) {
+        enc_rd_t r = { meta, meta + mlen, 0 };
+        uint32_t crc = 0;
+        if (mlen != TSDB_META_SIZE && mlen != TSDB_META_SIZE_V3) rc = STRATA_ECORRUPT;
+        else {
+            memcpy(&crc, meta + mlen - 4, 4);
+            if (tsdb_crc32c(0, meta, mlen - 4) != crc || enc_rd32(&r) != TSDB_META_MAGIC) rc = STRATA_ECORRUPT;
+            else if ((b->version = enc_rd32(&r)) < 1 || b->version > TSDB_BLOCK_VERSION) rc = STRATA_EVERSION;
+            else if ((b->version >= 4) != (mlen == TSDB_META_SIZE)) rc = STRATA_ECORRUPT;
+            else {
+                b->mint = (int64_t)enc_rd64(&r);
+                b->maxt = (int64_t)enc_rd64(&r);
+                enc_rd64(&r);
+                b->nsamples = enc_rd64(&r);
+                b->nchunks = enc_rd64(&r);
+                b->level = enc_rd32(&r);
+                /* versions 1-3 do not record it: they were built with 5 minutes */
+                b->zero_run_ms = b->version >= 4 ? (int64_t)enc_rd64(&r) : TSDB_META_V3_ZERO_RUN_MS;
+                if (b->zero_run_ms <= 0) rc = STRATA_ECORRUPT;
+            }
+        }
+    }
+    if (!rc) rc = read_file(ip, &index, &ilen);
+    if (!rc) {
+        rc = tsdb_block_index_parse(b, index, ilen);
+        /* kept only by a block whose parse failed half-way (freed with it) */
+        if (!b->mem || ((void **)b->mem)[0] != index) free(index);
+    }
+    if (!rc) {
+        b->fd_chunks = open(cp, O_RDONLY | O_CLOEXEC);
+        b->fd_rollups = open(rp, O_RDONLY | O_CLOEXEC);
+        if (b->version >= 2) b->fd_rollups1h = open(hp, O_RDONLY | O_CLOEXEC);
+        if (b->fd_chunks < 0 || b->fd_rollups < 0 || (b->version >= 2 && b->fd_rollups1h < 0))
+            rc = STRATA_ECORRUPT;
+    }
+    if (!rc) {
+        const char *files[5] = { mp, ip, cp, rp, hp };
+        for (int i = 0; i < 5; i++) {
+            struct stat st;
+            if (stat(files[i], &st) == 0) b->bytes += (uint64_t)st.st_size;
+        }
+    }
+    free(meta);
+    free(mp); free(ip); free(cp); free(rp); free(hp);
+    if (rc) { tsdb_block_close(b); return rc; }
+    *out = b;
+    return 0;
+}
+
+int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint, int64_t maxt,
+                              tsdb_page_cache_t *pc, tsdb_sample_t **buf, size_t *n, size_t *cap)
+{
+    const tsdb_block_series_t *s = &b->series[idx];
+    for (uint32_t c = 0; c < s->nchunks; c++) {
+        const tsdb_block_chunk_t *m = &s->chunks[c];
+        if (m->maxt < mint || m->mint > maxt) continue;
+        const uint8_t *data;
+        int rc = tsdb_page_read(b, 0, m->page, m->off, m->len, pc, &data);
+        if (rc) return rc;
+        if (*n + m->count > *cap) {
+            size_t nc = *cap ? *cap : 256;
+            while (nc < *n + m->count) nc *= 2;
+            tsdb_sample_t *nb = realloc(*buf, nc * sizeof *nb);
+            if (!nb) return STRATA_ENOMEM;
+            *buf = nb;
+            *cap = nc;
+        }
+        size_t got = 0;
+        rc = tsdb_chunk_decode(data, m->len, *buf + *n, m->count, &got);
+        if (rc == STRATA_EBUFSMALL) rc = STRATA_ECORRUPT;
+        if (rc) return rc;
+        if (got != m->count) return STRATA_ECORRUPT;
+        /* keep only [mint, maxt] */
+        tsdb_sample_t *d = *buf + *n;
+        size_t w = 0;
+        for (size_t i = 0; i < got; i++) if (d[i].t >= mint && d[i].t <= maxt) d[w++] = d[i];
+        *n += w;
+    }
+    return 0;
+}
+
+int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
+                              tsdb_page_cache_t *pc, tsdb_rollup_point_t **buf, size_t *n,
+                              size_t *cap)
+{
+    const tsdb_block_series_t *s = &b->series[idx];
+    uint64_t page = res == TSDB_ROLLUP_5M ? s->r5_page : s->r1_page;
+    uint32_t off = res == TSDB_ROLLUP_5M ? s->r5_off : s->r1_off;
+    uint32_t cnt = res == TSDB_ROLLUP_5M ? s->r5_n : s->r1_n;
+    if (!cnt) return 0;
+    const uint8_t *data;
+    int hold = res == TSDB_ROLLUP_1H && b->version >= 2;
+    int file = res == TSDB_ROLLUP_1H && b->version >= 2 ? 2 : 1;
+    if (b->version >= 3) {
+        uint32_t len;
+        int rc = tsdb_page_read(b, file, page, off, 4, pc, &data);
+        if (rc) return rc;
+        memcpy(&len, data, 4);
+        /* every point takes 2 bytes at least */
+        if ((uint64_t)cnt * 2 > len || (uint64_t)off + 4 + len > UINT32_MAX) return STRATA_ECORRUPT;
+        if ((rc = tsdb_page_read(b, file, page, off + 4, len, pc, &data))) return rc;
+        if (*n + cnt > *cap) {
+            size_t nc = *cap ? *cap : 64;
+            while (nc < *n + cnt) nc *= 2;
+            tsdb_rollup_point_t *nb = realloc(*buf, nc * sizeof *nb);
+            if (!nb) return STRATA_ENOMEM;
+            *buf = nb;
+            *cap = nc;
+        }
+        if ((rc = tsdb_rollups_decode(data, len, cnt, res, hold, *buf + *n))) return rc;
+        *n += cnt;
+        return 0;
+    }
+    size_t rsize = hold ? TSDB_ROLLUP_RECORD_SIZE_V2 : TSDB_ROLLUP_RECORD_SIZE_V1;
+    if ((uint64_t)cnt * rsize > UINT32_MAX) return STRATA_ECORRUPT;
+    int rc = tsdb_page_read(b, file, page, off, cnt * (uint32_t)rsize, pc, &data);
+    if (rc) return rc;
+    if (*n + cnt > *cap) {
+        size_t nc = *cap ? *cap : 64;
+        while (nc < *n + cnt) nc *= 2;
+        tsdb_rollup_point_t *nb = realloc(*buf, nc * sizeof *nb);
+        if (!nb) return STRATA_ENOMEM;
+        *buf = nb;
+        *cap = nc;
+    }
+    tsdb_rollups_decode_fixed(data, cnt, hold, *buf + *n);
+    *n += cnt;
+    return 0;
+}

@@ -1,0 +1,337 @@
+/*
+ * compact.c: maintenance: cutting the head into blocks, compacting blocks
+ * and applying retention.
+ */
+#include "head_internal.h"
+#include "strata_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- cut ---------------------------------------------------------------------------- */
+
+/* Adds every series of set to w; written[id] (when id < nwritten) grows by
+ * the samples the series of head ref id gave. */
+static int copy_series(tsdb_series_set_t *set, tsdb_block_writer_t *w, uint32_t *written, size_t nwritten)
+{
+    int rc;
+    while ((rc = tsdb_series_set_next(set)) == 1) {
+        size_t nl, n;
+        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        const tsdb_sample_t *smp;
+        rc = tsdb_series_set_samples(set, &smp, &n);
+        if (!rc) rc = tsdb_block_writer_add(w, l, nl, smp, n);
+        if (rc) return rc;
+        uint32_t id = querier_current_id(set);
+        if (id < nwritten) written[id] += (uint32_t)n;
+    }
+    return rc;
+}
+
+/* Writes the head samples of [wmin, wmax] into one block and adds it to the
+ * block list; written[id] grows by the samples each series gave.  maint_mu held. */
+static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written, size_t nwritten)
+{
+    tsdb_series_set_t *set = NULL;
+    tsdb_block_writer_t *w = NULL;
+    querier_params_t p = { .flags = QUERIER_HEAD | QUERIER_LAZY_HEAD, .mint = wmin, .maxt = wmax };
+    int rc = querier_build(db, &p, &set);
+    if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, db->opts.rollup_zero_run_ms, &w);
+    if (!rc) rc = copy_series(set, w, written, nwritten);
+    tsdb_series_set_free(set);
+    if (rc) { tsdb_block_writer_abort(w); return rc; }
+    char id[40];
+    rc = tsdb_block_writer_finish(w, id);
+    if (rc == STRATA_ENOTFOUND) return 0;  /* nothing in this window */
+    tsdb_block_t *b = NULL;
+    if (!rc) rc = tsdb_block_open(db->blocks_dir, id, &b);
+    if (!rc) {
+        pthread_mutex_lock(&db->blocks_mu);
+        rc = db_blocks_add_locked(db, b);
+        pthread_mutex_unlock(&db->blocks_mu);
+        if (rc) tsdb_block_close(b);
+        else strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu",
+                         b->id, (long long)b->mint, (long long)b->maxt,
+                         (unsigned long long)b->nseries, (unsigned long long)b->nsamples);
+    }
+    return rc;
+}
+
+/* Writes every head sample with t < boundary into blocks, drops them from
+ * the head and checkpoints the WAL once.  maint_mu held.
+ *
+ * A bounded cut writes one block per aligned block_duration window, so a
+ * head that fell far behind (a fast backfill) is drained in one pass with
+ * one checkpoint, instead of rewriting the rest of the head into the WAL once
+ * per window.  tsdb_cut_head (boundary INT64_MAX) writes one block.
+ *
+ * Appends are quiesced only while the head lets go of what the blocks hold
+ * and the WAL rotates, not while the blocks are written: a series keeps its
+ * samples below the boundary unless the blocks hold exactly as many of them
+ * as the head still does (samples are only ever added, so equal counts mean
+ * the same samples).  An out-of-order sample that arrived during the write
+ * thus keeps the whole range in the head for the next, overlapping block,
+ * which compaction merges. */
+static int cut_locked(tsdb_t *db, int64_t boundary)
+{
+    const int64_t last = boundary == INT64_MAX ? INT64_MAX : boundary - 1;
+    const int64_t bd = db->opts.block_duration_ms;
+    uint32_t *written = NULL;
+    pthread_rwlock_rdlock(&db->head_lock);
+    size_t nwritten = db->next_ref;
+    int64_t head_mint = db->head_mint;
+    pthread_rwlock_unlock(&db->head_lock);
+    int rc = 0;
+    written = calloc(nwritten + 1, sizeof *written);
+    if (!written) rc = STRATA_ENOMEM;
+    if (!rc && (boundary == INT64_MAX || head_mint == INT64_MAX)) {
+        rc = cut_window(db, INT64_MIN, last, written, nwritten);
+    } else if (!rc) {
+        /* Samples older than the head's mint may only exist when they arrived
+         * after the read above: they stay in the head (counts differ). */
+        for (int64_t ws = tsdb_floor_div(head_mint, bd) * bd; !rc && ws < boundary; ws += bd) {
+            int64_t we = ws + bd - 1 < last ? ws + bd - 1 : last;
+            rc = cut_window(db, ws, we, written, nwritten);
+        }
+    }
+    uint64_t seg = 0;
+    if (!rc) {
+        /* The block is visible: drop its samples from the head.  Readers in
+         * between see both copies, which the merge deduplicates. */
+        pthread_rwlock_wrlock(&db->gate);
+        pthread_rwlock_wrlock(&db->head_lock);
+        tsdb_sample_t *buf = NULL, *lo = NULL;
+        size_t cap = 0, locap = 0;
+        db->head_mint = INT64_MAX;
+        db->head_maxt = INT64_MIN;
+        db->head_series = 0;
+        uint64_t kept = 0;
+        for (uint32_t r = 0; !rc && r < db->next_ref; r++) {
+            hseries_t *s = db->series[r];
+            if (!s) continue;
+            size_t nlo = 0, n = 0;
+            if (boundary == INT64_MAX) nlo = head_series_chunk_samples(s) + s->nraw + s->nooo;
+            else rc = head_series_read(s, INT64_MIN, last, &lo, &nlo, &locap);
+            if (!rc && nlo && r < nwritten && written[r] == nlo) {
+                if (boundary != INT64_MAX) rc = head_series_read(s, boundary, INT64_MAX, &buf, &n, &cap);
+                if (rc) break;
+                db->head_samples -= head_series_chunk_samples(s);
+                head_series_free_data(db, s);
+                for (size_t k = 0; !rc && k < n; k++) rc = head_series_push(db, s, buf[k].t, buf[k].v);
+            } else if (nlo) {
+                kept++;
+            }
+            if (!rc && (s->nraw || s->nchunks || s->nooo)) {
+                /* bounds from the chunk headers and buffers: nothing decoded */
+                int64_t mn = INT64_MAX, mx = INT64_MIN;
+                if (s->nchunks) { mn = s->chunks[0]->mint; mx = s->chunks[s->nchunks - 1]->maxt; }
+                if (s->nraw) { if (s->raw[0].t < mn) mn = s->raw[0].t; if (s->raw[s->nraw - 1].t > mx) mx = s->raw[s->nraw - 1].t; }
+                if (s->nooo) { if (s->ooo[0].t < mn) mn = s->ooo[0].t; if (s->ooo[s->nooo - 1].t > mx) mx = s->ooo[s->nooo - 1].t; }
+                db->head_series++;
+                if (mn < db->head_mint) db->head_mint = mn;
+                if (mx > db->head_maxt) db->head_maxt = mx;
+            }
+        }
+        if (!rc) rc = head_gc(db);
+        pthread_rwlock_unlock(&db->head_lock);
+        if (!rc) rc = tsdb_wal_rotate(db->wal, &seg);
+        pthread_rwlock_unlock(&db->gate);
+        free(buf);
+        free(lo);
+        if (kept) strata_info("series kept below the cut boundary (out-of-order samples arrived during the cut)",
+                              "series=%llu", (unsigned long long)kept);
+    }
+    free(written);
+    if (!rc) rc = head_wal_checkpoint(db, seg);
+    /* a failed system call was logged where it failed */
+    if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC) strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
+    return rc;
+}
+
+int tsdb_cut_head(tsdb_t *db)
+{
+    if (!db) return STRATA_EINVAL;
+    if (atomic_load(&db->closed)) return STRATA_ECLOSED;
+    pthread_mutex_lock(&db->maint_mu);
+    int rc = cut_locked(db, INT64_MAX);
+    pthread_mutex_unlock(&db->maint_mu);
+    return rc;
+}
+
+/* Cuts aligned block_duration ranges while the head spans more than 1.5 of them. */
+int compact_cut_if_due_locked(tsdb_t *db)
+{
+    int64_t bd = db->opts.block_duration_ms;
+    for (int guard = 0; guard < 16; guard++) {  /* the next pass goes on */
+        pthread_rwlock_rdlock(&db->head_lock);
+        int64_t mint = db->head_mint, maxt = db->head_maxt;
+        pthread_rwlock_unlock(&db->head_lock);
+        if (mint == INT64_MAX || maxt - mint <= bd + bd / 2) return 0;
+        /* Every window the one-at-a-time rule would cut, in one pass. */
+        int64_t boundary = (tsdb_floor_div(mint, bd) + 1) * bd;
+        while (maxt - boundary > bd + bd / 2) boundary += bd;
+        int rc = cut_locked(db, boundary);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---- compaction and retention ---------------------------------------------------------- */
+
+/* Merges the given blocks (references held by the caller) into one. */
+static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
+{
+    tsdb_block_t **refs = malloc(n * sizeof *refs);
+    if (!refs) return STRATA_ENOMEM;
+    uint32_t level = 0;
+    pthread_mutex_lock(&db->blocks_mu);
+    for (size_t i = 0; i < n; i++) {
+        refs[i] = grp[i];
+        grp[i]->refs++;
+        if (grp[i]->level > level) level = grp[i]->level;
+    }
+    pthread_mutex_unlock(&db->blocks_mu);
+    tsdb_series_set_t *set = NULL;
+    tsdb_block_writer_t *w = NULL;
+    querier_params_t p = { .blks = refs, .nblks = n, .mint = INT64_MIN, .maxt = INT64_MAX };
+    int rc = querier_build(db, &p, &set);
+    if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, level + 1, db->opts.rollup_zero_run_ms, &w);
+    if (!rc) rc = copy_series(set, w, NULL, 0);
+    char id[40];
+    tsdb_block_t *nb = NULL;
+    if (!rc) {
+        rc = tsdb_block_writer_finish(w, id);
+        w = NULL;
+        if (!rc) rc = tsdb_block_open(db->blocks_dir, id, &nb);
+    }
+    tsdb_block_writer_abort(w);
+    if (rc == STRATA_ENOTFOUND) rc = 0;
+    /* The new block goes in before the old ones go: a crash in between
+     * leaves duplicates, which reads and the next compaction absorb. */
+    pthread_mutex_lock(&db->blocks_mu);
+    if (!rc && nb) rc = db_blocks_add_locked(db, nb);
+    if (!rc)
+        for (size_t i = 0; i < n; i++) {
+            grp[i]->dropped = 1;
+            db_blocks_remove_locked(db, grp[i]);
+        }
+    pthread_mutex_unlock(&db->blocks_mu);
+    if (!rc && nb)
+        strata_info("blocks compacted", "block=%s sources=%zu mint=%lld maxt=%lld", nb->id, n,
+                    (long long)nb->mint, (long long)nb->maxt);
+    tsdb_series_set_free(set);  /* drops refs[] */
+    if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC) strata_error("compaction failed", "err=\"%s\"", strata_strerror(rc));
+    return rc;
+}
+
+/* Compaction windows, smallest first: 3 block durations, then 1 day and 7
+ * days where they are whole multiples of the one before, none longer than a
+ * tenth of the retention (so retention still drops data in small steps).
+ * Every block keeps its own index in memory, series labels included, so 30
+ * days of 6 h blocks held the labels of each series 120 times. */
+static size_t compaction_ranges(const tsdb_t *db, int64_t r[3])
+{
+    const int64_t day = INT64_C(86400000);
+    int64_t cap = db->opts.retention_ms > 0 ? db->opts.retention_ms / 10 : INT64_MAX;
+    size_t n = 0;
+    r[n++] = 3 * db->opts.block_duration_ms;
+    const int64_t more[2] = { day, 7 * day };
+    for (size_t k = 0; k < 2; k++)
+        if (more[k] > r[n - 1] && more[k] % r[n - 1] == 0 && more[k] <= cap) r[n++] = more[k];
+    return n;
+}
+
+int compact_run_locked(tsdb_t *db)
+{
+    int64_t ranges[3];
+    size_t nranges = compaction_ranges(db, ranges);
+    int64_t range = ranges[0];
+    for (int guard = 0; guard < 1000; guard++) {
+        tsdb_block_t **bl = NULL;
+        size_t n = 0;
+        int rc = db_blocks_snapshot(db, INT64_MIN, INT64_MAX, &bl, &n);
+        if (rc) return rc;
+        size_t gs = 0, ge = 0;
+        /* 1: blocks whose time ranges overlap (out-of-order data, crash leftovers) */
+        for (size_t i = 0; i < n && ge - gs < 2; i++) {
+            int64_t end = bl[i]->maxt;
+            size_t j = i + 1;
+            while (j < n && bl[j]->mint <= end) { if (bl[j]->maxt > end) end = bl[j]->maxt; j++; }
+            if (j - i >= 2) { gs = i; ge = j; }
+        }
+        /* 2: adjacent blocks inside one aligned window of 3 block durations */
+        for (size_t i = 0; i < n && ge - gs < 2; i++) {
+            int64_t win = tsdb_floor_div(bl[i]->mint, range);
+            if (tsdb_floor_div(bl[i]->maxt, range) != win) continue;
+            size_t j = i + 1;
+            while (j < n && tsdb_floor_div(bl[j]->mint, range) == win && tsdb_floor_div(bl[j]->maxt, range) == win) j++;
+            if (j - i >= 2) { gs = i; ge = j; }
+        }
+        /* 3: the longer windows, once complete (a block already ends past
+         * them), so a growing window is not rewritten at every new block */
+        int64_t newest = INT64_MIN;
+        for (size_t i = 0; i < n; i++) if (bl[i]->maxt > newest) newest = bl[i]->maxt;
+        for (size_t k = 1; k < nranges && ge - gs < 2; k++) {
+            for (size_t i = 0; i < n && ge - gs < 2; i++) {
+                int64_t win = tsdb_floor_div(bl[i]->mint, ranges[k]);
+                if (tsdb_floor_div(bl[i]->maxt, ranges[k]) != win || newest < (win + 1) * ranges[k]) continue;
+                size_t j = i + 1;
+                while (j < n && tsdb_floor_div(bl[j]->mint, ranges[k]) == win &&
+                       tsdb_floor_div(bl[j]->maxt, ranges[k]) == win)
+                    j++;
+                if (j - i >= 2) { gs = i; ge = j; }
+            }
+        }
+        if (ge - gs >= 2) rc = merge_blocks(db, bl + gs, ge - gs);
+        for (size_t i = 0; i < n; i++) db_block_unref(db, bl[i]);
+        free(bl);
+        if (rc == STRATA_ECORRUPT) { rc = 0; continue; }  /* that block is set aside now: go on */
+        if (rc || ge - gs < 2) return rc;
+    }
+    return 0;
+}
+
+void compact_retention_locked(tsdb_t *db)
+{
+    pthread_rwlock_rdlock(&db->head_lock);
+    int64_t newest = db->head_maxt;
+    pthread_rwlock_unlock(&db->head_lock);
+    pthread_mutex_lock(&db->blocks_mu);
+    for (size_t i = 0; i < db->nblocks; i++) if (db->blocks[i]->maxt > newest) newest = db->blocks[i]->maxt;
+    if (db->opts.retention_ms > 0 && newest != INT64_MIN) {
+        for (size_t i = 0; i < db->nblocks;) {
+            tsdb_block_t *b = db->blocks[i];
+            if (b->maxt < newest - db->opts.retention_ms) {
+                strata_info("block past retention time, dropping", "block=%s maxt=%lld", b->id, (long long)b->maxt);
+                b->dropped = 1;
+                db_blocks_remove_locked(db, b);
+            } else {
+                i++;
+            }
+        }
+    }
+    if (db->opts.retention_bytes > 0) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < db->nblocks; i++) total += db->blocks[i]->bytes;
+        while (db->nblocks && total > db->opts.retention_bytes) {
+            tsdb_block_t *b = db->blocks[0];  /* sorted by mint: the oldest */
+            total -= b->bytes;
+            strata_info("block over retention size, dropping", "block=%s bytes=%llu", b->id, (unsigned long long)b->bytes);
+            b->dropped = 1;
+            db_blocks_remove_locked(db, b);
+        }
+    }
+    pthread_mutex_unlock(&db->blocks_mu);
+}
+
+int tsdb_compact(tsdb_t *db)
+{
+    if (!db) return STRATA_EINVAL;
+    if (atomic_load(&db->closed)) return STRATA_ECLOSED;
+    pthread_mutex_lock(&db->maint_mu);
+    int rc = compact_cut_if_due_locked(db);
+    if (!rc) rc = compact_run_locked(db);
+    compact_retention_locked(db);
+    pthread_mutex_unlock(&db->maint_mu);
+    return rc;
+}

@@ -1,0 +1,167 @@
+/*
+ * head_append.c: tsdb_append: classifying a batch's samples against the
+ * head, logging them to the WAL, then making them visible.
+ */
+#include "head_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- append ------------------------------------------------------------------------- */
+
+/* What tsdb_append does with one sample (tsdb.h, tsdb_append_result_t). */
+enum sample_verdict {
+    SAMPLE_ACCEPT,     /* appended */
+    SAMPLE_DUPLICATE,  /* same time and value bits as the stored one: a no-op */
+    SAMPLE_CONFLICT,   /* same time, other value bits: rejected (STRATA_EDUPTS) */
+    SAMPLE_TOO_OLD,    /* beyond the out-of-order window: rejected (STRATA_ETOOOLD) */
+};
+
+typedef struct { int64_t t; double v; uint32_t idx; } isample_t;
+static int isample_cmp(const void *x, const void *y)
+{
+    const isample_t *a = x, *b = y;
+    if (a->t != b->t) return a->t < b->t ? -1 : 1;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_append_result_t *res)
+{
+    tsdb_append_result_t local;
+    if (!res) res = &local;
+    memset(res, 0, sizeof *res);
+    res->first_rejected_series = SIZE_MAX;
+    if (!db || (nseries && !in)) return STRATA_EINVAL;
+    if (atomic_load(&db->closed)) return STRATA_ECLOSED;
+
+    size_t total = 0;
+    for (size_t i = 0; i < nseries; i++) total += in[i].nsamples;
+    tsdb_wal_sample_t *acc = malloc((total + 1) * sizeof *acc);
+    uint32_t *refs = malloc((nseries + 1) * sizeof *refs);
+    uint8_t *log_series = calloc(nseries + 1, 1);
+    uint64_t *hashes = malloc((nseries + 1) * sizeof *hashes);
+    size_t *lens = NULL, *lens_at = malloc((nseries + 1) * sizeof *lens_at), nstr = 0;
+    for (size_t i = 0; i < nseries; i++) nstr += 2 * (in[i].nlabels <= TSDB_MAX_LABELS ? in[i].nlabels : 0);
+    lens = malloc((nstr + 1) * sizeof *lens);
+    isample_t *srt = NULL;
+    size_t srt_cap = 0, nacc = 0, nlog = 0;
+    int rc = (!acc || !refs || !log_series || !hashes || !lens || !lens_at) ? STRATA_ENOMEM : 0;
+    int replay = atomic_load(&db->replaying);
+
+    /* Hashing needs no lock: done first, it shortens the exclusive section. */
+    size_t nvalid = 0;
+    for (size_t off = 0; !rc && nvalid < nseries; nvalid++) {
+        const tsdb_series_input_t *si = &in[nvalid];
+        if (!si->nlabels || !si->labels || si->nlabels > TSDB_MAX_LABELS || (si->nsamples && !si->samples)) break;
+        lens_at[nvalid] = off;
+        hashes[nvalid] = head_label_set_hash(si->labels, si->nlabels, lens + off);
+        off += 2 * si->nlabels;
+    }
+
+    pthread_rwlock_rdlock(&db->gate);
+    int locked = !rc;
+    if (locked) pthread_rwlock_wrlock(&db->head_lock);
+    /* The series of a batch are scattered over the table and the heap: the
+     * slots PF_SLOT series ahead and their series PF_SERIES ahead are
+     * prefetched so the misses overlap instead of stalling one by one. */
+    enum { PF_SLOT = 16, PF_SERIES = 8, PF_STRINGS = 4 };
+    for (size_t i = 0; !rc && i < PF_SLOT && i < nvalid; i++) head_smap_prefetch(db, hashes[i], 0);
+    for (size_t i = 0; !rc && i < PF_SERIES && i < nvalid; i++) head_smap_prefetch(db, hashes[i], 1);
+    for (size_t i = 0; !rc && i < PF_STRINGS && i < nvalid; i++) head_smap_prefetch(db, hashes[i], 2);
+    for (size_t i = 0; !rc && i < nseries; i++) {
+        const tsdb_series_input_t *si = &in[i];
+        if (i >= nvalid) {
+            rc = STRATA_EINVAL;
+            break;
+        }
+        if (i + PF_SLOT < nvalid) head_smap_prefetch(db, hashes[i + PF_SLOT], 0);
+        if (i + PF_SERIES < nvalid) head_smap_prefetch(db, hashes[i + PF_SERIES], 1);
+        if (i + PF_STRINGS < nvalid) head_smap_prefetch(db, hashes[i + PF_STRINGS], 2);
+        uint64_t h = hashes[i];
+        hseries_t *s = head_series_lookup(db, si->labels, lens + lens_at[i], si->nlabels, h);
+        if (!s) {
+            if ((rc = head_series_create(db, si->labels, si->nlabels, h, UINT32_MAX, &s))) break;
+            res->new_series++;
+        }
+        refs[i] = s->ref;
+        if (!s->logged) { log_series[i] = 1; nlog++; }
+        if (si->nsamples > srt_cap) {
+            isample_t *ns = realloc(srt, si->nsamples * sizeof *ns);
+            if (!ns) { rc = STRATA_ENOMEM; break; }
+            srt = ns;
+            srt_cap = si->nsamples;
+        }
+        for (size_t k = 0; k < si->nsamples; k++)
+            srt[k] = (isample_t){ si->samples[k].t, si->samples[k].v, (uint32_t)k };
+        if (si->nsamples > 1) qsort(srt, si->nsamples, sizeof *srt, isample_cmp);
+        int64_t vmax = s->maxt;
+        int have_prev = 0;
+        int64_t pt = 0;
+        uint64_t pbits = 0;
+        for (size_t k = 0; k < si->nsamples; k++) {
+            int64_t t = srt[k].t;
+            uint64_t bits = enc_dbits(srt[k].v);
+            double stored;
+            enum sample_verdict verdict;
+            if (have_prev && t == pt) verdict = bits == pbits ? SAMPLE_DUPLICATE : SAMPLE_CONFLICT;
+            else if (vmax == INT64_MIN || t > vmax) verdict = SAMPLE_ACCEPT;
+            else if (head_series_find(s, t, &stored))
+                verdict = enc_dbits(stored) == bits ? SAMPLE_DUPLICATE : SAMPLE_CONFLICT, bits = enc_dbits(stored);
+            else if (!replay && t < vmax && (uint64_t)vmax - (uint64_t)t > (uint64_t)db->opts.ooo_window_ms)
+                verdict = SAMPLE_TOO_OLD;
+            else verdict = SAMPLE_ACCEPT;
+            if (verdict == SAMPLE_ACCEPT) {
+                acc[nacc++] = (tsdb_wal_sample_t){ s->ref, t, srt[k].v };
+                res->appended++;
+                if (vmax == INT64_MIN || t > vmax) vmax = t;
+            } else if (verdict == SAMPLE_DUPLICATE) {
+                res->duplicates++;
+            } else {
+                if (verdict == SAMPLE_CONFLICT) res->conflicting++; else res->too_old++;
+                if (res->first_rejected_series == SIZE_MAX) {
+                    res->first_rejected_series = i;
+                    res->first_rejected_error = verdict == SAMPLE_CONFLICT ? STRATA_EDUPTS : STRATA_ETOOOLD;
+                }
+            }
+            if (verdict != SAMPLE_TOO_OLD) { have_prev = 1; pt = t; pbits = bits; }
+        }
+    }
+    if (locked) pthread_rwlock_unlock(&db->head_lock);
+    free(srt);
+
+    if (!rc && (nacc || nlog)) {
+        /* The WAL record is built and written without the head lock, so
+         * concurrent batches overlap here and share an fsync. */
+        tsdb_wal_batch_t batch;
+        tsdb_wal_batch_init(&batch);
+        for (size_t i = 0; !rc && i < nseries; i++)
+            if (log_series[i]) rc = tsdb_wal_batch_add_series(&batch, refs[i], in[i].labels, in[i].nlabels);
+        if (!rc && nacc) rc = tsdb_wal_batch_add_samples(&batch, acc, nacc);
+        if (!rc) rc = tsdb_wal_append(db->wal, &batch);
+        tsdb_wal_batch_free(&batch);
+        if (!rc) {
+            pthread_rwlock_wrlock(&db->head_lock);
+            for (size_t i = 0; i < nseries; i++)
+                if (log_series[i] && db->series[refs[i]]) db->series[refs[i]]->logged = 1;
+            for (size_t k = 0; !rc && k < nacc; k++)
+                rc = head_series_add(db, db->series[acc[k].ref], acc[k].t, acc[k].v);
+            pthread_rwlock_unlock(&db->head_lock);
+            if (!rc) atomic_fetch_add(&db->samples_appended, nacc);
+        }
+    }
+    pthread_rwlock_unlock(&db->gate);
+    free(acc);
+    free(refs);
+    free(log_series);
+    free(hashes);
+    free(lens);
+    free(lens_at);
+    if (rc) {
+        size_t nr = res->first_rejected_series;
+        int nre = res->first_rejected_error;
+        memset(res, 0, sizeof *res);
+        res->first_rejected_series = nr;
+        res->first_rejected_error = nre;
+    }
+    return rc;
+}
