@@ -12,6 +12,7 @@
 #include "api.h"
 #include "config.h"
 #include "registry.h"
+#include "report_delay.h"
 #include "routes_reports.h"
 
 typedef struct daemon_store {

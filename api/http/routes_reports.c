@@ -6,12 +6,9 @@
  */
 #include "routes_reports.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 static int answer(api_call_t *c, int rc, const api_reports_result_t *res, int ok_status)
 {
@@ -114,17 +111,4 @@ size_t api_reports_routes(api_reports_ref_t *ref, api_route_t *out, size_t cap)
     size_t n = cap < API_REPORTS_NROUTES ? cap : API_REPORTS_NROUTES;
     memcpy(out, r, n * sizeof *r);
     return n;
-}
-
-int api_reports_delayed_generate(void *ctx, const api_report_request_t *req, api_report_csv_t *csv,
-                                 const volatile int *cancelled, char *errmsg, size_t errcap)
-{
-    const api_reports_delay_t *d = ctx;
-    /* sleep in short steps so a delete or a shutdown is not held up by the knob */
-    for (int64_t waited = 0; waited < d->delay_ms; waited += 20) {
-        if (*cancelled) return STRATA_ECLOSED;
-        struct timespec ts = { 0, 20 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
-    }
-    return d->inner(d->inner_ctx, req, csv, cancelled, errmsg, errcap);
 }
