@@ -9,11 +9,8 @@
  * counted by reason; the valid rest of the request is still stored.
  *
  * Tenants are kept apart in the store by the reserved label INGEST_TENANT_LABEL
- * stamped on every series; readers add the matching matcher (see
- * ingest_parse_selector) and never show the label to users.
- *
- * Also here: the series selector parser used by the export endpoint
- * (name{a="v",b!="v",c=~"x|y",d!~"..."}).
+ * stamped on every series; readers add the matching matcher (api_read_select
+ * in api/query/read.h) and never show the label to users.
  */
 #ifndef INGEST_H
 #define INGEST_H
@@ -27,7 +24,8 @@
 
 #define INGEST_TENANT_LABEL "__tenant__"
 
-/* Samples this far ahead of the server clock are rejected (DESIGN 3). */
+/* Samples this far ahead of the server clock are rejected (docs/api.md,
+ * too_far_in_future). */
 #define INGEST_MAX_FUTURE_MS (10 * 60 * 1000)
 
 typedef struct ingest_limits {
@@ -142,17 +140,7 @@ int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto,
                  const void *body, size_t len, int32_t tenant, int64_t now_ms,
                  ingest_result_t *res);
 
-/* ---- selectors --------------------------------------------------------- */
-
-/* Parses a Prometheus series selector: `name`, `name{...}` or `{...}` with
- * matchers `l="v"`, `l!="v"`, `l=~"re"`, `l!~"re"` (values in double or
- * single quotes or backticks, Go-style escapes), trailing comma allowed.
- * At least one matcher must not match the empty string, as in Prometheus.
- * Matchers and strings live in the arena.  STRATA_EINVAL on a syntax error,
- * STRATA_EBADREGEX on a bad regular expression; err (may be NULL) gets a
- * message. */
-int ingest_parse_selector(strata_arena_t *arena, const char *sel, tsdb_matcher_t **out,
-                          size_t *n, char *err, size_t errcap);
+/* ---- strings ----------------------------------------------------------- */
 
 /* 1 when s (len bytes) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int ingest_valid_utf8(const char *s, size_t len);

@@ -1,7 +1,8 @@
 /*
  * test_ingest.c: unit tests of the remote-write decode and validation path
- * (ingest/decode.c), the selector parser (ingest/selector.c) and the
- * receiver over a real store (ingest/write.c: limits, rejections, tenants).
+ * (ingest/decode.c) and the receiver over a real store (ingest/write.c:
+ * limits, rejections, tenants).  The selector parser's tests are
+ * test_selector.c.
  *
  * Messages are built here with the generated protobuf-c code and compressed
  * with snappy, so the tests exercise exactly what a sender puts on the wire.
@@ -416,50 +417,6 @@ static void test_reason_names(void **state)
     assert_string_equal(ingest_reason_name(INGEST_R_COUNT), "unknown");
 }
 
-static void test_selector_parse(void **state)
-{
-    fixture_t *f = *state;
-    tsdb_matcher_t *m;
-    size_t n;
-    char err[200];
-    assert_ok(ingest_parse_selector(f->arena, "up", &m, &n, err, sizeof err));
-    assert_int_equal(n, 1);
-    assert_int_equal(m[0].op, TSDB_MATCH_EQ);
-    assert_string_equal(m[0].name, "__name__");
-    assert_string_equal(m[0].value, "up");
-
-    assert_ok(ingest_parse_selector(f->arena,
-        " node:cpu:rate{a=\"v\", b!=\"w\",c=~\"x|y\" , d!~'.*z', e=`r\\aw`, f=\"q\\\"\\n\\u00e9\",} ",
-        &m, &n, err, sizeof err));
-    assert_int_equal(n, 7);
-    assert_string_equal(m[0].value, "node:cpu:rate");
-    assert_int_equal(m[1].op, TSDB_MATCH_EQ);  assert_string_equal(m[1].name, "a"); assert_string_equal(m[1].value, "v");
-    assert_int_equal(m[2].op, TSDB_MATCH_NEQ); assert_string_equal(m[2].name, "b"); assert_string_equal(m[2].value, "w");
-    assert_int_equal(m[3].op, TSDB_MATCH_RE);  assert_string_equal(m[3].value, "x|y");
-    assert_int_equal(m[4].op, TSDB_MATCH_NRE); assert_string_equal(m[4].value, ".*z");
-    assert_string_equal(m[5].value, "r\\aw");
-    assert_string_equal(m[6].value, "q\"\n\xc3\xa9");
-
-    assert_ok(ingest_parse_selector(f->arena, "{job=~\"dcgm.+\"}", &m, &n, err, sizeof err));
-    assert_int_equal(n, 1);
-    assert_string_equal(m[0].name, "job");
-
-    assert_err(ingest_parse_selector(f->arena, "", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_err(ingest_parse_selector(f->arena, "{}", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_err(ingest_parse_selector(f->arena, "{a=\"\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_string_equal(err, "selector must contain at least one matcher that does not match the empty string");
-    assert_err(ingest_parse_selector(f->arena, "{a=~\".*\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_err(ingest_parse_selector(f->arena, "up{a=\"v\"", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_err(ingest_parse_selector(f->arena, "up{a=\"v}", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_string_equal(err, "unterminated string");
-    assert_err(ingest_parse_selector(f->arena, "up{a==\"v\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_err(ingest_parse_selector(f->arena, "up{1a=\"v\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_err(ingest_parse_selector(f->arena, "up x", &m, &n, err, sizeof err), STRATA_EINVAL);
-    assert_err(ingest_parse_selector(f->arena, "up{a=~\"(\"}", &m, &n, err, sizeof err), STRATA_EBADREGEX);
-    assert_string_equal(err, "invalid regular expression \"(\" for label \"a\"");
-    assert_err(ingest_parse_selector(f->arena, "up{a=\"\\q\"}", &m, &n, err, sizeof err), STRATA_EINVAL);
-}
-
 /* ---- the receiver over a real store ------------------------------------ */
 
 static char *snappy_of(const uint8_t *raw, size_t len, size_t *clen)
@@ -612,7 +569,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_protobuf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snappy, setup, teardown),
         cmocka_unit_test(test_reason_names),
-        cmocka_unit_test_setup_teardown(test_selector_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

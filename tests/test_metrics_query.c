@@ -1,5 +1,5 @@
 /*
- * test_metrics_query.c: the workload metrics query layer (api/metrics_query.h)
+ * test_metrics_query.c: the workload metrics query layer (api/query/metrics_query.h)
  * over a real tsdb (temp dir, background=0) and a real registry fed through
  * api_registry_observe, exactly as ingest feeds them (sorted labels, the
  * tenant label stamped).  Every expected value is worked out by hand in the

@@ -1,5 +1,5 @@
 /*
- * test_registry.c: the workload registry (api/registry.h).
+ * test_registry.c: the workload registry (api/workloads/registry.h).
  *
  * Series are fed through api_registry_observe() exactly as ingest will (sorted
  * labels, the tenant label included) and the rendered JSON is parsed back

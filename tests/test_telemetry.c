@@ -1,5 +1,6 @@
 /*
- * test_telemetry.c: GET /workloads/telemetry's computation (api/telemetry.h).
+ * test_telemetry.c: GET /workloads/telemetry's computation
+ * (api/workloads/telemetry.h).
  *
  * A fixture cluster is fed through api_registry_observe() exactly as ingest
  * will (sorted labels, tenant label included): nine live workloads of tenant

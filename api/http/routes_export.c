@@ -9,6 +9,7 @@
  * once (remembered by a 64-bit label hash).
  */
 #include "routes_export.h"
+#include "selector.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -218,7 +219,7 @@ static int h_export(api_call_t *c, void *ctx)
     for (size_t i = 0; st->sels && i < nmatch; i++) {
         tsdb_matcher_t *m;
         size_t n;
-        int rc = ingest_parse_selector(st->arena, match[i], &m, &n, details, sizeof details);
+        int rc = api_selector_parse(st->arena, match[i], &m, &n, details, sizeof details);
         if (rc == 0) {
             for (size_t k = 0; k < n; k++)
                 if (strcmp(m[k].name, INGEST_TENANT_LABEL) == 0) {

@@ -1,6 +1,6 @@
 /*
- * downsample.h: the read-side math of the workloads metrics API
- * (DESIGN.md sections 4 and 5), with no HTTP and no store access.
+ * downsample.h: the read-side math of the workloads metrics API and reports
+ * (docs/downsampling.md), with no HTTP and no store access.
  *
  * Pipeline for one metricType:
  *   1. a bucket layout over [start, end]:           api_buckets_init / _native

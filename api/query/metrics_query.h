@@ -1,17 +1,19 @@
 /*
  * metrics_query.h: GET /api/v1/workloads/{id}/metrics without the HTTP part
- * (DESIGN.md sections 4 and 5; docs/metrics.md).
+ * (docs/metrics.md).  The metric types and what each reads are catalog.h.
  *
- *   1. api_metrics_parse():  the query parameters (metricType, start, end,
- *      numberOfSamples) into a request, or STRATA_EINVAL with a message that
- *      names the parameter (the 400 body's message);
- *   2. api_metrics_query():  for every requested WorkloadMetricType, selects
- *      the catalog's source series of the tenant that belong to the workload
- *      (workload_id label, or (namespace, pod) of one of its pods inside the
- *      pod's active window), downsamples them with api/downsample.h (raw
- *      samples, or 5m/1h rollups for wide buckets) and combines them;
- *   3. api_metrics_render_json() / _csv(): the MetricsCompositeResponse body,
- *      or the CSV form for Accept: text/csv.
+ *   1. api_metrics_parse() (metrics_params.c): the query parameters
+ *      (metricType, start, end, numberOfSamples) into a request, or
+ *      STRATA_EINVAL with a message that names the parameter (the 400 body's
+ *      message);
+ *   2. api_metrics_query() (metrics_query.c): for every requested
+ *      WorkloadMetricType, selects the catalog's source series of the tenant
+ *      that belong to the workload (workload_id label, or (namespace, pod) of
+ *      one of its pods inside the pod's active window), downsamples them with
+ *      downsample.h (raw samples, or 5m/1h rollups for wide buckets) and
+ *      combines them;
+ *   3. api_metrics_render_json() / _csv() (metrics_render.c): the
+ *      MetricsCompositeResponse body, or the CSV form for Accept: text/csv.
  *
  * Status mapping for the caller: api_metrics_parse STRATA_EINVAL -> 400;
  * api_metrics_query STRATA_ENOTFOUND (unknown workload) -> 404,
@@ -30,43 +32,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "catalog.h"
 #include "read.h"
 #include "strata_arena.h"
 #include "strata_err.h"
 #include "tsdb.h"
-
-/* The WorkloadMetricType enum of the Run:ai spec, in the spec's order. */
-enum api_metric_type {
-    API_METRIC_GPU_UTILIZATION,
-    API_METRIC_GPU_MEMORY_USAGE_BYTES,
-    API_METRIC_GPU_MEMORY_REQUEST_BYTES,
-    API_METRIC_CPU_USAGE_CORES,
-    API_METRIC_CPU_REQUEST_CORES,
-    API_METRIC_CPU_LIMIT_CORES,
-    API_METRIC_CPU_MEMORY_USAGE_BYTES,
-    API_METRIC_CPU_MEMORY_REQUEST_BYTES,
-    API_METRIC_CPU_MEMORY_LIMIT_BYTES,
-    API_METRIC_POD_COUNT,
-    API_METRIC_RUNNING_POD_COUNT,
-    API_METRIC_GPU_ALLOCATION,
-    API_METRIC_NIM_NUM_REQUESTS_RUNNING,
-    API_METRIC_NIM_NUM_REQUESTS_WAITING,
-    API_METRIC_NIM_NUM_REQUEST_MAX,
-    API_METRIC_NIM_REQUEST_SUCCESS_TOTAL,
-    API_METRIC_NIM_REQUEST_FAILURE_TOTAL,
-    API_METRIC_NIM_GPU_CACHE_USAGE_PERC,
-    API_METRIC_NIM_TIME_TO_FIRST_TOKEN_SECONDS,
-    API_METRIC_NIM_E2E_REQUEST_LATENCY_SECONDS,
-    API_METRIC_NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,
-    API_METRIC_NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES,
-    API_METRIC_NVLINK_BANDWIDTH_TOTAL,
-    API_METRIC_COUNT
-};
-
-/* The spec's name of t ("GPU_UTILIZATION"), or NULL when out of range. */
-const char *api_metrics_type_name(enum api_metric_type t);
-/* The type named s (exact, case-sensitive); STRATA_EINVAL when none. */
-int api_metrics_type_parse(const char *s, enum api_metric_type *out);
 
 #define API_METRICS_MAX_TYPES       10   /* metricType maxItems */
 #define API_METRICS_DEFAULT_SAMPLES 20   /* numberOfSamples default */

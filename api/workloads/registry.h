@@ -2,18 +2,18 @@
  * registry.h: the workload registry, what strata knows about Run:ai workloads.
  *
  * Ingest hands every accepted series write to api_registry_observe(); the
- * registry keeps, per tenant and per workload, the state DESIGN section 4
- * derives from the cluster agent's series (runai_workload_info, _phase,
- * _gpu_allocation, _gpu_memory_request_bytes, _endpoint_info, _element_info,
- * _elements_total, runai_pod_info, kube_pod_status_phase{phase="Running"},
- * DCGM_FI_DEV_GPU_UTIL).  It keeps only the newest edge of each series (plus
+ * registry keeps, per tenant and per workload, the state docs/registry.md
+ * ("Input") derives from the cluster agent's series (runai_workload_info,
+ * _phase, _gpu_allocation, _gpu_memory_request_bytes, _endpoint_info,
+ * _element_info, _elements_total, runai_pod_info,
+ * kube_pod_status_phase{phase="Running"}, DCGM_FI_DEV_GPU_UTIL).  It keeps only the newest edge of each series (plus
  * the phase history), so memory grows with workloads, pods and GPUs, never
  * with samples.  Everything that depends on time (deletedAt, current phase,
  * running pods, idle GPUs, phase totals) is evaluated at query time against
  * the caller's `now`, so answers are deterministic for tests.
  *
- * Queries render the Run:ai Workloads API JSON bodies (spec/runai-workloads-
- * api.md) into the caller's arena.
+ * Queries render the Run:ai Workloads API JSON bodies into the caller's
+ * arena (docs/registry.md, "Derived fields" and "Queries", has the rules).
  *
  * Thread-safety: every function may be called from several threads at once.
  * Tenants are looked up under a registry-wide rwlock held only for the

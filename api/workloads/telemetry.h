@@ -1,6 +1,6 @@
 /*
  * telemetry.h: GET /api/v1/workloads/telemetry (Run:ai "Get the workloads
- * telemetry", DESIGN section 6): one number per group over a tenant's
+ * telemetry"; docs/telemetry.md): one number per group over a tenant's
  * non-deleted workloads as of `now`, computed from the workload registry.
  *
  *   WORKLOADS_COUNT            workloads

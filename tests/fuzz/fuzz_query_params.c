@@ -1,6 +1,6 @@
 /*
  * fuzz_query_params.c: libFuzzer target for the list/query parameter parsing
- * of the HTTP API: GET /workloads and /workloads/count (api/registry.c),
+ * of the HTTP API: GET /workloads, /count (api/workloads/registry_query.c),
  * GET /workloads/{id}/metrics (api_metrics_parse), GET /workloads/telemetry
  * (api_telemetry_parse + compute) and GET /org-unit/reports and /count
  * (api/reports/list.c).

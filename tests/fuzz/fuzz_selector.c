@@ -1,5 +1,5 @@
 /*
- * fuzz_selector.c: libFuzzer target for ingest/selector.c, the series
+ * fuzz_selector.c: libFuzzer target for api/query/selector.c, the series
  * selector parser behind export's match[] (and ingest_valid_utf8, which it
  * uses for every string).
  *
@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ingest.h"
+#include "selector.h"
 
 /* Reference UTF-8 check (RFC 3629): no overlongs, surrogates, > U+10FFFF. */
 static int ref_utf8(const unsigned char *s, size_t n)
@@ -138,7 +139,7 @@ static int skip_input(const char *s)
     tsdb_matcher_t *m;
     size_t n;
     char err[256] = "";
-    int skip = 0, rc = ingest_parse_selector(a, c, &m, &n, err, sizeof err);
+    int skip = 0, rc = api_selector_parse(a, c, &m, &n, err, sizeof err);
     if (rc == 0) {
         for (size_t i = 0; i < n && !skip; i++) skip = too_complex(m[i].value);
     } else if (strstr(err, "at least one matcher")) {
@@ -169,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tsdb_matcher_t *m = NULL;
     size_t n = 0;
     char err[256] = "";
-    int rc = ingest_parse_selector(arena, s, &m, &n, err, sizeof err);
+    int rc = api_selector_parse(arena, s, &m, &n, err, sizeof err);
     if (rc) {
         if ((rc != STRATA_EINVAL && rc != STRATA_EBADREGEX) || !err[0]) abort();
     } else {
@@ -186,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *again = render(m, n);
         tsdb_matcher_t *m2 = NULL;
         size_t n2 = 0;
-        if (ingest_parse_selector(arena, again, &m2, &n2, err, sizeof err) || n2 != n) abort();
+        if (api_selector_parse(arena, again, &m2, &n2, err, sizeof err) || n2 != n) abort();
         for (size_t i = 0; i < n; i++)
             if (m2[i].op != m[i].op || strcmp(m2[i].name, m[i].name) || strcmp(m2[i].value, m[i].value))
                 abort();

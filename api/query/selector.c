@@ -1,5 +1,6 @@
 /*
- * selector.c: Prometheus series selector parsing into tsdb matchers.
+ * selector.c: Prometheus series selector parsing into tsdb matchers
+ * (selector.h; export's match[], docs/api.md).
  *
  * Grammar (PromQL's vector selector without offsets or ranges):
  *   selector := name [ '{' [ matcher { ',' matcher } [ ',' ] ] '}' ] | '{' ... '}'
@@ -8,13 +9,15 @@
  * checked here with regcomp (anchored, as tsdb will use them) so a bad one is
  * a 400 naming it rather than a failure deep in the store.
  */
-#include "ingest.h"
+#include "selector.h"
 
 #include <ctype.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "ingest.h"
 
 typedef struct parser {
     const char *p;
@@ -133,8 +136,8 @@ static int matches_empty(const tsdb_matcher_t *m, const regex_t *re)
     return 1;
 }
 
-int ingest_parse_selector(strata_arena_t *arena, const char *sel, tsdb_matcher_t **out,
-                          size_t *n, char *err, size_t errcap)
+int api_selector_parse(strata_arena_t *arena, const char *sel, tsdb_matcher_t **out, size_t *n,
+                       char *err, size_t errcap)
 {
     parser_t ps = { sel, arena, err, errcap };
     size_t cap = 8, cnt = 0;
