@@ -1,7 +1,8 @@
 /*
- * api.h: strata's HTTP layer: the server (libmicrohttpd, thread pool),
- * error-to-status mapping, bearer-token auth, self-monitoring metrics and
- * the small HTTP helpers shared by the endpoints.
+ * api.h: strata's HTTP layer, the public interface of api/http: the server
+ * (libmicrohttpd, thread pool; server.c), its route table and the api_call_*
+ * helpers every endpoint handler uses (call.c), error-to-status mapping
+ * (status.c), bearer-token auth (auth.c).
  *
  * Time parsing and number formatting come from common/ (strata_time.h,
  * strata_fmt.h).  api_status_for_error() is THE one place a STRATA_E* code becomes an HTTP
@@ -12,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ingest.h"
 #include "read.h"
@@ -53,20 +55,31 @@ void api_auth_free(api_auth_t *auth);
 int api_auth_check(const api_auth_t *auth, const char *authorization, unsigned scope,
                    int64_t now_s, api_principal_t *who, char *msg, size_t msgcap);
 
-/* ---- endpoints beyond write/export ------------------------------------------
+/* ---- routes -----------------------------------------------------------------
  *
- * Other api/ modules (workloads, metrics, telemetry, reports) plug in as a
- * table of routes given to api_server_start().  The server does everything
- * around a handler: routing, auth (the route's scope), 503 until the store is
- * open, 405 for a known path with another method, the request body (same
- * size limit as remote write), a per-request arena, errors as JSON through
+ * Every endpoint is a route in one table: the server's own (healthz, readyz,
+ * /metrics, remote write, export) first, then the ones given to
+ * api_server_start() (workloads, metrics, telemetry, reports, admin).  The
+ * server does everything around a handler: routing (first match wins), auth
+ * (the route's scope), 503 until the store is open, 405 for a known path with
+ * another method, 404 for unknown paths, the request body (same size limit as
+ * remote write), a per-request arena, errors as JSON through
  * api_status_for_error(), and the duration histogram (labelled with the
- * route's pattern).  A handler answers with exactly one api_call_reply*(); if
- * it returns a negative STRATA_E* code without replying, the server answers
- * that error. */
+ * route's pattern).  A route's flags turn parts of that off (docs/api.md,
+ * "Routes").  A handler answers with exactly one api_call_reply*(); if it
+ * returns a negative STRATA_E* code without replying, the server answers that
+ * error. */
 
 typedef struct api_call api_call_t;
 typedef int (*api_handler_fn)(api_call_t *call, void *ctx);
+
+/* api_route_t.flags */
+#define API_ROUTE_NO_AUTH    1u  /* the server checks no token (the handler may: api_call_authorize) */
+#define API_ROUTE_UNREADY    2u  /* served before the store is open: api_call_db() may be NULL */
+#define API_ROUTE_ANY_BODY   4u  /* an oversized body is not refused: see api_call_body_too_big() */
+#define API_ROUTE_STOPPING   8u  /* still served after shutdown began (other routes: 503) */
+#define API_ROUTE_PATH_LABEL 16u /* requests refused before the handler (405, shutting down)
+                                  * are labelled with the pattern too, not /api/v1/other */
 
 typedef struct api_route {
     const char *method;   /* "GET", "POST", "DELETE" (HEAD is served by GET routes) */
@@ -74,26 +87,41 @@ typedef struct api_route {
     unsigned scope;       /* API_SCOPE_* the token needs; 0 = any valid token */
     api_handler_fn fn;
     void *ctx;
+    unsigned flags;       /* API_ROUTE_*; 0 for an ordinary data endpoint */
 } api_route_t;
 
 /* First value of query parameter name (URL-decoded), NULL when absent. */
 const char *api_call_param(const api_call_t *c, const char *name);
-/* Every value of a repeatable parameter (?a=1&a=2), in order; *vals lives in
- * the call's arena.  Returns the count. */
+/* Every value of a repeatable parameter (?a=1&a=2), in order; a name given
+ * bare (?a) counts as "".  *vals lives in the call's arena.  Returns the count. */
 size_t api_call_params(api_call_t *c, const char *name, const char ***vals);
+/* The same, leaving out the name given bare, without '=' (?a&a=1 -> "1"). */
+size_t api_call_param_values(api_call_t *c, const char *name, const char ***vals);
 /* A request header, NULL when absent. */
 const char *api_call_header(const api_call_t *c, const char *name);
 /* The i-th {} segment of the route pattern (URL-decoded), NULL past the last. */
 const char *api_call_segment(const api_call_t *c, size_t i);
 const api_principal_t *api_call_principal(const api_call_t *c);
+/* NULL until the store is open (only API_ROUTE_UNREADY handlers see that). */
 tsdb_t *api_call_db(const api_call_t *c);
+ingest_t *api_call_ingest(const api_call_t *c);
 /* The read seam every data endpoint reads through. */
 const api_read_source_t *api_call_reader(const api_call_t *c);
-/* Freed when the request completes; reply bodies are copied, so they may live here. */
+/* Freed when the request completes; reply bodies are copied, so they may live
+ * here.  Made before a route's handler runs, except for the server's own routes
+ * (made on first use there: NULL when out of memory). */
 strata_arena_t *api_call_arena(api_call_t *c);
 const char *api_call_body(const api_call_t *c, size_t *len);
+/* 1 when the body was over the limit (and dropped); only API_ROUTE_ANY_BODY
+ * handlers see such a request. */
+int api_call_body_too_big(const api_call_t *c);
 /* Wall clock when the request arrived (ms since the epoch). */
 int64_t api_call_now_ms(const api_call_t *c);
+
+/* For API_ROUTE_NO_AUTH routes that check a token themselves: 1 when the
+ * Authorization header grants scope (api_call_principal() is then set), else
+ * answers the 401 (with WWW-Authenticate: Bearer) or 403 and returns 0. */
+int api_call_authorize(api_call_t *c, unsigned scope);
 
 /* Adds a header to the reply to come (up to 8). */
 int api_call_add_header(api_call_t *c, const char *name, const char *value);
@@ -102,6 +130,16 @@ int api_call_reply(api_call_t *c, int status, const char *content_type, const ch
 /* Answers status with size bytes read from fd (from offset 0), closing fd
  * when done (also on failure). */
 int api_call_reply_fd(api_call_t *c, int status, const char *content_type, int fd, uint64_t size);
+/* Answers status with no body and no Content-Type (204). */
+int api_call_reply_empty(api_call_t *c, int status);
+/* Produces the next bytes of a streamed body into buf (at most max): the
+ * count, 0 at the end, negative on an error (the connection is cut). */
+typedef ssize_t (*api_stream_fn)(void *ctx, char *buf, size_t max);
+/* Answers status with a body of unknown length (chunked) produced by next;
+ * free_ctx(ctx) runs when the reply is done.  If the reply cannot be made it
+ * calls free_ctx(ctx) and returns STRATA_ENOMEM without answering. */
+int api_call_reply_stream(api_call_t *c, int status, const char *content_type, api_stream_fn next,
+                          void *ctx, void (*free_ctx)(void *ctx));
 /* Answers {"code","message","details"} with status. */
 int api_call_reply_error(api_call_t *c, int status, const char *message, const char *details);
 /* Same, status from api_status_for_error(err); message NULL = strata_strerror(err). */
@@ -138,7 +176,7 @@ typedef struct api_server_config {
     const char *tls_key_pem;
     const api_auth_t *auth;
     size_t max_request_bytes;        /* decompressed write body */
-    const api_route_t *routes;       /* extra endpoints, tried in order; kept by pointer */
+    const api_route_t *routes;       /* endpoints after the server's own, tried in order (copied) */
     size_t nroutes;
     /* More Prometheus text for GET /metrics (NULL = none), snprintf-style:
      * writes at most cap bytes (NUL included) and returns the length it needs. */

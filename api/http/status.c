@@ -1,5 +1,5 @@
 /*
- * util.c: the error-to-HTTP-status mapping, the only one in strata.
+ * status.c: the error-to-HTTP-status mapping, the only one in strata.
  */
 #include "api.h"
 

@@ -1,42 +1,18 @@
 /*
- * http_workloads.c: query parameters -> api_registry calls -> JSON replies
- * for the Run:ai workloads endpoints, and the ingest -> registry feed.
+ * routes_workloads.c: query parameters -> api_registry calls -> JSON replies
+ * for the Run:ai workloads endpoints.
  *
- * Parameter rules (DESIGN section 6): unknown parameters are ignored; an
- * invalid value of a known one is a 400 naming it.  filterBy is an array with
- * explode=false in the spec (comma-separated), and repeated filterBy
+ * Parameter rules (docs/api.md, "Routes"): unknown parameters are ignored;
+ * an invalid value of a known one is a 400 naming it.  filterBy is
+ * comma-separated (the spec's explode=false), and repeated filterBy
  * parameters are accepted too.
  */
-#include "http_workloads.h"
+#include "routes_workloads.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *s)
-{
-    const tsdb_sample_t *samples = s->samples;
-    tsdb_sample_t *sorted = NULL;
-    for (size_t i = 1; i < s->nsamples; i++)
-        if (samples[i].t < samples[i - 1].t) {
-            /* rare (senders write in order); the registry wants ascending */
-            sorted = malloc(s->nsamples * sizeof *sorted);
-            if (!sorted) return STRATA_ENOMEM;
-            memcpy(sorted, samples, s->nsamples * sizeof *sorted);
-            for (size_t a = 1; a < s->nsamples; a++) {
-                tsdb_sample_t x = sorted[a];
-                size_t b = a;
-                while (b > 0 && sorted[b - 1].t > x.t) { sorted[b] = sorted[b - 1]; b--; }
-                sorted[b] = x;
-            }
-            samples = sorted;
-            break;
-        }
-    int rc = api_registry_observe(ctx, tenant, s->labels, s->nlabels, samples, s->nsamples);
-    free(sorted);
-    return rc;
-}
 
 static int answer(api_call_t *c, int rc, const api_registry_result_t *res)
 {
@@ -131,12 +107,12 @@ size_t api_workloads_routes(api_registry_t *reg, api_route_t *out, size_t cap)
 {
     /* /count before /{} so "count" is not taken for an id */
     const api_route_t r[API_WORKLOADS_NROUTES] = {
-        { "GET", "/api/v1/workloads", API_SCOPE_METRICS_READ, h_list, reg },
-        { "GET", "/api/v1/workloads/count", API_SCOPE_METRICS_READ, h_count, reg },
-        { "GET", "/api/v1/workloads/{}", API_SCOPE_METRICS_READ, h_get, reg },
-        { "GET", "/api/v1/workloads/{}/endpoints", API_SCOPE_METRICS_READ, h_endpoints, reg },
-        { "GET", "/api/v1/workloads/{}/elements", API_SCOPE_METRICS_READ, h_elements, reg },
-        { "GET", "/api/v1/workloads/{}/elements/count", API_SCOPE_METRICS_READ, h_elements_count, reg },
+        { "GET", "/api/v1/workloads", API_SCOPE_METRICS_READ, h_list, reg, 0 },
+        { "GET", "/api/v1/workloads/count", API_SCOPE_METRICS_READ, h_count, reg, 0 },
+        { "GET", "/api/v1/workloads/{}", API_SCOPE_METRICS_READ, h_get, reg, 0 },
+        { "GET", "/api/v1/workloads/{}/endpoints", API_SCOPE_METRICS_READ, h_endpoints, reg, 0 },
+        { "GET", "/api/v1/workloads/{}/elements", API_SCOPE_METRICS_READ, h_elements, reg, 0 },
+        { "GET", "/api/v1/workloads/{}/elements/count", API_SCOPE_METRICS_READ, h_elements_count, reg, 0 },
     };
     size_t n = cap < API_WORKLOADS_NROUTES ? cap : API_WORKLOADS_NROUTES;
     memcpy(out, r, n * sizeof *r);

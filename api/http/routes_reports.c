@@ -1,17 +1,14 @@
 /*
- * http_reports.c: query parameters and bodies -> api_reports calls -> replies
+ * routes_reports.c: query parameters and bodies -> api_reports calls -> replies
  * for the Run:ai reports endpoints (docs/reports.md, "What the HTTP handlers
  * call").  Report files are streamed from the descriptor the store opens, so
  * a large CSV never sits in memory.
  */
-#include "http_reports.h"
+#include "routes_reports.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 static int answer(api_call_t *c, int rc, const api_reports_result_t *res, int ok_status)
 {
@@ -104,27 +101,14 @@ size_t api_reports_routes(api_reports_ref_t *ref, api_route_t *out, size_t cap)
 {
     /* /count before /{} so "count" is not taken for an id */
     const api_route_t r[API_REPORTS_NROUTES] = {
-        { "POST", "/api/v1/org-unit/reports", API_SCOPE_REPORTS_WRITE, h_create, ref },
-        { "GET", "/api/v1/org-unit/reports", API_SCOPE_METRICS_READ, h_list, ref },
-        { "GET", "/api/v1/org-unit/reports/count", API_SCOPE_METRICS_READ, h_count, ref },
-        { "GET", "/api/v1/org-unit/reports/{}", API_SCOPE_METRICS_READ, h_get, ref },
-        { "DELETE", "/api/v1/org-unit/reports/{}", API_SCOPE_REPORTS_WRITE, h_delete, ref },
-        { "GET", "/api/v1/org-unit/reports/{}/file", API_SCOPE_METRICS_READ, h_file, ref },
+        { "POST", "/api/v1/org-unit/reports", API_SCOPE_REPORTS_WRITE, h_create, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports", API_SCOPE_METRICS_READ, h_list, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports/count", API_SCOPE_METRICS_READ, h_count, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports/{}", API_SCOPE_METRICS_READ, h_get, ref, 0 },
+        { "DELETE", "/api/v1/org-unit/reports/{}", API_SCOPE_REPORTS_WRITE, h_delete, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports/{}/file", API_SCOPE_METRICS_READ, h_file, ref, 0 },
     };
     size_t n = cap < API_REPORTS_NROUTES ? cap : API_REPORTS_NROUTES;
     memcpy(out, r, n * sizeof *r);
     return n;
-}
-
-int api_reports_delayed_generate(void *ctx, const api_report_request_t *req, api_report_csv_t *csv,
-                                 const volatile int *cancelled, char *errmsg, size_t errcap)
-{
-    const api_reports_delay_t *d = ctx;
-    /* sleep in short steps so a delete or a shutdown is not held up by the knob */
-    for (int64_t waited = 0; waited < d->delay_ms; waited += 20) {
-        if (*cancelled) return STRATA_ECLOSED;
-        struct timespec ts = { 0, 20 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
-    }
-    return d->inner(d->inner_ctx, req, csv, cancelled, errmsg, errcap);
 }

@@ -1,9 +1,9 @@
 /*
- * http_metrics.h: GET /api/v1/workloads/{id}/metrics over api/metrics_query.h
+ * routes_metrics.h: GET /api/v1/workloads/{id}/metrics over api/metrics_query.h
  * (JSON, or CSV with Accept: text/csv; 207 when some metric types failed).
  */
-#ifndef API_HTTP_METRICS_H
-#define API_HTTP_METRICS_H
+#ifndef API_ROUTES_METRICS_H
+#define API_ROUTES_METRICS_H
 
 #include <stdatomic.h>
 #include <stdint.h>

@@ -1,20 +1,20 @@
 /*
- * export.c: GET /api/v1/export, streaming JSON lines as VictoriaMetrics does:
+ * routes_export.c: GET /api/v1/export, streaming JSON lines as VictoriaMetrics does:
  *   {"metric":{labels},"values":[...],"timestamps":[ms...]}
  * one series a line, the tenant label removed and the tenant matcher added to
- * every selector.  The body is produced series by series from a libmicrohttpd
- * content reader, so memory stays at one series whatever the result size.
+ * every selector.  The body is produced series by series as the connection
+ * takes it (api_call_reply_stream), so memory stays at one series whatever
+ * the result size.
  * Several match[] selectors are a union; a series matched twice is written
  * once (remembered by a 64-bit label hash).
  */
-#include "server_internal.h"
+#include "routes_export.h"
 #include "selector.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "strata_buf.h"
 #include "strata_fmt.h"
@@ -39,30 +39,6 @@ typedef struct export_state {
     strata_buf_t out;
     size_t out_pos;
 } export_state_t;
-
-typedef struct args {
-    strata_arena_t *arena;
-    const char **match;
-    size_t nmatch, cap;
-} args_t;
-
-static enum MHD_Result collect_match(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
-{
-    (void)kind;
-    args_t *a = cls;
-    if (strcmp(key, "match[]") != 0 || !value) return MHD_YES;
-    if (a->nmatch == a->cap) {
-        size_t ncap = a->cap ? a->cap * 2 : 4;
-        const char **nm = strata_arena_alloc(a->arena, ncap * sizeof *nm);
-        if (!nm) return MHD_NO;
-        if (a->nmatch) memcpy(nm, a->match, a->nmatch * sizeof *nm);
-        a->match = nm;
-        a->cap = ncap;
-    }
-    a->match[a->nmatch++] = value;
-    return MHD_YES;
-}
 
 static uint64_t hash_labels(const tsdb_label_t *l, size_t n)
 {
@@ -174,17 +150,17 @@ static int next_line(export_state_t *st)
     }
 }
 
-static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+/* api_stream_fn: the body, one series at a time. */
+static ssize_t next_bytes(void *cls, char *buf, size_t max)
 {
-    (void)pos;
     export_state_t *st = cls;
     if (st->out_pos == st->out.len) {
         st->out.len = st->out_pos = 0;
         int rc = next_line(st);
-        if (rc == 0) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (rc == 0) return 0;
         if (rc < 0) {
             strata_error("export failed mid-stream", "err=\"%s\"", strata_strerror(rc));
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+            return -1;
         }
     }
     size_t n = st->out.len - st->out_pos;
@@ -204,60 +180,46 @@ static void state_free(void *cls)
     free(st);
 }
 
-static int time_param(struct MHD_Connection *conn, const char *name, int64_t dflt, int64_t *out)
+static int time_param(const api_call_t *c, const char *name, int64_t dflt, int64_t *out)
 {
-    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = api_call_param(c, name);
     if (!v || !*v) { *out = dflt; return 0; }
     return strata_time_parse_any(v, out);
 }
 
-/* An error answer whose status comes from the one mapping. */
-static struct MHD_Response *fail(int err, int *status, const char *message, const char *details)
+/* An error answer whose status comes from the one mapping (no Retry-After). */
+static int fail(api_call_t *c, export_state_t *st, int err, const char *message, const char *details)
 {
-    *status = api_status_for_error(err);
-    return api_error_response(*status, message, details);
+    if (st) state_free(st);
+    return api_call_reply_error(c, api_status_for_error(err), message, details);
 }
 
-struct MHD_Response *api_export_response(const api_read_source_t *src, struct MHD_Connection *conn,
-                                         int32_t tenant, int *status)
+static int h_export(api_call_t *c, void *ctx)
 {
+    (void)ctx;
     export_state_t *st = calloc(1, sizeof *st);
     if (!st || !(st->arena = strata_arena_new(0))) {
         free(st);
-        return fail(STRATA_ENOMEM, status, "out of memory", "");
+        return fail(c, NULL, STRATA_ENOMEM, "out of memory", "");
     }
-    st->reader = src;
-    st->tenant = tenant;
+    st->reader = api_call_reader(c);
+    st->tenant = api_call_principal(c)->tenant_id;
     char details[300];
-    args_t a = { .arena = st->arena };
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_match, &a);
-    if (a.nmatch == 0) {
-        state_free(st);
-        return fail(STRATA_EINVAL, status, "missing match[] parameter", "export needs at least one series selector, e.g. match[]={__name__=~\".+\"}");
-    }
-    int64_t now_ms = 0;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    }
-    if (time_param(conn, "start", INT64_MIN, &st->start)) {
-        state_free(st);
-        return fail(STRATA_EINVAL, status, "invalid start parameter", "want RFC 3339 or unix seconds");
-    }
-    if (time_param(conn, "end", now_ms, &st->end)) {
-        state_free(st);
-        return fail(STRATA_EINVAL, status, "invalid end parameter", "want RFC 3339 or unix seconds");
-    }
-    if (st->end < st->start) {
-        state_free(st);
-        return fail(STRATA_EINVAL, status, "invalid end parameter", "end is before start");
-    }
-    st->sels = strata_arena_calloc(st->arena, a.nmatch, sizeof *st->sels);
-    for (size_t i = 0; st->sels && i < a.nmatch; i++) {
+    const char **match;
+    size_t nmatch = api_call_param_values(c, "match[]", &match);
+    if (nmatch == 0)
+        return fail(c, st, STRATA_EINVAL, "missing match[] parameter", "export needs at least one series selector, e.g. match[]={__name__=~\".+\"}");
+    if (time_param(c, "start", INT64_MIN, &st->start))
+        return fail(c, st, STRATA_EINVAL, "invalid start parameter", "want RFC 3339 or unix seconds");
+    if (time_param(c, "end", api_call_now_ms(c), &st->end))
+        return fail(c, st, STRATA_EINVAL, "invalid end parameter", "want RFC 3339 or unix seconds");
+    if (st->end < st->start)
+        return fail(c, st, STRATA_EINVAL, "invalid end parameter", "end is before start");
+    st->sels = strata_arena_calloc(st->arena, nmatch, sizeof *st->sels);
+    for (size_t i = 0; st->sels && i < nmatch; i++) {
         tsdb_matcher_t *m;
         size_t n;
-        int rc = api_selector_parse(st->arena, a.match[i], &m, &n, details, sizeof details);
+        int rc = api_selector_parse(st->arena, match[i], &m, &n, details, sizeof details);
         if (rc == 0) {
             for (size_t k = 0; k < n; k++)
                 if (strcmp(m[k].name, INGEST_TENANT_LABEL) == 0) {
@@ -265,24 +227,17 @@ struct MHD_Response *api_export_response(const api_read_source_t *src, struct MH
                     snprintf(details, sizeof details, "label " INGEST_TENANT_LABEL " is reserved");
                 }
         }
-        if (rc) {
-            *status = api_status_for_error(rc);
-            state_free(st);
-            return api_error_response(*status, "invalid match[] parameter", details);
-        }
+        if (rc) return fail(c, st, rc, "invalid match[] parameter", details);
         st->sels[st->nsels++] = (selector_t){ m, n };
     }
-    if (st->nsels != a.nmatch) {
-        state_free(st);
-        return fail(STRATA_ENOMEM, status, "out of memory", "");
-    }
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader,
-                                                               st, state_free);
-    if (!r) {
-        state_free(st);
-        return fail(STRATA_ENOMEM, status, "out of memory", "");
-    }
-    MHD_add_response_header(r, "Content-Type", "application/stream+json");
-    *status = 200;
-    return r;
+    if (st->nsels != nmatch) return fail(c, st, STRATA_ENOMEM, "out of memory", "");
+    int rc = api_call_reply_stream(c, 200, "application/stream+json", next_bytes, st, state_free);
+    if (rc == STRATA_ENOMEM) return fail(c, NULL, STRATA_ENOMEM, "out of memory", "");
+    return rc;
+}
+
+api_route_t api_export_route(void)
+{
+    return (api_route_t){ "GET", "/api/v1/export", API_SCOPE_METRICS_READ, h_export, NULL,
+                          API_ROUTE_ANY_BODY | API_ROUTE_PATH_LABEL };
 }

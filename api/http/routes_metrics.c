@@ -1,11 +1,11 @@
 /*
- * http_metrics.c: the HTTP side of the workload metrics query: parameters as
+ * routes_metrics.c: the HTTP side of the workload metrics query: parameters as
  * sent (metricType repeated and/or comma-separated) -> api_metrics_parse ->
  * api_metrics_query -> JSON or CSV, with the status mapping metrics_query.h
  * documents (parse error 400, unknown workload 404, --max-points exceeded
  * 400, partial 207).
  */
-#include "http_metrics.h"
+#include "routes_metrics.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -55,7 +55,7 @@ static int h_metrics(api_call_t *c, void *ctx)
 
 api_route_t api_metrics_route(api_metrics_http_t *ctx)
 {
-    return (api_route_t){ "GET", "/api/v1/workloads/{}/metrics", API_SCOPE_METRICS_READ, h_metrics, ctx };
+    return (api_route_t){ "GET", "/api/v1/workloads/{}/metrics", API_SCOPE_METRICS_READ, h_metrics, ctx, 0 };
 }
 
 size_t api_metrics_http_render(void *ctx, char *buf, size_t cap)

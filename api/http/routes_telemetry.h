@@ -1,8 +1,8 @@
 /*
- * http_telemetry.h: GET /api/v1/workloads/telemetry over api/telemetry.h.
+ * routes_telemetry.h: GET /api/v1/workloads/telemetry over api/telemetry.h.
  */
-#ifndef API_HTTP_TELEMETRY_H
-#define API_HTTP_TELEMETRY_H
+#ifndef API_ROUTES_TELEMETRY_H
+#define API_ROUTES_TELEMETRY_H
 
 #include "api.h"
 #include "registry.h"

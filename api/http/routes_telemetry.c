@@ -1,10 +1,10 @@
 /*
- * http_telemetry.c: the HTTP side of workloads telemetry: every value of the
+ * routes_telemetry.c: the HTTP side of workloads telemetry: every value of the
  * parameters telemetry reads goes to api_telemetry_parse (400 naming the
  * parameter), then api_telemetry_compute renders JSON, or CSV when Accept
  * asks for text/csv.
  */
-#include "http_telemetry.h"
+#include "routes_telemetry.h"
 
 #include <string.h>
 
@@ -46,5 +46,5 @@ static int h_telemetry(api_call_t *c, void *reg)
 
 api_route_t api_telemetry_route(api_registry_t *reg)
 {
-    return (api_route_t){ "GET", "/api/v1/workloads/telemetry", API_SCOPE_METRICS_READ, h_telemetry, reg };
+    return (api_route_t){ "GET", "/api/v1/workloads/telemetry", API_SCOPE_METRICS_READ, h_telemetry, reg, 0 };
 }

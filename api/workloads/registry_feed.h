@@ -1,0 +1,16 @@
+/*
+ * registry_feed.h: the ingest observer that feeds the workload registry
+ * (docs/registry.md).
+ */
+#ifndef API_REGISTRY_FEED_H
+#define API_REGISTRY_FEED_H
+
+#include <stdint.h>
+
+#include "registry.h"
+
+/* An ingest_observer_fn: hands each written series to api_registry_observe()
+ * (ctx = the registry), samples in ascending time order as it wants them. */
+int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *series);
+
+#endif
