@@ -102,17 +102,21 @@ static int set_has(tenant_set_t *t, uint64_t h) { return t->cap && *set_find(t, 
 
 static int load_tenants(ingest_t *ing)
 {
-    tsdb_matcher_t m = { TSDB_MATCH_RE, INGEST_TENANT_LABEL, ".+" };
+    /* Every stored series, its tenant read from its label: this is no tenant's
+     * read, so it adds no tenant matcher (reads add it in one place, the read
+     * seam: docs/architecture.md). */
+    tsdb_matcher_t m = { TSDB_MATCH_RE, "__name__", ".+" };
     tsdb_series_set_t *set;
     int rc = tsdb_select(ing->db, &m, 1, INT64_MIN, INT64_MAX, &set);
     if (rc) return rc;
     while ((rc = tsdb_series_set_next(set)) == 1) {
         size_t n;
         const tsdb_label_t *l = tsdb_series_set_labels(set, &n);
-        int32_t tenant = 0;
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(l[i].name, INGEST_TENANT_LABEL) == 0) tenant = (int32_t)strtol(l[i].value, NULL, 10);
-        tenant_set_t *t = tenant_get(ing, tenant);
+        const char *tv = NULL;
+        for (size_t i = 0; i < n && !tv; i++)
+            if (strcmp(l[i].name, INGEST_TENANT_LABEL) == 0) tv = l[i].value;
+        if (!tv) continue;  /* not written through ingest */
+        tenant_set_t *t = tenant_get(ing, (int32_t)strtol(tv, NULL, 10));
         if (!t || set_add(t, hash_labels(l, n)) < 0) { rc = STRATA_ENOMEM; break; }
     }
     tsdb_series_set_free(set);
