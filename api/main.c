@@ -45,7 +45,8 @@ int main(int argc, char **argv)
         }
     }
     api_auth_t *auth;
-    if (api_auth_new(!strcmp(c.auth, "jwt") ? API_AUTH_JWT : API_AUTH_NONE, c.jwt_secret_file, c.jwt_public_key, &auth)) {
+    if (api_auth_new(!strcmp(c.auth, "jwt") ? API_AUTH_JWT : API_AUTH_NONE, c.jwt_secret_file,
+                     c.jwt_public_key, &auth)) {
         free(cert);
         free(key);
         return 2;
@@ -76,7 +77,8 @@ int main(int argc, char **argv)
     size_t nroutes = 0;
     routes[nroutes++] = api_admin_cut_head_route();
     api_reports_ref_t reports = { 0 };
-    api_reports_tsdb_source_t gen = { .reader = NULL, .staleness_ms = c.staleness_ms,
+    api_reports_tsdb_source_t gen = { .reader = NULL,
+                                      .staleness_ms = c.staleness_ms,
                                       .gpu_idle_after_ms = c.gpu_idle_after_ms,
                                       .raw_only = c.report_raw };
     api_metrics_options_t mopts;
@@ -86,18 +88,25 @@ int main(int argc, char **argv)
     mopts.max_samples = c.query_max_samples;
     mopts.staleness_ms = c.staleness_ms;
     api_metrics_http_t metrics_http = { .reg = reg, .opts = mopts };
-    routes[nroutes++] = api_telemetry_route(reg);  /* before /workloads/{} */
+    routes[nroutes++] = api_telemetry_route(reg); /* before /workloads/{} */
     routes[nroutes++] = api_metrics_route(&metrics_http);
     nroutes += api_workloads_routes(reg, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
     nroutes += api_reports_routes(&reports, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
 
     api_server_config_t sc = {
-        .listen = c.listen, .threads = c.threads, .max_connections = c.max_connections,
-        .connection_timeout_s = c.http_timeout_s, .shutdown_timeout_s = c.shutdown_timeout_s,
-        .tls_cert_pem = cert, .tls_key_pem = key, .auth = auth,
+        .listen = c.listen,
+        .threads = c.threads,
+        .max_connections = c.max_connections,
+        .connection_timeout_s = c.http_timeout_s,
+        .shutdown_timeout_s = c.shutdown_timeout_s,
+        .tls_cert_pem = cert,
+        .tls_key_pem = key,
+        .auth = auth,
         .max_request_bytes = c.limits.max_request_bytes,
-        .routes = routes, .nroutes = nroutes,
-        .extra_metrics = api_metrics_http_render, .extra_metrics_ctx = &metrics_http,
+        .routes = routes,
+        .nroutes = nroutes,
+        .extra_metrics = api_metrics_http_render,
+        .extra_metrics_ctx = &metrics_http,
     };
     api_server_t *srv;
     if (api_server_start(&sc, &srv)) {
@@ -109,8 +118,13 @@ int main(int argc, char **argv)
     }
 
     api_reports_delay_t delay = { 0 };
-    daemon_store_t o = { .cfg = &c, .srv = srv, .reg = reg, .reports = &reports, .gen = &gen,
-                     .delay = &delay, .main_thread = pthread_self() };
+    daemon_store_t o = { .cfg = &c,
+                         .srv = srv,
+                         .reg = reg,
+                         .reports = &reports,
+                         .gen = &gen,
+                         .delay = &delay,
+                         .main_thread = pthread_self() };
     pthread_t th;
     if (pthread_create(&th, NULL, daemon_store_open, &o) != 0) {
         strata_error("cannot start the store thread", "%s", "");
@@ -125,13 +139,12 @@ int main(int argc, char **argv)
     daemon_housekeeper_start(&hk, reg, c.retention_ms ? c.retention_ms : 15 * 86400000LL);
     int sig = 0;
     sigwait(&sigs, &sig);
-    if (!o.failed)
-        strata_info("shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    pthread_join(th, NULL); /* a replay in progress finishes first (the server must outlive it) */
-    daemon_store_unobserve(&o);  /* before the server it reports to is freed */
-    api_server_stop(srv);   /* no request touches the store after this */
+    if (!o.failed) strata_info("shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    pthread_join(th, NULL);     /* a replay in progress finishes first (the server must outlive it) */
+    daemon_store_unobserve(&o); /* before the server it reports to is freed */
+    api_server_stop(srv);       /* no request touches the store after this */
     daemon_housekeeper_stop(&hk);
-    api_reports_close(reports.st);  /* a generation in progress is cancelled, left Pending */
+    api_reports_close(reports.st); /* a generation in progress is cancelled, left Pending */
     daemon_store_close(&o);
     api_registry_free(reg);
     api_auth_free(auth);

@@ -12,8 +12,8 @@ struct arena_block {
 };
 
 struct strata_arena {
-    struct arena_block *head;   /* current block: allocations come from here */
-    struct arena_block *first;  /* kept across reset */
+    struct arena_block *head;  /* current block: allocations come from here */
+    struct arena_block *first; /* kept across reset */
     size_t block_size, total, cap;
 };
 
@@ -33,7 +33,10 @@ strata_arena_t *strata_arena_new(size_t block_size)
     if (!a) return NULL;
     a->block_size = block_size ? block_size : 64 * 1024;
     a->first = a->head = block_new(a->block_size);
-    if (!a->first) { free(a); return NULL; }
+    if (!a->first) {
+        free(a);
+        return NULL;
+    }
     a->total = a->block_size;
     return a;
 }
@@ -42,7 +45,11 @@ void strata_arena_reset(strata_arena_t *a)
 {
     if (!a) return;
     struct arena_block *b = a->head;
-    while (b && b != a->first) { struct arena_block *n = b->next; free(b); b = n; }
+    while (b && b != a->first) {
+        struct arena_block *n = b->next;
+        free(b);
+        b = n;
+    }
     a->head = a->first;
     a->first->next = NULL;
     a->first->used = 0;
@@ -53,7 +60,11 @@ void strata_arena_free(strata_arena_t *a)
 {
     if (!a) return;
     struct arena_block *b = a->head;
-    while (b) { struct arena_block *n = b->next; free(b); b = n; }
+    while (b) {
+        struct arena_block *n = b->next;
+        free(b);
+        b = n;
+    }
     free(a);
 }
 

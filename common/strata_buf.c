@@ -116,14 +116,18 @@ void strata_buf_double(strata_buf_t *b, double v)
 {
     if (!strata_buf_reserve(b, STRATA_FMT_DOUBLE_BUFSZ)) return;
     int n = strata_fmt_double(v, b->data + b->len, STRATA_FMT_DOUBLE_BUFSZ);
-    if (n < 0) b->failed = 1;
-    else b->len += (size_t)n;
+    if (n < 0)
+        b->failed = 1;
+    else
+        b->len += (size_t)n;
 }
 
 void strata_buf_time_rfc3339(strata_buf_t *b, int64_t ms)
 {
     if (!strata_buf_reserve(b, STRATA_TIME_RFC3339_BUFSZ)) return;
     int n = strata_time_format_rfc3339(ms, b->data + b->len, STRATA_TIME_RFC3339_BUFSZ);
-    if (n < 0) b->failed = 1;
-    else b->len += (size_t)n;
+    if (n < 0)
+        b->failed = 1;
+    else
+        b->len += (size_t)n;
 }

@@ -17,9 +17,9 @@
 #include "strata_arena.h"
 
 typedef struct strata_buf {
-    char *data;              /* NULL until the first write */
+    char *data; /* NULL until the first write */
     size_t len, cap;
-    strata_arena_t *arena;   /* NULL = heap */
+    strata_arena_t *arena; /* NULL = heap */
     int failed;
 } strata_buf_t;
 

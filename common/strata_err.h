@@ -10,6 +10,7 @@
 #define STRATA_ERR_H
 
 /* X(name, value, message).  Values are stable: append, never renumber. */
+// clang-format off
 #define STRATA_ERRORS(X)                                                        \
     X(STRATA_OK,          0,   "ok")                                            \
     X(STRATA_ENOMEM,     -1,   "out of memory")                                 \
@@ -37,6 +38,7 @@
     X(STRATA_ECONFLICT,  -23,  "conflict")                                      \
     X(STRATA_ETIMEOUT,   -24,  "timed out")                                     \
     X(STRATA_EUNSUPPORTED, -25, "not supported")
+// clang-format on
 
 enum strata_err {
 #define STRATA_ERR_ENUM(name, value, msg) name = value,

@@ -57,13 +57,19 @@ static void step_digits(char *digits, int nd, int *exp10, int delta)
     int i = nd - 1;
     if (delta > 0) {
         while (i >= 0 && digits[i] == '9') digits[i--] = '0';
-        if (i >= 0) { digits[i]++; return; }
-        digits[0] = '1';  /* 99..9 + 1 = 100..0: one more decade */
+        if (i >= 0) {
+            digits[i]++;
+            return;
+        }
+        digits[0] = '1'; /* 99..9 + 1 = 100..0: one more decade */
         (*exp10)++;
     } else {
         while (i >= 0 && digits[i] == '0') digits[i--] = '9';
-        if (i > 0 || digits[0] > '1') { digits[i]--; return; }
-        digits[0] = '9';  /* 100..0 - 1 = 99..9: one decade less */
+        if (i > 0 || digits[0] > '1') {
+            digits[i]--;
+            return;
+        }
+        digits[0] = '9'; /* 100..0 - 1 = 99..9: one decade less */
         (*exp10)--;
     }
 }
@@ -74,7 +80,10 @@ static int int_digits(uint64_t r, int scale, char *digits, int *exp10)
 {
     char rev[24];
     int n = 0;
-    while (r) { rev[n++] = (char)('0' + r % 10); r /= 10; }
+    while (r) {
+        rev[n++] = (char)('0' + r % 10);
+        r /= 10;
+    }
     *exp10 = n - 1 - scale;
     int k = 0, lo = 0;
     while (lo < n - 1 && rev[lo] == '0') lo++;
@@ -101,17 +110,17 @@ static int int_digits(uint64_t r, int scale, char *digits, int *exp10)
 static int fast_digits(double a, char *digits, int *exp10)
 {
     const uint64_t ten16 = UINT64_C(10000000000000000);
-    if (a < 9007199254740992.0 && a == floor(a))  /* integers below 2^53: exact, spacing <= 1 */
+    if (a < 9007199254740992.0 && a == floor(a)) /* integers below 2^53: exact, spacing <= 1 */
         return int_digits((uint64_t)a, 0, digits, exp10);
     int e2;
     double f = frexp(a, &e2);
-    if (f == 0.5) return 0;  /* power of two: lopsided interval */
-    int sh = 53 - e2;        /* a = m / 2^sh */
+    if (f == 0.5) return 0; /* power of two: lopsided interval */
+    int sh = 53 - e2;       /* a = m / 2^sh */
     if (sh <= 0 || sh > 73) return 0;
     uint64_t m = (uint64_t)ldexp(f, 53);
     unsigned __int128 p10 = 1, half = (unsigned __int128)1 << (sh - 1);
     for (int d = 1; d <= 22; d++) {
-        p10 *= 10;  /* m * 10^22 < 2^53 * 2^74: no overflow */
+        p10 *= 10; /* m * 10^22 < 2^53 * 2^74: no overflow */
         unsigned __int128 num = (unsigned __int128)m * p10, q = num >> sh;
         unsigned __int128 rem = num - (q << sh);
         if (rem == half) return 0;
@@ -122,8 +131,7 @@ static int fast_digits(double a, char *digits, int *exp10)
          * and m even (ties to even); times 10^d * 2^sh, all in 128 bits
          * (q * 2^sh < 2^54 * 2^73). */
         unsigned __int128 lhs = q << sh, diff = lhs > num ? lhs - num : num - lhs, hd = p10 / 2;
-        if (diff < hd || (diff == hd && (m & 1) == 0))
-            return int_digits((uint64_t)q, d, digits, exp10);
+        if (diff < hd || (diff == hd && (m & 1) == 0)) return int_digits((uint64_t)q, d, digits, exp10);
     }
     return 0;
 }
@@ -181,27 +189,31 @@ int strata_fmt_double(double v, char *buf, size_t cap)
         } else {
             char d[20];
             int e10, k = shortest_digits(fabs(v), d, &e10);
-            int n = e10 + 1;  /* value = 0.d1d2..dk x 10^n (ECMAScript's n) */
+            int n = e10 + 1; /* value = 0.d1d2..dk x 10^n (ECMAScript's n) */
             if (k <= n && n <= 21) {
-                memcpy(out + o, d, (size_t)k); o += (size_t)k;
+                memcpy(out + o, d, (size_t)k);
+                o += (size_t)k;
                 for (int i = k; i < n; i++) out[o++] = '0';
             } else if (0 < n && n <= 21) {
-                memcpy(out + o, d, (size_t)n); o += (size_t)n;
+                memcpy(out + o, d, (size_t)n);
+                o += (size_t)n;
                 out[o++] = '.';
-                memcpy(out + o, d + n, (size_t)(k - n)); o += (size_t)(k - n);
+                memcpy(out + o, d + n, (size_t)(k - n));
+                o += (size_t)(k - n);
             } else if (-6 < n && n <= 0) {
                 out[o++] = '0';
                 out[o++] = '.';
                 for (int i = n; i < 0; i++) out[o++] = '0';
-                memcpy(out + o, d, (size_t)k); o += (size_t)k;
+                memcpy(out + o, d, (size_t)k);
+                o += (size_t)k;
             } else {
                 out[o++] = d[0];
                 if (k > 1) {
                     out[o++] = '.';
-                    memcpy(out + o, d + 1, (size_t)(k - 1)); o += (size_t)(k - 1);
+                    memcpy(out + o, d + 1, (size_t)(k - 1));
+                    o += (size_t)(k - 1);
                 }
-                o += (size_t)snprintf(out + o, sizeof out - o, "e%c%d", n - 1 < 0 ? '-' : '+',
-                                      abs(n - 1));
+                o += (size_t)snprintf(out + o, sizeof out - o, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
             }
         }
         out[o] = '\0';

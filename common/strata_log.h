@@ -25,8 +25,8 @@ void strata_log(enum strata_log_level level, const char *msg, const char *kvfmt,
 const char *strata_log_quote(char *buf, size_t cap, const char *s);
 
 #define STRATA_LOG_DEBUG_(msg, ...) strata_log(STRATA_LOG_DEBUG, msg, __VA_ARGS__)
-#define strata_info(msg, ...)  strata_log(STRATA_LOG_INFO, msg, __VA_ARGS__)
-#define strata_warn(msg, ...)  strata_log(STRATA_LOG_WARN, msg, __VA_ARGS__)
-#define strata_error(msg, ...) strata_log(STRATA_LOG_ERROR, msg, __VA_ARGS__)
+#define strata_info(msg, ...)       strata_log(STRATA_LOG_INFO, msg, __VA_ARGS__)
+#define strata_warn(msg, ...)       strata_log(STRATA_LOG_WARN, msg, __VA_ARGS__)
+#define strata_error(msg, ...)      strata_log(STRATA_LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

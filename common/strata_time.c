@@ -73,15 +73,12 @@ int strata_time_parse_rfc3339(const char *s, int64_t *out_ms)
     if (!s || !out_ms) return STRATA_EINVAL;
     const char *p = s;
     int year, mon, day, hh, mm, ss;
-    if (fixed_digits(&p, 4, &year) || expect(&p, '-', '-') ||
-        fixed_digits(&p, 2, &mon) || expect(&p, '-', '-') ||
-        fixed_digits(&p, 2, &day) || expect(&p, 'T', 't') ||
-        fixed_digits(&p, 2, &hh) || expect(&p, ':', ':') ||
-        fixed_digits(&p, 2, &mm) || expect(&p, ':', ':') ||
-        fixed_digits(&p, 2, &ss))
+    if (fixed_digits(&p, 4, &year) || expect(&p, '-', '-') || fixed_digits(&p, 2, &mon) ||
+        expect(&p, '-', '-') || fixed_digits(&p, 2, &day) || expect(&p, 'T', 't') ||
+        fixed_digits(&p, 2, &hh) || expect(&p, ':', ':') || fixed_digits(&p, 2, &mm) ||
+        expect(&p, ':', ':') || fixed_digits(&p, 2, &ss))
         return STRATA_EINVAL;
-    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
-        hh > 23 || mm > 59 || ss > 59)
+    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hh > 23 || mm > 59 || ss > 59)
         return STRATA_EINVAL;
 
     int frac_ms = 0;
@@ -112,8 +109,7 @@ int strata_time_parse_rfc3339(const char *s, int64_t *out_ms)
     if (*p != '\0') return STRATA_EINVAL;
 
     int64_t days = days_from_civil(year, mon, day);
-    *out_ms = days * MS_PER_DAY + ((int64_t)hh * 3600 + mm * 60 + ss) * 1000 + frac_ms -
-              offset_min * 60000;
+    *out_ms = days * MS_PER_DAY + ((int64_t)hh * 3600 + mm * 60 + ss) * 1000 + frac_ms - offset_min * 60000;
     return 0;
 }
 
@@ -136,8 +132,10 @@ int strata_time_parse_unix(const char *s, int64_t *out_ms)
         p++;
         int i = 0, round_up = 0;
         for (; is_digit(*p); p++, i++, ndigits++) {
-            if (i < 3) ms = ms * 10 + (*p - '0');
-            else if (i == 3) round_up = (*p >= '5');
+            if (i < 3)
+                ms = ms * 10 + (*p - '0');
+            else if (i == 3)
+                round_up = (*p >= '5');
         }
         for (; i < 3; i++) ms *= 10;
         ms += round_up;
@@ -161,7 +159,10 @@ int strata_time_format_rfc3339(int64_t ms, char *buf, size_t cap)
     /* Years 0000..9999: [-62167219200000, 253402300799999]. */
     if (ms < INT64_C(-62167219200000) || ms > INT64_C(253402300799999)) return STRATA_EINVAL;
     int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
-    if (rem < 0) { rem += MS_PER_DAY; days--; }
+    if (rem < 0) {
+        rem += MS_PER_DAY;
+        days--;
+    }
     /* Answers format thousands of timestamps, mostly of the same few days:
      * the "YYYY-MM-DDT" prefix is kept per thread for the last day seen, and
      * the rest written digit by digit (snprintf was most of the cost). */
@@ -173,10 +174,16 @@ int strata_time_format_rfc3339(int64_t ms, char *buf, size_t cap)
         civil_from_days(days, &y, &m, &d);
         char *c = cached_date;
         int yy = (int)y;
-        c[0] = (char)('0' + yy / 1000); c[1] = (char)('0' + yy / 100 % 10);
-        c[2] = (char)('0' + yy / 10 % 10); c[3] = (char)('0' + yy % 10);
-        c[4] = '-'; c[5] = (char)('0' + m / 10); c[6] = (char)('0' + m % 10);
-        c[7] = '-'; c[8] = (char)('0' + d / 10); c[9] = (char)('0' + d % 10);
+        c[0] = (char)('0' + yy / 1000);
+        c[1] = (char)('0' + yy / 100 % 10);
+        c[2] = (char)('0' + yy / 10 % 10);
+        c[3] = (char)('0' + yy % 10);
+        c[4] = '-';
+        c[5] = (char)('0' + m / 10);
+        c[6] = (char)('0' + m % 10);
+        c[7] = '-';
+        c[8] = (char)('0' + d / 10);
+        c[9] = (char)('0' + d % 10);
         c[10] = 'T';
         cached_day = days;
     }
@@ -186,13 +193,20 @@ int strata_time_format_rfc3339(int64_t ms, char *buf, size_t cap)
     if (n >= cap) return STRATA_EBUFSMALL;
     memcpy(buf, cached_date, 11);
     char *c = buf + 11;
-    c[0] = (char)('0' + hh / 10); c[1] = (char)('0' + hh % 10); c[2] = ':';
-    c[3] = (char)('0' + mi / 10); c[4] = (char)('0' + mi % 10); c[5] = ':';
-    c[6] = (char)('0' + ss / 10); c[7] = (char)('0' + ss % 10);
+    c[0] = (char)('0' + hh / 10);
+    c[1] = (char)('0' + hh % 10);
+    c[2] = ':';
+    c[3] = (char)('0' + mi / 10);
+    c[4] = (char)('0' + mi % 10);
+    c[5] = ':';
+    c[6] = (char)('0' + ss / 10);
+    c[7] = (char)('0' + ss % 10);
     c += 8;
     if (msec != 0) {
-        c[0] = '.'; c[1] = (char)('0' + msec / 100);
-        c[2] = (char)('0' + msec / 10 % 10); c[3] = (char)('0' + msec % 10);
+        c[0] = '.';
+        c[1] = (char)('0' + msec / 100);
+        c[2] = (char)('0' + msec / 10 % 10);
+        c[3] = (char)('0' + msec % 10);
         c += 4;
     }
     c[0] = 'Z';
@@ -202,14 +216,25 @@ int strata_time_format_rfc3339(int64_t ms, char *buf, size_t cap)
 
 int strata_duration_parse(const char *s, int64_t *out_ms)
 {
-    static const struct { const char *unit; int64_t ms; } units[] = {
-        { "y", INT64_C(365) * 86400000 }, { "w", INT64_C(7) * 86400000 },
-        { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 },
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {
+        { "y", INT64_C(365) * 86400000 },
+        { "w", INT64_C(7) * 86400000 },
+        { "d", 86400000 },
+        { "h", 3600000 },
+        { "m", 60000 },
+        { "s", 1000 },
+        { "ms", 1 },
     };
     if (!s || !out_ms || !*s) return STRATA_EINVAL;
-    if (s[0] == '0' && s[1] == '\0') { *out_ms = 0; return 0; }
+    if (s[0] == '0' && s[1] == '\0') {
+        *out_ms = 0;
+        return 0;
+    }
     const char *p = s;
-    int next_unit = 0;  /* units must appear in the table's order, once each */
+    int next_unit = 0; /* units must appear in the table's order, once each */
     int64_t total = 0;
     while (*p) {
         if (!is_digit(*p)) return STRATA_EINVAL;
@@ -219,8 +244,10 @@ int strata_duration_parse(const char *s, int64_t *out_ms)
             v = v * 10 + (*p - '0');
         }
         int u;
-        if (p[0] == 'm' && p[1] == 's') { u = 6; p += 2; }
-        else {
+        if (p[0] == 'm' && p[1] == 's') {
+            u = 6;
+            p += 2;
+        } else {
             for (u = 0; u < 6; u++)
                 if (*p == units[u].unit[0]) break;
             if (u == 6) return STRATA_EINVAL;

@@ -67,9 +67,15 @@ void ingest_limits_init(ingest_limits_t *lim)
 /* Compares the token s[0..n) (trimmed) with want, case-insensitively. */
 static int token_eq(const char *s, size_t n, const char *want)
 {
-    while (n && isspace((unsigned char)*s)) { s++; n--; }
+    while (n && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
     while (n && isspace((unsigned char)s[n - 1])) n--;
-    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') { s++; n -= 2; }
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        s++;
+        n -= 2;
+    }
     return strlen(want) == n && strncasecmp(s, want, n) == 0;
 }
 
@@ -89,27 +95,28 @@ int ingest_parse_content_type(const char *ct, const char *ce, enum ingest_proto 
         if (!eq) continue;
         if (!token_eq(p, (size_t)(eq - p), "proto")) continue;
         size_t vlen = plen - (size_t)(eq + 1 - p);
-        if (token_eq(eq + 1, vlen, "prometheus.WriteRequest")) *out = INGEST_PROTO_V1;
-        else if (token_eq(eq + 1, vlen, "io.prometheus.write.v2.Request")) *out = INGEST_PROTO_V2;
-        else return STRATA_EMEDIA;
+        if (token_eq(eq + 1, vlen, "prometheus.WriteRequest"))
+            *out = INGEST_PROTO_V1;
+        else if (token_eq(eq + 1, vlen, "io.prometheus.write.v2.Request"))
+            *out = INGEST_PROTO_V2;
+        else
+            return STRATA_EMEDIA;
     }
     return 0;
 }
 
 /* ---- snappy ------------------------------------------------------------ */
 
-int ingest_snappy_decompress(strata_arena_t *arena, const void *in, size_t inlen,
-                             size_t max_out, char **out, size_t *outlen)
+int ingest_snappy_decompress(strata_arena_t *arena, const void *in, size_t inlen, size_t max_out, char **out,
+                             size_t *outlen)
 {
     size_t n = 0;
-    if (inlen == 0 || snappy_uncompressed_length(in, inlen, &n) != SNAPPY_OK)
-        return STRATA_EBADSNAPPY;
+    if (inlen == 0 || snappy_uncompressed_length(in, inlen, &n) != SNAPPY_OK) return STRATA_EBADSNAPPY;
     if (n > max_out) return STRATA_ETOOBIG;
     char *buf = strata_arena_alloc(arena, n ? n : 1);
     if (!buf) return STRATA_ETOOBIG;
     size_t got = n;
-    if (snappy_uncompress(in, inlen, buf, &got) != SNAPPY_OK || got != n)
-        return STRATA_EBADSNAPPY;
+    if (snappy_uncompress(in, inlen, buf, &got) != SNAPPY_OK || got != n) return STRATA_EBADSNAPPY;
     *out = buf;
     *outlen = n;
     return 0;
@@ -118,7 +125,11 @@ int ingest_snappy_decompress(strata_arena_t *arena, const void *in, size_t inlen
 /* ---- protobuf-c allocator ---------------------------------------------- */
 
 static void *pb_alloc(void *data, size_t size) { return strata_arena_alloc(data, size ? size : 1); }
-static void pb_free(void *data, void *p) { (void)data; (void)p; /* the arena frees in bulk */ }
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* the arena frees in bulk */
+}
 
 /* ---- validation helpers ------------------------------------------------- */
 
@@ -130,16 +141,32 @@ int ingest_valid_utf8(const char *str, size_t len)
         if ((size_t)(e - s) >= 8) {
             uint64_t w;
             memcpy(&w, s, 8);
-            if (!(w & UINT64_C(0x8080808080808080))) { s += 8; continue; }
+            if (!(w & UINT64_C(0x8080808080808080))) {
+                s += 8;
+                continue;
+            }
         }
         unsigned c = *s;
-        if (c < 0x80) { s++; continue; }
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
         size_t need;
         unsigned cp, min;
-        if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; min = 0x80; }
-        else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; min = 0x800; }
-        else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; min = 0x10000; }
-        else return 0;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+            cp = c & 0x1F;
+            min = 0x80;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            cp = c & 0x0F;
+            min = 0x800;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else
+            return 0;
         if ((size_t)(e - s) <= need) return 0;
         for (size_t i = 1; i <= need; i++) {
             if ((s[i] & 0xC0) != 0x80) return 0;
@@ -173,7 +200,7 @@ static int valid_value(const uint8_t *s, size_t n)
     uint64_t w;
     for (; i + 8 <= n; i += 8) {
         memcpy(&w, s + i, 8);
-        if ((w & hi) || ((w - lo) & ~w & hi)) break;  /* a non-ASCII or a zero byte */
+        if ((w & hi) || ((w - lo) & ~w & hi)) break; /* a non-ASCII or a zero byte */
     }
     if (i < n && n >= 8 && n - i < 8) {
         /* the tail as the last 8 bytes, overlapping what was checked */
@@ -182,8 +209,7 @@ static int valid_value(const uint8_t *s, size_t n)
     }
     for (size_t k = i; k < n; k++) {
         if (!s[k]) return 0;
-        if (s[k] & 0x80)
-            return ingest_valid_utf8((const char *)s + i, n - i) && !memchr(s + i, 0, n - i);
+        if (s[k] & 0x80) return ingest_valid_utf8((const char *)s + i, n - i) && !memchr(s + i, 0, n - i);
     }
     return 1;
 }
@@ -231,7 +257,7 @@ typedef struct ctx {
     const ingest_limits_t *lim;
     int64_t now_ms;
     const char *tenant;
-    int contig;  /* raw labels point into one wire buffer (the RW1 fast path) */
+    int contig; /* raw labels point into one wire buffer (the RW1 fast path) */
 } ctx_t;
 
 static void reject(ctx_t *c, enum ingest_reason r, size_t count, const raw_label_t *l, size_t nl,
@@ -263,8 +289,7 @@ static const char *shown(char *buf, size_t cap, const uint8_t *s, size_t n)
 
 /* Validates one series given as raw labels plus its samples and appends the
  * normalised result to the batch.  Returns STRATA_ENOMEM only. */
-static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample_t *samples,
-                      size_t nsamples)
+static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample_t *samples, size_t nsamples)
 {
     const ingest_limits_t *lim = c->lim;
     char nb[80];
@@ -283,7 +308,10 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
         if (cmp == 0) continue;
         raw_label_t x = raw[i];
         size_t j = i;
-        while (j > 0 && cmp_raw_label(&raw[j - 1], &x) > 0) { raw[j] = raw[j - 1]; j--; }
+        while (j > 0 && cmp_raw_label(&raw[j - 1], &x) > 0) {
+            raw[j] = raw[j - 1];
+            j--;
+        }
         raw[j] = x;
     }
     int has_name = 0;
@@ -296,24 +324,23 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
             return 0;
         }
         if (!valid_label_name(l->name, l->nlen)) {
-            reject(c, INGEST_R_INVALID_LABEL_NAME, nsamples, raw, n,
-                   "invalid label name \"%s\"", shown(nb, sizeof nb, l->name, l->nlen));
+            reject(c, INGEST_R_INVALID_LABEL_NAME, nsamples, raw, n, "invalid label name \"%s\"",
+                   shown(nb, sizeof nb, l->name, l->nlen));
             return 0;
         }
         if (!strict && i > 0 && cmp_raw_label(&raw[i - 1], l) == 0) {
-            reject(c, INGEST_R_DUPLICATE_LABEL, nsamples, raw, n,
-                   "duplicate label name \"%s\"", shown(nb, sizeof nb, l->name, l->nlen));
+            reject(c, INGEST_R_DUPLICATE_LABEL, nsamples, raw, n, "duplicate label name \"%s\"",
+                   shown(nb, sizeof nb, l->name, l->nlen));
             return 0;
         }
-        if (l->nlen == strlen(INGEST_TENANT_LABEL) &&
-            memcmp(l->name, INGEST_TENANT_LABEL, l->nlen) == 0) {
+        if (l->nlen == strlen(INGEST_TENANT_LABEL) && memcmp(l->name, INGEST_TENANT_LABEL, l->nlen) == 0) {
             reject(c, INGEST_R_RESERVED_LABEL, nsamples, raw, n,
                    "label name \"" INGEST_TENANT_LABEL "\" is reserved");
             return 0;
         }
         if (!valid_value(l->value, l->vlen)) {
-            reject(c, INGEST_R_INVALID_LABEL_VALUE, nsamples, raw, n,
-                   "label \"%s\" value is not valid UTF-8", shown(nb, sizeof nb, l->name, l->nlen));
+            reject(c, INGEST_R_INVALID_LABEL_VALUE, nsamples, raw, n, "label \"%s\" value is not valid UTF-8",
+                   shown(nb, sizeof nb, l->name, l->nlen));
             return 0;
         }
         if (lim->max_label_value_length && l->vlen > lim->max_label_value_length) {
@@ -330,10 +357,11 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
     }
     /* the store's own limit applies too (TSDB_MAX_LABELS, the tenant label included) */
     size_t max_labels = lim->max_labels_per_series && lim->max_labels_per_series < TSDB_MAX_LABELS - 1
-                        ? lim->max_labels_per_series : TSDB_MAX_LABELS - 1;
+                            ? lim->max_labels_per_series
+                            : TSDB_MAX_LABELS - 1;
     if (n > max_labels) {
-        reject(c, INGEST_R_TOO_MANY_LABELS, nsamples, raw, n,
-               "%zu labels, more than the limit of %zu", n, max_labels);
+        reject(c, INGEST_R_TOO_MANY_LABELS, nsamples, raw, n, "%zu labels, more than the limit of %zu", n,
+               max_labels);
         return 0;
     }
     if (nsamples == 0) return 0;
@@ -352,8 +380,7 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
     }
     if (future)
         reject(c, INGEST_R_FUTURE, future, raw, n,
-               "sample timestamp %" PRId64 " is more than 10m ahead of the server clock",
-               first_future);
+               "sample timestamp %" PRId64 " is more than 10m ahead of the server clock", first_future);
     if (ns == 0) return 0;
 
     size_t nl = n + (c->tenant ? 1 : 0);
@@ -506,7 +533,9 @@ static int decode_v2(ctx_t *c, const Io__Prometheus__Write__V2__Request *req)
  * what is accepted, refused or stored does not change; the limits below
  * mirror protobuf-c's (5-byte lengths up to INT_MAX, 10-byte varints). */
 
-typedef struct rd { const uint8_t *p, *e; } rd_t;
+typedef struct rd {
+    const uint8_t *p, *e;
+} rd_t;
 
 /* 0, or -1: not for the fast path. */
 static inline int rd_varint(rd_t *r, uint64_t *v)
@@ -514,9 +543,12 @@ static inline int rd_varint(rd_t *r, uint64_t *v)
     uint64_t x = 0;
     for (unsigned i = 0; i < 10 && r->p < r->e; i++) {
         uint8_t b = *r->p++;
-        if (i == 9 && b > 1) return -1;  /* bits past 64: protobuf-c's business */
+        if (i == 9 && b > 1) return -1; /* bits past 64: protobuf-c's business */
         x |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) { *v = x; return 0; }
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
     }
     return -1;
 }
@@ -525,7 +557,7 @@ static inline int rd_len(rd_t *r, rd_t *sub)
 {
     uint64_t n = 0;
     unsigned i = 0;
-    if (r->p < r->e && *r->p < 0x80) {  /* most lengths fit one byte */
+    if (r->p < r->e && *r->p < 0x80) { /* most lengths fit one byte */
         n = *r->p++;
         if (n > (uint64_t)(r->e - r->p)) return -1;
         sub->p = r->p;
@@ -553,7 +585,7 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
                    raw_label_t *raw, tsdb_sample_t *smp)
 {
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    if (!fill) return -1;  /* doubles are read as little-endian words */
+    if (!fill) return -1; /* doubles are read as little-endian words */
 #endif
     rd_t r = { buf, buf + len };
     while (r.p < r.e) {
@@ -570,8 +602,13 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
                     uint8_t t = *m.p++;
                     rd_t f;
                     if ((t != 0x0a && t != 0x12) || rd_len(&m, &f)) return -1;
-                    if (t == 0x0a) { l.name = f.p; l.nlen = (size_t)(f.e - f.p); }
-                    else { l.value = f.p; l.vlen = (size_t)(f.e - f.p); }
+                    if (t == 0x0a) {
+                        l.name = f.p;
+                        l.nlen = (size_t)(f.e - f.p);
+                    } else {
+                        l.value = f.p;
+                        l.vlen = (size_t)(f.e - f.p);
+                    }
                 }
                 if (fill) raw[nl] = l;
                 nl++;
@@ -623,8 +660,7 @@ static int decode_v1_fast(ctx_t *c, const uint8_t *buf, size_t len)
 }
 
 int ingest_decode(strata_arena_t *arena, enum ingest_proto proto, const void *buf, size_t len,
-                  const ingest_limits_t *lim, int64_t now_ms, const char *tenant,
-                  ingest_batch_t **out)
+                  const ingest_limits_t *lim, int64_t now_ms, const char *tenant, ingest_batch_t **out)
 {
     ProtobufCAllocator alloc = { pb_alloc, pb_free, arena };
     ingest_batch_t *b = strata_arena_calloc(arena, 1, sizeof *b);
@@ -632,8 +668,8 @@ int ingest_decode(strata_arena_t *arena, enum ingest_proto proto, const void *bu
     ctx_t c = { arena, b, lim, now_ms, tenant, 0 };
     int rc;
     if (proto == INGEST_PROTO_V2) {
-        Io__Prometheus__Write__V2__Request *req =
-            io__prometheus__write__v2__request__unpack(&alloc, len, buf);
+        Io__Prometheus__Write__V2__Request *req = io__prometheus__write__v2__request__unpack(&alloc, len,
+                                                                                             buf);
         if (!req) goto unpack_failed;
         rc = decode_v2(&c, req);
     } else if ((rc = decode_v1_fast(&c, buf, len)) != 0) {

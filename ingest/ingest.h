@@ -22,18 +22,18 @@
 #include "strata_err.h"
 #include "tsdb.h"
 
-#define INGEST_TENANT_LABEL "__tenant__"
+#define INGEST_TENANT_LABEL  "__tenant__"
 
 /* Samples this far ahead of the server clock are rejected (docs/api.md,
  * too_far_in_future). */
 #define INGEST_MAX_FUTURE_MS (10 * 60 * 1000)
 
 typedef struct ingest_limits {
-    size_t max_request_bytes;      /* decompressed body, default 32 MiB */
-    size_t max_labels_per_series;  /* without the tenant label; default 64, 0 = none */
-    size_t max_label_name_length;  /* bytes, default 1024, 0 = none */
-    size_t max_label_value_length; /* bytes, default 4096, 0 = none */
-    uint64_t max_series_per_tenant;/* default 0 = unlimited */
+    size_t max_request_bytes;       /* decompressed body, default 32 MiB */
+    size_t max_labels_per_series;   /* without the tenant label; default 64, 0 = none */
+    size_t max_label_name_length;   /* bytes, default 1024, 0 = none */
+    size_t max_label_value_length;  /* bytes, default 4096, 0 = none */
+    uint64_t max_series_per_tenant; /* default 0 = unlimited */
 } ingest_limits_t;
 
 void ingest_limits_init(ingest_limits_t *lim);
@@ -45,17 +45,17 @@ enum ingest_reason {
     INGEST_R_MISSING_NAME,
     INGEST_R_INVALID_LABEL_NAME,
     INGEST_R_DUPLICATE_LABEL,
-    INGEST_R_INVALID_LABEL_VALUE,   /* not UTF-8, or a NUL byte */
+    INGEST_R_INVALID_LABEL_VALUE, /* not UTF-8, or a NUL byte */
     INGEST_R_TOO_MANY_LABELS,
     INGEST_R_LABEL_NAME_TOO_LONG,
     INGEST_R_LABEL_VALUE_TOO_LONG,
     INGEST_R_RESERVED_LABEL,
-    INGEST_R_INVALID_SYMBOL_REF,    /* RW2 labels_refs out of range or odd */
+    INGEST_R_INVALID_SYMBOL_REF, /* RW2 labels_refs out of range or odd */
     INGEST_R_FUTURE,
     INGEST_R_TOO_OLD,
     INGEST_R_CONFLICT,
-    INGEST_R_HISTOGRAM,             /* native histograms: not supported yet */
-    INGEST_R_EXEMPLAR,              /* exemplars: not supported yet */
+    INGEST_R_HISTOGRAM, /* native histograms: not supported yet */
+    INGEST_R_EXEMPLAR,  /* exemplars: not supported yet */
     INGEST_R_TENANT_LIMIT,
     INGEST_R_COUNT
 };
@@ -66,14 +66,13 @@ const char *ingest_reason_name(enum ingest_reason r);
 /* Picks the protocol from Content-Type / Content-Encoding (either may be NULL:
  * Prometheus' own receiver treats absent headers as RW1 + snappy).
  * STRATA_EMEDIA for anything else. */
-int ingest_parse_content_type(const char *content_type, const char *content_encoding,
-                              enum ingest_proto *out);
+int ingest_parse_content_type(const char *content_type, const char *content_encoding, enum ingest_proto *out);
 
 /* Decompresses a snappy block.  The declared length is checked against
  * max_out first (STRATA_ETOOBIG, nothing decompressed); a corrupt body is
  * STRATA_EBADSNAPPY.  *out lives in the arena. */
-int ingest_snappy_decompress(strata_arena_t *arena, const void *in, size_t inlen,
-                             size_t max_out, char **out, size_t *outlen);
+int ingest_snappy_decompress(strata_arena_t *arena, const void *in, size_t inlen, size_t max_out, char **out,
+                             size_t *outlen);
 
 /* ---- decode + validate ------------------------------------------------- */
 
@@ -86,8 +85,7 @@ typedef struct ingest_batch ingest_batch_t;
  * than the arena's cap); invalid series are not an error but are counted in
  * the batch. */
 int ingest_decode(strata_arena_t *arena, enum ingest_proto proto, const void *buf, size_t len,
-                  const ingest_limits_t *lim, int64_t now_ms, const char *tenant,
-                  ingest_batch_t **out);
+                  const ingest_limits_t *lim, int64_t now_ms, const char *tenant, ingest_batch_t **out);
 
 /* The valid series, ready for tsdb_append (labels sorted, tenant stamped). */
 const tsdb_series_input_t *ingest_batch_series(const ingest_batch_t *b, size_t *n);
@@ -107,13 +105,13 @@ typedef struct ingest ingest_t;
 
 /* Outcome of one write request, for the HTTP answer and /metrics. */
 typedef struct ingest_result {
-    size_t samples_written;     /* appended + idempotent duplicates */
+    size_t samples_written; /* appended + idempotent duplicates */
     size_t histograms_written;
     size_t exemplars_written;
     size_t series_created;
     size_t rejected[INGEST_R_COUNT];
-    char message[512];          /* first rejection, "" when none */
-    char details[512];          /* rejected counts by reason */
+    char message[512]; /* first rejection, "" when none */
+    char details[512]; /* rejected counts by reason */
 } ingest_result_t;
 
 /* Builds a receiver over an open db; scans the db for the series each tenant
@@ -136,9 +134,8 @@ void ingest_set_observer(ingest_t *ing, ingest_observer_fn fn, void *ctx);
  * some were rejected by a tenant limit; or a request-level error with nothing
  * stored: STRATA_ETOOBIG, STRATA_EBADSNAPPY, STRATA_EBADPROTO, or the store's
  * STRATA_EIO / STRATA_ENOSPC / STRATA_ECLOSED.  res is always filled. */
-int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto,
-                 const void *body, size_t len, int32_t tenant, int64_t now_ms,
-                 ingest_result_t *res);
+int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, const void *body, size_t len,
+                 int32_t tenant, int64_t now_ms, ingest_result_t *res);
 
 /* ---- strings ----------------------------------------------------------- */
 

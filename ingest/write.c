@@ -20,7 +20,7 @@
 
 typedef struct tenant_set {
     int32_t tenant;
-    uint64_t *slots;   /* open addressing, 0 = empty */
+    uint64_t *slots; /* open addressing, 0 = empty */
     size_t cap, count;
 } tenant_set_t;
 
@@ -45,10 +45,18 @@ static uint64_t hash_labels(const tsdb_label_t *l, size_t n)
     uint64_t h = UINT64_C(1469598103934665603);
     for (size_t i = 0; i < n; i++) {
         if (strcmp(l[i].name, INGEST_TENANT_LABEL) == 0) continue;
-        for (const char *s = l[i].name; ; s++) { h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211); if (!*s) break; }
-        for (const char *s = l[i].value; ; s++) { h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211); if (!*s) break; }
+        for (const char *s = l[i].name;; s++) {
+            h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+            if (!*s) break;
+        }
+        for (const char *s = l[i].value;; s++) {
+            h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+            if (!*s) break;
+        }
     }
-    h ^= h >> 33; h *= UINT64_C(0xff51afd7ed558ccd); h ^= h >> 33;
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
     return h ? h : 1;
 }
 
@@ -71,7 +79,7 @@ static tenant_set_t *tenant_get(ingest_t *ing, int32_t tenant)
 static uint64_t *set_find(tenant_set_t *t, uint64_t h)
 {
     size_t mask = t->cap - 1;
-    for (size_t i = (size_t)h & mask; ; i = (i + 1) & mask)
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask)
         if (t->slots[i] == h || t->slots[i] == 0) return &t->slots[i];
 }
 
@@ -81,7 +89,10 @@ static int set_grow(tenant_set_t *t)
     tenant_set_t nt = { t->tenant, calloc(ncap, sizeof(uint64_t)), ncap, 0 };
     if (!nt.slots) return STRATA_ENOMEM;
     for (size_t i = 0; i < t->cap; i++)
-        if (t->slots[i]) { *set_find(&nt, t->slots[i]) = t->slots[i]; nt.count++; }
+        if (t->slots[i]) {
+            *set_find(&nt, t->slots[i]) = t->slots[i];
+            nt.count++;
+        }
     free(t->slots);
     *t = nt;
     return 0;
@@ -90,7 +101,10 @@ static int set_grow(tenant_set_t *t)
 /* Adds h; returns 1 if it was new, 0 if known, <0 on ENOMEM. */
 static int set_add(tenant_set_t *t, uint64_t h)
 {
-    if ((t->count + 1) * 4 > t->cap * 3) { int rc = set_grow(t); if (rc) return rc; }
+    if ((t->count + 1) * 4 > t->cap * 3) {
+        int rc = set_grow(t);
+        if (rc) return rc;
+    }
     uint64_t *slot = set_find(t, h);
     if (*slot) return 0;
     *slot = h;
@@ -115,9 +129,12 @@ static int load_tenants(ingest_t *ing)
         const char *tv = NULL;
         for (size_t i = 0; i < n && !tv; i++)
             if (strcmp(l[i].name, INGEST_TENANT_LABEL) == 0) tv = l[i].value;
-        if (!tv) continue;  /* not written through ingest */
+        if (!tv) continue; /* not written through ingest */
         tenant_set_t *t = tenant_get(ing, (int32_t)strtol(tv, NULL, 10));
-        if (!t || set_add(t, hash_labels(l, n)) < 0) { rc = STRATA_ENOMEM; break; }
+        if (!t || set_add(t, hash_labels(l, n)) < 0) {
+            rc = STRATA_ENOMEM;
+            break;
+        }
     }
     tsdb_series_set_free(set);
     return rc < 0 ? rc : 0;
@@ -158,8 +175,8 @@ static void describe(char *buf, size_t cap, const tsdb_series_input_t *s)
     int first = 1;
     for (size_t i = 0; i < s->nlabels && off < cap; i++) {
         if (strcmp(s->labels[i].name, INGEST_TENANT_LABEL) == 0) continue;
-        off += (size_t)snprintf(buf + off, cap - off, "%s%s=\"%.80s\"", first ? "" : ", ",
-                                s->labels[i].name, s->labels[i].value);
+        off += (size_t)snprintf(buf + off, cap - off, "%s%s=\"%.80s\"", first ? "" : ", ", s->labels[i].name,
+                                s->labels[i].value);
         first = 0;
     }
     if (off < cap) snprintf(buf + off, cap - off, "}");
@@ -169,14 +186,17 @@ static void describe(char *buf, size_t cap, const tsdb_series_input_t *s)
 /* Keeps the series the tenant may still create; rejects the rest.  Series
  * are reserved here, before the append, so two concurrent requests cannot
  * both take the last slot. */
-static int apply_series_limit(ingest_t *ing, int32_t tenant, tsdb_series_input_t *series,
-                              size_t *n, ingest_result_t *res)
+static int apply_series_limit(ingest_t *ing, int32_t tenant, tsdb_series_input_t *series, size_t *n,
+                              ingest_result_t *res)
 {
     size_t keep = 0;
     int rc = 0;
     pthread_mutex_lock(&ing->mu);
     tenant_set_t *t = tenant_get(ing, tenant);
-    if (!t) { pthread_mutex_unlock(&ing->mu); return STRATA_ENOMEM; }
+    if (!t) {
+        pthread_mutex_unlock(&ing->mu);
+        return STRATA_ENOMEM;
+    }
     for (size_t i = 0; i < *n; i++) {
         uint64_t h = hash_labels(series[i].labels, series[i].nlabels);
         if (!set_has(t, h)) {
@@ -186,8 +206,8 @@ static int apply_series_limit(ingest_t *ing, int32_t tenant, tsdb_series_input_t
                     char d[300];
                     describe(d, sizeof d, &series[i]);
                     snprintf(res->message, sizeof res->message,
-                             "series %s: tenant %" PRId32 " is at its limit of %" PRIu64 " series",
-                             d, tenant, ing->lim.max_series_per_tenant);
+                             "series %s: tenant %" PRId32 " is at its limit of %" PRIu64 " series", d, tenant,
+                             ing->lim.max_series_per_tenant);
                 }
                 continue;
             }
@@ -201,9 +221,8 @@ static int apply_series_limit(ingest_t *ing, int32_t tenant, tsdb_series_input_t
     return rc;
 }
 
-int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto,
-                 const void *body, size_t len, int32_t tenant, int64_t now_ms,
-                 ingest_result_t *res)
+int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, const void *body, size_t len,
+                 int32_t tenant, int64_t now_ms, ingest_result_t *res)
 {
     memset(res, 0, sizeof *res);
     char *raw;
@@ -214,7 +233,8 @@ int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto,
     snprintf(tenant_s, sizeof tenant_s, "%" PRId32, tenant);
     ingest_batch_t *b;
     if ((rc = ingest_decode(arena, proto, raw, rawlen, &ing->lim, now_ms, tenant_s, &b))) return rc;
-    for (int r = 0; r < INGEST_R_COUNT; r++) res->rejected[r] = ingest_batch_rejected(b, (enum ingest_reason)r);
+    for (int r = 0; r < INGEST_R_COUNT; r++)
+        res->rejected[r] = ingest_batch_rejected(b, (enum ingest_reason)r);
     const char *first = ingest_batch_first_error(b);
     if (first) snprintf(res->message, sizeof res->message, "%s", first);
 
@@ -265,8 +285,8 @@ int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto,
         if (off >= sizeof res->details) break;
     }
     if (off < sizeof res->details)
-        snprintf(res->details + off, sizeof res->details - off, "%ssamples written: %zu",
-                 off ? "; " : "", res->samples_written);
+        snprintf(res->details + off, sizeof res->details - off, "%ssamples written: %zu", off ? "; " : "",
+                 res->samples_written);
     if (!total) return 0;
     if (!res->message[0]) snprintf(res->message, sizeof res->message, "%zu samples rejected", total);
     return res->rejected[INGEST_R_TENANT_LIMIT] ? STRATA_ELIMIT : STRATA_EINVAL;

@@ -31,8 +31,8 @@ static void test_status_mapping(void **state)
     assert_int_equal(api_status_for_error(STRATA_EIO), 503);
     assert_int_equal(api_status_for_error(STRATA_ECORRUPT), 500);
     /* never a 5xx for bad input */
-    int bad_input[] = { STRATA_EINVAL, STRATA_EBADSNAPPY, STRATA_EBADPROTO, STRATA_EBADLABEL,
-                        STRATA_ETOOOLD, STRATA_EDUPTS, STRATA_EFUTURE, STRATA_ETOOBIG, STRATA_EMEDIA };
+    int bad_input[] = { STRATA_EINVAL, STRATA_EBADSNAPPY, STRATA_EBADPROTO, STRATA_EBADLABEL, STRATA_ETOOOLD,
+                        STRATA_EDUPTS, STRATA_EFUTURE,    STRATA_ETOOBIG,   STRATA_EMEDIA };
     for (size_t i = 0; i < sizeof bad_input / sizeof bad_input[0]; i++)
         assert_true(api_status_for_error(bad_input[i]) < 500);
 }
@@ -89,45 +89,43 @@ static char *mint(const char *secret, long tenant, const char *scope, long exp, 
 #define NOW 1700000000L
 
 /* A throwaway 2048-bit test key pair (generated for this test, protects nothing). */
-static const char RSA_PRIVATE[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQCpyWJxd+x12pCe\n"
-    "gbUFal9YGV63FpYgPjRbotxr/dXNoOOahjUSWOn3XwWglcbJGjGIdBZvRYEjmp9v\n"
-    "mgqtpusa3vZthrdy+PglW3wTbqvyG/W298xJv+fDhQHFpcWjQqi8EX9YYRYafBfB\n"
-    "78aDLMr50rPqfADEhQtacIngr1F3eSj2pkFuhabqe90dG2+/VvyzpbEZXOn9D6O5\n"
-    "fsMj1Z9ot66/rYwYfLUvITbDsWaoL/C3kS+UkM/WTZb9WDfG8aHUNFjdJ5NXEbUk\n"
-    "wrczGRslVRGrEoQ3phIZpypN4Jk/qB+Hf7X0zCqQZtJq2X9EdPBnnwj80koDIaZX\n"
-    "lTVihLe9AgMBAAECggEAFbB4Nu6O8m89UkJXkZ2JGIQFKXZlLzFDFwGzDsiaa25G\n"
-    "JRNH7FQXb1ZgLad0gXQrJ7dMtmI2oQm7nFIdUxmjpwcci9lNzg4oBP2u1/ynUoJn\n"
-    "3TvCiRlOzhdLpqgKm1SEoaHKlsuwOynnDwtGXLN4KnnUKfw1TOWCEceWlXFQAubt\n"
-    "rLJNKaNwZfrLB1WmytyW/NRkExLh8r1YQdI6XDLB1TYBx1eVXcwBjkrD6163NCRh\n"
-    "08gE01R0vaUn4N+K1MVJAGCxVN0S/RLhAYApF+vqOfvIEYbGr/NHLCw8XgtE6hBi\n"
-    "LWTNkZlF5z67pQYiSQRFOyEmaEuJSPH4/roRp5wDsQKBgQDuBbQjGcUQ71cOce2V\n"
-    "mOEAU5Ec4/ZDL41qPqC3pALDlVBBoJcoo1+W9wYDUdfJRtfRGeOGQb1nLYLQVBdV\n"
-    "gxVe1Ach5SABPNdhOtYbPz5fIuAGImxxO3hMwqM7kEzQQwbJs3KpvecR6KKPX5c/\n"
-    "/iYc2qmVJbByPVKDeVYzzuztewKBgQC2nE5oVPp/6+EjPmwqnbwDq7BBTA+Iqg9I\n"
-    "D4X5cffbdbexso39CiuxacFbIYhSEhkx1eK5+lrOezveU+Wl1UlPbPugO3j1ehBP\n"
-    "nwiKF6lBJlsNVBb2R9SCc6eR9T2WL7eWuM50mIkh72wbygMIYd9Uux6/Q1G9tJX0\n"
-    "+sYHB35+JwKBgH0UBDhZx2QB0camecoeH0azo1MCPBvMNkz5gi1eg5FRum3yPNy/\n"
-    "FXFYeBFwhaugjbK1HwojK6u3j8F4Hxbxnl5Jn0HhjLL5zNisOWzyDA2kXwL6PfA2\n"
-    "5x23Pl4Dk0nxnvSJVxz5zR5tGFetTOb04ARTp7/XoWQ281Bhh7oL6BdXAoGAXFtt\n"
-    "pILmNvCb63FUz7D7OHgLKttHN/2awP1o6yJjE1HUWEFQYtxUAOTV8DtjcO7KY1Qj\n"
-    "2Z/vcWMOgoG4MklPTKZ4FTA/GxhjS4HJld4lslet0W3oNyNZLalE5SM9xMnZdpd9\n"
-    "g6bqJImtCdj/86tcgsQo5t8rZmEBPufeZAu8RB0CgYBQxgvSEXvmM36hGidV8DUO\n"
-    "cnJq9J3Y9Ntvs3V2ArImbMy5fXpzGC6D+SvXK2fLZl/vn9TlDC+Gp1zP+ZQrXb68\n"
-    "mEQ41YhxWDh4iBENReldxjGuDm6+R/tmXooqN7BaXrQc5m3zAo4m0CgGQkgVQkvF\n"
-    "DYHFjj6mQtYAxIdnPokpEQ==\n"
-    "-----END PRIVATE KEY-----\n";
-static const char RSA_PUBLIC[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqclicXfsddqQnoG1BWpf\n"
-    "WBletxaWID40W6Lca/3VzaDjmoY1Eljp918FoJXGyRoxiHQWb0WBI5qfb5oKrabr\n"
-    "Gt72bYa3cvj4JVt8E26r8hv1tvfMSb/nw4UBxaXFo0KovBF/WGEWGnwXwe/GgyzK\n"
-    "+dKz6nwAxIULWnCJ4K9Rd3ko9qZBboWm6nvdHRtvv1b8s6WxGVzp/Q+juX7DI9Wf\n"
-    "aLeuv62MGHy1LyE2w7FmqC/wt5EvlJDP1k2W/Vg3xvGh1DRY3SeTVxG1JMK3Mxkb\n"
-    "JVURqxKEN6YSGacqTeCZP6gfh3+19MwqkGbSatl/RHTwZ58I/NJKAyGmV5U1YoS3\n"
-    "vQIDAQAB\n"
-    "-----END PUBLIC KEY-----\n";
+static const char RSA_PRIVATE[] = "-----BEGIN PRIVATE KEY-----\n"
+                                  "MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQCpyWJxd+x12pCe\n"
+                                  "gbUFal9YGV63FpYgPjRbotxr/dXNoOOahjUSWOn3XwWglcbJGjGIdBZvRYEjmp9v\n"
+                                  "mgqtpusa3vZthrdy+PglW3wTbqvyG/W298xJv+fDhQHFpcWjQqi8EX9YYRYafBfB\n"
+                                  "78aDLMr50rPqfADEhQtacIngr1F3eSj2pkFuhabqe90dG2+/VvyzpbEZXOn9D6O5\n"
+                                  "fsMj1Z9ot66/rYwYfLUvITbDsWaoL/C3kS+UkM/WTZb9WDfG8aHUNFjdJ5NXEbUk\n"
+                                  "wrczGRslVRGrEoQ3phIZpypN4Jk/qB+Hf7X0zCqQZtJq2X9EdPBnnwj80koDIaZX\n"
+                                  "lTVihLe9AgMBAAECggEAFbB4Nu6O8m89UkJXkZ2JGIQFKXZlLzFDFwGzDsiaa25G\n"
+                                  "JRNH7FQXb1ZgLad0gXQrJ7dMtmI2oQm7nFIdUxmjpwcci9lNzg4oBP2u1/ynUoJn\n"
+                                  "3TvCiRlOzhdLpqgKm1SEoaHKlsuwOynnDwtGXLN4KnnUKfw1TOWCEceWlXFQAubt\n"
+                                  "rLJNKaNwZfrLB1WmytyW/NRkExLh8r1YQdI6XDLB1TYBx1eVXcwBjkrD6163NCRh\n"
+                                  "08gE01R0vaUn4N+K1MVJAGCxVN0S/RLhAYApF+vqOfvIEYbGr/NHLCw8XgtE6hBi\n"
+                                  "LWTNkZlF5z67pQYiSQRFOyEmaEuJSPH4/roRp5wDsQKBgQDuBbQjGcUQ71cOce2V\n"
+                                  "mOEAU5Ec4/ZDL41qPqC3pALDlVBBoJcoo1+W9wYDUdfJRtfRGeOGQb1nLYLQVBdV\n"
+                                  "gxVe1Ach5SABPNdhOtYbPz5fIuAGImxxO3hMwqM7kEzQQwbJs3KpvecR6KKPX5c/\n"
+                                  "/iYc2qmVJbByPVKDeVYzzuztewKBgQC2nE5oVPp/6+EjPmwqnbwDq7BBTA+Iqg9I\n"
+                                  "D4X5cffbdbexso39CiuxacFbIYhSEhkx1eK5+lrOezveU+Wl1UlPbPugO3j1ehBP\n"
+                                  "nwiKF6lBJlsNVBb2R9SCc6eR9T2WL7eWuM50mIkh72wbygMIYd9Uux6/Q1G9tJX0\n"
+                                  "+sYHB35+JwKBgH0UBDhZx2QB0camecoeH0azo1MCPBvMNkz5gi1eg5FRum3yPNy/\n"
+                                  "FXFYeBFwhaugjbK1HwojK6u3j8F4Hxbxnl5Jn0HhjLL5zNisOWzyDA2kXwL6PfA2\n"
+                                  "5x23Pl4Dk0nxnvSJVxz5zR5tGFetTOb04ARTp7/XoWQ281Bhh7oL6BdXAoGAXFtt\n"
+                                  "pILmNvCb63FUz7D7OHgLKttHN/2awP1o6yJjE1HUWEFQYtxUAOTV8DtjcO7KY1Qj\n"
+                                  "2Z/vcWMOgoG4MklPTKZ4FTA/GxhjS4HJld4lslet0W3oNyNZLalE5SM9xMnZdpd9\n"
+                                  "g6bqJImtCdj/86tcgsQo5t8rZmEBPufeZAu8RB0CgYBQxgvSEXvmM36hGidV8DUO\n"
+                                  "cnJq9J3Y9Ntvs3V2ArImbMy5fXpzGC6D+SvXK2fLZl/vn9TlDC+Gp1zP+ZQrXb68\n"
+                                  "mEQ41YhxWDh4iBENReldxjGuDm6+R/tmXooqN7BaXrQc5m3zAo4m0CgGQkgVQkvF\n"
+                                  "DYHFjj6mQtYAxIdnPokpEQ==\n"
+                                  "-----END PRIVATE KEY-----\n";
+static const char RSA_PUBLIC[] = "-----BEGIN PUBLIC KEY-----\n"
+                                 "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqclicXfsddqQnoG1BWpf\n"
+                                 "WBletxaWID40W6Lca/3VzaDjmoY1Eljp918FoJXGyRoxiHQWb0WBI5qfb5oKrabr\n"
+                                 "Gt72bYa3cvj4JVt8E26r8hv1tvfMSb/nw4UBxaXFo0KovBF/WGEWGnwXwe/GgyzK\n"
+                                 "+dKz6nwAxIULWnCJ4K9Rd3ko9qZBboWm6nvdHRtvv1b8s6WxGVzp/Q+juX7DI9Wf\n"
+                                 "aLeuv62MGHy1LyE2w7FmqC/wt5EvlJDP1k2W/Vg3xvGh1DRY3SeTVxG1JMK3Mxkb\n"
+                                 "JVURqxKEN6YSGacqTeCZP6gfh3+19MwqkGbSatl/RHTwZ58I/NJKAyGmV5U1YoS3\n"
+                                 "vQIDAQAB\n"
+                                 "-----END PUBLIC KEY-----\n";
 
 static void test_auth_jwt(void **state)
 {
@@ -139,7 +137,8 @@ static void test_auth_jwt(void **state)
     assert_int_equal(who.tenant_id, 42);
     assert_string_equal(who.sub, "alice");
     assert_int_equal(who.scopes, API_SCOPE_METRICS_READ | API_SCOPE_METRICS_WRITE);
-    assert_err(api_auth_check(f->auth, t, API_SCOPE_REPORTS_WRITE, NOW, &who, msg, sizeof msg), STRATA_EFORBIDDEN);
+    assert_err(api_auth_check(f->auth, t, API_SCOPE_REPORTS_WRITE, NOW, &who, msg, sizeof msg),
+               STRATA_EFORBIDDEN);
     assert_string_equal(msg, "token lacks scope reports:write");
     /* expired: exp == now is already expired */
     assert_err(api_auth_check(f->auth, t, 0, NOW + 60, &who, msg, sizeof msg), STRATA_EUNAUTH);
@@ -164,7 +163,8 @@ static void test_auth_jwt(void **state)
 
     /* "metrics:writer" is not "metrics:write" */
     t = mint(SECRET, 1, "metrics:writer", NOW + 60, 0);
-    assert_err(api_auth_check(f->auth, t, API_SCOPE_METRICS_WRITE, NOW, &who, msg, sizeof msg), STRATA_EFORBIDDEN);
+    assert_err(api_auth_check(f->auth, t, API_SCOPE_METRICS_WRITE, NOW, &who, msg, sizeof msg),
+               STRATA_EFORBIDDEN);
     free(t);
 
     assert_err(api_auth_check(f->auth, NULL, 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
@@ -172,7 +172,8 @@ static void test_auth_jwt(void **state)
     assert_err(api_auth_check(f->auth, "Basic abc", 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
     assert_err(api_auth_check(f->auth, "Bearer not.a.jwt", 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
     /* alg none must never pass */
-    assert_err(api_auth_check(f->auth, "Bearer eyJhbGciOiJub25lIn0.eyJ0ZW5hbnRfaWQiOjF9.", 0, NOW, &who, msg, sizeof msg),
+    assert_err(api_auth_check(f->auth, "Bearer eyJhbGciOiJub25lIn0.eyJ0ZW5hbnRfaWQiOjF9.", 0, NOW, &who, msg,
+                              sizeof msg),
                STRATA_EUNAUTH);
 }
 
@@ -183,7 +184,7 @@ static char *mint_rs256(const char *alg_secret_is_pubkey)
     jwt_add_grant_int(j, "tenant_id", 9);
     jwt_add_grant(j, "scope", "metrics:read");
     jwt_add_grant_int(j, "exp", NOW + 60);
-    if (alg_secret_is_pubkey)  /* the classic confusion attack: HS256 keyed with the public key */
+    if (alg_secret_is_pubkey) /* the classic confusion attack: HS256 keyed with the public key */
         jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)RSA_PUBLIC, (int)strlen(RSA_PUBLIC));
     else
         jwt_set_alg(j, JWT_ALG_RS256, (const unsigned char *)RSA_PRIVATE, (int)strlen(RSA_PRIVATE));

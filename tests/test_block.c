@@ -79,7 +79,7 @@ static void test_stream_read_bypasses_cache(void **state)
     append_range(db, "__name__=s", 0, 15000, 2000, 0);
     assert_ok(tsdb_cut_head(db));
     tsdb_close(db);
-    db = open_db(dir, 0, 0, 0);  /* a fresh block object: none of its pages cached */
+    db = open_db(dir, 0, 0, 0); /* a fresh block object: none of its pages cached */
     tsdb_matcher_t m[] = { M(EQ, "__name__", "s") };
     tsdb_stats_t st;
     for (int stream = 1; stream >= 0; stream--) {
@@ -96,11 +96,13 @@ static void test_stream_read_bypasses_cache(void **state)
         assert_true(smp[1999].v == 1999);
         const tsdb_rollup_point_t *p;
         assert_ok(tsdb_series_set_rollups(set, TSDB_ROLLUP_1H, &p, &n));
-        assert_int_equal(n, 10);  /* (-1h, 0] .. (8h, 9h]: 2000 samples 15 s apart from 0 */
+        assert_int_equal(n, 10); /* (-1h, 0] .. (8h, 9h]: 2000 samples 15 s apart from 0 */
         tsdb_series_set_free(set);
         tsdb_get_stats(db, &st);
-        if (stream) assert_true(st.page_cache_bytes == before);
-        else assert_true(st.page_cache_bytes > before);
+        if (stream)
+            assert_true(st.page_cache_bytes == before);
+        else
+            assert_true(st.page_cache_bytes > before);
     }
     tsdb_close(db);
     test_tmpdir_free(dir);
@@ -117,9 +119,9 @@ static void test_corrupt_chunks(void **state)
     tsdb_close(db);
     char path[1024];
     block_file(dir, "chunks", path, sizeof path);
-    flip_bit(path, 8 + 12 + 5);   /* inside the first page's compressed bytes */
-    strata_log_set_level(STRATA_LOG_ERROR + 1);   /* the expected error is noise here */
-    db = open_db(dir, 0, 0, 0);    /* chunks are checked on read, not at open */
+    flip_bit(path, 8 + 12 + 5);                 /* inside the first page's compressed bytes */
+    strata_log_set_level(STRATA_LOG_ERROR + 1); /* the expected error is noise here */
+    db = open_db(dir, 0, 0, 0);                 /* chunks are checked on read, not at open */
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
     assert_int_equal(st.blocks, 1);
@@ -186,7 +188,7 @@ static void test_corrupt_index_and_meta(void **state)
 {
     (void)state;
     corrupt_at_open("index", 20);
-    corrupt_at_open("index", -2);   /* the CRC itself */
+    corrupt_at_open("index", -2); /* the CRC itself */
     corrupt_at_open("meta", 10);
 }
 
@@ -232,7 +234,7 @@ static void test_page_cache_option(void **state)
     tsdb_get_stats(db, &st);
     assert_int_equal(st.page_cache_bytes, 0);
     tsdb_close(db);
-    db = open_db_with(dir, 0, 0);  /* the default, 64 MiB */
+    db = open_db_with(dir, 0, 0); /* the default, 64 MiB */
     free(query(db, (tsdb_matcher_t[]){ M(EQ, "__name__", "m") }, 1, 0, INT64_MAX, 1));
     tsdb_get_stats(db, &st);
     assert_true(st.page_cache_bytes > 0);

@@ -17,7 +17,7 @@ static void test_arena_alignment_and_growth(void **state)
     strata_arena_t *a = strata_arena_new(128);
     assert_non_null(a);
     char *p1 = strata_arena_alloc(a, 3);
-    char *p2 = strata_arena_alloc(a, 1000);   /* larger than a block: its own block */
+    char *p2 = strata_arena_alloc(a, 1000); /* larger than a block: its own block */
     char *p3 = strata_arena_alloc(a, 7);
     assert_int_equal((uintptr_t)p1 % 16, 0);
     assert_int_equal((uintptr_t)p2 % 16, 0);

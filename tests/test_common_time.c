@@ -51,16 +51,39 @@ static void test_rfc3339_rejects(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "", "2024", "2024-12-20", "2024-12-20T14:30Z", "2024-12-20T14:30:00",
-        "2024-12-20 14:30:00Z", "2024-12-20T14:30:00.Z", "2024-12-20T14:30:00,5Z",
-        "2024-12-20T14:30:00+0200", "2024-12-20T14:30:00+02", "2024-12-20T14:30:00+2:00",
-        "2024-12-20T14:30:00Zjunk", "2024-12-20T14:30:00Z ", " 2024-12-20T14:30:00Z",
-        "+2024-12-20T14:30:00Z", "24-12-20T14:30:00Z", "2024-1-20T14:30:00Z",
-        "2024-00-20T14:30:00Z", "2024-13-20T14:30:00Z", "2024-12-00T14:30:00Z",
-        "2024-12-32T14:30:00Z", "2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
-        "2024-04-31T00:00:00Z", "2024-12-20T24:00:00Z", "2024-12-20T14:60:00Z",
-        "2024-12-20T14:30:60Z", "2024-12-20T14:30:00+24:00", "2024-12-20T14:30:00+02:60",
-        "2024-12-20T14:30:00.5.5Z", "1734705000", "now", "2024-12-20T14:30:0aZ",
+        "",
+        "2024",
+        "2024-12-20",
+        "2024-12-20T14:30Z",
+        "2024-12-20T14:30:00",
+        "2024-12-20 14:30:00Z",
+        "2024-12-20T14:30:00.Z",
+        "2024-12-20T14:30:00,5Z",
+        "2024-12-20T14:30:00+0200",
+        "2024-12-20T14:30:00+02",
+        "2024-12-20T14:30:00+2:00",
+        "2024-12-20T14:30:00Zjunk",
+        "2024-12-20T14:30:00Z ",
+        " 2024-12-20T14:30:00Z",
+        "+2024-12-20T14:30:00Z",
+        "24-12-20T14:30:00Z",
+        "2024-1-20T14:30:00Z",
+        "2024-00-20T14:30:00Z",
+        "2024-13-20T14:30:00Z",
+        "2024-12-00T14:30:00Z",
+        "2024-12-32T14:30:00Z",
+        "2023-02-29T00:00:00Z",
+        "1900-02-29T00:00:00Z",
+        "2024-04-31T00:00:00Z",
+        "2024-12-20T24:00:00Z",
+        "2024-12-20T14:60:00Z",
+        "2024-12-20T14:30:60Z",
+        "2024-12-20T14:30:00+24:00",
+        "2024-12-20T14:30:00+02:60",
+        "2024-12-20T14:30:00.5.5Z",
+        "1734705000",
+        "now",
+        "2024-12-20T14:30:0aZ",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms = 42;
@@ -107,9 +130,11 @@ static void test_rfc3339_round_trip(void **state)
     uint64_t x = 0x9e3779b97f4a7c15u;
     char buf[STRATA_TIME_RFC3339_BUFSZ];
     for (int i = 0; i < 20000; i++) {
-        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
         int64_t ms = lo + (int64_t)(x % (uint64_t)(hi - lo + 1));
-        if (i % 3 == 0) ms -= ms % 1000;  /* whole seconds take the short form */
+        if (i % 3 == 0) ms -= ms % 1000; /* whole seconds take the short form */
         if (ms < lo) ms += 1000;
         int n = strata_time_format_rfc3339(ms, buf, sizeof buf);
         assert_true(n == 20 || n == 24);
@@ -143,8 +168,9 @@ static void test_unix_seconds(void **state)
     assert_int_equal(ms, -1);
     assert_ok(strata_time_parse_unix("+7", &ms));
     assert_int_equal(ms, 7000);
-    static const char *bad[] = { "", ".", "-", "1e9", "1.2.3", " 1", "1 ", "0x10", "12a",
-                                 "9223372036854776", "inf", "nan" };
+    static const char *bad[] = { "",    ".",  "-",    "1e9", "1.2.3",
+                                 " 1",  "1 ", "0x10", "12a", "9223372036854776",
+                                 "inf", "nan" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (strata_time_parse_unix(bad[i], &ms) != STRATA_EINVAL) fail_msg("'%s' accepted", bad[i]);
     /* either form */
@@ -158,19 +184,43 @@ static void test_unix_seconds(void **state)
 static void test_durations(void **state)
 {
     (void)state;
-    static const struct { const char *s; int64_t ms; } ok[] = {
-        { "10m", 600000 }, { "2h", 7200000 }, { "15d", INT64_C(1296000000) },
-        { "1h30m", 5400000 }, { "500ms", 500 }, { "5m", 300000 }, { "0", 0 }, { "0s", 0 },
-        { "1w", INT64_C(604800000) }, { "1y", INT64_C(31536000000) },
-        { "1d2h3m4s5ms", INT64_C(93784005) }, { "90s", 90000 }, { "1m1ms", 60001 },
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } ok[] = {
+        { "10m", 600000 },
+        { "2h", 7200000 },
+        { "15d", INT64_C(1296000000) },
+        { "1h30m", 5400000 },
+        { "500ms", 500 },
+        { "5m", 300000 },
+        { "0", 0 },
+        { "0s", 0 },
+        { "1w", INT64_C(604800000) },
+        { "1y", INT64_C(31536000000) },
+        { "1d2h3m4s5ms", INT64_C(93784005) },
+        { "90s", 90000 },
+        { "1m1ms", 60001 },
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = -1;
         assert_ok(strata_duration_parse(ok[i].s, &ms));
         if (ms != ok[i].ms) fail_msg("%s -> %lld, want %lld", ok[i].s, (long long)ms, (long long)ok[i].ms);
     }
-    static const char *bad[] = { "", "h", "10", "1.5h", "30m1h", "1h1h", "10x", "-1h", "1 h",
-                                 "1h ", "ms", "5mm", "99999999999999999999s", "300000000y" };
+    static const char *bad[] = { "",
+                                 "h",
+                                 "10",
+                                 "1.5h",
+                                 "30m1h",
+                                 "1h1h",
+                                 "10x",
+                                 "-1h",
+                                 "1 h",
+                                 "1h ",
+                                 "ms",
+                                 "5mm",
+                                 "99999999999999999999s",
+                                 "300000000y" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms;
         if (strata_duration_parse(bad[i], &ms) != STRATA_EINVAL) fail_msg("'%s' accepted", bad[i]);
@@ -209,26 +259,26 @@ static void test_fmt_known_values(void **state)
     check_fmt(0.1 + 0.2, "0.30000000000000004");
     check_fmt(1.0 / 3.0, "0.3333333333333333");
     check_fmt(2.0 / 3.0, "0.6666666666666666");
-    check_fmt(85899345920.0, "85899345920");        /* 80 GiB in bytes */
+    check_fmt(85899345920.0, "85899345920"); /* 80 GiB in bytes */
     check_fmt(9007199254740992.0, "9007199254740992");
     check_fmt(9007199254740994.0, "9007199254740994");
     check_fmt(299792458, "299792458");
     check_fmt(DBL_MAX, "1.7976931348623157e+308");
     check_fmt(DBL_MIN, "2.2250738585072014e-308");
-    check_fmt(4.9406564584124654e-324, "5e-324");    /* smallest subnormal */
+    check_fmt(4.9406564584124654e-324, "5e-324"); /* smallest subnormal */
     check_fmt(5e-324 * 3, "1.5e-323");
     check_fmt(NAN, "NaN");
-    check_fmt(test_bits_double(0x7ff0000000000002u), "NaN");  /* the stale marker */
+    check_fmt(test_bits_double(0x7ff0000000000002u), "NaN"); /* the stale marker */
     check_fmt(INFINITY, "+Inf");
     check_fmt(-INFINITY, "-Inf");
     /* powers of two, where the rounding interval is lopsided */
     check_fmt(0x1p-1022, "2.2250738585072014e-308");
-    check_fmt(0x1p60, "1152921504606847000");  /* as JavaScript prints 2**60 */
+    check_fmt(0x1p60, "1152921504606847000"); /* as JavaScript prints 2**60 */
     check_fmt(0x1p70, "1.1805916207174113e+21");
     check_fmt(0x1p-20, "9.5367431640625e-7");
 
     char small[5];
-    assert_err(strata_fmt_double(12.5, small, 4), STRATA_EBUFSMALL);  /* "12.5" + NUL needs 5 */
+    assert_err(strata_fmt_double(12.5, small, 4), STRATA_EBUFSMALL); /* "12.5" + NUL needs 5 */
     assert_string_equal(small, "");
     assert_int_equal(strata_fmt_double(12.5, small, sizeof small), 4);
     assert_string_equal(small, "12.5");
@@ -257,14 +307,19 @@ static void test_fmt_round_trip_random_bits(void **state)
     uint64_t x = 0x243f6a8885a308d3u;
     char buf[STRATA_FMT_DOUBLE_BUFSZ], shorter[48];
     for (int i = 0; i < 200000; i++) {
-        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
         uint64_t bits = x;
-        if (i % 4 == 1) bits &= 0xfff0000000000000u | (x >> 40);   /* few mantissa bits */
+        if (i % 4 == 1) bits &= 0xfff0000000000000u | (x >> 40); /* few mantissa bits */
         if (i % 4 == 2) bits = (bits & 0x800fffffffffffffu) | ((uint64_t)(1023 + (int)(x % 80) - 40) << 52);
         double v = test_bits_double(bits);
         int n = strata_fmt_double(v, buf, sizeof buf);
         assert_true(n > 0 && n < STRATA_FMT_DOUBLE_BUFSZ);
-        if (isnan(v)) { assert_string_equal(buf, "NaN"); continue; }
+        if (isnan(v)) {
+            assert_string_equal(buf, "NaN");
+            continue;
+        }
         if (isinf(v)) continue;
         double back = strtod(buf, NULL);
         if (test_double_bits(back) != bits)
@@ -273,8 +328,7 @@ static void test_fmt_round_trip_random_bits(void **state)
         int k = significant_digits(buf);
         if (k > 1) {
             snprintf(shorter, sizeof shorter, "%.*e", k - 2, v);
-            if (strtod(shorter, NULL) == v)
-                fail_msg("%s is not shortest: %s also round-trips", buf, shorter);
+            if (strtod(shorter, NULL) == v) fail_msg("%s is not shortest: %s also round-trips", buf, shorter);
         }
     }
 }
@@ -282,14 +336,10 @@ static void test_fmt_round_trip_random_bits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc3339_parse),
-        cmocka_unit_test(test_rfc3339_rejects),
-        cmocka_unit_test(test_rfc3339_format),
-        cmocka_unit_test(test_rfc3339_round_trip),
-        cmocka_unit_test(test_unix_seconds),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_fmt_known_values),
-        cmocka_unit_test(test_fmt_round_trip_random_bits),
+        cmocka_unit_test(test_rfc3339_parse),    cmocka_unit_test(test_rfc3339_rejects),
+        cmocka_unit_test(test_rfc3339_format),   cmocka_unit_test(test_rfc3339_round_trip),
+        cmocka_unit_test(test_unix_seconds),     cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_fmt_known_values), cmocka_unit_test(test_fmt_round_trip_random_bits),
     };
     return cmocka_run_group_tests_name("common_time", tests, NULL, NULL);
 }

@@ -9,18 +9,18 @@
 
 #include <math.h>
 
-#define T0 INT64_C(1734688800000)      /* 2024-12-20T10:00:00Z */
-#define SEC(x) ((int64_t)(x) * 1000)
-#define MIN(x) ((int64_t)(x) * 60000)
-#define HOUR(x) ((int64_t)(x) * 3600000)
+#define T0      INT64_C(1734688800000) /* 2024-12-20T10:00:00Z */
+#define SEC(x)  ((int64_t)(x)*1000)
+#define MIN(x)  ((int64_t)(x)*60000)
+#define HOUR(x) ((int64_t)(x)*3600000)
 
 static double stale_nan(void) { return test_bits_double(TSDB_STALE_NAN_BITS); }
 
 /* Exact comparison of doubles (bit patterns), printing both on failure. */
-#define assert_dbl(a, b) do {                                                     \
-        double a_ = (a), b_ = (b);                                                \
-        if (test_double_bits(a_) != test_double_bits(b_))                         \
-            fail_msg("%s = %.17g, want %.17g", #a, a_, b_);                       \
+#define assert_dbl(a, b)                                                                                  \
+    do {                                                                                                  \
+        double a_ = (a), b_ = (b);                                                                        \
+        if (test_double_bits(a_) != test_double_bits(b_)) fail_msg("%s = %.17g, want %.17g", #a, a_, b_); \
     } while (0)
 
 static void assert_points(const api_point_t *got, int n, const api_point_t *want, int nwant)
@@ -30,8 +30,7 @@ static void assert_points(const api_point_t *got, int n, const api_point_t *want
         if (got[i].t != want[i].t)
             fail_msg("point %d: t = %lld, want %lld", i, (long long)got[i].t, (long long)want[i].t);
         if (test_double_bits(got[i].v) != test_double_bits(want[i].v))
-            fail_msg("point %d (t %lld): v = %.17g, want %.17g", i, (long long)got[i].t,
-                     got[i].v, want[i].v);
+            fail_msg("point %d (t %lld): v = %.17g, want %.17g", i, (long long)got[i].t, got[i].v, want[i].v);
     }
 }
 
@@ -59,7 +58,7 @@ static void test_layout_even(void **state)
     assert_err(api_buckets_init(&b, T0, T0 + SEC(60), 0), STRATA_EINVAL);
     assert_err(api_buckets_init(&b, T0, T0, 1), STRATA_EINVAL);
     assert_err(api_buckets_init(&b, T0 + 1, T0, 1), STRATA_EINVAL);
-    assert_err(api_buckets_init(&b, T0, T0 + 3, 4), STRATA_EINVAL);  /* < 1 ms per bucket */
+    assert_err(api_buckets_init(&b, T0, T0 + 3, 4), STRATA_EINVAL); /* < 1 ms per bucket */
 }
 
 static void test_layout_uneven(void **state)
@@ -70,7 +69,7 @@ static void test_layout_uneven(void **state)
     assert_ok(api_buckets_init(&b, T0, T0 + 10, 3));
     static const int64_t e3[] = { 0, 3, 6, 10 };
     for (int i = 0; i <= 3; i++) assert_int_equal(api_buckets_edge(&b, i), T0 + e3[i]);
-    static const int64_t idx3[] = { 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3 };  /* t = T0 .. T0+10 */
+    static const int64_t idx3[] = { 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3 }; /* t = T0 .. T0+10 */
     for (int t = 0; t <= 10; t++) assert_int_equal(api_buckets_index(&b, T0 + t), idx3[t]);
 
     /* D = 100000 ms, N = 7: floor(100000 i / 7) =
@@ -102,7 +101,7 @@ static void test_bucket_edges_and_avg(void **state)
 {
     (void)state;
     api_buckets_t b;
-    assert_ok(api_buckets_init(&b, T0, T0 + SEC(60), 2));  /* (T0, +30 s], (+30 s, +60 s] */
+    assert_ok(api_buckets_init(&b, T0, T0 + SEC(60), 2)); /* (T0, +30 s], (+30 s, +60 s] */
     tsdb_sample_t s[] = {
         { T0 - 1, 1000 },          /* before start: not aggregated */
         { T0, 1 },                 /* exactly at start: bucket 1 */
@@ -142,14 +141,13 @@ static void test_gauge_aggregations(void **state)
     assert_ok(api_buckets_init(&b, T0, T0 + SEC(60), 1));
     tsdb_sample_t s[] = { { T0 + SEC(15), 4 }, { T0 + SEC(30), 8 }, { T0 + SEC(45), 6 } };
     api_point_t out[1];
-    struct { enum api_agg agg; double want; } cases[] = {
-        { API_AGG_AVG, 6 },      /* (4+8+6)/3 */
-        { API_AGG_LAST, 6 },
-        { API_AGG_MAX, 8 },
-        { API_AGG_MIN, 4 },
-        { API_AGG_SUM, 18 },
-        { API_AGG_COUNT, 3 },
-        { API_AGG_PRESENT, 1 },
+    struct {
+        enum api_agg agg;
+        double want;
+    } cases[] = {
+        { API_AGG_AVG, 6 }, /* (4+8+6)/3 */
+        { API_AGG_LAST, 6 }, { API_AGG_MAX, 8 },   { API_AGG_MIN, 4 },
+        { API_AGG_SUM, 18 }, { API_AGG_COUNT, 3 }, { API_AGG_PRESENT, 1 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         api_point_t want = { T0 + SEC(60), cases[i].want };
@@ -172,15 +170,15 @@ static void test_increase_and_rate(void **state)
 {
     (void)state;
     api_buckets_t b;
-    assert_ok(api_buckets_init(&b, T0, T0 + SEC(120), 2));  /* two 60 s buckets */
+    assert_ok(api_buckets_init(&b, T0, T0 + SEC(120), 2)); /* two 60 s buckets */
     tsdb_sample_t s[] = {
-        { T0 - SEC(15), 100 },     /* baseline for bucket 1 */
-        { T0 + SEC(15), 110 },     /* +10 */
-        { T0 + SEC(30), 130 },     /* +20 */
-        { T0 + SEC(45), 5 },       /* reset inside bucket 1: restarted from 0, +5 */
-        { T0 + SEC(60), 20 },      /* +15  => bucket 1: 10+20+5+15 = 50 */
-        { T0 + SEC(75), 3 },       /* reset across the edge: +3 */
-        { T0 + SEC(90), 9 },       /* +6   => bucket 2: 9 */
+        { T0 - SEC(15), 100 }, /* baseline for bucket 1 */
+        { T0 + SEC(15), 110 }, /* +10 */
+        { T0 + SEC(30), 130 }, /* +20 */
+        { T0 + SEC(45), 5 },   /* reset inside bucket 1: restarted from 0, +5 */
+        { T0 + SEC(60), 20 },  /* +15  => bucket 1: 10+20+5+15 = 50 */
+        { T0 + SEC(75), 3 },   /* reset across the edge: +3 */
+        { T0 + SEC(90), 9 },   /* +6   => bucket 2: 9 */
     };
     api_point_t out[2];
     api_point_t wi[] = { { T0 + SEC(60), 50 }, { T0 + SEC(120), 9 } };
@@ -212,14 +210,12 @@ static void test_stale_markers_and_nans(void **state)
     api_buckets_t b;
     assert_ok(api_buckets_init(&b, T0, T0 + SEC(120), 2));
     tsdb_sample_t s[] = {
-        { T0 + SEC(10), 5 },
-        { T0 + SEC(20), stale_nan() },  /* never aggregated */
-        { T0 + SEC(40), 7 },
-        { T0 + SEC(50), NAN },          /* an ordinary NaN: dropped */
-        { T0 + SEC(90), stale_nan() },  /* bucket 2 holds only a stale marker: omitted */
+        { T0 + SEC(10), 5 },           { T0 + SEC(20), stale_nan() }, /* never aggregated */
+        { T0 + SEC(40), 7 },           { T0 + SEC(50), NAN },         /* an ordinary NaN: dropped */
+        { T0 + SEC(90), stale_nan() }, /* bucket 2 holds only a stale marker: omitted */
     };
     api_point_t out[2];
-    api_point_t wa = { T0 + SEC(60), 6 };   /* (5+7)/2 */
+    api_point_t wa = { T0 + SEC(60), 6 }; /* (5+7)/2 */
     assert_points(out, api_downsample(&b, API_AGG_AVG, s, 5, out, 2), &wa, 1);
     api_point_t wc = { T0 + SEC(60), 2 };
     assert_points(out, api_downsample(&b, API_AGG_COUNT, s, 5, out, 2), &wc, 1);
@@ -231,7 +227,7 @@ static void test_stale_markers_and_nans(void **state)
      * broken, as Prometheus drops stale markers from range vectors); then
      * 3 after another stale marker is a reset -> +3 */
     tsdb_sample_t c[] = {
-        { T0 + SEC(10), 10 }, { T0 + SEC(20), stale_nan() }, { T0 + SEC(30), 12 },
+        { T0 + SEC(10), 10 },          { T0 + SEC(20), stale_nan() }, { T0 + SEC(30), 12 },
         { T0 + SEC(70), stale_nan() }, { T0 + SEC(80), 3 },
     };
     api_point_t wi[] = { { T0 + SEC(60), 2 }, { T0 + SEC(120), 3 } };
@@ -244,7 +240,7 @@ static void test_native_resolution(void **state)
     /* scrape interval: median gap.  Gaps 15, 15, 30 (a missed scrape), 15, 15
      * -> sorted 15,15,15,15,30 -> 15 s; a stale marker is not a scrape */
     tsdb_sample_t s[] = {
-        { T0 + SEC(3), 1 }, { T0 + SEC(18), 2 }, { T0 + SEC(33), 3 }, { T0 + SEC(40), stale_nan() },
+        { T0 + SEC(3), 1 },  { T0 + SEC(18), 2 }, { T0 + SEC(33), 3 }, { T0 + SEC(40), stale_nan() },
         { T0 + SEC(63), 4 }, { T0 + SEC(78), 5 }, { T0 + SEC(93), 6 },
     };
     assert_int_equal(api_scrape_interval(s, 7), SEC(15));
@@ -294,10 +290,11 @@ static size_t make_rollups(const tsdb_sample_t *s, size_t n, int64_t r, tsdb_rol
     for (size_t i = 0; i < n; i++) {
         double v = s[i].v;
         if (isnan(v)) continue;
-        int64_t t = s[i].t, end = (t % r == 0) ? t : t - (t % r) + r;  /* t > 0 here */
+        int64_t t = s[i].t, end = (t % r == 0) ? t : t - (t % r) + r; /* t > 0 here */
         if (np == 0 || out[np - 1].t != end)
-            out[np++] = (tsdb_rollup_point_t){ .t = end, .min = INFINITY, .max = -INFINITY,
-                                               .first = v, .first_t = t };
+            out[np++] = (tsdb_rollup_point_t){
+                .t = end, .min = INFINITY, .max = -INFINITY, .first = v, .first_t = t
+            };
         tsdb_rollup_point_t *p = &out[np - 1];
         p->count++;
         p->sum += v;
@@ -326,16 +323,20 @@ static void test_rollups_equal_raw_when_aligned(void **state)
         int64_t t = T0 + SEC(7) + SEC(15) * i;
         g[i] = (tsdb_sample_t){ t, (double)((i * 37) % 101) };
         counter += (i * 13) % 7;
-        if (i == 100 || i == 500) counter = (i % 5);  /* resets */
+        if (i == 100 || i == 500) counter = (i % 5); /* resets */
         c[i] = (tsdb_sample_t){ t, counter };
     }
     g[300].v = stale_nan();
     c[301].v = stale_nan();
-    static const enum api_agg aggs[] = { API_AGG_AVG, API_AGG_LAST, API_AGG_MAX, API_AGG_MIN,
-                                         API_AGG_SUM, API_AGG_COUNT, API_AGG_PRESENT,
-                                         API_AGG_INCREASE, API_AGG_RATE };
+    static const enum api_agg aggs[] = { API_AGG_AVG,     API_AGG_LAST,     API_AGG_MAX,
+                                         API_AGG_MIN,     API_AGG_SUM,      API_AGG_COUNT,
+                                         API_AGG_PRESENT, API_AGG_INCREASE, API_AGG_RATE };
     /* layouts aligned to 5 m: 30 m buckets, 1 h buckets, and 3 x 20 m inside */
-    struct { int64_t start, end; uint32_t n; int64_t res; } lay[] = {
+    struct {
+        int64_t start, end;
+        uint32_t n;
+        int64_t res;
+    } lay[] = {
         { T0, T0 + HOUR(3), 6, TSDB_ROLLUP_5M },
         { T0, T0 + HOUR(3), 3, TSDB_ROLLUP_1H },
         { T0 + MIN(20), T0 + MIN(80), 3, TSDB_ROLLUP_5M },
@@ -371,8 +372,7 @@ static void test_rollups_equal_raw_when_aligned(void **state)
     api_point_t out[1];
     api_point_t w_raw = { T0 + MIN(10), 2 }, w_ru = { T0 + MIN(10), 1 };
     assert_points(out, api_downsample(&b, API_AGG_COUNT, e, 2, out, 1), &w_raw, 1);
-    assert_points(out, api_downsample_rollups(&b, API_AGG_COUNT, TSDB_ROLLUP_5M, re, nre, out, 1),
-                  &w_ru, 1);
+    assert_points(out, api_downsample_rollups(&b, API_AGG_COUNT, TSDB_ROLLUP_5M, re, nre, out, 1), &w_ru, 1);
 }
 
 /* The same comparison end to end through the real store: samples written to
@@ -381,8 +381,8 @@ static void test_rollups_equal_raw_when_aligned(void **state)
  * api_rollup_range, raw samples read back over [T0, end] (so bucket 1 has its
  * counter baseline), every aggregation compared bit for bit. */
 static int read_series(tsdb_t *db, const char *name, int64_t mint, int64_t maxt, int64_t res,
-                       const tsdb_sample_t **s, size_t *ns, const tsdb_rollup_point_t **p,
-                       size_t *np, tsdb_series_set_t **set)
+                       const tsdb_sample_t **s, size_t *ns, const tsdb_rollup_point_t **p, size_t *np,
+                       tsdb_series_set_t **set)
 {
     tsdb_matcher_t m = { TSDB_MATCH_EQ, "__name__", name };
     assert_ok(tsdb_select(db, &m, 1, mint, maxt, set));
@@ -394,7 +394,7 @@ static int read_series(tsdb_t *db, const char *name, int64_t mint, int64_t maxt,
 static void test_rollups_from_tsdb_equal_raw(void **state)
 {
     (void)state;
-    strata_log_set_level(STRATA_LOG_WARN);  /* open/cut info lines are noise here */
+    strata_log_set_level(STRATA_LOG_WARN); /* open/cut info lines are noise here */
     char *dir = test_tmpdir_new();
     tsdb_options_t o;
     tsdb_options_init(&o);
@@ -405,7 +405,7 @@ static void test_rollups_from_tsdb_equal_raw(void **state)
     tsdb_t *db = NULL;
     assert_ok(tsdb_open(&o, &db));
 
-    enum { NS = 3 * 240, CUT = 350 };  /* sample 350 is at T0+87m37s: mid-interval */
+    enum { NS = 3 * 240, CUT = 350 }; /* sample 350 is at T0+87m37s: mid-interval */
     static tsdb_sample_t g[NS], c[NS];
     double counter = 1000;
     for (int i = 0; i < NS; i++) {
@@ -427,14 +427,18 @@ static void test_rollups_from_tsdb_equal_raw(void **state)
         assert_ok(tsdb_cut_head(db));
     }
 
-    static const enum api_agg aggs[] = { API_AGG_AVG, API_AGG_LAST, API_AGG_MAX, API_AGG_MIN,
-                                         API_AGG_SUM, API_AGG_COUNT, API_AGG_PRESENT,
-                                         API_AGG_INCREASE, API_AGG_RATE };
-    struct { int64_t start, end; uint32_t n; int64_t res; } lay[] = {
+    static const enum api_agg aggs[] = { API_AGG_AVG,     API_AGG_LAST,     API_AGG_MAX,
+                                         API_AGG_MIN,     API_AGG_SUM,      API_AGG_COUNT,
+                                         API_AGG_PRESENT, API_AGG_INCREASE, API_AGG_RATE };
+    struct {
+        int64_t start, end;
+        uint32_t n;
+        int64_t res;
+    } lay[] = {
         { T0, T0 + HOUR(3), 6, TSDB_ROLLUP_5M },
         { T0, T0 + HOUR(3), 3, TSDB_ROLLUP_1H },
         { T0 + MIN(20), T0 + MIN(80), 3, TSDB_ROLLUP_5M },
-        { T0 + MIN(60), T0 + MIN(120), 4, TSDB_ROLLUP_5M },  /* the block boundary inside */
+        { T0 + MIN(60), T0 + MIN(120), 4, TSDB_ROLLUP_5M }, /* the block boundary inside */
     };
     for (size_t l = 0; l < sizeof lay / sizeof lay[0]; l++) {
         api_buckets_t b;
@@ -475,8 +479,12 @@ static void test_rollups_misaligned_and_choice(void **state)
     assert_int_equal(api_rollup_aligned(&b, TSDB_ROLLUP_5M), 0);
     tsdb_rollup_point_t p[5];
     for (int i = 0; i < 5; i++)
-        p[i] = (tsdb_rollup_point_t){ .t = T0 + MIN(5) * (i + 1), .count = (uint32_t)(i + 1),
-                                      .sum = 10.0 * (i + 1), .min = 1, .max = 9, .last = i,
+        p[i] = (tsdb_rollup_point_t){ .t = T0 + MIN(5) * (i + 1),
+                                      .count = (uint32_t)(i + 1),
+                                      .sum = 10.0 * (i + 1),
+                                      .min = 1,
+                                      .max = 9,
+                                      .last = i,
                                       .increase = 100 };
     api_point_t out[2];
     api_point_t wc[] = { { T0 + MIN(11), 2 + 3 }, { T0 + MIN(21), 4 + 5 } };
@@ -499,15 +507,15 @@ static void test_rollups_misaligned_and_choice(void **state)
     assert_points(out, api_downsample_rollups(&b, API_AGG_COUNT, TSDB_ROLLUP_5M, p, 5, out, 2), wc2, 2);
 
     /* which resolution (T0 is a whole hour) */
-    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(2), 2));          /* 1 h aligned */
+    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(2), 2)); /* 1 h aligned */
     assert_int_equal(api_rollup_choose(&b), TSDB_ROLLUP_1H);
-    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(2), 4));          /* 30 m: 5 m aligned */
+    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(2), 4)); /* 30 m: 5 m aligned */
     assert_int_equal(api_rollup_choose(&b), TSDB_ROLLUP_5M);
-    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(1), 20));         /* 3 m < 5 m: raw */
+    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(1), 20)); /* 3 m < 5 m: raw */
     assert_int_equal(api_rollup_choose(&b), 0);
-    assert_ok(api_buckets_init(&b, T0 + 7, T0 + HOUR(2) + 7, 4));  /* 30 m misaligned: raw */
+    assert_ok(api_buckets_init(&b, T0 + 7, T0 + HOUR(2) + 7, 4)); /* 30 m misaligned: raw */
     assert_int_equal(api_rollup_choose(&b), 0);
-    assert_ok(api_buckets_init(&b, T0 + 7, T0 + HOUR(2) + 7, 2));  /* 1 h misaligned >= 12 x 5 m */
+    assert_ok(api_buckets_init(&b, T0 + 7, T0 + HOUR(2) + 7, 2)); /* 1 h misaligned >= 12 x 5 m */
     assert_int_equal(api_rollup_choose(&b), TSDB_ROLLUP_5M);
     /* 30 days in 20 buckets of 36 h, misaligned: 1 h rollups (36 h >= 12 h) */
     assert_ok(api_buckets_init(&b, T0 + 12345, T0 + 12345 + HOUR(24 * 30), 20));
@@ -526,9 +534,12 @@ static void test_combiner(void **state)
     api_point_t a[] = { { t1, 1 }, { t2, 2 } };
     api_point_t b[] = { { t2, 10 }, { t3, 20 } };
     api_point_t c[] = { { t1, 4 } };
-    struct { enum api_combine op; double w1, w2, w3; } cases[] = {
-        { API_COMBINE_SUM, 5, 12, 20 },       /* 1+4, 2+10, 20 */
-        { API_COMBINE_AVG, 2.5, 6, 20 },      /* 5/2, 12/2, 20/1 */
+    struct {
+        enum api_combine op;
+        double w1, w2, w3;
+    } cases[] = {
+        { API_COMBINE_SUM, 5, 12, 20 },  /* 1+4, 2+10, 20 */
+        { API_COMBINE_AVG, 2.5, 6, 20 }, /* 5/2, 12/2, 20/1 */
         { API_COMBINE_COUNT, 2, 2, 1 },
     };
     for (size_t i = 0; i < 3; i++) {
@@ -646,7 +657,7 @@ static void test_histogram_build(void **state)
     /* inputs in scrambled order; an unparseable le is ignored */
     api_point_t junk[] = { { t1, 1000 } };
     api_hist_input_t in[] = {
-        { les[4], a[4], 3 }, { les[2], bb[2], 1 }, { les[0], a[0], 3 }, { "abc", junk, 1 },
+        { les[4], a[4], 3 }, { les[2], bb[2], 1 }, { les[0], a[0], 3 },  { "abc", junk, 1 },
         { les[3], a[3], 3 }, { les[1], bb[1], 1 }, { les[4], bb[4], 1 }, { les[2], a[2], 3 },
         { les[1], a[1], 3 }, { les[0], bb[0], 1 }, { les[3], bb[3], 1 },
     };
@@ -661,7 +672,7 @@ static void test_histogram_build(void **state)
     for (int j = 0; j < 5; j++) {
         assert_dbl(api_hist_count(h, 0, (size_t)j), sum_t1[j]);
         assert_dbl(api_hist_count(h, 1, (size_t)j), 1);
-        assert_dbl(api_hist_count(h, 2, (size_t)j), 0);   /* zeros included */
+        assert_dbl(api_hist_count(h, 2, (size_t)j), 0); /* zeros included */
     }
     double q;
     assert_ok(api_hist_quantile(h, 0, 0.5, &q));
@@ -707,7 +718,7 @@ static void test_hold_integral_gpu_hours(void **state)
     /* 2 GPUs allocated from 10:00 to 13:30: a sample of 2 every 15 s from
      * 10:00:00 to 13:29:45 and a stale marker at 13:30:00.
      * 2 x 3.5 h = 2 x 12600000 ms = 25200000 value-ms = 7.0 GPU hours. */
-    enum { NS = 14 * 60 + 1 };  /* 3.5 h / 15 s = 840 samples + the marker */
+    enum { NS = 14 * 60 + 1 }; /* 3.5 h / 15 s = 840 samples + the marker */
     static tsdb_sample_t s[NS];
     for (int i = 0; i < NS - 1; i++) s[i] = (tsdb_sample_t){ T0 + SEC(15) * i, 2 };
     s[NS - 1] = (tsdb_sample_t){ T0 + HOUR(3) + MIN(30), stale_nan() };
@@ -769,13 +780,16 @@ static void test_latest_value(void **state)
 {
     (void)state;
     tsdb_sample_t s[] = {
-        { T0, 1 }, { T0 + MIN(1), 2 }, { T0 + MIN(2), NAN }, { T0 + MIN(10), 3 },
+        { T0, 1 },
+        { T0 + MIN(1), 2 },
+        { T0 + MIN(2), NAN },
+        { T0 + MIN(10), 3 },
         { T0 + MIN(11), stale_nan() },
     };
     double v;
     int64_t t;
     assert_err(api_latest_value(s, 5, T0 - 1, MIN(5), &v, &t), STRATA_ENOTFOUND);
-    assert_ok(api_latest_value(s, 5, T0, MIN(5), &v, &t));      /* exactly at a sample */
+    assert_ok(api_latest_value(s, 5, T0, MIN(5), &v, &t)); /* exactly at a sample */
     assert_dbl(v, 1);
     assert_int_equal(t, T0);
     /* 2 (10:01) holds through the dropped NaN until 10:06, exclusive */

@@ -18,17 +18,18 @@
 
 #include "strata_err.h"
 
-#define assert_ok(expr) do {                                                      \
-        int rc_ = (expr);                                                         \
-        if (rc_ != 0)                                                             \
-            fail_msg("%s returned %d: %s", #expr, rc_, strata_strerror(rc_));    \
+#define assert_ok(expr)                                                                 \
+    do {                                                                                \
+        int rc_ = (expr);                                                               \
+        if (rc_ != 0) fail_msg("%s returned %d: %s", #expr, rc_, strata_strerror(rc_)); \
     } while (0)
 
-#define assert_err(expr, want) do {                                               \
-        int rc_ = (expr), want_ = (want);                                         \
-        if (rc_ != want_)                                                         \
-            fail_msg("%s returned %d (%s), want %d (%s)", #expr, rc_,             \
-                     strata_strerror(rc_), want_, strata_strerror(want_));        \
+#define assert_err(expr, want)                                                                     \
+    do {                                                                                           \
+        int rc_ = (expr), want_ = (want);                                                          \
+        if (rc_ != want_)                                                                          \
+            fail_msg("%s returned %d (%s), want %d (%s)", #expr, rc_, strata_strerror(rc_), want_, \
+                     strata_strerror(want_));                                                      \
     } while (0)
 
 /* A fresh directory under $TMPDIR (or /tmp); malloc'd path. */
@@ -52,7 +53,17 @@ static inline void test_tmpdir_free(char *dir)
     free(dir);
 }
 
-static inline uint64_t test_double_bits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-static inline double test_bits_double(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static inline uint64_t test_double_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+static inline double test_bits_double(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
 
 #endif

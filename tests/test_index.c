@@ -23,24 +23,30 @@ static const char *S5 = "__name__=mem,env=staging,host=abc";
 static void check_matchers(tsdb_t *db)
 {
     tsdb_matcher_t q1[] = { M(EQ, "__name__", "cpu") };
-    check_query(db, q1, 1, "{__name__=cpu,env=dev,host=b}{__name__=cpu,env=prod,host=a}{__name__=cpu,host=c}");
+    check_query(db, q1, 1,
+                "{__name__=cpu,env=dev,host=b}{__name__=cpu,env=prod,host=a}{__name__=cpu,host=c}");
     tsdb_matcher_t q2[] = { M(EQ, "__name__", "cpu"), M(EQ, "env", "") };
     check_query(db, q2, 2, "{__name__=cpu,host=c}");
     tsdb_matcher_t q3[] = { M(EQ, "__name__", "cpu"), M(NEQ, "env", "prod") };
     check_query(db, q3, 2, "{__name__=cpu,env=dev,host=b}{__name__=cpu,host=c}");
     tsdb_matcher_t q4[] = { M(EQ, "__name__", "cpu"), M(NEQ, "env", "") };
     check_query(db, q4, 2, "{__name__=cpu,env=dev,host=b}{__name__=cpu,env=prod,host=a}");
-    tsdb_matcher_t q5[] = { M(RE, "env", "prod|staging") };  /* set fast path */
-    check_query(db, q5, 1, "{__name__=cpu,env=prod,host=a}{__name__=mem,env=prod,host=a}{__name__=mem,env=staging,host=abc}");
-    tsdb_matcher_t q6[] = { M(RE, "host", "a.*") };  /* prefix fast path */
-    check_query(db, q6, 1, "{__name__=cpu,env=prod,host=a}{__name__=mem,env=prod,host=a}{__name__=mem,env=staging,host=abc}");
-    tsdb_matcher_t q7[] = { M(RE, "host", "[ab]") };  /* general regex, fully anchored */
-    check_query(db, q7, 1, "{__name__=cpu,env=dev,host=b}{__name__=cpu,env=prod,host=a}{__name__=mem,env=prod,host=a}");
+    tsdb_matcher_t q5[] = { M(RE, "env", "prod|staging") }; /* set fast path */
+    check_query(
+        db, q5, 1,
+        "{__name__=cpu,env=prod,host=a}{__name__=mem,env=prod,host=a}{__name__=mem,env=staging,host=abc}");
+    tsdb_matcher_t q6[] = { M(RE, "host", "a.*") }; /* prefix fast path */
+    check_query(
+        db, q6, 1,
+        "{__name__=cpu,env=prod,host=a}{__name__=mem,env=prod,host=a}{__name__=mem,env=staging,host=abc}");
+    tsdb_matcher_t q7[] = { M(RE, "host", "[ab]") }; /* general regex, fully anchored */
+    check_query(db, q7, 1,
+                "{__name__=cpu,env=dev,host=b}{__name__=cpu,env=prod,host=a}{__name__=mem,env=prod,host=a}");
     tsdb_matcher_t q8[] = { M(RE, "__name__", "cpu|mem"), M(NRE, "env", "prod|dev") };
     check_query(db, q8, 2, "{__name__=cpu,host=c}{__name__=mem,env=staging,host=abc}");
     tsdb_matcher_t q9[] = { M(RE, "__name__", ".+"), M(RE, "host", "a.*"), M(RE, "env", "st.*") };
     check_query(db, q9, 3, "{__name__=mem,env=staging,host=abc}");
-    tsdb_matcher_t q10[] = { M(RE, "host", "b|"), M(EQ, "__name__", "cpu") };  /* matches "" too */
+    tsdb_matcher_t q10[] = { M(RE, "host", "b|"), M(EQ, "__name__", "cpu") }; /* matches "" too */
     check_query(db, q10, 2, "{__name__=cpu,env=dev,host=b}");
     tsdb_matcher_t q11[] = { M(NRE, "host", "a.*"), M(RE, "__name__", "c.u") };
     check_query(db, q11, 2, "{__name__=cpu,env=dev,host=b}{__name__=cpu,host=c}");
@@ -48,7 +54,7 @@ static void check_matchers(tsdb_t *db)
     check_query(db, q12, 2, "");
     tsdb_matcher_t q13[] = { M(EQ, "env", "prod"), M(EQ, "host", "a"), M(NEQ, "__name__", "mem") };
     check_query(db, q13, 3, "{__name__=cpu,env=prod,host=a}");
-    tsdb_matcher_t q14[] = { M(RE, "env", "pro") };  /* anchored: no partial match */
+    tsdb_matcher_t q14[] = { M(RE, "env", "pro") }; /* anchored: no partial match */
     check_query(db, q14, 1, "");
 
     tsdb_series_set_t *set = NULL;
@@ -64,12 +70,16 @@ static void check_matchers(tsdb_t *db)
     size_t n;
     assert_ok(tsdb_label_values(db, "host", &v, &n));
     assert_int_equal(n, 4);
-    assert_string_equal(v[0], "a"); assert_string_equal(v[1], "abc");
-    assert_string_equal(v[2], "b"); assert_string_equal(v[3], "c");
+    assert_string_equal(v[0], "a");
+    assert_string_equal(v[1], "abc");
+    assert_string_equal(v[2], "b");
+    assert_string_equal(v[3], "c");
     free(v);
     assert_ok(tsdb_label_values(db, "env", &v, &n));
     assert_int_equal(n, 3);
-    assert_string_equal(v[0], "dev"); assert_string_equal(v[1], "prod"); assert_string_equal(v[2], "staging");
+    assert_string_equal(v[0], "dev");
+    assert_string_equal(v[1], "prod");
+    assert_string_equal(v[2], "staging");
     free(v);
     assert_ok(tsdb_label_values(db, "nope", &v, &n));
     assert_int_equal(n, 0);
@@ -83,19 +93,19 @@ static void test_index_and_matchers(void **state)
     tsdb_t *db = open_db(dir, 0, 0, 0);
     const char *all[] = { S1, S2, S3, S4, S5 };
     for (int i = 0; i < 5; i++) append_range(db, all[i], 1000, 1000, 3, i);
-    check_matchers(db);                 /* head */
+    check_matchers(db); /* head */
     tsdb_close(db);
     db = open_db(dir, 0, 0, 0);
-    check_matchers(db);                 /* after WAL replay */
+    check_matchers(db); /* after WAL replay */
     assert_ok(tsdb_cut_head(db));
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
     assert_int_equal(st.blocks, 1);
     assert_int_equal(st.head_series, 0);
-    check_matchers(db);                 /* block only */
+    check_matchers(db); /* block only */
     tsdb_close(db);
     db = open_db(dir, 0, 0, 0);
-    check_matchers(db);                 /* block after reopen */
+    check_matchers(db); /* block after reopen */
     /* head and block together: S1 gets more samples in the head */
     append_range(db, S1, 5000, 1000, 2, 9);
     check_matchers(db);
@@ -114,8 +124,10 @@ static void test_selective_matchers_long_postings(void **state)
     char labels[128];
     for (int i = 0; i < 1200; i++) {
         /* every series has t=0; all but every 100th carry w=<i/10>; i%3 picks the name */
-        if (i % 100 == 0) snprintf(labels, sizeof labels, "__name__=m%d,i=%04d,t=0", i % 3, i);
-        else snprintf(labels, sizeof labels, "__name__=m%d,i=%04d,t=0,w=%03d", i % 3, i, i / 10);
+        if (i % 100 == 0)
+            snprintf(labels, sizeof labels, "__name__=m%d,i=%04d,t=0", i % 3, i);
+        else
+            snprintf(labels, sizeof labels, "__name__=m%d,i=%04d,t=0,w=%03d", i % 3, i, i / 10);
         append_range(db, labels, 1000, 1000, 1, i);
     }
     tsdb_matcher_t one[] = { M(EQ, "i", "0501"), M(EQ, "t", "0"), M(EQ, "__name__", "m0") };
@@ -126,16 +138,16 @@ static void test_selective_matchers_long_postings(void **state)
         char *got = query(db, one, 3, INT64_MIN, INT64_MAX, 0);
         assert_string_equal(got, "{__name__=m0,i=0501,t=0,w=050}");
         free(got);
-        got = query(db, set, 3, INT64_MIN, INT64_MAX, 0);  /* only the series without w */
+        got = query(db, set, 3, INT64_MIN, INT64_MAX, 0); /* only the series without w */
         assert_string_equal(got, "{__name__=m0,i=0300,t=0}{__name__=m1,i=0400,t=0}");
         free(got);
         got = query(db, none, 2, INT64_MIN, INT64_MAX, 0);
         assert_string_equal(got, "");
         free(got);
-        got = query(db, neq, 3, INT64_MIN, INT64_MAX, 0);  /* 0300 has no w, 0301/0302 have w=030 */
+        got = query(db, neq, 3, INT64_MIN, INT64_MAX, 0); /* 0300 has no w, 0301/0302 have w=030 */
         assert_string_equal(got, "{__name__=m0,i=0300,t=0}");
         free(got);
-        assert_ok(tsdb_cut_head(db));  /* second pass reads the block index */
+        assert_ok(tsdb_cut_head(db)); /* second pass reads the block index */
     }
     tsdb_close(db);
     test_tmpdir_free(dir);
@@ -157,8 +169,9 @@ static void test_regex_complexity_guard(void **state)
         { "(((x?){0,20})+++)", "bounded repetition of a group that repeats" },
     };
     static const char *const accepted[] = {
-        ".*", "a|b|c", "gpu-.*", ".*a.*b.*c.*d.*e.*f.*g.*", "(a|b|c)+(d|e)*(f?g)+", "x{1,100}",
-        "[+*?]+", "a\\++", "(x?)+(x?)+(x?)+(x?)+", "(((x?)+)+)+", "[]a]*", "(a){2}(b){3}",
+        ".*",       "a|b|c",        "gpu-.*", ".*a.*b.*c.*d.*e.*f.*g.*", "(a|b|c)+(d|e)*(f?g)+",
+        "x{1,100}", "[+*?]+",       "a\\++",  "(x?)+(x?)+(x?)+(x?)+",    "(((x?)+)+)+",
+        "[]a]*",    "(a){2}(b){3}",
     };
     char why[96];
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {

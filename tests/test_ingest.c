@@ -20,7 +20,9 @@
 
 /* ---- message builders --------------------------------------------------- */
 
-typedef struct { const char *name, *value; } kv_t;
+typedef struct {
+    const char *name, *value;
+} kv_t;
 
 static ProtobufCBinaryData bin(const char *s) { return (ProtobufCBinaryData){ strlen(s), (uint8_t *)s }; }
 
@@ -43,8 +45,10 @@ static uint8_t *pack_v1(const kv_t *kv, size_t nl, const double *vals, size_t ns
     }
     Prometheus__TimeSeries ts;
     prometheus__time_series__init(&ts);
-    ts.n_labels = nl; ts.labels = lp;
-    ts.n_samples = ns; ts.samples = sp;
+    ts.n_labels = nl;
+    ts.labels = lp;
+    ts.n_samples = ns;
+    ts.samples = sp;
     Prometheus__TimeSeries *tsp = &ts;
     Prometheus__WriteRequest req;
     prometheus__write_request__init(&req);
@@ -118,10 +122,12 @@ static void test_content_type(void **state)
     assert_int_equal(p, INGEST_PROTO_V1);
     assert_ok(ingest_parse_content_type("application/x-protobuf;proto=prometheus.WriteRequest", NULL, &p));
     assert_int_equal(p, INGEST_PROTO_V1);
-    assert_ok(ingest_parse_content_type("application/x-protobuf; proto=io.prometheus.write.v2.Request", "snappy", &p));
+    assert_ok(ingest_parse_content_type("application/x-protobuf; proto=io.prometheus.write.v2.Request",
+                                        "snappy", &p));
     assert_int_equal(p, INGEST_PROTO_V2);
     assert_err(ingest_parse_content_type("application/json", "snappy", &p), STRATA_EMEDIA);
-    assert_err(ingest_parse_content_type("application/x-protobuf;proto=foo.Bar", "snappy", &p), STRATA_EMEDIA);
+    assert_err(ingest_parse_content_type("application/x-protobuf;proto=foo.Bar", "snappy", &p),
+               STRATA_EMEDIA);
     assert_err(ingest_parse_content_type("application/x-protobuf", "gzip", &p), STRATA_EMEDIA);
 }
 
@@ -129,8 +135,9 @@ static void test_rw1_decode_normalises(void **state)
 {
     fixture_t *f = *state;
     /* unsorted, with an empty value to drop */
-    kv_t kv[] = { { "job", "dcgm" }, { "__name__", "DCGM_FI_DEV_GPU_UTIL" }, { "empty", "" },
-                  { "Gpu", "0" } };
+    kv_t kv[] = {
+        { "job", "dcgm" }, { "__name__", "DCGM_FI_DEV_GPU_UTIL" }, { "empty", "" }, { "Gpu", "0" }
+    };
     double vals[] = { 42.5, 17 };
     ingest_batch_t *b = decode1(f, kv, 4, vals, 2);
     size_t n;
@@ -148,7 +155,8 @@ static void test_rw1_decode_normalises(void **state)
     assert_true(s->samples[1].v == 17.0);
     assert_int_equal(ingest_batch_samples_in(b), 2);
     assert_null(ingest_batch_first_error(b));
-    for (int i = 0; i < INGEST_R_COUNT; i++) assert_int_equal(ingest_batch_rejected(b, (enum ingest_reason)i), 0);
+    for (int i = 0; i < INGEST_R_COUNT; i++)
+        assert_int_equal(ingest_batch_rejected(b, (enum ingest_reason)i), 0);
 }
 
 static void test_nan_inf_stale_kept_bit_exact(void **state)
@@ -184,7 +192,8 @@ static void test_invalid_label_name(void **state)
     double vals[] = { 1 };
     ingest_batch_t *b = decode1(f, kv, 2, vals, 1);
     assert_rejected_only(b, INGEST_R_INVALID_LABEL_NAME, 1);
-    assert_string_equal(ingest_batch_first_error(b), "series {1bad=\"v\", __name__=\"x\"}: invalid label name \"1bad\"");
+    assert_string_equal(ingest_batch_first_error(b),
+                        "series {1bad=\"v\", __name__=\"x\"}: invalid label name \"1bad\"");
     kv_t kv2[] = { { "__name__", "x" }, { "a-b", "v" } };
     b = decode1(f, kv2, 2, vals, 1);
     assert_rejected_only(b, INGEST_R_INVALID_LABEL_NAME, 1);
@@ -209,14 +218,14 @@ static void test_invalid_utf8(void **state)
     assert_rejected_only(b, INGEST_R_INVALID_LABEL_VALUE, 1);
     assert_non_null(strstr(ingest_batch_first_error(b), "label \"a\" value is not valid UTF-8"));
     assert_true(ingest_valid_utf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
-    assert_false(ingest_valid_utf8("\xc0\x80", 2));          /* overlong NUL */
-    assert_false(ingest_valid_utf8("\xed\xa0\x80", 3));      /* surrogate */
-    assert_false(ingest_valid_utf8("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
-    assert_false(ingest_valid_utf8("\xe2\x82", 2));          /* truncated */
+    assert_false(ingest_valid_utf8("\xc0\x80", 2));         /* overlong NUL */
+    assert_false(ingest_valid_utf8("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(ingest_valid_utf8("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_false(ingest_valid_utf8("\xe2\x82", 2));         /* truncated */
     /* around the 8-bytes-at-a-time ASCII path */
-    assert_true(ingest_valid_utf8("abcdefg\xc3\xa9xyz", 12));   /* 2-byte char straddles byte 8 */
+    assert_true(ingest_valid_utf8("abcdefg\xc3\xa9xyz", 12)); /* 2-byte char straddles byte 8 */
     assert_true(ingest_valid_utf8("abcdefghijklmnop", 16));
-    assert_false(ingest_valid_utf8("abcdefgh\xc3\x28", 10));   /* bad continuation after 8 ASCII */
+    assert_false(ingest_valid_utf8("abcdefgh\xc3\x28", 10));    /* bad continuation after 8 ASCII */
     assert_false(ingest_valid_utf8("abcdefg\xff", 8));          /* bad byte inside the first word */
     assert_false(ingest_valid_utf8("abcdefghijklmno\x80", 16)); /* lone continuation at the end */
 }
@@ -260,18 +269,27 @@ static void test_future_samples_dropped(void **state)
     fixture_t *f = *state;
     Prometheus__Label l;
     prometheus__label__init(&l);
-    l.name = bin("__name__"); l.value = bin("x");
+    l.name = bin("__name__");
+    l.value = bin("x");
     Prometheus__Label *lp = &l;
     Prometheus__Sample s[2], *sp[2] = { &s[0], &s[1] };
-    prometheus__sample__init(&s[0]); s[0].timestamp = NOW_MS + INGEST_MAX_FUTURE_MS; s[0].value = 1;
-    prometheus__sample__init(&s[1]); s[1].timestamp = NOW_MS + INGEST_MAX_FUTURE_MS + 1; s[1].value = 2;
+    prometheus__sample__init(&s[0]);
+    s[0].timestamp = NOW_MS + INGEST_MAX_FUTURE_MS;
+    s[0].value = 1;
+    prometheus__sample__init(&s[1]);
+    s[1].timestamp = NOW_MS + INGEST_MAX_FUTURE_MS + 1;
+    s[1].value = 2;
     Prometheus__TimeSeries ts;
     prometheus__time_series__init(&ts);
-    ts.n_labels = 1; ts.labels = &lp; ts.n_samples = 2; ts.samples = sp;
+    ts.n_labels = 1;
+    ts.labels = &lp;
+    ts.n_samples = 2;
+    ts.samples = sp;
     Prometheus__TimeSeries *tsp = &ts;
     Prometheus__WriteRequest req;
     prometheus__write_request__init(&req);
-    req.n_timeseries = 1; req.timeseries = &tsp;
+    req.n_timeseries = 1;
+    req.timeseries = &tsp;
     uint8_t buf[256];
     size_t len = prometheus__write_request__pack(&req, buf);
     ingest_batch_t *b;
@@ -290,22 +308,36 @@ static void test_histograms_exemplars_rejected(void **state)
     fixture_t *f = *state;
     Prometheus__Label l;
     prometheus__label__init(&l);
-    l.name = bin("__name__"); l.value = bin("h");
+    l.name = bin("__name__");
+    l.value = bin("h");
     Prometheus__Label *lp = &l;
     Prometheus__Sample s, *sp = &s;
-    prometheus__sample__init(&s); s.timestamp = NOW_MS; s.value = 3;
+    prometheus__sample__init(&s);
+    s.timestamp = NOW_MS;
+    s.value = 3;
     Prometheus__Histogram h, *hp = &h;
-    prometheus__histogram__init(&h); h.sum = 1; h.timestamp = NOW_MS;
+    prometheus__histogram__init(&h);
+    h.sum = 1;
+    h.timestamp = NOW_MS;
     Prometheus__Exemplar e, *ep = &e;
-    prometheus__exemplar__init(&e); e.value = 1; e.timestamp = NOW_MS;
+    prometheus__exemplar__init(&e);
+    e.value = 1;
+    e.timestamp = NOW_MS;
     Prometheus__TimeSeries ts;
     prometheus__time_series__init(&ts);
-    ts.n_labels = 1; ts.labels = &lp; ts.n_samples = 1; ts.samples = &sp;
-    ts.n_histograms = 1; ts.histograms = &hp; ts.n_exemplars = 1; ts.exemplars = &ep;
+    ts.n_labels = 1;
+    ts.labels = &lp;
+    ts.n_samples = 1;
+    ts.samples = &sp;
+    ts.n_histograms = 1;
+    ts.histograms = &hp;
+    ts.n_exemplars = 1;
+    ts.exemplars = &ep;
     Prometheus__TimeSeries *tsp = &ts;
     Prometheus__WriteRequest req;
     prometheus__write_request__init(&req);
-    req.n_timeseries = 1; req.timeseries = &tsp;
+    req.n_timeseries = 1;
+    req.timeseries = &tsp;
     uint8_t buf[256];
     size_t len = prometheus__write_request__pack(&req, buf);
     ingest_batch_t *b;
@@ -324,21 +356,34 @@ static void test_histograms_exemplars_rejected(void **state)
 static void test_rw2_decode(void **state)
 {
     fixture_t *f = *state;
-    ProtobufCBinaryData sym[] = { bin(""), bin("__name__"), bin("gpu_temp"), bin("gpu"), bin("1"),
-                                  bin("node"), bin("n1") };
+    ProtobufCBinaryData sym[] = { bin(""),  bin("__name__"), bin("gpu_temp"), bin("gpu"),
+                                  bin("1"), bin("node"),     bin("n1") };
     uint32_t refs1[] = { 5, 6, 1, 2, 3, 4 }; /* unsorted on purpose */
     uint32_t refs2[] = { 1, 2, 3, 9 };       /* 9 is past the table */
     Io__Prometheus__Write__V2__Sample s[2], *sp[2] = { &s[0], &s[1] };
-    io__prometheus__write__v2__sample__init(&s[0]); s[0].timestamp = NOW_MS - 15000; s[0].value = 61;
-    io__prometheus__write__v2__sample__init(&s[1]); s[1].timestamp = NOW_MS; s[1].value = 62;
+    io__prometheus__write__v2__sample__init(&s[0]);
+    s[0].timestamp = NOW_MS - 15000;
+    s[0].value = 61;
+    io__prometheus__write__v2__sample__init(&s[1]);
+    s[1].timestamp = NOW_MS;
+    s[1].value = 62;
     Io__Prometheus__Write__V2__TimeSeries ts[2], *tsp[2] = { &ts[0], &ts[1] };
     io__prometheus__write__v2__time_series__init(&ts[0]);
-    ts[0].n_labels_refs = 6; ts[0].labels_refs = refs1; ts[0].n_samples = 2; ts[0].samples = sp;
+    ts[0].n_labels_refs = 6;
+    ts[0].labels_refs = refs1;
+    ts[0].n_samples = 2;
+    ts[0].samples = sp;
     io__prometheus__write__v2__time_series__init(&ts[1]);
-    ts[1].n_labels_refs = 4; ts[1].labels_refs = refs2; ts[1].n_samples = 1; ts[1].samples = sp;
+    ts[1].n_labels_refs = 4;
+    ts[1].labels_refs = refs2;
+    ts[1].n_samples = 1;
+    ts[1].samples = sp;
     Io__Prometheus__Write__V2__Request req;
     io__prometheus__write__v2__request__init(&req);
-    req.n_symbols = 7; req.symbols = sym; req.n_timeseries = 2; req.timeseries = tsp;
+    req.n_symbols = 7;
+    req.symbols = sym;
+    req.n_timeseries = 2;
+    req.timeseries = tsp;
     uint8_t buf[512];
     size_t len = io__prometheus__write__v2__request__pack(&req, buf);
     ingest_batch_t *b;
@@ -444,10 +489,14 @@ static char *body1(const char *sv, int64_t t, double v, size_t *clen)
     smp.value = v;
     Prometheus__TimeSeries ts, *tsp = &ts;
     prometheus__time_series__init(&ts);
-    ts.n_labels = 2; ts.labels = lp; ts.n_samples = 1; ts.samples = &sp;
+    ts.n_labels = 2;
+    ts.labels = lp;
+    ts.n_samples = 1;
+    ts.samples = &sp;
     Prometheus__WriteRequest req;
     prometheus__write_request__init(&req);
-    req.n_timeseries = 1; req.timeseries = &tsp;
+    req.n_timeseries = 1;
+    req.timeseries = &tsp;
     uint8_t buf[256];
     size_t len = prometheus__write_request__pack(&req, buf);
     return snappy_of(buf, len, clen);
@@ -492,7 +541,9 @@ static void test_write_path(void **state)
     /* same timestamp, other value */
     assert_err(write1(ing, f->arena, 1, "a", NOW_MS, 2.5, &res), STRATA_EINVAL);
     assert_int_equal(res.rejected[INGEST_R_CONFLICT], 1);
-    assert_string_equal(res.message, "series {__name__=\"m\", s=\"a\"}: sample conflicts with a stored sample at the same timestamp");
+    assert_string_equal(
+        res.message,
+        "series {__name__=\"m\", s=\"a\"}: sample conflicts with a stored sample at the same timestamp");
     /* behind the out-of-order window (default 10m) */
     assert_err(write1(ing, f->arena, 1, "a", NOW_MS - 11 * 60000, 1, &res), STRATA_EINVAL);
     assert_int_equal(res.rejected[INGEST_R_TOO_OLD], 1);
@@ -504,13 +555,15 @@ static void test_write_path(void **state)
     assert_ok(write1(ing, f->arena, 1, "b", NOW_MS, 1, &res));
     assert_err(write1(ing, f->arena, 1, "c", NOW_MS, 1, &res), STRATA_ELIMIT);
     assert_int_equal(res.rejected[INGEST_R_TENANT_LIMIT], 1);
-    assert_string_equal(res.message, "series {__name__=\"m\", s=\"c\"}: tenant 1 is at its limit of 2 series");
+    assert_string_equal(res.message,
+                        "series {__name__=\"m\", s=\"c\"}: tenant 1 is at its limit of 2 series");
     assert_ok(write1(ing, f->arena, 2, "c", NOW_MS, 1, &res));
     assert_ok(write1(ing, f->arena, 1, "b", NOW_MS + 1000, 1, &res)); /* known series still take samples */
 
     /* request-level errors store nothing */
     const char bomb[] = { (char)0xff, (char)0xff, (char)0xff, (char)0xff, 0x0f, 0x00 };
-    assert_err(ingest_write(ing, f->arena, INGEST_PROTO_V1, bomb, sizeof bomb, 1, NOW_MS, &res), STRATA_ETOOBIG);
+    assert_err(ingest_write(ing, f->arena, INGEST_PROTO_V1, bomb, sizeof bomb, 1, NOW_MS, &res),
+               STRATA_ETOOBIG);
     assert_err(ingest_write(ing, f->arena, INGEST_PROTO_V1, "\x80", 1, 1, NOW_MS, &res), STRATA_EBADSNAPPY);
     size_t clen;
     const uint8_t junk[] = { 0x0a, 0x7f, 0x01 };

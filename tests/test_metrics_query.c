@@ -26,24 +26,25 @@
 #include "strata_time.h"
 #include "tsdb.h"
 
-#define SEC 1000LL
-#define MIN (60 * SEC)
-#define HOUR (60 * MIN)
-#define DAY (24 * HOUR)
-#define T0 1734705000000LL /* 2024-12-20T14:30:00Z */
-#define TD 1734652800000LL /* 2024-12-20T00:00:00Z */
+#define SEC       1000LL
+#define MIN       (60 * SEC)
+#define HOUR      (60 * MIN)
+#define DAY       (24 * HOUR)
+#define T0        1734705000000LL /* 2024-12-20T14:30:00Z */
+#define TD        1734652800000LL /* 2024-12-20T00:00:00Z */
 
-#define TEN 7
+#define TEN       7
 #define OTHER_TEN 8
-#define WL "3f1c1a2e-0000-4000-8000-00000000000a"
-#define WL_OTHER "3f1c1a2e-0000-4000-8000-00000000000b"
+#define WL        "3f1c1a2e-0000-4000-8000-00000000000a"
+#define WL_OTHER  "3f1c1a2e-0000-4000-8000-00000000000b"
 
 typedef struct kv {
     const char *k, *v;
 } kv_t;
 
 #define KV(...) ((const kv_t[]){ __VA_ARGS__ }), (sizeof((const kv_t[]){ __VA_ARGS__ }) / sizeof(kv_t))
-#define VALS(...) ((const double[]){ __VA_ARGS__ }), (sizeof((const double[]){ __VA_ARGS__ }) / sizeof(double))
+#define VALS(...) \
+    ((const double[]){ __VA_ARGS__ }), (sizeof((const double[]){ __VA_ARGS__ }) / sizeof(double))
 
 typedef struct fx {
     char *dir;
@@ -92,8 +93,8 @@ static int label_cmp(const void *a, const void *b)
 static double stale_nan(void) { return test_bits_double(TSDB_STALE_NAN_BITS); }
 
 /* Stores one series as ingest would (store + registry). */
-static void put(fx_t *f, int32_t ten, const char *metric, const kv_t *kv, size_t nkv,
-                const tsdb_sample_t *s, size_t ns)
+static void put(fx_t *f, int32_t ten, const char *metric, const kv_t *kv, size_t nkv, const tsdb_sample_t *s,
+                size_t ns)
 {
     tsdb_label_t l[32];
     char tbuf[16];
@@ -111,8 +112,8 @@ static void put(fx_t *f, int32_t ten, const char *metric, const kv_t *kv, size_t
 }
 
 /* Values every 15 s from T0 + first_s seconds. */
-static void put15(fx_t *f, int32_t ten, const char *metric, const kv_t *kv, size_t nkv,
-                  int first_s, const double *v, size_t nv)
+static void put15(fx_t *f, int32_t ten, const char *metric, const kv_t *kv, size_t nkv, int first_s,
+                  const double *v, size_t nv)
 {
     tsdb_sample_t s[64];
     assert_true(nv <= 64);
@@ -121,8 +122,8 @@ static void put15(fx_t *f, int32_t ten, const char *metric, const kv_t *kv, size
 }
 
 /* A constant value every 15 s over [T0+from_s, T0+to_s]. */
-static void const15(fx_t *f, int32_t ten, const char *metric, const kv_t *kv, size_t nkv,
-                    int from_s, int to_s, double v)
+static void const15(fx_t *f, int32_t ten, const char *metric, const kv_t *kv, size_t nkv, int from_s,
+                    int to_s, double v)
 {
     double vals[64];
     size_t n = 0;
@@ -170,8 +171,8 @@ typedef struct qres {
 
 /* Parses "types" (one metricType value), start/end as instants and
  * numberOfSamples n (NULL = default), runs the query and renders JSON. */
-static qres_t query(fx_t *f, int32_t ten, const char *types, int64_t start, int64_t end,
-                    const char *n, const api_metrics_options_t *o)
+static qres_t query(fx_t *f, int32_t ten, const char *types, int64_t start, int64_t end, const char *n,
+                    const api_metrics_options_t *o)
 {
     char s[STRATA_TIME_RFC3339_BUFSZ], e[STRATA_TIME_RFC3339_BUFSZ], err[256];
     assert_true(strata_time_format_rfc3339(start, s, sizeof s) > 0);
@@ -191,9 +192,10 @@ static qres_t query(fx_t *f, int32_t ten, const char *types, int64_t start, int6
     return r;
 }
 
-#define assert_json(got, want) do {                                                    \
-        const char *g_ = (got), *w_ = (want);                                          \
-        if (strcmp(g_, w_) != 0) fail_msg("\ngot:  %s\nwant: %s", g_, w_);             \
+#define assert_json(got, want)                                             \
+    do {                                                                   \
+        const char *g_ = (got), *w_ = (want);                              \
+        if (strcmp(g_, w_) != 0) fail_msg("\ngot:  %s\nwant: %s", g_, w_); \
     } while (0)
 
 #define PT(v, ts) "{\"value\":\"" v "\",\"timestamp\":\"2024-12-20T" ts "Z\"}"
@@ -209,13 +211,13 @@ static void feed_gpu(fx_t *f)
      * are outside every bucket.  b1 = avg(10,20,30,40,50) = 30,
      * b2 = avg(60,70,80,90) = 75. */
     put15(f, TEN, "DCGM_FI_DEV_GPU_UTIL",
-          KV({ "gpu", "0" }, { "UUID", "GPU-aaaa" }, { "Hostname", "node-1" },
-             { "namespace", "team-a" }, { "pod", "train-0" }, { "container", "main" }),
+          KV({ "gpu", "0" }, { "UUID", "GPU-aaaa" }, { "Hostname", "node-1" }, { "namespace", "team-a" },
+             { "pod", "train-0" }, { "container", "main" }),
           -30, VALS(999, 999, 10, 20, 30, 40, 50, 60, 70, 80, 90));
     /* GPU 1: b1 = 100, b2 = avg(0,0,50,50) = 25 */
     put15(f, TEN, "DCGM_FI_DEV_GPU_UTIL",
-          KV({ "gpu", "1" }, { "UUID", "GPU-bbbb" }, { "Hostname", "node-1" },
-             { "namespace", "team-a" }, { "pod", "train-0" }, { "container", "main" }),
+          KV({ "gpu", "1" }, { "UUID", "GPU-bbbb" }, { "Hostname", "node-1" }, { "namespace", "team-a" },
+             { "pod", "train-0" }, { "container", "main" }),
           -30, VALS(999, 999, 100, 100, 100, 100, 100, 0, 0, 50, 50));
     /* GPU 0 of node-2, joined by its workload_id label (no pod): 5 and 5 */
     const15(f, TEN, "DCGM_FI_DEV_GPU_UTIL",
@@ -228,53 +230,128 @@ static void feed_gpu(fx_t *f)
             0, 120, 1);
     pod_info(f, OTHER_TEN, "train-0", "node-1", -60, 180);
     const15(f, OTHER_TEN, "DCGM_FI_DEV_GPU_UTIL",
-            KV({ "gpu", "0" }, { "UUID", "GPU-aaaa" }, { "Hostname", "node-1" },
-               { "namespace", "team-a" }, { "pod", "train-0" }, { "container", "main" }),
+            KV({ "gpu", "0" }, { "UUID", "GPU-aaaa" }, { "Hostname", "node-1" }, { "namespace", "team-a" },
+               { "pod", "train-0" }, { "container", "main" }),
             0, 120, 0);
     /* Framebuffer in MiB, without Hostname: the node comes from the pod.
      * GPU 0: 1024 MiB = 1073741824 B; GPU 1: 2048 then 3072 MiB =
      * 2147483648 and 3221225472 B. */
     const15(f, TEN, "DCGM_FI_DEV_FB_USED",
             KV({ "gpu", "0" }, { "namespace", "team-a" }, { "pod", "train-0" }), 0, 120, 1024);
-    put15(f, TEN, "DCGM_FI_DEV_FB_USED",
-          KV({ "gpu", "1" }, { "namespace", "team-a" }, { "pod", "train-0" }),
+    put15(f, TEN, "DCGM_FI_DEV_FB_USED", KV({ "gpu", "1" }, { "namespace", "team-a" }, { "pod", "train-0" }),
           0, VALS(2048, 2048, 2048, 2048, 2048, 3072, 3072, 3072, 3072));
     /* NVLINK: GPU 0 TX 1000 + RX (500, then 700) = 1500, 1700;
      * GPU 1 TX 200 only = 200, 200. */
     const15(f, TEN, "DCGM_FI_PROF_NVLINK_TX_BYTES",
-            KV({ "gpu", "0" }, { "Hostname", "node-1" }, { "namespace", "team-a" }, { "pod", "train-0" }),
-            0, 120, 1000);
+            KV({ "gpu", "0" }, { "Hostname", "node-1" }, { "namespace", "team-a" }, { "pod", "train-0" }), 0,
+            120, 1000);
     put15(f, TEN, "DCGM_FI_PROF_NVLINK_RX_BYTES",
-          KV({ "gpu", "0" }, { "Hostname", "node-1" }, { "namespace", "team-a" }, { "pod", "train-0" }),
-          0, VALS(500, 500, 500, 500, 500, 700, 700, 700, 700));
+          KV({ "gpu", "0" }, { "Hostname", "node-1" }, { "namespace", "team-a" }, { "pod", "train-0" }), 0,
+          VALS(500, 500, 500, 500, 500, 700, 700, 700, 700));
     const15(f, TEN, "DCGM_FI_PROF_NVLINK_TX_BYTES",
-            KV({ "gpu", "1" }, { "Hostname", "node-1" }, { "namespace", "team-a" }, { "pod", "train-0" }),
-            0, 120, 200);
+            KV({ "gpu", "1" }, { "Hostname", "node-1" }, { "namespace", "team-a" }, { "pod", "train-0" }), 0,
+            120, 200);
 }
 
-#define GPU_JSON                                                                               \
-    "{\"measurements\":["                                                                      \
-    "{\"type\":\"GPU_UTILIZATION\",\"labels\":{\"gpu\":\"0\",\"node\":\"node-1\"},\"values\":["   \
-    PT("30", "14:31:00") "," PT("75", "14:32:00") "]},"                                        \
-    "{\"type\":\"GPU_UTILIZATION\",\"labels\":{\"gpu\":\"1\",\"node\":\"node-1\"},\"values\":["   \
-    PT("100", "14:31:00") "," PT("25", "14:32:00") "]},"                                       \
-    "{\"type\":\"GPU_UTILIZATION\",\"labels\":{\"gpu\":\"0\",\"node\":\"node-2\"},\"values\":["   \
-    PT("5", "14:31:00") "," PT("5", "14:32:00") "]},"                                          \
-    "{\"type\":\"GPU_MEMORY_USAGE_BYTES\",\"labels\":{\"gpu\":\"0\",\"node\":\"node-1\"},\"values\":[" \
-    PT("1073741824", "14:31:00") "," PT("1073741824", "14:32:00") "]},"                        \
-    "{\"type\":\"GPU_MEMORY_USAGE_BYTES\",\"labels\":{\"gpu\":\"1\",\"node\":\"node-1\"},\"values\":[" \
-    PT("2147483648", "14:31:00") "," PT("3221225472", "14:32:00") "]},"                        \
-    "{\"type\":\"NVLINK_BANDWIDTH_TOTAL\",\"labels\":{\"gpu\":\"0\",\"node\":\"node-1\"},\"values\":[" \
-    PT("1500", "14:31:00") "," PT("1700", "14:32:00") "]},"                                    \
-    "{\"type\":\"NVLINK_BANDWIDTH_TOTAL\",\"labels\":{\"gpu\":\"1\",\"node\":\"node-1\"},\"values\":[" \
-    PT("200", "14:31:00") "," PT("200", "14:32:00") "]}]}"
+#define GPU_JSON                                                                                                                                                                                                                        \
+    "{\"measurements\":["                                                                                                                                                                                                               \
+    "{\"type\":\"GPU_UTILIZATION\",\"labels\":{\"gpu\":\"0\",\"node\":\"node-1\"},\"values\":[" PT(                                                                                                                                     \
+        "30",                                                                                                                                                                                                                           \
+        "1"                                                                                                                                                                                                                             \
+        "4"                                                                                                                                                                                                                             \
+        ":"                                                                                                                                                                                                                             \
+        "3"                                                                                                                                                                                                                             \
+        "1"                                                                                                                                                                                                                             \
+        ":"                                                                                                                                                                                                                             \
+        "0"                                                                                                                                                                                                                             \
+        "0") "," PT("75",                                                                                                                                                                                                               \
+                    "14:32:00") "]},"                                                                                                                                                                                                   \
+                                "{\"type\":\"GPU_UTILIZATION\",\"labels\":{\"gpu\":\"1\",\"node\":\"node-"                                                                                                                              \
+                                "1\"},"                                                                                                                                                                                                 \
+                                "\"values\":[" PT("100", "14:31:00") "," PT(                                                                                                                                                            \
+                                    "25",                                                                                                                                                                                               \
+                                    "14:32:00") "]},"                                                                                                                                                                                   \
+                                                "{\"type\":\"GPU_UTILIZATION\",\"labels\":{\"gpu\":\"0\","                                                                                                                              \
+                                                "\"node\":"                                                                                                                                                                             \
+                                                "\"node-2\"},\"values\":[" PT("5", "14:31:00") "," PT(                                                                                                                                  \
+                                                    "5",                                                                                                                                                                                \
+                                                    "14:32:00") "]},"                                                                                                                                                                   \
+                                                                "{\"type\":\"GPU_MEMORY_USAGE_BYTES\","                                                                                                                                 \
+                                                                "\"labels\":{"                                                                                                                                                          \
+                                                                "\"gpu\":\"0\",\"node\":\"node-1\"},"                                                                                                                                   \
+                                                                "\"values\":"                                                                                                                                                           \
+                                                                "[" PT("1073741824", "14:31:00") "," PT(                                                                                                                                \
+                                                                    "1073741824",                                                                                                                                                       \
+                                                                    "14:32:00") "]},"                                                                                                                                                   \
+                                                                                "{\"type\":\"GPU_"                                                                                                                                      \
+                                                                                "MEMORY_USAGE_"                                                                                                                                         \
+                                                                                "BYTES\",\"labels\":{"                                                                                                                                  \
+                                                                                "\"gpu\":"                                                                                                                                              \
+                                                                                "\"1\",\"node\":"                                                                                                                                       \
+                                                                                "\"node-1\"},"                                                                                                                                          \
+                                                                                "\"values\":[" PT(                                                                                                                                      \
+                                                                                    "2147483648",                                                                                                                                       \
+                                                                                    "1"                                                                                                                                                 \
+                                                                                    "4"                                                                                                                                                 \
+                                                                                    ":"                                                                                                                                                 \
+                                                                                    "3"                                                                                                                                                 \
+                                                                                    "1"                                                                                                                                                 \
+                                                                                    ":"                                                                                                                                                 \
+                                                                                    "0"                                                                                                                                                 \
+                                                                                    "0") "," PT("32212"                                                                                                                                 \
+                                                                                                "2547"                                                                                                                                  \
+                                                                                                "2",                                                                                                                                    \
+                                                                                                "14:"                                                                                                                                   \
+                                                                                                "32:"                                                                                                                                   \
+                                                                                                "00") "]},"                                                                                                                             \
+                                                                                                      "{\"t"                                                                                                                            \
+                                                                                                      "ype"                                                                                                                             \
+                                                                                                      "\":"                                                                                                                             \
+                                                                                                      "\"NV"                                                                                                                            \
+                                                                                                      "LINK"                                                                                                                            \
+                                                                                                      "_"                                                                                                                               \
+                                                                                                      "BAND"                                                                                                                            \
+                                                                                                      "WIDT"                                                                                                                            \
+                                                                                                      "H_"                                                                                                                              \
+                                                                                                      "TOTA"                                                                                                                            \
+                                                                                                      "L\","                                                                                                                            \
+                                                                                                      "\"la"                                                                                                                            \
+                                                                                                      "bels"                                                                                                                            \
+                                                                                                      "\":{"                                                                                                                            \
+                                                                                                      "\"gp"                                                                                                                            \
+                                                                                                      "u\":"                                                                                                                            \
+                                                                                                      "\"0"                                                                                                                             \
+                                                                                                      "\","                                                                                                                             \
+                                                                                                      "\"no"                                                                                                                            \
+                                                                                                      "de\""                                                                                                                            \
+                                                                                                      ":\"n"                                                                                                                            \
+                                                                                                      "ode-"                                                                                                                            \
+                                                                                                      "1\"}"                                                                                                                            \
+                                                                                                      ",\"v"                                                                                                                            \
+                                                                                                      "alue"                                                                                                                            \
+                                                                                                      "s\":"                                                                                                                            \
+                                                                                                      "[" PT(                                                                                                                           \
+                                                                                                          "1500",                                                                                                                       \
+                                                                                                          "14"                                                                                                                          \
+                                                                                                          ":3"                                                                                                                          \
+                                                                                                          "1:"                                                                                                                          \
+                                                                                                          "0"                                                                                                                           \
+                                                                                                          "0") "," PT("1700",                                                                                                           \
+                                                                                                                      "14:32:00") "]"                                                                                                   \
+                                                                                                                                  "}"                                                                                                   \
+                                                                                                                                  ","                                                                                                   \
+                                                                                                                                  "{"                                                                                                   \
+                                                                                                                                  "\"type\":\"NVLINK_BANDWIDTH_TOTAL\",\"labels\":{\"gpu\":\"1\",\"node\":\"node-1\"},\"values\":[" PT( \
+                                                                                                                                      "200",                                                                                            \
+                                                                                                                                      "14:31:00") "," PT("200",                                                                         \
+                                                                                                                                                         "14:32:00") "]}]}"
 
 static void test_gpu_per_gpu(void **state)
 {
     fx_t *f = *state;
     feed_gpu(f);
-    qres_t r = query(f, TEN, "GPU_UTILIZATION,GPU_MEMORY_USAGE_BYTES,NVLINK_BANDWIDTH_TOTAL",
-                     T0, T0 + 2 * MIN, "2", NULL);
+    qres_t r = query(f, TEN, "GPU_UTILIZATION,GPU_MEMORY_USAGE_BYTES,NVLINK_BANDWIDTH_TOTAL", T0,
+                     T0 + 2 * MIN, "2", NULL);
     assert_json(r.json, GPU_JSON);
     golden("gpu", r.json);
     assert_int_equal(r.partial, 0);
@@ -291,14 +368,13 @@ static void test_gpu_csv(void **state)
     char *csv;
     size_t len;
     assert_ok(api_metrics_render_csv(r.resp, f->arena, &csv, &len));
-    assert_json(csv,
-                "type,timestamp,value,gpu,node\r\n"
-                "GPU_UTILIZATION,2024-12-20T14:31:00Z,30,0,node-1\r\n"
-                "GPU_UTILIZATION,2024-12-20T14:32:00Z,75,0,node-1\r\n"
-                "GPU_UTILIZATION,2024-12-20T14:31:00Z,100,1,node-1\r\n"
-                "GPU_UTILIZATION,2024-12-20T14:32:00Z,25,1,node-1\r\n"
-                "GPU_UTILIZATION,2024-12-20T14:31:00Z,5,0,node-2\r\n"
-                "GPU_UTILIZATION,2024-12-20T14:32:00Z,5,0,node-2\r\n");
+    assert_json(csv, "type,timestamp,value,gpu,node\r\n"
+                     "GPU_UTILIZATION,2024-12-20T14:31:00Z,30,0,node-1\r\n"
+                     "GPU_UTILIZATION,2024-12-20T14:32:00Z,75,0,node-1\r\n"
+                     "GPU_UTILIZATION,2024-12-20T14:31:00Z,100,1,node-1\r\n"
+                     "GPU_UTILIZATION,2024-12-20T14:32:00Z,25,1,node-1\r\n"
+                     "GPU_UTILIZATION,2024-12-20T14:31:00Z,5,0,node-2\r\n"
+                     "GPU_UTILIZATION,2024-12-20T14:32:00Z,5,0,node-2\r\n");
     assert_int_equal(len, strlen(csv));
 }
 
@@ -321,10 +397,9 @@ static void feed_cpu(fx_t *f)
           -15, VALS(0, 6, 12, 18, 24, 30, 37.5, 45, 52.5, 60));
     /* excluded: the pause container and the pod-level cgroup (no container) */
     put15(f, TEN, "container_cpu_usage_seconds_total",
-          KV({ "container", "POD" }, { "namespace", "team-a" }, { "pod", "train-0" }),
-          -15, VALS(0, 1e6, 2e6, 3e6, 4e6, 5e6, 6e6, 7e6, 8e6, 9e6));
-    put15(f, TEN, "container_cpu_usage_seconds_total",
-          KV({ "namespace", "team-a" }, { "pod", "train-0" }),
+          KV({ "container", "POD" }, { "namespace", "team-a" }, { "pod", "train-0" }), -15,
+          VALS(0, 1e6, 2e6, 3e6, 4e6, 5e6, 6e6, 7e6, 8e6, 9e6));
+    put15(f, TEN, "container_cpu_usage_seconds_total", KV({ "namespace", "team-a" }, { "pod", "train-0" }),
           -15, VALS(0, 1e6, 2e6, 3e6, 4e6, 5e6, 6e6, 7e6, 8e6, 9e6));
     /* excluded: the same series in another tenant */
     pod_info(f, OTHER_TEN, "train-0", "node-1", -60, 180);
@@ -334,8 +409,8 @@ static void feed_cpu(fx_t *f)
     /* working set: main b1 avg(100..500) = 300, b2 1000; sidecar 50:
      * sums 350 and 1050 */
     put15(f, TEN, "container_memory_working_set_bytes",
-          KV({ "container", "main" }, { "namespace", "team-a" }, { "pod", "train-0" }),
-          0, VALS(100, 200, 300, 400, 500, 1000, 1000, 1000, 1000));
+          KV({ "container", "main" }, { "namespace", "team-a" }, { "pod", "train-0" }), 0,
+          VALS(100, 200, 300, 400, 500, 1000, 1000, 1000, 1000));
     const15(f, TEN, "container_memory_working_set_bytes",
             KV({ "container", "sidecar" }, { "namespace", "team-a" }, { "pod", "train-0" }), 0, 120, 50);
     const15(f, TEN, "container_memory_working_set_bytes",
@@ -344,15 +419,14 @@ static void feed_cpu(fx_t *f)
      * (5 -> 2): 8 - 5 + 5 = 8.  The vllm: series of the same workload is
      * ignored because the unprefixed name has data (no double count). */
     put15(f, TEN, "request_success_total",
-          KV({ "namespace", "team-a" }, { "pod", "train-0" }, { "model_name", "llama" }),
-          -15, VALS(0, 1, 2, 3, 4, 5, 2, 4, 6, 8));
+          KV({ "namespace", "team-a" }, { "pod", "train-0" }, { "model_name", "llama" }), -15,
+          VALS(0, 1, 2, 3, 4, 5, 2, 4, 6, 8));
     put15(f, TEN, "vllm:request_success_total",
-          KV({ "namespace", "team-a" }, { "pod", "train-0" }, { "model_name", "llama" }),
-          -15, VALS(0, 100, 200, 300, 400, 500, 600, 700, 800, 900));
+          KV({ "namespace", "team-a" }, { "pod", "train-0" }, { "model_name", "llama" }), -15,
+          VALS(0, 100, 200, 300, 400, 500, 600, 700, 800, 900));
     /* vllm: name only: failures b1 = 1 - 0, b2 = 3 - 1 */
-    put15(f, TEN, "vllm:request_failure_total",
-          KV({ "workload_id", WL }, { "model_name", "llama" }),
-          -15, VALS(0, 0, 0, 1, 1, 1, 1, 2, 2, 3));
+    put15(f, TEN, "vllm:request_failure_total", KV({ "workload_id", WL }, { "model_name", "llama" }), -15,
+          VALS(0, 0, 0, 1, 1, 1, 1, 2, 2, 3));
 }
 
 static void test_counters_rate_and_increase(void **state)
@@ -363,12 +437,23 @@ static void test_counters_rate_and_increase(void **state)
                      "CPU_USAGE_CORES,CPU_MEMORY_USAGE_BYTES,NIM_REQUEST_SUCCESS_TOTAL,"
                      "NIM_REQUEST_FAILURE_TOTAL",
                      T0, T0 + 2 * MIN, "2", NULL);
-    assert_json(r.json,
-                "{\"measurements\":["
-                "{\"type\":\"CPU_USAGE_CORES\",\"values\":[" PT("0.75", "14:31:00") "," PT("1.25", "14:32:00") "]},"
-                "{\"type\":\"CPU_MEMORY_USAGE_BYTES\",\"values\":[" PT("350", "14:31:00") "," PT("1050", "14:32:00") "]},"
-                "{\"type\":\"NIM_REQUEST_SUCCESS_TOTAL\",\"values\":[" PT("5", "14:31:00") "," PT("8", "14:32:00") "]},"
-                "{\"type\":\"NIM_REQUEST_FAILURE_TOTAL\",\"values\":[" PT("1", "14:31:00") "," PT("2", "14:32:00") "]}]}");
+    assert_json(
+        r.json,
+        "{\"measurements\":["
+        "{\"type\":\"CPU_USAGE_CORES\",\"values\":[" PT("0.75", "14:31:00") "," PT(
+            "1.25",
+            "14:32:00") "]},"
+                        "{\"type\":\"CPU_MEMORY_USAGE_BYTES\",\"values\":[" PT("350", "14:31:00") "," PT(
+                            "1050",
+                            "14:32:00") "]},"
+                                        "{\"type\":\"NIM_REQUEST_SUCCESS_TOTAL\",\"values\":[" PT(
+                                            "5",
+                                            "14:31:00") "," PT("8",
+                                                               "14:32:00") "]},"
+                                                                           "{\"type\":\"NIM_REQUEST_"
+                                                                           "FAILURE_TOTAL\",\"values\":"
+                                                                           "[" PT("1", "14:31:00") "," PT(
+                                                                               "2", "14:32:00") "]}]}");
     golden("counters", r.json);
     /* counters look back 5 m for their baseline: the -15 s sample is read.
      * CPU 2 series x 10 = 20; memory 2 x 9 = 18; successes 10 (the vllm:
@@ -399,8 +484,7 @@ static void feed_hist(fx_t *f)
                 v[i] = t <= 45 ? 0 : t < 120 ? a1[r][j] : a2[r][j];
             }
             put15(f, TEN, "vllm:time_to_first_token_seconds_bucket",
-                  KV({ "workload_id", WL }, { "replica", r ? "1" : "0" }, { "le", les[j] }),
-                  -15, v, 14);
+                  KV({ "workload_id", WL }, { "replica", r ? "1" : "0" }, { "le", les[j] }), -15, v, 14);
         }
 }
 
@@ -412,16 +496,21 @@ static void feed_hist(fx_t *f)
  * b2 (total 4): p50 rank 2 in (0.25,0.5]: 0.25 + 0.25 x 2/2 = 0.5;
  *   p90 rank 3.6 in (1,2]: 1 + (3.6-3)/1 = 1.6; p99 rank 3.96: 1.96.
  * b3: total 0, omitted. */
-#define HIST_JSON                                                                              \
-    "{\"measurements\":[{\"type\":\"NIM_NUM_REQUESTS_RUNNING\",\"values\":[]}],"               \
-    "\"histogram\":["                                                                          \
-    "{\"type\":\"NIM_TIME_TO_FIRST_TOKEN_SECONDS\",\"values\":["                               \
-    "{\"timestamp\":\"2024-12-20T14:31:00Z\",\"data\":{\"0.25\":\"2\",\"0.5\":\"6\",\"1\":\"8\",\"2\":\"10\",\"+Inf\":\"10\"}}," \
-    "{\"timestamp\":\"2024-12-20T14:32:00Z\",\"data\":{\"0.25\":\"0\",\"0.5\":\"2\",\"1\":\"3\",\"2\":\"4\",\"+Inf\":\"4\"}}," \
-    "{\"timestamp\":\"2024-12-20T14:33:00Z\",\"data\":{\"0.25\":\"0\",\"0.5\":\"0\",\"1\":\"0\",\"2\":\"0\",\"+Inf\":\"0\"}}]}," \
-    "{\"type\":\"NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES\",\"values\":["                   \
-    "{\"timestamp\":\"2024-12-20T14:31:00Z\",\"data\":{\"p50\":\"0.4375\",\"p90\":\"1.5\",\"p99\":\"1.9500000000000002\"}}," \
-    "{\"timestamp\":\"2024-12-20T14:32:00Z\",\"data\":{\"p50\":\"0.5\",\"p90\":\"1.6\",\"p99\":\"1.96\"}}]}," \
+#define HIST_JSON                                                                                            \
+    "{\"measurements\":[{\"type\":\"NIM_NUM_REQUESTS_RUNNING\",\"values\":[]}],"                             \
+    "\"histogram\":["                                                                                        \
+    "{\"type\":\"NIM_TIME_TO_FIRST_TOKEN_SECONDS\",\"values\":["                                             \
+    "{\"timestamp\":\"2024-12-20T14:31:00Z\",\"data\":{\"0.25\":\"2\",\"0.5\":\"6\",\"1\":\"8\",\"2\":"      \
+    "\"10\",\"+Inf\":\"10\"}},"                                                                              \
+    "{\"timestamp\":\"2024-12-20T14:32:00Z\",\"data\":{\"0.25\":\"0\",\"0.5\":\"2\",\"1\":\"3\",\"2\":"      \
+    "\"4\",\"+Inf\":\"4\"}},"                                                                                \
+    "{\"timestamp\":\"2024-12-20T14:33:00Z\",\"data\":{\"0.25\":\"0\",\"0.5\":\"0\",\"1\":\"0\",\"2\":"      \
+    "\"0\",\"+Inf\":\"0\"}}]},"                                                                              \
+    "{\"type\":\"NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES\",\"values\":["                                 \
+    "{\"timestamp\":\"2024-12-20T14:31:00Z\",\"data\":{\"p50\":\"0.4375\",\"p90\":\"1.5\",\"p99\":\"1."      \
+    "9500000000000002\"}},"                                                                                  \
+    "{\"timestamp\":\"2024-12-20T14:32:00Z\",\"data\":{\"p50\":\"0.5\",\"p90\":\"1.6\",\"p99\":\"1.96\"}}]}" \
+    ","                                                                                                      \
     "{\"type\":\"NIM_E2E_REQUEST_LATENCY_SECONDS\",\"values\":[]}]}"
 
 static void test_nim_histograms(void **state)
@@ -438,13 +527,13 @@ static void test_nim_histograms(void **state)
     golden("histogram", r.json);
     char *csv;
     assert_ok(api_metrics_render_csv(r.resp, f->arena, &csv, NULL));
-    const char *want_head =
-        "type,timestamp,key,value\r\n"
-        "NIM_TIME_TO_FIRST_TOKEN_SECONDS,2024-12-20T14:31:00Z,0.25,2\r\n"
-        "NIM_TIME_TO_FIRST_TOKEN_SECONDS,2024-12-20T14:31:00Z,0.5,6\r\n";
+    const char *want_head = "type,timestamp,key,value\r\n"
+                            "NIM_TIME_TO_FIRST_TOKEN_SECONDS,2024-12-20T14:31:00Z,0.25,2\r\n"
+                            "NIM_TIME_TO_FIRST_TOKEN_SECONDS,2024-12-20T14:31:00Z,0.5,6\r\n";
     assert_memory_equal(csv, want_head, strlen(want_head));
-    assert_non_null(strstr(csv, "\r\nNIM_TIME_TO_FIRST_TOKEN_SECONDS,2024-12-20T14:33:00Z,+Inf,0\r\n"
-                                "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,2024-12-20T14:31:00Z,p50,0.4375\r\n"));
+    assert_non_null(
+        strstr(csv, "\r\nNIM_TIME_TO_FIRST_TOKEN_SECONDS,2024-12-20T14:33:00Z,+Inf,0\r\n"
+                    "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,2024-12-20T14:31:00Z,p50,0.4375\r\n"));
     /* last rows: b2's p99; b3 has no percentile row */
     const char *tail = "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,2024-12-20T14:32:00Z,p99,1.96\r\n";
     assert_string_equal(csv + strlen(csv) - strlen(tail), tail);
@@ -471,13 +560,14 @@ static void feed_pods(fx_t *f)
     pod_info(f, TEN, "train-b", "node-2", 75, 180);
     pod_info(f, TEN, "train-c", "node-1", -60, 180);
     pod_info(f, TEN, "train-d", "node-3", 0, 30);
-#define REQ(pod, res) KV({ "container", "main" }, { "namespace", "team-a" }, { "pod", pod }, { "resource", res })
+#define REQ(pod, res) \
+    KV({ "container", "main" }, { "namespace", "team-a" }, { "pod", pod }, { "resource", res })
     /* cpu requests: b1 = A 0.5 + C 0.25 = 0.75 (B's 100 at 30 s is before its
      * window); b2 = B 2 + C 0.25 = 2.25 (A's samples after 75 s are outside
      * its window) */
     const15(f, TEN, "kube_pod_container_resource_requests", REQ("train-a", "cpu"), -60, 120, 0.5);
-    put15(f, TEN, "kube_pod_container_resource_requests", REQ("train-b", "cpu"),
-          30, VALS(100, 100, 100, 2, 2, 2, 2));
+    put15(f, TEN, "kube_pod_container_resource_requests", REQ("train-b", "cpu"), 30,
+          VALS(100, 100, 100, 2, 2, 2, 2));
     const15(f, TEN, "kube_pod_container_resource_requests", REQ("train-c", "cpu"), -60, 120, 0.25);
     /* memory requests: b1 = 1073741824 + 536870912 = 1610612736;
      * b2 = 4294967296 + 536870912 = 4831838208 */
@@ -498,33 +588,95 @@ static void feed_pods(fx_t *f)
     put15(f, TEN, "kube_pod_status_phase", PH("train-c", "Running"), 0, VALS(1, 1, 1, 1, 1, 1, 1, 0, 0));
 #undef PH
     /* workload-level series: allocation last b1 = 2 (at 60 s), b2 = 3 */
-    put15(f, TEN, "runai_workload_gpu_allocation", KV({ "workload_id", WL }),
-          -60, VALS(1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3));
+    put15(f, TEN, "runai_workload_gpu_allocation", KV({ "workload_id", WL }), -60,
+          VALS(1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3));
     const15(f, TEN, "runai_workload_gpu_memory_request_bytes", KV({ "workload_id", WL }), -60, 120,
             42949672960.0);
 }
 
 /* POD_COUNT (runai_pod_info present): b1 = A, C, D = 3; b2 = B, C = 2 (A's
  * stale marker at 75 s is no presence). */
-#define PODS_JSON                                                                              \
-    "{\"measurements\":["                                                                      \
-    "{\"type\":\"CPU_REQUEST_CORES\",\"values\":[" PT("0.75", "14:31:00") "," PT("2.25", "14:32:00") "]}," \
-    "{\"type\":\"CPU_LIMIT_CORES\",\"values\":[" PT("1.5", "14:31:00") "," PT("4.5", "14:32:00") "]}," \
-    "{\"type\":\"CPU_MEMORY_REQUEST_BYTES\",\"values\":[" PT("1610612736", "14:31:00") "," PT("4831838208", "14:32:00") "]}," \
-    "{\"type\":\"CPU_MEMORY_LIMIT_BYTES\",\"values\":[]},"                                     \
-    "{\"type\":\"POD_COUNT\",\"values\":[" PT("3", "14:31:00") "," PT("2", "14:32:00") "]},"   \
-    "{\"type\":\"RUNNING_POD_COUNT\",\"values\":[" PT("2", "14:31:00") "," PT("1", "14:32:00") "]}," \
-    "{\"type\":\"GPU_ALLOCATION\",\"values\":[" PT("2", "14:31:00") "," PT("3", "14:32:00") "]}," \
-    "{\"type\":\"GPU_MEMORY_REQUEST_BYTES\",\"values\":[" PT("42949672960", "14:31:00") "," PT("42949672960", "14:32:00") "]}]}"
+#define PODS_JSON                                                                                                                               \
+    "{\"measurements\":["                                                                                                                       \
+    "{\"type\":\"CPU_REQUEST_CORES\",\"values\":[" PT("0.75", "14:31:00") "," PT(                                                               \
+        "2.25",                                                                                                                                 \
+        "14:32:00") "]},"                                                                                                                       \
+                    "{\"type\":\"CPU_LIMIT_CORES\",\"values\":[" PT("1.5", "14:31:00") "," PT(                                                  \
+                        "4.5",                                                                                                                  \
+                        "14:32:00") "]},"                                                                                                       \
+                                    "{\"type\":\"CPU_MEMORY_REQUEST_BYTES\",\"values\":[" PT("1610612736", "14:31:00") "," PT(                  \
+                                        "4831838208",                                                                                           \
+                                        "14:32:00") "]},"                                                                                       \
+                                                    "{\"type\":\"CPU_MEMORY_LIMIT_BYTES\",\"values\":[]},"                                      \
+                                                    "{\"type\":\"POD_COUNT\",\"values\":[" PT(                                                  \
+                                                        "3",                                                                                    \
+                                                        "14:31:"                                                                                \
+                                                        "00") "," PT("2",                                                                       \
+                                                                     "14:32:00") "]},"                                                          \
+                                                                                 "{\"type\":\"RUNNING_POD_"                                     \
+                                                                                 "COUNT\","                                                     \
+                                                                                 "\"values\":[" PT(                                             \
+                                                                                     "2",                                                       \
+                                                                                     "14"                                                       \
+                                                                                     ":3"                                                       \
+                                                                                     "1:"                                                       \
+                                                                                     "0"                                                        \
+                                                                                     "0") "," PT("1",                                           \
+                                                                                                 "14:"                                          \
+                                                                                                 "32:"                                          \
+                                                                                                 "00") "]},"                                    \
+                                                                                                       "{\""                                    \
+                                                                                                       "typ"                                    \
+                                                                                                       "e\""                                    \
+                                                                                                       ":\""                                    \
+                                                                                                       "GPU"                                    \
+                                                                                                       "_"                                      \
+                                                                                                       "ALL"                                    \
+                                                                                                       "OCA"                                    \
+                                                                                                       "TIO"                                    \
+                                                                                                       "N\""                                    \
+                                                                                                       ","                                      \
+                                                                                                       "\"v"                                    \
+                                                                                                       "alu"                                    \
+                                                                                                       "es"                                     \
+                                                                                                       "\":"                                    \
+                                                                                                       "[" PT("2", "14:31:00") "," PT(          \
+                                                                                                           "3",                                 \
+                                                                                                           "14:"                                \
+                                                                                                           "32:"                                \
+                                                                                                           "00") "]},"                          \
+                                                                                                                 "{\"typ"                       \
+                                                                                                                 "e\":"                         \
+                                                                                                                 "\"GPU_"                       \
+                                                                                                                 "MEMORY"                       \
+                                                                                                                 "_REQUE"                       \
+                                                                                                                 "ST_"                          \
+                                                                                                                 "BYTES"                        \
+                                                                                                                 "\","                          \
+                                                                                                                 "\"valu"                       \
+                                                                                                                 "es\":"                        \
+                                                                                                                 "[" PT(                        \
+                                                                                                                     "42"                       \
+                                                                                                                     "94"                       \
+                                                                                                                     "96"                       \
+                                                                                                                     "72"                       \
+                                                                                                                     "96"                       \
+                                                                                                                     "0",                       \
+                                                                                                                     "14"                       \
+                                                                                                                     ":3"                       \
+                                                                                                                     "1:"                       \
+                                                                                                                     "0"                        \
+                                                                                                                     "0") "," PT("42949672960", \
+                                                                                                                                 "14:32:00") "]}]}"
 
 static void test_pods_requests_and_counts(void **state)
 {
     fx_t *f = *state;
     feed_pods(f);
     qres_t r = query(f, TEN,
-              "CPU_REQUEST_CORES,CPU_LIMIT_CORES,CPU_MEMORY_REQUEST_BYTES,CPU_MEMORY_LIMIT_BYTES,"
-              "POD_COUNT,RUNNING_POD_COUNT,GPU_ALLOCATION,GPU_MEMORY_REQUEST_BYTES",
-              T0, T0 + 2 * MIN, "2", NULL);
+                     "CPU_REQUEST_CORES,CPU_LIMIT_CORES,CPU_MEMORY_REQUEST_BYTES,CPU_MEMORY_LIMIT_BYTES,"
+                     "POD_COUNT,RUNNING_POD_COUNT,GPU_ALLOCATION,GPU_MEMORY_REQUEST_BYTES",
+                     T0, T0 + 2 * MIN, "2", NULL);
     assert_json(r.json, PODS_JSON);
     golden("pods", r.json);
     assert_int_equal(r.partial, 0);
@@ -538,14 +690,16 @@ static void test_unknown_workload_and_tenant(void **state)
     api_metrics_request_t req;
     const char *mt[] = { "POD_COUNT" };
     char err[128];
-    assert_ok(api_metrics_parse(mt, 1, "2024-12-20T14:30:00Z", "2024-12-20T14:32:00Z", "2", NULL,
-                                &req, err, sizeof err));
+    assert_ok(api_metrics_parse(mt, 1, "2024-12-20T14:30:00Z", "2024-12-20T14:32:00Z", "2", NULL, &req, err,
+                                sizeof err));
     api_metrics_response_t *resp;
-    assert_err(api_workload_metrics(f->reader, f->reg, OTHER_TEN, WL, &req, NULL, f->arena, &resp, err,
-                                 sizeof err), STRATA_ENOTFOUND);
+    assert_err(
+        api_workload_metrics(f->reader, f->reg, OTHER_TEN, WL, &req, NULL, f->arena, &resp, err, sizeof err),
+        STRATA_ENOTFOUND);
     assert_string_equal(err, "workload " WL " not found");
-    assert_err(api_workload_metrics(f->reader, f->reg, TEN, WL_OTHER, &req, NULL, f->arena, &resp, err,
-                                 sizeof err), STRATA_ENOTFOUND);
+    assert_err(
+        api_workload_metrics(f->reader, f->reg, TEN, WL_OTHER, &req, NULL, f->arena, &resp, err, sizeof err),
+        STRATA_ENOTFOUND);
 }
 
 /* A type over the per-type sample limit fails alone: values null, labels
@@ -561,18 +715,18 @@ static void test_partial_on_sample_limit(void **state)
     o.max_samples = 10;
     qres_t r = query(f, TEN, "CPU_REQUEST_CORES,GPU_ALLOCATION", T0, T0 + 2 * MIN, "2", &o);
     assert_int_equal(r.partial, 1);
-    assert_json(r.json,
-                "{\"measurements\":["
-                "{\"type\":\"CPU_REQUEST_CORES\",\"labels\":{\"error\":\"sample limit: more than 10 points to read\"},\"values\":null},"
-                "{\"type\":\"GPU_ALLOCATION\",\"values\":[" PT("2", "14:31:00") "," PT("3", "14:32:00") "]}]}");
+    assert_json(r.json, "{\"measurements\":["
+                        "{\"type\":\"CPU_REQUEST_CORES\",\"labels\":{\"error\":\"sample limit: more than 10 "
+                        "points to read\"},\"values\":null},"
+                        "{\"type\":\"GPU_ALLOCATION\",\"values\":[" PT("2", "14:31:00") "," PT(
+                            "3", "14:32:00") "]}]}");
     golden("partial", r.json);
     char *csv;
     assert_ok(api_metrics_render_csv(r.resp, f->arena, &csv, NULL));
-    assert_json(csv,
-                "type,timestamp,value,error\r\n"
-                "CPU_REQUEST_CORES,,,sample limit: more than 10 points to read\r\n"
-                "GPU_ALLOCATION,2024-12-20T14:31:00Z,2,\r\n"
-                "GPU_ALLOCATION,2024-12-20T14:32:00Z,3,\r\n");
+    assert_json(csv, "type,timestamp,value,error\r\n"
+                     "CPU_REQUEST_CORES,,,sample limit: more than 10 points to read\r\n"
+                     "GPU_ALLOCATION,2024-12-20T14:31:00Z,2,\r\n"
+                     "GPU_ALLOCATION,2024-12-20T14:32:00Z,3,\r\n");
 }
 
 /* ---- numberOfSamples = 0 ------------------------------------------------------- */
@@ -587,10 +741,11 @@ static void test_native_and_max_points(void **state)
      * the last clipped to 60 s; one sample per bucket, each stored value once,
      * stamped at its bucket's end. */
     qres_t r = query(f, TEN, "GPU_ALLOCATION", T0 - 5 * SEC, T0 + 60 * SEC, "0", NULL);
-    assert_json(r.json,
-                "{\"measurements\":[{\"type\":\"GPU_ALLOCATION\",\"values\":["
-                PT("1", "14:30:10") "," PT("1", "14:30:25") "," PT("2", "14:30:40") ","
-                PT("2", "14:30:55") "," PT("2.5", "14:31:00") "]}]}");
+    assert_json(
+        r.json,
+        "{\"measurements\":[{\"type\":\"GPU_ALLOCATION\",\"values\":[" PT("1", "14:30:10") "," PT(
+            "1", "14:30:25") "," PT("2", "14:30:40") "," PT("2", "14:30:55") "," PT("2.5",
+                                                                                    "14:31:00") "]}]}");
     golden("native", r.json);
     /* pass 1 (interval) and pass 2 (values) each read the 5 samples */
     assert_int_equal(r.points, 10);
@@ -602,8 +757,8 @@ static void test_native_and_max_points(void **state)
     api_metrics_request_t req;
     const char *mt[] = { "GPU_ALLOCATION" };
     char err[256];
-    assert_ok(api_metrics_parse(mt, 1, "2024-12-20T14:29:55Z", "2024-12-20T14:31:00Z", "0", &o,
-                                &req, err, sizeof err));
+    assert_ok(api_metrics_parse(mt, 1, "2024-12-20T14:29:55Z", "2024-12-20T14:31:00Z", "0", &o, &req, err,
+                                sizeof err));
     assert_int_equal(req.samples, 0);
     api_metrics_response_t *resp;
     assert_err(api_workload_metrics(f->reader, f->reg, TEN, WL, &req, &o, f->arena, &resp, err, sizeof err),
@@ -613,8 +768,8 @@ static void test_native_and_max_points(void **state)
     /* numberOfSamples above the range in ms: one bucket per ms, edges
      * -2, -1, 0, 1, 2, 3 ms; the sample at T0 is the bucket ending at T0 */
     r = query(f, TEN, "GPU_ALLOCATION", T0 - 2, T0 + 3, "20", NULL);
-    assert_json(r.json, "{\"measurements\":[{\"type\":\"GPU_ALLOCATION\",\"values\":["
-                        PT("1", "14:30:00") "]}]}");
+    assert_json(r.json,
+                "{\"measurements\":[{\"type\":\"GPU_ALLOCATION\",\"values\":[" PT("1", "14:30:00") "]}]}");
     /* with 5 it fits */
     o.max_points = 5;
     r = query(f, TEN, "GPU_ALLOCATION", T0 - 5 * SEC, T0 + 60 * SEC, "0", &o);
@@ -655,8 +810,9 @@ static void test_validation(void **state)
     expect_invalid(one, 1, S, NULL, NULL, NULL, "end is required");
     expect_invalid(one, 1, "yesterday", E, NULL, NULL,
                    "start: invalid date-time \"yesterday\" (want RFC 3339, e.g. 2024-12-20T14:30:00Z)");
-    expect_invalid(one, 1, S, "2024-12-20 15:30:00", NULL, NULL,
-                   "end: invalid date-time \"2024-12-20 15:30:00\" (want RFC 3339, e.g. 2024-12-20T14:30:00Z)");
+    expect_invalid(
+        one, 1, S, "2024-12-20 15:30:00", NULL, NULL,
+        "end: invalid date-time \"2024-12-20 15:30:00\" (want RFC 3339, e.g. 2024-12-20T14:30:00Z)");
     expect_invalid(one, 1, S, "1734708600", NULL, NULL,
                    "end: invalid date-time \"1734708600\" (want RFC 3339, e.g. 2024-12-20T14:30:00Z)");
     expect_invalid(one, 1, S, S, NULL, NULL, "end must be after start");
@@ -666,7 +822,8 @@ static void test_validation(void **state)
     static const char *bad_n[] = { "1001", "-1", "abc", "", "20.0", "1e3", " 5", "99999999999999999999" };
     for (size_t i = 0; i < sizeof bad_n / sizeof bad_n[0]; i++) {
         char want[128];
-        snprintf(want, sizeof want, "numberOfSamples: must be an integer from 0 to 1000, got \"%s\"", bad_n[i]);
+        snprintf(want, sizeof want, "numberOfSamples: must be an integer from 0 to 1000, got \"%s\"",
+                 bad_n[i]);
         expect_invalid(one, 1, S, E, bad_n[i], NULL, want);
     }
     api_metrics_options_t o;
@@ -679,8 +836,8 @@ static void test_validation(void **state)
     api_metrics_request_t req;
     char err[256];
     const char *mt[] = { "POD_COUNT,GPU_UTILIZATION", "POD_COUNT", "NVLINK_BANDWIDTH_TOTAL" };
-    assert_ok(api_metrics_parse(mt, 3, "2024-12-20T14:30:00.250Z", "2024-12-20T17:30:00+02:00",
-                                NULL, &o, &req, err, sizeof err));
+    assert_ok(api_metrics_parse(mt, 3, "2024-12-20T14:30:00.250Z", "2024-12-20T17:30:00+02:00", NULL, &o,
+                                &req, err, sizeof err));
     assert_int_equal(req.ntypes, 3);
     assert_int_equal(req.types[0], API_METRIC_POD_COUNT);
     assert_int_equal(req.types[1], API_METRIC_GPU_UTILIZATION);
@@ -693,8 +850,8 @@ static void test_validation(void **state)
     assert_ok(api_metrics_parse(one, 1, S, E, "1000", NULL, &req, err, sizeof err));
     assert_int_equal(req.samples, 1000);
     /* exactly the maximum range is allowed */
-    assert_ok(api_metrics_parse(one, 1, "2024-11-01T00:00:00Z", "2024-12-01T00:00:00Z", NULL, &o,
-                                &req, err, sizeof err));
+    assert_ok(api_metrics_parse(one, 1, "2024-11-01T00:00:00Z", "2024-12-01T00:00:00Z", NULL, &o, &req, err,
+                                sizeof err));
     /* every spec name round-trips */
     for (int t = 0; t < API_METRIC_COUNT; t++) {
         enum api_metric_type got;

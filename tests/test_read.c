@@ -125,8 +125,7 @@ static void test_tenant_label_in_a_selector_is_refused(void **state)
     assert_null(set);
     tsdb_matcher_t many[API_READ_MAX_MATCHERS];
     for (size_t i = 0; i < API_READ_MAX_MATCHERS; i++) many[i] = m[0];
-    assert_err(api_read_select(f->src, 1, 0, many, API_READ_MAX_MATCHERS, 0, 10000, &set),
-               STRATA_ELIMIT);
+    assert_err(api_read_select(f->src, 1, 0, many, API_READ_MAX_MATCHERS, 0, 10000, &set), STRATA_ELIMIT);
 }
 
 static void test_rollups_through_the_seam(void **state)
@@ -155,17 +154,30 @@ static size_t seen_n;
 static int nr_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
                      unsigned flags, void **set)
 {
-    (void)mint; (void)maxt; (void)flags;
+    (void)mint;
+    (void)maxt;
+    (void)flags;
     seen_m = m;
     seen_n = n;
     *set = backend;
     return 0;
 }
-static int nr_next(void *set) { (void)set; return 0; }
-static const tsdb_label_t *nr_labels(void *set, size_t *n) { (void)set; *n = 0; return NULL; }
+static int nr_next(void *set)
+{
+    (void)set;
+    return 0;
+}
+static const tsdb_label_t *nr_labels(void *set, size_t *n)
+{
+    (void)set;
+    *n = 0;
+    return NULL;
+}
 static int nr_samples(void *set, const tsdb_sample_t **s, size_t *n)
 {
-    (void)set; *s = NULL; *n = 0;
+    (void)set;
+    *s = NULL;
+    *n = 0;
     return 0;
 }
 static void nr_free(void *set) { (void)set; }

@@ -21,22 +21,22 @@
 #include "strata_arena.h"
 #include "tsdb.h"
 
-#define SEC 1000LL
-#define MIN (60 * SEC)
-#define T0 1734705000000LL  /* 2024-12-20T14:30:00Z */
+#define SEC     1000LL
+#define MIN     (60 * SEC)
+#define T0      1734705000000LL /* 2024-12-20T14:30:00Z */
 
-#define WL_A "3f1c1a2e-0000-4000-8000-00000000000a"
-#define WL_B "3f1c1a2e-0000-4000-8000-00000000000b"
-#define WL_C "3f1c1a2e-0000-4000-8000-00000000000c"
-#define WL_D "3f1c1a2e-0000-4000-8000-00000000000d"
-#define WL_E "3f1c1a2e-0000-4000-8000-00000000000e"
+#define WL_A    "3f1c1a2e-0000-4000-8000-00000000000a"
+#define WL_B    "3f1c1a2e-0000-4000-8000-00000000000b"
+#define WL_C    "3f1c1a2e-0000-4000-8000-00000000000c"
+#define WL_D    "3f1c1a2e-0000-4000-8000-00000000000d"
+#define WL_E    "3f1c1a2e-0000-4000-8000-00000000000e"
 #define CLUSTER "7b2f4c1d-1111-4222-8333-444455556666"
 
 typedef struct kv {
     const char *k, *v;
 } kv_t;
 
-static tsdb_t *g_db;   /* when set, observe_kv also appends to it */
+static tsdb_t *g_db; /* when set, observe_kv also appends to it */
 
 static int label_cmp(const void *a, const void *b)
 {
@@ -44,20 +44,20 @@ static int label_cmp(const void *a, const void *b)
 }
 
 /* Feeds one series as ingest would: __name__ + kv + the tenant label, sorted. */
-static void observe_kv(api_registry_t *r, int32_t tenant, const char *metric, const kv_t *kv,
-                       size_t nkv, const tsdb_sample_t *s, size_t ns)
+static void observe_kv(api_registry_t *r, int32_t tenant, const char *metric, const kv_t *kv, size_t nkv,
+                       const tsdb_sample_t *s, size_t ns)
 {
     tsdb_label_t l[40];
     char tbuf[16];
     size_t n = 0;
     snprintf(tbuf, sizeof tbuf, "%d", tenant);
-    l[n++] = (tsdb_label_t){"__name__", metric};
-    l[n++] = (tsdb_label_t){"__tenant__", tbuf};
-    for (size_t i = 0; i < nkv && n < 40; i++) l[n++] = (tsdb_label_t){kv[i].k, kv[i].v};
+    l[n++] = (tsdb_label_t){ "__name__", metric };
+    l[n++] = (tsdb_label_t){ "__tenant__", tbuf };
+    for (size_t i = 0; i < nkv && n < 40; i++) l[n++] = (tsdb_label_t){ kv[i].k, kv[i].v };
     qsort(l, n, sizeof *l, label_cmp);
     assert_ok(api_registry_observe(r, tenant, l, n, s, ns));
-    if (g_db) {   /* the replay test also stores what it feeds */
-        tsdb_series_input_t in = {l, n, s, ns};
+    if (g_db) { /* the replay test also stores what it feeds */
+        tsdb_series_input_t in = { l, n, s, ns };
         tsdb_append_result_t res;
         assert_ok(tsdb_append(g_db, &in, 1, &res));
         assert_int_equal(res.appended, ns);
@@ -65,30 +65,27 @@ static void observe_kv(api_registry_t *r, int32_t tenant, const char *metric, co
 }
 
 /* One sample per `step` over [from, to], all of value v. */
-static void range_kv(api_registry_t *r, int32_t tenant, const char *metric, int64_t from,
-                     int64_t to, int64_t step, double v, const kv_t *kv, size_t nkv)
+static void range_kv(api_registry_t *r, int32_t tenant, const char *metric, int64_t from, int64_t to,
+                     int64_t step, double v, const kv_t *kv, size_t nkv)
 {
     size_t ns = (size_t)((to - from) / step) + 1;
     tsdb_sample_t *s = calloc(ns, sizeof *s);
     assert_non_null(s);
-    for (size_t i = 0; i < ns; i++) s[i] = (tsdb_sample_t){from + (int64_t)i * step, v};
+    for (size_t i = 0; i < ns; i++) s[i] = (tsdb_sample_t){ from + (int64_t)i * step, v };
     observe_kv(r, tenant, metric, kv, nkv, s, ns);
     free(s);
 }
 
-#define KV(...) ((const kv_t[]){__VA_ARGS__}), (sizeof((const kv_t[]){__VA_ARGS__}) / sizeof(kv_t))
+#define KV(...) ((const kv_t[]){ __VA_ARGS__ }), (sizeof((const kv_t[]){ __VA_ARGS__ }) / sizeof(kv_t))
 #define RANGE(r, ten, metric, from, to, step, v, ...) \
     range_kv(r, ten, metric, from, to, step, v, KV(__VA_ARGS__))
 
-static double stale_nan(void)
-{
-    return test_bits_double(TSDB_STALE_NAN_BITS);
-}
+static double stale_nan(void) { return test_bits_double(TSDB_STALE_NAN_BITS); }
 
-static void one(api_registry_t *r, int32_t ten, const char *metric, int64_t t, double v,
-                const kv_t *kv, size_t nkv)
+static void one(api_registry_t *r, int32_t ten, const char *metric, int64_t t, double v, const kv_t *kv,
+                size_t nkv)
 {
-    tsdb_sample_t s = {t, v};
+    tsdb_sample_t s = { t, v };
     observe_kv(r, ten, metric, kv, nkv, &s, 1);
 }
 #define ONE(r, ten, metric, t, v, ...) one(r, ten, metric, t, v, KV(__VA_ARGS__))
@@ -182,25 +179,26 @@ static void write_fixture(const char *name, const api_registry_result_t *res)
  * `upto` are fed; the Completed series first, so arrival order is exercised. */
 static void feed_lifecycle(api_registry_t *r, int32_t ten, const char *id, int64_t upto)
 {
-    RANGE(r, ten, "runai_workload_info", T0, upto, 30 * SEC, 1, {"workload_id", id},
-          {"workload_name", "lifecycle"}, {"cluster_id", CLUSTER});
-    struct { const char *phase; int64_t on, off; } ph[] = {
-        {"Completed", T0 + 360 * SEC, T0 + 3600 * SEC},
-        {"Running", T0 + 60 * SEC, T0 + 360 * SEC},
-        {"Pending", T0, T0 + 60 * SEC},
+    RANGE(r, ten, "runai_workload_info", T0, upto, 30 * SEC, 1, { "workload_id", id },
+          { "workload_name", "lifecycle" }, { "cluster_id", CLUSTER });
+    struct {
+        const char *phase;
+        int64_t on, off;
+    } ph[] = {
+        { "Completed", T0 + 360 * SEC, T0 + 3600 * SEC },
+        { "Running", T0 + 60 * SEC, T0 + 360 * SEC },
+        { "Pending", T0, T0 + 60 * SEC },
     };
     for (int p = 0; p < 3; p++) {
         tsdb_sample_t s[64];
         size_t n = 0;
         for (int64_t t = T0; t <= upto; t += 30 * SEC)
-            s[n++] = (tsdb_sample_t){t, t >= ph[p].on && t < ph[p].off ? 1 : 0};
-        observe_kv(r, ten, "runai_workload_phase",
-                   KV({"workload_id", id}, {"phase", ph[p].phase}), s, n);
+            s[n++] = (tsdb_sample_t){ t, t >= ph[p].on && t < ph[p].off ? 1 : 0 };
+        observe_kv(r, ten, "runai_workload_phase", KV({ "workload_id", id }, { "phase", ph[p].phase }), s, n);
     }
 }
 
-static json_t *get_json(api_registry_t *r, int32_t ten, const char *id, int64_t now,
-                        strata_arena_t *a)
+static json_t *get_json(api_registry_t *r, int32_t ten, const char *id, int64_t now, strata_arena_t *a)
 {
     api_registry_result_t res;
     assert_ok(api_registry_get(r, ten, id, now, a, &res));
@@ -242,11 +240,11 @@ static void test_phase_lifecycle(void **state)
     json_decref(j);
 
     /* Back to Running at T0+700s: a second run adds up. */
-    ONE(r, 1, "runai_workload_phase", T0 + 630 * SEC, 0, {"workload_id", WL_A}, {"phase", "Completed"});
-    RANGE(r, 1, "runai_workload_phase", T0 + 630 * SEC, T0 + 720 * SEC, 30 * SEC, 1,
-          {"workload_id", WL_A}, {"phase", "Running"});
-    RANGE(r, 1, "runai_workload_info", T0 + 630 * SEC, T0 + 720 * SEC, 30 * SEC, 1,
-          {"workload_id", WL_A}, {"workload_name", "lifecycle"}, {"cluster_id", CLUSTER});
+    ONE(r, 1, "runai_workload_phase", T0 + 630 * SEC, 0, { "workload_id", WL_A }, { "phase", "Completed" });
+    RANGE(r, 1, "runai_workload_phase", T0 + 630 * SEC, T0 + 720 * SEC, 30 * SEC, 1, { "workload_id", WL_A },
+          { "phase", "Running" });
+    RANGE(r, 1, "runai_workload_info", T0 + 630 * SEC, T0 + 720 * SEC, 30 * SEC, 1, { "workload_id", WL_A },
+          { "workload_name", "lifecycle" }, { "cluster_id", CLUSTER });
     j = get_json(r, 1, WL_A, T0 + 730 * SEC, a);
     check_str(j, "phase", "Running");
     check_str(j, "phaseUpdatedAt", "2024-12-20T14:40:30Z");
@@ -267,13 +265,13 @@ static void test_phase_runs_fold(void **state)
     strata_arena_t *a = strata_arena_new(0);
     int64_t t = T0;
     for (int i = 0; i < 100; i++) {
-        ONE(r, 1, "runai_workload_phase", t, 1, {"workload_id", WL_A}, {"phase", "Pending"});
-        ONE(r, 1, "runai_workload_phase", t + 10 * SEC, 1, {"workload_id", WL_A}, {"phase", "Running"});
-        ONE(r, 1, "runai_workload_phase", t + 10 * SEC, 0, {"workload_id", WL_A}, {"phase", "Pending"});
-        ONE(r, 1, "runai_workload_phase", t + 30 * SEC, 0, {"workload_id", WL_A}, {"phase", "Running"});
+        ONE(r, 1, "runai_workload_phase", t, 1, { "workload_id", WL_A }, { "phase", "Pending" });
+        ONE(r, 1, "runai_workload_phase", t + 10 * SEC, 1, { "workload_id", WL_A }, { "phase", "Running" });
+        ONE(r, 1, "runai_workload_phase", t + 10 * SEC, 0, { "workload_id", WL_A }, { "phase", "Pending" });
+        ONE(r, 1, "runai_workload_phase", t + 30 * SEC, 0, { "workload_id", WL_A }, { "phase", "Running" });
         t += 30 * SEC;
     }
-    RANGE(r, 1, "runai_workload_info", T0, t, 60 * SEC, 1, {"workload_id", WL_A});
+    RANGE(r, 1, "runai_workload_info", T0, t, 60 * SEC, 1, { "workload_id", WL_A });
     /* the last Running run lasts until now = t (no next phase) */
     json_t *j = get_json(r, 1, WL_A, t, a);
     check_int(j, "totalPendingTimeSeconds", 100 * 10);
@@ -288,10 +286,10 @@ static void test_deleted_by_stale_marker(void **state)
     (void)state;
     api_registry_t *r = reg_new();
     strata_arena_t *a = strata_arena_new(0);
-    RANGE(r, 1, "runai_workload_info", T0, T0 + 120 * SEC, 30 * SEC, 1, {"workload_id", WL_A},
-          {"workload_name", "gone"});
-    ONE(r, 1, "runai_workload_info", T0 + 150 * SEC, stale_nan(), {"workload_id", WL_A},
-        {"workload_name", "gone"});
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 120 * SEC, 30 * SEC, 1, { "workload_id", WL_A },
+          { "workload_name", "gone" });
+    ONE(r, 1, "runai_workload_info", T0 + 150 * SEC, stale_nan(), { "workload_id", WL_A },
+        { "workload_name", "gone" });
 
     json_t *j = get_json(r, 1, WL_A, T0 + 140 * SEC, a);
     check_null(j, "deletedAt");
@@ -317,8 +315,7 @@ static void test_deleted_by_stale_marker(void **state)
     assert_string_equal(res.json, "{\"count\":1}");
 
     /* The workload comes back: a new sample after the marker revives it. */
-    ONE(r, 1, "runai_workload_info", T0 + 180 * SEC, 1, {"workload_id", WL_A},
-        {"workload_name", "back"});
+    ONE(r, 1, "runai_workload_info", T0 + 180 * SEC, 1, { "workload_id", WL_A }, { "workload_name", "back" });
     j = get_json(r, 1, WL_A, T0 + 200 * SEC, a);
     check_null(j, "deletedAt");
     check_str(j, "name", "back");
@@ -332,7 +329,7 @@ static void test_deleted_by_staleness(void **state)
     (void)state;
     api_registry_t *r = reg_new();
     strata_arena_t *a = strata_arena_new(0);
-    RANGE(r, 1, "runai_workload_info", T0, T0 + 120 * SEC, 30 * SEC, 1, {"workload_id", WL_A});
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 120 * SEC, 30 * SEC, 1, { "workload_id", WL_A });
     /* last sample at T0+120s holds for 5m: until T0+420s exclusive */
     json_t *j = get_json(r, 1, WL_A, T0 + 420 * SEC - 1, a);
     check_null(j, "deletedAt");
@@ -343,14 +340,16 @@ static void test_deleted_by_staleness(void **state)
 
     /* A series relabelled (new series, old one's stale marker at the same
      * instant) does not delete the workload, in either arrival order. */
-    RANGE(r, 1, "runai_workload_info", T0, T0 + 60 * SEC, 30 * SEC, 1, {"workload_id", WL_B},
-          {"current_nodepools", "a"});
-    ONE(r, 1, "runai_workload_info", T0 + 90 * SEC, 1, {"workload_id", WL_B}, {"current_nodepools", "b"});
-    ONE(r, 1, "runai_workload_info", T0 + 90 * SEC, stale_nan(), {"workload_id", WL_B}, {"current_nodepools", "a"});
-    RANGE(r, 1, "runai_workload_info", T0, T0 + 60 * SEC, 30 * SEC, 1, {"workload_id", WL_C},
-          {"current_nodepools", "a"});
-    ONE(r, 1, "runai_workload_info", T0 + 90 * SEC, stale_nan(), {"workload_id", WL_C}, {"current_nodepools", "a"});
-    ONE(r, 1, "runai_workload_info", T0 + 90 * SEC, 1, {"workload_id", WL_C}, {"current_nodepools", "b"});
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 60 * SEC, 30 * SEC, 1, { "workload_id", WL_B },
+          { "current_nodepools", "a" });
+    ONE(r, 1, "runai_workload_info", T0 + 90 * SEC, 1, { "workload_id", WL_B }, { "current_nodepools", "b" });
+    ONE(r, 1, "runai_workload_info", T0 + 90 * SEC, stale_nan(), { "workload_id", WL_B },
+        { "current_nodepools", "a" });
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 60 * SEC, 30 * SEC, 1, { "workload_id", WL_C },
+          { "current_nodepools", "a" });
+    ONE(r, 1, "runai_workload_info", T0 + 90 * SEC, stale_nan(), { "workload_id", WL_C },
+        { "current_nodepools", "a" });
+    ONE(r, 1, "runai_workload_info", T0 + 90 * SEC, 1, { "workload_id", WL_C }, { "current_nodepools", "b" });
     j = get_json(r, 1, WL_B, T0 + 100 * SEC, a);
     check_null(j, "deletedAt");
     check_str(j, "currentNodePools.0", "b");
@@ -369,26 +368,26 @@ static void test_running_pods(void **state)
     api_registry_t *r = reg_new();
     strata_arena_t *a = strata_arena_new(0);
     int64_t now = T0 + 120 * SEC;
-    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", WL_A});
-    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", WL_B});
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_A });
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_B });
     /* pod status before pod info: the join does not depend on order */
-    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, {"namespace", "team-a"},
-          {"pod", "w-0"}, {"phase", "Running"});
-    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 0, {"namespace", "team-a"},
-          {"pod", "w-0"}, {"phase", "Pending"});
-    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, {"namespace", "team-a"},
-          {"pod", "w-1"}, {"phase", "Running"});
-    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, {"namespace", "team-a"},
-          {"pod", "other-0"}, {"phase", "Running"});
+    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, { "namespace", "team-a" }, { "pod", "w-0" },
+          { "phase", "Running" });
+    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 0, { "namespace", "team-a" }, { "pod", "w-0" },
+          { "phase", "Pending" });
+    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, { "namespace", "team-a" }, { "pod", "w-1" },
+          { "phase", "Running" });
+    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, { "namespace", "team-a" },
+          { "pod", "other-0" }, { "phase", "Running" });
     for (int i = 0; i < 2; i++)
-        RANGE(r, 1, "runai_pod_info", T0, now, 30 * SEC, 1, {"namespace", "team-a"},
-              {"pod", i ? "w-1" : "w-0"}, {"workload_id", WL_A}, {"node", "node-1"},
-              {"nodepool", "default"});
-    RANGE(r, 1, "runai_pod_info", T0, now, 30 * SEC, 1, {"namespace", "team-a"},
-          {"pod", "other-0"}, {"workload_id", WL_B});
+        RANGE(r, 1, "runai_pod_info", T0, now, 30 * SEC, 1, { "namespace", "team-a" },
+              { "pod", i ? "w-1" : "w-0" }, { "workload_id", WL_A }, { "node", "node-1" },
+              { "nodepool", "default" });
+    RANGE(r, 1, "runai_pod_info", T0, now, 30 * SEC, 1, { "namespace", "team-a" }, { "pod", "other-0" },
+          { "workload_id", WL_B });
     /* same pod name in another namespace, not Running, not ours */
-    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, {"namespace", "team-b"},
-          {"pod", "w-1"}, {"phase", "Running"});
+    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, { "namespace", "team-b" }, { "pod", "w-1" },
+          { "phase", "Running" });
 
     json_t *j = get_json(r, 1, WL_A, now, a);
     check_int(j, "runningPods", 2);
@@ -398,21 +397,21 @@ static void test_running_pods(void **state)
     json_decref(j);
 
     /* w-1 leaves Running at T0+150s */
-    ONE(r, 1, "kube_pod_status_phase", T0 + 150 * SEC, 0, {"namespace", "team-a"}, {"pod", "w-1"},
-        {"phase", "Running"});
-    ONE(r, 1, "kube_pod_status_phase", T0 + 150 * SEC, 1, {"namespace", "team-a"}, {"pod", "w-0"},
-        {"phase", "Running"});
+    ONE(r, 1, "kube_pod_status_phase", T0 + 150 * SEC, 0, { "namespace", "team-a" }, { "pod", "w-1" },
+        { "phase", "Running" });
+    ONE(r, 1, "kube_pod_status_phase", T0 + 150 * SEC, 1, { "namespace", "team-a" }, { "pod", "w-0" },
+        { "phase", "Running" });
     for (int i = 0; i < 2; i++)
-        ONE(r, 1, "runai_pod_info", T0 + 150 * SEC, 1, {"namespace", "team-a"},
-            {"pod", i ? "w-1" : "w-0"}, {"workload_id", WL_A}, {"node", "node-1"},
-            {"nodepool", "default"});
+        ONE(r, 1, "runai_pod_info", T0 + 150 * SEC, 1, { "namespace", "team-a" },
+            { "pod", i ? "w-1" : "w-0" }, { "workload_id", WL_A }, { "node", "node-1" },
+            { "nodepool", "default" });
     j = get_json(r, 1, WL_A, T0 + 160 * SEC, a);
     check_int(j, "runningPods", 1);
     json_decref(j);
     /* and w-0's pod info goes stale: it no longer counts either */
-    ONE(r, 1, "runai_pod_info", T0 + 180 * SEC, stale_nan(), {"namespace", "team-a"},
-        {"pod", "w-0"}, {"workload_id", WL_A}, {"node", "node-1"}, {"nodepool", "default"});
-    ONE(r, 1, "runai_workload_info", T0 + 180 * SEC, 1, {"workload_id", WL_A});
+    ONE(r, 1, "runai_pod_info", T0 + 180 * SEC, stale_nan(), { "namespace", "team-a" }, { "pod", "w-0" },
+        { "workload_id", WL_A }, { "node", "node-1" }, { "nodepool", "default" });
+    ONE(r, 1, "runai_workload_info", T0 + 180 * SEC, 1, { "workload_id", WL_A });
     j = get_json(r, 1, WL_A, T0 + 190 * SEC, a);
     check_int(j, "runningPods", 0);
     json_decref(j);
@@ -442,12 +441,12 @@ static void test_foreach_pod(void **state)
 {
     (void)state;
     api_registry_t *r = reg_new();
-    RANGE(r, 1, "runai_workload_info", T0, T0 + 60 * SEC, 30 * SEC, 1, {"workload_id", WL_A});
-    RANGE(r, 1, "runai_pod_info", T0 + 30 * SEC, T0 + 60 * SEC, 30 * SEC, 1,
-          {"namespace", "ns"}, {"pod", "p0"}, {"workload_id", WL_A}, {"node", "n1"});
-    ONE(r, 1, "runai_pod_info", T0 + 90 * SEC, stale_nan(), {"namespace", "ns"}, {"pod", "p0"},
-        {"workload_id", WL_A}, {"node", "n1"});
-    struct pods_seen s = {0};
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 60 * SEC, 30 * SEC, 1, { "workload_id", WL_A });
+    RANGE(r, 1, "runai_pod_info", T0 + 30 * SEC, T0 + 60 * SEC, 30 * SEC, 1, { "namespace", "ns" },
+          { "pod", "p0" }, { "workload_id", WL_A }, { "node", "n1" });
+    ONE(r, 1, "runai_pod_info", T0 + 90 * SEC, stale_nan(), { "namespace", "ns" }, { "pod", "p0" },
+        { "workload_id", WL_A }, { "node", "n1" });
+    struct pods_seen s = { 0 };
     assert_ok(api_registry_foreach_pod(r, 1, WL_A, collect_pod, &s));
     assert_int_equal(s.n, 1);
     assert_string_equal(s.names[0], "ns/p0@n1");
@@ -464,38 +463,41 @@ static void test_idle_gpus(void **state)
     api_registry_t *r = reg_new();
     strata_arena_t *a = strata_arena_new(0);
     int64_t now = T0 + 20 * MIN, step = 15 * SEC;
-    const char *ids[] = {WL_A, WL_B, WL_C, WL_D};
-    double alloc[] = {2, 1, 4, 1};
+    const char *ids[] = { WL_A, WL_B, WL_C, WL_D };
+    double alloc[] = { 2, 1, 4, 1 };
     for (int i = 0; i < 4; i++) {
-        RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", ids[i]});
-        RANGE(r, 1, "runai_workload_gpu_allocation", T0, now, 30 * SEC, alloc[i],
-              {"workload_id", ids[i]});
+        RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", ids[i] });
+        RANGE(r, 1, "runai_workload_gpu_allocation", T0, now, 30 * SEC, alloc[i], { "workload_id", ids[i] });
     }
     /* A: two GPUs through the pod join; gpu 0 at 0% for 6 minutes (idle),
      * gpu 1 at 0% for 4 minutes only (not yet). 1 of 2 idle -> 2 x 1/2. */
-    RANGE(r, 1, "runai_pod_info", T0, now, 30 * SEC, 1, {"namespace", "ns"}, {"pod", "a-0"},
-          {"workload_id", WL_A});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 10 * MIN, now - 6 * MIN - step, step, 80,
-          {"gpu", "0"}, {"UUID", "GPU-0"}, {"Hostname", "node-1"}, {"namespace", "ns"}, {"pod", "a-0"});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 6 * MIN, now, step, 0, {"gpu", "0"},
-          {"UUID", "GPU-0"}, {"Hostname", "node-1"}, {"namespace", "ns"}, {"pod", "a-0"});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 10 * MIN, now - 4 * MIN - step, step, 35,
-          {"gpu", "1"}, {"UUID", "GPU-1"}, {"Hostname", "node-1"}, {"namespace", "ns"}, {"pod", "a-0"});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 4 * MIN, now, step, 0, {"gpu", "1"},
-          {"UUID", "GPU-1"}, {"Hostname", "node-1"}, {"namespace", "ns"}, {"pod", "a-0"});
+    RANGE(r, 1, "runai_pod_info", T0, now, 30 * SEC, 1, { "namespace", "ns" }, { "pod", "a-0" },
+          { "workload_id", WL_A });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 10 * MIN, now - 6 * MIN - step, step, 80, { "gpu", "0" },
+          { "UUID", "GPU-0" }, { "Hostname", "node-1" }, { "namespace", "ns" }, { "pod", "a-0" });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 6 * MIN, now, step, 0, { "gpu", "0" }, { "UUID", "GPU-0" },
+          { "Hostname", "node-1" }, { "namespace", "ns" }, { "pod", "a-0" });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 10 * MIN, now - 4 * MIN - step, step, 35, { "gpu", "1" },
+          { "UUID", "GPU-1" }, { "Hostname", "node-1" }, { "namespace", "ns" }, { "pod", "a-0" });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 4 * MIN, now, step, 0, { "gpu", "1" }, { "UUID", "GPU-1" },
+          { "Hostname", "node-1" }, { "namespace", "ns" }, { "pod", "a-0" });
     /* B: one GPU labelled with workload_id, at 0% for 10 minutes except a
      * single 3% sample 2 minutes ago: not idle. */
     tsdb_sample_t s[41];
-    for (int i = 0; i < 41; i++) s[i] = (tsdb_sample_t){now - 10 * MIN + i * step, 0};
-    s[32].v = 3;   /* now - 2m */
+    for (int i = 0; i < 41; i++) s[i] = (tsdb_sample_t){ now - 10 * MIN + i * step, 0 };
+    s[32].v = 3; /* now - 2m */
     assert_int_equal(s[32].t, now - 2 * MIN);
-    observe_kv(r, 1, "DCGM_FI_DEV_GPU_UTIL", KV({"gpu", "0"}, {"UUID", "GPU-B"}, {"workload_id", WL_B}), s, 41);
+    observe_kv(r, 1, "DCGM_FI_DEV_GPU_UTIL", KV({ "gpu", "0" }, { "UUID", "GPU-B" }, { "workload_id", WL_B }),
+               s, 41);
     /* C: no GPU reports utilisation: not idle.  D: three GPUs, one idle for
      * 10 minutes, one busy, one whose series stopped 6 minutes ago (not
      * reporting) -> 1 x 1/2. */
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 10 * MIN, now, step, 0, {"gpu", "0"}, {"workload_id", WL_D});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 10 * MIN, now, step, 55, {"gpu", "1"}, {"workload_id", WL_D});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 20 * MIN, now - 6 * MIN, step, 0, {"gpu", "2"}, {"workload_id", WL_D});
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 10 * MIN, now, step, 0, { "gpu", "0" },
+          { "workload_id", WL_D });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 10 * MIN, now, step, 55, { "gpu", "1" },
+          { "workload_id", WL_D });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now - 20 * MIN, now - 6 * MIN, step, 0, { "gpu", "2" },
+          { "workload_id", WL_D });
 
     json_t *j = get_json(r, 1, WL_A, now, a);
     check_int(j, "idleGpus", 1);
@@ -515,10 +517,10 @@ static void test_idle_gpus(void **state)
     check_num(j, "idleAllocatedGpus", 0.5);
     json_decref(j);
     /* One minute later A's gpu 1 has been at 0% for 5 minutes: both idle. */
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now + step, now + MIN, step, 0, {"gpu", "1"},
-          {"UUID", "GPU-1"}, {"Hostname", "node-1"}, {"namespace", "ns"}, {"pod", "a-0"});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now + step, now + MIN, step, 0, {"gpu", "0"},
-          {"UUID", "GPU-0"}, {"Hostname", "node-1"}, {"namespace", "ns"}, {"pod", "a-0"});
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now + step, now + MIN, step, 0, { "gpu", "1" }, { "UUID", "GPU-1" },
+          { "Hostname", "node-1" }, { "namespace", "ns" }, { "pod", "a-0" });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", now + step, now + MIN, step, 0, { "gpu", "0" }, { "UUID", "GPU-0" },
+          { "Hostname", "node-1" }, { "namespace", "ns" }, { "pod", "a-0" });
     j = get_json(r, 1, WL_A, now + MIN, a);
     check_int(j, "idleGpus", 2);
     check_num(j, "idleAllocatedGpus", 2);
@@ -533,13 +535,13 @@ static void test_idle_fraction_and_number_format(void **state)
     api_registry_t *r = reg_new();
     strata_arena_t *a = strata_arena_new(0);
     int64_t now = T0 + 10 * MIN;
-    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", WL_A});
-    RANGE(r, 1, "runai_workload_gpu_allocation", T0, now, 30 * SEC, 1, {"workload_id", WL_A});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, now, 30 * SEC, 0, {"gpu", "0"}, {"workload_id", WL_A});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, now, 30 * SEC, 9, {"gpu", "1"}, {"workload_id", WL_A});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, now, 30 * SEC, 7, {"gpu", "2"}, {"workload_id", WL_A});
-    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", WL_B});
-    RANGE(r, 1, "runai_workload_gpu_allocation", T0, now, 30 * SEC, 0.1, {"workload_id", WL_B});
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_A });
+    RANGE(r, 1, "runai_workload_gpu_allocation", T0, now, 30 * SEC, 1, { "workload_id", WL_A });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, now, 30 * SEC, 0, { "gpu", "0" }, { "workload_id", WL_A });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, now, 30 * SEC, 9, { "gpu", "1" }, { "workload_id", WL_A });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, now, 30 * SEC, 7, { "gpu", "2" }, { "workload_id", WL_A });
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_B });
+    RANGE(r, 1, "runai_workload_gpu_allocation", T0, now, 30 * SEC, 0.1, { "workload_id", WL_B });
     api_registry_result_t res;
     assert_ok(api_registry_get(r, 1, WL_A, now, a, &res));
     json_t *j = parse(&res);
@@ -560,31 +562,35 @@ static void feed_four(api_registry_t *r, int32_t ten, int64_t now)
         const char *id, *name, *project, *dept, *type, *category, *priority, *created, *np_key, *np;
         double alloc;
     } w[] = {
-        {WL_A, "train-alpha", "proj-a", "dept-x", "Training", "Train", "50", "2024-12-20T10:00:00Z",
-         "current_nodepools", "pool-a, pool-b", 1},
-        {WL_B, "build-beta", "proj-b", "dept-x", "Workspace", "Build", "75", "2024-12-20T11:00:00Z",
-         "current_nodepools", "pool-b", 0.5},
-        {WL_C, "infer-gamma", "proj-a", "dept-y", "Inference", "Deploy", "100",
-         "2024-12-20T12:00:00Z", "current_nodepools", "pool-c", 2},
-        {WL_D, "train-delta", "proj-c", "dept-y", "Training", "Train", NULL, "2024-12-20T13:00:00Z",
-         "requested_nodepools", "pool-a", -1},
+        { WL_A, "train-alpha", "proj-a", "dept-x", "Training", "Train", "50", "2024-12-20T10:00:00Z",
+          "current_nodepools", "pool-a, pool-b", 1 },
+        { WL_B, "build-beta", "proj-b", "dept-x", "Workspace", "Build", "75", "2024-12-20T11:00:00Z",
+          "current_nodepools", "pool-b", 0.5 },
+        { WL_C, "infer-gamma", "proj-a", "dept-y", "Inference", "Deploy", "100", "2024-12-20T12:00:00Z",
+          "current_nodepools", "pool-c", 2 },
+        { WL_D, "train-delta", "proj-c", "dept-y", "Training", "Train", NULL, "2024-12-20T13:00:00Z",
+          "requested_nodepools", "pool-a", -1 },
     };
     for (int i = 0; i < 4; i++) {
-        kv_t kv[] = {{"workload_id", w[i].id}, {"workload_name", w[i].name},
-                     {"project_name", w[i].project}, {"project_id", w[i].project + 5},
-                     {"department_name", w[i].dept}, {"workload_type", w[i].type},
-                     {"category", w[i].category}, {"created_at", w[i].created},
-                     {w[i].np_key, w[i].np}, {"cluster_id", CLUSTER},
-                     {"priority", w[i].priority ? w[i].priority : ""}};
+        kv_t kv[] = { { "workload_id", w[i].id },
+                      { "workload_name", w[i].name },
+                      { "project_name", w[i].project },
+                      { "project_id", w[i].project + 5 },
+                      { "department_name", w[i].dept },
+                      { "workload_type", w[i].type },
+                      { "category", w[i].category },
+                      { "created_at", w[i].created },
+                      { w[i].np_key, w[i].np },
+                      { "cluster_id", CLUSTER },
+                      { "priority", w[i].priority ? w[i].priority : "" } };
         /* an empty value stands for an absent label, as ingest drops them */
-        range_kv(r, ten, "runai_workload_info", T0, now, 30 * SEC, 1, kv,
-                 w[i].priority ? 11 : 10);
+        range_kv(r, ten, "runai_workload_info", T0, now, 30 * SEC, 1, kv, w[i].priority ? 11 : 10);
         if (w[i].alloc >= 0)
             RANGE(r, ten, "runai_workload_gpu_allocation", T0, now, 30 * SEC, w[i].alloc,
-                  {"workload_id", w[i].id});
+                  { "workload_id", w[i].id });
     }
-    RANGE(r, ten, "runai_workload_info", T0 - 20 * MIN, T0 - 10 * MIN, 30 * SEC, 1,
-          {"workload_id", WL_E}, {"workload_name", "train-old"}, {"project_name", "proj-a"});
+    RANGE(r, ten, "runai_workload_info", T0 - 20 * MIN, T0 - 10 * MIN, 30 * SEC, 1, { "workload_id", WL_E },
+          { "workload_name", "train-old" }, { "project_name", "proj-a" });
 }
 
 /* Runs a list query and returns the ids in order, as "a,b,c" (letters). */
@@ -606,12 +612,11 @@ static const char *list_ids(api_registry_t *r, int32_t ten, api_registry_query_t
     return buf;
 }
 
-static const char *filter_ids(api_registry_t *r, const char *term, int64_t now, strata_arena_t *a,
-                              char *buf)
+static const char *filter_ids(api_registry_t *r, const char *term, int64_t now, strata_arena_t *a, char *buf)
 {
     api_registry_query_t q;
     api_registry_query_init(&q);
-    const char *terms[] = {term};
+    const char *terms[] = { term };
     q.filter_by = terms;
     q.nfilter = 1;
     q.sort_by = "name";
@@ -627,62 +632,64 @@ static void test_filters(void **state)
     int64_t now = T0 + MIN;
     feed_four(r, 1, now);
     char b[64];
-    struct { const char *term, *want; } cases[] = {
+    struct {
+        const char *term, *want;
+    } cases[] = {
         /* strings */
-        {"name==train-alpha", "a"},
-        {"name!=train-alpha", "b,c,d"},
-        {"name<=infer-gamma", "b,c"},
-        {"name>=train", "a,d"},
-        {"name=@ta", "b,d"},
-        {"name!@train", "b,c"},
-        {"name=^train", "a,d"},
-        {"name=$ha", "a"},
-        {"projectName==proj-a", "c,a"},
-        {"departmentName=@y", "c,d"},
-        {"type==Training", "a,d"},
-        {"category!=Train", "b,c"},
-        {"clusterId==" CLUSTER, "b,c,a,d"},
-        {"projectId==a", "c,a"},
-        {"phase==Unknown", "b,c,a,d"},
-        {"submittedBy==nobody", ""},
-        {"nodepool==pool-b", "b,a"},
-        {"nodepool!=pool-b", "c,d"},
-        {"nodepool=^pool-a", "a,d"},
-        {"nodepool!@pool-a", "b,c"},
+        { "name==train-alpha", "a" },
+        { "name!=train-alpha", "b,c,d" },
+        { "name<=infer-gamma", "b,c" },
+        { "name>=train", "a,d" },
+        { "name=@ta", "b,d" },
+        { "name!@train", "b,c" },
+        { "name=^train", "a,d" },
+        { "name=$ha", "a" },
+        { "projectName==proj-a", "c,a" },
+        { "departmentName=@y", "c,d" },
+        { "type==Training", "a,d" },
+        { "category!=Train", "b,c" },
+        { "clusterId==" CLUSTER, "b,c,a,d" },
+        { "projectId==a", "c,a" },
+        { "phase==Unknown", "b,c,a,d" },
+        { "submittedBy==nobody", "" },
+        { "nodepool==pool-b", "b,a" },
+        { "nodepool!=pool-b", "c,d" },
+        { "nodepool=^pool-a", "a,d" },
+        { "nodepool!@pool-a", "b,c" },
         /* numbers (D has no allocation and no priority: null) */
-        {"allocatedGPU==1", "a"},
-        {"allocatedGPU!=1", "b,c,d"},
-        {"allocatedGPU<=1", "b,a"},
-        {"allocatedGPU>=1", "c,a"},
-        {"allocatedGPU>=1e0", "c,a"},
-        {"allocatedGPU=@.", "b"},
-        {"allocatedGPU!@.", "c,a,d"},
-        {"allocatedGPU=^0.", "b"},
-        {"allocatedGPU=$5", "b"},
-        {"priority>=75", "b,c"},
-        {"priority<=75", "b,a"},
-        {"priority=@5", "b,a"},
-        {"priority!@0", "b,d"},
-        {"idleGpus==0", "b,c,a,d"},
-        {"idleAllocatedGpus>=0.5", ""},
-        {"totalPendingTimeSeconds==0", ""},
-        {"totalPendingTimeSeconds!=0", "b,c,a,d"},
+        { "allocatedGPU==1", "a" },
+        { "allocatedGPU!=1", "b,c,d" },
+        { "allocatedGPU<=1", "b,a" },
+        { "allocatedGPU>=1", "c,a" },
+        { "allocatedGPU>=1e0", "c,a" },
+        { "allocatedGPU=@.", "b" },
+        { "allocatedGPU!@.", "c,a,d" },
+        { "allocatedGPU=^0.", "b" },
+        { "allocatedGPU=$5", "b" },
+        { "priority>=75", "b,c" },
+        { "priority<=75", "b,a" },
+        { "priority=@5", "b,a" },
+        { "priority!@0", "b,d" },
+        { "idleGpus==0", "b,c,a,d" },
+        { "idleAllocatedGpus>=0.5", "" },
+        { "totalPendingTimeSeconds==0", "" },
+        { "totalPendingTimeSeconds!=0", "b,c,a,d" },
         /* dates */
-        {"createdAt==2024-12-20T11:00:00Z", "b"},
-        {"createdAt==2024-12-20T11:00:00.000Z", "b"},
-        {"createdAt!=2024-12-20T11:00:00Z", "c,a,d"},
-        {"createdAt<=2024-12-20T11:00:00Z", "b,a"},
-        {"createdAt>=2024-12-20T13:00:00+01:00", "c,d"},
-        {"createdAt>=2024-12-20", "b,c,a,d"},
-        {"createdAt=^2024-12-20T1", "b,c,a,d"},
-        {"createdAt=@T12", "c"},
-        {"createdAt!@T12", "b,a,d"},
-        {"createdAt=$:00Z", "b,c,a,d"},
-        {"deletedAt<=2030-01-01T00:00:00Z", ""},
-        {"deletedAt!=2030-01-01T00:00:00Z", "b,c,a,d"},
-        {"completedAt>=2000-01-01T00:00:00Z", ""},
-        {"phaseUpdatedAt==2024-12-20T10:00:00Z", "a"},
-        {"guaranteedRuntimeEndsAt==2024-12-20T10:00:00Z", ""},
+        { "createdAt==2024-12-20T11:00:00Z", "b" },
+        { "createdAt==2024-12-20T11:00:00.000Z", "b" },
+        { "createdAt!=2024-12-20T11:00:00Z", "c,a,d" },
+        { "createdAt<=2024-12-20T11:00:00Z", "b,a" },
+        { "createdAt>=2024-12-20T13:00:00+01:00", "c,d" },
+        { "createdAt>=2024-12-20", "b,c,a,d" },
+        { "createdAt=^2024-12-20T1", "b,c,a,d" },
+        { "createdAt=@T12", "c" },
+        { "createdAt!@T12", "b,a,d" },
+        { "createdAt=$:00Z", "b,c,a,d" },
+        { "deletedAt<=2030-01-01T00:00:00Z", "" },
+        { "deletedAt!=2030-01-01T00:00:00Z", "b,c,a,d" },
+        { "completedAt>=2000-01-01T00:00:00Z", "" },
+        { "phaseUpdatedAt==2024-12-20T10:00:00Z", "a" },
+        { "guaranteedRuntimeEndsAt==2024-12-20T10:00:00Z", "" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *got = filter_ids(r, cases[i].term, now, a, b);
@@ -693,7 +700,7 @@ static void test_filters(void **state)
     /* terms combine with AND */
     api_registry_query_t q;
     api_registry_query_init(&q);
-    const char *two[] = {"category==Train", "priority>=50"};
+    const char *two[] = { "category==Train", "priority>=50" };
     q.filter_by = two;
     q.nfilter = 2;
     assert_string_equal(list_ids(r, 1, &q, now, a, b, sizeof b), "a");
@@ -703,10 +710,16 @@ static void test_filters(void **state)
     assert_int_equal(res.total, 1);
 
     /* invalid terms name themselves */
-    const char *bad[] = {"foo==bar", "name~x", "allocatedGPU>=abc", "createdAt>=yesterday",
-                         "name==", "priority<=", "==x", "createdAt<=2024-02-30T00:00:00Z"};
+    const char *bad[] = { "foo==bar",
+                          "name~x",
+                          "allocatedGPU>=abc",
+                          "createdAt>=yesterday",
+                          "name==",
+                          "priority<=",
+                          "==x",
+                          "createdAt<=2024-02-30T00:00:00Z" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *t1[] = {bad[i]};
+        const char *t1[] = { bad[i] };
         q.filter_by = t1;
         q.nfilter = 1;
         assert_err(api_registry_list(r, 1, &q, now, a, &res), STRATA_EINVAL);
@@ -736,22 +749,24 @@ static void test_sort(void **state)
     int64_t now = T0 + MIN;
     feed_four(r, 1, now);
     char b[64];
-    struct { const char *by, *order, *want; } cases[] = {
-        {NULL, NULL, "a,b,c,d"},                  /* createdAt asc */
-        {"name", "asc", "b,c,a,d"},
-        {"name", "desc", "d,a,c,b"},
-        {"allocatedGPU", NULL, "b,a,c,d"},        /* D has none: last */
-        {"allocatedGPU", "desc", "c,a,b,d"},      /* ... in either order */
-        {"createdAt", "desc", "d,c,b,a"},
-        {"priority", "asc", "a,b,c,d"},
-        {"priority", "desc", "c,b,a,d"},
-        {"projectName", "asc", "a,c,b,d"},        /* proj-a twice: tie broken by id */
-        {"departmentName", "desc", "c,d,a,b"},
-        {"type", "asc", "c,a,d,b"},
-        {"nodepool", "asc", "a,d,b,c"},
-        {"phase", "asc", "a,b,c,d"},
-        {"deletedAt", "desc", "a,b,c,d"},
-        {"totalRunningTimeSeconds", "asc", "a,b,c,d"},
+    struct {
+        const char *by, *order, *want;
+    } cases[] = {
+        { NULL, NULL, "a,b,c,d" }, /* createdAt asc */
+        { "name", "asc", "b,c,a,d" },
+        { "name", "desc", "d,a,c,b" },
+        { "allocatedGPU", NULL, "b,a,c,d" },   /* D has none: last */
+        { "allocatedGPU", "desc", "c,a,b,d" }, /* ... in either order */
+        { "createdAt", "desc", "d,c,b,a" },
+        { "priority", "asc", "a,b,c,d" },
+        { "priority", "desc", "c,b,a,d" },
+        { "projectName", "asc", "a,c,b,d" }, /* proj-a twice: tie broken by id */
+        { "departmentName", "desc", "c,d,a,b" },
+        { "type", "asc", "c,a,d,b" },
+        { "nodepool", "asc", "a,d,b,c" },
+        { "phase", "asc", "a,b,c,d" },
+        { "deletedAt", "desc", "a,b,c,d" },
+        { "totalRunningTimeSeconds", "asc", "a,b,c,d" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         api_registry_query_t q;
@@ -813,7 +828,7 @@ static void test_pagination_search_deleted(void **state)
     q.limit = 2;
     assert_string_equal(list_ids(r, 1, &q, now, a, b, sizeof b), "c,a");
     q.offset = 0;
-    q.limit = 0;   /* default 50 */
+    q.limit = 0; /* default 50 */
     assert_string_equal(list_ids(r, 1, &q, now, a, b, sizeof b), "b,c,a,d");
     q.limit = 501;
     assert_err(api_registry_list(r, 1, &q, now, a, &res), STRATA_EINVAL);
@@ -833,7 +848,7 @@ static void test_pagination_search_deleted(void **state)
     assert_string_equal(list_ids(r, 1, &q, now, a, b, sizeof b), "c,a");
     q.search = "Dept-Y";
     assert_string_equal(list_ids(r, 1, &q, now, a, b, sizeof b), "c,d");
-    q.search = "Training";   /* the type is not searched */
+    q.search = "Training"; /* the type is not searched */
     assert_string_equal(list_ids(r, 1, &q, now, a, b, sizeof b), "");
     q.search = "";
     assert_string_equal(list_ids(r, 1, &q, now, a, b, sizeof b), "b,c,a,d");
@@ -862,18 +877,18 @@ static void test_tenant_isolation(void **state)
     api_registry_t *r = reg_new();
     strata_arena_t *a = strata_arena_new(0);
     int64_t now = T0 + MIN;
-    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", WL_A},
-          {"workload_name", "one"});
-    RANGE(r, 2, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", WL_A},
-          {"workload_name", "two"});
-    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", WL_B},
-          {"workload_name", "only-one"});
-    RANGE(r, 2, "runai_pod_info", T0, now, 30 * SEC, 1, {"namespace", "ns"}, {"pod", "p"},
-          {"workload_id", WL_A});
-    RANGE(r, 2, "kube_pod_status_phase", T0, now, 30 * SEC, 1, {"namespace", "ns"}, {"pod", "p"},
-          {"phase", "Running"});
-    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, {"namespace", "ns"}, {"pod", "p"},
-          {"phase", "Running"});
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "workload_name", "one" });
+    RANGE(r, 2, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "workload_name", "two" });
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_B },
+          { "workload_name", "only-one" });
+    RANGE(r, 2, "runai_pod_info", T0, now, 30 * SEC, 1, { "namespace", "ns" }, { "pod", "p" },
+          { "workload_id", WL_A });
+    RANGE(r, 2, "kube_pod_status_phase", T0, now, 30 * SEC, 1, { "namespace", "ns" }, { "pod", "p" },
+          { "phase", "Running" });
+    RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, 1, { "namespace", "ns" }, { "pod", "p" },
+          { "phase", "Running" });
 
     json_t *j = get_json(r, 1, WL_A, now, a);
     check_str(j, "name", "one");
@@ -905,58 +920,56 @@ static void test_tenant_isolation(void **state)
 /* A workload with every input the data model has. */
 static void feed_full(api_registry_t *r, int64_t now)
 {
-    RANGE(r, 7, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", WL_A},
-          {"workload_name", "llm-finetune"}, {"workload_type", "Training"}, {"category", "Train"},
-          {"project_id", "4"}, {"project_name", "team-nlp"}, {"department_id", "2"},
-          {"department_name", "research"}, {"cluster_id", CLUSTER}, {"namespace", "runai-team-nlp"},
-          {"submitted_by", "alice@example.com"}, {"priority_class", "train"}, {"priority", "50"},
-          {"requested_nodepools", "h200,a100"}, {"current_nodepools", "h200"},
-          {"created_at", "2024-12-20T14:29:30.5+00:00"}, {"distributed_framework", "PyTorch"},
-          {"ai_application_id", "app-1"}, {"ai_application_name", "chat"},
-          {"image", "nvcr.io/nvidia/pytorch:24.10-py3"}, {"source", "CLI"});
-    RANGE(r, 7, "runai_workload_phase", T0, T0 + 30 * SEC, 30 * SEC, 1, {"workload_id", WL_A},
-          {"phase", "Pending"});
-    RANGE(r, 7, "runai_workload_phase", T0 + 60 * SEC, now, 30 * SEC, 0, {"workload_id", WL_A},
-          {"phase", "Pending"});
-    RANGE(r, 7, "runai_workload_phase", T0 + 60 * SEC, now, 30 * SEC, 1, {"workload_id", WL_A},
-          {"phase", "Running"});
-    RANGE(r, 7, "runai_workload_gpu_allocation", T0 + 60 * SEC, now, 30 * SEC, 1.5,
-          {"workload_id", WL_A});
-    RANGE(r, 7, "runai_workload_gpu_memory_request_bytes", T0 + 60 * SEC, now, 30 * SEC,
-          21474836480.0, {"workload_id", WL_A});
-    RANGE(r, 7, "runai_pod_info", T0 + 60 * SEC, now, 30 * SEC, 1, {"namespace", "runai-team-nlp"},
-          {"pod", "llm-finetune-0"}, {"workload_id", WL_A}, {"node", "dgx-1"}, {"nodepool", "h200"});
-    RANGE(r, 7, "kube_pod_status_phase", T0 + 60 * SEC, now, 30 * SEC, 1,
-          {"namespace", "runai-team-nlp"}, {"pod", "llm-finetune-0"}, {"phase", "Running"});
-    RANGE(r, 7, "DCGM_FI_DEV_GPU_UTIL", T0 + 60 * SEC, now, 15 * SEC, 0, {"gpu", "0"},
-          {"UUID", "GPU-aa"}, {"namespace", "runai-team-nlp"}, {"pod", "llm-finetune-0"});
-    RANGE(r, 7, "DCGM_FI_DEV_GPU_UTIL", T0 + 60 * SEC, now, 15 * SEC, 97, {"gpu", "1"},
-          {"UUID", "GPU-bb"}, {"namespace", "runai-team-nlp"}, {"pod", "llm-finetune-0"});
-    RANGE(r, 7, "runai_workload_endpoint_info", T0 + 60 * SEC, now, 30 * SEC, 1,
-          {"workload_id", WL_A}, {"host", "chat.example.com"}, {"port", "443"},
-          {"path", "/v1/completions"}, {"protocol", "HTTPS"},
-          {"url", "https://chat.example.com/v1/completions"}, {"tls_enabled", "true"});
+    RANGE(r, 7, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "workload_name", "llm-finetune" }, { "workload_type", "Training" }, { "category", "Train" },
+          { "project_id", "4" }, { "project_name", "team-nlp" }, { "department_id", "2" },
+          { "department_name", "research" }, { "cluster_id", CLUSTER }, { "namespace", "runai-team-nlp" },
+          { "submitted_by", "alice@example.com" }, { "priority_class", "train" }, { "priority", "50" },
+          { "requested_nodepools", "h200,a100" }, { "current_nodepools", "h200" },
+          { "created_at", "2024-12-20T14:29:30.5+00:00" }, { "distributed_framework", "PyTorch" },
+          { "ai_application_id", "app-1" }, { "ai_application_name", "chat" },
+          { "image", "nvcr.io/nvidia/pytorch:24.10-py3" }, { "source", "CLI" });
+    RANGE(r, 7, "runai_workload_phase", T0, T0 + 30 * SEC, 30 * SEC, 1, { "workload_id", WL_A },
+          { "phase", "Pending" });
+    RANGE(r, 7, "runai_workload_phase", T0 + 60 * SEC, now, 30 * SEC, 0, { "workload_id", WL_A },
+          { "phase", "Pending" });
+    RANGE(r, 7, "runai_workload_phase", T0 + 60 * SEC, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "phase", "Running" });
+    RANGE(r, 7, "runai_workload_gpu_allocation", T0 + 60 * SEC, now, 30 * SEC, 1.5, { "workload_id", WL_A });
+    RANGE(r, 7, "runai_workload_gpu_memory_request_bytes", T0 + 60 * SEC, now, 30 * SEC, 21474836480.0,
+          { "workload_id", WL_A });
+    RANGE(r, 7, "runai_pod_info", T0 + 60 * SEC, now, 30 * SEC, 1, { "namespace", "runai-team-nlp" },
+          { "pod", "llm-finetune-0" }, { "workload_id", WL_A }, { "node", "dgx-1" }, { "nodepool", "h200" });
+    RANGE(r, 7, "kube_pod_status_phase", T0 + 60 * SEC, now, 30 * SEC, 1, { "namespace", "runai-team-nlp" },
+          { "pod", "llm-finetune-0" }, { "phase", "Running" });
+    RANGE(r, 7, "DCGM_FI_DEV_GPU_UTIL", T0 + 60 * SEC, now, 15 * SEC, 0, { "gpu", "0" }, { "UUID", "GPU-aa" },
+          { "namespace", "runai-team-nlp" }, { "pod", "llm-finetune-0" });
+    RANGE(r, 7, "DCGM_FI_DEV_GPU_UTIL", T0 + 60 * SEC, now, 15 * SEC, 97, { "gpu", "1" },
+          { "UUID", "GPU-bb" }, { "namespace", "runai-team-nlp" }, { "pod", "llm-finetune-0" });
+    RANGE(r, 7, "runai_workload_endpoint_info", T0 + 60 * SEC, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "host", "chat.example.com" }, { "port", "443" }, { "path", "/v1/completions" },
+          { "protocol", "HTTPS" }, { "url", "https://chat.example.com/v1/completions" },
+          { "tls_enabled", "true" });
     /* an endpoint that went away */
     RANGE(r, 7, "runai_workload_endpoint_info", T0 + 60 * SEC, T0 + 90 * SEC, 30 * SEC, 1,
-          {"workload_id", WL_A}, {"host", "old.example.com"}, {"url", "http://old.example.com/"});
-    ONE(r, 7, "runai_workload_endpoint_info", T0 + 120 * SEC, stale_nan(), {"workload_id", WL_A},
-        {"host", "old.example.com"}, {"url", "http://old.example.com/"});
-    static const char *const el_ids[] = {
-        "9a000000-0000-4000-8000-000000000001", "9a000000-0000-4000-8000-000000000002",
-        "9a000000-0000-4000-8000-000000000003"};
-    RANGE(r, 7, "runai_workload_element_info", T0 + 60 * SEC, now, 30 * SEC, 1,
-          {"workload_id", WL_A}, {"element_id", el_ids[2]}, {"name", "worker-1"},
-          {"hierarchy_level", "2"}, {"parent_id", el_ids[0]}, {"k8s_uid", "uid-w1"},
-          {"k8s_name", "llm-finetune-worker-1"}, {"k8s_version", "v1"}, {"k8s_kind", "Pod"});
-    RANGE(r, 7, "runai_workload_element_info", T0 + 60 * SEC, now, 30 * SEC, 1,
-          {"workload_id", WL_A}, {"element_id", el_ids[0]}, {"name", "job"},
-          {"hierarchy_level", "1"}, {"created_at", "2024-12-20T14:31:00Z"},
-          {"k8s_group", "batch"}, {"k8s_version", "v1"}, {"k8s_kind", "Job"});
-    RANGE(r, 7, "runai_workload_element_info", T0 + 60 * SEC, now, 30 * SEC, 1,
-          {"workload_id", WL_A}, {"element_id", el_ids[1]}, {"name", "worker-0"},
-          {"hierarchy_level", "2"}, {"parent_id", el_ids[0]});
-    RANGE(r, 7, "runai_workload_elements_total", T0 + 60 * SEC, now, 30 * SEC, 5,
-          {"workload_id", WL_A});
+          { "workload_id", WL_A }, { "host", "old.example.com" }, { "url", "http://old.example.com/" });
+    ONE(r, 7, "runai_workload_endpoint_info", T0 + 120 * SEC, stale_nan(), { "workload_id", WL_A },
+        { "host", "old.example.com" }, { "url", "http://old.example.com/" });
+    static const char *const el_ids[] = { "9a000000-0000-4000-8000-000000000001",
+                                          "9a000000-0000-4000-8000-000000000002",
+                                          "9a000000-0000-4000-8000-000000000003" };
+    RANGE(r, 7, "runai_workload_element_info", T0 + 60 * SEC, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "element_id", el_ids[2] }, { "name", "worker-1" }, { "hierarchy_level", "2" },
+          { "parent_id", el_ids[0] }, { "k8s_uid", "uid-w1" }, { "k8s_name", "llm-finetune-worker-1" },
+          { "k8s_version", "v1" }, { "k8s_kind", "Pod" });
+    RANGE(r, 7, "runai_workload_element_info", T0 + 60 * SEC, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "element_id", el_ids[0] }, { "name", "job" }, { "hierarchy_level", "1" },
+          { "created_at", "2024-12-20T14:31:00Z" }, { "k8s_group", "batch" }, { "k8s_version", "v1" },
+          { "k8s_kind", "Job" });
+    RANGE(r, 7, "runai_workload_element_info", T0 + 60 * SEC, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "element_id", el_ids[1] }, { "name", "worker-0" }, { "hierarchy_level", "2" },
+          { "parent_id", el_ids[0] });
+    RANGE(r, 7, "runai_workload_elements_total", T0 + 60 * SEC, now, 30 * SEC, 5, { "workload_id", WL_A });
 }
 
 static void test_render_workload(void **state)
@@ -1055,10 +1068,9 @@ static void test_render_workload(void **state)
     /* Endpoints. */
     assert_ok(api_registry_endpoints(r, 7, WL_A, now, a, &res));
     write_fixture("endpoints", &res);
-    assert_string_equal(res.json,
-                        "{\"endpoints\":[{\"host\":\"chat.example.com\",\"port\":443,"
-                        "\"path\":\"/v1/completions\",\"tlsEnabled\":true,\"protocol\":\"HTTPS\","
-                        "\"url\":\"https://chat.example.com/v1/completions\"}]}");
+    assert_string_equal(res.json, "{\"endpoints\":[{\"host\":\"chat.example.com\",\"port\":443,"
+                                  "\"path\":\"/v1/completions\",\"tlsEnabled\":true,\"protocol\":\"HTTPS\","
+                                  "\"url\":\"https://chat.example.com/v1/completions\"}]}");
     /* the old endpoint was there at T0+100s */
     assert_ok(api_registry_endpoints(r, 7, WL_A, T0 + 100 * SEC, a, &res));
     j = parse(&res);
@@ -1112,7 +1124,7 @@ static void test_render_workload(void **state)
     check_num(j, "allocatedResources.gpu", 0);
     check_int(j, "runningPods", 0);
     check_null(j, "workloadRequestedResources");
-    check_int(j, "totalRunningTimeSeconds", 840);   /* until the deletion */
+    check_int(j, "totalRunningTimeSeconds", 840); /* until the deletion */
     check_array_size(j, "endpoints", 1);
     json_decref(j);
     assert_ok(api_registry_elements_count(r, 7, WL_A, later, a, &res));
@@ -1126,7 +1138,7 @@ static void test_minimal_workload_renders_required_fields(void **state)
     (void)state;
     api_registry_t *r = reg_new();
     strata_arena_t *a = strata_arena_new(0);
-    ONE(r, 1, "runai_workload_info", T0, 1, {"workload_id", WL_A});
+    ONE(r, 1, "runai_workload_info", T0, 1, { "workload_id", WL_A });
     api_registry_result_t res;
     assert_ok(api_registry_get(r, 1, WL_A, T0, a, &res));
     write_fixture("get_minimal", &res);
@@ -1160,9 +1172,9 @@ static void test_holding_and_ignored_input(void **state)
     api_registry_t *r = reg_new();
     strata_arena_t *a = strata_arena_new(0);
     int64_t now = T0 + 10 * MIN;
-    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, {"workload_id", WL_A});
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_A });
     /* allocation last sent 6 minutes ago: it no longer holds */
-    ONE(r, 1, "runai_workload_gpu_allocation", now - 6 * MIN, 3, {"workload_id", WL_A});
+    ONE(r, 1, "runai_workload_gpu_allocation", now - 6 * MIN, 3, { "workload_id", WL_A });
     json_t *j = get_json(r, 1, WL_A, now, a);
     check_num(j, "allocatedResources.gpu", 0);
     json_decref(j);
@@ -1170,26 +1182,26 @@ static void test_holding_and_ignored_input(void **state)
     check_num(j, "allocatedResources.gpu", 3);
     json_decref(j);
     /* a stale marker ends it at once */
-    ONE(r, 1, "runai_workload_gpu_allocation", now - 5 * MIN, stale_nan(), {"workload_id", WL_A});
+    ONE(r, 1, "runai_workload_gpu_allocation", now - 5 * MIN, stale_nan(), { "workload_id", WL_A });
     j = get_json(r, 1, WL_A, now - 5 * MIN, a);
     check_num(j, "allocatedResources.gpu", 0);
     json_decref(j);
     /* older samples than the newest are ignored */
-    ONE(r, 1, "runai_workload_gpu_allocation", now - 10 * SEC, 2, {"workload_id", WL_A});
-    ONE(r, 1, "runai_workload_gpu_allocation", now - 20 * SEC, 5, {"workload_id", WL_A});
+    ONE(r, 1, "runai_workload_gpu_allocation", now - 10 * SEC, 2, { "workload_id", WL_A });
+    ONE(r, 1, "runai_workload_gpu_allocation", now - 20 * SEC, 5, { "workload_id", WL_A });
     j = get_json(r, 1, WL_A, now, a);
     check_num(j, "allocatedResources.gpu", 2);
     json_decref(j);
 
     /* series the registry does not use, or without the labels it joins on */
-    ONE(r, 2, "node_cpu_seconds_total", now, 1, {"workload_id", WL_B});
-    ONE(r, 2, "runai_workload_info", now, 1, {"workload_name", "no-id"});
-    ONE(r, 2, "runai_workload_phase", now, 1, {"workload_id", WL_B}, {"phase", "Sleeping"});
-    ONE(r, 2, "runai_pod_info", now, 1, {"workload_id", WL_B}, {"pod", "p"});
-    ONE(r, 2, "DCGM_FI_DEV_GPU_UTIL", now, 0, {"gpu", "0"});
-    ONE(r, 2, "runai_workload_info_extra", now, 1, {"workload_id", WL_B});
-    tsdb_label_t nameless[] = {{"workload_id", WL_B}};
-    tsdb_sample_t s = {now, 1};
+    ONE(r, 2, "node_cpu_seconds_total", now, 1, { "workload_id", WL_B });
+    ONE(r, 2, "runai_workload_info", now, 1, { "workload_name", "no-id" });
+    ONE(r, 2, "runai_workload_phase", now, 1, { "workload_id", WL_B }, { "phase", "Sleeping" });
+    ONE(r, 2, "runai_pod_info", now, 1, { "workload_id", WL_B }, { "pod", "p" });
+    ONE(r, 2, "DCGM_FI_DEV_GPU_UTIL", now, 0, { "gpu", "0" });
+    ONE(r, 2, "runai_workload_info_extra", now, 1, { "workload_id", WL_B });
+    tsdb_label_t nameless[] = { { "workload_id", WL_B } };
+    tsdb_sample_t s = { now, 1 };
     assert_ok(api_registry_observe(r, 2, nameless, 1, &s, 1));
     api_registry_query_t q;
     api_registry_query_init(&q);
@@ -1237,10 +1249,10 @@ static void test_foreach_summary(void **state)
     api_registry_t *r = reg_new();
     int64_t now = T0 + 10 * MIN;
     feed_four(r, 1, now);
-    feed_full(r, now);   /* tenant 7 */
-    struct sum s = {0};
+    feed_full(r, now); /* tenant 7 */
+    struct sum s = { 0 };
     assert_ok(api_registry_foreach(r, 1, now, summarise, &s));
-    assert_int_equal(s.n, 4);   /* E is deleted */
+    assert_int_equal(s.n, 4); /* E is deleted */
     assert_true(s.alloc == 3.5);
     assert_true(s.idle == 0);
     memset(&s, 0, sizeof s);
@@ -1269,10 +1281,10 @@ static void *writer(void *arg)
     char id[64];
     for (int i = 0; i < 200; i++) {
         snprintf(id, sizeof id, "3f1c1a2e-0000-4000-8000-%012d", i);
-        tsdb_label_t l[] = {{"__name__", "runai_workload_info"}, {"workload_id", id}};
-        tsdb_sample_t s[2] = {{T0, 1}, {T0 + 30 * SEC, 1}};
+        tsdb_label_t l[] = { { "__name__", "runai_workload_info" }, { "workload_id", id } };
+        tsdb_sample_t s[2] = { { T0, 1 }, { T0 + 30 * SEC, 1 } };
         if (api_registry_observe(t->r, t->tenant, l, 2, s, 2)) return (void *)1;
-        tsdb_label_t g[] = {{"__name__", "runai_workload_gpu_allocation"}, {"workload_id", id}};
+        tsdb_label_t g[] = { { "__name__", "runai_workload_gpu_allocation" }, { "workload_id", id } };
         if (api_registry_observe(t->r, t->tenant, g, 2, s, 2)) return (void *)1;
     }
     return NULL;
@@ -1298,15 +1310,21 @@ static void test_concurrency(void **state)
 {
     (void)state;
     api_registry_t *r = reg_new();
-    struct thr t1 = {r, 1}, t2 = {r, 2}, t3 = {r, 1};
+    struct thr t1 = { r, 1 }, t2 = { r, 2 }, t3 = { r, 1 };
     pthread_t a, b, c, d;
     assert_int_equal(pthread_create(&a, NULL, writer, &t1), 0);
     assert_int_equal(pthread_create(&b, NULL, writer, &t2), 0);
     assert_int_equal(pthread_create(&c, NULL, writer, &t3), 0);
     assert_int_equal(pthread_create(&d, NULL, reader, &t1), 0);
     void *ra, *rb, *rc, *rd;
-    pthread_join(a, &ra); pthread_join(b, &rb); pthread_join(c, &rc); pthread_join(d, &rd);
-    assert_null(ra); assert_null(rb); assert_null(rc); assert_null(rd);
+    pthread_join(a, &ra);
+    pthread_join(b, &rb);
+    pthread_join(c, &rc);
+    pthread_join(d, &rd);
+    assert_null(ra);
+    assert_null(rb);
+    assert_null(rc);
+    assert_null(rd);
     strata_arena_t *ar = strata_arena_new(0);
     api_registry_query_t q;
     api_registry_query_init(&q);
@@ -1314,7 +1332,7 @@ static void test_concurrency(void **state)
     for (int32_t ten = 1; ten <= 2; ten++) {
         assert_ok(api_registry_count(r, ten, &q, T0 + MIN, ar, &res));
         assert_string_equal(res.json, "{\"count\":200}");
-        struct sum s = {0};
+        struct sum s = { 0 };
         assert_ok(api_registry_foreach(r, ten, T0 + MIN, summarise, &s));
         assert_true(s.alloc == 200);
     }
@@ -1335,9 +1353,10 @@ static void test_options(void **state)
     api_registry_t *r;
     assert_ok(api_registry_new(&o, &r));
     strata_arena_t *a = strata_arena_new(0);
-    RANGE(r, 1, "runai_workload_info", T0, T0 + 3 * MIN, 30 * SEC, 1, {"workload_id", WL_A});
-    RANGE(r, 1, "runai_workload_gpu_allocation", T0, T0 + 3 * MIN, 30 * SEC, 1, {"workload_id", WL_A});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, T0 + 3 * MIN, 30 * SEC, 0, {"gpu", "0"}, {"workload_id", WL_A});
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 3 * MIN, 30 * SEC, 1, { "workload_id", WL_A });
+    RANGE(r, 1, "runai_workload_gpu_allocation", T0, T0 + 3 * MIN, 30 * SEC, 1, { "workload_id", WL_A });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, T0 + 3 * MIN, 30 * SEC, 0, { "gpu", "0" },
+          { "workload_id", WL_A });
     json_t *j = get_json(r, 1, WL_A, T0 + 3 * MIN, a);
     check_num(j, "idleAllocatedGpus", 1);
     json_decref(j);
@@ -1349,15 +1368,14 @@ static void test_options(void **state)
     api_registry_free(NULL);
 }
 
-static void check_stats(api_registry_t *r, size_t tenants, size_t wls, size_t pods, size_t gpus,
-                        size_t els)
+static void check_stats(api_registry_t *r, size_t tenants, size_t wls, size_t pods, size_t gpus, size_t els)
 {
     api_registry_stats_t st;
     api_registry_stats(r, &st);
     if (st.tenants != tenants || st.workloads != wls || st.pods != pods || st.gpus != gpus ||
         st.elements != els)
-        fail_msg("stats %zu/%zu/%zu/%zu/%zu, want %zu/%zu/%zu/%zu/%zu", st.tenants, st.workloads,
-                 st.pods, st.gpus, st.elements, tenants, wls, pods, gpus, els);
+        fail_msg("stats %zu/%zu/%zu/%zu/%zu, want %zu/%zu/%zu/%zu/%zu", st.tenants, st.workloads, st.pods,
+                 st.gpus, st.elements, tenants, wls, pods, gpus, els);
 }
 
 static void test_gc(void **state)
@@ -1367,29 +1385,30 @@ static void test_gc(void **state)
     strata_arena_t *a = strata_arena_new(0);
     /* A: deleted at T0+7m (last info T0+2m), with a GPU of its own, a pod
      * with a GPU, an element and an endpoint. */
-    RANGE(r, 1, "runai_workload_info", T0, T0 + 2 * MIN, 30 * SEC, 1, {"workload_id", WL_A});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, T0 + 2 * MIN, 30 * SEC, 5, {"gpu", "0"}, {"workload_id", WL_A});
-    RANGE(r, 1, "runai_pod_info", T0, T0 + 2 * MIN, 30 * SEC, 1, {"namespace", "ns"}, {"pod", "p-a"},
-          {"workload_id", WL_A});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, T0 + 2 * MIN, 30 * SEC, 5, {"gpu", "1"},
-          {"namespace", "ns"}, {"pod", "p-a"});
-    RANGE(r, 1, "runai_workload_element_info", T0, T0 + 2 * MIN, 30 * SEC, 1, {"workload_id", WL_A},
-          {"element_id", "e-a"}, {"name", "a"});
-    RANGE(r, 1, "runai_workload_endpoint_info", T0, T0 + 2 * MIN, 30 * SEC, 1, {"workload_id", WL_A},
-          {"url", "http://a/"});
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 2 * MIN, 30 * SEC, 1, { "workload_id", WL_A });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, T0 + 2 * MIN, 30 * SEC, 5, { "gpu", "0" },
+          { "workload_id", WL_A });
+    RANGE(r, 1, "runai_pod_info", T0, T0 + 2 * MIN, 30 * SEC, 1, { "namespace", "ns" }, { "pod", "p-a" },
+          { "workload_id", WL_A });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", T0, T0 + 2 * MIN, 30 * SEC, 5, { "gpu", "1" }, { "namespace", "ns" },
+          { "pod", "p-a" });
+    RANGE(r, 1, "runai_workload_element_info", T0, T0 + 2 * MIN, 30 * SEC, 1, { "workload_id", WL_A },
+          { "element_id", "e-a" }, { "name", "a" });
+    RANGE(r, 1, "runai_workload_endpoint_info", T0, T0 + 2 * MIN, 30 * SEC, 1, { "workload_id", WL_A },
+          { "url", "http://a/" });
     /* B: live to T0+20m; element e1 too, element e2 ended at T0+1m */
-    RANGE(r, 1, "runai_workload_info", T0, T0 + 20 * MIN, 30 * SEC, 1, {"workload_id", WL_B});
-    RANGE(r, 1, "runai_workload_element_info", T0, T0 + 20 * MIN, 30 * SEC, 1, {"workload_id", WL_B},
-          {"element_id", "e1"}, {"name", "one"});
-    RANGE(r, 1, "runai_workload_element_info", T0, T0 + 30 * SEC, 30 * SEC, 1, {"workload_id", WL_B},
-          {"element_id", "e2"}, {"name", "two"});
-    ONE(r, 1, "runai_workload_element_info", T0 + MIN, stale_nan(), {"workload_id", WL_B},
-        {"element_id", "e2"}, {"name", "two"});
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 20 * MIN, 30 * SEC, 1, { "workload_id", WL_B });
+    RANGE(r, 1, "runai_workload_element_info", T0, T0 + 20 * MIN, 30 * SEC, 1, { "workload_id", WL_B },
+          { "element_id", "e1" }, { "name", "one" });
+    RANGE(r, 1, "runai_workload_element_info", T0, T0 + 30 * SEC, 30 * SEC, 1, { "workload_id", WL_B },
+          { "element_id", "e2" }, { "name", "two" });
+    ONE(r, 1, "runai_workload_element_info", T0 + MIN, stale_nan(), { "workload_id", WL_B },
+        { "element_id", "e2" }, { "name", "two" });
     /* C: never in runai_workload_info, its allocation series ended at T0+6m */
-    RANGE(r, 1, "runai_workload_gpu_allocation", T0, T0 + MIN, 30 * SEC, 1, {"workload_id", WL_C});
+    RANGE(r, 1, "runai_workload_gpu_allocation", T0, T0 + MIN, 30 * SEC, 1, { "workload_id", WL_C });
     /* a pod of no workload, status only, ended at T0+6m */
-    RANGE(r, 1, "kube_pod_status_phase", T0, T0 + MIN, 30 * SEC, 1, {"namespace", "ns"},
-          {"pod", "x"}, {"phase", "Running"});
+    RANGE(r, 1, "kube_pod_status_phase", T0, T0 + MIN, 30 * SEC, 1, { "namespace", "ns" }, { "pod", "x" },
+          { "phase", "Running" });
     check_stats(r, 1, 3, 2, 2, 3);
 
     size_t dropped = 99;
@@ -1416,7 +1435,7 @@ static void test_gc(void **state)
     assert_string_equal(res.json, "{\"count\":0}");
 
     /* A comes back later: a fresh record */
-    ONE(r, 1, "runai_workload_info", T0 + 30 * MIN, 1, {"workload_id", WL_A});
+    ONE(r, 1, "runai_workload_info", T0 + 30 * MIN, 1, { "workload_id", WL_A });
     json_t *j = get_json(r, 1, WL_A, T0 + 30 * MIN, a);
     check_str(j, "createdAt", "2024-12-20T15:00:00Z");
     check_array_size(j, "endpoints", 0);
@@ -1427,7 +1446,7 @@ static void test_gc(void **state)
     for (int i = 0; i < 600; i++) {
         snprintf(id, sizeof id, "3f1c1a2e-0000-4000-8000-%012d", i);
         int64_t last = i % 3 ? T0 + 10 * MIN : T0;
-        RANGE(r, 2, "runai_workload_info", T0, last, 5 * MIN, 1, {"workload_id", id});
+        RANGE(r, 2, "runai_workload_info", T0, last, 5 * MIN, 1, { "workload_id", id });
     }
     assert_ok(api_registry_gc(r, T0 + 10 * MIN, 0, &dropped));
     assert_int_equal(dropped, 200);

@@ -23,14 +23,18 @@
 #include "reports.h"
 #include "strata_log.h"
 
-#define T0 INT64_C(1734705000000)   /* 2024-12-20T14:30:00Z */
-#define DAY INT64_C(86400000)
+#define T0   INT64_C(1734705000000) /* 2024-12-20T14:30:00Z */
+#define DAY  INT64_C(86400000)
 #define HOUR INT64_C(3600000)
-#define MIN INT64_C(60000)
-#define D1 INT64_C(1733011200000)   /* 2024-12-01T00:00:00Z */
+#define MIN  INT64_C(60000)
+#define D1   INT64_C(1733011200000) /* 2024-12-01T00:00:00Z */
 
 static _Atomic int64_t g_now = T0;
-static int64_t now_fn(void *ctx) { (void)ctx; return atomic_load(&g_now); }
+static int64_t now_fn(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&g_now);
+}
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -76,8 +80,7 @@ static void list_files(const char *dir, char *out, size_t cap)
     if (n >= 0) free(nl);
 }
 
-static api_reports_t *open_store(const char *dir, int workers, api_report_generate_fn gen,
-                                 void *ctx)
+static api_reports_t *open_store(const char *dir, int workers, api_report_generate_fn gen, void *ctx)
 {
     api_reports_options_t o;
     api_reports_options_init(&o);
@@ -90,14 +93,10 @@ static api_reports_t *open_store(const char *dir, int workers, api_report_genera
     return st;
 }
 
-static const char *jstr(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
+static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
 /* Creates a report and returns its id (static buffer per call site is fine). */
-static void create_ok(api_reports_t *st, int32_t tenant, const char *by, const char *body,
-                      char id[37])
+static void create_ok(api_reports_t *st, int32_t tenant, const char *by, const char *body, char id[37])
 {
     strata_arena_t *a = strata_arena_new(0);
     api_reports_result_t r;
@@ -113,8 +112,7 @@ static void create_ok(api_reports_t *st, int32_t tenant, const char *by, const c
 static char *simple_body(char *buf, size_t cap, const char *name)
 {
     snprintf(buf, cap,
-             "{\"name\":\"%s\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-03T00:00:00Z\"}",
-             name);
+             "{\"name\":\"%s\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-03T00:00:00Z\"}", name);
     return buf;
 }
 
@@ -151,8 +149,8 @@ static double stale_nan(void) { return test_bits_double(TSDB_STALE_NAN_BITS); }
 static size_t ramp(tsdb_sample_t *s, int64_t t0, int64_t t1, int64_t step, double v)
 {
     size_t n = 0;
-    for (int64_t t = t0; t < t1; t += step) s[n++] = (tsdb_sample_t){t, v};
-    s[n++] = (tsdb_sample_t){t1, stale_nan()};
+    for (int64_t t = t0; t < t1; t += step) s[n++] = (tsdb_sample_t){ t, v };
+    s[n++] = (tsdb_sample_t){ t1, stale_nan() };
     return n;
 }
 
@@ -164,20 +162,31 @@ static void setup_workloads(void)
     n_util_a = ramp(s_util_a, D1 + 22 * HOUR, D1 + 26 * HOUR, MIN, 50);
     n_alloc_b = ramp(s_alloc_b, D1 + 34 * HOUR, D1 + 36 * HOUR, MIN, 1);
     n_cpu_a = 0;
-    for (int i = 0; i <= 3; i++) s_cpu_a[n_cpu_a++] = (tsdb_sample_t){D1 + (22 + i) * HOUR, 3600.0 * i};
-    ser_util_a = (api_report_series_t){s_util_a, n_util_a};
-    ser_cpu_a = (api_report_series_t){s_cpu_a, n_cpu_a};
-    W[0] = (api_report_workload_t){
-        .workload_id = "11111111-1111-4111-8111-111111111111", .workload_name = "train-a",
-        .cluster_id = "c1", .department_id = "d1", .department_name = "research",
-        .project_id = "p1", .project_name = "team-a", .nodepool = "default",
-        .gpu_allocation = {s_alloc_a, n_alloc_a}, .gpu_util = &ser_util_a, .ngpu_util = 1,
-        .cpu_usage = &ser_cpu_a, .ncpu_usage = 1};
-    W[1] = (api_report_workload_t){
-        .workload_id = "22222222-2222-4222-8222-222222222222", .workload_name = "infer-b",
-        .cluster_id = "c1", .department_id = "d1", .department_name = "research",
-        .project_id = "p2", .project_name = "team-b", .nodepool = "default",
-        .gpu_allocation = {s_alloc_b, n_alloc_b}};
+    for (int i = 0; i <= 3; i++) s_cpu_a[n_cpu_a++] = (tsdb_sample_t){ D1 + (22 + i) * HOUR, 3600.0 * i };
+    ser_util_a = (api_report_series_t){ s_util_a, n_util_a };
+    ser_cpu_a = (api_report_series_t){ s_cpu_a, n_cpu_a };
+    W[0] = (api_report_workload_t){ .workload_id = "11111111-1111-4111-8111-111111111111",
+                                    .workload_name = "train-a",
+                                    .cluster_id = "c1",
+                                    .department_id = "d1",
+                                    .department_name = "research",
+                                    .project_id = "p1",
+                                    .project_name = "team-a",
+                                    .nodepool = "default",
+                                    .gpu_allocation = { s_alloc_a, n_alloc_a },
+                                    .gpu_util = &ser_util_a,
+                                    .ngpu_util = 1,
+                                    .cpu_usage = &ser_cpu_a,
+                                    .ncpu_usage = 1 };
+    W[1] = (api_report_workload_t){ .workload_id = "22222222-2222-4222-8222-222222222222",
+                                    .workload_name = "infer-b",
+                                    .cluster_id = "c1",
+                                    .department_id = "d1",
+                                    .department_name = "research",
+                                    .project_id = "p2",
+                                    .project_name = "team-b",
+                                    .nodepool = "default",
+                                    .gpu_allocation = { s_alloc_b, n_alloc_b } };
 }
 
 /* What the clean generator writes for the report "2024-12-01..12-03, by Project". */
@@ -191,10 +200,10 @@ static const char *const EXPECTED_PROJECT_CSV =
 
 typedef struct gen_ctx {
     int calls;
-    int fail_rc;                /* return this with a message instead of generating */
-    int block;                  /* wait until cancelled after the first row */
-    int signal_fd;              /* write a byte here after the first row (crash test) */
-    api_reports_t *st;          /* to observe the status from inside */
+    int fail_rc;       /* return this with a message instead of generating */
+    int block;         /* wait until cancelled after the first row */
+    int signal_fd;     /* write a byte here after the first row (crash test) */
+    api_reports_t *st; /* to observe the status from inside */
     char seen_status[32];
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -229,11 +238,14 @@ static int gen(void *ctx, const api_report_request_t *req, api_report_csv_t *csv
     size_t n;
     int rc = api_reports_aggregate(req, W, 2, NULL, cancelled, a, &rows, &n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (*cancelled) { rc = STRATA_ECLOSED; break; }
+        if (*cancelled) {
+            rc = STRATA_ECLOSED;
+            break;
+        }
         rc = api_reports_csv_row(csv, &rows[i]);
         if (i == 0 && g->signal_fd >= 0) {
             if (write(g->signal_fd, "x", 1) != 1) _exit(3);
-            for (;;) pause();   /* the parent SIGKILLs us here, mid-generation */
+            for (;;) pause(); /* the parent SIGKILLs us here, mid-generation */
         }
         if (i == 0 && g->block) {
             pthread_mutex_lock(&g->mu);
@@ -293,32 +305,38 @@ static void test_create_validation(void **state)
     expect_invalid(st, "{\"name\":\"r\",\"start\":\"yesterday\",\"end\":\"2024-12-02T00:00:00Z\"}",
                    "start: must be an RFC 3339 date-time string (e.g. 2024-12-01T00:00:00Z)");
     /* an offset that pushes the UTC instant out of 0000..9999 (the Report could not render it) */
-    expect_invalid(st, "{\"name\":\"r\",\"start\":\"0000-01-01T00:00:00+01:00\",\"end\":\"2024-12-02T00:00:00Z\"}",
-                   "start: must lie between years 0000 and 9999 in UTC");
-    expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"9999-12-31T23:59:59-01:00\"}",
-                   "end: must lie between years 0000 and 9999 in UTC");
+    expect_invalid(
+        st, "{\"name\":\"r\",\"start\":\"0000-01-01T00:00:00+01:00\",\"end\":\"2024-12-02T00:00:00Z\"}",
+        "start: must lie between years 0000 and 9999 in UTC");
+    expect_invalid(
+        st, "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"9999-12-31T23:59:59-01:00\"}",
+        "end: must lie between years 0000 and 9999 in UTC");
     expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-02T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}",
                    "end: must be after start");
-    expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-03T00:00:00Z\",\"end\":\"2024-12-02T00:00:00+02:00\"}",
-                   "end: must be after start");
-    expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\","
-                       "\"groupBy\":\"Team\"}",
+    expect_invalid(
+        st, "{\"name\":\"r\",\"start\":\"2024-12-03T00:00:00Z\",\"end\":\"2024-12-02T00:00:00+02:00\"}",
+        "end: must be after start");
+    expect_invalid(st,
+                   "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\","
+                   "\"groupBy\":\"Team\"}",
                    "groupBy: must be one of Nodepool, Project, Department, Cluster, or null");
-    expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\","
-                       "\"groupBy\":\"project\"}",
+    expect_invalid(st,
+                   "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\","
+                   "\"groupBy\":\"project\"}",
                    "groupBy: must be one of Nodepool, Project, Department, Cluster, or null");
-    expect_invalid(st, "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\","
-                       "\"filterBy\":\"projectName==a\"}",
+    expect_invalid(st,
+                   "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\","
+                   "\"filterBy\":\"projectName==a\"}",
                    "filterBy: must be an array of strings");
-    const char *bad_terms[] = {"\"project==a\"", "\"projectName!=a\"", "\"projectName==\"",
-                               "\"clusterId==a\\nb\"", "3"};
+    const char *bad_terms[] = { "\"project==a\"", "\"projectName!=a\"", "\"projectName==\"",
+                                "\"clusterId==a\\nb\"", "3" };
     for (size_t i = 0; i < 5; i++) {
         char body[300];
         snprintf(body, sizeof body,
                  "{\"name\":\"r\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\","
-                 "\"filterBy\":[\"clusterId==ok\",%s]}", bad_terms[i]);
-        expect_invalid(st, body,
-                       "filterBy[1]: must match ^(projectName|departmentName|clusterId)(==).+$");
+                 "\"filterBy\":[\"clusterId==ok\",%s]}",
+                 bad_terms[i]);
+        expect_invalid(st, body, "filterBy[1]: must match ^(projectName|departmentName|clusterId)(==).+$");
     }
     /* malformed JSON: the message says where */
     expect_invalid(st, "{\"name\": \"r\",\n  \"start\": }",
@@ -329,7 +347,8 @@ static void test_create_validation(void **state)
     char id[37];
     create_ok(st, 1, "alice",
               "{\"name\":\"ok\",\"start\":\"2024-12-01T02:00:00+02:00\",\"end\":\"2024-12-02T00:00:00.5Z\","
-              "\"groupBy\":null,\"color\":\"blue\",\"filterBy\":[\"departmentName==a==b\"]}", id);
+              "\"groupBy\":null,\"color\":\"blue\",\"filterBy\":[\"departmentName==a==b\"]}",
+              id);
     json_t *j = get_json(st, 1, id);
     char want[1024];
     snprintf(want, sizeof want,
@@ -379,7 +398,8 @@ static void test_lifecycle_ready(void **state)
     char id[37];
     create_ok(st, 1, "alice",
               "{\"name\":\"dec \\\"gpu\\\"/é\",\"start\":\"2024-12-01T00:00:00Z\","
-              "\"end\":\"2024-12-03T00:00:00Z\",\"groupBy\":\"Project\"}", id);
+              "\"end\":\"2024-12-03T00:00:00Z\",\"groupBy\":\"Project\"}",
+              id);
     strata_arena_t *a = strata_arena_new(0);
     api_reports_file_t f;
     api_reports_result_t r;
@@ -404,9 +424,8 @@ static void test_lifecycle_ready(void **state)
     assert_string_equal(csv, EXPECTED_PROJECT_CSV);
     assert_int_equal(f.size, (int64_t)strlen(EXPECTED_PROJECT_CSV));
     assert_string_equal(f.filename, "dec \"gpu\"/é.csv");
-    assert_string_equal(f.content_disposition,
-                        "attachment; filename=\"dec _gpu____.csv\"; "
-                        "filename*=UTF-8''dec%20%22gpu%22%2F%C3%A9.csv");
+    assert_string_equal(f.content_disposition, "attachment; filename=\"dec _gpu____.csv\"; "
+                                               "filename*=UTF-8''dec%20%22gpu%22%2F%C3%A9.csv");
     free(csv);
     /* only the metadata and the CSV remain */
     char files[512], want[512];
@@ -438,7 +457,7 @@ static void test_lifecycle_failed(void **state)
     char files[512], want[512];
     list_files(*state, files, sizeof files);
     snprintf(want, sizeof want, "%s.json", id);
-    assert_string_equal(files, want);   /* the temp CSV was discarded */
+    assert_string_equal(files, want); /* the temp CSV was discarded */
     strata_arena_free(a);
     api_reports_close(st);
 }
@@ -480,8 +499,8 @@ static void test_delete_cancels(void **state)
 
 /* ---- list / count ---------------------------------------------------------------- */
 
-static const char *list_names(api_reports_t *st, int32_t tenant, api_reports_query_t *q,
-                              strata_arena_t *a, int64_t *next)
+static const char *list_names(api_reports_t *st, int32_t tenant, api_reports_query_t *q, strata_arena_t *a,
+                              int64_t *next)
 {
     api_reports_result_t r;
     assert_ok(api_reports_list(st, tenant, q, a, &r));
@@ -515,8 +534,8 @@ static void test_list_count(void **state)
     gen_ctx_t g;
     gen_ctx_init(&g);
     api_reports_t *st = open_store(*state, 0, gen, &g);
-    const char *names[] = {"Delta-weekly", "alpha-daily", "charlie-weekly", "bravo-monthly", "echo"};
-    const char *by[] = {"bob", "alice", "alice", "bob", "dave"};
+    const char *names[] = { "Delta-weekly", "alpha-daily", "charlie-weekly", "bravo-monthly", "echo" };
+    const char *by[] = { "bob", "alice", "alice", "bob", "dave" };
     char body[256], id[5][37];
     for (int i = 0; i < 5; i++) {
         atomic_store(&g_now, T0 + i * HOUR);
@@ -559,7 +578,7 @@ static void test_list_count(void **state)
     assert_int_equal(next, -1);
 
     api_reports_query_init(&q);
-    q.sort_by = "status";   /* Failed < Pending < Ready, then creation order */
+    q.sort_by = "status"; /* Failed < Pending < Ready, then creation order */
     assert_string_equal(list_names(st, 1, &q, a, &next),
                         "charlie-weekly,bravo-monthly,echo,Delta-weekly,alpha-daily");
     q.sort_by = "createdBy";
@@ -567,26 +586,26 @@ static void test_list_count(void **state)
     assert_string_equal(list_names(st, 1, &q, a, &next),
                         "echo,bravo-monthly,Delta-weekly,charlie-weekly,alpha-daily");
 
-    const char *f1[] = {"name=@weekly"};
+    const char *f1[] = { "name=@weekly" };
     api_reports_query_init(&q);
     q.filter_by = f1;
     q.nfilter = 1;
     assert_string_equal(list_names(st, 1, &q, a, &next), "Delta-weekly,charlie-weekly");
     assert_int_equal(count_of(st, 1, &q, a), 2);
-    const char *f2[] = {"status==Ready", "createdBy!=alice"};
+    const char *f2[] = { "status==Ready", "createdBy!=alice" };
     q.filter_by = f2;
     q.nfilter = 2;
     assert_string_equal(list_names(st, 1, &q, a, &next), "Delta-weekly");
-    const char *f3[] = {"createdAt>=2024-12-20T16:30:00Z", "createdAt<=2024-12-20T18:30:00+01:00"};
+    const char *f3[] = { "createdAt>=2024-12-20T16:30:00Z", "createdAt<=2024-12-20T18:30:00+01:00" };
     q.filter_by = f3;
     assert_string_equal(list_names(st, 1, &q, a, &next), "charlie-weekly,bravo-monthly");
-    const char *f4[] = {"name=^b", "name!@x"};
+    const char *f4[] = { "name=^b", "name!@x" };
     q.filter_by = f4;
     assert_string_equal(list_names(st, 1, &q, a, &next), "bravo-monthly");
-    const char *f5[] = {"name=$ly", "createdAt=@T15:"};
+    const char *f5[] = { "name=$ly", "createdAt=@T15:" };
     q.filter_by = f5;
     assert_string_equal(list_names(st, 1, &q, a, &next), "alpha-daily");
-    const char *f6[] = {"status==Failed"};
+    const char *f6[] = { "status==Failed" };
     q.filter_by = f6;
     q.nfilter = 1;
     assert_int_equal(count_of(st, 1, &q, a), 1);
@@ -598,19 +617,19 @@ static void test_list_count(void **state)
 
     /* bad parameters */
     api_reports_result_t r;
-    const char *bad1[] = {"owner==bob"};
+    const char *bad1[] = { "owner==bob" };
     api_reports_query_init(&q);
     q.filter_by = bad1;
     q.nfilter = 1;
     assert_err(api_reports_list(st, 1, &q, a, &r), STRATA_EINVAL);
     assert_string_equal(r.error, "filterBy: invalid term \"owner==bob\": unknown field \"owner\" "
                                  "(name, status, createdAt, createdBy)");
-    const char *bad2[] = {"createdAt>=yesterday"};
+    const char *bad2[] = { "createdAt>=yesterday" };
     q.filter_by = bad2;
     assert_err(api_reports_count(st, 1, &q, a, &r), STRATA_EINVAL);
     assert_string_equal(r.error, "filterBy: invalid term \"createdAt>=yesterday\": \"yesterday\" is "
                                  "not an RFC 3339 date-time");
-    const char *bad3[] = {"name~x"};
+    const char *bad3[] = { "name~x" };
     q.filter_by = bad3;
     assert_err(api_reports_list(st, 1, &q, a, &r), STRATA_EINVAL);
     api_reports_query_init(&q);
@@ -708,7 +727,10 @@ static void test_persistence(void **state)
                       "\"end\":\"2024-12-02T00:00:00Z\"}";
     assert_err(api_reports_create(st, 1, "x", dup, strlen(dup), a, &r), STRATA_ECONFLICT);
     free(csv);
-    free(before1); free(before2); free(after1); free(after2);
+    free(before1);
+    free(before2);
+    free(after1);
+    free(after2);
     json_decref(j1);
     json_decref(j2);
     strata_arena_free(a);
@@ -725,7 +747,8 @@ static void test_processing_requeued(void **state)
     char id[37];
     create_ok(st, 1, "alice",
               "{\"name\":\"interrupted\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-03T00:00:00Z\","
-              "\"groupBy\":\"Project\"}", id);
+              "\"groupBy\":\"Project\"}",
+              id);
     api_reports_close(st);
     char path[600], tmp[600], orphan[600];
     snprintf(path, sizeof path, "%s/reports/%s.json", (char *)*state, id);
@@ -735,8 +758,7 @@ static void test_processing_requeued(void **state)
     assert_int_equal(json_dump_file(j, path, 0), 0);
     json_decref(j);
     snprintf(tmp, sizeof tmp, "%s/reports/%s.csv.tmp", (char *)*state, id);
-    snprintf(orphan, sizeof orphan, "%s/reports/33333333-3333-4333-8333-333333333333.csv",
-             (char *)*state);
+    snprintf(orphan, sizeof orphan, "%s/reports/33333333-3333-4333-8333-333333333333.csv", (char *)*state);
     FILE *f = fopen(tmp, "w");
     fputs("date,half a row", f);
     fclose(f);
@@ -778,8 +800,7 @@ static void test_open_repairs(void **state)
     char path[600], bad[600];
     snprintf(path, sizeof path, "%s/reports/%s.csv", (char *)*state, id);
     assert_int_equal(unlink(path), 0);
-    snprintf(bad, sizeof bad, "%s/reports/44444444-4444-4444-8444-444444444444.json",
-             (char *)*state);
+    snprintf(bad, sizeof bad, "%s/reports/44444444-4444-4444-8444-444444444444.json", (char *)*state);
     FILE *f = fopen(bad, "w");
     fputs("{\"format\":1,\"report\":{\"id\":", f);
     fclose(f);
@@ -899,8 +920,7 @@ static void test_close_requeues(void **state)
     st = open_store(*state, 0, gen, &g);
     json_t *j = get_json(st, 1, id);
     assert_string_equal(jstr(j, "status"), "Pending");
-    assert_string_equal(jstr(j, "statusMessage"),
-                        "Generation interrupted by a shutdown; it will run again");
+    assert_string_equal(jstr(j, "statusMessage"), "Generation interrupted by a shutdown; it will run again");
     json_decref(j);
     assert_int_equal(api_reports_run_one(st), 1);
     assert_status(st, 1, id, "Ready");
@@ -945,8 +965,9 @@ static void test_retention(void **state)
 
 static api_report_request_t req_of(int64_t start, int64_t end, enum api_report_group g)
 {
-    return (api_report_request_t){.id = "x", .name = "x", .tenant_id = 1, .start_ms = start,
-                                  .end_ms = end, .group_by = g};
+    return (api_report_request_t){
+        .id = "x", .name = "x", .tenant_id = 1, .start_ms = start, .end_ms = end, .group_by = g
+    };
 }
 
 static void test_agg_gpu_hours(void **state)
@@ -955,8 +976,9 @@ static void test_agg_gpu_hours(void **state)
     /* 2 GPUs from 10:00 to 13:30: samples every 30 s, stale marker at 13:30 */
     static tsdb_sample_t s[512];
     size_t n = ramp(s, D1 + 10 * HOUR, D1 + 13 * HOUR + 30 * MIN, 30000, 2);
-    api_report_workload_t w = {.workload_id = "w", .workload_name = "w", .cluster_id = "c",
-                               .gpu_allocation = {s, n}};
+    api_report_workload_t w = {
+        .workload_id = "w", .workload_name = "w", .cluster_id = "c", .gpu_allocation = { s, n }
+    };
     api_report_request_t rq = req_of(D1, D1 + DAY, API_REPORT_GROUP_NONE);
     strata_arena_t *a = strata_arena_new(0);
     api_report_row_t *rows;
@@ -970,17 +992,19 @@ static void test_agg_gpu_hours(void **state)
     assert_true(rows[0].gpu_idle_allocated_hours == 0);
 
     /* without the stale marker the last value holds for the staleness (5m) */
-    assert_ok(api_reports_aggregate(&rq, &(api_report_workload_t){.workload_id = "w",
-                                    .gpu_allocation = {s, n - 1}}, 1, NULL, NULL, a, &rows, &nr));
+    assert_ok(api_reports_aggregate(
+        &rq, &(api_report_workload_t){ .workload_id = "w", .gpu_allocation = { s, n - 1 } }, 1, NULL, NULL, a,
+        &rows, &nr));
     assert_true(rows[0].gpu_allocation_hours == 2 * (3.5 * HOUR - 30000 + 5 * MIN) / (double)HOUR);
 
     /* a 10-minute gap in scrapes: the value lapses after 5 minutes */
-    static tsdb_sample_t gap[4] = {{0, 1}, {600000, 1}, {0, 0}, {0, 0}};
+    static tsdb_sample_t gap[4] = { { 0, 1 }, { 600000, 1 }, { 0, 0 }, { 0, 0 } };
     gap[0].t = D1;
     gap[1].t = D1 + 10 * MIN;
-    gap[2] = (tsdb_sample_t){D1 + 11 * MIN, stale_nan()};
-    assert_ok(api_reports_aggregate(&rq, &(api_report_workload_t){.workload_id = "w",
-                                    .gpu_allocation = {gap, 3}}, 1, NULL, NULL, a, &rows, &nr));
+    gap[2] = (tsdb_sample_t){ D1 + 11 * MIN, stale_nan() };
+    assert_ok(api_reports_aggregate(
+        &rq, &(api_report_workload_t){ .workload_id = "w", .gpu_allocation = { gap, 3 } }, 1, NULL, NULL, a,
+        &rows, &nr));
     assert_true(rows[0].gpu_allocation_hours == 6 * MIN / (double)HOUR);
     strata_arena_free(a);
 }
@@ -991,7 +1015,7 @@ static void test_agg_midnight_split(void **state)
     /* 3 GPUs from 22:00 to 02:00 next day: 2 h each side of midnight */
     static tsdb_sample_t s[2048];
     size_t n = ramp(s, D1 + 22 * HOUR, D1 + 26 * HOUR, 15000, 3);
-    api_report_workload_t w = {.workload_id = "w", .gpu_allocation = {s, n}};
+    api_report_workload_t w = { .workload_id = "w", .gpu_allocation = { s, n } };
     api_report_request_t rq = req_of(D1, D1 + 3 * DAY, API_REPORT_GROUP_CLUSTER);
     strata_arena_t *a = strata_arena_new(0);
     api_report_row_t *rows;
@@ -1017,21 +1041,29 @@ static void test_agg_cpu_counter_reset(void **state)
     /* cpu seconds: 100 before the range (baseline), then 160, 220, reset to 30,
      * 90, 7290 (a 2-core burst for an hour) */
     tsdb_sample_t s[] = {
-        {D1 - MIN, 100}, {D1, 160}, {D1 + MIN, 220}, {D1 + 2 * MIN, 30}, {D1 + 3 * MIN, 90},
-        {D1 + 3 * MIN + HOUR, 7290},
+        { D1 - MIN, 100 },    { D1, 160 },          { D1 + MIN, 220 },
+        { D1 + 2 * MIN, 30 }, { D1 + 3 * MIN, 90 }, { D1 + 3 * MIN + HOUR, 7290 },
     };
-    api_report_series_t cpu = {s, 6};
-    tsdb_sample_t req[] = {{D1, 4}, {D1 + 4 * MIN, 4}, {D1 + 8 * MIN, stale_nan()}};
-    api_report_series_t creq = {req, 3};
+    api_report_series_t cpu = { s, 6 };
+    tsdb_sample_t req[] = { { D1, 4 }, { D1 + 4 * MIN, 4 }, { D1 + 8 * MIN, stale_nan() } };
+    api_report_series_t creq = { req, 3 };
     /* 2 GiB requested for the same 8 minutes, 512 MiB used */
-    tsdb_sample_t mreq[] = {{D1, 2 * 1073741824.0}, {D1 + 4 * MIN, 2 * 1073741824.0},
-                           {D1 + 8 * MIN, stale_nan()}};
-    tsdb_sample_t muse[] = {{D1, 536870912.0}, {D1 + 4 * MIN, 536870912.0}, {D1 + 8 * MIN, stale_nan()}};
-    api_report_series_t mr = {mreq, 3}, mu = {muse, 3};
-    api_report_workload_t w = {.workload_id = "w", .cpu_usage = &cpu, .ncpu_usage = 1,
-                               .cpu_request = &creq, .ncpu_request = 1,
-                               .mem_request = &mr, .nmem_request = 1,
-                               .mem_usage = &mu, .nmem_usage = 1};
+    tsdb_sample_t mreq[] = { { D1, 2 * 1073741824.0 },
+                             { D1 + 4 * MIN, 2 * 1073741824.0 },
+                             { D1 + 8 * MIN, stale_nan() } };
+    tsdb_sample_t muse[] = { { D1, 536870912.0 },
+                             { D1 + 4 * MIN, 536870912.0 },
+                             { D1 + 8 * MIN, stale_nan() } };
+    api_report_series_t mr = { mreq, 3 }, mu = { muse, 3 };
+    api_report_workload_t w = { .workload_id = "w",
+                                .cpu_usage = &cpu,
+                                .ncpu_usage = 1,
+                                .cpu_request = &creq,
+                                .ncpu_request = 1,
+                                .mem_request = &mr,
+                                .nmem_request = 1,
+                                .mem_usage = &mu,
+                                .nmem_usage = 1 };
     api_report_request_t rq = req_of(D1, D1 + DAY, API_REPORT_GROUP_NONE);
     strata_arena_t *a = strata_arena_new(0);
     api_report_row_t *rows;
@@ -1056,11 +1088,15 @@ static void test_agg_idle_hours(void **state)
     size_t nal = ramp(al, D1 + 10 * HOUR, D1 + 11 * HOUR, 30000, 2);
     size_t n0 = ramp(u0, D1 + 10 * HOUR, D1 + 11 * HOUR, 60000, 0);
     size_t n1 = ramp(u1, D1 + 10 * HOUR, D1 + 11 * HOUR, 60000, 50);
-    size_t nf0 = ramp(fb0, D1 + 10 * HOUR, D1 + 11 * HOUR, 60000, 1024);   /* MiB */
+    size_t nf0 = ramp(fb0, D1 + 10 * HOUR, D1 + 11 * HOUR, 60000, 1024); /* MiB */
     size_t nf1 = ramp(fb1, D1 + 10 * HOUR, D1 + 11 * HOUR, 60000, 3072);
-    api_report_series_t util[2] = {{u0, n0}, {u1, n1}}, fb[2] = {{fb0, nf0}, {fb1, nf1}};
-    api_report_workload_t w = {.workload_id = "w", .gpu_allocation = {al, nal},
-                               .gpu_util = util, .ngpu_util = 2, .gpu_fb_used = fb, .ngpu_fb_used = 2};
+    api_report_series_t util[2] = { { u0, n0 }, { u1, n1 } }, fb[2] = { { fb0, nf0 }, { fb1, nf1 } };
+    api_report_workload_t w = { .workload_id = "w",
+                                .gpu_allocation = { al, nal },
+                                .gpu_util = util,
+                                .ngpu_util = 2,
+                                .gpu_fb_used = fb,
+                                .ngpu_fb_used = 2 };
     api_report_request_t rq = req_of(D1, D1 + DAY, API_REPORT_GROUP_NONE);
     strata_arena_t *a = strata_arena_new(0);
     api_report_row_t *rows;
@@ -1091,11 +1127,17 @@ static void test_agg_groups_and_filters(void **state)
     setup_workloads();
     static tsdb_sample_t c[128];
     size_t nc = ramp(c, D1 + 12 * HOUR, D1 + 13 * HOUR, MIN, 4);
-    api_report_workload_t w[3] = {W[0], W[1],
-        {.workload_id = "33333333-3333-4333-8333-333333333333", .workload_name = "w3",
-         .cluster_id = "c2", .department_id = "d2", .department_name = "ops",
-         .project_id = "p1", .project_name = "team-a", .nodepool = "a100",
-         .gpu_allocation = {c, nc}}};
+    api_report_workload_t w[3] = { W[0],
+                                   W[1],
+                                   { .workload_id = "33333333-3333-4333-8333-333333333333",
+                                     .workload_name = "w3",
+                                     .cluster_id = "c2",
+                                     .department_id = "d2",
+                                     .department_name = "ops",
+                                     .project_id = "p1",
+                                     .project_name = "team-a",
+                                     .nodepool = "a100",
+                                     .gpu_allocation = { c, nc } } };
     strata_arena_t *a = strata_arena_new(0);
     api_report_row_t *rows;
     size_t nr;
@@ -1120,15 +1162,15 @@ static void test_agg_groups_and_filters(void **state)
     assert_string_equal(rows[1].nodepool, "default");
 
     /* filters: same field OR'ed, different fields AND'ed */
-    const char *f1[] = {"projectName==team-a", "clusterId==c1"};
+    const char *f1[] = { "projectName==team-a", "clusterId==c1" };
     rq.group_by = API_REPORT_GROUP_NONE;
     rq.filter_by = f1;
     rq.nfilter = 2;
     assert_ok(api_reports_aggregate(&rq, w, 3, NULL, NULL, a, &rows, &nr));
-    assert_int_equal(nr, 2);   /* train-a on both days */
+    assert_int_equal(nr, 2); /* train-a on both days */
     assert_string_equal(rows[0].workload_name, "train-a");
     assert_string_equal(rows[1].workload_name, "train-a");
-    const char *f2[] = {"projectName==team-a", "projectName==team-b", "departmentName==research"};
+    const char *f2[] = { "projectName==team-a", "projectName==team-b", "departmentName==research" };
     rq.filter_by = f2;
     rq.nfilter = 3;
     assert_ok(api_reports_aggregate(&rq, w, 3, NULL, NULL, a, &rows, &nr));
@@ -1147,29 +1189,38 @@ static void test_csv_writer(void **state)
     FILE *f = open_memstream(&buf, &len);
     api_report_csv_t *csv;
     assert_ok(api_reports_csv_new(f, API_REPORT_GROUP_NONE, &csv));
-    api_report_row_t r = {
-        .day_ms = D1, .cluster_id = "c1", .department_id = "d1", .department_name = "R&D, \"east\"",
-        .project_id = "p1", .project_name = "team\na", .nodepool = NULL,
-        .workload_id = "w1", .workload_name = "train",
-        .gpu_allocation_hours = 0.1, .gpu_idle_allocated_hours = 1.0 / 3.0,
-        .gpu_utilization_avg_pct = NAN, .gpu_memory_usage_avg_bytes = 85899345920.0,
-        .cpu_request_core_hours = 1e-7, .cpu_usage_core_hours = 12.5,
-        .cpu_memory_request_gib_hours = 1e21, .cpu_memory_usage_gib_hours = 0, .workloads = 1};
+    api_report_row_t r = { .day_ms = D1,
+                           .cluster_id = "c1",
+                           .department_id = "d1",
+                           .department_name = "R&D, \"east\"",
+                           .project_id = "p1",
+                           .project_name = "team\na",
+                           .nodepool = NULL,
+                           .workload_id = "w1",
+                           .workload_name = "train",
+                           .gpu_allocation_hours = 0.1,
+                           .gpu_idle_allocated_hours = 1.0 / 3.0,
+                           .gpu_utilization_avg_pct = NAN,
+                           .gpu_memory_usage_avg_bytes = 85899345920.0,
+                           .cpu_request_core_hours = 1e-7,
+                           .cpu_usage_core_hours = 12.5,
+                           .cpu_memory_request_gib_hours = 1e21,
+                           .cpu_memory_usage_gib_hours = 0,
+                           .workloads = 1 };
     assert_ok(api_reports_csv_row(csv, &r));
     assert_int_equal(api_reports_csv_rows(csv), 1);
     api_reports_csv_free(csv);
     fclose(f);
-    assert_string_equal(buf,
-        "date,cluster_id,department_id,department_name,project_id,project_name,nodepool,"
-        "workload_id,workload_name,gpu_allocation_hours,gpu_idle_allocated_hours,"
-        "gpu_utilization_avg_pct,gpu_memory_usage_avg_bytes,cpu_request_core_hours,"
-        "cpu_usage_core_hours,cpu_memory_request_gib_hours,cpu_memory_usage_gib_hours,workloads\n"
-        "2024-12-01,c1,d1,\"R&D, \"\"east\"\"\",p1,\"team\na\",,w1,train,0.1,0.3333333333333333,,"
-        "85899345920,1e-7,12.5,1e+21,0,1\n");
+    assert_string_equal(
+        buf, "date,cluster_id,department_id,department_name,project_id,project_name,nodepool,"
+             "workload_id,workload_name,gpu_allocation_hours,gpu_idle_allocated_hours,"
+             "gpu_utilization_avg_pct,gpu_memory_usage_avg_bytes,cpu_request_core_hours,"
+             "cpu_usage_core_hours,cpu_memory_request_gib_hours,cpu_memory_usage_gib_hours,workloads\n"
+             "2024-12-01,c1,d1,\"R&D, \"\"east\"\"\",p1,\"team\na\",,w1,train,0.1,0.3333333333333333,,"
+             "85899345920,1e-7,12.5,1e+21,0,1\n");
     free(buf);
     assert_string_equal(api_reports_csv_header(API_REPORT_GROUP_NODEPOOL), "date,nodepool,");
 }
-
 
 /* ---- the generator over a real tsdb ------------------------------------------------- */
 
@@ -1189,11 +1240,11 @@ static void vappend(tsdb_t *db, const tsdb_sample_t *s, size_t n, va_list ap)
         snprintf(buf[nl], sizeof buf[nl], "%s", kv);
         char *eq = strchr(buf[nl], '=');
         *eq = 0;
-        l[nl] = (tsdb_label_t){buf[nl], eq + 1};
+        l[nl] = (tsdb_label_t){ buf[nl], eq + 1 };
         nl++;
     }
     qsort(l, nl, sizeof *l, cmp_label);
-    tsdb_series_input_t in = {l, nl, s, n};
+    tsdb_series_input_t in = { l, nl, s, n };
     tsdb_append_result_t res;
     assert_ok(tsdb_append(db, &in, 1, &res));
     assert_int_equal(res.appended, n);
@@ -1216,10 +1267,10 @@ static void put(tsdb_t *db, int64_t t0, int64_t t1, double v, int counter, ...)
     size_t k = 0;
     double c = 0;
     for (int64_t t = t0; t < t1; t += MIN) {
-        s[k++] = (tsdb_sample_t){t, counter ? c : v};
+        s[k++] = (tsdb_sample_t){ t, counter ? c : v };
         c += v;
     }
-    s[k++] = (tsdb_sample_t){t1, stale_nan()};
+    s[k++] = (tsdb_sample_t){ t1, stale_nan() };
     va_list ap;
     va_start(ap, counter);
     vappend(db, s, k, ap);
@@ -1251,18 +1302,18 @@ static void test_tsdb_generator(void **state)
         "workload_name=train", "cluster_id=c1", "department_id=d1", "department_name=research",
         "project_id=p1", "project_name=team-a", "current_nodepools=pool-a,pool-b", NULL);
     put(db, a, b, 2, 0, "__name__=runai_workload_gpu_allocation", "__tenant__=1", "workload_id=W1", NULL);
-    put(db, a, b, 1, 0, "__name__=runai_pod_info", "__tenant__=1", "workload_id=W1",
-        "namespace=ns1", "pod=train-0", "node=n1", "nodepool=pool-a", NULL);
+    put(db, a, b, 1, 0, "__name__=runai_pod_info", "__tenant__=1", "workload_id=W1", "namespace=ns1",
+        "pod=train-0", "node=n1", "nodepool=pool-a", NULL);
     put(db, a, b, 0, 0, "__name__=DCGM_FI_DEV_GPU_UTIL", "__tenant__=1", "gpu=0", "namespace=ns1",
         "pod=train-0", NULL);
     put(db, a, b, 100, 0, "__name__=DCGM_FI_DEV_GPU_UTIL", "__tenant__=1", "gpu=1", "namespace=ns1",
         "pod=train-0", NULL);
-    put(db, a, b, 60, 1, "__name__=container_cpu_usage_seconds_total", "__tenant__=1",
-        "namespace=ns1", "pod=train-0", "container=main", NULL);
-    put(db, a, b, 1e6, 1, "__name__=container_cpu_usage_seconds_total", "__tenant__=1",
-        "namespace=ns1", "pod=train-0", "container=POD", NULL);
-    put(db, a, b, 2, 0, "__name__=kube_pod_container_resource_requests", "__tenant__=1",
-        "namespace=ns1", "pod=train-0", "container=main", "resource=cpu", NULL);
+    put(db, a, b, 60, 1, "__name__=container_cpu_usage_seconds_total", "__tenant__=1", "namespace=ns1",
+        "pod=train-0", "container=main", NULL);
+    put(db, a, b, 1e6, 1, "__name__=container_cpu_usage_seconds_total", "__tenant__=1", "namespace=ns1",
+        "pod=train-0", "container=POD", NULL);
+    put(db, a, b, 2, 0, "__name__=kube_pod_container_resource_requests", "__tenant__=1", "namespace=ns1",
+        "pod=train-0", "container=main", "resource=cpu", NULL);
     put(db, a, b, 4294967296.0, 0, "__name__=kube_pod_container_resource_requests", "__tenant__=1",
         "namespace=ns1", "pod=train-0", "container=main", "resource=memory", NULL);
     put(db, a, b, 1073741824.0, 0, "__name__=container_memory_working_set_bytes", "__tenant__=1",
@@ -1271,47 +1322,51 @@ static void test_tsdb_generator(void **state)
     put(db, D1 + 34 * HOUR, D1 + 35 * HOUR, 1, 0, "__name__=runai_workload_info", "__tenant__=1",
         "workload_id=W3", "workload_name=serve", "cluster_id=c1", "department_id=d1",
         "department_name=research", "project_id=p2", "project_name=team-b", NULL);
-    put(db, D1 + 34 * HOUR, D1 + 35 * HOUR, 1, 0, "__name__=runai_workload_gpu_allocation",
-        "__tenant__=1", "workload_id=W3", NULL);
+    put(db, D1 + 34 * HOUR, D1 + 35 * HOUR, 1, 0, "__name__=runai_workload_gpu_allocation", "__tenant__=1",
+        "workload_id=W3", NULL);
     put(db, a, b, 1, 0, "__name__=runai_workload_info", "__tenant__=2", "workload_id=W9",
         "workload_name=theirs", "project_name=team-a", NULL);
     put(db, a, b, 8, 0, "__name__=runai_workload_gpu_allocation", "__tenant__=2", "workload_id=W9", NULL);
 
     api_read_source_t *rd;
     assert_ok(api_read_source_tsdb(db, &rd));
-    api_reports_tsdb_source_t src = {.reader = rd};
+    api_reports_tsdb_source_t src = { .reader = rd };
     api_reports_t *st = open_store(*state, 0, api_reports_tsdb_generate, &src);
     char all[37], team_a[37];
-    create_ok(st, 1, "alice", "{\"name\":\"all\",\"start\":\"2024-12-01T00:00:00Z\","
-                              "\"end\":\"2024-12-03T00:00:00Z\"}", all);
-    create_ok(st, 1, "alice", "{\"name\":\"team-a\",\"start\":\"2024-12-01T00:00:00Z\","
-                              "\"end\":\"2024-12-03T00:00:00Z\",\"groupBy\":\"Project\","
-                              "\"filterBy\":[\"projectName==team-a\"]}", team_a);
+    create_ok(st, 1, "alice",
+              "{\"name\":\"all\",\"start\":\"2024-12-01T00:00:00Z\","
+              "\"end\":\"2024-12-03T00:00:00Z\"}",
+              all);
+    create_ok(st, 1, "alice",
+              "{\"name\":\"team-a\",\"start\":\"2024-12-01T00:00:00Z\","
+              "\"end\":\"2024-12-03T00:00:00Z\",\"groupBy\":\"Project\","
+              "\"filterBy\":[\"projectName==team-a\"]}",
+              team_a);
     assert_int_equal(api_reports_run_one(st), 1);
     assert_int_equal(api_reports_run_one(st), 1);
     char path[700];
     snprintf(path, sizeof path, "%s/reports/%s.csv", (char *)*state, all);
     char *csv = slurp(path);
     assert_non_null(csv);
-    assert_string_equal(csv,
-        "date,cluster_id,department_id,department_name,project_id,project_name,nodepool,"
-        "workload_id,workload_name,gpu_allocation_hours,gpu_idle_allocated_hours,"
-        "gpu_utilization_avg_pct,gpu_memory_usage_avg_bytes,cpu_request_core_hours,"
-        "cpu_usage_core_hours,cpu_memory_request_gib_hours,cpu_memory_usage_gib_hours,workloads\n"
-        "2024-12-01,c1,d1,research,p1,team-a,pool-a,W1,train,4,1.9166666666666667,50,,4,"
-        "1.9833333333333334,8,2,1\n"
-        "2024-12-02,c1,d1,research,p1,team-a,pool-a,W1,train,4,2,50,,4,2,8,2,1\n"
-        "2024-12-02,c1,d1,research,p2,team-b,,W3,serve,1,0,,,0,0,0,0,1\n");
+    assert_string_equal(
+        csv, "date,cluster_id,department_id,department_name,project_id,project_name,nodepool,"
+             "workload_id,workload_name,gpu_allocation_hours,gpu_idle_allocated_hours,"
+             "gpu_utilization_avg_pct,gpu_memory_usage_avg_bytes,cpu_request_core_hours,"
+             "cpu_usage_core_hours,cpu_memory_request_gib_hours,cpu_memory_usage_gib_hours,workloads\n"
+             "2024-12-01,c1,d1,research,p1,team-a,pool-a,W1,train,4,1.9166666666666667,50,,4,"
+             "1.9833333333333334,8,2,1\n"
+             "2024-12-02,c1,d1,research,p1,team-a,pool-a,W1,train,4,2,50,,4,2,8,2,1\n"
+             "2024-12-02,c1,d1,research,p2,team-b,,W3,serve,1,0,,,0,0,0,0,1\n");
     free(csv);
     snprintf(path, sizeof path, "%s/reports/%s.csv", (char *)*state, team_a);
     csv = slurp(path);
     assert_non_null(csv);
-    assert_string_equal(csv,
-        "date,project_id,project_name,gpu_allocation_hours,gpu_idle_allocated_hours,"
-        "gpu_utilization_avg_pct,gpu_memory_usage_avg_bytes,cpu_request_core_hours,"
-        "cpu_usage_core_hours,cpu_memory_request_gib_hours,cpu_memory_usage_gib_hours,workloads\n"
-        "2024-12-01,p1,team-a,4,1.9166666666666667,50,,4,1.9833333333333334,8,2,1\n"
-        "2024-12-02,p1,team-a,4,2,50,,4,2,8,2,1\n");
+    assert_string_equal(
+        csv, "date,project_id,project_name,gpu_allocation_hours,gpu_idle_allocated_hours,"
+             "gpu_utilization_avg_pct,gpu_memory_usage_avg_bytes,cpu_request_core_hours,"
+             "cpu_usage_core_hours,cpu_memory_request_gib_hours,cpu_memory_usage_gib_hours,workloads\n"
+             "2024-12-01,p1,team-a,4,1.9166666666666667,50,,4,1.9833333333333334,8,2,1\n"
+             "2024-12-02,p1,team-a,4,2,50,,4,2,8,2,1\n");
     free(csv);
     api_reports_close(st);
     api_read_source_free(rd);
@@ -1337,33 +1392,35 @@ static size_t random_series(tsdb_sample_t *s, int64_t t0, int64_t t1, enum shape
 {
     size_t n = 0;
     double v = level, c = 1000;
-    int64_t left = 0;   /* ms until the value changes */
+    int64_t left = 0; /* ms until the value changes */
     for (int64_t t = t0; t < t1;) {
         if (left <= 0) {
             left = (int64_t)(sh == SH_UTIL ? 20 + rnd(300) : 2 + rnd(150)) * 60000;
-            if (sh == SH_UTIL) v = v == 0 ? (double)(1 + rnd(100)) : (rnd(3) ? 0 : (double)(1 + rnd(100)));
-            else if (sh == SH_LEVEL && rnd(4) == 0) v = level * (double)(1 + rnd(3));
-            else if (sh == SH_ALLOC && rnd(20) == 0) v = level + 1;  /* rarely resized */
+            if (sh == SH_UTIL)
+                v = v == 0 ? (double)(1 + rnd(100)) : (rnd(3) ? 0 : (double)(1 + rnd(100)));
+            else if (sh == SH_LEVEL && rnd(4) == 0)
+                v = level * (double)(1 + rnd(3));
+            else if (sh == SH_ALLOC && rnd(20) == 0)
+                v = level + 1; /* rarely resized */
         }
         if (sh == SH_COUNTER) {
             c = rnd(500) == 0 ? (double)rnd(50) : c + (double)rnd(120) + 0.5;
-            s[n++] = (tsdb_sample_t){t, c};
+            s[n++] = (tsdb_sample_t){ t, c };
         } else {
-            s[n++] = (tsdb_sample_t){t, v};
+            s[n++] = (tsdb_sample_t){ t, v };
         }
         uint32_t r = rnd(1000000);
-        if (r < 20) s[n++] = (tsdb_sample_t){t + 1000, stale_nan()};
+        if (r < 20) s[n++] = (tsdb_sample_t){ t + 1000, stale_nan() };
         int64_t step = r >= 20 && r < 30 ? (int64_t)(6 + rnd(30)) * 60000 : r < 20000 ? 61000 : 60000;
-        if (step == 61000) step = 60000 + (int64_t)(1 + rnd(20)) * 1000;  /* off the minute */
+        if (step == 61000) step = 60000 + (int64_t)(1 + rnd(20)) * 1000; /* off the minute */
         t += step;
         left -= step;
     }
-    s[n++] = (tsdb_sample_t){t1, stale_nan()};
+    s[n++] = (tsdb_sample_t){ t1, stale_nan() };
     return n;
 }
 
-static char *generate_csv(api_reports_tsdb_source_t *src, int64_t start, int64_t end,
-                          enum api_report_group g)
+static char *generate_csv(api_reports_tsdb_source_t *src, int64_t start, int64_t end, enum api_report_group g)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -1371,7 +1428,7 @@ static char *generate_csv(api_reports_tsdb_source_t *src, int64_t start, int64_t
     assert_non_null(f);
     api_report_csv_t *csv;
     assert_ok(api_reports_csv_new(f, g, &csv));
-    api_report_request_t req = {0};
+    api_report_request_t req = { 0 };
     req.id = "r";
     req.name = "r";
     req.tenant_id = 1;
@@ -1411,8 +1468,8 @@ static void assert_csv_close(const char *x, const char *y)
             double dx = strtod(fx, &endx), dy = strtod(fy, &endy);
             int numeric = !*endx && !*endy && endx != fx && endy != fy;
             if ((!numeric && strcmp(fx, fy)) || (numeric && fabs(dx - dy) > 1e-9 * fmax(1, fabs(dx))))
-                fail_msg("line %zu column %d: %s (rollups) vs %s (raw)\n%.*s\n%.*s", line, col, fx, fy,
-                         nx, x, ny, y);
+                fail_msg("line %zu column %d: %s (rollups) vs %s (raw)\n%.*s\n%.*s", line, col, fx, fy, nx, x,
+                         ny, y);
             fx = nfx;
             fy = nfy;
         }
@@ -1433,7 +1490,10 @@ static void test_tsdb_generator_rollups_match_raw(void **state)
     for (int w = 0; w < 12; w++) {
         int64_t t0 = D1 - 3 * HOUR + (int64_t)rnd(40) * HOUR,
                 t1 = t0 + (int64_t)(6 + rnd(70)) * HOUR + (int64_t)rnd(3600) * 1000;
-        if (w < 3) { t0 = D1 - HOUR; t1 = D1 + 3 * DAY + HOUR; }  /* all three days */
+        if (w < 3) {
+            t0 = D1 - HOUR;
+            t1 = D1 + 3 * DAY + HOUR;
+        } /* all three days */
         char id[32], name[32], proj[32], ns[32], pod[32];
         snprintf(id, sizeof id, "workload_id=W%02d", w);
         snprintf(name, sizeof name, "workload_name=job-%d", w);
@@ -1459,46 +1519,51 @@ static void test_tsdb_generator_rollups_match_raw(void **state)
             append_series(db, s, n, "__name__=DCGM_FI_DEV_FB_USED", "__tenant__=1", gpu, ns, pod, NULL);
         }
         n = random_series(s, t0, t1, SH_LEVEL, 0.5);
-        append_series(db, s, n, "__name__=kube_pod_container_resource_requests", "__tenant__=1",
-                      ns, pod, "container=main", "resource=cpu", NULL);
+        append_series(db, s, n, "__name__=kube_pod_container_resource_requests", "__tenant__=1", ns, pod,
+                      "container=main", "resource=cpu", NULL);
         n = random_series(s, t0, t1, SH_LEVEL, 2147483648.0);
-        append_series(db, s, n, "__name__=kube_pod_container_resource_requests", "__tenant__=1",
-                      ns, pod, "container=main", "resource=memory", NULL);
+        append_series(db, s, n, "__name__=kube_pod_container_resource_requests", "__tenant__=1", ns, pod,
+                      "container=main", "resource=memory", NULL);
         n = random_series(s, t0, t1, SH_COUNTER, 0);
-        append_series(db, s, n, "__name__=container_cpu_usage_seconds_total", "__tenant__=1",
-                      ns, pod, "container=main", NULL);
+        append_series(db, s, n, "__name__=container_cpu_usage_seconds_total", "__tenant__=1", ns, pod,
+                      "container=main", NULL);
         n = random_series(s, t0, t1, SH_LEVEL, 123456789.0);
-        append_series(db, s, n, "__name__=container_memory_working_set_bytes", "__tenant__=1",
-                      ns, pod, "container=main", NULL);
-        if (w % 4 == 3) assert_ok(tsdb_cut_head(db));  /* some blocks, some head */
+        append_series(db, s, n, "__name__=container_memory_working_set_bytes", "__tenant__=1", ns, pod,
+                      "container=main", NULL);
+        if (w % 4 == 3) assert_ok(tsdb_cut_head(db)); /* some blocks, some head */
     }
     /* W99, on purpose: a stale marker just after an hour starts, before its
      * first sample (ends the value held in); a counter whose only sample in
      * (23:00, 24:00] is at midnight (its rise belongs to the next day) */
     size_t n = 0;
     for (int64_t t = D1 + HOUR; t < D1 + 2 * DAY; t += MIN) {
-        if (t == D1 + 5 * HOUR) s[n++] = (tsdb_sample_t){t + 10000, stale_nan()};
-        if (t < D1 + 5 * HOUR || t >= D1 + 5 * HOUR + 30 * MIN) s[n++] = (tsdb_sample_t){t - 20000, 2};
+        if (t == D1 + 5 * HOUR) s[n++] = (tsdb_sample_t){ t + 10000, stale_nan() };
+        if (t < D1 + 5 * HOUR || t >= D1 + 5 * HOUR + 30 * MIN) s[n++] = (tsdb_sample_t){ t - 20000, 2 };
     }
-    append_series(db, s, n, "__name__=runai_workload_gpu_allocation", "__tenant__=1", "workload_id=W99", NULL);
+    append_series(db, s, n, "__name__=runai_workload_gpu_allocation", "__tenant__=1", "workload_id=W99",
+                  NULL);
     n = 0;
-    for (int64_t t = D1 + HOUR; t < D1 + 2 * DAY; t += MIN) s[n++] = (tsdb_sample_t){t, 50};
+    for (int64_t t = D1 + HOUR; t < D1 + 2 * DAY; t += MIN) s[n++] = (tsdb_sample_t){ t, 50 };
     append_series(db, s, n, "__name__=runai_workload_info", "__tenant__=1", "workload_id=W99",
                   "project_name=team-9", NULL);
-    append_series(db, s, n, "__name__=DCGM_FI_DEV_GPU_UTIL", "__tenant__=1", "workload_id=W99", "gpu=0", NULL);
+    append_series(db, s, n, "__name__=DCGM_FI_DEV_GPU_UTIL", "__tenant__=1", "workload_id=W99", "gpu=0",
+                  NULL);
     n = 0;
     for (int64_t t = D1 + HOUR; t < D1 + 2 * DAY; t += MIN)
-        if (t <= D1 + 23 * HOUR || t >= D1 + DAY) s[n++] = (tsdb_sample_t){t, (double)(t - D1) / 1000};
-    append_series(db, s, n, "__name__=container_cpu_usage_seconds_total", "__tenant__=1",
-                  "workload_id=W99", "container=main", NULL);
+        if (t <= D1 + 23 * HOUR || t >= D1 + DAY) s[n++] = (tsdb_sample_t){ t, (double)(t - D1) / 1000 };
+    append_series(db, s, n, "__name__=container_cpu_usage_seconds_total", "__tenant__=1", "workload_id=W99",
+                  "container=main", NULL);
     api_read_source_t *rd;
     assert_ok(api_read_source_tsdb(db, &rd));
-    api_reports_tsdb_source_t fast = {.reader = rd}, raw = {.reader = rd, .raw_only = 1};
-    const struct { int64_t start, end; enum api_report_group g; } cases[] = {
-        {D1, D1 + 3 * DAY, API_REPORT_GROUP_NONE},
-        {D1, D1 + 3 * DAY, API_REPORT_GROUP_PROJECT},
-        {D1 - DAY, D1 + 4 * DAY, API_REPORT_GROUP_CLUSTER},
-        {D1 + 5 * HOUR + 7 * MIN, D1 + 2 * DAY + 30 * MIN, API_REPORT_GROUP_NONE},
+    api_reports_tsdb_source_t fast = { .reader = rd }, raw = { .reader = rd, .raw_only = 1 };
+    const struct {
+        int64_t start, end;
+        enum api_report_group g;
+    } cases[] = {
+        { D1, D1 + 3 * DAY, API_REPORT_GROUP_NONE },
+        { D1, D1 + 3 * DAY, API_REPORT_GROUP_PROJECT },
+        { D1 - DAY, D1 + 4 * DAY, API_REPORT_GROUP_CLUSTER },
+        { D1 + 5 * HOUR + 7 * MIN, D1 + 2 * DAY + 30 * MIN, API_REPORT_GROUP_NONE },
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char *x = generate_csv(&fast, cases[i].start, cases[i].end, cases[i].g);

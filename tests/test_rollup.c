@@ -21,7 +21,8 @@ static void rollup_input(tsdb_sample_t *s, size_t *n, int from_k, int to_k)
     *n = 0;
     for (int k = from_k; k <= to_k; k++) {
         s[(*n)++] = (tsdb_sample_t){ k * MIN_MS, k <= 70 ? k : k - 70 };
-        if (k == 30) s[(*n)++] = (tsdb_sample_t){ 30 * MIN_MS + 30000, test_bits_double(TSDB_STALE_NAN_BITS) };
+        if (k == 30)
+            s[(*n)++] = (tsdb_sample_t){ 30 * MIN_MS + 30000, test_bits_double(TSDB_STALE_NAN_BITS) };
     }
 }
 
@@ -43,13 +44,14 @@ static void check_rollups(tsdb_t *db)
     assert_int_equal(p[1].t, 120 * MIN_MS);
     assert_int_equal(p[1].count, 60);
     assert_true(p[1].sum == 655 + 1275 && p[1].min == 1 && p[1].max == 70);
-    assert_true(p[1].first == 61 && p[1].first_t == 61 * MIN_MS && p[1].last == 50 && p[1].last_t == 120 * MIN_MS);
-    assert_true(p[1].increase == 60);  /* 60->70: 10, reset to 1: +1, 1->50: +49 */
+    assert_true(p[1].first == 61 && p[1].first_t == 61 * MIN_MS && p[1].last == 50 &&
+                p[1].last_t == 120 * MIN_MS);
+    assert_true(p[1].increase == 60); /* 60->70: 10, reset to 1: +1, 1->50: +49 */
 
     assert_ok(tsdb_series_set_rollups(set, TSDB_ROLLUP_5M, &p, &n));
     assert_int_equal(n, 24);
     for (size_t i = 0; i < n; i++) {
-        int k0 = (int)i * 5 + 1;   /* minutes k0..k0+4 */
+        int k0 = (int)i * 5 + 1; /* minutes k0..k0+4 */
         double v[5], sum = 0, mn = INFINITY, mx = -INFINITY;
         for (int j = 0; j < 5; j++) {
             v[j] = k0 + j <= 70 ? k0 + j : k0 + j - 70;
@@ -59,7 +61,11 @@ static void check_rollups(tsdb_t *db)
         }
         double prev = k0 - 1 <= 70 ? k0 - 1 : k0 - 1 - 70;
         double inc = i == 0 ? 4 : 0;
-        if (i > 0) for (int j = 0; j < 5; j++) { inc += v[j] >= prev ? v[j] - prev : v[j]; prev = v[j]; }
+        if (i > 0)
+            for (int j = 0; j < 5; j++) {
+                inc += v[j] >= prev ? v[j] - prev : v[j];
+                prev = v[j];
+            }
         assert_int_equal(p[i].t, (int64_t)(i + 1) * 5 * MIN_MS);
         assert_int_equal(p[i].count, 5);
         assert_true(p[i].sum == sum);
@@ -68,7 +74,7 @@ static void check_rollups(tsdb_t *db)
         assert_true(p[i].last == v[4] && p[i].last_t == (k0 + 4) * MIN_MS);
         assert_true(p[i].increase == inc);
     }
-    assert_true(p[14].increase == 5 && p[14].sum == 1 + 2 + 3 + 4 + 5);  /* (70, 75]: the reset */
+    assert_true(p[14].increase == 5 && p[14].sum == 1 + 2 + 3 + 4 + 5); /* (70, 75]: the reset */
     assert_err(tsdb_series_set_rollups(set, 1000, &p, &n), STRATA_EINVAL);
     tsdb_series_set_free(set);
 
@@ -133,9 +139,10 @@ static void test_rollup_hold_fields(void **state)
         double v = 0;
         while (t < 4 * 60 * MIN_MS && n < 1990) {
             int r = rand() % 100;
-            if (r < 3) s[n++] = (tsdb_sample_t){ t, test_bits_double(TSDB_STALE_NAN_BITS) };
+            if (r < 3)
+                s[n++] = (tsdb_sample_t){ t, test_bits_double(TSDB_STALE_NAN_BITS) };
             else {
-                if (rand() % 6 == 0) v = vals[rand() % 8];  /* mostly held, sometimes a new value */
+                if (rand() % 6 == 0) v = vals[rand() % 8]; /* mostly held, sometimes a new value */
                 s[n++] = (tsdb_sample_t){ t, v };
             }
             t += r < 90 ? 15000 : r < 97 ? 1000 * (1 + rand() % 600) : 1000 * (rand() % 3600 + 1);
@@ -165,7 +172,7 @@ static void test_rollup_zero_run_option(void **state)
 {
     (void)state;
     static tsdb_sample_t s[500];
-    size_t n = fixture_samples(s);  /* inner zero runs of 10 minutes */
+    size_t n = fixture_samples(s); /* inner zero runs of 10 minutes */
     for (int f = 0; f < 2; f++) {
         char *dir = test_tmpdir_new();
         fixture_copy(dir, f);

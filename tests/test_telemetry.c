@@ -26,15 +26,15 @@
 #include "telemetry.h"
 #include "tsdb.h"
 
-#define SEC 1000LL
-#define MIN (60 * SEC)
-#define HOUR (60 * MIN)
-#define N (1734705000000LL + 48 * HOUR)   /* "now": 2024-12-22T14:30:00Z */
+#define SEC    1000LL
+#define MIN    (60 * SEC)
+#define HOUR   (60 * MIN)
+#define N      (1734705000000LL + 48 * HOUR) /* "now": 2024-12-22T14:30:00Z */
 #define N_TEXT "2024-12-22T14:30:00Z"
 
-#define C1 "7b2f4c1d-1111-4222-8333-444455556666"
-#define C2 "7b2f4c1d-2222-4222-8333-444455556666"
-#define WL(x) "3f1c1a2e-0000-4000-8000-00000000000" x
+#define C1     "7b2f4c1d-1111-4222-8333-444455556666"
+#define C2     "7b2f4c1d-2222-4222-8333-444455556666"
+#define WL(x)  "3f1c1a2e-0000-4000-8000-00000000000" x
 
 typedef struct kv {
     const char *k, *v;
@@ -47,34 +47,34 @@ static int label_cmp(const void *a, const void *b)
 
 /* Feeds one series as ingest would: __name__ + kv + the tenant label, sorted.
  * Labels with an empty value are left out, as ingest drops them. */
-static void observe_kv(api_registry_t *r, int32_t tenant, const char *metric, const kv_t *kv,
-                       size_t nkv, const tsdb_sample_t *s, size_t ns)
+static void observe_kv(api_registry_t *r, int32_t tenant, const char *metric, const kv_t *kv, size_t nkv,
+                       const tsdb_sample_t *s, size_t ns)
 {
     tsdb_label_t l[40];
     char tbuf[16];
     size_t n = 0;
     snprintf(tbuf, sizeof tbuf, "%d", tenant);
-    l[n++] = (tsdb_label_t){"__name__", metric};
-    l[n++] = (tsdb_label_t){"__tenant__", tbuf};
+    l[n++] = (tsdb_label_t){ "__name__", metric };
+    l[n++] = (tsdb_label_t){ "__tenant__", tbuf };
     for (size_t i = 0; i < nkv && n < 40; i++)
-        if (kv[i].v && *kv[i].v) l[n++] = (tsdb_label_t){kv[i].k, kv[i].v};
+        if (kv[i].v && *kv[i].v) l[n++] = (tsdb_label_t){ kv[i].k, kv[i].v };
     qsort(l, n, sizeof *l, label_cmp);
     assert_ok(api_registry_observe(r, tenant, l, n, s, ns));
 }
 
 /* One sample per `step` over [from, to], all of value v. */
-static void range_kv(api_registry_t *r, int32_t tenant, const char *metric, int64_t from,
-                     int64_t to, int64_t step, double v, const kv_t *kv, size_t nkv)
+static void range_kv(api_registry_t *r, int32_t tenant, const char *metric, int64_t from, int64_t to,
+                     int64_t step, double v, const kv_t *kv, size_t nkv)
 {
     size_t ns = (size_t)((to - from) / step) + 1;
     tsdb_sample_t *s = calloc(ns, sizeof *s);
     assert_non_null(s);
-    for (size_t i = 0; i < ns; i++) s[i] = (tsdb_sample_t){from + (int64_t)i * step, v};
+    for (size_t i = 0; i < ns; i++) s[i] = (tsdb_sample_t){ from + (int64_t)i * step, v };
     observe_kv(r, tenant, metric, kv, nkv, s, ns);
     free(s);
 }
 
-#define KV(...) ((const kv_t[]){__VA_ARGS__}), (sizeof((const kv_t[]){__VA_ARGS__}) / sizeof(kv_t))
+#define KV(...) ((const kv_t[]){ __VA_ARGS__ }), (sizeof((const kv_t[]){ __VA_ARGS__ }) / sizeof(kv_t))
 #define RANGE(r, ten, metric, from, to, step, v, ...) \
     range_kv(r, ten, metric, from, to, step, v, KV(__VA_ARGS__))
 
@@ -82,10 +82,10 @@ static void range_kv(api_registry_t *r, int32_t tenant, const char *metric, int6
 
 typedef struct wl {
     const char *id, *phase;
-    int64_t since;            /* the current phase started at N - since */
+    int64_t since; /* the current phase started at N - since */
     const char *cluster, *dept, *dept_name, *proj, *proj_name, *type, *category, *cur, *req;
-    double alloc;             /* < 0: no allocation series */
-    int64_t created;          /* created_at = N - created */
+    double alloc;    /* < 0: no allocation series */
+    int64_t created; /* created_at = N - created */
 } wl_t;
 
 /*
@@ -105,15 +105,24 @@ typedef struct wl {
  */
 #define PROJ20 "infra, \"core\""
 static const wl_t FIXTURE[] = {
-    {WL("a"), "Running", 2 * HOUR, C1, "1", "research", "10", "nlp", "Training", "Train", "pool-a", "pool-a", 2, 4 * HOUR},
-    {WL("b"), "Running", 3 * HOUR, C1, "1", "research", "11", "vision", "Workspace", "Build", "pool-a, pool-b", "pool-b", 1, 4 * HOUR},
-    {WL("c"), "Running", 1 * HOUR, C2, "2", "ops", "20", PROJ20, "Inference", "Deploy", "pool-b", "pool-b", 0.5, 3 * HOUR},
-    {WL("d"), "Pending", 30 * MIN, C1, "1", "research", "10", "nlp", "Training", "Train", "", "pool-c", -1, 30 * MIN},
-    {WL("e"), "Pending", 1 * HOUR, C1, "2", "ops", "20", PROJ20, "Training", "Train", "", "pool-a", -1, 1 * HOUR},
-    {WL("f"), "Pending", 7 * HOUR, C2, "1", "research-old", "11", "vision", "Workspace", "Build", "", "pool-b", -1, 7 * HOUR},
-    {WL("9"), "Pending", 30 * HOUR, C1, "1", "research", "10", "nlp", "Training", "Train", "", "pool-a,pool-c,pool-a", -1, 30 * HOUR},
-    {WL("8"), "Completed", 10 * MIN, C2, "2", "ops", "20", PROJ20, "Training", "Train", "pool-c", "pool-c", 0.25, 5 * HOUR},
-    {WL("7"), "Pending", HOUR - SEC, C2, "2", "ops", "20", PROJ20, "Inference", "Deploy", "", "pool-b", -1, HOUR},
+    { WL("a"), "Running", 2 * HOUR, C1, "1", "research", "10", "nlp", "Training", "Train", "pool-a", "pool-a",
+      2, 4 * HOUR },
+    { WL("b"), "Running", 3 * HOUR, C1, "1", "research", "11", "vision", "Workspace", "Build",
+      "pool-a, pool-b", "pool-b", 1, 4 * HOUR },
+    { WL("c"), "Running", 1 * HOUR, C2, "2", "ops", "20", PROJ20, "Inference", "Deploy", "pool-b", "pool-b",
+      0.5, 3 * HOUR },
+    { WL("d"), "Pending", 30 * MIN, C1, "1", "research", "10", "nlp", "Training", "Train", "", "pool-c", -1,
+      30 * MIN },
+    { WL("e"), "Pending", 1 * HOUR, C1, "2", "ops", "20", PROJ20, "Training", "Train", "", "pool-a", -1,
+      1 * HOUR },
+    { WL("f"), "Pending", 7 * HOUR, C2, "1", "research-old", "11", "vision", "Workspace", "Build", "",
+      "pool-b", -1, 7 * HOUR },
+    { WL("9"), "Pending", 30 * HOUR, C1, "1", "research", "10", "nlp", "Training", "Train", "",
+      "pool-a,pool-c,pool-a", -1, 30 * HOUR },
+    { WL("8"), "Completed", 10 * MIN, C2, "2", "ops", "20", PROJ20, "Training", "Train", "pool-c", "pool-c",
+      0.25, 5 * HOUR },
+    { WL("7"), "Pending", HOUR - SEC, C2, "2", "ops", "20", PROJ20, "Inference", "Deploy", "", "pool-b", -1,
+      HOUR },
 };
 #define NFIX (sizeof FIXTURE / sizeof FIXTURE[0])
 
@@ -121,27 +130,28 @@ static void feed_workload(api_registry_t *r, int32_t ten, const wl_t *w)
 {
     char created[STRATA_TIME_RFC3339_BUFSZ];
     assert_true(strata_time_format_rfc3339(N - w->created, created, sizeof created) > 0);
-    RANGE(r, ten, "runai_workload_info", N - MIN, N - MIN, MIN, 1, {"workload_id", w->id},
-          {"workload_name", w->id + 30}, {"workload_type", w->type}, {"category", w->category},
-          {"project_id", w->proj}, {"project_name", w->proj_name}, {"department_id", w->dept},
-          {"department_name", w->dept_name}, {"cluster_id", w->cluster},
-          {"current_nodepools", w->cur}, {"requested_nodepools", w->req}, {"created_at", created});
+    RANGE(r, ten, "runai_workload_info", N - MIN, N - MIN, MIN, 1, { "workload_id", w->id },
+          { "workload_name", w->id + 30 }, { "workload_type", w->type }, { "category", w->category },
+          { "project_id", w->proj }, { "project_name", w->proj_name }, { "department_id", w->dept },
+          { "department_name", w->dept_name }, { "cluster_id", w->cluster }, { "current_nodepools", w->cur },
+          { "requested_nodepools", w->req }, { "created_at", created });
     /* A phase run starts at its first value-1 sample and lasts until another
      * phase starts, so two samples (start, recent) are enough.  Workloads not
      * Pending now were Pending for an hour before, which must not count. */
     tsdb_sample_t s[3];
     if (strcmp(w->phase, "Pending")) {
-        s[0] = (tsdb_sample_t){N - w->since - HOUR, 1};
-        s[1] = (tsdb_sample_t){N - w->since, 0};
-        s[2] = (tsdb_sample_t){N - MIN, 0};
-        observe_kv(r, ten, "runai_workload_phase", KV({"workload_id", w->id}, {"phase", "Pending"}), s, 3);
+        s[0] = (tsdb_sample_t){ N - w->since - HOUR, 1 };
+        s[1] = (tsdb_sample_t){ N - w->since, 0 };
+        s[2] = (tsdb_sample_t){ N - MIN, 0 };
+        observe_kv(r, ten, "runai_workload_phase", KV({ "workload_id", w->id }, { "phase", "Pending" }), s,
+                   3);
     }
-    s[0] = (tsdb_sample_t){N - w->since, 1};
-    s[1] = (tsdb_sample_t){N - MIN, 1};
-    observe_kv(r, ten, "runai_workload_phase", KV({"workload_id", w->id}, {"phase", w->phase}), s, 2);
+    s[0] = (tsdb_sample_t){ N - w->since, 1 };
+    s[1] = (tsdb_sample_t){ N - MIN, 1 };
+    observe_kv(r, ten, "runai_workload_phase", KV({ "workload_id", w->id }, { "phase", w->phase }), s, 2);
     if (w->alloc >= 0)
         RANGE(r, ten, "runai_workload_gpu_allocation", N - MIN, N - MIN, MIN, w->alloc,
-              {"workload_id", w->id});
+              { "workload_id", w->id });
 }
 
 static api_registry_t *fixture(void)
@@ -151,36 +161,38 @@ static api_registry_t *fixture(void)
     for (size_t i = 0; i < NFIX; i++) feed_workload(r, 1, &FIXTURE[i]);
     const int64_t step = 15 * SEC;
     /* A: busy until 6 minutes ago, 0% since: idle (threshold 5m) */
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N - 10 * MIN, N - 6 * MIN - step, step, 80,
-          {"gpu", "0"}, {"UUID", "GPU-a"}, {"workload_id", WL("a")});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N - 6 * MIN, N, step, 0,
-          {"gpu", "0"}, {"UUID", "GPU-a"}, {"workload_id", WL("a")});
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N - 10 * MIN, N - 6 * MIN - step, step, 80, { "gpu", "0" },
+          { "UUID", "GPU-a" }, { "workload_id", WL("a") });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N - 6 * MIN, N, step, 0, { "gpu", "0" }, { "UUID", "GPU-a" },
+          { "workload_id", WL("a") });
     /* B: 0% for 4 minutes only */
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N - 10 * MIN, N - 4 * MIN - step, step, 35,
-          {"gpu", "0"}, {"UUID", "GPU-b"}, {"workload_id", WL("b")});
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N - 4 * MIN, N, step, 0,
-          {"gpu", "0"}, {"UUID", "GPU-b"}, {"workload_id", WL("b")});
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N - 10 * MIN, N - 4 * MIN - step, step, 35, { "gpu", "0" },
+          { "UUID", "GPU-b" }, { "workload_id", WL("b") });
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N - 4 * MIN, N, step, 0, { "gpu", "0" }, { "UUID", "GPU-b" },
+          { "workload_id", WL("b") });
     /* C: 0% for 10 minutes but for one 3% sample 2 minutes ago */
     tsdb_sample_t s[41];
-    for (int i = 0; i < 41; i++) s[i] = (tsdb_sample_t){N - 10 * MIN + i * step, 0};
+    for (int i = 0; i < 41; i++) s[i] = (tsdb_sample_t){ N - 10 * MIN + i * step, 0 };
     s[32].v = 3;
     assert_int_equal(s[32].t, N - 2 * MIN);
-    observe_kv(r, 1, "DCGM_FI_DEV_GPU_UTIL", KV({"gpu", "0"}, {"UUID", "GPU-c"}, {"workload_id", WL("c")}), s, 41);
+    observe_kv(r, 1, "DCGM_FI_DEV_GPU_UTIL",
+               KV({ "gpu", "0" }, { "UUID", "GPU-c" }, { "workload_id", WL("c") }), s, 41);
 
     /* I: deleted (info ended 20 minutes ago, + 5m staleness) though its
      * allocation still holds; J: tenant 2's. */
-    RANGE(r, 1, "runai_workload_info", N - 30 * MIN, N - 20 * MIN, 30 * SEC, 1,
-          {"workload_id", WL("6")}, {"cluster_id", C1}, {"department_id", "1"}, {"project_id", "10"},
-          {"current_nodepools", "pool-a"});
-    RANGE(r, 1, "runai_workload_phase", N - 30 * MIN, N - MIN, 30 * SEC, 1, {"workload_id", WL("6")},
-          {"phase", "Running"});
-    RANGE(r, 1, "runai_workload_gpu_allocation", N - 30 * MIN, N - MIN, 30 * SEC, 8, {"workload_id", WL("6")});
+    RANGE(r, 1, "runai_workload_info", N - 30 * MIN, N - 20 * MIN, 30 * SEC, 1, { "workload_id", WL("6") },
+          { "cluster_id", C1 }, { "department_id", "1" }, { "project_id", "10" },
+          { "current_nodepools", "pool-a" });
+    RANGE(r, 1, "runai_workload_phase", N - 30 * MIN, N - MIN, 30 * SEC, 1, { "workload_id", WL("6") },
+          { "phase", "Running" });
+    RANGE(r, 1, "runai_workload_gpu_allocation", N - 30 * MIN, N - MIN, 30 * SEC, 8,
+          { "workload_id", WL("6") });
     wl_t j = FIXTURE[0];
     j.id = WL("5");
     j.alloc = 16;
     feed_workload(r, 2, &j);
-    RANGE(r, 2, "DCGM_FI_DEV_GPU_UTIL", N - 10 * MIN, N, step, 0,
-          {"gpu", "0"}, {"UUID", "GPU-j"}, {"workload_id", WL("5")});
+    RANGE(r, 2, "DCGM_FI_DEV_GPU_UTIL", N - 10 * MIN, N, step, 0, { "gpu", "0" }, { "UUID", "GPU-j" },
+          { "workload_id", WL("5") });
     return r;
 }
 
@@ -194,7 +206,7 @@ static size_t split_query(const char *q, char *buf, size_t cap, api_telemetry_pa
     for (char *save = NULL, *t = strtok_r(buf, "&", &save); t && n < maxp; t = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(t, '=');
         if (eq) *eq = '\0';
-        p[n++] = (api_telemetry_param_t){t, eq ? eq + 1 : ""};
+        p[n++] = (api_telemetry_param_t){ t, eq ? eq + 1 : "" };
     }
     return n;
 }
@@ -211,7 +223,7 @@ static void write_fixture(const char *ext, const char *query, const char *body, 
     if (!f) fail_msg("cannot write %s", path);
     fwrite(body, 1, len, f);
     fclose(f);
-    if (!strcmp(ext, "json")) {   /* the query, for the schema test's messages */
+    if (!strcmp(ext, "json")) { /* the query, for the schema test's messages */
         snprintf(path, sizeof path, "%s/case%03d.query", dir, g_fixture_seq);
         if (!(f = fopen(path, "w"))) fail_msg("cannot write %s", path);
         fputs(query, f);
@@ -271,15 +283,12 @@ static const char *csv_of(api_registry_t *r, int32_t ten, const char *query, int
     return c;
 }
 
-static const char *short_value(const char *v)
-{
-    return !strcmp(v, C1) ? "C1" : !strcmp(v, C2) ? "C2" : v;
-}
+static const char *short_value(const char *v) { return !strcmp(v, C1) ? "C1" : !strcmp(v, C2) ? "C2" : v; }
 
 /* Parses a TelemetryResponse, checks its frame (type, timestamp, group keys)
  * and returns "v1|v2(name)=value v1|v2=value ..." in out. */
-static void summarise(const char *body, const char *type, int64_t now, const char *keys,
-                      char *out, size_t cap)
+static void summarise(const char *body, const char *type, int64_t now, const char *keys, char *out,
+                      size_t cap)
 {
     json_error_t jerr;
     json_t *j = json_loads(body, 0, &jerr);
@@ -307,8 +316,7 @@ static void summarise(const char *body, const char *type, int64_t now, const cha
                                    json_string_value(json_object_get(grp, "key")));
             used += (size_t)snprintf(out + used, cap - used, "%s%s", g ? "|" : "",
                                      short_value(json_string_value(json_object_get(grp, "value"))));
-            if (name)
-                used += (size_t)snprintf(out + used, cap - used, "(%s)", json_string_value(name));
+            if (name) used += (size_t)snprintf(out + used, cap - used, "(%s)", json_string_value(name));
         }
         assert_string_equal(gk, keys);
         used += (size_t)snprintf(out + used, cap - used, "=%s",
@@ -320,8 +328,8 @@ static void summarise(const char *body, const char *type, int64_t now, const cha
 
 /* Runs query (JSON and CSV; both go to the fixture dir) and compares the
  * JSON's summary with want. */
-static void check_at(api_registry_t *r, int32_t ten, int64_t now, const char *query,
-                     const char *keys, const char *want)
+static void check_at(api_registry_t *r, int32_t ten, int64_t now, const char *query, const char *keys,
+                     const char *want)
 {
     strata_arena_t *a = strata_arena_new(0);
     assert_non_null(a);
@@ -346,8 +354,7 @@ static void test_totals(void **state)
     check(r, "telemetryType=WORKLOADS_COUNT", "", "=9");
     check(r, "telemetryType=GPU_ALLOCATION", "", "=3.75");
     check(r, "telemetryType=IDLE_ALLOCATED_GPUS", "", "=2");
-    check(r, "telemetryType=PENDING_TIME_DISTRIBUTION", "PendingTime",
-          "0-1h=2 1h-6h=1 6h-24h=1 24h+=1");
+    check(r, "telemetryType=PENDING_TIME_DISTRIBUTION", "PendingTime", "0-1h=2 1h-6h=1 6h-24h=1 24h+=1");
     api_registry_free(r);
 }
 
@@ -361,14 +368,12 @@ static void test_exact_bodies(void **state)
         "{\"type\":\"GPU_ALLOCATION\",\"timestamp\":\"" N_TEXT "\",\"values\":["
         "{\"value\":\"3\",\"groups\":[{\"key\":\"DepartmentId\",\"value\":\"1\",\"name\":\"research\"}]},"
         "{\"value\":\"0.75\",\"groups\":[{\"key\":\"DepartmentId\",\"value\":\"2\",\"name\":\"ops\"}]}]}");
-    assert_string_equal(
-        csv_of(r, 1, "telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", N, a),
-        "DepartmentId,DepartmentName,value\n1,research,3\n2,ops,0.75\n");
+    assert_string_equal(csv_of(r, 1, "telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", N, a),
+                        "DepartmentId,DepartmentName,value\n1,research,3\n2,ops,0.75\n");
     assert_string_equal(json_of(r, 1, "telemetryType=WORKLOADS_COUNT", N, a),
                         "{\"type\":\"WORKLOADS_COUNT\",\"timestamp\":\"" N_TEXT "\",\"values\":["
                         "{\"value\":\"9\",\"groups\":[]}]}");
-    assert_string_equal(csv_of(r, 1, "telemetryType=WORKLOADS_COUNT", N, a),
-                        "value\n9\n");
+    assert_string_equal(csv_of(r, 1, "telemetryType=WORKLOADS_COUNT", N, a), "value\n9\n");
     /* CSV quoting (RFC 4180) of a project name with a comma and quotes */
     assert_string_equal(
         csv_of(r, 1, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=ProjectId", N, a),
@@ -377,8 +382,8 @@ static void test_exact_bodies(void **state)
         "6h-24h,11,vision,1\n24h+,10,nlp,1\n");
     assert_string_equal(
         csv_of(r, 1, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=ClusterId,CurrentNodepools", N, a),
-        "ClusterId,CurrentNodepools,value\n"
-        C1 ",,0\n" C1 ",pool-a,2\n" C1 ",pool-b,0\n" C2 ",,0\n" C2 ",pool-b,0\n" C2 ",pool-c,0\n");
+        "ClusterId,CurrentNodepools,value\n" C1 ",,0\n" C1 ",pool-a,2\n" C1 ",pool-b,0\n" C2 ",,0\n" C2
+        ",pool-b,0\n" C2 ",pool-c,0\n");
     /* groupBy given and nothing matches: no values at all */
     assert_string_equal(
         json_of(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=Phase&filterByPhases=Failed", N, a),
@@ -396,41 +401,32 @@ static void test_group_by_each_key(void **state)
     api_registry_t *r = fixture();
     /* WORKLOADS_COUNT */
     check(r, "telemetryType=WORKLOADS_COUNT&groupBy=ClusterId", "ClusterId", "C1=5 C2=4");
-    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId", "DepartmentId",
-          "1(research)=5 2(ops)=4");
+    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId", "DepartmentId", "1(research)=5 2(ops)=4");
     check(r, "telemetryType=WORKLOADS_COUNT&groupBy=ProjectId", "ProjectId",
           "10(nlp)=3 11(vision)=2 20(" PROJ20 ")=4");
-    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=Type", "Type",
-          "Inference=2 Training=5 Workspace=2");
+    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=Type", "Type", "Inference=2 Training=5 Workspace=2");
     check(r, "telemetryType=WORKLOADS_COUNT&groupBy=CurrentNodepools", "CurrentNodepools",
           "=5 pool-a=2 pool-b=2 pool-c=1");
     check(r, "telemetryType=WORKLOADS_COUNT&groupBy=RequestedNodepools", "RequestedNodepools",
           "pool-a=3 pool-b=4 pool-c=3");
-    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=Phase", "Phase",
-          "Completed=1 Pending=5 Running=3");
-    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=Category", "Category",
-          "Build=2 Deploy=2 Train=5");
+    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=Phase", "Phase", "Completed=1 Pending=5 Running=3");
+    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=Category", "Category", "Build=2 Deploy=2 Train=5");
     /* GPU_ALLOCATION */
     check(r, "telemetryType=GPU_ALLOCATION&groupBy=ClusterId", "ClusterId", "C1=3 C2=0.75");
     check(r, "telemetryType=GPU_ALLOCATION&groupBy=ProjectId", "ProjectId",
           "10(nlp)=2 11(vision)=1 20(" PROJ20 ")=0.75");
-    check(r, "telemetryType=GPU_ALLOCATION&groupBy=Type", "Type",
-          "Inference=0.5 Training=2.25 Workspace=1");
+    check(r, "telemetryType=GPU_ALLOCATION&groupBy=Type", "Type", "Inference=0.5 Training=2.25 Workspace=1");
     check(r, "telemetryType=GPU_ALLOCATION&groupBy=CurrentNodepools", "CurrentNodepools",
           "=0 pool-a=3 pool-b=1.5 pool-c=0.25");
     check(r, "telemetryType=GPU_ALLOCATION&groupBy=RequestedNodepools", "RequestedNodepools",
           "pool-a=2 pool-b=1.5 pool-c=0.25");
-    check(r, "telemetryType=GPU_ALLOCATION&groupBy=Phase", "Phase",
-          "Completed=0.25 Pending=0 Running=3.5");
-    check(r, "telemetryType=GPU_ALLOCATION&groupBy=Category", "Category",
-          "Build=1 Deploy=0.5 Train=2.25");
+    check(r, "telemetryType=GPU_ALLOCATION&groupBy=Phase", "Phase", "Completed=0.25 Pending=0 Running=3.5");
+    check(r, "telemetryType=GPU_ALLOCATION&groupBy=Category", "Category", "Build=1 Deploy=0.5 Train=2.25");
     /* IDLE_ALLOCATED_GPUS */
     check(r, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=DepartmentId", "DepartmentId",
           "1(research)=2 2(ops)=0");
-    check(r, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=Type", "Type",
-          "Inference=0 Training=2 Workspace=0");
-    check(r, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=Phase", "Phase",
-          "Completed=0 Pending=0 Running=2");
+    check(r, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=Type", "Type", "Inference=0 Training=2 Workspace=0");
+    check(r, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=Phase", "Phase", "Completed=0 Pending=0 Running=2");
     /* PENDING_TIME_DISTRIBUTION with one more key */
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=ClusterId", "PendingTime,ClusterId",
           "0-1h|C1=1 0-1h|C2=1 1h-6h|C1=1 6h-24h|C2=1 24h+|C1=1");
@@ -466,8 +462,7 @@ static void test_group_by_pairs(void **state)
           "CurrentNodepools,RequestedNodepools",
           "|pool-a=2 |pool-b=2 |pool-c=2 pool-a|pool-a=1 pool-a|pool-b=1 pool-b|pool-b=2 "
           "pool-c|pool-c=1");
-    check(r, "telemetryType=GPU_ALLOCATION&groupBy=ClusterId,CurrentNodepools",
-          "ClusterId,CurrentNodepools",
+    check(r, "telemetryType=GPU_ALLOCATION&groupBy=ClusterId,CurrentNodepools", "ClusterId,CurrentNodepools",
           "C1|=0 C1|pool-a=3 C1|pool-b=1 C2|=0 C2|pool-b=0.5 C2|pool-c=0.25");
     check(r, "telemetryType=GPU_ALLOCATION&groupBy=ProjectId,Category", "ProjectId,Category",
           "10(nlp)|Train=2 11(vision)|Build=1 20(" PROJ20 ")|Deploy=0.5 20(" PROJ20 ")|Train=0.25");
@@ -488,8 +483,8 @@ static void test_filters(void **state)
     /* uuids compare case-insensitively */
     check(r, "telemetryType=WORKLOADS_COUNT&clusterId=7B2F4C1D-2222-4222-8333-444455556666", "", "=4");
     check(r, "telemetryType=WORKLOADS_COUNT&clusterId=00000000-0000-4000-8000-000000000000", "", "=0");
-    check(r, "telemetryType=WORKLOADS_COUNT&clusterId=00000000-0000-4000-8000-000000000000&groupBy=Type",
-          "", "");
+    check(r, "telemetryType=WORKLOADS_COUNT&clusterId=00000000-0000-4000-8000-000000000000&groupBy=Type", "",
+          "");
     /* nodepoolName: current nodepools (D-G, K request pools but run nowhere) */
     check(r, "telemetryType=WORKLOADS_COUNT&nodepoolName=pool-a", "", "=2");
     check(r, "telemetryType=GPU_ALLOCATION&nodepoolName=pool-a", "", "=3");
@@ -513,14 +508,19 @@ static void test_filters(void **state)
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&filterByPhases=Pending,Running&groupBy=ClusterId",
           "PendingTime,ClusterId", "0-1h|C1=1 0-1h|C2=1 1h-6h|C1=1 6h-24h|C2=1 24h+|C1=1");
     /* all filters at once */
-    check(r, "telemetryType=WORKLOADS_COUNT&clusterId=" C1 "&departmentId=1&filterByPhases=Pending"
-             "&groupBy=ProjectId", "ProjectId", "10(nlp)=2");
-    check(r, "telemetryType=GPU_ALLOCATION&clusterId=" C1 "&departmentId=1&nodepoolName=pool-b"
-             "&filterByPhases=Running,Pending&groupBy=Type,CurrentNodepools", "Type,CurrentNodepools",
-          "Workspace|pool-a=1 Workspace|pool-b=1");
+    check(r,
+          "telemetryType=WORKLOADS_COUNT&clusterId=" C1 "&departmentId=1&filterByPhases=Pending"
+          "&groupBy=ProjectId",
+          "ProjectId", "10(nlp)=2");
+    check(r,
+          "telemetryType=GPU_ALLOCATION&clusterId=" C1 "&departmentId=1&nodepoolName=pool-b"
+          "&filterByPhases=Running,Pending&groupBy=Type,CurrentNodepools",
+          "Type,CurrentNodepools", "Workspace|pool-a=1 Workspace|pool-b=1");
     /* empty optional parameters count as absent; unknown ones are ignored */
-    check(r, "telemetryType=WORKLOADS_COUNT&groupBy=&clusterId=&nodepoolName=&departmentId="
-             "&filterByPhases=&limit=3", "", "=9");
+    check(r,
+          "telemetryType=WORKLOADS_COUNT&groupBy=&clusterId=&nodepoolName=&departmentId="
+          "&filterByPhases=&limit=3",
+          "", "=9");
     api_registry_free(r);
 }
 
@@ -546,8 +546,8 @@ static void test_idle_threshold(void **state)
           "10(nlp)=2 11(vision)=0 20(" PROJ20 ")=0");
     /* a minute later B's GPU has been at 0% for 5 minutes: it counts too;
      * C's 3% sample is 3 minutes old, so C still does not */
-    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N + 15 * SEC, N + MIN, 15 * SEC, 0,
-          {"gpu", "0"}, {"UUID", "GPU-b"}, {"workload_id", WL("b")});
+    RANGE(r, 1, "DCGM_FI_DEV_GPU_UTIL", N + 15 * SEC, N + MIN, 15 * SEC, 0, { "gpu", "0" },
+          { "UUID", "GPU-b" }, { "workload_id", WL("b") });
     check_at(r, 1, N + MIN, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=ProjectId", "ProjectId",
              "10(nlp)=2 11(vision)=1 20(" PROJ20 ")=0");
     check_at(r, 1, N + MIN, "telemetryType=IDLE_ALLOCATED_GPUS", "", "=3");
@@ -559,8 +559,7 @@ static void test_tenant_isolation(void **state)
     (void)state;
     api_registry_t *r = fixture();
     check_at(r, 2, N, "telemetryType=WORKLOADS_COUNT", "", "=1");
-    check_at(r, 2, N, "telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", "DepartmentId",
-             "1(research)=16");
+    check_at(r, 2, N, "telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", "DepartmentId", "1(research)=16");
     check_at(r, 2, N, "telemetryType=IDLE_ALLOCATED_GPUS", "", "=16");
     check_at(r, 2, N, "telemetryType=PENDING_TIME_DISTRIBUTION", "PendingTime", "");
     /* a tenant the registry never saw */
@@ -580,10 +579,10 @@ static void test_names_and_sums(void **state)
     /* department 5: one workload without a name, an older one named "old",
      * the newest named "new" -> "new"; department 6 has no name at all. */
     wl_t w[] = {
-        {WL("a"), "Running", HOUR, C1, "5", "", "50", "", "Training", "Train", "p", "p", 0.1, 1 * HOUR},
-        {WL("b"), "Running", HOUR, C1, "5", "old", "50", "", "Training", "Train", "p", "p", 0.2, 3 * HOUR},
-        {WL("c"), "Running", HOUR, C1, "5", "new", "51", "", "Training", "Train", "p", "p", 0.2, 2 * HOUR},
-        {WL("d"), "Running", HOUR, C1, "6", "", "60", "", "Training", "Train", "p", "p", 0.7, 2 * HOUR},
+        { WL("a"), "Running", HOUR, C1, "5", "", "50", "", "Training", "Train", "p", "p", 0.1, 1 * HOUR },
+        { WL("b"), "Running", HOUR, C1, "5", "old", "50", "", "Training", "Train", "p", "p", 0.2, 3 * HOUR },
+        { WL("c"), "Running", HOUR, C1, "5", "new", "51", "", "Training", "Train", "p", "p", 0.2, 2 * HOUR },
+        { WL("d"), "Running", HOUR, C1, "6", "", "60", "", "Training", "Train", "p", "p", 0.7, 2 * HOUR },
     };
     for (size_t i = 0; i < 4; i++) feed_workload(r, 1, &w[i]);
     check(r, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId", "DepartmentId", "5(new)=3 6=1");
@@ -599,18 +598,21 @@ static void test_escaping(void **state)
     (void)state;
     api_registry_t *r;
     assert_ok(api_registry_new(NULL, &r));
-    wl_t w = {WL("a"), "Running", HOUR, C1, "d\"1\\", "tab\there \x01\x1f\b\f\r\n caf\xc3\xa9 \xe2\x82\xac /",
-              "p,1", "x", "Training", "Train", "p", "p", 1, HOUR};
+    wl_t w = { WL("a"), "Running", HOUR,
+               C1,      "d\"1\\",  "tab\there \x01\x1f\b\f\r\n caf\xc3\xa9 \xe2\x82\xac /",
+               "p,1",   "x",       "Training",
+               "Train", "p",       "p",
+               1,       HOUR };
     feed_workload(r, 1, &w);
     /* summary shows the decoded strings */
     check(r, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId", "DepartmentId",
           "d\"1\\(tab\there \x01\x1f\b\f\r\n caf\xc3\xa9 \xe2\x82\xac /)=1");
     strata_arena_t *a = strata_arena_new(0);
-    assert_string_equal(
-        json_of(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId", N, a),
-        "{\"type\":\"WORKLOADS_COUNT\",\"timestamp\":\"" N_TEXT "\",\"values\":[{\"value\":\"1\",\"groups\":"
-        "[{\"key\":\"DepartmentId\",\"value\":\"d\\\"1\\\\\",\"name\":"
-        "\"tab\\there \\u0001\\u001F\\b\\f\\r\\n caf\xc3\xa9 \xe2\x82\xac /\"}]}]}");
+    assert_string_equal(json_of(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId", N, a),
+                        "{\"type\":\"WORKLOADS_COUNT\",\"timestamp\":\"" N_TEXT
+                        "\",\"values\":[{\"value\":\"1\",\"groups\":"
+                        "[{\"key\":\"DepartmentId\",\"value\":\"d\\\"1\\\\\",\"name\":"
+                        "\"tab\\there \\u0001\\u001F\\b\\f\\r\\n caf\xc3\xa9 \xe2\x82\xac /\"}]}]}");
     assert_string_equal(
         csv_of(r, 1, "telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId,ProjectId", N, a),
         "DepartmentId,DepartmentName,ProjectId,ProjectName,value\n"
@@ -654,7 +656,8 @@ static void test_validation(void **state)
     parse_fails("telemetryType=WORKLOADS_COUNT&filterByPhases=Running,Sleeping", "filterByPhases");
     parse_fails("telemetryType=WORKLOADS_COUNT&filterByPhases=running", "filterByPhases");
     parse_fails("telemetryType=WORKLOADS_COUNT&filterByPhases=Creating,Initializing,Resuming,Pending,"
-                "Deleting,Running,Updating,Stopped,Stopping,Degraded,Failed", "filterByPhases");
+                "Deleting,Running,Updating,Stopped,Stopping,Degraded,Failed",
+                "filterByPhases");
     parse_fails("telemetryType=WORKLOADS_COUNT&clusterId=cluster-1", "clusterId");
     parse_fails("telemetryType=WORKLOADS_COUNT&clusterId=7b2f4c1d-1111-4222-8333-44445555666", "clusterId");
     parse_fails("telemetryType=WORKLOADS_COUNT&clusterId=7b2f4c1d-1111-4222-8333-4444555566667", "clusterId");
@@ -688,8 +691,10 @@ static void test_request_outlives_params(void **state)
     api_registry_t *r = fixture();
     strata_arena_t *a = strata_arena_new(0);
     char np[16] = "pool-a", dep[8] = "1", cl[40] = C1;
-    api_telemetry_param_t p[] = {{"telemetryType", "WORKLOADS_COUNT"}, {"nodepoolName", np},
-                                 {"departmentId", dep}, {"clusterId", cl}};
+    api_telemetry_param_t p[] = { { "telemetryType", "WORKLOADS_COUNT" },
+                                  { "nodepoolName", np },
+                                  { "departmentId", dep },
+                                  { "clusterId", cl } };
     api_telemetry_request_t *req;
     assert_ok(api_telemetry_parse(p, 4, a, &req, NULL, 0));
     memset(np, 'x', sizeof np - 1);
@@ -712,17 +717,17 @@ static void test_arena_exhausted(void **state)
 {
     (void)state;
     api_registry_t *r = fixture();
-    api_telemetry_param_t p[] = {{"telemetryType", "WORKLOADS_COUNT"}, {"groupBy", "ProjectId,Type"}};
+    api_telemetry_param_t p[] = { { "telemetryType", "WORKLOADS_COUNT" }, { "groupBy", "ProjectId,Type" } };
     int failures = 0;
     for (size_t extra = 0;; extra += 256) {
-        strata_arena_t *a = strata_arena_new(256);   /* small blocks: every step can fail */
+        strata_arena_t *a = strata_arena_new(256); /* small blocks: every step can fail */
         api_telemetry_request_t *req;
         assert_ok(api_telemetry_parse(p, 2, a, &req, NULL, 0));
         strata_arena_set_cap(a, strata_arena_used(a) + extra);
         char *body;
         size_t len;
-        int rc = api_telemetry_compute(r, 1, req, N, failures % 2 ? API_TELEMETRY_CSV : API_TELEMETRY_JSON,
-                                       a, &body, &len);
+        int rc = api_telemetry_compute(r, 1, req, N, failures % 2 ? API_TELEMETRY_CSV : API_TELEMETRY_JSON, a,
+                                       &body, &len);
         strata_arena_free(a);
         if (rc == 0) break;
         assert_err(rc, STRATA_ENOMEM);

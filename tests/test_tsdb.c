@@ -50,15 +50,15 @@ static void test_head_block_merge(void **state)
     (void)state;
     char *dir = test_tmpdir_new();
     tsdb_t *db = open_db(dir, 0, 0, 0);
-    append_range(db, "__name__=up,job=a", 1000, 1000, 10, 1);   /* 1000..10000 */
+    append_range(db, "__name__=up,job=a", 1000, 1000, 10, 1); /* 1000..10000 */
     assert_ok(tsdb_cut_head(db));
     /* overlapping the block at 8000..10000 with identical values */
-    append_range(db, "__name__=up,job=a", 8000, 1000, 8, 8);    /* 8000..15000 */
+    append_range(db, "__name__=up,job=a", 8000, 1000, 8, 8); /* 8000..15000 */
     check_merged(db);
     tsdb_close(db);
     db = open_db(dir, 0, 0, 0);
-    check_merged(db);                  /* replayed head + block */
-    assert_ok(tsdb_cut_head(db));      /* two overlapping blocks */
+    check_merged(db);             /* replayed head + block */
+    assert_ok(tsdb_cut_head(db)); /* two overlapping blocks */
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
     assert_int_equal(st.blocks, 2);
@@ -86,7 +86,7 @@ static void test_ooo_duplicates_conflicts(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    tsdb_t *db = open_db(dir, 0, 0, 0);   /* ooo window 10m */
+    tsdb_t *db = open_db(dir, 0, 0, 0); /* ooo window 10m */
     const char *L = "__name__=x";
     tsdb_sample_t a[] = { { 1000000, 1 } };
     tsdb_append_result_t r = append(db, L, a, 1);
@@ -103,7 +103,7 @@ static void test_ooo_duplicates_conflicts(void **state)
     assert_int_equal(r.conflicting, 1);
     assert_int_equal(r.new_series, 0);
     assert_int_equal(r.first_rejected_series, 0);
-    assert_int_equal(r.first_rejected_error, STRATA_ETOOOLD);  /* 300000 sorts first */
+    assert_int_equal(r.first_rejected_error, STRATA_ETOOOLD); /* 300000 sorts first */
     /* an exact retry of an accepted batch is a no-op */
     tsdb_sample_t c[] = { { 500000, 2 }, { 1001000, 4 } };
     r = append(db, L, c, 2);
@@ -122,9 +122,10 @@ static void test_ooo_duplicates_conflicts(void **state)
     assert_int_equal(r.appended, 2);
     assert_int_equal(r.new_series, 1);
 
-    const char *want = "{__name__=x} 500000:4000000000000000 1000000:3ff0000000000000 1001000:4010000000000000"
-                       " 2000000:401c000000000000 3000000:4020000000000000"
-                       "{__name__=y} 1000:0 5000:3ff0000000000000";
+    const char *want =
+        "{__name__=x} 500000:4000000000000000 1000000:3ff0000000000000 1001000:4010000000000000"
+        " 2000000:401c000000000000 3000000:4020000000000000"
+        "{__name__=y} 1000:0 5000:3ff0000000000000";
     tsdb_matcher_t m[] = { M(RE, "__name__", "x|y") };
     char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
     assert_string_equal(got, want);
@@ -166,7 +167,7 @@ static void test_many_samples_seal_and_ooo(void **state)
     k = 0;
     for (int i = N - 1; i > 0; i -= 2) s[k++] = (tsdb_sample_t){ 10000 + i * 500, i * 0.5 };
     tsdb_append_result_t r = append(db, "__name__=seal", s, k);
-    assert_int_equal(r.appended, 500);   /* all within the 10 min window: 500 s span */
+    assert_int_equal(r.appended, 500); /* all within the 10 min window: 500 s span */
     /* everything again: found in merged chunks, small chunks, the open
      * buffer and the out-of-order buffer alike */
     tsdb_sample_t *all = malloc(N * sizeof *all);
@@ -205,11 +206,11 @@ static void test_stale_and_nan_bit_exact(void **state)
     tsdb_t *db = open_db(dir, 0, 0, 0);
     tsdb_sample_t s[] = {
         { 1000, test_bits_double(TSDB_STALE_NAN_BITS) },
-        { 2000, test_bits_double(0x7ff8000000000abcULL) },   /* quiet NaN with payload */
-        { 3000, test_bits_double(0xfff0000000000001ULL) },   /* negative signalling NaN */
+        { 2000, test_bits_double(0x7ff8000000000abcULL) }, /* quiet NaN with payload */
+        { 3000, test_bits_double(0xfff0000000000001ULL) }, /* negative signalling NaN */
         { 4000, -0.0 },
         { 5000, INFINITY },
-        { 6000, test_bits_double(1) },                       /* smallest subnormal */
+        { 6000, test_bits_double(1) }, /* smallest subnormal */
         { 7000, 0.1 },
     };
     size_t n = sizeof s / sizeof *s;
@@ -225,9 +226,9 @@ static void test_stale_and_nan_bit_exact(void **state)
     check_bits(db, "nan", s, n);
     tsdb_close(db);
     db = open_db(dir, 0, 0, 0);
-    check_bits(db, "nan", s, n);              /* WAL replay */
+    check_bits(db, "nan", s, n); /* WAL replay */
     assert_ok(tsdb_cut_head(db));
-    check_bits(db, "nan", s, n);              /* block */
+    check_bits(db, "nan", s, n); /* block */
     tsdb_close(db);
     db = open_db(dir, 0, 0, 0);
     check_bits(db, "nan", s, n);
@@ -242,13 +243,13 @@ static void test_compaction_overlap_and_adjacent(void **state)
     (void)state;
     char *dir = test_tmpdir_new();
     const int64_t H = 60 * MIN_MS;
-    tsdb_t *db = open_db(dir, H, 0, 0);   /* compaction window 3h */
+    tsdb_t *db = open_db(dir, H, 0, 0); /* compaction window 3h */
     /* window 0: [0,3h): three blocks, two of them overlapping */
-    append_range(db, "__name__=a", 0, MIN_MS, 31, 0);             /* 0..30m */
+    append_range(db, "__name__=a", 0, MIN_MS, 31, 0); /* 0..30m */
     assert_ok(tsdb_cut_head(db));
-    append_range(db, "__name__=a", 20 * MIN_MS, MIN_MS, 21, 20);   /* 20..40m: overlaps, same values */
+    append_range(db, "__name__=a", 20 * MIN_MS, MIN_MS, 21, 20); /* 20..40m: overlaps, same values */
     assert_ok(tsdb_cut_head(db));
-    append_range(db, "__name__=a", 2 * H, MIN_MS, 10, 120);       /* 2h..2h9m */
+    append_range(db, "__name__=a", 2 * H, MIN_MS, 10, 120); /* 2h..2h9m */
     assert_ok(tsdb_cut_head(db));
     /* window 1: one block, left alone */
     append_range(db, "__name__=a", 3 * H, MIN_MS, 10, 180);
@@ -263,8 +264,10 @@ static void test_compaction_overlap_and_adjacent(void **state)
     strbuf_t want = { 0 };
     sb_printf(&want, "{__name__=a}");
     for (int i = 0; i <= 40; i++) sb_printf(&want, " %lld:%" PRIx64, i * MIN_MS, test_double_bits(i));
-    for (int i = 0; i < 10; i++) sb_printf(&want, " %lld:%" PRIx64, 2 * H + i * MIN_MS, test_double_bits(120 + i));
-    for (int i = 0; i < 10; i++) sb_printf(&want, " %lld:%" PRIx64, 3 * H + i * MIN_MS, test_double_bits(180 + i));
+    for (int i = 0; i < 10; i++)
+        sb_printf(&want, " %lld:%" PRIx64, 2 * H + i * MIN_MS, test_double_bits(120 + i));
+    for (int i = 0; i < 10; i++)
+        sb_printf(&want, " %lld:%" PRIx64, 3 * H + i * MIN_MS, test_double_bits(180 + i));
     tsdb_matcher_t m[] = { M(EQ, "__name__", "a") };
     char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
     assert_string_equal(got, want.s);
@@ -277,15 +280,15 @@ static void test_compaction_overlap_and_adjacent(void **state)
     size_t n;
     assert_ok(tsdb_series_set_rollups(set, TSDB_ROLLUP_1H, &p, &n));
     assert_int_equal(n, 1);
-    assert_int_equal(p[0].count, 40);    /* 1..40 min: t = 0 belongs to (-1h, 0] */
-    assert_true(p[0].sum == 820 && p[0].increase == 40);  /* from the sample at t = 0 */
+    assert_int_equal(p[0].count, 40);                    /* 1..40 min: t = 0 belongs to (-1h, 0] */
+    assert_true(p[0].sum == 820 && p[0].increase == 40); /* from the sample at t = 0 */
     tsdb_series_set_free(set);
     tsdb_close(db);
     db = open_db(dir, H, 0, 0);
     got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
     assert_string_equal(got, want.s);
     free(got);
-    assert_ok(tsdb_compact(db));        /* nothing left to do */
+    assert_ok(tsdb_compact(db)); /* nothing left to do */
     tsdb_get_stats(db, &st);
     assert_int_equal(st.blocks, 2);
     free(want.s);
@@ -314,7 +317,8 @@ static void test_compaction_levels(void **state)
         assert_int_equal(st.blocks, capped ? 17 : 3);
         strbuf_t want = { 0 };
         sb_printf(&want, "{__name__=a}");
-        for (int i = 0; i <= 300; i++) sb_printf(&want, " %lld:%" PRIx64, i * 10 * MIN_MS, test_double_bits(i));
+        for (int i = 0; i <= 300; i++)
+            sb_printf(&want, " %lld:%" PRIx64, i * 10 * MIN_MS, test_double_bits(i));
         tsdb_matcher_t m[] = { M(EQ, "__name__", "a") };
         char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
         assert_string_equal(got, want.s);
@@ -411,11 +415,11 @@ static void test_dropped_block_outlives_reader(void **state)
     append_range(db, "__name__=old", 0, MIN_MS, 10, 0);
     assert_ok(tsdb_cut_head(db));
     tsdb_close(db);
-    db = open_db(dir, H, 1, 0);               /* retention 1 ms: the block is past it */
+    db = open_db(dir, H, 1, 0); /* retention 1 ms: the block is past it */
     tsdb_matcher_t m[] = { M(EQ, "__name__", "old") };
     tsdb_series_set_t *set;
     assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
-    append_range(db, "__name__=new", 10 * H, MIN_MS, 1, 0);   /* newest sample moves on */
+    append_range(db, "__name__=new", 10 * H, MIN_MS, 1, 0); /* newest sample moves on */
     assert_ok(tsdb_compact(db));
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
@@ -447,7 +451,7 @@ static void crash_child(const char *dir, int start, int wfd)
     o.dir = dir;
     o.background = 0;
     o.fsync = TSDB_FSYNC_ALWAYS;
-    o.wal_segment_bytes = 64 * 1024;    /* several segments per round */
+    o.wal_segment_bytes = 64 * 1024; /* several segments per round */
     tsdb_t *db = NULL;
     if (tsdb_open(&o, &db) != 0) _exit(2);
     tsdb_label_t l1[] = { { "__name__", "crash" }, { "part", "a" } };
@@ -462,7 +466,7 @@ static void crash_child(const char *dir, int start, int wfd)
         tsdb_append_result_t r;
         if (tsdb_append(db, in, 2, &r) != 0) _exit(3);
         if (write(wfd, &b, sizeof b) != sizeof b) _exit(4);
-        if (b % 40 == 39 && tsdb_cut_head(db) != 0) _exit(5);   /* checkpoints under fire too */
+        if (b % 40 == 39 && tsdb_cut_head(db) != 0) _exit(5); /* checkpoints under fire too */
     }
 }
 
@@ -470,7 +474,7 @@ static void test_crash_recovery(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    int acked = -1;   /* highest acknowledged batch; batches are acked in order */
+    int acked = -1; /* highest acknowledged batch; batches are acked in order */
     srand((unsigned)time(NULL));
     for (int round = 0; round < 6; round++) {
         int p[2];
@@ -486,7 +490,10 @@ static void test_crash_recovery(void **state)
         close(p[1]);
         /* Let it run a random while, then kill it mid-flight. */
         int want = 5 + rand() % 60, got = 0, b;
-        while (got < want && read(p[0], &b, sizeof b) == sizeof b) { acked = b; got++; }
+        while (got < want && read(p[0], &b, sizeof b) == sizeof b) {
+            acked = b;
+            got++;
+        }
         usleep((useconds_t)(rand() % 3000));
         kill(pid, SIGKILL);
         int status;
@@ -541,7 +548,7 @@ static void test_due_cut_in_compact(void **state)
     assert_ok(tsdb_compact(db));
     tsdb_get_stats(db, &st);
     assert_int_equal(st.blocks, 1);
-    assert_int_equal(st.head_samples, 61);   /* 1h..2h */
+    assert_int_equal(st.head_samples, 61); /* 1h..2h */
     assert_int_equal(st.min_time, 0);
     assert_int_equal(st.max_time, 120 * MIN_MS);
     tsdb_matcher_t m[] = { M(EQ, "__name__", "d") };
@@ -550,7 +557,7 @@ static void test_due_cut_in_compact(void **state)
     assert_string_equal(got, want);
     free(got);
     tsdb_close(db);
-    db = open_db(dir, H, 0, 0);        /* the checkpoint holds exactly the head */
+    db = open_db(dir, H, 0, 0); /* the checkpoint holds exactly the head */
     tsdb_get_stats(db, &st);
     assert_int_equal(st.head_samples, 61);
     got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
@@ -574,7 +581,7 @@ static void test_backfill_cut_one_pass(void **state)
     assert_ok(tsdb_compact(db));
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
-    assert_int_equal(st.head_samples, 61);   /* 29h..30h inclusive */
+    assert_int_equal(st.head_samples, 61); /* 29h..30h inclusive */
     assert_true(st.blocks >= 1);
     assert_int_equal(st.min_time, 0);
     assert_int_equal(st.max_time, 30 * H);
@@ -595,7 +602,7 @@ static void test_backfill_cut_one_pass(void **state)
     test_tmpdir_free(dir);
 }
 
-#define CONC_N 1500
+#define CONC_N       1500
 #define CONC_WRITERS 2
 
 struct conc {
@@ -605,7 +612,10 @@ struct conc {
     atomic_int failures;
 };
 
-struct conc_arg { struct conc *c; int id; };
+struct conc_arg {
+    struct conc *c;
+    int id;
+};
 
 static void *conc_writer(void *arg)
 {
@@ -618,7 +628,10 @@ static void *conc_writer(void *arg)
         tsdb_sample_t s = { (int64_t)i * 1000, (double)i };
         tsdb_series_input_t in = { l, 2, &s, 1 };
         tsdb_append_result_t r;
-        if (tsdb_append(c->db, &in, 1, &r) != 0 || r.appended != 1) { atomic_fetch_add(&c->failures, 1); break; }
+        if (tsdb_append(c->db, &in, 1, &r) != 0 || r.appended != 1) {
+            atomic_fetch_add(&c->failures, 1);
+            break;
+        }
         atomic_store(&c->acked[id], i + 1);
     }
     atomic_fetch_add(&c->writers_done, 1);
@@ -638,12 +651,16 @@ static int conc_check(tsdb_t *db, const int *before)
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
         const tsdb_sample_t *s;
         int w = atoi(l[1].value);
-        if (tsdb_series_set_samples(set, &s, &n) != 0 || w < 0 || w >= CONC_WRITERS) { ok = 0; break; }
+        if (tsdb_series_set_samples(set, &s, &n) != 0 || w < 0 || w >= CONC_WRITERS) {
+            ok = 0;
+            break;
+        }
         seen[w] = 1;
         if ((int)n < before[w]) ok = 0;
         for (size_t i = 0; ok && i < n; i++) ok = s[i].t == (int64_t)i * 1000 && s[i].v == (double)i;
     }
-    for (int w = 0; w < CONC_WRITERS; w++) if (before[w] && !seen[w]) ok = 0;
+    for (int w = 0; w < CONC_WRITERS; w++)
+        if (before[w] && !seen[w]) ok = 0;
     tsdb_series_set_free(set);
     return ok;
 }
@@ -665,7 +682,10 @@ static void test_concurrent_append_select_cut(void **state)
         for (int w = 0; w < CONC_WRITERS; w++) before[w] = atomic_load(&c.acked[w]);
         bad += !conc_check(c.db, before);
         checks++;
-        if (checks % 4 == 0 && cuts < 8) { assert_ok(tsdb_cut_head(c.db)); cuts++; }
+        if (checks % 4 == 0 && cuts < 8) {
+            assert_ok(tsdb_cut_head(c.db));
+            cuts++;
+        }
         if (checks % 9 == 0) assert_ok(tsdb_compact(c.db));
     }
     for (int w = 0; w < CONC_WRITERS; w++) pthread_join(th[w], NULL);

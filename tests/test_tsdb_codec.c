@@ -30,7 +30,7 @@ static uint64_t rnd(void)
 
 static uint64_t rnd_below(uint64_t n) { return rnd() % n; }
 
-#define GUARD 4
+#define GUARD      4
 #define GUARD_BITS UINT64_C(0x5a5a5a5a5a5a5a5a)
 
 /* Encodes, checks the size bound, decodes, and compares every bit; returns
@@ -55,9 +55,9 @@ static size_t roundtrip(const tsdb_sample_t *s, size_t n, unsigned *modes)
     assert_int_equal(got, n);
     for (size_t i = 0; i < n; i++) {
         if (out[i].t != s[i].t || test_double_bits(out[i].v) != test_double_bits(s[i].v))
-            fail_msg("sample %zu of %zu: got (%lld, %016llx) want (%lld, %016llx)", i, n,
-                     (long long)out[i].t, (unsigned long long)test_double_bits(out[i].v),
-                     (long long)s[i].t, (unsigned long long)test_double_bits(s[i].v));
+            fail_msg("sample %zu of %zu: got (%lld, %016llx) want (%lld, %016llx)", i, n, (long long)out[i].t,
+                     (unsigned long long)test_double_bits(out[i].v), (long long)s[i].t,
+                     (unsigned long long)test_double_bits(s[i].v));
     }
     for (size_t i = n; i < n + GUARD; i++) {
         assert_int_equal((uint64_t)out[i].t, GUARD_BITS);
@@ -180,7 +180,8 @@ static void test_random_bits_fall_back_to_xor(void **state)
     rng_state = 11;
     for (int i = 0; i < 200; i++) {
         uint64_t b;
-        do b = rnd(); while (isnan(test_bits_double(b)));
+        do b = rnd();
+        while (isnan(test_bits_double(b)));
         s[i].v = test_bits_double(b | UINT64_C(0x8000000000000001));
     }
     unsigned modes;
@@ -200,7 +201,7 @@ static void test_jittered_timestamps_are_cheap(void **state)
         s[i].v = 0;
         t += (i % 70 == 5) ? 101 : (i % 70 == 6) ? 99 : 100;
     }
-    s[1].v = 1;  /* not constant, but the value section stays tiny */
+    s[1].v = 1; /* not constant, but the value section stays tiny */
     unsigned modes;
     size_t len = roundtrip(s, N, &modes);
     assert_int_equal(tmode(modes), TSDB_CHUNK_TS_PACKED);
@@ -225,17 +226,13 @@ static void test_jittered_timestamps_are_cheap(void **state)
 static double gen_value(int kind, size_t i, double prev)
 {
     switch (kind) {
-    case 0: { /* random bit patterns, NaN payloads included */
-        return test_bits_double(rnd());
+    case 0: { /* random bit patterns, NaN payloads included */ return test_bits_double(rnd());
     }
     case 1: /* decimals with 0..4 digits */
         return (double)((int64_t)rnd_below(2000001) - 1000000) / pow(10, (double)rnd_below(5));
-    case 2: /* small integers */
-        return (double)rnd_below(101);
-    case 3: /* counters with two decimals */
-        return prev + (double)rnd_below(500) / 100.0;
-    case 4: /* steps */
-        return rnd_below(20) ? prev : (double)(rnd_below(1u << 20) * 1048576);
+    case 2: /* small integers */ return (double)rnd_below(101);
+    case 3: /* counters with two decimals */ return prev + (double)rnd_below(500) / 100.0;
+    case 4: /* steps */ return rnd_below(20) ? prev : (double)(rnd_below(1u << 20) * 1048576);
     case 5: { /* a mix of everything */
         static const uint64_t specials[] = {
             UINT64_C(0x7ff0000000000002), UINT64_C(0x7ff8000000000000), UINT64_C(0xfff8000000000001),
@@ -265,7 +262,10 @@ static void gen_times(tsdb_sample_t *s, size_t n, int kind)
     case 0: fill_regular(s, n, 1700000000000, 15000); break;
     case 1: /* jitter */
         t = 1700000000000;
-        for (size_t i = 0; i < n; i++) { s[i].t = t + (int64_t)rnd_below(7); t += 15000; }
+        for (size_t i = 0; i < n; i++) {
+            s[i].t = t + (int64_t)rnd_below(7);
+            t += 15000;
+        }
         break;
     case 2: /* irregular with gaps */
         t = 1700000000000;
@@ -310,10 +310,10 @@ static void test_adversarial_values(void **state)
         UINT64_C(0x7ff0000000000002), /* stale marker */
         UINT64_C(0x7ff8000000000000), UINT64_C(0x7ff8000000000001), UINT64_C(0xfff8000000000000),
         UINT64_C(0x7ff0000000000001), UINT64_C(0x7fffffffffffffff), UINT64_C(0xffffffffffffffff),
-        UINT64_C(0x8000000000000000), UINT64_C(0x0000000000000000),
-        UINT64_C(0x7ff0000000000000), UINT64_C(0xfff0000000000000),
-        UINT64_C(0x0000000000000001), UINT64_C(0x8000000000000001), UINT64_C(0x000fffffffffffff),
-        UINT64_C(0x7fefffffffffffff), UINT64_C(0xffefffffffffffff), UINT64_C(0x0010000000000000),
+        UINT64_C(0x8000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x7ff0000000000000),
+        UINT64_C(0xfff0000000000000), UINT64_C(0x0000000000000001), UINT64_C(0x8000000000000001),
+        UINT64_C(0x000fffffffffffff), UINT64_C(0x7fefffffffffffff), UINT64_C(0xffefffffffffffff),
+        UINT64_C(0x0010000000000000),
     };
     enum { NS = sizeof sp / sizeof *sp };
     tsdb_sample_t s[256];
@@ -333,10 +333,24 @@ static void test_adversarial_values(void **state)
     for (int i = 0; i < 256; i++) s[i].v = i & 1 ? test_bits_double(sp[(i / 2) % NS]) : 0.25 * i;
     roundtrip(s, 256, NULL);
     /* integers around 2^53 and 2^63, huge and tiny decimals */
-    double edge[] = { 9007199254740992.0, 9007199254740993.0, 9007199254740994.0, -9007199254740992.0,
-                      9223372036854774784.0, -9223372036854775808.0, 1e22, 1e-22, 1.7976931348623157e308,
-                      4.9e-324, 2.2250738585072014e-308, 0.1, 0.2, 0.30000000000000004, 123456.789,
-                      1e15 + 0.5, 1e300, -1e-300 };
+    double edge[] = { 9007199254740992.0,
+                      9007199254740993.0,
+                      9007199254740994.0,
+                      -9007199254740992.0,
+                      9223372036854774784.0,
+                      -9223372036854775808.0,
+                      1e22,
+                      1e-22,
+                      1.7976931348623157e308,
+                      4.9e-324,
+                      2.2250738585072014e-308,
+                      0.1,
+                      0.2,
+                      0.30000000000000004,
+                      123456.789,
+                      1e15 + 0.5,
+                      1e300,
+                      -1e-300 };
     enum { NE = sizeof edge / sizeof *edge };
     for (int i = 0; i < 256; i++) s[i].v = edge[i % NE];
     roundtrip(s, 256, NULL);
@@ -362,11 +376,18 @@ static void test_timestamp_shapes(void **state)
         }
     }
     /* two samples spanning the whole int64 range, and n=3 with huge deltas */
-    s[0].t = INT64_MIN; s[1].t = INT64_MAX; s[0].v = s[1].v = 1;
+    s[0].t = INT64_MIN;
+    s[1].t = INT64_MAX;
+    s[0].v = s[1].v = 1;
     roundtrip(s, 2, NULL);
-    s[0].t = INT64_MIN; s[1].t = 0; s[2].t = INT64_MAX; s[2].v = 2;
+    s[0].t = INT64_MIN;
+    s[1].t = 0;
+    s[2].t = INT64_MAX;
+    s[2].v = 2;
     roundtrip(s, 3, NULL);
-    s[0].t = INT64_MIN; s[1].t = INT64_MIN + 1; s[2].t = INT64_MAX;
+    s[0].t = INT64_MIN;
+    s[1].t = INT64_MIN + 1;
+    s[2].t = INT64_MAX;
     roundtrip(s, 3, NULL);
     /* a gap in otherwise regular data */
     fill_regular(s, 200, 0, 15000);
@@ -419,11 +440,15 @@ static void test_worst_case_fits_max_size(void **state)
             for (size_t i = 0; i < n; i++) {
                 s[i].t = t;
                 t += 1 + (int64_t)(rnd() >> 14);
-                if (kind == 0) s[i].v = test_bits_double(rnd());
-                else if (kind == 1) s[i].v = (i & 1 ? -1.0 : 1.0) * (double)(rnd() >> 11) * 1024.0;
-                else s[i].v = i & 1 ? test_bits_double(rnd() | UINT64_C(0x7ff0000000000001)) : (double)(rnd() >> 40);
+                if (kind == 0)
+                    s[i].v = test_bits_double(rnd());
+                else if (kind == 1)
+                    s[i].v = (i & 1 ? -1.0 : 1.0) * (double)(rnd() >> 11) * 1024.0;
+                else
+                    s[i].v = i & 1 ? test_bits_double(rnd() | UINT64_C(0x7ff0000000000001))
+                                   : (double)(rnd() >> 40);
             }
-            roundtrip(s, n, NULL);  /* encodes into exactly tsdb_chunk_max_size(n) */
+            roundtrip(s, n, NULL); /* encodes into exactly tsdb_chunk_max_size(n) */
         }
     }
 }
@@ -433,13 +458,13 @@ static void test_worst_case_fits_max_size(void **state)
 static void test_invalid_input(void **state)
 {
     (void)state;
-    tsdb_sample_t s[3] = { {10, 1}, {20, 2}, {20, 3} };
+    tsdb_sample_t s[3] = { { 10, 1 }, { 20, 2 }, { 20, 3 } };
     uint8_t buf[256];
     size_t len = 0;
     assert_err(tsdb_chunk_encode(s, 0, buf, sizeof buf, &len), STRATA_EINVAL);
-    assert_err(tsdb_chunk_encode(s, 3, buf, sizeof buf, &len), STRATA_EINVAL);  /* equal t */
+    assert_err(tsdb_chunk_encode(s, 3, buf, sizeof buf, &len), STRATA_EINVAL); /* equal t */
     s[2].t = 15;
-    assert_err(tsdb_chunk_encode(s, 3, buf, sizeof buf, &len), STRATA_EINVAL);  /* descending */
+    assert_err(tsdb_chunk_encode(s, 3, buf, sizeof buf, &len), STRATA_EINVAL); /* descending */
     assert_err(tsdb_chunk_encode(NULL, 1, buf, sizeof buf, &len), STRATA_EINVAL);
     assert_err(tsdb_chunk_encode(s, 1, buf, sizeof buf, NULL), STRATA_EINVAL);
     s[2].t = 30;
@@ -487,7 +512,7 @@ static void test_buffer_too_small(void **state)
 static void test_info(void **state)
 {
     (void)state;
-    tsdb_sample_t s[5] = { {-7, 1}, {3, 2}, {4, 3}, {100, 4}, {1000000000000, 5} };
+    tsdb_sample_t s[5] = { { -7, 1 }, { 3, 2 }, { 4, 3 }, { 100, 4 }, { 1000000000000, 5 } };
     uint8_t buf[128];
     size_t len, n;
     int64_t mint, maxt;
@@ -527,8 +552,10 @@ static void check_damaged(const uint8_t *chunk, size_t len, size_t n)
         b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         size_t got = 0;
         int rc = tsdb_chunk_decode(b, len, out, n, &got);
-        if (rc == 0) assert_true(got <= n);
-        else assert_true(rc == STRATA_ECORRUPT || rc == STRATA_EVERSION || rc == STRATA_EBUFSMALL);
+        if (rc == 0)
+            assert_true(got <= n);
+        else
+            assert_true(rc == STRATA_ECORRUPT || rc == STRATA_EVERSION || rc == STRATA_EBUFSMALL);
         if (rc == 0) /* whatever decodes is a valid chunk: ascending timestamps */
             for (size_t i = 1; i < got; i++) assert_true(out[i].t > out[i - 1].t);
     }
@@ -544,7 +571,7 @@ static void test_truncated_and_flipped(void **state)
     uint8_t buf[8192];
     rng_state = 77;
     for (int kind = 0; kind < 9; kind++) {
-        size_t n = kind == 7 ? 1 : 150 + (size_t)kind * 15;  /* <= 270 */
+        size_t n = kind == 7 ? 1 : 150 + (size_t)kind * 15; /* <= 270 */
         gen_times(s, n, kind % 5);
         double prev = 10;
         for (size_t i = 0; i < n; i++) prev = s[i].v = gen_value(kind, i, prev);
@@ -576,19 +603,23 @@ static const char *gen_seed(int k, tsdb_sample_t *s, size_t *n)
     rng_state = 1000 + (uint64_t)k;
     switch (k) {
     case 0:
-        *n = 120; fill_regular(s, 120, 1700000000000, 15000);
+        *n = 120;
+        fill_regular(s, 120, 1700000000000, 15000);
         for (size_t i = 0; i < 120; i++) s[i].v = 1;
         return "const_regular";
     case 1:
-        *n = 50; fill_regular(s, 50, -100, 3);
+        *n = 50;
+        fill_regular(s, 50, -100, 3);
         for (size_t i = 0; i < 50; i++) s[i].v = M_PI;
         return "const_raw";
     case 2:
-        *n = 300; gen_times(s, 300, 1);
+        *n = 300;
+        gen_times(s, 300, 1);
         for (size_t i = 0; i < 300; i++) s[i].v = (double)rnd_below(101);
         return "dec_small_ints_jitter";
     case 3: {
-        *n = 1024; fill_regular(s, 1024, 1795772954739, 100);
+        *n = 1024;
+        fill_regular(s, 1024, 1795772954739, 100);
         int64_t cents = 1250;
         for (size_t i = 0; i < 1024; i++) {
             cents += (int64_t)rnd_below(300);
@@ -598,23 +629,27 @@ static const char *gen_seed(int k, tsdb_sample_t *s, size_t *n)
         return "dec_counter_two_decimals";
     }
     case 4:
-        *n = 130; fill_regular(s, 130, 0, 1000);
+        *n = 130;
+        fill_regular(s, 130, 0, 1000);
         for (size_t i = 0; i < 130; i++) s[i].v = i % 40 ? 1738407936 : 648347648;
         s[129].v = test_bits_double(TSDB_STALE_NAN_BITS);
         return "dec_steps_stale";
     case 5:
-        *n = 200; gen_times(s, 200, 2);
+        *n = 200;
+        gen_times(s, 200, 2);
         for (size_t i = 0; i < 200; i++) s[i].v = test_bits_double(rnd());
         return "xor_random_gaps";
     case 6:
-        *n = 1; s[0].t = 42; s[0].v = -0.0;
+        *n = 1;
+        s[0].t = 42;
+        s[0].v = -0.0;
         return "single";
     case 7:
-        *n = 17; gen_times(s, 17, 4);
+        *n = 17;
+        gen_times(s, 17, 4);
         for (size_t i = 0; i < 17; i++) s[i].v = gen_value(5, i, 0);
         return "extremes_mixed";
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 

@@ -20,7 +20,10 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-typedef struct strbuf { char *s; size_t len, cap; } strbuf_t;
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+} strbuf_t;
 
 static inline void sb_printf(strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline void sb_printf(strbuf_t *b, const char *fmt, ...)
@@ -30,7 +33,10 @@ static inline void sb_printf(strbuf_t *b, const char *fmt, ...)
         va_start(ap, fmt);
         int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
         va_end(ap);
-        if (b->s && (size_t)n < b->cap - b->len) { b->len += (size_t)n; return; }
+        if (b->s && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
         b->cap = (b->cap + (size_t)n + 1) * 2;
         b->s = realloc(b->s, b->cap);
         assert_non_null(b->s);
@@ -39,8 +45,8 @@ static inline void sb_printf(strbuf_t *b, const char *fmt, ...)
 }
 
 /* A test db: no background thread, no fsync; 0 keeps an option's default. */
-static inline tsdb_t *open_db_ex(const char *dir, int64_t block_ms, int64_t retention_ms, uint64_t retention_bytes,
-                                 int64_t zero_run_ms, size_t page_cache_bytes)
+static inline tsdb_t *open_db_ex(const char *dir, int64_t block_ms, int64_t retention_ms,
+                                 uint64_t retention_bytes, int64_t zero_run_ms, size_t page_cache_bytes)
 {
     tsdb_options_t o;
     tsdb_options_init(&o);
@@ -57,7 +63,8 @@ static inline tsdb_t *open_db_ex(const char *dir, int64_t block_ms, int64_t rete
     return db;
 }
 
-static inline tsdb_t *open_db(const char *dir, int64_t block_ms, int64_t retention_ms, uint64_t retention_bytes)
+static inline tsdb_t *open_db(const char *dir, int64_t block_ms, int64_t retention_ms,
+                              uint64_t retention_bytes)
 {
     return open_db_ex(dir, block_ms, retention_ms, retention_bytes, 0, 0);
 }
@@ -87,7 +94,8 @@ static inline tsdb_append_result_t append(tsdb_t *db, const char *labels, const 
 }
 
 /* Appends t = start, start+step, ... (n samples) with v = f(i). */
-static inline void append_range(tsdb_t *db, const char *labels, int64_t start, int64_t step, size_t n, double base)
+static inline void append_range(tsdb_t *db, const char *labels, int64_t start, int64_t step, size_t n,
+                                double base)
 {
     tsdb_sample_t *s = malloc(n * sizeof *s);
     for (size_t i = 0; i < n; i++) s[i] = (tsdb_sample_t){ start + (int64_t)i * step, base + (double)i };
@@ -97,7 +105,8 @@ static inline void append_range(tsdb_t *db, const char *labels, int64_t start, i
 }
 
 /* Renders the selection: "{a=1,b=2}" per series, with samples when with_samples. */
-static inline char *query(tsdb_t *db, const tsdb_matcher_t *m, size_t nm, int64_t mint, int64_t maxt, int with_samples)
+static inline char *query(tsdb_t *db, const tsdb_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                          int with_samples)
 {
     tsdb_series_set_t *set = NULL;
     assert_ok(tsdb_select(db, m, nm, mint, maxt, &set));
@@ -115,7 +124,8 @@ static inline char *query(tsdb_t *db, const tsdb_matcher_t *m, size_t nm, int64_
         assert_ok(tsdb_series_set_samples(set, &s, &n));
         assert_true(n > 0);
         if (with_samples)
-            for (size_t i = 0; i < n; i++) sb_printf(&b, " %" PRId64 ":%" PRIx64, s[i].t, test_double_bits(s[i].v));
+            for (size_t i = 0; i < n; i++)
+                sb_printf(&b, " %" PRId64 ":%" PRIx64, s[i].t, test_double_bits(s[i].v));
     }
     assert_int_equal(rc, 0);
     tsdb_series_set_free(set);
@@ -149,7 +159,8 @@ static inline size_t count_dir(const char *dir, const char *sub)
     if (!d) return 0;
     size_t n = 0;
     struct dirent *e;
-    while ((e = readdir(d))) if (e->d_name[0] != '.') n++;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
     closedir(d);
     return n;
 }
@@ -188,7 +199,6 @@ static inline void flip_bit(const char *path, long off)
 
 /* ---- index and matchers -------------------------------------------------------- */
 
-
 /* The one series named `name` holds exactly s[0..n), bit for bit. */
 static inline void check_bits(tsdb_t *db, const char *name, const tsdb_sample_t *s, size_t n)
 {
@@ -220,15 +230,23 @@ static inline tsdb_rollup_point_t hold_ref(const tsdb_sample_t *s, size_t n, int
     const tsdb_sample_t *base = NULL;
     for (size_t i = 0; i < n; i++) {
         int stale = test_double_bits(s[i].v) == TSDB_STALE_NAN_BITS;
-        if (s[i].t <= end - res) { if (!stale) base = &s[i]; continue; }
+        if (s[i].t <= end - res) {
+            if (!stale) base = &s[i];
+            continue;
+        }
         if (s[i].t > end) break;
-        if (stale) { p.stale++; p.stale_t = s[i].t; }
-        else v[k++] = &s[i];
+        if (stale) {
+            p.stale++;
+            p.stale_t = s[i].t;
+        } else
+            v[k++] = &s[i];
     }
     p.count = (uint32_t)k;
     if (!k) return p;
-    p.first = v[0]->v; p.first_t = v[0]->t;
-    p.last = v[k - 1]->v; p.last_t = v[k - 1]->t;
+    p.first = v[0]->v;
+    p.first_t = v[0]->t;
+    p.last = v[k - 1]->v;
+    p.last_t = v[k - 1]->t;
     p.min = p.max = v[0]->v;
     if (base) p.increase = v[0]->v >= base->v ? v[0]->v - base->v : v[0]->v;
     for (size_t i = 0; i < k; i++) {
@@ -248,7 +266,10 @@ static inline tsdb_rollup_point_t hold_ref(const tsdb_sample_t *s, size_t n, int
     p.zero_lead_end = p.zero_trail_start = INT64_MAX;
     if (v[0]->v != 0) p.zero_lead_end = v[0]->t;
     for (size_t i = 0; i < k;) {
-        if (v[i]->v != 0) { i++; continue; }
+        if (v[i]->v != 0) {
+            i++;
+            continue;
+        }
         size_t j = i;
         while (j + 1 < k && v[j + 1]->v == 0) j++;
         if (i == 0) p.zero_lead_end = j + 1 < k ? v[j + 1]->t : INT64_MAX;
@@ -263,7 +284,8 @@ static inline tsdb_rollup_point_t hold_ref(const tsdb_sample_t *s, size_t n, int
     return p;
 }
 
-static inline void check_hold_fields(tsdb_t *db, const tsdb_sample_t *s, size_t n, int64_t res, unsigned trial)
+static inline void check_hold_fields(tsdb_t *db, const tsdb_sample_t *s, size_t n, int64_t res,
+                                     unsigned trial)
 {
     tsdb_matcher_t m[] = { M(EQ, "__name__", "h") };
     tsdb_series_set_t *set;
@@ -275,21 +297,46 @@ static inline void check_hold_fields(tsdb_t *db, const tsdb_sample_t *s, size_t 
     for (int64_t end = res; end <= 5 * 60 * MIN_MS; end += res) {
         tsdb_rollup_point_t w = hold_ref(s, n, res, end, tsdb_rollup_zero_run_ms(db));
         if (!w.count && !w.stale) continue;
-        if (want_n >= np) fail_msg("trial %u res %lld: no point for %lld", trial, (long long)res, (long long)end);
+        if (want_n >= np)
+            fail_msg("trial %u res %lld: no point for %lld", trial, (long long)res, (long long)end);
         const tsdb_rollup_point_t *g = &p[want_n++];
-#define SAME(f) if (g->f != w.f) fail_msg("trial %u res %lld point %lld: %s got %.17g want %.17g", \
-                                          trial, (long long)res, (long long)end, #f, (double)g->f, (double)w.f)
-        if (res == TSDB_ROLLUP_5M) {  /* the holding-rule fields are 1h only */
-            tsdb_rollup_point_t z = { .t = w.t, .count = w.count, .sum = w.sum, .min = w.min,
-                                      .max = w.max, .last = w.last, .last_t = w.last_t,
-                                      .first = w.first, .first_t = w.first_t, .increase = w.increase };
+#define SAME(f)                                                                                              \
+    if (g->f != w.f)                                                                                         \
+    fail_msg("trial %u res %lld point %lld: %s got %.17g want %.17g", trial, (long long)res, (long long)end, \
+             #f, (double)g->f, (double)w.f)
+        if (res == TSDB_ROLLUP_5M) { /* the holding-rule fields are 1h only */
+            tsdb_rollup_point_t z = { .t = w.t,
+                                      .count = w.count,
+                                      .sum = w.sum,
+                                      .min = w.min,
+                                      .max = w.max,
+                                      .last = w.last,
+                                      .last_t = w.last_t,
+                                      .first = w.first,
+                                      .first_t = w.first_t,
+                                      .increase = w.increase };
             w = z;
         }
-        SAME(t); SAME(count); SAME(stale); SAME(stale_t);
-        SAME(gap_max); SAME(hold_sum); SAME(last_rise); SAME(inner_increase);
-        SAME(zero_lead_end); SAME(zero_trail_start); SAME(zero_inner_max); SAME(zero_inner_long);
+        SAME(t);
+        SAME(count);
+        SAME(stale);
+        SAME(stale_t);
+        SAME(gap_max);
+        SAME(hold_sum);
+        SAME(last_rise);
+        SAME(inner_increase);
+        SAME(zero_lead_end);
+        SAME(zero_trail_start);
+        SAME(zero_inner_max);
+        SAME(zero_inner_long);
         if (!w.count) continue;
-        SAME(sum); SAME(min); SAME(max); SAME(first); SAME(first_t); SAME(last); SAME(last_t);
+        SAME(sum);
+        SAME(min);
+        SAME(max);
+        SAME(first);
+        SAME(first_t);
+        SAME(last);
+        SAME(last_t);
         SAME(increase);
 #undef SAME
     }
@@ -305,7 +352,8 @@ static inline size_t fixture_samples(tsdb_sample_t *s)
     size_t n = 0;
     for (int k = 0; k < 480; k++) {
         s[n++] = (tsdb_sample_t){ (int64_t)k * 15000, (double)((k / 40) % 3) };
-        if (k == 360) s[n++] = (tsdb_sample_t){ (int64_t)k * 15000 + 1, test_bits_double(TSDB_STALE_NAN_BITS) };
+        if (k == 360)
+            s[n++] = (tsdb_sample_t){ (int64_t)k * 15000 + 1, test_bits_double(TSDB_STALE_NAN_BITS) };
     }
     return n;
 }

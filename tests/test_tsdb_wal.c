@@ -35,7 +35,10 @@ static void tl_printf(textlog_t *t, const char *fmt, ...)
         va_start(ap, fmt);
         int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
         va_end(ap);
-        if (t->s && (size_t)n < t->cap - t->len) { t->len += (size_t)n; return; }
+        if (t->s && (size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
         t->cap = (t->cap + (size_t)n + 1) * 2;
         t->s = realloc(t->s, t->cap);
         assert_non_null(t->s);
@@ -43,8 +46,16 @@ static void tl_printf(textlog_t *t, const char *fmt, ...)
     }
 }
 
-static void tl_reset(textlog_t *t) { t->len = 0; if (t->s) t->s[0] = 0; }
-static void tl_free(textlog_t *t) { free(t->s); memset(t, 0, sizeof *t); }
+static void tl_reset(textlog_t *t)
+{
+    t->len = 0;
+    if (t->s) t->s[0] = 0;
+}
+static void tl_free(textlog_t *t)
+{
+    free(t->s);
+    memset(t, 0, sizeof *t);
+}
 static const char *tl_str(textlog_t *t) { return t->s ? t->s : ""; }
 
 static void render_series(textlog_t *t, uint64_t ref, const tsdb_label_t *l, size_t n)
@@ -192,9 +203,9 @@ static void test_crc32c(void **state)
     (void)state;
     assert_int_equal(tsdb_crc32c(0, "123456789", 9), 0xE3069283u);
     assert_int_equal(tsdb_crc32c(0, "", 0), 0);
-    uint8_t z[32] = {0}, ff[32];
+    uint8_t z[32] = { 0 }, ff[32];
     memset(ff, 0xff, sizeof ff);
-    assert_int_equal(tsdb_crc32c(0, z, 32), 0x8A9136AAu);   /* RFC 3720 B.4 */
+    assert_int_equal(tsdb_crc32c(0, z, 32), 0x8A9136AAu); /* RFC 3720 B.4 */
     assert_int_equal(tsdb_crc32c(0, ff, 32), 0x62A8AB43u);
     uint8_t buf[300];
     for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)(i * 131 + 7);
@@ -211,7 +222,7 @@ static void test_round_trip_special_values(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t expect = {0}, got = {0};
+    textlog_t expect = { 0 }, got = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_ALWAYS, 0);
     tsdb_wal_replay_stats_t st;
     tsdb_wal_t *w;
@@ -221,8 +232,9 @@ static void test_round_trip_special_values(void **state)
 
     tsdb_wal_batch_t b;
     tsdb_wal_batch_init(&b);
-    tsdb_label_t l1[] = { {"__name__", "DCGM_FI_DEV_GPU_UTIL"}, {"gpu", "0"}, {"node", "nœud-ü"},
-                          {"x", ""} };
+    tsdb_label_t l1[] = {
+        { "__name__", "DCGM_FI_DEV_GPU_UTIL" }, { "gpu", "0" }, { "node", "nœud-ü" }, { "x", "" }
+    };
     assert_ok(tsdb_wal_batch_add_series(&b, 0, l1, 4));
     render_series(&expect, 0, l1, 4);
     assert_ok(tsdb_wal_batch_add_series(&b, UINT64_MAX, l1, 1));
@@ -231,10 +243,15 @@ static void test_round_trip_special_values(void **state)
     render_series(&expect, 77, NULL, 0);
 
     const uint64_t bits[] = {
-        TSDB_STALE_NAN_BITS, UINT64_C(0x7ff8000000000001), UINT64_C(0xfff8000000000000),
-        UINT64_C(0x7ff0000000000000) /* +Inf */, UINT64_C(0xfff0000000000000) /* -Inf */,
-        UINT64_C(0x8000000000000000) /* -0.0 */, 1 /* smallest denormal */,
-        UINT64_C(0x7fefffffffffffff) /* DBL_MAX */, UINT64_C(0x4059000000000000) /* 100 */,
+        TSDB_STALE_NAN_BITS,
+        UINT64_C(0x7ff8000000000001),
+        UINT64_C(0xfff8000000000000),
+        UINT64_C(0x7ff0000000000000) /* +Inf */,
+        UINT64_C(0xfff0000000000000) /* -Inf */,
+        UINT64_C(0x8000000000000000) /* -0.0 */,
+        1 /* smallest denormal */,
+        UINT64_C(0x7fefffffffffffff) /* DBL_MAX */,
+        UINT64_C(0x4059000000000000) /* 100 */,
     };
     const int64_t ts[] = { INT64_MIN, INT64_MAX, -1, 0, 1732700000000, INT64_MIN, 5, 4, 1732700015000 };
     const uint64_t refs[] = { 0, UINT64_MAX, 1, UINT64_MAX, 0, 12345678901234, 3, 2, 0 };
@@ -246,7 +263,7 @@ static void test_round_trip_special_values(void **state)
     }
     assert_ok(tsdb_wal_batch_add_samples(&b, s, 9));
     render_samples(&expect, s, 9);
-    assert_ok(tsdb_wal_batch_add_samples(&b, s, 0));   /* adds nothing */
+    assert_ok(tsdb_wal_batch_add_samples(&b, s, 0)); /* adds nothing */
     assert_ok(tsdb_wal_append(w, &b));
     tsdb_wal_close(w);
 
@@ -270,7 +287,7 @@ static void test_batch_rejects_bad_input(void **state)
     (void)state;
     tsdb_wal_batch_t b;
     tsdb_wal_batch_init(&b);
-    tsdb_label_t bad[] = { {"a", NULL} };
+    tsdb_label_t bad[] = { { "a", NULL } };
     assert_err(tsdb_wal_batch_add_series(&b, 1, NULL, 2), STRATA_EINVAL);
     assert_err(tsdb_wal_batch_add_series(&b, 1, bad, 1), STRATA_EINVAL);
     assert_err(tsdb_wal_batch_add_samples(&b, NULL, 3), STRATA_EINVAL);
@@ -284,7 +301,7 @@ static void test_many_segments(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t expect = {0}, got = {0};
+    textlog_t expect = { 0 }, got = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 256);
     tsdb_wal_t *w;
     assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
@@ -295,7 +312,7 @@ static void test_many_segments(void **state)
         tsdb_wal_batch_reset(&b);
         batch_samples(&b, &expect, (uint64_t)i % 7, 10000000 + i * 60000, 3);
         if (i == 0) blen = b.len;
-        assert_int_equal(b.len, blen);   /* same shape each time: sizes are predictable */
+        assert_int_equal(b.len, blen); /* same shape each time: sizes are predictable */
         assert_ok(tsdb_wal_append(w, &b));
     }
     tsdb_wal_close(w);
@@ -319,7 +336,7 @@ static void test_reopen_and_append_continues(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t expect = {0}, got = {0};
+    textlog_t expect = { 0 }, got = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_ALWAYS, 0);
     tsdb_wal_batch_t b;
     tsdb_wal_batch_init(&b);
@@ -332,7 +349,7 @@ static void test_reopen_and_append_continues(void **state)
         assert_string_equal(tl_str(&got), tl_str(&expect));
         assert_int_equal(st.records, (uint64_t)round * 2);
         tsdb_wal_batch_reset(&b);
-        tsdb_label_t l[] = { {"__name__", "up"}, {"round", round == 0 ? "0" : round == 1 ? "1" : "2"} };
+        tsdb_label_t l[] = { { "__name__", "up" }, { "round", round == 0 ? "0" : round == 1 ? "1" : "2" } };
         assert_ok(tsdb_wal_batch_add_series(&b, (uint64_t)round + 1, l, 2));
         render_series(&expect, (uint64_t)round + 1, l, 2);
         batch_samples(&b, &expect, (uint64_t)round + 1, 5000 * round, 4);
@@ -342,7 +359,7 @@ static void test_reopen_and_append_continues(void **state)
     tsdb_wal_replay_stats_t st = replay_dir(dir, &got);
     assert_string_equal(tl_str(&got), tl_str(&expect));
     assert_int_equal(st.records, 6);
-    assert_int_equal(count_segments(dir), 1);   /* writing resumed at the end of segment 1 */
+    assert_int_equal(count_segments(dir), 1); /* writing resumed at the end of segment 1 */
     tsdb_wal_batch_free(&b);
     tl_free(&expect);
     tl_free(&got);
@@ -355,13 +372,13 @@ static void test_torn_tail_every_offset(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t prefix = {0}, all = {0}, got = {0}, tail = {0};
+    textlog_t prefix = { 0 }, all = { 0 }, got = { 0 }, tail = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 0);
     tsdb_wal_t *w;
     assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
     tsdb_wal_batch_t b;
     tsdb_wal_batch_init(&b);
-    tsdb_label_t l[] = { {"__name__", "gpu_temp"}, {"gpu", "3"} };
+    tsdb_label_t l[] = { { "__name__", "gpu_temp" }, { "gpu", "3" } };
     assert_ok(tsdb_wal_batch_add_series(&b, 9, l, 2));
     render_series(&prefix, 9, l, 2);
     assert_ok(tsdb_wal_append(w, &b));
@@ -371,7 +388,7 @@ static void test_torn_tail_every_offset(void **state)
         assert_ok(tsdb_wal_append(w, &b));
     }
     tsdb_wal_batch_reset(&b);
-    batch_samples(&b, NULL, 9, 999000, 5);   /* the last record, to be torn */
+    batch_samples(&b, NULL, 9, 999000, 5); /* the last record, to be torn */
     size_t last_len = b.len;
     assert_ok(tsdb_wal_append(w, &b));
     tsdb_wal_close(w);
@@ -418,14 +435,14 @@ static void test_flipped_bit_drops_rest(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t first = {0}, got = {0};
+    textlog_t first = { 0 }, got = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 0);
     tsdb_wal_t *w;
     assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
     tsdb_wal_batch_t b;
     tsdb_wal_batch_init(&b);
     size_t len[3];
-    for (int i = 0; i < 3; i++) {   /* records A, B, C in segment 1 */
+    for (int i = 0; i < 3; i++) { /* records A, B, C in segment 1 */
         tsdb_wal_batch_reset(&b);
         batch_samples(&b, i == 0 ? &first : NULL, (uint64_t)i, 1000 * i, 4);
         len[i] = b.len;
@@ -435,7 +452,7 @@ static void test_flipped_bit_drops_rest(void **state)
     assert_ok(tsdb_wal_rotate(w, &seg));
     assert_int_equal(seg, 2);
     tsdb_wal_batch_reset(&b);
-    batch_samples(&b, NULL, 5, 7000, 4);   /* record D in segment 2 */
+    batch_samples(&b, NULL, 5, 7000, 4); /* record D in segment 2 */
     assert_ok(tsdb_wal_append(w, &b));
     tsdb_wal_close(w);
     long seg2 = file_size(dir, "00000002");
@@ -469,7 +486,7 @@ static void test_garbled_header_and_gap(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t expect = {0}, got = {0};
+    textlog_t expect = { 0 }, got = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 0);
     tsdb_wal_t *w;
     tsdb_wal_batch_t b;
@@ -478,9 +495,9 @@ static void test_garbled_header_and_gap(void **state)
     batch_samples(&b, &expect, 1, 0, 3);
     assert_ok(tsdb_wal_append(w, &b));
     uint64_t seg;
-    assert_ok(tsdb_wal_rotate(w, &seg));   /* 2 */
+    assert_ok(tsdb_wal_rotate(w, &seg)); /* 2 */
     assert_ok(tsdb_wal_append(w, &b));
-    assert_ok(tsdb_wal_rotate(w, &seg));   /* 3 */
+    assert_ok(tsdb_wal_rotate(w, &seg)); /* 3 */
     assert_ok(tsdb_wal_append(w, &b));
     tsdb_wal_close(w);
     long s3 = file_size(dir, "00000003");
@@ -494,7 +511,7 @@ static void test_garbled_header_and_gap(void **state)
     assert_string_equal(tl_str(&got), tl_str(&expect));
     assert_int_equal(st.corrupt_records, 1);
     assert_int_equal(st.truncated_bytes, flen + (size_t)s3);
-    assert_int_equal(file_size(dir, "00000002"), TSDB_WAL_HEADER_SIZE);  /* header rewritten for appends */
+    assert_int_equal(file_size(dir, "00000002"), TSDB_WAL_HEADER_SIZE); /* header rewritten for appends */
     assert_int_equal(file_size(dir, "00000003"), -1);
 
     /* a missing segment in the middle: 4 exists, 3 does not */
@@ -514,10 +531,10 @@ static void test_garbled_header_and_gap(void **state)
 static void test_replay_buffer_edge_cases(void **state)
 {
     (void)state;
-    uint8_t buf[64] = {0};
+    uint8_t buf[64] = { 0 };
     size_t valid = 99;
     const char *why = "x";
-    tsdb_wal_replay_stats_t st = {0};
+    tsdb_wal_replay_stats_t st = { 0 };
     /* empty image: a clean empty segment */
     assert_ok(tsdb_wal_replay_buffer(buf, 0, NULL, &st, &valid, &why));
     assert_int_equal(valid, 0);
@@ -525,16 +542,25 @@ static void test_replay_buffer_edge_cases(void **state)
     assert_int_equal(st.corrupt_records, 0);
 
     /* a valid header from another version is refused, not cut */
-    buf[0] = 'S'; buf[1] = 'W'; buf[2] = 'A'; buf[3] = 'L'; buf[4] = TSDB_WAL_VERSION + 1;
+    buf[0] = 'S';
+    buf[1] = 'W';
+    buf[2] = 'A';
+    buf[3] = 'L';
+    buf[4] = TSDB_WAL_VERSION + 1;
     assert_err(tsdb_wal_replay_buffer(buf, 8, NULL, &st, &valid, &why), STRATA_EVERSION);
 
     /* a record whose CRC matches but whose type is unknown is corrupt */
     buf[4] = TSDB_WAL_VERSION;
     uint8_t *r = buf + 8;
-    r[0] = 2; r[1] = r[2] = r[3] = 0;    /* len 2 */
-    r[8] = 9; r[9] = 0;                  /* type 9 */
+    r[0] = 2;
+    r[1] = r[2] = r[3] = 0; /* len 2 */
+    r[8] = 9;
+    r[9] = 0; /* type 9 */
     uint32_t crc = tsdb_crc32c(tsdb_crc32c(0, r, 4), r + 8, 2);
-    r[4] = (uint8_t)crc; r[5] = (uint8_t)(crc >> 8); r[6] = (uint8_t)(crc >> 16); r[7] = (uint8_t)(crc >> 24);
+    r[4] = (uint8_t)crc;
+    r[5] = (uint8_t)(crc >> 8);
+    r[6] = (uint8_t)(crc >> 16);
+    r[7] = (uint8_t)(crc >> 24);
     memset(&st, 0, sizeof st);
     assert_ok(tsdb_wal_replay_buffer(buf, 18, NULL, &st, &valid, &why));
     assert_int_equal(valid, 8);
@@ -552,7 +578,10 @@ static void test_replay_buffer_edge_cases(void **state)
 
 static int fail_series(void *ctx, uint64_t ref, const tsdb_label_t *l, size_t n)
 {
-    (void)ctx; (void)ref; (void)l; (void)n;
+    (void)ctx;
+    (void)ref;
+    (void)l;
+    (void)n;
     return STRATA_ENOMEM;
 }
 
@@ -565,7 +594,7 @@ static void test_callback_error_fails_open(void **state)
     tsdb_wal_batch_t b;
     tsdb_wal_batch_init(&b);
     assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
-    tsdb_label_t l[] = { {"__name__", "up"} };
+    tsdb_label_t l[] = { { "__name__", "up" } };
     assert_ok(tsdb_wal_batch_add_series(&b, 1, l, 1));
     assert_ok(tsdb_wal_append(w, &b));
     tsdb_wal_close(w);
@@ -584,14 +613,14 @@ static void test_checkpoint(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t ck = {0}, after = {0}, got = {0}, want = {0};
+    textlog_t ck = { 0 }, after = { 0 }, got = { 0 }, want = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 0);
     tsdb_wal_t *w;
     tsdb_wal_batch_t b, cp;
     tsdb_wal_batch_init(&b);
     tsdb_wal_batch_init(&cp);
     assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
-    tsdb_label_t l1[] = { {"__name__", "a"} }, l2[] = { {"__name__", "b"} };
+    tsdb_label_t l1[] = { { "__name__", "a" } }, l2[] = { { "__name__", "b" } };
     assert_ok(tsdb_wal_batch_add_series(&b, 1, l1, 1));
     batch_samples(&b, NULL, 1, 0, 5);
     assert_ok(tsdb_wal_append(w, &b));
@@ -610,7 +639,7 @@ static void test_checkpoint(void **state)
     assert_ok(tsdb_wal_batch_add_series(&cp, 1, l1, 1));
     render_series(&ck, 1, l1, 1);
     batch_samples(&cp, &ck, 1, 0, 5);
-    assert_err(tsdb_wal_checkpoint(w, 3, &cp), STRATA_EINVAL);   /* not started yet */
+    assert_err(tsdb_wal_checkpoint(w, 3, &cp), STRATA_EINVAL); /* not started yet */
     assert_ok(tsdb_wal_checkpoint(w, seg, &cp));
     assert_int_equal(file_size(dir, "00000001"), -1);
     assert_int_equal(file_size(dir, "checkpoint.00000002"), (long)(TSDB_WAL_HEADER_SIZE + cp.len));
@@ -709,13 +738,18 @@ typedef struct conc_seen {
 static int conc_check(void *ctx, const tsdb_wal_sample_t *s, size_t n)
 {
     conc_seen_t *c = ctx;
-    if (n != 3 || s[0].ref >= CONC_THREADS) { c->bad++; return 0; }
+    if (n != 3 || s[0].ref >= CONC_THREADS) {
+        c->bad++;
+        return 0;
+    }
     int id = (int)s[0].ref, i = (int)s[0].t;
     for (int k = 0; k < 3; k++)
-        if (s[k].ref != (uint64_t)id || s[k].t != i || s[k].v != (double)(id * 100000 + i * 10 + k))
-            c->bad++;
-    if (i < 0 || i >= CONC_BATCHES) { c->bad++; return 0; }
-    if (i != c->next[id]) c->bad++;   /* one thread's batches stay in its order */
+        if (s[k].ref != (uint64_t)id || s[k].t != i || s[k].v != (double)(id * 100000 + i * 10 + k)) c->bad++;
+    if (i < 0 || i >= CONC_BATCHES) {
+        c->bad++;
+        return 0;
+    }
+    if (i != c->next[id]) c->bad++; /* one thread's batches stay in its order */
     c->next[id] = i + 1;
     c->batches[id][i]++;
     return 0;
@@ -814,7 +848,7 @@ static void test_never_policy_fsyncs_only_on_close_and_rotate(void **state)
     assert_ok(tsdb_wal_append(w, &b));
     assert_ok(tsdb_wal_sync(w));
     assert_int_equal(fc.n, 2);
-    assert_ok(tsdb_wal_sync(w));      /* nothing new: no fsync */
+    assert_ok(tsdb_wal_sync(w)); /* nothing new: no fsync */
     assert_int_equal(fc.n, 2);
     assert_ok(tsdb_wal_append(w, &b));
     tsdb_wal_close(w);
@@ -829,7 +863,7 @@ static void test_failed_write_is_not_acknowledged(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t expect = {0}, got = {0};
+    textlog_t expect = { 0 }, got = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_ALWAYS, 0);
     tsdb_wal_t *w;
     tsdb_wal_batch_t b, big;
@@ -845,7 +879,7 @@ static void test_failed_write_is_not_acknowledged(void **state)
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     lim = old;
-    lim.rlim_cur = (rlim_t)before + big.len / 2;   /* half the batch fits */
+    lim.rlim_cur = (rlim_t)before + big.len / 2; /* half the batch fits */
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     int rc = tsdb_wal_append(w, &big);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
@@ -873,7 +907,7 @@ static void test_corrupt_checkpoint_keeps_segments(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t want = {0}, got = {0};
+    textlog_t want = { 0 }, got = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 0);
     tsdb_wal_t *w;
     tsdb_wal_batch_t b, cp;
@@ -882,11 +916,11 @@ static void test_corrupt_checkpoint_keeps_segments(void **state)
     assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
     uint64_t seg;
     assert_ok(tsdb_wal_rotate(w, &seg));
-    tsdb_label_t l[] = { {"__name__", "a"} };
+    tsdb_label_t l[] = { { "__name__", "a" } };
     assert_ok(tsdb_wal_batch_add_series(&cp, 1, l, 1));
     render_series(&want, 1, l, 1);
     size_t first_len = cp.len;
-    batch_samples(&cp, NULL, 1, 0, 5);           /* this record gets damaged */
+    batch_samples(&cp, NULL, 1, 0, 5); /* this record gets damaged */
     assert_ok(tsdb_wal_checkpoint(w, seg, &cp));
     batch_samples(&b, &want, 1, 100000, 2);
     assert_ok(tsdb_wal_append(w, &b));
@@ -917,7 +951,7 @@ static void test_empty_and_torn_header_segment(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
-    textlog_t want = {0}, got = {0};
+    textlog_t want = { 0 }, got = { 0 };
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 0);
     tsdb_wal_t *w;
     tsdb_wal_batch_t b;

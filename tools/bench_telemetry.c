@@ -25,7 +25,7 @@
 #include "tsdb.h"
 
 #define MIN_MS 60000LL
-#define NOW 1734878400000LL   /* 2024-12-22T14:40:00Z */
+#define NOW    1734878400000LL /* 2024-12-22T14:40:00Z */
 
 static double clock_s(clockid_t id)
 {
@@ -52,15 +52,18 @@ static int feed(api_registry_t *r, tsdb_label_t *l, size_t n, const tsdb_sample_
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static unsigned rnd(unsigned n)
 {
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
     return (unsigned)(rng % n);
 }
 
-static const char *const PHASES[] = {"Running", "Running", "Running", "Running", "Running",
-                                     "Running", "Pending", "Pending", "Pending", "Completed",
-                                     "Failed", "Initializing"};
-static const char *const TYPES[] = {"Training", "Workspace", "Inference", "DistributedTraining", "NIM"};
-static const char *const CATS[] = {"Train", "Build", "Deploy"};
+static const char *const PHASES[] = {
+    "Running", "Running", "Running", "Running",   "Running", "Running",
+    "Pending", "Pending", "Pending", "Completed", "Failed",  "Initializing"
+};
+static const char *const TYPES[] = { "Training", "Workspace", "Inference", "DistributedTraining", "NIM" };
+static const char *const CATS[] = { "Train", "Build", "Deploy" };
 
 static int populate(api_registry_t *r, int nwl)
 {
@@ -76,35 +79,50 @@ static int populate(api_registry_t *r, int nwl)
         snprintf(dname, sizeof dname, "department-%d", d);
         snprintf(cluster, sizeof cluster, "7b2f4c1d-1111-4222-8333-%012d", (int)rnd(4));
         unsigned np = rnd(16);
-        if (rnd(3) == 0) snprintf(cur, sizeof cur, "pool-%u,pool-%u", np, (np + 1) % 16);
-        else snprintf(cur, sizeof cur, "pool-%u", np);
+        if (rnd(3) == 0)
+            snprintf(cur, sizeof cur, "pool-%u,pool-%u", np, (np + 1) % 16);
+        else
+            snprintf(cur, sizeof cur, "pool-%u", np);
         snprintf(req, sizeof req, "pool-%u", np);
         const char *phase = PHASES[rnd(sizeof PHASES / sizeof *PHASES)];
         int64_t since = NOW - (int64_t)rnd(48 * 60) * MIN_MS - MIN_MS;
         if (strata_time_format_rfc3339(since - 10 * MIN_MS, created, sizeof created) < 0) return -1;
         int pending = !strcmp(phase, "Pending");
         tsdb_label_t l[16] = {
-            {"__name__", "runai_workload_info"}, {"workload_id", id}, {"workload_name", name},
-            {"workload_type", TYPES[rnd(5)]}, {"category", CATS[rnd(3)]}, {"project_id", proj},
-            {"project_name", pname}, {"department_id", dept}, {"department_name", dname},
-            {"cluster_id", cluster}, {"requested_nodepools", req}, {"created_at", created},
-            {"current_nodepools", cur},
+            { "__name__", "runai_workload_info" },
+            { "workload_id", id },
+            { "workload_name", name },
+            { "workload_type", TYPES[rnd(5)] },
+            { "category", CATS[rnd(3)] },
+            { "project_id", proj },
+            { "project_name", pname },
+            { "department_id", dept },
+            { "department_name", dname },
+            { "cluster_id", cluster },
+            { "requested_nodepools", req },
+            { "created_at", created },
+            { "current_nodepools", cur },
         };
-        tsdb_sample_t s[2] = {{NOW - MIN_MS, 1}, {NOW - MIN_MS / 2, 1}};
+        tsdb_sample_t s[2] = { { NOW - MIN_MS, 1 }, { NOW - MIN_MS / 2, 1 } };
         if (feed(r, l, pending ? 12 : 13, s, 2)) return -1;
-        tsdb_label_t ph[3] = {{"__name__", "runai_workload_phase"}, {"workload_id", id}, {"phase", phase}};
+        tsdb_label_t ph[3] = { { "__name__", "runai_workload_phase" },
+                               { "workload_id", id },
+                               { "phase", phase } };
         s[0].t = since;
         if (feed(r, ph, 3, s, 2)) return -1;
         if (pending) continue;
-        tsdb_label_t al[2] = {{"__name__", "runai_workload_gpu_allocation"}, {"workload_id", id}};
-        tsdb_sample_t a[1] = {{NOW - MIN_MS, 0.5 * (1 + rnd(16))}};
+        tsdb_label_t al[2] = { { "__name__", "runai_workload_gpu_allocation" }, { "workload_id", id } };
+        tsdb_sample_t a[1] = { { NOW - MIN_MS, 0.5 * (1 + rnd(16)) } };
         if (feed(r, al, 2, a, 1)) return -1;
         int idle = rnd(3) == 0;
         for (int g = 0; g < 2; g++) {
             snprintf(gpu, sizeof gpu, "%d", g);
-            tsdb_label_t gl[3] = {{"__name__", "DCGM_FI_DEV_GPU_UTIL"}, {"workload_id", id}, {"gpu", gpu}};
-            tsdb_sample_t u[3] = {{NOW - 10 * MIN_MS, idle ? 0 : 50}, {NOW - 5 * MIN_MS, idle ? 0 : 70},
-                                  {NOW - 15000, idle ? 0 : 90}};
+            tsdb_label_t gl[3] = { { "__name__", "DCGM_FI_DEV_GPU_UTIL" },
+                                   { "workload_id", id },
+                                   { "gpu", gpu } };
+            tsdb_sample_t u[3] = { { NOW - 10 * MIN_MS, idle ? 0 : 50 },
+                                   { NOW - 5 * MIN_MS, idle ? 0 : 70 },
+                                   { NOW - 15000, idle ? 0 : 90 } };
             if (feed(r, gl, 3, u, 3)) return -1;
         }
     }
@@ -134,15 +152,20 @@ int main(int argc, char **argv)
     api_registry_t *r;
     if (api_registry_new(NULL, &r)) return 1;
     double t0 = now_s();
-    if (populate(r, nwl)) { fprintf(stderr, "populate failed\n"); return 1; }
+    if (populate(r, nwl)) {
+        fprintf(stderr, "populate failed\n");
+        return 1;
+    }
     printf("registry: %d workloads fed in %.0f ms\n", nwl, (now_s() - t0) * 1e3);
 
-    static const struct { const char *type, *group_by; } Q[] = {
-        {"WORKLOADS_COUNT", "DepartmentId,Phase"},
-        {"GPU_ALLOCATION", "ProjectId,CurrentNodepools"},
-        {"IDLE_ALLOCATED_GPUS", "ClusterId,Type"},
-        {"PENDING_TIME_DISTRIBUTION", "DepartmentId"},
-        {"WORKLOADS_COUNT", "ProjectId,CurrentNodepools"},
+    static const struct {
+        const char *type, *group_by;
+    } Q[] = {
+        { "WORKLOADS_COUNT", "DepartmentId,Phase" },
+        { "GPU_ALLOCATION", "ProjectId,CurrentNodepools" },
+        { "IDLE_ALLOCATED_GPUS", "ClusterId,Type" },
+        { "PENDING_TIME_DISTRIBUTION", "DepartmentId" },
+        { "WORKLOADS_COUNT", "ProjectId,CurrentNodepools" },
     };
     double *lat = malloc((size_t)runs * sizeof *lat), *cpu = malloc((size_t)runs * sizeof *cpu);
     strata_arena_t *a = strata_arena_new(0);
@@ -167,13 +190,13 @@ int main(int argc, char **argv)
             size_t len = 0, lines = 0;
             for (int i = 0; i < runs; i++) {
                 strata_arena_reset(a);
-                api_telemetry_param_t p[] = {{"telemetryType", Q[q].type}, {"groupBy", Q[q].group_by}};
+                api_telemetry_param_t p[] = { { "telemetryType", Q[q].type }, { "groupBy", Q[q].group_by } };
                 api_telemetry_request_t *req;
                 char err[256], *body;
                 double s = now_s(), c = cpu_s();
                 if (api_telemetry_parse(p, 2, a, &req, err, sizeof err) ||
-                    api_telemetry_compute(r, 1, req, NOW, fmt ? API_TELEMETRY_CSV : API_TELEMETRY_JSON,
-                                          a, &body, &len)) {
+                    api_telemetry_compute(r, 1, req, NOW, fmt ? API_TELEMETRY_CSV : API_TELEMETRY_JSON, a,
+                                          &body, &len)) {
                     fprintf(stderr, "query failed: %s\n", err);
                     return 1;
                 }
@@ -189,8 +212,8 @@ int main(int argc, char **argv)
             char groups[16] = "";
             if (fmt) snprintf(groups, sizeof groups, "%zu", lines - 1);
             printf("%-26s %-27s %-4s %6s %7zu %8.3f %8.3f %8.3f %8.3f %8.3f\n", Q[q].type, Q[q].group_by,
-                   fmt ? "csv" : "json", groups, len, lat[runs / 2], lat[i99], lat[runs - 1],
-                   cpu[runs / 2], cpu[i99]);
+                   fmt ? "csv" : "json", groups, len, lat[runs / 2], lat[i99], lat[runs - 1], cpu[runs / 2],
+                   cpu[i99]);
         }
     }
     free(lat);

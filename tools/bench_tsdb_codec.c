@@ -44,7 +44,10 @@ typedef struct dataset {
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
     return p;
 }
 
@@ -53,7 +56,10 @@ static series_t *ds_add(dataset_t *d, size_t n)
     if (d->nser == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 64;
         d->ser = realloc(d->ser, d->cap * sizeof *d->ser);
-        if (!d->ser) { fprintf(stderr, "out of memory\n"); exit(1); }
+        if (!d->ser) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
     }
     series_t *s = &d->ser[d->nser++];
     s->s = xmalloc(n * sizeof *s->s);
@@ -94,18 +100,24 @@ static int load_trace(const char *path, dataset_t *d)
     char line[4096];
     char names[TRACE_MAXCOL][64];
     int ncol = 0;
-    if (!fgets(line, sizeof line, f)) { fclose(f); return -1; }
+    if (!fgets(line, sizeof line, f)) {
+        fclose(f);
+        return -1;
+    }
     for (char *tok = strtok(line, ",\r\n"); tok && ncol < TRACE_MAXCOL; tok = strtok(NULL, ",\r\n"))
         snprintf(names[ncol++], sizeof names[0], "%s", tok);
     size_t cap = 4096, rows = 0;
-    double (*vals)[TRACE_MAXCOL] = xmalloc(cap * sizeof *vals);
-    char (*ph)[32] = xmalloc(cap * sizeof *ph);
+    double(*vals)[TRACE_MAXCOL] = xmalloc(cap * sizeof *vals);
+    char(*ph)[32] = xmalloc(cap * sizeof *ph);
     while (fgets(line, sizeof line, f)) {
         if (rows == cap) {
             cap *= 2;
             vals = realloc(vals, cap * sizeof *vals);
             ph = realloc(ph, cap * sizeof *ph);
-            if (!vals || !ph) { fprintf(stderr, "out of memory\n"); exit(1); }
+            if (!vals || !ph) {
+                fprintf(stderr, "out of memory\n");
+                exit(1);
+            }
         }
         int c = 0;
         for (char *tok = strtok(line, ",\r\n"); tok && c < ncol; tok = strtok(NULL, ",\r\n"), c++) {
@@ -120,7 +132,11 @@ static int load_trace(const char *path, dataset_t *d)
         if (!strcmp(names[c], "timestamp_ms")) tcol = c;
         if (!strcmp(names[c], "gpu_util_pct")) ucol = c;
     }
-    if (tcol < 0 || rows < 2) { free(vals); free(ph); return -1; }
+    if (tcol < 0 || rows < 2) {
+        free(vals);
+        free(ph);
+        return -1;
+    }
     static char gnames[TRACE_MAXCOL][64];
     for (int c = 0; c < ncol; c++) {
         if (c == tcol || !strcmp(names[c], "phase")) continue;
@@ -157,7 +173,7 @@ static double util_sample(int busy)
     return trace_util[rnd() % trace_rows];
 }
 
-#define DAY_N 5760      /* 24 h at 15 s */
+#define DAY_N    5760 /* 24 h at 15 s */
 #define DAY_GPUS 64
 
 /* (b): per GPU, workloads come and go (busy or idle segments of 20 min to
@@ -166,14 +182,22 @@ static double util_sample(int busy)
 static void gen_cluster_day(dataset_t *d)
 {
     static const char *names[12] = {
-        "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_GPU_TEMP",
-        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_SM_CLOCK", "container_cpu_usage_seconds_total",
-        "container_memory_working_set_bytes", "kube_pod_container_resource_requests",
-        "kube_pod_container_resource_limits", "runai_workload_gpu_allocation", "kube_pod_status_phase",
+        "DCGM_FI_DEV_GPU_UTIL",
+        "DCGM_FI_DEV_FB_USED",
+        "DCGM_FI_DEV_POWER_USAGE",
+        "DCGM_FI_DEV_GPU_TEMP",
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+        "DCGM_FI_DEV_SM_CLOCK",
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+        "kube_pod_container_resource_requests",
+        "kube_pod_container_resource_limits",
+        "runai_workload_gpu_allocation",
+        "kube_pod_status_phase",
     };
     for (int k = 0; k < 12; k++) d->group[k] = names[k];
     d->ngroups = 12;
-    int64_t day0 = 1795737600000;  /* a UTC midnight */
+    int64_t day0 = 1795737600000; /* a UTC midnight */
     int64_t *ts = xmalloc(DAY_N * sizeof *ts);
     int *busy = xmalloc(DAY_N * sizeof *busy);
     int *fb = xmalloc(DAY_N * sizeof *fb);
@@ -194,9 +218,9 @@ static void gen_cluster_day(dataset_t *d)
         /* twelve consecutive series; pointers taken after the last ds_add (it reallocs) */
         size_t first = d->nser;
         for (int k = 0; k < 12; k++) ds_add(d, DAY_N);
-        series_t *util = &d->ser[first], *fbu = util + 1, *pw = util + 2, *tmp = util + 3,
-                 *en = util + 4, *clk = util + 5, *cpu = util + 6, *mem = util + 7, *req = util + 8,
-                 *lim = util + 9, *alloc = util + 10, *phase = util + 11;
+        series_t *util = &d->ser[first], *fbu = util + 1, *pw = util + 2, *tmp = util + 3, *en = util + 4,
+                 *clk = util + 5, *cpu = util + 6, *mem = util + 7, *req = util + 8, *lim = util + 9,
+                 *alloc = util + 10, *phase = util + 11;
         double temp = 30, energy = (double)irand(1, 1000000) * 1000, cpus = (double)irand(100, 100000);
         double memb = (double)irand(1, 64) * 1073741824.0;
         for (int k = 0; k < DAY_N; k++) {
@@ -254,7 +278,7 @@ typedef struct gbw {
     uint8_t *p;
     size_t nbits;
     uint64_t acc;
-    unsigned n;  /* bits pending in acc (< 8 after each put) */
+    unsigned n; /* bits pending in acc (< 8 after each put) */
 } gbw_t;
 
 static inline void g_put(gbw_t *b, uint64_t v, unsigned w)
@@ -280,9 +304,9 @@ static void g_flush(gbw_t *b)
 
 typedef struct gbr {
     const uint8_t *p;
-    size_t len, byte;  /* next byte to load */
+    size_t len, byte; /* next byte to load */
     uint64_t acc;
-    unsigned n;        /* valid low bits in acc */
+    unsigned n; /* valid low bits in acc */
 } gbr_t;
 
 static inline uint64_t g_get(gbr_t *r, unsigned w)
@@ -302,7 +326,10 @@ static inline uint64_t g_get(gbr_t *r, unsigned w)
 
 static void g_varint(gbw_t *b, uint64_t v)
 {
-    while (v >= 0x80) { g_put(b, (v & 0x7f) | 0x80, 8); v >>= 7; }
+    while (v >= 0x80) {
+        g_put(b, (v & 0x7f) | 0x80, 8);
+        v >>= 7;
+    }
     g_put(b, v, 8);
 }
 
@@ -317,8 +344,18 @@ static uint64_t g_getvarint(gbr_t *r)
     return v;
 }
 
-static uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-static double bitsd(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static uint64_t dbits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+static double bitsd(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
 
 static size_t gorilla_encode(const tsdb_sample_t *s, size_t n, uint8_t *out)
 {
@@ -334,15 +371,28 @@ static size_t gorilla_encode(const tsdb_sample_t *s, size_t n, uint8_t *out)
             g_varint(&b, (uint64_t)delta);
         } else {
             int64_t dod = delta - pdelta;
-            if (dod == 0) g_put(&b, 0, 1);
-            else if (dod >= -8191 && dod <= 8192) { g_put(&b, 2, 2); g_put(&b, (uint64_t)dod, 14); }
-            else if (dod >= -65535 && dod <= 65536) { g_put(&b, 6, 3); g_put(&b, (uint64_t)dod, 17); }
-            else if (dod >= -524287 && dod <= 524288) { g_put(&b, 14, 4); g_put(&b, (uint64_t)dod, 20); }
-            else { g_put(&b, 15, 4); g_put(&b, (uint64_t)dod, 64); }
+            if (dod == 0)
+                g_put(&b, 0, 1);
+            else if (dod >= -8191 && dod <= 8192) {
+                g_put(&b, 2, 2);
+                g_put(&b, (uint64_t)dod, 14);
+            } else if (dod >= -65535 && dod <= 65536) {
+                g_put(&b, 6, 3);
+                g_put(&b, (uint64_t)dod, 17);
+            } else if (dod >= -524287 && dod <= 524288) {
+                g_put(&b, 14, 4);
+                g_put(&b, (uint64_t)dod, 20);
+            } else {
+                g_put(&b, 15, 4);
+                g_put(&b, (uint64_t)dod, 64);
+            }
         }
         pdelta = delta;
         uint64_t x = dbits(s[i].v) ^ dbits(s[i - 1].v);
-        if (!x) { g_put(&b, 0, 1); continue; }
+        if (!x) {
+            g_put(&b, 0, 1);
+            continue;
+        }
         g_put(&b, 1, 1);
         unsigned lead = (unsigned)__builtin_clzll(x), trail = (unsigned)__builtin_ctzll(x);
         if (lead >= 32) lead = 31;
@@ -380,10 +430,14 @@ static size_t gorilla_decode(const uint8_t *buf, size_t len, tsdb_sample_t *out)
             delta = (int64_t)g_getvarint(&r);
         } else if (g_get(&r, 1)) {
             int64_t dod;
-            if (!g_get(&r, 1)) dod = sext(g_get(&r, 14), 14);
-            else if (!g_get(&r, 1)) dod = sext(g_get(&r, 17), 17);
-            else if (!g_get(&r, 1)) dod = sext(g_get(&r, 20), 20);
-            else dod = (int64_t)g_get(&r, 64);
+            if (!g_get(&r, 1))
+                dod = sext(g_get(&r, 14), 14);
+            else if (!g_get(&r, 1))
+                dod = sext(g_get(&r, 17), 17);
+            else if (!g_get(&r, 1))
+                dod = sext(g_get(&r, 20), 20);
+            else
+                dod = (int64_t)g_get(&r, 64);
             delta += dod;
         }
         t += delta;
@@ -421,7 +475,7 @@ static double now(void)
 typedef struct chunked {
     uint8_t *bytes;
     size_t len;
-    size_t *off, *cnt;  /* per chunk: start and sample count */
+    size_t *off, *cnt; /* per chunk: start and sample count */
     size_t nchunks;
 } chunked_t;
 
@@ -474,7 +528,10 @@ static size_t zstd_per_series(const dataset_t *d, const chunked_t *c, size_t per
         size_t nch = (d->ser[s].n + per - 1) / per;
         size_t start = c->off[ci], end = ci + nch < c->nchunks ? c->off[ci + nch] : c->len;
         size_t z = ZSTD_compress(dst, bound, c->bytes + start, end - start, 3);
-        if (ZSTD_isError(z)) { fprintf(stderr, "zstd: %s\n", ZSTD_getErrorName(z)); exit(1); }
+        if (ZSTD_isError(z)) {
+            fprintf(stderr, "zstd: %s\n", ZSTD_getErrorName(z));
+            exit(1);
+        }
         total += z;
         ci += nch;
     }
@@ -492,8 +549,10 @@ static double time_encode(const dataset_t *d, size_t per, int codec)
         for (size_t s = 0; s < d->nser; s++)
             for (size_t i = 0; i < d->ser[s].n; i += per) {
                 size_t n = d->ser[s].n - i < per ? d->ser[s].n - i : per, w = 0;
-                if (codec == C_STRATA) tsdb_chunk_encode(d->ser[s].s + i, n, buf, tsdb_chunk_max_size(per), &w);
-                else w = gorilla_encode(d->ser[s].s + i, n, buf);
+                if (codec == C_STRATA)
+                    tsdb_chunk_encode(d->ser[s].s + i, n, buf, tsdb_chunk_max_size(per), &w);
+                else
+                    w = gorilla_encode(d->ser[s].s + i, n, buf);
                 sink_sz += w;
             }
         reps++;
@@ -537,8 +596,10 @@ static void verify(const dataset_t *d, const chunked_t *c, size_t per, int codec
     for (size_t s = 0; s < d->nser; s++)
         for (size_t i = 0; i < d->ser[s].n; i += per, ci++) {
             size_t n = 0;
-            if (codec == C_STRATA) tsdb_chunk_decode(c->bytes + c->off[ci], chunk_len(c, ci), out, per, &n);
-            else n = gorilla_decode(c->bytes + c->off[ci], chunk_len(c, ci), out);
+            if (codec == C_STRATA)
+                tsdb_chunk_decode(c->bytes + c->off[ci], chunk_len(c, ci), out, per, &n);
+            else
+                n = gorilla_decode(c->bytes + c->off[ci], chunk_len(c, ci), out);
             for (size_t k = 0; k < n; k++)
                 if (n != c->cnt[ci] || out[k].t != d->ser[s].s[i + k].t ||
                     dbits(out[k].v) != dbits(d->ser[s].s[i + k].v)) {
@@ -556,7 +617,8 @@ static int verbose;
 static void breakdown(const dataset_t *d, const chunked_t *s1024, const chunked_t *g120)
 {
     size_t ng = d->ngroups;
-    double sb[TRACE_GROUPS] = {0}, zb[TRACE_GROUPS] = {0}, gb[TRACE_GROUPS] = {0}, ns[TRACE_GROUPS] = {0};
+    double sb[TRACE_GROUPS] = { 0 }, zb[TRACE_GROUPS] = { 0 }, gb[TRACE_GROUPS] = { 0 },
+           ns[TRACE_GROUPS] = { 0 };
     size_t c1 = 0, c2 = 0, bound = ZSTD_compressBound(s1024->len);
     uint8_t *dst = xmalloc(bound);
     for (size_t s = 0; s < d->nser; s++) {
@@ -572,7 +634,8 @@ static void breakdown(const dataset_t *d, const chunked_t *s1024, const chunked_
         c2 += n2;
     }
     free(dst);
-    printf("  %-40s %10s %10s %10s %7s\n", "per metric (bytes/sample)", "strata1024", "+zstd3", "gorilla", "ratio");
+    printf("  %-40s %10s %10s %10s %7s\n", "per metric (bytes/sample)", "strata1024", "+zstd3", "gorilla",
+           "ratio");
     for (size_t g = 0; g < ng; g++)
         printf("  %-40s %10.3f %10.3f %10.3f %7.3f\n", d->group[g], sb[g] / ns[g], zb[g] / ns[g],
                gb[g] / ns[g], zb[g] / gb[g]);
@@ -596,19 +659,17 @@ static void bench_dataset(const dataset_t *d, double target_ratio)
            bs120, bs1024, bz, bg);
     printf("  ratio         on-disk/gorilla %.3f  head(120)/gorilla %.3f", bz / bg, bs120 / bg);
     if (target_ratio > 0)
-        printf("  (target <= %.2f: %s)", target_ratio,
-               bz / bg <= target_ratio ? "met" : "MISSED");
-    if (target_ratio > 0 && bz / bg > target_ratio)
-        printf(" by %.0f%%", (bz / bg / target_ratio - 1) * 100);
+        printf("  (target <= %.2f: %s)", target_ratio, bz / bg <= target_ratio ? "met" : "MISSED");
+    if (target_ratio > 0 && bz / bg > target_ratio) printf(" by %.0f%%", (bz / bg / target_ratio - 1) * 100);
     printf("\n");
     if (verbose && d->ngroups) breakdown(d, &s1024, &g120);
     double es = time_encode(d, 120, C_STRATA), eg = time_encode(d, 120, C_GORILLA);
     double ds = time_decode(&s120, 120, C_STRATA, total), dg = time_decode(&g120, 120, C_GORILLA, total);
     double ds1k = time_decode(&s1024, 1024, C_STRATA, total);
-    printf("  encode@120    strata %.1f ns/sample (%.0f M/s)  gorilla %.1f ns/sample (%.0f M/s)\n",
-           es, 1e3 / es, eg, 1e3 / eg);
-    printf("  decode@120    strata %.2f ns/sample (%.0f M/s)  gorilla %.2f ns/sample (%.0f M/s)\n",
-           ds, 1e3 / ds, dg, 1e3 / dg);
+    printf("  encode@120    strata %.1f ns/sample (%.0f M/s)  gorilla %.1f ns/sample (%.0f M/s)\n", es,
+           1e3 / es, eg, 1e3 / eg);
+    printf("  decode@120    strata %.2f ns/sample (%.0f M/s)  gorilla %.2f ns/sample (%.0f M/s)\n", ds,
+           1e3 / ds, dg, 1e3 / dg);
     printf("  decode@1024   strata %.2f ns/sample (%.0f M/s)\n", ds1k, 1e3 / ds1k);
     chunked_free(&s120);
     chunked_free(&s1024);
@@ -647,17 +708,22 @@ static void bench_regular_int(void)
     } while (el < 0.3);
     double ms = (double)(reps * CH * N) / el / 1e6;
     printf("\n[regular integer series, 1024-sample chunks, values 0..100] decode %.0f M samples/s "
-           "(%.2f ns/sample, %.2f bytes/sample)", ms, 1e3 / ms, (double)len[0] / N);
-    if (ms >= 200) printf("  target >= 200 M/s: met\n");
-    else printf("  target >= 200 M/s: MISSED by %.0f%%\n", (200 - ms) / 2);
+           "(%.2f ns/sample, %.2f bytes/sample)",
+           ms, 1e3 / ms, (double)len[0] / N);
+    if (ms >= 200)
+        printf("  target >= 200 M/s: met\n");
+    else
+        printf("  target >= 200 M/s: MISSED by %.0f%%\n", (200 - ms) / 2);
 }
 
 int main(int argc, char **argv)
 {
     const char *trace = "../shared/data/h200-nvml-trace.csv";
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-v")) verbose = 1;
-        else trace = argv[i];
+        if (!strcmp(argv[i], "-v"))
+            verbose = 1;
+        else
+            trace = argv[i];
     }
     dataset_t a = { .name = "(a) H200 NVML trace, every numeric column at 100 ms" };
     if (load_trace(trace, &a)) {

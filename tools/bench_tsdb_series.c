@@ -25,12 +25,26 @@
 #include "strata_log.h"
 
 static const char *metrics[20] = {
-    "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_POWER_USAGE",
-    "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_MEMORY_TEMP", "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK",
-    "DCGM_FI_DEV_MEM_COPY_UTIL", "DCGM_FI_DEV_ENC_UTIL", "DCGM_FI_DEV_DEC_UTIL", "DCGM_FI_DEV_XID_ERRORS",
-    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
-    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "DCGM_FI_PROF_DRAM_ACTIVE", "DCGM_FI_PROF_PCIE_TX_BYTES",
-    "DCGM_FI_PROF_PCIE_RX_BYTES", "DCGM_FI_PROF_NVLINK_TX_BYTES",
+    "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_FB_USED",
+    "DCGM_FI_DEV_FB_FREE",
+    "DCGM_FI_DEV_POWER_USAGE",
+    "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_MEMORY_TEMP",
+    "DCGM_FI_DEV_SM_CLOCK",
+    "DCGM_FI_DEV_MEM_CLOCK",
+    "DCGM_FI_DEV_MEM_COPY_UTIL",
+    "DCGM_FI_DEV_ENC_UTIL",
+    "DCGM_FI_DEV_DEC_UTIL",
+    "DCGM_FI_DEV_XID_ERRORS",
+    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+    "DCGM_FI_PROF_DRAM_ACTIVE",
+    "DCGM_FI_PROF_PCIE_TX_BYTES",
+    "DCGM_FI_PROF_PCIE_RX_BYTES",
+    "DCGM_FI_PROF_NVLINK_TX_BYTES",
 };
 
 static double now_s(void)
@@ -52,7 +66,7 @@ static uint64_t rss_bytes(void)
 }
 
 #define BATCH 1000
-#define NLAB 10
+#define NLAB  10
 
 int main(int argc, char **argv)
 {
@@ -60,7 +74,10 @@ int main(int argc, char **argv)
     int unique = argc > 2 && !strcmp(argv[2], "unique");
     strata_log_set_level(STRATA_LOG_WARN);
     char dir[] = "/tmp/strata-bench-series-XXXXXX";
-    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
     tsdb_options_t o;
     tsdb_options_init(&o);
     o.dir = dir;
@@ -69,7 +86,10 @@ int main(int argc, char **argv)
     o.wal_segment_bytes = 256ull << 20;
     tsdb_t *db = NULL;
     int rc = tsdb_open(&o, &db);
-    if (rc) { fprintf(stderr, "open: %s\n", strata_strerror(rc)); return 1; }
+    if (rc) {
+        fprintf(stderr, "open: %s\n", strata_strerror(rc));
+        return 1;
+    }
 
     /* per-batch storage for the label strings */
     static char strs[BATCH][NLAB][64];
@@ -87,7 +107,8 @@ int main(int argc, char **argv)
             size_t id = done + i;
             size_t metric = id % 20, gpu_global = unique ? id : id / 20;
             size_t host = gpu_global / 8, gpu = gpu_global % 8, pod = gpu_global / 4;
-            snprintf(strs[i][0], 64, "GPU-%08zx-1c2d-4e5f-8a9b-%012zx", gpu_global * 2654435761u % 0xffffffffu, gpu_global);
+            snprintf(strs[i][0], 64, "GPU-%08zx-1c2d-4e5f-8a9b-%012zx",
+                     gpu_global * 2654435761u % 0xffffffffu, gpu_global);
             snprintf(strs[i][1], 64, "dgx-h200-%05zu.cluster.local", host);
             snprintf(strs[i][2], 64, "%s", metrics[metric]);
             snprintf(strs[i][3], 64, "%zu", pod % 4);
@@ -97,8 +118,9 @@ int main(int argc, char **argv)
             snprintf(strs[i][7], 64, "team-%03zu", pod % 200);
             snprintf(strs[i][8], 64, "job-%06zu-worker-%zu", pod / 2, pod % 2);
             snprintf(strs[i][9], 64, "%08zx-7d3c-4b1a-9e2f-%012zx", pod / 2 * 40503u, pod / 2);
-            static const char *names[NLAB] = { "Hostname", "UUID", "__name__", "__tenant__", "container",
-                                               "gpu", "modelName", "namespace", "pod", "workload_id" };
+            static const char *names[NLAB] = { "Hostname",  "UUID",       "__name__",  "__tenant__",
+                                               "container", "gpu",        "modelName", "namespace",
+                                               "pod",       "workload_id" };
             /* labels in name order (byte order: upper case < '_' < lower case) */
             const char *vals[NLAB] = { strs[i][1], strs[i][0], strs[i][2], strs[i][3], strs[i][4],
                                        strs[i][5], strs[i][6], strs[i][7], strs[i][8], strs[i][9] };
@@ -127,18 +149,24 @@ int main(int argc, char **argv)
            (double)nseries / append_s, (double)nseries / total_s);
     printf("RSS growth:             %.1f MiB = %.0f bytes per active series (goal <= 400) -> %s\n",
            (double)(rss1 - rss0) / 1048576.0, per, per <= 400 ? "met" : "NOT met");
-    printf("head bytes (accounted): %" PRIu64 " = %.0f per series\n", st.head_bytes, (double)st.head_bytes / (double)nseries);
-    printf("WAL bytes on disk:      %" PRIu64 " = %.1f per series\n", st.wal_bytes, (double)st.wal_bytes / (double)nseries);
+    printf("head bytes (accounted): %" PRIu64 " = %.0f per series\n", st.head_bytes,
+           (double)st.head_bytes / (double)nseries);
+    printf("WAL bytes on disk:      %" PRIu64 " = %.1f per series\n", st.wal_bytes,
+           (double)st.wal_bytes / (double)nseries);
     printf("series in index:        %" PRIu64 ", head samples %" PRIu64 "\n", st.series, st.head_samples);
     /* the same head cut into a block: the cost of the 2h cut at this scale */
     double k0 = now_s();
     rc = tsdb_cut_head(db);
     double cut_s = now_s() - k0;
     tsdb_get_stats(db, &st);
-    if (rc) fprintf(stderr, "cut: %s\n", strata_strerror(rc));
-    else printf("cut head into a block:  %.2f s, block %" PRIu64 " bytes = %.1f per series, RSS now %.1f MiB\n",
-                cut_s, st.block_bytes, (double)st.block_bytes / (double)nseries, (double)rss_bytes() / 1048576.0);
-    tsdb_matcher_t m[2] = { { TSDB_MATCH_EQ, "__name__", "DCGM_FI_DEV_GPU_UTIL" }, { TSDB_MATCH_EQ, "gpu", "3" } };
+    if (rc)
+        fprintf(stderr, "cut: %s\n", strata_strerror(rc));
+    else
+        printf(
+            "cut head into a block:  %.2f s, block %" PRIu64 " bytes = %.1f per series, RSS now %.1f MiB\n",
+            cut_s, st.block_bytes, (double)st.block_bytes / (double)nseries, (double)rss_bytes() / 1048576.0);
+    tsdb_matcher_t m[2] = { { TSDB_MATCH_EQ, "__name__", "DCGM_FI_DEV_GPU_UTIL" },
+                            { TSDB_MATCH_EQ, "gpu", "3" } };
     double q0 = now_s();
     tsdb_series_set_t *set = NULL;
     size_t found = 0;
@@ -165,16 +193,21 @@ int main(int argc, char **argv)
                 labels[i][0] = (tsdb_label_t){ "__name__", "steady" };
                 labels[i][1] = (tsdb_label_t){ "id", strs[i][0] };
                 for (int k = 0; k < 60; k++)
-                    ss[i][k] = (tsdb_sample_t){ t0 + (int64_t)(round * 60 + k) * 15000, (double)((id + (size_t)k) % 50) };
+                    ss[i][k] = (tsdb_sample_t){ t0 + (int64_t)(round * 60 + k) * 15000,
+                                                (double)((id + (size_t)k) % 50) };
                 in[i] = (tsdb_series_input_t){ labels[i], 2, ss[i], 60 };
             }
             tsdb_append_result_t res;
-            if (tsdb_append(db, in, n, &res) != 0 || res.appended != n * 60) { fprintf(stderr, "steady append failed\n"); return 1; }
+            if (tsdb_append(db, in, n, &res) != 0 || res.appended != n * 60) {
+                fprintf(stderr, "steady append failed\n");
+                return 1;
+            }
             done2 += n;
         }
         if (round == 0 || round == 3) {
             tsdb_get_stats(db, &st);
-            printf("steady state:           %zu series x %d samples: head %.0f bytes per series (%.1f per sample)\n",
+            printf("steady state:           %zu series x %d samples: head %.0f bytes per series (%.1f per "
+                   "sample)\n",
                    nss, (round + 1) * 60, (double)(st.head_bytes - st0.head_bytes) / (double)nss,
                    (double)(st.head_bytes - st0.head_bytes) / (double)nss / ((round + 1) * 60.0));
         }

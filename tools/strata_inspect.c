@@ -106,7 +106,11 @@ static int wal_files(const char *dir)
         char fp[4200];
         snprintf(fp, sizeof fp, "%s/%s", path, v[i]);
         FILE *f = fopen(fp, "rb");
-        if (!f) { printf("  %s: cannot open\n", v[i]); bad = 1; continue; }
+        if (!f) {
+            printf("  %s: cannot open\n", v[i]);
+            bad = 1;
+            continue;
+        }
         struct stat st;
         uint8_t *buf = NULL;
         size_t len = 0;
@@ -119,8 +123,13 @@ static int wal_files(const char *dir)
         int rc = buf ? tsdb_wal_replay_buffer(buf, len, NULL, &rs, &valid, &why) : STRATA_ENOMEM;
         printf("  %-24s %10zu bytes  records=%" PRIu64 " series=%" PRIu64 " samples=%" PRIu64, v[i], len,
                rs.records, rs.series, rs.samples);
-        if (rc) { printf("  error: %s", strata_strerror(rc)); bad = 1; }
-        else if (why) { printf("  torn/corrupt at %zu: %s", valid, why); bad = 1; }
+        if (rc) {
+            printf("  error: %s", strata_strerror(rc));
+            bad = 1;
+        } else if (why) {
+            printf("  torn/corrupt at %zu: %s", valid, why);
+            bad = 1;
+        }
         printf("\n");
         free(buf);
     }
@@ -151,7 +160,10 @@ int main(int argc, char **argv)
     if (only) {
         tsdb_block_t *b;
         int rc = tsdb_block_open(blocks, only, &b);
-        if (rc) { fprintf(stderr, "block %s: %s\n", only, strata_strerror(rc)); return 1; }
+        if (rc) {
+            fprintf(stderr, "block %s: %s\n", only, strata_strerror(rc));
+            return 1;
+        }
         print_series(b);
         tsdb_block_close(b);
         return 0;
@@ -166,11 +178,15 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         tsdb_block_t *b;
         int rc = tsdb_block_open(blocks, v[i], &b);
-        if (rc) { printf("  %-26s %s\n", v[i], strata_strerror(rc)); bad = 1; continue; }
-        printf("  %-26s %14" PRId64 " %14" PRId64 " %6.1f %9" PRIu64 " %10" PRIu64 " %8" PRIu64 " %5u %10" PRIu64
-               " (%.2f bytes/sample)\n",
-               b->id, b->mint, b->maxt, (double)(b->maxt - b->mint) / 3.6e6, b->nseries, b->nsamples, b->nchunks,
-               b->level, b->bytes, b->nsamples ? (double)b->bytes / (double)b->nsamples : 0.0);
+        if (rc) {
+            printf("  %-26s %s\n", v[i], strata_strerror(rc));
+            bad = 1;
+            continue;
+        }
+        printf("  %-26s %14" PRId64 " %14" PRId64 " %6.1f %9" PRIu64 " %10" PRIu64 " %8" PRIu64
+               " %5u %10" PRIu64 " (%.2f bytes/sample)\n",
+               b->id, b->mint, b->maxt, (double)(b->maxt - b->mint) / 3.6e6, b->nseries, b->nsamples,
+               b->nchunks, b->level, b->bytes, b->nsamples ? (double)b->bytes / (double)b->nsamples : 0.0);
         total += b->bytes;
         if (verify) bad |= verify_block(b);
         tsdb_block_close(b);

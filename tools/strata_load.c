@@ -45,11 +45,11 @@
 #include "strata_err.h"
 #include "strata_log.h"
 
-#define GPUS_PER_NODE   8
-#define MAX_LABELS      32
-#define MAX_STATUS      600
-#define DEFAULT_TRACE   "../shared/data/h200-nvml-trace.csv"
-#define H200_FB_BYTES   150754820096.0
+#define GPUS_PER_NODE 8
+#define MAX_LABELS    32
+#define MAX_STATUS    600
+#define DEFAULT_TRACE "../shared/data/h200-nvml-trace.csv"
+#define H200_FB_BYTES 150754820096.0
 
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
@@ -58,40 +58,60 @@ struct opts {
     const char *url;
     int rw_version;
     int concurrency;
-    int batch_size;           /* series per request */
-    int samples_per_series;   /* ticks per request in backfill/max-throughput */
+    int batch_size;         /* series per request */
+    int samples_per_series; /* ticks per request in backfill/max-throughput */
     const char *bearer;
     int workloads, nodes;
     uint64_t seed;
     int64_t interval_ms;
     double backfill_h;
-    int64_t start_ms;         /* 0 = derived from the mode */
+    int64_t start_ms; /* 0 = derived from the mode */
     bool follow, max_throughput, quiet;
     double duration_s;
-    double rate;              /* samples/s cap, 0 = none */
+    double rate; /* samples/s cap, 0 = none */
     const char *trace;
     const char *ack_log;
     const char *expand_ack;
     bool list_series;
     double timeout_s, retry_for_s;
-    uint64_t metric_mask;     /* bit i: metric_names[i] is sent; all ones = no filter */
+    uint64_t metric_mask; /* bit i: metric_names[i] is sent; all ones = no filter */
 };
 
 /* Every __name__ the simulator can produce, in catalog order; --metrics picks from it. */
 static const char *const metric_names[] = {
-    "runai_workload_info", "runai_workload_phase", "runai_workload_gpu_allocation",
-    "runai_workload_gpu_memory_request_bytes", "runai_workload_endpoint_info",
-    "runai_workload_element_info", "runai_workload_elements_total", "runai_pod_info",
-    "kube_pod_status_phase", "kube_pod_container_resource_requests",
-    "kube_pod_container_resource_limits", "container_cpu_usage_seconds_total",
-    "container_memory_working_set_bytes", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL",
-    "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_GPU_TEMP",
-    "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
-    "DCGM_FI_PROF_NVLINK_TX_BYTES", "DCGM_FI_PROF_NVLINK_RX_BYTES", "num_requests_running",
-    "num_requests_waiting", "num_request_max", "request_success_total", "request_failure_total",
-    "gpu_cache_usage_perc", "time_to_first_token_seconds_bucket",
-    "time_to_first_token_seconds_count", "time_to_first_token_seconds_sum",
-    "e2e_request_latency_seconds_bucket", "e2e_request_latency_seconds_count",
+    "runai_workload_info",
+    "runai_workload_phase",
+    "runai_workload_gpu_allocation",
+    "runai_workload_gpu_memory_request_bytes",
+    "runai_workload_endpoint_info",
+    "runai_workload_element_info",
+    "runai_workload_elements_total",
+    "runai_pod_info",
+    "kube_pod_status_phase",
+    "kube_pod_container_resource_requests",
+    "kube_pod_container_resource_limits",
+    "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes",
+    "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_MEM_COPY_UTIL",
+    "DCGM_FI_DEV_FB_USED",
+    "DCGM_FI_DEV_POWER_USAGE",
+    "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_SM_CLOCK",
+    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    "DCGM_FI_PROF_NVLINK_TX_BYTES",
+    "DCGM_FI_PROF_NVLINK_RX_BYTES",
+    "num_requests_running",
+    "num_requests_waiting",
+    "num_request_max",
+    "request_success_total",
+    "request_failure_total",
+    "gpu_cache_usage_perc",
+    "time_to_first_token_seconds_bucket",
+    "time_to_first_token_seconds_count",
+    "time_to_first_token_seconds_sum",
+    "e2e_request_latency_seconds_bucket",
+    "e2e_request_latency_seconds_count",
     "e2e_request_latency_seconds_sum",
 };
 #define N_METRICS ((int)(sizeof metric_names / sizeof metric_names[0]))
@@ -100,9 +120,14 @@ _Static_assert(sizeof metric_names / sizeof metric_names[0] < 64, "metric_mask i
 
 /* `--metrics=report`: what api/reports_gen.c reads for a consumption report. */
 static const char *const report_metrics[] = {
-    "runai_workload_info", "runai_pod_info", "runai_workload_gpu_allocation",
-    "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "kube_pod_container_resource_requests",
-    "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+    "runai_workload_info",
+    "runai_pod_info",
+    "runai_workload_gpu_allocation",
+    "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_FB_USED",
+    "kube_pod_container_resource_requests",
+    "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes",
 };
 
 static int metric_index(const char *name, size_t len)
@@ -126,17 +151,22 @@ static uint64_t mix2(uint64_t a, uint64_t b) { return mix64(a ^ mix64(b + 0x632b
 static double h01(uint64_t a, uint64_t b) { return (double)(mix2(a, b) >> 11) * 0x1p-53; }
 
 /* A sequential generator for building the catalog (not for values). */
-struct rng { uint64_t s; };
-static uint64_t rng_next(struct rng *r) { r->s += 0x9e3779b97f4a7c15ULL; return mix64(r->s); }
+struct rng {
+    uint64_t s;
+};
+static uint64_t rng_next(struct rng *r)
+{
+    r->s += 0x9e3779b97f4a7c15ULL;
+    return mix64(r->s);
+}
 static int rng_int(struct rng *r, int n) { return (int)(rng_next(r) % (uint64_t)n); }
 static void rng_uuid(struct rng *r, char out[37])
 {
     uint64_t a = rng_next(r), b = rng_next(r);
     a = (a & ~0xf000ULL) | 0x4000ULL;                 /* version 4 */
-    b = (b & ~(0xc000ULL << 48)) | (0x8000ULL << 48);  /* variant 10 */
-    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012" PRIx64, (unsigned)(a >> 32),
-             (unsigned)((a >> 16) & 0xffff), (unsigned)(a & 0xffff), (unsigned)(b >> 48),
-             (uint64_t)(b & 0xffffffffffffULL));
+    b = (b & ~(0xc000ULL << 48)) | (0x8000ULL << 48); /* variant 10 */
+    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012" PRIx64, (unsigned)(a >> 32), (unsigned)((a >> 16) & 0xffff),
+             (unsigned)(a & 0xffff), (unsigned)(b >> 48), (uint64_t)(b & 0xffffffffffffULL));
 }
 
 /* ------------------------------------------------------------------ */
@@ -144,12 +174,20 @@ static void rng_uuid(struct rng *r, char out[37])
 
 enum { PH_IDLE, PH_TRAIN, PH_MEMRAMP, PH_DENSE, PH_INFER, PH_N };
 static const char *const phase_csv[PH_N][3] = {
-    [PH_IDLE] = { "idle", "idle2", "idle3" }, [PH_TRAIN] = { "train" },
-    [PH_MEMRAMP] = { "mem_ramp" }, [PH_DENSE] = { "dense" }, [PH_INFER] = { "inference" },
+    [PH_IDLE] = { "idle", "idle2", "idle3" },
+    [PH_TRAIN] = { "train" },
+    [PH_MEMRAMP] = { "mem_ramp" },
+    [PH_DENSE] = { "dense" },
+    [PH_INFER] = { "inference" },
 };
 
-struct trow { double util, memcopy, fb_bytes, power_mw, temp, smclk, pcie_tx, pcie_rx; };
-struct trace { struct trow *rows[PH_N]; int n[PH_N]; };
+struct trow {
+    double util, memcopy, fb_bytes, power_mw, temp, smclk, pcie_tx, pcie_rx;
+};
+struct trace {
+    struct trow *rows[PH_N];
+    int n[PH_N];
+};
 
 static int trace_load(struct trace *tr, const char *path)
 {
@@ -166,9 +204,8 @@ static int trace_load(struct trace *tr, const char *path)
         char ph[32];
         double v[13];
         long long ts;
-        if (sscanf(line, "%lld,%31[^,],%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &ts, ph,
-                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11],
-                   &v[12]) != 13)
+        if (sscanf(line, "%lld,%31[^,],%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &ts, ph, &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12]) != 13)
             continue; /* header */
         for (int p = 0; p < PH_N; p++)
             for (int k = 0; k < 3 && phase_csv[p][k]; k++) {
@@ -176,11 +213,13 @@ static int trace_load(struct trace *tr, const char *path)
                 if (tr->n[p] == cap[p]) {
                     cap[p] = cap[p] ? 2 * cap[p] : 256;
                     void *nr = realloc(tr->rows[p], (size_t)cap[p] * sizeof(struct trow));
-                    if (!nr) { fclose(f); return STRATA_ENOMEM; }
+                    if (!nr) {
+                        fclose(f);
+                        return STRATA_ENOMEM;
+                    }
                     tr->rows[p] = nr;
                 }
-                tr->rows[p][tr->n[p]++] = (struct trow){ v[2], v[3], v[4], v[6], v[7], v[8],
-                                                         v[11], v[12] };
+                tr->rows[p][tr->n[p]++] = (struct trow){ v[2], v[3], v[4], v[6], v[7], v[8], v[11], v[12] };
             }
     }
     fclose(f);
@@ -201,12 +240,12 @@ static void trace_free(struct trace *tr)
 /* Series catalog                                                       */
 
 enum kind {
-    K_CONST,     /* p[0] */
-    K_DCGM,      /* field: which trace column; p[0] = scale */
-    K_COUNTER,   /* p[0] = increase per tick, p[1] = decimals (-1: integer) */
-    K_WAVE,      /* p[0] base, p[1] amplitude, p[2] noise, p[3] quantum */
-    K_HBUCKET,   /* p[0] = CDF at le, p[1] = requests per tick */
-    K_HSUM,      /* p[0] = mean seconds, p[1] = requests per tick */
+    K_CONST,   /* p[0] */
+    K_DCGM,    /* field: which trace column; p[0] = scale */
+    K_COUNTER, /* p[0] = increase per tick, p[1] = decimals (-1: integer) */
+    K_WAVE,    /* p[0] base, p[1] amplitude, p[2] noise, p[3] quantum */
+    K_HBUCKET, /* p[0] = CDF at le, p[1] = requests per tick */
+    K_HSUM,    /* p[0] = mean seconds, p[1] = requests per tick */
 };
 enum dcgm_field { F_UTIL, F_MEMCOPY, F_FB, F_POWER, F_TEMP, F_SMCLK, F_ENERGY, F_NVTX, F_NVRX };
 enum wtype { W_TRAIN, W_INFER, W_WORKSPACE };
@@ -215,13 +254,13 @@ enum wtype { W_TRAIN, W_INFER, W_WORKSPACE };
 enum { MT_COUNTER = 1, MT_GAUGE = 2, MT_HISTOGRAM = 3 };
 
 struct series {
-    uint8_t *pb1;          /* RW 1.0: the encoded `labels` fields of a TimeSeries */
-    uint32_t *refs;        /* RW 2.0: name/value symbol ids, sorted by name */
+    uint8_t *pb1;   /* RW 1.0: the encoded `labels` fields of a TimeSeries */
+    uint32_t *refs; /* RW 2.0: name/value symbol ids, sorted by name */
     uint32_t pb1_len;
     uint16_t nrefs;
     uint8_t kind, field, mtype, wtype;
-    uint64_t key;          /* jitter key; shared by the members of one histogram */
-    int64_t off;           /* tick offset: pod lifetime phase / workload phase */
+    uint64_t key; /* jitter key; shared by the members of one histogram */
+    int64_t off;  /* tick offset: pod lifetime phase / workload phase */
     uint32_t gpu_off;
     double p[4];
 };
@@ -232,15 +271,15 @@ static int64_t lifetime_ticks(int64_t interval_ms)
     int64_t t = 86400000 / interval_ms;
     return t < 100 ? 100 : t;
 }
-#define SEG_TICKS 40   /* ticks a GPU stays in one trace phase */
+#define SEG_TICKS 40 /* ticks a GPU stays in one trace phase */
 
 struct sim {
     struct opts o;
     struct trace tr;
     strata_arena_t *arena;
-    char **syms;           /* global symbol table */
+    char **syms; /* global symbol table */
     uint32_t nsyms, syms_cap;
-    uint32_t *hslots;      /* open addressing: symbol id + 1, 0 = empty */
+    uint32_t *hslots; /* open addressing: symbol id + 1, 0 = empty */
     uint32_t hcap;
     struct series *ser;
     uint32_t nser, ser_cap;
@@ -249,14 +288,17 @@ struct sim {
     uint32_t nall;
     struct series dropped; /* scratch target for the parameters of a series not sent */
     int64_t lifetime;
-    bool oom;              /* an allocation failed while building the catalog */
-    bool bad_metric;       /* a series' name is not in metric_names */
+    bool oom;        /* an allocation failed while building the catalog */
+    bool bad_metric; /* a series' name is not in metric_names */
 };
 
 static uint32_t str_hash(const char *s)
 {
     uint32_t h = 2166136261u;
-    while (*s) { h ^= (uint8_t)*s++; h *= 16777619u; }
+    while (*s) {
+        h ^= (uint8_t)*s++;
+        h *= 16777619u;
+    }
     return h;
 }
 
@@ -299,20 +341,41 @@ static int64_t sym_intern(struct sim *s, const char *str)
     return s->nsyms++;
 }
 
-struct lblset { int n; const char *name[MAX_LABELS], *value[MAX_LABELS]; };
+struct lblset {
+    int n;
+    const char *name[MAX_LABELS], *value[MAX_LABELS];
+};
 
 /* Empty values are not labels at all (Prometheus treats them as absent). */
 static void ls_set(struct lblset *ls, const char *name, const char *value)
 {
     for (int i = 0; i < ls->n; i++)
-        if (strcmp(ls->name[i], name) == 0) { ls->value[i] = value; return; }
-    if (ls->n < MAX_LABELS) { ls->name[ls->n] = name; ls->value[ls->n] = value; ls->n++; }
+        if (strcmp(ls->name[i], name) == 0) {
+            ls->value[i] = value;
+            return;
+        }
+    if (ls->n < MAX_LABELS) {
+        ls->name[ls->n] = name;
+        ls->value[ls->n] = value;
+        ls->n++;
+    }
 }
 
-static size_t varint_len(uint64_t v) { size_t n = 1; while (v >= 0x80) { v >>= 7; n++; } return n; }
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
 static uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
-    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
     *p++ = (uint8_t)v;
     return p;
 }
@@ -324,8 +387,8 @@ static uint8_t *put_bytes(uint8_t *p, uint8_t tag, const char *s, size_t n)
     return p + n;
 }
 
-static struct series *add_series(struct sim *s, const struct lblset *base, const char *metric,
-                                 enum kind kind, uint8_t mtype)
+static struct series *add_series(struct sim *s, const struct lblset *base, const char *metric, enum kind kind,
+                                 uint8_t mtype)
 {
     if (!metric) return NULL; /* afmt ran out of memory (s->oom is set) */
     int mi = metric_index(metric, strlen(metric));
@@ -346,12 +409,17 @@ static struct series *add_series(struct sim *s, const struct lblset *base, const
         if (ls.value[i] && *ls.value[i]) idx[n++] = i;
     for (int i = 1; i < n; i++) /* insertion sort by name: label sets are small */
         for (int j = i; j > 0 && strcmp(ls.name[idx[j - 1]], ls.name[idx[j]]) > 0; j--) {
-            int t = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = t;
+            int t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
         }
     if (s->nser == s->ser_cap) {
         uint32_t ncap = s->ser_cap ? s->ser_cap * 2 : 4096;
         struct series *ns = realloc(s->ser, ncap * sizeof *ns);
-        if (!ns) { s->oom = true; return NULL; }
+        if (!ns) {
+            s->oom = true;
+            return NULL;
+        }
         s->ser = ns;
         s->ser_cap = ncap;
     }
@@ -365,7 +433,10 @@ static struct series *add_series(struct sim *s, const struct lblset *base, const
     }
     se->pb1 = strata_arena_alloc(s->arena, len);
     se->refs = strata_arena_alloc(s->arena, (size_t)n * 2 * sizeof(uint32_t));
-    if (!se->pb1 || !se->refs) { s->oom = true; return NULL; }
+    if (!se->pb1 || !se->refs) {
+        s->oom = true;
+        return NULL;
+    }
     uint8_t *p = se->pb1;
     for (int i = 0; i < n; i++) {
         const char *nm = ls.name[idx[i]], *v = ls.value[idx[i]];
@@ -376,7 +447,10 @@ static struct series *add_series(struct sim *s, const struct lblset *base, const
         p = put_bytes(p, 0x0a, nm, nl);
         p = put_bytes(p, 0x12, v, vl);
         int64_t a = sym_intern(s, nm), b = sym_intern(s, v);
-        if (a < 0 || b < 0) { s->oom = true; return NULL; }
+        if (a < 0 || b < 0) {
+            s->oom = true;
+            return NULL;
+        }
         se->refs[2 * i] = (uint32_t)a;
         se->refs[2 * i + 1] = (uint32_t)b;
     }
@@ -412,17 +486,17 @@ static void rfc3339(char *out, size_t cap, int64_t ms)
 }
 
 static const char *const dept_names[] = { "research", "production", "platform" };
-static const char *const proj_names[] = { "llm-pretrain", "vision", "nim-serving", "recsys",
-                                          "notebooks", "eval" };
+static const char *const proj_names[] = { "llm-pretrain", "vision",    "nim-serving",
+                                          "recsys",       "notebooks", "eval" };
 static const int proj_dept[] = { 0, 0, 1, 1, 2, 0 };
 static const char *const users[] = { "alice@example.com", "bob@example.com", "carol@example.com",
                                      "dave@example.com", "erin@example.com" };
 static const char *const kube_phases[] = { "Pending", "Running", "Succeeded", "Failed", "Unknown" };
-static const char *const ttft_le[] = { "0.001", "0.005", "0.01", "0.02", "0.04", "0.06", "0.08",
-                                       "0.1", "0.25", "0.5", "0.75", "1", "2.5", "5", "7.5",
-                                       "10", "+Inf" };
-static const char *const e2e_le[] = { "0.3", "0.5", "0.8", "1", "1.5", "2", "2.5", "5", "10",
-                                      "15", "20", "30", "40", "50", "60", "+Inf" };
+static const char *const ttft_le[] = { "0.001", "0.005", "0.01", "0.02", "0.04", "0.06",
+                                       "0.08",  "0.1",   "0.25", "0.5",  "0.75", "1",
+                                       "2.5",   "5",     "7.5",  "10",   "+Inf" };
+static const char *const e2e_le[] = { "0.3", "0.5", "0.8", "1",  "1.5", "2",  "2.5", "5",
+                                      "10",  "15",  "20",  "30", "40",  "50", "60",  "+Inf" };
 
 /* Log-normal CDF: the fraction of requests at or below le. */
 static double lognorm_cdf(const char *le, double median, double sigma)
@@ -432,9 +506,8 @@ static double lognorm_cdf(const char *le, double median, double sigma)
     return 0.5 * erfc(-(log(x) - log(median)) / (sigma * sqrt(2.0)));
 }
 
-static void add_histogram(struct sim *s, const struct lblset *base, const char *name,
-                          const char *const *les, int nles, double median, double sigma,
-                          double rps, int64_t off)
+static void add_histogram(struct sim *s, const struct lblset *base, const char *name, const char *const *les,
+                          int nles, double median, double sigma, double rps, int64_t off)
 {
     char m[128];
     uint64_t key = mix2(s->o.seed ^ 0x4853, s->nall);
@@ -444,18 +517,23 @@ static void add_histogram(struct sim *s, const struct lblset *base, const char *
         snprintf(m, sizeof m, "%s_bucket", name);
         struct series *se = add_series(s, &ls, afmt(s, "%s", m), K_HBUCKET, MT_HISTOGRAM);
         if (!se) return;
-        se->key = key; se->off = off;
+        se->key = key;
+        se->off = off;
         se->p[0] = lognorm_cdf(les[i], median, sigma);
         se->p[1] = rps;
     }
     snprintf(m, sizeof m, "%s_count", name);
     struct series *se = add_series(s, base, afmt(s, "%s", m), K_HBUCKET, MT_HISTOGRAM);
     if (!se) return;
-    se->key = key; se->off = off; se->p[0] = 1.0; se->p[1] = rps;
+    se->key = key;
+    se->off = off;
+    se->p[0] = 1.0;
+    se->p[1] = rps;
     snprintf(m, sizeof m, "%s_sum", name);
     se = add_series(s, base, afmt(s, "%s", m), K_HSUM, MT_HISTOGRAM);
     if (!se) return;
-    se->key = key; se->off = off;
+    se->key = key;
+    se->off = off;
     se->p[0] = median * exp(sigma * sigma / 2); /* log-normal mean */
     se->p[1] = rps;
 }
@@ -467,19 +545,29 @@ static struct series *add_const(struct sim *s, const struct lblset *ls, const ch
     return se;
 }
 
-static struct series *add_wave(struct sim *s, const struct lblset *ls, const char *metric,
-                               int64_t off, double base, double amp, double noise, double q)
+static struct series *add_wave(struct sim *s, const struct lblset *ls, const char *metric, int64_t off,
+                               double base, double amp, double noise, double q)
 {
     struct series *se = add_series(s, ls, metric, K_WAVE, MT_GAUGE);
-    if (se) { se->off = off; se->p[0] = base; se->p[1] = amp; se->p[2] = noise; se->p[3] = q; }
+    if (se) {
+        se->off = off;
+        se->p[0] = base;
+        se->p[1] = amp;
+        se->p[2] = noise;
+        se->p[3] = q;
+    }
     return se;
 }
 
-static struct series *add_counter(struct sim *s, const struct lblset *ls, const char *metric,
-                                  int64_t off, double per_tick, int decimals)
+static struct series *add_counter(struct sim *s, const struct lblset *ls, const char *metric, int64_t off,
+                                  double per_tick, int decimals)
 {
     struct series *se = add_series(s, ls, metric, K_COUNTER, MT_COUNTER);
-    if (se) { se->off = off; se->p[0] = per_tick; se->p[1] = decimals; }
+    if (se) {
+        se->off = off;
+        se->p[0] = per_tick;
+        se->p[1] = decimals;
+    }
     return se;
 }
 
@@ -507,25 +595,26 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
         rng_uuid(&r, wid);
         const char *workload_id = afmt(s, "%s", wid);
         const char *ns = afmt(s, "runai-%s", proj_names[proj]);
-        const char *wname = wt == W_TRAIN ? afmt(s, "train-llama-%03d", w)
-                          : wt == W_INFER ? afmt(s, "nim-llama3-8b-%03d", w)
-                                          : afmt(s, "jupyter-%s-%03d", proj_names[proj], w);
+        const char *wname = wt == W_TRAIN   ? afmt(s, "train-llama-%03d", w)
+                            : wt == W_INFER ? afmt(s, "nim-llama3-8b-%03d", w)
+                                            : afmt(s, "jupyter-%s-%03d", proj_names[proj], w);
         int npods = wt == W_TRAIN ? (w % 10 == 0 && s->o.nodes > 1 ? 2 : 1) : 1;
-        int gpus_per_pod = wt == W_TRAIN ? (total_gpus >= 8 ? 8 : total_gpus)
-                         : wt == W_INFER ? (w % 3 == 0 ? 2 : 1) : 1;
+        int gpus_per_pod = wt == W_TRAIN   ? (total_gpus >= 8 ? 8 : total_gpus)
+                           : wt == W_INFER ? (w % 3 == 0 ? 2 : 1)
+                                           : 1;
         double alloc_per_pod = (wt == W_WORKSPACE && w % 2 == 1) ? 0.5 : gpus_per_pod;
         /* Anchored on the UTC day, so separate runs on one day (a backfill,
          * then a real-time run) describe the same workloads. */
         int64_t day = data_start_ms - data_start_ms % 86400000;
-        int64_t created_ms = day - (int64_t)(1 + rng_int(&r, 72)) * 3600000
-                           - (int64_t)rng_int(&r, 3600) * 1000;
+        int64_t created_ms = day - (int64_t)(1 + rng_int(&r, 72)) * 3600000 -
+                             (int64_t)rng_int(&r, 3600) * 1000;
         char created[40];
         rfc3339(created, sizeof created, created_ms);
         const char *created_at = afmt(s, "%s", created);
         int64_t woff = (int64_t)(rng_next(&r) % (uint64_t)s->lifetime);
-        const char *image = wt == W_TRAIN ? "nvcr.io/nvidia/pytorch:24.05-py3"
-                          : wt == W_INFER ? "nvcr.io/nim/meta/llama3-8b-instruct:1.0.0"
-                                          : "jupyter/scipy-notebook:2024-05-27";
+        const char *image = wt == W_TRAIN   ? "nvcr.io/nvidia/pytorch:24.05-py3"
+                            : wt == W_INFER ? "nvcr.io/nim/meta/llama3-8b-instruct:1.0.0"
+                                            : "jupyter/scipy-notebook:2024-05-27";
 
         /* Pod placement: contiguous GPUs on one node, wrapping around the cluster. */
         int pod_node[4], pod_gpu0[4];
@@ -548,7 +637,10 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
         ls_set(&wl, "workload_id", workload_id);
         struct lblset info = wl;
         ls_set(&info, "workload_name", wname);
-        ls_set(&info, "workload_type", wt == W_TRAIN ? "Training" : wt == W_INFER ? "Inference" : "Workspace");
+        ls_set(&info, "workload_type",
+               wt == W_TRAIN   ? "Training"
+               : wt == W_INFER ? "Inference"
+                               : "Workspace");
         ls_set(&info, "category", wt == W_TRAIN ? "Train" : wt == W_INFER ? "Deploy" : "Build");
         ls_set(&info, "project_id", afmt(s, "%d", 11 + proj));
         ls_set(&info, "project_name", proj_names[proj]);
@@ -599,7 +691,10 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
         for (int e = 0; e <= npods; e++) {
             struct lblset el = wl;
             char eid[37], uid[37];
-            if (e) rng_uuid(&r, eid); else memcpy(eid, root_eid, 37);
+            if (e)
+                rng_uuid(&r, eid);
+            else
+                memcpy(eid, root_eid, 37);
             rng_uuid(&r, uid);
             const char *kname = e ? afmt(s, "%s-worker-%d", wname, e - 1) : wname;
             ls_set(&el, "element_id", afmt(s, "%s", eid));
@@ -609,9 +704,17 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
             ls_set(&el, "created_at", created_at);
             ls_set(&el, "k8s_uid", afmt(s, "%s", uid));
             ls_set(&el, "k8s_name", kname);
-            ls_set(&el, "k8s_group", e ? "" : wt == W_TRAIN ? "kubeflow.org" : wt == W_INFER ? "apps.nvidia.com" : "apps");
+            ls_set(&el, "k8s_group",
+                   e               ? ""
+                   : wt == W_TRAIN ? "kubeflow.org"
+                   : wt == W_INFER ? "apps.nvidia.com"
+                                   : "apps");
             ls_set(&el, "k8s_version", e ? "v1" : wt == W_TRAIN ? "v1" : wt == W_INFER ? "v1alpha1" : "v1");
-            ls_set(&el, "k8s_kind", e ? "Pod" : wt == W_TRAIN ? "PyTorchJob" : wt == W_INFER ? "NIMService" : "StatefulSet");
+            ls_set(&el, "k8s_kind",
+                   e               ? "Pod"
+                   : wt == W_TRAIN ? "PyTorchJob"
+                   : wt == W_INFER ? "NIMService"
+                                   : "StatefulSet");
             add_const(s, &el, "runai_workload_element_info", 1);
         }
         add_const(s, &wl, "runai_workload_elements_total", npods + 1);
@@ -644,10 +747,12 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
             struct lblset c = ksm;
             ls_set(&c, "container", "main");
             ls_set(&c, "node", pending ? "" : node);
-            ls_set(&c, "resource", "cpu"); ls_set(&c, "unit", "core");
+            ls_set(&c, "resource", "cpu");
+            ls_set(&c, "unit", "core");
             add_const(s, &c, "kube_pod_container_resource_requests", cpu_req);
             add_const(s, &c, "kube_pod_container_resource_limits", cpu_req * 2);
-            ls_set(&c, "resource", "memory"); ls_set(&c, "unit", "byte");
+            ls_set(&c, "resource", "memory");
+            ls_set(&c, "unit", "byte");
             add_const(s, &c, "kube_pod_container_resource_requests", mem_req);
             add_const(s, &c, "kube_pod_container_resource_limits", mem_req * 2);
             if (pending) continue;
@@ -671,8 +776,7 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
                 ls_set(&lc, "cpu", "total");
                 add_counter(s, &lc, "container_cpu_usage_seconds_total", poff, use * f * isec, 6);
                 double mem = mem_req * (0.3 + 0.4 * h01(s->o.seed ^ 7, (uint64_t)w)) * (k == 1 ? 0.0001 : f);
-                add_wave(s, &l, "container_memory_working_set_bytes", poff, mem, mem * 0.1,
-                         mem * 0.02, 4096);
+                add_wave(s, &l, "container_memory_working_set_bytes", poff, mem, mem * 0.1, mem * 0.02, 4096);
             }
 
             /* DCGM, one set per GPU of the pod, values replayed from the trace. */
@@ -693,7 +797,11 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
                 ls_set(&d, "namespace", ns);
                 ls_set(&d, "pod", pod);
                 ls_set(&d, "container", "main");
-                static const struct { const char *m; enum dcgm_field f; uint8_t mt; } dm[] = {
+                static const struct {
+                    const char *m;
+                    enum dcgm_field f;
+                    uint8_t mt;
+                } dm[] = {
                     { "DCGM_FI_DEV_GPU_UTIL", F_UTIL, MT_GAUGE },
                     { "DCGM_FI_DEV_MEM_COPY_UTIL", F_MEMCOPY, MT_GAUGE },
                     { "DCGM_FI_DEV_FB_USED", F_FB, MT_GAUGE },
@@ -734,10 +842,8 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
                 add_counter(s, &n, "request_success_total", poff, rps * isec, -1);
                 add_counter(s, &n, "request_failure_total", poff, 2.0 + rps * isec * 0.001, -1);
                 add_wave(s, &n, "gpu_cache_usage_perc", poff, 0.45, 0.3, 0.05, 0.0001);
-                add_histogram(s, &n, "time_to_first_token_seconds", ttft_le, 17, 0.08, 0.9,
-                              rps * isec, poff);
-                add_histogram(s, &n, "e2e_request_latency_seconds", e2e_le, 16, 2.5, 0.7,
-                              rps * isec, poff);
+                add_histogram(s, &n, "time_to_first_token_seconds", ttft_le, 17, 0.08, 0.9, rps * isec, poff);
+                add_histogram(s, &n, "e2e_request_latency_seconds", e2e_le, 16, 2.5, 0.7, rps * isec, poff);
             }
         }
         if (s->oom) return STRATA_ENOMEM;
@@ -772,15 +878,14 @@ static double round_dec(double v, int dec)
 static double sample_value(const struct sim *s, const struct series *se, int64_t t)
 {
     switch (se->kind) {
-    case K_CONST:
-        return se->p[0];
+    case K_CONST: return se->p[0];
     case K_DCGM: {
         if (se->field == F_ENERGY) /* mJ; ~500 W average */
             return floor(counter_at(s, se, t, 500000.0 * (double)s->o.interval_ms / 1000.0));
         int64_t tt = t + se->off;
         int ph = playlist[se->wtype][mix2(se->off, (uint64_t)(tt / SEG_TICKS)) % 5];
-        const struct trow *row = &s->tr.rows[ph][(uint64_t)((tt % SEG_TICKS) * 3 + se->gpu_off) %
-                                                 (uint64_t)s->tr.n[ph]];
+        const struct trow *row =
+            &s->tr.rows[ph][(uint64_t)((tt % SEG_TICKS) * 3 + se->gpu_off) % (uint64_t)s->tr.n[ph]];
         switch (se->field) {
         case F_UTIL: return row->util;
         case F_MEMCOPY: return row->memcopy;
@@ -819,7 +924,10 @@ static double sample_value(const struct sim *s, const struct series *se, int64_t
 /* ------------------------------------------------------------------ */
 /* Encoding                                                             */
 
-struct buf { uint8_t *p; size_t len, cap; };
+struct buf {
+    uint8_t *p;
+    size_t len, cap;
+};
 
 static int buf_reserve(struct buf *b, size_t extra)
 {
@@ -845,10 +953,13 @@ static uint8_t *put_double(uint8_t *p, double v)
 static size_t sample_len(int64_t ts) { return 1 + 8 + 1 + varint_len((uint64_t)ts); }
 
 /* Per-worker scratch for RW 2.0's per-request symbol table. */
-struct symmap { uint32_t *local, *gen, *order; uint32_t n, cur; };
+struct symmap {
+    uint32_t *local, *gen, *order;
+    uint32_t n, cur;
+};
 
-static int encode_batch(const struct sim *s, struct buf *out, struct buf *tsb, struct symmap *sm,
-                        uint32_t lo, uint32_t hi, int64_t tick0, int nticks)
+static int encode_batch(const struct sim *s, struct buf *out, struct buf *tsb, struct symmap *sm, uint32_t lo,
+                        uint32_t hi, int64_t tick0, int nticks)
 {
     int64_t ims = s->o.interval_ms;
     size_t samples_len = 0;
@@ -947,7 +1058,7 @@ static void on_signal(int sig)
 struct stats {
     atomic_uint_fast64_t samples, batches, requests, retries, failed, bytes, aborted;
     atomic_uint_fast64_t status[MAX_STATUS]; /* [0] = transport errors */
-    atomic_int_fast64_t max_tick;              /* newest tick sent, for progress */
+    atomic_int_fast64_t max_tick;            /* newest tick sent, for progress */
 };
 static struct stats st;
 
@@ -1027,7 +1138,11 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud)
 
 static int on_xfer(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
-    (void)ud; (void)a; (void)b; (void)c; (void)d;
+    (void)ud;
+    (void)a;
+    (void)b;
+    (void)c;
+    (void)d;
     return stop_flag ? 1 : 0; /* abort a hung transfer on Ctrl-C */
 }
 
@@ -1061,11 +1176,12 @@ static long post_batch(struct worker *w, uint64_t samples)
             static atomic_int warned_v2;
             if (o->rw_version == 2 && w->written_hdr < 0 && atomic_exchange(&warned_v2, 1) == 0)
                 strata_warn("receiver did not confirm samples written; it may not support "
-                            "remote-write 2.0 and drop everything", "status=%ld", code);
+                            "remote-write 2.0 and drop everything",
+                            "status=%ld", code);
             if (w->written_hdr >= 0 && (uint64_t)w->written_hdr != samples &&
                 atomic_fetch_add(&r->errors_logged, 1) < 5)
-                strata_warn("receiver wrote fewer samples than sent", "sent=%" PRIu64 " written=%ld",
-                            samples, w->written_hdr);
+                strata_warn("receiver wrote fewer samples than sent", "sent=%" PRIu64 " written=%ld", samples,
+                            w->written_hdr);
             return code;
         }
         bool retry = code == 0 || code == 429 || code >= 500;
@@ -1119,8 +1235,7 @@ static void *worker_main(void *arg)
                 break;
             }
             size_t clen = w->comp.cap;
-            if (snappy_compress((const char *)w->raw.p, w->raw.len, (char *)w->comp.p, &clen) !=
-                SNAPPY_OK) {
+            if (snappy_compress((const char *)w->raw.p, w->raw.len, (char *)w->comp.p, &clen) != SNAPPY_OK) {
                 strata_error("snappy_compress failed", "len=%zu", w->raw.len);
                 stop_flag = 1;
                 break;
@@ -1134,8 +1249,8 @@ static void *worker_main(void *arg)
                 if (r->ack) {
                     uint64_t seq = (uint64_t)(t - r->tick_start) * r->nslots + slot;
                     pthread_mutex_lock(&r->ack_mu);
-                    fprintf(r->ack, "%" PRIu64 " %" PRId64 " %d %u %u %ld\n", seq,
-                            t * o->interval_ms, n, lo, hi, code);
+                    fprintf(r->ack, "%" PRIu64 " %" PRId64 " %d %u %u %ld\n", seq, t * o->interval_ms, n, lo,
+                            hi, code);
                     fflush(r->ack); /* a line is a promise: keep it if we are killed */
                     pthread_mutex_unlock(&r->ack_mu);
                 }
@@ -1152,8 +1267,7 @@ static void *worker_main(void *arg)
             }
         }
         int64_t cur = atomic_load(&st.max_tick);
-        while (t + n - 1 > cur && !atomic_compare_exchange_weak(&st.max_tick, &cur, t + n - 1)) {
-        }
+        while (t + n - 1 > cur && !atomic_compare_exchange_weak(&st.max_tick, &cur, t + n - 1)) {}
         t += n;
     }
     atomic_fetch_add(&r->workers_done, 1);
@@ -1169,11 +1283,16 @@ static int parse_duration_ms(const char *v, int64_t *out)
     double d = strtod(v, &end);
     if (end == v || d <= 0) return STRATA_EINVAL;
     double mult = 1000;
-    if (strcmp(end, "ms") == 0) mult = 1;
-    else if (strcmp(end, "s") == 0 || *end == '\0') mult = 1000;
-    else if (strcmp(end, "m") == 0) mult = 60000;
-    else if (strcmp(end, "h") == 0) mult = 3600000;
-    else return STRATA_EINVAL;
+    if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "s") == 0 || *end == '\0')
+        mult = 1000;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return STRATA_EINVAL;
     *out = (int64_t)(d * mult);
     return *out > 0 ? 0 : STRATA_EINVAL;
 }
@@ -1182,7 +1301,10 @@ static int parse_time_ms(const char *v, int64_t *out)
 {
     char *end;
     double d = strtod(v, &end);
-    if (end != v && *end == '\0') { *out = (int64_t)(d * 1000); return 0; }
+    if (end != v && *end == '\0') {
+        *out = (int64_t)(d * 1000);
+        return 0;
+    }
     struct tm tm = { 0 };
     const char *rest = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
     if (!rest || (*rest != 'Z' && *rest != '\0')) return STRATA_EINVAL;
@@ -1234,64 +1356,69 @@ static void metrics_list(uint64_t mask, char *out, size_t cap)
             len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "," : "", metric_names[i]);
 }
 
-static bool metrics_filtered(uint64_t mask)
-{
-    return mask != ALL_METRICS;
-}
+static bool metrics_filtered(uint64_t mask) { return mask != ALL_METRICS; }
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-"usage: strata-load [options]\n"
-"Simulates a GPU cluster (Run:ai workloads, DCGM, cAdvisor, kube-state-metrics, NIM)\n"
-"and pushes its samples to a Prometheus remote-write receiver.\n"
-"\n"
-"Target:\n"
-"  --url=URL                 receiver (default http://127.0.0.1:9201/api/v1/write)\n"
-"  --rw-version=1|2          remote-write protocol version (default 1)\n"
-"  --bearer-token=T          send Authorization: Bearer T\n"
-"  --bearer-token-file=F     same, token read from file F\n"
-"  --concurrency=N           worker threads, one connection each (default 2)\n"
-"  --batch-size=N            series per request (default 2000)\n"
-"  --samples-per-series=K    samples per series per request when not real-time (default 1)\n"
-"  --timeout=S               per-request timeout in seconds (default 30)\n"
-"  --retry-for=S             keep retrying 5xx/429/connection errors for S seconds (default 120)\n"
-"Cluster:\n"
-"  --workloads=W             workloads to simulate (default 10)\n"
-"  --nodes=N                 nodes with 8 GPUs each (default 2)\n"
-"  --seed=N                  seed; same seed and flags give the same batches (default 1)\n"
-"  --trace=PATH              NVML trace shaping GPU values (default " DEFAULT_TRACE ")\n"
-"  --metrics=LIST            send only these metric names (comma-separated __name__s); the\n"
-"                            word `report` stands for what a consumption report reads:\n"
-"                            runai_workload_info, runai_pod_info,\n"
-"                            runai_workload_gpu_allocation, DCGM_FI_DEV_GPU_UTIL,\n"
-"                            DCGM_FI_DEV_FB_USED, kube_pod_container_resource_requests,\n"
-"                            container_cpu_usage_seconds_total,\n"
-"                            container_memory_working_set_bytes.  Other series are not\n"
-"                            generated at all; kept series have the same values as without\n"
-"                            the flag (default: all)\n"
-"Mode (default: real time from now on):\n"
-"  --scrape-interval=D       sample spacing, e.g. 15s, 1s, 500ms (default 15s)\n"
-"  --backfill=HOURS          send HOURS of history up to now as fast as accepted, then exit\n"
-"  --follow                  after --backfill, continue in real time\n"
-"  --start=TIME              first sample time (unix seconds or RFC 3339); pins the data\n"
-"  --max-throughput          send as fast as accepted from --start (default now-24h)\n"
-"  --duration=S              stop after S seconds\n"
-"  --rate=N                  cap at N samples/s\n"
-"Output:\n"
-"  --ack-log=FILE            one line per acknowledged batch (see --expand-ack)\n"
-"  --expand-ack=FILE         print the samples an ack log acknowledged, as JSON lines, and exit\n"
-"  --list-series             print the series as JSON lines and exit\n"
-"  --quiet                   no progress output\n"
-"Exit status: 0 when every batch was acknowledged, 1 when any finally failed, 2 on bad usage.\n");
+    fprintf(
+        f, "usage: strata-load [options]\n"
+           "Simulates a GPU cluster (Run:ai workloads, DCGM, cAdvisor, kube-state-metrics, NIM)\n"
+           "and pushes its samples to a Prometheus remote-write receiver.\n"
+           "\n"
+           "Target:\n"
+           "  --url=URL                 receiver (default http://127.0.0.1:9201/api/v1/write)\n"
+           "  --rw-version=1|2          remote-write protocol version (default 1)\n"
+           "  --bearer-token=T          send Authorization: Bearer T\n"
+           "  --bearer-token-file=F     same, token read from file F\n"
+           "  --concurrency=N           worker threads, one connection each (default 2)\n"
+           "  --batch-size=N            series per request (default 2000)\n"
+           "  --samples-per-series=K    samples per series per request when not real-time (default 1)\n"
+           "  --timeout=S               per-request timeout in seconds (default 30)\n"
+           "  --retry-for=S             keep retrying 5xx/429/connection errors for S seconds (default 120)\n"
+           "Cluster:\n"
+           "  --workloads=W             workloads to simulate (default 10)\n"
+           "  --nodes=N                 nodes with 8 GPUs each (default 2)\n"
+           "  --seed=N                  seed; same seed and flags give the same batches (default 1)\n"
+           "  --trace=PATH              NVML trace shaping GPU values (default " DEFAULT_TRACE ")\n"
+           "  --metrics=LIST            send only these metric names (comma-separated __name__s); the\n"
+           "                            word `report` stands for what a consumption report reads:\n"
+           "                            runai_workload_info, runai_pod_info,\n"
+           "                            runai_workload_gpu_allocation, DCGM_FI_DEV_GPU_UTIL,\n"
+           "                            DCGM_FI_DEV_FB_USED, kube_pod_container_resource_requests,\n"
+           "                            container_cpu_usage_seconds_total,\n"
+           "                            container_memory_working_set_bytes.  Other series are not\n"
+           "                            generated at all; kept series have the same values as without\n"
+           "                            the flag (default: all)\n"
+           "Mode (default: real time from now on):\n"
+           "  --scrape-interval=D       sample spacing, e.g. 15s, 1s, 500ms (default 15s)\n"
+           "  --backfill=HOURS          send HOURS of history up to now as fast as accepted, then exit\n"
+           "  --follow                  after --backfill, continue in real time\n"
+           "  --start=TIME              first sample time (unix seconds or RFC 3339); pins the data\n"
+           "  --max-throughput          send as fast as accepted from --start (default now-24h)\n"
+           "  --duration=S              stop after S seconds\n"
+           "  --rate=N                  cap at N samples/s\n"
+           "Output:\n"
+           "  --ack-log=FILE            one line per acknowledged batch (see --expand-ack)\n"
+           "  --expand-ack=FILE         print the samples an ack log acknowledged, as JSON lines, and exit\n"
+           "  --list-series             print the series as JSON lines and exit\n"
+           "  --quiet                   no progress output\n"
+           "Exit status: 0 when every batch was acknowledged, 1 when any finally failed, 2 on bad usage.\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    *o = (struct opts){ .url = "http://127.0.0.1:9201/api/v1/write", .rw_version = 1,
-                        .concurrency = 2, .batch_size = 2000, .samples_per_series = 1,
-                        .workloads = 10, .nodes = 2, .seed = 1, .interval_ms = 15000,
-                        .trace = DEFAULT_TRACE, .timeout_s = 30, .retry_for_s = 120,
+    *o = (struct opts){ .url = "http://127.0.0.1:9201/api/v1/write",
+                        .rw_version = 1,
+                        .concurrency = 2,
+                        .batch_size = 2000,
+                        .samples_per_series = 1,
+                        .workloads = 10,
+                        .nodes = 2,
+                        .seed = 1,
+                        .interval_ms = 15000,
+                        .trace = DEFAULT_TRACE,
+                        .timeout_s = 30,
+                        .retry_for_s = 120,
                         .metric_mask = ALL_METRICS };
     static char token[4096];
     for (int i = 1; i < argc; i++) {
@@ -1300,38 +1427,73 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         const char *v = eq ? eq + 1 : "";
         size_t kl = eq ? (size_t)(eq - a) : strlen(a);
 #define IS(name) (kl == strlen(name) && strncmp(a, name, kl) == 0)
-#define INT_OPT(name, field, min) \
-        else if (IS(name)) { char *e; long x = strtol(v, &e, 10); \
-            if (!*v || *e || x < (min) || x > INT_MAX) goto bad; \
-            o->field = (int)x; }
-        if (IS("--help") || IS("-h")) { usage(stdout); exit(0); }
-        else if (IS("--url")) o->url = v;
+#define INT_OPT(name, field, min)                            \
+    else if (IS(name))                                       \
+    {                                                        \
+        char *e;                                             \
+        long x = strtol(v, &e, 10);                          \
+        if (!*v || *e || x < (min) || x > INT_MAX) goto bad; \
+        o->field = (int)x;                                   \
+    }
+        if (IS("--help") || IS("-h")) {
+            usage(stdout);
+            exit(0);
+        } else if (IS("--url"))
+            o->url = v;
         INT_OPT("--rw-version", rw_version, 1)
         INT_OPT("--concurrency", concurrency, 1)
         INT_OPT("--batch-size", batch_size, 1)
         INT_OPT("--samples-per-series", samples_per_series, 1)
         INT_OPT("--workloads", workloads, 1)
         INT_OPT("--nodes", nodes, 1)
-        else if (IS("--seed")) { char *e; o->seed = strtoull(v, &e, 10); if (!*v || *e) goto bad; }
+        else if (IS("--seed"))
+        {
+            char *e;
+            o->seed = strtoull(v, &e, 10);
+            if (!*v || *e) goto bad;
+        }
         else if (IS("--bearer-token")) o->bearer = v;
-        else if (IS("--bearer-token-file")) {
+        else if (IS("--bearer-token-file"))
+        {
             FILE *f = fopen(v, "r");
-            if (!f) { fprintf(stderr, "strata-load: cannot read %s: %s\n", v, strerror(errno)); return 2; }
+            if (!f) {
+                fprintf(stderr, "strata-load: cannot read %s: %s\n", v, strerror(errno));
+                return 2;
+            }
             size_t n = fread(token, 1, sizeof token - 1, f);
             fclose(f);
             token[n] = '\0';
             while (n && isspace((unsigned char)token[n - 1])) token[--n] = '\0';
             o->bearer = token;
         }
-        else if (IS("--scrape-interval")) { if (parse_duration_ms(v, &o->interval_ms)) goto bad; }
-        else if (IS("--backfill")) { o->backfill_h = strtod(v, NULL); if (o->backfill_h <= 0) goto bad; }
-        else if (IS("--start")) { if (parse_time_ms(v, &o->start_ms)) goto bad; }
+        else if (IS("--scrape-interval"))
+        {
+            if (parse_duration_ms(v, &o->interval_ms)) goto bad;
+        }
+        else if (IS("--backfill"))
+        {
+            o->backfill_h = strtod(v, NULL);
+            if (o->backfill_h <= 0) goto bad;
+        }
+        else if (IS("--start"))
+        {
+            if (parse_time_ms(v, &o->start_ms)) goto bad;
+        }
         else if (IS("--follow")) o->follow = true;
         else if (IS("--max-throughput")) o->max_throughput = true;
-        else if (IS("--duration")) { o->duration_s = strtod(v, NULL); if (o->duration_s <= 0) goto bad; }
-        else if (IS("--rate")) { o->rate = strtod(v, NULL); if (o->rate <= 0) goto bad; }
+        else if (IS("--duration"))
+        {
+            o->duration_s = strtod(v, NULL);
+            if (o->duration_s <= 0) goto bad;
+        }
+        else if (IS("--rate"))
+        {
+            o->rate = strtod(v, NULL);
+            if (o->rate <= 0) goto bad;
+        }
         else if (IS("--trace")) o->trace = v;
-        else if (IS("--metrics")) {
+        else if (IS("--metrics"))
+        {
             int rc = parse_metrics(v, &o->metric_mask);
             if (rc) return rc;
         }
@@ -1339,9 +1501,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         else if (IS("--expand-ack")) o->expand_ack = v;
         else if (IS("--list-series")) o->list_series = true;
         else if (IS("--quiet")) o->quiet = true;
-        else if (IS("--timeout")) { o->timeout_s = strtod(v, NULL); if (o->timeout_s <= 0) goto bad; }
-        else if (IS("--retry-for")) { o->retry_for_s = strtod(v, NULL); if (o->retry_for_s < 0) goto bad; }
-        else { fprintf(stderr, "strata-load: unknown option %s (see --help)\n", a); return 2; }
+        else if (IS("--timeout"))
+        {
+            o->timeout_s = strtod(v, NULL);
+            if (o->timeout_s <= 0) goto bad;
+        }
+        else if (IS("--retry-for"))
+        {
+            o->retry_for_s = strtod(v, NULL);
+            if (o->retry_for_s < 0) goto bad;
+        }
+        else
+        {
+            fprintf(stderr, "strata-load: unknown option %s (see --help)\n", a);
+            return 2;
+        }
         continue;
     bad:
         fprintf(stderr, "strata-load: bad value for %.*s: '%s' (see --help)\n", (int)kl, a, v);
@@ -1383,9 +1557,13 @@ static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') { fputc('\\', f); fputc(*s, f); }
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
+        if (*s == '"' || *s == '\\') {
+            fputc('\\', f);
+            fputc(*s, f);
+        } else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
     }
     fputc('"', f);
 }
@@ -1411,7 +1589,11 @@ static int cmp_i64(const void *a, const void *b)
 /* Re-derives every acknowledged sample from an ack log, as export-style JSON lines. */
 static int expand_ack(struct sim *s, FILE *f)
 {
-    struct line { int64_t t0; int n; uint32_t lo, hi; } *ls = NULL;
+    struct line {
+        int64_t t0;
+        int n;
+        uint32_t lo, hi;
+    } *ls = NULL;
     size_t nl = 0, cap = 0;
     char buf[256];
     while (fgets(buf, sizeof buf, f)) {
@@ -1420,8 +1602,8 @@ static int expand_ack(struct sim *s, FILE *f)
         int64_t ts;
         int n;
         unsigned lo, hi;
-        if (sscanf(buf, "%" SCNu64 " %" SCNd64 " %d %u %u", &seq, &ts, &n, &lo, &hi) != 5 ||
-            hi > s->nser || lo > hi || n < 1) {
+        if (sscanf(buf, "%" SCNu64 " %" SCNd64 " %d %u %u", &seq, &ts, &n, &lo, &hi) != 5 || hi > s->nser ||
+            lo > hi || n < 1) {
             strata_error("bad ack-log line", "line=\"%.60s\"", buf);
             free(ls);
             return STRATA_ECORRUPT;
@@ -1429,19 +1611,31 @@ static int expand_ack(struct sim *s, FILE *f)
         if (nl == cap) {
             cap = cap ? cap * 2 : 1024;
             void *p = realloc(ls, cap * sizeof *ls);
-            if (!p) { free(ls); return STRATA_ENOMEM; }
+            if (!p) {
+                free(ls);
+                return STRATA_ENOMEM;
+            }
             ls = p;
         }
         ls[nl++] = (struct line){ ts / s->o.interval_ms, n, lo, hi };
     }
     size_t *cnt = calloc(s->nser + 1, sizeof *cnt);
-    if (!cnt) { free(ls); return STRATA_ENOMEM; }
+    if (!cnt) {
+        free(ls);
+        return STRATA_ENOMEM;
+    }
     for (size_t i = 0; i < nl; i++)
         for (uint32_t j = ls[i].lo; j < ls[i].hi; j++) cnt[j + 1] += (size_t)ls[i].n;
     for (uint32_t j = 0; j < s->nser; j++) cnt[j + 1] += cnt[j];
     int64_t *ticks = malloc((cnt[s->nser] + 1) * sizeof *ticks);
     size_t *fill = malloc((s->nser + 1) * sizeof *fill);
-    if (!ticks || !fill) { free(ls); free(cnt); free(ticks); free(fill); return STRATA_ENOMEM; }
+    if (!ticks || !fill) {
+        free(ls);
+        free(cnt);
+        free(ticks);
+        free(fill);
+        return STRATA_ENOMEM;
+    }
     memcpy(fill, cnt, (s->nser + 1) * sizeof *fill);
     for (size_t i = 0; i < nl; i++)
         for (uint32_t j = ls[i].lo; j < ls[i].hi; j++)
@@ -1472,7 +1666,10 @@ static int expand_ack(struct sim *s, FILE *f)
         }
         printf("]}\n");
     }
-    free(ls); free(cnt); free(ticks); free(fill);
+    free(ls);
+    free(cnt);
+    free(ticks);
+    free(fill);
     return 0;
 }
 
@@ -1481,10 +1678,14 @@ static int expand_ack(struct sim *s, FILE *f)
 
 static void fmt_si(char *out, size_t cap, double v)
 {
-    if (v >= 1e9) snprintf(out, cap, "%.2fG", v / 1e9);
-    else if (v >= 1e6) snprintf(out, cap, "%.2fM", v / 1e6);
-    else if (v >= 1e3) snprintf(out, cap, "%.1fk", v / 1e3);
-    else snprintf(out, cap, "%.0f", v);
+    if (v >= 1e9)
+        snprintf(out, cap, "%.2fG", v / 1e9);
+    else if (v >= 1e6)
+        snprintf(out, cap, "%.2fM", v / 1e6);
+    else if (v >= 1e3)
+        snprintf(out, cap, "%.1fk", v / 1e3);
+    else
+        snprintf(out, cap, "%.0f", v);
 }
 
 static void progress(const struct run *r, bool tty, double elapsed, double rate_now)
@@ -1493,12 +1694,15 @@ static void progress(const struct run *r, bool tty, double elapsed, double rate_
     fmt_si(a, sizeof a, (double)atomic_load(&st.samples));
     fmt_si(b, sizeof b, rate_now);
     int64_t mt = atomic_load(&st.max_tick);
-    if (mt > 0) rfc3339(when, sizeof when, mt * r->sim->o.interval_ms);
-    else snprintf(when, sizeof when, "-");
-    fprintf(stderr, "%s[%6.1fs] samples=%s (%s/s) batches=%" PRIuFAST64 " retries=%" PRIuFAST64
-            " failed=%" PRIuFAST64 " data_at=%s%s",
-            tty ? "\r\033[K" : "", elapsed, a, b, atomic_load(&st.batches),
-            atomic_load(&st.retries), atomic_load(&st.failed), when, tty ? "" : "\n");
+    if (mt > 0)
+        rfc3339(when, sizeof when, mt * r->sim->o.interval_ms);
+    else
+        snprintf(when, sizeof when, "-");
+    fprintf(stderr,
+            "%s[%6.1fs] samples=%s (%s/s) batches=%" PRIuFAST64 " retries=%" PRIuFAST64 " failed=%" PRIuFAST64
+            " data_at=%s%s",
+            tty ? "\r\033[K" : "", elapsed, a, b, atomic_load(&st.batches), atomic_load(&st.retries),
+            atomic_load(&st.failed), when, tty ? "" : "\n");
     fflush(stderr);
 }
 
@@ -1519,9 +1723,10 @@ int main(int argc, char **argv)
         unsigned long long seed;
         int end = 0;
         if (!expand || !fgets(hdr, sizeof hdr, expand) ||
-            sscanf(hdr, "# strata-load ack-log v1 seed=%llu workloads=%d nodes=%d interval_ms=%lld "
-                        "start_ms=%lld trace=%4095s%n", &seed, &o.workloads, &o.nodes, &ims, &start,
-                   trace, &end) != 6) {
+            sscanf(hdr,
+                   "# strata-load ack-log v1 seed=%llu workloads=%d nodes=%d interval_ms=%lld "
+                   "start_ms=%lld trace=%4095s%n",
+                   &seed, &o.workloads, &o.nodes, &ims, &start, trace, &end) != 6) {
             fprintf(stderr, "strata-load: %s is not an ack log\n", o.expand_ack);
             if (expand) fclose(expand);
             return 2;
@@ -1547,15 +1752,21 @@ int main(int argc, char **argv)
     struct sim s = { .o = o };
     s.arena = strata_arena_new(0);
     if (!s.arena) return 1;
-    if ((rc = trace_load(&s.tr, o.trace)) != 0) { strata_arena_free(s.arena); return 1; }
+    if ((rc = trace_load(&s.tr, o.trace)) != 0) {
+        strata_arena_free(s.arena);
+        return 1;
+    }
 
     /* The data range: the catalog's created_at labels hang off its start. */
     int64_t now = now_ms();
     int64_t start = o.start_ms;
     if (!start) {
-        if (o.backfill_h > 0) start = now - (int64_t)(o.backfill_h * 3600000.0);
-        else if (o.max_throughput) start = now - 24 * 3600000LL;
-        else start = now;
+        if (o.backfill_h > 0)
+            start = now - (int64_t)(o.backfill_h * 3600000.0);
+        else if (o.max_throughput)
+            start = now - 24 * 3600000LL;
+        else
+            start = now;
     }
     int64_t tick_start = (start + o.interval_ms - 1) / o.interval_ms;
     int64_t data_start = tick_start * o.interval_ms;
@@ -1571,7 +1782,8 @@ int main(int argc, char **argv)
                 json_labels(stdout, &s, &s.ser[i]);
                 putchar('\n');
             }
-        else rc = expand_ack(&s, expand);
+        else
+            rc = expand_ack(&s, expand);
         goto out;
     }
 
@@ -1599,9 +1811,11 @@ int main(int argc, char **argv)
             memcpy(mlist, " metrics=", 10);
             metrics_list(o.metric_mask, mlist + 9, sizeof mlist - 9);
         }
-        fprintf(r.ack, "# strata-load ack-log v1 seed=%" PRIu64 " workloads=%d nodes=%d "
-                "interval_ms=%" PRId64 " start_ms=%" PRId64 " trace=%s%s\n", o.seed, o.workloads,
-                o.nodes, o.interval_ms, data_start, realpath(o.trace, abs) ? abs : o.trace, mlist);
+        fprintf(r.ack,
+                "# strata-load ack-log v1 seed=%" PRIu64 " workloads=%d nodes=%d "
+                "interval_ms=%" PRId64 " start_ms=%" PRId64 " trace=%s%s\n",
+                o.seed, o.workloads, o.nodes, o.interval_ms, data_start,
+                realpath(o.trace, abs) ? abs : o.trace, mlist);
         fprintf(r.ack, "# seq first_ts_ms samples_per_series series_lo series_hi status\n");
         fflush(r.ack);
     }
@@ -1609,11 +1823,12 @@ int main(int argc, char **argv)
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     r.headers = curl_slist_append(NULL, "Content-Encoding: snappy");
-    r.headers = curl_slist_append(r.headers, o.rw_version == 1
-        ? "Content-Type: application/x-protobuf"
-        : "Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request");
-    r.headers = curl_slist_append(r.headers, o.rw_version == 1
-        ? "X-Prometheus-Remote-Write-Version: 0.1.0" : "X-Prometheus-Remote-Write-Version: 2.0.0");
+    r.headers = curl_slist_append(
+        r.headers, o.rw_version == 1
+                       ? "Content-Type: application/x-protobuf"
+                       : "Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request");
+    r.headers = curl_slist_append(r.headers, o.rw_version == 1 ? "X-Prometheus-Remote-Write-Version: 0.1.0"
+                                                               : "X-Prometheus-Remote-Write-Version: 2.0.0");
     r.headers = curl_slist_append(r.headers, "User-Agent: strata-load/1.0");
     r.headers = curl_slist_append(r.headers, "Expect:"); /* no 100-continue round trip */
     char authz[4200];
@@ -1627,12 +1842,16 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    strata_info("starting", "url=%s rw=%d series=%u slots=%u workers=%d interval_ms=%" PRId64
-                " mode=%s", o.url, o.rw_version, s.nser, r.nslots, o.concurrency, o.interval_ms,
-                o.max_throughput ? "max-throughput" : o.backfill_h > 0 ? (o.follow ? "backfill+follow" : "backfill")
-                                                                       : "realtime");
+    strata_info("starting", "url=%s rw=%d series=%u slots=%u workers=%d interval_ms=%" PRId64 " mode=%s",
+                o.url, o.rw_version, s.nser, r.nslots, o.concurrency, o.interval_ms,
+                o.max_throughput   ? "max-throughput"
+                : o.backfill_h > 0 ? (o.follow ? "backfill+follow" : "backfill")
+                                   : "realtime");
     struct worker *ws = calloc((size_t)o.concurrency, sizeof *ws);
-    if (!ws) { rc = STRATA_ENOMEM; goto out_curl; }
+    if (!ws) {
+        rc = STRATA_ENOMEM;
+        goto out_curl;
+    }
     r.t0_ms = mono_ms();
     int started = 0;
     for (int i = 0; i < o.concurrency; i++) {
@@ -1643,7 +1862,10 @@ int main(int argc, char **argv)
         w->sm.gen = calloc(s.nsyms, sizeof(uint32_t));
         w->sm.order = calloc(s.nsyms + 1, sizeof(uint32_t));
         w->curl = curl_easy_init();
-        if (!w->sm.local || !w->sm.gen || !w->sm.order || !w->curl) { rc = STRATA_ENOMEM; break; }
+        if (!w->sm.local || !w->sm.gen || !w->sm.order || !w->curl) {
+            rc = STRATA_ENOMEM;
+            break;
+        }
         curl_easy_setopt(w->curl, CURLOPT_URL, o.url);
         curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, r.headers);
         curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, on_body);
@@ -1657,7 +1879,10 @@ int main(int argc, char **argv)
         curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(w->curl, CURLOPT_TCP_NODELAY, 1L);
         curl_easy_setopt(w->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-        if (pthread_create(&w->th, NULL, worker_main, w) != 0) { rc = STRATA_ENOMEM; break; }
+        if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+            rc = STRATA_ENOMEM;
+            break;
+        }
         started++;
     }
     if (rc) stop_flag = 1;
@@ -1684,33 +1909,39 @@ int main(int argc, char **argv)
 
     uint64_t samples = atomic_load(&st.samples), failed = atomic_load(&st.failed);
     printf("strata-load: mode=%s rw=%d elapsed_s=%.2f samples=%" PRIu64 " series=%u "
-           "samples_per_s=%.0f requests=%" PRIuFAST64 " batches_ok=%" PRIuFAST64
-           " retries=%" PRIuFAST64 " failed_batches=%" PRIu64 " aborted_batches=%" PRIuFAST64
-           " bytes_sent=%" PRIuFAST64 "\n",
-           o.max_throughput ? "max-throughput" : o.backfill_h > 0 ? (o.follow ? "backfill+follow" : "backfill")
-                                                                  : "realtime",
+           "samples_per_s=%.0f requests=%" PRIuFAST64 " batches_ok=%" PRIuFAST64 " retries=%" PRIuFAST64
+           " failed_batches=%" PRIu64 " aborted_batches=%" PRIuFAST64 " bytes_sent=%" PRIuFAST64 "\n",
+           o.max_throughput   ? "max-throughput"
+           : o.backfill_h > 0 ? (o.follow ? "backfill+follow" : "backfill")
+                              : "realtime",
            o.rw_version, secs, samples, s.nser, secs > 0 ? (double)samples / secs : 0.0,
            atomic_load(&st.requests), atomic_load(&st.batches), atomic_load(&st.retries), failed,
            atomic_load(&st.aborted), atomic_load(&st.bytes));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                 (double)ru.ru_stime.tv_usec / 1e6;
     printf("strata-load: own_cpu_s=%.2f own_samples_per_cpu_s=%.0f\n", cpu,
            cpu > 0 ? (double)samples / cpu : 0.0);
     printf("strata-load: status");
     for (int c = 0; c < MAX_STATUS; c++) {
         uint64_t n = atomic_load(&st.status[c]);
-        if (n && c) printf(" %d=%" PRIu64, c, n);
-        else if (n) printf(" conn_error=%" PRIu64, n);
+        if (n && c)
+            printf(" %d=%" PRIu64, c, n);
+        else if (n)
+            printf(" conn_error=%" PRIu64, n);
     }
     printf("\n");
     fflush(stdout);
     if (failed) rc = 1;
 
     for (int i = 0; i < o.concurrency; i++) {
-        free(ws[i].raw.p); free(ws[i].tsb.p); free(ws[i].comp.p);
-        free(ws[i].sm.local); free(ws[i].sm.gen); free(ws[i].sm.order);
+        free(ws[i].raw.p);
+        free(ws[i].tsb.p);
+        free(ws[i].comp.p);
+        free(ws[i].sm.local);
+        free(ws[i].sm.gen);
+        free(ws[i].sm.order);
         if (ws[i].curl) curl_easy_cleanup(ws[i].curl);
     }
     free(ws);

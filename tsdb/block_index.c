@@ -19,12 +19,17 @@ static uint32_t sym_id(const char **syms, uint32_t n, const char *s)
         uint32_t mid = lo + (hi - lo) / 2;
         int c = strcmp(syms[mid], s);
         if (c == 0) return mid;
-        if (c < 0) lo = mid + 1; else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    return UINT32_MAX;  /* unreachable: every label string was added */
+    return UINT32_MAX; /* unreachable: every label string was added */
 }
 
-struct triple { uint32_t name, value, series; };
+struct triple {
+    uint32_t name, value, series;
+};
 static int cmp_triple(const void *a, const void *b)
 {
     const struct triple *x = a, *y = b;
@@ -37,7 +42,11 @@ static int cmp_triple(const void *a, const void *b)
  * symbols, a block's symbols), so the same string is nearly always the same
  * pointer: deduplicating by address first leaves only the few distinct
  * strings to sort with strcmp, instead of every label of every series. */
-typedef struct ptrmap { const char **keys; uint32_t *ids; size_t slots, n; } ptrmap_t;
+typedef struct ptrmap {
+    const char **keys;
+    uint32_t *ids;
+    size_t slots, n;
+} ptrmap_t;
 
 static size_t ptr_slot(const ptrmap_t *m, const char *p)
 {
@@ -53,15 +62,25 @@ static int ptrmap_add(ptrmap_t *m, const char *p)
         ptrmap_t nm = { NULL, NULL, m->slots ? m->slots * 2 : 1024, 0 };
         nm.keys = calloc(nm.slots, sizeof *nm.keys);
         nm.ids = calloc(nm.slots, sizeof *nm.ids);
-        if (!nm.keys || !nm.ids) { free(nm.keys); free(nm.ids); return STRATA_ENOMEM; }
+        if (!nm.keys || !nm.ids) {
+            free(nm.keys);
+            free(nm.ids);
+            return STRATA_ENOMEM;
+        }
         for (size_t i = 0; i < m->slots; i++)
-            if (m->keys[i]) { nm.keys[ptr_slot(&nm, m->keys[i])] = m->keys[i]; nm.n++; }
+            if (m->keys[i]) {
+                nm.keys[ptr_slot(&nm, m->keys[i])] = m->keys[i];
+                nm.n++;
+            }
         free(m->keys);
         free(m->ids);
         *m = nm;
     }
     size_t i = ptr_slot(m, p);
-    if (!m->keys[i]) { m->keys[i] = p; m->n++; }
+    if (!m->keys[i]) {
+        m->keys[i] = p;
+        m->n++;
+    }
     return 0;
 }
 
@@ -83,13 +102,15 @@ int tsdb_block_index_build(const tsdb_block_wseries_t *series, size_t nseries, c
     uint32_t nsyms = 0;
     if (!rc) {
         size_t k = 0;
-        for (size_t i = 0; i < pm.slots; i++) if (pm.keys[i]) strs[k++] = pm.keys[i];
+        for (size_t i = 0; i < pm.slots; i++)
+            if (pm.keys[i]) strs[k++] = pm.keys[i];
         qsort(strs, k, sizeof *strs, cmp_str);
         for (size_t i = 0; i < k; i++)
             if (!nsyms || strcmp(strs[nsyms - 1], strs[i]) != 0) strs[nsyms++] = strs[i];
         for (size_t i = 0; i < pm.slots; i++)
             if (pm.keys[i]) pm.ids[i] = sym_id(strs, nsyms, pm.keys[i]);
-        rc |= enc_buf_put32(ix, TSDB_INDEX_MAGIC) | enc_buf_put32(ix, TSDB_BLOCK_VERSION) | enc_buf_put32(ix, nsyms);
+        rc |= enc_buf_put32(ix, TSDB_INDEX_MAGIC) | enc_buf_put32(ix, TSDB_BLOCK_VERSION) |
+              enc_buf_put32(ix, nsyms);
         for (uint32_t i = 0; i < nsyms; i++) {
             size_t l = strlen(strs[i]);
             rc |= enc_buf_put32(ix, (uint32_t)l) | enc_buf_put(ix, strs[i], l + 1);
@@ -109,7 +130,8 @@ int tsdb_block_index_build(const tsdb_block_wseries_t *series, size_t nseries, c
             for (uint32_t c = 0; c < s->nchunks; c++) {
                 const tsdb_block_chunk_t *m = &cm[s->chunk0 + c];
                 rc |= enc_buf_put64(ix, (uint64_t)m->mint) | enc_buf_put64(ix, (uint64_t)m->maxt) |
-                      enc_buf_put64(ix, m->page) | enc_buf_put32(ix, m->off) | enc_buf_put32(ix, m->len) | enc_buf_put32(ix, m->count);
+                      enc_buf_put64(ix, m->page) | enc_buf_put32(ix, m->off) | enc_buf_put32(ix, m->len) |
+                      enc_buf_put32(ix, m->count);
             }
             rc |= enc_buf_put64(ix, s->r5_page) | enc_buf_put32(ix, s->r5_off) | enc_buf_put32(ix, s->r5_n) |
                   enc_buf_put64(ix, s->r1_page) | enc_buf_put32(ix, s->r1_off) | enc_buf_put32(ix, s->r1_n);
@@ -117,12 +139,14 @@ int tsdb_block_index_build(const tsdb_block_wseries_t *series, size_t nseries, c
         /* postings: by (name, value), series ascending within each */
         qsort(tr, t, sizeof *tr, cmp_triple);
         uint32_t np = 0;
-        for (size_t i = 0; i < t; i++) np += (i == 0 || tr[i].name != tr[i - 1].name || tr[i].value != tr[i - 1].value);
+        for (size_t i = 0; i < t; i++)
+            np += (i == 0 || tr[i].name != tr[i - 1].name || tr[i].value != tr[i - 1].value);
         rc |= enc_buf_put32(ix, np);
         for (size_t i = 0; i < t;) {
             size_t j = i;
             while (j < t && tr[j].name == tr[i].name && tr[j].value == tr[i].value) j++;
-            rc |= enc_buf_put32(ix, tr[i].name) | enc_buf_put32(ix, tr[i].value) | enc_buf_put32(ix, (uint32_t)(j - i));
+            rc |= enc_buf_put32(ix, tr[i].name) | enc_buf_put32(ix, tr[i].value) |
+                  enc_buf_put32(ix, (uint32_t)(j - i));
             for (size_t k2 = i; k2 < j; k2++) rc |= enc_buf_put32(ix, tr[k2].series);
             i = j;
         }
@@ -147,7 +171,8 @@ int tsdb_block_index_parse(tsdb_block_t *b, uint8_t *p, size_t n)
     enc_rd_t r = { p, p + n - 4, 0 };
     if (enc_rd32(&r) != TSDB_INDEX_MAGIC) return STRATA_ECORRUPT;
     uint32_t version = enc_rd32(&r);
-    if (version != b->version) return version < 1 || version > TSDB_BLOCK_VERSION ? STRATA_EVERSION : STRATA_ECORRUPT;
+    if (version != b->version)
+        return version < 1 || version > TSDB_BLOCK_VERSION ? STRATA_EVERSION : STRATA_ECORRUPT;
     uint32_t nsyms = enc_rd32(&r);
     if (r.bad || nsyms > (size_t)(r.end - r.p) / 5) return STRATA_ECORRUPT;
     b->syms = malloc(((size_t)nsyms + 1) * sizeof *b->syms);
@@ -174,7 +199,7 @@ int tsdb_block_index_parse(tsdb_block_t *b, uint8_t *p, size_t n)
         if (r.bad || nc > (size_t)(r.end - r.p) / 36) return STRATA_ECORRUPT;
         r.p += (size_t)nc * 36;
         nch += nc;
-        if ((size_t)(r.end - r.p) < 32) return STRATA_ECORRUPT;  /* rollup refs */
+        if ((size_t)(r.end - r.p) < 32) return STRATA_ECORRUPT; /* rollup refs */
         r.p += 32;
     }
     uint32_t npost = enc_rd32(&r);
@@ -184,11 +209,21 @@ int tsdb_block_index_parse(tsdb_block_t *b, uint8_t *p, size_t n)
     tsdb_block_chunk_t *ch = malloc((nch + 1) * sizeof *ch);
     b->series = malloc(((size_t)ns + 1) * sizeof *b->series);
     b->postings = malloc(((size_t)npost + 1) * sizeof *b->postings);
-    if (!lab || !ch || !b->series || !b->postings) { free(lab); free(ch); return STRATA_ENOMEM; }
+    if (!lab || !ch || !b->series || !b->postings) {
+        free(lab);
+        free(ch);
+        return STRATA_ENOMEM;
+    }
     /* the arrays are freed with the block: keep them in one allocation list */
     void **keep = malloc(3 * sizeof *keep);
-    if (!keep) { free(lab); free(ch); return STRATA_ENOMEM; }
-    keep[0] = p; keep[1] = lab; keep[2] = ch;
+    if (!keep) {
+        free(lab);
+        free(ch);
+        return STRATA_ENOMEM;
+    }
+    keep[0] = p;
+    keep[1] = lab;
+    keep[2] = ch;
     b->mem = keep;
     r.p = series_start;
     size_t li = 0, ci = 0;
@@ -212,10 +247,14 @@ int tsdb_block_index_parse(tsdb_block_t *b, uint8_t *p, size_t n)
             ch[ci].count = enc_rd32(&r);
             if (ch[ci].count == 0 || ch[ci].count > TSDB_CHUNK_MAX_SAMPLES) return STRATA_ECORRUPT;
         }
-        s->r5_page = enc_rd64(&r); s->r5_off = enc_rd32(&r); s->r5_n = enc_rd32(&r);
-        s->r1_page = enc_rd64(&r); s->r1_off = enc_rd32(&r); s->r1_n = enc_rd32(&r);
+        s->r5_page = enc_rd64(&r);
+        s->r5_off = enc_rd32(&r);
+        s->r5_n = enc_rd32(&r);
+        s->r1_page = enc_rd64(&r);
+        s->r1_off = enc_rd32(&r);
+        s->r1_n = enc_rd32(&r);
     }
-    enc_rd32(&r);  /* npostings, read above */
+    enc_rd32(&r); /* npostings, read above */
     uint32_t *ids = lab + li;
     size_t idi = 0;
     for (uint32_t i = 0; i < npost; i++) {
@@ -246,7 +285,7 @@ int tsdb_block_index_parse(tsdb_block_t *b, uint8_t *p, size_t n)
         b->syms[i] = packed + o;
         o += l;
     }
-    keep[0] = packed;  /* the caller frees p */
+    keep[0] = packed; /* the caller frees p */
     b->nseries = ns;
     b->npostings = npost;
     return 0;
@@ -256,15 +295,14 @@ void tsdb_block_index_free(tsdb_block_t *b)
 {
     if (!b->mem) return;
     void **keep = b->mem;
-    free(keep[0]); free(keep[1]); free(keep[2]);
+    free(keep[0]);
+    free(keep[1]);
+    free(keep[2]);
 }
 
 /* ---- index ops over a block ----------------------------------------------------------- */
 
-static uint32_t block_sym(const tsdb_block_t *b, const char *s)
-{
-    return sym_id(b->syms, b->nsyms, s);
-}
+static uint32_t block_sym(const tsdb_block_t *b, const char *s) { return sym_id(b->syms, b->nsyms, s); }
 
 /* First posting index whose name is >= name (postings sorted by (name, value) ids). */
 static uint32_t post_lower(const tsdb_block_t *b, uint32_t name, uint32_t value)
@@ -273,7 +311,10 @@ static uint32_t post_lower(const tsdb_block_t *b, uint32_t name, uint32_t value)
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const struct tsdb_bpost *p = &b->postings[mid];
-        if (p->name < name || (p->name == name && p->value < value)) lo = mid + 1; else hi = mid;
+        if (p->name < name || (p->name == name && p->value < value))
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -290,8 +331,8 @@ static int block_each_value(const void *idx, const char *name, tsdb_value_cb cb,
     return 0;
 }
 
-static void block_lookup(const void *idx, const char *name, const char *value,
-                         const uint32_t **ids, size_t *n)
+static void block_lookup(const void *idx, const char *name, const char *value, const uint32_t **ids,
+                         size_t *n)
 {
     const tsdb_block_t *b = idx;
     *ids = NULL;

@@ -13,7 +13,8 @@
 #include "tsdb.h"
 #include "tsdb_internal.h"
 
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "strata's on-disk format assumes a little-endian host");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "strata's on-disk format assumes a little-endian host");
 
 /* The default of the rollup_zero_run_ms option. */
 #define TSDB_ROLLUP_ZERO_RUN_DEFAULT_MS (5 * 60 * 1000)
@@ -47,7 +48,7 @@ typedef struct tsdb_block_chunk {
 } tsdb_block_chunk_t;
 
 typedef struct tsdb_block_series {
-    const uint32_t *labels;       /* nlabels pairs of symbol ids */
+    const uint32_t *labels; /* nlabels pairs of symbol ids */
     uint32_t nlabels, nchunks;
     const tsdb_block_chunk_t *chunks;
     uint64_t r5_page, r1_page;
@@ -60,19 +61,22 @@ struct tsdb_block {
     int64_t mint, maxt;
     uint64_t nseries, nsamples, nchunks, bytes;
     uint32_t level;
-    uint32_t version;             /* TSDB_BLOCK_VERSION it was written with (1: no holding-rule rollup fields) */
-    int64_t zero_run_ms;          /* the rollup_zero_run_ms its 1h rollups were built with */
+    uint32_t version;    /* TSDB_BLOCK_VERSION it was written with (1: no holding-rule rollup fields) */
+    int64_t zero_run_ms; /* the rollup_zero_run_ms its 1h rollups were built with */
     const char **syms;
     uint32_t nsyms;
     tsdb_block_series_t *series;
-    struct tsdb_bpost { uint32_t name, value, n; const uint32_t *ids; } *postings;
+    struct tsdb_bpost {
+        uint32_t name, value, n;
+        const uint32_t *ids;
+    } * postings;
     uint32_t npostings;
-    void *mem;                    /* the loaded index and arrays */
-    int fd_chunks, fd_rollups, fd_rollups1h;   /* rollups1h: version >= 2 */
+    void *mem;                               /* the loaded index and arrays */
+    int fd_chunks, fd_rollups, fd_rollups1h; /* rollups1h: version >= 2 */
     /* owned by db.c under the blocks mutex */
     int refs;
-    int corrupt;                  /* a read failed its CRC: set aside */
-    int dropped;                  /* compacted away or past retention: delete */
+    int corrupt; /* a read failed its CRC: set aside */
+    int dropped; /* compacted away or past retention: delete */
 };
 
 /* Page cache: one decompressed page per reader (in front of the process-wide
@@ -84,9 +88,9 @@ typedef struct tsdb_page_cache {
     uint64_t page;
     uint8_t *buf;
     size_t len, cap;
-    const uint8_t *data;          /* the current page: a pinned shared page, or buf */
-    void *pin;                    /* the shared page pinned, NULL if none */
-    int stream;                   /* pages read from disk stay private (a one-pass scan) */
+    const uint8_t *data; /* the current page: a pinned shared page, or buf */
+    void *pin;           /* the shared page pinned, NULL if none */
+    int stream;          /* pages read from disk stay private (a one-pass scan) */
     /* stream mode: the last pages read, kept privately (a series' group
      * switches blocks at every series, so one page would thrash) */
     struct tsdb_stream_page {
@@ -124,12 +128,10 @@ extern const tsdb_index_ops_t tsdb_block_index_ops;
 
 /* Appends the samples of series idx in [mint, maxt] to *buf. */
 int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint, int64_t maxt,
-                              tsdb_page_cache_t *pc, tsdb_sample_t **buf, size_t *n,
-                              size_t *cap);
+                              tsdb_page_cache_t *pc, tsdb_sample_t **buf, size_t *n, size_t *cap);
 /* Appends the stored rollup points of series idx at res. */
-int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
-                              tsdb_page_cache_t *pc, tsdb_rollup_point_t **buf, size_t *n,
-                              size_t *cap);
+int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res, tsdb_page_cache_t *pc,
+                              tsdb_rollup_point_t **buf, size_t *n, size_t *cap);
 
 typedef struct tsdb_block_writer tsdb_block_writer_t;
 /* Starts <blocks_dir>/<id>.tmp. level: 1 for a head cut, more for compactions;
@@ -147,7 +149,7 @@ int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, si
 typedef struct tsdb_block_wseries {
     const tsdb_label_t *labels;
     uint32_t nlabels, nchunks;
-    size_t chunk0;                 /* index of its first chunk in the writer's chunk array */
+    size_t chunk0; /* index of its first chunk in the writer's chunk array */
     uint64_t r5_page, r1_page;
     uint32_t r5_off, r5_n, r1_off, r1_n;
 } tsdb_block_wseries_t;

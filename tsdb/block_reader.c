@@ -29,7 +29,10 @@ static int read_file(const char *path, uint8_t **out, size_t *n)
     if (!rc && !(p = malloc((size_t)st.st_size + 1))) rc = STRATA_ENOMEM;
     if (!rc) rc = tsdb_pread_all(fd, p, (size_t)st.st_size, 0);
     close(fd);
-    if (rc) { free(p); return rc; }
+    if (rc) {
+        free(p);
+        return rc;
+    }
     *out = p;
     *n = (size_t)st.st_size;
     return 0;
@@ -51,7 +54,6 @@ void tsdb_block_close(tsdb_block_t *b)
     free(b);
 }
 
-
 int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
 {
     tsdb_block_t *b = calloc(1, sizeof *b);
@@ -59,7 +61,10 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
     b->fd_chunks = b->fd_rollups = b->fd_rollups1h = -1;
     snprintf(b->id, sizeof b->id, "%s", id);
     b->path = strata_path_join(blocks_dir, id);
-    if (!b->path) { tsdb_block_close(b); return STRATA_ENOMEM; }
+    if (!b->path) {
+        tsdb_block_close(b);
+        return STRATA_ENOMEM;
+    }
     char *mp = strata_path_join(b->path, "meta"), *ip = strata_path_join(b->path, "index");
     char *cp = strata_path_join(b->path, "chunks"), *rp = strata_path_join(b->path, "rollups");
     char *hp = strata_path_join(b->path, "rollups1h");
@@ -69,12 +74,16 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
     if (!rc) {
         enc_rd_t r = { meta, meta + mlen, 0 };
         uint32_t crc = 0;
-        if (mlen != TSDB_META_SIZE && mlen != TSDB_META_SIZE_V3) rc = STRATA_ECORRUPT;
+        if (mlen != TSDB_META_SIZE && mlen != TSDB_META_SIZE_V3)
+            rc = STRATA_ECORRUPT;
         else {
             memcpy(&crc, meta + mlen - 4, 4);
-            if (tsdb_crc32c(0, meta, mlen - 4) != crc || enc_rd32(&r) != TSDB_META_MAGIC) rc = STRATA_ECORRUPT;
-            else if ((b->version = enc_rd32(&r)) < 1 || b->version > TSDB_BLOCK_VERSION) rc = STRATA_EVERSION;
-            else if ((b->version >= 4) != (mlen == TSDB_META_SIZE)) rc = STRATA_ECORRUPT;
+            if (tsdb_crc32c(0, meta, mlen - 4) != crc || enc_rd32(&r) != TSDB_META_MAGIC)
+                rc = STRATA_ECORRUPT;
+            else if ((b->version = enc_rd32(&r)) < 1 || b->version > TSDB_BLOCK_VERSION)
+                rc = STRATA_EVERSION;
+            else if ((b->version >= 4) != (mlen == TSDB_META_SIZE))
+                rc = STRATA_ECORRUPT;
             else {
                 b->mint = (int64_t)enc_rd64(&r);
                 b->maxt = (int64_t)enc_rd64(&r);
@@ -109,8 +118,15 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
         }
     }
     free(meta);
-    free(mp); free(ip); free(cp); free(rp); free(hp);
-    if (rc) { tsdb_block_close(b); return rc; }
+    free(mp);
+    free(ip);
+    free(cp);
+    free(rp);
+    free(hp);
+    if (rc) {
+        tsdb_block_close(b);
+        return rc;
+    }
     *out = b;
     return 0;
 }
@@ -141,15 +157,15 @@ int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint,
         /* keep only [mint, maxt] */
         tsdb_sample_t *d = *buf + *n;
         size_t w = 0;
-        for (size_t i = 0; i < got; i++) if (d[i].t >= mint && d[i].t <= maxt) d[w++] = d[i];
+        for (size_t i = 0; i < got; i++)
+            if (d[i].t >= mint && d[i].t <= maxt) d[w++] = d[i];
         *n += w;
     }
     return 0;
 }
 
-int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res,
-                              tsdb_page_cache_t *pc, tsdb_rollup_point_t **buf, size_t *n,
-                              size_t *cap)
+int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res, tsdb_page_cache_t *pc,
+                              tsdb_rollup_point_t **buf, size_t *n, size_t *cap)
 {
     const tsdb_block_series_t *s = &b->series[idx];
     uint64_t page = res == TSDB_ROLLUP_5M ? s->r5_page : s->r1_page;

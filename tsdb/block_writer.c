@@ -41,12 +41,12 @@ int tsdb_write_all(int fd, const void *p, size_t n)
 
 typedef struct pagew {
     int fd;
-    uint64_t off;        /* where the next page goes */
+    uint64_t off; /* where the next page goes */
     enc_buf_t raw;
     uint8_t *comp;
     size_t comp_cap;
     ZSTD_CCtx *cctx;
-    char *path;          /* for error messages */
+    char *path; /* for error messages */
 } pagew_t;
 
 static int pagew_open(pagew_t *pw, const char *path)
@@ -145,7 +145,10 @@ void tsdb_rm_tree(const char *path)
         while ((e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             char *p = strata_path_join(path, e->d_name);
-            if (p) { unlink(p); free(p); }
+            if (p) {
+                unlink(p);
+                free(p);
+            }
         }
         closedir(d);
     }
@@ -190,10 +193,14 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_r
     w->tmp = strata_path_join(blocks_dir, tmpname);
     w->final = strata_path_join(blocks_dir, w->id);
     w->arena = strata_arena_new(64 * 1024);
-    if (!w->tmp || !w->final || !w->arena) { tsdb_block_writer_abort(w); return STRATA_ENOMEM; }
+    if (!w->tmp || !w->final || !w->arena) {
+        tsdb_block_writer_abort(w);
+        return STRATA_ENOMEM;
+    }
     if (mkdir(w->tmp, 0755) != 0) {
         int rc = strata_io_error("cannot create block dir", w->tmp);
-        free(w->tmp); w->tmp = NULL;
+        free(w->tmp);
+        w->tmp = NULL;
         tsdb_block_writer_abort(w);
         return rc;
     }
@@ -205,7 +212,10 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_r
     free(pc);
     free(pr);
     free(ph);
-    if (rc) { tsdb_block_writer_abort(w); return rc; }
+    if (rc) {
+        tsdb_block_writer_abort(w);
+        return rc;
+    }
     *out = w;
     return 0;
 }
@@ -271,15 +281,16 @@ int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, si
         ws->nchunks++;
     }
     /* 1h points in their own file: a wide read then decompresses no 5m pages */
-    if ((rc = add_rollups(w, &w->rollups, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n))) return rc;
-    if ((rc = add_rollups(w, &w->rollups1h, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n))) return rc;
+    if ((rc = add_rollups(w, &w->rollups, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n)))
+        return rc;
+    if ((rc = add_rollups(w, &w->rollups1h, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n)))
+        return rc;
     if (s[0].t < w->mint) w->mint = s[0].t;
     if (s[n - 1].t > w->maxt) w->maxt = s[n - 1].t;
     w->nsamples += n;
     w->nseries++;
     return 0;
 }
-
 
 static int write_file(const char *dir, const char *name, const void *p, size_t n)
 {
@@ -296,7 +307,10 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
 
 int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
 {
-    if (!w->nseries) { tsdb_block_writer_abort(w); return STRATA_ENOTFOUND; }
+    if (!w->nseries) {
+        tsdb_block_writer_abort(w);
+        return STRATA_ENOTFOUND;
+    }
     enc_buf_t ix = { 0 }, meta = { 0 };
     int rc = pagew_close(&w->chunks, 1);
     if (!rc) rc = pagew_close(&w->rollups, 1);
@@ -306,22 +320,27 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
     if (!rc) {
         rc = enc_buf_put32(&meta, TSDB_META_MAGIC) | enc_buf_put32(&meta, TSDB_BLOCK_VERSION) |
              enc_buf_put64(&meta, (uint64_t)w->mint) | enc_buf_put64(&meta, (uint64_t)w->maxt) |
-             enc_buf_put64(&meta, w->nseries) | enc_buf_put64(&meta, w->nsamples) | enc_buf_put64(&meta, w->ncm) |
-             enc_buf_put32(&meta, w->level) | enc_buf_put64(&meta, (uint64_t)w->zero_run_ms);
+             enc_buf_put64(&meta, w->nseries) | enc_buf_put64(&meta, w->nsamples) |
+             enc_buf_put64(&meta, w->ncm) | enc_buf_put32(&meta, w->level) |
+             enc_buf_put64(&meta, (uint64_t)w->zero_run_ms);
         if (!rc) rc = enc_buf_put32(&meta, tsdb_crc32c(0, meta.p, meta.n));
         if (rc) rc = STRATA_ENOMEM;
     }
     if (!rc) rc = write_file(w->tmp, "meta", meta.p, meta.n);
     if (!rc) rc = strata_fsync_dir(w->tmp);
-    if (!rc && rename(w->tmp, w->final) != 0) rc = strata_io_error("cannot rename block into place", w->final);
+    if (!rc && rename(w->tmp, w->final) != 0)
+        rc = strata_io_error("cannot rename block into place", w->final);
     if (!rc) {
         char *parent = strdup(w->final), *slash = parent ? strrchr(parent, '/') : NULL;
-        if (slash) { *slash = 0; rc = strata_fsync_dir(parent); }
+        if (slash) {
+            *slash = 0;
+            rc = strata_fsync_dir(parent);
+        }
         free(parent);
         memcpy(id_out, w->id, sizeof w->id);
         free(w->tmp);
-        w->tmp = NULL;  /* nothing to remove any more */
-    }  /* (a failed system call was logged where it failed) */
+        w->tmp = NULL; /* nothing to remove any more */
+    }                  /* (a failed system call was logged where it failed) */
     free(ix.p);
     free(meta.p);
     tsdb_block_writer_abort(w);

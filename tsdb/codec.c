@@ -42,7 +42,7 @@ static inline uint64_t mask_w(unsigned w) { return w >= 64 ? ~UINT64_C(0) : (UIN
 /* Powers of ten that are exact doubles: m / 10^e is then one correctly
  * rounded division, the same in the encoder's check and in the decoder. */
 static const double p10[TSDB_CHUNK_DEC_MAX_EXP + 1] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
@@ -81,7 +81,7 @@ static void wr_u64(wr_t *w, uint64_t v)
 typedef struct bw {
     wr_t *w;
     uint64_t acc;
-    unsigned n;  /* bits in acc, < 32 between calls */
+    unsigned n; /* bits in acc, < 32 between calls */
 } bw_t;
 
 static inline void wr_u32(wr_t *w, uint32_t v)
@@ -234,9 +234,13 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
             uint64_t z = enc_zigzag(d);
             if (z > dzzmax) dzzmax = z;
         }
-        if (votes == 0) { cand = v; votes = 1; }
-        else if (v == cand) votes++;
-        else votes--;
+        if (votes == 0) {
+            cand = v;
+            votes = 1;
+        } else if (v == cand)
+            votes++;
+        else
+            votes--;
     }
     unsigned snz = 0;
     uint64_t szzmax = 0;
@@ -255,21 +259,31 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
     size_t bm = (len + 7) / 8;
     /* bases are stored relative to prev: a series far from zero (epoch
      * timestamps, byte counts) pays for its level once, not per block */
-    size_t c_for = enc_uvarint_len(enc_zigzag((int64_t)((uint64_t)mn - (uint64_t)prev))) + packed_bytes(len, w_for);
+    size_t c_for = enc_uvarint_len(enc_zigzag((int64_t)((uint64_t)mn - (uint64_t)prev))) +
+                   packed_bytes(len, w_for);
     size_t c_del = enc_uvarint_len(enc_zigzag(dmn)) + packed_bytes(len, w_del);
     /* sparse positions: a bitmap, or when shorter a list of pw-bit indexes */
     unsigned pw = bitwidth(len - 1);
     int sp_list = packed_bytes(snz, pw) < bm, sd_list = packed_bytes(dnz, pw) < bm;
-    size_t c_sp = enc_uvarint_len(enc_zigzag((int64_t)((uint64_t)cand - (uint64_t)prev))) + enc_uvarint_len(snz) +
-                  (sp_list ? packed_bytes(snz, pw) : bm) + packed_bytes(snz, w_sp);
+    size_t c_sp = enc_uvarint_len(enc_zigzag((int64_t)((uint64_t)cand - (uint64_t)prev))) +
+                  enc_uvarint_len(snz) + (sp_list ? packed_bytes(snz, pw) : bm) + packed_bytes(snz, w_sp);
     size_t c_sd = enc_uvarint_len(dnz) + (sd_list ? packed_bytes(dnz, pw) : bm) + packed_bytes(dnz, w_sd);
 
     /* ties go to the mode that decodes fastest */
     unsigned mode = BM_FOR;
     size_t best = c_for;
-    if (c_del < best) { mode = BM_DELTA; best = c_del; }
-    if (c_sp < best) { mode = BM_SPARSE; best = c_sp; }
-    if (c_sd < best) { mode = BM_SPARSE_DELTA; best = c_sd; }
+    if (c_del < best) {
+        mode = BM_DELTA;
+        best = c_del;
+    }
+    if (c_sp < best) {
+        mode = BM_SPARSE;
+        best = c_sp;
+    }
+    if (c_sd < best) {
+        mode = BM_SPARSE_DELTA;
+        best = c_sd;
+    }
 
     bw_t b = { .w = w };
     switch (mode) {
@@ -293,8 +307,10 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
         wr_varint(w, enc_zigzag((int64_t)((uint64_t)cand - (uint64_t)prev)));
         wr_varint(w, snz);
         for (unsigned i = 0; i < len; i++) {
-            if (!sp_list) bw_put(&b, x[i] != cand, 1);
-            else if (x[i] != cand) bw_put(&b, i, pw);
+            if (!sp_list)
+                bw_put(&b, x[i] != cand, 1);
+            else if (x[i] != cand)
+                bw_put(&b, i, pw);
         }
         bw_flush(&b);
         for (unsigned i = 0; i < len; i++)
@@ -306,8 +322,10 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
         wr_varint(w, dnz);
         p = prev;
         for (unsigned i = 0; i < len; i++) {
-            if (!sd_list) bw_put(&b, x[i] != p, 1);
-            else if (x[i] != p) bw_put(&b, i, pw);
+            if (!sd_list)
+                bw_put(&b, x[i] != p, 1);
+            else if (x[i] != p)
+                bw_put(&b, i, pw);
             p = x[i];
         }
         bw_flush(&b);
@@ -325,8 +343,8 @@ static void encode_block(wr_t *w, const int64_t *x, unsigned len, int64_t *prevp
 /* Unpacks cnt values of w (1..56) bits with one unaligned load each; p must
  * have packed_bytes(cnt, w) + 8 readable bytes.  Inlined per constant width
  * below, so shifts and masks become immediates and the loop unrolls. */
-static inline __attribute__((always_inline)) void unpack_le56(uint64_t *out, const uint8_t *p,
-                                                              unsigned cnt, unsigned w)
+static inline __attribute__((always_inline)) void unpack_le56(uint64_t *out, const uint8_t *p, unsigned cnt,
+                                                              unsigned w)
 {
     uint64_t m = mask_w(w);
     for (unsigned i = 0; i < cnt; i++) {
@@ -338,7 +356,10 @@ static inline __attribute__((always_inline)) void unpack_le56(uint64_t *out, con
 static void unpack(uint64_t *out, const uint8_t *p, unsigned cnt, unsigned w)
 {
     switch (w) {
-    case 0: memset(out, 0, cnt * sizeof *out); return;
+    case 0:
+        memset(out, 0, cnt * sizeof *out);
+        return;
+// clang-format off
 #define UNPACK_CASE(W) case W: unpack_le56(out, p, cnt, W); return;
     UNPACK_CASE(1) UNPACK_CASE(2) UNPACK_CASE(3) UNPACK_CASE(4) UNPACK_CASE(5) UNPACK_CASE(6)
     UNPACK_CASE(7) UNPACK_CASE(8) UNPACK_CASE(9) UNPACK_CASE(10) UNPACK_CASE(11) UNPACK_CASE(12)
@@ -346,6 +367,7 @@ static void unpack(uint64_t *out, const uint8_t *p, unsigned cnt, unsigned w)
     UNPACK_CASE(19) UNPACK_CASE(20) UNPACK_CASE(21) UNPACK_CASE(22) UNPACK_CASE(23) UNPACK_CASE(24)
 #undef UNPACK_CASE
     default: break;
+        // clang-format on
     }
     if (w <= 56) {
         unpack_le56(out, p, cnt, w);
@@ -419,8 +441,11 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
              * it is read before any write can reach its slot */
             unsigned j = (unsigned)k;
             for (unsigned i = len; i-- > 0;) {
-                if (j && pos[j - 1] == i) { j--; x[i] = (uint64_t)enc_unzigzag(x[j]); }
-                else x[i] = 0;
+                if (j && pos[j - 1] == i) {
+                    j--;
+                    x[i] = (uint64_t)enc_unzigzag(x[j]);
+                } else
+                    x[i] = 0;
             }
         } else {
             if (r->len - r->pos < bm) return STRATA_ECORRUPT;
@@ -436,8 +461,10 @@ static int decode_block(rd_t *r, uint64_t *x, unsigned len, uint64_t *prevp)
             /* expand in place from the back: the j-th set value never lies after slot i */
             unsigned j = (unsigned)k;
             for (unsigned i2 = len; i2-- > 0;) {
-                if (bits[i2 >> 3] >> (i2 & 7) & 1) x[i2] = (uint64_t)enc_unzigzag(x[--j]);
-                else x[i2] = 0;
+                if (bits[i2 >> 3] >> (i2 & 7) & 1)
+                    x[i2] = (uint64_t)enc_unzigzag(x[--j]);
+                else
+                    x[i2] = 0;
             }
         }
         if (mode == BM_SPARSE) {
@@ -471,7 +498,7 @@ static inline double round_int(double x)
 static inline int dec_at(double v, int e, int64_t *m)
 {
     double x = v * p10[e];
-    if (!(fabs(x) < 9223372036854775808.0)) return 0;  /* also rejects NaN */
+    if (!(fabs(x) < 9223372036854775808.0)) return 0; /* also rejects NaN */
     int64_t mi = (int64_t)round_int(x);
     double back = e ? (double)mi / p10[e] : (double)mi;
     if (back != v || (v == 0 && signbit(v))) return 0;
@@ -516,7 +543,7 @@ static void xor_encode(wr_t *w, const tsdb_sample_t *s, size_t n)
         unsigned lead = (unsigned)__builtin_clzll(x), trail = (unsigned)__builtin_ctzll(x);
         if (lead > 31) lead = 31;
         if (have && lead >= plead && trail >= ptrail) {
-            bw_put(&b, 1, 2);  /* bits "1","0" */
+            bw_put(&b, 1, 2); /* bits "1","0" */
             bw_put(&b, x >> ptrail, 64 - plead - ptrail);
         } else {
             unsigned sig = 64 - lead - trail;
@@ -581,8 +608,7 @@ static void encode_ts_grid(wr_t *w, const tsdb_sample_t *s, size_t n, uint64_t s
     int64_t prev = s[0].t, x[BLK];
     for (size_t i0 = 1; i0 < n; i0 += BLK) {
         unsigned len = (unsigned)(n - i0 < BLK ? n - i0 : BLK);
-        for (unsigned j = 0; j < len; j++)
-            x[j] = (int64_t)((uint64_t)s[i0 + j].t - step * (i0 + j));
+        for (unsigned j = 0; j < len; j++) x[j] = (int64_t)((uint64_t)s[i0 + j].t - step * (i0 + j));
         encode_block(w, x, len, &prev);
     }
 }
@@ -605,9 +631,13 @@ static void encode_ts(wr_t *w, const tsdb_sample_t *s, size_t n, int *mode)
     size_t votes = 0, count = 0;
     for (i = 1; i < n; i++) {
         uint64_t d = (uint64_t)s[i].t - (uint64_t)s[i - 1].t;
-        if (votes == 0) { cand = d; votes = 1; }
-        else if (d == cand) votes++;
-        else votes--;
+        if (votes == 0) {
+            cand = d;
+            votes = 1;
+        } else if (d == cand)
+            votes++;
+        else
+            votes--;
     }
     for (i = 1; i < n; i++) count += (uint64_t)s[i].t - (uint64_t)s[i - 1].t == cand;
     uint64_t step = mean;
@@ -625,7 +655,10 @@ static size_t encode_dec(wr_t *w, const tsdb_sample_t *s, size_t n, int e)
 {
     int64_t m0 = 0, m;
     for (size_t i = 0; i < n; i++)
-        if (dec_at(s[i].v, e, &m)) { m0 = m; break; }
+        if (dec_at(s[i].v, e, &m)) {
+            m0 = m;
+            break;
+        }
     wr_byte(w, (uint8_t)e);
     wr_varint(w, enc_zigzag(m0));
     /* an exception repeats the previous m so it costs no delta */
@@ -634,8 +667,10 @@ static size_t encode_dec(wr_t *w, const tsdb_sample_t *s, size_t n, int e)
     for (size_t i0 = 1; i0 < n; i0 += BLK) {
         unsigned len = (unsigned)(n - i0 < BLK ? n - i0 : BLK);
         for (unsigned j = 0; j < len; j++) {
-            if (dec_at(s[i0 + j].v, e, &m)) carry = m;
-            else nexc++;
+            if (dec_at(s[i0 + j].v, e, &m))
+                carry = m;
+            else
+                nexc++;
             x[j] = carry;
         }
         encode_block(w, x, len, &prev);
@@ -657,7 +692,7 @@ static size_t encode_dec(wr_t *w, const tsdb_sample_t *s, size_t n, int e)
  * value, leaving a value as an exception costs ~10 bytes. */
 static int choose_exp(const tsdb_sample_t *s, size_t n)
 {
-    size_t hist[TSDB_CHUNK_DEC_MAX_EXP + 1] = {0}, nondec = 0;
+    size_t hist[TSDB_CHUNK_DEC_MAX_EXP + 1] = { 0 }, nondec = 0;
     int emax = -1;
     int hint = 0;
     for (size_t i = 0; i < n; i++) {
@@ -680,7 +715,10 @@ static int choose_exp(const tsdb_sample_t *s, size_t n)
         below += hist[e];
         if (!below) continue;
         double cost = (double)(n - below) * 80.0 + (double)n * 3.32 * e;
-        if (best < 0 || cost < bestcost) { best = e; bestcost = cost; }
+        if (best < 0 || cost < bestcost) {
+            best = e;
+            bestcost = cost;
+        }
     }
     return best;
 }
@@ -724,17 +762,15 @@ static void encode_values(wr_t *w, const tsdb_sample_t *s, size_t n, int *mode)
     xor_encode(w, s, n);
 }
 
-int tsdb_chunk_encode(const tsdb_sample_t *samples, size_t n, uint8_t *out, size_t cap,
-                      size_t *written)
+int tsdb_chunk_encode(const tsdb_sample_t *samples, size_t n, uint8_t *out, size_t cap, size_t *written)
 {
-    if (!samples || !written || n < 1 || n > TSDB_CHUNK_MAX_SAMPLES || (!out && cap))
-        return STRATA_EINVAL;
+    if (!samples || !written || n < 1 || n > TSDB_CHUNK_MAX_SAMPLES || (!out && cap)) return STRATA_EINVAL;
     for (size_t i = 1; i < n; i++)
         if (samples[i].t <= samples[i - 1].t) return STRATA_EINVAL;
 
     wr_t w = { .p = out, .len = 0, .cap = cap };
     wr_byte(&w, TSDB_CHUNK_MAGIC);
-    wr_byte(&w, 0);  /* modes, patched below */
+    wr_byte(&w, 0); /* modes, patched below */
     wr_varint(&w, n);
     wr_varint(&w, enc_zigzag(samples[0].t));
     wr_varint(&w, (uint64_t)samples[n - 1].t - (uint64_t)samples[0].t);

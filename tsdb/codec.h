@@ -25,8 +25,7 @@ size_t tsdb_chunk_max_size(size_t n);
 /* Encodes samples[0..n) (1 <= n <= TSDB_CHUNK_MAX_SAMPLES, t strictly
  * ascending) into out[0..cap).  On success stores the size in *written and
  * returns 0; STRATA_EBUFSMALL if cap is short, STRATA_EINVAL on bad input. */
-int tsdb_chunk_encode(const tsdb_sample_t *samples, size_t n, uint8_t *out, size_t cap,
-                      size_t *written);
+int tsdb_chunk_encode(const tsdb_sample_t *samples, size_t n, uint8_t *out, size_t cap, size_t *written);
 
 /* Reads the header only: sample count and first/last timestamps. */
 int tsdb_chunk_info(const uint8_t *buf, size_t len, size_t *n, int64_t *mint, int64_t *maxt);

@@ -39,20 +39,25 @@ static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written,
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, db->opts.rollup_zero_run_ms, &w);
     if (!rc) rc = copy_series(set, w, written, nwritten);
     tsdb_series_set_free(set);
-    if (rc) { tsdb_block_writer_abort(w); return rc; }
+    if (rc) {
+        tsdb_block_writer_abort(w);
+        return rc;
+    }
     char id[40];
     rc = tsdb_block_writer_finish(w, id);
-    if (rc == STRATA_ENOTFOUND) return 0;  /* nothing in this window */
+    if (rc == STRATA_ENOTFOUND) return 0; /* nothing in this window */
     tsdb_block_t *b = NULL;
     if (!rc) rc = tsdb_block_open(db->blocks_dir, id, &b);
     if (!rc) {
         pthread_mutex_lock(&db->blocks_mu);
         rc = db_blocks_add_locked(db, b);
         pthread_mutex_unlock(&db->blocks_mu);
-        if (rc) tsdb_block_close(b);
-        else strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu",
-                         b->id, (long long)b->mint, (long long)b->maxt,
-                         (unsigned long long)b->nseries, (unsigned long long)b->nsamples);
+        if (rc)
+            tsdb_block_close(b);
+        else
+            strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu", b->id,
+                        (long long)b->mint, (long long)b->maxt, (unsigned long long)b->nseries,
+                        (unsigned long long)b->nsamples);
     }
     return rc;
 }
@@ -110,8 +115,10 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
             hseries_t *s = db->series[r];
             if (!s) continue;
             size_t nlo = 0, n = 0;
-            if (boundary == INT64_MAX) nlo = head_series_chunk_samples(s) + s->nraw + s->nooo;
-            else rc = head_series_read(s, INT64_MIN, last, &lo, &nlo, &locap);
+            if (boundary == INT64_MAX)
+                nlo = head_series_chunk_samples(s) + s->nraw + s->nooo;
+            else
+                rc = head_series_read(s, INT64_MIN, last, &lo, &nlo, &locap);
             if (!rc && nlo && r < nwritten && written[r] == nlo) {
                 if (boundary != INT64_MAX) rc = head_series_read(s, boundary, INT64_MAX, &buf, &n, &cap);
                 if (rc) break;
@@ -124,9 +131,18 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
             if (!rc && (s->nraw || s->nchunks || s->nooo)) {
                 /* bounds from the chunk headers and buffers: nothing decoded */
                 int64_t mn = INT64_MAX, mx = INT64_MIN;
-                if (s->nchunks) { mn = s->chunks[0]->mint; mx = s->chunks[s->nchunks - 1]->maxt; }
-                if (s->nraw) { if (s->raw[0].t < mn) mn = s->raw[0].t; if (s->raw[s->nraw - 1].t > mx) mx = s->raw[s->nraw - 1].t; }
-                if (s->nooo) { if (s->ooo[0].t < mn) mn = s->ooo[0].t; if (s->ooo[s->nooo - 1].t > mx) mx = s->ooo[s->nooo - 1].t; }
+                if (s->nchunks) {
+                    mn = s->chunks[0]->mint;
+                    mx = s->chunks[s->nchunks - 1]->maxt;
+                }
+                if (s->nraw) {
+                    if (s->raw[0].t < mn) mn = s->raw[0].t;
+                    if (s->raw[s->nraw - 1].t > mx) mx = s->raw[s->nraw - 1].t;
+                }
+                if (s->nooo) {
+                    if (s->ooo[0].t < mn) mn = s->ooo[0].t;
+                    if (s->ooo[s->nooo - 1].t > mx) mx = s->ooo[s->nooo - 1].t;
+                }
                 db->head_series++;
                 if (mn < db->head_mint) db->head_mint = mn;
                 if (mx > db->head_maxt) db->head_maxt = mx;
@@ -138,13 +154,15 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
         pthread_rwlock_unlock(&db->gate);
         free(buf);
         free(lo);
-        if (kept) strata_info("series kept below the cut boundary (out-of-order samples arrived during the cut)",
-                              "series=%llu", (unsigned long long)kept);
+        if (kept)
+            strata_info("series kept below the cut boundary (out-of-order samples arrived during the cut)",
+                        "series=%llu", (unsigned long long)kept);
     }
     free(written);
     if (!rc) rc = head_wal_checkpoint(db, seg);
     /* a failed system call was logged where it failed */
-    if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC) strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
+    if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC)
+        strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
     return rc;
 }
 
@@ -162,7 +180,7 @@ int tsdb_cut_head(tsdb_t *db)
 int compact_cut_if_due_locked(tsdb_t *db)
 {
     int64_t bd = db->opts.block_duration_ms;
-    for (int guard = 0; guard < 16; guard++) {  /* the next pass goes on */
+    for (int guard = 0; guard < 16; guard++) { /* the next pass goes on */
         pthread_rwlock_rdlock(&db->head_lock);
         int64_t mint = db->head_mint, maxt = db->head_maxt;
         pthread_rwlock_unlock(&db->head_lock);
@@ -219,8 +237,9 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
     if (!rc && nb)
         strata_info("blocks compacted", "block=%s sources=%zu mint=%lld maxt=%lld", nb->id, n,
                     (long long)nb->mint, (long long)nb->maxt);
-    tsdb_series_set_free(set);  /* drops refs[] */
-    if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC) strata_error("compaction failed", "err=\"%s\"", strata_strerror(rc));
+    tsdb_series_set_free(set); /* drops refs[] */
+    if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC)
+        strata_error("compaction failed", "err=\"%s\"", strata_strerror(rc));
     return rc;
 }
 
@@ -256,21 +275,33 @@ int compact_run_locked(tsdb_t *db)
         for (size_t i = 0; i < n && ge - gs < 2; i++) {
             int64_t end = bl[i]->maxt;
             size_t j = i + 1;
-            while (j < n && bl[j]->mint <= end) { if (bl[j]->maxt > end) end = bl[j]->maxt; j++; }
-            if (j - i >= 2) { gs = i; ge = j; }
+            while (j < n && bl[j]->mint <= end) {
+                if (bl[j]->maxt > end) end = bl[j]->maxt;
+                j++;
+            }
+            if (j - i >= 2) {
+                gs = i;
+                ge = j;
+            }
         }
         /* 2: adjacent blocks inside one aligned window of 3 block durations */
         for (size_t i = 0; i < n && ge - gs < 2; i++) {
             int64_t win = tsdb_floor_div(bl[i]->mint, range);
             if (tsdb_floor_div(bl[i]->maxt, range) != win) continue;
             size_t j = i + 1;
-            while (j < n && tsdb_floor_div(bl[j]->mint, range) == win && tsdb_floor_div(bl[j]->maxt, range) == win) j++;
-            if (j - i >= 2) { gs = i; ge = j; }
+            while (j < n && tsdb_floor_div(bl[j]->mint, range) == win &&
+                   tsdb_floor_div(bl[j]->maxt, range) == win)
+                j++;
+            if (j - i >= 2) {
+                gs = i;
+                ge = j;
+            }
         }
         /* 3: the longer windows, once complete (a block already ends past
          * them), so a growing window is not rewritten at every new block */
         int64_t newest = INT64_MIN;
-        for (size_t i = 0; i < n; i++) if (bl[i]->maxt > newest) newest = bl[i]->maxt;
+        for (size_t i = 0; i < n; i++)
+            if (bl[i]->maxt > newest) newest = bl[i]->maxt;
         for (size_t k = 1; k < nranges && ge - gs < 2; k++) {
             for (size_t i = 0; i < n && ge - gs < 2; i++) {
                 int64_t win = tsdb_floor_div(bl[i]->mint, ranges[k]);
@@ -279,13 +310,19 @@ int compact_run_locked(tsdb_t *db)
                 while (j < n && tsdb_floor_div(bl[j]->mint, ranges[k]) == win &&
                        tsdb_floor_div(bl[j]->maxt, ranges[k]) == win)
                     j++;
-                if (j - i >= 2) { gs = i; ge = j; }
+                if (j - i >= 2) {
+                    gs = i;
+                    ge = j;
+                }
             }
         }
         if (ge - gs >= 2) rc = merge_blocks(db, bl + gs, ge - gs);
         for (size_t i = 0; i < n; i++) db_block_unref(db, bl[i]);
         free(bl);
-        if (rc == STRATA_ECORRUPT) { rc = 0; continue; }  /* that block is set aside now: go on */
+        if (rc == STRATA_ECORRUPT) {
+            rc = 0;
+            continue;
+        } /* that block is set aside now: go on */
         if (rc || ge - gs < 2) return rc;
     }
     return 0;
@@ -297,12 +334,14 @@ void compact_retention_locked(tsdb_t *db)
     int64_t newest = db->head_maxt;
     pthread_rwlock_unlock(&db->head_lock);
     pthread_mutex_lock(&db->blocks_mu);
-    for (size_t i = 0; i < db->nblocks; i++) if (db->blocks[i]->maxt > newest) newest = db->blocks[i]->maxt;
+    for (size_t i = 0; i < db->nblocks; i++)
+        if (db->blocks[i]->maxt > newest) newest = db->blocks[i]->maxt;
     if (db->opts.retention_ms > 0 && newest != INT64_MIN) {
         for (size_t i = 0; i < db->nblocks;) {
             tsdb_block_t *b = db->blocks[i];
             if (b->maxt < newest - db->opts.retention_ms) {
-                strata_info("block past retention time, dropping", "block=%s maxt=%lld", b->id, (long long)b->maxt);
+                strata_info("block past retention time, dropping", "block=%s maxt=%lld", b->id,
+                            (long long)b->maxt);
                 b->dropped = 1;
                 db_blocks_remove_locked(db, b);
             } else {
@@ -314,9 +353,10 @@ void compact_retention_locked(tsdb_t *db)
         uint64_t total = 0;
         for (size_t i = 0; i < db->nblocks; i++) total += db->blocks[i]->bytes;
         while (db->nblocks && total > db->opts.retention_bytes) {
-            tsdb_block_t *b = db->blocks[0];  /* sorted by mint: the oldest */
+            tsdb_block_t *b = db->blocks[0]; /* sorted by mint: the oldest */
             total -= b->bytes;
-            strata_info("block over retention size, dropping", "block=%s bytes=%llu", b->id, (unsigned long long)b->bytes);
+            strata_info("block over retention size, dropping", "block=%s bytes=%llu", b->id,
+                        (unsigned long long)b->bytes);
             b->dropped = 1;
             db_blocks_remove_locked(db, b);
         }

@@ -165,23 +165,32 @@ static int load_blocks(tsdb_t *db)
         size_t l = strlen(e->d_name);
         if (l > 4 && !strcmp(e->d_name + l - 4, ".tmp")) {
             char *p = strata_path_join(db->blocks_dir, e->d_name);
-            if (p) { tsdb_rm_tree(p); free(p); }
+            if (p) {
+                tsdb_rm_tree(p);
+                free(p);
+            }
             continue;
         }
         tsdb_block_t *b = NULL;
         int brc = tsdb_block_open(db->blocks_dir, e->d_name, &b);
         if (brc == STRATA_ECORRUPT || brc == STRATA_EVERSION) {
-            strata_error("block corrupt at open, moving it aside", "block=%s err=\"%s\"", e->d_name, strata_strerror(brc));
+            strata_error("block corrupt at open, moving it aside", "block=%s err=\"%s\"", e->d_name,
+                         strata_strerror(brc));
             atomic_fetch_add(&db->blocks_corrupt, 1);
             mkdir(db->corrupt_dir, 0755);
-            char *src = strata_path_join(db->blocks_dir, e->d_name), *dst = strata_path_join(db->corrupt_dir, e->d_name);
+            char *src = strata_path_join(db->blocks_dir, e->d_name),
+                 *dst = strata_path_join(db->corrupt_dir, e->d_name);
             if (src && dst && rename(src, dst) != 0)
-                strata_error("cannot move corrupt block aside", "block=%s err=\"%s\"", e->d_name, strerror(errno));
+                strata_error("cannot move corrupt block aside", "block=%s err=\"%s\"", e->d_name,
+                             strerror(errno));
             free(src);
             free(dst);
             continue;
         }
-        if (brc) { rc = brc; break; }
+        if (brc) {
+            rc = brc;
+            break;
+        }
         pthread_mutex_lock(&db->blocks_mu);
         rc = db_blocks_add_locked(db, b);
         pthread_mutex_unlock(&db->blocks_mu);
@@ -201,7 +210,10 @@ static void db_free(tsdb_t *db)
         hseries_t *s = db->series[r];
         if (!s) continue;
         for (uint32_t i = 0; i < s->nchunks; i++) free(s->chunks[i]);
-        free(s->chunks); free(s->raw); free(s->ooo); free(s);
+        free(s->chunks);
+        free(s->raw);
+        free(s->ooo);
+        free(s);
     }
     free(db->series);
     free(db->smap);
@@ -258,14 +270,18 @@ int tsdb_open(const tsdb_options_t *opts, tsdb_t **out)
     db->blocks_dir = db->dir ? strata_path_join(db->dir, "blocks") : NULL;
     db->corrupt_dir = db->dir ? strata_path_join(db->dir, "corrupt") : NULL;
     if (!rc && (!db->dir || !db->blocks_dir || !db->corrupt_dir)) rc = STRATA_ENOMEM;
-    if (!rc && mkdir(db->dir, 0755) != 0 && errno != EEXIST) rc = strata_io_error("cannot create data dir", db->dir);
+    if (!rc && mkdir(db->dir, 0755) != 0 && errno != EEXIST)
+        rc = strata_io_error("cannot create data dir", db->dir);
     if (!rc) {
         char *lp = strata_path_join(db->dir, "LOCK");
         db->lock_fd = lp ? open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
-        if (!lp) rc = STRATA_ENOMEM;
-        else if (db->lock_fd < 0) rc = strata_io_error("cannot open the lock file", lp);
+        if (!lp)
+            rc = STRATA_ENOMEM;
+        else if (db->lock_fd < 0)
+            rc = strata_io_error("cannot open the lock file", lp);
         else if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-            if (errno != EWOULDBLOCK) rc = strata_io_error("cannot lock the data directory", lp);
+            if (errno != EWOULDBLOCK)
+                rc = strata_io_error("cannot lock the data directory", lp);
             else {
                 rc = STRATA_ELOCKED;
                 strata_error("data directory locked by another process", "dir=%s", db->dir);
@@ -273,7 +289,8 @@ int tsdb_open(const tsdb_options_t *opts, tsdb_t **out)
         }
         free(lp);
     }
-    if (!rc && mkdir(db->blocks_dir, 0755) != 0 && errno != EEXIST) rc = strata_io_error("cannot create blocks dir", db->blocks_dir);
+    if (!rc && mkdir(db->blocks_dir, 0755) != 0 && errno != EEXIST)
+        rc = strata_io_error("cannot create blocks dir", db->blocks_dir);
     if (!rc) rc = load_blocks(db);
     if (!rc) {
         tsdb_wal_options_t wo = { db->opts.fsync, db->opts.fsync_interval_ms, db->opts.wal_segment_bytes,
@@ -290,14 +307,17 @@ int tsdb_open(const tsdb_options_t *opts, tsdb_t **out)
         db->alias = NULL;
         db->nalias = db->alias_cap = 0;
         if (!rc)
-            strata_info("wal replayed", "dir=%s records=%llu series=%llu samples=%llu corrupt=%llu head_series=%llu",
-                        db->dir, (unsigned long long)st.records, (unsigned long long)st.series,
+            strata_info("wal replayed",
+                        "dir=%s records=%llu series=%llu samples=%llu corrupt=%llu head_series=%llu", db->dir,
+                        (unsigned long long)st.records, (unsigned long long)st.series,
                         (unsigned long long)st.samples, (unsigned long long)st.corrupt_records,
                         (unsigned long long)db->head_series);
     }
     if (!rc && db->opts.background) {
-        if (pthread_create(&db->bg, NULL, bg_main, db) != 0) rc = STRATA_ENOMEM;
-        else db->bg_started = 1;
+        if (pthread_create(&db->bg, NULL, bg_main, db) != 0)
+            rc = STRATA_ENOMEM;
+        else
+            db->bg_started = 1;
     }
     if (rc) {
         tsdb_wal_close(db->wal);
@@ -358,9 +378,11 @@ void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *st)
     st->series = db->smap_n;
     st->head_series = db->head_series;
     st->head_samples = db->head_samples;
-    st->head_bytes = db->head_bytes + db->hidx.bytes + db->syms.bytes +
-                     db->smap_slots * sizeof *db->smap;
-    if (db->head_samples) { st->min_time = db->head_mint; st->max_time = db->head_maxt; }
+    st->head_bytes = db->head_bytes + db->hidx.bytes + db->syms.bytes + db->smap_slots * sizeof *db->smap;
+    if (db->head_samples) {
+        st->min_time = db->head_mint;
+        st->max_time = db->head_maxt;
+    }
     pthread_rwlock_unlock(&db->head_lock);
     pthread_mutex_lock(&db->blocks_mu);
     st->blocks = db->nblocks;
@@ -383,7 +405,12 @@ void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *st)
 
 /* ---- label values ------------------------------------------------------------------------ */
 
-struct lv_ctx { tsdb_t *db; const char **v; size_t n, cap; int rc; };
+struct lv_ctx {
+    tsdb_t *db;
+    const char **v;
+    size_t n, cap;
+    int rc;
+};
 
 static int lv_push(struct lv_ctx *c, const char *s)
 {
@@ -400,7 +427,8 @@ static int lv_push(struct lv_ctx *c, const char *s)
 
 static int lv_block_cb(void *vctx, const char *value, const uint32_t *ids, size_t n)
 {
-    (void)ids; (void)n;
+    (void)ids;
+    (void)n;
     struct lv_ctx *c = vctx;
     uint32_t id;
     /* block strings go away with the block; the db's symbols live until close */
@@ -435,10 +463,14 @@ int tsdb_label_values(tsdb_t *db, const char *name, const char ***values, size_t
     pthread_rwlock_unlock(&db->head_lock);
     for (size_t i = 0; i < nb; i++) db_block_unref(db, bl[i]);
     free(bl);
-    if (c.rc) { free(c.v); return c.rc; }
+    if (c.rc) {
+        free(c.v);
+        return c.rc;
+    }
     if (c.n > 1) qsort(c.v, c.n, sizeof *c.v, cmp_cstr);
     size_t w = 0;
-    for (size_t i = 0; i < c.n; i++) if (!w || strcmp(c.v[w - 1], c.v[i]) != 0) c.v[w++] = c.v[i];
+    for (size_t i = 0; i < c.n; i++)
+        if (!w || strcmp(c.v[w - 1], c.v[i]) != 0) c.v[w++] = c.v[i];
     *values = c.v;
     *n = w;
     return 0;

@@ -41,17 +41,20 @@ struct tsdb {
 
     tsdb_symtab_t syms;
     tsdb_head_index_t hidx;
-    hseries_t **series;        /* by ref; NULL once collected */
+    hseries_t **series; /* by ref; NULL once collected */
     size_t series_cap;
     uint32_t next_ref;
-    uint64_t *smap;            /* label-set hash table: hash >> 32 << 32 | ref + 1, 0 = empty */
+    uint64_t *smap; /* label-set hash table: hash >> 32 << 32 | ref + 1, 0 = empty */
     size_t smap_slots, smap_n;
     uint64_t head_series, head_samples, head_bytes;
     int64_t head_mint, head_maxt;
-    struct { uint64_t from; uint32_t to; } *alias;  /* replay: WAL ref -> live ref */
+    struct {
+        uint64_t from;
+        uint32_t to;
+    } * alias; /* replay: WAL ref -> live ref */
     size_t nalias, alias_cap;
 
-    tsdb_block_t **blocks;     /* live blocks, each holding one reference */
+    tsdb_block_t **blocks; /* live blocks, each holding one reference */
     size_t nblocks, blocks_cap;
 
     tsdb_wal_t *wal;
@@ -83,16 +86,16 @@ int db_blocks_snapshot(tsdb_t *db, int64_t mint, int64_t maxt, tsdb_block_t ***o
 
 /* ---- series sets (querier.c) --------------------------------------------- */
 enum querier_flags {
-    QUERIER_HEAD        = 1 << 0,  /* include the head */
-    QUERIER_LAZY_HEAD   = 1 << 1,  /* head samples read at next() (a cut: appends are quiesced) */
-    QUERIER_SNAP_BLOCKS = 1 << 2,  /* take the live blocks overlapping [mint, maxt] */
+    QUERIER_HEAD = 1 << 0,        /* include the head */
+    QUERIER_LAZY_HEAD = 1 << 1,   /* head samples read at next() (a cut: appends are quiesced) */
+    QUERIER_SNAP_BLOCKS = 1 << 2, /* take the live blocks overlapping [mint, maxt] */
 };
 
 typedef struct querier_params {
-    const tsdb_cmatcher_t *cm;     /* NULL: every series */
+    const tsdb_cmatcher_t *cm; /* NULL: every series */
     size_t ncm;
-    unsigned flags;                /* enum querier_flags */
-    tsdb_block_t **blks;           /* blocks to read (references taken over), or NULL */
+    unsigned flags;      /* enum querier_flags */
+    tsdb_block_t **blks; /* blocks to read (references taken over), or NULL */
     size_t nblks;
     int64_t mint, maxt;
 } querier_params_t;

@@ -24,21 +24,22 @@
  * timestamp section, value section (docs/storage.md, "Chunk encoding");
  * a chunk is exactly its bytes, nothing may follow.
  */
-#define TSDB_CHUNK_MAGIC        0xC1
-#define TSDB_CHUNK_TS_REGULAR   0  /* n == 1 or all deltas equal: span / (n-1) */
-#define TSDB_CHUNK_TS_PACKED    1  /* varint step, then blocks of t[j] - j*step, j = 1..n-1 */
-#define TSDB_CHUNK_VAL_CONST    0  /* one scalar: byte e + varint zigzag(m), or 0xFF + 8 raw bytes */
-#define TSDB_CHUNK_VAL_DECIMAL  1  /* byte e, varint zigzag(m0), blocks of m, exceptions */
-#define TSDB_CHUNK_VAL_XOR      2  /* Gorilla XOR bit stream */
-#define TSDB_CHUNK_CONST_RAW    0xFF
-#define TSDB_CHUNK_DEC_MAX_EXP  22 /* 10^22 is the largest exact power of ten */
-#define TSDB_CHUNK_BLOCK_LEN    128 /* integers per packed block */
+#define TSDB_CHUNK_MAGIC       0xC1
+#define TSDB_CHUNK_TS_REGULAR  0 /* n == 1 or all deltas equal: span / (n-1) */
+#define TSDB_CHUNK_TS_PACKED   1 /* varint step, then blocks of t[j] - j*step, j = 1..n-1 */
+#define TSDB_CHUNK_VAL_CONST   0 /* one scalar: byte e + varint zigzag(m), or 0xFF + 8 raw bytes */
+#define TSDB_CHUNK_VAL_DECIMAL 1 /* byte e, varint zigzag(m0), blocks of m, exceptions */
+#define TSDB_CHUNK_VAL_XOR     2 /* Gorilla XOR bit stream */
+#define TSDB_CHUNK_CONST_RAW   0xFF
+#define TSDB_CHUNK_DEC_MAX_EXP 22  /* 10^22 is the largest exact power of ten */
+#define TSDB_CHUNK_BLOCK_LEN   128 /* integers per packed block */
 /* block header byte: mode << 6 | width code (0..62 = width, 63 = 64 bits) */
 /* bases (min, base) are stored as zigzag(base - prev), prev = the value before the block */
-#define TSDB_CHUNK_BLOCK_FOR          0 /* varint zigzag(min), len x w bits of (x - min) */
-#define TSDB_CHUNK_BLOCK_DELTA        1 /* varint zigzag(min delta), len x w bits of (delta - min) */
-#define TSDB_CHUNK_BLOCK_SPARSE       2 /* varint zigzag(base), positions of x != base, w bits zigzag(x - base) each */
-#define TSDB_CHUNK_BLOCK_SPARSE_DELTA 3 /* positions of delta != 0, w bits zigzag(delta) each */
+#define TSDB_CHUNK_BLOCK_FOR   0 /* varint zigzag(min), len x w bits of (x - min) */
+#define TSDB_CHUNK_BLOCK_DELTA 1 /* varint zigzag(min delta), len x w bits of (delta - min) */
+#define TSDB_CHUNK_BLOCK_SPARSE \
+    2 /* varint zigzag(base), positions of x != base, w bits zigzag(x - base) each */
+#define TSDB_CHUNK_BLOCK_SPARSE_DELTA   3 /* positions of delta != 0, w bits zigzag(delta) each */
 /* sparse positions: varint k, then a bitmap of len bits, or, when
  * ceil(k * pw / 8) < ceil(len / 8), k ascending indexes of pw = bitwidth(len - 1) bits */
 
@@ -59,15 +60,15 @@
  *            deltas are to the previous sample of the record, mod 2^64; v is the raw
  *            IEEE-754 bit pattern, little-endian, so every NaN payload round-trips.
  */
-#define TSDB_WAL_MAGIC              0x4C415753u  /* "SWAL" as bytes on disk */
-#define TSDB_WAL_VERSION            1
-#define TSDB_WAL_KIND_SEGMENT       0
-#define TSDB_WAL_KIND_CHECKPOINT    1
-#define TSDB_WAL_HEADER_SIZE        8
-#define TSDB_WAL_RECORD_HEADER_SIZE 8
-#define TSDB_WAL_MAX_RECORD_BYTES   (64u << 20)
-#define TSDB_WAL_REC_SERIES         1
-#define TSDB_WAL_REC_SAMPLES        2
+#define TSDB_WAL_MAGIC                  0x4C415753u /* "SWAL" as bytes on disk */
+#define TSDB_WAL_VERSION                1
+#define TSDB_WAL_KIND_SEGMENT           0
+#define TSDB_WAL_KIND_CHECKPOINT        1
+#define TSDB_WAL_HEADER_SIZE            8
+#define TSDB_WAL_RECORD_HEADER_SIZE     8
+#define TSDB_WAL_MAX_RECORD_BYTES       (64u << 20)
+#define TSDB_WAL_REC_SERIES             1
+#define TSDB_WAL_REC_SAMPLES            2
 /* Samples per SAMPLES record at most (a larger batch is split), so a record stays < 32 MiB. */
 #define TSDB_WAL_MAX_SAMPLES_PER_RECORD (1u << 20)
 
@@ -118,27 +119,27 @@
  *   recomputed from their samples when read, and so are the 1h rollups of a
  *   block whose rollup_zero_run_ms differs from the open store's option.
  */
-#define TSDB_PAGE_MAGIC        0x47505453u  /* "STPG" */
-#define TSDB_INDEX_MAGIC       0x58495453u  /* "STIX" */
-#define TSDB_META_MAGIC        0x544d5453u  /* "STMT" */
-#define TSDB_BLOCK_VERSION     4
-#define TSDB_PAGE_HEADER_SIZE  12
-#define TSDB_PAGE_TARGET_BYTES (64u << 10)
-#define TSDB_PAGE_MAX_RAW      (64u << 20)
-#define TSDB_BLOCK_CHUNK_SAMPLES 4096
-#define TSDB_META_SIZE         64  /* version 4 */
-#define TSDB_META_SIZE_V3      56  /* versions 1 to 3: no rollup_zero_run_ms */
-#define TSDB_META_V3_ZERO_RUN_MS (5 * 60 * 1000)  /* what versions 1 to 3 were built with */
-#define TSDB_ROLLUP_RECORD_SIZE_V2 152
-#define TSDB_ROLLUP_RECORD_SIZE_V1 76
+#define TSDB_PAGE_MAGIC                 0x47505453u /* "STPG" */
+#define TSDB_INDEX_MAGIC                0x58495453u /* "STIX" */
+#define TSDB_META_MAGIC                 0x544d5453u /* "STMT" */
+#define TSDB_BLOCK_VERSION              4
+#define TSDB_PAGE_HEADER_SIZE           12
+#define TSDB_PAGE_TARGET_BYTES          (64u << 10)
+#define TSDB_PAGE_MAX_RAW               (64u << 20)
+#define TSDB_BLOCK_CHUNK_SAMPLES        4096
+#define TSDB_META_SIZE                  64              /* version 4 */
+#define TSDB_META_SIZE_V3               56              /* versions 1 to 3: no rollup_zero_run_ms */
+#define TSDB_META_V3_ZERO_RUN_MS        (5 * 60 * 1000) /* what versions 1 to 3 were built with */
+#define TSDB_ROLLUP_RECORD_SIZE_V2      152
+#define TSDB_ROLLUP_RECORD_SIZE_V1      76
 
 /* ---- head (tsdb/head.c) ---- */
 /* A head series' open buffer of raw samples is sealed into a small codec
  * chunk every TSDB_HEAD_OPEN_SAMPLES samples; trailing small chunks are
  * merged into one chunk once they hold TSDB_HEAD_CHUNK_SAMPLES. */
-#define TSDB_HEAD_OPEN_SAMPLES  30
-#define TSDB_HEAD_CHUNK_SAMPLES 120
+#define TSDB_HEAD_OPEN_SAMPLES          30
+#define TSDB_HEAD_CHUNK_SAMPLES         120
 /* Most samples a head chunk can hold (a merge of small chunks). */
-#define TSDB_HEAD_MAX_CHUNK     (TSDB_HEAD_CHUNK_SAMPLES + TSDB_HEAD_OPEN_SAMPLES)
+#define TSDB_HEAD_MAX_CHUNK             (TSDB_HEAD_CHUNK_SAMPLES + TSDB_HEAD_OPEN_SAMPLES)
 
 #endif

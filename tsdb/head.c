@@ -25,8 +25,11 @@ void head_series_free_data(tsdb_t *db, hseries_t *s)
     free(s->chunks);
     free(s->raw);
     free(s->ooo);
-    s->chunks = NULL; s->raw = NULL; s->ooo = NULL;
-    s->nchunks = 0; s->nraw = s->capraw = s->nooo = s->capooo = 0;
+    s->chunks = NULL;
+    s->raw = NULL;
+    s->ooo = NULL;
+    s->nchunks = 0;
+    s->nraw = s->capraw = s->nooo = s->capooo = 0;
 }
 
 uint64_t head_series_chunk_samples(const hseries_t *s)
@@ -47,7 +50,11 @@ static int series_seal(tsdb_t *db, hseries_t *s)
     hchunk_t *c = rc ? NULL : malloc(sizeof *c + written);
     hchunk_t **nc = c ? realloc(s->chunks, (s->nchunks + 1) * sizeof *nc) : NULL;
     if (!rc && (!c || !nc)) rc = STRATA_ENOMEM;
-    if (rc) { free(c); if (enc != stackbuf) free(enc); return rc; }
+    if (rc) {
+        free(c);
+        if (enc != stackbuf) free(enc);
+        return rc;
+    }
     c->len = (uint32_t)written;
     c->n = s->nraw;
     c->mint = s->raw[0].t;
@@ -70,7 +77,8 @@ static int series_seal(tsdb_t *db, hseries_t *s)
 static int series_merge_small(tsdb_t *db, hseries_t *s)
 {
     uint32_t k = s->nchunks, total = 0;
-    while (k > 0 && s->chunks[k - 1]->n < TSDB_HEAD_CHUNK_SAMPLES && total + s->chunks[k - 1]->n <= TSDB_HEAD_MAX_CHUNK) {
+    while (k > 0 && s->chunks[k - 1]->n < TSDB_HEAD_CHUNK_SAMPLES &&
+           total + s->chunks[k - 1]->n <= TSDB_HEAD_MAX_CHUNK) {
         total += s->chunks[k - 1]->n;
         k--;
     }
@@ -79,13 +87,14 @@ static int series_merge_small(tsdb_t *db, hseries_t *s)
     size_t n = 0;
     for (uint32_t i = k; i < s->nchunks; i++) {
         size_t got = 0;
-        int rc = tsdb_chunk_decode(s->chunks[i]->data, s->chunks[i]->len, buf + n, TSDB_HEAD_MAX_CHUNK - n, &got);
+        int rc = tsdb_chunk_decode(s->chunks[i]->data, s->chunks[i]->len, buf + n, TSDB_HEAD_MAX_CHUNK - n,
+                                   &got);
         if (rc) return rc;
         n += got;
     }
     uint8_t enc[8192];
     size_t cap = tsdb_chunk_max_size(n), written = 0;
-    if (cap > sizeof enc) return 0;  /* keep them small rather than fail */
+    if (cap > sizeof enc) return 0; /* keep them small rather than fail */
     int rc = tsdb_chunk_encode(buf, n, enc, cap, &written);
     if (rc) return rc;
     hchunk_t *c = malloc(sizeof *c + written);
@@ -128,9 +137,15 @@ static int find_in(const tsdb_sample_t *a, size_t n, int64_t t, double *v)
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (a[mid].t < t) lo = mid + 1; else hi = mid;
+        if (a[mid].t < t)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if (lo < n && a[lo].t == t) { if (v) *v = a[lo].v; return 1; }
+    if (lo < n && a[lo].t == t) {
+        if (v) *v = a[lo].v;
+        return 1;
+    }
     return 0;
 }
 
@@ -161,7 +176,13 @@ static int series_insert_ooo(tsdb_t *db, hseries_t *s, int64_t t, double v)
         s->capooo = nc;
     }
     size_t lo = 0, hi = s->nooo;
-    while (lo < hi) { size_t mid = (lo + hi) / 2; if (s->ooo[mid].t < t) lo = mid + 1; else hi = mid; }
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->ooo[mid].t < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     memmove(s->ooo + lo + 1, s->ooo + lo, (s->nooo - lo) * sizeof *s->ooo);
     s->ooo[lo] = (tsdb_sample_t){ t, v };
     s->nooo++;
@@ -202,8 +223,8 @@ int tsdb_grow_samples(tsdb_sample_t **buf, size_t *cap, size_t need)
 }
 
 /* Appends the series' samples in [mint, maxt], ascending, to *buf. */
-int head_series_read(const hseries_t *s, int64_t mint, int64_t maxt, tsdb_sample_t **buf,
-                       size_t *n, size_t *cap)
+int head_series_read(const hseries_t *s, int64_t mint, int64_t maxt, tsdb_sample_t **buf, size_t *n,
+                     size_t *cap)
 {
     size_t base = *n;
     for (uint32_t i = 0; i < s->nchunks; i++) {
@@ -215,14 +236,15 @@ int head_series_read(const hseries_t *s, int64_t mint, int64_t maxt, tsdb_sample
         if (rc) return rc;
         tsdb_sample_t *d = *buf + *n;
         size_t w = 0;
-        for (size_t j = 0; j < got; j++) if (d[j].t >= mint && d[j].t <= maxt) d[w++] = d[j];
+        for (size_t j = 0; j < got; j++)
+            if (d[j].t >= mint && d[j].t <= maxt) d[w++] = d[j];
         *n += w;
     }
     if (tsdb_grow_samples(buf, cap, *n + s->nraw + s->nooo)) return STRATA_ENOMEM;
     for (uint16_t j = 0; j < s->nraw; j++)
         if (s->raw[j].t >= mint && s->raw[j].t <= maxt) (*buf)[(*n)++] = s->raw[j];
     size_t nin = *n - base, nooo = 0;
-    tsdb_sample_t *o = *buf + *n;  /* room reserved above */
+    tsdb_sample_t *o = *buf + *n; /* room reserved above */
     for (uint32_t j = 0; j < s->nooo; j++)
         if (s->ooo[j].t >= mint && s->ooo[j].t <= maxt) o[nooo++] = s->ooo[j];
     if (!nooo) return 0;
@@ -233,8 +255,10 @@ int head_series_read(const hseries_t *s, int64_t mint, int64_t maxt, tsdb_sample
     tsdb_sample_t *a = *buf + base;
     size_t i = nin, j = nooo, k = nin + nooo;
     while (j > 0) {
-        if (i > 0 && a[i - 1].t > tmp[j - 1].t) a[--k] = a[--i];
-        else a[--k] = tmp[--j];
+        if (i > 0 && a[i - 1].t > tmp[j - 1].t)
+            a[--k] = a[--i];
+        else
+            a[--k] = tmp[--j];
     }
     free(tmp);
     *n += nooo;
@@ -256,7 +280,12 @@ static inline uint64_t hash_word(uint64_t h, uint64_t w)
     return h * UINT64_C(0xbf58476d1ce4e5b9);
 }
 
-static inline uint64_t load64(const char *s) { uint64_t w; memcpy(&w, s, 8); return w; }
+static inline uint64_t load64(const char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w;
+}
 
 /* The n < 8 bytes at s as one word, with overlapping loads (no byte loop);
  * for a given n, different bytes give different words. */
@@ -305,13 +334,18 @@ uint64_t head_label_set_hash(const tsdb_label_t *labels, size_t n, size_t *lens)
         lens[2 * i + 1] = strlen(labels[i].value);
         h = hash_str(hash_str(h, labels[i].name, lens[2 * i]), labels[i].value, lens[2 * i + 1]);
     }
-    h ^= h >> 33; h *= UINT64_C(0xff51afd7ed558ccd); h ^= h >> 33;
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
     return h;
 }
 
 /* A slot keeps the hash's high half beside the ref, so probing past other
  * series does not load them (each load is a cache miss at ingest rates). */
-static inline uint64_t smap_slot(const hseries_t *s) { return (s->hash >> 32 << 32) | ((uint64_t)s->ref + 1); }
+static inline uint64_t smap_slot(const hseries_t *s)
+{
+    return (s->hash >> 32 << 32) | ((uint64_t)s->ref + 1);
+}
 
 static hseries_t *smap_find(const tsdb_t *db, const tsdb_label_t *labels, const size_t *lens, size_t n,
                             uint64_t h)
@@ -363,7 +397,7 @@ static int smap_insert(tsdb_t *db, hseries_t *s)
 /* Looks the label set up without creating anything: NULL when unknown.
  * h and lens from head_label_set_hash(labels, n, lens). */
 hseries_t *head_series_lookup(tsdb_t *db, const tsdb_label_t *labels, const size_t *lens, size_t n,
-                                uint64_t h)
+                              uint64_t h)
 {
     return smap_find(db, labels, lens, n, h);
 }
@@ -371,7 +405,7 @@ hseries_t *head_series_lookup(tsdb_t *db, const tsdb_label_t *labels, const size
 /* Creates a series with ref (UINT32_MAX: the next free one); h is
  * head_label_set_hash(labels, n). head_lock held. */
 int head_series_create(tsdb_t *db, const tsdb_label_t *labels, size_t n, uint64_t h, uint32_t ref,
-                         hseries_t **out)
+                       hseries_t **out)
 {
     if (n == 0 || n > UINT16_MAX) return STRATA_EINVAL;
     hseries_t *s = calloc(1, series_size((uint16_t)n));
@@ -379,15 +413,24 @@ int head_series_create(tsdb_t *db, const tsdb_label_t *labels, size_t n, uint64_
     for (size_t i = 0; i < n; i++) {
         int rc = tsdb_symtab_intern(&db->syms, labels[i].name, &s->labels[2 * i]);
         if (!rc) rc = tsdb_symtab_intern(&db->syms, labels[i].value, &s->labels[2 * i + 1]);
-        if (rc) { free(s); return rc; }
+        if (rc) {
+            free(s);
+            return rc;
+        }
     }
     if (ref == UINT32_MAX) ref = db->next_ref;
-    if (ref >= UINT32_MAX - 1) { free(s); return STRATA_ELIMIT; }
+    if (ref >= UINT32_MAX - 1) {
+        free(s);
+        return STRATA_ELIMIT;
+    }
     if (ref >= db->series_cap) {
         size_t nc = db->series_cap ? db->series_cap : 1024;
         while (nc <= ref) nc *= 2;
         hseries_t **ns = realloc(db->series, nc * sizeof *ns);
-        if (!ns) { free(s); return STRATA_ENOMEM; }
+        if (!ns) {
+            free(s);
+            return STRATA_ENOMEM;
+        }
         memset(ns + db->series_cap, 0, (nc - db->series_cap) * sizeof *ns);
         db->head_bytes += (nc - db->series_cap) * sizeof *ns;
         db->series = ns;
@@ -399,8 +442,13 @@ int head_series_create(tsdb_t *db, const tsdb_label_t *labels, size_t n, uint64_
     s->hash = h;
     db->series[ref] = s;
     int rc = smap_insert(db, s);
-    for (size_t i = 0; !rc && i < n; i++) rc = tsdb_head_index_add(&db->hidx, s->labels[2 * i], s->labels[2 * i + 1], ref);
-    if (rc) { db->series[ref] = NULL; free(s); return rc; }  /* a dead smap entry cannot happen: only ENOMEM after insert */
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = tsdb_head_index_add(&db->hidx, s->labels[2 * i], s->labels[2 * i + 1], ref);
+    if (rc) {
+        db->series[ref] = NULL;
+        free(s);
+        return rc;
+    } /* a dead smap entry cannot happen: only ENOMEM after insert */
     if (ref >= db->next_ref) db->next_ref = ref + 1;
     db->head_bytes += series_size((uint16_t)n);
     *out = s;
@@ -421,7 +469,9 @@ int head_gc(tsdb_t *db)
         if (!s) continue;
         if (!s->nraw && !s->nchunks && !s->nooo) {
             db->head_bytes -= series_size(s->nlabels);
-            free(s->raw); free(s->ooo); free(s->chunks);
+            free(s->raw);
+            free(s->ooo);
+            free(s->chunks);
             free(s);
             db->series[r] = NULL;
             continue;

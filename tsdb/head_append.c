@@ -11,13 +11,17 @@
 
 /* What tsdb_append does with one sample (tsdb.h, tsdb_append_result_t). */
 enum sample_verdict {
-    SAMPLE_ACCEPT,     /* appended */
-    SAMPLE_DUPLICATE,  /* same time and value bits as the stored one: a no-op */
-    SAMPLE_CONFLICT,   /* same time, other value bits: rejected (STRATA_EDUPTS) */
-    SAMPLE_TOO_OLD,    /* beyond the out-of-order window: rejected (STRATA_ETOOOLD) */
+    SAMPLE_ACCEPT,    /* appended */
+    SAMPLE_DUPLICATE, /* same time and value bits as the stored one: a no-op */
+    SAMPLE_CONFLICT,  /* same time, other value bits: rejected (STRATA_EDUPTS) */
+    SAMPLE_TOO_OLD,   /* beyond the out-of-order window: rejected (STRATA_ETOOOLD) */
 };
 
-typedef struct { int64_t t; double v; uint32_t idx; } isample_t;
+typedef struct {
+    int64_t t;
+    double v;
+    uint32_t idx;
+} isample_t;
 static int isample_cmp(const void *x, const void *y)
 {
     const isample_t *a = x, *b = y;
@@ -52,7 +56,8 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
     size_t nvalid = 0;
     for (size_t off = 0; !rc && nvalid < nseries; nvalid++) {
         const tsdb_series_input_t *si = &in[nvalid];
-        if (!si->nlabels || !si->labels || si->nlabels > TSDB_MAX_LABELS || (si->nsamples && !si->samples)) break;
+        if (!si->nlabels || !si->labels || si->nlabels > TSDB_MAX_LABELS || (si->nsamples && !si->samples))
+            break;
         lens_at[nvalid] = off;
         hashes[nvalid] = head_label_set_hash(si->labels, si->nlabels, lens + off);
         off += 2 * si->nlabels;
@@ -84,10 +89,16 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
             res->new_series++;
         }
         refs[i] = s->ref;
-        if (!s->logged) { log_series[i] = 1; nlog++; }
+        if (!s->logged) {
+            log_series[i] = 1;
+            nlog++;
+        }
         if (si->nsamples > srt_cap) {
             isample_t *ns = realloc(srt, si->nsamples * sizeof *ns);
-            if (!ns) { rc = STRATA_ENOMEM; break; }
+            if (!ns) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
             srt = ns;
             srt_cap = si->nsamples;
         }
@@ -103,13 +114,17 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
             uint64_t bits = enc_dbits(srt[k].v);
             double stored;
             enum sample_verdict verdict;
-            if (have_prev && t == pt) verdict = bits == pbits ? SAMPLE_DUPLICATE : SAMPLE_CONFLICT;
-            else if (vmax == INT64_MIN || t > vmax) verdict = SAMPLE_ACCEPT;
+            if (have_prev && t == pt)
+                verdict = bits == pbits ? SAMPLE_DUPLICATE : SAMPLE_CONFLICT;
+            else if (vmax == INT64_MIN || t > vmax)
+                verdict = SAMPLE_ACCEPT;
             else if (head_series_find(s, t, &stored))
-                verdict = enc_dbits(stored) == bits ? SAMPLE_DUPLICATE : SAMPLE_CONFLICT, bits = enc_dbits(stored);
+                verdict = enc_dbits(stored) == bits ? SAMPLE_DUPLICATE : SAMPLE_CONFLICT,
+                bits = enc_dbits(stored);
             else if (!replay && t < vmax && (uint64_t)vmax - (uint64_t)t > (uint64_t)db->opts.ooo_window_ms)
                 verdict = SAMPLE_TOO_OLD;
-            else verdict = SAMPLE_ACCEPT;
+            else
+                verdict = SAMPLE_ACCEPT;
             if (verdict == SAMPLE_ACCEPT) {
                 acc[nacc++] = (tsdb_wal_sample_t){ s->ref, t, srt[k].v };
                 res->appended++;
@@ -117,13 +132,20 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
             } else if (verdict == SAMPLE_DUPLICATE) {
                 res->duplicates++;
             } else {
-                if (verdict == SAMPLE_CONFLICT) res->conflicting++; else res->too_old++;
+                if (verdict == SAMPLE_CONFLICT)
+                    res->conflicting++;
+                else
+                    res->too_old++;
                 if (res->first_rejected_series == SIZE_MAX) {
                     res->first_rejected_series = i;
                     res->first_rejected_error = verdict == SAMPLE_CONFLICT ? STRATA_EDUPTS : STRATA_ETOOOLD;
                 }
             }
-            if (verdict != SAMPLE_TOO_OLD) { have_prev = 1; pt = t; pbits = bits; }
+            if (verdict != SAMPLE_TOO_OLD) {
+                have_prev = 1;
+                pt = t;
+                pbits = bits;
+            }
         }
     }
     if (locked) pthread_rwlock_unlock(&db->head_lock);

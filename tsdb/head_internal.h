@@ -18,19 +18,19 @@ typedef struct hchunk {
 } hchunk_t;
 
 struct hseries {
-    uint64_t hash;         /* head_label_set_hash() of its label strings */
+    uint64_t hash; /* head_label_set_hash() of its label strings */
     uint32_t ref;
     uint16_t nlabels;
-    uint8_t logged;        /* its SERIES record reached the WAL */
+    uint8_t logged; /* its SERIES record reached the WAL */
     uint8_t unused;
     uint16_t nraw, capraw; /* open buffer: in-order samples after the chunks */
     uint32_t nooo, capooo; /* out-of-order samples, sorted, merged on read */
     uint32_t nchunks;
-    int64_t maxt;          /* newest sample (INT64_MIN: none yet) */
+    int64_t maxt; /* newest sample (INT64_MIN: none yet) */
     tsdb_sample_t *raw;
     hchunk_t **chunks;
     tsdb_sample_t *ooo;
-    uint32_t labels[];     /* nlabels (name, value) symbol pairs */
+    uint32_t labels[]; /* nlabels (name, value) symbol pairs */
 };
 
 /* ---- one series (head.c); the caller holds head_lock as writer for changes */
@@ -45,8 +45,8 @@ int head_series_find(const hseries_t *s, int64_t t, double *v);
 /* Makes one accepted sample visible; a sample already there is skipped. */
 int head_series_add(tsdb_t *db, hseries_t *s, int64_t t, double v);
 /* Appends the series' samples in [mint, maxt], ascending, to *buf. */
-int head_series_read(const hseries_t *s, int64_t mint, int64_t maxt, tsdb_sample_t **buf,
-                     size_t *n, size_t *cap);
+int head_series_read(const hseries_t *s, int64_t mint, int64_t maxt, tsdb_sample_t **buf, size_t *n,
+                     size_t *cap);
 /* Grows *buf to hold need samples. */
 int tsdb_grow_samples(tsdb_sample_t **buf, size_t *cap, size_t need);
 
@@ -71,7 +71,10 @@ static inline void head_smap_prefetch(const tsdb_t *db, uint64_t h, int stage)
 {
     if (!db->smap_slots) return;
     const uint64_t *slot = &db->smap[h & (db->smap_slots - 1)];
-    if (stage == 0) { __builtin_prefetch(slot); return; }
+    if (stage == 0) {
+        __builtin_prefetch(slot);
+        return;
+    }
     uint64_t v = *slot;
     if (!v || v >> 32 != h >> 32) return;
     const hseries_t *s = db->series[(uint32_t)v - 1];
@@ -82,7 +85,8 @@ static inline void head_smap_prefetch(const tsdb_t *db, uint64_t h, int stage)
         __builtin_prefetch((const char *)s + 128);
         return;
     }
-    for (uint32_t k = 0; k < 2u * s->nlabels; k++) __builtin_prefetch(tsdb_symtab_str(&db->syms, s->labels[k]));
+    for (uint32_t k = 0; k < 2u * s->nlabels; k++)
+        __builtin_prefetch(tsdb_symtab_str(&db->syms, s->labels[k]));
 }
 
 #endif

@@ -33,7 +33,7 @@ static hseries_t *replay_series(tsdb_t *db, uint64_t ref)
 int head_wal_replay_series(void *ctx, uint64_t ref, const tsdb_label_t *labels, size_t n)
 {
     tsdb_t *db = ctx;
-    if (n == 0 || n > TSDB_MAX_LABELS) return 0;  /* never written by tsdb_append */
+    if (n == 0 || n > TSDB_MAX_LABELS) return 0; /* never written by tsdb_append */
     size_t lens[2 * n];
     uint64_t h = head_label_set_hash(labels, n, lens);
     hseries_t *s = head_series_lookup(db, labels, lens, n, h);
@@ -47,7 +47,10 @@ int head_wal_replay_series(void *ctx, uint64_t ref, const tsdb_label_t *labels, 
     if (s->ref != ref) {
         /* the same label set under another ref (recreated after a cut) */
         for (size_t i = 0; i < db->nalias; i++)
-            if (db->alias[i].from == ref) { db->alias[i].to = s->ref; return 0; }
+            if (db->alias[i].from == ref) {
+                db->alias[i].to = s->ref;
+                return 0;
+            }
         if (db->nalias == db->alias_cap) {
             size_t nc = db->alias_cap ? db->alias_cap * 2 : 16;
             void *na = realloc(db->alias, nc * sizeof *db->alias);
@@ -66,7 +69,7 @@ int head_wal_replay_samples(void *ctx, const tsdb_wal_sample_t *smp, size_t n)
     tsdb_t *db = ctx;
     for (size_t i = 0; i < n; i++) {
         hseries_t *s = replay_series(db, smp[i].ref);
-        if (!s) continue;  /* its series record was lost with a torn segment */
+        if (!s) continue; /* its series record was lost with a torn segment */
         int rc = head_series_add(db, s, smp[i].t, smp[i].v);
         if (rc) return rc;
     }
@@ -104,13 +107,20 @@ int head_wal_checkpoint(tsdb_t *db, uint64_t seg)
     for (uint32_t r = 0; !rc; r++) {
         /* one series at a time, so appends are not held up for the whole snapshot */
         pthread_rwlock_rdlock(&db->head_lock);
-        if (r >= db->next_ref) { pthread_rwlock_unlock(&db->head_lock); break; }
+        if (r >= db->next_ref) {
+            pthread_rwlock_unlock(&db->head_lock);
+            break;
+        }
         hseries_t *s = db->series[r];
         size_t n = 0;
         if (s && s->nlabels > lab_cap) {
             tsdb_label_t *nl = realloc(lab, s->nlabels * sizeof *nl);
-            if (!nl) rc = STRATA_ENOMEM;
-            else { lab = nl; lab_cap = s->nlabels; }
+            if (!nl)
+                rc = STRATA_ENOMEM;
+            else {
+                lab = nl;
+                lab_cap = s->nlabels;
+            }
         }
         if (s && !rc) {
             for (uint16_t i = 0; i < s->nlabels; i++)
@@ -125,7 +135,10 @@ int head_wal_checkpoint(tsdb_t *db, uint64_t seg)
         if (!rc && n) {
             if (n > ws_cap) {
                 tsdb_wal_sample_t *nw = realloc(ws, n * sizeof *nw);
-                if (!nw) { rc = STRATA_ENOMEM; break; }
+                if (!nw) {
+                    rc = STRATA_ENOMEM;
+                    break;
+                }
                 ws = nw;
                 ws_cap = n;
             }

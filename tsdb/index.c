@@ -21,14 +21,22 @@ uint64_t tsdb_hash_bytes(const void *p, size_t n, uint64_t seed)
     /* FNV-1a with a final avalanche: short label strings, no dependency. */
     const unsigned char *s = p;
     uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-    for (size_t i = 0; i < n; i++) { h ^= s[i]; h *= 0x100000001b3ULL; }
-    h ^= h >> 33; h *= 0xff51afd7ed558ccdULL; h ^= h >> 33;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
     return h;
 }
 
 static inline uint64_t hash_u64(uint64_t x)
 {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
     return x ^ (x >> 33);
 }
 
@@ -40,7 +48,10 @@ int tsdb_symtab_init(tsdb_symtab_t *st)
     st->strings = strata_arena_new(256 * 1024);
     st->nslots = 1024;
     st->slots = calloc(st->nslots, sizeof *st->slots);
-    if (!st->strings || !st->slots) { tsdb_symtab_free(st); return STRATA_ENOMEM; }
+    if (!st->strings || !st->slots) {
+        tsdb_symtab_free(st);
+        return STRATA_ENOMEM;
+    }
     return 0;
 }
 
@@ -58,7 +69,10 @@ int tsdb_symtab_find(const tsdb_symtab_t *st, const char *s, uint32_t *id)
     for (;; i = (i + 1) & mask) {
         uint32_t v = st->slots[i];
         if (!v) return 0;
-        if (strcmp(tsdb_symtab_str(st, v - 1), s) == 0) { *id = v - 1; return 1; }
+        if (strcmp(tsdb_symtab_str(st, v - 1), s) == 0) {
+            *id = v - 1;
+            return 1;
+        }
     }
 }
 
@@ -130,8 +144,7 @@ static size_t pair_slot(const tsdb_head_index_t *hi, uint32_t name, uint32_t val
 {
     size_t mask = hi->npairs_slots - 1;
     size_t i = hash_u64(((uint64_t)name << 32) | value) & mask;
-    while (hi->pairs[i].name != UINT32_MAX &&
-           (hi->pairs[i].name != name || hi->pairs[i].value != value))
+    while (hi->pairs[i].name != UINT32_MAX && (hi->pairs[i].name != name || hi->pairs[i].value != value))
         i = (i + 1) & mask;
     return i;
 }
@@ -204,7 +217,12 @@ static int names_grow(tsdb_head_index_t *hi)
  * is the fast path; replay may insert out of order. */
 static int postings_add(tsdb_postings_t *p, uint32_t ref, size_t *bytes)
 {
-    if (p->n == 0) { p->u.one = ref; p->n = 1; if (!p->cap) p->cap = 1; return 0; }
+    if (p->n == 0) {
+        p->u.one = ref;
+        p->n = 1;
+        if (!p->cap) p->cap = 1;
+        return 0;
+    }
     if (p->cap <= 1) {
         uint32_t one = p->u.one, *ids = malloc(4 * sizeof *ids);
         if (!ids) return STRATA_ENOMEM;
@@ -223,7 +241,13 @@ static int postings_add(tsdb_postings_t *p, uint32_t ref, size_t *bytes)
     size_t pos = p->n;
     if (ids[p->n - 1] >= ref) {
         size_t lo = 0, hi = p->n;
-        while (lo < hi) { size_t mid = (lo + hi) / 2; if (ids[mid] < ref) lo = mid + 1; else hi = mid; }
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (ids[mid] < ref)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
         if (lo < p->n && ids[lo] == ref) return 0;
         pos = lo;
         memmove(ids + pos + 1, ids + pos, (p->n - pos) * sizeof *ids);
@@ -271,7 +295,8 @@ static int is_meta(char c) { return c && strchr(".^$*+?()[]{}\\|", c) != NULL; }
 
 static int literal(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) if (is_meta(s[i])) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (is_meta(s[i])) return 0;
     return 1;
 }
 
@@ -279,11 +304,11 @@ static int literal(const char *s, size_t n)
  * ("x++") and more than a few repeated groups that repeat inside ("(x?)+" ten
  * times: seconds) explode; plain quantifiers ("x?" x 20, ".*a.*b.*...") and
  * modest bounds ("x{1,20}" x 40) stay well under a millisecond. */
-#define RE_MAX_LEN          1024
-#define RE_MAX_BOUND        100
-#define RE_MAX_NEST         4   /* quantifiers applied within one another */
-#define RE_MAX_NESTED_REPS  4   /* repeated groups that contain a repetition */
-#define RE_MAX_GROUP_DEPTH  32
+#define RE_MAX_LEN         1024
+#define RE_MAX_BOUND       100
+#define RE_MAX_NEST        4 /* quantifiers applied within one another */
+#define RE_MAX_NESTED_REPS 4 /* repeated groups that contain a repetition */
+#define RE_MAX_GROUP_DEPTH 32
 
 static int re_refuse(char *why, size_t cap, const char *reason)
 {
@@ -294,7 +319,7 @@ static int re_refuse(char *why, size_t cap, const char *reason)
 int tsdb_regex_check(const char *re, char *why, size_t cap)
 {
     if (strlen(re) > RE_MAX_LEN) return re_refuse(why, cap, "pattern longer than 1024 bytes");
-    int group[RE_MAX_GROUP_DEPTH];  /* deepest repetition inside each open group */
+    int group[RE_MAX_GROUP_DEPTH]; /* deepest repetition inside each open group */
     int sp = 0, cur = 0, atom = -1, after_quant = 0, nested_reps = 0;
     for (const char *p = re; *p; p++) {
         int c = (unsigned char)*p;
@@ -304,7 +329,10 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
             if (bound) {
                 const char *q = p + 1;
                 while ((*q >= '0' && *q <= '9') || *q == ',') {
-                    if (*q == ',') { q++; continue; }
+                    if (*q == ',') {
+                        q++;
+                        continue;
+                    }
                     char *end;
                     long n = strtol(q, &end, 10);
                     if (n > RE_MAX_BOUND) return re_refuse(why, cap, "repetition bound over 100");
@@ -323,13 +351,15 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
             continue;
         }
         after_quant = 0;
-        if (c == '\\' && p[1]) { p++; atom = 0; }
-        else if (c == '[') {  /* a bracket expression is one atom; ']' first is literal */
+        if (c == '\\' && p[1]) {
+            p++;
+            atom = 0;
+        } else if (c == '[') { /* a bracket expression is one atom; ']' first is literal */
             const char *q = p + 1;
             if (*q == '^') q++;
             if (*q == ']') q++;
             while (*q && *q != ']') q++;
-            if (!*q) return 0;  /* unterminated: regcomp reports it */
+            if (!*q) return 0; /* unterminated: regcomp reports it */
             p = q;
             atom = 0;
         } else if (c == '(') {
@@ -372,7 +402,11 @@ static int compile_one(const tsdb_matcher_t *in, tsdb_cmatcher_t *m)
     } else {
         /* a|b|c of plain literals: looked up directly instead of scanning values */
         int set = 1;
-        for (size_t i = 0; i < len; i++) if (v[i] != '|' && is_meta(v[i])) { set = 0; break; }
+        for (size_t i = 0; i < len; i++)
+            if (v[i] != '|' && is_meta(v[i])) {
+                set = 0;
+                break;
+            }
         if (set) {
             m->kind = TSDB_MK_SET;
             size_t na = 1;
@@ -408,12 +442,11 @@ static int raw_match(const tsdb_cmatcher_t *m, const char *v)
 {
     switch (m->kind) {
     case TSDB_MK_SET:
-        for (size_t i = 0; i < m->nalts; i++) if (strcmp(m->alts[i], v) == 0) return 1;
+        for (size_t i = 0; i < m->nalts; i++)
+            if (strcmp(m->alts[i], v) == 0) return 1;
         return 0;
-    case TSDB_MK_PREFIX:
-        return strncmp(v, m->alts[0], strlen(m->alts[0])) == 0;
-    default:
-        return regexec(&m->re, v, 0, NULL, 0) == 0;
+    case TSDB_MK_PREFIX: return strncmp(v, m->alts[0], strlen(m->alts[0])) == 0;
+    default: return regexec(&m->re, v, 0, NULL, 0) == 0;
     }
 }
 
@@ -442,19 +475,31 @@ int tsdb_matchers_compile(const tsdb_matcher_t *in, size_t n, tsdb_cmatcher_t **
     if (!m) return STRATA_ENOMEM;
     int nonempty = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!in[i].name) { tsdb_matchers_free(m, i); return STRATA_EINVAL; }
+        if (!in[i].name) {
+            tsdb_matchers_free(m, i);
+            return STRATA_EINVAL;
+        }
         int rc = compile_one(&in[i], &m[i]);
-        if (rc) { tsdb_matchers_free(m, i + 1); return rc; }
+        if (rc) {
+            tsdb_matchers_free(m, i + 1);
+            return rc;
+        }
         nonempty |= !m[i].matches_empty;
     }
-    if (!nonempty) { tsdb_matchers_free(m, n); return STRATA_EINVAL; }
+    if (!nonempty) {
+        tsdb_matchers_free(m, n);
+        return STRATA_EINVAL;
+    }
     *out = m;
     return 0;
 }
 
 /* ---- evaluation --------------------------------------------------------------------- */
 
-typedef struct idvec { uint32_t *v; size_t n, cap; } idvec_t;
+typedef struct idvec {
+    uint32_t *v;
+    size_t n, cap;
+} idvec_t;
 
 static int idvec_push(idvec_t *a, const uint32_t *ids, size_t n)
 {
@@ -483,11 +528,17 @@ static void idvec_sort_unique(idvec_t *a)
     if (a->n < 2) return;
     qsort(a->v, a->n, sizeof *a->v, cmp_u32);
     size_t w = 1;
-    for (size_t i = 1; i < a->n; i++) if (a->v[i] != a->v[w - 1]) a->v[w++] = a->v[i];
+    for (size_t i = 1; i < a->n; i++)
+        if (a->v[i] != a->v[w - 1]) a->v[w++] = a->v[i];
     a->n = w;
 }
 
-struct collect_ctx { const tsdb_cmatcher_t *m; int want; idvec_t *acc; int rc; };
+struct collect_ctx {
+    const tsdb_cmatcher_t *m;
+    int want;
+    idvec_t *acc;
+    int rc;
+};
 
 /* Collects the postings of values whose match result equals want. */
 static int collect_cb(void *vctx, const char *value, const uint32_t *ids, size_t n)
@@ -511,7 +562,8 @@ static int ids_for(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmat
     if (m->kind == TSDB_MK_SET && want == positive) {
         for (size_t a = 0; a < m->nalts; a++) {
             if (!m->alts[a][0]) continue;
-            const uint32_t *ids; size_t n;
+            const uint32_t *ids;
+            size_t n;
             ops->lookup(idx, m->name, m->alts[a], &ids, &n);
             if (!n) continue;
             int rc = idvec_push(acc, ids, n);
@@ -524,7 +576,7 @@ static int ids_for(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmat
         if (c.rc) return c.rc;
         lists = 2;
     }
-    if (lists > 1) idvec_sort_unique(acc);  /* one postings list is sorted and unique already */
+    if (lists > 1) idvec_sort_unique(acc); /* one postings list is sorted and unique already */
     return 0;
 }
 
@@ -536,7 +588,8 @@ static size_t literal_cost(const tsdb_index_ops_t *ops, const void *idx, const t
     size_t total = 0;
     for (size_t a = 0; a < m->nalts; a++) {
         if (!m->alts[a][0]) continue;
-        const uint32_t *ids; size_t n;
+        const uint32_t *ids;
+        size_t n;
         ops->lookup(idx, m->name, m->alts[a], &ids, &n);
         total += n;
     }
@@ -546,7 +599,13 @@ static size_t literal_cost(const tsdb_index_ops_t *ops, const void *idx, const t
 static int sorted_contains(const uint32_t *ids, size_t n, uint32_t id)
 {
     size_t lo = 0, hi = n;
-    while (lo < hi) { size_t mid = lo + (hi - lo) / 2; if (ids[mid] < id) lo = mid + 1; else hi = mid; }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return lo < n && ids[lo] == id;
 }
 
@@ -561,7 +620,8 @@ static void filter_literal(const tsdb_index_ops_t *ops, const void *idx, const t
         int hit = 0;
         for (size_t a = 0; a < m->nalts && !hit; a++) {
             if (!m->alts[a][0]) continue;
-            const uint32_t *ids; size_t n;
+            const uint32_t *ids;
+            size_t n;
             ops->lookup(idx, m->name, m->alts[a], &ids, &n);
             hit = sorted_contains(ids, n, res->v[i]);
         }
@@ -591,8 +651,8 @@ static int reject_cb(void *vctx, const char *value, const uint32_t *ids, size_t 
 /* Candidates few enough to search for, rather than intersect with, a list. */
 #define TSDB_SMALL_CANDIDATES 256
 
-int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmatcher_t *m,
-                      size_t nm, uint32_t **out, size_t *nout)
+int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmatcher_t *m, size_t nm,
+                      uint32_t **out, size_t *nout)
 {
     idvec_t res = { 0 }, tmp = { 0 };
     int have = 0, rc = 0;
@@ -600,11 +660,18 @@ int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_c
      * literal ones with the shortest postings first. */
     size_t *order = malloc((nm ? nm : 1) * sizeof *order), *cost = malloc((nm ? nm : 1) * sizeof *cost);
     size_t npos = 0;
-    if (!order || !cost) { rc = STRATA_ENOMEM; goto out; }
+    if (!order || !cost) {
+        rc = STRATA_ENOMEM;
+        goto out;
+    }
     for (size_t i = 0; i < nm; i++) {
         if (m[i].matches_empty) continue;
         size_t c = literal_cost(ops, idx, &m[i]), j = npos++;
-        while (j > 0 && cost[j - 1] > c) { order[j] = order[j - 1]; cost[j] = cost[j - 1]; j--; }
+        while (j > 0 && cost[j - 1] > c) {
+            order[j] = order[j - 1];
+            cost[j] = cost[j - 1];
+            j--;
+        }
         order[j] = i;
         cost[j] = c;
     }
@@ -616,12 +683,24 @@ int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_c
         }
         tmp.n = 0;
         if ((rc = ids_for(ops, idx, mk, 1, &tmp))) goto out;
-        if (!have) { idvec_t t = res; res = tmp; tmp = t; have = 1; continue; }
+        if (!have) {
+            idvec_t t = res;
+            res = tmp;
+            tmp = t;
+            have = 1;
+            continue;
+        }
         size_t w = 0, a = 0, b = 0;
         while (a < res.n && b < tmp.n) {
-            if (res.v[a] < tmp.v[b]) a++;
-            else if (res.v[a] > tmp.v[b]) b++;
-            else { res.v[w++] = res.v[a]; a++; b++; }
+            if (res.v[a] < tmp.v[b])
+                a++;
+            else if (res.v[a] > tmp.v[b])
+                b++;
+            else {
+                res.v[w++] = res.v[a];
+                a++;
+                b++;
+            }
         }
         res.n = w;
     }
@@ -633,7 +712,8 @@ int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_c
             struct reject_ctx c = { &m[i], &res, gone };
             ops->each_value(idx, m[i].name, reject_cb, &c);
             size_t w = 0;
-            for (size_t a = 0; a < res.n; a++) if (!gone[a]) res.v[w++] = res.v[a];
+            for (size_t a = 0; a < res.n; a++)
+                if (!gone[a]) res.v[w++] = res.v[a];
             res.n = w;
             continue;
         }
@@ -651,7 +731,12 @@ out:
     free(order);
     free(cost);
     free(tmp.v);
-    if (rc) { free(res.v); *out = NULL; *nout = 0; return rc; }
+    if (rc) {
+        free(res.v);
+        *out = NULL;
+        *nout = 0;
+        return rc;
+    }
     *out = res.v;
     *nout = res.n;
     return 0;

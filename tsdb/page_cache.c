@@ -29,7 +29,7 @@ int tsdb_pread_all(int fd, void *p, size_t n, uint64_t off)
                          strerror(errno));
             return STRATA_EIO;
         }
-        if (r == 0) return STRATA_ECORRUPT;  /* a ref past the end of the file */
+        if (r == 0) return STRATA_ECORRUPT; /* a ref past the end of the file */
         d += r;
         n -= (size_t)r;
         off += (uint64_t)r;
@@ -43,7 +43,7 @@ int tsdb_pread_all(int fd, void *p, size_t n, uint64_t off)
  * whose tsdb_page_cache_t points at it, so eviction never frees a page a
  * reader is still decoding from (the last unpin does). */
 typedef struct spage {
-    struct spage *hnext, *prev, *next;  /* hash chain; LRU list, most recent first */
+    struct spage *hnext, *prev, *next; /* hash chain; LRU list, most recent first */
     const tsdb_block_t *blk;
     uint64_t page;
     int file, refs;
@@ -75,8 +75,14 @@ static size_t shared_slot(const tsdb_block_t *b, int file, uint64_t page)
 
 static void shared_unlink_lru(spage_t *e)
 {
-    if (e->prev) e->prev->next = e->next; else shared_head = e->next;
-    if (e->next) e->next->prev = e->prev; else shared_tail = e->prev;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        shared_head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        shared_tail = e->prev;
     e->prev = e->next = NULL;
 }
 
@@ -84,7 +90,10 @@ static void shared_push_front(spage_t *e)
 {
     e->next = shared_head;
     e->prev = NULL;
-    if (shared_head) shared_head->prev = e; else shared_tail = e;
+    if (shared_head)
+        shared_head->prev = e;
+    else
+        shared_tail = e;
     shared_head = e;
 }
 
@@ -149,7 +158,7 @@ static spage_t *shared_insert(spage_t *n)
     n->hnext = shared_bucket[slot];
     shared_bucket[slot] = n;
     shared_push_front(n);
-    n->refs = 2;  /* the cache's and the caller's */
+    n->refs = 2; /* the cache's and the caller's */
     shared_bytes += sizeof *n + n->len;
     while (shared_bytes > shared_max && shared_tail != n) shared_remove(shared_tail);
     pthread_mutex_unlock(&shared_mu);
@@ -195,7 +204,7 @@ static int ring_find(const tsdb_page_cache_t *pc, const tsdb_block_t *b, int fil
 /* Returns the record at (page, off, len) of file 0 (chunks), 1 (rollups: 5m,
  * and 1h in version 1 blocks) or 2 (rollups1h). */
 int tsdb_page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off, uint32_t len,
-                     tsdb_page_cache_t *pc, const uint8_t **out)
+                   tsdb_page_cache_t *pc, const uint8_t **out)
 {
     if (!(pc->blk == b && pc->file == file && pc->page == page && pc->data)) {
         pc->blk = NULL;
@@ -224,7 +233,8 @@ int tsdb_page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off,
             spage_t *n = NULL;
             if (!rc && share) {
                 n = malloc(sizeof *n + hdr[0]);
-                if (!n) rc = STRATA_ENOMEM;
+                if (!n)
+                    rc = STRATA_ENOMEM;
                 else {
                     *n = (spage_t){ .blk = b, .page = page, .file = file, .len = hdr[0] };
                     dst = n->data;
@@ -233,20 +243,28 @@ int tsdb_page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off,
                 struct tsdb_stream_page *r = &pc->ring[pc->ring_next];
                 if (hdr[0] > r->cap) {
                     uint8_t *nb = realloc(r->buf, hdr[0] ? hdr[0] : 1);
-                    if (!nb) rc = STRATA_ENOMEM;
-                    else { r->buf = nb; r->cap = hdr[0]; }
+                    if (!nb)
+                        rc = STRATA_ENOMEM;
+                    else {
+                        r->buf = nb;
+                        r->cap = hdr[0];
+                    }
                 }
                 if (!rc) {
                     slot = (int)pc->ring_next;
                     pc->ring_next = (pc->ring_next + 1) % TSDB_STREAM_PAGES;
-                    r->blk = NULL;  /* valid once decompressed */
+                    r->blk = NULL; /* valid once decompressed */
                     dst = r->buf;
                 }
             } else if (!rc) {
                 if (hdr[0] > pc->cap) {
                     uint8_t *nb = realloc(pc->buf, hdr[0] ? hdr[0] : 1);
-                    if (!nb) rc = STRATA_ENOMEM;
-                    else { pc->buf = nb; pc->cap = hdr[0]; }
+                    if (!nb)
+                        rc = STRATA_ENOMEM;
+                    else {
+                        pc->buf = nb;
+                        pc->cap = hdr[0];
+                    }
                 }
                 dst = pc->buf;
             }
@@ -255,14 +273,22 @@ int tsdb_page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off,
                 if (ZSTD_isError(d) || d != hdr[0]) rc = STRATA_ECORRUPT;
             }
             free(comp);
-            if (rc) { free(n); return rc; }
-            if (n) e = shared_insert(n);
+            if (rc) {
+                free(n);
+                return rc;
+            }
+            if (n)
+                e = shared_insert(n);
             else if (slot >= 0) {
-                pc->ring[slot] = (struct tsdb_stream_page){ b, file, page, pc->ring[slot].buf, hdr[0],
-                                                            pc->ring[slot].cap };
+                pc->ring[slot] = (struct tsdb_stream_page){ b,      file,
+                                                            page,   pc->ring[slot].buf,
+                                                            hdr[0], pc->ring[slot].cap };
                 pc->data = pc->ring[slot].buf;
                 pc->len = hdr[0];
-            } else { pc->data = pc->buf; pc->len = hdr[0]; }
+            } else {
+                pc->data = pc->buf;
+                pc->len = hdr[0];
+            }
         }
         if (e) {
             pc->pin = e;

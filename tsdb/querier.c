@@ -12,11 +12,11 @@
 typedef struct sel_entry {
     const uint32_t *pairs;
     uint32_t nlabels;
-    int32_t src;              /* -1: head, else index into set->blks */
-    uint32_t id;              /* head ref or block-local series */
-    tsdb_sample_t *hs;        /* head samples copied at select time */
+    int32_t src;       /* -1: head, else index into set->blks */
+    uint32_t id;       /* head ref or block-local series */
+    tsdb_sample_t *hs; /* head samples copied at select time */
     uint32_t nhs;
-    int sure;                 /* block: a chunk boundary (a real sample) lies in range */
+    int sure; /* block: a chunk boundary (a real sample) lies in range */
 } sel_entry_t;
 
 struct tsdb_series_set {
@@ -27,13 +27,13 @@ struct tsdb_series_set {
     sel_entry_t *e;
     size_t ne, ecap;
     size_t gstart, gend;
-    int lazy_head;            /* head samples read at next() (cut: appends are quiesced) */
+    int lazy_head; /* head samples read at next() (cut: appends are quiesced) */
     strata_arena_t *arena;
     tsdb_label_t *labels;
     size_t labels_cap;
     tsdb_sample_t *samples, *tmp, *scratch;
     size_t ns, samples_cap, tmp_cap, nscratch, scratch_cap;
-    int err, loaded;          /* the current group's samples: read on demand */
+    int err, loaded; /* the current group's samples: read on demand */
     tsdb_rollup_point_t *roll, *rtmp;
     size_t nroll, roll_cap, nrtmp, rtmp_cap;
     tsdb_page_cache_t pc;
@@ -65,10 +65,7 @@ static int entry_order(const tsdb_series_set_t *set, const sel_entry_t *a, const
 }
 
 /* qsort_r comparator: ctx is the set the entries belong to. */
-static int entry_qsort_cmp(const void *x, const void *y, void *ctx)
-{
-    return entry_order(ctx, x, y);
-}
+static int entry_qsort_cmp(const void *x, const void *y, void *ctx) { return entry_order(ctx, x, y); }
 
 static int set_push(tsdb_series_set_t *set, sel_entry_t e)
 {
@@ -123,13 +120,15 @@ static int sort_entries(tsdb_series_set_t *set, size_t nhead, size_t *run, size_
         if (run[k] < (k + 1 < nruns ? run[k + 1] : set->ne)) off[n++] = run[k];
     off[n] = set->ne;
     sel_entry_t *a = set->e, *tmp = n > 1 ? malloc(set->ne * sizeof *tmp) : NULL;
-    if (n > 1 && !tmp) { free(off); return STRATA_ENOMEM; }
+    if (n > 1 && !tmp) {
+        free(off);
+        return STRATA_ENOMEM;
+    }
     while (n > 1) {
         size_t w = 0;
         for (size_t r = 0; r < n; r += 2) {
             size_t i = off[r], mid = off[r + 1], j = mid, end = r + 1 < n ? off[r + 2] : mid, o = i;
-            while (i < mid && j < end)
-                tmp[o++] = entry_order(set, &a[j], &a[i]) < 0 ? a[j++] : a[i++];
+            while (i < mid && j < end) tmp[o++] = entry_order(set, &a[j], &a[i]) < 0 ? a[j++] : a[i++];
             while (i < mid) tmp[o++] = a[i++];
             while (j < end) tmp[o++] = a[j++];
             off[w++] = off[r];
@@ -188,7 +187,8 @@ int querier_build(tsdb_t *db, const querier_params_t *p, tsdb_series_set_t **out
                 if (!rc && n) {
                     uint32_t *p = strata_arena_alloc(set->arena, s->nlabels * 2u * sizeof *p);
                     e.hs = strata_arena_alloc(set->arena, n * sizeof *buf);
-                    if (!p || !e.hs) rc = STRATA_ENOMEM;
+                    if (!p || !e.hs)
+                        rc = STRATA_ENOMEM;
                     else {
                         memcpy(p, s->labels, s->nlabels * 2u * sizeof *p);
                         memcpy(e.hs, buf, n * sizeof *buf);
@@ -208,7 +208,8 @@ int querier_build(tsdb_t *db, const querier_params_t *p, tsdb_series_set_t **out
     /* Blocks are looked at after the head: a cut in between moves samples
      * into a block this snapshot then sees (and the merge deduplicates),
      * instead of hiding them from both. */
-    if (!rc && (p->flags & QUERIER_SNAP_BLOCKS) && (rc = db_blocks_snapshot(db, mint, maxt, &set->blks, &set->nblks)) == 0) {
+    if (!rc && (p->flags & QUERIER_SNAP_BLOCKS) &&
+        (rc = db_blocks_snapshot(db, mint, maxt, &set->blks, &set->nblks)) == 0) {
         blks = set->blks;
         nblks = set->nblks;
     }
@@ -232,15 +233,20 @@ int querier_build(tsdb_t *db, const querier_params_t *p, tsdb_series_set_t **out
                 sure = ch->mint >= mint || ch->maxt <= maxt;
             }
             if (!any) continue;
-            rc = set_push(set, (sel_entry_t){ .pairs = bs->labels, .nlabels = bs->nlabels,
-                                              .src = (int32_t)b, .id = id, .sure = sure });
+            rc = set_push(
+                set,
+                (sel_entry_t){
+                    .pairs = bs->labels, .nlabels = bs->nlabels, .src = (int32_t)b, .id = id, .sure = sure });
         }
         free(ids);
         ids = NULL;
     }
     if (!rc) rc = sort_entries(set, nhead, run, nruns);
     free(run);
-    if (rc) { tsdb_series_set_free(set); return rc; }
+    if (rc) {
+        tsdb_series_set_free(set);
+        return rc;
+    }
     *out = set;
     return 0;
 }
@@ -252,14 +258,19 @@ static int merge_into(tsdb_series_set_t *set, size_t na, const tsdb_sample_t *b,
     size_t i = 0, j = 0, k = 0;
     const tsdb_sample_t *a = set->samples;
     while (i < na || j < nb) {
-        if (j == nb || (i < na && a[i].t < b[j].t)) set->tmp[k++] = a[i++];
+        if (j == nb || (i < na && a[i].t < b[j].t))
+            set->tmp[k++] = a[i++];
         else {
             if (i < na && a[i].t == b[j].t) i++;
             set->tmp[k++] = b[j++];
         }
     }
-    tsdb_sample_t *t = set->samples; set->samples = set->tmp; set->tmp = t;
-    size_t c = set->samples_cap; set->samples_cap = set->tmp_cap; set->tmp_cap = c;
+    tsdb_sample_t *t = set->samples;
+    set->samples = set->tmp;
+    set->tmp = t;
+    size_t c = set->samples_cap;
+    set->samples_cap = set->tmp_cap;
+    set->tmp_cap = c;
     set->ns = k;
     return 0;
 }
@@ -305,7 +316,9 @@ static int group_load(tsdb_series_set_t *set)
         } else if (set->lazy_head) {
             pthread_rwlock_rdlock(&db->head_lock);
             hseries_t *s = db->series[e->id];
-            if (s) rc = head_series_read(s, set->mint, set->maxt, &set->scratch, &set->nscratch, &set->scratch_cap);
+            if (s)
+                rc = head_series_read(s, set->mint, set->maxt, &set->scratch, &set->nscratch,
+                                      &set->scratch_cap);
             pthread_rwlock_unlock(&db->head_lock);
             if (!rc) rc = group_add(set, set->scratch, set->nscratch);
         } else {
@@ -365,14 +378,14 @@ int tsdb_series_set_next(tsdb_series_set_t *set)
     return 1;
 }
 
-uint32_t querier_current_id(const tsdb_series_set_t *set)
-{
-    return set->e[set->gstart].id;
-}
+uint32_t querier_current_id(const tsdb_series_set_t *set) { return set->e[set->gstart].id; }
 
 const tsdb_label_t *tsdb_series_set_labels(tsdb_series_set_t *set, size_t *nlabels)
 {
-    if (!set || set->gstart >= set->ne) { if (nlabels) *nlabels = 0; return NULL; }
+    if (!set || set->gstart >= set->ne) {
+        if (nlabels) *nlabels = 0;
+        return NULL;
+    }
     *nlabels = set->e[set->gstart].nlabels;
     return set->labels;
 }
@@ -380,7 +393,11 @@ const tsdb_label_t *tsdb_series_set_labels(tsdb_series_set_t *set, size_t *nlabe
 int tsdb_series_set_samples(tsdb_series_set_t *set, const tsdb_sample_t **samples, size_t *n)
 {
     if (!set || set->gstart >= set->ne) return STRATA_EINVAL;
-    if (group_ensure(set)) { *samples = NULL; *n = 0; return set->err; }
+    if (group_ensure(set)) {
+        *samples = NULL;
+        *n = 0;
+        return set->err;
+    }
     *samples = set->samples;
     *n = set->ns;
     return 0;
@@ -395,7 +412,7 @@ static int rollup_append(tsdb_series_set_t *set, const tsdb_rollup_point_t *p, s
     const tsdb_rollup_point_t *base = NULL;
     for (size_t k = set->nroll; k > 0 && !base; k--)
         if (set->roll[k - 1].count) base = &set->roll[k - 1];
-    int first = 1;  /* later points of this source carry their own baseline */
+    int first = 1; /* later points of this source carry their own baseline */
     for (size_t i = 0; i < n; i++) {
         tsdb_rollup_point_t q = p[i];
         if (q.count && first) {
@@ -419,8 +436,8 @@ static int rollup_append(tsdb_series_set_t *set, const tsdb_rollup_point_t *p, s
     return 0;
 }
 
-int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
-                            const tsdb_rollup_point_t **points, size_t *n)
+int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution, const tsdb_rollup_point_t **points,
+                            size_t *n)
 {
     if (!set || set->gstart >= set->ne) return STRATA_EINVAL;
     if (resolution != TSDB_ROLLUP_5M && resolution != TSDB_ROLLUP_1H) return STRATA_EINVAL;
@@ -429,7 +446,7 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
     /* Stored rollups are only exact when the sources do not overlap in time
      * (each sample lives in exactly one of them); otherwise recompute from
      * the merged samples. */
-    int overlap = set->lazy_head;  /* (or a block whose 1h rollups do not fit: below) */
+    int overlap = set->lazy_head; /* (or a block whose 1h rollups do not fit: below) */
     const int64_t zero_run = set->db->opts.rollup_zero_run_ms;
     int64_t prev_end = INT64_MIN;
     for (size_t g = set->gstart; g < set->gend && !overlap; g++) {
@@ -440,7 +457,8 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
             /* 1h rollups of a version 1 block lack fields; those built with
              * another zero-run minimum count other runs: recomputed */
             const tsdb_block_t *blk = set->blks[e->src];
-            if (resolution == TSDB_ROLLUP_1H && (blk->version < 2 || blk->zero_run_ms != zero_run)) overlap = 1;
+            if (resolution == TSDB_ROLLUP_1H && (blk->version < 2 || blk->zero_run_ms != zero_run))
+                overlap = 1;
             a = bs->chunks[0].mint;
             b = bs->chunks[bs->nchunks - 1].maxt;
         } else {
@@ -455,7 +473,8 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
     if (overlap && (rc = group_ensure(set)) != 0) return rc;
     if (overlap) {
         set->nrtmp = 0;
-        rc = tsdb_rollups_compute(set->samples, set->ns, resolution, zero_run, &set->rtmp, &set->nrtmp, &set->rtmp_cap);
+        rc = tsdb_rollups_compute(set->samples, set->ns, resolution, zero_run, &set->rtmp, &set->nrtmp,
+                                  &set->rtmp_cap);
         if (!rc) rc = rollup_append(set, set->rtmp, set->nrtmp);
     } else {
         for (size_t g = set->gstart; g < set->gend && !rc; g++) {
@@ -463,10 +482,12 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
             set->nrtmp = 0;
             if (e->src >= 0) {
                 tsdb_block_t *b = set->blks[e->src];
-                rc = tsdb_block_series_rollups(b, e->id, resolution, &set->pc, &set->rtmp, &set->nrtmp, &set->rtmp_cap);
+                rc = tsdb_block_series_rollups(b, e->id, resolution, &set->pc, &set->rtmp, &set->nrtmp,
+                                               &set->rtmp_cap);
                 if (rc == STRATA_ECORRUPT) db_block_set_corrupt(set->db, b, rc);
             } else {
-                rc = tsdb_rollups_compute(e->hs, e->nhs, resolution, zero_run, &set->rtmp, &set->nrtmp, &set->rtmp_cap);
+                rc = tsdb_rollups_compute(e->hs, e->nhs, resolution, zero_run, &set->rtmp, &set->nrtmp,
+                                          &set->rtmp_cap);
             }
             if (!rc) rc = rollup_append(set, set->rtmp, set->nrtmp);
         }
@@ -519,13 +540,16 @@ static void head_lookup(const void *idx, const char *name, const char *value, co
     *n = 0;
     if (!tsdb_symtab_find(&db->syms, name, &ns) || !tsdb_symtab_find(&db->syms, value, &vs)) return;
     const tsdb_postings_t *p = tsdb_head_index_get(&db->hidx, ns, vs);
-    if (p) { *ids = tsdb_postings_ids(p); *n = p->n; }
+    if (p) {
+        *ids = tsdb_postings_ids(p);
+        *n = p->n;
+    }
 }
 
 static const tsdb_index_ops_t head_index_ops = { head_each_value, head_lookup };
 
-int tsdb_select(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers, int64_t mint,
-                int64_t maxt, tsdb_series_set_t **out)
+int tsdb_select(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers, int64_t mint, int64_t maxt,
+                tsdb_series_set_t **out)
 {
     if (!db || !out) return STRATA_EINVAL;
     *out = NULL;
@@ -533,8 +557,9 @@ int tsdb_select(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers, in
     tsdb_cmatcher_t *cm;
     int rc = tsdb_matchers_compile(matchers, nmatchers, &cm);
     if (rc) return rc;
-    querier_params_t p = { .cm = cm, .ncm = nmatchers, .flags = QUERIER_HEAD | QUERIER_SNAP_BLOCKS,
-                           .mint = mint, .maxt = maxt };
+    querier_params_t p = {
+        .cm = cm, .ncm = nmatchers, .flags = QUERIER_HEAD | QUERIER_SNAP_BLOCKS, .mint = mint, .maxt = maxt
+    };
     rc = querier_build(db, &p, out);
     tsdb_matchers_free(cm, nmatchers);
     return rc;

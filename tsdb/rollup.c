@@ -40,8 +40,10 @@ static void rollup_add(tsdb_rollup_point_t *p, int64_t t, double v, int have_pre
         if (v > p->max) p->max = v;
         if (v != 0 && p->zero_trail_start != INT64_MAX) {
             /* a run of zeros ends here: the leading one, or one inside */
-            if (p->zero_lead_end == INT64_MAX) p->zero_lead_end = t;
-            else rollup_inner_zero_run(p, t - p->zero_trail_start, zero_run);
+            if (p->zero_lead_end == INT64_MAX)
+                p->zero_lead_end = t;
+            else
+                rollup_inner_zero_run(p, t - p->zero_trail_start, zero_run);
             p->zero_trail_start = INT64_MAX;
         } else if (v == 0 && p->zero_trail_start == INT64_MAX) {
             p->zero_trail_start = t;
@@ -114,7 +116,8 @@ void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q, int6
     } else {
         /* the run of zeros at the join: p's trailing one, or one q starts with */
         int64_t run = p->zero_trail_start != INT64_MAX ? p->zero_trail_start
-                    : q->first == 0 ? q->first_t : INT64_MAX;
+                      : q->first == 0                  ? q->first_t
+                                                       : INT64_MAX;
         if (run != INT64_MAX && !q_all_zero) rollup_inner_zero_run(p, q->zero_lead_end - run, zero_run);
         p->zero_trail_start = q_all_zero ? run : q->zero_trail_start;
     }
@@ -135,32 +138,38 @@ void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q, int6
  * steady series cost a few bytes a point before zstd instead of 76 or 152. */
 
 /* An in-interval time: 0 for INT64_MAX ("none"), else 1 + its offset. */
-static uint64_t enc_opt_time(int64_t v, int64_t base) { return v == INT64_MAX ? 0 : enc_zigzag(v - base) + 1; }
+static uint64_t enc_opt_time(int64_t v, int64_t base)
+{
+    return v == INT64_MAX ? 0 : enc_zigzag(v - base) + 1;
+}
 static int64_t dec_opt_time(uint64_t u, int64_t base) { return u ? base + enc_unzigzag(u - 1) : INT64_MAX; }
 
 static int put_rollup_compact(enc_buf_t *b, const tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q,
                               int64_t res, int hold)
 {
-    int64_t base = p->t - res;  /* the interval is (base, t] */
+    int64_t base = p->t - res; /* the interval is (base, t] */
     int rc = enc_buf_uvarint(b, enc_zigzag((p->t - q->t) / res)) | enc_buf_uvarint(b, p->count);
-    if (hold) rc |= enc_buf_uvarint(b, p->stale) | enc_buf_uvarint(b, p->stale ? enc_zigzag(p->stale_t - base) : 0);
+    if (hold)
+        rc |= enc_buf_uvarint(b, p->stale) | enc_buf_uvarint(b, p->stale ? enc_zigzag(p->stale_t - base) : 0);
     if (!p->count) return rc ? STRATA_ENOMEM : 0;
-    rc |= enc_buf_uvarint(b, enc_zigzag(p->first_t - base)) | enc_buf_uvarint(b, enc_zigzag(p->t - p->last_t)) |
-          enc_buf_xor(b, p->sum, q->sum) | enc_buf_xor(b, p->min, q->min) | enc_buf_xor(b, p->max, q->max) |
-          enc_buf_xor(b, p->last, q->last) | enc_buf_xor(b, p->first, q->first) |
-          enc_buf_xor(b, p->increase, q->increase);
+    rc |= enc_buf_uvarint(b, enc_zigzag(p->first_t - base)) |
+          enc_buf_uvarint(b, enc_zigzag(p->t - p->last_t)) | enc_buf_xor(b, p->sum, q->sum) |
+          enc_buf_xor(b, p->min, q->min) | enc_buf_xor(b, p->max, q->max) | enc_buf_xor(b, p->last, q->last) |
+          enc_buf_xor(b, p->first, q->first) | enc_buf_xor(b, p->increase, q->increase);
     if (hold)
         rc |= enc_buf_uvarint(b, enc_zigzag(p->gap_max)) | enc_buf_xor(b, p->hold_sum, q->hold_sum) |
-              enc_buf_xor(b, p->last_rise, q->last_rise) | enc_buf_xor(b, p->inner_increase, q->inner_increase) |
+              enc_buf_xor(b, p->last_rise, q->last_rise) |
+              enc_buf_xor(b, p->inner_increase, q->inner_increase) |
               enc_buf_uvarint(b, enc_opt_time(p->zero_lead_end, base)) |
               enc_buf_uvarint(b, enc_opt_time(p->zero_trail_start, base)) |
-              enc_buf_uvarint(b, enc_zigzag(p->zero_inner_max)) | enc_buf_uvarint(b, enc_zigzag(p->zero_inner_long));
+              enc_buf_uvarint(b, enc_zigzag(p->zero_inner_max)) |
+              enc_buf_uvarint(b, enc_zigzag(p->zero_inner_long));
     return rc ? STRATA_ENOMEM : 0;
 }
 
 /* first: q is the zero point (any time may follow); later points ascend. */
-static void get_rollup_compact(enc_rd_t *r, tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q,
-                               int64_t res, int hold, int first)
+static void get_rollup_compact(enc_rd_t *r, tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q, int64_t res,
+                               int hold, int first)
 {
     memset(p, 0, sizeof *p);
     int64_t k = enc_unzigzag(enc_rd_uvarint(r)), lim = INT64_MAX / res / 4;
@@ -171,11 +180,17 @@ static void get_rollup_compact(enc_rd_t *r, tsdb_rollup_point_t *p, const tsdb_r
     p->t = q->t + k * res;
     int64_t base = p->t - res;
     uint64_t count = enc_rd_uvarint(r);
-    if (count > UINT32_MAX) { r->bad = 1; return; }
+    if (count > UINT32_MAX) {
+        r->bad = 1;
+        return;
+    }
     p->count = (uint32_t)count;
     if (hold) {
         uint64_t stale = enc_rd_uvarint(r), st = enc_rd_uvarint(r);
-        if (stale > UINT32_MAX) { r->bad = 1; return; }
+        if (stale > UINT32_MAX) {
+            r->bad = 1;
+            return;
+        }
         p->stale = (uint32_t)stale;
         p->stale_t = stale ? base + enc_unzigzag(st) : 0;
     }
@@ -235,12 +250,15 @@ void tsdb_rollups_decode_fixed(const uint8_t *data, uint32_t cnt, int hold, tsdb
         memset(p, 0, sizeof *p);
         p->t = (int64_t)enc_rd64(&r);
         p->count = enc_rd32(&r);
-        p->sum = enc_rdd(&r); p->min = enc_rdd(&r); p->max = enc_rdd(&r); p->last = enc_rdd(&r);
+        p->sum = enc_rdd(&r);
+        p->min = enc_rdd(&r);
+        p->max = enc_rdd(&r);
+        p->last = enc_rdd(&r);
         p->last_t = (int64_t)enc_rd64(&r);
         p->first = enc_rdd(&r);
         p->first_t = (int64_t)enc_rd64(&r);
         p->increase = enc_rdd(&r);
-        if (!hold) continue;  /* (callers recompute v1 blocks' 1h rollups: querier.c) */
+        if (!hold) continue; /* (callers recompute v1 blocks' 1h rollups: querier.c) */
         p->stale = enc_rd32(&r);
         p->stale_t = (int64_t)enc_rd64(&r);
         p->gap_max = (int64_t)enc_rd64(&r);

@@ -31,7 +31,10 @@
 /* 1 when v is the stale marker (bit-exact: other NaNs are values). */
 static inline int tsdb_is_stale(double v)
 {
-    union { double d; uint64_t u; } x = { .d = v };
+    union {
+        double d;
+        uint64_t u;
+    } x = { .d = v };
     return x.u == TSDB_STALE_NAN_BITS;
 }
 
@@ -48,7 +51,7 @@ typedef struct tsdb_label {
 } tsdb_label_t;
 
 typedef struct tsdb_sample {
-    int64_t t;  /* milliseconds since the Unix epoch */
+    int64_t t; /* milliseconds since the Unix epoch */
     double v;
 } tsdb_sample_t;
 
@@ -59,19 +62,19 @@ enum tsdb_fsync_policy {
 };
 
 typedef struct tsdb_options {
-    const char *dir;               /* data directory; created if missing */
-    int64_t block_duration_ms;     /* head cut interval, default 2h */
-    int64_t retention_ms;          /* drop blocks older than this (0 = keep forever), default 15d */
-    uint64_t retention_bytes;      /* drop oldest blocks beyond this size (0 = no limit) */
-    int64_t ooo_window_ms;         /* accept samples this far behind a series' newest, default 10m */
-    enum tsdb_fsync_policy fsync;  /* default TSDB_FSYNC_INTERVAL */
-    int fsync_interval_ms;         /* default 100 */
-    uint64_t wal_segment_bytes;    /* default 64 MiB */
-    int background;                /* 1 (default): a thread cuts, compacts and applies retention;
+    const char *dir;              /* data directory; created if missing */
+    int64_t block_duration_ms;    /* head cut interval, default 2h */
+    int64_t retention_ms;         /* drop blocks older than this (0 = keep forever), default 15d */
+    uint64_t retention_bytes;     /* drop oldest blocks beyond this size (0 = no limit) */
+    int64_t ooo_window_ms;        /* accept samples this far behind a series' newest, default 10m */
+    enum tsdb_fsync_policy fsync; /* default TSDB_FSYNC_INTERVAL */
+    int fsync_interval_ms;        /* default 100 */
+    uint64_t wal_segment_bytes;   /* default 64 MiB */
+    int background;               /* 1 (default): a thread cuts, compacts and applies retention;
                                       0: only the tsdb_cut_head/tsdb_compact calls do (tests) */
-    size_t page_cache_bytes;       /* cache of decompressed block pages, default 64 MiB (0: the
+    size_t page_cache_bytes;      /* cache of decompressed block pages, default 64 MiB (0: the
                                       default); one cache per process: the last tsdb_open sizes it */
-    int64_t rollup_zero_run_ms;    /* runs of zeros longer than this count in a 1h rollup point's
+    int64_t rollup_zero_run_ms;   /* runs of zeros longer than this count in a 1h rollup point's
                                       zero_inner_long, default 5 minutes (<= 0: the default) */
 } tsdb_options_t;
 
@@ -108,23 +111,22 @@ typedef struct tsdb_append_result {
     size_t new_series;
     /* index into the input of the first series with a rejected sample, or SIZE_MAX */
     size_t first_rejected_series;
-    int first_rejected_error;  /* STRATA_ETOOOLD or STRATA_EDUPTS */
+    int first_rejected_error; /* STRATA_ETOOOLD or STRATA_EDUPTS */
 } tsdb_append_result_t;
 
 /* Appends a batch.  Returns 0 once every accepted sample is in the WAL
  * (fsynced per the policy), so a 2xx may be sent.  Rejected samples are
  * counted in res, not errors.  A negative return (STRATA_EIO, STRATA_ENOSPC,
  * STRATA_ECLOSED) means nothing of the batch may be acknowledged. */
-int tsdb_append(tsdb_t *db, const tsdb_series_input_t *series, size_t nseries,
-                tsdb_append_result_t *res);
+int tsdb_append(tsdb_t *db, const tsdb_series_input_t *series, size_t nseries, tsdb_append_result_t *res);
 
 /* ---- reading ---------------------------------------------------------- */
 
 enum tsdb_match_op {
-    TSDB_MATCH_EQ,   /* name="value"  (value "" matches series without the label) */
-    TSDB_MATCH_NEQ,  /* name!="value" */
-    TSDB_MATCH_RE,   /* name=~"re"    fully anchored POSIX ERE; a|b|c and abc.* are fast paths */
-    TSDB_MATCH_NRE,  /* name!~"re" */
+    TSDB_MATCH_EQ,  /* name="value"  (value "" matches series without the label) */
+    TSDB_MATCH_NEQ, /* name!="value" */
+    TSDB_MATCH_RE,  /* name=~"re"    fully anchored POSIX ERE; a|b|c and abc.* are fast paths */
+    TSDB_MATCH_NRE, /* name!~"re" */
 };
 
 typedef struct tsdb_matcher {
@@ -136,8 +138,8 @@ typedef struct tsdb_matcher {
 /* Selects the series matching all matchers that have samples in [mint, maxt]
  * (inclusive), from the head and every block, merged and deduplicated.
  * At least one matcher must not match the empty string (STRATA_EINVAL). */
-int tsdb_select(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers,
-                int64_t mint, int64_t maxt, tsdb_series_set_t **out);
+int tsdb_select(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers, int64_t mint, int64_t maxt,
+                tsdb_series_set_t **out);
 
 /* Advances to the next series in label order: 1 = there is one, 0 = end, <0 = error. */
 int tsdb_series_set_next(tsdb_series_set_t *set);
@@ -154,12 +156,12 @@ void tsdb_series_set_free(tsdb_series_set_t *set);
 
 /* A rollup point summarises the raw samples in (t - resolution, t]. */
 typedef struct tsdb_rollup_point {
-    int64_t t;          /* end of the interval, a multiple of the resolution */
-    uint32_t count;     /* samples in the interval (stale markers excluded) */
+    int64_t t;      /* end of the interval, a multiple of the resolution */
+    uint32_t count; /* samples in the interval (stale markers excluded) */
     double sum, min, max;
-    double last;        /* value of the newest sample in the interval */
-    int64_t last_t;     /* its timestamp */
-    double first;       /* value of the oldest sample in the interval */
+    double last;    /* value of the newest sample in the interval */
+    int64_t last_t; /* its timestamp */
+    double first;   /* value of the oldest sample in the interval */
     int64_t first_t;
     /* counter increase: newest minus the last sample before the interval
      * (or the interval's first sample when there is none), summed over resets */
@@ -169,12 +171,12 @@ typedef struct tsdb_rollup_point {
      * the step function exactly from rollups whenever every gap in the
      * interval is within their staleness.  TSDB_ROLLUP_1H points only: at
      * TSDB_ROLLUP_5M these are all 0 (not stored, to keep 5m rollups small). */
-    uint32_t stale;     /* stale markers in the interval (a point may hold only these: count 0) */
-    int64_t stale_t;    /* the newest one's time (0 when none) */
-    int64_t gap_max;    /* widest gap between consecutive samples in the interval (0 with one) */
-    double hold_sum;    /* sum over consecutive samples of v_i * (t_{i+1} - t_i), in value x ms:
+    uint32_t stale;        /* stale markers in the interval (a point may hold only these: count 0) */
+    int64_t stale_t;       /* the newest one's time (0 when none) */
+    int64_t gap_max;       /* widest gap between consecutive samples in the interval (0 with one) */
+    double hold_sum;       /* sum over consecutive samples of v_i * (t_{i+1} - t_i), in value x ms:
                            the integral of the step function from first_t to last_t */
-    double last_rise;   /* counter rise of the newest sample over the one before it in the
+    double last_rise;      /* counter rise of the newest sample over the one before it in the
                            interval (a drop counts its whole value); 0 when it is the only one */
     double inner_increase; /* counter rises between the interval's own samples: `increase`
                               without the first sample's rise over an earlier one */
@@ -189,8 +191,8 @@ typedef struct tsdb_rollup_point {
                                  rollup_zero_run_ms (tsdb_rollup_zero_run_ms()) */
 } tsdb_rollup_point_t;
 
-#define TSDB_ROLLUP_5M  (5 * 60 * 1000)
-#define TSDB_ROLLUP_1H  (60 * 60 * 1000)
+#define TSDB_ROLLUP_5M (5 * 60 * 1000)
+#define TSDB_ROLLUP_1H (60 * 60 * 1000)
 
 /* Rollup points of the current series at resolution TSDB_ROLLUP_5M or
  * TSDB_ROLLUP_1H whose intervals lie in [mint, maxt], ascending; computed from
@@ -199,8 +201,8 @@ typedef struct tsdb_rollup_point {
  * rollup_zero_run_ms).  An interval holding only
  * stale markers gives a point with count 0 (and only `t` and `stale` set).
  * Valid until the next _next(). */
-int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution,
-                            const tsdb_rollup_point_t **points, size_t *n);
+int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution, const tsdb_rollup_point_t **points,
+                            size_t *n);
 
 /* The zero-run minimum of the open store (its rollup_zero_run_ms option):
  * 1h rollup points' zero_inner_long counts zeros beyond it, whatever the
@@ -230,14 +232,14 @@ int tsdb_compact(tsdb_t *db);
 int tsdb_sync(tsdb_t *db);
 
 typedef struct tsdb_stats {
-    uint64_t series;            /* series in the index */
-    uint64_t head_series;       /* series with samples in the head */
+    uint64_t series;      /* series in the index */
+    uint64_t head_series; /* series with samples in the head */
     uint64_t head_samples;
-    uint64_t head_bytes;        /* memory held by head chunks */
+    uint64_t head_bytes; /* memory held by head chunks */
     uint64_t blocks;
-    uint64_t block_bytes;       /* on disk */
-    uint64_t wal_bytes;         /* on disk */
-    uint64_t samples_appended;  /* since open */
+    uint64_t block_bytes;      /* on disk */
+    uint64_t wal_bytes;        /* on disk */
+    uint64_t samples_appended; /* since open */
     uint64_t wal_fsyncs;
     double wal_fsync_seconds_total;
     uint64_t wal_corruptions;   /* torn/corrupt records cut at open */

@@ -19,7 +19,11 @@
 #include "strata_arena.h"
 #include "tsdb.h"
 
-static inline int64_t tsdb_floor_div(int64_t a, int64_t b) { int64_t q = a / b; return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q; }
+static inline int64_t tsdb_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
 
 /* ---- symbols ------------------------------------------------------------
  * Strings live in an arena for the db's lifetime; ids index a two-level
@@ -27,13 +31,13 @@ static inline int64_t tsdb_floor_div(int64_t a, int64_t b) { int64_t q = a / b; 
  * Each string is preceded by its length (4 bytes), so the append path can
  * compare label strings by length and words instead of strcmp. */
 #define TSDB_SYM_CHUNK_BITS 16
-#define TSDB_SYM_CHUNK (1u << TSDB_SYM_CHUNK_BITS)
+#define TSDB_SYM_CHUNK      (1u << TSDB_SYM_CHUNK_BITS)
 #define TSDB_SYM_MAX_CHUNKS 65536u
 
 typedef struct tsdb_symtab {
     const char **chunks[TSDB_SYM_MAX_CHUNKS];
     uint32_t n;
-    uint32_t *slots;     /* open addressing, id + 1, 0 = empty */
+    uint32_t *slots; /* open addressing, id + 1, 0 = empty */
     size_t nslots;
     strata_arena_t *strings;
     size_t bytes;
@@ -60,7 +64,10 @@ uint64_t tsdb_hash_bytes(const void *p, size_t n, uint64_t seed);
 /* ---- head postings: (name, value) symbol pair -> sorted refs ------------ */
 typedef struct tsdb_postings {
     uint32_t n, cap;
-    union { uint32_t one; uint32_t *ids; } u;  /* inline while cap <= 1 */
+    union {
+        uint32_t one;
+        uint32_t *ids;
+    } u; /* inline while cap <= 1 */
 } tsdb_postings_t;
 
 static inline const uint32_t *tsdb_postings_ids(const tsdb_postings_t *p)
@@ -69,11 +76,18 @@ static inline const uint32_t *tsdb_postings_ids(const tsdb_postings_t *p)
 }
 
 typedef struct tsdb_head_index {
-    struct tsdb_pentry { uint32_t name, value; tsdb_postings_t p; } *pairs;
+    struct tsdb_pentry {
+        uint32_t name, value;
+        tsdb_postings_t p;
+    } * pairs;
     size_t npairs_slots, npairs;
-    struct tsdb_lname { uint32_t name; uint32_t n, cap; uint32_t *vals; } *names;
+    struct tsdb_lname {
+        uint32_t name;
+        uint32_t n, cap;
+        uint32_t *vals;
+    } * names;
     size_t nnames, names_cap;
-    uint32_t *name_slots;  /* name sym -> index + 1 into names */
+    uint32_t *name_slots; /* name sym -> index + 1 into names */
     size_t nname_slots;
     size_t bytes;
 } tsdb_head_index_t;
@@ -90,12 +104,12 @@ enum { TSDB_MK_SET, TSDB_MK_PREFIX, TSDB_MK_REGEX };
 typedef struct tsdb_cmatcher {
     enum tsdb_match_op op;
     const char *name, *value;
-    int kind;              /* how the value is matched (EQ/NEQ are a one-element SET) */
-    char **alts;           /* SET alternatives, PREFIX prefix in alts[0] */
+    int kind;    /* how the value is matched (EQ/NEQ are a one-element SET) */
+    char **alts; /* SET alternatives, PREFIX prefix in alts[0] */
     size_t nalts;
     regex_t re;
     int has_re;
-    int matches_empty;     /* whether the matcher, op applied, accepts "" */
+    int matches_empty; /* whether the matcher, op applied, accepts "" */
 } tsdb_cmatcher_t;
 
 /* Compiles; STRATA_EBADREGEX on a bad regex, STRATA_EINVAL when every matcher
@@ -111,13 +125,12 @@ typedef struct tsdb_index_ops {
     /* Calls cb for every value of label `name` (stops on a nonzero return). */
     int (*each_value)(const void *idx, const char *name, tsdb_value_cb cb, void *ctx);
     /* Postings of name=value, or n = 0. */
-    void (*lookup)(const void *idx, const char *name, const char *value,
-                   const uint32_t **ids, size_t *n);
+    void (*lookup)(const void *idx, const char *name, const char *value, const uint32_t **ids, size_t *n);
 } tsdb_index_ops_t;
 
 /* Sorted ids matching every matcher; *out malloc'd (may be NULL when n = 0). */
-int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmatcher_t *m,
-                      size_t nm, uint32_t **out, size_t *nout);
+int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmatcher_t *m, size_t nm,
+                      uint32_t **out, size_t *nout);
 
 /* Compares two sorted label sets (names, then values, then length). */
 int tsdb_label_cmp(const tsdb_label_t *a, size_t na, const tsdb_label_t *b, size_t nb);

@@ -42,20 +42,20 @@
 #define WAL_DEFAULT_INTERVAL_MS   100
 
 struct tsdb_wal {
-    char *path;              /* <db>/wal */
+    char *path; /* <db>/wal */
     int dirfd;
     tsdb_wal_options_t opts;
 
     pthread_mutex_t mu;
-    pthread_cond_t sync_cv;  /* an fsync finished or a roll completed */
-    pthread_cond_t bg_cv;    /* wakes the interval thread (CLOCK_MONOTONIC) */
-    int fd;                  /* current segment, append position seg_size */
+    pthread_cond_t sync_cv; /* an fsync finished or a roll completed */
+    pthread_cond_t bg_cv;   /* wakes the interval thread (CLOCK_MONOTONIC) */
+    int fd;                 /* current segment, append position seg_size */
     uint64_t seg;
     uint64_t seg_size;
-    uint64_t written;        /* bytes appended since open (logical) */
-    uint64_t synced;         /* prefix of `written` known to be on stable storage */
-    int syncing;             /* a leader is in fsync() without the lock */
-    int err;                 /* sticky failure, 0 when healthy */
+    uint64_t written; /* bytes appended since open (logical) */
+    uint64_t synced;  /* prefix of `written` known to be on stable storage */
+    int syncing;      /* a leader is in fsync() without the lock */
+    int err;          /* sticky failure, 0 when healthy */
     int closing;
     int has_bg;
     pthread_t bg;
@@ -78,10 +78,7 @@ static void wal_header(uint8_t h[TSDB_WAL_HEADER_SIZE], uint8_t kind)
     h[6] = h[7] = 0;
 }
 
-static void seg_name(char *buf, size_t cap, uint64_t seg)
-{
-    snprintf(buf, cap, "%08" PRIu64, seg);
-}
+static void seg_name(char *buf, size_t cap, uint64_t seg) { snprintf(buf, cap, "%08" PRIu64, seg); }
 
 static void ckpt_name(char *buf, size_t cap, uint64_t seg)
 {
@@ -115,7 +112,11 @@ static int wal_fsync_fd(const tsdb_wal_t *w, int fd)
 
 /* ---- batch builders ----------------------------------------------------- */
 
-void tsdb_wal_batch_init(tsdb_wal_batch_t *b) { b->buf = NULL; b->len = b->cap = 0; }
+void tsdb_wal_batch_init(tsdb_wal_batch_t *b)
+{
+    b->buf = NULL;
+    b->len = b->cap = 0;
+}
 void tsdb_wal_batch_reset(tsdb_wal_batch_t *b) { b->len = 0; }
 
 void tsdb_wal_batch_free(tsdb_wal_batch_t *b)
@@ -147,8 +148,7 @@ static void record_seal(uint8_t *rec, uint32_t body_len)
     enc_put_u32le(rec + 4, crc);
 }
 
-int tsdb_wal_batch_add_series(tsdb_wal_batch_t *b, uint64_t ref, const tsdb_label_t *labels,
-                              size_t nlabels)
+int tsdb_wal_batch_add_series(tsdb_wal_batch_t *b, uint64_t ref, const tsdb_label_t *labels, size_t nlabels)
 {
     if (nlabels && !labels) return STRATA_EINVAL;
     size_t body = 1 + enc_uvarint_len(ref) + enc_uvarint_len(nlabels);
@@ -269,12 +269,18 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
                 }
                 memcpy(c, p, (size_t)sl);
                 c[sl] = 0;
-                if (part == 0) sc->labels[i].name = c; else sc->labels[i].value = c;
+                if (part == 0)
+                    sc->labels[i].name = c;
+                else
+                    sc->labels[i].value = c;
                 c += sl + 1;
                 p += sl;
             }
         }
-        if (p != end) { *why = "bad series record"; return 0; }
+        if (p != end) {
+            *why = "bad series record";
+            return 0;
+        }
         if (ops && ops->on_series && (rc = ops->on_series(ops->ctx, ref, sc->labels, (size_t)n)))
             return rc < 0 ? rc : STRATA_EINVAL;
         st->series++;
@@ -285,8 +291,7 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
             *why = "bad samples record";
             return 0;
         }
-        if ((rc = grow((void **)&sc->samples, &sc->samples_cap, (size_t)n, sizeof *sc->samples)))
-            return rc;
+        if ((rc = grow((void **)&sc->samples, &sc->samples_cap, (size_t)n, sizeof *sc->samples))) return rc;
         uint64_t r = 0, t = 0;
         for (uint64_t i = 0; i < n; i++) {
             uint64_t a, b;
@@ -302,30 +307,34 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
             sc->samples[i].t = (int64_t)t;
             memcpy(&sc->samples[i].v, &vb, 8);
         }
-        if (p != end) { *why = "bad samples record"; return 0; }
+        if (p != end) {
+            *why = "bad samples record";
+            return 0;
+        }
         if (ops && ops->on_samples && (rc = ops->on_samples(ops->ctx, sc->samples, (size_t)n)))
             return rc < 0 ? rc : STRATA_EINVAL;
         st->samples += n;
         return 0;
     }
-    default:
-        *why = "unknown record type";
-        return 0;
+    default: *why = "unknown record type"; return 0;
     }
 }
 
 int tsdb_wal_replay_buffer(const uint8_t *buf, size_t len, const tsdb_wal_replay_ops_t *ops,
                            tsdb_wal_replay_stats_t *stats, size_t *valid_len, const char **why)
 {
-    tsdb_wal_replay_stats_t local = {0};
+    tsdb_wal_replay_stats_t local = { 0 };
     tsdb_wal_replay_stats_t *st = stats ? stats : &local;
-    replay_scratch_t sc = {0};
+    replay_scratch_t sc = { 0 };
     const char *bad = NULL;
     size_t off = 0;
     int rc = 0;
 
-    if (len == 0) goto out;   /* a segment created just before a crash */
-    if (len < TSDB_WAL_HEADER_SIZE) { bad = "torn file header"; goto out; }
+    if (len == 0) goto out; /* a segment created just before a crash */
+    if (len < TSDB_WAL_HEADER_SIZE) {
+        bad = "torn file header";
+        goto out;
+    }
     if (enc_get_u32le(buf) != TSDB_WAL_MAGIC || buf[5] > TSDB_WAL_KIND_CHECKPOINT || buf[6] || buf[7]) {
         bad = "bad file header";
         goto out;
@@ -339,12 +348,24 @@ int tsdb_wal_replay_buffer(const uint8_t *buf, size_t len, const tsdb_wal_replay
     }
     off = TSDB_WAL_HEADER_SIZE;
     while (off < len) {
-        if (len - off < TSDB_WAL_RECORD_HEADER_SIZE) { bad = "torn record header"; break; }
+        if (len - off < TSDB_WAL_RECORD_HEADER_SIZE) {
+            bad = "torn record header";
+            break;
+        }
         uint32_t rlen = enc_get_u32le(buf + off), crc = enc_get_u32le(buf + off + 4);
-        if (rlen == 0 || rlen > TSDB_WAL_MAX_RECORD_BYTES) { bad = "bad record length"; break; }
-        if (rlen > len - off - TSDB_WAL_RECORD_HEADER_SIZE) { bad = "torn record"; break; }
+        if (rlen == 0 || rlen > TSDB_WAL_MAX_RECORD_BYTES) {
+            bad = "bad record length";
+            break;
+        }
+        if (rlen > len - off - TSDB_WAL_RECORD_HEADER_SIZE) {
+            bad = "torn record";
+            break;
+        }
         const uint8_t *body = buf + off + TSDB_WAL_RECORD_HEADER_SIZE;
-        if (tsdb_crc32c(tsdb_crc32c(0, buf + off, 4), body, rlen) != crc) { bad = "crc mismatch"; break; }
+        if (tsdb_crc32c(tsdb_crc32c(0, buf + off, 4), body, rlen) != crc) {
+            bad = "crc mismatch";
+            break;
+        }
         if ((rc = decode_record(body, rlen, ops, st, &sc, &bad)) || bad) break;
         st->records++;
         off += TSDB_WAL_RECORD_HEADER_SIZE + rlen;
@@ -362,8 +383,7 @@ out:
 
 /* Replays one file.  *valid_len < *file_len means it is damaged from there on. */
 static int replay_file(const tsdb_wal_t *w, const char *name, const tsdb_wal_replay_ops_t *ops,
-                       tsdb_wal_replay_stats_t *st, size_t *valid_len, size_t *file_len,
-                       const char **why)
+                       tsdb_wal_replay_stats_t *st, size_t *valid_len, size_t *file_len, const char **why)
 {
     int fd = openat(w->dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -382,7 +402,10 @@ static int replay_file(const tsdb_wal_t *w, const char *name, const tsdb_wal_rep
     size_t len = (size_t)sb.st_size, got = 0;
     *file_len = len;
     uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) { close(fd); return STRATA_ENOMEM; }
+    if (!buf) {
+        close(fd);
+        return STRATA_ENOMEM;
+    }
     while (got < len) {
         ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
         if (n < 0 && errno == EINTR) continue;
@@ -523,12 +546,19 @@ static int create_segment(tsdb_wal_t *w, uint64_t seg)
     int e = fd < 0 ? errno : pwrite_all(fd, h, sizeof h, 0);
     if (e) {
         strata_error("wal segment create failed", "file=%s/%s err=\"%s\"", w->path, name, strerror(e));
-        if (fd >= 0) { close(fd); unlinkat(w->dirfd, name, 0); }
+        if (fd >= 0) {
+            close(fd);
+            unlinkat(w->dirfd, name, 0);
+        }
         return strata_errno_to_err(e);
     }
     /* The new name must be durable before anything acknowledged lands in it. */
     int rc = strata_fsync_dir(w->path);
-    if (rc) { close(fd); unlinkat(w->dirfd, name, 0); return rc; }
+    if (rc) {
+        close(fd);
+        unlinkat(w->dirfd, name, 0);
+        return rc;
+    }
     return fd;
 }
 
@@ -574,7 +604,7 @@ static int roll_locked(tsdb_wal_t *w)
     w->synced = w->written;
     pthread_cond_broadcast(&w->sync_cv);
     int fd = create_segment(w, w->seg + 1);
-    if (fd < 0) return fd;   /* keep appending to the old segment */
+    if (fd < 0) return fd; /* keep appending to the old segment */
     close(w->fd);
     w->fd = fd;
     w->seg++;
@@ -592,8 +622,8 @@ static int write_locked(tsdb_wal_t *w, const uint8_t *buf, size_t len)
         return 0;
     }
     int rc = strata_errno_to_err(e);
-    strata_error("wal write failed", "segment=%08" PRIu64 " offset=%" PRIu64 " bytes=%zu err=\"%s\"",
-                 w->seg, w->seg_size, len, strerror(e));
+    strata_error("wal write failed", "segment=%08" PRIu64 " offset=%" PRIu64 " bytes=%zu err=\"%s\"", w->seg,
+                 w->seg_size, len, strerror(e));
     /* Cut off whatever part of the batch did land: a torn record followed by
      * later good ones would make replay drop those good ones. */
     if (ftruncate(w->fd, (off_t)w->seg_size) != 0) {
@@ -726,8 +756,7 @@ static void wal_free(tsdb_wal_t *w)
 
 /* Cuts the log at segment index i (of f->segs), byte offset keep: truncates
  * that segment and deletes every later one. */
-static int cut_log(tsdb_wal_t *w, const wal_files_t *f, size_t i, size_t keep,
-                   tsdb_wal_replay_stats_t *st)
+static int cut_log(tsdb_wal_t *w, const wal_files_t *f, size_t i, size_t keep, tsdb_wal_replay_stats_t *st)
 {
     char name[32];
     seg_name(name, sizeof name, f->segs[i]);
@@ -771,10 +800,10 @@ static int replay_all(tsdb_wal_t *w, const tsdb_wal_replay_ops_t *ops, tsdb_wal_
         *first_seg = ck;
         ckpt_name(name, sizeof name, ck);
         if ((rc = replay_file(w, name, ops, st, &valid, &flen, &why))) goto out;
-        if (why)   /* media damage: the checkpoint was renamed into place whole */
+        if (why) /* media damage: the checkpoint was renamed into place whole */
             strata_error("wal checkpoint corrupt, replaying what precedes the damage",
-                         "file=%s/%s offset=%zu reason=\"%s\" lost_bytes=%zu", w->path, name, valid,
-                         why, flen - valid);
+                         "file=%s/%s offset=%zu reason=\"%s\" lost_bytes=%zu", w->path, name, valid, why,
+                         flen - valid);
     }
     size_t i = 0;
     while (i < f.nsegs && f.segs[i] < ck) i++;
@@ -803,10 +832,10 @@ static int replay_all(tsdb_wal_t *w, const tsdb_wal_replay_ops_t *ops, tsdb_wal_
         if (why) {
             uint64_t before = st->truncated_bytes;
             rc = cut_log(w, &f, i, valid, st);
-            strata_warn("wal damaged, cut off at the first bad record",
-                        "file=%s/%s offset=%zu reason=\"%s\" truncated_bytes=%" PRIu64
-                        " later_segments_dropped=%zu", w->path, name, valid, why,
-                        st->truncated_bytes - before + (flen - valid), f.nsegs - i - 1);
+            strata_warn(
+                "wal damaged, cut off at the first bad record",
+                "file=%s/%s offset=%zu reason=\"%s\" truncated_bytes=%" PRIu64 " later_segments_dropped=%zu",
+                w->path, name, valid, why, st->truncated_bytes - before + (flen - valid), f.nsegs - i - 1);
             goto out;
         }
         expect++;
@@ -841,7 +870,10 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
 
     int rc = 0;
     size_t plen = strlen(dir) + 5;
-    if (!(w->path = malloc(plen))) { rc = STRATA_ENOMEM; goto fail; }
+    if (!(w->path = malloc(plen))) {
+        rc = STRATA_ENOMEM;
+        goto fail;
+    }
     snprintf(w->path, plen, "%s/wal", dir);
     int created = 0;
     if ((mkdir(dir, 0755) != 0 && errno != EEXIST) ||
@@ -853,9 +885,12 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
         goto fail;
     }
 
-    if (created) {   /* make the new wal/ entry itself durable */
+    if (created) { /* make the new wal/ entry itself durable */
         int pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (pfd >= 0) { fsync(pfd); close(pfd); }
+        if (pfd >= 0) {
+            fsync(pfd);
+            close(pfd);
+        }
     }
 
     uint64_t first = 1, last = 0;
@@ -874,7 +909,7 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
         }
         w->seg = last;
         w->seg_size = last_len;
-        if (last_len < TSDB_WAL_HEADER_SIZE) {   /* empty or cut at 0: give it its header back */
+        if (last_len < TSDB_WAL_HEADER_SIZE) { /* empty or cut at 0: give it its header back */
             uint8_t h[TSDB_WAL_HEADER_SIZE];
             wal_header(h, TSDB_WAL_KIND_SEGMENT);
             int e = ftruncate(w->fd, 0) != 0 ? errno : pwrite_all(w->fd, h, sizeof h, 0);
@@ -888,21 +923,28 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
         }
     } else {
         int fd = create_segment(w, first);
-        if (fd < 0) { rc = fd; goto fail; }
+        if (fd < 0) {
+            rc = fd;
+            goto fail;
+        }
         w->fd = fd;
         w->seg = first;
         w->seg_size = TSDB_WAL_HEADER_SIZE;
     }
 
     if (w->opts.fsync == TSDB_FSYNC_INTERVAL) {
-        if (pthread_create(&w->bg, NULL, interval_thread, w) != 0) { rc = STRATA_ENOMEM; goto fail; }
+        if (pthread_create(&w->bg, NULL, interval_thread, w) != 0) {
+            rc = STRATA_ENOMEM;
+            goto fail;
+        }
         w->has_bg = 1;
     }
     if (st->records || st->corrupt_records)
-        strata_info("wal replayed", "dir=%s records=%" PRIu64 " series=%" PRIu64 " samples=%" PRIu64
-                    " corrupt=%" PRIu64 " truncated_bytes=%" PRIu64 " segment=%08" PRIu64,
-                    w->path, st->records, st->series, st->samples, st->corrupt_records,
-                    st->truncated_bytes, w->seg);
+        strata_info("wal replayed",
+                    "dir=%s records=%" PRIu64 " series=%" PRIu64 " samples=%" PRIu64 " corrupt=%" PRIu64
+                    " truncated_bytes=%" PRIu64 " segment=%08" PRIu64,
+                    w->path, st->records, st->series, st->samples, st->corrupt_records, st->truncated_bytes,
+                    w->seg);
     *out = w;
     return 0;
 fail:

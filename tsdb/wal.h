@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "encoding.h"  /* tsdb_crc32c */
+#include "encoding.h" /* tsdb_crc32c */
 #include "tsdb.h"
 
 typedef struct tsdb_wal tsdb_wal_t;
@@ -37,8 +37,7 @@ void tsdb_wal_batch_init(tsdb_wal_batch_t *b);
 void tsdb_wal_batch_reset(tsdb_wal_batch_t *b);
 void tsdb_wal_batch_free(tsdb_wal_batch_t *b);
 /* Adds a series record (ref -> label set). */
-int tsdb_wal_batch_add_series(tsdb_wal_batch_t *b, uint64_t ref, const tsdb_label_t *labels,
-                              size_t nlabels);
+int tsdb_wal_batch_add_series(tsdb_wal_batch_t *b, uint64_t ref, const tsdb_label_t *labels, size_t nlabels);
 /* Adds a samples record. */
 int tsdb_wal_batch_add_samples(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *samples, size_t n);
 
@@ -63,17 +62,16 @@ typedef struct tsdb_wal_replay_ops {
 
 typedef struct tsdb_wal_replay_stats {
     uint64_t records, series, samples;
-    uint64_t corrupt_records;   /* torn or failing CRC: the log was cut there */
-    uint64_t truncated_bytes;   /* bytes cut off */
+    uint64_t corrupt_records; /* torn or failing CRC: the log was cut there */
+    uint64_t truncated_bytes; /* bytes cut off */
 } tsdb_wal_replay_stats_t;
 
 /* Replays the checkpoint then every later segment in order, calling ops for
  * each record; at the first torn or corrupt record it logs, truncates that
  * segment there and drops any later segments (they cannot be trusted to
  * follow), then opens for writing at the end.  dir is the database dir. */
-int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts,
-                  const tsdb_wal_replay_ops_t *ops, tsdb_wal_replay_stats_t *stats,
-                  tsdb_wal_t **out);
+int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wal_replay_ops_t *ops,
+                  tsdb_wal_replay_stats_t *stats, tsdb_wal_t **out);
 /* Replays one segment or checkpoint image held in memory (header included):
  * the parser tsdb_wal_open uses for each file, exposed for the fuzz target and
  * tools.  Counts into stats (may be NULL).  *valid_len (may be NULL) is the

@@ -17,46 +17,46 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: strata [flags]\n"
-"\n"
-"strata: Prometheus remote-write ingest, time-series store and Run:ai-compatible API.\n"
-"\n"
-"  --listen=HOST:PORT             listen address ([v6]:port too)       (127.0.0.1:9201)\n"
-"  --data-dir=DIR                 data directory                        (data)\n"
-"  --retention=DURATION           drop data older than this, 0 = never  (15d)\n"
-"  --retention-size=BYTES         drop oldest blocks beyond this, 0 = no limit (0)\n"
-"  --wal-fsync=always|interval|never  when the WAL is fsynced           (interval)\n"
-"  --wal-fsync-interval=DURATION  group-commit interval for =interval   (100ms)\n"
-"  --block-duration=DURATION      head cut interval                     (2h)\n"
-"  --ooo-window=DURATION          accept samples this far behind a series' newest (10m)\n"
-"  --auth=none|jwt                request authentication                (none)\n"
-"  --jwt-secret-file=FILE         HS256 secret for --auth=jwt\n"
-"  --jwt-public-key=FILE          RS256 public key (PEM) for --auth=jwt\n"
-"  --insecure                     allow --auth=none on a non-loopback address\n"
-"  --tls-cert=FILE --tls-key=FILE serve HTTPS with this PEM certificate and key\n"
-"  --max-request-bytes=BYTES      decompressed remote-write body limit  (32MiB)\n"
-"  --max-series-per-tenant=N      series a tenant may have, 0 = no limit (0)\n"
-"  --max-labels-per-series=N      labels a series may carry, 0 = no limit (64)\n"
-"  --max-label-name-length=N      bytes, 0 = no limit                   (1024)\n"
-"  --max-label-value-length=N     bytes, 0 = no limit                   (4096)\n"
-"  --threads=N                    HTTP worker threads                   (4)\n"
-"  --max-connections=N            concurrent HTTP connections           (1024)\n"
-"  --http-timeout=DURATION        idle connection timeout               (60s)\n"
-"  --shutdown-timeout=DURATION    wait for in-flight requests at stop   (30s)\n"
-"  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
-"  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
-"  --max-points=N                 numberOfSamples=0 points per series   (11000)\n"
-"  --query-max-samples=N          points one metric type may read, 0 = no limit (50000000)\n"
-"  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
-"  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
-"  --report-workers=N             report generator threads              (1)\n"
-"  --report-source=rollups|raw    whole-hour report days from 1h rollups, or always from raw\n"
-"                                 samples (slower; the reference, to cross-check) (rollups)\n"
-"  --report-worker-delay=DURATION test only: wait this long before generating each report (0)\n"
-"  --log-level=debug|info|warn|error                                    (info)\n"
-"  --help                         this text\n"
-"\n"
-"DURATION: 100ms, 30s, 10m, 1h30m, 15d, 1w.  BYTES: 1048576, 512KiB, 32MiB, 1GiB, 1GB.\n");
+            "usage: strata [flags]\n"
+            "\n"
+            "strata: Prometheus remote-write ingest, time-series store and Run:ai-compatible API.\n"
+            "\n"
+            "  --listen=HOST:PORT             listen address ([v6]:port too)       (127.0.0.1:9201)\n"
+            "  --data-dir=DIR                 data directory                        (data)\n"
+            "  --retention=DURATION           drop data older than this, 0 = never  (15d)\n"
+            "  --retention-size=BYTES         drop oldest blocks beyond this, 0 = no limit (0)\n"
+            "  --wal-fsync=always|interval|never  when the WAL is fsynced           (interval)\n"
+            "  --wal-fsync-interval=DURATION  group-commit interval for =interval   (100ms)\n"
+            "  --block-duration=DURATION      head cut interval                     (2h)\n"
+            "  --ooo-window=DURATION          accept samples this far behind a series' newest (10m)\n"
+            "  --auth=none|jwt                request authentication                (none)\n"
+            "  --jwt-secret-file=FILE         HS256 secret for --auth=jwt\n"
+            "  --jwt-public-key=FILE          RS256 public key (PEM) for --auth=jwt\n"
+            "  --insecure                     allow --auth=none on a non-loopback address\n"
+            "  --tls-cert=FILE --tls-key=FILE serve HTTPS with this PEM certificate and key\n"
+            "  --max-request-bytes=BYTES      decompressed remote-write body limit  (32MiB)\n"
+            "  --max-series-per-tenant=N      series a tenant may have, 0 = no limit (0)\n"
+            "  --max-labels-per-series=N      labels a series may carry, 0 = no limit (64)\n"
+            "  --max-label-name-length=N      bytes, 0 = no limit                   (1024)\n"
+            "  --max-label-value-length=N     bytes, 0 = no limit                   (4096)\n"
+            "  --threads=N                    HTTP worker threads                   (4)\n"
+            "  --max-connections=N            concurrent HTTP connections           (1024)\n"
+            "  --http-timeout=DURATION        idle connection timeout               (60s)\n"
+            "  --shutdown-timeout=DURATION    wait for in-flight requests at stop   (30s)\n"
+            "  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
+            "  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
+            "  --max-points=N                 numberOfSamples=0 points per series   (11000)\n"
+            "  --query-max-samples=N          points one metric type may read, 0 = no limit (50000000)\n"
+            "  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
+            "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
+            "  --report-workers=N             report generator threads              (1)\n"
+            "  --report-source=rollups|raw    whole-hour report days from 1h rollups, or always from raw\n"
+            "                                 samples (slower; the reference, to cross-check) (rollups)\n"
+            "  --report-worker-delay=DURATION test only: wait this long before generating each report (0)\n"
+            "  --log-level=debug|info|warn|error                                    (info)\n"
+            "  --help                         this text\n"
+            "\n"
+            "DURATION: 100ms, 30s, 10m, 1h30m, 15d, 1w.  BYTES: 1048576, 512KiB, 32MiB, 1GiB, 1GB.\n");
 }
 
 /* Prometheus durations (strata_time.h): "100ms", "30s", "10m", "1h30m", "15d", "0". */
@@ -68,10 +68,24 @@ static int parse_bytes(const char *s, uint64_t *out)
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || v < 0) return -1;
-    static const struct { const char *suf; double mul; } u[] = {
-        { "", 1 }, { "B", 1 }, { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
-        { "TiB", 1099511627776.0 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
-        { "k", 1e3 }, { "K", 1024.0 }, { "M", 1048576.0 }, { "G", 1073741824.0 },
+    static const struct {
+        const char *suf;
+        double mul;
+    } u[] = {
+        { "", 1 },
+        { "B", 1 },
+        { "KiB", 1024.0 },
+        { "MiB", 1048576.0 },
+        { "GiB", 1073741824.0 },
+        { "TiB", 1099511627776.0 },
+        { "KB", 1e3 },
+        { "MB", 1e6 },
+        { "GB", 1e9 },
+        { "TB", 1e12 },
+        { "k", 1e3 },
+        { "K", 1024.0 },
+        { "M", 1048576.0 },
+        { "G", 1073741824.0 },
     };
     for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
         if (!strcmp(end, u[i].suf)) {
@@ -93,12 +107,40 @@ static int parse_uint(const char *s, uint64_t *out)
 }
 
 enum {
-    O_LISTEN = 256, O_DATA_DIR, O_RETENTION, O_RETENTION_SIZE, O_WAL_FSYNC, O_WAL_FSYNC_INTERVAL,
-    O_BLOCK_DURATION, O_OOO_WINDOW, O_AUTH, O_JWT_SECRET, O_JWT_PUBKEY, O_INSECURE, O_TLS_CERT,
-    O_TLS_KEY, O_MAX_REQUEST, O_MAX_SERIES, O_MAX_LABELS, O_MAX_NAME, O_MAX_VALUE, O_THREADS,
-    O_MAX_CONN, O_HTTP_TIMEOUT, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_STALENESS, O_GPU_IDLE,
-    O_REPORT_RETENTION, O_REPORT_WORKERS, O_MAX_POINTS, O_MAX_RANGE, O_REPORT_WORKER_DELAY,
-    O_QUERY_MAX_SAMPLES, O_REPORT_SOURCE,
+    O_LISTEN = 256,
+    O_DATA_DIR,
+    O_RETENTION,
+    O_RETENTION_SIZE,
+    O_WAL_FSYNC,
+    O_WAL_FSYNC_INTERVAL,
+    O_BLOCK_DURATION,
+    O_OOO_WINDOW,
+    O_AUTH,
+    O_JWT_SECRET,
+    O_JWT_PUBKEY,
+    O_INSECURE,
+    O_TLS_CERT,
+    O_TLS_KEY,
+    O_MAX_REQUEST,
+    O_MAX_SERIES,
+    O_MAX_LABELS,
+    O_MAX_NAME,
+    O_MAX_VALUE,
+    O_THREADS,
+    O_MAX_CONN,
+    O_HTTP_TIMEOUT,
+    O_SHUTDOWN_TIMEOUT,
+    O_LOG_LEVEL,
+    O_HELP,
+    O_STALENESS,
+    O_GPU_IDLE,
+    O_REPORT_RETENTION,
+    O_REPORT_WORKERS,
+    O_MAX_POINTS,
+    O_MAX_RANGE,
+    O_REPORT_WORKER_DELAY,
+    O_QUERY_MAX_SAMPLES,
+    O_REPORT_SOURCE,
 };
 
 static const struct option options[] = {
@@ -173,14 +215,19 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         const char *name = NULL;
-        for (const struct option *o = options; o->name; o++) if (o->val == opt) name = o->name;
+        for (const struct option *o = options; o->name; o++)
+            if (o->val == opt) name = o->name;
         int64_t d;
         uint64_t u;
         switch (opt) {
         case O_LISTEN: c->listen = optarg; break;
         case O_DATA_DIR: c->data_dir = optarg; break;
-        case O_RETENTION: if (parse_duration_ms(optarg, &c->retention_ms)) return bad_flag(name, optarg); break;
-        case O_RETENTION_SIZE: if (parse_bytes(optarg, &c->retention_bytes)) return bad_flag(name, optarg); break;
+        case O_RETENTION:
+            if (parse_duration_ms(optarg, &c->retention_ms)) return bad_flag(name, optarg);
+            break;
+        case O_RETENTION_SIZE:
+            if (parse_bytes(optarg, &c->retention_bytes)) return bad_flag(name, optarg);
+            break;
         case O_WAL_FSYNC:
             if (strcmp(optarg, "always") && strcmp(optarg, "interval") && strcmp(optarg, "never"))
                 return bad_flag(name, optarg);
@@ -188,13 +235,16 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             break;
         case O_WAL_FSYNC_INTERVAL:
             if (parse_duration_ms(optarg, &c->fsync_interval_ms) || c->fsync_interval_ms < 1 ||
-                c->fsync_interval_ms > 60000) return bad_flag(name, optarg);
+                c->fsync_interval_ms > 60000)
+                return bad_flag(name, optarg);
             break;
         case O_BLOCK_DURATION:
             if (parse_duration_ms(optarg, &c->block_duration_ms) || c->block_duration_ms < 60000)
                 return bad_flag(name, optarg);
             break;
-        case O_OOO_WINDOW: if (parse_duration_ms(optarg, &c->ooo_window_ms)) return bad_flag(name, optarg); break;
+        case O_OOO_WINDOW:
+            if (parse_duration_ms(optarg, &c->ooo_window_ms)) return bad_flag(name, optarg);
+            break;
         case O_AUTH:
             if (strcmp(optarg, "none") && strcmp(optarg, "jwt")) return bad_flag(name, optarg);
             c->auth = optarg;
@@ -208,12 +258,29 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             if (parse_bytes(optarg, &u) || u < 1024 || u > (UINT64_C(1) << 32)) return bad_flag(name, optarg);
             c->limits.max_request_bytes = (size_t)u;
             break;
-        case O_MAX_SERIES: if (parse_uint(optarg, &c->limits.max_series_per_tenant)) return bad_flag(name, optarg); break;
-        case O_MAX_LABELS: if (parse_uint(optarg, &u)) return bad_flag(name, optarg); c->limits.max_labels_per_series = (size_t)u; break;
-        case O_MAX_NAME: if (parse_uint(optarg, &u)) return bad_flag(name, optarg); c->limits.max_label_name_length = (size_t)u; break;
-        case O_MAX_VALUE: if (parse_uint(optarg, &u)) return bad_flag(name, optarg); c->limits.max_label_value_length = (size_t)u; break;
-        case O_THREADS: if (parse_uint(optarg, &u) || u < 1 || u > 256) return bad_flag(name, optarg); c->threads = (unsigned)u; break;
-        case O_MAX_CONN: if (parse_uint(optarg, &u) || u < 1 || u > 1000000) return bad_flag(name, optarg); c->max_connections = (unsigned)u; break;
+        case O_MAX_SERIES:
+            if (parse_uint(optarg, &c->limits.max_series_per_tenant)) return bad_flag(name, optarg);
+            break;
+        case O_MAX_LABELS:
+            if (parse_uint(optarg, &u)) return bad_flag(name, optarg);
+            c->limits.max_labels_per_series = (size_t)u;
+            break;
+        case O_MAX_NAME:
+            if (parse_uint(optarg, &u)) return bad_flag(name, optarg);
+            c->limits.max_label_name_length = (size_t)u;
+            break;
+        case O_MAX_VALUE:
+            if (parse_uint(optarg, &u)) return bad_flag(name, optarg);
+            c->limits.max_label_value_length = (size_t)u;
+            break;
+        case O_THREADS:
+            if (parse_uint(optarg, &u) || u < 1 || u > 256) return bad_flag(name, optarg);
+            c->threads = (unsigned)u;
+            break;
+        case O_MAX_CONN:
+            if (parse_uint(optarg, &u) || u < 1 || u > 1000000) return bad_flag(name, optarg);
+            c->max_connections = (unsigned)u;
+            break;
         case O_HTTP_TIMEOUT:
             if (parse_duration_ms(optarg, &d) || d < 1000) return bad_flag(name, optarg);
             c->http_timeout_s = (unsigned)(d / 1000);
@@ -224,7 +291,8 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             break;
         case O_LOG_LEVEL: c->log_level = optarg; break;
         case O_STALENESS:
-            if (parse_duration_ms(optarg, &c->staleness_ms) || c->staleness_ms < 1000) return bad_flag(name, optarg);
+            if (parse_duration_ms(optarg, &c->staleness_ms) || c->staleness_ms < 1000)
+                return bad_flag(name, optarg);
             break;
         case O_MAX_POINTS:
             if (parse_uint(optarg, &u) || u < 1 || u > 100000000) return bad_flag(name, optarg);
@@ -247,9 +315,12 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             if (parse_duration_ms(optarg, &c->report_worker_delay_ms)) return bad_flag(name, optarg);
             break;
         case O_REPORT_SOURCE:
-            if (strcmp(optarg, "rollups") == 0) c->report_raw = 0;
-            else if (strcmp(optarg, "raw") == 0) c->report_raw = 1;
-            else return bad_flag(name, optarg);
+            if (strcmp(optarg, "rollups") == 0)
+                c->report_raw = 0;
+            else if (strcmp(optarg, "raw") == 0)
+                c->report_raw = 1;
+            else
+                return bad_flag(name, optarg);
             break;
         case O_GPU_IDLE:
             if (parse_duration_ms(optarg, &c->gpu_idle_after_ms) || c->gpu_idle_after_ms < 1000)
@@ -282,8 +353,11 @@ static int is_loopback(const char *listen)
     const char *colon = strrchr(listen, ':');
     size_t hl = colon ? (size_t)(colon - listen) : strlen(listen);
     const char *h = listen;
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { h++; hl -= 2; }
-    if (hl == 0 || hl >= sizeof host) return 0;  /* "" = all interfaces */
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof host) return 0; /* "" = all interfaces */
     memcpy(host, h, hl);
     host[hl] = '\0';
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai, *p;
@@ -296,7 +370,8 @@ static int is_loopback(const char *listen)
         } else if (p->ai_family == AF_INET6) {
             static const struct in6_addr lo = IN6ADDR_LOOPBACK_INIT;
             if (memcmp(&((struct sockaddr_in6 *)p->ai_addr)->sin6_addr, &lo, sizeof lo)) loop = 0;
-        } else loop = 0;
+        } else
+            loop = 0;
     }
     freeaddrinfo(ai);
     return loop;

@@ -15,15 +15,15 @@
 typedef struct daemon_config {
     const char *listen, *data_dir, *auth, *jwt_secret_file, *jwt_public_key;
     const char *tls_cert, *tls_key, *log_level, *wal_fsync;
-    enum strata_log_level log_level_value;  /* --log-level, parsed */
+    enum strata_log_level log_level_value; /* --log-level, parsed */
     int insecure;
     int64_t retention_ms, ooo_window_ms, block_duration_ms, fsync_interval_ms;
     int64_t staleness_ms, gpu_idle_after_ms, report_retention_ms, max_range_ms;
-    int64_t report_worker_delay_ms;  /* test-only */
+    int64_t report_worker_delay_ms; /* test-only */
     size_t max_points;
     uint64_t query_max_samples;
     unsigned report_workers;
-    int report_raw;                  /* --report-source=raw */
+    int report_raw; /* --report-source=raw */
     uint64_t retention_bytes;
     ingest_limits_t limits;
     unsigned threads, max_connections, http_timeout_s, shutdown_timeout_s;

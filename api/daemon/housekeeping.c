@@ -23,9 +23,12 @@ static void *housekeep(void *arg)
         pthread_mutex_unlock(&h->mu);
         clock_gettime(CLOCK_REALTIME, &ts);
         size_t dropped = 0;
-        int rc = api_registry_gc(h->reg, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, h->retain_ms, &dropped);
-        if (rc) strata_warn("registry gc failed", "err=\"%s\"", strata_strerror(rc));
-        else if (dropped) strata_info("registry gc", "workloads_dropped=%zu", dropped);
+        int rc = api_registry_gc(h->reg, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, h->retain_ms,
+                                 &dropped);
+        if (rc)
+            strata_warn("registry gc failed", "err=\"%s\"", strata_strerror(rc));
+        else if (dropped)
+            strata_info("registry gc", "workloads_dropped=%zu", dropped);
         pthread_mutex_lock(&h->mu);
     }
     pthread_mutex_unlock(&h->mu);

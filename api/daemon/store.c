@@ -24,8 +24,9 @@ void *daemon_store_open(void *arg)
     opts.retention_ms = c->retention_ms;
     opts.retention_bytes = c->retention_bytes;
     opts.ooo_window_ms = c->ooo_window_ms;
-    opts.fsync = !strcmp(c->wal_fsync, "always") ? TSDB_FSYNC_ALWAYS
-               : !strcmp(c->wal_fsync, "never") ? TSDB_FSYNC_NEVER : TSDB_FSYNC_INTERVAL;
+    opts.fsync = !strcmp(c->wal_fsync, "always")  ? TSDB_FSYNC_ALWAYS
+                 : !strcmp(c->wal_fsync, "never") ? TSDB_FSYNC_NEVER
+                                                  : TSDB_FSYNC_INTERVAL;
     opts.fsync_interval_ms = (int)c->fsync_interval_ms;
     opts.rollup_zero_run_ms = c->gpu_idle_after_ms;
     struct timespec t0, t1;

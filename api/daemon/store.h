@@ -20,10 +20,10 @@ typedef struct daemon_store {
     const daemon_config_t *cfg;
     api_server_t *srv;
     api_registry_t *reg;
-    api_reports_ref_t *reports;      /* its st is filled */
-    api_reports_tsdb_source_t *gen;  /* its reader is filled */
-    api_reports_delay_t *delay;      /* filled with --report-worker-delay */
-    pthread_t main_thread;           /* gets SIGTERM when the store cannot be opened */
+    api_reports_ref_t *reports;     /* its st is filled */
+    api_reports_tsdb_source_t *gen; /* its reader is filled */
+    api_reports_delay_t *delay;     /* filled with --report-worker-delay */
+    pthread_t main_thread;          /* gets SIGTERM when the store cannot be opened */
     /* filled by daemon_store_open */
     tsdb_t *db;
     ingest_t *ing;

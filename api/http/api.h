@@ -35,7 +35,7 @@ typedef struct api_auth api_auth_t;
 typedef struct api_principal {
     int32_t tenant_id;
     char sub[128];
-    unsigned scopes;  /* API_SCOPE_* bits */
+    unsigned scopes; /* API_SCOPE_* bits */
 } api_principal_t;
 
 #define API_SCOPE_METRICS_WRITE 1u
@@ -52,8 +52,8 @@ void api_auth_free(api_auth_t *auth);
  * `scope` (0 = any valid token).  Returns 0 and fills who, STRATA_EUNAUTH for
  * a missing/bad/expired token, STRATA_EFORBIDDEN for a missing scope; msg
  * gets the reason. */
-int api_auth_check(const api_auth_t *auth, const char *authorization, unsigned scope,
-                   int64_t now_s, api_principal_t *who, char *msg, size_t msgcap);
+int api_auth_check(const api_auth_t *auth, const char *authorization, unsigned scope, int64_t now_s,
+                   api_principal_t *who, char *msg, size_t msgcap);
 
 /* ---- routes -----------------------------------------------------------------
  *
@@ -74,20 +74,21 @@ typedef struct api_call api_call_t;
 typedef int (*api_handler_fn)(api_call_t *call, void *ctx);
 
 /* api_route_t.flags */
-#define API_ROUTE_NO_AUTH    1u  /* the server checks no token (the handler may: api_call_authorize) */
-#define API_ROUTE_UNREADY    2u  /* served before the store is open: api_call_db() may be NULL */
-#define API_ROUTE_ANY_BODY   4u  /* an oversized body is not refused: see api_call_body_too_big() */
-#define API_ROUTE_STOPPING   8u  /* still served after shutdown began (other routes: 503) */
-#define API_ROUTE_PATH_LABEL 16u /* requests refused before the handler (405, shutting down)
+#define API_ROUTE_NO_AUTH  1u /* the server checks no token (the handler may: api_call_authorize) */
+#define API_ROUTE_UNREADY  2u /* served before the store is open: api_call_db() may be NULL */
+#define API_ROUTE_ANY_BODY 4u /* an oversized body is not refused: see api_call_body_too_big() */
+#define API_ROUTE_STOPPING 8u /* still served after shutdown began (other routes: 503) */
+#define API_ROUTE_PATH_LABEL \
+    16u /* requests refused before the handler (405, shutting down)
                                   * are labelled with the pattern too, not /api/v1/other */
 
 typedef struct api_route {
-    const char *method;   /* "GET", "POST", "DELETE" (HEAD is served by GET routes) */
-    const char *pattern;  /* "/api/v1/workloads/{}/metrics": {} matches one path segment */
-    unsigned scope;       /* API_SCOPE_* the token needs; 0 = any valid token */
+    const char *method;  /* "GET", "POST", "DELETE" (HEAD is served by GET routes) */
+    const char *pattern; /* "/api/v1/workloads/{}/metrics": {} matches one path segment */
+    unsigned scope;      /* API_SCOPE_* the token needs; 0 = any valid token */
     api_handler_fn fn;
     void *ctx;
-    unsigned flags;       /* API_ROUTE_*; 0 for an ordinary data endpoint */
+    unsigned flags; /* API_ROUTE_*; 0 for an ordinary data endpoint */
 } api_route_t;
 
 /* First value of query parameter name (URL-decoded), NULL when absent. */
@@ -138,8 +139,8 @@ typedef ssize_t (*api_stream_fn)(void *ctx, char *buf, size_t max);
 /* Answers status with a body of unknown length (chunked) produced by next;
  * free_ctx(ctx) runs when the reply is done.  If the reply cannot be made it
  * calls free_ctx(ctx) and returns STRATA_ENOMEM without answering. */
-int api_call_reply_stream(api_call_t *c, int status, const char *content_type, api_stream_fn next,
-                          void *ctx, void (*free_ctx)(void *ctx));
+int api_call_reply_stream(api_call_t *c, int status, const char *content_type, api_stream_fn next, void *ctx,
+                          void (*free_ctx)(void *ctx));
 /* Answers {"code","message","details"} with status. */
 int api_call_reply_error(api_call_t *c, int status, const char *message, const char *details);
 /* Same, status from api_status_for_error(err); message NULL = strata_strerror(err). */
@@ -167,16 +168,16 @@ int api_call_list_params(api_call_t *c, size_t max_filters, int64_t max_limit, a
 /* ---- the server ---------------------------------------------------------- */
 
 typedef struct api_server_config {
-    const char *listen;              /* host:port, [v6]:port */
-    unsigned threads;                /* MHD thread pool size */
+    const char *listen; /* host:port, [v6]:port */
+    unsigned threads;   /* MHD thread pool size */
     unsigned max_connections;
     unsigned connection_timeout_s;
-    unsigned shutdown_timeout_s;     /* max wait for in-flight requests */
-    const char *tls_cert_pem;        /* contents, not paths; NULL = plain HTTP */
+    unsigned shutdown_timeout_s; /* max wait for in-flight requests */
+    const char *tls_cert_pem;    /* contents, not paths; NULL = plain HTTP */
     const char *tls_key_pem;
     const api_auth_t *auth;
-    size_t max_request_bytes;        /* decompressed write body */
-    const api_route_t *routes;       /* endpoints after the server's own, tried in order (copied) */
+    size_t max_request_bytes;  /* decompressed write body */
+    const api_route_t *routes; /* endpoints after the server's own, tried in order (copied) */
     size_t nroutes;
     /* More Prometheus text for GET /metrics (NULL = none), snprintf-style:
      * writes at most cap bytes (NUL included) and returns the length it needs. */
@@ -192,8 +193,7 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out);
 /* The store is open (WAL replayed): become ready. */
 /* reader is what every data endpoint reads through (api/query/read.h); all
  * three must outlive the server. */
-void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing,
-                          const api_read_source_t *reader);
+void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing, const api_read_source_t *reader);
 /* Graceful stop: stop accepting, answer 503 to new requests on open
  * connections, wait up to shutdown_timeout_s for in-flight ones, close. */
 void api_server_stop(api_server_t *srv);

@@ -37,13 +37,20 @@ static int read_file(const char *path, unsigned char **out, size_t *len)
         n += got;
         if (n < cap) break;
         unsigned char *nb = cap < (1u << 20) ? realloc(buf, cap * 2) : NULL;
-        if (!nb) { free(buf); buf = NULL; break; }
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
         buf = nb;
         cap *= 2;
     }
     int err = ferror(f);
     fclose(f);
-    if (!buf || err) { free(buf); return STRATA_EIO; }
+    if (!buf || err) {
+        free(buf);
+        return STRATA_EIO;
+    }
     *out = buf;
     *len = n;
     return 0;
@@ -70,8 +77,7 @@ int api_auth_new(enum api_auth_mode mode, const char *secret_file, const char *p
         }
         if (secret_file) {
             /* a trailing newline from `echo secret > file` is not part of the secret */
-            while (a->keylen && (a->key[a->keylen - 1] == '\n' || a->key[a->keylen - 1] == '\r'))
-                a->keylen--;
+            while (a->keylen && (a->key[a->keylen - 1] == '\n' || a->key[a->keylen - 1] == '\r')) a->keylen--;
             a->alg = JWT_ALG_HS256;
         } else {
             a->alg = JWT_ALG_RS256;
@@ -126,8 +132,8 @@ static const char *scope_name(unsigned scope)
     }
 }
 
-int api_auth_check(const api_auth_t *a, const char *authorization, unsigned scope,
-                   int64_t now_s, api_principal_t *who, char *msg, size_t msgcap)
+int api_auth_check(const api_auth_t *a, const char *authorization, unsigned scope, int64_t now_s,
+                   api_principal_t *who, char *msg, size_t msgcap)
 {
     memset(who, 0, sizeof *who);
     if (a->mode == API_AUTH_NONE) {
@@ -149,7 +155,8 @@ int api_auth_check(const api_auth_t *a, const char *authorization, unsigned scop
     int rc = STRATA_EUNAUTH;
     json_t *exp = NULL, *nbf = NULL, *tid = NULL, *sub = NULL, *scp = NULL;
     if (jwt_get_alg(jwt) != a->alg) {
-        snprintf(msg, msgcap, "invalid token: algorithm must be %s", a->alg == JWT_ALG_HS256 ? "HS256" : "RS256");
+        snprintf(msg, msgcap, "invalid token: algorithm must be %s",
+                 a->alg == JWT_ALG_HS256 ? "HS256" : "RS256");
         goto out;
     }
     exp = claim(jwt, "exp");
@@ -183,7 +190,11 @@ int api_auth_check(const api_auth_t *a, const char *authorization, unsigned scop
     }
     rc = 0;
 out:
-    json_decref(exp); json_decref(nbf); json_decref(tid); json_decref(sub); json_decref(scp);
+    json_decref(exp);
+    json_decref(nbf);
+    json_decref(tid);
+    json_decref(sub);
+    json_decref(scp);
     jwt_free(jwt);
     return rc;
 }

@@ -35,7 +35,7 @@ typedef struct param_list {
     const char *name;
     const char **vals;
     size_t n, cap;
-    int skip_bare;  /* leave out "?name" given without '=' */
+    int skip_bare; /* leave out "?name" given without '=' */
 } param_list_t;
 
 static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
@@ -63,8 +63,14 @@ static size_t params(api_call_t *c, const char *name, int skip_bare, const char 
     return l.n;
 }
 
-size_t api_call_params(api_call_t *c, const char *name, const char ***vals) { return params(c, name, 0, vals); }
-size_t api_call_param_values(api_call_t *c, const char *name, const char ***vals) { return params(c, name, 1, vals); }
+size_t api_call_params(api_call_t *c, const char *name, const char ***vals)
+{
+    return params(c, name, 0, vals);
+}
+size_t api_call_param_values(api_call_t *c, const char *name, const char ***vals)
+{
+    return params(c, name, 1, vals);
+}
 
 const char *api_call_header(const api_call_t *c, const char *name)
 {
@@ -113,7 +119,8 @@ int api_call_list_params(api_call_t *c, size_t max_filters, int64_t max_limit, a
     size_t nt = 0;
     for (size_t i = 0; terms && i < nv; i++) {
         char *copy = strata_arena_strdup(a, vals[i]);
-        for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+        for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
+             t = strtok_r(NULL, ",", &save)) {
             if (nt == max_filters) {
                 char why[48];
                 snprintf(why, sizeof why, "at most %zu terms", max_filters);
@@ -129,7 +136,10 @@ int api_call_list_params(api_call_t *c, size_t max_filters, int64_t max_limit, a
     p->sort_order = api_call_param(c, "sortOrder");
     p->search = api_call_param(c, "search");
     int r = api_call_int_param(c, "offset", &p->offset);
-    if (r < 0 || p->offset < 0) { api_call_reply_bad_param(c, "offset", "want an integer >= 0"); return 0; }
+    if (r < 0 || p->offset < 0) {
+        api_call_reply_bad_param(c, "offset", "want an integer >= 0");
+        return 0;
+    }
     r = api_call_int_param(c, "limit", &p->limit);
     if (r < 0 || (r == 1 && (p->limit < 1 || p->limit > max_limit))) {
         char why[48];
@@ -144,7 +154,8 @@ int api_call_list_params(api_call_t *c, size_t max_filters, int64_t max_limit, a
 
 static struct MHD_Response *text_response(const char *body, const char *ctype)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                             MHD_RESPMEM_MUST_COPY);
     if (r) MHD_add_response_header(r, "Content-Type", ctype);
     return r;
 }
@@ -152,21 +163,27 @@ static struct MHD_Response *text_response(const char *body, const char *ctype)
 /* {"code","message","details"} and a newline, as application/json. */
 static struct MHD_Response *error_response(int status, const char *message, const char *details)
 {
-    json_t *o = json_pack("{s:i,s:s,s:s}", "code", status, "message", message ? message : "",
-                          "details", details ? details : "");
+    json_t *o = json_pack("{s:i,s:s,s:s}", "code", status, "message", message ? message : "", "details",
+                          details ? details : "");
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     struct MHD_Response *r;
     if (s) {
         size_t n = strlen(s);
         char *body = malloc(n + 2);
-        if (body) { memcpy(body, s, n); body[n] = '\n'; body[n + 1] = '\0'; }
+        if (body) {
+            memcpy(body, s, n);
+            body[n] = '\n';
+            body[n + 1] = '\0';
+        }
         free(s);
         r = body ? MHD_create_response_from_buffer(n + 1, body, MHD_RESPMEM_MUST_FREE)
-                 : text_response("{\"code\":503,\"message\":\"out of memory\",\"details\":\"\"}\n", "application/json");
+                 : text_response("{\"code\":503,\"message\":\"out of memory\",\"details\":\"\"}\n",
+                                 "application/json");
         if (!body) return r;
     } else {
-        r = text_response("{\"code\":503,\"message\":\"out of memory\",\"details\":\"\"}\n", "application/json");
+        r = text_response("{\"code\":503,\"message\":\"out of memory\",\"details\":\"\"}\n",
+                          "application/json");
     }
     if (r) MHD_add_response_header(r, "Content-Type", "application/json");
     return r;
@@ -218,7 +235,8 @@ static int call_send(api_call_t *c, int status, struct MHD_Response *r)
 
 int api_call_reply(api_call_t *c, int status, const char *content_type, const char *body, size_t len)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(body ? body : ""),
+                                                             MHD_RESPMEM_MUST_COPY);
     if (r) MHD_add_response_header(r, "Content-Type", content_type ? content_type : "application/json");
     return call_send(c, status, r);
 }
@@ -263,8 +281,8 @@ static void stream_free(void *cls)
     free(s);
 }
 
-int api_call_reply_stream(api_call_t *c, int status, const char *content_type, api_stream_fn next,
-                          void *ctx, void (*free_ctx)(void *ctx))
+int api_call_reply_stream(api_call_t *c, int status, const char *content_type, api_stream_fn next, void *ctx,
+                          void (*free_ctx)(void *ctx))
 {
     stream_t *s = malloc(sizeof *s);
     struct MHD_Response *r = NULL;

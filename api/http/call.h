@@ -13,18 +13,18 @@
 
 /* One HTTP request, from its first byte to MHD's completion callback. */
 typedef struct api_request {
-    const char *path_label;  /* duration histogram label: static storage */
-    strata_arena_t *arena;   /* made on first use */
+    const char *path_label; /* duration histogram label: static storage */
+    strata_arena_t *arena;  /* made on first use */
     struct timespec t0;
     int status;
-    int late;                /* arrived after shutdown began */
+    int late; /* arrived after shutdown began */
     char *body;
     size_t len, cap;
-    int too_big;             /* over the limit: dropped, len 0 */
+    int too_big; /* over the limit: dropped, len 0 */
 } api_request_t;
 
 #define API_CALL_MAX_SEGMENTS 4
-#define API_CALL_MAX_HEADERS 8
+#define API_CALL_MAX_HEADERS  8
 
 struct api_call {
     struct MHD_Connection *conn;
@@ -39,7 +39,7 @@ struct api_call {
     size_t nseg;
     const char *hname[API_CALL_MAX_HEADERS], *hvalue[API_CALL_MAX_HEADERS];
     size_t nhdr;
-    char hbuf[256];          /* reply header strings before the arena is needed */
+    char hbuf[256]; /* reply header strings before the arena is needed */
     size_t hbuf_used;
     int replied;
     enum MHD_Result ret;

@@ -13,7 +13,7 @@ static int h_cut_head(api_call_t *c, void *ctx)
     (void)ctx;
     tsdb_t *db = api_call_db(c);
     int rc = tsdb_cut_head(db);
-    if (rc) return rc;  /* logged by tsdb */
+    if (rc) return rc; /* logged by tsdb */
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
     char body[160];

@@ -44,8 +44,14 @@ static uint64_t hash_labels(const tsdb_label_t *l, size_t n)
 {
     uint64_t h = UINT64_C(1469598103934665603);
     for (size_t i = 0; i < n; i++) {
-        for (const char *s = l[i].name; ; s++) { h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211); if (!*s) break; }
-        for (const char *s = l[i].value; ; s++) { h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211); if (!*s) break; }
+        for (const char *s = l[i].name;; s++) {
+            h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+            if (!*s) break;
+        }
+        for (const char *s = l[i].value;; s++) {
+            h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+            if (!*s) break;
+        }
     }
     return h ? h : 1;
 }
@@ -79,8 +85,14 @@ static int seen_before(export_state_t *st, uint64_t h)
 
 static void put_value(strata_buf_t *b, double v)
 {
-    if (isnan(v)) { strata_buf_puts(b, "\"NaN\""); return; }
-    if (isinf(v)) { strata_buf_puts(b, v > 0 ? "\"+Inf\"" : "\"-Inf\""); return; }
+    if (isnan(v)) {
+        strata_buf_puts(b, "\"NaN\"");
+        return;
+    }
+    if (isinf(v)) {
+        strata_buf_puts(b, v > 0 ? "\"+Inf\"" : "\"-Inf\"");
+        return;
+    }
     char num[STRATA_FMT_DOUBLE_BUFSZ];
     strata_fmt_double(v, num, sizeof num);
     strata_buf_puts(b, num);
@@ -183,7 +195,10 @@ static void state_free(void *cls)
 static int time_param(const api_call_t *c, const char *name, int64_t dflt, int64_t *out)
 {
     const char *v = api_call_param(c, name);
-    if (!v || !*v) { *out = dflt; return 0; }
+    if (!v || !*v) {
+        *out = dflt;
+        return 0;
+    }
     return strata_time_parse_any(v, out);
 }
 
@@ -208,7 +223,8 @@ static int h_export(api_call_t *c, void *ctx)
     const char **match;
     size_t nmatch = api_call_param_values(c, "match[]", &match);
     if (nmatch == 0)
-        return fail(c, st, STRATA_EINVAL, "missing match[] parameter", "export needs at least one series selector, e.g. match[]={__name__=~\".+\"}");
+        return fail(c, st, STRATA_EINVAL, "missing match[] parameter",
+                    "export needs at least one series selector, e.g. match[]={__name__=~\".+\"}");
     if (time_param(c, "start", INT64_MIN, &st->start))
         return fail(c, st, STRATA_EINVAL, "invalid start parameter", "want RFC 3339 or unix seconds");
     if (time_param(c, "end", api_call_now_ms(c), &st->end))
@@ -238,6 +254,10 @@ static int h_export(api_call_t *c, void *ctx)
 
 api_route_t api_export_route(void)
 {
-    return (api_route_t){ "GET", "/api/v1/export", API_SCOPE_METRICS_READ, h_export, NULL,
+    return (api_route_t){ "GET",
+                          "/api/v1/export",
+                          API_SCOPE_METRICS_READ,
+                          h_export,
+                          NULL,
                           API_ROUTE_ANY_BODY | API_ROUTE_PATH_LABEL };
 }

@@ -26,11 +26,13 @@ static int h_metrics(api_call_t *c, void *ctx)
     char err[256] = "";
     int rc = api_metrics_parse(types, ntypes, api_call_param(c, "start"), api_call_param(c, "end"),
                                api_call_param(c, "numberOfSamples"), &m->opts, &req, err, sizeof err);
-    if (rc == STRATA_EINVAL) return api_call_reply_strata_error(c, rc, err[0] ? err : "invalid parameter", "");
+    if (rc == STRATA_EINVAL)
+        return api_call_reply_strata_error(c, rc, err[0] ? err : "invalid parameter", "");
     if (rc) return api_call_reply_strata_error(c, rc, NULL, err);
     api_metrics_response_t *resp;
-    rc = api_workload_metrics(api_call_reader(c), m->reg, api_call_principal(c)->tenant_id, api_call_segment(c, 0),
-                           &req, &m->opts, api_call_arena(c), &resp, err, sizeof err);
+    rc = api_workload_metrics(api_call_reader(c), m->reg, api_call_principal(c)->tenant_id,
+                              api_call_segment(c, 0), &req, &m->opts, api_call_arena(c), &resp, err,
+                              sizeof err);
     if (rc == STRATA_ENOTFOUND) return api_call_reply_strata_error(c, rc, "workload not found", err);
     /* over --max-points is a bad request here, not a tenant limit (429) */
     if (rc == STRATA_ELIMIT || rc == STRATA_EINVAL)
@@ -63,11 +65,13 @@ size_t api_metrics_http_render(void *ctx, char *buf, size_t cap)
     api_metrics_http_t *m = ctx;
     api_registry_stats_t st;
     api_registry_stats(m->reg, &st);
-    int n = snprintf(buf, cap,
+    int n = snprintf(
+        buf, cap,
         "# HELP strata_metrics_queries_total Workload metrics queries answered (200 or 207).\n"
         "# TYPE strata_metrics_queries_total counter\n"
         "strata_metrics_queries_total %" PRIu64 "\n"
-        "# HELP strata_metrics_points_read_total Points (raw samples and rollup points) read by workload metrics queries.\n"
+        "# HELP strata_metrics_points_read_total Points (raw samples and rollup points) read by workload "
+        "metrics queries.\n"
         "# TYPE strata_metrics_points_read_total counter\n"
         "strata_metrics_points_read_total %" PRIu64 "\n"
         "# HELP strata_registry_workloads Workloads the registry holds (deleted ones until gc).\n"

@@ -14,9 +14,12 @@ static int answer(api_call_t *c, int rc, const api_reports_result_t *res, int ok
 {
     switch (rc) {
     case 0: return api_call_reply(c, ok_status, "application/json", res->json, res->len);
-    case STRATA_EINVAL: return api_call_reply_strata_error(c, rc, res->error ? res->error : "invalid request", "");
-    case STRATA_ECONFLICT: return api_call_reply_strata_error(c, rc, res->error ? res->error : "conflict", "");
-    case STRATA_ENOTFOUND: return api_call_reply_strata_error(c, rc, "report not found", api_call_segment(c, 0));
+    case STRATA_EINVAL:
+        return api_call_reply_strata_error(c, rc, res->error ? res->error : "invalid request", "");
+    case STRATA_ECONFLICT:
+        return api_call_reply_strata_error(c, rc, res->error ? res->error : "conflict", "");
+    case STRATA_ENOTFOUND:
+        return api_call_reply_strata_error(c, rc, "report not found", api_call_segment(c, 0));
     default: return api_call_reply_strata_error(c, rc, NULL, res->error ? res->error : "");
     }
 }

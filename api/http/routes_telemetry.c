@@ -33,13 +33,15 @@ static int h_telemetry(api_call_t *c, void *reg)
     api_telemetry_request_t *req;
     char err[256] = "";
     int rc = api_telemetry_parse(params, n, a, &req, err, sizeof err);
-    if (rc == STRATA_EINVAL) return api_call_reply_strata_error(c, rc, err[0] ? err : "invalid parameter", "");
+    if (rc == STRATA_EINVAL)
+        return api_call_reply_strata_error(c, rc, err[0] ? err : "invalid parameter", "");
     if (rc) return rc;
     api_telemetry_format_t fmt = api_telemetry_wants_csv(api_call_header(c, "Accept")) ? API_TELEMETRY_CSV
                                                                                        : API_TELEMETRY_JSON;
     char *body;
     size_t len;
-    rc = api_telemetry_compute(reg, api_call_principal(c)->tenant_id, req, api_call_now_ms(c), fmt, a, &body, &len);
+    rc = api_telemetry_compute(reg, api_call_principal(c)->tenant_id, req, api_call_now_ms(c), fmt, a, &body,
+                               &len);
     if (rc) return rc;
     return api_call_reply(c, 200, api_telemetry_content_type(fmt), body, len);
 }

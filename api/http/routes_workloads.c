@@ -17,8 +17,10 @@
 static int answer(api_call_t *c, int rc, const api_registry_result_t *res)
 {
     if (rc == 0) return api_call_reply(c, 200, "application/json", res->json, res->len);
-    if (rc == STRATA_EINVAL) return api_call_reply_strata_error(c, rc, res->error ? res->error : "invalid parameter", "");
-    if (rc == STRATA_ENOTFOUND) return api_call_reply_strata_error(c, rc, "workload not found", api_call_segment(c, 0));
+    if (rc == STRATA_EINVAL)
+        return api_call_reply_strata_error(c, rc, res->error ? res->error : "invalid parameter", "");
+    if (rc == STRATA_ENOTFOUND)
+        return api_call_reply_strata_error(c, rc, "workload not found", api_call_segment(c, 0));
     return api_call_reply_strata_error(c, rc, NULL, "");
 }
 
@@ -38,9 +40,14 @@ static int parse_query(api_call_t *c, api_registry_query_t *q)
     q->limit = lp.limit;
     const char *d = api_call_param(c, "deleted");
     if (d && *d) {
-        if (!strcmp(d, "true")) q->deleted = 1;
-        else if (!strcmp(d, "false")) q->deleted = 0;
-        else { api_call_reply_bad_param(c, "deleted", "want true or false"); return 0; }
+        if (!strcmp(d, "true"))
+            q->deleted = 1;
+        else if (!strcmp(d, "false"))
+            q->deleted = 0;
+        else {
+            api_call_reply_bad_param(c, "deleted", "want true or false");
+            return 0;
+        }
     }
     return 1;
 }

@@ -48,7 +48,8 @@ static void written_headers(api_call_t *c, const ingest_result_t *res)
 }
 
 /* Answers a refusal of the whole request and counts it. */
-static int refuse(api_call_t *c, const api_write_route_t *w, int err, const char *message, const char *details)
+static int refuse(api_call_t *c, const api_write_route_t *w, int err, const char *message,
+                  const char *details)
 {
     if (err) api_call_reply_strata_error(c, err, message, details);
     api_selfmon_write_refused(w->mon);
@@ -65,21 +66,25 @@ static int h_write(api_call_t *c, void *ctx)
     int rc = ingest_parse_content_type(ct, ce, &proto);
     if (rc) {
         char d[300];
-        snprintf(d, sizeof d, "Content-Type %.100s, Content-Encoding %.50s: want application/x-protobuf "
+        snprintf(d, sizeof d,
+                 "Content-Type %.100s, Content-Encoding %.50s: want application/x-protobuf "
                  "(proto=prometheus.WriteRequest or io.prometheus.write.v2.Request) with snappy",
                  ct ? ct : "(none)", ce ? ce : "(none)");
         return refuse(c, w, rc, "unsupported media type", d);
     }
-    if (!api_call_db(c)) return refuse(c, w, STRATA_ECLOSED, "store not ready", "the WAL is being replayed; retry");
+    if (!api_call_db(c))
+        return refuse(c, w, STRATA_ECLOSED, "store not ready", "the WAL is being replayed; retry");
     char d[200];
     if (api_call_body_too_big(c)) {
-        snprintf(d, sizeof d, "the body is over the limit of %zu bytes (--max-request-bytes)", w->max_request_bytes);
+        snprintf(d, sizeof d, "the body is over the limit of %zu bytes (--max-request-bytes)",
+                 w->max_request_bytes);
         return refuse(c, w, STRATA_ETOOBIG, NULL, d);
     }
     size_t len;
     const char *body = api_call_body(c, &len);
     if (len == 0)
-        return refuse(c, w, STRATA_EINVAL, "empty request body", "a remote-write body is a snappy-compressed protobuf message");
+        return refuse(c, w, STRATA_EINVAL, "empty request body",
+                      "a remote-write body is a snappy-compressed protobuf message");
     strata_arena_t *arena = write_arena();
     if (!arena) return refuse(c, w, STRATA_ENOMEM, NULL, "");
     /* unpacked protobuf takes a few times the wire size; past this it is a bomb */
@@ -94,12 +99,16 @@ static int h_write(api_call_t *c, void *ctx)
                  w->max_request_bytes);
         return refuse(c, w, rc, NULL, d);
     case STRATA_EBADSNAPPY:
-        return refuse(c, w, rc, NULL, "the body is not a valid snappy block (remote write uses the block format, not framed)");
+        return refuse(
+            c, w, rc, NULL,
+            "the body is not a valid snappy block (remote write uses the block format, not framed)");
     case STRATA_EBADPROTO:
-        return refuse(c, w, rc, NULL, proto == INGEST_PROTO_V2 ? "cannot unpack io.prometheus.write.v2.Request"
-                                                               : "cannot unpack prometheus.WriteRequest");
-    case 0: case STRATA_EINVAL: case STRATA_ELIMIT:
-        break;
+        return refuse(c, w, rc, NULL,
+                      proto == INGEST_PROTO_V2 ? "cannot unpack io.prometheus.write.v2.Request"
+                                               : "cannot unpack prometheus.WriteRequest");
+    case 0:
+    case STRATA_EINVAL:
+    case STRATA_ELIMIT: break;
     default:
         strata_error("remote write: store refused the batch", "err=\"%s\"", strata_strerror(rc));
         return refuse(c, w, rc, "store cannot take writes", strata_strerror(rc));
@@ -112,6 +121,10 @@ static int h_write(api_call_t *c, void *ctx)
 
 api_route_t api_write_route(api_write_route_t *ctx)
 {
-    return (api_route_t){ "POST", "/api/v1/write", API_SCOPE_METRICS_WRITE, h_write, ctx,
+    return (api_route_t){ "POST",
+                          "/api/v1/write",
+                          API_SCOPE_METRICS_WRITE,
+                          h_write,
+                          ctx,
                           API_ROUTE_NO_AUTH | API_ROUTE_UNREADY | API_ROUTE_ANY_BODY | API_ROUTE_PATH_LABEL };
 }

@@ -11,8 +11,8 @@
 #include "selfmon.h"
 
 typedef struct api_write_route {
-    api_selfmon_t *mon;        /* counts stored and refused batches */
-    size_t max_request_bytes;  /* decompressed body limit (--max-request-bytes) */
+    api_selfmon_t *mon;       /* counts stored and refused batches */
+    size_t max_request_bytes; /* decompressed body limit (--max-request-bytes) */
 } api_write_route_t;
 
 /* The route (scope metrics:write, checked by the handler so that refusals are

@@ -17,11 +17,12 @@
 
 static const double dur_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 #define NDUR (sizeof dur_bounds / sizeof dur_bounds[0])
-static const double fsync_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1 };
+static const double fsync_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                       0.025,  0.05,    0.1,    0.25,  0.5,    1 };
 #define NFSYNC (sizeof fsync_bounds / sizeof fsync_bounds[0])
 
 typedef struct hist {
-    uint64_t bucket[16];  /* non-cumulative; rendered cumulative */
+    uint64_t bucket[16]; /* non-cumulative; rendered cumulative */
     uint64_t count;
     double sum;
 } hist_t;
@@ -38,7 +39,7 @@ static void hist_observe(hist_t *h, const double *bounds, size_t nb, double v)
 #define MAX_REQ_HISTS 64
 
 typedef struct req_hist {
-    const char *path;  /* a route pattern or a fallback label: static storage */
+    const char *path; /* a route pattern or a fallback label: static storage */
     int code;
     hist_t h;
 } req_hist_t;
@@ -48,17 +49,16 @@ struct api_selfmon {
     void *extra_ctx;
     atomic_int inflight;
 
-    pthread_mutex_t mu;  /* guards the rest */
+    pthread_mutex_t mu; /* guards the rest */
     req_hist_t req[MAX_REQ_HISTS];
     size_t nreq;
     hist_t fsync;
     uint64_t samples_ingested, series_created;
     uint64_t rejected[INGEST_R_COUNT];
-    uint64_t write_requests_rejected;  /* whole requests refused before storage */
+    uint64_t write_requests_rejected; /* whole requests refused before storage */
 };
 
-int api_selfmon_new(size_t (*extra)(void *ctx, char *buf, size_t cap), void *extra_ctx,
-                    api_selfmon_t **out)
+int api_selfmon_new(size_t (*extra)(void *ctx, char *buf, size_t cap), void *extra_ctx, api_selfmon_t **out)
 {
     api_selfmon_t *m = calloc(1, sizeof *m);
     if (!m) return STRATA_ENOMEM;
@@ -92,7 +92,10 @@ void api_selfmon_observe_request(api_selfmon_t *m, const char *path, int code, d
     pthread_mutex_lock(&m->mu);
     req_hist_t *e = NULL;
     for (size_t i = 0; i < m->nreq; i++)
-        if (m->req[i].code == code && strcmp(m->req[i].path, path) == 0) { e = &m->req[i]; break; }
+        if (m->req[i].code == code && strcmp(m->req[i].path, path) == 0) {
+            e = &m->req[i];
+            break;
+        }
     if (!e && m->nreq < MAX_REQ_HISTS) {
         e = &m->req[m->nreq++];
         e->path = path;
@@ -127,58 +130,72 @@ static void render_hist(strata_buf_t *b, const char *name, const char *labels, c
     for (size_t i = 0; i <= nb; i++) {
         cum += h->bucket[i];
         char le[STRATA_FMT_DOUBLE_BUFSZ];
-        if (i < nb) strata_fmt_double(bounds[i], le, sizeof le);
-        else snprintf(le, sizeof le, "+Inf");
+        if (i < nb)
+            strata_fmt_double(bounds[i], le, sizeof le);
+        else
+            snprintf(le, sizeof le, "+Inf");
         strata_buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, *labels ? "," : "", le,
-                       (unsigned long long)cum);
+                          (unsigned long long)cum);
     }
     char sum[STRATA_FMT_DOUBLE_BUFSZ];
     strata_fmt_double(h->sum, sum, sizeof sum);
     strata_buf_printf(b, "%s_sum%s%s%s %s\n", name, *labels ? "{" : "", labels, *labels ? "}" : "", sum);
     strata_buf_printf(b, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
-                   (unsigned long long)h->count);
+                      (unsigned long long)h->count);
 }
 
 static void render_metrics(api_selfmon_t *m, tsdb_t *db, strata_buf_t *b)
 {
     pthread_mutex_lock(&m->mu);
-    strata_buf_puts(b, "# HELP strata_ingested_samples_total Samples accepted by remote write (appended or idempotent duplicates).\n"
-                    "# TYPE strata_ingested_samples_total counter\n");
+    strata_buf_puts(b, "# HELP strata_ingested_samples_total Samples accepted by remote write (appended or "
+                       "idempotent duplicates).\n"
+                       "# TYPE strata_ingested_samples_total counter\n");
     strata_buf_printf(b, "strata_ingested_samples_total %llu\n", (unsigned long long)m->samples_ingested);
     strata_buf_puts(b, "# HELP strata_ingested_series_created_total Series created by remote write.\n"
-                    "# TYPE strata_ingested_series_created_total counter\n");
-    strata_buf_printf(b, "strata_ingested_series_created_total %llu\n", (unsigned long long)m->series_created);
-    strata_buf_puts(b, "# HELP strata_rejected_samples_total Samples (or histograms, exemplars) rejected by remote write, by reason.\n"
-                    "# TYPE strata_rejected_samples_total counter\n");
+                       "# TYPE strata_ingested_series_created_total counter\n");
+    strata_buf_printf(b, "strata_ingested_series_created_total %llu\n",
+                      (unsigned long long)m->series_created);
+    strata_buf_puts(b, "# HELP strata_rejected_samples_total Samples (or histograms, exemplars) rejected by "
+                       "remote write, by reason.\n"
+                       "# TYPE strata_rejected_samples_total counter\n");
     for (int r = 0; r < INGEST_R_COUNT; r++)
         strata_buf_printf(b, "strata_rejected_samples_total{reason=\"%s\"} %llu\n",
-                       ingest_reason_name((enum ingest_reason)r), (unsigned long long)m->rejected[r]);
-    strata_buf_puts(b, "# HELP strata_write_requests_refused_total Remote-write requests refused as a whole (bad body, auth, size, media type, store unavailable).\n"
-                    "# TYPE strata_write_requests_refused_total counter\n");
-    strata_buf_printf(b, "strata_write_requests_refused_total %llu\n", (unsigned long long)m->write_requests_rejected);
-    strata_buf_puts(b, "# HELP strata_http_request_duration_seconds HTTP request latency by path and status code.\n"
-                    "# TYPE strata_http_request_duration_seconds histogram\n");
+                          ingest_reason_name((enum ingest_reason)r), (unsigned long long)m->rejected[r]);
+    strata_buf_puts(b, "# HELP strata_write_requests_refused_total Remote-write requests refused as a whole "
+                       "(bad body, auth, size, media type, store unavailable).\n"
+                       "# TYPE strata_write_requests_refused_total counter\n");
+    strata_buf_printf(b, "strata_write_requests_refused_total %llu\n",
+                      (unsigned long long)m->write_requests_rejected);
+    strata_buf_puts(
+        b, "# HELP strata_http_request_duration_seconds HTTP request latency by path and status code.\n"
+           "# TYPE strata_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i < m->nreq; i++) {
         char labels[128];
         snprintf(labels, sizeof labels, "path=\"%s\",code=\"%d\"", m->req[i].path, m->req[i].code);
         render_hist(b, "strata_http_request_duration_seconds", labels, &m->req[i].h, dur_bounds, NDUR);
     }
     strata_buf_puts(b, "# HELP strata_wal_fsync_duration_seconds WAL fsync latency.\n"
-                    "# TYPE strata_wal_fsync_duration_seconds histogram\n");
+                       "# TYPE strata_wal_fsync_duration_seconds histogram\n");
     render_hist(b, "strata_wal_fsync_duration_seconds", "", &m->fsync, fsync_bounds, NFSYNC);
     pthread_mutex_unlock(&m->mu);
 
-    strata_buf_printf(b, "# HELP strata_http_requests_in_flight Requests being served.\n"
+    strata_buf_printf(b,
+                      "# HELP strata_http_requests_in_flight Requests being served.\n"
                       "# TYPE strata_http_requests_in_flight gauge\nstrata_http_requests_in_flight %d\n",
-                   atomic_load(&m->inflight));
-    strata_buf_printf(b, "# HELP strata_ready 1 once the store is open and the WAL replayed.\n"
-                      "# TYPE strata_ready gauge\nstrata_ready %d\n", db ? 1 : 0);
+                      atomic_load(&m->inflight));
+    strata_buf_printf(b,
+                      "# HELP strata_ready 1 once the store is open and the WAL replayed.\n"
+                      "# TYPE strata_ready gauge\nstrata_ready %d\n",
+                      db ? 1 : 0);
     if (m->extra) {
         /* counters may grow between two calls, so retry with room to spare */
         size_t cap = 4096;
         for (int tries = 0; tries < 4 && !b->failed; tries++) {
             char *t = malloc(cap);
-            if (!t) { b->failed = 1; break; }
+            if (!t) {
+                b->failed = 1;
+                break;
+            }
             size_t n = m->extra(m->extra_ctx, t, cap);
             if (n < cap) strata_buf_put(b, t, n);
             free(t);
@@ -189,25 +206,31 @@ static void render_metrics(api_selfmon_t *m, tsdb_t *db, strata_buf_t *b)
     if (!db) return;
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
-    struct { const char *name, *help; uint64_t v; } g[] = {
+    struct {
+        const char *name, *help;
+        uint64_t v;
+    } g[] = {
         { "strata_active_series", "Series with samples in the head.", st.head_series },
         { "strata_series", "Series in the index.", st.series },
         { "strata_head_samples", "Samples held in the head.", st.head_samples },
         { "strata_head_bytes", "Memory held by head chunks.", st.head_bytes },
         { "strata_blocks", "Persisted blocks.", st.blocks },
         { "strata_block_bytes", "Size of persisted blocks on disk.", st.block_bytes },
-        { "strata_page_cache_bytes", "Decompressed block pages held in the shared page cache.", st.page_cache_bytes },
+        { "strata_page_cache_bytes", "Decompressed block pages held in the shared page cache.",
+          st.page_cache_bytes },
         { "strata_wal_bytes", "Size of the WAL on disk.", st.wal_bytes },
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
         strata_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", g[i].name, g[i].help, g[i].name,
-                       g[i].name, (unsigned long long)g[i].v);
-    strata_buf_printf(b, "# HELP strata_wal_fsyncs_total WAL fsyncs since start.\n"
+                          g[i].name, (unsigned long long)g[i].v);
+    strata_buf_printf(b,
+                      "# HELP strata_wal_fsyncs_total WAL fsyncs since start.\n"
                       "# TYPE strata_wal_fsyncs_total counter\nstrata_wal_fsyncs_total %llu\n",
-                   (unsigned long long)st.wal_fsyncs);
-    strata_buf_printf(b, "# HELP strata_wal_corruptions_total Torn or corrupt WAL records cut at open.\n"
+                      (unsigned long long)st.wal_fsyncs);
+    strata_buf_printf(b,
+                      "# HELP strata_wal_corruptions_total Torn or corrupt WAL records cut at open.\n"
                       "# TYPE strata_wal_corruptions_total counter\nstrata_wal_corruptions_total %llu\n",
-                   (unsigned long long)st.wal_corruptions);
+                      (unsigned long long)st.wal_corruptions);
 }
 
 static int h_metrics(api_call_t *c, void *ctx)
@@ -222,6 +245,7 @@ static int h_metrics(api_call_t *c, void *ctx)
 
 api_route_t api_selfmon_route(api_selfmon_t *m)
 {
-    return (api_route_t){ "GET", "/metrics", 0, h_metrics, m,
-                          API_ROUTE_UNREADY | API_ROUTE_ANY_BODY | API_ROUTE_PATH_LABEL };
+    return (api_route_t){
+        "GET", "/metrics", 0, h_metrics, m, API_ROUTE_UNREADY | API_ROUTE_ANY_BODY | API_ROUTE_PATH_LABEL
+    };
 }

@@ -16,8 +16,7 @@ typedef struct api_selfmon api_selfmon_t;
 
 /* extra (may be NULL) adds more Prometheus text to GET /metrics, as
  * api_server_config_t.extra_metrics. */
-int api_selfmon_new(size_t (*extra)(void *ctx, char *buf, size_t cap), void *extra_ctx,
-                    api_selfmon_t **out);
+int api_selfmon_new(size_t (*extra)(void *ctx, char *buf, size_t cap), void *extra_ctx, api_selfmon_t **out);
 void api_selfmon_free(api_selfmon_t *m);
 
 /* A request begins / ends: strata_http_requests_in_flight. */

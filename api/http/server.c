@@ -37,13 +37,13 @@
 struct api_server {
     struct MHD_Daemon *daemon;
     api_server_config_t cfg;
-    api_route_t *routes;  /* the server's own, then cfg.routes */
+    api_route_t *routes; /* the server's own, then cfg.routes */
     size_t nroutes;
     api_selfmon_t *mon;
     api_write_route_t write;
     _Atomic(tsdb_t *) db;
     ingest_t *ing;
-    const api_read_source_t *reader;  /* set before db, so a non-NULL db means both */
+    const api_read_source_t *reader; /* set before db, so a non-NULL db means both */
     atomic_int stopping;
 };
 
@@ -65,7 +65,8 @@ static int h_readyz(api_call_t *c, void *ctx)
     api_server_t *srv = ctx;
     if (atomic_load(&srv->stopping))
         return api_call_reply_strata_error(c, STRATA_ECLOSED, "not ready", "shutting down");
-    if (!api_call_db(c)) return api_call_reply_strata_error(c, STRATA_ECLOSED, "not ready", "WAL replay in progress");
+    if (!api_call_db(c))
+        return api_call_reply_strata_error(c, STRATA_ECLOSED, "not ready", "WAL replay in progress");
     return api_call_reply(c, 200, "text/plain; charset=utf-8", "ready\n", 6);
 }
 
@@ -132,11 +133,13 @@ static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, 
         return c.ret;
     }
     if (!hit) {
-        if (path) api_call_reply_error(&c, 405, "method not allowed", method);
+        if (path)
+            api_call_reply_error(&c, 405, "method not allowed", method);
         else if (strncmp(url, "/api/v1/", 8) == 0)
             api_call_reply_strata_error(&c, STRATA_ENOTFOUND, "unknown API path",
                                         "see docs/api.md for the paths strata serves");
-        else api_call_reply_strata_error(&c, STRATA_ENOTFOUND, "not found", "no such endpoint");
+        else
+            api_call_reply_strata_error(&c, STRATA_ENOTFOUND, "not found", "no such endpoint");
         return c.ret;
     }
     rq->path_label = hit->pattern;
@@ -147,7 +150,8 @@ static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, 
     }
     if (!(hit->flags & API_ROUTE_NO_AUTH) && !api_call_authorize(&c, hit->scope)) return c.ret;
     if (!(hit->flags & API_ROUTE_UNREADY) && !c.db) {
-        api_call_reply_strata_error(&c, STRATA_ECLOSED, "store not ready", "the WAL is being replayed; retry");
+        api_call_reply_strata_error(&c, STRATA_ECLOSED, "store not ready",
+                                    "the WAL is being replayed; retry");
         return c.ret;
     }
     if (!(hit->flags & API_ROUTE_ANY_BODY) && rq->too_big) {
@@ -166,9 +170,8 @@ static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, 
     return c.ret;
 }
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload,
-                              size_t *upload_size, void **con_cls)
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
     (void)version;
     api_server_t *srv = cls;
@@ -225,8 +228,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int code = rq->status ? rq->status : 0;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !rq->status) code = 499;
     api_selfmon_observe_request(srv->mon, rq->path_label, code, secs);
-    STRATA_LOG_DEBUG_("request", "path=%s code=%d seconds=%.6f bytes_in=%zu", rq->path_label, code,
-                      secs, rq->len);
+    STRATA_LOG_DEBUG_("request", "path=%s code=%d seconds=%.6f bytes_in=%zu", rq->path_label, code, secs,
+                      rq->len);
     strata_arena_free(rq->arena);
     api_selfmon_request_end(srv->mon);
     free(rq->body);
@@ -255,21 +258,27 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6
     if (!colon) return STRATA_EINVAL;
     const char *h = listen;
     size_t hl = (size_t)(colon - listen);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { h++; hl -= 2; }
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
     if (hl >= sizeof host) return STRATA_EINVAL;
     memcpy(host, h, hl);
     host[hl] = '\0';
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (*end || port < 0 || port > 65535 || end == colon + 1) return STRATA_EINVAL;
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
+                    *ai;
     if (getaddrinfo(hl ? host : NULL, NULL, &hints, &ai) != 0) return STRATA_EINVAL;
     memset(ss, 0, sizeof *ss);
     memcpy(ss, ai->ai_addr, ai->ai_addrlen);
     *v6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
-    if (*v6) ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-    else ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    if (*v6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
     return 0;
 }
 
@@ -315,15 +324,11 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
         { MHD_OPTION_END, 0, NULL },
     };
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, answer, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 1024u,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s ? cfg->connection_timeout_s : 60u,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-        MHD_OPTION_ARRAY, cfg->tls_cert_pem ? tls_opts : &tls_opts[2],
-        MHD_OPTION_END);
+        flags, 0, NULL, NULL, answer, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->connection_timeout_s ? cfg->connection_timeout_s : 60u, MHD_OPTION_NOTIFY_COMPLETED, completed,
+        srv, MHD_OPTION_ARRAY, cfg->tls_cert_pem ? tls_opts : &tls_opts[2], MHD_OPTION_END);
     if (!srv->daemon) {
         strata_error("cannot listen", "listen=%s err=\"%s\"", cfg->listen, strerror(errno));
         server_free(srv);
@@ -334,8 +339,7 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
     return 0;
 }
 
-void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing,
-                          const api_read_source_t *reader)
+void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing, const api_read_source_t *reader)
 {
     srv->ing = ing;
     srv->reader = reader;
@@ -348,14 +352,16 @@ void api_server_stop(api_server_t *srv)
     atomic_store(&srv->stopping, 1);
     MHD_socket s = MHD_quiesce_daemon(srv->daemon);
     if (s != MHD_INVALID_SOCKET) close(s);
-    unsigned waited_ms = 0, limit_ms = (srv->cfg.shutdown_timeout_s ? srv->cfg.shutdown_timeout_s : 30) * 1000;
+    unsigned waited_ms = 0,
+             limit_ms = (srv->cfg.shutdown_timeout_s ? srv->cfg.shutdown_timeout_s : 30) * 1000;
     while (api_selfmon_inflight(srv->mon) > 0 && waited_ms < limit_ms) {
         struct timespec ts = { 0, 10 * 1000 * 1000 };
         nanosleep(&ts, NULL);
         waited_ms += 10;
     }
     if (api_selfmon_inflight(srv->mon) > 0)
-        strata_warn("shutdown: requests still in flight, closing them", "inflight=%d", api_selfmon_inflight(srv->mon));
+        strata_warn("shutdown: requests still in flight, closing them", "inflight=%d",
+                    api_selfmon_inflight(srv->mon));
     MHD_stop_daemon(srv->daemon);
     server_free(srv);
 }

@@ -20,8 +20,9 @@ int api_buckets_init(api_buckets_t *b, int64_t start, int64_t end, uint32_t n)
     /* end - start must not overflow, and every bucket must be >= 1 ms wide. */
     if (start < 0 && end > INT64_MAX + start) return STRATA_EINVAL;
     if ((uint64_t)(end - start) < n) return STRATA_EINVAL;
-    *b = (api_buckets_t){ .start = start, .end = end, .n = n, .width = (end - start) / n,
-                          .native = 0, .max_points = n };
+    *b = (api_buckets_t){
+        .start = start, .end = end, .n = n, .width = (end - start) / n, .native = 0, .max_points = n
+    };
     return 0;
 }
 
@@ -32,8 +33,12 @@ int api_buckets_native(api_buckets_t *b, int64_t start, int64_t end, int64_t scr
     if (start < 0 && end > INT64_MAX + start) return STRATA_EINVAL;
     int64_t w = scrape_interval_ms < 1000 ? 1000 : scrape_interval_ms;
     int64_t d = end - start;
-    *b = (api_buckets_t){ .start = start, .end = end, .n = d / w + (d % w != 0), .width = w,
-                          .native = 1, .max_points = max_points };
+    *b = (api_buckets_t){ .start = start,
+                          .end = end,
+                          .n = d / w + (d % w != 0),
+                          .width = w,
+                          .native = 1,
+                          .max_points = max_points };
     return 0;
 }
 
@@ -104,9 +109,9 @@ typedef struct {
     uint64_t count;
     api_ksum_t sum;
     double min, max, last;
-    double base;     /* increase: the predecessor of the bucket's first sample */
-    api_ksum_t resets;   /* increase: values just before each drop */
-    api_ksum_t incr;     /* rollup path: sum of the intervals' increases */
+    double base;       /* increase: the predecessor of the bucket's first sample */
+    api_ksum_t resets; /* increase: values just before each drop */
+    api_ksum_t incr;   /* rollup path: sum of the intervals' increases */
 } acc_t;
 
 static void acc_open(acc_t *a, double base)
@@ -122,13 +127,13 @@ static double acc_value(const api_buckets_t *b, int64_t idx, enum api_agg agg, c
 {
     double inc;
     switch (agg) {
-    case API_AGG_AVG:      return api_ksum_value(&a->sum) / (double)a->count;
-    case API_AGG_LAST:     return a->last;
-    case API_AGG_MAX:      return a->max;
-    case API_AGG_MIN:      return a->min;
-    case API_AGG_SUM:      return api_ksum_value(&a->sum);
-    case API_AGG_COUNT:    return (double)a->count;
-    case API_AGG_PRESENT:  return 1;
+    case API_AGG_AVG: return api_ksum_value(&a->sum) / (double)a->count;
+    case API_AGG_LAST: return a->last;
+    case API_AGG_MAX: return a->max;
+    case API_AGG_MIN: return a->min;
+    case API_AGG_SUM: return api_ksum_value(&a->sum);
+    case API_AGG_COUNT: return (double)a->count;
+    case API_AGG_PRESENT: return 1;
     case API_AGG_INCREASE:
     case API_AGG_RATE:
         inc = from_rollups ? api_ksum_value(&a->incr) : (a->last - a->base) + api_ksum_value(&a->resets);
@@ -145,8 +150,8 @@ static int valid_args(const api_buckets_t *b, enum api_agg agg, const void *in, 
     return (unsigned)agg <= API_AGG_RATE;
 }
 
-static int emit(const api_buckets_t *b, enum api_agg agg, int64_t idx, const acc_t *a,
-                int from_rollups, api_point_t *out, size_t cap, size_t *np)
+static int emit(const api_buckets_t *b, enum api_agg agg, int64_t idx, const acc_t *a, int from_rollups,
+                api_point_t *out, size_t cap, size_t *np)
 {
     if (*np >= cap) return STRATA_ELIMIT;
     out[*np] = (api_point_t){ api_buckets_edge(b, idx), acc_value(b, idx, agg, a, from_rollups) };
@@ -159,9 +164,9 @@ int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t
 {
     if (!valid_args(b, agg, s, n, out, cap)) return STRATA_EINVAL;
     size_t np = 0;
-    int64_t cur = 0, cur_end = 0;  /* open bucket (0: none) and its end edge */
+    int64_t cur = 0, cur_end = 0; /* open bucket (0: none) and its end edge */
     int have_prev = 0;
-    double prev = 0;               /* newest sample so far: the counter chain */
+    double prev = 0; /* newest sample so far: the counter chain */
     acc_t a;
     /* Only what acc_value reads for agg: the compensated sum is most of the
      * per-sample cost and only avg/sum need it. */
@@ -170,9 +175,13 @@ int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t
     for (size_t i = 0; i < n; i++) {
         double v = s[i].v;
         int64_t t = s[i].t;
-        if (isnan(v)) continue;    /* stale markers and NaNs: never aggregated */
+        if (isnan(v)) continue; /* stale markers and NaNs: never aggregated */
         if (t > b->end) break;
-        if (t < b->start) { prev = v; have_prev = 1; continue; }
+        if (t < b->start) {
+            prev = v;
+            have_prev = 1;
+            continue;
+        }
         if (cur == 0 || t > cur_end) {
             if (cur) {
                 int rc = emit(b, agg, cur, &a, 0, out, cap, &np);
@@ -203,8 +212,7 @@ int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t
 int api_rollup_aligned(const api_buckets_t *b, int64_t r)
 {
     if (!b || r <= 0 || b->width < r) return 0;
-    if (b->native)
-        return b->start % r == 0 && b->width % r == 0 && b->end % r == 0;
+    if (b->native) return b->start % r == 0 && b->width % r == 0 && b->end % r == 0;
     for (int64_t i = 0; i <= b->n; i++)
         if (api_buckets_edge(b, i) % r != 0) return 0;
     return 1;
@@ -286,7 +294,7 @@ typedef struct {
 struct api_combiner {
     strata_arena_t *arena;
     enum api_combine op;
-    cell_t *cells, *spare;   /* merge cells + new points into spare, then swap */
+    cell_t *cells, *spare; /* merge cells + new points into spare, then swap */
     size_t n, cap, spare_cap;
 };
 
@@ -348,7 +356,7 @@ int api_combiner_result(const api_combiner_t *c, api_point_t *out, size_t cap)
     for (size_t i = 0; i < c->n; i++) {
         const cell_t *x = &c->cells[i];
         double v = c->op == API_COMBINE_COUNT ? (double)x->count
-                 : c->op == API_COMBINE_AVG   ? api_ksum_value(&x->sum) / (double)x->count
+                   : c->op == API_COMBINE_AVG ? api_ksum_value(&x->sum) / (double)x->count
                                               : api_ksum_value(&x->sum);
         out[i] = (api_point_t){ x->t, v };
     }
@@ -386,8 +394,10 @@ double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n)
     /* coalesce equal bounds */
     size_t m = 0;
     for (size_t i = 1; i < n; i++) {
-        if (b[i].upper == b[m].upper) b[m].count += b[i].count;
-        else b[++m] = b[i];
+        if (b[i].upper == b[m].upper)
+            b[m].count += b[i].count;
+        else
+            b[++m] = b[i];
     }
     n = m + 1;
 
@@ -397,7 +407,10 @@ double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n)
     for (size_t i = 1; i < n; i++) {
         double cur = b[i].count;
         if (cur == prev) continue;
-        if (almost_equal(prev, cur, 1e-12) || cur < prev) { b[i].count = prev; continue; }
+        if (almost_equal(prev, cur, 1e-12) || cur < prev) {
+            b[i].count = prev;
+            continue;
+        }
         prev = cur;
     }
 
@@ -405,12 +418,14 @@ double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n)
     double total = b[n - 1].count;
     if (total == 0) return NAN;
     double rank = q * total;
-    size_t k = 0;  /* first of b[0..n-2] with count >= rank, else n-1 (sort.Search) */
+    size_t k = 0; /* first of b[0..n-2] with count >= rank, else n-1 (sort.Search) */
     size_t lo = 0, hi = n - 1;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (b[mid].count >= rank) hi = mid;
-        else lo = mid + 1;
+        if (b[mid].count >= rank)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     k = lo;
     if (k == n - 1) return b[n - 2].upper;
@@ -426,17 +441,17 @@ double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n)
 
 struct api_hist {
     size_t nles, nsteps;
-    const char **les;        /* ascending by bound */
+    const char **les; /* ascending by bound */
     double *bounds;
     int64_t *steps;
-    double *counts;          /* nsteps x nles, row-major */
+    double *counts; /* nsteps x nles, row-major */
     api_hist_bucket_t *scratch;
 };
 
 typedef struct {
     const char *le;
     double bound;
-    size_t first;            /* order of first appearance, breaks ties */
+    size_t first; /* order of first appearance, breaks ties */
 } le_key_t;
 
 static int cmp_le(const void *a, const void *b)
@@ -461,14 +476,15 @@ static size_t find_step(const int64_t *steps, size_t n, int64_t t)
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (steps[mid] < t) lo = mid + 1;
-        else hi = mid;
+        if (steps[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
 
-int api_hist_build(strata_arena_t *arena, const api_hist_input_t *in, size_t nin,
-                   api_hist_t **out)
+int api_hist_build(strata_arena_t *arena, const api_hist_input_t *in, size_t nin, api_hist_t **out)
 {
     if (!arena || !out || (nin && !in)) return STRATA_EINVAL;
     api_hist_t *h = strata_arena_calloc(arena, 1, sizeof *h);

@@ -60,15 +60,15 @@
  * ------------------------------------------------------------------------ */
 typedef struct api_buckets {
     int64_t start, end;
-    int64_t n;           /* number of buckets */
-    int64_t width;       /* floor((end-start)/n) for N >= 1; w for native */
-    int native;          /* 1 for a native layout */
-    size_t max_points;   /* output capacity a series needs (N, or max_points) */
+    int64_t n;         /* number of buckets */
+    int64_t width;     /* floor((end-start)/n) for N >= 1; w for native */
+    int native;        /* 1 for a native layout */
+    size_t max_points; /* output capacity a series needs (N, or max_points) */
 } api_buckets_t;
 
 int api_buckets_init(api_buckets_t *b, int64_t start, int64_t end, uint32_t n);
-int api_buckets_native(api_buckets_t *b, int64_t start, int64_t end,
-                       int64_t scrape_interval_ms, size_t max_points);
+int api_buckets_native(api_buckets_t *b, int64_t start, int64_t end, int64_t scrape_interval_ms,
+                       size_t max_points);
 /* Edge e_i, 0 <= i <= n (e_0 = start, e_n = end). */
 int64_t api_buckets_edge(const api_buckets_t *b, int64_t i);
 /* 1-based bucket holding instant t, or 0 when t is outside [start, end]. */
@@ -86,15 +86,15 @@ int64_t api_scrape_interval(const tsdb_sample_t *s, size_t n);
  * Per-series aggregation within a step.
  * ------------------------------------------------------------------------ */
 enum api_agg {
-    API_AGG_AVG,       /* mean of the bucket's values (compensated sum / count) */
-    API_AGG_LAST,      /* value of the newest sample in the bucket */
+    API_AGG_AVG,  /* mean of the bucket's values (compensated sum / count) */
+    API_AGG_LAST, /* value of the newest sample in the bucket */
     API_AGG_MAX,
     API_AGG_MIN,
     API_AGG_SUM,
-    API_AGG_COUNT,     /* number of samples in the bucket */
-    API_AGG_PRESENT,   /* 1 for every bucket holding at least one sample */
-    API_AGG_INCREASE,  /* counter increase, never extrapolated (below) */
-    API_AGG_RATE,      /* increase / the bucket's own width in seconds */
+    API_AGG_COUNT,    /* number of samples in the bucket */
+    API_AGG_PRESENT,  /* 1 for every bucket holding at least one sample */
+    API_AGG_INCREASE, /* counter increase, never extrapolated (below) */
+    API_AGG_RATE,     /* increase / the bucket's own width in seconds */
 };
 
 /* One output point: the bucket's end and its value. */
@@ -119,8 +119,8 @@ typedef struct api_point {
  * (prev) of bucket 1.  Stale markers are skipped, as Prometheus and
  * VictoriaMetrics drop them from range vectors, so they do not break the
  * chain: a counter that comes back lower is a reset, higher continues. */
-int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t *s,
-                   size_t n, api_point_t *out, size_t cap);
+int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t *s, size_t n,
+                   api_point_t *out, size_t cap);
 
 /* --------------------------------------------------------------------------
  * The same aggregations from rollups (tsdb_rollup_point_t, 5m or 1h).
@@ -163,8 +163,7 @@ int api_rollup_range(const api_buckets_t *b, int64_t resolution, int64_t *tmin, 
 /* Like api_downsample() over rollup points of one resolution (ascending).
  * Points with count 0 hold no sample and are skipped. */
 int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t resolution,
-                           const tsdb_rollup_point_t *p, size_t n, api_point_t *out,
-                           size_t cap);
+                           const tsdb_rollup_point_t *p, size_t n, api_point_t *out, size_t cap);
 
 /* --------------------------------------------------------------------------
  * Across series, per step.
@@ -210,10 +209,9 @@ typedef struct api_hist api_hist_t;
  * "+Inf" included) or is NaN is ignored, as Prometheus ignores such series.
  * Distinct strings stay distinct even if they denote the same bound ("1" and
  * "1.0"); they are ordered by bound, ties by first appearance. */
-int api_hist_build(strata_arena_t *arena, const api_hist_input_t *in, size_t nin,
-                   api_hist_t **out);
+int api_hist_build(strata_arena_t *arena, const api_hist_input_t *in, size_t nin, api_hist_t **out);
 size_t api_hist_nles(const api_hist_t *h);
-const char *api_hist_le(const api_hist_t *h, size_t j);    /* j-th le, ascending by bound */
+const char *api_hist_le(const api_hist_t *h, size_t j); /* j-th le, ascending by bound */
 size_t api_hist_nsteps(const api_hist_t *h);
 int64_t api_hist_step_time(const api_hist_t *h, size_t i); /* ascending */
 /* Cumulative count (increase) of le j at step i; 0 when no series of that le
@@ -226,8 +224,8 @@ double api_hist_count(const api_hist_t *h, size_t i, size_t j);
 int api_hist_quantile(api_hist_t *h, size_t i, double q, double *out);
 
 typedef struct api_hist_bucket {
-    double upper;   /* le */
-    double count;   /* cumulative */
+    double upper; /* le */
+    double count; /* cumulative */
 } api_hist_bucket_t;
 
 /* Prometheus' bucketQuantile for classic histograms: sorts b by upper bound

@@ -15,9 +15,12 @@ typedef struct api_ksum {
 static inline void api_ksum_add(api_ksum_t *k, double x)
 {
     double t = k->sum + x;
-    if (isinf(t)) k->c = 0;
-    else if (fabs(k->sum) >= fabs(x)) k->c += (k->sum - t) + x;
-    else k->c += (x - t) + k->sum;
+    if (isinf(t))
+        k->c = 0;
+    else if (fabs(k->sum) >= fabs(x))
+        k->c += (k->sum - t) + x;
+    else
+        k->c += (x - t) + k->sum;
     k->sum = t;
 }
 

@@ -17,16 +17,13 @@
 #include "strata_log.h"
 
 int api_metrics_response_partial(const api_metrics_response_t *r) { return r ? r->partial : 0; }
-uint64_t api_metrics_response_points_read(const api_metrics_response_t *r)
-{
-    return r ? r->points_read : 0;
-}
+uint64_t api_metrics_response_points_read(const api_metrics_response_t *r) { return r ? r->points_read : 0; }
 
 /* ---- the query ---------------------------------------------------------------------- */
 
 typedef struct qpod {
     const char *ns, *pod, *node;
-    int64_t first, end;  /* active window [first, end) */
+    int64_t first, end; /* active window [first, end) */
 } qpod_t;
 
 typedef struct gpu_group {
@@ -47,11 +44,11 @@ typedef struct qctx {
     /* per metric type */
     const api_catalog_entry_t *c;
     api_buckets_t b;
-    int64_t res;            /* 0 raw, else rollup resolution */
-    int64_t mint, maxt;     /* select range */
-    uint64_t points;        /* read by this type */
-    int cap_exceeded;       /* native max_points: the whole request fails */
-    char err[160];          /* this type's failure */
+    int64_t res;        /* 0 raw, else rollup resolution */
+    int64_t mint, maxt; /* select range */
+    uint64_t points;    /* read by this type */
+    int cap_exceeded;   /* native max_points: the whole request fails */
+    char err[160];      /* this type's failure */
 
     /* pass 1 (native): the smallest scrape interval */
     int64_t min_interval;
@@ -67,7 +64,6 @@ typedef struct qctx {
     api_hist_input_t *hin;
     size_t nh, hcap;
 } qctx_t;
-
 
 static const char *label_get(const tsdb_label_t *l, size_t n, const char *name)
 {
@@ -171,11 +167,10 @@ static int on_series(qctx_t *q, int comp, const tsdb_label_t *l, size_t nl, cons
 /* Runs one select and feeds its series to on_series.  pod != NULL: the series
  * were matched by (namespace, pod), keep only what lies in its window.
  * *kept counts series with data in the query range. */
-static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, const qpod_t *pod,
-                      int *kept)
+static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, const qpod_t *pod, int *kept)
 {
     int64_t mint = q->mint, maxt = q->maxt;
-    if (pod && (pod->end <= mint || pod->first > maxt)) return 0;  /* not active in range */
+    if (pod && (pod->end <= mint || pod->first > maxt)) return 0; /* not active in range */
     if (pod && !q->res) {
         /* raw reads: let the store cut the window [first, end) */
         if (pod->first > mint) mint = pod->first;
@@ -192,7 +187,10 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
         const tsdb_rollup_point_t *r = NULL;
         size_t ns = 0, nr = 0;
         if (q->res) {
-            if ((rc = api_read_set_rollups(set, q->res, &r, &nr))) { type_fail(q, rc, "rollups"); break; }
+            if ((rc = api_read_set_rollups(set, q->res, &r, &nr))) {
+                type_fail(q, rc, "rollups");
+                break;
+            }
             q->points += nr;
             if (pod) {
                 /* keep the intervals (t-R, t] that overlap the pod's window */
@@ -205,16 +203,20 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
             }
             if (nr == 0) continue;
         } else {
-            if ((rc = api_read_set_samples(set, &s, &ns))) { type_fail(q, rc, "samples"); break; }
+            if ((rc = api_read_set_samples(set, &s, &ns))) {
+                type_fail(q, rc, "samples");
+                break;
+            }
             q->points += ns;
             /* samples before start are only a counter's baseline */
             if (ns == 0 || s[ns - 1].t < q->req->start_ms) continue;
         }
         if (q->opt->max_samples && q->points > q->opt->max_samples) {
-            snprintf(q->err, sizeof q->err, "sample limit: more than %" PRIu64
-                     " points to read", q->opt->max_samples);
-            strata_warn("metrics query: sample limit", "type=%s tenant=%" PRId32 " workload=%s limit=%" PRIu64,
-                        q->c->name, q->tenant, q->wid, q->opt->max_samples);
+            snprintf(q->err, sizeof q->err, "sample limit: more than %" PRIu64 " points to read",
+                     q->opt->max_samples);
+            strata_warn("metrics query: sample limit",
+                        "type=%s tenant=%" PRId32 " workload=%s limit=%" PRIu64, q->c->name, q->tenant,
+                        q->wid, q->opt->max_samples);
             rc = STRATA_ELIMIT;
             break;
         }
@@ -253,18 +255,15 @@ static int scan(qctx_t *q)
     return 0;
 }
 
-static int add_measurement(api_metrics_response_t *resp, strata_arena_t *arena,
-                           const measurement_t *m)
+static int add_measurement(api_metrics_response_t *resp, strata_arena_t *arena, const measurement_t *m)
 {
-    if (arena_grow(arena, (void **)&resp->m, &resp->mcap, resp->nm, sizeof *resp->m))
-        return STRATA_ENOMEM;
+    if (arena_grow(arena, (void **)&resp->m, &resp->mcap, resp->nm, sizeof *resp->m)) return STRATA_ENOMEM;
     resp->m[resp->nm++] = *m;
     return 0;
 }
 
 /* Combined output of one accumulator, scaled, copied into the arena. */
-static int take_points(qctx_t *q, const api_combiner_t *cb, double scale, api_point_t **out,
-                       size_t *n)
+static int take_points(qctx_t *q, const api_combiner_t *cb, double scale, api_point_t **out, size_t *n)
 {
     size_t cnt = api_combiner_count(cb);
     *out = strata_arena_alloc(q->arena, (cnt ? cnt : 1) * sizeof **out);
@@ -313,9 +312,8 @@ static int finish_type(qctx_t *q, api_metrics_response_t *resp, int type)
                 for (size_t i = 0; i < ns; i++) {
                     int ok = 1;
                     for (int k = 0; k < API_CATALOG_NQUANTILES && ok; k++)
-                        ok = api_hist_quantile(hs.h, i, api_catalog_quantiles[k],
-                                               &hs.qv[hs.nq][k]) == 0;
-                    if (!ok) continue;  /* total count 0 (or no +Inf bucket): omitted */
+                        ok = api_hist_quantile(hs.h, i, api_catalog_quantiles[k], &hs.qv[hs.nq][k]) == 0;
+                    if (!ok) continue; /* total count 0 (or no +Inf bucket): omitted */
                     hs.qt[hs.nq++] = api_hist_step_time(hs.h, i);
                 }
             }
@@ -325,7 +323,8 @@ static int finish_type(qctx_t *q, api_metrics_response_t *resp, int type)
     }
     if (c->combine != API_COMBINE_NONE) {
         measurement_t m = { .type = type };
-        if ((rc = take_points(q, q->comb, c->scale, &m.pts, &m.n))) return q->cap_exceeded ? rc : type_fail(q, rc, "combining series");
+        if ((rc = take_points(q, q->comb, c->scale, &m.pts, &m.n)))
+            return q->cap_exceeded ? rc : type_fail(q, rc, "combining series");
         return add_measurement(resp, q->arena, &m) ? type_fail(q, STRATA_ENOMEM, "response") : 0;
     }
     if (q->ng == 0) {
@@ -340,21 +339,25 @@ static int finish_type(qctx_t *q, api_metrics_response_t *resp, int type)
         for (int k = 0; k < API_CATALOG_MAX_COMP; k++) ncomp += G->comp[k] != NULL;
         const api_combiner_t *src = NULL;
         if (ncomp == 1) {
-            for (int k = 0; k < API_CATALOG_MAX_COMP; k++) if (G->comp[k]) src = G->comp[k];
+            for (int k = 0; k < API_CATALOG_MAX_COMP; k++)
+                if (G->comp[k]) src = G->comp[k];
         } else {
             /* NVLINK: TX + RX at each step */
             api_combiner_t *sum;
-            if ((rc = api_combiner_new(q->arena, API_COMBINE_SUM, &sum))) return type_fail(q, rc, "per-GPU series");
+            if ((rc = api_combiner_new(q->arena, API_COMBINE_SUM, &sum)))
+                return type_fail(q, rc, "per-GPU series");
             for (int k = 0; k < API_CATALOG_MAX_COMP; k++) {
                 api_point_t *p;
                 size_t n;
                 if (!G->comp[k]) continue;
-                if ((rc = take_points(q, G->comp[k], 1, &p, &n))) return q->cap_exceeded ? rc : type_fail(q, rc, "per-GPU series");
+                if ((rc = take_points(q, G->comp[k], 1, &p, &n)))
+                    return q->cap_exceeded ? rc : type_fail(q, rc, "per-GPU series");
                 if ((rc = api_combiner_add(sum, p, n))) return type_fail(q, rc, "per-GPU series");
             }
             src = sum;
         }
-        if ((rc = take_points(q, src, c->scale, &m.pts, &m.n))) return q->cap_exceeded ? rc : type_fail(q, rc, "per-GPU series");
+        if ((rc = take_points(q, src, c->scale, &m.pts, &m.n)))
+            return q->cap_exceeded ? rc : type_fail(q, rc, "per-GPU series");
         if (add_measurement(resp, q->arena, &m)) return type_fail(q, STRATA_ENOMEM, "response");
     }
     return 0;
@@ -370,8 +373,10 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
     q->min_interval = 0;
     q->any_series = 0;
     q->comb = NULL;
-    q->groups = NULL; q->ng = q->gcap = 0;
-    q->hin = NULL; q->nh = q->hcap = 0;
+    q->groups = NULL;
+    q->ng = q->gcap = 0;
+    q->hin = NULL;
+    q->nh = q->hcap = 0;
     /* counters need the sample before start as bucket 1's baseline */
     int64_t lookback = c->agg == API_AGG_INCREASE || c->agg == API_AGG_RATE ? q->opt->staleness_ms : 0;
     size_t nm0 = resp->nm, nh0 = resp->nh;
@@ -385,17 +390,26 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
         if ((rc = scan(q))) goto out;
         if (!q->any_series) goto finish;
         if ((rc = api_buckets_native(&q->b, req->start_ms, req->end_ms, q->min_interval,
-                                     q->opt->max_points))) { type_fail(q, rc, "layout"); goto out; }
+                                     q->opt->max_points))) {
+            type_fail(q, rc, "layout");
+            goto out;
+        }
     } else {
         /* buckets under 1 ms are meaningless: at most one bucket per ms */
         int64_t d = req->end_ms - req->start_ms;
         uint32_t n = (int64_t)req->samples > d ? (uint32_t)d : req->samples;
-        if ((rc = api_buckets_init(&q->b, req->start_ms, req->end_ms, n))) { type_fail(q, rc, "layout"); goto out; }
+        if ((rc = api_buckets_init(&q->b, req->start_ms, req->end_ms, n))) {
+            type_fail(q, rc, "layout");
+            goto out;
+        }
     }
     q->res = api_rollup_choose(&q->b);
     if (q->res) {
         int64_t tmin, tmax;
-        if ((rc = api_rollup_range(&q->b, q->res, &tmin, &tmax))) { type_fail(q, rc, "layout"); goto out; }
+        if ((rc = api_rollup_range(&q->b, q->res, &tmin, &tmax))) {
+            type_fail(q, rc, "layout");
+            goto out;
+        }
         q->mint = req->start_ms;
         q->maxt = tmax;
     } else {
@@ -405,9 +419,15 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
     q->pass2 = 1;
     q->scap = api_buckets_capacity(&q->b);
     q->scratch = strata_arena_alloc(q->arena, q->scap * sizeof *q->scratch);
-    if (!q->scratch) { rc = type_fail(q, STRATA_ENOMEM, "buffers"); goto out; }
+    if (!q->scratch) {
+        rc = type_fail(q, STRATA_ENOMEM, "buffers");
+        goto out;
+    }
     if (c->kind == API_CATALOG_SERIES && c->combine != API_COMBINE_NONE &&
-        (rc = api_combiner_new(q->arena, c->combine, &q->comb))) { type_fail(q, rc, "buffers"); goto out; }
+        (rc = api_combiner_new(q->arena, c->combine, &q->comb))) {
+        type_fail(q, rc, "buffers");
+        goto out;
+    }
     if ((rc = scan(q))) goto out;
 finish:
     if (q->err[0] == 0 && !q->any_series) {
@@ -425,9 +445,11 @@ out:
     resp->points_read += q->points;
     if (q->cap_exceeded) return STRATA_ELIMIT;
     if (rc || q->err[0]) {
-        resp->nm = nm0;  /* drop what the type had output before it failed */
+        resp->nm = nm0; /* drop what the type had output before it failed */
         resp->nh = nh0;
-        measurement_t m = { .type = type, .error = strata_arena_strdup(q->arena, q->err[0] ? q->err : strata_strerror(rc)) };
+        measurement_t m = {
+            .type = type, .error = strata_arena_strdup(q->arena, q->err[0] ? q->err : strata_strerror(rc))
+        };
         if (!m.error || add_measurement(resp, q->arena, &m)) return STRATA_ENOMEM;
         resp->partial = 1;
     }
@@ -435,9 +457,9 @@ out:
 }
 
 int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const char *workload_id,
-                      const api_metrics_pod_t *pods, size_t npods,
-                      const api_metrics_request_t *req, const api_metrics_options_t *opts,
-                      strata_arena_t *arena, api_metrics_response_t **out, char *err, size_t cap)
+                      const api_metrics_pod_t *pods, size_t npods, const api_metrics_request_t *req,
+                      const api_metrics_options_t *opts, strata_arena_t *arena, api_metrics_response_t **out,
+                      char *err, size_t cap)
 {
     if (err && cap) err[0] = 0;
     if (!src || !workload_id || (npods && !pods) || !req || !arena || !out || req->ntypes == 0 ||
@@ -448,8 +470,13 @@ int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const cha
     api_metrics_options_t defaults;
     api_metrics_options_init(&defaults);
     if (!opts) opts = &defaults;
-    qctx_t q = { .src = src, .arena = arena, .opt = opts, .req = req, .tenant = tenant_id,
-                 .wid = workload_id, .npods = npods };
+    qctx_t q = { .src = src,
+                 .arena = arena,
+                 .opt = opts,
+                 .req = req,
+                 .tenant = tenant_id,
+                 .wid = workload_id,
+                 .npods = npods };
     if (npods && !(q.pods = strata_arena_alloc(arena, npods * sizeof *q.pods))) return STRATA_ENOMEM;
     for (size_t i = 0; i < npods; i++)
         q.pods[i] = (qpod_t){ pods[i].namespace_, pods[i].pod, pods[i].node, pods[i].first_ms,
@@ -464,7 +491,8 @@ int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const cha
         int rc = run_type(&q, resp, (int)req->types[i]);
         if (rc == STRATA_ELIMIT) {
             if (err && cap)
-                snprintf(err, cap, "numberOfSamples=0: %s has more than %zu points per series "
+                snprintf(err, cap,
+                         "numberOfSamples=0: %s has more than %zu points per series "
                          "in this range; use numberOfSamples 1..%d or a shorter range",
                          api_metrics_type_name(req->types[i]), opts->max_points, API_METRICS_MAX_SAMPLES);
             return rc;

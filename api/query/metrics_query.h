@@ -43,14 +43,14 @@
 #define API_METRICS_MAX_SAMPLES     1000 /* numberOfSamples maximum */
 
 typedef struct api_metrics_options {
-    size_t max_points;       /* --max-points: numberOfSamples=0 points per series (and per
+    size_t max_points;    /* --max-points: numberOfSamples=0 points per series (and per
                                 combined measurement); default 11000 */
-    int64_t staleness_ms;    /* --staleness: a pod's series stay joined this long after its
+    int64_t staleness_ms; /* --staleness: a pod's series stay joined this long after its
                                 last runai_pod_info sample, and counters look back this far
                                 for the sample before `start`; default 5m */
-    int64_t max_range_ms;    /* --max-range: end - start above this is a 400; 0 = no limit
+    int64_t max_range_ms; /* --max-range: end - start above this is a 400; 0 = no limit
                                 (the default) */
-    uint64_t max_samples;    /* points (raw samples + rollup points) one metric type may read
+    uint64_t max_samples; /* points (raw samples + rollup points) one metric type may read
                                 before it fails with "sample limit" (the response becomes
                                 partial); default 50,000,000 as Prometheus' query.max-samples;
                                 0 = no limit */
@@ -77,9 +77,8 @@ typedef struct api_metrics_request {
  *   start/end missing or not RFC 3339; end <= start; numberOfSamples not an
  *   integer or outside 0..1000; end - start over max_range_ms. */
 int api_metrics_parse(const char *const *metric_types, size_t nmetric_types, const char *start,
-                      const char *end, const char *number_of_samples,
-                      const api_metrics_options_t *opts, api_metrics_request_t *req,
-                      char *err, size_t errcap);
+                      const char *end, const char *number_of_samples, const api_metrics_options_t *opts,
+                      api_metrics_request_t *req, char *err, size_t errcap);
 
 typedef struct api_metrics_response api_metrics_response_t;
 
@@ -102,11 +101,10 @@ typedef struct api_metrics_pod {
  * with STRATA_ELIMIT when numberOfSamples = 0 would give some series more than
  * max_points points (err names the limit), STRATA_EINVAL for bad arguments,
  * STRATA_ENOMEM when the response itself cannot be allocated. */
-int api_metrics_query(const api_read_source_t *src, int32_t tenant_id,
-                      const char *workload_id, const api_metrics_pod_t *pods, size_t npods,
-                      const api_metrics_request_t *req,
-                      const api_metrics_options_t *opts, strata_arena_t *arena,
-                      api_metrics_response_t **out, char *err, size_t errcap);
+int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const char *workload_id,
+                      const api_metrics_pod_t *pods, size_t npods, const api_metrics_request_t *req,
+                      const api_metrics_options_t *opts, strata_arena_t *arena, api_metrics_response_t **out,
+                      char *err, size_t errcap);
 
 /* 1 when at least one metric type failed (answer 207), else 0. */
 int api_metrics_response_partial(const api_metrics_response_t *r);
@@ -115,10 +113,8 @@ int api_metrics_response_partial(const api_metrics_response_t *r);
 uint64_t api_metrics_response_points_read(const api_metrics_response_t *r);
 
 /* The MetricsCompositeResponse JSON (compact, NUL-terminated, in arena). */
-int api_metrics_render_json(const api_metrics_response_t *r, strata_arena_t *arena,
-                            char **out, size_t *len);
+int api_metrics_render_json(const api_metrics_response_t *r, strata_arena_t *arena, char **out, size_t *len);
 /* The CSV form (docs/metrics.md has the exact header), NUL-terminated, in arena. */
-int api_metrics_render_csv(const api_metrics_response_t *r, strata_arena_t *arena,
-                           char **out, size_t *len);
+int api_metrics_render_csv(const api_metrics_response_t *r, strata_arena_t *arena, char **out, size_t *len);
 
 #endif

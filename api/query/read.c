@@ -23,8 +23,7 @@ struct api_read_set {
     void *impl;
 };
 
-int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps,
-                        api_read_source_t **out)
+int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps, api_read_source_t **out)
 {
     *out = NULL;
     if (!ops || !ops->select || !ops->next || !ops->labels || !ops->samples || !ops->free)
@@ -41,14 +40,10 @@ void api_read_source_free(api_read_source_t *src) { free(src); }
 
 unsigned api_read_source_caps(const api_read_source_t *src) { return src->caps; }
 
-int64_t api_read_source_rollup_zero_run_ms(const api_read_source_t *src)
-{
-    return src->rollup_zero_run_ms;
-}
+int64_t api_read_source_rollup_zero_run_ms(const api_read_source_t *src) { return src->rollup_zero_run_ms; }
 
-int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags,
-                    const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
-                    api_read_set_t **out)
+int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags, const tsdb_matcher_t *m,
+                    size_t n, int64_t mint, int64_t maxt, api_read_set_t **out)
 {
     *out = NULL;
     if (n + 1 > API_READ_MAX_MATCHERS) return STRATA_ELIMIT;
@@ -90,8 +85,8 @@ int api_read_set_samples(api_read_set_t *set, const tsdb_sample_t **samples, siz
     return set->src->ops->samples(set->impl, samples, n);
 }
 
-int api_read_set_rollups(api_read_set_t *set, int64_t resolution,
-                         const tsdb_rollup_point_t **points, size_t *n)
+int api_read_set_rollups(api_read_set_t *set, int64_t resolution, const tsdb_rollup_point_t **points,
+                         size_t *n)
 {
     if (!(set->src->caps & API_READ_CAP_ROLLUPS)) return STRATA_EUNSUPPORTED;
     return set->src->ops->rollups(set->impl, resolution, points, n);
@@ -106,8 +101,8 @@ void api_read_set_free(api_read_set_t *set)
 
 /* ---- the local backend ---------------------------------------------------- */
 
-static int tsdb_backend_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint,
-                               int64_t maxt, unsigned flags, void **set)
+static int tsdb_backend_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                               unsigned flags, void **set)
 {
     tsdb_series_set_t *s = NULL;
     int rc = tsdb_select(backend, m, n, mint, maxt, &s);
@@ -129,8 +124,7 @@ static int tsdb_backend_samples(void *set, const tsdb_sample_t **samples, size_t
     return tsdb_series_set_samples(set, samples, n);
 }
 
-static int tsdb_backend_rollups(void *set, int64_t resolution, const tsdb_rollup_point_t **points,
-                                size_t *n)
+static int tsdb_backend_rollups(void *set, int64_t resolution, const tsdb_rollup_point_t **points, size_t *n)
 {
     return tsdb_series_set_rollups(set, resolution, points, n);
 }

@@ -60,8 +60,7 @@ typedef struct api_read_ops {
 
 /* A source over ops/backend (both borrowed; they must outlive the source).
  * STRATA_ENOMEM. */
-int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps,
-                        api_read_source_t **out);
+int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps, api_read_source_t **out);
 /* A source over the local store (db borrowed, must outlive the source). */
 int api_read_source_tsdb(tsdb_t *db, api_read_source_t **out);
 void api_read_source_free(api_read_source_t *src);
@@ -79,9 +78,8 @@ int64_t api_read_source_rollup_zero_run_ms(const api_read_source_t *src);
  * else.  A matcher on the tenant label itself is STRATA_EINVAL: the tenant
  * comes from the token, never from a selector.  More than
  * API_READ_MAX_MATCHERS - 1 matchers is STRATA_ELIMIT. */
-int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags,
-                    const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
-                    api_read_set_t **out);
+int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags, const tsdb_matcher_t *m,
+                    size_t n, int64_t mint, int64_t maxt, api_read_set_t **out);
 
 /* 1 = at the next series (label order), 0 = end, < 0 = error. */
 int api_read_set_next(api_read_set_t *set);
@@ -91,8 +89,8 @@ const tsdb_label_t *api_read_set_labels(api_read_set_t *set, size_t *n);
 int api_read_set_samples(api_read_set_t *set, const tsdb_sample_t **samples, size_t *n);
 /* Its rollup points at TSDB_ROLLUP_5M or TSDB_ROLLUP_1H (tsdb.h has their
  * meaning); STRATA_EUNSUPPORTED when the source has no API_READ_CAP_ROLLUPS. */
-int api_read_set_rollups(api_read_set_t *set, int64_t resolution,
-                         const tsdb_rollup_point_t **points, size_t *n);
+int api_read_set_rollups(api_read_set_t *set, int64_t resolution, const tsdb_rollup_point_t **points,
+                         size_t *n);
 void api_read_set_free(api_read_set_t *set);
 
 #endif

@@ -38,7 +38,10 @@ static int fail(parser_t *ps, int code, const char *fmt, ...)
     return code;
 }
 
-static void skip_ws(parser_t *ps) { while (isspace((unsigned char)*ps->p)) ps->p++; }
+static void skip_ws(parser_t *ps)
+{
+    while (isspace((unsigned char)*ps->p)) ps->p++;
+}
 
 static int is_name_start(int c, int metric) { return isalpha(c) || c == '_' || (metric && c == ':'); }
 static int is_name_char(int c, int metric) { return isalnum(c) || c == '_' || (metric && c == ':'); }
@@ -62,31 +65,49 @@ static int hexval(int c)
 /* Appends code point cp as UTF-8. */
 static size_t put_utf8(char *o, unsigned cp)
 {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F)); return 3;
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
     }
-    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
 }
 
 static int string_lit(parser_t *ps, char **out)
 {
     char q = *ps->p;
-    if (q != '"' && q != '\'' && q != '`') return fail(ps, STRATA_EINVAL, "expected a quoted string at \"%.20s\"", ps->p);
+    if (q != '"' && q != '\'' && q != '`')
+        return fail(ps, STRATA_EINVAL, "expected a quoted string at \"%.20s\"", ps->p);
     const char *s = ++ps->p;
     const char *end = s;
     /* find the closing quote first to size the output */
-    while (*end && *end != q) { if (q != '`' && *end == '\\' && end[1]) end++; end++; }
+    while (*end && *end != q) {
+        if (q != '`' && *end == '\\' && end[1]) end++;
+        end++;
+    }
     if (*end != q) return fail(ps, STRATA_EINVAL, "unterminated string");
     char *o = strata_arena_alloc(ps->arena, (size_t)(end - s) + 1);
     if (!o) return STRATA_ENOMEM;
     size_t n = 0;
     for (const char *c = s; c < end; c++) {
-        if (q == '`' || *c != '\\') { o[n++] = *c; continue; }
+        if (q == '`' || *c != '\\') {
+            o[n++] = *c;
+            continue;
+        }
         c++;
         switch (*c) {
         case 'n': o[n++] = '\n'; break;
@@ -96,8 +117,12 @@ static int string_lit(parser_t *ps, char **out)
         case 'b': o[n++] = '\b'; break;
         case 'f': o[n++] = '\f'; break;
         case 'v': o[n++] = '\v'; break;
-        case '\\': case '"': case '\'': o[n++] = *c; break;
-        case 'x': case 'u': case 'U': {
+        case '\\':
+        case '"':
+        case '\'': o[n++] = *c; break;
+        case 'x':
+        case 'u':
+        case 'U': {
             int digits = *c == 'x' ? 2 : *c == 'u' ? 4 : 8;
             unsigned cp = 0;
             for (int i = 0; i < digits; i++) {
@@ -106,14 +131,15 @@ static int string_lit(parser_t *ps, char **out)
                 cp = cp * 16 + (unsigned)h;
                 c++;
             }
-            if (digits == 2) o[n++] = (char)cp;
+            if (digits == 2)
+                o[n++] = (char)cp;
             else if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
                 return fail(ps, STRATA_EINVAL, "bad unicode escape in string");
-            else n += put_utf8(o + n, cp);
+            else
+                n += put_utf8(o + n, cp);
             break;
         }
-        default:
-            return fail(ps, STRATA_EINVAL, "unknown escape \\%c in string", *c ? *c : '0');
+        default: return fail(ps, STRATA_EINVAL, "unknown escape \\%c in string", *c ? *c : '0');
         }
     }
     o[n] = '\0';
@@ -136,8 +162,8 @@ static int matches_empty(const tsdb_matcher_t *m, const regex_t *re)
     return 1;
 }
 
-int api_selector_parse(strata_arena_t *arena, const char *sel, tsdb_matcher_t **out, size_t *n,
-                       char *err, size_t errcap)
+int api_selector_parse(strata_arena_t *arena, const char *sel, tsdb_matcher_t **out, size_t *n, char *err,
+                       size_t errcap)
 {
     parser_t ps = { sel, arena, err, errcap };
     size_t cap = 8, cnt = 0;
@@ -154,16 +180,28 @@ int api_selector_parse(strata_arena_t *arena, const char *sel, tsdb_matcher_t **
         ps.p++;
         for (;;) {
             skip_ws(&ps);
-            if (*ps.p == '}') { ps.p++; break; }
+            if (*ps.p == '}') {
+                ps.p++;
+                break;
+            }
             char *label = ident(&ps, 0);
             if (!label) return fail(&ps, STRATA_EINVAL, "expected a label name at \"%.20s\"", ps.p);
             skip_ws(&ps);
             enum tsdb_match_op op;
-            if (ps.p[0] == '=' && ps.p[1] == '~') { op = TSDB_MATCH_RE; ps.p += 2; }
-            else if (ps.p[0] == '!' && ps.p[1] == '~') { op = TSDB_MATCH_NRE; ps.p += 2; }
-            else if (ps.p[0] == '!' && ps.p[1] == '=') { op = TSDB_MATCH_NEQ; ps.p += 2; }
-            else if (ps.p[0] == '=') { op = TSDB_MATCH_EQ; ps.p += 1; }
-            else return fail(&ps, STRATA_EINVAL, "expected =, !=, =~ or !~ after label \"%s\"", label);
+            if (ps.p[0] == '=' && ps.p[1] == '~') {
+                op = TSDB_MATCH_RE;
+                ps.p += 2;
+            } else if (ps.p[0] == '!' && ps.p[1] == '~') {
+                op = TSDB_MATCH_NRE;
+                ps.p += 2;
+            } else if (ps.p[0] == '!' && ps.p[1] == '=') {
+                op = TSDB_MATCH_NEQ;
+                ps.p += 2;
+            } else if (ps.p[0] == '=') {
+                op = TSDB_MATCH_EQ;
+                ps.p += 1;
+            } else
+                return fail(&ps, STRATA_EINVAL, "expected =, !=, =~ or !~ after label \"%s\"", label);
             skip_ws(&ps);
             char *value = NULL;
             int rc = string_lit(&ps, &value);
@@ -177,8 +215,14 @@ int api_selector_parse(strata_arena_t *arena, const char *sel, tsdb_matcher_t **
             }
             m[cnt++] = (tsdb_matcher_t){ op, label, value };
             skip_ws(&ps);
-            if (*ps.p == ',') { ps.p++; continue; }
-            if (*ps.p == '}') { ps.p++; break; }
+            if (*ps.p == ',') {
+                ps.p++;
+                continue;
+            }
+            if (*ps.p == '}') {
+                ps.p++;
+                break;
+            }
             return fail(&ps, STRATA_EINVAL, "expected , or } at \"%.20s\"", ps.p);
         }
     }
@@ -194,8 +238,9 @@ int api_selector_parse(strata_arena_t *arena, const char *sel, tsdb_matcher_t **
         if (isre) {
             char why[96];
             if (tsdb_regex_check(m[i].value, why, sizeof why) != 0)
-                return fail(&ps, STRATA_EBADREGEX, "regular expression \"%.100s\" for label \"%s\" is too costly: %s",
-                            m[i].value, m[i].name, why);
+                return fail(&ps, STRATA_EBADREGEX,
+                            "regular expression \"%.100s\" for label \"%s\" is too costly: %s", m[i].value,
+                            m[i].name, why);
             size_t l = strlen(m[i].value);
             char *anch = strata_arena_alloc(arena, l + 5);
             if (!anch) return STRATA_ENOMEM;
@@ -208,7 +253,8 @@ int api_selector_parse(strata_arena_t *arena, const char *sel, tsdb_matcher_t **
         if (isre) regfree(&re);
     }
     if (!nonempty)
-        return fail(&ps, STRATA_EINVAL, "selector must contain at least one matcher that does not match the empty string");
+        return fail(&ps, STRATA_EINVAL,
+                    "selector must contain at least one matcher that does not match the empty string");
     *out = m;
     *n = cnt;
     return 0;

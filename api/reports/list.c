@@ -16,7 +16,7 @@
 #include "strata_time.h"
 
 enum field { F_NAME, F_STATUS, F_CREATED_AT, F_CREATED_BY, F_COUNT };
-static const char *const FIELDS[F_COUNT] = {"name", "status", "createdAt", "createdBy"};
+static const char *const FIELDS[F_COUNT] = { "name", "status", "createdAt", "createdBy" };
 
 typedef struct term {
     int field;
@@ -33,10 +33,7 @@ typedef struct query {
     const char *search;
 } query_t;
 
-void api_reports_query_init(api_reports_query_t *q)
-{
-    memset(q, 0, sizeof *q);
-}
+void api_reports_query_init(api_reports_query_t *q) { memset(q, 0, sizeof *q); }
 
 static int parse_query(const api_reports_query_t *q, query_t *pq, strata_arena_t *arena,
                        api_reports_result_t *out)
@@ -58,19 +55,21 @@ static int parse_query(const api_reports_query_t *q, query_t *pq, strata_arena_t
         if (t->field < 0)
             return reports_error(out, arena, STRATA_EINVAL,
                                  "filterBy: invalid term \"%s\": unknown field \"%.*s\" (name, status, "
-                                 "createdAt, createdBy)", s, (int)i, s);
+                                 "createdAt, createdBy)",
+                                 s, (int)i, s);
         if (api_filter_op_parse(s + i, &t->op))
             return reports_error(out, arena, STRATA_EINVAL,
                                  "filterBy: invalid term \"%s\": expected one of " API_FILTER_OPS_TEXT
-                                 " after \"%.*s\"", s, (int)i, s);
+                                 " after \"%.*s\"",
+                                 s, (int)i, s);
         t->val = s + i + 2;
         if (!*t->val)
+            return reports_error(out, arena, STRATA_EINVAL, "filterBy: invalid term \"%s\": empty value", s);
+        if (t->field == F_CREATED_AT && api_filter_op_orders(t->op) &&
+            strata_time_parse_rfc3339(t->val, &t->t))
             return reports_error(out, arena, STRATA_EINVAL,
-                                 "filterBy: invalid term \"%s\": empty value", s);
-        if (t->field == F_CREATED_AT && api_filter_op_orders(t->op) && strata_time_parse_rfc3339(t->val, &t->t))
-            return reports_error(out, arena, STRATA_EINVAL,
-                                 "filterBy: invalid term \"%s\": \"%s\" is not an RFC 3339 date-time",
-                                 s, t->val);
+                                 "filterBy: invalid term \"%s\": \"%s\" is not an RFC 3339 date-time", s,
+                                 t->val);
     }
     if (q->sort_by) {
         pq->sort_field = -1;
@@ -81,7 +80,8 @@ static int parse_query(const api_reports_query_t *q, query_t *pq, strata_arena_t
                                  "sortBy: must be one of name, status, createdAt, createdBy");
     }
     if (q->sort_order) {
-        if (strcmp(q->sort_order, "desc") == 0) pq->desc = 1;
+        if (strcmp(q->sort_order, "desc") == 0)
+            pq->desc = 1;
         else if (strcmp(q->sort_order, "asc") != 0)
             return reports_error(out, arena, STRATA_EINVAL, "sortOrder: must be asc or desc");
     }

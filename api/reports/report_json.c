@@ -12,8 +12,8 @@
 #include "strata_err.h"
 #include "strata_time.h"
 
-const char *const reports_status_names[4] = {"Pending", "Processing", "Ready", "Failed"};
-const char *const reports_group_names[5] = {NULL, "Nodepool", "Project", "Department", "Cluster"};
+const char *const reports_status_names[4] = { "Pending", "Processing", "Ready", "Failed" };
+const char *const reports_group_names[5] = { NULL, "Nodepool", "Project", "Department", "Cluster" };
 
 int report_parse_group(const char *s, enum api_report_group *g)
 {
@@ -50,8 +50,8 @@ json_t *report_json(const report_t *r)
     json_object_set_new(o, "createdAt", time_json(r->created_at));
     json_object_set_new(o, "start", time_json(r->start));
     json_object_set_new(o, "end", time_json(r->end));
-    json_object_set_new(o, "groupBy", r->group_by ? json_string(reports_group_names[r->group_by])
-                                                  : json_null());
+    json_object_set_new(o, "groupBy",
+                        r->group_by ? json_string(reports_group_names[r->group_by]) : json_null());
     json_object_set_new(o, "filterBy", fb);
     json_object_set_new(o, "status", json_string(reports_status_names[r->status]));
     json_object_set_new(o, "statusUpdatedAt", time_json(r->status_updated_at));

@@ -37,8 +37,8 @@ static int new_uuid(char out[37])
         }
         got += (size_t)k;
     }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);  /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);  /* RFC 4122 variant */
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     static const char hex[] = "0123456789abcdef";
     int o = 0;
     for (int i = 0; i < 16; i++) {
@@ -50,17 +50,16 @@ static int new_uuid(char out[37])
     return 0;
 }
 
-int api_reports_create(api_reports_t *st, int32_t tenant_id, const char *created_by,
-                       const char *body, size_t len, strata_arena_t *arena,
-                       api_reports_result_t *out)
+int api_reports_create(api_reports_t *st, int32_t tenant_id, const char *created_by, const char *body,
+                       size_t len, strata_arena_t *arena, api_reports_result_t *out)
 {
     memset(out, 0, sizeof *out);
     if (!st || !body || !arena) return STRATA_EINVAL;
     json_error_t e;
     json_t *j = json_loadb(body, len, 0, &e);
     if (!j)
-        return reports_error(out, arena, STRATA_EINVAL, "malformed JSON at line %d, column %d: %s",
-                             e.line, e.column, e.text);
+        return reports_error(out, arena, STRATA_EINVAL, "malformed JSON at line %d, column %d: %s", e.line,
+                             e.column, e.text);
     report_t *r = calloc(1, sizeof *r);
     if (!r) {
         json_decref(j);
@@ -83,8 +82,7 @@ int api_reports_create(api_reports_t *st, int32_t tenant_id, const char *created
     for (size_t i = 0; i < st->n; i++)
         if (st->r[i]->tenant_id == tenant_id && strcmp(st->r[i]->name, r->name) == 0) {
             pthread_mutex_unlock(&st->mu);
-            rc = reports_error(out, arena, STRATA_ECONFLICT, "a report named \"%s\" already exists",
-                               r->name);
+            rc = reports_error(out, arena, STRATA_ECONFLICT, "a report named \"%s\" already exists", r->name);
             report_free(r);
             return rc;
         }
@@ -137,16 +135,17 @@ static char *content_disposition(strata_arena_t *arena, const char *filename)
         *p++ = (*s < 0x20 || *s >= 0x7f || *s == '"' || *s == '\\' || *s == '/') ? '_' : (char)*s;
     p += sprintf(p, "\"; filename*=UTF-8''");
     for (const unsigned char *s = (const unsigned char *)filename; *s; s++) {
-        if (isalnum(*s) || strchr("!#$&+-.^_`|~", *s)) *p++ = (char)*s;
-        else p += sprintf(p, "%%%02X", *s);
+        if (isalnum(*s) || strchr("!#$&+-.^_`|~", *s))
+            *p++ = (char)*s;
+        else
+            p += sprintf(p, "%%%02X", *s);
     }
     *p = 0;
     return buf;
 }
 
-int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id,
-                          strata_arena_t *arena, api_reports_file_t *file,
-                          api_reports_result_t *out)
+int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id, strata_arena_t *arena,
+                          api_reports_file_t *file, api_reports_result_t *out)
 {
     memset(out, 0, sizeof *out);
     file->fd = -1;
@@ -169,8 +168,7 @@ int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id,
             struct stat sb;
             if (fd < 0 || fstat(fd, &sb)) {
                 rc = strata_errno_to_err(errno);
-                strata_error("report file open failed", "path=%s err=\"%s\"", path,
-                             strerror(errno));
+                strata_error("report file open failed", "path=%s err=\"%s\"", path, strerror(errno));
                 if (fd >= 0) close(fd);
             } else {
                 size_t nl = strlen(r->name);

@@ -34,11 +34,11 @@ typedef struct api_reports api_reports_t;
 typedef struct api_report_csv api_report_csv_t;
 
 enum api_report_group {
-    API_REPORT_GROUP_NONE = 0,    /* one row per workload, every group column */
-    API_REPORT_GROUP_NODEPOOL,    /* "Nodepool"   -> nodepool */
-    API_REPORT_GROUP_PROJECT,     /* "Project"    -> project_id,project_name */
-    API_REPORT_GROUP_DEPARTMENT,  /* "Department" -> department_id,department_name */
-    API_REPORT_GROUP_CLUSTER,     /* "Cluster"    -> cluster_id */
+    API_REPORT_GROUP_NONE = 0,   /* one row per workload, every group column */
+    API_REPORT_GROUP_NODEPOOL,   /* "Nodepool"   -> nodepool */
+    API_REPORT_GROUP_PROJECT,    /* "Project"    -> project_id,project_name */
+    API_REPORT_GROUP_DEPARTMENT, /* "Department" -> department_id,department_name */
+    API_REPORT_GROUP_CLUSTER,    /* "Cluster"    -> cluster_id */
 };
 
 /* What a generator is asked to produce.  Read-only; valid during the
@@ -49,7 +49,7 @@ typedef struct api_report_request {
     const char *id;
     const char *name;
     int32_t tenant_id;
-    int64_t start_ms, end_ms;     /* [start, end), ms since the epoch */
+    int64_t start_ms, end_ms; /* [start, end), ms since the epoch */
     enum api_report_group group_by;
     const char *const *filter_by;
     size_t nfilter;
@@ -59,16 +59,15 @@ typedef struct api_report_request {
  * between workloads or days; return 0, or a negative STRATA_E* code with a
  * human message in errmsg (it becomes the report's statusMessage).  Called
  * from worker threads, possibly several at once (one report each). */
-typedef int (*api_report_generate_fn)(void *ctx, const api_report_request_t *req,
-                                      api_report_csv_t *csv, const volatile int *cancelled,
-                                      char *errmsg, size_t errcap);
+typedef int (*api_report_generate_fn)(void *ctx, const api_report_request_t *req, api_report_csv_t *csv,
+                                      const volatile int *cancelled, char *errmsg, size_t errcap);
 
 typedef struct api_reports_options {
-    int workers;                  /* background generator threads; 0 = none (tests call
+    int workers;               /* background generator threads; 0 = none (tests call
                                      api_reports_run_one); default from init: 1 */
-    int64_t retention_ms;         /* reports older than this (by createdAt) are removed;
+    int64_t retention_ms;      /* reports older than this (by createdAt) are removed;
                                      default 30d; 0 = keep forever */
-    int64_t sweep_interval_ms;    /* how often workers apply retention; default 60 s */
+    int64_t sweep_interval_ms; /* how often workers apply retention; default 60 s */
     api_report_generate_fn generate;
     void *generate_ctx;
     int64_t (*now_ms)(void *ctx); /* clock; NULL = CLOCK_REALTIME (tests inject one) */
@@ -81,8 +80,7 @@ void api_reports_options_init(api_reports_options_t *o);
  * deletes leftover temp files and orphan CSVs, puts reports found Processing
  * (a crash interrupted them) back to Pending, removes reports past retention,
  * and starts the workers. */
-int api_reports_open(const char *data_dir, const api_reports_options_t *opt,
-                     api_reports_t **out);
+int api_reports_open(const char *data_dir, const api_reports_options_t *opt, api_reports_t **out);
 /* Stops the workers: a generation in progress is cancelled, its temp file
  * discarded and the report left Pending, so the next open generates it again. */
 void api_reports_close(api_reports_t *st);
@@ -93,7 +91,7 @@ void api_reports_close(api_reports_t *st);
 typedef struct api_reports_result {
     char *json;
     size_t len;
-    int64_t total;         /* list: matches before paging; count: the count */
+    int64_t total; /* list: matches before paging; count: the count */
     const char *error;
 } api_reports_result_t;
 
@@ -104,13 +102,12 @@ typedef struct api_reports_result {
  * the Report (answer 202).  STRATA_EINVAL (error says where: the field, or
  * the line and column of malformed JSON); STRATA_ECONFLICT when the tenant
  * already has a report with that name. */
-int api_reports_create(api_reports_t *st, int32_t tenant_id, const char *created_by,
-                       const char *body, size_t len, strata_arena_t *arena,
-                       api_reports_result_t *out);
+int api_reports_create(api_reports_t *st, int32_t tenant_id, const char *created_by, const char *body,
+                       size_t len, strata_arena_t *arena, api_reports_result_t *out);
 
-#define API_REPORTS_MAX_FILTERS 10
+#define API_REPORTS_MAX_FILTERS   10
 #define API_REPORTS_DEFAULT_LIMIT 50
-#define API_REPORTS_MAX_LIMIT 500
+#define API_REPORTS_MAX_LIMIT     500
 
 /* GET /org-unit/reports parameters, already split by the HTTP layer. */
 typedef struct api_reports_query {
@@ -135,8 +132,8 @@ int api_reports_list(api_reports_t *st, int32_t tenant_id, const api_reports_que
 int api_reports_count(api_reports_t *st, int32_t tenant_id, const api_reports_query_t *q,
                       strata_arena_t *arena, api_reports_result_t *out);
 /* The Report.  STRATA_ENOTFOUND for a malformed id or another tenant's. */
-int api_reports_get(api_reports_t *st, int32_t tenant_id, const char *id,
-                    strata_arena_t *arena, api_reports_result_t *out);
+int api_reports_get(api_reports_t *st, int32_t tenant_id, const char *id, strata_arena_t *arena,
+                    api_reports_result_t *out);
 /* Removes the report and its file (answer 204); a generation in progress is
  * cancelled and its temp file discarded by the worker. */
 int api_reports_delete(api_reports_t *st, int32_t tenant_id, const char *id);
@@ -156,9 +153,8 @@ typedef struct api_reports_file {
     const char *content_disposition;
 } api_reports_file_t;
 
-int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id,
-                          strata_arena_t *arena, api_reports_file_t *file,
-                          api_reports_result_t *out);
+int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id, strata_arena_t *arena,
+                          api_reports_file_t *file, api_reports_result_t *out);
 
 /* Applies retention now (workers also do every sweep_interval_ms).  Returns
  * how many reports were removed, or a negative error. */
@@ -180,7 +176,7 @@ int api_reports_wait_idle(api_reports_t *st, int64_t timeout_ms);
  * data that day) prints as an empty cell; other numbers in shortest
  * round-trip form. */
 typedef struct api_report_row {
-    int64_t day_ms;                     /* UTC midnight of the row's day */
+    int64_t day_ms; /* UTC midnight of the row's day */
     const char *cluster_id;
     const char *department_id, *department_name;
     const char *project_id, *project_name;
@@ -229,24 +225,24 @@ typedef struct api_report_workload {
     const char *department_id, *department_name;
     const char *project_id, *project_name;
     const char *nodepool;
-    api_report_series_t gpu_allocation;   /* runai_workload_gpu_allocation (devices) */
-    const api_report_series_t *gpu_util;  /* DCGM_FI_DEV_GPU_UTIL, one per GPU (%) */
+    api_report_series_t gpu_allocation;  /* runai_workload_gpu_allocation (devices) */
+    const api_report_series_t *gpu_util; /* DCGM_FI_DEV_GPU_UTIL, one per GPU (%) */
     size_t ngpu_util;
     const api_report_series_t *gpu_fb_used; /* DCGM_FI_DEV_FB_USED, one per GPU (MiB) */
     size_t ngpu_fb_used;
     const api_report_series_t *cpu_request; /* requests{resource="cpu"} per container (cores) */
     size_t ncpu_request;
-    const api_report_series_t *cpu_usage;   /* container_cpu_usage_seconds_total (counter, s) */
+    const api_report_series_t *cpu_usage; /* container_cpu_usage_seconds_total (counter, s) */
     size_t ncpu_usage;
     const api_report_series_t *mem_request; /* requests{resource="memory"} (bytes) */
     size_t nmem_request;
-    const api_report_series_t *mem_usage;   /* container_memory_working_set_bytes */
+    const api_report_series_t *mem_usage; /* container_memory_working_set_bytes */
     size_t nmem_usage;
 } api_report_workload_t;
 
 typedef struct api_report_agg_params {
-    int64_t staleness_ms;         /* holding limit, default 5m */
-    int64_t gpu_idle_after_ms;    /* a GPU at 0% this long is idle, default 5m */
+    int64_t staleness_ms;      /* holding limit, default 5m */
+    int64_t gpu_idle_after_ms; /* a GPU at 0% this long is idle, default 5m */
 } api_report_agg_params_t;
 
 void api_reports_agg_params_init(api_report_agg_params_t *p);
@@ -273,20 +269,19 @@ int api_reports_filter_match(const api_report_request_t *req, const api_report_w
  * Workloads failing filterBy are skipped.  Rows are ordered by day, then by
  * the group columns (strcmp, in column order).  The array lives in arena.
  * Checks *cancelled (may be NULL) between workloads: STRATA_ECLOSED when set. */
-int api_reports_aggregate(const api_report_request_t *req, const api_report_workload_t *w,
-                          size_t nw, const api_report_agg_params_t *p,
-                          const volatile int *cancelled, strata_arena_t *arena,
-                          api_report_row_t **rows, size_t *nrows);
+int api_reports_aggregate(const api_report_request_t *req, const api_report_workload_t *w, size_t nw,
+                          const api_report_agg_params_t *p, const volatile int *cancelled,
+                          strata_arena_t *arena, api_report_row_t **rows, size_t *nrows);
 
 /* One workload's sums over one UTC day (the day's part of the range), before
  * grouping: integrals in value x ms, the counter increase in its unit. */
 typedef struct api_report_day_totals {
     double alloc_ms, idle_ms;
-    double util_sum, util_held;   /* integral of utilization, and ms it held */
-    double fb_sum, fb_held;       /* integral of FB used in bytes, and ms it held */
+    double util_sum, util_held; /* integral of utilization, and ms it held */
+    double fb_sum, fb_held;     /* integral of FB used in bytes, and ms it held */
     double cpu_req_ms, cpu_inc_s;
     double mem_req_ms, mem_use_ms;
-    int present;                  /* some series held a value, or a counter sample fell, that day */
+    int present; /* some series held a value, or a counter sample fell, that day */
 } api_report_day_totals_t;
 
 /* The totals of workload x for each of the ndays UTC days overlapping req's
@@ -298,7 +293,7 @@ int api_reports_workload_days(const api_report_request_t *req, const api_report_
 /* One workload's totals on one day (day_ms: its UTC midnight). */
 typedef struct api_report_entry {
     int64_t day_ms;
-    const api_report_workload_t *w;   /* its group columns; borrowed */
+    const api_report_workload_t *w; /* its group columns; borrowed */
     api_report_day_totals_t totals;
 } api_report_entry_t;
 
@@ -314,9 +309,9 @@ int api_reports_group(const api_report_request_t *req, api_report_entry_t *entri
 /* ctx for api_reports_tsdb_generate.  The reader must outlive the report store. */
 typedef struct api_reports_tsdb_source {
     const api_read_source_t *reader;
-    int64_t staleness_ms;       /* <= 0: 5m (use the daemon's --staleness) */
-    int64_t gpu_idle_after_ms;  /* <= 0: 5m (--gpu-idle-after) */
-    int raw_only;               /* 1: never read rollups (tests compare the two ways) */
+    int64_t staleness_ms;      /* <= 0: 5m (use the daemon's --staleness) */
+    int64_t gpu_idle_after_ms; /* <= 0: 5m (--gpu-idle-after) */
+    int raw_only;              /* 1: never read rollups (tests compare the two ways) */
     /* Workload-days computed so far from rollups and from raw samples (all
      * reports; for tests and logs). */
     _Atomic uint64_t days_from_rollups, days_from_raw;

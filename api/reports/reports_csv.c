@@ -22,10 +22,10 @@
 #include "strata_err.h"
 #include "strata_fmt.h"
 
-#define DAY_MS INT64_C(86400000)
-#define HOUR_MS 3600000.0
-#define GIB 1073741824.0
-#define MIB 1048576.0
+#define DAY_MS   INT64_C(86400000)
+#define HOUR_MS  3600000.0
+#define GIB      1073741824.0
+#define MIB      1048576.0
 #define MAX_DAYS 100000
 
 /* ---- CSV writer -------------------------------------------------------------- */
@@ -69,15 +69,9 @@ int api_reports_csv_new(FILE *f, enum api_report_group group_by, api_report_csv_
     return 0;
 }
 
-void api_reports_csv_free(api_report_csv_t *csv)
-{
-    free(csv);
-}
+void api_reports_csv_free(api_report_csv_t *csv) { free(csv); }
 
-int64_t api_reports_csv_rows(const api_report_csv_t *csv)
-{
-    return csv ? csv->rows : 0;
-}
+int64_t api_reports_csv_rows(const api_report_csv_t *csv) { return csv ? csv->rows : 0; }
 
 /* RFC 4180: quote a field holding a comma, quote or line break. */
 static void put_field(FILE *f, const char *s)
@@ -157,7 +151,7 @@ void api_reports_agg_params_init(api_report_agg_params_t *p)
 }
 
 typedef struct piece {
-    int64_t t0, t1;  /* [t0, t1) */
+    int64_t t0, t1; /* [t0, t1) */
     double v;
 } piece_t;
 
@@ -173,9 +167,9 @@ static int hold_pieces(const api_report_series_t *s, int64_t staleness, piece_t 
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
         double v = s->s[i].v;
-        if (isnan(v)) continue;  /* stale markers end values below, through `next` */
+        if (isnan(v)) continue; /* stale markers end values below, through `next` */
         int64_t t = s->s[i].t, end = api_hold_end(s->s, s->n, i, staleness);
-        if (end > t) p[k++] = (piece_t){t, end, v};
+        if (end > t) p[k++] = (piece_t){ t, end, v };
     }
     *out = p;
     *n = k;
@@ -187,8 +181,8 @@ static int hold_pieces(const api_report_series_t *s, int64_t staleness, piece_t 
 typedef api_report_day_totals_t acc_t;
 
 typedef struct window {
-    int64_t start, end;   /* the report's range */
-    int64_t day0;         /* UTC midnight of start's day */
+    int64_t start, end; /* the report's range */
+    int64_t day0;       /* UTC midnight of start's day */
     size_t ndays;
 } window_t;
 
@@ -202,19 +196,21 @@ enum col { C_ALLOC, C_UTIL, C_FB, C_CPU_REQ, C_MEM_REQ, C_MEM_USE };
 /* Per-day integrals through api_hold_integral (compensated sums, the same
  * holding rule as the metrics API), starting each day's scan at the first
  * sample that can still hold into it. */
-static int gauge_into(const window_t *win, const api_report_series_t *s, int64_t staleness,
-                      enum col col, acc_t *acc)
+static int gauge_into(const window_t *win, const api_report_series_t *s, int64_t staleness, enum col col,
+                      acc_t *acc)
 {
     if (!s || !s->n) return 0;
     for (size_t d = 0; d < win->ndays; d++) {
         int64_t a = win->day0 + (int64_t)d * DAY_MS, b = a + DAY_MS;
         if (a < win->start) a = win->start;
         if (b > win->end) b = win->end;
-        size_t lo = 0, hi = s->n;  /* first sample with t >= a - staleness */
+        size_t lo = 0, hi = s->n; /* first sample with t >= a - staleness */
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            if (s->s[mid].t < a - staleness) lo = mid + 1;
-            else hi = mid;
+            if (s->s[mid].t < a - staleness)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         if (lo == s->n || s->s[lo].t >= b) continue;
         api_hold_integral_t hi_;
@@ -226,8 +222,14 @@ static int gauge_into(const window_t *win, const api_report_series_t *s, int64_t
         x->present = 1;
         switch (col) {
         case C_ALLOC: x->alloc_ms += hi_.value_ms; break;
-        case C_UTIL: x->util_sum += hi_.value_ms; x->util_held += held; break;
-        case C_FB: x->fb_sum += hi_.value_ms * MIB; x->fb_held += held; break;
+        case C_UTIL:
+            x->util_sum += hi_.value_ms;
+            x->util_held += held;
+            break;
+        case C_FB:
+            x->fb_sum += hi_.value_ms * MIB;
+            x->fb_held += held;
+            break;
         case C_CPU_REQ: x->cpu_req_ms += hi_.value_ms; break;
         case C_MEM_REQ: x->mem_req_ms += hi_.value_ms; break;
         case C_MEM_USE: x->mem_use_ms += hi_.value_ms; break;
@@ -297,8 +299,8 @@ static int piece_at(const piece_t *p, size_t n, size_t *cur, int64_t t, double *
  * every instant, where a GPU is idle once its utilization has held 0 without
  * a break for gpu_idle_after.  All three are step functions, so the integral
  * is exact over the segments between their breakpoints. */
-static int idle_into(const window_t *win, const api_report_workload_t *w,
-                     const api_report_agg_params_t *prm, acc_t *acc)
+static int idle_into(const window_t *win, const api_report_workload_t *w, const api_report_agg_params_t *prm,
+                     acc_t *acc)
 {
     if (!w->ngpu_util || !w->gpu_allocation.n) return 0;
     size_t G = w->ngpu_util;
@@ -318,13 +320,19 @@ static int idle_into(const window_t *win, const api_report_workload_t *w,
         /* idle intervals: runs of contiguous zero pieces, minus their first
          * gpu_idle_after */
         idle[g] = malloc((nrep[g] ? nrep[g] : 1) * sizeof *idle[g]);
-        if (!idle[g]) { rc = STRATA_ENOMEM; break; }
+        if (!idle[g]) {
+            rc = STRATA_ENOMEM;
+            break;
+        }
         for (size_t i = 0; i < nrep[g];) {
-            if (rep[g][i].v != 0) { i++; continue; }
+            if (rep[g][i].v != 0) {
+                i++;
+                continue;
+            }
             size_t j = i;
             while (j + 1 < nrep[g] && rep[g][j + 1].v == 0 && rep[g][j + 1].t0 == rep[g][j].t1) j++;
             int64_t a = rep[g][i].t0 + prm->gpu_idle_after_ms, b = rep[g][j].t1;
-            if (a < b) idle[g][nidle[g]++] = (piece_t){a, b, 1};
+            if (a < b) idle[g][nidle[g]++] = (piece_t){ a, b, 1 };
             i = j + 1;
         }
         nbp += 2 * nrep[g] + 2 * nidle[g];
@@ -341,16 +349,29 @@ static int idle_into(const window_t *win, const api_report_workload_t *w,
         for (size_t d = 1; d < win->ndays; d++) bp[k++] = win->day0 + (int64_t)d * DAY_MS;
         bp[k++] = win->end;
         off[nruns++] = k;
-        for (size_t i = 0; i < nalloc; i++) { bp[k++] = alloc[i].t0; bp[k++] = alloc[i].t1; }
+        for (size_t i = 0; i < nalloc; i++) {
+            bp[k++] = alloc[i].t0;
+            bp[k++] = alloc[i].t1;
+        }
         for (size_t g = 0; g < G; g++) {
             off[nruns++] = k;
-            for (size_t i = 0; i < nrep[g]; i++) { bp[k++] = rep[g][i].t0; bp[k++] = rep[g][i].t1; }
+            for (size_t i = 0; i < nrep[g]; i++) {
+                bp[k++] = rep[g][i].t0;
+                bp[k++] = rep[g][i].t1;
+            }
             off[nruns++] = k;
-            for (size_t i = 0; i < nidle[g]; i++) { bp[k++] = idle[g][i].t0; bp[k++] = idle[g][i].t1; }
+            for (size_t i = 0; i < nidle[g]; i++) {
+                bp[k++] = idle[g][i].t0;
+                bp[k++] = idle[g][i].t1;
+            }
         }
         off[nruns] = k;
         int64_t *sorted = merge_runs(bp, bp2, off, nruns);
-        if (sorted != bp) { int64_t *x = bp; bp = bp2; bp2 = x; }
+        if (sorted != bp) {
+            int64_t *x = bp;
+            bp = bp2;
+            bp2 = x;
+        }
         size_t ca = 0;
         for (size_t i = 0; i + 1 < k; i++) {
             int64_t x = bp[i], y = bp[i + 1];
@@ -364,8 +385,7 @@ static int idle_into(const window_t *win, const api_report_workload_t *w,
             }
             if (!have || !r || !id) continue;
             /* [x, y) lies inside one day: midnights are breakpoints */
-            acc[(size_t)((floor_day(x) - win->day0) / DAY_MS)].idle_ms +=
-                a * id / r * (double)(y - x);
+            acc[(size_t)((floor_day(x) - win->day0) / DAY_MS)].idle_ms += a * id / r * (double)(y - x);
         }
     }
     free(alloc);
@@ -373,7 +393,14 @@ static int idle_into(const window_t *win, const api_report_workload_t *w,
         if (rep) free(rep[g]);
         if (idle) free(idle[g]);
     }
-    free(rep); free(idle); free(nrep); free(nidle); free(crep); free(cidle); free(bp); free(bp2);
+    free(rep);
+    free(idle);
+    free(nrep);
+    free(nidle);
+    free(crep);
+    free(cidle);
+    free(bp);
+    free(bp2);
     free(off);
     return rc;
 }
@@ -382,8 +409,8 @@ static int idle_into(const window_t *win, const api_report_workload_t *w,
 
 int api_reports_filter_match(const api_report_request_t *req, const api_report_workload_t *w)
 {
-    static const char *const fields[3] = {"projectName==", "departmentName==", "clusterId=="};
-    const char *vals[3] = {w->project_name, w->department_name, w->cluster_id};
+    static const char *const fields[3] = { "projectName==", "departmentName==", "clusterId==" };
+    const char *vals[3] = { w->project_name, w->department_name, w->cluster_id };
     for (int f = 0; f < 3; f++) {
         size_t fl = strlen(fields[f]);
         int seen = 0, ok = 0;
@@ -399,13 +426,9 @@ int api_reports_filter_match(const api_report_request_t *req, const api_report_w
 
 typedef api_report_entry_t entry_t;
 
-static int scmp(const char *a, const char *b)
-{
-    return strcmp(a ? a : "", b ? b : "");
-}
+static int scmp(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : ""); }
 
-static int cmp_group(enum api_report_group g, const api_report_workload_t *x,
-                     const api_report_workload_t *y)
+static int cmp_group(enum api_report_group g, const api_report_workload_t *x, const api_report_workload_t *y)
 {
     int c = 0;
     switch (g) {
@@ -418,10 +441,10 @@ static int cmp_group(enum api_report_group g, const api_report_workload_t *x,
         return scmp(x->project_name, y->project_name);
     case API_REPORT_GROUP_NODEPOOL: return scmp(x->nodepool, y->nodepool);
     default: {
-        const char *a[8] = {x->cluster_id, x->department_id, x->department_name, x->project_id,
-                            x->project_name, x->nodepool, x->workload_id, x->workload_name};
-        const char *b[8] = {y->cluster_id, y->department_id, y->department_name, y->project_id,
-                            y->project_name, y->nodepool, y->workload_id, y->workload_name};
+        const char *a[8] = { x->cluster_id,   x->department_id, x->department_name, x->project_id,
+                             x->project_name, x->nodepool,      x->workload_id,     x->workload_name };
+        const char *b[8] = { y->cluster_id,   y->department_id, y->department_name, y->project_id,
+                             y->project_name, y->nodepool,      y->workload_id,     y->workload_name };
         for (int i = 0; i < 8; i++)
             if ((c = scmp(a[i], b[i]))) return c;
         return 0;
@@ -441,22 +464,20 @@ static int cmp_entries(const void *pa, const void *pb, void *pg)
 }
 
 int api_reports_workload_days(const api_report_request_t *req, const api_report_workload_t *x,
-                              const api_report_agg_params_t *prm, api_report_day_totals_t *acc,
-                              size_t ndays)
+                              const api_report_agg_params_t *prm, api_report_day_totals_t *acc, size_t ndays)
 {
     if (!req || !x || !acc || req->start_ms >= req->end_ms) return STRATA_EINVAL;
     api_report_agg_params_t defaults;
     api_reports_agg_params_init(&defaults);
     if (!prm) prm = &defaults;
-    window_t win = {req->start_ms, req->end_ms, floor_day(req->start_ms), 0};
+    window_t win = { req->start_ms, req->end_ms, floor_day(req->start_ms), 0 };
     int64_t nd = (floor_day(req->end_ms - 1) - win.day0) / DAY_MS + 1;
     if (nd > MAX_DAYS || (size_t)nd != ndays) return STRATA_EINVAL;
     win.ndays = ndays;
     memset(acc, 0, ndays * sizeof *acc);
     int64_t st = prm->staleness_ms;
     int rc = gauge_into(&win, &x->gpu_allocation, st, C_ALLOC, acc);
-    for (size_t i = 0; !rc && i < x->ngpu_util; i++)
-        rc = gauge_into(&win, &x->gpu_util[i], st, C_UTIL, acc);
+    for (size_t i = 0; !rc && i < x->ngpu_util; i++) rc = gauge_into(&win, &x->gpu_util[i], st, C_UTIL, acc);
     for (size_t i = 0; !rc && i < x->ngpu_fb_used; i++)
         rc = gauge_into(&win, &x->gpu_fb_used[i], st, C_FB, acc);
     for (size_t i = 0; !rc && i < x->ncpu_request; i++)
@@ -484,10 +505,9 @@ int api_reports_group(const api_report_request_t *req, api_report_entry_t *ent, 
     size_t nr = 0;
     for (size_t i = 0; i < nent;) {
         size_t j = i;
-        acc_t sum = {0};
+        acc_t sum = { 0 };
         int64_t distinct = 0;
-        for (; j < nent && ent[j].day_ms == ent[i].day_ms && cmp_group(g, ent[j].w, ent[i].w) == 0;
-             j++) {
+        for (; j < nent && ent[j].day_ms == ent[i].day_ms && cmp_group(g, ent[j].w, ent[i].w) == 0; j++) {
             const acc_t *a = &ent[j].totals;
             sum.alloc_ms += a->alloc_ms;
             sum.idle_ms += a->idle_ms;
@@ -528,13 +548,11 @@ int api_reports_group(const api_report_request_t *req, api_report_entry_t *ent, 
     return 0;
 }
 
-int api_reports_aggregate(const api_report_request_t *req, const api_report_workload_t *w,
-                          size_t nw, const api_report_agg_params_t *prm,
-                          const volatile int *cancelled, strata_arena_t *arena,
-                          api_report_row_t **rows, size_t *nrows)
+int api_reports_aggregate(const api_report_request_t *req, const api_report_workload_t *w, size_t nw,
+                          const api_report_agg_params_t *prm, const volatile int *cancelled,
+                          strata_arena_t *arena, api_report_row_t **rows, size_t *nrows)
 {
-    if (!req || (!w && nw) || !arena || !rows || !nrows || req->start_ms >= req->end_ms)
-        return STRATA_EINVAL;
+    if (!req || (!w && nw) || !arena || !rows || !nrows || req->start_ms >= req->end_ms) return STRATA_EINVAL;
     *rows = NULL;
     *nrows = 0;
     int64_t day0 = floor_day(req->start_ms);
@@ -546,7 +564,10 @@ int api_reports_aggregate(const api_report_request_t *req, const api_report_work
     size_t nent = 0, cap = 0;
     int rc = acc ? 0 : STRATA_ENOMEM;
     for (size_t k = 0; !rc && k < nw; k++) {
-        if (cancelled && *cancelled) { rc = STRATA_ECLOSED; break; }
+        if (cancelled && *cancelled) {
+            rc = STRATA_ECLOSED;
+            break;
+        }
         if (!api_reports_filter_match(req, &w[k])) continue;
         rc = api_reports_workload_days(req, &w[k], prm, acc, ndays);
         for (size_t d = 0; !rc && d < ndays; d++) {
@@ -554,11 +575,14 @@ int api_reports_aggregate(const api_report_request_t *req, const api_report_work
             if (nent == cap) {
                 size_t nc = cap ? cap * 2 : 256;
                 entry_t *ne = realloc(ent, nc * sizeof *ne);
-                if (!ne) { rc = STRATA_ENOMEM; break; }
+                if (!ne) {
+                    rc = STRATA_ENOMEM;
+                    break;
+                }
                 ent = ne;
                 cap = nc;
             }
-            ent[nent++] = (entry_t){day0 + (int64_t)d * DAY_MS, &w[k], acc[d]};
+            ent[nent++] = (entry_t){ day0 + (int64_t)d * DAY_MS, &w[k], acc[d] };
         }
     }
     free(acc);

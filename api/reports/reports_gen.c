@@ -26,25 +26,25 @@
 #include "strata_err.h"
 #include "strata_log.h"
 
-#define DAY_MS INT64_C(86400000)
+#define DAY_MS  INT64_C(86400000)
 #define HOUR_MS INT64_C(3600000)
-#define MIB 1048576.0
+#define MIB     1048576.0
 
 enum gcol { G_ALLOC, G_UTIL, G_FB, G_CPU_REQ, G_CPU_USE, G_MEM_REQ, G_MEM_USE, G_NCOLS };
 
 typedef struct wl {
     api_report_workload_t w;
-    int64_t last_seen;    /* newest info sample: its labels win */
-    size_t seq;           /* order of the info series, the tie-break */
-    int excluded;         /* filterBy rejects it */
+    int64_t last_seen; /* newest info sample: its labels win */
+    size_t seq;        /* order of the info series, the tie-break */
+    int excluded;      /* filterBy rejects it */
     /* the day from rollups */
-    int raw;              /* the rollups cannot give it exactly: read raw samples */
+    int raw; /* the rollups cannot give it exactly: read raw samples */
     api_report_day_totals_t tot;
-    int nalloc;           /* allocation series seen */
-    double *alloc_v;      /* per hour: allocation held unchanged all hour, else NaN */
-    double *idle_sum;     /* per hour: idle ms summed over GPUs */
-    uint32_t *rep;        /* per hour: GPUs reporting all hour */
-    uint8_t *partial;     /* per hour: a GPU reported part of the hour */
+    int nalloc;       /* allocation series seen */
+    double *alloc_v;  /* per hour: allocation held unchanged all hour, else NaN */
+    double *idle_sum; /* per hour: idle ms summed over GPUs */
+    uint32_t *rep;    /* per hour: GPUs reporting all hour */
+    uint8_t *partial; /* per hour: a GPU reported part of the hour */
 } wl_t;
 
 typedef struct pod {
@@ -61,8 +61,8 @@ typedef struct piece {
 
 typedef struct day {
     strata_arena_t *arena;
-    int64_t a, b;         /* the day's part of the range */
-    size_t nhours;        /* > 0: summed from 1h rollups over [a, b) */
+    int64_t a, b;  /* the day's part of the range */
+    size_t nhours; /* > 0: summed from 1h rollups over [a, b) */
     wl_t *wl;
     size_t nwl, capwl;
     pod_t *pods;
@@ -119,8 +119,10 @@ static ssize_t find_wl(const day_t *d, const char *id)
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(d->wl[mid].w.workload_id, id);
         if (c == 0) return (ssize_t)mid;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
 }
@@ -133,8 +135,10 @@ static ssize_t find_pod(const day_t *d, const char *ns, const char *pod)
         int c = strcmp(d->pods[mid].ns, ns);
         if (!c) c = strcmp(d->pods[mid].pod, pod);
         if (c == 0) return (ssize_t)d->pods[mid].wl;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
 }
@@ -149,7 +153,7 @@ static const char *dup_label(strata_arena_t *a, const tsdb_label_t *l, size_t n,
 static int load_info(const api_read_source_t *rd, int32_t tenant, int64_t mint, int64_t maxt,
                      const api_report_request_t *req, day_t *d)
 {
-    const tsdb_matcher_t m[] = {{TSDB_MATCH_EQ, "__name__", "runai_workload_info"}};
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "runai_workload_info" } };
     api_read_set_t *set;
     int rc = api_read_select(rd, tenant, 0, m, 1, mint, maxt, &set);
     if (rc) return rc;
@@ -179,9 +183,8 @@ static int load_info(const api_read_source_t *rd, int32_t tenant, int64_t mint, 
         if (!np || !*np) np = label(l, nl, "requested_nodepools");
         size_t npl = np ? strcspn(np, ",") : 0;
         w->w.nodepool = strata_arena_strndup(a, np ? np : "", npl);
-        if (!w->w.workload_id || !w->w.workload_name || !w->w.cluster_id ||
-            !w->w.department_id || !w->w.department_name || !w->w.project_id ||
-            !w->w.project_name || !w->w.nodepool) {
+        if (!w->w.workload_id || !w->w.workload_name || !w->w.cluster_id || !w->w.department_id ||
+            !w->w.department_name || !w->w.project_id || !w->w.project_name || !w->w.nodepool) {
             rc = STRATA_ENOMEM;
             break;
         }
@@ -192,15 +195,14 @@ static int load_info(const api_read_source_t *rd, int32_t tenant, int64_t mint, 
     if (d->nwl > 1) qsort(d->wl, d->nwl, sizeof *d->wl, cmp_wl);
     size_t u = 0;
     for (size_t i = 0; i < d->nwl; i++)
-        if (!u || strcmp(d->wl[u - 1].w.workload_id, d->wl[i].w.workload_id))
-            d->wl[u++] = d->wl[i];
+        if (!u || strcmp(d->wl[u - 1].w.workload_id, d->wl[i].w.workload_id)) d->wl[u++] = d->wl[i];
     d->nwl = u;
     return 0;
 }
 
 static int load_pods(const api_read_source_t *rd, int32_t tenant, int64_t mint, int64_t maxt, day_t *d)
 {
-    const tsdb_matcher_t m[] = {{TSDB_MATCH_EQ, "__name__", "runai_pod_info"}};
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "runai_pod_info" } };
     api_read_set_t *set;
     int rc = api_read_select(rd, tenant, 0, m, 1, mint, maxt, &set);
     if (rc) return rc;
@@ -238,7 +240,7 @@ static int load_pods(const api_read_source_t *rd, int32_t tenant, int64_t mint, 
 static int load_col(const api_read_source_t *rd, int32_t tenant, int64_t mint, int64_t maxt, int col,
                     const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *d)
 {
-    tsdb_matcher_t m[5] = {{TSDB_MATCH_EQ, "__name__", name}};
+    tsdb_matcher_t m[5] = { { TSDB_MATCH_EQ, "__name__", name } };
     for (size_t i = 0; i < nextra && i < 4; i++) m[1 + i] = extra[i];
     api_read_set_t *set;
     int rc = api_read_select(rd, tenant, 0, m, 1 + nextra, mint, maxt, &set);
@@ -258,7 +260,7 @@ static int load_col(const api_read_source_t *rd, int32_t tenant, int64_t mint, i
             break;
         }
         memcpy(copy, s, ns * sizeof *copy);
-        d->pieces[d->npieces++] = (piece_t){(size_t)w, col, {copy, ns}};
+        d->pieces[d->npieces++] = (piece_t){ (size_t)w, col, { copy, ns } };
     }
     api_read_set_free(set);
     return rc < 0 ? rc : 0;
@@ -278,8 +280,7 @@ static int attach(day_t *d)
     if (d->npieces) qsort(d->pieces, d->npieces, sizeof *d->pieces, cmp_piece);
     for (size_t i = 0; i < d->npieces;) {
         size_t j = i;
-        while (j < d->npieces && d->pieces[j].wl == d->pieces[i].wl &&
-               d->pieces[j].col == d->pieces[i].col)
+        while (j < d->npieces && d->pieces[j].wl == d->pieces[i].wl && d->pieces[j].col == d->pieces[i].col)
             j++;
         size_t n = j - i;
         api_report_workload_t *w = &d->wl[d->pieces[i].wl].w;
@@ -303,23 +304,46 @@ static int attach(day_t *d)
                 for (size_t a = 1; a < tot; a++) {
                     tsdb_sample_t x = m[a];
                     size_t b = a;
-                    while (b > 0 && m[b - 1].t > x.t) { m[b] = m[b - 1]; b--; }
+                    while (b > 0 && m[b - 1].t > x.t) {
+                        m[b] = m[b - 1];
+                        b--;
+                    }
                     m[b] = x;
                 }
                 size_t u = 0;
                 for (size_t a = 0; a < tot; a++) {
-                    if (u && m[u - 1].t == m[a].t) m[u - 1] = m[a];
-                    else m[u++] = m[a];
+                    if (u && m[u - 1].t == m[a].t)
+                        m[u - 1] = m[a];
+                    else
+                        m[u++] = m[a];
                 }
-                w->gpu_allocation = (api_report_series_t){m, u};
+                w->gpu_allocation = (api_report_series_t){ m, u };
             }
             break;
-        case G_UTIL: w->gpu_util = arr; w->ngpu_util = n; break;
-        case G_FB: w->gpu_fb_used = arr; w->ngpu_fb_used = n; break;
-        case G_CPU_REQ: w->cpu_request = arr; w->ncpu_request = n; break;
-        case G_CPU_USE: w->cpu_usage = arr; w->ncpu_usage = n; break;
-        case G_MEM_REQ: w->mem_request = arr; w->nmem_request = n; break;
-        case G_MEM_USE: w->mem_usage = arr; w->nmem_usage = n; break;
+        case G_UTIL:
+            w->gpu_util = arr;
+            w->ngpu_util = n;
+            break;
+        case G_FB:
+            w->gpu_fb_used = arr;
+            w->ngpu_fb_used = n;
+            break;
+        case G_CPU_REQ:
+            w->cpu_request = arr;
+            w->ncpu_request = n;
+            break;
+        case G_CPU_USE:
+            w->cpu_usage = arr;
+            w->ncpu_usage = n;
+            break;
+        case G_MEM_REQ:
+            w->mem_request = arr;
+            w->nmem_request = n;
+            break;
+        case G_MEM_USE:
+            w->mem_usage = arr;
+            w->nmem_usage = n;
+            break;
         }
         i = j;
     }
@@ -330,18 +354,18 @@ static int attach(day_t *d)
 
 /* Where a series stands at an hour boundary. */
 typedef struct walk {
-    int64_t staleness, idle_after, zero_run;  /* zero_run: the store's tsdb_rollup_zero_run_ms */
-    int have;          /* a sample before */
-    int64_t pt;        /* the newest sample before: time and value */
+    int64_t staleness, idle_after, zero_run; /* zero_run: the store's tsdb_rollup_zero_run_ms */
+    int have;                                /* a sample before */
+    int64_t pt;                              /* the newest sample before: time and value */
     double pv;
-    int64_t run;       /* start of a run of zeros held up to the boundary, else INT64_MAX */
+    int64_t run; /* start of a run of zeros held up to the boundary, else INT64_MAX */
 } walk_t;
 
 typedef struct hour {
-    int64_t held;      /* ms some value held in the hour */
-    double value;      /* integral, value x ms */
-    int64_t idle;      /* ms idle (held at 0 for idle_after) */
-    int constant;      /* one value all the time it held */
+    int64_t held; /* ms some value held in the hour */
+    double value; /* integral, value x ms */
+    int64_t idle; /* ms idle (held at 0 for idle_after) */
+    int constant; /* one value all the time it held */
     double cval;
 } hour_t;
 
@@ -357,11 +381,10 @@ static int64_t idle_of(int64_t s, int64_t e, int64_t from, int64_t idle_after)
  * between samples, a NaN, a gap beyond the staleness inside the hour, with
  * want_idle a run of zeros inside the hour going idle under a threshold other
  * than the one the rollups keep), else 0 and the hour in h. */
-static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t B, int want_idle,
-                     hour_t *h)
+static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t B, int want_idle, hour_t *h)
 {
-    const tsdb_rollup_point_t *Q = P && P->count ? P : NULL;  /* the hour's samples */
-    int64_t st = INT64_MAX;  /* a stale marker ending a hold */
+    const tsdb_rollup_point_t *Q = P && P->count ? P : NULL; /* the hour's samples */
+    int64_t st = INT64_MAX;                                  /* a stale marker ending a hold */
     if (P && P->stale) {
         if (P->stale > 1 || (Q && P->stale_t > Q->first_t && P->stale_t < Q->last_t)) return 1;
         st = P->stale_t;
@@ -374,10 +397,10 @@ static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t
     if (w->have && w->pt + w->staleness > A) {
         c1 = w->pt + w->staleness < B ? w->pt + w->staleness : B;
         if (Q && Q->first_t < c1) c1 = Q->first_t;
-        if (st < c1) c1 = st;  /* (a stale marker after the samples is past first_t) */
+        if (st < c1) c1 = st; /* (a stale marker after the samples is past first_t) */
     }
     int64_t carry = c1 - A, E = A;
-    *h = (hour_t){carry, carry ? w->pv * (double)carry : 0, 0, 1, carry ? w->pv : NAN};
+    *h = (hour_t){ carry, carry ? w->pv * (double)carry : 0, 0, 1, carry ? w->pv : NAN };
     if (Q) {
         /* samples up to the newest are held without a break (gap_max <= staleness) */
         E = Q->last_t + w->staleness < B ? Q->last_t + w->staleness : B;
@@ -393,8 +416,10 @@ static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t
         if (Q && Q->first == 0) {
             /* the run the hour's samples start with, joined to the one held in */
             int64_t s1 = Q->first_t, e1 = Q->zero_lead_end == INT64_MAX ? E : Q->zero_lead_end;
-            if (r0 != INT64_MAX && c1 == s1) s1 = r0;
-            else if (r0 != INT64_MAX) h->idle += idle_of(r0, c1, A, w->idle_after);
+            if (r0 != INT64_MAX && c1 == s1)
+                s1 = r0;
+            else if (r0 != INT64_MAX)
+                h->idle += idle_of(r0, c1, A, w->idle_after);
             h->idle += idle_of(s1, e1, A, w->idle_after);
             if (Q->zero_lead_end == INT64_MAX && E == B) next = s1;
         } else if (r0 != INT64_MAX) {
@@ -414,7 +439,7 @@ static int walk_hour(walk_t *w, const tsdb_rollup_point_t *P, int64_t A, int64_t
         w->pv = Q->last;
     }
     if (st != INT64_MAX && (!Q || st > Q->last_t)) {
-        w->have = 0;  /* the stale marker ended the hold */
+        w->have = 0; /* the stale marker ended the hold */
         w->run = INT64_MAX;
     }
     return 0;
@@ -438,10 +463,13 @@ static int counter_day(const tsdb_rollup_point_t *p, size_t n, int64_t a, int64_
         /* the rise of the newest sample, when it sits exactly on the end */
         double end = P->count > 1 ? P->last_rise : first;
         if (P->t == a) {
-            if (P->last_t == a) { *inc += end; *present = 1; }
+            if (P->last_t == a) {
+                *inc += end;
+                *present = 1;
+            }
         } else if (P->t > a) {
             double r = first + P->inner_increase;
-            if (P->t == b && P->last_t == b) r -= end;  /* that sample is the next day's */
+            if (P->t == b && P->last_t == b) r -= end; /* that sample is the next day's */
             *inc += r;
             if (P->t < b || P->first_t < b) *present = 1;
         }
@@ -465,21 +493,23 @@ static void fast_series_day(const api_report_agg_params_t *prm, int64_t zero_run
                             const tsdb_rollup_point_t *p, size_t np, const day_t *d, wl_t *x)
 {
     int64_t w0 = d->a - walk_lookback(prm);
-    size_t lo = 0, hi = np;  /* first point of the walk: t > w0 */
+    size_t lo = 0, hi = np; /* first point of the walk: t > w0 */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (p[mid].t <= w0) lo = mid + 1;
-        else hi = mid;
+        if (p[mid].t <= w0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     p += lo;
     np -= lo;
-    if (!np || p[0].t > d->b) return;  /* nothing that day (a series of other days) */
+    if (!np || p[0].t > d->b) return; /* nothing that day (a series of other days) */
     if (col == G_CPU_USE) {
         x->raw = counter_day(p, np, d->a, d->b, &x->tot.cpu_inc_s, &x->tot.present);
         return;
     }
     if (col == G_ALLOC) x->nalloc++;
-    walk_t w = {prm->staleness_ms, prm->gpu_idle_after_ms, zero_run, 0, 0, 0, INT64_MAX};
+    walk_t w = { prm->staleness_ms, prm->gpu_idle_after_ms, zero_run, 0, 0, 0, INT64_MAX };
     double value = 0;
     int64_t held = 0;
     size_t j = 0;
@@ -487,7 +517,10 @@ static void fast_series_day(const api_report_agg_params_t *prm, int64_t zero_run
         while (j < np && p[j].t < B) j++;
         const tsdb_rollup_point_t *P = j < np && p[j].t == B ? &p[j] : NULL;
         hour_t h;
-        if (walk_hour(&w, P, B - HOUR_MS, B, col == G_UTIL, &h)) { x->raw = 1; return; }
+        if (walk_hour(&w, P, B - HOUR_MS, B, col == G_UTIL, &h)) {
+            x->raw = 1;
+            return;
+        }
         if (B - HOUR_MS < d->a) continue;
         size_t k = (size_t)((B - HOUR_MS - d->a) / HOUR_MS);
         value += h.value;
@@ -495,16 +528,24 @@ static void fast_series_day(const api_report_agg_params_t *prm, int64_t zero_run
         if (col == G_ALLOC) x->alloc_v[k] = h.held == HOUR_MS && h.constant ? h.cval : NAN;
         if (col == G_UTIL) {
             x->idle_sum[k] += (double)h.idle;
-            if (h.held == HOUR_MS) x->rep[k]++;
-            else if (h.held > 0) x->partial[k] = 1;
+            if (h.held == HOUR_MS)
+                x->rep[k]++;
+            else if (h.held > 0)
+                x->partial[k] = 1;
         }
     }
     if (held <= 0) return;
     x->tot.present = 1;
     switch (col) {
     case G_ALLOC: x->tot.alloc_ms += value; break;
-    case G_UTIL: x->tot.util_sum += value; x->tot.util_held += (double)held; break;
-    case G_FB: x->tot.fb_sum += value * MIB; x->tot.fb_held += (double)held; break;
+    case G_UTIL:
+        x->tot.util_sum += value;
+        x->tot.util_held += (double)held;
+        break;
+    case G_FB:
+        x->tot.fb_sum += value * MIB;
+        x->tot.fb_held += (double)held;
+        break;
     case G_CPU_REQ: x->tot.cpu_req_ms += value; break;
     case G_MEM_REQ: x->tot.mem_req_ms += value; break;
     case G_MEM_USE: x->tot.mem_use_ms += value; break;
@@ -515,10 +556,9 @@ static void fast_series_day(const api_report_agg_params_t *prm, int64_t zero_run
  * select over all of them: each series' 1h points are read once (a block
  * spans up to 7 days, and its points of a series are read whole). */
 static int fast_col(const api_read_source_t *rd, int32_t tenant, const api_report_agg_params_t *prm, int col,
-                    const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *days,
-                    size_t ndays)
+                    const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *days, size_t ndays)
 {
-    tsdb_matcher_t m[5] = {{TSDB_MATCH_EQ, "__name__", name}};
+    tsdb_matcher_t m[5] = { { TSDB_MATCH_EQ, "__name__", name } };
     for (size_t i = 0; i < nextra && i < 4; i++) m[1 + i] = extra[i];
     int64_t mint = INT64_MAX, maxt = INT64_MIN;
     for (size_t k = 0; k < ndays; k++) {
@@ -547,7 +587,10 @@ static int fast_col(const api_read_source_t *rd, int32_t tenant, const api_repor
             if (!p && (rrc = api_read_set_rollups(set, TSDB_ROLLUP_1H, &p, &np))) break;
             fast_series_day(prm, api_read_source_rollup_zero_run_ms(rd), col, p, np, d, &d->wl[wi]);
         }
-        if (rrc) { rc = rrc; break; }
+        if (rrc) {
+            rc = rrc;
+            break;
+        }
     }
     api_read_set_free(set);
     return rc < 0 ? rc : 0;
@@ -561,21 +604,27 @@ static void fast_idle(day_t *d)
     for (size_t i = 0; i < d->nwl; i++) {
         wl_t *x = &d->wl[i];
         if (x->excluded || x->raw) continue;
-        if (x->nalloc > 1) { x->raw = 1; continue; }  /* relabelled: merged from raw samples */
+        if (x->nalloc > 1) {
+            x->raw = 1;
+            continue;
+        } /* relabelled: merged from raw samples */
         double idle = 0;
         for (size_t k = 0; k < d->nhours && x->nalloc; k++) {
             if (x->idle_sum[k] <= 0) continue;
-            if (x->partial[k] || !x->rep[k] || isnan(x->alloc_v[k])) { x->raw = 1; break; }
+            if (x->partial[k] || !x->rep[k] || isnan(x->alloc_v[k])) {
+                x->raw = 1;
+                break;
+            }
             idle += x->alloc_v[k] * x->idle_sum[k] / x->rep[k];
         }
         x->tot.idle_ms = idle;
     }
 }
 
-static const tsdb_matcher_t M_CONTAINER[2] = {{TSDB_MATCH_NEQ, "container", ""},
-                                              {TSDB_MATCH_NEQ, "container", "POD"}};
-static const tsdb_matcher_t M_CPU[1] = {{TSDB_MATCH_EQ, "resource", "cpu"}};
-static const tsdb_matcher_t M_MEM[1] = {{TSDB_MATCH_EQ, "resource", "memory"}};
+static const tsdb_matcher_t M_CONTAINER[2] = { { TSDB_MATCH_NEQ, "container", "" },
+                                               { TSDB_MATCH_NEQ, "container", "POD" } };
+static const tsdb_matcher_t M_CPU[1] = { { TSDB_MATCH_EQ, "resource", "cpu" } };
+static const tsdb_matcher_t M_MEM[1] = { { TSDB_MATCH_EQ, "resource", "memory" } };
 
 static const struct column {
     int col;
@@ -583,20 +632,20 @@ static const struct column {
     const tsdb_matcher_t *m;
     size_t n;
 } COLUMNS[] = {
-    {G_ALLOC, "runai_workload_gpu_allocation", NULL, 0},
-    {G_UTIL, "DCGM_FI_DEV_GPU_UTIL", NULL, 0},
-    {G_FB, "DCGM_FI_DEV_FB_USED", NULL, 0},
-    {G_CPU_REQ, "kube_pod_container_resource_requests", M_CPU, 1},
-    {G_CPU_USE, "container_cpu_usage_seconds_total", M_CONTAINER, 2},
-    {G_MEM_REQ, "kube_pod_container_resource_requests", M_MEM, 1},
-    {G_MEM_USE, "container_memory_working_set_bytes", M_CONTAINER, 2},
+    { G_ALLOC, "runai_workload_gpu_allocation", NULL, 0 },
+    { G_UTIL, "DCGM_FI_DEV_GPU_UTIL", NULL, 0 },
+    { G_FB, "DCGM_FI_DEV_FB_USED", NULL, 0 },
+    { G_CPU_REQ, "kube_pod_container_resource_requests", M_CPU, 1 },
+    { G_CPU_USE, "container_cpu_usage_seconds_total", M_CONTAINER, 2 },
+    { G_MEM_REQ, "kube_pod_container_resource_requests", M_MEM, 1 },
+    { G_MEM_USE, "container_memory_working_set_bytes", M_CONTAINER, 2 },
 };
 #define NCOLUMNS (sizeof COLUMNS / sizeof *COLUMNS)
 
 /* The day's workloads and pods (raw samples), and its per-hour arrays when
  * its hours come from rollups. */
-static int day_load(const api_reports_tsdb_source_t *src, int32_t tenant,
-                    const api_report_request_t *req, const api_report_agg_params_t *prm, day_t *d)
+static int day_load(const api_reports_tsdb_source_t *src, int32_t tenant, const api_report_request_t *req,
+                    const api_report_agg_params_t *prm, day_t *d)
 {
     /* workloads and pods are seen from raw samples as far back as the raw path reads */
     int64_t mint = d->a - prm->staleness_ms - prm->gpu_idle_after_ms, maxt = d->b - 1;
@@ -623,10 +672,9 @@ static int day_load(const api_reports_tsdb_source_t *src, int32_t tenant,
 
 /* The day's rows: idle hours from rollups, every workload the rollups could
  * not give exactly from raw samples, then grouped and written. */
-static int day_finish(api_reports_tsdb_source_t *src, int32_t tenant,
-                      const api_report_request_t *req, const api_report_agg_params_t *prm,
-                      api_report_csv_t *csv, const volatile int *cancelled, day_t *d,
-                      uint64_t *from_rollups, uint64_t *from_raw)
+static int day_finish(api_reports_tsdb_source_t *src, int32_t tenant, const api_report_request_t *req,
+                      const api_report_agg_params_t *prm, api_report_csv_t *csv,
+                      const volatile int *cancelled, day_t *d, uint64_t *from_rollups, uint64_t *from_raw)
 {
     if (!d->nwl) return 0;
     int64_t a = d->a, b = d->b;
@@ -641,8 +689,8 @@ static int day_finish(api_reports_tsdb_source_t *src, int32_t tenant,
             if (*cancelled) return STRATA_ECLOSED;
             /* a counter's baseline: its last sample inside the rollup walk's lookback */
             int64_t from = COLUMNS[i].col == G_CPU_USE ? a - walk_lookback(prm) + 1 : mint;
-            rc = load_col(src->reader, tenant, from, maxt, COLUMNS[i].col, COLUMNS[i].name,
-                          COLUMNS[i].m, COLUMNS[i].n, d);
+            rc = load_col(src->reader, tenant, from, maxt, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
+                          COLUMNS[i].n, d);
         }
         if (!rc) rc = attach(d);
         if (rc) return rc;
@@ -659,9 +707,11 @@ static int day_finish(api_reports_tsdb_source_t *src, int32_t tenant,
         if (x->excluded) continue;
         if (x->raw) rc = api_reports_workload_days(&sub, &x->w, prm, &x->tot, 1);
         if (rc || !x->tot.present) continue;
-        ent[n++] = (api_report_entry_t){day, &x->w, x->tot};
-        if (x->raw) nraw_present++;
-        else nfast++;
+        ent[n++] = (api_report_entry_t){ day, &x->w, x->tot };
+        if (x->raw)
+            nraw_present++;
+        else
+            nfast++;
     }
     if (rc) return rc;
     atomic_fetch_add(&src->days_from_rollups, nfast);
@@ -709,20 +759,28 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
     for (size_t k = 0; !rc && k < ndays; k++) {
         day_t *d = &days[k];
         d->a = k ? day0 + (int64_t)k * DAY_MS : req->start_ms;
-        d->b = day0 + (int64_t)(k + 1) * DAY_MS < req->end_ms ? day0 + (int64_t)(k + 1) * DAY_MS : req->end_ms;
-        if (*cancelled) rc = STRATA_ECLOSED;
-        else if (!(d->arena = strata_arena_new(1 << 20))) rc = STRATA_ENOMEM;
-        else rc = day_load(src, tenant, req, &prm, d);
+        d->b = day0 + (int64_t)(k + 1) * DAY_MS < req->end_ms ? day0 + (int64_t)(k + 1) * DAY_MS
+                                                              : req->end_ms;
+        if (*cancelled)
+            rc = STRATA_ECLOSED;
+        else if (!(d->arena = strata_arena_new(1 << 20)))
+            rc = STRATA_ENOMEM;
+        else
+            rc = day_load(src, tenant, req, &prm, d);
     }
     for (size_t i = 0; !rc && i < NCOLUMNS; i++) {
-        if (*cancelled) rc = STRATA_ECLOSED;
-        else rc = fast_col(src->reader, tenant, &prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
-                           COLUMNS[i].n, days, ndays);
+        if (*cancelled)
+            rc = STRATA_ECLOSED;
+        else
+            rc = fast_col(src->reader, tenant, &prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
+                          COLUMNS[i].n, days, ndays);
     }
     for (size_t k = 0; !rc && k < ndays; k++) {
-        if (*cancelled) rc = STRATA_ECLOSED;
-        else rc = day_finish(src, tenant, req, &prm, csv, cancelled, &days[k], &from_rollups, &from_raw);
-        day_free(&days[k]);  /* done with it: memory is the days not yet written */
+        if (*cancelled)
+            rc = STRATA_ECLOSED;
+        else
+            rc = day_finish(src, tenant, req, &prm, csv, cancelled, &days[k], &from_rollups, &from_raw);
+        day_free(&days[k]); /* done with it: memory is the days not yet written */
     }
     for (size_t k = 0; k < ndays; k++) day_free(&days[k]);
     free(days);
@@ -730,7 +788,6 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
         snprintf(errmsg, errcap, "reading the metric store failed: %s", strata_strerror(rc));
     if (!rc)
         strata_info("report generated", "id=%s workload_days_from_rollups=%llu workload_days_from_raw=%llu",
-                    req->id ? req->id : "", (unsigned long long)from_rollups,
-                    (unsigned long long)from_raw);
+                    req->id ? req->id : "", (unsigned long long)from_rollups, (unsigned long long)from_raw);
     return rc;
 }

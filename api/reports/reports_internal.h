@@ -41,19 +41,19 @@ typedef struct report {
     size_t nfilter;
     enum report_status status;
     char *status_message;
-    uint64_t seq;            /* creation order, persisted: workers take the lowest */
-    int busy;                /* a worker is generating it */
-    volatile int cancelled;  /* read by the generate callback without the lock */
-    int deleted;             /* removed from the store while busy; the worker frees it */
+    uint64_t seq;           /* creation order, persisted: workers take the lowest */
+    int busy;               /* a worker is generating it */
+    volatile int cancelled; /* read by the generate callback without the lock */
+    int deleted;            /* removed from the store while busy; the worker frees it */
 } report_t;
 
 struct api_reports {
     char *dir;
     api_reports_options_t opt;
     pthread_mutex_t mu;
-    pthread_cond_t work;     /* a report became Pending, or stopping */
-    pthread_cond_t idle;     /* a generation ended */
-    report_t **r;            /* creation order */
+    pthread_cond_t work; /* a report became Pending, or stopping */
+    pthread_cond_t idle; /* a generation ended */
+    report_t **r;        /* creation order */
     size_t n, cap;
     uint64_t next_seq;
     int nbusy;
@@ -78,8 +78,8 @@ int report_set_status(report_t *r, enum report_status s, int64_t now, const char
 
 /* ---- report_json.c -------------------------------------------------------- */
 
-extern const char *const reports_status_names[4];  /* by enum report_status */
-extern const char *const reports_group_names[5];   /* by api_report_group; [0] NULL */
+extern const char *const reports_status_names[4]; /* by enum report_status */
+extern const char *const reports_group_names[5];  /* by api_report_group; [0] NULL */
 
 /* groupBy name -> enum; STRATA_EINVAL for anything else. */
 int report_parse_group(const char *s, enum api_report_group *g);
@@ -91,14 +91,12 @@ int reports_render(json_t *j, strata_arena_t *arena, api_reports_result_t *out);
 /* ---- validate.c ----------------------------------------------------------- */
 
 /* Checks body and fills r's name, start, end, group_by and filter_by. */
-int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena,
-                         api_reports_result_t *out);
+int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena, api_reports_result_t *out);
 
 /* ---- store.c -------------------------------------------------------------- */
 
 /* <dir>/<id><suffix> into buf. */
-char *reports_path(const api_reports_t *st, const char *id, const char *suffix, char *buf,
-                   size_t cap);
+char *reports_path(const api_reports_t *st, const char *id, const char *suffix, char *buf, size_t cap);
 /* Writes r's metadata file (temp + fsync + rename + directory fsync). */
 int reports_persist(const api_reports_t *st, const report_t *r);
 int reports_table_add(api_reports_t *st, report_t *r);

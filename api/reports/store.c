@@ -28,13 +28,12 @@
 #include "strata_time.h"
 
 #define STORE_FORMAT 1
-#define DAY_MS INT64_C(86400000)
+#define DAY_MS       INT64_C(86400000)
 
 /* ---- files --------------------------------------------------------------- */
 
 /* Makes a rename or unlink in dir durable. */
-char *reports_path(const api_reports_t *st, const char *id, const char *suffix, char *buf,
-                     size_t cap)
+char *reports_path(const api_reports_t *st, const char *id, const char *suffix, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/%s%s", st->dir, id, suffix);
     return buf;
@@ -136,8 +135,7 @@ ssize_t reports_table_find(const api_reports_t *st, int32_t tenant_id, const cha
 {
     if (!reports_valid_uuid(id)) return -1;
     for (size_t i = 0; i < st->n; i++)
-        if (st->r[i]->tenant_id == tenant_id && strcasecmp(st->r[i]->id, id) == 0)
-            return (ssize_t)i;
+        if (st->r[i]->tenant_id == tenant_id && strcasecmp(st->r[i]->id, id) == 0) return (ssize_t)i;
     return -1;
 }
 
@@ -202,11 +200,14 @@ static int load_one(api_reports_t *st, const char *file, report_t **out)
     const char *by = ok ? json_string_value(json_object_get(rep, "createdBy")) : NULL;
     const char *status = ok ? json_string_value(json_object_get(rep, "status")) : NULL;
     const char *msg = ok ? json_string_value(json_object_get(rep, "statusMessage")) : NULL;
-    const char *ts[4] = {NULL, NULL, NULL, NULL};
-    static const char *const tkeys[4] = {"createdAt", "start", "end", "statusUpdatedAt"};
+    const char *ts[4] = { NULL, NULL, NULL, NULL };
+    static const char *const tkeys[4] = { "createdAt", "start", "end", "statusUpdatedAt" };
     int64_t *tv[4];
     if (r) {
-        tv[0] = &r->created_at; tv[1] = &r->start; tv[2] = &r->end; tv[3] = &r->status_updated_at;
+        tv[0] = &r->created_at;
+        tv[1] = &r->start;
+        tv[2] = &r->end;
+        tv[3] = &r->status_updated_at;
     }
     for (int i = 0; ok && i < 4; i++) {
         ts[i] = json_string_value(json_object_get(rep, tkeys[i]));
@@ -224,8 +225,7 @@ static int load_one(api_reports_t *st, const char *file, report_t **out)
         json_t *g = json_object_get(rep, "groupBy");
         r->group_by = API_REPORT_GROUP_NONE;
         ok = s >= 0 && (!g || json_is_null(g) ||
-                        (json_is_string(g) &&
-                         report_parse_group(json_string_value(g), &r->group_by) == 0));
+                        (json_is_string(g) && report_parse_group(json_string_value(g), &r->group_by) == 0));
         r->status = (enum report_status)(s < 0 ? 0 : s);
         json_t *fb = json_object_get(rep, "filterBy");
         size_t nf = json_array_size(fb);
@@ -236,16 +236,20 @@ static int load_one(api_reports_t *st, const char *file, report_t **out)
         if (!r->name || !r->created_by || !r->status_message || (nf && !r->filter_by)) ok = 0;
         for (size_t i = 0; ok && i < nf; i++) {
             const char *t = json_string_value(json_array_get(fb, i));
-            if (!t || !(r->filter_by[i] = strdup(t))) ok = 0;
-            else r->nfilter = i + 1;
+            if (!t || !(r->filter_by[i] = strdup(t)))
+                ok = 0;
+            else
+                r->nfilter = i + 1;
         }
     }
     json_decref(o);
     if (!ok) {
         report_free(r);
-        if (!o) strata_warn("report metadata unreadable, skipped", "path=%s line=%d err=\"%s\"",
-                            path, e.line, e.text);
-        else strata_warn("report metadata invalid, skipped", "path=%s", path);
+        if (!o)
+            strata_warn("report metadata unreadable, skipped", "path=%s line=%d err=\"%s\"", path, e.line,
+                        e.text);
+        else
+            strata_warn("report metadata invalid, skipped", "path=%s", path);
         return STRATA_ECORRUPT;
     }
     *out = r;
@@ -268,8 +272,7 @@ static int load_all(api_reports_t *st)
 {
     DIR *d = opendir(st->dir);
     if (!d) {
-        strata_error("cannot open the reports directory", "dir=%s err=\"%s\"", st->dir,
-                     strerror(errno));
+        strata_error("cannot open the reports directory", "dir=%s err=\"%s\"", st->dir, strerror(errno));
         return strata_errno_to_err(errno);
     }
     struct dirent *de;
@@ -346,13 +349,12 @@ int api_reports_open(const char *data_dir, const api_reports_options_t *opt, api
         return STRATA_ENOMEM;
     }
     snprintf(st->dir, len, "%s/reports", data_dir);
-    (void)mkdir(data_dir, 0755);  /* usually exists; the next mkdir reports real failures */
+    (void)mkdir(data_dir, 0755); /* usually exists; the next mkdir reports real failures */
     if (mkdir(st->dir, 0755) == 0) {
         strata_fsync_dir(data_dir);
     } else if (errno != EEXIST) {
         int e = errno;
-        strata_error("cannot create the reports directory", "dir=%s err=\"%s\"", st->dir,
-                     strerror(e));
+        strata_error("cannot create the reports directory", "dir=%s err=\"%s\"", st->dir, strerror(e));
         free(st->dir);
         free(st);
         return strata_errno_to_err(e);

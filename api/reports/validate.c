@@ -15,7 +15,7 @@
  * matches anything but line terminators (\n \r U+2028 U+2029). */
 static int filter_term_ok(const char *s)
 {
-    static const char *const fields[] = {"projectName", "departmentName", "clusterId"};
+    static const char *const fields[] = { "projectName", "departmentName", "clusterId" };
     const char *v = NULL;
     for (int i = 0; i < 3; i++) {
         size_t n = strlen(fields[i]);
@@ -36,26 +36,23 @@ static int time_field(json_t *body, const char *key, int64_t *ms, strata_arena_t
     if (!v) return reports_error(out, arena, STRATA_EINVAL, "%s: required field is missing", key);
     if (!json_is_string(v) || strata_time_parse_rfc3339(json_string_value(v), ms))
         return reports_error(out, arena, STRATA_EINVAL,
-                             "%s: must be an RFC 3339 date-time string (e.g. 2024-12-01T00:00:00Z)",
-                             key);
+                             "%s: must be an RFC 3339 date-time string (e.g. 2024-12-01T00:00:00Z)", key);
     /* An offset can push the instant out of 0000..9999 UTC, which the Report
      * cannot render or store back: refuse it here, not lose it later. */
     char utc[STRATA_TIME_RFC3339_BUFSZ];
     if (strata_time_format_rfc3339(*ms, utc, sizeof utc) < 0)
-        return reports_error(out, arena, STRATA_EINVAL,
-                             "%s: must lie between years 0000 and 9999 in UTC", key);
+        return reports_error(out, arena, STRATA_EINVAL, "%s: must lie between years 0000 and 9999 in UTC",
+                             key);
     return 0;
 }
 
-int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena,
-                         api_reports_result_t *out)
+int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena, api_reports_result_t *out)
 {
     if (!json_is_object(body))
         return reports_error(out, arena, STRATA_EINVAL, "request body must be a JSON object");
     json_t *name = json_object_get(body, "name");
     if (!name) return reports_error(out, arena, STRATA_EINVAL, "name: required field is missing");
-    if (!json_is_string(name))
-        return reports_error(out, arena, STRATA_EINVAL, "name: must be a string");
+    if (!json_is_string(name)) return reports_error(out, arena, STRATA_EINVAL, "name: must be a string");
     if (json_string_length(name) == 0)
         return reports_error(out, arena, STRATA_EINVAL, "name: must not be empty");
     if (strlen(json_string_value(name)) != json_string_length(name))
@@ -63,8 +60,7 @@ int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena,
     int rc;
     if ((rc = time_field(body, "start", &r->start, arena, out))) return rc;
     if ((rc = time_field(body, "end", &r->end, arena, out))) return rc;
-    if (r->start >= r->end)
-        return reports_error(out, arena, STRATA_EINVAL, "end: must be after start");
+    if (r->start >= r->end) return reports_error(out, arena, STRATA_EINVAL, "end: must be after start");
 
     json_t *g = json_object_get(body, "groupBy");
     r->group_by = API_REPORT_GROUP_NONE;

@@ -38,9 +38,14 @@ static void process_locked(api_reports_t *st, report_t *r)
     /* The callback gets copies of what it reads, so nothing it holds can
      * change under it while the lock is released. */
     api_report_request_t req = {
-        .id = r->id, .name = r->name, .tenant_id = r->tenant_id, .start_ms = r->start,
-        .end_ms = r->end, .group_by = r->group_by,
-        .filter_by = (const char *const *)r->filter_by, .nfilter = r->nfilter,
+        .id = r->id,
+        .name = r->name,
+        .tenant_id = r->tenant_id,
+        .start_ms = r->start,
+        .end_ms = r->end,
+        .group_by = r->group_by,
+        .filter_by = (const char *const *)r->filter_by,
+        .nfilter = r->nfilter,
     };
     char tmp[4096], final[4096];
     reports_path(st, r->id, ".csv.tmp", tmp, sizeof tmp);
@@ -58,9 +63,9 @@ static void process_locked(api_reports_t *st, report_t *r)
     } else if ((rc = api_reports_csv_new(f, r->group_by, &csv))) {
         snprintf(errmsg, sizeof errmsg, "cannot write the report file: %s", strata_strerror(rc));
     } else {
-        rc = st->opt.generate ? st->opt.generate(st->opt.generate_ctx, &req, csv, &r->cancelled,
-                                                 errmsg, sizeof errmsg)
-                              : STRATA_EUNSUPPORTED;
+        rc = st->opt.generate
+                 ? st->opt.generate(st->opt.generate_ctx, &req, csv, &r->cancelled, errmsg, sizeof errmsg)
+                 : STRATA_EUNSUPPORTED;
         rows = api_reports_csv_rows(csv);
     }
     api_reports_csv_free(csv);
@@ -77,8 +82,10 @@ static void process_locked(api_reports_t *st, report_t *r)
         rc = strata_errno_to_err(errno);
         snprintf(errmsg, sizeof errmsg, "cannot store the report file: %s", strerror(errno));
     }
-    if (rc == 0) strata_fsync_dir(st->dir);
-    else unlink(tmp);
+    if (rc == 0)
+        strata_fsync_dir(st->dir);
+    else
+        unlink(tmp);
 
     pthread_mutex_lock(&st->mu);
     r->busy = 0;

@@ -53,7 +53,7 @@ int bmap_put(bmap_t *m, const char *k, size_t klen, uint64_t h, void *v)
     }
     size_t i = h & (m->cap - 1);
     while (m->b[i].v) i = (i + 1) & (m->cap - 1);
-    m->b[i] = (bucket_t){h, k, klen, v};
+    m->b[i] = (bucket_t){ h, k, klen, v };
     m->n++;
     return 0;
 }

@@ -18,11 +18,11 @@
 
 #include "strata_err.h"
 
-#define DEFAULT_STALENESS_MS (5 * 60 * 1000)
+#define DEFAULT_STALENESS_MS  (5 * 60 * 1000)
 #define DEFAULT_IDLE_AFTER_MS (5 * 60 * 1000)
-#define PHASE_RUNS_MAX 64
+#define PHASE_RUNS_MAX        64
 
-static const sstate_t SSTATE_INIT = {TMIN, 0, TMAX};
+static const sstate_t SSTATE_INIT = { TMIN, 0, TMAX };
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -38,7 +38,10 @@ static int set_str(char **slot, const char *v)
 {
     if (streq_n(*slot, v)) return 0;
     char *c = NULL;
-    if (v && !(c = strdup(v))) { log_enomem("label value"); return STRATA_ENOMEM; }
+    if (v && !(c = strdup(v))) {
+        log_enomem("label value");
+        return STRATA_ENOMEM;
+    }
     free(*slot);
     *slot = c;
     return 0;
@@ -54,18 +57,18 @@ static const char *const LABEL_NAMES[L_COUNT] = {
 
 /* The info labels a workload keeps (latest values). */
 static const enum label_id INFO_LABELS[] = {
-    L_WORKLOAD_NAME, L_WORKLOAD_TYPE, L_CATEGORY, L_PROJECT_ID, L_PROJECT_NAME, L_DEPT_ID,
-    L_DEPT_NAME, L_CLUSTER_ID, L_NAMESPACE, L_SUBMITTED_BY, L_PRIORITY_CLASS, L_PRIORITY,
-    L_REQUESTED_NP, L_CURRENT_NP, L_CREATED_AT, L_DIST_FW, L_AI_APP_ID, L_AI_APP_NAME, L_IMAGE,
-    L_SOURCE,
+    L_WORKLOAD_NAME,  L_WORKLOAD_TYPE, L_CATEGORY,     L_PROJECT_ID, L_PROJECT_NAME,
+    L_DEPT_ID,        L_DEPT_NAME,     L_CLUSTER_ID,   L_NAMESPACE,  L_SUBMITTED_BY,
+    L_PRIORITY_CLASS, L_PRIORITY,      L_REQUESTED_NP, L_CURRENT_NP, L_CREATED_AT,
+    L_DIST_FW,        L_AI_APP_ID,     L_AI_APP_NAME,  L_IMAGE,      L_SOURCE,
 };
 #define N_INFO_LABELS (sizeof INFO_LABELS / sizeof INFO_LABELS[0])
 
-static const enum label_id EP_LABELS[EP_NF] = {L_HOST, L_PORT, L_PATH, L_PROTOCOL, L_URL, L_TLS};
+static const enum label_id EP_LABELS[EP_NF] = { L_HOST, L_PORT, L_PATH, L_PROTOCOL, L_URL, L_TLS };
 
-static const enum label_id EL_LABELS[EL_NF] = {L_NAME, L_HIERARCHY, L_PARENT_ID, L_CREATED_AT,
-                                              L_K8S_UID, L_K8S_NAME, L_K8S_GROUP,
-                                              L_K8S_VERSION, L_K8S_KIND};
+static const enum label_id EL_LABELS[EL_NF] = { L_NAME,       L_HIERARCHY,   L_PARENT_ID,
+                                                L_CREATED_AT, L_K8S_UID,     L_K8S_NAME,
+                                                L_K8S_GROUP,  L_K8S_VERSION, L_K8S_KIND };
 
 static int label_index(const char *name)
 {
@@ -73,30 +76,45 @@ static int label_index(const char *name)
     while (lo <= hi) {
         int mid = (lo + hi) / 2, c = strcmp(name, LABEL_NAMES[mid]);
         if (!c) return mid;
-        if (c < 0) hi = mid - 1; else lo = mid + 1;
+        if (c < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
     }
     return -1;
 }
 
 enum metric {
-    M_NONE, M_INFO, M_PHASE, M_ALLOC, M_MEMREQ, M_POD_INFO, M_ENDPOINT, M_ELEMENT,
-    M_ELEMENTS_TOTAL, M_POD_PHASE, M_GPU_UTIL,
+    M_NONE,
+    M_INFO,
+    M_PHASE,
+    M_ALLOC,
+    M_MEMREQ,
+    M_POD_INFO,
+    M_ENDPOINT,
+    M_ELEMENT,
+    M_ELEMENTS_TOTAL,
+    M_POD_PHASE,
+    M_GPU_UTIL,
 };
 
 /* A perfect hash in all but name: the length picks at most two candidates. */
 static enum metric metric_of(const char *name)
 {
-    static const struct { const char *name; enum metric m; } tab[] = {
-        {"runai_workload_info", M_INFO},
-        {"runai_workload_phase", M_PHASE},
-        {"runai_workload_gpu_allocation", M_ALLOC},
-        {"runai_workload_gpu_memory_request_bytes", M_MEMREQ},
-        {"runai_pod_info", M_POD_INFO},
-        {"runai_workload_endpoint_info", M_ENDPOINT},
-        {"runai_workload_element_info", M_ELEMENT},
-        {"runai_workload_elements_total", M_ELEMENTS_TOTAL},
-        {"kube_pod_status_phase", M_POD_PHASE},
-        {"DCGM_FI_DEV_GPU_UTIL", M_GPU_UTIL},
+    static const struct {
+        const char *name;
+        enum metric m;
+    } tab[] = {
+        { "runai_workload_info", M_INFO },
+        { "runai_workload_phase", M_PHASE },
+        { "runai_workload_gpu_allocation", M_ALLOC },
+        { "runai_workload_gpu_memory_request_bytes", M_MEMREQ },
+        { "runai_pod_info", M_POD_INFO },
+        { "runai_workload_endpoint_info", M_ENDPOINT },
+        { "runai_workload_element_info", M_ELEMENT },
+        { "runai_workload_elements_total", M_ELEMENTS_TOTAL },
+        { "kube_pod_status_phase", M_POD_PHASE },
+        { "DCGM_FI_DEV_GPU_UTIL", M_GPU_UTIL },
     };
     size_t n = strlen(name);
     if (n < 14 || n > 39 || (name[0] != 'r' && name[0] != 'k' && name[0] != 'D')) return M_NONE;
@@ -107,8 +125,8 @@ static enum metric metric_of(const char *name)
 
 /* The API's Phase enum, in the spec's order. */
 const char *const reg_phases[] = {
-    "Creating", "Initializing", "Resuming", "Pending", "Deleting", "Running", "Updating",
-    "Stopped", "Stopping", "Degraded", "Failed", "Completed", "Terminating", "Unknown",
+    "Creating", "Initializing", "Resuming", "Pending", "Deleting",  "Running",     "Updating",
+    "Stopped",  "Stopping",     "Degraded", "Failed",  "Completed", "Terminating", "Unknown",
 };
 _Static_assert(sizeof reg_phases / sizeof reg_phases[0] == NPHASE, "NPHASE");
 
@@ -137,11 +155,17 @@ int api_registry_new(const api_registry_options_t *opts, api_registry_t **out)
         }
     }
     api_registry_t *r = calloc(1, sizeof *r);
-    if (!r) { log_enomem("registry"); return STRATA_ENOMEM; }
+    if (!r) {
+        log_enomem("registry");
+        return STRATA_ENOMEM;
+    }
     api_registry_options_init(&r->opt);
     if (opts && opts->staleness_ms > 0) r->opt.staleness_ms = opts->staleness_ms;
     if (opts && opts->gpu_idle_after_ms > 0) r->opt.gpu_idle_after_ms = opts->gpu_idle_after_ms;
-    if (pthread_rwlock_init(&r->lock, NULL) != 0) { free(r); return STRATA_ENOMEM; }
+    if (pthread_rwlock_init(&r->lock, NULL) != 0) {
+        free(r);
+        return STRATA_ENOMEM;
+    }
     *out = r;
     return 0;
 }
@@ -164,7 +188,7 @@ void reg_wl_free(wl_t *w)
     for (size_t i = 0; i < w->neps; i++)
         for (int j = 0; j < EP_NF; j++) free(w->eps[i].f[j]);
     free(w->eps);
-    free(w->els);   /* the elements themselves belong to the tenant's map */
+    free(w->els); /* the elements themselves belong to the tenant's map */
     free(w);
 }
 
@@ -175,11 +199,17 @@ static void tenant_free(tenant_t *t)
     for (size_t i = 0; i < t->pods.cap; i++) {
         pod_t *p = t->pods.b[i].v;
         if (!p) continue;
-        free(p->key); free(p->node); free(p->nodepool); free(p);
+        free(p->key);
+        free(p->node);
+        free(p->nodepool);
+        free(p);
     }
     for (size_t i = 0; i < t->gpus.cap; i++) {
         gpu_t *g = t->gpus.b[i].v;
-        if (g) { free(g->key); free(g); }
+        if (g) {
+            free(g->key);
+            free(g);
+        }
     }
     for (size_t i = 0; i < t->els.cap; i++) {
         element_t *e = t->els.b[i].v;
@@ -188,7 +218,10 @@ static void tenant_free(tenant_t *t)
         free(e->key);
         free(e);
     }
-    free(t->wls.b); free(t->pods.b); free(t->gpus.b); free(t->els.b);
+    free(t->wls.b);
+    free(t->pods.b);
+    free(t->gpus.b);
+    free(t->els.b);
     free(t->wlv);
     pthread_rwlock_destroy(&t->lock);
     free(t);
@@ -251,16 +284,29 @@ static wl_t *wl_get(tenant_t *t, const char *id)
     if (t->nwl == t->capwl) {
         size_t nc = t->capwl ? t->capwl * 2 : 16;
         wl_t **nv = realloc(t->wlv, nc * sizeof *nv);
-        if (!nv) { log_enomem("workload vector"); return NULL; }
+        if (!nv) {
+            log_enomem("workload vector");
+            return NULL;
+        }
         t->wlv = nv;
         t->capwl = nc;
     }
     w = calloc(1, sizeof *w);
-    if (!w || !(w->id = strdup(id))) { free(w); log_enomem("workload"); return NULL; }
+    if (!w || !(w->id = strdup(id))) {
+        free(w);
+        log_enomem("workload");
+        return NULL;
+    }
     w->info = w->alloc = w->memreq = w->elements_total = SSTATE_INIT;
     w->first_t = w->created_label = w->updated_t = TMIN;
-    for (int i = 0; i < NPHASE; i++) { w->ph[i].s = SSTATE_INIT; w->ph[i].run_start = TMIN; }
-    if (bmap_put(&t->wls, w->id, n, h, w)) { reg_wl_free(w); return NULL; }
+    for (int i = 0; i < NPHASE; i++) {
+        w->ph[i].s = SSTATE_INIT;
+        w->ph[i].run_start = TMIN;
+    }
+    if (bmap_put(&t->wls, w->id, n, h, w)) {
+        reg_wl_free(w);
+        return NULL;
+    }
     t->wlv[t->nwl++] = w;
     return w;
 }
@@ -269,21 +315,33 @@ static pod_t *pod_get(tenant_t *t, const char *ns, const char *name, int create)
 {
     size_t a = strlen(ns), b = strlen(name), n = a + b + 2;
     char stackbuf[256], *key = n <= sizeof stackbuf ? stackbuf : malloc(n);
-    if (!key) { log_enomem("pod key"); return NULL; }
+    if (!key) {
+        log_enomem("pod key");
+        return NULL;
+    }
     memcpy(key, ns, a + 1);
     memcpy(key + a + 1, name, b + 1);
     uint64_t h = hash_bytes(key, n);
     pod_t *p = bmap_get(&t->pods, key, n, h);
     if (!p && create) {
         p = calloc(1, sizeof *p);
-        if (!p || !(p->key = malloc(n))) { free(p); p = NULL; log_enomem("pod"); goto out; }
+        if (!p || !(p->key = malloc(n))) {
+            free(p);
+            p = NULL;
+            log_enomem("pod");
+            goto out;
+        }
         memcpy(p->key, key, n);
         p->klen = n;
         p->ns = p->key;
         p->name = p->key + a + 1;
         p->info = p->running = SSTATE_INIT;
         p->first_t = TMIN;
-        if (bmap_put(&t->pods, p->key, n, h, p)) { free(p->key); free(p); p = NULL; }
+        if (bmap_put(&t->pods, p->key, n, h, p)) {
+            free(p->key);
+            free(p);
+            p = NULL;
+        }
     }
 out:
     if (key != stackbuf) free(key);
@@ -305,7 +363,10 @@ static int parse_nodepools(const char *s, nodepools_t *np)
     if (!s) return 0;
     size_t cap = 1;
     for (const char *c = s; *c; c++) cap += *c == ',';
-    if (!(np->v = calloc(cap, sizeof *np->v))) { log_enomem("nodepools"); return STRATA_ENOMEM; }
+    if (!(np->v = calloc(cap, sizeof *np->v))) {
+        log_enomem("nodepools");
+        return STRATA_ENOMEM;
+    }
     const char *p = s;
     for (;;) {
         const char *e = strchr(p, ',');
@@ -314,7 +375,10 @@ static int parse_nodepools(const char *s, nodepools_t *np)
         while (a < b && isspace((unsigned char)*a)) a++;
         while (b > a && isspace((unsigned char)b[-1])) b--;
         if (b > a) {
-            if (!(np->v[np->n] = strndup(a, (size_t)(b - a)))) { log_enomem("nodepool"); return STRATA_ENOMEM; }
+            if (!(np->v[np->n] = strndup(a, (size_t)(b - a)))) {
+                log_enomem("nodepool");
+                return STRATA_ENOMEM;
+            }
             np->n++;
         }
         if (!e) break;
@@ -354,17 +418,20 @@ static int phase_mark(wl_t *w, int p, int64_t t)
     /* runs[i-1] is the run in force at t (if any), runs[i] the next one */
     if (i > 0 && w->runs[i - 1].phase == p) return 0;
     if (i < w->nruns && w->runs[i].phase == p) {
-        w->runs[i].start = t;   /* the next run of p started earlier than we knew */
+        w->runs[i].start = t; /* the next run of p started earlier than we knew */
     } else {
         if (w->nruns == w->capruns) {
             size_t nc = w->capruns ? w->capruns * 2 : 4;
             phase_run_t *nr = realloc(w->runs, nc * sizeof *nr);
-            if (!nr) { log_enomem("phase runs"); return STRATA_ENOMEM; }
+            if (!nr) {
+                log_enomem("phase runs");
+                return STRATA_ENOMEM;
+            }
             w->runs = nr;
             w->capruns = nc;
         }
         memmove(&w->runs[i + 1], &w->runs[i], (w->nruns - i) * sizeof *w->runs);
-        w->runs[i] = (phase_run_t){t, p};
+        w->runs[i] = (phase_run_t){ t, p };
         w->nruns++;
     }
     /* The oldest runs are settled (their successor is known): fold them. */
@@ -374,13 +441,15 @@ static int phase_mark(wl_t *w, int p, int64_t t)
         w->nruns--;
     }
     for (size_t k = w->nruns; k > 0; k--)
-        if (w->runs[k - 1].phase == p) { w->ph[p].run_start = w->runs[k - 1].start; break; }
+        if (w->runs[k - 1].phase == p) {
+            w->ph[p].run_start = w->runs[k - 1].start;
+            break;
+        }
     return 0;
 }
 
-static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels,
-                       const char *const *lv, const tsdb_sample_t *samples, size_t nsamples,
-                       int64_t staleness)
+static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels, const char *const *lv,
+                       const tsdb_sample_t *samples, size_t nsamples, int64_t staleness)
 {
     /* Identity: the whole label set but __name__. */
     size_t n = 0;
@@ -388,13 +457,18 @@ static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels,
         if (strcmp(labels[i].name, "__name__") != 0)
             n += strlen(labels[i].name) + strlen(labels[i].value) + 2;
     char stackbuf[1024], *key = n <= sizeof stackbuf ? stackbuf : malloc(n ? n : 1);
-    if (!key) { log_enomem("gpu key"); return STRATA_ENOMEM; }
+    if (!key) {
+        log_enomem("gpu key");
+        return STRATA_ENOMEM;
+    }
     size_t off = 0;
     for (size_t i = 0; i < nlabels; i++) {
         if (strcmp(labels[i].name, "__name__") == 0) continue;
         size_t a = strlen(labels[i].name) + 1, b = strlen(labels[i].value) + 1;
-        memcpy(key + off, labels[i].name, a); off += a;
-        memcpy(key + off, labels[i].value, b); off += b;
+        memcpy(key + off, labels[i].name, a);
+        off += a;
+        memcpy(key + off, labels[i].value, b);
+        off += b;
     }
     uint64_t h = hash_bytes(key, n);
     int rc = 0;
@@ -402,16 +476,30 @@ static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels,
     if (!g) {
         wl_t *w = NULL;
         pod_t *p = NULL;
-        if (lv[L_WORKLOAD_ID]) w = wl_get(t, lv[L_WORKLOAD_ID]);
-        else p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
-        if (!w && !p) { rc = STRATA_ENOMEM; goto out; }
+        if (lv[L_WORKLOAD_ID])
+            w = wl_get(t, lv[L_WORKLOAD_ID]);
+        else
+            p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
+        if (!w && !p) {
+            rc = STRATA_ENOMEM;
+            goto out;
+        }
         g = calloc(1, sizeof *g);
-        if (!g || !(g->key = malloc(n ? n : 1))) { free(g); rc = STRATA_ENOMEM; log_enomem("gpu"); goto out; }
+        if (!g || !(g->key = malloc(n ? n : 1))) {
+            free(g);
+            rc = STRATA_ENOMEM;
+            log_enomem("gpu");
+            goto out;
+        }
         memcpy(g->key, key, n);
         g->klen = n;
         g->s = SSTATE_INIT;
         g->zero_since = TMIN;
-        if ((rc = bmap_put(&t->gpus, g->key, n, h, g))) { free(g->key); free(g); goto out; }
+        if ((rc = bmap_put(&t->gpus, g->key, n, h, g))) {
+            free(g->key);
+            free(g);
+            goto out;
+        }
         gpu_t **head = w ? &w->gpus : &p->gpus;
         g->next = *head;
         *head = g;
@@ -419,20 +507,25 @@ static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels,
     for (size_t i = 0; i < nsamples; i++) {
         int64_t ts = samples[i].t;
         double v = samples[i].v;
-        if (tsdb_is_stale(v)) { st_stale(&g->s, ts); continue; }
+        if (tsdb_is_stale(v)) {
+            st_stale(&g->s, ts);
+            continue;
+        }
         int was_zero = st_holds(&g->s, ts, staleness) && g->s.v == 0;
         if (!st_sample(&g->s, ts, v)) continue;
-        if (v == 0) { if (!was_zero) g->zero_since = ts; }
-        else g->zero_since = TMIN;
+        if (v == 0) {
+            if (!was_zero) g->zero_since = ts;
+        } else
+            g->zero_since = TMIN;
     }
 out:
     if (key != stackbuf) free(key);
     return rc;
 }
 
-static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
-                          const tsdb_label_t *labels, size_t nlabels, const char *const *lv,
-                          const tsdb_sample_t *samples, size_t nsamples)
+static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const tsdb_label_t *labels,
+                          size_t nlabels, const char *const *lv, const tsdb_sample_t *samples,
+                          size_t nsamples)
 {
     const int64_t stl = reg->opt.staleness_ms;
     if (m == M_GPU_UTIL) return observe_gpu(t, labels, nlabels, lv, samples, nsamples, stl);
@@ -440,32 +533,43 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
         pod_t *p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
         if (!p) return STRATA_ENOMEM;
         for (size_t i = 0; i < nsamples; i++) {
-            if (tsdb_is_stale(samples[i].v)) st_stale(&p->running, samples[i].t);
-            else st_sample(&p->running, samples[i].t, samples[i].v);
+            if (tsdb_is_stale(samples[i].v))
+                st_stale(&p->running, samples[i].t);
+            else
+                st_sample(&p->running, samples[i].t, samples[i].v);
         }
         return 0;
     }
     wl_t *w = wl_get(t, lv[L_WORKLOAD_ID]);
     if (!w) return STRATA_ENOMEM;
-    int newest = 0;   /* some sample of this call became the series' newest */
+    int newest = 0; /* some sample of this call became the series' newest */
     sstate_t *st = NULL;
     switch (m) {
     case M_INFO:
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
-            if (tsdb_is_stale(samples[i].v)) { st_stale(&w->info, ts); continue; }
+            if (tsdb_is_stale(samples[i].v)) {
+                st_stale(&w->info, ts);
+                continue;
+            }
             w->has_info = 1;
             if (w->first_t == TMIN || ts < w->first_t) w->first_t = ts;
-            if (st_sample(&w->info, ts, samples[i].v)) { newest = 1; wl_touch(w, ts); }
+            if (st_sample(&w->info, ts, samples[i].v)) {
+                newest = 1;
+                wl_touch(w, ts);
+            }
         }
         return newest ? wl_set_info_labels(w, lv) : 0;
     case M_PHASE: {
-        int p = phase_index(lv[L_PHASE]);   /* valid: checked before locking */
+        int p = phase_index(lv[L_PHASE]); /* valid: checked before locking */
         w->any_phase = 1;
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
             double v = samples[i].v;
-            if (tsdb_is_stale(v)) { st_stale(&w->ph[p].s, ts); continue; }
+            if (tsdb_is_stale(v)) {
+                st_stale(&w->ph[p].s, ts);
+                continue;
+            }
             if (!st_sample(&w->ph[p].s, ts, v)) continue;
             wl_touch(w, ts);
             if (v == 1) {
@@ -484,7 +588,10 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
         pod_attach(p, w);
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
-            if (tsdb_is_stale(samples[i].v)) { st_stale(&p->info, ts); continue; }
+            if (tsdb_is_stale(samples[i].v)) {
+                st_stale(&p->info, ts);
+                continue;
+            }
             if (p->first_t == TMIN || ts < p->first_t) p->first_t = ts;
             newest |= st_sample(&p->info, ts, samples[i].v);
         }
@@ -503,7 +610,10 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
         }
         if (!e) {
             endpoint_t *ne = realloc(w->eps, (w->neps + 1) * sizeof *ne);
-            if (!ne) { log_enomem("endpoint"); return STRATA_ENOMEM; }
+            if (!ne) {
+                log_enomem("endpoint");
+                return STRATA_ENOMEM;
+            }
             w->eps = ne;
             e = &w->eps[w->neps];
             memset(e, 0, sizeof *e);
@@ -519,7 +629,10 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
         const char *wid = lv[L_WORKLOAD_ID], *eid = lv[L_ELEMENT_ID];
         size_t a = strlen(wid), b = strlen(eid), n = a + b + 2;
         char stackbuf[256], *key = n <= sizeof stackbuf ? stackbuf : malloc(n);
-        if (!key) { log_enomem("element key"); return STRATA_ENOMEM; }
+        if (!key) {
+            log_enomem("element key");
+            return STRATA_ENOMEM;
+        }
         memcpy(key, wid, a + 1);
         memcpy(key + a + 1, eid, b + 1);
         uint64_t h = hash_bytes(key, n);
@@ -529,51 +642,75 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m,
             if (w->nels == w->capels) {
                 size_t nc = w->capels ? w->capels * 2 : 8;
                 element_t **nv = realloc(w->els, nc * sizeof *nv);
-                if (!nv) { rc = STRATA_ENOMEM; log_enomem("elements"); goto el_out; }
+                if (!nv) {
+                    rc = STRATA_ENOMEM;
+                    log_enomem("elements");
+                    goto el_out;
+                }
                 w->els = nv;
                 w->capels = nc;
             }
             e = calloc(1, sizeof *e);
-            if (!e || !(e->key = malloc(n))) { free(e); e = NULL; rc = STRATA_ENOMEM; log_enomem("element"); goto el_out; }
+            if (!e || !(e->key = malloc(n))) {
+                free(e);
+                e = NULL;
+                rc = STRATA_ENOMEM;
+                log_enomem("element");
+                goto el_out;
+            }
             memcpy(e->key, key, n);
             e->klen = n;
             e->id = e->key + a + 1;
             e->s = SSTATE_INIT;
-            if ((rc = bmap_put(&t->els, e->key, n, h, e))) { free(e->key); free(e); e = NULL; goto el_out; }
+            if ((rc = bmap_put(&t->els, e->key, n, h, e))) {
+                free(e->key);
+                free(e);
+                e = NULL;
+                goto el_out;
+            }
             w->els[w->nels++] = e;
         }
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
-            if (tsdb_is_stale(samples[i].v)) { st_stale(&e->s, ts); continue; }
-            if (st_sample(&e->s, ts, samples[i].v)) { newest = 1; wl_touch(w, ts); }
+            if (tsdb_is_stale(samples[i].v)) {
+                st_stale(&e->s, ts);
+                continue;
+            }
+            if (st_sample(&e->s, ts, samples[i].v)) {
+                newest = 1;
+                wl_touch(w, ts);
+            }
         }
         for (int j = 0; newest && j < EL_NF && !rc; j++) rc = set_str(&e->f[j], lv[EL_LABELS[j]]);
     el_out:
         if (key != stackbuf) free(key);
         return rc;
     }
-    default:
-        return 0;
+    default: return 0;
     }
     for (size_t i = 0; i < nsamples; i++) {
         int64_t ts = samples[i].t;
-        if (tsdb_is_stale(samples[i].v)) st_stale(st, ts);
-        else if (st_sample(st, ts, samples[i].v)) wl_touch(w, ts);
+        if (tsdb_is_stale(samples[i].v))
+            st_stale(st, ts);
+        else if (st_sample(st, ts, samples[i].v))
+            wl_touch(w, ts);
     }
     return 0;
 }
 
-int api_registry_observe(api_registry_t *reg, int32_t tenant_id,
-                         const tsdb_label_t *labels, size_t nlabels,
+int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_label_t *labels, size_t nlabels,
                          const tsdb_sample_t *samples, size_t nsamples)
 {
     enum metric m = M_NONE;
     for (size_t i = 0; i < nlabels; i++) {
-        if (strcmp(labels[i].name, "__name__") == 0) { m = metric_of(labels[i].value); break; }
+        if (strcmp(labels[i].name, "__name__") == 0) {
+            m = metric_of(labels[i].value);
+            break;
+        }
     }
     if (m == M_NONE || nsamples == 0) return 0;
 
-    const char *lv[L_COUNT] = {0};
+    const char *lv[L_COUNT] = { 0 };
     for (size_t i = 0; i < nlabels; i++) {
         int k = label_index(labels[i].name);
         if (k >= 0 && labels[i].value[0]) lv[k] = labels[i].value;
@@ -583,8 +720,7 @@ int api_registry_observe(api_registry_t *reg, int32_t tenant_id,
         if (!lv[L_WORKLOAD_ID] && !(lv[L_NAMESPACE] && lv[L_POD])) return 0;
         break;
     case M_POD_PHASE:
-        if (!lv[L_NAMESPACE] || !lv[L_POD] || !lv[L_PHASE] || strcmp(lv[L_PHASE], "Running") != 0)
-            return 0;
+        if (!lv[L_NAMESPACE] || !lv[L_POD] || !lv[L_PHASE] || strcmp(lv[L_PHASE], "Running") != 0) return 0;
         break;
     case M_POD_INFO:
         if (!lv[L_WORKLOAD_ID] || !lv[L_NAMESPACE] || !lv[L_POD]) return 0;

@@ -37,8 +37,8 @@
 typedef struct api_registry api_registry_t;
 
 typedef struct api_registry_options {
-    int64_t staleness_ms;       /* a sample holds this long at most; default 5m */
-    int64_t gpu_idle_after_ms;  /* a GPU at 0% this long is idle; default 5m */
+    int64_t staleness_ms;      /* a sample holds this long at most; default 5m */
+    int64_t gpu_idle_after_ms; /* a GPU at 0% this long is idle; default 5m */
 } api_registry_options_t;
 
 /* Fills opts with the defaults above. */
@@ -55,15 +55,14 @@ void api_registry_free(api_registry_t *reg);
  * lookup, no lock.  Samples at or before the newest one the registry has
  * seen for that series are ignored (it tracks the forward edge only).
  * Returns 0 or STRATA_ENOMEM. */
-int api_registry_observe(api_registry_t *reg, int32_t tenant_id,
-                         const tsdb_label_t *labels, size_t nlabels,
+int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_label_t *labels, size_t nlabels,
                          const tsdb_sample_t *samples, size_t nsamples);
 
 /* ---- queries -------------------------------------------------------------- */
 
-#define API_REGISTRY_MAX_FILTERS 10
+#define API_REGISTRY_MAX_FILTERS   10
 #define API_REGISTRY_DEFAULT_LIMIT 50
-#define API_REGISTRY_MAX_LIMIT 500
+#define API_REGISTRY_MAX_LIMIT     500
 
 /* GET /workloads parameters, already split by the HTTP layer. */
 typedef struct api_registry_query {
@@ -86,41 +85,39 @@ void api_registry_query_init(api_registry_query_t *q);
 typedef struct api_registry_result {
     char *json;
     size_t len;
-    int64_t total;      /* list: workloads matching (before paging); count: the count */
+    int64_t total; /* list: workloads matching (before paging); count: the count */
     const char *error;
 } api_registry_result_t;
 
 /* GET /workloads: {"workloads": [Workload...], "next": N} (next only when
  * more remain).  STRATA_EINVAL for a bad filter term, sortBy, sortOrder,
  * offset or limit. */
-int api_registry_list(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q,
-                      int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out);
+int api_registry_list(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q, int64_t now_ms,
+                      strata_arena_t *arena, api_registry_result_t *out);
 
 /* GET /workloads/count: {"count": N}; offset, limit and sort are ignored. */
-int api_registry_count(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q,
-                       int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out);
+int api_registry_count(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q, int64_t now_ms,
+                       strata_arena_t *arena, api_registry_result_t *out);
 
 /* GET /workloads/{id}: a WorkloadDetailed, deleted ones included.
  * STRATA_ENOTFOUND when the tenant has no such workload. */
-int api_registry_get(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
-                     int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out);
+int api_registry_get(api_registry_t *reg, int32_t tenant_id, const char *workload_id, int64_t now_ms,
+                     strata_arena_t *arena, api_registry_result_t *out);
 
 /* GET /workloads/{id}/endpoints: {"endpoints": [...]}. */
-int api_registry_endpoints(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
-                           int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out);
+int api_registry_endpoints(api_registry_t *reg, int32_t tenant_id, const char *workload_id, int64_t now_ms,
+                           strata_arena_t *arena, api_registry_result_t *out);
 
 /* GET /workloads/{id}/elements: {"elements": [...], "next": N}, ordered by
  * hierarchy level, then name, then id.  limit 0 = default 50; STRATA_EINVAL
  * for offset < 0 or limit outside 1..500. */
-int api_registry_elements(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
-                          int64_t offset, int64_t limit, int64_t now_ms,
-                          strata_arena_t *arena, api_registry_result_t *out);
+int api_registry_elements(api_registry_t *reg, int32_t tenant_id, const char *workload_id, int64_t offset,
+                          int64_t limit, int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out);
 
 /* GET /workloads/{id}/elements/count:
  * {"totalElementsCount": N, "storedElementsCount": M}. */
 int api_registry_elements_count(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
-                                int64_t now_ms, strata_arena_t *arena,
-                                api_registry_result_t *out);
+                                int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out);
 
 /* 1 when the tenant has a workload with this id (deleted or not), else 0. */
 int api_registry_contains(api_registry_t *reg, int32_t tenant_id, const char *workload_id);
@@ -138,7 +135,7 @@ typedef struct api_registry_summary {
     size_t ncurrent_nodepools;
     int64_t created_at_ms;
     int64_t phase_updated_at_ms;
-    double allocated_gpus;       /* 0 when no allocation holds at now */
+    double allocated_gpus; /* 0 when no allocation holds at now */
     double idle_allocated_gpus;
 } api_registry_summary_t;
 
@@ -147,17 +144,17 @@ typedef int (*api_registry_summary_fn)(const api_registry_summary_t *w, void *ct
 
 /* Calls fn for each of the tenant's non-deleted workloads at now (in no
  * particular order). */
-int api_registry_foreach(api_registry_t *reg, int32_t tenant_id, int64_t now_ms,
-                         api_registry_summary_fn fn, void *ctx);
+int api_registry_foreach(api_registry_t *reg, int32_t tenant_id, int64_t now_ms, api_registry_summary_fn fn,
+                         void *ctx);
 
 /* One pod of a workload (from runai_pod_info): the series of (namespace,
  * pod) belong to the workload while the pod is active, i.e. over
  * [first_ms, end_ms). */
 typedef struct api_registry_pod {
     const char *namespace_, *pod, *node, *nodepool;
-    int64_t first_ms;     /* first runai_pod_info sample seen */
-    int64_t last_ms;      /* newest runai_pod_info sample */
-    int64_t end_ms;       /* stale marker time, else last_ms + staleness */
+    int64_t first_ms; /* first runai_pod_info sample seen */
+    int64_t last_ms;  /* newest runai_pod_info sample */
+    int64_t end_ms;   /* stale marker time, else last_ms + staleness */
 } api_registry_pod_t;
 
 typedef int (*api_registry_pod_fn)(const api_registry_pod_t *p, void *ctx);

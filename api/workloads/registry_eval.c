@@ -8,8 +8,8 @@
  */
 #include "registry_internal.h"
 
-static void count_gpus(const gpu_t *g, int64_t now, int64_t stl, int64_t idle_after,
-                       int *reporting, int *idle)
+static void count_gpus(const gpu_t *g, int64_t now, int64_t stl, int64_t idle_after, int *reporting,
+                       int *idle)
 {
     for (; g; g = g->next) {
         if (!st_holds(&g->s, now, stl)) continue;
@@ -37,9 +37,9 @@ void reg_eval(const api_registry_t *reg, const wl_t *w, int64_t now, view_t *v)
         if (s->t == TMIN || s->v != 1) continue;
         int hold = st_holds(s, now, stl);
         if (best < 0 || hold > best_hold ||
-            (hold == best_hold && (w->ph[p].run_start > w->ph[best].run_start ||
-                                   (w->ph[p].run_start == w->ph[best].run_start &&
-                                    s->t > w->ph[best].s.t)))) {
+            (hold == best_hold &&
+             (w->ph[p].run_start > w->ph[best].run_start ||
+              (w->ph[p].run_start == w->ph[best].run_start && s->t > w->ph[best].s.t)))) {
             best = p;
             best_hold = hold;
         }
@@ -65,8 +65,10 @@ void reg_eval(const api_registry_t *reg, const wl_t *w, int64_t now, view_t *v)
         int64_t s = w->runs[i].start, e = i + 1 < w->nruns ? w->runs[i + 1].start : cap;
         if (e > cap) e = cap;
         if (e <= s) continue;
-        if (w->runs[i].phase == PH_PENDING) tot_pending += e - s;
-        else if (w->runs[i].phase == PH_RUNNING) tot_running += e - s;
+        if (w->runs[i].phase == PH_PENDING)
+            tot_pending += e - s;
+        else if (w->runs[i].phase == PH_RUNNING)
+            tot_running += e - s;
     }
     v->pending_s = tot_pending / 1000;
     v->running_s = tot_running / 1000;
@@ -83,7 +85,10 @@ void reg_eval(const api_registry_t *reg, const wl_t *w, int64_t now, view_t *v)
         v->has_alloc = 1;
         v->alloc = st_holds(&w->alloc, now, stl) ? w->alloc.v : 0;
     }
-    if (st_holds(&w->memreq, now, stl)) { v->has_memreq = 1; v->memreq = w->memreq.v; }
+    if (st_holds(&w->memreq, now, stl)) {
+        v->has_memreq = 1;
+        v->memreq = w->memreq.v;
+    }
     v->idle_gpus = idle;
     v->idle_alloc = reporting ? v->alloc * idle / reporting : 0;
 
@@ -91,6 +96,9 @@ void reg_eval(const api_registry_t *reg, const wl_t *w, int64_t now, view_t *v)
     if (pr) {
         char *e;
         long long x = strtoll(pr, &e, 10);
-        if (e != pr && !*e && x >= INT32_MIN && x <= INT32_MAX) { v->has_priority = 1; v->priority = x; }
+        if (e != pr && !*e && x >= INT32_MIN && x <= INT32_MAX) {
+            v->has_priority = 1;
+            v->priority = x;
+        }
     }
 }

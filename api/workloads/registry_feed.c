@@ -21,7 +21,10 @@ int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *
             for (size_t a = 1; a < s->nsamples; a++) {
                 tsdb_sample_t x = sorted[a];
                 size_t b = a;
-                while (b > 0 && sorted[b - 1].t > x.t) { sorted[b] = sorted[b - 1]; b--; }
+                while (b > 0 && sorted[b - 1].t > x.t) {
+                    sorted[b] = sorted[b - 1];
+                    b--;
+                }
                 sorted[b] = x;
             }
             samples = sorted;

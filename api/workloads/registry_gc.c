@@ -25,15 +25,9 @@ void api_registry_stats(api_registry_t *reg, api_registry_stats_t *out)
     pthread_rwlock_unlock(&reg->lock);
 }
 
-static int64_t max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-static int64_t st_end_or_min(const sstate_t *s, int64_t stl)
-{
-    return s->t == TMIN ? TMIN : st_end(s, stl);
-}
+static int64_t st_end_or_min(const sstate_t *s, int64_t stl) { return s->t == TMIN ? TMIN : st_end(s, stl); }
 
 static void gpu_drop(tenant_t *t, gpu_t *g)
 {
@@ -89,9 +83,7 @@ static void wl_drop(tenant_t *t, wl_t *w)
     }
     w->pods = NULL;
     gc_gpus(t, &w->gpus, 0, 0, 1);
-    for (size_t i = 0; i < w->nels; i++) {
-        element_drop(t, w->els[i]);
-    }
+    for (size_t i = 0; i < w->nels; i++) { element_drop(t, w->els[i]); }
     size_t n = strlen(w->id);
     bmap_del(&t->wls, w->id, n, hash_bytes(w->id, n));
     reg_wl_free(w);
@@ -101,7 +93,10 @@ static int gc_tenant(tenant_t *t, int64_t before, int64_t stl, size_t *dropped)
 {
     /* Pods first (their GPUs with them), collected before any map shifts. */
     pod_t **pods = t->pods.n ? malloc(t->pods.n * sizeof *pods) : NULL;
-    if (t->pods.n && !pods) { log_enomem("gc"); return STRATA_ENOMEM; }
+    if (t->pods.n && !pods) {
+        log_enomem("gc");
+        return STRATA_ENOMEM;
+    }
     size_t np = 0;
     for (size_t i = 0; i < t->pods.cap; i++) {
         pod_t *p = t->pods.b[i].v;
@@ -123,8 +118,7 @@ static int gc_tenant(tenant_t *t, int64_t before, int64_t stl, size_t *dropped)
         } else {
             /* known only from phase, allocation, ... series: the newest of them */
             if (w->updated_t != TMIN) act = max64(act, w->updated_t + stl);
-            for (const pod_t *p = w->pods; p; p = p->wl_next)
-                act = max64(act, st_end_or_min(&p->info, stl));
+            for (const pod_t *p = w->pods; p; p = p->wl_next) act = max64(act, st_end_or_min(&p->info, stl));
         }
         if (act <= before) {
             wl_drop(t, w);
@@ -136,13 +130,18 @@ static int gc_tenant(tenant_t *t, int64_t before, int64_t stl, size_t *dropped)
         size_t ke = 0;
         for (size_t k = 0; k < w->nels; k++) {
             element_t *e = w->els[k];
-            if (st_end_or_min(&e->s, stl) > before) w->els[ke++] = e;
-            else element_drop(t, e);
+            if (st_end_or_min(&e->s, stl) > before)
+                w->els[ke++] = e;
+            else
+                element_drop(t, e);
         }
         w->nels = ke;
         size_t kp = 0;
         for (size_t k = 0; k < w->neps; k++) {
-            if (st_end_or_min(&w->eps[k].s, stl) > before) { w->eps[kp++] = w->eps[k]; continue; }
+            if (st_end_or_min(&w->eps[k].s, stl) > before) {
+                w->eps[kp++] = w->eps[k];
+                continue;
+            }
             for (int j = 0; j < EP_NF; j++) free(w->eps[k].f[j]);
         }
         w->neps = kp;
@@ -168,4 +167,3 @@ int api_registry_gc(api_registry_t *reg, int64_t now_ms, int64_t retain_ms, size
     if (dropped) *dropped = n;
     return rc;
 }
-

@@ -48,10 +48,7 @@
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static inline void log_enomem(const char *what)
-{
-    strata_error("registry: out of memory", "what=%s", what);
-}
+static inline void log_enomem(const char *what) { strata_error("registry: out of memory", "what=%s", what); }
 
 /* RFC 3339 UTC with Z (strata_time's form); "" for years beyond 0000..9999. */
 static inline int fmt_time(int64_t ms, char buf[STRATA_TIME_RFC3339_BUFSZ])
@@ -73,9 +70,9 @@ static inline int parse_time(const char *s, int64_t *out)
 /* ---- series state: the newest edge of a series ------------------------------- */
 
 typedef struct sstate {
-    int64_t t;    /* newest real (non-stale) sample, TMIN = never */
+    int64_t t; /* newest real (non-stale) sample, TMIN = never */
     double v;
-    int64_t end;  /* stale marker after t, TMAX = none */
+    int64_t end; /* stale marker after t, TMAX = none */
 } sstate_t;
 
 /* 1 when (t, v) became the newest sample; older and equal ones are ignored. */
@@ -107,6 +104,7 @@ static inline int64_t st_end(const sstate_t *s, int64_t staleness)
 /* ---- labels and phases ---------------------------------------------------- */
 
 /* Every label name the registry reads, sorted by strcmp (checked at new()). */
+// clang-format off
 #define LABELS(X)                                                                \
     X(L_AI_APP_ID, "ai_application_id") X(L_AI_APP_NAME, "ai_application_name") \
     X(L_CATEGORY, "category") X(L_CLUSTER_ID, "cluster_id")                     \
@@ -126,18 +124,18 @@ static inline int64_t st_end(const sstate_t *s, int64_t staleness)
     X(L_SUBMITTED_BY, "submitted_by") X(L_TLS, "tls_enabled") X(L_URL, "url")   \
     X(L_WORKLOAD_ID, "workload_id") X(L_WORKLOAD_NAME, "workload_name")         \
     X(L_WORKLOAD_TYPE, "workload_type")
+// clang-format on
 
 enum label_id {
 #define X(id, s) id,
     LABELS(X)
 #undef X
-    L_COUNT
+        L_COUNT
 };
 
 enum { EP_HOST, EP_PORT, EP_PATH, EP_PROTOCOL, EP_URL, EP_TLS, EP_NF };
 
-enum { EL_NAME, EL_LEVEL, EL_PARENT, EL_CREATED, EL_UID, EL_KNAME, EL_GROUP, EL_VERSION,
-       EL_KIND, EL_NF };
+enum { EL_NAME, EL_LEVEL, EL_PARENT, EL_CREATED, EL_UID, EL_KNAME, EL_GROUP, EL_VERSION, EL_KIND, EL_NF };
 
 /* The API's Phase enum, in the spec's order (defined in registry.c). */
 #define NPHASE 14
@@ -151,21 +149,21 @@ struct wl;
 typedef struct gpu {
     char *key;
     size_t klen;
-    struct gpu *next;       /* in its owner's list (workload or pod) */
+    struct gpu *next; /* in its owner's list (workload or pod) */
     sstate_t s;
-    int64_t zero_since;     /* first sample of the current run of 0%, TMIN = not at 0 */
+    int64_t zero_since; /* first sample of the current run of 0%, TMIN = not at 0 */
 } gpu_t;
 
 typedef struct pod {
-    char *key;              /* namespace NUL pod NUL */
+    char *key; /* namespace NUL pod NUL */
     size_t klen;
-    const char *ns, *name;  /* into key */
+    const char *ns, *name; /* into key */
     struct wl *wl;
     struct pod *wl_next;
     char *node, *nodepool;
     sstate_t info;
     int64_t first_t;
-    sstate_t running;       /* kube_pod_status_phase{phase="Running"} */
+    sstate_t running; /* kube_pod_status_phase{phase="Running"} */
     gpu_t *gpus;
 } pod_t;
 
@@ -175,9 +173,9 @@ typedef struct endpoint {
 } endpoint_t;
 
 typedef struct element {
-    char *key;              /* workload_id NUL element_id NUL */
+    char *key; /* workload_id NUL element_id NUL */
     size_t klen;
-    const char *id;         /* into key */
+    const char *id; /* into key */
     char *f[EL_NF];
     sstate_t s;
 } element_t;
@@ -195,20 +193,23 @@ typedef struct nodepools {
 typedef struct wl {
     char *id;
     int has_info;
-    char *lab[L_COUNT];     /* info labels only (INFO_LABELS) */
-    sstate_t info;          /* over all info series of the workload */
-    int64_t first_t;        /* first info sample */
-    int64_t created_label;  /* parsed created_at label, TMIN = none/invalid */
-    int64_t updated_t;      /* newest sample of any series carrying workload_id */
+    char *lab[L_COUNT];    /* info labels only (INFO_LABELS) */
+    sstate_t info;         /* over all info series of the workload */
+    int64_t first_t;       /* first info sample */
+    int64_t created_label; /* parsed created_at label, TMIN = none/invalid */
+    int64_t updated_t;     /* newest sample of any series carrying workload_id */
     nodepools_t requested, current;
-    struct { sstate_t s; int64_t run_start; } ph[NPHASE];
+    struct {
+        sstate_t s;
+        int64_t run_start;
+    } ph[NPHASE];
     int any_phase;
-    phase_run_t *runs;      /* ascending by start; consecutive runs differ in phase */
+    phase_run_t *runs; /* ascending by start; consecutive runs differ in phase */
     size_t nruns, capruns;
     int64_t folded_ms[NPHASE];
     sstate_t alloc, memreq, elements_total;
     pod_t *pods;
-    gpu_t *gpus;            /* GPU series carrying workload_id */
+    gpu_t *gpus; /* GPU series carrying workload_id */
     endpoint_t *eps;
     size_t neps;
     element_t **els;
@@ -219,13 +220,13 @@ typedef struct tenant {
     int32_t id;
     pthread_rwlock_t lock;
     bmap_t wls, pods, gpus, els;
-    wl_t **wlv;             /* insertion order, for iteration */
+    wl_t **wlv; /* insertion order, for iteration */
     size_t nwl, capwl;
 } tenant_t;
 
 struct api_registry {
     api_registry_options_t opt;
-    pthread_rwlock_t lock;  /* the tenant map only */
+    pthread_rwlock_t lock; /* the tenant map only */
     bmap_t tenants;
 };
 
@@ -234,7 +235,10 @@ static inline void pod_unlink(pod_t *p)
 {
     if (!p->wl) return;
     for (pod_t **pp = &p->wl->pods; *pp; pp = &(*pp)->wl_next)
-        if (*pp == p) { *pp = p->wl_next; break; }
+        if (*pp == p) {
+            *pp = p->wl_next;
+            break;
+        }
 }
 
 /* An element's hierarchy level, 1..3 (1 when the label is missing). */
@@ -268,12 +272,12 @@ void reg_wl_free(wl_t *w);
 typedef struct view {
     const wl_t *w;
     int deleted;
-    int64_t deleted_at;         /* TMIN = null */
-    int64_t at;                 /* instant for endpoints/elements: now, or just before deletion */
+    int64_t deleted_at; /* TMIN = null */
+    int64_t at;         /* instant for endpoints/elements: now, or just before deletion */
     int64_t created_at;
     int phase;
     int64_t phase_updated_at;
-    int64_t completed_at;       /* TMIN = null */
+    int64_t completed_at; /* TMIN = null */
     int has_totals;
     int64_t pending_s, running_s;
     int running_pods;
@@ -299,8 +303,8 @@ typedef struct jctx {
 } jctx_t;
 
 /* A WorkloadDetailed (detailed != 0) or a Workload of the list. */
-json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const view_t *v,
-                            jctx_t *jc, int detailed);
+json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const view_t *v, jctx_t *jc,
+                            int detailed);
 /* v's endpoints holding at v->at: their urls (urls_only) or Endpoint objects. */
 json_t *reg_render_endpoints(const view_t *v, int64_t stl, int urls_only);
 json_t *reg_render_element(const element_t *e);

@@ -21,6 +21,7 @@
 
 enum ftype { FT_STR, FT_NUM, FT_DATE };
 
+// clang-format off
 #define FIELDS(X)                                                                  \
     X(F_TYPE, "type", FT_STR, L_WORKLOAD_TYPE) X(F_NAME, "name", FT_STR, L_WORKLOAD_NAME) \
     X(F_CLUSTER_ID, "clusterId", FT_STR, L_CLUSTER_ID)                             \
@@ -43,16 +44,21 @@ enum ftype { FT_STR, FT_NUM, FT_DATE };
     X(F_GUARANTEED, "guaranteedRuntimeEndsAt", FT_DATE, -1)                        \
     X(F_AI_APP_ID, "aiApplicationId", FT_STR, L_AI_APP_ID)                         \
     X(F_AI_APP_NAME, "aiApplicationName", FT_STR, L_AI_APP_NAME)
+// clang-format on
 
 enum field {
 #define X(id, name, type, label) id,
     FIELDS(X)
 #undef X
-    F_COUNT
+        F_COUNT
 };
 
-static const struct { const char *name; enum ftype type; int label; } FIELD_TAB[F_COUNT] = {
-#define X(id, name, type, label) {name, type, label},
+static const struct {
+    const char *name;
+    enum ftype type;
+    int label;
+} FIELD_TAB[F_COUNT] = {
+#define X(id, name, type, label) { name, type, label },
     FIELDS(X)
 #undef X
 };
@@ -67,7 +73,7 @@ static int field_index(const char *name, size_t n)
 typedef struct fval {
     int null;
     const char *s;
-    const char *const *multi;   /* nodepool: several strings */
+    const char *const *multi; /* nodepool: several strings */
     size_t nmulti;
     double d;
     int64_t t;
@@ -75,7 +81,7 @@ typedef struct fval {
 
 static fval_t field_get(const view_t *v, int f)
 {
-    fval_t r = {0};
+    fval_t r = { 0 };
     const wl_t *w = v->w;
     if (f == F_CLUSTER_ID) {
         r.s = cluster_id(w);
@@ -96,21 +102,38 @@ static fval_t field_get(const view_t *v, int f)
         break;
     }
     case F_CREATED_AT: r.t = v->created_at; break;
-    case F_DELETED_AT: r.t = v->deleted_at; r.null = r.t == TMIN; break;
-    case F_COMPLETED_AT: r.t = v->completed_at; r.null = r.t == TMIN; break;
+    case F_DELETED_AT:
+        r.t = v->deleted_at;
+        r.null = r.t == TMIN;
+        break;
+    case F_COMPLETED_AT:
+        r.t = v->completed_at;
+        r.null = r.t == TMIN;
+        break;
     case F_PHASE_UPDATED_AT: r.t = v->phase_updated_at; break;
     case F_GUARANTEED: r.null = 1; break;
-    case F_ALLOC_GPU: r.d = v->alloc; r.null = !v->has_alloc; break;
+    case F_ALLOC_GPU:
+        r.d = v->alloc;
+        r.null = !v->has_alloc;
+        break;
     case F_IDLE_GPUS: r.d = v->idle_gpus; break;
     case F_IDLE_ALLOC: r.d = v->idle_alloc; break;
-    case F_PRIORITY: r.d = (double)v->priority; r.null = !v->has_priority; break;
-    case F_PENDING: r.d = (double)v->pending_s; r.null = !v->has_totals; break;
-    case F_RUNNING: r.d = (double)v->running_s; r.null = !v->has_totals; break;
+    case F_PRIORITY:
+        r.d = (double)v->priority;
+        r.null = !v->has_priority;
+        break;
+    case F_PENDING:
+        r.d = (double)v->pending_s;
+        r.null = !v->has_totals;
+        break;
+    case F_RUNNING:
+        r.d = (double)v->running_s;
+        r.null = !v->has_totals;
+        break;
     default: r.null = 1;
     }
     return r;
 }
-
 
 typedef struct term {
     int field;
@@ -139,11 +162,11 @@ static int parse_term(const char *s, term_t *t, api_registry_result_t *out, stra
     size_t i = api_filter_field_len(s);
     t->field = field_index(s, i);
     if (t->field < 0)
-        return set_error(out, arena, "filterBy: invalid term \"%s\": unknown field \"%.*s\"", s,
-                         (int)i, s);
+        return set_error(out, arena, "filterBy: invalid term \"%s\": unknown field \"%.*s\"", s, (int)i, s);
     if (api_filter_op_parse(s + i, &t->op))
         return set_error(out, arena,
-                         "filterBy: invalid term \"%s\": expected one of " API_FILTER_OPS_TEXT " after \"%.*s\"",
+                         "filterBy: invalid term \"%s\": expected one of " API_FILTER_OPS_TEXT
+                         " after \"%.*s\"",
                          s, (int)i, s);
     t->val = s + i + 2;
     if (!*t->val) return set_error(out, arena, "filterBy: invalid term \"%s\": empty value", s);
@@ -151,12 +174,10 @@ static int parse_term(const char *s, term_t *t, api_registry_result_t *out, stra
         char *e;
         t->num = strtod(t->val, &e);
         if (e == t->val || *e || !isfinite(t->num))
-            return set_error(out, arena, "filterBy: invalid term \"%s\": \"%s\" is not a number", s,
-                             t->val);
+            return set_error(out, arena, "filterBy: invalid term \"%s\": \"%s\" is not a number", s, t->val);
     }
     if (api_filter_op_orders(t->op) && FIELD_TAB[t->field].type == FT_DATE && parse_time(t->val, &t->t))
-        return set_error(out, arena,
-                         "filterBy: invalid term \"%s\": \"%s\" is not an RFC 3339 date-time", s,
+        return set_error(out, arena, "filterBy: invalid term \"%s\": \"%s\" is not an RFC 3339 date-time", s,
                          t->val);
     return 0;
 }
@@ -196,8 +217,7 @@ static int term_match(const term_t *t, const view_t *v)
 
 static int view_search(const view_t *v, const char *q)
 {
-    const char *const s[] = {v->w->lab[L_WORKLOAD_NAME], v->w->lab[L_PROJECT_NAME],
-                             v->w->lab[L_DEPT_NAME]};
+    const char *const s[] = { v->w->lab[L_WORKLOAD_NAME], v->w->lab[L_PROJECT_NAME], v->w->lab[L_DEPT_NAME] };
     for (int i = 0; i < 3; i++)
         if (s[i] && strcasestr(s[i], q)) return 1;
     return 0;
@@ -229,36 +249,31 @@ static int view_cmp(const void *a, const void *b, void *arg)
 
 /* ---- queries ------------------------------------------------------------------ */
 
-void api_registry_query_init(api_registry_query_t *q)
-{
-    memset(q, 0, sizeof *q);
-}
+void api_registry_query_init(api_registry_query_t *q) { memset(q, 0, sizeof *q); }
 
-static int check_page(int64_t offset, int64_t *limit, api_registry_result_t *out,
-                      strata_arena_t *arena)
+static int check_page(int64_t offset, int64_t *limit, api_registry_result_t *out, strata_arena_t *arena)
 {
-    if (offset < 0)
-        return set_error(out, arena, "offset: must be >= 0, got %" PRId64, offset);
+    if (offset < 0) return set_error(out, arena, "offset: must be >= 0, got %" PRId64, offset);
     if (*limit == 0) *limit = API_REGISTRY_DEFAULT_LIMIT;
     if (*limit < 1 || *limit > API_REGISTRY_MAX_LIMIT)
-        return set_error(out, arena, "limit: must be between 1 and %d, got %" PRId64,
-                         API_REGISTRY_MAX_LIMIT, *limit);
+        return set_error(out, arena, "limit: must be between 1 and %d, got %" PRId64, API_REGISTRY_MAX_LIMIT,
+                         *limit);
     return 0;
 }
 
-static int run_query(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q,
-                     int64_t now, strata_arena_t *arena, api_registry_result_t *out, int is_list)
+static int run_query(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q, int64_t now,
+                     strata_arena_t *arena, api_registry_result_t *out, int is_list)
 {
     memset(out, 0, sizeof *out);
     if (q->nfilter > API_REGISTRY_MAX_FILTERS)
-        return set_error(out, arena, "filterBy: at most %d terms, got %zu",
-                         API_REGISTRY_MAX_FILTERS, q->nfilter);
+        return set_error(out, arena, "filterBy: at most %d terms, got %zu", API_REGISTRY_MAX_FILTERS,
+                         q->nfilter);
     term_t terms[API_REGISTRY_MAX_FILTERS];
     for (size_t i = 0; i < q->nfilter; i++) {
         int rc = parse_term(q->filter_by[i] ? q->filter_by[i] : "", &terms[i], out, arena);
         if (rc) return rc;
     }
-    sortctx_t sc = {F_CREATED_AT, 0};
+    sortctx_t sc = { F_CREATED_AT, 0 };
     int64_t limit = q->limit;
     if (is_list) {
         int rc = check_page(q->offset, &limit, out, arena);
@@ -267,12 +282,11 @@ static int run_query(api_registry_t *reg, int32_t tenant_id, const api_registry_
             return set_error(out, arena, "sortBy: unknown field \"%s\"", q->sort_by);
         if (q->sort_order && strcmp(q->sort_order, "asc") != 0) {
             if (strcmp(q->sort_order, "desc") != 0)
-                return set_error(out, arena, "sortOrder: must be asc or desc, got \"%s\"",
-                                 q->sort_order);
+                return set_error(out, arena, "sortOrder: must be asc or desc, got \"%s\"", q->sort_order);
             sc.desc = 1;
         }
     }
-    jctx_t jc = {1};
+    jctx_t jc = { 1 };
     json_t *root = NULL;
     tenant_t *t = reg_tenant_find(reg, tenant_id);
     if (t) pthread_rwlock_rdlock(&t->lock);
@@ -317,14 +331,14 @@ static int run_query(api_registry_t *reg, int32_t tenant_id, const api_registry_
     return reg_emit(root, &jc, arena, out);
 }
 
-int api_registry_list(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q,
-                      int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out)
+int api_registry_list(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q, int64_t now_ms,
+                      strata_arena_t *arena, api_registry_result_t *out)
 {
     return run_query(reg, tenant_id, q, now_ms, arena, out, 1);
 }
 
-int api_registry_count(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q,
-                       int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out)
+int api_registry_count(api_registry_t *reg, int32_t tenant_id, const api_registry_query_t *q, int64_t now_ms,
+                       strata_arena_t *arena, api_registry_result_t *out)
 {
     return run_query(reg, tenant_id, q, now_ms, arena, out, 0);
 }
@@ -370,7 +384,7 @@ static int wl_read_begin(api_registry_t *reg, int32_t tenant_id, const char *id,
     int rc = lock_workload(reg, tenant_id, id, &r->t, &w);
     if (rc) return rc;
     reg_eval(reg, w, now, &r->v);
-    r->jc = (jctx_t){1};
+    r->jc = (jctx_t){ 1 };
     return 0;
 }
 
@@ -383,8 +397,8 @@ int api_registry_contains(api_registry_t *reg, int32_t tenant_id, const char *wo
     return 1;
 }
 
-int api_registry_get(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
-                     int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out)
+int api_registry_get(api_registry_t *reg, int32_t tenant_id, const char *workload_id, int64_t now_ms,
+                     strata_arena_t *arena, api_registry_result_t *out)
 {
     wl_read_t r;
     int rc = wl_read_begin(reg, tenant_id, workload_id, now_ms, out, &r);
@@ -395,8 +409,8 @@ int api_registry_get(api_registry_t *reg, int32_t tenant_id, const char *workloa
     return reg_emit(root, &r.jc, arena, out);
 }
 
-int api_registry_endpoints(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
-                           int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out)
+int api_registry_endpoints(api_registry_t *reg, int32_t tenant_id, const char *workload_id, int64_t now_ms,
+                           strata_arena_t *arena, api_registry_result_t *out)
 {
     wl_read_t r;
     int rc = wl_read_begin(reg, tenant_id, workload_id, now_ms, out, &r);
@@ -425,9 +439,8 @@ static size_t present_elements(const wl_t *w, const view_t *v, int64_t stl, elem
     return n;
 }
 
-int api_registry_elements(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
-                          int64_t offset, int64_t limit, int64_t now_ms,
-                          strata_arena_t *arena, api_registry_result_t *out)
+int api_registry_elements(api_registry_t *reg, int32_t tenant_id, const char *workload_id, int64_t offset,
+                          int64_t limit, int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out)
 {
     memset(out, 0, sizeof *out);
     int rc = check_page(offset, &limit, out, arena);
@@ -460,8 +473,7 @@ int api_registry_elements(api_registry_t *reg, int32_t tenant_id, const char *wo
 }
 
 int api_registry_elements_count(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
-                                int64_t now_ms, strata_arena_t *arena,
-                                api_registry_result_t *out)
+                                int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out)
 {
     wl_read_t r;
     int rc = wl_read_begin(reg, tenant_id, workload_id, now_ms, out, &r);
@@ -476,13 +488,13 @@ int api_registry_elements_count(api_registry_t *reg, int32_t tenant_id, const ch
         total = (int64_t)w->elements_total.v;
     pthread_rwlock_unlock(&r.t->lock);
     out->total = total;
-    return reg_emit(json_pack("{s:I,s:I}", "totalElementsCount", (json_int_t)total,
-                              "storedElementsCount", (json_int_t)stored),
+    return reg_emit(json_pack("{s:I,s:I}", "totalElementsCount", (json_int_t)total, "storedElementsCount",
+                              (json_int_t)stored),
                     &r.jc, arena, out);
 }
 
-int api_registry_foreach(api_registry_t *reg, int32_t tenant_id, int64_t now_ms,
-                         api_registry_summary_fn fn, void *ctx)
+int api_registry_foreach(api_registry_t *reg, int32_t tenant_id, int64_t now_ms, api_registry_summary_fn fn,
+                         void *ctx)
 {
     tenant_t *t = reg_tenant_find(reg, tenant_id);
     if (!t) return 0;
@@ -496,17 +508,24 @@ int api_registry_foreach(api_registry_t *reg, int32_t tenant_id, int64_t now_ms,
         if (v.deleted) continue;
 #define S(l) (w->lab[l] ? w->lab[l] : "")
         api_registry_summary_t s = {
-            .id = w->id, .name = S(L_WORKLOAD_NAME), .type = S(L_WORKLOAD_TYPE),
-            .category = S(L_CATEGORY), .phase = reg_phases[v.phase],
-            .cluster_id = cluster_id(w), .department_id = S(L_DEPT_ID),
-            .department_name = S(L_DEPT_NAME), .project_id = S(L_PROJECT_ID),
+            .id = w->id,
+            .name = S(L_WORKLOAD_NAME),
+            .type = S(L_WORKLOAD_TYPE),
+            .category = S(L_CATEGORY),
+            .phase = reg_phases[v.phase],
+            .cluster_id = cluster_id(w),
+            .department_id = S(L_DEPT_ID),
+            .department_name = S(L_DEPT_NAME),
+            .project_id = S(L_PROJECT_ID),
             .project_name = S(L_PROJECT_NAME),
             .requested_nodepools = (const char *const *)w->requested.v,
             .nrequested_nodepools = w->requested.n,
             .current_nodepools = (const char *const *)w->current.v,
             .ncurrent_nodepools = w->current.n,
-            .created_at_ms = v.created_at, .phase_updated_at_ms = v.phase_updated_at,
-            .allocated_gpus = v.alloc, .idle_allocated_gpus = v.idle_alloc,
+            .created_at_ms = v.created_at,
+            .phase_updated_at_ms = v.phase_updated_at,
+            .allocated_gpus = v.alloc,
+            .idle_allocated_gpus = v.idle_alloc,
         };
 #undef S
         rc = fn(&s, ctx);
@@ -526,13 +545,16 @@ int api_registry_foreach_pod(api_registry_t *reg, int32_t tenant_id, const char 
     for (const pod_t *p = w->pods; p && !rc; p = p->wl_next) {
         if (p->info.t == TMIN) continue;
         api_registry_pod_t ap = {
-            .namespace_ = p->ns, .pod = p->name,
-            .node = p->node ? p->node : "", .nodepool = p->nodepool ? p->nodepool : "",
-            .first_ms = p->first_t, .last_ms = p->info.t, .end_ms = st_end(&p->info, stl),
+            .namespace_ = p->ns,
+            .pod = p->name,
+            .node = p->node ? p->node : "",
+            .nodepool = p->nodepool ? p->nodepool : "",
+            .first_ms = p->first_t,
+            .last_ms = p->info.t,
+            .end_ms = st_end(&p->info, stl),
         };
         rc = fn(&ap, ctx);
     }
     pthread_rwlock_unlock(&t->lock);
     return rc;
 }
-

@@ -69,8 +69,9 @@ static json_t *render_endpoint(const endpoint_t *e)
     if (e->f[EP_PATH]) json_object_set_new(o, "path", jstr(e->f[EP_PATH]));
     const char *tls = e->f[EP_TLS];
     json_object_set_new(o, "tlsEnabled",
-                        tls && !strcasecmp(tls, "true") ? json_true()
-                        : tls && !strcasecmp(tls, "false") ? json_false() : json_null());
+                        tls && !strcasecmp(tls, "true")    ? json_true()
+                        : tls && !strcasecmp(tls, "false") ? json_false()
+                                                           : json_null());
     if (e->f[EP_PROTOCOL]) json_object_set_new(o, "protocol", jstr(e->f[EP_PROTOCOL]));
     if (e->f[EP_URL]) json_object_set_new(o, "url", jstr(e->f[EP_URL]));
     return o;
@@ -82,22 +83,27 @@ json_t *reg_render_endpoints(const view_t *v, int64_t stl, int urls_only)
     for (size_t i = 0; a && i < v->w->neps; i++) {
         const endpoint_t *e = &v->w->eps[i];
         if (!st_holds(&e->s, v->at, stl)) continue;
-        if (urls_only) { if (e->f[EP_URL]) json_array_append_new(a, jstr(e->f[EP_URL])); }
-        else json_array_append_new(a, render_endpoint(e));
+        if (urls_only) {
+            if (e->f[EP_URL]) json_array_append_new(a, jstr(e->f[EP_URL]));
+        } else
+            json_array_append_new(a, render_endpoint(e));
     }
     return a;
 }
 
-json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const view_t *v,
-                            jctx_t *jc, int detailed)
+json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const view_t *v, jctx_t *jc,
+                            int detailed)
 {
     const wl_t *w = v->w;
     const int64_t stl = reg->opt.staleness_ms;
     json_t *o = json_object();
     if (!o) return NULL;
 #define SET(k, val) json_object_set_new(o, k, val)
-#define LAB(k, l) SET(k, jstr(w->lab[l]))
-#define LAB_OPT(k, l) do { if (w->lab[l]) LAB(k, l); } while (0)
+#define LAB(k, l)   SET(k, jstr(w->lab[l]))
+#define LAB_OPT(k, l)             \
+    do {                          \
+        if (w->lab[l]) LAB(k, l); \
+    } while (0)
     SET("tenantId", json_integer(tenant_id));
     SET("id", jstr(w->id));
     LAB("name", L_WORKLOAD_NAME);
@@ -173,14 +179,23 @@ json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const 
 
 int reg_emit(json_t *root, const jctx_t *jc, strata_arena_t *arena, api_registry_result_t *out)
 {
-    if (!root) { log_enomem("json"); return STRATA_ENOMEM; }
+    if (!root) {
+        log_enomem("json");
+        return STRATA_ENOMEM;
+    }
     char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(jc->prec));
     json_decref(root);
-    if (!s) { log_enomem("json text"); return STRATA_ENOMEM; }
+    if (!s) {
+        log_enomem("json text");
+        return STRATA_ENOMEM;
+    }
     size_t n = strlen(s);
     out->json = strata_arena_strndup(arena, s, n);
     free(s);
-    if (!out->json) { log_enomem("arena"); return STRATA_ENOMEM; }
+    if (!out->json) {
+        log_enomem("arena");
+        return STRATA_ENOMEM;
+    }
     out->len = n;
     return 0;
 }
@@ -224,4 +239,3 @@ json_t *reg_render_element(const element_t *e)
     }
     return o;
 }
-

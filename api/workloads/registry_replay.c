@@ -9,9 +9,8 @@
 
 #include "ingest.h"
 
-static int replay_select(api_registry_t *reg, const api_read_source_t *src,
-                         const tsdb_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
-                         size_t *fed)
+static int replay_select(api_registry_t *reg, const api_read_source_t *src, const tsdb_matcher_t *m,
+                         size_t nm, int64_t mint, int64_t maxt, size_t *fed)
 {
     api_read_set_t *set;
     int rc = api_read_select(src, 0, API_READ_ALL_TENANTS, m, nm, mint, maxt, &set);
@@ -47,10 +46,10 @@ int api_registry_replay(api_registry_t *reg, const api_read_source_t *src, int64
         "runai_workload_gpu_memory_request_bytes|runai_pod_info|runai_workload_endpoint_info|"
         "runai_workload_element_info|runai_workload_elements_total";
     size_t fed = 0;
-    const tsdb_matcher_t wl[] = {{TSDB_MATCH_RE, "__name__", workload_series}};
-    const tsdb_matcher_t gpu[] = {{TSDB_MATCH_EQ, "__name__", "DCGM_FI_DEV_GPU_UTIL"}};
-    const tsdb_matcher_t pod[] = {{TSDB_MATCH_EQ, "__name__", "kube_pod_status_phase"},
-                                  {TSDB_MATCH_EQ, "phase", "Running"}};
+    const tsdb_matcher_t wl[] = { { TSDB_MATCH_RE, "__name__", workload_series } };
+    const tsdb_matcher_t gpu[] = { { TSDB_MATCH_EQ, "__name__", "DCGM_FI_DEV_GPU_UTIL" } };
+    const tsdb_matcher_t pod[] = { { TSDB_MATCH_EQ, "__name__", "kube_pod_status_phase" },
+                                   { TSDB_MATCH_EQ, "phase", "Running" } };
     /* A GPU at 0% over the whole tail has been at 0% for at least
      * gpu_idle_after at maxt, which is all the idle rule asks. */
     int64_t gpu_from = maxt - reg->opt.staleness_ms - reg->opt.gpu_idle_after_ms;

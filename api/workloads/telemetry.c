@@ -33,8 +33,8 @@
 #include "strata_log.h"
 #include "strata_time.h"
 
-#define HOUR_MS INT64_C(3600000)
-#define MAX_KEYS 2
+#define HOUR_MS    INT64_C(3600000)
+#define MAX_KEYS   2
 #define MAX_PHASES 10
 
 const char *const api_telemetry_param_names[] = {
@@ -43,38 +43,50 @@ const char *const api_telemetry_param_names[] = {
 
 enum ttype { T_WORKLOADS_COUNT, T_GPU_ALLOCATION, T_PENDING_TIME_DISTRIBUTION, T_IDLE_ALLOCATED_GPUS, NTYPE };
 static const char *const TYPES[NTYPE] = {
-    "WORKLOADS_COUNT", "GPU_ALLOCATION", "PENDING_TIME_DISTRIBUTION", "IDLE_ALLOCATED_GPUS",
+    "WORKLOADS_COUNT",
+    "GPU_ALLOCATION",
+    "PENDING_TIME_DISTRIBUTION",
+    "IDLE_ALLOCATED_GPUS",
 };
 #define TYPE_LIST "WORKLOADS_COUNT, GPU_ALLOCATION, PENDING_TIME_DISTRIBUTION, IDLE_ALLOCATED_GPUS"
 
 /* groupBy keys in the spec's order, then the implicit PendingTime. */
 enum key {
-    K_CLUSTER, K_DEPARTMENT, K_PROJECT, K_TYPE, K_CURRENT_NP, K_REQUESTED_NP, K_PHASE, K_CATEGORY,
-    K_PENDING, NKEY
+    K_CLUSTER,
+    K_DEPARTMENT,
+    K_PROJECT,
+    K_TYPE,
+    K_CURRENT_NP,
+    K_REQUESTED_NP,
+    K_PHASE,
+    K_CATEGORY,
+    K_PENDING,
+    NKEY
 };
 static const char *const KEYS[NKEY] = {
-    "ClusterId", "DepartmentId", "ProjectId", "Type", "CurrentNodepools", "RequestedNodepools",
-    "Phase", "Category", "PendingTime",
+    "ClusterId",          "DepartmentId", "ProjectId", "Type",        "CurrentNodepools",
+    "RequestedNodepools", "Phase",        "Category",  "PendingTime",
 };
-#define KEY_LIST "ClusterId, DepartmentId, ProjectId, Type, CurrentNodepools, RequestedNodepools, Phase, Category"
+#define KEY_LIST \
+    "ClusterId, DepartmentId, ProjectId, Type, CurrentNodepools, RequestedNodepools, Phase, Category"
 /* CSV column carrying groups[].name for keys that have one. */
-static const char *const NAME_COLS[NKEY] = {[K_DEPARTMENT] = "DepartmentName", [K_PROJECT] = "ProjectName"};
+static const char *const NAME_COLS[NKEY] = { [K_DEPARTMENT] = "DepartmentName", [K_PROJECT] = "ProjectName" };
 
 static const char *const PHASES[] = {
-    "Creating", "Initializing", "Resuming", "Pending", "Deleting", "Running", "Updating",
-    "Stopped", "Stopping", "Degraded", "Failed", "Completed", "Terminating", "Unknown",
+    "Creating", "Initializing", "Resuming", "Pending", "Deleting",  "Running",     "Updating",
+    "Stopped",  "Stopping",     "Degraded", "Failed",  "Completed", "Terminating", "Unknown",
 };
-#define NPHASE ((int)(sizeof PHASES / sizeof PHASES[0]))
+#define NPHASE     ((int)(sizeof PHASES / sizeof PHASES[0]))
 #define PH_PENDING 3
 
-static const char *const BUCKETS[] = {"0-1h", "1h-6h", "6h-24h", "24h+"};
+static const char *const BUCKETS[] = { "0-1h", "1h-6h", "6h-24h", "24h+" };
 
 struct api_telemetry_request {
     enum ttype type;
     int nkeys;
-    enum key keys[MAX_KEYS];   /* PendingTime first for PENDING_TIME_DISTRIBUTION */
-    const char *cluster_id, *nodepool, *department_id;   /* NULL = no filter */
-    uint32_t phases;           /* bit per PHASES index; 0 = every phase */
+    enum key keys[MAX_KEYS];                           /* PendingTime first for PENDING_TIME_DISTRIBUTION */
+    const char *cluster_id, *nodepool, *department_id; /* NULL = no filter */
+    uint32_t phases;                                   /* bit per PHASES index; 0 = every phase */
 };
 
 /* ---- parsing ------------------------------------------------------------------ */
@@ -114,8 +126,8 @@ static const char *first_value(const api_telemetry_param_t *p, size_t n, const c
  * empty value is skipped (absent); an empty item inside a list is passed on
  * so that it is rejected as unknown. */
 typedef int (*item_fn)(const char *item, size_t len, void *ctx, char *err, size_t errcap);
-static int each_item(const api_telemetry_param_t *p, size_t n, const char *name, item_fn fn,
-                     void *ctx, char *err, size_t errcap)
+static int each_item(const api_telemetry_param_t *p, size_t n, const char *name, item_fn fn, void *ctx,
+                     char *err, size_t errcap)
 {
     for (size_t i = 0; i < n; i++) {
         if (!p[i].name || !p[i].value || strcmp(p[i].name, name) || !p[i].value[0]) continue;
@@ -153,7 +165,8 @@ static int group_item(const char *s, size_t len, void *ctx, char *err, size_t er
             return fail(err, errcap, "invalid groupBy parameter: key %s given twice", KEYS[k]);
     if (r->nkeys == MAX_KEYS) {
         if (r->type == T_PENDING_TIME_DISTRIBUTION)
-            return fail(err, errcap, "invalid groupBy parameter: at most 1 key with "
+            return fail(err, errcap,
+                        "invalid groupBy parameter: at most 1 key with "
                         "PENDING_TIME_DISTRIBUTION (it is grouped by PendingTime first)");
         return fail(err, errcap, "invalid groupBy parameter: at most 2 keys");
     }
@@ -179,9 +192,8 @@ static int phase_item(const char *s, size_t len, void *ctx, char *err, size_t er
     return 0;
 }
 
-int api_telemetry_parse(const api_telemetry_param_t *params, size_t nparams,
-                        strata_arena_t *arena, api_telemetry_request_t **out,
-                        char *err, size_t errcap)
+int api_telemetry_parse(const api_telemetry_param_t *params, size_t nparams, strata_arena_t *arena,
+                        api_telemetry_request_t **out, char *err, size_t errcap)
 {
     if (err && errcap) err[0] = '\0';
     if (!arena || !out || (!params && nparams)) return STRATA_EINVAL;
@@ -193,8 +205,9 @@ int api_telemetry_parse(const api_telemetry_param_t *params, size_t nparams,
     if (!t) return fail(err, errcap, "invalid telemetryType parameter: missing (want one of " TYPE_LIST ")");
     int ti = lookup(TYPES, NTYPE, t, strlen(t));
     if (ti < 0)
-        return fail(err, errcap, "invalid telemetryType parameter: unknown type \"%.*s\" (want one of "
-                    TYPE_LIST ")", SHOWN, t);
+        return fail(err, errcap,
+                    "invalid telemetryType parameter: unknown type \"%.*s\" (want one of " TYPE_LIST ")",
+                    SHOWN, t);
     r->type = (enum ttype)ti;
     if (r->type == T_PENDING_TIME_DISTRIBUTION) r->keys[r->nkeys++] = K_PENDING;
     int rc = each_item(params, nparams, "groupBy", group_item, r, err, errcap);
@@ -206,7 +219,7 @@ int api_telemetry_parse(const api_telemetry_param_t *params, size_t nparams,
     r->nodepool = first_value(params, nparams, "nodepoolName");
     r->department_id = first_value(params, nparams, "departmentId");
 
-    phase_ctx_t pc = {0, 0};
+    phase_ctx_t pc = { 0, 0 };
     rc = each_item(params, nparams, "filterByPhases", phase_item, &pc, err, errcap);
     if (rc) return rc;
     r->phases = pc.mask;
@@ -236,19 +249,19 @@ const char *api_telemetry_content_type(api_telemetry_format_t fmt)
 /* ---- aggregation -------------------------------------------------------------- */
 
 typedef struct group {
-    const char *val[MAX_KEYS];    /* arena copies; PendingTime points into BUCKETS */
-    const char *name[MAX_KEYS];   /* department/project name, NULL when none seen */
-    int64_t name_at[MAX_KEYS];    /* createdAt of the workload the name came from */
+    const char *val[MAX_KEYS];  /* arena copies; PendingTime points into BUCKETS */
+    const char *name[MAX_KEYS]; /* department/project name, NULL when none seen */
+    int64_t name_at[MAX_KEYS];  /* createdAt of the workload the name came from */
     uint64_t hash;
     int64_t count;
-    double sum, comp;             /* Neumaier: true sum ~ sum + comp */
+    double sum, comp; /* Neumaier: true sum ~ sum + comp */
 } group_t;
 
 typedef struct agg {
     const api_telemetry_request_t *req;
     strata_arena_t *arena;
     int64_t now_ms;
-    group_t **slots;   /* open addressing, power-of-two size */
+    group_t **slots; /* open addressing, power-of-two size */
     size_t cap, n;
     int rc;
 } agg_t;
@@ -294,8 +307,10 @@ static group_t *agg_find(agg_t *a, const char *const *val)
     if (!g) return NULL;
     g->hash = h;
     for (int k = 0; k < nk; k++) {
-        if (a->req->keys[k] == K_PENDING) g->val[k] = val[k];
-        else if (!(g->val[k] = strata_arena_strdup(a->arena, val[k]))) return NULL;
+        if (a->req->keys[k] == K_PENDING)
+            g->val[k] = val[k];
+        else if (!(g->val[k] = strata_arena_strdup(a->arena, val[k])))
+            return NULL;
     }
     a->slots[j] = g;
     a->n++;
@@ -305,8 +320,10 @@ static group_t *agg_find(agg_t *a, const char *const *val)
 static void neumaier_add(group_t *g, double x)
 {
     double t = g->sum + x;
-    if (fabs(g->sum) >= fabs(x)) g->comp += (g->sum - t) + x;
-    else g->comp += (x - t) + g->sum;
+    if (fabs(g->sum) >= fabs(x))
+        g->comp += (g->sum - t) + x;
+    else
+        g->comp += (x - t) + g->sum;
     g->sum = t;
 }
 
@@ -318,7 +335,10 @@ static int set_name(agg_t *a, group_t *g, int k, const char *name, int64_t at)
     if (!*name) return 0;
     const char *cur = g->name[k];
     if (cur && (at < g->name_at[k] || (at == g->name_at[k] && strcmp(name, cur) >= 0))) return 0;
-    if (cur && !strcmp(cur, name)) { g->name_at[k] = at; return 0; }
+    if (cur && !strcmp(cur, name)) {
+        g->name_at[k] = at;
+        return 0;
+    }
     if (!(g->name[k] = strata_arena_strdup(a->arena, name))) return STRATA_ENOMEM;
     g->name_at[k] = at;
     return 0;
@@ -326,8 +346,8 @@ static int set_name(agg_t *a, group_t *g, int k, const char *name, int64_t at)
 
 /* The values a workload takes for key k: one, or a (deduplicated) nodepool
  * list; "" for a workload with no nodepool.  Returns the count. */
-static size_t key_values(enum key k, const api_registry_summary_t *w,
-                         int64_t now_ms, const char **buf, size_t cap, const char **single)
+static size_t key_values(enum key k, const api_registry_summary_t *w, int64_t now_ms, const char **buf,
+                         size_t cap, const char **single)
 {
     const char *const *list = NULL;
     size_t n = 0;
@@ -340,16 +360,30 @@ static size_t key_values(enum key k, const api_registry_summary_t *w,
     case K_CATEGORY: *single = w->category; return 1;
     case K_PENDING: {
         int64_t age = now_ms - w->phase_updated_at_ms;
-        *single = age < HOUR_MS ? BUCKETS[0] : age < 6 * HOUR_MS ? BUCKETS[1]
-                : age < 24 * HOUR_MS ? BUCKETS[2] : BUCKETS[3];
+        *single = age < HOUR_MS        ? BUCKETS[0]
+                  : age < 6 * HOUR_MS  ? BUCKETS[1]
+                  : age < 24 * HOUR_MS ? BUCKETS[2]
+                                       : BUCKETS[3];
         return 1;
     }
-    case K_CURRENT_NP: list = w->current_nodepools; n = w->ncurrent_nodepools; break;
-    case K_REQUESTED_NP: list = w->requested_nodepools; n = w->nrequested_nodepools; break;
+    case K_CURRENT_NP:
+        list = w->current_nodepools;
+        n = w->ncurrent_nodepools;
+        break;
+    case K_REQUESTED_NP:
+        list = w->requested_nodepools;
+        n = w->nrequested_nodepools;
+        break;
     default: break;
     }
-    if (n == 0) { *single = ""; return 1; }
-    if (n == 1) { *single = list[0]; return 1; }
+    if (n == 0) {
+        *single = "";
+        return 1;
+    }
+    if (n == 1) {
+        *single = list[0];
+        return 1;
+    }
     size_t m = 0;
     for (size_t i = 0; i < n && m < cap; i++) {
         size_t j = 0;
@@ -387,28 +421,37 @@ static int visit(const api_registry_summary_t *w, void *ctx)
     const api_telemetry_request_t *r = a->req;
     if (!matches(r, w)) return 0;
     double x = 0;
-    if (r->type == T_GPU_ALLOCATION) x = w->allocated_gpus;
-    else if (r->type == T_IDLE_ALLOCATED_GPUS) x = w->idle_allocated_gpus;
+    if (r->type == T_GPU_ALLOCATION)
+        x = w->allocated_gpus;
+    else if (r->type == T_IDLE_ALLOCATED_GPUS)
+        x = w->idle_allocated_gpus;
     if (!isfinite(x)) x = 0;
 
-    const char *bufs[MAX_KEYS][MAX_VALUES], *single[MAX_KEYS] = {"", ""};
-    const char *const *vals[MAX_KEYS] = {single, single + 1};
-    size_t nv[MAX_KEYS] = {1, 1};
+    const char *bufs[MAX_KEYS][MAX_VALUES], *single[MAX_KEYS] = { "", "" };
+    const char *const *vals[MAX_KEYS] = { single, single + 1 };
+    size_t nv[MAX_KEYS] = { 1, 1 };
     for (int k = 0; k < r->nkeys; k++) {
         nv[k] = key_values(r->keys[k], w, a->now_ms, bufs[k], MAX_VALUES, &single[k]);
         vals[k] = nv[k] == 1 ? &single[k] : bufs[k];
     }
     for (size_t i = 0; i < nv[0]; i++) {
         for (size_t j = 0; j < nv[1]; j++) {
-            const char *key[MAX_KEYS] = {r->nkeys > 0 ? vals[0][i] : "", r->nkeys > 1 ? vals[1][j] : ""};
+            const char *key[MAX_KEYS] = { r->nkeys > 0 ? vals[0][i] : "", r->nkeys > 1 ? vals[1][j] : "" };
             group_t *g = agg_find(a, key);
-            if (!g) { a->rc = STRATA_ENOMEM; return 1; }
+            if (!g) {
+                a->rc = STRATA_ENOMEM;
+                return 1;
+            }
             g->count++;
             neumaier_add(g, x);
             for (int k = 0; k < r->nkeys; k++) {
                 const char *name = r->keys[k] == K_DEPARTMENT ? w->department_name
-                                 : r->keys[k] == K_PROJECT ? w->project_name : NULL;
-                if (name && set_name(a, g, k, name, w->created_at_ms)) { a->rc = STRATA_ENOMEM; return 1; }
+                                   : r->keys[k] == K_PROJECT  ? w->project_name
+                                                              : NULL;
+                if (name && set_name(a, g, k, name, w->created_at_ms)) {
+                    a->rc = STRATA_ENOMEM;
+                    return 1;
+                }
             }
         }
     }
@@ -492,8 +535,8 @@ static int render_json(const api_telemetry_request_t *r, group_t **gs, size_t n,
     return 0;
 }
 
-static int render_csv(const api_telemetry_request_t *r, group_t **gs, size_t n,
-                      strata_arena_t *arena, char **body, size_t *len)
+static int render_csv(const api_telemetry_request_t *r, group_t **gs, size_t n, strata_arena_t *arena,
+                      char **body, size_t *len)
 {
     strata_buf_t b;
     strata_buf_init(&b, arena, 0);
@@ -519,15 +562,14 @@ static int render_csv(const api_telemetry_request_t *r, group_t **gs, size_t n,
     return 0;
 }
 
-int api_telemetry_compute(api_registry_t *reg, int32_t tenant_id,
-                          const api_telemetry_request_t *req, int64_t now_ms,
-                          api_telemetry_format_t fmt, strata_arena_t *arena,
-                          char **body, size_t *len)
+int api_telemetry_compute(api_registry_t *reg, int32_t tenant_id, const api_telemetry_request_t *req,
+                          int64_t now_ms, api_telemetry_format_t fmt, strata_arena_t *arena, char **body,
+                          size_t *len)
 {
     if (!reg || !req || !arena || !body || !len) return STRATA_EINVAL;
     *body = NULL;
     *len = 0;
-    agg_t a = {.req = req, .arena = arena, .now_ms = now_ms};
+    agg_t a = { .req = req, .arena = arena, .now_ms = now_ms };
     if (agg_grow(&a)) goto oom;
     int rc = api_registry_foreach(reg, tenant_id, now_ms, visit, &a);
     if (a.rc) goto oom;
@@ -539,7 +581,7 @@ int api_telemetry_compute(api_registry_t *reg, int32_t tenant_id,
     for (size_t i = 0; i < a.cap; i++)
         if (a.slots[i]) gs[n++] = a.slots[i];
     /* Without groupBy the one total is always there, 0 over no workloads. */
-    group_t zero = {0};
+    group_t zero = { 0 };
     if (req->nkeys == 0 && n == 0) gs[n++] = &zero;
     qsort_r(gs, n, sizeof *gs, group_cmp, (void *)req);
 

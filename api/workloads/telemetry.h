@@ -56,9 +56,8 @@ typedef struct api_telemetry_request api_telemetry_request_t;
  * whose first group is PendingTime); filterByPhases with an unknown phase or
  * more than 10; clusterId not a uuid.  An empty value of an optional
  * parameter counts as absent.  STRATA_ENOMEM when the arena is exhausted. */
-int api_telemetry_parse(const api_telemetry_param_t *params, size_t nparams,
-                        strata_arena_t *arena, api_telemetry_request_t **out,
-                        char *err, size_t errcap);
+int api_telemetry_parse(const api_telemetry_param_t *params, size_t nparams, strata_arena_t *arena,
+                        api_telemetry_request_t **out, char *err, size_t errcap);
 
 /* 1 when an Accept header value asks for CSV: text/csv appears before any
  * application/json (q-values are not weighed).  NULL -> 0. */
@@ -73,9 +72,8 @@ const char *api_telemetry_content_type(api_telemetry_format_t fmt);
  * NUL-terminated, in arena; *len excludes the NUL.  Values are ordered by
  * their group values; only groups with at least one workload appear.
  * Returns 0, STRATA_EINVAL (NULL argument) or STRATA_ENOMEM. */
-int api_telemetry_compute(api_registry_t *reg, int32_t tenant_id,
-                          const api_telemetry_request_t *req, int64_t now_ms,
-                          api_telemetry_format_t fmt, strata_arena_t *arena,
-                          char **body, size_t *len);
+int api_telemetry_compute(api_registry_t *reg, int32_t tenant_id, const api_telemetry_request_t *req,
+                          int64_t now_ms, api_telemetry_format_t fmt, strata_arena_t *arena, char **body,
+                          size_t *len);
 
 #endif

@@ -52,6 +52,6 @@ int api_workload_metrics(const api_read_source_t *src, api_registry_t *reg, int3
         }
         if (rc) return rc;
     }
-    return api_metrics_query(src, tenant_id, workload_id, pods.pods, pods.n, req, opts, arena, out,
-                             err, errcap);
+    return api_metrics_query(src, tenant_id, workload_id, pods.pods, pods.n, req, opts, arena, out, err,
+                             errcap);
 }

@@ -25,7 +25,7 @@
 static char dir[64];
 static char id[40];
 #define NFILES 5
-#define NMODES 4   /* the files an input may replace: all but meta */
+#define NMODES 4 /* the files an input may replace: all but meta */
 static uint8_t *orig[NFILES];
 static size_t orig_len[NFILES];
 static const char *files[NFILES] = { "index", "chunks", "rollups", "rollups1h", "meta" };
@@ -72,10 +72,13 @@ static void setup(void)
     static tsdb_sample_t s[1500];
     static const char *jobs[3] = { "api", "db", "gpu" };
     for (int k = 0; k < 3; k++) {
-        tsdb_label_t l[3] = { { "__name__", "up" }, { "instance", k == 2 ? "node-7" : "node-1" }, { "job", jobs[k] } };
+        tsdb_label_t l[3] = { { "__name__", "up" },
+                              { "instance", k == 2 ? "node-7" : "node-1" },
+                              { "job", jobs[k] } };
         size_t n = k == 2 ? 1500 : 40 + (size_t)k * 100;
         for (size_t i = 0; i < n; i++)
-            s[i] = (tsdb_sample_t){ 1700000000000LL + (int64_t)i * 15000, k == 0 ? 1.0 : (double)(i % 97) * 0.25 };
+            s[i] = (tsdb_sample_t){ 1700000000000LL + (int64_t)i * 15000,
+                                    k == 0 ? 1.0 : (double)(i % 97) * 0.25 };
         if (tsdb_block_writer_add(w, l, 3, s, n)) abort();
     }
     if (tsdb_block_writer_finish(w, id)) abort();
@@ -101,7 +104,8 @@ static void exercise(tsdb_block_t *b)
         size_t n = 0;
         int rc = tsdb_block_series_samples(b, i, INT64_MIN, INT64_MAX, &pc, &buf, &n, &cap);
         if (rc > 0) abort();
-        for (size_t k = 1; rc == 0 && k < n; k++) if (buf[k].t <= buf[k - 1].t) abort();
+        for (size_t k = 1; rc == 0 && k < n; k++)
+            if (buf[k].t <= buf[k - 1].t) abort();
         size_t nr = 0;
         rc = tsdb_block_series_rollups(b, i, TSDB_ROLLUP_5M, &pc, &rp, &nr, &rcap);
         if (rc > 0) abort();
@@ -115,7 +119,8 @@ static void exercise(tsdb_block_t *b)
         uint32_t *ids = NULL;
         size_t n = 0;
         if (tsdb_index_select(&tsdb_block_index_ops, b, cm, 2, &ids, &n) == 0)
-            for (size_t i = 0; i < n; i++) if (ids[i] >= b->nseries) abort();
+            for (size_t i = 0; i < n; i++)
+                if (ids[i] >= b->nseries) abort();
         free(ids);
         tsdb_matchers_free(cm, 2);
     }
@@ -151,7 +156,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *body = data + 1;
     size_t n = size - 1;
     for (int i = 0; i < NFILES; i++) {
-        if (i != mode) { write_file(files[i], orig[i], orig_len[i], NULL, 0); continue; }
+        if (i != mode) {
+            write_file(files[i], orig[i], orig_len[i], NULL, 0);
+            continue;
+        }
         if (mode == 0) {
             uint32_t crc = tsdb_crc32c(0, body, n);
             write_file(files[i], body, n, (const uint8_t *)&crc, 4);

@@ -60,8 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         t += step ? step : (int64_t)1 << 40;
         samples[i].t = t;
         /* low step bits pick a value shape: raw bits or a small decimal */
-        if (step & 1) memcpy(&samples[i].v, &bits, 8);
-        else samples[i].v = (double)(int32_t)bits / (double)(1 + (step >> 1 & 3) * 9);
+        if (step & 1)
+            memcpy(&samples[i].v, &bits, 8);
+        else
+            samples[i].v = (double)(int32_t)bits / (double)(1 + (step >> 1 & 3) * 9);
     }
     roundtrip(samples, n);
     return 0;

@@ -37,10 +37,10 @@
 #include "strata_time.h"
 #include "telemetry.h"
 
-#define SEC INT64_C(1000)
-#define T0 INT64_C(1734705000000) /* 2024-12-20T14:30:00Z */
-#define NOW (T0 + 600 * SEC)
-#define TENANT 1
+#define SEC       INT64_C(1000)
+#define T0        INT64_C(1734705000000) /* 2024-12-20T14:30:00Z */
+#define NOW       (T0 + 600 * SEC)
+#define TENANT    1
 #define MAX_PAIRS 64
 
 static api_registry_t *g_reg;
@@ -55,37 +55,41 @@ static int label_cmp(const void *a, const void *b)
 }
 
 /* One series as ingest hands it over: labels sorted, one sample every 30 s. */
-static void feed(const char *metric, const char *const *kv, size_t nkv, int64_t from, int64_t to,
-                 double v)
+static void feed(const char *metric, const char *const *kv, size_t nkv, int64_t from, int64_t to, double v)
 {
     tsdb_label_t l[16];
     size_t n = 0;
-    l[n++] = (tsdb_label_t){"__name__", metric};
-    for (size_t i = 0; i + 1 < nkv; i += 2) l[n++] = (tsdb_label_t){kv[i], kv[i + 1]};
+    l[n++] = (tsdb_label_t){ "__name__", metric };
+    for (size_t i = 0; i + 1 < nkv; i += 2) l[n++] = (tsdb_label_t){ kv[i], kv[i + 1] };
     qsort(l, n, sizeof *l, label_cmp);
     tsdb_sample_t s[64];
     size_t ns = 0;
-    for (int64_t t = from; t <= to && ns < 64; t += 30 * SEC) s[ns++] = (tsdb_sample_t){t, v};
+    for (int64_t t = from; t <= to && ns < 64; t += 30 * SEC) s[ns++] = (tsdb_sample_t){ t, v };
     if (api_registry_observe(g_reg, TENANT, l, n, s, ns)) abort();
 }
 
 static void add_workload(const char *id, const char *name, const char *project, const char *dept,
                          const char *type, const char *phase, double gpus, int64_t until)
 {
-    const char *info[] = {"workload_id", id, "workload_name", name, "project_name", project,
-                          "project_id", "p-1", "department_name", dept, "department_id", "d-1",
-                          "workload_type", type, "cluster_id", "7b2f4c1d-1111-4222-8333-444455556666",
-                          "current_nodepools", "default", "submitted_by", "alice"};
+    const char *info[] = {
+        "workload_id",       id,        "workload_name", name,
+        "project_name",      project,   "project_id",    "p-1",
+        "department_name",   dept,      "department_id", "d-1",
+        "workload_type",     type,      "cluster_id",    "7b2f4c1d-1111-4222-8333-444455556666",
+        "current_nodepools", "default", "submitted_by",  "alice"
+    };
     feed("runai_workload_info", info, sizeof info / sizeof *info, T0, until, 1);
-    const char *ph[] = {"workload_id", id, "phase", phase};
+    const char *ph[] = { "workload_id", id, "phase", phase };
     feed("runai_workload_phase", ph, 4, T0, until, 1);
-    const char *al[] = {"workload_id", id};
+    const char *al[] = { "workload_id", id };
     feed("runai_workload_gpu_allocation", al, 2, T0, until, gpus);
 }
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f)
 {
-    (void)sb; (void)flag; (void)f;
+    (void)sb;
+    (void)flag;
+    (void)f;
     return remove(p);
 }
 
@@ -104,15 +108,16 @@ static int64_t fixed_now(void *ctx)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc; (void)argv;
+    (void)argc;
+    (void)argv;
     strata_log_set_level(STRATA_LOG_ERROR);
     if (api_registry_new(NULL, &g_reg)) abort();
-    add_workload("3f1c1a2e-0000-4000-8000-00000000000a", "train-a", "vision", "research",
-                 "Training", "Running", 2, NOW);
-    add_workload("3f1c1a2e-0000-4000-8000-00000000000b", "infer-b", "nlp", "research",
-                 "Inference", "Pending", 0.5, NOW);
-    add_workload("3f1c1a2e-0000-4000-8000-00000000000c", "old-c", "vision", "ops",
-                 "Workspace", "Running", 1, T0 + 60 * SEC);  /* ends: deleted at NOW */
+    add_workload("3f1c1a2e-0000-4000-8000-00000000000a", "train-a", "vision", "research", "Training",
+                 "Running", 2, NOW);
+    add_workload("3f1c1a2e-0000-4000-8000-00000000000b", "infer-b", "nlp", "research", "Inference", "Pending",
+                 0.5, NOW);
+    add_workload("3f1c1a2e-0000-4000-8000-00000000000c", "old-c", "vision", "ops", "Workspace", "Running", 1,
+                 T0 + 60 * SEC); /* ends: deleted at NOW */
 
     snprintf(g_dir, sizeof g_dir, "/tmp/fuzz_query_params.XXXXXX");
     if (!mkdtemp(g_dir)) abort();
@@ -131,8 +136,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     strata_arena_t *a = strata_arena_new(0);
     for (size_t i = 0; i < 3; i++) {
         api_reports_result_t r;
-        if (api_reports_create(g_reports, TENANT, "alice", bodies[i], strlen(bodies[i]), a, &r))
-            abort();
+        if (api_reports_create(g_reports, TENANT, "alice", bodies[i], strlen(bodies[i]), a, &r)) abort();
     }
     strata_arena_free(a);
     atexit(teardown);
@@ -194,8 +198,8 @@ static int split_filters(strata_arena_t *a, const char **terms, size_t max, size
 }
 
 /* Common paging/paging checks of a list answer against its count answer. */
-static void check_page(const char *json, size_t len, const char *key, int64_t total,
-                       int64_t count, int64_t offset, int64_t limit)
+static void check_page(const char *json, size_t len, const char *key, int64_t total, int64_t count,
+                       int64_t offset, int64_t limit)
 {
     if (strlen(json) != len) abort();
     json_error_t e;
@@ -234,7 +238,7 @@ static void workloads(strata_arena_t *a)
     api_registry_query_init(&q);
     const char *terms[API_REGISTRY_MAX_FILTERS];
     size_t nt;
-    if (split_filters(a, terms, API_REGISTRY_MAX_FILTERS, &nt)) return;  /* 400 in the handler */
+    if (split_filters(a, terms, API_REGISTRY_MAX_FILTERS, &nt)) return; /* 400 in the handler */
     q.filter_by = terms;
     q.nfilter = nt;
     q.sort_by = param("sortBy");
@@ -246,8 +250,10 @@ static void workloads(strata_arena_t *a)
     if (r < 0 || (r == 1 && (q.limit < 1 || q.limit > API_REGISTRY_MAX_LIMIT))) return;
     const char *d = param("deleted");
     if (d && *d) {
-        if (!strcmp(d, "true")) q.deleted = 1;
-        else if (strcmp(d, "false")) return;
+        if (!strcmp(d, "true"))
+            q.deleted = 1;
+        else if (strcmp(d, "false"))
+            return;
     }
     api_registry_result_t lr, cr;
     int rl = api_registry_list(g_reg, TENANT, &q, NOW, a, &lr);
@@ -261,7 +267,7 @@ static void workloads(strata_arena_t *a)
     if (rl || rc) abort();
     int64_t limit = q.limit ? q.limit : API_REGISTRY_DEFAULT_LIMIT;
     check_page(lr.json, lr.len, "workloads", lr.total, count_of(cr.json, cr.len), q.offset, limit);
-    if (lr.total > 3) abort();  /* the fixture has 3 workloads in all */
+    if (lr.total > 3) abort(); /* the fixture has 3 workloads in all */
 }
 
 static void reports(strata_arena_t *a)
@@ -330,8 +336,7 @@ static void metrics(void)
         if (!seen) abort();
     }
     int64_t s, e;
-    if (!start || !end || strata_time_parse_rfc3339(start, &s) || strata_time_parse_rfc3339(end, &e))
-        abort();
+    if (!start || !end || strata_time_parse_rfc3339(start, &s) || strata_time_parse_rfc3339(end, &e)) abort();
     if (s != req.start_ms || e != req.end_ms || s >= e) abort();
     if (req.samples > API_METRICS_MAX_SAMPLES) abort();
     if (!ns && req.samples != API_METRICS_DEFAULT_SAMPLES) abort();
@@ -354,7 +359,7 @@ static void telemetry(strata_arena_t *a)
     /* the handler passes only the endpoint's names, grouped by name */
     for (const char *const *name = api_telemetry_param_names; *name; name++)
         for (size_t i = 0; i < npairs; i++)
-            if (!strcmp(pairs[i].name, *name)) tp[n++] = (api_telemetry_param_t){*name, pairs[i].value};
+            if (!strcmp(pairs[i].name, *name)) tp[n++] = (api_telemetry_param_t){ *name, pairs[i].value };
     api_telemetry_request_t *req;
     char err[256] = "";
     int rc = api_telemetry_parse(tp, n, a, &req, err, sizeof err);
@@ -385,7 +390,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          t = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(t, '=');
         if (eq) *eq++ = '\0';
-        pairs[npairs++] = (pair_t){t, eq ? eq : ""};
+        pairs[npairs++] = (pair_t){ t, eq ? eq : "" };
     }
     strata_arena_t *a = strata_arena_new(0);
     if (!a) abort();

@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     enum ingest_proto proto = (data[0] & 1) ? INGEST_PROTO_V2 : INGEST_PROTO_V1;
     int raw = (data[0] & 2) != 0;
-    data++; size--;
+    data++;
+    size--;
 
     ingest_limits_t lim;
     ingest_limits_init(&lim);

@@ -32,14 +32,16 @@
 #include "strata_time.h"
 
 #define TENANT 7
-#define NOW INT64_C(1734705000000)
+#define NOW    INT64_C(1734705000000)
 
 static api_reports_t *g_st;
 static char g_dir[64];
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f)
 {
-    (void)sb; (void)flag; (void)f;
+    (void)sb;
+    (void)flag;
+    (void)f;
     return remove(p);
 }
 
@@ -57,7 +59,8 @@ static int64_t fixed_now(void *ctx)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc; (void)argv;
+    (void)argc;
+    (void)argv;
     strata_log_set_level(STRATA_LOG_ERROR);
     snprintf(g_dir, sizeof g_dir, "/tmp/fuzz_report_body.XXXXXX");
     if (!mkdtemp(g_dir)) abort();
@@ -78,7 +81,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static int term_ok(const char *s)
 {
-    static const char *const fields[] = {"projectName==", "departmentName==", "clusterId=="};
+    static const char *const fields[] = { "projectName==", "departmentName==", "clusterId==" };
     for (int i = 0; i < 3; i++) {
         size_t n = strlen(fields[i]);
         if (strncmp(s, fields[i], n)) continue;
@@ -104,13 +107,12 @@ static int ref_valid(const json_t *j, int64_t *start, int64_t *end)
     const json_t *name = json_object_get(j, "name");
     if (!str_ok(name) || json_string_length(name) == 0) return 0;
     const json_t *s = json_object_get(j, "start"), *e = json_object_get(j, "end");
-    if (!json_is_string(s) || !json_is_string(e) ||
-        strata_time_parse_rfc3339(json_string_value(s), start) ||
+    if (!json_is_string(s) || !json_is_string(e) || strata_time_parse_rfc3339(json_string_value(s), start) ||
         strata_time_parse_rfc3339(json_string_value(e), end) || *start >= *end)
         return 0;
     const json_t *g = json_object_get(j, "groupBy");
     if (g && !json_is_null(g)) {
-        static const char *const groups[] = {"Nodepool", "Project", "Department", "Cluster"};
+        static const char *const groups[] = { "Nodepool", "Project", "Department", "Cluster" };
         int hit = 0;
         for (int i = 0; i < 4 && json_is_string(g); i++) hit |= !strcmp(json_string_value(g), groups[i]);
         if (!hit) return 0;
@@ -129,12 +131,11 @@ static void check_time(const json_t *rep, const char *key, int64_t ms)
 {
     const json_t *v = json_object_get(rep, key);
     int64_t back;
-    if (!json_is_string(v) || strata_time_parse_rfc3339(json_string_value(v), &back) || back != ms)
-        abort();
+    if (!json_is_string(v) || strata_time_parse_rfc3339(json_string_value(v), &back) || back != ms) abort();
 }
 
-static void check_created(const json_t *req, const api_reports_result_t *res, int64_t start,
-                          int64_t end, strata_arena_t *a)
+static void check_created(const json_t *req, const api_reports_result_t *res, int64_t start, int64_t end,
+                          strata_arena_t *a)
 {
     json_error_t e;
     json_t *rep = json_loadb(res->json, res->len, 0, &e);
@@ -165,7 +166,7 @@ static void check_created(const json_t *req, const api_reports_result_t *res, in
  * out_of_range() lets this target's own reading of the body expect that. */
 static int out_of_range(const json_t *j)
 {
-    static const char *const keys[] = {"start", "end"};
+    static const char *const keys[] = { "start", "end" };
     for (int i = 0; i < 2; i++) {
         const json_t *v = json_object_get(j, keys[i]);
         int64_t ms;

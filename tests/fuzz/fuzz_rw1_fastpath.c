@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n1 != n2) abort();
     if (ingest_batch_samples_in(b1) != ingest_batch_samples_in(b2)) abort();
     for (int r = 0; r < INGEST_R_COUNT; r++)
-        if (ingest_batch_rejected(b1, (enum ingest_reason)r) != ingest_batch_rejected(b2, (enum ingest_reason)r))
+        if (ingest_batch_rejected(b1, (enum ingest_reason)r) !=
+            ingest_batch_rejected(b2, (enum ingest_reason)r))
             abort();
     const char *e1 = ingest_batch_first_error(b1), *e2 = ingest_batch_first_error(b2);
     if (!e1 != !e2 || (e1 && strcmp(e1, e2))) abort();

@@ -29,11 +29,21 @@ static int ref_utf8(const unsigned char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         unsigned c = s[i], cp, len;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07;
+        } else
+            return 0;
         if (i + len > n) return 0;
         for (unsigned k = 1; k < len; k++) {
             if ((s[i + k] & 0xC0) != 0x80) return 0;
@@ -52,8 +62,8 @@ static int is_label(const char *s, int metric)
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_' || (metric && *s == ':')))
         return 0;
     for (s++; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || (metric && *s == ':')))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              (metric && *s == ':')))
             return 0;
     return 1;
 }
@@ -70,7 +80,7 @@ static int matches_empty(const tsdb_matcher_t *m)
         if (!a) abort();
         snprintf(a, l + 5, "^(%s)$", m->value);
         regex_t re;
-        if (regcomp(&re, a, REG_EXTENDED | REG_NOSUB)) abort();  /* parser let a bad one through */
+        if (regcomp(&re, a, REG_EXTENDED | REG_NOSUB)) abort(); /* parser let a bad one through */
         int hit = regexec(&re, "", 0, NULL, 0) == 0;
         regfree(&re);
         free(a);
@@ -88,8 +98,9 @@ static char *render(const tsdb_matcher_t *m, size_t n)
     if (!o) abort();
     *p++ = '{';
     for (size_t i = 0; i < n; i++) {
-        static const char *const ops[] = {[TSDB_MATCH_EQ] = "=", [TSDB_MATCH_NEQ] = "!=",
-                                          [TSDB_MATCH_RE] = "=~", [TSDB_MATCH_NRE] = "!~"};
+        static const char *const ops[] = {
+            [TSDB_MATCH_EQ] = "=", [TSDB_MATCH_NEQ] = "!=", [TSDB_MATCH_RE] = "=~", [TSDB_MATCH_NRE] = "!~"
+        };
         p += sprintf(p, "%s%s%s\"", i ? "," : "", m[i].name, ops[m[i].op]);
         for (const char *v = m[i].value; *v; v++) {
             if (*v == '\\' || *v == '"') *p++ = '\\';
@@ -116,7 +127,7 @@ static int too_complex(const char *v)
         if (*p == '+' || *p == '*' || *p == '?') ops++;
         if (*p == '{' && ((p[1] >= '0' && p[1] <= '9') || p[1] == ',')) {
             bounds++;
-            for (const char *q = p + 1; (*q >= '0' && *q <= '9') || *q == ','; ) {
+            for (const char *q = p + 1; (*q >= '0' && *q <= '9') || *q == ',';) {
                 long x = strtol(q, (char **)&q, 10);
                 if (x > 20) return 1;
                 if (*q == ',') q++;

@@ -24,8 +24,8 @@
 #include "strata_fmt.h"
 #include "strata_time.h"
 
-#define MIN_MS INT64_C(-62167219200000)  /* 0000-01-01T00:00:00Z */
-#define MAX_MS INT64_C(253402300799999)  /* 9999-12-31T23:59:59.999Z */
+#define MIN_MS INT64_C(-62167219200000) /* 0000-01-01T00:00:00Z */
+#define MAX_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
 
 static int isdig(char c) { return c >= '0' && c <= '9'; }
 
@@ -47,11 +47,14 @@ static int ref_unix(const char *s, int64_t *out)
         p++;
         int i = 0;
         for (; isdig(*p); p++, i++, nd++) {
-            if (i < 3) ms = ms * 10 + (*p - '0');
-            else if (i == 3 && *p >= '5') ms += 1;  /* the 4th digit decides the half */
+            if (i < 3)
+                ms = ms * 10 + (*p - '0');
+            else if (i == 3 && *p >= '5')
+                ms += 1; /* the 4th digit decides the half */
         }
         /* scale only the digits kept; the rounding unit was added at ms scale */
-        if (i < 3) for (int k = i; k < 3; k++) ms *= 10;
+        if (i < 3)
+            for (int k = i; k < 3; k++) ms *= 10;
     }
     if (nd == 0 || *p) return -1;
     __int128 total = sec * 1000 + ms;
@@ -66,11 +69,15 @@ static int ref_unix(const char *s, int64_t *out)
  * units y w d h m s ms, each at most once, in that order; no overflow. */
 static int ref_duration(const char *s, int64_t *out)
 {
-    static const char *const unit[] = {"y", "w", "d", "h", "m", "s", "ms"};
-    static const int64_t ums[] = {INT64_C(31536000000), INT64_C(604800000), 86400000,
-                                  3600000, 60000, 1000, 1};
+    static const char *const unit[] = { "y", "w", "d", "h", "m", "s", "ms" };
+    static const int64_t ums[] = {
+        INT64_C(31536000000), INT64_C(604800000), 86400000, 3600000, 60000, 1000, 1
+    };
     if (!*s) return -1;
-    if (!strcmp(s, "0")) { *out = 0; return 0; }
+    if (!strcmp(s, "0")) {
+        *out = 0;
+        return 0;
+    }
     __int128 total = 0;
     int next = 0;
     const char *p = s;
@@ -85,10 +92,14 @@ static int ref_duration(const char *s, int64_t *out)
         }
         if (!nd) return -1;
         int u = -1;
-        if (p[0] == 'm' && p[1] == 's') u = 6;
+        if (p[0] == 'm' && p[1] == 's')
+            u = 6;
         else
             for (int k = 0; k < 6; k++)
-                if (*p == unit[k][0]) { u = k; break; }
+                if (*p == unit[k][0]) {
+                    u = k;
+                    break;
+                }
         if (u < 0 || u < next) return -1;
         p += strlen(unit[u]);
         next = u + 1;
@@ -131,7 +142,7 @@ static void check_double(double v)
             char shorter[64];
             snprintf(shorter, sizeof shorter, "%.*e", sig - 2, v);
             double s2 = strtod(shorter, NULL);
-            if (!memcmp(&s2, &v, sizeof v)) abort();  /* not the shortest */
+            if (!memcmp(&s2, &v, sizeof v)) abort(); /* not the shortest */
         }
     }
     /* one byte too small: a clean error and an empty string */
@@ -165,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(&ms, data, 8);
         check_double(v);
         check_format_ms(ms);
-        check_format_ms(ms % (MAX_MS + 1));  /* mostly in range */
+        check_format_ms(ms % (MAX_MS + 1)); /* mostly in range */
     }
     if (size > 4096) return 0;
     char *s = malloc(size + 1);
@@ -175,15 +186,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     int64_t a = 0, b = 0, r = 0;
     int ru = strata_time_parse_unix(s, &a);
-    if ((ru == 0) != (ref_unix(s, &r) == 0) || (ru && ru != STRATA_EINVAL) || (ru == 0 && a != r))
-        abort();
+    if ((ru == 0) != (ref_unix(s, &r) == 0) || (ru && ru != STRATA_EINVAL) || (ru == 0 && a != r)) abort();
 
     int rr = strata_time_parse_rfc3339(s, &b);
     if (rr && rr != STRATA_EINVAL) abort();
     if (rr == 0) {
         /* the grammar bounds years to 0000..9999 and offsets to +-23:59 */
         if (b < MIN_MS - 86400000 || b > MAX_MS + 86400000) abort();
-        if (ru == 0) abort();  /* the two grammars never both match */
+        if (ru == 0) abort(); /* the two grammars never both match */
         if (b >= MIN_MS && b <= MAX_MS) check_format_ms(b);
     }
 
@@ -194,8 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t d = 0, rd_ms = 0;
     int rd = strata_duration_parse(s, &d);
     int ref = ref_duration(s, &rd_ms);
-    if ((rd == 0) != (ref == 0) || (rd && rd != STRATA_EINVAL) || (rd == 0 && (d != rd_ms || d < 0)))
-        abort();
+    if ((rd == 0) != (ref == 0) || (rd && rd != STRATA_EINVAL) || (rd == 0 && (d != rd_ms || d < 0))) abort();
 
     free(s);
     return 0;

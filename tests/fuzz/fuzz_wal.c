@@ -40,7 +40,7 @@ static void check_one(const uint8_t *data, size_t size)
     memset(&c, 0, sizeof c);
     tsdb_wal_batch_init(&c.again);
     tsdb_wal_replay_ops_t ops = { on_series, on_samples, &c };
-    tsdb_wal_replay_stats_t st = {0}, st2 = {0};
+    tsdb_wal_replay_stats_t st = { 0 }, st2 = { 0 };
     size_t valid = 0;
     const char *why = NULL;
     int rc = tsdb_wal_replay_buffer(data, size, &ops, &st, &valid, &why);
@@ -60,10 +60,12 @@ static void check_one(const uint8_t *data, size_t size)
         size_t len = TSDB_WAL_HEADER_SIZE + c.again.len;
         uint8_t *img = malloc(len ? len : 1);
         if (!img) abort();
-        if (valid >= TSDB_WAL_HEADER_SIZE) memcpy(img, data, TSDB_WAL_HEADER_SIZE);
-        else memcpy(img, "SWAL\x01\0\0\0", TSDB_WAL_HEADER_SIZE);
+        if (valid >= TSDB_WAL_HEADER_SIZE)
+            memcpy(img, data, TSDB_WAL_HEADER_SIZE);
+        else
+            memcpy(img, "SWAL\x01\0\0\0", TSDB_WAL_HEADER_SIZE);
         if (c.again.len) memcpy(img + TSDB_WAL_HEADER_SIZE, c.again.buf, c.again.len);
-        tsdb_wal_replay_stats_t st3 = {0};
+        tsdb_wal_replay_stats_t st3 = { 0 };
         size_t valid3 = 0;
         if (tsdb_wal_replay_buffer(img, len, NULL, &st3, &valid3, NULL) != 0) abort();
         if (valid3 != len || st3.series != st.series || st3.samples != st.samples) abort();
