@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "memory.h"
 #include "housekeeping.h"
 #include "registry.h"
 #include "routes_admin.h"
@@ -28,6 +29,7 @@
 
 int main(int argc, char **argv)
 {
+    daemon_memory_tune();
     daemon_config_t c;
     int prc = daemon_config_parse(argc, argv, &c);
     if (prc) return prc == 1 ? 0 : 2;
