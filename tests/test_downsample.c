@@ -237,44 +237,70 @@ static void test_stale_markers_and_nans(void **state)
 static void test_native_resolution(void **state)
 {
     (void)state;
-    /* scrape interval: median gap.  Gaps 15, 15, 30 (a missed scrape), 15, 15
-     * -> sorted 15,15,15,15,30 -> 15 s; a stale marker is not a scrape */
-    tsdb_sample_t s[] = {
-        { T0 + SEC(3), 1 },  { T0 + SEC(18), 2 }, { T0 + SEC(33), 3 }, { T0 + SEC(40), stale_nan() },
-        { T0 + SEC(63), 4 }, { T0 + SEC(78), 5 }, { T0 + SEC(93), 6 },
-    };
-    assert_int_equal(api_scrape_interval(s, 7), SEC(15));
-    assert_int_equal(api_scrape_interval(s, 1), 0);
-
-    /* native layout over [T0, T0+100 s] with w = 15 s: 7 buckets, the last
-     * clipped to (T0+90, T0+100]; every sample lands in its own bucket */
+    /* numberOfSamples = 0 over [T0+0.5 s, T0+60.5 s]: scrapes at .611 (not
+     * whole seconds, and not on the start's .500 grid).  Every point is a
+     * sample at its own timestamp; a grid layout would stamp them at
+     * T0+10.5 s, T0+20.5 s, ... */
+    const int64_t S = T0 + 500, E = T0 + SEC(60) + 500;
     api_buckets_t b;
-    assert_ok(api_buckets_native(&b, T0, T0 + SEC(100), SEC(15), 11000));
-    assert_int_equal(b.n, 7);
-    assert_int_equal(api_buckets_edge(&b, 6), T0 + SEC(90));
-    assert_int_equal(api_buckets_edge(&b, 7), T0 + SEC(100));
-    assert_int_equal(api_buckets_index(&b, T0 + SEC(95)), 7);
-    api_point_t out[8];
-    api_point_t want[] = {
-        { T0 + SEC(15), 1 }, { T0 + SEC(30), 2 }, { T0 + SEC(45), 3 },
-        { T0 + SEC(75), 4 }, { T0 + SEC(90), 5 }, { T0 + SEC(100), 6 },
+    assert_ok(api_buckets_native(&b, S, E, 11000));
+    assert_int_equal(b.n, 1);
+    assert_int_equal(api_buckets_capacity(&b), 11000);
+    assert_int_equal(api_buckets_index(&b, T0 + 3611), 1);
+    assert_int_equal(api_buckets_index(&b, S - 1), 0);
+    tsdb_sample_t g[] = {
+        { T0 - 6389, 7 }, /* before start: not a point */
+        { S, 0.5 },       /* exactly at start: a point */
+        { T0 + 3611, 1 },    { T0 + 13611, 2.5 },   { T0 + 20000, stale_nan() }, /* never a point */
+        { T0 + 23611, NAN },                                                     /* dropped */
+        { T0 + 33611, 4 },   { T0 + 43611, -0.25 }, { E, 9 },                    /* exactly at end: a point */
+        { T0 + 63611, 10 },                                                      /* after end */
     };
-    assert_points(out, api_downsample(&b, API_AGG_LAST, s, 7, out, api_buckets_capacity(&b)), want, 6);
-    /* the last bucket (T0+90, T0+100] is 10 s wide: a rate there divides by 10 */
-    tsdb_sample_t c[] = { { T0 + SEC(91), 10 }, { T0 + SEC(95), 30 } };
-    api_point_t wr = { T0 + SEC(100), 2 };
-    assert_points(out, api_downsample(&b, API_AGG_RATE, c, 2, out, 8), &wr, 1);
+    const size_t ng = sizeof g / sizeof g[0];
+    api_point_t out[16];
+    api_point_t wg[] = {
+        { S, 0.5 }, { T0 + 3611, 1 }, { T0 + 13611, 2.5 }, { T0 + 33611, 4 }, { T0 + 43611, -0.25 }, { E, 9 },
+    };
+    /* a gauge's within-step aggregation over one sample is the value itself */
+    const enum api_agg gauges[] = { API_AGG_AVG, API_AGG_LAST, API_AGG_MAX, API_AGG_MIN, API_AGG_SUM };
+    for (size_t k = 0; k < sizeof gauges / sizeof gauges[0]; k++)
+        assert_points(out, api_downsample(&b, gauges[k], g, ng, out, 16), wg, 6);
+    api_point_t w1[6];
+    for (int i = 0; i < 6; i++) w1[i] = (api_point_t){ wg[i].t, 1 };
+    assert_points(out, api_downsample(&b, API_AGG_PRESENT, g, ng, out, 16), w1, 6);
+    assert_points(out, api_downsample(&b, API_AGG_COUNT, g, ng, out, 16), w1, 6);
+
+    /* A counter: at each sample, the increase since the previous sample (its
+     * baseline before start included), a drop counting as a restart from 0;
+     * rate divides by the time since that sample.  The stale marker and the
+     * NaN are skipped: the value after them compares with 103.5. */
+    tsdb_sample_t c[] = {
+        { T0 - 6389, 100 },                             /* baseline: no point of its own */
+        { T0 + 3611, 103.5 },                           /* +3.5 over 10 s */
+        { T0 + 13611, stale_nan() }, { T0 + 14111, 2 }, /* reset: +2 over 10.5 s */
+        { T0 + 24111, NAN },         { T0 + 25611, 5 }, /* +3 over 11.5 s */
+        { T0 + 70000, 6 },                              /* after end */
+    };
+    const size_t nc = sizeof c / sizeof c[0];
+    api_point_t wi[] = { { T0 + 3611, 3.5 }, { T0 + 14111, 2 }, { T0 + 25611, 3 } };
+    assert_points(out, api_downsample(&b, API_AGG_INCREASE, c, nc, out, 16), wi, 3);
+    api_point_t wr[] = { { T0 + 3611, 3.5 / 10.0 }, { T0 + 14111, 2 / 10.5 }, { T0 + 25611, 3 / 11.5 } };
+    assert_points(out, api_downsample(&b, API_AGG_RATE, c, nc, out, 16), wr, 3);
+    /* no sample before start: the first sample in range has no point */
+    assert_points(out, api_downsample(&b, API_AGG_INCREASE, c + 1, nc - 1, out, 16), wi + 1, 2);
+    api_point_t wr2[] = { { T0 + 14111, 2 / 10.5 }, { T0 + 25611, 3 / 11.5 } };
+    assert_points(out, api_downsample(&b, API_AGG_RATE, c + 1, nc - 1, out, 16), wr2, 2);
 
     /* --max-points: 6 points do not fit in 5 */
-    assert_ok(api_buckets_native(&b, T0, T0 + SEC(100), SEC(15), 5));
+    assert_ok(api_buckets_native(&b, S, E, 5));
     assert_int_equal(api_buckets_capacity(&b), 5);
-    assert_err(api_downsample(&b, API_AGG_LAST, s, 7, out, api_buckets_capacity(&b)), STRATA_ELIMIT);
-
-    /* at least 1 s: a 200 ms interval gives 1 s buckets */
-    assert_ok(api_buckets_native(&b, T0, T0 + SEC(10), 200, 11000));
-    assert_int_equal(b.width, 1000);
-    assert_int_equal(b.n, 10);
-    assert_err(api_buckets_native(&b, T0, T0, SEC(15), 10), STRATA_EINVAL);
+    assert_err(api_downsample(&b, API_AGG_LAST, g, ng, out, api_buckets_capacity(&b)), STRATA_ELIMIT);
+    assert_points(out, api_downsample(&b, API_AGG_INCREASE, c, nc, out, api_buckets_capacity(&b)), wi, 3);
+    /* never rollups, even on 1 h edges */
+    assert_ok(api_buckets_native(&b, T0, T0 + HOUR(1), 11000));
+    assert_int_equal(api_rollup_choose(&b), 0);
+    assert_int_equal(api_rollup_aligned(&b, TSDB_ROLLUP_5M), 0);
+    assert_err(api_buckets_native(&b, T0, T0, 10), STRATA_EINVAL);
 }
 
 /* ---- rollups ------------------------------------------------------------------- */
@@ -520,7 +546,7 @@ static void test_rollups_misaligned_and_choice(void **state)
     /* 30 days in 20 buckets of 36 h, misaligned: 1 h rollups (36 h >= 12 h) */
     assert_ok(api_buckets_init(&b, T0 + 12345, T0 + 12345 + HOUR(24 * 30), 20));
     assert_int_equal(api_rollup_choose(&b), TSDB_ROLLUP_1H);
-    assert_ok(api_buckets_native(&b, T0, T0 + HOUR(1), SEC(15), 11000));
+    assert_ok(api_buckets_native(&b, T0, T0 + HOUR(1), 11000));
     assert_int_equal(api_rollup_choose(&b), 0);
 }
 

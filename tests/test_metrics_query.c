@@ -18,6 +18,7 @@
 #include "test_helpers.h"
 
 #include <inttypes.h>
+#include <math.h>
 
 #include "workload_metrics.h"
 #include "registry.h"
@@ -737,18 +738,16 @@ static void test_native_and_max_points(void **state)
     workload_info(f);
     pod_info(f, TEN, "train-0", "node-1", 0, 60);
     put15(f, TEN, "runai_workload_gpu_allocation", KV({ "workload_id", WL }), 0, VALS(1, 1, 2, 2, 2.5));
-    /* [T0-5s, T0+60s], scrape interval 15 s: edges -5, 10, 25, 40, 55 s and
-     * the last clipped to 60 s; one sample per bucket, each stored value once,
-     * stamped at its bucket's end. */
+    /* [T0-5s, T0+60s]: each stored sample once, at its own timestamp */
     qres_t r = query(f, TEN, "GPU_ALLOCATION", T0 - 5 * SEC, T0 + 60 * SEC, "0", NULL);
     assert_json(
         r.json,
-        "{\"measurements\":[{\"type\":\"GPU_ALLOCATION\",\"values\":[" PT("1", "14:30:10") "," PT(
-            "1", "14:30:25") "," PT("2", "14:30:40") "," PT("2", "14:30:55") "," PT("2.5",
+        "{\"measurements\":[{\"type\":\"GPU_ALLOCATION\",\"values\":[" PT("1", "14:30:00") "," PT(
+            "1", "14:30:15") "," PT("2", "14:30:30") "," PT("2", "14:30:45") "," PT("2.5",
                                                                                     "14:31:00") "]}]}");
     golden("native", r.json);
-    /* pass 1 (interval) and pass 2 (values) each read the 5 samples */
-    assert_int_equal(r.points, 10);
+    /* one pass: the 5 samples are read once */
+    assert_int_equal(r.points, 5);
 
     /* 5 points > max_points 4: the whole request fails (the caller's 400) */
     api_metrics_options_t o;
@@ -774,6 +773,185 @@ static void test_native_and_max_points(void **state)
     o.max_points = 5;
     r = query(f, TEN, "GPU_ALLOCATION", T0 - 5 * SEC, T0 + 60 * SEC, "0", &o);
     assert_non_null(strstr(r.json, PT("2.5", "14:31:00")));
+}
+
+#define SAMPLES(...)                          \
+    ((const tsdb_sample_t[]){ __VA_ARGS__ }), \
+        (sizeof((const tsdb_sample_t[]){ __VA_ARGS__ }) / sizeof(tsdb_sample_t))
+
+/* numberOfSamples = 0 with scrapes that are not whole seconds (.611, .250)
+ * and a query over [T0+0.5 s, T0+60.5 s]: every point is at a sample's own
+ * timestamp (a grid would put them at .500 instants). */
+static void test_native_own_timestamps(void **state)
+{
+    fx_t *f = *state;
+    workload_info(f);
+    const int64_t S = T0 + 500, E = T0 + 60 * SEC + 500;
+    /* POD_COUNT: train-0 every 15 s at .611, train-1 at .611 twice, then at
+     * 23.250 s: 2 pods at 0.611 and 15.611, 1 at 23.250, 30.611, 45.611
+     * (the sample at 60.611 is after end). */
+    put(f, TEN, "runai_pod_info",
+        KV({ "namespace", "team-a" }, { "pod", "train-0" }, { "workload_id", WL }, { "node", "node-1" },
+           { "nodepool", "default" }),
+        SAMPLES({ T0 - 14389, 1 }, { T0 + 611, 1 }, { T0 + 15611, 1 }, { T0 + 30611, 1 }, { T0 + 45611, 1 },
+                { T0 + 60611, 1 }));
+    put(f, TEN, "runai_pod_info",
+        KV({ "namespace", "team-a" }, { "pod", "train-1" }, { "workload_id", WL }, { "node", "node-1" },
+           { "nodepool", "default" }),
+        SAMPLES({ T0 + 611, 1 }, { T0 + 15611, 1 }, { T0 + 23250, 1 }));
+    /* GPU_MEMORY_USAGE_BYTES: MiB x 1048576 per sample; the one before start,
+     * the stale marker and the NaN are no points. */
+    put(f, TEN, "DCGM_FI_DEV_FB_USED", KV({ "gpu", "0" }, { "Hostname", "node-1" }, { "workload_id", WL }),
+        SAMPLES({ T0 - 9389, 999 }, { T0 + 611, 1024 }, { T0 + 10611, 2048 }, { T0 + 20611, stale_nan() },
+                { T0 + 25000, NAN }, { T0 + 30611, 1.5 }));
+    /* NVLINK: TX + RX at the same timestamp; RX alone at 15.250 s */
+    put(f, TEN, "DCGM_FI_PROF_NVLINK_TX_BYTES",
+        KV({ "gpu", "0" }, { "Hostname", "node-1" }, { "workload_id", WL }),
+        SAMPLES({ T0 + 611, 100 }, { T0 + 10611, 200 }));
+    put(f, TEN, "DCGM_FI_PROF_NVLINK_RX_BYTES",
+        KV({ "gpu", "0" }, { "Hostname", "node-1" }, { "workload_id", WL }),
+        SAMPLES({ T0 + 611, 5 }, { T0 + 10611, 7 }, { T0 + 15250, 9 }));
+    /* CPU_USAGE_CORES: per sample, increase / seconds since the previous
+     * sample, summed over pods at equal timestamps.  train-0: 2.5/10 at 0.611,
+     * 2.5/10 at 10.611, reset to 3: 3/10 at 20.611, 0.5/5 at 25.611.
+     * train-1 has no sample before start, so its first (0.611) is no point:
+     * 4/10 at 10.611, 2/10 at 20.611.  Sums: 0.25, 0.65, 0.5, 0.1. */
+    put(f, TEN, "container_cpu_usage_seconds_total",
+        KV({ "container", "main" }, { "pod", "train-0" }, { "namespace", "team-a" }, { "workload_id", WL }),
+        SAMPLES({ T0 - 9389, 10 }, { T0 + 611, 12.5 }, { T0 + 10611, 15 }, { T0 + 20611, 3 },
+                { T0 + 25611, 3.5 }));
+    put(f, TEN, "container_cpu_usage_seconds_total",
+        KV({ "container", "main" }, { "pod", "train-1" }, { "namespace", "team-a" }, { "workload_id", WL }),
+        SAMPLES({ T0 + 611, 0 }, { T0 + 10611, 4 }, { T0 + 20611, 6 }));
+    /* NIM_REQUEST_SUCCESS_TOTAL: 7-5 = 2, 0, reset to 1: 1 */
+    put(f, TEN, "request_success_total", KV({ "workload_id", WL }),
+        SAMPLES({ T0 - 9389, 5 }, { T0 + 611, 7 }, { T0 + 10611, 7 }, { T0 + 20611, 1 }));
+    /* Histogram: cumulative (0.5, 1, +Inf) = (1,2,2), (3,6,8), (3,8,10):
+     * increases (2,4,6) at 0.611 and (0,2,2) at 10.611.  Percentiles at
+     * 0.611 (total 6): p50 rank 3 in (0.5, 1]: 0.5 + 0.5 x 1/2 = 0.75; p90
+     * rank 5.4 and p99 rank 5.94 are in +Inf: 1.  At 10.611 (total 2):
+     * 0.5 + 0.5 x q = 0.75, 0.95, 0.995. */
+    static const char *les[] = { "0.5", "1", "+Inf" };
+    static const double cum[3][3] = { { 1, 2, 2 }, { 3, 6, 8 }, { 3, 8, 10 } };
+    for (int j = 0; j < 3; j++)
+        put(f, TEN, "time_to_first_token_seconds_bucket", KV({ "le", les[j] }, { "workload_id", WL }),
+            SAMPLES({ T0 - 9389, cum[0][j] }, { T0 + 611, cum[1][j] }, { T0 + 10611, cum[2][j] }));
+
+#define PM(v, ts) "{\"value\":\"" v "\",\"timestamp\":\"2024-12-20T14:30:" ts "Z\"}"
+    qres_t r = query(f, TEN,
+                     "POD_COUNT,GPU_MEMORY_USAGE_BYTES,NVLINK_BANDWIDTH_TOTAL,CPU_USAGE_CORES,"
+                     "NIM_REQUEST_SUCCESS_TOTAL,NIM_TIME_TO_FIRST_TOKEN_SECONDS,"
+                     "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES",
+                     S, E, "0", NULL);
+    assert_json(
+        r.json,
+        "{\"measurements\":["
+        "{\"type\":\"POD_COUNT\",\"values\":[" PM("2", "00.611") "," PM("2", "15.611") "," PM("1", "23.250") "," PM("1", "30.611") "," PM(
+            "1",
+            "45.611") "]},"
+                      "{\"type\":\"GPU_MEMORY_USAGE_BYTES\",\"labels\":{\"gpu\":\"0\","
+                      "\"node\":\"node-1\"},"
+                      "\"values\":[" PM("1073741824", "00.611") "," PM(
+                          "2147483648",
+                          "10."
+                          "611") "," PM("1572864",
+                                        "30.611") "]},"
+                                                  "{\"type\":\"NVLINK_BANDWIDTH_TOTAL\",\"labels\":{"
+                                                  "\"gpu\":\"0\",\"node\":\"node-1\"},"
+                                                  "\"values\":[" PM("105", "00.611") "," PM(
+                                                      "207",
+                                                      "10."
+                                                      "611") "," PM("9",
+                                                                    "15.250") "]},"
+                                                                              "{\"type\":\"CPU_USAGE_CORES\","
+                                                                              "\"values\":"
+                                                                              "[" PM("0.25", "00.611") "," PM(
+                                                                                  "0.65",
+                                                                                  "1"
+                                                                                  "0"
+                                                                                  "."
+                                                                                  "6"
+                                                                                  "1"
+                                                                                  "1") "," PM("0.5",
+                                                                                              "20.611") "," PM("0.1",
+                                                                                                               "25.611") "]},"
+                                                                                                                         "{\"type\":\"NIM_REQUEST_"
+                                                                                                                         "SUCCESS_TOTAL\",\"values\":"
+                                                                                                                         "[" PM("2", "00.611") "," PM("0", "10.611") "," PM(
+                                                                                                                             "1",
+                                                                                                                             "20.611") "]}],"
+                                                                                                                                       "\"histogram\""
+                                                                                                                                       ":["
+                                                                                                                                       "{\"type\":"
+                                                                                                                                       "\"NIM_TIME_"
+                                                                                                                                       "TO_FIRST_"
+                                                                                                                                       "TOKEN_"
+                                                                                                                                       "SECONDS\","
+                                                                                                                                       "\"values\":["
+                                                                                                                                       "{\"timestamp"
+                                                                                                                                       "\":\"2024-12-"
+                                                                                                                                       "20T14:30:00."
+                                                                                                                                       "611Z\","
+                                                                                                                                       "\"data\":{"
+                                                                                                                                       "\"0.5\":"
+                                                                                                                                       "\"2\",\"1\":"
+                                                                                                                                       "\"4\",\"+"
+                                                                                                                                       "Inf\":\"6\"}}"
+                                                                                                                                       ","
+                                                                                                                                       "{\"timestamp"
+                                                                                                                                       "\":\"2024-12-"
+                                                                                                                                       "20T14:30:10."
+                                                                                                                                       "611Z\","
+                                                                                                                                       "\"data\":{"
+                                                                                                                                       "\"0.5\":"
+                                                                                                                                       "\"0\",\"1\":"
+                                                                                                                                       "\"2\",\"+"
+                                                                                                                                       "Inf\":\"2\"}}"
+                                                                                                                                       "]},"
+                                                                                                                                       "{\"type\":"
+                                                                                                                                       "\"NIM_TIME_"
+                                                                                                                                       "TO_FIRST_"
+                                                                                                                                       "TOKEN_"
+                                                                                                                                       "SECONDS_"
+                                                                                                                                       "PERCENTILES\""
+                                                                                                                                       ",\"values\":["
+                                                                                                                                       "{\"timestamp"
+                                                                                                                                       "\":\"2024-12-"
+                                                                                                                                       "20T14:30:00."
+                                                                                                                                       "611Z\","
+                                                                                                                                       "\"data\":{"
+                                                                                                                                       "\"p50\":\"0."
+                                                                                                                                       "75\",\"p90\":"
+                                                                                                                                       "\"1\","
+                                                                                                                                       "\"p99\":"
+                                                                                                                                       "\"1\"}},"
+                                                                                                                                       "{\"timestamp"
+                                                                                                                                       "\":\"2024-12-"
+                                                                                                                                       "20T14:30:10."
+                                                                                                                                       "611Z\","
+                                                                                                                                       "\"data\":{"
+                                                                                                                                       "\"p50\":\"0."
+                                                                                                                                       "75\",\"p90\":"
+                                                                                                                                       "\"0.95\","
+                                                                                                                                       "\"p99\":"
+                                                                                                                                       "\"0.995\"}}]}"
+                                                                                                                                       "]}");
+    golden("native_fractional", r.json);
+
+    /* The counter's baseline is read from start - staleness: starting at
+     * 0.700 s, the sample at 0.611 is the baseline and has no point. */
+    r = query(f, TEN, "NIM_REQUEST_SUCCESS_TOTAL", T0 + 700, E, "0", NULL);
+    assert_json(r.json, "{\"measurements\":[{\"type\":\"NIM_REQUEST_SUCCESS_TOTAL\",\"values\":[" PM(
+                            "0", "10.611") "," PM("1", "20.611") "]}]}");
+    /* CSV: the same timestamps */
+    char *csv;
+    r = query(f, TEN, "NVLINK_BANDWIDTH_TOTAL", S, E, "0", NULL);
+    assert_ok(api_metrics_render_csv(r.resp, f->arena, &csv, NULL));
+    assert_json(csv, "type,timestamp,value,gpu,node\r\n"
+                     "NVLINK_BANDWIDTH_TOTAL,2024-12-20T14:30:00.611Z,105,0,node-1\r\n"
+                     "NVLINK_BANDWIDTH_TOTAL,2024-12-20T14:30:10.611Z,207,0,node-1\r\n"
+                     "NVLINK_BANDWIDTH_TOTAL,2024-12-20T14:30:15.250Z,9,0,node-1\r\n");
+#undef PM
 }
 
 /* ---- validation ------------------------------------------------------------------ */
@@ -976,6 +1154,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_workload_and_tenant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_on_sample_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_native_and_max_points, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_native_own_timestamps, setup, teardown),
         cmocka_unit_test(test_validation),
         cmocka_unit_test_setup_teardown(test_rollups_bound_points_read, setup, teardown),
     };

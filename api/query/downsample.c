@@ -26,19 +26,14 @@ int api_buckets_init(api_buckets_t *b, int64_t start, int64_t end, uint32_t n)
     return 0;
 }
 
-int api_buckets_native(api_buckets_t *b, int64_t start, int64_t end, int64_t scrape_interval_ms,
-                       size_t max_points)
+int api_buckets_native(api_buckets_t *b, int64_t start, int64_t end, size_t max_points)
 {
     if (!b || end <= start || max_points == 0) return STRATA_EINVAL;
     if (start < 0 && end > INT64_MAX + start) return STRATA_EINVAL;
-    int64_t w = scrape_interval_ms < 1000 ? 1000 : scrape_interval_ms;
-    int64_t d = end - start;
-    *b = (api_buckets_t){ .start = start,
-                          .end = end,
-                          .n = d / w + (d % w != 0),
-                          .width = w,
-                          .native = 1,
-                          .max_points = max_points };
+    /* one window [start, end]: points sit at the samples' own timestamps */
+    *b = (api_buckets_t){
+        .start = start, .end = end, .n = 1, .width = end - start, .native = 1, .max_points = max_points
+    };
     return 0;
 }
 
@@ -46,7 +41,6 @@ int64_t api_buckets_edge(const api_buckets_t *b, int64_t i)
 {
     if (i <= 0) return b->start;
     if (i >= b->n) return b->end;
-    if (b->native) return b->start + i * b->width;
     /* start + floor(i*D/n) without overflow: D = q*n + r, r*i < n^2 <= 2^64. */
     int64_t d = b->end - b->start, q = d / b->n;
     uint64_t r = (uint64_t)(d % b->n);
@@ -57,11 +51,8 @@ int64_t api_buckets_index(const api_buckets_t *b, int64_t t)
 {
     if (t < b->start || t > b->end) return 0;
     if (t == b->start) return 1;
+    if (b->native) return 1;
     int64_t x = t - b->start;
-    if (b->native) {
-        int64_t i = x / b->width + (x % b->width != 0);
-        return i > b->n ? b->n : i;
-    }
     /* ceil(x*n/D) by floating point, then corrected: exact and overflow-free. */
     int64_t i = (int64_t)ceil((double)x * (double)b->n / (double)(b->end - b->start));
     if (i < 1) i = 1;
@@ -77,30 +68,6 @@ static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
-}
-
-int64_t api_scrape_interval(const tsdb_sample_t *s, size_t n)
-{
-    /* Median of at most 255 gaps spread over the series: bounded stack
-     * memory, and one odd gap (a missed scrape, a retry) cannot win. */
-    enum { MAXG = 255 };
-    size_t valid = 0;
-    for (size_t i = 0; i < n; i++) valid += !isnan(s[i].v);
-    if (valid < 2) return 0;
-    size_t gaps = valid - 1, stride = (gaps + MAXG - 1) / MAXG, g = 0, k = 0;
-    int64_t picked[MAXG], prev_t = 0;
-    int have = 0;
-    for (size_t i = 0; i < n && k < MAXG; i++) {
-        if (isnan(s[i].v)) continue;
-        if (have) {
-            if (g % stride == 0) picked[k++] = s[i].t - prev_t;
-            g++;
-        }
-        prev_t = s[i].t;
-        have = 1;
-    }
-    qsort(picked, k, sizeof picked[0], cmp_i64);
-    return picked[k / 2];
 }
 
 /* ---- per-series aggregation ---------------------------------------------- */
@@ -159,10 +126,49 @@ static int emit(const api_buckets_t *b, enum api_agg agg, int64_t idx, const acc
     return 0;
 }
 
+/* Native resolution: one point per sample in [start, end] at its own
+ * timestamp.  Gauge aggregations over one sample are its value (count and
+ * present: 1); increase is the step from the previous sample (skipping stale
+ * markers and NaNs), the new value itself after a drop, and rate divides it
+ * by the time since that sample.  The first sample has no point unless a
+ * sample before `start` was passed. */
+static int downsample_native(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t *s, size_t n,
+                             api_point_t *out, size_t cap)
+{
+    const int counter = agg == API_AGG_INCREASE || agg == API_AGG_RATE;
+    size_t np = 0;
+    int have_prev = 0;
+    double prev = 0;
+    int64_t prev_t = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = s[i].v, x = v;
+        int64_t t = s[i].t;
+        if (isnan(v)) continue; /* stale markers and NaNs: never points */
+        if (t > b->end) break;
+        int point = t >= b->start;
+        if (counter) {
+            point = point && have_prev;
+            x = v >= prev ? v - prev : v; /* a drop: restarted from 0 */
+            if (agg == API_AGG_RATE) x /= (double)(t - prev_t) / 1000.0;
+        } else if (agg == API_AGG_COUNT || agg == API_AGG_PRESENT) {
+            x = 1;
+        }
+        if (point) {
+            if (np >= cap) return STRATA_ELIMIT;
+            out[np++] = (api_point_t){ t, x };
+        }
+        prev = v;
+        prev_t = t;
+        have_prev = 1;
+    }
+    return (int)np;
+}
+
 int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t *s, size_t n,
                    api_point_t *out, size_t cap)
 {
     if (!valid_args(b, agg, s, n, out, cap)) return STRATA_EINVAL;
+    if (b->native) return downsample_native(b, agg, s, n, out, cap);
     size_t np = 0;
     int64_t cur = 0, cur_end = 0; /* open bucket (0: none) and its end edge */
     int have_prev = 0;
@@ -211,8 +217,7 @@ int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t
 
 int api_rollup_aligned(const api_buckets_t *b, int64_t r)
 {
-    if (!b || r <= 0 || b->width < r) return 0;
-    if (b->native) return b->start % r == 0 && b->width % r == 0 && b->end % r == 0;
+    if (!b || r <= 0 || b->native || b->width < r) return 0;
     for (int64_t i = 0; i <= b->n; i++)
         if (api_buckets_edge(b, i) % r != 0) return 0;
     return 1;
@@ -220,9 +225,9 @@ int api_rollup_aligned(const api_buckets_t *b, int64_t r)
 
 int64_t api_rollup_choose(const api_buckets_t *b)
 {
+    if (!b || b->native) return 0; /* native: every sample, never rollups */
     if (api_rollup_aligned(b, TSDB_ROLLUP_1H)) return TSDB_ROLLUP_1H;
     if (api_rollup_aligned(b, TSDB_ROLLUP_5M)) return TSDB_ROLLUP_5M;
-    if (b->native) return 0;
     /* b->width = floor(D/n) is the narrowest bucket of an N >= 1 layout. */
     if (b->width >= 12 * (int64_t)TSDB_ROLLUP_1H) return TSDB_ROLLUP_1H;
     if (b->width >= 12 * (int64_t)TSDB_ROLLUP_5M) return TSDB_ROLLUP_5M;
@@ -248,7 +253,7 @@ int api_rollup_range(const api_buckets_t *b, int64_t resolution, int64_t *tmin, 
 int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t resolution,
                            const tsdb_rollup_point_t *p, size_t n, api_point_t *out, size_t cap)
 {
-    if (!valid_args(b, agg, p, n, out, cap) || resolution <= 0) return STRATA_EINVAL;
+    if (!valid_args(b, agg, p, n, out, cap) || resolution <= 0 || b->native) return STRATA_EINVAL;
     size_t np = 0;
     int64_t cur = 0;
     acc_t a;

@@ -51,9 +51,11 @@
  * (e_{i-1}, e_i]; bucket 1 also includes `start` itself.  Its point timestamp
  * is e_i.  Requires start < end and 1 <= N <= D (every bucket >= 1 ms).
  *
- * Native (api_buckets_native, numberOfSamples = 0): width w = the scrape
- * interval (at least 1000 ms); e_i = start + i*w, the last edge clipped to
- * `end`.  At most max_points non-empty buckets per series (STRATA_ELIMIT).
+ * Native (api_buckets_native, numberOfSamples = 0): no buckets.  The layout is
+ * the one window [start, end] (n = 1, e_0 = start, e_1 = end), and
+ * api_downsample() writes one point per stored sample in it at the sample's
+ * own timestamp (see there), at most max_points per series (STRATA_ELIMIT).
+ * Native layouts are never served from rollups.
  *
  * The struct is a plain value so it can live on the stack; treat the fields
  * as read-only and set them only through the two init functions.
@@ -61,26 +63,19 @@
 typedef struct api_buckets {
     int64_t start, end;
     int64_t n;         /* number of buckets */
-    int64_t width;     /* floor((end-start)/n) for N >= 1; w for native */
+    int64_t width;     /* floor((end-start)/n) for N >= 1; end - start for native */
     int native;        /* 1 for a native layout */
     size_t max_points; /* output capacity a series needs (N, or max_points) */
 } api_buckets_t;
 
 int api_buckets_init(api_buckets_t *b, int64_t start, int64_t end, uint32_t n);
-int api_buckets_native(api_buckets_t *b, int64_t start, int64_t end, int64_t scrape_interval_ms,
-                       size_t max_points);
+int api_buckets_native(api_buckets_t *b, int64_t start, int64_t end, size_t max_points);
 /* Edge e_i, 0 <= i <= n (e_0 = start, e_n = end). */
 int64_t api_buckets_edge(const api_buckets_t *b, int64_t i);
 /* 1-based bucket holding instant t, or 0 when t is outside [start, end]. */
 int64_t api_buckets_index(const api_buckets_t *b, int64_t t);
 /* Points one series can produce: size per-series output arrays with this. */
 size_t api_buckets_capacity(const api_buckets_t *b);
-
-/* A series' scrape interval in ms: the median gap between its consecutive
- * samples (stale markers and NaNs skipped), robust to jitter and to a missed
- * scrape.  0 when it has fewer than two samples.  For native layouts take the
- * smallest non-zero value over the selected series. */
-int64_t api_scrape_interval(const tsdb_sample_t *s, size_t n);
 
 /* --------------------------------------------------------------------------
  * Per-series aggregation within a step.
@@ -97,7 +92,7 @@ enum api_agg {
     API_AGG_RATE,     /* increase / the bucket's own width in seconds */
 };
 
-/* One output point: the bucket's end and its value. */
+/* One output point: the bucket's end (native: the sample's time) and its value. */
 typedef struct api_point {
     int64_t t;
     double v;
@@ -118,7 +113,16 @@ typedef struct api_point {
  * passed: they are never aggregated, but the last of them is the baseline
  * (prev) of bucket 1.  Stale markers are skipped, as Prometheus and
  * VictoriaMetrics drop them from range vectors, so they do not break the
- * chain: a counter that comes back lower is a reset, higher continues. */
+ * chain: a counter that comes back lower is a reset, higher continues.
+ *
+ * Native layouts (numberOfSamples = 0): one point per sample in [start, end],
+ * at the sample's own timestamp, never moved to a grid.  avg, last, max, min
+ * and sum give the value itself; count and present give 1.  increase gives,
+ * at each sample, the increase since the previous sample (stale markers and
+ * NaNs skipped): v - prev, or v itself when v < prev (a reset); rate divides
+ * that by the time since the previous sample in seconds.  A counter's first
+ * sample in range has a point only when a sample before `start` was passed
+ * (its baseline).  Stale markers and NaNs are never points. */
 int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t *s, size_t n,
                    api_point_t *out, size_t cap);
 

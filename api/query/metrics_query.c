@@ -50,12 +50,9 @@ typedef struct qctx {
     int cap_exceeded;   /* native max_points: the whole request fails */
     char err[160];      /* this type's failure */
 
-    /* pass 1 (native): the smallest scrape interval */
-    int64_t min_interval;
     int any_series;
 
-    /* pass 2: aggregation */
-    int pass2;
+    /* aggregation */
     api_point_t *scratch;
     size_t scap;
     api_combiner_t *comb;
@@ -104,17 +101,12 @@ static const char *gpu_node(const tsdb_label_t *l, size_t nl, const qpod_t *pod)
     return n ? n : "";
 }
 
-/* One selected series, kept for the workload: pass 1 measures its scrape
- * interval, pass 2 downsamples it into the type's accumulators. */
+/* One selected series, kept for the workload: downsampled into the type's
+ * accumulators. */
 static int on_series(qctx_t *q, int comp, const tsdb_label_t *l, size_t nl, const qpod_t *pod,
                      const tsdb_sample_t *s, size_t ns, const tsdb_rollup_point_t *r, size_t nr)
 {
     q->any_series = 1;
-    if (!q->pass2) {
-        int64_t iv = api_scrape_interval(s, ns);
-        if (iv > 0 && (q->min_interval == 0 || iv < q->min_interval)) q->min_interval = iv;
-        return 0;
-    }
     const api_catalog_entry_t *c = q->c;
     int n = q->res ? api_downsample_rollups(&q->b, c->agg, q->res, r, nr, q->scratch, q->scap)
                    : api_downsample(&q->b, c->agg, s, ns, q->scratch, q->scap);
@@ -370,7 +362,6 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
     const api_metrics_request_t *req = q->req;
     q->points = 0;
     q->err[0] = 0;
-    q->min_interval = 0;
     q->any_series = 0;
     q->comb = NULL;
     q->groups = NULL;
@@ -382,15 +373,8 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
     size_t nm0 = resp->nm, nh0 = resp->nh;
     int rc = 0;
     if (req->samples == 0) {
-        /* native: pass 1 finds the scrape interval over raw samples */
-        q->pass2 = 0;
-        q->res = 0;
-        q->mint = req->start_ms - lookback;
-        q->maxt = req->end_ms;
-        if ((rc = scan(q))) goto out;
-        if (!q->any_series) goto finish;
-        if ((rc = api_buckets_native(&q->b, req->start_ms, req->end_ms, q->min_interval,
-                                     q->opt->max_points))) {
+        /* native: every stored sample at its own timestamp */
+        if ((rc = api_buckets_native(&q->b, req->start_ms, req->end_ms, q->opt->max_points))) {
             type_fail(q, rc, "layout");
             goto out;
         }
@@ -416,7 +400,6 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
         q->mint = req->start_ms - lookback;
         q->maxt = req->end_ms;
     }
-    q->pass2 = 1;
     q->scap = api_buckets_capacity(&q->b);
     q->scratch = strata_arena_alloc(q->arena, q->scap * sizeof *q->scratch);
     if (!q->scratch) {
@@ -429,7 +412,6 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
         goto out;
     }
     if ((rc = scan(q))) goto out;
-finish:
     if (q->err[0] == 0 && !q->any_series) {
         /* no data: an empty measurement / histogram */
         if (c->kind != API_CATALOG_SERIES) {
