@@ -12,7 +12,17 @@ served, and a classic histogram derived from it.  Checks:
     value) pairs, and nothing else under that job;
   - both scrapers: the exporter's series carry exactly the exporter's labels
     plus job/instance, gauges have their exact values, the scrape counter is
-    1, 2, 3, ... with no gap (nothing lost, nothing duplicated).
+    1, 2, 3, ... with no gap (nothing lost, nothing duplicated);
+  - numberOfSamples=0 (native resolution) of GET /api/v1/workloads/{id}/metrics
+    against Prometheus' raw samples: the Prometheus exporter also serves a
+    workload's series (a gauge, two counters, a classic histogram) and
+    Prometheus stamps its scrapes at its own sub-second offset, so the scrape
+    times are (almost always) not whole seconds; the query starts 437 ms before
+    the second scrape, off that grid.  Every point must be a raw sample at its
+    own timestamp (RFC 3339, milliseconds when not whole seconds): the gauge's
+    value x 2^20, the counters' rate / increase since the previous scrape, the
+    histogram's per-le increase between consecutive scrapes, each bit-exact.
+    The answer must also validate against the spec (tests/lib/spec_schema.py).
 Everything runs on 127.0.0.1 with temp dirs; every process is killed at the end.
 STRATA_E2E_TARGET=victoria-metrics runs the same checks against VictoriaMetrics
 (used to validate the test itself).  Prints TAP lines.
@@ -31,7 +41,10 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 TARGET = os.environ.get("STRATA_E2E_TARGET", "strata")
@@ -119,12 +132,51 @@ GAUGES = [
 ]
 HIST_LE = ["0.1", "0.5", "1", "+Inf"]
 
+# A workload's series, served only to Prometheus (numberOfSamples=0 check).
+WID = "6b1d6f0e-0000-4000-8000-00000000e2e0"
+WL_INFO = {"workload_id": WID, "workload_name": "e2e-native", "workload_type": "Training",
+           "category": "Train", "project_id": "p1", "project_name": "e2e", "department_id": "d1",
+           "department_name": "e2e", "cluster_id": "6b1d6f0e-0000-4000-8000-00000000c100",
+           "namespace": "runai-e2e"}
+TTFT_LE = ["0.25", "1", "+Inf"]
+
+
+def fb_mib(n):
+    """DCGM_FI_DEV_FB_USED (MiB) at scrape n: varies, not an integer."""
+    return (n * 37) % 1000 + 0.25
+
+
+def cpu_seconds(n):
+    """container_cpu_usage_seconds_total at scrape n; restarts at scrape 5."""
+    return n * 0.37 if n < 5 else (n - 5) * 0.37 + 0.01
+
+
+def ttft(n, i):
+    """time_to_first_token_seconds_bucket{le=TTFT_LE[i]} at scrape n (cumulative in le)."""
+    return [n, 2 * n + n // 3, 3 * n + n // 2][i]
+
+
+def render_workload(n):
+    ls = lambda d: ",".join('%s="%s"' % (k, esc(v)) for k, v in d.items())
+    w = {"workload_id": WID}
+    out = ["runai_workload_info{%s} 1" % ls(WL_INFO),
+           'DCGM_FI_DEV_FB_USED{gpu="0",Hostname="node-e2e",%s} %r' % (ls(w), fb_mib(n)),
+           "# TYPE container_cpu_usage_seconds_total counter",
+           'container_cpu_usage_seconds_total{container="main",namespace="runai-e2e",pod="p0",%s} %r'
+           % (ls(w), cpu_seconds(n)),
+           "# TYPE request_success_total counter",
+           "request_success_total{%s} %d" % (ls(w), 3 * n + n % 2),
+           "# TYPE time_to_first_token_seconds histogram"]
+    for i, le in enumerate(TTFT_LE):
+        out.append('time_to_first_token_seconds_bucket{le="%s",%s} %d' % (le, ls(w), ttft(n, i)))
+    return out
+
 
 def esc(v):
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render(n):
+def render(n, workload=False):
     out = ["# TYPE e2e_scrapes_total counter", "e2e_scrapes_total %d" % n]
     for name, labels, text, _ in GAUGES:
         ls = ",".join('%s="%s"' % (k, esc(v)) for k, v in labels.items())
@@ -134,6 +186,8 @@ def render(n):
         out.append('e2e_latency_seconds_bucket{le="%s"} %d' % (le, n * (i + 1)))
     out.append("e2e_latency_seconds_sum %d.5" % n)
     out.append("e2e_latency_seconds_count %d" % (n * len(HIST_LE)))
+    if workload:
+        out += render_workload(n)
     return ("\n".join(out) + "\n").encode()
 
 
@@ -149,14 +203,14 @@ def expected_series(n):
     return e
 
 
-def start_exporter():
+def start_exporter(workload=False):
     state = {"n": 0, "lock": threading.Lock()}
 
     class H(BaseHTTPRequestHandler):
         def do_GET(self):
             with state["lock"]:
                 state["n"] += 1
-                body = render(state["n"])
+                body = render(state["n"], workload)
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))
@@ -216,13 +270,108 @@ def same(a, b):
     return struct.pack("<d", a) == struct.pack("<d", b)
 
 
+# ---------------------------------------------------------------- numberOfSamples=0
+
+def rfc3339(ms):
+    """strata's timestamp form: whole seconds, else milliseconds."""
+    s = datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return s + ("Z" if ms % 1000 == 0 else ".%03dZ" % (ms % 1000))
+
+
+def raw(want, name, **labels):
+    """Prometheus' raw samples [(ts_ms, value)] of the one series name{labels}."""
+    hits = [d for k, d in want.items()
+            if dict(k).get("__name__") == name and all(dict(k).get(a) == b for a, b in labels.items())]
+    if len(hits) != 1:
+        bail("native: %d Prometheus series %s%s" % (len(hits), name, labels))
+    return sorted(hits[0].items())
+
+
+def pairs(samples, start_ms, end_ms):
+    """(t, v, previous v, previous t) for every sample in [start, end] that has a previous one."""
+    return [(t, v, samples[i - 1][1], samples[i - 1][0]) for i, (t, v) in enumerate(samples)
+            if i > 0 and start_ms <= t <= end_ms]
+
+
+def counter_step(v, prev):
+    return v - prev if v >= prev else v  # a drop: restarted from 0
+
+
+def check_native(port, want, lo_ms, hi_ms):
+    fb = raw(want, "DCGM_FI_DEV_FB_USED", workload_id=WID)
+    if len(fb) < 4:
+        bail("native: Prometheus has only %d scrapes of the workload" % len(fb))
+    # from 437 ms before the second scrape: the first scrape is only the
+    # counters' baseline, and a grid from start would miss every sample time
+    start_ms, end_ms = fb[1][0] - 437, hi_ms
+    if start_ms <= lo_ms:
+        bail("native: start %d not inside Prometheus' window" % start_ms)
+    frac = sum(1 for t, _ in fb if t % 1000)
+    types = ["GPU_MEMORY_USAGE_BYTES", "CPU_USAGE_CORES", "NIM_REQUEST_SUCCESS_TOTAL",
+             "NIM_TIME_TO_FIRST_TOKEN_SECONDS"]
+    q = urllib.parse.urlencode({"metricType": ",".join(types), "start": rfc3339(start_ms),
+                                "end": rfc3339(end_ms), "numberOfSamples": "0"})
+    st, body = http("http://127.0.0.1:%d/api/v1/workloads/%s/metrics?%s" % (port, WID, q), timeout=15)
+    if st != 200:
+        bail("native: metrics answered %d: %s" % (st, body[:300]))
+    doc = json.loads(body)
+    try:
+        from spec_schema import Spec
+        Spec.load("workloads").validate("get", "/api/v1/workloads/{workloadId}/metrics", 200, doc)
+    except Exception as e:  # jsonschema.ValidationError, or the spec missing
+        bail("native: the answer does not validate against the spec: %s" % getattr(e, "message", e))
+    ms = {m["type"]: m for m in doc["measurements"]}
+    hs = {h["type"]: h for h in doc.get("histogram", [])}
+
+    def expect(mtype, pts, labels=None):
+        m = ms.get(mtype)
+        if m is None:
+            bail("native: no %s in %s" % (mtype, body[:300]))
+        if labels is not None and m.get("labels") != labels:
+            bail("native: %s labels %s, want %s" % (mtype, m.get("labels"), labels))
+        got = [(p["timestamp"], float(p["value"])) for p in m["values"]]
+        exp = [(rfc3339(t), v) for t, v in pts]
+        if [g[0] for g in got] != [e[0] for e in exp]:
+            bail("native: %s timestamps %s, want Prometheus' %s" % (mtype, [g[0] for g in got][:4],
+                                                                  [e[0] for e in exp][:4]))
+        for (ts, g), (_, e) in zip(got, exp):
+            if not same(g, e):
+                bail("native: %s @%s is %r, want %r" % (mtype, ts, g, e))
+        return len(got)
+
+    n = expect("GPU_MEMORY_USAGE_BYTES", [(t, v * 1048576) for t, v in fb if start_ms <= t <= end_ms],
+               {"gpu": "0", "node": "node-e2e"})
+    cpu = raw(want, "container_cpu_usage_seconds_total", workload_id=WID)
+    if not any(v < pv for _, v, pv, _ in pairs(cpu, start_ms, end_ms)):
+        bail("native: the CPU counter did not restart in range")
+    n += expect("CPU_USAGE_CORES", [(t, counter_step(v, pv) / ((t - pt) / 1000.0))
+                                    for t, v, pv, pt in pairs(cpu, start_ms, end_ms)])
+    req = raw(want, "request_success_total", workload_id=WID)
+    n += expect("NIM_REQUEST_SUCCESS_TOTAL", [(t, counter_step(v, pv)) for t, v, pv, _ in pairs(req, start_ms, end_ms)])
+    h = hs.get("NIM_TIME_TO_FIRST_TOKEN_SECONDS")
+    if h is None:
+        bail("native: no NIM_TIME_TO_FIRST_TOKEN_SECONDS histogram")
+    per_le = {le: pairs(raw(want, "time_to_first_token_seconds_bucket", workload_id=WID, le=le), start_ms, end_ms)
+              for le in TTFT_LE}
+    exp = [(rfc3339(per_le["+Inf"][i][0]),
+            {le: counter_step(per_le[le][i][1], per_le[le][i][2]) for le in TTFT_LE})
+           for i in range(len(per_le["+Inf"]))]
+    got = [(v["timestamp"], {k: float(x) for k, x in v["data"].items()}) for v in h["values"]]
+    if got != exp:
+        bail("native: histogram %s, want %s" % (got[:2], exp[:2]))
+    n += len(got)
+    print("ok - numberOfSamples=0: %d points of a gauge, two counters and a histogram are Prometheus' raw "
+          "samples at their own timestamps (%d of %d scrape times not whole seconds, start %s)"
+          % (n, frac, len(fb), rfc3339(start_ms)))
+
+
 # ---------------------------------------------------------------- main
 
 def main():
     rport = start_receiver()
     wurl = "http://127.0.0.1:%d/api/v1/write" % rport
 
-    prom_exp, prom_state = start_exporter()
+    prom_exp, prom_state = start_exporter(workload=True)
     vm_exp, vm_state = start_exporter()
     pport, vport = free_port(), free_port()
     pcfg, vcfg = os.path.join(tmp, "prometheus.yml"), os.path.join(tmp, "vmagent.yml")
@@ -347,6 +496,7 @@ scrape_configs:
         print("ok - %s: %d scrapes of %d exporter series arrived in %s with exact labels and values"
               % (name, len(ns), len(e2e), TARGET))
 
+    check_native(rport, want, lo_ms, hi_ms)
     check_exporter("e2e-prom", prom_exp.server_address[1], prom_state, "prometheus exporter series")
     check_exporter("e2e-vmagent", vm_exp.server_address[1], vm_state, "vmagent")
     prom_exp.shutdown()
