@@ -280,13 +280,14 @@ def metrics_golden(api, f, r1):
                 "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,{e},p99,2\r\n").format(e=iso(f.t(60)), p90=pct["p90"])
     tap(st == 200 and text == csv_want, "golden percentiles CSV (one step), exact text", "%r\nwant %r" % (text, csv_want))
 
-    # Native resolution over 10 minutes: every stored sample once (k:30 -> bucket ends on the minute).
+    # Native resolution over 10 minutes: every stored sample once, at its own timestamp (k:30).
     st, _, body = api.get("%s/%s/metrics?metricType=GPU_UTILIZATION&start=%s&end=%s&numberOfSamples=0"
                           % (W, A, iso(f.t(0)), iso(f.t(10))), r1, P_MET)
     m0 = body.get("measurements", [{}])[0] if isinstance(body, dict) else {}
     got = [(v["value"], v["timestamp"]) for v in m0.get("values", [])]
     tap(st == 200 and m0.get("labels") == {"gpu": "0", "node": "node-1"}
-        and got == [(str(k), iso(f.t(k + 1))) for k in range(10)], "numberOfSamples=0 returns each stored sample", got)
+        and got == [(str(k), iso(f.t(k) + 30000)) for k in range(10)],
+        "numberOfSamples=0 returns each stored sample at its own timestamp", got)
     st2, _, body2 = api.get("%s/%s/metrics?metricType=GPU_UTILIZATION&start=%s&end=%s&numberOfSamples=0"
                             "&unknownParameter=1&limit=x" % (W, A, iso(f.t(0)), iso(f.t(10))), r1, P_MET)
     tap(st2 == 200 and body2 == body, "metrics: unknown query parameters are ignored", body2)
@@ -487,12 +488,11 @@ def metrics_counter(srv, api, f, r1):
 
 
 def after_restart(srv, api, f, r1):
-    """Restarted with --query-max-samples=120 --max-points=50: the registry comes back from the
+    """Restarted with --query-max-samples=60 --max-points=50: the registry comes back from the
     store.  Native resolution over [T0, T0+31m]: GPU_UTILIZATION reads 2 series x 31 raw samples
-    twice (the first pass finds the scrape interval) = 124 > 120 -> that type fails;
-    GPU_ALLOCATION reads 2 x 32 and answers 31 points (the samples at T0 and T0+1m share bucket
-    1, [T0, T0+1m]): 207.  Over [T0, T0+55m] GPU_ALLOCATION reads 2 x 56 = 112 <= 120 but has
-    55 points > --max-points -> 400."""
+    = 62 > 60 -> that type fails; GPU_ALLOCATION reads 32 and answers them all, each at its own
+    timestamp T0..T0+31m: 207.  Over [T0, T0+55m] GPU_ALLOCATION reads 56 <= 60 but has
+    56 points > --max-points -> 400."""
     st, _, body = api.get(W + "/" + D, r1, W_ID)
     tap(st == 200 and body.get("phase") == "Completed" and body.get("totalRunningTimeSeconds") == 1800
         and body.get("phaseUpdatedAt") == iso(f.t(40)), "registry rebuilt from the store at start", body)
@@ -508,13 +508,13 @@ def after_restart(srv, api, f, r1):
     tap(st == 207 and len(ms) == 2 and ms[0].get("type") == "GPU_UTILIZATION" and ms[0].get("values") is None
         and "sample limit" in ms[0].get("labels", {}).get("error", "")
         and ms[1].get("type") == "GPU_ALLOCATION"
-        and ms[1].get("values") == [{"value": "2", "timestamp": iso(f.t(k))} for k in range(1, 32)],
+        and ms[1].get("values") == [{"value": "2", "timestamp": iso(f.t(k))} for k in range(0, 32)],
         "207: one metric type over --query-max-samples, the other answered", body)
     st, _, text = api.get("%s/%s/metrics?metricType=GPU_UTILIZATION,GPU_ALLOCATION&numberOfSamples=0%s"
                           % (W, A, rng), r1, accept="text/csv")
     lines = text.split("\r\n")
     tap(st == 207 and lines[0] == "type,timestamp,value,error" and lines[1].startswith("GPU_UTILIZATION,,,sample limit")
-        and lines[2] == "GPU_ALLOCATION,%s,2," % iso(f.t(1)) and len(lines) == 34 and lines[-1] == "", "207 as CSV: the failed type's error in its row",
+        and lines[2] == "GPU_ALLOCATION,%s,2," % iso(f.t(0)) and len(lines) == 35 and lines[-1] == "", "207 as CSV: the failed type's error in its row",
         "%s %r" % (st, text[:300]))
     st, _, body = api.get("%s/%s/metrics?metricType=GPU_ALLOCATION&numberOfSamples=0&start=%s&end=%s"
                           % (W, A, iso(f.t0), iso(f.t(55))), r1, P_MET)
@@ -825,7 +825,7 @@ def main():
         metrics_counter(srv, api, f, r1)
         end_to_end(api, srv, tmp, r4, w4)
         tap(srv.stop() == 0, "SIGTERM exits 0")
-        srv = Server(os.path.join(tmp, "data"), secret, ["--query-max-samples=120", "--max-points=50"])
+        srv = Server(os.path.join(tmp, "data"), secret, ["--query-max-samples=60", "--max-points=50"])
         api.srv = srv
         after_restart(srv, api, f, r1)
         tap(srv.stop() == 0, "SIGTERM exits 0 after the restart")
