@@ -165,7 +165,8 @@ int64_t api_rollup_choose(const api_buckets_t *b);
  * which keeps the intervals lying fully inside the selected range. */
 int api_rollup_range(const api_buckets_t *b, int64_t resolution, int64_t *tmin, int64_t *tmax);
 /* Like api_downsample() over rollup points of one resolution (ascending).
- * Points with count 0 hold no sample and are skipped. */
+ * Points with count 0 hold no sample and are skipped.  STRATA_EINVAL for a
+ * native layout (rollups cannot give per-sample points). */
 int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t resolution,
                            const tsdb_rollup_point_t *p, size_t n, api_point_t *out, size_t cap);
 
