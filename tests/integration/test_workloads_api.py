@@ -254,7 +254,7 @@ def metrics_golden(api, f, r1):
         "CPU_USAGE_CORES,%s,0.5,," % iso(f.t(15)), "CPU_USAGE_CORES,%s,0.5,," % iso(f.t(30)),
         "CPU_USAGE_CORES,%s,%r,," % (iso(f.t(45)), 850 / 900), "CPU_USAGE_CORES,%s,1,," % iso(f.t(60)), ""])
     st, hdrs, text = api.get(q(A, "GPU_UTILIZATION,CPU_USAGE_CORES"), r1, accept="text/csv")
-    tap(st == 200 and hdrs.get("content-type", "").startswith("text/csv") and text == csv_want,
+    tap(st == 200 and hdrs.get("content-type", "") == "text/csv; charset=utf-8" and text == csv_want,
         "golden metrics CSV, exact text", "%r\nwant %r" % (text, csv_want))
 
     # C: TTFT buckets grow by 10, 40, 80, 95, 100 a minute -> every 15-min step: 150, 600, 1200,
