@@ -1528,6 +1528,133 @@ static void test_replay_from_store(void **state)
     strata_arena_free(a);
 }
 
+/* Optional strings (submittedBy, distributedFramework, aiApplicationId/Name)
+ * without their label are null, not "": the comparisons never match them,
+ * != and !@ do, and they sort last in both orders.  Required strings render
+ * and compare as "". */
+static void test_absent_optional_strings_are_null(void **state)
+{
+    (void)state;
+    api_registry_t *r = reg_new();
+    strata_arena_t *a = strata_arena_new(0);
+    int64_t now = T0 + MIN;
+    struct {
+        const char *id, *name, *fw, *by;
+    } w[] = {
+        { WL_A, "wl-a", "PyTorch", "alice" },
+        { WL_B, "wl-b", NULL, NULL },
+        { WL_C, "wl-c", "MPI", "" },
+        { WL_D, "wl-d", NULL, NULL },
+    };
+    for (int i = 0; i < 4; i++) {
+        kv_t kv[] = { { "workload_id", w[i].id },
+                      { "workload_name", w[i].name },
+                      { "cluster_id", CLUSTER },
+                      { "distributed_framework", w[i].fw ? w[i].fw : "" },
+                      { "submitted_by", w[i].by ? w[i].by : "" } };
+        range_kv(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, kv, 5);
+    }
+    char b[64];
+    struct {
+        const char *term, *want;
+    } cases[] = {
+        { "distributedFramework<=PyTorch", "a,c" },
+        { "distributedFramework>=A", "a,c" },
+        { "distributedFramework==PyTorch", "a" },
+        { "distributedFramework!=PyTorch", "b,c,d" },
+        { "distributedFramework=@o", "a" },
+        { "distributedFramework!@o", "b,c,d" },
+        { "distributedFramework=^M", "c" },
+        { "distributedFramework=$h", "a" },
+        { "submittedBy<=zzz", "a" },
+        { "submittedBy!=alice", "b,c,d" },
+        { "aiApplicationId!@x", "a,b,c,d" },
+        { "aiApplicationName>=a", "" },
+        /* a required string without its label is "" (as rendered) */
+        { "departmentName<=a", "a,b,c,d" },
+        { "priorityClassName==x", "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = filter_ids(r, cases[i].term, now, a, b);
+        if (strcmp(got, cases[i].want))
+            fail_msg("filterBy %s -> \"%s\", want \"%s\"", cases[i].term, got, cases[i].want);
+    }
+    struct {
+        const char *by, *order, *want;
+    } sorts[] = {
+        { "distributedFramework", "asc", "c,a,b,d" }, { "distributedFramework", "desc", "a,c,b,d" },
+        { "submittedBy", "asc", "a,b,c,d" },          { "submittedBy", "desc", "a,b,c,d" },
+        { "aiApplicationName", "desc", "a,b,c,d" },
+    };
+    for (size_t i = 0; i < sizeof sorts / sizeof sorts[0]; i++) {
+        api_registry_query_t q;
+        api_registry_query_init(&q);
+        q.sort_by = sorts[i].by;
+        q.sort_order = sorts[i].order;
+        const char *got = list_ids(r, 1, &q, now, a, b, sizeof b);
+        if (strcmp(got, sorts[i].want))
+            fail_msg("sortBy %s %s -> \"%s\", want \"%s\"", sorts[i].by, sorts[i].order, got, sorts[i].want);
+    }
+    api_registry_free(r);
+    strata_arena_free(a);
+}
+
+/* Uuid ids compare case-insensitively (RFC 4122) in every by-id entry
+ * point, in either direction (the request's or the data's spelling);
+ * answers echo the id as stored.  Other ids stay case-sensitive. */
+static void test_uuid_ids_any_case(void **state)
+{
+    (void)state;
+    api_registry_t *r = reg_new();
+    strata_arena_t *a = strata_arena_new(0);
+    int64_t now = T0 + MIN;
+    const char *lower = WL_A, *upper = "3F1C1A2E-0000-4000-8000-00000000000A";
+    const char *stored_up = "3F1C1A2E-0000-4000-8000-0000000000BB",
+               *asked_low = "3f1c1a2e-0000-4000-8000-0000000000bb";
+    const char *stored_mixed = "3f1C1a2E-0000-4000-8000-0000000000Cc",
+               *asked_up = "3F1C1A2E-0000-4000-8000-0000000000CC";
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", lower },
+          { "workload_name", "l" });
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", stored_up },
+          { "workload_name", "u" });
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", stored_mixed },
+          { "workload_name", "m" });
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", "job-a" },
+          { "workload_name", "j" });
+    RANGE(r, 1, "runai_pod_info", T0, now, 30 * SEC, 1, { "namespace", "ns" }, { "pod", "p0" },
+          { "workload_id", lower }, { "node", "n1" });
+    struct {
+        const char *ask, *stored;
+    } cases[] = { { upper, lower }, { lower, lower }, { asked_low, stored_up }, { asked_up, stored_mixed } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *j = get_json(r, 1, cases[i].ask, now, a);
+        check_str(j, "id", cases[i].stored);
+        json_decref(j);
+        api_registry_result_t res;
+        assert_ok(api_registry_endpoints(r, 1, cases[i].ask, now, a, &res));
+        assert_ok(api_registry_elements(r, 1, cases[i].ask, 0, 0, now, a, &res));
+        assert_ok(api_registry_elements_count(r, 1, cases[i].ask, now, a, &res));
+        assert_int_equal(api_registry_contains(r, 1, cases[i].ask), 1);
+        char buf[40];
+        assert_ok(api_registry_stored_id(r, 1, cases[i].ask, buf, sizeof buf));
+        assert_string_equal(buf, cases[i].stored);
+        assert_err(api_registry_stored_id(r, 1, cases[i].ask, buf, 36), STRATA_ENOTFOUND);
+    }
+    struct pods_seen s = { 0 };
+    assert_ok(api_registry_foreach_pod(r, 1, upper, collect_pod, &s));
+    assert_int_equal(s.n, 1);
+    /* another tenant, an unknown uuid, a non-uuid in another case */
+    assert_int_equal(api_registry_contains(r, 2, upper), 0);
+    assert_int_equal(api_registry_contains(r, 1, "3F1C1A2E-0000-4000-8000-00000000000F"), 0);
+    assert_int_equal(api_registry_contains(r, 1, "3f1c1a2e-0000-4000-8000-000000000000"), 0);
+    assert_int_equal(api_registry_contains(r, 1, "job-a"), 1);
+    assert_int_equal(api_registry_contains(r, 1, "JOB-A"), 0);
+    api_registry_result_t res;
+    assert_err(api_registry_get(r, 1, "3F1C1A2E-0000-4000-8000-00000000000", now, a, &res), STRATA_ENOTFOUND);
+    api_registry_free(r);
+    strata_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1551,6 +1678,8 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_gc),
         cmocka_unit_test(test_replay_from_store),
+        cmocka_unit_test(test_absent_optional_strings_are_null),
+        cmocka_unit_test(test_uuid_ids_any_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1586,6 +1586,33 @@ static void test_tsdb_generator_rollups_match_raw(void **state)
     tsdb_close(db);
 }
 
+/* Report ids are uuids: get, file and delete find one in any case (RFC
+ * 4122), and the Report echoes the id as stored (lower case). */
+static void test_uuid_any_case(void **state)
+{
+    gen_ctx_t g;
+    gen_ctx_init(&g);
+    api_reports_t *st = open_store(*state, 0, gen, &g);
+    char body[256], id[37], up[37];
+    create_ok(st, 1, "alice", simple_body(body, sizeof body, "cased"), id);
+    assert_int_equal(api_reports_run_one(st), 1);
+    for (int i = 0; i < 37; i++) up[i] = (char)toupper((unsigned char)id[i]);
+    assert_string_not_equal(up, id);
+    json_t *j = get_json(st, 1, up);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), id);
+    json_decref(j);
+    strata_arena_t *a = strata_arena_new(0);
+    api_reports_result_t r;
+    api_reports_file_t f;
+    assert_ok(api_reports_open_file(st, 1, up, a, &f, &r));
+    close(f.fd);
+    assert_err(api_reports_get(st, 2, up, a, &r), STRATA_ENOTFOUND);
+    assert_ok(api_reports_delete(st, 1, up));
+    assert_err(api_reports_get(st, 1, id, a, &r), STRATA_ENOTFOUND);
+    strata_arena_free(a);
+    api_reports_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1610,6 +1637,7 @@ int main(void)
         cmocka_unit_test(test_csv_writer),
         cmocka_unit_test_setup_teardown(test_tsdb_generator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsdb_generator_rollups_match_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uuid_any_case, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -345,6 +345,26 @@ static void check_at(api_registry_t *r, int32_t ten, int64_t now, const char *qu
 }
 #define check(r, q, keys, want) check_at(r, 1, N, q, keys, want)
 
+/* The query parses but computing it is STRATA_ENOTFOUND (a 404): clusterId
+ * names a cluster the tenant's workloads never carried. */
+static void compute_fails(api_registry_t *r, int32_t ten, const char *query)
+{
+    strata_arena_t *a = strata_arena_new(0);
+    assert_non_null(a);
+    char buf[512], err[256];
+    api_telemetry_param_t p[16];
+    size_t n = split_query(query, buf, sizeof buf, p, 16);
+    api_telemetry_request_t *req;
+    assert_ok(api_telemetry_parse(p, n, a, &req, err, sizeof err));
+    char *body = NULL;
+    size_t len = 0;
+    for (int fmt = API_TELEMETRY_JSON; fmt <= API_TELEMETRY_CSV; fmt++) {
+        int rc = api_telemetry_compute(r, ten, req, N, (api_telemetry_format_t)fmt, a, &body, &len);
+        if (rc != STRATA_ENOTFOUND) fail_msg("%s: want not found, got %s", query, strata_strerror(rc));
+    }
+    strata_arena_free(a);
+}
+
 /* ---- tests ---------------------------------------------------------------------- */
 
 static void test_totals(void **state)
@@ -375,11 +395,12 @@ static void test_exact_bodies(void **state)
                         "{\"value\":\"9\",\"groups\":[]}]}");
     assert_string_equal(csv_of(r, 1, "telemetryType=WORKLOADS_COUNT", N, a), "value\n9\n");
     /* CSV quoting (RFC 4180) of a project name with a comma and quotes */
-    assert_string_equal(
-        csv_of(r, 1, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=ProjectId", N, a),
-        "PendingTime,ProjectId,ProjectName,value\n"
-        "0-1h,10,nlp,1\n0-1h,20,\"infra, \"\"core\"\"\",1\n1h-6h,20,\"infra, \"\"core\"\"\",1\n"
-        "6h-24h,11,vision,1\n24h+,10,nlp,1\n");
+    assert_string_equal(csv_of(r, 1, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=ProjectId", N, a),
+                        "PendingTime,ProjectId,ProjectName,value\n"
+                        "0-1h,10,nlp,1\n0-1h,11,vision,0\n0-1h,20,\"infra, \"\"core\"\"\",1\n"
+                        "1h-6h,10,nlp,0\n1h-6h,11,vision,0\n1h-6h,20,\"infra, \"\"core\"\"\",1\n"
+                        "6h-24h,10,nlp,0\n6h-24h,11,vision,1\n6h-24h,20,\"infra, \"\"core\"\"\",0\n"
+                        "24h+,10,nlp,1\n24h+,11,vision,0\n24h+,20,\"infra, \"\"core\"\"\",0\n");
     assert_string_equal(
         csv_of(r, 1, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=ClusterId,CurrentNodepools", N, a),
         "ClusterId,CurrentNodepools,value\n" C1 ",,0\n" C1 ",pool-a,2\n" C1 ",pool-b,0\n" C2 ",,0\n" C2
@@ -428,21 +449,27 @@ static void test_group_by_each_key(void **state)
     check(r, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=Type", "Type", "Inference=0 Training=2 Workspace=0");
     check(r, "telemetryType=IDLE_ALLOCATED_GPUS&groupBy=Phase", "Phase", "Completed=0 Pending=0 Running=2");
     /* PENDING_TIME_DISTRIBUTION with one more key */
+    /* all 4 buckets for every value that has a workload, zeros included */
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=ClusterId", "PendingTime,ClusterId",
-          "0-1h|C1=1 0-1h|C2=1 1h-6h|C1=1 6h-24h|C2=1 24h+|C1=1");
+          "0-1h|C1=1 0-1h|C2=1 1h-6h|C1=1 1h-6h|C2=0 6h-24h|C1=0 6h-24h|C2=1 24h+|C1=1 24h+|C2=0");
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=DepartmentId", "PendingTime,DepartmentId",
-          "0-1h|1(research)=1 0-1h|2(ops)=1 1h-6h|2(ops)=1 6h-24h|1(research-old)=1 24h+|1(research)=1");
+          "0-1h|1(research)=1 0-1h|2(ops)=1 1h-6h|1(research)=0 1h-6h|2(ops)=1 6h-24h|1(research-old)=1 "
+          "6h-24h|2(ops)=0 24h+|1(research)=1 24h+|2(ops)=0");
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=Type", "PendingTime,Type",
-          "0-1h|Inference=1 0-1h|Training=1 1h-6h|Training=1 6h-24h|Workspace=1 24h+|Training=1");
+          "0-1h|Inference=1 0-1h|Training=1 0-1h|Workspace=0 1h-6h|Inference=0 1h-6h|Training=1 "
+          "1h-6h|Workspace=0 6h-24h|Inference=0 6h-24h|Training=0 6h-24h|Workspace=1 24h+|Inference=0 "
+          "24h+|Training=1 24h+|Workspace=0");
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=RequestedNodepools",
           "PendingTime,RequestedNodepools",
-          "0-1h|pool-b=1 0-1h|pool-c=1 1h-6h|pool-a=1 6h-24h|pool-b=1 24h+|pool-a=1 24h+|pool-c=1");
+          "0-1h|pool-a=0 0-1h|pool-b=1 0-1h|pool-c=1 1h-6h|pool-a=1 1h-6h|pool-b=0 1h-6h|pool-c=0 "
+          "6h-24h|pool-a=0 6h-24h|pool-b=1 6h-24h|pool-c=0 24h+|pool-a=1 24h+|pool-b=0 24h+|pool-c=1");
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=CurrentNodepools",
           "PendingTime,CurrentNodepools", "0-1h|=2 1h-6h|=1 6h-24h|=1 24h+|=1");
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=Phase", "PendingTime,Phase",
           "0-1h|Pending=2 1h-6h|Pending=1 6h-24h|Pending=1 24h+|Pending=1");
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=Category", "PendingTime,Category",
-          "0-1h|Deploy=1 0-1h|Train=1 1h-6h|Train=1 6h-24h|Build=1 24h+|Train=1");
+          "0-1h|Build=0 0-1h|Deploy=1 0-1h|Train=1 1h-6h|Build=0 1h-6h|Deploy=0 1h-6h|Train=1 "
+          "6h-24h|Build=1 6h-24h|Deploy=0 6h-24h|Train=0 24h+|Build=0 24h+|Deploy=0 24h+|Train=1");
     api_registry_free(r);
 }
 
@@ -482,21 +509,23 @@ static void test_filters(void **state)
     check(r, "telemetryType=GPU_ALLOCATION&clusterId=" C2, "", "=0.75");
     /* uuids compare case-insensitively */
     check(r, "telemetryType=WORKLOADS_COUNT&clusterId=7B2F4C1D-2222-4222-8333-444455556666", "", "=4");
-    check(r, "telemetryType=WORKLOADS_COUNT&clusterId=00000000-0000-4000-8000-000000000000", "", "=0");
-    check(r, "telemetryType=WORKLOADS_COUNT&clusterId=00000000-0000-4000-8000-000000000000&groupBy=Type", "",
-          "");
+    /* a cluster no workload of the tenant ever carried: 404 */
+    compute_fails(r, 1, "telemetryType=WORKLOADS_COUNT&clusterId=00000000-0000-4000-8000-000000000000");
+    compute_fails(
+        r, 1, "telemetryType=WORKLOADS_COUNT&clusterId=00000000-0000-4000-8000-000000000000&groupBy=Type");
     /* nodepoolName: current nodepools (D-G, K request pools but run nowhere) */
     check(r, "telemetryType=WORKLOADS_COUNT&nodepoolName=pool-a", "", "=2");
     check(r, "telemetryType=GPU_ALLOCATION&nodepoolName=pool-a", "", "=3");
     check(r, "telemetryType=GPU_ALLOCATION&nodepoolName=pool-b&groupBy=ProjectId", "ProjectId",
           "11(vision)=1 20(" PROJ20 ")=0.5");
     check(r, "telemetryType=WORKLOADS_COUNT&nodepoolName=pool-c", "", "=1");
-    check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&nodepoolName=pool-c", "", "");
+    check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&nodepoolName=pool-c", "PendingTime",
+          "0-1h=0 1h-6h=0 6h-24h=0 24h+=0");
     check(r, "telemetryType=WORKLOADS_COUNT&departmentId=2", "", "=4");
     check(r, "telemetryType=GPU_ALLOCATION&departmentId=2&groupBy=Phase", "Phase",
           "Completed=0.25 Pending=0 Running=0.5");
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&departmentId=1", "PendingTime",
-          "0-1h=1 6h-24h=1 24h+=1");
+          "0-1h=1 1h-6h=0 6h-24h=1 24h+=1");
     check(r, "telemetryType=WORKLOADS_COUNT&departmentId=3", "", "=0");
     check(r, "telemetryType=WORKLOADS_COUNT&filterByPhases=Running,Completed", "", "=4");
     check(r, "telemetryType=GPU_ALLOCATION&filterByPhases=Running,Completed", "", "=3.75");
@@ -504,9 +533,11 @@ static void test_filters(void **state)
           "C1=3 C2=2");
     check(r, "telemetryType=WORKLOADS_COUNT&filterByPhases=Running&filterByPhases=Completed", "", "=4");
     check(r, "telemetryType=IDLE_ALLOCATED_GPUS&filterByPhases=Running", "", "=2");
-    check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&filterByPhases=Running", "", "");
+    check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&filterByPhases=Running", "PendingTime",
+          "0-1h=0 1h-6h=0 6h-24h=0 24h+=0");
     check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&filterByPhases=Pending,Running&groupBy=ClusterId",
-          "PendingTime,ClusterId", "0-1h|C1=1 0-1h|C2=1 1h-6h|C1=1 6h-24h|C2=1 24h+|C1=1");
+          "PendingTime,ClusterId",
+          "0-1h|C1=1 0-1h|C2=1 1h-6h|C1=1 1h-6h|C2=0 6h-24h|C1=0 6h-24h|C2=1 24h+|C1=1 24h+|C2=0");
     /* all filters at once */
     check(r,
           "telemetryType=WORKLOADS_COUNT&clusterId=" C1 "&departmentId=1&filterByPhases=Pending"
@@ -530,11 +561,12 @@ static void test_pending_buckets_move_with_now(void **state)
     api_registry_t *r = fixture();
     /* one second earlier, E has been Pending for 59m59s and K for 59m58s */
     check_at(r, 1, N - SEC, "telemetryType=PENDING_TIME_DISTRIBUTION", "PendingTime",
-             "0-1h=3 6h-24h=1 24h+=1");
+             "0-1h=3 1h-6h=0 6h-24h=1 24h+=1");
     /* 3 minutes later (the info samples at N-1m still hold): D 33m, E 1h3m,
      * K 1h2m59s, F 7h3m, G 30h3m */
     check_at(r, 1, N + 3 * MIN, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=ClusterId",
-             "PendingTime,ClusterId", "0-1h|C1=1 1h-6h|C1=1 1h-6h|C2=1 6h-24h|C2=1 24h+|C1=1");
+             "PendingTime,ClusterId",
+             "0-1h|C1=1 0-1h|C2=0 1h-6h|C1=1 1h-6h|C2=1 6h-24h|C1=0 6h-24h|C2=1 24h+|C1=1 24h+|C2=0");
     api_registry_free(r);
 }
 
@@ -561,7 +593,8 @@ static void test_tenant_isolation(void **state)
     check_at(r, 2, N, "telemetryType=WORKLOADS_COUNT", "", "=1");
     check_at(r, 2, N, "telemetryType=GPU_ALLOCATION&groupBy=DepartmentId", "DepartmentId", "1(research)=16");
     check_at(r, 2, N, "telemetryType=IDLE_ALLOCATED_GPUS", "", "=16");
-    check_at(r, 2, N, "telemetryType=PENDING_TIME_DISTRIBUTION", "PendingTime", "");
+    check_at(r, 2, N, "telemetryType=PENDING_TIME_DISTRIBUTION", "PendingTime",
+             "0-1h=0 1h-6h=0 6h-24h=0 24h+=0");
     /* a tenant the registry never saw */
     check_at(r, 3, N, "telemetryType=GPU_ALLOCATION", "", "=0");
     check_at(r, 3, N, "telemetryType=GPU_ALLOCATION&groupBy=ClusterId", "ClusterId", "");
@@ -749,12 +782,76 @@ static void test_accept_and_content_type(void **state)
     assert_int_equal(api_telemetry_wants_csv("Text/CSV; charset=utf-8"), 1);
     assert_int_equal(api_telemetry_wants_csv("text/csv, application/json"), 1);
     assert_int_equal(api_telemetry_wants_csv("application/json, text/csv"), 0);
-    assert_string_equal(api_telemetry_content_type(API_TELEMETRY_CSV), "text/csv");
+    assert_string_equal(api_telemetry_content_type(API_TELEMETRY_CSV), "text/csv; charset=utf-8");
     assert_string_equal(api_telemetry_content_type(API_TELEMETRY_JSON), "application/json");
     size_t n = 0;
     while (api_telemetry_param_names[n]) n++;
     assert_int_equal(n, 6);
     assert_string_equal(api_telemetry_param_names[0], "telemetryType");
+}
+
+/* PENDING_TIME_DISTRIBUTION answers all 4 buckets in order, zeros included:
+ * without groupBy always (even over no Pending workload), with one more key
+ * for every value of it that has a Pending workload (others stay out). */
+static void test_pending_all_buckets(void **state)
+{
+    (void)state;
+    api_registry_t *r = fixture();
+    strata_arena_t *a = strata_arena_new(0);
+    assert_non_null(a);
+    assert_string_equal(json_of(r, 1, "telemetryType=PENDING_TIME_DISTRIBUTION&departmentId=1", N, a),
+                        "{\"type\":\"PENDING_TIME_DISTRIBUTION\",\"timestamp\":\"" N_TEXT "\",\"values\":["
+                        "{\"value\":\"1\",\"groups\":[{\"key\":\"PendingTime\",\"value\":\"0-1h\"}]},"
+                        "{\"value\":\"0\",\"groups\":[{\"key\":\"PendingTime\",\"value\":\"1h-6h\"}]},"
+                        "{\"value\":\"1\",\"groups\":[{\"key\":\"PendingTime\",\"value\":\"6h-24h\"}]},"
+                        "{\"value\":\"1\",\"groups\":[{\"key\":\"PendingTime\",\"value\":\"24h+\"}]}]}");
+    assert_string_equal(csv_of(r, 1, "telemetryType=PENDING_TIME_DISTRIBUTION&filterByPhases=Running", N, a),
+                        "PendingTime,value\n0-1h,0\n1h-6h,0\n6h-24h,0\n24h+,0\n");
+    /* only departments with a Pending workload appear, each with 4 buckets */
+    assert_string_equal(
+        csv_of(r, 1, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=DepartmentId&clusterId=" C2, N, a),
+        "PendingTime,DepartmentId,DepartmentName,value\n0-1h,1,research-old,0\n0-1h,2,ops,1\n"
+        "1h-6h,1,research-old,0\n1h-6h,2,ops,0\n6h-24h,1,research-old,1\n6h-24h,2,ops,0\n"
+        "24h+,1,research-old,0\n24h+,2,ops,0\n");
+    check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=ProjectId&departmentId=2",
+          "PendingTime,ProjectId",
+          "0-1h|20(" PROJ20 ")=1 1h-6h|20(" PROJ20 ")=1 6h-24h|20(" PROJ20 ")=0 24h+|20(" PROJ20 ")=0");
+    /* groupBy and no Pending workload: no values (no group has a workload) */
+    check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=Type&filterByPhases=Running", "", "");
+    strata_arena_free(a);
+    api_registry_free(r);
+}
+
+/* clusterId: 404 for a cluster no workload of the tenant ever carried;
+ * zeros for a known one with nothing running (deleted workloads count as
+ * seen, as the registry remembers them). */
+static void test_unknown_cluster(void **state)
+{
+    (void)state;
+    api_registry_t *r = fixture();
+#define C3 "7b2f4c1d-3333-4222-8333-444455556666"
+    compute_fails(r, 1, "telemetryType=WORKLOADS_COUNT&clusterId=" C3);
+    compute_fails(r, 1, "telemetryType=PENDING_TIME_DISTRIBUTION&clusterId=" C3);
+    /* a workload on C3 that ended 20 minutes ago: C3 is known, nothing runs */
+    RANGE(r, 1, "runai_workload_info", N - 30 * MIN, N - 20 * MIN, 30 * SEC, 1, { "workload_id", WL("4") },
+          { "cluster_id", C3 }, { "department_id", "1" }, { "project_id", "10" });
+    check(r, "telemetryType=WORKLOADS_COUNT&clusterId=" C3, "", "=0");
+    check(r, "telemetryType=GPU_ALLOCATION&clusterId=7B2F4C1D-3333-4222-8333-444455556666", "", "=0");
+    check(r, "telemetryType=WORKLOADS_COUNT&clusterId=" C3 "&groupBy=Type", "Type", "");
+    check(r, "telemetryType=PENDING_TIME_DISTRIBUTION&clusterId=" C3, "PendingTime",
+          "0-1h=0 1h-6h=0 6h-24h=0 24h+=0");
+    /* seen is per tenant: tenant 2 has only C1, tenant 3 nothing */
+    check_at(r, 2, N, "telemetryType=WORKLOADS_COUNT&clusterId=" C1, "", "=1");
+    compute_fails(r, 2, "telemetryType=WORKLOADS_COUNT&clusterId=" C2);
+    compute_fails(r, 2, "telemetryType=WORKLOADS_COUNT&clusterId=" C3);
+    compute_fails(r, 3, "telemetryType=WORKLOADS_COUNT&clusterId=" C1);
+    /* a workload without cluster_id is on the nil uuid */
+    compute_fails(r, 1, "telemetryType=WORKLOADS_COUNT&clusterId=00000000-0000-0000-0000-000000000000");
+    RANGE(r, 1, "runai_workload_info", N - MIN, N - MIN, MIN, 1, { "workload_id", WL("3") },
+          { "department_id", "1" });
+    check(r, "telemetryType=WORKLOADS_COUNT&clusterId=00000000-0000-0000-0000-000000000000", "", "=1");
+#undef C3
+    api_registry_free(r);
 }
 
 int main(void)
@@ -774,6 +871,8 @@ int main(void)
         cmocka_unit_test(test_request_outlives_params),
         cmocka_unit_test(test_arena_exhausted),
         cmocka_unit_test(test_accept_and_content_type),
+        cmocka_unit_test(test_pending_all_buckets),
+        cmocka_unit_test(test_unknown_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,13 +2,22 @@
  * routes_telemetry.c: the HTTP side of workloads telemetry: every value of the
  * parameters telemetry reads goes to api_telemetry_parse (400 naming the
  * parameter), then api_telemetry_compute renders JSON, or CSV when Accept
- * asks for text/csv.
+ * asks for text/csv (Content-Type text/csv; charset=utf-8); 404 for a
+ * clusterId no workload of the tenant ever carried.
  */
 #include "routes_telemetry.h"
 
 #include <string.h>
 
 #include "telemetry.h"
+
+/* The clusterId as sent, for the 404's details. */
+static const char *req_cluster(const api_telemetry_param_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(p[i].name, "clusterId") && p[i].value[0]) return p[i].value;
+    return "";
+}
 
 static int h_telemetry(api_call_t *c, void *reg)
 {
@@ -42,6 +51,8 @@ static int h_telemetry(api_call_t *c, void *reg)
     size_t len;
     rc = api_telemetry_compute(reg, api_call_principal(c)->tenant_id, req, api_call_now_ms(c), fmt, a, &body,
                                &len);
+    if (rc == STRATA_ENOTFOUND)
+        return api_call_reply_strata_error(c, rc, "cluster not found", req_cluster(params, n));
     if (rc) return rc;
     return api_call_reply(c, 200, api_telemetry_content_type(fmt), body, len);
 }

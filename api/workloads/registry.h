@@ -119,8 +119,20 @@ int api_registry_elements(api_registry_t *reg, int32_t tenant_id, const char *wo
 int api_registry_elements_count(api_registry_t *reg, int32_t tenant_id, const char *workload_id,
                                 int64_t now_ms, strata_arena_t *arena, api_registry_result_t *out);
 
-/* 1 when the tenant has a workload with this id (deleted or not), else 0. */
+/* 1 when the tenant has a workload with this id (deleted or not), else 0.
+ * Every by-id entry point finds a uuid id in any letter case (RFC 4122). */
 int api_registry_contains(api_registry_t *reg, int32_t tenant_id, const char *workload_id);
+
+/* The workload's id as stored (the data's spelling) for an id that names it
+ * in any case: copied into buf (cap >= 37 holds any uuid).  0, or
+ * STRATA_ENOTFOUND (no such workload; id longer than cap - 1). */
+int api_registry_stored_id(api_registry_t *reg, int32_t tenant_id, const char *workload_id, char *buf,
+                           size_t cap);
+
+/* 1 when any workload of the tenant the registry remembers (deleted ones
+ * included, until gc) carries this cluster id, compared case-insensitively
+ * (a workload without cluster_id has the nil uuid), else 0. */
+int api_registry_knows_cluster(api_registry_t *reg, int32_t tenant_id, const char *cluster_id);
 
 /* ---- iteration (telemetry, metrics) --------------------------------------- */
 

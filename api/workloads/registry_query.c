@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <strings.h>
 
 #include "strata_fmt.h"
 
@@ -79,6 +80,14 @@ typedef struct fval {
     int64_t t;
 } fval_t;
 
+/* The optional strings of the Workload schema: left out of the JSON when
+ * their label is missing, and null to filterBy and sortBy then.  The
+ * required ones render (and compare) as "". */
+static int field_optional(int f)
+{
+    return f == F_SUBMITTED_BY || f == F_DIST_FW || f == F_AI_APP_ID || f == F_AI_APP_NAME;
+}
+
 static fval_t field_get(const view_t *v, int f)
 {
     fval_t r = { 0 };
@@ -90,6 +99,7 @@ static fval_t field_get(const view_t *v, int f)
     if (FIELD_TAB[f].label >= 0) {
         const char *s = w->lab[FIELD_TAB[f].label];
         r.s = s ? s : "";
+        r.null = !s && field_optional(f);
         return r;
     }
     switch (f) {
@@ -343,10 +353,43 @@ int api_registry_count(api_registry_t *reg, int32_t tenant_id, const api_registr
     return run_query(reg, tenant_id, q, now_ms, arena, out, 0);
 }
 
+static int is_uuid(const char *s)
+{
+    for (int i = 0; i < 36; i++, s++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (*s != '-') return 0;
+        } else if (!isxdigit((unsigned char)*s)) {
+            return 0;
+        }
+    }
+    return *s == '\0';
+}
+
+static wl_t *wl_get(const tenant_t *t, const char *id, size_t n)
+{
+    wl_t *w = bmap_get(&t->wls, id, n, hash_bytes(id, n));
+    return w && w->has_info ? w : NULL;
+}
+
+/* The workload an id names.  Uuids compare case-insensitively (RFC 4122):
+ * the id as given, then in lower case, then in upper case (three hash
+ * lookups), and only an id the data spells in mixed case costs a walk. */
 static wl_t *wl_lookup(const tenant_t *t, const char *id)
 {
     size_t n = strlen(id);
-    return bmap_get(&t->wls, id, n, hash_bytes(id, n));
+    wl_t *w = wl_get(t, id, n);
+    if (w || !is_uuid(id)) return w;
+    char c[37];
+    int letters = 0;
+    for (size_t i = 0; i <= n; i++)
+        letters |= isalpha((unsigned char)(c[i] = (char)tolower((unsigned char)id[i])));
+    if (!letters) return NULL; /* only digits: every spelling is this one */
+    if ((w = wl_get(t, c, n))) return w;
+    for (size_t i = 0; i < n; i++) c[i] = (char)toupper((unsigned char)c[i]);
+    if ((w = wl_get(t, c, n))) return w;
+    for (size_t i = 0; i < t->nwl; i++)
+        if (t->wlv[i]->has_info && !strcasecmp(t->wlv[i]->id, id)) return t->wlv[i];
+    return NULL;
 }
 
 /* Looks the workload up under the tenant's read lock; on success the lock is
@@ -358,7 +401,7 @@ static int lock_workload(api_registry_t *reg, int32_t tenant_id, const char *id,
     if (!t || !id) return STRATA_ENOTFOUND;
     pthread_rwlock_rdlock(&t->lock);
     const wl_t *w = wl_lookup(t, id);
-    if (!w || !w->has_info) {
+    if (!w) {
         pthread_rwlock_unlock(&t->lock);
         return STRATA_ENOTFOUND;
     }
@@ -395,6 +438,30 @@ int api_registry_contains(api_registry_t *reg, int32_t tenant_id, const char *wo
     if (lock_workload(reg, tenant_id, workload_id, &t, &w)) return 0;
     pthread_rwlock_unlock(&t->lock);
     return 1;
+}
+
+int api_registry_stored_id(api_registry_t *reg, int32_t tenant_id, const char *workload_id, char *buf,
+                           size_t cap)
+{
+    tenant_t *t;
+    const wl_t *w;
+    if (!buf || !cap || lock_workload(reg, tenant_id, workload_id, &t, &w)) return STRATA_ENOTFOUND;
+    size_t n = strlen(w->id);
+    if (n < cap) memcpy(buf, w->id, n + 1);
+    pthread_rwlock_unlock(&t->lock);
+    return n < cap ? 0 : STRATA_ENOTFOUND;
+}
+
+int api_registry_knows_cluster(api_registry_t *reg, int32_t tenant_id, const char *cluster)
+{
+    tenant_t *t = reg_tenant_find(reg, tenant_id);
+    if (!t || !cluster) return 0;
+    int found = 0;
+    pthread_rwlock_rdlock(&t->lock);
+    for (size_t i = 0; i < t->nwl && !found; i++)
+        found = t->wlv[i]->has_info && !strcasecmp(cluster_id(t->wlv[i]), cluster);
+    pthread_rwlock_unlock(&t->lock);
+    return found;
 }
 
 int api_registry_get(api_registry_t *reg, int32_t tenant_id, const char *workload_id, int64_t now_ms,

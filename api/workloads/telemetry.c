@@ -243,7 +243,7 @@ int api_telemetry_wants_csv(const char *accept)
 
 const char *api_telemetry_content_type(api_telemetry_format_t fmt)
 {
-    return fmt == API_TELEMETRY_CSV ? "text/csv" : "application/json";
+    return fmt == API_TELEMETRY_CSV ? "text/csv; charset=utf-8" : "application/json";
 }
 
 /* ---- aggregation -------------------------------------------------------------- */
@@ -562,6 +562,37 @@ static int render_csv(const api_telemetry_request_t *r, group_t **gs, size_t n, 
     return 0;
 }
 
+/* PENDING_TIME_DISTRIBUTION answers all 4 buckets, zeros included: without
+ * groupBy always, with one more key for every value of it that has a
+ * workload (a value only appears through its workloads).  A zero group takes
+ * the name the value's other groups would give it (set_name's rule). */
+static int fill_buckets(agg_t *a)
+{
+    size_t n = 0;
+    group_t **orig = strata_arena_alloc(a->arena, (a->n ? a->n : 1) * sizeof *orig);
+    if (!orig) return STRATA_ENOMEM;
+    for (size_t i = 0; i < a->cap; i++)
+        if (a->slots[i]) orig[n++] = a->slots[i];
+    if (a->req->nkeys == 1) {
+        for (int b = 0; b < 4; b++) {
+            const char *key[MAX_KEYS] = { BUCKETS[b], "" };
+            if (!agg_find(a, key)) return STRATA_ENOMEM;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const group_t *g = orig[i];
+        for (int b = 0; b < 4; b++) {
+            const char *key[MAX_KEYS] = { BUCKETS[b], g->val[1] };
+            group_t *z = agg_find(a, key);
+            if (!z) return STRATA_ENOMEM;
+            if (z->count == 0 && g->name[1] && set_name(a, z, 1, g->name[1], g->name_at[1]))
+                return STRATA_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int api_telemetry_compute(api_registry_t *reg, int32_t tenant_id, const api_telemetry_request_t *req,
                           int64_t now_ms, api_telemetry_format_t fmt, strata_arena_t *arena, char **body,
                           size_t *len)
@@ -569,11 +600,17 @@ int api_telemetry_compute(api_registry_t *reg, int32_t tenant_id, const api_tele
     if (!reg || !req || !arena || !body || !len) return STRATA_EINVAL;
     *body = NULL;
     *len = 0;
+    /* a cluster strata has never seen is a 404; a known one with nothing
+     * running answers zeros */
+    if (req->cluster_id && !api_registry_knows_cluster(reg, tenant_id, req->cluster_id))
+        return STRATA_ENOTFOUND;
     agg_t a = { .req = req, .arena = arena, .now_ms = now_ms };
     if (agg_grow(&a)) goto oom;
     int rc = api_registry_foreach(reg, tenant_id, now_ms, visit, &a);
     if (a.rc) goto oom;
     if (rc < 0) return rc;
+
+    if (req->type == T_PENDING_TIME_DISTRIBUTION && fill_buckets(&a)) goto oom;
 
     group_t **gs = strata_arena_alloc(arena, (a.n ? a.n : 1) * sizeof *gs);
     if (!gs) goto oom;

@@ -63,7 +63,8 @@ int api_telemetry_parse(const api_telemetry_param_t *params, size_t nparams, str
  * application/json (q-values are not weighed).  NULL -> 0. */
 int api_telemetry_wants_csv(const char *accept);
 
-/* "application/json" or "text/csv". */
+/* "application/json" or "text/csv; charset=utf-8" (as metrics and report
+ * files). */
 const char *api_telemetry_content_type(api_telemetry_format_t fmt);
 
 /* Computes the answer for the tenant's non-deleted workloads at now_ms and
@@ -71,7 +72,11 @@ const char *api_telemetry_content_type(api_telemetry_format_t fmt);
  * DepartmentName/ProjectName after their ids, then value).  *body is
  * NUL-terminated, in arena; *len excludes the NUL.  Values are ordered by
  * their group values; only groups with at least one workload appear.
- * Returns 0, STRATA_EINVAL (NULL argument) or STRATA_ENOMEM. */
+ * PENDING_TIME_DISTRIBUTION answers all 4 buckets (zeros included) for
+ * every value of its other key that has a workload, and without groupBy
+ * always.  Returns 0, STRATA_ENOTFOUND (clusterId names a cluster no
+ * workload of the tenant ever carried, deleted ones included),
+ * STRATA_EINVAL (NULL argument) or STRATA_ENOMEM. */
 int api_telemetry_compute(api_registry_t *reg, int32_t tenant_id, const api_telemetry_request_t *req,
                           int64_t now_ms, api_telemetry_format_t fmt, strata_arena_t *arena, char **body,
                           size_t *len);

@@ -44,7 +44,11 @@ int api_workload_metrics(const api_read_source_t *src, api_registry_t *reg, int3
     if (err && errcap) err[0] = 0;
     if (!workload_id || !arena) return STRATA_EINVAL;
     pod_list_t pods = { .arena = arena };
+    char stored[256];
     if (reg) {
+        /* the series carry the id as the data spells it; a uuid may be asked in any case */
+        if (api_registry_stored_id(reg, tenant_id, workload_id, stored, sizeof stored) == 0)
+            workload_id = stored;
         int rc = api_registry_foreach_pod(reg, tenant_id, workload_id, collect_pod, &pods);
         if (rc == STRATA_ENOTFOUND) {
             if (err && errcap) snprintf(err, errcap, "workload %.64s not found", workload_id);

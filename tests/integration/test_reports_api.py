@@ -505,13 +505,21 @@ def lifecycle(srv, t1, t2, tr, ids):
         "no token -> 401 with WWW-Authenticate", "%s %s" % (st, data))
     st, _, data = srv.req("PUT", REPORTS + "/" + rid, "{}", tok=t1)
     tap(st == 405 and jbody(data).get("code") == 405, "PUT on a report -> 405", data)
+    # report ids are uuids: any letter case finds the report, which echoes its stored id
+    st, _, data = srv.req("GET", REPORTS + "/" + rid.upper(), tok=t1)
+    tap(st == 200 and jbody(data).get("id") == rid and valid("get", P1, 200, jbody(data)),
+        "GET with the id in upper case -> 200, the stored id echoed", "%s %s" % (st, data))
+    st, hdr, data = srv.req("GET", REPORTS + "/" + rid.upper() + "/file", tok=t1)
+    tap(st == 200 and same_csv("none", data.decode())[0] and hdr.get("content-type") == "text/csv; charset=utf-8",
+        "GET file with the id in upper case -> 200, the same CSV, text/csv; charset=utf-8", "%s %s" % (st, hdr))
     # delete: 204, then 404 everywhere, file gone from disk
     csv_path = os.path.join(srv.datadir, "reports", rid + ".csv")
     had = os.path.exists(csv_path)
-    st, _, data = srv.req("DELETE", REPORTS + "/" + rid, tok=t1)
+    st, _, data = srv.req("DELETE", REPORTS + "/" + rid.upper(), tok=t1)
     tap(st == 204 and data == b"" and valid("delete", P1, 204, data) and had and not os.path.exists(csv_path)
         and not os.path.exists(os.path.join(srv.datadir, "reports", rid + ".json")),
-        "DELETE -> 204, empty body, metadata and CSV removed from the data dir", "%s %s had=%s" % (st, data, had))
+        "DELETE (id in upper case) -> 204, empty body, metadata and CSV removed from the data dir",
+        "%s %s had=%s" % (st, data, had))
     for m, suffix in [("GET", ""), ("GET", "/file"), ("DELETE", "")]:
         check_error("after delete: %s%s -> 404" % (m, suffix), srv.req(m, REPORTS + "/" + rid + suffix, tok=t1),
                     404, "report not found", m.lower(), P1 + suffix)

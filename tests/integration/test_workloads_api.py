@@ -254,7 +254,7 @@ def metrics_golden(api, f, r1):
         "CPU_USAGE_CORES,%s,0.5,," % iso(f.t(15)), "CPU_USAGE_CORES,%s,0.5,," % iso(f.t(30)),
         "CPU_USAGE_CORES,%s,%r,," % (iso(f.t(45)), 850 / 900), "CPU_USAGE_CORES,%s,1,," % iso(f.t(60)), ""])
     st, hdrs, text = api.get(q(A, "GPU_UTILIZATION,CPU_USAGE_CORES"), r1, accept="text/csv")
-    tap(st == 200 and hdrs.get("content-type", "").startswith("text/csv") and text == csv_want,
+    tap(st == 200 and hdrs.get("content-type", "") == "text/csv; charset=utf-8" and text == csv_want,
         "golden metrics CSV, exact text", "%r\nwant %r" % (text, csv_want))
 
     # C: TTFT buckets grow by 10, 40, 80, 95, 100 a minute -> every 15-min step: 150, 600, 1200,
@@ -311,7 +311,9 @@ def telemetry_golden(api, f, r1):
         ("telemetryType=GPU_ALLOCATION", [("3", [])]),
         ("telemetryType=IDLE_ALLOCATED_GPUS", [("1", [])]),
         ("telemetryType=PENDING_TIME_DISTRIBUTION", [("1", [("PendingTime", "0-1h", None)]),
-                                                     ("1", [("PendingTime", "1h-6h", None)])]),
+                                                     ("1", [("PendingTime", "1h-6h", None)]),
+                                                     ("0", [("PendingTime", "6h-24h", None)]),
+                                                     ("0", [("PendingTime", "24h+", None)])]),
         ("telemetryType=WORKLOADS_COUNT&groupBy=Phase", [("1", [("Phase", "Completed", None)]),
                                                          ("2", [("Phase", "Pending", None)]),
                                                          ("2", [("Phase", "Running", None)])]),
@@ -323,8 +325,20 @@ def telemetry_golden(api, f, r1):
           ("1", [("ProjectId", "p2", "proj-two"), ("Category", "Deploy", None)]),
           ("1", [("ProjectId", "p2", "proj-two"), ("Category", "Train", None)])]),
         ("telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=DepartmentId",
-         [("1", [("PendingTime", "0-1h", None), ("DepartmentId", "d2", "dep-two")]),
-          ("1", [("PendingTime", "1h-6h", None), ("DepartmentId", "d1", "dep-one")])]),
+         [("0", [("PendingTime", "0-1h", None), ("DepartmentId", "d1", "dep-one")]),
+          ("1", [("PendingTime", "0-1h", None), ("DepartmentId", "d2", "dep-two")]),
+          ("1", [("PendingTime", "1h-6h", None), ("DepartmentId", "d1", "dep-one")]),
+          ("0", [("PendingTime", "1h-6h", None), ("DepartmentId", "d2", "dep-two")]),
+          ("0", [("PendingTime", "6h-24h", None), ("DepartmentId", "d1", "dep-one")]),
+          ("0", [("PendingTime", "6h-24h", None), ("DepartmentId", "d2", "dep-two")]),
+          ("0", [("PendingTime", "24h+", None), ("DepartmentId", "d1", "dep-one")]),
+          ("0", [("PendingTime", "24h+", None), ("DepartmentId", "d2", "dep-two")])]),
+        # only groups with a Pending workload appear (Running-only d1 types do not), each with 4 buckets
+        ("telemetryType=PENDING_TIME_DISTRIBUTION&groupBy=Category",
+         [("1", [("PendingTime", "0-1h", None), ("Category", "Train", None)]),
+          ("1", [("PendingTime", "1h-6h", None), ("Category", "Train", None)]),
+          ("0", [("PendingTime", "6h-24h", None), ("Category", "Train", None)]),
+          ("0", [("PendingTime", "24h+", None), ("Category", "Train", None)])]),
         ("telemetryType=WORKLOADS_COUNT&groupBy=CurrentNodepools",
          [("3", [("CurrentNodepools", "", None)]), ("1", [("CurrentNodepools", "pool-a", None)]),
           ("1", [("CurrentNodepools", "pool-b", None)])]),
@@ -332,7 +346,7 @@ def telemetry_golden(api, f, r1):
         ("telemetryType=WORKLOADS_COUNT&filterByPhases=Running,Completed&clusterId=" + CLUSTER, [("3", [])]),
         ("telemetryType=WORKLOADS_COUNT&departmentId=d2&groupBy=Type",
          [("1", [("Type", "Training", None)]), ("1", [("Type", "Workspace", None)])]),
-        ("telemetryType=WORKLOADS_COUNT&clusterId=" + NIL, [("0", [])]),
+        ("telemetryType=WORKLOADS_COUNT&clusterId=" + CLUSTER.upper(), [("5", [])]),
         ("telemetryType=WORKLOADS_COUNT&unknownParameter=x&limit=nonsense", [("5", [])]),
     ]
     for qs, want in cases:
@@ -342,10 +356,18 @@ def telemetry_golden(api, f, r1):
     st, hdrs, text = tel("telemetryType=WORKLOADS_COUNT&groupBy=DepartmentId,Phase", "text/csv")
     want = ("DepartmentId,DepartmentName,Phase,value\nd1,dep-one,Pending,1\nd1,dep-one,Running,2\n"
             "d2,dep-two,Completed,1\nd2,dep-two,Pending,1\n")
-    tap(st == 200 and hdrs.get("content-type", "").startswith("text/csv") and text == want,
-        "telemetry CSV by DepartmentId,Phase, exact text", "%r" % text)
+    tap(st == 200 and hdrs.get("content-type", "") == "text/csv; charset=utf-8" and text == want,
+        "telemetry CSV by DepartmentId,Phase, exact text, text/csv; charset=utf-8", "%r %r" % (hdrs, text))
     st, _, text = tel("telemetryType=IDLE_ALLOCATED_GPUS", "text/csv")
     tap(st == 200 and text == "value\n1\n", "telemetry CSV without groups", "%r" % text)
+    st, hdrs, text = tel("telemetryType=PENDING_TIME_DISTRIBUTION", "text/csv")
+    tap(st == 200 and text == "PendingTime,value\n0-1h,1\n1h-6h,1\n6h-24h,0\n24h+,0\n",
+        "telemetry CSV PENDING_TIME_DISTRIBUTION: all 4 buckets", "%r" % text)
+    # a cluster no workload of the tenant ever carried: 404 (the spec's error body), JSON and CSV
+    for accept in (None, "text/csv"):
+        st, hdrs, body = api.get(W + "/telemetry?telemetryType=WORKLOADS_COUNT&clusterId=" + NIL, r1, P_TEL, accept)
+        tap(st == 404 and isinstance(body, dict) and body.get("code") == 404 and NIL in body.get("details", ""),
+            "telemetry clusterId never seen -> 404 (Accept %s)" % accept, "%s %s" % (st, body))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,6 +402,12 @@ def lists(api, f, r1):
         ("search=nothing-like-this", [], None),
         ("sortBy=allocatedGPU&sortOrder=desc", [A, C, D, P1, P2], None),  # P2 has no allocation: null last
         ("unknownParameter=1&sortBy=name", by_name, None),
+        # absent optional strings are null: comparisons never match, != and !@ do
+        ("filterBy=distributedFramework<=PyTorch", [], None),
+        ("filterBy=distributedFramework>=A", [], None),
+        ("filterBy=distributedFramework!=PyTorch&sortBy=name", by_name, None),
+        ("filterBy=aiApplicationName!@x&sortBy=name", by_name, None),
+        ("filterBy=submittedBy<=alice&sortBy=name", by_name, None),
     ]
     for qs, want, nxt in cases:
         st, _, body = api.get(W + "?" + qs, r1, P_LIST)
@@ -461,7 +489,9 @@ def isolation(api, f, r1, r2, r3):
             st, _, body = api.get(W + "/telemetry?telemetryType=" + t, tok, P_TEL)
             got[t] = body["values"][0]["value"] if st == 200 and len(body.get("values", [])) == 1 else (st, body)
         st, _, body = api.get(W + "/telemetry?telemetryType=PENDING_TIME_DISTRIBUTION", tok, P_TEL)
-        tap(got == want and st == 200 and body.get("values") == [],
+        zeros = [{"value": "0", "groups": [{"key": "PendingTime", "value": b}]}
+                 for b in ("0-1h", "1h-6h", "6h-24h", "24h+")]
+        tap(got == want and st == 200 and body.get("values") == zeros,
             "tenant %d: telemetry counts only its own workloads" % tenant, "%s %s" % (got, body))
     codes = [api.get(W + "/" + X + sub, r1, sp)[0] for sub, sp in
              (("", W_ID), ("/endpoints", P_EP), ("/elements", P_EL), ("/elements/count", P_ELC),
@@ -469,6 +499,24 @@ def isolation(api, f, r1, r2, r3):
     tap(codes == [404] * 5, "tenant 1: tenant 2's workload is 404 on every per-id endpoint", codes)
     st, _, body = api.get(W + "/" + NIL, r1, W_ID)
     tap(st == 404 and body.get("code") == 404, "unknown workload id -> 404 JSON", body)
+    # seen clusters are per tenant: tenant 3 has none
+    st, _, body = api.get(W + "/telemetry?telemetryType=WORKLOADS_COUNT&clusterId=" + CLUSTER, r3, P_TEL)
+    tap(st == 404 and body.get("code") == 404, "tenant 3: tenant 1's cluster is 404 to telemetry", body)
+
+
+def uuid_case(api, f, r1):
+    """Uuids compare case-insensitively (RFC 4122): every per-id endpoint finds an upper-case id
+    and answers what the lower-case one does (the stored id echoed)."""
+    rng = "&start=%s&end=%s" % (iso(f.t0), iso(f.t(60)))
+    for sub, sp in (("", W_ID), ("/endpoints", P_EP), ("/elements", P_EL), ("/elements/count", P_ELC),
+                    ("/metrics?metricType=GPU_ALLOCATION,CPU_USAGE_CORES" + rng, P_MET)):
+        lo = api.get(W + "/" + A + sub, r1, sp)
+        up = api.get(W + "/" + A.upper() + sub, r1, sp)
+        tap(up[0] == 200 and lo[0] == 200 and up[2] == lo[2],
+            "upper-case workload id: %s answers as the lower-case one" % (sub.split("?")[0] or "GET"),
+            "%s %s / %s" % (up[0], str(up[2])[:300], str(lo[2])[:300]))
+    st, _, body = api.get(W + "/" + A.upper(), r1, W_ID)
+    tap(st == 200 and body.get("id") == A, "upper-case workload id: the stored id is echoed", body)
 
 
 def metrics_counter(srv, api, f, r1):
@@ -822,6 +870,7 @@ def main():
         lists(api, f, r1)
         validation(api, f, r1, w1)
         isolation(api, f, r1, r2, r3)
+        uuid_case(api, f, r1)
         metrics_counter(srv, api, f, r1)
         end_to_end(api, srv, tmp, r4, w4)
         tap(srv.stop() == 0, "SIGTERM exits 0")
