@@ -100,16 +100,20 @@ static int h_file(api_call_t *c, void *ctx)
     return api_call_reply_fd(c, 200, "text/csv; charset=utf-8", f.fd, (uint64_t)f.size);
 }
 
+/* Reading reports (list, count, one, its file) is allowed to metrics:read and
+ * to reports:write: whoever may create a report may poll and download it. */
+#define REPORTS_READ (API_SCOPE_METRICS_READ | API_SCOPE_REPORTS_WRITE)
+
 size_t api_reports_routes(api_reports_ref_t *ref, api_route_t *out, size_t cap)
 {
     /* /count before /{} so "count" is not taken for an id */
     const api_route_t r[API_REPORTS_NROUTES] = {
         { "POST", "/api/v1/org-unit/reports", API_SCOPE_REPORTS_WRITE, h_create, ref, 0 },
-        { "GET", "/api/v1/org-unit/reports", API_SCOPE_METRICS_READ, h_list, ref, 0 },
-        { "GET", "/api/v1/org-unit/reports/count", API_SCOPE_METRICS_READ, h_count, ref, 0 },
-        { "GET", "/api/v1/org-unit/reports/{}", API_SCOPE_METRICS_READ, h_get, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports", REPORTS_READ, h_list, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports/count", REPORTS_READ, h_count, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports/{}", REPORTS_READ, h_get, ref, 0 },
         { "DELETE", "/api/v1/org-unit/reports/{}", API_SCOPE_REPORTS_WRITE, h_delete, ref, 0 },
-        { "GET", "/api/v1/org-unit/reports/{}/file", API_SCOPE_METRICS_READ, h_file, ref, 0 },
+        { "GET", "/api/v1/org-unit/reports/{}/file", REPORTS_READ, h_file, ref, 0 },
     };
     size_t n = cap < API_REPORTS_NROUTES ? cap : API_REPORTS_NROUTES;
     memcpy(out, r, n * sizeof *r);

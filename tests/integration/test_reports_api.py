@@ -472,6 +472,42 @@ def list_and_count(srv, t1, t2, ids):
     tap(st == 200 and jbody(data) == {"count": 1}, "tenant 2 counts only its own report", data)
 
 
+def scopes(srv, t1, tr, rid):
+    """reports:write alone may create a report and read it back (poll, list, count, file);
+    metrics:read alone reads; a token with neither gets 403 on every read."""
+    P1 = REPORTS + "/{reportId}"
+    w_only = token(1, "reports:write", sub="w")
+    st, _, data = srv.req("POST", REPORTS, dict(FULL, name="scope w-only"), tok=w_only)
+    wr = jbody(data)
+    tap(st == 202 and wr.get("createdBy") == "w", "POST with only reports:write -> 202", data)
+    wr = poll(srv, wr.get("id", ""), w_only)
+    tap(wr.get("status") == "Ready" and report_item_valid(wr),
+        "GET (poll) its report with only reports:write -> 200 until Ready", wr)
+    for tok, who in [(w_only, "reports:write"), (tr, "metrics:read")]:
+        st, hdr, data = srv.req("GET", REPORTS + "/" + wr.get("id", "") + "/file", tok=tok)
+        ok, diff = same_csv("none", data.decode())
+        tap(st == 200 and ok and hdr.get("content-type", "").startswith("text/csv"),
+            "GET file with only %s -> 200 and the CSV" % who, "%s %s" % (st, diff or data[:200]))
+        st, _, data = srv.req("GET", REPORTS + "?filterBy=" + quote("name==scope w-only"), tok=tok)
+        b = jbody(data)
+        tap(st == 200 and [r["id"] for r in b.get("reports", [])] == [wr.get("id")],
+            "GET list with only %s -> 200" % who, data)
+        st, _, data = srv.req("GET", REPORTS + "/count?filterBy=" + quote("name==scope w-only"), tok=tok)
+        tap(st == 200 and jbody(data) == {"count": 1}, "GET count with only %s -> 200" % who, data)
+        st, _, data = srv.req("GET", REPORTS + "/" + rid, tok=tok)
+        tap(st == 200 and jbody(data).get("id") == rid, "GET one with only %s -> 200" % who, data)
+    neither = token(1, "metrics:write", sub="n")
+    need = "token lacks scope metrics:read or reports:write"
+    for path, vpath in [(REPORTS, P1), (REPORTS + "/count", P1), (REPORTS + "/" + rid, P1),
+                        (REPORTS + "/" + rid + "/file", P1 + "/file")]:
+        check_error("GET %s with only metrics:write -> 403" % path.replace(rid, "{id}"),
+                    srv.req("GET", path, tok=neither), 403, "insufficient scope", "get", vpath, details=need)
+    check_error("POST with only metrics:write -> 403", srv.req("POST", REPORTS, dict(FULL, name="y"), tok=neither),
+                403, "insufficient scope", "post", REPORTS, details="token lacks scope reports:write")
+    st, _, _ = srv.req("DELETE", REPORTS + "/" + wr.get("id", ""), tok=w_only)
+    tap(st == 204, "DELETE with only reports:write -> 204")
+
+
 def lifecycle(srv, t1, t2, tr, ids):
     rid = ids["none"]
     P1 = REPORTS + "/{reportId}"
@@ -497,9 +533,7 @@ def lifecycle(srv, t1, t2, tr, ids):
                 403, "insufficient scope", "post", REPORTS, details="token lacks scope reports:write")
     check_error("DELETE with only metrics:read -> 403", srv.req("DELETE", REPORTS + "/" + rid, tok=tr),
                 403, "insufficient scope", "delete", P1, details="token lacks scope reports:write")
-    w_only = token(1, "reports:write", sub="w")
-    check_error("GET with only reports:write -> 403", srv.req("GET", REPORTS + "/" + rid, tok=w_only),
-                403, "insufficient scope", "get", P1, details="token lacks scope metrics:read")
+    scopes(srv, t1, tr, rid)
     st, hdr, data = srv.req("GET", REPORTS)
     tap(st == 401 and hdr.get("www-authenticate") == "Bearer" and valid("get", P1, 401, jbody(data)),
         "no token -> 401 with WWW-Authenticate", "%s %s" % (st, data))
