@@ -356,7 +356,8 @@ static void test_create_validation(void **state)
              "\"createdAt\": \"2024-12-20T14:30:00Z\", \"start\": \"2024-12-01T00:00:00Z\", "
              "\"end\": \"2024-12-02T00:00:00.500Z\", \"groupBy\": null, "
              "\"filterBy\": [\"departmentName==a==b\"], \"status\": \"Pending\", "
-             "\"statusUpdatedAt\": \"2024-12-20T14:30:00Z\", \"statusMessage\": \"Waiting for a worker\"}",
+             "\"statusUpdatedAt\": \"2024-12-20T14:30:00Z\", \"statusMessage\": \"Waiting for a worker\", "
+             "\"expiresAt\": \"2025-01-19T14:30:00Z\"}",
              id);
     char *got = json_dumps(j, 0);
     assert_string_equal(got, want);
@@ -623,7 +624,7 @@ static void test_list_count(void **state)
     q.nfilter = 1;
     assert_err(api_reports_list(st, 1, &q, a, &r), STRATA_EINVAL);
     assert_string_equal(r.error, "filterBy: invalid term \"owner==bob\": unknown field \"owner\" "
-                                 "(name, status, createdAt, createdBy)");
+                                 "(name, status, createdAt, createdBy, groupBy)");
     const char *bad2[] = { "createdAt>=yesterday" };
     q.filter_by = bad2;
     assert_err(api_reports_count(st, 1, &q, a, &r), STRATA_EINVAL);
@@ -635,7 +636,7 @@ static void test_list_count(void **state)
     api_reports_query_init(&q);
     q.sort_by = "id";
     assert_err(api_reports_list(st, 1, &q, a, &r), STRATA_EINVAL);
-    assert_string_equal(r.error, "sortBy: must be one of name, status, createdAt, createdBy");
+    assert_string_equal(r.error, "sortBy: must be one of name, status, createdAt, createdBy, groupBy");
     api_reports_query_init(&q);
     q.limit = 501;
     assert_err(api_reports_list(st, 1, &q, a, &r), STRATA_EINVAL);
@@ -959,6 +960,142 @@ static void test_retention(void **state)
     assert_ok(api_reports_get(st, 1, older, a, &r));
     strata_arena_free(a);
     api_reports_close(st);
+}
+
+/* groupBy as a list filter and sort field; expiresAt; Retry-After on a file not ready. */
+static void test_list_group_by_expires(void **state)
+{
+    gen_ctx_t g;
+    gen_ctx_init(&g);
+    api_reports_t *st = open_store(*state, 0, gen, &g);
+    const char *groups[] = { "Project", NULL, "Cluster", "Project", "Nodepool" };
+    char body[256], id[5][37];
+    for (int i = 0; i < 5; i++) {
+        atomic_store(&g_now, T0 + i * HOUR);
+        if (groups[i])
+            snprintf(body, sizeof body,
+                     "{\"name\":\"r%d\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-03T00:00:00Z\","
+                     "\"groupBy\":\"%s\"}",
+                     i, groups[i]);
+        else
+            snprintf(body, sizeof body,
+                     "{\"name\":\"r%d\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-03T00:00:00Z\"}",
+                     i);
+        create_ok(st, 1, "alice", body, id[i]);
+    }
+    strata_arena_t *a = strata_arena_new(0);
+    api_reports_query_t q;
+    int64_t next;
+    const char *f1[] = { "groupBy==Project" };
+    api_reports_query_init(&q);
+    q.filter_by = f1;
+    q.nfilter = 1;
+    assert_string_equal(list_names(st, 1, &q, a, &next), "r0,r3");
+    assert_int_equal(count_of(st, 1, &q, a), 2);
+    const char *f2[] = { "groupBy!=Project" }; /* a report without groupBy included */
+    q.filter_by = f2;
+    assert_string_equal(list_names(st, 1, &q, a, &next), "r1,r2,r4");
+    const char *f3[] = { "groupBy==Project", "groupBy==Cluster" }; /* list terms are AND'ed */
+    q.filter_by = f3;
+    q.nfilter = 2;
+    assert_int_equal(count_of(st, 1, &q, a), 0);
+    const char *f4[] = { "groupBy=^N" };
+    q.filter_by = f4;
+    q.nfilter = 1;
+    assert_string_equal(list_names(st, 1, &q, a, &next), "r4");
+    api_reports_query_init(&q);
+    q.sort_by = "groupBy";
+    assert_string_equal(list_names(st, 1, &q, a, &next), "r1,r2,r4,r0,r3");
+    q.sort_order = "desc";
+    assert_string_equal(list_names(st, 1, &q, a, &next), "r3,r0,r4,r2,r1");
+    api_reports_result_t r;
+    const char *bad[] = { "groupBy==none" };
+    api_reports_query_init(&q);
+    q.filter_by = bad;
+    q.nfilter = 1;
+    assert_err(api_reports_count(st, 1, &q, a, &r), STRATA_EINVAL);
+    assert_string_equal(r.error, "filterBy: invalid term \"groupBy==none\": groupBy must be one of Nodepool, "
+                                 "Project, Department, Cluster");
+
+    /* expiresAt = createdAt + retention (30d by default), in get and list */
+    json_t *j = get_json(st, 1, id[2]);
+    assert_string_equal(jstr(j, "createdAt"), "2024-12-20T16:30:00Z");
+    assert_string_equal(jstr(j, "expiresAt"), "2025-01-19T16:30:00Z");
+    json_decref(j);
+    api_reports_query_init(&q);
+    assert_ok(api_reports_list(st, 1, &q, a, &r));
+    j = json_loads(r.json, 0, NULL);
+    assert_string_equal(jstr(json_array_get(json_object_get(j, "reports"), 0), "expiresAt"),
+                        "2025-01-19T14:30:00Z");
+    json_decref(j);
+
+    /* the file of a Pending report: 409 with a Retry-After */
+    api_reports_file_t f;
+    assert_err(api_reports_open_file(st, 1, id[0], a, &f, &r), STRATA_ECONFLICT);
+    assert_int_equal(r.retry_after_s, API_REPORTS_RETRY_AFTER_S);
+    api_reports_close(st);
+
+    /* retention 0 (kept forever): expiresAt null; the metadata file never holds it */
+    api_reports_options_t o;
+    api_reports_options_init(&o);
+    o.workers = 0;
+    o.generate = gen;
+    o.generate_ctx = &g;
+    o.now_ms = now_fn;
+    o.retention_ms = 0;
+    assert_ok(api_reports_open(*state, &o, &st));
+    j = get_json(st, 1, id[2]);
+    assert_true(json_is_null(json_object_get(j, "expiresAt")));
+    json_decref(j);
+    char path[512];
+    snprintf(path, sizeof path, "%s/reports/%s.json", (const char *)*state, id[2]);
+    char *meta = slurp(path);
+    assert_non_null(meta);
+    assert_null(strstr(meta, "expiresAt"));
+    free(meta);
+    strata_arena_free(a);
+    api_reports_close(st);
+}
+
+/* The JSON view of a CSV, read a few bytes at a time: quoted fields, an empty
+ * average (null), number layouts, asOf. */
+static void test_file_json(void **state)
+{
+    (void)state;
+    const char *csv =
+        "date,project_id,project_name,gpu_allocation_hours,gpu_utilization_avg_pct,workloads\r\n"
+        "2024-12-01,p1,\"team, \"\"a\"\"\nline\",7,,2\n"
+        "2024-12-02,p2,b\\c,1e-7,1e+21,1\n";
+    char tmpl[] = "/tmp/strata-file-json-XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    unlink(tmpl);
+    assert_int_equal(write(fd, csv, strlen(csv)), (ssize_t)strlen(csv));
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    api_reports_file_json_t *j;
+    assert_ok(api_reports_file_json_new(fd, D1 + 2 * DAY, &j));
+    char out[4096];
+    size_t n = 0;
+    for (;;) {
+        ssize_t k = api_reports_file_json_read(j, out + n, 3);
+        assert_true(k >= 0);
+        if (k == 0) break;
+        n += (size_t)k;
+        assert_true(n < sizeof out - 3);
+    }
+    out[n] = 0;
+    api_reports_file_json_free(j);
+    assert_string_equal(out, "{\"columns\":[{\"name\":\"date\",\"kind\":\"dimension\"},"
+                             "{\"name\":\"project_id\",\"kind\":\"dimension\"},"
+                             "{\"name\":\"project_name\",\"kind\":\"dimension\"},"
+                             "{\"name\":\"gpu_allocation_hours\",\"kind\":\"measure\"},"
+                             "{\"name\":\"gpu_utilization_avg_pct\",\"kind\":\"measure\"},"
+                             "{\"name\":\"workloads\",\"kind\":\"measure\"}],"
+                             "\"rows\":[[\"2024-12-01\",\"p1\",\"team, \\\"a\\\"\\nline\",7,null,2],"
+                             "[\"2024-12-02\",\"p2\",\"b\\\\c\",1e-7,1e+21,1]],"
+                             "\"asOf\":\"2024-12-03T00:00:00Z\"}");
+    assert_true(api_reports_is_measure("workloads"));
+    assert_false(api_reports_is_measure("nodepool"));
 }
 
 /* ---- aggregation ------------------------------------------------------------------ */
@@ -1629,6 +1766,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_mid_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_requeues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_group_by_expires, setup, teardown),
+        cmocka_unit_test(test_file_json),
         cmocka_unit_test(test_agg_gpu_hours),
         cmocka_unit_test(test_agg_midnight_split),
         cmocka_unit_test(test_agg_cpu_counter_reset),

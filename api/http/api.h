@@ -49,7 +49,7 @@ int api_auth_new(enum api_auth_mode mode, const char *secret_file, const char *p
 void api_auth_free(api_auth_t *auth);
 
 /* Checks an Authorization header value (may be NULL) for a request that needs
- * `scope` (0 = any valid token).  Returns 0 and fills who, STRATA_EUNAUTH for
+ * `scope` (0 = any valid token; several bits = any one of them).  Returns 0 and fills who, STRATA_EUNAUTH for
  * a missing/bad/expired token, STRATA_EFORBIDDEN for a missing scope; msg
  * gets the reason. */
 int api_auth_check(const api_auth_t *auth, const char *authorization, unsigned scope, int64_t now_s,

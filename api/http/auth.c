@@ -122,13 +122,25 @@ static int has_scope(const char *scopes, const char *want)
     return 0;
 }
 
-static const char *scope_name(unsigned scope)
+/* "metrics:read", or for a route any of several scopes allow,
+ * "metrics:read or reports:write". */
+static void scope_names(unsigned scope, char *buf, size_t cap)
 {
-    switch (scope) {
-    case API_SCOPE_METRICS_WRITE: return "metrics:write";
-    case API_SCOPE_METRICS_READ: return "metrics:read";
-    case API_SCOPE_REPORTS_WRITE: return "reports:write";
-    default: return "?";
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {
+        { API_SCOPE_METRICS_WRITE, "metrics:write" },
+        { API_SCOPE_METRICS_READ, "metrics:read" },
+        { API_SCOPE_REPORTS_WRITE, "reports:write" },
+    };
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(scope & names[i].bit)) continue;
+        int k = snprintf(buf + o, cap - o, "%s%s", o ? " or " : "", names[i].name);
+        if (k < 0 || (size_t)k >= cap - o) break;
+        o += (size_t)k;
     }
 }
 
@@ -184,7 +196,9 @@ int api_auth_check(const api_auth_t *a, const char *authorization, unsigned scop
     if (has_scope(scopes, "metrics:read")) who->scopes |= API_SCOPE_METRICS_READ;
     if (has_scope(scopes, "reports:write")) who->scopes |= API_SCOPE_REPORTS_WRITE;
     if (scope && !(who->scopes & scope)) {
-        snprintf(msg, msgcap, "token lacks scope %s", scope_name(scope));
+        char names[64];
+        scope_names(scope, names, sizeof names);
+        snprintf(msg, msgcap, "token lacks scope %s", names);
         rc = STRATA_EFORBIDDEN;
         goto out;
     }

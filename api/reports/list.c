@@ -15,8 +15,10 @@
 #include "strata_err.h"
 #include "strata_time.h"
 
-enum field { F_NAME, F_STATUS, F_CREATED_AT, F_CREATED_BY, F_COUNT };
-static const char *const FIELDS[F_COUNT] = { "name", "status", "createdAt", "createdBy" };
+enum field { F_NAME, F_STATUS, F_CREATED_AT, F_CREATED_BY, F_GROUP_BY, F_COUNT };
+static const char *const FIELDS[F_COUNT] = { "name", "status", "createdAt", "createdBy", "groupBy" };
+#define FIELDS_TEXT "name, status, createdAt, createdBy, groupBy"
+#define GROUPS_TEXT "Nodepool, Project, Department, Cluster"
 
 typedef struct term {
     int field;
@@ -54,9 +56,8 @@ static int parse_query(const api_reports_query_t *q, query_t *pq, strata_arena_t
             if (strlen(FIELDS[f]) == i && strncmp(s, FIELDS[f], i) == 0) t->field = f;
         if (t->field < 0)
             return reports_error(out, arena, STRATA_EINVAL,
-                                 "filterBy: invalid term \"%s\": unknown field \"%.*s\" (name, status, "
-                                 "createdAt, createdBy)",
-                                 s, (int)i, s);
+                                 "filterBy: invalid term \"%s\": unknown field \"%.*s\" (" FIELDS_TEXT ")", s,
+                                 (int)i, s);
         if (api_filter_op_parse(s + i, &t->op))
             return reports_error(out, arena, STRATA_EINVAL,
                                  "filterBy: invalid term \"%s\": expected one of " API_FILTER_OPS_TEXT
@@ -70,14 +71,18 @@ static int parse_query(const api_reports_query_t *q, query_t *pq, strata_arena_t
             return reports_error(out, arena, STRATA_EINVAL,
                                  "filterBy: invalid term \"%s\": \"%s\" is not an RFC 3339 date-time", s,
                                  t->val);
+        enum api_report_group g;
+        if (t->field == F_GROUP_BY && (t->op == API_FILTER_EQ || t->op == API_FILTER_NE) &&
+            report_parse_group(t->val, &g))
+            return reports_error(out, arena, STRATA_EINVAL,
+                                 "filterBy: invalid term \"%s\": groupBy must be one of " GROUPS_TEXT, s);
     }
     if (q->sort_by) {
         pq->sort_field = -1;
         for (int f = 0; f < F_COUNT; f++)
             if (strcmp(q->sort_by, FIELDS[f]) == 0) pq->sort_field = f;
         if (pq->sort_field < 0)
-            return reports_error(out, arena, STRATA_EINVAL,
-                                 "sortBy: must be one of name, status, createdAt, createdBy");
+            return reports_error(out, arena, STRATA_EINVAL, "sortBy: must be one of " FIELDS_TEXT);
     }
     if (q->sort_order) {
         if (strcmp(q->sort_order, "desc") == 0)
@@ -103,6 +108,7 @@ static const char *field_text(const report_t *r, int f, char *buf, size_t cap)
     case F_NAME: return r->name;
     case F_STATUS: return reports_status_names[r->status];
     case F_CREATED_BY: return r->created_by;
+    case F_GROUP_BY: return r->group_by ? reports_group_names[r->group_by] : ""; /* none: "" */
     default:
         if (strata_time_format_rfc3339(r->created_at, buf, cap) < 0) buf[0] = 0;
         return buf;
@@ -171,7 +177,7 @@ int api_reports_list(api_reports_t *st, int32_t tenant_id, const api_reports_que
     rc = o && arr ? 0 : STRATA_ENOMEM;
     int64_t end = pq.offset > INT64_MAX - pq.limit ? INT64_MAX : pq.offset + pq.limit;
     for (int64_t i = pq.offset; rc == 0 && i < (int64_t)nm && i < end; i++) {
-        json_t *rj = report_json(m[i]);
+        json_t *rj = report_json(m[i], reports_retention(st));
         if (!rj || json_array_append_new(arr, rj)) rc = STRATA_ENOMEM;
     }
     pthread_mutex_unlock(&st->mu);

@@ -32,8 +32,9 @@ static json_t *time_json(int64_t ms)
     return json_string(buf);
 }
 
-/* The spec's Report: ReportRequestFields + ReportCalculatedFields. */
-json_t *report_json(const report_t *r)
+/* The spec's Report: ReportRequestFields + ReportCalculatedFields, plus
+ * expiresAt (the schema allows additional properties). */
+json_t *report_json(const report_t *r, int64_t retention_ms)
 {
     json_t *o = json_object();
     json_t *fb = json_array();
@@ -56,6 +57,11 @@ json_t *report_json(const report_t *r)
     json_object_set_new(o, "status", json_string(reports_status_names[r->status]));
     json_object_set_new(o, "statusUpdatedAt", time_json(r->status_updated_at));
     json_object_set_new(o, "statusMessage", json_string(r->status_message ? r->status_message : ""));
+    if (retention_ms >= 0)
+        json_object_set_new(o, "expiresAt",
+                            retention_ms > 0 && r->created_at <= INT64_MAX - retention_ms
+                                ? time_json(r->created_at + retention_ms)
+                                : json_null());
     return o;
 }
 

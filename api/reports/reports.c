@@ -94,7 +94,7 @@ int api_reports_create(api_reports_t *st, int32_t tenant_id, const char *created
         report_free(r);
         return rc;
     }
-    rc = reports_render(report_json(r), arena, out);
+    rc = reports_render(report_json(r, reports_retention(st)), arena, out);
     pthread_cond_signal(&st->work);
     pthread_mutex_unlock(&st->mu);
     if (rc == 0) strata_info("report created", "id=%s tenant=%d", r->id, (int)tenant_id);
@@ -107,7 +107,8 @@ int api_reports_get(api_reports_t *st, int32_t tenant_id, const char *id, strata
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&st->mu);
     ssize_t i = reports_table_find(st, tenant_id, id);
-    int rc = i < 0 ? STRATA_ENOTFOUND : reports_render(report_json(st->r[i]), arena, out);
+    int rc = i < 0 ? STRATA_ENOTFOUND
+                   : reports_render(report_json(st->r[i], reports_retention(st)), arena, out);
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
@@ -162,6 +163,7 @@ int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id, 
         } else if (r->status != ST_READY) {
             rc = reports_error(out, arena, STRATA_ECONFLICT, "report is not ready (status %s)",
                                reports_status_names[r->status]);
+            out->retry_after_s = API_REPORTS_RETRY_AFTER_S;
         } else {
             char path[4096];
             int fd = open(reports_path(st, r->id, ".csv", path, sizeof path), O_RDONLY | O_CLOEXEC);
@@ -186,6 +188,8 @@ int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id, 
                     file->size = (int64_t)sb.st_size;
                     file->filename = fn;
                     file->content_disposition = cd;
+                    file->group_by = r->group_by;
+                    file->as_of_ms = r->status_updated_at < r->end ? r->status_updated_at : r->end;
                 }
             }
         }

@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "strata_arena.h"
 #include "read.h"
@@ -93,7 +94,11 @@ typedef struct api_reports_result {
     size_t len;
     int64_t total; /* list: matches before paging; count: the count */
     const char *error;
+    int retry_after_s; /* > 0: worth asking again after this long (file not ready yet) */
 } api_reports_result_t;
+
+/* Retry-After of a file asked for while its report is Pending or Processing. */
+#define API_REPORTS_RETRY_AFTER_S 5
 
 /* POST /org-unit/reports.  body is the request body (not NUL-terminated).
  * Validates it as ReportRequestFields (name, start, end required; start < end;
@@ -111,11 +116,13 @@ int api_reports_create(api_reports_t *st, int32_t tenant_id, const char *created
 
 /* GET /org-unit/reports parameters, already split by the HTTP layer. */
 typedef struct api_reports_query {
-    const char *const *filter_by; /* "field<op>value": field name|status|createdAt|createdBy,
-                                     op == != <= >= =@ !@ =^ =$ (dates: == != <= >= compare
-                                     instants; the others apply to the rendered text) */
+    const char *const *filter_by; /* "field<op>value": field name|status|createdAt|createdBy|
+                                     groupBy, op == != <= >= =@ !@ =^ =$ (dates: == != <= >=
+                                     compare instants; the others apply to the rendered text;
+                                     groupBy == and != take the enum's values, a report without
+                                     groupBy is "") */
     size_t nfilter;               /* at most API_REPORTS_MAX_FILTERS */
-    const char *sort_by;          /* name|status|createdAt|createdBy; NULL = createdAt */
+    const char *sort_by;          /* name|status|createdAt|createdBy|groupBy; NULL = createdAt */
     const char *sort_order;       /* "asc" (NULL) or "desc" */
     int64_t offset;               /* >= 0 */
     int64_t limit;                /* 1..500; 0 = 50 */
@@ -131,7 +138,8 @@ int api_reports_list(api_reports_t *st, int32_t tenant_id, const api_reports_que
 /* {"count": N}: filters and search apply; sort, offset and limit do not. */
 int api_reports_count(api_reports_t *st, int32_t tenant_id, const api_reports_query_t *q,
                       strata_arena_t *arena, api_reports_result_t *out);
-/* The Report.  STRATA_ENOTFOUND for a malformed id or another tenant's. */
+/* The Report (with expiresAt: createdAt + retention, null when reports are
+ * kept forever).  STRATA_ENOTFOUND for a malformed id or another tenant's. */
 int api_reports_get(api_reports_t *st, int32_t tenant_id, const char *id, strata_arena_t *arena,
                     api_reports_result_t *out);
 /* Removes the report and its file (answer 204); a generation in progress is
@@ -144,17 +152,34 @@ int api_reports_delete(api_reports_t *st, int32_t tenant_id, const char *id);
  * a ready header value `attachment; filename="..."; filename*=UTF-8''...`
  * (ASCII fallback with unsafe characters replaced, RFC 6266/5987 encoded
  * original), both in the arena.  Pending/Processing: STRATA_ECONFLICT with
- * error "report is not ready (status Pending)"; Failed: STRATA_ECONFLICT with
- * error = the statusMessage. */
+ * error "report is not ready (status Pending)" and retry_after_s set; Failed:
+ * STRATA_ECONFLICT with error = the statusMessage.  group_by and as_of_ms (the
+ * report's end, or when it became Ready if that is earlier) are set for a
+ * Ready report: what api_reports_csv_json needs. */
 typedef struct api_reports_file {
     int fd;
     int64_t size;
     const char *filename;
     const char *content_disposition;
+    enum api_report_group group_by;
+    int64_t as_of_ms;
 } api_reports_file_t;
 
 int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id, strata_arena_t *arena,
                           api_reports_file_t *file, api_reports_result_t *out);
+
+/* The JSON view of a Ready report's CSV (docs/reports.md, "The JSON view"),
+ * produced a piece at a time: {"columns":[{"name":..,"kind":"dimension"|
+ * "measure"}],"rows":[[...],...],"asOf":"<RFC 3339>"}; dimensions are
+ * strings, measures numbers (null for an empty cell).  new takes fd over
+ * (closed by free, also when new fails); read fills buf with up to max bytes:
+ * the count, 0 at the end, a negative STRATA_E* on a read error. */
+typedef struct api_reports_file_json api_reports_file_json_t;
+int api_reports_file_json_new(int fd, int64_t as_of_ms, api_reports_file_json_t **out);
+ssize_t api_reports_file_json_read(api_reports_file_json_t *j, char *buf, size_t max);
+void api_reports_file_json_free(api_reports_file_json_t *j);
+/* 1 for a CSV column that is a measure (a number), 0 for a dimension. */
+int api_reports_is_measure(const char *column);
 
 /* Applies retention now (workers also do every sweep_interval_ms).  Returns
  * how many reports were removed, or a negative error. */

@@ -62,6 +62,12 @@ struct api_reports {
     int nthreads;
 };
 
+/* The retention expiresAt is computed with: 0 when reports are kept forever. */
+static inline int64_t reports_retention(const api_reports_t *st)
+{
+    return st->opt.retention_ms > 0 ? st->opt.retention_ms : 0;
+}
+
 /* ---- helpers.c ------------------------------------------------------------ */
 
 /* The store's clock (opt.now_ms, else CLOCK_REALTIME), ms since the epoch. */
@@ -83,8 +89,10 @@ extern const char *const reports_group_names[5];  /* by api_report_group; [0] NU
 
 /* groupBy name -> enum; STRATA_EINVAL for anything else. */
 int report_parse_group(const char *s, enum api_report_group *g);
-/* The spec's Report (NULL on ENOMEM). */
-json_t *report_json(const report_t *r);
+/* The spec's Report (NULL on ENOMEM) with expiresAt = createdAt +
+ * retention_ms (null for 0: kept forever; left out for < 0: the metadata
+ * file, where it would go stale when the flag changes). */
+json_t *report_json(const report_t *r, int64_t retention_ms);
 /* Dumps j (stolen) into the arena as out->json. */
 int reports_render(json_t *j, strata_arena_t *arena, api_reports_result_t *out);
 

@@ -75,7 +75,7 @@ static int write_atomic(const api_reports_t *st, const char *path, const char *d
 /* Must hold st->mu (or be single-threaded at open). */
 int reports_persist(const api_reports_t *st, const report_t *r)
 {
-    json_t *rep = report_json(r);
+    json_t *rep = report_json(r, -1);
     json_t *o = json_object();
     if (!rep || !o) {
         json_decref(rep);

@@ -330,6 +330,8 @@ def golden_reports(srv, t1, t2):
               and valid("post", REPORTS, 202, r))
         tap(ok, "POST %s -> 202 Pending Report (tenant and createdBy from the token)" % name, "%s %s" % (st, r))
         ids[name] = r.get("id", "")
+        tap(st == 202 and expires_ok(r, 30 * DAY),
+            "POST %s: expiresAt = createdAt + --report-retention (default 30d)" % name, r)
     st, _, data = srv.req("POST", REPORTS, dict(FULL, name="golden tenant2"), tok=t2)
     r = jbody(data)
     ids["tenant2"] = r.get("id", "")
@@ -352,6 +354,31 @@ def golden_reports(srv, t1, t2):
             and hdr.get("content-length") == str(len(data)),
             "report %s file: text/csv, Content-Disposition attachment with the name, Content-Length" % name,
             hdr)
+        st, hdr, data = srv.req("GET", REPORTS + "/" + ids[name] + "/file", tok=tok,
+                                headers={"Accept": "application/json"})
+        want = json_view(golden(name), min(iso_ms(r["statusUpdatedAt"]), iso_ms(r["end"])))
+        got = jbody(data)
+        tap(st == 200 and hdr.get("content-type") == "application/json" and got == want
+            and "content-disposition" not in hdr,
+            "report %s file with Accept: application/json -> the JSON view of the golden CSV" % name,
+            "%s %s\ngot  %r\nwant %s" % (st, hdr, data[:1500], json.dumps(want)[:1500]))
+    # Accept negotiation on the file: text/csv wins when it comes first or alone
+    for accept, kind in [("text/csv", "csv"), ("text/csv, application/json", "csv"), ("*/*", "csv"),
+                         ("application/json, text/csv;q=0.5", "json"), ("Application/JSON", "json")]:
+        st, hdr, data = srv.req("GET", REPORTS + "/" + ids["project"] + "/file", tok=t1,
+                                headers={"Accept": accept})
+        if kind == "csv":
+            ok = st == 200 and hdr.get("content-type", "").startswith("text/csv") and same_csv("project", data.decode())[0]
+        else:
+            ok = st == 200 and hdr.get("content-type") == "application/json" and "columns" in jbody(data)
+        tap(ok, "file with Accept: %s -> %s" % (accept, kind), "%s %s %s" % (st, hdr, data[:200]))
+    b = jbody(srv.req("GET", REPORTS + "/" + ids["partial"] + "/file", tok=t1,
+                      headers={"Accept": "application/json"})[2])
+    tap(b.get("asOf") == "2025-03-11T01:00:00Z" and [c["kind"] for c in b.get("columns", [])][:9] == ["dimension"] * 9
+        and [c["kind"] for c in b.get("columns", [])][9:] == ["measure"] * 9
+        and all(isinstance(x, str) for row in b.get("rows", []) for x in row[:9])
+        and all(x is None or isinstance(x, (int, float)) for row in b.get("rows", []) for x in row[9:]),
+        "JSON view: asOf is the report's end (generated later), dimensions strings, measures numbers or null", b)
     # HEAD gives the headers without the body
     st, hdr, data = srv.req("HEAD", REPORTS + "/" + ids["none"] + "/file", tok=t1)
     tap(st == 200 and data == b"" and hdr.get("content-length") == str(len(golden("none").encode())),
@@ -359,17 +386,60 @@ def golden_reports(srv, t1, t2):
     return ids
 
 
+def iso_ms(s):
+    """RFC 3339 (as strata renders it: Z, optional milliseconds) -> ms."""
+    m = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z$", s or "")
+    if not m:
+        return None
+    y, mo, d, h, mi, se = (int(x) for x in m.groups()[:6])
+    frac = (m.group(7) or "0").ljust(3, "0")[:3]
+    return calendar.timegm((y, mo, d, h, mi, se)) * 1000 + int(frac)
+
+
+def expires_ok(r, retention_ms):
+    c, e = iso_ms(r.get("createdAt")), iso_ms(r.get("expiresAt"))
+    return c is not None and e == c + retention_ms
+
+
+MEASURES = ["gpu_allocation_hours", "gpu_idle_allocated_hours", "gpu_utilization_avg_pct",
+            "gpu_memory_usage_avg_bytes", "cpu_request_core_hours", "cpu_usage_core_hours",
+            "cpu_memory_request_gib_hours", "cpu_memory_usage_gib_hours", "workloads"]
+
+
+def json_view(csv_text, as_of_ms):
+    """What GET .../file with Accept: application/json must answer for a CSV, worked out here
+    with Python's csv module: measures as numbers (empty -> null), the rest strings."""
+    import csv, io
+    recs = list(csv.reader(io.StringIO(csv_text, newline="")))
+    head, rows = recs[0], recs[1:]
+    kinds = ["measure" if h in MEASURES else "dimension" for h in head]
+    out_rows = []
+    for row in rows:
+        out = []
+        for k, cell in zip(kinds, row):
+            if k == "dimension":
+                out.append(cell)
+            else:
+                out.append(None if cell == "" else json.loads(cell))
+        out_rows.append(out)
+    return {"columns": [{"name": h, "kind": k} for h, k in zip(head, kinds)], "rows": out_rows,
+            "asOf": iso(as_of_ms)}
+
+
 def raw_source(tmp, datadir, keyfile, t1):
     """The same golden cases from raw samples only (--report-source=raw, the reference the
     1h-rollup path is checked against): the same CSVs, and the log says where the days came
     from in each mode."""
     srv = Server(tmp, datadir, ["--auth=jwt", "--jwt-secret-file=" + keyfile, "--report-workers=1",
-                                "--report-source=raw", "--log-level=info"], "raw")
+                                "--report-source=raw", "--report-retention=0", "--log-level=info"], "raw")
     try:
         for name, fields in CASES:
             st, _, data = srv.req("POST", REPORTS, dict(fields, name="raw " + name), tok=t1)
             rid = jbody(data).get("id", "")
             r = poll(srv, rid, t1)
+            if name == "none":
+                tap(r and "expiresAt" in r and r["expiresAt"] is None and report_item_valid(r),
+                    "--report-retention=0 (kept forever): expiresAt is null", r)
             st, _, data = srv.req("GET", REPORTS + "/" + rid + "/file", tok=t1)
             ok, diff = same_csv(name, data.decode("utf-8", "replace"))
             tap(r and r.get("status") == "Ready" and st == 200 and ok,
@@ -453,11 +523,44 @@ def list_and_count(srv, t1, t2, ids):
         "filterBy=name=@partial,status==Ready", b)
     st, _, data = srv.req("GET", REPORTS + "/count?filterBy=createdBy==alice&filterBy=status!=Ready", tok=t1)
     tap(st == 200 and jbody(data) == {"count": 0}, "count with repeated filterBy terms", data)
+    st, _, data = srv.req("GET", REPORTS + "?filterBy=" + quote("status==Ready"), tok=t1)
+    b = jbody(data)
+    tap(st == 200 and len(b.get("reports", [])) == n and all(r["status"] == "Ready" for r in b["reports"]),
+        "filterBy=status==Ready lists the Ready reports", b)
+    st, _, data = srv.req("GET", REPORTS + "/count?filterBy=" + quote("status==Ready"), tok=t1)
+    tap(st == 200 and jbody(data) == {"count": n}, "count with filterBy=status==Ready", data)
+    st, _, data = srv.req("GET", REPORTS + "/count?filterBy=" + quote("status==Pending"), tok=t1)
+    tap(st == 200 and jbody(data) == {"count": 0}, "count with filterBy=status==Pending -> 0", data)
+    # groupBy as a filter and sort field
+    by_group = {}
+    for c in CASES:
+        by_group.setdefault(c[1].get("groupBy"), []).append("golden " + c[0])
+    for g in ["Project", "Department", "Cluster", "Nodepool"]:
+        st, _, data = srv.req("GET", REPORTS + "?filterBy=" + quote("groupBy==" + g), tok=t1)
+        b = jbody(data)
+        tap(st == 200 and [r["name"] for r in b.get("reports", [])] == by_group.get(g)
+            and all(r["groupBy"] == g for r in b["reports"]),
+            "filterBy=groupBy==%s lists the reports grouped by %s" % (g, g), b)
+        st, _, data = srv.req("GET", REPORTS + "/count?filterBy=" + quote("groupBy==" + g), tok=t1)
+        tap(st == 200 and jbody(data) == {"count": len(by_group.get(g, []))},
+            "count with filterBy=groupBy==%s" % g, data)
+    st, _, data = srv.req("GET", REPORTS + "/count?filterBy=" + quote("groupBy!=Project,status==Ready"), tok=t1)
+    tap(st == 200 and jbody(data) == {"count": n - len(by_group["Project"])},
+        "count with groupBy!=Project (reports without groupBy included) AND status==Ready", data)
+    st, _, data = srv.req("GET", REPORTS + "?sortBy=groupBy", tok=t1)
+    got = [(r["groupBy"], r["name"]) for r in jbody(data).get("reports", [])]
+    order = {None: 0, "Cluster": 1, "Department": 2, "Nodepool": 3, "Project": 4}
+    want = sorted([(c[1].get("groupBy"), "golden " + c[0]) for c in CASES], key=lambda x: order[x[0]])
+    tap(st == 200 and got == want, "sortBy=groupBy: none first, then by name, ties in creation order", got)
+    st, _, data = srv.req("GET", REPORTS + "?sortBy=groupBy&sortOrder=desc&limit=2", tok=t1)
+    tap(st == 200 and [r["groupBy"] for r in jbody(data).get("reports", [])] == ["Project", "Project"],
+        "sortBy=groupBy desc: Project first", data)
     for q, msg in [("limit=0", "invalid limit parameter"), ("limit=501", "invalid limit parameter"),
                    ("offset=-1", "invalid offset parameter"), ("limit=x", "invalid limit parameter"),
-                   ("sortBy=size", "sortBy: must be one of name, status, createdAt, createdBy"),
+                   ("sortBy=size", "sortBy: must be one of name, status, createdAt, createdBy, groupBy"),
                    ("sortOrder=up", "sortOrder: must be asc or desc"),
-                   ("filterBy=size==1", 'filterBy: invalid term "size==1": unknown field "size" (name, status, createdAt, createdBy)'),
+                   ("filterBy=size==1", 'filterBy: invalid term "size==1": unknown field "size" (name, status, createdAt, createdBy, groupBy)'),
+                   ("filterBy=groupBy==project", 'filterBy: invalid term "groupBy==project": groupBy must be one of Nodepool, Project, Department, Cluster'),
                    ("filterBy=createdAt>=soon", 'filterBy: invalid term "createdAt>=soon": "soon" is not an RFC 3339 date-time')]:
         st, _, data = srv.req("GET", REPORTS + "?" + q, tok=t1)
         b = jbody(data)
@@ -470,6 +573,65 @@ def list_and_count(srv, t1, t2, ids):
         and b["reports"][0]["tenantId"] == 2, "tenant 2 lists only its own report", b)
     st, _, data = srv.req("GET", REPORTS + "/count", tok=t2)
     tap(st == 200 and jbody(data) == {"count": 1}, "tenant 2 counts only its own report", data)
+
+
+def scopes(srv, t1, tr, rid):
+    """reports:write alone may create a report and read it back (poll, list, count, file);
+    metrics:read alone reads; a token with neither gets 403 on every read."""
+    P1 = REPORTS + "/{reportId}"
+    w_only = token(1, "reports:write", sub="w")
+    st, _, data = srv.req("POST", REPORTS, dict(FULL, name="scope w-only"), tok=w_only)
+    wr = jbody(data)
+    tap(st == 202 and wr.get("createdBy") == "w", "POST with only reports:write -> 202", data)
+    wr = poll(srv, wr.get("id", ""), w_only)
+    tap(wr.get("status") == "Ready" and report_item_valid(wr),
+        "GET (poll) its report with only reports:write -> 200 until Ready", wr)
+    for tok, who in [(w_only, "reports:write"), (tr, "metrics:read")]:
+        st, hdr, data = srv.req("GET", REPORTS + "/" + wr.get("id", "") + "/file", tok=tok)
+        ok, diff = same_csv("none", data.decode())
+        tap(st == 200 and ok and hdr.get("content-type", "").startswith("text/csv"),
+            "GET file with only %s -> 200 and the CSV" % who, "%s %s" % (st, diff or data[:200]))
+        st, _, data = srv.req("GET", REPORTS + "?filterBy=" + quote("name==scope w-only"), tok=tok)
+        b = jbody(data)
+        tap(st == 200 and [r["id"] for r in b.get("reports", [])] == [wr.get("id")],
+            "GET list with only %s -> 200" % who, data)
+        st, _, data = srv.req("GET", REPORTS + "/count?filterBy=" + quote("name==scope w-only"), tok=tok)
+        tap(st == 200 and jbody(data) == {"count": 1}, "GET count with only %s -> 200" % who, data)
+        st, _, data = srv.req("GET", REPORTS + "/" + rid, tok=tok)
+        tap(st == 200 and jbody(data).get("id") == rid, "GET one with only %s -> 200" % who, data)
+    neither = token(1, "metrics:write", sub="n")
+    need = "token lacks scope metrics:read or reports:write"
+    for path, vpath in [(REPORTS, P1), (REPORTS + "/count", P1), (REPORTS + "/" + rid, P1),
+                        (REPORTS + "/" + rid + "/file", P1 + "/file")]:
+        check_error("GET %s with only metrics:write -> 403" % path.replace(rid, "{id}"),
+                    srv.req("GET", path, tok=neither), 403, "insufficient scope", "get", vpath, details=need)
+    check_error("POST with only metrics:write -> 403", srv.req("POST", REPORTS, dict(FULL, name="y"), tok=neither),
+                403, "insufficient scope", "post", REPORTS, details="token lacks scope reports:write")
+    st, _, _ = srv.req("DELETE", REPORTS + "/" + wr.get("id", ""), tok=w_only)
+    tap(st == 204, "DELETE with only reports:write -> 204")
+
+
+def unwritable(srv, t1, rid):
+    """The reports directory replaced by a file: creating a report and opening a file fail with
+    EIO -> 503 with Retry-After (the store's table in memory still answers reads)."""
+    d = os.path.join(srv.datadir, "reports")
+    os.rename(d, d + ".away")
+    try:
+        open(d, "w").close()
+        for m, path, body, vpath in [("POST", REPORTS, dict(FULL, name="no room"), REPORTS),
+                                     ("GET", REPORTS + "/" + rid + "/file", None, REPORTS + "/{reportId}/file")]:
+            resp = srv.req(m, path, body, tok=t1)
+            st, hdr, data = resp
+            b = jbody(data)
+            tap(st == 503 and b.get("code") == 503 and hdr.get("retry-after") == "5"
+                and valid(m.lower(), vpath, 503, b),
+                "%s %s with the reports directory unwritable -> 503 with Retry-After: 5" % (m, path.replace(rid, "{id}")),
+                "%s %s %s" % (st, hdr, data))
+    finally:
+        os.unlink(d)
+        os.rename(d + ".away", d)
+    st, _, _ = srv.req("GET", REPORTS + "/" + rid + "/file", tok=t1)
+    tap(st == 200, "the file downloads again once the directory is back", st)
 
 
 def lifecycle(srv, t1, t2, tr, ids):
@@ -497,9 +659,7 @@ def lifecycle(srv, t1, t2, tr, ids):
                 403, "insufficient scope", "post", REPORTS, details="token lacks scope reports:write")
     check_error("DELETE with only metrics:read -> 403", srv.req("DELETE", REPORTS + "/" + rid, tok=tr),
                 403, "insufficient scope", "delete", P1, details="token lacks scope reports:write")
-    w_only = token(1, "reports:write", sub="w")
-    check_error("GET with only reports:write -> 403", srv.req("GET", REPORTS + "/" + rid, tok=w_only),
-                403, "insufficient scope", "get", P1, details="token lacks scope metrics:read")
+    scopes(srv, t1, tr, rid)
     st, hdr, data = srv.req("GET", REPORTS)
     tap(st == 401 and hdr.get("www-authenticate") == "Bearer" and valid("get", P1, 401, jbody(data)),
         "no token -> 401 with WWW-Authenticate", "%s %s" % (st, data))
@@ -525,6 +685,7 @@ def lifecycle(srv, t1, t2, tr, ids):
                     404, "report not found", m.lower(), P1 + suffix)
     st, _, data = srv.req("GET", REPORTS + "/count", tok=t1)
     tap(st == 200 and jbody(data) == {"count": len(CASES) - 1}, "count drops by one after the delete", data)
+    unwritable(srv, t1, ids["project"])
     st, _, data = srv.req("POST", REPORTS, dict(FULL, name="golden none"), tok=t1)
     r = jbody(data)
     tap(st == 202 and r.get("id") not in (rid, other), "a deleted report frees its name (new id)", data)
@@ -539,7 +700,8 @@ def slow_worker(tmp):
     409 on the file while Pending/Processing, delete cancelling a running generation, then
     kill -9 while the next one is Processing; after a restart it is Ready with the golden CSV."""
     datadir = os.path.join(tmp, "data-slow")
-    srv = Server(tmp, datadir, ["--auth=none", "--report-workers=1", "--report-worker-delay=600s"], "slow")
+    srv = Server(tmp, datadir, ["--auth=none", "--report-workers=1", "--report-worker-delay=600s",
+                                "--report-retention=36h"], "slow")
     try:
         n = push(srv, tenant1_series(), None)
         tap(isinstance(n, int), "fixture pushed as tenant 0 (auth none)", n)
@@ -554,10 +716,24 @@ def slow_worker(tmp):
         tap(ra and ra.get("status") == "Processing" and ra.get("statusMessage") == "Generating the report"
             and valid("get", REPORTS + "/{reportId}", 200, ra), "the first report is Processing", ra)
         F = REPORTS + "/{reportId}/file"
-        check_error("file while Processing -> 409", srv.req("GET", REPORTS + "/" + a["id"] + "/file"), 409,
-                    "report is not ready (status Processing)", "get", F)
-        check_error("file while Pending -> 409", srv.req("GET", REPORTS + "/" + b["id"] + "/file"), 409,
-                    "report is not ready (status Pending)", "get", F)
+        for accept in [None, "application/json"]:
+            h = {"Accept": accept} if accept else {}
+            what = " (Accept: %s)" % accept if accept else ""
+            resp = srv.req("GET", REPORTS + "/" + a["id"] + "/file", headers=h)
+            check_error("file while Processing -> 409" + what, resp, 409,
+                        "report is not ready (status Processing)", "get", F)
+            tap(resp[1].get("retry-after") == "5", "409 while Processing carries Retry-After: 5" + what, resp[1])
+            resp = srv.req("GET", REPORTS + "/" + b["id"] + "/file", headers=h)
+            check_error("file while Pending -> 409" + what, resp, 409,
+                        "report is not ready (status Pending)", "get", F)
+            tap(resp[1].get("retry-after") == "5", "409 while Pending carries Retry-After: 5" + what, resp[1])
+        check_error("unknown report's JSON view -> 404",
+                    srv.req("GET", REPORTS + "/" + C1 + "/file", headers={"Accept": "application/json"}), 404,
+                    "report not found", "get", F)
+        tap(expires_ok(a, 36 * HOUR), "--report-retention=36h: expiresAt = createdAt + 36h", a)
+        st, _, data = srv.req("GET", REPORTS + "?filterBy=" + quote("name==slow one"))
+        tap(st == 200 and [expires_ok(x, 36 * HOUR) for x in jbody(data).get("reports", [])] == [True],
+            "list items carry expiresAt too", data)
         st, _, _ = srv.req("DELETE", REPORTS + "/" + a["id"])
         rb = poll(srv, b.get("id", ""), None, want=("Processing",), timeout=20)
         tap(st == 204 and rb and rb.get("status") == "Processing",
