@@ -20,6 +20,7 @@ from spec_schema import Spec  # noqa: E402
 
 PATH = "/api/v1/workloads/{workloadId}/metrics"
 GOLDEN = [("gpu", 200), ("counters", 200), ("histogram", 200), ("pods", 200), ("native", 200),
+          ("native_fractional", 200),
           ("partial", 207)]
 
 build = os.environ.get("STRATA_BUILD", "build")
