@@ -675,7 +675,7 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
         ls_set(&ph, "phase", "Pending");
         if (pending) {
             ls_set(&ph, "phase_message",
-                   afmt(s, "Waiting for %g GPUs in nodepools h200,default", alloc_per_pod * npods));
+                   afmt(s, "Waiting for %g GPU(s) in nodepools h200,default", alloc_per_pod * npods));
             ls_set(&ph, "phase_reason", "OverLimit");
         }
         add_const(s, &ph, "runai_workload_phase", pending ? 1 : 0);
