@@ -232,7 +232,8 @@ static void test_phase_lifecycle(void **state)
     check_str(j, "phase", "Completed");
     check_str(j, "phaseUpdatedAt", "2024-12-20T14:36:00Z");
     check_str(j, "completedAt", "2024-12-20T14:36:00Z");
-    check_str(j, "k8sPhase", "Completed");
+    check_str(j, "k8sPhase", "Unknown"); /* no k8s_phase label: not copied from phase */
+    check_str(j, "k8sPhaseUpdatedAt", "2024-12-20T14:30:00Z");
     check_int(j, "totalPendingTimeSeconds", 60);
     check_int(j, "totalRunningTimeSeconds", 300);
     check_str(j, "updatedAt", "2024-12-20T14:40:00Z");
@@ -928,13 +929,45 @@ static void feed_full(api_registry_t *r, int64_t now)
           { "requested_nodepools", "h200,a100" }, { "current_nodepools", "h200" },
           { "created_at", "2024-12-20T14:29:30.5+00:00" }, { "distributed_framework", "PyTorch" },
           { "ai_application_id", "app-1" }, { "ai_application_name", "chat" },
-          { "image", "nvcr.io/nvidia/pytorch:24.10-py3" }, { "source", "CLI" });
+          { "image", "nvcr.io/nvidia/pytorch:24.10-py3" }, { "source", "CLI" },
+          { "gpu_request_type", "portion" }, { "requested_pods", "2" }, { "k8s_phase", "Running" },
+          { "actions_delete", "true" }, { "actions_suspend", "false" });
     RANGE(r, 7, "runai_workload_phase", T0, T0 + 30 * SEC, 30 * SEC, 1, { "workload_id", WL_A },
           { "phase", "Pending" });
     RANGE(r, 7, "runai_workload_phase", T0 + 60 * SEC, now, 30 * SEC, 0, { "workload_id", WL_A },
           { "phase", "Pending" });
     RANGE(r, 7, "runai_workload_phase", T0 + 60 * SEC, now, 30 * SEC, 1, { "workload_id", WL_A },
-          { "phase", "Running" });
+          { "phase", "Running" }, { "phase_message", "Running on dgx-1" });
+    /* the workload's own requests and limits */
+    static const struct {
+        const char *res, *kind;
+        double v;
+    } wreq[] = {
+        { "gpu", "request", 0.75 },
+        { "gpu", "limit", 1 },
+        { "cpu", "request", 2 },
+        { "cpu", "limit", 4 },
+        { "cpu_memory", "request", 8589934592.0 },
+        { "cpu_memory", "limit", 17179869184.0 },
+    };
+    for (size_t i = 0; i < sizeof wreq / sizeof wreq[0]; i++)
+        RANGE(r, 7, "runai_workload_requested_resource", T0, now, 30 * SEC, wreq[i].v,
+              { "workload_id", WL_A }, { "resource", wreq[i].res }, { "kind", wreq[i].kind });
+    /* conditions: PodScheduled False, then True from T0+60s; Ready from T0+90s */
+    RANGE(r, 7, "runai_workload_condition", T0, T0 + 30 * SEC, 30 * SEC, 1, { "workload_id", WL_A },
+          { "type", "PodScheduled" }, { "status", "False" }, { "reason", "Unschedulable" },
+          { "message", "0/4 nodes are available" });
+    RANGE(r, 7, "runai_workload_condition", T0 + 60 * SEC, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "type", "PodScheduled" }, { "status", "True" });
+    RANGE(r, 7, "runai_workload_condition", T0 + 90 * SEC, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "type", "Ready" }, { "status", "True" });
+    /* a pending scheduling message from the Pending minute, gone since */
+    RANGE(r, 7, "runai_workload_pending_scheduling_message", T0, T0 + 30 * SEC, 30 * SEC, 1,
+          { "workload_id", WL_A }, { "nodepool", "h200" }, { "phase_reason", "OverLimit" },
+          { "reason", "Unschedulable" });
+    ONE(r, 7, "runai_workload_pending_scheduling_message", T0 + 60 * SEC, stale_nan(),
+        { "workload_id", WL_A }, { "nodepool", "h200" }, { "phase_reason", "OverLimit" },
+        { "reason", "Unschedulable" });
     RANGE(r, 7, "runai_workload_gpu_allocation", T0 + 60 * SEC, now, 30 * SEC, 1.5, { "workload_id", WL_A });
     RANGE(r, 7, "runai_workload_gpu_memory_request_bytes", T0 + 60 * SEC, now, 30 * SEC, 21474836480.0,
           { "workload_id", WL_A });
@@ -942,6 +975,27 @@ static void feed_full(api_registry_t *r, int64_t now)
           { "pod", "llm-finetune-0" }, { "workload_id", WL_A }, { "node", "dgx-1" }, { "nodepool", "h200" });
     RANGE(r, 7, "kube_pod_status_phase", T0 + 60 * SEC, now, 30 * SEC, 1, { "namespace", "runai-team-nlp" },
           { "pod", "llm-finetune-0" }, { "phase", "Running" });
+    /* kube-state-metrics: pod 0 (running) has two containers, pod 1 is not
+     * running; ephemeral_storage is not a resource the API shows */
+    static const struct {
+        const char *metric, *pod, *container, *res;
+        double v;
+    } ksm[] = {
+        { "kube_pod_container_resource_requests", "llm-finetune-0", "main", "cpu", 2 },
+        { "kube_pod_container_resource_limits", "llm-finetune-0", "main", "cpu", 4 },
+        { "kube_pod_container_resource_requests", "llm-finetune-0", "main", "memory", 8589934592.0 },
+        { "kube_pod_container_resource_limits", "llm-finetune-0", "main", "memory", 17179869184.0 },
+        { "kube_pod_container_resource_requests", "llm-finetune-0", "main", "nvidia_com_gpu", 2 },
+        { "kube_pod_container_resource_limits", "llm-finetune-0", "main", "nvidia_com_gpu", 2 },
+        { "kube_pod_container_resource_requests", "llm-finetune-0", "sidecar", "cpu", 0.5 },
+        { "kube_pod_container_resource_requests", "llm-finetune-0", "main", "ephemeral_storage", 1e9 },
+        { "kube_pod_container_resource_requests", "llm-finetune-1", "main", "cpu", 2 },
+    };
+    for (size_t i = 0; i < sizeof ksm / sizeof ksm[0]; i++)
+        RANGE(r, 7, ksm[i].metric, T0 + 60 * SEC, now, 30 * SEC, ksm[i].v, { "namespace", "runai-team-nlp" },
+              { "pod", ksm[i].pod }, { "container", ksm[i].container }, { "resource", ksm[i].res });
+    RANGE(r, 7, "runai_pod_info", T0 + 60 * SEC, now, 30 * SEC, 1, { "namespace", "runai-team-nlp" },
+          { "pod", "llm-finetune-1" }, { "workload_id", WL_A }, { "node", "dgx-2" }, { "nodepool", "h200" });
     RANGE(r, 7, "DCGM_FI_DEV_GPU_UTIL", T0 + 60 * SEC, now, 15 * SEC, 0, { "gpu", "0" }, { "UUID", "GPU-aa" },
           { "namespace", "runai-team-nlp" }, { "pod", "llm-finetune-0" });
     RANGE(r, 7, "DCGM_FI_DEV_GPU_UTIL", T0 + 60 * SEC, now, 15 * SEC, 97, { "gpu", "1" },
@@ -1005,18 +1059,48 @@ static void test_render_workload(void **state)
     check_null(j, "completedAt");
     check_str(j, "phase", "Running");
     check_str(j, "phaseUpdatedAt", "2024-12-20T14:31:00Z");
-    check_str(j, "k8sPhase", "Running");
-    check_str(j, "k8sPhaseUpdatedAt", "2024-12-20T14:31:00Z");
+    check_str(j, "phaseMessage", "Running on dgx-1");
     check_absent(j, "phaseReason");
-    check_array_size(j, "conditions", 0);
+    check_str(j, "k8sPhase", "Running");
+    check_str(j, "k8sPhaseUpdatedAt", "2024-12-20T14:30:00Z");
+    check_array_size(j, "conditions", 2);
+    check_str(j, "conditions.0.type", "PodScheduled");
+    check_str(j, "conditions.0.status", "True");
+    check_str(j, "conditions.0.lastTransitionTime", "2024-12-20T14:31:00Z");
+    check_absent(j, "conditions.0.reason");
+    check_absent(j, "conditions.0.message");
+    check_str(j, "conditions.1.type", "Ready");
+    check_str(j, "conditions.1.status", "True");
+    check_str(j, "conditions.1.lastTransitionTime", "2024-12-20T14:31:30Z");
     check_int(j, "runningPods", 1);
+    check_str(j, "workloadRequestedResources.gpuRequestType", "portion");
+    check_num(j, "workloadRequestedResources.gpu.request", 0.75);
+    check_int(j, "workloadRequestedResources.gpu.limit", 1);
     check_str(j, "workloadRequestedResources.gpuMemory.request", "21474836480");
     check_null(j, "workloadRequestedResources.gpuMemory.limit");
-    check_null(j, "podsRequestedResources");
-    check_num(j, "allocatedResources.gpu", 1.5);
+    check_int(j, "workloadRequestedResources.cpu.request", 2);
+    check_int(j, "workloadRequestedResources.cpu.limit", 4);
+    check_str(j, "workloadRequestedResources.cpuMemory.request", "8589934592");
+    check_str(j, "workloadRequestedResources.cpuMemory.limit", "17179869184");
+    /* pods: 2 + 0.5 + 2 cores requested, limits only on pod 0's main */
+    check_absent(j, "podsRequestedResources.gpuRequestType");
+    check_int(j, "podsRequestedResources.gpu.request", 2);
+    check_int(j, "podsRequestedResources.gpu.limit", 2);
+    check_null(j, "podsRequestedResources.gpuMemory");
+    check_num(j, "podsRequestedResources.cpu.request", 4.5);
+    check_int(j, "podsRequestedResources.cpu.limit", 4);
+    check_str(j, "podsRequestedResources.cpuMemory.request", "8589934592");
+    check_str(j, "podsRequestedResources.cpuMemory.limit", "17179869184");
+    /* allocated: the running pod's requests */
+    check_num(j, "allocatedResources.cpu", 2.5);
+    check_str(j, "allocatedResources.cpuMemory", "8589934592");
     check_null(j, "allocatedResources.gpuMemory");
-    check_null(j, "allocatedResources.cpu");
-    check_null(j, "allocatedResources.cpuMemory");
+    check_int(j, "requestedPods.number", 2);
+    check_null(j, "requestedPods.min");
+    check_null(j, "requestedPods.completions");
+    assert_true(json_is_true(jpath(j, "actionsSupport.delete")));
+    assert_true(json_is_false(jpath(j, "actionsSupport.suspend")));
+    check_num(j, "allocatedResources.gpu", 1.5);
     check_array_size(j, "requestedNodePools", 2);
     check_str(j, "requestedNodePools.0", "h200");
     check_str(j, "requestedNodePools.1", "a100");
@@ -1047,8 +1131,8 @@ static void test_render_workload(void **state)
     check_str(j, "endpoints.0.protocol", "HTTPS");
     check_str(j, "endpoints.0.url", "https://chat.example.com/v1/completions");
     assert_true(json_is_true(jpath(j, "endpoints.0.tlsEnabled")));
-    check_null(j, "pendingSchedulingMessages");
-    assert_int_equal(json_object_size(j), 48);
+    check_array_size(j, "pendingSchedulingMessages", 0); /* sent, none holds now */
+    assert_int_equal(json_object_size(j), 51);
     json_decref(j);
 
     /* The list renders the same Workload, without the detailed-only field. */
@@ -1059,7 +1143,7 @@ static void test_render_workload(void **state)
     j = parse(&res);
     check_array_size(j, "workloads", 1);
     check_absent(j, "workloads.0.pendingSchedulingMessages");
-    assert_int_equal(json_object_size(jpath(j, "workloads.0")), 47);
+    assert_int_equal(json_object_size(jpath(j, "workloads.0")), 50);
     check_absent(j, "next");
     json_decref(j);
     assert_ok(api_registry_count(r, 7, &q, now, a, &res));
@@ -1124,6 +1208,8 @@ static void test_render_workload(void **state)
     check_num(j, "allocatedResources.gpu", 0);
     check_int(j, "runningPods", 0);
     check_null(j, "workloadRequestedResources");
+    check_null(j, "podsRequestedResources");
+    check_null(j, "allocatedResources.cpu");
     check_int(j, "totalRunningTimeSeconds", 840); /* until the deletion */
     check_array_size(j, "endpoints", 1);
     json_decref(j);
@@ -1162,6 +1248,152 @@ static void test_minimal_workload_renders_required_fields(void **state)
     assert_string_equal(res.json, "{\"totalElementsCount\":0,\"storedElementsCount\":0}");
     assert_ok(api_registry_endpoints(r, 1, WL_A, T0, a, &res));
     assert_string_equal(res.json, "{\"endpoints\":[]}");
+    api_registry_free(r);
+    strata_arena_free(a);
+}
+
+/* A Pending workload: phase message and reason, k8s phase, pending
+ * scheduling messages; values outside the spec's enums are left out. */
+static void test_pending_status_fields(void **state)
+{
+    (void)state;
+    api_registry_t *r = reg_new();
+    strata_arena_t *a = strata_arena_new(0);
+    int64_t now = T0 + 5 * MIN;
+    /* k8s_phase Pending until T0+60s, then ContainerCreating */
+    RANGE(r, 1, "runai_workload_info", T0, T0 + 30 * SEC, 30 * SEC, 1, { "workload_id", WL_A },
+          { "workload_name", "waiting" }, { "cluster_id", CLUSTER }, { "k8s_phase", "Pending" },
+          { "gpu_request_type", "fraction" }, { "requested_pods", "two" }, { "actions_delete", "yes" });
+    RANGE(r, 1, "runai_workload_info", T0 + 60 * SEC, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "workload_name", "waiting" }, { "cluster_id", CLUSTER }, { "k8s_phase", "ContainerCreating" },
+          { "gpu_request_type", "fraction" }, { "requested_pods", "two" }, { "actions_delete", "yes" },
+          { "actions_suspend", "TRUE" });
+    RANGE(r, 1, "runai_workload_phase", T0, now, 30 * SEC, 1, { "workload_id", WL_A }, { "phase", "Pending" },
+          { "phase_message", "Waiting for 8 GPUs in nodepool h200" },
+          { "phase_reason", "NonPreemptibleOverQuota" });
+    RANGE(r, 1, "runai_workload_requested_resource", T0, now, 30 * SEC, 8, { "workload_id", WL_A },
+          { "resource", "gpu" }, { "kind", "request" });
+    /* ignored: an unknown resource, an unknown kind */
+    RANGE(r, 1, "runai_workload_requested_resource", T0, now, 30 * SEC, 3, { "workload_id", WL_A },
+          { "resource", "tpu" }, { "kind", "request" });
+    RANGE(r, 1, "runai_workload_requested_resource", T0, now, 30 * SEC, 3, { "workload_id", WL_A },
+          { "resource", "cpu" }, { "kind", "minimum" });
+    RANGE(r, 1, "runai_workload_pending_scheduling_message", T0, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "nodepool", "h200" }, { "phase_reason", "NonPreemptibleOverQuota" },
+          { "reason", "Non-preemptible workload is over quota" }, { "org_type", "PROJECT" },
+          { "user_message", "Project team-a is over its GPU quota" });
+    RANGE(r, 1, "runai_workload_pending_scheduling_message", T0, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "nodepool", "default" }, { "phase_reason", "OverLimit" }, { "reason", "Over limit" },
+          { "org_type", "TEAM" });
+    /* no phase_reason from the spec's enum: not renderable (it is required) */
+    RANGE(r, 1, "runai_workload_pending_scheduling_message", T0, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "nodepool", "a100" }, { "phase_reason", "Unschedulable" }, { "reason", "no nodes" });
+    api_registry_result_t res;
+    assert_ok(api_registry_get(r, 1, WL_A, now, a, &res));
+    write_fixture("get_pending", &res);
+    json_t *j = parse(&res);
+    check_str(j, "phase", "Pending");
+    check_str(j, "phaseMessage", "Waiting for 8 GPUs in nodepool h200");
+    check_str(j, "phaseReason", "NonPreemptibleOverQuota");
+    check_str(j, "k8sPhase", "ContainerCreating");
+    check_str(j, "k8sPhaseUpdatedAt", "2024-12-20T14:31:00Z");
+    check_array_size(j, "conditions", 0);
+    check_absent(j, "workloadRequestedResources.gpuRequestType"); /* "fraction" is not in the enum */
+    check_int(j, "workloadRequestedResources.gpu.request", 8);
+    check_null(j, "workloadRequestedResources.gpu.limit");
+    check_null(j, "workloadRequestedResources.cpu");
+    check_null(j, "workloadRequestedResources.gpuMemory");
+    check_null(j, "podsRequestedResources");
+    check_absent(j, "requestedPods");
+    check_absent(j, "actionsSupport.delete");
+    assert_true(json_is_true(jpath(j, "actionsSupport.suspend")));
+    check_array_size(j, "pendingSchedulingMessages", 2);
+    check_str(j, "pendingSchedulingMessages.0.nodePool", "h200");
+    check_str(j, "pendingSchedulingMessages.0.phaseReason", "NonPreemptibleOverQuota");
+    check_str(j, "pendingSchedulingMessages.0.reason", "Non-preemptible workload is over quota");
+    check_str(j, "pendingSchedulingMessages.0.orgType", "PROJECT");
+    check_str(j, "pendingSchedulingMessages.0.userMessage", "Project team-a is over its GPU quota");
+    check_str(j, "pendingSchedulingMessages.1.nodePool", "default");
+    check_str(j, "pendingSchedulingMessages.1.phaseReason", "OverLimit");
+    check_absent(j, "pendingSchedulingMessages.1.orgType"); /* TEAM is not an OrgType */
+    check_null(j, "pendingSchedulingMessages.1.userMessage");
+    json_decref(j);
+
+    /* Running: the Pending phase's message no longer shows. */
+    ONE(r, 1, "runai_workload_phase", now + 30 * SEC, 0, { "workload_id", WL_A }, { "phase", "Pending" },
+        { "phase_message", "Waiting for 8 GPUs in nodepool h200" },
+        { "phase_reason", "NonPreemptibleOverQuota" });
+    ONE(r, 1, "runai_workload_phase", now + 30 * SEC, 1, { "workload_id", WL_A }, { "phase", "Running" });
+    j = get_json(r, 1, WL_A, now + 30 * SEC, a);
+    check_str(j, "phase", "Running");
+    check_absent(j, "phaseMessage");
+    check_absent(j, "phaseReason");
+    json_decref(j);
+    api_registry_free(r);
+    strata_arena_free(a);
+}
+
+/* Levels outside 1..3 (or missing) are kept as null, counted once per
+ * element in the stats, and sort after level 3. */
+static void test_element_bad_levels(void **state)
+{
+    (void)state;
+    api_registry_t *r = reg_new();
+    strata_arena_t *a = strata_arena_new(0);
+    int64_t now = T0 + 2 * MIN;
+    ONE(r, 1, "runai_workload_info", now, 1, { "workload_id", WL_A });
+    static const struct {
+        const char *id, *name, *level;
+    } el[] = {
+        { "9b000000-0000-4000-8000-000000000001", "a-root0", "0" },
+        { "9b000000-0000-4000-8000-000000000002", "b-four", "4" },
+        { "9b000000-0000-4000-8000-000000000003", "c-text", "2x" },
+        { "9b000000-0000-4000-8000-000000000004", "d-root", "1" },
+        { "9b000000-0000-4000-8000-000000000005", "e-none", NULL },
+        { "9b000000-0000-4000-8000-000000000006", "f-child", "2" },
+    };
+    for (size_t i = 0; i < 6; i++) {
+        if (el[i].level)
+            RANGE(r, 1, "runai_workload_element_info", T0, now, 30 * SEC, 1, { "workload_id", WL_A },
+                  { "element_id", el[i].id }, { "name", el[i].name }, { "hierarchy_level", el[i].level });
+        else
+            RANGE(r, 1, "runai_workload_element_info", T0, now, 30 * SEC, 1, { "workload_id", WL_A },
+                  { "element_id", el[i].id }, { "name", el[i].name });
+    }
+    /* written again: still counted once per element */
+    ONE(r, 1, "runai_workload_element_info", now + 30 * SEC, 1, { "workload_id", WL_A },
+        { "element_id", el[0].id }, { "name", el[0].name }, { "hierarchy_level", "0" });
+    api_registry_stats_t st;
+    api_registry_stats(r, &st);
+    assert_int_equal(st.bad_element_levels, 4);
+    assert_int_equal(st.elements, 6);
+    api_registry_result_t res;
+    assert_ok(api_registry_elements(r, 1, WL_A, 0, 0, now, a, &res));
+    json_t *j = parse(&res);
+    check_array_size(j, "elements", 6);
+    check_str(j, "elements.0.name", "d-root");
+    check_int(j, "elements.0.hierarchyLevel", 1);
+    check_str(j, "elements.1.name", "f-child");
+    check_int(j, "elements.1.hierarchyLevel", 2);
+    static const char *const bad[] = { "a-root0", "b-four", "c-text", "e-none" };
+    for (int i = 0; i < 4; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "elements.%d.name", i + 2);
+        check_str(j, path, bad[i]);
+        snprintf(path, sizeof path, "elements.%d.hierarchyLevel", i + 2);
+        check_null(j, path);
+    }
+    json_decref(j);
+    /* the agent fixes one: it renders, and the counter keeps its total */
+    ONE(r, 1, "runai_workload_element_info", now + MIN, 1, { "workload_id", WL_A },
+        { "element_id", el[0].id }, { "name", el[0].name }, { "hierarchy_level", "1" });
+    assert_ok(api_registry_elements(r, 1, WL_A, 0, 1, now + MIN, a, &res));
+    j = parse(&res);
+    check_str(j, "elements.0.name", "a-root0");
+    check_int(j, "elements.0.hierarchyLevel", 1);
+    json_decref(j);
+    api_registry_stats(r, &st);
+    assert_int_equal(st.bad_element_levels, 4);
     api_registry_free(r);
     strata_arena_free(a);
 }
@@ -1504,9 +1736,11 @@ static void test_replay_from_store(void **state)
     api_read_source_t *rd;
     assert_ok(api_read_source_tsdb(db, &rd));
     size_t n = 0;
-    /* feed_full has 15 series, feed_four 8 (5 info, 3 allocation) */
+    /* feed_full has 35 series (15 + 6 requested resources, 3 conditions, 1
+     * pending message, 9 container resources, 1 pod info), feed_four 8 (5
+     * info, 3 allocation) */
     assert_ok(api_registry_replay(re, rd, T0 - 60 * MIN, now, &n));
-    assert_int_equal(n, 23);
+    assert_int_equal(n, 43);
     same_answers(direct, re, now, a);
     /* replaying again changes nothing: every sample is already known */
     assert_ok(api_registry_replay(re, rd, T0 - 60 * MIN, now, &n));
@@ -1517,7 +1751,7 @@ static void test_replay_from_store(void **state)
     assert_ok(tsdb_cut_head(db));
     re = reg_new();
     assert_ok(api_registry_replay(re, rd, T0 - 60 * MIN, now, &n));
-    assert_int_equal(n, 23);
+    assert_int_equal(n, 43);
     same_answers(direct, re, now, a);
     api_registry_free(re);
 
@@ -1672,6 +1906,8 @@ int main(void)
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_render_workload),
         cmocka_unit_test(test_minimal_workload_renders_required_fields),
+        cmocka_unit_test(test_pending_status_fields),
+        cmocka_unit_test(test_element_bad_levels),
         cmocka_unit_test(test_holding_and_ignored_input),
         cmocka_unit_test(test_foreach_summary),
         cmocka_unit_test(test_concurrency),

@@ -86,6 +86,9 @@ static const char *const metric_names[] = {
     "runai_workload_endpoint_info",
     "runai_workload_element_info",
     "runai_workload_elements_total",
+    "runai_workload_requested_resource",
+    "runai_workload_condition",
+    "runai_workload_pending_scheduling_message",
     "runai_pod_info",
     "kube_pod_status_phase",
     "kube_pod_container_resource_requests",
@@ -661,10 +664,22 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
             ls_set(&info, "ai_application_name", afmt(s, "chat-assistant-%d", w % 3));
         }
         ls_set(&info, "image", image);
+        /* What the API's resource and status fields read (docs/registry.md). */
+        ls_set(&info, "gpu_request_type", "portion");
+        ls_set(&info, "requested_pods", afmt(s, "%d", npods));
+        ls_set(&info, "k8s_phase", pending ? "Pending" : "Running");
+        ls_set(&info, "actions_delete", "true");
+        ls_set(&info, "actions_suspend", wt == W_INFER ? "false" : "true");
         add_const(s, &info, "runai_workload_info", 1);
         struct lblset ph = wl;
         ls_set(&ph, "phase", "Pending");
+        if (pending) {
+            ls_set(&ph, "phase_message",
+                   afmt(s, "Waiting for %g GPU(s) in nodepools h200,default", alloc_per_pod * npods));
+            ls_set(&ph, "phase_reason", "OverLimit");
+        }
         add_const(s, &ph, "runai_workload_phase", pending ? 1 : 0);
+        ph = wl;
         ls_set(&ph, "phase", "Running");
         add_const(s, &ph, "runai_workload_phase", pending ? 0 : 1);
         add_const(s, &wl, "runai_workload_gpu_allocation", pending ? 0 : alloc_per_pod * npods);
@@ -684,7 +699,38 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
             ls_set(&ep, "tls_enabled", "false");
             add_const(s, &ep, "runai_workload_endpoint_info", 1);
         }
-        /* Elements: the root k8s object, then one per pod. */
+        /* The workload's own requests (per pod), its conditions and, while
+         * Pending, why it waits in each requested nodepool. */
+        double cpu_req = wt == W_TRAIN ? 16 : wt == W_INFER ? 4 : 1;
+        double mem_req = (wt == W_TRAIN ? 128.0 : wt == W_INFER ? 32.0 : 8.0) * 1073741824.0;
+        static const char *const req_res[5] = { "gpu", "cpu", "cpu", "cpu_memory", "cpu_memory" };
+        static const char *const req_kind[5] = { "request", "request", "limit", "request", "limit" };
+        double req_v[5] = { alloc_per_pod, cpu_req, cpu_req * 2, mem_req, mem_req * 2 };
+        for (int k = 0; k < 5; k++) {
+            struct lblset rq = wl;
+            ls_set(&rq, "resource", req_res[k]);
+            ls_set(&rq, "kind", req_kind[k]);
+            add_const(s, &rq, "runai_workload_requested_resource", req_v[k]);
+        }
+        struct lblset cond = wl;
+        ls_set(&cond, "type", pending ? "PodScheduled" : "Ready");
+        ls_set(&cond, "status", pending ? "False" : "True");
+        if (pending) {
+            ls_set(&cond, "reason", "Unschedulable");
+            ls_set(&cond, "message",
+                   afmt(s, "0/%d nodes are available: insufficient nvidia.com/gpu", s->o.nodes));
+        }
+        add_const(s, &cond, "runai_workload_condition", 1);
+        for (int k = 0; pending && k < 2; k++) {
+            struct lblset pm = wl;
+            ls_set(&pm, "nodepool", nodepool_of[k]);
+            ls_set(&pm, "phase_reason", "OverLimit");
+            ls_set(&pm, "reason", afmt(s, "Not enough free GPUs in nodepool %s", nodepool_of[k]));
+            ls_set(&pm, "org_type", "PROJECT");
+            ls_set(&pm, "user_message", afmt(s, "Project %s is over its GPU limit", proj_names[proj]));
+            add_const(s, &pm, "runai_workload_pending_scheduling_message", 1);
+        }
+        /* Elements: the root k8s object (level 1), then one per pod (level 2). */
         char root_eid[37];
         rng_uuid(&r, root_eid);
         const char *root_id = afmt(s, "%s", root_eid);
@@ -699,7 +745,7 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
             const char *kname = e ? afmt(s, "%s-worker-%d", wname, e - 1) : wname;
             ls_set(&el, "element_id", afmt(s, "%s", eid));
             ls_set(&el, "name", kname);
-            ls_set(&el, "hierarchy_level", e ? "1" : "0");
+            ls_set(&el, "hierarchy_level", e ? "2" : "1");
             ls_set(&el, "parent_id", e ? root_id : "");
             ls_set(&el, "created_at", created_at);
             ls_set(&el, "k8s_uid", afmt(s, "%s", uid));
@@ -742,8 +788,6 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
                 ls_set(&l, "phase", kube_phases[k]);
                 add_const(s, &l, "kube_pod_status_phase", (k == (pending ? 0 : 1)) ? 1 : 0);
             }
-            double cpu_req = wt == W_TRAIN ? 16 : wt == W_INFER ? 4 : 1;
-            double mem_req = (wt == W_TRAIN ? 128.0 : wt == W_INFER ? 32.0 : 8.0) * 1073741824.0;
             struct lblset c = ksm;
             ls_set(&c, "container", "main");
             ls_set(&c, "node", pending ? "" : node);
@@ -755,6 +799,12 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
             ls_set(&c, "unit", "byte");
             add_const(s, &c, "kube_pod_container_resource_requests", mem_req);
             add_const(s, &c, "kube_pod_container_resource_limits", mem_req * 2);
+            if (alloc_per_pod >= 1) { /* a fraction of a GPU is not a device request */
+                ls_set(&c, "resource", "nvidia_com_gpu");
+                ls_set(&c, "unit", "integer");
+                add_const(s, &c, "kube_pod_container_resource_requests", gpus_per_pod);
+                add_const(s, &c, "kube_pod_container_resource_limits", gpus_per_pod);
+            }
             if (pending) continue;
 
             /* cAdvisor: the container, the pause container and the pod cgroup

@@ -82,7 +82,13 @@ size_t api_metrics_http_render(void *ctx, char *buf, size_t cap)
         "strata_registry_pods %zu\n"
         "# HELP strata_registry_gpus GPU series the registry holds.\n"
         "# TYPE strata_registry_gpus gauge\n"
-        "strata_registry_gpus %zu\n",
-        atomic_load(&m->queries), atomic_load(&m->points_read), st.workloads, st.pods, st.gpus);
+        "strata_registry_gpus %zu\n"
+        "# HELP strata_registry_element_level_invalid_total Workload elements whose hierarchy_level was "
+        "missing or "
+        "outside 1..3 (kept with a null level).\n"
+        "# TYPE strata_registry_element_level_invalid_total counter\n"
+        "strata_registry_element_level_invalid_total %" PRIu64 "\n",
+        atomic_load(&m->queries), atomic_load(&m->points_read), st.workloads, st.pods, st.gpus,
+        st.bad_element_levels);
     return n < 0 ? 0 : (size_t)n;
 }

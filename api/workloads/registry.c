@@ -57,14 +57,18 @@ static const char *const LABEL_NAMES[L_COUNT] = {
 
 /* The info labels a workload keeps (latest values). */
 static const enum label_id INFO_LABELS[] = {
-    L_WORKLOAD_NAME,  L_WORKLOAD_TYPE, L_CATEGORY,     L_PROJECT_ID, L_PROJECT_NAME,
-    L_DEPT_ID,        L_DEPT_NAME,     L_CLUSTER_ID,   L_NAMESPACE,  L_SUBMITTED_BY,
-    L_PRIORITY_CLASS, L_PRIORITY,      L_REQUESTED_NP, L_CURRENT_NP, L_CREATED_AT,
-    L_DIST_FW,        L_AI_APP_ID,     L_AI_APP_NAME,  L_IMAGE,      L_SOURCE,
+    L_WORKLOAD_NAME,  L_WORKLOAD_TYPE,  L_CATEGORY,     L_PROJECT_ID, L_PROJECT_NAME,
+    L_DEPT_ID,        L_DEPT_NAME,      L_CLUSTER_ID,   L_NAMESPACE,  L_SUBMITTED_BY,
+    L_PRIORITY_CLASS, L_PRIORITY,       L_REQUESTED_NP, L_CURRENT_NP, L_CREATED_AT,
+    L_DIST_FW,        L_AI_APP_ID,      L_AI_APP_NAME,  L_IMAGE,      L_SOURCE,
+    L_GPU_REQ_TYPE,   L_REQUESTED_PODS, L_K8S_PHASE,    L_ACT_DELETE, L_ACT_SUSPEND,
 };
 #define N_INFO_LABELS (sizeof INFO_LABELS / sizeof INFO_LABELS[0])
 
 static const enum label_id EP_LABELS[EP_NF] = { L_HOST, L_PORT, L_PATH, L_PROTOCOL, L_URL, L_TLS };
+
+static const enum label_id PS_LABELS[PS_NF] = { L_NODEPOOL, L_PHASE_REASON, L_REASON, L_ORG_TYPE,
+                                                L_USER_MESSAGE };
 
 static const enum label_id EL_LABELS[EL_NF] = { L_NAME,       L_HIERARCHY,   L_PARENT_ID,
                                                 L_CREATED_AT, L_K8S_UID,     L_K8S_NAME,
@@ -96,6 +100,11 @@ enum metric {
     M_ELEMENTS_TOTAL,
     M_POD_PHASE,
     M_GPU_UTIL,
+    M_WREQ,     /* runai_workload_requested_resource */
+    M_COND,     /* runai_workload_condition */
+    M_PSM,      /* runai_workload_pending_scheduling_message */
+    M_CRES_REQ, /* kube_pod_container_resource_requests */
+    M_CRES_LIM, /* kube_pod_container_resource_limits */
 };
 
 /* A perfect hash in all but name: the length picks at most two candidates. */
@@ -115,9 +124,14 @@ static enum metric metric_of(const char *name)
         { "runai_workload_elements_total", M_ELEMENTS_TOTAL },
         { "kube_pod_status_phase", M_POD_PHASE },
         { "DCGM_FI_DEV_GPU_UTIL", M_GPU_UTIL },
+        { "runai_workload_requested_resource", M_WREQ },
+        { "runai_workload_condition", M_COND },
+        { "runai_workload_pending_scheduling_message", M_PSM },
+        { "kube_pod_container_resource_requests", M_CRES_REQ },
+        { "kube_pod_container_resource_limits", M_CRES_LIM },
     };
     size_t n = strlen(name);
-    if (n < 14 || n > 39 || (name[0] != 'r' && name[0] != 'k' && name[0] != 'D')) return M_NONE;
+    if (n < 14 || n > 41 || (name[0] != 'r' && name[0] != 'k' && name[0] != 'D')) return M_NONE;
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (strlen(tab[i].name) == n && memcmp(tab[i].name, name, n) == 0) return tab[i].m;
     return M_NONE;
@@ -135,6 +149,29 @@ static int phase_index(const char *s)
     for (int i = 0; i < NPHASE; i++)
         if (strcmp(reg_phases[i], s) == 0) return i;
     return -1;
+}
+
+/* A resource name: the agent's (gpu, gpu_memory, cpu, cpu_memory) or
+ * kube-state-metrics' (nvidia_com_gpu, cpu, memory); -1 for any other. */
+static int resource_index(const char *s, int ksm)
+{
+    if (!s) return -1;
+    if (!strcmp(s, "cpu")) return RS_CPU;
+    if (ksm) {
+        if (!strcmp(s, "memory")) return RS_CPU_MEMORY;
+        if (!strcmp(s, "nvidia_com_gpu") || !strcmp(s, "nvidia.com/gpu")) return RS_GPU;
+        return -1;
+    }
+    if (!strcmp(s, "gpu")) return RS_GPU;
+    if (!strcmp(s, "gpu_memory")) return RS_GPU_MEMORY;
+    if (!strcmp(s, "cpu_memory")) return RS_CPU_MEMORY;
+    return -1;
+}
+
+static int kind_index(const char *s)
+{
+    if (!s) return -1;
+    return !strcmp(s, "request") ? RK_REQUEST : !strcmp(s, "limit") ? RK_LIMIT : -1;
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -185,6 +222,21 @@ void reg_wl_free(wl_t *w)
     nodepools_clear(&w->requested);
     nodepools_clear(&w->current);
     free(w->runs);
+    for (int i = 0; i < NPHASE; i++) {
+        free(w->ph[i].message);
+        free(w->ph[i].reason);
+    }
+    for (size_t i = 0; i < w->nconds; i++) {
+        condition_t *c = &w->conds[i];
+        free(c->type);
+        free(c->status);
+        free(c->reason);
+        free(c->message);
+    }
+    free(w->conds);
+    for (size_t i = 0; i < w->npsms; i++)
+        for (int j = 0; j < PS_NF; j++) free(w->psms[i].f[j]);
+    free(w->psms);
     for (size_t i = 0; i < w->neps; i++)
         for (int j = 0; j < EP_NF; j++) free(w->eps[i].f[j]);
     free(w->eps);
@@ -199,6 +251,7 @@ static void tenant_free(tenant_t *t)
     for (size_t i = 0; i < t->pods.cap; i++) {
         pod_t *p = t->pods.b[i].v;
         if (!p) continue;
+        pod_free_res(p);
         free(p->key);
         free(p->node);
         free(p->nodepool);
@@ -298,7 +351,9 @@ static wl_t *wl_get(tenant_t *t, const char *id)
         return NULL;
     }
     w->info = w->alloc = w->memreq = w->elements_total = SSTATE_INIT;
-    w->first_t = w->created_label = w->updated_t = TMIN;
+    w->first_t = w->created_label = w->updated_t = w->k8s_phase_since = TMIN;
+    for (int i = 0; i < RS_N; i++)
+        for (int k = 0; k < RK_N; k++) w->req[i][k] = SSTATE_INIT;
     for (int i = 0; i < NPHASE; i++) {
         w->ph[i].s = SSTATE_INIT;
         w->ph[i].run_start = TMIN;
@@ -387,9 +442,12 @@ static int parse_nodepools(const char *s, nodepools_t *np)
     return 0;
 }
 
-static int wl_set_info_labels(wl_t *w, const char *const *lv)
+/* Takes the info labels of a sample newer than any seen; `ts` is the first
+ * such sample of the write (when a changed k8s_phase took effect). */
+static int wl_set_info_labels(wl_t *w, const char *const *lv, int64_t ts)
 {
     int rc = 0;
+    if (w->k8s_phase_since == TMIN || !streq_n(w->lab[L_K8S_PHASE], lv[L_K8S_PHASE])) w->k8s_phase_since = ts;
     for (size_t i = 0; i < N_INFO_LABELS; i++) {
         enum label_id id = INFO_LABELS[i];
         if (streq_n(w->lab[id], lv[id])) continue;
@@ -523,12 +581,90 @@ out:
     return rc;
 }
 
+/* The pod's series for (container, resource, kind), created on first sight. */
+static cres_t *observe_cres_find(pod_t *p, const char *container, int res, int kind)
+{
+    for (cres_t *c = p->res; c; c = c->next)
+        if (c->res == res && c->kind == kind && !strcmp(c->container, container)) return c;
+    cres_t *c = calloc(1, sizeof *c);
+    if (!c || !(c->container = strdup(container))) {
+        free(c);
+        log_enomem("container resource");
+        return NULL;
+    }
+    c->res = res;
+    c->kind = kind;
+    c->s = SSTATE_INIT;
+    c->next = p->res;
+    p->res = c;
+    return c;
+}
+
+/* runai_workload_condition: one record per type, sorted by type; the newest
+ * sample's labels win, and a changed status starts a new transition. */
+static int observe_condition(wl_t *w, const char *const *lv, const tsdb_sample_t *samples, size_t nsamples)
+{
+    const char *type = lv[L_TYPE];
+    size_t i = 0;
+    while (i < w->nconds && strcmp(w->conds[i].type, type) < 0) i++;
+    if (i == w->nconds || strcmp(w->conds[i].type, type) != 0) {
+        condition_t *nc = realloc(w->conds, (w->nconds + 1) * sizeof *nc);
+        if (!nc) {
+            log_enomem("condition");
+            return STRATA_ENOMEM;
+        }
+        w->conds = nc;
+        memmove(&w->conds[i + 1], &w->conds[i], (w->nconds - i) * sizeof *nc);
+        memset(&w->conds[i], 0, sizeof *nc);
+        w->conds[i].s = SSTATE_INIT;
+        w->conds[i].since = TMIN;
+        w->nconds++;
+        if (!(w->conds[i].type = strdup(type))) {
+            log_enomem("condition");
+            return STRATA_ENOMEM;
+        }
+    }
+    condition_t *c = &w->conds[i];
+    int64_t first_new = TMIN;
+    for (size_t k = 0; k < nsamples; k++) {
+        int64_t ts = samples[k].t;
+        if (tsdb_is_stale(samples[k].v)) {
+            st_stale(&c->s, ts);
+            continue;
+        }
+        if (st_sample(&c->s, ts, samples[k].v)) {
+            if (first_new == TMIN) first_new = ts;
+            wl_touch(w, ts);
+        }
+    }
+    if (first_new == TMIN) return 0;
+    if (c->since == TMIN || !streq_n(c->status, lv[L_STATUS])) c->since = first_new;
+    int rc = set_str(&c->status, lv[L_STATUS]);
+    if (!rc) rc = set_str(&c->reason, lv[L_REASON]);
+    return rc ? rc : set_str(&c->message, lv[L_MESSAGE]);
+}
+
 static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const tsdb_label_t *labels,
                           size_t nlabels, const char *const *lv, const tsdb_sample_t *samples,
                           size_t nsamples)
 {
     const int64_t stl = reg->opt.staleness_ms;
     if (m == M_GPU_UTIL) return observe_gpu(t, labels, nlabels, lv, samples, nsamples, stl);
+    if (m == M_CRES_REQ || m == M_CRES_LIM) {
+        pod_t *p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
+        if (!p) return STRATA_ENOMEM;
+        cres_t *c = observe_cres_find(p, lv[L_CONTAINER] ? lv[L_CONTAINER] : "",
+                                      resource_index(lv[L_RESOURCE], 1),
+                                      m == M_CRES_REQ ? RK_REQUEST : RK_LIMIT);
+        if (!c) return STRATA_ENOMEM;
+        for (size_t i = 0; i < nsamples; i++) {
+            if (tsdb_is_stale(samples[i].v))
+                st_stale(&c->s, samples[i].t);
+            else
+                st_sample(&c->s, samples[i].t, samples[i].v);
+        }
+        return 0;
+    }
     if (m == M_POD_PHASE) {
         pod_t *p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
         if (!p) return STRATA_ENOMEM;
@@ -545,7 +681,8 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const
     int newest = 0; /* some sample of this call became the series' newest */
     sstate_t *st = NULL;
     switch (m) {
-    case M_INFO:
+    case M_INFO: {
+        int64_t first_new = TMIN;
         for (size_t i = 0; i < nsamples; i++) {
             int64_t ts = samples[i].t;
             if (tsdb_is_stale(samples[i].v)) {
@@ -555,11 +692,13 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const
             w->has_info = 1;
             if (w->first_t == TMIN || ts < w->first_t) w->first_t = ts;
             if (st_sample(&w->info, ts, samples[i].v)) {
+                if (!newest) first_new = ts;
                 newest = 1;
                 wl_touch(w, ts);
             }
         }
-        return newest ? wl_set_info_labels(w, lv) : 0;
+        return newest ? wl_set_info_labels(w, lv, first_new) : 0;
+    }
     case M_PHASE: {
         int p = phase_index(lv[L_PHASE]); /* valid: checked before locking */
         w->any_phase = 1;
@@ -571,13 +710,44 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const
                 continue;
             }
             if (!st_sample(&w->ph[p].s, ts, v)) continue;
+            newest = 1;
             wl_touch(w, ts);
             if (v == 1) {
                 int rc = phase_mark(w, p, ts);
                 if (rc) return rc;
             }
         }
-        return 0;
+        if (!newest) return 0;
+        int rc = set_str(&w->ph[p].message, lv[L_PHASE_MSG]);
+        return rc ? rc : set_str(&w->ph[p].reason, lv[L_PHASE_REASON]);
+    }
+    case M_WREQ:
+        st = &w->req[resource_index(lv[L_RESOURCE], 0)][kind_index(lv[L_KIND])]; /* checked before locking */
+        break;
+    case M_COND: return observe_condition(w, lv, samples, nsamples);
+    case M_PSM: {
+        psm_t *e = NULL;
+        for (size_t i = 0; i < w->npsms && !e; i++) {
+            int same = 1;
+            for (int j = 0; j < PS_NF && same; j++) same = streq_n(w->psms[i].f[j], lv[PS_LABELS[j]]);
+            if (same) e = &w->psms[i];
+        }
+        if (!e) {
+            psm_t *ne = realloc(w->psms, (w->npsms + 1) * sizeof *ne);
+            if (!ne) {
+                log_enomem("pending scheduling message");
+                return STRATA_ENOMEM;
+            }
+            w->psms = ne;
+            e = &w->psms[w->npsms];
+            memset(e, 0, sizeof *e);
+            e->s = SSTATE_INIT;
+            w->npsms++;
+            for (int j = 0; j < PS_NF; j++)
+                if (set_str(&e->f[j], lv[PS_LABELS[j]])) return STRATA_ENOMEM;
+        }
+        st = &e->s;
+        break;
     }
     case M_ALLOC: st = &w->alloc; break;
     case M_MEMREQ: st = &w->memreq; break;
@@ -682,6 +852,19 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const
             }
         }
         for (int j = 0; newest && j < EL_NF && !rc; j++) rc = set_str(&e->f[j], lv[EL_LABELS[j]]);
+        if (newest && !rc) {
+            e->level = el_parse_level(e->f[EL_LEVEL]);
+            if (e->level) {
+                e->level_warned = 0;
+            } else if (!e->level_warned) {
+                /* Kept, with a null level; counted and logged once per element. */
+                e->level_warned = 1;
+                t->bad_levels++;
+                strata_warn("registry: element hierarchy_level missing or out of range 1..3",
+                            "workload_id=%s element_id=%s hierarchy_level=\"%s\"", wid, eid,
+                            e->f[EL_LEVEL] ? e->f[EL_LEVEL] : "");
+            }
+        }
     el_out:
         if (key != stackbuf) free(key);
         return rc;
@@ -730,6 +913,17 @@ int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_labe
         break;
     case M_ELEMENT:
         if (!lv[L_WORKLOAD_ID] || !lv[L_ELEMENT_ID]) return 0;
+        break;
+    case M_CRES_REQ:
+    case M_CRES_LIM:
+        if (!lv[L_NAMESPACE] || !lv[L_POD] || resource_index(lv[L_RESOURCE], 1) < 0) return 0;
+        break;
+    case M_WREQ:
+        if (!lv[L_WORKLOAD_ID] || resource_index(lv[L_RESOURCE], 0) < 0 || kind_index(lv[L_KIND]) < 0)
+            return 0;
+        break;
+    case M_COND:
+        if (!lv[L_WORKLOAD_ID] || !lv[L_TYPE] || !lv[L_STATUS]) return 0;
         break;
     default:
         if (!lv[L_WORKLOAD_ID]) return 0;

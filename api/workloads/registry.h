@@ -181,6 +181,7 @@ int api_registry_foreach_pod(api_registry_t *reg, int32_t tenant_id, const char 
 /* What the registry holds, summed over tenants (for /metrics). */
 typedef struct api_registry_stats {
     size_t tenants, workloads, pods, gpus, elements;
+    uint64_t bad_element_levels; /* elements seen with a missing or out-of-range hierarchy_level */
 } api_registry_stats_t;
 
 void api_registry_stats(api_registry_t *reg, api_registry_stats_t *out);
@@ -196,10 +197,11 @@ int api_registry_gc(api_registry_t *reg, int64_t now_ms, int64_t retain_ms, size
 /* Rebuilds what the registry knows from the store (at start-up, since the
  * registry lives in memory): feeds every stored series it uses, tenant taken
  * from ingest's tenant label, through api_registry_observe().  The workload
- * series (info, phase, allocation, pods, endpoints, elements) are read over
- * [mint, maxt]; GPU utilisation and kube_pod_status_phase{phase="Running"}
- * only over the tail that decides their state at maxt (staleness +
- * gpu_idle_after).  Safe while ingest already feeds the registry: samples it
+ * series (info, phase, allocation, pods, endpoints, elements, requested
+ * resources, conditions, pending scheduling messages) are read over
+ * [mint, maxt]; GPU utilisation, kube_pod_status_phase{phase="Running"}
+ * and kube_pod_container_resource_requests/_limits only over the tail that
+ * decides their state at maxt (staleness + gpu_idle_after).  Safe while ingest already feeds the registry: samples it
  * has seen are ignored.  *series (may be NULL) = series fed. */
 int api_registry_replay(api_registry_t *reg, const api_read_source_t *src, int64_t mint, int64_t maxt,
                         size_t *series);

@@ -75,8 +75,24 @@ void reg_eval(const api_registry_t *reg, const wl_t *w, int64_t now, view_t *v)
 
     int reporting = 0, idle = 0;
     for (const pod_t *p = w->pods; p; p = p->wl_next) {
-        if (st_holds(&p->info, now, stl) && st_holds(&p->running, now, stl) && p->running.v == 1)
-            v->running_pods++;
+        int running = st_holds(&p->info, now, stl) && st_holds(&p->running, now, stl) && p->running.v == 1;
+        if (running) v->running_pods++;
+        /* Requests and limits of the pod's containers: summed over the pods
+         * present at now, and the requests over the running ones. */
+        if (st_holds(&p->info, now, stl)) {
+            for (const cres_t *c = p->res; c; c = c->next) {
+                if (!st_holds(&c->s, now, stl)) continue;
+                v->has_preq[c->res][c->kind] = 1;
+                v->preq[c->res][c->kind] += c->s.v;
+            }
+        }
+        if (running) {
+            for (const cres_t *c = p->res; c; c = c->next) {
+                if (c->kind != RK_REQUEST || !st_holds(&c->s, now, stl)) continue;
+                v->has_areq[c->res] = 1;
+                v->areq[c->res] += c->s.v;
+            }
+        }
         count_gpus(p->gpus, now, stl, reg->opt.gpu_idle_after_ms, &reporting, &idle);
     }
     count_gpus(w->gpus, now, stl, reg->opt.gpu_idle_after_ms, &reporting, &idle);
@@ -88,6 +104,17 @@ void reg_eval(const api_registry_t *reg, const wl_t *w, int64_t now, view_t *v)
     if (st_holds(&w->memreq, now, stl)) {
         v->has_memreq = 1;
         v->memreq = w->memreq.v;
+    }
+    for (int i = 0; i < RS_N; i++)
+        for (int k = 0; k < RK_N; k++)
+            if (st_holds(&w->req[i][k], now, stl)) {
+                v->has_wreq[i][k] = 1;
+                v->wreq[i][k] = w->req[i][k].v;
+            }
+    /* runai_workload_gpu_memory_request_bytes is the gpuMemory request too. */
+    if (v->has_memreq) {
+        v->has_wreq[RS_GPU_MEMORY][RK_REQUEST] = 1;
+        v->wreq[RS_GPU_MEMORY][RK_REQUEST] = v->memreq;
     }
     v->idle_gpus = idle;
     v->idle_alloc = reporting ? v->alloc * idle / reporting : 0;

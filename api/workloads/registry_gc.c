@@ -20,6 +20,7 @@ void api_registry_stats(api_registry_t *reg, api_registry_stats_t *out)
         out->pods += t->pods.n;
         out->gpus += t->gpus.n;
         out->elements += t->els.n;
+        out->bad_element_levels += t->bad_levels;
         pthread_rwlock_unlock(&t->lock);
     }
     pthread_rwlock_unlock(&reg->lock);
@@ -60,6 +61,7 @@ static void pod_drop(tenant_t *t, pod_t *p)
     pod_unlink(p);
     gc_gpus(t, &p->gpus, 0, 0, 1);
     bmap_del(&t->pods, p->key, p->klen, hash_bytes(p->key, p->klen));
+    pod_free_res(p);
     free(p->key);
     free(p->node);
     free(p->nodepool);

@@ -106,22 +106,31 @@ static inline int64_t st_end(const sstate_t *s, int64_t staleness)
 /* Every label name the registry reads, sorted by strcmp (checked at new()). */
 // clang-format off
 #define LABELS(X)                                                                \
+    X(L_ACT_DELETE, "actions_delete") X(L_ACT_SUSPEND, "actions_suspend")       \
     X(L_AI_APP_ID, "ai_application_id") X(L_AI_APP_NAME, "ai_application_name") \
     X(L_CATEGORY, "category") X(L_CLUSTER_ID, "cluster_id")                     \
+    X(L_CONTAINER, "container")                                                 \
     X(L_CREATED_AT, "created_at") X(L_CURRENT_NP, "current_nodepools")          \
     X(L_DEPT_ID, "department_id") X(L_DEPT_NAME, "department_name")             \
     X(L_DIST_FW, "distributed_framework") X(L_ELEMENT_ID, "element_id")         \
+    X(L_GPU_REQ_TYPE, "gpu_request_type")                                       \
     X(L_HIERARCHY, "hierarchy_level") X(L_HOST, "host") X(L_IMAGE, "image")     \
     X(L_K8S_GROUP, "k8s_group") X(L_K8S_KIND, "k8s_kind")                      \
-    X(L_K8S_NAME, "k8s_name") X(L_K8S_UID, "k8s_uid")                          \
-    X(L_K8S_VERSION, "k8s_version") X(L_NAME, "name")                          \
+    X(L_K8S_NAME, "k8s_name") X(L_K8S_PHASE, "k8s_phase")                      \
+    X(L_K8S_UID, "k8s_uid") X(L_K8S_VERSION, "k8s_version") X(L_KIND, "kind")  \
+    X(L_MESSAGE, "message") X(L_NAME, "name")                                   \
     X(L_NAMESPACE, "namespace") X(L_NODE, "node") X(L_NODEPOOL, "nodepool")     \
+    X(L_ORG_TYPE, "org_type")                                                   \
     X(L_PARENT_ID, "parent_id") X(L_PATH, "path") X(L_PHASE, "phase")           \
+    X(L_PHASE_MSG, "phase_message") X(L_PHASE_REASON, "phase_reason")           \
     X(L_POD, "pod") X(L_PORT, "port") X(L_PRIORITY, "priority")                 \
     X(L_PRIORITY_CLASS, "priority_class") X(L_PROJECT_ID, "project_id")         \
     X(L_PROJECT_NAME, "project_name") X(L_PROTOCOL, "protocol")                 \
-    X(L_REQUESTED_NP, "requested_nodepools") X(L_SOURCE, "source")              \
-    X(L_SUBMITTED_BY, "submitted_by") X(L_TLS, "tls_enabled") X(L_URL, "url")   \
+    X(L_REASON, "reason")                                                       \
+    X(L_REQUESTED_NP, "requested_nodepools") X(L_REQUESTED_PODS, "requested_pods") \
+    X(L_RESOURCE, "resource") X(L_SOURCE, "source") X(L_STATUS, "status")       \
+    X(L_SUBMITTED_BY, "submitted_by") X(L_TLS, "tls_enabled") X(L_TYPE, "type") \
+    X(L_URL, "url") X(L_USER_MESSAGE, "user_message")                           \
     X(L_WORKLOAD_ID, "workload_id") X(L_WORKLOAD_NAME, "workload_name")         \
     X(L_WORKLOAD_TYPE, "workload_type")
 // clang-format on
@@ -136,6 +145,14 @@ enum label_id {
 enum { EP_HOST, EP_PORT, EP_PATH, EP_PROTOCOL, EP_URL, EP_TLS, EP_NF };
 
 enum { EL_NAME, EL_LEVEL, EL_PARENT, EL_CREATED, EL_UID, EL_KNAME, EL_GROUP, EL_VERSION, EL_KIND, EL_NF };
+
+/* Pending scheduling messages: one per distinct label set. */
+enum { PS_NODEPOOL, PS_PHASE_REASON, PS_REASON, PS_ORG_TYPE, PS_USER_MESSAGE, PS_NF };
+
+/* Requested resources: the workload's own (runai_workload_requested_resource)
+ * and each container's (kube_pod_container_resource_requests/_limits). */
+enum { RS_GPU, RS_GPU_MEMORY, RS_CPU, RS_CPU_MEMORY, RS_N };
+enum { RK_REQUEST, RK_LIMIT, RK_N };
 
 /* The API's Phase enum, in the spec's order (defined in registry.c). */
 #define NPHASE 14
@@ -154,6 +171,14 @@ typedef struct gpu {
     int64_t zero_since; /* first sample of the current run of 0%, TMIN = not at 0 */
 } gpu_t;
 
+/* One container's resource series (request or limit of one resource). */
+typedef struct cres {
+    struct cres *next;
+    char *container; /* "" when the series has no container label */
+    int res, kind;
+    sstate_t s;
+} cres_t;
+
 typedef struct pod {
     char *key; /* namespace NUL pod NUL */
     size_t klen;
@@ -165,6 +190,7 @@ typedef struct pod {
     int64_t first_t;
     sstate_t running; /* kube_pod_status_phase{phase="Running"} */
     gpu_t *gpus;
+    cres_t *res; /* kube_pod_container_resource_requests/_limits */
 } pod_t;
 
 typedef struct endpoint {
@@ -178,7 +204,22 @@ typedef struct element {
     const char *id; /* into key */
     char *f[EL_NF];
     sstate_t s;
+    int level;        /* parsed hierarchy_level, 1..3; 0 = missing or out of range */
+    int level_warned; /* a bad level was counted and logged for this element */
 } element_t;
+
+/* runai_workload_condition, one per condition type (the newest labels). */
+typedef struct condition {
+    char *type, *status, *reason, *message;
+    sstate_t s;
+    int64_t since; /* first sample of the current status: lastTransitionTime */
+} condition_t;
+
+/* runai_workload_pending_scheduling_message, one per distinct label set. */
+typedef struct psm {
+    char *f[PS_NF];
+    sstate_t s;
+} psm_t;
 
 typedef struct phase_run {
     int64_t start;
@@ -202,7 +243,14 @@ typedef struct wl {
     struct {
         sstate_t s;
         int64_t run_start;
+        char *message, *reason; /* phase_message / phase_reason of the newest sample */
     } ph[NPHASE];
+    int64_t k8s_phase_since;  /* first info sample carrying the current k8s_phase */
+    sstate_t req[RS_N][RK_N]; /* runai_workload_requested_resource */
+    condition_t *conds;       /* sorted by type */
+    size_t nconds;
+    psm_t *psms;
+    size_t npsms;
     int any_phase;
     phase_run_t *runs; /* ascending by start; consecutive runs differ in phase */
     size_t nruns, capruns;
@@ -222,6 +270,7 @@ typedef struct tenant {
     bmap_t wls, pods, gpus, els;
     wl_t **wlv; /* insertion order, for iteration */
     size_t nwl, capwl;
+    uint64_t bad_levels; /* elements seen with a missing or out-of-range hierarchy_level */
 } tenant_t;
 
 struct api_registry {
@@ -241,13 +290,28 @@ static inline void pod_unlink(pod_t *p)
         }
 }
 
-/* An element's hierarchy level, 1..3 (1 when the label is missing). */
-static inline int el_level(const element_t *e)
+/* Frees a pod's container resource series. */
+static inline void pod_free_res(pod_t *p)
 {
-    const char *s = e->f[EL_LEVEL];
-    long x = s ? strtol(s, NULL, 10) : 1;
-    return x < 1 ? 1 : x > 3 ? 3 : (int)x;
+    for (cres_t *c = p->res, *n; c; c = n) {
+        n = c->next;
+        free(c->container);
+        free(c);
+    }
+    p->res = NULL;
 }
+
+/* A hierarchy_level label: 1..3, else 0 (missing, not an integer, out of range). */
+static inline int el_parse_level(const char *s)
+{
+    if (!s) return 0;
+    char *end;
+    long x = strtol(s, &end, 10);
+    return end != s && !*end && x >= 1 && x <= 3 ? (int)x : 0;
+}
+
+/* An element's level for ordering: an unknown one sorts after level 3. */
+static inline int el_level(const element_t *e) { return e->level ? e->level : 4; }
 
 /* The spec requires clusterId as a uuid: a workload whose agent sent none
  * gets the nil uuid rather than a body that breaks the schema. */
@@ -285,6 +349,10 @@ typedef struct view {
     double alloc;
     int has_memreq;
     double memreq;
+    /* requested resources: the workload's own, its pods' summed, and the
+     * running pods' summed (allocatedResources); has_* = some series held */
+    int has_wreq[RS_N][RK_N], has_preq[RS_N][RK_N], has_areq[RS_N];
+    double wreq[RS_N][RK_N], preq[RS_N][RK_N], areq[RS_N];
     int idle_gpus;
     double idle_alloc;
     int has_priority;

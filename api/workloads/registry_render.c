@@ -91,6 +91,103 @@ json_t *reg_render_endpoints(const view_t *v, int64_t stl, int urls_only)
     return a;
 }
 
+/* A spec quantity (RequestResourceQuantity's string), shortest round-trip form. */
+static json_t *jqty(double d)
+{
+    if (!isfinite(d)) return json_null();
+    char buf[STRATA_FMT_DOUBLE_BUFSZ];
+    strata_fmt_double(d, buf, sizeof buf);
+    return jstr(buf);
+}
+
+/* {request, limit} of one resource, each null when unknown; null when both are. */
+static json_t *render_rl(jctx_t *jc, const int has[RK_N], const double val[RK_N], int quantity)
+{
+    if (!has[RK_REQUEST] && !has[RK_LIMIT]) return json_null();
+    json_t *o = json_object();
+    if (!o) return json_null();
+    for (int k = 0; k < RK_N; k++) {
+        json_t *x = !has[k] ? json_null() : quantity ? jqty(val[k]) : jnum(jc, val[k]);
+        json_object_set_new(o, k == RK_REQUEST ? "request" : "limit", x);
+    }
+    return o;
+}
+
+/* A WorkloadRequestResources object, null when no request or limit holds
+ * (gpuRequestType alone does not make one). */
+static json_t *render_requests(jctx_t *jc, const int has[RS_N][RK_N], const double val[RS_N][RK_N],
+                               const char *gpu_type)
+{
+    int any = 0;
+    for (int i = 0; i < RS_N; i++) any |= has[i][RK_REQUEST] | has[i][RK_LIMIT];
+    if (!any) return json_null();
+    json_t *o = json_object();
+    if (!o) return json_null();
+    if (gpu_type) json_object_set_new(o, "gpuRequestType", jstr(gpu_type));
+    json_object_set_new(o, "gpu", render_rl(jc, has[RS_GPU], val[RS_GPU], 0));
+    json_object_set_new(o, "gpuMemory", render_rl(jc, has[RS_GPU_MEMORY], val[RS_GPU_MEMORY], 1));
+    json_object_set_new(o, "cpu", render_rl(jc, has[RS_CPU], val[RS_CPU], 0));
+    json_object_set_new(o, "cpuMemory", render_rl(jc, has[RS_CPU_MEMORY], val[RS_CPU_MEMORY], 1));
+    return o;
+}
+
+/* "true" / "false" (any case): 1 / 0; anything else -1. */
+static int label_bool(const char *s)
+{
+    if (!s) return -1;
+    return !strcasecmp(s, "true") ? 1 : !strcasecmp(s, "false") ? 0 : -1;
+}
+
+/* The spec's PhaseReason enum; anything else is unknown. */
+static int phase_reason_ok(const char *s)
+{
+    return s && (!strcmp(s, "NonPreemptibleOverQuota") || !strcmp(s, "OverLimit"));
+}
+
+static json_t *render_conditions(const view_t *v, int64_t stl)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < v->w->nconds; i++) {
+        const condition_t *c = &v->w->conds[i];
+        if (!st_holds(&c->s, v->at, stl)) continue;
+        json_t *o = json_object();
+        if (!o) continue;
+        json_object_set_new(o, "type", jstr(c->type));
+        json_object_set_new(o, "status", jstr(c->status));
+        if (c->reason) json_object_set_new(o, "reason", jstr(c->reason));
+        if (c->message) json_object_set_new(o, "message", jstr(c->message));
+        json_object_set_new(o, "lastTransitionTime", jtime(c->since));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* Null when the agent never sent any; else those holding at v->at whose
+ * phase_reason is in the spec's enum (the field is required there). */
+static json_t *render_pending_messages(const view_t *v, int64_t stl)
+{
+    if (!v->w->npsms) return json_null();
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < v->w->npsms; i++) {
+        const psm_t *m = &v->w->psms[i];
+        if (!st_holds(&m->s, v->at, stl) || !phase_reason_ok(m->f[PS_PHASE_REASON])) continue;
+        json_t *o = json_object();
+        if (!o) continue;
+        json_object_set_new(o, "nodePool", jstr(m->f[PS_NODEPOOL]));
+        json_object_set_new(o, "phaseReason", jstr(m->f[PS_PHASE_REASON]));
+        json_object_set_new(o, "reason", jstr(m->f[PS_REASON]));
+        /* orgType, like phaseReason, is nullable over a non-nullable enum:
+         * left out when not PROJECT or DEPARTMENT */
+        const char *org = m->f[PS_ORG_TYPE];
+        if (org && (!strcmp(org, "PROJECT") || !strcmp(org, "DEPARTMENT")))
+            json_object_set_new(o, "orgType", jstr(org));
+        json_object_set_new(o, "userMessage",
+                            m->f[PS_USER_MESSAGE] ? jstr(m->f[PS_USER_MESSAGE]) : json_null());
+        json_array_append_new(a, o);
+    }
+    return a ? a : json_null();
+}
+
 json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const view_t *v, jctx_t *jc,
                             int detailed)
 {
@@ -127,29 +224,52 @@ json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const 
     SET("completedAt", jtime(v->completed_at));
     SET("phase", jstr(reg_phases[v->phase]));
     SET("phaseUpdatedAt", jtime(v->phase_updated_at));
-    /* phaseReason is left out: the spec makes it nullable but its enum is not,
-     * so no null can validate; the field is optional. */
-    SET("k8sPhase", jstr(reg_phases[v->phase]));
-    SET("k8sPhaseUpdatedAt", jtime(v->phase_updated_at));
-    SET("conditions", json_array());
-    SET("runningPods", json_integer(v->running_pods));
-    json_t *req = json_null();
-    if (v->has_memreq) {
-        char buf[STRATA_FMT_DOUBLE_BUFSZ];
-        strata_fmt_double(v->memreq, buf, sizeof buf);
-        req = json_pack("{s:{s:s,s:n}}", "gpuMemory", "request", buf, "limit");
+    /* phaseMessage / phaseReason: labels of the current phase's series; a
+     * reason outside the spec's enum is left out (null cannot validate). */
+    const char *pmsg = w->ph[v->phase].message, *preason = w->ph[v->phase].reason;
+    if (pmsg) SET("phaseMessage", jstr(pmsg));
+    if (phase_reason_ok(preason)) SET("phaseReason", jstr(preason));
+    /* k8sPhase: the info label k8s_phase, since its first sample; "Unknown"
+     * (since createdAt) when the agent sends none. */
+    if (w->lab[L_K8S_PHASE]) {
+        SET("k8sPhase", jstr(w->lab[L_K8S_PHASE]));
+        SET("k8sPhaseUpdatedAt", jtime(w->k8s_phase_since));
+    } else {
+        SET("k8sPhase", jstr("Unknown"));
+        SET("k8sPhaseUpdatedAt", jtime(v->created_at));
     }
-    SET("workloadRequestedResources", req ? req : json_null());
-    SET("podsRequestedResources", json_null());
+    SET("conditions", render_conditions(v, stl));
+    SET("runningPods", json_integer(v->running_pods));
+    const char *gtype = w->lab[L_GPU_REQ_TYPE];
+    if (gtype && strcmp(gtype, "portion") != 0 && strcmp(gtype, "memory") != 0) gtype = NULL;
+    SET("workloadRequestedResources", render_requests(jc, v->has_wreq, v->wreq, gtype));
+    SET("podsRequestedResources", render_requests(jc, v->has_preq, v->preq, NULL));
     json_t *alloc = json_object();
     if (alloc) {
         json_object_set_new(alloc, "gpu", v->has_alloc ? jnum(jc, v->alloc) : json_null());
-        json_object_set_new(alloc, "gpuMemory", json_null());
-        json_object_set_new(alloc, "cpu", json_null());
-        json_object_set_new(alloc, "cpuMemory", json_null());
+        json_object_set_new(alloc, "gpuMemory",
+                            v->has_areq[RS_GPU_MEMORY] ? jqty(v->areq[RS_GPU_MEMORY]) : json_null());
+        json_object_set_new(alloc, "cpu", v->has_areq[RS_CPU] ? jnum(jc, v->areq[RS_CPU]) : json_null());
+        json_object_set_new(alloc, "cpuMemory",
+                            v->has_areq[RS_CPU_MEMORY] ? jqty(v->areq[RS_CPU_MEMORY]) : json_null());
         json_object_set_new(alloc, "extendedResources", json_null());
     }
     SET("allocatedResources", alloc ? alloc : json_null());
+    const char *rp = w->lab[L_REQUESTED_PODS];
+    if (rp) {
+        char *e;
+        long long n = strtoll(rp, &e, 10);
+        if (e != rp && !*e && n >= 0 && n <= INT32_MAX)
+            SET("requestedPods", json_pack("{s:I,s:n,s:n,s:n,s:n}", "number", (json_int_t)n, "min", "max",
+                                           "parallelism", "completions"));
+    }
+    int act_del = label_bool(w->lab[L_ACT_DELETE]), act_sus = label_bool(w->lab[L_ACT_SUSPEND]);
+    if (act_del >= 0 || act_sus >= 0) {
+        json_t *as = json_object();
+        if (as && act_del >= 0) json_object_set_new(as, "delete", json_boolean(act_del));
+        if (as && act_sus >= 0) json_object_set_new(as, "suspend", json_boolean(act_sus));
+        if (as) SET("actionsSupport", as);
+    }
     SET("requestedNodePools", jstrs(&w->requested));
     SET("currentNodePools", jstrs(&w->current));
     json_t *images = json_array();
@@ -170,7 +290,7 @@ json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const 
     SET("externalConnections", json_array());
     SET("urls", reg_render_endpoints(v, stl, 1));
     SET("endpoints", reg_render_endpoints(v, stl, 0));
-    if (detailed) SET("pendingSchedulingMessages", json_null());
+    if (detailed) SET("pendingSchedulingMessages", render_pending_messages(v, stl));
 #undef SET
 #undef LAB
 #undef LAB_OPT
@@ -220,7 +340,8 @@ json_t *reg_render_element(const element_t *e)
     if (!o) return NULL;
     json_object_set_new(o, "id", jstr(e->id));
     json_object_set_new(o, "name", jname250(e->f[EL_NAME]));
-    json_object_set_new(o, "hierarchyLevel", json_integer(el_level(e)));
+    /* a level the agent got wrong is kept as null (counted in the stats) */
+    json_object_set_new(o, "hierarchyLevel", e->level ? json_integer(e->level) : json_null());
     json_object_set_new(o, "parentId", e->f[EL_PARENT] ? jstr(e->f[EL_PARENT]) : json_null());
     int64_t ms;
     if (e->f[EL_CREATED] && parse_time(e->f[EL_CREATED], &ms) == 0)

@@ -44,12 +44,17 @@ int api_registry_replay(api_registry_t *reg, const api_read_source_t *src, int64
     static const char workload_series[] =
         "runai_workload_info|runai_workload_phase|runai_workload_gpu_allocation|"
         "runai_workload_gpu_memory_request_bytes|runai_pod_info|runai_workload_endpoint_info|"
-        "runai_workload_element_info|runai_workload_elements_total";
+        "runai_workload_element_info|runai_workload_elements_total|runai_workload_requested_resource|"
+        "runai_workload_condition|runai_workload_pending_scheduling_message";
     size_t fed = 0;
     const tsdb_matcher_t wl[] = { { TSDB_MATCH_RE, "__name__", workload_series } };
     const tsdb_matcher_t gpu[] = { { TSDB_MATCH_EQ, "__name__", "DCGM_FI_DEV_GPU_UTIL" } };
     const tsdb_matcher_t pod[] = { { TSDB_MATCH_EQ, "__name__", "kube_pod_status_phase" },
                                    { TSDB_MATCH_EQ, "phase", "Running" } };
+    const tsdb_matcher_t res[] = {
+        { TSDB_MATCH_RE, "__name__",
+          "kube_pod_container_resource_requests|kube_pod_container_resource_limits" }
+    };
     /* A GPU at 0% over the whole tail has been at 0% for at least
      * gpu_idle_after at maxt, which is all the idle rule asks. */
     int64_t gpu_from = maxt - reg->opt.staleness_ms - reg->opt.gpu_idle_after_ms;
@@ -57,6 +62,7 @@ int api_registry_replay(api_registry_t *reg, const api_read_source_t *src, int64
     int rc = replay_select(reg, src, wl, 1, mint, maxt, &fed);
     if (!rc) rc = replay_select(reg, src, gpu, 1, gpu_from > mint ? gpu_from : mint, maxt, &fed);
     if (!rc) rc = replay_select(reg, src, pod, 2, pod_from > mint ? pod_from : mint, maxt, &fed);
+    if (!rc) rc = replay_select(reg, src, res, 1, pod_from > mint ? pod_from : mint, maxt, &fed);
     if (series) *series = fed;
     return rc;
 }

@@ -97,11 +97,31 @@ def backfill(srv, ack, *extra):
 
 def listing():
     rc, full, err = series_list()
-    tap(rc == 0 and len(full) == 800 and {s["__name__"] for s in full} >= REPORT,
-        "unfiltered --list-series: 800 series including the report's metrics", (rc, len(full), err))
+    tap(rc == 0 and len(full) == 882 and {s["__name__"] for s in full} >= REPORT,
+        "unfiltered --list-series: 882 series including the report's metrics", (rc, len(full), err))
+    # element levels as the spec defines them: roots are 1 without parent_id, pods 2 under a root
+    els = [s for s in full if s["__name__"] == "runai_workload_element_info"]
+    roots = {(s["workload_id"], s["element_id"]) for s in els if s.get("hierarchy_level") == "1"}
+    tap(els and all((s.get("hierarchy_level") == "1" and "parent_id" not in s) or
+                    (s.get("hierarchy_level") == "2" and (s["workload_id"], s.get("parent_id")) in roots)
+                    for s in els) and len(roots) == len({s["workload_id"] for s in els}),
+        "element_info: one level-1 root per workload, level-2 children under it (1-based levels)",
+        [(s.get("hierarchy_level"), s.get("parent_id")) for s in els][:6])
+    # the status and resource series the workload API reads (docs/registry.md)
+    infos = [s for s in full if s["__name__"] == "runai_workload_info"]
+    pend = {s["workload_id"] for s in full if s["__name__"] == "runai_workload_phase" and s["phase"] == "Pending"
+            and "phase_reason" in s}
+    names = {s["__name__"] for s in full}
+    tap(all(s.get("gpu_request_type") == "portion" and s.get("requested_pods") in ("1", "2")
+            and s.get("k8s_phase") == ("Pending" if s["workload_id"] in pend else "Running") for s in infos)
+        and len(pend) == 1 and {"runai_workload_requested_resource", "runai_workload_condition",
+                                "runai_workload_pending_scheduling_message"} <= names
+        and sum(1 for s in full if s["__name__"] == "runai_workload_requested_resource") == 5 * len(infos),
+        "info carries gpu_request_type, requested_pods, k8s_phase; requests, conditions, pending messages sent",
+        infos[:1])
     rc, rep, err = series_list("--metrics=report")
     want = [s for s in full if s["__name__"] in REPORT]
-    tap(rc == 0 and {key(s) for s in rep} == {key(s) for s in want} and len(rep) == len(want) == 205,
+    tap(rc == 0 and {key(s) for s in rep} == {key(s) for s in want} and len(rep) == len(want) == 215,
         "--metrics=report lists exactly the report's series of the unfiltered list",
         (rc, len(rep), len(want), err))
     tap(rep == want, "--metrics=report keeps the unfiltered catalog order")
@@ -127,12 +147,12 @@ def backfills(tmp, rep):
     srv_u = Server(os.path.join(tmp, "unfiltered"), extra=["--retention=0"])
     try:
         r = backfill(srv_f, ack_f, "--metrics=report")
-        n = 205 * 240
-        tap(r.returncode == 0 and " series=205 " in r.stdout and " samples=%d " % n in r.stdout,
-            "filtered backfill: 205 series, %d samples acknowledged" % n, r.stdout + r.stderr)
+        n = 215 * 240
+        tap(r.returncode == 0 and " series=215 " in r.stdout and " samples=%d " % n in r.stdout,
+            "filtered backfill: 215 series, %d samples acknowledged" % n, r.stdout + r.stderr)
         r2 = backfill(srv_u, ack_u)
-        tap(r2.returncode == 0 and " series=800 " in r2.stdout and " samples=192000 " in r2.stdout,
-            "unfiltered backfill: 800 series, 192000 samples", r2.stdout + r2.stderr)
+        tap(r2.returncode == 0 and " series=882 " in r2.stdout and " samples=211680 " in r2.stdout,
+            "unfiltered backfill: 882 series, 211680 samples", r2.stdout + r2.stderr)
         with open(ack_f) as f:
             head = f.readline()
         tap(head.rstrip().endswith(" metrics=runai_workload_info,runai_workload_gpu_allocation,"
@@ -208,7 +228,7 @@ def histograms(tmp, head_u):
         e = load("--expand-ack=" + path)
         return e.returncode, {key(json.loads(line)["metric"]): json.loads(line)
                               for line in e.stdout.splitlines()}
-    rc_u, full = expand(os.path.join(tmp, "h_u.ack"), head_u, 800)
+    rc_u, full = expand(os.path.join(tmp, "h_u.ack"), head_u, 882)
     nsel = sum(1 for k in full if dict(k)["__name__"] in names)
     rc_f, sel = expand(os.path.join(tmp, "h_f.ack"), head_u.rstrip("\n") + " metrics=" + ",".join(names), nsel)
     want = {k: v for k, v in full.items() if dict(k)["__name__"] in names}

@@ -110,8 +110,9 @@ def expected_workload(f, wid, **over):
     if "allocatedResources" not in over:
         w["allocatedResources"] = {"gpu": None, "gpuMemory": None, "cpu": None, "cpuMemory": None,
                                    "extendedResources": None}
-    w["k8sPhase"] = w["phase"]
-    w["k8sPhaseUpdatedAt"] = w["phaseUpdatedAt"]
+    # the fixture sends no k8s_phase label: k8sPhase is not copied from phase
+    w.setdefault("k8sPhase", "Unknown")
+    w.setdefault("k8sPhaseUpdatedAt", w["createdAt"])
     return w
 
 
@@ -159,7 +160,8 @@ def golden(api, f, r1):
                              projectId="p1", departmentName="dep-one", departmentId="d1",
                              namespace="runai-proj-one", createdAt=iso(f.t0 - 10 * MIN), phase="Running",
                              phaseUpdatedAt=iso(f.t0), allocatedResources=alloc(2), runningPods=2,
-                             workloadRequestedResources={"gpuMemory": {"request": "1000000000", "limit": None}},
+                             workloadRequestedResources={"gpu": None, "gpuMemory": {"request": "1000000000", "limit": None},
+                                                         "cpu": None, "cpuMemory": None},
                              requestedNodePools=["pool-a"], currentNodePools=["pool-a"], idleGpus=1,
                              idleAllocatedGpus=1, totalRunningTimeSeconds=run, pendingSchedulingMessages=None)
     tap(st == 200 and body == want and (before - f.t0) // 1000 - 1 <= run <= (after - f.t0) // 1000 + 1,
@@ -628,6 +630,126 @@ def fmt(v):
     return str(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
 
 
+RR = "runai_workload_requested_resource"
+
+
+def e2e_fields(api, srv, series, r4, w4):
+    """Resource and status fields, elements and the bad-level counter of every simulated workload,
+    expected from the acknowledged samples (docs/registry.md, "Derived fields")."""
+    by = {}
+    for s in series:
+        by.setdefault(s["metric"]["__name__"], []).append(s)
+    pod_wl = {(s["metric"]["namespace"], s["metric"]["pod"]): s["metric"]["workload_id"] for s in by["runai_pod_info"]}
+    running = {(s["metric"]["namespace"], s["metric"]["pod"]) for s in by["kube_pod_status_phase"]
+               if s["metric"]["phase"] == "Running" and s["values"][-1] == 1}
+    ident = lambda v: v  # noqa: E731
+
+    def rl(req, lim, f):
+        return None if req is None and lim is None else \
+            {"request": None if req is None else f(req), "limit": None if lim is None else f(lim)}
+
+    checked = 0
+    for s_info in sorted(by["runai_workload_info"], key=lambda s: s["metric"]["workload_name"]):
+        m = s_info["metric"]
+        wid = m["workload_id"]
+
+        def last(name, **lab):
+            v = [s["values"][-1] for s in by.get(name, []) if s["metric"].get("workload_id") == wid
+                 and all(s["metric"].get(k) == x for k, x in lab.items())]
+            return v[0] if v else None
+        psum, asum = {}, {}
+        for name, kind in (("kube_pod_container_resource_requests", "request"),
+                           ("kube_pod_container_resource_limits", "limit")):
+            for s in by.get(name, []):
+                key = (s["metric"]["namespace"], s["metric"]["pod"])
+                if pod_wl.get(key) != wid:
+                    continue
+                res = {"cpu": "cpu", "memory": "cpuMemory", "nvidia_com_gpu": "gpu"}[s["metric"]["resource"]]
+                psum.setdefault(res, {})[kind] = psum.get(res, {}).get(kind, 0) + s["values"][-1]
+                if kind == "request" and key in running:
+                    asum[res] = asum.get(res, 0) + s["values"][-1]
+        phase = [s["metric"] for s in by["runai_workload_phase"]
+                 if s["metric"]["workload_id"] == wid and s["values"][-1] == 1][0]
+        conds = sorted(({k: v for k, v in (("type", c["metric"]["type"]), ("status", c["metric"]["status"]),
+                                           ("reason", c["metric"].get("reason")),
+                                           ("message", c["metric"].get("message")),
+                                           ("lastTransitionTime", iso(min(c["timestamps"])))) if v is not None}
+                        for c in by["runai_workload_condition"] if c["metric"]["workload_id"] == wid),
+                       key=lambda c: c["type"])
+        psms = sorted(({"nodePool": p["metric"]["nodepool"], "phaseReason": p["metric"]["phase_reason"],
+                        "reason": p["metric"]["reason"], "orgType": p["metric"]["org_type"],
+                        "userMessage": p["metric"]["user_message"]}
+                       for p in by.get("runai_workload_pending_scheduling_message", [])
+                       if p["metric"]["workload_id"] == wid), key=lambda p: p["nodePool"])
+        want = {
+            "workloadRequestedResources": {
+                "gpuRequestType": m["gpu_request_type"],
+                "gpu": rl(last(RR, resource="gpu", kind="request"), last(RR, resource="gpu", kind="limit"), ident),
+                "gpuMemory": rl(last("runai_workload_gpu_memory_request_bytes"), None, fmt),
+                "cpu": rl(last(RR, resource="cpu", kind="request"), last(RR, resource="cpu", kind="limit"), ident),
+                "cpuMemory": rl(last(RR, resource="cpu_memory", kind="request"),
+                                last(RR, resource="cpu_memory", kind="limit"), fmt)},
+            "podsRequestedResources": {
+                "gpu": rl(psum.get("gpu", {}).get("request"), psum.get("gpu", {}).get("limit"), ident),
+                "gpuMemory": None,
+                "cpu": rl(psum.get("cpu", {}).get("request"), psum.get("cpu", {}).get("limit"), ident),
+                "cpuMemory": rl(psum.get("cpuMemory", {}).get("request"), psum.get("cpuMemory", {}).get("limit"),
+                                fmt)},
+            "allocatedResources": {"gpu": last("runai_workload_gpu_allocation"), "gpuMemory": None,
+                                   "cpu": asum.get("cpu"),
+                                   "cpuMemory": fmt(asum["cpuMemory"]) if "cpuMemory" in asum else None,
+                                   "extendedResources": None},
+            "requestedPods": {"number": int(m["requested_pods"]), "min": None, "max": None, "parallelism": None,
+                              "completions": None},
+            "actionsSupport": {"delete": m["actions_delete"] == "true", "suspend": m["actions_suspend"] == "true"},
+            "phase": phase["phase"],
+            "phaseMessage": phase.get("phase_message", "<absent>"),
+            "phaseReason": phase.get("phase_reason", "<absent>"),
+            "k8sPhase": m["k8s_phase"],
+            "k8sPhaseUpdatedAt": iso(min(s_info["timestamps"])),
+            "conditions": conds,
+            "pendingSchedulingMessages": psms or None,
+        }
+        st, _, body = api.get(W + "/" + wid, r4, W_ID)
+        got = {k: body.get(k, "<absent>") for k in want} if isinstance(body, dict) else body
+        if isinstance(got, dict) and got.get("pendingSchedulingMessages"):
+            got["pendingSchedulingMessages"] = sorted(got["pendingSchedulingMessages"], key=lambda p: p["nodePool"])
+        tap(st == 200 and got == want, "end to end: resource and status fields of %s (%s, %s)"
+            % (m["workload_name"], m["workload_type"], phase["phase"]), diff(got, want))
+        # elements: the root at level 1 without a parent, each pod at level 2 under it
+        st, _, body = api.get(W + "/" + wid + "/elements", r4, P_EL)
+        els = body.get("elements", []) if isinstance(body, dict) else []
+        root = els[0] if els else {}
+        tap(st == 200 and len(els) == int(m["requested_pods"]) + 1 and root.get("hierarchyLevel") == 1
+            and root.get("parentId") is None and root.get("kubernetesRef", {}).get("gvk", {}).get("kind") != "Pod"
+            and all(e.get("hierarchyLevel") == 2 and e.get("parentId") == root.get("id") for e in els[1:]),
+            "end to end: elements of %s: root at level 1, pods at level 2 under it" % m["workload_name"], els)
+        checked += 1
+    tap(checked == len(by["runai_workload_info"]) and any(by.get("runai_workload_pending_scheduling_message", [])),
+        "end to end: every simulated workload's fields checked, a Pending one among them", checked)
+
+    def bad_levels():
+        st, _, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + r4})
+        for line in data.decode(errors="replace").splitlines():
+            if line.startswith("strata_registry_element_level_invalid_total "):
+                return st, float(line.split()[1])
+        return st, None
+    st0, n0 = bad_levels()
+    # an agent that sends a 0-based level: kept, level null, counted once (however often it is sent)
+    wid = sorted(by["runai_workload_info"], key=lambda s: s["metric"]["workload_name"])[0]["metric"]["workload_id"]
+    now = int(time.time() * 1000)
+    bad = [("__name__", "runai_workload_element_info"), ("element_id", "0badbad0-0000-4000-8000-000000000000"),
+           ("hierarchy_level", "0"), ("name", "zz-bad-level"), ("workload_id", wid)]
+    stw = [srv.write(rw1([(bad, [(1.0, now - 1000 * k)])]), w4)[0] for k in (2, 1)]
+    st1, n1 = bad_levels()
+    st, _, data = srv.get(W + "/" + wid + "/elements", r4)
+    els = json.loads(data).get("elements", []) if st == 200 else []
+    tap((st0, st1, st) == (200, 200, 200) and stw == [204, 204] and n0 == 0 and n1 == 1
+        and els and els[-1].get("name") == "zz-bad-level" and els[-1].get("hierarchyLevel", 0) is None,
+        "end to end: an out-of-range hierarchy_level is kept as null, sorted last and counted once in /metrics",
+        "%s %s %s %s %s" % (stw, n0, n1, st, els[-1:]))
+
+
 def end_to_end(api, srv, tmp, r4, w4):
     wl = 8   # workload 7 is Pending (w % 8 == 7)
     ack = os.path.join(tmp, "ack.log")
@@ -645,6 +767,7 @@ def end_to_end(api, srv, tmp, r4, w4):
     tap(exp.returncode == 0 and series, "strata-load --expand-ack re-derived the acknowledged samples", len(series))
     if not series:
         return
+    e2e_fields(api, srv, series, r4, w4)
     # the registry's view: workload ids, names, pods
     info = {s["metric"]["workload_id"]: s["metric"] for s in series if s["metric"]["__name__"] == "runai_workload_info"}
     pods = {}
