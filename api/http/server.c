@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <snappy-c.h>
@@ -170,6 +171,90 @@ static enum MHD_Result dispatch(api_server_t *srv, struct MHD_Connection *conn, 
     return c.ret;
 }
 
+/* ---- request framing ------------------------------------------------------------------ */
+
+/* What the request's headers say about where its body ends (docs/api.md,
+ * "Request framing").  libmicrohttpd 0.9.75 takes the first Content-Length and
+ * lets Transfer-Encoding win over it silently; a proxy in front may pick the
+ * other, so such requests are refused before the body is read. */
+typedef struct framing {
+    unsigned ncl, nte;
+    const char *cl, *te;
+    int cl_differ;
+} framing_t;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    framing_t *f = cls;
+    const char *v = value ? value : "";
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->ncl++ == 0)
+            f->cl = v;
+        else if (strcmp(f->cl, v) != 0)
+            f->cl_differ = 1;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->nte++;
+        f->te = v;
+    }
+    return MHD_YES;
+}
+
+/* Answers a request whose framing is refused (closing the connection: where
+ * the next request would start is not known, or the body is not read). */
+static enum MHD_Result refuse_framing(struct MHD_Connection *conn, api_request_t *rq, int err,
+                                      const char *message, const char *details)
+{
+    api_call_t c = { .conn = conn, .rq = rq };
+    api_call_add_header(&c, MHD_HTTP_HEADER_CONNECTION, "close");
+    api_call_reply_strata_error(&c, err, message, details);
+    return c.ret;
+}
+
+/* On the first handler call, with every header read and no body byte: 1 and an
+ * answer queued in *ret when the framing is refused, else 0. */
+static int check_framing(const api_server_t *srv, struct MHD_Connection *conn, api_request_t *rq,
+                         enum MHD_Result *ret)
+{
+    framing_t f = { 0 };
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
+    if (f.nte && f.ncl) {
+        *ret = refuse_framing(conn, rq, STRATA_EINVAL, "conflicting request framing",
+                              "Transfer-Encoding and Content-Length in one request; send only one of them");
+        return 1;
+    }
+    if (f.cl_differ) {
+        *ret = refuse_framing(conn, rq, STRATA_EINVAL, "conflicting request framing",
+                              "Content-Length headers with different values");
+        return 1;
+    }
+    if (f.nte > 1 || (f.nte && strcasecmp(f.te, "chunked") != 0)) {
+        char d[160];
+        snprintf(d, sizeof d, "Transfer-Encoding %.80s%s: only a single chunked is supported", f.te,
+                 f.nte > 1 ? " (repeated)" : "");
+        *ret = refuse_framing(conn, rq, STRATA_EUNSUPPORTED, "unsupported Transfer-Encoding", d);
+        return 1;
+    }
+    if (f.ncl) {
+        /* same limit as the body as it arrives (answer() below) */
+        size_t raw_limit = snappy_max_compressed_length(srv->cfg.max_request_bytes);
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(f.cl, &end, 10);
+        if (end != f.cl && *end == '\0' && f.cl[0] != '-' && (errno == ERANGE || n > raw_limit)) {
+            char d[200];
+            snprintf(d, sizeof d,
+                     "Content-Length %.30s is over the limit of %zu bytes (--max-request-bytes); "
+                     "the body was not read",
+                     f.cl, srv->cfg.max_request_bytes);
+            rq->too_big = 1;
+            *ret = refuse_framing(conn, rq, STRATA_ETOOBIG, NULL, d);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -185,6 +270,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         /* requests already in flight when shutdown begins are finished, not refused */
         rq->late = atomic_load(&srv->stopping);
         *con_cls = rq;
+        enum MHD_Result ret;
+        if (check_framing(srv, conn, rq, &ret)) return ret;
         return MHD_YES;
     }
     if (*upload_size) {
