@@ -53,6 +53,7 @@ int main(int argc, char **argv)
         free(key);
         return 2;
     }
+    api_auth_set_require_exp(auth, c.jwt_require_exp);
 
     /* Signals are taken by sigwait below; every thread created from here on
      * inherits the blocked mask. */

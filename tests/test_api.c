@@ -219,6 +219,55 @@ static void test_auth_rs256(void **state)
     test_tmpdir_free(dir);
 }
 
+/* A token without exp is refused unless api_auth_set_require_exp(a, 0). */
+static void test_auth_require_exp(void **state)
+{
+    auth_fix_t *f = *state;
+    api_principal_t who;
+    char msg[160];
+    char *t = mint(SECRET, 7, "metrics:write", 0, 0);
+    assert_err(api_auth_check(f->auth, t, API_SCOPE_METRICS_WRITE, NOW, &who, msg, sizeof msg),
+               STRATA_EUNAUTH);
+    assert_non_null(strstr(msg, "no exp claim"));
+    api_auth_set_require_exp(f->auth, 0);
+    assert_ok(api_auth_check(f->auth, t, API_SCOPE_METRICS_WRITE, NOW, &who, msg, sizeof msg));
+    assert_int_equal(who.tenant_id, 7);
+    free(t);
+    /* exp is still checked when present */
+    t = mint(SECRET, 7, "metrics:write", NOW - 1, 0);
+    assert_err(api_auth_check(f->auth, t, 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    assert_string_equal(msg, "token expired");
+    free(t);
+    api_auth_set_require_exp(f->auth, 1);
+    t = mint(SECRET, 7, "metrics:write", 0, 0);
+    assert_err(api_auth_check(f->auth, t, 0, NOW, &who, msg, sizeof msg), STRATA_EUNAUTH);
+    free(t);
+}
+
+/* --jwt-public-key must be a PEM RSA public key: anything else is refused at start. */
+static void test_auth_public_key_not_pem(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new(), path[600];
+    static const char *const bad[] = {
+        "this is not a PEM file\n",
+        "-----BEGIN PUBLIC KEY-----\nnot base64 at all\n-----END PUBLIC KEY-----\n",
+        RSA_PRIVATE, /* a private key where the public one belongs */
+    };
+    api_auth_t *a;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(path, sizeof path, "%s/key%zu.pem", dir, i);
+        FILE *fp = fopen(path, "w");
+        fputs(bad[i], fp);
+        fclose(fp);
+        assert_err(api_auth_new(API_AUTH_JWT, NULL, path, &a), STRATA_EINVAL);
+    }
+    /* an HS256 secret is any bytes: no PEM check there */
+    assert_ok(api_auth_new(API_AUTH_JWT, path, NULL, &a));
+    api_auth_free(a);
+    test_tmpdir_free(dir);
+}
+
 static void test_auth_none(void **state)
 {
     (void)state;
@@ -241,6 +290,8 @@ int main(void)
         cmocka_unit_test(test_status_mapping),
         cmocka_unit_test_setup_teardown(test_auth_jwt, auth_setup, auth_teardown),
         cmocka_unit_test(test_auth_rs256),
+        cmocka_unit_test_setup_teardown(test_auth_require_exp, auth_setup, auth_teardown),
+        cmocka_unit_test(test_auth_public_key_not_pem),
         cmocka_unit_test(test_auth_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,7 +31,11 @@ static void usage(FILE *f)
             "  --ooo-window=DURATION          accept samples this far behind a series' newest (10m)\n"
             "  --auth=none|jwt                request authentication                (none)\n"
             "  --jwt-secret-file=FILE         HS256 secret for --auth=jwt\n"
-            "  --jwt-public-key=FILE          RS256 public key (PEM) for --auth=jwt\n"
+            "  --jwt-public-key=FILE          RS256 public key for --auth=jwt: PEM (-----BEGIN PUBLIC "
+            "KEY-----),\n"
+            "                                 checked at start\n"
+            "  --jwt-require-exp[=true|false] refuse tokens without an exp claim; --no-jwt-require-exp\n"
+            "                                 lets them never expire                (true)\n"
             "  --insecure                     allow --auth=none on a non-loopback address\n"
             "  --tls-cert=FILE --tls-key=FILE serve HTTPS with this PEM certificate and key\n"
             "  --max-request-bytes=BYTES      decompressed remote-write body limit  (32MiB)\n"
@@ -141,6 +145,8 @@ enum {
     O_REPORT_WORKER_DELAY,
     O_QUERY_MAX_SAMPLES,
     O_REPORT_SOURCE,
+    O_JWT_REQUIRE_EXP,
+    O_NO_JWT_REQUIRE_EXP,
 };
 
 static const struct option options[] = {
@@ -155,6 +161,8 @@ static const struct option options[] = {
     { "auth", required_argument, NULL, O_AUTH },
     { "jwt-secret-file", required_argument, NULL, O_JWT_SECRET },
     { "jwt-public-key", required_argument, NULL, O_JWT_PUBKEY },
+    { "jwt-require-exp", optional_argument, NULL, O_JWT_REQUIRE_EXP },
+    { "no-jwt-require-exp", no_argument, NULL, O_NO_JWT_REQUIRE_EXP },
     { "insecure", no_argument, NULL, O_INSECURE },
     { "tls-cert", required_argument, NULL, O_TLS_CERT },
     { "tls-key", required_argument, NULL, O_TLS_KEY },
@@ -193,6 +201,7 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
     c->listen = "127.0.0.1:9201";
     c->data_dir = "data";
     c->auth = "none";
+    c->jwt_require_exp = 1;
     c->log_level = "info";
     c->wal_fsync = "interval";
     c->retention_ms = 15 * 86400000LL;
@@ -251,6 +260,15 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             break;
         case O_JWT_SECRET: c->jwt_secret_file = optarg; break;
         case O_JWT_PUBKEY: c->jwt_public_key = optarg; break;
+        case O_JWT_REQUIRE_EXP:
+            if (!optarg || !strcmp(optarg, "true"))
+                c->jwt_require_exp = 1;
+            else if (!strcmp(optarg, "false"))
+                c->jwt_require_exp = 0;
+            else
+                return bad_flag(name, optarg);
+            break;
+        case O_NO_JWT_REQUIRE_EXP: c->jwt_require_exp = 0; break;
         case O_INSECURE: c->insecure = 1; break;
         case O_TLS_CERT: c->tls_cert = optarg; break;
         case O_TLS_KEY: c->tls_key = optarg; break;

@@ -17,6 +17,7 @@ typedef struct daemon_config {
     const char *tls_cert, *tls_key, *log_level, *wal_fsync;
     enum strata_log_level log_level_value; /* --log-level, parsed */
     int insecure;
+    int jwt_require_exp; /* --jwt-require-exp (default 1) */
     int64_t retention_ms, ooo_window_ms, block_duration_ms, fsync_interval_ms;
     int64_t staleness_ms, gpu_idle_after_ms, report_retention_ms, max_range_ms;
     int64_t report_worker_delay_ms; /* test-only */

@@ -43,9 +43,13 @@ typedef struct api_principal {
 #define API_SCOPE_REPORTS_WRITE 4u
 
 /* mode NONE ignores the files.  JWT needs exactly one of secret_file (HS256)
- * and public_key_file (RS256); files are read once here. */
+ * and public_key_file (RS256, a PEM RSA public key, else STRATA_EINVAL after
+ * logging why); files are read once here. */
 int api_auth_new(enum api_auth_mode mode, const char *secret_file, const char *public_key_file,
                  api_auth_t **out);
+/* on (the default): a JWT without an exp claim is refused (401, "token has no
+ * exp claim"); off: such a token never expires. */
+void api_auth_set_require_exp(api_auth_t *auth, int on);
 void api_auth_free(api_auth_t *auth);
 
 /* Checks an Authorization header value (may be NULL) for a request that needs

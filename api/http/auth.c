@@ -5,6 +5,8 @@
  * it picks the algorithm from the token's own header.  So after decoding we
  * insist the algorithm is the one configured (an RS256 public key must never
  * be usable as an HS256 secret) and check exp, nbf, tenant_id and scope here.
+ * A token without exp is refused unless --jwt-require-exp=false; a
+ * --jwt-public-key that is not a PEM RSA public key is refused at start.
  * Claims are read through jansson so a string "5" is not taken for 5.
  */
 #include "api.h"
@@ -16,6 +18,9 @@
 
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "strata_log.h"
 
@@ -24,6 +29,7 @@ struct api_auth {
     jwt_alg_t alg;
     unsigned char *key;
     size_t keylen;
+    int require_exp; /* a token without exp is refused (--jwt-require-exp, on by default) */
 };
 
 static int read_file(const char *path, unsigned char **out, size_t *len)
@@ -56,12 +62,29 @@ static int read_file(const char *path, unsigned char **out, size_t *len)
     return 0;
 }
 
+/* The key libjwt will verify RS256 with: a PEM SubjectPublicKeyInfo holding an
+ * RSA key.  Checked once at start, so a wrong file is a refusal to start, not a
+ * 401 on every request. */
+static int is_rsa_public_key_pem(const unsigned char *pem, size_t len)
+{
+    if (len > INT32_MAX) return 0;
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+    int ok = k && EVP_PKEY_base_id(k) == EVP_PKEY_RSA;
+    EVP_PKEY_free(k);
+    BIO_free(b);
+    return ok;
+}
+
+void api_auth_set_require_exp(api_auth_t *a, int on) { a->require_exp = on != 0; }
+
 int api_auth_new(enum api_auth_mode mode, const char *secret_file, const char *public_key_file,
                  api_auth_t **out)
 {
     api_auth_t *a = calloc(1, sizeof *a);
     if (!a) return STRATA_ENOMEM;
     a->mode = mode;
+    a->require_exp = 1;
     if (mode == API_AUTH_JWT) {
         if (!!secret_file == !!public_key_file) {
             strata_error("--auth=jwt needs exactly one of --jwt-secret-file and --jwt-public-key", "%s", "");
@@ -84,6 +107,12 @@ int api_auth_new(enum api_auth_mode mode, const char *secret_file, const char *p
         }
         if (a->keylen == 0) {
             strata_error("JWT key file is empty", "path=%s", path);
+            api_auth_free(a);
+            return STRATA_EINVAL;
+        }
+        if (public_key_file && !is_rsa_public_key_pem(a->key, a->keylen)) {
+            strata_error("--jwt-public-key is not a PEM RSA public key (-----BEGIN PUBLIC KEY-----)",
+                         "path=%s", path);
             api_auth_free(a);
             return STRATA_EINVAL;
         }
@@ -173,6 +202,10 @@ int api_auth_check(const api_auth_t *a, const char *authorization, unsigned scop
     }
     exp = claim(jwt, "exp");
     nbf = claim(jwt, "nbf");
+    if (!exp && a->require_exp) {
+        snprintf(msg, msgcap, "token has no exp claim (an expiry is required: --jwt-require-exp)");
+        goto out;
+    }
     if (exp && (!json_is_number(exp) || json_number_value(exp) <= (double)now_s)) {
         snprintf(msg, msgcap, "token expired");
         goto out;

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""test_hardening_http.py: HTTP framing and auth configuration, against the real binary.
+
+Framing (docs/api.md, "Request framing"): two different Content-Length headers, or
+Transfer-Encoding together with Content-Length, are a 400 with a JSON error; a declared
+Content-Length over the body limit is a 413 sent at once, before any body byte, and the
+connection is closed.  Requests are written by hand over a socket, since http.client
+refuses to send such framing.
+
+Auth configuration (docs/api.md, "Tenants and auth"): --jwt-public-key must name a PEM
+public key or the server does not start; a token without exp is a 401 unless
+--jwt-require-exp=false (or --no-jwt-require-exp).  Prints TAP lines.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from strata_client import BUILD, SECRET, Server, rw1, snappy, token  # noqa: E402
+
+BIN = os.path.join(BUILD, "strata")
+LIMIT = 1 << 20  # --max-request-bytes for this run
+FAILS = 0
+
+
+def tap(ok, name, info=""):
+    global FAILS
+    print(("ok - " if ok else "not ok - ") + name)
+    if not ok:
+        FAILS += 1
+        for line in str(info).splitlines()[:20]:
+            print("#   " + line)
+    sys.stdout.flush()
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt(claims, secret=SECRET):
+    head = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64url(json.dumps(claims).encode())
+    sig = hmac.new(secret, (head + "." + body).encode(), hashlib.sha256).digest()
+    return head + "." + body + "." + b64url(sig)
+
+
+def raw(port, head, body=b"", timeout=5.0):
+    """Sends head (CRLF-joined lines) and body; returns (status, headers, body, closed, seconds).
+    status None = no answer within timeout.  closed: the server closed the connection after it."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    t0 = time.time()
+    try:
+        s.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except socket.timeout:
+        s.close()
+        return None, {}, b"", False, time.time() - t0
+    secs = time.time() - t0
+    if b"\r\n\r\n" not in buf:
+        s.close()
+        return None, {}, buf, True, secs
+    hdr, _, rest = buf.partition(b"\r\n\r\n")
+    lines = hdr.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    n = int(hdrs.get("content-length", "0"))
+    closed = False
+    try:
+        while len(rest) < n:
+            chunk = s.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            rest += chunk
+        if not closed:
+            s.settimeout(2.0)
+            closed = s.recv(1) == b""
+    except socket.timeout:
+        closed = False
+    except ConnectionResetError:
+        closed = True
+    s.close()
+    return status, hdrs, rest[:n], closed, secs
+
+
+def err(body):
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {}
+
+
+def write_head(tok, *extra):
+    return ["POST /api/v1/write HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/x-protobuf",
+            "Content-Encoding: snappy", "Authorization: Bearer " + tok] + list(extra)
+
+
+def check_json_error(name, got, status, details_has):
+    st, hdrs, body, _, _ = got
+    b = err(body)
+    ok = (st == status and hdrs.get("content-type") == "application/json" and b.get("code") == status
+          and details_has in (b.get("message", "") + " " + b.get("details", "")))
+    tap(ok, name, "status %s headers %s body %r" % (st, hdrs, body[:300]))
+
+
+def framing(tmp, secret):
+    srv = Server(os.path.join(tmp, "framing"), secret, extra=["--max-request-bytes=%d" % LIMIT])
+    try:
+        w = token(1, "metrics:write")
+        body = snappy(rw1([([("__name__", "framing_ok")], [(1.0, int(time.time() * 1000))])]))
+        got = raw(srv.port, write_head(w, "Content-Length: %d" % len(body)), body)
+        tap(got[0] == 204, "well-framed write over a raw socket -> 204", got[:3])
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        got = raw(srv.port, write_head(w, "Transfer-Encoding: chunked"), chunked)
+        tap(got[0] == 204, "chunked write without Content-Length -> 204", got[:3])
+
+        got = raw(srv.port, write_head(w, "Content-Length: %d" % len(body), "Content-Length: %d" % (len(body) + 4)),
+                  body + b"\0\0\0\0")
+        check_json_error("two different Content-Length headers -> 400", got, 400, "Content-Length")
+        got = raw(srv.port, write_head(w, "Content-Length: %d" % len(body), "Transfer-Encoding: chunked"), chunked)
+        check_json_error("Transfer-Encoding with Content-Length -> 400", got, 400, "Transfer-Encoding")
+        got = raw(srv.port, write_head(w, "Transfer-Encoding: chunked", "Content-Length: %d" % len(body)), chunked)
+        check_json_error("Content-Length with Transfer-Encoding (other order) -> 400", got, 400,
+                         "Transfer-Encoding")
+        got = raw(srv.port, write_head(w, "Transfer-Encoding: gzip, chunked"), chunked)
+        tap(got[0] in (400, 501) and err(got[2]).get("code") == got[0],
+            "a Transfer-Encoding other than chunked is refused with a JSON error", got[:3])
+
+        big = 1073741824
+        got = raw(srv.port, write_head(w, "Content-Length: %d" % big))
+        check_json_error("Content-Length: 1 GiB, no body sent -> 413 at once", got, 413, str(LIMIT))
+        tap(got[0] == 413 and got[3], "... and the connection is closed", got[:4])
+        got = raw(srv.port, write_head(w, "Content-Length: %d" % big, "Expect: 100-continue"))
+        tap(got[0] == 413, "Content-Length: 1 GiB with Expect: 100-continue -> 413, no 100 Continue", got[:3])
+        got = raw(srv.port, write_head(w, "Content-Length: %d" % (LIMIT // 2)), b"\0" * 1000)
+        tap(got[0] is None, "a body under the limit is still waited for (no early answer)", got[:3])
+
+        st, _, _ = srv.write(rw1([([("__name__", "after")], [(1.0, int(time.time() * 1000))])]), w)
+        tap(st == 204, "the server still serves writes afterwards", st)
+    finally:
+        srv.stop()
+
+
+def start_fails(tmp, args):
+    """Runs strata with args; returns (exit code or None if it kept running, output)."""
+    p = subprocess.Popen([BIN, "--listen=127.0.0.1:0", "--data-dir=" + os.path.join(tmp, "nostart")] + args,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = p.communicate(timeout=10)
+        return p.returncode, out.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        return None, out.decode(errors="replace")
+
+
+def auth_config(tmp, secret):
+    notpem = os.path.join(tmp, "notpem")
+    with open(notpem, "w") as f:
+        f.write("this is not a PEM public key\n")
+    rc, out = start_fails(tmp, ["--auth=jwt", "--jwt-public-key=" + notpem])
+    tap(rc not in (None, 0) and "PEM" in out and notpem in out,
+        "--jwt-public-key naming a non-PEM file: refused at start, non-zero exit", "rc %s: %s" % (rc, out))
+    cert = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls", "test.crt")
+    if os.path.exists(cert):
+        rc, out = start_fails(tmp, ["--auth=jwt", "--jwt-public-key=" + cert])
+        tap(rc not in (None, 0) and "PEM" in out, "--jwt-public-key naming a certificate, not a key: refused",
+            "rc %s: %s" % (rc, out))
+    rc, out = start_fails(tmp, ["--jwt-require-exp=maybe"])
+    tap(rc == 2 and "jwt-require-exp" in out, "--jwt-require-exp=maybe is a usage error", "rc %s: %s" % (rc, out))
+    h = subprocess.run([BIN, "--help"], stdout=subprocess.PIPE, timeout=10).stdout.decode()
+    tap("--jwt-require-exp" in h and "PEM" in h, "--help documents --jwt-require-exp", h[-600:])
+
+    good = rw1([([("__name__", "noexp")], [(1.0, int(time.time() * 1000))])])
+    noexp = jwt({"sub": "t", "tenant_id": 1, "scope": "metrics:write"})
+    srv = Server(os.path.join(tmp, "exp-default"), secret)
+    try:
+        st, hdrs, body = srv.write(good, noexp)
+        b = err(body)
+        tap(st == 401 and "exp" in b.get("details", "") and hdrs.get("www-authenticate") == "Bearer",
+            "token without exp -> 401 naming exp (default --jwt-require-exp)", "%s %s" % (st, body))
+        st, _, _ = srv.write(good, token(1, "metrics:write"))
+        tap(st == 204, "token with exp still accepted", st)
+    finally:
+        srv.stop()
+    for flag in ("--jwt-require-exp=false", "--no-jwt-require-exp"):
+        srv = Server(os.path.join(tmp, "exp-off" + flag), secret, extra=[flag])
+        try:
+            st, _, body = srv.write(good, noexp)
+            tap(st == 204, "token without exp accepted with " + flag, "%s %s" % (st, body))
+            st, _, body = srv.write(good, jwt({"tenant_id": 1, "scope": "metrics:write", "exp": int(time.time()) - 5}))
+            tap(st == 401, "an expired token is still refused with " + flag, "%s %s" % (st, body))
+        finally:
+            srv.stop()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="strata-hardening-")
+    try:
+        secret = os.path.join(tmp, "secret")
+        with open(secret, "wb") as f:
+            f.write(SECRET + b"\n")
+        framing(tmp, secret)
+        auth_config(tmp, secret)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("# %d failed" % FAILS)
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()
