@@ -202,9 +202,12 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
 
 /* Answers a request whose framing is refused (closing the connection: where
  * the next request would start is not known, or the body is not read). */
-static enum MHD_Result refuse_framing(struct MHD_Connection *conn, api_request_t *rq, int err,
-                                      const char *message, const char *details)
+static enum MHD_Result refuse_framing(const api_server_t *srv, struct MHD_Connection *conn, api_request_t *rq,
+                                      const char *method, int err, const char *message, const char *details)
 {
+    /* a remote write refused as a whole is counted wherever it is refused */
+    if (rq->path_label == srv->routes[3].pattern && strcmp(method, srv->routes[3].method) == 0)
+        api_selfmon_write_refused(srv->mon);
     api_call_t c = { .conn = conn, .rq = rq };
     api_call_add_header(&c, MHD_HTTP_HEADER_CONNECTION, "close");
     api_call_reply_strata_error(&c, err, message, details);
@@ -214,17 +217,17 @@ static enum MHD_Result refuse_framing(struct MHD_Connection *conn, api_request_t
 /* On the first handler call, with every header read and no body byte: 1 and an
  * answer queued in *ret when the framing is refused, else 0. */
 static int check_framing(const api_server_t *srv, struct MHD_Connection *conn, api_request_t *rq,
-                         enum MHD_Result *ret)
+                         const char *method, enum MHD_Result *ret)
 {
     framing_t f = { 0 };
     MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
     if (f.nte && f.ncl) {
-        *ret = refuse_framing(conn, rq, STRATA_EINVAL, "conflicting request framing",
+        *ret = refuse_framing(srv, conn, rq, method, STRATA_EINVAL, "conflicting request framing",
                               "Transfer-Encoding and Content-Length in one request; send only one of them");
         return 1;
     }
     if (f.cl_differ) {
-        *ret = refuse_framing(conn, rq, STRATA_EINVAL, "conflicting request framing",
+        *ret = refuse_framing(srv, conn, rq, method, STRATA_EINVAL, "conflicting request framing",
                               "Content-Length headers with different values");
         return 1;
     }
@@ -232,7 +235,7 @@ static int check_framing(const api_server_t *srv, struct MHD_Connection *conn, a
         char d[160];
         snprintf(d, sizeof d, "Transfer-Encoding %.80s%s: only a single chunked is supported", f.te,
                  f.nte > 1 ? " (repeated)" : "");
-        *ret = refuse_framing(conn, rq, STRATA_EUNSUPPORTED, "unsupported Transfer-Encoding", d);
+        *ret = refuse_framing(srv, conn, rq, method, STRATA_EUNSUPPORTED, "unsupported Transfer-Encoding", d);
         return 1;
     }
     if (f.ncl) {
@@ -248,7 +251,7 @@ static int check_framing(const api_server_t *srv, struct MHD_Connection *conn, a
                      "the body was not read",
                      f.cl, srv->cfg.max_request_bytes);
             rq->too_big = 1;
-            *ret = refuse_framing(conn, rq, STRATA_ETOOBIG, NULL, d);
+            *ret = refuse_framing(srv, conn, rq, method, STRATA_ETOOBIG, NULL, d);
             return 1;
         }
     }
@@ -271,7 +274,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         rq->late = atomic_load(&srv->stopping);
         *con_cls = rq;
         enum MHD_Result ret;
-        if (check_framing(srv, conn, rq, &ret)) return ret;
+        if (check_framing(srv, conn, rq, method, &ret)) return ret;
         return MHD_YES;
     }
     if (*upload_size) {

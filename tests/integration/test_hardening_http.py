@@ -151,6 +151,18 @@ def framing(tmp, secret):
         got = raw(srv.port, write_head(w, "Content-Length: %d" % (LIMIT // 2)), b"\0" * 1000)
         tap(got[0] is None, "a body under the limit is still waited for (no early answer)", got[:3])
 
+        # a chunked body declares no length: cut as it arrives, still a 413
+        junk = os.urandom(LIMIT * 2)
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(junk[i:i + 65536]), junk[i:i + 65536])
+                          for i in range(0, len(junk), 65536)) + b"0\r\n\r\n"
+        got = raw(srv.port, write_head(w, "Transfer-Encoding: chunked"), chunks, timeout=30)
+        check_json_error("chunked body over the limit -> 413 once it is read", got, 413,
+                         "the body is over the limit of %d bytes" % LIMIT)
+        st, hdrs, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + w})
+        refused = [ln for ln in data.decode().splitlines() if ln.startswith("strata_write_requests_refused_total")]
+        tap(st == 200 and refused and float(refused[0].split()[-1]) >= 6,
+            "framing refusals of remote writes count in strata_write_requests_refused_total", refused)
+
         st, _, _ = srv.write(rw1([([("__name__", "after")], [(1.0, int(time.time() * 1000))])]), w)
         tap(st == 204, "the server still serves writes afterwards", st)
     finally:

@@ -304,9 +304,10 @@ def main():
                     "the decompressed body is over the limit of %d bytes (--max-request-bytes)" % LIMIT)
         check_error("decompressed body over the limit -> 413", srv.write(b"\x00" * (LIMIT + 1), w1),
                     413, "request body too large")
-        check_error("raw body over the limit -> 413", srv.write(os.urandom(LIMIT * 2), w1, compress=False),
+        check_error("declared Content-Length over the limit -> 413 before the body", srv.write(os.urandom(LIMIT * 2), w1, compress=False),
                     413, "request body too large",
-                    "the body is over the limit of %d bytes (--max-request-bytes)" % LIMIT)
+                    "Content-Length %d is over the limit of %d bytes (--max-request-bytes); the body was not read"
+                    % (LIMIT * 2, LIMIT))
         check_error("invalid protobuf -> 400", srv.write(b"\x0a\x7f\x01\x02", w1), 400, "invalid protobuf message",
                     "cannot unpack prometheus.WriteRequest")
         check_error("wrong content type -> 415", srv.write(good, w1, ctype="application/json"),
