@@ -21,16 +21,17 @@
 #include "strata_arena.h"
 #include "tsdb.h"
 
-#define SEC     1000LL
-#define MIN     (60 * SEC)
-#define T0      1734705000000LL /* 2024-12-20T14:30:00Z */
+#define SEC        1000LL
+#define MIN        (60 * SEC)
+#define T0         1734705000000LL /* 2024-12-20T14:30:00Z */
 
-#define WL_A    "3f1c1a2e-0000-4000-8000-00000000000a"
-#define WL_B    "3f1c1a2e-0000-4000-8000-00000000000b"
-#define WL_C    "3f1c1a2e-0000-4000-8000-00000000000c"
-#define WL_D    "3f1c1a2e-0000-4000-8000-00000000000d"
-#define WL_E    "3f1c1a2e-0000-4000-8000-00000000000e"
-#define CLUSTER "7b2f4c1d-1111-4222-8333-444455556666"
+#define WL_A       "3f1c1a2e-0000-4000-8000-00000000000a"
+#define WL_B       "3f1c1a2e-0000-4000-8000-00000000000b"
+#define WL_C       "3f1c1a2e-0000-4000-8000-00000000000c"
+#define WL_D       "3f1c1a2e-0000-4000-8000-00000000000d"
+#define WL_E       "3f1c1a2e-0000-4000-8000-00000000000e"
+#define CLUSTER    "7b2f4c1d-1111-4222-8333-444455556666"
+#define CLUSTER_UP "7B2F4C1D-1111-4222-8333-444455556666"
 
 typedef struct kv {
     const char *k, *v;
@@ -650,6 +651,13 @@ static void test_filters(void **state)
         { "type==Training", "a,d" },
         { "category!=Train", "b,c" },
         { "clusterId==" CLUSTER, "b,c,a,d" },
+        /* a uuid field: == and != in any letter case, the others on bytes */
+        { "clusterId==" CLUSTER_UP, "b,c,a,d" },
+        { "clusterId!=" CLUSTER_UP, "" },
+        { "clusterId!=7B2F4C1D-1111-4222-8333-444455556667", "b,c,a,d" },
+        { "clusterId=^7B2F", "" },
+        { "clusterId=^7b2f", "b,c,a,d" },
+        { "projectId==A", "" },
         { "projectId==a", "c,a" },
         { "phase==Unknown", "b,c,a,d" },
         { "submittedBy==nobody", "" },
@@ -930,8 +938,9 @@ static void feed_full(api_registry_t *r, int64_t now)
           { "created_at", "2024-12-20T14:29:30.5+00:00" }, { "distributed_framework", "PyTorch" },
           { "ai_application_id", "app-1" }, { "ai_application_name", "chat" },
           { "image", "nvcr.io/nvidia/pytorch:24.10-py3" }, { "source", "CLI" },
-          { "gpu_request_type", "portion" }, { "requested_pods", "2" }, { "k8s_phase", "Running" },
-          { "actions_delete", "true" }, { "actions_suspend", "false" });
+          { "gpu_request_type", "portion" }, { "requested_pods", "2" }, { "requested_pods_min", "1" },
+          { "requested_pods_max", "4" }, { "k8s_phase", "Running" }, { "actions_delete", "true" },
+          { "actions_suspend", "false" });
     RANGE(r, 7, "runai_workload_phase", T0, T0 + 30 * SEC, 30 * SEC, 1, { "workload_id", WL_A },
           { "phase", "Pending" });
     RANGE(r, 7, "runai_workload_phase", T0 + 60 * SEC, now, 30 * SEC, 0, { "workload_id", WL_A },
@@ -994,8 +1003,16 @@ static void feed_full(api_registry_t *r, int64_t now)
     for (size_t i = 0; i < sizeof ksm / sizeof ksm[0]; i++)
         RANGE(r, 7, ksm[i].metric, T0 + 60 * SEC, now, 30 * SEC, ksm[i].v, { "namespace", "runai-team-nlp" },
               { "pod", ksm[i].pod }, { "container", ksm[i].container }, { "resource", ksm[i].res });
+    /* a container resource series joined by workload_id alone (no namespace, pod) */
+    RANGE(r, 7, "kube_pod_container_resource_requests", T0 + 60 * SEC, now, 30 * SEC, 1,
+          { "workload_id", WL_A }, { "container", "launcher" }, { "resource", "cpu" });
     RANGE(r, 7, "runai_pod_info", T0 + 60 * SEC, now, 30 * SEC, 1, { "namespace", "runai-team-nlp" },
           { "pod", "llm-finetune-1" }, { "workload_id", WL_A }, { "node", "dgx-2" }, { "nodepool", "h200" });
+    /* GPU memory allocated per pod: only the running pod 0 counts */
+    RANGE(r, 7, "runai_pod_gpu_memory_allocated_bytes", T0 + 60 * SEC, now, 30 * SEC, 21474836480.0,
+          { "namespace", "runai-team-nlp" }, { "pod", "llm-finetune-0" });
+    RANGE(r, 7, "runai_pod_gpu_memory_allocated_bytes", T0 + 60 * SEC, now, 30 * SEC, 10737418240.0,
+          { "namespace", "runai-team-nlp" }, { "pod", "llm-finetune-1" });
     RANGE(r, 7, "DCGM_FI_DEV_GPU_UTIL", T0 + 60 * SEC, now, 15 * SEC, 0, { "gpu", "0" }, { "UUID", "GPU-aa" },
           { "namespace", "runai-team-nlp" }, { "pod", "llm-finetune-0" });
     RANGE(r, 7, "DCGM_FI_DEV_GPU_UTIL", T0 + 60 * SEC, now, 15 * SEC, 97, { "gpu", "1" },
@@ -1082,21 +1099,25 @@ static void test_render_workload(void **state)
     check_int(j, "workloadRequestedResources.cpu.limit", 4);
     check_str(j, "workloadRequestedResources.cpuMemory.request", "8589934592");
     check_str(j, "workloadRequestedResources.cpuMemory.limit", "17179869184");
-    /* pods: 2 + 0.5 + 2 cores requested, limits only on pod 0's main */
+    /* pods: 2 + 0.5 + 2 cores requested, + 1 joined by workload_id; limits
+     * only on pod 0's main */
     check_absent(j, "podsRequestedResources.gpuRequestType");
     check_int(j, "podsRequestedResources.gpu.request", 2);
     check_int(j, "podsRequestedResources.gpu.limit", 2);
     check_null(j, "podsRequestedResources.gpuMemory");
-    check_num(j, "podsRequestedResources.cpu.request", 4.5);
+    check_num(j, "podsRequestedResources.cpu.request", 5.5);
     check_int(j, "podsRequestedResources.cpu.limit", 4);
     check_str(j, "podsRequestedResources.cpuMemory.request", "8589934592");
     check_str(j, "podsRequestedResources.cpuMemory.limit", "17179869184");
-    /* allocated: the running pod's requests */
-    check_num(j, "allocatedResources.cpu", 2.5);
+    /* allocated: the running pod's requests (+ 1 by workload_id), its GPU memory */
+    check_num(j, "allocatedResources.cpu", 3.5);
     check_str(j, "allocatedResources.cpuMemory", "8589934592");
-    check_null(j, "allocatedResources.gpuMemory");
+    check_str(j, "allocatedResources.gpuMemory", "21474836480");
+    check_null(j, "allocatedResources.extendedResources");
     check_int(j, "requestedPods.number", 2);
-    check_null(j, "requestedPods.min");
+    check_int(j, "requestedPods.min", 1);
+    check_int(j, "requestedPods.max", 4);
+    check_null(j, "requestedPods.parallelism");
     check_null(j, "requestedPods.completions");
     assert_true(json_is_true(jpath(j, "actionsSupport.delete")));
     assert_true(json_is_false(jpath(j, "actionsSupport.suspend")));
@@ -1736,11 +1757,11 @@ static void test_replay_from_store(void **state)
     api_read_source_t *rd;
     assert_ok(api_read_source_tsdb(db, &rd));
     size_t n = 0;
-    /* feed_full has 35 series (15 + 6 requested resources, 3 conditions, 1
-     * pending message, 9 container resources, 1 pod info), feed_four 8 (5
-     * info, 3 allocation) */
+    /* feed_full has 38 series (15 + 6 requested resources, 3 conditions, 1
+     * pending message, 10 container resources, 1 pod info, 2 pod GPU memory),
+     * feed_four 8 (5 info, 3 allocation) */
     assert_ok(api_registry_replay(re, rd, T0 - 60 * MIN, now, &n));
-    assert_int_equal(n, 43);
+    assert_int_equal(n, 46);
     same_answers(direct, re, now, a);
     /* replaying again changes nothing: every sample is already known */
     assert_ok(api_registry_replay(re, rd, T0 - 60 * MIN, now, &n));
@@ -1751,7 +1772,7 @@ static void test_replay_from_store(void **state)
     assert_ok(tsdb_cut_head(db));
     re = reg_new();
     assert_ok(api_registry_replay(re, rd, T0 - 60 * MIN, now, &n));
-    assert_int_equal(n, 43);
+    assert_int_equal(n, 46);
     same_answers(direct, re, now, a);
     api_registry_free(re);
 
@@ -1889,6 +1910,104 @@ static void test_uuid_ids_any_case(void **state)
     strata_arena_free(a);
 }
 
+/* requestedPods from its five info labels; allocated GPU memory summed over
+ * the running pods; container resource series joined by workload_id alone. */
+static void test_requested_pods_gpu_memory_workload_resources(void **state)
+{
+    (void)state;
+    api_registry_t *r = reg_new();
+    strata_arena_t *a = strata_arena_new(0);
+    int64_t now = T0 + 5 * MIN;
+    /* A: batch-like, number missing, a bad max */
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_A },
+          { "workload_name", "a" }, { "parallelism", "3" }, { "completions", "6" },
+          { "requested_pods_max", "2147483648" }, { "requested_pods_min", "0" });
+    /* B: nothing that is an integer: the field is left out */
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_B },
+          { "workload_name", "b" }, { "requested_pods", "-1" }, { "parallelism", "1.5" },
+          { "completions", "" });
+    /* C: two running pods and a pending one, GPU memory on each; workload-level container resources */
+    RANGE(r, 1, "runai_workload_info", T0, now, 30 * SEC, 1, { "workload_id", WL_C },
+          { "workload_name", "c" }, { "requested_pods", "3" }, { "requested_pods_min", "2" },
+          { "requested_pods_max", "3" });
+    static const char *const pods[] = { "c-0", "c-1", "c-2" };
+    static const double mem[] = { 75377410048.0, 150754820096.0, 150754820096.0 };
+    for (int i = 0; i < 3; i++) {
+        RANGE(r, 1, "runai_pod_info", T0, now, 30 * SEC, 1, { "namespace", "ns" }, { "pod", pods[i] },
+              { "workload_id", WL_C });
+        RANGE(r, 1, "kube_pod_status_phase", T0, now, 30 * SEC, i < 2 ? 1 : 0, { "namespace", "ns" },
+              { "pod", pods[i] }, { "phase", "Running" });
+        RANGE(r, 1, "runai_pod_gpu_memory_allocated_bytes", T0, now, 30 * SEC, mem[i], { "namespace", "ns" },
+              { "pod", pods[i] });
+    }
+    /* ignored: no (namespace, pod) */
+    RANGE(r, 1, "runai_pod_gpu_memory_allocated_bytes", T0, now, 30 * SEC, 1e9, { "workload_id", WL_C });
+    RANGE(r, 1, "kube_pod_container_resource_requests", T0, now, 30 * SEC, 4, { "workload_id", WL_C },
+          { "container", "main" }, { "resource", "cpu" });
+    RANGE(r, 1, "kube_pod_container_resource_limits", T0, now, 30 * SEC, 8, { "workload_id", WL_C },
+          { "container", "main" }, { "resource", "cpu" });
+    RANGE(r, 1, "kube_pod_container_resource_requests", T0, now, 30 * SEC, 1073741824.0,
+          { "workload_id", WL_C }, { "resource", "memory" });
+    /* ignored: neither (namespace, pod) nor workload_id; a resource the API does not show */
+    RANGE(r, 1, "kube_pod_container_resource_requests", T0, now, 30 * SEC, 100, { "container", "main" },
+          { "resource", "cpu" });
+    RANGE(r, 1, "kube_pod_container_resource_requests", T0, now, 30 * SEC, 100, { "workload_id", WL_C },
+          { "resource", "ephemeral_storage" });
+
+    json_t *j = get_json(r, 1, WL_A, now, a);
+    check_null(j, "requestedPods.number");
+    check_int(j, "requestedPods.min", 0);
+    check_null(j, "requestedPods.max");
+    check_int(j, "requestedPods.parallelism", 3);
+    check_int(j, "requestedPods.completions", 6);
+    check_null(j, "allocatedResources.gpuMemory");
+    check_null(j, "podsRequestedResources");
+    json_decref(j);
+    j = get_json(r, 1, WL_B, now, a);
+    check_absent(j, "requestedPods");
+    json_decref(j);
+    j = get_json(r, 1, WL_C, now, a);
+    check_int(j, "requestedPods.number", 3);
+    check_int(j, "requestedPods.min", 2);
+    check_int(j, "requestedPods.max", 3);
+    check_null(j, "requestedPods.parallelism");
+    check_null(j, "requestedPods.completions");
+    check_int(j, "runningPods", 2);
+    check_str(j, "allocatedResources.gpuMemory", "226132230144");
+    check_int(j, "allocatedResources.cpu", 4);
+    check_str(j, "allocatedResources.cpuMemory", "1073741824");
+    check_int(j, "podsRequestedResources.cpu.request", 4);
+    check_int(j, "podsRequestedResources.cpu.limit", 8);
+    check_str(j, "podsRequestedResources.cpuMemory.request", "1073741824");
+    check_null(j, "podsRequestedResources.cpuMemory.limit");
+    check_null(j, "podsRequestedResources.gpu");
+    check_null(j, "podsRequestedResources.gpuMemory");
+    json_decref(j);
+
+    /* c-1's GPU memory ends (stale marker); then no pod runs: nothing allocated,
+     * the workload-level requests still count for the pods */
+    ONE(r, 1, "runai_pod_gpu_memory_allocated_bytes", now + 10 * SEC, stale_nan(), { "namespace", "ns" },
+        { "pod", "c-1" });
+    j = get_json(r, 1, WL_C, now + 10 * SEC, a);
+    check_str(j, "allocatedResources.gpuMemory", "75377410048");
+    json_decref(j);
+    for (int i = 0; i < 2; i++)
+        ONE(r, 1, "kube_pod_status_phase", now + 30 * SEC, 0, { "namespace", "ns" }, { "pod", pods[i] },
+            { "phase", "Running" });
+    j = get_json(r, 1, WL_C, now + 30 * SEC, a);
+    check_int(j, "runningPods", 0);
+    check_null(j, "allocatedResources.gpuMemory");
+    check_null(j, "allocatedResources.cpu");
+    check_null(j, "allocatedResources.cpuMemory");
+    check_int(j, "podsRequestedResources.cpu.request", 4);
+    json_decref(j);
+    api_registry_result_t res;
+    assert_ok(api_registry_get(r, 1, WL_A, now, a, &res));
+    write_fixture("get_requested_pods", &res);
+    api_registry_free(r);
+    strata_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1916,6 +2035,7 @@ int main(void)
         cmocka_unit_test(test_replay_from_store),
         cmocka_unit_test(test_absent_optional_strings_are_null),
         cmocka_unit_test(test_uuid_ids_any_case),
+        cmocka_unit_test(test_requested_pods_gpu_memory_workload_resources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

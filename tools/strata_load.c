@@ -90,6 +90,7 @@ static const char *const metric_names[] = {
     "runai_workload_condition",
     "runai_workload_pending_scheduling_message",
     "runai_pod_info",
+    "runai_pod_gpu_memory_allocated_bytes",
     "kube_pod_status_phase",
     "kube_pod_container_resource_requests",
     "kube_pod_container_resource_limits",
@@ -665,8 +666,19 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
         }
         ls_set(&info, "image", image);
         /* What the API's resource and status fields read (docs/registry.md). */
-        ls_set(&info, "gpu_request_type", "portion");
+        /* a fraction of a GPU is asked as GPU memory, whole GPUs as a portion */
+        ls_set(&info, "gpu_request_type", alloc_per_pod < 1 ? "memory" : "portion");
         ls_set(&info, "requested_pods", afmt(s, "%d", npods));
+        if (wt == W_TRAIN && npods > 1) { /* distributed: a fixed gang of workers */
+            ls_set(&info, "requested_pods_min", afmt(s, "%d", npods));
+            ls_set(&info, "requested_pods_max", afmt(s, "%d", npods));
+        } else if (wt == W_TRAIN) { /* batch-like: one pod to complete */
+            ls_set(&info, "parallelism", "1");
+            ls_set(&info, "completions", "1");
+        } else if (wt == W_INFER) { /* autoscaled replicas */
+            ls_set(&info, "requested_pods_min", "1");
+            ls_set(&info, "requested_pods_max", "3");
+        }
         ls_set(&info, "k8s_phase", pending ? "Pending" : "Running");
         ls_set(&info, "actions_delete", "true");
         ls_set(&info, "actions_suspend", wt == W_INFER ? "false" : "true");
@@ -683,9 +695,9 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
         ls_set(&ph, "phase", "Running");
         add_const(s, &ph, "runai_workload_phase", pending ? 0 : 1);
         add_const(s, &wl, "runai_workload_gpu_allocation", pending ? 0 : alloc_per_pod * npods);
-        add_const(s, &wl, "runai_workload_gpu_memory_request_bytes",
-                  wt == W_WORKSPACE && alloc_per_pod < 1 ? 75377410048.0
-                                                         : H200_FB_BYTES * gpus_per_pod * npods);
+        /* GPU memory per pod: the fraction asked for, else the devices' memory */
+        double gpu_mem_per_pod = alloc_per_pod < 1 ? 75377410048.0 : H200_FB_BYTES * gpus_per_pod;
+        add_const(s, &wl, "runai_workload_gpu_memory_request_bytes", gpu_mem_per_pod * npods);
         if (wt != W_TRAIN) {
             struct lblset ep = wl;
             const char *host = afmt(s, "%s.%s.svc.cluster.local", wname, ns);
@@ -703,9 +715,11 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
          * Pending, why it waits in each requested nodepool. */
         double cpu_req = wt == W_TRAIN ? 16 : wt == W_INFER ? 4 : 1;
         double mem_req = (wt == W_TRAIN ? 128.0 : wt == W_INFER ? 32.0 : 8.0) * 1073741824.0;
-        static const char *const req_res[5] = { "gpu", "cpu", "cpu", "cpu_memory", "cpu_memory" };
+        const char *const req_res[5] = { alloc_per_pod < 1 ? "gpu_memory" : "gpu", "cpu", "cpu", "cpu_memory",
+                                         "cpu_memory" };
         static const char *const req_kind[5] = { "request", "request", "limit", "request", "limit" };
-        double req_v[5] = { alloc_per_pod, cpu_req, cpu_req * 2, mem_req, mem_req * 2 };
+        double req_v[5] = { alloc_per_pod < 1 ? gpu_mem_per_pod : alloc_per_pod, cpu_req, cpu_req * 2,
+                            mem_req, mem_req * 2 };
         for (int k = 0; k < 5; k++) {
             struct lblset rq = wl;
             ls_set(&rq, "resource", req_res[k]);
@@ -806,6 +820,12 @@ static int sim_build(struct sim *s, int64_t data_start_ms)
                 add_const(s, &c, "kube_pod_container_resource_limits", gpus_per_pod);
             }
             if (pending) continue;
+
+            /* the GPU memory the scheduler allocated to the running pod */
+            struct lblset gm = { 0 };
+            ls_set(&gm, "namespace", ns);
+            ls_set(&gm, "pod", pod);
+            add_const(s, &gm, "runai_pod_gpu_memory_allocated_bytes", gpu_mem_per_pod);
 
             /* cAdvisor: the container, the pause container and the pod cgroup
              * (no container label), so the API's container filters matter. */

@@ -10,7 +10,9 @@
  * Joins: a pod links to its workload through runai_pod_info's workload_id;
  * a GPU series links either directly (workload_id label) or through its
  * (namespace, pod) to a pod record, created as a placeholder if the pod's
- * info has not arrived yet, so arrival order never matters.
+ * info has not arrived yet, so arrival order never matters.  Container
+ * resource series join the same way: through (namespace, pod) when they
+ * carry both, else directly by workload_id.
  */
 #include "registry_internal.h"
 
@@ -57,11 +59,11 @@ static const char *const LABEL_NAMES[L_COUNT] = {
 
 /* The info labels a workload keeps (latest values). */
 static const enum label_id INFO_LABELS[] = {
-    L_WORKLOAD_NAME,  L_WORKLOAD_TYPE,  L_CATEGORY,     L_PROJECT_ID, L_PROJECT_NAME,
-    L_DEPT_ID,        L_DEPT_NAME,      L_CLUSTER_ID,   L_NAMESPACE,  L_SUBMITTED_BY,
-    L_PRIORITY_CLASS, L_PRIORITY,       L_REQUESTED_NP, L_CURRENT_NP, L_CREATED_AT,
-    L_DIST_FW,        L_AI_APP_ID,      L_AI_APP_NAME,  L_IMAGE,      L_SOURCE,
-    L_GPU_REQ_TYPE,   L_REQUESTED_PODS, L_K8S_PHASE,    L_ACT_DELETE, L_ACT_SUSPEND,
+    L_WORKLOAD_NAME, L_WORKLOAD_TYPE, L_CATEGORY,     L_PROJECT_ID,     L_PROJECT_NAME,   L_DEPT_ID,
+    L_DEPT_NAME,     L_CLUSTER_ID,    L_NAMESPACE,    L_SUBMITTED_BY,   L_PRIORITY_CLASS, L_PRIORITY,
+    L_REQUESTED_NP,  L_CURRENT_NP,    L_CREATED_AT,   L_DIST_FW,        L_AI_APP_ID,      L_AI_APP_NAME,
+    L_IMAGE,         L_SOURCE,        L_GPU_REQ_TYPE, L_REQUESTED_PODS, L_K8S_PHASE,      L_ACT_DELETE,
+    L_ACT_SUSPEND,   L_REQ_PODS_MIN,  L_REQ_PODS_MAX, L_PARALLELISM,    L_COMPLETIONS,
 };
 #define N_INFO_LABELS (sizeof INFO_LABELS / sizeof INFO_LABELS[0])
 
@@ -100,11 +102,12 @@ enum metric {
     M_ELEMENTS_TOTAL,
     M_POD_PHASE,
     M_GPU_UTIL,
-    M_WREQ,     /* runai_workload_requested_resource */
-    M_COND,     /* runai_workload_condition */
-    M_PSM,      /* runai_workload_pending_scheduling_message */
-    M_CRES_REQ, /* kube_pod_container_resource_requests */
-    M_CRES_LIM, /* kube_pod_container_resource_limits */
+    M_WREQ,       /* runai_workload_requested_resource */
+    M_COND,       /* runai_workload_condition */
+    M_PSM,        /* runai_workload_pending_scheduling_message */
+    M_CRES_REQ,   /* kube_pod_container_resource_requests */
+    M_CRES_LIM,   /* kube_pod_container_resource_limits */
+    M_POD_GPUMEM, /* runai_pod_gpu_memory_allocated_bytes */
 };
 
 /* A perfect hash in all but name: the length picks at most two candidates. */
@@ -129,6 +132,7 @@ static enum metric metric_of(const char *name)
         { "runai_workload_pending_scheduling_message", M_PSM },
         { "kube_pod_container_resource_requests", M_CRES_REQ },
         { "kube_pod_container_resource_limits", M_CRES_LIM },
+        { "runai_pod_gpu_memory_allocated_bytes", M_POD_GPUMEM },
     };
     size_t n = strlen(name);
     if (n < 14 || n > 41 || (name[0] != 'r' && name[0] != 'k' && name[0] != 'D')) return M_NONE;
@@ -241,6 +245,7 @@ void reg_wl_free(wl_t *w)
         for (int j = 0; j < EP_NF; j++) free(w->eps[i].f[j]);
     free(w->eps);
     free(w->els); /* the elements themselves belong to the tenant's map */
+    cres_free(&w->res);
     free(w);
 }
 
@@ -390,7 +395,7 @@ static pod_t *pod_get(tenant_t *t, const char *ns, const char *name, int create)
         p->klen = n;
         p->ns = p->key;
         p->name = p->key + a + 1;
-        p->info = p->running = SSTATE_INIT;
+        p->info = p->running = p->gpumem = SSTATE_INIT;
         p->first_t = TMIN;
         if (bmap_put(&t->pods, p->key, n, h, p)) {
             free(p->key);
@@ -581,10 +586,11 @@ out:
     return rc;
 }
 
-/* The pod's series for (container, resource, kind), created on first sight. */
-static cres_t *observe_cres_find(pod_t *p, const char *container, int res, int kind)
+/* The series for (container, resource, kind) in a pod's (or a workload's)
+ * list, created on first sight. */
+static cres_t *observe_cres_find(cres_t **head, const char *container, int res, int kind)
 {
-    for (cres_t *c = p->res; c; c = c->next)
+    for (cres_t *c = *head; c; c = c->next)
         if (c->res == res && c->kind == kind && !strcmp(c->container, container)) return c;
     cres_t *c = calloc(1, sizeof *c);
     if (!c || !(c->container = strdup(container))) {
@@ -595,8 +601,8 @@ static cres_t *observe_cres_find(pod_t *p, const char *container, int res, int k
     c->res = res;
     c->kind = kind;
     c->s = SSTATE_INIT;
-    c->next = p->res;
-    p->res = c;
+    c->next = *head;
+    *head = c;
     return c;
 }
 
@@ -651,28 +657,35 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const
     const int64_t stl = reg->opt.staleness_ms;
     if (m == M_GPU_UTIL) return observe_gpu(t, labels, nlabels, lv, samples, nsamples, stl);
     if (m == M_CRES_REQ || m == M_CRES_LIM) {
-        pod_t *p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
-        if (!p) return STRATA_ENOMEM;
-        cres_t *c = observe_cres_find(p, lv[L_CONTAINER] ? lv[L_CONTAINER] : "",
+        /* joined through (namespace, pod) when it has them, else by workload_id */
+        wl_t *w = NULL;
+        pod_t *p = NULL;
+        if (lv[L_NAMESPACE] && lv[L_POD])
+            p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
+        else
+            w = wl_get(t, lv[L_WORKLOAD_ID]);
+        if (!p && !w) return STRATA_ENOMEM;
+        cres_t *c = observe_cres_find(p ? &p->res : &w->res, lv[L_CONTAINER] ? lv[L_CONTAINER] : "",
                                       resource_index(lv[L_RESOURCE], 1),
                                       m == M_CRES_REQ ? RK_REQUEST : RK_LIMIT);
         if (!c) return STRATA_ENOMEM;
         for (size_t i = 0; i < nsamples; i++) {
             if (tsdb_is_stale(samples[i].v))
                 st_stale(&c->s, samples[i].t);
-            else
-                st_sample(&c->s, samples[i].t, samples[i].v);
+            else if (st_sample(&c->s, samples[i].t, samples[i].v) && w)
+                wl_touch(w, samples[i].t);
         }
         return 0;
     }
-    if (m == M_POD_PHASE) {
+    if (m == M_POD_PHASE || m == M_POD_GPUMEM) {
         pod_t *p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
         if (!p) return STRATA_ENOMEM;
+        sstate_t *ps = m == M_POD_PHASE ? &p->running : &p->gpumem;
         for (size_t i = 0; i < nsamples; i++) {
             if (tsdb_is_stale(samples[i].v))
-                st_stale(&p->running, samples[i].t);
+                st_stale(ps, samples[i].t);
             else
-                st_sample(&p->running, samples[i].t, samples[i].v);
+                st_sample(ps, samples[i].t, samples[i].v);
         }
         return 0;
     }
@@ -916,7 +929,11 @@ int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_labe
         break;
     case M_CRES_REQ:
     case M_CRES_LIM:
-        if (!lv[L_NAMESPACE] || !lv[L_POD] || resource_index(lv[L_RESOURCE], 1) < 0) return 0;
+        if ((!lv[L_NAMESPACE] || !lv[L_POD]) && !lv[L_WORKLOAD_ID]) return 0;
+        if (resource_index(lv[L_RESOURCE], 1) < 0) return 0;
+        break;
+    case M_POD_GPUMEM:
+        if (!lv[L_NAMESPACE] || !lv[L_POD]) return 0;
         break;
     case M_WREQ:
         if (!lv[L_WORKLOAD_ID] || resource_index(lv[L_RESOURCE], 0) < 0 || kind_index(lv[L_KIND]) < 0)

@@ -92,8 +92,24 @@ void reg_eval(const api_registry_t *reg, const wl_t *w, int64_t now, view_t *v)
                 v->has_areq[c->res] = 1;
                 v->areq[c->res] += c->s.v;
             }
+            /* the GPU memory the agent allocated to the running pod */
+            if (st_holds(&p->gpumem, now, stl)) {
+                v->has_areq[RS_GPU_MEMORY] = 1;
+                v->areq[RS_GPU_MEMORY] += p->gpumem.v;
+            }
         }
         count_gpus(p->gpus, now, stl, reg->opt.gpu_idle_after_ms, &reporting, &idle);
+    }
+    /* Container resource series joined by workload_id alone: the workload's
+     * pods' requests, and allocated while any of its pods runs. */
+    for (const cres_t *c = w->res; c; c = c->next) {
+        if (!st_holds(&c->s, now, stl)) continue;
+        v->has_preq[c->res][c->kind] = 1;
+        v->preq[c->res][c->kind] += c->s.v;
+        if (c->kind == RK_REQUEST && v->running_pods) {
+            v->has_areq[c->res] = 1;
+            v->areq[c->res] += c->s.v;
+        }
     }
     count_gpus(w->gpus, now, stl, reg->opt.gpu_idle_after_ms, &reporting, &idle);
 

@@ -106,6 +106,7 @@ static int gc_tenant(tenant_t *t, int64_t before, int64_t stl, size_t *dropped)
         int64_t act = gc_gpus(t, &p->gpus, before, stl, 0);
         act = max64(act, st_end_or_min(&p->info, stl));
         act = max64(act, st_end_or_min(&p->running, stl));
+        act = max64(act, st_end_or_min(&p->gpumem, stl));
         if (act <= before) pods[np++] = p;
     }
     for (size_t i = 0; i < np; i++) pod_drop(t, pods[i]);

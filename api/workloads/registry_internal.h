@@ -109,7 +109,7 @@ static inline int64_t st_end(const sstate_t *s, int64_t staleness)
     X(L_ACT_DELETE, "actions_delete") X(L_ACT_SUSPEND, "actions_suspend")       \
     X(L_AI_APP_ID, "ai_application_id") X(L_AI_APP_NAME, "ai_application_name") \
     X(L_CATEGORY, "category") X(L_CLUSTER_ID, "cluster_id")                     \
-    X(L_CONTAINER, "container")                                                 \
+    X(L_COMPLETIONS, "completions") X(L_CONTAINER, "container")                 \
     X(L_CREATED_AT, "created_at") X(L_CURRENT_NP, "current_nodepools")          \
     X(L_DEPT_ID, "department_id") X(L_DEPT_NAME, "department_name")             \
     X(L_DIST_FW, "distributed_framework") X(L_ELEMENT_ID, "element_id")         \
@@ -120,7 +120,7 @@ static inline int64_t st_end(const sstate_t *s, int64_t staleness)
     X(L_K8S_UID, "k8s_uid") X(L_K8S_VERSION, "k8s_version") X(L_KIND, "kind")  \
     X(L_MESSAGE, "message") X(L_NAME, "name")                                   \
     X(L_NAMESPACE, "namespace") X(L_NODE, "node") X(L_NODEPOOL, "nodepool")     \
-    X(L_ORG_TYPE, "org_type")                                                   \
+    X(L_ORG_TYPE, "org_type") X(L_PARALLELISM, "parallelism")                   \
     X(L_PARENT_ID, "parent_id") X(L_PATH, "path") X(L_PHASE, "phase")           \
     X(L_PHASE_MSG, "phase_message") X(L_PHASE_REASON, "phase_reason")           \
     X(L_POD, "pod") X(L_PORT, "port") X(L_PRIORITY, "priority")                 \
@@ -128,6 +128,7 @@ static inline int64_t st_end(const sstate_t *s, int64_t staleness)
     X(L_PROJECT_NAME, "project_name") X(L_PROTOCOL, "protocol")                 \
     X(L_REASON, "reason")                                                       \
     X(L_REQUESTED_NP, "requested_nodepools") X(L_REQUESTED_PODS, "requested_pods") \
+    X(L_REQ_PODS_MAX, "requested_pods_max") X(L_REQ_PODS_MIN, "requested_pods_min") \
     X(L_RESOURCE, "resource") X(L_SOURCE, "source") X(L_STATUS, "status")       \
     X(L_SUBMITTED_BY, "submitted_by") X(L_TLS, "tls_enabled") X(L_TYPE, "type") \
     X(L_URL, "url") X(L_USER_MESSAGE, "user_message")                           \
@@ -189,6 +190,7 @@ typedef struct pod {
     sstate_t info;
     int64_t first_t;
     sstate_t running; /* kube_pod_status_phase{phase="Running"} */
+    sstate_t gpumem;  /* runai_pod_gpu_memory_allocated_bytes */
     gpu_t *gpus;
     cres_t *res; /* kube_pod_container_resource_requests/_limits */
 } pod_t;
@@ -257,6 +259,7 @@ typedef struct wl {
     int64_t folded_ms[NPHASE];
     sstate_t alloc, memreq, elements_total;
     pod_t *pods;
+    cres_t *res; /* container resource series carrying workload_id but no (namespace, pod) */
     gpu_t *gpus; /* GPU series carrying workload_id */
     endpoint_t *eps;
     size_t neps;
@@ -290,16 +293,19 @@ static inline void pod_unlink(pod_t *p)
         }
 }
 
-/* Frees a pod's container resource series. */
-static inline void pod_free_res(pod_t *p)
+/* Frees a list of container resource series. */
+static inline void cres_free(cres_t **head)
 {
-    for (cres_t *c = p->res, *n; c; c = n) {
+    for (cres_t *c = *head, *n; c; c = n) {
         n = c->next;
         free(c->container);
         free(c);
     }
-    p->res = NULL;
+    *head = NULL;
 }
+
+/* Frees a pod's container resource series. */
+static inline void pod_free_res(pod_t *p) { cres_free(&p->res); }
 
 /* A hierarchy_level label: 1..3, else 0 (missing, not an integer, out of range). */
 static inline int el_parse_level(const char *s)

@@ -58,8 +58,9 @@ static const struct {
     const char *name;
     enum ftype type;
     int label;
+    int uuid; /* the spec types the field as a uuid */
 } FIELD_TAB[F_COUNT] = {
-#define X(id, name, type, label) { name, type, label },
+#define X(id, name, type, label) { name, type, label, id == F_CLUSTER_ID },
     FIELDS(X)
 #undef X
 };
@@ -212,6 +213,10 @@ static int term_match(const term_t *t, const view_t *v)
             }
             return negative;
         }
+        /* uuids match in any letter case for == and != (as the by-id
+         * lookups find them); the other operators compare bytes */
+        if (FIELD_TAB[t->field].uuid && (t->op == API_FILTER_EQ || t->op == API_FILTER_NE))
+            return (strcasecmp(f.s, t->val) == 0) == (t->op == API_FILTER_EQ);
         return api_filter_match_str(t->op, f.s, t->val);
     case FT_NUM:
         if (api_filter_op_orders(t->op)) return api_filter_match_cmp(t->op, (f.d > t->num) - (f.d < t->num));

@@ -131,6 +131,38 @@ static json_t *render_requests(jctx_t *jc, const int has[RS_N][RK_N], const doub
     return o;
 }
 
+/* A pod count label: an integer in 0..INT32_MAX, else -1 (missing or not one). */
+static long long label_count(const char *s)
+{
+    if (!s) return -1;
+    char *e;
+    long long n = strtoll(s, &e, 10);
+    return e != s && !*e && n >= 0 && n <= INT32_MAX ? n : -1;
+}
+
+/* RequestedPods from the info labels requested_pods, requested_pods_min,
+ * requested_pods_max, parallelism, completions: each null when missing or
+ * not an integer; NULL (the field left out) when none is one. */
+static json_t *render_requested_pods(const wl_t *w)
+{
+    static const struct {
+        const char *key;
+        enum label_id label;
+    } f[] = { { "number", L_REQUESTED_PODS },
+              { "min", L_REQ_PODS_MIN },
+              { "max", L_REQ_PODS_MAX },
+              { "parallelism", L_PARALLELISM },
+              { "completions", L_COMPLETIONS } };
+    long long n[5];
+    int any = 0;
+    for (int i = 0; i < 5; i++) any |= (n[i] = label_count(w->lab[f[i].label])) >= 0;
+    if (!any) return NULL;
+    json_t *o = json_object();
+    for (int i = 0; o && i < 5; i++)
+        json_object_set_new(o, f[i].key, n[i] >= 0 ? json_integer((json_int_t)n[i]) : json_null());
+    return o;
+}
+
 /* "true" / "false" (any case): 1 / 0; anything else -1. */
 static int label_bool(const char *s)
 {
@@ -255,14 +287,8 @@ json_t *reg_render_workload(const api_registry_t *reg, int32_t tenant_id, const 
         json_object_set_new(alloc, "extendedResources", json_null());
     }
     SET("allocatedResources", alloc ? alloc : json_null());
-    const char *rp = w->lab[L_REQUESTED_PODS];
-    if (rp) {
-        char *e;
-        long long n = strtoll(rp, &e, 10);
-        if (e != rp && !*e && n >= 0 && n <= INT32_MAX)
-            SET("requestedPods", json_pack("{s:I,s:n,s:n,s:n,s:n}", "number", (json_int_t)n, "min", "max",
-                                           "parallelism", "completions"));
-    }
+    json_t *rpods = render_requested_pods(w);
+    if (rpods) SET("requestedPods", rpods);
     int act_del = label_bool(w->lab[L_ACT_DELETE]), act_sus = label_bool(w->lab[L_ACT_SUSPEND]);
     if (act_del >= 0 || act_sus >= 0) {
         json_t *as = json_object();

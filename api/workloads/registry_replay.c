@@ -53,7 +53,8 @@ int api_registry_replay(api_registry_t *reg, const api_read_source_t *src, int64
                                    { TSDB_MATCH_EQ, "phase", "Running" } };
     const tsdb_matcher_t res[] = {
         { TSDB_MATCH_RE, "__name__",
-          "kube_pod_container_resource_requests|kube_pod_container_resource_limits" }
+          "kube_pod_container_resource_requests|kube_pod_container_resource_limits|"
+          "runai_pod_gpu_memory_allocated_bytes" }
     };
     /* A GPU at 0% over the whole tail has been at 0% for at least
      * gpu_idle_after at maxt, which is all the idle rule asks. */

@@ -22,6 +22,7 @@ FIXTURES = [
     ("get_minimal", "/api/v1/workloads/{workloadId}"),
     ("get_deleted", "/api/v1/workloads/{workloadId}"),
     ("get_pending", "/api/v1/workloads/{workloadId}"),
+    ("get_requested_pods", "/api/v1/workloads/{workloadId}"),
     ("list_workloads", "/api/v1/workloads"),
     ("list_paged", "/api/v1/workloads"),
     ("count_workloads", "/api/v1/workloads/count"),

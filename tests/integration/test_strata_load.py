@@ -97,8 +97,8 @@ def backfill(srv, ack, *extra):
 
 def listing():
     rc, full, err = series_list()
-    tap(rc == 0 and len(full) == 882 and {s["__name__"] for s in full} >= REPORT,
-        "unfiltered --list-series: 882 series including the report's metrics", (rc, len(full), err))
+    tap(rc == 0 and len(full) == 892 and {s["__name__"] for s in full} >= REPORT,
+        "unfiltered --list-series: 892 series including the report's metrics", (rc, len(full), err))
     # element levels as the spec defines them: roots are 1 without parent_id, pods 2 under a root
     els = [s for s in full if s["__name__"] == "runai_workload_element_info"]
     roots = {(s["workload_id"], s["element_id"]) for s in els if s.get("hierarchy_level") == "1"}
@@ -112,13 +112,36 @@ def listing():
     pend = {s["workload_id"] for s in full if s["__name__"] == "runai_workload_phase" and s["phase"] == "Pending"
             and "phase_reason" in s}
     names = {s["__name__"] for s in full}
-    tap(all(s.get("gpu_request_type") == "portion" and s.get("requested_pods") in ("1", "2")
+    tap(all(s.get("gpu_request_type") in ("portion", "memory") and s.get("requested_pods") in ("1", "2")
             and s.get("k8s_phase") == ("Pending" if s["workload_id"] in pend else "Running") for s in infos)
         and len(pend) == 1 and {"runai_workload_requested_resource", "runai_workload_condition",
                                 "runai_workload_pending_scheduling_message"} <= names
         and sum(1 for s in full if s["__name__"] == "runai_workload_requested_resource") == 5 * len(infos),
         "info carries gpu_request_type, requested_pods, k8s_phase; requests, conditions, pending messages sent",
         infos[:1])
+    # requestedPods' other fields, by workload type (docs/strata-load.md)
+    pods_of = {}
+    for s in full:
+        if s["__name__"] == "runai_pod_info":
+            pods_of.setdefault(s["workload_id"], []).append((s["namespace"], s["pod"]))
+    rp = {(s["workload_type"], s["requested_pods"], s.get("requested_pods_min"), s.get("requested_pods_max"),
+           s.get("parallelism"), s.get("completions")) for s in infos}
+    tap(rp == {("Training", "2", "2", "2", None, None), ("Training", "1", None, None, "1", "1"),
+               ("Inference", "1", "1", "3", None, None), ("Workspace", "1", None, None, None, None)},
+        "info: distributed training min=max=pods, batch training parallelism=completions=1, "
+        "inference min 1 max 3, workspaces neither", sorted(rp, key=str))
+    # allocated GPU memory: one series per running pod, the workload's per-pod request;
+    # fractional GPUs are asked as memory
+    gm = {(s["namespace"], s["pod"]): s for s in full if s["__name__"] == "runai_pod_gpu_memory_allocated_bytes"}
+    frac = [s for s in infos if s["gpu_request_type"] == "memory"]
+    running_pods = {k for s in infos if s["workload_id"] not in pend for k in pods_of[s["workload_id"]]}
+    tap(len(gm) == 10 and set(gm) == running_pods and all(set(s) == {"__name__", "namespace", "pod"}
+                                                            for s in gm.values())
+        and frac and all(s["workload_type"] == "Workspace" for s in frac)
+        and {s["workload_id"] for s in full if s["__name__"] == "runai_workload_requested_resource"
+             and s["resource"] == "gpu_memory"} == {s["workload_id"] for s in frac},
+        "runai_pod_gpu_memory_allocated_bytes{namespace,pod} for each running pod; fractional GPUs asked as "
+        "gpu_memory (gpu_request_type=memory)", (len(gm), len(running_pods), len(frac)))
     rc, rep, err = series_list("--metrics=report")
     want = [s for s in full if s["__name__"] in REPORT]
     tap(rc == 0 and {key(s) for s in rep} == {key(s) for s in want} and len(rep) == len(want) == 215,
@@ -151,8 +174,8 @@ def backfills(tmp, rep):
         tap(r.returncode == 0 and " series=215 " in r.stdout and " samples=%d " % n in r.stdout,
             "filtered backfill: 215 series, %d samples acknowledged" % n, r.stdout + r.stderr)
         r2 = backfill(srv_u, ack_u)
-        tap(r2.returncode == 0 and " series=882 " in r2.stdout and " samples=211680 " in r2.stdout,
-            "unfiltered backfill: 882 series, 211680 samples", r2.stdout + r2.stderr)
+        tap(r2.returncode == 0 and " series=892 " in r2.stdout and " samples=214080 " in r2.stdout,
+            "unfiltered backfill: 892 series, 214080 samples", r2.stdout + r2.stderr)
         with open(ack_f) as f:
             head = f.readline()
         tap(head.rstrip().endswith(" metrics=runai_workload_info,runai_workload_gpu_allocation,"
@@ -228,7 +251,7 @@ def histograms(tmp, head_u):
         e = load("--expand-ack=" + path)
         return e.returncode, {key(json.loads(line)["metric"]): json.loads(line)
                               for line in e.stdout.splitlines()}
-    rc_u, full = expand(os.path.join(tmp, "h_u.ack"), head_u, 882)
+    rc_u, full = expand(os.path.join(tmp, "h_u.ack"), head_u, 892)
     nsel = sum(1 for k in full if dict(k)["__name__"] in names)
     rc_f, sel = expand(os.path.join(tmp, "h_f.ack"), head_u.rstrip("\n") + " metrics=" + ",".join(names), nsel)
     want = {k: v for k, v in full.items() if dict(k)["__name__"] in names}

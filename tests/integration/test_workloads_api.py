@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -668,6 +669,10 @@ def e2e_fields(api, srv, series, r4, w4):
                 psum.setdefault(res, {})[kind] = psum.get(res, {}).get(kind, 0) + s["values"][-1]
                 if kind == "request" and key in running:
                     asum[res] = asum.get(res, 0) + s["values"][-1]
+        # GPU memory allocated to the workload's running pods
+        gmem = [s["values"][-1] for s in by.get("runai_pod_gpu_memory_allocated_bytes", [])
+                if (s["metric"]["namespace"], s["metric"]["pod"]) in running
+                and pod_wl.get((s["metric"]["namespace"], s["metric"]["pod"])) == wid]
         phase = [s["metric"] for s in by["runai_workload_phase"]
                  if s["metric"]["workload_id"] == wid and s["values"][-1] == 1][0]
         conds = sorted(({k: v for k, v in (("type", c["metric"]["type"]), ("status", c["metric"]["status"]),
@@ -695,12 +700,15 @@ def e2e_fields(api, srv, series, r4, w4):
                 "cpu": rl(psum.get("cpu", {}).get("request"), psum.get("cpu", {}).get("limit"), ident),
                 "cpuMemory": rl(psum.get("cpuMemory", {}).get("request"), psum.get("cpuMemory", {}).get("limit"),
                                 fmt)},
-            "allocatedResources": {"gpu": last("runai_workload_gpu_allocation"), "gpuMemory": None,
+            "allocatedResources": {"gpu": last("runai_workload_gpu_allocation"),
+                                   "gpuMemory": fmt(sum(gmem)) if gmem else None,
                                    "cpu": asum.get("cpu"),
                                    "cpuMemory": fmt(asum["cpuMemory"]) if "cpuMemory" in asum else None,
                                    "extendedResources": None},
-            "requestedPods": {"number": int(m["requested_pods"]), "min": None, "max": None, "parallelism": None,
-                              "completions": None},
+            "requestedPods": {k: int(m[lab]) if lab in m else None
+                              for k, lab in (("number", "requested_pods"), ("min", "requested_pods_min"),
+                                             ("max", "requested_pods_max"), ("parallelism", "parallelism"),
+                                             ("completions", "completions"))},
             "actionsSupport": {"delete": m["actions_delete"] == "true", "suspend": m["actions_suspend"] == "true"},
             "phase": phase["phase"],
             "phaseMessage": phase.get("phase_message", "<absent>"),
@@ -727,6 +735,11 @@ def e2e_fields(api, srv, series, r4, w4):
         checked += 1
     tap(checked == len(by["runai_workload_info"]) and any(by.get("runai_workload_pending_scheduling_message", [])),
         "end to end: every simulated workload's fields checked, a Pending one among them", checked)
+    infos = [s["metric"] for s in by["runai_workload_info"]]
+    tap(any("requested_pods_min" in m for m in infos) and any("parallelism" in m for m in infos)
+        and len(by.get("runai_pod_gpu_memory_allocated_bytes", [])) == len(running) > 0,
+        "end to end: the data has requestedPods min/max and parallelism/completions, GPU memory for each "
+        "running pod", len(by.get("runai_pod_gpu_memory_allocated_bytes", [])))
 
     def bad_levels():
         st, _, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + r4})
@@ -972,6 +985,41 @@ def end_to_end(api, srv, tmp, r4, w4):
             alloc_sum += s["values"][-1]
     tap(st == 200 and body["values"][0]["value"] == fmt(alloc_sum),
         "end to end: telemetry GPU_ALLOCATION = the latest allocations summed (%s)" % fmt(alloc_sum), body)
+    e2e_cluster_filter_and_workload_resources(api, srv, info, r4, w4)
+
+
+def e2e_cluster_filter_and_workload_resources(api, srv, info, r4, w4):
+    """filterBy=clusterId in any letter case (== and !=; other operators on bytes), and a
+    container resource series that carries only workload_id, joined to its workload."""
+    cluster = {m["cluster_id"] for m in info.values()}
+    tap(len(cluster) == 1, "end to end: one simulated cluster", cluster)
+    cid = cluster.pop()
+    n = len(info)
+    for term, want in (("clusterId==" + cid, n), ("clusterId==" + cid.upper(), n), ("clusterId!=" + cid.upper(), 0),
+                       ("clusterId=^" + cid[:8].upper(), 0 if cid[:8] != cid[:8].upper() else n),
+                       ("clusterId=^" + cid[:8], n)):
+        st, _, body = api.get(W + "/count?filterBy=" + urllib.parse.quote(term), r4, P_COUNT)
+        st2, _, lst = api.get(W + "?limit=500&filterBy=" + urllib.parse.quote(term), r4, P_LIST)
+        tap(st == 200 and body == {"count": want} and st2 == 200 and len(lst.get("workloads", [])) == want,
+            "end to end: filterBy=%s matches %d" % (term, want), "%s %s" % (body, st2))
+    # a running workload: a launcher container's request with workload_id only
+    wid = sorted((w for w, m in info.items() if m.get("k8s_phase") == "Running"),
+                 key=lambda w: info[w]["workload_name"])[0]
+    st0, _, before = api.get(W + "/" + wid, r4, W_ID)
+    now = int(time.time() * 1000)
+    lab = [("__name__", "kube_pod_container_resource_requests"), ("container", "launcher"), ("resource", "cpu"),
+           ("workload_id", wid)]
+    stw = srv.write(rw1([(lab, [(0.25, now - 2000), (0.25, now - 1000)])]), w4)[0]
+    st1, _, after = api.get(W + "/" + wid, r4, W_ID)
+    pb, pa = (b.get("podsRequestedResources") or {} for b in (before, after))
+    tap((st0, stw, st1) == (200, 204, 200) and before.get("runningPods", 0) > 0
+        and pa.get("cpu", {}).get("request") == pb.get("cpu", {}).get("request") + 0.25
+        and pa.get("cpu", {}).get("limit") == pb.get("cpu", {}).get("limit")
+        and after["allocatedResources"]["cpu"] == before["allocatedResources"]["cpu"] + 0.25
+        and after["allocatedResources"]["gpuMemory"] == before["allocatedResources"]["gpuMemory"],
+        "end to end: a container resource series with only workload_id joins its workload (pods' and allocated cpu)",
+        "%s %s %s\nbefore %s %s\nafter %s %s" % (st0, stw, st1, pb, before.get("allocatedResources"), pa,
+                                                 after.get("allocatedResources")))
 
 
 def main():
