@@ -31,7 +31,7 @@ BUILD = os.environ.get("STRATA_BUILD", "build")
 KILLS = 4
 SEED = int(os.environ.get("CRASH_SEED", random.randrange(1 << 30)))
 INTERVAL_S = 10
-HOURS = 2          # 720 ticks x 387 series = 278640 samples
+HOURS = 2          # 720 ticks x 391 series = 281520 samples
 RATE = 25000       # samples/s: about 10 s of load, long enough for the kills
 
 procs = []
