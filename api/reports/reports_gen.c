@@ -6,8 +6,9 @@
  * matches a runai_pod_info series), sums them per workload and UTC day, and
  * writes the rows through api_reports_group.
  *
- * Three passes: each day's workloads and pods (raw info samples); each
- * column's 1h rollups over the whole range in one streaming select, walked
+ * Three passes over each batch of at most BATCH_DAYS days (so memory does not
+ * grow with the range): each day's workloads and pods (raw info samples); each
+ * column's 1h rollups over the batch in one streaming select, walked
  * hour by hour into every day on the hour grid; then day by day, the
  * workload-days the rollups could not give exactly from raw samples, and the
  * day's rows.  Each hour's integral is the value held into it from the
