@@ -1723,6 +1723,281 @@ static void test_tsdb_generator_rollups_match_raw(void **state)
     tsdb_close(db);
 }
 
+/* ---- hardening: range bounds, name length, bounded generation, restarts -------- */
+
+static api_reports_t *open_store_retention(const char *dir, int64_t data_retention_ms)
+{
+    api_reports_options_t o;
+    api_reports_options_init(&o);
+    o.workers = 0;
+    o.generate = gen;
+    o.now_ms = now_fn;
+    o.data_retention_ms = data_retention_ms;
+    api_reports_t *st = NULL;
+    assert_ok(api_reports_open(dir, &o, &st));
+    return st;
+}
+
+/* A range outside the data that can exist is a 400 naming the bound. */
+static void test_create_range_bounds(void **state)
+{
+    atomic_store(&g_now, T0); /* 2024-12-20T14:30:00Z */
+    api_reports_t *st = open_store_retention(*state, 15 * DAY);
+    expect_invalid(st,
+                   "{\"name\":\"far\",\"start\":\"0001-01-01T00:00:00Z\",\"end\":\"9999-12-31T23:59:59Z\"}",
+                   "start: must not be before 2024-12-05T14:30:00Z (now - the store's retention of 15d: "
+                   "older samples are deleted)");
+    expect_invalid(
+        st, "{\"name\":\"old\",\"start\":\"2024-12-05T14:29:59.999Z\",\"end\":\"2024-12-06T00:00:00Z\"}",
+        "start: must not be before 2024-12-05T14:30:00Z (now - the store's retention of 15d: "
+        "older samples are deleted)");
+    expect_invalid(
+        st, "{\"name\":\"future\",\"start\":\"2024-12-20T00:00:00Z\",\"end\":\"2024-12-20T14:40:00.001Z\"}",
+        "end: must not be after 2024-12-20T14:40:00Z (now + 10m: no samples can exist later)");
+    char id[37];
+    create_ok(st, 1, "alice",
+              "{\"name\":\"edges\",\"start\":\"2024-12-05T14:30:00Z\",\"end\":\"2024-12-20T14:40:00Z\"}", id);
+    api_reports_close(st);
+    /* data kept forever: only the Unix epoch and the future bound */
+    st = open_store_retention(*state, 0);
+    expect_invalid(st,
+                   "{\"name\":\"far\",\"start\":\"0001-01-01T00:00:00Z\",\"end\":\"9999-12-31T23:59:59Z\"}",
+                   "start: must not be before 1970-01-01T00:00:00Z (the Unix epoch)");
+    expect_invalid(st, "{\"name\":\"x\",\"start\":\"1969-12-31T23:59:59Z\",\"end\":\"2024-12-01T00:00:00Z\"}",
+                   "start: must not be before 1970-01-01T00:00:00Z (the Unix epoch)");
+    create_ok(st, 1, "alice",
+              "{\"name\":\"epoch\",\"start\":\"1970-01-01T00:00:00Z\",\"end\":\"2024-12-01T00:00:00Z\"}", id);
+    api_reports_close(st);
+}
+
+static void test_name_length(void **state)
+{
+    api_reports_t *st = open_store(*state, 0, gen, NULL);
+    static char name[3 * 1024 * 1024], body[3 * 1024 * 1024 + 200];
+    char id[37];
+    /* 256 bytes: accepted; 257: refused; counted in UTF-8 bytes (é is 2) */
+    memset(name, 'a', 256);
+    name[256] = 0;
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}", name);
+    create_ok(st, 1, "alice", body, id);
+    name[256] = 'a';
+    name[257] = 0;
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}", name);
+    expect_invalid(st, body, "name: must be at most 256 bytes (UTF-8), got 257");
+    name[0] = 0;
+    for (int i = 0; i < 128; i++) strcat(name, "\xc3\xa9");
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}", name);
+    create_ok(st, 1, "alice", body, id);
+    strcat(name, "\xc3\xa9");
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}", name);
+    expect_invalid(st, body, "name: must be at most 256 bytes (UTF-8), got 258");
+    /* the 2 MB name of the issue */
+    memset(name, 'n', 2 * 1024 * 1024);
+    name[2 * 1024 * 1024] = 0;
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-02T00:00:00Z\"}", name);
+    expect_invalid(st, body, "name: must be at most 256 bytes (UTF-8), got 2097152");
+    api_reports_close(st);
+}
+
+/* Rewrites a stored report's metadata: status, start and the attempts count. */
+static void rewrite_meta(const char *dir, const char *id, const char *status, const char *start, int attempts)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/reports/%s.json", dir, id);
+    json_t *j = json_load_file(path, 0, NULL);
+    assert_non_null(j);
+    json_t *rep = json_object_get(j, "report");
+    json_object_set_new(rep, "status", json_string(status));
+    if (start) json_object_set_new(rep, "start", json_string(start));
+    if (attempts) json_object_set_new(j, "attempts", json_integer(attempts));
+    assert_int_equal(json_dump_file(j, path, 0), 0);
+    json_decref(j);
+}
+
+/* A report that cannot be generated at start is Failed with a message, not
+ * requeued: a range outside the data (an older version accepted it), or a
+ * generation interrupted by a crash API_REPORTS_MAX_ATTEMPTS times. */
+static void test_open_fails_hopeless(void **state)
+{
+    atomic_store(&g_now, T0);
+    gen_ctx_t g;
+    gen_ctx_init(&g);
+    api_reports_t *st = open_store(*state, 0, gen, &g);
+    char far[37], crashy[37], once[37], pending[37];
+    char body[256];
+    create_ok(st, 1, "alice", simple_body(body, sizeof body, "far"), far);
+    create_ok(st, 1, "alice", simple_body(body, sizeof body, "crashy"), crashy);
+    create_ok(st, 1, "alice", simple_body(body, sizeof body, "once"), once);
+    create_ok(st, 1, "alice", simple_body(body, sizeof body, "pending"), pending);
+    api_reports_close(st);
+    rewrite_meta(*state, far, "Processing", "0001-01-01T00:00:00Z", 0);
+    rewrite_meta(*state, crashy, "Processing", NULL, API_REPORTS_MAX_ATTEMPTS);
+    rewrite_meta(*state, once, "Processing", NULL, API_REPORTS_MAX_ATTEMPTS - 1);
+    rewrite_meta(*state, pending, "Pending", "2024-11-01T00:00:00Z", 0);
+
+    api_reports_options_t o;
+    api_reports_options_init(&o);
+    o.workers = 0;
+    o.generate = gen;
+    o.generate_ctx = &g;
+    o.now_ms = now_fn;
+    o.data_retention_ms = 25 * DAY; /* the pending one now starts before the data */
+    assert_ok(api_reports_open(*state, &o, &st));
+    json_t *r = get_json(st, 1, far);
+    assert_string_equal(jstr(r, "status"), "Failed");
+    assert_string_equal(
+        jstr(r, "statusMessage"),
+        "Cannot be generated: start: must not be before 2024-11-25T14:30:00Z (now - the store's "
+        "retention of 25d: older samples are deleted)");
+    json_decref(r);
+    r = get_json(st, 1, crashy);
+    assert_string_equal(jstr(r, "status"), "Failed");
+    assert_string_equal(jstr(r, "statusMessage"),
+                        "Generation was interrupted 3 times (the daemon stopped during it); not tried again");
+    json_decref(r);
+    r = get_json(st, 1, pending);
+    assert_string_equal(jstr(r, "status"), "Failed");
+    json_decref(r);
+    assert_status(st, 1, once, "Pending");
+    /* only "once" runs; afterwards nothing is left to run */
+    assert_int_equal(api_reports_run_one(st), 1);
+    assert_status(st, 1, once, "Ready");
+    assert_int_equal(api_reports_run_one(st), 0);
+    api_reports_close(st);
+    /* and it stays so */
+    st = open_store_retention(*state, 25 * DAY);
+    assert_status(st, 1, far, "Failed");
+    assert_status(st, 1, crashy, "Failed");
+    assert_status(st, 1, once, "Ready");
+    assert_int_equal(api_reports_run_one(st), 0);
+    api_reports_close(st);
+}
+
+/* A read source over another that records the selects the generator makes. */
+typedef struct spy {
+    const api_read_source_t *inner;
+    int info_run, info_run_max; /* runai_workload_info selects since the last column select */
+    int selects;
+    int cancel_after; /* > 0: set *cancel after this many selects */
+    volatile int *cancel;
+} spy_t;
+
+static int spy_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                      unsigned flags, void **set)
+{
+    spy_t *sp = backend;
+    tsdb_matcher_t mm[8];
+    size_t k = 0;
+    int32_t tenant = 0;
+    const char *name = "";
+    for (size_t i = 0; i < n && k < 8; i++) {
+        if (strcmp(m[i].name, "__tenant__") == 0)
+            tenant = atoi(m[i].value);
+        else
+            mm[k++] = m[i];
+        if (strcmp(m[i].name, "__name__") == 0) name = m[i].value;
+    }
+    sp->selects++;
+    if (sp->cancel_after && sp->selects >= sp->cancel_after) *sp->cancel = 1;
+    if (strcmp(name, "runai_workload_info") == 0) {
+        if (++sp->info_run > sp->info_run_max) sp->info_run_max = sp->info_run;
+    } else if (strcmp(name, "runai_pod_info") != 0) {
+        sp->info_run = 0;
+    }
+    return api_read_select(sp->inner, tenant, flags, mm, k, mint, maxt, (api_read_set_t **)set);
+}
+static int spy_next(void *set) { return api_read_set_next(set); }
+static const tsdb_label_t *spy_labels(void *set, size_t *n) { return api_read_set_labels(set, n); }
+static int spy_samples(void *set, const tsdb_sample_t **s, size_t *n)
+{
+    return api_read_set_samples(set, s, n);
+}
+static int spy_rollups(void *set, int64_t res, const tsdb_rollup_point_t **p, size_t *n)
+{
+    return api_read_set_rollups(set, res, p, n);
+}
+static void spy_free(void *set) { api_read_set_free(set); }
+static const api_read_ops_t SPY_OPS = {
+    spy_select, spy_next, spy_labels, spy_samples, spy_rollups, spy_free
+};
+
+/* Runs the generator over [a, b) through the spy; returns the CSV (malloc'ed). */
+static char *spy_generate(api_reports_tsdb_source_t *src, int64_t a, int64_t b, const volatile int *cancel,
+                          int *rc)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    api_report_csv_t *csv;
+    assert_ok(api_reports_csv_new(f, API_REPORT_GROUP_NONE, &csv));
+    api_report_request_t req = { .id = "x", .name = "x", .tenant_id = 1, .start_ms = a, .end_ms = b };
+    char err[256] = "";
+    static const int never = 0;
+    *rc = api_reports_tsdb_generate(src, &req, csv, cancel ? cancel : &never, err, sizeof err);
+    api_reports_csv_free(csv);
+    fclose(f);
+    return buf;
+}
+
+/* A long range is walked in batches of at most a month of days (memory does
+ * not grow with the range), with the same rows as day-sized reports give,
+ * and a cancel stops it within the batch. */
+static void test_tsdb_generator_batches(void **state)
+{
+    tsdb_t *db = open_test_db(*state, 0);
+    int64_t base = D1 - 40 * DAY;
+    const int64_t wdays[] = { 0, 30, 31, 45, 70, 95 }; /* batches start at days 31, 62, 93 */
+    for (size_t i = 0; i < 6; i++) {
+        int64_t a = base + wdays[i] * DAY + 22 * HOUR, b = a + 4 * HOUR; /* across midnight */
+        put(db, a, b, 1, 0, "__name__=runai_workload_info", "__tenant__=1", "workload_id=W1",
+            "workload_name=train", "cluster_id=c1", "project_id=p1", "project_name=team-a", NULL);
+        put(db, a, b, 2, 0, "__name__=runai_workload_gpu_allocation", "__tenant__=1", "workload_id=W1", NULL);
+        put(db, a, b, 60, 1, "__name__=container_cpu_usage_seconds_total", "__tenant__=1", "workload_id=W1",
+            "container=main", NULL);
+    }
+    api_read_source_t *inner, *rd;
+    assert_ok(api_read_source_tsdb(db, &inner));
+    spy_t sp = { .inner = inner };
+    assert_ok(api_read_source_new(&SPY_OPS, &sp, API_READ_CAP_ROLLUPS, &rd));
+    api_reports_tsdb_source_t src = { .reader = rd };
+    int rc;
+    char *whole = spy_generate(&src, base, base + 100 * DAY, NULL, &rc);
+    assert_ok(rc);
+    assert_true(sp.info_run_max <= 31);
+    /* the same rows as one report per day */
+    char *want = strndup(whole, (size_t)(strchr(whole, '\n') + 1 - whole)); /* the header */
+    for (int64_t d = 0; d < 100; d++) {
+        char *one = spy_generate(&src, base + d * DAY, base + (d + 1) * DAY, NULL, &rc);
+        assert_ok(rc);
+        char *rows = strchr(one, '\n') + 1;
+        want = realloc(want, strlen(want) + strlen(rows) + 1);
+        strcat(want, rows);
+        free(one);
+    }
+    assert_string_equal(whole, want);
+    int nrows = 0;
+    for (const char *p = whole; *p; p++) nrows += *p == '\n';
+    assert_int_equal(nrows, 1 + 11); /* days 30 and 31 share a row */
+    free(want);
+    free(whole);
+    /* cancelled after 40 selects: stops before the next day */
+    volatile int cancel = 0;
+    sp.selects = 0;
+    sp.cancel_after = 40;
+    sp.cancel = &cancel;
+    free(spy_generate(&src, base, base + 100 * DAY, &cancel, &rc));
+    assert_int_equal(rc, STRATA_ECLOSED);
+    assert_true(sp.selects <= 41);
+    api_read_source_free(rd);
+    api_read_source_free(inner);
+    tsdb_close(db);
+}
+
 /* Report ids are uuids: get, file and delete find one in any case (RFC
  * 4122), and the Report echoes the id as stored (lower case). */
 static void test_uuid_any_case(void **state)
@@ -1777,6 +2052,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tsdb_generator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsdb_generator_rollups_match_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uuid_any_case, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_range_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_name_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_fails_hopeless, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tsdb_generator_batches, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

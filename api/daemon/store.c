@@ -55,6 +55,7 @@ void *daemon_store_open(void *arg)
         api_reports_options_init(&ro);
         ro.workers = (int)c->report_workers;
         ro.retention_ms = c->report_retention_ms;
+        ro.data_retention_ms = c->retention_ms; /* a report may not start before the data */
         ro.generate = api_reports_tsdb_generate;
         ro.generate_ctx = o->gen;
         if (c->report_worker_delay_ms > 0) {

@@ -65,7 +65,7 @@ int api_reports_create(api_reports_t *st, int32_t tenant_id, const char *created
         json_decref(j);
         return STRATA_ENOMEM;
     }
-    int rc = report_validate_body(j, r, arena, out);
+    int rc = report_validate_body(j, r, reports_now(st), st->opt.data_retention_ms, arena, out);
     json_decref(j);
     if (rc) {
         report_free(r);

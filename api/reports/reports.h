@@ -69,6 +69,9 @@ typedef struct api_reports_options {
     int64_t retention_ms;      /* reports older than this (by createdAt) are removed;
                                      default 30d; 0 = keep forever */
     int64_t sweep_interval_ms; /* how often workers apply retention; default 60 s */
+    int64_t data_retention_ms; /* the metric store's retention (--retention): a report may
+                                     not start before now - this; 0 = data kept forever
+                                     (then the Unix epoch is the lower bound) */
     api_report_generate_fn generate;
     void *generate_ctx;
     int64_t (*now_ms)(void *ctx); /* clock; NULL = CLOCK_REALTIME (tests inject one) */
@@ -101,7 +104,10 @@ typedef struct api_reports_result {
 #define API_REPORTS_RETRY_AFTER_S 5
 
 /* POST /org-unit/reports.  body is the request body (not NUL-terminated).
- * Validates it as ReportRequestFields (name, start, end required; start < end;
+ * Validates it as ReportRequestFields (name, start, end required, name at most
+ * API_REPORTS_MAX_NAME_BYTES; start < end; start not before now -
+ * data_retention_ms (the Unix epoch when 0), end not after now +
+ * API_REPORTS_MAX_FUTURE_MS;
  * groupBy one of the enum or null; filterBy items matching the spec's
  * pattern; unknown fields ignored), then stores a Pending report.  json is
  * the Report (answer 202).  STRATA_EINVAL (error says where: the field, or
@@ -110,9 +116,16 @@ typedef struct api_reports_result {
 int api_reports_create(api_reports_t *st, int32_t tenant_id, const char *created_by, const char *body,
                        size_t len, strata_arena_t *arena, api_reports_result_t *out);
 
-#define API_REPORTS_MAX_FILTERS   10
-#define API_REPORTS_DEFAULT_LIMIT 50
-#define API_REPORTS_MAX_LIMIT     500
+/* A report's name: at most this many bytes (UTF-8), else a 400. */
+#define API_REPORTS_MAX_NAME_BYTES 256
+/* A report's end: at most this far past now (ingest's future allowance). */
+#define API_REPORTS_MAX_FUTURE_MS  (10 * 60 * 1000)
+/* A report interrupted by this many crashes in a row is marked Failed. */
+#define API_REPORTS_MAX_ATTEMPTS   3
+
+#define API_REPORTS_MAX_FILTERS    10
+#define API_REPORTS_DEFAULT_LIMIT  50
+#define API_REPORTS_MAX_LIMIT      500
 
 /* GET /org-unit/reports parameters, already split by the HTTP layer. */
 typedef struct api_reports_query {

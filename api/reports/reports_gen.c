@@ -6,8 +6,9 @@
  * matches a runai_pod_info series), sums them per workload and UTC day, and
  * writes the rows through api_reports_group.
  *
- * Three passes: each day's workloads and pods (raw info samples); each
- * column's 1h rollups over the whole range in one streaming select, walked
+ * Three passes over each batch of at most BATCH_DAYS days (so memory does not
+ * grow with the range): each day's workloads and pods (raw info samples); each
+ * column's 1h rollups over the batch in one streaming select, walked
  * hour by hour into every day on the hour grid; then day by day, the
  * workload-days the rollups could not give exactly from raw samples, and the
  * day's rows.  Each hour's integral is the value held into it from the
@@ -26,9 +27,13 @@
 #include "strata_err.h"
 #include "strata_log.h"
 
-#define DAY_MS  INT64_C(86400000)
-#define HOUR_MS INT64_C(3600000)
-#define MIB     1048576.0
+#define DAY_MS     INT64_C(86400000)
+#define HOUR_MS    INT64_C(3600000)
+#define MIB        1048576.0
+/* Days whose state (workloads, pods, hour arrays, an arena) is held at once:
+ * a month, so a 30-day report reads each rollup column in one pass while a
+ * longer range is walked in bounded memory. */
+#define BATCH_DAYS 31
 
 enum gcol { G_ALLOC, G_UTIL, G_FB, G_CPU_REQ, G_CPU_USE, G_MEM_REQ, G_MEM_USE, G_NCOLS };
 
@@ -556,7 +561,8 @@ static void fast_series_day(const api_report_agg_params_t *prm, int64_t zero_run
  * select over all of them: each series' 1h points are read once (a block
  * spans up to 7 days, and its points of a series are read whole). */
 static int fast_col(const api_read_source_t *rd, int32_t tenant, const api_report_agg_params_t *prm, int col,
-                    const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *days, size_t ndays)
+                    const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *days, size_t ndays,
+                    const volatile int *cancelled)
 {
     tsdb_matcher_t m[5] = { { TSDB_MATCH_EQ, "__name__", name } };
     for (size_t i = 0; i < nextra && i < 4; i++) m[1 + i] = extra[i];
@@ -572,6 +578,10 @@ static int fast_col(const api_read_source_t *rd, int32_t tenant, const api_repor
     int rc = api_read_select(rd, tenant, API_READ_STREAM, m, 1 + nextra, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
+        if (*cancelled) {
+            rc = STRATA_ECLOSED;
+            break;
+        }
         size_t nl, np = 0;
         const tsdb_label_t *l = api_read_set_labels(set, &nl);
         const char *id = label(l, nl, "workload_id");
@@ -705,6 +715,7 @@ static int day_finish(api_reports_tsdb_source_t *src, int32_t tenant, const api_
     for (size_t i = 0; !rc && i < d->nwl; i++) {
         wl_t *x = &d->wl[i];
         if (x->excluded) continue;
+        if (*cancelled) return STRATA_ECLOSED;
         if (x->raw) rc = api_reports_workload_days(&sub, &x->w, prm, &x->tot, 1);
         if (rc || !x->tot.present) continue;
         ent[n++] = (api_report_entry_t){ day, &x->w, x->tot };
@@ -750,39 +761,47 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
     /* the UTC days of [start, end): the first and last may be partial */
     int64_t day0 = req->start_ms - ((req->start_ms % DAY_MS) + DAY_MS) % DAY_MS;
     size_t ndays = (size_t)((req->end_ms - 1 - day0) / DAY_MS + 1);
-    day_t *days = calloc(ndays, sizeof *days);
+    size_t cap = ndays < BATCH_DAYS ? ndays : BATCH_DAYS;
+    day_t *days = calloc(cap, sizeof *days);
     if (!days) return STRATA_ENOMEM;
     int rc = 0;
     uint64_t from_rollups = 0, from_raw = 0;
-    /* 1. each day's workloads; 2. the rollup columns over all days at once;
-     * 3. each day's rows in order (raw fallbacks read then) */
-    for (size_t k = 0; !rc && k < ndays; k++) {
-        day_t *d = &days[k];
-        d->a = k ? day0 + (int64_t)k * DAY_MS : req->start_ms;
-        d->b = day0 + (int64_t)(k + 1) * DAY_MS < req->end_ms ? day0 + (int64_t)(k + 1) * DAY_MS
-                                                              : req->end_ms;
-        if (*cancelled)
-            rc = STRATA_ECLOSED;
-        else if (!(d->arena = strata_arena_new(1 << 20)))
-            rc = STRATA_ENOMEM;
-        else
-            rc = day_load(src, tenant, req, &prm, d);
+    /* A batch of at most BATCH_DAYS days at a time, so memory does not grow
+     * with the range: 1. each day's workloads; 2. the rollup columns over the
+     * batch's days at once; 3. each day's rows in order (raw fallbacks read
+     * then).  Each day's sums read only its own window, so the rows are the
+     * same whatever the batching. */
+    for (size_t k0 = 0; !rc && k0 < ndays; k0 += cap) {
+        size_t nb = ndays - k0 < cap ? ndays - k0 : cap;
+        for (size_t i = 0; !rc && i < nb; i++) {
+            size_t k = k0 + i;
+            day_t *d = &days[i];
+            d->a = k ? day0 + (int64_t)k * DAY_MS : req->start_ms;
+            d->b = day0 + (int64_t)(k + 1) * DAY_MS < req->end_ms ? day0 + (int64_t)(k + 1) * DAY_MS
+                                                                  : req->end_ms;
+            if (*cancelled)
+                rc = STRATA_ECLOSED;
+            else if (!(d->arena = strata_arena_new(1 << 20)))
+                rc = STRATA_ENOMEM;
+            else
+                rc = day_load(src, tenant, req, &prm, d);
+        }
+        for (size_t i = 0; !rc && i < NCOLUMNS; i++) {
+            if (*cancelled)
+                rc = STRATA_ECLOSED;
+            else
+                rc = fast_col(src->reader, tenant, &prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
+                              COLUMNS[i].n, days, nb, cancelled);
+        }
+        for (size_t i = 0; !rc && i < nb; i++) {
+            if (*cancelled)
+                rc = STRATA_ECLOSED;
+            else
+                rc = day_finish(src, tenant, req, &prm, csv, cancelled, &days[i], &from_rollups, &from_raw);
+            day_free(&days[i]); /* done with it: memory is the days not yet written */
+        }
+        for (size_t i = 0; i < nb; i++) day_free(&days[i]);
     }
-    for (size_t i = 0; !rc && i < NCOLUMNS; i++) {
-        if (*cancelled)
-            rc = STRATA_ECLOSED;
-        else
-            rc = fast_col(src->reader, tenant, &prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
-                          COLUMNS[i].n, days, ndays);
-    }
-    for (size_t k = 0; !rc && k < ndays; k++) {
-        if (*cancelled)
-            rc = STRATA_ECLOSED;
-        else
-            rc = day_finish(src, tenant, req, &prm, csv, cancelled, &days[k], &from_rollups, &from_raw);
-        day_free(&days[k]); /* done with it: memory is the days not yet written */
-    }
-    for (size_t k = 0; k < ndays; k++) day_free(&days[k]);
     free(days);
     if (rc && rc != STRATA_ECLOSED)
         snprintf(errmsg, errcap, "reading the metric store failed: %s", strata_strerror(rc));

@@ -42,6 +42,9 @@ typedef struct report {
     enum report_status status;
     char *status_message;
     uint64_t seq;           /* creation order, persisted: workers take the lowest */
+    int attempts;           /* generations started and not ended (persisted): a crash leaves
+                               it counted, so a report that kills the daemon is not retried
+                               forever (API_REPORTS_MAX_ATTEMPTS) */
     int busy;               /* a worker is generating it */
     volatile int cancelled; /* read by the generate callback without the lock */
     int deleted;            /* removed from the store while busy; the worker frees it */
@@ -98,8 +101,16 @@ int reports_render(json_t *j, strata_arena_t *arena, api_reports_result_t *out);
 
 /* ---- validate.c ----------------------------------------------------------- */
 
-/* Checks body and fills r's name, start, end, group_by and filter_by. */
-int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena, api_reports_result_t *out);
+/* Checks body and fills r's name, start, end, group_by and filter_by; the
+ * range must lie within the data that can exist at now (report_check_range). */
+int report_validate_body(json_t *body, report_t *r, int64_t now, int64_t data_retention_ms,
+                         strata_arena_t *arena, api_reports_result_t *out);
+/* 0 when [start, end) lies within the data that can exist at now: start not
+ * before now - data_retention_ms (the Unix epoch when 0 or earlier), end not
+ * after now + API_REPORTS_MAX_FUTURE_MS.  Else STRATA_EINVAL with a message
+ * naming the field and the bound in msg. */
+int report_check_range(int64_t now, int64_t data_retention_ms, int64_t start, int64_t end, char *msg,
+                       size_t cap);
 
 /* ---- store.c -------------------------------------------------------------- */
 

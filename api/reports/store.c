@@ -84,6 +84,7 @@ int reports_persist(const api_reports_t *st, const report_t *r)
     }
     json_object_set_new(o, "format", json_integer(STORE_FORMAT));
     json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
+    if (r->attempts) json_object_set_new(o, "attempts", json_integer(r->attempts));
     json_object_set_new(o, "report", rep);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -219,6 +220,8 @@ static int load_one(api_reports_t *st, const char *file, report_t **out)
         memcpy(r->id, id, 37);
         r->tenant_id = (int32_t)json_integer_value(json_object_get(rep, "tenantId"));
         r->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+        json_int_t att = json_integer_value(json_object_get(o, "attempts")); /* 0 when absent */
+        r->attempts = att > 0 && att < 1000 ? (int)att : 0;
         int s = -1;
         for (int i = 0; i < 4; i++)
             if (strcmp(status, reports_status_names[i]) == 0) s = i;
@@ -320,6 +323,18 @@ static int load_all(api_reports_t *st)
     for (size_t i = 0; i < st->n; i++) {
         report_t *r = st->r[i];
         struct stat sb;
+        if (r->status == ST_PROCESSING && r->attempts >= API_REPORTS_MAX_ATTEMPTS) {
+            /* every try ended in a crash: it would take the daemon down again */
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "Generation was interrupted %d times (the daemon stopped during it); not tried again",
+                     r->attempts);
+            report_set_status(r, ST_FAILED, now, msg);
+            reports_persist(st, r);
+            strata_warn("report failed after repeated interrupted generations", "id=%s attempts=%d", r->id,
+                        r->attempts);
+            continue;
+        }
         if (r->status == ST_PROCESSING) {
             report_set_status(r, ST_PENDING, now, "Generation was interrupted; it will run again");
             reports_persist(st, r);
@@ -329,6 +344,19 @@ static int load_all(api_reports_t *st)
             report_set_status(r, ST_PENDING, now, "Report file was missing; it will be generated again");
             reports_persist(st, r);
             strata_warn("report file missing, requeued", "id=%s", r->id);
+        }
+        /* A report to be generated whose range no longer fits the data that
+         * can exist (made by an older version, or the retention shrank) is
+         * Failed now rather than generated, or retried after every crash. */
+        char why[256], msg[300];
+        if (r->status == ST_PENDING &&
+            report_check_range(now, st->opt.data_retention_ms, r->start, r->end, why, sizeof why)) {
+            snprintf(msg, sizeof msg, "Cannot be generated: %s", why);
+            report_set_status(r, ST_FAILED, now, msg);
+            reports_persist(st, r);
+            char q[400];
+            strata_warn("report range invalid, failed", "id=%s err=%s", r->id,
+                        strata_log_quote(q, sizeof q, why));
         }
     }
     return 0;

@@ -4,6 +4,7 @@
  * refusal names the field and why, for the 400 body.
  */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,53 @@ static int time_field(json_t *body, const char *key, int64_t *ms, strata_arena_t
     return 0;
 }
 
-int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena, api_reports_result_t *out)
+/* A duration as the flags write it: 15d, 36h, 10m, 30s, else ms. */
+static void fmt_duration(int64_t ms, char *buf, size_t cap)
+{
+    static const struct {
+        int64_t unit;
+        const char *suffix;
+    } u[] = { { 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" } };
+    for (size_t i = 0; i < sizeof u / sizeof *u; i++) {
+        if (ms % u[i].unit == 0) {
+            snprintf(buf, cap, "%lld%s", (long long)(ms / u[i].unit), u[i].suffix);
+            return;
+        }
+    }
+    snprintf(buf, cap, "%lldms", (long long)ms);
+}
+
+int report_check_range(int64_t now, int64_t data_retention_ms, int64_t start, int64_t end, char *msg,
+                       size_t cap)
+{
+    char when[STRATA_TIME_RFC3339_BUFSZ], dur[32];
+    /* the oldest sample the store can hold; never before the Unix epoch */
+    int64_t oldest = data_retention_ms > 0 && now - data_retention_ms > 0 ? now - data_retention_ms : 0;
+    if (start < oldest) {
+        if (strata_time_format_rfc3339(oldest, when, sizeof when) < 0) snprintf(when, sizeof when, "?");
+        if (oldest == 0) {
+            snprintf(msg, cap, "start: must not be before %s (the Unix epoch)", when);
+        } else {
+            fmt_duration(data_retention_ms, dur, sizeof dur);
+            snprintf(msg, cap,
+                     "start: must not be before %s (now - the store's retention of %s: older samples "
+                     "are deleted)",
+                     when, dur);
+        }
+        return STRATA_EINVAL;
+    }
+    int64_t newest = now + API_REPORTS_MAX_FUTURE_MS;
+    if (end > newest) {
+        if (strata_time_format_rfc3339(newest, when, sizeof when) < 0) snprintf(when, sizeof when, "?");
+        fmt_duration(API_REPORTS_MAX_FUTURE_MS, dur, sizeof dur);
+        snprintf(msg, cap, "end: must not be after %s (now + %s: no samples can exist later)", when, dur);
+        return STRATA_EINVAL;
+    }
+    return 0;
+}
+
+int report_validate_body(json_t *body, report_t *r, int64_t now, int64_t data_retention_ms,
+                         strata_arena_t *arena, api_reports_result_t *out)
 {
     if (!json_is_object(body))
         return reports_error(out, arena, STRATA_EINVAL, "request body must be a JSON object");
@@ -57,10 +104,16 @@ int report_validate_body(json_t *body, report_t *r, strata_arena_t *arena, api_r
         return reports_error(out, arena, STRATA_EINVAL, "name: must not be empty");
     if (strlen(json_string_value(name)) != json_string_length(name))
         return reports_error(out, arena, STRATA_EINVAL, "name: must not contain NUL characters");
+    if (json_string_length(name) > API_REPORTS_MAX_NAME_BYTES)
+        return reports_error(out, arena, STRATA_EINVAL, "name: must be at most %d bytes (UTF-8), got %zu",
+                             API_REPORTS_MAX_NAME_BYTES, json_string_length(name));
     int rc;
     if ((rc = time_field(body, "start", &r->start, arena, out))) return rc;
     if ((rc = time_field(body, "end", &r->end, arena, out))) return rc;
     if (r->start >= r->end) return reports_error(out, arena, STRATA_EINVAL, "end: must be after start");
+    char msg[256];
+    if (report_check_range(now, data_retention_ms, r->start, r->end, msg, sizeof msg))
+        return reports_error(out, arena, STRATA_EINVAL, "%s", msg);
 
     json_t *g = json_object_get(body, "groupBy");
     r->group_by = API_REPORT_GROUP_NONE;

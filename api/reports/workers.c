@@ -32,6 +32,7 @@ static void process_locked(api_reports_t *st, report_t *r)
     r->busy = 1;
     r->cancelled = 0;
     st->nbusy++;
+    r->attempts++; /* persisted with Processing: a crash during it leaves it counted */
     report_set_status(r, ST_PROCESSING, reports_now(st), "Generating the report");
     reports_persist(st, r);
 
@@ -96,16 +97,19 @@ static void process_locked(api_reports_t *st, report_t *r)
         unlink(final);
         report_free(r);
     } else if (rc == 0) {
+        r->attempts = 0;
         char msg[128];
         snprintf(msg, sizeof msg, "Report is ready (%lld rows)", (long long)rows);
         report_set_status(r, ST_READY, reports_now(st), msg);
         reports_persist(st, r);
         strata_info("report ready", "id=%s rows=%lld", r->id, (long long)rows);
     } else if (r->cancelled) {
+        r->attempts--; /* a clean shutdown is not a failed attempt */
         report_set_status(r, ST_PENDING, reports_now(st),
                           "Generation interrupted by a shutdown; it will run again");
         reports_persist(st, r);
     } else {
+        r->attempts = 0;
         if (!errmsg[0]) snprintf(errmsg, sizeof errmsg, "%s", strata_strerror(rc));
         report_set_status(r, ST_FAILED, reports_now(st), errmsg);
         reports_persist(st, r);

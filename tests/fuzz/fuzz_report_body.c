@@ -10,7 +10,9 @@
  * What must hold: the answer is 0, STRATA_EINVAL or STRATA_ECONFLICT (the
  * last two with a message), and it agrees with an independent reading of
  * ReportRequestFields done here with jansson: an object; name a non-empty
- * string without NUL; start and end RFC 3339 strings with start < end;
+ * string without NUL of at most 256 bytes; start and end RFC 3339 strings
+ * with start < end, start not before the Unix epoch, end at most 10 minutes
+ * past the store's (fixed) now;
  * groupBy absent, null or one of Nodepool, Project, Department, Cluster;
  * filterBy absent or an array of strings matching
  * ^(projectName|departmentName|clusterId)(==).+$ ('.' not a line
@@ -105,11 +107,16 @@ static int ref_valid(const json_t *j, int64_t *start, int64_t *end)
 {
     if (!json_is_object(j)) return 0;
     const json_t *name = json_object_get(j, "name");
-    if (!str_ok(name) || json_string_length(name) == 0) return 0;
+    if (!str_ok(name) || json_string_length(name) == 0 ||
+        json_string_length(name) > API_REPORTS_MAX_NAME_BYTES)
+        return 0;
     const json_t *s = json_object_get(j, "start"), *e = json_object_get(j, "end");
     if (!json_is_string(s) || !json_is_string(e) || strata_time_parse_rfc3339(json_string_value(s), start) ||
         strata_time_parse_rfc3339(json_string_value(e), end) || *start >= *end)
         return 0;
+    /* the data that can exist: the store keeps data forever here (no
+     * data_retention_ms), so from the Unix epoch to now + the allowance */
+    if (*start < 0 || *end > NOW + API_REPORTS_MAX_FUTURE_MS) return 0;
     const json_t *g = json_object_get(j, "groupBy");
     if (g && !json_is_null(g)) {
         static const char *const groups[] = { "Nodepool", "Project", "Department", "Cluster" };

@@ -758,6 +758,104 @@ def slow_worker(tmp):
         tap(rc == 0, "SIGTERM -> exit 0 (slow-worker daemon)", rc)
 
 
+def utc(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+
+
+def hand_made_report(datadir, rid, name, start, end, status, seq, attempts=0):
+    """Writes a report's metadata file as an older version (or a crash) would have left it."""
+    now = utc(int(time.time() * 1000))
+    meta = {"format": 1, "seq": seq, "report": {
+        "id": rid, "name": name, "tenantId": 0, "createdBy": "anonymous", "createdAt": now,
+        "start": start, "end": end, "groupBy": None, "filterBy": [], "status": status,
+        "statusUpdatedAt": now, "statusMessage": "Generating the report"}}
+    if attempts:
+        meta["attempts"] = attempts
+    os.makedirs(os.path.join(datadir, "reports"), exist_ok=True)
+    with open(os.path.join(datadir, "reports", rid + ".json"), "w") as f:
+        json.dump(meta, f)
+
+
+def hardening(tmp):
+    """The hardening issue: a report over a huge range is refused (400 naming the bound: the
+    Unix epoch with --retention=0, now - --retention otherwise, now + 10m for the end), names
+    are at most 256 bytes, and reports an older version accepted (the far range) or that
+    crashed the daemon 3 times are Failed at start instead of generated again."""
+    datadir = os.path.join(tmp, "data-hard")
+    P = ("post", REPORTS)
+    far_id = "fa000000-0000-4000-8000-000000000001"
+    crashy_id = "fa000000-0000-4000-8000-000000000002"
+    hand_made_report(datadir, far_id, "far", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "Processing", 100)
+    hand_made_report(datadir, crashy_id, "crashy", FULL["start"], FULL["end"], "Processing", 101, attempts=3)
+    srv = Server(tmp, datadir, ["--auth=none", "--report-workers=1"], "hard")
+    try:
+        r = poll(srv, far_id, None, want=("Failed",), timeout=10)
+        tap(r and r.get("status") == "Failed" and r.get("statusMessage") ==
+            "Cannot be generated: start: must not be before 1970-01-01T00:00:00Z (the Unix epoch)"
+            and valid("get", REPORTS + "/{reportId}", 200, r),
+            "a far report left Processing by an older version is Failed at start, not run again", r)
+        r = poll(srv, crashy_id, None, want=("Failed",), timeout=10)
+        tap(r and r.get("statusMessage") ==
+            "Generation was interrupted 3 times (the daemon stopped during it); not tried again",
+            "a report interrupted by 3 crashes is Failed at start", r)
+        check_error("far range -> 400 naming the epoch",
+                    srv.req("POST", REPORTS, {"name": "far2", "start": "0001-01-01T00:00:00Z",
+                                              "end": "9999-12-31T23:59:59Z"}),
+                    400, "start: must not be before 1970-01-01T00:00:00Z (the Unix epoch)", *P)
+        st, _, data = srv.req("POST", REPORTS, {"name": "future", "start": FULL["start"],
+                                                "end": utc(int(time.time() * 1000) + 2 * HOUR)})
+        b = jbody(data)
+        tap(st == 400 and re.match(r"^end: must not be after \S+Z \(now \+ 10m: no samples can exist later\)$",
+                                   b.get("message", "")) and valid("post", REPORTS, 400, b),
+            "end 2h in the future -> 400 naming now + 10m", b)
+        st, _, data = srv.req("POST", REPORTS, {"name": "soon", "start": FULL["start"],
+                                                "end": utc(int(time.time() * 1000) + 5 * MIN)})
+        tap(st == 202, "end 5 minutes in the future is allowed", data)
+        check_error("a 257-byte name -> 400", srv.req("POST", REPORTS, dict(FULL, name="n" * 257)),
+                    400, "name: must be at most 256 bytes (UTF-8), got 257", *P)
+        check_error("a 2 MB name -> 400", srv.req("POST", REPORTS, dict(FULL, name="n" * (2 << 20))),
+                    400, "name: must be at most 256 bytes (UTF-8), got 2097152", *P)
+        check_error("129 two-byte characters (258 bytes) -> 400",
+                    srv.req("POST", REPORTS, dict(FULL, name="\u00e9" * 129)),
+                    400, "name: must be at most 256 bytes (UTF-8), got 258", *P)
+        st, _, data = srv.req("POST", REPORTS, dict(FULL, name="\u00e9" * 128))
+        tap(st == 202 and jbody(data).get("name") == "\u00e9" * 128, "a 256-byte name is accepted", data)
+        st, _, data = srv.req("POST", REPORTS, {"name": "since 1970", "start": "1970-01-01T00:00:00Z",
+                                                "end": utc(int(time.time() * 1000))})
+        r = poll(srv, jbody(data).get("id", ""), None, timeout=60)
+        tap(st == 202 and r and r.get("status") == "Ready" and r.get("statusMessage") == "Report is ready (0 rows)",
+            "--retention=0: a report from the epoch to now is generated (56 years, a month at a time)", r)
+    finally:
+        rc = srv.stop()
+        tap(rc == 0, "SIGTERM -> exit 0 (hardening daemon)", rc)
+    srv = Server(tmp, datadir, ["--auth=none", "--retention=1d", "--report-workers=1",
+                                "--report-worker-delay=600s"], "hard")
+    try:
+        r = poll(srv, far_id, None, want=("Failed",), timeout=10)
+        tap(r and r.get("status") == "Failed", "the far report stays Failed after another restart", r)
+        st, _, data = srv.req("POST", REPORTS, {"name": "old", "start": utc(int(time.time() * 1000) - 2 * DAY),
+                                                "end": utc(int(time.time() * 1000))})
+        b = jbody(data)
+        tap(st == 400 and re.match(r"^start: must not be before \S+Z \(now - the store's retention of 1d: older "
+                                   r"samples are deleted\)$", b.get("message", "")),
+            "--retention=1d: a start 2 days ago -> 400 naming the retention", b)
+        st, _, data = srv.req("POST", REPORTS, {"name": "recent", "start": utc(int(time.time() * 1000) - 12 * HOUR),
+                                                "end": utc(int(time.time() * 1000))})
+        rid = jbody(data).get("id", "")
+        r = poll(srv, rid, None, want=("Processing",), timeout=20)
+        tap(st == 202 and r and r.get("status") == "Processing", "a start 12 hours ago is accepted", data)
+        t0 = time.time()
+        rc = srv.stop()
+        took = time.time() - t0
+        tap(rc == 0 and took < 2.0, "SIGTERM while a report is Processing exits within 2 s (%.2f s)" % took, rc)
+    finally:
+        if srv.proc.poll() is None:
+            srv.stop()
+    st = json.load(open(os.path.join(datadir, "reports", rid + ".json")))
+    tap(st["report"]["status"] == "Pending" and not st.get("attempts"),
+        "the report interrupted by SIGTERM is Pending, and a clean shutdown is not counted as an attempt", st)
+
+
 def main():
     if not os.access(BIN, os.X_OK):
         tap(False, "strata binary exists at " + BIN)
@@ -795,6 +893,7 @@ def main():
         tap(rc == 0, "SIGTERM -> exit 0", rc)
         raw_source(tmp, os.path.join(tmp, "data"), keyfile, t1)
         slow_worker(tmp)
+        hardening(tmp)
         tap(not SCHEMA_ERRORS, "every JSON body validated against the spec", "\n".join(SCHEMA_ERRORS))
     except Exception as e:  # a crash is a failure with its reason, not a silent exit
         import traceback
