@@ -41,6 +41,7 @@ static const char *const reason_names[INGEST_R_COUNT] = {
     [INGEST_R_RESERVED_LABEL] = "reserved_label",
     [INGEST_R_INVALID_SYMBOL_REF] = "invalid_symbol_ref",
     [INGEST_R_FUTURE] = "too_far_in_future",
+    [INGEST_R_RETENTION] = "too_old_for_retention",
     [INGEST_R_TOO_OLD] = "out_of_window",
     [INGEST_R_CONFLICT] = "duplicate_timestamp",
     [INGEST_R_HISTOGRAM] = "native_histogram_unsupported",
@@ -53,6 +54,27 @@ const char *ingest_reason_name(enum ingest_reason r)
     return (unsigned)r < INGEST_R_COUNT ? reason_names[r] : "unknown";
 }
 
+int64_t ingest_oldest_allowed(const ingest_limits_t *lim, int64_t now_ms)
+{
+    if (!lim || lim->retention_ms <= 0 || now_ms <= lim->retention_ms) return 0;
+    return now_ms - lim->retention_ms;
+}
+
+/* A retention as the flag would spell it: its largest exact unit ("15d"). */
+static const char *retention_text(int64_t ms, char *buf, size_t cap)
+{
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = { { 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" }, { 1, "ms" } };
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (ms % units[i].ms == 0) {
+            snprintf(buf, cap, "%" PRId64 "%s", ms / units[i].ms, units[i].unit);
+            break;
+        }
+    return buf;
+}
+
 void ingest_limits_init(ingest_limits_t *lim)
 {
     lim->max_request_bytes = 32u << 20;
@@ -60,6 +82,7 @@ void ingest_limits_init(ingest_limits_t *lim)
     lim->max_label_name_length = 1024;
     lim->max_label_value_length = 4096;
     lim->max_series_per_tenant = 0;
+    lim->retention_ms = 0;
 }
 
 /* ---- content type ------------------------------------------------------ */
@@ -366,14 +389,22 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
     }
     if (nsamples == 0) return 0;
 
-    /* Samples: drop those too far in the future, keep the rest. */
+    /* Samples: drop those too far in the future or older than the retention
+     * window (never before the Unix epoch), keep the rest.  A new series may
+     * start anywhere inside the retention (backfill), not at 1 ms or at
+     * INT64_MIN, which the store would have to keep in a block of its own. */
     tsdb_sample_t *s = strata_arena_alloc(c->arena, nsamples * sizeof *s);
     if (!s) return STRATA_ENOMEM;
-    size_t ns = 0, future = 0;
-    int64_t first_future = 0;
+    size_t ns = 0, future = 0, old = 0;
+    int64_t first_future = 0, first_old = 0;
+    const int64_t oldest = ingest_oldest_allowed(lim, c->now_ms);
     for (size_t i = 0; i < nsamples; i++) {
         if (samples[i].t > c->now_ms + INGEST_MAX_FUTURE_MS) {
             if (!future++) first_future = samples[i].t;
+            continue;
+        }
+        if (samples[i].t < oldest) {
+            if (!old++) first_old = samples[i].t;
             continue;
         }
         s[ns++] = samples[i];
@@ -381,6 +412,15 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
     if (future)
         reject(c, INGEST_R_FUTURE, future, raw, n,
                "sample timestamp %" PRId64 " is more than 10m ahead of the server clock", first_future);
+    if (old && oldest == 0)
+        reject(c, INGEST_R_RETENTION, old, raw, n, "sample timestamp %" PRId64 " is before the Unix epoch",
+               first_old);
+    else if (old) {
+        char d[32];
+        reject(c, INGEST_R_RETENTION, old, raw, n,
+               "sample timestamp %" PRId64 " is older than the retention window (--retention %s)", first_old,
+               retention_text(lim->retention_ms, d, sizeof d));
+    }
     if (ns == 0) return 0;
 
     size_t nl = n + (c->tenant ? 1 : 0);

@@ -34,9 +34,16 @@ typedef struct ingest_limits {
     size_t max_label_name_length;   /* bytes, default 1024, 0 = none */
     size_t max_label_value_length;  /* bytes, default 4096, 0 = none */
     uint64_t max_series_per_tenant; /* default 0 = unlimited */
+    int64_t retention_ms;           /* the store's --retention: samples older than now minus it are
+                                       refused (too_old_for_retention); default 0 = keep forever,
+                                       which refuses only samples before the Unix epoch */
 } ingest_limits_t;
 
 void ingest_limits_init(ingest_limits_t *lim);
+
+/* The oldest sample timestamp a write may carry at now_ms: now_ms minus the
+ * retention, and never before the Unix epoch (0). */
+int64_t ingest_oldest_allowed(const ingest_limits_t *lim, int64_t now_ms);
 
 enum ingest_proto { INGEST_PROTO_V1, INGEST_PROTO_V2 };
 
@@ -52,6 +59,7 @@ enum ingest_reason {
     INGEST_R_RESERVED_LABEL,
     INGEST_R_INVALID_SYMBOL_REF, /* RW2 labels_refs out of range or odd */
     INGEST_R_FUTURE,
+    INGEST_R_RETENTION, /* older than now - retention, or before the Unix epoch */
     INGEST_R_TOO_OLD,
     INGEST_R_CONFLICT,
     INGEST_R_HISTOGRAM, /* native histograms: not supported yet */

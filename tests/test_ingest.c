@@ -303,6 +303,87 @@ static void test_future_samples_dropped(void **state)
     assert_int_equal(ingest_batch_rejected(b, INGEST_R_FUTURE), 1);
 }
 
+/* One RW1 series {__name__=x} with samples at ts[0..n) (value i), packed into buf. */
+static size_t pack_times(const int64_t *ts, size_t n, uint8_t *buf)
+{
+    Prometheus__Label l;
+    prometheus__label__init(&l);
+    l.name = bin("__name__");
+    l.value = bin("x");
+    Prometheus__Label *lp = &l;
+    Prometheus__Sample s[8], *sp[8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        prometheus__sample__init(&s[i]);
+        s[i].timestamp = ts[i];
+        s[i].value = (double)i;
+        sp[i] = &s[i];
+    }
+    Prometheus__TimeSeries t;
+    prometheus__time_series__init(&t);
+    t.n_labels = 1;
+    t.labels = &lp;
+    t.n_samples = n;
+    t.samples = sp;
+    Prometheus__TimeSeries *tp = &t;
+    Prometheus__WriteRequest req;
+    prometheus__write_request__init(&req);
+    req.n_timeseries = 1;
+    req.timeseries = &tp;
+    return prometheus__write_request__pack(&req, buf);
+}
+
+/* Samples older than now - retention (never before the Unix epoch) are
+ * refused one by one as too_old_for_retention; the rest of the series stays. */
+static void test_retention_floor(void **state)
+{
+    fixture_t *f = *state;
+    const int64_t day = INT64_C(86400000);
+    assert_int_equal(ingest_oldest_allowed(&f->lim, NOW_MS), 0); /* default: keep forever */
+    f->lim.retention_ms = day;
+    assert_int_equal(ingest_oldest_allowed(&f->lim, NOW_MS), NOW_MS - day);
+    assert_int_equal(ingest_oldest_allowed(&f->lim, day - 1), 0); /* never before the epoch */
+
+    const int64_t ts[] = { NOW_MS - day - 1, 1, NOW_MS - day, INT64_MIN, NOW_MS };
+    uint8_t buf[512];
+    size_t len = pack_times(ts, 5, buf);
+    ingest_batch_t *b;
+    assert_ok(ingest_decode(f->arena, INGEST_PROTO_V1, buf, len, &f->lim, NOW_MS, NULL, &b));
+    size_t n;
+    const tsdb_series_input_t *out = ingest_batch_series(b, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(out->nsamples, 2);
+    assert_int_equal(out->samples[0].t, NOW_MS - day); /* exactly at the edge: kept */
+    assert_int_equal(out->samples[1].t, NOW_MS);
+    assert_int_equal(ingest_batch_rejected(b, INGEST_R_RETENTION), 3);
+    assert_string_equal(ingest_batch_first_error(b),
+                        "series {__name__=\"x\"}: sample timestamp 1699913599999 is older than the retention "
+                        "window (--retention 1d)");
+
+    /* retention 0 keeps forever: only samples before the Unix epoch are refused */
+    f->lim.retention_ms = 0;
+    const int64_t ts0[] = { INT64_MIN, -1, 0, 1 };
+    len = pack_times(ts0, 4, buf);
+    strata_arena_reset(f->arena);
+    assert_ok(ingest_decode(f->arena, INGEST_PROTO_V1, buf, len, &f->lim, NOW_MS, NULL, &b));
+    out = ingest_batch_series(b, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(out->nsamples, 2);
+    assert_int_equal(out->samples[0].t, 0);
+    assert_int_equal(ingest_batch_rejected(b, INGEST_R_RETENTION), 2);
+    assert_string_equal(ingest_batch_first_error(b), "series {__name__=\"x\"}: sample timestamp "
+                                                     "-9223372036854775808 is before the Unix epoch");
+
+    /* a series with nothing left is dropped whole */
+    const int64_t tsold[] = { -5 };
+    len = pack_times(tsold, 1, buf);
+    strata_arena_reset(f->arena);
+    assert_ok(ingest_decode(f->arena, INGEST_PROTO_V1, buf, len, &f->lim, NOW_MS, NULL, &b));
+    ingest_batch_series(b, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(ingest_batch_rejected(b, INGEST_R_RETENTION), 1);
+}
+
 static void test_histograms_exemplars_rejected(void **state)
 {
     fixture_t *f = *state;
@@ -458,6 +539,7 @@ static void test_reason_names(void **state)
     (void)state;
     assert_string_equal(ingest_reason_name(INGEST_R_MISSING_NAME), "missing_metric_name");
     assert_string_equal(ingest_reason_name(INGEST_R_TOO_OLD), "out_of_window");
+    assert_string_equal(ingest_reason_name(INGEST_R_RETENTION), "too_old_for_retention");
     assert_string_equal(ingest_reason_name(INGEST_R_TENANT_LIMIT), "tenant_series_limit");
     assert_string_equal(ingest_reason_name(INGEST_R_COUNT), "unknown");
 }
@@ -559,6 +641,11 @@ static void test_write_path(void **state)
                         "series {__name__=\"m\", s=\"c\"}: tenant 1 is at its limit of 2 series");
     assert_ok(write1(ing, f->arena, 2, "c", NOW_MS, 1, &res));
     assert_ok(write1(ing, f->arena, 1, "b", NOW_MS + 1000, 1, &res)); /* known series still take samples */
+    /* before the Unix epoch (the limits keep forever): refused, counted, nothing created */
+    assert_err(write1(ing, f->arena, 3, "old", INT64_MIN, 1, &res), STRATA_EINVAL);
+    assert_int_equal(res.rejected[INGEST_R_RETENTION], 1);
+    assert_int_equal(res.series_created, 0);
+    assert_string_equal(res.details, "rejected: too_old_for_retention=1; samples written: 0");
 
     /* request-level errors store nothing */
     const char bomb[] = { (char)0xff, (char)0xff, (char)0xff, (char)0xff, 0x0f, 0x00 };
@@ -617,6 +704,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_tenant_label, setup, teardown),
         cmocka_unit_test_setup_teardown(test_future_samples_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_histograms_exemplars_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rw2_decode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_protobuf, setup, teardown),

@@ -602,6 +602,69 @@ static void test_backfill_cut_one_pass(void **state)
     test_tmpdir_free(dir);
 }
 
+/* One sample far outside the expected range (at 1 ms, or at INT64_MIN) used to
+ * pin the cut windows to the epoch: the cut walked every empty window between
+ * it and now (or none at all: the span overflowed), so an 8 h backfill made no
+ * block and the head and the WAL grew without bound.  The cut now skips empty
+ * ranges: the ancient sample gets its own block, the backfill its usual ones. */
+static void test_ancient_sample_does_not_block_cut(void **state)
+{
+    (void)state;
+    const int64_t H = 60 * MIN_MS, bd = 2 * H;
+    const int64_t T0 = 1700000000000LL / (6 * H) * (6 * H); /* 2023, aligned to 3 block durations */
+    const int64_t ancient[] = { 1, INT64_MIN, -5 * 86400000LL };
+    for (size_t c = 0; c < sizeof ancient / sizeof *ancient; c++) {
+        char *dir = test_tmpdir_new();
+        tsdb_t *db = open_db(dir, bd, 0, 0);
+        tsdb_sample_t old = { ancient[c], 42.0 };
+        tsdb_append_result_t r = append(db, "__name__=a", &old, 1);
+        assert_int_equal(r.appended, 1);
+        /* 8 h of minutely samples on the same series and on another one */
+        append_range(db, "__name__=a", T0, MIN_MS, 8 * 60 + 1, 0);
+        append_range(db, "__name__=b", T0, MIN_MS, 8 * 60 + 1, 0);
+        assert_ok(tsdb_compact(db));
+        tsdb_stats_t st;
+        tsdb_get_stats(db, &st);
+        /* cut: the ancient window, then [T0, T0+6h) in three windows, which
+         * compaction merges (one 3 x block_duration window); 6h..8h stays */
+        assert_int_equal(st.blocks, 2);
+        assert_int_equal(st.head_samples, 2 * (2 * 60 + 1));
+        assert_int_equal(st.min_time, ancient[c]);
+        assert_int_equal(st.max_time, T0 + 8 * H);
+        tsdb_matcher_t m[] = { M(RE, "__name__", "a|b") };
+        strbuf_t want = { 0 };
+        char *ra = expect_range("__name__=a", T0, MIN_MS, 8 * 60 + 1, 0);
+        char *rb = expect_range("__name__=b", T0, MIN_MS, 8 * 60 + 1, 0);
+        sb_printf(&want, "{__name__=a} %" PRId64 ":%" PRIx64 "%s%s", ancient[c], test_double_bits(42.0),
+                  ra + strlen("{__name__=a}"), rb);
+        char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+        assert_string_equal(got, want.s);
+        free(got);
+        /* the checkpoint holds the head only: replay is bounded */
+        tsdb_close(db);
+        db = open_db(dir, bd, 0, 0);
+        tsdb_get_stats(db, &st);
+        assert_int_equal(st.blocks, 2);
+        assert_int_equal(st.head_samples, 2 * (2 * 60 + 1));
+        got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+        assert_string_equal(got, want.s);
+        free(got);
+        /* a later backfill keeps being cut */
+        append_range(db, "__name__=b", T0 + 8 * H + MIN_MS, MIN_MS, 4 * 60, 8 * 60 + 1);
+        assert_ok(tsdb_compact(db));
+        tsdb_get_stats(db, &st);
+        assert_true(st.head_samples <= 2 * (3 * 60 + 1));
+        assert_ok(tsdb_cut_head(db));
+        tsdb_get_stats(db, &st);
+        assert_int_equal(st.head_samples, 0);
+        free(ra);
+        free(rb);
+        free(want.s);
+        tsdb_close(db);
+        test_tmpdir_free(dir);
+    }
+}
+
 #define CONC_N       1500
 #define CONC_WRITERS 2
 
@@ -828,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_lock_and_stats),
         cmocka_unit_test(test_due_cut_in_compact),
         cmocka_unit_test(test_backfill_cut_one_pass),
+        cmocka_unit_test(test_ancient_sample_does_not_block_cut),
         cmocka_unit_test(test_concurrent_append_select_cut),
         cmocka_unit_test(test_background_cut),
         cmocka_unit_test(test_fsync_always_and_observer),

@@ -29,8 +29,9 @@ static int copy_series(tsdb_series_set_t *set, tsdb_block_writer_t *w, uint32_t 
 }
 
 /* Writes the head samples of [wmin, wmax] into one block and adds it to the
- * block list; written[id] grows by the samples each series gave.  maint_mu held. */
-static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written, size_t nwritten)
+ * block list; written[id] grows by the samples each series gave, *wrote is
+ * set when a block was written.  maint_mu held. */
+static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written, size_t nwritten, int *wrote)
 {
     tsdb_series_set_t *set = NULL;
     tsdb_block_writer_t *w = NULL;
@@ -46,6 +47,7 @@ static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written,
     char id[40];
     rc = tsdb_block_writer_finish(w, id);
     if (rc == STRATA_ENOTFOUND) return 0; /* nothing in this window */
+    if (!rc) *wrote = 1;
     tsdb_block_t *b = NULL;
     if (!rc) rc = tsdb_block_open(db->blocks_dir, id, &b);
     if (!rc) {
@@ -62,13 +64,92 @@ static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written,
     return rc;
 }
 
+/* The aligned block_duration window holding t: its start, or INT64_MIN for
+ * t below the lowest aligned start an int64 holds (that window is shorter). */
+static int64_t window_start(int64_t t, int64_t bd)
+{
+    const int64_t lo = INT64_MIN / bd * bd; /* division truncates towards zero */
+    return t < lo ? INT64_MIN : tsdb_floor_div(t, bd) * bd;
+}
+
+/* The last millisecond of the window starting at ws, at most last (ws <= last). */
+static int64_t window_end(int64_t ws, int64_t bd, int64_t last)
+{
+    const int64_t lo = INT64_MIN / bd * bd;
+    if (ws < lo) return lo - 1 < last ? lo - 1 : last;
+    return (uint64_t)last - (uint64_t)ws < (uint64_t)bd ? last : ws + bd - 1;
+}
+
+/* The oldest head sample newer than after, in *out (INT64_MAX: none).  Read
+ * from the chunk headers and buffers; a sealed chunk spanning after is
+ * decoded. */
+static int head_next_time(tsdb_t *db, int64_t after, int64_t *out)
+{
+    int64_t best = INT64_MAX;
+    tsdb_sample_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    pthread_rwlock_rdlock(&db->head_lock);
+    for (uint32_t r = 0; !rc && r < db->next_ref; r++) {
+        const hseries_t *s = db->series[r];
+        if (!s || s->maxt <= after) continue;
+        for (uint32_t k = 0; k < s->nchunks; k++) {
+            const hchunk_t *ch = s->chunks[k];
+            if (ch->maxt <= after) continue;
+            if (ch->mint > after) {
+                if (ch->mint < best) best = ch->mint;
+            } else {
+                size_t n = 0;
+                rc = head_series_read(s, after + 1, ch->maxt, &buf, &n, &cap);
+                if (!rc && n && buf[0].t < best) best = buf[0].t;
+            }
+            break;
+        }
+        for (uint16_t k = 0; k < s->nraw; k++)
+            if (s->raw[k].t > after) {
+                if (s->raw[k].t < best) best = s->raw[k].t;
+                break;
+            }
+        for (uint32_t k = 0; k < s->nooo; k++)
+            if (s->ooo[k].t > after) {
+                if (s->ooo[k].t < best) best = s->ooo[k].t;
+                break;
+            }
+    }
+    pthread_rwlock_unlock(&db->head_lock);
+    free(buf);
+    *out = best;
+    return rc;
+}
+
+/* Empty windows a cut may skip before the head counts as far out of range. */
+#define FAR_GAP_WINDOWS 1000
+
+/* Logs once per open db when the head holds data far outside the range a
+ * store expects: before the Unix epoch, spread over more than the retention
+ * (ingest refuses both; tsdb_append callers may not), or (force) separated
+ * by more than FAR_GAP_WINDOWS empty block windows. */
+static void warn_far_range_once(tsdb_t *db, int64_t mint, int64_t maxt, int force)
+{
+    int64_t ret = db->opts.retention_ms;
+    int far = force || mint < 0 || (ret > 0 && (uint64_t)maxt - (uint64_t)mint > (uint64_t)ret);
+    if (!far || atomic_exchange(&db->warned_far_range, 1)) return;
+    strata_warn(
+        "head holds samples far outside the expected time range; cutting only the windows that hold data",
+        "from=%lld to=%lld retention_ms=%lld", (long long)mint, (long long)maxt, (long long)ret);
+}
+
 /* Writes every head sample with t < boundary into blocks, drops them from
  * the head and checkpoints the WAL once.  maint_mu held.
  *
  * A bounded cut writes one block per aligned block_duration window, so a
  * head that fell far behind (a fast backfill) is drained in one pass with
  * one checkpoint, instead of rewriting the rest of the head into the WAL once
- * per window.  tsdb_cut_head (boundary INT64_MAX) writes one block.
+ * per window.  Windows holding nothing are skipped: after an empty window
+ * the next one is the window of the oldest head sample past it, so a sample
+ * far outside the expected range (at 1 ms, or at INT64_MIN) costs one block
+ * of its own, not one empty window per block duration since the epoch.
+ * tsdb_cut_head (boundary INT64_MAX) writes one block.
  *
  * Appends are quiesced only while the head lets go of what the blocks hold
  * and the WAL rotates, not while the blocks are written: a series keeps its
@@ -90,13 +171,26 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
     written = calloc(nwritten + 1, sizeof *written);
     if (!written) rc = STRATA_ENOMEM;
     if (!rc && (boundary == INT64_MAX || head_mint == INT64_MAX)) {
-        rc = cut_window(db, INT64_MIN, last, written, nwritten);
-    } else if (!rc) {
+        int wrote = 0;
+        rc = cut_window(db, INT64_MIN, last, written, nwritten, &wrote);
+    } else if (!rc && head_mint <= last) {
         /* Samples older than the head's mint may only exist when they arrived
          * after the read above: they stay in the head (counts differ). */
-        for (int64_t ws = tsdb_floor_div(head_mint, bd) * bd; !rc && ws < boundary; ws += bd) {
-            int64_t we = ws + bd - 1 < last ? ws + bd - 1 : last;
-            rc = cut_window(db, ws, we, written, nwritten);
+        int64_t ws = window_start(head_mint, bd);
+        for (;;) {
+            int64_t we = window_end(ws, bd, last), next = INT64_MAX;
+            int wrote = 0;
+            rc = cut_window(db, ws, we, written, nwritten, &wrote);
+            if (rc || we >= last) break;
+            if (wrote) {
+                ws = we + 1;
+                continue;
+            }
+            rc = head_next_time(db, we, &next);
+            if (rc || next > last) break;
+            if (((uint64_t)next - (uint64_t)we) / (uint64_t)bd > FAR_GAP_WINDOWS)
+                warn_far_range_once(db, head_mint, next, 1);
+            ws = window_start(next, bd);
         }
     }
     uint64_t seg = 0;
@@ -184,10 +278,14 @@ int compact_cut_if_due_locked(tsdb_t *db)
         pthread_rwlock_rdlock(&db->head_lock);
         int64_t mint = db->head_mint, maxt = db->head_maxt;
         pthread_rwlock_unlock(&db->head_lock);
-        if (mint == INT64_MAX || maxt - mint <= bd + bd / 2) return 0;
-        /* Every window the one-at-a-time rule would cut, in one pass. */
-        int64_t boundary = (tsdb_floor_div(mint, bd) + 1) * bd;
-        while (maxt - boundary > bd + bd / 2) boundary += bd;
+        /* unsigned: the span of a head holding INT64_MIN does not fit an int64 */
+        if (mint == INT64_MAX || (uint64_t)maxt - (uint64_t)mint <= (uint64_t)(bd + bd / 2)) return 0;
+        warn_far_range_once(db, mint, maxt, 0);
+        /* Every window the one-at-a-time rule would cut, in one pass: up to
+         * the first aligned boundary at most 1.5 block durations before maxt
+         * (maxt - 1.5 bd > mint, so no overflow and boundary > mint). */
+        int64_t from = maxt - (bd + bd / 2);
+        int64_t boundary = (from / bd + (from % bd > 0)) * bd;
         int rc = cut_locked(db, boundary);
         if (rc) return rc;
     }

@@ -64,6 +64,7 @@ struct tsdb {
     atomic_uint_fast64_t samples_appended, wal_fsyncs, blocks_corrupt;
     uint64_t wal_corruptions;
     atomic_int replaying, closed;
+    atomic_int warned_far_range; /* compact.c: logged once per open */
 
     pthread_t bg;
     int bg_started, stopping;

@@ -63,7 +63,8 @@ int tsdb_rollups_compute(const tsdb_sample_t *s, size_t n, int64_t res, int64_t 
     tsdb_rollup_point_t *cur = NULL;
     for (size_t i = 0; i < n; i++) {
         /* interval (t - res, t]: a sample on a multiple of res ends its interval */
-        int64_t end = (tsdb_floor_div(s[i].t - 1, res) + 1) * res;
+        /* the smallest multiple of res >= t; no t - 1, which overflows at INT64_MIN */
+        int64_t end = (s[i].t / res + (s[i].t % res > 0)) * res;
         if (!cur || cur->t != end) {
             if (*nout == *cap) {
                 size_t nc = *cap ? *cap * 2 : 16;

@@ -350,6 +350,7 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             return 2;
         }
     }
+    c->limits.retention_ms = c->retention_ms; /* ingest refuses samples older than the retention */
     if (c->max_connections < c->threads) {
         /* libmicrohttpd splits the limit between the pool's threads */
         fprintf(stderr, "strata: --max-connections (%u) must be at least --threads (%u)\n",
