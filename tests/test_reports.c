@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -735,6 +736,136 @@ static void test_persistence(void **state)
     json_decref(j1);
     json_decref(j2);
     strata_arena_free(a);
+    api_reports_close(st);
+}
+
+/* ---- integrity of the report file --------------------------------------------- */
+
+static char *csv_path(const char *dir, const char *id, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/reports/%s.csv", dir, id);
+    return buf;
+}
+
+/* open_file's answer: 0 and the CSV (freed by the caller), or the error and
+ * its message in msg. */
+static int try_open(api_reports_t *st, const char *id, char **csv, char *msg, size_t cap)
+{
+    strata_arena_t *a = strata_arena_new(0);
+    api_reports_file_t f;
+    api_reports_result_t r;
+    int rc = api_reports_open_file(st, 1, id, a, &f, &r);
+    *csv = NULL;
+    msg[0] = 0;
+    if (rc == 0) {
+        *csv = fd_slurp(f.fd);
+        close(f.fd);
+    } else if (r.error) {
+        snprintf(msg, cap, "%s", r.error);
+    }
+    strata_arena_free(a);
+    return rc;
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, at), 1);
+    c ^= 0x20;
+    assert_int_equal(pwrite(fd, &c, 1, at), 1);
+    close(fd);
+}
+
+/* A Ready report's CSV that changed on disk (a flipped byte, a truncation) is
+ * never served: the report becomes Failed with "report file damaged: ..." and
+ * the download answers ECONFLICT (409) with that message, also after a
+ * restart.  A report made before the integrity record is served as before. */
+static void test_file_damaged(void **state)
+{
+    gen_ctx_t g;
+    gen_ctx_init(&g);
+    api_reports_t *st = open_store(*state, 0, gen, &g);
+    const char *names[4] = { "flipped", "truncated", "legacy", "intact" };
+    char id[4][37], path[600], msg[512];
+    for (int i = 0; i < 4; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"name\":\"%s\",\"start\":\"2024-12-01T00:00:00Z\",\"end\":\"2024-12-03T00:00:00Z\","
+                 "\"groupBy\":\"Project\"}",
+                 names[i]);
+        create_ok(st, 1, "alice", body, id[i]);
+        assert_int_equal(api_reports_run_one(st), 1);
+    }
+    /* the record: the file's size and SHA-256 beside seq in the metadata */
+    snprintf(path, sizeof path, "%s/reports/%s.json", (char *)*state, id[0]);
+    json_t *meta = json_load_file(path, 0, NULL);
+    assert_non_null(meta);
+    json_t *fl = json_object_get(meta, "file");
+    assert_int_equal(json_integer_value(json_object_get(fl, "size")),
+                     (json_int_t)strlen(EXPECTED_PROJECT_CSV));
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)EXPECTED_PROJECT_CSV, strlen(EXPECTED_PROJECT_CSV), md);
+    char hex[65];
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    const char *rec = json_string_value(json_object_get(fl, "sha256"));
+    assert_non_null(rec);
+    assert_string_equal(rec, hex);
+    json_decref(meta);
+
+    char *csv;
+    for (int i = 0; i < 4; i++) { /* whole files: served (and the result cached) */
+        assert_ok(try_open(st, id[i], &csv, msg, sizeof msg));
+        assert_string_equal(csv, EXPECTED_PROJECT_CSV);
+        free(csv);
+    }
+    /* one byte flipped after it was served once: the cache notices the change */
+    flip_byte(csv_path(*state, id[0], path, sizeof path), 40);
+    assert_err(try_open(st, id[0], &csv, msg, sizeof msg), STRATA_ECONFLICT);
+    assert_null(csv);
+    if (strncmp(msg, "report file damaged: its SHA-256 is ", 36) != 0) fail_msg("message: %s", msg);
+    json_t *j = get_json(st, 1, id[0]);
+    assert_string_equal(jstr(j, "status"), "Failed");
+    assert_string_equal(jstr(j, "statusMessage"), msg);
+    json_decref(j);
+    assert_err(try_open(st, id[0], &csv, msg, sizeof msg), STRATA_ECONFLICT); /* and stays so */
+    assert_true(strncmp(msg, "report file damaged: ", 21) == 0);
+    /* truncated by one byte */
+    assert_int_equal(
+        truncate(csv_path(*state, id[1], path, sizeof path), (off_t)strlen(EXPECTED_PROJECT_CSV) - 1), 0);
+    assert_err(try_open(st, id[1], &csv, msg, sizeof msg), STRATA_ECONFLICT);
+    char want[256];
+    snprintf(want, sizeof want,
+             "report file damaged: %zu bytes on disk, %zu written (truncated or appended to)",
+             strlen(EXPECTED_PROJECT_CSV) - 1, strlen(EXPECTED_PROJECT_CSV));
+    assert_string_equal(msg, want);
+    assert_status(st, 1, id[1], "Failed");
+    api_reports_close(st);
+
+    /* a report made before the record (no "file" in its metadata) is served as
+     * it is, even changed; the damaged ones stay Failed after a restart */
+    snprintf(path, sizeof path, "%s/reports/%s.json", (char *)*state, id[2]);
+    meta = json_load_file(path, 0, NULL);
+    assert_non_null(meta);
+    json_object_del(meta, "file");
+    assert_int_equal(json_dump_file(meta, path, 0), 0);
+    json_decref(meta);
+    flip_byte(csv_path(*state, id[2], path, sizeof path), 40);
+    /* truncated while the daemon was down: Failed at open from the size alone */
+    assert_int_equal(truncate(csv_path(*state, id[3], path, sizeof path), 10), 0);
+    st = open_store(*state, 0, gen, &g);
+    assert_ok(try_open(st, id[2], &csv, msg, sizeof msg));
+    assert_int_equal(strlen(csv), strlen(EXPECTED_PROJECT_CSV));
+    assert_string_not_equal(csv, EXPECTED_PROJECT_CSV);
+    free(csv);
+    assert_status(st, 1, id[2], "Ready");
+    for (int i = 0; i < 4; i++) {
+        if (i == 2) continue;
+        assert_status(st, 1, id[i], "Failed");
+        assert_err(try_open(st, id[i], &csv, msg, sizeof msg), STRATA_ECONFLICT);
+        if (strncmp(msg, "report file damaged: ", 21) != 0) fail_msg("%s: %s", names[i], msg);
+    }
     api_reports_close(st);
 }
 
@@ -2036,6 +2167,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tenant_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_processing_requeued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_repairs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_generation, setup, teardown),

@@ -1281,7 +1281,22 @@ static void *worker_main(void *arg)
     int spb = o->samples_per_series;
     uint64_t my_samples = 0;
     int64_t my_t0 = mono_ms();
-    double my_rate = o->rate > 0 ? o->rate / o->concurrency : 0;
+    /* This worker's series per tick: its slots are slot % concurrency == id. */
+    uint64_t my_series = 0;
+    for (uint32_t slot = (uint32_t)w->id; slot < r->nslots; slot += (uint32_t)o->concurrency) {
+        uint32_t lo = slot * (uint32_t)o->batch_size, hi = lo + (uint32_t)o->batch_size;
+        my_series += (hi > s->nser ? s->nser : hi) - lo;
+    }
+    /* --rate is shared in proportion to the series each worker sends, so the
+     * workers together send --rate whatever the slots per worker.  (Each
+     * worker used to get rate / concurrency: with fewer slots than workers,
+     * or slots unevenly spread, the idle workers' shares were never sent and
+     * --rate=16000 over one slot and two workers gave 8000.) */
+    double my_rate = o->rate > 0 && s->nser ? o->rate * (double)my_series / (double)s->nser : 0;
+    if (my_series == 0) { /* more workers than slots: nothing to send */
+        atomic_fetch_add(&r->workers_done, 1);
+        return NULL;
+    }
     for (int64_t t = r->tick_start; t < r->tick_end && !stop_flag;) {
         int n = spb;
         if (t + n > r->tick_end) n = (int)(r->tick_end - t);
@@ -1291,7 +1306,12 @@ static void *worker_main(void *arg)
             if (!r->realtime_ok) break;
             n = 1;
             last_ts = t * o->interval_ms;
-            if (!nap(last_ts - now_ms())) break;
+            int64_t wait = last_ts - now_ms();
+            /* not past --duration: the deadline is checked only between ticks */
+            if (r->deadline_ms && wait > r->deadline_ms - mono_ms()) wait = r->deadline_ms - mono_ms();
+            if (!nap(wait)) break;
+            if (r->deadline_ms && mono_ms() >= r->deadline_ms) break;
+            if (last_ts > now_ms()) continue; /* woke early: wait again */
         }
         if (r->deadline_ms && mono_ms() >= r->deadline_ms) break;
         for (uint32_t slot = (uint32_t)w->id; slot < r->nslots && !stop_flag;

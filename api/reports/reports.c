@@ -158,8 +158,10 @@ int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id, 
     } else {
         report_t *r = st->r[i];
         if (r->status == ST_FAILED) {
-            rc = reports_error(out, arena, STRATA_ECONFLICT, "report generation failed: %s",
-                               r->status_message);
+            rc = strncmp(r->status_message, REPORTS_DAMAGED_PREFIX, strlen(REPORTS_DAMAGED_PREFIX)) == 0
+                     ? reports_error(out, arena, STRATA_ECONFLICT, "%s", r->status_message)
+                     : reports_error(out, arena, STRATA_ECONFLICT, "report generation failed: %s",
+                                     r->status_message);
         } else if (r->status != ST_READY) {
             rc = reports_error(out, arena, STRATA_ECONFLICT, "report is not ready (status %s)",
                                reports_status_names[r->status]);
@@ -168,10 +170,28 @@ int api_reports_open_file(api_reports_t *st, int32_t tenant_id, const char *id, 
             char path[4096];
             int fd = open(reports_path(st, r->id, ".csv", path, sizeof path), O_RDONLY | O_CLOEXEC);
             struct stat sb;
+            char why[256];
+            int vrc = 0;
             if (fd < 0 || fstat(fd, &sb)) {
                 rc = strata_errno_to_err(errno);
                 strata_error("report file open failed", "path=%s err=\"%s\"", path, strerror(errno));
                 if (fd >= 0) close(fd);
+            } else if ((vrc = reports_file_verify_locked(r, fd, &sb, why, sizeof why)) != 0) {
+                /* Checked before anything is sent: damage can still be answered.
+                 * A damaged file makes the report Failed for good; its CSV stays
+                 * for inspection until the next open removes it as an orphan. */
+                close(fd);
+                if (vrc == STRATA_ECORRUPT) {
+                    report_set_status(r, ST_FAILED, reports_now(st), why);
+                    reports_persist(st, r);
+                    char q[400];
+                    strata_error("report file damaged, failed", "id=%s err=%s", r->id,
+                                 strata_log_quote(q, sizeof q, why));
+                    rc = reports_error(out, arena, STRATA_ECONFLICT, "%s", why);
+                } else {
+                    rc = vrc;
+                    strata_error("report file read failed", "path=%s err=\"%s\"", path, strata_strerror(vrc));
+                }
             } else {
                 size_t nl = strlen(r->name);
                 char *fn = strata_arena_alloc(arena, nl + 5);

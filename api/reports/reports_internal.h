@@ -10,6 +10,7 @@
  *   report_json.c  a report's JSON, the status and groupBy names
  *   list.c         list and count: filters, search, sort, paging
  *   helpers.c      the clock, error mapping, ids, a record's status
+ *   file_check.c   the CSV's size and SHA-256: taken when made, checked when served
  *
  * reports_csv.c (CSV writer, aggregation) and reports_gen.c (the generator
  * over the metric store) use reports.h only.
@@ -24,6 +25,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "reports.h"
@@ -48,6 +50,16 @@ typedef struct report {
     int busy;               /* a worker is generating it */
     volatile int cancelled; /* read by the generate callback without the lock */
     int deleted;            /* removed from the store while busy; the worker frees it */
+    /* The CSV's integrity record (persisted while Ready): its SHA-256 in hex
+     * and size when it was made; "" for a report made before checksums. */
+    char file_sha256[65];
+    int64_t file_size;
+    /* Verification cache (memory only): the file's identity when it last
+     * matched the record, so a download of an unchanged file hashes nothing. */
+    int file_ok;
+    dev_t file_dev;
+    ino_t file_ino;
+    int64_t file_ok_size, file_mtime_s, file_mtime_ns, file_ctime_s, file_ctime_ns;
 } report_t;
 
 struct api_reports {
@@ -124,6 +136,20 @@ ssize_t reports_table_find(const api_reports_t *st, int32_t tenant_id, const cha
 int reports_remove_locked(api_reports_t *st, size_t i);
 /* Removes reports past retention; returns how many. */
 int reports_sweep_locked(api_reports_t *st);
+
+/* ---- file_check.c --------------------------------------------------------- */
+
+/* The statusMessage of a report whose CSV no longer matches its record. */
+#define REPORTS_DAMAGED_PREFIX "report file damaged: "
+/* SHA-256 (lower-case hex) and size of the whole file at fd (pread, so the
+ * fd's offset is left alone). */
+int reports_file_digest(int fd, char hex[65], int64_t *size);
+/* 0 when the CSV open at fd (sb its fstat) matches r's record, or r has none
+ * (made before checksums), or it matched before and has not changed since
+ * (same device, inode, size, mtime and ctime; remembered only for a file
+ * whose ctime was at least 2 s old when hashed); STRATA_ECORRUPT with why =
+ * REPORTS_DAMAGED_PREFIX + the reason; another error for an I/O failure. */
+int reports_file_verify_locked(report_t *r, int fd, const struct stat *sb, char *why, size_t cap);
 
 /* ---- workers.c ------------------------------------------------------------ */
 

@@ -85,6 +85,9 @@ int reports_persist(const api_reports_t *st, const report_t *r)
     json_object_set_new(o, "format", json_integer(STORE_FORMAT));
     json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
     if (r->attempts) json_object_set_new(o, "attempts", json_integer(r->attempts));
+    if (r->status == ST_READY && r->file_sha256[0])
+        json_object_set_new(
+            o, "file", json_pack("{s:I,s:s}", "size", (json_int_t)r->file_size, "sha256", r->file_sha256));
     json_object_set_new(o, "report", rep);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -222,6 +225,15 @@ static int load_one(api_reports_t *st, const char *file, report_t **out)
         r->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
         json_int_t att = json_integer_value(json_object_get(o, "attempts")); /* 0 when absent */
         r->attempts = att > 0 && att < 1000 ? (int)att : 0;
+        /* the CSV's integrity record; absent in reports made before it */
+        json_t *fl = json_object_get(o, "file");
+        const char *sha = json_string_value(json_object_get(fl, "sha256"));
+        json_t *sz = json_object_get(fl, "size");
+        if (sha && strlen(sha) == 64 && strspn(sha, "0123456789abcdef") == 64 && json_is_integer(sz) &&
+            json_integer_value(sz) >= 0) {
+            memcpy(r->file_sha256, sha, 65);
+            r->file_size = (int64_t)json_integer_value(sz);
+        }
         int s = -1;
         for (int i = 0; i < 4; i++)
             if (strcmp(status, reports_status_names[i]) == 0) s = i;
@@ -344,6 +356,16 @@ static int load_all(api_reports_t *st)
             report_set_status(r, ST_PENDING, now, "Report file was missing; it will be generated again");
             reports_persist(st, r);
             strata_warn("report file missing, requeued", "id=%s", r->id);
+        } else if (r->status == ST_READY && r->file_sha256[0] && (int64_t)sb.st_size != r->file_size) {
+            /* the cheap half of the integrity check (the hash is checked when served) */
+            char why[256];
+            snprintf(why, sizeof why, "%s%lld bytes on disk, %lld written (truncated or appended to)",
+                     REPORTS_DAMAGED_PREFIX, (long long)sb.st_size, (long long)r->file_size);
+            report_set_status(r, ST_FAILED, now, why);
+            reports_persist(st, r);
+            char q[400];
+            strata_error("report file damaged, failed", "id=%s err=%s", r->id,
+                         strata_log_quote(q, sizeof q, why));
         }
         /* A report to be generated whose range no longer fits the data that
          * can exist (made by an older version, or the retention shrank) is

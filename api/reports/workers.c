@@ -6,6 +6,7 @@
  * also apply retention every sweep_interval_ms.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,19 @@ static void process_locked(api_reports_t *st, report_t *r)
             snprintf(errmsg, sizeof errmsg, "cannot write the report file: %s", strerror(werr));
         }
     }
+    /* The integrity record, from the bytes as written (read back from the
+     * page cache), before the file is moved into place. */
+    char sha[65] = "";
+    int64_t fsize = 0;
+    if (rc == 0) {
+        int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+        int drc = fd < 0 ? strata_errno_to_err(errno) : reports_file_digest(fd, sha, &fsize);
+        if (fd >= 0) close(fd);
+        if (drc) {
+            rc = drc;
+            snprintf(errmsg, sizeof errmsg, "cannot read back the report file: %s", strata_strerror(drc));
+        }
+    }
     if (rc == 0 && rename(tmp, final)) {
         rc = strata_errno_to_err(errno);
         snprintf(errmsg, sizeof errmsg, "cannot store the report file: %s", strerror(errno));
@@ -98,6 +112,9 @@ static void process_locked(api_reports_t *st, report_t *r)
         report_free(r);
     } else if (rc == 0) {
         r->attempts = 0;
+        memcpy(r->file_sha256, sha, sizeof r->file_sha256);
+        r->file_size = fsize;
+        r->file_ok = 0;
         char msg[128];
         snprintf(msg, sizeof msg, "Report is ready (%lld rows)", (long long)rows);
         report_set_status(r, ST_READY, reports_now(st), msg);

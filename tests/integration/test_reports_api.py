@@ -634,6 +634,54 @@ def unwritable(srv, t1, rid):
     tap(st == 200, "the file downloads again once the directory is back", st)
 
 
+def damaged(srv, t1, ids):
+    """Item 7: a Ready report's CSV damaged on disk (one byte flipped; truncated) is never served:
+    the download (CSV and the JSON view) answers 409 "report file damaged: ..." and the report is
+    Failed with that statusMessage; an intact one still downloads, and its metadata records the
+    CSV's size and SHA-256."""
+    import hashlib
+    P = REPORTS + "/{reportId}/file"
+    d = os.path.join(srv.datadir, "reports")
+    intact = ids["department"]
+    with open(os.path.join(d, intact + ".json")) as f:
+        rec = json.load(f).get("file", {})
+    with open(os.path.join(d, intact + ".csv"), "rb") as f:
+        data = f.read()
+    tap(rec == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+        "a Ready report's metadata records its CSV's size and SHA-256", rec)
+    for name, how in (("cluster", "flip"), ("nodepool", "truncate")):
+        rid = ids[name]
+        path = os.path.join(d, rid + ".csv")
+        st, _, good = srv.req("GET", REPORTS + "/" + rid + "/file", tok=t1)  # served (and checked) once
+        with open(path, "r+b") as f:
+            if how == "flip":
+                f.seek(len(good) // 2)
+                c = f.read(1)
+                f.seek(len(good) // 2)
+                f.write(bytes([c[0] ^ 0x01]))
+            else:
+                f.truncate(len(good) - 7)
+        for accept in (None, "application/json"):
+            st2, hdr, data2 = srv.req("GET", REPORTS + "/" + rid + "/file", tok=t1,
+                                      headers={"Accept": accept} if accept else None)
+            b = jbody(data2)
+            want = ("report file damaged: %d bytes on disk, %d written (truncated or appended to)"
+                    % (len(good) - 7, len(good))) if how == "truncate" else None
+            tap(st == 200 and st2 == 409 and b.get("code") == 409 and valid("get", P, 409, b)
+                and b.get("message", "").startswith("report file damaged: ")
+                and (want is None or b.get("message") == want),
+                "%s CSV (%s) -> 409 report file damaged, never served%s" % (
+                    "flipped byte in a" if how == "flip" else "truncated",
+                    accept or "CSV", " (JSON view)" if accept else ""),
+                "%s %s %s" % (st2, hdr, data2[:300]))
+        r = poll(srv, rid, t1)
+        tap(r.get("status") == "Failed" and r.get("statusMessage", "").startswith("report file damaged: ")
+            and report_item_valid(r), "the damaged report is Failed with the reason", r)
+    st, _, data = srv.req("GET", REPORTS + "/" + intact + "/file", tok=t1)
+    ok, diff = same_csv("department", data.decode("utf-8", "replace"))
+    tap(st == 200 and ok, "an intact report still downloads", "%s\n%s" % (st, diff))
+
+
 def lifecycle(srv, t1, t2, tr, ids):
     rid = ids["none"]
     P1 = REPORTS + "/{reportId}"
@@ -888,6 +936,7 @@ def main():
         bad_bodies(srv, t1)
         list_and_count(srv, t1, t2, ids)
         lifecycle(srv, t1, t2, tr, ids)
+        damaged(srv, t1, ids)
         rc = srv.stop()
         srv = None
         tap(rc == 0, "SIGTERM -> exit 0", rc)
