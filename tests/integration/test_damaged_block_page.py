@@ -155,6 +155,8 @@ def main():
         rows = [json.loads(x) for x in raw.decode().splitlines() if x]
         tap(st == 200 and rows and all("values" in r for r in rows), "an export that meets no damage has no error line",
             rows[-1:])
+        tap(len(find_files(data, "chunks")) == 1 and not any("corrupt" in d for d, _, _ in os.walk(data)),
+            "after those reads the block is still in place (not moved to corrupt/)")
     finally:
         if srv:
             srv.stop()
