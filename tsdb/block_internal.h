@@ -75,8 +75,9 @@ struct tsdb_block {
     int fd_chunks, fd_rollups, fd_rollups1h; /* rollups1h: version >= 2 */
     /* owned by db.c under the blocks mutex */
     int refs;
-    int corrupt; /* a read failed its CRC: set aside */
-    int dropped; /* compacted away or past retention: delete */
+    int dropped;         /* compacted away or past retention: delete */
+    uint64_t *bad_pages; /* pages found damaged (page offset * 4 + file), sorted */
+    size_t nbad, bad_cap;
 };
 
 /* Page cache: one decompressed page per reader (in front of the process-wide
@@ -101,6 +102,11 @@ typedef struct tsdb_page_cache {
         size_t len, cap;
     } ring[TSDB_STREAM_PAGES];
     unsigned ring_next;
+    /* Set by a reader that skips damaged pages: tsdb_block_series_samples then
+     * reports a chunk whose page fails its checks here and goes on with the
+     * series' other chunks instead of returning STRATA_ECORRUPT. */
+    void (*on_damage)(void *ctx, const tsdb_block_t *b, int file, uint64_t page);
+    void *damage_ctx;
 } tsdb_page_cache_t;
 
 void tsdb_page_cache_free(tsdb_page_cache_t *pc);
@@ -126,7 +132,9 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out);
 void tsdb_block_close(tsdb_block_t *b);
 extern const tsdb_index_ops_t tsdb_block_index_ops;
 
-/* Appends the samples of series idx in [mint, maxt] to *buf. */
+/* Appends the samples of series idx in [mint, maxt] to *buf.  A chunk whose
+ * page fails its CRC, decompression or decoding is STRATA_ECORRUPT, or, when
+ * pc->on_damage is set, reported there and skipped (the other chunks are read). */
 int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint, int64_t maxt,
                               tsdb_page_cache_t *pc, tsdb_sample_t **buf, size_t *n, size_t *cap);
 /* Appends the stored rollup points of series idx at res. */

@@ -50,6 +50,7 @@ void tsdb_block_close(tsdb_block_t *b)
     free(b->series);
     free(b->postings);
     free(b->mem);
+    free(b->bad_pages);
     free(b->path);
     free(b);
 }
@@ -140,6 +141,10 @@ int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint,
         if (m->maxt < mint || m->mint > maxt) continue;
         const uint8_t *data;
         int rc = tsdb_page_read(b, 0, m->page, m->off, m->len, pc, &data);
+        if (rc == STRATA_ECORRUPT && pc->on_damage) {
+            pc->on_damage(pc->damage_ctx, b, 0, m->page);
+            continue;
+        }
         if (rc) return rc;
         if (*n + m->count > *cap) {
             size_t nc = *cap ? *cap : 256;
@@ -151,9 +156,13 @@ int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint,
         }
         size_t got = 0;
         rc = tsdb_chunk_decode(data, m->len, *buf + *n, m->count, &got);
-        if (rc == STRATA_EBUFSMALL) rc = STRATA_ECORRUPT;
+        if (rc == STRATA_EBUFSMALL || (!rc && got != m->count)) rc = STRATA_ECORRUPT;
+        if (rc == STRATA_ECORRUPT && pc->on_damage) {
+            /* nothing of it is kept: *n has not moved */
+            pc->on_damage(pc->damage_ctx, b, 0, m->page);
+            continue;
+        }
         if (rc) return rc;
-        if (got != m->count) return STRATA_ECORRUPT;
         /* keep only [mint, maxt] */
         tsdb_sample_t *d = *buf + *n;
         size_t w = 0;

@@ -368,6 +368,16 @@ int compact_run_locked(tsdb_t *db)
         size_t n = 0;
         int rc = db_blocks_snapshot(db, INT64_MIN, INT64_MAX, &bl, &n);
         if (rc) return rc;
+        /* a block with a damaged page stays as it is: merging it would drop
+         * what the page held for good (docs/storage.md, "Damaged pages") */
+        size_t keep = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (db_block_damaged(db, bl[i]))
+                db_block_unref(db, bl[i]);
+            else
+                bl[keep++] = bl[i];
+        }
+        n = keep;
         size_t gs = 0, ge = 0;
         /* 1: blocks whose time ranges overlap (out-of-order data, crash leftovers) */
         for (size_t i = 0; i < n && ge - gs < 2; i++) {
@@ -420,7 +430,7 @@ int compact_run_locked(tsdb_t *db)
         if (rc == STRATA_ECORRUPT) {
             rc = 0;
             continue;
-        } /* that block is set aside now: go on */
+        } /* that block has a damaged page now: the next plan leaves it out */
         if (rc || ge - gs < 2) return rc;
     }
     return 0;

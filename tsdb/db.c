@@ -22,26 +22,12 @@
 /* Drops a reference; the last one closes the block and removes or sets aside its dir. */
 void db_block_unref_locked(tsdb_t *db, tsdb_block_t *b)
 {
+    (void)db;
     if (--b->refs > 0) return;
-    char *path = strdup(b->path);
-    char id[40];
-    memcpy(id, b->id, sizeof id);
-    int corrupt = b->corrupt, dropped = b->dropped;
+    char *path = b->dropped ? strdup(b->path) : NULL;
     tsdb_block_close(b);
     if (!path) return;
-    if (corrupt) {
-        mkdir(db->corrupt_dir, 0755);
-        size_t n = strlen(db->corrupt_dir) + strlen(id) + 16;
-        char *dst = malloc(n);
-        if (dst) {
-            snprintf(dst, n, "%s/%s", db->corrupt_dir, id);
-            if (rename(path, dst) != 0)
-                strata_error("cannot move corrupt block aside", "block=%s err=\"%s\"", id, strerror(errno));
-            free(dst);
-        }
-    } else if (dropped) {
-        tsdb_rm_tree(path);
-    }
+    tsdb_rm_tree(path);
     free(path);
 }
 
@@ -84,16 +70,46 @@ int db_blocks_add_locked(tsdb_t *db, tsdb_block_t *b)
     return 0;
 }
 
-void db_block_set_corrupt(tsdb_t *db, tsdb_block_t *b, int err)
+void db_block_page_damaged(tsdb_t *db, tsdb_block_t *b, int file, uint64_t page)
 {
+    uint64_t key = page * 4 + (uint64_t)file;
     pthread_mutex_lock(&db->blocks_mu);
-    if (!b->corrupt) {
-        b->corrupt = 1;
-        atomic_fetch_add(&db->blocks_corrupt, 1);
-        strata_error("block corrupt, setting it aside", "block=%s err=\"%s\"", b->id, strata_strerror(err));
-        db_blocks_remove_locked(db, b);
+    size_t lo = 0, hi = b->nbad;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->bad_pages[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int known = lo < b->nbad && b->bad_pages[lo] == key;
+    if (!known && b->nbad == b->bad_cap) {
+        size_t nc = b->bad_cap ? b->bad_cap * 2 : 8;
+        uint64_t *nb = realloc(b->bad_pages, nc * sizeof *nb);
+        if (nb) {
+            b->bad_pages = nb;
+            b->bad_cap = nc;
+        }
+    }
+    if (!known && b->nbad < b->bad_cap) {
+        memmove(b->bad_pages + lo + 1, b->bad_pages + lo, (b->nbad - lo) * sizeof *b->bad_pages);
+        b->bad_pages[lo] = key;
+        b->nbad++;
     }
     pthread_mutex_unlock(&db->blocks_mu);
+    if (known) return;
+    atomic_fetch_add(&db->block_pages_damaged, 1);
+    static const char *const files[3] = { "chunks", "rollups", "rollups1h" };
+    strata_error("block page damaged, reads skip it", "block=%s file=%s page=%llu", b->id,
+                 files[file >= 0 && file < 3 ? file : 0], (unsigned long long)page);
+}
+
+int db_block_damaged(tsdb_t *db, const tsdb_block_t *b)
+{
+    pthread_mutex_lock(&db->blocks_mu);
+    int d = b->nbad > 0;
+    pthread_mutex_unlock(&db->blocks_mu);
+    return d;
 }
 
 /* Snapshot of the live blocks overlapping [mint, maxt], each referenced. */
@@ -400,6 +416,7 @@ void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *st)
     pthread_mutex_unlock(&db->obs_mu);
     st->wal_corruptions = db->wal_corruptions;
     st->blocks_corrupt = atomic_load(&db->blocks_corrupt);
+    st->block_pages_damaged = atomic_load(&db->block_pages_damaged);
     st->replaying = atomic_load(&db->replaying);
 }
 

@@ -61,7 +61,7 @@ struct tsdb {
     tsdb_fsync_observer_fn obs_fn;
     void *obs_ctx;
     double fsync_seconds;
-    atomic_uint_fast64_t samples_appended, wal_fsyncs, blocks_corrupt;
+    atomic_uint_fast64_t samples_appended, wal_fsyncs, blocks_corrupt, block_pages_damaged;
     uint64_t wal_corruptions;
     atomic_int replaying, closed;
     atomic_int warned_far_range; /* compact.c: logged once per open */
@@ -73,15 +73,19 @@ struct tsdb {
 };
 
 /* ---- block list (db.c) -------------------------------------------------- */
-/* Drops a reference; the last one closes the block and removes or sets aside its dir. */
+/* Drops a reference; the last one closes the block (and removes its dir when dropped). */
 void db_block_unref_locked(tsdb_t *db, tsdb_block_t *b);
 void db_block_unref(tsdb_t *db, tsdb_block_t *b);
 /* Takes b off the list (blocks_mu held) and drops the list's reference. */
 void db_blocks_remove_locked(tsdb_t *db, tsdb_block_t *b);
 /* Adds b, kept sorted by (mint, id), with one reference (blocks_mu held). */
 int db_blocks_add_locked(tsdb_t *db, tsdb_block_t *b);
-/* A read of b failed its CRC: set b aside (logged once). */
-void db_block_set_corrupt(tsdb_t *db, tsdb_block_t *b, int err);
+/* A page of b (file 0 chunks, 1 rollups, 2 rollups1h) failed its CRC,
+ * decompression or decoding: remembered in b, counted and logged the first
+ * time.  The block stays listed; its other pages are still read. */
+void db_block_page_damaged(tsdb_t *db, tsdb_block_t *b, int file, uint64_t page);
+/* 1 when a damaged page of b has been found (compaction leaves b as it is). */
+int db_block_damaged(tsdb_t *db, const tsdb_block_t *b);
 /* Snapshot of the live blocks overlapping [mint, maxt], each referenced. */
 int db_blocks_snapshot(tsdb_t *db, int64_t mint, int64_t maxt, tsdb_block_t ***out, size_t *n);
 

@@ -37,6 +37,15 @@ struct tsdb_series_set {
     tsdb_rollup_point_t *roll, *rtmp;
     size_t nroll, roll_cap, nrtmp, rtmp_cap;
     tsdb_page_cache_t pc;
+    /* Damaged chunk pages met (docs/storage.md): their chunks are skipped and
+     * counted, or, in a compaction's set (strict), fail the read. */
+    int strict;
+    uint64_t damaged, damaged_cur; /* distinct pages: the whole set, the current series */
+    struct dpage {
+        const tsdb_block_t *b;
+        uint64_t page;
+    } * dseen, dlast;
+    size_t ndseen, dseen_cap;
 };
 
 static inline const char *entry_str(const tsdb_series_set_t *set, const sel_entry_t *e, uint32_t sym)
@@ -98,11 +107,50 @@ void tsdb_series_set_free(tsdb_series_set_t *set)
     free(set->scratch);
     free(set->roll);
     free(set->rtmp);
+    free(set->dseen);
     tsdb_page_cache_free(&set->pc);
     free(set);
 }
 
 static const tsdb_index_ops_t head_index_ops;
+
+/* The set's block object for b (the page cache hands it back const). */
+static tsdb_block_t *set_block(const tsdb_series_set_t *set, const tsdb_block_t *b)
+{
+    for (size_t i = 0; i < set->nblks; i++)
+        if (set->blks[i] == b) return set->blks[i];
+    return NULL;
+}
+
+/* pc.on_damage: a chunk of the current series lies in a damaged page. */
+static void on_damage(void *ctx, const tsdb_block_t *b, int file, uint64_t page)
+{
+    tsdb_series_set_t *set = ctx;
+    tsdb_block_t *blk = set_block(set, b);
+    if (blk) db_block_page_damaged(set->db, blk, file, page);
+    /* a series' chunks in one page are consecutive */
+    if (!(set->dlast.b == b && set->dlast.page == page)) {
+        set->damaged_cur++;
+        set->dlast = (struct dpage){ b, page };
+    }
+    for (size_t i = 0; i < set->ndseen; i++)
+        if (set->dseen[i].b == b && set->dseen[i].page == page) return;
+    set->damaged++;
+    if (set->ndseen == set->dseen_cap) {
+        size_t nc = set->dseen_cap ? set->dseen_cap * 2 : 8;
+        struct dpage *nd = realloc(set->dseen, nc * sizeof *nd);
+        if (!nd) return; /* counted again if met again: no worse than that */
+        set->dseen = nd;
+        set->dseen_cap = nc;
+    }
+    set->dseen[set->ndseen++] = (struct dpage){ b, page };
+}
+
+uint64_t tsdb_series_set_damaged(const tsdb_series_set_t *set, uint64_t *current)
+{
+    if (current) *current = set && set->gstart < set->ne && set->loaded ? set->damaged_cur : 0;
+    return set ? set->damaged : 0;
+}
 
 /* Sorts the entries by label set, then source.  A block's entries come in
  * label order already (its series are stored so and postings are sorted), so
@@ -167,6 +215,11 @@ int querier_build(tsdb_t *db, const querier_params_t *p, tsdb_series_set_t **out
     set->blks = blks;
     set->nblks = nblks;
     set->lazy_head = lazy_head;
+    /* a compaction (the blocks given): a damaged page must not be merged
+     * away as if its samples never existed */
+    set->strict = !(p->flags & QUERIER_SNAP_BLOCKS) && nblks > 0;
+    set->pc.on_damage = on_damage;
+    set->pc.damage_ctx = set;
     set->arena = strata_arena_new(256 * 1024);
     int rc = set->arena ? 0 : STRATA_ENOMEM;
     uint32_t *ids = NULL;
@@ -303,6 +356,8 @@ static int group_load(tsdb_series_set_t *set)
 {
     tsdb_t *db = set->db;
     set->ns = 0;
+    set->damaged_cur = 0;
+    set->dlast = (struct dpage){ NULL, 0 };
     for (size_t g = set->gstart; g < set->gend; g++) {
         sel_entry_t *e = &set->e[g];
         int rc = 0;
@@ -311,7 +366,7 @@ static int group_load(tsdb_series_set_t *set)
             tsdb_block_t *b = set->blks[e->src];
             rc = tsdb_block_series_samples(b, e->id, set->mint, set->maxt, &set->pc, &set->scratch,
                                            &set->nscratch, &set->scratch_cap);
-            if (rc == STRATA_ECORRUPT) db_block_set_corrupt(db, b, rc);
+            if (!rc && set->strict && set->damaged_cur) rc = STRATA_ECORRUPT;
             if (!rc) rc = group_add(set, set->scratch, set->nscratch);
         } else if (set->lazy_head) {
             pthread_rwlock_rdlock(&db->head_lock);
@@ -470,27 +525,37 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution, const ts
         prev_end = b;
     }
     int rc = 0;
-    if (overlap && (rc = group_ensure(set)) != 0) return rc;
-    if (overlap) {
+    for (size_t g = set->gstart; g < set->gend && !rc && !overlap; g++) {
+        const sel_entry_t *e = &set->e[g];
+        set->nrtmp = 0;
+        if (e->src >= 0) {
+            tsdb_block_t *b = set->blks[e->src];
+            rc = tsdb_block_series_rollups(b, e->id, resolution, &set->pc, &set->rtmp, &set->nrtmp,
+                                           &set->rtmp_cap);
+            if (rc == STRATA_ECORRUPT) {
+                /* a damaged rollup page: recorded, and the points are
+                 * computed from the raw samples instead */
+                const tsdb_block_series_t *bs = &b->series[e->id];
+                int h = resolution == TSDB_ROLLUP_1H;
+                db_block_page_damaged(set->db, b, h && b->version >= 2 ? 2 : 1,
+                                      h ? bs->r1_page : bs->r5_page);
+                overlap = 1;
+                rc = 0;
+                break;
+            }
+        } else {
+            rc = tsdb_rollups_compute(e->hs, e->nhs, resolution, zero_run, &set->rtmp, &set->nrtmp,
+                                      &set->rtmp_cap);
+        }
+        if (!rc) rc = rollup_append(set, set->rtmp, set->nrtmp);
+    }
+    if (!rc && overlap) {
+        set->nroll = 0;
+        if ((rc = group_ensure(set)) != 0) return rc;
         set->nrtmp = 0;
         rc = tsdb_rollups_compute(set->samples, set->ns, resolution, zero_run, &set->rtmp, &set->nrtmp,
                                   &set->rtmp_cap);
         if (!rc) rc = rollup_append(set, set->rtmp, set->nrtmp);
-    } else {
-        for (size_t g = set->gstart; g < set->gend && !rc; g++) {
-            const sel_entry_t *e = &set->e[g];
-            set->nrtmp = 0;
-            if (e->src >= 0) {
-                tsdb_block_t *b = set->blks[e->src];
-                rc = tsdb_block_series_rollups(b, e->id, resolution, &set->pc, &set->rtmp, &set->nrtmp,
-                                               &set->rtmp_cap);
-                if (rc == STRATA_ECORRUPT) db_block_set_corrupt(set->db, b, rc);
-            } else {
-                rc = tsdb_rollups_compute(e->hs, e->nhs, resolution, zero_run, &set->rtmp, &set->nrtmp,
-                                          &set->rtmp_cap);
-            }
-            if (!rc) rc = rollup_append(set, set->rtmp, set->nrtmp);
-        }
     }
     if (rc) return rc;
     size_t w = 0;

@@ -82,8 +82,9 @@ typedef struct tsdb_options {
 void tsdb_options_init(tsdb_options_t *opts);
 
 /* Opens (creating if needed) and replays the WAL.  A torn or corrupt WAL
- * tail is cut off and logged; a corrupt block is moved aside to
- * <dir>/corrupt/ and logged.  STRATA_ELOCKED if another process holds it. */
+ * tail is cut off and logged; a block whose meta or index is damaged is moved
+ * aside to <dir>/corrupt/ and logged (a damaged chunk or rollup page is found
+ * on read, skipped and reported, never moving its block).  STRATA_ELOCKED if another process holds it. */
 int tsdb_open(const tsdb_options_t *opts, tsdb_t **out);
 /* Syncs the WAL, stops background work and frees everything. NULL is a no-op. */
 void tsdb_close(tsdb_t *db);
@@ -146,8 +147,15 @@ int tsdb_series_set_next(tsdb_series_set_t *set);
 /* Labels of the current series, sorted by name; valid until the next _next(). */
 const tsdb_label_t *tsdb_series_set_labels(tsdb_series_set_t *set, size_t *nlabels);
 /* Samples of the current series in [mint, maxt], ascending by time, without
- * duplicates; valid until the next _next().  May return STRATA_ECORRUPT. */
+ * duplicates; valid until the next _next().  A block chunk whose page fails
+ * its CRC (or decompression, or decoding) is skipped: the samples returned
+ * are the ones that could be read, and tsdb_series_set_damaged() says how
+ * many damaged pages were skipped (docs/storage.md, "Damaged pages"). */
 int tsdb_series_set_samples(tsdb_series_set_t *set, const tsdb_sample_t **samples, size_t *n);
+/* Damaged block pages whose chunks this set's reads skipped so far (distinct
+ * pages); *current (may be NULL) gets those skipped by the current series'
+ * samples once they have been read (0 before).  0 and 0 for an intact read. */
+uint64_t tsdb_series_set_damaged(const tsdb_series_set_t *set, uint64_t *current);
 /* Marks the set as a one-pass scan: the pages it reads from disk are not kept
  * in the process-wide page cache (pages already there are still used), so a
  * long report does not push out what queries keep reading. */
@@ -242,11 +250,12 @@ typedef struct tsdb_stats {
     uint64_t samples_appended; /* since open */
     uint64_t wal_fsyncs;
     double wal_fsync_seconds_total;
-    uint64_t wal_corruptions;   /* torn/corrupt records cut at open */
-    uint64_t blocks_corrupt;    /* blocks set aside */
-    int64_t min_time, max_time; /* over all data, INT64_MAX/INT64_MIN when empty */
-    int replaying;              /* 1 while the WAL is being replayed */
-    uint64_t page_cache_bytes;  /* decompressed block pages cached (process-wide, all dbs) */
+    uint64_t wal_corruptions;     /* torn/corrupt records cut at open */
+    uint64_t blocks_corrupt;      /* blocks set aside at open (meta or index damaged) */
+    uint64_t block_pages_damaged; /* distinct block pages found damaged since open (reads skip them) */
+    int64_t min_time, max_time;   /* over all data, INT64_MAX/INT64_MIN when empty */
+    int replaying;                /* 1 while the WAL is being replayed */
+    uint64_t page_cache_bytes;    /* decompressed block pages cached (process-wide, all dbs) */
 } tsdb_stats_t;
 
 void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *stats);

@@ -7,6 +7,12 @@
  * the result size.
  * Several match[] selectors are a union; a series matched twice is written
  * once (remembered by a 64-bit label hash).
+ * An export that is not complete says so in its last lines (docs/api.md):
+ * a series read without what damaged block pages held is followed by
+ *   {"warning":"<n> damaged block pages skipped: samples missing","metric":{labels}}
+ * and such an export ends with {"error":"export incomplete: ..."}; a failure
+ * mid-stream ends it with {"error":"export failed: <reason>"}.  A complete
+ * export has neither.
  */
 #include "routes_export.h"
 #include "selector.h"
@@ -38,6 +44,8 @@ typedef struct export_state {
     size_t seen_cap, seen_n;
     strata_buf_t out;
     size_t out_pos;
+    uint64_t damaged; /* damaged block pages skipped, summed over the selectors */
+    int done;         /* the final error line is out: the stream ends */
 } export_state_t;
 
 static uint64_t hash_labels(const tsdb_label_t *l, size_t n)
@@ -98,20 +106,10 @@ static void put_value(strata_buf_t *b, double v)
     strata_buf_puts(b, num);
 }
 
-/* Renders the current series of st->set into st->out; 0 if it had nothing to export. */
-static int render_series(export_state_t *st)
+/* The labels as a JSON object, without the tenant label. */
+static void put_metric(strata_buf_t *b, const tsdb_label_t *l, size_t nl)
 {
-    size_t nl, ns;
-    const tsdb_label_t *l = api_read_set_labels(st->set, &nl);
-    const tsdb_sample_t *s;
-    int rc = api_read_set_samples(st->set, &s, &ns);
-    if (rc < 0) return rc;
-    size_t live = 0;
-    for (size_t i = 0; i < ns; i++) live += !tsdb_is_stale(s[i].v);
-    if (live == 0) return 0;
-    if (st->nsels > 1 && seen_before(st, hash_labels(l, nl))) return 0;
-    strata_buf_t *b = &st->out;
-    strata_buf_puts(b, "{\"metric\":{");
+    strata_buf_puts(b, "{");
     int first = 1;
     for (size_t i = 0; i < nl; i++) {
         if (strcmp(l[i].name, INGEST_TENANT_LABEL) == 0) continue;
@@ -121,8 +119,14 @@ static int render_series(export_state_t *st)
         strata_buf_json_string(b, l[i].value);
         first = 0;
     }
-    strata_buf_puts(b, "},\"values\":[");
-    first = 1;
+    strata_buf_puts(b, "}");
+}
+
+/* The series line's values and timestamps (after its metric). */
+static void render_samples(strata_buf_t *b, const tsdb_sample_t *s, size_t ns)
+{
+    strata_buf_puts(b, ",\"values\":[");
+    int first = 1;
     for (size_t i = 0; i < ns; i++) {
         if (tsdb_is_stale(s[i].v)) continue;
         if (!first) strata_buf_puts(b, ",");
@@ -137,6 +141,35 @@ static int render_series(export_state_t *st)
         first = 0;
     }
     strata_buf_puts(b, "]}\n");
+}
+
+/* Renders the current series of st->set into st->out; 0 if it had nothing to export. */
+static int render_series(export_state_t *st)
+{
+    size_t nl, ns;
+    const tsdb_label_t *l = api_read_set_labels(st->set, &nl);
+    const tsdb_sample_t *s;
+    int rc = api_read_set_samples(st->set, &s, &ns);
+    if (rc < 0) return rc;
+    uint64_t damaged = 0;
+    api_read_set_damaged(st->set, &damaged);
+    size_t live = 0;
+    for (size_t i = 0; i < ns; i++) live += !tsdb_is_stale(s[i].v);
+    if (live == 0 && !damaged) return 0;
+    if (st->nsels > 1 && seen_before(st, hash_labels(l, nl))) return 0;
+    strata_buf_t *b = &st->out;
+    if (live) {
+        strata_buf_puts(b, "{\"metric\":");
+        put_metric(b, l, nl);
+        render_samples(b, s, ns);
+    }
+    if (damaged) {
+        /* the readable samples went out above; what the pages held did not */
+        strata_buf_printf(b, "{\"warning\":\"%llu damaged block pages skipped: samples missing\",\"metric\":",
+                          (unsigned long long)damaged);
+        put_metric(b, l, nl);
+        strata_buf_puts(b, "}\n");
+    }
     return b->failed ? STRATA_ENOMEM : 1;
 }
 
@@ -145,7 +178,16 @@ static int next_line(export_state_t *st)
 {
     for (;;) {
         if (!st->set) {
-            if (st->cur == st->nsels) return 0;
+            if (st->cur == st->nsels) {
+                if (!st->damaged || st->done) return 0;
+                st->done = 1;
+                strata_buf_printf(
+                    &st->out,
+                    "{\"error\":\"export incomplete: %llu damaged block pages skipped; the series "
+                    "before a warning line lack their samples\"}\n",
+                    (unsigned long long)st->damaged);
+                return st->out.failed ? STRATA_ENOMEM : 1;
+            }
             selector_t *sel = &st->sels[st->cur++];
             int rc = api_read_select(st->reader, st->tenant, 0, sel->m, sel->n, st->start, st->end, &st->set);
             if (rc < 0) return rc;
@@ -153,6 +195,7 @@ static int next_line(export_state_t *st)
         int rc = api_read_set_next(st->set);
         if (rc < 0) return rc;
         if (rc == 0) {
+            st->damaged += api_read_set_damaged(st->set, NULL);
             api_read_set_free(st->set);
             st->set = NULL;
             continue;
@@ -168,11 +211,21 @@ static ssize_t next_bytes(void *cls, char *buf, size_t max)
     export_state_t *st = cls;
     if (st->out_pos == st->out.len) {
         st->out.len = st->out_pos = 0;
+        if (st->done == 2) return 0;
         int rc = next_line(st);
         if (rc == 0) return 0;
         if (rc < 0) {
+            /* the status line is long gone: the last line tells the client */
             strata_error("export failed mid-stream", "err=\"%s\"", strata_strerror(rc));
-            return -1;
+            st->out.len = st->out_pos = 0;
+            st->out.failed = 0;
+            char msg[200];
+            snprintf(msg, sizeof msg, "export failed: %s", strata_strerror(rc));
+            strata_buf_puts(&st->out, "{\"error\":");
+            strata_buf_json_string(&st->out, msg);
+            strata_buf_puts(&st->out, "}\n");
+            st->done = 2;
+            if (st->out.failed) return -1; /* not even that: cut the connection */
         }
     }
     size_t n = st->out.len - st->out_pos;

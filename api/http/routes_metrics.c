@@ -45,6 +45,14 @@ static int h_metrics(api_call_t *c, void *ctx)
     char pr[24];
     snprintf(pr, sizeof pr, "%" PRIu64, points);
     api_call_add_header(c, "X-Strata-Points-Read", pr);
+    /* an answer missing what damaged block pages held says so (docs/api.md) */
+    uint64_t damaged = api_metrics_response_damaged_pages(resp);
+    if (damaged) {
+        char w[64];
+        snprintf(w, sizeof w, "%" PRIu64 " damaged block pages skipped", damaged);
+        api_call_add_header(c, "X-Strata-Warning", w);
+        atomic_fetch_add(&m->damaged_answers, 1);
+    }
     char *body;
     size_t len;
     int csv = wants_csv(c);
@@ -74,6 +82,10 @@ size_t api_metrics_http_render(void *ctx, char *buf, size_t cap)
         "metrics queries.\n"
         "# TYPE strata_metrics_points_read_total counter\n"
         "strata_metrics_points_read_total %" PRIu64 "\n"
+        "# HELP strata_metrics_queries_damaged_total Workload metrics answers that skipped damaged block "
+        "pages (sent with X-Strata-Warning).\n"
+        "# TYPE strata_metrics_queries_damaged_total counter\n"
+        "strata_metrics_queries_damaged_total %" PRIu64 "\n"
         "# HELP strata_registry_workloads Workloads the registry holds (deleted ones until gc).\n"
         "# TYPE strata_registry_workloads gauge\n"
         "strata_registry_workloads %zu\n"
@@ -88,7 +100,7 @@ size_t api_metrics_http_render(void *ctx, char *buf, size_t cap)
         "outside 1..3 (kept with a null level).\n"
         "# TYPE strata_registry_element_level_invalid_total counter\n"
         "strata_registry_element_level_invalid_total %" PRIu64 "\n",
-        atomic_load(&m->queries), atomic_load(&m->points_read), st.workloads, st.pods, st.gpus,
-        st.bad_element_levels);
+        atomic_load(&m->queries), atomic_load(&m->points_read), atomic_load(&m->damaged_answers),
+        st.workloads, st.pods, st.gpus, st.bad_element_levels);
     return n < 0 ? 0 : (size_t)n;
 }

@@ -12,10 +12,11 @@
 #include "workload_metrics.h"
 
 typedef struct api_metrics_http {
-    api_registry_t *reg;          /* resolves the workload's pods; unknown workload -> 404 */
-    api_metrics_options_t opts;   /* --max-points, --max-range, --staleness */
-    _Atomic uint64_t queries;     /* answered queries (200 or 207), for /metrics */
-    _Atomic uint64_t points_read; /* points those queries read from the store */
+    api_registry_t *reg;              /* resolves the workload's pods; unknown workload -> 404 */
+    api_metrics_options_t opts;       /* --max-points, --max-range, --staleness */
+    _Atomic uint64_t queries;         /* answered queries (200 or 207), for /metrics */
+    _Atomic uint64_t points_read;     /* points those queries read from the store */
+    _Atomic uint64_t damaged_answers; /* answers sent with X-Strata-Warning (damaged pages skipped) */
 } api_metrics_http_t;
 
 /* The route (scope metrics:read); ctx must outlive the server. */

@@ -231,6 +231,12 @@ static void render_metrics(api_selfmon_t *m, tsdb_t *db, strata_buf_t *b)
                       "# HELP strata_wal_corruptions_total Torn or corrupt WAL records cut at open.\n"
                       "# TYPE strata_wal_corruptions_total counter\nstrata_wal_corruptions_total %llu\n",
                       (unsigned long long)st.wal_corruptions);
+    strata_buf_printf(
+        b,
+        "# HELP strata_block_pages_damaged_total Block chunk and rollup pages found damaged "
+        "(CRC, decompression or decoding) since start; reads skip them and say so.\n"
+        "# TYPE strata_block_pages_damaged_total counter\nstrata_block_pages_damaged_total %llu\n",
+        (unsigned long long)st.block_pages_damaged);
 }
 
 static int h_metrics(api_call_t *c, void *ctx)

@@ -40,6 +40,7 @@ struct api_metrics_response {
     size_t nh;
     int partial;
     uint64_t points_read;
+    uint64_t damaged_pages; /* damaged block pages the reads skipped */
 };
 
 #endif

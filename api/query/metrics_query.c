@@ -19,6 +19,11 @@
 int api_metrics_response_partial(const api_metrics_response_t *r) { return r ? r->partial : 0; }
 uint64_t api_metrics_response_points_read(const api_metrics_response_t *r) { return r ? r->points_read : 0; }
 
+uint64_t api_metrics_response_damaged_pages(const api_metrics_response_t *r)
+{
+    return r ? r->damaged_pages : 0;
+}
+
 /* ---- the query ---------------------------------------------------------------------- */
 
 typedef struct qpod {
@@ -47,6 +52,7 @@ typedef struct qctx {
     int64_t res;        /* 0 raw, else rollup resolution */
     int64_t mint, maxt; /* select range */
     uint64_t points;    /* read by this type */
+    uint64_t damaged;   /* damaged block pages its reads skipped */
     int cap_exceeded;   /* native max_points: the whole request fails */
     char err[160];      /* this type's failure */
 
@@ -215,6 +221,7 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
         (*kept)++;
         if ((rc = on_series(q, comp, l, nl, pod, s, ns, r, nr))) break;
     }
+    q->damaged += api_read_set_damaged(set, NULL);
     api_read_set_free(set);
     if (rc < 0 && !q->err[0] && !q->cap_exceeded) type_fail(q, rc, "select");
     return rc < 0 ? rc : 0;
@@ -361,6 +368,7 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
     const api_catalog_entry_t *c = q->c = api_catalog_get((enum api_metric_type)type);
     const api_metrics_request_t *req = q->req;
     q->points = 0;
+    q->damaged = 0;
     q->err[0] = 0;
     q->any_series = 0;
     q->comb = NULL;
@@ -425,6 +433,7 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
     }
 out:
     resp->points_read += q->points;
+    resp->damaged_pages += q->damaged;
     if (q->cap_exceeded) return STRATA_ELIMIT;
     if (rc || q->err[0]) {
         resp->nm = nm0; /* drop what the type had output before it failed */

@@ -111,6 +111,10 @@ int api_metrics_response_partial(const api_metrics_response_t *r);
 /* Points the query read from the store: raw samples plus rollup points, over
  * every metric type (for a debug header and /metrics). */
 uint64_t api_metrics_response_points_read(const api_metrics_response_t *r);
+/* Damaged block pages the query's reads skipped (api_read_set_damaged, summed
+ * over its selects): 0 for a complete answer; otherwise some series may lack
+ * samples (the HTTP layer says so in X-Strata-Warning, docs/api.md). */
+uint64_t api_metrics_response_damaged_pages(const api_metrics_response_t *r);
 
 /* The MetricsCompositeResponse JSON (compact, NUL-terminated, in arena). */
 int api_metrics_render_json(const api_metrics_response_t *r, strata_arena_t *arena, char **out, size_t *len);

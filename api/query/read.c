@@ -16,6 +16,7 @@ struct api_read_source {
     void *backend;
     unsigned caps;
     int64_t rollup_zero_run_ms;
+    api_read_damaged_fn damaged;
 };
 
 struct api_read_set {
@@ -37,6 +38,8 @@ int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps,
 }
 
 void api_read_source_free(api_read_source_t *src) { free(src); }
+
+void api_read_source_set_damaged(api_read_source_t *src, api_read_damaged_fn fn) { src->damaged = fn; }
 
 unsigned api_read_source_caps(const api_read_source_t *src) { return src->caps; }
 
@@ -92,6 +95,13 @@ int api_read_set_rollups(api_read_set_t *set, int64_t resolution, const tsdb_rol
     return set->src->ops->rollups(set->impl, resolution, points, n);
 }
 
+uint64_t api_read_set_damaged(api_read_set_t *set, uint64_t *current)
+{
+    if (current) *current = 0;
+    if (!set || !set->src->damaged) return 0;
+    return set->src->damaged(set->impl, current);
+}
+
 void api_read_set_free(api_read_set_t *set)
 {
     if (!set) return;
@@ -131,6 +141,11 @@ static int tsdb_backend_rollups(void *set, int64_t resolution, const tsdb_rollup
 
 static void tsdb_backend_free(void *set) { tsdb_series_set_free(set); }
 
+static uint64_t tsdb_backend_damaged(void *set, uint64_t *current)
+{
+    return tsdb_series_set_damaged(set, current);
+}
+
 static const api_read_ops_t TSDB_OPS = {
     .select = tsdb_backend_select,
     .next = tsdb_backend_next,
@@ -143,6 +158,9 @@ static const api_read_ops_t TSDB_OPS = {
 int api_read_source_tsdb(tsdb_t *db, api_read_source_t **out)
 {
     int rc = api_read_source_new(&TSDB_OPS, db, API_READ_CAP_ROLLUPS, out);
-    if (rc == 0) (*out)->rollup_zero_run_ms = tsdb_rollup_zero_run_ms(db);
+    if (rc == 0) {
+        (*out)->rollup_zero_run_ms = tsdb_rollup_zero_run_ms(db);
+        (*out)->damaged = tsdb_backend_damaged;
+    }
     return rc;
 }

@@ -64,6 +64,10 @@ int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps,
 /* A source over the local store (db borrowed, must outlive the source). */
 int api_read_source_tsdb(tsdb_t *db, api_read_source_t **out);
 void api_read_source_free(api_read_source_t *src);
+/* What api_read_set_damaged asks of a backend that may skip damaged stored
+ * pages (the local store does; a backend without one never skips any). */
+typedef uint64_t (*api_read_damaged_fn)(void *set, uint64_t *current);
+void api_read_source_set_damaged(api_read_source_t *src, api_read_damaged_fn fn);
 unsigned api_read_source_caps(const api_read_source_t *src);
 /* The shortest run of zeros whose length past it the source's 1h rollups
  * count (tsdb_rollup_point_t.zero_inner_long; tsdb_rollup_zero_run_ms() for
@@ -91,6 +95,12 @@ int api_read_set_samples(api_read_set_t *set, const tsdb_sample_t **samples, siz
  * meaning); STRATA_EUNSUPPORTED when the source has no API_READ_CAP_ROLLUPS. */
 int api_read_set_rollups(api_read_set_t *set, int64_t resolution, const tsdb_rollup_point_t **points,
                          size_t *n);
+/* How many damaged stored pages (tsdb: chunk pages failing their CRC) the
+ * set's reads skipped so far; *current (may be NULL) gets those the current
+ * series' samples skipped, once they were read.  A nonzero count means some
+ * series were answered without the samples of those pages: a reader passes
+ * that on as a warning (docs/api.md), never as complete data. */
+uint64_t api_read_set_damaged(api_read_set_t *set, uint64_t *current);
 void api_read_set_free(api_read_set_t *set);
 
 #endif
