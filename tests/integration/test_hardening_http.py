@@ -317,6 +317,10 @@ def slow_clients(tmp, secret):
     h = subprocess.run([BIN, "--help"], stdout=subprocess.PIPE, timeout=10).stdout.decode()
     tap(all(f in h for f in ("--header-timeout", "--body-min-rate", "--max-connections-per-ip")),
         "--help documents --header-timeout, --body-min-rate, --max-connections-per-ip", h[-900:])
+    for bad in ("--header-timeout=50ms", "--header-timeout=soon", "--body-min-rate=-1",
+                "--max-connections-per-ip=many"):
+        rc, out = start_fails(tmp, [bad])
+        tap(rc == 2 and bad.split("=")[0] in out, bad + " is a usage error", "rc %s: %s" % (rc, out))
 
     # More slow connections from one address than the per-address limit, and more than the
     # server takes at all (--max-connections=24): the address is capped, everyone else served.
