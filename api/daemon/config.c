@@ -46,6 +46,13 @@ static void usage(FILE *f)
             "  --threads=N                    HTTP worker threads                   (4)\n"
             "  --max-connections=N            concurrent HTTP connections           (1024)\n"
             "  --http-timeout=DURATION        idle connection timeout               (60s)\n"
+            "  --header-timeout=DURATION      a connection's request headers must be complete this long\n"
+            "                                 after it opens (kept alive: after its request line);\n"
+            "                                 also a body's grace before --body-min-rate, 0 = off (10s)\n"
+            "  --body-min-rate=BYTES          a request body must then arrive at this many bytes a\n"
+            "                                 second on average, 0 = off           (64KiB)\n"
+            "  --max-connections-per-ip=N     concurrent connections from one client address (loopback\n"
+            "                                 too), 0 = no limit                   (64)\n"
             "  --shutdown-timeout=DURATION    wait for in-flight requests at stop   (30s)\n"
             "  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
             "  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
@@ -147,6 +154,9 @@ enum {
     O_REPORT_SOURCE,
     O_JWT_REQUIRE_EXP,
     O_NO_JWT_REQUIRE_EXP,
+    O_HEADER_TIMEOUT,
+    O_BODY_MIN_RATE,
+    O_MAX_CONN_PER_IP,
 };
 
 static const struct option options[] = {
@@ -174,6 +184,9 @@ static const struct option options[] = {
     { "threads", required_argument, NULL, O_THREADS },
     { "max-connections", required_argument, NULL, O_MAX_CONN },
     { "http-timeout", required_argument, NULL, O_HTTP_TIMEOUT },
+    { "header-timeout", required_argument, NULL, O_HEADER_TIMEOUT },
+    { "body-min-rate", required_argument, NULL, O_BODY_MIN_RATE },
+    { "max-connections-per-ip", required_argument, NULL, O_MAX_CONN_PER_IP },
     { "shutdown-timeout", required_argument, NULL, O_SHUTDOWN_TIMEOUT },
     { "log-level", required_argument, NULL, O_LOG_LEVEL },
     { "staleness", required_argument, NULL, O_STALENESS },
@@ -212,6 +225,9 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
     c->threads = 4;
     c->max_connections = 1024;
     c->http_timeout_s = 60;
+    c->header_timeout_ms = 10000;
+    c->body_min_rate = 64 * 1024;
+    c->max_connections_per_ip = 64;
     c->shutdown_timeout_s = 30;
     c->staleness_ms = 5 * 60000LL;
     c->gpu_idle_after_ms = 5 * 60000LL;
@@ -302,6 +318,19 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
         case O_HTTP_TIMEOUT:
             if (parse_duration_ms(optarg, &d) || d < 1000) return bad_flag(name, optarg);
             c->http_timeout_s = (unsigned)(d / 1000);
+            break;
+        case O_HEADER_TIMEOUT:
+            if (parse_duration_ms(optarg, &d) || (d != 0 && d < 100) || d > 3600000)
+                return bad_flag(name, optarg);
+            c->header_timeout_ms = (unsigned)d;
+            break;
+        case O_BODY_MIN_RATE:
+            if (parse_bytes(optarg, &u) || u > (UINT64_C(1) << 40)) return bad_flag(name, optarg);
+            c->body_min_rate = (size_t)u;
+            break;
+        case O_MAX_CONN_PER_IP:
+            if (parse_uint(optarg, &u) || u > 1000000) return bad_flag(name, optarg);
+            c->max_connections_per_ip = (unsigned)u;
             break;
         case O_SHUTDOWN_TIMEOUT:
             if (parse_duration_ms(optarg, &d) || d < 1000) return bad_flag(name, optarg);

@@ -28,6 +28,8 @@ typedef struct daemon_config {
     uint64_t retention_bytes;
     ingest_limits_t limits;
     unsigned threads, max_connections, http_timeout_s, shutdown_timeout_s;
+    unsigned header_timeout_ms, max_connections_per_ip; /* docs/api.md, "Slow clients" */
+    size_t body_min_rate;                               /* bytes a second, 0 = off */
 } daemon_config_t;
 
 /* Parses argv into c (defaults for what is not given; strings point into

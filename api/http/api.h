@@ -175,9 +175,17 @@ typedef struct api_server_config {
     const char *listen; /* host:port, [v6]:port */
     unsigned threads;   /* MHD thread pool size */
     unsigned max_connections;
-    unsigned connection_timeout_s;
-    unsigned shutdown_timeout_s; /* max wait for in-flight requests */
-    const char *tls_cert_pem;    /* contents, not paths; NULL = plain HTTP */
+    unsigned connection_timeout_s; /* idle timeout (MHD's) */
+    /* Absolute deadlines (docs/api.md, "Slow clients"): a connection has
+     * header_timeout_ms from its accept (or from the request line, or, kept
+     * alive, from the end of its last request plus the idle timeout) to send
+     * complete headers; a body then has header_timeout_ms of grace and must
+     * arrive at body_min_rate bytes a second on average after it.  0 = off. */
+    unsigned header_timeout_ms;
+    size_t body_min_rate;
+    unsigned max_connections_per_ip; /* 0 = no limit */
+    unsigned shutdown_timeout_s;     /* max wait for in-flight requests */
+    const char *tls_cert_pem;        /* contents, not paths; NULL = plain HTTP */
     const char *tls_key_pem;
     const api_auth_t *auth;
     size_t max_request_bytes;  /* decompressed write body */

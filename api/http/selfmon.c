@@ -56,6 +56,7 @@ struct api_selfmon {
     uint64_t samples_ingested, series_created;
     uint64_t rejected[INGEST_R_COUNT];
     uint64_t write_requests_rejected; /* whole requests refused before storage */
+    uint64_t slow_closed[2];          /* connections closed: headers, body too slow */
 };
 
 int api_selfmon_new(size_t (*extra)(void *ctx, char *buf, size_t cap), void *extra_ctx, api_selfmon_t **out)
@@ -121,6 +122,14 @@ void api_selfmon_write_refused(api_selfmon_t *m)
     pthread_mutex_unlock(&m->mu);
 }
 
+void api_selfmon_slow_closed(api_selfmon_t *m, unsigned headers, unsigned body)
+{
+    pthread_mutex_lock(&m->mu);
+    m->slow_closed[0] += headers;
+    m->slow_closed[1] += body;
+    pthread_mutex_unlock(&m->mu);
+}
+
 /* ---- GET /metrics ------------------------------------------------------------ */
 
 static void render_hist(strata_buf_t *b, const char *name, const char *labels, const hist_t *h,
@@ -166,6 +175,14 @@ static void render_metrics(api_selfmon_t *m, tsdb_t *db, strata_buf_t *b)
                        "# TYPE strata_write_requests_refused_total counter\n");
     strata_buf_printf(b, "strata_write_requests_refused_total %llu\n",
                       (unsigned long long)m->write_requests_rejected);
+    strata_buf_puts(b, "# HELP strata_http_slow_connections_closed_total Connections closed for not sending "
+                       "their headers in --header-timeout (phase=headers) or their body at --body-min-rate "
+                       "(phase=body).\n"
+                       "# TYPE strata_http_slow_connections_closed_total counter\n");
+    strata_buf_printf(b, "strata_http_slow_connections_closed_total{phase=\"headers\"} %llu\n",
+                      (unsigned long long)m->slow_closed[0]);
+    strata_buf_printf(b, "strata_http_slow_connections_closed_total{phase=\"body\"} %llu\n",
+                      (unsigned long long)m->slow_closed[1]);
     strata_buf_puts(
         b, "# HELP strata_http_request_duration_seconds HTTP request latency by path and status code.\n"
            "# TYPE strata_http_request_duration_seconds histogram\n");

@@ -11,18 +11,28 @@
  * socket, requests that start on open connections after that get 503, and we wait
  * for the in-flight ones (counted from the first handler call to MHD's
  * completion callback) before stopping the daemon.
+ *
+ * Slow clients (docs/api.md, "Slow clients"): MHD's connection timeout is an
+ * idle timeout, so a client that sends a byte now and then keeps a connection
+ * forever.  Every connection is tracked from MHD's connection notification
+ * (its socket context); a reaper thread shuts down the socket of one that has
+ * not sent its headers by their deadline, or whose body arrives slower than
+ * the minimum rate, and MHD then closes it as a client that went away.
  */
 #include "call.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <snappy-c.h>
@@ -35,6 +45,21 @@
 /* healthz, readyz, /metrics, remote write, export: routes[0..NCORE) */
 #define NCORE 5
 
+/* Where a tracked connection is: waiting for a request's headers (with a
+ * deadline), receiving its body (at a minimum rate), or answering it (no
+ * deadline here: the reply is the handler's, the idle timeout still applies). */
+enum { CONN_HEADERS, CONN_BODY, CONN_REPLY };
+
+typedef struct conn_track {
+    struct conn_track *prev, *next; /* the server's list, under reap_mu */
+    MHD_socket fd;
+    int reaped; /* under reap_mu: shut down once */
+    atomic_int state;
+    _Atomic int64_t deadline_ms; /* CONN_HEADERS: monotonic ms */
+    _Atomic int64_t body_t0_ms;  /* CONN_BODY: when the headers were complete */
+    _Atomic uint64_t body_bytes; /* CONN_BODY: received so far */
+} conn_track_t;
+
 struct api_server {
     struct MHD_Daemon *daemon;
     api_server_config_t cfg;
@@ -46,11 +71,139 @@ struct api_server {
     ingest_t *ing;
     const api_read_source_t *reader; /* set before db, so a non-NULL db means both */
     atomic_int stopping;
+    /* slow clients: the tracked connections and the reaper */
+    pthread_mutex_t reap_mu;
+    pthread_cond_t reap_cv;
+    conn_track_t *conns;
+    pthread_t reaper;
+    int reaper_started, reaper_stop; /* reaper_stop under reap_mu */
+    int64_t log_sec;                 /* mhd_log's rate limit, under reap_mu */
+    unsigned log_n;
+    unsigned long long log_suppressed;
 };
 
 void api_server_observe_fsync(double seconds, void *srv)
 {
     api_selfmon_observe_fsync(((api_server_t *)srv)->mon, seconds);
+}
+
+/* ---- slow clients ------------------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static conn_track_t *conn_track_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void conn_set_state(struct MHD_Connection *conn, int state)
+{
+    conn_track_t *t = conn_track_of(conn);
+    if (t) atomic_store(&t->state, state);
+}
+
+/* Connection start and end: the list the reaper walks.  MHD calls CLOSED
+ * before it closes the socket, and the reaper shuts a socket down only while
+ * it holds reap_mu with the connection still listed, so it never touches a
+ * descriptor that was closed (and perhaps reused). */
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+    api_server_t *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_track_t *t = ci ? calloc(1, sizeof *t) : NULL;
+        if (!t) return; /* untracked: only the idle timeout applies */
+        t->fd = ci->connect_fd;
+        atomic_init(&t->state, CONN_HEADERS);
+        atomic_init(&t->deadline_ms, mono_ms() + srv->cfg.header_timeout_ms);
+        pthread_mutex_lock(&srv->reap_mu);
+        t->next = srv->conns;
+        if (srv->conns) srv->conns->prev = t;
+        srv->conns = t;
+        pthread_mutex_unlock(&srv->reap_mu);
+        *socket_context = t;
+        return;
+    }
+    conn_track_t *t = *socket_context;
+    if (!t) return;
+    pthread_mutex_lock(&srv->reap_mu);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        srv->conns = t->next;
+    if (t->next) t->next->prev = t->prev;
+    pthread_mutex_unlock(&srv->reap_mu);
+    free(t);
+    *socket_context = NULL;
+}
+
+/* The request line is complete: its headers are due header_timeout_ms from now
+ * at the latest (a deadline only ever gets closer). */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)uri;
+    api_server_t *srv = cls;
+    conn_track_t *t = conn ? conn_track_of(conn) : NULL;
+    if (t && atomic_load(&t->state) == CONN_HEADERS) {
+        int64_t d = mono_ms() + srv->cfg.header_timeout_ms;
+        if (d < atomic_load(&t->deadline_ms)) atomic_store(&t->deadline_ms, d);
+    }
+    return NULL; /* the request's context stays NULL until answer() */
+}
+
+/* Is t over its deadline at now?  0 = no, 1 = headers, 2 = body. */
+static int conn_overdue(const api_server_t *srv, conn_track_t *t, int64_t now)
+{
+    int st = atomic_load(&t->state);
+    if (st == CONN_HEADERS) return srv->cfg.header_timeout_ms && now > atomic_load(&t->deadline_ms) ? 1 : 0;
+    if (st != CONN_BODY || !srv->cfg.body_min_rate) return 0;
+    int64_t late = now - atomic_load(&t->body_t0_ms) - (int64_t)srv->cfg.header_timeout_ms;
+    if (late <= 0) return 0;
+    double due = (double)late / 1000.0 * (double)srv->cfg.body_min_rate;
+    return (double)atomic_load(&t->body_bytes) < due ? 2 : 0;
+}
+
+static void *reaper_main(void *arg)
+{
+    api_server_t *srv = arg;
+    pthread_mutex_lock(&srv->reap_mu);
+    while (!srv->reaper_stop) {
+        int64_t now = mono_ms();
+        unsigned nh = 0, nb = 0;
+        for (conn_track_t *t = srv->conns; t; t = t->next) {
+            if (t->reaped) continue;
+            int why = conn_overdue(srv, t, now);
+            if (!why) continue;
+            /* MHD sees end of input (or an error) and closes the connection */
+            shutdown(t->fd, SHUT_RDWR);
+            t->reaped = 1;
+            if (why == 1)
+                nh++;
+            else
+                nb++;
+        }
+        if (nh || nb) {
+            api_selfmon_slow_closed(srv->mon, nh, nb);
+            STRATA_LOG_DEBUG_("slow connections closed", "headers=%u body=%u", nh, nb);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000; /* a 200ms tick */
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->reap_cv, &srv->reap_mu, &ts);
+    }
+    pthread_mutex_unlock(&srv->reap_mu);
+    return NULL;
 }
 
 /* ---- the server's own routes -------------------------------------------------------- */
@@ -274,10 +427,22 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         rq->late = atomic_load(&srv->stopping);
         *con_cls = rq;
         enum MHD_Result ret;
-        if (check_framing(srv, conn, rq, method, &ret)) return ret;
+        if (check_framing(srv, conn, rq, method, &ret)) {
+            conn_set_state(conn, CONN_REPLY);
+            return ret;
+        }
+        /* the headers are in: from here the body's minimum rate applies */
+        conn_track_t *t = conn_track_of(conn);
+        if (t) {
+            atomic_store(&t->body_bytes, 0);
+            atomic_store(&t->body_t0_ms, mono_ms());
+            atomic_store(&t->state, CONN_BODY);
+        }
         return MHD_YES;
     }
     if (*upload_size) {
+        conn_track_t *t = conn_track_of(conn);
+        if (t) atomic_fetch_add(&t->body_bytes, *upload_size);
         /* Keep reading an oversized body (discarding it) so the client gets
          * the 413 instead of a reset connection. */
         size_t raw_limit = snappy_max_compressed_length(srv->cfg.max_request_bytes);
@@ -302,14 +467,22 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         *upload_size = 0;
         return MHD_YES;
     }
+    conn_set_state(conn, CONN_REPLY);
     return dispatch(srv, conn, rq, url, method);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     api_server_t *srv = cls;
+    /* kept alive, the next request's headers are due within the idle timeout
+     * plus the header timeout (sooner once its request line is in) */
+    conn_track_t *t = conn_track_of(conn);
+    if (t) {
+        unsigned idle_s = srv->cfg.connection_timeout_s ? srv->cfg.connection_timeout_s : 60u;
+        atomic_store(&t->deadline_ms, mono_ms() + (int64_t)idle_s * 1000 + srv->cfg.header_timeout_ms);
+        atomic_store(&t->state, CONN_HEADERS);
+    }
     api_request_t *rq = *con_cls;
     if (!rq) return;
     struct timespec t1;
@@ -327,15 +500,38 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* MHD's messages, at most LOG_BURST a second: under a flood of connections
+ * (each one over a limit is a line) the rest are counted and the count is
+ * logged with the next line that gets through. */
+#define LOG_BURST 5
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    api_server_t *srv = cls;
+    int64_t sec = mono_ms() / 1000;
+    unsigned long long suppressed = 0;
+    pthread_mutex_lock(&srv->reap_mu);
+    if (sec != srv->log_sec) {
+        srv->log_sec = sec;
+        srv->log_n = 0;
+    }
+    int quiet = srv->log_n++ >= LOG_BURST;
+    if (quiet)
+        srv->log_suppressed++;
+    else {
+        suppressed = srv->log_suppressed;
+        srv->log_suppressed = 0;
+    }
+    pthread_mutex_unlock(&srv->reap_mu);
+    if (quiet) return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
     char q[600];
-    strata_warn("http", "detail=%s", strata_log_quote(q, sizeof q, msg));
+    if (suppressed)
+        strata_warn("http", "detail=%s suppressed=%llu", strata_log_quote(q, sizeof q, msg), suppressed);
+    else
+        strata_warn("http", "detail=%s", strata_log_quote(q, sizeof q, msg));
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
@@ -372,8 +568,22 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6
     return 0;
 }
 
+static void reaper_stop(api_server_t *srv)
+{
+    if (!srv->reaper_started) return;
+    pthread_mutex_lock(&srv->reap_mu);
+    srv->reaper_stop = 1;
+    pthread_cond_signal(&srv->reap_cv);
+    pthread_mutex_unlock(&srv->reap_mu);
+    pthread_join(srv->reaper, NULL);
+    srv->reaper_started = 0;
+}
+
 static void server_free(api_server_t *srv)
 {
+    reaper_stop(srv);
+    pthread_cond_destroy(&srv->reap_cv);
+    pthread_mutex_destroy(&srv->reap_mu);
     api_selfmon_free(srv->mon);
     free(srv->routes);
     free(srv);
@@ -384,6 +594,12 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
     api_server_t *srv = calloc(1, sizeof *srv);
     if (!srv) return STRATA_ENOMEM;
     srv->cfg = *cfg;
+    pthread_mutex_init(&srv->reap_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->reap_cv, &ca);
+    pthread_condattr_destroy(&ca);
     srv->routes = calloc(NCORE + cfg->nroutes, sizeof *srv->routes);
     if (!srv->routes || api_selfmon_new(cfg->extra_metrics, cfg->extra_metrics_ctx, &srv->mon)) {
         server_free(srv);
@@ -417,14 +633,28 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
         flags, 0, NULL, NULL, answer, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->connection_timeout_s ? cfg->connection_timeout_s : 60u, MHD_OPTION_NOTIFY_COMPLETED, completed,
-        srv, MHD_OPTION_ARRAY, cfg->tls_cert_pem ? tls_opts : &tls_opts[2], MHD_OPTION_END);
+        cfg->connection_timeout_s ? cfg->connection_timeout_s : 60u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_connections_per_ip, MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, srv,
+        MHD_OPTION_ARRAY, cfg->tls_cert_pem ? tls_opts : &tls_opts[2], MHD_OPTION_END);
     if (!srv->daemon) {
         strata_error("cannot listen", "listen=%s err=\"%s\"", cfg->listen, strerror(errno));
         server_free(srv);
         return STRATA_EIO;
     }
-    strata_info("listening", "listen=%s threads=%u tls=%d", cfg->listen, threads, cfg->tls_cert_pem != NULL);
+    if (cfg->header_timeout_ms || cfg->body_min_rate) {
+        int rc = pthread_create(&srv->reaper, NULL, reaper_main, srv);
+        if (rc != 0) {
+            strata_error("cannot start the slow-connection reaper", "err=\"%s\"", strerror(rc));
+            MHD_stop_daemon(srv->daemon);
+            server_free(srv);
+            return STRATA_EIO;
+        }
+        srv->reaper_started = 1;
+    }
+    strata_info("listening", "listen=%s threads=%u tls=%d header_timeout_ms=%u max_connections_per_ip=%u",
+                cfg->listen, threads, cfg->tls_cert_pem != NULL, cfg->header_timeout_ms,
+                cfg->max_connections_per_ip);
     *out = srv;
     return 0;
 }
@@ -452,6 +682,7 @@ void api_server_stop(api_server_t *srv)
     if (api_selfmon_inflight(srv->mon) > 0)
         strata_warn("shutdown: requests still in flight, closing them", "inflight=%d",
                     api_selfmon_inflight(srv->mon));
+    reaper_stop(srv);
     MHD_stop_daemon(srv->daemon);
     server_free(srv);
 }

@@ -9,11 +9,19 @@ refuses to send such framing.
 
 Auth configuration (docs/api.md, "Tenants and auth"): --jwt-public-key must name a PEM
 public key or the server does not start; a token without exp is a 401 unless
---jwt-require-exp=false (or --no-jwt-require-exp).  Prints TAP lines.
+--jwt-require-exp=false (or --no-jwt-require-exp).
+
+Slow clients (docs/api.md, "Slow clients"): more slow connections from one address than
+--max-connections-per-ip (and than --max-connections) leave /healthz and /readyz answering
+another address at once; a connection that sends a byte every half second without ever
+completing its headers is closed after --header-timeout, a body trickling in below
+--body-min-rate after its grace; a kept-alive connection idle longer than the header timeout
+is still served.  Prints TAP lines.
 """
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import shutil
@@ -21,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -222,6 +231,172 @@ def auth_config(tmp, secret):
             srv.stop()
 
 
+# ---- slow clients (docs/api.md, "Slow clients") --------------------------------------------
+
+SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "  # headers never completed
+
+
+class Drip:
+    """Sockets from 127.0.0.1 that each sent a partial request and then send one byte every
+    half second (a slowloris), with the time the server closed each (None = still open)."""
+
+    def __init__(self, port, n, first=SLOW_HEAD):
+        self.socks, self.closed_at, self.t0 = [], [], time.time()
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            try:
+                s.sendall(first)
+            except OSError:
+                pass
+            s.setblocking(False)
+            self.socks.append(s)
+            self.closed_at.append(None)
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self.run, daemon=True)
+        self.th.start()
+
+    def poll(self):
+        for i, s in enumerate(self.socks):
+            if self.closed_at[i] is not None:
+                continue
+            try:
+                if s.recv(4096) == b"":
+                    self.closed_at[i] = time.time() - self.t0
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.closed_at[i] = time.time() - self.t0
+
+    def run(self):
+        while not self.stop.wait(0.5):
+            self.poll()
+            for i, s in enumerate(self.socks):
+                if self.closed_at[i] is None:
+                    try:
+                        s.send(b"a")
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        self.closed_at[i] = time.time() - self.t0
+
+    def nclosed(self):
+        return sum(1 for c in self.closed_at if c is not None)
+
+    def wait_closed(self, n, timeout):
+        deadline = time.time() + timeout
+        while self.nclosed() < n and time.time() < deadline:
+            time.sleep(0.1)
+        return self.nclosed() >= n
+
+    def close(self):
+        self.stop.set()
+        self.th.join()
+        for s in self.socks:
+            s.close()
+
+
+def get_from(port, path, source):
+    """GET path on a new connection from source address; (status, body, seconds), status None on failure."""
+    t0 = time.time()
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+        s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path).encode())
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        return int(buf.split(b" ", 2)[1]), buf.partition(b"\r\n\r\n")[2], time.time() - t0
+    except (OSError, IndexError, ValueError) as e:
+        return None, repr(e).encode(), time.time() - t0
+
+
+def slow_clients(tmp, secret):
+    h = subprocess.run([BIN, "--help"], stdout=subprocess.PIPE, timeout=10).stdout.decode()
+    tap(all(f in h for f in ("--header-timeout", "--body-min-rate", "--max-connections-per-ip")),
+        "--help documents --header-timeout, --body-min-rate, --max-connections-per-ip", h[-900:])
+    for bad in ("--header-timeout=50ms", "--header-timeout=soon", "--body-min-rate=-1",
+                "--max-connections-per-ip=many"):
+        rc, out = start_fails(tmp, [bad])
+        tap(rc == 2 and bad.split("=")[0] in out, bad + " is a usage error", "rc %s: %s" % (rc, out))
+
+    # More slow connections from one address than the per-address limit, and more than the
+    # server takes at all (--max-connections=24): the address is capped, everyone else served.
+    # A long header deadline here, so only the per-address limit closes anything.
+    srv = Server(os.path.join(tmp, "perip"), secret,
+                 extra=["--threads=1", "--max-connections=24", "--max-connections-per-ip=8",
+                        "--header-timeout=60s"])
+    drip = None
+    try:
+        srv.conn.close()  # the readiness probe's kept-alive connection, from 127.0.0.1 too
+        srv.conn = None
+        time.sleep(0.3)
+        drip = Drip(srv.port, 30)
+        ok = drip.wait_closed(22, 15)
+        time.sleep(1.0)
+        drip.poll()
+        still = len(drip.socks) - drip.nclosed()
+        tap(ok and 1 <= still <= 8,
+            "30 slow connections from one address, --max-connections-per-ip=8: the ones over the limit "
+            "are closed, at most 8 kept", "closed %d, still open %d" % (drip.nclosed(), still))
+        for path, want in (("/healthz", b"ok\n"), ("/readyz", b"ready\n")):
+            st, body, secs = get_from(srv.port, path, "127.0.0.2")
+            tap(st == 200 and body == want and secs < 5,
+                "%s answers at once from another address while they drip" % path,
+                "status %s body %r after %.2fs" % (st, body[:200], secs))
+    finally:
+        if drip:
+            drip.close()
+        srv.stop()
+
+    # The header deadline: a connection that keeps sending a byte every half second (never idle)
+    # is closed once --header-timeout has passed without complete headers.
+    srv = Server(os.path.join(tmp, "deadline"), secret, extra=["--header-timeout=2s", "--http-timeout=60s"])
+    drip = None
+    try:
+        drip = Drip(srv.port, 1)
+        ok = drip.wait_closed(1, 20)
+        at = drip.closed_at[0]
+        tap(ok and at >= 1.0, "a slow-header connection sending a byte every 0.5s is closed after "
+            "--header-timeout=2s (idle timeout 60s)", "closed at %s s" % at)
+        drip.close()
+        # a body trickling below --body-min-rate (64KiB/s by default after the 2s grace)
+        w = token(1, "metrics:write")
+        head = "\r\n".join(write_head(w, "Content-Length: 1000000")).encode() + b"\r\n\r\n"
+        drip = Drip(srv.port, 1, first=head + b"\0")
+        ok = drip.wait_closed(1, 20)
+        at = drip.closed_at[0]
+        tap(ok and at >= 1.0, "a 1 MB body sent a byte every 0.5s is closed after the grace (--body-min-rate)",
+            "closed at %s s" % at)
+        drip.close()
+        drip = None
+        # a kept-alive connection idle longer than the header timeout still serves its next request
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        c.request("GET", "/healthz")
+        r1 = c.getresponse().read()
+        time.sleep(3.0)
+        try:
+            c.request("GET", "/healthz")
+            r2 = c.getresponse().read()
+        except (http.client.HTTPException, OSError) as e:
+            r2 = repr(e)
+        c.close()
+        tap(r1 == b"ok\n" and r2 == b"ok\n",
+            "a kept-alive connection idle 3s (> --header-timeout) between requests is still served", r2)
+        st, _, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + w})
+        lines = {ln.split()[0]: float(ln.split()[-1]) for ln in data.decode().splitlines()
+                 if ln.startswith("strata_http_slow_connections_closed_total")}
+        tap(st == 200 and lines.get('strata_http_slow_connections_closed_total{phase="headers"}', 0) >= 1
+            and lines.get('strata_http_slow_connections_closed_total{phase="body"}', 0) >= 1,
+            "strata_http_slow_connections_closed_total counts both", lines)
+    finally:
+        if drip:
+            drip.close()
+        srv.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="strata-hardening-")
     try:
@@ -230,6 +405,7 @@ def main():
             f.write(SECRET + b"\n")
         framing(tmp, secret)
         auth_config(tmp, secret)
+        slow_clients(tmp, secret)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("# %d failed" % FAILS)
