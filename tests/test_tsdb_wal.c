@@ -431,7 +431,9 @@ static void test_torn_tail_every_offset(void **state)
     test_tmpdir_free(dir);
 }
 
-static void test_flipped_bit_drops_rest(void **state)
+/* A flipped bit in record B of A B C | D: B is skipped, C and D replay, the
+ * files stay as they are (B is copied to corrupt/). */
+static void test_flipped_bit_skips_record(void **state)
 {
     (void)state;
     char *dir = test_tmpdir_new();
@@ -444,7 +446,7 @@ static void test_flipped_bit_drops_rest(void **state)
     size_t len[3];
     for (int i = 0; i < 3; i++) { /* records A, B, C in segment 1 */
         tsdb_wal_batch_reset(&b);
-        batch_samples(&b, i == 0 ? &first : NULL, (uint64_t)i, 1000 * i, 4);
+        batch_samples(&b, i != 1 ? &first : NULL, (uint64_t)i, 1000 * i, 4);
         len[i] = b.len;
         assert_ok(tsdb_wal_append(w, &b));
     }
@@ -452,7 +454,7 @@ static void test_flipped_bit_drops_rest(void **state)
     assert_ok(tsdb_wal_rotate(w, &seg));
     assert_int_equal(seg, 2);
     tsdb_wal_batch_reset(&b);
-    batch_samples(&b, NULL, 5, 7000, 4); /* record D in segment 2 */
+    batch_samples(&b, &first, 5, 7000, 4); /* record D in segment 2 */
     assert_ok(tsdb_wal_append(w, &b));
     tsdb_wal_close(w);
     long seg2 = file_size(dir, "00000002");
@@ -466,14 +468,15 @@ static void test_flipped_bit_drops_rest(void **state)
 
     tsdb_wal_replay_stats_t st = replay_dir(dir, &got);
     assert_string_equal(tl_str(&got), tl_str(&first));
-    assert_int_equal(st.records, 1);
+    assert_int_equal(st.records, 3);
     assert_int_equal(st.corrupt_records, 1);
-    assert_int_equal(st.truncated_bytes, len[1] + len[2] + (size_t)seg2);
-    assert_int_equal(file_size(dir, "00000001"), (long)b_off);
-    assert_int_equal(file_size(dir, "00000002"), -1);
-    /* the repair is durable: a second open finds a clean log */
+    assert_int_equal(st.skipped_bytes, len[1]);
+    assert_int_equal(st.truncated_bytes, 0);
+    assert_int_equal(file_size(dir, "00000001"), (long)flen);
+    assert_int_equal(file_size(dir, "00000002"), seg2);
+    /* the same on a second open: the damage is still there, and still skipped */
     st = replay_dir(dir, &got);
-    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(st.corrupt_records, 1);
     assert_string_equal(tl_str(&got), tl_str(&first));
     free(img);
     tsdb_wal_batch_free(&b);
@@ -493,6 +496,7 @@ static void test_garbled_header_and_gap(void **state)
     tsdb_wal_batch_init(&b);
     assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
     batch_samples(&b, &expect, 1, 0, 3);
+    tl_printf(&expect, "%s", tl_str(&expect)); /* segment 1, then 3 */
     assert_ok(tsdb_wal_append(w, &b));
     uint64_t seg;
     assert_ok(tsdb_wal_rotate(w, &seg)); /* 2 */
@@ -502,7 +506,7 @@ static void test_garbled_header_and_gap(void **state)
     tsdb_wal_close(w);
     long s3 = file_size(dir, "00000003");
 
-    /* segment 2's magic damaged: 2 is cut to nothing and 3 dropped */
+    /* segment 2's magic damaged: 2 is skipped whole and kept, 3 replays */
     size_t flen;
     uint8_t *img = read_file(dir, "00000002", &flen);
     img[0] ^= 0xff;
@@ -510,16 +514,37 @@ static void test_garbled_header_and_gap(void **state)
     tsdb_wal_replay_stats_t st = replay_dir(dir, &got);
     assert_string_equal(tl_str(&got), tl_str(&expect));
     assert_int_equal(st.corrupt_records, 1);
-    assert_int_equal(st.truncated_bytes, flen + (size_t)s3);
-    assert_int_equal(file_size(dir, "00000002"), TSDB_WAL_HEADER_SIZE); /* header rewritten for appends */
-    assert_int_equal(file_size(dir, "00000003"), -1);
+    assert_int_equal(st.skipped_bytes, flen);
+    assert_int_equal(st.truncated_bytes, 0);
+    assert_int_equal(file_size(dir, "00000002"), (long)flen);
+    assert_int_equal(file_size(dir, "00000003"), s3);
 
-    /* a missing segment in the middle: 4 exists, 3 does not */
-    write_file(dir, "00000004", img, 0);
+    /* segment 2 mended; the last segment's header damaged: cut to nothing, header rewritten */
+    img[0] ^= 0xff;
+    write_file(dir, "00000002", img, flen);
+    uint8_t *img3 = read_file(dir, "00000003", &flen);
+    img3[1] ^= 0xff;
+    write_file(dir, "00000003", img3, flen);
     st = replay_dir(dir, &got);
     assert_int_equal(st.corrupt_records, 1);
-    assert_int_equal(file_size(dir, "00000004"), -1);
-    assert_string_equal(tl_str(&got), tl_str(&expect));
+    assert_int_equal(st.truncated_bytes, flen);
+    assert_int_equal(file_size(dir, "00000003"), TSDB_WAL_HEADER_SIZE);
+
+    /* a missing segment in the middle: 4 exists, 3 does not; 4 still replays */
+    char *p3 = path_in(dir, "00000003");
+    assert_int_equal(unlink(p3), 0);
+    free(p3);
+    img3[1] ^= 0xff;
+    write_file(dir, "00000004", img3, flen);
+    st = replay_dir(dir, &got);
+    assert_int_equal(st.corrupt_records, 1); /* the gap (segment 2 was mended above) */
+    assert_int_equal(file_size(dir, "00000004"), (long)flen);
+    textlog_t three = { 0 };
+    batch_samples(&b, &three, 1, 0, 3); /* segments 1, 2 and 4 */
+    tl_printf(&three, "%s", tl_str(&expect));
+    assert_string_equal(tl_str(&got), tl_str(&three));
+    tl_free(&three);
+    free(img3);
 
     free(img);
     tsdb_wal_batch_free(&b);
@@ -566,7 +591,7 @@ static void test_replay_buffer_edge_cases(void **state)
     assert_int_equal(valid, 8);
     assert_string_equal(why, "unknown record type");
     assert_int_equal(st.corrupt_records, 1);
-    assert_int_equal(st.truncated_bytes, 10);
+    assert_int_equal(st.skipped_bytes, 10);
 
     /* zero-filled tail after a good header: bad length */
     memset(r, 0, 20);
@@ -641,7 +666,8 @@ static void test_checkpoint(void **state)
     batch_samples(&cp, &ck, 1, 0, 5);
     assert_err(tsdb_wal_checkpoint(w, 3, &cp), STRATA_EINVAL); /* not started yet */
     assert_ok(tsdb_wal_checkpoint(w, seg, &cp));
-    assert_int_equal(file_size(dir, "00000001"), -1);
+    /* the first checkpoint's source segment stays until the next checkpoint */
+    assert_true(file_size(dir, "00000001") > TSDB_WAL_HEADER_SIZE);
     assert_int_equal(file_size(dir, "checkpoint.00000002"), (long)(TSDB_WAL_HEADER_SIZE + cp.len));
 
     assert_ok(tsdb_wal_rotate(w, &seg));
@@ -650,8 +676,8 @@ static void test_checkpoint(void **state)
     batch_samples(&b, &after, 2, 90000, 3);
     assert_ok(tsdb_wal_append(w, &b));
     assert_int_equal(tsdb_wal_disk_bytes(w),
-                     (uint64_t)(file_size(dir, "checkpoint.00000002") + file_size(dir, "00000002") +
-                                file_size(dir, "00000003")));
+                     (uint64_t)(file_size(dir, "checkpoint.00000002") + file_size(dir, "00000001") +
+                                file_size(dir, "00000002") + file_size(dir, "00000003")));
     tsdb_wal_close(w);
 
     tl_printf(&want, "%s%s", tl_str(&ck), tl_str(&after));
@@ -660,18 +686,22 @@ static void test_checkpoint(void **state)
     assert_int_equal(st.records, 5);
     assert_int_equal(st.corrupt_records, 0);
 
-    /* crash leftovers: an older checkpoint, an old segment and a half-written
-     * temp checkpoint.  Open replays the same and removes them. */
+    /* crash leftovers: older checkpoints, an old segment and a half-written
+     * temp checkpoint.  Open replays the same, keeps the previous checkpoint
+     * (1) and the segments since it, and removes the rest. */
     size_t n;
     uint8_t *img = read_file(dir, "checkpoint.00000002", &n);
+    write_file(dir, "checkpoint.00000000", img, n);
     write_file(dir, "checkpoint.00000001", img, n);
-    write_file(dir, "00000001", img, n);
+    write_file(dir, "00000000", img, n);
     write_file(dir, "checkpoint.00000003.tmp", img, n / 2);
     st = replay_dir(dir, &got);
     assert_string_equal(tl_str(&got), tl_str(&want));
     assert_int_equal(st.corrupt_records, 0);
-    assert_int_equal(file_size(dir, "checkpoint.00000001"), -1);
-    assert_int_equal(file_size(dir, "00000001"), -1);
+    assert_int_equal(file_size(dir, "checkpoint.00000000"), -1);
+    assert_int_equal(file_size(dir, "00000000"), -1);
+    assert_int_equal(file_size(dir, "checkpoint.00000001"), (long)n);
+    assert_true(file_size(dir, "00000001") > 0);
     assert_int_equal(file_size(dir, "checkpoint.00000003.tmp"), -1);
 
     free(img);
@@ -934,7 +964,8 @@ static void test_corrupt_checkpoint_keeps_segments(void **state)
     assert_string_equal(tl_str(&got), tl_str(&want));
     assert_int_equal(st.records, 2);
     assert_int_equal(st.corrupt_records, 1);
-    assert_int_equal(st.truncated_bytes, n - TSDB_WAL_HEADER_SIZE - first_len);
+    assert_int_equal(st.skipped_bytes, n - TSDB_WAL_HEADER_SIZE - first_len);
+    assert_int_equal(st.truncated_bytes, 0);
     assert_int_equal(file_size(dir, "checkpoint.00000002"), (long)n);
     assert_int_equal(file_size(dir, "00000002"), (long)(TSDB_WAL_HEADER_SIZE + b.len));
     free(img);
@@ -995,7 +1026,7 @@ int main(void)
         cmocka_unit_test(test_many_segments),
         cmocka_unit_test(test_reopen_and_append_continues),
         cmocka_unit_test(test_torn_tail_every_offset),
-        cmocka_unit_test(test_flipped_bit_drops_rest),
+        cmocka_unit_test(test_flipped_bit_skips_record),
         cmocka_unit_test(test_garbled_header_and_gap),
         cmocka_unit_test(test_replay_buffer_edge_cases),
         cmocka_unit_test(test_callback_error_fails_open),
