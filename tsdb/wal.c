@@ -455,6 +455,28 @@ static int decode_record(const uint8_t *body, size_t len, replay_ctx_t *c, const
     }
 }
 
+/* A quick test, implied by a successful decode, of whether body[0..len) can
+ * be a record: a samples record's length must fit its count (10 to 28 bytes a
+ * sample), a series record's label strings must end exactly at its end.  It
+ * costs a few varints, so resynchronising over garbage rarely runs a CRC over
+ * a long bogus length. */
+static int body_plausible(const uint8_t *body, size_t len)
+{
+    const uint8_t *p = body + 1, *end = body + len;
+    uint64_t n, v;
+    if (body[0] == TSDB_WAL_REC_SAMPLES) {
+        if (enc_get_uvarint(&p, end, &n) || n == 0) return 0;
+        size_t rest = (size_t)(end - p);
+        return n <= rest / 10 && rest <= n * 28;
+    }
+    if (enc_get_uvarint(&p, end, &v) || enc_get_uvarint(&p, end, &n) || n > (uint64_t)(end - p) / 2) return 0;
+    for (uint64_t i = 0; i < 2 * n; i++) {
+        if (enc_get_uvarint(&p, end, &v) || v > (uint64_t)(end - p)) return 0;
+        p += v;
+    }
+    return p == end;
+}
+
 /* Is there a whole record at off whose length is plausible and whose CRC
  * checks?  Returns NULL and its body length, or why not. */
 static const char *frame_at(const uint8_t *buf, size_t len, size_t off, uint32_t *rlen_out)
@@ -466,6 +488,8 @@ static const char *frame_at(const uint8_t *buf, size_t len, size_t off, uint32_t
     const uint8_t *body = buf + off + TSDB_WAL_RECORD_HEADER_SIZE;
     /* cheap test first: most garbage offsets end here during a resync */
     if (body[0] != TSDB_WAL_REC_SERIES && body[0] != TSDB_WAL_REC_SAMPLES) return "unknown record type";
+    if (!body_plausible(body, rlen))
+        return body[0] == TSDB_WAL_REC_SERIES ? "bad series record" : "bad samples record";
     if (tsdb_crc32c(tsdb_crc32c(0, buf + off, 4), body, rlen) != crc) return "crc mismatch";
     *rlen_out = rlen;
     return NULL;
@@ -801,7 +825,8 @@ static int write_locked(tsdb_wal_t *w, const uint8_t *buf, size_t len)
     strata_error("wal write failed", "segment=%08" PRIu64 " offset=%" PRIu64 " bytes=%zu err=\"%s\"", w->seg,
                  w->seg_size, len, strerror(e));
     /* Cut off whatever part of the batch did land: a torn record followed by
-     * later good ones would make replay drop those good ones. */
+     * later good ones would be met as damage (skipped, copied, counted) at
+     * every replay. */
     if (ftruncate(w->fd, (off_t)w->seg_size) != 0) {
         strata_error("wal cannot cut a failed write, log is now read-only",
                      "segment=%08" PRIu64 " err=\"%s\"", w->seg, strerror(errno));
