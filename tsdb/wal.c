@@ -250,18 +250,21 @@ typedef struct refmap {
     size_t *off, *len;
     uint8_t *used;
     size_t cap, n;
+    int with_vals; /* off/len kept (the fallback); the set of seen refs has none */
     uint8_t *bytes;
     size_t bytes_len, bytes_cap;
 } refmap_t;
 
 static void refmap_free(refmap_t *m)
 {
+    int with_vals = m->with_vals;
     free(m->keys);
     free(m->off);
     free(m->len);
     free(m->used);
     free(m->bytes);
     memset(m, 0, sizeof *m);
+    m->with_vals = with_vals;
 }
 
 static size_t refmap_slot(const refmap_t *m, uint64_t ref)
@@ -288,10 +291,10 @@ static int refmap_put(refmap_t *m, uint64_t ref, const uint8_t *body, size_t len
         nm.cap = m->cap ? m->cap * 2 : 256;
         nm.n = 0;
         nm.keys = malloc(nm.cap * sizeof *nm.keys);
-        nm.off = malloc(nm.cap * sizeof *nm.off);
-        nm.len = malloc(nm.cap * sizeof *nm.len);
+        nm.off = m->with_vals ? malloc(nm.cap * sizeof *nm.off) : NULL;
+        nm.len = m->with_vals ? malloc(nm.cap * sizeof *nm.len) : NULL;
         nm.used = calloc(nm.cap, 1);
-        if (!nm.keys || !nm.off || !nm.len || !nm.used) {
+        if (!nm.keys || !nm.used || (m->with_vals && (!nm.off || !nm.len))) {
             free(nm.keys);
             free(nm.off);
             free(nm.len);
@@ -303,8 +306,10 @@ static int refmap_put(refmap_t *m, uint64_t ref, const uint8_t *body, size_t len
             size_t j = refmap_slot(&nm, m->keys[i]);
             nm.used[j] = 1;
             nm.keys[j] = m->keys[i];
-            nm.off[j] = m->off[i];
-            nm.len[j] = m->len[i];
+            if (m->with_vals) {
+                nm.off[j] = m->off[i];
+                nm.len[j] = m->len[i];
+            }
             nm.n++;
         }
         free(m->keys);
@@ -319,6 +324,7 @@ static int refmap_put(refmap_t *m, uint64_t ref, const uint8_t *body, size_t len
         m->keys[i] = ref;
         m->n++;
     }
+    if (!m->with_vals) return 0;
     m->off[i] = m->len[i] = 0;
     if (body) {
         int rc = grow((void **)&m->bytes, &m->bytes_cap, m->bytes_len + len, 1);
@@ -574,6 +580,7 @@ int tsdb_wal_replay_buffer(const uint8_t *buf, size_t len, const tsdb_wal_replay
     replay_ctx_t c = { 0 };
     c.ops = ops;
     c.st = stats ? stats : &local;
+    c.fallback.with_vals = 1;
     size_t good = 0;
     const char *w = NULL;
     int rc = replay_image(buf, len, &c, &good, &w);
@@ -1218,6 +1225,7 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
     replay_ctx_t c = { 0 };
     c.ops = ops;
     c.st = st;
+    c.fallback.with_vals = 1;
     rc = replay_all(w, &c, &first, &last, &last_len, &fresh);
     ctx_free(&c);
     if (rc) goto fail;
