@@ -250,7 +250,7 @@ typedef struct tsdb_stats {
     uint64_t samples_appended; /* since open */
     uint64_t wal_fsyncs;
     double wal_fsync_seconds_total;
-    uint64_t wal_corruptions;     /* torn/corrupt records cut at open */
+    uint64_t wal_corruptions;     /* damaged WAL stretches skipped (or a torn tail cut) at open */
     uint64_t blocks_corrupt;      /* blocks set aside at open (meta or index damaged) */
     uint64_t block_pages_damaged; /* distinct block pages found damaged since open (reads skip them) */
     int64_t min_time, max_time;   /* over all data, INT64_MAX/INT64_MIN when empty */

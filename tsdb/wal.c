@@ -1,7 +1,7 @@
 /*
  * wal.c: tsdb's write-ahead log: segment files of CRC32C-framed records,
- * replay with torn/corrupt-tail repair, group-committed appends, rotation
- * and checkpoints.  The byte format is in tsdb/format.h and docs/storage.md.
+ * replay that skips damaged stretches and resynchronises, group-committed
+ * appends, rotation and checkpoints.  The byte format is in tsdb/format.h and docs/storage.md.
  *
  * Concurrency: one mutex guards the current segment, its size and the sync
  * state.  An append writes its whole batch with the lock held (so batches
@@ -242,11 +242,130 @@ static void scratch_free(replay_scratch_t *s)
     free(s->samples);
 }
 
+/* An open-addressing map from series ref to a span of `bytes` (a stored
+ * SERIES record body, used by the checkpoint fallback; unused by the set of
+ * refs seen).  Slots hold ref + 1 with `used` marking occupancy. */
+typedef struct refmap {
+    uint64_t *keys;
+    size_t *off, *len;
+    uint8_t *used;
+    size_t cap, n;
+    int with_vals; /* off/len kept (the fallback); the set of seen refs has none */
+    uint8_t *bytes;
+    size_t bytes_len, bytes_cap;
+} refmap_t;
+
+static void refmap_free(refmap_t *m)
+{
+    int with_vals = m->with_vals;
+    free(m->keys);
+    free(m->off);
+    free(m->len);
+    free(m->used);
+    free(m->bytes);
+    memset(m, 0, sizeof *m);
+    m->with_vals = with_vals;
+}
+
+static size_t refmap_slot(const refmap_t *m, uint64_t ref)
+{
+    uint64_t h = ref * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 17) & (m->cap - 1);
+    while (m->used[i] && m->keys[i] != ref) i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static int refmap_find(const refmap_t *m, uint64_t ref, size_t *slot)
+{
+    if (!m->cap) return 0;
+    size_t i = refmap_slot(m, ref);
+    if (slot) *slot = i;
+    return m->used[i];
+}
+
+/* Inserts or overwrites ref; the value is body[0..len) (copied) when body is set. */
+static int refmap_put(refmap_t *m, uint64_t ref, const uint8_t *body, size_t len)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        refmap_t nm = *m;
+        nm.cap = m->cap ? m->cap * 2 : 256;
+        nm.n = 0;
+        nm.keys = malloc(nm.cap * sizeof *nm.keys);
+        nm.off = m->with_vals ? malloc(nm.cap * sizeof *nm.off) : NULL;
+        nm.len = m->with_vals ? malloc(nm.cap * sizeof *nm.len) : NULL;
+        nm.used = calloc(nm.cap, 1);
+        if (!nm.keys || !nm.used || (m->with_vals && (!nm.off || !nm.len))) {
+            free(nm.keys);
+            free(nm.off);
+            free(nm.len);
+            free(nm.used);
+            return STRATA_ENOMEM;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->used[i]) continue;
+            size_t j = refmap_slot(&nm, m->keys[i]);
+            nm.used[j] = 1;
+            nm.keys[j] = m->keys[i];
+            if (m->with_vals) {
+                nm.off[j] = m->off[i];
+                nm.len[j] = m->len[i];
+            }
+            nm.n++;
+        }
+        free(m->keys);
+        free(m->off);
+        free(m->len);
+        free(m->used);
+        *m = nm;
+    }
+    size_t i = refmap_slot(m, ref);
+    if (!m->used[i]) {
+        m->used[i] = 1;
+        m->keys[i] = ref;
+        m->n++;
+    }
+    if (!m->with_vals) return 0;
+    m->off[i] = m->len[i] = 0;
+    if (body) {
+        int rc = grow((void **)&m->bytes, &m->bytes_cap, m->bytes_len + len, 1);
+        if (rc) return rc;
+        memcpy(m->bytes + m->bytes_len, body, len);
+        m->off[i] = m->bytes_len;
+        m->len[i] = len;
+        m->bytes_len += len;
+    }
+    return 0;
+}
+
+/* One replay across files: the refs whose SERIES record has been delivered
+ * (a sample is delivered only after its series), and, when a checkpoint was
+ * damaged, the series records of the files it was made from. */
+typedef struct replay_ctx {
+    const tsdb_wal_replay_ops_t *ops;
+    tsdb_wal_replay_stats_t *st;
+    replay_scratch_t sc;
+    refmap_t seen;
+    refmap_t fallback;
+    int collect; /* reading fallback sources: keep SERIES bodies, deliver nothing */
+    /* each damaged region [off, end) of the current file, in order */
+    int (*on_damage)(void *dctx, size_t off, size_t end, const char *why);
+    void *dctx;
+} replay_ctx_t;
+
+static void ctx_free(replay_ctx_t *c)
+{
+    scratch_free(&c->sc);
+    refmap_free(&c->seen);
+    refmap_free(&c->fallback);
+}
+
 /* Decodes one CRC-checked record body.  A malformed body sets *why (and
  * returns 0); a negative return is a callback or allocation failure. */
-static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_ops_t *ops,
-                         tsdb_wal_replay_stats_t *st, replay_scratch_t *sc, const char **why)
+static int decode_record(const uint8_t *body, size_t len, replay_ctx_t *c, const char **why)
 {
+    const tsdb_wal_replay_ops_t *ops = c->ops;
+    tsdb_wal_replay_stats_t *st = c->st;
+    replay_scratch_t *sc = &c->sc;
     const uint8_t *p = body + 1, *end = body + len;
     uint64_t ref, n;
     int rc;
@@ -259,7 +378,7 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
         if ((rc = grow((void **)&sc->labels, &sc->labels_cap, (size_t)n, sizeof *sc->labels)) ||
             (rc = grow((void **)&sc->chars, &sc->chars_cap, len + 2 * (size_t)n, 1)))
             return rc;
-        char *c = sc->chars;
+        char *ch = sc->chars;
         for (uint64_t i = 0; i < n; i++) {
             for (int part = 0; part < 2; part++) {
                 uint64_t sl;
@@ -267,13 +386,13 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
                     *why = "bad series record";
                     return 0;
                 }
-                memcpy(c, p, (size_t)sl);
-                c[sl] = 0;
+                memcpy(ch, p, (size_t)sl);
+                ch[sl] = 0;
                 if (part == 0)
-                    sc->labels[i].name = c;
+                    sc->labels[i].name = ch;
                 else
-                    sc->labels[i].value = c;
-                c += sl + 1;
+                    sc->labels[i].value = ch;
+                ch += sl + 1;
                 p += sl;
             }
         }
@@ -281,6 +400,8 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
             *why = "bad series record";
             return 0;
         }
+        if (c->collect) return refmap_put(&c->fallback, ref, body, len); /* a later record wins */
+        if ((rc = refmap_put(&c->seen, ref, NULL, 0))) return rc;
         if (ops && ops->on_series && (rc = ops->on_series(ops->ctx, ref, sc->labels, (size_t)n)))
             return rc < 0 ? rc : STRATA_EINVAL;
         st->series++;
@@ -311,6 +432,26 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
             *why = "bad samples record";
             return 0;
         }
+        if (c->collect) return 0;
+        /* A sample whose ref no SERIES record has defined yet is counted (the
+         * head drops it); a damaged checkpoint's source files may still
+         * define it, and then that series is delivered first. */
+        for (size_t i = 0; i < (size_t)n; i++) {
+            uint64_t sref = sc->samples[i].ref;
+            size_t slot;
+            if (refmap_find(&c->seen, sref, NULL)) continue;
+            if (refmap_find(&c->fallback, sref, &slot) && c->fallback.len[slot]) {
+                const char *bad = NULL;
+                size_t fo = c->fallback.off[slot], fl = c->fallback.len[slot];
+                c->fallback.len[slot] = 0; /* delivered once */
+                if ((rc = decode_record(c->fallback.bytes + fo, fl, c, &bad))) return rc;
+                if (!bad) {
+                    st->fallback_series++;
+                    continue;
+                }
+            }
+            st->orphan_samples++;
+        }
         if (ops && ops->on_samples && (rc = ops->on_samples(ops->ctx, sc->samples, (size_t)n)))
             return rc < 0 ? rc : STRATA_EINVAL;
         st->samples += n;
@@ -320,70 +461,138 @@ static int decode_record(const uint8_t *body, size_t len, const tsdb_wal_replay_
     }
 }
 
-int tsdb_wal_replay_buffer(const uint8_t *buf, size_t len, const tsdb_wal_replay_ops_t *ops,
-                           tsdb_wal_replay_stats_t *stats, size_t *valid_len, const char **why)
+/* A quick test, implied by a successful decode, of whether body[0..len) can
+ * be a record: a samples record's length must fit its count (10 to 28 bytes a
+ * sample), a series record's label strings must end exactly at its end.  It
+ * costs a few varints, so resynchronising over garbage rarely runs a CRC over
+ * a long bogus length. */
+static int body_plausible(const uint8_t *body, size_t len)
 {
-    tsdb_wal_replay_stats_t local = { 0 };
-    tsdb_wal_replay_stats_t *st = stats ? stats : &local;
-    replay_scratch_t sc = { 0 };
-    const char *bad = NULL;
-    size_t off = 0;
-    int rc = 0;
+    const uint8_t *p = body + 1, *end = body + len;
+    uint64_t n, v;
+    if (body[0] == TSDB_WAL_REC_SAMPLES) {
+        if (enc_get_uvarint(&p, end, &n) || n == 0) return 0;
+        size_t rest = (size_t)(end - p);
+        return n <= rest / 10 && rest <= n * 28;
+    }
+    if (enc_get_uvarint(&p, end, &v) || enc_get_uvarint(&p, end, &n) || n > (uint64_t)(end - p) / 2) return 0;
+    for (uint64_t i = 0; i < 2 * n; i++) {
+        if (enc_get_uvarint(&p, end, &v) || v > (uint64_t)(end - p)) return 0;
+        p += v;
+    }
+    return p == end;
+}
 
-    if (len == 0) goto out; /* a segment created just before a crash */
+/* Is there a whole record at off whose length is plausible and whose CRC
+ * checks?  Returns NULL and its body length, or why not. */
+static const char *frame_at(const uint8_t *buf, size_t len, size_t off, uint32_t *rlen_out)
+{
+    if (len - off < TSDB_WAL_RECORD_HEADER_SIZE) return "torn record header";
+    uint32_t rlen = enc_get_u32le(buf + off), crc = enc_get_u32le(buf + off + 4);
+    if (rlen == 0 || rlen > TSDB_WAL_MAX_RECORD_BYTES) return "bad record length";
+    if (rlen > len - off - TSDB_WAL_RECORD_HEADER_SIZE) return "torn record";
+    const uint8_t *body = buf + off + TSDB_WAL_RECORD_HEADER_SIZE;
+    /* cheap test first: most garbage offsets end here during a resync */
+    if (body[0] != TSDB_WAL_REC_SERIES && body[0] != TSDB_WAL_REC_SAMPLES) return "unknown record type";
+    if (!body_plausible(body, rlen))
+        return body[0] == TSDB_WAL_REC_SERIES ? "bad series record" : "bad samples record";
+    if (tsdb_crc32c(tsdb_crc32c(0, buf + off, 4), body, rlen) != crc) return "crc mismatch";
+    *rlen_out = rlen;
+    return NULL;
+}
+
+static int report_damage(replay_ctx_t *c, size_t off, size_t end, const char *why)
+{
+    c->st->corrupt_records++;
+    c->st->skipped_bytes += end - off;
+    return c->on_damage ? c->on_damage(c->dctx, off, end, why) : 0;
+}
+
+/* Replays one image with resynchronisation: a damaged stretch is skipped up to
+ * the next offset holding a record that frames and checks, and reported once
+ * through on_damage.  *good_end is the end of the last good record. */
+static int replay_image(const uint8_t *buf, size_t len, replay_ctx_t *c, size_t *good_end,
+                        const char **first_why)
+{
+    const char *bad = NULL;
+    size_t off = 0, dstart = SIZE_MAX;
+    const char *dwhy = NULL;
+    int rc = 0;
+    *good_end = 0;
+    *first_why = NULL;
+
+    if (len == 0) return 0; /* a segment created just before a crash */
     if (len < TSDB_WAL_HEADER_SIZE) {
-        bad = "torn file header";
-        goto out;
+        *first_why = "torn file header";
+        return report_damage(c, 0, len, *first_why);
     }
     if (enc_get_u32le(buf) != TSDB_WAL_MAGIC || buf[5] > TSDB_WAL_KIND_CHECKPOINT || buf[6] || buf[7]) {
-        bad = "bad file header";
-        goto out;
+        /* without its header the file cannot be trusted to be a WAL at all */
+        *first_why = "bad file header";
+        return report_damage(c, 0, len, *first_why);
     }
     if (buf[4] != TSDB_WAL_VERSION) {
         /* A well-formed header from another version is not damage: cutting it
          * would destroy a newer strata's log.  Refuse instead. */
         strata_error("unsupported wal version", "version=%u want=%u", buf[4], TSDB_WAL_VERSION);
-        rc = STRATA_EVERSION;
-        goto out;
+        return STRATA_EVERSION;
     }
-    off = TSDB_WAL_HEADER_SIZE;
+    off = *good_end = TSDB_WAL_HEADER_SIZE;
     while (off < len) {
-        if (len - off < TSDB_WAL_RECORD_HEADER_SIZE) {
-            bad = "torn record header";
-            break;
+        uint32_t rlen = 0;
+        const char *why = frame_at(buf, len, off, &rlen);
+        if (why) {
+            if (dstart == SIZE_MAX) {
+                dstart = off;
+                dwhy = why;
+            }
+            off++; /* resynchronise: try the next byte */
+            continue;
         }
-        uint32_t rlen = enc_get_u32le(buf + off), crc = enc_get_u32le(buf + off + 4);
-        if (rlen == 0 || rlen > TSDB_WAL_MAX_RECORD_BYTES) {
-            bad = "bad record length";
-            break;
+        if (dstart != SIZE_MAX) {
+            if (!*first_why) *first_why = dwhy;
+            if ((rc = report_damage(c, dstart, off, dwhy))) return rc;
+            dstart = SIZE_MAX;
         }
-        if (rlen > len - off - TSDB_WAL_RECORD_HEADER_SIZE) {
-            bad = "torn record";
-            break;
+        bad = NULL;
+        if ((rc = decode_record(buf + off + TSDB_WAL_RECORD_HEADER_SIZE, rlen, c, &bad))) return rc;
+        size_t next = off + TSDB_WAL_RECORD_HEADER_SIZE + rlen;
+        if (bad) { /* framed and checked, yet malformed: skip exactly this record */
+            if (!*first_why) *first_why = bad;
+            if ((rc = report_damage(c, off, next, bad))) return rc;
+        } else {
+            c->st->records++;
+            *good_end = next;
         }
-        const uint8_t *body = buf + off + TSDB_WAL_RECORD_HEADER_SIZE;
-        if (tsdb_crc32c(tsdb_crc32c(0, buf + off, 4), body, rlen) != crc) {
-            bad = "crc mismatch";
-            break;
-        }
-        if ((rc = decode_record(body, rlen, ops, st, &sc, &bad)) || bad) break;
-        st->records++;
-        off += TSDB_WAL_RECORD_HEADER_SIZE + rlen;
+        off = next;
     }
-out:
-    scratch_free(&sc);
-    if (bad && !rc) {
-        st->corrupt_records++;
-        st->truncated_bytes += len - off;
+    if (dstart != SIZE_MAX) {
+        if (!*first_why) *first_why = dwhy;
+        rc = report_damage(c, dstart, len, dwhy);
     }
-    if (valid_len) *valid_len = rc ? off : (bad ? off : len);
-    if (why) *why = rc ? NULL : bad;
     return rc;
 }
 
-/* Replays one file.  *valid_len < *file_len means it is damaged from there on. */
-static int replay_file(const tsdb_wal_t *w, const char *name, const tsdb_wal_replay_ops_t *ops,
-                       tsdb_wal_replay_stats_t *st, size_t *valid_len, size_t *file_len, const char **why)
+int tsdb_wal_replay_buffer(const uint8_t *buf, size_t len, const tsdb_wal_replay_ops_t *ops,
+                           tsdb_wal_replay_stats_t *stats, size_t *valid_len, const char **why)
+{
+    tsdb_wal_replay_stats_t local = { 0 };
+    replay_ctx_t c = { 0 };
+    c.ops = ops;
+    c.st = stats ? stats : &local;
+    c.fallback.with_vals = 1;
+    size_t good = 0;
+    const char *w = NULL;
+    int rc = replay_image(buf, len, &c, &good, &w);
+    ctx_free(&c);
+    if (valid_len) *valid_len = w ? good : len;
+    if (why) *why = rc ? NULL : w;
+    return rc;
+}
+
+/* Reads a whole file (pread, not mmap: a media error must come back as EIO,
+ * not SIGBUS).  *out is malloc'd. */
+static int read_whole(const tsdb_wal_t *w, const char *name, uint8_t **out, size_t *out_len)
 {
     int fd = openat(w->dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -398,9 +607,7 @@ static int replay_file(const tsdb_wal_t *w, const char *name, const tsdb_wal_rep
         strata_error("wal stat failed", "file=%s/%s err=\"%s\"", w->path, name, strerror(e));
         return strata_errno_to_err(e);
     }
-    /* Read, not mmap: a media error must come back as EIO, not SIGBUS. */
     size_t len = (size_t)sb.st_size, got = 0;
-    *file_len = len;
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf) {
         close(fd);
@@ -420,9 +627,9 @@ static int replay_file(const tsdb_wal_t *w, const char *name, const tsdb_wal_rep
         got += (size_t)n;
     }
     close(fd);
-    int rc = tsdb_wal_replay_buffer(buf, len, ops, st, valid_len, why);
-    free(buf);
-    return rc;
+    *out = buf;
+    *out_len = len;
+    return 0;
 }
 
 /* ---- directory scan ----------------------------------------------------- */
@@ -625,7 +832,8 @@ static int write_locked(tsdb_wal_t *w, const uint8_t *buf, size_t len)
     strata_error("wal write failed", "segment=%08" PRIu64 " offset=%" PRIu64 " bytes=%zu err=\"%s\"", w->seg,
                  w->seg_size, len, strerror(e));
     /* Cut off whatever part of the batch did land: a torn record followed by
-     * later good ones would make replay drop those good ones. */
+     * later good ones would be met as damage (skipped, copied, counted) at
+     * every replay. */
     if (ftruncate(w->fd, (off_t)w->seg_size) != 0) {
         strata_error("wal cannot cut a failed write, log is now read-only",
                      "segment=%08" PRIu64 " err=\"%s\"", w->seg, strerror(errno));
@@ -694,7 +902,12 @@ int tsdb_wal_checkpoint(tsdb_wal_t *w, uint64_t seg, const tsdb_wal_batch_t *sta
 
     wal_files_t f;
     if ((rc = scan_dir(w, &f, 0)) == 0) {
-        remove_older_than(w, &f, seg);
+        /* Keep the previous checkpoint and the segments since it: if this
+         * checkpoint turns out damaged, they still define its series. */
+        uint64_t prev = 0;
+        for (size_t i = 0; i < f.nckpts; i++)
+            if (f.ckpts[i] < seg) prev = f.ckpts[i];
+        remove_older_than(w, &f, prev);
         strata_fsync_dir(w->path);
     }
     files_free(&f);
@@ -754,91 +967,204 @@ static void wal_free(tsdb_wal_t *w)
     free(w);
 }
 
-/* Cuts the log at segment index i (of f->segs), byte offset keep: truncates
- * that segment and deletes every later one. */
-static int cut_log(tsdb_wal_t *w, const wal_files_t *f, size_t i, size_t keep, tsdb_wal_replay_stats_t *st)
+/* ---- replay at open ------------------------------------------------------ */
+
+/* Copies bytes of a damaged file to <db>/corrupt/<cname> (temp file, fsync,
+ * rename, fsync dir) before anything of it is cut.  An existing copy (from an
+ * earlier open that met the same damage) is kept. */
+static int save_corrupt(const tsdb_wal_t *w, const char *cname, const uint8_t *bytes, size_t n)
 {
-    char name[32];
-    seg_name(name, sizeof name, f->segs[i]);
-    int fd = openat(w->dirfd, name, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, (off_t)keep) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        strata_error("wal cannot truncate damaged segment", "file=%s/%s err=\"%s\"", w->path, name,
+    size_t pl = strlen(w->path);
+    char *cdir = malloc(pl + 16);
+    if (!cdir) return STRATA_ENOMEM;
+    memcpy(cdir, w->path, pl - 3); /* "<db>/wal" -> "<db>/" */
+    strcpy(cdir + pl - 3, "corrupt");
+    int rc = 0, dfd = -1, fd = -1;
+    if ((mkdir(cdir, 0755) != 0 && errno != EEXIST) ||
+        (dfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = strata_io_error("wal cannot create the corrupt dir", cdir);
+        goto out;
+    }
+    struct stat sb;
+    if (fstatat(dfd, cname, &sb, 0) == 0 && (size_t)sb.st_size == n) goto out;
+    char tmp[200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", cname);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = fd < 0 ? errno : pwrite_all(fd, bytes, n, 0);
+    if (!e && fsync(fd) != 0) e = errno;
+    if (fd >= 0 && close(fd) != 0 && !e) e = errno;
+    if (!e && renameat(dfd, tmp, dfd, cname) != 0) e = errno;
+    if (e) {
+        strata_error("wal cannot keep a copy of damaged bytes", "dir=%s file=%s err=\"%s\"", cdir, cname,
                      strerror(e));
-        if (fd >= 0) close(fd);
-        return strata_errno_to_err(e);
+        unlinkat(dfd, tmp, 0);
+        rc = strata_errno_to_err(e);
+        goto out;
     }
-    close(fd);
-    for (size_t j = i + 1; j < f->nsegs; j++) {
-        seg_name(name, sizeof name, f->segs[j]);
-        st->truncated_bytes += file_size_at(w, name);
-        remove_file(w, name);
-    }
-    return strata_fsync_dir(w->path);
+    rc = strata_fsync_dir(cdir);
+out:
+    if (dfd >= 0) close(dfd);
+    free(cdir);
+    return rc;
 }
 
-/* Replays checkpoint and segments, repairing a damaged tail; on return
- * *last is the segment to continue writing (0 = none left) and *last_len
- * its valid length. */
-static int replay_all(tsdb_wal_t *w, const tsdb_wal_replay_ops_t *ops, tsdb_wal_replay_stats_t *st,
-                      uint64_t *first_seg, uint64_t *last, size_t *last_len)
+typedef struct damage_ctx {
+    const tsdb_wal_t *w;
+    const char *name;
+    const uint8_t *buf;
+    int copy_failed;
+} damage_ctx_t;
+
+/* One warning and one copy under corrupt/ per damaged region. */
+static int on_damage_at_open(void *p, size_t off, size_t end, const char *why)
 {
+    damage_ctx_t *d = p;
+    char cname[128];
+    snprintf(cname, sizeof cname, "wal-%s.%zu-%zu", d->name, off, end);
+    if (save_corrupt(d->w, cname, d->buf + off, end - off)) d->copy_failed = 1;
+    strata_warn("wal damaged region skipped", "file=%s/%s offset=%zu bytes=%zu reason=\"%s\" copy=corrupt/%s",
+                d->w->path, d->name, off, end - off, why, d->copy_failed ? "(failed)" : cname);
+    return 0;
+}
+
+/* Replays one file through c; *good_end is the end of its last good record,
+ * *file_len its size, *why the first damage (NULL when clean). */
+static int replay_one(const tsdb_wal_t *w, replay_ctx_t *c, const char *name, size_t *good_end,
+                      size_t *file_len, const char **why, int *copy_failed)
+{
+    uint8_t *buf = NULL;
+    int rc = read_whole(w, name, &buf, file_len);
+    if (rc) return rc;
+    damage_ctx_t d = { w, name, buf, 0 };
+    c->on_damage = on_damage_at_open;
+    c->dctx = &d;
+    rc = replay_image(buf, *file_len, c, good_end, why);
+    c->on_damage = NULL;
+    c->dctx = NULL;
+    if (copy_failed) *copy_failed = d.copy_failed;
+    free(buf);
+    return rc;
+}
+
+/* checkpoint.<ck> is damaged: collect the SERIES records of the files it was
+ * made from (checkpoint.<prev> and segments prev .. ck-1, kept on disk until
+ * the next checkpoint succeeds), so that samples of intact segments whose
+ * series sat in the damaged part still find it.  Their samples are not
+ * needed: the head logs every sample it holds into segment ck at the cut. */
+static int build_fallback(const tsdb_wal_t *w, replay_ctx_t *c, const wal_files_t *f, uint64_t prev,
+                          uint64_t ck)
+{
+    tsdb_wal_replay_stats_t junk = { 0 }, *saved = c->st;
+    char name[64];
+    size_t good, flen;
+    const char *why;
+    uint64_t expect = prev ? prev : 1, nfiles = 0;
+    int complete = 1, rc = 0;
+    c->collect = 1;
+    c->st = &junk;
+    if (prev) {
+        ckpt_name(name, sizeof name, prev);
+        if ((rc = replay_one(w, c, name, &good, &flen, &why, NULL))) goto out;
+        nfiles++;
+        if (why) complete = 0;
+    }
+    for (size_t i = 0; i < f->nsegs && f->segs[i] < ck; i++) {
+        if (f->segs[i] < expect) continue;
+        if (f->segs[i] != expect) complete = 0;
+        expect = f->segs[i] + 1;
+        seg_name(name, sizeof name, f->segs[i]);
+        if ((rc = replay_one(w, c, name, &good, &flen, &why, NULL))) goto out;
+        nfiles++;
+        if (why) complete = 0;
+    }
+    if (expect != ck) complete = 0;
+    if (!nfiles)
+        strata_error("wal checkpoint damaged and the files it was made from are gone: series defined only "
+                     "in its damaged part are lost, and their samples are dropped (orphan_samples)",
+                     "dir=%s checkpoint=%08" PRIu64, w->path, ck);
+    else
+        strata_warn(complete
+                        ? "wal checkpoint damaged, taking the series it lost from the files it was made from"
+                        : "wal checkpoint damaged, its source files are incomplete: series found in none "
+                          "of them are lost, and their samples are dropped (orphan_samples)",
+                    "dir=%s checkpoint=%08" PRIu64 " previous_checkpoint=%08" PRIu64 " files=%" PRIu64
+                    " series_known=%zu",
+                    w->path, ck, prev, nfiles, c->fallback.n);
+out:
+    c->collect = 0;
+    c->st = saved;
+    return rc;
+}
+
+/* Replays checkpoint and segments, skipping damaged stretches (logged, copied
+ * to corrupt/, counted) and cutting a damaged tail off the last segment.  On
+ * return *last is the segment to continue writing (0 = none left; with
+ * *fresh set, a new segment after it) and *last_len its valid length. */
+static int replay_all(tsdb_wal_t *w, replay_ctx_t *c, uint64_t *first_seg, uint64_t *last, size_t *last_len,
+                      int *fresh)
+{
+    tsdb_wal_replay_stats_t *st = c->st;
     wal_files_t f;
     char name[64];
     const char *why = NULL;
-    size_t valid = 0, flen = 0;
+    size_t good = 0, flen = 0;
     int rc = scan_dir(w, &f, 1);
     if (rc) goto out;
     *last = 0;
     *first_seg = 1;
+    *fresh = 0;
 
     uint64_t ck = f.nckpts ? f.ckpts[f.nckpts - 1] : 0;
+    uint64_t prev = f.nckpts > 1 ? f.ckpts[f.nckpts - 2] : 0;
     if (ck) {
-        /* A crash between a checkpoint's rename and the removal of what it
-         * replaces leaves older files behind; they are covered by it. */
-        remove_older_than(w, &f, ck);
+        /* The newest checkpoint, the one before it and the segments since
+         * that one are kept (the fallback if the newest is damaged); older
+         * files are covered by them. */
+        remove_older_than(w, &f, prev);
         *first_seg = ck;
         ckpt_name(name, sizeof name, ck);
-        if ((rc = replay_file(w, name, ops, st, &valid, &flen, &why))) goto out;
-        if (why) /* media damage: the checkpoint was renamed into place whole */
-            strata_error("wal checkpoint corrupt, replaying what precedes the damage",
-                         "file=%s/%s offset=%zu reason=\"%s\" lost_bytes=%zu", w->path, name, valid, why,
-                         flen - valid);
+        if ((rc = replay_one(w, c, name, &good, &flen, &why, NULL))) goto out;
+        if (why && (rc = build_fallback(w, c, &f, prev, ck))) goto out;
     }
     size_t i = 0;
     while (i < f.nsegs && f.segs[i] < ck) i++;
     uint64_t expect = ck ? ck : (i < f.nsegs ? f.segs[i] : 1);
     for (; i < f.nsegs; i++) {
-        seg_name(name, sizeof name, f.segs[i]);
         if (f.segs[i] != expect) {
-            /* A missing segment: what follows may refer to series it defined. */
-            uint64_t lost = 0;
-            for (size_t j = i; j < f.nsegs; j++) {
-                char n2[32];
-                seg_name(n2, sizeof n2, f.segs[j]);
-                lost += file_size_at(w, n2);
-                remove_file(w, n2);
-            }
+            /* Records of later segments still replay; samples whose series
+             * was defined in the missing ones are dropped (orphan_samples). */
             st->corrupt_records++;
-            st->truncated_bytes += lost;
-            strata_error("wal segment missing, dropping the segments after it",
-                         "dir=%s missing=%08" PRIu64 " dropped_bytes=%" PRIu64, w->path, expect, lost);
-            rc = strata_fsync_dir(w->path);
-            goto out;
+            strata_error("wal segments missing, replaying the ones after the gap",
+                         "dir=%s missing=%08" PRIu64 "..%08" PRIu64, w->path, expect, f.segs[i] - 1);
         }
-        if ((rc = replay_file(w, name, ops, st, &valid, &flen, &why))) goto out;
+        expect = f.segs[i] + 1;
+        seg_name(name, sizeof name, f.segs[i]);
+        int copy_failed = 0;
+        if ((rc = replay_one(w, c, name, &good, &flen, &why, &copy_failed))) goto out;
+        if (i + 1 < f.nsegs) continue; /* damage in an older segment stays there (and in corrupt/) */
         *last = f.segs[i];
-        *last_len = valid;
-        if (why) {
-            uint64_t before = st->truncated_bytes;
-            rc = cut_log(w, &f, i, valid, st);
-            strata_warn(
-                "wal damaged, cut off at the first bad record",
-                "file=%s/%s offset=%zu reason=\"%s\" truncated_bytes=%" PRIu64 " later_segments_dropped=%zu",
-                w->path, name, valid, why, st->truncated_bytes - before + (flen - valid), f.nsegs - i - 1);
+        *last_len = flen;
+        if (good >= flen) continue;
+        if (copy_failed) { /* no copy: leave the bytes and write on in a new segment */
+            *fresh = 1;
+            continue;
+        }
+        /* The damaged tail of the last segment (a torn write, the normal crash
+         * case) is cut, so appends continue right after the last good record. */
+        int fd = openat(w->dirfd, name, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)good) != 0 || fsync(fd) != 0) {
+            int e = errno;
+            strata_error("wal cannot truncate damaged segment", "file=%s/%s err=\"%s\"", w->path, name,
+                         strerror(e));
+            if (fd >= 0) close(fd);
+            rc = strata_errno_to_err(e);
             goto out;
         }
-        expect++;
+        close(fd);
+        st->truncated_bytes += flen - good;
+        *last_len = good;
+        strata_warn("wal damaged tail cut off the last segment", "file=%s/%s offset=%zu truncated_bytes=%zu",
+                    w->path, name, good, flen - good);
     }
 out:
     files_free(&f);
@@ -895,7 +1221,21 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
 
     uint64_t first = 1, last = 0;
     size_t last_len = 0;
-    if ((rc = replay_all(w, ops, st, &first, &last, &last_len))) goto fail;
+    int fresh = 0;
+    replay_ctx_t c = { 0 };
+    c.ops = ops;
+    c.st = st;
+    c.fallback.with_vals = 1;
+    rc = replay_all(w, &c, &first, &last, &last_len, &fresh);
+    ctx_free(&c);
+    if (rc) goto fail;
+    if (st->orphan_samples)
+        strata_warn("wal samples dropped: their series record was lost", "dir=%s samples=%" PRIu64, w->path,
+                    st->orphan_samples);
+    if (fresh) {
+        first = last + 1;
+        last = 0;
+    }
 
     if (last) {
         char name[32];
@@ -942,9 +1282,10 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
     if (st->records || st->corrupt_records)
         strata_info("wal replayed",
                     "dir=%s records=%" PRIu64 " series=%" PRIu64 " samples=%" PRIu64 " corrupt=%" PRIu64
-                    " truncated_bytes=%" PRIu64 " segment=%08" PRIu64,
-                    w->path, st->records, st->series, st->samples, st->corrupt_records, st->truncated_bytes,
-                    w->seg);
+                    " skipped_bytes=%" PRIu64 " truncated_bytes=%" PRIu64 " orphan_samples=%" PRIu64
+                    " fallback_series=%" PRIu64 " segment=%08" PRIu64,
+                    w->path, st->records, st->series, st->samples, st->corrupt_records, st->skipped_bytes,
+                    st->truncated_bytes, st->orphan_samples, st->fallback_series, w->seg);
     *out = w;
     return 0;
 fail:

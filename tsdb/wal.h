@@ -1,8 +1,9 @@
 /*
  * wal.h: tsdb's write-ahead log (internal to tsdb/).
  *
- * <dir>/wal/ holds numbered segment files (00000001, ...) and at most one
- * checkpoint (checkpoint.00000007: the head's state when segment 7 began).
+ * <dir>/wal/ holds numbered segment files (00000001, ...) and at most two
+ * checkpoints (checkpoint.00000007: the head's state when segment 7 began;
+ * the previous one and its segments stay until the next checkpoint).
  * Each record is framed with its length and a CRC32C (format in
  * docs/storage.md).  Writers on several threads append whole batches; with
  * TSDB_FSYNC_ALWAYS concurrent batches share one fsync (group commit), and
@@ -61,26 +62,39 @@ typedef struct tsdb_wal_replay_ops {
 } tsdb_wal_replay_ops_t;
 
 typedef struct tsdb_wal_replay_stats {
-    uint64_t records, series, samples;
-    uint64_t corrupt_records; /* torn or failing CRC: the log was cut there */
-    uint64_t truncated_bytes; /* bytes cut off */
+    uint64_t records, series, samples; /* good records; series and samples delivered */
+    uint64_t corrupt_records;          /* damaged regions skipped (torn, bad length, failing CRC,
+                                          malformed), missing segment ranges */
+    uint64_t skipped_bytes;            /* bytes in damaged regions (copied to <db>/corrupt/ at open) */
+    uint64_t truncated_bytes;          /* of those, the damaged tail cut off the last segment */
+    uint64_t orphan_samples;           /* samples with no SERIES record for their ref before them
+                                          (still delivered: the head drops them) */
+    uint64_t fallback_series;          /* series taken from a damaged checkpoint's source files */
 } tsdb_wal_replay_stats_t;
 
 /* Replays the checkpoint then every later segment in order, calling ops for
- * each record; at the first torn or corrupt record it logs, truncates that
- * segment there and drops any later segments (they cannot be trusted to
- * follow), then opens for writing at the end.  dir is the database dir. */
+ * each record.  A damaged stretch of a file is skipped: replay resumes at the
+ * next offset holding a record whose length is plausible and whose CRC
+ * checks, in that file and in later ones; each stretch is logged once and
+ * copied to <dir>/corrupt/.  A damaged tail of the last segment is cut off,
+ * so appends continue after the last good record.  Samples whose ref no
+ * earlier SERIES record defined are counted (orphan_samples; the head drops
+ * them).  When the checkpoint is damaged,
+ * series it lost are taken from the files it was made from (the previous
+ * checkpoint and the segments since, kept until the next checkpoint).  dir is
+ * the database dir. */
 int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wal_replay_ops_t *ops,
                   tsdb_wal_replay_stats_t *stats, tsdb_wal_t **out);
-/* Replays one segment or checkpoint image held in memory (header included):
- * the parser tsdb_wal_open uses for each file, exposed for the fuzz target and
- * tools.  Counts into stats (may be NULL).  *valid_len (may be NULL) is the
- * length of the good prefix: == len when the image is clean, else the offset of
- * the first torn or corrupt record, whose reason goes to *why (may be NULL; set
- * to NULL when clean); that counts one corrupt record and len - *valid_len
- * truncated bytes.  An empty image is a clean empty segment.  Returns 0, a
- * callback's negative return, STRATA_ENOMEM, or STRATA_EVERSION for a valid
- * header of another format version. */
+/* Replays one segment or checkpoint image held in memory (header included)
+ * the way tsdb_wal_open replays each file, skipping damaged stretches (there
+ * is no checkpoint fallback here).  Counts into stats (may be NULL).
+ * *valid_len (may be NULL) is len when the image is clean, else the end of
+ * its last good record (where open would cut a damaged last segment); *why
+ * (may be NULL) is the reason of the first damage, NULL when clean.  An empty
+ * image is a clean empty segment; a short or garbled file header makes the
+ * whole image one damaged region.  Returns 0, a callback's negative return,
+ * STRATA_ENOMEM, or STRATA_EVERSION for a valid header of another format
+ * version. */
 int tsdb_wal_replay_buffer(const uint8_t *buf, size_t len, const tsdb_wal_replay_ops_t *ops,
                            tsdb_wal_replay_stats_t *stats, size_t *valid_len, const char **why);
 
@@ -95,7 +109,8 @@ int tsdb_wal_sync(tsdb_wal_t *wal);
  *   seg = tsdb_wal_rotate(wal)            -- with appends quiesced: later records go to seg
  *   tsdb_wal_checkpoint(wal, seg, &state) -- state = the head as of the rotation
  * writes checkpoint.<seg> (temp file, fsync, rename, fsync dir) then deletes
- * older checkpoints and every segment < seg. */
+ * what the previous checkpoint replaced: checkpoints and segments older than
+ * the previous checkpoint (kept as the fallback for a damaged new one). */
 int tsdb_wal_rotate(tsdb_wal_t *wal, uint64_t *seg);
 int tsdb_wal_checkpoint(tsdb_wal_t *wal, uint64_t seg, const tsdb_wal_batch_t *state);
 

@@ -2,10 +2,13 @@
  * fuzz_wal.c: replays arbitrary bytes as a WAL segment image
  * (tsdb_wal_replay_buffer, the parser tsdb_wal_open runs on every file).
  *
- * Besides memory safety it checks two properties: the good prefix it reports
- * replays cleanly on its own with the same records, and everything it
- * delivered, re-encoded with the batch builders, replays to the same counts
- * (so decode and encode agree on every accepted record).
+ * Replay skips damaged stretches and resynchronises on the next record whose
+ * length is plausible and whose CRC checks.  Besides memory safety it checks:
+ * the stats agree with the reported damage; the prefix up to the end of the
+ * last good record replays on its own to the same records (resync decisions
+ * depend only on the bytes before that point); and everything it delivered,
+ * re-encoded with the batch builders, replays cleanly to the same counts (so
+ * decode and encode agree on every accepted record).
  * Each input is tried twice: as given, and with every record's CRC made
  * right, so mutations reach the record decoder instead of dying at the CRC.
  */
@@ -45,15 +48,16 @@ static void check_one(const uint8_t *data, size_t size)
     const char *why = NULL;
     int rc = tsdb_wal_replay_buffer(data, size, &ops, &st, &valid, &why);
     if (rc == 0) {
-        if (valid > size || (valid < size) != (why != NULL)) abort();
-        if (st.truncated_bytes != size - valid || st.corrupt_records != (why != NULL)) abort();
+        if (valid > size || (why == NULL && valid != size)) abort();
+        if ((why == NULL) != (st.corrupt_records == 0) || (why == NULL) != (st.skipped_bytes == 0)) abort();
+        if (st.skipped_bytes < size - valid || st.skipped_bytes > size || st.truncated_bytes) abort();
 
-        /* the good prefix alone is clean and holds the same records */
+        /* the prefix up to the last good record replays to the same records */
         size_t valid2 = 0;
         const char *why2 = NULL;
         if (tsdb_wal_replay_buffer(data, valid, NULL, &st2, &valid2, &why2) != 0) abort();
-        if (why2 || valid2 != valid || st2.records != st.records || st2.samples != st.samples ||
-            st2.series != st.series)
+        if (valid2 != valid || st2.records != st.records || st2.samples != st.samples ||
+            st2.series != st.series || st2.orphan_samples != st.orphan_samples)
             abort();
 
         /* re-encoded, the delivered records replay to the same counts */
@@ -68,7 +72,9 @@ static void check_one(const uint8_t *data, size_t size)
         tsdb_wal_replay_stats_t st3 = { 0 };
         size_t valid3 = 0;
         if (tsdb_wal_replay_buffer(img, len, NULL, &st3, &valid3, NULL) != 0) abort();
-        if (valid3 != len || st3.series != st.series || st3.samples != st.samples) abort();
+        if (valid3 != len || st3.corrupt_records || st3.series != st.series || st3.samples != st.samples ||
+            st3.orphan_samples != st.orphan_samples)
+            abort();
         free(img);
     }
     tsdb_wal_batch_free(&c.again);
