@@ -3,6 +3,7 @@
  * and applying retention.
  */
 #include "head_internal.h"
+#include "strata_fs.h"
 #include "strata_log.h"
 
 #include <stdlib.h>
@@ -11,8 +12,15 @@
 /* ---- cut ---------------------------------------------------------------------------- */
 
 /* Adds every series of set to w; written[id] (when id < nwritten) grows by
- * the samples the series of head ref id gave. */
-static int copy_series(tsdb_series_set_t *set, tsdb_block_writer_t *w, uint32_t *written, size_t nwritten)
+ * the samples the series of head ref id gave, each such addition logged in
+ * *undo (when given) so a failed window can take its counts back. */
+typedef struct undo {
+    uint32_t (*e)[2]; /* id, samples */
+    size_t n, cap;
+} undo_t;
+
+static int copy_series(tsdb_series_set_t *set, tsdb_block_writer_t *w, uint32_t *written, size_t nwritten,
+                       undo_t *undo)
 {
     int rc;
     while ((rc = tsdb_series_set_next(set)) == 1) {
@@ -23,45 +31,73 @@ static int copy_series(tsdb_series_set_t *set, tsdb_block_writer_t *w, uint32_t 
         if (!rc) rc = tsdb_block_writer_add(w, l, nl, smp, n);
         if (rc) return rc;
         uint32_t id = querier_current_id(set);
-        if (id < nwritten) written[id] += (uint32_t)n;
+        if (id >= nwritten || !n) continue;
+        if (undo && undo->n == undo->cap) {
+            size_t nc = undo->cap ? undo->cap * 2 : 1024;
+            uint32_t(*ne)[2] = realloc(undo->e, nc * sizeof *ne);
+            if (!ne) return STRATA_ENOMEM;
+            undo->e = ne;
+            undo->cap = nc;
+        }
+        if (undo) {
+            undo->e[undo->n][0] = id;
+            undo->e[undo->n++][1] = (uint32_t)n;
+        }
+        written[id] += (uint32_t)n;
     }
     return rc;
 }
 
 /* Writes the head samples of [wmin, wmax] into one block and adds it to the
  * block list; written[id] grows by the samples each series gave, *wrote is
- * set when a block was written.  maint_mu held. */
+ * set when a block was written.  All or nothing: either the block is durable
+ * (files, dir and name fsynced), open and listed, and written[] counts it,
+ * or nothing of it is left on disk (the writer removes its temp dir; a
+ * renamed block that cannot be opened or listed is deleted here) and
+ * written[] is as before, so the head keeps those samples for the retry and
+ * the retry writes one block, not a second copy.  maint_mu held. */
 static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written, size_t nwritten, int *wrote)
 {
     tsdb_series_set_t *set = NULL;
     tsdb_block_writer_t *w = NULL;
+    undo_t undo = { 0 };
     querier_params_t p = { .flags = QUERIER_HEAD | QUERIER_LAZY_HEAD, .mint = wmin, .maxt = wmax };
     int rc = querier_build(db, &p, &set);
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, db->opts.rollup_zero_run_ms, &w);
-    if (!rc) rc = copy_series(set, w, written, nwritten);
+    if (!rc) rc = copy_series(set, w, written, nwritten, &undo);
     tsdb_series_set_free(set);
-    if (rc) {
-        tsdb_block_writer_abort(w);
-        return rc;
-    }
     char id[40];
-    rc = tsdb_block_writer_finish(w, id);
-    if (rc == STRATA_ENOTFOUND) return 0; /* nothing in this window */
-    if (!rc) *wrote = 1;
+    if (rc)
+        tsdb_block_writer_abort(w);
+    else
+        rc = tsdb_block_writer_finish(w, id); /* removes what it wrote on failure */
+    int renamed = !rc;
     tsdb_block_t *b = NULL;
+    if (!rc) rc = tsdb_fail_step();
     if (!rc) rc = tsdb_block_open(db->blocks_dir, id, &b);
     if (!rc) {
         pthread_mutex_lock(&db->blocks_mu);
         rc = db_blocks_add_locked(db, b);
         pthread_mutex_unlock(&db->blocks_mu);
-        if (rc)
-            tsdb_block_close(b);
-        else
-            strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu", b->id,
-                        (long long)b->mint, (long long)b->maxt, (unsigned long long)b->nseries,
-                        (unsigned long long)b->nsamples);
+        if (rc) tsdb_block_close(b);
     }
-    return rc;
+    if (rc && renamed) {
+        char *path = strata_path_join(db->blocks_dir, id);
+        if (path) tsdb_rm_tree(path);
+        free(path);
+        strata_error("cut block could not be opened, deleted it", "block=%s err=\"%s\"", id,
+                     strata_strerror(rc));
+    }
+    if (!rc) {
+        *wrote = 1;
+        strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu", b->id,
+                    (long long)b->mint, (long long)b->maxt, (unsigned long long)b->nseries,
+                    (unsigned long long)b->nsamples);
+    } else {
+        for (size_t i = 0; i < undo.n; i++) written[undo.e[i][0]] -= undo.e[i][1];
+    }
+    free(undo.e);
+    return rc == STRATA_ENOTFOUND && !renamed ? 0 : rc; /* nothing in this window */
 }
 
 /* The aligned block_duration window holding t: its start, or INT64_MIN for
@@ -139,6 +175,22 @@ static void warn_far_range_once(tsdb_t *db, int64_t mint, int64_t maxt, int forc
         "from=%lld to=%lld retention_ms=%lld", (long long)mint, (long long)maxt, (long long)ret);
 }
 
+/* Rotates the WAL and checkpoints it: what a cut that trimmed the head but
+ * failed to checkpoint (the disk was full) still owes.  Until then a restart
+ * would replay samples the blocks hold.  maint_mu held. */
+static int checkpoint_locked(tsdb_t *db)
+{
+    uint64_t seg = 0;
+    pthread_rwlock_wrlock(&db->gate);
+    int rc = tsdb_fail_step();
+    if (!rc) rc = tsdb_wal_rotate(db->wal, &seg);
+    pthread_rwlock_unlock(&db->gate);
+    if (!rc) rc = tsdb_fail_step();
+    if (!rc) rc = head_wal_checkpoint(db, seg);
+    if (!rc) db->cut_pending = 0;
+    return rc;
+}
+
 /* Writes every head sample with t < boundary into blocks, drops them from
  * the head and checkpoints the WAL once.  maint_mu held.
  *
@@ -160,16 +212,22 @@ static void warn_far_range_once(tsdb_t *db, int64_t mint, int64_t maxt, int forc
  * which compaction merges. */
 static int cut_locked(tsdb_t *db, int64_t boundary)
 {
-    const int64_t last = boundary == INT64_MAX ? INT64_MAX : boundary - 1;
+    int64_t last = boundary == INT64_MAX ? INT64_MAX : boundary - 1;
     const int64_t bd = db->opts.block_duration_ms;
     uint32_t *written = NULL;
+    int rc = 0;
+    if (db->cut_pending) {
+        /* the last cut trimmed the head but did not checkpoint: finish that first */
+        rc = checkpoint_locked(db);
+        if (rc) return rc;
+    }
     pthread_rwlock_rdlock(&db->head_lock);
     size_t nwritten = db->next_ref;
     int64_t head_mint = db->head_mint;
     pthread_rwlock_unlock(&db->head_lock);
-    int rc = 0;
     written = calloc(nwritten + 1, sizeof *written);
     if (!written) rc = STRATA_ENOMEM;
+    int wfail = 0; /* the error of a failed window, once earlier windows were written */
     if (!rc && (boundary == INT64_MAX || head_mint == INT64_MAX)) {
         int wrote = 0;
         rc = cut_window(db, INT64_MIN, last, written, nwritten, &wrote);
@@ -177,10 +235,22 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
         /* Samples older than the head's mint may only exist when they arrived
          * after the read above: they stay in the head (counts differ). */
         int64_t ws = window_start(head_mint, bd);
+        int any = 0;
         for (;;) {
             int64_t we = window_end(ws, bd, last), next = INT64_MAX;
             int wrote = 0;
             rc = cut_window(db, ws, we, written, nwritten, &wrote);
+            if (rc && any && ws != INT64_MIN) {
+                /* The windows before ws are durable blocks, listed: the head
+                 * lets go of them now, or the retry would write them again
+                 * (each failed pass one more copy, until the disk is full). */
+                wfail = rc;
+                rc = 0;
+                boundary = ws;
+                last = ws - 1;
+                break;
+            }
+            any |= wrote;
             if (rc || we >= last) break;
             if (wrote) {
                 ws = we + 1;
@@ -244,6 +314,10 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
         }
         if (!rc) rc = head_gc(db);
         pthread_rwlock_unlock(&db->head_lock);
+        /* The head no longer holds what the blocks hold: until a checkpoint
+         * succeeds, every cut first retries it (cut_pending). */
+        db->cut_pending = 1;
+        if (!rc) rc = tsdb_fail_step();
         if (!rc) rc = tsdb_wal_rotate(db->wal, &seg);
         pthread_rwlock_unlock(&db->gate);
         free(buf);
@@ -253,7 +327,10 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
                         "series=%llu", (unsigned long long)kept);
     }
     free(written);
+    if (!rc) rc = tsdb_fail_step();
     if (!rc) rc = head_wal_checkpoint(db, seg);
+    if (!rc) db->cut_pending = 0;
+    if (!rc) rc = wfail;
     /* a failed system call was logged where it failed */
     if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC)
         strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
@@ -274,6 +351,10 @@ int tsdb_cut_head(tsdb_t *db)
 int compact_cut_if_due_locked(tsdb_t *db)
 {
     int64_t bd = db->opts.block_duration_ms;
+    if (db->cut_pending) {
+        int rc = checkpoint_locked(db); /* even when no cut is due */
+        if (rc) return rc;
+    }
     for (int guard = 0; guard < 16; guard++) { /* the next pass goes on */
         pthread_rwlock_rdlock(&db->head_lock);
         int64_t mint = db->head_mint, maxt = db->head_maxt;
@@ -312,7 +393,7 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
     querier_params_t p = { .blks = refs, .nblks = n, .mint = INT64_MIN, .maxt = INT64_MAX };
     int rc = querier_build(db, &p, &set);
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, level + 1, db->opts.rollup_zero_run_ms, &w);
-    if (!rc) rc = copy_series(set, w, NULL, 0);
+    if (!rc) rc = copy_series(set, w, NULL, 0, NULL);
     char id[40];
     tsdb_block_t *nb = NULL;
     if (!rc) {
