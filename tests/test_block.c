@@ -415,6 +415,60 @@ static void test_cut_fails_at_each_step(void **state)
     }
 }
 
+/* Samples below the boundary that arrive while a cut writes its blocks (a
+ * client's backlog after an outage) made the series keep *all* its samples
+ * below the boundary, so the next pass wrote them all again, and again at
+ * every pass while the backlog lasted: each a full copy of the window.  Now
+ * the head drops what the blocks hold and keeps only the late samples,
+ * which the same pass then cuts into a (small, overlapping) block. */
+static tsdb_t *late_db;
+static long late_at;
+
+static void late_append(long step)
+{
+    if (step != late_at) return;
+    tsdb_sample_t s = { 58 * MIN_MS + 30000, 7.5 }; /* inside [0,1h), already written */
+    tsdb_append_result_t res = append(late_db, "__name__=c,w=0", &s, 1);
+    assert_int_equal(res.appended, 1);
+}
+
+static void test_cut_late_samples_not_rewritten(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, CUT_H, 0, 0);
+    cut_fill(db);
+    long before = atomic_load(&tsdb_fail_steps);
+    late_db = db;
+    late_at = before + 40; /* while the second or third window is written */
+    tsdb_fail_step_hook = late_append;
+    assert_ok(cut_due(db));
+    tsdb_fail_step_hook = NULL;
+    assert_true(atomic_load(&tsdb_fail_steps) - before > 40);
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    /* the same pass goes on and cuts the late sample into a block of its own */
+    assert_int_equal(st.head_samples, 61);
+    assert_int_equal(count_dir(dir, "blocks"), 4);
+    assert_ok(cut_due(db)); /* nothing more */
+    uint64_t in_blocks = 0;
+    pthread_mutex_lock(&db->blocks_mu);
+    for (size_t i = 0; i < db->nblocks; i++) in_blocks += db->blocks[i]->nsamples;
+    pthread_mutex_unlock(&db->blocks_mu);
+    assert_int_equal(st.head_samples + in_blocks, CUT_TOTAL + 1);
+    assert_int_equal(count_dir(dir, "blocks"), 4);
+    tsdb_matcher_t m[] = { M(EQ, "w", "0") };
+    char *got = query(db, m, 1, 58 * MIN_MS, 59 * MIN_MS, 1);
+    char want[256];
+    snprintf(want, sizeof want, "{__name__=c,w=0} %lld:%" PRIx64 " %lld:%" PRIx64 " %lld:%" PRIx64,
+             (long long)(58 * MIN_MS), test_double_bits(58), (long long)(58 * MIN_MS + 30000),
+             test_double_bits(7.5), (long long)(59 * MIN_MS), test_double_bits(59));
+    assert_string_equal(got, want);
+    free(got);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 int main(void)
 {
     strata_log_set_level(STRATA_LOG_WARN);
@@ -425,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_page_cache_option),
         cmocka_unit_test(test_failed_block_write_logged_once),
         cmocka_unit_test(test_cut_fails_at_each_step),
+        cmocka_unit_test(test_cut_late_samples_not_rewritten),
         cmocka_unit_test(test_stream_read_bypasses_cache),
         cmocka_unit_test(test_corrupt_chunks),
         cmocka_unit_test(test_corrupt_index_and_meta),

@@ -25,9 +25,12 @@
 _Atomic int tsdb_fail_countdown;
 _Atomic long tsdb_fail_steps;
 
+void (*tsdb_fail_step_hook)(long step);
+
 int tsdb_fail_step(void)
 {
-    atomic_fetch_add(&tsdb_fail_steps, 1);
+    long step = atomic_fetch_add(&tsdb_fail_steps, 1) + 1;
+    if (tsdb_fail_step_hook) tsdb_fail_step_hook(step);
     int c = atomic_load(&tsdb_fail_countdown);
     while (c > 0 && !atomic_compare_exchange_weak(&tsdb_fail_countdown, &c, c - 1)) {}
     if (c != 1) return 0;

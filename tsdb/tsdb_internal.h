@@ -26,9 +26,11 @@
  * rotation, checkpoint) calls tsdb_fail_step(), and the Nth one fails with
  * STRATA_ENOSPC as if the disk were full (the countdown then stays 0).
  * tsdb_fail_steps counts the steps taken, so a test can learn how many a cut
- * has and fail each in turn. */
+ * has and fail each in turn; tsdb_fail_step_hook (when set) is called with
+ * that count at each step, e.g. to append while a cut writes its blocks. */
 extern _Atomic int tsdb_fail_countdown;
 extern _Atomic long tsdb_fail_steps;
+extern void (*tsdb_fail_step_hook)(long step);
 int tsdb_fail_step(void);
 
 static inline int64_t tsdb_floor_div(int64_t a, int64_t b)
