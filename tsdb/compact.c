@@ -347,7 +347,10 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
                  * what the blocks hold, keep only those (before, the series
                  * kept everything, and each later pass wrote it all again). */
                 if (boundary == INT64_MAX) rc = head_series_read(s, INT64_MIN, last, &lo, &nlo, &locap);
-                if (!rc) rc = cut_keep_unwritten(&cl, r, &pc, lo, &nlo, &bb, &bn, &bcap);
+                /* a block that cannot be read back: the series keeps them all, as before */
+                if (!rc && cut_keep_unwritten(&cl, r, &pc, lo, &nlo, &bb, &bn, &bcap))
+                    strata_warn("cut block unreadable, series keeps its samples below the boundary", "ref=%u",
+                                r);
                 if (rc) break;
                 kept++;
             } else {
