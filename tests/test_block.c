@@ -467,6 +467,31 @@ static void test_cut_late_samples_not_rewritten(void **state)
     free(got);
     tsdb_close(db);
     test_tmpdir_free(dir);
+
+    /* the same through tsdb_cut_head (one window, no boundary) */
+    dir = test_tmpdir_new();
+    db = late_db = open_db(dir, CUT_H, 0, 0);
+    append_range(db, "__name__=c,w=0", 0, MIN_MS, 60, 0);
+    late_at = atomic_load(&tsdb_fail_steps) + 15; /* in the block's finish: after the copy */
+    tsdb_fail_step_hook = late_append;
+    assert_ok(tsdb_cut_head(db));
+    tsdb_fail_step_hook = NULL;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.head_samples, 1);
+    assert_int_equal(count_dir(dir, "blocks"), 1);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.head_samples, 0);
+    in_blocks = 0;
+    pthread_mutex_lock(&db->blocks_mu);
+    for (size_t i = 0; i < db->nblocks; i++) in_blocks += db->blocks[i]->nsamples;
+    pthread_mutex_unlock(&db->blocks_mu);
+    assert_int_equal(in_blocks, 61);
+    got = query(db, m, 1, 58 * MIN_MS, 59 * MIN_MS, 1);
+    assert_string_equal(got, want);
+    free(got);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
 }
 
 int main(void)

@@ -313,6 +313,13 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
                 continue;
             }
             rc = head_next_time(db, we, &next);
+            if (rc && any) { /* trim what the windows up to we hold, as above */
+                wfail = rc;
+                rc = 0;
+                boundary = we + 1;
+                last = we;
+                break;
+            }
             if (rc || next > last) break;
             if (((uint64_t)next - (uint64_t)we) / (uint64_t)bd > FAR_GAP_WINDOWS)
                 warn_far_range_once(db, head_mint, next, 1);
@@ -346,7 +353,10 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
                 /* Samples below the boundary arrived during the write: drop
                  * what the blocks hold, keep only those (before, the series
                  * kept everything, and each later pass wrote it all again). */
-                if (boundary == INT64_MAX) rc = head_series_read(s, INT64_MIN, last, &lo, &nlo, &locap);
+                if (boundary == INT64_MAX) { /* nlo was only counted: read them (head_series_read appends) */
+                    nlo = 0;
+                    rc = head_series_read(s, INT64_MIN, last, &lo, &nlo, &locap);
+                }
                 /* a block that cannot be read back: the series keeps them all, as before */
                 if (!rc && cut_keep_unwritten(&cl, r, &pc, lo, &nlo, &bb, &bn, &bcap))
                     strata_warn("cut block unreadable, series keeps its samples below the boundary", "ref=%u",
