@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "test_tsdb_helpers.h"
+#include "db_internal.h"
 #include "strata_log.h"
 #include "tsdb.h"
 
@@ -395,6 +396,213 @@ static void test_failed_block_write_logged_once(void **state)
     test_tmpdir_free(dir);
 }
 
+/* ---- a cut failing at each step (disk full) -------------------------------------- */
+
+#define CUT_H (60 * MIN_MS)
+
+/* Data in the windows [0,1h), [3h,4h), [6h,7h) (one series each, 60 samples)
+ * and 9h..10h (61): a due cut writes three blocks, none merged by the
+ * compaction rules, and keeps 9h..10h in the head. */
+static const int64_t cut_starts[4] = { 0, 3 * CUT_H, 6 * CUT_H, 9 * CUT_H };
+#define CUT_TOTAL (3 * 60 + 61)
+
+static void cut_fill(tsdb_t *db)
+{
+    for (int i = 0; i < 4; i++) {
+        char l[64];
+        snprintf(l, sizeof l, "__name__=c,w=%d", i);
+        append_range(db, l, cut_starts[i], MIN_MS, i == 3 ? 61 : 60, i * 100);
+    }
+}
+
+static int cut_due(tsdb_t *db)
+{
+    pthread_mutex_lock(&db->maint_mu);
+    int rc = compact_cut_if_due_locked(db);
+    pthread_mutex_unlock(&db->maint_mu);
+    return rc;
+}
+
+static size_t count_suffix(const char *dir, const char *suffix)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/blocks", dir);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    size_t n = 0, ls = strlen(suffix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (e->d_name[0] != '.' && l >= ls && !strcmp(e->d_name + l - ls, suffix)) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Every sample reads back, and head plus blocks hold each exactly once (a
+ * duplicate would be merged away on read, so the counts are checked too);
+ * every block dir on disk is a listed block, no temp dir is left. */
+static void cut_check(tsdb_t *db, const char *dir)
+{
+    for (int i = 0; i < 4; i++) {
+        char l[64], v[8];
+        snprintf(l, sizeof l, "__name__=c,w=%d", i);
+        snprintf(v, sizeof v, "%d", i);
+        tsdb_matcher_t m[] = { M(EQ, "w", v) };
+        char *want = expect_range(l, cut_starts[i], MIN_MS, i == 3 ? 61 : 60, i * 100);
+        char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+    }
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    uint64_t in_blocks = 0;
+    pthread_mutex_lock(&db->blocks_mu);
+    for (size_t i = 0; i < db->nblocks; i++) in_blocks += db->blocks[i]->nsamples;
+    size_t listed = db->nblocks;
+    pthread_mutex_unlock(&db->blocks_mu);
+    if (st.head_samples + in_blocks != CUT_TOTAL)
+        print_message("head %llu blocks %llu listed %zu\n", (unsigned long long)st.head_samples,
+                      (unsigned long long)in_blocks, listed);
+    assert_int_equal(st.head_samples + in_blocks, CUT_TOTAL);
+    assert_int_equal(count_suffix(dir, ".tmp"), 0);
+    assert_int_equal(count_dir(dir, "blocks"), listed);
+}
+
+/* The disk filled during a head cut; once space was freed every retry wrote
+ * the windows already cut again (the head was only trimmed when all windows
+ * succeeded), filling the disk again.  For each step of a cut (every
+ * create, write, fsync and rename of each block, opening it, the WAL
+ * rotation and the checkpoint) the step fails with ENOSPC: the failed cut
+ * leaves no temp dir and no block it did not list, the head still holds
+ * every sample no block holds, the retry writes exactly the missing blocks
+ * (three in all), and a reopen finds exactly them and the head. */
+static void test_cut_fails_at_each_step(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, CUT_H, 0, 0);
+    cut_fill(db);
+    long before = atomic_load(&tsdb_fail_steps);
+    assert_ok(cut_due(db));
+    long steps = atomic_load(&tsdb_fail_steps) - before;
+    cut_check(db, dir);
+    assert_int_equal(count_dir(dir, "blocks"), 3);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+    assert_true(steps > 20);
+    for (long k = 1; k <= steps; k++) {
+        dir = test_tmpdir_new();
+        db = open_db(dir, CUT_H, 0, 0);
+        cut_fill(db);
+        atomic_store(&tsdb_fail_countdown, (int)k);
+        int rc = cut_due(db);
+        assert_int_equal(atomic_load(&tsdb_fail_countdown), 0);
+        assert_int_equal(rc, STRATA_ENOSPC);
+        cut_check(db, dir);
+        assert_ok(cut_due(db)); /* space freed: the retry */
+        cut_check(db, dir);
+        assert_int_equal(count_dir(dir, "blocks"), 3);
+        tsdb_stats_t st;
+        tsdb_get_stats(db, &st);
+        assert_int_equal(st.head_samples, 61);
+        assert_ok(cut_due(db)); /* nothing due: nothing written */
+        assert_int_equal(count_dir(dir, "blocks"), 3);
+        tsdb_close(db);
+        /* a temp dir left by a crash is removed at open */
+        char p[600];
+        snprintf(p, sizeof p, "%s/blocks/01crashed.tmp", dir);
+        assert_int_equal(mkdir(p, 0755), 0);
+        db = open_db(dir, CUT_H, 0, 0);
+        cut_check(db, dir);
+        assert_int_equal(count_dir(dir, "blocks"), 3);
+        tsdb_get_stats(db, &st);
+        assert_int_equal(st.head_samples, 61); /* the WAL was checkpointed */
+        tsdb_close(db);
+        test_tmpdir_free(dir);
+    }
+}
+
+/* Samples below the boundary that arrive while a cut writes its blocks (a
+ * client's backlog after an outage) made the series keep *all* its samples
+ * below the boundary, so the next pass wrote them all again, and again at
+ * every pass while the backlog lasted: each a full copy of the window.  Now
+ * the head drops what the blocks hold and keeps only the late samples,
+ * which the same pass then cuts into a (small, overlapping) block. */
+static tsdb_t *late_db;
+static long late_at;
+
+static void late_append(long step)
+{
+    if (step != late_at) return;
+    tsdb_sample_t s = { 58 * MIN_MS + 30000, 7.5 }; /* inside [0,1h), already written */
+    tsdb_append_result_t res = append(late_db, "__name__=c,w=0", &s, 1);
+    assert_int_equal(res.appended, 1);
+}
+
+static void test_cut_late_samples_not_rewritten(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, CUT_H, 0, 0);
+    cut_fill(db);
+    long before = atomic_load(&tsdb_fail_steps);
+    late_db = db;
+    late_at = before + 40; /* while the second or third window is written */
+    tsdb_fail_step_hook = late_append;
+    assert_ok(cut_due(db));
+    tsdb_fail_step_hook = NULL;
+    assert_true(atomic_load(&tsdb_fail_steps) - before > 40);
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    /* the same pass goes on and cuts the late sample into a block of its own */
+    assert_int_equal(st.head_samples, 61);
+    assert_int_equal(count_dir(dir, "blocks"), 4);
+    assert_ok(cut_due(db)); /* nothing more */
+    uint64_t in_blocks = 0;
+    pthread_mutex_lock(&db->blocks_mu);
+    for (size_t i = 0; i < db->nblocks; i++) in_blocks += db->blocks[i]->nsamples;
+    pthread_mutex_unlock(&db->blocks_mu);
+    assert_int_equal(st.head_samples + in_blocks, CUT_TOTAL + 1);
+    assert_int_equal(count_dir(dir, "blocks"), 4);
+    tsdb_matcher_t m[] = { M(EQ, "w", "0") };
+    char *got = query(db, m, 1, 58 * MIN_MS, 59 * MIN_MS, 1);
+    char want[256];
+    snprintf(want, sizeof want, "{__name__=c,w=0} %lld:%" PRIx64 " %lld:%" PRIx64 " %lld:%" PRIx64,
+             (long long)(58 * MIN_MS), test_double_bits(58), (long long)(58 * MIN_MS + 30000),
+             test_double_bits(7.5), (long long)(59 * MIN_MS), test_double_bits(59));
+    assert_string_equal(got, want);
+    free(got);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+
+    /* the same through tsdb_cut_head (one window, no boundary) */
+    dir = test_tmpdir_new();
+    db = late_db = open_db(dir, CUT_H, 0, 0);
+    append_range(db, "__name__=c,w=0", 0, MIN_MS, 60, 0);
+    late_at = atomic_load(&tsdb_fail_steps) + 15; /* in the block's finish: after the copy */
+    tsdb_fail_step_hook = late_append;
+    assert_ok(tsdb_cut_head(db));
+    tsdb_fail_step_hook = NULL;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.head_samples, 1);
+    assert_int_equal(count_dir(dir, "blocks"), 1);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.head_samples, 0);
+    in_blocks = 0;
+    pthread_mutex_lock(&db->blocks_mu);
+    for (size_t i = 0; i < db->nblocks; i++) in_blocks += db->blocks[i]->nsamples;
+    pthread_mutex_unlock(&db->blocks_mu);
+    assert_int_equal(in_blocks, 61);
+    got = query(db, m, 1, 58 * MIN_MS, 59 * MIN_MS, 1);
+    assert_string_equal(got, want);
+    free(got);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 int main(void)
 {
     strata_log_set_level(STRATA_LOG_WARN);
@@ -404,6 +612,8 @@ int main(void)
         cmocka_unit_test(test_meta_records_zero_run),
         cmocka_unit_test(test_page_cache_option),
         cmocka_unit_test(test_failed_block_write_logged_once),
+        cmocka_unit_test(test_cut_fails_at_each_step),
+        cmocka_unit_test(test_cut_late_samples_not_rewritten),
         cmocka_unit_test(test_stream_read_bypasses_cache),
         cmocka_unit_test(test_damaged_chunk_page),
         cmocka_unit_test(test_damaged_page_compaction),

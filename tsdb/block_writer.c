@@ -22,6 +22,23 @@
 #include <unistd.h>
 #include <zstd.h>
 
+_Atomic int tsdb_fail_countdown;
+_Atomic long tsdb_fail_steps;
+
+void (*tsdb_fail_step_hook)(long step);
+
+int tsdb_fail_step(void)
+{
+    long step = atomic_fetch_add(&tsdb_fail_steps, 1) + 1;
+    if (tsdb_fail_step_hook) tsdb_fail_step_hook(step);
+    int c = atomic_load(&tsdb_fail_countdown);
+    while (c > 0 && !atomic_compare_exchange_weak(&tsdb_fail_countdown, &c, c - 1)) {}
+    if (c != 1) return 0;
+    strata_error("injected failure (test)", "err=\"%s\"", strerror(ENOSPC));
+    errno = ENOSPC;
+    return STRATA_ENOSPC;
+}
+
 int tsdb_write_all(int fd, const void *p, size_t n)
 {
     const uint8_t *s = p;
@@ -54,7 +71,7 @@ static int pagew_open(pagew_t *pw, const char *path)
     memset(pw, 0, sizeof *pw);
     pw->path = strdup(path);
     if (!pw->path) return STRATA_ENOMEM;
-    pw->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pw->fd = tsdb_fail_step() ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (pw->fd < 0) return strata_io_error("cannot create block file", path);
     pw->cctx = ZSTD_createCCtx();
     if (!pw->cctx) return STRATA_ENOMEM;
@@ -79,7 +96,7 @@ static int pagew_flush(pagew_t *pw)
         return STRATA_EIO;
     }
     uint32_t hdr[3] = { (uint32_t)pw->raw.n, (uint32_t)cl, tsdb_crc32c(0, pw->comp, cl) };
-    if (tsdb_write_all(pw->fd, hdr, sizeof hdr) || tsdb_write_all(pw->fd, pw->comp, cl))
+    if (tsdb_fail_step() || tsdb_write_all(pw->fd, hdr, sizeof hdr) || tsdb_write_all(pw->fd, pw->comp, cl))
         return strata_io_error("block file write failed", pw->path);
     pw->off += sizeof hdr + cl;
     pw->raw.n = 0;
@@ -101,7 +118,8 @@ static int pagew_close(pagew_t *pw, int keep)
     int rc = 0;
     if (keep) {
         rc = pagew_flush(pw);
-        if (!rc && fsync(pw->fd) != 0) rc = strata_io_error("block file fsync failed", pw->path);
+        if (!rc && (tsdb_fail_step() || fsync(pw->fd) != 0))
+            rc = strata_io_error("block file fsync failed", pw->path);
     }
     if (pw->fd >= 0) close(pw->fd);
     free(pw->path);
@@ -197,7 +215,7 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_r
         tsdb_block_writer_abort(w);
         return STRATA_ENOMEM;
     }
-    if (mkdir(w->tmp, 0755) != 0) {
+    if (tsdb_fail_step() || mkdir(w->tmp, 0755) != 0) {
         int rc = strata_io_error("cannot create block dir", w->tmp);
         free(w->tmp);
         w->tmp = NULL;
@@ -296,10 +314,11 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
 {
     char *path = strata_path_join(dir, name);
     if (!path) return STRATA_ENOMEM;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = tsdb_fail_step() ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int rc = fd < 0 ? strata_io_error("cannot create block file", path) : 0;
-    if (!rc && tsdb_write_all(fd, p, n)) rc = strata_io_error("block file write failed", path);
-    if (!rc && fsync(fd) != 0) rc = strata_io_error("block file fsync failed", path);
+    if (!rc && (tsdb_fail_step() || tsdb_write_all(fd, p, n)))
+        rc = strata_io_error("block file write failed", path);
+    if (!rc && (tsdb_fail_step() || fsync(fd) != 0)) rc = strata_io_error("block file fsync failed", path);
     if (fd >= 0) close(fd);
     free(path);
     return rc;
@@ -327,17 +346,29 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         if (rc) rc = STRATA_ENOMEM;
     }
     if (!rc) rc = write_file(w->tmp, "meta", meta.p, meta.n);
-    if (!rc) rc = strata_fsync_dir(w->tmp);
-    if (!rc && rename(w->tmp, w->final) != 0)
+    if (!rc)
+        rc = tsdb_fail_step() ? strata_io_error("block dir fsync failed", w->tmp) : strata_fsync_dir(w->tmp);
+    if (!rc && (tsdb_fail_step() || rename(w->tmp, w->final) != 0))
         rc = strata_io_error("cannot rename block into place", w->final);
     if (!rc) {
+        /* Renamed: from here on the block is only kept once its name is
+         * durable; otherwise it goes, so a failed finish leaves nothing a
+         * retry could duplicate (and nothing a crash could resurrect). */
         char *parent = strdup(w->final), *slash = parent ? strrchr(parent, '/') : NULL;
-        if (slash) {
+        if (!slash)
+            rc = STRATA_ENOMEM;
+        else {
             *slash = 0;
-            rc = strata_fsync_dir(parent);
+            rc = tsdb_fail_step() ? strata_io_error("blocks dir fsync failed", parent)
+                                  : strata_fsync_dir(parent);
+        }
+        if (rc) {
+            tsdb_rm_tree(w->final);
+            if (slash) strata_fsync_dir(parent);
+        } else {
+            memcpy(id_out, w->id, sizeof w->id);
         }
         free(parent);
-        memcpy(id_out, w->id, sizeof w->id);
         free(w->tmp);
         w->tmp = NULL; /* nothing to remove any more */
     }                  /* (a failed system call was logged where it failed) */

@@ -3,6 +3,7 @@
  * and applying retention.
  */
 #include "head_internal.h"
+#include "strata_fs.h"
 #include "strata_log.h"
 
 #include <stdlib.h>
@@ -10,11 +11,30 @@
 
 /* ---- cut ---------------------------------------------------------------------------- */
 
-/* Adds every series of set to w; written[id] (when id < nwritten) grows by
- * the samples the series of head ref id gave. */
-static int copy_series(tsdb_series_set_t *set, tsdb_block_writer_t *w, uint32_t *written, size_t nwritten)
+/* What the blocks of one cut hold: per head ref id < n, written[id] counts
+ * the samples its series gave; first[id] - 1 is the latest of its entries,
+ * each naming one block (blk[win]) and the series' ordinal in it, so a
+ * series that gained samples below the boundary during the write can drop
+ * exactly the samples the blocks hold (read back), and a failed window can
+ * take its entries back. */
+typedef struct cut_entry {
+    uint32_t id, n, idx, win, next;
+} cut_entry_t;
+
+typedef struct cut_log {
+    size_t n;
+    uint32_t *written, *first;
+    cut_entry_t *e;
+    size_t ne, ecap;
+    tsdb_block_t **blk;
+    size_t nblk, blkcap;
+} cut_log_t;
+
+/* Adds every series of set to w, logging in cl (when given) what each head series gave. */
+static int copy_series(tsdb_series_set_t *set, tsdb_block_writer_t *w, cut_log_t *cl)
 {
     int rc;
+    uint32_t idx = 0;
     while ((rc = tsdb_series_set_next(set)) == 1) {
         size_t nl, n;
         const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
@@ -23,45 +43,116 @@ static int copy_series(tsdb_series_set_t *set, tsdb_block_writer_t *w, uint32_t 
         if (!rc) rc = tsdb_block_writer_add(w, l, nl, smp, n);
         if (rc) return rc;
         uint32_t id = querier_current_id(set);
-        if (id < nwritten) written[id] += (uint32_t)n;
+        if (!cl || id >= cl->n || !n) {
+            idx += n != 0;
+            continue;
+        }
+        if (cl->ne == cl->ecap) {
+            size_t nc = cl->ecap ? cl->ecap * 2 : 1024;
+            cut_entry_t *ne = realloc(cl->e, nc * sizeof *ne);
+            if (!ne) return STRATA_ENOMEM;
+            cl->e = ne;
+            cl->ecap = nc;
+        }
+        cl->e[cl->ne] = (cut_entry_t){ id, (uint32_t)n, idx++, (uint32_t)cl->nblk, cl->first[id] };
+        cl->first[id] = (uint32_t)++cl->ne;
+        cl->written[id] += (uint32_t)n;
     }
     return rc;
 }
 
 /* Writes the head samples of [wmin, wmax] into one block and adds it to the
- * block list; written[id] grows by the samples each series gave, *wrote is
- * set when a block was written.  maint_mu held. */
-static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, uint32_t *written, size_t nwritten, int *wrote)
+ * block list and to cl; *wrote is set when a block was written.  All or
+ * nothing: either the block is durable (files, dir and name fsynced), open
+ * and listed, and cl counts it, or nothing of it is left on disk (the writer
+ * removes its temp dir; a renamed block that cannot be opened or listed is
+ * deleted here) and cl is as before, so the head keeps those samples for
+ * the retry and the retry writes one block, not a second copy.  maint_mu
+ * held (so the listed block stays until the cut is done). */
+static int cut_window(tsdb_t *db, int64_t wmin, int64_t wmax, cut_log_t *cl, int *wrote)
 {
     tsdb_series_set_t *set = NULL;
     tsdb_block_writer_t *w = NULL;
+    size_t mark = cl->ne;
     querier_params_t p = { .flags = QUERIER_HEAD | QUERIER_LAZY_HEAD, .mint = wmin, .maxt = wmax };
     int rc = querier_build(db, &p, &set);
-    if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, db->opts.rollup_zero_run_ms, &w);
-    if (!rc) rc = copy_series(set, w, written, nwritten);
-    tsdb_series_set_free(set);
-    if (rc) {
-        tsdb_block_writer_abort(w);
-        return rc;
+    if (!rc && cl->nblk == cl->blkcap) {
+        size_t nc = cl->blkcap ? cl->blkcap * 2 : 16;
+        tsdb_block_t **nb = realloc(cl->blk, nc * sizeof *nb);
+        if (!nb)
+            rc = STRATA_ENOMEM;
+        else {
+            cl->blk = nb;
+            cl->blkcap = nc;
+        }
     }
+    if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, 1, db->opts.rollup_zero_run_ms, &w);
+    if (!rc) rc = copy_series(set, w, cl);
+    tsdb_series_set_free(set);
     char id[40];
-    rc = tsdb_block_writer_finish(w, id);
-    if (rc == STRATA_ENOTFOUND) return 0; /* nothing in this window */
-    if (!rc) *wrote = 1;
+    if (rc)
+        tsdb_block_writer_abort(w);
+    else
+        rc = tsdb_block_writer_finish(w, id); /* removes what it wrote on failure */
+    int renamed = !rc;
     tsdb_block_t *b = NULL;
+    if (!rc) rc = tsdb_fail_step();
     if (!rc) rc = tsdb_block_open(db->blocks_dir, id, &b);
     if (!rc) {
         pthread_mutex_lock(&db->blocks_mu);
         rc = db_blocks_add_locked(db, b);
         pthread_mutex_unlock(&db->blocks_mu);
-        if (rc)
-            tsdb_block_close(b);
-        else
-            strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu", b->id,
-                        (long long)b->mint, (long long)b->maxt, (unsigned long long)b->nseries,
-                        (unsigned long long)b->nsamples);
+        if (rc) tsdb_block_close(b);
     }
-    return rc;
+    if (rc && renamed) {
+        char *path = strata_path_join(db->blocks_dir, id);
+        if (path) tsdb_rm_tree(path);
+        free(path);
+        strata_error("cut block could not be opened, deleted it", "block=%s err=\"%s\"", id,
+                     strata_strerror(rc));
+    }
+    if (!rc) {
+        *wrote = 1;
+        cl->blk[cl->nblk++] = b;
+        strata_info("head cut into block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu", b->id,
+                    (long long)b->mint, (long long)b->maxt, (unsigned long long)b->nseries,
+                    (unsigned long long)b->nsamples);
+    } else {
+        while (cl->ne > mark) {
+            const cut_entry_t *e = &cl->e[--cl->ne];
+            cl->written[e->id] -= e->n;
+            cl->first[e->id] = e->next;
+        }
+    }
+    return rc == STRATA_ENOTFOUND && !renamed ? 0 : rc; /* nothing in this window */
+}
+
+static int cmp_sample_t(const void *a, const void *b)
+{
+    int64_t x = ((const tsdb_sample_t *)a)->t, y = ((const tsdb_sample_t *)b)->t;
+    return (x > y) - (x < y);
+}
+
+/* lo[0..*nlo) (sorted head samples of series id below the boundary) loses
+ * the samples the cut's blocks hold; what stays arrived during the write. */
+static int cut_keep_unwritten(const cut_log_t *cl, uint32_t id, tsdb_page_cache_t *pc, tsdb_sample_t *lo,
+                              size_t *nlo, tsdb_sample_t **bb, size_t *bn, size_t *bcap)
+{
+    *bn = 0;
+    for (uint32_t k = cl->first[id]; k; k = cl->e[k - 1].next) {
+        const cut_entry_t *e = &cl->e[k - 1];
+        int rc = tsdb_block_series_samples(cl->blk[e->win], e->idx, INT64_MIN, INT64_MAX, pc, bb, bn, bcap);
+        if (rc) return rc;
+    }
+    qsort(*bb, *bn, sizeof **bb, cmp_sample_t);
+    size_t w = 0, j = 0;
+    for (size_t i = 0; i < *nlo; i++) {
+        while (j < *bn && (*bb)[j].t < lo[i].t) j++;
+        if (j < *bn && (*bb)[j].t == lo[i].t) continue; /* the block has it */
+        lo[w++] = lo[i];
+    }
+    *nlo = w;
+    return 0;
 }
 
 /* The aligned block_duration window holding t: its start, or INT64_MIN for
@@ -139,6 +230,22 @@ static void warn_far_range_once(tsdb_t *db, int64_t mint, int64_t maxt, int forc
         "from=%lld to=%lld retention_ms=%lld", (long long)mint, (long long)maxt, (long long)ret);
 }
 
+/* Rotates the WAL and checkpoints it: what a cut that trimmed the head but
+ * failed to checkpoint (the disk was full) still owes.  Until then a restart
+ * would replay samples the blocks hold.  maint_mu held. */
+static int checkpoint_locked(tsdb_t *db)
+{
+    uint64_t seg = 0;
+    pthread_rwlock_wrlock(&db->gate);
+    int rc = tsdb_fail_step();
+    if (!rc) rc = tsdb_wal_rotate(db->wal, &seg);
+    pthread_rwlock_unlock(&db->gate);
+    if (!rc) rc = tsdb_fail_step();
+    if (!rc) rc = head_wal_checkpoint(db, seg);
+    if (!rc) db->cut_pending = 0;
+    return rc;
+}
+
 /* Writes every head sample with t < boundary into blocks, drops them from
  * the head and checkpoints the WAL once.  maint_mu held.
  *
@@ -160,33 +267,59 @@ static void warn_far_range_once(tsdb_t *db, int64_t mint, int64_t maxt, int forc
  * which compaction merges. */
 static int cut_locked(tsdb_t *db, int64_t boundary)
 {
-    const int64_t last = boundary == INT64_MAX ? INT64_MAX : boundary - 1;
+    int64_t last = boundary == INT64_MAX ? INT64_MAX : boundary - 1;
     const int64_t bd = db->opts.block_duration_ms;
-    uint32_t *written = NULL;
+    cut_log_t cl = { 0 };
+    int rc = 0;
+    if (db->cut_pending) {
+        /* the last cut trimmed the head but did not checkpoint: finish that first */
+        rc = checkpoint_locked(db);
+        if (rc) return rc;
+    }
     pthread_rwlock_rdlock(&db->head_lock);
-    size_t nwritten = db->next_ref;
+    cl.n = db->next_ref;
     int64_t head_mint = db->head_mint;
     pthread_rwlock_unlock(&db->head_lock);
-    int rc = 0;
-    written = calloc(nwritten + 1, sizeof *written);
-    if (!written) rc = STRATA_ENOMEM;
+    cl.written = calloc(cl.n + 1, sizeof *cl.written);
+    cl.first = calloc(cl.n + 1, sizeof *cl.first);
+    if (!cl.written || !cl.first) rc = STRATA_ENOMEM;
+    int wfail = 0; /* the error of a failed window, once earlier windows were written */
     if (!rc && (boundary == INT64_MAX || head_mint == INT64_MAX)) {
         int wrote = 0;
-        rc = cut_window(db, INT64_MIN, last, written, nwritten, &wrote);
+        rc = cut_window(db, INT64_MIN, last, &cl, &wrote);
     } else if (!rc && head_mint <= last) {
         /* Samples older than the head's mint may only exist when they arrived
          * after the read above: they stay in the head (counts differ). */
         int64_t ws = window_start(head_mint, bd);
+        int any = 0;
         for (;;) {
             int64_t we = window_end(ws, bd, last), next = INT64_MAX;
             int wrote = 0;
-            rc = cut_window(db, ws, we, written, nwritten, &wrote);
+            rc = cut_window(db, ws, we, &cl, &wrote);
+            if (rc && any && ws != INT64_MIN) {
+                /* The windows before ws are durable blocks, listed: the head
+                 * lets go of them now, or the retry would write them again
+                 * (each failed pass one more copy, until the disk is full). */
+                wfail = rc;
+                rc = 0;
+                boundary = ws;
+                last = ws - 1;
+                break;
+            }
+            any |= wrote;
             if (rc || we >= last) break;
             if (wrote) {
                 ws = we + 1;
                 continue;
             }
             rc = head_next_time(db, we, &next);
+            if (rc && any) { /* trim what the windows up to we hold, as above */
+                wfail = rc;
+                rc = 0;
+                boundary = we + 1;
+                last = we;
+                break;
+            }
             if (rc || next > last) break;
             if (((uint64_t)next - (uint64_t)we) / (uint64_t)bd > FAR_GAP_WINDOWS)
                 warn_far_range_once(db, head_mint, next, 1);
@@ -199,8 +332,10 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
          * between see both copies, which the merge deduplicates. */
         pthread_rwlock_wrlock(&db->gate);
         pthread_rwlock_wrlock(&db->head_lock);
-        tsdb_sample_t *buf = NULL, *lo = NULL;
-        size_t cap = 0, locap = 0;
+        tsdb_sample_t *buf = NULL, *lo = NULL, *bb = NULL;
+        size_t cap = 0, locap = 0, bn = 0, bcap = 0;
+        tsdb_page_cache_t pc;
+        memset(&pc, 0, sizeof pc);
         db->head_mint = INT64_MAX;
         db->head_maxt = INT64_MIN;
         db->head_series = 0;
@@ -213,14 +348,31 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
                 nlo = head_series_chunk_samples(s) + s->nraw + s->nooo;
             else
                 rc = head_series_read(s, INT64_MIN, last, &lo, &nlo, &locap);
-            if (!rc && nlo && r < nwritten && written[r] == nlo) {
+            uint32_t wr = r < cl.n ? cl.written[r] : 0;
+            if (!rc && nlo && wr && wr != nlo) {
+                /* Samples below the boundary arrived during the write: drop
+                 * what the blocks hold, keep only those (before, the series
+                 * kept everything, and each later pass wrote it all again). */
+                if (boundary == INT64_MAX) { /* nlo was only counted: read them (head_series_read appends) */
+                    nlo = 0;
+                    rc = head_series_read(s, INT64_MIN, last, &lo, &nlo, &locap);
+                }
+                /* a block that cannot be read back: the series keeps them all, as before */
+                if (!rc && cut_keep_unwritten(&cl, r, &pc, lo, &nlo, &bb, &bn, &bcap))
+                    strata_warn("cut block unreadable, series keeps its samples below the boundary", "ref=%u",
+                                r);
+                if (rc) break;
+                kept++;
+            } else {
+                nlo = 0;
+            }
+            if (!rc && wr) {
                 if (boundary != INT64_MAX) rc = head_series_read(s, boundary, INT64_MAX, &buf, &n, &cap);
                 if (rc) break;
                 db->head_samples -= head_series_chunk_samples(s);
                 head_series_free_data(db, s);
+                for (size_t k = 0; !rc && k < nlo; k++) rc = head_series_push(db, s, lo[k].t, lo[k].v);
                 for (size_t k = 0; !rc && k < n; k++) rc = head_series_push(db, s, buf[k].t, buf[k].v);
-            } else if (nlo) {
-                kept++;
             }
             if (!rc && (s->nraw || s->nchunks || s->nooo)) {
                 /* bounds from the chunk headers and buffers: nothing decoded */
@@ -244,16 +396,28 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
         }
         if (!rc) rc = head_gc(db);
         pthread_rwlock_unlock(&db->head_lock);
+        /* The head no longer holds what the blocks hold: until a checkpoint
+         * succeeds, every cut first retries it (cut_pending). */
+        db->cut_pending = 1;
+        if (!rc) rc = tsdb_fail_step();
         if (!rc) rc = tsdb_wal_rotate(db->wal, &seg);
         pthread_rwlock_unlock(&db->gate);
         free(buf);
         free(lo);
+        free(bb);
+        tsdb_page_cache_free(&pc);
         if (kept)
-            strata_info("series kept below the cut boundary (out-of-order samples arrived during the cut)",
+            strata_info("series kept samples below the cut boundary that arrived during the cut",
                         "series=%llu", (unsigned long long)kept);
     }
-    free(written);
+    free(cl.written);
+    free(cl.first);
+    free(cl.e);
+    free(cl.blk);
+    if (!rc) rc = tsdb_fail_step();
     if (!rc) rc = head_wal_checkpoint(db, seg);
+    if (!rc) db->cut_pending = 0;
+    if (!rc) rc = wfail;
     /* a failed system call was logged where it failed */
     if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC)
         strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
@@ -274,6 +438,10 @@ int tsdb_cut_head(tsdb_t *db)
 int compact_cut_if_due_locked(tsdb_t *db)
 {
     int64_t bd = db->opts.block_duration_ms;
+    if (db->cut_pending) {
+        int rc = checkpoint_locked(db); /* even when no cut is due */
+        if (rc) return rc;
+    }
     for (int guard = 0; guard < 16; guard++) { /* the next pass goes on */
         pthread_rwlock_rdlock(&db->head_lock);
         int64_t mint = db->head_mint, maxt = db->head_maxt;
@@ -312,7 +480,7 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
     querier_params_t p = { .blks = refs, .nblks = n, .mint = INT64_MIN, .maxt = INT64_MAX };
     int rc = querier_build(db, &p, &set);
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, level + 1, db->opts.rollup_zero_run_ms, &w);
-    if (!rc) rc = copy_series(set, w, NULL, 0);
+    if (!rc) rc = copy_series(set, w, NULL);
     char id[40];
     tsdb_block_t *nb = NULL;
     if (!rc) {

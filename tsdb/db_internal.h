@@ -65,6 +65,7 @@ struct tsdb {
     uint64_t wal_corruptions;
     atomic_int replaying, closed;
     atomic_int warned_far_range; /* compact.c: logged once per open */
+    int cut_pending;             /* compact.c, maint_mu: head trimmed, WAL not yet checkpointed */
 
     pthread_t bg;
     int bg_started, stopping;

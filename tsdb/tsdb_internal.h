@@ -19,6 +19,20 @@
 #include "strata_arena.h"
 #include "tsdb.h"
 
+/* ---- test-only fault injection -------------------------------------------
+ * tsdb_fail_countdown is 0 outside tests.  A test sets it to N > 0: every
+ * step of a block write (create the temp dir, open/write/fsync a file, fsync
+ * the dir, rename, fsync the parent) and of a cut (open the new block, WAL
+ * rotation, checkpoint) calls tsdb_fail_step(), and the Nth one fails with
+ * STRATA_ENOSPC as if the disk were full (the countdown then stays 0).
+ * tsdb_fail_steps counts the steps taken, so a test can learn how many a cut
+ * has and fail each in turn; tsdb_fail_step_hook (when set) is called with
+ * that count at each step, e.g. to append while a cut writes its blocks. */
+extern _Atomic int tsdb_fail_countdown;
+extern _Atomic long tsdb_fail_steps;
+extern void (*tsdb_fail_step_hook)(long step);
+int tsdb_fail_step(void);
+
 static inline int64_t tsdb_floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
