@@ -88,16 +88,16 @@ static void test_select_sees_only_its_tenant(void **state)
     const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
     char got[256];
     api_read_set_t *set;
-    assert_ok(api_read_select(f->src, 1, 0, m, 1, 0, 10000, &set));
+    assert_ok(api_read_select(f->src, 1, 0, NULL, m, 1, 0, 10000, &set));
     collect(set, got, sizeof got);
     api_read_set_free(set);
     assert_string_equal(got, "1/up/10;");
-    assert_ok(api_read_select(f->src, 2, 0, m, 1, 0, 10000, &set));
+    assert_ok(api_read_select(f->src, 2, 0, NULL, m, 1, 0, 10000, &set));
     collect(set, got, sizeof got);
     api_read_set_free(set);
     assert_string_equal(got, "2/down/30;2/up/20;");
     /* a tenant with no series sees nothing, not everyone's */
-    assert_ok(api_read_select(f->src, 3, 0, m, 1, 0, 10000, &set));
+    assert_ok(api_read_select(f->src, 3, 0, NULL, m, 1, 0, 10000, &set));
     collect(set, got, sizeof got);
     api_read_set_free(set);
     assert_string_equal(got, "");
@@ -109,7 +109,7 @@ static void test_all_tenants_for_rebuilds(void **state)
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
     char got[256];
     api_read_set_t *set;
-    assert_ok(api_read_select(f->src, 0, API_READ_ALL_TENANTS | API_READ_STREAM, m, 1, 0, 10000, &set));
+    assert_ok(api_read_select(f->src, 0, API_READ_ALL_TENANTS | API_READ_STREAM, NULL, m, 1, 0, 10000, &set));
     collect(set, got, sizeof got);
     api_read_set_free(set);
     assert_string_equal(got, "1/up/10;2/up/20;");
@@ -121,11 +121,12 @@ static void test_tenant_label_in_a_selector_is_refused(void **state)
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" },
                                  { TSDB_MATCH_EQ, INGEST_TENANT_LABEL, "2" } };
     api_read_set_t *set = (api_read_set_t *)1;
-    assert_err(api_read_select(f->src, 1, 0, m, 2, 0, 10000, &set), STRATA_EINVAL);
+    assert_err(api_read_select(f->src, 1, 0, NULL, m, 2, 0, 10000, &set), STRATA_EINVAL);
     assert_null(set);
     tsdb_matcher_t many[API_READ_MAX_MATCHERS];
     for (size_t i = 0; i < API_READ_MAX_MATCHERS; i++) many[i] = m[0];
-    assert_err(api_read_select(f->src, 1, 0, many, API_READ_MAX_MATCHERS, 0, 10000, &set), STRATA_ELIMIT);
+    assert_err(api_read_select(f->src, 1, 0, NULL, many, API_READ_MAX_MATCHERS, 0, 10000, &set),
+               STRATA_ELIMIT);
 }
 
 static void test_rollups_through_the_seam(void **state)
@@ -134,7 +135,7 @@ static void test_rollups_through_the_seam(void **state)
     assert_true(api_read_source_caps(f->src) & API_READ_CAP_ROLLUPS);
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
     api_read_set_t *set;
-    assert_ok(api_read_select(f->src, 2, 0, m, 1, 0, TSDB_ROLLUP_5M, &set));
+    assert_ok(api_read_select(f->src, 2, 0, NULL, m, 1, 0, TSDB_ROLLUP_5M, &set));
     assert_int_equal(api_read_set_next(set), 1);
     const tsdb_rollup_point_t *p;
     size_t n;
@@ -152,8 +153,9 @@ static void test_rollups_through_the_seam(void **state)
 static const tsdb_matcher_t *seen_m;
 static size_t seen_n;
 static int nr_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
-                     unsigned flags, void **set)
+                     unsigned flags, int64_t deadline_ms, void **set)
 {
+    (void)deadline_ms;
     (void)mint;
     (void)maxt;
     (void)flags;
@@ -192,7 +194,7 @@ static void test_backend_without_rollups(void **state)
     assert_ok(api_read_source_new(&ops, &backend, 0, &src));
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
     api_read_set_t *set;
-    assert_ok(api_read_select(src, 42, 0, m, 1, 0, 1, &set));
+    assert_ok(api_read_select(src, 42, 0, NULL, m, 1, 0, 1, &set));
     assert_int_equal(seen_n, 2);
     assert_string_equal(seen_m[1].name, INGEST_TENANT_LABEL);
     assert_int_equal(seen_m[1].op, TSDB_MATCH_EQ);
