@@ -181,6 +181,19 @@ static void test_regex_complexity_guard(void **state)
     }
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
         if (tsdb_regex_check(accepted[i], why, sizeof why) != 0) fail_msg("%s refused: %s", accepted[i], why);
+    /* bounded repetitions add up: ".{0,100}" 120 times took seconds and ~60 MiB
+     * in regcomp; 400 repeated atoms in all are the cap, a group counting its width */
+    char big[1024] = "";
+    for (int i = 0; i < 120; i++) strcat(big, ".{0,100}");
+    assert_err(tsdb_regex_check(big, why, sizeof why), STRATA_EBADREGEX);
+    assert_string_equal(why, "bounded repetitions add up to more than 400");
+    big[0] = '\0';
+    for (int i = 0; i < 20; i++) strcat(big, "x{1,20}");
+    assert_ok(tsdb_regex_check(big, why, sizeof why));
+    strcat(big, "y{1}");
+    assert_err(tsdb_regex_check(big, why, sizeof why), STRATA_EBADREGEX);
+    assert_ok(tsdb_regex_check("(abc){1,100}", why, sizeof why));
+    assert_err(tsdb_regex_check("(abcd){1,100}", why, sizeof why), STRATA_EBADREGEX);
     char *dir = test_tmpdir_new();
     tsdb_t *db = open_db(dir, 0, 0, 0);
     append_range(db, "__name__=r,v=x", 1000, 1000, 1, 0);

@@ -1,7 +1,8 @@
 /*
  * test_read.c: the read seam (api/query/read.h): the tenant-scoped select
  * over the local store, the all-tenants rebuild read, streaming and rollups
- * through the seam, and a backend without rollups.
+ * through the seam, a backend without rollups, and the per-request read
+ * budget (deadline, sample limit) with deliberately tiny limits.
  */
 #include "test_helpers.h"
 
@@ -184,6 +185,135 @@ static int nr_samples(void *set, const tsdb_sample_t **s, size_t *n)
 }
 static void nr_free(void *set) { (void)set; }
 
+static int64_t seen_deadline;
+static int dl_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                     unsigned flags, int64_t deadline_ms, void **set)
+{
+    seen_deadline = deadline_ms;
+    return nr_select(backend, m, n, mint, maxt, flags, deadline_ms, set);
+}
+
+/* A deadline already past: the select fails STRATA_ETIMEOUT before the
+ * backend runs, and the reason names --query-timeout. */
+static void test_budget_deadline_at_select(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
+    api_read_budget_t b;
+    api_read_budget_init(&b, 5, 0);
+    b.deadline_ms = api_read_mono_ms() - 1;
+    api_read_set_t *set = NULL;
+    assert_err(api_read_select(f->src, 2, 0, &b, m, 1, 0, 10000, &set), STRATA_ETIMEOUT);
+    assert_null(set);
+    assert_int_equal(b.exceeded, STRATA_ETIMEOUT);
+    char why[160];
+    assert_string_equal(api_read_budget_why(&b, why, sizeof why),
+                        "query timeout: the read ran past --query-timeout (5 ms)");
+}
+
+/* The deadline passing while a set is walked: next, samples and rollups
+ * fail STRATA_ETIMEOUT from then on. */
+static void test_budget_deadline_mid_walk(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
+    api_read_budget_t b;
+    api_read_budget_init(&b, 3600 * 1000, 0);
+    api_read_set_t *set;
+    assert_ok(api_read_select(f->src, 2, 0, &b, m, 1, 0, 10000, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    const tsdb_sample_t *s;
+    size_t ns;
+    assert_ok(api_read_set_samples(set, &s, &ns));
+    assert_int_equal(ns, 3);
+    b.deadline_ms = api_read_mono_ms() - 1; /* the hour is up */
+    assert_err(api_read_set_samples(set, &s, &ns), STRATA_ETIMEOUT);
+    assert_int_equal(ns, 0);
+    const tsdb_rollup_point_t *p;
+    assert_err(api_read_set_rollups(set, TSDB_ROLLUP_5M, &p, &ns), STRATA_ETIMEOUT);
+    assert_err(api_read_set_next(set), STRATA_ETIMEOUT);
+    api_read_set_free(set);
+}
+
+/* More samples than the budget allows across the sets of one request:
+ * STRATA_ELIMIT naming --query-max-samples, and every later read of the
+ * budget fails too. */
+static void test_budget_sample_limit(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t up[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
+    const tsdb_matcher_t down[] = { { TSDB_MATCH_EQ, "__name__", "down" } };
+    api_read_budget_t b;
+    api_read_budget_init(&b, 0, 4);
+    api_read_set_t *set;
+    const tsdb_sample_t *s;
+    size_t ns;
+    assert_ok(api_read_select(f->src, 2, 0, &b, up, 1, 0, 10000, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    assert_ok(api_read_set_samples(set, &s, &ns)); /* 3 of 4 */
+    api_read_set_free(set);
+    assert_ok(api_read_select(f->src, 2, 0, &b, down, 1, 0, 10000, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    assert_err(api_read_set_samples(set, &s, &ns), STRATA_ELIMIT); /* 6 > 4 */
+    assert_null(s);
+    assert_err(api_read_set_next(set), STRATA_ELIMIT);
+    api_read_set_free(set);
+    char why[160];
+    assert_string_equal(api_read_budget_why(&b, why, sizeof why),
+                        "query over budget: more than 4 samples read (--query-max-samples)");
+    assert_err(api_read_select(f->src, 2, 0, &b, up, 1, 0, 10000, &set), STRATA_ELIMIT);
+    /* rollup points count as well */
+    api_read_budget_init(&b, 0, 1);
+    assert_ok(api_read_select(f->src, 2, 0, &b, up, 1, 0, TSDB_ROLLUP_5M, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    const tsdb_rollup_point_t *p;
+    size_t np;
+    assert_ok(api_read_set_rollups(set, TSDB_ROLLUP_5M, &p, &np));
+    assert_int_equal(np, 1);
+    assert_int_equal(b.samples, 1);
+    api_read_set_free(set);
+    /* no budget, no limit; a budget with none set, none either */
+    assert_ok(api_read_select(f->src, 2, 0, NULL, up, 1, 0, 10000, &set));
+    api_read_set_free(set);
+    api_read_budget_init(&b, 0, 0);
+    assert_int_equal(b.deadline_ms, 0);
+    assert_ok(api_read_select(f->src, 2, 0, &b, up, 1, 0, 10000, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    assert_ok(api_read_set_samples(set, &s, &ns));
+    api_read_set_free(set);
+    assert_string_equal(api_read_budget_why(&b, why, sizeof why), "");
+}
+
+/* The local backend's select stops walking label values at the deadline:
+ * a regex over every value of a label is STRATA_ETIMEOUT, not a scan to the
+ * end, and the source's limits start a request's budget. */
+static void test_budget_deadline_in_the_regex_walk(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", ".*o.*" } };
+    tsdb_series_set_t *ts = NULL;
+    assert_err(tsdb_select_until(f->db, m, 1, 0, 10000, tsdb_mono_ms() - 1, &ts), STRATA_ETIMEOUT);
+    assert_null(ts);
+    assert_ok(tsdb_select_until(f->db, m, 1, 0, 10000, tsdb_mono_ms() + 3600 * 1000, &ts));
+    tsdb_series_set_free(ts);
+    /* the budget's deadline reaches the backend */
+    static const api_read_ops_t ops = { dl_select, nr_next, nr_labels, nr_samples, NULL, nr_free };
+    int backend;
+    api_read_source_t *src;
+    assert_ok(api_read_source_new(&ops, &backend, 0, &src));
+    api_read_source_set_limits(src, 60000, 7);
+    api_read_budget_t b;
+    api_read_source_budget(src, &b);
+    assert_int_equal(b.max_samples, 7);
+    assert_true(b.deadline_ms > api_read_mono_ms() + 50000);
+    api_read_set_t *set;
+    const tsdb_matcher_t up[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
+    assert_ok(api_read_select(src, 1, 0, &b, up, 1, 0, 1, &set));
+    assert_int_equal(seen_deadline, b.deadline_ms);
+    api_read_set_free(set);
+    api_read_source_free(src);
+}
+
 static void test_backend_without_rollups(void **state)
 {
     (void)state;
@@ -214,6 +344,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tenant_label_in_a_selector_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_through_the_seam, setup, teardown),
         cmocka_unit_test(test_backend_without_rollups),
+        cmocka_unit_test_setup_teardown(test_budget_deadline_at_select, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_deadline_mid_walk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_sample_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_deadline_in_the_regex_walk, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
