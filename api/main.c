@@ -89,6 +89,7 @@ int main(int argc, char **argv)
     mopts.max_points = c.max_points;
     mopts.max_range_ms = c.max_range_ms;
     mopts.max_samples = c.query_max_samples;
+    mopts.timeout_ms = c.query_timeout_ms;
     mopts.staleness_ms = c.staleness_ms;
     api_metrics_http_t metrics_http = { .reg = reg, .opts = mopts };
     routes[nroutes++] = api_telemetry_route(reg); /* before /workloads/{} */

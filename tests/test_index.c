@@ -13,6 +13,7 @@
 #include "test_tsdb_helpers.h"
 #include "strata_log.h"
 #include "tsdb.h"
+#include "tsdb_internal.h"
 
 static const char *S1 = "__name__=cpu,env=prod,host=a";
 static const char *S2 = "__name__=cpu,env=dev,host=b";
@@ -181,6 +182,19 @@ static void test_regex_complexity_guard(void **state)
     }
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
         if (tsdb_regex_check(accepted[i], why, sizeof why) != 0) fail_msg("%s refused: %s", accepted[i], why);
+    /* bounded repetitions add up: ".{0,100}" 120 times took seconds and ~60 MiB
+     * in regcomp; 400 repeated atoms in all are the cap, a group counting its width */
+    char big[1024] = "";
+    for (int i = 0; i < 120; i++) strcat(big, ".{0,100}");
+    assert_err(tsdb_regex_check(big, why, sizeof why), STRATA_EBADREGEX);
+    assert_string_equal(why, "bounded repetitions add up to more than 400");
+    big[0] = '\0';
+    for (int i = 0; i < 20; i++) strcat(big, "x{1,20}");
+    assert_ok(tsdb_regex_check(big, why, sizeof why));
+    strcat(big, "y{1}");
+    assert_err(tsdb_regex_check(big, why, sizeof why), STRATA_EBADREGEX);
+    assert_ok(tsdb_regex_check("(abc){1,100}", why, sizeof why));
+    assert_err(tsdb_regex_check("(abcd){1,100}", why, sizeof why), STRATA_EBADREGEX);
     char *dir = test_tmpdir_new();
     tsdb_t *db = open_db(dir, 0, 0, 0);
     append_range(db, "__name__=r,v=x", 1000, 1000, 1, 0);
@@ -191,12 +205,69 @@ static void test_regex_complexity_guard(void **state)
     test_tmpdir_free(dir);
 }
 
+/* A label with 64 values v0..v63, series i carrying vi; counts the values walked. */
+static size_t walked_values;
+static int walk_each_value(const void *idx, const char *name, tsdb_value_cb cb, void *ctx)
+{
+    (void)idx;
+    (void)name;
+    for (uint32_t i = 0; i < 64; i++) {
+        char v[8];
+        snprintf(v, sizeof v, "v%u", i);
+        walked_values++;
+        int rc = cb(ctx, v, &i, 1);
+        if (rc) return rc;
+    }
+    return 0;
+}
+static void walk_lookup(const void *idx, const char *name, const char *value, const uint32_t **ids, size_t *n)
+{
+    (void)idx;
+    (void)name;
+    (void)value;
+    *ids = NULL;
+    *n = 0;
+}
+
+/* Walking a label's values for a regex stops at the matcher's deadline
+ * (checked between values): STRATA_ETIMEOUT after the first value, not the
+ * whole walk; accepting and rejecting walks alike. */
+static void test_regex_walk_deadline(void **state)
+{
+    (void)state;
+    static const tsdb_index_ops_t ops = { walk_each_value, walk_lookup };
+    const tsdb_matcher_t in[] = { M(RE, "k", "v.*1") };
+    tsdb_cmatcher_t *cm;
+    assert_ok(tsdb_matchers_compile(in, 1, &cm));
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    walked_values = 0;
+    assert_ok(tsdb_index_select(&ops, NULL, cm, 1, &ids, &n));
+    assert_int_equal(walked_values, 64);
+    assert_int_equal(n, 7); /* v1 v11 v21 v31 v41 v51 v61 */
+    free(ids);
+    cm[0].deadline_ms = tsdb_mono_ms() - 1;
+    walked_values = 0;
+    assert_err(tsdb_index_select(&ops, NULL, cm, 1, &ids, &n), STRATA_ETIMEOUT);
+    assert_int_equal(walked_values, 1);
+    tsdb_matchers_free(cm, 1);
+    /* a matcher accepting "" walks to reject candidates: it stops as well */
+    const tsdb_matcher_t in2[] = { M(RE, "k", "v.*1"), M(NRE, "k", "v.*2") };
+    assert_ok(tsdb_matchers_compile(in2, 2, &cm));
+    cm[1].deadline_ms = tsdb_mono_ms() - 1;
+    walked_values = 0;
+    assert_err(tsdb_index_select(&ops, NULL, cm, 2, &ids, &n), STRATA_ETIMEOUT);
+    assert_int_equal(walked_values, 64 + 1);
+    tsdb_matchers_free(cm, 2);
+}
+
 int main(void)
 {
     strata_log_set_level(STRATA_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_and_matchers),
         cmocka_unit_test(test_regex_complexity_guard),
+        cmocka_unit_test(test_regex_walk_deadline),
         cmocka_unit_test(test_selective_matchers_long_postings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,9 +19,12 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <time.h>
 
 #include "workload_metrics.h"
 #include "registry.h"
+#include "ingest.h"
+#include "read.h"
 #include "strata_arena.h"
 #include "strata_log.h"
 #include "strata_time.h"
@@ -730,6 +733,67 @@ static void test_partial_on_sample_limit(void **state)
                      "GPU_ALLOCATION,2024-12-20T14:32:00Z,3,\r\n");
 }
 
+/* A backend over the store whose select takes 3 ms: with a 1 ms --query-timeout
+ * the deadline has passed when the seam next looks. */
+static int slow_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                       unsigned flags, int64_t deadline_ms, void **set)
+{
+    (void)deadline_ms;
+    struct timespec ts = { 0, 3 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    /* the inner select adds the tenant matcher again: pass the others on */
+    tsdb_matcher_t mm[API_READ_MAX_MATCHERS];
+    size_t k = 0;
+    int32_t tenant = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(m[i].name, INGEST_TENANT_LABEL) == 0)
+            tenant = atoi(m[i].value);
+        else
+            mm[k++] = m[i];
+    }
+    return api_read_select(backend, tenant, flags, NULL, mm, k, mint, maxt, (api_read_set_t **)set);
+}
+static int slow_next(void *set) { return api_read_set_next(set); }
+static const tsdb_label_t *slow_labels(void *set, size_t *n) { return api_read_set_labels(set, n); }
+static int slow_samples(void *set, const tsdb_sample_t **s, size_t *n)
+{
+    return api_read_set_samples(set, s, n);
+}
+static void slow_free(void *set) { api_read_set_free(set); }
+
+/* Past --query-timeout the whole request fails (STRATA_ETIMEOUT, 503 at the
+ * route), naming the flag: not a 207 with one type failed, as a per-type
+ * failure (the sample limit above) is. */
+static void test_timeout_fails_the_request(void **state)
+{
+    fx_t *f = *state;
+    feed_pods(f);
+    static const api_read_ops_t ops = { slow_select, slow_next, slow_labels, slow_samples, NULL, slow_free };
+    api_read_source_t *slow;
+    assert_ok(api_read_source_new(&ops, f->reader, 0, &slow));
+    api_metrics_options_t o;
+    api_metrics_options_init(&o);
+    assert_int_equal(o.timeout_ms, 120000); /* the default: 2m */
+    o.timeout_ms = 1;
+    char s[STRATA_TIME_RFC3339_BUFSZ], e[STRATA_TIME_RFC3339_BUFSZ], err[256];
+    assert_true(strata_time_format_rfc3339(T0, s, sizeof s) > 0);
+    assert_true(strata_time_format_rfc3339(T0 + 2 * MIN, e, sizeof e) > 0);
+    api_metrics_request_t req;
+    const char *mt[] = { "CPU_REQUEST_CORES,GPU_ALLOCATION" };
+    assert_ok(api_metrics_parse(mt, 1, s, e, "2", &o, &req, err, sizeof err));
+    api_metrics_response_t *resp = NULL;
+    assert_err(api_workload_metrics(slow, f->reg, TEN, WL, &req, &o, f->arena, &resp, err, sizeof err),
+               STRATA_ETIMEOUT);
+    assert_null(resp);
+    assert_json(err,
+                "query timeout: the read ran past --query-timeout (1 ms) (while reading CPU_REQUEST_CORES)");
+    /* the same request without the slow backend is answered in full */
+    o.timeout_ms = 0;
+    qres_t r = query(f, TEN, "CPU_REQUEST_CORES,GPU_ALLOCATION", T0, T0 + 2 * MIN, "2", &o);
+    assert_int_equal(r.partial, 0);
+    api_read_source_free(slow);
+}
+
 /* ---- numberOfSamples = 0 ------------------------------------------------------- */
 
 static void test_native_and_max_points(void **state)
@@ -1153,6 +1217,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pods_requests_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_workload_and_tenant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_on_sample_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_fails_the_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_native_and_max_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_native_own_timestamps, setup, teardown),
         cmocka_unit_test(test_validation),

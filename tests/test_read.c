@@ -1,7 +1,8 @@
 /*
  * test_read.c: the read seam (api/query/read.h): the tenant-scoped select
  * over the local store, the all-tenants rebuild read, streaming and rollups
- * through the seam, and a backend without rollups.
+ * through the seam, a backend without rollups, and the per-request read
+ * budget (deadline, sample limit) with deliberately tiny limits.
  */
 #include "test_helpers.h"
 
@@ -88,16 +89,16 @@ static void test_select_sees_only_its_tenant(void **state)
     const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
     char got[256];
     api_read_set_t *set;
-    assert_ok(api_read_select(f->src, 1, 0, m, 1, 0, 10000, &set));
+    assert_ok(api_read_select(f->src, 1, 0, NULL, m, 1, 0, 10000, &set));
     collect(set, got, sizeof got);
     api_read_set_free(set);
     assert_string_equal(got, "1/up/10;");
-    assert_ok(api_read_select(f->src, 2, 0, m, 1, 0, 10000, &set));
+    assert_ok(api_read_select(f->src, 2, 0, NULL, m, 1, 0, 10000, &set));
     collect(set, got, sizeof got);
     api_read_set_free(set);
     assert_string_equal(got, "2/down/30;2/up/20;");
     /* a tenant with no series sees nothing, not everyone's */
-    assert_ok(api_read_select(f->src, 3, 0, m, 1, 0, 10000, &set));
+    assert_ok(api_read_select(f->src, 3, 0, NULL, m, 1, 0, 10000, &set));
     collect(set, got, sizeof got);
     api_read_set_free(set);
     assert_string_equal(got, "");
@@ -109,7 +110,7 @@ static void test_all_tenants_for_rebuilds(void **state)
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
     char got[256];
     api_read_set_t *set;
-    assert_ok(api_read_select(f->src, 0, API_READ_ALL_TENANTS | API_READ_STREAM, m, 1, 0, 10000, &set));
+    assert_ok(api_read_select(f->src, 0, API_READ_ALL_TENANTS | API_READ_STREAM, NULL, m, 1, 0, 10000, &set));
     collect(set, got, sizeof got);
     api_read_set_free(set);
     assert_string_equal(got, "1/up/10;2/up/20;");
@@ -121,11 +122,12 @@ static void test_tenant_label_in_a_selector_is_refused(void **state)
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" },
                                  { TSDB_MATCH_EQ, INGEST_TENANT_LABEL, "2" } };
     api_read_set_t *set = (api_read_set_t *)1;
-    assert_err(api_read_select(f->src, 1, 0, m, 2, 0, 10000, &set), STRATA_EINVAL);
+    assert_err(api_read_select(f->src, 1, 0, NULL, m, 2, 0, 10000, &set), STRATA_EINVAL);
     assert_null(set);
     tsdb_matcher_t many[API_READ_MAX_MATCHERS];
     for (size_t i = 0; i < API_READ_MAX_MATCHERS; i++) many[i] = m[0];
-    assert_err(api_read_select(f->src, 1, 0, many, API_READ_MAX_MATCHERS, 0, 10000, &set), STRATA_ELIMIT);
+    assert_err(api_read_select(f->src, 1, 0, NULL, many, API_READ_MAX_MATCHERS, 0, 10000, &set),
+               STRATA_ELIMIT);
 }
 
 static void test_rollups_through_the_seam(void **state)
@@ -134,7 +136,7 @@ static void test_rollups_through_the_seam(void **state)
     assert_true(api_read_source_caps(f->src) & API_READ_CAP_ROLLUPS);
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
     api_read_set_t *set;
-    assert_ok(api_read_select(f->src, 2, 0, m, 1, 0, TSDB_ROLLUP_5M, &set));
+    assert_ok(api_read_select(f->src, 2, 0, NULL, m, 1, 0, TSDB_ROLLUP_5M, &set));
     assert_int_equal(api_read_set_next(set), 1);
     const tsdb_rollup_point_t *p;
     size_t n;
@@ -152,8 +154,9 @@ static void test_rollups_through_the_seam(void **state)
 static const tsdb_matcher_t *seen_m;
 static size_t seen_n;
 static int nr_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
-                     unsigned flags, void **set)
+                     unsigned flags, int64_t deadline_ms, void **set)
 {
+    (void)deadline_ms;
     (void)mint;
     (void)maxt;
     (void)flags;
@@ -182,6 +185,135 @@ static int nr_samples(void *set, const tsdb_sample_t **s, size_t *n)
 }
 static void nr_free(void *set) { (void)set; }
 
+static int64_t seen_deadline;
+static int dl_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                     unsigned flags, int64_t deadline_ms, void **set)
+{
+    seen_deadline = deadline_ms;
+    return nr_select(backend, m, n, mint, maxt, flags, deadline_ms, set);
+}
+
+/* A deadline already past: the select fails STRATA_ETIMEOUT before the
+ * backend runs, and the reason names --query-timeout. */
+static void test_budget_deadline_at_select(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
+    api_read_budget_t b;
+    api_read_budget_init(&b, 5, 0);
+    b.deadline_ms = api_read_mono_ms() - 1;
+    api_read_set_t *set = NULL;
+    assert_err(api_read_select(f->src, 2, 0, &b, m, 1, 0, 10000, &set), STRATA_ETIMEOUT);
+    assert_null(set);
+    assert_int_equal(b.exceeded, STRATA_ETIMEOUT);
+    char why[160];
+    assert_string_equal(api_read_budget_why(&b, why, sizeof why),
+                        "query timeout: the read ran past --query-timeout (5 ms)");
+}
+
+/* The deadline passing while a set is walked: next, samples and rollups
+ * fail STRATA_ETIMEOUT from then on. */
+static void test_budget_deadline_mid_walk(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
+    api_read_budget_t b;
+    api_read_budget_init(&b, 3600 * 1000, 0);
+    api_read_set_t *set;
+    assert_ok(api_read_select(f->src, 2, 0, &b, m, 1, 0, 10000, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    const tsdb_sample_t *s;
+    size_t ns;
+    assert_ok(api_read_set_samples(set, &s, &ns));
+    assert_int_equal(ns, 3);
+    b.deadline_ms = api_read_mono_ms() - 1; /* the hour is up */
+    assert_err(api_read_set_samples(set, &s, &ns), STRATA_ETIMEOUT);
+    assert_int_equal(ns, 0);
+    const tsdb_rollup_point_t *p;
+    assert_err(api_read_set_rollups(set, TSDB_ROLLUP_5M, &p, &ns), STRATA_ETIMEOUT);
+    assert_err(api_read_set_next(set), STRATA_ETIMEOUT);
+    api_read_set_free(set);
+}
+
+/* More samples than the budget allows across the sets of one request:
+ * STRATA_ELIMIT naming --query-max-samples, and every later read of the
+ * budget fails too. */
+static void test_budget_sample_limit(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t up[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
+    const tsdb_matcher_t down[] = { { TSDB_MATCH_EQ, "__name__", "down" } };
+    api_read_budget_t b;
+    api_read_budget_init(&b, 0, 4);
+    api_read_set_t *set;
+    const tsdb_sample_t *s;
+    size_t ns;
+    assert_ok(api_read_select(f->src, 2, 0, &b, up, 1, 0, 10000, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    assert_ok(api_read_set_samples(set, &s, &ns)); /* 3 of 4 */
+    api_read_set_free(set);
+    assert_ok(api_read_select(f->src, 2, 0, &b, down, 1, 0, 10000, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    assert_err(api_read_set_samples(set, &s, &ns), STRATA_ELIMIT); /* 6 > 4 */
+    assert_null(s);
+    assert_err(api_read_set_next(set), STRATA_ELIMIT);
+    api_read_set_free(set);
+    char why[160];
+    assert_string_equal(api_read_budget_why(&b, why, sizeof why),
+                        "query over budget: more than 4 samples read (--query-max-samples)");
+    assert_err(api_read_select(f->src, 2, 0, &b, up, 1, 0, 10000, &set), STRATA_ELIMIT);
+    /* rollup points count as well */
+    api_read_budget_init(&b, 0, 1);
+    assert_ok(api_read_select(f->src, 2, 0, &b, up, 1, 0, TSDB_ROLLUP_5M, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    const tsdb_rollup_point_t *p;
+    size_t np;
+    assert_ok(api_read_set_rollups(set, TSDB_ROLLUP_5M, &p, &np));
+    assert_int_equal(np, 1);
+    assert_int_equal(b.samples, 1);
+    api_read_set_free(set);
+    /* no budget, no limit; a budget with none set, none either */
+    assert_ok(api_read_select(f->src, 2, 0, NULL, up, 1, 0, 10000, &set));
+    api_read_set_free(set);
+    api_read_budget_init(&b, 0, 0);
+    assert_int_equal(b.deadline_ms, 0);
+    assert_ok(api_read_select(f->src, 2, 0, &b, up, 1, 0, 10000, &set));
+    assert_int_equal(api_read_set_next(set), 1);
+    assert_ok(api_read_set_samples(set, &s, &ns));
+    api_read_set_free(set);
+    assert_string_equal(api_read_budget_why(&b, why, sizeof why), "");
+}
+
+/* The local backend's select stops walking label values at the deadline:
+ * a regex over every value of a label is STRATA_ETIMEOUT, not a scan to the
+ * end, and the source's limits start a request's budget. */
+static void test_budget_deadline_in_the_regex_walk(void **state)
+{
+    fx_t *f = *state;
+    const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", ".*o.*" } };
+    tsdb_series_set_t *ts = NULL;
+    assert_err(tsdb_select_until(f->db, m, 1, 0, 10000, tsdb_mono_ms() - 1, &ts), STRATA_ETIMEOUT);
+    assert_null(ts);
+    assert_ok(tsdb_select_until(f->db, m, 1, 0, 10000, tsdb_mono_ms() + 3600 * 1000, &ts));
+    tsdb_series_set_free(ts);
+    /* the budget's deadline reaches the backend */
+    static const api_read_ops_t ops = { dl_select, nr_next, nr_labels, nr_samples, NULL, nr_free };
+    int backend;
+    api_read_source_t *src;
+    assert_ok(api_read_source_new(&ops, &backend, 0, &src));
+    api_read_source_set_limits(src, 60000, 7);
+    api_read_budget_t b;
+    api_read_source_budget(src, &b);
+    assert_int_equal(b.max_samples, 7);
+    assert_true(b.deadline_ms > api_read_mono_ms() + 50000);
+    api_read_set_t *set;
+    const tsdb_matcher_t up[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
+    assert_ok(api_read_select(src, 1, 0, &b, up, 1, 0, 1, &set));
+    assert_int_equal(seen_deadline, b.deadline_ms);
+    api_read_set_free(set);
+    api_read_source_free(src);
+}
+
 static void test_backend_without_rollups(void **state)
 {
     (void)state;
@@ -192,7 +324,7 @@ static void test_backend_without_rollups(void **state)
     assert_ok(api_read_source_new(&ops, &backend, 0, &src));
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
     api_read_set_t *set;
-    assert_ok(api_read_select(src, 42, 0, m, 1, 0, 1, &set));
+    assert_ok(api_read_select(src, 42, 0, NULL, m, 1, 0, 1, &set));
     assert_int_equal(seen_n, 2);
     assert_string_equal(seen_m[1].name, INGEST_TENANT_LABEL);
     assert_int_equal(seen_m[1].op, TSDB_MATCH_EQ);
@@ -212,6 +344,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tenant_label_in_a_selector_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_through_the_seam, setup, teardown),
         cmocka_unit_test(test_backend_without_rollups),
+        cmocka_unit_test_setup_teardown(test_budget_deadline_at_select, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_deadline_mid_walk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_sample_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_deadline_in_the_regex_walk, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2019,8 +2019,9 @@ typedef struct spy {
 } spy_t;
 
 static int spy_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
-                      unsigned flags, void **set)
+                      unsigned flags, int64_t deadline_ms, void **set)
 {
+    (void)deadline_ms;
     spy_t *sp = backend;
     tsdb_matcher_t mm[8];
     size_t k = 0;
@@ -2040,7 +2041,7 @@ static int spy_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t 
     } else if (strcmp(name, "runai_pod_info") != 0) {
         sp->info_run = 0;
     }
-    return api_read_select(sp->inner, tenant, flags, mm, k, mint, maxt, (api_read_set_t **)set);
+    return api_read_select(sp->inner, tenant, flags, NULL, mm, k, mint, maxt, (api_read_set_t **)set);
 }
 static int spy_next(void *set) { return api_read_set_next(set); }
 static const tsdb_label_t *spy_labels(void *set, size_t *n) { return api_read_set_labels(set, n); }

@@ -104,6 +104,7 @@ typedef struct querier_params {
     tsdb_block_t **blks; /* blocks to read (references taken over), or NULL */
     size_t nblks;
     int64_t mint, maxt;
+    int64_t deadline_ms; /* tsdb_mono_ms() past which building fails STRATA_ETIMEOUT; 0 = none */
 } querier_params_t;
 
 /* Builds a set over what p names. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- hashing -------------------------------------------------------------- */
 
@@ -304,11 +305,16 @@ static int literal(const char *s, size_t n)
  * ("x++") and more than a few repeated groups that repeat inside ("(x?)+" ten
  * times: seconds) explode; plain quantifiers ("x?" x 20, ".*a.*b.*...") and
  * modest bounds ("x{1,20}" x 40) stay well under a millisecond. */
-#define RE_MAX_LEN         1024
-#define RE_MAX_BOUND       100
-#define RE_MAX_NEST        4 /* quantifiers applied within one another */
-#define RE_MAX_NESTED_REPS 4 /* repeated groups that contain a repetition */
-#define RE_MAX_GROUP_DEPTH 32
+#define RE_MAX_LEN          1024
+#define RE_MAX_BOUND        100
+#define RE_MAX_NEST         4 /* quantifiers applied within one another */
+#define RE_MAX_NESTED_REPS  4 /* repeated groups that contain a repetition */
+#define RE_MAX_GROUP_DEPTH  32
+/* Bounded repetition is compiled as that many copies of its atom: the sum over
+ * a pattern of (upper bound x atom width) is what regcomp builds and regexec
+ * walks per value.  ".{0,100}" 120 times (12000) took seconds and ~60 MiB;
+ * 400 keeps the worst case to a few ms. */
+#define RE_MAX_REPEAT_TOTAL 400
 
 static int re_refuse(char *why, size_t cap, const char *reason)
 {
@@ -320,7 +326,9 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
 {
     if (strlen(re) > RE_MAX_LEN) return re_refuse(why, cap, "pattern longer than 1024 bytes");
     int group[RE_MAX_GROUP_DEPTH]; /* deepest repetition inside each open group */
+    const char *gstart[RE_MAX_GROUP_DEPTH];
     int sp = 0, cur = 0, atom = -1, after_quant = 0, nested_reps = 0;
+    long atom_width = 1, repeat_total = 0;
     for (const char *p = re; *p; p++) {
         int c = (unsigned char)*p;
         int bound = c == '{' && ((p[1] >= '0' && p[1] <= '9') || p[1] == ',');
@@ -328,6 +336,7 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
             if (after_quant) return re_refuse(why, cap, "stacked repetition operators");
             if (bound) {
                 const char *q = p + 1;
+                long most = 0;
                 while ((*q >= '0' && *q <= '9') || *q == ',') {
                     if (*q == ',') {
                         q++;
@@ -336,8 +345,12 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
                     char *end;
                     long n = strtol(q, &end, 10);
                     if (n > RE_MAX_BOUND) return re_refuse(why, cap, "repetition bound over 100");
+                    if (n > most) most = n;
                     q = end;
                 }
+                repeat_total += most * atom_width;
+                if (repeat_total > RE_MAX_REPEAT_TOTAL)
+                    return re_refuse(why, cap, "bounded repetitions add up to more than 400");
                 if (atom > 0) return re_refuse(why, cap, "bounded repetition of a group that repeats");
                 p = *q == '}' ? q : q - 1;
             }
@@ -351,6 +364,7 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
             continue;
         }
         after_quant = 0;
+        atom_width = 1;
         if (c == '\\' && p[1]) {
             p++;
             atom = 0;
@@ -364,11 +378,13 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
             atom = 0;
         } else if (c == '(') {
             if (sp == RE_MAX_GROUP_DEPTH) return re_refuse(why, cap, "groups nested more than 32 deep");
+            gstart[sp] = p;
             group[sp++] = cur;
             cur = 0;
             atom = -1;
         } else if (c == ')') {
             int inner = cur;
+            if (sp) atom_width = (long)(p - gstart[sp - 1]); /* its characters, a bound on its atoms */
             cur = sp ? group[--sp] : 0;
             if (inner > cur) cur = inner;
             atom = inner;
@@ -533,17 +549,33 @@ static void idvec_sort_unique(idvec_t *a)
     a->n = w;
 }
 
+int64_t tsdb_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Walking a label's values (a regex over every value, say) stops at the
+ * matcher's deadline: checked at the first value and every 16th after. */
+static int past_deadline(const tsdb_cmatcher_t *m, size_t *walked)
+{
+    return m->deadline_ms && ((*walked)++ & 15) == 0 && tsdb_mono_ms() > m->deadline_ms;
+}
+
 struct collect_ctx {
     const tsdb_cmatcher_t *m;
     int want;
     idvec_t *acc;
     int rc;
+    size_t walked;
 };
 
 /* Collects the postings of values whose match result equals want. */
 static int collect_cb(void *vctx, const char *value, const uint32_t *ids, size_t n)
 {
     struct collect_ctx *c = vctx;
+    if (past_deadline(c->m, &c->walked)) return c->rc = STRATA_ETIMEOUT;
     if (tsdb_cmatcher_match(c->m, value) == c->want) {
         c->rc = idvec_push(c->acc, ids, n);
         return c->rc;
@@ -571,7 +603,7 @@ static int ids_for(const tsdb_index_ops_t *ops, const void *idx, const tsdb_cmat
             lists++;
         }
     } else {
-        struct collect_ctx c = { m, want, acc, 0 };
+        struct collect_ctx c = { m, want, acc, 0, 0 };
         ops->each_value(idx, m->name, collect_cb, &c);
         if (c.rc) return c.rc;
         lists = 2;
@@ -637,11 +669,14 @@ struct reject_ctx {
     const tsdb_cmatcher_t *m;
     idvec_t *res;
     unsigned char *gone;
+    int rc;
+    size_t walked;
 };
 
 static int reject_cb(void *vctx, const char *value, const uint32_t *ids, size_t n)
 {
     struct reject_ctx *c = vctx;
+    if (past_deadline(c->m, &c->walked)) return c->rc = STRATA_ETIMEOUT;
     if (tsdb_cmatcher_match(c->m, value) != 0) return 0;
     for (size_t i = 0; i < c->res->n; i++)
         if (!c->gone[i] && sorted_contains(ids, n, c->res->v[i])) c->gone[i] = 1;
@@ -709,8 +744,9 @@ int tsdb_index_select(const tsdb_index_ops_t *ops, const void *idx, const tsdb_c
         if (!m[i].matches_empty) continue;
         if (res.n <= TSDB_SMALL_CANDIDATES) {
             unsigned char gone[TSDB_SMALL_CANDIDATES] = { 0 };
-            struct reject_ctx c = { &m[i], &res, gone };
+            struct reject_ctx c = { &m[i], &res, gone, 0, 0 };
             ops->each_value(idx, m[i].name, reject_cb, &c);
+            if ((rc = c.rc)) goto out;
             size_t w = 0;
             for (size_t a = 0; a < res.n; a++)
                 if (!gone[a]) res.v[w++] = res.v[a];

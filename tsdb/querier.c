@@ -228,6 +228,11 @@ int querier_build(tsdb_t *db, const querier_params_t *p, tsdb_series_set_t **out
         pthread_rwlock_rdlock(&db->head_lock);
         if (cm) rc = tsdb_index_select(&head_index_ops, db, cm, ncm, &ids, &nids);
         for (uint32_t r = 0; !rc && r < (cm ? nids : db->next_ref); r++) {
+            /* the head lock is held: a deadline bounds how long writers wait */
+            if (p->deadline_ms && (r & 255) == 255 && tsdb_mono_ms() > p->deadline_ms) {
+                rc = STRATA_ETIMEOUT;
+                break;
+            }
             hseries_t *s = db->series[cm ? ids[r] : r];
             if (!s) continue;
             sel_entry_t e = { .src = -1, .id = s->ref, .nlabels = s->nlabels };
@@ -616,15 +621,29 @@ static const tsdb_index_ops_t head_index_ops = { head_each_value, head_lookup };
 int tsdb_select(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers, int64_t mint, int64_t maxt,
                 tsdb_series_set_t **out)
 {
+    return tsdb_select_until(db, matchers, nmatchers, mint, maxt, 0, out);
+}
+
+int tsdb_select_until(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers, int64_t mint,
+                      int64_t maxt, int64_t deadline_ms, tsdb_series_set_t **out)
+{
     if (!db || !out) return STRATA_EINVAL;
     *out = NULL;
     if (atomic_load(&db->closed)) return STRATA_ECLOSED;
     tsdb_cmatcher_t *cm;
     int rc = tsdb_matchers_compile(matchers, nmatchers, &cm);
     if (rc) return rc;
-    querier_params_t p = {
-        .cm = cm, .ncm = nmatchers, .flags = QUERIER_HEAD | QUERIER_SNAP_BLOCKS, .mint = mint, .maxt = maxt
-    };
+    if (deadline_ms && tsdb_mono_ms() > deadline_ms) { /* regcomp took it all */
+        tsdb_matchers_free(cm, nmatchers);
+        return STRATA_ETIMEOUT;
+    }
+    for (size_t i = 0; i < nmatchers; i++) cm[i].deadline_ms = deadline_ms;
+    querier_params_t p = { .cm = cm,
+                           .ncm = nmatchers,
+                           .flags = QUERIER_HEAD | QUERIER_SNAP_BLOCKS,
+                           .mint = mint,
+                           .maxt = maxt,
+                           .deadline_ms = deadline_ms };
     rc = querier_build(db, &p, out);
     tsdb_matchers_free(cm, nmatchers);
     return rc;

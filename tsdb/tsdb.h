@@ -141,6 +141,15 @@ typedef struct tsdb_matcher {
  * At least one matcher must not match the empty string (STRATA_EINVAL). */
 int tsdb_select(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers, int64_t mint, int64_t maxt,
                 tsdb_series_set_t **out);
+/* tsdb_select with a deadline (tsdb_mono_ms(); 0 = none): past it, walking a
+ * label's values for a regex (checked between values) or the matched series
+ * fails with STRATA_ETIMEOUT, so a costly select neither runs on nor holds the
+ * head lock (which appends wait for) long.  The set's own reads are not
+ * bounded by it; the read seam (api/query/read.h) checks those. */
+int tsdb_select_until(tsdb_t *db, const tsdb_matcher_t *matchers, size_t nmatchers, int64_t mint,
+                      int64_t maxt, int64_t deadline_ms, tsdb_series_set_t **out);
+/* CLOCK_MONOTONIC in ms: the clock of every read deadline. */
+int64_t tsdb_mono_ms(void);
 
 /* Advances to the next series in label order: 1 = there is one, 0 = end, <0 = error. */
 int tsdb_series_set_next(tsdb_series_set_t *set);

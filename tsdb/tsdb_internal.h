@@ -123,7 +123,9 @@ typedef struct tsdb_cmatcher {
     size_t nalts;
     regex_t re;
     int has_re;
-    int matches_empty; /* whether the matcher, op applied, accepts "" */
+    int matches_empty;   /* whether the matcher, op applied, accepts "" */
+    int64_t deadline_ms; /* tsdb_mono_ms() past which walking the label's values
+                            stops with STRATA_ETIMEOUT; 0 = none */
 } tsdb_cmatcher_t;
 
 /* Compiles; STRATA_EBADREGEX on a bad regex, STRATA_EINVAL when every matcher

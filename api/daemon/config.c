@@ -57,7 +57,9 @@ static void usage(FILE *f)
             "  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
             "  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
             "  --max-points=N                 numberOfSamples=0 points per series   (11000)\n"
-            "  --query-max-samples=N          points one metric type may read, 0 = no limit (50000000)\n"
+            "  --query-max-samples=N          points one metric type (or export) may read, 0 = no limit "
+            "(50000000)\n"
+            "  --query-timeout=DURATION       deadline of an export or metrics query, 0 = none (2m)\n"
             "  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
             "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
             "  --report-workers=N             report generator threads              (1)\n"
@@ -151,6 +153,7 @@ enum {
     O_MAX_RANGE,
     O_REPORT_WORKER_DELAY,
     O_QUERY_MAX_SAMPLES,
+    O_QUERY_TIMEOUT,
     O_REPORT_SOURCE,
     O_JWT_REQUIRE_EXP,
     O_NO_JWT_REQUIRE_EXP,
@@ -195,6 +198,7 @@ static const struct option options[] = {
     { "max-points", required_argument, NULL, O_MAX_POINTS },
     { "max-range", required_argument, NULL, O_MAX_RANGE },
     { "query-max-samples", required_argument, NULL, O_QUERY_MAX_SAMPLES },
+    { "query-timeout", required_argument, NULL, O_QUERY_TIMEOUT },
     { "report-workers", required_argument, NULL, O_REPORT_WORKERS },
     { "report-worker-delay", required_argument, NULL, O_REPORT_WORKER_DELAY },
     { "report-source", required_argument, NULL, O_REPORT_SOURCE },
@@ -235,6 +239,7 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
     c->report_workers = 1;
     c->max_points = 11000;
     c->query_max_samples = 50000000;
+    c->query_timeout_ms = 120000;
     c->max_range_ms = 31 * 86400000LL;
     int opt;
     opterr = 0;
@@ -347,6 +352,10 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             break;
         case O_QUERY_MAX_SAMPLES:
             if (parse_uint(optarg, &c->query_max_samples)) return bad_flag(name, optarg);
+            break;
+        case O_QUERY_TIMEOUT:
+            if (parse_duration_ms(optarg, &c->query_timeout_ms) || c->query_timeout_ms < 0)
+                return bad_flag(name, optarg);
             break;
         case O_MAX_RANGE:
             if (parse_duration_ms(optarg, &c->max_range_ms)) return bad_flag(name, optarg);

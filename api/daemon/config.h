@@ -23,6 +23,7 @@ typedef struct daemon_config {
     int64_t report_worker_delay_ms; /* test-only */
     size_t max_points;
     uint64_t query_max_samples;
+    int64_t query_timeout_ms; /* --query-timeout: deadline of an export or metrics request's reads */
     unsigned report_workers;
     int report_raw; /* --report-source=raw */
     uint64_t retention_bytes;

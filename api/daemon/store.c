@@ -37,6 +37,7 @@ void *daemon_store_open(void *arg)
         rc = ingest_new(o->db, &c->limits, &o->ing);
     }
     if (rc == 0) rc = api_read_source_tsdb(o->db, &o->reader);
+    if (rc == 0) api_read_source_set_limits(o->reader, c->query_timeout_ms, c->query_max_samples);
     if (rc == 0) {
         /* the registry lives in memory: rebuild it from the store before taking traffic */
         struct timespec now;

@@ -44,8 +44,9 @@ typedef struct export_state {
     size_t seen_cap, seen_n;
     strata_buf_t out;
     size_t out_pos;
-    uint64_t damaged; /* damaged block pages skipped, summed over the selectors */
-    int done;         /* the final error line is out: the stream ends */
+    uint64_t damaged;         /* damaged block pages skipped, summed over the selectors */
+    api_read_budget_t budget; /* --query-timeout and --query-max-samples over the whole export */
+    int done;                 /* the final error line is out: the stream ends */
 } export_state_t;
 
 static uint64_t hash_labels(const tsdb_label_t *l, size_t n)
@@ -189,7 +190,8 @@ static int next_line(export_state_t *st)
                 return st->out.failed ? STRATA_ENOMEM : 1;
             }
             selector_t *sel = &st->sels[st->cur++];
-            int rc = api_read_select(st->reader, st->tenant, 0, sel->m, sel->n, st->start, st->end, &st->set);
+            int rc = api_read_select(st->reader, st->tenant, 0, &st->budget, sel->m, sel->n, st->start,
+                                     st->end, &st->set);
             if (rc < 0) return rc;
         }
         int rc = api_read_set_next(st->set);
@@ -219,8 +221,10 @@ static ssize_t next_bytes(void *cls, char *buf, size_t max)
             strata_error("export failed mid-stream", "err=\"%s\"", strata_strerror(rc));
             st->out.len = st->out_pos = 0;
             st->out.failed = 0;
-            char msg[200];
-            snprintf(msg, sizeof msg, "export failed: %s", strata_strerror(rc));
+            char msg[200], why[160];
+            snprintf(msg, sizeof msg, "export failed: %s",
+                     st->budget.exceeded ? api_read_budget_why(&st->budget, why, sizeof why)
+                                         : strata_strerror(rc));
             strata_buf_puts(&st->out, "{\"error\":");
             strata_buf_json_string(&st->out, msg);
             strata_buf_puts(&st->out, "}\n");
@@ -262,6 +266,23 @@ static int fail(api_call_t *c, export_state_t *st, int err, const char *message,
     return api_call_reply_error(c, api_status_for_error(err), message, details);
 }
 
+/* A read that failed before the first byte: its status from the one mapping.
+ * Past --query-timeout: 503 (with Retry-After); over --query-max-samples: bad
+ * input as --max-points is for the metrics query (ELIMIT -> EINVAL, 400). */
+static int fail_read(api_call_t *c, export_state_t *st, int rc)
+{
+    char why[160];
+    api_read_budget_why(&st->budget, why, sizeof why);
+    int exceeded = st->budget.exceeded;
+    strata_warn("export failed", "err=\"%s\" why=\"%s\"", strata_strerror(rc), why);
+    state_free(st);
+    if (exceeded == STRATA_ETIMEOUT)
+        return api_call_reply_strata_error(c, STRATA_ETIMEOUT, "query timeout", why);
+    if (exceeded == STRATA_ELIMIT)
+        return api_call_reply_strata_error(c, STRATA_EINVAL, "query over budget", why);
+    return api_call_reply_strata_error(c, rc, "export failed", "");
+}
+
 static int h_export(api_call_t *c, void *ctx)
 {
     (void)ctx;
@@ -300,7 +321,14 @@ static int h_export(api_call_t *c, void *ctx)
         st->sels[st->nsels++] = (selector_t){ m, n };
     }
     if (st->nsels != nmatch) return fail(c, st, STRATA_ENOMEM, "out of memory", "");
-    int rc = api_call_reply_stream(c, 200, "application/stream+json", next_bytes, st, state_free);
+    /* The first line is read before the status goes out: a select that fails
+     * (a costly regex past the deadline, say) is answered with a status, not
+     * an error line after a 200. */
+    api_read_source_budget(st->reader, &st->budget);
+    int rc = next_line(st);
+    if (rc < 0) return fail_read(c, st, rc);
+    if (rc == 0) st->done = 2; /* nothing to export: the body is empty */
+    rc = api_call_reply_stream(c, 200, "application/stream+json", next_bytes, st, state_free);
     if (rc == STRATA_ENOMEM) return fail(c, NULL, STRATA_ENOMEM, "out of memory", "");
     return rc;
 }

@@ -19,6 +19,7 @@ void api_metrics_options_init(api_metrics_options_t *o)
     o->staleness_ms = 5 * 60 * 1000;
     o->max_range_ms = 0;
     o->max_samples = 50000000;
+    o->timeout_ms = 120000;
 }
 
 static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

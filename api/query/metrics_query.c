@@ -49,12 +49,14 @@ typedef struct qctx {
     /* per metric type */
     const api_catalog_entry_t *c;
     api_buckets_t b;
-    int64_t res;        /* 0 raw, else rollup resolution */
-    int64_t mint, maxt; /* select range */
-    uint64_t points;    /* read by this type */
-    uint64_t damaged;   /* damaged block pages its reads skipped */
-    int cap_exceeded;   /* native max_points: the whole request fails */
-    char err[160];      /* this type's failure */
+    int64_t res;              /* 0 raw, else rollup resolution */
+    int64_t mint, maxt;       /* select range */
+    uint64_t points;          /* read by this type */
+    uint64_t damaged;         /* damaged block pages its reads skipped */
+    int cap_exceeded;         /* native max_points: the whole request fails */
+    api_read_budget_t budget; /* this type's reads: --query-max-samples per type, the
+                                 request's --query-timeout deadline */
+    char err[160];            /* this type's failure */
 
     int any_series;
 
@@ -162,6 +164,19 @@ static int on_series(qctx_t *q, int comp, const tsdb_label_t *l, size_t nl, cons
     return rc ? type_fail(q, rc, "per-GPU series") : 0;
 }
 
+/* The type read more than --query-max-samples points (the read seam's budget
+ * stopped it): it fails alone. */
+static int sample_limit(qctx_t *q)
+{
+    if (!q->err[0]) {
+        snprintf(q->err, sizeof q->err, "sample limit: more than %" PRIu64 " points to read",
+                 q->opt->max_samples);
+        strata_warn("metrics query: sample limit", "type=%s tenant=%" PRId32 " workload=%s limit=%" PRIu64,
+                    q->c->name, q->tenant, q->wid, q->opt->max_samples);
+    }
+    return STRATA_ELIMIT;
+}
+
 /* Runs one select and feeds its series to on_series.  pod != NULL: the series
  * were matched by (namespace, pod), keep only what lies in its window.
  * *kept counts series with data in the query range. */
@@ -176,7 +191,9 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
         if (maxt < mint || maxt < q->req->start_ms) return 0;
     }
     api_read_set_t *set = NULL;
-    int rc = api_read_select(q->src, q->tenant, 0, m, nm, mint, maxt, &set);
+    int rc = api_read_select(q->src, q->tenant, 0, &q->budget, m, nm, mint, maxt, &set);
+    if (rc == STRATA_ETIMEOUT) return rc; /* the whole request fails */
+    if (rc == STRATA_ELIMIT && q->budget.exceeded) return sample_limit(q);
     if (rc) return type_fail(q, rc, "select");
     while ((rc = api_read_set_next(set)) == 1) {
         size_t nl;
@@ -186,7 +203,7 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
         size_t ns = 0, nr = 0;
         if (q->res) {
             if ((rc = api_read_set_rollups(set, q->res, &r, &nr))) {
-                type_fail(q, rc, "rollups");
+                if (!q->budget.exceeded) type_fail(q, rc, "rollups");
                 break;
             }
             q->points += nr;
@@ -202,27 +219,20 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
             if (nr == 0) continue;
         } else {
             if ((rc = api_read_set_samples(set, &s, &ns))) {
-                type_fail(q, rc, "samples");
+                if (!q->budget.exceeded) type_fail(q, rc, "samples");
                 break;
             }
             q->points += ns;
             /* samples before start are only a counter's baseline */
             if (ns == 0 || s[ns - 1].t < q->req->start_ms) continue;
         }
-        if (q->opt->max_samples && q->points > q->opt->max_samples) {
-            snprintf(q->err, sizeof q->err, "sample limit: more than %" PRIu64 " points to read",
-                     q->opt->max_samples);
-            strata_warn("metrics query: sample limit",
-                        "type=%s tenant=%" PRId32 " workload=%s limit=%" PRIu64, q->c->name, q->tenant,
-                        q->wid, q->opt->max_samples);
-            rc = STRATA_ELIMIT;
-            break;
-        }
         (*kept)++;
         if ((rc = on_series(q, comp, l, nl, pod, s, ns, r, nr))) break;
     }
+    if (rc == STRATA_ELIMIT && q->budget.exceeded == STRATA_ELIMIT) sample_limit(q);
     q->damaged += api_read_set_damaged(set, NULL);
     api_read_set_free(set);
+    if (rc == STRATA_ETIMEOUT) return rc; /* the whole request fails */
     if (rc < 0 && !q->err[0] && !q->cap_exceeded) type_fail(q, rc, "select");
     return rc < 0 ? rc : 0;
 }
@@ -368,6 +378,8 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
     const api_catalog_entry_t *c = q->c = api_catalog_get((enum api_metric_type)type);
     const api_metrics_request_t *req = q->req;
     q->points = 0;
+    q->budget.samples = 0; /* the sample limit is per type, the deadline per request */
+    if (q->budget.exceeded == STRATA_ELIMIT) q->budget.exceeded = 0;
     q->damaged = 0;
     q->err[0] = 0;
     q->any_series = 0;
@@ -435,6 +447,7 @@ out:
     resp->points_read += q->points;
     resp->damaged_pages += q->damaged;
     if (q->cap_exceeded) return STRATA_ELIMIT;
+    if (rc == STRATA_ETIMEOUT || q->budget.exceeded == STRATA_ETIMEOUT) return STRATA_ETIMEOUT;
     if (rc || q->err[0]) {
         resp->nm = nm0; /* drop what the type had output before it failed */
         resp->nh = nh0;
@@ -468,6 +481,8 @@ int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const cha
                  .tenant = tenant_id,
                  .wid = workload_id,
                  .npods = npods };
+    /* one deadline for the whole request; the sample limit is reset per type */
+    api_read_budget_init(&q.budget, opts->timeout_ms, opts->max_samples);
     if (npods && !(q.pods = strata_arena_alloc(arena, npods * sizeof *q.pods))) return STRATA_ENOMEM;
     for (size_t i = 0; i < npods; i++)
         q.pods[i] = (qpod_t){ pods[i].namespace_, pods[i].pod, pods[i].node, pods[i].first_ms,
@@ -486,6 +501,16 @@ int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const cha
                          "numberOfSamples=0: %s has more than %zu points per series "
                          "in this range; use numberOfSamples 1..%d or a shorter range",
                          api_metrics_type_name(req->types[i]), opts->max_points, API_METRICS_MAX_SAMPLES);
+            return rc;
+        }
+        if (rc == STRATA_ETIMEOUT) {
+            if (err && cap) {
+                char why[160];
+                snprintf(err, cap, "%s (while reading %s)", api_read_budget_why(&q.budget, why, sizeof why),
+                         api_metrics_type_name(req->types[i]));
+            }
+            strata_warn("metrics query: timeout", "tenant=%" PRId32 " workload=%s timeout_ms=%" PRId64,
+                        tenant_id, workload_id, opts->timeout_ms);
             return rc;
         }
         if (rc) return rc;

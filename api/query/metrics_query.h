@@ -53,7 +53,10 @@ typedef struct api_metrics_options {
     uint64_t max_samples; /* points (raw samples + rollup points) one metric type may read
                                 before it fails with "sample limit" (the response becomes
                                 partial); default 50,000,000 as Prometheus' query.max-samples;
-                                0 = no limit */
+                                0 = no limit.  Enforced by the read seam's budget (read.h) */
+    int64_t timeout_ms;   /* --query-timeout: the whole request's reads must end within
+                                this; past it the call fails with STRATA_ETIMEOUT (err says
+                                so); default 2m; 0 = no limit */
 } api_metrics_options_t;
 
 /* Fills opts with the defaults above. */
@@ -99,7 +102,8 @@ typedef struct api_metrics_pod {
  * max_samples) does not fail the call: its measurement gets values null and
  * labels {"error": "..."} and the response is partial.  The call itself fails
  * with STRATA_ELIMIT when numberOfSamples = 0 would give some series more than
- * max_points points (err names the limit), STRATA_EINVAL for bad arguments,
+ * max_points points (err names the limit), with STRATA_ETIMEOUT when its reads
+ * run past opts->timeout_ms (err names --query-timeout), STRATA_EINVAL for bad arguments,
  * STRATA_ENOMEM when the response itself cannot be allocated. */
 int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const char *workload_id,
                       const api_metrics_pod_t *pods, size_t npods, const api_metrics_request_t *req,

@@ -17,12 +17,54 @@ struct api_read_source {
     unsigned caps;
     int64_t rollup_zero_run_ms;
     api_read_damaged_fn damaged;
+    int64_t timeout_ms;
+    uint64_t max_samples;
 };
 
 struct api_read_set {
     const api_read_source_t *src;
     void *impl;
+    api_read_budget_t *budget;
 };
+
+int64_t api_read_mono_ms(void) { return tsdb_mono_ms(); }
+
+void api_read_budget_init(api_read_budget_t *b, int64_t timeout_ms, uint64_t max_samples)
+{
+    *b = (api_read_budget_t){ .max_samples = max_samples, .timeout_ms = timeout_ms };
+    if (timeout_ms > 0) b->deadline_ms = api_read_mono_ms() + timeout_ms;
+}
+
+int api_read_budget_check(api_read_budget_t *b)
+{
+    if (!b) return 0;
+    if (b->exceeded) return b->exceeded;
+    if (b->deadline_ms && api_read_mono_ms() > b->deadline_ms) b->exceeded = STRATA_ETIMEOUT;
+    return b->exceeded;
+}
+
+/* Counts n samples or points handed out; STRATA_ELIMIT past the limit. */
+static int budget_take(api_read_budget_t *b, size_t n)
+{
+    if (!b) return 0;
+    b->samples += n;
+    if (b->max_samples && b->samples > b->max_samples && !b->exceeded) b->exceeded = STRATA_ELIMIT;
+    return b->exceeded;
+}
+
+const char *api_read_budget_why(const api_read_budget_t *b, char *buf, size_t cap)
+{
+    if (!cap) return buf;
+    buf[0] = '\0';
+    if (!b || !b->exceeded) return buf;
+    if (b->exceeded == STRATA_ETIMEOUT)
+        snprintf(buf, cap, "query timeout: the read ran past --query-timeout (%" PRId64 " ms)",
+                 b->timeout_ms);
+    else
+        snprintf(buf, cap, "query over budget: more than %" PRIu64 " samples read (--query-max-samples)",
+                 b->max_samples);
+    return buf;
+}
 
 int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps, api_read_source_t **out)
 {
@@ -43,12 +85,26 @@ void api_read_source_set_damaged(api_read_source_t *src, api_read_damaged_fn fn)
 
 unsigned api_read_source_caps(const api_read_source_t *src) { return src->caps; }
 
+void api_read_source_set_limits(api_read_source_t *src, int64_t timeout_ms, uint64_t max_samples)
+{
+    src->timeout_ms = timeout_ms;
+    src->max_samples = max_samples;
+}
+
+void api_read_source_budget(const api_read_source_t *src, api_read_budget_t *b)
+{
+    api_read_budget_init(b, src->timeout_ms, src->max_samples);
+}
+
 int64_t api_read_source_rollup_zero_run_ms(const api_read_source_t *src) { return src->rollup_zero_run_ms; }
 
-int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags, const tsdb_matcher_t *m,
-                    size_t n, int64_t mint, int64_t maxt, api_read_set_t **out)
+int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags,
+                    api_read_budget_t *budget, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                    api_read_set_t **out)
 {
     *out = NULL;
+    int brc = api_read_budget_check(budget);
+    if (brc) return brc;
     if (n + 1 > API_READ_MAX_MATCHERS) return STRATA_ELIMIT;
     tsdb_matcher_t all[API_READ_MAX_MATCHERS];
     for (size_t i = 0; i < n; i++) {
@@ -67,7 +123,10 @@ int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned fl
     api_read_set_t *set = malloc(sizeof *set);
     if (!set) return STRATA_ENOMEM;
     set->src = src;
-    int rc = src->ops->select(src->backend, all, n, mint, maxt, flags, &set->impl);
+    set->budget = budget;
+    int rc = src->ops->select(src->backend, all, n, mint, maxt, flags, budget ? budget->deadline_ms : 0,
+                              &set->impl);
+    if (rc == STRATA_ETIMEOUT && budget) budget->exceeded = rc;
     if (rc) {
         free(set);
         return rc;
@@ -76,7 +135,11 @@ int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned fl
     return 0;
 }
 
-int api_read_set_next(api_read_set_t *set) { return set->src->ops->next(set->impl); }
+int api_read_set_next(api_read_set_t *set)
+{
+    int rc = api_read_budget_check(set->budget);
+    return rc ? rc : set->src->ops->next(set->impl);
+}
 
 const tsdb_label_t *api_read_set_labels(api_read_set_t *set, size_t *n)
 {
@@ -85,14 +148,28 @@ const tsdb_label_t *api_read_set_labels(api_read_set_t *set, size_t *n)
 
 int api_read_set_samples(api_read_set_t *set, const tsdb_sample_t **samples, size_t *n)
 {
-    return set->src->ops->samples(set->impl, samples, n);
+    int rc = api_read_budget_check(set->budget);
+    if (!rc) rc = set->src->ops->samples(set->impl, samples, n);
+    if (!rc) rc = budget_take(set->budget, *n);
+    if (rc) {
+        *samples = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int api_read_set_rollups(api_read_set_t *set, int64_t resolution, const tsdb_rollup_point_t **points,
                          size_t *n)
 {
     if (!(set->src->caps & API_READ_CAP_ROLLUPS)) return STRATA_EUNSUPPORTED;
-    return set->src->ops->rollups(set->impl, resolution, points, n);
+    int rc = api_read_budget_check(set->budget);
+    if (!rc) rc = set->src->ops->rollups(set->impl, resolution, points, n);
+    if (!rc) rc = budget_take(set->budget, *n);
+    if (rc) {
+        *points = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 uint64_t api_read_set_damaged(api_read_set_t *set, uint64_t *current)
@@ -112,10 +189,10 @@ void api_read_set_free(api_read_set_t *set)
 /* ---- the local backend ---------------------------------------------------- */
 
 static int tsdb_backend_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
-                               unsigned flags, void **set)
+                               unsigned flags, int64_t deadline_ms, void **set)
 {
     tsdb_series_set_t *s = NULL;
-    int rc = tsdb_select(backend, m, n, mint, maxt, &s);
+    int rc = tsdb_select_until(backend, m, n, mint, maxt, deadline_ms, &s);
     if (rc) return rc;
     if (flags & API_READ_STREAM) tsdb_series_set_stream(s);
     *set = s;

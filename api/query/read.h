@@ -29,6 +29,7 @@
 
 typedef struct api_read_source api_read_source_t;
 typedef struct api_read_set api_read_set_t;
+typedef struct api_read_budget api_read_budget_t;
 
 /* Flags of api_read_select(). */
 enum api_read_flags {
@@ -46,10 +47,45 @@ enum api_read_caps {
     API_READ_CAP_ROLLUPS = 1u << 0, /* api_read_set_rollups answers from kept rollups */
 };
 
-/* What a backend implements.  `set` is the backend's own series set. */
+/* A request's read budget: what every read of one request (an export, one
+ * metric type of a metrics query, one report read) may spend.  The caller
+ * owns it, fills the limits (api_read_budget_init) and passes it to every
+ * api_read_select of the request; the seam counts into it and checks it in
+ * api_read_select, _next, _samples and _rollups, whatever the backend:
+ *   - past deadline_ms (api_read_mono_ms clock) a read fails STRATA_ETIMEOUT
+ *     (the backend's select gets the deadline too, for its regex walk);
+ *   - once more than max_samples raw samples + rollup points were handed out
+ *     a read fails STRATA_ELIMIT.
+ * After either, every further read of the budget fails the same way, and
+ * api_read_budget_why() says which limit, naming its flag. */
+struct api_read_budget {
+    int64_t deadline_ms;  /* 0 = none */
+    uint64_t max_samples; /* 0 = none */
+    uint64_t samples;     /* handed out so far */
+    int exceeded;         /* 0, STRATA_ETIMEOUT or STRATA_ELIMIT */
+    int64_t timeout_ms;   /* the timeout the deadline came from, for the message */
+};
+
+/* CLOCK_MONOTONIC in ms (the deadline's clock). */
+int64_t api_read_mono_ms(void);
+/* A budget whose deadline is timeout_ms from now (0 = none) and whose sample
+ * limit is max_samples (0 = none). */
+void api_read_budget_init(api_read_budget_t *b, int64_t timeout_ms, uint64_t max_samples);
+/* STRATA_ETIMEOUT once the deadline passed (remembered in b), else what b
+ * exceeded before, else 0.  b may be NULL (0). */
+int api_read_budget_check(api_read_budget_t *b);
+/* The reason b was exceeded, naming the limit and its flag:
+ *   "query timeout: the read ran past --query-timeout (120000 ms)"
+ *   "query over budget: more than N samples read (--query-max-samples)"
+ * or "" when it was not. */
+const char *api_read_budget_why(const api_read_budget_t *b, char *buf, size_t cap);
+
+/* What a backend implements.  `set` is the backend's own series set.
+ * deadline_ms (api_read_mono_ms clock, 0 = none): select should give up
+ * with STRATA_ETIMEOUT past it rather than run on (the seam checks the rest). */
 typedef struct api_read_ops {
     int (*select)(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
-                  unsigned flags, void **set);
+                  unsigned flags, int64_t deadline_ms, void **set);
     int (*next)(void *set);
     const tsdb_label_t *(*labels)(void *set, size_t *n);
     int (*samples)(void *set, const tsdb_sample_t **samples, size_t *n);
@@ -69,6 +105,12 @@ void api_read_source_free(api_read_source_t *src);
 typedef uint64_t (*api_read_damaged_fn)(void *set, uint64_t *current);
 void api_read_source_set_damaged(api_read_source_t *src, api_read_damaged_fn fn);
 unsigned api_read_source_caps(const api_read_source_t *src);
+/* The daemon's per-request read limits (--query-timeout, --query-max-samples;
+ * 0 = none, the default), kept on the source so every route that reads can
+ * start its request's budget from them: api_read_source_budget(). */
+void api_read_source_set_limits(api_read_source_t *src, int64_t timeout_ms, uint64_t max_samples);
+/* api_read_budget_init(b, ...) with the source's limits, the deadline from now. */
+void api_read_source_budget(const api_read_source_t *src, api_read_budget_t *b);
 /* The shortest run of zeros whose length past it the source's 1h rollups
  * count (tsdb_rollup_point_t.zero_inner_long; tsdb_rollup_zero_run_ms() for
  * the local store); 0 when its rollups carry no such field. */
@@ -81,9 +123,12 @@ int64_t api_read_source_rollup_zero_run_ms(const api_read_source_t *src);
  * [mint, maxt] (inclusive).  The tenant matcher is added here and nowhere
  * else.  A matcher on the tenant label itself is STRATA_EINVAL: the tenant
  * comes from the token, never from a selector.  More than
- * API_READ_MAX_MATCHERS - 1 matchers is STRATA_ELIMIT. */
-int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags, const tsdb_matcher_t *m,
-                    size_t n, int64_t mint, int64_t maxt, api_read_set_t **out);
+ * API_READ_MAX_MATCHERS - 1 matchers is STRATA_ELIMIT.  budget (borrowed,
+ * must outlive the set; NULL = unlimited, only for the registry replay at
+ * start and tests) bounds this and every read of the set, see above. */
+int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned flags,
+                    api_read_budget_t *budget, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                    api_read_set_t **out);
 
 /* 1 = at the next series (label order), 0 = end, < 0 = error. */
 int api_read_set_next(api_read_set_t *set);

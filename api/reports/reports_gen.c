@@ -18,6 +18,10 @@
  * starts staleness + gpu_idle_after before the day, so values held across
  * midnight and a GPU already idle at midnight are seen; counters read from
  * the rollup walk's lookback, so both paths see the same baseline.
+ *
+ * Reads pass no read budget (read.h): a generation is a background job over up
+ * to 31 days, cancellable and one per worker, not a request a client waits
+ * on, so --query-timeout and --query-max-samples do not apply (docs/api.md).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -160,7 +164,7 @@ static int load_info(const api_read_source_t *rd, int32_t tenant, int64_t mint, 
 {
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "runai_workload_info" } };
     api_read_set_t *set;
-    int rc = api_read_select(rd, tenant, 0, m, 1, mint, maxt, &set);
+    int rc = api_read_select(rd, tenant, 0, NULL, m, 1, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         size_t nl, ns;
@@ -209,7 +213,7 @@ static int load_pods(const api_read_source_t *rd, int32_t tenant, int64_t mint, 
 {
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "runai_pod_info" } };
     api_read_set_t *set;
-    int rc = api_read_select(rd, tenant, 0, m, 1, mint, maxt, &set);
+    int rc = api_read_select(rd, tenant, 0, NULL, m, 1, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         size_t nl;
@@ -248,7 +252,7 @@ static int load_col(const api_read_source_t *rd, int32_t tenant, int64_t mint, i
     tsdb_matcher_t m[5] = { { TSDB_MATCH_EQ, "__name__", name } };
     for (size_t i = 0; i < nextra && i < 4; i++) m[1 + i] = extra[i];
     api_read_set_t *set;
-    int rc = api_read_select(rd, tenant, 0, m, 1 + nextra, mint, maxt, &set);
+    int rc = api_read_select(rd, tenant, 0, NULL, m, 1 + nextra, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         size_t nl, ns;
@@ -575,7 +579,7 @@ static int fast_col(const api_read_source_t *rd, int32_t tenant, const api_repor
     if (mint == INT64_MAX) return 0;
     api_read_set_t *set;
     /* one pass over 30 days: keep the page cache for queries */
-    int rc = api_read_select(rd, tenant, API_READ_STREAM, m, 1 + nextra, mint, maxt, &set);
+    int rc = api_read_select(rd, tenant, API_READ_STREAM, NULL, m, 1 + nextra, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         if (*cancelled) {

@@ -13,7 +13,7 @@ static int replay_select(api_registry_t *reg, const api_read_source_t *src, cons
                          size_t nm, int64_t mint, int64_t maxt, size_t *fed)
 {
     api_read_set_t *set;
-    int rc = api_read_select(src, 0, API_READ_ALL_TENANTS, m, nm, mint, maxt, &set);
+    int rc = api_read_select(src, 0, API_READ_ALL_TENANTS, NULL, m, nm, mint, maxt, &set);
     if (rc) {
         strata_error("registry: replay select failed", "err=\"%s\"", strata_strerror(rc));
         return rc;
