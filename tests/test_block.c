@@ -445,7 +445,7 @@ static size_t count_suffix(const char *dir, const char *suffix)
 static void cut_check(tsdb_t *db, const char *dir)
 {
     for (int i = 0; i < 4; i++) {
-        char l[64], v[8];
+        char l[64], v[16];
         snprintf(l, sizeof l, "__name__=c,w=%d", i);
         snprintf(v, sizeof v, "%d", i);
         tsdb_matcher_t m[] = { M(EQ, "w", v) };
