@@ -25,14 +25,16 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from strata_client import SECRET, Server, iso, rw1, token  # noqa: E402
+from strata_client import SECRET, Server, has_metric_line, iso, rw1, token  # noqa: E402
 from fixture_workloads import A, Fixture  # noqa: E402
 
 FAILS = 0
+TAPS = 0  # checks run: the trailing TAP plan "1..TAPS" (tests/run_tests.sh compares)
 
 
 def tap(ok, name, info=""):
-    global FAILS
+    global FAILS, TAPS
+    TAPS += 1
     print(("ok - " if ok else "not ok - ") + name)
     if not ok:
         FAILS += 1
@@ -126,9 +128,9 @@ def main():
 
         st, _, text = srv.get("/metrics", r1)
         lines = text.decode().splitlines()
-        tap("strata_block_pages_damaged_total 1" in lines, "/metrics: strata_block_pages_damaged_total 1",
+        tap(has_metric_line(text, "strata_block_pages_damaged_total 1"), "/metrics: strata_block_pages_damaged_total 1",
             [x for x in lines if "damaged" in x])
-        tap("strata_metrics_queries_damaged_total 1" in lines, "/metrics: strata_metrics_queries_damaged_total 1",
+        tap(has_metric_line(text, "strata_metrics_queries_damaged_total 1"), "/metrics: strata_metrics_queries_damaged_total 1",
             [x for x in lines if "damaged" in x])
 
         sel = urllib.parse.quote('{__name__="DCGM_FI_DEV_GPU_UTIL",gpu=~"[2-9]",pod="train-a-0"}')
@@ -161,6 +163,7 @@ def main():
         if srv:
             srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    print("1..%d" % TAPS)
     sys.exit(1 if FAILS else 0)
 
 
