@@ -205,7 +205,9 @@ static void test_increase_and_rate(void **state)
 
     /* a repeated value (v == prev) is no reset: 7 -> 7 -> 7 -> 9 is +2, not 7 + 7 + 2 */
     assert_ok(api_buckets_init(&b, T0, T0 + SEC(60), 1));
-    tsdb_sample_t r[] = { { T0 - SEC(15), 7 }, { T0 + SEC(15), 7 }, { T0 + SEC(30), 7 }, { T0 + SEC(45), 9 } };
+    tsdb_sample_t r[] = {
+        { T0 - SEC(15), 7 }, { T0 + SEC(15), 7 }, { T0 + SEC(30), 7 }, { T0 + SEC(45), 9 }
+    };
     api_point_t wrep = { T0 + SEC(60), 2 };
     assert_points(out, api_downsample(&b, API_AGG_INCREASE, r, 4, out, 1), &wrep, 1);
     api_point_t wrr = { T0 + SEC(60), 2.0 / 60.0 };
