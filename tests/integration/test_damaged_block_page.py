@@ -29,12 +29,10 @@ from strata_client import SECRET, Server, has_metric_line, iso, rw1, token  # no
 from fixture_workloads import A, Fixture  # noqa: E402
 
 FAILS = 0
-TAPS = 0  # checks run: the trailing TAP plan "1..TAPS" (tests/run_tests.sh compares)
 
 
 def tap(ok, name, info=""):
-    global FAILS, TAPS
-    TAPS += 1
+    global FAILS
     print(("ok - " if ok else "not ok - ") + name)
     if not ok:
         FAILS += 1
@@ -75,6 +73,7 @@ def page_offsets(path):
 
 
 def main():
+    print("1..14")  # a fixed number of checks (an early return leaves some out: a failure)
     tmp = tempfile.mkdtemp(prefix="strata-dmg-")
     secret = os.path.join(tmp, "secret")
     with open(secret, "wb") as fh:
@@ -163,7 +162,6 @@ def main():
         if srv:
             srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % TAPS)
     sys.exit(1 if FAILS else 0)
 
 

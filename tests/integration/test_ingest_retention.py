@@ -25,6 +25,7 @@ def gauge(srv, tok, name):
 
 
 def main():
+    print("1..11")  # a fixed number of checks
     if not os.access(h.BIN, os.X_OK):
         tap(False, "strata binary exists at " + h.BIN)
         return 1
@@ -109,7 +110,6 @@ def main():
                         for line in f.read().splitlines()[-15:]:
                             print("# log: " + line)
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % h.TAPS)
     return 1 if h.FAILS else 0
 
 
