@@ -202,6 +202,16 @@ static void test_increase_and_rate(void **state)
     tsdb_sample_t g[] = { { T0 + SEC(10), 1 }, { T0 + SEC(20), 4 }, { T0 + SEC(80), 10 } };
     api_point_t wg[] = { { T0 + SEC(30), 3 }, { T0 + SEC(90), 6 } };
     assert_points(out, api_downsample(&b, API_AGG_INCREASE, g, 3, out, 3), wg, 2);
+
+    /* a repeated value (v == prev) is no reset: 7 -> 7 -> 7 -> 9 is +2, not 7 + 7 + 2 */
+    assert_ok(api_buckets_init(&b, T0, T0 + SEC(60), 1));
+    tsdb_sample_t r[] = {
+        { T0 - SEC(15), 7 }, { T0 + SEC(15), 7 }, { T0 + SEC(30), 7 }, { T0 + SEC(45), 9 }
+    };
+    api_point_t wrep = { T0 + SEC(60), 2 };
+    assert_points(out, api_downsample(&b, API_AGG_INCREASE, r, 4, out, 1), &wrep, 1);
+    api_point_t wrr = { T0 + SEC(60), 2.0 / 60.0 };
+    assert_points(out, api_downsample(&b, API_AGG_RATE, r, 4, out, 1), &wrr, 1);
 }
 
 static void test_stale_markers_and_nans(void **state)

@@ -219,6 +219,106 @@ static void test_rollup_zero_run_option(void **state)
     test_tmpdir_free(dir);
 }
 
+/* The rollup points of series "ctr" over [0, 120 min] at resolution res, copied out. */
+static tsdb_rollup_point_t *rollups_of(tsdb_t *db, int64_t res, size_t *n)
+{
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "ctr") };
+    tsdb_series_set_t *set;
+    assert_ok(tsdb_select(db, m, 1, 0, 120 * MIN_MS, &set));
+    assert_int_equal(tsdb_series_set_next(set), 1);
+    const tsdb_rollup_point_t *p;
+    assert_ok(tsdb_series_set_rollups(set, res, &p, n));
+    tsdb_rollup_point_t *out = malloc((*n ? *n : 1) * sizeof *out);
+    assert_non_null(out);
+    memcpy(out, p, *n * sizeof *out);
+    assert_int_equal(tsdb_series_set_next(set), 0);
+    tsdb_series_set_free(set);
+    return out;
+}
+
+#define SAME_D(a, b, f) assert_int_equal(test_double_bits((a).f), test_double_bits((b).f))
+#define SAME_I(a, b, f) assert_int_equal((a).f, (b).f)
+
+/* Every field of every point equal (doubles bit for bit). */
+static void same_rollups(tsdb_t *db, tsdb_t *ref, int64_t res)
+{
+    size_t n, nr;
+    tsdb_rollup_point_t *p = rollups_of(db, res, &n), *r = rollups_of(ref, res, &nr);
+    assert_int_equal(n, nr);
+    for (size_t i = 0; i < n; i++) {
+        SAME_I(p[i], r[i], t);
+        SAME_I(p[i], r[i], count);
+        SAME_D(p[i], r[i], sum);
+        SAME_D(p[i], r[i], min);
+        SAME_D(p[i], r[i], max);
+        SAME_D(p[i], r[i], last);
+        SAME_I(p[i], r[i], last_t);
+        SAME_D(p[i], r[i], first);
+        SAME_I(p[i], r[i], first_t);
+        SAME_D(p[i], r[i], increase);
+        SAME_I(p[i], r[i], stale);
+        SAME_I(p[i], r[i], stale_t);
+        SAME_I(p[i], r[i], gap_max);
+        SAME_D(p[i], r[i], hold_sum);
+        SAME_D(p[i], r[i], last_rise);
+        SAME_D(p[i], r[i], inner_increase);
+        SAME_I(p[i], r[i], zero_lead_end);
+        SAME_I(p[i], r[i], zero_trail_start);
+        SAME_I(p[i], r[i], zero_inner_max);
+        SAME_I(p[i], r[i], zero_inner_long);
+    }
+    free(p);
+    free(r);
+}
+
+/* Overlapping blocks: the first hour is cut into a block, then a sender retries the last 10
+ * minutes of it (same timestamps, same values: within the out-of-order window, so stored again
+ * in the head) before the second hour, which is cut into a second block overlapping the first.
+ * Rollups read across the two (and across the block and the head before the second cut, and
+ * after compaction merges them) equal those of one block holding each sample once. */
+static void test_rollups_overlapping_blocks(void **state)
+{
+    (void)state;
+    tsdb_sample_t s[130];
+    size_t n;
+    char *rdir = test_tmpdir_new();
+    tsdb_t *ref = open_db(rdir, 0, 0, 0);
+    rollup_input(s, &n, 1, 120);
+    append(ref, "__name__=ctr", s, n);
+    assert_ok(tsdb_cut_head(ref));
+
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    rollup_input(s, &n, 1, 60);
+    append(db, "__name__=ctr", s, n);
+    assert_ok(tsdb_cut_head(db));
+    rollup_input(s, &n, 51, 60); /* the retry: minutes 51..60 again */
+    tsdb_append_result_t res = append(db, "__name__=ctr", s, n);
+    assert_int_equal(res.too_old + res.conflicting, 0);
+    assert_int_equal(res.appended, n); /* stored again: the head no longer holds them */
+    rollup_input(s, &n, 61, 120);
+    append(db, "__name__=ctr", s, n);
+    check_rollups(db); /* block + overlapping head */
+    same_rollups(db, ref, TSDB_ROLLUP_5M);
+    same_rollups(db, ref, TSDB_ROLLUP_1H);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 2); /* two blocks, overlapping in (50 min, 60 min] */
+    check_rollups(db);
+    same_rollups(db, ref, TSDB_ROLLUP_5M);
+    same_rollups(db, ref, TSDB_ROLLUP_1H);
+    /* and once compaction has merged them */
+    assert_ok(tsdb_compact(db));
+    check_rollups(db);
+    same_rollups(db, ref, TSDB_ROLLUP_5M);
+    same_rollups(db, ref, TSDB_ROLLUP_1H);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+    tsdb_close(ref);
+    test_tmpdir_free(rdir);
+}
+
 int main(void)
 {
     strata_log_set_level(STRATA_LOG_WARN);
@@ -226,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_rollups),
         cmocka_unit_test(test_rollup_hold_fields),
         cmocka_unit_test(test_rollup_zero_run_option),
+        cmocka_unit_test(test_rollups_overlapping_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -470,6 +470,41 @@ static void crash_child(const char *dir, int start, int wfd)
     }
 }
 
+/* Retention's boundary (tsdb/compact.c, compact_retention_locked; docs/storage.md): a block is
+ * dropped when its maxt is older than newest - retention_ms, strictly.  A block whose maxt is
+ * exactly newest - retention stays; one millisecond newer data drops it.  So `<` and `<=` cannot
+ * both pass. */
+static void test_retention_boundary_exact(void **state)
+{
+    (void)state;
+    const int64_t H = 60 * MIN_MS, R = 5 * H;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, H, R, 0);
+    append_range(db, "__name__=old", H - 9 * MIN_MS, MIN_MS, 10, 1); /* maxt = H */
+    assert_ok(tsdb_cut_head(db));
+    assert_int_equal(count_dir(dir, "blocks"), 1);
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "old") };
+
+    append_range(db, "__name__=new", H + R, MIN_MS, 1, 1); /* newest = H + R: maxt == newest - R */
+    assert_ok(tsdb_compact(db));
+    check_query(db, m, 1, "{__name__=old}");
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.min_time, H - 9 * MIN_MS);
+
+    append_range(db, "__name__=new", H + R + 1, MIN_MS, 1, 2); /* newest = H + R + 1: maxt < newest - R */
+    assert_ok(tsdb_compact(db));
+    check_query(db, m, 1, "");
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.min_time, H + R);
+    tsdb_close(db);
+    /* and the block's directory is gone once closed, not only hidden */
+    db = open_db(dir, H, R, 0);
+    check_query(db, m, 1, "");
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 static void test_crash_recovery(void **state)
 {
     (void)state;
@@ -887,6 +922,7 @@ int main(void)
         cmocka_unit_test(test_compaction_levels),
         cmocka_unit_test(test_retention_time_and_size),
         cmocka_unit_test(test_dropped_block_outlives_reader),
+        cmocka_unit_test(test_retention_boundary_exact),
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_lock_and_stats),
         cmocka_unit_test(test_due_cut_in_compact),

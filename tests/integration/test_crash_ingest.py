@@ -173,6 +173,7 @@ def verify(ack, start, end):
 
 
 def main():
+    print("1..4")
     for b in (strata_bin, load_bin):
         if not os.access(b, os.X_OK):
             bail("%s is not built" % b)

@@ -368,6 +368,7 @@ def check_native(port, want, lo_ms, hi_ms):
 # ---------------------------------------------------------------- main
 
 def main():
+    print("1..4")
     rport = start_receiver()
     wurl = "http://127.0.0.1:%d/api/v1/write" % rport
 

@@ -33,15 +33,17 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from strata_client import BUILD, SECRET, Server, rw1, snappy, token  # noqa: E402
+from strata_client import BUILD, SECRET, Server, metric_value, rw1, snappy, token  # noqa: E402
 
 BIN = os.path.join(BUILD, "strata")
 LIMIT = 1 << 20  # --max-request-bytes for this run
 FAILS = 0
+TAPS = 0  # checks run: the trailing TAP plan "1..TAPS" (tests/run_tests.sh compares)
 
 
 def tap(ok, name, info=""):
-    global FAILS
+    global FAILS, TAPS
+    TAPS += 1
     print(("ok - " if ok else "not ok - ") + name)
     if not ok:
         FAILS += 1
@@ -168,8 +170,8 @@ def framing(tmp, secret):
         check_json_error("chunked body over the limit -> 413 once it is read", got, 413,
                          "the body is over the limit of %d bytes" % LIMIT)
         st, hdrs, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + w})
-        refused = [ln for ln in data.decode().splitlines() if ln.startswith("strata_write_requests_refused_total")]
-        tap(st == 200 and refused and float(refused[0].split()[-1]) >= 6,
+        refused = metric_value(data, "strata_write_requests_refused_total")
+        tap(st == 200 and refused is not None and refused >= 6,
             "framing refusals of remote writes count in strata_write_requests_refused_total", refused)
 
         st, _, _ = srv.write(rw1([([("__name__", "after")], [(1.0, int(time.time() * 1000))])]), w)
@@ -409,6 +411,7 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("# %d failed" % FAILS)
+    print("1..%d" % TAPS)
     sys.exit(1 if FAILS else 0)
 
 

@@ -28,6 +28,7 @@ binary = os.path.join(build if os.path.isabs(build) else os.path.join(ROOT, buil
                       "tests", "test_metrics_query")
 spec = Spec.load("workloads")
 ok_all = True
+print("1..%d" % (len(GOLDEN) + 3))  # one check per golden body, three broken bodies
 with tempfile.TemporaryDirectory() as d:
     env = dict(os.environ, STRATA_GOLDEN_DIR=d)
     run = subprocess.run([binary], env=env, cwd=ROOT, stdout=subprocess.PIPE,

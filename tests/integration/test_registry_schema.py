@@ -36,6 +36,7 @@ binary = os.path.join(ROOT, build, "tests", "test_registry") if not os.path.isab
     else os.path.join(build, "tests", "test_registry")
 spec = Spec.load("workloads")
 ok_all = True
+print("1..%d" % (len(FIXTURES) + 1))  # one check per fixture, one broken body
 with tempfile.TemporaryDirectory() as d:
     env = dict(os.environ, REGISTRY_FIXTURE_DIR=d)
     run = subprocess.run([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -23,13 +23,14 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import jsonschema  # noqa: E402
 from spec_schema import Spec  # noqa: E402
-from strata_client import rw1, snappy, STALE, token, free_port, SECRET  # noqa: E402
+from strata_client import rw1, snappy, STALE, token, free_port, SECRET, stop_process  # noqa: E402
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 BIN = os.path.join(BUILD if os.path.isabs(BUILD) else os.path.join(ROOT, BUILD), "strata")
 GOLDEN = os.path.join(ROOT, "tests", "golden", "reports")
 SPEC = Spec.load("reports")
 FAILS = 0
+TAPS = 0  # checks run: the trailing TAP plan "1..TAPS" (tests/run_tests.sh compares)
 
 MIN, HOUR, DAY = 60000, 3600000, 86400000
 D0 = calendar.timegm((2025, 3, 10, 0, 0, 0)) * 1000
@@ -40,7 +41,8 @@ REPORTS = "/api/v1/org-unit/reports"
 
 
 def tap(ok, name, info=""):
-    global FAILS
+    global FAILS, TAPS
+    TAPS += 1
     print(("ok - " if ok else "not ok - ") + name)
     if not ok:
         FAILS += 1
@@ -249,12 +251,8 @@ class Server:
         return r.status, hdrs, data
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return -999
+        """SIGTERM; asserts exit 0 (tests/lib/strata_client.py stop_process: raises otherwise)."""
+        return stop_process(self.proc, getattr(self, "logpath", None), 30)
 
     def kill9(self):
         self.proc.kill()
@@ -960,6 +958,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print("# kept " + tmp)
+    print("1..%d" % TAPS)
     return 1 if FAILS else 0
 
 

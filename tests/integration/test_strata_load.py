@@ -32,7 +32,7 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from strata_client import Server, iso  # noqa: E402
+from strata_client import Server, iso, metric_value  # noqa: E402
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 LOAD = os.path.join(BUILD, "strata-load")
@@ -43,10 +43,12 @@ REPORT = {"runai_workload_info", "runai_pod_info", "runai_workload_gpu_allocatio
 START = 1767571200
 CLUSTER = ["--workloads=10", "--nodes=2", "--scrape-interval=15s", "--start=%d" % START]
 FAILS = 0
+TAPS = 0  # checks run: the trailing TAP plan "1..TAPS" (tests/run_tests.sh compares)
 
 
 def tap(ok, name, detail=""):
-    global FAILS
+    global FAILS, TAPS
+    TAPS += 1
     print(("ok - " if ok else "not ok - ") + name)
     if not ok:
         FAILS += 1
@@ -267,10 +269,7 @@ def histograms(tmp, head_u):
 
 def metric(srv, name):
     st, _, body = srv.get("/metrics")
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
+    return metric_value(body, name) if st == 200 else None
 
 
 def rate(tmp):
@@ -308,6 +307,7 @@ def main():
         rate(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print("1..%d" % TAPS)
     return 1 if FAILS else 0
 
 

@@ -66,6 +66,7 @@ def csv_matches(body, text):
 
 
 ok_all = True
+print("1..7")
 with tempfile.TemporaryDirectory() as d:
     env = dict(os.environ, TELEMETRY_FIXTURE_DIR=d)
     run = subprocess.run([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

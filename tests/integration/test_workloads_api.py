@@ -32,15 +32,17 @@ import jsonschema  # noqa: E402
 from fixture_workloads import (A, C, CLUSTER, D, E, EL_A, EL_B, EL_ROOT, GIB, MIN, P1, P2,  # noqa: E402
                                X, Fixture)
 from spec_schema import Spec  # noqa: E402
-from strata_client import BUILD, SECRET, Server, iso, rw1, token  # noqa: E402
+from strata_client import BUILD, SECRET, Server, iso, metric_value, rw1, token  # noqa: E402
 
 SPEC = Spec.load("workloads")
 FAILS = 0
+TAPS = 0  # checks run: the trailing TAP plan "1..TAPS" (tests/run_tests.sh compares)
 NIL = "00000000-0000-0000-0000-000000000000"
 
 
 def tap(ok, name, info=""):
-    global FAILS
+    global FAILS, TAPS
+    TAPS += 1
     print(("ok - " if ok else "not ok - ") + name)
     if not ok:
         FAILS += 1
@@ -526,9 +528,8 @@ def metrics_counter(srv, api, f, r1):
     """X-Strata-Points-Read and the /metrics counter agree: GPU_ALLOCATION of A over 1 h at 4
     steps of 15 min reads the 5-min rollups: 12 points."""
     def counter():
-        for line in srv.get("/metrics", r1)[2].decode().splitlines():
-            if line.startswith("strata_metrics_points_read_total "):
-                return int(line.split()[1])
+        v = metric_value(srv.get("/metrics", r1)[2], "strata_metrics_points_read_total")
+        return None if v is None else int(v)
     c0 = counter()
     st, hdrs, _ = api.get("%s/%s/metrics?metricType=GPU_ALLOCATION&start=%s&end=%s&numberOfSamples=4"
                           % (W, A, iso(f.t0), iso(f.t(60))), r1, P_MET)
@@ -743,10 +744,7 @@ def e2e_fields(api, srv, series, r4, w4):
 
     def bad_levels():
         st, _, data = srv.req("GET", "/metrics", headers={"Authorization": "Bearer " + r4})
-        for line in data.decode(errors="replace").splitlines():
-            if line.startswith("strata_registry_element_level_invalid_total "):
-                return st, float(line.split()[1])
-        return st, None
+        return st, metric_value(data.decode(errors="replace"), "strata_registry_element_level_invalid_total")
     st0, n0 = bad_levels()
     # an agent that sends a 0-based level: kept, level null, counted once (however often it is sent)
     wid = sorted(by["runai_workload_info"], key=lambda s: s["metric"]["workload_name"])[0]["metric"]["workload_id"]
@@ -1068,6 +1066,7 @@ def main():
                 print("# strata log:\n# " + srv.tail().replace("\n", "\n# "))
             srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    print("1..%d" % TAPS)
     return 1 if FAILS else 0
 
 

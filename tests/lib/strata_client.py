@@ -158,11 +158,60 @@ class Server:
         return self.req("POST", "/api/v1/write", snappy(raw), h)
 
     def stop(self):
+        """SIGTERM and wait: returns 0, or raises StrataExitError (a non-zero exit, a sanitizer
+        report at shutdown, or no exit within 30 s), so a test that stops a server fails then."""
         if self.conn:
             self.conn.close()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+            self.conn = None
+        return stop_process(self.proc, self.logpath, 30)
+
+
+class StrataExitError(AssertionError):
+    pass
+
+
+def stop_process(proc, logpath=None, timeout=30):
+    """SIGTERM proc and assert it exits 0 within timeout (else SIGKILL and raise StrataExitError
+    with the log's tail).  Returns 0."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=timeout)
+        why = None if rc == 0 else "exited %d on SIGTERM" % rc
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        rc, why = -999, "did not exit within %d s of SIGTERM (killed)" % timeout
+    if why:
+        tail = ""
+        if logpath:
+            try:
+                with open(logpath, errors="replace") as f:
+                    tail = "\n".join(f.read().splitlines()[-30:])
+            except OSError:
+                pass
+        raise StrataExitError("strata %s; log tail:\n%s" % (why, tail))
+    return rc
+
+
+def metric_value(text, series):
+    """The value of the /metrics line for series exactly (name and labels as printed, e.g.
+    'strata_blocks' or 'x_total{reason="a"}'), as a float; None when no line is that series.
+    Whole lines only: 'strata_blocks' never matches 'strata_blocks_bytes 7'."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    for line in text.splitlines():
+        name, sep, value = line.rpartition(" ")
+        if sep and name == series:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def has_metric_line(text, line):
+    """True when /metrics text has exactly this line (not a line that merely contains it)."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    return line in text.splitlines()
