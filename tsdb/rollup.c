@@ -138,22 +138,32 @@ void tsdb_rollup_join(tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q, int6
  * zero bytes leading << 4 | zero bytes trailing, then the bytes between), so
  * steady series cost a few bytes a point before zstd instead of 76 or 152. */
 
+/* Times relative to the interval's start, in two's-complement arithmetic: a
+ * point near INT64_MIN (an ancient sample) has a start below it, and the
+ * offsets still round-trip exactly, where signed arithmetic would overflow. */
+static int64_t wrap_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+static int64_t wrap_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+
 /* An in-interval time: 0 for INT64_MAX ("none"), else 1 + its offset. */
 static uint64_t enc_opt_time(int64_t v, int64_t base)
 {
-    return v == INT64_MAX ? 0 : enc_zigzag(v - base) + 1;
+    return v == INT64_MAX ? 0 : enc_zigzag(wrap_sub(v, base)) + 1;
 }
-static int64_t dec_opt_time(uint64_t u, int64_t base) { return u ? base + enc_unzigzag(u - 1) : INT64_MAX; }
+static int64_t dec_opt_time(uint64_t u, int64_t base)
+{
+    return u ? wrap_add(base, enc_unzigzag(u - 1)) : INT64_MAX;
+}
 
 static int put_rollup_compact(enc_buf_t *b, const tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q,
                               int64_t res, int hold)
 {
-    int64_t base = p->t - res; /* the interval is (base, t] */
+    int64_t base = wrap_sub(p->t, res); /* the interval is (base, t] */
     int rc = enc_buf_uvarint(b, enc_zigzag((p->t - q->t) / res)) | enc_buf_uvarint(b, p->count);
     if (hold)
-        rc |= enc_buf_uvarint(b, p->stale) | enc_buf_uvarint(b, p->stale ? enc_zigzag(p->stale_t - base) : 0);
+        rc |= enc_buf_uvarint(b, p->stale) |
+              enc_buf_uvarint(b, p->stale ? enc_zigzag(wrap_sub(p->stale_t, base)) : 0);
     if (!p->count) return rc ? STRATA_ENOMEM : 0;
-    rc |= enc_buf_uvarint(b, enc_zigzag(p->first_t - base)) |
+    rc |= enc_buf_uvarint(b, enc_zigzag(wrap_sub(p->first_t, base))) |
           enc_buf_uvarint(b, enc_zigzag(p->t - p->last_t)) | enc_buf_xor(b, p->sum, q->sum) |
           enc_buf_xor(b, p->min, q->min) | enc_buf_xor(b, p->max, q->max) | enc_buf_xor(b, p->last, q->last) |
           enc_buf_xor(b, p->first, q->first) | enc_buf_xor(b, p->increase, q->increase);
@@ -179,7 +189,7 @@ static void get_rollup_compact(enc_rd_t *r, tsdb_rollup_point_t *p, const tsdb_r
         return;
     }
     p->t = q->t + k * res;
-    int64_t base = p->t - res;
+    int64_t base = wrap_sub(p->t, res);
     uint64_t count = enc_rd_uvarint(r);
     if (count > UINT32_MAX) {
         r->bad = 1;
@@ -193,10 +203,10 @@ static void get_rollup_compact(enc_rd_t *r, tsdb_rollup_point_t *p, const tsdb_r
             return;
         }
         p->stale = (uint32_t)stale;
-        p->stale_t = stale ? base + enc_unzigzag(st) : 0;
+        p->stale_t = stale ? wrap_add(base, enc_unzigzag(st)) : 0;
     }
     if (!p->count) return;
-    p->first_t = base + enc_unzigzag(enc_rd_uvarint(r));
+    p->first_t = wrap_add(base, enc_unzigzag(enc_rd_uvarint(r)));
     p->last_t = p->t - enc_unzigzag(enc_rd_uvarint(r));
     p->sum = enc_rd_xor(r, q->sum);
     p->min = enc_rd_xor(r, q->min);
