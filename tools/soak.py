@@ -424,7 +424,7 @@ def phase_slow(a, tmp, budget, rnd):
 
     th = threading.Thread(target=poll, daemon=True)
     th.start()
-    drips, opened = [], 0
+    drips, opened, refused = [], 0, 0
     try:
         end = time.time() + max(5.0, budget - 3)
         while time.time() < end:
@@ -432,6 +432,8 @@ def phase_slow(a, tmp, budget, rnd):
             opened += len(d.socks)
             drips.append(d)
             time.sleep(min(4.0, max(0.5, end - time.time())))
+            d.poll()
+            refused += d.nclosed()
             d.close()
             drips.pop()
     finally:
@@ -440,10 +442,12 @@ def phase_slow(a, tmp, budget, rnd):
         for d in drips:
             d.close()
     alive = srv.proc.poll() is None
-    figure(P, "slow connections opened (limit per ip)", "%d (%d)" % (opened, per_ip))
+    figure(P, "slow connections opened / closed by strata", "%d / %d (limit %d per ip)" % (opened, refused, per_ip))
     figure(P, "/healthz polls / worst latency", "%d / %.3f s" % (len(lat), max(lat) if lat else -1))
     check(P, "every /healthz poll answered 200", lat and not fails, fails[:3])
     check(P, "/healthz worst latency under 1 s", lat and max(lat) < 1.0, max(lat) if lat else None)
+    check(P, "the connections over --max-connections-per-ip were closed", refused >= opened // 2,
+          "%d of %d" % (refused, opened))
     check(P, "strata is alive", alive, log_tail(srv.logpath))
     srv.stop()
 
