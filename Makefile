@@ -9,6 +9,7 @@
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 30)
 #   make bench      storage benchmarks (figures printed, nothing asserted)
 #   make bench-peers  strata vs Prometheus and VictoriaMetrics, answers cross-checked
+#   make soak       a bounded fault campaign, SOAK_MINUTES (default 10; docs/soak.md)
 #
 # Every module directory is one static library; adding a .c file needs no
 # edit here.  tools/foo_bar.c becomes build/foo-bar, tests/test_x.c becomes
@@ -173,6 +174,15 @@ bench-peers: deps all
 .PHONY: bench-report
 bench-report: deps all
 	sh tools/bench_report.sh $(BUILD)
+
+# Fault campaign against the real binary for SOAK_MINUTES (default 10): kill -9 under load,
+# a full loop-mounted disk, WAL and block byte flips, slowloris (tools/soak.py, docs/soak.md).
+# Prints figures and "N passed, N failed"; fails on lost acknowledged samples, a crash, a
+# 5xx other than 503 or a wrong sample.
+SOAK_MINUTES ?= 10
+.PHONY: soak
+soak: deps $(BUILD)/strata $(BUILD)/strata-load
+	python3 tools/soak.py --build $(BUILD) --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf build
