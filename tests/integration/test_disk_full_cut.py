@@ -66,7 +66,7 @@ def main():
             r = run("mount", "-o", "loop", img, mnt)
         if r.returncode != 0:
             why = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "exit %d" % r.returncode
-            print("ok - disk-full cut on a loop filesystem # skip: cannot mount one here (%s)" % why)
+            h.tap(True, "disk-full cut on a loop filesystem # skip: cannot mount one here (%s)" % why)
             return 0
         mounted = True
         keyfile = os.path.join(tmp, "secret")
@@ -149,4 +149,6 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    print("1..%d" % h.TAPS)  # trailing plan: tests/run_tests.sh checks the count
+    sys.exit(rc)

@@ -31,8 +31,12 @@ FAILS = 0
 NSERIES = 20000
 
 
+TAPS = 0  # checks run: the trailing TAP plan "1..TAPS" (tests/run_tests.sh compares)
+
+
 def tap(ok, name, info=""):
-    global FAILS
+    global FAILS, TAPS
+    TAPS += 1
     print(("ok - " if ok else "not ok - ") + name)
     if not ok:
         FAILS += 1
@@ -144,6 +148,7 @@ def main():
         if srv:
             srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    print("1..%d" % TAPS)
     sys.exit(1 if FAILS else 0)
 
 
