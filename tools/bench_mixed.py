@@ -20,11 +20,13 @@ the requests that overlapped a cut vs those that did not.  Figures only, nothing
 (make bench-mixed).  The client shares the 2 cores with the server: compare the phases and
 thread counts within one run, not with other machines.
 
+BENCH_PERF=FILE records perf (cpu-clock and sched:sched_switch, DWARF stacks) on strata during
+the cut phase into FILE.tT (perf report -i FILE.tT --no-children -S/--comm MHD-worker ...).
 BENCH_WCHAN=1 also samples /proc/PID/task/*/{stat,wchan} every ~2 ms during each phase and
 prints where strata's threads were (running / waiting on a futex = a lock / polling for
 connections / in the WAL fsync...), by thread name.
 Environment: BENCH_THREADS, BENCH_READERS, BENCH_SECONDS, BENCH_HOURS, BENCH_WORKLOADS,
-BENCH_NODES, BENCH_SCRAPE, BENCH_CUT_EVERY, BENCH_WCHAN, BENCH_KEEP=1 keeps the data dirs.
+BENCH_NODES, BENCH_SCRAPE, BENCH_CUT_EVERY, BENCH_WCHAN, BENCH_PERF, BENCH_KEEP=1 keeps the data dirs.
 """
 import collections
 import http.client
@@ -79,8 +81,8 @@ def cpu_s(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def reader(port, paths, t_end, q):
-    """One reader process: queries in turn until t_end; sends [(t_start, ms, status)]."""
+def reader(port, paths, t_end, q, idx=0):
+    """One reader process: queries in turn until t_end; sends [(t_start, ms, status, idx)]."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     out, i = [], 0
     while time.time() < t_end:
@@ -96,7 +98,7 @@ def reader(port, paths, t_end, q):
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             st = 0
-        out.append((t0w, (time.perf_counter() - t0) * 1000, st))
+        out.append((t0w, (time.perf_counter() - t0) * 1000, st, idx))
     q.put(out)
 
 
@@ -143,11 +145,19 @@ def phase(srv, name, paths, readers, seconds, ingest=None, cut_every=0.0, wchan=
     c0, w0 = cpu_s(pid), time.time()
     t_end = w0 + seconds
     q = mp.Queue()
-    procs = [mp.Process(target=reader, args=(srv.port, paths[i % len(paths):] + paths[:i % len(paths)], t_end, q))
+    procs = [mp.Process(target=reader, args=(srv.port, paths[i % len(paths):] + paths[:i % len(paths)], t_end, q, i))
              for i in range(readers)]
     for p in procs:
         p.start()
     cuts = []
+    perf = None
+    if cut_every and os.environ.get("BENCH_PERF"):
+        # on-CPU samples plus every context switch (off-CPU: where a thread blocked), with stacks
+        perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-e", "cpu-clock", "-e", "sched:sched_switch",
+                                 "--call-graph", "dwarf,16384", "-p", str(pid), "-o",
+                                 "%s.t%s" % (os.environ["BENCH_PERF"], srv.threads)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
     if cut_every:
         cs = Server.__new__(Server)   # a second kept-alive connection for the cuts
         cs.port, cs.conn = srv.port, None
@@ -163,22 +173,27 @@ def phase(srv, name, paths, readers, seconds, ingest=None, cut_every=0.0, wchan=
         p.join()
     wall = time.time() - w0
     cpu = cpu_s(pid) - c0
+    if perf:
+        perf.send_signal(2)
+        perf.wait()
     if sampler:
         sampler.stop.set()
         sampler.join()
     app1 = gauge(srv, "strata_ingested_samples_total") or 0
     if load:
         load.wait()
-    ms = [m for _, m, _ in lat]
-    bad = sum(1 for _, _, st in lat if st != 200)
+    ms = [m for _, m, _, _ in lat]
+    bad = sum(1 for _, _, st, _ in lat if st != 200)
     res = {"name": name, "n": len(ms), "p50": pct(ms, 50), "p99": pct(ms, 99), "max": max(ms) if ms else 0,
            "cpu_ms_q": cpu * 1000 / max(1, len(ms)), "qps": len(ms) / wall, "ingest": (app1 - app0) / wall,
            "bad": bad, "cuts": cuts, "wchan": sampler.counts if sampler else None}
     if cuts:
         win = [(a, b) for a, b, _ in cuts]
-        over = [m for t, m, _ in lat if any(t < b and t + m / 1000 > a for a, b in win)]
-        clear = [m for t, m, _ in lat if not any(t < b and t + m / 1000 > a for a, b in win)]
-        res["over"], res["clear"] = over, clear
+        hit = [any(t < b and t + m / 1000 > a for a, b in win) for t, m, _, _ in lat]
+        res["over"] = [x[1] for x, h in zip(lat, hit) if h]
+        res["clear"] = [x[1] for x, h in zip(lat, hit) if not h]
+        # head-of-line evidence: which readers had a request > 100 ms that overlapped a cut
+        res["slow_readers"] = sorted({x[3] for x, h in zip(lat, hit) if h and x[1] > 100})
     return res
 
 
@@ -204,6 +219,7 @@ def main():
         srv = None
         try:
             srv = Server(os.path.join(tmp, "data"), None, ["--retention=30d", "--threads=%d" % t], build=build)
+            srv.threads = t
             load = subprocess.run(
                 [os.path.join(build, "strata-load"), "--url=%s/api/v1/write" % srv.url] + cluster +
                 ["--backfill=%d" % hours, "--samples-per-series=60", "--quiet"],
@@ -236,6 +252,8 @@ def main():
                               "", len(d), d[0], pct(d[1:] or d, 50), max(d[1:] or d), len(r["over"]),
                               pct(r["over"], 99), max(r["over"] or [0]), len(r["clear"]), pct(r["clear"], 99),
                               max(r["clear"] or [0])))
+                    print("%-8s   readers with a request > 100 ms overlapping a cut: %s of %d" % (
+                        "", r["slow_readers"] or "none", readers))
                 if r["wchan"]:
                     tot = sum(r["wchan"].values())
                     top = ", ".join("%s/%s %.1f%%" % (n, w, 100.0 * c / tot) for (n, w), c in r["wchan"].most_common(8))
