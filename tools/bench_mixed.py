@@ -130,6 +130,60 @@ class WchanSampler(threading.Thread):
             time.sleep(0.002)
 
 
+SKIP = ("futex", "__futex", "do_", "schedule", "__schedule", "__x64", "x64", "entry_SYSCALL", "syscall", "[unknown]",
+        "__se", "__do", "exit_to_user", "irqentry", "asm_sysvec", "__GI___lll", "lll_", "___pthread", "__pthread",
+        "pvm", "finish_task", "_raw", "preempt")
+
+
+def offcpu_report(path, top=12):
+    """From a BENCH_PERF recording: how long MHD workers were off the CPU, by reason (the lock and its
+    caller, polling for connections, runnable but preempted), from each sched_switch to the thread's
+    next event (so each wait is over-counted by up to a 2 ms cpu-clock period)."""
+    try:
+        out = subprocess.run(["perf", "script", "-i", path, "-F", "comm,tid,time,event,ip,sym"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=300).stdout.decode(errors="replace")
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    ev = []
+    for b in out.split("\n\n"):
+        lines = b.strip().split("\n")
+        if not lines or not lines[0].strip():
+            continue
+        h = lines[0].split()
+        try:
+            t = float(h[2].rstrip(":"))
+        except (IndexError, ValueError):
+            continue
+        syms = [l.split(None, 1)[1].split("+")[0] if len(l.split(None, 1)) > 1 else "?" for l in lines[1:]]
+        ev.append((h[1], t, "sched_switch" in lines[0], h[0], syms))
+    ev.sort(key=lambda e: e[1])
+    dur, pending = collections.defaultdict(list), {}
+    for tid, t, sw, comm, syms in ev:
+        if tid in pending:
+            k, t0 = pending.pop(tid)
+            dur[k].append((t - t0) * 1000)
+        if not sw or comm != "MHD-worker":
+            continue
+        user = [x for x in syms if not x.startswith(SKIP)]
+        lock = next((x for x in syms if "rwlock_rdlock" in x or "rwlock_wrlock" in x or "mutex_lock" in x
+                     or "lll_lock_wait_private" in x), None)
+        if lock:
+            lock = "malloc arena lock" if "private" in lock else lock.replace("(inlined)", "").strip()
+            k = "lock %s in %s" % (lock, " < ".join(user[:2]))
+        elif any("epoll_wait" in x for x in syms):
+            k = "epoll_wait (idle, no request)"
+        elif any("irqentry" in x or "exit_to_user" in x for x in syms):
+            k = "preempted (runnable, waiting for a CPU)"
+        elif any("io_schedule" in x for x in syms):
+            k = "disk I/O: " + " < ".join(user[:2])
+        else:
+            k = "other: " + " < ".join(user[:2])
+        pending[tid] = (k, t)
+    print("  off-CPU time of the MHD workers in %s (total ms, waits, max ms):" % path)
+    for tot, n, mx, k in sorted(((sum(v), len(v), max(v), k) for k, v in dur.items()), reverse=True)[:top]:
+        print("    %9.1f %6d %8.1f  %s" % (tot, n, mx, k))
+
+
 def phase(srv, name, paths, readers, seconds, ingest=None, cut_every=0.0, wchan=False):
     """Runs the readers (and ingest / cuts) for `seconds`; returns a result dict."""
     pid = srv.proc.pid
@@ -265,6 +319,9 @@ def main():
                 print("data kept in " + tmp)
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
+    if os.environ.get("BENCH_PERF"):
+        for t in threads:
+            offcpu_report("%s.t%d" % (os.environ["BENCH_PERF"], t))
     base = {t: r for t, r in rows if r["name"] == "readers"}
     print("p99 / readers-alone p99 (same --threads):")
     for t, r in rows:
