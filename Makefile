@@ -157,6 +157,13 @@ bench-telemetry: deps all
 bench-query: deps all
 	python3 tools/bench_query.py $(BUILD)
 
+# Metrics-query latency under mixed load: 8 reader processes alone, with real-time ingest,
+# and with ingest plus forced head cuts, for --threads 2, 4, 8 (docs/metrics.md, "Under
+# mixed load").  BENCH_THREADS, BENCH_READERS, BENCH_SECONDS, BENCH_WCHAN=1 (see the script).
+.PHONY: bench-mixed
+bench-mixed: deps all
+	python3 tools/bench_mixed.py $(BUILD)
+
 # strata next to Prometheus and VictoriaMetrics (Debian packages) on the same
 # strata-load backfill, one system at a time: ingest CPU/RSS, disk per sample,
 # query latency, and every strata metrics answer cross-checked against both

@@ -34,8 +34,19 @@ void db_block_unref_locked(tsdb_t *db, tsdb_block_t *b)
 void db_block_unref(tsdb_t *db, tsdb_block_t *b)
 {
     pthread_mutex_lock(&db->blocks_mu);
-    db_block_unref_locked(db, b);
+    int last = --b->refs == 0;
     pthread_mutex_unlock(&db->blocks_mu);
+    if (!last) return;
+    /* The last reference: the list holds one, so the block is no longer listed
+     * and nobody can take another.  Closing it (dropping its pages from the
+     * page cache) and removing its directory happen without blocks_mu, which
+     * every query takes to snapshot the block list (docs/metrics.md, "Under
+     * mixed load"). */
+    char *path = b->dropped ? strdup(b->path) : NULL;
+    tsdb_block_close(b);
+    if (!path) return;
+    tsdb_rm_tree(path);
+    free(path);
 }
 
 void db_blocks_remove_locked(tsdb_t *db, tsdb_block_t *b)
