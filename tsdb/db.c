@@ -19,11 +19,9 @@
 
 /* ---- blocks list ------------------------------------------------------------------ */
 
-/* Drops a reference; the last one closes the block and removes or sets aside its dir. */
-void db_block_unref_locked(tsdb_t *db, tsdb_block_t *b)
+/* After the last reference: closes the block and removes its dir when dropped. */
+static void block_release(tsdb_block_t *b)
 {
-    (void)db;
-    if (--b->refs > 0) return;
     char *path = b->dropped ? strdup(b->path) : NULL;
     tsdb_block_close(b);
     if (!path) return;
@@ -31,22 +29,24 @@ void db_block_unref_locked(tsdb_t *db, tsdb_block_t *b)
     free(path);
 }
 
+/* Drops a reference; the last one closes the block and removes or sets aside its dir. */
+void db_block_unref_locked(tsdb_t *db, tsdb_block_t *b)
+{
+    (void)db;
+    if (--b->refs == 0) block_release(b);
+}
+
 void db_block_unref(tsdb_t *db, tsdb_block_t *b)
 {
     pthread_mutex_lock(&db->blocks_mu);
     int last = --b->refs == 0;
     pthread_mutex_unlock(&db->blocks_mu);
-    if (!last) return;
     /* The last reference: the list holds one, so the block is no longer listed
      * and nobody can take another.  Closing it (dropping its pages from the
      * page cache) and removing its directory happen without blocks_mu, which
      * every query takes to snapshot the block list (docs/metrics.md, "Under
      * mixed load"). */
-    char *path = b->dropped ? strdup(b->path) : NULL;
-    tsdb_block_close(b);
-    if (!path) return;
-    tsdb_rm_tree(path);
-    free(path);
+    if (last) block_release(b);
 }
 
 void db_blocks_remove_locked(tsdb_t *db, tsdb_block_t *b)
