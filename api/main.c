@@ -83,7 +83,8 @@ int main(int argc, char **argv)
     api_reports_tsdb_source_t gen = { .reader = NULL,
                                       .staleness_ms = c.staleness_ms,
                                       .gpu_idle_after_ms = c.gpu_idle_after_ms,
-                                      .raw_only = c.report_raw };
+                                      .raw_only = c.report_raw,
+                                      .timeout_ms = c.report_timeout_ms };
     api_metrics_options_t mopts;
     api_metrics_options_init(&mopts);
     mopts.max_points = c.max_points;

@@ -2016,6 +2016,7 @@ typedef struct spy {
     int selects;
     int cancel_after; /* > 0: set *cancel after this many selects */
     volatile int *cancel;
+    int sleep_ms; /* > 0: every select takes this long (a slow backend) */
 } spy_t;
 
 static int spy_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
@@ -2035,6 +2036,7 @@ static int spy_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t 
         if (strcmp(m[i].name, "__name__") == 0) name = m[i].value;
     }
     sp->selects++;
+    if (sp->sleep_ms > 0) nanosleep(&(struct timespec){ 0, sp->sleep_ms * 1000000L }, NULL);
     if (sp->cancel_after && sp->selects >= sp->cancel_after) *sp->cancel = 1;
     if (strcmp(name, "runai_workload_info") == 0) {
         if (++sp->info_run > sp->info_run_max) sp->info_run_max = sp->info_run;
@@ -2058,6 +2060,8 @@ static const api_read_ops_t SPY_OPS = {
     spy_select, spy_next, spy_labels, spy_samples, spy_rollups, spy_free
 };
 
+static char spy_err[256]; /* the last spy_generate's error message */
+
 /* Runs the generator over [a, b) through the spy; returns the CSV (malloc'ed). */
 static char *spy_generate(api_reports_tsdb_source_t *src, int64_t a, int64_t b, const volatile int *cancel,
                           int *rc)
@@ -2068,9 +2072,9 @@ static char *spy_generate(api_reports_tsdb_source_t *src, int64_t a, int64_t b, 
     api_report_csv_t *csv;
     assert_ok(api_reports_csv_new(f, API_REPORT_GROUP_NONE, &csv));
     api_report_request_t req = { .id = "x", .name = "x", .tenant_id = 1, .start_ms = a, .end_ms = b };
-    char err[256] = "";
     static const int never = 0;
-    *rc = api_reports_tsdb_generate(src, &req, csv, cancel ? cancel : &never, err, sizeof err);
+    spy_err[0] = 0;
+    *rc = api_reports_tsdb_generate(src, &req, csv, cancel ? cancel : &never, spy_err, sizeof spy_err);
     api_reports_csv_free(csv);
     fclose(f);
     return buf;
@@ -2125,6 +2129,40 @@ static void test_tsdb_generator_batches(void **state)
     free(spy_generate(&src, base, base + 100 * DAY, &cancel, &rc));
     assert_int_equal(rc, STRATA_ECLOSED);
     assert_true(sp.selects <= 41);
+    api_read_source_free(rd);
+    api_read_source_free(inner);
+    tsdb_close(db);
+}
+
+/* A report's reads stop at its deadline (--report-timeout): a slow backend
+ * fails the generation with a message naming the flag, where no deadline lets
+ * it finish. */
+static void test_tsdb_generator_deadline(void **state)
+{
+    tsdb_t *db = open_test_db(*state, 0);
+    int64_t a = D1 + 22 * HOUR, b = a + 4 * HOUR;
+    put(db, a, b, 1, 0, "__name__=runai_workload_info", "__tenant__=1", "workload_id=W1",
+        "workload_name=train", "cluster_id=c1", "project_id=p1", "project_name=team-a", NULL);
+    put(db, a, b, 2, 0, "__name__=runai_workload_gpu_allocation", "__tenant__=1", "workload_id=W1", NULL);
+    api_read_source_t *inner, *rd;
+    assert_ok(api_read_source_tsdb(db, &inner));
+    spy_t sp = { .inner = inner, .sleep_ms = 20 };
+    assert_ok(api_read_source_new(&SPY_OPS, &sp, API_READ_CAP_ROLLUPS, &rd));
+    api_reports_tsdb_source_t src = { .reader = rd, .timeout_ms = 50 };
+    int rc;
+    free(spy_generate(&src, D1, D1 + 10 * DAY, NULL, &rc));
+    assert_err(rc, STRATA_ETIMEOUT);
+    assert_non_null(strstr(spy_err, "ran past --report-timeout (50 ms)"));
+    int timed_out_after = sp.selects;
+    /* without a deadline the same report completes, with more selects */
+    src.timeout_ms = 0;
+    sp.selects = 0;
+    sp.sleep_ms = 0;
+    char *csv = spy_generate(&src, D1, D1 + 10 * DAY, NULL, &rc);
+    assert_ok(rc);
+    assert_non_null(strstr(csv, "W1,train"));
+    assert_true(sp.selects > timed_out_after);
+    free(csv);
     api_read_source_free(rd);
     api_read_source_free(inner);
     tsdb_close(db);
@@ -2189,6 +2227,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_name_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_fails_hopeless, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsdb_generator_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tsdb_generator_deadline, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

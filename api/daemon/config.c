@@ -63,6 +63,7 @@ static void usage(FILE *f)
             "  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
             "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
             "  --report-workers=N             report generator threads              (1)\n"
+            "  --report-timeout=DURATION      deadline of one report's reads, 0 = none (1h)\n"
             "  --report-source=rollups|raw    whole-hour report days from 1h rollups, or always from raw\n"
             "                                 samples (slower; the reference, to cross-check) (rollups)\n"
             "  --report-worker-delay=DURATION test only: wait this long before generating each report (0)\n"
@@ -152,6 +153,7 @@ enum {
     O_MAX_POINTS,
     O_MAX_RANGE,
     O_REPORT_WORKER_DELAY,
+    O_REPORT_TIMEOUT,
     O_QUERY_MAX_SAMPLES,
     O_QUERY_TIMEOUT,
     O_REPORT_SOURCE,
@@ -201,6 +203,7 @@ static const struct option options[] = {
     { "query-timeout", required_argument, NULL, O_QUERY_TIMEOUT },
     { "report-workers", required_argument, NULL, O_REPORT_WORKERS },
     { "report-worker-delay", required_argument, NULL, O_REPORT_WORKER_DELAY },
+    { "report-timeout", required_argument, NULL, O_REPORT_TIMEOUT },
     { "report-source", required_argument, NULL, O_REPORT_SOURCE },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
@@ -236,6 +239,7 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
     c->staleness_ms = 5 * 60000LL;
     c->gpu_idle_after_ms = 5 * 60000LL;
     c->report_retention_ms = 30 * 86400000LL;
+    c->report_timeout_ms = 3600000;
     c->report_workers = 1;
     c->max_points = 11000;
     c->query_max_samples = 50000000;
@@ -369,6 +373,9 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             break;
         case O_REPORT_WORKER_DELAY:
             if (parse_duration_ms(optarg, &c->report_worker_delay_ms)) return bad_flag(name, optarg);
+            break;
+        case O_REPORT_TIMEOUT:
+            if (parse_duration_ms(optarg, &c->report_timeout_ms)) return bad_flag(name, optarg);
             break;
         case O_REPORT_SOURCE:
             if (strcmp(optarg, "rollups") == 0)

@@ -21,6 +21,7 @@ typedef struct daemon_config {
     int64_t retention_ms, ooo_window_ms, block_duration_ms, fsync_interval_ms;
     int64_t staleness_ms, gpu_idle_after_ms, report_retention_ms, max_range_ms;
     int64_t report_worker_delay_ms; /* test-only */
+    int64_t report_timeout_ms;      /* --report-timeout: deadline of one report's reads */
     size_t max_points;
     uint64_t query_max_samples;
     int64_t query_timeout_ms; /* --query-timeout: deadline of an export or metrics request's reads */

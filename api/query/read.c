@@ -31,7 +31,9 @@ int64_t api_read_mono_ms(void) { return tsdb_mono_ms(); }
 
 void api_read_budget_init(api_read_budget_t *b, int64_t timeout_ms, uint64_t max_samples)
 {
-    *b = (api_read_budget_t){ .max_samples = max_samples, .timeout_ms = timeout_ms };
+    *b = (api_read_budget_t){ .max_samples = max_samples,
+                              .timeout_ms = timeout_ms,
+                              .timeout_flag = "--query-timeout" };
     if (timeout_ms > 0) b->deadline_ms = api_read_mono_ms() + timeout_ms;
 }
 
@@ -58,7 +60,7 @@ const char *api_read_budget_why(const api_read_budget_t *b, char *buf, size_t ca
     buf[0] = '\0';
     if (!b || !b->exceeded) return buf;
     if (b->exceeded == STRATA_ETIMEOUT)
-        snprintf(buf, cap, "query timeout: the read ran past --query-timeout (%" PRId64 " ms)",
+        snprintf(buf, cap, "query timeout: the read ran past %s (%" PRId64 " ms)", b->timeout_flag,
                  b->timeout_ms);
     else
         snprintf(buf, cap, "query over budget: more than %" PRIu64 " samples read (--query-max-samples)",

@@ -59,11 +59,12 @@ enum api_read_caps {
  * After either, every further read of the budget fails the same way, and
  * api_read_budget_why() says which limit, naming its flag. */
 struct api_read_budget {
-    int64_t deadline_ms;  /* 0 = none */
-    uint64_t max_samples; /* 0 = none */
-    uint64_t samples;     /* handed out so far */
-    int exceeded;         /* 0, STRATA_ETIMEOUT or STRATA_ELIMIT */
-    int64_t timeout_ms;   /* the timeout the deadline came from, for the message */
+    int64_t deadline_ms;      /* 0 = none */
+    uint64_t max_samples;     /* 0 = none */
+    uint64_t samples;         /* handed out so far */
+    int exceeded;             /* 0, STRATA_ETIMEOUT or STRATA_ELIMIT */
+    int64_t timeout_ms;       /* the timeout the deadline came from, for the message */
+    const char *timeout_flag; /* the flag that set it, for the message ("--query-timeout") */
 };
 
 /* CLOCK_MONOTONIC in ms (the deadline's clock). */

@@ -350,6 +350,7 @@ typedef struct api_reports_tsdb_source {
     int64_t staleness_ms;      /* <= 0: 5m (use the daemon's --staleness) */
     int64_t gpu_idle_after_ms; /* <= 0: 5m (--gpu-idle-after) */
     int raw_only;              /* 1: never read rollups (tests compare the two ways) */
+    int64_t timeout_ms;        /* deadline of one report's reads, 0 = none (--report-timeout) */
     /* Workload-days computed so far from rollups and from raw samples (all
      * reports; for tests and logs). */
     _Atomic uint64_t days_from_rollups, days_from_raw;

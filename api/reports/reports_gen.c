@@ -19,9 +19,11 @@
  * midnight and a GPU already idle at midnight are seen; counters read from
  * the rollup walk's lookback, so both paths see the same baseline.
  *
- * Reads pass no read budget (read.h): a generation is a background job over up
- * to 31 days, cancellable and one per worker, not a request a client waits
- * on, so --query-timeout and --query-max-samples do not apply (docs/api.md).
+ * Reads carry a read budget (read.h) with the report's own deadline,
+ * --report-timeout (default 1h), and no sample limit: a generation is a
+ * background job whose memory the 31-day batches bound, not a request a client
+ * waits on, so --query-timeout and --query-max-samples do not apply
+ * (docs/api.md).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -159,12 +161,12 @@ static const char *dup_label(strata_arena_t *a, const tsdb_label_t *l, size_t n,
 }
 
 /* runai_workload_info: one workload per workload_id, labels of its newest series. */
-static int load_info(const api_read_source_t *rd, int32_t tenant, int64_t mint, int64_t maxt,
-                     const api_report_request_t *req, day_t *d)
+static int load_info(const api_read_source_t *rd, api_read_budget_t *budget, int32_t tenant, int64_t mint,
+                     int64_t maxt, const api_report_request_t *req, day_t *d)
 {
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "runai_workload_info" } };
     api_read_set_t *set;
-    int rc = api_read_select(rd, tenant, 0, NULL, m, 1, mint, maxt, &set);
+    int rc = api_read_select(rd, tenant, 0, budget, m, 1, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         size_t nl, ns;
@@ -209,11 +211,12 @@ static int load_info(const api_read_source_t *rd, int32_t tenant, int64_t mint, 
     return 0;
 }
 
-static int load_pods(const api_read_source_t *rd, int32_t tenant, int64_t mint, int64_t maxt, day_t *d)
+static int load_pods(const api_read_source_t *rd, api_read_budget_t *budget, int32_t tenant, int64_t mint,
+                     int64_t maxt, day_t *d)
 {
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "runai_pod_info" } };
     api_read_set_t *set;
-    int rc = api_read_select(rd, tenant, 0, NULL, m, 1, mint, maxt, &set);
+    int rc = api_read_select(rd, tenant, 0, budget, m, 1, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         size_t nl;
@@ -246,13 +249,14 @@ static int load_pods(const api_read_source_t *rd, int32_t tenant, int64_t mint, 
 }
 
 /* Selects one column's series and attaches each to its workload. */
-static int load_col(const api_read_source_t *rd, int32_t tenant, int64_t mint, int64_t maxt, int col,
-                    const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *d)
+static int load_col(const api_read_source_t *rd, api_read_budget_t *budget, int32_t tenant, int64_t mint,
+                    int64_t maxt, int col, const char *name, const tsdb_matcher_t *extra, size_t nextra,
+                    day_t *d)
 {
     tsdb_matcher_t m[5] = { { TSDB_MATCH_EQ, "__name__", name } };
     for (size_t i = 0; i < nextra && i < 4; i++) m[1 + i] = extra[i];
     api_read_set_t *set;
-    int rc = api_read_select(rd, tenant, 0, NULL, m, 1 + nextra, mint, maxt, &set);
+    int rc = api_read_select(rd, tenant, 0, budget, m, 1 + nextra, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         size_t nl, ns;
@@ -564,8 +568,9 @@ static void fast_series_day(const api_report_agg_params_t *prm, int64_t zero_run
 /* One column's series from rollups into every from-rollups day, with one
  * select over all of them: each series' 1h points are read once (a block
  * spans up to 7 days, and its points of a series are read whole). */
-static int fast_col(const api_read_source_t *rd, int32_t tenant, const api_report_agg_params_t *prm, int col,
-                    const char *name, const tsdb_matcher_t *extra, size_t nextra, day_t *days, size_t ndays,
+static int fast_col(const api_read_source_t *rd, api_read_budget_t *budget, int32_t tenant,
+                    const api_report_agg_params_t *prm, int col, const char *name,
+                    const tsdb_matcher_t *extra, size_t nextra, day_t *days, size_t ndays,
                     const volatile int *cancelled)
 {
     tsdb_matcher_t m[5] = { { TSDB_MATCH_EQ, "__name__", name } };
@@ -579,7 +584,7 @@ static int fast_col(const api_read_source_t *rd, int32_t tenant, const api_repor
     if (mint == INT64_MAX) return 0;
     api_read_set_t *set;
     /* one pass over 30 days: keep the page cache for queries */
-    int rc = api_read_select(rd, tenant, API_READ_STREAM, NULL, m, 1 + nextra, mint, maxt, &set);
+    int rc = api_read_select(rd, tenant, API_READ_STREAM, budget, m, 1 + nextra, mint, maxt, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         if (*cancelled) {
@@ -658,13 +663,13 @@ static const struct column {
 
 /* The day's workloads and pods (raw samples), and its per-hour arrays when
  * its hours come from rollups. */
-static int day_load(const api_reports_tsdb_source_t *src, int32_t tenant, const api_report_request_t *req,
-                    const api_report_agg_params_t *prm, day_t *d)
+static int day_load(const api_reports_tsdb_source_t *src, api_read_budget_t *budget, int32_t tenant,
+                    const api_report_request_t *req, const api_report_agg_params_t *prm, day_t *d)
 {
     /* workloads and pods are seen from raw samples as far back as the raw path reads */
     int64_t mint = d->a - prm->staleness_ms - prm->gpu_idle_after_ms, maxt = d->b - 1;
-    int rc = load_info(src->reader, tenant, mint, maxt, req, d);
-    if (!rc && d->nwl) rc = load_pods(src->reader, tenant, mint, maxt, d);
+    int rc = load_info(src->reader, budget, tenant, mint, maxt, req, d);
+    if (!rc && d->nwl) rc = load_pods(src->reader, budget, tenant, mint, maxt, d);
     if (rc || !d->nwl) return rc;
     int on_grid = d->a % HOUR_MS == 0 && d->b % HOUR_MS == 0;
     if (src->raw_only || !on_grid || !(api_read_source_caps(src->reader) & API_READ_CAP_ROLLUPS)) {
@@ -686,9 +691,10 @@ static int day_load(const api_reports_tsdb_source_t *src, int32_t tenant, const 
 
 /* The day's rows: idle hours from rollups, every workload the rollups could
  * not give exactly from raw samples, then grouped and written. */
-static int day_finish(api_reports_tsdb_source_t *src, int32_t tenant, const api_report_request_t *req,
-                      const api_report_agg_params_t *prm, api_report_csv_t *csv,
-                      const volatile int *cancelled, day_t *d, uint64_t *from_rollups, uint64_t *from_raw)
+static int day_finish(api_reports_tsdb_source_t *src, api_read_budget_t *budget, int32_t tenant,
+                      const api_report_request_t *req, const api_report_agg_params_t *prm,
+                      api_report_csv_t *csv, const volatile int *cancelled, day_t *d, uint64_t *from_rollups,
+                      uint64_t *from_raw)
 {
     if (!d->nwl) return 0;
     int64_t a = d->a, b = d->b;
@@ -703,8 +709,8 @@ static int day_finish(api_reports_tsdb_source_t *src, int32_t tenant, const api_
             if (*cancelled) return STRATA_ECLOSED;
             /* a counter's baseline: its last sample inside the rollup walk's lookback */
             int64_t from = COLUMNS[i].col == G_CPU_USE ? a - walk_lookback(prm) + 1 : mint;
-            rc = load_col(src->reader, tenant, from, maxt, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
-                          COLUMNS[i].n, d);
+            rc = load_col(src->reader, budget, tenant, from, maxt, COLUMNS[i].col, COLUMNS[i].name,
+                          COLUMNS[i].m, COLUMNS[i].n, d);
         }
         if (!rc) rc = attach(d);
         if (rc) return rc;
@@ -762,6 +768,11 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
     if (src->staleness_ms > 0) prm.staleness_ms = src->staleness_ms;
     if (src->gpu_idle_after_ms > 0) prm.gpu_idle_after_ms = src->gpu_idle_after_ms;
     int32_t tenant = req->tenant_id;
+    /* one deadline for the whole report (--report-timeout); no sample limit:
+     * memory is bounded by the batches below, not by what is read */
+    api_read_budget_t budget;
+    api_read_budget_init(&budget, src->timeout_ms, 0);
+    budget.timeout_flag = "--report-timeout";
     /* the UTC days of [start, end): the first and last may be partial */
     int64_t day0 = req->start_ms - ((req->start_ms % DAY_MS) + DAY_MS) % DAY_MS;
     size_t ndays = (size_t)((req->end_ms - 1 - day0) / DAY_MS + 1);
@@ -788,27 +799,30 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
             else if (!(d->arena = strata_arena_new(1 << 20)))
                 rc = STRATA_ENOMEM;
             else
-                rc = day_load(src, tenant, req, &prm, d);
+                rc = day_load(src, &budget, tenant, req, &prm, d);
         }
         for (size_t i = 0; !rc && i < NCOLUMNS; i++) {
             if (*cancelled)
                 rc = STRATA_ECLOSED;
             else
-                rc = fast_col(src->reader, tenant, &prm, COLUMNS[i].col, COLUMNS[i].name, COLUMNS[i].m,
-                              COLUMNS[i].n, days, nb, cancelled);
+                rc = fast_col(src->reader, &budget, tenant, &prm, COLUMNS[i].col, COLUMNS[i].name,
+                              COLUMNS[i].m, COLUMNS[i].n, days, nb, cancelled);
         }
         for (size_t i = 0; !rc && i < nb; i++) {
             if (*cancelled)
                 rc = STRATA_ECLOSED;
             else
-                rc = day_finish(src, tenant, req, &prm, csv, cancelled, &days[i], &from_rollups, &from_raw);
+                rc = day_finish(src, &budget, tenant, req, &prm, csv, cancelled, &days[i], &from_rollups,
+                                &from_raw);
             day_free(&days[i]); /* done with it: memory is the days not yet written */
         }
         for (size_t i = 0; i < nb; i++) day_free(&days[i]);
     }
     free(days);
+    char why[160];
     if (rc && rc != STRATA_ECLOSED)
-        snprintf(errmsg, errcap, "reading the metric store failed: %s", strata_strerror(rc));
+        snprintf(errmsg, errcap, "reading the metric store failed: %s",
+                 budget.exceeded ? api_read_budget_why(&budget, why, sizeof why) : strata_strerror(rc));
     if (!rc)
         strata_info("report generated", "id=%s workload_days_from_rollups=%llu workload_days_from_raw=%llu",
                     req->id ? req->id : "", (unsigned long long)from_rollups, (unsigned long long)from_raw);
