@@ -42,6 +42,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
 from strata_client import Server, iso  # noqa: E402
+from bench_query import cpu_s, gauge  # noqa: E402  (the same /metrics and /proc readers)
 
 TYPES = ["GPU_UTILIZATION", "GPU_MEMORY_USAGE_BYTES", "CPU_USAGE_CORES", "CPU_MEMORY_USAGE_BYTES",
          "CPU_REQUEST_CORES", "CPU_LIMIT_CORES", "POD_COUNT", "RUNNING_POD_COUNT", "GPU_ALLOCATION",
@@ -54,12 +55,6 @@ def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
-
-def gauge(srv, name):
-    for line in srv.get("/metrics")[2].decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
 
 
 def settle(srv, quiet_s=3.0, max_s=120.0):
@@ -74,11 +69,6 @@ def settle(srv, quiet_s=3.0, max_s=120.0):
             break
     return last
 
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as fh:
-        f = fh.read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def reader(port, paths, t_end, q, idx=0):
