@@ -37,7 +37,8 @@
     X(STRATA_EFUTURE,    -22,  "sample timestamp too far in the future")        \
     X(STRATA_ECONFLICT,  -23,  "conflict")                                      \
     X(STRATA_ETIMEOUT,   -24,  "timed out")                                     \
-    X(STRATA_EUNSUPPORTED, -25, "not supported")
+    X(STRATA_EUNSUPPORTED, -25, "not supported")                            \
+    X(STRATA_EEXEC,      -26,  "query execution failed")
 // clang-format on
 
 enum strata_err {

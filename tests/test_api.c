@@ -26,6 +26,7 @@ static void test_status_mapping(void **state)
     assert_int_equal(api_status_for_error(STRATA_EMEDIA), 415);
     assert_int_equal(api_status_for_error(STRATA_ELIMIT), 429);
     assert_int_equal(api_status_for_error(STRATA_EUNSUPPORTED), 501);
+    assert_int_equal(api_status_for_error(STRATA_EEXEC), 422);
     assert_int_equal(api_status_for_error(STRATA_ENOSPC), 503);
     assert_int_equal(api_status_for_error(STRATA_ECLOSED), 503);
     assert_int_equal(api_status_for_error(STRATA_EIO), 503);

@@ -4,7 +4,7 @@
 Every #include "x.h" of a repository file is resolved to the room (folder)
 that holds x.h.  A room may include only from the rooms below it:
 
-    common <- tsdb <- ingest <- api/query <- api/workloads, api/reports
+    common <- tsdb <- ingest <- api/query <- api/workloads, api/reports, api/promql
            <- api/http <- api/daemon, api/main.c          (tools/, tests/: any)
 
 and no two source files may depend on each other (a.c includes b.h while
@@ -23,7 +23,8 @@ ORDER = {
     "api/query": {"common", "tsdb", "ingest"},
     "api/workloads": {"common", "tsdb", "ingest", "api/query"},
     "api/reports": {"common", "tsdb", "ingest", "api/query"},
-    "api/http": {"common", "tsdb", "ingest", "api/query", "api/workloads", "api/reports"},
+    "api/promql": {"common", "tsdb", "ingest", "api/query"},
+    "api/http": {"common", "tsdb", "ingest", "api/query", "api/workloads", "api/reports", "api/promql"},
 }
 TOP = {"api/daemon", "api", "tools", "tests", "tests/fuzz"}  # may include anything
 

@@ -22,6 +22,7 @@ int api_status_for_error(int err)
     case STRATA_ETOOBIG: return 413;
     case STRATA_EMEDIA: return 415;
     case STRATA_ELIMIT: return 429;
+    case STRATA_EEXEC: return 422;
     case STRATA_EUNSUPPORTED: return 501;
     /* the store cannot take the request now; the client may retry */
     case STRATA_ENOMEM:
