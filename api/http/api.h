@@ -24,6 +24,9 @@
 /* HTTP status for an error code (0 -> 200).  Bad input maps to 4xx only;
  * conditions the client should retry (store closed, disk full, I/O) to 503. */
 int api_status_for_error(int err);
+/* The same for the Prometheus query API: its errorType ("bad_data",
+ * "execution", "timeout", ...) and the status it goes with in *status. */
+const char *api_prom_error_type(int err, int *status);
 
 /* ---- auth ---------------------------------------------------------------- */
 

@@ -38,12 +38,15 @@
 #include <snappy-c.h>
 
 #include "routes_export.h"
+#include "routes_prom.h"
 #include "routes_write.h"
 #include "selfmon.h"
 #include "strata_log.h"
 
 /* healthz, readyz, /metrics, remote write, export: routes[0..NCORE) */
-#define NCORE 5
+#define NCORE     5
+/* then the Prometheus query API (routes_prom.h), then the configured ones */
+#define NPROM_MAX 16
 
 /* Where a tracked connection is: waiting for a request's headers (with a
  * deadline), receiving its body (at a minimum rate), or answering it (no
@@ -600,7 +603,7 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&srv->reap_cv, &ca);
     pthread_condattr_destroy(&ca);
-    srv->routes = calloc(NCORE + cfg->nroutes, sizeof *srv->routes);
+    srv->routes = calloc(NCORE + NPROM_MAX + cfg->nroutes, sizeof *srv->routes);
     if (!srv->routes || api_selfmon_new(cfg->extra_metrics, cfg->extra_metrics_ctx, &srv->mon)) {
         server_free(srv);
         return STRATA_ENOMEM;
@@ -611,8 +614,10 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
     srv->routes[2] = api_selfmon_route(srv->mon);
     srv->routes[3] = api_write_route(&srv->write);
     srv->routes[4] = api_export_route();
-    if (cfg->nroutes) memcpy(srv->routes + NCORE, cfg->routes, cfg->nroutes * sizeof *srv->routes);
-    srv->nroutes = NCORE + cfg->nroutes;
+    size_t k = NCORE;
+    k += api_prom_info_routes(srv->routes + k, NCORE + NPROM_MAX - k);
+    if (cfg->nroutes) memcpy(srv->routes + k, cfg->routes, cfg->nroutes * sizeof *srv->routes);
+    srv->nroutes = k + cfg->nroutes;
     struct sockaddr_storage ss;
     int v6 = 0;
     if (parse_listen(cfg->listen, &ss, &v6)) {

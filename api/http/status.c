@@ -34,3 +34,25 @@ int api_status_for_error(int err)
     default: return 500;
     }
 }
+
+/* The Prometheus query API's errors (docs/promql.md, "HTTP API") carry an
+ * errorType beside the status, as Prometheus 2.42 pairs them: bad_data 400,
+ * execution 422, timeout 503, not_found 404, internal 500; strata's
+ * retryable conditions answer 503 "unavailable".  A sample limit is an
+ * execution error there (Prometheus' "query processing would load too many
+ * samples"), not a tenant limit (429). */
+const char *api_prom_error_type(int err, int *status)
+{
+    switch (err) {
+    case STRATA_EINVAL:
+    case STRATA_EBADREGEX:
+    case STRATA_EBADLABEL: *status = 400; return "bad_data";
+    case STRATA_EEXEC:
+    case STRATA_ELIMIT: *status = 422; return "execution";
+    case STRATA_ETIMEOUT: *status = 503; return "timeout";
+    case STRATA_ENOTFOUND: *status = 404; return "not_found";
+    default: break;
+    }
+    *status = api_status_for_error(err);
+    return *status == 503 ? "unavailable" : "internal";
+}

@@ -70,6 +70,15 @@ promql_type_t promql_node_type(const promql_node_t *node);
  * lives in arena; NULL on ENOMEM. */
 char *promql_print(const promql_node_t *node, strata_arena_t *arena);
 
+/* For the HTTP API's match[] parameters (Prometheus' ParseMetricSelector):
+ * when node is a plain vector selector (no offset, no @), its matchers as
+ * the read seam takes them, in arena; else STRATA_EINVAL.  STRATA_ENOMEM.
+ * (promql_selectors.c) */
+int promql_selector_matchers(const promql_node_t *node, strata_arena_t *arena, tsdb_matcher_t **m, size_t *n);
+/* 1 when the expression holds a series selector (Prometheus'
+ * ExtractSelectors is not empty), else 0: query_exemplars answers 204 then. */
+int promql_has_selectors(const promql_node_t *node);
+
 /* What an evaluation reads from and how far it may go. */
 typedef struct promql_engine_opts {
     const api_read_source_t *src; /* borrowed */
