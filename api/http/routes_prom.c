@@ -226,7 +226,13 @@ typedef struct matcher_set {
     size_t n;
 } matcher_set_t;
 
-static int parse_matchers(api_call_t *c, const char **match, size_t nmatch, matcher_set_t **out)
+/* /api/v1/series names the parameter in these errors, the label endpoints do not. */
+static int match_error(api_call_t *c, int prefix, const char *msg)
+{
+    return prefix ? api_prom_reply_bad_param(c, "match[]", msg) : api_prom_reply_error(c, STRATA_EINVAL, msg);
+}
+
+static int parse_matchers(api_call_t *c, const char **match, size_t nmatch, int prefix, matcher_set_t **out)
 {
     strata_arena_t *a = api_call_arena(c);
     matcher_set_t *sets = strata_arena_calloc(a, nmatch ? nmatch : 1, sizeof *sets);
@@ -240,7 +246,7 @@ static int parse_matchers(api_call_t *c, const char **match, size_t nmatch, matc
             const char *msg = strstr(pe.msg, "at least one non-empty matcher")
                                   ? "match[] must contain at least one non-empty matcher"
                                   : pe.msg;
-            api_prom_reply_error(c, STRATA_EINVAL, msg);
+            match_error(c, prefix, msg);
             return 0;
         }
         if (rc) return api_prom_reply_error(c, rc, NULL), 0;
@@ -249,13 +255,13 @@ static int parse_matchers(api_call_t *c, const char **match, size_t nmatch, matc
             strata_buf_t m;
             strata_buf_init(&m, a, 96);
             not_a_selector(&m, match[i]);
-            api_prom_reply_error(c, STRATA_EINVAL, m.failed ? "" : m.data);
+            match_error(c, prefix, m.failed ? "" : m.data);
             return 0;
         }
         if (rc) return api_prom_reply_error(c, rc, NULL), 0;
         for (size_t k = 0; k < sets[i].n; k++)
             if (strcmp(sets[i].m[k].name, INGEST_TENANT_LABEL) == 0) {
-                api_prom_reply_error(c, STRATA_EINVAL, "label " INGEST_TENANT_LABEL " is reserved");
+                match_error(c, prefix, "label " INGEST_TENANT_LABEL " is reserved");
                 return 0;
             }
     }
@@ -458,7 +464,8 @@ static int meta_begin(api_call_t *c, meta_req_t *r, int need_match)
     if (!time_param(c, &r->p, "start", API_PROM_MIN_TIME_MS, &r->start)) return 0;
     if (!time_param(c, &r->p, "end", API_PROM_MAX_TIME_MS, &r->end)) return 0;
     if (!limit_param(c, &r->p, &r->limit)) return 0;
-    if (!parse_matchers(c, match, nmatch, &r->sets)) return 0;
+    /* need_match: /api/v1/series, which also names match[] in its errors */
+    if (!parse_matchers(c, match, nmatch, need_match, &r->sets)) return 0;
     r->nsets = nmatch;
     api_read_source_budget(api_call_reader(c), &r->budget);
     return 1;
