@@ -28,6 +28,8 @@ struct ingest_batch {
     size_t samples_in, histograms_in, exemplars_in;
     size_t rejected[INGEST_R_COUNT];
     char *first_error;
+    ingest_metadata_t *metadata;
+    size_t nmetadata;
 };
 
 static const char *const reason_names[INGEST_R_COUNT] = {
@@ -494,8 +496,46 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
 
 /* ---- RW1 / RW2 ------------------------------------------------------------ */
 
+/* A metadata text: valid UTF-8, no NUL, within the label value limit; NULL
+ * when not (or out of memory: *nomem). */
+static const char *meta_text(ctx_t *c, const ProtobufCBinaryData *d, int *nomem)
+{
+    if (c->lim->max_label_value_length && d->len > c->lim->max_label_value_length) return NULL;
+    if (memchr(d->data, 0, d->len) || !ingest_valid_utf8((const char *)d->data, d->len)) return NULL;
+    char *s = strata_arena_strndup(c->arena, d->len ? (const char *)d->data : "", d->len);
+    if (!s) *nomem = 1;
+    return s;
+}
+
+/* RW1's MetricMetadata into the batch (Prometheus' textparse type names). */
+static int decode_v1_metadata(ctx_t *c, const Prometheus__WriteRequest *req)
+{
+    static const char *const types[] = { "unknown",        "counter", "gauge", "histogram",
+                                         "gaugehistogram", "summary", "info",  "stateset" };
+    if (!req->n_metadata) return 0;
+    ingest_metadata_t *m = strata_arena_alloc(c->arena, req->n_metadata * sizeof *m);
+    if (!m) return STRATA_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < req->n_metadata; i++) {
+        const Prometheus__MetricMetadata *md = req->metadata[i];
+        int nomem = 0;
+        const char *fam = md->metric_family_name.len ? meta_text(c, &md->metric_family_name, &nomem) : NULL;
+        const char *help = meta_text(c, &md->help, &nomem);
+        const char *unit = meta_text(c, &md->unit, &nomem);
+        if (nomem) return STRATA_ENOMEM;
+        if (!fam || !help || !unit) continue;
+        unsigned t = (unsigned)md->type < sizeof types / sizeof types[0] ? (unsigned)md->type : 0;
+        m[k++] = (ingest_metadata_t){ fam, types[t], help, unit };
+    }
+    c->b->metadata = m;
+    c->b->nmetadata = k;
+    return 0;
+}
+
 static int decode_v1(ctx_t *c, const Prometheus__WriteRequest *req)
 {
+    int mrc = decode_v1_metadata(c, req);
+    if (mrc) return mrc;
     for (size_t i = 0; i < req->n_timeseries; i++) {
         const Prometheus__TimeSeries *ts = req->timeseries[i];
         c->b->samples_in += ts->n_samples;
@@ -743,3 +783,8 @@ size_t ingest_batch_rejected(const ingest_batch_t *b, enum ingest_reason r)
     return (unsigned)r < INGEST_R_COUNT ? b->rejected[r] : 0;
 }
 const char *ingest_batch_first_error(const ingest_batch_t *b) { return b->first_error; }
+const ingest_metadata_t *ingest_batch_metadata(const ingest_batch_t *b, size_t *n)
+{
+    *n = b->nmetadata;
+    return b->metadata;
+}

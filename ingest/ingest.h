@@ -107,6 +107,17 @@ size_t ingest_batch_rejected(const ingest_batch_t *b, enum ingest_reason r);
 /* The first rejection as one human line (series + reason), or NULL. */
 const char *ingest_batch_first_error(const ingest_batch_t *b);
 
+/* A metric family's metadata as remote write 1.0 sends it (MetricMetadata):
+ * type as Prometheus names it ("counter", "gauge", "histogram",
+ * "gaugehistogram", "summary", "info", "stateset", "unknown"), help, unit. */
+typedef struct ingest_metadata {
+    const char *family, *type, *help, *unit;
+} ingest_metadata_t;
+
+/* The request's valid metadata entries (family name non-empty, every text
+ * valid UTF-8 within the label value length limit; others are dropped). */
+const ingest_metadata_t *ingest_batch_metadata(const ingest_batch_t *b, size_t *n);
+
 /* ---- the receiver ------------------------------------------------------ */
 
 typedef struct ingest ingest_t;
@@ -144,6 +155,15 @@ void ingest_set_observer(ingest_t *ing, ingest_observer_fn fn, void *ctx);
  * STRATA_EIO / STRATA_ENOSPC / STRATA_ECLOSED.  res is always filled. */
 int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, const void *body, size_t len,
                  int32_t tenant, int64_t now_ms, ingest_result_t *res);
+
+/* The metadata remote write sent for tenant (docs/promql.md, "HTTP API"):
+ * the latest entry per metric family, in memory only, at most
+ * INGEST_METADATA_PER_TENANT families a tenant (later new families are
+ * dropped; known ones still update).  Copies in arena, sorted by family;
+ * metric (NULL or "" = all) keeps that family only.  STRATA_ENOMEM. */
+#define INGEST_METADATA_PER_TENANT 10000
+int ingest_metadata_list(ingest_t *ing, int32_t tenant, const char *metric, strata_arena_t *arena,
+                         ingest_metadata_t **out, size_t *n);
 
 /* ---- strings ----------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
  * series slip past the limit; that is the price of not asking the index.
  */
 #include "ingest.h"
+#include "metadata.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@ struct ingest {
     size_t ntenants, tcap;
     ingest_observer_fn observer;
     void *observer_ctx;
+    ingest_meta_store_t *meta; /* remote-write metadata (metadata.c) */
 };
 
 void ingest_set_observer(ingest_t *ing, ingest_observer_fn fn, void *ctx)
@@ -147,6 +149,11 @@ int ingest_new(tsdb_t *db, const ingest_limits_t *lim, ingest_t **out)
     ing->db = db;
     ing->lim = *lim;
     pthread_mutex_init(&ing->mu, NULL);
+    if (!(ing->meta = ingest_meta_store_new())) {
+        pthread_mutex_destroy(&ing->mu);
+        free(ing);
+        return STRATA_ENOMEM;
+    }
     if (lim->max_series_per_tenant && db) {
         int rc = load_tenants(ing);
         if (rc) {
@@ -164,6 +171,7 @@ void ingest_free(ingest_t *ing)
     if (!ing) return;
     for (size_t i = 0; i < ing->ntenants; i++) free(ing->tenants[i].slots);
     free(ing->tenants);
+    ingest_meta_store_free(ing->meta);
     pthread_mutex_destroy(&ing->mu);
     free(ing);
 }
@@ -237,6 +245,9 @@ int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, 
         res->rejected[r] = ingest_batch_rejected(b, (enum ingest_reason)r);
     const char *first = ingest_batch_first_error(b);
     if (first) snprintf(res->message, sizeof res->message, "%s", first);
+    size_t nmd;
+    const ingest_metadata_t *md = ingest_batch_metadata(b, &nmd);
+    ingest_meta_store_put(ing->meta, tenant, md, nmd);
 
     size_t n;
     const tsdb_series_input_t *in = ingest_batch_series(b, &n);
@@ -290,4 +301,10 @@ int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, 
     if (!total) return 0;
     if (!res->message[0]) snprintf(res->message, sizeof res->message, "%zu samples rejected", total);
     return res->rejected[INGEST_R_TENANT_LIMIT] ? STRATA_ELIMIT : STRATA_EINVAL;
+}
+
+int ingest_metadata_list(ingest_t *ing, int32_t tenant, const char *metric, strata_arena_t *arena,
+                         ingest_metadata_t **out, size_t *n)
+{
+    return ingest_meta_store_list(ing ? ing->meta : NULL, tenant, metric, arena, out, n);
 }
