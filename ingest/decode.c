@@ -507,11 +507,50 @@ static const char *meta_text(ctx_t *c, const ProtobufCBinaryData *d, int *nomem)
     return s;
 }
 
-/* RW1's MetricMetadata into the batch (Prometheus' textparse type names). */
+/* Prometheus' textparse type names, by the (same) enum of RW1 and RW2. */
+static const char *const meta_types[] = { "unknown",        "counter", "gauge", "histogram",
+                                          "gaugehistogram", "summary", "info",  "stateset" };
+
+static const char *meta_type(int t)
+{
+    return (unsigned)t < sizeof meta_types / sizeof meta_types[0] ? meta_types[t] : meta_types[0];
+}
+
+/* RW2: a series' Metadata, keyed by its metric name (RW2 has no family
+ * name); one entry per name and request. */
+static int decode_v2_metadata(ctx_t *c, const Io__Prometheus__Write__V2__Request *req,
+                              const Io__Prometheus__Write__V2__TimeSeries *ts, const raw_label_t *raw,
+                              size_t nl)
+{
+    const Io__Prometheus__Write__V2__Metadata *md = ts->metadata;
+    if (!md || (!md->type && !md->help_ref && !md->unit_ref)) return 0;
+    if (md->help_ref >= req->n_symbols || md->unit_ref >= req->n_symbols) return 0;
+    const raw_label_t *name = NULL;
+    for (size_t k = 0; k < nl && !name; k++)
+        if (raw[k].nlen == 8 && memcmp(raw[k].name, "__name__", 8) == 0) name = &raw[k];
+    if (!name || !name->vlen) return 0;
+    ingest_batch_t *b = c->b;
+    if (b->nmetadata && strlen(b->metadata[b->nmetadata - 1].family) == name->vlen &&
+        memcmp(b->metadata[b->nmetadata - 1].family, name->value, name->vlen) == 0)
+        return 0;
+    if (!b->metadata) {
+        b->metadata = strata_arena_alloc(c->arena, req->n_timeseries * sizeof *b->metadata);
+        if (!b->metadata) return STRATA_ENOMEM;
+    }
+    int nomem = 0;
+    ProtobufCBinaryData fam = { name->vlen, (uint8_t *)(uintptr_t)name->value };
+    const char *f = meta_text(c, &fam, &nomem);
+    const char *help = meta_text(c, &req->symbols[md->help_ref], &nomem);
+    const char *unit = meta_text(c, &req->symbols[md->unit_ref], &nomem);
+    if (nomem) return STRATA_ENOMEM;
+    if (f && help && unit)
+        b->metadata[b->nmetadata++] = (ingest_metadata_t){ f, meta_type(md->type), help, unit };
+    return 0;
+}
+
+/* RW1's MetricMetadata into the batch. */
 static int decode_v1_metadata(ctx_t *c, const Prometheus__WriteRequest *req)
 {
-    static const char *const types[] = { "unknown",        "counter", "gauge", "histogram",
-                                         "gaugehistogram", "summary", "info",  "stateset" };
     if (!req->n_metadata) return 0;
     ingest_metadata_t *m = strata_arena_alloc(c->arena, req->n_metadata * sizeof *m);
     if (!m) return STRATA_ENOMEM;
@@ -524,8 +563,7 @@ static int decode_v1_metadata(ctx_t *c, const Prometheus__WriteRequest *req)
         const char *unit = meta_text(c, &md->unit, &nomem);
         if (nomem) return STRATA_ENOMEM;
         if (!fam || !help || !unit) continue;
-        unsigned t = (unsigned)md->type < sizeof types / sizeof types[0] ? (unsigned)md->type : 0;
-        m[k++] = (ingest_metadata_t){ fam, types[t], help, unit };
+        m[k++] = (ingest_metadata_t){ fam, meta_type(md->type), help, unit };
     }
     c->b->metadata = m;
     c->b->nmetadata = k;
@@ -596,7 +634,9 @@ static int decode_v2(ctx_t *c, const Io__Prometheus__Write__V2__Request *req)
         if (ts->n_exemplars)
             reject(c, INGEST_R_EXEMPLAR, ts->n_exemplars, raw, nl,
                    "exemplars are not supported yet (%zu dropped)", ts->n_exemplars);
-        int rc = add_series(c, raw, nl, s, ts->n_samples);
+        int rc = decode_v2_metadata(c, req, ts, raw, nl);
+        if (rc) return rc;
+        rc = add_series(c, raw, nl, s, ts->n_samples);
         if (rc) return rc;
     }
     return 0;

@@ -107,7 +107,8 @@ size_t ingest_batch_rejected(const ingest_batch_t *b, enum ingest_reason r);
 /* The first rejection as one human line (series + reason), or NULL. */
 const char *ingest_batch_first_error(const ingest_batch_t *b);
 
-/* A metric family's metadata as remote write 1.0 sends it (MetricMetadata):
+/* A metric family's metadata as remote write sends it (1.0's MetricMetadata;
+ * 2.0's per-series Metadata, the family being the series' metric name):
  * type as Prometheus names it ("counter", "gauge", "histogram",
  * "gaugehistogram", "summary", "info", "stateset", "unknown"), help, unit. */
 typedef struct ingest_metadata {
