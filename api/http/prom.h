@@ -52,6 +52,19 @@ int api_prom_parse_duration(const char *s, int64_t *ns, int *overflow);
 /* s quoted as Go's %q quotes it. */
 void api_prom_quote(strata_buf_t *b, const char *s);
 
+/* The parameters with their checks; each answers Prometheus' 400 and
+ * returns 0 when the value is bad, else 1.
+ * api_prom_time_param: parseTimeParam (absent or "" is dflt; "Invalid time
+ * value for '<name>': ..."); api_prom_required_time: query_range's start and
+ * end (no default, no wrapping text); api_prom_duration_param: a duration in
+ * ns; api_prom_budget: the request's read budget, --query-timeout lowered by
+ * the timeout parameter. */
+int api_prom_time_param(api_call_t *c, const api_prom_params_t *p, const char *name, int64_t dflt,
+                        int64_t *out);
+int api_prom_required_time(api_call_t *c, const api_prom_params_t *p, const char *name, int64_t *out);
+int api_prom_duration_param(api_call_t *c, const char *name, const char *v, int64_t *ns);
+int api_prom_budget(api_call_t *c, const api_prom_params_t *p, api_read_budget_t *b);
+
 /* ---- JSON ----------------------------------------------------------------- */
 
 /* A JSON string as Go's encoder escapes it (", \, \n, \r, \t, other control
@@ -79,6 +92,9 @@ void api_prom_json_labels(strata_buf_t *b, const tsdb_label_t *l, size_t n);
 int api_prom_reply_error(api_call_t *c, int err, const char *msg);
 /* 400 bad_data "invalid parameter \"<name>\": <msg>". */
 int api_prom_reply_bad_param(api_call_t *c, const char *name, const char *msg);
+/* A failed read or evaluation: the deadline 503 timeout, the sample limit
+ * 422 execution (Prometheus' texts), else by api_prom_error_type(). */
+int api_prom_reply_read_error(api_call_t *c, api_read_budget_t *b, int rc);
 /* 200 {"status":"success","data":<data>[,"warnings":[...]]}; data is JSON text. */
 int api_prom_reply_data(api_call_t *c, const char *data, size_t len, const char *const *warnings,
                         size_t nwarnings);

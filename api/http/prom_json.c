@@ -233,3 +233,18 @@ int api_prom_reply_data(api_call_t *c, const char *data, size_t len, const char 
     strata_buf_puts(&b, "}");
     return reply_buf(c, 200, &b);
 }
+
+/* A read error as Prometheus' API answers a storage or limit failure. */
+int api_prom_reply_read_error(api_call_t *c, api_read_budget_t *b, int rc)
+{
+    if (b->exceeded == STRATA_ETIMEOUT || rc == STRATA_ETIMEOUT)
+        return api_prom_reply_error(c, STRATA_ETIMEOUT, "query timed out in expression evaluation");
+    if (b->exceeded == STRATA_ELIMIT)
+        return api_prom_reply_error(
+            c, STRATA_ELIMIT, "query processing would load too many samples into memory in query execution");
+    /* the seam's other limit: matchers in one selector */
+    if (rc == STRATA_ELIMIT)
+        return api_prom_reply_error(c, STRATA_EINVAL, "too many matchers in one selector");
+    if (rc == STRATA_EBADREGEX) return api_prom_reply_error(c, rc, "invalid regular expression in a matcher");
+    return api_prom_reply_error(c, rc, NULL);
+}

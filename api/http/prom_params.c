@@ -262,3 +262,72 @@ void api_prom_quote(strata_buf_t *b, const char *s)
     }
     strata_buf_puts(b, "\"");
 }
+
+/* ---- parameters with their 400s ----------------------------------------------------------------- */
+
+/* Prometheus' parseTimeParam: absent or empty is dflt. */
+int api_prom_time_param(api_call_t *c, const api_prom_params_t *p, const char *name, int64_t dflt,
+                        int64_t *out)
+{
+    const char *v = api_prom_param(p, name);
+    if (!v || !*v) {
+        *out = dflt;
+        return 1;
+    }
+    if (api_prom_parse_time(v, out) == 0) return 1;
+    strata_buf_t m;
+    strata_buf_init(&m, api_call_arena(c), 128);
+    strata_buf_printf(&m, "Invalid time value for '%s': cannot parse ", name);
+    api_prom_quote(&m, v);
+    strata_buf_puts(&m, " to a valid timestamp");
+    api_prom_reply_bad_param(c, name, m.failed ? "" : m.data);
+    return 0;
+}
+
+/* query_range's start and end: required, no wrapping text. */
+int api_prom_required_time(api_call_t *c, const api_prom_params_t *p, const char *name, int64_t *out)
+{
+    const char *v = api_prom_param(p, name);
+    if (!v) v = "";
+    if (api_prom_parse_time(v, out) == 0) return 1;
+    strata_buf_t m;
+    strata_buf_init(&m, api_call_arena(c), 128);
+    strata_buf_puts(&m, "cannot parse ");
+    api_prom_quote(&m, v);
+    strata_buf_puts(&m, " to a valid timestamp");
+    api_prom_reply_bad_param(c, name, m.failed ? "" : m.data);
+    return 0;
+}
+
+/* A duration parameter in ns; answers the 400 and returns 0 when bad. */
+int api_prom_duration_param(api_call_t *c, const char *name, const char *v, int64_t *ns)
+{
+    int overflow;
+    if (api_prom_parse_duration(v, ns, &overflow) == 0) return 1;
+    strata_buf_t m;
+    strata_buf_init(&m, api_call_arena(c), 128);
+    strata_buf_puts(&m, "cannot parse ");
+    api_prom_quote(&m, v);
+    strata_buf_puts(&m, overflow ? " to a valid duration. It overflows int64" : " to a valid duration");
+    api_prom_reply_bad_param(c, name, m.failed ? "" : m.data);
+    return 0;
+}
+
+/* The request's read budget: the source's limits, the deadline lowered by a
+ * timeout parameter (Prometheus' context.WithTimeout); 0 after a 400. */
+int api_prom_budget(api_call_t *c, const api_prom_params_t *p, api_read_budget_t *b)
+{
+    api_read_source_budget(api_call_reader(c), b);
+    const char *to = api_prom_param(p, "timeout");
+    if (!to || !*to) return 1;
+    int64_t ns;
+    if (!api_prom_duration_param(c, "timeout", to, &ns)) return 0;
+    int64_t ms = ns / 1000000;
+    int64_t deadline = api_read_mono_ms() + ms;
+    if (!b->deadline_ms || deadline < b->deadline_ms) {
+        b->deadline_ms = deadline;
+        b->timeout_ms = ms;
+        b->timeout_flag = "the timeout parameter";
+    }
+    return 1;
+}

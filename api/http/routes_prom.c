@@ -1,8 +1,8 @@
 /*
- * routes_prom.c: the Prometheus HTTP query API over strata's PromQL engine
- * and the read seam (docs/promql.md, "HTTP API"):
- *   GET|POST /api/v1/query, /api/v1/query_range, /api/v1/series,
- *   /api/v1/labels, /api/v1/query_exemplars; GET /api/v1/label/{name}/values.
+ * routes_prom.c: the Prometheus HTTP API's series and label routes over the
+ * read seam, their match[] parsed by strata's PromQL parser (docs/promql.md,
+ * "HTTP API"): GET|POST /api/v1/series, /api/v1/labels,
+ * /api/v1/query_exemplars; GET /api/v1/label/{name}/values.
  * Parameters, their checks and order, the error texts, errorTypes and
  * statuses are Prometheus 2.42's (web/api/v1/api.go), so a client that
  * handles Prometheus' answers handles these; `limit` on series and the label
@@ -22,74 +22,6 @@
 #include "promql.h"
 
 #define TRUNCATED_WARNING "results truncated due to limit"
-
-/* ---- parameters ----------------------------------------------------------------- */
-
-/* Prometheus' parseTimeParam: absent or empty is dflt. */
-static int time_param(api_call_t *c, const api_prom_params_t *p, const char *name, int64_t dflt, int64_t *out)
-{
-    const char *v = api_prom_param(p, name);
-    if (!v || !*v) {
-        *out = dflt;
-        return 1;
-    }
-    if (api_prom_parse_time(v, out) == 0) return 1;
-    strata_buf_t m;
-    strata_buf_init(&m, api_call_arena(c), 128);
-    strata_buf_printf(&m, "Invalid time value for '%s': cannot parse ", name);
-    api_prom_quote(&m, v);
-    strata_buf_puts(&m, " to a valid timestamp");
-    api_prom_reply_bad_param(c, name, m.failed ? "" : m.data);
-    return 0;
-}
-
-/* query_range's start and end: required, no wrapping text. */
-static int required_time(api_call_t *c, const api_prom_params_t *p, const char *name, int64_t *out)
-{
-    const char *v = api_prom_param(p, name);
-    if (!v) v = "";
-    if (api_prom_parse_time(v, out) == 0) return 1;
-    strata_buf_t m;
-    strata_buf_init(&m, api_call_arena(c), 128);
-    strata_buf_puts(&m, "cannot parse ");
-    api_prom_quote(&m, v);
-    strata_buf_puts(&m, " to a valid timestamp");
-    api_prom_reply_bad_param(c, name, m.failed ? "" : m.data);
-    return 0;
-}
-
-/* A duration parameter in ns; answers the 400 and returns 0 when bad. */
-static int duration_param(api_call_t *c, const char *name, const char *v, int64_t *ns)
-{
-    int overflow;
-    if (api_prom_parse_duration(v, ns, &overflow) == 0) return 1;
-    strata_buf_t m;
-    strata_buf_init(&m, api_call_arena(c), 128);
-    strata_buf_puts(&m, "cannot parse ");
-    api_prom_quote(&m, v);
-    strata_buf_puts(&m, overflow ? " to a valid duration. It overflows int64" : " to a valid duration");
-    api_prom_reply_bad_param(c, name, m.failed ? "" : m.data);
-    return 0;
-}
-
-/* The request's read budget: the source's limits, the deadline lowered by a
- * timeout parameter (Prometheus' context.WithTimeout); 0 after a 400. */
-static int budget_for(api_call_t *c, const api_prom_params_t *p, api_read_budget_t *b)
-{
-    api_read_source_budget(api_call_reader(c), b);
-    const char *to = api_prom_param(p, "timeout");
-    if (!to || !*to) return 1;
-    int64_t ns;
-    if (!duration_param(c, "timeout", to, &ns)) return 0;
-    int64_t ms = ns / 1000000;
-    int64_t deadline = api_read_mono_ms() + ms;
-    if (!b->deadline_ms || deadline < b->deadline_ms) {
-        b->deadline_ms = deadline;
-        b->timeout_ms = ms;
-        b->timeout_flag = "the timeout parameter";
-    }
-    return 1;
-}
 
 /* Prometheus 3's limit of series and the label endpoints: 0 = none. */
 static int limit_param(api_call_t *c, const api_prom_params_t *p, size_t *limit)
@@ -418,21 +350,6 @@ static int str_cmp(const void *x, const void *y)
     return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-/* A read error as Prometheus' API answers a storage or limit failure. */
-static int reply_read_error(api_call_t *c, api_read_budget_t *b, int rc)
-{
-    if (b->exceeded == STRATA_ETIMEOUT || rc == STRATA_ETIMEOUT)
-        return api_prom_reply_error(c, STRATA_ETIMEOUT, "query timed out in expression evaluation");
-    if (b->exceeded == STRATA_ELIMIT)
-        return api_prom_reply_error(
-            c, STRATA_ELIMIT, "query processing would load too many samples into memory in query execution");
-    /* the seam's other limit: matchers in one selector */
-    if (rc == STRATA_ELIMIT)
-        return api_prom_reply_error(c, STRATA_EINVAL, "too many matchers in one selector");
-    if (rc == STRATA_EBADREGEX) return api_prom_reply_error(c, rc, "invalid regular expression in a matcher");
-    return api_prom_reply_error(c, rc, NULL);
-}
-
 static const char *damaged_warning(api_call_t *c, uint64_t damaged)
 {
     strata_buf_t m;
@@ -461,8 +378,8 @@ static int meta_begin(api_call_t *c, meta_req_t *r, int need_match)
     size_t nmatch = api_prom_param_all(&r->p, "match[]", &match);
     if (need_match && nmatch == 0)
         return api_prom_reply_error(c, STRATA_EINVAL, "no match[] parameter provided"), 0;
-    if (!time_param(c, &r->p, "start", API_PROM_MIN_TIME_MS, &r->start)) return 0;
-    if (!time_param(c, &r->p, "end", API_PROM_MAX_TIME_MS, &r->end)) return 0;
+    if (!api_prom_time_param(c, &r->p, "start", API_PROM_MIN_TIME_MS, &r->start)) return 0;
+    if (!api_prom_time_param(c, &r->p, "end", API_PROM_MAX_TIME_MS, &r->end)) return 0;
     if (!limit_param(c, &r->p, &r->limit)) return 0;
     /* need_match: /api/v1/series, which also names match[] in its errors */
     if (!parse_matchers(c, match, nmatch, need_match, &r->sets)) return 0;
@@ -509,7 +426,7 @@ static int h_series(api_call_t *c, void *ctx)
     int rc = r.end < r.start
                  ? 0
                  : walk_sets(c, &r.budget, r.sets, r.nsets, r.start, r.end, WALK_SERIES, NULL, &w);
-    if (rc) return reply_read_error(c, &r.budget, rc);
+    if (rc) return api_prom_reply_read_error(c, &r.budget, rc);
     series_ref_t *refs = strata_arena_alloc(w.arena, (w.nseries ? w.nseries : 1) * sizeof *refs);
     if (!refs) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
     for (size_t i = 0; i < w.nseries; i++) refs[i] = (series_ref_t){ w.series[i], w.nlabels[i] };
@@ -544,7 +461,7 @@ static int h_labels(api_call_t *c, void *ctx)
     walk_t w = { .arena = api_call_arena(c) };
     int rc = r.end < r.start ? 0
                              : walk_sets(c, &r.budget, r.sets, r.nsets, r.start, r.end, WALK_NAMES, NULL, &w);
-    if (rc) return reply_read_error(c, &r.budget, rc);
+    if (rc) return api_prom_reply_read_error(c, &r.budget, rc);
     return reply_strings(c, &w, r.limit);
 }
 
@@ -574,141 +491,8 @@ static int h_label_values(api_call_t *c, void *ctx)
     /* the tenant label is no label a caller can see: it has no values */
     int skip = r.end < r.start || strcmp(name, INGEST_TENANT_LABEL) == 0;
     int rc = skip ? 0 : walk_sets(c, &r.budget, r.sets, r.nsets, r.start, r.end, WALK_VALUES, name, &w);
-    if (rc) return reply_read_error(c, &r.budget, rc);
+    if (rc) return api_prom_reply_read_error(c, &r.budget, rc);
     return reply_strings(c, &w, r.limit);
-}
-
-/* ---- /api/v1/query, /api/v1/query_range ------------------------------------------------ */
-
-static void put_series(strata_buf_t *b, const promql_series_t *s, int matrix)
-{
-    strata_buf_puts(b, "{\"metric\":");
-    api_prom_json_labels(b, s->labels, s->nlabels);
-    strata_buf_puts(b, matrix ? ",\"values\":[" : ",\"value\":");
-    for (size_t i = 0; i < (matrix ? s->npoints : (s->npoints ? 1 : 0)); i++) {
-        if (i) strata_buf_puts(b, ",");
-        strata_buf_puts(b, "[");
-        api_prom_json_point_time(b, s->points[i].t);
-        strata_buf_puts(b, ",");
-        api_prom_json_point_value(b, s->points[i].v);
-        strata_buf_puts(b, "]");
-    }
-    strata_buf_puts(b, matrix ? "]}" : "}");
-}
-
-static int reply_result(api_call_t *c, const promql_result_t *res)
-{
-    strata_buf_t b;
-    size_t hint = 128;
-    for (size_t i = 0; i < res->nseries; i++) hint += 64 + res->series[i].npoints * 32;
-    strata_buf_init(&b, api_call_arena(c), hint);
-    strata_buf_puts(&b, "{\"resultType\":\"");
-    strata_buf_puts(&b, promql_type_name(res->type));
-    strata_buf_puts(&b, "\",\"result\":");
-    switch (res->type) {
-    case PROMQL_TYPE_SCALAR:
-    case PROMQL_TYPE_STRING:
-        strata_buf_puts(&b, "[");
-        api_prom_json_scalar_time(&b, res->t);
-        strata_buf_puts(&b, ",");
-        if (res->type == PROMQL_TYPE_SCALAR)
-            api_prom_json_scalar_value(&b, res->scalar);
-        else
-            api_prom_json_string(&b, res->string ? res->string : "");
-        strata_buf_puts(&b, "]");
-        break;
-    default:
-        strata_buf_puts(&b, "[");
-        for (size_t i = 0; i < res->nseries; i++) {
-            if (i) strata_buf_puts(&b, ",");
-            put_series(&b, &res->series[i], res->type == PROMQL_TYPE_MATRIX);
-        }
-        strata_buf_puts(&b, "]");
-    }
-    strata_buf_puts(&b, "}");
-    if (b.failed) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
-    return api_prom_reply_data(c, b.data, b.len, res->warnings, res->nwarnings);
-}
-
-/* Parses and evaluates; prefix_parse: the instant query's parse errors name
- * the parameter, the range query's do not (as in Prometheus 2.42). */
-static int run_query(api_call_t *c, const api_prom_params_t *p, api_read_budget_t *budget, int64_t start,
-                     int64_t end, int64_t step_ms, int prefix_parse)
-{
-    strata_arena_t *a = api_call_arena(c);
-    const char *q = api_prom_param(p, "query");
-    promql_node_t *node;
-    promql_error_t pe = { 0 };
-    int rc = promql_parse(q ? q : "", a, &node, &pe);
-    if (rc == STRATA_EINVAL)
-        return prefix_parse ? api_prom_reply_bad_param(c, "query", pe.msg)
-                            : api_prom_reply_error(c, rc, pe.msg);
-    if (rc) return api_prom_reply_error(c, rc, NULL);
-    if (step_ms) {
-        promql_type_t t = promql_node_type(node);
-        if (t != PROMQL_TYPE_SCALAR && t != PROMQL_TYPE_VECTOR) {
-            strata_buf_t m;
-            strata_buf_init(&m, a, 128);
-            strata_buf_printf(
-                &m, "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
-                t == PROMQL_TYPE_MATRIX ? "range vector" : promql_type_name(t));
-            return api_prom_reply_error(c, STRATA_EINVAL, m.failed ? "" : m.data);
-        }
-    }
-    promql_engine_opts_t opts = {
-        .src = api_call_reader(c),
-        .tenant = api_call_principal(c)->tenant_id,
-        .budget = budget,
-    };
-    promql_result_t res;
-    char msg[512] = "";
-    rc = promql_eval(&opts, node, start, end, step_ms, a, &res, msg, sizeof msg);
-    if (rc == STRATA_EINVAL)
-        return prefix_parse ? api_prom_reply_bad_param(c, "query", msg) : api_prom_reply_error(c, rc, msg);
-    if (rc == STRATA_ELIMIT && !budget->exceeded) budget->exceeded = STRATA_ELIMIT; /* the sample limit */
-    if (rc == STRATA_ETIMEOUT || budget->exceeded) return reply_read_error(c, budget, rc);
-    if (rc) return api_prom_reply_error(c, rc, msg);
-    return reply_result(c, &res);
-}
-
-static int h_query(api_call_t *c, void *ctx)
-{
-    (void)ctx;
-    api_prom_params_t p;
-    if (api_prom_params_collect(c, &p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
-    int64_t t;
-    if (!time_param(c, &p, "time", api_call_now_ms(c), &t)) return 0;
-    api_read_budget_t budget;
-    if (!budget_for(c, &p, &budget)) return 0;
-    return run_query(c, &p, &budget, t, t, 0, 1);
-}
-
-static int h_query_range(api_call_t *c, void *ctx)
-{
-    (void)ctx;
-    api_prom_params_t p;
-    if (api_prom_params_collect(c, &p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
-    int64_t start, end, step_ns;
-    if (!required_time(c, &p, "start", &start) || !required_time(c, &p, "end", &end)) return 0;
-    if (end < start) return api_prom_reply_bad_param(c, "end", "end timestamp must not be before start time");
-    const char *step = api_prom_param(&p, "step");
-    if (!duration_param(c, "step", step ? step : "", &step_ns)) return 0;
-    /* Prometheus evaluates at whole ms; a step under 1 ms is no step */
-    if (step_ns < 1000000)
-        return api_prom_reply_bad_param(
-            c, "step",
-            "zero or negative query resolution step widths are not accepted. Try a positive integer");
-    /* Prometheus divides the range by the step as Go durations (ns, truncated) */
-    uint64_t range_ms = (uint64_t)end - (uint64_t)start;
-    uint64_t points = range_ms > UINT64_MAX / 1000000 ? UINT64_MAX : range_ms * 1000000 / (uint64_t)step_ns;
-    if (points > 11000)
-        return api_prom_reply_error(
-            c, STRATA_EINVAL,
-            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing "
-            "the query resolution (?step=XX)");
-    api_read_budget_t budget;
-    if (!budget_for(c, &p, &budget)) return 0;
-    return run_query(c, &p, &budget, start, end, step_ns / 1000000, 0);
 }
 
 /* ---- /api/v1/query_exemplars ------------------------------------------------------------ */
@@ -721,8 +505,8 @@ static int h_exemplars(api_call_t *c, void *ctx)
     api_prom_params_t p;
     if (api_prom_params_collect(c, &p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
     int64_t start, end;
-    if (!time_param(c, &p, "start", API_PROM_MIN_TIME_MS, &start)) return 0;
-    if (!time_param(c, &p, "end", API_PROM_MAX_TIME_MS, &end)) return 0;
+    if (!api_prom_time_param(c, &p, "start", API_PROM_MIN_TIME_MS, &start)) return 0;
+    if (!api_prom_time_param(c, &p, "end", API_PROM_MAX_TIME_MS, &end)) return 0;
     if (end < start)
         return api_prom_reply_error(c, STRATA_EINVAL, "end timestamp must not be before start timestamp");
     const char *q = api_prom_param(&p, "query");
@@ -738,10 +522,6 @@ static int h_exemplars(api_call_t *c, void *ctx)
 size_t api_prom_routes(api_route_t *out, size_t cap)
 {
     const api_route_t routes[] = {
-        { "GET", "/api/v1/query", API_SCOPE_METRICS_READ, h_query, NULL, 0 },
-        { "POST", "/api/v1/query", API_SCOPE_METRICS_READ, h_query, NULL, 0 },
-        { "GET", "/api/v1/query_range", API_SCOPE_METRICS_READ, h_query_range, NULL, 0 },
-        { "POST", "/api/v1/query_range", API_SCOPE_METRICS_READ, h_query_range, NULL, 0 },
         { "GET", "/api/v1/series", API_SCOPE_METRICS_READ, h_series, NULL, 0 },
         { "POST", "/api/v1/series", API_SCOPE_METRICS_READ, h_series, NULL, 0 },
         { "GET", "/api/v1/labels", API_SCOPE_METRICS_READ, h_labels, NULL, 0 },
