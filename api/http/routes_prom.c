@@ -8,8 +8,8 @@
  * handles Prometheus' answers handles these; `limit` on series and the label
  * endpoints is Prometheus 3's.  Every read is the token's tenant's
  * (api_read_select adds the matcher); the tenant label never shows.
- * Reads are bounded by the request's budget (--query-timeout, lowered by
- * the timeout parameter, and --query-max-samples).
+ * Reads are bounded by the request's budget (--query-timeout and
+ * --query-max-samples).
  */
 #include "routes_prom.h"
 
