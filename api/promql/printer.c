@@ -18,14 +18,16 @@
 /* Go's strconv.FormatFloat(v, 'g', -1, 64), which fmt's %v uses: the
  * shortest digits that round-trip, exponent form when the decimal exponent
  * is below -4 or at least 6 (1e+06, 1.5e-05), plain otherwise. */
-static void put_number(strata_buf_t *b, double v)
+static void put_number(strata_buf_t *b, double v, int after_sign)
 {
     if (isnan(v)) {
         strata_buf_puts(b, "NaN");
         return;
     }
     if (isinf(v)) {
-        strata_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+        /* Prometheus prints +Inf; right after a unary sign that would read
+         * back as a second unary operator, so there it is plain Inf */
+        strata_buf_puts(b, v < 0 ? "-Inf" : after_sign ? "Inf" : "+Inf");
         return;
     }
     if (v == 0) {
@@ -136,7 +138,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *arena);
+static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *arena, int after_sign);
 
 /* The selector without its modifiers: name{sorted matchers}. */
 static void put_selector(strata_buf_t *b, const promql_node_t *n, strata_arena_t *arena)
@@ -179,10 +181,11 @@ static void put_selector(strata_buf_t *b, const promql_node_t *n, strata_arena_t
     }
 }
 
-static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *arena)
+/* after_sign: the text goes right after a unary operator (put_number). */
+static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *arena, int after_sign)
 {
     switch (n->kind) {
-    case PROMQL_NUMBER: put_number(b, n->u.number); break;
+    case PROMQL_NUMBER: put_number(b, n->u.number, after_sign); break;
     case PROMQL_STRING_LIT: promql_go_quote(b, n->u.string, strlen(n->u.string), 0); break;
     case PROMQL_VECTOR_SEL:
         put_selector(b, n, arena);
@@ -193,7 +196,7 @@ static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *ar
         if (v->kind == PROMQL_VECTOR_SEL)
             put_selector(b, v, arena);
         else
-            put_node(b, v, arena);
+            put_node(b, v, arena, after_sign);
         strata_buf_put(b, "[", 1);
         put_duration(b, n->u.matrix.range_ms);
         strata_buf_put(b, "]", 1);
@@ -201,7 +204,7 @@ static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *ar
         break;
     }
     case PROMQL_SUBQUERY:
-        put_node(b, n->u.subquery.expr, arena);
+        put_node(b, n->u.subquery.expr, arena, after_sign);
         strata_buf_put(b, "[", 1);
         put_duration(b, n->u.subquery.range_ms);
         strata_buf_put(b, ":", 1);
@@ -211,15 +214,15 @@ static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *ar
         break;
     case PROMQL_PAREN:
         strata_buf_put(b, "(", 1);
-        put_node(b, n->u.unary.expr, arena);
+        put_node(b, n->u.unary.expr, arena, 0);
         strata_buf_put(b, ")", 1);
         break;
     case PROMQL_UNARY:
         strata_buf_put(b, n->u.unary.negate ? "-" : "+", 1);
-        put_node(b, n->u.unary.expr, arena);
+        put_node(b, n->u.unary.expr, arena, 1);
         break;
     case PROMQL_BINARY:
-        put_node(b, n->u.binary.lhs, arena);
+        put_node(b, n->u.binary.lhs, arena, after_sign);
         strata_buf_put(b, " ", 1);
         strata_buf_puts(b, promql_binop_name(n->u.binary.op));
         if (n->u.binary.return_bool) strata_buf_puts(b, " bool");
@@ -237,7 +240,7 @@ static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *ar
             }
         }
         strata_buf_put(b, " ", 1);
-        put_node(b, n->u.binary.rhs, arena);
+        put_node(b, n->u.binary.rhs, arena, 0);
         break;
     case PROMQL_AGGREGATE:
         strata_buf_puts(b, promql_aggop_name(n->u.agg.op));
@@ -252,10 +255,10 @@ static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *ar
         }
         strata_buf_put(b, "(", 1);
         if (n->u.agg.param) {
-            put_node(b, n->u.agg.param, arena);
+            put_node(b, n->u.agg.param, arena, 0);
             strata_buf_puts(b, ", ");
         }
-        if (n->u.agg.expr) put_node(b, n->u.agg.expr, arena);
+        if (n->u.agg.expr) put_node(b, n->u.agg.expr, arena, 0);
         strata_buf_put(b, ")", 1);
         break;
     case PROMQL_CALL:
@@ -263,7 +266,7 @@ static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *ar
         strata_buf_put(b, "(", 1);
         for (size_t i = 0; i < n->u.call.nargs; i++) {
             if (i) strata_buf_puts(b, ", ");
-            put_node(b, n->u.call.args[i], arena);
+            put_node(b, n->u.call.args[i], arena, 0);
         }
         strata_buf_put(b, ")", 1);
         break;
@@ -274,7 +277,7 @@ char *promql_print(const promql_node_t *node, strata_arena_t *arena)
 {
     strata_buf_t b;
     strata_buf_init(&b, arena, 128);
-    if (node) put_node(&b, node, arena);
+    if (node) put_node(&b, node, arena, 0);
     if (b.failed) return NULL;
     if (!b.data) return strata_arena_strdup(arena, "");
     return b.data;
