@@ -254,7 +254,12 @@ static int accept_remaining_duration(promql_lexer_t *lx)
         if (!accept(lx, "smhdw")) return 0;
         accept(lx, "s");
     }
-    return !is_alnum(peek(lx));
+    /* Prometheus reads the rune it checks, so a bad one is in the message */
+    if (is_alnum(peek(lx))) {
+        next(lx);
+        return 0;
+    }
+    return 1;
 }
 
 static void emit(promql_lexer_t *lx, promql_tok_t *tok, promql_tok_type_t type, int start)

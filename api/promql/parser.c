@@ -31,7 +31,8 @@ typedef struct parser {
     promql_tok_t tok;  /* the current token */
     promql_tok_t tok2; /* the one after, when have2 */
     int have2;
-    int last_end; /* end of the last consumed token */
+    int agg_depth; /* inside an aggregation's ( ): Prometheus adds " in aggregation" */
+    int last_end;  /* end of the last consumed token */
     const char *in;
     int len;
     strata_arena_t *arena;
@@ -156,9 +157,7 @@ static void tok_desc(parser_t *p, const promql_tok_t *t, strata_buf_t *b)
     case PROMQL_T_IGNORING:
     case PROMQL_T_GROUP_LEFT:
     case PROMQL_T_GROUP_RIGHT:
-    case PROMQL_T_OFFSET:
-    case PROMQL_T_START:
-    case PROMQL_T_END: strata_buf_printf(b, "<%.*s>", (int)n, text); return;
+    case PROMQL_T_OFFSET: strata_buf_printf(b, "<%.*s>", (int)n, text); return;
     case PROMQL_T_LPAREN:
     case PROMQL_T_RPAREN:
     case PROMQL_T_LBRACE:
@@ -167,6 +166,8 @@ static void tok_desc(parser_t *p, const promql_tok_t *t, strata_buf_t *b)
     case PROMQL_T_RBRACKET:
     case PROMQL_T_COMMA:
     case PROMQL_T_EQL:
+    case PROMQL_T_START: /* not keywords to Prometheus' Item.String() */
+    case PROMQL_T_END:
     case PROMQL_T_COLON:
         /* the colon of a subquery may be a letter (lexer.c); it prints as
          * Prometheus' token text does */
@@ -187,6 +188,7 @@ __attribute__((noreturn)) static void unexpected(parser_t *p, const char *ctx, c
     strata_buf_init(&b, p->arena, 64);
     strata_buf_puts(&b, "unexpected ");
     tok_desc(p, t, &b);
+    if ((!ctx || !*ctx) && p->agg_depth > 0) ctx = "aggregation";
     if (ctx && *ctx) {
         strata_buf_puts(&b, " in ");
         strata_buf_puts(&b, ctx);
@@ -394,8 +396,7 @@ static int label_token(promql_tok_type_t t)
     case PROMQL_T_METRIC_IDENT:
     case PROMQL_T_AGGR:
     case PROMQL_T_BOOL:
-    case PROMQL_T_BY:
-    case PROMQL_T_WITHOUT:
+    case PROMQL_T_BY: /* but not WITHOUT, which Prometheus' maybe_label lacks */
     case PROMQL_T_ON:
     case PROMQL_T_IGNORING:
     case PROMQL_T_GROUP_LEFT:
@@ -407,6 +408,31 @@ static int label_token(promql_tok_type_t t)
     case PROMQL_T_LOR:
     case PROMQL_T_LUNLESS:
     case PROMQL_T_ATAN2: return 1;
+    default: return 0;
+    }
+}
+
+/* Can the token begin an expression? */
+static int starts_expr(promql_tok_type_t t)
+{
+    switch (t) {
+    case PROMQL_T_NUMBER:
+    case PROMQL_T_STRING:
+    case PROMQL_T_LPAREN:
+    case PROMQL_T_LBRACE:
+    case PROMQL_T_IDENT:
+    case PROMQL_T_METRIC_IDENT:
+    case PROMQL_T_AGGR:
+    case PROMQL_T_ADD:
+    case PROMQL_T_SUB:
+    case PROMQL_T_BY:
+    case PROMQL_T_WITHOUT:
+    case PROMQL_T_LAND:
+    case PROMQL_T_LOR:
+    case PROMQL_T_LUNLESS:
+    case PROMQL_T_OFFSET:
+    case PROMQL_T_START:
+    case PROMQL_T_END: return 1;
     default: return 0;
     }
 }
@@ -450,15 +476,19 @@ static promql_node_t **parse_args(parser_t *p, size_t *nargs)
         promql_node_t *a = parse_expr(p, 0);
         args = grow(p, args, n, sizeof *args);
         args[n++] = a;
-        if (p->tok.type == PROMQL_T_COMMA) {
+        int more = 0;
+        while (p->tok.type == PROMQL_T_COMMA) {
             int comma = p->tok.start;
             advance(p);
-            if (p->tok.type == PROMQL_T_RPAREN) {
-                soft_error(p, comma, "trailing commas not allowed in function call args");
+            if (starts_expr(p->tok.type) || p->tok.type == PROMQL_T_ERROR) {
+                more = 1;
                 break;
             }
-            continue;
+            /* a comma with no argument after it: Prometheus' grammar takes
+             * the list as complete there and goes on */
+            soft_error(p, comma, "trailing commas not allowed in function call args");
         }
+        if (more) continue;
         if (p->tok.type == PROMQL_T_RPAREN) break;
         unexpected(p, NULL, NULL);
     }
@@ -562,13 +592,18 @@ static promql_node_t *parse_aggregate(parser_t *p)
     }
     if (p->tok.type != PROMQL_T_LPAREN) unexpected(p, "aggregation", NULL);
     size_t nargs;
+    p->agg_depth++;
     promql_node_t **args = parse_args(p, &nargs);
+    p->agg_depth--;
     if (!modifier && (p->tok.type == PROMQL_T_BY || p->tok.type == PROMQL_T_WITHOUT)) {
         n->u.agg.without = p->tok.type == PROMQL_T_WITHOUT;
         advance(p);
         parse_grouping(p, &n->u.agg.grouping);
     }
     n->pos_end = p->last_end;
+    /* Prometheus checks the arguments when it reduces the rule, after
+     * reading the token that follows: a lexer error there comes first */
+    if (p->tok.type == PROMQL_T_ERROR) unexpected(p, NULL, NULL);
     if (nargs == 0) {
         soft_error(p, n->pos_start, "no arguments for aggregate expression provided");
         return n;
@@ -830,7 +865,8 @@ static promql_node_t *parse_expr(parser_t *p, int min_prec)
                 n->u.binary.card = p->tok.type == PROMQL_T_GROUP_LEFT ? PROMQL_CARD_MANY_TO_ONE
                                                                       : PROMQL_CARD_ONE_TO_MANY;
                 advance(p);
-                if (p->tok.type == PROMQL_T_LPAREN) parse_grouping(p, &n->u.binary.include);
+                if (p->tok.type == PROMQL_T_LPAREN || !starts_expr(p->tok.type))
+                    parse_grouping(p, &n->u.binary.include);
             }
         }
         /* ^ is right-associative, the others left */
