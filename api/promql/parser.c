@@ -25,6 +25,7 @@
 #include "promql_internal.h"
 #include "strata_buf.h"
 #include "strata_time.h"
+#include "tsdb.h"
 
 typedef struct parser {
     promql_lexer_t lx;
@@ -919,11 +920,14 @@ static int op_pos(parser_t *p, const promql_node_t *n)
 }
 
 /* Does the matcher accept the empty value (Prometheus' lm.Matches(""))?
- * A regex POSIX cannot compile is taken as not matching it. */
+ * A regex POSIX cannot compile, or that tsdb_regex_check refuses as too
+ * costly for glibc's regcomp, is taken as not matching it: the selector
+ * then passes here and the evaluator's select refuses the regex. */
 static int matches_empty(const promql_matcher_t *m)
 {
     if (m->type == TSDB_MATCH_EQ) return m->value[0] == '\0';
     if (m->type == TSDB_MATCH_NEQ) return m->value[0] != '\0';
+    if (tsdb_regex_check(m->value, NULL, 0) != 0) return m->type == TSDB_MATCH_NRE;
     size_t l = strlen(m->value);
     char *a = malloc(l + 5);
     if (!a) return 0;
