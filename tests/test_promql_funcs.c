@@ -580,6 +580,8 @@ static void test_regex_translate(void **state)
         { "a\\", "trailing backslash at end of expression" },
         { "a{1001}", "invalid repeat count: `{1001}`" },
         { "a{3,2}", "invalid repeat count: `{3,2}`" },
+        /* a count of many digits once looped forever (found by fuzzing) */
+        { "a{2,99999999999999999999}", "invalid repeat count: `{2,99999999999999999999}`" },
         { "(?m)^a", "multi-line `^` ((?m)) has no POSIX equivalent" },
         { "[\xc3\xa9]", "non-ASCII character in a character class has no POSIX equivalent here" },
         { "\xc3", "invalid UTF-8" },

@@ -110,7 +110,7 @@ double promql_bucket_quantile_fixed(double phi, promql_bucket_t *buckets, size_t
  * repetition, * with nothing before it, {1001}, backreferences \1,
  * lookaround, bad escapes, invalid UTF-8), a NUL, and what
  * tsdb_regex_check refuses as pathological.  STRATA_EBUFSMALL when out is
- * too small (4 x the pattern plus 100 bytes is always enough).
+ * too small (8 x the pattern plus 100 bytes is always enough).
  * Known difference: outside [] a non-ASCII character is a literal byte
  * sequence, but `.` and negated classes match one byte where RE2 matches
  * one rune ("a.b" does not match "aéb"; ".*" and "[^/]+" agree). */

@@ -464,14 +464,16 @@ static int repeat_len(rx_t *r, size_t *len)
     *len = 0;
     if (*q < '0' || *q > '9') return 0;
     lo = 0;
-    while (*q >= '0' && *q <= '9') lo = lo > 100000 ? lo : lo * 10 + (*q++ - '0');
+    for (; *q >= '0' && *q <= '9'; q++)
+        if (lo <= MAX_REPEAT) lo = lo * 10 + (*q - '0'); /* past 1000 it only has to stay over it */
     hi = lo;
     if (*q == ',') {
         q++;
         hi = -1;
         if (*q >= '0' && *q <= '9') {
             hi = 0;
-            while (*q >= '0' && *q <= '9') hi = hi > 100000 ? hi : hi * 10 + (*q++ - '0');
+            for (; *q >= '0' && *q <= '9'; q++)
+                if (hi <= MAX_REPEAT) hi = hi * 10 + (*q - '0');
         }
     }
     if (*q != '}') return 0;
