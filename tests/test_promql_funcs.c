@@ -211,6 +211,45 @@ static void test_over_time(void **state)
     assert_true(promql_range_fn_lookup("nope") == NULL);
 }
 
+/* Windows over 1024 samples take the in-place bisection, shorter ones a
+ * sorted copy: both must give the same order statistics. */
+static void test_quantile_long_windows(void **state)
+{
+    (void)state;
+    static tsdb_sample_t w[3001];
+    size_t sizes[] = { 101, 3001 };
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = sizes[k];
+        /* i x 37 mod n (n has no factor 37): a permutation of 0..n-1. */
+        for (size_t i = 0; i < n; i++) w[i].t = (int64_t)i * 1000, w[i].v = (double)(i * 37 % n);
+        double half = (double)(n - 1) / 2, phi = 0.5;
+        /* median of 0..n-1 is (n-1)/2 */
+        assert_true(rng("quantile_over_time", w, n, -1, (int64_t)n * 1000, &phi) == half);
+        /* phi 0.9: rank 0.9 (n-1), a whole number for both sizes */
+        phi = 0.9;
+        assert_true(rng("quantile_over_time", w, n, -1, (int64_t)n * 1000, &phi) == 0.9 * (double)(n - 1));
+        phi = 0;
+        assert_true(rng("quantile_over_time", w, n, -1, (int64_t)n * 1000, &phi) == 0);
+        phi = 1;
+        assert_true(rng("quantile_over_time", w, n, -1, (int64_t)n * 1000, &phi) == (double)(n - 1));
+        /* distances from the median h: 0, 1, 1, 2, 2, ..., h, h; the
+         * middle one (index h) is h/2 (h even for both sizes). */
+        assert_true(rng("mad_over_time", w, n, -1, (int64_t)n * 1000, NULL) == half / 2);
+        /* A NaN sorts first: the minimum becomes NaN, the maximum stays. */
+        w[5].v = NAN;
+        phi = 0;
+        assert_true(isnan(rng("quantile_over_time", w, n, -1, (int64_t)n * 1000, &phi)));
+        phi = 1;
+        assert_true(rng("quantile_over_time", w, n, -1, (int64_t)n * 1000, &phi) == (double)(n - 1));
+        /* Negative values order below positive ones in both paths. */
+        for (size_t i = 0; i < n; i++) w[i].v = -(double)(i * 37 % n);
+        phi = 0;
+        assert_true(rng("quantile_over_time", w, n, -1, (int64_t)n * 1000, &phi) == -(double)(n - 1));
+        phi = 0.5;
+        assert_true(rng("quantile_over_time", w, n, -1, (int64_t)n * 1000, &phi) == -half);
+    }
+}
+
 static void test_holt_winters(void **state)
 {
     (void)state;
@@ -610,15 +649,11 @@ static void test_regex_translate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rate_extrapolation),
-        cmocka_unit_test(test_irate_idelta),
-        cmocka_unit_test(test_deriv_predict),
-        cmocka_unit_test(test_resets_changes),
-        cmocka_unit_test(test_over_time),
-        cmocka_unit_test(test_holt_winters),
-        cmocka_unit_test(test_quantile),
-        cmocka_unit_test(test_bucket_quantile),
-        cmocka_unit_test(test_elem),
+        cmocka_unit_test(test_rate_extrapolation), cmocka_unit_test(test_irate_idelta),
+        cmocka_unit_test(test_deriv_predict),      cmocka_unit_test(test_resets_changes),
+        cmocka_unit_test(test_over_time),          cmocka_unit_test(test_quantile_long_windows),
+        cmocka_unit_test(test_holt_winters),       cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_bucket_quantile),    cmocka_unit_test(test_elem),
         cmocka_unit_test(test_regex_translate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,8 +7,9 @@
  *
  * Each kernel sees one series' samples of a window (range_start, range_end],
  * stale markers removed, ascending, and allocates nothing: the quantile and
- * median based kernels select order statistics in place by bisection over
- * the ordered bit patterns of the values instead of sorting a copy.
+ * median based kernels sort a stack copy of short windows and select the
+ * order statistics of long ones in place, by bisection over the ordered bit
+ * patterns of the values.
  */
 #include "promql_funcs.h"
 
@@ -162,7 +163,7 @@ static int k_predict_linear(const tsdb_sample_t *s, size_t n, int64_t a, int64_t
                             double *out)
 {
     (void)a;
-    if (n < 2) return 0;
+    if (n < 2 || !p) return 0;
     double slope, icept;
     linear_regression(s, n, b, &slope, &icept);
     *out = slope * p[0] + icept;
@@ -375,9 +376,18 @@ static double kth_smallest(const tsdb_sample_t *s, size_t n, size_t k, int mad, 
 }
 
 /* promql_quantile's interpolation over the sequence, unsorted. */
+/* Windows up to this many samples are copied to the stack and sorted
+ * (8 KiB; faster than 64 passes); longer ones are bisected in place. */
+#define SORT_ON_STACK 1024
+
 static double seq_quantile(double phi, const tsdb_sample_t *s, size_t n, int mad, double center)
 {
-    if (n == 0 || isnan(phi)) return NAN;
+    if (n <= SORT_ON_STACK) {
+        double v[SORT_ON_STACK];
+        for (size_t i = 0; i < n; i++) v[i] = seq_value(s, i, mad, center);
+        return promql_quantile(phi, v, n);
+    }
+    if (isnan(phi)) return NAN;
     if (phi < 0) return -INFINITY;
     if (phi > 1) return INFINITY;
     double dn = (double)n;
@@ -394,7 +404,7 @@ static int k_quantile_over_time(const tsdb_sample_t *s, size_t n, int64_t a, int
                                 double *out)
 {
     (void)a, (void)b;
-    if (n == 0) return 0;
+    if (n == 0 || !p) return 0;
     *out = seq_quantile(p[0], s, n, 0, 0);
     return 1;
 }
@@ -431,8 +441,8 @@ int promql_smoothing_check(double sf, double tf, char *msg, size_t msgcap)
 static int k_smoothing(const tsdb_sample_t *s, size_t n, int64_t a, int64_t b, const double *p, double *out)
 {
     (void)a, (void)b;
+    if (!p || promql_smoothing_check(p[0], p[1], NULL, 0) != 0 || n < 2) return 0;
     double sf = p[0], tf = p[1];
-    if (promql_smoothing_check(sf, tf, NULL, 0) != 0 || n < 2) return 0;
     double s0 = 0, s1 = s[0].v, trend = s[1].v - s[0].v;
     for (size_t i = 1; i < n; i++) {
         double x = sf * s[i].v;
