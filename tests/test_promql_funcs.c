@@ -72,6 +72,13 @@ static void test_rate_extrapolation(void **state)
     assert_near(rng("rate", b, 5, 0, 60000, NULL), 41.0 / 60);
     assert_near(rng("delta", b, 5, 0, 60000, NULL), 45);
 
+    /* Zero point between half an interval and 1.1: 8, 18, .. 48 at 20s..60s.
+     * 40 over 40s; 20s to the start is capped to 5s, the zero point
+     * 40 x 8/40 = 8s is farther: 40 x 45/40 = 45 (Prometheus 2.42 took the
+     * 8s: 48). */
+    tsdb_sample_t z[] = { S(20, 8), S(30, 18), S(40, 28), S(50, 38), S(60, 48) };
+    assert_near(rng("increase", z, 5, 0, 60000, NULL), 45);
+
     /* A reset: 5, 10, 2, 7 at 10..40s in (0, 40s]: 7 - 5 + 10 = 12 over
      * 30s; 10s to the start is under 11s; zero point 30 x 5/12 = 12.5s is
      * farther: extrapolate the full 10s.  12 x 40/30 = 16; rate 16/40. */

@@ -37,9 +37,10 @@ static void ksum_inc(double inc, double *sum, double *c)
  * adjustment adds the value before each drop; the result is extrapolated to
  * the window's edges when the first/last sample lies within 1.1 average
  * intervals of them, else by half an interval; a counter is not
- * extrapolated below zero.  Prometheus 3 checks the 1.1 threshold before
- * the zero point (2.x took the zero point first, then compared with the
- * threshold: the two differ only when the zero point lies beyond it). */
+ * extrapolated below zero.  Prometheus 3 caps the start at half an
+ * interval first and then takes a nearer zero point; 2.x took the zero
+ * point first and capped only what was still beyond 1.1 intervals, so a
+ * zero point between 0.5 and 1.1 intervals away counts there, not here. */
 static int extrapolated_rate(const tsdb_sample_t *s, size_t n, int64_t range_start, int64_t range_end,
                              int is_counter, int is_rate, double *out)
 {
