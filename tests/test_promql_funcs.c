@@ -559,6 +559,11 @@ static void test_regex_translate(void **state)
         { "(?P<x>a)(?<y>b)", { "ab" }, { "a" } },
         { "a$", { "a" }, { "a\n" } },
         { "x*y+z?", { "yy", "xyz" }, { "xz" } },
+        { "a[^\\d\\D]?b",
+          { "ab" },
+          { "axb", "a1b",
+            "a\xc3\xa9"
+            "b" } },
     };
     char out[512], why[200];
     for (size_t i = 0; i < N(cases); i++) {

@@ -316,6 +316,12 @@ static void emit_set(rx_t *r, const cset_t *s)
     for (int c = 1; c < 128; c++)
         if (cs_has(s, c)) n++, only = c;
     begin_atom(r);
+    if (!high && n == 0) {
+        /* RE2 accepts a class of nothing ([^\d\D]); POSIX has no empty
+         * bracket, but one excluding every byte (C locale) matches nothing. */
+        put(r, "[^\x01-\xff]", 6);
+        return;
+    }
     if (high && n == 127) {
         putc_(r, '.'); /* every byte: '.' matches newlines without REG_NEWLINE */
         return;
@@ -417,9 +423,6 @@ static int parse_class(rx_t *r)
             if (!cs_has(&s, c)) cs_add(&t, c);
         s = t;
     }
-    int empty = 1;
-    for (int c = 1; c < 256; c++) empty &= !cs_has(&s, c);
-    if (empty) return refuse(r, "character class matches nothing");
     emit_set(r, &s);
     return 0;
 }
