@@ -31,9 +31,10 @@ typedef int (*promql_range_fn_t)(const tsdb_sample_t *s, size_t n, int64_t range
  * Also "first_over_time" (Prometheus 3, experimental).  Notes for callers:
  *   - rate divides by (range_end - range_start) in seconds;
  *   - predict_linear evaluates the regression line at range_end + params[0]
- *     seconds; Prometheus takes the evaluation time, which differs from
- *     range_end under offset and @: pass range_end = the evaluation time
- *     shifted back only if matching that matters (see docs/promql.md);
+ *     seconds and reads range_end for nothing else; Prometheus evaluates it
+ *     at the step's evaluation time + params[0], which differs from the
+ *     window's end under offset and @: pass the evaluation time as
+ *     range_end there;
  *   - resets, changes and every *_over_time give a point for n >= 1; rate,
  *     increase, delta, irate, idelta, deriv, predict_linear, holt_winters /
  *     double_exponential_smoothing need n >= 2;
