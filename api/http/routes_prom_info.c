@@ -84,25 +84,3 @@ size_t api_prom_info_routes(api_route_t *out, size_t cap)
     memcpy(out, routes, n * sizeof *out);
     return n;
 }
-
-/* A build whose PromQL evaluator is not in yet answers the query routes
- * with a clear 501, so clients and tests can tell it from a wrong answer. */
-static int h_not_built(api_call_t *c, void *ctx)
-{
-    (void)ctx;
-    return api_prom_reply_error(c, STRATA_EUNSUPPORTED, "not built: this strata has no PromQL evaluator");
-}
-
-size_t api_prom_query_routes_unbuilt(api_route_t *out, size_t cap)
-{
-    const api_route_t routes[] = {
-        { "GET", "/api/v1/query", API_SCOPE_METRICS_READ, h_not_built, NULL, 0 },
-        { "POST", "/api/v1/query", API_SCOPE_METRICS_READ, h_not_built, NULL, 0 },
-        { "GET", "/api/v1/query_range", API_SCOPE_METRICS_READ, h_not_built, NULL, 0 },
-        { "POST", "/api/v1/query_range", API_SCOPE_METRICS_READ, h_not_built, NULL, 0 },
-    };
-    size_t n = sizeof routes / sizeof routes[0];
-    if (n > cap) n = cap;
-    memcpy(out, routes, n * sizeof *out);
-    return n;
-}

@@ -3,9 +3,9 @@
  * Prometheus HTTP API (docs/promql.md, "HTTP API"): parameters checked in
  * Prometheus 2.42's order with its texts, the expression parsed
  * (promql_parse) and evaluated (promql_eval) as the token's tenant within the
- * request's read budget, the result written as Prometheus writes it.  Kept
- * apart from the other routes so that a build without the evaluator can
- * register api_prom_query_routes_unbuilt() instead (routes_prom_info.c).
+ * request's read budget, the result written as Prometheus writes it.  The
+ * evaluator comes through the routes' context (api_prom_engine_t), so a build
+ * without it still checks and parses, then answers 501 "not built".
  */
 #include "routes_prom.h"
 
@@ -67,8 +67,8 @@ static int reply_result(api_call_t *c, const promql_result_t *res)
 
 /* Parses and evaluates; prefix_parse: the instant query's parse errors name
  * the parameter, the range query's do not (as in Prometheus 2.42). */
-static int run_query(api_call_t *c, const api_prom_params_t *p, api_read_budget_t *budget, int64_t start,
-                     int64_t end, int64_t step_ms, int prefix_parse)
+static int run_query(api_call_t *c, const api_prom_engine_t *eng, const api_prom_params_t *p,
+                     api_read_budget_t *budget, int64_t start, int64_t end, int64_t step_ms, int prefix_parse)
 {
     strata_arena_t *a = api_call_arena(c);
     const char *q = api_prom_param(p, "query");
@@ -93,6 +93,8 @@ static int run_query(api_call_t *c, const api_prom_params_t *p, api_read_budget_
     /* a deadline already gone (timeout=0): Prometheus stops before evaluating */
     if (budget->deadline_ms && api_read_mono_ms() >= budget->deadline_ms)
         return api_prom_reply_error(c, STRATA_ETIMEOUT, "query timed out in query execution");
+    if (!eng || !eng->eval)
+        return api_prom_reply_error(c, STRATA_EUNSUPPORTED, "not built: this strata has no PromQL evaluator");
     promql_engine_opts_t opts = {
         .src = api_call_reader(c),
         .tenant = api_call_principal(c)->tenant_id,
@@ -100,7 +102,7 @@ static int run_query(api_call_t *c, const api_prom_params_t *p, api_read_budget_
     };
     promql_result_t res;
     char msg[512] = "";
-    rc = promql_eval(&opts, node, start, end, step_ms, a, &res, msg, sizeof msg);
+    rc = eng->eval(&opts, node, start, end, step_ms, a, &res, msg, sizeof msg);
     if (rc == STRATA_EINVAL)
         return prefix_parse ? api_prom_reply_bad_param(c, "query", msg) : api_prom_reply_error(c, rc, msg);
     if (rc == STRATA_ELIMIT && !budget->exceeded) budget->exceeded = STRATA_ELIMIT; /* the sample limit */
@@ -111,19 +113,17 @@ static int run_query(api_call_t *c, const api_prom_params_t *p, api_read_budget_
 
 static int h_query(api_call_t *c, void *ctx)
 {
-    (void)ctx;
     api_prom_params_t p;
     if (api_prom_params_collect(c, &p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
     int64_t t;
     if (!api_prom_time_param(c, &p, "time", api_call_now_ms(c), &t)) return 0;
     api_read_budget_t budget;
     if (!api_prom_budget(c, &p, &budget)) return 0;
-    return run_query(c, &p, &budget, t, t, 0, 1);
+    return run_query(c, ctx, &p, &budget, t, t, 0, 1);
 }
 
 static int h_query_range(api_call_t *c, void *ctx)
 {
-    (void)ctx;
     api_prom_params_t p;
     if (api_prom_params_collect(c, &p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
     int64_t start, end, step_ns;
@@ -147,16 +147,17 @@ static int h_query_range(api_call_t *c, void *ctx)
             "the query resolution (?step=XX)");
     api_read_budget_t budget;
     if (!api_prom_budget(c, &p, &budget)) return 0;
-    return run_query(c, &p, &budget, start, end, step_ns / 1000000, 0);
+    return run_query(c, ctx, &p, &budget, start, end, step_ns / 1000000, 0);
 }
 
-size_t api_prom_query_routes(api_route_t *out, size_t cap)
+size_t api_prom_query_routes(const api_prom_engine_t *eng, api_route_t *out, size_t cap)
 {
+    void *ctx = (void *)(uintptr_t)eng;
     const api_route_t routes[] = {
-        { "GET", "/api/v1/query", API_SCOPE_METRICS_READ, h_query, NULL, 0 },
-        { "POST", "/api/v1/query", API_SCOPE_METRICS_READ, h_query, NULL, 0 },
-        { "GET", "/api/v1/query_range", API_SCOPE_METRICS_READ, h_query_range, NULL, 0 },
-        { "POST", "/api/v1/query_range", API_SCOPE_METRICS_READ, h_query_range, NULL, 0 },
+        { "GET", "/api/v1/query", API_SCOPE_METRICS_READ, h_query, ctx, 0 },
+        { "POST", "/api/v1/query", API_SCOPE_METRICS_READ, h_query, ctx, 0 },
+        { "GET", "/api/v1/query_range", API_SCOPE_METRICS_READ, h_query_range, ctx, 0 },
+        { "POST", "/api/v1/query_range", API_SCOPE_METRICS_READ, h_query_range, ctx, 0 },
     };
     size_t n = sizeof routes / sizeof routes[0];
     if (n > cap) n = cap;

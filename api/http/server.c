@@ -48,6 +48,11 @@
 /* then the Prometheus query API (routes_prom.h), then the configured ones */
 #define NPROM_MAX 16
 
+/* The evaluator of /api/v1/query and query_range: none in this build yet,
+ * so they answer 501 "not built" after their checks; { promql_eval } once
+ * api/promql's evaluator is in. */
+static const api_prom_engine_t prom_engine = { NULL };
+
 /* Where a tracked connection is: waiting for a request's headers (with a
  * deadline), receiving its body (at a minimum rate), or answering it (no
  * deadline here: the reply is the handler's, the idle timeout still applies). */
@@ -616,6 +621,8 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
     srv->routes[4] = api_export_route();
     size_t k = NCORE;
     k += api_prom_info_routes(srv->routes + k, NCORE + NPROM_MAX - k);
+    k += api_prom_query_routes(&prom_engine, srv->routes + k, NCORE + NPROM_MAX - k);
+    k += api_prom_routes(srv->routes + k, NCORE + NPROM_MAX - k);
     if (cfg->nroutes) memcpy(srv->routes + k, cfg->routes, cfg->nroutes * sizeof *srv->routes);
     srv->nroutes = k + cfg->nroutes;
     struct sockaddr_storage ss;
