@@ -115,8 +115,9 @@ double promql_bucket_quantile_fixed(double phi, promql_bucket_t *buckets, size_t
  * lookaround, bad escapes, invalid UTF-8), a NUL, and what
  * tsdb_regex_check refuses as pathological, and a translation over 1024
  * bytes.  STRATA_EBUFSMALL when out is too small: 1025 bytes always do.
- * Known difference: under a bounded repetition ({2}, {1,3}) `.` and
- * negated classes match bytes, not characters ("^.{2}$" matches "é"). */
+ * Known differences: under a bounded repetition ({2}, {1,3}) `.` and
+ * negated classes match bytes, not characters ("^.{2}$" matches "é");
+ * (?i) folds ASCII letters only ("(?i)é" does not match "É"). */
 int promql_regex_to_posix(const char *re2, char *out, size_t outcap, int *icase, char *why, size_t whycap);
 
 #define PROMQL_REGEX_MAX_GROUPS 64
