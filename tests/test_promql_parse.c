@@ -832,6 +832,46 @@ static void test_errors(void **state)
     }
 }
 
+/* Nesting is bounded, so that no recursion over the tree can overflow the
+ * stack: deep parentheses, long operator chains, unary chains, calls. */
+static void test_depth_limit(void **state)
+{
+    strata_arena_t *arena = *state;
+    static const struct {
+        const char *open, *leaf, *close;
+        size_t n;
+        int ok;
+    } cases[] = {
+        { "(", "1", ")", 500, 1 },       { "(", "1", ")", 100000, 0 },    { "1+", "1", "", 900, 1 },
+        { "1+", "1", "", 100000, 0 },    { "-", "foo", "", 900, 1 },      { "-", "foo", "", 100000, 0 },
+        { "abs(", "foo", ")", 900, 1 },  { "abs(", "foo", ")", 5000, 0 }, { "2^", "2", "", 100000, 0 },
+        { "sum(", "foo", ")", 5000, 0 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t k = 0, lo = strlen(cases[c].open), lc = strlen(cases[c].close);
+        char *qq = malloc(cases[c].n * (lo + lc) + 8);
+        assert_non_null(qq);
+        for (size_t i = 0; i < cases[c].n; i++, k += lo) memcpy(qq + k, cases[c].open, lo);
+        strcpy(qq + k, cases[c].leaf);
+        k += strlen(cases[c].leaf);
+        for (size_t i = 0; i < cases[c].n; i++, k += lc) memcpy(qq + k, cases[c].close, lc);
+        qq[k] = '\0';
+        promql_node_t *n;
+        promql_error_t err;
+        int rc = promql_parse(qq, arena, &n, &err);
+        if (cases[c].ok) {
+            if (rc != 0) fail_msg("%s x %zu: %s", cases[c].open, cases[c].n, err.msg);
+            char *s = promql_print(n, arena);
+            assert_non_null(s);
+        } else {
+            assert_int_equal(rc, STRATA_EINVAL);
+            if (!strstr(err.msg, "parse error: expression nested too deeply (more than 1000 levels)"))
+                fail_msg("%s x %zu: %s", cases[c].open, cases[c].n, err.msg);
+        }
+        free(qq);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +883,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
