@@ -534,6 +534,39 @@ static void test_print(void **state)
     }
 }
 
+/* Where strata's print departs from Prometheus' to stay a fixed point
+ * (docs/promql.md, "Parser"): +Inf that would read back as a unary +, and
+ * an empty ignoring() that carries a group modifier. */
+static void test_print_corners(void **state)
+{
+    strata_arena_t *arena = *state;
+    static const struct {
+        const char *q, *want;
+        promql_node_kind_t kind;
+    } cases[] = {
+        { "inf ^ foo", "Inf ^ foo", PROMQL_BINARY },
+        { "a * inf ^ 2", "a * Inf ^ 2", PROMQL_BINARY },
+        { "- +inf ^ 2", "-+Inf ^ 2", PROMQL_UNARY },
+        { "-inf ^ 2", "-Inf ^ 2", PROMQL_UNARY },
+        { "inf + inf", "+Inf + +Inf", PROMQL_BINARY },
+        { "x + ignoring() group_left y", "x + ignoring () group_left () y", PROMQL_BINARY },
+        { "-0", "-0", PROMQL_NUMBER },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        promql_node_t *n = parse_ok(arena, cases[i].q);
+        assert_int_equal(n->kind, cases[i].kind);
+        char *s = promql_print(n, arena);
+        assert_string_equal(s, cases[i].want);
+        promql_node_t *n2 = parse_ok(arena, s);
+        assert_int_equal(n2->kind, cases[i].kind);
+        assert_string_equal(promql_print(n2, arena), s);
+    }
+    promql_node_t *n = parse_ok(arena, "x + ignoring() group_left y");
+    assert_int_equal(n->u.binary.card, PROMQL_CARD_MANY_TO_ONE);
+    n = parse_ok(arena, promql_print(n, arena));
+    assert_int_equal(n->u.binary.card, PROMQL_CARD_MANY_TO_ONE);
+}
+
 /* Bad queries and the message Prometheus 2.42 answered for each. */
 static const struct {
     const char *q, *msg;
@@ -882,6 +915,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aggregations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_print_corners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
     };
