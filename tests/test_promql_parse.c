@@ -118,6 +118,11 @@ static void test_modifiers(void **state)
     assert_int_equal(m->u.matrix.vector->u.sel.offset_ms, 86400000);
     assert_int_equal(m->u.matrix.vector->u.sel.at_ms, 100000);
 
+    n = parse_ok(arena, "foo[292y]");
+    assert_int_equal(n->u.matrix.range_ms, 292LL * 365 * 86400000);
+    n = parse_ok(arena, "foo[0d1h0m]");
+    assert_int_equal(n->u.matrix.range_ms, 3600000);
+
     n = parse_ok(arena, "max_over_time(rate(foo[5m])[1h:5m] offset -1m @ end())");
     promql_node_t *s = n->u.call.args[0];
     assert_int_equal(s->kind, PROMQL_SUBQUERY);
@@ -849,6 +854,12 @@ static const struct {
     { "foo ^", "1:6: parse error: unexpected end of input" },
     { "foo[5m] offset", "1:15: parse error: unexpected end of input in offset, expected duration" },
     { "rate(foo[5m] offset)", "1:20: parse error: unexpected \")\" in offset, expected duration" },
+    { "foo[99999999999999999999y]", "1:5: parse error: duration out of range" },
+    { "foo[293y]", "1:5: parse error: duration out of range" },
+    { "foo offset 300000y", "1:12: parse error: duration out of range" },
+    { "foo[5m:99999999999999999999s]", "1:8: parse error: duration out of range" },
+    { "foo[1ms1s]", "1:5: parse error: not a valid duration string: \"1ms1s\"" },
+    { "foo[1hs]", "1:5: parse error: not a valid duration string: \"1hs\"" },
 };
 
 static void test_errors(void **state)

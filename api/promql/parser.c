@@ -24,7 +24,6 @@
 #include "lexer.h"
 #include "promql_internal.h"
 #include "strata_buf.h"
-#include "strata_time.h"
 #include "tsdb.h"
 
 typedef struct parser {
@@ -365,12 +364,74 @@ static const char *unquote(parser_t *p, const promql_tok_t *t)
     return o;
 }
 
+/* Prometheus' model.ParseDuration: [Ny][Nw][Nd][Nh][Nm][Ns][Nms], units in
+ * that order, at least one.  It counts in nanoseconds, so anything past
+ * about 292 years is out of range (strata_duration_parse counts in ms and
+ * would take it).  0, -1 for bad syntax, -2 out of range. */
+static int parse_prom_duration(const char *s, int64_t *out_ms)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {
+        { "y", 365LL * 86400000 },
+        { "w", 7LL * 86400000 },
+        { "d", 86400000 },
+        { "h", 3600000 },
+        { "m", 60000 },
+        { "s", 1000 },
+        { "ms", 1 },
+    };
+    const int64_t max_ns = INT64_MAX;
+    int64_t total_ns = 0;
+    int range = 0, any = 0;
+    size_t u = 0;
+    while (*s) {
+        const char *d = s;
+        while (*s >= '0' && *s <= '9') s++;
+        if (s == d) return -1;
+        size_t k = u;
+        while (k < sizeof units / sizeof units[0]) {
+            size_t ul = strlen(units[k].unit);
+            /* "m" must not take the "m" of "ms" */
+            if (!strncmp(s, units[k].unit, ul) && !(ul == 1 && s[0] == 'm' && s[1] == 's')) break;
+            k++;
+        }
+        if (k == sizeof units / sizeof units[0]) return -1;
+        int64_t per = units[k].ms * 1000000; /* ns per unit */
+        int64_t n = 0;
+        for (const char *c = d; c < s; c++) {
+            if (n > (max_ns - (*c - '0')) / 10) {
+                n = max_ns; /* Go's Atoi saturates, then the check below fires */
+                break;
+            }
+            n = n * 10 + (*c - '0');
+        }
+        if (n > max_ns / per || total_ns > max_ns - n * per)
+            range = 1;
+        else
+            total_ns += n * per;
+        s += strlen(units[k].unit);
+        u = k + 1;
+        any = 1;
+    }
+    if (!any) return -1;
+    if (range) return -2;
+    *out_ms = total_ns / 1000000;
+    return 0;
+}
+
 /* A duration token in ms; a bad or zero one is a semantic error. */
 static int64_t parse_duration_tok(parser_t *p, const promql_tok_t *t)
 {
     char *c = dup_text(p, p->in + t->start, (size_t)(t->end - t->start));
     int64_t ms = 0;
-    if (strata_duration_parse(c, &ms) != 0) {
+    int rc = parse_prom_duration(c, &ms);
+    if (rc == -2) {
+        soft_error(p, t->start, "duration out of range");
+        return 0;
+    }
+    if (rc != 0) {
         strata_buf_t b;
         strata_buf_init(&b, p->arena, 32);
         promql_go_quote(&b, c, strlen(c), 0);
