@@ -501,8 +501,10 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
 static const char *meta_text(ctx_t *c, const ProtobufCBinaryData *d, int *nomem)
 {
     if (c->lim->max_label_value_length && d->len > c->lim->max_label_value_length) return NULL;
-    if (memchr(d->data, 0, d->len) || !ingest_valid_utf8((const char *)d->data, d->len)) return NULL;
-    char *s = strata_arena_strndup(c->arena, d->len ? (const char *)d->data : "", d->len);
+    /* an absent bytes field has no data pointer at all */
+    const char *p = d->len ? (const char *)d->data : "";
+    if (memchr(p, 0, d->len) || !ingest_valid_utf8(p, d->len)) return NULL;
+    char *s = strata_arena_strndup(c->arena, p, d->len);
     if (!s) *nomem = 1;
     return s;
 }
