@@ -196,8 +196,10 @@ int api_prom_reply_error(api_call_t *c, int err, const char *msg)
 {
     int status;
     const char *type = api_prom_error_type(err, &status);
+    strata_arena_t *a = api_call_arena(c);
+    if (!a) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
     strata_buf_t b;
-    strata_buf_init(&b, api_call_arena(c), 256);
+    strata_buf_init(&b, a, 256);
     strata_buf_puts(&b, "{\"status\":\"error\",\"errorType\":");
     api_prom_json_string(&b, type);
     strata_buf_puts(&b, ",\"error\":");
@@ -208,8 +210,10 @@ int api_prom_reply_error(api_call_t *c, int err, const char *msg)
 
 int api_prom_reply_bad_param(api_call_t *c, const char *name, const char *msg)
 {
+    strata_arena_t *a = api_call_arena(c);
+    if (!a) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
     strata_buf_t m;
-    strata_buf_init(&m, api_call_arena(c), 128);
+    strata_buf_init(&m, a, 128);
     strata_buf_printf(&m, "invalid parameter \"%s\": %s", name, msg);
     if (m.failed) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
     return api_prom_reply_error(c, STRATA_EINVAL, m.data);
@@ -218,8 +222,10 @@ int api_prom_reply_bad_param(api_call_t *c, const char *name, const char *msg)
 int api_prom_reply_data(api_call_t *c, const char *data, size_t len, const char *const *warnings,
                         size_t nwarnings)
 {
+    strata_arena_t *a = api_call_arena(c);
+    if (!a) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
     strata_buf_t b;
-    strata_buf_init(&b, api_call_arena(c), len + 64);
+    strata_buf_init(&b, a, len + 64);
     strata_buf_puts(&b, "{\"status\":\"success\",\"data\":");
     strata_buf_put(&b, data, len);
     if (nwarnings) {

@@ -168,7 +168,7 @@ static int parse_matchers(api_call_t *c, const char **match, size_t nmatch, int 
 {
     strata_arena_t *a = api_call_arena(c);
     matcher_set_t *sets = strata_arena_calloc(a, nmatch ? nmatch : 1, sizeof *sets);
-    if (!sets) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, ""), 0;
+    if (!sets) return api_prom_reply_error(c, STRATA_ENOMEM, NULL), 0;
     for (size_t i = 0; i < nmatch; i++) {
         promql_node_t *node;
         promql_error_t pe = { 0 };
@@ -373,7 +373,7 @@ typedef struct meta_req {
 
 static int meta_begin(api_call_t *c, meta_req_t *r, int need_match)
 {
-    if (api_prom_params_collect(c, &r->p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, ""), 0;
+    if (api_prom_params_collect(c, &r->p)) return api_prom_reply_error(c, STRATA_ENOMEM, NULL), 0;
     const char **match;
     size_t nmatch = api_prom_param_all(&r->p, "match[]", &match);
     if (need_match && nmatch == 0)
@@ -392,7 +392,7 @@ static int meta_begin(api_call_t *c, meta_req_t *r, int need_match)
 static int reply_strings(api_call_t *c, walk_t *w, size_t limit)
 {
     const char **v = strata_arena_alloc(w->arena, (w->nset ? w->nset : 1) * sizeof *v);
-    if (!v) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    if (!v) return api_prom_reply_error(c, STRATA_ENOMEM, NULL);
     size_t n = 0;
     for (size_t i = 0; i < w->setcap; i++)
         if (w->set[i]) v[n++] = w->set[i];
@@ -412,7 +412,7 @@ static int reply_strings(api_call_t *c, walk_t *w, size_t limit)
         api_prom_json_string(&b, v[i]);
     }
     strata_buf_puts(&b, "]");
-    if (b.failed) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    if (b.failed) return api_prom_reply_error(c, STRATA_ENOMEM, NULL);
     return api_prom_reply_data(c, b.data, b.len, warn, nwarn);
 }
 
@@ -428,7 +428,7 @@ static int h_series(api_call_t *c, void *ctx)
                  : walk_sets(c, &r.budget, r.sets, r.nsets, r.start, r.end, WALK_SERIES, NULL, &w);
     if (rc) return api_prom_reply_read_error(c, &r.budget, rc);
     series_ref_t *refs = strata_arena_alloc(w.arena, (w.nseries ? w.nseries : 1) * sizeof *refs);
-    if (!refs) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    if (!refs) return api_prom_reply_error(c, STRATA_ENOMEM, NULL);
     for (size_t i = 0; i < w.nseries; i++) refs[i] = (series_ref_t){ w.series[i], w.nlabels[i] };
     qsort(refs, w.nseries, sizeof *refs, series_ref_cmp);
     size_t n = 0;
@@ -449,7 +449,7 @@ static int h_series(api_call_t *c, void *ctx)
         api_prom_json_labels(&b, refs[i].l, refs[i].n);
     }
     strata_buf_puts(&b, "]");
-    if (b.failed) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    if (b.failed) return api_prom_reply_error(c, STRATA_ENOMEM, NULL);
     return api_prom_reply_data(c, b.data, b.len, warn, nwarn);
 }
 
@@ -503,7 +503,7 @@ static int h_exemplars(api_call_t *c, void *ctx)
 {
     (void)ctx;
     api_prom_params_t p;
-    if (api_prom_params_collect(c, &p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    if (api_prom_params_collect(c, &p)) return api_prom_reply_error(c, STRATA_ENOMEM, NULL);
     int64_t start, end;
     if (!api_prom_time_param(c, &p, "start", API_PROM_MIN_TIME_MS, &start)) return 0;
     if (!api_prom_time_param(c, &p, "end", API_PROM_MAX_TIME_MS, &end)) return 0;

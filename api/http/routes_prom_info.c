@@ -35,7 +35,7 @@ static int h_metadata(api_call_t *c, void *ctx)
 {
     (void)ctx;
     api_prom_params_t p;
-    if (api_prom_params_collect(c, &p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    if (api_prom_params_collect(c, &p)) return api_prom_reply_error(c, STRATA_ENOMEM, NULL);
     const char *limit = api_prom_param(&p, "limit");
     long long max = -1;
     if (limit && *limit) {

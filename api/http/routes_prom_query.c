@@ -61,7 +61,7 @@ static int reply_result(api_call_t *c, const promql_result_t *res)
         strata_buf_puts(&b, "]");
     }
     strata_buf_puts(&b, "}");
-    if (b.failed) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    if (b.failed) return api_prom_reply_error(c, STRATA_ENOMEM, NULL);
     return api_prom_reply_data(c, b.data, b.len, res->warnings, res->nwarnings);
 }
 
@@ -114,7 +114,7 @@ static int run_query(api_call_t *c, const api_prom_engine_t *eng, const api_prom
 static int h_query(api_call_t *c, void *ctx)
 {
     api_prom_params_t p;
-    if (api_prom_params_collect(c, &p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    if (api_prom_params_collect(c, &p)) return api_prom_reply_error(c, STRATA_ENOMEM, NULL);
     int64_t t;
     if (!api_prom_time_param(c, &p, "time", api_call_now_ms(c), &t)) return 0;
     api_read_budget_t budget;
@@ -125,7 +125,7 @@ static int h_query(api_call_t *c, void *ctx)
 static int h_query_range(api_call_t *c, void *ctx)
 {
     api_prom_params_t p;
-    if (api_prom_params_collect(c, &p)) return api_call_reply_strata_error(c, STRATA_ENOMEM, NULL, "");
+    if (api_prom_params_collect(c, &p)) return api_prom_reply_error(c, STRATA_ENOMEM, NULL);
     int64_t start, end, step_ns;
     if (!api_prom_required_time(c, &p, "start", &start) || !api_prom_required_time(c, &p, "end", &end))
         return 0;
