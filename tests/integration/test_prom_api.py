@@ -181,7 +181,7 @@ def start_prometheus():
 
 
 def main():
-    print("1..67")
+    print("1..68")
     secret = os.path.join(tmp, "secret")
     with open(secret, "w") as f:
         f.write("workloads-test-secret\n")
@@ -204,6 +204,9 @@ def main():
                q("/api/v1/series", match=["temp_celsius", '{job="api"}', 'temp_celsius{zone="eu"}']))
     same_bytes(b, "series with a regex matcher", q("/api/v1/series", match='{__name__=~"http_.*|label_esc"}'))
     same_bytes(b, "series with start and end", q("/api/v1/series", match="temp_celsius", start=T0, end=T0 + 60))
+    same_bytes(b, "series between Prometheus' MinTime and MaxTime texts (client_golang's defaults)",
+               q("/api/v1/series", match="temp_celsius", start="-292273086-05-16T16:47:06Z",
+                 end="292277025-08-18T07:12:54.999999999Z"))
     same_bytes(b, "series outside the data", q("/api/v1/series", match="temp_celsius", start=T0 - 7200, end=T0 - 3600))
     same_bytes(b, "series as a form POST", "/api/v1/series", "POST",
                {"match[]": ["http_requests_total", "label_esc"]})
