@@ -5,6 +5,7 @@ import { el, clear } from './util.js';
 import { setUnauthorizedHandler, getToken } from './api.js';
 import { askToken, setRerender, interceptLinks } from './ui.js';
 import { renderWorkloads } from './workloads.js';
+import { renderWorkload } from './workload.js';
 
 let current = null;
 
@@ -21,7 +22,9 @@ function route() {
   current = page;
   const path = location.pathname;
   let section = 'workloads';
+  const wl = path.match(/^\/workloads\/([^/]+)$/);
   if (path === '/' || path === '/workloads') renderWorkloads(page);
+  else if (wl) renderWorkload(page, decodeURIComponent(wl[1]));
   else {
     section = '';
     clear(page.main, el('h1', { text: 'Not found' }), el('p', {}, 'No console page at ' + path + '. ',
