@@ -6,6 +6,8 @@ import { setUnauthorizedHandler, getToken } from './api.js';
 import { askToken, setRerender, interceptLinks } from './ui.js';
 import { renderWorkloads } from './workloads.js';
 import { renderWorkload } from './workload.js';
+import { renderTelemetry } from './telemetry.js';
+import { renderReports } from './reports.js';
 
 let current = null;
 
@@ -25,6 +27,8 @@ function route() {
   const wl = path.match(/^\/workloads\/([^/]+)$/);
   if (path === '/' || path === '/workloads') renderWorkloads(page);
   else if (wl) renderWorkload(page, decodeURIComponent(wl[1]));
+  else if (path === '/telemetry') { section = 'telemetry'; renderTelemetry(page); }
+  else if (path === '/reports') { section = 'reports'; renderReports(page); }
   else {
     section = '';
     clear(page.main, el('h1', { text: 'Not found' }), el('p', {}, 'No console page at ' + path + '. ',
