@@ -5,7 +5,7 @@
 // The page's sources are plain ES modules (console/src/*.js, entry main.js); a
 // browser can load them unbundled for development.  Here they are ordered by
 // their imports, their import lines and `export` keywords dropped, and wrapped
-// in one function scope after uPlot's prebuilt IIFE (node_modules, pinned by
+// in one function scope (a scope of its own each) after uPlot's prebuilt IIFE (node_modules, pinned by
 // package-lock.json): one script, one stylesheet and index.html, each named
 // by its content hash so it can be cached for good.  No minifier: gzip at
 // level 9 does most of the work, and the source stays readable in the browser.
@@ -44,17 +44,23 @@ visit('main.js', []);
 const unused = readdirSync(src).filter((f) => f.endsWith('.js') && !state.has(f));
 if (unused.length) throw new Error('modules nothing imports: ' + unused.join(', '));
 
-// Names declared at the top of two modules would collide in the one scope.
+// Each module keeps its own scope (an arrow function returning its exports); the
+// exports land in the bundle's scope, where the modules after it import them by
+// name, so an exported name may exist only once.
+const exportRe = /^export\s+(?:async\s+)?(?:function\*?|const|let|class)\s+([\w$]+)/gm;
 const seen = new Map();
+const parts = [];
 for (const m of order) {
-  for (const d of m.text.matchAll(/^export\s+(?:async\s+)?(?:function\*?|const|let|class)\s+([\w$]+)/gm)) {
-    if (seen.has(d[1])) throw new Error(`${d[1]} is exported by ${seen.get(d[1])} and ${m.name}`);
-    seen.set(d[1], m.name);
+  const names = [...m.text.matchAll(exportRe)].map((d) => d[1]);
+  for (const n of names) {
+    if (seen.has(n)) throw new Error(`${n} is exported by ${seen.get(n)} and ${m.name}`);
+    seen.set(n, m.name);
   }
+  const text = m.text.replace(importRe, '').replace(/^export\s+/gm, '');
+  const head = names.length ? `const { ${names.join(', ')} } = ` : '';
+  parts.push(`// ---- ${m.name}\n${head}(() => {\n${text}\n${names.length ? `return { ${names.join(', ')} };\n` : ''}})();\n`);
 }
-const body = order
-  .map((m) => `// ---- ${m.name}\n` + m.text.replace(importRe, '').replace(/^export\s+/gm, ''))
-  .join('\n');
+const body = parts.join('\n');
 const appJs = uplotJs + '\n;(function () {\n\'use strict\';\n' + body + '\n})();\n';
 const appCss = uplotCss + '\n' + readFileSync(join(src, 'app.css'), 'utf8');
 

@@ -101,7 +101,11 @@ export function renderWorkload(page, id) {
         (range.live ? ' · live' : ' · fixed') }));
   }
 
+  // every chart sharing the cursor reports the same selection: act once
+  let lastZoom = '';
   function onZoom(a, b) {
+    if (`${a}-${b}` === lastZoom) return;
+    lastZoom = `${a}-${b}`;
     setQuery({ start: iso(a * 1000), end: iso(b * 1000) }, true);
     reload();
   }
@@ -219,12 +223,20 @@ export function renderWorkload(page, id) {
     }
   }
 
-  function reload() {
+  // The first chart alone (nothing competes with it for the server's threads),
+  // then the others three at a time, then phases and pods, whose exports of raw
+  // samples are the largest answers of the page.
+  async function reload() {
     range = readRange();
     const my = ++gen;
     drawRangeBar();
-    // GPU charts first: the API answers them in the order asked, 4 at a time
-    for (const p of panels) loadPanel(p, my);
+    await loadPanel(panels[0], my);
+    let next = 1;
+    const worker = async () => {
+      while (next < panels.length && my === gen) await loadPanel(panels[next++], my);
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    if (my !== gen) return;
     loadPhases(my);
     loadPods(my);
   }

@@ -73,14 +73,17 @@ export function renderWorkloads(page) {
   const deleted = el('label.field.check', { for: 'wl-deleted' }, el('input', { type: 'checkbox', id: 'wl-deleted',
     checked: st.deleted, onchange: (e) => commit({ deleted: e.target.checked, offset: 0 }, true) }), 'Deleted only');
 
-  for (const [name, key] of COLS) {
-    if (!key) { headRow.append(el('th', { scope: 'col', text: name })); continue; }
-    const on = st.sortBy === key;
-    const dir = on ? (st.sortOrder === 'desc' ? 'descending' : 'ascending') : 'none';
-    headRow.append(el('th', { scope: 'col', 'aria-sort': dir }, el('button.sort', {
-      type: 'button', 'data-sort': key, text: name + (on ? (st.sortOrder === 'desc' ? ' ▼' : ' ▲') : ''),
-      onclick: () => commit({ sortBy: key, sortOrder: on && st.sortOrder !== 'desc' ? 'desc' : 'asc', offset: 0 }, true),
-    })));
+  // the headers show the sort in force, so they are drawn again on every load
+  function drawHead() {
+    clear(headRow, COLS.map(([name, key]) => {
+      if (!key) return el('th', { scope: 'col', text: name });
+      const on = st.sortBy === key;
+      const dir = on ? (st.sortOrder === 'desc' ? 'descending' : 'ascending') : 'none';
+      return el('th', { scope: 'col', 'aria-sort': dir }, el('button.sort', {
+        type: 'button', 'data-sort': key, text: name + (on ? (st.sortOrder === 'desc' ? ' ▼' : ' ▲') : ''),
+        onclick: () => commit({ sortBy: key, sortOrder: on && st.sortOrder !== 'desc' ? 'desc' : 'asc', offset: 0 }, true),
+      }));
+    }));
   }
 
   clear(page.main,
@@ -92,6 +95,7 @@ export function renderWorkloads(page) {
 
   async function load() {
     clear(errors);
+    drawHead();
     const p = apiParams(st);
     let list, count;
     try {
