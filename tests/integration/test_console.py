@@ -65,6 +65,31 @@ def load(srv, tmp, tenant, flags):
     return run.returncode, time.time() - t0, run.stdout.decode(errors="replace")
 
 
+def http_checks(srv):
+    """The console's files over plain HTTP: gzip when accepted, ETag and 304, the CSP, every
+    page path answering index.html without a token, unknown files 404."""
+    st, h, gz = srv.req("GET", "/", headers={"Accept-Encoding": "gzip, deflate"})
+    st2, h2, raw = srv.req("GET", "/")
+    import gzip
+    ok = (st == 200 and h.get("content-encoding") == "gzip" and gzip.decompress(gz) == raw and st2 == 200
+          and "content-encoding" not in h2 and raw.startswith(b"<!doctype html>") and h.get("etag") == h2.get("etag")
+          and "script-src 'self'" in h.get("content-security-policy", "") and h.get("cache-control") == "no-cache")
+    tap(ok, "GET / answers the console's page without a token: gzip when accepted (%d of %d bytes), same ETag raw"
+        % (len(gz), len(raw)), (st, h, st2, h2))
+    st3, h3, body3 = srv.req("GET", "/", headers={"If-None-Match": h.get("etag", "x")})
+    tap(st3 == 304 and body3 == b"", "a reload with If-None-Match gets 304", (st3, h3))
+    js = raw.decode().split('<script src="')[1].split('"')[0]
+    st4, h4, b4 = srv.req("GET", js, headers={"Accept-Encoding": "gzip"})
+    tap(st4 == 200 and h4.get("content-type", "").startswith("text/javascript") and "immutable" in h4.get("cache-control", "")
+        and h4.get("content-encoding") == "gzip", "the script (%s, %d bytes gzipped) is cached for good under its hash" % (js, len(b4)), h4)
+    paths = ["/workloads/0b0e0000-0000-4000-8000-000000000000", "/telemetry", "/reports"]
+    same = [srv.req("GET", p_)[2] == raw for p_ in paths]
+    st5, _, b5 = srv.req("GET", "/console/nope.js")
+    st6, _, b6 = srv.req("HEAD", "/")
+    tap(all(same) and st5 == 404 and b"not found" in b5 and st6 == 200 and b6 == b"",
+        "every page path answers index.html, HEAD works, an unknown console file is 404", (same, st5, b5, st6))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="strata-console-")
     shots = os.path.join(BUILD, "console") if os.path.isabs(BUILD) else os.path.join(ROOT, BUILD, "console")
@@ -81,6 +106,7 @@ def main():
         with open(secret, "wb") as fh:
             fh.write(SECRET)
         srv = Server(os.path.join(tmp, "data"), secret, ["--staleness=1h", "--retention=30d", "--report-worker-delay=2s"])
+        http_checks(srv)
         now = int(time.time()) // 60 * 60 - 60
         s2 = now - 2 * 3600
         s7 = now - 168 * 3600
