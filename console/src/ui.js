@@ -25,7 +25,7 @@ export function askToken(err) {
   const box = document.getElementById('auth');
   const input = el('input', { type: 'password', id: 'token-input', name: 'token', autocomplete: 'off',
     spellcheck: 'false', required: true, placeholder: 'eyJhbGciOi…' });
-  const form = el('form.auth-form', {
+  const form = el('form.auth-form', { role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'auth-title',
     onsubmit: (e) => {
       e.preventDefault();
       setToken(input.value.trim());
@@ -34,7 +34,7 @@ export function askToken(err) {
       rerender();
     },
   },
-  el('h2', { text: 'Sign in with a token' }),
+  el('h2', { id: 'auth-title', text: 'Sign in with a token' }),
   el('p', { text: 'This strata runs with --auth=jwt: paste a bearer token with the metrics:read scope '
     + '(reports:write to create or delete reports). It is kept for this browser tab only.' }),
   err ? el('p.error', { role: 'alert', id: 'auth-error' }, el('strong', { text: err.text })) : null,

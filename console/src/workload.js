@@ -11,6 +11,19 @@ import { apiGet, apiExport } from './api.js';
 import { errorBox, setQuery, pageTitle } from './ui.js';
 import { lineChart, heatmapChart, noData, FORMATS, color } from './charts.js';
 
+const ROLLUP_MS = 300000;
+
+// numberOfSamples for a plot `width` CSS pixels wide: one point per pixel (at most the
+// API's 1000); for a range on the 5-minute grid, the largest count <= that whose buckets
+// are whole multiples of 5 minutes, which the API answers from rollups (docs/console.md).
+export function samplesFor(width, start, end) {
+  const n = Math.max(1, Math.min(1000, width));
+  const steps = (end - start) / ROLLUP_MS;
+  if (start % ROLLUP_MS || end % ROLLUP_MS || steps < 2 * n) return n;
+  for (let k = n; k > n / 2; k--) if (steps % k === 0) return k;
+  return n;
+}
+
 export const RANGES = { '15m': 900, '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800 };
 
 // Every metric type of the API, each on one chart.
@@ -53,7 +66,9 @@ function readRange() {
   const s = Date.parse(q.get('start') || ''), e = Date.parse(q.get('end') || '');
   if (!isNaN(s) && !isNaN(e) && e > s) return { start: s, end: e, live: false, key: 'custom' };
   const key = RANGES[q.get('range')] ? q.get('range') : '1h';
-  const end = Math.floor(Date.now() / 1000) * 1000;
+  // 7 days ends on the 5-minute grid, so its buckets can be read from the store's rollups
+  const grid = RANGES[key] >= 3 * 86400 ? ROLLUP_MS : 1000;
+  const end = Math.floor(Date.now() / grid) * grid;
   return { start: end - RANGES[key] * 1000, end, live: true, key };
 }
 
@@ -113,7 +128,7 @@ export function renderWorkload(page, id) {
 
   async function loadPanel(p, my) {
     const width = Math.max(200, Math.floor(p.plot.clientWidth || 500));
-    const n = Math.max(1, Math.min(1000, width));
+    const n = samplesFor(width, range.start, range.end);
     const params = { metricType: p.types.join(','), start: iso(range.start), end: iso(range.end), numberOfSamples: n };
     p.node.dataset.n = n;
     p.node.dataset.start = params.start;

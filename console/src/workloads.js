@@ -13,7 +13,7 @@ const LIMITS = [25, 50, 100, 200];
 // Columns: header, the API's sortBy for it (null: the API cannot sort by it).
 const COLS = [
   ['Name', 'name'], ['Type', 'type'], ['Project', 'projectName'], ['Department', 'departmentName'],
-  ['Phase', 'phase'], ['Since', 'phaseUpdatedAt'], ['GPUs', 'allocatedGPU'], ['GPU util now', null],
+  ['Phase', 'phase'], ['In phase for', 'phaseUpdatedAt'], ['GPUs', 'allocatedGPU'], ['GPU util now', null],
   ['Pods', null],
 ];
 
@@ -93,9 +93,13 @@ export function renderWorkloads(page) {
     el('div.table-wrap', {}, el('table.grid', { id: 'workloads' }, el('thead', {}, headRow), tbody)),
     pager);
 
+  // a newer load (typing in the search box) wins over answers still on their way
+  let seq = 0;
   async function load() {
+    const my = ++seq;
     clear(errors);
     drawHead();
+    status.textContent = '';
     const p = apiParams(st);
     let list, count;
     try {
@@ -104,12 +108,13 @@ export function renderWorkloads(page) {
         apiGet('/workloads/count', { filterBy: p.filterBy, search: p.search, deleted: p.deleted }, { signal: page.signal }),
       ]);
     } catch (e) {
-      if (e.name === 'AbortError') return;
+      if (e.name === 'AbortError' || my !== seq) return;
       clear(tbody);
       errors.append(errorBox(e, 'Workloads'));
       status.textContent = '';
       return;
     }
+    if (my !== seq) return;
     const rows = list.workloads || [];
     const n = count.count;
     status.textContent = rows.length ? `${st.offset + 1}–${st.offset + rows.length} of ${n}` : `none of ${n}`;

@@ -334,6 +334,26 @@ await safely('workload charts (NIM)', async () => {
   await shot(pa, 'workload-zoomed');
 });
 
+// ---- live refresh: a range that ends now follows the clock (a fake clock, 20 s on) ----
+
+await safely('live refresh', async () => {
+  const L = await newContext(T.t1);
+  const pl = await L.newPage();
+  await pl.clock.install();
+  await pl.goto(cfg.url + '/workloads/' + nimId + '?range=15m');
+  const p0 = await panelsOf(pl);
+  const asked = [];
+  pl.on('request', (rq) => { if (rq.url().includes('/metrics?')) asked.push(new URL(rq.url()).searchParams.get('end')); });
+  await pl.clock.fastForward(20000);
+  await pl.waitForFunction((e) => [...document.querySelectorAll('#charts section.panel')].every((p) => p.dataset.start !== e && p.dataset.series !== undefined),
+    p0[0].start, { timeout: 20000 });
+  const p1 = await panelsOf(pl);
+  const later = Date.parse(p1[0].end) - Date.parse(p0[0].end);
+  tap(later >= 15000 && asked.length >= p1.length && asked.every((e) => e === p1[0].end),
+    `live: 20 s later every chart asked again for the range ending now (${later / 1000} s later)`, { p0: p0[0], p1: p1[0], asked });
+  await L.close();
+});
+
 // ---- 4. the 7-day, 8-GPU workload: first load, figures ----
 
 await safely('workload 7 days', async () => {
