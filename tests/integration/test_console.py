@@ -76,6 +76,9 @@ def http_checks(srv):
           and "script-src 'self'" in h.get("content-security-policy", "") and h.get("cache-control") == "no-cache")
     tap(ok, "GET / answers the console's page without a token: gzip when accepted (%d of %d bytes), same ETag raw"
         % (len(gz), len(raw)), (st, h, st2, h2))
+    refused = [srv.req("GET", "/", headers={"Accept-Encoding": ae}) for ae in ("gzip;q=0", "identity", "br, deflate")]
+    tap(all(r[0] == 200 and "content-encoding" not in r[1] and r[2] == raw for r in refused),
+        "gzip;q=0, identity or other encodings get the raw page", [(r[0], r[1].get("content-encoding")) for r in refused])
     st3, h3, body3 = srv.req("GET", "/", headers={"If-None-Match": h.get("etag", "x")})
     tap(st3 == 304 and body3 == b"", "a reload with If-None-Match gets 304", (st3, h3))
     js = raw.decode().split('<script src="')[1].split('"')[0]
