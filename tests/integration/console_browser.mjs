@@ -375,6 +375,16 @@ await safely('workload 7 days', async () => {
   note(`figure: first load bytes transferred: page + script + styles (uPlot included) ${statics} bytes gzipped (goal < 150 KB); with the ${t.res.filter((e) => e.name.includes('/api/v1/')).length} API answers ${statics + apiBytes} bytes`);
   const m0 = t.res.find((e) => e.name.includes('/metrics?'));
   if (m0) note(`figure: the first chart's metrics request: sent ${m0.start.toFixed(0)} ms after navigation start, answered in ${m0.wait.toFixed(0)} ms (server), ${m0.body} bytes`);
+  // the same page loaded again 4 times (script and styles from the cache): the median
+  const again = [t.first - t.load];
+  for (let i = 0; i < 4; i++) {
+    await pb.reload();
+    await pb.waitForFunction(() => window.__strata && window.__strata.firstChartMs !== undefined, null, { timeout: 30000 });
+    again.push(await pb.evaluate(() => window.__strata.firstChartMs - performance.getEntriesByType('navigation')[0].loadEventEnd));
+    await panelsOf(pb);
+  }
+  const sorted = again.slice().sort((a, b) => a - b);
+  note(`figure: time to first chart after the load event over 5 loads (the first cold): ${again.map((x) => x.toFixed(0)).join(', ')} ms; median ${sorted[2].toFixed(0)} ms`);
   tap(t.first > 0, `the first chart is drawn (${t.first.toFixed(0)} ms after navigation start)`);
   tap(statics > 0 && statics < 150 * 1024, `the first load's page, script and styles are under 150 KB gzipped (${statics} bytes)`);
   const gpu = panels.find((p) => p.id === 'chart-gpu-util');
