@@ -11,7 +11,7 @@
 // level 9 does most of the work, and the source stays readable in the browser.
 // Each file goes into OUT.c raw and gzipped (console_assets.h).
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, readdirSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, readdirSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync, constants } from 'node:zlib';
@@ -100,5 +100,7 @@ files.forEach((f, i) => {
 c += 'const api_console_asset_t api_console_assets[] = {\n' + rows.join('\n') + '\n};\n';
 c += `const size_t api_console_nassets = ${files.length};\n`;
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, c);
+// written whole, then renamed: a compiler never reads half a file (two build flavours share it)
+writeFileSync(out + '.tmp', c);
+renameSync(out + '.tmp', out);
 console.log(`console: ${files.length} files, ${total} bytes gzipped`);

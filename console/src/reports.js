@@ -1,11 +1,17 @@
 // reports.js: consumption reports: the create form, the list (following each
 // report from Pending through Processing to Ready or Failed by polling, no
 // reload), CSV download and delete.
-import { el, clear, fmtTime, iso, toLocalInput, fromLocalInput } from './util.js';
+import { el, clear, iso, toLocalInput, fromLocalInput } from './util.js';
 import { apiGet, apiPost, apiDelete, apiBlob } from './api.js';
 import { errorBox, pageTitle } from './ui.js';
 
 const GROUPS = ['', 'Project', 'Department', 'Cluster', 'Nodepool'];
+
+// "2026-12-04 00:00": the list's times, to the minute (UTC, as the column says)
+function short(t) {
+  const d = new Date(t);
+  return isNaN(d) ? String(t || '–') : d.toISOString().slice(0, 16).replace('T', ' ');
+}
 
 export function renderReports(page) {
   pageTitle('Reports');
@@ -44,7 +50,7 @@ export function renderReports(page) {
     el('h2', { text: 'New consumption report' }), form, formErr,
     el('h2', { text: 'Reports' }), listErr,
     el('div.table-wrap', {}, el('table.grid', { id: 'reports' }, el('thead', {}, el('tr', {},
-      ['Name', 'Status', 'Range', 'groupBy', 'filterBy', 'Created', 'By', ''].map((h) => el('th', { scope: 'col', text: h })))), tbody)));
+      ['Name', 'Status', 'Range (UTC)', 'groupBy', 'filterBy', 'Created (UTC)', 'By', ''].map((h) => el('th', { scope: 'col', text: h })))), tbody)));
 
   let busy = false, pending = false, last = 0;
   async function load() {
@@ -68,7 +74,8 @@ export function renderReports(page) {
   }
 
   function row(x) {
-    const dl = el('button.ghost', { type: 'button', text: 'Download CSV', 'data-action': 'download', disabled: x.status !== 'Ready',
+    const dl = el('button.ghost', { type: 'button', text: 'CSV', 'aria-label': 'Download the CSV of ' + x.name,
+      title: 'Download the CSV', 'data-action': 'download', disabled: x.status !== 'Ready',
       onclick: async () => {
         try {
           const { blob, disposition } = await apiBlob(`/org-unit/reports/${encodeURIComponent(x.id)}/file`, 'text/csv');
@@ -82,7 +89,8 @@ export function renderReports(page) {
           clear(listErr, errorBox(e, 'Download ' + x.name));
         }
       } });
-    const del = el('button.ghost', { type: 'button', text: 'Delete', 'data-action': 'delete', onclick: async () => {
+    const del = el('button.ghost', { type: 'button', text: 'Delete', 'aria-label': 'Delete report ' + x.name,
+      'data-action': 'delete', onclick: async () => {
       if (!confirm(`Delete report ${x.name}?`)) return;
       try {
         await apiDelete(`/org-unit/reports/${encodeURIComponent(x.id)}`);
@@ -94,10 +102,10 @@ export function renderReports(page) {
     return el('tr', { 'data-id': x.id, 'data-name': x.name },
       el('td', { text: x.name }),
       el('td', {}, el('span.status', { 'data-status': x.status, text: x.status }), x.statusMessage ? el('div.muted', { text: x.statusMessage }) : null),
-      el('td', { text: `${fmtTime(x.start)} → ${fmtTime(x.end)}` }),
+      el('td', { text: `${short(x.start)} → ${short(x.end)}` }),
       el('td', { text: x.groupBy || '–' }),
       el('td', { text: (x.filterBy || []).join(', ') || '–' }),
-      el('td', { text: fmtTime(x.createdAt) }),
+      el('td', { title: x.createdAt, text: short(x.createdAt) }),
       el('td', { text: x.createdBy }),
       el('td', {}, el('div.row', {}, dl, del)));
   }
