@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from strata_client import BUILD, SECRET, Server, token  # noqa: E402
+from strata_client import BUILD, SECRET, Server, metric_value, token  # noqa: E402
 
 TAPS = 0
 FAILS = 0
@@ -93,6 +93,21 @@ def http_checks(srv):
         "every page path answers index.html, HEAD works, an unknown console file is 404", (same, st5, b5, st6))
 
 
+def settle(srv, tok, quiet_s=3.0, max_s=120.0):
+    """Waits until the store stops cutting blocks out of the backfill (strata_blocks unchanged
+    for quiet_s), so the figures time the console, not a background head cut."""
+    t0 = time.time()
+    last, since = None, time.time()
+    while time.time() - t0 < max_s:
+        b = metric_value(srv.get("/metrics", tok)[2], "strata_blocks")
+        if b != last:
+            last, since = b, time.time()
+        elif time.time() - since >= quiet_s:
+            break
+        time.sleep(0.5)
+    print("# store settled after %.1f s (%s blocks)" % (time.time() - t0, last))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="strata-console-")
     shots = os.path.join(BUILD, "console") if os.path.isabs(BUILD) else os.path.join(ROOT, BUILD, "console")
@@ -119,6 +134,7 @@ def main():
         rc, secs, out = load(srv, tmp, 2, ["--workloads=1", "--nodes=1", "--seed=1", "--backfill=168",
                                            "--start=%d" % s7, "--samples-per-series=240", "--batch-size=96"])
         tap(rc == 0, "strata-load backfilled 7 days of one 8-GPU workload for tenant 2 (%.1f s)" % secs, out[-800:])
+        settle(srv, token(1, "metrics:read"))
         cfg = {
             "url": srv.url,
             "tokens": {"t1": token(1, "metrics:read reports:write"), "t2": token(2, "metrics:read"),
