@@ -108,6 +108,7 @@ run: deps all
 
 test: deps
 	$(MAKE) all
+	@sh tools/console_build.sh --npm
 	sh tests/run_tests.sh $(BUILD)
 
 # The C files git knows of (fuzz corpora are data).
@@ -124,6 +125,7 @@ lint: deps
 # Same tests, instrumented.  Timing-free tests only, so slower code is fine.
 check: deps lint
 	$(MAKE) BUILD=build/san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	@sh tools/console_build.sh --npm
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  sh tests/run_tests.sh build/san
 
