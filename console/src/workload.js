@@ -100,6 +100,9 @@ export function renderWorkload(page, id) {
 
   let range = readRange();
   let gen = 0;
+  // endpoints and elements wait for the first chart: they matter less than it does
+  let firstDone;
+  const firstDrawn = new Promise((resolve) => { firstDone = resolve; });
 
   function drawRangeBar() {
     const buttons = Object.keys(RANGES).map((k) => el('button', { type: 'button', 'data-range': k, text: k,
@@ -247,6 +250,7 @@ export function renderWorkload(page, id) {
     const my = ++gen;
     drawRangeBar();
     await loadPanel(panels[0], my);
+    firstDone();
     let next = 1;
     const worker = async () => {
       while (next < panels.length && my === gen) await loadPanel(panels[next++], my);
@@ -280,6 +284,7 @@ export function renderWorkload(page, id) {
     } catch (e) {
       if (e.name !== 'AbortError') clear(head, el('h1', { text: 'Workload' }), errorBox(e, 'Workload ' + id));
     }
+    await firstDrawn;
     try {
       const ep = await apiGet(`/workloads/${encodeURIComponent(id)}/endpoints`, null, { signal: page.signal });
       const list = ep.endpoints || [];
