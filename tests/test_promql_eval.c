@@ -750,6 +750,20 @@ static void test_budget(void **state)
     assert_string_equal(g_msg,
                         "query processing would load too many samples into memory in query execution: query "
                         "over budget: more than 5 samples read (--query-max-samples)");
+    /* what the evaluation holds counts too: 601 steps x 4 series from 44 samples read */
+    api_read_budget_init(&b, 0, 1000);
+    assert_err(run(SEL("gauge", NULL), B, B + 600 * SEC, SEC, &b, 1), STRATA_ELIMIT);
+    assert_string_equal(g_msg,
+                        "query processing would load too many samples into memory in query execution: the "
+                        "evaluation holds more than 1000 points (--query-max-samples)");
+    api_read_budget_init(&b, 0, 1000);
+    assert_ok(run(SEL("gauge", NULL), B, B + 600 * SEC, 60 * SEC, &b, 1));
+    /* a deadline already past: 503's error */
+    api_read_budget_init(&b, 1000, 0);
+    b.deadline_ms = api_read_mono_ms() - 1;
+    assert_err(run(SEL("gauge", NULL), B, B, 0, &b, 1), STRATA_ETIMEOUT);
+    assert_string_equal(g_msg, "query timed out in expression evaluation: query timeout: the read ran past "
+                               "--query-timeout (1000 ms)");
     /* within the budget, the same query answers */
     api_read_budget_init(&b, 0, 1000);
     assert_ok(

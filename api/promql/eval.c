@@ -246,6 +246,11 @@ int pq_mat_find_or_add(pq_ev_t *ev, pq_mat_t *m, const tsdb_label_t *l, size_t n
 
 int pq_push(pq_ev_t *ev, pq_series_t *s, int64_t t, double v)
 {
+    if (ev->max_points && ++ev->points > ev->max_points)
+        return pq_fail(ev, STRATA_ELIMIT,
+                       "query processing would load too many samples into memory in query execution: the "
+                       "evaluation holds more than %llu points (--query-max-samples)",
+                       (unsigned long long)ev->max_points);
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 4;
         tsdb_sample_t *p = strata_arena_alloc(ev->a, cap * sizeof *p);
@@ -703,6 +708,7 @@ int promql_eval(const promql_engine_opts_t *opts, const promql_node_t *expr, int
     pq_ev_t ev = {
         .opts = opts, .a = arena, .msg = msg, .msgcap = msgcap, .qstart = start_ms, .qend = end_ms
     };
+    ev.max_points = opts->budget ? opts->budget->max_samples : 0;
     ev.lookback = opts->lookback_ms > 0 ? opts->lookback_ms : PQ_DEFAULT_LOOKBACK;
     size_t maxp = opts->max_points_per_series ? opts->max_points_per_series : PQ_DEFAULT_MAX_POINTS;
     if (!expr) return pq_fail(&ev, STRATA_EINVAL, "no expression");

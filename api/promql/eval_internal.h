@@ -66,6 +66,10 @@ typedef struct pq_ev {
     int64_t lookback;
     uint64_t damaged; /* damaged pages the reads skipped */
     unsigned checks;  /* deadline checks between reads */
+    /* Points the evaluation holds (every value it builds stays in the arena
+     * until the end), bounded by the budget's sample limit as Prometheus
+     * bounds the samples a query holds: 422, never exhaustion. */
+    uint64_t points, max_points;
 } pq_ev_t;
 
 /* ---- eval.c ------------------------------------------------------------------------- */
