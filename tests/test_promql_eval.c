@@ -510,6 +510,11 @@ static void test_aggregations(void **state)
                         "{job=\"a\"} 55;{job=\"b\"} 3;");
     assert_string_equal(Q(AGG(PROMQL_AGG_AVG, SEL("gauge", NULL), NULL, 0, job), 300),
                         "{job=\"a\"} 27.5;{job=\"b\"} 3;");
+    /* avg whose running sum overflows: 1.75e307 and 1.75e308 average to 9.625e307 */
+    double big = QV(
+        AGG(PROMQL_AGG_AVG, BIN(PROMQL_OP_MUL, SEL("gauge", "job=a", NULL), NUM(3.5e306)), NULL, 0, NULL),
+        300, "{}");
+    assert_true(fabs(big / 9.625e307 - 1) < 1e-12);
     assert_string_equal(Q(AGG(PROMQL_AGG_MIN, SEL("gauge", NULL), NULL, 0, NULL), 300), "{} 3;");
     assert_string_equal(Q(AGG(PROMQL_AGG_MAX, SEL("gauge", NULL), NULL, 0, inst), 300),
                         "{inst=\"1\"} 5;{inst=\"2\"} 50;");

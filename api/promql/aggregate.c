@@ -180,8 +180,38 @@ static int cmp_bottom(const void *pa, const void *pb)
 typedef struct acc {
     double sum, c, mean, m2, val;
     size_t cnt;
-    int had_inf;
+    int incr; /* avg: the sum overflowed, the mean is kept incrementally */
 } acc_t;
+
+/* avg as Prometheus 3: the compensated sum over the count, switching to a
+ * compensated incremental mean once the sum would overflow. */
+static void avg_add(acc_t *a, double v)
+{
+    double n = (double)a->cnt;
+    if (a->cnt == 1) {
+        a->sum = v;
+        a->mean = v;
+        return;
+    }
+    if (!a->incr) {
+        double s = a->sum, c = a->c;
+        pq_kahan(v, &s, &c);
+        if (!isinf(s)) {
+            a->sum = s;
+            a->c = c;
+            return;
+        }
+        a->incr = 1;
+        a->mean = a->sum / (n - 1);
+        a->c /= n - 1;
+    }
+    if (isinf(a->mean)) {
+        if (isinf(v) && (a->mean > 0) == (v > 0)) return;
+        if (!isinf(v) && !isnan(v)) return;
+    }
+    double cur = a->mean + a->c;
+    pq_kahan(v / n - cur / n, &a->mean, &a->c);
+}
 
 int pq_eval_aggregate(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_val_t *out)
 {
@@ -307,12 +337,8 @@ int pq_eval_aggregate(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st,
             cands[gstart[g] + gfill[g]++] = (cand_t){ v, idx[q] };
             a->cnt++;
             switch (op) {
-            case PROMQL_AGG_SUM:
-            case PROMQL_AGG_AVG:
-                pq_kahan(v, &a->sum, &a->c);
-                a->mean += (v - a->mean) / (double)a->cnt;
-                if (isinf(v)) a->had_inf = 1;
-                break;
+            case PROMQL_AGG_SUM: pq_kahan(v, &a->sum, &a->c); break;
+            case PROMQL_AGG_AVG: avg_add(a, v); break;
             case PROMQL_AGG_MIN:
                 if (a->val > v || isnan(a->val)) a->val = v;
                 break;
@@ -376,11 +402,7 @@ int pq_eval_aggregate(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st,
             double v;
             switch (op) {
             case PROMQL_AGG_SUM: v = a->sum + a->c; break;
-            case PROMQL_AGG_AVG:
-                v = (a->sum + a->c) / (double)a->cnt;
-                /* the running sum overflowed: the incremental mean did not */
-                if (isinf(a->sum) && !a->had_inf) v = a->mean;
-                break;
+            case PROMQL_AGG_AVG: v = a->incr ? a->mean + a->c : (a->sum + a->c) / (double)a->cnt; break;
             case PROMQL_AGG_MIN:
             case PROMQL_AGG_MAX: v = a->val; break;
             case PROMQL_AGG_COUNT: v = (double)a->cnt; break;

@@ -140,11 +140,11 @@ int pq_eval_vsel(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, int 
 /* A scalar argument's values per step (NaN where not a scalar). */
 int pq_eval_scalar(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, double **out);
 
-/* Kahan-Neumaier compensated sum step (as Prometheus sums). */
+/* Kahan-Neumaier compensated sum step, as Prometheus' kahanSumInc. */
 static inline void pq_kahan(double inc, double *sum, double *c)
 {
     double t = *sum + inc;
-    if (t - t != 0) /* +-Inf or NaN */
+    if (t == t && t - t != 0) /* +-Inf */
         *c = 0;
     else if ((*sum < 0 ? -*sum : *sum) >= (inc < 0 ? -inc : inc))
         *c += (*sum - t) + inc;
