@@ -426,7 +426,7 @@ static void sel_close(pq_ev_t *ev, api_read_set_t *set)
 }
 
 /* The effective time of selector or subquery at step time t. */
-static int64_t at_time(const pq_ev_t *ev, promql_at_t at, int64_t at_ms, int64_t t)
+int64_t pq_at_time(const pq_ev_t *ev, promql_at_t at, int64_t at_ms, int64_t t)
 {
     switch (at) {
     case PROMQL_AT_TIME: return at_ms;
@@ -459,8 +459,8 @@ static tsdb_label_t *series_labels(pq_ev_t *ev, api_read_set_t *set, size_t *nou
 int pq_eval_vsel(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, int ts_value, pq_mat_t *out)
 {
     const int64_t off = n->u.sel.offset_ms, lb = ev->lookback;
-    int64_t first = at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, 0)) - off;
-    int64_t last = at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, st->n - 1)) - off;
+    int64_t first = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, 0)) - off;
+    int64_t last = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, st->n - 1)) - off;
     api_read_set_t *set = NULL;
     int rc = sel_open(ev, n, first - lb + 1, last, &set);
     if (rc) return rc;
@@ -470,7 +470,7 @@ int pq_eval_vsel(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, int 
         if ((rc = api_read_set_samples(set, &s, &ns)) != 0) break;
         int added = 0;
         for (size_t i = 0; i < st->n; i++) {
-            int64_t t = pq_step_t(st, i), te = at_time(ev, n->u.sel.at, n->u.sel.at_ms, t) - off;
+            int64_t t = pq_step_t(st, i), te = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, t) - off;
             while (j < ns && s[j].t <= te) j++;
             if (j == 0 || s[j - 1].t <= te - lb || tsdb_is_stale(s[j - 1].v)) continue;
             if (!added) {
@@ -501,7 +501,7 @@ static int subquery_steps(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t 
     w->range = n->u.subquery.range_ms;
     w->offset = n->u.subquery.offset_ms;
     w->fixed = n->u.subquery.at != PROMQL_AT_NONE;
-    w->at = at_time(ev, n->u.subquery.at, n->u.subquery.at_ms, 0);
+    w->at = pq_at_time(ev, n->u.subquery.at, n->u.subquery.at_ms, 0);
     int64_t lo = pq_win_end(w, pq_step_t(st, 0)) - w->range, hi = pq_win_end(w, pq_step_t(st, st->n - 1));
     /* the first multiple of step after lo (absolute, from epoch 0) */
     int64_t start = lo >= 0 ? lo / step * step : -((-lo + step - 1) / step) * step;
@@ -542,7 +542,7 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
     w->range = n->u.matrix.range_ms;
     w->offset = vs->u.sel.offset_ms;
     w->fixed = vs->u.sel.at != PROMQL_AT_NONE;
-    w->at = at_time(ev, vs->u.sel.at, vs->u.sel.at_ms, 0);
+    w->at = pq_at_time(ev, vs->u.sel.at, vs->u.sel.at_ms, 0);
     int64_t lo = pq_win_end(w, pq_step_t(st, 0)) - w->range, hi = pq_win_end(w, pq_step_t(st, st->n - 1));
     api_read_set_t *set = NULL;
     int rc = sel_open(ev, vs, lo + 1, hi, &set);
@@ -570,6 +570,49 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
             break;
         }
         if ((rc = cb(ev, ud, l, nl, buf, k)) != 0) break;
+    }
+    sel_close(ev, set);
+    return rc < 0 ? (rc == STRATA_ELIMIT || rc == STRATA_ETIMEOUT ? read_fail(ev, rc) : rc) : 0;
+}
+
+int pq_set_samples(pq_ev_t *ev, api_read_set_t *set, const tsdb_sample_t **out, size_t *n)
+{
+    const tsdb_sample_t *s;
+    size_t ns, k = 0;
+    int rc = api_read_set_samples(set, &s, &ns);
+    if (rc) return rc == STRATA_ELIMIT || rc == STRATA_ETIMEOUT ? read_fail(ev, rc) : rc;
+    tsdb_sample_t *buf = strata_arena_alloc(ev->a, (ns ? ns : 1) * sizeof *buf);
+    if (!buf) return pq_nomem(ev);
+    for (size_t i = 0; i < ns; i++)
+        if (!tsdb_is_stale(s[i].v)) buf[k++] = s[i];
+    *out = buf;
+    *n = k;
+    return 0;
+}
+
+int pq_rollup_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_window_t *w, int64_t res,
+                   pq_rollup_cb cb, void *ud)
+{
+    n = pq_unparen(n);
+    const promql_node_t *vs = n->u.matrix.vector;
+    w->range = n->u.matrix.range_ms;
+    w->offset = vs->u.sel.offset_ms;
+    w->fixed = vs->u.sel.at != PROMQL_AT_NONE;
+    w->at = pq_at_time(ev, vs->u.sel.at, vs->u.sel.at_ms, 0);
+    int64_t lo = pq_win_end(w, pq_step_t(st, 0)) - w->range, hi = pq_win_end(w, pq_step_t(st, st->n - 1));
+    api_read_set_t *set = NULL;
+    int rc = sel_open(ev, vs, lo + 1, hi, &set);
+    if (rc) return rc;
+    while ((rc = api_read_set_next(set)) == 1) {
+        const tsdb_rollup_point_t *p;
+        size_t np, nl;
+        if ((rc = api_read_set_rollups(set, res, &p, &np)) != 0) break;
+        tsdb_label_t *l = series_labels(ev, set, &nl);
+        if (!l) {
+            rc = pq_nomem(ev);
+            break;
+        }
+        if ((rc = cb(ev, ud, set, l, nl, p, np)) != 0) break;
     }
     sel_close(ev, set);
     return rc < 0 ? (rc == STRATA_ELIMIT || rc == STRATA_ETIMEOUT ? read_fail(ev, rc) : rc) : 0;

@@ -47,6 +47,7 @@ static int vector_arg(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st,
 /* ---- range functions ------------------------------------------------------------------ */
 
 typedef struct range_ud {
+    const char *name;
     const pq_steps_t *st;
     pq_window_t w;
     promql_range_fn_t fn;
@@ -88,6 +89,81 @@ static int range_cb(pq_ev_t *ev, void *ud, const tsdb_label_t *l, size_t nl, con
     return 0;
 }
 
+/* ---- range functions over rollups ---------------------------------------------------- */
+
+/* sum/count/min/max_over_time of a selector whose every window is whole
+ * rollup intervals (range and window ends on multiples of 1h or 5m) read
+ * the store's rollup points instead of raw samples: the same answer from a
+ * handful of points per window.  0 when the raw path must be taken. */
+static int64_t rollup_resolution(pq_ev_t *ev, const char *name, const promql_node_t *mat,
+                                 const pq_steps_t *st)
+{
+    if (!(api_read_source_caps(ev->opts->src) & API_READ_CAP_ROLLUPS)) return 0;
+    if (!is(name, "sum_over_time") && !is(name, "count_over_time") && !is(name, "min_over_time") &&
+        !is(name, "max_over_time"))
+        return 0;
+    mat = pq_unparen(mat);
+    if (mat->kind != PROMQL_MATRIX_SEL) return 0;
+    const promql_node_t *vs = mat->u.matrix.vector;
+    int fixed = vs->u.sel.at != PROMQL_AT_NONE;
+    int64_t r = mat->u.matrix.range_ms;
+    int64_t end0 = pq_at_time(ev, vs->u.sel.at, vs->u.sel.at_ms, st->start) - vs->u.sel.offset_ms;
+    static const int64_t res[] = { TSDB_ROLLUP_1H, TSDB_ROLLUP_5M };
+    for (size_t i = 0; i < 2; i++) {
+        int64_t R = res[i];
+        if (r >= R && r % R == 0 && end0 % R == 0 && (fixed || st->n == 1 || st->step % R == 0)) return R;
+    }
+    return 0;
+}
+
+static int rollup_cb(pq_ev_t *ev, void *ud, api_read_set_t *set, const tsdb_label_t *l, size_t nl,
+                     const tsdb_rollup_point_t *p, size_t n)
+{
+    range_ud_t *u = ud;
+    const char *name = u->name;
+    int sum = is(name, "sum_over_time"), cnt = is(name, "count_over_time"), mx = is(name, "max_over_time");
+    /* A NaN (or infinities of both signs) in an interval: its min and max
+     * need not be Prometheus'; this series takes the raw path. */
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].count && isnan(p[i].sum)) {
+            const tsdb_sample_t *s;
+            size_t ns;
+            int rc = pq_set_samples(ev, set, &s, &ns);
+            return rc ? rc : range_cb(ev, ud, l, nl, s, ns);
+        }
+    }
+    size_t lo = 0, hi = 0, idx = 0;
+    int added = 0, rc = pq_check(ev);
+    if (rc) return rc;
+    for (size_t i = 0; i < u->st->n; i++) {
+        int64_t t = pq_step_t(u->st, i), te = pq_win_end(&u->w, t), ts = te - u->w.range;
+        while (hi < n && p[hi].t <= te) hi++;
+        while (lo < n && p[lo].t <= ts) lo++;
+        double v = 0, c = 0;
+        uint64_t count = 0;
+        for (size_t j = lo; j < hi; j++) {
+            if (!p[j].count) continue; /* only stale markers */
+            if (sum)
+                pq_kahan(p[j].sum, &v, &c);
+            else if (!cnt && (!count || (mx ? p[j].max > v : p[j].min < v)))
+                v = mx ? p[j].max : p[j].min;
+            count += p[j].count;
+        }
+        if (!count) continue;
+        if (sum) v += c;
+        if (cnt) v = (double)count;
+        if (!added) {
+            size_t nl2;
+            const tsdb_label_t *l2 = pq_labels_copy(ev, l, nl, "__name__", &nl2);
+            if (!l2) return pq_nomem(ev);
+            if ((rc = pq_mat_find_or_add(ev, u->out, l2, nl2, &idx)) != 0) return rc;
+            added = 1;
+        }
+        if ((rc = pq_push(ev, &u->out->s[idx], t, v)) != 0) return rc;
+    }
+    return 0;
+}
+
 static int eval_range_fn(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_val_t *out)
 {
     const char *name = n->u.call.func->name;
@@ -109,7 +185,10 @@ static int eval_range_fn(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *
     }
     if (!mat) return pq_fail(ev, STRATA_EINVAL, "function \"%s\" needs a range vector", name);
     out->type = PROMQL_TYPE_VECTOR;
-    int rc = pq_range_walk(ev, mat, st, &u.w, range_cb, &u);
+    u.name = name;
+    int64_t res = rollup_resolution(ev, name, mat, st);
+    int rc = res ? pq_rollup_walk(ev, mat, st, &u.w, res, rollup_cb, &u)
+                 : pq_range_walk(ev, mat, st, &u.w, range_cb, &u);
     return rc ? rc : pq_mat_finish(ev, &out->m);
 }
 

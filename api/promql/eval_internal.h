@@ -134,6 +134,17 @@ typedef int (*pq_series_cb)(pq_ev_t *ev, void *ud, const tsdb_label_t *l, size_t
                             size_t n);
 int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_window_t *w, pq_series_cb cb,
                   void *ud);
+/* The same over rollup points at resolution res (api_read_set_rollups), for
+ * windows that are whole rollup intervals; cb may read the current series'
+ * raw samples instead with pq_set_samples (its fallback). */
+typedef int (*pq_rollup_cb)(pq_ev_t *ev, void *ud, api_read_set_t *set, const tsdb_label_t *l, size_t nl,
+                            const tsdb_rollup_point_t *p, size_t n);
+int pq_rollup_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_window_t *w, int64_t res,
+                   pq_rollup_cb cb, void *ud);
+/* The current series' samples, stale markers removed, in the arena. */
+int pq_set_samples(pq_ev_t *ev, api_read_set_t *set, const tsdb_sample_t **out, size_t *n);
+/* The time of an @ modifier (t without one). */
+int64_t pq_at_time(const pq_ev_t *ev, promql_at_t at, int64_t at_ms, int64_t t);
 /* An instant vector selector; ts_value: each point's value is its sample's
  * timestamp in seconds (timestamp()). */
 int pq_eval_vsel(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, int ts_value, pq_mat_t *out);
