@@ -480,11 +480,12 @@ static int eval_label_replace(pq_ev_t *ev, const promql_node_t *n, const pq_step
     char *posix = strata_arena_alloc(ev->a, cap), why[200] = "";
     int icase = 0;
     if (!posix) return pq_nomem(ev);
-    rc = promql_regex_to_posix(re, posix, cap, &icase, why, sizeof why);
-    if (!rc) rc = tsdb_regex_check(posix, why, sizeof why);
-    if (rc)
-        return pq_fail(ev, STRATA_EEXEC, "invalid regular expression in label_replace(): %s",
-                       why[0] ? why : re);
+    /* Prometheus names the pattern; a pattern refused as pathological also
+     * says why */
+    if (promql_regex_to_posix(re, posix, cap, &icase, why, sizeof why) != 0)
+        return pq_fail(ev, STRATA_EEXEC, "invalid regular expression in label_replace(): %s", re);
+    if (tsdb_regex_check(posix, why, sizeof why) != 0)
+        return pq_fail(ev, STRATA_EEXEC, "invalid regular expression in label_replace(): %s: %s", re, why);
     char *anch = strata_arena_alloc(ev->a, strlen(posix) + 8);
     if (!anch) return pq_nomem(ev);
     strcpy(anch, "^(");
