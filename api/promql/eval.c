@@ -754,7 +754,7 @@ int promql_eval(const promql_engine_opts_t *opts, const promql_node_t *expr, int
     ev.max_points = opts->budget ? opts->budget->max_samples : 0;
     ev.lookback = opts->lookback_ms > 0 ? opts->lookback_ms : PQ_DEFAULT_LOOKBACK;
     size_t maxp = opts->max_points_per_series ? opts->max_points_per_series : PQ_DEFAULT_MAX_POINTS;
-    if (!expr) return pq_fail(&ev, STRATA_EINVAL, "no expression");
+    if (!expr || !opts->src) return pq_fail(&ev, STRATA_EINVAL, "no expression or no source to read");
     pq_steps_t st = { .start = start_ms, .step = 1, .n = 1 };
     int range = step_ms > 0;
     if (range) {
