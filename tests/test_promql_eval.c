@@ -578,6 +578,16 @@ static void test_aggregations(void **state)
     assert_string_equal(
         Q(AGG(PROMQL_AGG_LIMIT_RATIO, SEL("gauge", NULL), NUM(1), 0, NULL), 300),
         "gauge{inst=\"1\",job=\"a\"} 5;gauge{inst=\"2\",job=\"a\"} 50;gauge{inst=\"2\",job=\"b\"} 3;");
+    /* limit_ratio(r) and limit_ratio(r - 1) split a vector in two, by label hash */
+    for (double r = 0.1; r < 1; r += 0.2) {
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s", Q(AGG(PROMQL_AGG_LIMIT_RATIO, SEL("gauge", NULL), NUM(r), 0, NULL), 300));
+        size_t na = R.nseries;
+        snprintf(b, sizeof b, "%s",
+                 Q(AGG(PROMQL_AGG_LIMIT_RATIO, SEL("gauge", NULL), NUM(r - 1), 0, NULL), 300));
+        assert_int_equal(na + R.nseries, 3);
+        for (char *p = strtok(a, ";"); p; p = strtok(NULL, ";")) assert_null(strstr(b, p));
+    }
     /* count_values: at 0 a/1 = a/2 = 0; at 2m a/1 = 2, b/1 = 5, a/2 = 20, b/2 = 3 (in the
      * store's order, inst before job; Prometheus leaves this order open) */
     assert_string_equal(Q(AGG(PROMQL_AGG_COUNT_VALUES, SEL("gauge", "job=a", NULL), STR("v"), 0, NULL), 0),
