@@ -268,6 +268,14 @@ int pq_push(pq_ev_t *ev, pq_series_t *s, int64_t t, double v)
     return 0;
 }
 
+int pq_reserve(pq_ev_t *ev, pq_series_t *s, size_t n)
+{
+    if (s->cap || !n) return 0;
+    if (!(s->pts = strata_arena_alloc(ev->a, n * sizeof *s->pts))) return pq_nomem(ev);
+    s->cap = n;
+    return 0;
+}
+
 static int cmp_sample(const void *a, const void *b)
 {
     int64_t x = ((const tsdb_sample_t *)a)->t, y = ((const tsdb_sample_t *)b)->t;
@@ -468,6 +476,16 @@ int pq_eval_vsel(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, int 
         const tsdb_sample_t *s;
         size_t ns, j = 0, idx = 0;
         if ((rc = api_read_set_samples(set, &s, &ns)) != 0) break;
+        /* the steps with a value, counted first so that the points are
+         * allocated once, at their size */
+        size_t want = 0;
+        for (size_t i = 0; i < st->n; i++) {
+            int64_t te = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, i)) - off;
+            while (j < ns && s[j].t <= te) j++;
+            if (j && s[j - 1].t > te - lb && !tsdb_is_stale(s[j - 1].v)) want++;
+        }
+        if (!want) continue;
+        j = 0;
         int added = 0;
         for (size_t i = 0; i < st->n; i++) {
             int64_t t = pq_step_t(st, i), te = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, t) - off;
@@ -482,6 +500,11 @@ int pq_eval_vsel(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, int 
                 }
                 /* one label set per series of a select: no lookup needed */
                 if ((rc = pq_mat_add(ev, out, l, nl, &idx)) != 0) break;
+                if (!(out->s[idx].pts = strata_arena_alloc(ev->a, want * sizeof(tsdb_sample_t)))) {
+                    rc = pq_nomem(ev);
+                    break;
+                }
+                out->s[idx].cap = want;
                 added = 1;
             }
             double v = ts_value ? (double)s[j - 1].t / 1000.0 : s[j - 1].v;

@@ -82,6 +82,7 @@ static int range_cb(pq_ev_t *ev, void *ud, const tsdb_label_t *l, size_t nl, con
             const tsdb_label_t *l2 = l;
             if (!u->keep_name && !(l2 = pq_labels_copy(ev, l, nl, "__name__", &nl2))) return pq_nomem(ev);
             if ((rc = pq_mat_find_or_add(ev, u->out, l2, nl2, &idx)) != 0) return rc;
+            if ((rc = pq_reserve(ev, &u->out->s[idx], u->st->n - i)) != 0) return rc;
             added = 1;
         }
         if ((rc = pq_push(ev, &u->out->s[idx], t, v)) != 0) return rc;
@@ -157,6 +158,7 @@ static int rollup_cb(pq_ev_t *ev, void *ud, api_read_set_t *set, const tsdb_labe
             const tsdb_label_t *l2 = pq_labels_copy(ev, l, nl, "__name__", &nl2);
             if (!l2) return pq_nomem(ev);
             if ((rc = pq_mat_find_or_add(ev, u->out, l2, nl2, &idx)) != 0) return rc;
+            if ((rc = pq_reserve(ev, &u->out->s[idx], u->st->n - i)) != 0) return rc;
             added = 1;
         }
         if ((rc = pq_push(ev, &u->out->s[idx], t, v)) != 0) return rc;

@@ -102,6 +102,9 @@ char *pq_labels_str(pq_ev_t *ev, const tsdb_label_t *l, size_t n);
 int pq_mat_find_or_add(pq_ev_t *ev, pq_mat_t *m, const tsdb_label_t *l, size_t nl, size_t *idx);
 int pq_mat_add(pq_ev_t *ev, pq_mat_t *m, const tsdb_label_t *l, size_t nl, size_t *idx);
 int pq_push(pq_ev_t *ev, pq_series_t *s, int64_t t, double v);
+/* Room for n points in a series that has none yet (one allocation instead of
+ * doublings, as Prometheus sizes a series by its steps). */
+int pq_reserve(pq_ev_t *ev, pq_series_t *s, size_t n);
 /* Sorts merged series' points; two points of one label set at one step are
  * "vector cannot contain metrics with the same labelset" (STRATA_EEXEC);
  * series without points are removed. */
