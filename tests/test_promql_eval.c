@@ -868,6 +868,34 @@ static void test_rollups_answer_as_raw(void **state)
     api_read_source_free(raw);
 }
 
+/* A backend whose reads skipped damaged pages: the answer carries a warning. */
+static uint64_t two_damaged(void *set, uint64_t *current)
+{
+    (void)set;
+    if (current) *current = 2;
+    return 2;
+}
+
+static void test_damaged_pages_warn(void **state)
+{
+    (void)state;
+    api_read_source_t *src;
+    assert_ok(api_read_source_new(&raw_ops, g_db, 0, &src));
+    api_read_source_set_damaged(src, two_damaged);
+    promql_engine_opts_t o = { .src = src, .tenant = 1 };
+    assert_ok(promql_eval(&o, SEL("gauge", "job=b", NULL), B + 300 * SEC, B + 300 * SEC, 0, A, &R, g_msg,
+                          sizeof g_msg));
+    assert_string_equal(render(), "gauge{inst=\"2\",job=\"b\"} 3;");
+    assert_int_equal(R.nwarnings, 1);
+    assert_string_equal(
+        R.warnings[0],
+        "2 damaged stored page(s) were skipped: some series are answered without their samples");
+    /* an intact read has none */
+    assert_ok(run(SEL("gauge", "job=b", NULL), B + 300 * SEC, B + 300 * SEC, 0, NULL, 1));
+    assert_int_equal(R.nwarnings, 0);
+    api_read_source_free(src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -886,6 +914,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_absent_sort_timestamp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_answer_as_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_pages_warn, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
