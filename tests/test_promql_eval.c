@@ -896,6 +896,72 @@ static void test_damaged_pages_warn(void **state)
     api_read_source_free(src);
 }
 
+/* ---- the same through the parser ------------------------------------------------------ */
+
+static promql_node_t *parse(const char *q)
+{
+    promql_node_t *e;
+    promql_error_t err;
+    if (promql_parse(q, A, &e, &err) != 0) fail_msg("promql_parse(%s): %s", q, err.msg);
+    return e;
+}
+
+/* An instant query string at B + at_s, printed. */
+static const char *PQ(const char *q, int64_t at_s) { return Q(parse(q), at_s); }
+static const char *PQR(const char *q, int64_t from_s, int64_t to_s, int64_t step_s)
+{
+    return QR(parse(q), from_s, to_s, step_s);
+}
+
+static void test_parsed_queries(void **state)
+{
+    (void)state;
+    /* Grafana's save-and-test */
+    assert_string_equal(PQ("1+1", 0), "2");
+    assert_string_equal(PQ("gauge{job=\"b\"}", 300), "gauge{inst=\"2\",job=\"b\"} 3;");
+    assert_string_equal(PQ("gauge{job=\"a\",inst=\"1\"} offset 2m", 600), "gauge{inst=\"1\",job=\"a\"} 8;");
+    assert_string_equal(PQR("gauge{job=\"a\",inst=\"1\"} @ end() offset 1m", 0, 240, 120),
+                        "gauge{inst=\"1\",job=\"a\"} 3@0,3@120,3@240;");
+    assert_string_equal(PQ("sum by (job) (gauge)", 300), "{job=\"a\"} 55;{job=\"b\"} 3;");
+    assert_string_equal(PQ("sum(gauge) without (inst)", 300), "{job=\"a\"} 55;{job=\"b\"} 3;");
+    assert_string_equal(PQ("topk(2, gauge)", 300),
+                        "gauge{inst=\"2\",job=\"a\"} 50;gauge{inst=\"1\",job=\"a\"} 5;");
+    assert_string_equal(PQ("quantile(0.75, gauge)", 300), "{} 27.5;");
+    assert_string_equal(PQ("count_values(\"v\", gauge{job=\"a\"})", 0), "{v=\"0\"} 2;");
+    assert_string_equal(PQ("sum_over_time(gauge{job=\"a\",inst=\"1\"}[5m:2m] offset 1m)", 600),
+                        "{inst=\"1\",job=\"a\"} 14;");
+    assert_string_equal(PQ("max_over_time(sum_over_time(gauge{job=\"a\",inst=\"1\"}[2m:1m])[4m:2m])", 600),
+                        "{inst=\"1\",job=\"a\"} 19;");
+    assert_string_equal(PQ("gauge * on(job) group_left(owner) info", 300),
+                        "{inst=\"1\",job=\"a\",owner=\"alice\"} 5;{inst=\"2\",job=\"a\",owner=\"alice\"} 50;"
+                        "{inst=\"2\",job=\"b\",owner=\"bob\"} 3;");
+    assert_string_equal(PQ("gauge{job=\"a\"} - ignoring(job) gauge{job=\"b\"}", 300), "{inst=\"2\"} 47;");
+    assert_string_equal(PQ("gauge > bool 4", 300),
+                        "{inst=\"1\",job=\"a\"} 1;{inst=\"2\",job=\"a\"} 1;{inst=\"2\",job=\"b\"} 0;");
+    assert_string_equal(PQ("-gauge{job=\"b\"}", 300), "{inst=\"2\",job=\"b\"} -3;");
+    assert_string_equal(PQ("gauge unless on(job) info{owner=\"alice\"}", 300),
+                        "gauge{inst=\"2\",job=\"b\"} 3;");
+    assert_string_equal(
+        PQ("label_replace(gauge{job=\"a\"}, \"host\", \"h-$1\", \"inst\", \"(.*)\")", 300),
+        "gauge{host=\"h-1\",inst=\"1\",job=\"a\"} 5;gauge{host=\"h-2\",inst=\"2\",job=\"a\"} 50;");
+    assert_string_equal(
+        PQ("label_join(gauge{job=\"a\"}, \"id\", \"/\", \"job\", \"inst\")", 300),
+        "gauge{id=\"a/1\",inst=\"1\",job=\"a\"} 5;gauge{id=\"a/2\",inst=\"2\",job=\"a\"} 50;");
+    assert_string_equal(PQ("histogram_quantile(0.5, sum by (le) (lat_bucket))", 600), "{} 0.55;");
+    assert_string_equal(PQ("absent(nope{job=\"x\"})", 300), "{job=\"x\"} 1;");
+    assert_string_equal(
+        PQ("sort_desc(gauge)", 300),
+        "gauge{inst=\"2\",job=\"a\"} 50;gauge{inst=\"1\",job=\"a\"} 5;gauge{inst=\"2\",job=\"b\"} 3;");
+    assert_string_equal(PQ("timestamp(gauge{job=\"b\",inst=\"2\"})", 330), "{inst=\"2\",job=\"b\"} 1080300;");
+    assert_string_equal(PQ("scalar(gauge{job=\"a\",inst=\"2\"}) * 2", 300), "100");
+    assert_string_equal(PQR("gauge{job=\"b\",inst=\"1\"} or on() vector(0)", 0, 600, 300),
+                        "{} 0@300;gauge{inst=\"1\",job=\"b\"} 5@0,7@600;");
+    assert_true(fabs(QV(parse("sum(rate(cnt_total[1m]))"), 600, "{}") - 0.1) < 1e-12);
+    /* errors: 422 with Prometheus' words */
+    assert_err(run(parse("info + on(job) gauge"), B + 300 * SEC, B + 300 * SEC, 0, NULL, 1), STRATA_EEXEC);
+    assert_true(strncmp(g_msg, "found duplicate series for the match group {job=\"a\"}", 52) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -915,6 +981,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_answer_as_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_pages_warn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parsed_queries, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

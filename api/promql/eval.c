@@ -321,68 +321,6 @@ size_t pq_at_step(const pq_mat_t *m, size_t *cur, int64_t t, uint32_t *idx, doub
 
 /* ---- selectors ------------------------------------------------------------------------ */
 
-/* POSIX ERE has no (?i): spell every letter outside brackets as [xX] and add
- * the other case of a bracket's letters to it. */
-static char *icase_expand(pq_ev_t *ev, const char *re)
-{
-    size_t len = strlen(re);
-    char *o = strata_arena_alloc(ev->a, len * 4 + 1);
-    if (!o) return NULL;
-    char *p = o;
-    for (size_t i = 0; i < len; i++) {
-        char c = re[i];
-        if (c == '\\' && i + 1 < len) {
-            *p++ = c;
-            *p++ = re[++i];
-        } else if (c == '[') {
-            size_t j = i + 1;
-            if (j < len && re[j] == '^') j++;
-            if (j < len && re[j] == ']') j++;
-            while (j < len && re[j] != ']') {
-                if (re[j] == '[' && j + 1 < len &&
-                    (re[j + 1] == ':' || re[j + 1] == '.' || re[j + 1] == '=')) {
-                    char *end = strstr(re + j + 2, (char[]){ re[j + 1], ']', 0 });
-                    j = end ? (size_t)(end - re) + 2 : len;
-                } else {
-                    j++;
-                }
-            }
-            /* re[i..j] is the bracket expression, re[j] == ']' */
-            size_t body = i + 1;
-            if (body < j && re[body] == '^') body++;
-            memcpy(p, re + i, j - i);
-            p += j - i;
-            for (size_t q = body; q < j; q++) {
-                char d = re[q];
-                if (d == '[' && q + 1 < j && re[q + 1] == ':') {
-                    const char *end = strstr(re + q + 2, ":]");
-                    size_t e = end ? (size_t)(end - re) + 2 : j;
-                    q = e - 1;
-                    continue;
-                }
-                if (d >= 'a' && d <= 'z')
-                    *p++ = (char)(d - 32);
-                else if (d >= 'A' && d <= 'Z')
-                    *p++ = (char)(d + 32);
-                else if (d == '-' && q > body && q + 1 < j)
-                    *p++ = '-';
-            }
-            if (j < len) *p++ = ']';
-            i = j;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-            char lo = (char)(c | 32), up = (char)(lo - 32);
-            *p++ = '[';
-            *p++ = lo;
-            *p++ = up;
-            *p++ = ']';
-        } else {
-            *p++ = c;
-        }
-    }
-    *p = 0;
-    return o;
-}
-
 static int build_matchers(pq_ev_t *ev, const promql_node_t *vs, tsdb_matcher_t *m)
 {
     size_t n = vs->u.sel.nmatchers;
@@ -392,7 +330,7 @@ static int build_matchers(pq_ev_t *ev, const promql_node_t *vs, tsdb_matcher_t *
         const promql_matcher_t *pm = &vs->u.sel.matchers[i];
         m[i] = (tsdb_matcher_t){ (enum tsdb_match_op)pm->type, pm->name, pm->value };
         if (pm->type == TSDB_MATCH_RE || pm->type == TSDB_MATCH_NRE) {
-            size_t cap = strlen(pm->value) * 4 + 64;
+            size_t cap = strlen(pm->value) * 8 + 100; /* always enough (promql_funcs.h) */
             char *buf = strata_arena_alloc(ev->a, cap);
             char why[200] = "";
             int icase = 0;
@@ -401,7 +339,8 @@ static int build_matchers(pq_ev_t *ev, const promql_node_t *vs, tsdb_matcher_t *
             if (rc)
                 return pq_fail(ev, STRATA_EINVAL, "invalid regular expression \"%s\" in a matcher of %s: %s",
                                pm->value, pm->name, why[0] ? why : strata_strerror(rc));
-            if (icase && !(buf = icase_expand(ev, buf))) return pq_nomem(ev);
+            /* the translator spells case folding out as [aA] classes */
+            if (icase) return pq_fail(ev, STRATA_EINVAL, "a case-insensitive matcher cannot be translated");
             m[i].value = buf;
         }
     }

@@ -48,6 +48,7 @@ static int vector_arg(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st,
 
 typedef struct range_ud {
     const char *name;
+    int smoothing, predict; /* holt_winters / double_exponential_smoothing; predict_linear */
     const pq_steps_t *st;
     pq_window_t w;
     promql_range_fn_t fn;
@@ -75,8 +76,17 @@ static int range_cb(pq_ev_t *ev, void *ud, const tsdb_label_t *l, size_t nl, con
             continue;
         }
         for (size_t k = 0; k < u->nparams && k < 8; k++) pbuf[k] = u->params[k][i];
+        if (u->smoothing) {
+            /* Prometheus fails on bad factors once the function runs on a series */
+            char msg[160];
+            if ((rc = promql_smoothing_check(pbuf[0], pbuf[1], msg, sizeof msg)) != 0)
+                return pq_fail(ev, rc, "%s", msg);
+        }
+        /* predict_linear extrapolates from the evaluation time (the query's
+         * start for a step-invariant @), not the window's end */
+        int64_t end = u->predict ? (u->w.fixed ? u->st->start : t) : te;
         double v;
-        if (!u->fn(s + lo, hi - lo, ts, te, pbuf, &v)) continue;
+        if (!u->fn(s + lo, hi - lo, ts, end, pbuf, &v)) continue;
         if (!added) {
             size_t nl2 = nl;
             const tsdb_label_t *l2 = l;
@@ -171,6 +181,8 @@ static int eval_range_fn(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *
     const char *name = n->u.call.func->name;
     range_ud_t u = { .st = st, .out = &out->m };
     u.keep_name = is(name, "last_over_time") || is(name, "first_over_time");
+    u.smoothing = is(name, "holt_winters") || is(name, "double_exponential_smoothing");
+    u.predict = is(name, "predict_linear");
     u.fn = promql_range_fn_lookup(name);
     if (!u.fn) return pq_fail(ev, STRATA_EINVAL, "function \"%s\" is not supported", name);
     const promql_node_t *mat = NULL;
@@ -414,10 +426,11 @@ static int name_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9');
 }
 
-/* Go's Regexp.Expand of tmpl ($1, ${1}, $$; named groups expand to "" as
- * POSIX has none); group k of the pattern is group k + 1 of the compiled
+/* Go's Regexp.Expand of tmpl: $1, ${1}, $name, ${name}, $$; the RE2 pattern
+ * re's groups are numbered as g says, plus one for the anchoring group of
  * "^(...)$". */
-static char *expand(pq_ev_t *ev, const char *tmpl, const char *src, const regmatch_t *m, size_t nm)
+static char *expand(pq_ev_t *ev, const char *tmpl, const char *src, const regmatch_t *m, size_t nm,
+                    const char *re, const promql_regex_groups_t *g)
 {
     size_t cap = strlen(tmpl) + 1;
     for (const char *p = tmpl; *p; p++)
@@ -442,25 +455,34 @@ static char *expand(pq_ev_t *ev, const char *tmpl, const char *src, const regmat
             *q++ = '$'; /* malformed: the $ as text */
             continue;
         }
-        const char *rest = e + brace;
+        p = e + brace;
+        size_t len = (size_t)(e - nm0);
         int num = 1;
-        long g = 0;
+        long k = 0;
         for (const char *d = nm0; d < e; d++) {
-            if (*d < '0' || *d > '9' || g > 100000) {
+            if (*d < '0' || *d > '9' || k > 100000) {
                 num = 0;
                 break;
             }
-            g = g * 10 + (*d - '0');
+            k = k * 10 + (*d - '0');
         }
+        long grp = -1; /* RE2 group */
         if (num) {
-            size_t gi = g == 0 ? 0 : (size_t)g + 1;
-            if (gi < nm && m[gi].rm_so >= 0) {
-                size_t len = (size_t)(m[gi].rm_eo - m[gi].rm_so);
-                memcpy(q, src + m[gi].rm_so, len);
-                q += len;
-            }
+            grp = k;
+        } else {
+            for (int i = 0; i < g->n; i++)
+                if ((size_t)g->name_len[i] == len && strncmp(re + g->name_off[i], nm0, len) == 0) {
+                    grp = i + 1;
+                    break;
+                }
         }
-        p = rest;
+        if (grp < 0 || grp > g->n) continue;
+        size_t gi = grp == 0 ? 0 : (size_t)g->posix[grp - 1] + 1;
+        if (gi < nm && m[gi].rm_so >= 0) {
+            size_t l = (size_t)(m[gi].rm_eo - m[gi].rm_so);
+            memcpy(q, src + m[gi].rm_so, l);
+            q += l;
+        }
     }
     *q = 0;
     return o;
@@ -478,13 +500,13 @@ static int eval_label_replace(pq_ev_t *ev, const promql_node_t *n, const pq_step
     if (rc) return rc;
     if (!valid_label_name(dst))
         return pq_fail(ev, STRATA_EEXEC, "invalid destination label name in label_replace(): %s", dst);
-    size_t cap = strlen(re) * 4 + 64;
+    size_t cap = strlen(re) * 8 + 100; /* always enough (promql_funcs.h) */
     char *posix = strata_arena_alloc(ev->a, cap), why[200] = "";
-    int icase = 0;
+    promql_regex_groups_t groups;
     if (!posix) return pq_nomem(ev);
     /* Prometheus names the pattern; a pattern refused as pathological also
      * says why */
-    if (promql_regex_to_posix(re, posix, cap, &icase, why, sizeof why) != 0)
+    if (promql_regex_translate(re, posix, cap, &groups, why, sizeof why) != 0)
         return pq_fail(ev, STRATA_EEXEC, "invalid regular expression in label_replace(): %s", re);
     if (tsdb_regex_check(posix, why, sizeof why) != 0)
         return pq_fail(ev, STRATA_EEXEC, "invalid regular expression in label_replace(): %s: %s", re, why);
@@ -494,7 +516,7 @@ static int eval_label_replace(pq_ev_t *ev, const promql_node_t *n, const pq_step
     strcat(anch, posix);
     strcat(anch, ")$");
     regex_t rx;
-    if (regcomp(&rx, anch, REG_EXTENDED | (icase ? REG_ICASE : 0)) != 0)
+    if (regcomp(&rx, anch, REG_EXTENDED) != 0)
         return pq_fail(ev, STRATA_EEXEC, "invalid regular expression in label_replace(): %s", re);
     size_t nm = rx.re_nsub + 1;
     regmatch_t *m = strata_arena_alloc(ev->a, nm * sizeof *m);
@@ -504,7 +526,7 @@ static int eval_label_replace(pq_ev_t *ev, const promql_node_t *n, const pq_step
         const tsdb_label_t *l = in.s[i].labels;
         size_t nl = in.s[i].nl, idx;
         if (regexec(&rx, v ? v : "", nm, m, 0) == 0) {
-            char *res = expand(ev, repl, v ? v : "", m, nm);
+            char *res = expand(ev, repl, v ? v : "", m, nm, re, &groups);
             if (!res || !(l = pq_labels_set(ev, l, nl, dst, res, &nl))) rc = pq_nomem(ev);
         }
         if (!rc) rc = pq_mat_find_or_add(ev, &out->m, l, nl, &idx);
