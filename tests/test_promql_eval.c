@@ -962,6 +962,91 @@ static void test_parsed_queries(void **state)
     assert_true(strncmp(g_msg, "found duplicate series for the match group {job=\"a\"}", 52) == 0);
 }
 
+/* Every function of the parser's table evaluates (none is left unsupported). */
+static void test_every_function(void **state)
+{
+    (void)state;
+    static const char *const queries[] = {
+        "abs(gauge)",
+        "absent(gauge)",
+        "absent_over_time(gauge[5m])",
+        "acos(gauge)",
+        "acosh(gauge)",
+        "asin(gauge)",
+        "asinh(gauge)",
+        "atan(gauge)",
+        "atanh(gauge)",
+        "avg_over_time(gauge[5m])",
+        "ceil(gauge)",
+        "changes(gauge[5m])",
+        "clamp(gauge, 1, 20)",
+        "clamp_max(gauge, 2)",
+        "clamp_min(gauge, 2)",
+        "cos(gauge)",
+        "cosh(gauge)",
+        "count_over_time(gauge[5m])",
+        "day_of_month(gauge)",
+        "day_of_week(gauge)",
+        "day_of_year(gauge)",
+        "days_in_month(gauge)",
+        "deg(gauge)",
+        "delta(gauge[5m])",
+        "deriv(gauge[5m])",
+        "double_exponential_smoothing(gauge[5m], 0.5, 0.5)",
+        "exp(gauge)",
+        "floor(gauge)",
+        "histogram_quantile(0.5, lat_bucket)",
+        "holt_winters(gauge[5m], 0.5, 0.5)",
+        "hour(gauge)",
+        "idelta(gauge[5m])",
+        "increase(gauge[5m])",
+        "irate(gauge[5m])",
+        "label_join(gauge, \"x\", \"-\", \"job\", \"inst\")",
+        "label_replace(gauge, \"x\", \"$1\", \"job\", \"(.*)\")",
+        "last_over_time(gauge[5m])",
+        "ln(gauge)",
+        "log10(gauge)",
+        "log2(gauge)",
+        "mad_over_time(gauge[5m])",
+        "max_over_time(gauge[5m])",
+        "min_over_time(gauge[5m])",
+        "minute(gauge)",
+        "month(gauge)",
+        "pi()",
+        "predict_linear(gauge[5m], 60)",
+        "present_over_time(gauge[5m])",
+        "quantile_over_time(0.5, gauge[5m])",
+        "rad(gauge)",
+        "rate(gauge[5m])",
+        "resets(gauge[5m])",
+        "round(gauge, 2)",
+        "scalar(gauge{job=\"b\",inst=\"2\"})",
+        "sgn(gauge)",
+        "sin(gauge)",
+        "sinh(gauge)",
+        "sort(gauge)",
+        "sort_by_label(gauge, \"job\")",
+        "sort_by_label_desc(gauge, \"job\")",
+        "sort_desc(gauge)",
+        "sqrt(gauge)",
+        "stddev_over_time(gauge[5m])",
+        "stdvar_over_time(gauge[5m])",
+        "sum_over_time(gauge[5m])",
+        "tan(gauge)",
+        "tanh(gauge)",
+        "time()",
+        "timestamp(gauge)",
+        "vector(1)",
+        "year(gauge)",
+    };
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        int rc = run(parse(queries[i]), B + 600 * SEC, B + 600 * SEC, 0, NULL, 1);
+        if (rc) fail_msg("%s: %d %s", queries[i], rc, g_msg);
+        rc = run(parse(queries[i]), B, B + 600 * SEC, 120 * SEC, NULL, 1);
+        if (rc) fail_msg("%s (range): %d %s", queries[i], rc, g_msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -982,6 +1067,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollups_answer_as_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_pages_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parsed_queries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_function, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
