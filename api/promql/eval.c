@@ -372,6 +372,19 @@ static void sel_close(pq_ev_t *ev, api_read_set_t *set)
     api_read_set_free(set);
 }
 
+/* Times, offsets, ranges and steps beyond 2^53 ms (285,000 years) are
+ * refused, so that the few of them any window adds up stay far inside
+ * int64. */
+#define PQ_TIME_MAX ((int64_t)1 << 53)
+static int time_ok(int64_t v) { return v >= -PQ_TIME_MAX && v <= PQ_TIME_MAX; }
+
+static int times_ok(pq_ev_t *ev, promql_at_t at, int64_t at_ms, int64_t offset, int64_t range, int64_t step)
+{
+    if ((at == PROMQL_AT_TIME && !time_ok(at_ms)) || !time_ok(offset) || !time_ok(range) || !time_ok(step))
+        return pq_fail(ev, STRATA_EINVAL, "a time, offset, range or step of the query is out of range");
+    return 0;
+}
+
 /* The effective time of selector or subquery at step time t. */
 int64_t pq_at_time(const pq_ev_t *ev, promql_at_t at, int64_t at_ms, int64_t t)
 {
@@ -406,11 +419,12 @@ static tsdb_label_t *series_labels(pq_ev_t *ev, api_read_set_t *set, size_t *nou
 int pq_eval_vsel(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, int ts_value, pq_mat_t *out)
 {
     const int64_t off = n->u.sel.offset_ms, lb = ev->lookback;
+    int rc = times_ok(ev, n->u.sel.at, n->u.sel.at_ms, off, 0, 0);
+    if (rc) return rc;
     int64_t first = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, 0)) - off;
     int64_t last = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, st->n - 1)) - off;
     api_read_set_t *set = NULL;
-    int rc = sel_open(ev, n, first - lb + 1, last, &set);
-    if (rc) return rc;
+    if ((rc = sel_open(ev, n, first - lb + 1, last, &set)) != 0) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         const tsdb_sample_t *s;
         size_t ns, j = 0, idx = 0;
@@ -460,6 +474,9 @@ static int subquery_steps(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t 
                           pq_window_t *w)
 {
     int64_t step = n->u.subquery.step_ms > 0 ? n->u.subquery.step_ms : PQ_DEFAULT_SUBQ_STEP;
+    int rc = times_ok(ev, n->u.subquery.at, n->u.subquery.at_ms, n->u.subquery.offset_ms,
+                      n->u.subquery.range_ms, step);
+    if (rc) return rc;
     w->range = n->u.subquery.range_ms;
     w->offset = n->u.subquery.offset_ms;
     w->fixed = n->u.subquery.at != PROMQL_AT_NONE;
@@ -501,6 +518,8 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
     }
     if (n->kind != PROMQL_MATRIX_SEL) return pq_fail(ev, STRATA_EINVAL, "expected a range vector");
     const promql_node_t *vs = n->u.matrix.vector;
+    int trc = times_ok(ev, vs->u.sel.at, vs->u.sel.at_ms, vs->u.sel.offset_ms, n->u.matrix.range_ms, 0);
+    if (trc) return trc;
     w->range = n->u.matrix.range_ms;
     w->offset = vs->u.sel.offset_ms;
     w->fixed = vs->u.sel.at != PROMQL_AT_NONE;
@@ -557,6 +576,8 @@ int pq_rollup_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq
 {
     n = pq_unparen(n);
     const promql_node_t *vs = n->u.matrix.vector;
+    int trc = times_ok(ev, vs->u.sel.at, vs->u.sel.at_ms, vs->u.sel.offset_ms, n->u.matrix.range_ms, 0);
+    if (trc) return trc;
     w->range = n->u.matrix.range_ms;
     w->offset = vs->u.sel.offset_ms;
     w->fixed = vs->u.sel.at != PROMQL_AT_NONE;
@@ -717,6 +738,8 @@ int promql_eval(const promql_engine_opts_t *opts, const promql_node_t *expr, int
     ev.lookback = opts->lookback_ms > 0 ? opts->lookback_ms : PQ_DEFAULT_LOOKBACK;
     size_t maxp = opts->max_points_per_series ? opts->max_points_per_series : PQ_DEFAULT_MAX_POINTS;
     if (!expr || !opts->src) return pq_fail(&ev, STRATA_EINVAL, "no expression or no source to read");
+    if (!time_ok(start_ms) || !time_ok(end_ms) || !time_ok(step_ms) || !time_ok(ev.lookback))
+        return pq_fail(&ev, STRATA_EINVAL, "a time, offset, range or step of the query is out of range");
     pq_steps_t st = { .start = start_ms, .step = 1, .n = 1 };
     int range = step_ms > 0;
     if (range) {

@@ -117,7 +117,10 @@ static int64_t rollup_resolution(pq_ev_t *ev, const char *name, const promql_nod
     if (mat->kind != PROMQL_MATRIX_SEL) return 0;
     const promql_node_t *vs = mat->u.matrix.vector;
     int fixed = vs->u.sel.at != PROMQL_AT_NONE;
-    int64_t r = mat->u.matrix.range_ms;
+    int64_t r = mat->u.matrix.range_ms, lim = (int64_t)1 << 53;
+    if (vs->u.sel.at_ms < -lim || vs->u.sel.at_ms > lim || vs->u.sel.offset_ms < -lim ||
+        vs->u.sel.offset_ms > lim)
+        return 0; /* the raw path refuses it */
     int64_t end0 = pq_at_time(ev, vs->u.sel.at, vs->u.sel.at_ms, st->start) - vs->u.sel.offset_ms;
     static const int64_t res[] = { TSDB_ROLLUP_1H, TSDB_ROLLUP_5M };
     for (size_t i = 0; i < 2; i++) {
