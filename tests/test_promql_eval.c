@@ -944,6 +944,11 @@ static void test_parsed_queries(void **state)
     assert_string_equal(
         PQ("label_replace(gauge{job=\"a\"}, \"host\", \"h-$1\", \"inst\", \"(.*)\")", 300),
         "gauge{host=\"h-1\",inst=\"1\",job=\"a\"} 5;gauge{host=\"h-2\",inst=\"2\",job=\"a\"} 50;");
+    /* the translator turns `.` into a group of its own: $1 is still RE2's group 1 */
+    assert_string_equal(PQ("count(gauge{job=~\".\"})", 300), "{} 3;");
+    assert_string_equal(
+        PQ("label_replace(gauge{job=\"a\",inst=\"1\"}, \"x\", \"$1\", \"job\", \"(.)\")", 300),
+        "gauge{inst=\"1\",job=\"a\",x=\"a\"} 5;");
     assert_string_equal(
         PQ("label_join(gauge{job=\"a\"}, \"id\", \"/\", \"job\", \"inst\")", 300),
         "gauge{id=\"a/1\",inst=\"1\",job=\"a\"} 5;gauge{id=\"a/2\",inst=\"2\",job=\"a\"} 50;");

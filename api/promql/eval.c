@@ -330,7 +330,7 @@ static int build_matchers(pq_ev_t *ev, const promql_node_t *vs, tsdb_matcher_t *
         const promql_matcher_t *pm = &vs->u.sel.matchers[i];
         m[i] = (tsdb_matcher_t){ (enum tsdb_match_op)pm->type, pm->name, pm->value };
         if (pm->type == TSDB_MATCH_RE || pm->type == TSDB_MATCH_NRE) {
-            size_t cap = strlen(pm->value) * 8 + 100; /* always enough (promql_funcs.h) */
+            size_t cap = 1025; /* always enough (promql_funcs.h) */
             char *buf = strata_arena_alloc(ev->a, cap);
             char why[200] = "";
             int icase = 0;

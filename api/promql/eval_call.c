@@ -503,7 +503,7 @@ static int eval_label_replace(pq_ev_t *ev, const promql_node_t *n, const pq_step
     if (rc) return rc;
     if (!valid_label_name(dst))
         return pq_fail(ev, STRATA_EEXEC, "invalid destination label name in label_replace(): %s", dst);
-    size_t cap = strlen(re) * 8 + 100; /* always enough (promql_funcs.h) */
+    size_t cap = 1025; /* always enough (promql_funcs.h) */
     char *posix = strata_arena_alloc(ev->a, cap), why[200] = "";
     promql_regex_groups_t groups;
     if (!posix) return pq_nomem(ev);
