@@ -822,7 +822,8 @@ static void test_rollups_answer_as_raw(void **state)
     (void)state;
     api_read_source_t *raw;
     assert_ok(api_read_source_new(&raw_ops, g_db, 0, &raw));
-    static const char *fns[] = { "sum_over_time", "count_over_time", "min_over_time", "max_over_time" };
+    static const char *fns[] = { "sum_over_time", "count_over_time",   "min_over_time", "max_over_time",
+                                 "avg_over_time", "present_over_time", "last_over_time" };
     static const struct {
         const char *job;
         int64_t range, from, to, step; /* ms from B */
@@ -834,7 +835,7 @@ static void test_rollups_answer_as_raw(void **state)
         { "r", 10 * MIN, 7 * MIN, 180 * MIN, 10 * MIN },          /* not aligned: raw */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        for (size_t f = 0; f < 4; f++) {
+        for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
             char job[16];
             snprintf(job, sizeof job, "job=%s", cases[c].job);
             promql_node_t *e = FV(fns[f], RANGE(SEL("dense", job, NULL), cases[c].range));
@@ -850,6 +851,7 @@ static void test_rollups_answer_as_raw(void **state)
             assert_int_equal(r1.nseries, 1);
             assert_int_equal(r2.nseries, 1);
             assert_int_equal(r1.series[0].npoints, r2.series[0].npoints);
+            assert_int_equal(r1.series[0].nlabels, r2.series[0].nlabels); /* last_over_time keeps the name */
             for (size_t i = 0; i < r1.series[0].npoints; i++) {
                 assert_int_equal(r1.series[0].points[i].t, r2.series[0].points[i].t);
                 double x = r1.series[0].points[i].v, y = r2.series[0].points[i].v;

@@ -102,7 +102,19 @@ static int range_cb(pq_ev_t *ev, void *ud, const tsdb_label_t *l, size_t nl, con
 
 /* ---- range functions over rollups ---------------------------------------------------- */
 
-/* sum/count/min/max_over_time of a selector whose every window is whole
+enum { RU_SUM, RU_COUNT, RU_MIN, RU_MAX, RU_AVG, RU_PRESENT, RU_LAST };
+
+static int rollup_kind(const char *name)
+{
+    static const char *const names[] = { "sum_over_time", "count_over_time", "min_over_time",
+                                         "max_over_time", "avg_over_time",   "present_over_time",
+                                         "last_over_time" };
+    for (int k = 0; k < 7; k++)
+        if (is(name, names[k])) return k;
+    return -1;
+}
+
+/* sum/count/min/max/avg/present/last_over_time of a selector whose every window is whole
  * rollup intervals (range and window ends on multiples of 1h or 5m) read
  * the store's rollup points instead of raw samples: the same answer from a
  * handful of points per window.  0 when the raw path must be taken. */
@@ -110,9 +122,7 @@ static int64_t rollup_resolution(pq_ev_t *ev, const char *name, const promql_nod
                                  const pq_steps_t *st)
 {
     if (!(api_read_source_caps(ev->opts->src) & API_READ_CAP_ROLLUPS)) return 0;
-    if (!is(name, "sum_over_time") && !is(name, "count_over_time") && !is(name, "min_over_time") &&
-        !is(name, "max_over_time"))
-        return 0;
+    if (rollup_kind(name) < 0) return 0;
     mat = pq_unparen(mat);
     if (mat->kind != PROMQL_MATRIX_SEL) return 0;
     const promql_node_t *vs = mat->u.matrix.vector;
@@ -134,22 +144,19 @@ static int rollup_cb(pq_ev_t *ev, void *ud, api_read_set_t *set, const tsdb_labe
                      const tsdb_rollup_point_t *p, size_t n)
 {
     range_ud_t *u = ud;
-    const char *name = u->name;
-    int sum = is(name, "sum_over_time"), cnt = is(name, "count_over_time"), mx = is(name, "max_over_time");
+    const int kind = rollup_kind(u->name);
+    double *vals = strata_arena_alloc(ev->a, u->st->n * sizeof *vals);
+    uint8_t *has = strata_arena_calloc(ev->a, u->st->n, 1);
+    if (!vals || !has) return pq_nomem(ev);
     /* A NaN (or infinities of both signs) in an interval: its min and max
-     * need not be Prometheus'; this series takes the raw path. */
-    for (size_t i = 0; i < n; i++) {
-        if (p[i].count && isnan(p[i].sum)) {
-            const tsdb_sample_t *s;
-            size_t ns;
-            int rc = pq_set_samples(ev, set, &s, &ns);
-            return rc ? rc : range_cb(ev, ud, l, nl, s, ns);
-        }
-    }
+     * need not be Prometheus'; and an avg whose sum overflows is Prometheus'
+     * incremental mean: such a series takes the raw path. */
+    int raw = 0;
+    for (size_t i = 0; i < n && !raw; i++) raw = p[i].count && isnan(p[i].sum);
     size_t lo = 0, hi = 0, idx = 0;
     int added = 0, rc = pq_check(ev);
     if (rc) return rc;
-    for (size_t i = 0; i < u->st->n; i++) {
+    for (size_t i = 0; i < u->st->n && !raw; i++) {
         int64_t t = pq_step_t(u->st, i), te = pq_win_end(&u->w, t), ts = te - u->w.range;
         while (hi < n && p[hi].t <= te) hi++;
         while (lo < n && p[lo].t <= ts) lo++;
@@ -157,24 +164,43 @@ static int rollup_cb(pq_ev_t *ev, void *ud, api_read_set_t *set, const tsdb_labe
         uint64_t count = 0;
         for (size_t j = lo; j < hi; j++) {
             if (!p[j].count) continue; /* only stale markers */
-            if (sum)
+            if (kind == RU_SUM || kind == RU_AVG)
                 pq_kahan(p[j].sum, &v, &c);
-            else if (!cnt && (!count || (mx ? p[j].max > v : p[j].min < v)))
-                v = mx ? p[j].max : p[j].min;
+            else if ((kind == RU_MIN || kind == RU_MAX) &&
+                     (!count || (kind == RU_MAX ? p[j].max > v : p[j].min < v)))
+                v = kind == RU_MAX ? p[j].max : p[j].min;
+            else if (kind == RU_LAST)
+                v = p[j].last;
             count += p[j].count;
         }
         if (!count) continue;
-        if (sum) v += c;
-        if (cnt) v = (double)count;
+        if (kind == RU_SUM || kind == RU_AVG) v += c;
+        if (kind == RU_AVG) {
+            if (isinf(v)) raw = 1;
+            v /= (double)count;
+        }
+        if (kind == RU_COUNT) v = (double)count;
+        if (kind == RU_PRESENT) v = 1;
+        vals[i] = v;
+        has[i] = 1;
+    }
+    if (raw) {
+        const tsdb_sample_t *s;
+        size_t ns;
+        rc = pq_set_samples(ev, set, &s, &ns);
+        return rc ? rc : range_cb(ev, ud, l, nl, s, ns);
+    }
+    for (size_t i = 0; i < u->st->n; i++) {
+        if (!has[i]) continue;
         if (!added) {
-            size_t nl2;
-            const tsdb_label_t *l2 = pq_labels_copy(ev, l, nl, "__name__", &nl2);
-            if (!l2) return pq_nomem(ev);
+            size_t nl2 = nl;
+            const tsdb_label_t *l2 = l;
+            if (!u->keep_name && !(l2 = pq_labels_copy(ev, l, nl, "__name__", &nl2))) return pq_nomem(ev);
             if ((rc = pq_mat_find_or_add(ev, u->out, l2, nl2, &idx)) != 0) return rc;
             if ((rc = pq_reserve(ev, &u->out->s[idx], u->st->n - i)) != 0) return rc;
             added = 1;
         }
-        if ((rc = pq_push(ev, &u->out->s[idx], t, v)) != 0) return rc;
+        if ((rc = pq_push(ev, &u->out->s[idx], pq_step_t(u->st, i), vals[i])) != 0) return rc;
     }
     return 0;
 }
