@@ -930,6 +930,11 @@ static void test_parsed_queries(void **state)
                         "gauge{inst=\"2\",job=\"a\"} 50;gauge{inst=\"1\",job=\"a\"} 5;");
     assert_string_equal(PQ("quantile(0.75, gauge)", 300), "{} 27.5;");
     assert_string_equal(PQ("count_values(\"v\", gauge{job=\"a\"})", 0), "{v=\"0\"} 2;");
+    /* the value label as Go's FormatFloat(v, 'f', -1): never an exponent */
+    assert_string_equal(PQ("count_values(\"v\", gauge{job=\"a\",inst=\"1\"} * 1e21)", 300),
+                        "{v=\"5000000000000000000000\"} 1;");
+    assert_string_equal(PQ("count_values(\"v\", gauge{job=\"b\"} * 1e-7)", 300), "{v=\"0.0000003\"} 1;");
+    assert_string_equal(PQ("count_values(\"v\", -gauge{job=\"b\"} / 0)", 300), "{v=\"-Inf\"} 1;");
     assert_string_equal(PQ("sum_over_time(gauge{job=\"a\",inst=\"1\"}[5m:2m] offset 1m)", 600),
                         "{inst=\"1\",job=\"a\"} 14;");
     assert_string_equal(PQ("max_over_time(sum_over_time(gauge{job=\"a\",inst=\"1\"}[2m:1m])[4m:2m])", 600),
