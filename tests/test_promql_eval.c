@@ -956,6 +956,11 @@ static void test_parsed_queries(void **state)
     assert_string_equal(
         PQ("label_replace(gauge{job=\"a\",inst=\"1\"}, \"x\", \"$1\", \"job\", \"(.)\")", 300),
         "gauge{inst=\"1\",job=\"a\",x=\"a\"} 5;");
+    /* named groups, after a (?:...) that became a POSIX group */
+    assert_string_equal(PQ("label_replace(gauge{job=\"a\",inst=\"1\"}, \"x\", \"${who}-$who-$2\", \"job\", "
+                           "\"(?:x|(?P<who>a))(.*)\")",
+                           300),
+                        "gauge{inst=\"1\",job=\"a\",x=\"a-a-\"} 5;");
     assert_string_equal(
         PQ("label_join(gauge{job=\"a\"}, \"id\", \"/\", \"job\", \"inst\")", 300),
         "gauge{id=\"a/1\",inst=\"1\",job=\"a\"} 5;gauge{id=\"a/2\",inst=\"2\",job=\"a\"} 50;");
