@@ -76,6 +76,18 @@ static void test_selectors(void **state)
     assert_matcher(n, 0, "__name__", TSDB_MATCH_RE, "a|b");
 
     /* keywords are metric names where an expression starts */
+    /* Prometheus 3's quoted names in braces */
+    n = parse_ok(arena, "{\"foo.bar\", \"a.b\"=\"c\", x!~'y',}");
+    assert_null(n->u.sel.name);
+    assert_int_equal(n->u.sel.nmatchers, 3);
+    assert_matcher(n, 0, "__name__", TSDB_MATCH_EQ, "foo.bar");
+    assert_matcher(n, 1, "a.b", TSDB_MATCH_EQ, "c");
+    assert_matcher(n, 2, "x", TSDB_MATCH_NRE, "y");
+    assert_string_equal(promql_print(n, arena), "{\"a.b\"=\"c\",__name__=\"foo.bar\",x!~\"y\"}");
+    n = parse_ok(arena, "{\"up\"}");
+    assert_int_equal(n->u.sel.nmatchers, 1);
+    assert_matcher(n, 0, "__name__", TSDB_MATCH_EQ, "up");
+
     n = parse_ok(arena, "sum");
     assert_int_equal(n->kind, PROMQL_VECTOR_SEL);
     assert_string_equal(n->u.sel.name, "sum");
@@ -696,10 +708,9 @@ static const struct {
     { "foo or on() 1", "1:1: parse error: set operator \"or\" not allowed in binary scalar expression" },
     { "1 unless 2", "1:1: parse error: set operator \"unless\" not allowed in binary scalar expression" },
     { "time() and time()", "1:1: parse error: set operator \"and\" not allowed in binary scalar expression" },
-    { "foo{\"bar\"}",
-      "1:5: parse error: unexpected string \"\\\"bar\\\"\" in label matching, expected identifier or \"}\"" },
-    { "{\"foo\", a=\"b\"}",
-      "1:2: parse error: unexpected string \"\\\"foo\\\"\" in label matching, expected identifier or \"}\"" },
+    /* Prometheus 3 reads a quoted name in braces as the metric name (2.42: unexpected string) */
+    { "foo{\"bar\"}", "1:1: parse error: metric name must not be set twice: \"foo\" or \"bar\"" },
+    { "{\"\"}", "1:1: parse error: vector selector must contain at least one non-empty matcher" },
     { "group_left", "1:1: parse error: unexpected <group_left>" },
     { "on(a)", "1:1: parse error: unexpected <on>" },
     { "bool", "1:1: parse error: unexpected <bool>" },

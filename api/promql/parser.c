@@ -605,9 +605,22 @@ static promql_node_t *parse_selector(parser_t *p, int has_name)
         advance(p);
         for (;;) {
             if (p->tok.type == PROMQL_T_RBRACE) break;
-            if (p->tok.type != PROMQL_T_IDENT) unexpected(p, "label matching", "identifier or \"}\"");
-            const char *lname = dup_text(p, p->in + p->tok.start, (size_t)(p->tok.end - p->tok.start));
-            advance(p);
+            const char *lname;
+            if (p->tok.type == PROMQL_T_STRING) {
+                /* Prometheus 3: a quoted name, {"metric.name", "label.name"="v"} */
+                lname = unquote(p, &p->tok);
+                advance(p);
+                if (p->tok.type == PROMQL_T_COMMA || p->tok.type == PROMQL_T_RBRACE) {
+                    add_matcher(p, n, "__name__", lname, TSDB_MATCH_EQ);
+                    if (p->tok.type == PROMQL_T_RBRACE) break;
+                    advance(p);
+                    continue;
+                }
+            } else {
+                if (p->tok.type != PROMQL_T_IDENT) unexpected(p, "label matching", "identifier or \"}\"");
+                lname = dup_text(p, p->in + p->tok.start, (size_t)(p->tok.end - p->tok.start));
+                advance(p);
+            }
             int type;
             switch (p->tok.type) {
             case PROMQL_T_EQL: type = TSDB_MATCH_EQ; break;

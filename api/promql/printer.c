@@ -134,6 +134,15 @@ static void put_labels(strata_buf_t *b, const promql_labels_t *l)
     strata_buf_put(b, ")", 1);
 }
 
+static int is_label_name(const char *s)
+{
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -161,7 +170,10 @@ static void put_selector(strata_buf_t *b, const promql_node_t *n, strata_arena_t
             continue;
         strata_buf_t one;
         strata_buf_init(&one, arena, 32);
-        strata_buf_puts(&one, m->name);
+        if (is_label_name(m->name))
+            strata_buf_puts(&one, m->name);
+        else /* Prometheus 3's quoted form, {"label.name"="v"} */
+            promql_go_quote(&one, m->name, strlen(m->name), 0);
         strata_buf_puts(&one, (unsigned)m->type < 4 ? ops[m->type] : "=");
         promql_go_quote(&one, m->value, strlen(m->value), 0);
         if (one.failed || !one.data) {
