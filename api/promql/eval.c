@@ -508,9 +508,10 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
         pq_val_t v;
         if ((rc = pq_eval(ev, n->u.subquery.expr, &inner, &v)) != 0) return rc;
         if (v.type == PROMQL_TYPE_SCALAR) {
-            /* a scalar subquery (vector(1)[5m:] style needs a vector, but
-             * time()[5m:] is a parse error in Prometheus; keep it simple) */
-            return pq_fail(ev, STRATA_EINVAL, "subquery of a scalar is not supported");
+            /* the parser refuses it as Prometheus does ("subquery is only
+             * allowed on instant vector"); a hand-built tree gets the same */
+            return pq_fail(ev, STRATA_EINVAL,
+                           "subquery is only allowed on instant vector, got scalar instead");
         }
         for (size_t i = 0; i < v.m.n; i++)
             if ((rc = cb(ev, ud, v.m.s[i].labels, v.m.s[i].nl, v.m.s[i].pts, v.m.s[i].n)) != 0) return rc;
