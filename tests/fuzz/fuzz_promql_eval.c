@@ -14,6 +14,7 @@
  *   - no label set holds the tenant label, and tenant 2's values (1000 and
  *     up) never appear in a selector's answer.
  */
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,21 @@
 
 static tsdb_t *db;
 static api_read_source_t *src;
+static char *store_dir;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The store goes with the process (libFuzzer exits through exit()). */
+static void close_store(void)
+{
+    api_read_source_free(src);
+    tsdb_close(db);
+    if (store_dir) nftw(store_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void put(const char *tenant, const char *name, const char *k, const char *v, const tsdb_sample_t *s,
                 size_t n)
@@ -47,11 +63,12 @@ static void open_store(void)
     if (!dir) abort();
     tsdb_options_t o;
     tsdb_options_init(&o);
-    o.dir = strdup(dir);
+    o.dir = store_dir = strdup(dir);
     o.background = 0;
     o.fsync = TSDB_FSYNC_NEVER;
     o.retention_ms = 0;
     if (tsdb_open(&o, &db) || api_read_source_tsdb(db, &src)) abort();
+    atexit(close_store);
     tsdb_sample_t s[61];
     for (int i = 0; i <= 60; i++) s[i] = (tsdb_sample_t){ T0 + i * 10000, i % 7 };
     put("1", "gauge", "job", "a", s, 61);
