@@ -102,16 +102,41 @@ static int range_cb(pq_ev_t *ev, void *ud, const tsdb_label_t *l, size_t nl, con
 
 /* ---- range functions over rollups ---------------------------------------------------- */
 
-enum { RU_SUM, RU_COUNT, RU_MIN, RU_MAX, RU_AVG, RU_PRESENT, RU_LAST };
+enum { RU_SUM, RU_COUNT, RU_MIN, RU_MAX, RU_AVG, RU_PRESENT, RU_LAST, RU_RATE, RU_INCREASE, RU_DELTA };
 
 static int rollup_kind(const char *name)
 {
-    static const char *const names[] = { "sum_over_time", "count_over_time", "min_over_time",
-                                         "max_over_time", "avg_over_time",   "present_over_time",
-                                         "last_over_time" };
-    for (int k = 0; k < 7; k++)
+    static const char *const names[] = {
+        "sum_over_time",     "count_over_time", "min_over_time", "max_over_time", "avg_over_time",
+        "present_over_time", "last_over_time",  "rate",          "increase",      "delta"
+    };
+    for (int k = 0; k < 10; k++)
         if (is(name, names[k])) return k;
     return -1;
+}
+
+/* Prometheus' extrapolatedRate from what a window's rollup points keep: its
+ * first and last samples, their count and the counter-corrected rise.  The
+ * same steps as the rate kernel's (funcs_range.c) over raw samples;
+ * tests/test_promql_eval.c holds both to the same answers. */
+static int rollup_rate(double result, int64_t first_t, double first, int64_t last_t, uint64_t n, int64_t rs,
+                       int64_t re, int counter, int rate, double *out)
+{
+    if (n < 2) return 0;
+    double to_start = (double)(first_t - rs) / 1000, to_end = (double)(re - last_t) / 1000;
+    double sampled = (double)(last_t - first_t) / 1000, avg = sampled / (double)(n - 1),
+           threshold = avg * 1.1;
+    if (to_start >= threshold) to_start = avg / 2;
+    if (counter) {
+        double to_zero = to_start;
+        if (result > 0 && first >= 0) to_zero = sampled * (first / result);
+        if (to_zero < to_start) to_start = to_zero;
+    }
+    if (to_end >= threshold) to_end = avg / 2;
+    double factor = (sampled + to_start + to_end) / sampled;
+    if (rate) factor /= (double)(re - rs) / 1000;
+    *out = result * factor;
+    return 1;
 }
 
 /* sum/count/min/max/avg/present/last_over_time of a selector whose every window is whole
@@ -133,7 +158,10 @@ static int64_t rollup_resolution(pq_ev_t *ev, const char *name, const promql_nod
         return 0; /* the raw path refuses it */
     int64_t end0 = pq_at_time(ev, vs->u.sel.at, vs->u.sel.at_ms, st->start) - vs->u.sel.offset_ms;
     static const int64_t res[] = { TSDB_ROLLUP_1H, TSDB_ROLLUP_5M };
-    for (size_t i = 0; i < 2; i++) {
+    /* rate, increase and delta need the rises inside each interval, which
+     * only 1h points keep (inner_increase) */
+    size_t nres = rollup_kind(name) >= RU_RATE ? 1 : 2;
+    for (size_t i = 0; i < nres; i++) {
         int64_t R = res[i];
         if (r >= R && r % R == 0 && end0 % R == 0 && (fixed || st->n == 1 || st->step % R == 0)) return R;
     }
@@ -160,10 +188,17 @@ static int rollup_cb(pq_ev_t *ev, void *ud, api_read_set_t *set, const tsdb_labe
         int64_t t = pq_step_t(u->st, i), te = pq_win_end(&u->w, t), ts = te - u->w.range;
         while (hi < n && p[hi].t <= te) hi++;
         while (lo < n && p[lo].t <= ts) lo++;
-        double v = 0, c = 0;
+        double v = 0, c = 0, rise = 0;
         uint64_t count = 0;
+        const tsdb_rollup_point_t *first = NULL, *prev = NULL;
         for (size_t j = lo; j < hi; j++) {
             if (!p[j].count) continue; /* only stale markers */
+            if (!first) first = &p[j];
+            /* a counter's rises: inside each interval, and from one
+             * interval's last sample to the next one's first */
+            rise += p[j].inner_increase;
+            if (prev) rise += p[j].first >= prev->last ? p[j].first - prev->last : p[j].first;
+            prev = &p[j];
             if (kind == RU_SUM || kind == RU_AVG)
                 pq_kahan(p[j].sum, &v, &c);
             else if ((kind == RU_MIN || kind == RU_MAX) &&
@@ -181,6 +216,12 @@ static int rollup_cb(pq_ev_t *ev, void *ud, api_read_set_t *set, const tsdb_labe
         }
         if (kind == RU_COUNT) v = (double)count;
         if (kind == RU_PRESENT) v = 1;
+        if (kind >= RU_RATE) {
+            double result = kind == RU_DELTA ? prev->last - first->first : rise;
+            if (!rollup_rate(result, first->first_t, first->first, prev->last_t, count, ts, te,
+                             kind != RU_DELTA, kind == RU_RATE, &v))
+                continue;
+        }
         vals[i] = v;
         has[i] = 1;
     }
