@@ -33,7 +33,9 @@ PROTO      := $(wildcard ingest/proto/*.proto)
 PROTO_C    := $(patsubst ingest/proto/%.proto,$(GEN)/%.pb-c.c,$(PROTO))
 PROTO_H    := $(PROTO_C:.c=.h)
 INGEST_SRC := $(wildcard ingest/*.c) $(PROTO_C)
-API_SRC    := $(wildcard api/*/*.c)
+# The web console, generated from console/ (docs/console.md), is part of api/http.
+CONSOLE_C  := $(GEN)/console_assets.c
+API_SRC    := $(wildcard api/*/*.c) $(CONSOLE_C)
 # api/ is a folder of rooms (http, query, workloads, reports); api/main.c is the daemon.
 API_INC    := $(patsubst %/,-I%,$(sort $(dir $(wildcard api/*/*.h))))
 
@@ -65,6 +67,11 @@ deps:
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: ingest/proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --proto_path=ingest/proto --c_out=$(GEN) $<
+
+# The console's files as a C table: npm ci when the lock changed, then console/build.mjs.
+$(CONSOLE_C): tools/console_build.sh console/build.mjs console/package.json console/package-lock.json \
+              $(wildcard console/src/*)
+	@sh tools/console_build.sh $@
 
 # Generated headers must exist before anything that may include them compiles.
 $(BUILD)/obj/%.o: %.c | $(PROTO_H)
@@ -101,6 +108,7 @@ run: deps all
 
 test: deps
 	$(MAKE) all
+	@sh tools/console_build.sh --npm
 	sh tests/run_tests.sh $(BUILD)
 
 # The C files git knows of (fuzz corpora are data).
@@ -117,6 +125,7 @@ lint: deps
 # Same tests, instrumented.  Timing-free tests only, so slower code is fine.
 check: deps lint
 	$(MAKE) BUILD=build/san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	@sh tools/console_build.sh --npm
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  sh tests/run_tests.sh build/san
 

@@ -20,6 +20,7 @@
 #include "housekeeping.h"
 #include "registry.h"
 #include "routes_admin.h"
+#include "routes_console.h"
 #include "routes_metrics.h"
 #include "routes_reports.h"
 #include "routes_telemetry.h"
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
     routes[nroutes++] = api_metrics_route(&metrics_http);
     nroutes += api_workloads_routes(reg, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
     nroutes += api_reports_routes(&reports, routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
+    nroutes += api_console_routes(routes + nroutes, sizeof routes / sizeof routes[0] - nroutes);
 
     api_server_config_t sc = {
         .listen = c.listen,

@@ -63,6 +63,7 @@ esac
 cat <<MSG
 
 strata: $URL   (Ctrl-C stops strata-load and strata)
+console: $URL/   (open it in a browser: workloads, charts, telemetry, reports)
   curl -gs '$URL/api/v1/export?match[]=DCGM_FI_DEV_GPU_UTIL' | head -c 600
   curl -gs '$URL/api/v1/export?match[]=runai_workload_info'
   curl -s '$URL/api/v1/workloads'
