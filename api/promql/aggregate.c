@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest.h"
 #include "promql_funcs.h"
 #include "strata_fmt.h"
 
@@ -226,10 +227,8 @@ int pq_eval_aggregate(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st,
         pq_val_t pv;
         if ((rc = pq_eval(ev, n->u.agg.param, st, &pv)) != 0) return rc;
         vlabel = pv.str;
-        int ok = vlabel && *vlabel;
-        for (const char *p = vlabel; ok && *p; p++)
-            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
-                 (p > vlabel && *p >= '0' && *p <= '9');
+        /* Prometheus 3's names: any non-empty UTF-8 */
+        int ok = vlabel && *vlabel && ingest_valid_utf8(vlabel, strlen(vlabel));
         if (!ok) return pq_fail(ev, STRATA_EEXEC, "invalid label name \"%s\"", vlabel ? vlabel : "");
     } else if (n->u.agg.param) {
         if ((rc = pq_eval_scalar(ev, n->u.agg.param, st, &param)) != 0) return rc;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest.h"
 #include "promql_funcs.h"
 
 static int is(const char *a, const char *b) { return strcmp(a, b) == 0; }
@@ -480,16 +481,9 @@ static int eval_sort(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, 
 
 /* ---- label_replace / label_join ------------------------------------------------------- */
 
-static int valid_label_name(const char *s)
-{
-    if (!*s) return 0;
-    for (const char *p = s; *p; p++) {
-        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
-                 (p > s && *p >= '0' && *p <= '9');
-        if (!ok) return 0;
-    }
-    return 1;
-}
+/* Prometheus 3's label names: any non-empty UTF-8 (its UTF-8 name scheme;
+ * the parser reads quoted names as well). */
+static int valid_label_name(const char *s) { return *s && ingest_valid_utf8(s, strlen(s)); }
 
 static int name_char(char c)
 {
