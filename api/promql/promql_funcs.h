@@ -106,18 +106,24 @@ double promql_bucket_quantile_fixed(double phi, promql_bucket_t *buckets, size_t
  *   - a repeated non-ASCII character is grouped so the whole character
  *     repeats; `.` and negated classes (\D [^a] ...) match one character,
  *     ASCII or a UTF-8 sequence, through a group, except under * where
- *     matching bytes gives the same answer (".*" stays ".*").
+ *     matching bytes gives the same answer (".*" stays ".*"), also under
+ *     {n,m} (".{2}" does not match "\xc3\xa9");
+ *   - non-greedy *? +? ?? {n,m}? and (?U) become greedy (fully anchored,
+ *     the same strings match) unless a groups map is given and the pattern
+ *     captures: RE2 would capture other text, so that is refused;
+ *   - \p{Han} \P{Han} \p{^Han} (Go 1.20's table, Unicode 13) as exact
+ *     UTF-8 byte sequences, \p{Any}.
  * Refused with STRATA_EBADREGEX and a reason in why: what RE2 accepts but
- * POSIX cannot say (non-greedy *? +? ?? {n,m}?, \pL / \p{Greek}, (?m)
+ * POSIX cannot say here (other Unicode classes: \pL, \p{Lu}, \pN have
+ * hundreds of ranges, several KB exactly; \p inside []; (?m)
  * with ^ or $, non-ASCII characters inside [], repeating ^ $ \b), what is
  * not RE2 (unbalanced parentheses or brackets, a** and other stacked
  * repetition, * with nothing before it, {1001}, backreferences \1,
  * lookaround, bad escapes, invalid UTF-8), a NUL, and what
  * tsdb_regex_check refuses as pathological, and a translation over 1024
  * bytes.  STRATA_EBUFSMALL when out is too small: 1025 bytes always do.
- * Known differences: under a bounded repetition ({2}, {1,3}) `.` and
- * negated classes match bytes, not characters ("^.{2}$" matches "é");
- * (?i) folds ASCII letters only ("(?i)é" does not match "É"). */
+ * Known difference: (?i) folds ASCII letters only ("(?i)é" does not
+ * match "É"). */
 int promql_regex_to_posix(const char *re2, char *out, size_t outcap, int *icase, char *why, size_t whycap);
 
 #define PROMQL_REGEX_MAX_GROUPS 64
