@@ -116,30 +116,6 @@ static int rollup_kind(const char *name)
     return -1;
 }
 
-/* Prometheus' extrapolatedRate from what a window's rollup points keep: its
- * first and last samples, their count and the counter-corrected rise.  The
- * same steps as the rate kernel's (funcs_range.c) over raw samples;
- * tests/test_promql_eval.c holds both to the same answers. */
-static int rollup_rate(double result, int64_t first_t, double first, int64_t last_t, uint64_t n, int64_t rs,
-                       int64_t re, int counter, int rate, double *out)
-{
-    if (n < 2) return 0;
-    double to_start = (double)(first_t - rs) / 1000, to_end = (double)(re - last_t) / 1000;
-    double sampled = (double)(last_t - first_t) / 1000, avg = sampled / (double)(n - 1),
-           threshold = avg * 1.1;
-    if (to_start >= threshold) to_start = avg / 2;
-    if (counter) {
-        double to_zero = to_start;
-        if (result > 0 && first >= 0) to_zero = sampled * (first / result);
-        if (to_zero < to_start) to_start = to_zero;
-    }
-    if (to_end >= threshold) to_end = avg / 2;
-    double factor = (sampled + to_start + to_end) / sampled;
-    if (rate) factor /= (double)(re - rs) / 1000;
-    *out = result * factor;
-    return 1;
-}
-
 /* sum/count/min/max/avg/present/last_over_time of a selector whose every window is whole
  * rollup intervals (range and window ends on multiples of 1h or 5m) read
  * the store's rollup points instead of raw samples: the same answer from a
@@ -219,8 +195,8 @@ static int rollup_cb(pq_ev_t *ev, void *ud, api_read_set_t *set, const tsdb_labe
         if (kind == RU_PRESENT) v = 1;
         if (kind >= RU_RATE) {
             double result = kind == RU_DELTA ? prev->last - first->first : rise;
-            if (!rollup_rate(result, first->first_t, first->first, prev->last_t, count, ts, te,
-                             kind != RU_DELTA, kind == RU_RATE, &v))
+            if (!promql_extrapolate_rate(result, first->first_t, first->first, prev->last_t, count, ts, te,
+                                         kind != RU_DELTA, kind == RU_RATE, &v))
                 continue;
         }
         vals[i] = v;

@@ -27,6 +27,15 @@
  * samples; rate of one sample). */
 typedef int (*promql_range_fn_t)(const tsdb_sample_t *s, size_t n, int64_t range_start_ms,
                                  int64_t range_end_ms, const double *params, double *out);
+/* The extrapolation step of rate, increase and delta (Prometheus'
+ * extrapolatedRate) from what it needs of a window: the rise `result`
+ * (counter-corrected when is_counter), the first and last samples' times,
+ * the first value and the number of samples n.  The rate kernel calls it
+ * over raw samples and the evaluator over rollup points, so both give one
+ * answer.  Returns 0 (no point) when n < 2. */
+int promql_extrapolate_rate(double result, int64_t first_t, double first, int64_t last_t, uint64_t n,
+                            int64_t range_start, int64_t range_end, int is_counter, int is_rate, double *out);
+
 /* The kernel of range function name ("rate", "sum_over_time", ...), or NULL.
  * Also "first_over_time" (Prometheus 3, experimental).  Notes for callers:
  *   - rate divides by (range_end - range_start) in seconds;
