@@ -167,12 +167,24 @@ static void test_regex_complexity_guard(void **state)
         { "((a{1,20}){1,20})", "bounded repetition of a group that repeats" },
         { "(((((x?)+)+)+)+)+", "repetition nested more than 4 deep" },
         { "(x?)+(x?)+(x?)+(x?)+(x?)+", "more than 4 repeated groups that repeat inside" },
-        { "(((x?){0,20})+++)", "bounded repetition of a group that repeats" },
+        { "(((x?){0,20})+++)", "stacked repetition operators" },
+        { "((x?)+){2}", "bounded repetition of a group that repeats" },
+        { "((x{2})y){2}", "bounded repetition of a group that repeats" },
     };
     static const char *const accepted[] = {
-        ".*",       "a|b|c",        "gpu-.*", ".*a.*b.*c.*d.*e.*f.*g.*", "(a|b|c)+(d|e)*(f?g)+",
-        "x{1,100}", "[+*?]+",       "a\\++",  "(x?)+(x?)+(x?)+(x?)+",    "(((x?)+)+)+",
-        "[]a]*",    "(a){2}(b){3}",
+        ".*",
+        "a|b|c",
+        "gpu-.*",
+        ".*a.*b.*c.*d.*e.*f.*g.*",
+        "(a|b|c)+(d|e)*(f?g)+",
+        "x{1,100}",
+        "[+*?]+",
+        "a\\++",
+        "(x?)+(x?)+(x?)+(x?)+",
+        "(((x?)+)+)+",
+        "[]a]*",
+        "(a){2}(b){3}",
+        "([0-9a-f]+-){4}0*([0-9]+)",
     };
     char why[96];
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
@@ -195,6 +207,15 @@ static void test_regex_complexity_guard(void **state)
     assert_err(tsdb_regex_check(big, why, sizeof why), STRATA_EBADREGEX);
     assert_ok(tsdb_regex_check("(abc){1,100}", why, sizeof why));
     assert_err(tsdb_regex_check("(abcd){1,100}", why, sizeof why), STRATA_EBADREGEX);
+    /* a bracket expression is one atom however long: `.` as one UTF-8
+     * character is 10 atoms and its group, 11 */
+    assert_ok(tsdb_regex_check("(.|[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf][\x80-\xbf]|"
+                               "[\xf0-\xf4][\x80-\xbf][\x80-\xbf][\x80-\xbf]){36}",
+                               why, sizeof why));
+    assert_err(tsdb_regex_check("(.|[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf][\x80-\xbf]|"
+                                "[\xf0-\xf4][\x80-\xbf][\x80-\xbf][\x80-\xbf]){37}",
+                                why, sizeof why),
+               STRATA_EBADREGEX);
     char *dir = test_tmpdir_new();
     tsdb_t *db = open_db(dir, 0, 0, 0);
     append_range(db, "__name__=r,v=x", 1000, 1000, 1, 0);

@@ -491,7 +491,7 @@ static void test_elem(void **state)
 /* The translation anchored as tsdb/index.c anchors it. */
 static int re_matches(const char *posix, const char *s)
 {
-    char anch[1200];
+    char anch[1100];
     snprintf(anch, sizeof anch, "^(%s)$", posix);
     regex_t re;
     int rc = regcomp(&re, anch, REG_EXTENDED | REG_NOSUB);
@@ -499,6 +499,16 @@ static int re_matches(const char *posix, const char *s)
     int m = regexec(&re, s, 0, NULL, 0) == 0;
     regfree(&re);
     return m;
+}
+
+/* The UTF-8 form of a code point, NUL-terminated. */
+static void utf8(unsigned cp, char *b)
+{
+    int n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    static const unsigned char lead[] = { 0, 0, 0xC0, 0xE0, 0xF0 };
+    for (int i = n - 1; i > 0; i--, cp >>= 6) b[i] = (char)(0x80 | (cp & 0x3F));
+    b[0] = (char)(n == 1 ? cp : (lead[n] | cp));
+    b[n] = 0;
 }
 
 static void test_regex_translate(void **state)
@@ -573,6 +583,23 @@ static void test_regex_translate(void **state)
         /* two one-or-more runs need two characters, not two bytes */
         { ".+[^a]+", { "ab", "\xc3\xa9\xc3\xa9" }, { "\xc3\xa9", "a" } },
         { "[^a]*.*x", { "\xc3\xa9x", "x" }, { "\xc3\xa9" } },
+        /* lazy quantifiers: anchored, the same strings as greedy ones */
+        { "train.+?0", { "train-llm-0", "trainx0" }, { "train0", "train-llm-1" } },
+        { "(?U)a+b*?", { "aaa", "abb" }, { "b" } },
+        /* bounded repetition of `.` counts characters */
+        { ".{9}",
+          { "train-llm", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" },
+          { "abcdefgh",
+            "\xc3\xa9"
+            "abcdefg",
+            "train-llm-0" } },
+        { ".{2,5}-.*", { "ab-c", "batch-9", "\xc3\xa9\xc3\xa9-x" }, { "a-b", "abcdef-x", "\xc3\xa9-x" } },
+        /* Unicode classes with an exact UTF-8 form */
+        { "\\p{Han}+",
+          { "\xe6\xb8\xac\xe8\xa9\xa6", "\xe3\x80\x85", "\xf0\xa0\x80\x80" },
+          { "a", "\xc3\xa9", "\xe3\x80\x86", "" } },
+        { "\\P{Han}|\\p{^Han}x", { "a", "\xc3\xa9", "\n", "\xe3\x80\x86x" }, { "\xe6\xb8\xac", "", "ab" } },
+        { "\\p{Any}\\P{Any}?", { "\xc3\xa9", "\n" }, { "", "ab" } },
         { "a[^\\d\\D]?b",
           { "ab" },
           { "axb", "a1b",
@@ -582,15 +609,16 @@ static void test_regex_translate(void **state)
     char out[512], why[200];
     for (size_t i = 0; i < N(cases); i++) {
         int icase = -1;
-        int rc = promql_regex_to_posix(cases[i].re2, out, sizeof out, &icase, why, sizeof why);
-        if (rc != 0) fail_msg("%s refused: %s", cases[i].re2, why);
+        char wide[1025]; /* what the store takes: \P{Han} is about 500 bytes */
+        int rc = promql_regex_to_posix(cases[i].re2, wide, sizeof wide, &icase, why, sizeof why);
+        if (rc != 0) fail_msg("%s refused (%d): %s", cases[i].re2, rc, why);
         assert_int_equal(icase, 0);
         for (size_t j = 0; j < 4 && cases[i].yes[j]; j++)
-            if (!re_matches(out, cases[i].yes[j]))
-                fail_msg("%s (-> %s) must match \"%s\"", cases[i].re2, out, cases[i].yes[j]);
+            if (!re_matches(wide, cases[i].yes[j]))
+                fail_msg("%s (-> %s) must match \"%s\"", cases[i].re2, wide, cases[i].yes[j]);
         for (size_t j = 0; j < 4 && cases[i].no[j]; j++)
-            if (re_matches(out, cases[i].no[j]))
-                fail_msg("%s (-> %s) must not match \"%s\"", cases[i].re2, out, cases[i].no[j]);
+            if (re_matches(wide, cases[i].no[j]))
+                fail_msg("%s (-> %s) must not match \"%s\"", cases[i].re2, wide, cases[i].no[j]);
     }
 
     /* Exact output for a few: escapes, classes, case folding. */
@@ -627,12 +655,80 @@ static void test_regex_translate(void **state)
     assert_int_equal(g.name_len[1], 4);
     assert_memory_equal(pat + g.name_off[1], "name", 4);
 
+    /* Captures through the anchored translation, as label_replace takes
+     * them: RE2 group i is POSIX group posix[i - 1] + 1 under "^(...)$". */
+    static const struct {
+        const char *re2, *s, *want; /* RE2's $1 */
+    } caps[] = {
+        { "GPU-(?:[0-9a-f]+-){4}0*(\\d+)", "GPU-0a1b2c3d-0000-4000-8000-000000000005", "5" },
+        { "GPU-(?:[0-9a-f]+-){4}0*(\\d+)", "GPU-0a1b2c3d-0000-4000-8000-000000000000", "0" },
+        { "GPU-(?:[0-9a-f]+-){4}0*(\\d+)", "GPU-0a1b2c3d-0000-4000-8000-000000000120", "120" },
+        { ".*(\\p{Han}+)", "NVIDIA H100 \xc3\xa9t\xc3\xa9 \xe6\xb8\xac\xe8\xa9\xa6", "\xe8\xa9\xa6" },
+        { "NVIDIA (\\P{Han}+) .*", "NVIDIA H100 \xc3\xa9t\xc3\xa9 \xe6\xb8\xac", "H100 \xc3\xa9t\xc3\xa9" },
+    };
+    for (size_t i = 0; i < N(caps); i++) {
+        assert_ok(promql_regex_translate(caps[i].re2, out, sizeof out, &g, why, sizeof why));
+        char anch[1200];
+        snprintf(anch, sizeof anch, "^(%s)$", out);
+        regex_t re;
+        assert_int_equal(regcomp(&re, anch, REG_EXTENDED), 0);
+        regmatch_t m[64];
+        if (regexec(&re, caps[i].s, 64, m, 0) != 0) fail_msg("%s must match %s", caps[i].re2, caps[i].s);
+        regfree(&re);
+        regmatch_t *c = &m[g.posix[0] + 1];
+        size_t n = strlen(caps[i].want);
+        if ((size_t)(c->rm_eo - c->rm_so) != n || memcmp(caps[i].s + c->rm_so, caps[i].want, n) != 0)
+            fail_msg("%s on %s: $1 \"%.*s\", want \"%s\"", caps[i].re2, caps[i].s, (int)(c->rm_eo - c->rm_so),
+                     caps[i].s + c->rm_so, caps[i].want);
+    }
+    /* Lazy with captures: RE2 would capture less ("(a+?)a*" takes "a"). */
+    assert_err(promql_regex_translate("(a+?)a*", out, sizeof out, &g, why, sizeof why), STRATA_EBADREGEX);
+    assert_string_equal(why,
+                        "non-greedy repetition with capture groups has no POSIX equivalent (RE2 and POSIX "
+                        "would capture different text)");
+    assert_err(promql_regex_translate("(?U)(a)*", out, sizeof out, &g, why, sizeof why), STRATA_EBADREGEX);
+    /* ...but no captures, or no map (a matcher): accepted, greedy. */
+    assert_ok(promql_regex_translate("a+?b", out, sizeof out, &g, why, sizeof why));
+    assert_string_equal(out, "a+b");
+    assert_ok(promql_regex_to_posix("(a+?)a*", out, sizeof out, NULL, why, sizeof why));
+    assert_string_equal(out, "(a+)a*");
+
+    /* \p{Han} exactly: both ends of every range of Go 1.20's table
+     * (Unicode 13) match, the code points just outside do not, and \P{Han}
+     * the other way round. */
+    static const unsigned han[][2] = {
+        { 0x2e80, 0x2e99 },   { 0x2e9b, 0x2ef3 },   { 0x2f00, 0x2fd5 },   { 0x3005, 0x3005 },
+        { 0x3007, 0x3007 },   { 0x3021, 0x3029 },   { 0x3038, 0x303b },   { 0x3400, 0x4dbf },
+        { 0x4e00, 0x9ffc },   { 0xf900, 0xfa6d },   { 0xfa70, 0xfad9 },   { 0x16ff0, 0x16ff1 },
+        { 0x20000, 0x2a6dd }, { 0x2a700, 0x2b734 }, { 0x2b740, 0x2b81d }, { 0x2b820, 0x2cea1 },
+        { 0x2ceb0, 0x2ebe0 }, { 0x2f800, 0x2fa1d }, { 0x30000, 0x3134a },
+    };
+    char han_in[1025], han_out[1025];
+    assert_ok(promql_regex_to_posix("\\p{Han}", han_in, sizeof han_in, NULL, why, sizeof why));
+    assert_ok(promql_regex_to_posix("\\P{Han}", han_out, sizeof han_out, NULL, why, sizeof why));
+    for (size_t i = 0; i < N(han); i++) {
+        unsigned probe[4] = { han[i][0], han[i][1], han[i][0] - 1, han[i][1] + 1 };
+        for (int k = 0; k < 4; k++) {
+            char u[8];
+            utf8(probe[k], u);
+            int in = k < 2;
+            if (re_matches(han_in, u) != in) fail_msg("\\p{Han} on U+%04X: want %d", probe[k], in);
+            if (re_matches(han_out, u) == in) fail_msg("\\P{Han} on U+%04X: want %d", probe[k], !in);
+        }
+    }
+    /* \P{Han} around the surrogates and at the ends of the code space. */
+    static const unsigned other[] = { 0x01,   0x7f,   0x80,   0x7ff,   0x800,
+                                      0xd7ff, 0xe000, 0xffff, 0x10000, 0x10ffff };
+    for (size_t i = 0; i < N(other); i++) {
+        char u[8];
+        utf8(other[i], u);
+        if (!re_matches(han_out, u)) fail_msg("\\P{Han} on U+%04X must match", other[i]);
+        if (re_matches(han_in, u)) fail_msg("\\p{Han} on U+%04X must not match", other[i]);
+    }
+
     static const struct {
         const char *re2, *why;
     } bad[] = {
-        { "a*?", "non-greedy repetition `*?` has no POSIX equivalent" },
-        { "a{1,2}?", "non-greedy repetition `{1,2}?` has no POSIX equivalent" },
-        { "(?U)a*", "non-greedy repetition `*` has no POSIX equivalent" },
         { "a**", "invalid nested repetition operator: `*`" },
         { "a++", "invalid nested repetition operator: `+`" },
         { "*a", "missing argument to repetition operator: `*`" },
@@ -644,8 +740,16 @@ static void test_regex_translate(void **state)
         { "[]", "missing closing ]" },
         { "[z-a]", "invalid character class range: `z-a`" },
         { "[[:foo:]]", "invalid character class range: `[:foo:]`" },
-        { "\\pL", "Unicode character classes (\\p, \\P) have no POSIX equivalent" },
-        { "[\\p{Greek}]", "Unicode character classes (\\p, \\P) have no POSIX equivalent" },
+        { "\\pL",
+          "Unicode class `\\pL` is not supported: only \\p{Han} and \\p{Any} have an exact POSIX form "
+          "here (\\pL, \\p{Lu}, \\pN need several KB)" },
+        { "\\p{Lu}+ .*", "Unicode class `\\p{Lu}` is not supported: only \\p{Han} and \\p{Any} have an exact "
+                         "POSIX form here (\\pL, \\p{Lu}, \\pN need several KB)" },
+        { "NVIDIA (\\PL+).*",
+          "Unicode class `\\PL` is not supported: only \\p{Han} and \\p{Any} have an exact "
+          "POSIX form here (\\pL, \\p{Lu}, \\pN need several KB)" },
+        { "\\p{Han", "invalid character class range: `\\p{Han`" },
+        { "[\\p{Han}]", "Unicode classes (\\p, \\P) inside [] are not supported" },
         { "(?=a)", "lookaround `(?=` is not RE2 syntax" },
         { "(?<!a)", "lookaround `(?<!` is not RE2 syntax" },
         { "(a)\\1", "invalid escape sequence: `\\1`" },

@@ -325,10 +325,12 @@ static int re_refuse(char *why, size_t cap, const char *reason)
 int tsdb_regex_check(const char *re, char *why, size_t cap)
 {
     if (strlen(re) > RE_MAX_LEN) return re_refuse(why, cap, "pattern longer than 1024 bytes");
-    int group[RE_MAX_GROUP_DEPTH]; /* deepest repetition inside each open group */
-    const char *gstart[RE_MAX_GROUP_DEPTH];
+    int group[RE_MAX_GROUP_DEPTH];   /* deepest repetition inside each open group */
+    long gatoms[RE_MAX_GROUP_DEPTH]; /* atoms seen before each open group */
+    int gbound[RE_MAX_GROUP_DEPTH];  /* whether the enclosing group had a bounded repetition so far */
     int sp = 0, cur = 0, atom = -1, after_quant = 0, nested_reps = 0;
-    long atom_width = 1, repeat_total = 0;
+    int cur_bound = 0, inner_bound = 0; /* a bounded repetition in the current group, in the last atom */
+    long atom_width = 1, repeat_total = 0, atoms = 0;
     for (const char *p = re; *p; p++) {
         int c = (unsigned char)*p;
         int bound = c == '{' && ((p[1] >= '0' && p[1] <= '9') || p[1] == ',');
@@ -351,7 +353,13 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
                 repeat_total += most * atom_width;
                 if (repeat_total > RE_MAX_REPEAT_TOTAL)
                     return re_refuse(why, cap, "bounded repetitions add up to more than 400");
-                if (atom > 0) return re_refuse(why, cap, "bounded repetition of a group that repeats");
+                /* A group repeating one level inside, as "([0-9a-f]+-){4}"
+                 * in a UUID, costs regcomp little (measured: "(a*a*){100}"
+                 * 20 ms); a bound over a bound multiplies the copies and
+                 * "((a*)*){20}" took 6 s, so those stay refused. */
+                if (atom > 1 || inner_bound)
+                    return re_refuse(why, cap, "bounded repetition of a group that repeats");
+                cur_bound = 1;
                 p = *q == '}' ? q : q - 1;
             }
             int depth = (atom < 0 ? 0 : atom) + 1;
@@ -365,9 +373,11 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
         }
         after_quant = 0;
         atom_width = 1;
+        if (c != ')') inner_bound = 0;
         if (c == '\\' && p[1]) {
             p++;
             atom = 0;
+            atoms++;
         } else if (c == '[') { /* a bracket expression is one atom; ']' first is literal */
             const char *q = p + 1;
             if (*q == '^') q++;
@@ -376,15 +386,22 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
             if (!*q) return 0; /* unterminated: regcomp reports it */
             p = q;
             atom = 0;
+            atoms++;
         } else if (c == '(') {
             if (sp == RE_MAX_GROUP_DEPTH) return re_refuse(why, cap, "groups nested more than 32 deep");
-            gstart[sp] = p;
+            gatoms[sp] = atoms;
+            gbound[sp] = cur_bound;
+            cur_bound = 0;
             group[sp++] = cur;
             cur = 0;
             atom = -1;
         } else if (c == ')') {
             int inner = cur;
-            if (sp) atom_width = (long)(p - gstart[sp - 1]); /* its characters, a bound on its atoms */
+            /* Its atoms (a bracket expression is one however long: the
+             * UTF-8 alternatives of `.` are 10 atoms, not 70 bytes). */
+            if (sp) atom_width = atoms - gatoms[sp - 1] + 1; /* and the group's own node */
+            inner_bound = cur_bound;
+            if (sp) cur_bound |= gbound[sp - 1];
             cur = sp ? group[--sp] : 0;
             if (inner > cur) cur = inner;
             atom = inner;
@@ -392,6 +409,7 @@ int tsdb_regex_check(const char *re, char *why, size_t cap)
             atom = -1;
         } else {
             atom = 0;
+            atoms++;
         }
     }
     return 0;

@@ -41,6 +41,28 @@ static void ksum_inc(double inc, double *sum, double *c)
  * interval first and then takes a nearer zero point; 2.x took the zero
  * point first and capped only what was still beyond 1.1 intervals, so a
  * zero point between 0.5 and 1.1 intervals away counts there, not here. */
+int promql_extrapolate_rate(double result, int64_t first_t, double first, int64_t last_t, uint64_t n,
+                            int64_t range_start, int64_t range_end, int is_counter, int is_rate, double *out)
+{
+    if (n < 2) return 0;
+    double to_start = (double)(first_t - range_start) / 1000;
+    double to_end = (double)(range_end - last_t) / 1000;
+    double sampled = (double)(last_t - first_t) / 1000;
+    double avg = sampled / (double)(n - 1);
+    double threshold = avg * 1.1;
+    if (to_start >= threshold) to_start = avg / 2;
+    if (is_counter) {
+        double to_zero = to_start;
+        if (result > 0 && first >= 0) to_zero = sampled * (first / result);
+        if (to_zero < to_start) to_start = to_zero;
+    }
+    if (to_end >= threshold) to_end = avg / 2;
+    double factor = (sampled + to_start + to_end) / sampled;
+    if (is_rate) factor /= (double)(range_end - range_start) / 1000;
+    *out = result * factor;
+    return 1;
+}
+
 static int extrapolated_rate(const tsdb_sample_t *s, size_t n, int64_t range_start, int64_t range_end,
                              int is_counter, int is_rate, double *out)
 {
@@ -49,22 +71,8 @@ static int extrapolated_rate(const tsdb_sample_t *s, size_t n, int64_t range_sta
     if (is_counter)
         for (size_t i = 1; i < n; i++)
             if (s[i].v < s[i - 1].v) result += s[i - 1].v;
-    double to_start = (double)(s[0].t - range_start) / 1000;
-    double to_end = (double)(range_end - s[n - 1].t) / 1000;
-    double sampled = (double)(s[n - 1].t - s[0].t) / 1000;
-    double avg = sampled / (double)(n - 1);
-    double threshold = avg * 1.1;
-    if (to_start >= threshold) to_start = avg / 2;
-    if (is_counter) {
-        double to_zero = to_start;
-        if (result > 0 && s[0].v >= 0) to_zero = sampled * (s[0].v / result);
-        if (to_zero < to_start) to_start = to_zero;
-    }
-    if (to_end >= threshold) to_end = avg / 2;
-    double factor = (sampled + to_start + to_end) / sampled;
-    if (is_rate) factor /= (double)(range_end - range_start) / 1000;
-    *out = result * factor;
-    return 1;
+    return promql_extrapolate_rate(result, s[0].t, s[0].v, s[n - 1].t, n, range_start, range_end, is_counter,
+                                   is_rate, out);
 }
 
 static int k_rate(const tsdb_sample_t *s, size_t n, int64_t a, int64_t b, const double *p, double *out)

@@ -27,6 +27,15 @@
  * samples; rate of one sample). */
 typedef int (*promql_range_fn_t)(const tsdb_sample_t *s, size_t n, int64_t range_start_ms,
                                  int64_t range_end_ms, const double *params, double *out);
+/* The extrapolation step of rate, increase and delta (Prometheus'
+ * extrapolatedRate) from what it needs of a window: the rise `result`
+ * (counter-corrected when is_counter), the first and last samples' times,
+ * the first value and the number of samples n.  The rate kernel calls it
+ * over raw samples and the evaluator over rollup points, so both give one
+ * answer.  Returns 0 (no point) when n < 2. */
+int promql_extrapolate_rate(double result, int64_t first_t, double first, int64_t last_t, uint64_t n,
+                            int64_t range_start, int64_t range_end, int is_counter, int is_rate, double *out);
+
 /* The kernel of range function name ("rate", "sum_over_time", ...), or NULL.
  * Also "first_over_time" (Prometheus 3, experimental).  Notes for callers:
  *   - rate divides by (range_end - range_start) in seconds;
@@ -106,18 +115,24 @@ double promql_bucket_quantile_fixed(double phi, promql_bucket_t *buckets, size_t
  *   - a repeated non-ASCII character is grouped so the whole character
  *     repeats; `.` and negated classes (\D [^a] ...) match one character,
  *     ASCII or a UTF-8 sequence, through a group, except under * where
- *     matching bytes gives the same answer (".*" stays ".*").
+ *     matching bytes gives the same answer (".*" stays ".*"), also under
+ *     {n,m} (".{2}" does not match "\xc3\xa9");
+ *   - non-greedy *? +? ?? {n,m}? and (?U) become greedy (fully anchored,
+ *     the same strings match) unless a groups map is given and the pattern
+ *     captures: RE2 would capture other text, so that is refused;
+ *   - \p{Han} \P{Han} \p{^Han} (Go 1.20's table, Unicode 13) as exact
+ *     UTF-8 byte sequences, \p{Any}.
  * Refused with STRATA_EBADREGEX and a reason in why: what RE2 accepts but
- * POSIX cannot say (non-greedy *? +? ?? {n,m}?, \pL / \p{Greek}, (?m)
+ * POSIX cannot say here (other Unicode classes: \pL, \p{Lu}, \pN have
+ * hundreds of ranges, several KB exactly; \p inside []; (?m)
  * with ^ or $, non-ASCII characters inside [], repeating ^ $ \b), what is
  * not RE2 (unbalanced parentheses or brackets, a** and other stacked
  * repetition, * with nothing before it, {1001}, backreferences \1,
  * lookaround, bad escapes, invalid UTF-8), a NUL, and what
  * tsdb_regex_check refuses as pathological, and a translation over 1024
  * bytes.  STRATA_EBUFSMALL when out is too small: 1025 bytes always do.
- * Known differences: under a bounded repetition ({2}, {1,3}) `.` and
- * negated classes match bytes, not characters ("^.{2}$" matches "é");
- * (?i) folds ASCII letters only ("(?i)é" does not match "É"). */
+ * Known difference: (?i) folds ASCII letters only ("(?i)é" does not
+ * match "É"). */
 int promql_regex_to_posix(const char *re2, char *out, size_t outcap, int *icase, char *why, size_t whycap);
 
 #define PROMQL_REGEX_MAX_GROUPS 64

@@ -52,6 +52,7 @@ typedef struct rx {
     int atom_multibyte; /* a UTF-8 literal of several bytes: one rune to RE2 */
     int atom_anyrune;   /* a one-byte atom standing for any character of a set */
     cset_t rune_ascii;  /* that set's ASCII members */
+    int lazy;           /* a non-greedy repetition was seen */
 } rx_t;
 
 static void cs_add(cset_t *s, int c) { s->bit[c >> 3] |= (unsigned char)(1u << (c & 7)); }
@@ -291,7 +292,7 @@ static int class_char(rx_t *r, int *out)
     if (*r->p == '\\') {
         r->p++;
         if (*r->p == 'p' || *r->p == 'P')
-            return refuse(r, "Unicode character classes (\\p, \\P) have no POSIX equivalent");
+            return refuse(r, "Unicode classes (\\p, \\P) inside [] are not supported");
         int rc = parse_escape(r, &cp);
         if (rc) return rc;
     } else {
@@ -430,6 +431,127 @@ static void expand_rune(rx_t *r)
     put(r, multi, sizeof multi - 1);
 }
 
+/* The Han script as Go 1.20's unicode.Han (Unicode 13.0.0), the tables
+ * Prometheus 2.42 was built with: code point ranges, inclusive. */
+static const unsigned han_ranges[][2] = {
+    { 0x2e80, 0x2e99 },   { 0x2e9b, 0x2ef3 },   { 0x2f00, 0x2fd5 },   { 0x3005, 0x3005 },
+    { 0x3007, 0x3007 },   { 0x3021, 0x3029 },   { 0x3038, 0x303b },   { 0x3400, 0x4dbf },
+    { 0x4e00, 0x9ffc },   { 0xf900, 0xfa6d },   { 0xfa70, 0xfad9 },   { 0x16ff0, 0x16ff1 },
+    { 0x20000, 0x2a6dd }, { 0x2a700, 0x2b734 }, { 0x2b740, 0x2b81d }, { 0x2b820, 0x2cea1 },
+    { 0x2ceb0, 0x2ebe0 }, { 0x2f800, 0x2fa1d }, { 0x30000, 0x3134a },
+};
+
+static void put_byte_range(rx_t *r, unsigned lo, unsigned hi)
+{
+    if (lo == hi) {
+        putc_(r, (char)lo); /* bytes >= 0x80 are never special to POSIX */
+        return;
+    }
+    char b[5] = { '[', (char)lo, '-', (char)hi, ']' };
+    put(r, b, 5);
+}
+
+/* The code points lo..hi (no surrogates, all >= 0x80) as alternatives of
+ * UTF-8 byte ranges, each a product of one range per byte: split where the
+ * encoded length changes, then where a continuation byte would have to
+ * wrap (the usual UTF-8 range compilation, as RE2's own compiler does). */
+static void utf8_alts(rx_t *r, unsigned lo, unsigned hi, int *first)
+{
+    static const unsigned len_max[] = { 0x7f, 0x7ff, 0xffff };
+    for (int i = 0; i < 3; i++)
+        if (lo <= len_max[i] && hi > len_max[i]) {
+            utf8_alts(r, lo, len_max[i], first);
+            utf8_alts(r, len_max[i] + 1, hi, first);
+            return;
+        }
+    char a[4], b[4];
+    int n = utf8_encode(lo, a);
+    for (int i = 1; i < n; i++) {
+        unsigned m = (1u << (6 * i)) - 1;
+        if ((lo & ~m) != (hi & ~m)) {
+            if (lo & m) {
+                utf8_alts(r, lo, lo | m, first);
+                utf8_alts(r, (lo | m) + 1, hi, first);
+                return;
+            }
+            if ((hi & m) != m) {
+                utf8_alts(r, lo, (hi & ~m) - 1, first);
+                utf8_alts(r, hi & ~m, hi, first);
+                return;
+            }
+        }
+    }
+    utf8_encode(hi, b);
+    if (!*first) putc_(r, '|');
+    *first = 0;
+    for (int i = 0; i < n; i++) put_byte_range(r, (unsigned char)a[i], (unsigned char)b[i]);
+}
+
+/* \pX, \p{Name}, \p{^Name}, \PX; r->p is at the backslash.  Only classes
+ * whose exact UTF-8 form fits are translated: Han (19 ranges, about 450
+ * bytes) and Any.  The letter and number categories (\pL, \p{Lu}, \pN...)
+ * have hundreds of ranges, 2.8 KB for \p{Lu} alone, over the store's 1024
+ * bytes; an ASCII approximation would silently answer wrongly for other
+ * scripts, so they are refused. */
+static int unicode_class(rx_t *r)
+{
+    const char *start = r->p;
+    int neg = r->p[1] == 'P';
+    const char *name = r->p + 2;
+    size_t n;
+    if (*name == '{') {
+        const char *e = strchr(name, '}');
+        if (!e) return refuse(r, "invalid character class range: `%s`", start);
+        name++;
+        if (*name == '^') neg = !neg, name++;
+        n = (size_t)(e - name);
+        r->p = e + 1;
+    } else {
+        if (!*name || (unsigned char)*name >= 0x80)
+            return refuse(r, "invalid character class range: `%.2s`", start);
+        n = 1;
+        r->p = name + 1;
+    }
+    int len = (int)(r->p - start);
+    if (n == 3 && memcmp(name, "Any", 3) == 0) {
+        cset_t all;
+        memset(&all, 0, sizeof all);
+        if (!neg) cs_range(&all, 1, 255); /* \P{Any}: the empty class */
+        emit_set(r, &all);
+        return 0;
+    }
+    if (!(n == 3 && memcmp(name, "Han", 3) == 0))
+        return refuse(r,
+                      "Unicode class `%.*s` is not supported: only \\p{Han} and \\p{Any} have an exact POSIX "
+                      "form here (\\pL, \\p{Lu}, \\pN need several KB)",
+                      len, start);
+    begin_atom(r);
+    putc_(r, '(');
+    r->posix_groups++;
+    int first = 1;
+    size_t nr = sizeof han_ranges / sizeof han_ranges[0];
+    if (!neg) {
+        for (size_t i = 0; i < nr; i++) utf8_alts(r, han_ranges[i][0], han_ranges[i][1], &first);
+    } else {
+        /* Every other character: ASCII, then the gaps between the ranges,
+         * the surrogates left out (never valid UTF-8). */
+        put(r, "[\x01-\x7f]", 5);
+        first = 0;
+        unsigned from = 0x80;
+        for (size_t i = 0; i <= nr; i++) {
+            unsigned to = i < nr ? han_ranges[i][0] - 1 : 0x10ffff;
+            if (from <= 0xd7ff && to >= 0xe000) {
+                utf8_alts(r, from, 0xd7ff, &first);
+                from = 0xe000;
+            }
+            if (from <= to) utf8_alts(r, from, to, &first);
+            if (i < nr) from = han_ranges[i][1] + 1;
+        }
+    }
+    putc_(r, ')');
+    return 0;
+}
+
 static void fold_case(cset_t *s)
 {
     for (int c = 'a'; c <= 'z'; c++)
@@ -498,8 +620,10 @@ static int quantifier(rx_t *r, size_t qlen)
     if (r->atom == A_ASSERT)
         return refuse(r, "repetition of an empty-width assertion has no POSIX equivalent: `%.*s`", (int)qlen,
                       q);
-    int lazy = (q[qlen] == '?') != ((r->flags & F_UNGREEDY) != 0);
-    if (lazy) return refuse(r, "non-greedy repetition `%.*s` has no POSIX equivalent", (int)full, q);
+    /* Fully anchored, a lazy quantifier matches the same strings as the
+     * greedy one: only which submatch RE2 reports differs, so it is
+     * translated greedy and refused at the end if captures are wanted. */
+    if ((q[qlen] == '?') != ((r->flags & F_UNGREEDY) != 0)) r->lazy = 1;
     if (r->atom_multibyte && !r->overflow) {
         /* RE2 repeats the rune, POSIX (bytes) would repeat its last byte. */
         if (r->len + 2 >= r->cap) {
@@ -707,8 +831,10 @@ static int translate(rx_t *r)
                 r->p += 2;
                 continue;
             }
-            if (e == 'p' || e == 'P')
-                return refuse(r, "Unicode character classes (\\p, \\P) have no POSIX equivalent");
+            if (e == 'p' || e == 'P') {
+                if ((rc = unicode_class(r))) return rc;
+                continue;
+            }
             if (e == 'C') return refuse(r, "invalid escape sequence: `\\C`");
             if (e == 'Q') {
                 const char *q = r->p + 2, *end = strstr(q, "\\E");
@@ -773,6 +899,13 @@ int promql_regex_translate(const char *re2, char *out, size_t outcap, promql_reg
     if (out && outcap) out[0] = 0;
     int rc = translate(&r);
     if (rc) return rc;
+    /* With captures, RE2 prefers the shortest run for a lazy quantifier
+     * (leftmost-first) where POSIX takes the longest: "(a+?)a*" captures
+     * "a" there.  Without a groups map the caller only asks whether the
+     * whole string matches (a matcher), which does not depend on it. */
+    if (r.lazy && groups && r.re2_groups > 0)
+        return refuse(&r, "non-greedy repetition with capture groups has no POSIX equivalent (RE2 and POSIX "
+                          "would capture different text)");
     /* The store takes at most 1024 bytes (tsdb_regex_check): a longer
      * translation is refused as such, whatever the buffer. */
     if ((r.overflow && outcap > 1024) || r.len > 1024)
