@@ -48,10 +48,9 @@
 /* then the Prometheus query API (routes_prom.h), then the configured ones */
 #define NPROM_MAX 16
 
-/* The evaluator of /api/v1/query and query_range: none in this build yet,
- * so they answer 501 "not built" after their checks; { promql_eval } once
- * api/promql's evaluator is in. */
-static const api_prom_engine_t prom_engine = { NULL };
+/* The evaluator of /api/v1/query and query_range (routes_prom.h; { NULL }
+ * would make them answer 501 "not built" after their checks). */
+static const api_prom_engine_t prom_engine = { promql_eval };
 
 /* Where a tracked connection is: waiting for a request's headers (with a
  * deadline), receiving its body (at a minimum rate), or answering it (no
