@@ -20,9 +20,10 @@ cluster, remote-written (v1) identically to strata and to Prometheus 2.42:
   - ordinary NaN (DCGM_FI_DEV_GPU_TEMP gpu 1, three samples), +Inf and -Inf values
     (DCGM_FI_DEV_POWER_USAGE gpu 2, one each).
 
-Sample placement: every sample sits at a timestamp whose millisecond part is not 0 (each series
-starts at its own odd offset, 1234 ms + 37 ms x its index, plus a per-sample jitter of up to
-150 ms, bumped off a whole second if it lands on one).  The tests evaluate every query at whole
+Sample placement: every sample sits at a timestamp whose millisecond part is not 0 (each scrape
+target, i.e. instance, starts at its own offset, 1234 ms + 2437 ms x its index, plus a per-sample
+jitter of up to 150 ms; the series of one target share their timestamps, as one scrape stamps them;
+bumped off a whole second if it lands on one).  The tests evaluate every query at whole
 seconds (instant times, range starts and steps; ranges, offsets and subquery steps in whole
 seconds, and subquery steps align to multiples of the step), so no sample ever lies on the edge
 t - range of a range selector or of the 5m lookback.  Prometheus 2.42's closed selectors
@@ -256,6 +257,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.parse
 
@@ -263,11 +265,20 @@ from strata_client import snappy, free_port
 
 
 class Api:
-    """The Prometheus HTTP API of one system (strata, Prometheus, VictoriaMetrics) on loopback."""
+    """The Prometheus HTTP API of one system (strata, Prometheus, VictoriaMetrics) on loopback;
+    one kept-alive connection per thread."""
 
     def __init__(self, name, port, tok=None):
         self.name, self.port, self.tok = name, port, tok
-        self.conn = None
+        self._local = threading.local()
+
+    @property
+    def conn(self):
+        return getattr(self._local, "conn", None)
+
+    @conn.setter
+    def conn(self, c):
+        self._local.conn = c
 
     def req(self, method, path, body=None, headers=None, timeout=60):
         h = dict(headers or {})
@@ -367,7 +378,7 @@ def start_prometheus(tmp, name="prometheus", ooo_window=None):
     os.makedirs(d)
     cfg = os.path.join(d, "prometheus.yml")
     with open(cfg, "w") as f:
-        f.write("global: {scrape_interval: 1h, evaluation_interval: 1h}\n")
+        f.write("global: {scrape_interval: 1h, evaluation_interval: 1m}\n")
         if ooo_window:
             f.write("storage: {tsdb: {out_of_order_time_window: %s}}\n" % ooo_window)
     port = free_port()

@@ -1,0 +1,551 @@
+"""promql_corpus.py: the query corpus of the PromQL differential test (test_promql_diff.py).
+
+A seeded grammar generates queries family by family over the series of promql_data.py, so that
+together they use every float function of Prometheus 2.42, every aggregation with by/without and
+its parameter, every binary operator (arithmetic, comparison with and without bool, and/or/unless)
+with on/ignoring and group_left/group_right, offset, @ start()/end()/<number>, subqueries and
+nested expressions.  Hand-written families add the panels of NVIDIA's DCGM Grafana dashboard,
+typical GPU alert rules, and queries that must fail (parse and execution errors).
+
+Every entry is a dict {family, q, strata (the query sent to strata when it differs: 2.42's
+holt_winters is Prometheus 3's double_exponential_smoothing), order (compare the order of an
+instant vector: only where Prometheus defines it, an outer sort/sort_desc)}.
+
+The corpus is a function of the seed and of t0 (the data's first minute, for `@ <number>`): the
+families and their sizes are fixed, so the test's plan is too.  Every duration, offset and
+subquery step is whole seconds (see promql_data.py, "Sample placement").
+
+Functions Prometheus 2.42 lacks (limitk, limit_ratio, mad_over_time, sort_by_label) are not
+here: test_promql_diff.py checks them against exact values computed from the data.
+"""
+import random
+
+SEED = 14
+DEFAULT_SEED = SEED
+
+GAUGES = ["DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_POWER_USAGE",
+          "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "DCGM_FI_DEV_XID_ERRORS"]
+# gauges without NaN (sort order with NaN differs between 2.42 and Prometheus 3; see docs/promql.md)
+GAUGES_NONAN = [g for g in GAUGES if g != "DCGM_FI_DEV_GPU_TEMP"]
+COUNTERS = ["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "requests_total", "request_duration_seconds_count",
+            "request_duration_seconds_sum", "request_duration_seconds_bucket"]
+DCGM_MATCHERS = ["", '{gpu="1"}', '{Hostname="node-b"}', '{Hostname=~"node-(a|c)"}', '{gpu!="2"}',
+                 '{namespace!~"team-(b|c)"}', '{pod=~"train.*"}', '{job="dcgm",instance=~".*:9400"}',
+                 '{UUID=~"GPU-.*-00000000000[135]"}', '{gpu="3"}', '{gpu="5"}', '{modelName=~".*H100.*"}']
+API_MATCHERS = {"requests_total": ["", '{code="200"}', '{code=~"5.."}', '{code!="200"}', '{job="api"}'],
+                "request_duration_seconds_count": ["", '{instance="api-0:8080"}', '{instance=~"api-.*"}'],
+                "request_duration_seconds_sum": ["", '{instance="api-1:8080"}'],
+                "request_duration_seconds_bucket": ['{le="0.5"}', '{instance="api-0:8080"}', '{le=~"0.1|1|\\\\+Inf"}']}
+RANGES = ["30s", "1m", "2m", "5m", "5m", "10m", "10m", "30m", "1h", "90s", "7m", "1h30m"]
+OFFSETS = ["5m", "17m", "1h", "30s", "1h1m"]
+STEPS = ["30s", "1m", "2m", "45s", "5m"]
+LABELS = ["gpu", "Hostname", "namespace", "pod", "modelName", "UUID", "job", "instance"]
+API_LABELS = ["code", "instance", "job", "le"]
+
+
+class Gen:
+    def __init__(self, seed, t0_s):
+        self.r = random.Random(seed)
+        self.t0_s = t0_s
+
+    def c(self, xs):
+        return self.r.choice(xs)
+
+    # ---------------------------------------------------------------- leaves
+    def gauge(self, names=GAUGES):
+        return self.c(names) + self.c(DCGM_MATCHERS)
+
+    def counter(self):
+        n = self.c(COUNTERS)
+        if n == "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION":
+            return n + self.c(DCGM_MATCHERS)
+        return n + self.c(API_MATCHERS[n])
+
+    def series(self):
+        return self.gauge() if self.r.random() < 0.6 else self.counter()
+
+    def rng(self):
+        return self.c(RANGES)
+
+    def at(self):
+        """An @ modifier, or ''."""
+        x = self.r.random()
+        if x < 0.08:
+            return " @ start()"
+        if x < 0.16:
+            return " @ end()"
+        if x < 0.24:
+            return " @ %d" % (self.t0_s + self.c([600, 3900, 5400, 7199]))
+        return ""
+
+    def off(self):
+        return " offset " + self.c(OFFSETS) if self.r.random() < 0.25 else ""
+
+    def mod(self):
+        """offset and/or @ in either order."""
+        a, o = self.at(), self.off()
+        return a + o if self.r.random() < 0.5 else o + a
+
+    def grp(self, labels=LABELS):
+        x = self.r.random()
+        if x < 0.2:
+            return ""
+        ls = ", ".join(self.r.sample(labels, self.r.randint(1 if x < 0.9 else 0, 2)))
+        return " %s (%s)" % ("by" if x < 0.65 else "without", ls)
+
+    # ---------------------------------------------------------------- expressions
+    def range_fn(self):
+        """An instant vector from a range function over a selector."""
+        fn = self.c(["rate", "irate", "increase", "resets", "avg_over_time", "max_over_time",
+                     "delta", "deriv", "last_over_time", "count_over_time"])
+        if fn in ("rate", "irate", "increase", "resets"):
+            return "%s(%s[%s]%s)" % (fn, self.counter(), self.rng(), self.mod())
+        return "%s(%s[%s]%s)" % (fn, self.gauge(), self.rng(), self.mod())
+
+    def vec(self, depth=0):
+        x = self.r.random()
+        if depth >= 2 or x < 0.3:
+            return self.series() + self.mod() if x < 0.15 else self.range_fn()
+        if x < 0.5:
+            return "%s%s(%s)" % (self.c(["sum", "avg", "max", "min", "count", "stddev", "group"]), self.grp(),
+                                 self.vec(depth + 1))
+        if x < 0.65:
+            return "%s(%s)" % (self.c(["abs", "ceil", "floor", "sqrt", "ln", "exp", "sgn", "round"]), self.vec(depth + 1))
+        if x < 0.8:
+            return "(%s %s %s)" % (self.vec(depth + 1), self.c(["+", "-", "*", "/", ">", "<=", "> bool", "%"]),
+                                   self.c(["2", "0.5", "100", "-1", "scalar(vector(3))"]))
+        if x < 0.9:
+            return "%s_over_time(%s[%s:%s])" % (self.c(["max", "min", "avg", "sum", "count", "last"]),
+                                               self.vec(depth + 1), self.c(["10m", "30m", "5m"]), self.c(STEPS))
+        return "clamp(%s, %s, %s)" % (self.vec(depth + 1), self.c(["0", "-5", "10"]), self.c(["50", "1000", "1e9"]))
+
+
+def _fam_selector(g):
+    x = g.r.random()
+    if x < 0.55:
+        return g.series() + g.mod()
+    if x < 0.7:
+        return g.c(['{__name__=~"DCGM_FI_DEV_(FB_USED|FB_FREE)",gpu="%d"}' % g.r.randint(0, 5),
+                    '{__name__="requests_total",code!~"2.."}', '{__name__=~"request_duration_seconds_(sum|count)"}',
+                    '{Hostname="node-c"}', '{__name__=~"DCGM_FI_DEV_GPU_.*",gpu=~"[0-2]"}',
+                    '{__name__!="DCGM_FI_DEV_XID_ERRORS",gpu="4"}', '{job="api",__name__=~".*_count"}']) + g.mod()
+    if x < 0.9:
+        return "%s[%s]%s" % (g.series(), g.c(["30s", "1m", "2m", "45s"]), g.mod())  # a range vector: instant only
+    return "%s%s" % (g.c(GAUGES), g.c(['{gpu=~"1|2",gpu!="2"}', '{Hostname!~"node-.*"}', '{pod=""}', '{missing=""}',
+                                        '{gpu=~".+"}', '{gpu=~"(0|4)"}', "{namespace=~'team-a'}"]))
+
+
+def _fam_rate(g):
+    fn = g.c(["rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes", "predict_linear"])
+    if fn in ("rate", "irate", "increase", "resets"):
+        sel = g.counter() if g.r.random() < 0.85 else g.gauge()
+    else:
+        sel = g.gauge() if g.r.random() < 0.8 else g.counter()
+    if fn == "predict_linear":
+        return "predict_linear(%s[%s]%s, %s)" % (sel, g.rng(), g.mod(), g.c(["0", "60", "3600", "-600", "4 * 3600"]))
+    return "%s(%s[%s]%s)" % (fn, sel, g.rng(), g.mod())
+
+
+OVER_TIME = ["avg", "min", "max", "sum", "count", "stddev", "stdvar", "last", "present"]
+
+
+def _fam_over_time(g):
+    x = g.r.random()
+    sel = g.gauge() if g.r.random() < 0.8 else g.counter()
+    if x < 0.15:
+        return "quantile_over_time(%s, %s[%s]%s)" % (g.c(["0", "0.25", "0.5", "0.9", "0.99", "1", "1.5", "-1"]),
+                                                     sel, g.rng(), g.mod())
+    if x < 0.22:
+        return "absent_over_time(%s[%s]%s)" % (g.c([sel, 'nonexistent{job="x"}', 'DCGM_FI_DEV_GPU_UTIL{gpu="3"}',
+                                                    'DCGM_FI_DEV_POWER_USAGE{gpu="5"}']), g.rng(), g.mod())
+    return "%s_over_time(%s[%s]%s)" % (g.c(OVER_TIME), sel, g.rng(), g.mod())
+
+
+def _fam_holt_winters(g):
+    sel = g.gauge(GAUGES_NONAN)
+    args = (sel, g.c(["5m", "10m", "30m"]), g.mod(), g.c(["0.1", "0.5", "0.9"]), g.c(["0.1", "0.3", "0.8"]))
+    return {"q": "holt_winters(%s[%s]%s, %s, %s)" % args,
+            "strata": "double_exponential_smoothing(%s[%s]%s, %s, %s)" % args}
+
+
+MATH1 = ["abs", "ceil", "floor", "exp", "ln", "log2", "log10", "sqrt", "sgn", "acos", "acosh", "asin",
+         "asinh", "atan", "atanh", "cos", "cosh", "sin", "sinh", "tan", "tanh", "deg", "rad"]
+
+
+def _fam_math(g):
+    x = g.r.random()
+    inner = g.gauge() if g.r.random() < 0.6 else g.c(["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE" + g.c(DCGM_MATCHERS),
+                                                      "DCGM_FI_DEV_GPU_UTIL / 100", "-DCGM_FI_DEV_POWER_USAGE",
+                                                      g.range_fn()])
+    if x < 0.6:
+        return "%s(%s)" % (g.c(MATH1), inner)
+    if x < 0.7:
+        return "round(%s%s)" % (inner, g.c(["", ", 0.5", ", 5", ", 0.001", ", -3"]))
+    if x < 0.8:
+        return "clamp(%s, %s, %s)" % (inner, g.c(["0", "-10", "20"]), g.c(["50", "0.5", "100", "-20"]))
+    if x < 0.9:
+        return "%s(%s, %s)" % (g.c(["clamp_min", "clamp_max"]), inner, g.c(["0", "30", "0.25", "1e3"]))
+    return g.c(["pi()", "pi() * 2", "exp(DCGM_FI_DEV_FB_USED)", "ln(DCGM_FI_DEV_FB_FREE - DCGM_FI_DEV_FB_FREE)",
+                "sqrt(-DCGM_FI_DEV_GPU_UTIL)", "-abs(%s)" % inner, "deg(vector(pi()))", "rad(vector(180))", "+%s" % inner])
+
+
+def _fam_time(g):
+    x = g.r.random()
+    fn = g.c(["minute", "hour", "day_of_month", "day_of_week", "day_of_year", "days_in_month", "month", "year"])
+    if x < 0.3:
+        return "%s()" % fn
+    if x < 0.55:
+        return "%s(%s)" % (fn, g.c(["timestamp(%s)" % g.gauge(), "vector(%d)" % g.c([0, 86399, 951782400, 1709251199,
+                                                                                      4102444800, g.t0_s + 4000]),
+                                     "vector(time() - 86400 * 45)"]))
+    if x < 0.8:
+        return g.c(["timestamp(%s%s)" % (g.series(), g.mod()), "time()", "time() - %d" % g.t0_s,
+                    "timestamp(%s)" % g.range_fn(), "timestamp(%s)" % g.gauge() + " - time()"])
+    return g.c(["vector(1)", "vector(time())", "scalar(%s)" % g.gauge(), 'scalar(DCGM_FI_DEV_GPU_UTIL{gpu="%d"})' %
+                g.r.randint(0, 5), "vector(scalar(sum(%s)))" % g.gauge(), "scalar(vector(%s))" % g.c(["1", "-2.5", "NaN"]),
+                "%s * scalar(count(%s))" % (g.gauge(), g.gauge())])
+
+
+def _fam_labels(g):
+    x = g.r.random()
+    sel = g.gauge() if g.r.random() < 0.7 else g.range_fn()
+    if x < 0.6:
+        return 'label_replace(%s, "%s", "%s", "%s", "%s")' % (
+            sel, g.c(["dst", "Hostname", "host", "gpu", "__tmp"]), g.c(["$1", "${1}-x", "$2", "gpu$1", "", "static"]),
+            g.c(["Hostname", "gpu", "UUID", "pod", "missing", "__name__"]),
+            g.c(["node-(.*)", "(.*)", "(.)", "GPU-(.*)-(.*)", "x(.*)", ".*", "", "(t)rain.*"]))
+    return 'label_join(%s, "%s", "%s"%s)' % (sel, g.c(["dst", "gpu", "id"]), g.c(["-", "", ",", "/"]),
+                                             "".join(', "%s"' % l for l in g.r.sample(LABELS + ["missing"],
+                                                                                      g.r.randint(0, 3))))
+
+
+def _fam_absent(g):
+    return g.c(["absent(%s)" % g.gauge(), 'absent(nonexistent{job="x",a=~"b"})', "absent(nonexistent)",
+                "absent(sum(nonexistent))", "absent(%s)" % g.range_fn(), 'absent(DCGM_FI_DEV_GPU_UTIL{gpu="3"})',
+                'absent(DCGM_FI_DEV_POWER_USAGE{gpu="5",Hostname="node-c"})',
+                'absent(DCGM_FI_DEV_GPU_TEMP{gpu="0"} offset %s)' % g.c(OFFSETS),
+                "absent(%s > 1e9)" % g.gauge(), 'absent(vector(1))', 'absent(nonexistent{job="x"} @ end())'])
+
+
+def _fam_histogram(g):
+    phi = g.c(["0", "0.25", "0.5", "0.9", "0.99", "1", "1.5", "-0.5", "0.75"])
+    rg = g.c(["1m", "5m", "10m", "30m", "1h"])
+    inner = g.c(["sum by (le) (rate(request_duration_seconds_bucket[%s]))" % rg,
+                 "sum by (le, instance) (rate(request_duration_seconds_bucket[%s]%s))" % (rg, g.mod()),
+                 "sum without (instance) (increase(request_duration_seconds_bucket[%s]))" % rg,
+                 "rate(request_duration_seconds_bucket[%s])" % rg,
+                 'rate(request_duration_seconds_bucket{instance="api-1:8080"}[%s])' % rg,
+                 "request_duration_seconds_bucket", "request_duration_seconds_bucket offset %s" % g.c(OFFSETS),
+                 "sum by (le, job) (irate(request_duration_seconds_bucket[%s]))" % rg,
+                 'rate(request_duration_seconds_bucket{le!="0.05"}[%s])' % rg,
+                 "max_over_time(request_duration_seconds_bucket[%s])" % rg])
+    if g.r.random() < 0.15:
+        return "histogram_quantile(%s, %s) * 1000" % (phi, inner)
+    return "histogram_quantile(%s, %s)" % (phi, inner)
+
+
+def _fam_sort(g):
+    inner = g.c([g.gauge(GAUGES_NONAN), "rate(%s[5m])" % g.counter(), "sum by (Hostname) (%s)" % g.gauge(GAUGES_NONAN),
+                 "topk(3, %s)" % g.gauge(GAUGES_NONAN), "bottomk(2, %s)" % g.gauge(GAUGES_NONAN),
+                 "avg_over_time(%s[10m])" % g.gauge(GAUGES_NONAN), "count_values(\"v\", %s)" % g.gauge(["DCGM_FI_DEV_SM_CLOCK"])])
+    return {"q": "%s(%s)" % (g.c(["sort", "sort_desc"]), inner), "order": True}
+
+
+AGGS = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar"]
+
+
+def _fam_aggregation(g):
+    inner = g.c([g.series(), g.range_fn(), g.gauge() + g.mod()])
+    agg, grp = g.c(AGGS), g.grp()
+    if g.r.random() < 0.5:
+        return "%s%s (%s)" % (agg, grp, inner)
+    return "%s(%s)%s" % (agg, inner, grp)  # the clause after the argument
+
+
+def _fam_aggregation_params(g):
+    fn = g.c(["topk", "bottomk", "quantile", "count_values"])
+    inner = g.c([g.gauge(), g.range_fn(), g.gauge() + g.mod()])
+    grp = g.grp()
+    if fn in ("topk", "bottomk"):
+        p = g.c(["1", "2", "3", "0", "100", "scalar(vector(2))", "2.7"])
+    elif fn == "quantile":
+        p = g.c(["0", "0.1", "0.5", "0.9", "1", "1.2", "-0.1"])
+    else:
+        p = g.c(['"value"', '"gpu"', '"v"'])
+        inner = g.c([g.gauge(["DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_GPU_UTIL"]),
+                     "round(%s)" % g.range_fn(), "floor(DCGM_FI_DEV_POWER_USAGE / 100)"])
+    if fn in ("topk", "bottomk") and g.r.random() < 0.5:
+        # wrapped in a sum or count so the instant order (undefined) does not matter
+        return "%s(%s%s (%s, %s))" % (g.c(["sum", "count", "max"]), fn, grp, p, inner)
+    return "%s%s (%s, %s)" % (fn, grp, p, inner)
+
+
+ARITH = ["+", "-", "*", "/", "%", "^", "atan2"]
+
+
+def _fam_arith(g):
+    x = g.r.random()
+    op = g.c(ARITH)
+    a = g.c([g.gauge(), g.range_fn()])
+    if x < 0.35:
+        s = g.c(["2", "0", "-1.5", "100", "1e-3", "scalar(vector(4))", "time() / 1e9", "NaN", "Inf"])
+        return "%s %s %s" % (a, op, s) if g.r.random() < 0.5 else "%s %s %s" % (s, op, a)
+    if x < 0.45:
+        return "%s %s %s" % (g.c(["1", "2.5", "-3", "0", "NaN", "Inf", "0x1f", "1e2"]), op, g.c(["2", "0", "-1", "3 ^ 2", "(4 - 6)"]))
+    m = g.c(DCGM_MATCHERS)
+    pairs = [("DCGM_FI_DEV_FB_USED" + m, "DCGM_FI_DEV_FB_FREE" + m),
+             ("DCGM_FI_DEV_FB_USED" + m, "(DCGM_FI_DEV_FB_USED" + m + " + DCGM_FI_DEV_FB_FREE" + m + ")"),
+             ("DCGM_FI_DEV_POWER_USAGE" + m, "DCGM_FI_DEV_POWER_USAGE" + m + " offset " + g.c(OFFSETS)),
+             ("rate(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[5m]) / 1000", "DCGM_FI_DEV_POWER_USAGE"),
+             ("rate(request_duration_seconds_sum[%s])" % g.rng(), "rate(request_duration_seconds_count[%s])" % g.rng()),
+             ("DCGM_FI_DEV_GPU_UTIL" + m, "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE" + m),
+             ("sum by (Hostname) (DCGM_FI_DEV_POWER_USAGE)", "count by (Hostname) (DCGM_FI_DEV_POWER_USAGE)")]
+    l, r = g.c(pairs)
+    if g.r.random() < 0.3:
+        l, r = r, l
+    return "%s %s %s" % (l, op, r)
+
+
+CMP = ["==", "!=", ">", "<", ">=", "<="]
+
+
+def _fam_comparison(g):
+    x = g.r.random()
+    op = g.c(CMP)
+    b = " bool" if g.r.random() < 0.45 else ""
+    a = g.c([g.gauge(), g.range_fn()])
+    if x < 0.5:
+        s = g.c(["50", "0", "80", "1e4", "0.3", "NaN", "Inf", "-Inf"])
+        return "%s %s%s %s" % (a, op, b, s) if g.r.random() < 0.6 else "%s %s%s %s" % (s, op, b, a)
+    if x < 0.6:
+        return "%s %s bool %s" % (g.c(["1", "2", "NaN", "Inf"]), op, g.c(["1", "2", "0"]))
+    m = g.c(DCGM_MATCHERS)
+    l, r = g.c([("DCGM_FI_DEV_FB_USED" + m, "DCGM_FI_DEV_FB_FREE" + m),
+                ("DCGM_FI_DEV_GPU_UTIL" + m, "DCGM_FI_DEV_GPU_UTIL" + m + " offset " + g.c(OFFSETS)),
+                ("DCGM_FI_DEV_POWER_USAGE", "avg_over_time(DCGM_FI_DEV_POWER_USAGE[10m])"),
+                ("requests_total", "requests_total offset 5m"),
+                ("sum by (Hostname) (DCGM_FI_DEV_POWER_USAGE)", "sum by (Hostname) (DCGM_FI_DEV_POWER_USAGE offset 1m)")])
+    return "%s %s%s %s" % (l, op, b, r)
+
+
+def _fam_set(g):
+    op = g.c(["and", "or", "unless"])
+    m = g.c(["", " on (gpu)", " on (Hostname)", " ignoring (pod, namespace)", " on ()", " ignoring (UUID)",
+             " on (gpu, Hostname)"])
+    l = g.c([g.gauge(), "DCGM_FI_DEV_GPU_UTIL > 50", "rate(%s[5m])" % g.counter(), "DCGM_FI_DEV_POWER_USAGE > 200"])
+    r = g.c([g.gauge(), "DCGM_FI_DEV_GPU_UTIL < 30", "DCGM_FI_DEV_FB_USED > 30000", 'DCGM_FI_DEV_GPU_TEMP{gpu=~"[0-3]"}',
+             "vector(1)", "absent(nonexistent)", "DCGM_FI_DEV_XID_ERRORS > 0", "count by (Hostname) (DCGM_FI_DEV_GPU_UTIL)"])
+    x = "%s %s%s %s" % (l, op, m, r)
+    if g.r.random() < 0.2:
+        x = "(%s) %s %s" % (x, g.c(["and", "or", "unless"]), g.gauge())
+    return x
+
+
+def _fam_matching(g):
+    x = g.r.random()
+    op = g.c(["*", "/", "+", "-", ">", "> bool", "<", "== bool"])
+    if x < 0.3:
+        lab = g.c(["gpu", "gpu, Hostname", "UUID", "gpu, UUID, Hostname", "Hostname, gpu, namespace, pod"])
+        return "DCGM_FI_DEV_FB_USED %s on (%s) DCGM_FI_DEV_FB_FREE" % (op, lab)
+    if x < 0.45:
+        return "DCGM_FI_DEV_POWER_USAGE %s ignoring (%s) DCGM_FI_DEV_SM_CLOCK" % (op, g.c(["", "job", "container, job"]))
+    if x < 0.75:
+        hl = g.c(["", "modelName", "namespace, pod"])
+        return "DCGM_FI_DEV_GPU_UTIL %s on (Hostname) group_left(%s) %s by (Hostname%s) (DCGM_FI_DEV_POWER_USAGE)" % (
+            op, hl if hl != "namespace, pod" else "", g.c(["sum", "max", "count", "avg"]), "")
+    if x < 0.9:
+        return "%s by (Hostname) (DCGM_FI_DEV_FB_USED) %s on (Hostname) group_right(%s) DCGM_FI_DEV_FB_FREE" % (
+            g.c(["sum", "max", "min"]), op, g.c(["", "gpu"]))
+    return g.c(['requests_total / ignoring (code) group_left sum without (code) (requests_total)',
+                'rate(requests_total[5m]) / ignoring (code) group_left sum without (code) (rate(requests_total[5m]))',
+                'DCGM_FI_DEV_GPU_UTIL * on (gpu, Hostname) group_left (modelName) (DCGM_FI_DEV_SM_CLOCK * 0 + 1)',
+                'request_duration_seconds_bucket / on (instance) group_left request_duration_seconds_count',
+                'sum by (instance) (request_duration_seconds_count) / on (instance) group_right request_duration_seconds_bucket'])
+
+
+def _fam_modifiers(g):
+    fn = g.c(["rate", "avg_over_time", "max_over_time", "changes", "increase", "delta", "last_over_time"])
+    sel = g.counter() if fn in ("rate", "increase") else g.gauge()
+    mod = g.c([" offset %s" % g.c(OFFSETS), " @ start()", " @ end()", " @ %d" % (g.t0_s + g.c([900, 3600, 6000])),
+               " @ %d offset %s" % (g.t0_s + 4000, g.c(OFFSETS)), " offset %s @ end()" % g.c(OFFSETS),
+               " offset -%s" % g.c(["5m", "10m", "30s"]), " @ %d.5" % (g.t0_s + 1800)])
+    if g.r.random() < 0.35:
+        return "%s%s" % (g.gauge(), mod)
+    if g.r.random() < 0.15:
+        return "sum by (Hostname) (%s%s) - sum by (Hostname) (%s)" % (g.gauge(["DCGM_FI_DEV_POWER_USAGE"]), mod,
+                                                                      "DCGM_FI_DEV_POWER_USAGE")
+    return "%s(%s[%s]%s)" % (fn, sel, g.rng(), mod)
+
+
+def _fam_subquery(g):
+    outer = g.c(["max_over_time", "min_over_time", "avg_over_time", "sum_over_time", "count_over_time", "rate",
+                 "deriv", "quantile_over_time", "stddev_over_time", "last_over_time", "changes", "delta"])
+    inner = g.c(["rate(%s[%s])" % (g.counter(), g.c(["1m", "5m"])), g.gauge(), "sum by (Hostname) (%s)" % g.gauge(),
+                 "avg_over_time(%s[5m])" % g.gauge(), "max(%s)" % g.gauge(), "%s > 50" % g.gauge(),
+                 "irate(%s[2m])" % g.counter()])
+    rg = g.c(["5m", "10m", "30m", "1h"])
+    step = g.c(STEPS + [""])
+    sub = "%s[%s:%s]%s" % (inner if " " not in inner or inner.endswith(")") else "(%s)" % inner, rg, step, g.mod())
+    if outer == "quantile_over_time":
+        return "quantile_over_time(0.9, %s)" % sub
+    if outer == "rate":
+        sub = "%s[%s:%s]" % (g.c(["requests_total", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"]), rg, step)
+    return "%s(%s)" % (outer, sub)
+
+
+def _fam_nested(g):
+    return g.vec(0)
+
+
+def _fam_literals(g):
+    return g.c(['"hello"', "42", "-1.5e3", "Inf", "-Inf", "NaN", "0x1F", "1 + 2 * 3", "(1 + 2) * 3", "2 ^ 3 ^ 2",
+                "-2 ^ 2", "1 > bool 0", "5 % 3", "-5 % 3", "1 / 0", "-1 / 0", "0 / 0", "time()", "pi()",
+                "scalar(vector(7))", "vector(1) + vector(2)", "1e308 * 10", ".5", "5.", "1_000"])
+
+
+# ---------------------------------------------------------------- hand-written
+
+DCGM_DASHBOARD = [
+    # NVIDIA dcgm-exporter's Grafana dashboard, its panels with the variables filled in
+    'DCGM_FI_DEV_GPU_TEMP{instance=~"node-a:9400|node-b:9400", gpu=~".*"}',
+    'avg(DCGM_FI_DEV_GPU_TEMP{instance=~".*", gpu=~".*"})',
+    'DCGM_FI_DEV_POWER_USAGE{instance=~".*", gpu=~".*"}',
+    'sum(DCGM_FI_DEV_POWER_USAGE{instance=~".*", gpu=~".*"})',
+    'DCGM_FI_DEV_SM_CLOCK{instance=~".*", gpu=~".*"} * 1000000',
+    'DCGM_FI_DEV_GPU_UTIL{instance=~".*", gpu=~".*"}',
+    'DCGM_FI_DEV_FB_USED{instance=~".*", gpu=~".*"}',
+    'DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{instance=~".*", gpu=~".*"}',
+    'sum(DCGM_FI_DEV_FB_USED{instance=~".*", gpu=~".*"})',
+    'avg(DCGM_FI_DEV_GPU_UTIL{instance=~"node-b:9400", gpu=~".*"})',
+    # typical GPU boards built on it
+    'avg by (Hostname) (DCGM_FI_DEV_GPU_UTIL)',
+    'DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) * 100',
+    'sum by (namespace) (DCGM_FI_DEV_FB_USED) * 1024 * 1024',
+    'sum by (namespace, pod) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[5m]))',
+    'count(DCGM_FI_DEV_GPU_UTIL == 0)',
+    'count by (modelName) (DCGM_FI_DEV_GPU_UTIL)',
+    'topk(3, avg_over_time(DCGM_FI_DEV_POWER_USAGE[10m]))',
+    'sum by (Hostname) (rate(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[5m])) / 1000',
+    'sum(increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[1h])) / 3.6e9',
+    'max by (Hostname) (max_over_time(DCGM_FI_DEV_GPU_TEMP[30m]))',
+    'avg_over_time(DCGM_FI_DEV_GPU_UTIL{namespace="team-a"}[1h])',
+    'histogram_quantile(0.95, sum by (le) (rate(request_duration_seconds_bucket[5m])))',
+    'sum(rate(requests_total{code=~"5.."}[5m])) / sum(rate(requests_total[5m]))',
+    'rate(request_duration_seconds_sum[5m]) / rate(request_duration_seconds_count[5m])',
+    'quantile by (Hostname) (0.9, DCGM_FI_DEV_GPU_UTIL)',
+    'stddev by (Hostname) (DCGM_FI_DEV_GPU_UTIL)',
+    'avg(DCGM_FI_PROF_PIPE_TENSOR_ACTIVE) by (modelName) * 100',
+]
+
+GPU_ALERTS = [
+    'avg_over_time(DCGM_FI_DEV_GPU_UTIL[5m]) > 90',
+    'avg by (Hostname) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[10m])) > 80',
+    'max_over_time(DCGM_FI_DEV_GPU_UTIL[30m]) == 0',
+    'DCGM_FI_DEV_XID_ERRORS > 0',
+    'max_over_time(DCGM_FI_DEV_XID_ERRORS[5m]) != 0',
+    'changes(DCGM_FI_DEV_XID_ERRORS[10m]) > 0',
+    'DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) > 0.95',
+    '(DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)) * 100 > 90',
+    'DCGM_FI_DEV_POWER_USAGE > 300',
+    'avg_over_time(DCGM_FI_DEV_POWER_USAGE[5m]) > 250',
+    'DCGM_FI_DEV_GPU_TEMP > 75',
+    'max_over_time(DCGM_FI_DEV_GPU_TEMP[5m]) >= 80',
+    'absent(DCGM_FI_DEV_GPU_UTIL{Hostname="node-c"})',
+    'absent_over_time(DCGM_FI_DEV_GPU_UTIL{gpu="3"}[5m])',
+    'count by (Hostname) (DCGM_FI_DEV_GPU_UTIL) < 2',
+    'predict_linear(DCGM_FI_DEV_FB_USED[30m], 3600) > 80000',
+    'DCGM_FI_DEV_GPU_UTIL < 10 and DCGM_FI_DEV_FB_USED > 10000',
+    'sum(rate(requests_total{code=~"5.."}[5m])) / sum(rate(requests_total[5m])) > 0.01',
+    'histogram_quantile(0.99, sum by (le) (rate(request_duration_seconds_bucket[5m]))) > 1',
+    'resets(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[1h]) > 0',
+    'DCGM_FI_DEV_SM_CLOCK < 300 and DCGM_FI_DEV_GPU_UTIL > 20',
+]
+
+ERRORS = [
+    # parse errors (400 bad_data)
+    'rate(DCGM_FI_DEV_GPU_UTIL)', 'sum(', 'DCGM_FI_DEV_GPU_UTIL{gpu=~"("}', '{gpu=~".*"}', '{}',
+    'DCGM_FI_DEV_GPU_UTIL[5m:1m:1m]', '1 +', 'DCGM_FI_DEV_GPU_UTIL @ 1 @ 2', 'quantile_over_time(DCGM_FI_DEV_GPU_UTIL[5m])',
+    'unknown_function(DCGM_FI_DEV_GPU_UTIL)', 'topk(DCGM_FI_DEV_GPU_UTIL, 2)', 'DCGM_FI_DEV_GPU_UTIL offset',
+    'sum by (gpu) DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_GPU_UTIL[5x]', 'DCGM_FI_DEV_GPU_UTIL and 1', '1 and 2',
+    'rate(sum(requests_total)[5m])', '"a" + 1', 'count_values(1, DCGM_FI_DEV_GPU_UTIL)', 'label_replace(DCGM_FI_DEV_GPU_UTIL)',
+    'DCGM_FI_DEV_GPU_UTIL{gpu="1",}}', 'sum without() by (x) (y)', 'abs(1)', 'time(1)', 'vector("a")',
+    'DCGM_FI_DEV_GPU_UTIL * on(gpu) group_left(gpu) group_right DCGM_FI_DEV_FB_USED', 'histogram_quantile(0.9)',
+    'DCGM_FI_DEV_GPU_UTIL[0s]', 'DCGM_FI_DEV_GPU_UTIL[-5m]', 'max_over_time(DCGM_FI_DEV_GPU_UTIL[5m:0s])',
+    'DCGM_FI_DEV_GPU_UTIL @ foo()', '@ 5', 'DCGM_FI_DEV_GPU_UTIL == bool on(gpu)',
+    # execution errors (422 execution)
+    'DCGM_FI_DEV_GPU_UTIL * on (Hostname) DCGM_FI_DEV_FB_USED',
+    '{__name__=~"DCGM_FI_DEV_FB_USED|DCGM_FI_DEV_FB_FREE"} * 2',
+    'DCGM_FI_DEV_GPU_UTIL + on (gpu) group_left DCGM_FI_DEV_FB_USED',
+    'label_replace(DCGM_FI_DEV_GPU_UTIL, "1bad", "$1", "gpu", "(.*)")',
+    'label_replace(DCGM_FI_DEV_GPU_UTIL, "x", "$1", "gpu", "(")',
+    'label_join(DCGM_FI_DEV_GPU_UTIL, "bad-name", ",", "gpu")',
+    'count_values("bad label", DCGM_FI_DEV_GPU_UTIL)',
+    'rate({__name__=~"DCGM_FI_DEV_FB_USED|DCGM_FI_DEV_FB_FREE"}[5m])',
+    'sum by (Hostname) (DCGM_FI_DEV_GPU_UTIL) / on () DCGM_FI_DEV_GPU_UTIL',
+]
+
+# family -> (generator or hand-written list, how many distinct queries)
+FAMILIES = [
+    ("selectors", _fam_selector, 30),
+    ("rate_deriv", _fam_rate, 70),
+    ("over_time", _fam_over_time, 70),
+    ("holt_winters", _fam_holt_winters, 10),
+    ("math", _fam_math, 60),
+    ("time_scalar_vector", _fam_time, 35),
+    ("label_replace_join", _fam_labels, 25),
+    ("absent", _fam_absent, 11),
+    ("histogram_quantile", _fam_histogram, 30),
+    ("sort", _fam_sort, 20),
+    ("aggregation", _fam_aggregation, 70),
+    ("aggregation_params", _fam_aggregation_params, 50),
+    ("arithmetic", _fam_arith, 50),
+    ("comparison", _fam_comparison, 40),
+    ("set_operators", _fam_set, 30),
+    ("vector_matching", _fam_matching, 30),
+    ("offset_at", _fam_modifiers, 30),
+    ("subquery", _fam_subquery, 40),
+    ("nested", _fam_nested, 50),
+    ("literals", _fam_literals, 20),
+    ("dcgm_dashboard", DCGM_DASHBOARD, None),
+    ("gpu_alerts", GPU_ALERTS, None),
+    ("errors", ERRORS, None),
+]
+
+
+def corpus(t0_s, seed=DEFAULT_SEED):
+    """[entry] in family order; deterministic for a seed and t0."""
+    out, seen = [], set()
+    for fam, gen, want in FAMILIES:
+        g = Gen(seed * 1000 + len(out), t0_s)
+        items = []
+        if isinstance(gen, list):
+            items = [{"q": q} for q in gen]
+        else:
+            tries = 0
+            while len(items) < want and tries < want * 200:
+                tries += 1
+                e = gen(g)
+                e = {"q": e} if isinstance(e, str) else e
+                if e["q"] in seen:
+                    continue
+                seen.add(e["q"])
+                items.append(e)
+            if len(items) < want:
+                raise RuntimeError("family %s: only %d distinct queries" % (fam, len(items)))
+        for e in items:
+            e.setdefault("strata", e["q"])
+            e.setdefault("order", False)
+            e["family"] = fam
+            out.append(e)
+    return out
+
+
+def families():
+    return [f for f, _, _ in FAMILIES]
+
+
+if __name__ == "__main__":
+    import sys
+    import time
+    for e in corpus(int(sys.argv[1]) if len(sys.argv) > 1 else (int(time.time()) // 60 * 60 - 7800)):
+        print("%-20s %s" % (e["family"], e["q"]))
