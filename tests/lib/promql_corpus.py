@@ -19,6 +19,7 @@ Functions Prometheus 2.42 lacks (limitk, limit_ratio, mad_over_time, sort_by_lab
 here: test_promql_diff.py checks them against exact values computed from the data.
 """
 import random
+import re
 
 SEED = 14
 DEFAULT_SEED = SEED
@@ -403,6 +404,105 @@ def _fam_literals(g):
                 "scalar(vector(7))", "vector(1) + vector(2)", "1e308 * 10", ".5", "5.", "1_000"])
 
 
+# ---------------------------------------------------------------- evaluation times
+
+def modes(t0_s):
+    """(name, kind, args): the evaluations of every query: three instant times and two ranges,
+    all whole seconds from a UTC midnight t0 (promql_data.t0_for_now)."""
+    return [("instant@47m13s", "i", (t0_s + 47 * 60 + 13,)),
+            ("instant@1h32m29s", "i", (t0_s + 92 * 60 + 29,)),
+            ("instant@2h3m41s", "i", (t0_s + 123 * 60 + 41,)),
+            ("range 30m-1h30m/60s", "r", (t0_s + 30 * 60, t0_s + 90 * 60, 60)),
+            ("range 55m7s-1h55m7s/47s", "r", (t0_s + 55 * 60 + 7, t0_s + 115 * 60 + 7, 47))]
+
+
+_UNIT = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000, "w": 604800000, "y": 31536000000}
+_SUBQ = re.compile(r"\[([0-9a-z]+):([0-9a-z]*)\]")
+_MOD = re.compile(r"\s*(?:offset\s+(-?[0-9a-z]+)|@\s*(start\(\)|end\(\)|-?[0-9.]+))")
+DEFAULT_SUBQUERY_STEP_MS = 60000  # Prometheus' default evaluation interval (1m)
+
+
+def dur_ms(d):
+    return sum(int(n) * _UNIT[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", d))
+
+
+def _subqueries(q):
+    """[(pos of '[', start of the inner expression, range ms, step ms, offset ms, @ spec)]"""
+    out = []
+    for m in _SUBQ.finditer(q):
+        i = m.start()
+        j = i - 1
+        if q[j] in ")}":
+            close, open_ = q[j], "(" if q[j] == ")" else "{"
+            depth = 0
+            while j >= 0:
+                if q[j] == close:
+                    depth += 1
+                elif q[j] == open_:
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j -= 1
+        while j > 0 and (q[j - 1].isalnum() or q[j - 1] in "_:"):
+            j -= 1
+        off, at, k = 0, None, m.end()
+        while True:
+            mm = _MOD.match(q, k)
+            if not mm:
+                break
+            if mm.group(1):
+                off += -dur_ms(mm.group(1)[1:]) if mm.group(1).startswith("-") else dur_ms(mm.group(1))
+            else:
+                at = mm.group(2)
+            k = mm.end()
+        out.append((i, j, dur_ms(m.group(1)), dur_ms(m.group(2)) if m.group(2) else DEFAULT_SUBQUERY_STEP_MS, off, at))
+    return out
+
+
+def boundary_safe(q, mode):
+    """False when some subquery of q, evaluated in this mode, has an evaluation point exactly on
+    the lower edge of a window: Prometheus 2.42 includes that point ([t - range, t]) and
+    Prometheus 3 does not ((t - range, t]).  Samples are never on whole seconds, so selectors
+    never meet this; subquery points are multiples of their step and can."""
+    subs = [x for x in _subqueries(q) if x[3] > 0]  # a zero step is an error in both
+    if not subs:
+        return True
+    _, kind, args = mode
+    if kind == "i":
+        times, qs, qe = [args[0] * 1000], args[0] * 1000, args[0] * 1000
+    else:
+        qs, qe = args[0] * 1000, args[1] * 1000
+        times = list(range(qs, qe + 1, args[2] * 1000))
+
+    def points(sub, outer):
+        _, _, rng, step, off, at = sub
+        pts = set()
+        for t in outer:
+            te = t if at is None else qs if at == "start()" else qe if at == "end()" else round(float(at) * 1000)
+            te -= off
+            lo = te - rng
+            if lo % step == 0:
+                return None
+            first = lo + (step - lo % step)
+            pts.update(range(first, te + 1, step))
+        return sorted(pts)
+
+    def enclosing(b):
+        inside = [a for a in subs if a is not b and a[1] <= b[0] < a[0]]
+        return min(inside, key=lambda a: a[0] - a[1]) if inside else None
+
+    memo = {}
+
+    def pts_of(sub):
+        if sub[0] not in memo:
+            enc = enclosing(sub)
+            outer = times if enc is None else pts_of(enc)
+            memo[sub[0]] = None if outer is None else points(sub, outer)
+        return memo[sub[0]]
+
+    return all(pts_of(sub) is not None for sub in subs)
+
+
 # ---------------------------------------------------------------- hand-written
 
 DCGM_DASHBOARD = [
@@ -513,7 +613,11 @@ FAMILIES = [
 
 
 def corpus(t0_s, seed=DEFAULT_SEED):
-    """[entry] in family order; deterministic for a seed and t0."""
+    """[entry] in family order; deterministic for a seed and t0 (a UTC midnight).  Each entry's
+    "modes" are the indices of modes(t0_s) it is compared in: all of them, except for a query with
+    a subquery whose evaluation points fall on a window's edge in that mode (boundary_safe); a
+    generated query with a subquery needs an instant and a range mode left, or is drawn again."""
+    ms = modes(t0_s)
     out, seen = [], set()
     for fam, gen, want in FAMILIES:
         g = Gen(seed * 1000 + len(out), t0_s)
@@ -529,10 +633,15 @@ def corpus(t0_s, seed=DEFAULT_SEED):
                 if e["q"] in seen:
                     continue
                 seen.add(e["q"])
+                e["modes"] = [i for i, m in enumerate(ms) if boundary_safe(e["q"], m)]
+                kinds = {ms[i][1] for i in e["modes"]}
+                if kinds != {"i", "r"}:
+                    continue
                 items.append(e)
             if len(items) < want:
                 raise RuntimeError("family %s: only %d distinct queries" % (fam, len(items)))
         for e in items:
+            e.setdefault("modes", [i for i, m in enumerate(ms) if boundary_safe(e["q"], m)])
             e.setdefault("strata", e["q"])
             e.setdefault("order", False)
             e["family"] = fam
@@ -547,5 +656,5 @@ def families():
 if __name__ == "__main__":
     import sys
     import time
-    for e in corpus(int(sys.argv[1]) if len(sys.argv) > 1 else (int(time.time()) // 60 * 60 - 7800)):
-        print("%-20s %s" % (e["family"], e["q"]))
+    for e in corpus(int(sys.argv[1]) if len(sys.argv) > 1 else (int(time.time()) - 7800) // 86400 * 86400):
+        print("%-20s %-9s %s" % (e["family"], "".join(str(i) for i in e["modes"]), e["q"]))

@@ -416,6 +416,9 @@ def load(api, ds):
 
 
 def t0_for_now(now_s=None):
-    """A whole minute such that the data's 2 hours end 10 minutes before now."""
+    """The data's first sample minute: a UTC midnight such that the 2 hours of data end at least
+    10 minutes before now (so 10 m to 26 h ago).  Every query time is then the same offset from a
+    day boundary on every run, and the corpus (which depends on the alignment of subquery steps,
+    all of which divide a day) is the same too."""
     now_s = int(now_s if now_s is not None else time.time())
-    return (now_s // 60) * 60 * 1000 - (HOURS * 3600 + 600) * 1000
+    return (now_s - HOURS * 3600 - 600) // 86400 * 86400 * 1000
