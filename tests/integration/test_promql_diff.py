@@ -384,6 +384,20 @@ def main():
                 return True
         return False
 
+    # error messages (positions included): reported, not asserted
+    nerr, msg_diff = 0, []
+    for fam in fams:
+        for e, rr in results.get(fam, []):
+            for _, _, a, b in rr:
+                if isinstance(a[1], dict) and isinstance(b[1], dict) and a[1].get("status") == "error" \
+                        and b[1].get("status") == "error":
+                    nerr += 1
+                    if a[1].get("error") != b[1].get("error") and e["q"] not in {m[0] for m in msg_diff}:
+                        msg_diff.append((e["q"], a[1].get("error"), b[1].get("error")))
+    if nerr:
+        print("# error answers: %d; %d queries' messages differ from Prometheus' (reported, not asserted)" % (nerr, len(msg_diff)))
+        for q, a, b in msg_diff[:8]:
+            print("#   %s\n#     prometheus: %s\n#     %s: %s" % (q, a, TARGET, b))
     nanswers = sum(len(e["modes"]) for e in entries)
     print("# %d answers compared per system (%d query x mode pairs skipped at a subquery window edge)"
           % (nanswers, len(entries) * len(ms) - nanswers))

@@ -4,8 +4,9 @@ A seeded grammar generates queries family by family over the series of promql_da
 together they use every float function of Prometheus 2.42, every aggregation with by/without and
 its parameter, every binary operator (arithmetic, comparison with and without bool, and/or/unless)
 with on/ignoring and group_left/group_right, offset, @ start()/end()/<number>, subqueries and
-nested expressions.  Hand-written families add the panels of NVIDIA's DCGM Grafana dashboard,
-typical GPU alert rules, and queries that must fail (parse and execution errors).
+nested expressions.  Hand-written families (tests/fixtures/promql/*.promql) add the panels of
+NVIDIA's DCGM Grafana dashboard, typical GPU alert rules, and queries that must fail (parse and
+execution errors).
 
 Every entry is a dict {family, q, strata (the query sent to strata when it differs: 2.42's
 holt_winters is Prometheus 3's double_exponential_smoothing), order (compare the order of an
@@ -18,6 +19,7 @@ subquery step is whole seconds (see promql_data.py, "Sample placement").
 Functions Prometheus 2.42 lacks (limitk, limit_ratio, mad_over_time, sort_by_label) are not
 here: test_promql_diff.py checks them against exact values computed from the data.
 """
+import os
 import random
 import re
 
@@ -505,84 +507,18 @@ def boundary_safe(q, mode):
 
 # ---------------------------------------------------------------- hand-written
 
-DCGM_DASHBOARD = [
-    # NVIDIA dcgm-exporter's Grafana dashboard, its panels with the variables filled in
-    'DCGM_FI_DEV_GPU_TEMP{instance=~"node-a:9400|node-b:9400", gpu=~".*"}',
-    'avg(DCGM_FI_DEV_GPU_TEMP{instance=~".*", gpu=~".*"})',
-    'DCGM_FI_DEV_POWER_USAGE{instance=~".*", gpu=~".*"}',
-    'sum(DCGM_FI_DEV_POWER_USAGE{instance=~".*", gpu=~".*"})',
-    'DCGM_FI_DEV_SM_CLOCK{instance=~".*", gpu=~".*"} * 1000000',
-    'DCGM_FI_DEV_GPU_UTIL{instance=~".*", gpu=~".*"}',
-    'DCGM_FI_DEV_FB_USED{instance=~".*", gpu=~".*"}',
-    'DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{instance=~".*", gpu=~".*"}',
-    'sum(DCGM_FI_DEV_FB_USED{instance=~".*", gpu=~".*"})',
-    'avg(DCGM_FI_DEV_GPU_UTIL{instance=~"node-b:9400", gpu=~".*"})',
-    # typical GPU boards built on it
-    'avg by (Hostname) (DCGM_FI_DEV_GPU_UTIL)',
-    'DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) * 100',
-    'sum by (namespace) (DCGM_FI_DEV_FB_USED) * 1024 * 1024',
-    'sum by (namespace, pod) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[5m]))',
-    'count(DCGM_FI_DEV_GPU_UTIL == 0)',
-    'count by (modelName) (DCGM_FI_DEV_GPU_UTIL)',
-    'topk(3, avg_over_time(DCGM_FI_DEV_POWER_USAGE[10m]))',
-    'sum by (Hostname) (rate(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[5m])) / 1000',
-    'sum(increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[1h])) / 3.6e9',
-    'max by (Hostname) (max_over_time(DCGM_FI_DEV_GPU_TEMP[30m]))',
-    'avg_over_time(DCGM_FI_DEV_GPU_UTIL{namespace="team-a"}[1h])',
-    'histogram_quantile(0.95, sum by (le) (rate(request_duration_seconds_bucket[5m])))',
-    'sum(rate(requests_total{code=~"5.."}[5m])) / sum(rate(requests_total[5m]))',
-    'rate(request_duration_seconds_sum[5m]) / rate(request_duration_seconds_count[5m])',
-    'quantile by (Hostname) (0.9, DCGM_FI_DEV_GPU_UTIL)',
-    'stddev by (Hostname) (DCGM_FI_DEV_GPU_UTIL)',
-    'avg(DCGM_FI_PROF_PIPE_TENSOR_ACTIVE) by (modelName) * 100',
-]
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "promql")
 
-GPU_ALERTS = [
-    'avg_over_time(DCGM_FI_DEV_GPU_UTIL[5m]) > 90',
-    'avg by (Hostname) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[10m])) > 80',
-    'max_over_time(DCGM_FI_DEV_GPU_UTIL[30m]) == 0',
-    'DCGM_FI_DEV_XID_ERRORS > 0',
-    'max_over_time(DCGM_FI_DEV_XID_ERRORS[5m]) != 0',
-    'changes(DCGM_FI_DEV_XID_ERRORS[10m]) > 0',
-    'DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) > 0.95',
-    '(DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)) * 100 > 90',
-    'DCGM_FI_DEV_POWER_USAGE > 300',
-    'avg_over_time(DCGM_FI_DEV_POWER_USAGE[5m]) > 250',
-    'DCGM_FI_DEV_GPU_TEMP > 75',
-    'max_over_time(DCGM_FI_DEV_GPU_TEMP[5m]) >= 80',
-    'absent(DCGM_FI_DEV_GPU_UTIL{Hostname="node-c"})',
-    'absent_over_time(DCGM_FI_DEV_GPU_UTIL{gpu="3"}[5m])',
-    'count by (Hostname) (DCGM_FI_DEV_GPU_UTIL) < 2',
-    'predict_linear(DCGM_FI_DEV_FB_USED[30m], 3600) > 80000',
-    'DCGM_FI_DEV_GPU_UTIL < 10 and DCGM_FI_DEV_FB_USED > 10000',
-    'sum(rate(requests_total{code=~"5.."}[5m])) / sum(rate(requests_total[5m])) > 0.01',
-    'histogram_quantile(0.99, sum by (le) (rate(request_duration_seconds_bucket[5m]))) > 1',
-    'resets(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[1h]) > 0',
-    'DCGM_FI_DEV_SM_CLOCK < 300 and DCGM_FI_DEV_GPU_UTIL > 20',
-]
 
-ERRORS = [
-    # parse errors (400 bad_data)
-    'rate(DCGM_FI_DEV_GPU_UTIL)', 'sum(', 'DCGM_FI_DEV_GPU_UTIL{gpu=~"("}', '{gpu=~".*"}', '{}',
-    'DCGM_FI_DEV_GPU_UTIL[5m:1m:1m]', '1 +', 'DCGM_FI_DEV_GPU_UTIL @ 1 @ 2', 'quantile_over_time(DCGM_FI_DEV_GPU_UTIL[5m])',
-    'unknown_function(DCGM_FI_DEV_GPU_UTIL)', 'topk(DCGM_FI_DEV_GPU_UTIL, 2)', 'DCGM_FI_DEV_GPU_UTIL offset',
-    'sum by (gpu) DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_GPU_UTIL[5x]', 'DCGM_FI_DEV_GPU_UTIL and 1', '1 and 2',
-    'rate(sum(requests_total)[5m])', '"a" + 1', 'count_values(1, DCGM_FI_DEV_GPU_UTIL)', 'label_replace(DCGM_FI_DEV_GPU_UTIL)',
-    'DCGM_FI_DEV_GPU_UTIL{gpu="1",}}', 'sum without() by (x) (y)', 'abs(1)', 'time(1)', 'vector("a")',
-    'DCGM_FI_DEV_GPU_UTIL * on(gpu) group_left(gpu) group_right DCGM_FI_DEV_FB_USED', 'histogram_quantile(0.9)',
-    'DCGM_FI_DEV_GPU_UTIL[0s]', 'DCGM_FI_DEV_GPU_UTIL[-5m]', 'max_over_time(DCGM_FI_DEV_GPU_UTIL[5m:0s])',
-    'DCGM_FI_DEV_GPU_UTIL @ foo()', '@ 5', 'DCGM_FI_DEV_GPU_UTIL == bool on(gpu)',
-    # execution errors (422 execution)
-    'DCGM_FI_DEV_GPU_UTIL * on (Hostname) DCGM_FI_DEV_FB_USED',
-    '{__name__=~"DCGM_FI_DEV_FB_USED|DCGM_FI_DEV_FB_FREE"} * 2',
-    'DCGM_FI_DEV_GPU_UTIL + on (gpu) group_left DCGM_FI_DEV_FB_USED',
-    'label_replace(DCGM_FI_DEV_GPU_UTIL, "1bad", "$1", "gpu", "(.*)")',
-    'label_replace(DCGM_FI_DEV_GPU_UTIL, "x", "$1", "gpu", "(")',
-    'label_join(DCGM_FI_DEV_GPU_UTIL, "bad-name", ",", "gpu")',
-    'count_values("bad label", DCGM_FI_DEV_GPU_UTIL)',
-    'rate({__name__=~"DCGM_FI_DEV_FB_USED|DCGM_FI_DEV_FB_FREE"}[5m])',
-    'sum by (Hostname) (DCGM_FI_DEV_GPU_UTIL) / on () DCGM_FI_DEV_GPU_UTIL',
-]
+def fixture(name):
+    """The queries of tests/fixtures/promql/NAME.promql: one per line, '#' lines are comments."""
+    with open(os.path.join(FIXTURES, name + ".promql")) as f:
+        return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+DCGM_DASHBOARD = fixture("dcgm_dashboard")
+GPU_ALERTS = fixture("gpu_alerts")
+ERRORS = fixture("errors")
 
 # family -> (generator or hand-written list, how many distinct queries)
 FAMILIES = [
