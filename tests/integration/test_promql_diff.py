@@ -51,6 +51,8 @@ ONLY = [f for f in os.environ.get("STRATA_PROMQL_FAMILIES", "").split(",") if f]
 REL = 1e-9
 MIN_VALID = 500
 SHOW = 3          # failing queries printed per family
+BUDGET_S = float(os.environ.get("STRATA_PROMQL_BUDGET", "240"))  # queries not started by then are failed
+DEADLINE = [None]
 TRUNC = 700       # characters of each answer printed
 
 procs = []
@@ -164,6 +166,9 @@ def run_entry(ref, subj, e, ms):
     """[(mode name, why or None, ref answer, subject answer)] for the entry's modes."""
     out = []
     for name, kind, args in [ms[i] for i in e["modes"]]:
+        if time.time() > DEADLINE[0]:
+            out.append((name, "not run: the test's %ds budget was spent" % BUDGET_S, (0, None), (0, None)))
+            continue
         a = ask(ref, e["q"], kind, args)
         b = ask(subj, e["q"] if TARGET != "strata" else e["strata"], kind, args)
         out.append((name, diff(a, b, e["order"] and kind == "i"), a, b))
@@ -349,6 +354,7 @@ def main():
         print("# " + dead)
 
     results = {}  # family -> [(entry, [(mode, why, a, b)])]
+    DEADLINE[0] = time.time() + BUDGET_S
     if not dead:
         # two workers: each query goes to both systems in turn, so each system sees at most two at once
         with ThreadPoolExecutor(max_workers=2) as ex:
@@ -356,6 +362,9 @@ def main():
             for e, f in futs:
                 results.setdefault(e["family"], []).append((e, f.result()))
     print("# %d queries x %d modes in %.1fs" % (len(entries), len(ms), time.time() - t_start))
+    if sp.proc.poll() is not None:
+        print("# %s EXITED (%s) during the run; log tail:\n# %s" % (TARGET, sp.proc.returncode,
+                                                                    sp.tail().replace("\n", "\n# ")))
 
     # queries Prometheus rejects (in every mode where it is asked): printed, compared by status+errorType only
     rejected = []

@@ -280,7 +280,7 @@ class Api:
     def conn(self, c):
         self._local.conn = c
 
-    def req(self, method, path, body=None, headers=None, timeout=60):
+    def req(self, method, path, body=None, headers=None, timeout=30):
         h = dict(headers or {})
         if self.tok:
             h["Authorization"] = "Bearer " + self.tok
