@@ -19,7 +19,8 @@ may come in any order).  Every time, range, offset and step is whole seconds and
 a whole second, so 2.42's closed range selectors select what Prometheus 3's left-open ones do.
 
 One TAP line per query family (the families and their sizes are fixed by the corpus, so is the
-plan), a line for the size of the valid corpus, and four lines for the functions 2.42 lacks
+plan), a line for the size of the valid corpus, one for its coverage (every function,
+aggregation with by and without, operator, modifier), and four lines for the functions 2.42 lacks
 (limitk, limit_ratio, mad_over_time, sort_by_label), checked against values computed from the
 data.  A failing family prints its first queries with both answers (truncated).  Then a summary:
 queries run, equal, different, per family.
@@ -321,7 +322,7 @@ def main():
     if ONLY:
         fams = [f for f in fams if f in ONLY]
         entries = [e for e in entries if e["family"] in fams]
-    print("1..%d" % (len(fams) + 1 + 4))
+    print("1..%d" % (len(fams) + 2 + 4))
     sys.stdout.flush()
     t_start = time.time()
 
@@ -410,6 +411,18 @@ def main():
     nanswers = sum(len(e["modes"]) for e in entries)
     print("# %d answers compared per system (%d query x mode pairs skipped at a subquery window edge)"
           % (nanswers, len(entries) * len(ms) - nanswers))
+    # every function, aggregation (by and without) and operator is used by a query Prometheus accepts
+    rej = {e["q"] for e in rejected}
+    missing = promql_corpus.coverage([e["q"] for e in entries if e["family"] != "errors" and e["q"] not in rej])
+    if dead:
+        print("not ok - coverage: not run")
+    elif ONLY:
+        print("ok - coverage: # SKIP only some families run")
+    else:
+        print("%s - coverage: the valid queries use all %d items: functions, aggregations with by/without, operators "
+              "with bool, set operators, matching, offset, @ and subqueries%s"
+              % ("not ok" if missing else "ok", len(promql_corpus.coverage_items()),
+                 "; missing: " + ", ".join(missing) if missing else ""))
     summary = []
     tot_eq = tot_diff = 0
     for fam in fams:

@@ -50,9 +50,19 @@ class Gen:
     def __init__(self, seed, t0_s):
         self.r = random.Random(seed)
         self.t0_s = t0_s
+        self.queues = {}
 
     def c(self, xs):
         return self.r.choice(xs)
+
+    def cyc(self, xs):
+        """Every element of xs once (in a seeded order) before any repeats."""
+        key = tuple(xs)
+        if not self.queues.get(key):
+            q = list(xs)
+            self.r.shuffle(q)
+            self.queues[key] = q
+        return self.queues[key].pop()
 
     # ---------------------------------------------------------------- leaves
     def gauge(self, names=GAUGES):
@@ -90,11 +100,11 @@ class Gen:
         return a + o if self.r.random() < 0.5 else o + a
 
     def grp(self, labels=LABELS):
-        x = self.r.random()
-        if x < 0.2:
+        kind = self.cyc(["", "by", "without", "by", "without"])
+        if not kind:
             return ""
-        ls = ", ".join(self.r.sample(labels, self.r.randint(1 if x < 0.9 else 0, 2)))
-        return " %s (%s)" % ("by" if x < 0.65 else "without", ls)
+        ls = ", ".join(self.r.sample(labels, self.r.randint(1 if self.r.random() < 0.85 else 0, 2)))
+        return " %s (%s)" % (kind, ls)
 
     # ---------------------------------------------------------------- expressions
     def range_fn(self):
@@ -131,7 +141,11 @@ def _fam_selector(g):
         return g.c(['{__name__=~"DCGM_FI_DEV_(FB_USED|FB_FREE)",gpu="%d"}' % g.r.randint(0, 5),
                     '{__name__="requests_total",code!~"2.."}', '{__name__=~"request_duration_seconds_(sum|count)"}',
                     '{Hostname="node-c"}', '{__name__=~"DCGM_FI_DEV_GPU_.*",gpu=~"[0-2]"}',
-                    '{__name__!="DCGM_FI_DEV_XID_ERRORS",gpu="4"}', '{job="api",__name__=~".*_count"}']) + g.mod()
+                    '{__name__!="DCGM_FI_DEV_XID_ERRORS",gpu="4"}', '{job="api",__name__=~".*_count"}',
+                    # regexes are anchored: "node" matches no Hostname, "batch-1" not batch-10
+                    'DCGM_FI_DEV_GPU_UTIL{Hostname=~"node"}', 'DCGM_FI_DEV_GPU_UTIL{pod=~"batch-1"}',
+                    'DCGM_FI_DEV_GPU_UTIL{pod!~"batch-1"}', 'DCGM_FI_DEV_POWER_USAGE{Hostname=~"(?i)NODE-A"}',
+                    'DCGM_FI_DEV_FB_USED{UUID=~".*0{11}[24]"}', 'requests_total{code=~"[45]\\\\d\\\\d"}']) + g.mod()
     if x < 0.9:
         return "%s[%s]%s" % (g.series(), g.c(["30s", "1m", "2m", "45s"]), g.mod())  # a range vector: instant only
     return "%s%s" % (g.c(GAUGES), g.c(['{gpu=~"1|2",gpu!="2"}', '{Hostname!~"node-.*"}', '{pod=""}', '{missing=""}',
@@ -139,7 +153,7 @@ def _fam_selector(g):
 
 
 def _fam_rate(g):
-    fn = g.c(["rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes", "predict_linear"])
+    fn = g.cyc(["rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes", "predict_linear"])
     if fn in ("rate", "irate", "increase", "resets"):
         sel = g.counter() if g.r.random() < 0.85 else g.gauge()
     else:
@@ -161,7 +175,7 @@ def _fam_over_time(g):
     if x < 0.22:
         return "absent_over_time(%s[%s]%s)" % (g.c([sel, 'nonexistent{job="x"}', 'DCGM_FI_DEV_GPU_UTIL{gpu="3"}',
                                                     'DCGM_FI_DEV_POWER_USAGE{gpu="5"}']), g.rng(), g.mod())
-    return "%s_over_time(%s[%s]%s)" % (g.c(OVER_TIME), sel, g.rng(), g.mod())
+    return "%s_over_time(%s[%s]%s)" % (g.cyc(OVER_TIME), sel, g.rng(), g.mod())
 
 
 def _fam_holt_winters(g):
@@ -181,24 +195,24 @@ def _fam_math(g):
                                                       "DCGM_FI_DEV_GPU_UTIL / 100", "-DCGM_FI_DEV_POWER_USAGE",
                                                       g.range_fn()])
     if x < 0.6:
-        return "%s(%s)" % (g.c(MATH1), inner)
+        return "%s(%s)" % (g.cyc(MATH1), inner)
     if x < 0.7:
         return "round(%s%s)" % (inner, g.c(["", ", 0.5", ", 5", ", 0.001", ", -3"]))
     if x < 0.8:
         return "clamp(%s, %s, %s)" % (inner, g.c(["0", "-10", "20"]), g.c(["50", "0.5", "100", "-20"]))
     if x < 0.9:
-        return "%s(%s, %s)" % (g.c(["clamp_min", "clamp_max"]), inner, g.c(["0", "30", "0.25", "1e3"]))
+        return "%s(%s, %s)" % (g.cyc(["clamp_min", "clamp_max"]), inner, g.c(["0", "30", "0.25", "1e3"]))
     return g.c(["pi()", "pi() * 2", "exp(DCGM_FI_DEV_FB_USED)", "ln(DCGM_FI_DEV_FB_FREE - DCGM_FI_DEV_FB_FREE)",
                 "sqrt(-DCGM_FI_DEV_GPU_UTIL)", "-abs(%s)" % inner, "deg(vector(pi()))", "rad(vector(180))", "+%s" % inner])
 
 
 def _fam_time(g):
     x = g.r.random()
-    fn = g.c(["minute", "hour", "day_of_month", "day_of_week", "day_of_year", "days_in_month", "month", "year"])
+    fns = ["minute", "hour", "day_of_month", "day_of_week", "day_of_year", "days_in_month", "month", "year"]
     if x < 0.3:
-        return "%s()" % fn
+        return "%s()" % g.cyc(fns)
     if x < 0.55:
-        return "%s(%s)" % (fn, g.c(["timestamp(%s)" % g.gauge(), "vector(%d)" % g.c([0, 86399, 951782400, 1709251199,
+        return "%s(%s)" % (g.cyc(fns), g.c(["timestamp(%s)" % g.gauge(), "vector(%d)" % g.c([0, 86399, 951782400, 1709251199,
                                                                                       4102444800, g.t0_s + 4000]),
                                      "vector(time() - 86400 * 45)"]))
     if x < 0.8:
@@ -259,14 +273,14 @@ AGGS = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar"]
 
 def _fam_aggregation(g):
     inner = g.c([g.series(), g.range_fn(), g.gauge() + g.mod()])
-    agg, grp = g.c(AGGS), g.grp()
+    agg, grp = g.cyc(AGGS), g.grp()
     if g.r.random() < 0.5:
         return "%s%s (%s)" % (agg, grp, inner)
     return "%s(%s)%s" % (agg, inner, grp)  # the clause after the argument
 
 
 def _fam_aggregation_params(g):
-    fn = g.c(["topk", "bottomk", "quantile", "count_values"])
+    fn = g.cyc(["topk", "bottomk", "quantile", "count_values"])
     inner = g.c([g.gauge(), g.range_fn(), g.gauge() + g.mod()])
     grp = g.grp()
     if fn in ("topk", "bottomk"):
@@ -276,7 +290,11 @@ def _fam_aggregation_params(g):
     else:
         p = g.c(['"value"', '"gpu"', '"v"'])
         inner = g.c([g.gauge(["DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_GPU_UTIL"]),
-                     "round(%s)" % g.range_fn(), "floor(DCGM_FI_DEV_POWER_USAGE / 100)"])
+                     "round(%s)" % g.range_fn(), "floor(DCGM_FI_DEV_POWER_USAGE / 100)",
+                     # label values formatted from floats: decimals, exponents, -0, Inf, NaN
+                     g.gauge(["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"]), "DCGM_FI_DEV_FB_USED * 1e18",
+                     "DCGM_FI_DEV_FB_FREE / 3e9", "-0 * DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_POWER_USAGE",
+                     "DCGM_FI_DEV_GPU_TEMP{gpu=\"1\"}"])
     if fn in ("topk", "bottomk") and g.r.random() < 0.5:
         # wrapped in a sum or count so the instant order (undefined) does not matter
         return "%s(%s%s (%s, %s))" % (g.c(["sum", "count", "max"]), fn, grp, p, inner)
@@ -288,7 +306,7 @@ ARITH = ["+", "-", "*", "/", "%", "^", "atan2"]
 
 def _fam_arith(g):
     x = g.r.random()
-    op = g.c(ARITH)
+    op = g.cyc(ARITH)
     a = g.c([g.gauge(), g.range_fn()])
     if x < 0.35:
         s = g.c(["2", "0", "-1.5", "100", "1e-3", "scalar(vector(4))", "time() / 1e9", "NaN", "Inf"])
@@ -314,8 +332,8 @@ CMP = ["==", "!=", ">", "<", ">=", "<="]
 
 def _fam_comparison(g):
     x = g.r.random()
-    op = g.c(CMP)
-    b = " bool" if g.r.random() < 0.45 else ""
+    op = g.cyc(CMP)
+    b = g.cyc(["", " bool"])
     a = g.c([g.gauge(), g.range_fn()])
     if x < 0.5:
         s = g.c(["50", "0", "80", "1e4", "0.3", "NaN", "Inf", "-Inf"])
@@ -332,7 +350,7 @@ def _fam_comparison(g):
 
 
 def _fam_set(g):
-    op = g.c(["and", "or", "unless"])
+    op = g.cyc(["and", "or", "unless"])
     m = g.c(["", " on (gpu)", " on (Hostname)", " ignoring (pod, namespace)", " on ()", " ignoring (UUID)",
              " on (gpu, Hostname)"])
     l = g.c([g.gauge(), "DCGM_FI_DEV_GPU_UTIL > 50", "rate(%s[5m])" % g.counter(), "DCGM_FI_DEV_POWER_USAGE > 200"])
@@ -381,13 +399,17 @@ def _fam_modifiers(g):
 
 
 def _fam_subquery(g):
-    outer = g.c(["max_over_time", "min_over_time", "avg_over_time", "sum_over_time", "count_over_time", "rate",
-                 "deriv", "quantile_over_time", "stddev_over_time", "last_over_time", "changes", "delta"])
+    outer = g.cyc(["max_over_time", "min_over_time", "avg_over_time", "sum_over_time", "count_over_time", "rate",
+                   "deriv", "quantile_over_time", "stddev_over_time", "last_over_time", "changes", "delta"])
     inner = g.c(["rate(%s[%s])" % (g.counter(), g.c(["1m", "5m"])), g.gauge(), "sum by (Hostname) (%s)" % g.gauge(),
                  "avg_over_time(%s[5m])" % g.gauge(), "max(%s)" % g.gauge(), "%s > 50" % g.gauge(),
                  "irate(%s[2m])" % g.counter()])
     rg = g.c(["5m", "10m", "30m", "1h"])
     step = g.c(STEPS + [""])
+    if g.r.random() < 0.2:  # a subquery inside a subquery
+        inner = "%s(%s[%s:%s])" % (g.c(["avg_over_time", "max_over_time", "rate", "deriv"]),
+                                   g.c([g.gauge(), "sum(%s)" % g.gauge(), "rate(%s[5m])" % g.counter()]),
+                                   g.c(["5m10s", "2m50s", "10m10s"]), g.c(["30s", "1m", "20s", ""]))
     sub = "%s[%s:%s]%s" % (inner if " " not in inner or inner.endswith(")") else "(%s)" % inner, rg, step, g.mod())
     if outer == "quantile_over_time":
         return "quantile_over_time(0.9, %s)" % sub
@@ -403,7 +425,47 @@ def _fam_nested(g):
 def _fam_literals(g):
     return g.c(['"hello"', "42", "-1.5e3", "Inf", "-Inf", "NaN", "0x1F", "1 + 2 * 3", "(1 + 2) * 3", "2 ^ 3 ^ 2",
                 "-2 ^ 2", "1 > bool 0", "5 % 3", "-5 % 3", "1 / 0", "-1 / 0", "0 / 0", "time()", "pi()",
-                "scalar(vector(7))", "vector(1) + vector(2)", "1e308 * 10", ".5", "5.", "1_000"])
+                "scalar(vector(7))", "vector(1) + vector(2)", "1e308 * 10", ".5", "5.", "1e-310 * 1", "0.1 + 0.2"])
+
+
+# ---------------------------------------------------------------- coverage
+
+FUNCTIONS = ("abs absent absent_over_time acos acosh asin asinh atan atanh avg_over_time ceil changes clamp "
+             "clamp_max clamp_min cos cosh count_over_time days_in_month day_of_month day_of_week day_of_year deg "
+             "delta deriv exp floor histogram_quantile holt_winters hour idelta increase irate label_replace "
+             "label_join last_over_time ln log10 log2 max_over_time min_over_time minute month pi predict_linear "
+             "present_over_time quantile_over_time rad rate resets round scalar sgn sin sinh sort sort_desc sqrt "
+             "stddev_over_time stdvar_over_time sum_over_time tan tanh time timestamp vector year").split()
+AGGREGATIONS = "sum avg min max count group stddev stdvar topk bottomk quantile count_values".split()
+OPERATORS = ["+", "-", "*", "/", "%", "^", "atan2", "==", "!=", ">", "<", ">=", "<="]
+
+
+def coverage_items():
+    """{name: predicate(query)}: what the valid corpus must use at least once."""
+    items = {}
+    for f in FUNCTIONS + AGGREGATIONS:
+        items[f + "()"] = re.compile(r"(?<![\w:])%s\s*(\(|by|without)" % f).search
+    for a in AGGREGATIONS:
+        for g in ("by", "without"):
+            items["%s %s" % (a, g)] = re.compile(
+                r"(?<![\w:])%s\s*(%s\s*\(|\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s*%s\b)" % (a, g, g)).search
+    for o in OPERATORS:
+        items["vector " + o] = (lambda o: lambda q: (" %s " % o) in q)(o)
+    for o in OPERATORS[7:]:
+        items[o + " bool"] = (lambda o: lambda q: (" %s bool " % o) in q)(o)
+    for k in ("and", "or", "unless", "on (", "ignoring (", "group_left", "group_right", " offset ", " offset -",
+              "@ start()", "@ end()"):
+        items[k.strip()] = (lambda k: lambda q: k in q)(k)
+    items["@ <number>"] = re.compile(r"@ \d").search
+    items["subquery"] = re.compile(r"\[\w+:\w+\]").search
+    items["subquery, default step"] = re.compile(r"\[\w+:\]").search
+    items["nested subquery"] = re.compile(r"\[\w+:\w*\].*\[\w+:\w*\]").search
+    return items
+
+
+def coverage(queries):
+    """Names of coverage_items() that none of the queries uses."""
+    return [k for k, pred in coverage_items().items() if not any(pred(q) for q in queries)]
 
 
 # ---------------------------------------------------------------- evaluation times
@@ -522,7 +584,7 @@ ERRORS = fixture("errors")
 
 # family -> (generator or hand-written list, how many distinct queries)
 FAMILIES = [
-    ("selectors", _fam_selector, 30),
+    ("selectors", _fam_selector, 40),
     ("rate_deriv", _fam_rate, 70),
     ("over_time", _fam_over_time, 70),
     ("holt_winters", _fam_holt_winters, 10),
@@ -556,7 +618,7 @@ def corpus(t0_s, seed=DEFAULT_SEED):
     ms = modes(t0_s)
     out, seen = [], set()
     for fam, gen, want in FAMILIES:
-        g = Gen(seed * 1000 + len(out), t0_s)
+        g = Gen("%d/%s" % (seed, fam), t0_s)  # a family's queries do not depend on the others' sizes
         items = []
         if isinstance(gen, list):
             items = [{"q": q} for q in gen]
