@@ -20,7 +20,8 @@ a whole second, so 2.42's closed range selectors select what Prometheus 3's left
 
 One TAP line per query family (the families and their sizes are fixed by the corpus, so is the
 plan), a line for the size of the valid corpus, one for its coverage (every function,
-aggregation with by and without, operator, modifier), and four lines for the functions 2.42 lacks
+aggregation with by and without, operator, modifier), one for tenants (another tenant's token
+sees nothing, no token is a 401), and four lines for the functions 2.42 lacks
 (limitk, limit_ratio, mad_over_time, sort_by_label), checked against values computed from the
 data.  A failing family prints its first queries with both answers (truncated).  Then a summary:
 queries run, equal, different, per family.
@@ -301,6 +302,34 @@ def strata_only(ds, ref, subj, t0_s):
     report_line("limit_ratio: complementary subsets for r and -(1 - r), 1 keeps all, 0 none", bad)
 
 
+def tenants(subj, t0_s, dead):
+    """Another tenant's token reads none of tenant 1's data; no token is a 401."""
+    name = "tenants: tenant 2's token sees none of tenant 1's series; no token gets 401"
+    if TARGET != "strata":
+        print("ok - %s # SKIP target is %s" % (name, TARGET))
+        return
+    if dead:
+        print("not ok - %s (not run)" % name)
+        return
+    bad = []
+    other = pd.Api("strata", subj.port, token(2, "metrics:read", secret=b"promql-diff-secret"))
+    anon = pd.Api("strata", subj.port)
+    q = 'count({__name__=~".+"})'
+    for what, (st, doc) in (("instant", ask(other, q, "i", (t0_s + 3600,))),
+                            ("range", ask(other, q, "r", (t0_s, t0_s + 7200, 60)))):
+        if st != 200 or not isinstance(doc, dict) or doc.get("status") != "success" or doc["data"]["result"]:
+            bad.append("tenant 2, %s %s: %s %s" % (what, q, st, str(doc)[:TRUNC]))
+    st, doc = ask(subj, q, "i", (t0_s + 3600,))
+    if st != 200 or not isinstance(doc, dict) or not doc.get("data", {}).get("result"):
+        bad.append("tenant 1, %s: %s %s (want its series counted)" % (q, st, str(doc)[:TRUNC]))
+    st, doc = ask(anon, q, "i", (t0_s + 3600,))
+    if st != 401:
+        bad.append("no token: %s %s, want 401" % (st, str(doc)[:TRUNC]))
+    other.close()
+    anon.close()
+    report_line(name, bad)
+
+
 def report_line(name, bad):
     if bad:
         print("not ok - %s (%d failures)" % (name, len(bad)))
@@ -322,7 +351,7 @@ def main():
     if ONLY:
         fams = [f for f in fams if f in ONLY]
         entries = [e for e in entries if e["family"] in fams]
-    print("1..%d" % (len(fams) + 2 + 4))
+    print("1..%d" % (len(fams) + 2 + 4 + 1))
     sys.stdout.flush()
     t_start = time.time()
 
@@ -431,6 +460,7 @@ def main():
         if dead:
             print("not ok - %s: %d queries (not run)" % (fam, nq))
             summary.append((fam, nq, 0, nq, 0))
+            tot_diff += nq
             continue
         fails = [(e, r) for e, rr in rs for r in rr if r[1]]
         bad_q = {e["q"] for e, _ in fails}
@@ -463,6 +493,7 @@ def main():
     else:
         strata_only(ds, prom, subj, t0_s)
 
+    tenants(subj, t0_s, dead)
     print("# summary: %d queries, %d equal, %d different (target %s, %.1fs)" % (len(entries), tot_eq, tot_diff, TARGET,
                                                                                   time.time() - t_start))
     for fam, nq, eq, df, ne in summary:
