@@ -154,7 +154,9 @@ def _fam_selector(g):
 
 def _fam_rate(g):
     fn = g.cyc(["rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes", "predict_linear"])
-    if fn in ("rate", "irate", "increase", "resets"):
+    if fn in ("rate", "increase"):  # counters only: see promql_data.py, "Counters' first samples"
+        sel = g.counter()
+    elif fn in ("irate", "resets"):
         sel = g.counter() if g.r.random() < 0.85 else g.gauge()
     else:
         sel = g.gauge() if g.r.random() < 0.8 else g.counter()
@@ -407,7 +409,8 @@ def _fam_subquery(g):
     rg = g.c(["5m", "10m", "30m", "1h"])
     step = g.c(STEPS + [""])
     if g.r.random() < 0.2:  # a subquery inside a subquery
-        inner = "%s(%s[%s:%s])" % (g.c(["avg_over_time", "max_over_time", "rate", "deriv"]),
+        fn = g.c(["avg_over_time", "max_over_time", "rate", "deriv"])
+        inner = "%s(%s[%s:%s])" % (fn, g.counter() if fn == "rate" else
                                    g.c([g.gauge(), "sum(%s)" % g.gauge(), "rate(%s[5m])" % g.counter()]),
                                    g.c(["5m10s", "2m50s", "10m10s"]), g.c(["30s", "1m", "20s", ""]))
     sub = "%s[%s:%s]%s" % (inner if " " not in inner or inner.endswith(")") else "(%s)" % inner, rg, step, g.mod())

@@ -12,6 +12,7 @@ cluster, remote-written (v1) identically to strata and to Prometheus 2.42:
     GPU) and requests_total{code} (two restarts);
   - a classic histogram request_duration_seconds_bucket{le=...}/_sum/_count on two instances,
     with increasing counts;
+  - every counter starts large, as a long-running one (see "Counters' first samples");
   - a gap: DCGM_FI_DEV_GPU_UTIL of node-b gpu 3 sends nothing for 10 minutes;
   - stale markers (NaN 0x7ff0000000000002): DCGM_FI_DEV_POWER_USAGE of node-c gpu 5 ends with one
     after 70 minutes (its pod was deleted), DCGM_FI_DEV_GPU_TEMP of node-a gpu 0 has one at minute
@@ -29,6 +30,15 @@ seconds, and subquery steps align to multiples of the step), so no sample ever l
 t - range of a range selector or of the 5m lookback.  Prometheus 2.42's closed selectors
 [t - r, t] and Prometheus 3's left-open (t - r, t] (what strata implements) then select the same
 samples: the boundary difference is avoided by placement, not hidden by tolerance.
+
+Counters' first samples: rate/increase extrapolate the window's start to the first sample, at most
+to the counter's zero point.  Prometheus 3 caps the extrapolation at half a sample interval first
+and then takes the zero point when nearer; 2.42 took the zero point first.  They differ only when
+the first sample is 1.1 intervals or more after the window's start (the series begins inside the
+window) and the zero point lies between half an interval and 1.1 intervals before it.  Every
+counter here starts at a value much larger than any window's increase, so its zero point is far
+away in both, and the corpus applies rate/increase to counters only (gauges start, stop and have
+gaps).
 
 Order: Prometheus 2.42 refuses samples older than an hour behind its newest ("out of bounds"),
 so the data is sent in time order: one request per 10-minute window holding every series'
@@ -194,9 +204,9 @@ class Dataset:
                        "instance": g[2] + ":9400", "container": "main"})
         self._fill(s, lambda k: 50 + (k % 9) * 5, 300, N)
         # requests_total{code}: counters of an API, restarting at minutes 30 and 95
-        for code, rate in (("200", 40.0), ("500", 0.7), ("503", 0.05)):
+        for code, rate, start in (("200", 40.0, 5.0e6), ("500", 0.7, 4.0e4), ("503", 0.05, 1.0e4)):
             s = self._new({"__name__": "requests_total", "job": "api", "instance": "api-0:8080", "code": code})
-            acc, vals = 0.0, []
+            acc, vals = start, []
             for k in range(N):
                 if k in (120, 380):
                     acc = 0.0
@@ -205,9 +215,9 @@ class Dataset:
             self._fill(s, lambda k, v=vals: v[k])
         # classic histogram request_duration_seconds on two instances
         for inst, scale in (("api-0:8080", 1.0), ("api-1:8080", 2.5)):
-            cum = [0.0] * len(HIST_LE)
+            cum = [float(int(1e6 * scale * f)) for f in (0.2, 0.4, 0.6, 0.8, 0.9, 0.97, 1.0)]
             per_k = []
-            ssum = 0.0
+            ssum = 3.0e5 * scale
             for k in range(N):
                 n = int(r.randint(5, 30) * scale)
                 obs = [r.expovariate(1 / 0.3) for _ in range(n)]
