@@ -52,7 +52,7 @@ TARGET = os.environ.get("STRATA_PROMQL_TARGET", "strata")
 ONLY = [f for f in os.environ.get("STRATA_PROMQL_FAMILIES", "").split(",") if f]
 REL = 1e-9
 MIN_VALID = 500
-SHOW = 3          # failing queries printed per family
+SHOW = int(os.environ.get("STRATA_PROMQL_SHOW", "3"))  # failing queries printed per family
 BUDGET_S = float(os.environ.get("STRATA_PROMQL_BUDGET", "240"))  # queries not started by then are failed
 DEADLINE = [None]
 TRUNC = 700       # characters of each answer printed
@@ -249,11 +249,13 @@ def strata_only(ds, ref, subj, t0_s):
 
     # limitk: per group, min(k, group size) of the group's series with their own values
     bad = []
-    for q, k, by in (("limitk(2, DCGM_FI_DEV_GPU_UTIL)", 2, ()), ("limitk by (Hostname) (2, DCGM_FI_DEV_GPU_UTIL)", 2, ("Hostname",)),
-                     ("limitk without (gpu, UUID, pod, namespace) (1, DCGM_FI_DEV_POWER_USAGE)", 1, ("Hostname",)),
-                     ("limitk(0, DCGM_FI_DEV_GPU_UTIL)", 0, ()), ("limitk(100, requests_total)", 100, ())):
+    for q, k, by, base in (("limitk(2, DCGM_FI_DEV_GPU_UTIL)", 2, (), "DCGM_FI_DEV_GPU_UTIL"),
+                           ("limitk by (Hostname) (2, DCGM_FI_DEV_GPU_UTIL)", 2, ("Hostname",), "DCGM_FI_DEV_GPU_UTIL"),
+                           ("limitk without (gpu, UUID, pod, namespace) (1, DCGM_FI_DEV_POWER_USAGE)", 1,
+                            ("Hostname",), "DCGM_FI_DEV_POWER_USAGE"),
+                           ("limitk(0, DCGM_FI_DEV_GPU_UTIL)", 0, (), "DCGM_FI_DEV_GPU_UTIL"),
+                           ("limitk(100, requests_total)", 100, (), "requests_total")):
         for t in times:
-            base = q[q.index(", ") + 2:-1]
             allv = dict(sel(base, t))
             groups = {}
             for kk in allv:

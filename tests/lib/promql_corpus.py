@@ -161,7 +161,8 @@ def _fam_rate(g):
     else:
         sel = g.gauge() if g.r.random() < 0.8 else g.counter()
     if fn == "predict_linear":
-        return "predict_linear(%s[%s]%s, %s)" % (sel, g.rng(), g.mod(), g.c(["0", "60", "3600", "-600", "4 * 3600"]))
+        # no @: 2.42 scopes an @-pinned range in predict_linear differently (prometheus#11708)
+        return "predict_linear(%s[%s]%s, %s)" % (sel, g.rng(), g.off(), g.c(["0", "60", "3600", "-600", "4 * 3600"]))
     return "%s(%s[%s]%s)" % (fn, sel, g.rng(), g.mod())
 
 
@@ -218,7 +219,8 @@ def _fam_time(g):
                                                                                       4102444800, g.t0_s + 4000]),
                                      "vector(time() - 86400 * 45)"]))
     if x < 0.8:
-        return g.c(["timestamp(%s%s)" % (g.series(), g.mod()), "time()", "time() - %d" % g.t0_s,
+        # @ or offset, not both: 2.42's timestamp() of a selector with both answers nothing
+        return g.c(["timestamp(%s%s)" % (g.series(), g.c([g.at(), g.off()])), "time()", "time() - %d" % g.t0_s,
                     "timestamp(%s)" % g.range_fn(), "timestamp(%s)" % g.gauge() + " - time()"])
     return g.c(["vector(1)", "vector(time())", "scalar(%s)" % g.gauge(), 'scalar(DCGM_FI_DEV_GPU_UTIL{gpu="%d"})' %
                 g.r.randint(0, 5), "vector(scalar(sum(%s)))" % g.gauge(), "scalar(vector(%s))" % g.c(["1", "-2.5", "NaN"]),
@@ -264,8 +266,9 @@ def _fam_histogram(g):
 
 
 def _fam_sort(g):
+    cont = ["DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"]
     inner = g.c([g.gauge(GAUGES_NONAN), "rate(%s[5m])" % g.counter(), "sum by (Hostname) (%s)" % g.gauge(GAUGES_NONAN),
-                 "topk(3, %s)" % g.gauge(GAUGES_NONAN), "bottomk(2, %s)" % g.gauge(GAUGES_NONAN),
+                 "topk(3, %s)" % g.gauge(cont), "bottomk(2, %s)" % g.gauge(cont),
                  "avg_over_time(%s[10m])" % g.gauge(GAUGES_NONAN), "count_values(\"v\", %s)" % g.gauge(["DCGM_FI_DEV_SM_CLOCK"])])
     return {"q": "%s(%s)" % (g.c(["sort", "sort_desc"]), inner), "order": True}
 
@@ -283,7 +286,13 @@ def _fam_aggregation(g):
 
 def _fam_aggregation_params(g):
     fn = g.cyc(["topk", "bottomk", "quantile", "count_values"])
-    inner = g.c([g.gauge(), g.range_fn(), g.gauge() + g.mod()])
+    if fn in ("topk", "bottomk"):  # values without ties: which of two equal series wins is not defined
+        cont = ["DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"]
+        inner = g.c([g.gauge(cont), "rate(%s[5m])" % g.c(["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "requests_total",
+                                                          "request_duration_seconds_sum"]), g.gauge(cont) + g.mod(),
+                     "avg_over_time(%s[10m])" % g.gauge(cont)])
+    else:
+        inner = g.c([g.gauge(), g.range_fn(), g.gauge() + g.mod()])
     grp = g.grp()
     if fn in ("topk", "bottomk"):
         p = g.c(["1", "2", "3", "0", "100", "scalar(vector(2))", "2.7"])
@@ -312,6 +321,8 @@ def _fam_arith(g):
     a = g.c([g.gauge(), g.range_fn()])
     if x < 0.35:
         s = g.c(["2", "0", "-1.5", "100", "1e-3", "scalar(vector(4))", "time() / 1e9", "NaN", "Inf"])
+        if op == "atan2":
+            a = "(%s * 1)" % a
         return "%s %s %s" % (a, op, s) if g.r.random() < 0.5 else "%s %s %s" % (s, op, a)
     if x < 0.45:
         return "%s %s %s" % (g.c(["1", "2.5", "-3", "0", "NaN", "Inf", "0x1f", "1e2"]), op, g.c(["2", "0", "-1", "3 ^ 2", "(4 - 6)"]))
@@ -326,6 +337,8 @@ def _fam_arith(g):
     l, r = g.c(pairs)
     if g.r.random() < 0.3:
         l, r = r, l
+    if op == "atan2":
+        l = "(%s * 1)" % l  # 2.42 keeps the name through atan2, Prometheus 3 drops it (prometheus#12595)
     return "%s %s %s" % (l, op, r)
 
 
