@@ -223,6 +223,8 @@ def strata_only(ds, ref, subj, t0_s):
 
     def sel(q, t):
         st, doc = ask(ref, q, "i", (t,))
+        if st != 200 or not isinstance(doc, dict) or doc.get("status") != "success":
+            raise RuntimeError("Prometheus answered %s %s for %s" % (st, str(doc)[:300], q))
         return [(key(s["metric"]), s["value"][1]) for s in doc["data"]["result"]]
 
     def got_of(q, t):
@@ -231,6 +233,21 @@ def strata_only(ds, ref, subj, t0_s):
             return None, "%s %s" % (st, str(doc)[:TRUNC])
         return [(key(s["metric"]), s["value"][1]) for s in doc["data"]["result"]], None
 
+    checked(sort_by_label_check, sel, got_of, times)
+    checked(limitk_check, sel, got_of, times)
+    checked(limit_ratio_check, sel, got_of, times)
+
+
+def checked(fn, *args):
+    """One TAP line from fn, also when it fails unexpectedly (the plan stays whole)."""
+    try:
+        fn(*args)
+    except Exception as e:  # noqa: BLE001
+        report_line(fn.__doc__.split(":")[0], ["%s: %s" % (type(e).__name__, e)])
+
+
+def sort_by_label_check(sel, got_of, times):
+    """sort_by_label: Prometheus' series in label order"""
     # sort_by_label: Prometheus' answer for the selector, ordered by the labels (values are single
     # characters or node-x, where natural and lexicographic order agree), then by the label set
     bad = []
@@ -247,6 +264,9 @@ def strata_only(ds, ref, subj, t0_s):
                                                           err or [dict(k).get("gpu") for k, _ in got]))
     report_line("sort_by_label, sort_by_label_desc: Prometheus' series in label order", bad)
 
+
+def limitk_check(sel, got_of, times):
+    """limitk: min(k, group size) of each group's series"""
     # limitk: per group, min(k, group size) of the group's series with their own values
     bad = []
     for q, k, by, base in (("limitk(2, DCGM_FI_DEV_GPU_UTIL)", 2, (), "DCGM_FI_DEV_GPU_UTIL"),
@@ -277,6 +297,9 @@ def strata_only(ds, ref, subj, t0_s):
                 bad.append("%s @%d: %s" % (q, t, why))
     report_line("limitk: min(k, group size) of each group's series, values unchanged", bad)
 
+
+def limit_ratio_check(sel, got_of, times):
+    """limit_ratio: complementary subsets"""
     # limit_ratio: r and -(1 - r) split the series in two complementary sets; 1 keeps all, 0 none
     bad = []
     for base in ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "request_duration_seconds_bucket"):
