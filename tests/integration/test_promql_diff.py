@@ -461,7 +461,11 @@ def main():
     if nerr:
         print("# error answers: %d; %d queries' messages differ from Prometheus' (reported, not asserted)" % (nerr, len(msg_diff)))
         for q, a, b in msg_diff[:8]:
-            print("#   %s\n#     prometheus: %s\n#     %s: %s" % (q, a, TARGET, b))
+            a, b = a or "", b or ""
+            i = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            cut = max(0, i - 40)
+            print("#   %s  (first difference at character %d)\n#     prometheus: %s%s\n#     %s: %s%s"
+                  % (q, i, "..." if cut else "", a[cut:cut + 160], TARGET, "..." if cut else "", b[cut:cut + 160]))
     nanswers = sum(len(e["modes"]) for e in entries)
     print("# %d answers compared per system (%d query x mode pairs skipped at a subquery window edge)"
           % (nanswers, len(entries) * len(ms) - nanswers))
