@@ -596,6 +596,7 @@ def fixture(name):
 
 DCGM_DASHBOARD = fixture("dcgm_dashboard")
 GPU_ALERTS = fixture("gpu_alerts")
+LABEL_VALUES = fixture("label_values")
 ERRORS = fixture("errors")
 
 # family -> (generator or hand-written list, how many distinct queries)
@@ -622,6 +623,7 @@ FAMILIES = [
     ("literals", _fam_literals, 20),
     ("dcgm_dashboard", DCGM_DASHBOARD, None),
     ("gpu_alerts", GPU_ALERTS, None),
+    ("label_values", LABEL_VALUES, None),
     ("errors", ERRORS, None),
 ]
 

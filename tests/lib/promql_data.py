@@ -19,7 +19,8 @@ cluster, remote-written (v1) identically to strata and to Prometheus 2.42:
     55 and resumes at minute 60;
   - a series born mid-range: DCGM_FI_DEV_GPU_UTIL of a second pod on node-c gpu 5 from minute 75;
   - ordinary NaN (DCGM_FI_DEV_GPU_TEMP gpu 1, three samples), +Inf and -Inf values
-    (DCGM_FI_DEV_POWER_USAGE gpu 2, one each).
+    (DCGM_FI_DEV_POWER_USAGE gpu 2, one each);
+  - gpu_node_info, whose label values hold quotes, a backslash and UTF-8.
 
 Sample placement: every sample sits at a timestamp whose millisecond part is not 0 (each scrape
 target, i.e. instance, starts at its own offset, 1234 ms + 2437 ms x its index, plus a per-sample
@@ -203,6 +204,12 @@ class Dataset:
                        "namespace": "team-c", "pod": "batch-10", "modelName": g[5], "job": "dcgm",
                        "instance": g[2] + ":9400", "container": "main"})
         self._fill(s, lambda k: 50 + (k % 9) * 5, 300, N)
+        # an info series whose label values need JSON escaping and hold UTF-8 (no newline: Prometheus 3's
+        # "." matches one, 2.42's does not)
+        for host, model in (("node-a", 'NVIDIA "A100" \\ SXM4 \u2713'), ("node-b", "NVIDIA H100 \u00e9t\u00e9 \u6e2c\u8a66")):
+            s = self._new({"__name__": "gpu_node_info", "Hostname": host, "modelName": model, "driver": "550.54.15",
+                           "job": "dcgm", "instance": host + ":9400"})
+            self._fill(s, lambda k: 1)
         # requests_total{code}: counters of an API, restarting at minutes 30 and 95
         for code, rate, start in (("200", 40.0, 5.0e6), ("500", 0.7, 4.0e4), ("503", 0.05, 1.0e4)):
             s = self._new({"__name__": "requests_total", "job": "api", "instance": "api-0:8080", "code": code})
