@@ -78,6 +78,10 @@ def num(v):
 
 
 def same_value(a, b):
+    """Equal to 1e-9 relative; and written alike when the two numbers are the same float."""
+    if a != b and isinstance(a, str) and isinstance(b, str) and num(a) == num(b) and \
+            math.copysign(1, num(a)) == math.copysign(1, num(b)):
+        return False  # the same number written differently ("1e+21" for "1000000000000000000000")
     a, b = num(a), num(b)
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)

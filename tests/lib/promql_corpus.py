@@ -597,6 +597,7 @@ def fixture(name):
 DCGM_DASHBOARD = fixture("dcgm_dashboard")
 GPU_ALERTS = fixture("gpu_alerts")
 LABEL_VALUES = fixture("label_values")
+REGEX = fixture("regex")
 ERRORS = fixture("errors")
 
 # family -> (generator or hand-written list, how many distinct queries)
@@ -624,6 +625,7 @@ FAMILIES = [
     ("dcgm_dashboard", DCGM_DASHBOARD, None),
     ("gpu_alerts", GPU_ALERTS, None),
     ("label_values", LABEL_VALUES, None),
+    ("regex", REGEX, None),
     ("errors", ERRORS, None),
 ]
 
