@@ -21,7 +21,8 @@ a whole second, so 2.42's closed range selectors select what Prometheus 3's left
 One TAP line per query family (the families and their sizes are fixed by the corpus, so is the
 plan), a line for the size of the valid corpus, one for its coverage (every function,
 aggregation with by and without, operator, modifier), one for tenants (another tenant's token
-sees nothing, no token is a 401), and four lines for the functions 2.42 lacks
+sees nothing, no token is a 401), one for the HTTP parameters in their other forms (RFC 3339 and
+float times, duration and float steps, GET and POST) and their errors, and four lines for the functions 2.42 lacks
 (limitk, limit_ratio, mad_over_time, sort_by_label), checked against values computed from the
 data.  A failing family prints its first queries with both answers (truncated).  Then a summary:
 queries run, equal, different, per family.
@@ -359,6 +360,58 @@ def tenants(subj, t0_s, dead):
     report_line(name, bad)
 
 
+def http_params(ref, subj, t0_s, dead):
+    """The same queries with the parameters written in the other forms Prometheus accepts
+    (RFC 3339 times with fractions, float seconds, steps as durations or floats), GET and POST,
+    and the parameter errors: each answer compared as the corpus' answers are."""
+    name = "http parameters: times, steps and parameter errors in every form answered as Prometheus"
+    if dead:
+        print("not ok - %s (not run)" % name)
+        return
+    from datetime import datetime, timezone
+
+    def rfc(s, frac=""):
+        return datetime.fromtimestamp(s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"
+
+    t = t0_s + 47 * 60 + 13
+    q = "sum by (Hostname) (rate(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[5m]))"
+    g = "avg_over_time(DCGM_FI_DEV_POWER_USAGE[5m])"
+    cases = [
+        ("/api/v1/query", {"query": g, "time": rfc(t)}),
+        ("/api/v1/query", {"query": g, "time": rfc(t, ".250")}),
+        ("/api/v1/query", {"query": g, "time": "%d.75" % t}),
+        ("/api/v1/query", {"query": g, "time": rfc(t)[:-1] + "+02:00"}),
+        ("/api/v1/query", {"query": "time()", "time": "%d.001" % t}),
+        ("/api/v1/query_range", {"query": q, "start": rfc(t), "end": rfc(t + 3600), "step": "1m"}),
+        ("/api/v1/query_range", {"query": q, "start": "%d" % t, "end": "%d" % (t + 3600), "step": "60.0"}),
+        ("/api/v1/query_range", {"query": q, "start": "%d.5" % t, "end": "%d.5" % (t + 1800), "step": "90s"}),
+        ("/api/v1/query_range", {"query": q, "start": rfc(t, ".100"), "end": rfc(t + 600, ".100"), "step": "1m30s"}),
+        ("/api/v1/query_range", {"query": g, "start": "%d" % t, "end": "%d" % t, "step": "15"}),
+        # parameter errors
+        ("/api/v1/query", {"time": "%d" % t}),
+        ("/api/v1/query", {"query": g, "time": "yesterday"}),
+        ("/api/v1/query", {"query": g, "time": "%d" % t, "timeout": "x"}),
+        ("/api/v1/query_range", {"query": q, "start": "%d" % t, "end": "%d" % (t + 60)}),
+        ("/api/v1/query_range", {"query": q, "start": "%d" % t, "end": "%d" % (t - 60), "step": "15"}),
+        ("/api/v1/query_range", {"query": q, "start": "%d" % t, "end": "%d" % (t + 60), "step": "0"}),
+        ("/api/v1/query_range", {"query": q, "start": "%d" % t, "end": "%d" % (t + 60), "step": "-15"}),
+        ("/api/v1/query_range", {"query": q, "start": "%d" % t, "end": "%d" % (t + 86400), "step": "1"}),
+        ("/api/v1/query_range", {"query": q, "start": "x", "end": "%d" % (t + 60), "step": "15"}),
+        ("/api/v1/query_range", {"query": q, "start": "%d" % t, "end": "%d" % (t + 60), "step": "1h1"}),
+    ]
+    bad, n = [], 0
+    for path, params in cases:
+        for post in (False, True):
+            a = ref.call(path, params, post)
+            b = subj.call(path, params, post)
+            n += 1
+            why = diff(a[:2], b[:2])
+            if why:
+                bad.append("%s %s %s: %s\n#     prometheus: %s\n#     %s: %s" % (
+                    "POST" if post else "GET", path, params, why, short(a[:2]), TARGET, short(b[:2])))
+    report_line(name + " (%d requests)" % n, bad)
+
+
 def report_line(name, bad):
     if bad:
         print("not ok - %s (%d failures)" % (name, len(bad)))
@@ -380,7 +433,7 @@ def main():
     if ONLY:
         fams = [f for f in fams if f in ONLY]
         entries = [e for e in entries if e["family"] in fams]
-    print("1..%d" % (len(fams) + 2 + 4 + 1))
+    print("1..%d" % (len(fams) + 2 + 4 + 2))
     sys.stdout.flush()
     t_start = time.time()
 
@@ -527,6 +580,7 @@ def main():
         strata_only(ds, prom, subj, t0_s)
 
     tenants(subj, t0_s, dead)
+    http_params(prom, subj, t0_s, dead)
     print("# summary: %d queries, %d equal, %d different (target %s, %.1fs)" % (len(entries), tot_eq, tot_diff, TARGET,
                                                                                   time.time() - t_start))
     for fam, nq, eq, df, ne in summary:
