@@ -212,8 +212,12 @@ if __name__ == "__main__":
     except SystemExit:
         raise
     except BaseException as e:  # never leave peers running
-        print("not ok - vmalert: %s: %s" % (type(e).__name__, e))
-        for p in procs:
-            print("# --- %s ---\n# %s" % (p.name, p.tail().replace("\n", "\n# ")))
-        cleanup()
+        try:
+            print("not ok - vmalert: %s: %s" % (type(e).__name__, e))
+            for p in procs:
+                print("# --- %s ---\n# %s" % (p.name, p.tail().replace("\n", "\n# ")))
+        except OSError:  # stdout gone (a closed pipe): still clean up
+            pass
         sys.exit(1)
+    finally:
+        cleanup()
