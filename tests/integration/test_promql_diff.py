@@ -487,7 +487,7 @@ def main():
     valid = len(entries) - len(rejected)
     gen_rejected = [e for e in rejected if e["family"] != "errors"]
     print("# %d queries, %d valid in Prometheus 2.42 (at least one mode answers success), %d rejected "
-          "(%d of them generated; their errors are compared as status + errorType)"
+          "(%d of them outside the errors family; their errors are compared as status + errorType)"
           % (len(entries), valid, len(rejected), len(gen_rejected)))
     for e in gen_rejected[:20]:
         print("#   rejected (%s): %s" % (e["family"], e["q"]))

@@ -598,6 +598,7 @@ DCGM_DASHBOARD = fixture("dcgm_dashboard")
 GPU_ALERTS = fixture("gpu_alerts")
 LABEL_VALUES = fixture("label_values")
 REGEX = fixture("regex")
+IDIOMS = fixture("idioms")
 ERRORS = fixture("errors")
 
 # family -> (generator or hand-written list, how many distinct queries)
@@ -626,6 +627,7 @@ FAMILIES = [
     ("gpu_alerts", GPU_ALERTS, None),
     ("label_values", LABEL_VALUES, None),
     ("regex", REGEX, None),
+    ("idioms", IDIOMS, None),
     ("errors", ERRORS, None),
 ]
 
