@@ -3,7 +3,9 @@
 
 Starts strata (--auth=jwt) and Prometheus 2.42 (remote-write receiver, no scrape targets) on
 127.0.0.1 with temp dirs, remote-writes the same seeded data to both (tests/lib/promql_data.py:
-DCGM gauges, counters with resets, a gap, stale markers, NaN/+Inf/-Inf, classic histograms), then
+DCGM gauges, counters with resets, a gap, stale markers, NaN/+Inf/-Inf, classic histograms;
+strata cuts its head into a block after the first hour, so its blocks, rollups and head are all
+read), then
 runs every query of the corpus (tests/lib/promql_corpus.py, > 500 generated and hand-written
 queries) against both over HTTP:
   - instant queries (GET /api/v1/query) at three times: inside the 10-minute gap (47m13s), late
@@ -451,7 +453,9 @@ def main():
         subj.tok = token(1, "metrics:read metrics:write", secret=b"promql-diff-secret")
     procs.append(sp)
     pd.load(prom, ds)
-    pd.load(subj, ds)
+    # strata: the first hour goes into a block (with its 5m/1h rollups), the second stays in the
+    # head, so the queries read both and windows across the seam
+    pd.load(subj, ds, 3600 * 1000, pd.strata_cut_head if TARGET == "strata" else None)
     if TARGET == "victoria-metrics":
         subj.req("GET", "/internal/force_flush")
         time.sleep(2)

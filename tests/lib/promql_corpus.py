@@ -599,6 +599,7 @@ GPU_ALERTS = fixture("gpu_alerts")
 LABEL_VALUES = fixture("label_values")
 REGEX = fixture("regex")
 IDIOMS = fixture("idioms")
+ROLLUPS = fixture("rollups")
 ERRORS = fixture("errors")
 
 # family -> (generator or hand-written list, how many distinct queries)
@@ -628,6 +629,7 @@ FAMILIES = [
     ("label_values", LABEL_VALUES, None),
     ("regex", REGEX, None),
     ("idioms", IDIOMS, None),
+    ("rollups", ROLLUPS, None),
     ("errors", ERRORS, None),
 ]
 

@@ -424,12 +424,22 @@ def start_strata(tmp, build, name="strata", secret_file=None, extra=()):
     return p, Api(name, port)
 
 
-def load(api, ds):
-    """Remote-writes the data set in time order; raises on any non-2xx answer."""
-    for body in ds.requests():
+def load(api, ds, cut_after_ms=None, cut=None):
+    """Remote-writes the data set in time order; raises on any non-2xx answer.  With cut, calls
+    cut(api) once the data before t0 + cut_after_ms (a multiple of 10 minutes) is written."""
+    for i, body in enumerate(ds.requests()):
+        if cut and i * WINDOW_MS == cut_after_ms:
+            cut(api)
         st, resp = api.write(body)
         if st // 100 != 2:
             raise RuntimeError("%s refused the data: %d %s" % (api.name, st, resp[:300]))
+
+
+def strata_cut_head(api):
+    """POST /api/v1/admin/cut-head: strata writes its whole head as a block (with rollups)."""
+    st, body = api.req("POST", "/api/v1/admin/cut-head")
+    if st != 200:
+        raise RuntimeError("strata cut-head: %d %s" % (st, body[:300]))
 
 
 def t0_for_now(now_s=None):
