@@ -25,10 +25,11 @@ cluster, remote-written (v1) identically to strata and to Prometheus 2.42:
 Sample placement: every sample sits at a timestamp whose millisecond part is not 0 (each scrape
 target, i.e. instance, starts at its own offset, 1234 ms + 2437 ms x its index, plus a per-sample
 jitter of up to 150 ms; the series of one target share their timestamps, as one scrape stamps them;
-bumped off a whole second if it lands on one).  The tests evaluate every query at whole
-seconds (instant times, range starts and steps; ranges, offsets and subquery steps in whole
-seconds, and subquery steps align to multiples of the step), so no sample ever lies on the edge
-t - range of a range selector or of the 5m lookback.  Prometheus 2.42's closed selectors
+bumped off a whole second if it lands on one; never .500 either).  The tests evaluate every
+query at whole seconds (instant times, range starts and steps; ranges, offsets and subquery steps
+in whole seconds, subquery points at multiples of their step; one @ at .5), so no sample ever
+lies on the edge t - range of a range selector or of the 5m lookback.  (Subquery points can lie
+on a subquery's own edge: promql_corpus.boundary_safe skips those evaluations.)  Prometheus 2.42's closed selectors
 [t - r, t] and Prometheus 3's left-open (t - r, t] (what strata implements) then select the same
 samples: the boundary difference is avoided by placement, not hidden by tolerance.
 
@@ -45,9 +46,11 @@ Order: Prometheus 2.42 refuses samples older than an hour behind its newest ("ou
 so the data is sent in time order: one request per 10-minute window holding every series'
 samples in it.
 
-    from promql_data import Dataset
-    ds = Dataset(t0_ms)                    # t0: a whole minute, ~2h10m before now
-    for body in ds.requests(): post it (strata_client.rw1 bytes, snappy'd by the sender)
+    import promql_data as pd
+    ds = pd.Dataset(pd.t0_for_now())       # t0: a UTC midnight, 10 m to 26 h before the data ends
+    proc, api = pd.start_prometheus(tmp)   # or start_strata(tmp, build, secret_file), start_victoria
+    pd.load(api, ds)                       # remote write, in time order
+    st, doc, body = api.query("rate(requests_total[5m])", t_s)
 """
 import math
 import random
