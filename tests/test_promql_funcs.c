@@ -559,6 +559,20 @@ static void test_regex_translate(void **state)
         { "(?P<x>a)(?<y>b)", { "ab" }, { "a" } },
         { "a$", { "a" }, { "a\n" } },
         { "x*y+z?", { "yy", "xyz" }, { "xz" } },
+        /* `.` and negated sets match one character, not one byte */
+        { "caf.", { "caf\xc3\xa9", "cafe" }, { "caf\xc3", "caf" } },
+        { "a.?b",
+          { "a\xe2\x82\xac"
+            "b",
+            "ab" },
+          { "a\xc3\xa9\xc3\xa9"
+            "b" } },
+        { "[^/]x", { "\xf0\x9f\x98\x80x", "ax" }, { "/x", "\xc3\xa9\xc3\xa9x" } },
+        { "\\D|\\S\\W", { "\xc3\xa9", "a\xc3\xa9" }, { "1", "a\xc3\xa9\xc3\xa9" } },
+        { "(?-s).+", { "\xc3\xa9t\xc3\xa9" }, { "a\nb" } },
+        /* two one-or-more runs need two characters, not two bytes */
+        { ".+[^a]+", { "ab", "\xc3\xa9\xc3\xa9" }, { "\xc3\xa9", "a" } },
+        { "[^a]*.*x", { "\xc3\xa9x", "x" }, { "\xc3\xa9" } },
         { "a[^\\d\\D]?b",
           { "ab" },
           { "axb", "a1b",
@@ -586,19 +600,29 @@ static void test_regex_translate(void **state)
     assert_string_equal(out, "[aA]1");
     assert_ok(promql_regex_to_posix("(?:x)", out, sizeof out, NULL, why, sizeof why));
     assert_string_equal(out, "(x)");
-    assert_ok(promql_regex_to_posix("\\W", out, sizeof out, NULL, why, sizeof why));
-    assert_string_equal(out, "[^0-9A-Z_a-z]");
+    assert_ok(promql_regex_to_posix("\\W*", out, sizeof out, NULL, why, sizeof why));
+    assert_string_equal(out, "[^0-9A-Z_a-z]*");
+    assert_ok(promql_regex_to_posix("foo.*", out, sizeof out, NULL, why, sizeof why));
+    assert_string_equal(out, "foo.*"); /* tsdb's prefix fast path still applies */
+    /* One character of a negated set: an ASCII member or a UTF-8 sequence. */
+    assert_ok(promql_regex_to_posix("[^a]", out, sizeof out, NULL, why, sizeof why));
+    assert_string_equal(out, "([^\x80-\xff"
+                             "a]|[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf][\x80-\xbf]|"
+                             "[\xf0-\xf4][\x80-\xbf][\x80-\xbf][\x80-\xbf])");
 
     /* Groups: (?:a) becomes POSIX group 1, so RE2's 1 (b) is POSIX 2, and
-     * the named (?P<n>c) RE2's 2 is POSIX 3; a repeated é adds one. */
+     * the named (?P<n>c) RE2's 2 is POSIX 3; a repeated é and a lone `.`
+     * (one character) add one each, so (d) is POSIX 6. */
     promql_regex_groups_t g;
-    const char *pat = "(?:a)(b)(?P<name>c)\xc3\xa9*(d)";
+    const char *pat = "(?:a)(b)(?P<name>c)\xc3\xa9*.(d)";
     assert_ok(promql_regex_translate(pat, out, sizeof out, &g, why, sizeof why));
-    assert_string_equal(out, "(a)(b)(c)(\xc3\xa9)*(d)");
+    assert_string_equal(
+        out, "(a)(b)(c)(\xc3\xa9)*([^\x80-\xff]|[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf][\x80-\xbf]|"
+             "[\xf0-\xf4][\x80-\xbf][\x80-\xbf][\x80-\xbf])(d)");
     assert_int_equal(g.n, 3);
     assert_int_equal(g.posix[0], 2);
     assert_int_equal(g.posix[1], 3);
-    assert_int_equal(g.posix[2], 5);
+    assert_int_equal(g.posix[2], 6);
     assert_int_equal(g.name_len[0], 0);
     assert_int_equal(g.name_len[1], 4);
     assert_memory_equal(pat + g.name_off[1], "name", 4);
@@ -654,6 +678,14 @@ static void test_regex_translate(void **state)
     }
 
     assert_err(promql_regex_to_posix("abcdef", out, 4, NULL, why, sizeof why), STRATA_EBUFSMALL);
+    /* 20 lone dots are 20 groups of about 60 bytes: over the store's 1024,
+     * a buffer too small for that, refused with a buffer that holds 1024. */
+    assert_err(promql_regex_to_posix("....................", out, sizeof out, NULL, why, sizeof why),
+               STRATA_EBUFSMALL);
+    char big[1100];
+    assert_err(promql_regex_to_posix("....................", big, sizeof big, NULL, why, sizeof why),
+               STRATA_EBADREGEX);
+    assert_string_equal(why, "pattern longer than 1024 bytes once translated");
     assert_ok(promql_regex_to_posix("abc", out, 4, NULL, why, sizeof why));
     assert_string_equal(out, "abc");
 }

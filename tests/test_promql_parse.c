@@ -118,6 +118,11 @@ static void test_modifiers(void **state)
     assert_int_equal(m->u.matrix.vector->u.sel.offset_ms, 86400000);
     assert_int_equal(m->u.matrix.vector->u.sel.at_ms, 100000);
 
+    n = parse_ok(arena, "foo[292y]");
+    assert_int_equal(n->u.matrix.range_ms, 292LL * 365 * 86400000);
+    n = parse_ok(arena, "foo[0d1h0m]");
+    assert_int_equal(n->u.matrix.range_ms, 3600000);
+
     n = parse_ok(arena, "max_over_time(rate(foo[5m])[1h:5m] offset -1m @ end())");
     promql_node_t *s = n->u.call.args[0];
     assert_int_equal(s->kind, PROMQL_SUBQUERY);
@@ -534,6 +539,39 @@ static void test_print(void **state)
     }
 }
 
+/* Where strata's print departs from Prometheus' to stay a fixed point
+ * (docs/promql.md, "Parser"): +Inf that would read back as a unary +, and
+ * an empty ignoring() that carries a group modifier. */
+static void test_print_corners(void **state)
+{
+    strata_arena_t *arena = *state;
+    static const struct {
+        const char *q, *want;
+        promql_node_kind_t kind;
+    } cases[] = {
+        { "inf ^ foo", "Inf ^ foo", PROMQL_BINARY },
+        { "a * inf ^ 2", "a * Inf ^ 2", PROMQL_BINARY },
+        { "- +inf ^ 2", "-+Inf ^ 2", PROMQL_UNARY },
+        { "-inf ^ 2", "-Inf ^ 2", PROMQL_UNARY },
+        { "inf + inf", "+Inf + +Inf", PROMQL_BINARY },
+        { "x + ignoring() group_left y", "x + ignoring () group_left () y", PROMQL_BINARY },
+        { "-0", "-0", PROMQL_NUMBER },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        promql_node_t *n = parse_ok(arena, cases[i].q);
+        assert_int_equal(n->kind, cases[i].kind);
+        char *s = promql_print(n, arena);
+        assert_string_equal(s, cases[i].want);
+        promql_node_t *n2 = parse_ok(arena, s);
+        assert_int_equal(n2->kind, cases[i].kind);
+        assert_string_equal(promql_print(n2, arena), s);
+    }
+    promql_node_t *n = parse_ok(arena, "x + ignoring() group_left y");
+    assert_int_equal(n->u.binary.card, PROMQL_CARD_MANY_TO_ONE);
+    n = parse_ok(arena, promql_print(n, arena));
+    assert_int_equal(n->u.binary.card, PROMQL_CARD_MANY_TO_ONE);
+}
+
 /* Bad queries and the message Prometheus 2.42 answered for each. */
 static const struct {
     const char *q, *msg;
@@ -816,6 +854,12 @@ static const struct {
     { "foo ^", "1:6: parse error: unexpected end of input" },
     { "foo[5m] offset", "1:15: parse error: unexpected end of input in offset, expected duration" },
     { "rate(foo[5m] offset)", "1:20: parse error: unexpected \")\" in offset, expected duration" },
+    { "foo[99999999999999999999y]", "1:5: parse error: duration out of range" },
+    { "foo[293y]", "1:5: parse error: duration out of range" },
+    { "foo offset 300000y", "1:12: parse error: duration out of range" },
+    { "foo[5m:99999999999999999999s]", "1:8: parse error: duration out of range" },
+    { "foo[1ms1s]", "1:5: parse error: not a valid duration string: \"1ms1s\"" },
+    { "foo[1hs]", "1:5: parse error: not a valid duration string: \"1hs\"" },
 };
 
 static void test_errors(void **state)
@@ -832,6 +876,46 @@ static void test_errors(void **state)
     }
 }
 
+/* Nesting is bounded, so that no recursion over the tree can overflow the
+ * stack: deep parentheses, long operator chains, unary chains, calls. */
+static void test_depth_limit(void **state)
+{
+    strata_arena_t *arena = *state;
+    static const struct {
+        const char *open, *leaf, *close;
+        size_t n;
+        int ok;
+    } cases[] = {
+        { "(", "1", ")", 500, 1 },       { "(", "1", ")", 100000, 0 },    { "1+", "1", "", 900, 1 },
+        { "1+", "1", "", 100000, 0 },    { "-", "foo", "", 900, 1 },      { "-", "foo", "", 100000, 0 },
+        { "abs(", "foo", ")", 900, 1 },  { "abs(", "foo", ")", 5000, 0 }, { "2^", "2", "", 100000, 0 },
+        { "sum(", "foo", ")", 5000, 0 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t k = 0, lo = strlen(cases[c].open), lc = strlen(cases[c].close);
+        char *qq = malloc(cases[c].n * (lo + lc) + 8);
+        assert_non_null(qq);
+        for (size_t i = 0; i < cases[c].n; i++, k += lo) memcpy(qq + k, cases[c].open, lo);
+        strcpy(qq + k, cases[c].leaf);
+        k += strlen(cases[c].leaf);
+        for (size_t i = 0; i < cases[c].n; i++, k += lc) memcpy(qq + k, cases[c].close, lc);
+        qq[k] = '\0';
+        promql_node_t *n;
+        promql_error_t err;
+        int rc = promql_parse(qq, arena, &n, &err);
+        if (cases[c].ok) {
+            if (rc != 0) fail_msg("%s x %zu: %s", cases[c].open, cases[c].n, err.msg);
+            char *s = promql_print(n, arena);
+            assert_non_null(s);
+        } else {
+            assert_int_equal(rc, STRATA_EINVAL);
+            if (!strstr(err.msg, "parse error: expression nested too deeply (more than 1000 levels)"))
+                fail_msg("%s x %zu: %s", cases[c].open, cases[c].n, err.msg);
+        }
+        free(qq);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -842,7 +926,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aggregations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_print_corners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

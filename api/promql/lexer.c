@@ -72,7 +72,10 @@ static int go_isprint(long r)
     if (r <= 0xA0 || r == 0xAD) return 0;
     if ((r >= 0x2000 && r <= 0x200F) || (r >= 0x2028 && r <= 0x202F) || (r >= 0x205F && r <= 0x206F))
         return 0;
-    if (r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB) || (r >= 0xE000 && r <= 0xF8FF) || r >= 0xF0000) return 0;
+    if (r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB) || (r >= 0xE000 && r <= 0xF8FF)) return 0;
+    /* planes 4 to 13 are unassigned, plane 14 holds tags and variation
+     * selectors (only the latter print), 15 and 16 are private use */
+    if (r >= 0x32000 && !(r >= 0xE0100 && r <= 0xE01EF)) return 0;
     return 1;
 }
 

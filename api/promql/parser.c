@@ -24,7 +24,6 @@
 #include "lexer.h"
 #include "promql_internal.h"
 #include "strata_buf.h"
-#include "strata_time.h"
 #include "tsdb.h"
 
 typedef struct parser {
@@ -33,6 +32,8 @@ typedef struct parser {
     promql_tok_t tok2; /* the one after, when have2 */
     int have2;
     int agg_depth; /* inside an aggregation's ( ): Prometheus adds " in aggregation" */
+    int nest;      /* parse_expr recursion */
+    int ret_depth; /* depth of the tree the last parse function returned */
     int last_end;  /* end of the last consumed token */
     const char *in;
     int len;
@@ -45,6 +46,11 @@ typedef struct parser {
 } parser_t;
 
 enum { PREC_OR = 1, PREC_AND, PREC_CMP, PREC_ADD, PREC_MUL, PREC_POW };
+
+/* How deep a query may nest.  The parser, the type check, the printer and
+ * the evaluator all recurse over the tree, so a query of a million '(' or
+ * '1+1+...' must be refused before it runs any of them out of stack. */
+#define PROMQL_MAX_DEPTH 1000
 
 /* ---- errors ---- */
 
@@ -81,6 +87,11 @@ __attribute__((noreturn, format(printf, 3, 4))) static void hard_error(parser_t 
     longjmp(p->fail, 1);
 }
 
+__attribute__((noreturn)) static void too_deep(parser_t *p)
+{
+    hard_error(p, p->tok.start, "expression nested too deeply (more than %d levels)", PROMQL_MAX_DEPTH);
+}
+
 __attribute__((noreturn)) static void no_memory(parser_t *p)
 {
     p->rc = STRATA_ENOMEM;
@@ -92,6 +103,13 @@ static void *alloc(parser_t *p, size_t n)
     void *v = strata_arena_calloc(p->arena, 1, n);
     if (!v) no_memory(p);
     return v;
+}
+
+/* The last tree returned is d deep. */
+static void set_depth(parser_t *p, int d)
+{
+    p->ret_depth = d;
+    if (d > PROMQL_MAX_DEPTH) too_deep(p);
 }
 
 static char *dup_text(parser_t *p, const char *s, size_t n)
@@ -346,12 +364,74 @@ static const char *unquote(parser_t *p, const promql_tok_t *t)
     return o;
 }
 
+/* Prometheus' model.ParseDuration: [Ny][Nw][Nd][Nh][Nm][Ns][Nms], units in
+ * that order, at least one.  It counts in nanoseconds, so anything past
+ * about 292 years is out of range (strata_duration_parse counts in ms and
+ * would take it).  0, -1 for bad syntax, -2 out of range. */
+static int parse_prom_duration(const char *s, int64_t *out_ms)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {
+        { "y", 365LL * 86400000 },
+        { "w", 7LL * 86400000 },
+        { "d", 86400000 },
+        { "h", 3600000 },
+        { "m", 60000 },
+        { "s", 1000 },
+        { "ms", 1 },
+    };
+    const int64_t max_ns = INT64_MAX;
+    int64_t total_ns = 0;
+    int range = 0, any = 0;
+    size_t u = 0;
+    while (*s) {
+        const char *d = s;
+        while (*s >= '0' && *s <= '9') s++;
+        if (s == d) return -1;
+        size_t k = u;
+        while (k < sizeof units / sizeof units[0]) {
+            size_t ul = strlen(units[k].unit);
+            /* "m" must not take the "m" of "ms" */
+            if (!strncmp(s, units[k].unit, ul) && !(ul == 1 && s[0] == 'm' && s[1] == 's')) break;
+            k++;
+        }
+        if (k == sizeof units / sizeof units[0]) return -1;
+        int64_t per = units[k].ms * 1000000; /* ns per unit */
+        int64_t n = 0;
+        for (const char *c = d; c < s; c++) {
+            if (n > (max_ns - (*c - '0')) / 10) {
+                n = max_ns; /* Go's Atoi saturates, then the check below fires */
+                break;
+            }
+            n = n * 10 + (*c - '0');
+        }
+        if (n > max_ns / per || total_ns > max_ns - n * per)
+            range = 1;
+        else
+            total_ns += n * per;
+        s += strlen(units[k].unit);
+        u = k + 1;
+        any = 1;
+    }
+    if (!any) return -1;
+    if (range) return -2;
+    *out_ms = total_ns / 1000000;
+    return 0;
+}
+
 /* A duration token in ms; a bad or zero one is a semantic error. */
 static int64_t parse_duration_tok(parser_t *p, const promql_tok_t *t)
 {
     char *c = dup_text(p, p->in + t->start, (size_t)(t->end - t->start));
     int64_t ms = 0;
-    if (strata_duration_parse(c, &ms) != 0) {
+    int rc = parse_prom_duration(c, &ms);
+    if (rc == -2) {
+        soft_error(p, t->start, "duration out of range");
+        return 0;
+    }
+    if (rc != 0) {
         strata_buf_t b;
         strata_buf_init(&b, p->arena, 32);
         promql_go_quote(&b, c, strlen(c), 0);
@@ -467,14 +547,17 @@ static promql_node_t **parse_args(parser_t *p, size_t *nargs)
 {
     promql_node_t **args = NULL;
     size_t n = 0;
+    int maxd = 0;
     advance(p);
     if (p->tok.type == PROMQL_T_RPAREN) {
         advance(p);
         *nargs = 0;
+        p->ret_depth = 0;
         return NULL;
     }
     for (;;) {
         promql_node_t *a = parse_expr(p, 0);
+        if (p->ret_depth > maxd) maxd = p->ret_depth;
         args = grow(p, args, n, sizeof *args);
         args[n++] = a;
         int more = 0;
@@ -495,6 +578,7 @@ static promql_node_t **parse_args(parser_t *p, size_t *nargs)
     }
     advance(p);
     *nargs = n;
+    p->ret_depth = maxd; /* the caller adds its own level */
     return args;
 }
 
@@ -550,6 +634,7 @@ static promql_node_t *parse_selector(parser_t *p, int has_name)
      * Prometheus' assembleVectorSelector appends it. */
     if (n->u.sel.name) add_matcher(p, n, "__name__", n->u.sel.name, TSDB_MATCH_EQ);
     n->type = PROMQL_TYPE_VECTOR;
+    set_depth(p, 1);
     return n;
 }
 
@@ -560,6 +645,7 @@ static promql_node_t *parse_call(parser_t *p)
     n->u.call.func = promql_function_lookup(p->in + name.start, (size_t)(name.end - name.start));
     advance(p);
     n->u.call.args = parse_args(p, &n->u.call.nargs);
+    set_depth(p, p->ret_depth + 1);
     n->pos_end = p->last_end;
     if (!n->u.call.func) {
         strata_buf_t b;
@@ -596,6 +682,7 @@ static promql_node_t *parse_aggregate(parser_t *p)
     p->agg_depth++;
     promql_node_t **args = parse_args(p, &nargs);
     p->agg_depth--;
+    int depth = p->ret_depth + 1;
     if (!modifier && (p->tok.type == PROMQL_T_BY || p->tok.type == PROMQL_T_WITHOUT)) {
         n->u.agg.without = p->tok.type == PROMQL_T_WITHOUT;
         advance(p);
@@ -605,6 +692,7 @@ static promql_node_t *parse_aggregate(parser_t *p)
     /* Prometheus checks the arguments when it reduces the rule, after
      * reading the token that follows: a lexer error there comes first */
     if (p->tok.type == PROMQL_T_ERROR) unexpected(p, NULL, NULL);
+    set_depth(p, depth);
     if (nargs == 0) {
         soft_error(p, n->pos_start, "no arguments for aggregate expression provided");
         return n;
@@ -630,6 +718,7 @@ static promql_node_t *parse_primary(parser_t *p)
         n->u.number = parse_number(p, &t);
         n->type = PROMQL_TYPE_SCALAR;
         advance(p);
+        set_depth(p, 1);
         return n;
     }
     case PROMQL_T_STRING: {
@@ -637,6 +726,7 @@ static promql_node_t *parse_primary(parser_t *p)
         n->u.string = unquote(p, &t);
         n->type = PROMQL_TYPE_STRING;
         advance(p);
+        set_depth(p, 1);
         return n;
     }
     case PROMQL_T_LPAREN: {
@@ -648,6 +738,7 @@ static promql_node_t *parse_primary(parser_t *p)
         advance(p);
         n->u.unary.expr = e;
         n->type = e->type;
+        set_depth(p, p->ret_depth + 1);
         return n;
     }
     case PROMQL_T_LBRACE: return parse_selector(p, 0);
@@ -786,6 +877,7 @@ static promql_node_t *parse_range(parser_t *p, promql_node_t *e)
         n->u.matrix.vector = e;
         n->u.matrix.range_ms = range;
         n->type = PROMQL_TYPE_MATRIX;
+        set_depth(p, p->ret_depth + 1);
         return n;
     }
     if (p->tok.type != PROMQL_T_COLON) unexpected(p, "subquery or range", "\":\" or \"]\"");
@@ -805,6 +897,7 @@ static promql_node_t *parse_range(parser_t *p, promql_node_t *e)
     n->u.subquery.range_ms = range;
     n->u.subquery.step_ms = step;
     n->type = PROMQL_TYPE_MATRIX;
+    set_depth(p, p->ret_depth + 1);
     return n;
 }
 
@@ -838,6 +931,7 @@ static promql_node_t *parse_unary(parser_t *p)
         n->u.unary.expr = e;
         n->u.unary.negate = neg;
         n->type = e->type;
+        set_depth(p, p->ret_depth + 1);
         return n;
     }
     return parse_postfix(p, parse_primary(p));
@@ -845,11 +939,17 @@ static promql_node_t *parse_unary(parser_t *p)
 
 static promql_node_t *parse_expr(parser_t *p, int min_prec)
 {
+    if (++p->nest > PROMQL_MAX_DEPTH) too_deep(p);
     promql_node_t *lhs = parse_unary(p);
+    int lhs_depth = p->ret_depth;
     for (;;) {
         promql_binop_t op;
         int prec;
-        if (!binop_of(p->tok.type, &op, &prec) || prec < min_prec) return lhs;
+        if (!binop_of(p->tok.type, &op, &prec) || prec < min_prec) {
+            p->nest--;
+            p->ret_depth = lhs_depth;
+            return lhs;
+        }
         advance(p);
         promql_node_t *n = new_node(p, PROMQL_BINARY, lhs->pos_start, 0);
         n->u.binary.op = op;
@@ -876,6 +976,8 @@ static promql_node_t *parse_expr(parser_t *p, int min_prec)
         n->u.binary.rhs = rhs;
         n->pos_end = rhs->pos_end;
         lhs = n;
+        lhs_depth = 1 + (lhs_depth > p->ret_depth ? lhs_depth : p->ret_depth);
+        set_depth(p, lhs_depth);
     }
 }
 

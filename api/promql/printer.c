@@ -25,8 +25,9 @@ static void put_number(strata_buf_t *b, double v, int after_sign)
         return;
     }
     if (isinf(v)) {
-        /* Prometheus prints +Inf; right after a unary sign that would read
-         * back as a second unary operator, so there it is plain Inf */
+        /* Prometheus prints +Inf; right after a unary sign, or leading the
+         * left side of ^, that would read back as a unary operator, so
+         * there it is plain Inf */
         strata_buf_puts(b, v < 0 ? "-Inf" : after_sign ? "Inf" : "+Inf");
         return;
     }
@@ -222,7 +223,9 @@ static void put_node(strata_buf_t *b, const promql_node_t *n, strata_arena_t *ar
         put_node(b, n->u.unary.expr, arena, 1);
         break;
     case PROMQL_BINARY:
-        put_node(b, n->u.binary.lhs, arena, after_sign);
+        /* +Inf leading the left side of ^ would read back as a unary + over
+         * the whole power, so it is printed bare there too */
+        put_node(b, n->u.binary.lhs, arena, after_sign || n->u.binary.op == PROMQL_OP_POW);
         strata_buf_put(b, " ", 1);
         strata_buf_puts(b, promql_binop_name(n->u.binary.op));
         if (n->u.binary.return_bool) strata_buf_puts(b, " bool");

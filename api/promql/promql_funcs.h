@@ -103,18 +103,21 @@ double promql_bucket_quantile_fixed(double phi, promql_bucket_t *buckets, size_t
  *   - flags (?i) (?s) (?-s) (?U) anywhere, (?i:...) groups: case folding is
  *     spelled out as [aA] classes (*icase is always 0); `.` matches
  *     newlines (Prometheus 3's (?s:...));
- *   - a repeated non-ASCII character is grouped so the whole rune repeats.
+ *   - a repeated non-ASCII character is grouped so the whole character
+ *     repeats; `.` and negated classes (\D [^a] ...) match one character,
+ *     ASCII or a UTF-8 sequence, through a group, except under * where
+ *     matching bytes gives the same answer (".*" stays ".*").
  * Refused with STRATA_EBADREGEX and a reason in why: what RE2 accepts but
  * POSIX cannot say (non-greedy *? +? ?? {n,m}?, \pL / \p{Greek}, (?m)
  * with ^ or $, non-ASCII characters inside [], repeating ^ $ \b), what is
  * not RE2 (unbalanced parentheses or brackets, a** and other stacked
  * repetition, * with nothing before it, {1001}, backreferences \1,
  * lookaround, bad escapes, invalid UTF-8), a NUL, and what
- * tsdb_regex_check refuses as pathological.  STRATA_EBUFSMALL when out is
- * too small (8 x the pattern plus 100 bytes is always enough).
- * Known difference: outside [] a non-ASCII character is a literal byte
- * sequence, but `.` and negated classes match one byte where RE2 matches
- * one rune ("a.b" does not match "aéb"; ".*" and "[^/]+" agree). */
+ * tsdb_regex_check refuses as pathological, and a translation over 1024
+ * bytes.  STRATA_EBUFSMALL when out is too small: 1025 bytes always do.
+ * Known differences: under a bounded repetition ({2}, {1,3}) `.` and
+ * negated classes match bytes, not characters ("^.{2}$" matches "é");
+ * (?i) folds ASCII letters only ("(?i)é" does not match "É"). */
 int promql_regex_to_posix(const char *re2, char *out, size_t outcap, int *icase, char *why, size_t whycap);
 
 #define PROMQL_REGEX_MAX_GROUPS 64

@@ -29,6 +29,10 @@ enum { F_ICASE = 1, F_DOTNL = 2, F_MULTI = 4, F_UNGREEDY = 8 };
  * repeated atom, or an empty-width assertion. */
 enum { A_NONE, A_ATOM, A_REPEATED, A_ASSERT };
 
+typedef struct cset {
+    unsigned char bit[32];
+} cset_t;
+
 typedef struct rx {
     const char *src; /* the whole pattern, for group name offsets */
     const char *p;
@@ -46,11 +50,9 @@ typedef struct rx {
     int atom;
     size_t atom_start;  /* output offset of the last atom */
     int atom_multibyte; /* a UTF-8 literal of several bytes: one rune to RE2 */
+    int atom_anyrune;   /* a one-byte atom standing for any character of a set */
+    cset_t rune_ascii;  /* that set's ASCII members */
 } rx_t;
-
-typedef struct cset {
-    unsigned char bit[32];
-} cset_t;
 
 static void cs_add(cset_t *s, int c) { s->bit[c >> 3] |= (unsigned char)(1u << (c & 7)); }
 static int cs_has(const cset_t *s, int c) { return s->bit[c >> 3] >> (c & 7) & 1; }
@@ -88,6 +90,7 @@ static void begin_atom(rx_t *r)
     r->atom = A_ATOM;
     r->atom_start = r->len;
     r->atom_multibyte = 0;
+    r->atom_anyrune = 0;
 }
 
 /* One character of the pattern's text as a POSIX atom. */
@@ -308,46 +311,23 @@ static int class_char(rx_t *r, int *out)
     return 0;
 }
 
-/* The set printed as one POSIX atom. */
-static void emit_set(rx_t *r, const cset_t *s)
+/* The members of m (ASCII, at least two, or one that is '^' with '-'),
+ * with high the bytes >= 0x80, inside [ ] or [^ ], ordered so that POSIX reads them back as written:
+ * ']' first, '^' never first, '-' last, ranges for runs of three or more. */
+static void emit_bracket(rx_t *r, const cset_t *m, int negate, int high)
 {
-    int high = 1, n = 0, only = 0;
-    for (int c = 128; c < 256; c++) high &= cs_has(s, c);
-    for (int c = 1; c < 128; c++)
-        if (cs_has(s, c)) n++, only = c;
-    begin_atom(r);
-    if (!high && n == 0) {
-        /* RE2 accepts a class of nothing ([^\d\D]); POSIX has no empty
-         * bracket, but one excluding every byte (C locale) matches nothing. */
-        put(r, "[^\x01-\xff]", 6);
-        return;
-    }
-    if (high && n == 127) {
-        putc_(r, '.'); /* every byte: '.' matches newlines without REG_NEWLINE */
-        return;
-    }
-    if (!high && n == 1) {
-        if (strchr(POSIX_SPECS, only)) putc_(r, '\\');
-        putc_(r, (char)only);
-        return;
-    }
-    /* A set holding the bytes >= 0x80 (a negated class: RE2 then matches
-     * any other rune) is printed as the negation of its ASCII complement. */
-    cset_t m;
-    memset(&m, 0, sizeof m);
-    for (int c = 1; c < 128; c++)
-        if (cs_has(s, c) != high) cs_add(&m, c);
     putc_(r, '[');
-    if (high) putc_(r, '^');
+    if (negate) putc_(r, '^');
     int any = 0;
-    if (cs_has(&m, ']')) putc_(r, ']'), any = 1;
+    if (cs_has(m, ']')) putc_(r, ']'), any = 1;
+    if (high) put(r, "\x80-\xff", 3), any = 1; /* the bytes >= 0x80 too (C locale) */
     for (int c = 1; c < 128;) {
-        if (!cs_has(&m, c) || c == ']' || c == '-' || c == '^') {
+        if (!cs_has(m, c) || c == ']' || c == '-' || c == '^') {
             c++;
             continue;
         }
         int e = c;
-        while (e + 1 < 128 && cs_has(&m, e + 1) && e + 1 != ']' && e + 1 != '-' && e + 1 != '^') e++;
+        while (e + 1 < 128 && cs_has(m, e + 1) && e + 1 != ']' && e + 1 != '-' && e + 1 != '^') e++;
         if (e - c >= 2) {
             char b[3] = { (char)c, '-', (char)e };
             put(r, b, 3);
@@ -357,10 +337,9 @@ static void emit_set(rx_t *r, const cset_t *s)
         any = 1;
         c = e + 1;
     }
-    int caret = cs_has(&m, '^'), dash = cs_has(&m, '-');
-    if (caret && !any && !high) {
-        /* '^' first would negate: '-' goes first instead (a lone '^' was
-         * printed as a literal above). */
+    int caret = cs_has(m, '^'), dash = cs_has(m, '-');
+    if (caret && !any && !negate) {
+        /* '^' first would negate: '-' goes first instead. */
         putc_(r, '-');
         putc_(r, '^');
     } else {
@@ -368,6 +347,87 @@ static void emit_set(rx_t *r, const cset_t *s)
         if (dash) putc_(r, '-');
     }
     putc_(r, ']');
+}
+
+/* An ASCII set as one atom: a single character escaped, a bracket, or
+ * for most of ASCII the negation of the rest and of the bytes >= 0x80. */
+static void emit_ascii(rx_t *r, const cset_t *m)
+{
+    int n = 0, only = 0;
+    for (int c = 1; c < 128; c++)
+        if (cs_has(m, c)) n++, only = c;
+    if (n == 1) {
+        if (strchr(POSIX_SPECS, only)) putc_(r, '\\');
+        putc_(r, (char)only);
+    } else if (n > 64) {
+        cset_t not ;
+        memset(&not, 0, sizeof not );
+        for (int c = 1; c < 128; c++)
+            if (!cs_has(m, c)) cs_add(&not, c);
+        emit_bracket(r, &not, 1, 1);
+    } else {
+        emit_bracket(r, m, 0, 0);
+    }
+}
+
+/* The set printed as one POSIX atom.  A set holding the bytes >= 0x80 (`.`,
+ * a negated class: RE2 then matches any other character) is printed as
+ * the negation of its ASCII complement, which matches one byte; unless a
+ * `*` follows, expand_rune later rewrites it to match one whole UTF-8
+ * character.  Under `*` bytes give the same matches: every other atom
+ * matches whole characters, and a run of bytes between two character
+ * boundaries is a run of characters of the set (it holds every non-ASCII
+ * one).  Not under `+`: ".+.+" would match the two bytes of "é". */
+static void emit_set(rx_t *r, const cset_t *s)
+{
+    int high = 1, n = 0;
+    for (int c = 128; c < 256; c++) high &= cs_has(s, c);
+    for (int c = 1; c < 128; c++) n += cs_has(s, c);
+    begin_atom(r);
+    if (!high && n == 0) {
+        /* RE2 accepts a class of nothing ([^\d\D]); POSIX has no empty
+         * bracket, but one excluding every byte (C locale) matches nothing. */
+        put(r, "[^\x01-\xff]", 6);
+        return;
+    }
+    if (!high) {
+        emit_ascii(r, s);
+        return;
+    }
+    memset(&r->rune_ascii, 0, sizeof r->rune_ascii);
+    for (int c = 1; c < 128; c++)
+        if (cs_has(s, c)) cs_add(&r->rune_ascii, c);
+    r->atom_anyrune = 1;
+    if (n == 127) {
+        putc_(r, '.'); /* every byte: '.' matches newlines without REG_NEWLINE */
+        return;
+    }
+    cset_t m;
+    memset(&m, 0, sizeof m);
+    for (int c = 1; c < 128; c++)
+        if (!cs_has(s, c)) cs_add(&m, c);
+    emit_bracket(r, &m, 1, 0);
+}
+
+/* The pending one-character atom at atom_start as a group matching one
+ * ASCII member or one UTF-8 sequence (label values are valid UTF-8, so the
+ * lead byte ranges need not exclude overlongs). */
+static void expand_rune(rx_t *r)
+{
+    static const char multi[] = "[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf][\x80-\xbf]|"
+                                "[\xf0-\xf4][\x80-\xbf][\x80-\xbf][\x80-\xbf])";
+    r->atom_anyrune = 0;
+    if (r->overflow) return;
+    r->len = r->atom_start;
+    putc_(r, '(');
+    r->posix_groups++;
+    int any = 0;
+    for (int c = 1; c < 128; c++) any |= cs_has(&r->rune_ascii, c);
+    if (any) {
+        emit_ascii(r, &r->rune_ascii);
+        putc_(r, '|');
+    }
+    put(r, multi, sizeof multi - 1);
 }
 
 static void fold_case(cset_t *s)
@@ -455,6 +515,7 @@ static int quantifier(rx_t *r, size_t qlen)
     put(r, q, qlen);
     r->p += full;
     r->atom = A_REPEATED;
+    r->atom_anyrune = 0;
     return 0;
 }
 
@@ -560,6 +621,7 @@ static int translate(rx_t *r)
     int rc;
     while (*r->p) {
         unsigned char c = (unsigned char)*r->p;
+        if (r->atom_anyrune && c != '*') expand_rune(r);
         switch (c) {
         case '(':
             if (r->p[1] == '?') {
@@ -608,14 +670,15 @@ static int translate(rx_t *r)
             r->atom = A_ASSERT;
             r->p++;
             continue;
-        case '.':
-            begin_atom(r);
-            if (r->flags & F_DOTNL)
-                putc_(r, '.');
-            else
-                put(r, "[^\n]", 4);
+        case '.': {
+            cset_t all;
+            memset(&all, 0, sizeof all);
+            cs_range(&all, 1, 255);
+            if (!(r->flags & F_DOTNL)) all.bit['\n' >> 3] &= (unsigned char)~(1u << ('\n' & 7));
+            emit_set(r, &all);
             r->p++;
             continue;
+        }
         case '[':
             r->p++;
             if ((rc = parse_class(r))) return rc;
@@ -688,6 +751,7 @@ static int translate(rx_t *r)
             continue;
         }
     }
+    if (r->atom_anyrune) expand_rune(r);
     if (r->depth) return refuse(r, "missing closing ): `%s`", r->src);
     return 0;
 }
@@ -709,6 +773,10 @@ int promql_regex_translate(const char *re2, char *out, size_t outcap, promql_reg
     if (out && outcap) out[0] = 0;
     int rc = translate(&r);
     if (rc) return rc;
+    /* The store takes at most 1024 bytes (tsdb_regex_check): a longer
+     * translation is refused as such, whatever the buffer. */
+    if ((r.overflow && outcap > 1024) || r.len > 1024)
+        return refuse(&r, "pattern longer than 1024 bytes once translated");
     if (r.overflow || !out || outcap == 0) return STRATA_EBUFSMALL;
     out[r.len] = 0;
     return tsdb_regex_check(out, why, whycap);

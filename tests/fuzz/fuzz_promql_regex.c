@@ -6,7 +6,7 @@
  * The input is the pattern (NUL-terminated here; bytes after an embedded NUL
  * are ignored, a query string cannot carry one).  What must hold:
  *   - the answer is 0 or STRATA_EBADREGEX with a reason, never
- *     STRATA_EBUFSMALL with the 8 x length + 100 bytes the header promises;
+ *     STRATA_EBUFSMALL with the 1025 bytes the header promises;
  *   - an accepted pattern compiles with regcomp(REG_EXTENDED) anchored as
  *     tsdb/index.c anchors it, has the groups the map names (RE2 groups at
  *     increasing POSIX numbers within re_nsub - 1, names inside the
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!pat) return 0;
     memcpy(pat, data, size);
     pat[size] = 0;
-    size_t len = strlen(pat), cap = 8 * len + 100;
+    size_t len = strlen(pat), cap = 1025;
     char *out = malloc(cap), *out2 = malloc(cap), *anch = malloc(cap + 4);
     char why[256];
     promql_regex_groups_t g;
