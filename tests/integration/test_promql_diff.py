@@ -2,12 +2,11 @@
 """test_promql_diff.py: strata's PromQL engine against the real Prometheus 2.42, differentially.
 
 Starts strata (--auth=jwt) and Prometheus 2.42 (remote-write receiver, no scrape targets) on
-127.0.0.1 with temp dirs, remote-writes the same seeded data to both (tests/lib/promql_data.py:
-DCGM gauges, counters with resets, a gap, stale markers, NaN/+Inf/-Inf, classic histograms;
-strata cuts its head into a block after the first hour, so its blocks, rollups and head are all
-read), then
-runs every query of the corpus (tests/lib/promql_corpus.py, > 500 generated and hand-written
-queries) against both over HTTP:
+127.0.0.1 with temp dirs and remote-writes the same seeded data to both (tests/lib/promql_data.py:
+DCGM gauges, counters with resets, a gap, stale markers, NaN/+Inf/-Inf, classic histograms, label
+values needing escapes).  strata cuts its head into a block after the first hour, so its blocks,
+rollups and head are all read.  Then every query of the corpus (tests/lib/promql_corpus.py: 980
+generated and hand-written queries in 27 families) runs against both over HTTP:
   - instant queries (GET /api/v1/query) at three times: inside the 10-minute gap (47m13s), late
     in the data (1h32m29s), and 3m41s after the data ends (the 5m lookback);
   - range queries (POST /api/v1/query_range, form-encoded, as Grafana sends them): one hour at
@@ -15,23 +14,26 @@ queries) against both over HTTP:
   (times from t0, a UTC midnight; a query with a subquery skips a mode where a subquery point
   falls on a window's lower edge: promql_corpus.boundary_safe.)
 Compared: the HTTP status and, for errors, the errorType; resultType; the set of series (label
-sets); every timestamp exactly; every value to 1e-9 relative (NaN equals NaN, +Inf equals +Inf).
-The order of an instant vector is compared only under an outer sort/sort_desc (as values: ties
-may come in any order).  Every time, range, offset and step is whole seconds and no sample is on
-a whole second, so 2.42's closed range selectors select what Prometheus 3's left-open ones do.
+sets); every timestamp exactly; every value to 1e-9 relative (NaN equals NaN, +Inf equals +Inf),
+and its text when both hold the same float.  The order of an instant vector is compared only
+under an outer sort/sort_desc (as values: ties may come in any order).  Every time, range,
+offset and step is whole seconds and no sample is on a whole second, so 2.42's closed range
+selectors select what Prometheus 3's left-open ones do.  docs/promql.md ("Differential tests
+against Prometheus 2.42") lists the 2.42 / Prometheus 3 differences the corpus avoids.
 
-One TAP line per query family (the families and their sizes are fixed by the corpus, so is the
-plan), a line for the size of the valid corpus, one for its coverage (every function,
-aggregation with by and without, operator, modifier), one for tenants (another tenant's token
-sees nothing, no token is a 401), one for the HTTP parameters in their other forms (RFC 3339 and
-float times, duration and float steps, GET and POST) and their errors, and four lines for the functions 2.42 lacks
-(limitk, limit_ratio, mad_over_time, sort_by_label), checked against values computed from the
-data.  A failing family prints its first queries with both answers (truncated).  Then a summary:
-queries run, equal, different, per family.
+TAP lines (the families and their sizes are fixed by the corpus, so is the plan): one per query
+family; the size of the valid corpus; its coverage (every function, aggregation with by and
+without, operator, modifier); tenants (another tenant's token sees nothing, no token is a 401);
+the HTTP parameters in their other forms (RFC 3339 and float times, duration and float steps,
+GET and POST) and their errors; four for the functions 2.42 lacks (mad_over_time, sort_by_label,
+limitk, limit_ratio), checked against values computed from the data or from Prometheus' answer
+for the plain selector.  A failing family prints its first queries with both answers
+(truncated).  Then a summary: queries run, equal, different, per family.
 
 STRATA_PROMQL_TARGET=prometheus compares Prometheus with a second Prometheus (must be all equal;
 validates the harness), =victoria-metrics with VictoriaMetrics (known differences).
-STRATA_PROMQL_FAMILIES=a,b limits the run to some families (development only).
+STRATA_PROMQL_FAMILIES=a,b limits the run to some families, STRATA_PROMQL_SHOW=N prints N
+failing queries per family, STRATA_PROMQL_BUDGET=S the seconds queries may start in (240).
 """
 import json
 import math
