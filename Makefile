@@ -9,6 +9,7 @@
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 30)
 #   make bench      storage benchmarks (figures printed, nothing asserted)
 #   make bench-peers  strata vs Prometheus and VictoriaMetrics, answers cross-checked
+#   make bench-promql PromQL query_range latency, strata vs Prometheus and VictoriaMetrics
 #   make soak       a bounded fault campaign, SOAK_MINUTES (default 10; docs/soak.md)
 #
 # Every module directory is one static library; adding a .c file needs no
@@ -183,6 +184,15 @@ PEERS_SCALE ?= full
 bench-peers: deps all
 	python3 tools/bench_peers.py --build $(BUILD) --scale $(PEERS_SCALE) \
 	  $(if $(filter full,$(PEERS_SCALE)),--docs docs/benchmarks.md)
+
+# PromQL query_range latency (p50/p99) of dashboard queries (sum by rate, avg_over_time, topk,
+# histogram_quantile) over 1h, 24h and 7d: strata vs Prometheus vs VictoriaMetrics on the
+# bench-peers data (tools/bench_promql.py).  PROMQL_SCALE=small (24 h of data, a few minutes)
+# or week (7 days).  Figures printed, nothing asserted.
+PROMQL_SCALE ?= small
+.PHONY: bench-promql
+bench-promql: deps all
+	python3 tools/bench_promql.py --build $(BUILD) --scale $(PROMQL_SCALE)
 
 # Consumption report over 30 days of a simulated cluster at 15 s scrapes, grouped by Project,
 # through the real daemon: backfill rate, generation time, peak RSS (tools/bench_report.sh;
