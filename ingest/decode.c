@@ -216,6 +216,8 @@ static int valid_label_name(const uint8_t *s, size_t n)
     return 1;
 }
 
+int ingest_valid_label_name(const char *s, size_t len) { return valid_label_name((const uint8_t *)s, len); }
+
 /* Valid UTF-8 without NUL (values become C strings), in one pass that
  * takes ASCII 8 bytes at a time; the rare rest goes to the exact checks. */
 static int valid_value(const uint8_t *s, size_t n)

@@ -170,5 +170,9 @@ int ingest_metadata_list(ingest_t *ing, int32_t tenant, const char *metric, stra
 
 /* 1 when s (len bytes) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int ingest_valid_utf8(const char *s, size_t len);
+/* A label name strata stores: [a-zA-Z_][a-zA-Z0-9_]* (Prometheus' legacy
+ * scheme; ingest refuses others), so that what a query makes (label_replace,
+ * label_join, count_values) can be written back through remote write. */
+int ingest_valid_label_name(const char *s, size_t len);
 
 #endif

@@ -719,11 +719,19 @@ static void test_label_functions(void **state)
     assert_string_equal(
         Q(FV("label_join", a, STR("id"), STR("/"), STR("job"), STR("inst"), STR("none")), 300),
         "gauge{id=\"a/1/\",inst=\"1\",job=\"a\"} 5;gauge{id=\"a/2/\",inst=\"2\",job=\"a\"} 50;");
-    /* Prometheus 3's names are any UTF-8: "1x" and "a.b" are names, "" and bad UTF-8 are not */
-    assert_string_equal(Q(FV("label_replace", SEL("gauge", "job=a", "inst=1", NULL), STR("a.b"), STR("1x"),
+    /* the names strata stores, [a-zA-Z_][a-zA-Z0-9_]*: "x_1" is one, "a.b" and "1x" are not */
+    assert_string_equal(Q(FV("label_replace", SEL("gauge", "job=a", "inst=1", NULL), STR("x_1"), STR("1x"),
                              STR("job"), STR(".*")),
                           300),
-                        "gauge{a.b=\"1x\",inst=\"1\",job=\"a\"} 5;");
+                        "gauge{inst=\"1\",job=\"a\",x_1=\"1x\"} 5;");
+    assert_err(run(FV("label_replace", a, STR("a.b"), STR(""), STR("job"), STR(".*")), B, B, 0, NULL, 1),
+               STRATA_EEXEC);
+    assert_string_equal(g_msg, "invalid destination label name in label_replace(): a.b");
+    assert_err(run(FV("label_join", a, STR("1x"), STR("-"), STR("job")), B, B, 0, NULL, 1), STRATA_EEXEC);
+    assert_string_equal(g_msg, "invalid destination label name in label_join(): 1x");
+    assert_err(run(AGG(PROMQL_AGG_COUNT_VALUES, a, STR("bad label"), 0, NULL), B, B, 0, NULL, 1),
+               STRATA_EEXEC);
+    assert_string_equal(g_msg, "invalid label name \"bad label\"");
     assert_err(run(FV("label_replace", a, STR(""), STR(""), STR("job"), STR(".*")), B, B, 0, NULL, 1),
                STRATA_EEXEC);
     assert_string_equal(g_msg, "invalid destination label name in label_replace(): ");

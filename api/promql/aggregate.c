@@ -227,8 +227,8 @@ int pq_eval_aggregate(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st,
         pq_val_t pv;
         if ((rc = pq_eval(ev, n->u.agg.param, st, &pv)) != 0) return rc;
         vlabel = pv.str;
-        /* Prometheus 3's names: any non-empty UTF-8 */
-        int ok = vlabel && *vlabel && ingest_valid_utf8(vlabel, strlen(vlabel));
+        /* the names strata stores (see valid_label_name in eval_call.c) */
+        int ok = vlabel && ingest_valid_label_name(vlabel, strlen(vlabel));
         if (!ok) return pq_fail(ev, STRATA_EEXEC, "invalid label name \"%s\"", vlabel ? vlabel : "");
     } else if (n->u.agg.param) {
         if ((rc = pq_eval_scalar(ev, n->u.agg.param, st, &param)) != 0) return rc;

@@ -457,9 +457,10 @@ static int eval_sort(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, 
 
 /* ---- label_replace / label_join ------------------------------------------------------- */
 
-/* Prometheus 3's label names: any non-empty UTF-8 (its UTF-8 name scheme;
- * the parser reads quoted names as well). */
-static int valid_label_name(const char *s) { return *s && ingest_valid_utf8(s, strlen(s)); }
+/* The label names strata stores (ingest's, Prometheus' legacy scheme), so
+ * that a recording rule's output can be written back; Prometheus 3 would
+ * take any UTF-8 here (docs/promql.md). */
+static int valid_label_name(const char *s) { return ingest_valid_label_name(s, strlen(s)); }
 
 static int name_char(char c)
 {

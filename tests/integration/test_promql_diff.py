@@ -202,10 +202,10 @@ def quantile(xs, q):
 
 
 def strata_only(ds, ref, subj, t0_s):
-    """Four TAP lines: exact values from the data (mad_over_time) or from Prometheus' own
+    """Five TAP lines: exact values from the data (mad_over_time) or from Prometheus' own
     answer for the plain selector (sort_by_label, limitk, limit_ratio)."""
     if TARGET != "strata":
-        for n in ("mad_over_time", "sort_by_label", "limitk", "limit_ratio"):
+        for n in ("mad_over_time", "unicode classes", "sort_by_label", "limitk", "limit_ratio"):
             print("ok - %s: strata only # SKIP target is %s" % (n, TARGET))
         return
     times = [m[2][0] for m in promql_corpus.modes(t0_s)[:2]]
@@ -241,6 +241,21 @@ def strata_only(ds, ref, subj, t0_s):
         if st != 200 or not isinstance(doc, dict) or doc.get("status") != "success":
             return None, "%s %s" % (st, str(doc)[:TRUNC])
         return [(key(s["metric"]), s["value"][1]) for s in doc["data"]["result"]], None
+
+    # Unicode classes without an exact POSIX form: a clear refusal, never an approximate answer
+    bad, n = [], 0
+    for q, status, etype in (('DCGM_FI_DEV_GPU_UTIL{modelName=~"\\\\p{Lu}+ .*"}', 400, "bad_data"),
+                             ('label_replace(gpu_node_info, "dst", "$1", "modelName", "NVIDIA (\\\\PL+).*")',
+                              422, "execution")):
+        for t in times:
+            st, doc = ask(subj, q, "i", (t,))
+            n += 1
+            ok = st == status and isinstance(doc, dict) and doc.get("errorType") == etype \
+                and "regular expression" in doc.get("error", "")
+            if not ok:
+                bad.append("%s @%d: want %d %s naming the regular expression, got %s %s"
+                           % (q, t, status, etype, st, str(doc)[:TRUNC]))
+    report_line("unicode classes: %d answers refuse \\p{Lu} and \\PL with 400/422 and the reason" % n, bad)
 
     checked(sort_by_label_check, sel, got_of, times)
     checked(limitk_check, sel, got_of, times)
@@ -437,7 +452,7 @@ def main():
     if ONLY:
         fams = [f for f in fams if f in ONLY]
         entries = [e for e in entries if e["family"] in fams]
-    print("1..%d" % (len(fams) + 2 + 4 + 2))
+    print("1..%d" % (len(fams) + 2 + 5 + 2))
     sys.stdout.flush()
     t_start = time.time()
 
@@ -580,7 +595,7 @@ def main():
         sys.stdout.flush()
 
     if dead:
-        for n in ("mad_over_time", "sort_by_label", "limitk", "limit_ratio"):
+        for n in ("mad_over_time", "unicode classes", "sort_by_label", "limitk", "limit_ratio"):
             print("not ok - %s: strata only (not run)" % n)
     else:
         strata_only(ds, prom, subj, t0_s)
