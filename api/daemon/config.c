@@ -70,7 +70,7 @@ static void usage(FILE *f)
         "  --report-worker-delay=DURATION test only: wait this long before generating each report (0)\n"
         "  --remote-write-url=URL         forward every accepted sample there (remote-write 1.0);\n"
         "                                 {tenant} in it becomes the tenant's number (off)\n"
-        "  --remote-write-version=1|2     remote-write protocol (2: not supported yet) (1)\n"
+        "  --remote-write-version=1|2     remote-write protocol: 1.0, or 2.0 for receivers that take it (1)\n"
         "  --remote-tenant-header=NAME    send the tenant in this header (X-Scope-OrgID, THANOS-TENANT)\n"
         "  --remote-bearer-token-file=FILE  Authorization: Bearer token for the engine (re-read per batch)\n"
         "  --remote-ca-file=FILE          CA certificates to verify an https engine\n"
@@ -484,14 +484,6 @@ int daemon_config_check(const daemon_config_t *c)
     }
     if (!!c->tls_cert != !!c->tls_key) {
         strata_error("--tls-cert and --tls-key go together", "%s", "");
-        return 2;
-    }
-    if (c->remote_write_url && c->remote_write_version == 2) {
-        /* docs/scale-out.md: the shipper encodes remote-write 1.0 only so far */
-        strata_error(
-            "--remote-write-version=2 is not supported yet: the shipper sends remote-write 1.0, which "
-            "every engine named in docs/scale-out.md accepts; use --remote-write-version=1",
-            "%s", "");
         return 2;
     }
     if (c->remote_write_url && strncmp(c->remote_write_url, "http://", 7) &&

@@ -33,6 +33,7 @@
 
 #include "ingest.h" /* INGEST_TENANT_LABEL */
 #include "remote_write_v1.pb-c.h"
+#include "remote_write_v2.pb-c.h"
 #include "strata_fs.h"
 #include "strata_log.h"
 
@@ -102,6 +103,19 @@ struct remote_ship {
     size_t pscap;
     uint8_t *pb, *sn;
     size_t pbcap, sncap;
+    /* remote-write 2.0 scratch: series, samples, the symbol table and its hash */
+    Io__Prometheus__Write__V2__TimeSeries *ts2;
+    Io__Prometheus__Write__V2__TimeSeries **ts2p;
+    size_t ts2cap, ts2pcap;
+    Io__Prometheus__Write__V2__Sample *ps2;
+    Io__Prometheus__Write__V2__Sample **ps2p;
+    size_t ps2cap, ps2pcap;
+    ProtobufCBinaryData *sym;
+    size_t nsym, symcap;
+    uint32_t *symtab; /* symbol index + 1, 0 = empty */
+    size_t symtabcap;
+    uint32_t *refs;
+    size_t refscap;
 
     /* metrics (mu) */
     uint64_t shipped, failed, retried, requests_ok, requests_failed, requests_retried, refused;
@@ -357,8 +371,13 @@ static long post(remote_ship_t *s, const char *url, const char *tenant, const ch
     struct curl_slist *h = NULL;
     char line[4200];
     h = curl_slist_append(h, "Content-Encoding: snappy");
-    h = curl_slist_append(h, "Content-Type: application/x-protobuf");
-    h = curl_slist_append(h, "X-Prometheus-Remote-Write-Version: 0.1.0");
+    if (s->o.version == 2) {
+        h = curl_slist_append(h, "Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request");
+        h = curl_slist_append(h, "X-Prometheus-Remote-Write-Version: 2.0.0");
+    } else {
+        h = curl_slist_append(h, "Content-Type: application/x-protobuf");
+        h = curl_slist_append(h, "X-Prometheus-Remote-Write-Version: 0.1.0");
+    }
     h = curl_slist_append(h, "User-Agent: strata-remote-write");
     if (token[0]) {
         snprintf(line, sizeof line, "Authorization: Bearer %s", token);
@@ -468,8 +487,8 @@ static int send_request(remote_ship_t *s, const char *tenant, const uint8_t *bod
 
 /* ---- encoding ------------------------------------------------------------------ */
 
-/* Encodes series idx[0..n) (one tenant) as a WriteRequest and sends it. */
-static int send_series(remote_ship_t *s, const uint32_t *idx, size_t n)
+/* Encodes series idx[0..n) as a prometheus.WriteRequest into s->pb. */
+static int encode_v1(remote_ship_t *s, const uint32_t *idx, size_t n, size_t *plen_out)
 {
     size_t nl = 0, ns = 0;
     for (size_t i = 0; i < n; i++) {
@@ -522,6 +541,112 @@ static int send_series(remote_ship_t *s, const uint32_t *idx, size_t n)
     size_t plen = prometheus__write_request__get_packed_size(&req);
     if ((rc = grow((void **)&s->pb, &s->pbcap, plen ? plen : 1, 1))) return rc;
     prometheus__write_request__pack(&req, s->pb);
+    *plen_out = plen;
+    return 0;
+}
+
+/* The symbol id of str in the request being built (symbol 0 is ""). */
+static int sym_id(remote_ship_t *s, const char *str, uint32_t *id)
+{
+    size_t len = strlen(str);
+    if ((s->nsym + 1) * 2 > s->symtabcap) {
+        size_t ncap = s->symtabcap ? s->symtabcap * 2 : 1024;
+        uint32_t *nt = calloc(ncap, sizeof *nt);
+        if (!nt) return STRATA_ENOMEM;
+        free(s->symtab);
+        s->symtab = nt;
+        s->symtabcap = ncap;
+        for (size_t k = 0; k < s->nsym; k++) {
+            uint64_t h = 1469598103934665603ull;
+            for (size_t j = 0; j < s->sym[k].len; j++) h = (h ^ s->sym[k].data[j]) * 1099511628211ull;
+            size_t i = (size_t)h & (ncap - 1);
+            while (s->symtab[i]) i = (i + 1) & (ncap - 1);
+            s->symtab[i] = (uint32_t)k + 1;
+        }
+    }
+    uint64_t h = 1469598103934665603ull;
+    for (size_t j = 0; j < len; j++) h = (h ^ (uint8_t)str[j]) * 1099511628211ull;
+    size_t i = (size_t)h & (s->symtabcap - 1);
+    for (; s->symtab[i]; i = (i + 1) & (s->symtabcap - 1)) {
+        const ProtobufCBinaryData *d = &s->sym[s->symtab[i] - 1];
+        if (d->len == len && !memcmp(d->data, str, len)) {
+            *id = s->symtab[i] - 1;
+            return 0;
+        }
+    }
+    int rc = grow((void **)&s->sym, &s->symcap, s->nsym + 1, sizeof *s->sym);
+    if (rc) return rc;
+    s->sym[s->nsym] = (ProtobufCBinaryData){ len, (uint8_t *)str };
+    s->symtab[i] = (uint32_t)++s->nsym;
+    *id = (uint32_t)s->nsym - 1;
+    return 0;
+}
+
+/* Encodes series idx[0..n) as an io.prometheus.write.v2.Request into s->pb:
+ * label strings once each in the symbol table, series as references. */
+static int encode_v2(remote_ship_t *s, const uint32_t *idx, size_t n, size_t *plen_out)
+{
+    size_t nl = 0, ns = 0;
+    for (size_t i = 0; i < n; i++) {
+        nl += s->ser[idx[i]].nlabels;
+        ns += s->ser[idx[i]].nsamples;
+    }
+    int rc;
+    if ((rc = grow((void **)&s->ts2, &s->ts2cap, n, sizeof *s->ts2)) ||
+        (rc = grow((void **)&s->ts2p, &s->ts2pcap, n, sizeof *s->ts2p)) ||
+        (rc = grow((void **)&s->ps2, &s->ps2cap, ns, sizeof *s->ps2)) ||
+        (rc = grow((void **)&s->ps2p, &s->ps2pcap, ns, sizeof *s->ps2p)) ||
+        (rc = grow((void **)&s->refs, &s->refscap, 2 * nl + 1, sizeof *s->refs)))
+        return rc;
+    s->nsym = 0;
+    if (s->symtabcap) memset(s->symtab, 0, s->symtabcap * sizeof *s->symtab);
+    uint32_t id;
+    if ((rc = sym_id(s, "", &id))) return rc; /* the spec wants "" first */
+    size_t ri = 0, si = 0;
+    for (size_t i = 0; i < n; i++) {
+        const bseries_t *b = &s->ser[idx[i]];
+        Io__Prometheus__Write__V2__TimeSeries *t = &s->ts2[i];
+        io__prometheus__write__v2__time_series__init(t);
+        s->ts2p[i] = t;
+        t->labels_refs = &s->refs[ri];
+        for (size_t k = 0; k < b->nlabels; k++) {
+            if (s->route_tenant && !strcmp(b->labels[k].name, INGEST_TENANT_LABEL)) continue;
+            if ((rc = sym_id(s, b->labels[k].name, &s->refs[ri])) ||
+                (rc = sym_id(s, b->labels[k].value, &s->refs[ri + 1])))
+                return rc;
+            ri += 2;
+            t->n_labels_refs += 2;
+        }
+        t->samples = &s->ps2p[si];
+        t->n_samples = b->nsamples;
+        for (size_t k = 0; k < b->nsamples; k++) {
+            Io__Prometheus__Write__V2__Sample *p = &s->ps2[si];
+            io__prometheus__write__v2__sample__init(p);
+            p->value = s->sorted[b->first + k].v;
+            p->timestamp = s->sorted[b->first + k].t;
+            s->ps2p[si++] = p;
+        }
+    }
+    Io__Prometheus__Write__V2__Request req;
+    io__prometheus__write__v2__request__init(&req);
+    req.symbols = s->sym;
+    req.n_symbols = s->nsym;
+    req.timeseries = s->ts2p;
+    req.n_timeseries = n;
+    size_t plen = io__prometheus__write__v2__request__get_packed_size(&req);
+    if ((rc = grow((void **)&s->pb, &s->pbcap, plen ? plen : 1, 1))) return rc;
+    io__prometheus__write__v2__request__pack(&req, s->pb);
+    *plen_out = plen;
+    return 0;
+}
+
+/* Encodes series idx[0..n) (one tenant) per --remote-write-version and sends it. */
+static int send_series(remote_ship_t *s, const uint32_t *idx, size_t n)
+{
+    size_t plen = 0, ns = 0;
+    for (size_t i = 0; i < n; i++) ns += s->ser[idx[i]].nsamples;
+    int rc = s->o.version == 2 ? encode_v2(s, idx, n, &plen) : encode_v1(s, idx, n, &plen);
+    if (rc) return rc;
     size_t slen = snappy_max_compressed_length(plen);
     if ((rc = grow((void **)&s->sn, &s->sncap, slen, 1))) return rc;
     if (snappy_compress((const char *)s->pb, plen, (char *)s->sn, &slen) != SNAPPY_OK) return STRATA_ENOMEM;
@@ -632,7 +757,7 @@ static void *ship_main(void *arg)
 int remote_ship_start(tsdb_t *db, const remote_ship_options_t *o, remote_ship_t **out)
 {
     *out = NULL;
-    if (!o->url || o->version != 1) return STRATA_EINVAL;
+    if (!o->url || (o->version != 1 && o->version != 2)) return STRATA_EINVAL;
     remote_ship_t *s = calloc(1, sizeof *s);
     if (!s) return STRATA_ENOMEM;
     s->o = *o;
@@ -707,6 +832,13 @@ void remote_ship_stop(remote_ship_t *s)
     free(s->psp);
     free(s->pb);
     free(s->sn);
+    free(s->ts2);
+    free(s->ts2p);
+    free(s->ps2);
+    free(s->ps2p);
+    free(s->sym);
+    free(s->symtab);
+    free(s->refs);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->qmu);

@@ -2,7 +2,7 @@
  * ship.h: the remote-write shipper (docs/scale-out.md, "Write path"): a
  * thread that reads the WAL in order from its last acknowledged position
  * (tsdb_wal_cursor_*), batches the samples, encodes remote-write 1.0
- * (protobuf + snappy) and POSTs them to --remote-write-url with libcurl,
+ * (or 2.0) (protobuf + snappy) and POSTs them to --remote-write-url with libcurl,
  * retrying 5xx, 429 and connection errors with backoff, and records its
  * position durably after each acknowledged batch, so a restart resumes
  * without loss (at least once).  Writers are refused (503) while the WAL it
@@ -18,7 +18,7 @@
 
 typedef struct remote_ship_options {
     const char *url;               /* --remote-write-url; "{tenant}" becomes the tenant's number */
-    int version;                   /* --remote-write-version: 1 (2 is refused at start) */
+    int version;                   /* --remote-write-version: 1 or 2 */
     const char *tenant_header;     /* --remote-tenant-header: the tenant in this header, or NULL */
     const char *bearer_token_file; /* --remote-bearer-token-file, read before each batch, or NULL */
     const char *ca_file;           /* --remote-ca-file, or NULL (the system's CAs) */

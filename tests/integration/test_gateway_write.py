@@ -16,7 +16,7 @@ keeps every batch strata acknowledged (204).  Checks, each reading the engine's 
     127.0.0.2, same port: the tenant number is the address's last byte), without the tenant
     label, never mixed;
   - the same push with Prometheus 2.42 (--web.enable-remote-write-receiver) as the engine;
-  - --remote-write-version=2 is refused at start with a clear message.
+  - --remote-write-version=2 (remote-write 2.0) to a second strata, which takes 2.0.
 Everything on loopback with temp dirs; every process is stopped at the end.  Prints TAP lines.
 """
 import json
@@ -347,11 +347,23 @@ def main():
     pr.stop()
 
     # --- flags ------------------------------------------------------------------------------------
-    r = subprocess.run([os.path.join(BUILD, "strata"), "--data-dir=" + os.path.join(tmp, "s5"),
-                        "--listen=127.0.0.1:%d" % free_port(), "--remote-write-url=http://127.0.0.1:1/api/v1/write",
-                        "--remote-write-version=2"], capture_output=True, text=True, timeout=30)
-    ok(r.returncode == 2 and "--remote-write-version=2 is not supported yet" in (r.stdout + r.stderr),
-       "--remote-write-version=2 is refused at start with a clear message", (r.stdout + r.stderr)[-200:])
+    # --- remote-write 2.0: a second strata (which takes 2.0) as the engine ----------------------
+    eng = Server(os.path.join(tmp, "s6"))
+    servers.append(eng)
+    e6 = Engine("vm", "s6e")  # strata's /api/v1/export has VictoriaMetrics' format
+    e6.base = eng.url
+    s5 = strata(os.path.join(tmp, "s5"), eng.url + "/api/v1/write", "--remote-write-version=2",
+                "--remote-tenant-header=X-Scope-OrgID")
+    p5 = Pusher("gw_rw2", 25, seed=6)
+    good = all(p5.push(s5) for _ in range(10))
+    eq, why = wait_equal(e6, "gw_rw2", p5.expected())
+    m = metrics(s5)
+    ok(good and eq and metric_value(m, "strata_remote_samples_failed_total") == 0,
+       "--remote-write-version=2: every acknowledged sample reaches a 2.0 receiver bit-exactly", why)
+    s5.stop()
+    servers.remove(s5)
+    eng.stop()
+    servers.remove(eng)
     r = subprocess.run([os.path.join(BUILD, "strata"), "--help"], capture_output=True, text=True, timeout=30)
     ok(all(f in r.stdout for f in ("--remote-write-url", "--remote-write-version", "--remote-tenant-header",
                                    "--remote-bearer-token-file", "--remote-ca-file", "--remote-queue-max-bytes")),
