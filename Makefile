@@ -9,6 +9,7 @@
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 30)
 #   make bench      storage benchmarks (figures printed, nothing asserted)
 #   make bench-peers  strata vs Prometheus and VictoriaMetrics, answers cross-checked
+#   make bench-gateway  the remote-write shipper's CPU and catch-up rate (docs/scale-out.md)
 #   make soak       a bounded fault campaign, SOAK_MINUTES (default 10; docs/soak.md)
 #
 # Every module directory is one static library; adding a .c file needs no
@@ -174,6 +175,13 @@ PEERS_SCALE ?= full
 bench-peers: deps all
 	python3 tools/bench_peers.py --build $(BUILD) --scale $(PEERS_SCALE) \
 	  $(if $(filter full,$(PEERS_SCALE)),--docs docs/benchmarks.md)
+
+# The scale-out write path (docs/scale-out.md): strata's CPU per million samples with and
+# without --remote-write-url to a real victoria-metrics, and the catch-up rate after an outage
+# as long as the push (BENCH_SECONDS, default 15); figures printed, nothing asserted.
+.PHONY: bench-gateway
+bench-gateway: deps all
+	python3 tools/bench_gateway.py $(BUILD)
 
 # Consumption report over 30 days of a simulated cluster at 15 s scrapes, grouped by Project,
 # through the real daemon: backfill rate, generation time, peak RSS (tools/bench_report.sh;
