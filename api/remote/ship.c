@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +82,7 @@ struct remote_ship {
     char errbuf[CURL_ERROR_SIZE];
     char resp[512];
     size_t resp_len;
+    int64_t retry_after_ms; /* the last answer's Retry-After (seconds), 0 = none */
 
     /* the batch of one slice */
     bseries_t *ser;
@@ -326,6 +328,23 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
     return n;
 }
 
+/* Keeps a Retry-After given in seconds (an HTTP date is ignored: the backoff applies). */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ctx)
+{
+    remote_ship_t *s = ctx;
+    size_t n = size * nmemb;
+    if (n > 12 && !strncasecmp(p, "Retry-After:", 12)) {
+        char v[32];
+        size_t k = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
+        memcpy(v, p + 12, k);
+        v[k] = 0;
+        char *end;
+        long secs = strtol(v, &end, 10);
+        if (end != v && secs > 0) s->retry_after_ms = (int64_t)secs * 1000;
+    }
+    return n;
+}
+
 static int on_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
     (void)a;
@@ -394,6 +413,7 @@ static long post(remote_ship_t *s, const char *url, const char *tenant, const ch
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     s->resp_len = 0;
     s->resp[0] = 0;
+    s->retry_after_ms = 0;
     s->errbuf[0] = 0;
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
@@ -470,6 +490,9 @@ static int send_request(remote_ship_t *s, const char *tenant, const uint8_t *bod
             for (int i = 0; i < attempt && d < s->o.backoff_max_ms; i++) d *= 2;
             if (d > s->o.backoff_max_ms) d = s->o.backoff_max_ms;
             d = d / 2 + (int64_t)((uint64_t)rand() % (uint64_t)(d / 2 + 1));
+            /* an engine that says how long to wait is heeded, within the cap */
+            if (s->retry_after_ms > d)
+                d = s->retry_after_ms < s->o.backoff_max_ms ? s->retry_after_ms : s->o.backoff_max_ms;
             if (attempt == 0)
                 strata_warn("remote write failed, retrying with backoff",
                             "url=%s status=%ld err=\"%s\" body=\"%.200s\"", url, code, code ? "" : s->errbuf,
@@ -789,6 +812,8 @@ int remote_ship_start(tsdb_t *db, const remote_ship_options_t *o, remote_ship_t 
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
