@@ -10,6 +10,7 @@
 #   make bench      storage benchmarks (figures printed, nothing asserted)
 #   make bench-peers  strata vs Prometheus and VictoriaMetrics, answers cross-checked
 #   make bench-promql PromQL query_range latency, strata vs Prometheus and VictoriaMetrics
+#   make bench-gateway  the remote-write shipper's CPU and catch-up rate (docs/scale-out.md)
 #   make soak       a bounded fault campaign, SOAK_MINUTES (default 10; docs/soak.md)
 #
 # Every module directory is one static library; adding a .c file needs no
@@ -193,6 +194,13 @@ PROMQL_SCALE ?= small
 .PHONY: bench-promql
 bench-promql: deps all
 	python3 tools/bench_promql.py --build $(BUILD) --scale $(PROMQL_SCALE)
+
+# The scale-out write path (docs/scale-out.md): strata's CPU per million samples with and
+# without --remote-write-url to a real victoria-metrics, and the catch-up rate after an outage
+# as long as the push (BENCH_SECONDS, default 15); figures printed, nothing asserted.
+.PHONY: bench-gateway
+bench-gateway: deps all
+	python3 tools/bench_gateway.py $(BUILD)
 
 # Consumption report over 30 days of a simulated cluster at 15 s scrapes, grouped by Project,
 # through the real daemon: backfill rate, generation time, peak RSS (tools/bench_report.sh;

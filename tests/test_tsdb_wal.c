@@ -86,7 +86,7 @@ static int rec_samples(void *ctx, const tsdb_wal_sample_t *s, size_t n)
 
 static tsdb_wal_replay_ops_t rec_ops(textlog_t *t)
 {
-    tsdb_wal_replay_ops_t ops = { rec_series, rec_samples, t };
+    tsdb_wal_replay_ops_t ops = { rec_series, rec_samples, t, 0 };
     return ops;
 }
 
@@ -625,7 +625,7 @@ static void test_callback_error_fails_open(void **state)
     assert_ok(tsdb_wal_batch_add_series(&b, 1, l, 1));
     assert_ok(tsdb_wal_append(w, &b));
     tsdb_wal_close(w);
-    tsdb_wal_replay_ops_t ops = { fail_series, NULL, NULL };
+    tsdb_wal_replay_ops_t ops = { fail_series, NULL, NULL, 0 };
     assert_err(tsdb_wal_open(dir, &o, &ops, NULL, &w), STRATA_ENOMEM);
     assert_null(w);
     /* the log was not touched */
@@ -814,7 +814,7 @@ static void test_concurrent_always(void **state)
     assert_true(count_segments(dir) > 1);
 
     conc_seen_t *seen = calloc(1, sizeof *seen);
-    tsdb_wal_replay_ops_t ops = { NULL, conc_check, seen };
+    tsdb_wal_replay_ops_t ops = { NULL, conc_check, seen, 0 };
     tsdb_wal_replay_stats_t st;
     o.fsync_observer = NULL;
     assert_ok(tsdb_wal_open(dir, &o, &ops, &st, &w));
@@ -1040,7 +1040,7 @@ static tsdb_wal_replay_stats_t dm_replay(const char *dir, dm_check_t *c)
 {
     memset(c, 0, sizeof *c);
     tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 4096);
-    tsdb_wal_replay_ops_t ops = { dm_on_series, dm_on_samples, c };
+    tsdb_wal_replay_ops_t ops = { dm_on_series, dm_on_samples, c, 0 };
     tsdb_wal_replay_stats_t st;
     tsdb_wal_t *w = NULL;
     assert_ok(tsdb_wal_open(dir, &o, &ops, &st, &w));

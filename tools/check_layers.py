@@ -6,6 +6,7 @@ that holds x.h.  A room may include only from the rooms below it:
 
     common <- tsdb <- ingest <- api/query <- api/workloads, api/reports, api/promql
            <- api/http <- api/daemon, api/main.c          (tools/, tests/: any)
+    common <- tsdb <- ingest <- api/remote <- api/http
 
 and no two source files may depend on each other (a.c includes b.h while
 b.c includes a.h; a header with no .c of its name, such as a public contract
@@ -24,7 +25,9 @@ ORDER = {
     "api/workloads": {"common", "tsdb", "ingest", "api/query"},
     "api/reports": {"common", "tsdb", "ingest", "api/query"},
     "api/promql": {"common", "tsdb", "ingest", "api/query"},
-    "api/http": {"common", "tsdb", "ingest", "api/query", "api/workloads", "api/reports", "api/promql"},
+    "api/remote": {"common", "tsdb", "ingest"},
+    "api/http": {"common", "tsdb", "ingest", "api/query", "api/workloads", "api/reports", "api/promql",
+                 "api/remote"},
 }
 TOP = {"api/daemon", "api", "tools", "tests", "tests/fuzz"}  # may include anything
 

@@ -320,9 +320,13 @@ int tsdb_open(const tsdb_options_t *opts, tsdb_t **out)
         rc = strata_io_error("cannot create blocks dir", db->blocks_dir);
     if (!rc) rc = load_blocks(db);
     if (!rc) {
-        tsdb_wal_options_t wo = { db->opts.fsync, db->opts.fsync_interval_ms, db->opts.wal_segment_bytes,
-                                  head_wal_fsync_observer, db };
-        tsdb_wal_replay_ops_t ops = { head_wal_replay_series, head_wal_replay_samples, db };
+        tsdb_wal_options_t wo = { db->opts.fsync,
+                                  db->opts.fsync_interval_ms,
+                                  db->opts.wal_segment_bytes,
+                                  head_wal_fsync_observer,
+                                  db,
+                                  db->opts.wal_retain };
+        tsdb_wal_replay_ops_t ops = { head_wal_replay_series, head_wal_replay_samples, db, 0 };
         tsdb_wal_replay_stats_t st = { 0 };
         atomic_store(&db->replaying, 1);
         pthread_rwlock_wrlock(&db->head_lock);

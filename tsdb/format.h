@@ -59,6 +59,9 @@
  *            | then n-1 x (zvarint ref delta, zvarint t delta, f64 v)
  *            deltas are to the previous sample of the record, mod 2^64; v is the raw
  *            IEEE-754 bit pattern, little-endian, so every NaN payload round-trips.
+ *   SAMPLES_COPY: the SAMPLES payload; samples a checkpoint logs again (the head's
+ *            samples at a cut), already logged once: replay reads them as SAMPLES,
+ *            a WAL cursor (the remote-write shipper) skips them.
  */
 #define TSDB_WAL_MAGIC                  0x4C415753u /* "SWAL" as bytes on disk */
 #define TSDB_WAL_VERSION                1
@@ -69,6 +72,7 @@
 #define TSDB_WAL_MAX_RECORD_BYTES       (64u << 20)
 #define TSDB_WAL_REC_SERIES             1
 #define TSDB_WAL_REC_SAMPLES            2
+#define TSDB_WAL_REC_SAMPLES_COPY       3
 /* Samples per SAMPLES record at most (a larger batch is split), so a record stays < 32 MiB. */
 #define TSDB_WAL_MAX_SAMPLES_PER_RECORD (1u << 20)
 

@@ -143,7 +143,7 @@ int head_wal_checkpoint(tsdb_t *db, uint64_t seg)
                 ws_cap = n;
             }
             for (size_t k = 0; k < n; k++) ws[k] = (tsdb_wal_sample_t){ r, buf[k].t, buf[k].v };
-            rc = tsdb_wal_batch_add_samples(&smp, ws, n);
+            rc = tsdb_wal_batch_add_copies(&smp, ws, n);
         }
         if (!rc && smp.len >= CKPT_SAMPLE_BATCH_BYTES) {
             rc = tsdb_wal_append(db->wal, &smp);

@@ -76,6 +76,9 @@ typedef struct tsdb_options {
                                       default); one cache per process: the last tsdb_open sizes it */
     int64_t rollup_zero_run_ms;   /* runs of zeros longer than this count in a 1h rollup point's
                                       zero_inner_long, default 5 minutes (<= 0: the default) */
+    int wal_retain;               /* 1: WAL segments are kept until a WAL cursor has committed
+                                      past them (a remote-write shipper), whatever retention and
+                                      checkpoints say; none is deleted before the cursor opens */
 } tsdb_options_t;
 
 /* Fills opts with the defaults above (dir = NULL). */
@@ -268,6 +271,60 @@ typedef struct tsdb_stats {
 } tsdb_stats_t;
 
 void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *stats);
+
+/* ---- WAL cursor: reading the log in order (the remote-write shipper) ---- */
+
+/* A position in the WAL: a segment number and a byte offset in it, always at
+ * a record boundary.  {0, 0} means "the oldest record kept". */
+typedef struct tsdb_wal_pos {
+    uint64_t segment;
+    uint64_t offset;
+} tsdb_wal_pos_t;
+
+/* A logged sample: ref names its series (tsdb_wal_cursor_series). */
+typedef struct tsdb_ref_sample {
+    uint64_t ref;
+    int64_t t;
+    double v;
+} tsdb_ref_sample_t;
+
+typedef struct tsdb_wal_cursor tsdb_wal_cursor_t;
+
+/* Opens the one cursor of db at from (a position an earlier cursor gave;
+ * {0, 0}: the oldest segment kept), learning the series the records after it
+ * name from the checkpoint and segments before it.  A position whose segment
+ * is gone (the store ran without wal_retain) resumes at the oldest segment
+ * after it, logged; an offset past the durable end is cut to it.  With
+ * wal_retain the cursor's segment is the WAL's floor from here on. */
+int tsdb_wal_cursor_open(tsdb_t *db, tsdb_wal_pos_t from, tsdb_wal_cursor_t **out);
+/* Reads whole records from the cursor's position, about max_bytes of them
+ * (at least one record), and calls on_samples for each samples record (not
+ * for the copies a checkpoint logs again) in log order; the series their refs
+ * name are known during the call (tsdb_wal_cursor_series).  Returns the
+ * number of records read (0: caught up with the durable end), or a negative
+ * code (the callback's own negative return stops the read: the position
+ * stays before that record).  Damaged stretches are skipped, logged and
+ * counted (tsdb_wal_cursor_skipped_bytes). */
+typedef int (*tsdb_wal_cursor_fn)(void *ctx, const tsdb_ref_sample_t *samples, size_t n);
+int tsdb_wal_cursor_read(tsdb_wal_cursor_t *c, size_t max_bytes, tsdb_wal_cursor_fn on_samples, void *ctx);
+/* The labels of ref as of the record being read (sorted), or NULL when no
+ * SERIES record named it (its segment was damaged or deleted). */
+const tsdb_label_t *tsdb_wal_cursor_series(const tsdb_wal_cursor_t *c, uint64_t ref, size_t *nlabels);
+/* The position after the last record read. */
+tsdb_wal_pos_t tsdb_wal_cursor_pos(const tsdb_wal_cursor_t *c);
+/* Bytes of log from pos to the durable end (what a shipper has yet to send). */
+uint64_t tsdb_wal_bytes_after(tsdb_t *db, tsdb_wal_pos_t pos);
+/* Everything before pos is done with: with wal_retain the WAL may delete the
+ * segments before pos's (at its next checkpoint). */
+void tsdb_wal_cursor_commit(tsdb_wal_cursor_t *c, tsdb_wal_pos_t pos);
+/* Bytes skipped as damaged, since open. */
+uint64_t tsdb_wal_cursor_skipped_bytes(const tsdb_wal_cursor_t *c);
+/* NULL is a no-op; the floor stays where the last commit put it. */
+void tsdb_wal_cursor_close(tsdb_wal_cursor_t *c);
+
+/* CRC32C (Castagnoli), continuing crc (0 to start): for the small state files
+ * of the rooms above (the shipper's position). */
+uint32_t tsdb_crc32c(uint32_t crc, const void *data, size_t len);
 
 /* WAL fsync duration buckets for /metrics: called for every fsync. */
 typedef void (*tsdb_fsync_observer_fn)(double seconds, void *ctx);

@@ -58,6 +58,7 @@ struct tsdb_wal {
     int err;          /* sticky failure, 0 when healthy */
     int closing;
     int has_bg;
+    uint64_t floor; /* oldest segment a cursor needs (retain); UINT64_MAX: none */
     pthread_t bg;
 };
 
@@ -178,7 +179,7 @@ int tsdb_wal_batch_add_series(tsdb_wal_batch_t *b, uint64_t ref, const tsdb_labe
     return 0;
 }
 
-int tsdb_wal_batch_add_samples(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *samples, size_t n)
+static int batch_add_samples(tsdb_wal_batch_t *b, uint8_t type, const tsdb_wal_sample_t *samples, size_t n)
 {
     if (n && !samples) return STRATA_EINVAL;
     while (n) {
@@ -187,7 +188,7 @@ int tsdb_wal_batch_add_samples(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *sam
         int rc = batch_reserve(b, TSDB_WAL_RECORD_HEADER_SIZE + 1 + 10 + k * 28);
         if (rc) return rc;
         uint8_t *rec = b->buf + b->len, *p = rec + TSDB_WAL_RECORD_HEADER_SIZE;
-        *p++ = TSDB_WAL_REC_SAMPLES;
+        *p++ = type;
         p = enc_put_uvarint(p, k);
         uint64_t pref = 0, pt = 0;
         for (size_t i = 0; i < k; i++) {
@@ -211,6 +212,16 @@ int tsdb_wal_batch_add_samples(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *sam
         n -= k;
     }
     return 0;
+}
+
+int tsdb_wal_batch_add_samples(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *samples, size_t n)
+{
+    return batch_add_samples(b, TSDB_WAL_REC_SAMPLES, samples, n);
+}
+
+int tsdb_wal_batch_add_copies(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *samples, size_t n)
+{
+    return batch_add_samples(b, TSDB_WAL_REC_SAMPLES_COPY, samples, n);
 }
 
 /* ---- replay ------------------------------------------------------------- */
@@ -407,7 +418,8 @@ static int decode_record(const uint8_t *body, size_t len, replay_ctx_t *c, const
         st->series++;
         return 0;
     }
-    case TSDB_WAL_REC_SAMPLES: {
+    case TSDB_WAL_REC_SAMPLES:
+    case TSDB_WAL_REC_SAMPLES_COPY: {
         if (enc_get_uvarint(&p, end, &n) || n == 0 || n > (uint64_t)(end - p) / 10) {
             *why = "bad samples record";
             return 0;
@@ -433,6 +445,7 @@ static int decode_record(const uint8_t *body, size_t len, replay_ctx_t *c, const
             return 0;
         }
         if (c->collect) return 0;
+        if (body[0] == TSDB_WAL_REC_SAMPLES_COPY && ops && ops->skip_copies) return 0;
         /* A sample whose ref no SERIES record has defined yet is counted (the
          * head drops it); a damaged checkpoint's source files may still
          * define it, and then that series is delivered first. */
@@ -470,7 +483,7 @@ static int body_plausible(const uint8_t *body, size_t len)
 {
     const uint8_t *p = body + 1, *end = body + len;
     uint64_t n, v;
-    if (body[0] == TSDB_WAL_REC_SAMPLES) {
+    if (body[0] == TSDB_WAL_REC_SAMPLES || body[0] == TSDB_WAL_REC_SAMPLES_COPY) {
         if (enc_get_uvarint(&p, end, &n) || n == 0) return 0;
         size_t rest = (size_t)(end - p);
         return n <= rest / 10 && rest <= n * 28;
@@ -493,7 +506,9 @@ static const char *frame_at(const uint8_t *buf, size_t len, size_t off, uint32_t
     if (rlen > len - off - TSDB_WAL_RECORD_HEADER_SIZE) return "torn record";
     const uint8_t *body = buf + off + TSDB_WAL_RECORD_HEADER_SIZE;
     /* cheap test first: most garbage offsets end here during a resync */
-    if (body[0] != TSDB_WAL_REC_SERIES && body[0] != TSDB_WAL_REC_SAMPLES) return "unknown record type";
+    if (body[0] != TSDB_WAL_REC_SERIES && body[0] != TSDB_WAL_REC_SAMPLES &&
+        body[0] != TSDB_WAL_REC_SAMPLES_COPY)
+        return "unknown record type";
     if (!body_plausible(body, rlen))
         return body[0] == TSDB_WAL_REC_SERIES ? "bad series record" : "bad samples record";
     if (tsdb_crc32c(tsdb_crc32c(0, buf + off, 4), body, rlen) != crc) return "crc mismatch";
@@ -726,9 +741,20 @@ static void remove_file(const tsdb_wal_t *w, const char *name)
         strata_warn("wal could not remove file", "file=%s/%s err=\"%s\"", w->path, name, strerror(errno));
 }
 
-/* Deletes checkpoints and segments older than seg. */
-static void remove_older_than(const tsdb_wal_t *w, const wal_files_t *f, uint64_t seg)
+/* Deletes checkpoints and segments older than seg, and none a cursor still
+ * needs: with retain, the newest checkpoint at or before the floor and
+ * everything after it stay (nothing at all before a floor is set). */
+static void remove_older_than(tsdb_wal_t *w, const wal_files_t *f, uint64_t seg)
 {
+    pthread_mutex_lock(&w->mu);
+    uint64_t floor = w->floor;
+    pthread_mutex_unlock(&w->mu);
+    if (floor != UINT64_MAX) {
+        uint64_t keep = 0;
+        for (size_t i = 0; i < f->nckpts; i++)
+            if (f->ckpts[i] <= floor) keep = f->ckpts[i];
+        if (keep < seg) seg = keep;
+    }
     char name[64];
     for (size_t i = 0; i < f->nckpts && f->ckpts[i] < seg; i++) {
         ckpt_name(name, sizeof name, f->ckpts[i]);
@@ -1184,6 +1210,7 @@ int tsdb_wal_open(const char *dir, const tsdb_wal_options_t *opts, const tsdb_wa
     if (!w) return STRATA_ENOMEM;
     w->fd = w->dirfd = -1;
     w->opts = *opts;
+    w->floor = opts->retain ? 0 : UINT64_MAX;
     if (!w->opts.segment_bytes) w->opts.segment_bytes = WAL_DEFAULT_SEGMENT_BYTES;
     if (w->opts.fsync_interval_ms <= 0) w->opts.fsync_interval_ms = WAL_DEFAULT_INTERVAL_MS;
     pthread_mutex_init(&w->mu, NULL);
@@ -1312,4 +1339,45 @@ void tsdb_wal_close(tsdb_wal_t *w)
     }
     pthread_mutex_unlock(&w->mu);
     wal_free(w);
+}
+
+/* ---- what a cursor needs -------------------------------------------------- */
+
+const char *tsdb_wal_path(const tsdb_wal_t *w) { return w->path; }
+
+int tsdb_wal_list(tsdb_wal_t *w, uint64_t **segs, size_t *nsegs, uint64_t **ckpts, size_t *nckpts)
+{
+    wal_files_t f;
+    int rc = scan_dir(w, &f, 0);
+    if (rc) {
+        files_free(&f);
+        return rc;
+    }
+    *segs = f.segs;
+    *nsegs = f.nsegs;
+    *ckpts = f.ckpts;
+    *nckpts = f.nckpts;
+    return 0;
+}
+
+void tsdb_wal_readable(tsdb_wal_t *w, uint64_t *seg, uint64_t *end)
+{
+    pthread_mutex_lock(&w->mu);
+    *seg = w->seg;
+    /* a roll fsyncs the old segment first, so unsynced bytes are all in this one */
+    uint64_t unsynced = w->opts.fsync == TSDB_FSYNC_NEVER ? 0 : w->written - w->synced;
+    *end = unsynced > w->seg_size ? 0 : w->seg_size - unsynced;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void tsdb_wal_set_floor(tsdb_wal_t *w, uint64_t seg)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->opts.retain) w->floor = seg;
+    pthread_mutex_unlock(&w->mu);
+}
+
+const char *tsdb_wal_frame_check(const uint8_t *buf, size_t len, size_t off, uint32_t *body_len)
+{
+    return frame_at(buf, len, off, body_len);
 }

@@ -20,12 +20,8 @@
 
 typedef struct tsdb_wal tsdb_wal_t;
 
-/* A sample as logged: refs are series ids assigned by the head. */
-typedef struct tsdb_wal_sample {
-    uint64_t ref;
-    int64_t t;
-    double v;
-} tsdb_wal_sample_t;
+/* A sample as logged: refs are series ids assigned by the head (tsdb.h). */
+typedef tsdb_ref_sample_t tsdb_wal_sample_t;
 
 /* A caller-owned record buffer: build it without holding any lock, then hand
  * it to tsdb_wal_append.  Reusable after tsdb_wal_batch_reset. */
@@ -41,6 +37,9 @@ void tsdb_wal_batch_free(tsdb_wal_batch_t *b);
 int tsdb_wal_batch_add_series(tsdb_wal_batch_t *b, uint64_t ref, const tsdb_label_t *labels, size_t nlabels);
 /* Adds a samples record. */
 int tsdb_wal_batch_add_samples(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *samples, size_t n);
+/* Adds a samples-copy record: samples already logged once, logged again by a
+ * checkpoint (replayed like samples; a WAL cursor skips them). */
+int tsdb_wal_batch_add_copies(tsdb_wal_batch_t *b, const tsdb_wal_sample_t *samples, size_t n);
 
 typedef struct tsdb_wal_options {
     enum tsdb_fsync_policy fsync;
@@ -52,6 +51,9 @@ typedef struct tsdb_wal_options {
      * later, pass a trampoline that reads an atomically updated target. */
     void (*fsync_observer)(double seconds, void *ctx);
     void *fsync_observer_ctx;
+    /* 1: no file is deleted until tsdb_wal_set_floor() names the oldest
+     * segment still needed (a WAL cursor's), and none at or after it then. */
+    int retain;
 } tsdb_wal_options_t;
 
 /* Replay callbacks: labels/samples are valid only during the call. */
@@ -59,6 +61,7 @@ typedef struct tsdb_wal_replay_ops {
     int (*on_series)(void *ctx, uint64_t ref, const tsdb_label_t *labels, size_t nlabels);
     int (*on_samples)(void *ctx, const tsdb_wal_sample_t *samples, size_t n);
     void *ctx;
+    int skip_copies; /* 1: SAMPLES_COPY records are not delivered (a cursor) */
 } tsdb_wal_replay_ops_t;
 
 typedef struct tsdb_wal_replay_stats {
@@ -115,5 +118,23 @@ int tsdb_wal_rotate(tsdb_wal_t *wal, uint64_t *seg);
 int tsdb_wal_checkpoint(tsdb_wal_t *wal, uint64_t seg, const tsdb_wal_batch_t *state);
 
 uint64_t tsdb_wal_disk_bytes(tsdb_wal_t *wal);
+
+/* ---- what a WAL cursor (wal_cursor.c) needs --------------------------- */
+
+/* <db>/wal */
+const char *tsdb_wal_path(const tsdb_wal_t *wal);
+/* Segment and checkpoint numbers present, ascending (malloc'd, free both). */
+int tsdb_wal_list(tsdb_wal_t *wal, uint64_t **segs, size_t *nsegs, uint64_t **ckpts, size_t *nckpts);
+/* The segment being written and how far into it records are durable (per
+ * the fsync policy; written with TSDB_FSYNC_NEVER): a reader stops there, so
+ * a position it records is never past what survives a crash. */
+void tsdb_wal_readable(tsdb_wal_t *wal, uint64_t *seg, uint64_t *end);
+/* With retain set: segments >= seg (and the newest checkpoint <= seg, with
+ * the segments after it, so the series they name can be read) are kept. */
+void tsdb_wal_set_floor(tsdb_wal_t *wal, uint64_t seg);
+/* Is there a whole record at buf[off..len) whose length is plausible and
+ * whose CRC checks?  NULL and its body length, or why not ("torn record" and
+ * "torn record header" when it runs past len). */
+const char *tsdb_wal_frame_check(const uint8_t *buf, size_t len, size_t off, uint32_t *body_len);
 
 #endif

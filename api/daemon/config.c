@@ -16,61 +16,69 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: strata [flags]\n"
-            "\n"
-            "strata: Prometheus remote-write ingest, time-series store and Run:ai-compatible API.\n"
-            "\n"
-            "  --listen=HOST:PORT             listen address ([v6]:port too)       (127.0.0.1:9201)\n"
-            "  --data-dir=DIR                 data directory                        (data)\n"
-            "  --retention=DURATION           drop data older than this, 0 = never  (15d)\n"
-            "  --retention-size=BYTES         drop oldest blocks beyond this, 0 = no limit (0)\n"
-            "  --wal-fsync=always|interval|never  when the WAL is fsynced           (interval)\n"
-            "  --wal-fsync-interval=DURATION  group-commit interval for =interval   (100ms)\n"
-            "  --block-duration=DURATION      head cut interval                     (2h)\n"
-            "  --ooo-window=DURATION          accept samples this far behind a series' newest (10m)\n"
-            "  --auth=none|jwt                request authentication                (none)\n"
-            "  --jwt-secret-file=FILE         HS256 secret for --auth=jwt\n"
-            "  --jwt-public-key=FILE          RS256 public key for --auth=jwt: PEM (-----BEGIN PUBLIC "
-            "KEY-----),\n"
-            "                                 checked at start\n"
-            "  --jwt-require-exp[=true|false] refuse tokens without an exp claim; --no-jwt-require-exp\n"
-            "                                 lets them never expire                (true)\n"
-            "  --insecure                     allow --auth=none on a non-loopback address\n"
-            "  --tls-cert=FILE --tls-key=FILE serve HTTPS with this PEM certificate and key\n"
-            "  --max-request-bytes=BYTES      decompressed remote-write body limit  (32MiB)\n"
-            "  --max-series-per-tenant=N      series a tenant may have, 0 = no limit (0)\n"
-            "  --max-labels-per-series=N      labels a series may carry, 0 = no limit (64)\n"
-            "  --max-label-name-length=N      bytes, 0 = no limit                   (1024)\n"
-            "  --max-label-value-length=N     bytes, 0 = no limit                   (4096)\n"
-            "  --threads=N                    HTTP worker threads                   (4)\n"
-            "  --max-connections=N            concurrent HTTP connections           (1024)\n"
-            "  --http-timeout=DURATION        idle connection timeout               (60s)\n"
-            "  --header-timeout=DURATION      a connection's request headers must be complete this long\n"
-            "                                 after it opens (kept alive: after its request line);\n"
-            "                                 also a body's grace before --body-min-rate, 0 = off (10s)\n"
-            "  --body-min-rate=BYTES          a request body must then arrive at this many bytes a\n"
-            "                                 second on average, 0 = off           (64KiB)\n"
-            "  --max-connections-per-ip=N     concurrent connections from one client address (loopback\n"
-            "                                 too), 0 = no limit                   (64)\n"
-            "  --shutdown-timeout=DURATION    wait for in-flight requests at stop   (30s)\n"
-            "  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
-            "  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
-            "  --max-points=N                 numberOfSamples=0 points per series   (11000)\n"
-            "  --query-max-samples=N          points one metric type (or export) may read, 0 = no limit "
-            "(50000000)\n"
-            "  --query-timeout=DURATION       deadline of an export or metrics query, 0 = none (2m)\n"
-            "  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
-            "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
-            "  --report-workers=N             report generator threads              (1)\n"
-            "  --report-timeout=DURATION      deadline of one report's reads, 0 = none (1h)\n"
-            "  --report-source=rollups|raw    whole-hour report days from 1h rollups, or always from raw\n"
-            "                                 samples (slower; the reference, to cross-check) (rollups)\n"
-            "  --report-worker-delay=DURATION test only: wait this long before generating each report (0)\n"
-            "  --log-level=debug|info|warn|error                                    (info)\n"
-            "  --help                         this text\n"
-            "\n"
-            "DURATION: 100ms, 30s, 10m, 1h30m, 15d, 1w.  BYTES: 1048576, 512KiB, 32MiB, 1GiB, 1GB.\n");
+    fprintf(
+        f,
+        "usage: strata [flags]\n"
+        "\n"
+        "strata: Prometheus remote-write ingest, time-series store and Run:ai-compatible API.\n"
+        "\n"
+        "  --listen=HOST:PORT             listen address ([v6]:port too)       (127.0.0.1:9201)\n"
+        "  --data-dir=DIR                 data directory                        (data)\n"
+        "  --retention=DURATION           drop data older than this, 0 = never  (15d)\n"
+        "  --retention-size=BYTES         drop oldest blocks beyond this, 0 = no limit (0)\n"
+        "  --wal-fsync=always|interval|never  when the WAL is fsynced           (interval)\n"
+        "  --wal-fsync-interval=DURATION  group-commit interval for =interval   (100ms)\n"
+        "  --block-duration=DURATION      head cut interval                     (2h)\n"
+        "  --ooo-window=DURATION          accept samples this far behind a series' newest (10m)\n"
+        "  --auth=none|jwt                request authentication                (none)\n"
+        "  --jwt-secret-file=FILE         HS256 secret for --auth=jwt\n"
+        "  --jwt-public-key=FILE          RS256 public key for --auth=jwt: PEM (-----BEGIN PUBLIC "
+        "KEY-----),\n"
+        "                                 checked at start\n"
+        "  --jwt-require-exp[=true|false] refuse tokens without an exp claim; --no-jwt-require-exp\n"
+        "                                 lets them never expire                (true)\n"
+        "  --insecure                     allow --auth=none on a non-loopback address\n"
+        "  --tls-cert=FILE --tls-key=FILE serve HTTPS with this PEM certificate and key\n"
+        "  --max-request-bytes=BYTES      decompressed remote-write body limit  (32MiB)\n"
+        "  --max-series-per-tenant=N      series a tenant may have, 0 = no limit (0)\n"
+        "  --max-labels-per-series=N      labels a series may carry, 0 = no limit (64)\n"
+        "  --max-label-name-length=N      bytes, 0 = no limit                   (1024)\n"
+        "  --max-label-value-length=N     bytes, 0 = no limit                   (4096)\n"
+        "  --threads=N                    HTTP worker threads                   (4)\n"
+        "  --max-connections=N            concurrent HTTP connections           (1024)\n"
+        "  --http-timeout=DURATION        idle connection timeout               (60s)\n"
+        "  --header-timeout=DURATION      a connection's request headers must be complete this long\n"
+        "                                 after it opens (kept alive: after its request line);\n"
+        "                                 also a body's grace before --body-min-rate, 0 = off (10s)\n"
+        "  --body-min-rate=BYTES          a request body must then arrive at this many bytes a\n"
+        "                                 second on average, 0 = off           (64KiB)\n"
+        "  --max-connections-per-ip=N     concurrent connections from one client address (loopback\n"
+        "                                 too), 0 = no limit                   (64)\n"
+        "  --shutdown-timeout=DURATION    wait for in-flight requests at stop   (30s)\n"
+        "  --staleness=DURATION           a sample holds this long at most (workloads) (5m)\n"
+        "  --gpu-idle-after=DURATION      a GPU at 0%% this long is idle        (5m)\n"
+        "  --max-points=N                 numberOfSamples=0 points per series   (11000)\n"
+        "  --query-max-samples=N          points one metric type (or export) may read, 0 = no limit "
+        "(50000000)\n"
+        "  --query-timeout=DURATION       deadline of an export or metrics query, 0 = none (2m)\n"
+        "  --max-range=DURATION           longest metrics query range, 0 = none (31d)\n"
+        "  --report-retention=DURATION    keep reports this long, 0 = forever   (30d)\n"
+        "  --report-workers=N             report generator threads              (1)\n"
+        "  --report-timeout=DURATION      deadline of one report's reads, 0 = none (1h)\n"
+        "  --report-source=rollups|raw    whole-hour report days from 1h rollups, or always from raw\n"
+        "                                 samples (slower; the reference, to cross-check) (rollups)\n"
+        "  --report-worker-delay=DURATION test only: wait this long before generating each report (0)\n"
+        "  --remote-write-url=URL         forward every accepted sample there (remote-write 1.0);\n"
+        "                                 {tenant} in it becomes the tenant's number (off)\n"
+        "  --remote-write-version=1|2     remote-write protocol: 1.0, or 2.0 for receivers that take it (1)\n"
+        "  --remote-tenant-header=NAME    send the tenant in this header (X-Scope-OrgID, THANOS-TENANT)\n"
+        "  --remote-bearer-token-file=FILE  Authorization: Bearer token for the engine (re-read per batch)\n"
+        "  --remote-ca-file=FILE          CA certificates to verify an https engine\n"
+        "  --remote-queue-max-bytes=BYTES WAL not yet shipped past which writes get 503 (1GiB)\n"
+        "  --log-level=debug|info|warn|error                                    (info)\n"
+        "  --help                         this text\n"
+        "\n"
+        "DURATION: 100ms, 30s, 10m, 1h30m, 15d, 1w.  BYTES: 1048576, 512KiB, 32MiB, 1GiB, 1GB.\n");
 }
 
 /* Prometheus durations (strata_time.h): "100ms", "30s", "10m", "1h30m", "15d", "0". */
@@ -162,6 +170,12 @@ enum {
     O_HEADER_TIMEOUT,
     O_BODY_MIN_RATE,
     O_MAX_CONN_PER_IP,
+    O_REMOTE_WRITE_URL,
+    O_REMOTE_WRITE_VERSION,
+    O_REMOTE_TENANT_HEADER,
+    O_REMOTE_BEARER,
+    O_REMOTE_CA,
+    O_REMOTE_QUEUE_MAX,
 };
 
 static const struct option options[] = {
@@ -205,6 +219,12 @@ static const struct option options[] = {
     { "report-worker-delay", required_argument, NULL, O_REPORT_WORKER_DELAY },
     { "report-timeout", required_argument, NULL, O_REPORT_TIMEOUT },
     { "report-source", required_argument, NULL, O_REPORT_SOURCE },
+    { "remote-write-url", required_argument, NULL, O_REMOTE_WRITE_URL },
+    { "remote-write-version", required_argument, NULL, O_REMOTE_WRITE_VERSION },
+    { "remote-tenant-header", required_argument, NULL, O_REMOTE_TENANT_HEADER },
+    { "remote-bearer-token-file", required_argument, NULL, O_REMOTE_BEARER },
+    { "remote-ca-file", required_argument, NULL, O_REMOTE_CA },
+    { "remote-queue-max-bytes", required_argument, NULL, O_REMOTE_QUEUE_MAX },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -245,6 +265,8 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
     c->query_max_samples = 50000000;
     c->query_timeout_ms = 120000;
     c->max_range_ms = 31 * 86400000LL;
+    c->remote_write_version = 1;
+    c->remote_queue_max_bytes = 1ull << 30;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -389,6 +411,17 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             if (parse_duration_ms(optarg, &c->gpu_idle_after_ms) || c->gpu_idle_after_ms < 1000)
                 return bad_flag(name, optarg);
             break;
+        case O_REMOTE_WRITE_URL: c->remote_write_url = optarg; break;
+        case O_REMOTE_WRITE_VERSION:
+            if (parse_uint(optarg, &u) || u < 1 || u > 2) return bad_flag(name, optarg);
+            c->remote_write_version = (int)u;
+            break;
+        case O_REMOTE_TENANT_HEADER: c->remote_tenant_header = optarg; break;
+        case O_REMOTE_BEARER: c->remote_bearer_token_file = optarg; break;
+        case O_REMOTE_CA: c->remote_ca_file = optarg; break;
+        case O_REMOTE_QUEUE_MAX:
+            if (parse_bytes(optarg, &c->remote_queue_max_bytes)) return bad_flag(name, optarg);
+            break;
         case O_HELP: usage(stdout); return 1;
         default:
             fprintf(stderr, "strata: unknown or incomplete flag %s (see --help)\n", argv[optind - 1]);
@@ -451,6 +484,11 @@ int daemon_config_check(const daemon_config_t *c)
     }
     if (!!c->tls_cert != !!c->tls_key) {
         strata_error("--tls-cert and --tls-key go together", "%s", "");
+        return 2;
+    }
+    if (c->remote_write_url && strncmp(c->remote_write_url, "http://", 7) &&
+        strncmp(c->remote_write_url, "https://", 8)) {
+        strata_error("--remote-write-url must be an http:// or https:// URL", "url=%s", c->remote_write_url);
         return 2;
     }
     return 0;

@@ -32,6 +32,10 @@ typedef struct daemon_config {
     unsigned threads, max_connections, http_timeout_s, shutdown_timeout_s;
     unsigned header_timeout_ms, max_connections_per_ip; /* docs/api.md, "Slow clients" */
     size_t body_min_rate;                               /* bytes a second, 0 = off */
+    /* scale-out write path (docs/scale-out.md): NULL url = no shipping */
+    const char *remote_write_url, *remote_tenant_header, *remote_bearer_token_file, *remote_ca_file;
+    int remote_write_version;
+    uint64_t remote_queue_max_bytes; /* 0 = no limit */
 } daemon_config_t;
 
 /* Parses argv into c (defaults for what is not given; strings point into

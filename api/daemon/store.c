@@ -29,12 +29,26 @@ void *daemon_store_open(void *arg)
                                                   : TSDB_FSYNC_INTERVAL;
     opts.fsync_interval_ms = (int)c->fsync_interval_ms;
     opts.rollup_zero_run_ms = c->gpu_idle_after_ms;
+    opts.wal_retain = c->remote_write_url != NULL; /* WAL segments stay until shipped */
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = tsdb_open(&opts, &o->db);
     if (rc == 0) {
         tsdb_set_fsync_observer(o->db, api_server_observe_fsync, o->srv);
         rc = ingest_new(o->db, &c->limits, &o->ing);
+    }
+    if (rc == 0 && c->remote_write_url) {
+        remote_ship_options_t so;
+        remote_ship_options_init(&so);
+        so.url = c->remote_write_url;
+        so.version = c->remote_write_version;
+        so.tenant_header = c->remote_tenant_header;
+        so.bearer_token_file = c->remote_bearer_token_file;
+        so.ca_file = c->remote_ca_file;
+        so.queue_max_bytes = c->remote_queue_max_bytes;
+        so.data_dir = c->data_dir;
+        rc = remote_ship_start(o->db, &so, &o->ship);
+        if (rc == 0) api_server_set_shipper(o->srv, o->ship);
     }
     if (rc == 0) rc = api_read_source_tsdb(o->db, &o->reader);
     if (rc == 0) api_read_source_set_limits(o->reader, c->query_timeout_ms, c->query_max_samples);
@@ -94,6 +108,7 @@ void daemon_store_unobserve(daemon_store_t *s)
 
 void daemon_store_close(daemon_store_t *s)
 {
+    remote_ship_stop(s->ship); /* the server has stopped: no write asks it any more */
     ingest_free(s->ing);
     api_read_source_free(s->reader);
     if (s->db) {

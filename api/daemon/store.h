@@ -13,6 +13,7 @@
 #include "config.h"
 #include "registry.h"
 #include "report_delay.h"
+#include "ship.h"
 #include "routes_reports.h"
 
 typedef struct daemon_store {
@@ -28,6 +29,7 @@ typedef struct daemon_store {
     tsdb_t *db;
     ingest_t *ing;
     api_read_source_t *reader;
+    remote_ship_t *ship; /* --remote-write-url: the shipper, or NULL */
     int failed;
 } daemon_store_t;
 
@@ -39,7 +41,7 @@ void *daemon_store_open(void *arg);
 /* Stops the WAL's fsync reports to the server (before the server is freed). */
 void daemon_store_unobserve(daemon_store_t *s);
 
-/* Frees ingest and the read seam, syncs the WAL and closes the store. */
+/* Stops the shipper, frees ingest and the read seam, syncs the WAL and closes the store. */
 void daemon_store_close(daemon_store_t *s);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ship.h"
 #include "ingest.h"
 #include "read.h"
 #include "strata_arena.h"
@@ -209,6 +210,10 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out);
 /* reader is what every data endpoint reads through (api/query/read.h); all
  * three must outlive the server. */
 void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing, const api_read_source_t *reader);
+/* With --remote-write-url: writes are refused (503) while its queue is full,
+ * and /metrics shows its counters.  Set before api_server_set_store(); the
+ * shipper must outlive api_server_stop(). */
+void api_server_set_shipper(api_server_t *srv, remote_ship_t *ship);
 /* Graceful stop: stop accepting, answer 503 to new requests on open
  * connections, wait up to shutdown_timeout_s for in-flight ones, close. */
 void api_server_stop(api_server_t *srv);

@@ -58,7 +58,7 @@ static int refuse(api_call_t *c, const api_write_route_t *w, int err, const char
 
 static int h_write(api_call_t *c, void *ctx)
 {
-    const api_write_route_t *w = ctx;
+    api_write_route_t *w = ctx;
     if (!api_call_authorize(c, API_SCOPE_METRICS_WRITE)) return refuse(c, w, 0, NULL, NULL);
     enum ingest_proto proto;
     const char *ct = api_call_header(c, "Content-Type");
@@ -74,7 +74,10 @@ static int h_write(api_call_t *c, void *ctx)
     }
     if (!api_call_db(c))
         return refuse(c, w, STRATA_ECLOSED, "store not ready", "the WAL is being replayed; retry");
-    char d[200];
+    char d[300];
+    /* before anything is decoded: a full remote-write queue takes nothing more (never silent loss) */
+    if ((rc = remote_ship_admit(atomic_load(&w->ship), d, sizeof d)))
+        return refuse(c, w, rc, "remote-write queue full", d);
     if (api_call_body_too_big(c)) {
         snprintf(d, sizeof d, "the body is over the limit of %zu bytes (--max-request-bytes)",
                  w->max_request_bytes);

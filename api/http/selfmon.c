@@ -47,6 +47,7 @@ typedef struct req_hist {
 struct api_selfmon {
     size_t (*extra)(void *ctx, char *buf, size_t cap);
     void *extra_ctx;
+    remote_ship_t *_Atomic ship;
     atomic_int inflight;
 
     pthread_mutex_t mu; /* guards the rest */
@@ -58,6 +59,29 @@ struct api_selfmon {
     uint64_t write_requests_rejected; /* whole requests refused before storage */
     uint64_t slow_closed[2];          /* connections closed: headers, body too slow */
 };
+
+/* Appends what fn renders (a counter may grow between two calls, so retry
+ * with room to spare). */
+static void put_extra(strata_buf_t *b, size_t (*fn)(void *ctx, char *buf, size_t cap), void *ctx)
+{
+    size_t cap = 4096;
+    for (int tries = 0; tries < 4 && !b->failed; tries++) {
+        char *t = malloc(cap);
+        if (!t) {
+            b->failed = 1;
+            break;
+        }
+        size_t n = fn(ctx, t, cap);
+        if (n < cap) strata_buf_put(b, t, n);
+        free(t);
+        if (n < cap) break;
+        cap = n + 256;
+    }
+}
+
+static size_t ship_render(void *ctx, char *buf, size_t cap) { return remote_ship_render(ctx, buf, cap); }
+
+void api_selfmon_set_shipper(api_selfmon_t *m, remote_ship_t *ship) { atomic_store(&m->ship, ship); }
 
 int api_selfmon_new(size_t (*extra)(void *ctx, char *buf, size_t cap), void *extra_ctx, api_selfmon_t **out)
 {
@@ -204,22 +228,9 @@ static void render_metrics(api_selfmon_t *m, tsdb_t *db, strata_buf_t *b)
                       "# HELP strata_ready 1 once the store is open and the WAL replayed.\n"
                       "# TYPE strata_ready gauge\nstrata_ready %d\n",
                       db ? 1 : 0);
-    if (m->extra) {
-        /* counters may grow between two calls, so retry with room to spare */
-        size_t cap = 4096;
-        for (int tries = 0; tries < 4 && !b->failed; tries++) {
-            char *t = malloc(cap);
-            if (!t) {
-                b->failed = 1;
-                break;
-            }
-            size_t n = m->extra(m->extra_ctx, t, cap);
-            if (n < cap) strata_buf_put(b, t, n);
-            free(t);
-            if (n < cap) break;
-            cap = n + 256;
-        }
-    }
+    if (m->extra) put_extra(b, m->extra, m->extra_ctx);
+    remote_ship_t *ship = atomic_load(&m->ship);
+    if (ship) put_extra(b, ship_render, ship);
     if (!db) return;
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);

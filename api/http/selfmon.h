@@ -31,6 +31,8 @@ void api_selfmon_observe_fsync(api_selfmon_t *m, double secs);
 /* A remote-write batch was stored (fully or in part) / refused as a whole. */
 void api_selfmon_write_stored(api_selfmon_t *m, const ingest_result_t *res);
 void api_selfmon_write_refused(api_selfmon_t *m);
+/* Adds the remote-write shipper's lines to /metrics (NULL: none). */
+void api_selfmon_set_shipper(api_selfmon_t *m, remote_ship_t *ship);
 /* Connections the server closed as too slow (docs/api.md, "Slow clients"). */
 void api_selfmon_slow_closed(api_selfmon_t *m, unsigned headers, unsigned body);
 

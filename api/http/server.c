@@ -612,7 +612,7 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
         server_free(srv);
         return STRATA_ENOMEM;
     }
-    srv->write = (api_write_route_t){ srv->mon, cfg->max_request_bytes };
+    srv->write = (api_write_route_t){ srv->mon, cfg->max_request_bytes, NULL };
     srv->routes[0] = (api_route_t){ "GET", "/healthz", 0, h_healthz, srv, HEALTH_FLAGS | API_ROUTE_STOPPING };
     srv->routes[1] = (api_route_t){ "GET", "/readyz", 0, h_readyz, srv, HEALTH_FLAGS };
     srv->routes[2] = api_selfmon_route(srv->mon);
@@ -675,6 +675,12 @@ void api_server_set_store(api_server_t *srv, tsdb_t *db, ingest_t *ing, const ap
     srv->ing = ing;
     srv->reader = reader;
     atomic_store(&srv->db, db);
+}
+
+void api_server_set_shipper(api_server_t *srv, remote_ship_t *ship)
+{
+    atomic_store(&srv->write.ship, ship);
+    api_selfmon_set_shipper(srv->mon, ship);
 }
 
 void api_server_stop(api_server_t *srv)

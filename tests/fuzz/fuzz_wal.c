@@ -42,7 +42,7 @@ static void check_one(const uint8_t *data, size_t size)
     fuzz_ctx_t c;
     memset(&c, 0, sizeof c);
     tsdb_wal_batch_init(&c.again);
-    tsdb_wal_replay_ops_t ops = { on_series, on_samples, &c };
+    tsdb_wal_replay_ops_t ops = { on_series, on_samples, &c, 0 };
     tsdb_wal_replay_stats_t st = { 0 }, st2 = { 0 };
     size_t valid = 0;
     const char *why = NULL;
