@@ -267,6 +267,19 @@ static void test_damaged_page_compaction(void **state)
     test_tmpdir_free(dir);
 }
 
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    struct stat st;
+    assert_int_equal(fstat(fileno(f), &st), 0);
+    *n = (size_t)st.st_size;
+    char *p = malloc(*n + 1);
+    assert_int_equal(fread(p, 1, *n, f), *n);
+    fclose(f);
+    return p;
+}
+
 /* A block of one series "c" whose files are then damaged: flip[] names the
  * files and offsets flipped, `unlink_copy` removes the copy first (a block
  * written before the copy existed).  Returns whether the block was served
@@ -279,9 +292,17 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
     assert_ok(tsdb_cut_head(db));
     tsdb_close(db);
     char path[1024];
+    static const char *prim[] = { "meta", "index" };
+    char *orig[2];
+    size_t olen[2], damaged = 0;
+    for (int i = 0; i < 2; i++) {
+        block_file(dir, prim[i], path, sizeof path);
+        orig[i] = slurp(path, &olen[i]);
+    }
     for (size_t i = 0; i < nflips; i++) {
         block_file(dir, files[i], path, sizeof path);
         flip_bit(path, offs[i]);
+        damaged += strcmp(files[i], "copy") != 0;
     }
     if (unlink_copy) {
         block_file(dir, "copy", path, sizeof path);
@@ -300,7 +321,17 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
         assert_string_equal(got, want);
         free(want);
         assert_int_equal(st.blocks_corrupt, 0);
-        assert_int_equal(count_dir(dir, "corrupt"), 0);
+        /* a damaged primary was put back from the copy, the damaged bytes
+         * kept under corrupt/ */
+        assert_int_equal(count_dir(dir, "corrupt"), unlink_copy ? 0 : damaged);
+        for (int i = 0; i < 2; i++) {
+            size_t n;
+            block_file(dir, prim[i], path, sizeof path);
+            char *now = slurp(path, &n);
+            assert_int_equal(n, olen[i]);
+            assert_memory_equal(now, orig[i], n);
+            free(now);
+        }
     } else {
         assert_int_equal(st.blocks, 0);
         assert_int_equal(st.blocks_corrupt, 1);
@@ -310,6 +341,8 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
     }
     free(got);
     tsdb_close(db);
+    free(orig[0]);
+    free(orig[1]);
     test_tmpdir_free(dir);
     return whole;
 }

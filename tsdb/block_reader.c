@@ -143,6 +143,65 @@ static int read_copy(const char *path, uint8_t **meta, size_t *mlen, uint8_t **i
     return 0;
 }
 
+/* Puts a primary file (meta or index) back from the copy's verified bytes:
+ * the damaged file goes to <dir>/corrupt/block-<id>-<name> for forensics, the
+ * good bytes are written to a temp file, fsynced and renamed over it.  Then
+ * the next open reads the primary again and the block has two copies again.
+ * A failure is logged where it happens and changes nothing: the block is
+ * served from the copy either way. */
+static void repair_from_copy(const char *blocks_dir, const tsdb_block_t *b, const char *name,
+                             const uint8_t *p, size_t n)
+{
+    char *dst = strata_path_join(b->path, name), *tmp = NULL, *cdir = NULL, *aside = NULL;
+    char tname[64], aname[96];
+    snprintf(tname, sizeof tname, "%s.tmp", name);
+    snprintf(aname, sizeof aname, "block-%s-%s", b->id, name);
+    char *parent = strdup(blocks_dir), *slash = parent ? strrchr(parent, '/') : NULL;
+    if (slash) {
+        *slash = 0;
+        cdir = strata_path_join(parent, "corrupt");
+    }
+    tmp = strata_path_join(b->path, tname);
+    aside = cdir ? strata_path_join(cdir, aname) : NULL;
+    if (!dst || !tmp || !aside) goto out;
+    if (mkdir(cdir, 0755) != 0 && errno != EEXIST) {
+        strata_io_error("cannot create corrupt dir", cdir);
+        goto out;
+    }
+    if (rename(dst, aside) != 0 && errno != ENOENT) {
+        strata_io_error("cannot move damaged block file aside", dst);
+        goto out;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? strata_io_error("cannot create block file", tmp) : 0;
+    if (!rc && tsdb_write_all(fd, p, n)) rc = strata_io_error("block file write failed", tmp);
+    if (!rc && fsync(fd) != 0) rc = strata_io_error("block file fsync failed", tmp);
+    if (fd >= 0) close(fd);
+    if (!rc && rename(tmp, dst) != 0) rc = strata_io_error("cannot rename block file into place", dst);
+    if (rc) {
+        unlink(tmp);
+        goto out;
+    }
+    strata_fsync_dir(b->path);
+    strata_fsync_dir(cdir);
+    strata_warn("block file repaired from its copy", "block=%s file=%s damaged=%s", b->id, name, aside);
+out:
+    free(dst);
+    free(tmp);
+    free(cdir);
+    free(aside);
+    free(parent);
+}
+
+/* Does an index's own trailing CRC check (before it is parsed and consumed)? */
+static int index_crc_ok(const uint8_t *p, size_t n)
+{
+    uint32_t crc;
+    if (n < 16) return 0;
+    memcpy(&crc, p + n - 4, 4);
+    return tsdb_crc32c(0, p, n - 4) == crc;
+}
+
 int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
 {
     tsdb_block_t *b = calloc(1, sizeof *b);
@@ -167,20 +226,27 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
         if ((rc = read_copy(kp, &cmeta, &cmlen, &cindex, &cilen)) == 0) {
             have_copy = 1;
             rc = cmeta ? parse_meta(b, cmeta, cmlen) : STRATA_ECORRUPT;
-            if (!rc) strata_warn("block meta damaged, read its copy", "block=%s", id);
+            if (!rc) {
+                strata_warn("block meta damaged, read its copy", "block=%s", id);
+                repair_from_copy(blocks_dir, b, "meta", cmeta, cmlen);
+            }
         }
     }
-    if (!rc) rc = read_file(ip, &index, &ilen);
-    if (!rc) {
+    int meta_ok = !rc; /* the index is only looked at for a block whose meta reads */
+    if (meta_ok) rc = read_file(ip, &index, &ilen);
+    if (meta_ok && !rc) {
         rc = parse_index(b, index, ilen);
         index = NULL;
     }
-    if (rc == STRATA_ECORRUPT) {
+    if (meta_ok && rc == STRATA_ECORRUPT) {
         if (!have_copy && (rc = read_copy(kp, &cmeta, &cmlen, &cindex, &cilen)) == 0) have_copy = 1;
         if (have_copy) {
+            if (cindex && index_crc_ok(cindex, cilen)) {
+                strata_warn("block index damaged, read its copy", "block=%s", id);
+                repair_from_copy(blocks_dir, b, "index", cindex, cilen);
+            }
             rc = cindex ? parse_index(b, cindex, cilen) : STRATA_ECORRUPT;
             cindex = NULL;
-            if (!rc) strata_warn("block index damaged, read its copy", "block=%s", id);
         }
     }
     if (!rc) {
