@@ -12,7 +12,8 @@
  * <dir>/LOCK            flock'd while open
  * <dir>/wal/            segments and checkpoint (WAL section below)
  * <dir>/blocks/<ulid>/  immutable blocks (block section below)
- * <dir>/corrupt/        blocks set aside because a CRC failed
+ * <dir>/corrupt/        blocks set aside because a CRC failed (in a part and its copy),
+ *                       damaged meta/index files replaced from the copy, damaged WAL bytes
  */
 
 /* ---- chunk encoding (tsdb/codec.c) ----
@@ -50,6 +51,9 @@
  *
  * Segment and checkpoint files start with an 8-byte header:
  *   u32 magic TSDB_WAL_MAGIC | u8 version | u8 kind (0 segment, 1 checkpoint) | u16 zero
+ *   (a header that fails these checks in front of a record that frames as
+ *   version 1 is damage, not another format: a new version must change the
+ *   record framing or the magic)
  * followed by records, back to back:
  *   u32 len | u32 crc | body[len]     body[0] = record type, body[1..] = payload
  *   len >= 1 and <= TSDB_WAL_MAX_RECORD_BYTES; crc = CRC32C over the 4 len bytes and the body.
