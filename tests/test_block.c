@@ -573,6 +573,67 @@ static void test_random_block_flips_long(void **state)
     rf_run(2.0 * 4096 / (24 * 7200) + 1e-9, 3.0 * 4096 / (24 * 7200));
 }
 
+/* Pages of each block in dir: *small gets the count of the block holding
+ * `small_n` samples, *big that of the other. */
+static void pages_per_block(const char *dir, uint64_t small_n, size_t *small, size_t *big)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/blocks", dir);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    struct dirent *e;
+    int seen = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        uint8_t meta[64];
+        snprintf(p, sizeof p, "%s/blocks/%s/meta", dir, e->d_name);
+        FILE *f = fopen(p, "rb");
+        assert_non_null(f);
+        assert_int_equal(fread(meta, 1, sizeof meta, f), sizeof meta);
+        fclose(f);
+        uint64_t ns;
+        memcpy(&ns, meta + 32, 8);
+        static long off[8192];
+        snprintf(p, sizeof p, "%s/blocks/%s/chunks", dir, e->d_name);
+        size_t np = page_offsets(p, off, 8192);
+        *(ns == small_n ? small : big) = np;
+        seen++;
+    }
+    closedir(d);
+    assert_int_equal(seen, 2);
+}
+
+/* A chunk page holds at most 1024 samples while the store is small, and
+ * up to 1/400 of the store once that is more: 400 constant series x 1000
+ * samples (a store of 400k: one series a page), then x 8000 more samples
+ * (a store of 3.6M: pages of up to 9000 samples, one series each, where a
+ * fixed 1024 would cut each of its two chunks into a page of its own). */
+static void test_page_cap_follows_store(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    char lb[64];
+    for (int k = 0; k < 400; k++) {
+        snprintf(lb, sizeof lb, "__name__=pc,job=%03d", k);
+        append_range(db, lb, 1000000, 10000, 1000, 0);
+    }
+    assert_ok(tsdb_cut_head(db));
+    static tsdb_sample_t s[8000];
+    for (int k = 0; k < 400; k++) {
+        snprintf(lb, sizeof lb, "__name__=pc,job=%03d", k);
+        for (int i = 0; i < 8000; i++) s[i] = (tsdb_sample_t){ 1000000 + (int64_t)(1000 + i) * 10000, 80 };
+        append(db, lb, s, 8000);
+    }
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    size_t small = 0, big = 0;
+    pages_per_block(dir, 400 * 1000, &small, &big);
+    assert_int_equal(small, 400);
+    assert_int_equal(big, 400);
+    test_tmpdir_free(dir);
+}
+
 /* A version 4 block records the zero-run minimum it was built with in its
  * meta (64 bytes: the i64 before the CRC). */
 static void test_meta_records_zero_run(void **state)
@@ -891,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_index_and_meta),
         cmocka_unit_test(test_random_block_flips),
         cmocka_unit_test(test_random_block_flips_long),
+        cmocka_unit_test(test_page_cap_follows_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,7 +60,8 @@ typedef struct pagew {
     int fd;
     uint64_t off; /* where the next page goes */
     enc_buf_t raw;
-    size_t nsamples; /* samples in the page being filled (chunks only) */
+    size_t nsamples;    /* samples in the page being filled (chunks only) */
+    size_t max_samples; /* a page is cut before it would pass this many */
     uint8_t *comp;
     size_t comp_cap;
     ZSTD_CCtx *cctx;
@@ -112,8 +113,7 @@ static int pagew_flush(pagew_t *pw)
 static int pagew_add(pagew_t *pw, const void *p, size_t n, size_t samples, uint64_t *page, uint32_t *off)
 {
     int rc;
-    if (pw->raw.n &&
-        (pw->raw.n + n > TSDB_PAGE_TARGET_BYTES || pw->nsamples + samples > TSDB_PAGE_MAX_SAMPLES) &&
+    if (pw->raw.n && (pw->raw.n + n > TSDB_PAGE_TARGET_BYTES || pw->nsamples + samples > pw->max_samples) &&
         (rc = pagew_flush(pw)))
         return rc;
     *page = pw->off;
@@ -236,6 +236,7 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_r
     int rc = (!pc || !pr || !ph) ? STRATA_ENOMEM : pagew_open(&w->chunks, pc);
     if (!rc) rc = pagew_open(&w->rollups, pr);
     if (!rc) rc = pagew_open(&w->rollups1h, ph);
+    w->chunks.max_samples = TSDB_PAGE_MAX_SAMPLES;
     free(pc);
     free(pr);
     free(ph);
@@ -245,6 +246,11 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_r
     }
     *out = w;
     return 0;
+}
+
+void tsdb_block_writer_set_page_samples(tsdb_block_writer_t *w, size_t max)
+{
+    w->chunks.max_samples = max > TSDB_PAGE_MAX_SAMPLES ? max : TSDB_PAGE_MAX_SAMPLES;
 }
 
 static int add_rollups(tsdb_block_writer_t *w, pagew_t *pw, const tsdb_sample_t *s, size_t n, int64_t res,
