@@ -83,7 +83,8 @@
  *   chunks, rollups, rollups1h: "page files": u32 magic | u32 version, then pages
  *       u32 raw_len | u32 comp_len | u32 crc32c(compressed bytes) | zstd frame
  *     a page holds the records of several series back to back (~64 KiB raw;
- *     a chunks page at most TSDB_PAGE_MAX_SAMPLES samples unless one chunk has more);
+ *     a chunks page at most max(TSDB_PAGE_MAX_SAMPLES, store samples / 400)
+ *     samples unless one chunk has more: compact.c);
  *     a record is addressed by (file offset of its page, offset in the raw
  *     page, length).  chunks records are codec chunks of <= 4096 samples;
  *     rollups records are a series' rollup points (below): 5m ones in
@@ -141,9 +142,10 @@
 #define TSDB_PAGE_HEADER_SIZE           12
 #define TSDB_PAGE_TARGET_BYTES          (64u << 10)
 #define TSDB_PAGE_MAX_RAW               (64u << 20)
-/* Samples per chunk page at most: a damaged page loses its samples, and with
- * compressible series 64 KiB of chunks can hold a whole small block (2 h of
- * 391 GPU series fit in 3 pages), so pages are also cut by sample count. */
+/* The floor of the samples-per-chunk-page cap (compact.c raises it to 1/400 of
+ * the store): a damaged page loses its samples, and with compressible series
+ * 64 KiB of chunks can hold a whole small block (2 h of 391 GPU series fit in
+ * 3 pages), so pages are also cut by sample count.  Readers do not care. */
 #define TSDB_PAGE_MAX_SAMPLES           1024
 #define TSDB_BLOCK_CHUNK_SAMPLES        4096
 #define TSDB_META_SIZE                  64              /* version 4 */
