@@ -267,7 +267,24 @@ static void test_damaged_page_compaction(void **state)
     test_tmpdir_free(dir);
 }
 
-static void corrupt_at_open(const char *file, long off)
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    struct stat st;
+    assert_int_equal(fstat(fileno(f), &st), 0);
+    *n = (size_t)st.st_size;
+    char *p = malloc(*n + 1);
+    assert_int_equal(fread(p, 1, *n, f), *n);
+    fclose(f);
+    return p;
+}
+
+/* A block of one series "c" whose files are then damaged: flip[] names the
+ * files and offsets flipped, `unlink_copy` removes the copy first (a block
+ * written before the copy existed).  Returns whether the block was served
+ * whole (1) or set aside (0); nothing else is allowed. */
+static int corrupt_at_open(const char *const *files, const long *offs, size_t nflips, int unlink_copy)
 {
     char *dir = test_tmpdir_new();
     tsdb_t *db = open_db(dir, 0, 0, 0);
@@ -275,31 +292,346 @@ static void corrupt_at_open(const char *file, long off)
     assert_ok(tsdb_cut_head(db));
     tsdb_close(db);
     char path[1024];
-    block_file(dir, file, path, sizeof path);
-    flip_bit(path, off);
+    static const char *prim[] = { "meta", "index" };
+    char *orig[2];
+    size_t olen[2], damaged = 0;
+    for (int i = 0; i < 2; i++) {
+        block_file(dir, prim[i], path, sizeof path);
+        orig[i] = slurp(path, &olen[i]);
+    }
+    for (size_t i = 0; i < nflips; i++) {
+        block_file(dir, files[i], path, sizeof path);
+        flip_bit(path, offs[i]);
+        damaged += strcmp(files[i], "copy") != 0;
+    }
+    if (unlink_copy) {
+        block_file(dir, "copy", path, sizeof path);
+        assert_int_equal(unlink(path), 0);
+    }
     strata_log_set_level(STRATA_LOG_ERROR + 1);
     db = open_db(dir, 0, 0, 0);
     strata_log_set_level(STRATA_LOG_WARN);
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
-    assert_int_equal(st.blocks, 0);
-    assert_int_equal(st.blocks_corrupt, 1);
-    assert_int_equal(count_dir(dir, "corrupt"), 1);
-    assert_int_equal(count_dir(dir, "blocks"), 0);
     tsdb_matcher_t m[] = { M(EQ, "__name__", "c") };
-    char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 0);
-    assert_string_equal(got, "");
+    char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+    int whole = st.blocks == 1;
+    if (whole) {
+        char *want = expect_range("__name__=c", 1000, 1000, 10, 0);
+        assert_string_equal(got, want);
+        free(want);
+        assert_int_equal(st.blocks_corrupt, 0);
+        /* a damaged primary was put back from the copy, the damaged bytes
+         * kept under corrupt/ */
+        assert_int_equal(count_dir(dir, "corrupt"), unlink_copy ? 0 : damaged);
+        for (int i = 0; i < 2; i++) {
+            size_t n;
+            block_file(dir, prim[i], path, sizeof path);
+            char *now = slurp(path, &n);
+            assert_int_equal(n, olen[i]);
+            assert_memory_equal(now, orig[i], n);
+            free(now);
+        }
+    } else {
+        assert_int_equal(st.blocks, 0);
+        assert_int_equal(st.blocks_corrupt, 1);
+        assert_int_equal(count_dir(dir, "corrupt"), 1);
+        assert_int_equal(count_dir(dir, "blocks"), 0);
+        assert_string_equal(got, "");
+    }
     free(got);
     tsdb_close(db);
+    free(orig[0]);
+    free(orig[1]);
     test_tmpdir_free(dir);
+    return whole;
 }
 
+/* A damaged index or meta is read from the block's copy: the block is served
+ * whole.  Only when the copy is damaged too, or absent (blocks written before
+ * it existed), is the block set aside. */
 static void test_corrupt_index_and_meta(void **state)
 {
     (void)state;
-    corrupt_at_open("index", 20);
-    corrupt_at_open("index", -2); /* the CRC itself */
-    corrupt_at_open("meta", 10);
+    const char *ix[] = { "index" }, *mt[] = { "meta" }, *both[] = { "index", "meta" };
+    assert_true(corrupt_at_open(ix, (long[]){ 20 }, 1, 0));
+    assert_true(corrupt_at_open(ix, (long[]){ -2 }, 1, 0)); /* the CRC itself */
+    assert_true(corrupt_at_open(mt, (long[]){ 10 }, 1, 0));
+    assert_true(corrupt_at_open(both, (long[]){ 20, 10 }, 2, 0));
+    /* the copy's meta (offset 12 + 10), its compressed index (the last byte) */
+    const char *ixc[] = { "index", "copy" }, *mtc[] = { "meta", "copy" };
+    assert_false(corrupt_at_open(ixc, (long[]){ 20, -1 }, 2, 0));
+    assert_false(corrupt_at_open(mtc, (long[]){ 10, 22 }, 2, 0));
+    /* the copy damaged alone costs nothing */
+    const char *c[] = { "copy" };
+    assert_true(corrupt_at_open(c, (long[]){ 22 }, 1, 0));
+    assert_true(corrupt_at_open(c, (long[]){ -1 }, 1, 0));
+    /* without a copy: set aside, as before */
+    assert_false(corrupt_at_open(ix, (long[]){ 20 }, 1, 1));
+    assert_false(corrupt_at_open(mt, (long[]){ 10 }, 1, 1));
+    assert_true(corrupt_at_open(NULL, NULL, 0, 1));
+}
+
+/* ---- random flips: what a few flipped bytes cost --------------------------- */
+
+/* The soak's block: 391 series of 720 samples at 10 s, shaped like the GPU
+ * series strata-load sends (constants, integer gauges, counters, steps), so
+ * they compress as well as real ones do: with 64 KiB pages alone, 3 pages
+ * held the whole block. */
+#define RF_MAX_SAMPLES 7200
+
+/* The shape of a trial's block: series x samples, step ms apart. */
+static int rf_nseries = 391, rf_nsamples = 720;
+static int64_t rf_step = 10000;
+
+static void rf_samples(int k, tsdb_sample_t *s)
+{
+    uint64_t x = 0x2545F4914F6CDD1Dull * (uint64_t)(k + 7);
+    double v = (double)(k % 97);
+    for (int i = 0; i < rf_nsamples; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        switch (k % 4) {
+        case 0: v = 80; break;
+        case 1: /* a utilisation in 0..100 that moves a little */
+            v += (double)(x % 5) - 2;
+            v = v < 0 ? 0 : v > 100 ? 100 : v;
+            break;
+        case 2: v += (double)(x % 3); break;
+        default:
+            if (i % 60 == 0) v = (double)(x % 81920);
+            break;
+        }
+        s[i] = (tsdb_sample_t){ 1700000000000LL + (int64_t)i * rf_step, v };
+    }
+}
+
+static uint64_t rf_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Reads every series back and counts the samples that are missing; a sample
+ * that is not its series' own, bit for bit, fails the test. */
+static uint64_t rf_lost(tsdb_t *db)
+{
+    static tsdb_sample_t want[RF_MAX_SAMPLES];
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "rf") };
+    tsdb_series_set_t *set;
+    assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
+    uint64_t found = 0;
+    while (tsdb_series_set_next(set) == 1) {
+        size_t nl;
+        const tsdb_label_t *l = tsdb_series_set_labels(set, &nl);
+        assert_int_equal(nl, 2);
+        int k = atoi(l[1].value);
+        rf_samples(k, want);
+        const tsdb_sample_t *got;
+        size_t n;
+        assert_ok(tsdb_series_set_samples(set, &got, &n));
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++) {
+            while (j < (size_t)rf_nsamples && want[j].t != got[i].t) j++;
+            assert_true(j < (size_t)rf_nsamples);
+            assert_memory_equal(&got[i], &want[j], sizeof *got);
+        }
+        found += n;
+    }
+    tsdb_series_set_free(set);
+    return (uint64_t)rf_nseries * (uint64_t)rf_nsamples - found;
+}
+
+typedef struct rf_file {
+    char name[16];
+    uint8_t *p;
+    size_t n;
+} rf_file_t;
+
+/* Rewrites the block as written (a set-aside block is moved back). */
+static void rf_restore(const char *dir, const char *id, const rf_file_t *f, size_t nf)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "rm -rf '%s/corrupt' '%s/blocks'; mkdir -p '%s/blocks/%s'", dir, dir, dir, id);
+    assert_int_equal(system(p), 0);
+    for (size_t i = 0; i < nf; i++) {
+        snprintf(p, sizeof p, "%s/blocks/%s/%s", dir, id, f[i].name);
+        FILE *o = fopen(p, "wb");
+        assert_non_null(o);
+        assert_int_equal(fwrite(f[i].p, 1, f[i].n, o), f[i].n);
+        fclose(o);
+    }
+}
+
+/* Over seeded random trials, flips bytes in one file of a block (a burst of 4
+ * bytes at one random offset, or 3 single bytes anywhere in the file), opens
+ * the store and reads everything back: never a wrong sample, and the share
+ * lost is printed per file; a burst must cost under burst_max, 3 bytes under
+ * mean_max on average.  The goal is < 1% of the store per damage; before
+ * the copy, a flip in index or meta lost the whole block, and before the
+ * per-page sample cap a chunk page held a third of this one. */
+static void rf_run(double burst_max, double mean_max)
+{
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    static tsdb_sample_t s[RF_MAX_SAMPLES];
+    char lb[64];
+    for (int k = 0; k < rf_nseries; k++) {
+        rf_samples(k, s);
+        snprintf(lb, sizeof lb, "__name__=rf,job=%03d", k);
+        append(db, lb, s, (size_t)rf_nsamples);
+    }
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    char path[1024], id[64];
+    block_file(dir, "meta", path, sizeof path);
+    char *slash = strrchr(path, '/');
+    *slash = 0;
+    snprintf(id, sizeof id, "%s", strrchr(path, '/') + 1);
+    *slash = '/';
+    static const char *names[] = { "meta", "index", "chunks", "rollups", "rollups1h", "copy" };
+    rf_file_t f[6];
+    size_t nf = 0, total = 0;
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/blocks/%s/%s", dir, id, names[i]);
+        FILE *in = fopen(path, "rb");
+        if (!in) continue; /* the copy, on code without it */
+        struct stat st;
+        assert_int_equal(fstat(fileno(in), &st), 0);
+        snprintf(f[nf].name, sizeof f[nf].name, "%s", names[i]);
+        f[nf].n = (size_t)st.st_size;
+        f[nf].p = malloc(f[nf].n + 1);
+        assert_int_equal(fread(f[nf].p, 1, f[nf].n, in), f[nf].n);
+        fclose(in);
+        total += f[nf++].n;
+    }
+    const double samples = (double)rf_nseries * rf_nsamples;
+    printf("# block: %d series, %.0f samples, %zu bytes (%.3f bytes/sample)", rf_nseries, samples, total,
+           (double)total / samples);
+    for (size_t i = 0; i < nf; i++) printf(", %s %zu", f[i].name, f[i].n);
+    printf("\n");
+    strata_log_set_level(STRATA_LOG_ERROR + 1);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < nf; i++) {
+        for (int mode = 0; mode < 2; mode++) {
+            int trials = !strcmp(f[i].name, "chunks") ? 60 : 15;
+            double sum = 0, worst = 0;
+            for (int t = 0; t < trials; t++) {
+                rf_restore(dir, id, f, nf);
+                snprintf(path, sizeof path, "%s/blocks/%s/%s", dir, id, f[i].name);
+                int fd = open(path, O_RDWR);
+                assert_true(fd >= 0);
+                size_t at = (size_t)(rf_next(&x) % f[i].n);
+                for (int b = 0; b < (mode ? 3 : 4); b++) {
+                    size_t o = mode ? (size_t)(rf_next(&x) % f[i].n) : at + (size_t)b;
+                    if (o >= f[i].n) break;
+                    unsigned char c = f[i].p[o] ^ (unsigned char)(1 + rf_next(&x) % 255);
+                    assert_int_equal(pwrite(fd, &c, 1, (off_t)o), 1);
+                }
+                close(fd);
+                db = open_db(dir, 0, 0, 0);
+                double lost = (double)rf_lost(db) / samples;
+                tsdb_close(db);
+                sum += lost;
+                if (lost > worst) worst = lost;
+            }
+            printf("# flips in %-9s %-18s %2d trials: lost %.3f%% on average, worst %.3f%%\n", f[i].name,
+                   mode ? "3 bytes anywhere" : "a 4-byte burst", trials, 100 * sum / trials, 100 * worst);
+            /* a burst is one damage (two pages at most, across a boundary) */
+            if (!mode) assert_true(worst < burst_max);
+            assert_true(sum / trials < mean_max);
+        }
+    }
+    strata_log_set_level(STRATA_LOG_WARN);
+    for (size_t i = 0; i < nf; i++) free(f[i].p);
+    test_tmpdir_free(dir);
+}
+
+/* The soak's block: 391 GPU-like series x 720 samples at 10 s. */
+static void test_random_block_flips(void **state)
+{
+    (void)state;
+    rf_nseries = 391;
+    rf_nsamples = 720;
+    rf_step = 10000;
+    rf_run(0.01, 0.01); /* the goal: < 1% of the store */
+}
+
+/* Few long series: 24 x 7200 samples at 1 s (2 h), so a series has chunks
+ * of 4096 samples, each bigger than the page cap and alone in its page: a
+ * page never splits a chunk, so a damage costs up to two chunks (4.7% of this
+ * small block; 2,048-sample chunks would halve it at +32% bytes/sample). */
+static void test_random_block_flips_long(void **state)
+{
+    (void)state;
+    rf_nseries = 24;
+    rf_nsamples = 7200;
+    rf_step = 1000;
+    rf_run(2.0 * 4096 / (24 * 7200) + 1e-9, 3.0 * 4096 / (24 * 7200));
+}
+
+/* Pages of each block in dir: *small gets the count of the block holding
+ * `small_n` samples, *big that of the other. */
+static void pages_per_block(const char *dir, uint64_t small_n, size_t *small, size_t *big)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/blocks", dir);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    struct dirent *e;
+    int seen = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        uint8_t meta[64];
+        snprintf(p, sizeof p, "%s/blocks/%s/meta", dir, e->d_name);
+        FILE *f = fopen(p, "rb");
+        assert_non_null(f);
+        assert_int_equal(fread(meta, 1, sizeof meta, f), sizeof meta);
+        fclose(f);
+        uint64_t ns;
+        memcpy(&ns, meta + 32, 8);
+        static long off[8192];
+        snprintf(p, sizeof p, "%s/blocks/%s/chunks", dir, e->d_name);
+        size_t np = page_offsets(p, off, 8192);
+        *(ns == small_n ? small : big) = np;
+        seen++;
+    }
+    closedir(d);
+    assert_int_equal(seen, 2);
+}
+
+/* A chunk page holds at most 1024 samples while the store is small, and
+ * up to 1/400 of the store once that is more: 400 constant series x 1000
+ * samples (a store of 400k: one series a page), then x 8000 more samples
+ * (a store of 3.6M: pages of up to 9000 samples, one series each, where a
+ * fixed 1024 would cut each of its two chunks into a page of its own). */
+static void test_page_cap_follows_store(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    char lb[64];
+    for (int k = 0; k < 400; k++) {
+        snprintf(lb, sizeof lb, "__name__=pc,job=%03d", k);
+        append_range(db, lb, 1000000, 10000, 1000, 0);
+    }
+    assert_ok(tsdb_cut_head(db));
+    static tsdb_sample_t s[8000];
+    for (int k = 0; k < 400; k++) {
+        snprintf(lb, sizeof lb, "__name__=pc,job=%03d", k);
+        for (int i = 0; i < 8000; i++) s[i] = (tsdb_sample_t){ 1000000 + (int64_t)(1000 + i) * 10000, 80 };
+        append(db, lb, s, 8000);
+    }
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    size_t small = 0, big = 0;
+    pages_per_block(dir, 400 * 1000, &small, &big);
+    assert_int_equal(small, 400);
+    assert_int_equal(big, 400);
+    test_tmpdir_free(dir);
 }
 
 /* A version 4 block records the zero-run minimum it was built with in its
@@ -618,6 +950,9 @@ int main(void)
         cmocka_unit_test(test_damaged_chunk_page),
         cmocka_unit_test(test_damaged_page_compaction),
         cmocka_unit_test(test_corrupt_index_and_meta),
+        cmocka_unit_test(test_random_block_flips),
+        cmocka_unit_test(test_random_block_flips_long),
+        cmocka_unit_test(test_page_cap_follows_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

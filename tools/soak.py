@@ -363,6 +363,8 @@ def phase_flips(a, tmp, budget, rnd):
             return
         off, comp = rnd.choice(pages)  # 4 bytes in the middle of a random page
         flip(chunks[0], off + 12 + comp // 2)
+        index = os.path.join(os.path.dirname(chunks[0]), "index")
+        flip(index, os.path.getsize(index) // 2)  # read from the block's copy, then put back
         seg = segs[-1]
         flip(seg, rnd.randrange(os.path.getsize(seg) // 4, os.path.getsize(seg) * 3 // 4))
         srv, _ = start(data, None, ["--wal-fsync=never"])
@@ -397,6 +399,11 @@ def phase_flips(a, tmp, budget, rnd):
               "%d of %d" % (wal_miss, wal_n))
         check(P, "the damage is reported (damaged page and WAL corruption counted)",
               (dmg or 0) >= 1 and (walc or 0) >= 1, "pages %s wal %s" % (dmg, walc))
+        cdir = os.path.join(data, "corrupt")
+        aside = sorted(os.listdir(cdir)) if os.path.isdir(cdir) else []
+        check(P, "an index flip costs nothing: the block reads its copy and the index is put back",
+              any(f.startswith("block-") and f.endswith("-index") for f in aside)
+              and not any(os.path.isdir(os.path.join(cdir, f)) for f in aside), aside)
         check(P, "strata is alive after the flips", srv.proc.poll() is None, log_tail(srv.logpath))
     finally:
         if srv.proc.poll() is None:

@@ -146,6 +146,9 @@ typedef struct tsdb_block_writer tsdb_block_writer_t;
  * zero_run_ms: the store's rollup_zero_run_ms, recorded in the meta. */
 int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_run_ms,
                           tsdb_block_writer_t **out);
+/* Raises the samples a chunk page may hold (TSDB_PAGE_MAX_SAMPLES at least,
+ * and by default); call before the first add. */
+void tsdb_block_writer_set_page_samples(tsdb_block_writer_t *w, size_t max);
 /* Series must come in ascending label-set order with sorted, unique samples;
  * label strings must stay valid until finish/abort. */
 int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, size_t nlabels,

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 /* ---- reader ------------------------------------------------------------------------ */
 
@@ -55,6 +56,152 @@ void tsdb_block_close(tsdb_block_t *b)
     free(b);
 }
 
+/* Parses a meta file's bytes into b: STRATA_ECORRUPT when it fails its
+ * checks, STRATA_EVERSION for a well-formed meta of an unknown version. */
+static int parse_meta(tsdb_block_t *b, const uint8_t *meta, size_t mlen)
+{
+    enc_rd_t r = { meta, meta + mlen, 0 };
+    uint32_t crc = 0;
+    if (mlen != TSDB_META_SIZE && mlen != TSDB_META_SIZE_V3) return STRATA_ECORRUPT;
+    memcpy(&crc, meta + mlen - 4, 4);
+    if (tsdb_crc32c(0, meta, mlen - 4) != crc || enc_rd32(&r) != TSDB_META_MAGIC) return STRATA_ECORRUPT;
+    if ((b->version = enc_rd32(&r)) < 1 || b->version > TSDB_BLOCK_VERSION) return STRATA_EVERSION;
+    if ((b->version >= 4) != (mlen == TSDB_META_SIZE)) return STRATA_ECORRUPT;
+    b->mint = (int64_t)enc_rd64(&r);
+    b->maxt = (int64_t)enc_rd64(&r);
+    enc_rd64(&r);
+    b->nsamples = enc_rd64(&r);
+    b->nchunks = enc_rd64(&r);
+    b->level = enc_rd32(&r);
+    /* versions 1-3 do not record it: they were built with 5 minutes */
+    b->zero_run_ms = b->version >= 4 ? (int64_t)enc_rd64(&r) : TSDB_META_V3_ZERO_RUN_MS;
+    return b->zero_run_ms <= 0 ? STRATA_ECORRUPT : 0;
+}
+
+/* Parses an index into b; on failure leaves b without any index state, so
+ * another copy can be parsed.  Takes ownership of p. */
+static int parse_index(tsdb_block_t *b, uint8_t *p, size_t n)
+{
+    int rc = tsdb_block_index_parse(b, p, n);
+    /* kept only by a block whose parse failed half-way (freed with it) */
+    if (!b->mem || ((void **)b->mem)[0] != p) free(p);
+    if (rc) {
+        tsdb_block_index_free(b);
+        free(b->mem);
+        free(b->syms);
+        free(b->series);
+        free(b->postings);
+        b->mem = NULL;
+        b->syms = NULL;
+        b->series = NULL;
+        b->postings = NULL;
+        b->nsyms = b->npostings = 0;
+        b->nseries = 0;
+    }
+    return rc;
+}
+
+/* The copy file (format.h): its meta bytes and its decompressed index, each
+ * NULL when that part fails its checks (or the file is missing: blocks
+ * written before the copy existed).  0 or an I/O or memory error. */
+static int read_copy(const char *path, uint8_t **meta, size_t *mlen, uint8_t **index, size_t *ilen)
+{
+    uint8_t *c = NULL;
+    size_t n = 0;
+    *meta = *index = NULL;
+    int rc = read_file(path, &c, &n);
+    if (rc) return rc == STRATA_ECORRUPT ? 0 : rc;
+    enc_rd_t r = { c, c + n, 0 };
+    uint32_t ml = 0;
+    if (enc_rd32(&r) != TSDB_COPY_MAGIC || enc_rd32(&r) != TSDB_COPY_VERSION || (ml = enc_rd32(&r), r.bad) ||
+        ml > (size_t)(r.end - r.p)) {
+        free(c);
+        return 0;
+    }
+    if ((*meta = malloc(ml ? ml : 1)) == NULL) {
+        free(c);
+        return STRATA_ENOMEM;
+    }
+    memcpy(*meta, r.p, ml);
+    *mlen = ml;
+    r.p += ml;
+    uint32_t raw = enc_rd32(&r), cl = enc_rd32(&r), crc = enc_rd32(&r);
+    if (!r.bad && cl <= (size_t)(r.end - r.p) && tsdb_crc32c(0, r.p, cl) == crc &&
+        ZSTD_getFrameContentSize(r.p, cl) == raw) {
+        if ((*index = malloc(raw ? raw : 1)) == NULL) {
+            free(c);
+            return STRATA_ENOMEM;
+        }
+        size_t got = ZSTD_decompress(*index, raw, r.p, cl);
+        if (ZSTD_isError(got) || got != raw) {
+            free(*index);
+            *index = NULL;
+        }
+        *ilen = raw;
+    }
+    free(c);
+    return 0;
+}
+
+/* Puts a primary file (meta or index) back from the copy's verified bytes:
+ * the damaged file goes to <dir>/corrupt/block-<id>-<name> for forensics, the
+ * good bytes are written to a temp file, fsynced and renamed over it.  Then
+ * the next open reads the primary again and the block has two copies again.
+ * A failure is logged where it happens and changes nothing: the block is
+ * served from the copy either way. */
+static void repair_from_copy(const char *blocks_dir, const tsdb_block_t *b, const char *name,
+                             const uint8_t *p, size_t n)
+{
+    char *dst = strata_path_join(b->path, name), *tmp = NULL, *cdir = NULL, *aside = NULL;
+    char tname[64], aname[96];
+    snprintf(tname, sizeof tname, "%s.tmp", name);
+    snprintf(aname, sizeof aname, "block-%s-%s", b->id, name);
+    char *parent = strdup(blocks_dir), *slash = parent ? strrchr(parent, '/') : NULL;
+    if (slash) {
+        *slash = 0;
+        cdir = strata_path_join(parent, "corrupt");
+    }
+    tmp = strata_path_join(b->path, tname);
+    aside = cdir ? strata_path_join(cdir, aname) : NULL;
+    if (!dst || !tmp || !aside) goto out;
+    if (mkdir(cdir, 0755) != 0 && errno != EEXIST) {
+        strata_io_error("cannot create corrupt dir", cdir);
+        goto out;
+    }
+    if (rename(dst, aside) != 0 && errno != ENOENT) {
+        strata_io_error("cannot move damaged block file aside", dst);
+        goto out;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? strata_io_error("cannot create block file", tmp) : 0;
+    if (!rc && tsdb_write_all(fd, p, n)) rc = strata_io_error("block file write failed", tmp);
+    if (!rc && fsync(fd) != 0) rc = strata_io_error("block file fsync failed", tmp);
+    if (fd >= 0) close(fd);
+    if (!rc && rename(tmp, dst) != 0) rc = strata_io_error("cannot rename block file into place", dst);
+    if (rc) {
+        unlink(tmp);
+        goto out;
+    }
+    strata_fsync_dir(b->path);
+    strata_fsync_dir(cdir);
+    strata_warn("block file repaired from its copy", "block=%s file=%s damaged=%s", b->id, name, aside);
+out:
+    free(dst);
+    free(tmp);
+    free(cdir);
+    free(aside);
+    free(parent);
+}
+
+/* Does an index's own trailing CRC check (before it is parsed and consumed)? */
+static int index_crc_ok(const uint8_t *p, size_t n)
+{
+    uint32_t crc;
+    if (n < 16) return 0;
+    memcpy(&crc, p + n - 4, 4);
+    return tsdb_crc32c(0, p, n - 4) == crc;
+}
+
 int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
 {
     tsdb_block_t *b = calloc(1, sizeof *b);
@@ -68,41 +215,39 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
     }
     char *mp = strata_path_join(b->path, "meta"), *ip = strata_path_join(b->path, "index");
     char *cp = strata_path_join(b->path, "chunks"), *rp = strata_path_join(b->path, "rollups");
-    char *hp = strata_path_join(b->path, "rollups1h");
-    uint8_t *meta = NULL, *index = NULL;
-    size_t mlen = 0, ilen = 0;
-    int rc = (!mp || !ip || !cp || !rp || !hp) ? STRATA_ENOMEM : read_file(mp, &meta, &mlen);
-    if (!rc) {
-        enc_rd_t r = { meta, meta + mlen, 0 };
-        uint32_t crc = 0;
-        if (mlen != TSDB_META_SIZE && mlen != TSDB_META_SIZE_V3)
-            rc = STRATA_ECORRUPT;
-        else {
-            memcpy(&crc, meta + mlen - 4, 4);
-            if (tsdb_crc32c(0, meta, mlen - 4) != crc || enc_rd32(&r) != TSDB_META_MAGIC)
-                rc = STRATA_ECORRUPT;
-            else if ((b->version = enc_rd32(&r)) < 1 || b->version > TSDB_BLOCK_VERSION)
-                rc = STRATA_EVERSION;
-            else if ((b->version >= 4) != (mlen == TSDB_META_SIZE))
-                rc = STRATA_ECORRUPT;
-            else {
-                b->mint = (int64_t)enc_rd64(&r);
-                b->maxt = (int64_t)enc_rd64(&r);
-                enc_rd64(&r);
-                b->nsamples = enc_rd64(&r);
-                b->nchunks = enc_rd64(&r);
-                b->level = enc_rd32(&r);
-                /* versions 1-3 do not record it: they were built with 5 minutes */
-                b->zero_run_ms = b->version >= 4 ? (int64_t)enc_rd64(&r) : TSDB_META_V3_ZERO_RUN_MS;
-                if (b->zero_run_ms <= 0) rc = STRATA_ECORRUPT;
+    char *hp = strata_path_join(b->path, "rollups1h"), *kp = strata_path_join(b->path, "copy");
+    uint8_t *meta = NULL, *index = NULL, *cmeta = NULL, *cindex = NULL;
+    size_t mlen = 0, ilen = 0, cmlen = 0, cilen = 0;
+    int have_copy = 0,
+        rc = (!mp || !ip || !cp || !rp || !hp || !kp) ? STRATA_ENOMEM : read_file(mp, &meta, &mlen);
+    if (!rc) rc = parse_meta(b, meta, mlen);
+    if (rc == STRATA_ECORRUPT) {
+        /* the primary meta is missing or damaged: the copy names the same block */
+        if ((rc = read_copy(kp, &cmeta, &cmlen, &cindex, &cilen)) == 0) {
+            have_copy = 1;
+            rc = cmeta ? parse_meta(b, cmeta, cmlen) : STRATA_ECORRUPT;
+            if (!rc) {
+                strata_warn("block meta damaged, read its copy", "block=%s", id);
+                repair_from_copy(blocks_dir, b, "meta", cmeta, cmlen);
             }
         }
     }
-    if (!rc) rc = read_file(ip, &index, &ilen);
-    if (!rc) {
-        rc = tsdb_block_index_parse(b, index, ilen);
-        /* kept only by a block whose parse failed half-way (freed with it) */
-        if (!b->mem || ((void **)b->mem)[0] != index) free(index);
+    int meta_ok = !rc; /* the index is only looked at for a block whose meta reads */
+    if (meta_ok) rc = read_file(ip, &index, &ilen);
+    if (meta_ok && !rc) {
+        rc = parse_index(b, index, ilen);
+        index = NULL;
+    }
+    if (meta_ok && rc == STRATA_ECORRUPT) {
+        if (!have_copy && (rc = read_copy(kp, &cmeta, &cmlen, &cindex, &cilen)) == 0) have_copy = 1;
+        if (have_copy) {
+            if (cindex && index_crc_ok(cindex, cilen)) {
+                strata_warn("block index damaged, read its copy", "block=%s", id);
+                repair_from_copy(blocks_dir, b, "index", cindex, cilen);
+            }
+            rc = cindex ? parse_index(b, cindex, cilen) : STRATA_ECORRUPT;
+            cindex = NULL;
+        }
     }
     if (!rc) {
         b->fd_chunks = open(cp, O_RDONLY | O_CLOEXEC);
@@ -112,18 +257,22 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
             rc = STRATA_ECORRUPT;
     }
     if (!rc) {
-        const char *files[5] = { mp, ip, cp, rp, hp };
-        for (int i = 0; i < 5; i++) {
+        const char *files[6] = { mp, ip, cp, rp, hp, kp };
+        for (int i = 0; i < 6; i++) {
             struct stat st;
             if (stat(files[i], &st) == 0) b->bytes += (uint64_t)st.st_size;
         }
     }
     free(meta);
+    free(index);
+    free(cmeta);
+    free(cindex);
     free(mp);
     free(ip);
     free(cp);
     free(rp);
     free(hp);
+    free(kp);
     if (rc) {
         tsdb_block_close(b);
         return rc;

@@ -60,6 +60,8 @@ typedef struct pagew {
     int fd;
     uint64_t off; /* where the next page goes */
     enc_buf_t raw;
+    size_t nsamples;    /* samples in the page being filled (chunks only) */
+    size_t max_samples; /* a page is cut before it would pass this many */
     uint8_t *comp;
     size_t comp_cap;
     ZSTD_CCtx *cctx;
@@ -100,16 +102,23 @@ static int pagew_flush(pagew_t *pw)
         return strata_io_error("block file write failed", pw->path);
     pw->off += sizeof hdr + cl;
     pw->raw.n = 0;
+    pw->nsamples = 0;
     return 0;
 }
 
-/* Adds a record; its address is (*page, *off). */
-static int pagew_add(pagew_t *pw, const void *p, size_t n, uint64_t *page, uint32_t *off)
+/* Adds a record of `samples` samples (0 for rollups); its address is
+ * (*page, *off).  A page is cut at TSDB_PAGE_TARGET_BYTES and, for chunks, at
+ * TSDB_PAGE_MAX_SAMPLES, so one damaged page loses a bounded share of a block
+ * however well its series compress. */
+static int pagew_add(pagew_t *pw, const void *p, size_t n, size_t samples, uint64_t *page, uint32_t *off)
 {
     int rc;
-    if (pw->raw.n && pw->raw.n + n > TSDB_PAGE_TARGET_BYTES && (rc = pagew_flush(pw))) return rc;
+    if (pw->raw.n && (pw->raw.n + n > TSDB_PAGE_TARGET_BYTES || pw->nsamples + samples > pw->max_samples) &&
+        (rc = pagew_flush(pw)))
+        return rc;
     *page = pw->off;
     *off = (uint32_t)pw->raw.n;
+    pw->nsamples += samples;
     return enc_buf_put(&pw->raw, p, n);
 }
 
@@ -227,6 +236,7 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_r
     int rc = (!pc || !pr || !ph) ? STRATA_ENOMEM : pagew_open(&w->chunks, pc);
     if (!rc) rc = pagew_open(&w->rollups, pr);
     if (!rc) rc = pagew_open(&w->rollups1h, ph);
+    w->chunks.max_samples = TSDB_PAGE_MAX_SAMPLES;
     free(pc);
     free(pr);
     free(ph);
@@ -236,6 +246,11 @@ int tsdb_block_writer_new(const char *blocks_dir, uint32_t level, int64_t zero_r
     }
     *out = w;
     return 0;
+}
+
+void tsdb_block_writer_set_page_samples(tsdb_block_writer_t *w, size_t max)
+{
+    w->chunks.max_samples = max > TSDB_PAGE_MAX_SAMPLES ? max : TSDB_PAGE_MAX_SAMPLES;
 }
 
 static int add_rollups(tsdb_block_writer_t *w, pagew_t *pw, const tsdb_sample_t *s, size_t n, int64_t res,
@@ -249,7 +264,7 @@ static int add_rollups(tsdb_block_writer_t *w, pagew_t *pw, const tsdb_sample_t 
     *np = (uint32_t)cnt;
     *page = 0;
     *off = 0;
-    return cnt ? pagew_add(pw, w->rbuf.p, w->rbuf.n, page, off) : 0;
+    return cnt ? pagew_add(pw, w->rbuf.p, w->rbuf.n, 0, page, off) : 0;
 }
 
 int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, size_t nlabels,
@@ -294,7 +309,7 @@ int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, si
         c->maxt = s[i + k - 1].t;
         c->len = (uint32_t)written;
         c->count = (uint32_t)k;
-        if ((rc = pagew_add(&w->chunks, w->enc, written, &c->page, &c->off))) return rc;
+        if ((rc = pagew_add(&w->chunks, w->enc, written, k, &c->page, &c->off))) return rc;
         w->ncm++;
         ws->nchunks++;
     }
@@ -324,6 +339,32 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
     return rc;
 }
 
+/* The "copy" file (format.h): meta and index again, the index compressed.
+ * They are the parts that name everything in the block, so a flip in either
+ * set the whole block aside; with the copy it costs nothing.  Compressed,
+ * the copy adds a fraction of the index's size (docs/storage.md). */
+static int write_copy(const char *dir, const enc_buf_t *meta, const enc_buf_t *ix)
+{
+    size_t bound = ZSTD_compressBound(ix->n);
+    uint8_t *z = malloc(bound);
+    if (!z) return STRATA_ENOMEM;
+    size_t cl = ZSTD_compress(z, bound, ix->p, ix->n, 3);
+    if (ZSTD_isError(cl)) {
+        strata_error("block index copy compression failed", "dir=%s err=\"%s\"", dir, ZSTD_getErrorName(cl));
+        free(z);
+        return STRATA_EIO;
+    }
+    enc_buf_t c = { 0 };
+    int rc = enc_buf_put32(&c, TSDB_COPY_MAGIC) | enc_buf_put32(&c, TSDB_COPY_VERSION) |
+             enc_buf_put32(&c, (uint32_t)meta->n) | enc_buf_put(&c, meta->p, meta->n) |
+             enc_buf_put32(&c, (uint32_t)ix->n) | enc_buf_put32(&c, (uint32_t)cl) |
+             enc_buf_put32(&c, tsdb_crc32c(0, z, cl)) | enc_buf_put(&c, z, cl);
+    free(z);
+    rc = rc ? STRATA_ENOMEM : write_file(dir, "copy", c.p, c.n);
+    free(c.p);
+    return rc;
+}
+
 int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
 {
     if (!w->nseries) {
@@ -346,6 +387,7 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         if (rc) rc = STRATA_ENOMEM;
     }
     if (!rc) rc = write_file(w->tmp, "meta", meta.p, meta.n);
+    if (!rc) rc = write_copy(w->tmp, &meta, &ix);
     if (!rc)
         rc = tsdb_fail_step() ? strata_io_error("block dir fsync failed", w->tmp) : strata_fsync_dir(w->tmp);
     if (!rc && (tsdb_fail_step() || rename(w->tmp, w->final) != 0))

@@ -12,7 +12,8 @@
  * <dir>/LOCK            flock'd while open
  * <dir>/wal/            segments and checkpoint (WAL section below)
  * <dir>/blocks/<ulid>/  immutable blocks (block section below)
- * <dir>/corrupt/        blocks set aside because a CRC failed
+ * <dir>/corrupt/        blocks set aside because a CRC failed (in a part and its copy),
+ *                       damaged meta/index files replaced from the copy, damaged WAL bytes
  */
 
 /* ---- chunk encoding (tsdb/codec.c) ----
@@ -50,6 +51,9 @@
  *
  * Segment and checkpoint files start with an 8-byte header:
  *   u32 magic TSDB_WAL_MAGIC | u8 version | u8 kind (0 segment, 1 checkpoint) | u16 zero
+ *   (a header that fails these checks in front of a record that frames as
+ *   version 1 is damage, not another format: a new version must change the
+ *   record framing or the magic)
  * followed by records, back to back:
  *   u32 len | u32 crc | body[len]     body[0] = record type, body[1..] = payload
  *   len >= 1 and <= TSDB_WAL_MAX_RECORD_BYTES; crc = CRC32C over the 4 len bytes and the body.
@@ -82,7 +86,9 @@
  * 8 hex digits of a per-process sequence; written as <id>.tmp/ and renamed.
  *   chunks, rollups, rollups1h: "page files": u32 magic | u32 version, then pages
  *       u32 raw_len | u32 comp_len | u32 crc32c(compressed bytes) | zstd frame
- *     a page holds the records of several series back to back (~64 KiB raw);
+ *     a page holds the records of several series back to back (~64 KiB raw;
+ *     a chunks page at most max(TSDB_PAGE_MAX_SAMPLES, store samples / 400)
+ *     samples unless one chunk has more: compact.c);
  *     a record is addressed by (file offset of its page, offset in the raw
  *     page, length).  chunks records are codec chunks of <= 4096 samples;
  *     rollups records are a series' rollup points (below): 5m ones in
@@ -100,6 +106,14 @@
  *     | u64 nchunks | u32 level | i64 rollup_zero_run_ms | u32 crc32c of the preceding bytes
  *     (64 bytes; versions 1 to 3 have no rollup_zero_run_ms, 56 bytes, and mean
  *     5 minutes: the zero-run minimum the 1h points' zero_inner_long counts beyond)
+ *   copy (written since block version 4; absent in older blocks, which read as
+ *       before): a second copy of meta and index, read when the primary is
+ *       missing or fails its checks, so a flip there costs nothing:
+ *       u32 magic TSDB_COPY_MAGIC | u32 TSDB_COPY_VERSION
+ *       | u32 meta_len | the meta file's bytes (its own CRC inside)
+ *       | u32 raw_len | u32 comp_len | u32 crc32c(compressed) | zstd frame of the index file's bytes
+ *     The primary files' layout is unchanged, so the block version stays 4 and
+ *     an older strata reads these blocks (it ignores the copy).
  * Rollup records, versions 3 and 4: u32 byte length, then the points, each written
  *   against the previous one (the first against an all-zero point at t = 0),
  *   res = the file's resolution, base = t - res (the interval is (base, t]):
@@ -124,12 +138,19 @@
  *   block whose rollup_zero_run_ms differs from the open store's option.
  */
 #define TSDB_PAGE_MAGIC                 0x47505453u /* "STPG" */
+#define TSDB_COPY_MAGIC                 0x50435453u /* "STCP" */
+#define TSDB_COPY_VERSION               1
 #define TSDB_INDEX_MAGIC                0x58495453u /* "STIX" */
 #define TSDB_META_MAGIC                 0x544d5453u /* "STMT" */
 #define TSDB_BLOCK_VERSION              4
 #define TSDB_PAGE_HEADER_SIZE           12
 #define TSDB_PAGE_TARGET_BYTES          (64u << 10)
 #define TSDB_PAGE_MAX_RAW               (64u << 20)
+/* The floor of the samples-per-chunk-page cap (compact.c raises it to 1/400 of
+ * the store): a damaged page loses its samples, and with compressible series
+ * 64 KiB of chunks can hold a whole small block (2 h of 391 GPU series fit in
+ * 3 pages), so pages are also cut by sample count.  Readers do not care. */
+#define TSDB_PAGE_MAX_SAMPLES           1024
 #define TSDB_BLOCK_CHUNK_SAMPLES        4096
 #define TSDB_META_SIZE                  64              /* version 4 */
 #define TSDB_META_SIZE_V3               56              /* versions 1 to 3: no rollup_zero_run_ms */

@@ -156,8 +156,13 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
          * concurrent batches overlap here and share an fsync. */
         tsdb_wal_batch_t batch;
         tsdb_wal_batch_init(&batch);
+        /* Each SERIES record is written twice, back to back: it is the only
+         * record naming the ref until the next checkpoint, so a flip in it
+         * made every later sample of the series an orphan.  Replay skips a
+         * damaged record and takes the other; a repeated one is a no-op. */
         for (size_t i = 0; !rc && i < nseries; i++)
-            if (log_series[i]) rc = tsdb_wal_batch_add_series(&batch, refs[i], in[i].labels, in[i].nlabels);
+            for (int copy = 0; !rc && copy < 2 && log_series[i]; copy++)
+                rc = tsdb_wal_batch_add_series(&batch, refs[i], in[i].labels, in[i].nlabels);
         if (!rc && nacc) rc = tsdb_wal_batch_add_samples(&batch, acc, nacc);
         if (!rc) rc = tsdb_wal_append(db->wal, &batch);
         tsdb_wal_batch_free(&batch);

@@ -541,16 +541,27 @@ static int replay_image(const uint8_t *buf, size_t len, replay_ctx_t *c, size_t 
         *first_why = "torn file header";
         return report_damage(c, 0, len, *first_why);
     }
-    if (enc_get_u32le(buf) != TSDB_WAL_MAGIC || buf[5] > TSDB_WAL_KIND_CHECKPOINT || buf[6] || buf[7]) {
-        /* without its header the file cannot be trusted to be a WAL at all */
+    /* A header that fails its checks, in front of a record that frames and
+     * passes its CRC as ours, is a flip in those 8 bytes: they
+     * alone are the damage, and the file's records replay.  Otherwise a
+     * garbled header leaves the file untrusted as a whole, and a well-formed
+     * one of another version is a newer strata's log (cutting it would
+     * destroy it): refused. */
+    uint32_t rlen0 = 0;
+    int framed = !frame_at(buf, len, TSDB_WAL_HEADER_SIZE, &rlen0);
+    int hdr_ok = enc_get_u32le(buf) == TSDB_WAL_MAGIC && buf[5] <= TSDB_WAL_KIND_CHECKPOINT && !buf[6] &&
+                 !buf[7];
+    if (!hdr_ok && !framed) {
         *first_why = "bad file header";
         return report_damage(c, 0, len, *first_why);
     }
-    if (buf[4] != TSDB_WAL_VERSION) {
-        /* A well-formed header from another version is not damage: cutting it
-         * would destroy a newer strata's log.  Refuse instead. */
+    if (hdr_ok && buf[4] != TSDB_WAL_VERSION && !framed) {
         strata_error("unsupported wal version", "version=%u want=%u", buf[4], TSDB_WAL_VERSION);
         return STRATA_EVERSION;
+    }
+    if (!hdr_ok || buf[4] != TSDB_WAL_VERSION) {
+        *first_why = "bad file header";
+        if ((rc = report_damage(c, 0, TSDB_WAL_HEADER_SIZE, *first_why))) return rc;
     }
     off = *good_end = TSDB_WAL_HEADER_SIZE;
     while (off < len) {
