@@ -67,6 +67,11 @@ static void usage(FILE *f)
             "  --report-source=rollups|raw    whole-hour report days from 1h rollups, or always from raw\n"
             "                                 samples (slower; the reference, to cross-check) (rollups)\n"
             "  --report-worker-delay=DURATION test only: wait this long before generating each report (0)\n"
+            "  --remote-query-url=URL         read from this Prometheus HTTP API prefix instead of the\n"
+            "                                 local store; {tenant} becomes the tenant (docs/scale-out.md)\n"
+            "  --remote-query-flavor=auto|prometheus|victoriametrics  how raw samples are fetched (auto)\n"
+            "  --remote-tenants=N,N,...       tenants the registry is rebuilt for from the engine (0)\n"
+            "  --registry-refresh=DURATION    rebuild the registry from the engine this often (15s)\n"
             "  --log-level=debug|info|warn|error                                    (info)\n"
             "  --help                         this text\n"
             "\n"
@@ -162,7 +167,13 @@ enum {
     O_HEADER_TIMEOUT,
     O_BODY_MIN_RATE,
     O_MAX_CONN_PER_IP,
+    O_REMOTE_QUERY_URL,
+    O_REMOTE_QUERY_FLAVOR,
+    O_REMOTE_TENANTS,
+    O_REGISTRY_REFRESH,
 };
+/* the write path's flags, read by the read path too (kept apart for the merge) */
+enum { O_REMOTE_TENANT_HEADER = 512, O_REMOTE_BEARER_FILE, O_REMOTE_CA_FILE };
 
 static const struct option options[] = {
     { "listen", required_argument, NULL, O_LISTEN },
@@ -205,6 +216,13 @@ static const struct option options[] = {
     { "report-worker-delay", required_argument, NULL, O_REPORT_WORKER_DELAY },
     { "report-timeout", required_argument, NULL, O_REPORT_TIMEOUT },
     { "report-source", required_argument, NULL, O_REPORT_SOURCE },
+    { "remote-query-url", required_argument, NULL, O_REMOTE_QUERY_URL },
+    { "remote-query-flavor", required_argument, NULL, O_REMOTE_QUERY_FLAVOR },
+    { "remote-tenants", required_argument, NULL, O_REMOTE_TENANTS },
+    { "registry-refresh", required_argument, NULL, O_REGISTRY_REFRESH },
+    { "remote-tenant-header", required_argument, NULL, O_REMOTE_TENANT_HEADER },
+    { "remote-bearer-token-file", required_argument, NULL, O_REMOTE_BEARER_FILE },
+    { "remote-ca-file", required_argument, NULL, O_REMOTE_CA_FILE },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -245,6 +263,9 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
     c->query_max_samples = 50000000;
     c->query_timeout_ms = 120000;
     c->max_range_ms = 31 * 86400000LL;
+    c->remote_query_flavor = "auto";
+    c->nremote_tenants = 1; /* tenant 0 */
+    c->registry_refresh_ms = 15000;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -389,6 +410,38 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
             if (parse_duration_ms(optarg, &c->gpu_idle_after_ms) || c->gpu_idle_after_ms < 1000)
                 return bad_flag(name, optarg);
             break;
+        case O_REMOTE_QUERY_URL:
+            if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+                return bad_flag(name, optarg);
+            c->remote_query_url = optarg;
+            break;
+        case O_REMOTE_QUERY_FLAVOR:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "prometheus") && strcmp(optarg, "victoriametrics"))
+                return bad_flag(name, optarg);
+            c->remote_query_flavor = optarg;
+            break;
+        case O_REMOTE_TENANTS: {
+            c->nremote_tenants = 0;
+            for (const char *p = optarg; *p;) {
+                char *end;
+                errno = 0;
+                long long t = strtoll(p, &end, 10);
+                if (errno || end == p || t < INT32_MIN || t > INT32_MAX || (*end && *end != ',') ||
+                    c->nremote_tenants == sizeof c->remote_tenants / sizeof c->remote_tenants[0])
+                    return bad_flag(name, optarg);
+                c->remote_tenants[c->nremote_tenants++] = (int32_t)t;
+                p = *end ? end + 1 : end;
+            }
+            if (!c->nremote_tenants) return bad_flag(name, optarg);
+            break;
+        }
+        case O_REGISTRY_REFRESH:
+            if (parse_duration_ms(optarg, &c->registry_refresh_ms) || c->registry_refresh_ms < 1000)
+                return bad_flag(name, optarg);
+            break;
+        case O_REMOTE_TENANT_HEADER: c->remote_tenant_header = optarg; break;
+        case O_REMOTE_BEARER_FILE: c->remote_bearer_token_file = optarg; break;
+        case O_REMOTE_CA_FILE: c->remote_ca_file = optarg; break;
         case O_HELP: usage(stdout); return 1;
         default:
             fprintf(stderr, "strata: unknown or incomplete flag %s (see --help)\n", argv[optind - 1]);

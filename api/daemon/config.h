@@ -32,6 +32,14 @@ typedef struct daemon_config {
     unsigned threads, max_connections, http_timeout_s, shutdown_timeout_s;
     unsigned header_timeout_ms, max_connections_per_ip; /* docs/api.md, "Slow clients" */
     size_t body_min_rate;                               /* bytes a second, 0 = off */
+    /* the read path of a gateway (docs/scale-out.md, "Read path") */
+    const char *remote_query_url;    /* --remote-query-url: read from this engine, not the store */
+    const char *remote_query_flavor; /* --remote-query-flavor=auto|prometheus|victoriametrics */
+    int32_t remote_tenants[64];      /* --remote-tenants: whom the registry rebuild walks */
+    size_t nremote_tenants;
+    int64_t registry_refresh_ms; /* --registry-refresh (15s) */
+    /* shared with the write path (--remote-write-url); the lead reconciles */
+    const char *remote_tenant_header, *remote_bearer_token_file, *remote_ca_file;
 } daemon_config_t;
 
 /* Parses argv into c (defaults for what is not given; strings point into

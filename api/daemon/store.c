@@ -36,7 +36,18 @@ void *daemon_store_open(void *arg)
         tsdb_set_fsync_observer(o->db, api_server_observe_fsync, o->srv);
         rc = ingest_new(o->db, &c->limits, &o->ing);
     }
-    if (rc == 0) rc = api_read_source_tsdb(o->db, &o->reader);
+    if (rc == 0 && c->remote_query_url) {
+        /* a gateway: every reader answers from the engine (docs/scale-out.md) */
+        api_read_remote_opts_t ro = { .url = c->remote_query_url,
+                                      .flavor = c->remote_query_flavor,
+                                      .tenant_header = c->remote_tenant_header,
+                                      .bearer_token_file = c->remote_bearer_token_file,
+                                      .ca_file = c->remote_ca_file,
+                                      .tenants = c->remote_tenants,
+                                      .ntenants = c->nremote_tenants };
+        rc = api_read_source_prom(&ro, &o->reader);
+    } else if (rc == 0)
+        rc = api_read_source_tsdb(o->db, &o->reader);
     if (rc == 0) api_read_source_set_limits(o->reader, c->query_timeout_ms, c->query_max_samples);
     if (rc == 0) {
         /* the registry lives in memory: rebuild it from the store before taking traffic */
@@ -47,6 +58,9 @@ void *daemon_store_open(void *arg)
         rc = api_registry_replay(o->reg, o->reader, c->retention_ms ? now_ms - c->retention_ms : INT64_MIN,
                                  now_ms + INGEST_MAX_FUTURE_MS, &nser);
         if (rc == 0) strata_info("registry replayed", "series=%zu", nser);
+        if (rc == 0 && c->remote_query_url)
+            daemon_refresher_start(&o->refresh, o->reg, o->reader, c->registry_refresh_ms, now_ms,
+                                   c->ooo_window_ms + c->registry_refresh_ms);
     }
     if (rc == 0) ingest_set_observer(o->ing, api_workloads_observe, o->reg);
     if (rc == 0) {
@@ -94,6 +108,7 @@ void daemon_store_unobserve(daemon_store_t *s)
 
 void daemon_store_close(daemon_store_t *s)
 {
+    daemon_refresher_stop(&s->refresh); /* it reads through the source freed below */
     ingest_free(s->ing);
     api_read_source_free(s->reader);
     if (s->db) {

@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "refresh.h"
 #include "registry.h"
 #include "report_delay.h"
 #include "routes_reports.h"
@@ -28,6 +29,7 @@ typedef struct daemon_store {
     tsdb_t *db;
     ingest_t *ing;
     api_read_source_t *reader;
+    daemon_refresher_t refresh; /* with --remote-query-url */
     int failed;
 } daemon_store_t;
 

@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""test_gateway_read.py: the read path of a gateway (docs/scale-out.md, "Read path").
+
+The same strata-load backfill (1 h, fixed seed, start an hour ago) goes into
+  (a) a local-store strata, and
+  (b) a real engine, straight to its remote-write endpoint: victoria-metrics,
+      then Prometheus 2.42 (--web.enable-remote-write-receiver).
+A second strata with no data of its own and --remote-query-url pointing at the
+engine must then answer like the local one:
+  - workloads: the list (live and deleted), the count, every workload by id;
+  - metrics: several types (gauges, a counter rate, an increase, last, a
+    histogram, percentiles) with numberOfSamples 12 and 0;
+  - telemetry: the four types, grouped;
+  - /api/v1/export of every series: the same labels, timestamps and value bits.
+Answers that depend on the wall clock (phase durations) are taken local,
+gateway, local: the gateway's must equal one of the two local ones.
+Then the engine is killed: export and metrics answer 503 with a message
+naming the engine, never a partial answer.
+Everything on 127.0.0.1 with temp dirs; every process is stopped.  TAP, plan last.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from strata_client import Server, free_port, iso  # noqa: E402
+
+BUILD = os.environ.get("STRATA_BUILD", "build")
+LOAD = os.path.join(BUILD, "strata-load")
+TRACE = os.path.join(os.environ.get("STRATA_SPEC_DIR", "../shared/spec"), "..", "data", "h200-nvml-trace.csv")
+START = (int(time.time()) - 3630) // 15 * 15  # an hour of data ending now: live workloads
+CLUSTER = ["--workloads=6", "--nodes=2", "--scrape-interval=15s", "--start=%d" % START, "--seed=7"]
+if os.path.exists(TRACE):
+    CLUSTER.append("--trace=" + TRACE)
+TYPES = ["GPU_UTILIZATION", "GPU_MEMORY_USAGE_BYTES", "GPU_ALLOCATION", "CPU_USAGE_CORES",
+         "CPU_MEMORY_USAGE_BYTES", "POD_COUNT", "RUNNING_POD_COUNT", "NIM_REQUEST_SUCCESS_TOTAL",
+         "NIM_TIME_TO_FIRST_TOKEN_SECONDS", "NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES"]
+TELEMETRY = ["WORKLOADS_COUNT", "GPU_ALLOCATION", "IDLE_ALLOCATED_GPUS", "PENDING_TIME_DISTRIBUTION"]
+FAILS = 0
+TAPS = 0
+tmp = tempfile.mkdtemp(prefix="strata-gwread-")
+procs = []
+servers = []
+
+
+def tap(ok, name, detail=""):
+    global FAILS, TAPS
+    TAPS += 1
+    print(("ok - " if ok else "not ok - ") + name, flush=True)
+    if not ok:
+        FAILS += 1
+        if detail:
+            print("#   " + str(detail)[:1500].replace("\n", "\n#   "), flush=True)
+
+
+def http(url, data=None, headers=None, timeout=10):
+    req = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, ConnectionError, socket.timeout):
+        return 0, b""
+
+
+def spawn(name, argv):
+    log = open(os.path.join(tmp, name + ".log"), "w")
+    p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    procs.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.kill()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def cleanup():
+    for s in servers:
+        try:
+            s.stop()
+        except Exception as e:  # noqa: BLE001 (a failed stop is reported, the rest still stop)
+            tap(False, "strata stops cleanly", e)
+    for p in procs:
+        stop(p)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def wait_ok(url, proc, what, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited early (%s)" % (what, proc.returncode))
+        if http(url)[0] == 200:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("%s not ready" % what)
+
+
+def load(url):
+    r = subprocess.run([LOAD, "--url=" + url, "--backfill=1", "--samples-per-series=20", "--batch-size=300",
+                        "--quiet"] + CLUSTER, capture_output=True, text=True, timeout=300)
+    return r.returncode, r.stderr[-500:]
+
+
+def bits(v):
+    return struct.pack("<d", float(v)).hex()
+
+
+def export(srv):
+    st, _, body = srv.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": '{__name__=~".+"}'}))
+    if st != 200:
+        return st, body[:300]
+    got = {}
+    for line in body.decode().splitlines():
+        if line.strip():
+            o = json.loads(line)
+            got[tuple(sorted(o["metric"].items()))] = [(t, bits(v)) for t, v in zip(o["timestamps"], o["values"])]
+    return 200, got
+
+
+def get(srv, path):
+    st, _, body = srv.get(path)
+    try:
+        o = json.loads(body)
+    except ValueError:
+        return st, body
+    if isinstance(o, dict) and "telemetry" in path:
+        o.pop("timestamp", None)  # the wall clock of the answer
+    return st, o
+
+
+def diff(a, b, at=""):
+    """The first few paths where two JSON values differ."""
+    if type(a) is not type(b):
+        return [(at, a, b)]
+    if isinstance(a, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += diff(a.get(k), b.get(k), at + "." + k)
+        return out[:4]
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return [(at + ".len", len(a), len(b))]
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += diff(x, y, "%s[%d]" % (at, i))
+        return out[:4]
+    return [] if a == b else [(at, a, b)]
+
+
+def sandwich(local, gw, path):
+    """(ok, detail): the gateway's answer equals a local answer taken just before or just after."""
+    a = get(local, path)
+    g = get(gw, path)
+    b = get(local, path)
+    return g == a or g == b, (path, diff(a, g))
+
+
+def compare(engine, local, gw):
+    rng = "start=%s&end=%s" % (iso(START * 1000), iso((START + 3600) * 1000))
+    st, lst = get(local, "/api/v1/workloads?limit=500")
+    wids = [w["id"] for w in lst.get("workloads", [])] if st == 200 else []
+    tap(st == 200 and len(wids) >= 3, "%s: the local store knows the workloads" % engine, (st, lst))
+    # the rebuild at start read the engine: the same registry
+    ok = True
+    bad = []
+    for path in ["/api/v1/workloads?limit=500", "/api/v1/workloads?limit=500&deleted=true",
+                 "/api/v1/workloads/count", "/api/v1/workloads?limit=2&offset=1&sortBy=name"]:
+        o, d = sandwich(local, gw, path)
+        ok &= o
+        if not o:
+            bad.append(d)
+    tap(ok, "%s: workload lists and count equal the local store's" % engine, bad)
+    bad = []
+    for wid in wids:
+        o, d = sandwich(local, gw, "/api/v1/workloads/" + wid)
+        if not o:
+            bad.append(d)
+    tap(not bad, "%s: every workload by id equals the local store's" % engine, bad[:2])
+    for n in (12, 0):
+        bad = []
+        for wid in wids:
+            path = "/api/v1/workloads/%s/metrics?metricType=%s&%s&numberOfSamples=%d" % (
+                wid, ",".join(TYPES), rng, n)
+            a, g = get(local, path), get(gw, path)
+            if a != g or a[0] != 200:
+                bad.append((path, a, g))
+        tap(not bad, "%s: metrics of %d types, numberOfSamples=%d, equal the local store's" % (engine, len(TYPES), n),
+            bad[:1])
+    bad = []
+    for t in TELEMETRY:
+        for grp in ("", "&groupBy=Phase", "&groupBy=ProjectId,Type"):
+            if t == "PENDING_TIME_DISTRIBUTION" and "," in grp:
+                continue
+            o, d = sandwich(local, gw, "/api/v1/workloads/telemetry?telemetryType=%s%s" % (t, grp))
+            if not o:
+                bad.append(d)
+    tap(not bad, "%s: telemetry (4 types, grouped) equals the local store's" % engine, bad[:2])
+    sl, el = export(local)
+    sg, eg = export(gw)
+    tap(sl == 200 and sg == 200 and len(el) > 100 and el == eg,
+        "%s: /api/v1/export of every series: same labels, timestamps and value bits" % engine,
+        (sl, sg, len(el) if sl == 200 else el, len(eg) if sg == 200 else eg,
+         sorted(set(el) ^ set(eg))[:3] if sl == sg == 200 else None,
+         [k for k in el if k in eg and el[k] != eg[k]][:2] if sl == sg == 200 else None))
+
+
+def engine_down(engine, proc, gw, wid):
+    stop(proc)
+    st, _, body = gw.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": '{__name__=~".+"}'}))
+    msg = json.loads(body).get("message", "") if st == 503 else body[:200]
+    tap(st == 503 and "remote engine http://127.0.0.1:" in msg,
+        "%s down: export answers 503 naming the engine" % engine, (st, msg))
+    rng = "start=%s&end=%s" % (iso(START * 1000), iso((START + 3600) * 1000))
+    st, _, body = gw.get("/api/v1/workloads/%s/metrics?metricType=GPU_UTILIZATION,GPU_ALLOCATION&%s" % (wid, rng))
+    msg = json.loads(body).get("message", "") if st == 503 else body[:200]
+    tap(st == 503 and "remote engine http://127.0.0.1:" in msg,
+        "%s down: metrics answer 503 naming the engine, no partial answer" % engine, (st, msg))
+
+
+def run_engine(engine, local):
+    port = free_port()
+    d = os.path.join(tmp, engine)
+    if engine == "victoria-metrics":
+        p = spawn(engine, ["victoria-metrics", "-storageDataPath=" + d, "-httpListenAddr=127.0.0.1:%d" % port,
+                           "-retentionPeriod=100y", "-loggerLevel=ERROR"])
+        wait_ok("http://127.0.0.1:%d/health" % port, p, engine)
+    else:
+        p = spawn(engine, ["prometheus", "--storage.tsdb.path=" + d, "--web.listen-address=127.0.0.1:%d" % port,
+                           "--web.enable-remote-write-receiver", "--config.file=" + os.path.join(tmp, "prom.yml"),
+                           "--log.level=error"])
+        wait_ok("http://127.0.0.1:%d/-/ready" % port, p, engine)
+    rc, err = load("http://127.0.0.1:%d/api/v1/write" % port)
+    tap(rc == 0, "%s: strata-load's backfill accepted" % engine, err)
+    if engine == "victoria-metrics":
+        http("http://127.0.0.1:%d/internal/force_flush" % port)
+    # the engine answers what it took: wait until its export holds every local series
+    _, el = export(local)
+    end = time.time() + 30
+    while time.time() < end:
+        st, body = http("http://127.0.0.1:%d/api/v1/query?query=count(%%7B__name__%%3D~%%22.%%2B%%22%%7D)" % port)
+        try:
+            if st == 200 and int(json.loads(body)["data"]["result"][0]["value"][1]) >= len(el):
+                break
+        except (ValueError, KeyError, IndexError):
+            pass
+        time.sleep(0.5)
+    flavor = "victoriametrics" if engine == "victoria-metrics" else "auto"
+    gw = Server(os.path.join(tmp, "gw-" + engine),
+                extra=["--remote-query-url=http://127.0.0.1:%d" % port, "--remote-query-flavor=" + flavor,
+                       "--query-timeout=20s"])
+    servers.append(gw)
+    compare(engine, local, gw)
+    _, lst = get(local, "/api/v1/workloads?limit=1")
+    engine_down(engine, p, gw, lst["workloads"][0]["id"])
+    gw.stop()
+    servers.remove(gw)
+
+
+def main():
+    with open(os.path.join(tmp, "prom.yml"), "w") as f:
+        f.write("global:\n  scrape_interval: 1h\n")
+    local = Server(os.path.join(tmp, "local"), extra=["--retention=0"])
+    servers.append(local)
+    rc, err = load(local.url + "/api/v1/write")
+    tap(rc == 0, "local: strata-load's backfill accepted", err)
+    for engine in ("victoria-metrics", "prometheus"):
+        try:
+            run_engine(engine, local)
+        except (RuntimeError, OSError) as e:
+            tap(False, "%s: the engine and its gateway run" % engine, e)
+
+
+try:
+    main()
+finally:
+    cleanup()
+    print("1..%d" % TAPS)
+sys.exit(1 if FAILS else 0)
