@@ -14,8 +14,16 @@ engine must then answer like the local one:
   - /api/v1/export of every series: the same labels, timestamps and value bits.
 Answers that depend on the wall clock (phase durations) are taken local,
 gateway, local: the gateway's must equal one of the two local ones.
-Then the engine is killed: export and metrics answer 503 with a message
-naming the engine, never a partial answer.
+With victoria-metrics the gateway starts before the data and must learn the
+workloads through --registry-refresh; with Prometheus, through the rebuild at
+start.  Then the engine is stopped (SIGSTOP: 503 within --query-timeout) and
+killed: export and metrics answer 503 with a message naming the engine, never
+a partial answer.
+Tenants through a real router: vmauth (bearer token) routes
+/select/{1,2}/prometheus/... to one victoria-metrics per tenant; the gateway
+(--remote-query-url=.../select/{tenant}/prometheus, --remote-tenants=1,2,
+--remote-bearer-token-file) answers each tenant's workloads and export as a
+local store holding both does, and nothing of the other tenant.
 Everything on 127.0.0.1 with temp dirs; every process is stopped.  TAP, plan last.
 """
 import json
@@ -33,7 +41,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from strata_client import Server, free_port, iso  # noqa: E402
+from strata_client import SECRET, Server, free_port, iso, token  # noqa: E402
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 LOAD = os.path.join(BUILD, "strata-load")
@@ -122,8 +130,8 @@ def bits(v):
     return struct.pack("<d", float(v)).hex()
 
 
-def export(srv):
-    st, _, body = srv.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": '{__name__=~".+"}'}))
+def export(srv, tok=None):
+    st, _, body = srv.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": '{__name__=~".+"}'}), tok)
     if st != 200:
         return st, body[:300]
     got = {}
@@ -134,8 +142,8 @@ def export(srv):
     return 200, got
 
 
-def get(srv, path):
-    st, _, body = srv.get(path)
+def get(srv, path, tok=None):
+    st, _, body = srv.get(path, tok)
     try:
         o = json.loads(body)
     except ValueError:
@@ -164,11 +172,11 @@ def diff(a, b, at=""):
     return [] if a == b else [(at, a, b)]
 
 
-def sandwich(local, gw, path):
+def sandwich(local, gw, path, tok=None):
     """(ok, detail): the gateway's answer equals a local answer taken just before or just after."""
-    a = get(local, path)
-    g = get(gw, path)
-    b = get(local, path)
+    a = get(local, path, tok)
+    g = get(gw, path, tok)
+    b = get(local, path, tok)
     return g == a or g == b, (path, diff(a, g))
 
 
@@ -236,6 +244,20 @@ def refresh(local, gw):
 
 
 def engine_down(engine, proc, gw, wid):
+    # slow: the engine stopped (SIGSTOP) answers nothing; --query-timeout (5s) bounds the call
+    rng = "start=%s&end=%s" % (iso(START * 1000), iso((START + 3600) * 1000))
+    proc.send_signal(signal.SIGSTOP)
+    t0 = time.time()
+    st, _, body = gw.get("/api/v1/workloads/%s/metrics?metricType=GPU_UTILIZATION&%s" % (wid, rng))
+    took = time.time() - t0
+    proc.send_signal(signal.SIGCONT)
+    try:
+        o = json.loads(body)
+    except ValueError:
+        o = {}
+    tap(st == 503 and took < 8 and "remote engine http://127.0.0.1:" in o.get("details", "")
+        and "no answer within" in o.get("details", ""),
+        "%s slow: metrics answer 503 within --query-timeout, naming the engine" % engine, (st, took, body[:300]))
     stop(proc)
     st, _, body = gw.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": '{__name__=~".+"}'}))
     msg = json.loads(body).get("message", "") if st == 503 else body[:200]
@@ -262,7 +284,7 @@ def run_engine(engine, local):
         wait_ok("http://127.0.0.1:%d/-/ready" % port, p, engine)
     flavor = "victoriametrics" if engine == "victoria-metrics" else "auto"
     gwargs = ["--remote-query-url=http://127.0.0.1:%d" % port, "--remote-query-flavor=" + flavor,
-              "--query-timeout=20s", "--registry-refresh=1s", "--ooo-window=2h"]
+              "--query-timeout=5s", "--registry-refresh=1s", "--ooo-window=2h"]
     gw = None
     if engine == "victoria-metrics":  # before the data: the registry learns it by refresh
         gw = Server(os.path.join(tmp, "gw-" + engine), extra=gwargs)
@@ -294,6 +316,77 @@ def run_engine(engine, local):
     servers.remove(gw)
 
 
+def tenants():
+    """Tenants through a real router: vmauth (bearer token) sends /select/{tenant}/prometheus/...
+    to one victoria-metrics per tenant; the gateway routes each tenant's reads by {tenant} in
+    --remote-query-url, rebuilds tenants 1 and 2 (--remote-tenants), and answers each tenant
+    what a local store holding both answers it, and nothing of the other tenant."""
+    secret = os.path.join(tmp, "jwt.secret")
+    with open(secret, "wb") as f:
+        f.write(SECRET)
+    gwtok = os.path.join(tmp, "engine.token")
+    with open(gwtok, "w") as f:
+        f.write("gw-secret\n")
+    local = Server(os.path.join(tmp, "local-tenants"), secret_file=secret)
+    servers.append(local)
+    vm = {}
+    for t in (1, 2):
+        port = free_port()
+        p = spawn("vm-tenant%d" % t, ["victoria-metrics", "-storageDataPath=" + os.path.join(tmp, "vmt%d" % t),
+                                      "-httpListenAddr=127.0.0.1:%d" % port, "-retentionPeriod=100y",
+                                      "-http.pathPrefix=/select/%d/prometheus" % t, "-loggerLevel=ERROR"])
+        wait_ok("http://127.0.0.1:%d/select/%d/prometheus/health" % (port, t), p, "victoria-metrics of tenant %d" % t)
+        vm[t] = port
+    with open(os.path.join(tmp, "vmauth.yml"), "w") as f:
+        f.write('users:\n- bearer_token: "gw-secret"\n  url_map:\n')
+        for t in (1, 2):
+            f.write('  - src_paths: ["/select/%d/prometheus/.*"]\n    url_prefix: "http://127.0.0.1:%d"\n' % (t, vm[t]))
+    aport = free_port()
+    pa = spawn("vmauth", ["vmauth", "-auth.config=" + os.path.join(tmp, "vmauth.yml"),
+                          "-httpListenAddr=127.0.0.1:%d" % aport, "-loggerLevel=ERROR"])
+    end = time.time() + 15
+    while http("http://127.0.0.1:%d/select/1/prometheus/api/v1/export?match[]=up" % aport,
+               headers={"Authorization": "Bearer gw-secret"})[0] != 200 and time.time() < end:
+        if pa.poll() is not None:
+            raise RuntimeError("vmauth exited early")
+        time.sleep(0.2)
+    seeds = {1: ["--seed=11", "--workloads=4"], 2: ["--seed=12", "--workloads=3"]}
+    ok = True
+    errs = []
+    for t in (1, 2):
+        for url in (local.url + "/api/v1/write", "http://127.0.0.1:%d/select/%d/prometheus/api/v1/write" % (vm[t], t)):
+            rc, err = load(url, "--bearer-token=" + token(t, "metrics:write"), *seeds[t])
+            ok &= rc == 0
+            if rc:
+                errs.append(err)
+        http("http://127.0.0.1:%d/select/%d/prometheus/internal/force_flush" % (vm[t], t))
+    tap(ok, "tenants: both tenants' backfills accepted by the local store and their engines", errs)
+    time.sleep(2)
+    gw = Server(os.path.join(tmp, "gw-tenants"), secret_file=secret,
+                extra=["--remote-query-url=http://127.0.0.1:%d/select/{tenant}/prometheus" % aport,
+                       "--remote-bearer-token-file=" + gwtok, "--remote-tenants=1,2"])
+    servers.append(gw)
+    ids = {}
+    for t in (1, 2):
+        tok = token(t, "metrics:read")
+        o1, d1 = sandwich(local, gw, "/api/v1/workloads?limit=500", tok)
+        st, lst = get(gw, "/api/v1/workloads?limit=500", tok)
+        ids[t] = {w["id"] for w in lst.get("workloads", [])} if st == 200 else set()
+        sl, el = export(local, tok)
+        sg, eg = export(gw, tok)
+        tap(o1 and len(ids[t]) == (4 if t == 1 else 3) and sl == sg == 200 and el == eg,
+            "tenant %d: workloads and export through vmauth equal the local store's" % t,
+            (d1, len(ids[t]), sl, sg, len(el) if sl == 200 else el, len(eg) if sg == 200 else eg))
+        ids[t] = (ids[t], {dict(k).get("workload_id") for k in (eg if sg == 200 else {})} - {None})
+    tap(ids[1][0] and ids[2][0] and not (ids[1][0] & ids[2][0]) and not (ids[1][1] & ids[2][0])
+        and not (ids[2][1] & ids[1][0]),
+        "tenants: no workload or series of one tenant in the other's answers", ids)
+    gw.stop()
+    servers.remove(gw)
+    local.stop()
+    servers.remove(local)
+
+
 def main():
     with open(os.path.join(tmp, "prom.yml"), "w") as f:
         f.write("global:\n  scrape_interval: 1h\n")
@@ -306,6 +399,12 @@ def main():
             run_engine(engine, local)
         except (RuntimeError, OSError) as e:
             tap(False, "%s: the engine and its gateway run" % engine, e)
+    local.stop()
+    servers.remove(local)
+    try:
+        tenants()
+    except (RuntimeError, OSError) as e:
+        tap(False, "tenants: the engines, vmauth and the gateway run", e)
 
 
 try:
