@@ -11,6 +11,7 @@ engine must then answer like the local one:
   - metrics: several types (gauges, a counter rate, an increase, last, a
     histogram, percentiles) with numberOfSamples 12 and 0;
   - telemetry: the four types, grouped;
+  - consumption reports (3 groupings): the same CSV;
   - /api/v1/export of every series: the same labels, timestamps and value bits.
 Answers that depend on the wall clock (phase durations) are taken local,
 gateway, local: the gateway's must equal one of the two local ones.
@@ -18,7 +19,7 @@ With victoria-metrics the gateway starts before the data and must learn the
 workloads through --registry-refresh; with Prometheus, through the rebuild at
 start.  Then the engine is stopped (SIGSTOP: 503 within --query-timeout) and
 killed: export and metrics answer 503 with a message naming the engine, never
-a partial answer.
+a partial answer, and a report fails with that message.
 Tenants through a real router: vmauth (bearer token) routes
 /select/{1,2}/prometheus/... to one victoria-metrics per tenant; the gateway
 (--remote-query-url=.../select/{tenant}/prometheus, --remote-tenants=1,2,
@@ -180,6 +181,32 @@ def sandwich(local, gw, path, tok=None):
     return g == a or g == b, (path, diff(a, g))
 
 
+def rng_body(grp, engine):
+    b = {"name": "gw %s %s" % (engine, grp), "start": iso(START * 1000), "end": iso((START + 3600) * 1000)}
+    if grp:
+        b["groupBy"] = grp
+    return b
+
+
+def report_csv(srv, body):
+    """(True, CSV text) of a report once Ready, or (False, what happened)."""
+    st, _, data = srv.req("POST", "/api/v1/org-unit/reports", json.dumps(body).encode(),
+                          {"Content-Type": "application/json"})
+    if st != 202:
+        return False, (st, data[:300])
+    rid = json.loads(data)["id"]
+    end = time.time() + 60
+    while time.time() < end:
+        st, r = get(srv, "/api/v1/org-unit/reports/" + rid)
+        if st == 200 and r.get("status") in ("Ready", "Failed"):
+            break
+        time.sleep(0.1)
+    if r.get("status") != "Ready":
+        return False, r
+    st, _, data = srv.get("/api/v1/org-unit/reports/%s/file" % rid)
+    return st == 200, data.decode(errors="replace")
+
+
 def compare(engine, local, gw):
     rng = "start=%s&end=%s" % (iso(START * 1000), iso((START + 3600) * 1000))
     st, lst = get(local, "/api/v1/workloads?limit=500")
@@ -220,6 +247,12 @@ def compare(engine, local, gw):
             if not o:
                 bad.append(d)
     tap(not bad, "%s: telemetry (4 types, grouped) equals the local store's" % engine, bad[:2])
+    bad = []
+    for grp in (None, "Project", "Nodepool"):
+        csvs = [report_csv(srv, rng_body(grp, engine)) for srv in (local, gw)]
+        if csvs[0] != csvs[1] or not csvs[0][0] or csvs[0][1].count("\n") < 3:
+            bad.append((grp, csvs))
+    tap(not bad, "%s: consumption reports (3 groupings) give the same CSV as the local store's" % engine, bad[:1])
     sl, el = export(local)
     sg, eg = export(gw)
     tap(sl == 200 and sg == 200 and len(el) > 100 and el == eg,
@@ -268,6 +301,9 @@ def engine_down(engine, proc, gw, wid):
     msg = json.loads(body).get("message", "") if st == 503 else body[:200]
     tap(st == 503 and "remote engine http://127.0.0.1:" in msg,
         "%s down: metrics answer 503 naming the engine, no partial answer" % engine, (st, msg))
+    ok, r = report_csv(gw, rng_body("Project", engine + " down"))
+    tap(not ok and r.get("status") == "Failed" and "remote engine http://127.0.0.1:" in r.get("statusMessage", ""),
+        "%s down: a report fails, its message naming the engine" % engine, r)
 
 
 def run_engine(engine, local):
