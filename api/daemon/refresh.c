@@ -33,8 +33,8 @@ static void *refresh(void *arg)
         pthread_mutex_unlock(&r->mu);
         int64_t now = now_ms();
         size_t n = 0;
-        int rc = api_registry_replay(r->reg, r->reader, r->from_ms - r->overlap_ms,
-                                     now + INGEST_MAX_FUTURE_MS, &n);
+        int64_t from = r->from_ms < INT64_MIN + r->overlap_ms ? INT64_MIN : r->from_ms - r->overlap_ms;
+        int rc = api_registry_replay(r->reg, r->reader, from, now + INGEST_MAX_FUTURE_MS, &n);
         if (rc == 0)
             r->from_ms = now; /* a failed round is read again next time */
         else

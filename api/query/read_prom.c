@@ -673,6 +673,7 @@ static void prom_close(void *p)
     free(b->ca_file);
     free(b->tenants);
     free(b);
+    curl_global_cleanup();
 }
 
 static const api_read_ops_t PROM_OPS = {
@@ -703,8 +704,14 @@ int api_read_source_prom(const api_read_remote_opts_t *o, api_read_source_t **ou
         flavor = FLAVOR_VM;
     else if (o->flavor && strcmp(o->flavor, "auto"))
         return STRATA_EINVAL;
+    /* once, before any handle: curl_easy_init would do it implicitly, and
+     * that is not safe while other threads use libcurl (the write path) */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return STRATA_ENOMEM;
     prom_backend_t *b = calloc(1, sizeof *b);
-    if (!b) return STRATA_ENOMEM;
+    if (!b) {
+        curl_global_cleanup();
+        return STRATA_ENOMEM;
+    }
     pthread_mutex_init(&b->mu, NULL);
     b->flavor = flavor;
     b->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 300000;

@@ -15,7 +15,8 @@ engine must then answer like the local one:
   - /api/v1/export of every series: the same labels, timestamps and value bits.
 Answers that depend on the wall clock (phase durations) are taken local,
 gateway, local: the gateway's must equal one of the two local ones.
-With victoria-metrics the gateway starts before the data and must learn the
+With victoria-metrics the gateway starts before its engine is even up (and
+must be ready) and before the data, and must learn the
 workloads through --registry-refresh; with Prometheus, through the rebuild at
 start.  Then the engine is stopped (SIGSTOP: 503 within --query-timeout) and
 killed: export and metrics answer 503 with a message naming the engine, never
@@ -263,8 +264,8 @@ def compare(engine, local, gw):
 
 
 def refresh(local, gw):
-    """The gateway started before the engine had any data (as if another gateway took every
-    push): the workloads reach its registry through --registry-refresh (1s here; its
+    """The gateway started before the engine was up and had any data (as if another gateway
+    took every push): the workloads reach its registry through --registry-refresh (1s here; its
     --ooo-window of 2h makes each round re-read the backfilled hour)."""
     end = time.time() + 30
     ok, d = False, None
@@ -272,8 +273,8 @@ def refresh(local, gw):
         ok, d = sandwich(local, gw, "/api/v1/workloads?limit=500")
         if not ok:
             time.sleep(1)
-    tap(ok, "victoria-metrics: workloads written to the engine after the gateway started reach its "
-        "registry by refresh", d)
+    tap(ok, "victoria-metrics: a gateway started before its engine was up is ready, and workloads "
+        "written to the engine later reach its registry by refresh", d)
 
 
 def engine_down(engine, proc, gw, wid):
@@ -309,7 +310,15 @@ def engine_down(engine, proc, gw, wid):
 def run_engine(engine, local):
     port = free_port()
     d = os.path.join(tmp, engine)
+    flavor = "victoriametrics" if engine == "victoria-metrics" else "auto"
+    gwargs = ["--remote-query-url=http://127.0.0.1:%d" % port, "--remote-query-flavor=" + flavor,
+              "--query-timeout=5s", "--registry-refresh=1s", "--ooo-window=2h"]
+    gw = None
     if engine == "victoria-metrics":
+        # the gateway starts while its engine is not even up (it must start, ready), and
+        # before the data: its registry learns the workloads by refresh
+        gw = Server(os.path.join(tmp, "gw-" + engine), extra=gwargs)
+        servers.append(gw)
         p = spawn(engine, ["victoria-metrics", "-storageDataPath=" + d, "-httpListenAddr=127.0.0.1:%d" % port,
                            "-retentionPeriod=100y", "-loggerLevel=ERROR"])
         wait_ok("http://127.0.0.1:%d/health" % port, p, engine)
@@ -318,13 +327,6 @@ def run_engine(engine, local):
                            "--web.enable-remote-write-receiver", "--config.file=" + os.path.join(tmp, "prom.yml"),
                            "--log.level=error"])
         wait_ok("http://127.0.0.1:%d/-/ready" % port, p, engine)
-    flavor = "victoriametrics" if engine == "victoria-metrics" else "auto"
-    gwargs = ["--remote-query-url=http://127.0.0.1:%d" % port, "--remote-query-flavor=" + flavor,
-              "--query-timeout=5s", "--registry-refresh=1s", "--ooo-window=2h"]
-    gw = None
-    if engine == "victoria-metrics":  # before the data: the registry learns it by refresh
-        gw = Server(os.path.join(tmp, "gw-" + engine), extra=gwargs)
-        servers.append(gw)
     rc, err = load("http://127.0.0.1:%d/api/v1/write" % port)
     tap(rc == 0, "%s: strata-load's backfill accepted" % engine, err)
     if engine == "victoria-metrics":
