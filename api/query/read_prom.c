@@ -6,7 +6,7 @@
  * reports integrate them, export returns them), so a select fetches the raw
  * samples of its matchers over [mint, maxt] in one call:
  *   - victoriametrics: GET <prefix>/api/v1/export (JSON lines, exact values
- *     and timestamps, stale markers exported as NaN);
+ *     and timestamps, stale markers exported as null);
  *   - prometheus (Prometheus, Mimir, Cortex, Thanos Query): GET
  *     <prefix>/api/v1/query of the range selector {matchers}[<range>ms] at
  *     maxt, which answers raw samples, stale markers dropped.
@@ -323,9 +323,10 @@ static double stale_nan(void)
     return x.d;
 }
 
-/* VictoriaMetrics writes NaN and +-Inf as bare words, which JSON has not:
- * they become strings before parsing.  A NaN it exports is a stale marker
- * (ordinary NaNs are not kept apart by its export). */
+/* VictoriaMetrics writes +-Inf (and, in some versions, NaN) as bare words,
+ * which JSON has not: they become strings before parsing.  It exports a stale
+ * marker as null (1.79) or NaN, and drops other NaNs at ingest, so both read
+ * back as the stale marker. */
 static char *vm_line_fix(const char *p, size_t len)
 {
     strata_buf_t o = { 0 };
@@ -366,6 +367,10 @@ static char *vm_line_fix(const char *p, size_t len)
 
 static int json_value(json_t *v, double *out)
 {
+    if (json_is_null(v)) { /* VictoriaMetrics' export of a stale marker */
+        *out = stale_nan();
+        return 0;
+    }
     if (json_is_number(v)) {
         *out = json_number_value(v);
         return 0;

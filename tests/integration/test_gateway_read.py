@@ -13,6 +13,10 @@ engine must then answer like the local one:
   - telemetry: the four types, grouped;
   - consumption reports (3 groupings): the same CSV;
   - /api/v1/export of every series: the same labels, timestamps and value bits.
+A workload whose info series ends with a stale marker is in both: deleted at
+the marker through victoria-metrics (export: null), and through Prometheus
+(the range selector drops markers) at its last sample + --staleness, exactly
+the difference docs/scale-out.md names.
 Answers that depend on the wall clock (phase durations) are taken local,
 gateway, local: the gateway's must equal one of the two local ones.
 With victoria-metrics the gateway starts before its engine is even up (and
@@ -43,7 +47,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from strata_client import SECRET, Server, free_port, iso, token  # noqa: E402
+from strata_client import SECRET, Server, free_port, iso, rw1, snappy, token  # noqa: E402
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 LOAD = os.path.join(BUILD, "strata-load")
@@ -174,11 +178,14 @@ def diff(a, b, at=""):
     return [] if a == b else [(at, a, b)]
 
 
-def sandwich(local, gw, path, tok=None):
-    """(ok, detail): the gateway's answer equals a local answer taken just before or just after."""
+def sandwich(local, gw, path, tok=None, expect=None):
+    """(ok, detail): the gateway's answer equals a local answer taken just before or just after
+    (expect(answer, path): what the gateway must give instead, where it differs by design)."""
     a = get(local, path, tok)
     g = get(gw, path, tok)
     b = get(local, path, tok)
+    if expect:
+        a, b = expect(a, path), expect(b, path)
     return g == a or g == b, (path, diff(a, g))
 
 
@@ -209,6 +216,7 @@ def report_csv(srv, body):
 
 
 def compare(engine, local, gw):
+    ex = prom_expected if engine == "prometheus" else None
     rng = "start=%s&end=%s" % (iso(START * 1000), iso((START + 3600) * 1000))
     st, lst = get(local, "/api/v1/workloads?limit=500")
     wids = [w["id"] for w in lst.get("workloads", [])] if st == 200 else []
@@ -218,17 +226,19 @@ def compare(engine, local, gw):
     bad = []
     for path in ["/api/v1/workloads?limit=500", "/api/v1/workloads?limit=500&deleted=true",
                  "/api/v1/workloads/count", "/api/v1/workloads?limit=2&offset=1&sortBy=name"]:
-        o, d = sandwich(local, gw, path)
+        o, d = sandwich(local, gw, path, expect=ex)
         ok &= o
         if not o:
             bad.append(d)
     tap(ok, "%s: workload lists and count equal the local store's" % engine, bad)
     bad = []
-    for wid in wids:
-        o, d = sandwich(local, gw, "/api/v1/workloads/" + wid)
+    for wid in wids + [STALE_WID]:
+        o, d = sandwich(local, gw, "/api/v1/workloads/" + wid, expect=ex)
         if not o:
             bad.append(d)
-    tap(not bad, "%s: every workload by id equals the local store's" % engine, bad[:2])
+    tap(not bad, "%s: every workload by id equals the local store's%s" % (
+        engine, " (the stale-marked one deleted at its last sample + 5m)" if ex else " (the stale-marked one "
+        "deleted at its marker)"), bad[:2])
     for n in (12, 0):
         bad = []
         for wid in wids:
@@ -244,7 +254,7 @@ def compare(engine, local, gw):
         for grp in ("", "&groupBy=Phase", "&groupBy=ProjectId,Type"):
             if t == "PENDING_TIME_DISTRIBUTION" and "," in grp:
                 continue
-            o, d = sandwich(local, gw, "/api/v1/workloads/telemetry?telemetryType=%s%s" % (t, grp))
+            o, d = sandwich(local, gw, "/api/v1/workloads/telemetry?telemetryType=%s%s" % (t, grp), expect=ex)
             if not o:
                 bad.append(d)
     tap(not bad, "%s: telemetry (4 types, grouped) equals the local store's" % engine, bad[:2])
@@ -328,7 +338,9 @@ def run_engine(engine, local):
                            "--log.level=error"])
         wait_ok("http://127.0.0.1:%d/-/ready" % port, p, engine)
     rc, err = load("http://127.0.0.1:%d/api/v1/write" % port)
-    tap(rc == 0, "%s: strata-load's backfill accepted" % engine, err)
+    st, body = push_fixture("http://127.0.0.1:%d/api/v1/write" % port)
+    tap(rc == 0 and st == 204, "%s: strata-load's backfill and the stale-marker fixture accepted" % engine,
+        (err, st, body))
     if engine == "victoria-metrics":
         http("http://127.0.0.1:%d/internal/force_flush" % port)
     # the engine answers what it took: wait until its export holds every local series
@@ -425,6 +437,44 @@ def tenants():
     servers.remove(local)
 
 
+# A workload whose info series is ended by a stale marker (docs/scale-out.md, "What differs"):
+# six samples 15 s apart from 10 minutes into the hour, then the marker 15 s after the last.
+STALE_WID = "6b1d6f0e-0000-4000-8000-00000000a7e1"
+STALE_T0 = START * 1000 + 600000
+STALE_LAST = STALE_T0 + 5 * 15000
+STALE_AT = STALE_LAST + 15000
+STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+
+
+def stale_fixture():
+    labels = [("__name__", "runai_workload_info"), ("category", "Train"),
+              ("cluster_id", "6b1d6f0e-0000-4000-8000-00000000c1a7"), ("department_id", "d9"),
+              ("department_name", "stale"), ("namespace", "runai-stale"), ("project_id", "p9"),
+              ("project_name", "stale"), ("workload_id", STALE_WID), ("workload_name", "stale-marker"),
+              ("workload_type", "Training")]
+    samples = [(1.0, STALE_T0 + 15000 * i) for i in range(6)] + [(STALE_NAN, STALE_AT)]
+    return snappy(rw1([(labels, samples)]))
+
+
+def push_fixture(url):
+    st, body = http(url, stale_fixture(), {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+                                           "X-Prometheus-Remote-Write-Version": "0.1.0"})
+    return st, body[:200]
+
+
+def prom_expected(o, path):
+    """The local answer as a Prometheus-backed gateway gives it: the range selector drops the stale
+    marker, so the info series ends at its last sample + --staleness (5m), not at the marker."""
+    st, b = o
+    if st != 200 or not isinstance(b, dict) or "workloads" not in path:
+        return o
+    b = json.loads(json.dumps(b))
+    for w in (b.get("workloads") if "workloads" in b else [b]):
+        if isinstance(w, dict) and w.get("id") == STALE_WID and w.get("deletedAt") == iso(STALE_AT):
+            w["deletedAt"] = iso(STALE_LAST + 300000)
+    return st, b
+
+
 def main():
     with open(os.path.join(tmp, "prom.yml"), "w") as f:
         f.write("global:\n  scrape_interval: 1h\n")
@@ -432,6 +482,10 @@ def main():
     servers.append(local)
     rc, err = load(local.url + "/api/v1/write")
     tap(rc == 0, "local: strata-load's backfill accepted", err)
+    st, body = push_fixture(local.url + "/api/v1/write")
+    st2, w = get(local, "/api/v1/workloads/" + STALE_WID)
+    tap(st == 204 and st2 == 200 and w.get("deletedAt") == iso(STALE_AT),
+        "local: a workload whose info series ends with a stale marker is deleted at the marker", (st, body, w))
     for engine in ("victoria-metrics", "prometheus"):
         try:
             run_engine(engine, local)
