@@ -12,7 +12,8 @@ engine must then answer like the local one:
     histogram, percentiles) with numberOfSamples 12 and 0;
   - telemetry: the four types, grouped;
   - consumption reports (3 groupings): the same CSV;
-  - /api/v1/export of every series: the same labels, timestamps and value bits.
+  - /api/v1/export of every series: the same labels, timestamps and value bits,
+    and by selectors with quotes, backslashes, UTF-8 and regexes.
 A workload whose info series ends with a stale marker is in both: deleted at
 the marker through victoria-metrics (export: null), and through Prometheus
 (the range selector drops markers) at its last sample + --staleness, exactly
@@ -259,6 +260,13 @@ def compare(engine, local, gw):
                 bad.append(d)
     tap(not bad, "%s: telemetry (4 types, grouped) equals the local store's" % engine, bad[:2])
     bad = []
+    for sel in AWKWARD_SELECTORS:
+        a, g = export_sel(local, sel), export_sel(gw, sel)
+        if a != g or a[0] != 200 or b"gw_awkward" not in a[1]:
+            bad.append((sel, a, g))
+    tap(not bad, "%s: export by selectors with quotes, backslashes, UTF-8 and regexes equals the local store's"
+        % engine, bad)
+    bad = []
     for grp in (None, "Project", "Nodepool"):
         csvs = [report_csv(srv, rng_body(grp, engine)) for srv in (local, gw)]
         if csvs[0] != csvs[1] or not csvs[0][0] or csvs[0][1].count("\n") < 3:
@@ -453,7 +461,19 @@ def stale_fixture():
               ("project_name", "stale"), ("workload_id", STALE_WID), ("workload_name", "stale-marker"),
               ("workload_type", "Training")]
     samples = [(1.0, STALE_T0 + 15000 * i) for i in range(6)] + [(STALE_NAN, STALE_AT)]
-    return snappy(rw1([(labels, samples)]))
+    # awkward label values: the selectors sent to the engine must quote them exactly
+    awkward = [("__name__", "gw_awkward"), ("model", "llama-3 \u2713 \u00f1"), ("sensor", 'edge "hot" \\ spot')]
+    return snappy(rw1([(labels, samples), (awkward, [(-3.25, STALE_T0), (1e-9, STALE_T0 + 15000)])]))
+
+
+AWKWARD_SELECTORS = ['{__name__="gw_awkward",sensor="edge \\"hot\\" \\\\ spot"}',
+                     '{__name__=~"gw_awk.*",model=~"llama-3 \u2713.*",sensor!~"x|y"}',
+                     '{__name__=~"gw_awkward|DCGM_FI_DEV_GPU_UTIL",gpu!="1"}']
+
+
+def export_sel(srv, sel):
+    st, _, body = srv.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": sel}))
+    return st, body
 
 
 def push_fixture(url):
