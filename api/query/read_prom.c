@@ -552,16 +552,16 @@ static void set_free(void *p)
 
 /* Sorts the series by labels, merges the lines of one series (an export may
  * split a series), sorts and deduplicates samples, drops empty series. */
-static void set_finish(prom_set_t *set)
+static int set_finish(prom_set_t *set)
 {
+    int rc = 0;
     qsort(set->series, set->n, sizeof *set->series, series_cmp);
     size_t out = 0;
     for (size_t i = 0; i < set->n; i++) {
         prom_series_t *s = &set->series[i];
         if (out && series_cmp(&set->series[out - 1], s) == 0) {
             prom_series_t *d = &set->series[out - 1];
-            for (size_t j = 0; j < s->ns; j++)
-                if (sample_add(d, s->s[j].t, s->s[j].v)) break;
+            for (size_t j = 0; j < s->ns && !rc; j++) rc = sample_add(d, s->s[j].t, s->s[j].v);
             free(s->s);
             continue;
         }
@@ -574,7 +574,7 @@ static void set_finish(prom_set_t *set)
         qsort(s->s, s->ns, sizeof *s->s, sample_cmp);
         size_t k = 0;
         for (size_t j = 0; j < s->ns; j++) {
-            if (k && s->s[k - 1].t == s->s[j].t) { /* a resent sample: keep the last */
+            if (k && s->s[k - 1].t == s->s[j].t) { /* a resent sample (at-least-once delivery): once */
                 s->s[k - 1] = s->s[j];
                 continue;
             }
@@ -588,6 +588,7 @@ static void set_finish(prom_set_t *set)
         set->series[out++] = *s;
     }
     set->n = out;
+    return rc;
 }
 
 static int prom_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
@@ -637,7 +638,10 @@ static int prom_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t
         set_free(set);
         return rc;
     }
-    set_finish(set);
+    if ((rc = set_finish(set))) {
+        set_free(set);
+        return rc;
+    }
     *out = set;
     return 0;
 }
