@@ -495,7 +495,27 @@ def prom_expected(o, path):
     return st, b
 
 
+def flags():
+    """The read path's flags: --help names them, bad values are usage errors naming the flag."""
+    strata = os.path.join(BUILD, "strata")
+    h = subprocess.run([strata, "--help"], capture_output=True, text=True, timeout=30)
+    tap(h.returncode == 0 and all(f in h.stdout for f in (
+        "--remote-query-url=URL", "--remote-query-flavor=", "--remote-tenants=", "--registry-refresh=")),
+        "--help names --remote-query-url, --remote-query-flavor, --remote-tenants, --registry-refresh",
+        h.stdout[-600:])
+    bad = []
+    for arg in ("--remote-query-url=ftp://x", "--remote-query-flavor=mimir", "--remote-tenants=1,,2",
+                "--remote-tenants=x", "--remote-tenants=99999999999", "--registry-refresh=100ms"):
+        r = subprocess.run([strata, "--listen=127.0.0.1:%d" % free_port(), "--data-dir=" + os.path.join(tmp, "nx"),
+                            arg], capture_output=True, text=True, timeout=30)
+        if r.returncode != 2 or arg.split("=")[0] not in r.stderr:
+            bad.append((arg, r.returncode, r.stderr[-200:]))
+    tap(not bad, "bad --remote-query-url/-flavor/--remote-tenants/--registry-refresh values: exit 2 naming the "
+        "flag", bad)
+
+
 def main():
+    flags()
     with open(os.path.join(tmp, "prom.yml"), "w") as f:
         f.write("global:\n  scrape_interval: 1h\n")
     local = Server(os.path.join(tmp, "local"), extra=["--retention=0"])
