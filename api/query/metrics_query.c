@@ -407,7 +407,8 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
             goto out;
         }
     }
-    q->res = api_rollup_choose(&q->b);
+    /* a source without rollups (a remote engine) answers every layout from raw samples */
+    q->res = (api_read_source_caps(q->src) & API_READ_CAP_ROLLUPS) ? api_rollup_choose(&q->b) : 0;
     if (q->res) {
         int64_t tmin, tmax;
         if ((rc = api_rollup_range(&q->b, q->res, &tmin, &tmax))) {
