@@ -75,6 +75,11 @@ static void usage(FILE *f)
         "  --remote-bearer-token-file=FILE  Authorization: Bearer token for the engine (re-read per batch)\n"
         "  --remote-ca-file=FILE          CA certificates to verify an https engine\n"
         "  --remote-queue-max-bytes=BYTES WAL not yet shipped past which writes get 503 (1GiB)\n"
+        "  --remote-query-url=URL         read from this Prometheus HTTP API prefix instead of the\n"
+        "                                 local store; {tenant} becomes the tenant (docs/scale-out.md)\n"
+        "  --remote-query-flavor=auto|prometheus|victoriametrics  how raw samples are fetched (auto)\n"
+        "  --remote-tenants=N,N,...       tenants the registry is rebuilt for from the engine (0)\n"
+        "  --registry-refresh=DURATION    rebuild the registry from the engine this often (15s)\n"
         "  --log-level=debug|info|warn|error                                    (info)\n"
         "  --help                         this text\n"
         "\n"
@@ -176,6 +181,10 @@ enum {
     O_REMOTE_BEARER,
     O_REMOTE_CA,
     O_REMOTE_QUEUE_MAX,
+    O_REMOTE_QUERY_URL,
+    O_REMOTE_QUERY_FLAVOR,
+    O_REMOTE_TENANTS,
+    O_REGISTRY_REFRESH,
 };
 
 static const struct option options[] = {
@@ -225,6 +234,10 @@ static const struct option options[] = {
     { "remote-bearer-token-file", required_argument, NULL, O_REMOTE_BEARER },
     { "remote-ca-file", required_argument, NULL, O_REMOTE_CA },
     { "remote-queue-max-bytes", required_argument, NULL, O_REMOTE_QUEUE_MAX },
+    { "remote-query-url", required_argument, NULL, O_REMOTE_QUERY_URL },
+    { "remote-query-flavor", required_argument, NULL, O_REMOTE_QUERY_FLAVOR },
+    { "remote-tenants", required_argument, NULL, O_REMOTE_TENANTS },
+    { "registry-refresh", required_argument, NULL, O_REGISTRY_REFRESH },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -267,6 +280,9 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
     c->max_range_ms = 31 * 86400000LL;
     c->remote_write_version = 1;
     c->remote_queue_max_bytes = 1ull << 30;
+    c->remote_query_flavor = "auto";
+    c->nremote_tenants = 1; /* tenant 0 */
+    c->registry_refresh_ms = 15000;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -421,6 +437,35 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
         case O_REMOTE_CA: c->remote_ca_file = optarg; break;
         case O_REMOTE_QUEUE_MAX:
             if (parse_bytes(optarg, &c->remote_queue_max_bytes)) return bad_flag(name, optarg);
+            break;
+        case O_REMOTE_QUERY_URL:
+            if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+                return bad_flag(name, optarg);
+            c->remote_query_url = optarg;
+            break;
+        case O_REMOTE_QUERY_FLAVOR:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "prometheus") && strcmp(optarg, "victoriametrics"))
+                return bad_flag(name, optarg);
+            c->remote_query_flavor = optarg;
+            break;
+        case O_REMOTE_TENANTS: {
+            c->nremote_tenants = 0;
+            for (const char *p = optarg; *p;) {
+                char *end;
+                errno = 0;
+                long long t = strtoll(p, &end, 10);
+                if (errno || end == p || t < INT32_MIN || t > INT32_MAX || (*end && *end != ',') ||
+                    c->nremote_tenants == sizeof c->remote_tenants / sizeof c->remote_tenants[0])
+                    return bad_flag(name, optarg);
+                c->remote_tenants[c->nremote_tenants++] = (int32_t)t;
+                p = *end ? end + 1 : end;
+            }
+            if (!c->nremote_tenants) return bad_flag(name, optarg);
+            break;
+        }
+        case O_REGISTRY_REFRESH:
+            if (parse_duration_ms(optarg, &c->registry_refresh_ms) || c->registry_refresh_ms < 1000)
+                return bad_flag(name, optarg);
             break;
         case O_HELP: usage(stdout); return 1;
         default:

@@ -36,6 +36,12 @@ typedef struct daemon_config {
     const char *remote_write_url, *remote_tenant_header, *remote_bearer_token_file, *remote_ca_file;
     int remote_write_version;
     uint64_t remote_queue_max_bytes; /* 0 = no limit */
+    /* the read path of a gateway (docs/scale-out.md, "Read path") */
+    const char *remote_query_url;    /* --remote-query-url: read from this engine, not the store */
+    const char *remote_query_flavor; /* --remote-query-flavor=auto|prometheus|victoriametrics */
+    int32_t remote_tenants[64];      /* --remote-tenants: whom the registry rebuild walks */
+    size_t nremote_tenants;
+    int64_t registry_refresh_ms; /* --registry-refresh (15s) */
 } daemon_config_t;
 
 /* Parses argv into c (defaults for what is not given; strings point into

@@ -50,7 +50,19 @@ void *daemon_store_open(void *arg)
         rc = remote_ship_start(o->db, &so, &o->ship);
         if (rc == 0) api_server_set_shipper(o->srv, o->ship);
     }
-    if (rc == 0) rc = api_read_source_tsdb(o->db, &o->reader);
+    if (rc == 0 && c->remote_query_url) {
+        /* a gateway: every reader answers from the engine (docs/scale-out.md) */
+        api_read_remote_opts_t ro = { .url = c->remote_query_url,
+                                      .flavor = c->remote_query_flavor,
+                                      .tenant_header = c->remote_tenant_header,
+                                      .bearer_token_file = c->remote_bearer_token_file,
+                                      .ca_file = c->remote_ca_file,
+                                      .tenants = c->remote_tenants,
+                                      .ntenants = c->nremote_tenants,
+                                      .timeout_ms = c->query_timeout_ms };
+        rc = api_read_source_prom(&ro, &o->reader);
+    } else if (rc == 0)
+        rc = api_read_source_tsdb(o->db, &o->reader);
     if (rc == 0) api_read_source_set_limits(o->reader, c->query_timeout_ms, c->query_max_samples);
     if (rc == 0) {
         /* the registry lives in memory: rebuild it from the store before taking traffic */
@@ -58,9 +70,19 @@ void *daemon_store_open(void *arg)
         clock_gettime(CLOCK_REALTIME, &now);
         int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
         size_t nser = 0;
-        rc = api_registry_replay(o->reg, o->reader, c->retention_ms ? now_ms - c->retention_ms : INT64_MIN,
-                                 now_ms + INGEST_MAX_FUTURE_MS, &nser);
+        int64_t mint = c->retention_ms ? now_ms - c->retention_ms : INT64_MIN;
+        rc = api_registry_replay(o->reg, o->reader, mint, now_ms + INGEST_MAX_FUTURE_MS, &nser);
         if (rc == 0) strata_info("registry replayed", "series=%zu", nser);
+        if (c->remote_query_url && (rc == 0 || rc == STRATA_EIO || rc == STRATA_ETIMEOUT)) {
+            /* an engine down at start does not keep the gateway down: the
+             * first refresh that reaches it reads the whole window */
+            if (rc)
+                strata_warn("registry not rebuilt: the engine did not answer; the refresh retries", "url=%s",
+                            c->remote_query_url);
+            daemon_refresher_start(&o->refresh, o->reg, o->reader, c->registry_refresh_ms, rc ? mint : now_ms,
+                                   c->ooo_window_ms + c->registry_refresh_ms);
+            rc = 0;
+        }
     }
     if (rc == 0) ingest_set_observer(o->ing, api_workloads_observe, o->reg);
     if (rc == 0) {
@@ -108,7 +130,8 @@ void daemon_store_unobserve(daemon_store_t *s)
 
 void daemon_store_close(daemon_store_t *s)
 {
-    remote_ship_stop(s->ship); /* the server has stopped: no write asks it any more */
+    remote_ship_stop(s->ship);          /* the server has stopped: no write asks it any more */
+    daemon_refresher_stop(&s->refresh); /* it reads through the source freed below */
     ingest_free(s->ing);
     api_read_source_free(s->reader);
     if (s->db) {

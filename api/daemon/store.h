@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "refresh.h"
 #include "registry.h"
 #include "report_delay.h"
 #include "ship.h"
@@ -29,7 +30,8 @@ typedef struct daemon_store {
     tsdb_t *db;
     ingest_t *ing;
     api_read_source_t *reader;
-    remote_ship_t *ship; /* --remote-write-url: the shipper, or NULL */
+    remote_ship_t *ship;        /* --remote-write-url: the shipper, or NULL */
+    daemon_refresher_t refresh; /* with --remote-query-url */
     int failed;
 } daemon_store_t;
 

@@ -221,7 +221,7 @@ static ssize_t next_bytes(void *cls, char *buf, size_t max)
             strata_error("export failed mid-stream", "err=\"%s\"", strata_strerror(rc));
             st->out.len = st->out_pos = 0;
             st->out.failed = 0;
-            char msg[200], why[160];
+            char msg[300], why[256];
             snprintf(msg, sizeof msg, "export failed: %s",
                      st->budget.exceeded ? api_read_budget_why(&st->budget, why, sizeof why)
                                          : strata_strerror(rc));
@@ -271,11 +271,14 @@ static int fail(api_call_t *c, export_state_t *st, int err, const char *message,
  * input as --max-points is for the metrics query (ELIMIT -> EINVAL, 400). */
 static int fail_read(api_call_t *c, export_state_t *st, int rc)
 {
-    char why[160];
+    char why[256];
     api_read_budget_why(&st->budget, why, sizeof why);
     int exceeded = st->budget.exceeded;
+    int remote = st->budget.backend_why[0] != 0;
     strata_warn("export failed", "err=\"%s\" why=\"%s\"", strata_strerror(rc), why);
     state_free(st);
+    if (remote) /* a remote engine failed: 503, its name in the message */
+        return api_call_reply_strata_error(c, exceeded, why, "");
     if (exceeded == STRATA_ETIMEOUT)
         return api_call_reply_strata_error(c, STRATA_ETIMEOUT, "query timeout", why);
     if (exceeded == STRATA_ELIMIT)

@@ -36,6 +36,8 @@ static int h_metrics(api_call_t *c, void *ctx)
     if (rc == STRATA_ENOTFOUND) return api_call_reply_strata_error(c, rc, "workload not found", err);
     /* past --query-timeout: 503, the client may retry (later, or a shorter range) */
     if (rc == STRATA_ETIMEOUT) return api_call_reply_strata_error(c, rc, "query timeout", err);
+    /* a remote engine failed (docs/scale-out.md): its name in the message */
+    if (rc == STRATA_EIO && err[0]) return api_call_reply_strata_error(c, rc, err, "");
     /* over --max-points is a bad request here, not a tenant limit (429) */
     if (rc == STRATA_ELIMIT || rc == STRATA_EINVAL)
         return api_call_reply_strata_error(c, STRATA_EINVAL, err[0] ? err : strata_strerror(rc), "");

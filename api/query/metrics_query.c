@@ -407,7 +407,8 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
             goto out;
         }
     }
-    q->res = api_rollup_choose(&q->b);
+    /* a source without rollups (a remote engine) answers every layout from raw samples */
+    q->res = (api_read_source_caps(q->src) & API_READ_CAP_ROLLUPS) ? api_rollup_choose(&q->b) : 0;
     if (q->res) {
         int64_t tmin, tmax;
         if ((rc = api_rollup_range(&q->b, q->res, &tmin, &tmax))) {
@@ -448,6 +449,8 @@ out:
     resp->damaged_pages += q->damaged;
     if (q->cap_exceeded) return STRATA_ELIMIT;
     if (rc == STRATA_ETIMEOUT || q->budget.exceeded == STRATA_ETIMEOUT) return STRATA_ETIMEOUT;
+    /* a remote engine that failed fails every type alike: one 503 naming it */
+    if (q->budget.exceeded == STRATA_EIO) return STRATA_EIO;
     if (rc || q->err[0]) {
         resp->nm = nm0; /* drop what the type had output before it failed */
         resp->nh = nh0;
@@ -503,14 +506,15 @@ int api_metrics_query(const api_read_source_t *src, int32_t tenant_id, const cha
                          api_metrics_type_name(req->types[i]), opts->max_points, API_METRICS_MAX_SAMPLES);
             return rc;
         }
-        if (rc == STRATA_ETIMEOUT) {
+        if (rc == STRATA_ETIMEOUT || rc == STRATA_EIO) {
             if (err && cap) {
-                char why[160];
+                char why[256];
                 snprintf(err, cap, "%s (while reading %s)", api_read_budget_why(&q.budget, why, sizeof why),
                          api_metrics_type_name(req->types[i]));
             }
-            strata_warn("metrics query: timeout", "tenant=%" PRId32 " workload=%s timeout_ms=%" PRId64,
-                        tenant_id, workload_id, opts->timeout_ms);
+            if (rc == STRATA_ETIMEOUT)
+                strata_warn("metrics query: timeout", "tenant=%" PRId32 " workload=%s timeout_ms=%" PRId64,
+                            tenant_id, workload_id, opts->timeout_ms);
             return rc;
         }
         if (rc) return rc;

@@ -59,6 +59,10 @@ const char *api_read_budget_why(const api_read_budget_t *b, char *buf, size_t ca
     if (!cap) return buf;
     buf[0] = '\0';
     if (!b || !b->exceeded) return buf;
+    if (b->backend_why[0]) {
+        snprintf(buf, cap, "%s", b->backend_why);
+        return buf;
+    }
     if (b->exceeded == STRATA_ETIMEOUT)
         snprintf(buf, cap, "query timeout: the read ran past %s (%" PRId64 " ms)", b->timeout_flag,
                  b->timeout_ms);
@@ -81,7 +85,11 @@ int api_read_source_new(const api_read_ops_t *ops, void *backend, unsigned caps,
     return 0;
 }
 
-void api_read_source_free(api_read_source_t *src) { free(src); }
+void api_read_source_free(api_read_source_t *src)
+{
+    if (src && src->ops->close) src->ops->close(src->backend);
+    free(src);
+}
 
 void api_read_source_set_damaged(api_read_source_t *src, api_read_damaged_fn fn) { src->damaged = fn; }
 
@@ -129,6 +137,15 @@ int api_read_select(const api_read_source_t *src, int32_t tenant_id, unsigned fl
     int rc = src->ops->select(src->backend, all, n, mint, maxt, flags, budget ? budget->deadline_ms : 0,
                               &set->impl);
     if (rc == STRATA_ETIMEOUT && budget) budget->exceeded = rc;
+    if ((rc == STRATA_ETIMEOUT || rc == STRATA_EIO) && src->ops->why) {
+        /* an engine that failed: every further read of the request fails the
+         * same way (never a partial answer), with the engine's own words */
+        const char *why = src->ops->why(src->backend);
+        if (budget && why && why[0]) {
+            snprintf(budget->backend_why, sizeof budget->backend_why, "%s", why);
+            budget->exceeded = rc;
+        }
+    }
     if (rc) {
         free(set);
         return rc;

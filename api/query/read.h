@@ -65,6 +65,9 @@ struct api_read_budget {
     int exceeded;             /* 0, STRATA_ETIMEOUT or STRATA_ELIMIT */
     int64_t timeout_ms;       /* the timeout the deadline came from, for the message */
     const char *timeout_flag; /* the flag that set it, for the message ("--query-timeout") */
+    /* a remote backend's own words when it failed (the engine named), for
+     * api_read_budget_why; "" when the failure was the budget's own */
+    char backend_why[200];
 };
 
 /* CLOCK_MONOTONIC in ms (the deadline's clock). */
@@ -93,6 +96,12 @@ typedef struct api_read_ops {
     /* NULL when the backend keeps no rollups. */
     int (*rollups)(void *set, int64_t resolution, const tsdb_rollup_point_t **points, size_t *n);
     void (*free)(void *set);
+    /* Optional.  Why the calling thread's last select failed, naming the
+     * engine (a remote backend); the seam copies it into the budget so the
+     * route's message says it (docs/scale-out.md, "Read path"). */
+    const char *(*why)(void *backend);
+    /* Optional: frees the backend with its source (api_read_source_free). */
+    void (*close)(void *backend);
 } api_read_ops_t;
 
 /* A source over ops/backend (both borrowed; they must outlive the source).
@@ -116,6 +125,28 @@ void api_read_source_budget(const api_read_source_t *src, api_read_budget_t *b);
  * count (tsdb_rollup_point_t.zero_inner_long; tsdb_rollup_zero_run_ms() for
  * the local store); 0 when its rollups carry no such field. */
 int64_t api_read_source_rollup_zero_run_ms(const api_read_source_t *src);
+
+/* A source over a remote Prometheus-compatible engine (read_prom.c,
+ * docs/scale-out.md "Read path").  url is the HTTP API prefix; "{tenant}" in
+ * it becomes the tenant's number, else tenant_header (when set) carries it;
+ * with neither the engine holds one tenant, tenants[0].  Every select fetches
+ * raw samples: /api/v1/export (victoriametrics) or a range-selector instant
+ * query (prometheus, stale markers not returned); flavor "auto" probes the
+ * engine once.  tenants: the tenants an API_READ_ALL_TENANTS read (the
+ * registry rebuild) walks.  No rollups.  Strings are copied. */
+typedef struct api_read_remote_opts {
+    const char *url;
+    const char *flavor; /* "auto" (NULL), "prometheus", "victoriametrics" */
+    const char *tenant_header;
+    const char *bearer_token_file;
+    const char *ca_file;
+    const int32_t *tenants;
+    size_t ntenants;
+    int64_t timeout_ms; /* per call when the read has no deadline (0 = 5 min) */
+} api_read_remote_opts_t;
+
+/* STRATA_EINVAL (bad url, unreadable token file: logged), STRATA_ENOMEM. */
+int api_read_source_prom(const api_read_remote_opts_t *opts, api_read_source_t **out);
 
 /* The most matchers a select takes (the tenant matcher included). */
 #define API_READ_MAX_MATCHERS 32

@@ -234,6 +234,16 @@ static void batch_reset(remote_ship_t *s)
     if (s->rmapcap) memset(s->rmap, 0, s->rmapcap * sizeof *s->rmap);
 }
 
+/* The tenant label is not sent when the URL or a header carries the tenant;
+ * nor, to one unrouted engine, for the default tenant 0, so that its data
+ * looks there as any Prometheus' would.  Other tenants keep it as a label,
+ * which is how the read path (api/query/read_prom.c) tells them apart. */
+static int skip_label(const remote_ship_t *s, const tsdb_label_t *l)
+{
+    if (strcmp(l->name, INGEST_TENANT_LABEL)) return 0;
+    return s->route_tenant || !strcmp(l->value, "0");
+}
+
 static const char *tenant_of(const tsdb_label_t *l, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -537,7 +547,7 @@ static int encode_v1(remote_ship_t *s, const uint32_t *idx, size_t n, size_t *pl
         s->tsp[i] = t;
         t->labels = &s->labp[li];
         for (size_t k = 0; k < b->nlabels; k++) {
-            if (s->route_tenant && !strcmp(b->labels[k].name, INGEST_TENANT_LABEL)) continue;
+            if (skip_label(s, &b->labels[k])) continue;
             Prometheus__Label *l = &s->lab[li];
             prometheus__label__init(l);
             l->name.data = (uint8_t *)b->labels[k].name;
@@ -633,7 +643,7 @@ static int encode_v2(remote_ship_t *s, const uint32_t *idx, size_t n, size_t *pl
         s->ts2p[i] = t;
         t->labels_refs = &s->refs[ri];
         for (size_t k = 0; k < b->nlabels; k++) {
-            if (s->route_tenant && !strcmp(b->labels[k].name, INGEST_TENANT_LABEL)) continue;
+            if (skip_label(s, &b->labels[k])) continue;
             if ((rc = sym_id(s, b->labels[k].name, &s->refs[ri])) ||
                 (rc = sym_id(s, b->labels[k].value, &s->refs[ri + 1])))
                 return rc;

@@ -819,7 +819,7 @@ int api_reports_tsdb_generate(void *ctx, const api_report_request_t *req, api_re
         for (size_t i = 0; i < nb; i++) day_free(&days[i]);
     }
     free(days);
-    char why[160];
+    char why[256];
     if (rc && rc != STRATA_ECLOSED)
         snprintf(errmsg, errcap, "reading the metric store failed: %s",
                  budget.exceeded ? api_read_budget_why(&budget, why, sizeof why) : strata_strerror(rc));

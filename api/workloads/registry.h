@@ -201,7 +201,9 @@ int api_registry_gc(api_registry_t *reg, int64_t now_ms, int64_t retain_ms, size
  * resources, conditions, pending scheduling messages) are read over
  * [mint, maxt]; GPU utilisation, kube_pod_status_phase{phase="Running"}
  * and kube_pod_container_resource_requests/_limits only over the tail that
- * decides their state at maxt (staleness + gpu_idle_after).  Safe while ingest already feeds the registry: samples it
+ * decides their state at maxt (staleness + gpu_idle_after), reaching a
+ * further INGEST_MAX_FUTURE_MS back since callers pass now plus that
+ * allowance as maxt.  Safe while ingest already feeds the registry: samples it
  * has seen are ignored.  *series (may be NULL) = series fed. */
 int api_registry_replay(api_registry_t *reg, const api_read_source_t *src, int64_t mint, int64_t maxt,
                         size_t *series);

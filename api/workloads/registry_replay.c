@@ -58,8 +58,10 @@ int api_registry_replay(api_registry_t *reg, const api_read_source_t *src, int64
     };
     /* A GPU at 0% over the whole tail has been at 0% for at least
      * gpu_idle_after at maxt, which is all the idle rule asks. */
-    int64_t gpu_from = maxt - reg->opt.staleness_ms - reg->opt.gpu_idle_after_ms;
-    int64_t pod_from = maxt - reg->opt.staleness_ms;
+    /* maxt is now plus the future a sample may carry (INGEST_MAX_FUTURE_MS):
+     * the tails reach back from now, not from maxt */
+    int64_t gpu_from = maxt - INGEST_MAX_FUTURE_MS - reg->opt.staleness_ms - reg->opt.gpu_idle_after_ms;
+    int64_t pod_from = maxt - INGEST_MAX_FUTURE_MS - reg->opt.staleness_ms;
     int rc = replay_select(reg, src, wl, 1, mint, maxt, &fed);
     if (!rc) rc = replay_select(reg, src, gpu, 1, gpu_from > mint ? gpu_from : mint, maxt, &fed);
     if (!rc) rc = replay_select(reg, src, pod, 2, pod_from > mint ? pod_from : mint, maxt, &fed);

@@ -242,10 +242,10 @@ def main():
     s1 = strata(d1, url)
     p = Pusher("gw_vm")
     acked = all(p.push(s1) for _ in range(20))
-    eq, why = wait_equal(vm, "gw_vm", p.expected([("__tenant__", "0")]))
+    eq, why = wait_equal(vm, "gw_vm", p.expected())
     ok(acked and eq, "every acknowledged sample is in VictoriaMetrics bit-exactly, nothing else", why)
 
-    settle(vm, "gw_vm", p.expected([("__tenant__", "0")]))
+    settle(vm, "gw_vm", p.expected())
     vm.kill()
     t_end = time.time() + 12
     accepted = True
@@ -262,7 +262,7 @@ def main():
                                        metric_value(m, "strata_remote_queue_bytes"),
                                        metric_value(m, "strata_remote_queue_age_seconds")))
     vm.start()
-    eq, why = wait_equal(vm, "gw_vm", p.expected([("__tenant__", "0")]))
+    eq, why = wait_equal(vm, "gw_vm", p.expected())
     ok(eq, "after the engine's restart nothing acknowledged is missing", why)
     m = metrics(s1)
     ok(metric_value(m, "strata_remote_queue_bytes") == 0 and
@@ -272,7 +272,7 @@ def main():
 
     # a backlog, then strata SIGKILLed while shipping it, twice
     for rnd in range(2):
-        settle(vm, "gw_vm", p.expected([("__tenant__", "0")]))
+        settle(vm, "gw_vm", p.expected())
         vm.kill()
         for _ in range(15):
             p.push(s1)
@@ -284,7 +284,7 @@ def main():
         s1 = strata(d1, url)
         for _ in range(3):
             p.push(s1)
-    eq, why = wait_equal(vm, "gw_vm", p.expected([("__tenant__", "0")]))
+    eq, why = wait_equal(vm, "gw_vm", p.expected())
     ok(eq and not p.refused, "strata SIGKILLed while shipping and restarted: nothing acknowledged is missing",
        why or str(p.refused[:1]))
     s1.stop()
@@ -306,7 +306,7 @@ def main():
     m = metrics(s2)
     ok((metric_value(m, "strata_remote_writes_refused_total") or 0) >= 1, "/metrics counts the refused writes")
     vm2.start()
-    eq, why = wait_equal(vm2, "gw_bp", p2.expected([("__tenant__", "0")]))
+    eq, why = wait_equal(vm2, "gw_bp", p2.expected())
     ok(eq, "once the engine is up every acknowledged sample arrives", why)
     s2.stop()
     servers.remove(s2)
@@ -340,7 +340,7 @@ def main():
     s4 = strata(os.path.join(tmp, "s4"), pr.base + "/api/v1/write")
     p4 = Pusher("gw_prom", 30, seed=5)
     good = all(p4.push(s4) for _ in range(20))
-    eq, why = wait_equal(pr, "gw_prom", p4.expected([("__tenant__", "0")]))
+    eq, why = wait_equal(pr, "gw_prom", p4.expected())
     ok(good and eq, "Prometheus 2.42 as the engine: every acknowledged sample, bit-exact, nothing else", why)
     s4.stop()
     servers.remove(s4)
