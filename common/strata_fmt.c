@@ -172,6 +172,8 @@ static int shortest_digits(double a, char *digits, int *exp10)
     return strip_zeros(digits, split_sci(tmp, digits, exp10));
 }
 
+int strata_fmt_shortest(double a, char digits[20], int *exp10) { return shortest_digits(a, digits, exp10); }
+
 int strata_fmt_double(double v, char *buf, size_t cap)
 {
     char out[STRATA_FMT_DOUBLE_BUFSZ];

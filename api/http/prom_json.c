@@ -9,7 +9,7 @@
  *     (1435781451.12), a scalar's value 'f' shortest, never an exponent;
  *   - strings escaped as Go's encoding/json does (HTML characters too).
  * The shortest digits are the fewest that strtod reads back to the same
- * bits: printf's correctly rounded %.*e at 1..17 digits, first that does.
+ * bits, the closest among those (strata_fmt_shortest), as Go's are.
  */
 #include "prom.h"
 
@@ -19,23 +19,17 @@
 #include <string.h>
 
 #include "ingest.h"
+#include "strata_fmt.h"
 
 /* The shortest round-trip digits of finite v > 0: digits (no dot, no
- * trailing zeros, NUL-terminated) and e with v = d.ddd x 10^e. */
+ * trailing zeros, NUL-terminated) and e with v = d.ddd x 10^e.  strata_fmt's
+ * exact integer search, not a printf/strtod pair per precision: a rate's
+ * 16-17 digit values cost up to 17 pairs each, and that was most of a
+ * query_range answer's CPU. */
 static void shortest(double v, char digits[24], int *e)
 {
-    char tmp[40];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-        if (strtod(tmp, NULL) == v) break;
-    }
-    size_t k = 0;
-    const char *q = tmp;
-    for (; *q && *q != 'e'; q++)
-        if (*q != '.') digits[k++] = *q;
-    while (k > 1 && digits[k - 1] == '0') k--;
+    int k = strata_fmt_shortest(v, digits, e);
     digits[k] = '\0';
-    *e = *q == 'e' ? atoi(q + 1) : 0;
 }
 
 /* strconv.FormatFloat(v, fmt, -1, 64) for fmt 'f' or 'e'. */
