@@ -535,6 +535,19 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
         const tsdb_sample_t *s;
         size_t ns, k = 0;
         if ((rc = api_read_set_samples(set, &s, &ns)) != 0) break;
+        /* most series hold no stale marker: hand out the seam's array as it
+         * is, copying (to drop the markers) only from the first one on */
+        while (k < ns && !tsdb_is_stale(s[k].v)) k++;
+        if (k == ns) {
+            size_t nl;
+            tsdb_label_t *l = series_labels(ev, set, &nl);
+            if (!l) {
+                rc = pq_nomem(ev);
+                break;
+            }
+            if ((rc = cb(ev, ud, l, nl, s, ns)) != 0) break;
+            continue;
+        }
         if (ns > bufcap) {
             /* one scratch buffer for every series of the select */
             bufcap = ns * 2;
@@ -543,7 +556,8 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
                 break;
             }
         }
-        for (size_t i = 0; i < ns; i++)
+        memcpy(buf, s, k * sizeof *buf);
+        for (size_t i = k; i < ns; i++)
             if (!tsdb_is_stale(s[i].v)) buf[k++] = s[i];
         size_t nl;
         tsdb_label_t *l = series_labels(ev, set, &nl);
