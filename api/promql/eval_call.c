@@ -60,30 +60,6 @@ typedef struct range_ud {
     uint8_t *present; /* absent_over_time: steps with a sample in the window */
 } range_ud_t;
 
-/* The first index at or past i whose sample is later than t (s ascending).
- * Galloping, not a step at a time: windows narrower than the step (a [5m]
- * rate every 30 min over 7 days) skip most samples, and walking each of them
- * was a large part of such a query; consecutive windows cost ~2 compares. */
-static size_t after(const tsdb_sample_t *s, size_t i, size_t n, int64_t t)
-{
-    if (i >= n || s[i].t > t) return i;
-    size_t lo = i, hi = i + 1, step = 1; /* s[lo].t <= t */
-    while (hi < n && s[hi].t <= t) {
-        lo = hi;
-        step *= 2;
-        hi = lo + step;
-    }
-    if (hi > n) hi = n;
-    while (hi - lo > 1) { /* s[lo].t <= t < s[hi].t (or hi == n) */
-        size_t mid = lo + (hi - lo) / 2;
-        if (s[mid].t <= t)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return hi;
-}
-
 static int range_cb(pq_ev_t *ev, void *ud, const tsdb_label_t *l, size_t nl, const tsdb_sample_t *s, size_t n)
 {
     range_ud_t *u = ud;
@@ -93,8 +69,8 @@ static int range_cb(pq_ev_t *ev, void *ud, const tsdb_label_t *l, size_t nl, con
     if (rc) return rc;
     for (size_t i = 0; i < u->st->n; i++) {
         int64_t t = pq_step_t(u->st, i), te = pq_win_end(&u->w, t), ts = te - u->w.range;
-        hi = after(s, hi, n, te);
-        lo = after(s, lo, n, ts);
+        hi = pq_after(s, hi, n, te);
+        lo = pq_after(s, lo, n, ts);
         if (lo >= hi) continue;
         if (u->present) {
             u->present[i] = 1;
