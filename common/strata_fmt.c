@@ -91,14 +91,59 @@ static int int_digits(uint64_t r, int scale, char *digits, int *exp10)
     return k;
 }
 
+/* One d of the search below: *q = the nearest integer to m * 10^d / 2^sh.
+ * 1 when d qualifies (q has 17 digits or more, or q / 10^d reads back),
+ * 0 when not, -1 on an exact tie of the rounding. */
+static int fast_try(uint64_t m, int sh, int d, unsigned __int128 *qout)
+{
+    const uint64_t ten16 = UINT64_C(10000000000000000);
+    static const unsigned __int128 pow10[23] = { 1u,
+                                                 10u,
+                                                 100u,
+                                                 1000u,
+                                                 10000u,
+                                                 100000u,
+                                                 1000000u,
+                                                 10000000u,
+                                                 100000000u,
+                                                 1000000000u,
+                                                 10000000000u,
+                                                 100000000000u,
+                                                 1000000000000u,
+                                                 10000000000000u,
+                                                 100000000000000u,
+                                                 1000000000000000u,
+                                                 10000000000000000u,
+                                                 100000000000000000u,
+                                                 1000000000000000000u,
+                                                 10000000000000000000u,
+                                                 (unsigned __int128)10000000000000000000u * 10,
+                                                 (unsigned __int128)10000000000000000000u * 100,
+                                                 (unsigned __int128)10000000000000000000u * 1000 };
+    /* m * 10^22 < 2^53 * 2^74: no overflow */
+    unsigned __int128 p10 = pow10[d], half = (unsigned __int128)1 << (sh - 1);
+    unsigned __int128 num = (unsigned __int128)m * p10, q = num >> sh;
+    unsigned __int128 rem = num - (q << sh);
+    if (rem == half) return -1;
+    if (rem > half) q++;
+    *qout = q;
+    if (q == 0) return 0;
+    if (q >= ten16) return 1;
+    /* Reads back iff |q/10^d - m/2^sh| < half an ulp (2^-sh / 2), or equal
+     * and m even (ties to even); times 10^d * 2^sh, all in 128 bits
+     * (q * 2^sh < 2^54 * 2^73). */
+    unsigned __int128 lhs = q << sh, diff = lhs > num ? lhs - num : num - lhs, hd = p10 / 2;
+    return diff < hd || (diff == hd && (m & 1) == 0);
+}
+
 /*
  * a: finite, normal and > 0.  Finds the shortest decimal without printf for
  * integers below 2^53 and for non-integers in [2^-20, 2^53); returns 0 when it
  * cannot decide (the slow path then does).  Write a = m / 2^sh exactly
  * (m < 2^53, 0 < sh <= 73).  For d = 1, 2, ...: q = the exactly rounded nearest
  * integer to a * 10^d = m * 10^d / 2^sh (128-bit arithmetic, no error), and
- * whether the decimal q / 10^d reads back as a is decided exactly too (see the
- * loop).  Why the first such d gives the shortest, and the closest among the
+ * whether the decimal q / 10^d reads back as a is decided exactly too (see
+ * fast_try).  Why the first such d gives the shortest, and the closest among the
  * shortest (ECMAScript's choice and printf's): a's rounding interval is
  * symmetric (powers of two, where it is lopsided, are excluded), so if the
  * nearest integer at a smaller d does not read back no other integer there
@@ -112,28 +157,55 @@ static int fast_digits(double a, char *digits, int *exp10)
     const uint64_t ten16 = UINT64_C(10000000000000000);
     if (a < 9007199254740992.0 && a == floor(a)) /* integers below 2^53: exact, spacing <= 1 */
         return int_digits((uint64_t)a, 0, digits, exp10);
-    int e2;
-    double f = frexp(a, &e2);
-    if (f == 0.5) return 0; /* power of two: lopsided interval */
-    int sh = 53 - e2;       /* a = m / 2^sh */
+    /* from the bits, not frexp/ldexp (library calls, per value written):
+     * a normal a = (2^52 | frac) * 2^(be - 1075), i.e. frexp's e2 = be - 1022 */
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    uint64_t frac = bits & ((UINT64_C(1) << 52) - 1);
+    int e2 = (int)((bits >> 52) & 0x7ff) - 1022;
+    if (frac == 0) return 0; /* power of two: lopsided interval */
+    int sh = 53 - e2;        /* a = m / 2^sh */
     if (sh <= 0 || sh > 73) return 0;
-    uint64_t m = (uint64_t)ldexp(f, 53);
-    unsigned __int128 p10 = 1, half = (unsigned __int128)1 << (sh - 1);
-    for (int d = 1; d <= 22; d++) {
-        p10 *= 10; /* m * 10^22 < 2^53 * 2^74: no overflow */
-        unsigned __int128 num = (unsigned __int128)m * p10, q = num >> sh;
-        unsigned __int128 rem = num - (q << sh);
-        if (rem == half) return 0;
-        if (rem > half) q++;
-        if (q == 0) continue;
-        if (q >= ten16) return q < ten16 * 10 ? int_digits((uint64_t)q, d, digits, exp10) : 0;
-        /* Reads back iff |q/10^d - m/2^sh| < half an ulp (2^-sh / 2), or equal
-         * and m even (ties to even); times 10^d * 2^sh, all in 128 bits
-         * (q * 2^sh < 2^54 * 2^73). */
-        unsigned __int128 lhs = q << sh, diff = lhs > num ? lhs - num : num - lhs, hd = p10 / 2;
-        if (diff < hd || (diff == hd && (m & 1) == 0)) return int_digits((uint64_t)q, d, digits, exp10);
+    uint64_t m = frac | (UINT64_C(1) << 52);
+    /* The d tried are 1..22, the first that qualifies (fast_try) wins, and
+     * a tie of the rounding before it gives up.  Qualifying is upward closed
+     * in d (q / 10^d reading back, the nearest at d + 1 is no farther; q only
+     * grows), so the first is found by bisection: ~5 tries, not up to 17
+     * (a rate's values have 16-17 digits).  A tie happens at exactly one d:
+     * m * 10^d / 2^(sh-1) odd, i.e. d = sh - 1 - ctz(m); the search stops
+     * short of it and gives up when nothing qualifies before it, as a walk
+     * from d = 1 would. */
+    int dtie = sh - 1 - __builtin_ctzll(m), hi = dtie >= 1 && dtie <= 22 ? dtie - 1 : 22, lo = 1;
+    /* E <= log10(a) (2^(e2-1) <= a): at d = 16 - E, q >= 10^16 qualifies
+     * without a try */
+    int e10lo = (int)floor((e2 - 1) * 0.30102999566398119521); /* exact for |e2| < 1000 */
+    unsigned __int128 q;
+    if (16 - e10lo >= 1 && 16 - e10lo < hi)
+        hi = 16 - e10lo;
+    else if (hi < 1 || fast_try(m, sh, hi, &q) != 1)
+        return 0;
+    /* most non-integer values need 16 or 17 digits (a rate, an average):
+     * step down from the top twice before bisecting */
+    for (int k = 0; k < 2 && lo < hi; k++) {
+        int r = fast_try(m, sh, hi - 1, &q);
+        if (r < 0) return 0;
+        if (!r) {
+            lo = hi;
+            break;
+        }
+        hi--;
     }
-    return 0;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, r = fast_try(m, sh, mid, &q);
+        if (r < 0) return 0;
+        if (r)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (fast_try(m, sh, lo, &q) != 1) return 0;
+    if (q >= ten16) return q < ten16 * 10 ? int_digits((uint64_t)q, lo, digits, exp10) : 0;
+    return int_digits((uint64_t)q, lo, digits, exp10);
 }
 
 /* a: finite and > 0.  Fills digits (no leading/trailing zeros), returns count. */
@@ -171,6 +243,8 @@ static int shortest_digits(double a, char *digits, int *exp10)
     snprintf(tmp, sizeof tmp, "%.16e", a);
     return strip_zeros(digits, split_sci(tmp, digits, exp10));
 }
+
+int strata_fmt_shortest(double a, char digits[20], int *exp10) { return shortest_digits(a, digits, exp10); }
 
 int strata_fmt_double(double v, char *buf, size_t cap)
 {

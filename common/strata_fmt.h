@@ -27,4 +27,10 @@
  * excluded) or STRATA_EBUFSMALL (buf then holds "" when cap > 0). */
 int strata_fmt_double(double v, char *buf, size_t cap);
 
+/* The shortest round-trip significant digits of a finite a > 0 (the closest
+ * among the shortest), for writers with another layout (the Prometheus API's
+ * Go strconv form): digits (no NUL, no leading or trailing zeros, at most 17)
+ * and *exp10 with a = d.ddd x 10^exp10.  Returns the digit count. */
+int strata_fmt_shortest(double a, char digits[20], int *exp10);
+
 #endif

@@ -333,13 +333,44 @@ static void test_fmt_round_trip_random_bits(void **state)
     }
 }
 
+static void test_fmt_shortest_is_printf_nearest(void **state)
+{
+    (void)state;
+    /* strata_fmt_shortest (bisection over the digit count, prom_json's
+     * writer) gives printf's correctly rounded digits at its length: the
+     * closest of the shortest, as the earlier walk over every length did.
+     * Rate-like values (16-17 digits) and short decimals, across exponents. */
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    char d[20], want[48];
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v = i % 3 == 0   ? (double)(x % 100000000) / (double)(1 + (x >> 40) % 100000)
+                   : i % 3 == 1 ? ldexp((double)(x >> 11), -(int)(x % 100))
+                                : (double)(x % 1000000) / 1000.0 + 0.5 * (double)((x >> 32) & 1);
+        if (!(v > 0)) continue;
+        int e, k = strata_fmt_shortest(v, d, &e);
+        assert_true(k >= 1 && k <= 17);
+        snprintf(want, sizeof want, "%.*e", k - 1, v);
+        char got[48];
+        snprintf(got, sizeof got, "%c%s%.*se%+03d", d[0], k > 1 ? "." : "", k - 1, d + 1, e);
+        if (strtod(got, NULL) != v || strcmp(got, want) != 0) fail_msg("%.17g: %s, printf %s", v, got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc3339_parse),    cmocka_unit_test(test_rfc3339_rejects),
-        cmocka_unit_test(test_rfc3339_format),   cmocka_unit_test(test_rfc3339_round_trip),
-        cmocka_unit_test(test_unix_seconds),     cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_fmt_known_values), cmocka_unit_test(test_fmt_round_trip_random_bits),
+        cmocka_unit_test(test_rfc3339_parse),
+        cmocka_unit_test(test_rfc3339_rejects),
+        cmocka_unit_test(test_rfc3339_format),
+        cmocka_unit_test(test_rfc3339_round_trip),
+        cmocka_unit_test(test_unix_seconds),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_fmt_known_values),
+        cmocka_unit_test(test_fmt_round_trip_random_bits),
+        cmocka_unit_test(test_fmt_shortest_is_printf_nearest),
     };
     return cmocka_run_group_tests_name("common_time", tests, NULL, NULL);
 }

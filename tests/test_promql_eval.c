@@ -891,6 +891,39 @@ static void test_rollups_answer_as_raw(void **state)
     api_read_source_free(raw);
 }
 
+/* sum/avg_over_time of an integer series over overlapping windows (range
+ * wider than the step) answer from prefix sums: the same bits as summing
+ * each window's samples (exact for integers, as here). */
+static void test_over_time_prefix_sums(void **state)
+{
+    (void)state;
+    static const char *fns[] = { "sum_over_time", "avg_over_time" };
+    for (size_t f = 0; f < 2; f++) {
+        promql_node_t *e = FV(fns[f], RANGE(SEL("dense", "job=r", NULL), 10 * MIN));
+        api_read_budget_t b;
+        api_read_budget_init(&b, 0, 0);
+        promql_engine_opts_t o = { .src = g_src, .tenant = 1, .budget = &b };
+        promql_result_t r;
+        int64_t from = B + 7 * SEC, to = B + 100 * MIN + 7 * SEC, step = 30 * SEC; /* past the stale marker */
+        assert_ok(promql_eval(&o, e, from, to, step, A, &r, g_msg, sizeof g_msg));
+        assert_int_equal(r.nseries, 1);
+        assert_true(r.series[0].npoints > 190);
+        for (size_t i = 0; i < r.series[0].npoints; i++) {
+            int64_t t = r.series[0].points[i].t;
+            double sum = 0, n = 0; /* dense: value (i * 7) % 13 at B + i * 10 s, 500 stale */
+            for (int k = 0; k < 1080; k++) {
+                if (k == 500) continue;
+                int64_t ts = B + k * 10 * SEC;
+                if (ts > t - 10 * MIN && ts <= t) sum += (k * 7) % 13, n++;
+            }
+            double want = f ? sum / n : sum;
+            if (r.series[0].points[i].v != want)
+                fail_msg("%s at %lld: %.17g, want %.17g", fns[f], (long long)(t - B), r.series[0].points[i].v,
+                         want);
+        }
+    }
+}
+
 /* A backend whose reads skipped damaged pages: the answer carries a warning. */
 static uint64_t two_damaged(void *set, uint64_t *current)
 {
@@ -1103,6 +1136,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_absent_sort_timestamp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_answer_as_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_over_time_prefix_sums, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_pages_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parsed_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_function, setup, teardown),

@@ -312,7 +312,12 @@ int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint,
             continue;
         }
         if (rc) return rc;
-        /* keep only [mint, maxt] */
+        /* keep only [mint, maxt]; a chunk inside it (all but the two at the
+         * ends of a long range) is kept whole without a pass over it */
+        if (m->mint >= mint && m->maxt <= maxt) {
+            *n += got;
+            continue;
+        }
         tsdb_sample_t *d = *buf + *n;
         size_t w = 0;
         for (size_t i = 0; i < got; i++)

@@ -369,10 +369,23 @@ static int group_load(tsdb_series_set_t *set)
         set->nscratch = 0;
         if (e->src >= 0) {
             tsdb_block_t *b = set->blks[e->src];
-            rc = tsdb_block_series_samples(b, e->id, set->mint, set->maxt, &set->pc, &set->scratch,
-                                           &set->nscratch, &set->scratch_cap);
+            /* Decoded straight onto the group's samples: blocks come oldest
+             * first and do not overlap, so this is the place they end up
+             * (a copy through scratch was ~5% of a 7-day range read).  Only
+             * when they do overlap is the new part moved out and merged. */
+            size_t before = set->ns;
+            rc = tsdb_block_series_samples(b, e->id, set->mint, set->maxt, &set->pc, &set->samples, &set->ns,
+                                           &set->samples_cap);
             if (!rc && set->strict && set->damaged_cur) rc = STRATA_ECORRUPT;
-            if (!rc) rc = group_add(set, set->scratch, set->nscratch);
+            if (!rc && before && set->ns > before && set->samples[before].t <= set->samples[before - 1].t) {
+                size_t n = set->ns - before;
+                rc = tsdb_grow_samples(&set->scratch, &set->scratch_cap, n);
+                if (!rc) {
+                    memcpy(set->scratch, set->samples + before, n * sizeof *set->scratch);
+                    set->ns = before;
+                    rc = merge_into(set, before, set->scratch, n);
+                }
+            }
         } else if (set->lazy_head) {
             pthread_rwlock_rdlock(&db->head_lock);
             hseries_t *s = db->series[e->id];

@@ -9,7 +9,7 @@
  *     (1435781451.12), a scalar's value 'f' shortest, never an exponent;
  *   - strings escaped as Go's encoding/json does (HTML characters too).
  * The shortest digits are the fewest that strtod reads back to the same
- * bits: printf's correctly rounded %.*e at 1..17 digits, first that does.
+ * bits, the closest among those (strata_fmt_shortest), as Go's are.
  */
 #include "prom.h"
 
@@ -19,23 +19,17 @@
 #include <string.h>
 
 #include "ingest.h"
+#include "strata_fmt.h"
 
 /* The shortest round-trip digits of finite v > 0: digits (no dot, no
- * trailing zeros, NUL-terminated) and e with v = d.ddd x 10^e. */
+ * trailing zeros, NUL-terminated) and e with v = d.ddd x 10^e.  strata_fmt's
+ * exact integer search, not a printf/strtod pair per precision: a rate's
+ * 16-17 digit values cost up to 17 pairs each, and that was most of a
+ * query_range answer's CPU. */
 static void shortest(double v, char digits[24], int *e)
 {
-    char tmp[40];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-        if (strtod(tmp, NULL) == v) break;
-    }
-    size_t k = 0;
-    const char *q = tmp;
-    for (; *q && *q != 'e'; q++)
-        if (*q != '.') digits[k++] = *q;
-    while (k > 1 && digits[k - 1] == '0') k--;
+    int k = strata_fmt_shortest(v, digits, e);
     digits[k] = '\0';
-    *e = *q == 'e' ? atoi(q + 1) : 0;
 }
 
 /* strconv.FormatFloat(v, fmt, -1, 64) for fmt 'f' or 'e'. */
@@ -92,9 +86,22 @@ void api_prom_json_point_value(strata_buf_t *b, double v)
 
 void api_prom_json_point_time(strata_buf_t *b, int64_t ms)
 {
-    uint64_t u = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
-    strata_buf_printf(b, "%s%llu", ms < 0 ? "-" : "", (unsigned long long)(u / 1000));
-    if (u % 1000) strata_buf_printf(b, ".%03u", (unsigned)(u % 1000));
+    /* digits by hand: one per point of a matrix, and printf's format
+     * parsing was a visible share of an answer's CPU */
+    uint64_t u = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms, sec = u / 1000;
+    unsigned frac = (unsigned)(u % 1000);
+    char tmp[32];
+    size_t o = sizeof tmp;
+    if (frac) {
+        for (int i = 0; i < 3; i++, frac /= 10) tmp[--o] = (char)('0' + frac % 10);
+        tmp[--o] = '.';
+    }
+    do {
+        tmp[--o] = (char)('0' + sec % 10);
+        sec /= 10;
+    } while (sec);
+    if (ms < 0) tmp[--o] = '-';
+    strata_buf_put(b, tmp + o, sizeof tmp - o);
 }
 
 void api_prom_json_scalar_value(strata_buf_t *b, double v)

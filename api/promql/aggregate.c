@@ -178,6 +178,26 @@ static int cmp_bottom(const void *pa, const void *pb)
     return a->s < b->s ? -1 : a->s > b->s;
 }
 
+/* Moves the first k of c[0..n) in cmp's order to c[0..k), sorted (the rest
+ * is left in any order).  topk(5, ...) over a few dozen series at every step
+ * sorted them all: a bounded insertion is O(n k) with small k and gives the
+ * same k in the same order, cmp being a total order (ties by series). */
+static void first_k(cand_t *c, size_t n, size_t k, int (*cmp)(const void *, const void *))
+{
+    if (k == 0) return;
+    if (k >= n || k > 32) {
+        qsort(c, n, sizeof *c, cmp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cand_t x = c[i];
+        if (i >= k && cmp(&x, &c[k - 1]) >= 0) continue;
+        size_t j = i < k ? i : k - 1; /* when full the last one drops out */
+        for (; j > 0 && cmp(&x, &c[j - 1]) < 0; j--) c[j] = c[j - 1];
+        c[j] = x;
+    }
+}
+
 typedef struct acc {
     double sum, c, mean, m2, val;
     size_t cnt;
@@ -381,10 +401,10 @@ int pq_eval_aggregate(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st,
             cand_t *c = cands + gstart[g];
             size_t nc = gfill[g];
             if (selecting) {
-                if (op == PROMQL_AGG_TOPK) qsort(c, nc, sizeof *c, cmp_top);
-                if (op == PROMQL_AGG_BOTTOMK) qsort(c, nc, sizeof *c, cmp_bottom);
                 size_t take = nc;
                 if (op != PROMQL_AGG_LIMIT_RATIO && (uint64_t)kk < take) take = (size_t)kk;
+                if (op == PROMQL_AGG_TOPK) first_k(c, nc, take, cmp_top);
+                if (op == PROMQL_AGG_BOTTOMK) first_k(c, nc, take, cmp_bottom);
                 for (size_t j = 0; j < take; j++) {
                     size_t s = c[j].s;
                     if (op == PROMQL_AGG_LIMIT_RATIO) {

@@ -424,25 +424,28 @@ int pq_eval_vsel(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, int 
     int64_t first = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, 0)) - off;
     int64_t last = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, st->n - 1)) - off;
     api_read_set_t *set = NULL;
+    size_t *at = strata_arena_alloc(ev->a, (st->n ? st->n : 1) * sizeof *at);
+    if (!at) return pq_nomem(ev);
     if ((rc = sel_open(ev, n, first - lb + 1, last, &set)) != 0) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         const tsdb_sample_t *s;
         size_t ns, j = 0, idx = 0;
         if ((rc = api_read_set_samples(set, &s, &ns)) != 0) break;
-        /* the steps with a value, counted first so that the points are
-         * allocated once, at their size */
+        /* each step's sample index, found once by galloping (a wide step
+         * skips most samples), and the steps with a value counted, so that
+         * the points are allocated once, at their size */
         size_t want = 0;
         for (size_t i = 0; i < st->n; i++) {
             int64_t te = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, pq_step_t(st, i)) - off;
-            while (j < ns && s[j].t <= te) j++;
+            j = pq_after(s, j, ns, te);
+            at[i] = j;
             if (j && s[j - 1].t > te - lb && !tsdb_is_stale(s[j - 1].v)) want++;
         }
         if (!want) continue;
-        j = 0;
         int added = 0;
         for (size_t i = 0; i < st->n; i++) {
             int64_t t = pq_step_t(st, i), te = pq_at_time(ev, n->u.sel.at, n->u.sel.at_ms, t) - off;
-            while (j < ns && s[j].t <= te) j++;
+            j = at[i];
             if (j == 0 || s[j - 1].t <= te - lb || tsdb_is_stale(s[j - 1].v)) continue;
             if (!added) {
                 size_t nl;
@@ -535,6 +538,19 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
         const tsdb_sample_t *s;
         size_t ns, k = 0;
         if ((rc = api_read_set_samples(set, &s, &ns)) != 0) break;
+        /* most series hold no stale marker: hand out the seam's array as it
+         * is, copying (to drop the markers) only from the first one on */
+        while (k < ns && !tsdb_is_stale(s[k].v)) k++;
+        if (k == ns) {
+            size_t nl;
+            tsdb_label_t *l = series_labels(ev, set, &nl);
+            if (!l) {
+                rc = pq_nomem(ev);
+                break;
+            }
+            if ((rc = cb(ev, ud, l, nl, s, ns)) != 0) break;
+            continue;
+        }
         if (ns > bufcap) {
             /* one scratch buffer for every series of the select */
             bufcap = ns * 2;
@@ -543,7 +559,8 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
                 break;
             }
         }
-        for (size_t i = 0; i < ns; i++)
+        memcpy(buf, s, k * sizeof *buf);
+        for (size_t i = k; i < ns; i++)
             if (!tsdb_is_stale(s[i].v)) buf[k++] = s[i];
         size_t nl;
         tsdb_label_t *l = series_labels(ev, set, &nl);
