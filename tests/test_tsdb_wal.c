@@ -1396,7 +1396,7 @@ static void hf_write(const char *dir)
     tsdb_sample_t s[HF_PER];
     for (int i = 0; i < HF_BATCHES; i++)
         for (int k = 0; k < HF_SERIES; k++) {
-            char id[8];
+            char id[16];
             snprintf(id, sizeof id, "%02d", k);
             tsdb_label_t l[] = { { "__name__", "hf" }, { "id", id } };
             for (int j = 0; j < HF_PER; j++) {
