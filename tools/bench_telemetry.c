@@ -67,7 +67,7 @@ static const char *const CATS[] = { "Train", "Build", "Deploy" };
 
 static int populate(api_registry_t *r, int nwl)
 {
-    char id[40], name[32], dept[8], dname[32], proj[8], pname[32], cluster[40], cur[32], req[32],
+    char id[40], name[32], dept[16], dname[32], proj[16], pname[32], cluster[40], cur[32], req[32],
         created[STRATA_TIME_RFC3339_BUFSZ], gpu[12];
     for (int i = 0; i < nwl; i++) {
         snprintf(id, sizeof id, "3f1c1a2e-0000-4000-8000-%012d", i);
