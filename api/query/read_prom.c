@@ -565,7 +565,7 @@ static void set_free(void *p)
 static int set_finish(prom_set_t *set)
 {
     int rc = 0;
-    qsort(set->series, set->n, sizeof *set->series, series_cmp);
+    if (set->n > 1) qsort(set->series, set->n, sizeof *set->series, series_cmp);
     size_t out = 0;
     for (size_t i = 0; i < set->n; i++) {
         prom_series_t *s = &set->series[i];
@@ -581,7 +581,7 @@ static int set_finish(prom_set_t *set)
     out = 0;
     for (size_t i = 0; i < set->n; i++) {
         prom_series_t *s = &set->series[i];
-        qsort(s->s, s->ns, sizeof *s->s, sample_cmp);
+        if (s->ns > 1) qsort(s->s, s->ns, sizeof *s->s, sample_cmp);
         size_t k = 0;
         for (size_t j = 0; j < s->ns; j++) {
             if (k && s->s[k - 1].t == s->s[j].t) { /* a resent sample (at-least-once delivery): once */
