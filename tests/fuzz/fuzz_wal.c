@@ -52,6 +52,12 @@ static void check_one(const uint8_t *data, size_t size)
         if ((why == NULL) != (st.corrupt_records == 0) || (why == NULL) != (st.skipped_bytes == 0)) abort();
         if (st.skipped_bytes < size - valid || st.skipped_bytes > size || st.truncated_bytes) abort();
 
+        /* A garbled header before a good record is passed over as damage;
+         * the checks below are about the records after a well-formed one. */
+        if (size < TSDB_WAL_HEADER_SIZE || memcmp(data, "SWAL\x01\0\0\0", TSDB_WAL_HEADER_SIZE)) {
+            tsdb_wal_batch_free(&c.again);
+            return;
+        }
         /* the prefix up to the last good record replays to the same records */
         size_t valid2 = 0;
         const char *why2 = NULL;
