@@ -12,6 +12,7 @@
 #include <regex.h>
 #include <time.h>
 
+#include "downsample.h"
 #include "promql_funcs.h"
 
 #define S(sec, val)                  \
@@ -311,16 +312,16 @@ static void test_quantile(void **state)
     assert_true(isnan(promql_quantile(1, x, 2)));
 }
 
-static void set_buckets(promql_bucket_t *b, const double *spec, size_t n)
+static void set_buckets(api_hist_bucket_t *b, const double *spec, size_t n)
 {
     for (size_t i = 0; i < n; i++) b[i].upper = spec[2 * i], b[i].count = spec[2 * i + 1];
 }
 
 static double bq(double phi, const double *spec, size_t n, int *forced)
 {
-    promql_bucket_t b[16];
+    api_hist_bucket_t b[16];
     set_buckets(b, spec, n);
-    return promql_bucket_quantile_fixed(phi, b, n, forced);
+    return api_histogram_quantile_fixed(phi, b, n, forced);
 }
 
 static void test_bucket_quantile(void **state)
@@ -381,9 +382,9 @@ static void test_bucket_quantile(void **state)
     const double dup[] = { 1, 5, 1, 5, INFINITY, 10 };
     assert_true(bq(0.5, dup, 3, NULL) == 0.5);
 
-    promql_bucket_t b[4];
+    api_hist_bucket_t b[4];
     set_buckets(b, h, 4);
-    assert_true(promql_bucket_quantile(0.5, b, 4) == 2);
+    assert_true(api_histogram_quantile(0.5, b, 4) == 2);
 }
 
 static void test_elem(void **state)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ingest.h"
+#include "downsample.h"
 #include "promql_funcs.h"
 
 static int is(const char *a, const char *b) { return strcmp(a, b) == 0; }
@@ -706,7 +707,7 @@ static int eval_histogram_quantile(pq_ev_t *ev, const promql_node_t *n, const pq
     size_t *outidx = strata_arena_alloc(ev->a, (ng + 1) * sizeof *outidx);
     gstart = strata_arena_alloc(ev->a, (ng + 1) * sizeof *gstart);
     gfill = strata_arena_alloc(ev->a, (ng + 1) * sizeof *gfill);
-    promql_bucket_t *b = strata_arena_alloc(ev->a, (in.n + 1) * sizeof *b);
+    api_hist_bucket_t *b = strata_arena_alloc(ev->a, (in.n + 1) * sizeof *b);
     uint32_t *idx = strata_arena_alloc(ev->a, (in.n + 1) * sizeof *idx);
     double *vals = strata_arena_alloc(ev->a, (in.n + 1) * sizeof *vals);
     if (!gcount || !outidx || !gstart || !gfill || !b || !idx || !vals) return pq_nomem(ev);
@@ -727,11 +728,11 @@ static int eval_histogram_quantile(pq_ev_t *ev, const promql_node_t *n, const pq
         for (size_t q = 0; q < k; q++) {
             size_t g = gof[idx[q]];
             if (g == SIZE_MAX) continue;
-            b[gstart[g] + gfill[g]++] = (promql_bucket_t){ upper[idx[q]], vals[q] };
+            b[gstart[g] + gfill[g]++] = (api_hist_bucket_t){ upper[idx[q]], vals[q] };
         }
         for (size_t g = 0; g < ng; g++) {
             if (!gfill[g]) continue;
-            double v = promql_bucket_quantile(phi[i], b + gstart[g], gfill[g]);
+            double v = api_histogram_quantile(phi[i], b + gstart[g], gfill[g]);
             if ((rc = pq_push(ev, &out->m.s[outidx[g]], t, v)) != 0) return rc;
         }
         if ((rc = pq_check(ev)) != 0) return rc;

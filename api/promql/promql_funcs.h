@@ -79,24 +79,6 @@ promql_elem_fn_t promql_elem_fn_lookup(const char *name);
  * values NaN. */
 double promql_quantile(double phi, double *values, size_t n);
 
-/* One classic histogram bucket: its `le` bound and cumulative count. */
-typedef struct promql_bucket {
-    double upper;
-    double count;
-} promql_bucket_t;
-
-/* histogram_quantile's answer for one series group's buckets (sorted in
- * place by upper): Prometheus' bucketQuantile, with its monotonicity fix,
- * NaN when there is no +Inf bucket or fewer than 2 buckets, +-Inf for phi
- * out of [0, 1]. */
-double promql_bucket_quantile(double phi, promql_bucket_t *buckets, size_t n);
-/* The same, and *forced_monotonic (may be NULL) set to 1 when counts had to
- * be lifted to make them monotonic: Prometheus 3 then adds the info
- * annotation "PromQL info: input to histogram_quantile needed to be fixed
- * for monotonicity (see https://prometheus.io/docs/prometheus/latest/
- * querying/functions/#histogram_quantile) for metric name ...". */
-double promql_bucket_quantile_fixed(double phi, promql_bucket_t *buckets, size_t n, int *forced_monotonic);
-
 /* Translates an RE2 pattern, as PromQL writes it (matchers, label_replace;
  * Go's regexp syntax), into a POSIX extended regex for glibc's
  * regcomp(REG_EXTENDED) without REG_NEWLINE, in the C locale, with the

@@ -389,6 +389,13 @@ static int cmp_bucket(const void *a, const void *b)
 
 double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n)
 {
+    return api_histogram_quantile_fixed(q, b, n, NULL);
+}
+
+double api_histogram_quantile_fixed(double q, api_hist_bucket_t *b, size_t n, int *forced_monotonic)
+{
+    int forced = 0;
+    if (forced_monotonic) *forced_monotonic = 0;
     if (isnan(q)) return NAN;
     if (q < 0) return -INFINITY;
     if (q > 1) return INFINITY;
@@ -412,8 +419,13 @@ double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n)
     for (size_t i = 1; i < n; i++) {
         double cur = b[i].count;
         if (cur == prev) continue;
-        if (almost_equal(prev, cur, 1e-12) || cur < prev) {
+        if (almost_equal(prev, cur, 1e-12)) {
+            b[i].count = prev; /* float noise, fixed silently */
+            continue;
+        }
+        if (cur < prev) {
             b[i].count = prev;
+            forced = 1;
             continue;
         }
         prev = cur;
@@ -422,6 +434,7 @@ double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n)
     if (n < 2) return NAN;
     double total = b[n - 1].count;
     if (total == 0) return NAN;
+    if (forced_monotonic) *forced_monotonic = forced;
     double rank = q * total;
     size_t k = 0; /* first of b[0..n-2] with count >= rank, else n-1 (sort.Search) */
     size_t lo = 0, hi = n - 1;

@@ -242,5 +242,9 @@ typedef struct api_hist_bucket {
  * bucket's bound.  NaN for an empty total, q NaN, < 2 buckets or no +Inf;
  * -Inf for q < 0, +Inf for q > 1.  n must be >= 1. */
 double api_histogram_quantile(double q, api_hist_bucket_t *b, size_t n);
+/* The same, and *forced_monotonic (may be NULL) set to 1 when a real
+ * decrease (not float noise) had to be lifted to make the counts monotonic,
+ * for an answer that is not NaN: PromQL reports it as an info annotation. */
+double api_histogram_quantile_fixed(double q, api_hist_bucket_t *b, size_t n, int *forced_monotonic);
 
 #endif
