@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,8 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from strata_client import Server, _fld, _varint, free_port, rw1, snappy, stop_process, token  # noqa: E402
+import promql_data  # noqa: E402
+from strata_client import Server, _fld, _varint, rw1, snappy, token  # noqa: E402
 
 tmp = tempfile.mkdtemp(prefix="strata-promapi-")
 procs = []
@@ -160,24 +160,10 @@ def same_query(b, name, path, method="GET", form=None):
 
 
 def start_prometheus():
-    port = free_port()
-    cfg = os.path.join(tmp, "prom.yml")
-    with open(cfg, "w") as f:
-        f.write("global:\n  scrape_interval: 1h\n")
-    log = open(os.path.join(tmp, "prom.log"), "w")
-    p = subprocess.Popen(["prometheus", "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(tmp, "promdata"),
-                          "--web.listen-address=127.0.0.1:%d" % port, "--web.enable-remote-write-receiver"],
-                         stdout=log, stderr=log)
+    """Prometheus 2.42 with the remote-write receiver (tests/lib/promql_data.py); its base URL."""
+    p, api = promql_data.start_prometheus(tmp)
     procs.append(p)
-    url = "http://127.0.0.1:%d" % port
-    for _ in range(300):
-        try:
-            if http(url + "/-/ready")[0] == 200:
-                return url
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("prometheus did not become ready")
+    return "http://127.0.0.1:%d" % api.port
 
 
 def main():
@@ -372,16 +358,7 @@ try:
 except Exception as e:  # a crash is a failure with its reason, never a silent pass
     report(False, "test_prom_api ran to the end", repr(e))
 finally:
-    for s in servers:
-        try:
-            s.stop()
-        except Exception:
-            pass
-    for p in procs:
-        try:
-            stop_process(p, None, 30)
-        except Exception:
-            pass
+    promql_data.stop_quietly(servers + procs)
     shutil.rmtree(tmp, ignore_errors=True)
     if not all(results):
         sys.exit(1)

@@ -39,7 +39,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -67,11 +66,7 @@ tmp = tempfile.mkdtemp(prefix="strata-promql-")
 
 
 def cleanup():
-    for p in procs:
-        try:
-            p.stop()
-        except Exception:
-            pass
+    pd.stop_quietly(procs)
     procs.clear()
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -612,18 +607,4 @@ def main():
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *a: (cleanup(), sys.exit(1)))
-    try:
-        sys.exit(main())
-    except SystemExit:
-        raise
-    except BaseException as e:  # never leave peers running
-        try:
-            print("not ok - promql diff: %s: %s" % (type(e).__name__, e))
-            for p in procs:
-                print("# --- %s ---\n# %s" % (p.name, p.tail().replace("\n", "\n# ")))
-        except OSError:  # stdout gone (a closed pipe): still clean up
-            pass
-        sys.exit(1)
-    finally:
-        cleanup()
+    pd.run_tap_main(main, "promql diff", procs, cleanup)

@@ -18,7 +18,8 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from strata_client import Server, free_port, rw1, snappy, stop_process  # noqa: E402
+import promql_data  # noqa: E402
+from strata_client import Server, rw1, snappy  # noqa: E402
 
 tmp = tempfile.mkdtemp(prefix="strata-promtool-")
 procs, servers, results = [], [], []
@@ -57,24 +58,10 @@ def promtool(*args):
 
 
 def start_prometheus():
-    port = free_port()
-    cfg = os.path.join(tmp, "prom.yml")
-    with open(cfg, "w") as f:
-        f.write("global:\n  scrape_interval: 1h\n")
-    log = open(os.path.join(tmp, "prom.log"), "w")
-    p = subprocess.Popen(["prometheus", "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(tmp, "pd"),
-                          "--web.listen-address=127.0.0.1:%d" % port, "--web.enable-remote-write-receiver"],
-                         stdout=log, stderr=log)
+    """Prometheus 2.42 with the remote-write receiver (tests/lib/promql_data.py); its base URL."""
+    p, api = promql_data.start_prometheus(tmp)
     procs.append(p)
-    url = "http://127.0.0.1:%d" % port
-    for _ in range(300):
-        try:
-            if http(url + "/-/ready")[0] == 200:
-                return url
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("prometheus did not become ready")
+    return "http://127.0.0.1:%d" % api.port
 
 
 def check(name, args_for, want=None, evaluator=False):
@@ -132,16 +119,7 @@ try:
 except Exception as e:
     report(False, "test_promtool ran to the end", repr(e))
 finally:
-    for s in servers:
-        try:
-            s.stop()
-        except Exception:
-            pass
-    for p in procs:
-        try:
-            stop_process(p, None, 30)
-        except Exception:
-            pass
+    promql_data.stop_quietly(servers + procs)
     shutil.rmtree(tmp, ignore_errors=True)
     if not all(results):
         sys.exit(1)

@@ -22,7 +22,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -53,11 +52,7 @@ tmp = tempfile.mkdtemp(prefix="strata-vmalert-")
 
 
 def cleanup():
-    for p in procs:
-        try:
-            p.stop()
-        except Exception:
-            pass
+    pd.stop_quietly(procs)
     procs.clear()
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -206,18 +201,4 @@ def main():
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *a: (cleanup(), sys.exit(1)))
-    try:
-        sys.exit(main())
-    except SystemExit:
-        raise
-    except BaseException as e:  # never leave peers running
-        try:
-            print("not ok - vmalert: %s: %s" % (type(e).__name__, e))
-            for p in procs:
-                print("# --- %s ---\n# %s" % (p.name, p.tail().replace("\n", "\n# ")))
-        except OSError:  # stdout gone (a closed pipe): still clean up
-            pass
-        sys.exit(1)
-    finally:
-        cleanup()
+    pd.run_tap_main(main, "vmalert", procs, cleanup)

@@ -277,6 +277,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -390,6 +391,36 @@ class Proc:
                 self.proc.wait()
         self.logf.close()
         return self.proc.returncode
+
+
+def stop_quietly(things):
+    """Stops every peer process and strata Server in things (each has stop()), never raising, so a
+    failed stop cannot leave the others running."""
+    for t in things:
+        try:
+            t.stop()
+        except Exception:
+            pass
+
+
+def run_tap_main(main, what, procs, cleanup):
+    """Runs a TAP script's main() so that a crash is a `not ok` line with its reason and the peers'
+    log tails, SIGTERM and every exit stop the peers (cleanup()), and the exit code is main()'s."""
+    signal.signal(signal.SIGTERM, lambda *a: (cleanup(), sys.exit(1)))
+    try:
+        sys.exit(main())
+    except SystemExit:
+        raise
+    except BaseException as e:  # never leave peers running
+        try:
+            print("not ok - %s: %s: %s" % (what, type(e).__name__, e))
+            for p in procs:
+                print("# --- %s ---\n# %s" % (p.name, p.tail().replace("\n", "\n# ")))
+        except OSError:  # stdout gone (a closed pipe): still clean up
+            pass
+        sys.exit(1)
+    finally:
+        cleanup()
 
 
 def start_prometheus(tmp, name="prometheus", ooo_window=None):
