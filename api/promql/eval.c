@@ -49,6 +49,13 @@ static int read_fail(pq_ev_t *ev, int rc)
     return pq_fail(ev, rc, "reading the store: %s", strata_strerror(rc));
 }
 
+/* A read's error as a walk returns it: the budget's and the deadline's in
+ * Prometheus' words (read_fail), any other as it is. */
+static int read_rc(pq_ev_t *ev, int rc)
+{
+    return rc == STRATA_ELIMIT || rc == STRATA_ETIMEOUT ? read_fail(ev, rc) : rc;
+}
+
 int pq_check(pq_ev_t *ev)
 {
     /* The seam checks the deadline on every read; between reads the
@@ -469,7 +476,7 @@ int pq_eval_vsel(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, int 
         if (rc) break;
     }
     sel_close(ev, set);
-    return rc < 0 ? (rc == STRATA_ELIMIT || rc == STRATA_ETIMEOUT ? read_fail(ev, rc) : rc) : 0;
+    return rc < 0 ? read_rc(ev, rc) : 0;
 }
 
 /* The subquery's own step grid for the outer steps. */
@@ -500,6 +507,22 @@ static int subquery_steps(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t 
     return 0;
 }
 
+/* Opens the select of matrix selector n for every window of the steps st,
+ * and sets w to its range, offset and @. */
+static int matrix_open(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_window_t *w,
+                       api_read_set_t **set)
+{
+    const promql_node_t *vs = n->u.matrix.vector;
+    int rc = times_ok(ev, vs->u.sel.at, vs->u.sel.at_ms, vs->u.sel.offset_ms, n->u.matrix.range_ms, 0);
+    if (rc) return rc;
+    w->range = n->u.matrix.range_ms;
+    w->offset = vs->u.sel.offset_ms;
+    w->fixed = vs->u.sel.at != PROMQL_AT_NONE;
+    w->at = pq_at_time(ev, vs->u.sel.at, vs->u.sel.at_ms, 0);
+    int64_t lo = pq_win_end(w, pq_step_t(st, 0)) - w->range, hi = pq_win_end(w, pq_step_t(st, st->n - 1));
+    return sel_open(ev, vs, lo + 1, hi, set);
+}
+
 int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_window_t *w, pq_series_cb cb,
                   void *ud)
 {
@@ -521,16 +544,8 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
         return 0;
     }
     if (n->kind != PROMQL_MATRIX_SEL) return pq_fail(ev, STRATA_EINVAL, "expected a range vector");
-    const promql_node_t *vs = n->u.matrix.vector;
-    int trc = times_ok(ev, vs->u.sel.at, vs->u.sel.at_ms, vs->u.sel.offset_ms, n->u.matrix.range_ms, 0);
-    if (trc) return trc;
-    w->range = n->u.matrix.range_ms;
-    w->offset = vs->u.sel.offset_ms;
-    w->fixed = vs->u.sel.at != PROMQL_AT_NONE;
-    w->at = pq_at_time(ev, vs->u.sel.at, vs->u.sel.at_ms, 0);
-    int64_t lo = pq_win_end(w, pq_step_t(st, 0)) - w->range, hi = pq_win_end(w, pq_step_t(st, st->n - 1));
     api_read_set_t *set = NULL;
-    int rc = sel_open(ev, vs, lo + 1, hi, &set);
+    int rc = matrix_open(ev, n, st, w, &set);
     if (rc) return rc;
     tsdb_sample_t *buf = NULL;
     size_t bufcap = 0;
@@ -571,7 +586,7 @@ int pq_range_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq_
         if ((rc = cb(ev, ud, l, nl, buf, k)) != 0) break;
     }
     sel_close(ev, set);
-    return rc < 0 ? (rc == STRATA_ELIMIT || rc == STRATA_ETIMEOUT ? read_fail(ev, rc) : rc) : 0;
+    return rc < 0 ? read_rc(ev, rc) : 0;
 }
 
 int pq_set_samples(pq_ev_t *ev, api_read_set_t *set, const tsdb_sample_t **out, size_t *n)
@@ -579,7 +594,7 @@ int pq_set_samples(pq_ev_t *ev, api_read_set_t *set, const tsdb_sample_t **out, 
     const tsdb_sample_t *s;
     size_t ns, k = 0;
     int rc = api_read_set_samples(set, &s, &ns);
-    if (rc) return rc == STRATA_ELIMIT || rc == STRATA_ETIMEOUT ? read_fail(ev, rc) : rc;
+    if (rc) return read_rc(ev, rc);
     tsdb_sample_t *buf = strata_arena_alloc(ev->a, (ns ? ns : 1) * sizeof *buf);
     if (!buf) return pq_nomem(ev);
     for (size_t i = 0; i < ns; i++)
@@ -593,16 +608,8 @@ int pq_rollup_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq
                    pq_rollup_cb cb, void *ud)
 {
     n = pq_unparen(n);
-    const promql_node_t *vs = n->u.matrix.vector;
-    int trc = times_ok(ev, vs->u.sel.at, vs->u.sel.at_ms, vs->u.sel.offset_ms, n->u.matrix.range_ms, 0);
-    if (trc) return trc;
-    w->range = n->u.matrix.range_ms;
-    w->offset = vs->u.sel.offset_ms;
-    w->fixed = vs->u.sel.at != PROMQL_AT_NONE;
-    w->at = pq_at_time(ev, vs->u.sel.at, vs->u.sel.at_ms, 0);
-    int64_t lo = pq_win_end(w, pq_step_t(st, 0)) - w->range, hi = pq_win_end(w, pq_step_t(st, st->n - 1));
     api_read_set_t *set = NULL;
-    int rc = sel_open(ev, vs, lo + 1, hi, &set);
+    int rc = matrix_open(ev, n, st, w, &set);
     if (rc) return rc;
     while ((rc = api_read_set_next(set)) == 1) {
         const tsdb_rollup_point_t *p;
@@ -616,7 +623,7 @@ int pq_rollup_walk(pq_ev_t *ev, const promql_node_t *n, const pq_steps_t *st, pq
         if ((rc = cb(ev, ud, set, l, nl, p, np)) != 0) break;
     }
     sel_close(ev, set);
-    return rc < 0 ? (rc == STRATA_ELIMIT || rc == STRATA_ETIMEOUT ? read_fail(ev, rc) : rc) : 0;
+    return rc < 0 ? read_rc(ev, rc) : 0;
 }
 
 /* A range vector as the result of an instant query: each series' samples
