@@ -44,8 +44,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from runai_exporter import TARGETS, WORKLOADS, series_count, start_targets  # noqa: E402
-from strata_client import Server, free_port, iso, metric_value  # noqa: E402
+from runai_exporter import TARGETS, W6, W6_LAST, WORKLOADS, samples, series_total, start_targets  # noqa: E402
+from strata_client import Server, free_port, iso, metric_value, rw1  # noqa: E402
 
 SCRAPES = 9           # scrapes of every target before the scraper stops
 INTERVAL = 3          # the scrape interval (s): 4 targets leave a gap of 0.75 s or more
@@ -67,7 +67,7 @@ TYPES = [
 TELEMETRY = ["WORKLOADS_COUNT", "GPU_ALLOCATION", "IDLE_ALLOCATED_GPUS", "PENDING_TIME_DISTRIBUTION"]
 LISTS = ["/api/v1/workloads?limit=500", "/api/v1/workloads?limit=500&deleted=true", "/api/v1/workloads/count",
          "/api/v1/workloads?limit=2&offset=1&sortBy=name"]
-PLAN = 3 + 7 * len(ENGINES)
+PLAN = 4 + 7 * len(ENGINES)
 
 tmp = tempfile.mkdtemp(prefix="strata-gwe2e-")
 procs = []
@@ -226,6 +226,7 @@ def poll(fn, timeout):
 
 def scrape_config(targets, gws, ref):
     inst = ["127.0.0.1:%d" % s.server_address[1] for s, _ in targets]
+    INSTANCES[:] = inst
     half = {side: [inst[t] for t in ts] for side, ts in HALF.items()}
     out = ["global:", "  scrape_interval: %ds" % INTERVAL, "  scrape_timeout: %ds" % INTERVAL, "scrape_configs:",
            "  - job_name: runai-e2e", "    static_configs: [{targets: [%s]}]" % ", ".join("'%s'" % i for i in inst),
@@ -262,11 +263,13 @@ def selfmon(srv, *names):
     return [metric_value(body, n) if st == 200 else None for n in names]
 
 
-def expected_samples(served, side=None):
+def expected_samples(served, side=None, markers=True):
     """Samples a receiver of the given half (None: all targets) has after `served` scrapes: each
     scrape of target t gives its series and the scraper's 5 own (up, scrape_duration_seconds,
-    scrape_samples_scraped, scrape_samples_post_metric_relabeling, scrape_series_added)."""
-    return sum(n * (series_count(t) + 5) for t, n in enumerate(served) if side is None or t in HALF[side])
+    scrape_samples_scraped, scrape_samples_post_metric_relabeling, scrape_series_added), and the
+    stale markers of the series gone since the scrape before (W6's), unless markers is False."""
+    return sum(samples(t, n)[0] - (0 if markers else samples(t, n)[1]) + 5 * n
+               for t, n in enumerate(served) if side is None or t in HALF[side])
 
 
 def scrape(targets, gws, ref):
@@ -312,11 +315,16 @@ def scrape(targets, gws, ref):
     return rc, served, [s["n"] for _, s in targets]
 
 
-def check_reference(ref):
-    """The reference holds the whole cluster: the five workloads live, every metric type with data."""
+def check_reference(ref, want):
+    """The reference holds the whole cluster: W6 deleted at its stale marker (the timestamp of
+    node-2's scrape after its last, the scraper's own `up` series of that target), the other
+    workloads live, every metric type with data."""
     st, lst = get(ref, "/api/v1/workloads?limit=500")
     ids = sorted(w["id"] for w in lst.get("workloads", [])) if st == 200 else lst
     st2, dl = get(ref, "/api/v1/workloads?limit=500&deleted=true")
+    up2 = [v for k, v in want.items() if dict(k)["__name__"] == "up" and dict(k)["instance"] == INSTANCES[2]]
+    marker = iso(up2[0][W6_LAST][0]) if len(up2) == 1 and len(up2[0]) > W6_LAST else None
+    deleted = [(w["id"], w.get("deletedAt")) for w in dl.get("workloads", [])] if st2 == 200 else dl
     rng, _ = data_range(ref)
     empty = set(t for grp in TYPES for t in grp)
     for wid in WORKLOADS:
@@ -326,12 +334,31 @@ def check_reference(ref):
             for x in (m.get("measurements", []) + m.get("histogram", []) if st3 == 200 else []):
                 if x.get("values"):
                     empty.discard(x["type"])
-    tap(ids == sorted(WORKLOADS) and st2 == 200 and dl.get("workloads") == [] and not empty,
-        "reference: the five workloads live, none deleted (no stale marker), all 23 metric types with data",
-        (ids, st2, dl, sorted(empty)))
+    tap(ids == sorted(set(WORKLOADS) - {W6}) and marker and deleted == [(W6, marker)] and not empty,
+        "reference: five workloads live, W6 deleted at its stale marker (%s), all 23 metric types with data"
+        % marker, (ids, marker, deleted, sorted(empty)))
+
+
+def unmarked(ref, want):
+    """A second local store holding the reference's samples without the stale markers (its export
+    never shows them): what a Prometheus-flavoured engine answers (docs/scale-out.md, "What
+    differs": the range selector drops markers, so series end at the staleness instead)."""
+    ref2 = Server(os.path.join(tmp, "reference-unmarked"), extra=COMMON)
+    servers.append(ref2)
+    series = [(sorted(k, key=lambda kv: kv[0] != "__name__"),
+               [(struct.unpack("<d", bytes.fromhex(b))[0], t) for t, b in v]) for k, v in want.items()]
+    st, _, body = ref2.write(rw1(series))
+    _, exp2 = export(ref2)
+    _, w1 = get(ref, "/api/v1/workloads/" + W6)
+    _, w2 = get(ref2, "/api/v1/workloads/" + W6)
+    tap(st == 204 and exp2 == want and w1.get("deletedAt") and w2.get("deletedAt") is None,
+        "a second local store holding the reference's samples but not the stale markers: the same export, "
+        "W6 live there (deleted at its last sample + 5m, still to come)", (st, body[:200], exp2 == want, w1, w2))
+    return ref2
 
 
 RANGE = {}
+INSTANCES = []
 
 
 def data_range(ref):
@@ -344,7 +371,7 @@ def data_range(ref):
     return "start=%s&end=%s" % (iso(RANGE["lo"]), iso(RANGE["hi"])), (RANGE["lo"], RANGE["hi"])
 
 
-def compare(engine, ref, gws, want):
+def compare(engine, ref, gws, want, who):
     ga, gb = gws[(engine, "A")], gws[(engine, "B")]
     pair = [ga, gb]
     # the engine holds every sample: each gateway's export (read from it) is the reference's
@@ -361,11 +388,11 @@ def compare(engine, ref, gws, want):
     bad = [] if ok else d
     for path in LISTS[1:]:
         bad += sandwich(ref, pair, path)
-    tap(not bad, "%s: workload lists and count of gateways A and B equal the reference's" % engine, bad[:2])
+    tap(not bad, "%s: workload lists and count of gateways A and B equal %s" % (engine, who), bad[:2])
     bad = []
     for wid in WORKLOADS:
         bad += sandwich(ref, pair, "/api/v1/workloads/" + wid)
-    tap(not bad, "%s: every workload by id equals the reference's" % engine, bad[:2])
+    tap(not bad, "%s: every workload by id equals %s" % (engine, who), bad[:2])
     rng, _ = data_range(ref)
     for n in (12, 0):
         bad = []
@@ -379,15 +406,15 @@ def compare(engine, ref, gws, want):
                     if a[0] != 200 or b != a:
                         bad.append((wid, grp[0], name, a[0], b[0],
                                     diff(a[1], b[1]) if a[0] == b[0] == 200 else (a, b)))
-        tap(not bad, "%s: metrics of all 23 types, numberOfSamples=%d, of every workload equal the "
-            "reference's" % (engine, n), bad[:2])
+        tap(not bad, "%s: metrics of all 23 types, numberOfSamples=%d, of every workload equal %s"
+            % (engine, n, who), bad[:2])
     bad = []
     for t in TELEMETRY:
         for grp in ("", "&groupBy=Phase", "&groupBy=ProjectId,Type", "&groupBy=CurrentNodepools"):
             if t == "PENDING_TIME_DISTRIBUTION" and "," in grp:
                 continue
             bad += sandwich(ref, pair, "/api/v1/workloads/telemetry?telemetryType=%s%s" % (t, grp))
-    tap(not bad, "%s: telemetry (4 types, grouped) equals the reference's" % engine, bad[:2])
+    tap(not bad, "%s: telemetry (4 types, grouped) equals %s" % (engine, who), bad[:2])
     _, (lo, hi) = data_range(ref)
     bad = []
     for grp in (None, "Project", "Nodepool"):
@@ -397,7 +424,7 @@ def compare(engine, ref, gws, want):
         csvs = [report_csv(s, body) for s in (ref, ga, gb)]
         if not csvs[0][0] or csvs[0][1].count("\n") < 3 or csvs[1] != csvs[0] or csvs[2] != csvs[0]:
             bad.append((grp, csvs))
-    tap(not bad, "%s: consumption reports (3 groupings) give the reference's CSV" % engine, bad[:1])
+    tap(not bad, "%s: consumption reports (3 groupings) give %s CSV" % (engine, who), bad[:1])
 
 
 def main():
@@ -434,14 +461,19 @@ def main():
         % (final, total, want[(ENGINES[0], "A")], want[(ENGINES[0], "B")]),
         (rc, served, final, total, expected_samples(final), m))
     http("http://127.0.0.1:%d/internal/force_flush" % ports["victoria-metrics"])
-    check_reference(ref)
     st, want = export(ref)
-    nseries = sum(series_count(t) + 5 for t in range(TARGETS))
-    tap(st == 200 and len(want) == nseries and sum(len(v) for v in want.values()) == expected_samples(final),
+    nseries = sum(series_total(t, n) + 5 for t, n in enumerate(final))
+    tap(st == 200 and len(want) == nseries
+        and sum(len(v) for v in want.values()) == expected_samples(final, markers=False),
         "reference: export of every series (%d), every sample scraped" % nseries,
         (st, want if st != 200 else (len(want), sum(len(v) for v in want.values()))))
+    check_reference(ref, want)
+    ref2 = unmarked(ref, want)
     for e in ENGINES:
-        compare(e, ref, gws, want)
+        if e == "prometheus":
+            compare(e, ref2, gws, want, "the unmarked reference's")
+        else:
+            compare(e, ref, gws, want, "the reference's")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ that a receiver of only some targets sees workloads in part:
                   names only.
   W4 notebook     Workspace/Build, p1/d2, 0.5 GPU, on node-2, its GPU at 0% (idle).
   W5 pend-job     Training/Train, p1/d1, on node-3: Pending, no node, allocation 0.
+  W6 short-job    Training/Train, p1/d2, 1 GPU, on node-2, served by its scrapes 1..5 only: at
+                  the 6th the series are gone, so the scraper writes a stale marker for each.
 
     from runai_exporter import start_targets, WORKLOADS
     targets = start_targets()          # [(server, state)], state["n"] = scrapes served
@@ -34,7 +36,9 @@ W2 = "6b1d6f0e-0000-4000-8000-0000000e2e02"
 W3 = "6b1d6f0e-0000-4000-8000-0000000e2e03"
 W4 = "6b1d6f0e-0000-4000-8000-0000000e2e04"
 W5 = "6b1d6f0e-0000-4000-8000-0000000e2e05"
-WORKLOADS = [W1, W2, W3, W4, W5]
+W6 = "6b1d6f0e-0000-4000-8000-0000000e2e06"
+WORKLOADS = [W1, W2, W3, W4, W5, W6]
+W6_LAST = 5     # W6's last scrape (of node-2); its series end with stale markers at the next
 TARGETS = 4
 NS = {"p1": "runai-p1", "p2": "runai-p2"}
 PNAME = {"p1": "proj-one", "p2": 'serve "\u03b2" team \u2713'}
@@ -146,6 +150,10 @@ def render(target, n):
         _info(o, W4, "notebook", "Workspace", "Build", "p1", "d2", "pool-a", "Running", 0.5, 75377410048)
         _pod(o, n, W4, "p1", "nb-0", "node-2", "pool-a", cpu_req=0.5)
         _gpu(o, n, "p1", "nb-0", "node-2", 3, 0, 100)
+        if n <= W6_LAST:
+            _info(o, W6, "short-job", "Training", "Train", "p1", "d2", "pool-a", "Running", 1, 150754820096)
+            _pod(o, n, W6, "p1", "short-0", "node-2", "pool-a")
+            _gpu(o, n, "p1", "short-0", "node-2", 5, 90 - n, 7000 + n)
     else:
         _pod(o, n, W3, "p2", "vllm-0", "node-3", "pool-b")
         _gpu(o, n, "p2", "vllm-0", "node-3", 0, 60 + n % 9, 40000 + n * 2, nvlink=True)
@@ -155,9 +163,25 @@ def render(target, n):
     return ("\n".join(o.lines) + "\n").encode()
 
 
-def series_count(target):
-    """How many series target serves (the same at every scrape)."""
-    return len(render(target, 1).splitlines())
+def _series(target, n):
+    return set(line.rpartition(" ")[0] for line in render(target, n).decode().splitlines())
+
+
+def samples(target, n):
+    """(samples, stale markers) the scraper stores from target's scrapes 1..n: every series served
+    at each scrape, and a stale marker for each series served at a scrape and gone at the next."""
+    total = markers = 0
+    for k in range(1, n + 1):
+        cur = _series(target, k)
+        total += len(cur)
+        if k > 1:
+            markers += len(_series(target, k - 1) - cur)
+    return total + markers, markers
+
+
+def series_total(target, n):
+    """How many distinct series target served in scrapes 1..n."""
+    return len(set().union(*(_series(target, k) for k in range(1, n + 1))))
 
 
 def start_targets(count=TARGETS):
