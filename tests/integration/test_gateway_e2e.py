@@ -23,9 +23,16 @@ exactly what the reference answers:
     range;
   - telemetry, 4 types, grouped;
   - consumption reports, 3 groupings: the same CSV.
-The data holds no stale marker (no target disappears and the scraper's shutdown writes none;
-the reference's workloads are all live), so no difference docs/scale-out.md names applies and
-equal means equal for both engines.  Answers that depend on the wall clock (lists, by id,
+One workload (W6) ends mid-run: its series leave node-2's exposition, and the scraper writes a
+stale marker for each.  The reference deletes W6 at the marker (checked); through
+victoria-metrics, whose export returns markers, the gateways answer exactly the reference.
+Through Prometheus the range selector drops markers, so series end at the staleness instead
+(docs/scale-out.md, "What differs"): the gateways must answer exactly what a second local store
+answers that holds the reference's samples without the markers (W6 live there, to its last
+sample + 5m), lists, by id, metrics, telemetry and reports alike; export is the reference's
+(it never shows markers).  The gateway that took W6's pushes must answer like the one that
+learns W6 from the engine (it did not: see tests/test_gateway_feed.c).
+Answers that depend on the wall clock (lists, by id,
 telemetry) are read reference, A, B, reference: each gateway's must equal one of the two.
 Everything on 127.0.0.1 with temp dirs; every process is stopped.  TAP, plan first.
 """
