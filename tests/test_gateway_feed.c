@@ -21,13 +21,13 @@
 #include "strata_log.h"
 #include "tsdb.h"
 
-#define T0 INT64_C(1734705000000) /* 2024-12-20T14:30:00Z */
+#define T0  INT64_C(1734705000000) /* 2024-12-20T14:30:00Z */
 #define SEC INT64_C(1000)
-#define WL "aaaaaaaa-0000-4000-8000-000000000001"
+#define WL  "aaaaaaaa-0000-4000-8000-000000000001"
 
 /* A source whose stale_markers op answers *backend. */
-static int nr_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt, unsigned flags,
-                     int64_t deadline_ms, void **set)
+static int nr_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                     unsigned flags, int64_t deadline_ms, void **set)
 {
     (void)backend, (void)m, (void)n, (void)mint, (void)maxt, (void)flags, (void)deadline_ms;
     *set = NULL;
@@ -64,7 +64,9 @@ static const api_read_ops_t FLAG_OPS = { .select = nr_select,
 /* runai_workload_info of WL: 1 at T0, T0+30s, T0+60s, then a stale marker at T0+90s. */
 static void push(daemon_gateway_feed_t *f)
 {
-    tsdb_label_t l[] = { { "__name__", "runai_workload_info" }, { "workload_id", WL }, { "workload_name", "w" } };
+    tsdb_label_t l[] = { { "__name__", "runai_workload_info" },
+                         { "workload_id", WL },
+                         { "workload_name", "w" } };
     tsdb_sample_t s[] = { { T0, 1 },
                           { T0 + 30 * SEC, 1 },
                           { T0 + 60 * SEC, 1 },
@@ -112,7 +114,9 @@ static void test_markers_dropped_when_the_engine_drops_them(void **state)
     deleted_at(r, T0 + 360 * SEC, d, sizeof d);
     assert_string_equal(d, "2024-12-20T14:36:00Z");
     /* a series of markers only changes nothing */
-    tsdb_label_t l[] = { { "__name__", "runai_workload_info" }, { "workload_id", WL }, { "workload_name", "w" } };
+    tsdb_label_t l[] = { { "__name__", "runai_workload_info" },
+                         { "workload_id", WL },
+                         { "workload_name", "w" } };
     tsdb_sample_t s[] = { { T0 + 120 * SEC, test_bits_double(TSDB_STALE_NAN_BITS) } };
     tsdb_series_input_t in = { l, 3, s, 1 };
     assert_ok(daemon_gateway_observe(&f, 0, &in));
