@@ -768,8 +768,8 @@ static void test_timeout_fails_the_request(void **state)
 {
     fx_t *f = *state;
     feed_pods(f);
-    static const api_read_ops_t ops = { slow_select, slow_next, slow_labels, slow_samples,
-                                        NULL,        slow_free, NULL,        NULL };
+    static const api_read_ops_t ops = { slow_select, slow_next, slow_labels, slow_samples, NULL,
+                                        slow_free,   NULL,      NULL,        NULL };
     api_read_source_t *slow;
     assert_ok(api_read_source_new(&ops, f->reader, 0, &slow));
     api_metrics_options_t o;

@@ -136,8 +136,8 @@ static int raw_samples(void *set, const tsdb_sample_t **s, size_t *n)
     return tsdb_series_set_samples(set, s, n);
 }
 static void raw_free(void *set) { tsdb_series_set_free(set); }
-static const api_read_ops_t raw_ops = { raw_select, raw_next, raw_labels, raw_samples,
-                                        NULL,       raw_free, NULL,       NULL };
+static const api_read_ops_t raw_ops = { raw_select, raw_next, raw_labels, raw_samples, NULL,
+                                        raw_free,   NULL,     NULL,       NULL };
 
 static int group_teardown(void **state)
 {

@@ -297,9 +297,8 @@ static void test_budget_deadline_in_the_regex_walk(void **state)
     assert_ok(tsdb_select_until(f->db, m, 1, 0, 10000, tsdb_mono_ms() + 3600 * 1000, &ts));
     tsdb_series_set_free(ts);
     /* the budget's deadline reaches the backend */
-    static const api_read_ops_t ops = {
-        dl_select, nr_next, nr_labels, nr_samples, NULL, nr_free, NULL, NULL
-    };
+    static const api_read_ops_t ops = { dl_select, nr_next, nr_labels, nr_samples, NULL,
+                                        nr_free,   NULL,    NULL,      NULL };
     int backend;
     api_read_source_t *src;
     assert_ok(api_read_source_new(&ops, &backend, 0, &src));
@@ -319,9 +318,8 @@ static void test_budget_deadline_in_the_regex_walk(void **state)
 static void test_backend_without_rollups(void **state)
 {
     (void)state;
-    static const api_read_ops_t ops = {
-        nr_select, nr_next, nr_labels, nr_samples, NULL, nr_free, NULL, NULL
-    };
+    static const api_read_ops_t ops = { nr_select, nr_next, nr_labels, nr_samples, NULL,
+                                        nr_free,   NULL,    NULL,      NULL };
     api_read_source_t *src;
     assert_err(api_read_source_new(&ops, NULL, API_READ_CAP_ROLLUPS, &src), STRATA_EINVAL);
     int backend;

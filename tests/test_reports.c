@@ -2056,8 +2056,8 @@ static int spy_rollups(void *set, int64_t res, const tsdb_rollup_point_t **p, si
     return api_read_set_rollups(set, res, p, n);
 }
 static void spy_free(void *set) { api_read_set_free(set); }
-static const api_read_ops_t SPY_OPS = { spy_select,  spy_next, spy_labels, spy_samples,
-                                        spy_rollups, spy_free, NULL,       NULL };
+static const api_read_ops_t SPY_OPS = { spy_select, spy_next, spy_labels, spy_samples, spy_rollups,
+                                        spy_free,   NULL,     NULL,       NULL };
 
 static char spy_err[256]; /* the last spy_generate's error message */
 

@@ -3,12 +3,17 @@
  * round replays the engine's workload series since the last round, less an
  * overlap for samples that arrive late; api_registry_observe ignores what
  * the registry has already seen, so reading a window twice is harmless.
+ * Also the gateway's feed of its own pushes into the registry, which leaves
+ * out the stale markers an engine's reads do not return.
  */
 #include "refresh.h"
 
 #include <time.h>
 
+#include <stdlib.h>
+
 #include "ingest.h"
+#include "registry_feed.h"
 #include "strata_log.h"
 
 static int64_t now_ms(void)
@@ -71,4 +76,23 @@ void daemon_refresher_stop(daemon_refresher_t *r)
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->th, NULL);
     r->started = 0;
+}
+
+int daemon_gateway_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *series)
+{
+    daemon_gateway_feed_t *f = ctx;
+    size_t keep = 0;
+    for (size_t i = 0; i < series->nsamples; i++) keep += !tsdb_is_stale(series->samples[i].v);
+    if (keep == series->nsamples || api_read_source_stale_markers(f->reader))
+        return api_workloads_observe(f->reg, tenant, series);
+    if (keep == 0) return 0;
+    tsdb_sample_t *s = malloc(keep * sizeof *s);
+    if (!s) return STRATA_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < series->nsamples; i++)
+        if (!tsdb_is_stale(series->samples[i].v)) s[k++] = series->samples[i];
+    tsdb_series_input_t in = { series->labels, series->nlabels, s, k };
+    int rc = api_workloads_observe(f->reg, tenant, &in);
+    free(s);
+    return rc;
 }

@@ -33,4 +33,18 @@ void daemon_refresher_start(daemon_refresher_t *r, api_registry_t *reg, const ap
 /* Wakes and joins the thread (a refresh in progress finishes first). */
 void daemon_refresher_stop(daemon_refresher_t *r);
 
+/* A gateway's ingest -> registry feed (an ingest_observer_fn, ctx = a
+ * daemon_gateway_feed_t): api_workloads_observe() of each written series,
+ * less its stale markers when the engine's reads do not return them
+ * (api_read_source_stale_markers).  The registry then holds what a refresh
+ * from the engine gives it, whichever gateway took the push: without this
+ * the gateway that received a marker ended the series there and the others,
+ * reading the engine, at the staleness (docs/scale-out.md, "Registry
+ * refresh"). */
+typedef struct daemon_gateway_feed {
+    api_registry_t *reg;
+    const api_read_source_t *reader;
+} daemon_gateway_feed_t;
+int daemon_gateway_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *series);
+
 #endif

@@ -84,7 +84,11 @@ void *daemon_store_open(void *arg)
             rc = 0;
         }
     }
-    if (rc == 0) ingest_set_observer(o->ing, api_workloads_observe, o->reg);
+    if (rc == 0 && c->remote_query_url) {
+        o->feed = (daemon_gateway_feed_t){ o->reg, o->reader };
+        ingest_set_observer(o->ing, daemon_gateway_observe, &o->feed);
+    } else if (rc == 0)
+        ingest_set_observer(o->ing, api_workloads_observe, o->reg);
     if (rc == 0) {
         /* report workers start inside api_reports_open and read the store at once */
         o->gen->reader = o->reader;

@@ -32,6 +32,7 @@ typedef struct daemon_store {
     api_read_source_t *reader;
     remote_ship_t *ship;        /* --remote-write-url: the shipper, or NULL */
     daemon_refresher_t refresh; /* with --remote-query-url */
+    daemon_gateway_feed_t feed; /* with --remote-query-url: ingest -> registry */
     int failed;
 } daemon_store_t;
 

@@ -95,6 +95,11 @@ void api_read_source_set_damaged(api_read_source_t *src, api_read_damaged_fn fn)
 
 unsigned api_read_source_caps(const api_read_source_t *src) { return src->caps; }
 
+int api_read_source_stale_markers(const api_read_source_t *src)
+{
+    return src->ops->stale_markers ? src->ops->stale_markers(src->backend) : 1;
+}
+
 void api_read_source_set_limits(api_read_source_t *src, int64_t timeout_ms, uint64_t max_samples)
 {
     src->timeout_ms = timeout_ms;

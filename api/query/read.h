@@ -102,6 +102,10 @@ typedef struct api_read_ops {
     const char *(*why)(void *backend);
     /* Optional: frees the backend with its source (api_read_source_free). */
     void (*close)(void *backend);
+    /* Optional: 0 when the samples the backend returns cannot include stale
+     * markers (a Prometheus-flavoured engine, or one whose flavour is not
+     * known yet), 1 when they do; NULL = they do. */
+    int (*stale_markers)(void *backend);
 } api_read_ops_t;
 
 /* A source over ops/backend (both borrowed; they must outlive the source).
@@ -115,6 +119,10 @@ void api_read_source_free(api_read_source_t *src);
 typedef uint64_t (*api_read_damaged_fn)(void *set, uint64_t *current);
 void api_read_source_set_damaged(api_read_source_t *src, api_read_damaged_fn fn);
 unsigned api_read_source_caps(const api_read_source_t *src);
+/* 1 when the source's samples include the stale markers stored (the local
+ * store, VictoriaMetrics), 0 when it drops them (docs/scale-out.md, "What
+ * differs from the local store"). */
+int api_read_source_stale_markers(const api_read_source_t *src);
 /* The daemon's per-request read limits (--query-timeout, --query-max-samples;
  * 0 = none, the default), kept on the source so every route that reads can
  * start its request's budget from them: api_read_source_budget(). */

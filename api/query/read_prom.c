@@ -693,6 +693,17 @@ static void prom_close(void *p)
     curl_global_cleanup();
 }
 
+/* Only /api/v1/export returns stale markers; a flavour not probed yet counts
+ * as not (the refresh brings a VictoriaMetrics engine's markers back). */
+static int prom_stale_markers(void *backend)
+{
+    prom_backend_t *b = backend;
+    pthread_mutex_lock(&b->mu);
+    int f = b->flavor;
+    pthread_mutex_unlock(&b->mu);
+    return f == FLAVOR_VM;
+}
+
 static const api_read_ops_t PROM_OPS = {
     .select = prom_select,
     .next = prom_next,
@@ -702,6 +713,7 @@ static const api_read_ops_t PROM_OPS = {
     .free = set_free,
     .why = prom_why,
     .close = prom_close,
+    .stale_markers = prom_stale_markers,
 };
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
