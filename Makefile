@@ -195,9 +195,11 @@ PROMQL_SCALE ?= small
 bench-promql: deps all
 	python3 tools/bench_promql.py --build $(BUILD) --scale $(PROMQL_SCALE)
 
-# The scale-out write path (docs/scale-out.md): strata's CPU per million samples with and
-# without --remote-write-url to a real victoria-metrics, and the catch-up rate after an outage
-# as long as the push (BENCH_SECONDS, default 15); figures printed, nothing asserted.
+# The scale-out gateway (docs/scale-out.md): strata's CPU per million samples with and without
+# --remote-write-url to a real victoria-metrics, the catch-up rate after an engine outage
+# (BENCH_OUTAGE_SECONDS, default BENCH_SECONDS = 15; 300 for the issue's 5 minutes), and metrics
+# query p50/p99 local vs through a --remote-query-url gateway on the bench-query data
+# (BENCH_READ_DAYS, default 7); BENCH_PHASES=write,read,outage; figures printed, nothing asserted.
 .PHONY: bench-gateway
 bench-gateway: deps all
 	python3 tools/bench_gateway.py $(BUILD)

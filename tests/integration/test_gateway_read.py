@@ -26,9 +26,13 @@ workloads through --registry-refresh; with Prometheus, through the rebuild at
 start.  Then the engine is stopped (SIGSTOP: 503 within --query-timeout) and
 killed: export and metrics answer 503 with a message naming the engine, never
 a partial answer, and a report fails with that message.
-Tenants through a real router: vmauth (bearer token) routes
-/select/{1,2}/prometheus/... to one victoria-metrics per tenant; the gateway
-(--remote-query-url=.../select/{tenant}/prometheus, --remote-tenants=1,2,
+Tenants through a real router, with VictoriaMetrics' cluster paths: vmauth
+(bearer token) routes /select/{1,2}/prometheus/... to one victoria-metrics per
+tenant and /insert/{1,2}/prometheus/... to a vmagent per tenant that writes
+into that victoria-metrics.  A writing gateway
+(--remote-write-url=.../insert/{tenant}/prometheus/api/v1/write) ships both
+tenants' pushes: each engine holds exactly its tenant's series.  A reading
+gateway (--remote-query-url=.../select/{tenant}/prometheus, --remote-tenants=1,2,
 --remote-bearer-token-file) answers each tenant's workloads and export as a
 local store holding both does, and nothing of the other tenant.
 Everything on 127.0.0.1 with temp dirs; every process is stopped.  TAP, plan last.
@@ -48,7 +52,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from strata_client import SECRET, Server, free_port, iso, rw1, snappy, token  # noqa: E402
+from strata_client import SECRET, Server, free_port, iso, metric_value, rw1, snappy, token  # noqa: E402
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 LOAD = os.path.join(BUILD, "strata-load")
@@ -420,8 +424,14 @@ def run_engine(engine, local):
 
 
 def tenants():
-    """Tenants through a real router: vmauth (bearer token) sends /select/{tenant}/prometheus/...
-    to one victoria-metrics per tenant; the gateway routes each tenant's reads by {tenant} in
+    """Tenants through a real router, VictoriaMetrics cluster paths both ways: vmauth (bearer
+    token) sends /select/{tenant}/prometheus/... to one victoria-metrics per tenant, and
+    /insert/{tenant}/prometheus/... to that tenant's vmagent, which writes to the same
+    victoria-metrics (vmauth 1.79 appends the whole request path to url_prefix, so one
+    victoria-metrics, whose -http.pathPrefix is /select/N/prometheus, cannot also take
+    /insert/N/...; docs/scale-out.md).  A writing gateway ships each tenant's pushes to
+    --remote-write-url=.../insert/{tenant}/prometheus/api/v1/write; each engine then holds exactly
+    its tenant's series.  A reading gateway routes each tenant's reads by {tenant} in
     --remote-query-url, rebuilds tenants 1 and 2 (--remote-tenants), and answers each tenant
     what a local store holding both answers it, and nothing of the other tenant."""
     secret = os.path.join(tmp, "jwt.secret")
@@ -432,7 +442,7 @@ def tenants():
         f.write("gw-secret\n")
     local = Server(os.path.join(tmp, "local-tenants"), secret_file=secret)
     servers.append(local)
-    vm = {}
+    vm, agent = {}, {}
     for t in (1, 2):
         port = free_port()
         p = spawn("vm-tenant%d" % t, ["victoria-metrics", "-storageDataPath=" + os.path.join(tmp, "vmt%d" % t),
@@ -440,10 +450,19 @@ def tenants():
                                       "-http.pathPrefix=/select/%d/prometheus" % t, "-loggerLevel=ERROR"])
         wait_ok("http://127.0.0.1:%d/select/%d/prometheus/health" % (port, t), p, "victoria-metrics of tenant %d" % t)
         vm[t] = port
+        port = free_port()
+        p = spawn("vmagent-tenant%d" % t, [
+            "vmagent", "-httpListenAddr=127.0.0.1:%d" % port, "-http.pathPrefix=/insert/%d/prometheus" % t,
+            "-remoteWrite.url=http://127.0.0.1:%d/select/%d/prometheus/api/v1/write" % (vm[t], t),
+            "-remoteWrite.tmpDataPath=" + os.path.join(tmp, "vmagent%d" % t), "-loggerLevel=ERROR"])
+        wait_ok("http://127.0.0.1:%d/insert/%d/prometheus/health" % (port, t), p, "vmagent of tenant %d" % t)
+        agent[t] = port
     with open(os.path.join(tmp, "vmauth.yml"), "w") as f:
         f.write('users:\n- bearer_token: "gw-secret"\n  url_map:\n')
         for t in (1, 2):
             f.write('  - src_paths: ["/select/%d/prometheus/.*"]\n    url_prefix: "http://127.0.0.1:%d"\n' % (t, vm[t]))
+            f.write('  - src_paths: ["/insert/%d/prometheus/.*"]\n    url_prefix: "http://127.0.0.1:%d"\n'
+                    % (t, agent[t]))
     aport = free_port()
     pa = spawn("vmauth", ["vmauth", "-auth.config=" + os.path.join(tmp, "vmauth.yml"),
                           "-httpListenAddr=127.0.0.1:%d" % aport, "-loggerLevel=ERROR"])
@@ -453,18 +472,52 @@ def tenants():
         if pa.poll() is not None:
             raise RuntimeError("vmauth exited early")
         time.sleep(0.2)
+    gww = Server(os.path.join(tmp, "gw-tenants-write"), secret_file=secret,
+                 extra=["--remote-write-url=http://127.0.0.1:%d/insert/{tenant}/prometheus/api/v1/write" % aport,
+                        "--remote-bearer-token-file=" + gwtok])
+    servers.append(gww)
     seeds = {1: ["--seed=11", "--workloads=4"], 2: ["--seed=12", "--workloads=3"]}
     ok = True
     errs = []
     for t in (1, 2):
-        for url in (local.url + "/api/v1/write", "http://127.0.0.1:%d/select/%d/prometheus/api/v1/write" % (vm[t], t)):
-            rc, err = load(url, "--bearer-token=" + token(t, "metrics:write"), *seeds[t])
+        for url in (local.url, gww.url):
+            rc, err = load(url + "/api/v1/write", "--bearer-token=" + token(t, "metrics:write"), *seeds[t])
             ok &= rc == 0
             if rc:
                 errs.append(err)
-        http("http://127.0.0.1:%d/select/%d/prometheus/internal/force_flush" % (vm[t], t))
-    tap(ok, "tenants: both tenants' backfills accepted by the local store and their engines", errs)
-    time.sleep(2)
+    end = time.time() + 60
+    while time.time() < end:
+        m = gww.get("/metrics", token(1, "metrics:read"))[2]
+        if metric_value(m, "strata_remote_queue_bytes") == 0:
+            break
+        time.sleep(0.2)
+    got = [metric_value(m, x) for x in ("strata_ingested_samples_total", "strata_remote_samples_shipped_total",
+                                        "strata_remote_samples_failed_total", "strata_remote_queue_bytes")]
+    tap(ok and got[0] and got[0] == got[1] and got[2] == 0 and got[3] == 0,
+        "tenants: both backfills accepted by the local store and by a gateway that shipped every sample through "
+        "vmauth to /insert/{tenant}/prometheus/api/v1/write", (errs, got))
+    # each engine, read directly, holds exactly its tenant's series (vmagent forwards within ~1 s)
+    bad = {}
+    for t in (1, 2):
+        sl, want = export(local, token(t, "metrics:read"))
+        want = {tuple(kv for kv in k if kv[0] != "__tenant__"): v for k, v in want.items()} if sl == 200 else {}
+        end = time.time() + 30
+        while True:
+            http("http://127.0.0.1:%d/select/%d/prometheus/internal/force_flush" % (vm[t], t))
+            st, body = http("http://127.0.0.1:%d/select/%d/prometheus/api/v1/export?%s" % (
+                vm[t], t, urllib.parse.urlencode({"match[]": '{__name__=~".+"}'})), timeout=30)
+            have = {}
+            for line in body.decode(errors="replace").splitlines() if st == 200 else []:
+                o = json.loads(line)
+                have[tuple(sorted(o["metric"].items()))] = [(ts, bits(v)) for ts, v in
+                                                            zip(o["timestamps"], o["values"])]
+            if (have == want and want) or time.time() > end:
+                break
+            time.sleep(0.5)
+        if have != want or not want:
+            bad[t] = (len(want), len(have), sorted(set(want) ^ set(have))[:2])
+    tap(not bad, "tenants: each tenant's engine holds exactly its own series, written through vmauth (labels, "
+        "timestamps, value bits; none of the other tenant's)", bad)
     gw = Server(os.path.join(tmp, "gw-tenants"), secret_file=secret,
                 extra=["--remote-query-url=http://127.0.0.1:%d/select/{tenant}/prometheus" % aport,
                        "--remote-bearer-token-file=" + gwtok, "--remote-tenants=1,2"])
@@ -486,6 +539,8 @@ def tenants():
         "tenants: no workload or series of one tenant in the other's answers", ids)
     gw.stop()
     servers.remove(gw)
+    gww.stop()
+    servers.remove(gww)
     local.stop()
     servers.remove(local)
 
