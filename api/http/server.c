@@ -1,6 +1,6 @@
 /*
  * server.c: the HTTP server: libmicrohttpd with one thread per connection
- * (small stacks, as many threads as --max-connections at most), connection
+ * (4 MiB stacks, as many threads as --max-connections at most), connection
  * limit and timeout; request bodies with a size limit; the one
  * route table (the server's own routes, then the configured ones) and the
  * dispatch that does what every route shares (docs/api.md, "Routes");
@@ -59,7 +59,7 @@
 /* The stack of a connection's thread.  Only the pages a thread touches count
  * in the resident set; the size bounds the address space reserved per
  * connection (--max-connections of them).  The deepest handler, a PromQL
- * expression at the parser's nesting limit, needs well under a quarter of it
+ * expression at the parser's nesting limit, needs under 1 MiB of it
  * (docs/api.md, "Threads"). */
 #define SERVER_STACK_BYTES ((size_t)4 << 20)
 
