@@ -2,7 +2,9 @@
 """bench_mixed.py BUILD: metrics-query latency under mixed load (readers, ingest, head cuts).
 
 For each --threads value in BENCH_THREADS (default "2,4,8") a fresh strata (temp dir,
---auth=none, loopback, --threads=T) gets a strata-load backfill of BENCH_HOURS hours (default 3)
+--auth=none, loopback, --threads=T; since the server runs one thread per connection (docs/api.md,
+"Threads") --threads has no effect and the values only matter to builds with libmicrohttpd's
+thread pool, so BENCH_THREADS=4 is enough to compare such a build with a current one) gets a strata-load backfill of BENCH_HOURS hours (default 3)
 of BENCH_WORKLOADS workloads on BENCH_NODES nodes, is left to settle (background cuts done), and
 then BENCH_READERS reader processes (default 8, one kept-alive connection each; processes, not
 threads, so the Python GIL does not add its own tail) query
@@ -21,7 +23,8 @@ the requests that overlapped a cut vs those that did not.  Figures only, nothing
 thread counts within one run, not with other machines.
 
 BENCH_PERF=FILE records perf (cpu-clock and sched:sched_switch, DWARF stacks) on strata during
-the cut phase into FILE.tT (perf report -i FILE.tT --no-children -S/--comm MHD-worker ...).
+the cut phase into FILE.tT (perf report -i FILE.tT --no-children -S/--comm MHD-connection ...;
+MHD-worker for a thread-pool build).
 BENCH_WCHAN=1 also samples /proc/PID/task/*/{stat,wchan} every ~2 ms during each phase and
 prints where strata's threads were (running / waiting on a futex = a lock / polling for
 connections / in the WAL fsync...), by thread name.
@@ -152,7 +155,7 @@ def offcpu_report(path, top=12):
         if tid in pending:
             k, t0 = pending.pop(tid)
             dur[k].append((t - t0) * 1000)
-        if not sw or comm != "MHD-worker":
+        if not sw or comm not in ("MHD-worker", "MHD-connection"):
             continue
         user = [x for x in syms if not x.startswith(SKIP)]
         lock = next((x for x in syms if "rwlock_rdlock" in x or "rwlock_wrlock" in x or "mutex_lock" in x
@@ -169,7 +172,7 @@ def offcpu_report(path, top=12):
         else:
             k = "other: " + " < ".join(user[:2])
         pending[tid] = (k, t)
-    print("  off-CPU time of the MHD workers in %s (total ms, waits, max ms):" % path)
+    print("  off-CPU time of the MHD workers / connection threads in %s (total ms, waits, max ms):" % path)
     for tot, n, mx, k in sorted(((sum(v), len(v), max(v), k) for k, v in dur.items()), reverse=True)[:top]:
         print("    %9.1f %6d %8.1f  %s" % (tot, n, mx, k))
 

@@ -44,7 +44,8 @@ static void usage(FILE *f)
         "  --max-labels-per-series=N      labels a series may carry, 0 = no limit (64)\n"
         "  --max-label-name-length=N      bytes, 0 = no limit                   (1024)\n"
         "  --max-label-value-length=N     bytes, 0 = no limit                   (4096)\n"
-        "  --threads=N                    HTTP worker threads                   (4)\n"
+        "  --threads=N                    no effect: every connection has its own thread, up to\n"
+        "                                 --max-connections (accepted for old command lines)\n"
         "  --max-connections=N            concurrent HTTP connections           (1024)\n"
         "  --http-timeout=DURATION        idle connection timeout               (60s)\n"
         "  --header-timeout=DURATION      a connection's request headers must be complete this long\n"
@@ -475,7 +476,8 @@ int daemon_config_parse(int argc, char **argv, daemon_config_t *c)
     }
     c->limits.retention_ms = c->retention_ms; /* ingest refuses samples older than the retention */
     if (c->max_connections < c->threads) {
-        /* libmicrohttpd splits the limit between the pool's threads */
+        /* from the thread-pool days, when libmicrohttpd split the limit between the
+         * pool's threads; old command lines are still checked the same way */
         fprintf(stderr, "strata: --max-connections (%u) must be at least --threads (%u)\n",
                 c->max_connections, c->threads);
         return 2;

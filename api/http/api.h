@@ -177,7 +177,7 @@ int api_call_list_params(api_call_t *c, size_t max_filters, int64_t max_limit, a
 
 typedef struct api_server_config {
     const char *listen; /* host:port, [v6]:port */
-    unsigned threads;   /* MHD thread pool size */
+    unsigned threads;   /* unused: a thread per connection (docs/api.md, "Threads") */
     unsigned max_connections;
     unsigned connection_timeout_s; /* idle timeout (MHD's) */
     /* Absolute deadlines (docs/api.md, "Slow clients"): a connection has

@@ -12,28 +12,40 @@
 
 #include "strata_log.h"
 
-/* Each HTTP thread keeps one write arena and resets it between requests:
- * unpacking takes about 8x the body in small allocations, and getting that
- * memory from malloc and giving it back on every request cost more page
- * faults than the decoding itself (2.1 -> 0.9 us per series in a 2000-series
- * batch).  The first block is kept; blocks beyond it are freed at reset, so a
- * huge request does not pin its memory. */
+/* Write arenas are reused between requests: unpacking takes about 8x the body
+ * in small allocations, and getting that memory from malloc and giving it back
+ * on every request cost more page faults than the decoding itself (2.1 -> 0.9
+ * us per series in a 2000-series batch).  A request takes an idle arena (or
+ * makes one) and gives it back reset: the first block is kept, blocks beyond
+ * it are freed, so a huge request does not pin its memory.  At most
+ * WRITE_ARENA_IDLE arenas are kept idle, process-wide: the server runs a
+ * thread per connection (docs/api.md, "Threads"), and an arena per thread
+ * would keep up to 4 MiB for every kept-alive writer connection. */
 #define WRITE_ARENA_BLOCK (4u << 20)
-static pthread_key_t write_arena_key;
-static pthread_once_t write_arena_once = PTHREAD_ONCE_INIT;
+#define WRITE_ARENA_IDLE  8
+static pthread_mutex_t write_arena_mu = PTHREAD_MUTEX_INITIALIZER;
+static strata_arena_t *write_arena_idle[WRITE_ARENA_IDLE];
+static unsigned write_arena_nidle;
 
-static void write_arena_destroy(void *a) { strata_arena_free(a); }
-static void write_arena_key_init(void) { pthread_key_create(&write_arena_key, write_arena_destroy); }
-
-static strata_arena_t *write_arena(void)
+static strata_arena_t *write_arena_take(void)
 {
-    pthread_once(&write_arena_once, write_arena_key_init);
-    strata_arena_t *a = pthread_getspecific(write_arena_key);
-    if (!a && (a = strata_arena_new(WRITE_ARENA_BLOCK)) && pthread_setspecific(write_arena_key, a) != 0) {
-        strata_arena_free(a);
+    strata_arena_t *a = NULL;
+    pthread_mutex_lock(&write_arena_mu);
+    if (write_arena_nidle) a = write_arena_idle[--write_arena_nidle];
+    pthread_mutex_unlock(&write_arena_mu);
+    return a ? a : strata_arena_new(WRITE_ARENA_BLOCK);
+}
+
+static void write_arena_give(strata_arena_t *a)
+{
+    strata_arena_reset(a);
+    pthread_mutex_lock(&write_arena_mu);
+    if (write_arena_nidle < WRITE_ARENA_IDLE) {
+        write_arena_idle[write_arena_nidle++] = a;
         a = NULL;
     }
-    return a;
+    pthread_mutex_unlock(&write_arena_mu);
+    strata_arena_free(a);
 }
 
 static void written_headers(api_call_t *c, const ingest_result_t *res)
@@ -88,14 +100,14 @@ static int h_write(api_call_t *c, void *ctx)
     if (len == 0)
         return refuse(c, w, STRATA_EINVAL, "empty request body",
                       "a remote-write body is a snappy-compressed protobuf message");
-    strata_arena_t *arena = write_arena();
+    strata_arena_t *arena = write_arena_take();
     if (!arena) return refuse(c, w, STRATA_ENOMEM, NULL, "");
     /* unpacked protobuf takes a few times the wire size; past this it is a bomb */
     strata_arena_set_cap(arena, w->max_request_bytes * 6 + (64u << 20));
     ingest_result_t res;
     rc = ingest_write(api_call_ingest(c), arena, proto, body, len, api_call_principal(c)->tenant_id,
                       api_call_now_ms(c), &res);
-    strata_arena_reset(arena);
+    write_arena_give(arena);
     switch (rc) {
     case STRATA_ETOOBIG:
         snprintf(d, sizeof d, "the decompressed body is over the limit of %zu bytes (--max-request-bytes)",

@@ -1,6 +1,7 @@
 /*
- * server.c: the HTTP server: libmicrohttpd with an internal thread pool,
- * connection limit and timeout; request bodies with a size limit; the one
+ * server.c: the HTTP server: libmicrohttpd with one thread per connection
+ * (4 MiB stacks, as many threads as --max-connections at most), connection
+ * limit and timeout; request bodies with a size limit; the one
  * route table (the server's own routes, then the configured ones) and the
  * dispatch that does what every route shares (docs/api.md, "Routes");
  * readiness (/healthz, /readyz) and graceful shutdown.
@@ -11,6 +12,13 @@
  * socket, requests that start on open connections after that get 503, and we wait
  * for the in-flight ones (counted from the first handler call to MHD's
  * completion callback) before stopping the daemon.
+ *
+ * Threads (docs/api.md, "Threads"): a handler runs on its connection's own
+ * thread, so a slow request (a forced cut, a large write, a long query, a
+ * remote engine that does not answer) holds only its own connection; with a
+ * thread pool a kept-alive connection stays on its worker and every other
+ * connection of that worker waited behind it (docs/metrics.md, "Under mixed
+ * load").
  *
  * Slow clients (docs/api.md, "Slow clients"): MHD's connection timeout is an
  * idle timeout, so a client that sends a byte now and then keeps a connection
@@ -44,9 +52,16 @@
 #include "strata_log.h"
 
 /* healthz, readyz, /metrics, remote write, export: routes[0..NCORE) */
-#define NCORE     5
+#define NCORE              5
 /* then the Prometheus query API (routes_prom.h), then the configured ones */
-#define NPROM_MAX 16
+#define NPROM_MAX          16
+
+/* The stack of a connection's thread.  Only the pages a thread touches count
+ * in the resident set; the size bounds the address space reserved per
+ * connection (--max-connections of them).  The deepest handler, a PromQL
+ * expression at the parser's nesting limit, needs under 1 MiB of it
+ * (docs/api.md, "Threads"). */
+#define SERVER_STACK_BYTES ((size_t)4 << 20)
 
 /* The evaluator of /api/v1/query and query_range (routes_prom.h; { NULL }
  * would make them answer 501 "not built" after their checks). */
@@ -631,10 +646,13 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
         server_free(srv);
         return STRATA_EINVAL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+    /* MHD_USE_AUTO picks poll() for thread-per-connection: no FD_SETSIZE bound */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_USE_AUTO;
     if (v6) flags |= MHD_USE_IPv6;
     if (cfg->tls_cert_pem) flags |= MHD_USE_TLS;
-    unsigned threads = cfg->threads ? cfg->threads : 4;
+    unsigned max_conns = cfg->max_connections ? cfg->max_connections : 1024u;
+    size_t stack = SERVER_STACK_BYTES;
     struct MHD_OptionItem tls_opts[] = {
         { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem },
         { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key_pem },
@@ -642,12 +660,11 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
     };
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, answer, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->connection_timeout_s ? cfg->connection_timeout_s : 60u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        cfg->max_connections_per_ip, MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, srv,
-        MHD_OPTION_ARRAY, cfg->tls_cert_pem ? tls_opts : &tls_opts[2], MHD_OPTION_END);
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_STACK_SIZE, stack, MHD_OPTION_CONNECTION_LIMIT, max_conns,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s ? cfg->connection_timeout_s : 60u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, MHD_OPTION_NOTIFY_COMPLETED,
+        completed, srv, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv, MHD_OPTION_URI_LOG_CALLBACK,
+        uri_logged, srv, MHD_OPTION_ARRAY, cfg->tls_cert_pem ? tls_opts : &tls_opts[2], MHD_OPTION_END);
     if (!srv->daemon) {
         strata_error("cannot listen", "listen=%s err=\"%s\"", cfg->listen, strerror(errno));
         server_free(srv);
@@ -663,8 +680,10 @@ int api_server_start(const api_server_config_t *cfg, api_server_t **out)
         }
         srv->reaper_started = 1;
     }
-    strata_info("listening", "listen=%s threads=%u tls=%d header_timeout_ms=%u max_connections_per_ip=%u",
-                cfg->listen, threads, cfg->tls_cert_pem != NULL, cfg->header_timeout_ms,
+    strata_info("listening",
+                "listen=%s threads=per-connection max_connections=%u tls=%d header_timeout_ms=%u "
+                "max_connections_per_ip=%u",
+                cfg->listen, max_conns, cfg->tls_cert_pem != NULL, cfg->header_timeout_ms,
                 cfg->max_connections_per_ip);
     *out = srv;
     return 0;

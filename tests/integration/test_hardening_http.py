@@ -16,7 +16,14 @@ Slow clients (docs/api.md, "Slow clients"): more slow connections from one addre
 another address at once; a connection that sends a byte every half second without ever
 completing its headers is closed after --header-timeout, a body trickling in below
 --body-min-rate after its grace; a kept-alive connection idle longer than the header timeout
-is still served.  Prints TAP lines.
+is still served.
+
+Held requests (docs/api.md, "Threads"): with --threads=1 and a gateway whose remote engine
+accepts connections and never answers, two export requests are held inside the server; on
+other connections /healthz, /readyz and a data endpoint (the workloads list) must answer while
+both are still in flight (ordering asserted: every probe's answer comes before either held
+answer, which only comes once the engine lets go).  With libmicrohttpd's thread pool they
+waited behind the held request on its worker.  Prints TAP lines.
 """
 import base64
 import hashlib
@@ -31,9 +38,10 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from strata_client import BUILD, SECRET, Server, metric_value, rw1, snappy, token  # noqa: E402
+from strata_client import BUILD, SECRET, Server, free_port, metric_value, rw1, snappy, token  # noqa: E402
 
 BIN = os.path.join(BUILD, "strata")
 LIMIT = 1 << 20  # --max-request-bytes for this run
@@ -399,6 +407,183 @@ def slow_clients(tmp, secret):
         srv.stop()
 
 
+class StalledEngine:
+    """A remote engine that hangs: a listener on 127.0.0.1 that accepts every connection and
+    reads what it is sent, never answering, until release() closes them all."""
+
+    def __init__(self, port):
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", port))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        self.cv = threading.Condition()
+        self.socks = []
+        self.got = b""  # every byte received, on any connection
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            with self.cv:
+                if self.closed:
+                    s.close()
+                    return
+                self.socks.append(s)
+            threading.Thread(target=self._read, args=(s,), daemon=True).start()
+
+    def _read(self, s):
+        while True:
+            try:
+                b = s.recv(65536)
+            except OSError:
+                return
+            if not b:
+                return
+            with self.cv:
+                self.got += b
+                self.cv.notify_all()
+
+    def wait_for(self, needle, count, timeout):
+        """True once needle has arrived count times (a bound only, so a broken server cannot hang)."""
+        with self.cv:
+            return self.cv.wait_for(lambda: self.got.count(needle) >= count, timeout)
+
+    def release(self):
+        with self.cv:
+            self.closed = True
+            socks, self.socks = self.socks, []
+        try:
+            self.ls.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.ls.close()
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+def held_requests(tmp, secret):
+    # The gateway starts while nothing listens on the engine's port (it is ready at once: the
+    # registry rebuild fails fast and is retried by --registry-refresh), then the engine comes up.
+    eport = free_port()
+    engine = None
+    srv = None
+    held = []
+    events, ev_mu = [], threading.Lock()
+
+    def record(what):
+        with ev_mu:
+            events.append(what)
+
+    def read_reply(name, s, out):
+        buf = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                if not out.get("first"):
+                    out["first"] = True
+                    record(name)
+        except OSError as e:
+            out["err"] = repr(e)
+        out["reply"] = buf
+
+    try:
+        srv = Server(os.path.join(tmp, "held"), secret,
+                     extra=["--threads=1", "--remote-query-url=http://127.0.0.1:%d" % eport,
+                            "--remote-query-flavor=victoriametrics", "--query-timeout=10m",
+                            "--registry-refresh=1h"])
+        engine = StalledEngine(eport)
+        srv.conn.close()  # the readiness probe's kept-alive connection
+        srv.conn = None
+        r = token(1, "metrics:read")
+        # two export requests the engine will hold, each on its own kept-alive connection
+        for i in range(2):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=300)
+            s.sendall(("GET /api/v1/export?match[]=held_metric_%d HTTP/1.1\r\nHost: strata\r\n"
+                       "Authorization: Bearer %s\r\nConnection: close\r\n\r\n" % (i, r)).encode())
+            out = {}
+            t = threading.Thread(target=read_reply, args=("held %d" % i, s, out), daemon=True)
+            t.start()
+            held.append((s, t, out))
+            tap(engine.wait_for(b"held_metric_%d" % i, 1, 20),
+                "held request %d reached the stalled engine" % i, engine.got[-300:])
+        # the probes, each on a new connection, while both are held
+        probes = [("/healthz", None, 200, b"ok\n"), ("/readyz", None, 200, b"ready\n"),
+                  ("/api/v1/workloads?limit=1", r, 200, None)]
+        pouts = []
+        for path, tok, _, _ in probes:
+            out = {}
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=300)
+            s.sendall(("GET %s HTTP/1.1\r\nHost: strata\r\n%sConnection: close\r\n\r\n"
+                       % (path, "Authorization: Bearer %s\r\n" % tok if tok else "")).encode())
+            t = threading.Thread(target=read_reply, args=(path, s, out), daemon=True)
+            t.start()
+            pouts.append((s, t, out))
+        # wait for the probes (a bound, not a check: a server that serialises them answers
+        # them only after the engine lets go below, and the ordering check fails)
+        for _, t, _ in pouts:
+            t.join(20)
+        engine.release()
+        for s, t, _ in held + pouts:
+            t.join(60)
+            s.close()
+        order = list(events)
+        for (path, _, want_st, want_body), (_, _, out) in zip(probes, pouts):
+            rep = out.get("reply", b"")
+            st = rep.split(b" ", 2)[1] if rep.startswith(b"HTTP/1.1 ") else b""
+            body = rep.partition(b"\r\n\r\n")[2]
+            before = path in order and all("held %d" % i in order and order.index(path) < order.index("held %d" % i)
+                                           for i in range(2))
+            tap(st == b"%d" % want_st and (want_body is None or body == want_body) and before,
+                "%s answers while two requests are held (--threads=1)" % path.split("?")[0],
+                "status %r body %r order %s" % (st, body[:200], order))
+        for i, (_, _, out) in enumerate(held):
+            rep = out.get("reply", b"")
+            tap(rep.startswith(b"HTTP/1.1 503") and b"remote engine http://127.0.0.1:%d" % engine.port in rep,
+                "held request %d answers 503 naming the engine once it lets go" % i, rep[:300])
+    finally:
+        if engine:
+            engine.release()
+        for s, _, _ in held:
+            s.close()
+        if srv:
+            srv.stop()
+
+
+def deep_queries(tmp, secret):
+    """Every connection has its own thread with a stack of its own size (docs/api.md, "Threads"):
+    the deepest expressions the PromQL parser accepts (999 levels) are evaluated on it."""
+    srv = Server(os.path.join(tmp, "deep"), secret, extra=["--threads=1"])
+    try:
+        r = token(1, "metrics:read")
+        D = 999
+        for name, q, want in (
+                ("999 nested sum()", "sum(" * D + "up" + ")" * D, []),
+                ("a chain of 999 additions", "+".join(["vector(1)"] * D), [{"metric": {}, "value": [1700000000, "999"]}]),
+                ("999 nested parentheses", "(" * D + "1" + ")" * D, [1700000000, "1"])):
+            st, _, body = srv.req("GET", "/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": "1700000000"}),
+                                  headers={"Authorization": "Bearer " + r})
+            try:
+                got = json.loads(body)["data"]["result"]
+            except (ValueError, KeyError, TypeError):
+                got = body[:200]
+            tap(st == 200 and got == want and srv.proc.poll() is None,
+                "%s is evaluated on a connection thread" % name, (st, got))
+    finally:
+        srv.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="strata-hardening-")
     try:
@@ -408,6 +593,8 @@ def main():
         framing(tmp, secret)
         auth_config(tmp, secret)
         slow_clients(tmp, secret)
+        held_requests(tmp, secret)
+        deep_queries(tmp, secret)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("# %d failed" % FAILS)
