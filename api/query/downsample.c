@@ -288,6 +288,124 @@ int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t res
     return (int)np;
 }
 
+/* ---- mixed: whole rollup intervals plus raw edges ------------------------------------ */
+
+int64_t api_rollup_mixed_choose(const api_buckets_t *b)
+{
+    if (!b || b->native || b->width < (int64_t)TSDB_ROLLUP_5M) return 0;
+    /* b->width is the narrowest bucket: 1h intervals leave at most 2 h of raw edges,
+     * 1/6 of a 12 h bucket; below that 5m intervals leave at most 10 min */
+    return b->width >= 12 * (int64_t)TSDB_ROLLUP_1H ? TSDB_ROLLUP_1H : TSDB_ROLLUP_5M;
+}
+
+/* First index >= i whose sample is later than t (samples ascending). */
+static size_t after_t(const tsdb_sample_t *s, size_t i, size_t n, int64_t t)
+{
+    size_t lo = i, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s[mid].t <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Whether rollup point p may stand for the raw samples of its interval with
+ * the same result (docs/downsampling.md, section 3, "Mixed"): it holds at
+ * least one sample, none of them NaN (the store counts and sums NaNs, the raw
+ * path drops them; a NaN or +Inf/-Inf pair makes the sum non-finite), and for
+ * counters no reset: prev <= first, first is the minimum, last the maximum,
+ * and the store's increase is last - prev up to its own rounding. */
+static int rollup_usable(const tsdb_rollup_point_t *p, int counter, int have_prev, double prev)
+{
+    if (p->count == 0 || !isfinite(p->sum)) return 0;
+    if (!counter) return 1;
+    double base = have_prev ? prev : p->first;
+    if (!(p->first >= base && p->min == p->first && p->max == p->last)) return 0;
+    double d = p->last - base, tol = (double)p->count * 0x1p-52 * fmax(fabs(p->last), fabs(base));
+    return fabs(p->increase - d) <= tol;
+}
+
+int api_downsample_mixed(const api_buckets_t *b, enum api_agg agg, int64_t resolution, const tsdb_sample_t *s,
+                         size_t n, const tsdb_rollup_point_t *p, size_t np_in, api_point_t *out, size_t cap)
+{
+    if (!valid_args(b, agg, s, n, out, cap) || (np_in && !p) || resolution <= 0 || b->native)
+        return STRATA_EINVAL;
+    const int64_t R = resolution;
+    size_t np = 0, pi = 0;
+    int64_t cur = 0, cur_lo = 0, cur_end = 0; /* open bucket, its lower edge and its end edge */
+    int64_t raw_until = INT64_MIN;            /* samples up to here are read raw (interval checked) */
+    int have_prev = 0;
+    double prev = 0;
+    acc_t a;
+    const int want_sum = agg == API_AGG_AVG || agg == API_AGG_SUM;
+    const int want_resets = agg == API_AGG_INCREASE || agg == API_AGG_RATE;
+    size_t i = 0;
+    while (i < n) {
+        double v = s[i].v;
+        int64_t t = s[i].t;
+        if (isnan(v)) {
+            i++;
+            continue;
+        }
+        if (t > b->end) break;
+        if (t < b->start) {
+            prev = v;
+            have_prev = 1;
+            i++;
+            continue;
+        }
+        if (cur == 0 || t > cur_end) {
+            if (cur) {
+                int rc = emit(b, agg, cur, &a, 0, out, cap, &np);
+                if (rc) return rc;
+            }
+            cur = api_buckets_index(b, t);
+            cur_lo = api_buckets_edge(b, cur - 1);
+            cur_end = api_buckets_edge(b, cur);
+            acc_open(&a, have_prev ? prev : v);
+        }
+        if (t > raw_until) {
+            /* first sample of its interval (it_end - R, it_end]: whole inside the
+             * bucket (and not holding `start`, which is bucket 1's own), with a
+             * point that stands for it? */
+            int64_t it_end = ceil_to(t, R);
+            raw_until = it_end;
+            if (it_end - R >= cur_lo && it_end <= cur_end) {
+                while (pi < np_in && p[pi].t < it_end) pi++;
+                if (pi < np_in && p[pi].t == it_end && rollup_usable(&p[pi], want_resets, have_prev, prev)) {
+                    const tsdb_rollup_point_t *q = &p[pi];
+                    a.count += q->count;
+                    if (want_sum) api_ksum_add(&a.sum, q->sum);
+                    if (q->min < a.min) a.min = q->min;
+                    if (q->max > a.max) a.max = q->max;
+                    a.last = q->last;
+                    prev = q->last;
+                    have_prev = 1;
+                    i = after_t(s, i, n, it_end);
+                    continue;
+                }
+            }
+        }
+        a.count++;
+        if (want_sum) api_ksum_add(&a.sum, v);
+        if (v < a.min) a.min = v;
+        if (v > a.max) a.max = v;
+        a.last = v;
+        if (want_resets && have_prev && v < prev) api_ksum_add(&a.resets, prev);
+        prev = v;
+        have_prev = 1;
+        i++;
+    }
+    if (cur) {
+        int rc = emit(b, agg, cur, &a, 0, out, cap, &np);
+        if (rc) return rc;
+    }
+    return (int)np;
+}
+
 /* ---- across series ------------------------------------------------------------ */
 
 typedef struct {

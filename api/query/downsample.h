@@ -171,6 +171,34 @@ int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t res
                            const tsdb_rollup_point_t *p, size_t n, api_point_t *out, size_t cap);
 
 /* --------------------------------------------------------------------------
+ * Mixed: exact answers for buckets wider than a rollup interval whose edges
+ * are off the rollup grid (docs/downsampling.md, section 3, "Mixed").
+ *
+ * Each 5m (or 1h) interval (t-R, t] that lies whole inside one bucket is
+ * taken from its rollup point, and the partial intervals at the bucket's
+ * edges from the raw samples, so the answer is api_downsample()'s on the
+ * same samples.  A point stands for its interval only when it provably
+ * gives the same value: it holds a sample, no NaN (its sum is finite),
+ * and, for increase/rate, no counter reset (prev <= first = min, last =
+ * max, and the store's increase is last - prev within count x 2^-52 of the
+ * larger magnitude); any other interval is read raw.  count, present, min,
+ * max, last, increase and rate are then bit-identical to api_downsample();
+ * avg and sum add the interval's plain sum as one term of the compensated
+ * sum: bit-identical when the additions are exact (integer values below
+ * 2^53, dyadic values of a common scale), else within count x 2^-52 of the
+ * sum of magnitudes per interval.
+ *
+ * s: the series' raw samples over [start - lookback, end] (all of them: an
+ * edge can fall anywhere); p: its rollup points of `resolution` whose
+ * intervals lie inside the selected range, ascending. */
+/* The resolution for api_downsample_mixed(), 0 when no bucket is wide enough
+ * (or native): TSDB_ROLLUP_1H when every bucket is >= 12 h wide, else
+ * TSDB_ROLLUP_5M when every bucket is >= 5 min wide. */
+int64_t api_rollup_mixed_choose(const api_buckets_t *b);
+int api_downsample_mixed(const api_buckets_t *b, enum api_agg agg, int64_t resolution, const tsdb_sample_t *s,
+                         size_t n, const tsdb_rollup_point_t *p, size_t np, api_point_t *out, size_t cap);
+
+/* --------------------------------------------------------------------------
  * Across series, per step.
  * ------------------------------------------------------------------------ */
 enum api_combine {

@@ -50,6 +50,7 @@ typedef struct qctx {
     const api_catalog_entry_t *c;
     api_buckets_t b;
     int64_t res;              /* 0 raw, else rollup resolution */
+    int mixed;                /* res != 0: whole intervals from rollups, edges raw */
     int64_t mint, maxt;       /* select range */
     uint64_t points;          /* read by this type */
     uint64_t damaged;         /* damaged block pages its reads skipped */
@@ -116,8 +117,9 @@ static int on_series(qctx_t *q, int comp, const tsdb_label_t *l, size_t nl, cons
 {
     q->any_series = 1;
     const api_catalog_entry_t *c = q->c;
-    int n = q->res ? api_downsample_rollups(&q->b, c->agg, q->res, r, nr, q->scratch, q->scap)
-                   : api_downsample(&q->b, c->agg, s, ns, q->scratch, q->scap);
+    int n = q->mixed ? api_downsample_mixed(&q->b, c->agg, q->res, s, ns, r, nr, q->scratch, q->scap)
+            : q->res ? api_downsample_rollups(&q->b, c->agg, q->res, r, nr, q->scratch, q->scap)
+                     : api_downsample(&q->b, c->agg, s, ns, q->scratch, q->scap);
     if (n == STRATA_ELIMIT && q->b.native) {
         q->cap_exceeded = 1;
         return n;
@@ -184,8 +186,9 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
 {
     int64_t mint = q->mint, maxt = q->maxt;
     if (pod && (pod->end <= mint || pod->first > maxt)) return 0; /* not active in range */
-    if (pod && !q->res) {
-        /* raw reads: let the store cut the window [first, end) */
+    if (pod && (!q->res || q->mixed)) {
+        /* raw reads: let the store cut the window [first, end); mixed reads get
+         * only the rollup intervals lying whole inside it */
         if (pod->first > mint) mint = pod->first;
         if (pod->end - 1 < maxt) maxt = pod->end - 1;
         if (maxt < mint || maxt < q->req->start_ms) return 0;
@@ -201,7 +204,15 @@ static int run_select(qctx_t *q, int comp, const tsdb_matcher_t *m, size_t nm, c
         const tsdb_sample_t *s = NULL;
         const tsdb_rollup_point_t *r = NULL;
         size_t ns = 0, nr = 0;
-        if (q->res) {
+        if (q->mixed) {
+            if ((rc = api_read_set_samples(set, &s, &ns)) ||
+                (rc = api_read_set_rollups(set, q->res, &r, &nr))) {
+                if (!q->budget.exceeded) type_fail(q, rc, "samples");
+                break;
+            }
+            q->points += ns + nr;
+            if (ns == 0 || s[ns - 1].t < q->req->start_ms) continue;
+        } else if (q->res) {
             if ((rc = api_read_set_rollups(set, q->res, &r, &nr))) {
                 if (!q->budget.exceeded) type_fail(q, rc, "rollups");
                 break;
@@ -408,8 +419,19 @@ static int run_type(qctx_t *q, api_metrics_response_t *resp, int type)
         }
     }
     /* a source without rollups (a remote engine) answers every layout from raw samples */
-    q->res = (api_read_source_caps(q->src) & API_READ_CAP_ROLLUPS) ? api_rollup_choose(&q->b) : 0;
-    if (q->res) {
+    q->res = 0;
+    q->mixed = 0;
+    if (api_read_source_caps(q->src) & API_READ_CAP_ROLLUPS) {
+        /* aligned rollups (exact, docs/downsampling.md section 3), else whole
+         * intervals from rollups and the edges raw (exact too) */
+        if (!q->b.native && api_rollup_aligned(&q->b, TSDB_ROLLUP_1H))
+            q->res = TSDB_ROLLUP_1H;
+        else if (!q->b.native && api_rollup_aligned(&q->b, TSDB_ROLLUP_5M))
+            q->res = TSDB_ROLLUP_5M;
+        else
+            q->mixed = (q->res = api_rollup_mixed_choose(&q->b)) != 0;
+    }
+    if (q->res && !q->mixed) {
         int64_t tmin, tmax;
         if ((rc = api_rollup_range(&q->b, q->res, &tmin, &tmax))) {
             type_fail(q, rc, "layout");
