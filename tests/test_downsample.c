@@ -580,16 +580,20 @@ static void test_mixed_equals_raw_every_type(void **state)
         if (part < 2) assert_ok(tsdb_cut_head(db));
     }
 
+    /* res: the resolution compared (api_downsample_mixed is exact at any width);
+     * choice: what api_rollup_mixed_choose picks for the layout */
     struct {
         int64_t start, end;
         uint32_t n;
-        int64_t res;
+        int64_t res, choice;
     } lay[] = {
-        { T0 + MIN(1) + SEC(7), T0 + HOUR(5) + MIN(3), 37, TSDB_ROLLUP_5M },   /* 8.1 min buckets */
-        { T0 + SEC(13), T0 + HOUR(6) - 1, 50, TSDB_ROLLUP_5M },                /* starts inside an interval */
-        { T0 + MIN(2), T0 + MIN(2) + 20 * 604800, 20, TSDB_ROLLUP_5M },        /* 604.8 s, as 7 d / 1000 */
-        { T0 + MIN(5) + SEC(7), T0 + HOUR(10) + SEC(22), 90, TSDB_ROLLUP_5M }, /* start on a sample */
-        { T0 + HOUR(4) + MIN(17), T0 + HOUR(48) + MIN(17) + 1, 3, TSDB_ROLLUP_1H }, /* 14.7 h: 1 h */
+        { T0 + MIN(1) + SEC(7), T0 + HOUR(5) + MIN(3), 37, TSDB_ROLLUP_5M, 0 }, /* 8.1 min buckets */
+        { T0 + SEC(13), T0 + HOUR(6) - 1, 50, TSDB_ROLLUP_5M, 0 },         /* starts inside an interval */
+        { T0 + MIN(2), T0 + MIN(2) + 20 * 604800, 20, TSDB_ROLLUP_5M, 0 }, /* 604.8 s, as 7 d / 1000 */
+        { T0 + MIN(5) + SEC(7), T0 + HOUR(10) + SEC(22), 25, TSDB_ROLLUP_5M, TSDB_ROLLUP_5M }, /* 23.8 min */
+        { T0 + MIN(3), T0 + HOUR(20) + SEC(3), 9, TSDB_ROLLUP_5M, TSDB_ROLLUP_5M },            /* 2.2 h */
+        { T0 + HOUR(4) + MIN(17), T0 + HOUR(48) + MIN(17) + 1, 3, TSDB_ROLLUP_1H,
+          TSDB_ROLLUP_1H }, /* 14.7 h */
     };
     enum { CAP = 128 };
     api_point_t want[CAP], got[CAP];
@@ -598,7 +602,7 @@ static void test_mixed_equals_raw_every_type(void **state)
         api_buckets_t b;
         assert_ok(api_buckets_init(&b, lay[l].start, lay[l].end, lay[l].n));
         assert_int_equal(api_rollup_aligned(&b, TSDB_ROLLUP_5M), 0);
-        assert_int_equal(api_rollup_mixed_choose(&b), lay[l].res);
+        assert_int_equal(api_rollup_mixed_choose(&b), lay[l].choice);
         for (int type = 0; type < API_METRIC_COUNT; type++) {
             enum api_agg agg = api_catalog_get((enum api_metric_type)type)->agg;
             int counter = agg == API_AGG_INCREASE || agg == API_AGG_RATE;
@@ -701,12 +705,15 @@ static void test_mixed_uses_whole_intervals(void **state)
     p[1].increase = 74;
     w.v = (100.0 - 60) + (61 + 1e9);
     assert_points(out, api_downsample_mixed(&b, API_AGG_INCREASE, TSDB_ROLLUP_5M, s, 6, p, 3, out, 1), &w, 1);
-    /* choice: under 5 m raw, 5 m up to 12 h, 1 h from 12 h; native never */
-    assert_ok(api_buckets_init(&b, T0, T0 + MIN(299) - 1, 60));
+    /* choice: raw under 20 min (4 intervals of 5 m), 5 m up to 4 h, 1 h from
+     * 4 h; native never */
+    assert_ok(api_buckets_init(&b, T0, T0 + MIN(1200) - 1, 60));
     assert_int_equal(api_rollup_mixed_choose(&b), 0);
-    assert_ok(api_buckets_init(&b, T0, T0 + MIN(300), 60));
+    assert_ok(api_buckets_init(&b, T0, T0 + MIN(1200), 60));
     assert_int_equal(api_rollup_mixed_choose(&b), TSDB_ROLLUP_5M);
-    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(24), 2));
+    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(8) - 1, 2));
+    assert_int_equal(api_rollup_mixed_choose(&b), TSDB_ROLLUP_5M);
+    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(8), 2));
     assert_int_equal(api_rollup_mixed_choose(&b), TSDB_ROLLUP_1H);
     assert_ok(api_buckets_native(&b, T0, T0 + HOUR(24), 10));
     assert_int_equal(api_rollup_mixed_choose(&b), 0);
