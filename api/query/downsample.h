@@ -4,8 +4,9 @@
  *
  * Pipeline for one metricType:
  *   1. a bucket layout over [start, end]:           api_buckets_init / _native
- *   2. per series, one point per non-empty bucket:  api_downsample (raw samples)
- *                                                   or api_downsample_rollups
+ *   2. per series, one point per non-empty bucket:  api_downsample (raw samples),
+ *                                                   api_downsample_rollups (aligned)
+ *                                                   or api_downsample_mixed
  *   3. across series, one point per step:           api_combiner_* (sum/avg/count),
  *                                                   or keep each series (passthrough)
  *   4. histograms: per-`le` increases summed:       api_hist_* (cumulative counts,
@@ -155,7 +156,9 @@ int api_rollup_aligned(const api_buckets_t *b, int64_t resolution);
 /* Which resolution to read: 0 (raw samples), TSDB_ROLLUP_5M or TSDB_ROLLUP_1H.
  * First an aligned one, exact as above (1h before 5m); else a misaligned one
  * when the narrowest bucket is at least 12 x R wide (1h before 5m), so edges
- * move by less than 1/12 of a bucket.  Native layouts read raw unless aligned. */
+ * move by less than 1/12 of a bucket.  Native layouts read raw unless aligned.
+ * The metrics query no longer uses the misaligned choice: it reads such
+ * layouts mixed (api_rollup_mixed_choose), exactly. */
 int64_t api_rollup_choose(const api_buckets_t *b);
 /* The rollup points api_downsample_rollups() uses for b are those whose end
  * t lies in [*tmin, *tmax]: the first interval beginning at or after start
