@@ -503,6 +503,223 @@ static void test_rollups_from_tsdb_equal_raw(void **state)
     test_tmpdir_free(dir);
 }
 
+/* Mixed reads (api_downsample_mixed): whole 5 m / 1 h intervals from the
+ * store's rollups, the ragged edges raw, compared with api_downsample on the
+ * same raw samples for the aggregation of every one of the 23 metric types.
+ * The series (15 s scrapes 7 s after the minute, about 50 h, written as two
+ * blocks and the head with boundaries inside intervals):
+ *   gi  integer gauge, ordinary NaNs, stale markers, a 40 min gap
+ *   gd  dyadic gauge (multiples of 1/8): its sums are exact
+ *   gf  decimal gauge (multiples of 0.1): its interval sums round
+ *   ci  integer counter: resets inside intervals, at an interval's first
+ *       sample and at bucket edges, a stale marker, a gap and a comeback
+ *   cf  decimal counter (CPU seconds), resets
+ * Every aggregation is bit-identical, except avg and sum of gf: those are
+ * within count x 2^-52 of the sum of magnitudes (docs/downsampling.md). */
+#include "catalog.h"
+
+enum { MX_NS = 50 * 240 };
+
+static void mixed_series(tsdb_sample_t *gi, tsdb_sample_t *gd, tsdb_sample_t *gf, tsdb_sample_t *ci,
+                         tsdb_sample_t *cf, size_t *n)
+{
+    double cint = 500, cflt = 12.3;
+    size_t k = 0;
+    for (int i = 0; i < MX_NS; i++) {
+        int64_t t = T0 + SEC(7) + SEC(15) * i;
+        if (i >= 1000 && i < 1160) continue; /* a 40 min gap */
+        gi[k] = (tsdb_sample_t){ t, (double)((i * 37) % 101) };
+        gd[k] = (tsdb_sample_t){ t, (double)((i * 29) % 83) / 8.0 };
+        gf[k] = (tsdb_sample_t){ t, (double)((i * 31) % 97) * 0.1 };
+        cint += (i * 13) % 7;
+        cflt += 0.1 * ((i * 7) % 5);
+        /* resets: every 97th sample (inside intervals, and some at an interval's first
+         * sample: i % 20 == 0 is at hh:mm:07 with mm a multiple of 5) */
+        if (i % 97 == 0 || i % 260 == 0) cint = (double)(i % 3);
+        if (i % 131 == 0 || i % 400 == 0) cflt = 0.1 * (i % 4);
+        ci[k] = (tsdb_sample_t){ t, cint };
+        cf[k] = (tsdb_sample_t){ t, cflt };
+        if (i % 500 == 250) gi[k].v = NAN;
+        if (i % 700 == 3) gi[k].v = stale_nan();
+        if (i % 900 == 5) ci[k].v = stale_nan();
+        k++;
+    }
+    *n = k;
+}
+
+static void test_mixed_equals_raw_every_type(void **state)
+{
+    (void)state;
+    strata_log_set_level(STRATA_LOG_WARN);
+    char *dir = test_tmpdir_new();
+    tsdb_options_t o;
+    tsdb_options_init(&o);
+    o.dir = dir;
+    o.background = 0;
+    o.fsync = TSDB_FSYNC_NEVER;
+    o.retention_ms = 0;
+    tsdb_t *db = NULL;
+    assert_ok(tsdb_open(&o, &db));
+    static tsdb_sample_t gi[MX_NS], gd[MX_NS], gf[MX_NS], ci[MX_NS], cf[MX_NS];
+    size_t n;
+    mixed_series(gi, gd, gf, ci, cf, &n);
+    const char *names[] = { "gi", "gd", "gf", "ci", "cf" };
+    tsdb_sample_t *data[] = { gi, gd, gf, ci, cf };
+    /* parts: [0, 4003) and [4003, 9111) become blocks (both cuts inside a 5 m
+     * interval), the rest stays in the head */
+    size_t cut[] = { 0, 4003, 9111, n };
+    for (int part = 0; part < 3; part++) {
+        tsdb_series_input_t in[5];
+        tsdb_label_t lab[5][1];
+        for (int k = 0; k < 5; k++) {
+            lab[k][0] = (tsdb_label_t){ "__name__", names[k] };
+            in[k] = (tsdb_series_input_t){ lab[k], 1, data[k] + cut[part], cut[part + 1] - cut[part] };
+        }
+        tsdb_append_result_t res;
+        assert_ok(tsdb_append(db, in, 5, &res));
+        if (part < 2) assert_ok(tsdb_cut_head(db));
+    }
+
+    /* res: the resolution compared (api_downsample_mixed is exact at any width);
+     * choice: what api_rollup_mixed_choose picks for the layout */
+    struct {
+        int64_t start, end;
+        uint32_t n;
+        int64_t res, choice;
+    } lay[] = {
+        { T0 + MIN(1) + SEC(7), T0 + HOUR(5) + MIN(3), 37, TSDB_ROLLUP_5M, 0 }, /* 8.1 min buckets */
+        { T0 + SEC(13), T0 + HOUR(6) - 1, 50, TSDB_ROLLUP_5M, 0 },         /* starts inside an interval */
+        { T0 + MIN(2), T0 + MIN(2) + 20 * 604800, 20, TSDB_ROLLUP_5M, 0 }, /* 604.8 s, as 7 d / 1000 */
+        { T0 + MIN(5) + SEC(7), T0 + HOUR(10) + SEC(22), 25, TSDB_ROLLUP_5M, TSDB_ROLLUP_5M }, /* 23.8 min */
+        { T0 + MIN(3), T0 + HOUR(20) + SEC(3), 9, TSDB_ROLLUP_5M, TSDB_ROLLUP_5M },            /* 2.2 h */
+        { T0 + HOUR(4) + MIN(17), T0 + HOUR(48) + MIN(17) + 1, 3, TSDB_ROLLUP_1H,
+          TSDB_ROLLUP_1H }, /* 14.7 h */
+    };
+    enum { CAP = 128 };
+    api_point_t want[CAP], got[CAP];
+    int inexact = 0, used = 0;
+    for (size_t l = 0; l < sizeof lay / sizeof lay[0]; l++) {
+        api_buckets_t b;
+        assert_ok(api_buckets_init(&b, lay[l].start, lay[l].end, lay[l].n));
+        assert_int_equal(api_rollup_aligned(&b, TSDB_ROLLUP_5M), 0);
+        assert_int_equal(api_rollup_mixed_choose(&b), lay[l].choice);
+        for (int type = 0; type < API_METRIC_COUNT; type++) {
+            enum api_agg agg = api_catalog_get((enum api_metric_type)type)->agg;
+            int counter = agg == API_AGG_INCREASE || agg == API_AGG_RATE;
+            for (int k = counter ? 3 : 0; k < (counter ? 5 : 3); k++) {
+                tsdb_matcher_t m = { TSDB_MATCH_EQ, "__name__", names[k] };
+                tsdb_series_set_t *set;
+                const tsdb_sample_t *raw;
+                const tsdb_rollup_point_t *ru;
+                size_t nraw, nru;
+                /* the metrics query's mixed read: [start - staleness, end], samples and rollups */
+                assert_ok(tsdb_select(db, &m, 1, lay[l].start - MIN(5), lay[l].end, &set));
+                assert_int_equal(tsdb_series_set_next(set), 1);
+                assert_ok(tsdb_series_set_samples(set, &raw, &nraw));
+                assert_ok(tsdb_series_set_rollups(set, lay[l].res, &ru, &nru));
+                int nw = api_downsample(&b, agg, raw, nraw, want, CAP);
+                int ng = api_downsample_mixed(&b, agg, lay[l].res, raw, nraw, ru, nru, got, CAP);
+                assert_true(nw > 0);
+                used += nru > 0;
+                if (k == 2 && (agg == API_AGG_AVG || agg == API_AGG_SUM)) {
+                    /* decimal sums: the store's per-interval plain sums round */
+                    assert_int_equal(ng, nw);
+                    for (int i = 0; i < nw; i++) {
+                        assert_int_equal(got[i].t, want[i].t);
+                        double tol = 40 * 0x1p-52 * 9.6 * (agg == API_AGG_SUM ? 4000 : 1);
+                        if (fabs(got[i].v - want[i].v) > tol)
+                            fail_msg("%s %s layout %zu point %d: %.17g vs %.17g", api_catalog_get(type)->name,
+                                     names[k], l, i, got[i].v, want[i].v);
+                        inexact += got[i].v != want[i].v;
+                    }
+                } else {
+                    if (ng != nw || memcmp(got, want, (size_t)nw * sizeof *got) != 0)
+                        fail_msg("%s on %s, layout %zu differs", api_catalog_get(type)->name, names[k], l);
+                    assert_points(got, ng, want, nw);
+                }
+                tsdb_series_set_free(set);
+            }
+        }
+    }
+    assert_true(used > 0);
+    (void)inexact; /* how many decimal avg/sum points round differently: informative only */
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
+/* The rollup points really stand for whole intervals: the raw samples inside
+ * them can be anything.  One bucket (T0+2m, T0+14m]: raw edge (T0+2m, T0+5m]
+ * holds 60 and 61 (at +3m, +4m), intervals (5m, 10m] = {count 3, sum 30, min
+ * 1, max 20, last 9} from its point, the edge (10m, 14m] holds 100 at +12m.
+ * The samples at +6m, +7m, +8m are garbage the rollup path must skip.  A
+ * point with a NaN sum (the store counts NaNs) is not used: raw again. */
+static void test_mixed_uses_whole_intervals(void **state)
+{
+    (void)state;
+    api_buckets_t b;
+    assert_ok(api_buckets_init(&b, T0 + MIN(2), T0 + MIN(14), 1));
+    tsdb_sample_t s[] = { { T0 + MIN(3), 60 },  { T0 + MIN(4), 61 }, { T0 + MIN(6), -1e9 },
+                          { T0 + MIN(7), 1e9 }, { T0 + MIN(8), 5 },  { T0 + MIN(12), 100 } };
+    tsdb_rollup_point_t p[] = {
+        { .t = T0 + MIN(5), .count = 2, .sum = 121, .min = 60, .max = 61, .last = 61 },
+        { .t = T0 + MIN(10), .count = 3, .sum = 30, .min = 1, .max = 20, .last = 9 },
+        { .t = T0 + MIN(15), .count = 1, .sum = 100, .min = 100, .max = 100, .last = 100 }
+    };
+    api_point_t out[1];
+    struct {
+        enum api_agg agg;
+        double v;
+    } want[] = {
+        { API_AGG_COUNT, 6 }, /* 2 + 3 + 1 */
+        { API_AGG_SUM, 251 }, /* 121 + 30 + 100 */
+        { API_AGG_MIN, 1 },   { API_AGG_MAX, 100 }, { API_AGG_LAST, 100 }, { API_AGG_AVG, 251.0 / 6 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        api_point_t w = { T0 + MIN(14), want[i].v };
+        assert_points(out, api_downsample_mixed(&b, want[i].agg, TSDB_ROLLUP_5M, s, 6, p, 3, out, 1), &w, 1);
+    }
+    /* the interval's point has a NaN sum: its raw samples count (-1e9 is the minimum) */
+    p[1].sum = NAN;
+    api_point_t w = { T0 + MIN(14), -1e9 };
+    assert_points(out, api_downsample_mixed(&b, API_AGG_MIN, TSDB_ROLLUP_5M, s, 6, p, 3, out, 1), &w, 1);
+    /* counters: (5m, 10m] from 61 to 9 is a drop, so that interval is read raw:
+     * 60 -> 61 -> -1e9 (reset: +61) -> 1e9 -> 5 (reset: +1e9) -> 100;
+     * increase = 100 - 60 + 61 + 1e9 */
+    p[1].sum = 30;
+    w.v = (100.0 - 60) + (61 + 1e9);
+    assert_points(out, api_downsample_mixed(&b, API_AGG_INCREASE, TSDB_ROLLUP_5M, s, 6, p, 3, out, 1), &w, 1);
+    /* a monotone interval 61 -> 70 (first 62, increase 9 = 70 - 61) stands for
+     * its samples; the raw path would have seen the garbage */
+    p[1] = (tsdb_rollup_point_t){ .t = T0 + MIN(10),
+                                  .count = 3,
+                                  .sum = 198,
+                                  .min = 62,
+                                  .max = 70,
+                                  .last = 70,
+                                  .first = 62,
+                                  .increase = 9 };
+    w.v = 100.0 - 60;
+    assert_points(out, api_downsample_mixed(&b, API_AGG_INCREASE, TSDB_ROLLUP_5M, s, 6, p, 3, out, 1), &w, 1);
+    /* the same with a hidden reset: the store's increase 9 + 65 (62, 65, 3 -> 70)
+     * is not last - prev, so the interval is read raw */
+    p[1].increase = 74;
+    w.v = (100.0 - 60) + (61 + 1e9);
+    assert_points(out, api_downsample_mixed(&b, API_AGG_INCREASE, TSDB_ROLLUP_5M, s, 6, p, 3, out, 1), &w, 1);
+    /* choice: raw under 20 min (4 intervals of 5 m), 5 m up to 4 h, 1 h from
+     * 4 h; native never */
+    assert_ok(api_buckets_init(&b, T0, T0 + MIN(1200) - 1, 60));
+    assert_int_equal(api_rollup_mixed_choose(&b), 0);
+    assert_ok(api_buckets_init(&b, T0, T0 + MIN(1200), 60));
+    assert_int_equal(api_rollup_mixed_choose(&b), TSDB_ROLLUP_5M);
+    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(8) - 1, 2));
+    assert_int_equal(api_rollup_mixed_choose(&b), TSDB_ROLLUP_5M);
+    assert_ok(api_buckets_init(&b, T0, T0 + HOUR(8), 2));
+    assert_int_equal(api_rollup_mixed_choose(&b), TSDB_ROLLUP_1H);
+    assert_ok(api_buckets_native(&b, T0, T0 + HOUR(24), 10));
+    assert_int_equal(api_rollup_mixed_choose(&b), 0);
+    assert_err(api_downsample_mixed(&b, API_AGG_SUM, TSDB_ROLLUP_5M, s, 6, p, 3, out, 1), STRATA_EINVAL);
+}
+
 static void test_rollups_misaligned_and_choice(void **state)
 {
     (void)state;
@@ -856,6 +1073,8 @@ int main(void)
         cmocka_unit_test(test_native_resolution),
         cmocka_unit_test(test_rollups_equal_raw_when_aligned),
         cmocka_unit_test(test_rollups_from_tsdb_equal_raw),
+        cmocka_unit_test(test_mixed_equals_raw_every_type),
+        cmocka_unit_test(test_mixed_uses_whole_intervals),
         cmocka_unit_test(test_rollups_misaligned_and_choice),
         cmocka_unit_test(test_combiner),
         cmocka_unit_test(test_histogram_quantile_prometheus),

@@ -1200,6 +1200,18 @@ static void test_rollups_bound_points_read(void **state)
                              "{\"value\":\"1\",\"timestamp\":\"2024-12-25T00:00:00Z\"},"
                              "{\"value\":\"1\",\"timestamp\":\"2024-12-25T00:09:00Z\"}]}]}");
         assert_int_equal(rw.points, 127);
+        /* mixed: 2 h 2 m at N = 4, 30.5-minute buckets off the 5 m grid: whole
+         * 5 m intervals from rollups, the edges raw, the same answer as raw.
+         * The store cuts the window [TD+5d-61m, TD+5d+4m45s): 245 samples up
+         * to TD+5d, 18 after it, and the 12 intervals lying whole inside it,
+         * (TD+5d-60m, TD+5d-55m] .. (TD+5d-5m, TD+5d] = 275 points */
+        qres_t mx = query(f, TEN, "CPU_MEMORY_USAGE_BYTES", TD + 5 * DAY - 61 * MIN, TD + 5 * DAY + 61 * MIN,
+                          "4", NULL);
+        assert_json(mx.json, "{\"measurements\":[{\"type\":\"CPU_MEMORY_USAGE_BYTES\",\"values\":["
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-24T23:29:30Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-25T00:00:00Z\"},"
+                             "{\"value\":\"1\",\"timestamp\":\"2024-12-25T00:30:30Z\"}]}]}");
+        assert_int_equal(mx.points, 275);
     }
 
     /* 3 days at N = 18 (4 h buckets): 72 rollup points */

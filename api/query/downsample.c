@@ -164,53 +164,16 @@ static int downsample_native(const api_buckets_t *b, enum api_agg agg, const tsd
     return (int)np;
 }
 
+static int downsample_core(const api_buckets_t *b, enum api_agg agg, int64_t R, const tsdb_sample_t *s,
+                           size_t n, const tsdb_rollup_point_t *p, size_t np_in, api_point_t *out,
+                           size_t cap);
+
 int api_downsample(const api_buckets_t *b, enum api_agg agg, const tsdb_sample_t *s, size_t n,
                    api_point_t *out, size_t cap)
 {
     if (!valid_args(b, agg, s, n, out, cap)) return STRATA_EINVAL;
     if (b->native) return downsample_native(b, agg, s, n, out, cap);
-    size_t np = 0;
-    int64_t cur = 0, cur_end = 0; /* open bucket (0: none) and its end edge */
-    int have_prev = 0;
-    double prev = 0; /* newest sample so far: the counter chain */
-    acc_t a;
-    /* Only what acc_value reads for agg: the compensated sum is most of the
-     * per-sample cost and only avg/sum need it. */
-    const int want_sum = agg == API_AGG_AVG || agg == API_AGG_SUM;
-    const int want_resets = agg == API_AGG_INCREASE || agg == API_AGG_RATE;
-    for (size_t i = 0; i < n; i++) {
-        double v = s[i].v;
-        int64_t t = s[i].t;
-        if (isnan(v)) continue; /* stale markers and NaNs: never aggregated */
-        if (t > b->end) break;
-        if (t < b->start) {
-            prev = v;
-            have_prev = 1;
-            continue;
-        }
-        if (cur == 0 || t > cur_end) {
-            if (cur) {
-                int rc = emit(b, agg, cur, &a, 0, out, cap, &np);
-                if (rc) return rc;
-            }
-            cur = api_buckets_index(b, t);
-            cur_end = api_buckets_edge(b, cur);
-            acc_open(&a, have_prev ? prev : v);
-        }
-        a.count++;
-        if (want_sum) api_ksum_add(&a.sum, v);
-        if (v < a.min) a.min = v;
-        if (v > a.max) a.max = v;
-        a.last = v;
-        if (want_resets && have_prev && v < prev) api_ksum_add(&a.resets, prev);
-        prev = v;
-        have_prev = 1;
-    }
-    if (cur) {
-        int rc = emit(b, agg, cur, &a, 0, out, cap, &np);
-        if (rc) return rc;
-    }
-    return (int)np;
+    return downsample_core(b, agg, 0, s, n, NULL, 0, out, cap);
 }
 
 /* ---- rollups ---------------------------------------------------------------- */
@@ -286,6 +249,198 @@ int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t res
         if (rc) return rc;
     }
     return (int)np;
+}
+
+/* ---- mixed: whole rollup intervals plus raw edges ------------------------------------ */
+
+int64_t api_rollup_mixed_choose(const api_buckets_t *b)
+{
+    /* b->width is the narrowest bucket.  The raw samples are decoded whole
+     * either way (an edge can fall anywhere), and the store decodes every
+     * rollup point of the range, used or not (an edge splits about one per
+     * bucket): a point costs about what 13 samples cost to aggregate
+     * (docs/downsampling.md, section 3, "Mixed"), so rollups pay from about 4
+     * intervals per bucket on */
+    if (!b || b->native) return 0;
+    if (b->width >= 4 * (int64_t)TSDB_ROLLUP_1H) return TSDB_ROLLUP_1H;
+    if (b->width >= 4 * (int64_t)TSDB_ROLLUP_5M) return TSDB_ROLLUP_5M;
+    return 0;
+}
+
+/* First index >= i whose sample is later than t (samples ascending).  The
+ * answer is usually an interval's worth of samples ahead: gallop from i, then
+ * bisect the last step (a bisection over the whole rest misses the cache). */
+static size_t after_t(const tsdb_sample_t *s, size_t i, size_t n, int64_t t)
+{
+    size_t lo = i, hi = i, step = 16;
+    while (hi < n && s[hi].t <= t) {
+        lo = hi + 1;
+        hi = n - hi > step ? hi + step : n;
+        step *= 2;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s[mid].t <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Whether rollup point p may stand for the raw samples of its interval with
+ * the same result (docs/downsampling.md, section 3, "Mixed"): it holds at
+ * least one sample, none of them NaN (the store counts and sums NaNs, the raw
+ * path drops them; a NaN or +Inf/-Inf pair makes the sum non-finite), and for
+ * counters no reset: prev <= first, first is the minimum, last the maximum,
+ * and the store's increase is last - prev up to its own rounding. */
+static int rollup_usable(const tsdb_rollup_point_t *p, int counter, int have_prev, double prev)
+{
+    if (p->count == 0 || !isfinite(p->sum)) return 0;
+    if (!counter) return 1;
+    double base = have_prev ? prev : p->first;
+    if (!(p->first >= base && p->min == p->first && p->max == p->last)) return 0;
+    double d = p->last - base, tol = (double)p->count * 0x1p-52 * fmax(fabs(p->last), fabs(base));
+    return fabs(p->increase - d) <= tol;
+}
+
+/* Aggregates the run of samples from i while t <= lim into a (stale markers
+ * and NaNs skipped): only what acc_value reads for agg, one loop per kind,
+ * in sample order (so sums round as a plain pass over the samples would).
+ * *prev / *have_prev: the newest sample so far, the counter chain.  Returns
+ * the index after the run. */
+static size_t run_agg(enum api_agg agg, const tsdb_sample_t *s, size_t i, size_t n, int64_t lim, acc_t *a,
+                      double *prev, int *have_prev)
+{
+    switch (agg) {
+    case API_AGG_AVG:
+    case API_AGG_SUM:
+        for (; i < n && s[i].t <= lim; i++) {
+            double v = s[i].v;
+            if (isnan(v)) continue;
+            a->count++;
+            api_ksum_add(&a->sum, v);
+        }
+        return i;
+    case API_AGG_MAX:
+        for (; i < n && s[i].t <= lim; i++)
+            if (s[i].v > a->max) a->max = s[i].v; /* false for NaN */
+        return i;
+    case API_AGG_MIN:
+        for (; i < n && s[i].t <= lim; i++)
+            if (s[i].v < a->min) a->min = s[i].v;
+        return i;
+    case API_AGG_COUNT:
+        for (; i < n && s[i].t <= lim; i++) a->count += !isnan(s[i].v);
+        return i;
+    case API_AGG_LAST:
+    case API_AGG_PRESENT: {
+        size_t j = after_t(s, i, n, lim);
+        for (size_t k = j; k > i; k--)
+            if (!isnan(s[k - 1].v)) {
+                a->last = s[k - 1].v;
+                break;
+            }
+        return j;
+    }
+    case API_AGG_INCREASE:
+    case API_AGG_RATE: {
+        double pv = *prev;
+        int hp = *have_prev;
+        for (; i < n && s[i].t <= lim; i++) {
+            double v = s[i].v;
+            if (isnan(v)) continue;
+            if (hp && v < pv) api_ksum_add(&a->resets, pv);
+            pv = v;
+            hp = 1;
+        }
+        a->last = pv;
+        *prev = pv;
+        *have_prev = hp;
+        return i;
+    }
+    }
+    return n;
+}
+
+/* The per-bucket aggregation of api_downsample (R = 0: every sample raw) and
+ * api_downsample_mixed (R > 0: whole intervals from usable points). */
+static int downsample_core(const api_buckets_t *b, enum api_agg agg, int64_t R, const tsdb_sample_t *s,
+                           size_t n, const tsdb_rollup_point_t *p, size_t np_in, api_point_t *out, size_t cap)
+{
+    size_t np = 0, pi = 0;
+    int64_t cur = 0, cur_lo = 0, cur_end = 0; /* open bucket, its lower edge and its end edge */
+    int64_t it_end = INT64_MIN;               /* end of the interval of the current run (R > 0) */
+    int have_prev = 0;
+    double prev = 0; /* newest sample so far: the counter chain */
+    acc_t a;
+    const int want_sum = agg == API_AGG_AVG || agg == API_AGG_SUM;
+    const int counter = agg == API_AGG_INCREASE || agg == API_AGG_RATE;
+    size_t i = 0;
+    while (i < n) {
+        double v = s[i].v;
+        int64_t t = s[i].t;
+        if (isnan(v)) {
+            i++;
+            continue;
+        }
+        if (t > b->end) break;
+        if (t < b->start) {
+            prev = v;
+            have_prev = 1;
+            i++;
+            continue;
+        }
+        if (cur == 0 || t > cur_end) {
+            if (cur) {
+                int rc = emit(b, agg, cur, &a, 0, out, cap, &np);
+                if (rc) return rc;
+            }
+            cur = api_buckets_index(b, t);
+            cur_lo = api_buckets_edge(b, cur - 1);
+            cur_end = api_buckets_edge(b, cur);
+            acc_open(&a, have_prev ? prev : v);
+        }
+        int64_t lim = cur_end;
+        if (R) {
+            if (t > it_end) {
+                /* first sample of its interval (it_end - R, it_end]: whole inside
+                 * the bucket (and not holding `start`, which is bucket 1's own),
+                 * with a point that stands for it? */
+                it_end = ceil_to(t, R);
+                if (it_end - R >= cur_lo && it_end <= cur_end) {
+                    while (pi < np_in && p[pi].t < it_end) pi++;
+                    if (pi < np_in && p[pi].t == it_end && rollup_usable(&p[pi], counter, have_prev, prev)) {
+                        const tsdb_rollup_point_t *q = &p[pi];
+                        a.count += q->count;
+                        if (want_sum) api_ksum_add(&a.sum, q->sum);
+                        if (q->min < a.min) a.min = q->min;
+                        if (q->max > a.max) a.max = q->max;
+                        a.last = q->last;
+                        prev = q->last;
+                        have_prev = 1;
+                        i = after_t(s, i, n, it_end);
+                        continue;
+                    }
+                }
+            }
+            if (it_end < lim) lim = it_end;
+        }
+        i = run_agg(agg, s, i, n, lim, &a, &prev, &have_prev);
+    }
+    if (cur) {
+        int rc = emit(b, agg, cur, &a, 0, out, cap, &np);
+        if (rc) return rc;
+    }
+    return (int)np;
+}
+
+int api_downsample_mixed(const api_buckets_t *b, enum api_agg agg, int64_t resolution, const tsdb_sample_t *s,
+                         size_t n, const tsdb_rollup_point_t *p, size_t np_in, api_point_t *out, size_t cap)
+{
+    if (!valid_args(b, agg, s, n, out, cap) || (np_in && !p) || resolution <= 0 || b->native)
+        return STRATA_EINVAL;
+    return downsample_core(b, agg, resolution, s, n, p, np_in, out, cap);
 }
 
 /* ---- across series ------------------------------------------------------------ */

@@ -4,8 +4,9 @@
  *
  * Pipeline for one metricType:
  *   1. a bucket layout over [start, end]:           api_buckets_init / _native
- *   2. per series, one point per non-empty bucket:  api_downsample (raw samples)
- *                                                   or api_downsample_rollups
+ *   2. per series, one point per non-empty bucket:  api_downsample (raw samples),
+ *                                                   api_downsample_rollups (aligned)
+ *                                                   or api_downsample_mixed
  *   3. across series, one point per step:           api_combiner_* (sum/avg/count),
  *                                                   or keep each series (passthrough)
  *   4. histograms: per-`le` increases summed:       api_hist_* (cumulative counts,
@@ -155,7 +156,9 @@ int api_rollup_aligned(const api_buckets_t *b, int64_t resolution);
 /* Which resolution to read: 0 (raw samples), TSDB_ROLLUP_5M or TSDB_ROLLUP_1H.
  * First an aligned one, exact as above (1h before 5m); else a misaligned one
  * when the narrowest bucket is at least 12 x R wide (1h before 5m), so edges
- * move by less than 1/12 of a bucket.  Native layouts read raw unless aligned. */
+ * move by less than 1/12 of a bucket.  Native layouts read raw unless aligned.
+ * The metrics query no longer uses the misaligned choice: it reads such
+ * layouts mixed (api_rollup_mixed_choose), exactly. */
 int64_t api_rollup_choose(const api_buckets_t *b);
 /* The rollup points api_downsample_rollups() uses for b are those whose end
  * t lies in [*tmin, *tmax]: the first interval beginning at or after start
@@ -169,6 +172,34 @@ int api_rollup_range(const api_buckets_t *b, int64_t resolution, int64_t *tmin, 
  * native layout (rollups cannot give per-sample points). */
 int api_downsample_rollups(const api_buckets_t *b, enum api_agg agg, int64_t resolution,
                            const tsdb_rollup_point_t *p, size_t n, api_point_t *out, size_t cap);
+
+/* --------------------------------------------------------------------------
+ * Mixed: exact answers for buckets wider than a rollup interval whose edges
+ * are off the rollup grid (docs/downsampling.md, section 3, "Mixed").
+ *
+ * Each 5m (or 1h) interval (t-R, t] that lies whole inside one bucket is
+ * taken from its rollup point, and the partial intervals at the bucket's
+ * edges from the raw samples, so the answer is api_downsample()'s on the
+ * same samples.  A point stands for its interval only when it provably
+ * gives the same value: it holds a sample, no NaN (its sum is finite),
+ * and, for increase/rate, no counter reset (prev <= first = min, last =
+ * max, and the store's increase is last - prev within count x 2^-52 of the
+ * larger magnitude); any other interval is read raw.  count, present, min,
+ * max, last, increase and rate are then bit-identical to api_downsample();
+ * avg and sum add the interval's plain sum as one term of the compensated
+ * sum: bit-identical when the additions are exact (integer values below
+ * 2^53, dyadic values of a common scale), else within count x 2^-52 of the
+ * sum of magnitudes per interval.
+ *
+ * s: the series' raw samples over [start - lookback, end] (all of them: an
+ * edge can fall anywhere); p: its rollup points of `resolution` whose
+ * intervals lie inside the selected range, ascending. */
+/* The resolution for api_downsample_mixed(), 0 when no bucket is wide enough
+ * (or native): TSDB_ROLLUP_1H when every bucket is >= 12 h wide, else
+ * TSDB_ROLLUP_5M when every bucket is >= 5 min wide. */
+int64_t api_rollup_mixed_choose(const api_buckets_t *b);
+int api_downsample_mixed(const api_buckets_t *b, enum api_agg agg, int64_t resolution, const tsdb_sample_t *s,
+                         size_t n, const tsdb_rollup_point_t *p, size_t np, api_point_t *out, size_t cap);
 
 /* --------------------------------------------------------------------------
  * Across series, per step.
