@@ -84,7 +84,10 @@ void *daemon_store_open(void *arg)
             rc = 0;
         }
     }
-    if (rc == 0) ingest_set_observer(o->ing, api_workloads_observe, o->reg);
+    if (rc == 0) {
+        ingest_set_observer(o->ing, api_workloads_observe, o->reg);
+        ingest_set_observer_filter(o->ing, api_workloads_wants);
+    }
     if (rc == 0) {
         /* report workers start inside api_reports_open and read the store at once */
         o->gen->reader = o->reader;
