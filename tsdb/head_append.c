@@ -41,6 +41,26 @@ static hseries_t *series_by_ref(const tsdb_t *db, uint32_t r)
     return r && r - 1 < db->series_cap ? db->series[r - 1] : NULL;
 }
 
+/* head_smap_prefetch's stages for a series known by ref r (0: by hash h):
+ * the table entry, then the series' header and open buffer. */
+static inline void prefetch(const tsdb_t *db, uint64_t h, uint32_t r, int stage)
+{
+    if (!r) {
+        head_smap_prefetch(db, h, stage);
+        return;
+    }
+    if (r - 1 >= db->series_cap) return;
+    if (stage == 0) {
+        __builtin_prefetch(&db->series[r - 1]);
+    } else if (stage == 1) {
+        const hseries_t *s = db->series[r - 1];
+        if (s) __builtin_prefetch(s);
+    } else {
+        const hseries_t *s = db->series[r - 1];
+        if (s && s->raw) __builtin_prefetch(&s->raw[s->nraw]);
+    }
+}
+
 int tsdb_append_refs(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, uint32_t *hint,
                      tsdb_append_result_t *res)
 {
@@ -97,18 +117,20 @@ int tsdb_append_refs(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, 
      * slots PF_SLOT series ahead and their series PF_SERIES ahead are
      * prefetched so the misses overlap instead of stalling one by one. */
     enum { PF_SLOT = 16, PF_SERIES = 8, PF_STRINGS = 4 };
-    for (size_t i = 0; !rc && i < PF_SLOT && i < nvalid; i++) head_smap_prefetch(db, hashes[i], 0);
-    for (size_t i = 0; !rc && i < PF_SERIES && i < nvalid; i++) head_smap_prefetch(db, hashes[i], 1);
-    for (size_t i = 0; !rc && i < PF_STRINGS && i < nvalid; i++) head_smap_prefetch(db, hashes[i], 2);
+    for (size_t i = 0; !rc && i < PF_SLOT && i < nvalid; i++) prefetch(db, hashes[i], hint ? hint[i] : 0, 0);
+    for (size_t i = 0; !rc && i < PF_SERIES && i < nvalid; i++)
+        prefetch(db, hashes[i], hint ? hint[i] : 0, 1);
+    for (size_t i = 0; !rc && i < PF_STRINGS && i < nvalid; i++)
+        prefetch(db, hashes[i], hint ? hint[i] : 0, 2);
     for (size_t i = 0; !rc && i < nseries; i++) {
         const tsdb_series_input_t *si = &in[i];
         if (i >= nvalid) {
             rc = STRATA_EINVAL;
             break;
         }
-        if (i + PF_SLOT < nvalid) head_smap_prefetch(db, hashes[i + PF_SLOT], 0);
-        if (i + PF_SERIES < nvalid) head_smap_prefetch(db, hashes[i + PF_SERIES], 1);
-        if (i + PF_STRINGS < nvalid) head_smap_prefetch(db, hashes[i + PF_STRINGS], 2);
+        if (i + PF_SLOT < nvalid) prefetch(db, hashes[i + PF_SLOT], hint ? hint[i + PF_SLOT] : 0, 0);
+        if (i + PF_SERIES < nvalid) prefetch(db, hashes[i + PF_SERIES], hint ? hint[i + PF_SERIES] : 0, 1);
+        if (i + PF_STRINGS < nvalid) prefetch(db, hashes[i + PF_STRINGS], hint ? hint[i + PF_STRINGS] : 0, 2);
         uint64_t h = hashes[i];
         hseries_t *s = hint && hint[i] ? series_by_ref(db, hint[i]) : NULL;
         if (!s && hint && hint[i]) {
