@@ -157,7 +157,7 @@ void ingest_set_observer_filter(ingest_t *ing, ingest_observer_filter_fn fn);
 
 /* The label cache (docs/strata-load.md): a series' raw RW1 label bytes and
  * tenant -> its store ref, so a series seen before skips decoding,
- * validation and the series table.  At most this many entries (24 bytes
+ * validation and the series table.  At most this many entries (16 bytes
  * each at <= 3/4 load; it starts over empty when full).  Off when a
  * per-tenant series limit is set (that needs every series' labels). */
 #define INGEST_LABEL_CACHE_MAX (4u << 20)

@@ -1,11 +1,12 @@
 /*
  * label_cache.c: the raw-label-bytes -> series ref cache (label_cache.h).
  *
- * Open addressing over 24-byte entries, keyed by (tenant, 96-bit hash of the
- * label bytes as they came on the wire, their length).  The hash is seeded at
- * random per process, so which inputs collide cannot be known in advance; the
- * tenant is compared exactly, so a collision could only ever mix two series
- * of the same tenant, with odds of about n^2 / 2^97 for n series of it.
+ * Open addressing over 16-byte entries, keyed by the tenant and an 80-bit
+ * hash of the label bytes as they came on the wire (their length included).
+ * The hash is seeded at random per process, so which inputs collide cannot be
+ * known in advance; the tenant is compared exactly, so a collision could only
+ * ever mix two series of the same tenant, with odds of about n^2 / 2^81 for
+ * n series of it (2^-41 for a million).
  */
 #include "label_cache.h"
 
@@ -17,12 +18,14 @@
 
 #include "strata_err.h"
 
+/* 16 bytes: 80 bits of the key's hash, the tenant exactly, the ref and the
+ * observer flag.  Tenants outside 0..65535 and refs from 2^31 on are not
+ * cached (they take the slow path). */
 typedef struct entry {
     uint64_t h1;
-    uint32_t h2;
-    uint32_t len_flags; /* len << 1 | observe; 0 = empty slot */
-    uint32_t ref;
-    int32_t tenant;
+    uint32_t ref_flags; /* ref << 1 | observe; 0 = empty slot */
+    uint16_t tenant;
+    uint16_t h2;
 } entry_t;
 
 struct ingest_lcache {
@@ -109,7 +112,7 @@ ingest_lkey_t ingest_lcache_key(const ingest_lcache_t *c, const uint8_t *p, size
         a = rotl(a, 23) + mum(w0 ^ s0, w1 ^ s1);
         b = rotl(b, 37) + mum(w0 ^ s2, w1 ^ s3);
     }
-    ingest_lkey_t k = { mix(a ^ rotl(b, 17)), (uint32_t)(mix(b + s3) >> 32), (uint32_t)n };
+    ingest_lkey_t k = { mix(a ^ rotl(b, 17)), (uint32_t)(mix(b + s3 + n) >> 32), (uint32_t)n };
     return k;
 }
 
@@ -121,21 +124,26 @@ void ingest_lcache_prefetch(const ingest_lcache_t *c, ingest_lkey_t k)
 void ingest_lcache_rdlock(ingest_lcache_t *c) { pthread_rwlock_rdlock(&c->lock); }
 void ingest_lcache_unlock(ingest_lcache_t *c) { pthread_rwlock_unlock(&c->lock); }
 
+static inline int cacheable(int32_t tenant, ingest_lkey_t k)
+{
+    return tenant >= 0 && tenant <= UINT16_MAX && k.len > 0;
+}
+
 static inline int entry_is(const entry_t *e, int32_t tenant, ingest_lkey_t k)
 {
-    return e->h1 == k.h1 && e->h2 == k.h2 && e->len_flags >> 1 == k.len && e->tenant == tenant;
+    return e->h1 == k.h1 && e->h2 == (uint16_t)k.h2 && e->tenant == (uint16_t)tenant;
 }
 
 uint32_t ingest_lcache_get(const ingest_lcache_t *c, int32_t tenant, ingest_lkey_t k, unsigned *flags)
 {
-    if (!c->nslots || k.len == 0 || k.len > UINT32_MAX >> 1) return 0;
+    if (!c->nslots || !cacheable(tenant, k)) return 0;
     size_t mask = c->nslots - 1;
     for (size_t i = (size_t)k.h1 & mask;; i = (i + 1) & mask) {
         const entry_t *e = &c->slots[i];
-        if (!e->len_flags) return 0;
+        if (!e->ref_flags) return 0;
         if (entry_is(e, tenant, k)) {
-            *flags = e->len_flags & 1;
-            return e->ref;
+            *flags = e->ref_flags & 1;
+            return e->ref_flags >> 1;
         }
     }
 }
@@ -144,7 +152,7 @@ static entry_t *slot_for(entry_t *slots, size_t nslots, int32_t tenant, ingest_l
 {
     size_t mask = nslots - 1;
     for (size_t i = (size_t)k.h1 & mask;; i = (i + 1) & mask)
-        if (!slots[i].len_flags || entry_is(&slots[i], tenant, k)) return &slots[i];
+        if (!slots[i].ref_flags || entry_is(&slots[i], tenant, k)) return &slots[i];
 }
 
 static int grow(ingest_lcache_t *c)
@@ -154,8 +162,8 @@ static int grow(ingest_lcache_t *c)
     if (!nm) return STRATA_ENOMEM;
     for (size_t j = 0; j < c->nslots; j++) {
         const entry_t *e = &c->slots[j];
-        if (!e->len_flags) continue;
-        ingest_lkey_t k = { e->h1, e->h2, e->len_flags >> 1 };
+        if (!e->ref_flags) continue;
+        ingest_lkey_t k = { e->h1, e->h2, 1 };
         *slot_for(nm, ns, e->tenant, k) = *e;
     }
     free(c->slots);
@@ -170,15 +178,15 @@ int ingest_lcache_put(ingest_lcache_t *c, int32_t tenant, const ingest_lkey_t *k
     int rc = 0;
     pthread_rwlock_wrlock(&c->lock);
     for (size_t i = 0; i < n && !rc; i++) {
-        if (!refs[i] || keys[i].len == 0 || keys[i].len > UINT32_MAX >> 1) continue;
+        if (!refs[i] || refs[i] > UINT32_MAX >> 1 || !cacheable(tenant, keys[i])) continue;
         if (c->count >= c->max) { /* the bound: start over */
             memset(c->slots, 0, c->nslots * sizeof *c->slots);
             c->count = 0;
         }
         if ((c->count + 1) * 4 > c->nslots * 3 && (rc = grow(c))) break;
         entry_t *e = slot_for(c->slots, c->nslots, tenant, keys[i]);
-        if (!e->len_flags) c->count++;
-        *e = (entry_t){ keys[i].h1, keys[i].h2, keys[i].len << 1 | (flags[i] & 1), refs[i], tenant };
+        if (!e->ref_flags) c->count++;
+        *e = (entry_t){ keys[i].h1, refs[i] << 1 | (flags[i] & 1), (uint16_t)tenant, (uint16_t)keys[i].h2 };
     }
     pthread_rwlock_unlock(&c->lock);
     return rc;

@@ -12,7 +12,8 @@
 
 typedef struct ingest_lcache ingest_lcache_t;
 
-/* A 96-bit keyed hash of a label span plus its length. */
+/* A keyed hash of a label span (h1 and 16 bits of h2 are kept) and its
+ * length (0: not cacheable). */
 typedef struct ingest_lkey {
     uint64_t h1;
     uint32_t h2, len;
@@ -21,7 +22,7 @@ typedef struct ingest_lkey {
 /* Entry flag: the write observer wants this series. */
 #define INGEST_LC_OBSERVE 1u
 
-/* max_entries bounds the memory (24 bytes an entry at <= 3/4 load): when a
+/* max_entries bounds the memory (16 bytes an entry at <= 3/4 load): when a
  * new entry would pass it, the cache starts over empty. */
 ingest_lcache_t *ingest_lcache_new(size_t max_entries);
 void ingest_lcache_free(ingest_lcache_t *c);

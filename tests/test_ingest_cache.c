@@ -236,11 +236,21 @@ static void test_order_and_tenant_not_confused(void **state)
     assert_ok(put(f, 2, sorted, 3, NOW_MS + 1000, 6, &res));
     assert_int_equal(res.series_created, 0);
     assert_int_equal(ingest_label_cache_size(f->ing), 4);
+    /* a tenant id beyond what an entry holds is not cached, and still right */
+    for (int k = 0; k < 2; k++) {
+        assert_ok(put(f, 70000, sorted, 3, NOW_MS + k, 7, &res));
+        assert_int_equal(res.series_created, k == 0);
+        assert_int_equal(res.samples_written, 1);
+    }
+    assert_int_equal(ingest_label_cache_size(f->ing), 4);
     size_t ns, nsmp;
     stored(f, "m", "1", &ns, &nsmp);
     assert_int_equal(ns, 2);
     assert_int_equal(nsmp, 4); /* a: 3, A: 1 */
     stored(f, "m", "2", &ns, &nsmp);
+    assert_int_equal(ns, 1);
+    assert_int_equal(nsmp, 2);
+    stored(f, "m", "70000", &ns, &nsmp);
     assert_int_equal(ns, 1);
     assert_int_equal(nsmp, 2);
     tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "s", "a" }, { TSDB_MATCH_EQ, INGEST_TENANT_LABEL, "1" } };
