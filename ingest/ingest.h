@@ -6,7 +6,9 @@
  * request's arena -> per-series validation and normalisation (empty values
  * dropped, labels sorted, tenant label stamped) -> per-tenant series limit ->
  * tsdb_append.  Invalid series and samples are rejected one by one and
- * counted by reason; the valid rest of the request is still stored.
+ * counted by reason; the valid rest of the request is still stored.  A RW1
+ * series whose raw label bytes were stored before (same tenant) skips the
+ * label steps through the label cache (label_cache.h; docs/strata-load.md).
  *
  * Tenants are kept apart in the store by the reserved label INGEST_TENANT_LABEL
  * stamped on every series; readers add the matching matcher (api_read_select
