@@ -8,7 +8,7 @@
  * the request, because remote-write senders do not retry a 400 and the good
  * part of a batch must not be lost with it.
  */
-#include "ingest.h"
+#include "ingest_internal.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -30,6 +30,10 @@ struct ingest_batch {
     char *first_error;
     ingest_metadata_t *metadata;
     size_t nmetadata;
+    ingest_series_meta_t *meta; /* parallel to series */
+    const ingest_limits_t *lim; /* what it was decoded with, for ingest_batch_labels */
+    int64_t now_ms;
+    const char *tenant;
 };
 
 static const char *const reason_names[INGEST_R_COUNT] = {
@@ -284,8 +288,35 @@ typedef struct ctx {
     const ingest_limits_t *lim;
     int64_t now_ms;
     const char *tenant;
-    int contig; /* raw labels point into one wire buffer (the RW1 fast path) */
+    int contig;             /* raw labels point into one wire buffer (the RW1 fast path) */
+    ingest_lcache_t *cache; /* read-locked by the caller, or NULL */
+    int32_t tenant_id;
+    ingest_series_meta_t next; /* meta of the series add_series is given */
+    ingest_lkey_t *keys;       /* the RW1 walk's label span keys, one per series (len 0: none) */
+    size_t nkeys, capkeys;
 } ctx_t;
+
+/* Appends a series and its meta (c->next) to the batch. */
+static int batch_push(ctx_t *c, tsdb_series_input_t in)
+{
+    ingest_batch_t *b = c->b;
+    if (b->nseries == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 64;
+        tsdb_series_input_t *ns_ = strata_arena_alloc(c->arena, ncap * sizeof *ns_);
+        ingest_series_meta_t *nm = strata_arena_alloc(c->arena, ncap * sizeof *nm);
+        if (!ns_ || !nm) return STRATA_ENOMEM;
+        if (b->nseries) {
+            memcpy(ns_, b->series, b->nseries * sizeof *ns_);
+            memcpy(nm, b->meta, b->nseries * sizeof *nm);
+        }
+        b->series = ns_;
+        b->meta = nm;
+        b->cap = ncap;
+    }
+    b->meta[b->nseries] = c->next;
+    b->series[b->nseries++] = in;
+    return 0;
+}
 
 static void reject(ctx_t *c, enum ingest_reason r, size_t count, const raw_label_t *l, size_t nl,
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -483,17 +514,7 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
         k++;
     }
     if (!stamped) labels[k++] = (tsdb_label_t){ INGEST_TENANT_LABEL, c->tenant };
-    ingest_batch_t *b = c->b;
-    if (b->nseries == b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 64;
-        tsdb_series_input_t *ns_ = strata_arena_alloc(c->arena, ncap * sizeof *ns_);
-        if (!ns_) return STRATA_ENOMEM;
-        if (b->nseries) memcpy(ns_, b->series, b->nseries * sizeof *ns_);
-        b->series = ns_;
-        b->cap = ncap;
-    }
-    b->series[b->nseries++] = (tsdb_series_input_t){ labels, nl, s, ns };
-    return 0;
+    return batch_push(c, (tsdb_series_input_t){ labels, nl, s, ns });
 }
 
 /* ---- RW1 / RW2 ------------------------------------------------------------ */
@@ -702,6 +723,17 @@ static inline int rd_len(rd_t *r, rd_t *sub)
     return 0;
 }
 
+/* 1 when add_series would keep every sample (none too far in the future,
+ * none older than the retention). */
+static int times_ok(const ctx_t *c, const tsdb_sample_t *smp, size_t ns)
+{
+    const int64_t oldest = ingest_oldest_allowed(c->lim, c->now_ms),
+                  newest = c->now_ms + INGEST_MAX_FUTURE_MS;
+    for (size_t i = 0; i < ns; i++)
+        if (smp[i].t > newest || smp[i].t < oldest) return 0;
+    return 1;
+}
+
 /* Walks a RW1 request.  fill = 0: checks that it has the fast-path shape and
  * returns the most labels and samples of one series in *maxl, *maxs (-1 when
  * it has not).  fill = 1: decodes it (already checked) into the batch. */
@@ -712,15 +744,25 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
     if (!fill) return -1; /* doubles are read as little-endian words */
 #endif
     rd_t r = { buf, buf + len };
+    size_t nts = 0;
     while (r.p < r.e) {
         rd_t ts;
         if (*r.p++ != 0x0a || rd_len(&r, &ts)) return -1;
         size_t nl = 0, ns = 0;
+        /* the span of the wire holding the labels, the label cache's key */
+        const uint8_t *lab_lo = NULL, *lab_hi = NULL;
+        int lab_split = 0, sample_seen = 0;
         while (ts.p < ts.e) {
+            const uint8_t *field = ts.p;
             uint8_t tag = *ts.p++;
             rd_t m;
             if ((tag != 0x0a && tag != 0x12) || rd_len(&ts, &m)) return -1;
             if (tag == 0x0a) {
+                if (!lab_lo)
+                    lab_lo = field;
+                else if (sample_seen)
+                    lab_split = 1;
+                lab_hi = m.e;
                 raw_label_t l = { NULL, NULL, 0, 0 };
                 while (m.p < m.e) {
                     uint8_t t = *m.p++;
@@ -737,6 +779,7 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
                 if (fill) raw[nl] = l;
                 nl++;
             } else {
+                sample_seen = lab_lo != NULL;
                 tsdb_sample_t x = { 0, 0.0 };
                 while (m.p < m.e) {
                     uint8_t t = *m.p++;
@@ -758,12 +801,52 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
         }
         if (fill) {
             c->b->samples_in += ns;
+            c->next = (ingest_series_meta_t){ { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN };
+            if (c->cache && c->keys && c->keys[nts].len) {
+                c->next.key = c->keys[nts];
+                c->next.span = lab_lo;
+                unsigned fl = 0;
+                uint32_t ref = ingest_lcache_get(c->cache, c->tenant_id, c->next.key, &fl);
+                if (ref) {
+                    /* seen, validated and stored before: only its samples are new */
+                    c->next.ref = ref;
+                    c->next.observe = (uint8_t)(fl & INGEST_LC_OBSERVE);
+                    if (!c->next.observe && ns && times_ok(c, smp, ns)) {
+                        tsdb_sample_t *s = strata_arena_alloc(c->arena, ns * sizeof *s);
+                        if (!s) return STRATA_ENOMEM;
+                        memcpy(s, smp, ns * sizeof *s);
+                        int rc = batch_push(c, (tsdb_series_input_t){ NULL, 0, s, ns });
+                        if (rc) return rc;
+                        nts++;
+                        continue;
+                    }
+                }
+            }
             int rc = add_series(c, raw, nl, smp, ns);
             if (rc) return rc;
         } else {
             if (nl > *maxl) *maxl = nl;
             if (ns > *maxs) *maxs = ns;
+            if (c->cache) {
+                /* the keys now, with their slots prefetched, so the lookups
+                 * in the fill pass find them in cache */
+                if (c->nkeys == c->capkeys) {
+                    size_t ncap = c->capkeys ? c->capkeys * 2 : 256;
+                    ingest_lkey_t *nk = strata_arena_alloc(c->arena, ncap * sizeof *nk);
+                    if (!nk) return -1;
+                    if (c->nkeys) memcpy(nk, c->keys, c->nkeys * sizeof *nk);
+                    c->keys = nk;
+                    c->capkeys = ncap;
+                }
+                ingest_lkey_t k = { 0, 0, 0 };
+                if (lab_lo && !lab_split) {
+                    k = ingest_lcache_key(c->cache, lab_lo, (size_t)(lab_hi - lab_lo));
+                    ingest_lcache_prefetch(c->cache, k);
+                }
+                c->keys[c->nkeys++] = k;
+            }
         }
+        nts++;
     }
     return 0;
 }
@@ -786,10 +869,23 @@ static int decode_v1_fast(ctx_t *c, const uint8_t *buf, size_t len)
 int ingest_decode(strata_arena_t *arena, enum ingest_proto proto, const void *buf, size_t len,
                   const ingest_limits_t *lim, int64_t now_ms, const char *tenant, ingest_batch_t **out)
 {
+    return ingest_decode_cached(arena, proto, buf, len, lim, now_ms, tenant, NULL, 0, out);
+}
+
+int ingest_decode_cached(strata_arena_t *arena, enum ingest_proto proto, const void *buf, size_t len,
+                         const ingest_limits_t *lim, int64_t now_ms, const char *tenant,
+                         ingest_lcache_t *cache, int32_t tenant_id, ingest_batch_t **out)
+{
     ProtobufCAllocator alloc = { pb_alloc, pb_free, arena };
     ingest_batch_t *b = strata_arena_calloc(arena, 1, sizeof *b);
     if (!b) return STRATA_ENOMEM;
-    ctx_t c = { arena, b, lim, now_ms, tenant, 0 };
+    b->lim = lim;
+    b->now_ms = now_ms;
+    b->tenant = tenant;
+    ctx_t c = { arena,  b,         lim,
+                now_ms, tenant,    0,
+                cache,  tenant_id, { { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN },
+                NULL,   0,         0 };
     int rc;
     if (proto == INGEST_PROTO_V2) {
         Io__Prometheus__Write__V2__Request *req = io__prometheus__write__v2__request__unpack(&alloc, len,
@@ -831,4 +927,61 @@ const ingest_metadata_t *ingest_batch_metadata(const ingest_batch_t *b, size_t *
 {
     *n = b->nmetadata;
     return b->metadata;
+}
+
+const ingest_series_meta_t *ingest_batch_meta(const ingest_batch_t *b) { return b->meta; }
+
+int ingest_batch_labels(const ingest_batch_t *b, strata_arena_t *arena, size_t i, const tsdb_label_t **labels,
+                        size_t *n)
+{
+    const tsdb_series_input_t *in = &b->series[i];
+    const ingest_series_meta_t *m = &b->meta[i];
+    if (in->labels || !m->span) {
+        *labels = in->labels;
+        *n = in->nlabels;
+        return 0;
+    }
+    /* the span is whole Label messages, already checked by v1_walk */
+    rd_t r = { m->span, m->span + m->key.len };
+    size_t nl = 0;
+    while (r.p < r.e) {
+        rd_t sub;
+        r.p++;
+        if (rd_len(&r, &sub)) return STRATA_EINVAL;
+        nl++;
+    }
+    raw_label_t *raw = strata_arena_alloc(arena, (nl ? nl : 1) * sizeof *raw);
+    if (!raw) return STRATA_ENOMEM;
+    r = (rd_t){ m->span, m->span + m->key.len };
+    for (size_t k = 0; k < nl; k++) {
+        rd_t lm;
+        r.p++;
+        if (rd_len(&r, &lm)) return STRATA_EINVAL;
+        raw[k] = (raw_label_t){ NULL, NULL, 0, 0 };
+        while (lm.p < lm.e) {
+            uint8_t t = *lm.p++;
+            rd_t f;
+            if (rd_len(&lm, &f)) return STRATA_EINVAL;
+            if (t == 0x0a) {
+                raw[k].name = f.p;
+                raw[k].nlen = (size_t)(f.e - f.p);
+            } else {
+                raw[k].value = f.p;
+                raw[k].vlen = (size_t)(f.e - f.p);
+            }
+        }
+    }
+    ingest_batch_t tmp;
+    memset(&tmp, 0, sizeof tmp);
+    ctx_t c = { arena,     &tmp,      b->lim,
+                b->now_ms, b->tenant, 1,
+                NULL,      0,         { { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN },
+                NULL,      0,         0 };
+    tsdb_sample_t one = { b->now_ms, 0.0 };
+    int rc = add_series(&c, raw, nl, &one, 1);
+    if (rc) return rc;
+    if (tmp.nseries != 1) return STRATA_EINVAL; /* cannot be: it was stored */
+    *labels = tmp.series[0].labels;
+    *n = tmp.series[0].nlabels;
+    return 0;
 }

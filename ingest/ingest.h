@@ -6,7 +6,9 @@
  * request's arena -> per-series validation and normalisation (empty values
  * dropped, labels sorted, tenant label stamped) -> per-tenant series limit ->
  * tsdb_append.  Invalid series and samples are rejected one by one and
- * counted by reason; the valid rest of the request is still stored.
+ * counted by reason; the valid rest of the request is still stored.  A RW1
+ * series whose raw label bytes were stored before (same tenant) skips the
+ * label steps through the label cache (label_cache.h; docs/strata-load.md).
  *
  * Tenants are kept apart in the store by the reserved label INGEST_TENANT_LABEL
  * stamped on every series; readers add the matching matcher (api_read_select
@@ -147,6 +149,22 @@ void ingest_free(ingest_t *ing);
 typedef int (*ingest_observer_fn)(void *ctx, int32_t tenant, const tsdb_series_input_t *series);
 /* Set before the receiver takes traffic (not synchronised). */
 void ingest_set_observer(ingest_t *ing, ingest_observer_fn fn, void *ctx);
+/* Which series the observer wants (1 = wants it), a function of the labels
+ * alone (series as the observer gets it): asked once per series, when ingest
+ * first stores it, and remembered in the label cache; the observer then sees
+ * only those.  Without a filter it sees all.  Set with the observer (same
+ * ctx). */
+typedef int (*ingest_observer_filter_fn)(void *ctx, const tsdb_series_input_t *series);
+void ingest_set_observer_filter(ingest_t *ing, ingest_observer_filter_fn fn);
+
+/* The label cache (docs/strata-load.md): a series' raw RW1 label bytes and
+ * tenant -> its store ref, so a series seen before skips decoding,
+ * validation and the series table.  At most this many entries (16 bytes
+ * each at <= 3/4 load; it starts over empty when full).  Off when a
+ * per-tenant series limit is set (that needs every series' labels). */
+#define INGEST_LABEL_CACHE_MAX (4u << 20)
+/* Entries held now (for tests). */
+size_t ingest_label_cache_size(ingest_t *ing);
 
 /* The whole write path for one request body (still snappy-compressed).
  * Returns 0 when everything was stored; STRATA_EINVAL when some series or

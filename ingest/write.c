@@ -8,7 +8,7 @@
  * It is only kept when a limit is configured.  A hash collision could let one
  * series slip past the limit; that is the price of not asking the index.
  */
-#include "ingest.h"
+#include "ingest_internal.h"
 #include "metadata.h"
 
 #include <inttypes.h>
@@ -32,7 +32,9 @@ struct ingest {
     tenant_set_t *tenants;
     size_t ntenants, tcap;
     ingest_observer_fn observer;
+    ingest_observer_filter_fn wants;
     void *observer_ctx;
+    ingest_lcache_t *lcache;   /* NULL when off */
     ingest_meta_store_t *meta; /* remote-write metadata (metadata.c) */
 };
 
@@ -40,6 +42,13 @@ void ingest_set_observer(ingest_t *ing, ingest_observer_fn fn, void *ctx)
 {
     ing->observer = fn;
     ing->observer_ctx = ctx;
+}
+
+void ingest_set_observer_filter(ingest_t *ing, ingest_observer_filter_fn fn) { ing->wants = fn; }
+
+size_t ingest_label_cache_size(ingest_t *ing)
+{
+    return ing && ing->lcache ? ingest_lcache_count(ing->lcache) : 0;
 }
 
 static uint64_t hash_labels(const tsdb_label_t *l, size_t n)
@@ -154,6 +163,10 @@ int ingest_new(tsdb_t *db, const ingest_limits_t *lim, ingest_t **out)
         free(ing);
         return STRATA_ENOMEM;
     }
+    if (!lim->max_series_per_tenant && !(ing->lcache = ingest_lcache_new(INGEST_LABEL_CACHE_MAX))) {
+        ingest_free(ing);
+        return STRATA_ENOMEM;
+    }
     if (lim->max_series_per_tenant && db) {
         int rc = load_tenants(ing);
         if (rc) {
@@ -172,6 +185,7 @@ void ingest_free(ingest_t *ing)
     for (size_t i = 0; i < ing->ntenants; i++) free(ing->tenants[i].slots);
     free(ing->tenants);
     ingest_meta_store_free(ing->meta);
+    ingest_lcache_free(ing->lcache);
     pthread_mutex_destroy(&ing->mu);
     free(ing);
 }
@@ -229,18 +243,26 @@ static int apply_series_limit(ingest_t *ing, int32_t tenant, tsdb_series_input_t
     return rc;
 }
 
-int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, const void *body, size_t len,
-                 int32_t tenant, int64_t now_ms, ingest_result_t *res)
+/* 1 when the observer wants the series (its filter). */
+static int observer_wants(const ingest_t *ing, const tsdb_series_input_t *s)
+{
+    if (!ing->observer) return 0;
+    return !ing->wants || ing->wants(ing->observer_ctx, s) ? 1 : 0;
+}
+
+/* One pass of ingest_write over the decompressed body, through the label
+ * cache when one is given.  STRATA_ENOTFOUND: a cached ref named a series
+ * the head has dropped since; nothing was stored, res is to be redone. */
+static int write_decoded(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, const char *raw,
+                         size_t rawlen, int32_t tenant, const char *tenant_s, int64_t now_ms,
+                         ingest_lcache_t *cache, ingest_result_t *res)
 {
     memset(res, 0, sizeof *res);
-    char *raw;
-    size_t rawlen;
-    int rc = ingest_snappy_decompress(arena, body, len, ing->lim.max_request_bytes, &raw, &rawlen);
-    if (rc) return rc;
-    char tenant_s[16];
-    snprintf(tenant_s, sizeof tenant_s, "%" PRId32, tenant);
     ingest_batch_t *b;
-    if ((rc = ingest_decode(arena, proto, raw, rawlen, &ing->lim, now_ms, tenant_s, &b))) return rc;
+    if (cache) ingest_lcache_rdlock(cache);
+    int rc = ingest_decode_cached(arena, proto, raw, rawlen, &ing->lim, now_ms, tenant_s, cache, tenant, &b);
+    if (cache) ingest_lcache_unlock(cache);
+    if (rc) return rc;
     for (int r = 0; r < INGEST_R_COUNT; r++)
         res->rejected[r] = ingest_batch_rejected(b, (enum ingest_reason)r);
     const char *first = ingest_batch_first_error(b);
@@ -251,6 +273,7 @@ int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, 
 
     size_t n;
     const tsdb_series_input_t *in = ingest_batch_series(b, &n);
+    const ingest_series_meta_t *meta = cache ? ingest_batch_meta(b) : NULL;
     tsdb_series_input_t *series = NULL;
     if (n) {
         series = strata_arena_alloc(arena, n * sizeof *series);
@@ -261,11 +284,36 @@ int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, 
         return rc;
 
     if (n) {
+        uint32_t *refs = strata_arena_alloc(arena, n * sizeof *refs);
+        unsigned *obs = strata_arena_alloc(arena, n * sizeof *obs);
+        if (!refs || !obs) return STRATA_ETOOBIG;
+        for (size_t i = 0; i < n; i++) {
+            refs[i] = meta ? meta[i].ref : 0;
+            obs[i] = meta && meta[i].observe != INGEST_OBSERVE_UNKNOWN
+                         ? meta[i].observe
+                         : (unsigned)observer_wants(ing, &series[i]);
+        }
         tsdb_append_result_t ar;
         memset(&ar, 0, sizeof ar);
-        rc = tsdb_append(ing->db, series, n, &ar);
+        rc = tsdb_append_refs(ing->db, series, n, refs, &ar);
         if (rc < 0) return rc;
+        if (meta) {
+            /* new series (and refs that changed) go into the cache */
+            ingest_lkey_t *keys = strata_arena_alloc(arena, n * sizeof *keys);
+            uint32_t *nrefs = strata_arena_alloc(arena, n * sizeof *nrefs);
+            unsigned *nflags = strata_arena_alloc(arena, n * sizeof *nflags);
+            size_t nnew = 0;
+            for (size_t i = 0; keys && nrefs && nflags && i < n; i++) {
+                if (!meta[i].key.len || meta[i].ref == refs[i]) continue;
+                keys[nnew] = meta[i].key;
+                nrefs[nnew] = refs[i];
+                nflags[nnew++] = obs[i] ? INGEST_LC_OBSERVE : 0;
+            }
+            if (nnew && ingest_lcache_put(cache, tenant, keys, nrefs, nflags, nnew) < 0)
+                strata_warn("label cache full", "err=\"%s\"", strata_strerror(STRATA_ENOMEM));
+        }
         for (size_t i = 0; ing->observer && i < n; i++) {
+            if (!obs[i] || !series[i].labels) continue; /* a series it wants is always decoded */
             int orc = ing->observer(ing->observer_ctx, tenant, &series[i]);
             if (orc < 0) {
                 strata_warn("write observer failed", "err=\"%s\"", strata_strerror(orc));
@@ -278,13 +326,40 @@ int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, 
         res->rejected[INGEST_R_CONFLICT] += ar.conflicting;
         if (!res->message[0] && ar.first_rejected_series < n) {
             char d[300];
-            describe(d, sizeof d, &series[ar.first_rejected_series]);
+            tsdb_series_input_t shown = series[ar.first_rejected_series];
+            if (!shown.labels && meta &&
+                ingest_batch_labels(b, arena, ar.first_rejected_series, &shown.labels, &shown.nlabels))
+                shown.nlabels = 0;
+            describe(d, sizeof d, &shown);
             snprintf(res->message, sizeof res->message, "series %s: %s", d,
                      ar.first_rejected_error == STRATA_EDUPTS
                          ? "sample conflicts with a stored sample at the same timestamp"
                          : "sample is older than the out-of-order window");
         }
     }
+    return 0;
+}
+
+int ingest_write(ingest_t *ing, strata_arena_t *arena, enum ingest_proto proto, const void *body, size_t len,
+                 int32_t tenant, int64_t now_ms, ingest_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    char *raw;
+    size_t rawlen;
+    int rc = ingest_snappy_decompress(arena, body, len, ing->lim.max_request_bytes, &raw, &rawlen);
+    if (rc) return rc;
+    char tenant_s[16];
+    snprintf(tenant_s, sizeof tenant_s, "%" PRId32, tenant);
+    /* A stale cached ref (the head dropped the series) stores nothing: the
+     * cache starts over and the request is decoded again; after two such
+     * tries (a head cut each time), without the cache. */
+    for (int attempt = 0;; attempt++) {
+        ingest_lcache_t *cache = attempt < 2 ? ing->lcache : NULL;
+        rc = write_decoded(ing, arena, proto, raw, rawlen, tenant, tenant_s, now_ms, cache, res);
+        if (rc != STRATA_ENOTFOUND || !cache) break;
+        ingest_lcache_clear(cache);
+    }
+    if (rc) return rc;
 
     size_t total = 0, off = 0;
     for (int r = 0; r < INGEST_R_COUNT; r++) {

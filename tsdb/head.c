@@ -118,7 +118,10 @@ static int series_merge_small(tsdb_t *db, hseries_t *s)
 int head_series_push(tsdb_t *db, hseries_t *s, int64_t t, double v)
 {
     if (s->nraw == s->capraw) {
-        uint16_t nc = s->capraw ? (uint16_t)(s->capraw * 2) : 1;
+        /* 2, 4, 8, 16, then 8 at a time up to the seal: doubling to 32 held up
+         * to 15 idle slots (16 bytes each) in most series' buffers */
+        uint16_t nc = s->capraw < 16 ? (uint16_t)(s->capraw ? s->capraw * 2 : 2) : (uint16_t)(s->capraw + 8);
+        if (s->capraw < TSDB_HEAD_OPEN_SAMPLES && nc > TSDB_HEAD_OPEN_SAMPLES) nc = TSDB_HEAD_OPEN_SAMPLES;
         tsdb_sample_t *nr = realloc(s->raw, nc * sizeof *nr);
         if (!nr) return STRATA_ENOMEM;
         db->head_bytes += (uint64_t)(nc - s->capraw) * sizeof *nr;

@@ -31,6 +31,39 @@ static int isample_cmp(const void *x, const void *y)
 
 int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_append_result_t *res)
 {
+    return tsdb_append_refs(db, in, nseries, NULL, res);
+}
+
+/* The series refs[i] names (ref + 1, as tsdb_append_refs hands them out), or
+ * NULL.  head_lock held. */
+static hseries_t *series_by_ref(const tsdb_t *db, uint32_t r)
+{
+    return r && r - 1 < db->series_cap ? db->series[r - 1] : NULL;
+}
+
+/* head_smap_prefetch's stages for a series known by ref r (0: by hash h):
+ * the table entry, then the series' header and open buffer. */
+static inline void prefetch(const tsdb_t *db, uint64_t h, uint32_t r, int stage)
+{
+    if (!r) {
+        head_smap_prefetch(db, h, stage);
+        return;
+    }
+    if (r - 1 >= db->series_cap) return;
+    if (stage == 0) {
+        __builtin_prefetch(&db->series[r - 1]);
+    } else if (stage == 1) {
+        const hseries_t *s = db->series[r - 1];
+        if (s) __builtin_prefetch(s);
+    } else {
+        const hseries_t *s = db->series[r - 1];
+        if (s && s->raw) __builtin_prefetch(&s->raw[s->nraw]);
+    }
+}
+
+int tsdb_append_refs(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, uint32_t *hint,
+                     tsdb_append_result_t *res)
+{
     tsdb_append_result_t local;
     if (!res) res = &local;
     memset(res, 0, sizeof *res);
@@ -56,9 +89,16 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
     size_t nvalid = 0;
     for (size_t off = 0; !rc && nvalid < nseries; nvalid++) {
         const tsdb_series_input_t *si = &in[nvalid];
+        lens_at[nvalid] = off;
+        hashes[nvalid] = 0;
+        if (hint && hint[nvalid]) {
+            if (si->labels && si->nlabels > TSDB_MAX_LABELS) break;
+            if (si->nsamples && !si->samples) break;
+            off += si->labels ? 2 * si->nlabels : 0;
+            continue; /* known by its ref: nothing to hash */
+        }
         if (!si->nlabels || !si->labels || si->nlabels > TSDB_MAX_LABELS || (si->nsamples && !si->samples))
             break;
-        lens_at[nvalid] = off;
         hashes[nvalid] = head_label_set_hash(si->labels, si->nlabels, lens + off);
         off += 2 * si->nlabels;
     }
@@ -66,29 +106,44 @@ int tsdb_append(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, tsdb_
     pthread_rwlock_rdlock(&db->gate);
     int locked = !rc;
     if (locked) pthread_rwlock_wrlock(&db->head_lock);
+    /* A ref given without labels must name a live, logged series: checked
+     * before anything changes, so the caller can simply retry with labels. */
+    for (size_t i = 0; !rc && hint && i < nvalid; i++) {
+        if (!hint[i] || in[i].labels) continue;
+        const hseries_t *s = series_by_ref(db, hint[i]);
+        if (!s || !s->logged) rc = STRATA_ENOTFOUND;
+    }
     /* The series of a batch are scattered over the table and the heap: the
      * slots PF_SLOT series ahead and their series PF_SERIES ahead are
      * prefetched so the misses overlap instead of stalling one by one. */
     enum { PF_SLOT = 16, PF_SERIES = 8, PF_STRINGS = 4 };
-    for (size_t i = 0; !rc && i < PF_SLOT && i < nvalid; i++) head_smap_prefetch(db, hashes[i], 0);
-    for (size_t i = 0; !rc && i < PF_SERIES && i < nvalid; i++) head_smap_prefetch(db, hashes[i], 1);
-    for (size_t i = 0; !rc && i < PF_STRINGS && i < nvalid; i++) head_smap_prefetch(db, hashes[i], 2);
+    for (size_t i = 0; !rc && i < PF_SLOT && i < nvalid; i++) prefetch(db, hashes[i], hint ? hint[i] : 0, 0);
+    for (size_t i = 0; !rc && i < PF_SERIES && i < nvalid; i++)
+        prefetch(db, hashes[i], hint ? hint[i] : 0, 1);
+    for (size_t i = 0; !rc && i < PF_STRINGS && i < nvalid; i++)
+        prefetch(db, hashes[i], hint ? hint[i] : 0, 2);
     for (size_t i = 0; !rc && i < nseries; i++) {
         const tsdb_series_input_t *si = &in[i];
         if (i >= nvalid) {
             rc = STRATA_EINVAL;
             break;
         }
-        if (i + PF_SLOT < nvalid) head_smap_prefetch(db, hashes[i + PF_SLOT], 0);
-        if (i + PF_SERIES < nvalid) head_smap_prefetch(db, hashes[i + PF_SERIES], 1);
-        if (i + PF_STRINGS < nvalid) head_smap_prefetch(db, hashes[i + PF_STRINGS], 2);
+        if (i + PF_SLOT < nvalid) prefetch(db, hashes[i + PF_SLOT], hint ? hint[i + PF_SLOT] : 0, 0);
+        if (i + PF_SERIES < nvalid) prefetch(db, hashes[i + PF_SERIES], hint ? hint[i + PF_SERIES] : 0, 1);
+        if (i + PF_STRINGS < nvalid) prefetch(db, hashes[i + PF_STRINGS], hint ? hint[i + PF_STRINGS] : 0, 2);
         uint64_t h = hashes[i];
-        hseries_t *s = head_series_lookup(db, si->labels, lens + lens_at[i], si->nlabels, h);
+        hseries_t *s = hint && hint[i] ? series_by_ref(db, hint[i]) : NULL;
+        if (!s && hint && hint[i]) {
+            /* dropped since (labels given, checked above): find it anew */
+            h = head_label_set_hash(si->labels, si->nlabels, lens + lens_at[i]);
+        }
+        if (!s) s = head_series_lookup(db, si->labels, lens + lens_at[i], si->nlabels, h);
         if (!s) {
             if ((rc = head_series_create(db, si->labels, si->nlabels, h, UINT32_MAX, &s))) break;
             res->new_series++;
         }
         refs[i] = s->ref;
+        if (hint) hint[i] = s->ref + 1;
         if (!s->logged) {
             log_series[i] = 1;
             nlog++;

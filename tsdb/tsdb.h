@@ -124,6 +124,18 @@ typedef struct tsdb_append_result {
  * STRATA_ECLOSED) means nothing of the batch may be acknowledged. */
 int tsdb_append(tsdb_t *db, const tsdb_series_input_t *series, size_t nseries, tsdb_append_result_t *res);
 
+/* tsdb_append with series refs, for a caller that caches them (ingest's
+ * label cache, docs/strata-load.md).  refs has nseries entries: refs[i] = 0
+ * finds or creates series i by its labels; refs[i] = r names the series this
+ * db returned as r before (a ref is never reused while the db is open), and
+ * then series[i].labels may be NULL.  The caller vouches that a series given
+ * both a ref and labels has exactly those labels.  On return every refs[i]
+ * holds its series' ref.  When a ref given without labels names a series
+ * the head has since dropped (or one not yet in the WAL), nothing is
+ * appended and STRATA_ENOTFOUND is returned: call again with labels. */
+int tsdb_append_refs(tsdb_t *db, const tsdb_series_input_t *series, size_t nseries, uint32_t *refs,
+                     tsdb_append_result_t *res);
+
 /* ---- reading ---------------------------------------------------------- */
 
 enum tsdb_match_op {

@@ -89,6 +89,8 @@ void *daemon_store_open(void *arg)
         ingest_set_observer(o->ing, daemon_gateway_observe, &o->feed);
     } else if (rc == 0)
         ingest_set_observer(o->ing, api_workloads_observe, o->reg);
+    /* the registry's series are decided once per series (ctx unused) */
+    if (rc == 0) ingest_set_observer_filter(o->ing, api_workloads_wants);
     if (rc == 0) {
         /* report workers start inside api_reports_open and read the store at once */
         o->gen->reader = o->reader;

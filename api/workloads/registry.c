@@ -76,18 +76,42 @@ static const enum label_id EL_LABELS[EL_NF] = { L_NAME,       L_HIERARCHY,   L_P
                                                 L_CREATED_AT, L_K8S_UID,     L_K8S_NAME,
                                                 L_K8S_GROUP,  L_K8S_VERSION, L_K8S_KIND };
 
+/* Label name -> index through a small open-addressing table (built once):
+ * one pass over the name and usually one comparison, where a binary search
+ * took about six strcmp per label of every series fed. */
+#define LABEL_SLOTS 512
+static int16_t label_slots[LABEL_SLOTS]; /* index + 1, 0 = empty */
+static pthread_once_t label_once = PTHREAD_ONCE_INIT;
+
+static uint32_t label_hash(const char *s, size_t *len)
+{
+    uint32_t h = 2166136261u;
+    size_t n = 0;
+    for (; s[n]; n++) h = (h ^ (uint8_t)s[n]) * 16777619u;
+    *len = n;
+    return h ^ (h >> 15);
+}
+
+static void label_table_build(void)
+{
+    for (int i = 0; i < L_COUNT; i++) {
+        size_t n;
+        uint32_t k = label_hash(LABEL_NAMES[i], &n) & (LABEL_SLOTS - 1);
+        while (label_slots[k]) k = (k + 1) & (LABEL_SLOTS - 1);
+        label_slots[k] = (int16_t)(i + 1);
+    }
+}
+
 static int label_index(const char *name)
 {
-    int lo = 0, hi = L_COUNT - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2, c = strcmp(name, LABEL_NAMES[mid]);
-        if (!c) return mid;
-        if (c < 0)
-            hi = mid - 1;
-        else
-            lo = mid + 1;
+    pthread_once(&label_once, label_table_build);
+    size_t n;
+    uint32_t k = label_hash(name, &n) & (LABEL_SLOTS - 1);
+    for (;; k = (k + 1) & (LABEL_SLOTS - 1)) {
+        int v = label_slots[k];
+        if (!v) return -1;
+        if (strcmp(LABEL_NAMES[v - 1], name) == 0) return v - 1;
     }
-    return -1;
 }
 
 enum metric {
@@ -894,8 +918,9 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const
     return 0;
 }
 
-int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_label_t *labels, size_t nlabels,
-                         const tsdb_sample_t *samples, size_t nsamples)
+/* The metric the registry reads this series as, with its labels in lv, or
+ * M_NONE when it does not use the series.  A function of the labels alone. */
+static enum metric classify(const tsdb_label_t *labels, size_t nlabels, const char **lv)
 {
     enum metric m = M_NONE;
     for (size_t i = 0; i < nlabels; i++) {
@@ -904,47 +929,62 @@ int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_labe
             break;
         }
     }
-    if (m == M_NONE || nsamples == 0) return 0;
-
-    const char *lv[L_COUNT] = { 0 };
+    if (m == M_NONE) return M_NONE;
     for (size_t i = 0; i < nlabels; i++) {
         int k = label_index(labels[i].name);
         if (k >= 0 && labels[i].value[0]) lv[k] = labels[i].value;
     }
     switch (m) {
     case M_GPU_UTIL:
-        if (!lv[L_WORKLOAD_ID] && !(lv[L_NAMESPACE] && lv[L_POD])) return 0;
+        if (!lv[L_WORKLOAD_ID] && !(lv[L_NAMESPACE] && lv[L_POD])) return M_NONE;
         break;
     case M_POD_PHASE:
-        if (!lv[L_NAMESPACE] || !lv[L_POD] || !lv[L_PHASE] || strcmp(lv[L_PHASE], "Running") != 0) return 0;
+        if (!lv[L_NAMESPACE] || !lv[L_POD] || !lv[L_PHASE] || strcmp(lv[L_PHASE], "Running") != 0)
+            return M_NONE;
         break;
     case M_POD_INFO:
-        if (!lv[L_WORKLOAD_ID] || !lv[L_NAMESPACE] || !lv[L_POD]) return 0;
+        if (!lv[L_WORKLOAD_ID] || !lv[L_NAMESPACE] || !lv[L_POD]) return M_NONE;
         break;
     case M_PHASE:
-        if (!lv[L_WORKLOAD_ID] || !lv[L_PHASE] || phase_index(lv[L_PHASE]) < 0) return 0;
+        if (!lv[L_WORKLOAD_ID] || !lv[L_PHASE] || phase_index(lv[L_PHASE]) < 0) return M_NONE;
         break;
     case M_ELEMENT:
-        if (!lv[L_WORKLOAD_ID] || !lv[L_ELEMENT_ID]) return 0;
+        if (!lv[L_WORKLOAD_ID] || !lv[L_ELEMENT_ID]) return M_NONE;
         break;
     case M_CRES_REQ:
     case M_CRES_LIM:
-        if ((!lv[L_NAMESPACE] || !lv[L_POD]) && !lv[L_WORKLOAD_ID]) return 0;
-        if (resource_index(lv[L_RESOURCE], 1) < 0) return 0;
+        if ((!lv[L_NAMESPACE] || !lv[L_POD]) && !lv[L_WORKLOAD_ID]) return M_NONE;
+        if (resource_index(lv[L_RESOURCE], 1) < 0) return M_NONE;
         break;
     case M_POD_GPUMEM:
-        if (!lv[L_NAMESPACE] || !lv[L_POD]) return 0;
+        if (!lv[L_NAMESPACE] || !lv[L_POD]) return M_NONE;
         break;
     case M_WREQ:
         if (!lv[L_WORKLOAD_ID] || resource_index(lv[L_RESOURCE], 0) < 0 || kind_index(lv[L_KIND]) < 0)
-            return 0;
+            return M_NONE;
         break;
     case M_COND:
-        if (!lv[L_WORKLOAD_ID] || !lv[L_TYPE] || !lv[L_STATUS]) return 0;
+        if (!lv[L_WORKLOAD_ID] || !lv[L_TYPE] || !lv[L_STATUS]) return M_NONE;
         break;
     default:
-        if (!lv[L_WORKLOAD_ID]) return 0;
+        if (!lv[L_WORKLOAD_ID]) return M_NONE;
     }
+    return m;
+}
+
+int api_registry_uses_series(const tsdb_label_t *labels, size_t nlabels)
+{
+    const char *lv[L_COUNT] = { 0 };
+    return labels && classify(labels, nlabels, lv) != M_NONE;
+}
+
+int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_label_t *labels, size_t nlabels,
+                         const tsdb_sample_t *samples, size_t nsamples)
+{
+    if (nsamples == 0) return 0;
+    const char *lv[L_COUNT] = { 0 };
+    enum metric m = classify(labels, nlabels, lv);
+    if (m == M_NONE) return 0;
     tenant_t *t;
     int rc = tenant_get(reg, tenant_id, &t);
     if (rc) return rc;

@@ -57,6 +57,11 @@ void api_registry_free(api_registry_t *reg);
  * Returns 0 or STRATA_ENOMEM. */
 int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_label_t *labels, size_t nlabels,
                          const tsdb_sample_t *samples, size_t nsamples);
+/* 1 when api_registry_observe uses the series (labels as it takes them): one
+ * of the few Run:ai, kube-state-metrics and DCGM names of docs/registry.md
+ * with the labels the registry reads it by; else 0.  A function of the
+ * labels alone: ingest asks once per series and feeds only those. */
+int api_registry_uses_series(const tsdb_label_t *labels, size_t nlabels);
 
 /* ---- queries -------------------------------------------------------------- */
 

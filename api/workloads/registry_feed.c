@@ -34,3 +34,9 @@ int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *
     free(sorted);
     return rc;
 }
+
+int api_workloads_wants(void *ctx, const tsdb_series_input_t *series)
+{
+    (void)ctx;
+    return api_registry_uses_series(series->labels, series->nlabels);
+}
