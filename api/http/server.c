@@ -8,8 +8,9 @@
  *
  * Readiness: the listener comes up before the store is open so /healthz
  * answers during a long WAL replay; /readyz and data endpoints say 503 until
- * api_server_set_store().  Shutdown: MHD_quiesce_daemon() closes the listen
- * socket, requests that start on open connections after that get 503, and we wait
+ * api_server_set_store().  Shutdown: MHD_quiesce_daemon() stops accepting
+ * (the listen socket is closed after MHD_stop_daemon, as MHD requires),
+ * requests that start on open connections after that get 503, and we wait
  * for the in-flight ones (counted from the first handler call to MHD's
  * completion callback) before stopping the daemon.
  *
@@ -706,8 +707,10 @@ void api_server_stop(api_server_t *srv)
 {
     if (!srv) return;
     atomic_store(&srv->stopping, 1);
-    MHD_socket s = MHD_quiesce_daemon(srv->daemon);
-    if (s != MHD_INVALID_SOCKET) close(s);
+    /* MHD's threads may still touch the quiesced listen socket (its poll
+     * set): it is closed only after MHD_stop_daemon, as MHD requires; closed
+     * before, MHD could abort on a descriptor number reused meanwhile. */
+    MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
     unsigned waited_ms = 0,
              limit_ms = (srv->cfg.shutdown_timeout_s ? srv->cfg.shutdown_timeout_s : 30) * 1000;
     while (api_selfmon_inflight(srv->mon) > 0 && waited_ms < limit_ms) {
@@ -720,5 +723,6 @@ void api_server_stop(api_server_t *srv)
                     api_selfmon_inflight(srv->mon));
     reaper_stop(srv);
     MHD_stop_daemon(srv->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
     server_free(srv);
 }
