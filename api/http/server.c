@@ -8,8 +8,9 @@
  *
  * Readiness: the listener comes up before the store is open so /healthz
  * answers during a long WAL replay; /readyz and data endpoints say 503 until
- * api_server_set_store().  Shutdown: MHD_quiesce_daemon() stops accepting
- * (the listen socket is closed after MHD_stop_daemon, as MHD requires),
+ * api_server_set_store().  Shutdown: MHD_quiesce_daemon() and shutdown()
+ * stop the listening (the socket is closed after MHD_stop_daemon, as MHD
+ * requires),
  * requests that start on open connections after that get 503, and we wait
  * for the in-flight ones (counted from the first handler call to MHD's
  * completion callback) before stopping the daemon.
@@ -708,9 +709,12 @@ void api_server_stop(api_server_t *srv)
     if (!srv) return;
     atomic_store(&srv->stopping, 1);
     /* MHD's threads may still touch the quiesced listen socket (its poll
-     * set): it is closed only after MHD_stop_daemon, as MHD requires; closed
-     * before, MHD could abort on a descriptor number reused meanwhile. */
+     * set), so it is closed only after MHD_stop_daemon, as MHD requires
+     * (closed before, MHD could abort on the descriptor number reused
+     * meanwhile).  shutdown() stops the listening at once: new connections
+     * are refused from here on, not left in the backlog. */
     MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET) shutdown(listen_fd, SHUT_RDWR);
     unsigned waited_ms = 0,
              limit_ms = (srv->cfg.shutdown_timeout_s ? srv->cfg.shutdown_timeout_s : 30) * 1000;
     while (api_selfmon_inflight(srv->mon) > 0 && waited_ms < limit_ms) {
