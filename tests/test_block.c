@@ -376,10 +376,10 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
     assert_ok(tsdb_cut_head(db));
     tsdb_close(db);
     char path[1024];
-    static const char *prim[] = { "meta", "index" };
-    char *orig[2];
-    size_t olen[2], damaged = 0;
-    for (int i = 0; i < 2; i++) {
+    static const char *prim[] = { "meta", "index", "copy" };
+    char *orig[3];
+    size_t olen[3], damaged = 0, fm = 0, fi = 0, fc = 0;
+    for (int i = 0; i < 3; i++) {
         block_file(dir, prim[i], path, sizeof path);
         orig[i] = slurp(path, &olen[i]);
     }
@@ -387,14 +387,22 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
         block_file(dir, files[i], path, sizeof path);
         flip_bit(path, offs[i]);
         damaged += strcmp(files[i], "copy") != 0;
+        fm |= !strcmp(files[i], "meta");
+        fi |= !strcmp(files[i], "index");
+        fc |= !strcmp(files[i], "copy");
     }
     if (unlink_copy) {
         block_file(dir, "copy", path, sizeof path);
         assert_int_equal(unlink(path), 0);
     }
-    strata_log_set_level(STRATA_LOG_ERROR + 1);
+    /* the log of both opens (the second one below) */
+    char logpath[1024];
+    snprintf(logpath, sizeof logpath, "%s/log", dir);
+    fflush(stderr);
+    int saved = dup(2), lfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && lfd >= 0);
+    dup2(lfd, 2);
     db = open_db(dir, 0, 0, 0);
-    strata_log_set_level(STRATA_LOG_WARN);
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
     tsdb_matcher_t m[] = { M(EQ, "__name__", "c") };
@@ -408,7 +416,10 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
         /* a damaged primary was put back from the copy, the damaged bytes
          * kept under corrupt/ */
         assert_int_equal(count_dir(dir, "corrupt"), unlink_copy ? 0 : damaged);
-        for (int i = 0; i < 2; i++) {
+        /* and a damaged or missing copy (primaries whole: a version 5 block
+         * always has one) was written again: meta, index and copy are each
+         * as written */
+        for (int i = 0; i < 3; i++) {
             size_t n;
             block_file(dir, prim[i], path, sizeof path);
             char *now = slurp(path, &n);
@@ -416,6 +427,24 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
             assert_memory_equal(now, orig[i], n);
             free(now);
         }
+        assert_int_equal(st.block_meta_repaired, fm);
+        assert_int_equal(st.block_index_repaired, fi);
+        assert_int_equal(st.block_copy_repaired, (fc || unlink_copy) && !fm && !fi);
+        /* repaired once: the next open finds every file whole */
+        tsdb_close(db);
+        db = open_db(dir, 0, 0, 0);
+        tsdb_get_stats(db, &st);
+        assert_int_equal(st.blocks, 1);
+        assert_int_equal(st.block_meta_repaired + st.block_index_repaired + st.block_copy_repaired, 0);
+        fflush(stderr);
+        FILE *lf = fopen(logpath, "r");
+        assert_non_null(lf);
+        char line[2048];
+        int rewrites = 0;
+        while (fgets(line, sizeof line, lf))
+            rewrites += strstr(line, "block copy damaged, rewritten") != NULL;
+        fclose(lf);
+        assert_int_equal(rewrites, (fc || unlink_copy) && !fm && !fi); /* logged once, at the first open */
     } else {
         assert_int_equal(st.blocks, 0);
         assert_int_equal(st.blocks_corrupt, 1);
@@ -425,8 +454,11 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
     }
     free(got);
     tsdb_close(db);
-    free(orig[0]);
-    free(orig[1]);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(lfd);
+    for (int i = 0; i < 3; i++) free(orig[i]);
     test_tmpdir_free(dir);
     return whole;
 }
@@ -446,9 +478,12 @@ static void test_corrupt_index_and_meta(void **state)
     const char *ixc[] = { "index", "copy" }, *mtc[] = { "meta", "copy" };
     assert_false(corrupt_at_open(ixc, (long[]){ 20, -1 }, 2, 0));
     assert_false(corrupt_at_open(mtc, (long[]){ 10, 22 }, 2, 0));
-    /* the copy damaged alone costs nothing */
+    /* the copy damaged alone costs nothing, and is rewritten at open: its
+     * magic, its meta, its index's length, its compressed index */
     const char *c[] = { "copy" };
+    assert_true(corrupt_at_open(c, (long[]){ 0 }, 1, 0));
     assert_true(corrupt_at_open(c, (long[]){ 22 }, 1, 0));
+    assert_true(corrupt_at_open(c, (long[]){ 12 + 64 + 1 }, 1, 0));
     assert_true(corrupt_at_open(c, (long[]){ -1 }, 1, 0));
     /* without a copy: set aside, as before */
     assert_false(corrupt_at_open(ix, (long[]){ 20 }, 1, 1));
