@@ -14,6 +14,7 @@
 
 #include "test_tsdb_helpers.h"
 #include "db_internal.h"
+#include "format.h"
 #include "strata_log.h"
 #include "tsdb.h"
 
@@ -128,6 +129,22 @@ static size_t page_offsets(const char *path, long *off, size_t cap)
     return n;
 }
 
+/* Flips, in the block's parity file, the bit flip_bit flips at chunks offset
+ * `off`: that byte's group (format.h, "parity") then holds two damaged
+ * members, so the page holding it cannot be rebuilt, as with no parity. */
+static void flip_parity_of(const char *dir, long off)
+{
+    char path[1024];
+    block_file(dir, "parity", path, sizeof path);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    uint32_t w;
+    assert_int_equal(pread(fd, &w, 4, 16), 4);
+    close(fd);
+    assert_true(w >= 64);
+    flip_bit(path, 24 + off % (long)w);
+}
+
 #define DMG_SERIES  48
 #define DMG_SAMPLES 3000
 
@@ -142,7 +159,8 @@ static void dmg_samples(int k, tsdb_sample_t *s)
     }
 }
 
-/* One damaged chunk page: the block stays listed (nothing moves to
+/* One damaged chunk page that parity cannot rebuild (its group is damaged
+ * twice): it is lost exactly as without parity.  The block stays listed (nothing moves to
  * corrupt/), every series without a chunk there reads exactly, the ones with
  * a chunk there read the rest of their samples (never a wrong one) and say
  * so through tsdb_series_set_damaged, the stored rollups still answer, and
@@ -167,6 +185,7 @@ static void test_damaged_chunk_page(void **state)
     size_t np = page_offsets(path, off, 256);
     assert_true(np >= 4);
     flip_bit(path, off[np / 2] + 12 + 40);      /* inside one middle page's compressed bytes */
+    flip_parity_of(dir, off[np / 2] + 12 + 40); /* and its group's parity: not rebuilt */
     strata_log_set_level(STRATA_LOG_ERROR + 1); /* the expected error is noise here */
     for (int pass = 0; pass < 2; pass++) {
         db = open_db(dir, 0, 0, 0);
@@ -215,6 +234,7 @@ static void test_damaged_chunk_page(void **state)
         assert_int_equal(st.blocks, pass ? 2 : 1);
         assert_int_equal(st.blocks_corrupt, 0);
         assert_int_equal(st.block_pages_damaged, 1);
+        assert_int_equal(st.block_pages_rebuilt, 0);
         /* compaction leaves a damaged block as it is (merging it would lose
          * the page's samples for good): an overlapping block stays beside it */
         if (pass == 0) {
@@ -245,7 +265,8 @@ static void test_damaged_page_compaction(void **state)
     tsdb_close(db);
     char path[1024];
     block_file(dir, "chunks", path, sizeof path);
-    flip_bit(path, 8 + 12 + 5); /* inside the first page's compressed bytes */
+    flip_bit(path, 8 + 12 + 5);      /* inside the first page's compressed bytes */
+    flip_parity_of(dir, 8 + 12 + 5); /* not rebuilt */
     strata_log_set_level(STRATA_LOG_ERROR + 1);
     db = open_db(dir, 0, 0, 0);
     append_range(db, "__name__=c,job=3", 2000, 1000, 10, 0); /* overlaps the block */
@@ -264,6 +285,69 @@ static void test_damaged_page_compaction(void **state)
     free(want);
     tsdb_close(db);
     strata_log_set_level(STRATA_LOG_WARN);
+    test_tmpdir_free(dir);
+}
+
+/* Damaged chunk pages whose parity groups are otherwise whole are rebuilt
+ * exactly (format.h, "parity"): a bit in a middle page's frame, a 2-byte
+ * burst across the boundary of two pages (the last frame byte of one, the
+ * first header byte of the next), and the compressed-length field of a page
+ * header (which moves where the CRC'd bytes would be).  Every series reads
+ * bit-exact, nothing is reported damaged, the four pages are counted as
+ * rebuilt once each per open store (the second read is served from what was
+ * rebuilt), and compaction may merge the block. */
+static void test_parity_rebuilds_pages(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 0, 0, 0);
+    static tsdb_sample_t s[DMG_SAMPLES];
+    char lb[64];
+    for (int k = 0; k < DMG_SERIES; k++) {
+        dmg_samples(k, s);
+        snprintf(lb, sizeof lb, "__name__=d,job=%03d", k);
+        append(db, lb, s, DMG_SAMPLES);
+    }
+    assert_ok(tsdb_cut_head(db));
+    tsdb_close(db);
+    char path[1024];
+    block_file(dir, "chunks", path, sizeof path);
+    long off[256];
+    size_t np = page_offsets(path, off, 256);
+    assert_true(np >= 8);
+    flip_bit(path, off[1] + 12 + 40);
+    flip_bit(path, off[4] - 1);
+    flip_bit(path, off[4]);
+    flip_bit(path, off[6] + 5); /* comp_len's second byte */
+    strata_log_set_level(STRATA_LOG_ERROR + 1);
+    for (int pass = 0; pass < 2; pass++) {
+        db = open_db(dir, 0, 0, 0);
+        tsdb_matcher_t m[] = { M(EQ, "__name__", "d") };
+        for (int read = 0; read < 2; read++) {
+            tsdb_series_set_t *set;
+            assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
+            int k = 0;
+            for (; tsdb_series_set_next(set) == 1; k++) {
+                dmg_samples(k, s);
+                const tsdb_sample_t *got;
+                size_t n;
+                assert_ok(tsdb_series_set_samples(set, &got, &n));
+                assert_int_equal(n, DMG_SAMPLES);
+                assert_memory_equal(got, s, n * sizeof *s);
+            }
+            assert_int_equal(k, DMG_SERIES);
+            assert_int_equal(tsdb_series_set_damaged(set, NULL), 0);
+            tsdb_series_set_free(set);
+        }
+        tsdb_stats_t st;
+        tsdb_get_stats(db, &st);
+        assert_int_equal(st.block_pages_rebuilt, 4);
+        assert_int_equal(st.block_pages_damaged, 0);
+        assert_int_equal(st.blocks_corrupt, 0);
+        tsdb_close(db);
+    }
+    strata_log_set_level(STRATA_LOG_WARN);
+    assert_int_equal(count_dir(dir, "corrupt"), 0);
     test_tmpdir_free(dir);
 }
 
@@ -292,10 +376,10 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
     assert_ok(tsdb_cut_head(db));
     tsdb_close(db);
     char path[1024];
-    static const char *prim[] = { "meta", "index" };
-    char *orig[2];
-    size_t olen[2], damaged = 0;
-    for (int i = 0; i < 2; i++) {
+    static const char *prim[] = { "meta", "index", "copy" };
+    char *orig[3];
+    size_t olen[3], damaged = 0, fm = 0, fi = 0, fc = 0;
+    for (int i = 0; i < 3; i++) {
         block_file(dir, prim[i], path, sizeof path);
         orig[i] = slurp(path, &olen[i]);
     }
@@ -303,14 +387,22 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
         block_file(dir, files[i], path, sizeof path);
         flip_bit(path, offs[i]);
         damaged += strcmp(files[i], "copy") != 0;
+        fm |= !strcmp(files[i], "meta");
+        fi |= !strcmp(files[i], "index");
+        fc |= !strcmp(files[i], "copy");
     }
     if (unlink_copy) {
         block_file(dir, "copy", path, sizeof path);
         assert_int_equal(unlink(path), 0);
     }
-    strata_log_set_level(STRATA_LOG_ERROR + 1);
+    /* the log of both opens (the second one below) */
+    char logpath[1024];
+    snprintf(logpath, sizeof logpath, "%s/log", dir);
+    fflush(stderr);
+    int saved = dup(2), lfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && lfd >= 0);
+    dup2(lfd, 2);
     db = open_db(dir, 0, 0, 0);
-    strata_log_set_level(STRATA_LOG_WARN);
     tsdb_stats_t st;
     tsdb_get_stats(db, &st);
     tsdb_matcher_t m[] = { M(EQ, "__name__", "c") };
@@ -324,7 +416,10 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
         /* a damaged primary was put back from the copy, the damaged bytes
          * kept under corrupt/ */
         assert_int_equal(count_dir(dir, "corrupt"), unlink_copy ? 0 : damaged);
-        for (int i = 0; i < 2; i++) {
+        /* and a damaged or missing copy (primaries whole: a version 5 block
+         * always has one) was written again: meta, index and copy are each
+         * as written */
+        for (int i = 0; i < 3; i++) {
             size_t n;
             block_file(dir, prim[i], path, sizeof path);
             char *now = slurp(path, &n);
@@ -332,6 +427,24 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
             assert_memory_equal(now, orig[i], n);
             free(now);
         }
+        assert_int_equal(st.block_meta_repaired, fm);
+        assert_int_equal(st.block_index_repaired, fi);
+        assert_int_equal(st.block_copy_repaired, (fc || unlink_copy) && !fm && !fi);
+        /* repaired once: the next open finds every file whole */
+        tsdb_close(db);
+        db = open_db(dir, 0, 0, 0);
+        tsdb_get_stats(db, &st);
+        assert_int_equal(st.blocks, 1);
+        assert_int_equal(st.block_meta_repaired + st.block_index_repaired + st.block_copy_repaired, 0);
+        fflush(stderr);
+        FILE *lf = fopen(logpath, "r");
+        assert_non_null(lf);
+        char line[2048];
+        int rewrites = 0;
+        while (fgets(line, sizeof line, lf))
+            rewrites += strstr(line, "block copy damaged, rewritten") != NULL;
+        fclose(lf);
+        assert_int_equal(rewrites, (fc || unlink_copy) && !fm && !fi); /* logged once, at the first open */
     } else {
         assert_int_equal(st.blocks, 0);
         assert_int_equal(st.blocks_corrupt, 1);
@@ -341,8 +454,11 @@ static int corrupt_at_open(const char *const *files, const long *offs, size_t nf
     }
     free(got);
     tsdb_close(db);
-    free(orig[0]);
-    free(orig[1]);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(lfd);
+    for (int i = 0; i < 3; i++) free(orig[i]);
     test_tmpdir_free(dir);
     return whole;
 }
@@ -362,9 +478,12 @@ static void test_corrupt_index_and_meta(void **state)
     const char *ixc[] = { "index", "copy" }, *mtc[] = { "meta", "copy" };
     assert_false(corrupt_at_open(ixc, (long[]){ 20, -1 }, 2, 0));
     assert_false(corrupt_at_open(mtc, (long[]){ 10, 22 }, 2, 0));
-    /* the copy damaged alone costs nothing */
+    /* the copy damaged alone costs nothing, and is rewritten at open: its
+     * magic, its meta, its index's length, its compressed index */
     const char *c[] = { "copy" };
+    assert_true(corrupt_at_open(c, (long[]){ 0 }, 1, 0));
     assert_true(corrupt_at_open(c, (long[]){ 22 }, 1, 0));
+    assert_true(corrupt_at_open(c, (long[]){ 12 + 64 + 1 }, 1, 0));
     assert_true(corrupt_at_open(c, (long[]){ -1 }, 1, 0));
     /* without a copy: set aside, as before */
     assert_false(corrupt_at_open(ix, (long[]){ 20 }, 1, 1));
@@ -492,13 +611,13 @@ static void rf_run(double burst_max, double mean_max)
     *slash = 0;
     snprintf(id, sizeof id, "%s", strrchr(path, '/') + 1);
     *slash = '/';
-    static const char *names[] = { "meta", "index", "chunks", "rollups", "rollups1h", "copy" };
-    rf_file_t f[6];
+    static const char *names[] = { "meta", "index", "chunks", "rollups", "rollups1h", "copy", "parity" };
+    rf_file_t f[7];
     size_t nf = 0, total = 0;
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < 7; i++) {
         snprintf(path, sizeof path, "%s/blocks/%s/%s", dir, id, names[i]);
         FILE *in = fopen(path, "rb");
-        if (!in) continue; /* the copy, on code without it */
+        if (!in) continue; /* the copy or the parity, on code without them */
         struct stat st;
         assert_int_equal(fstat(fileno(in), &st), 0);
         snprintf(f[nf].name, sizeof f[nf].name, "%s", names[i]);
@@ -570,7 +689,7 @@ static void test_random_block_flips_long(void **state)
     rf_nseries = 24;
     rf_nsamples = 7200;
     rf_step = 1000;
-    rf_run(2.0 * 4096 / (24 * 7200) + 1e-9, 3.0 * 4096 / (24 * 7200));
+    rf_run(0.01, 0.01); /* the goal, with parity rebuilding a damaged page */
 }
 
 /* Pages of each block in dir: *small gets the count of the block holding
@@ -634,8 +753,8 @@ static void test_page_cap_follows_store(void **state)
     test_tmpdir_free(dir);
 }
 
-/* A version 4 block records the zero-run minimum it was built with in its
- * meta (64 bytes: the i64 before the CRC). */
+/* A block (version 4 on; 5 now) records the zero-run minimum it was built
+ * with in its meta (64 bytes: the i64 before the CRC). */
 static void test_meta_records_zero_run(void **state)
 {
     (void)state;
@@ -656,7 +775,8 @@ static void test_meta_records_zero_run(void **state)
     int64_t zero_run;
     memcpy(&version, meta + 4, 4);
     memcpy(&zero_run, meta + 52, 8);
-    assert_int_equal(version, 4);
+    assert_int_equal(version, TSDB_BLOCK_VERSION);
+    assert_int_equal(version, 5);
     assert_int_equal(zero_run, 2 * MIN_MS);
     test_tmpdir_free(dir);
 }
@@ -949,6 +1069,7 @@ int main(void)
         cmocka_unit_test(test_stream_read_bypasses_cache),
         cmocka_unit_test(test_damaged_chunk_page),
         cmocka_unit_test(test_damaged_page_compaction),
+        cmocka_unit_test(test_parity_rebuilds_pages),
         cmocka_unit_test(test_corrupt_index_and_meta),
         cmocka_unit_test(test_random_block_flips),
         cmocka_unit_test(test_random_block_flips_long),

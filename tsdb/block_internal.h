@@ -6,6 +6,7 @@
 #ifndef TSDB_BLOCK_INTERNAL_H
 #define TSDB_BLOCK_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,17 @@ struct tsdb_block {
     uint32_t npostings;
     void *mem;                               /* the loaded index and arrays */
     int fd_chunks, fd_rollups, fd_rollups1h; /* rollups1h: version >= 2 */
+    /* the parity of the chunks file (version 5; format.h): -1 when absent or
+     * its header fails its checks, then a damaged chunk page is lost */
+    int fd_parity;
+    uint32_t parity_width;
+    uint64_t chunks_size;
+    /* what tsdb_block_open repaired (each 0 or 1): meta or index put back
+     * from the copy, the copy rewritten from meta and index */
+    uint8_t repaired_meta, repaired_index, repaired_copy;
+    /* set by db.c when the block is listed: chunk pages rebuilt from parity
+     * are counted there (once per page and open block) */
+    atomic_uint_fast64_t *pages_rebuilt;
     /* owned by db.c under the blocks mutex */
     int refs;
     int dropped;         /* compacted away or past retention: delete */
@@ -127,6 +139,10 @@ int tsdb_pread_all(int fd, void *p, size_t n, uint64_t off);
  * the caller, which knows the path, logs with strata_io_error). */
 int tsdb_write_all(int fd, const void *p, size_t n);
 
+/* Writes the copy file (format.h) of a block's meta and index bytes as
+ * <dir>/<name>, fsynced. */
+int tsdb_block_copy_write(const char *dir, const char *name, const uint8_t *meta, size_t mlen,
+                          const uint8_t *ix, size_t ilen);
 /* Opens <blocks_dir>/<id>, verifying meta and index CRCs (STRATA_ECORRUPT). */
 int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out);
 void tsdb_block_close(tsdb_block_t *b);

@@ -47,6 +47,7 @@ void tsdb_block_close(tsdb_block_t *b)
     if (b->fd_chunks >= 0) close(b->fd_chunks);
     if (b->fd_rollups >= 0) close(b->fd_rollups);
     if (b->fd_rollups1h >= 0) close(b->fd_rollups1h);
+    if (b->fd_parity >= 0) close(b->fd_parity);
     free(b->syms);
     free(b->series);
     free(b->postings);
@@ -147,11 +148,12 @@ static int read_copy(const char *path, uint8_t **meta, size_t *mlen, uint8_t **i
  * the damaged file goes to <dir>/corrupt/block-<id>-<name> for forensics, the
  * good bytes are written to a temp file, fsynced and renamed over it.  Then
  * the next open reads the primary again and the block has two copies again.
- * A failure is logged where it happens and changes nothing: the block is
- * served from the copy either way. */
-static void repair_from_copy(const char *blocks_dir, const tsdb_block_t *b, const char *name,
-                             const uint8_t *p, size_t n)
+ * 1 when it was put back; a failure is logged where it happens and changes
+ * nothing else (0): the block is served from the copy either way. */
+static int repair_from_copy(const char *blocks_dir, const tsdb_block_t *b, const char *name, const uint8_t *p,
+                            size_t n)
 {
+    int done = 0;
     char *dst = strata_path_join(b->path, name), *tmp = NULL, *cdir = NULL, *aside = NULL;
     char tname[64], aname[96];
     snprintf(tname, sizeof tname, "%s.tmp", name);
@@ -185,12 +187,14 @@ static void repair_from_copy(const char *blocks_dir, const tsdb_block_t *b, cons
     strata_fsync_dir(b->path);
     strata_fsync_dir(cdir);
     strata_warn("block file repaired from its copy", "block=%s file=%s damaged=%s", b->id, name, aside);
+    done = 1;
 out:
     free(dst);
     free(tmp);
     free(cdir);
     free(aside);
     free(parent);
+    return done;
 }
 
 /* Does an index's own trailing CRC check (before it is parsed and consumed)? */
@@ -202,11 +206,86 @@ static int index_crc_ok(const uint8_t *p, size_t n)
     return tsdb_crc32c(0, p, n - 4) == crc;
 }
 
+/* Is the copy file at path whole and the same as the primary meta and index
+ * (good ones)?  Cheap: one read and a CRC over the compressed index, no
+ * decompression (the frame's content size must be the index's length).  A
+ * missing copy counts as damaged for version 5 blocks (always written with
+ * one) and as whole for older ones (blocks written before it existed).
+ * 1 whole, 0 damaged, or an I/O or memory error (< 0). */
+static int copy_whole(const char *path, uint32_t version, const uint8_t *meta, size_t mlen, size_t ilen)
+{
+    uint8_t *c = NULL;
+    size_t n = 0;
+    int rc = read_file(path, &c, &n);
+    if (rc) return rc == STRATA_ECORRUPT ? version < 5 : rc;
+    enc_rd_t r = { c, c + n, 0 };
+    int ok = enc_rd32(&r) == TSDB_COPY_MAGIC && enc_rd32(&r) == TSDB_COPY_VERSION && enc_rd32(&r) == mlen &&
+             !r.bad && (size_t)(r.end - r.p) >= mlen && memcmp(r.p, meta, mlen) == 0;
+    if (ok) {
+        r.p += mlen;
+        uint32_t raw = enc_rd32(&r), cl = enc_rd32(&r), crc = enc_rd32(&r);
+        ok = !r.bad && raw == ilen && cl == (size_t)(r.end - r.p) && tsdb_crc32c(0, r.p, cl) == crc &&
+             ZSTD_getFrameContentSize(r.p, cl) == raw;
+    }
+    free(c);
+    return ok;
+}
+
+/* Writes the copy again from the primary meta and index (which passed their
+ * checks): temp file, fsync, rename, directory fsync.  Logged once; a failure
+ * is logged where it happens and changes nothing else. */
+static int rewrite_copy(tsdb_block_t *b, const uint8_t *meta, size_t mlen, const uint8_t *ix, size_t ilen)
+{
+    char *tmp = strata_path_join(b->path, "copy.tmp"), *dst = strata_path_join(b->path, "copy");
+    int rc = !tmp || !dst ? STRATA_ENOMEM : tsdb_block_copy_write(b->path, "copy.tmp", meta, mlen, ix, ilen);
+    if (!rc && rename(tmp, dst) != 0) rc = strata_io_error("cannot rename block file into place", dst);
+    if (!rc) rc = strata_fsync_dir(b->path);
+    if (rc && tmp) unlink(tmp);
+    if (!rc) {
+        b->repaired_copy = 1;
+        strata_warn("block copy damaged, rewritten from meta and index", "block=%s", b->id);
+    }
+    free(tmp);
+    free(dst);
+    return rc;
+}
+
+/* Opens the parity file (format.h) when there is one whose header checks and
+ * covers the chunks file as it is; otherwise the block has none. */
+static void open_parity(tsdb_block_t *b, const char *path)
+{
+    struct stat st;
+    if (fstat(b->fd_chunks, &st) != 0) return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (b->version >= 5)
+            strata_warn("block parity file missing, damaged chunk pages will be lost", "block=%s", b->id);
+        return;
+    }
+    uint8_t h[TSDB_PARITY_HEADER_SIZE];
+    uint32_t v[6];
+    struct stat ps;
+    if (tsdb_pread_all(fd, h, sizeof h, 0) == 0 && fstat(fd, &ps) == 0) {
+        memcpy(v, h, sizeof v);
+        uint64_t covered = (uint64_t)v[2] | (uint64_t)v[3] << 32;
+        if (v[0] == TSDB_PARITY_MAGIC && v[1] == TSDB_PARITY_VERSION && tsdb_crc32c(0, h, 20) == v[5] &&
+            covered == (uint64_t)st.st_size && v[4] >= 1 && v[4] <= TSDB_PARITY_MAX_WIDTH &&
+            (uint64_t)ps.st_size == sizeof h + (uint64_t)v[4]) {
+            b->fd_parity = fd;
+            b->parity_width = v[4];
+            b->chunks_size = covered;
+            return;
+        }
+    }
+    strata_warn("block parity file damaged, damaged chunk pages will be lost", "block=%s", b->id);
+    close(fd);
+}
+
 int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
 {
     tsdb_block_t *b = calloc(1, sizeof *b);
     if (!b) return STRATA_ENOMEM;
-    b->fd_chunks = b->fd_rollups = b->fd_rollups1h = -1;
+    b->fd_chunks = b->fd_rollups = b->fd_rollups1h = b->fd_parity = -1;
     snprintf(b->id, sizeof b->id, "%s", id);
     b->path = strata_path_join(blocks_dir, id);
     if (!b->path) {
@@ -216,10 +295,11 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
     char *mp = strata_path_join(b->path, "meta"), *ip = strata_path_join(b->path, "index");
     char *cp = strata_path_join(b->path, "chunks"), *rp = strata_path_join(b->path, "rollups");
     char *hp = strata_path_join(b->path, "rollups1h"), *kp = strata_path_join(b->path, "copy");
+    char *pp = strata_path_join(b->path, "parity");
     uint8_t *meta = NULL, *index = NULL, *cmeta = NULL, *cindex = NULL;
     size_t mlen = 0, ilen = 0, cmlen = 0, cilen = 0;
     int have_copy = 0,
-        rc = (!mp || !ip || !cp || !rp || !hp || !kp) ? STRATA_ENOMEM : read_file(mp, &meta, &mlen);
+        rc = (!mp || !ip || !cp || !rp || !hp || !kp || !pp) ? STRATA_ENOMEM : read_file(mp, &meta, &mlen);
     if (!rc) rc = parse_meta(b, meta, mlen);
     if (rc == STRATA_ECORRUPT) {
         /* the primary meta is missing or damaged: the copy names the same block */
@@ -228,12 +308,22 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
             rc = cmeta ? parse_meta(b, cmeta, cmlen) : STRATA_ECORRUPT;
             if (!rc) {
                 strata_warn("block meta damaged, read its copy", "block=%s", id);
-                repair_from_copy(blocks_dir, b, "meta", cmeta, cmlen);
+                b->repaired_meta = repair_from_copy(blocks_dir, b, "meta", cmeta, cmlen);
             }
         }
     }
     int meta_ok = !rc; /* the index is only looked at for a block whose meta reads */
     if (meta_ok) rc = read_file(ip, &index, &ilen);
+    /* both primaries read from their files and whole: check the copy too
+     * (repaired here, while the primaries are good, not found damaged the
+     * day one of them is) */
+    if (meta_ok && !rc && !have_copy && b->version >= 4 && index_crc_ok(index, ilen)) {
+        int whole = copy_whole(kp, b->version, meta, mlen, ilen);
+        if (whole < 0)
+            rc = whole;
+        else if (!whole)
+            rewrite_copy(b, meta, mlen, index, ilen);
+    }
     if (meta_ok && !rc) {
         rc = parse_index(b, index, ilen);
         index = NULL;
@@ -243,7 +333,7 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
         if (have_copy) {
             if (cindex && index_crc_ok(cindex, cilen)) {
                 strata_warn("block index damaged, read its copy", "block=%s", id);
-                repair_from_copy(blocks_dir, b, "index", cindex, cilen);
+                b->repaired_index = repair_from_copy(blocks_dir, b, "index", cindex, cilen);
             }
             rc = cindex ? parse_index(b, cindex, cilen) : STRATA_ECORRUPT;
             cindex = NULL;
@@ -256,9 +346,10 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
         if (b->fd_chunks < 0 || b->fd_rollups < 0 || (b->version >= 2 && b->fd_rollups1h < 0))
             rc = STRATA_ECORRUPT;
     }
+    if (!rc) open_parity(b, pp);
     if (!rc) {
-        const char *files[6] = { mp, ip, cp, rp, hp, kp };
-        for (int i = 0; i < 6; i++) {
+        const char *files[7] = { mp, ip, cp, rp, hp, kp, pp };
+        for (int i = 0; i < 7; i++) {
             struct stat st;
             if (stat(files[i], &st) == 0) b->bytes += (uint64_t)st.st_size;
         }
@@ -273,6 +364,7 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
     free(rp);
     free(hp);
     free(kp);
+    free(pp);
     if (rc) {
         tsdb_block_close(b);
         return rc;

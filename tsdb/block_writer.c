@@ -343,12 +343,13 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
  * They are the parts that name everything in the block, so a flip in either
  * set the whole block aside; with the copy it costs nothing.  Compressed,
  * the copy adds a fraction of the index's size (docs/storage.md). */
-static int write_copy(const char *dir, const enc_buf_t *meta, const enc_buf_t *ix)
+int tsdb_block_copy_write(const char *dir, const char *name, const uint8_t *meta, size_t mlen,
+                          const uint8_t *ix, size_t ilen)
 {
-    size_t bound = ZSTD_compressBound(ix->n);
+    size_t bound = ZSTD_compressBound(ilen);
     uint8_t *z = malloc(bound);
     if (!z) return STRATA_ENOMEM;
-    size_t cl = ZSTD_compress(z, bound, ix->p, ix->n, 3);
+    size_t cl = ZSTD_compress(z, bound, ix, ilen, 3);
     if (ZSTD_isError(cl)) {
         strata_error("block index copy compression failed", "dir=%s err=\"%s\"", dir, ZSTD_getErrorName(cl));
         free(z);
@@ -356,12 +357,50 @@ static int write_copy(const char *dir, const enc_buf_t *meta, const enc_buf_t *i
     }
     enc_buf_t c = { 0 };
     int rc = enc_buf_put32(&c, TSDB_COPY_MAGIC) | enc_buf_put32(&c, TSDB_COPY_VERSION) |
-             enc_buf_put32(&c, (uint32_t)meta->n) | enc_buf_put(&c, meta->p, meta->n) |
-             enc_buf_put32(&c, (uint32_t)ix->n) | enc_buf_put32(&c, (uint32_t)cl) |
+             enc_buf_put32(&c, (uint32_t)mlen) | enc_buf_put(&c, meta, mlen) |
+             enc_buf_put32(&c, (uint32_t)ilen) | enc_buf_put32(&c, (uint32_t)cl) |
              enc_buf_put32(&c, tsdb_crc32c(0, z, cl)) | enc_buf_put(&c, z, cl);
     free(z);
-    rc = rc ? STRATA_ENOMEM : write_file(dir, "copy", c.p, c.n);
+    rc = rc ? STRATA_ENOMEM : write_file(dir, name, c.p, c.n);
     free(c.p);
+    return rc;
+}
+
+/* The "parity" file (format.h): the XOR of the chunks file's stripes of
+ * width W, so one damaged chunk page is rebuilt from it and the other
+ * stripes (page_cache.c).  The chunks file is read back (it was just written
+ * and fsynced, so from the OS cache), in 1 MiB reads. */
+static int write_parity(const char *dir, uint64_t size)
+{
+    uint64_t w = (size + TSDB_PARITY_STRIPES - 1) / TSDB_PARITY_STRIPES;
+    w = (w + 63) / 64 * 64;
+    if (w < TSDB_PARITY_MIN_WIDTH) w = TSDB_PARITY_MIN_WIDTH;
+    if (w > TSDB_PARITY_MAX_WIDTH) w = TSDB_PARITY_MAX_WIDTH;
+    char *path = strata_path_join(dir, "chunks");
+    uint8_t *out = calloc(1, TSDB_PARITY_HEADER_SIZE + w), *buf = malloc(1u << 20);
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    int rc = !path || !out || !buf ? STRATA_ENOMEM
+             : fd < 0              ? strata_io_error("cannot open block file", path)
+                                   : 0;
+    uint8_t *par = out + TSDB_PARITY_HEADER_SIZE;
+    for (uint64_t off = 0; !rc && off < size;) {
+        size_t n = size - off < (1u << 20) ? (size_t)(size - off) : (1u << 20);
+        if ((rc = tsdb_pread_all(fd, buf, n, off))) break;
+        for (size_t i = 0; i < n; i++) par[(off + i) % w] ^= buf[i];
+        off += n;
+    }
+    if (fd >= 0) close(fd);
+    if (!rc) {
+        uint32_t hdr[5] = { TSDB_PARITY_MAGIC, TSDB_PARITY_VERSION, (uint32_t)size, (uint32_t)(size >> 32),
+                            (uint32_t)w };
+        memcpy(out, hdr, sizeof hdr);
+        uint32_t crc = tsdb_crc32c(0, out, sizeof hdr);
+        memcpy(out + sizeof hdr, &crc, 4);
+        rc = write_file(dir, "parity", out, TSDB_PARITY_HEADER_SIZE + w);
+    }
+    free(path);
+    free(out);
+    free(buf);
     return rc;
 }
 
@@ -372,7 +411,10 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         return STRATA_ENOTFOUND;
     }
     enc_buf_t ix = { 0 }, meta = { 0 };
-    int rc = pagew_close(&w->chunks, 1);
+    uint64_t chunks_size = 0;
+    int rc = pagew_flush(&w->chunks);
+    chunks_size = w->chunks.off;
+    if (!rc) rc = pagew_close(&w->chunks, 1);
     if (!rc) rc = pagew_close(&w->rollups, 1);
     if (!rc) rc = pagew_close(&w->rollups1h, 1);
     if (!rc) rc = tsdb_block_index_build(w->series, w->nseries, w->cm, &ix);
@@ -387,7 +429,8 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         if (rc) rc = STRATA_ENOMEM;
     }
     if (!rc) rc = write_file(w->tmp, "meta", meta.p, meta.n);
-    if (!rc) rc = write_copy(w->tmp, &meta, &ix);
+    if (!rc) rc = tsdb_block_copy_write(w->tmp, "copy", meta.p, meta.n, ix.p, ix.n);
+    if (!rc) rc = write_parity(w->tmp, chunks_size);
     if (!rc)
         rc = tsdb_fail_step() ? strata_io_error("block dir fsync failed", w->tmp) : strata_fsync_dir(w->tmp);
     if (!rc && (tsdb_fail_step() || rename(w->tmp, w->final) != 0))

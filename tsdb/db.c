@@ -78,6 +78,12 @@ int db_blocks_add_locked(tsdb_t *db, tsdb_block_t *b)
     db->blocks[i] = b;
     db->nblocks++;
     b->refs = 1;
+    b->pages_rebuilt = &db->block_pages_rebuilt;
+    /* what its open repaired, counted once (the flags are then cleared) */
+    atomic_fetch_add(&db->block_meta_repaired, b->repaired_meta);
+    atomic_fetch_add(&db->block_index_repaired, b->repaired_index);
+    atomic_fetch_add(&db->block_copy_repaired, b->repaired_copy);
+    b->repaired_meta = b->repaired_index = b->repaired_copy = 0;
     return 0;
 }
 
@@ -432,6 +438,10 @@ void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *st)
     st->wal_corruptions = db->wal_corruptions;
     st->blocks_corrupt = atomic_load(&db->blocks_corrupt);
     st->block_pages_damaged = atomic_load(&db->block_pages_damaged);
+    st->block_pages_rebuilt = atomic_load(&db->block_pages_rebuilt);
+    st->block_meta_repaired = atomic_load(&db->block_meta_repaired);
+    st->block_index_repaired = atomic_load(&db->block_index_repaired);
+    st->block_copy_repaired = atomic_load(&db->block_copy_repaired);
     st->replaying = atomic_load(&db->replaying);
 }
 

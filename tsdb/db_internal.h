@@ -62,6 +62,9 @@ struct tsdb {
     void *obs_ctx;
     double fsync_seconds;
     atomic_uint_fast64_t samples_appended, wal_fsyncs, blocks_corrupt, block_pages_damaged;
+    /* repairs: chunk pages rebuilt from parity (blocks point here), meta and
+     * index files put back from the copy, copies rewritten (at block open) */
+    atomic_uint_fast64_t block_pages_rebuilt, block_meta_repaired, block_index_repaired, block_copy_repaired;
     uint64_t wal_corruptions;
     atomic_int replaying, closed;
     atomic_int warned_far_range; /* compact.c: logged once per open */

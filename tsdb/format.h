@@ -112,9 +112,21 @@
  *       u32 magic TSDB_COPY_MAGIC | u32 TSDB_COPY_VERSION
  *       | u32 meta_len | the meta file's bytes (its own CRC inside)
  *       | u32 raw_len | u32 comp_len | u32 crc32c(compressed) | zstd frame of the index file's bytes
- *     The primary files' layout is unchanged, so the block version stays 4 and
- *     an older strata reads these blocks (it ignores the copy).
- * Rollup records, versions 3 and 4: u32 byte length, then the points, each written
+ *     The primary files' layout is unchanged (the copy came with version 4).
+ *   parity (version 5; absent in older blocks, which read as before): XOR
+ *       parity of the chunks file, so a damaged chunk page is rebuilt exactly:
+ *       u32 magic TSDB_PARITY_MAGIC | u32 TSDB_PARITY_VERSION | u64 covered
+ *       (the chunks file's size) | u32 width W | u32 crc32c of the preceding 20
+ *       bytes | W bytes: byte i = XOR of the chunks file's bytes at i, W + i,
+ *       2W + i, ... (bytes past the end count as 0).
+ *       W = max(TSDB_PARITY_MIN_WIDTH, covered / TSDB_PARITY_STRIPES rounded up
+ *       to 64), at most TSDB_PARITY_MAX_WIDTH.  A page's bytes (its 12-byte
+ *       header and frame; its extent is from its offset to the next page
+ *       offset the index names, or the end of the file) are recomputed from
+ *       the parity and the other stripes; a candidate is accepted only when
+ *       its header frames the extent exactly and its CRC checks.
+ *     Version 5 changes nothing else: meta, index, pages and copy are as in 4.
+ * Rollup records, versions 3 to 5: u32 byte length, then the points, each written
  *   against the previous one (the first against an all-zero point at t = 0),
  *   res = the file's resolution, base = t - res (the interval is (base, t]):
  *     zigzag varint (t - prev.t) / res | varint count
@@ -142,7 +154,13 @@
 #define TSDB_COPY_VERSION               1
 #define TSDB_INDEX_MAGIC                0x58495453u /* "STIX" */
 #define TSDB_META_MAGIC                 0x544d5453u /* "STMT" */
-#define TSDB_BLOCK_VERSION              4
+#define TSDB_BLOCK_VERSION              5
+#define TSDB_PARITY_MAGIC               0x59505453u /* "STPY" */
+#define TSDB_PARITY_VERSION             1
+#define TSDB_PARITY_HEADER_SIZE         24
+#define TSDB_PARITY_STRIPES             64
+#define TSDB_PARITY_MIN_WIDTH           512u
+#define TSDB_PARITY_MAX_WIDTH           (1u << 20)
 #define TSDB_PAGE_HEADER_SIZE           12
 #define TSDB_PAGE_TARGET_BYTES          (64u << 10)
 #define TSDB_PAGE_MAX_RAW               (64u << 20)
@@ -152,7 +170,7 @@
  * 3 pages), so pages are also cut by sample count.  Readers do not care. */
 #define TSDB_PAGE_MAX_SAMPLES           1024
 #define TSDB_BLOCK_CHUNK_SAMPLES        4096
-#define TSDB_META_SIZE                  64              /* version 4 */
+#define TSDB_META_SIZE                  64              /* versions 4 and 5 */
 #define TSDB_META_SIZE_V3               56              /* versions 1 to 3: no rollup_zero_run_ms */
 #define TSDB_META_V3_ZERO_RUN_MS        (5 * 60 * 1000) /* what versions 1 to 3 were built with */
 #define TSDB_ROLLUP_RECORD_SIZE_V2      152

@@ -39,6 +39,19 @@ int tsdb_pread_all(int fd, void *p, size_t n, uint64_t off)
 
 #define SHARED_NBUCKETS 4096
 
+/* Pages rebuilt, kept compressed (as on disk) per open block, so a page is
+ * rebuilt, logged and counted once per open block however often it is
+ * evicted and read again.  Under shared_mu; dropped with the block. */
+typedef struct rbpage {
+    struct rbpage *next;
+    const tsdb_block_t *blk;
+    uint64_t page;
+    uint32_t hdr[3];
+    uint8_t comp[];
+} rbpage_t;
+
+static rbpage_t *rebuilt;
+
 /* One decompressed page.  refs: 1 while it is in the cache, +1 per reader
  * whose tsdb_page_cache_t points at it, so eviction never frees a page a
  * reader is still decoding from (the last unpin does). */
@@ -173,6 +186,14 @@ void tsdb_page_cache_drop_block(const tsdb_block_t *b)
         nx = e->next;
         if (e->blk == b) shared_remove(e);
     }
+    for (rbpage_t **pp = &rebuilt; *pp;) {
+        rbpage_t *r = *pp;
+        if (r->blk == b) {
+            *pp = r->next;
+            free(r);
+        } else
+            pp = &r->next;
+    }
     pthread_mutex_unlock(&shared_mu);
 }
 
@@ -201,8 +222,234 @@ static int ring_find(const tsdb_page_cache_t *pc, const tsdb_block_t *b, int fil
     return -1;
 }
 
+/* ---- chunk pages rebuilt from parity ------------------------------------------- */
+
+/* The rebuilt page (b, page), copied to a new buffer *comp; STRATA_ENOTFOUND. */
+static int rebuilt_get(const tsdb_block_t *b, uint64_t page, uint32_t hdr[3], uint8_t **comp)
+{
+    int rc = STRATA_ENOTFOUND;
+    pthread_mutex_lock(&shared_mu);
+    for (rbpage_t *e = rebuilt; e; e = e->next)
+        if (e->blk == b && e->page == page) {
+            rc = (*comp = malloc(e->hdr[1] ? e->hdr[1] : 1)) ? 0 : STRATA_ENOMEM;
+            if (!rc) {
+                memcpy(hdr, e->hdr, sizeof e->hdr);
+                memcpy(*comp, e->comp, e->hdr[1]);
+            }
+            break;
+        }
+    pthread_mutex_unlock(&shared_mu);
+    return rc;
+}
+
+/* Does cand, the len bytes of a page's extent, frame as one page (header,
+ * then exactly the rest of the extent as its frame) whose CRC checks? */
+static int page_bytes_ok(const uint8_t *cand, size_t len)
+{
+    uint32_t h[3];
+    memcpy(h, cand, sizeof h);
+    return h[0] <= TSDB_PAGE_MAX_RAW && h[1] == len - sizeof h &&
+           tsdb_crc32c(0, cand + sizeof h, h[1]) == h[2] &&
+           ZSTD_getFrameContentSize(cand + sizeof h, h[1]) == h[0];
+}
+
+#define RB_MAX_RUNS 10 /* every subset of up to this many differing runs is tried */
+#define RB_RUN_GAP  1  /* a run: differing bytes back to back (a flip changes whole bytes) */
+
+/* Rebuilds the chunk page at `page` from the parity file (format.h): its
+ * extent (to the next page the index names, or the end of the file) is
+ * recomputed byte by byte as the parity XOR the other stripes.  Where the
+ * result differs from the bytes on disk, the page's own bytes are damaged or
+ * another member of that byte's group is; so runs of differing bytes are
+ * taken from the rebuild in every combination (all first) until the page
+ * frames exactly and its CRC checks.  STRATA_ECORRUPT when none does (two
+ * damages in a group, no parity): the page is lost, as without parity. */
+static int parity_rebuild(const tsdb_block_t *b, uint64_t page, uint32_t hdr[3], uint8_t **comp)
+{
+    if (b->fd_parity < 0) return STRATA_ECORRUPT;
+    uint64_t end = b->chunks_size, w = b->parity_width;
+    for (uint32_t i = 0; i < b->nseries; i++)
+        for (uint32_t c = 0; c < b->series[i].nchunks; c++) {
+            uint64_t p = b->series[i].chunks[c].page;
+            if (p > page && p < end) end = p;
+        }
+    if (page >= end || end - page <= TSDB_PAGE_HEADER_SIZE ||
+        end - page - TSDB_PAGE_HEADER_SIZE > ZSTD_compressBound(TSDB_PAGE_MAX_RAW))
+        return STRATA_ECORRUPT;
+    size_t len = (size_t)(end - page);
+    uint64_t nstripes = (b->chunks_size + w - 1) / w;
+    uint8_t *cur = malloc(len), *rb = malloc(len), *cand = malloc(len), *tmp = malloc(len < w ? len : w);
+    int rc = !cur || !rb || !cand || !tmp ? STRATA_ENOMEM : tsdb_pread_all(b->fd_chunks, cur, len, page);
+    for (size_t i = 0; !rc && i < len;) {
+        uint64_t x = page + i, pos = x % w, r0 = x / w;
+        size_t seg = len - i < w - pos ? len - i : (size_t)(w - pos);
+        rc = tsdb_pread_all(b->fd_parity, rb + i, seg, TSDB_PARITY_HEADER_SIZE + pos);
+        for (uint64_t r = 0; !rc && r < nstripes; r++) {
+            uint64_t o = r * w + pos;
+            if (r == r0 || o >= b->chunks_size) continue;
+            size_t k = b->chunks_size - o < seg ? (size_t)(b->chunks_size - o) : seg;
+            rc = tsdb_pread_all(b->fd_chunks, tmp, k, o);
+            for (size_t j = 0; !rc && j < k; j++) rb[i + j] ^= tmp[j];
+        }
+        i += seg;
+    }
+    size_t rs[RB_MAX_RUNS], re[RB_MAX_RUNS], nr = 0;
+    int many = 0;
+    for (size_t i = 0; !rc && i < len; i++) {
+        if (cur[i] == rb[i]) continue;
+        if (nr && i - re[nr - 1] < RB_RUN_GAP)
+            re[nr - 1] = i + 1;
+        else if (nr < RB_MAX_RUNS) {
+            rs[nr] = i;
+            re[nr++] = i + 1;
+        } else
+            many = 1;
+    }
+    int found = 0;
+    if (!rc && many) {
+        found = page_bytes_ok(rb, len); /* too many runs to combine: all or nothing */
+        if (found) memcpy(cand, rb, len);
+    }
+    /* by number of runs taken, most first: a lone damage is usually all of them */
+    for (unsigned k = (unsigned)nr; !rc && !many && !found && k >= 1; k--)
+        for (unsigned m = 1; !found && m < (1u << nr); m++) {
+            if ((unsigned)__builtin_popcount(m) != k) continue;
+            memcpy(cand, cur, len);
+            for (size_t j = 0; j < nr; j++)
+                if (m & (1u << j)) memcpy(cand + rs[j], rb + rs[j], re[j] - rs[j]);
+            found = page_bytes_ok(cand, len);
+        }
+    if (!rc && !found) rc = STRATA_ECORRUPT;
+    if (!rc) {
+        memcpy(hdr, cand, 3 * sizeof *hdr);
+        if (!(*comp = malloc(hdr[1] ? hdr[1] : 1)))
+            rc = STRATA_ENOMEM;
+        else
+            memcpy(*comp, cand + TSDB_PAGE_HEADER_SIZE, hdr[1]);
+    }
+    free(cur);
+    free(rb);
+    free(cand);
+    free(tmp);
+    return rc;
+}
+
+/* The damaged chunk page (b, page) as it was written: from the pages rebuilt
+ * earlier, or rebuilt now (kept, logged once and counted in
+ * b->pages_rebuilt).  STRATA_ECORRUPT when it cannot be rebuilt. */
+static int page_rebuilt(const tsdb_block_t *b, uint64_t page, uint32_t hdr[3], uint8_t **comp)
+{
+    int rc = rebuilt_get(b, page, hdr, comp);
+    if (rc != STRATA_ENOTFOUND) return rc;
+    if ((rc = parity_rebuild(b, page, hdr, comp))) return rc;
+    rbpage_t *e = malloc(sizeof *e + hdr[1]);
+    if (!e) return 0; /* served anyway; rebuilt again next time */
+    *e = (rbpage_t){ .blk = b, .page = page, .hdr = { hdr[0], hdr[1], hdr[2] } };
+    memcpy(e->comp, *comp, hdr[1]);
+    pthread_mutex_lock(&shared_mu);
+    rbpage_t *x = rebuilt;
+    while (x && !(x->blk == b && x->page == page)) x = x->next;
+    if (!x) {
+        e->next = rebuilt;
+        rebuilt = e;
+    }
+    pthread_mutex_unlock(&shared_mu);
+    if (x) { /* another reader rebuilt it meanwhile */
+        free(e);
+        return 0;
+    }
+    if (b->pages_rebuilt) atomic_fetch_add(b->pages_rebuilt, 1);
+    strata_warn("block page damaged, rebuilt from parity", "block=%s file=chunks page=%llu", b->id,
+                (unsigned long long)page);
+    return 0;
+}
+
+/* Reads the page header and compressed bytes at `page` of fd: STRATA_ECORRUPT
+ * when the header is implausible or the CRC fails. */
+static int page_load(int fd, uint64_t page, uint32_t hdr[3], uint8_t **comp)
+{
+    int rc = tsdb_pread_all(fd, hdr, 3 * sizeof *hdr, page);
+    if (rc) return rc;
+    if (hdr[0] > TSDB_PAGE_MAX_RAW || hdr[1] > ZSTD_compressBound(TSDB_PAGE_MAX_RAW)) return STRATA_ECORRUPT;
+    uint8_t *c = malloc(hdr[1] ? hdr[1] : 1);
+    if (!c) return STRATA_ENOMEM;
+    rc = tsdb_pread_all(fd, c, hdr[1], page + 3 * sizeof *hdr);
+    if (!rc && tsdb_crc32c(0, c, hdr[1]) != hdr[2]) rc = STRATA_ECORRUPT;
+    if (rc)
+        free(c);
+    else
+        *comp = c;
+    return rc;
+}
+
+/* Decompresses a verified page into a new shared entry (*np, not yet
+ * inserted), a ring slot (*slotp) or pc->buf. */
+static int page_decompress(tsdb_page_cache_t *pc, const tsdb_block_t *b, int file, uint64_t page,
+                           const uint32_t hdr[3], const uint8_t *comp, spage_t **np, int *slotp)
+{
+    int rc = 0;
+    uint8_t *dst = NULL;
+    /* pages too big to share (never written by this code) use pc->buf */
+    pthread_mutex_lock(&shared_mu);
+    size_t max = shared_max;
+    pthread_mutex_unlock(&shared_mu);
+    int share = !pc->stream && sizeof(spage_t) + hdr[0] <= max / 4;
+    spage_t *n = NULL;
+    *np = NULL;
+    *slotp = -1;
+    if (share) {
+        n = malloc(sizeof *n + hdr[0]);
+        if (!n)
+            rc = STRATA_ENOMEM;
+        else {
+            *n = (spage_t){ .blk = b, .page = page, .file = file, .len = hdr[0] };
+            dst = n->data;
+        }
+    } else if (pc->stream) {
+        struct tsdb_stream_page *r = &pc->ring[pc->ring_next];
+        if (hdr[0] > r->cap) {
+            uint8_t *nb = realloc(r->buf, hdr[0] ? hdr[0] : 1);
+            if (!nb)
+                rc = STRATA_ENOMEM;
+            else {
+                r->buf = nb;
+                r->cap = hdr[0];
+            }
+        }
+        if (!rc) {
+            *slotp = (int)pc->ring_next;
+            pc->ring_next = (pc->ring_next + 1) % TSDB_STREAM_PAGES;
+            r->blk = NULL; /* valid once decompressed */
+            dst = r->buf;
+        }
+    } else {
+        if (hdr[0] > pc->cap) {
+            uint8_t *nb = realloc(pc->buf, hdr[0] ? hdr[0] : 1);
+            if (!nb)
+                rc = STRATA_ENOMEM;
+            else {
+                pc->buf = nb;
+                pc->cap = hdr[0];
+            }
+        }
+        dst = pc->buf;
+    }
+    if (!rc) {
+        size_t d = ZSTD_decompress(dst, hdr[0], comp, hdr[1]);
+        if (ZSTD_isError(d) || d != hdr[0]) rc = STRATA_ECORRUPT;
+    }
+    if (rc) {
+        free(n);
+        *slotp = -1;
+        return rc;
+    }
+    *np = n;
+    return 0;
+}
+
 /* Returns the record at (page, off, len) of file 0 (chunks), 1 (rollups: 5m,
- * and 1h in version 1 blocks) or 2 (rollups1h). */
+ * and 1h in version 1 blocks) or 2 (rollups1h).  A chunk page that fails its
+ * checks is rebuilt from the block's parity when it can be. */
 int tsdb_page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off, uint32_t len,
                    tsdb_page_cache_t *pc, const uint8_t **out)
 {
@@ -217,66 +464,18 @@ int tsdb_page_read(const tsdb_block_t *b, int file, uint64_t page, uint32_t off,
         } else if (!e) {
             int fd = file == 2 ? b->fd_rollups1h : file ? b->fd_rollups : b->fd_chunks;
             uint32_t hdr[3];
-            int rc = tsdb_pread_all(fd, hdr, sizeof hdr, page);
-            if (rc) return rc;
-            if (hdr[0] > TSDB_PAGE_MAX_RAW || hdr[1] > ZSTD_compressBound(TSDB_PAGE_MAX_RAW))
-                return STRATA_ECORRUPT;
-            uint8_t *comp = malloc(hdr[1] ? hdr[1] : 1), *dst = NULL;
-            if (!comp) return STRATA_ENOMEM;
-            rc = tsdb_pread_all(fd, comp, hdr[1], page + sizeof hdr);
-            if (!rc && tsdb_crc32c(0, comp, hdr[1]) != hdr[2]) rc = STRATA_ECORRUPT;
-            /* pages too big to share (never written by this code) use pc->buf */
-            pthread_mutex_lock(&shared_mu);
-            size_t max = shared_max;
-            pthread_mutex_unlock(&shared_mu);
-            int share = !pc->stream && sizeof(spage_t) + hdr[0] <= max / 4;
+            uint8_t *comp = NULL;
             spage_t *n = NULL;
-            if (!rc && share) {
-                n = malloc(sizeof *n + hdr[0]);
-                if (!n)
-                    rc = STRATA_ENOMEM;
-                else {
-                    *n = (spage_t){ .blk = b, .page = page, .file = file, .len = hdr[0] };
-                    dst = n->data;
-                }
-            } else if (!rc && pc->stream) {
-                struct tsdb_stream_page *r = &pc->ring[pc->ring_next];
-                if (hdr[0] > r->cap) {
-                    uint8_t *nb = realloc(r->buf, hdr[0] ? hdr[0] : 1);
-                    if (!nb)
-                        rc = STRATA_ENOMEM;
-                    else {
-                        r->buf = nb;
-                        r->cap = hdr[0];
-                    }
-                }
-                if (!rc) {
-                    slot = (int)pc->ring_next;
-                    pc->ring_next = (pc->ring_next + 1) % TSDB_STREAM_PAGES;
-                    r->blk = NULL; /* valid once decompressed */
-                    dst = r->buf;
-                }
-            } else if (!rc) {
-                if (hdr[0] > pc->cap) {
-                    uint8_t *nb = realloc(pc->buf, hdr[0] ? hdr[0] : 1);
-                    if (!nb)
-                        rc = STRATA_ENOMEM;
-                    else {
-                        pc->buf = nb;
-                        pc->cap = hdr[0];
-                    }
-                }
-                dst = pc->buf;
-            }
-            if (!rc) {
-                size_t d = ZSTD_decompress(dst, hdr[0], comp, hdr[1]);
-                if (ZSTD_isError(d) || d != hdr[0]) rc = STRATA_ECORRUPT;
+            int rc = page_load(fd, page, hdr, &comp);
+            if (!rc) rc = page_decompress(pc, b, file, page, hdr, comp, &n, &slot);
+            if (rc == STRATA_ECORRUPT && file == 0) {
+                free(comp);
+                comp = NULL;
+                rc = page_rebuilt(b, page, hdr, &comp);
+                if (!rc) rc = page_decompress(pc, b, file, page, hdr, comp, &n, &slot);
             }
             free(comp);
-            if (rc) {
-                free(n);
-                return rc;
-            }
+            if (rc) return rc;
             if (n)
                 e = shared_insert(n);
             else if (slot >= 0) {

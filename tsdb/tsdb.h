@@ -274,12 +274,16 @@ typedef struct tsdb_stats {
     uint64_t samples_appended; /* since open */
     uint64_t wal_fsyncs;
     double wal_fsync_seconds_total;
-    uint64_t wal_corruptions;     /* damaged WAL stretches skipped (or a torn tail cut) at open */
-    uint64_t blocks_corrupt;      /* blocks set aside at open (meta or index damaged) */
-    uint64_t block_pages_damaged; /* distinct block pages found damaged since open (reads skip them) */
-    int64_t min_time, max_time;   /* over all data, INT64_MAX/INT64_MIN when empty */
-    int replaying;                /* 1 while the WAL is being replayed */
-    uint64_t page_cache_bytes;    /* decompressed block pages cached (process-wide, all dbs) */
+    uint64_t wal_corruptions; /* damaged WAL stretches skipped (or a torn tail cut) at open */
+    uint64_t blocks_corrupt;  /* blocks set aside at open (meta or index damaged) */
+    uint64_t
+        block_pages_damaged; /* distinct block pages found damaged and not rebuilt since open (reads skip them) */
+    uint64_t block_pages_rebuilt; /* distinct chunk pages found damaged and rebuilt from parity since open */
+    uint64_t block_meta_repaired, block_index_repaired; /* meta/index files put back from the copy */
+    uint64_t block_copy_repaired;                       /* copy files found damaged at open and rewritten */
+    int64_t min_time, max_time;                         /* over all data, INT64_MAX/INT64_MIN when empty */
+    int replaying;                                      /* 1 while the WAL is being replayed */
+    uint64_t page_cache_bytes; /* decompressed block pages cached (process-wide, all dbs) */
 } tsdb_stats_t;
 
 void tsdb_get_stats(tsdb_t *db, tsdb_stats_t *stats);

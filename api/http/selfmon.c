@@ -262,9 +262,25 @@ static void render_metrics(api_selfmon_t *m, tsdb_t *db, strata_buf_t *b)
     strata_buf_printf(
         b,
         "# HELP strata_block_pages_damaged_total Block chunk and rollup pages found damaged "
-        "(CRC, decompression or decoding) since start; reads skip them and say so.\n"
+        "(CRC, decompression or decoding) and not rebuilt since start; reads skip them and say so.\n"
         "# TYPE strata_block_pages_damaged_total counter\nstrata_block_pages_damaged_total %llu\n",
         (unsigned long long)st.block_pages_damaged);
+    strata_buf_printf(
+        b,
+        "# HELP strata_block_pages_rebuilt_total Block chunk pages found damaged and rebuilt exactly from "
+        "the block's parity since start (served in full).\n"
+        "# TYPE strata_block_pages_rebuilt_total counter\nstrata_block_pages_rebuilt_total %llu\n",
+        (unsigned long long)st.block_pages_rebuilt);
+    strata_buf_printf(
+        b,
+        "# HELP strata_block_files_repaired_total Block files found damaged at open and rewritten: "
+        "meta or index from the block's copy, the copy from meta and index.\n"
+        "# TYPE strata_block_files_repaired_total counter\n"
+        "strata_block_files_repaired_total{file=\"meta\"} %llu\n"
+        "strata_block_files_repaired_total{file=\"index\"} %llu\n"
+        "strata_block_files_repaired_total{file=\"copy\"} %llu\n",
+        (unsigned long long)st.block_meta_repaired, (unsigned long long)st.block_index_repaired,
+        (unsigned long long)st.block_copy_repaired);
 }
 
 static int h_metrics(api_call_t *c, void *ctx)

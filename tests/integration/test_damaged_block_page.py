@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
 """test_damaged_block_page.py: one damaged chunk page, through the real binary.
 
-docs/storage.md ("Damaged pages") and docs/api.md: the fixture cluster plus eight GPU
-utilisation series of workload A sampled every second for an hour (so they fill several
+docs/storage.md ("Damaged pages", "Parity") and docs/api.md: the fixture cluster plus eight
+GPU utilisation series of workload A sampled every second for an hour (so they fill several
 chunk pages, and sort before every other series: "DCGM_..." is upper case) are written, the
-head is cut into a block (POST /api/v1/admin/cut-head), the server stopped, bytes flipped in
-the block's second chunk page, and the server restarted.  Then:
+head is cut into a block (POST /api/v1/admin/cut-head), the server stopped, 4 bytes flipped
+in the block's second chunk page and one in its copy, and the server restarted.  The page is
+rebuilt from the block's parity and the copy rewritten:
+  - metrics and export answer every GPU series exactly, with no warning and no error line;
+  - /metrics has strata_block_pages_rebuilt_total 1, strata_block_pages_damaged_total 0
+    and strata_block_files_repaired_total{file="copy"} 1.
+Then the server is stopped again and the same bytes flipped in the parity file too (the
+page's parity group now holds two damaged members), and the server restarted: the page is
+lost exactly as without parity:
   - the block is still there (nothing under <data-dir>/.../corrupt/), the workload still known;
   - GPU_UTILIZATION of A (1-minute buckets: raw reads) answers 200 with
     X-Strata-Warning: <n> damaged block pages skipped, and JSON in the usual shape;
-  - /metrics has strata_block_pages_damaged_total 1;
+  - /metrics has strata_block_pages_damaged_total 1 and strata_block_pages_rebuilt_total 0;
   - an export of the GPU series gives every undamaged series exactly as written, a
     {"warning":...,"metric":{...}} line after each damaged one, and ends with an
     {"error":"export incomplete: ..."} line.
@@ -73,7 +80,7 @@ def page_offsets(path):
 
 
 def main():
-    print("1..14")  # a fixed number of checks (an early return leaves some out: a failure)
+    print("1..20")  # a fixed number of checks (an early return leaves some out: a failure)
     tmp = tempfile.mkdtemp(prefix="strata-dmg-")
     secret = os.path.join(tmp, "secret")
     with open(secret, "wb") as fh:
@@ -101,19 +108,60 @@ def main():
             "%s %s" % (chunks, pages))
         if len(pages) < 3:
             return
+        at = pages[1] + 12 + 100
         with open(chunks[0], "r+b") as fh:
-            fh.seek(pages[1] + 12 + 100)
+            fh.seek(at)
             b = bytearray(fh.read(4))
-            fh.seek(pages[1] + 12 + 100)
+            fh.seek(at)
             fh.write(bytes(x ^ 0x5A for x in b))
+        blockdir = os.path.dirname(chunks[0])
+        with open(os.path.join(blockdir, "copy"), "r+b") as fh:
+            fh.seek(0)
+            c0 = fh.read(1)
+            fh.seek(0)
+            fh.write(bytes([c0[0] ^ 0x01]))
+
+        # one damaged page: rebuilt from parity, served in full
+        srv = Server(data, secret)
+        q = "/api/v1/workloads/%s/metrics?metricType=GPU_UTILIZATION&start=%s&end=%s&numberOfSamples=60" % (
+            A, iso(t0), iso(t0 + 3600000))
+        st, hdrs, body = srv.get(q, r1)
+        tap(st == 200 and "x-strata-warning" not in hdrs, "rebuilt page: metrics answer 200 without a warning",
+            "%s %s" % (st, hdrs))
+        sel = urllib.parse.quote('{__name__="DCGM_FI_DEV_GPU_UTIL",gpu=~"[2-9]",pod="train-a-0"}')
+        st, _, raw = srv.get("/api/v1/export?match[]=%s&start=%d&end=%d" % (sel, t0 // 1000, now // 1000 + 1), r1)
+        rows = [json.loads(x) for x in raw.decode().splitlines() if x]
+        exact = [r["metric"]["gpu"] for r in rows if "values" in r
+                 and r["values"] == [v for v, _ in gpu_samples(int(r["metric"]["gpu"]), t0)]
+                 and r["timestamps"] == [t for _, t in gpu_samples(int(r["metric"]["gpu"]), t0)]]
+        tap(st == 200 and len(rows) == len(gpus) and sorted(exact) == sorted(str(g) for g in gpus),
+            "rebuilt page: export gives every GPU series exactly, no warning or error line",
+            "%s %s %s" % (st, exact, [r for r in rows if "values" not in r]))
+        st, _, text = srv.get("/metrics", r1)
+        lines = [x for x in text.decode().splitlines() if "block_" in x and not x.startswith("#")]
+        tap(has_metric_line(text, "strata_block_pages_rebuilt_total 1"), "/metrics: strata_block_pages_rebuilt_total 1",
+            lines)
+        tap(has_metric_line(text, "strata_block_pages_damaged_total 0"), "/metrics: strata_block_pages_damaged_total 0",
+            lines)
+        tap(has_metric_line(text, 'strata_block_files_repaired_total{file="copy"} 1'),
+            '/metrics: strata_block_files_repaired_total{file="copy"} 1 (the damaged copy rewritten)', lines)
+        srv.stop()
+        srv = None
+
+        # the same bytes in the parity file: that group has two damaged members
+        with open(os.path.join(blockdir, "parity"), "r+b") as fh:
+            width = struct.unpack_from("<I", fh.read(24), 16)[0]
+            for i in range(4):
+                fh.seek(24 + (at + i) % width)
+                p = fh.read(1)
+                fh.seek(24 + (at + i) % width)
+                fh.write(bytes([p[0] ^ 0x5A]))
         srv = Server(data, secret)
         tap(len(find_files(data, "chunks")) == 1 and not any("corrupt" in d for d, _, _ in os.walk(data)),
             "the block stays in place after restart (nothing set aside)")
         st, _, _ = srv.get("/api/v1/workloads/" + A, r1)
         tap(st == 200, "the workload is still known (its info series lie in undamaged pages)", st)
 
-        q = "/api/v1/workloads/%s/metrics?metricType=GPU_UTILIZATION&start=%s&end=%s&numberOfSamples=60" % (
-            A, iso(t0), iso(t0 + 3600000))
         st, hdrs, body = srv.get(q, r1)
         warn = hdrs.get("x-strata-warning", "")
         try:
@@ -131,8 +179,9 @@ def main():
             [x for x in lines if "damaged" in x])
         tap(has_metric_line(text, "strata_metrics_queries_damaged_total 1"), "/metrics: strata_metrics_queries_damaged_total 1",
             [x for x in lines if "damaged" in x])
+        tap(has_metric_line(text, "strata_block_pages_rebuilt_total 0"), "/metrics: strata_block_pages_rebuilt_total 0",
+            [x for x in lines if "block_" in x])
 
-        sel = urllib.parse.quote('{__name__="DCGM_FI_DEV_GPU_UTIL",gpu=~"[2-9]",pod="train-a-0"}')
         st, _, raw = srv.get("/api/v1/export?match[]=%s&start=%d&end=%d" % (sel, t0 // 1000, now // 1000 + 1), r1)
         rows = [json.loads(x) for x in raw.decode().splitlines() if x]
         series = {r["metric"]["gpu"]: r for r in rows if "values" in r}
