@@ -314,7 +314,9 @@ int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, si
         ws->nchunks++;
     }
     /* 1h points in their own file: a wide read then decompresses no 5m pages */
-    if ((rc = add_rollups(w, &w->rollups, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n)))
+    /* 5m points only where they pay (r5_n stays 0: readers compute them) */
+    if (tsdb_rollup_5m_stored(s, n) &&
+        (rc = add_rollups(w, &w->rollups, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n)))
         return rc;
     if ((rc = add_rollups(w, &w->rollups1h, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n)))
         return rc;
@@ -339,27 +341,33 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
     return rc;
 }
 
-/* The "copy" file (format.h): meta and index again, the index compressed.
- * They are the parts that name everything in the block, so a flip in either
- * set the whole block aside; with the copy it costs nothing.  Compressed,
- * the copy adds a fraction of the index's size (docs/storage.md). */
-static int write_copy(const char *dir, const enc_buf_t *meta, const enc_buf_t *ix)
+int tsdb_block_index_zip(const uint8_t *ix, size_t n, enc_buf_t *out)
 {
-    size_t bound = ZSTD_compressBound(ix->n);
+    size_t bound = ZSTD_compressBound(n);
     uint8_t *z = malloc(bound);
     if (!z) return STRATA_ENOMEM;
-    size_t cl = ZSTD_compress(z, bound, ix->p, ix->n, 3);
+    size_t cl = ZSTD_compress(z, bound, ix, n, 3);
     if (ZSTD_isError(cl)) {
-        strata_error("block index copy compression failed", "dir=%s err=\"%s\"", dir, ZSTD_getErrorName(cl));
+        strata_error("block index compression failed", "err=\"%s\"", ZSTD_getErrorName(cl));
         free(z);
         return STRATA_EIO;
     }
+    int rc = enc_buf_put32(out, (uint32_t)n) | enc_buf_put32(out, (uint32_t)cl) |
+             enc_buf_put32(out, tsdb_crc32c(0, z, cl)) | enc_buf_put(out, z, cl);
+    free(z);
+    return rc ? STRATA_ENOMEM : 0;
+}
+
+/* The "copy" file (format.h): meta and index again, the index compressed
+ * (zix: tsdb_block_index_zip's bytes, which the index file holds too).
+ * They are the parts that name everything in the block, so a flip in either
+ * set the whole block aside; with the copy it costs nothing. */
+static int write_copy(const char *dir, const enc_buf_t *meta, const enc_buf_t *zix)
+{
     enc_buf_t c = { 0 };
     int rc = enc_buf_put32(&c, TSDB_COPY_MAGIC) | enc_buf_put32(&c, TSDB_COPY_VERSION) |
              enc_buf_put32(&c, (uint32_t)meta->n) | enc_buf_put(&c, meta->p, meta->n) |
-             enc_buf_put32(&c, (uint32_t)ix->n) | enc_buf_put32(&c, (uint32_t)cl) |
-             enc_buf_put32(&c, tsdb_crc32c(0, z, cl)) | enc_buf_put(&c, z, cl);
-    free(z);
+             enc_buf_put(&c, zix->p, zix->n);
     rc = rc ? STRATA_ENOMEM : write_file(dir, "copy", c.p, c.n);
     free(c.p);
     return rc;
@@ -371,12 +379,15 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         tsdb_block_writer_abort(w);
         return STRATA_ENOTFOUND;
     }
-    enc_buf_t ix = { 0 }, meta = { 0 };
+    enc_buf_t ix = { 0 }, meta = { 0 }, zix = { 0 };
     int rc = pagew_close(&w->chunks, 1);
     if (!rc) rc = pagew_close(&w->rollups, 1);
     if (!rc) rc = pagew_close(&w->rollups1h, 1);
     if (!rc) rc = tsdb_block_index_build(w->series, w->nseries, w->cm, &ix);
-    if (!rc) rc = write_file(w->tmp, "index", ix.p, ix.n);
+    /* the index file compressed (format.h, TSDB_INDEX_Z_MAGIC) */
+    if (!rc) rc = enc_buf_put32(&zix, TSDB_INDEX_Z_MAGIC) ? STRATA_ENOMEM : 0;
+    if (!rc) rc = tsdb_block_index_zip(ix.p, ix.n, &zix);
+    if (!rc) rc = write_file(w->tmp, "index", zix.p, zix.n);
     if (!rc) {
         rc = enc_buf_put32(&meta, TSDB_META_MAGIC) | enc_buf_put32(&meta, TSDB_BLOCK_VERSION) |
              enc_buf_put64(&meta, (uint64_t)w->mint) | enc_buf_put64(&meta, (uint64_t)w->maxt) |
@@ -387,7 +398,10 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         if (rc) rc = STRATA_ENOMEM;
     }
     if (!rc) rc = write_file(w->tmp, "meta", meta.p, meta.n);
-    if (!rc) rc = write_copy(w->tmp, &meta, &ix);
+    if (!rc) {
+        enc_buf_t body = { zix.p + 4, zix.n - 4, 0 };
+        rc = write_copy(w->tmp, &meta, &body);
+    }
     if (!rc)
         rc = tsdb_fail_step() ? strata_io_error("block dir fsync failed", w->tmp) : strata_fsync_dir(w->tmp);
     if (!rc && (tsdb_fail_step() || rename(w->tmp, w->final) != 0))
@@ -415,6 +429,7 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         w->tmp = NULL; /* nothing to remove any more */
     }                  /* (a failed system call was logged where it failed) */
     free(ix.p);
+    free(zix.p);
     free(meta.p);
     tsdb_block_writer_abort(w);
     return rc;

@@ -11,6 +11,11 @@
 
 /* ---- rollups ------------------------------------------------------------------- */
 
+int tsdb_rollup_5m_stored(const tsdb_sample_t *s, size_t n)
+{
+    return n && s[n - 1].t - s[0].t >= TSDB_ROLLUP_5M_MIN_SPAN_MS;
+}
+
 /* A run of zeros between two nonzero samples, len ms long; zero_run: the
  * store's minimum (the rollup_zero_run_ms option). */
 static void rollup_inner_zero_run(tsdb_rollup_point_t *p, int64_t len, int64_t zero_run)
