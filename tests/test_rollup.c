@@ -357,9 +357,10 @@ static off_t file_size(const char *path)
     return st.st_size;
 }
 
-/* 5m rollups only where they pay (format.h, TSDB_ROLLUP_5M_MIN_SPAN_MS): a
+/* Rollups only where they pay (format.h, TSDB_ROLLUP_5M_MIN_SPAN_MS): a
  * block stores the 5m points of a series spanning 13 h and not those of one
- * spanning 2 h (its rollups file is then the bare page-file header); read
+ * spanning 2 h (its rollups and rollups1h files are then bare page-file
+ * headers; test_rollup_hold_fields checks computed 1h points field by field); read
  * back, both equal the brute-force summary, and the long series' points
  * are the same whether stored (one block) or computed (two 6.5 h blocks). */
 static void test_rollup_5m_where_stored(void **state)
@@ -386,6 +387,8 @@ static void test_rollup_5m_where_stored(void **state)
     append(db, "__name__=g", s, nshort);
     assert_ok(tsdb_cut_head(db));
     block_file(dir, "rollups", path, sizeof path);
+    assert_int_equal(file_size(path), 8);
+    block_file(dir, "rollups1h", path, sizeof path); /* 2 h < TSDB_ROLLUP_1H_MIN_SPAN_MS */
     assert_int_equal(file_size(path), 8);
     check_5m(db, "g", s, nshort);
     tsdb_close(db);

@@ -35,11 +35,12 @@ int tsdb_rollups_decode(const uint8_t *data, uint32_t len, uint32_t cnt, int64_t
                         tsdb_rollup_point_t *out);
 /* Decodes cnt fixed-size points (versions 1 and 2; hold: the 152-byte 1h form). */
 void tsdb_rollups_decode_fixed(const uint8_t *data, uint32_t cnt, int hold, tsdb_rollup_point_t *out);
-/* Whether a block stores the 5m points of a series whose samples there are
- * s[0..n) (docs/storage.md, "5m rollups only where they pay"): only when
- * they span TSDB_ROLLUP_5M_MIN_SPAN_MS.  A block series with samples and no
- * 5m points (r5_n == 0) has them computed from its samples when read. */
-int tsdb_rollup_5m_stored(const tsdb_sample_t *s, size_t n);
+/* Whether a block stores the points at res (TSDB_ROLLUP_5M or _1H) of a
+ * series whose samples there are s[0..n) (docs/storage.md, "Rollups only
+ * where they pay"): only when they span TSDB_ROLLUP_5M_MIN_SPAN_MS (_1H_).
+ * A block series with samples and no points at res (r5_n or r1_n == 0) has
+ * them computed from its samples when read. */
+int tsdb_rollup_stored(const tsdb_sample_t *s, size_t n, int64_t res);
 /* Counter delta from a to b (a reset restarts from zero). */
 static inline double tsdb_counter_delta(double a, double b) { return b >= a ? b - a : b; }
 

@@ -359,13 +359,14 @@ int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint,
     return 0;
 }
 
-/* The 5m points of a block series stored without them (format.h,
+/* The points at res of a block series stored without them (format.h,
  * TSDB_ROLLUP_5M_MIN_SPAN_MS), computed from its chunks exactly as the writer
- * would have.  A damaged chunk page fails the read (STRATA_ECORRUPT) instead
- * of being skipped, so the points are never computed from part of the
- * samples; the caller then falls back to the merged raw samples. */
-static int series_rollups_5m_computed(const tsdb_block_t *b, uint32_t idx, tsdb_page_cache_t *pc,
-                                      tsdb_rollup_point_t **buf, size_t *n, size_t *cap)
+ * would have (with the block's zero-run minimum).  A damaged chunk page fails
+ * the read (STRATA_ECORRUPT) instead of being skipped, so the points are never
+ * computed from part of the samples; the caller then falls back to the merged
+ * raw samples. */
+static int series_rollups_computed(const tsdb_block_t *b, uint32_t idx, int64_t res, tsdb_page_cache_t *pc,
+                                   tsdb_rollup_point_t **buf, size_t *n, size_t *cap)
 {
     tsdb_sample_t *sb = NULL;
     size_t ns = 0, scap = 0;
@@ -373,7 +374,7 @@ static int series_rollups_5m_computed(const tsdb_block_t *b, uint32_t idx, tsdb_
     pc->on_damage = NULL;
     int rc = tsdb_block_series_samples(b, idx, INT64_MIN, INT64_MAX, pc, &sb, &ns, &scap);
     pc->on_damage = on_damage;
-    if (!rc) rc = tsdb_rollups_compute(sb, ns, TSDB_ROLLUP_5M, b->zero_run_ms, buf, n, cap);
+    if (!rc) rc = tsdb_rollups_compute(sb, ns, res, b->zero_run_ms, buf, n, cap);
     free(sb);
     return rc;
 }
@@ -385,8 +386,7 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res, 
     uint64_t page = res == TSDB_ROLLUP_5M ? s->r5_page : s->r1_page;
     uint32_t off = res == TSDB_ROLLUP_5M ? s->r5_off : s->r1_off;
     uint32_t cnt = res == TSDB_ROLLUP_5M ? s->r5_n : s->r1_n;
-    if (!cnt && res == TSDB_ROLLUP_5M && s->nchunks)
-        return series_rollups_5m_computed(b, idx, pc, buf, n, cap);
+    if (!cnt && s->nchunks) return series_rollups_computed(b, idx, res, pc, buf, n, cap);
     if (!cnt) return 0;
     const uint8_t *data;
     int hold = res == TSDB_ROLLUP_1H && b->version >= 2;

@@ -314,11 +314,12 @@ int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, si
         ws->nchunks++;
     }
     /* 1h points in their own file: a wide read then decompresses no 5m pages */
-    /* 5m points only where they pay (r5_n stays 0: readers compute them) */
-    if (tsdb_rollup_5m_stored(s, n) &&
+    /* rollups only where they pay (r5_n, r1_n stay 0: readers compute them) */
+    if (tsdb_rollup_stored(s, n, TSDB_ROLLUP_5M) &&
         (rc = add_rollups(w, &w->rollups, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n)))
         return rc;
-    if ((rc = add_rollups(w, &w->rollups1h, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n)))
+    if (tsdb_rollup_stored(s, n, TSDB_ROLLUP_1H) &&
+        (rc = add_rollups(w, &w->rollups1h, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n)))
         return rc;
     if (s[0].t < w->mint) w->mint = s[0].t;
     if (s[n - 1].t > w->maxt) w->maxt = s[n - 1].t;

@@ -161,11 +161,13 @@
 #define TSDB_META_SIZE                  64              /* version 4 */
 #define TSDB_META_SIZE_V3               56              /* versions 1 to 3: no rollup_zero_run_ms */
 #define TSDB_META_V3_ZERO_RUN_MS        (5 * 60 * 1000) /* what versions 1 to 3 were built with */
-/* 5m rollups only where they pay (docs/storage.md): a block stores a series'
- * 5m points only when its samples there span at least this; otherwise its
- * index entry has n5m = 0 (a series with samples always has >= 1 point, so
- * 0 is unambiguous) and readers compute them from its chunks. */
+/* Rollups only where they pay (docs/storage.md): a block stores a series'
+ * 5m (1h) points only when its samples there span at least this; otherwise
+ * its index entry has n5m (n1h) = 0 (a series with samples always has >= 1
+ * point, so 0 is unambiguous) and readers compute them from its chunks.
+ * A head cut (2 h) stores neither, a 6 h merge 1h points, a 1-day merge both. */
 #define TSDB_ROLLUP_5M_MIN_SPAN_MS      (12 * 3600 * 1000LL)
+#define TSDB_ROLLUP_1H_MIN_SPAN_MS      (4 * 3600 * 1000LL)
 #define TSDB_ROLLUP_RECORD_SIZE_V2      152
 #define TSDB_ROLLUP_RECORD_SIZE_V1      76
 

@@ -11,9 +11,11 @@
 
 /* ---- rollups ------------------------------------------------------------------- */
 
-int tsdb_rollup_5m_stored(const tsdb_sample_t *s, size_t n)
+int tsdb_rollup_stored(const tsdb_sample_t *s, size_t n, int64_t res)
 {
-    return n && s[n - 1].t - s[0].t >= TSDB_ROLLUP_5M_MIN_SPAN_MS;
+    int64_t min = res == TSDB_ROLLUP_5M ? TSDB_ROLLUP_5M_MIN_SPAN_MS : TSDB_ROLLUP_1H_MIN_SPAN_MS;
+    /* (as unsigned: the span of timestamps far apart does not overflow) */
+    return n && (uint64_t)s[n - 1].t - (uint64_t)s[0].t >= (uint64_t)min;
 }
 
 /* A run of zeros between two nonzero samples, len ms long; zero_run: the
