@@ -390,6 +390,15 @@ static void test_rollup_5m_where_stored(void **state)
     assert_int_equal(file_size(path), 8);
     block_file(dir, "rollups1h", path, sizeof path); /* 2 h < TSDB_ROLLUP_1H_MIN_SPAN_MS */
     assert_int_equal(file_size(path), 8);
+    /* and the index is written compressed (format.h, TSDB_INDEX_Z_MAGIC; the
+     * raw form of older blocks: test_block_old_versions_readable) */
+    block_file(dir, "index", path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char magic[4];
+    assert_int_equal(fread(magic, 1, 4, f), 4);
+    fclose(f);
+    assert_memory_equal(magic, "STIZ", 4);
     check_5m(db, "g", s, nshort);
     tsdb_close(db);
     test_tmpdir_free(dir);
