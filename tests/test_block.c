@@ -155,7 +155,9 @@ static void dmg_samples(int k, tsdb_sample_t *s)
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        s[i] = (tsdb_sample_t){ 1000000 + (int64_t)i * 1000, (double)(x % 1000000) / 7.0 };
+        /* 15 s apart: 12.5 h, long enough for both rollups to be stored
+         * (format.h, TSDB_ROLLUP_5M_MIN_SPAN_MS) */
+        s[i] = (tsdb_sample_t){ 1000000 + (int64_t)i * 15000, (double)(x % 1000000) / 7.0 };
     }
 }
 
@@ -220,10 +222,12 @@ static void test_damaged_chunk_page(void **state)
             /* stored rollups do not lie in the damaged page: complete */
             const tsdb_rollup_point_t *p;
             size_t nr;
-            assert_ok(tsdb_series_set_rollups(set, TSDB_ROLLUP_5M, &p, &nr));
-            uint32_t total = 0;
-            for (size_t i = 0; i < nr; i++) total += p[i].count;
-            assert_int_equal(total, DMG_SAMPLES);
+            for (int r = 0; r < 2; r++) {
+                assert_ok(tsdb_series_set_rollups(set, r ? TSDB_ROLLUP_1H : TSDB_ROLLUP_5M, &p, &nr));
+                uint32_t total = 0;
+                for (size_t i = 0; i < nr; i++) total += p[i].count;
+                assert_int_equal(total, DMG_SAMPLES);
+            }
         }
         assert_int_equal(k, DMG_SERIES);
         assert_true(damaged >= 1 && damaged <= 4);

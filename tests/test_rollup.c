@@ -319,6 +319,121 @@ static void test_rollups_overlapping_blocks(void **state)
     test_tmpdir_free(rdir);
 }
 
+/* The 5m points of series `name` over [0, 14 h], every one against the
+ * brute-force summary of its interval (doubles bit for bit). */
+static void check_5m(tsdb_t *db, const char *name, const tsdb_sample_t *s, size_t n)
+{
+    tsdb_matcher_t m[] = { M(EQ, "__name__", name) };
+    tsdb_series_set_t *set;
+    assert_ok(tsdb_select(db, m, 1, 0, 14 * 60 * MIN_MS, &set));
+    assert_int_equal(tsdb_series_set_next(set), 1);
+    const tsdb_rollup_point_t *p;
+    size_t np, k = 0;
+    assert_ok(tsdb_series_set_rollups(set, TSDB_ROLLUP_5M, &p, &np));
+    for (int64_t end = TSDB_ROLLUP_5M; end <= 14 * 60 * MIN_MS; end += TSDB_ROLLUP_5M) {
+        tsdb_rollup_point_t w = hold_ref(s, n, TSDB_ROLLUP_5M, end, tsdb_rollup_zero_run_ms(db));
+        if (!w.count && !w.stale) continue;
+        assert_true(k < np);
+        const tsdb_rollup_point_t *g = &p[k++];
+        SAME_I(*g, w, t);
+        SAME_I(*g, w, count);
+        SAME_D(*g, w, sum);
+        SAME_D(*g, w, min);
+        SAME_D(*g, w, max);
+        SAME_D(*g, w, last);
+        SAME_I(*g, w, last_t);
+        SAME_D(*g, w, first);
+        SAME_I(*g, w, first_t);
+        SAME_D(*g, w, increase);
+    }
+    assert_int_equal(k, np);
+    tsdb_series_set_free(set);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* Rollups only where they pay (format.h, TSDB_ROLLUP_5M_MIN_SPAN_MS): a
+ * block stores the 5m points of a series spanning 13 h and not those of one
+ * spanning 2 h (its rollups and rollups1h files are then bare page-file
+ * headers; test_rollup_hold_fields checks computed 1h points field by field); read
+ * back, both equal the brute-force summary, and the long series' points
+ * are the same whether stored (one block) or computed (two 6.5 h blocks). */
+static void test_rollup_5m_where_stored(void **state)
+{
+    (void)state;
+    static const double vals[] = { 0, 0, 1, 2.5, 3, 7, 0.5, 4 };
+    static tsdb_sample_t s[800];
+    size_t n = 0, nshort = 0;
+    srand(7);
+    double v = 0;
+    for (int64_t t = 0; t <= 13 * 60 * MIN_MS; t += 60000) {
+        if (rand() % 50 == 0)
+            s[n++] = (tsdb_sample_t){ t, test_bits_double(TSDB_STALE_NAN_BITS) };
+        else {
+            if (rand() % 5 == 0) v = vals[rand() % 8];
+            s[n++] = (tsdb_sample_t){ t, v };
+        }
+        if (t <= 2 * 60 * MIN_MS) nshort = n;
+    }
+    char path[1024];
+    /* only the short series: no 5m points stored at all */
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 24 * 60 * MIN_MS, 0, 0);
+    append(db, "__name__=g", s, nshort);
+    assert_ok(tsdb_cut_head(db));
+    block_file(dir, "rollups", path, sizeof path);
+    assert_int_equal(file_size(path), 8);
+    block_file(dir, "rollups1h", path, sizeof path); /* 2 h < TSDB_ROLLUP_1H_MIN_SPAN_MS */
+    assert_int_equal(file_size(path), 8);
+    /* and the index is written compressed (format.h, TSDB_INDEX_Z_MAGIC; the
+     * raw form of older blocks: test_block_old_versions_readable) */
+    block_file(dir, "index", path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char magic[4];
+    assert_int_equal(fread(magic, 1, 4, f), 4);
+    fclose(f);
+    assert_memory_equal(magic, "STIZ", 4);
+    check_5m(db, "g", s, nshort);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+    /* both series in one block: the long one's points are stored */
+    dir = test_tmpdir_new();
+    db = open_db(dir, 24 * 60 * MIN_MS, 0, 0);
+    append(db, "__name__=g", s, nshort);
+    append(db, "__name__=h", s, n);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 1);
+    block_file(dir, "rollups", path, sizeof path);
+    assert_true(file_size(path) > 8 + 12);
+    check_5m(db, "g", s, nshort);
+    check_5m(db, "h", s, n);
+    tsdb_close(db);
+    db = open_db(dir, 24 * 60 * MIN_MS, 0, 0); /* and from disk */
+    check_5m(db, "h", s, n);
+    /* the same series in two shorter blocks: computed, the same points */
+    char *dir2 = test_tmpdir_new();
+    tsdb_t *db2 = open_db(dir2, 24 * 60 * MIN_MS, 0, 0);
+    append(db2, "__name__=h", s, n / 2);
+    assert_ok(tsdb_cut_head(db2));
+    append(db2, "__name__=h", s + n / 2, n - n / 2);
+    assert_ok(tsdb_cut_head(db2));
+    tsdb_get_stats(db2, &st);
+    assert_int_equal(st.blocks, 2);
+    check_5m(db2, "h", s, n);
+    tsdb_close(db2);
+    test_tmpdir_free(dir2);
+    tsdb_close(db);
+    test_tmpdir_free(dir);
+}
+
 int main(void)
 {
     strata_log_set_level(STRATA_LOG_WARN);
@@ -327,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_rollup_hold_fields),
         cmocka_unit_test(test_rollup_zero_run_option),
         cmocka_unit_test(test_rollups_overlapping_blocks),
+        cmocka_unit_test(test_rollup_5m_where_stored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

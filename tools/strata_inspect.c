@@ -6,6 +6,8 @@
  *   strata-inspect DIR                 blocks (meta) and WAL files (records)
  *   strata-inspect DIR verify          also reads and checks every chunk and rollup page
  *   strata-inspect DIR series BLOCK    the series of one block: labels, samples, time range
+ *   strata-inspect DIR bytes BLOCK     where a block's bytes go: per file, and the codec
+ *                                      chunk bytes (before zstd) per metric name
  *
  * Exit status: 0, or 1 when something is corrupt or cannot be read.
  */
@@ -94,6 +96,58 @@ static void print_series(tsdb_block_t *b)
     }
 }
 
+/* Codec chunk bytes (before the page's zstd) per metric name, largest first. */
+typedef struct name_bytes {
+    const char *name;
+    uint64_t series, samples, bytes;
+} name_bytes_t;
+
+static int cmp_bytes(const void *a, const void *b)
+{
+    uint64_t x = ((const name_bytes_t *)a)->bytes, y = ((const name_bytes_t *)b)->bytes;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void print_bytes(tsdb_block_t *b)
+{
+    static const char *files[] = { "chunks", "rollups", "rollups1h", "index", "copy", "meta" };
+    printf("file        bytes  bytes/sample\n");
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char p[4200];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", b->path, files[i]);
+        long long sz = stat(p, &st) == 0 ? (long long)st.st_size : 0;
+        printf("%-9s %10lld  %.4f\n", files[i], sz, b->nsamples ? (double)sz / (double)b->nsamples : 0.0);
+    }
+    name_bytes_t *v = calloc(b->nseries + 1, sizeof *v);
+    size_t nv = 0;
+    uint64_t all = 0;
+    for (uint32_t i = 0; v && i < b->nseries; i++) {
+        const tsdb_block_series_t *s = &b->series[i];
+        const char *name = "";
+        for (uint32_t l = 0; l < s->nlabels; l++)
+            if (!strcmp(b->syms[s->labels[2 * l]], "__name__")) name = b->syms[s->labels[2 * l + 1]];
+        size_t k = 0;
+        while (k < nv && strcmp(v[k].name, name)) k++;
+        if (k == nv) v[nv++].name = name;
+        v[k].series++;
+        for (uint32_t c = 0; c < s->nchunks; c++) {
+            v[k].samples += s->chunks[c].count;
+            v[k].bytes += s->chunks[c].len;
+            all += s->chunks[c].len;
+        }
+    }
+    if (v) qsort(v, nv, sizeof *v, cmp_bytes);
+    printf("codec chunk bytes before zstd: %" PRIu64 " (%.4f bytes/sample)\n", all,
+           b->nsamples ? (double)all / (double)b->nsamples : 0.0);
+    printf("%-50s %8s %10s %10s %8s %7s\n", "metric", "series", "samples", "bytes", "B/sample", "share");
+    for (size_t k = 0; k < nv; k++)
+        printf("%-50s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8.4f %6.1f%%\n", v[k].name, v[k].series,
+               v[k].samples, v[k].bytes, v[k].samples ? (double)v[k].bytes / (double)v[k].samples : 0.0,
+               all ? 100.0 * (double)v[k].bytes / (double)all : 0.0);
+    free(v);
+}
+
 static int wal_files(const char *dir)
 {
     char path[4096];
@@ -140,14 +194,15 @@ static int wal_files(const char *dir)
 int main(int argc, char **argv)
 {
     if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: %s DIR [verify | series BLOCK]\n", argv[0]);
+        fprintf(stderr, "usage: %s DIR [verify | series BLOCK | bytes BLOCK]\n", argv[0]);
         return 2;
     }
     const char *dir = argv[1];
     int verify = argc >= 3 && !strcmp(argv[2], "verify");
-    const char *only = argc == 4 && !strcmp(argv[2], "series") ? argv[3] : NULL;
+    int bytes = argc == 4 && !strcmp(argv[2], "bytes");
+    const char *only = argc == 4 && (bytes || !strcmp(argv[2], "series")) ? argv[3] : NULL;
     if (argc >= 3 && !verify && !only) {
-        fprintf(stderr, "usage: %s DIR [verify | series BLOCK]\n", argv[0]);
+        fprintf(stderr, "usage: %s DIR [verify | series BLOCK | bytes BLOCK]\n", argv[0]);
         return 2;
     }
     struct stat dst;
@@ -164,7 +219,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "block %s: %s\n", only, strata_strerror(rc));
             return 1;
         }
-        print_series(b);
+        if (bytes)
+            print_bytes(b);
+        else
+            print_series(b);
         tsdb_block_close(b);
         return 0;
     }

@@ -36,6 +36,12 @@ int tsdb_rollups_decode(const uint8_t *data, uint32_t len, uint32_t cnt, int64_t
                         tsdb_rollup_point_t *out);
 /* Decodes cnt fixed-size points (versions 1 and 2; hold: the 152-byte 1h form). */
 void tsdb_rollups_decode_fixed(const uint8_t *data, uint32_t cnt, int hold, tsdb_rollup_point_t *out);
+/* Whether a block stores the points at res (TSDB_ROLLUP_5M or _1H) of a
+ * series whose samples there are s[0..n) (docs/storage.md, "Rollups only
+ * where they pay"): only when they span TSDB_ROLLUP_5M_MIN_SPAN_MS (_1H_).
+ * A block series with samples and no points at res (r5_n or r1_n == 0) has
+ * them computed from its samples when read. */
+int tsdb_rollup_stored(const tsdb_sample_t *s, size_t n, int64_t res);
 /* Counter delta from a to b (a reset restarts from zero). */
 static inline double tsdb_counter_delta(double a, double b) { return b >= a ? b - a : b; }
 
@@ -189,6 +195,9 @@ int tsdb_block_index_parse(tsdb_block_t *b, uint8_t *p, size_t n);
 void tsdb_block_index_free(tsdb_block_t *b);
 
 int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40]);
+/* Appends index bytes compressed as the copy file and a compressed index file
+ * hold them (format.h): u32 raw_len | u32 comp_len | u32 crc32c | zstd frame. */
+int tsdb_block_index_zip(const uint8_t *ix, size_t n, enc_buf_t *out);
 void tsdb_block_writer_abort(tsdb_block_writer_t *w);
 
 /* Removes a block directory (files, then the directory). */

@@ -102,6 +102,47 @@ static int parse_index(tsdb_block_t *b, uint8_t *p, size_t n)
     return rc;
 }
 
+/* Compressed index bytes (tsdb_block_index_zip's form) at r, decompressed
+ * into *index (malloc'd).  STRATA_ECORRUPT when they fail their checks. */
+static int index_unzip(enc_rd_t *r, uint8_t **index, size_t *ilen)
+{
+    *index = NULL;
+    uint32_t raw = enc_rd32(r), cl = enc_rd32(r), crc = enc_rd32(r);
+    if (r->bad || cl > (size_t)(r->end - r->p) || tsdb_crc32c(0, r->p, cl) != crc ||
+        ZSTD_getFrameContentSize(r->p, cl) != raw)
+        return STRATA_ECORRUPT;
+    if ((*index = malloc(raw ? raw : 1)) == NULL) return STRATA_ENOMEM;
+    size_t got = ZSTD_decompress(*index, raw, r->p, cl);
+    if (ZSTD_isError(got) || got != raw) {
+        free(*index);
+        *index = NULL;
+        return STRATA_ECORRUPT;
+    }
+    *ilen = raw;
+    return 0;
+}
+
+/* The index file, raw (TSDB_INDEX_MAGIC) or compressed (TSDB_INDEX_Z_MAGIC,
+ * decompressed here): its index bytes in *index. */
+static int read_index_file(const char *path, uint8_t **index, size_t *ilen)
+{
+    uint8_t *p = NULL;
+    size_t n = 0;
+    int rc = read_file(path, &p, &n);
+    if (rc) return rc;
+    uint32_t magic = 0;
+    if (n >= 4) memcpy(&magic, p, 4);
+    if (magic != TSDB_INDEX_Z_MAGIC) {
+        *index = p;
+        *ilen = n;
+        return 0;
+    }
+    enc_rd_t r = { p + 4, p + n, 0 };
+    rc = index_unzip(&r, index, ilen);
+    free(p);
+    return rc;
+}
+
 /* The copy file (format.h): its meta bytes and its decompressed index, each
  * NULL when that part fails its checks (or the file is missing: blocks
  * written before the copy existed).  0 or an I/O or memory error. */
@@ -126,22 +167,9 @@ static int read_copy(const char *path, uint8_t **meta, size_t *mlen, uint8_t **i
     memcpy(*meta, r.p, ml);
     *mlen = ml;
     r.p += ml;
-    uint32_t raw = enc_rd32(&r), cl = enc_rd32(&r), crc = enc_rd32(&r);
-    if (!r.bad && cl <= (size_t)(r.end - r.p) && tsdb_crc32c(0, r.p, cl) == crc &&
-        ZSTD_getFrameContentSize(r.p, cl) == raw) {
-        if ((*index = malloc(raw ? raw : 1)) == NULL) {
-            free(c);
-            return STRATA_ENOMEM;
-        }
-        size_t got = ZSTD_decompress(*index, raw, r.p, cl);
-        if (ZSTD_isError(got) || got != raw) {
-            free(*index);
-            *index = NULL;
-        }
-        *ilen = raw;
-    }
+    rc = index_unzip(&r, index, ilen);
     free(c);
-    return 0;
+    return rc == STRATA_ENOMEM ? rc : 0;
 }
 
 /* Puts a primary file (meta or index) back from the copy's verified bytes:
@@ -313,7 +341,7 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
         }
     }
     int meta_ok = !rc; /* the index is only looked at for a block whose meta reads */
-    if (meta_ok) rc = read_file(ip, &index, &ilen);
+    if (meta_ok) rc = read_index_file(ip, &index, &ilen);
     /* both primaries read from their files and whole: check the copy too
      * (repaired here, while the primaries are good, not found damaged the
      * day one of them is) */
@@ -333,7 +361,11 @@ int tsdb_block_open(const char *blocks_dir, const char *id, tsdb_block_t **out)
         if (have_copy) {
             if (cindex && index_crc_ok(cindex, cilen)) {
                 strata_warn("block index damaged, read its copy", "block=%s", id);
-                b->repaired_index = repair_from_copy(blocks_dir, b, "index", cindex, cilen);
+                /* put back compressed, as the writer wrote it */
+                enc_buf_t z = { 0 };
+                if (!enc_buf_put32(&z, TSDB_INDEX_Z_MAGIC) && !tsdb_block_index_zip(cindex, cilen, &z))
+                    b->repaired_index = repair_from_copy(blocks_dir, b, "index", z.p, z.n);
+                free(z.p);
             }
             rc = cindex ? parse_index(b, cindex, cilen) : STRATA_ECORRUPT;
             cindex = NULL;
@@ -419,6 +451,26 @@ int tsdb_block_series_samples(const tsdb_block_t *b, uint32_t idx, int64_t mint,
     return 0;
 }
 
+/* The points at res of a block series stored without them (format.h,
+ * TSDB_ROLLUP_5M_MIN_SPAN_MS), computed from its chunks exactly as the writer
+ * would have (with the block's zero-run minimum).  A damaged chunk page fails
+ * the read (STRATA_ECORRUPT) instead of being skipped, so the points are never
+ * computed from part of the samples; the caller then falls back to the merged
+ * raw samples. */
+static int series_rollups_computed(const tsdb_block_t *b, uint32_t idx, int64_t res, tsdb_page_cache_t *pc,
+                                   tsdb_rollup_point_t **buf, size_t *n, size_t *cap)
+{
+    tsdb_sample_t *sb = NULL;
+    size_t ns = 0, scap = 0;
+    void (*on_damage)(void *, const tsdb_block_t *, int, uint64_t) = pc->on_damage;
+    pc->on_damage = NULL;
+    int rc = tsdb_block_series_samples(b, idx, INT64_MIN, INT64_MAX, pc, &sb, &ns, &scap);
+    pc->on_damage = on_damage;
+    if (!rc) rc = tsdb_rollups_compute(sb, ns, res, b->zero_run_ms, buf, n, cap);
+    free(sb);
+    return rc;
+}
+
 int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res, tsdb_page_cache_t *pc,
                               tsdb_rollup_point_t **buf, size_t *n, size_t *cap)
 {
@@ -426,6 +478,7 @@ int tsdb_block_series_rollups(const tsdb_block_t *b, uint32_t idx, int64_t res, 
     uint64_t page = res == TSDB_ROLLUP_5M ? s->r5_page : s->r1_page;
     uint32_t off = res == TSDB_ROLLUP_5M ? s->r5_off : s->r1_off;
     uint32_t cnt = res == TSDB_ROLLUP_5M ? s->r5_n : s->r1_n;
+    if (!cnt && s->nchunks) return series_rollups_computed(b, idx, res, pc, buf, n, cap);
     if (!cnt) return 0;
     const uint8_t *data;
     int hold = res == TSDB_ROLLUP_1H && b->version >= 2;

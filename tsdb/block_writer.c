@@ -314,9 +314,12 @@ int tsdb_block_writer_add(tsdb_block_writer_t *w, const tsdb_label_t *labels, si
         ws->nchunks++;
     }
     /* 1h points in their own file: a wide read then decompresses no 5m pages */
-    if ((rc = add_rollups(w, &w->rollups, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n)))
+    /* rollups only where they pay (r5_n, r1_n stay 0: readers compute them) */
+    if (tsdb_rollup_stored(s, n, TSDB_ROLLUP_5M) &&
+        (rc = add_rollups(w, &w->rollups, s, n, TSDB_ROLLUP_5M, &ws->r5_page, &ws->r5_off, &ws->r5_n)))
         return rc;
-    if ((rc = add_rollups(w, &w->rollups1h, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n)))
+    if (tsdb_rollup_stored(s, n, TSDB_ROLLUP_1H) &&
+        (rc = add_rollups(w, &w->rollups1h, s, n, TSDB_ROLLUP_1H, &ws->r1_page, &ws->r1_off, &ws->r1_n)))
         return rc;
     if (s[0].t < w->mint) w->mint = s[0].t;
     if (s[n - 1].t > w->maxt) w->maxt = s[n - 1].t;
@@ -339,30 +342,45 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
     return rc;
 }
 
-/* The "copy" file (format.h): meta and index again, the index compressed.
- * They are the parts that name everything in the block, so a flip in either
- * set the whole block aside; with the copy it costs nothing.  Compressed,
- * the copy adds a fraction of the index's size (docs/storage.md). */
-int tsdb_block_copy_write(const char *dir, const char *name, const uint8_t *meta, size_t mlen,
-                          const uint8_t *ix, size_t ilen)
+int tsdb_block_index_zip(const uint8_t *ix, size_t n, enc_buf_t *out)
 {
-    size_t bound = ZSTD_compressBound(ilen);
+    size_t bound = ZSTD_compressBound(n);
     uint8_t *z = malloc(bound);
     if (!z) return STRATA_ENOMEM;
-    size_t cl = ZSTD_compress(z, bound, ix, ilen, 3);
+    size_t cl = ZSTD_compress(z, bound, ix, n, 3);
     if (ZSTD_isError(cl)) {
-        strata_error("block index copy compression failed", "dir=%s err=\"%s\"", dir, ZSTD_getErrorName(cl));
+        strata_error("block index compression failed", "err=\"%s\"", ZSTD_getErrorName(cl));
         free(z);
         return STRATA_EIO;
     }
+    int rc = enc_buf_put32(out, (uint32_t)n) | enc_buf_put32(out, (uint32_t)cl) |
+             enc_buf_put32(out, tsdb_crc32c(0, z, cl)) | enc_buf_put(out, z, cl);
+    free(z);
+    return rc ? STRATA_ENOMEM : 0;
+}
+
+/* The "copy" file (format.h): meta and index again, the index compressed
+ * (zix: tsdb_block_index_zip's bytes, which the index file holds too).
+ * They are the parts that name everything in the block, so a flip in either
+ * set the whole block aside; with the copy it costs nothing. */
+static int write_copy(const char *dir, const char *name, const uint8_t *meta, size_t mlen, const uint8_t *zix,
+                      size_t zn)
+{
     enc_buf_t c = { 0 };
     int rc = enc_buf_put32(&c, TSDB_COPY_MAGIC) | enc_buf_put32(&c, TSDB_COPY_VERSION) |
-             enc_buf_put32(&c, (uint32_t)mlen) | enc_buf_put(&c, meta, mlen) |
-             enc_buf_put32(&c, (uint32_t)ilen) | enc_buf_put32(&c, (uint32_t)cl) |
-             enc_buf_put32(&c, tsdb_crc32c(0, z, cl)) | enc_buf_put(&c, z, cl);
-    free(z);
+             enc_buf_put32(&c, (uint32_t)mlen) | enc_buf_put(&c, meta, mlen) | enc_buf_put(&c, zix, zn);
     rc = rc ? STRATA_ENOMEM : write_file(dir, name, c.p, c.n);
     free(c.p);
+    return rc;
+}
+
+int tsdb_block_copy_write(const char *dir, const char *name, const uint8_t *meta, size_t mlen,
+                          const uint8_t *ix, size_t ilen)
+{
+    enc_buf_t zix = { 0 };
+    int rc = tsdb_block_index_zip(ix, ilen, &zix);
+    if (!rc) rc = write_copy(dir, name, meta, mlen, zix.p, zix.n);
+    free(zix.p);
     return rc;
 }
 
@@ -410,7 +428,7 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         tsdb_block_writer_abort(w);
         return STRATA_ENOTFOUND;
     }
-    enc_buf_t ix = { 0 }, meta = { 0 };
+    enc_buf_t ix = { 0 }, meta = { 0 }, zix = { 0 };
     uint64_t chunks_size = 0;
     int rc = pagew_flush(&w->chunks);
     chunks_size = w->chunks.off;
@@ -418,7 +436,10 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
     if (!rc) rc = pagew_close(&w->rollups, 1);
     if (!rc) rc = pagew_close(&w->rollups1h, 1);
     if (!rc) rc = tsdb_block_index_build(w->series, w->nseries, w->cm, &ix);
-    if (!rc) rc = write_file(w->tmp, "index", ix.p, ix.n);
+    /* the index file compressed (format.h, TSDB_INDEX_Z_MAGIC) */
+    if (!rc) rc = enc_buf_put32(&zix, TSDB_INDEX_Z_MAGIC) ? STRATA_ENOMEM : 0;
+    if (!rc) rc = tsdb_block_index_zip(ix.p, ix.n, &zix);
+    if (!rc) rc = write_file(w->tmp, "index", zix.p, zix.n);
     if (!rc) {
         rc = enc_buf_put32(&meta, TSDB_META_MAGIC) | enc_buf_put32(&meta, TSDB_BLOCK_VERSION) |
              enc_buf_put64(&meta, (uint64_t)w->mint) | enc_buf_put64(&meta, (uint64_t)w->maxt) |
@@ -429,7 +450,8 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         if (rc) rc = STRATA_ENOMEM;
     }
     if (!rc) rc = write_file(w->tmp, "meta", meta.p, meta.n);
-    if (!rc) rc = tsdb_block_copy_write(w->tmp, "copy", meta.p, meta.n, ix.p, ix.n);
+    /* the copy holds the index file's compressed body (after its magic) */
+    if (!rc) rc = write_copy(w->tmp, "copy", meta.p, meta.n, zix.p + 4, zix.n - 4);
     if (!rc) rc = write_parity(w->tmp, chunks_size);
     if (!rc)
         rc = tsdb_fail_step() ? strata_io_error("block dir fsync failed", w->tmp) : strata_fsync_dir(w->tmp);
@@ -458,6 +480,7 @@ int tsdb_block_writer_finish(tsdb_block_writer_t *w, char id_out[40])
         w->tmp = NULL; /* nothing to remove any more */
     }                  /* (a failed system call was logged where it failed) */
     free(ix.p);
+    free(zix.p);
     free(meta.p);
     tsdb_block_writer_abort(w);
     return rc;

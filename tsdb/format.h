@@ -153,6 +153,12 @@
 #define TSDB_COPY_MAGIC                 0x50435453u /* "STCP" */
 #define TSDB_COPY_VERSION               1
 #define TSDB_INDEX_MAGIC                0x58495453u /* "STIX" */
+/* A compressed index file (docs/storage.md, "Compressed index"): u32 this
+ * magic | u32 raw_len | u32 comp_len | u32 crc32c(compressed) | zstd frame
+ * of the index bytes above (which keep their own magic and CRC).  Written
+ * since this magic exists; readers take either form, so older blocks (and a
+ * file put back from the copy by an older strata) read as before. */
+#define TSDB_INDEX_Z_MAGIC              0x5a495453u /* "STIZ" */
 #define TSDB_META_MAGIC                 0x544d5453u /* "STMT" */
 #define TSDB_BLOCK_VERSION              5
 #define TSDB_PARITY_MAGIC               0x59505453u /* "STPY" */
@@ -173,6 +179,13 @@
 #define TSDB_META_SIZE                  64              /* versions 4 and 5 */
 #define TSDB_META_SIZE_V3               56              /* versions 1 to 3: no rollup_zero_run_ms */
 #define TSDB_META_V3_ZERO_RUN_MS        (5 * 60 * 1000) /* what versions 1 to 3 were built with */
+/* Rollups only where they pay (docs/storage.md): a block stores a series'
+ * 5m (1h) points only when its samples there span at least this; otherwise
+ * its index entry has n5m (n1h) = 0 (a series with samples always has >= 1
+ * point, so 0 is unambiguous) and readers compute them from its chunks.
+ * A head cut (2 h) stores neither, a 6 h merge 1h points, a 1-day merge both. */
+#define TSDB_ROLLUP_5M_MIN_SPAN_MS      (12 * 3600 * 1000LL)
+#define TSDB_ROLLUP_1H_MIN_SPAN_MS      (4 * 3600 * 1000LL)
 #define TSDB_ROLLUP_RECORD_SIZE_V2      152
 #define TSDB_ROLLUP_RECORD_SIZE_V1      76
 

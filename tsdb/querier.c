@@ -555,8 +555,10 @@ int tsdb_series_set_rollups(tsdb_series_set_t *set, int64_t resolution, const ts
                  * computed from the raw samples instead */
                 const tsdb_block_series_t *bs = &b->series[e->id];
                 int h = resolution == TSDB_ROLLUP_1H;
-                db_block_page_damaged(set->db, b, h && b->version >= 2 ? 2 : 1,
-                                      h ? bs->r1_page : bs->r5_page);
+                /* (points not stored: a chunk page, recorded by the raw read) */
+                if (h ? bs->r1_n : bs->r5_n)
+                    db_block_page_damaged(set->db, b, h && b->version >= 2 ? 2 : 1,
+                                          h ? bs->r1_page : bs->r5_page);
                 overlap = 1;
                 rc = 0;
                 break;

@@ -11,6 +11,13 @@
 
 /* ---- rollups ------------------------------------------------------------------- */
 
+int tsdb_rollup_stored(const tsdb_sample_t *s, size_t n, int64_t res)
+{
+    int64_t min = res == TSDB_ROLLUP_5M ? TSDB_ROLLUP_5M_MIN_SPAN_MS : TSDB_ROLLUP_1H_MIN_SPAN_MS;
+    /* (as unsigned: the span of timestamps far apart does not overflow) */
+    return n && (uint64_t)s[n - 1].t - (uint64_t)s[0].t >= (uint64_t)min;
+}
+
 /* A run of zeros between two nonzero samples, len ms long; zero_run: the
  * store's minimum (the rollup_zero_run_ms option). */
 static void rollup_inner_zero_run(tsdb_rollup_point_t *p, int64_t len, int64_t zero_run)
