@@ -179,12 +179,13 @@ bench-mixed: deps all
 # strata-load backfill, one system at a time: ingest CPU/RSS, disk per sample,
 # query latency, and every strata metrics answer cross-checked against both
 # (a difference fails).  PEERS_SCALE=full (~20k series, 3 h, < 10 min; writes
-# docs/benchmarks.md) or ci (~2k series, 2 h, about a minute).
+# docs/benchmarks.md), day (the same cluster over 24 h, < 15 min; writes its "Scale: day"
+# section of docs/benchmarks.md) or ci (~2k series, 2 h, about a minute).
 PEERS_SCALE ?= full
 .PHONY: bench-peers
 bench-peers: deps all
 	python3 tools/bench_peers.py --build $(BUILD) --scale $(PEERS_SCALE) \
-	  $(if $(filter full,$(PEERS_SCALE)),--docs docs/benchmarks.md)
+	  $(if $(filter full day,$(PEERS_SCALE)),--docs docs/benchmarks.md)
 
 # PromQL query_range latency (p50/p99) of dashboard queries (sum by rate, avg_over_time, topk,
 # histogram_quantile) over 1h, 24h and 7d: strata vs Prometheus vs VictoriaMetrics on the
