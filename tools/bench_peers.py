@@ -1104,9 +1104,13 @@ def write_day_docs(path, report, tables):
              p["workloads"], p["nodes"], p.get("series", 0), p["hours"], "{:,}".format(p.get("samples", 0)),
              "`%s`" % p.get("load_command", "?")),
          "", main, "", "Goals (strata / peer):", "", gl, "",
-         "Cross-check: %d points compared with each peer, %d failures%s." % (
-             points, fails, "" if not report["errors"] else "; errors: " + "; ".join(report["errors"][:3])),
+         "Cross-check: %d points compared with %s, %d failures%s." % (
+             points, " and ".join(s for s in ("victoria-metrics", "prometheus") if s in report["systems"]) or "no peer",
+             fails, "" if not report["errors"] else "; errors: " + "; ".join(report["errors"][:3])),
          ""]
+    if "prometheus" not in report["systems"]:
+        L += ["Prometheus was not run in this one (`PEERS_SYSTEMS=%s`)%s." % (
+            ",".join(report["systems"]), (": " + report["note"]) if report.get("note") else ""), ""]
     put_doc_section(path, "bench-peers-day", "\n".join(L))
 
 

@@ -6,7 +6,8 @@ with 7 days of 15 s data is backfilled into a fresh strata (temp dir, --auth=non
 then one request asking for 10 metric types at numberOfSamples=1000 is timed over the last
 1 h, 24 h and 7 d (and BENCH_DAYS when it is not 7: BENCH_DAYS=30 adds 30 d) (BENCH_RUNS times
 each, default 50, after 3 warm-up runs), on one kept-alive
-connection; plus 7 d at numberOfSamples=672 (15-min buckets on the rollup grid) to show what
+connection; plus 7 d at numberOfSamples=672 (15-min buckets on the rollup grid; 1-h buckets
+beyond 10 days, numberOfSamples being at most 1000) to show what
 reading 5-min rollups instead of raw samples costs (at BENCH_DAYS, over the whole range). Prints p50/p99 wall-clock latency, the X-Strata-Points-Read of the request, the
 bucket width and the answer size. Figures only, nothing asserted (make bench-query).
 Environment: BENCH_DAYS (7), BENCH_RUNS (50), BENCH_KEEP=1 keeps the data dir.
@@ -97,7 +98,9 @@ def main():
         plan = [("1h", 1, 1000), ("24h", 24, 1000)]
         if days > 7:
             plan.append(("7d", 24 * 7, 1000))
-        plan += [(long_, 24 * days, 1000), ("%s/%d" % (long_, 24 * days * 4), 24 * days, 24 * days * 4)]
+        # the aligned variant: 15-min buckets, or 1-h ones where those would pass numberOfSamples' 1000
+        aligned = 24 * days * 4 if 24 * days * 4 <= 1000 else 24 * days
+        plan += [(long_, 24 * days, 1000), ("%s/%d" % (long_, aligned), 24 * days, aligned)]
         for name, hours, n in plan:
             start = end - hours * 3600000
             path = "/api/v1/workloads/%s/metrics?metricType=%s&start=%s&end=%s&numberOfSamples=%d" % (

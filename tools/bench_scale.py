@@ -295,8 +295,10 @@ def write_docs(path, report, sizes):
         L += ["### Query cost over range", "",
               "`BENCH_DAYS=%d make bench-query` (tools/bench_query.py, run by bench-scale): one 8-GPU "
               "workload (96 series) with %d days of 15 s data, 10 metric types per request at "
-              "numberOfSamples=1000 (the last row: 15-min buckets on the rollup grid), %d runs per "
-              "range; wall-clock p50/p99 on one kept-alive connection." % (
+              "numberOfSamples=1000 (the last row: buckets on the rollup grid), %d runs per "
+              "range; wall-clock p50/p99 on one kept-alive connection, and the daemon's CPU per "
+              "request (utime+stime over the runs / runs: less sensitive to a busy machine than "
+              "wall time)." % (
                   report["query_days"], report["query_days"], report["query_runs"]), "",
               query_table(q), ""]
     bp.put_doc_section(path, "bench-scale", "\n".join(L))
