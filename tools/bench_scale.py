@@ -163,6 +163,9 @@ HEAP_BY_FILE = [
 ]
 
 
+FIXED_CATEGORIES = ("request arenas", "store open", "HTTP server", "other")
+
+
 def heap_category(frames):
     """frames innermost first."""
     for fr in frames:
@@ -290,6 +293,16 @@ def write_docs(path, report, sizes):
                   "{:,}".format(hr["series"]), bp.fmt_bytes(g.get("strata_head_bytes", 0)),
                   g.get("strata_head_bytes", 0) / max(1, hr["series"]), bp.fmt_bytes(hr.get("peak_rss", 0))), "",
               heap_table(hr), ""]
+        cats = hr["heap"]["categories"]
+        fixed = sum(b for c, b in cats.items() if c.startswith(FIXED_CATEGORIES))
+        per = sum(cats.values()) - fixed
+        L += ["Of that heap, %s is fixed (request arenas sized by the batch, not the series count; "
+              "the store's setup; the HTTP server; libraries) and %s grows with the series: %.0f B per "
+              "active series, %s of it open chunks and sample buffers, which hold the %d samples per "
+              "series of this run's head." % (
+                  bp.fmt_bytes(fixed), bp.fmt_bytes(per), per / max(1, hr["series"]),
+                  "%.0f B" % (cats.get("open chunks and sample buffers", 0) / max(1, hr["series"])),
+                  int(report["minutes"] * 4)), ""]
     q = report.get("query")
     if q and q["rows"]:
         L += ["### Query cost over range", "",
