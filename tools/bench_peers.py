@@ -1044,7 +1044,7 @@ def write_docs(path, report, tables):
                  "(divided by w for CPU_USAGE_CORES) for the reported-only column above. At 40 buckets the "
                  "Prometheus counter expression is the subquery form described above.")
     lines.append("")
-    kept = "".join(m[2] for m in doc_sections(path))
+    kept = "\n".join(m[2] for m in doc_sections(path))
     with open(path, "w") as f:
         f.write("\n".join(lines))
         if kept:
