@@ -179,12 +179,15 @@ bench-mixed: deps all
 # strata-load backfill, one system at a time: ingest CPU/RSS, disk per sample,
 # query latency, and every strata metrics answer cross-checked against both
 # (a difference fails).  PEERS_SCALE=full (~20k series, 3 h, < 10 min; writes
-# docs/benchmarks.md) or ci (~2k series, 2 h, about a minute).
+# docs/benchmarks.md), day (the same cluster over 24 h, < 15 min; writes its "Scale: day"
+# section of docs/benchmarks.md) or ci (~2k series, 2 h, about a minute).  PEERS_SYSTEMS
+# (default strata,victoria-metrics,prometheus) runs a subset.
 PEERS_SCALE ?= full
 .PHONY: bench-peers
 bench-peers: deps all
 	python3 tools/bench_peers.py --build $(BUILD) --scale $(PEERS_SCALE) \
-	  $(if $(filter full,$(PEERS_SCALE)),--docs docs/benchmarks.md)
+	  $(if $(filter full day,$(PEERS_SCALE)),--docs docs/benchmarks.md) \
+	  $(if $(PEERS_SYSTEMS),--systems $(PEERS_SYSTEMS))
 
 # PromQL query_range latency (p50/p99) of dashboard queries (sum by rate, avg_over_time, topk,
 # histogram_quantile) over 1h, 24h and 7d: strata vs Prometheus vs VictoriaMetrics on the
@@ -203,6 +206,16 @@ bench-promql: deps all
 .PHONY: bench-gateway
 bench-gateway: deps all
 	python3 tools/bench_gateway.py $(BUILD)
+
+# How strata's costs grow with the number of active series, next to VictoriaMetrics
+# (tools/bench_scale.py): ingest CPU per 1M samples and peak RSS per series at
+# BENCH_SCALE_SERIES (default 10000,100000,1000000) active series, BENCH_SCALE_MINUTES (30) of
+# 15 s data each; BENCH_SCALE_HEAP=1 adds strata's heap by owner (heaptrack) at the smallest
+# size; then the metrics endpoint over 1h, 24h, 7d and 30d (bench_query.py, BENCH_DAYS=30).
+# Figures printed, nothing asserted; BENCH_SCALE_DOCS=1 writes its docs/benchmarks.md section.
+.PHONY: bench-scale
+bench-scale: deps all
+	python3 tools/bench_scale.py --build $(BUILD) $(if $(BENCH_SCALE_DOCS),--docs docs/benchmarks.md)
 
 # Consumption report over 30 days of a simulated cluster at 15 s scrapes, grouped by Project,
 # through the real daemon: backfill rate, generation time, peak RSS (tools/bench_report.sh;

@@ -46,6 +46,12 @@ import urllib.parse
 SCALES = {
     # ~20k active series, 3 h of 15 s data = 14.2M samples per system.
     "full": dict(workloads=250, nodes=32, hours=3, query_workloads=6, repeats=5),
+    # The same cluster over 24 h = 113.5M samples per system (index and head costs amortised
+    # over 8x the samples), sent in 2 h strata-load runs one after the other (chunk_hours): each
+    # run ends with both workers at the same tick, so they never drift apart by the hour that
+    # Prometheus 2.42 accepts behind its newest sample ("out of bounds"), and Prometheus' head
+    # compaction (checked once a minute) keeps up.  Under 15 minutes on 2 cores.
+    "day": dict(workloads=250, nodes=32, hours=24, query_workloads=6, repeats=3, chunk_hours=2),
     # CI: ~2k series, 2 h; runs for the cross-check (which fails there), about a minute.
     "ci": dict(workloads=25, nodes=4, hours=2, query_workloads=4, repeats=1),
 }
@@ -605,24 +611,34 @@ def balanced_batch(nseries, workers=2, most=2000):
 
 
 def ingest(system, args, res):
-    load = [os.path.join(args.build, "strata-load"), "--url=" + system.write_url(),
-            "--workloads=%d" % args.workloads, "--nodes=%d" % args.nodes,
-            "--backfill=%d" % args.hours, "--start=%d" % (args.t0_ms // 1000),
-            "--concurrency=2", "--batch-size=%d" % balanced_batch(args.nseries), "--quiet"]
-    res["load_command"] = " ".join(load[:1] + ["--url=..."] + load[2:])
+    chunk = getattr(args, "chunk_hours", None) or args.hours
+    base = [os.path.join(args.build, "strata-load"), "--url=" + system.write_url(),
+            "--workloads=%d" % args.workloads, "--nodes=%d" % args.nodes]
+    tail = ["--concurrency=2", "--batch-size=%d" % balanced_batch(args.nseries), "--quiet"]
+    runs = [base + ["--backfill=%d" % min(chunk, args.hours - h), "--start=%d" % (args.t0_ms // 1000 + h * 3600)] + tail
+            for h in range(0, args.hours, chunk)]
+    res["load_command"] = " ".join(runs[0][:1] + ["--url=..."] + runs[0][2:])
+    if len(runs) > 1:
+        res["load_command"] += " (then %d more runs, --start %d h later each)" % (len(runs) - 1, chunk)
     c0 = proc_cpu_s(system.proc.pid)
     t0 = time.perf_counter()
-    p = subprocess.run(load, capture_output=True, text=True)
+    summary = {"samples": 0, "elapsed_s": 0.0, "retries": 0}
+    for load in runs:
+        p = subprocess.run(load, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Failure("%s: strata-load exited %d: %s %s" % (system.name, p.returncode, p.stdout[-500:], p.stderr[-800:]))
+        one = {}
+        for line in p.stdout.splitlines():
+            for tok in line.split()[1:]:
+                if "=" in tok:
+                    k, v = tok.split("=", 1)
+                    one[k] = v
+        summary["samples"] += int(one["samples"])
+        summary["elapsed_s"] += float(one["elapsed_s"])
+        summary["retries"] += int(one.get("retries", 0))
+        summary["series"] = one["series"]
     wall = time.perf_counter() - t0
     c1 = proc_cpu_s(system.proc.pid)
-    if p.returncode != 0:
-        raise Failure("%s: strata-load exited %d: %s %s" % (system.name, p.returncode, p.stdout[-500:], p.stderr[-800:]))
-    summary = {}
-    for line in p.stdout.splitlines():
-        for tok in line.split()[1:]:
-            if "=" in tok:
-                k, v = tok.split("=", 1)
-                summary[k] = v
     samples = int(summary["samples"])
     series = int(summary["series"])
     mem = proc_mem_kb(system.proc.pid)
@@ -707,6 +723,10 @@ def run_queries(system, args, plan, res, answers):
                         answers[key] = got
                         if system.name == "prometheus":
                             extra_prometheus(conn, plan, wid, info, s, e, w, answers)
+                        elif "prometheus" not in args.systems.split(","):
+                            # no Prometheus in this run: the counters' magnitudes (the bound on
+                            # VictoriaMetrics' decimal rounding) and resets from VictoriaMetrics
+                            extra_prometheus(conn, plan, wid, info, s, e, w, answers, native=False)
             if errors:
                 break
         if errors:
@@ -720,7 +740,7 @@ def run_queries(system, args, plan, res, answers):
     return errors
 
 
-def extra_prometheus(conn, plan, wid, info, s, e, w, answers):
+def extra_prometheus(conn, plan, wid, info, s, e, w, answers, native=True):
     """Untimed: Prometheus' own (extrapolating) increase for the counter types,
     and the magnitude of the counters (sum over series of their largest value
     in the range, from float64 data) that bounds VictoriaMetrics' rounding."""
@@ -729,7 +749,7 @@ def extra_prometheus(conn, plan, wid, info, s, e, w, answers):
             continue
         sel = selector(entry, wid, info)
         expr = promql_for(entry, "prom_native", sel, w)
-        st, body, _ = promql_range(conn, expr, s + w, e, w)
+        st, body, _ = promql_range(conn, expr, s + w, e, w) if native else (0, b"", 0.0)
         if st == 200:
             answers[("prom_native", wid, (s, e, w), entry["type"])] = parse_prom(body, entry["group"])
         # how many counter resets the checked range holds (reset handling exercised or not)
@@ -801,7 +821,7 @@ def compare(plan, answers, ref="strata"):
                                 out[t]["points"] += 1
                             if abs(x - y) > tol:
                                 out[t]["failures"] += 1
-                                failures.append("%s: " + ref + " %r, %s %r (rel %.3g, allowed abs %.3g)" % (where, x, peer, y, r, tol))
+                                failures.append(("%s: " + ref + " %r, %s %r (rel %.3g, allowed abs %.3g)") % (where, x, peer, y, r, tol))
                 if entry["kind"] == "counter" and rname == "whole":
                     out[t]["resets"] += answers.get(("resets", wid, (s, e), t), 0)
                 if entry["kind"] == "counter" and ref == "strata":
@@ -1024,8 +1044,81 @@ def write_docs(path, report, tables):
                  "(divided by w for CPU_USAGE_CORES) for the reported-only column above. At 40 buckets the "
                  "Prometheus counter expression is the subquery form described above.")
     lines.append("")
+    kept = "\n".join(m[2] for m in doc_sections(path))
     with open(path, "w") as f:
         f.write("\n".join(lines))
+        if kept:
+            f.write("\n" + kept)
+
+
+# docs/benchmarks.md holds sections other runs write (`make bench-peers PEERS_SCALE=day`,
+# `make bench-scale`), each between <!-- begin KEY --> and <!-- end KEY --> lines.  The full
+# run rewrites the file and keeps them, at the end, in their order.
+def doc_sections(path):
+    """[(key, start offset, text with its marker lines)] of the kept sections in path."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return []
+    out, pos = [], 0
+    while True:
+        b = text.find("<!-- begin ", pos)
+        if b < 0:
+            return out
+        key = text[b + 11:text.find(" -->", b)]
+        tail = "<!-- end %s -->\n" % key
+        e = text.find(tail, b)
+        if e < 0:
+            return out
+        out.append((key, b, text[b:e + len(tail)]))
+        pos = e + len(tail)
+
+
+def put_doc_section(path, key, body):
+    """Writes body as section KEY of path: in place of the old one, else at the end."""
+    with open(path) as f:
+        text = f.read()
+    new = "<!-- begin %s -->\n%s\n<!-- end %s -->\n" % (key, body.rstrip("\n"), key)
+    for k, start, old in doc_sections(path):
+        if k == key:
+            text = text[:start] + new + text[start + len(old):]
+            break
+    else:
+        text = text.rstrip("\n") + "\n\n" + new
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def write_day_docs(path, report, tables):
+    """The "Scale: day" section of docs/benchmarks.md."""
+    main, cross, gl = tables
+    p, m, v = report["params"], report["machine"], report["versions"]
+    fails = sum(c.get("failures", 0) for c in report["crosscheck"].values())
+    points = sum(c.get("points", 0) for c in report["crosscheck"].values())
+    L = ["## Scale: day", "",
+         "Generated by `%s` on %s (strata `%s`; load average %.2f at the start on %d cores). The same cluster "
+         "as above (%d workloads, %d nodes, %d active series) over %d h: %s samples per system, sent as %s. "
+         "At 3 h the per-series costs (index, head, symbols) weigh on every figure; at 24 h they are "
+         "spread over 8x the samples. strata-load resets a workload's counters once per simulated day: "
+         "%d of the %d queried workloads have that reset inside the range. "
+         "Query ranges: the last hour (3.6 s buckets) and the whole day at numberOfSamples=1000 "
+         "(86.4 s buckets, 5-6 samples each: the Prometheus counter expression is the subquery form) "
+         "and 40 (36 min buckets)." % (
+             report["command"], report["date"], v["strata"], m["loadavg_at_start"], m["nproc"],
+             p["workloads"], p["nodes"], p.get("series", 0), p["hours"], "{:,}".format(p.get("samples", 0)),
+             "`%s`" % p.get("load_command", "?"),
+             sum(1 for w in report["plan"].get("workloads", []) if w.get("counter_reset_in_range")),
+             len(report["plan"].get("workloads", []))),
+         "", main, "", "Goals (strata / peer):", "", gl, "",
+         "Cross-check: %d points compared with %s, %d failures%s." % (
+             points, " and ".join(s for s in ("victoria-metrics", "prometheus") if s in report["systems"]) or "no peer",
+             fails, "" if not report["errors"] else "; errors: " + "; ".join(report["errors"][:3])),
+         ""]
+    if "prometheus" not in report["systems"]:
+        L += ["Prometheus was not run in this one (`PEERS_SYSTEMS=%s`)%s." % (
+            ",".join(report["systems"]), (": " + report["note"]) if report.get("note") else ""), ""]
+    put_doc_section(path, "bench-peers-day", "\n".join(L))
 
 
 METHOD_DOC = """## How it is measured, and why
@@ -1214,7 +1307,7 @@ def main():
         json.dump(report, f, indent=1, sort_keys=True)
     print("\nJSON: %s" % args.json)
     if args.docs:
-        write_docs(args.docs, report, tables)
+        (write_day_docs if args.scale == "day" else write_docs)(args.docs, report, tables)
         print("docs: %s" % args.docs)
     bad = report["errors"] or failures
     if failures:

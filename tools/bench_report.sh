@@ -17,6 +17,9 @@
 #   BENCH_CHUNK_HOURS 12  BENCH_HEAD_HOURS 4  backfill chunk, and the head size (hours of
 #                   samples) to wait for before the next chunk
 #   BENCH_BACKFILL_ONLY=1  stop after the backfill (tuning it)   BENCH_VERBOSE=1  per-chunk times
+#   BENCH_BACKFILL_HOURS H  with BENCH_BACKFILL_ONLY=1: only the first H hours of the range (the
+#                   backfill rate of a large fleet without its hours-long whole range, e.g.
+#                   BENCH_WORKLOADS=10000 BENCH_NODES=1250 BENCH_BACKFILL_HOURS=2)
 BUILD=${1:-build}
 W=${BENCH_WORKLOADS:-1000}
 N=${BENCH_NODES:-125}
@@ -71,9 +74,10 @@ else
     start_strata
     chunk=${BENCH_CHUNK_HOURS:-12}
     t_all=$(date +%s.%N)
-    samples=0; load_s=0; h=0
-    while [ $h -lt $((DAYS * 24)) ]; do
-        n=$chunk; [ $((h + n)) -gt $((DAYS * 24)) ] && n=$((DAYS * 24 - h))
+    samples=0; load_s=0; h=0; hours=$((DAYS * 24))
+    [ -n "$BENCH_BACKFILL_ONLY" ] && [ -n "$BENCH_BACKFILL_HOURS" ] && hours=$BENCH_BACKFILL_HOURS
+    while [ $h -lt $hours ]; do
+        n=$chunk; [ $((h + n)) -gt $hours ] && n=$((hours - h))
         out=$("$BUILD/strata-load" --url="http://$ADDR/api/v1/write" --workloads="$W" --nodes="$N" \
               --start=$((start + h * 3600)) --backfill=$n --scrape-interval=15s --concurrency=2 --quiet \
               $LOAD_ARGS 2>"$tmp/load.err")
@@ -96,7 +100,7 @@ else
     stop_strata  # cuts what the head still holds into blocks: part of the backfill's cost
     load_line=$(awk -v s="$samples" -v l="$load_s" -v a="$all_s" -v n="$series" -v z="$stop_s" 'BEGIN {
         printf "%.0f samples of %d series: %.0f samples/s while sending (%.1f s), %.0f samples/s with the drains (%.1f s), %.0f samples/s with the final stop too (%.1f s)", s, n, s / l, l, s / a, a, s / (a + z), a + z }')
-    echo "bench-report: backfill done, stop took ${stop_s} s"
+    echo "bench-report: backfill of $hours h done, stop took ${stop_s} s"
     [ -n "$BENCH_BACKFILL_ONLY" ] && { echo "  backfill                $load_line"; exit 0; }
 fi
 start_strata
