@@ -964,7 +964,7 @@ def goals(report):
                 "ratio": ratio(get("strata", "ingest", "cpu_s_per_1m_samples"), get(vm, "ingest", "cpu_s_per_1m_samples"))})
     out.append({"what": "bytes on disk per sample vs VictoriaMetrics", "target": "0.7",
                 "ratio": ratio(get("strata", "disk", "bytes_per_sample"), get(vm, "disk", "bytes_per_sample"))})
-    out.append({"what": "peak RSS vs VictoriaMetrics", "target": "0.5",
+    out.append({"what": "peak RSS vs VictoriaMetrics", "target": "0.2",
                 "ratio": ratio(get("strata", "ingest", "peak_rss_bytes"), get(vm, "ingest", "peak_rss_bytes"))})
     peers = [x for x in (get(vm, "query_latency_s", "all_types", "p50"),
                          get("prometheus", "query_latency_s", "all_types", "p50")) if x]
