@@ -755,6 +755,104 @@ static void test_checkpoint(void **state)
     test_tmpdir_free(dir);
 }
 
+/* An empty checkpoint (the head held nothing at the cut) defines no series,
+ * so no fallback is kept for it: the files before it go at once, and at open
+ * when a crash left them behind (docs/storage.md, "Checkpoints"). */
+static void test_empty_checkpoint_keeps_no_fallback(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    textlog_t got = { 0 }, want = { 0 };
+    tsdb_wal_options_t o = opts_of(TSDB_FSYNC_NEVER, 0);
+    tsdb_wal_t *w;
+    tsdb_wal_batch_t b, cp;
+    tsdb_wal_batch_init(&b);
+    tsdb_wal_batch_init(&cp);
+    assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
+    tsdb_label_t l1[] = { { "__name__", "a" } }, l2[] = { { "__name__", "b" } };
+    assert_ok(tsdb_wal_batch_add_series(&b, 1, l1, 1));
+    batch_samples(&b, NULL, 1, 0, 5);
+    assert_ok(tsdb_wal_append(w, &b));
+    uint64_t seg;
+
+    /* a first, non-empty checkpoint keeps its sources (segment 1) */
+    assert_ok(tsdb_wal_rotate(w, &seg));
+    assert_int_equal(seg, 2);
+    assert_ok(tsdb_wal_batch_add_series(&cp, 1, l1, 1));
+    assert_ok(tsdb_wal_checkpoint(w, seg, &cp));
+    assert_int_equal(count_segments(dir), 2);
+    tsdb_wal_batch_reset(&b);
+    batch_samples(&b, NULL, 1, 90000, 4);
+    assert_ok(tsdb_wal_append(w, &b));
+
+    /* everything went into blocks: the next checkpoint is empty and leaves
+     * exactly its own header and the new segment's */
+    assert_ok(tsdb_wal_rotate(w, &seg));
+    assert_int_equal(seg, 3);
+    tsdb_wal_batch_reset(&cp);
+    assert_ok(tsdb_wal_checkpoint(w, seg, &cp));
+    assert_int_equal(count_segments(dir), 1);
+    assert_int_equal(file_size(dir, "00000001"), -1);
+    assert_int_equal(file_size(dir, "00000002"), -1);
+    assert_int_equal(file_size(dir, "checkpoint.00000002"), -1);
+    assert_int_equal(file_size(dir, "checkpoint.00000003"), TSDB_WAL_HEADER_SIZE);
+    assert_int_equal(file_size(dir, "00000003"), TSDB_WAL_HEADER_SIZE);
+    assert_int_equal(tsdb_wal_disk_bytes(w), 2 * TSDB_WAL_HEADER_SIZE);
+
+    /* appends go on in segment 3; a later non-empty checkpoint keeps the
+     * empty one and segment 3 as its fallback, as usual */
+    tsdb_wal_batch_reset(&b);
+    assert_ok(tsdb_wal_batch_add_series(&b, 2, l2, 1));
+    render_series(&want, 2, l2, 1);
+    batch_samples(&b, &want, 2, 200000, 3);
+    assert_ok(tsdb_wal_append(w, &b));
+    size_t seg3_len = TSDB_WAL_HEADER_SIZE + b.len;
+    tsdb_wal_close(w);
+    tsdb_wal_replay_stats_t st = replay_dir(dir, &got);
+    assert_string_equal(tl_str(&got), tl_str(&want));
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.corrupt_records, 0);
+
+    /* a crash between the empty checkpoint's rename and its deletions: open
+     * replays the same and removes the leftovers (an older checkpoint and
+     * segments before 3), not the checkpoint it replays from */
+    size_t n;
+    uint8_t *img = read_file(dir, "00000003", &n);
+    assert_int_equal(n, seg3_len);
+    write_file(dir, "00000002", img, n);
+    write_file(dir, "checkpoint.00000002", img, TSDB_WAL_HEADER_SIZE);
+    st = replay_dir(dir, &got);
+    assert_string_equal(tl_str(&got), tl_str(&want));
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(file_size(dir, "00000002"), -1);
+    assert_int_equal(file_size(dir, "checkpoint.00000002"), -1);
+    assert_int_equal(file_size(dir, "checkpoint.00000003"), TSDB_WAL_HEADER_SIZE);
+    assert_int_equal(file_size(dir, "00000003"), (long)seg3_len);
+
+    /* a non-empty newest checkpoint still keeps the previous one (the
+     * fallback) at open */
+    assert_ok(tsdb_wal_open(dir, &o, NULL, NULL, &w));
+    assert_ok(tsdb_wal_rotate(w, &seg));
+    assert_int_equal(seg, 4);
+    tsdb_wal_batch_reset(&cp);
+    assert_ok(tsdb_wal_batch_add_series(&cp, 2, l2, 1));
+    assert_ok(tsdb_wal_checkpoint(w, seg, &cp));
+    tsdb_wal_close(w);
+    st = replay_dir(dir, &got);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(file_size(dir, "checkpoint.00000003"), TSDB_WAL_HEADER_SIZE);
+    assert_int_equal(file_size(dir, "00000003"), (long)seg3_len);
+    assert_int_equal(file_size(dir, "checkpoint.00000004"), (long)(TSDB_WAL_HEADER_SIZE + cp.len));
+
+    free(img);
+    tsdb_wal_batch_free(&b);
+    tsdb_wal_batch_free(&cp);
+    tl_free(&got);
+    tl_free(&want);
+    test_tmpdir_free(dir);
+}
+
 /* ---- concurrency and fsync policies ------------------------------------ */
 
 #define CONC_THREADS 4
@@ -1613,6 +1711,7 @@ int main(void)
         cmocka_unit_test(test_head_wal_random_flips),
         cmocka_unit_test(test_callback_error_fails_open),
         cmocka_unit_test(test_checkpoint),
+        cmocka_unit_test(test_empty_checkpoint_keeps_no_fallback),
         cmocka_unit_test(test_corrupt_checkpoint_keeps_segments),
         cmocka_unit_test(test_empty_and_torn_header_segment),
         cmocka_unit_test(test_concurrent_always),

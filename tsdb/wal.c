@@ -940,11 +940,14 @@ int tsdb_wal_checkpoint(tsdb_wal_t *w, uint64_t seg, const tsdb_wal_batch_t *sta
     wal_files_t f;
     if ((rc = scan_dir(w, &f, 0)) == 0) {
         /* Keep the previous checkpoint and the segments since it: if this
-         * checkpoint turns out damaged, they still define its series. */
+         * checkpoint turns out damaged, they still define its series.  An
+         * empty checkpoint defines none (the head held nothing at the cut),
+         * so damage to it loses nothing and everything before seg goes now:
+         * those files hold only samples the blocks have. */
         uint64_t prev = 0;
         for (size_t i = 0; i < f.nckpts; i++)
             if (f.ckpts[i] < seg) prev = f.ckpts[i];
-        remove_older_than(w, &f, prev);
+        remove_older_than(w, &f, state && state->len ? prev : seg);
         strata_fsync_dir(w->path);
     }
     files_free(&f);
@@ -1162,6 +1165,9 @@ static int replay_all(tsdb_wal_t *w, replay_ctx_t *c, uint64_t *first_seg, uint6
         ckpt_name(name, sizeof name, ck);
         if ((rc = replay_one(w, c, name, &good, &flen, &why, NULL))) goto out;
         if (why && (rc = build_fallback(w, c, &f, prev, ck))) goto out;
+        /* An intact empty checkpoint needs no fallback (a crash came between
+         * its rename and the deletions tsdb_wal_checkpoint makes for it). */
+        if (!why && flen == TSDB_WAL_HEADER_SIZE) remove_older_than(w, &f, ck);
     }
     size_t i = 0;
     while (i < f.nsegs && f.segs[i] < ck) i++;

@@ -13,19 +13,19 @@ must be in /api/v1/export with the same timestamp and bit-identical value.
 The random seed is printed so a failure can be replayed (CRASH_SEED=N).
 Prints TAP lines.
 """
-import json
 import os
 import random
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from ack_check import check_acked  # noqa: E402
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 KILLS = 4
@@ -127,49 +127,10 @@ def acked_lines(path):
 
 def verify(ack, start, end):
     """Every sample the ack log acknowledged is in /api/v1/export, bit-exactly."""
-    exp = subprocess.run([load_bin, "--expand-ack=" + ack], capture_output=True, text=True, timeout=120)
-    if exp.returncode != 0:
-        bail("strata-load --expand-ack failed: %s" % exp.stderr[-500:])
-    want = {}
-    for line in exp.stdout.splitlines():
-        o = json.loads(line)
-        want[tuple(sorted(o["metric"].items()))] = dict(zip(o["timestamps"], o["values"]))
-    nwant = sum(len(d) for d in want.values())
-    acked = 0
-    with open(ack) as f:
-        for line in f:
-            if not line.startswith("#"):
-                _, _, n, lo, hi, _ = line.split()
-                acked += int(n) * (int(hi) - int(lo))
-    if nwant != acked or nwant == 0:
-        bail("ack log %s acknowledged %d samples but expanded to %d" % (ack, acked, nwant))
-    got = {}
-    for name in sorted({dict(k)["__name__"] for k in want}):
-        q = urllib.parse.urlencode({"match[]": '{__name__="%s"}' % name, "start": str(start - 60),
-                                    "end": str(end + 60)})
-        st, body = http(base + "/api/v1/export?" + q, timeout=60)
-        if st != 200:
-            bail("export of %s answered %d: %s" % (name, st, body[:300]))
-        for line in body.decode().splitlines():
-            if line.strip():
-                o = json.loads(line)
-                d = got.setdefault(tuple(sorted(o["metric"].items())), {})
-                d.update(zip(o["timestamps"], o["values"]))
-    missing = wrong = 0
-    example = None
-    for k, d in want.items():
-        g = got.get(k, {})
-        for ts, v in d.items():
-            if ts not in g:
-                missing += 1
-                example = example or ("missing", dict(k), ts)
-            elif struct.pack("<d", float(g[ts])) != struct.pack("<d", float(v)):
-                wrong += 1
-                example = example or ("wrong", dict(k), ts, g[ts], v)
-    if missing or wrong:
-        bail("%d of %d acknowledged samples missing, %d with another value; e.g. %s"
-             % (missing, nwant, wrong, example))
-    return nwant, len(want)
+    nwant, nseries, err = check_acked(base, load_bin, ack, start, end)
+    if err:
+        bail(err)
+    return nwant, nseries
 
 
 def main():
