@@ -78,16 +78,29 @@ static void step_digits(char *digits, int nd, int *exp10, int delta)
  * power of ten of the first digit, less scale. */
 static int int_digits(uint64_t r, int scale, char *digits, int *exp10)
 {
-    char rev[24];
-    int n = 0;
-    while (r) {
-        rev[n++] = (char)('0' + r % 10);
-        r /= 10;
+    /* two digits per division (a value has up to 17 of them) */
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    char buf[24];
+    int p = (int)sizeof buf;
+    while (r >= 100) {
+        unsigned x = (unsigned)(r % 100);
+        r /= 100;
+        p -= 2;
+        memcpy(buf + p, pairs + 2 * x, 2);
     }
+    if (r >= 10) {
+        p -= 2;
+        memcpy(buf + p, pairs + 2 * r, 2);
+    } else {
+        buf[--p] = (char)('0' + r);
+    }
+    int n = (int)sizeof buf - p, k = n;
     *exp10 = n - 1 - scale;
-    int k = 0, lo = 0;
-    while (lo < n - 1 && rev[lo] == '0') lo++;
-    for (int i = n - 1; i >= lo; i--) digits[k++] = rev[i];
+    while (k > 1 && buf[p + k - 1] == '0') k--;
+    memcpy(digits, buf + p, (size_t)k);
     return k;
 }
 

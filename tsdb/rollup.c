@@ -203,7 +203,9 @@ static void get_rollup_compact(enc_rd_t *r, tsdb_rollup_point_t *p, const tsdb_r
     p->zero_inner_max = p->zero_inner_long = 0;
     p->hold_sum = p->last_rise = p->inner_increase = 0;
     int64_t k = enc_unzigzag(enc_rd_uvarint(r)), lim = INT64_MAX / res / 4;
-    if ((!first && k <= 0) || k > lim || k < -lim || (q->t > 0 && k > (INT64_MAX / 2 - q->t) / res)) {
+    /* times stay within +-INT64_MAX / 2: |k * res| <= INT64_MAX / 4 once k is within lim, and
+     * k * res > X is k > X / res for X >= 0 without a division per point */
+    if ((!first && k <= 0) || k > lim || k < -lim || (q->t > 0 && k * res > INT64_MAX / 2 - q->t)) {
         r->bad = 1;
         return;
     }
