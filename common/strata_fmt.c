@@ -78,16 +78,29 @@ static void step_digits(char *digits, int nd, int *exp10, int delta)
  * power of ten of the first digit, less scale. */
 static int int_digits(uint64_t r, int scale, char *digits, int *exp10)
 {
-    char rev[24];
-    int n = 0;
-    while (r) {
-        rev[n++] = (char)('0' + r % 10);
-        r /= 10;
+    /* two digits per division (a value has up to 17 of them) */
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    char buf[24];
+    int p = (int)sizeof buf;
+    while (r >= 100) {
+        unsigned x = (unsigned)(r % 100);
+        r /= 100;
+        p -= 2;
+        memcpy(buf + p, pairs + 2 * x, 2);
     }
+    if (r >= 10) {
+        p -= 2;
+        memcpy(buf + p, pairs + 2 * r, 2);
+    } else {
+        buf[--p] = (char)('0' + r);
+    }
+    int n = (int)sizeof buf - p, k = n;
     *exp10 = n - 1 - scale;
-    int k = 0, lo = 0;
-    while (lo < n - 1 && rev[lo] == '0') lo++;
-    for (int i = n - 1; i >= lo; i--) digits[k++] = rev[i];
+    while (k > 1 && buf[p + k - 1] == '0') k--;
+    memcpy(digits, buf + p, (size_t)k);
     return k;
 }
 
@@ -163,10 +176,23 @@ static int fast_digits(double a, char *digits, int *exp10)
     memcpy(&bits, &a, sizeof bits);
     uint64_t frac = bits & ((UINT64_C(1) << 52) - 1);
     int e2 = (int)((bits >> 52) & 0x7ff) - 1022;
-    if (frac == 0) return 0; /* power of two: lopsided interval */
-    int sh = 53 - e2;        /* a = m / 2^sh */
+    int sh = 53 - e2; /* a = m / 2^sh */
     if (sh <= 0 || sh > 73) return 0;
     uint64_t m = frac | (UINT64_C(1) << 52);
+    /* A short binary fraction (37.25, 39.875: an average over a power-of-two
+     * count) is a = odd / 2^k = N / 10^k exactly, N = odd * 5^k, N odd.  When
+     * N < 2^53 its digits are the answer: every decimal with fewer digits
+     * after the point is at least 10^-k away from a, more than half an ulp
+     * (<= a * 2^-53 = N * 10^-k * 2^-53, on either side, powers of two too),
+     * so it does not read back.  (The search below gives these up: they hold
+     * an exact tie of the rounding at k - 1 digits.) */
+    int tz = __builtin_ctzll(m), k = sh - tz;
+    if (k >= 1 && k <= 22) {
+        uint64_t odd = m >> tz, p5 = 1;
+        for (int i = 0; i < k; i++) p5 *= 5;
+        if (odd <= ((UINT64_C(1) << 53) - 1) / p5) return int_digits(odd * p5, k, digits, exp10);
+    }
+    if (frac == 0) return 0; /* power of two: lopsided interval */
     /* The d tried are 1..22, the first that qualifies (fast_try) wins, and
      * a tie of the rounding before it gives up.  Qualifying is upward closed
      * in d (q / 10^d reading back, the nearest at d + 1 is no farther; q only
@@ -175,7 +201,7 @@ static int fast_digits(double a, char *digits, int *exp10)
      * m * 10^d / 2^(sh-1) odd, i.e. d = sh - 1 - ctz(m); the search stops
      * short of it and gives up when nothing qualifies before it, as a walk
      * from d = 1 would. */
-    int dtie = sh - 1 - __builtin_ctzll(m), hi = dtie >= 1 && dtie <= 22 ? dtie - 1 : 22, lo = 1;
+    int dtie = sh - 1 - tz, hi = dtie >= 1 && dtie <= 22 ? dtie - 1 : 22, lo = 1;
     /* E <= log10(a) (2^(e2-1) <= a): at d = 16 - E, q >= 10^16 qualifies
      * without a try */
     int e10lo = (int)floor((e2 - 1) * 0.30102999566398119521); /* exact for |e2| < 1000 */

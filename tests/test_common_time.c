@@ -359,6 +359,49 @@ static void test_fmt_shortest_is_printf_nearest(void **state)
     }
 }
 
+static void test_fmt_short_binary_fractions(void **state)
+{
+    (void)state;
+    /* Values n / 2^k (averages over a power-of-two count: 37.25, 39.875)
+     * take their own fast path (their exact digits); they match printf's
+     * shortest round-trip form, the slow path's answer, for every n and k
+     * below, across the N < 2^53 boundary of that path. */
+    check_fmt(37.25, "37.25");
+    check_fmt(39.875, "39.875");
+    check_fmt(0.875, "0.875");
+    check_fmt(0.5, "0.5");
+    check_fmt(0x1p-20, "9.5367431640625e-7");
+    check_fmt(-70.625, "-70.625");
+    check_fmt(4503599627370495.5, "4503599627370495.5");
+    check_fmt(0.1 + 0.2, "0.30000000000000004");
+    char buf[STRATA_FMT_DOUBLE_BUFSZ], want[48], shorter[48];
+    uint64_t x = 0x51ed270b27e9a3c1u;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int k = 1 + (int)(x % 24);
+        uint64_t n = ((x >> 8) >> (int)((x >> 5) % 56)) | 1;
+        if (n == 1) continue; /* powers of two: test_fmt_known_values */
+        double v = ldexp((double)n, -k);
+        int len = strata_fmt_double(v, buf, sizeof buf);
+        assert_true(len > 0);
+        /* the shortest that reads back, and printf's correctly rounded
+         * digits at that length (the slow path's answer) */
+        char d[20];
+        int e, nd = strata_fmt_shortest(v, d, &e);
+        char got[48];
+        snprintf(got, sizeof got, "%c%s%.*se%+03d", d[0], nd > 1 ? "." : "", nd - 1, d + 1, e);
+        snprintf(want, sizeof want, "%.*e", nd - 1, v);
+        if (strcmp(got, want) != 0 || strtod(got, NULL) != v || strtod(buf, NULL) != v)
+            fail_msg("%.17g: %s (%s), printf %s", v, got, buf, want);
+        if (nd > 1) {
+            snprintf(shorter, sizeof shorter, "%.*e", nd - 2, v);
+            if (strtod(shorter, NULL) == v) fail_msg("%s is not shortest: %s also reads back", got, shorter);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_fmt_known_values),
         cmocka_unit_test(test_fmt_round_trip_random_bits),
         cmocka_unit_test(test_fmt_shortest_is_printf_nearest),
+        cmocka_unit_test(test_fmt_short_binary_fractions),
     };
     return cmocka_run_group_tests_name("common_time", tests, NULL, NULL);
 }

@@ -185,13 +185,27 @@ static int put_rollup_compact(enc_buf_t *b, const tsdb_rollup_point_t *p, const 
     return rc ? STRATA_ENOMEM : 0;
 }
 
+/* every field of a point is set below, one by one */
+_Static_assert(sizeof(tsdb_rollup_point_t) == 160, "a new rollup field needs clearing in get_rollup_compact");
+
 /* first: q is the zero point (any time may follow); later points ascend. */
 static void get_rollup_compact(enc_rd_t *r, tsdb_rollup_point_t *p, const tsdb_rollup_point_t *q, int64_t res,
                                int hold, int first)
 {
-    memset(p, 0, sizeof *p);
+    /* field by field, not memset: a 160-byte memset per point (rep stos) was a
+     * third of decoding a 30-day range's 5m points */
+    p->t = 0;
+    p->count = 0;
+    p->sum = p->min = p->max = p->last = p->first = p->increase = 0;
+    p->last_t = p->first_t = 0;
+    p->stale = 0;
+    p->stale_t = p->gap_max = p->zero_lead_end = p->zero_trail_start = 0;
+    p->zero_inner_max = p->zero_inner_long = 0;
+    p->hold_sum = p->last_rise = p->inner_increase = 0;
     int64_t k = enc_unzigzag(enc_rd_uvarint(r)), lim = INT64_MAX / res / 4;
-    if ((!first && k <= 0) || k > lim || k < -lim || (q->t > 0 && k > (INT64_MAX / 2 - q->t) / res)) {
+    /* times stay within +-INT64_MAX / 2: |k * res| <= INT64_MAX / 4 once k is within lim, and
+     * k * res > X is k > X / res for X >= 0 without a division per point */
+    if ((!first && k <= 0) || k > lim || k < -lim || (q->t > 0 && k * res > INT64_MAX / 2 - q->t)) {
         r->bad = 1;
         return;
     }
