@@ -161,15 +161,11 @@ static void dmg_samples(int k, tsdb_sample_t *s)
     }
 }
 
-/* One damaged chunk page that parity cannot rebuild (its group is damaged
- * twice): it is lost exactly as without parity.  The block stays listed (nothing moves to
- * corrupt/), every series without a chunk there reads exactly, the ones with
- * a chunk there read the rest of their samples (never a wrong one) and say
- * so through tsdb_series_set_damaged, the stored rollups still answer, and
- * compaction leaves the block alone. */
-static void test_damaged_chunk_page(void **state)
+/* A store in a fresh directory holding one block of DMG_SERIES series "d"
+ * (dmg_samples); path gets the block's chunks file, off[] the offsets of its
+ * pages (at most cap), *np how many.  Returns the directory. */
+static char *dmg_block(char *path, size_t path_cap, long *off, size_t cap, size_t *np)
 {
-    (void)state;
     char *dir = test_tmpdir_new();
     tsdb_t *db = open_db(dir, 0, 0, 0);
     static tsdb_sample_t s[DMG_SAMPLES];
@@ -181,58 +177,84 @@ static void test_damaged_chunk_page(void **state)
     }
     assert_ok(tsdb_cut_head(db));
     tsdb_close(db);
+    block_file(dir, "chunks", path, path_cap);
+    *np = page_offsets(path, off, cap);
+    return dir;
+}
+
+/* Reads every series of dmg_block's block through one select.  A series the
+ * set does not call damaged reads exactly; one it does reads a strict subset
+ * of its own samples, in order (never a wrong one).  The stored rollups of
+ * every series are complete (no damaged page holds them).  Returns how many
+ * series read damaged; *pages gets the set's count of damaged pages. */
+static int dmg_read(tsdb_t *db, uint64_t *pages)
+{
+    static tsdb_sample_t s[DMG_SAMPLES];
+    tsdb_matcher_t m[] = { M(EQ, "__name__", "d") };
+    tsdb_series_set_t *set;
+    assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
+    int k = 0, damaged = 0;
+    uint64_t cur;
+    for (; tsdb_series_set_next(set) == 1; k++) {
+        dmg_samples(k, s);
+        const tsdb_sample_t *got;
+        size_t n;
+        assert_int_equal(tsdb_series_set_damaged(set, &cur), (uint64_t)(damaged ? 1 : 0));
+        assert_int_equal(cur, 0); /* not read yet */
+        assert_ok(tsdb_series_set_samples(set, &got, &n));
+        tsdb_series_set_damaged(set, &cur);
+        if (cur == 0) {
+            assert_int_equal(n, DMG_SAMPLES);
+            assert_memory_equal(got, s, n * sizeof *s);
+        } else {
+            assert_int_equal(cur, 1);
+            assert_true(n < DMG_SAMPLES);
+            size_t j = 0;
+            for (size_t i = 0; i < n; i++) {
+                while (j < DMG_SAMPLES && s[j].t != got[i].t) j++;
+                assert_true(j < DMG_SAMPLES);
+                assert_memory_equal(&got[i], &s[j], sizeof *s);
+            }
+            damaged++;
+        }
+        const tsdb_rollup_point_t *p;
+        size_t nr;
+        for (int r = 0; r < 2; r++) {
+            assert_ok(tsdb_series_set_rollups(set, r ? TSDB_ROLLUP_1H : TSDB_ROLLUP_5M, &p, &nr));
+            uint32_t total = 0;
+            for (size_t i = 0; i < nr; i++) total += p[i].count;
+            assert_int_equal(total, DMG_SAMPLES);
+        }
+    }
+    assert_int_equal(k, DMG_SERIES);
+    *pages = tsdb_series_set_damaged(set, NULL);
+    tsdb_series_set_free(set);
+    return damaged;
+}
+
+/* One damaged chunk page that parity cannot rebuild (its group is damaged
+ * twice): it is lost exactly as without parity.  The block stays listed (nothing moves to
+ * corrupt/), every series without a chunk there reads exactly, the ones with
+ * a chunk there read the rest of their samples (never a wrong one) and say
+ * so through tsdb_series_set_damaged, the stored rollups still answer, and
+ * compaction leaves the block alone. */
+static void test_damaged_chunk_page(void **state)
+{
+    (void)state;
     char path[1024];
-    block_file(dir, "chunks", path, sizeof path);
     long off[256];
-    size_t np = page_offsets(path, off, 256);
+    size_t np;
+    char *dir = dmg_block(path, sizeof path, off, 256, &np);
     assert_true(np >= 4);
     flip_bit(path, off[np / 2] + 12 + 40);      /* inside one middle page's compressed bytes */
     flip_parity_of(dir, off[np / 2] + 12 + 40); /* and its group's parity: not rebuilt */
     strata_log_set_level(STRATA_LOG_ERROR + 1); /* the expected error is noise here */
     for (int pass = 0; pass < 2; pass++) {
-        db = open_db(dir, 0, 0, 0);
-        tsdb_matcher_t m[] = { M(EQ, "__name__", "d") };
-        tsdb_series_set_t *set;
-        assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
-        int k = 0, damaged = 0;
-        uint64_t cur;
-        for (; tsdb_series_set_next(set) == 1; k++) {
-            dmg_samples(k, s);
-            const tsdb_sample_t *got;
-            size_t n;
-            assert_int_equal(tsdb_series_set_damaged(set, &cur), (uint64_t)(damaged ? 1 : 0));
-            assert_int_equal(cur, 0); /* not read yet */
-            assert_ok(tsdb_series_set_samples(set, &got, &n));
-            tsdb_series_set_damaged(set, &cur);
-            if (cur == 0) {
-                assert_int_equal(n, DMG_SAMPLES);
-                assert_memory_equal(got, s, n * sizeof *s);
-            } else {
-                /* the samples read are the series' own, in order: a strict subset */
-                assert_int_equal(cur, 1);
-                assert_true(n < DMG_SAMPLES);
-                size_t j = 0;
-                for (size_t i = 0; i < n; i++) {
-                    while (j < DMG_SAMPLES && s[j].t != got[i].t) j++;
-                    assert_true(j < DMG_SAMPLES);
-                    assert_memory_equal(&got[i], &s[j], sizeof *s);
-                }
-                damaged++;
-            }
-            /* stored rollups do not lie in the damaged page: complete */
-            const tsdb_rollup_point_t *p;
-            size_t nr;
-            for (int r = 0; r < 2; r++) {
-                assert_ok(tsdb_series_set_rollups(set, r ? TSDB_ROLLUP_1H : TSDB_ROLLUP_5M, &p, &nr));
-                uint32_t total = 0;
-                for (size_t i = 0; i < nr; i++) total += p[i].count;
-                assert_int_equal(total, DMG_SAMPLES);
-            }
-        }
-        assert_int_equal(k, DMG_SERIES);
+        tsdb_t *db = open_db(dir, 0, 0, 0);
+        uint64_t pages;
+        int damaged = dmg_read(db, &pages);
         assert_true(damaged >= 1 && damaged <= 4);
-        assert_int_equal(tsdb_series_set_damaged(set, NULL), 1); /* one page, however many series */
-        tsdb_series_set_free(set);
+        assert_int_equal(pages, 1); /* one page, however many series */
         tsdb_stats_t st;
         tsdb_get_stats(db, &st);
         assert_int_equal(st.blocks, pass ? 2 : 1);
@@ -303,21 +325,10 @@ static void test_damaged_page_compaction(void **state)
 static void test_parity_rebuilds_pages(void **state)
 {
     (void)state;
-    char *dir = test_tmpdir_new();
-    tsdb_t *db = open_db(dir, 0, 0, 0);
-    static tsdb_sample_t s[DMG_SAMPLES];
-    char lb[64];
-    for (int k = 0; k < DMG_SERIES; k++) {
-        dmg_samples(k, s);
-        snprintf(lb, sizeof lb, "__name__=d,job=%03d", k);
-        append(db, lb, s, DMG_SAMPLES);
-    }
-    assert_ok(tsdb_cut_head(db));
-    tsdb_close(db);
     char path[1024];
-    block_file(dir, "chunks", path, sizeof path);
     long off[256];
-    size_t np = page_offsets(path, off, 256);
+    size_t np;
+    char *dir = dmg_block(path, sizeof path, off, 256, &np);
     assert_true(np >= 8);
     flip_bit(path, off[1] + 12 + 40);
     flip_bit(path, off[4] - 1);
@@ -325,23 +336,11 @@ static void test_parity_rebuilds_pages(void **state)
     flip_bit(path, off[6] + 5); /* comp_len's second byte */
     strata_log_set_level(STRATA_LOG_ERROR + 1);
     for (int pass = 0; pass < 2; pass++) {
-        db = open_db(dir, 0, 0, 0);
-        tsdb_matcher_t m[] = { M(EQ, "__name__", "d") };
+        tsdb_t *db = open_db(dir, 0, 0, 0);
         for (int read = 0; read < 2; read++) {
-            tsdb_series_set_t *set;
-            assert_ok(tsdb_select(db, m, 1, INT64_MIN, INT64_MAX, &set));
-            int k = 0;
-            for (; tsdb_series_set_next(set) == 1; k++) {
-                dmg_samples(k, s);
-                const tsdb_sample_t *got;
-                size_t n;
-                assert_ok(tsdb_series_set_samples(set, &got, &n));
-                assert_int_equal(n, DMG_SAMPLES);
-                assert_memory_equal(got, s, n * sizeof *s);
-            }
-            assert_int_equal(k, DMG_SERIES);
-            assert_int_equal(tsdb_series_set_damaged(set, NULL), 0);
-            tsdb_series_set_free(set);
+            uint64_t pages;
+            assert_int_equal(dmg_read(db, &pages), 0);
+            assert_int_equal(pages, 0);
         }
         tsdb_stats_t st;
         tsdb_get_stats(db, &st);

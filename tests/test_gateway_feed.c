@@ -9,17 +9,15 @@
  * Found by tests/integration/test_gateway_e2e.py: gateway A (took the push)
  * answered the workload deleted at its marker, gateway B (the engine) live.
  */
-#include "test_helpers.h"
+#include "test_read_helpers.h"
 
 #include <jansson.h>
 
 #include "ingest.h"
-#include "read.h"
 #include "refresh.h"
 #include "registry.h"
 #include "strata_arena.h"
 #include "strata_log.h"
-#include "tsdb.h"
 
 #define T0  INT64_C(1734705000000) /* 2024-12-20T14:30:00Z */
 #define SEC INT64_C(1000)
@@ -33,32 +31,13 @@ static int nr_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t m
     *set = NULL;
     return 0;
 }
-static int nr_next(void *set)
-{
-    (void)set;
-    return 0;
-}
-static const tsdb_label_t *nr_labels(void *set, size_t *n)
-{
-    (void)set;
-    *n = 0;
-    return NULL;
-}
-static int nr_samples(void *set, const tsdb_sample_t **s, size_t *n)
-{
-    (void)set;
-    *s = NULL;
-    *n = 0;
-    return 0;
-}
-static void nr_free(void *set) { (void)set; }
 static int flag_stale(void *backend) { return *(int *)backend; }
 
 static const api_read_ops_t FLAG_OPS = { .select = nr_select,
-                                         .next = nr_next,
-                                         .labels = nr_labels,
-                                         .samples = nr_samples,
-                                         .free = nr_free,
+                                         .next = test_empty_next,
+                                         .labels = test_empty_labels,
+                                         .samples = test_empty_samples,
+                                         .free = test_empty_free,
                                          .stale_markers = flag_stale };
 
 /* runai_workload_info of WL: 1 at T0, T0+30s, T0+60s, then a stale marker at T0+90s. */
@@ -76,6 +55,18 @@ static void push(daemon_gateway_feed_t *f)
     /* the input is left as it was (ingest stores it as sent) */
     assert_true(tsdb_is_stale(s[3].v));
     assert_int_equal(in.nsamples, 4);
+}
+
+/* A feed into a new registry, over a source whose engine keeps markers or
+ * not, that has taken push(). */
+static daemon_gateway_feed_t pushed_feed(int *keeps, api_read_source_t **src)
+{
+    assert_ok(api_read_source_new(&FLAG_OPS, keeps, 0, src));
+    assert_int_equal(api_read_source_stale_markers(*src), *keeps);
+    daemon_gateway_feed_t f = { NULL, *src };
+    assert_ok(api_registry_new(NULL, &f.reg));
+    push(&f);
+    return f;
 }
 
 /* The workload's deletedAt at now, or "" when null. */
@@ -98,20 +89,15 @@ static void test_markers_dropped_when_the_engine_drops_them(void **state)
     (void)state;
     int keeps = 0;
     api_read_source_t *src;
-    assert_ok(api_read_source_new(&FLAG_OPS, &keeps, 0, &src));
-    assert_int_equal(api_read_source_stale_markers(src), 0);
-    api_registry_t *r;
-    assert_ok(api_registry_new(NULL, &r));
-    daemon_gateway_feed_t f = { r, src };
-    push(&f);
+    daemon_gateway_feed_t f = pushed_feed(&keeps, &src);
     char d[64];
     /* past the marker: still live, as a gateway reading the engine sees it */
-    deleted_at(r, T0 + 100 * SEC, d, sizeof d);
+    deleted_at(f.reg, T0 + 100 * SEC, d, sizeof d);
     assert_string_equal(d, "");
     /* the last sample at T0+60s holds for --staleness (5m) */
-    deleted_at(r, T0 + 360 * SEC - 1, d, sizeof d);
+    deleted_at(f.reg, T0 + 360 * SEC - 1, d, sizeof d);
     assert_string_equal(d, "");
-    deleted_at(r, T0 + 360 * SEC, d, sizeof d);
+    deleted_at(f.reg, T0 + 360 * SEC, d, sizeof d);
     assert_string_equal(d, "2024-12-20T14:36:00Z");
     /* a series of markers only changes nothing */
     tsdb_label_t l[] = { { "__name__", "runai_workload_info" },
@@ -120,9 +106,9 @@ static void test_markers_dropped_when_the_engine_drops_them(void **state)
     tsdb_sample_t s[] = { { T0 + 120 * SEC, test_bits_double(TSDB_STALE_NAN_BITS) } };
     tsdb_series_input_t in = { l, 3, s, 1 };
     assert_ok(daemon_gateway_observe(&f, 0, &in));
-    deleted_at(r, T0 + 200 * SEC, d, sizeof d);
+    deleted_at(f.reg, T0 + 200 * SEC, d, sizeof d);
     assert_string_equal(d, "");
-    api_registry_free(r);
+    api_registry_free(f.reg);
     api_read_source_free(src);
 }
 
@@ -131,16 +117,11 @@ static void test_markers_kept_when_the_engine_keeps_them(void **state)
     (void)state;
     int keeps = 1;
     api_read_source_t *src;
-    assert_ok(api_read_source_new(&FLAG_OPS, &keeps, 0, &src));
-    assert_int_equal(api_read_source_stale_markers(src), 1);
-    api_registry_t *r;
-    assert_ok(api_registry_new(NULL, &r));
-    daemon_gateway_feed_t f = { r, src };
-    push(&f);
+    daemon_gateway_feed_t f = pushed_feed(&keeps, &src);
     char d[64];
-    deleted_at(r, T0 + 100 * SEC, d, sizeof d);
+    deleted_at(f.reg, T0 + 100 * SEC, d, sizeof d);
     assert_string_equal(d, "2024-12-20T14:31:30Z");
-    api_registry_free(r);
+    api_registry_free(f.reg);
     api_read_source_free(src);
 }
 
@@ -149,20 +130,10 @@ static void test_markers_kept_when_the_engine_keeps_them(void **state)
 static void test_sources(void **state)
 {
     (void)state;
-    char *dir = test_tmpdir_new();
-    tsdb_options_t o;
-    tsdb_options_init(&o);
-    o.dir = dir;
-    o.background = 0;
-    o.fsync = TSDB_FSYNC_NEVER;
-    tsdb_t *db;
-    assert_ok(tsdb_open(&o, &db));
+    test_store_t *st = test_store_open();
+    assert_int_equal(api_read_source_stale_markers(st->src), 1);
+    test_store_close(st);
     api_read_source_t *src;
-    assert_ok(api_read_source_tsdb(db, &src));
-    assert_int_equal(api_read_source_stale_markers(src), 1);
-    api_read_source_free(src);
-    tsdb_close(db);
-    test_tmpdir_free(dir);
     const char *flavors[] = { "victoriametrics", "prometheus", "auto", NULL };
     const int want[] = { 1, 0, 0, 0 };
     for (int i = 0; i < 4; i++) {

@@ -4,18 +4,10 @@
  * through the seam, a backend without rollups, and the per-request read
  * budget (deadline, sample limit) with deliberately tiny limits.
  */
-#include "test_helpers.h"
+#include "test_read_helpers.h"
 
 #include "ingest.h"
-#include "read.h"
 #include "strata_log.h"
-#include "tsdb.h"
-
-typedef struct fx {
-    char *dir;
-    tsdb_t *db;
-    api_read_source_t *src;
-} fx_t;
 
 static void put(tsdb_t *db, const char *tenant, const char *name, double base)
 {
@@ -31,16 +23,7 @@ static void put(tsdb_t *db, const char *tenant, const char *name, double base)
 static int setup(void **state)
 {
     strata_log_set_level(STRATA_LOG_ERROR);
-    fx_t *f = calloc(1, sizeof *f);
-    f->dir = test_tmpdir_new();
-    tsdb_options_t o;
-    tsdb_options_init(&o);
-    o.dir = f->dir;
-    o.background = 0;
-    o.fsync = TSDB_FSYNC_NEVER;
-    o.retention_ms = 0;
-    if (tsdb_open(&o, &f->db)) return -1;
-    if (api_read_source_tsdb(f->db, &f->src)) return -1;
+    test_store_t *f = test_store_open();
     put(f->db, "1", "up", 10);
     put(f->db, "2", "up", 20);
     put(f->db, "2", "down", 30);
@@ -50,11 +33,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fx_t *f = *state;
-    api_read_source_free(f->src);
-    tsdb_close(f->db);
-    test_tmpdir_free(f->dir);
-    free(f);
+    test_store_close(*state);
     return 0;
 }
 
@@ -85,7 +64,7 @@ static void collect(api_read_set_t *set, char *out, size_t cap)
 
 static void test_select_sees_only_its_tenant(void **state)
 {
-    fx_t *f = *state;
+    test_store_t *f = *state;
     const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
     char got[256];
     api_read_set_t *set;
@@ -106,7 +85,7 @@ static void test_select_sees_only_its_tenant(void **state)
 
 static void test_all_tenants_for_rebuilds(void **state)
 {
-    fx_t *f = *state;
+    test_store_t *f = *state;
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
     char got[256];
     api_read_set_t *set;
@@ -118,7 +97,7 @@ static void test_all_tenants_for_rebuilds(void **state)
 
 static void test_tenant_label_in_a_selector_is_refused(void **state)
 {
-    fx_t *f = *state;
+    test_store_t *f = *state;
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" },
                                  { TSDB_MATCH_EQ, INGEST_TENANT_LABEL, "2" } };
     api_read_set_t *set = (api_read_set_t *)1;
@@ -132,7 +111,7 @@ static void test_tenant_label_in_a_selector_is_refused(void **state)
 
 static void test_rollups_through_the_seam(void **state)
 {
-    fx_t *f = *state;
+    test_store_t *f = *state;
     assert_true(api_read_source_caps(f->src) & API_READ_CAP_ROLLUPS);
     const tsdb_matcher_t m[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
     api_read_set_t *set;
@@ -165,25 +144,6 @@ static int nr_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t m
     *set = backend;
     return 0;
 }
-static int nr_next(void *set)
-{
-    (void)set;
-    return 0;
-}
-static const tsdb_label_t *nr_labels(void *set, size_t *n)
-{
-    (void)set;
-    *n = 0;
-    return NULL;
-}
-static int nr_samples(void *set, const tsdb_sample_t **s, size_t *n)
-{
-    (void)set;
-    *s = NULL;
-    *n = 0;
-    return 0;
-}
-static void nr_free(void *set) { (void)set; }
 
 static int64_t seen_deadline;
 static int dl_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
@@ -197,7 +157,7 @@ static int dl_select(void *backend, const tsdb_matcher_t *m, size_t n, int64_t m
  * backend runs, and the reason names --query-timeout. */
 static void test_budget_deadline_at_select(void **state)
 {
-    fx_t *f = *state;
+    test_store_t *f = *state;
     const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
     api_read_budget_t b;
     api_read_budget_init(&b, 5, 0);
@@ -215,7 +175,7 @@ static void test_budget_deadline_at_select(void **state)
  * fail STRATA_ETIMEOUT from then on. */
 static void test_budget_deadline_mid_walk(void **state)
 {
-    fx_t *f = *state;
+    test_store_t *f = *state;
     const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", "up|down" } };
     api_read_budget_t b;
     api_read_budget_init(&b, 3600 * 1000, 0);
@@ -240,7 +200,7 @@ static void test_budget_deadline_mid_walk(void **state)
  * budget fails too. */
 static void test_budget_sample_limit(void **state)
 {
-    fx_t *f = *state;
+    test_store_t *f = *state;
     const tsdb_matcher_t up[] = { { TSDB_MATCH_EQ, "__name__", "up" } };
     const tsdb_matcher_t down[] = { { TSDB_MATCH_EQ, "__name__", "down" } };
     api_read_budget_t b;
@@ -289,7 +249,7 @@ static void test_budget_sample_limit(void **state)
  * end, and the source's limits start a request's budget. */
 static void test_budget_deadline_in_the_regex_walk(void **state)
 {
-    fx_t *f = *state;
+    test_store_t *f = *state;
     const tsdb_matcher_t m[] = { { TSDB_MATCH_RE, "__name__", ".*o.*" } };
     tsdb_series_set_t *ts = NULL;
     assert_err(tsdb_select_until(f->db, m, 1, 0, 10000, tsdb_mono_ms() - 1, &ts), STRATA_ETIMEOUT);
@@ -297,8 +257,10 @@ static void test_budget_deadline_in_the_regex_walk(void **state)
     assert_ok(tsdb_select_until(f->db, m, 1, 0, 10000, tsdb_mono_ms() + 3600 * 1000, &ts));
     tsdb_series_set_free(ts);
     /* the budget's deadline reaches the backend */
-    static const api_read_ops_t ops = { dl_select, nr_next, nr_labels, nr_samples, NULL,
-                                        nr_free,   NULL,    NULL,      NULL };
+    static const api_read_ops_t ops = {
+        dl_select, test_empty_next, test_empty_labels, test_empty_samples, NULL, test_empty_free, NULL, NULL,
+        NULL
+    };
     int backend;
     api_read_source_t *src;
     assert_ok(api_read_source_new(&ops, &backend, 0, &src));
@@ -318,8 +280,10 @@ static void test_budget_deadline_in_the_regex_walk(void **state)
 static void test_backend_without_rollups(void **state)
 {
     (void)state;
-    static const api_read_ops_t ops = { nr_select, nr_next, nr_labels, nr_samples, NULL,
-                                        nr_free,   NULL,    NULL,      NULL };
+    static const api_read_ops_t ops = {
+        nr_select, test_empty_next, test_empty_labels, test_empty_samples, NULL, test_empty_free, NULL, NULL,
+        NULL
+    };
     api_read_source_t *src;
     assert_err(api_read_source_new(&ops, NULL, API_READ_CAP_ROLLUPS, &src), STRATA_EINVAL);
     int backend;

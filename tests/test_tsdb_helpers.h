@@ -7,11 +7,15 @@
 #ifndef STRATA_TEST_TSDB_HELPERS_H
 #define STRATA_TEST_TSDB_HELPERS_H
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "test_helpers.h"
 #include "tsdb.h"

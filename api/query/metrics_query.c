@@ -303,6 +303,26 @@ static void batch_fail(qctx_t *q, const int *in_batch, int rc, const char *what)
         if (in_batch[k] && !q->ts[k].failed) type_fail(q, &q->ts[k], rc, what);
 }
 
+/* What a select reads of its current series: the raw samples (no resolution,
+ * or mixed), the rollups at q->res, or both; what names the read that failed. */
+typedef struct series_data {
+    const tsdb_sample_t *s;
+    size_t ns;
+    const tsdb_rollup_point_t *r;
+    size_t nr;
+    const char *what;
+} series_data_t;
+
+/* Reads the current series of set into d: 0, or the read's error. */
+static int series_read(const qctx_t *q, api_read_set_t *set, series_data_t *d)
+{
+    *d = (series_data_t){ .what = q->res && !q->mixed ? "rollups" : "samples" };
+    int rc = 0;
+    if (!q->res || q->mixed) rc = api_read_set_samples(set, &d->s, &d->ns);
+    if (!rc && q->res) rc = api_read_set_rollups(set, q->res, &d->r, &d->nr);
+    return rc;
+}
+
 /* One select over the first names of every batched type's components, for
  * the workload's own series (pod NULL) or one pod's; each series is routed
  * to the (type, component) pairs it is a source of. */
@@ -349,19 +369,15 @@ static int batch_select(qctx_t *q, const int *in_batch, const char *names, int64
                     routes[nr_++] = (route_t){ t, comp };
         }
         if (nr_ == 0) continue;
-        const tsdb_sample_t *s = NULL;
-        const tsdb_rollup_point_t *r = NULL;
-        size_t ns = 0, nr = 0;
-        rc = 0;
-        if (!q->res || q->mixed) rc = api_read_set_samples(set, &s, &ns);
-        if (!rc && q->res) rc = api_read_set_rollups(set, q->res, &r, &nr);
-        if (rc) {
-            if (!q->budget.exceeded) batch_fail(q, in_batch, rc, q->res && !q->mixed ? "rollups" : "samples");
+        series_data_t d;
+        if ((rc = series_read(q, set, &d))) {
+            if (!q->budget.exceeded) batch_fail(q, in_batch, rc, d.what);
             break;
         }
         /* a type that fails (its sample limit, --max-points) passes over the rest */
         for (size_t i = 0; i < nr_; i++)
-            if (!routes[i].t->failed) feed_series(q, routes[i].t, routes[i].comp, l, nl, pod, s, ns, r, nr);
+            if (!routes[i].t->failed)
+                feed_series(q, routes[i].t, routes[i].comp, l, nl, pod, d.s, d.ns, d.r, d.nr);
     }
     q->damaged += api_read_set_damaged(set, NULL);
     api_read_set_free(set);
@@ -385,18 +401,13 @@ static int run_select(qctx_t *q, tstate_t *t, int comp, const tsdb_matcher_t *m,
     while ((rc = api_read_set_next(set)) == 1) {
         size_t nl;
         const tsdb_label_t *l = api_read_set_labels(set, &nl);
-        const tsdb_sample_t *s = NULL;
-        const tsdb_rollup_point_t *r = NULL;
-        size_t ns = 0, nr = 0;
-        rc = 0;
-        if (!q->res || q->mixed) rc = api_read_set_samples(set, &s, &ns);
-        if (!rc && q->res) rc = api_read_set_rollups(set, q->res, &r, &nr);
-        if (rc) {
-            if (!q->budget.exceeded) type_fail(q, t, rc, q->res && !q->mixed ? "rollups" : "samples");
+        series_data_t d;
+        if ((rc = series_read(q, set, &d))) {
+            if (!q->budget.exceeded) type_fail(q, t, rc, d.what);
             break;
         }
         int before = t->kept[comp];
-        rc = feed_series(q, t, comp, l, nl, pod, s, ns, r, nr);
+        rc = feed_series(q, t, comp, l, nl, pod, d.s, d.ns, d.r, d.nr);
         *kept += t->kept[comp] - before;
         if (rc) break;
     }

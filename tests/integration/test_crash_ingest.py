@@ -17,14 +17,13 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from strata_client import free_port, http_call, kill_all, log_tails, wait_http  # noqa: E402
 from ack_check import check_acked  # noqa: E402
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
@@ -38,56 +37,16 @@ procs = []
 tmp = tempfile.mkdtemp(prefix="strata-crash-")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+    kill_all(procs)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
 def bail(msg):
     print("not ok - " + msg)
-    for name in sorted(os.listdir(tmp)):
-        if name.endswith(".log"):
-            with open(os.path.join(tmp, name), errors="replace") as f:
-                tail = f.read()[-2000:]
-            print("# --- %s ---\n# %s" % (name, tail.replace("\n", "\n# ")))
+    print(log_tails(tmp, 2000))
     cleanup()
     sys.exit(1)
-
-
-def http(url, data=None, headers=None, timeout=10):
-    req = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        return 0, b""
-
-
-def wait_http(url, what, proc, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            bail("%s exited with %s" % (what, proc.returncode))
-        if http(url, timeout=2)[0] == 200:
-            return
-        time.sleep(0.05)
-    bail("%s not ready after %ds" % (what, timeout))
 
 
 port = free_port()
@@ -108,7 +67,7 @@ def start_strata():
                           "--wal-fsync=always", "--auth=none"],
                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     procs.append(p)
-    wait_http(base + "/healthz", "strata", p)
+    wait_http(base + "/healthz", p, "strata", timeout=60)
     return p
 
 
@@ -139,7 +98,7 @@ def main():
         if not os.access(b, os.X_OK):
             bail("%s is not built" % b)
     strata = start_strata()
-    wait_http(base + "/readyz", "strata /readyz", strata)
+    wait_http(base + "/readyz", strata, "strata /readyz", timeout=60)
     print("# CRASH_SEED=%d" % SEED)
     rnd = random.Random(SEED)
 
@@ -193,7 +152,7 @@ def main():
     # One more crash with nothing in flight: the check reads what replay recovered.
     kill9(strata)
     strata = start_strata()
-    wait_http(base + "/readyz", "strata /readyz after replay", strata)
+    wait_http(base + "/readyz", strata, "strata /readyz after replay", timeout=60)
 
     nwant, nseries = verify(ack, start, now)
     print("ok - all %d acknowledged samples (%d series) survived %d SIGKILLs bit-exactly"
@@ -211,7 +170,5 @@ if __name__ == "__main__":
         sys.exit(main())
     except SystemExit:
         raise
-    except BaseException as e:  # never leave strata running
-        print("not ok - crash ingest: %s: %s" % (type(e).__name__, e))
-        cleanup()
-        sys.exit(1)
+    except BaseException as e:  # never leave strata running; bail shows the logs' tails
+        bail("crash ingest: %s: %s" % (type(e).__name__, e))

@@ -32,19 +32,17 @@ import math
 import os
 import shutil
 import signal
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from strata_client import free_port, http_call, kill_all, log_tails, spawn, wait_http  # noqa: E402
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 TARGET = os.environ.get("STRATA_E2E_TARGET", "strata")
@@ -56,66 +54,16 @@ procs = []
 tmp = tempfile.mkdtemp(prefix="strata-e2e-")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+    kill_all(procs)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
 def bail(msg):
     print("not ok - " + msg)
-    for name in sorted(os.listdir(tmp)) if os.path.isdir(tmp) else []:
-        if name.endswith(".log"):
-            with open(os.path.join(tmp, name), errors="replace") as f:
-                tail = f.read()[-1500:]
-            print("# --- %s ---\n# %s" % (name, tail.replace("\n", "\n# ")))
+    print(log_tails(tmp, 1500))
     cleanup()
     sys.exit(1)
-
-
-def spawn(name, argv):
-    log = open(os.path.join(tmp, name + ".log"), "w")
-    try:
-        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    except OSError as e:
-        bail("%s cannot start: %s" % (name, e))
-    procs.append(p)
-    return p
-
-
-def http(url, data=None, headers=None, timeout=5):
-    req = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        return 0, b""
-
-
-def wait_http(url, what, proc, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            bail("%s exited with %s before it was ready" % (what, proc.returncode))
-        if http(url)[0] == 200:
-            return
-        time.sleep(0.1)
-    bail("%s not ready after %ds" % (what, timeout))
 
 
 # ---------------------------------------------------------------- exporter
@@ -231,22 +179,22 @@ def start_receiver():
     port = free_port()
     if TARGET == "victoria-metrics":
         p = spawn("receiver", ["victoria-metrics", "-storageDataPath=" + os.path.join(tmp, "vm"),
-                               "-httpListenAddr=127.0.0.1:%d" % port, "-loggerLevel=ERROR"])
-        wait_http("http://127.0.0.1:%d/health" % port, "victoria-metrics", p)
+                               "-httpListenAddr=127.0.0.1:%d" % port, "-loggerLevel=ERROR"], tmp, procs)
+        wait_http("http://127.0.0.1:%d/health" % port, p, "victoria-metrics")
         return port
     strata = os.path.join(BUILD, "strata")
     if not os.access(strata, os.X_OK):
         bail("%s is not built" % strata)
     p = spawn("strata", [strata, "--listen=127.0.0.1:%d" % port,
-                         "--data-dir=" + os.path.join(tmp, "strata"), "--auth=none"])
-    wait_http("http://127.0.0.1:%d/healthz" % port, "strata", p)
-    wait_http("http://127.0.0.1:%d/readyz" % port, "strata /readyz", p)
+                         "--data-dir=" + os.path.join(tmp, "strata"), "--auth=none"], tmp, procs)
+    wait_http("http://127.0.0.1:%d/healthz" % port, p, "strata")
+    wait_http("http://127.0.0.1:%d/readyz" % port, p, "strata /readyz")
     return port
 
 
 def export(port, match, start, end):
     q = urllib.parse.urlencode({"match[]": match, "start": "%.3f" % start, "end": "%.3f" % end})
-    st, body = http("http://127.0.0.1:%d/api/v1/export?%s" % (port, q), timeout=15)
+    st, body = http_call("http://127.0.0.1:%d/api/v1/export?%s" % (port, q), timeout=15)
     if st != 200:
         bail("export %s answered %d: %s" % (match, st, body[:300]))
     res = {}
@@ -311,7 +259,7 @@ def check_native(port, want, lo_ms, hi_ms):
              "NIM_TIME_TO_FIRST_TOKEN_SECONDS"]
     q = urllib.parse.urlencode({"metricType": ",".join(types), "start": rfc3339(start_ms),
                                 "end": rfc3339(end_ms), "numberOfSamples": "0"})
-    st, body = http("http://127.0.0.1:%d/api/v1/workloads/%s/metrics?%s" % (port, WID, q), timeout=15)
+    st, body = http_call("http://127.0.0.1:%d/api/v1/workloads/%s/metrics?%s" % (port, WID, q), timeout=15)
     if st != 200:
         bail("native: metrics answered %d: %s" % (st, body[:300]))
     doc = json.loads(body)
@@ -399,13 +347,13 @@ scrape_configs:
     prom = spawn("prometheus", ["prometheus", "--config.file=" + pcfg,
                                 "--storage.tsdb.path=" + os.path.join(tmp, "prom"),
                                 "--web.listen-address=127.0.0.1:%d" % pport,
-                                "--log.level=warn"])
+                                "--log.level=warn"], tmp, procs)
     vma = spawn("vmagent", ["vmagent", "-promscrape.config=" + vcfg, "-remoteWrite.url=" + wurl,
                             "-remoteWrite.tmpDataPath=" + os.path.join(tmp, "vmagent-q"),
                             "-remoteWrite.flushInterval=1s", "-httpListenAddr=127.0.0.1:%d" % vport,
-                            "-loggerLevel=ERROR"])
-    wait_http("http://127.0.0.1:%d/-/ready" % pport, "prometheus", prom)
-    wait_http("http://127.0.0.1:%d/health" % vport, "vmagent", vma)
+                            "-loggerLevel=ERROR"], tmp, procs)
+    wait_http("http://127.0.0.1:%d/-/ready" % pport, prom, "prometheus")
+    wait_http("http://127.0.0.1:%d/health" % vport, vma, "vmagent")
     end = time.time() + 20
     while (prom_state["n"] < RUN_S or vm_state["n"] < RUN_S) and time.time() < end:
         time.sleep(0.2)
@@ -419,7 +367,7 @@ scrape_configs:
 
     # Prometheus' own raw samples in (t_cut - window, t_cut].
     q = urllib.parse.urlencode({"query": '{job="e2e-prom"}[%ds]' % int(window), "time": "%.3f" % t_cut})
-    st, body = http("http://127.0.0.1:%d/api/v1/query?%s" % (pport, q))
+    st, body = http_call("http://127.0.0.1:%d/api/v1/query?%s" % (pport, q))
     if st != 200:
         bail("prometheus query answered %d" % st)
     want = {}
@@ -512,7 +460,5 @@ if __name__ == "__main__":
         sys.exit(main())
     except SystemExit:
         raise
-    except BaseException as e:  # never leave peers running
-        print("not ok - e2e peers: %s: %s" % (type(e).__name__, e))
-        cleanup()
-        sys.exit(1)
+    except BaseException as e:  # never leave peers running; bail shows the logs' tails
+        bail("e2e peers: %s: %s" % (type(e).__name__, e))

@@ -36,23 +36,20 @@ Answers that depend on the wall clock (lists, by id,
 telemetry) are read reference, A, B, reference: each gateway's must equal one of the two.
 Everything on 127.0.0.1 with temp dirs; every process is stopped.  TAP, plan first.
 """
-import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from runai_exporter import TARGETS, W6, W6_LAST, WORKLOADS, samples, series_total, start_targets  # noqa: E402
-from strata_client import Server, free_port, iso, metric_value, rw1  # noqa: E402
+from strata_client import (Server, export_all, free_port, http_call, iso, json_diff, json_get,  # noqa: E402
+                           kill_all, metric_value, report_csv, rw1, spawn, wait_http)
 
 SCRAPES = 9           # scrapes of every target before the scraper stops
 INTERVAL = 3          # the scrape interval (s): 4 targets leave a gap of 0.75 s or more
@@ -92,133 +89,32 @@ def tap(ok, name, detail=""):
     return ok
 
 
-def http(url, data=None, headers=None, timeout=10):
-    req = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        return 0, b""
-
-
-def spawn(name, argv):
-    log = open(os.path.join(tmp, name + ".log"), "w")
-    p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    procs.append(p)
-    return p
-
-
-def wait_ok(url, proc, what, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("%s exited early (%s)" % (what, proc.returncode))
-        if http(url)[0] == 200:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("%s not ready after %d s" % (what, timeout))
-
-
 def cleanup():
     for s in servers:
         try:
             s.stop()
         except Exception as e:  # noqa: BLE001 (a failed stop is reported, the rest still stop)
             print("# strata did not stop cleanly: %s" % str(e)[:500].replace("\n", "\n# "))
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+    kill_all(procs)
     if os.environ.get("STRATA_KEEP_TMP"):
         print("# kept " + tmp)
     else:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def bits(v):
-    return struct.pack("<d", float(v)).hex()
-
-
-def export(srv):
-    st, _, body = srv.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": '{__name__=~".+"}'}))
-    if st != 200:
-        return st, body[:300]
-    got = {}
-    for line in body.decode().splitlines():
-        if line.strip():
-            o = json.loads(line)
-            got[tuple(sorted(o["metric"].items()))] = [(t, bits(v)) for t, v in zip(o["timestamps"], o["values"])]
-    return 200, got
-
-
-def get(srv, path):
-    st, _, body = srv.get(path)
-    try:
-        o = json.loads(body)
-    except ValueError:
-        return st, body
-    if isinstance(o, dict) and "telemetry" in path:
-        o.pop("timestamp", None)  # the wall clock of the answer
-    return st, o
-
-
-def diff(a, b, at="", limit=4):
-    """The first few paths where two JSON values differ."""
-    if type(a) is not type(b):
-        return [(at, a, b)]
-    if isinstance(a, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out += diff(a.get(k), b.get(k), at + "." + k, limit)
-        return out[:limit]
-    if isinstance(a, list):
-        if len(a) != len(b):
-            return [(at + ".len", len(a), len(b))]
-        out = []
-        for i, (x, y) in enumerate(zip(a, b)):
-            out += diff(x, y, "%s[%d]" % (at, i), limit)
-        return out[:limit]
-    return [] if a == b else [(at, a, b)]
-
-
 def sandwich(ref, gws, path):
     """[] when each gateway's answer equals the reference's taken just before or just after
     (the wall clock moves between them), else what differs."""
-    a = get(ref, path)
-    gs = [get(g, path) for g in gws]
-    b = get(ref, path)
+    a = json_get(ref, path)
+    gs = [json_get(g, path) for g in gws]
+    b = json_get(ref, path)
     bad = []
     if a[0] != 200:
         bad.append((path, "reference", a))
     for name, g in zip("AB", gs):
         if g != a and g != b:
-            bad.append((path, name, g[0], diff(a[1], g[1]) if a[0] == g[0] == 200 else g))
+            bad.append((path, name, g[0], json_diff(a[1], g[1]) if a[0] == g[0] == 200 else g))
     return bad
-
-
-def report_csv(srv, body):
-    """(True, CSV text) of a report once Ready, or (False, what happened)."""
-    st, _, data = srv.req("POST", "/api/v1/org-unit/reports", json.dumps(body).encode(),
-                          {"Content-Type": "application/json"})
-    if st != 202:
-        return False, (st, data[:300])
-    rid = json.loads(data)["id"]
-    end = time.time() + 60
-    r = {}
-    while time.time() < end:
-        st, r = get(srv, "/api/v1/org-unit/reports/" + rid)
-        if st == 200 and r.get("status") in ("Ready", "Failed"):
-            break
-        time.sleep(0.1)
-    if r.get("status") != "Ready":
-        return False, r
-    st, _, data = srv.get("/api/v1/org-unit/reports/%s/file" % rid)
-    return st == 200, data.decode(errors="replace")
 
 
 def poll(fn, timeout):
@@ -253,15 +149,16 @@ def start_engine(engine):
     d = os.path.join(tmp, engine)
     if engine == "victoria-metrics":
         p = spawn(engine, ["victoria-metrics", "-storageDataPath=" + d, "-httpListenAddr=127.0.0.1:%d" % port,
-                           "-retentionPeriod=100y", "-loggerLevel=ERROR"])
-        wait_ok("http://127.0.0.1:%d/health" % port, p, engine)
+                           "-retentionPeriod=100y", "-loggerLevel=ERROR"], tmp, procs)
+        wait_http("http://127.0.0.1:%d/health" % port, p, engine)
     else:
         cfg = os.path.join(tmp, "engine.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1h\n")
         p = spawn(engine, ["prometheus", "--storage.tsdb.path=" + d, "--web.listen-address=127.0.0.1:%d" % port,
-                           "--web.enable-remote-write-receiver", "--config.file=" + cfg, "--log.level=error"])
-        wait_ok("http://127.0.0.1:%d/-/ready" % port, p, engine)
+                           "--web.enable-remote-write-receiver", "--config.file=" + cfg, "--log.level=error"],
+                  tmp, procs)
+        wait_http("http://127.0.0.1:%d/-/ready" % port, p, engine)
     return port
 
 
@@ -291,8 +188,8 @@ def scrape(targets, gws, ref):
     with open(cfg, "w") as f:
         f.write(scrape_config(targets, gws, ref))
     p = spawn("scraper", ["prometheus", "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(tmp, "scraper"),
-                          "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"])
-    wait_ok("http://127.0.0.1:%d/-/ready" % port, p, "the scraping prometheus")
+                          "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"], tmp, procs)
+    wait_http("http://127.0.0.1:%d/-/ready" % port, p, "the scraping prometheus")
     end = time.time() + 30 + SCRAPES * INTERVAL
     receivers = [(None, ref)] + [(side, g) for (_, side), g in sorted(gws.items())]
     served = None
@@ -326,9 +223,9 @@ def check_reference(ref, want):
     """The reference holds the whole cluster: W6 deleted at its stale marker (the timestamp of
     node-2's scrape after its last, the scraper's own `up` series of that target), the other
     workloads live, every metric type with data."""
-    st, lst = get(ref, "/api/v1/workloads?limit=500")
+    st, lst = json_get(ref, "/api/v1/workloads?limit=500")
     ids = sorted(w["id"] for w in lst.get("workloads", [])) if st == 200 else lst
-    st2, dl = get(ref, "/api/v1/workloads?limit=500&deleted=true")
+    st2, dl = json_get(ref, "/api/v1/workloads?limit=500&deleted=true")
     up2 = [v for k, v in want.items() if dict(k)["__name__"] == "up" and dict(k)["instance"] == INSTANCES[2]]
     marker = iso(up2[0][W6_LAST][0]) if len(up2) == 1 and len(up2[0]) > W6_LAST else None
     deleted = [(w["id"], w.get("deletedAt")) for w in dl.get("workloads", [])] if st2 == 200 else dl
@@ -336,7 +233,7 @@ def check_reference(ref, want):
     empty = set(t for grp in TYPES for t in grp)
     for wid in WORKLOADS:
         for grp in TYPES:
-            st3, m = get(ref, "/api/v1/workloads/%s/metrics?metricType=%s&%s&numberOfSamples=12"
+            st3, m = json_get(ref, "/api/v1/workloads/%s/metrics?metricType=%s&%s&numberOfSamples=12"
                          % (wid, ",".join(grp), rng))
             for x in (m.get("measurements", []) + m.get("histogram", []) if st3 == 200 else []):
                 if x.get("values"):
@@ -355,9 +252,9 @@ def unmarked(ref, want):
     series = [(sorted(k, key=lambda kv: kv[0] != "__name__"),
                [(struct.unpack("<d", bytes.fromhex(b))[0], t) for t, b in v]) for k, v in want.items()]
     st, _, body = ref2.write(rw1(series))
-    _, exp2 = export(ref2)
-    _, w1 = get(ref, "/api/v1/workloads/" + W6)
-    _, w2 = get(ref2, "/api/v1/workloads/" + W6)
+    _, exp2 = export_all(ref2)
+    _, w1 = json_get(ref, "/api/v1/workloads/" + W6)
+    _, w2 = json_get(ref2, "/api/v1/workloads/" + W6)
     tap(st == 204 and exp2 == want and w1.get("deletedAt") and w2.get("deletedAt") is None,
         "a second local store holding the reference's samples but not the stale markers: the same export, "
         "W6 live there (deleted at its last sample + 5m, still to come)", (st, body[:200], exp2 == want, w1, w2))
@@ -372,7 +269,7 @@ def data_range(ref):
     """metrics query range over the data: from 700 ms before the first sample to 300 ms after the
     last (off every scrape time), and the report body's range (off the hour grid)."""
     if not RANGE:
-        st, ex = export(ref)
+        st, ex = export_all(ref)
         ts = [t for s in ex.values() for t, _ in s] if st == 200 else [0]
         RANGE["lo"], RANGE["hi"] = min(ts) - 700, max(ts) + 300
     return "start=%s&end=%s" % (iso(RANGE["lo"]), iso(RANGE["hi"])), (RANGE["lo"], RANGE["hi"])
@@ -383,7 +280,7 @@ def compare(engine, ref, gws, want, who):
     pair = [ga, gb]
     # the engine holds every sample: each gateway's export (read from it) is the reference's
     def same_export():
-        got = [export(g) for g in pair]
+        got = [export_all(g) for g in pair]
         return all(g == (200, want) for g in got), [
             (g[0], len(g[1]) if g[0] == 200 else g[1], sorted(set(want) ^ set(g[1]))[:2] if g[0] == 200 else None,
              [k for k in want if g[0] == 200 and k in g[1] and g[1][k] != want[k]][:2]) for g in got]
@@ -407,12 +304,12 @@ def compare(engine, ref, gws, want, who):
             for grp in TYPES:
                 path = "/api/v1/workloads/%s/metrics?metricType=%s&%s&numberOfSamples=%d" % (
                     wid, ",".join(grp), rng, n)
-                a = get(ref, path)
+                a = json_get(ref, path)
                 for name, g in zip("AB", pair):
-                    b = get(g, path)
+                    b = json_get(g, path)
                     if a[0] != 200 or b != a:
                         bad.append((wid, grp[0], name, a[0], b[0],
-                                    diff(a[1], b[1]) if a[0] == b[0] == 200 else (a, b)))
+                                    json_diff(a[1], b[1]) if a[0] == b[0] == 200 else (a, b)))
         tap(not bad, "%s: metrics of all 23 types, numberOfSamples=%d, of every workload equal %s"
             % (engine, n, who), bad[:2])
     bad = []
@@ -467,8 +364,8 @@ def main():
         "%s samples, each gateway its half (%s and %s), and shipped it all (queue empty, none failed)"
         % (final, total, want[(ENGINES[0], "A")], want[(ENGINES[0], "B")]),
         (rc, served, final, total, expected_samples(final), m))
-    http("http://127.0.0.1:%d/internal/force_flush" % ports["victoria-metrics"])
-    st, want = export(ref)
+    http_call("http://127.0.0.1:%d/internal/force_flush" % ports["victoria-metrics"])
+    st, want = export_all(ref)
     nseries = sum(series_total(t, n) + 5 for t, n in enumerate(final))
     tap(st == 200 and len(want) == nseries
         and sum(len(v) for v in want.values()) == expected_samples(final, markers=False),

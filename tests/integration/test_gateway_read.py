@@ -41,18 +41,18 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from strata_client import SECRET, Server, free_port, iso, metric_value, rw1, snappy, token  # noqa: E402
+from strata_client import (SECRET, Server, export_all, free_port, http_call, iso, json_diff,  # noqa: E402
+                           json_get, kill_all, metric_value, report_csv, rw1, snappy, spawn, token,
+                           value_bits, wait_http)
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 LOAD = os.path.join(BUILD, "strata-load")
@@ -90,105 +90,20 @@ def tap(ok, name, detail=""):
             print("#   " + str(detail)[:1500].replace("\n", "\n#   "), flush=True)
 
 
-def http(url, data=None, headers=None, timeout=10):
-    req = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        return 0, b""
-
-
-def spawn(name, argv):
-    log = open(os.path.join(tmp, name + ".log"), "w")
-    p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    procs.append(p)
-    return p
-
-
-def stop(p):
-    if p.poll() is None:
-        p.kill()
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 def cleanup():
     for s in servers:
         try:
             s.stop()
         except Exception as e:  # noqa: BLE001 (a failed stop is reported, the rest still stop)
             tap(False, "strata stops cleanly", e)
-    for p in procs:
-        stop(p)
+    kill_all(procs)
     shutil.rmtree(tmp, ignore_errors=True)
-
-
-def wait_ok(url, proc, what, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("%s exited early (%s)" % (what, proc.returncode))
-        if http(url)[0] == 200:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("%s not ready" % what)
 
 
 def load(url, *extra):
     r = subprocess.run([LOAD, "--url=" + url, "--backfill=1", "--samples-per-series=20", "--batch-size=300",
                         "--quiet"] + CLUSTER + list(extra), capture_output=True, text=True, timeout=300)
     return r.returncode, r.stderr[-500:]
-
-
-def bits(v):
-    return struct.pack("<d", float(v)).hex()
-
-
-def export(srv, tok=None):
-    st, _, body = srv.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": '{__name__=~".+"}'}), tok)
-    if st != 200:
-        return st, body[:300]
-    got = {}
-    for line in body.decode().splitlines():
-        if line.strip():
-            o = json.loads(line)
-            got[tuple(sorted(o["metric"].items()))] = [(t, bits(v)) for t, v in zip(o["timestamps"], o["values"])]
-    return 200, got
-
-
-def get(srv, path, tok=None):
-    st, _, body = srv.get(path, tok)
-    try:
-        o = json.loads(body)
-    except ValueError:
-        return st, body
-    if isinstance(o, dict) and "telemetry" in path:
-        o.pop("timestamp", None)  # the wall clock of the answer
-    return st, o
-
-
-def diff(a, b, at="", limit=4):
-    """The first few paths where two JSON values differ."""
-    if type(a) is not type(b):
-        return [(at, a, b)]
-    if isinstance(a, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out += diff(a.get(k), b.get(k), at + "." + k, limit)
-        return out[:limit]
-    if isinstance(a, list):
-        if len(a) != len(b):
-            return [(at + ".len", len(a), len(b))]
-        out = []
-        for i, (x, y) in enumerate(zip(a, b)):
-            out += diff(x, y, "%s[%d]" % (at, i), limit)
-        return out[:limit]
-    return [] if a == b else [(at, a, b)]
 
 
 def close_values(x, y):
@@ -203,12 +118,12 @@ def close_values(x, y):
 def sandwich(local, gw, path, tok=None, expect=None):
     """(ok, detail): the gateway's answer equals a local answer taken just before or just after
     (expect(answer, path): what the gateway must give instead, where it differs by design)."""
-    a = get(local, path, tok)
-    g = get(gw, path, tok)
-    b = get(local, path, tok)
+    a = json_get(local, path, tok)
+    g = json_get(gw, path, tok)
+    b = json_get(local, path, tok)
     if expect:
         a, b = expect(a, path), expect(b, path)
-    return g == a or g == b, (path, a[0], g[0], diff(a[1], g[1]) if a[0] == g[0] == 200 else (a, g))
+    return g == a or g == b, (path, a[0], g[0], json_diff(a[1], g[1]) if a[0] == g[0] == 200 else (a, g))
 
 
 def rng_body(grp, engine):
@@ -218,31 +133,12 @@ def rng_body(grp, engine):
     return b
 
 
-def report_csv(srv, body):
-    """(True, CSV text) of a report once Ready, or (False, what happened)."""
-    st, _, data = srv.req("POST", "/api/v1/org-unit/reports", json.dumps(body).encode(),
-                          {"Content-Type": "application/json"})
-    if st != 202:
-        return False, (st, data[:300])
-    rid = json.loads(data)["id"]
-    end = time.time() + 60
-    while time.time() < end:
-        st, r = get(srv, "/api/v1/org-unit/reports/" + rid)
-        if st == 200 and r.get("status") in ("Ready", "Failed"):
-            break
-        time.sleep(0.1)
-    if r.get("status") != "Ready":
-        return False, r
-    st, _, data = srv.get("/api/v1/org-unit/reports/%s/file" % rid)
-    return st == 200, data.decode(errors="replace")
-
-
 def compare(engine, local, gw):
     ex = prom_expected if engine == "prometheus" else None
     rng = "start=%s&end=%s" % (iso(START * 1000), iso((START + 3600) * 1000))
-    st, lst = get(local, "/api/v1/workloads?limit=500")
+    st, lst = json_get(local, "/api/v1/workloads?limit=500")
     wids = [w["id"] for w in lst.get("workloads", [])] if st == 200 else []
-    st2, dl = get(local, "/api/v1/workloads?limit=500&deleted=true")
+    st2, dl = json_get(local, "/api/v1/workloads?limit=500&deleted=true")
     dids = [w["id"] for w in dl.get("workloads", []) if w["id"] != STALE_WID] if st2 == 200 else []
     tap(st == 200 and len(wids) >= 3, "%s: the local store knows the workloads" % engine, (st, lst))
     # the rebuild at start read the engine: the same registry
@@ -268,9 +164,9 @@ def compare(engine, local, gw):
         for wid in wids + dids:
             path = "/api/v1/workloads/%s/metrics?metricType=%s&%s&numberOfSamples=%d" % (
                 wid, ",".join(TYPES), rng, n)
-            a, g = get(local, path), get(gw, path)
+            a, g = json_get(local, path), json_get(gw, path)
             if a != g or a[0] != 200:
-                bad.append((path[-60:], a[0], g[0], diff(a[1], g[1]) if a[0] == g[0] == 200 else (a, g)))
+                bad.append((path[-60:], a[0], g[0], json_diff(a[1], g[1]) if a[0] == g[0] == 200 else (a, g)))
         tap(not bad, "%s: metrics of %d types, numberOfSamples=%d, equal the local store's" % (engine, len(TYPES), n),
             bad[:1])
     # a layout on the 5m grid: the local store reads its 5m rollups, the gateway raw samples
@@ -281,7 +177,7 @@ def compare(engine, local, gw):
     for wid in wids:
         path = "/api/v1/workloads/%s/metrics?metricType=%s&start=%s&end=%s&numberOfSamples=6" % (
             wid, ",".join(TYPES), iso(g0), iso(g0 + 1800000))
-        a, g = get(local, path), get(gw, path)
+        a, g = json_get(local, path), json_get(gw, path)
         if a[0] != 200 or g[0] != 200:
             bad.append((wid, a, g))
             continue
@@ -289,13 +185,13 @@ def compare(engine, local, gw):
                            for m in o.get("measurements", [])]
         # a bucket's mean from 5m rollup sums adds the same samples in another order than the
         # raw path: equal to 1e-12 relative, not bit for bit
-        d = [x for x in diff(strip(a[1]), strip(g[1]), limit=10 ** 9) if not close_values(x[1], x[2])]
+        d = [x for x in json_diff(strip(a[1]), strip(g[1]), limit=10 ** 9) if not close_values(x[1], x[2])]
         if d or a[1].get("histogram") is None and g[1].get("histogram") is not None:
             bad.append((wid, d))
         ha = [dict(h, values=h["values"][1:]) for h in a[1].get("histogram") or []]
         hg = [dict(h, values=h["values"][1:]) for h in g[1].get("histogram") or []]
         if ha != hg:
-            bad.append((wid, "histogram", diff(ha, hg)))
+            bad.append((wid, "histogram", json_diff(ha, hg)))
     tap(not bad, "%s: metrics on the 5m grid (local from rollups) equal the local store's but for the first "
         "bucket (docs/scale-out.md)" % engine, bad[:2])
     bad = []
@@ -320,8 +216,8 @@ def compare(engine, local, gw):
         if csvs[0] != csvs[1] or not csvs[0][0] or csvs[0][1].count("\n") < 3:
             bad.append((grp, csvs))
     tap(not bad, "%s: consumption reports (3 groupings) give the same CSV as the local store's" % engine, bad[:1])
-    sl, el = export(local)
-    sg, eg = export(gw)
+    sl, el = export_all(local)
+    sg, eg = export_all(gw)
     tap(sl == 200 and sg == 200 and len(el) > 100 and el == eg,
         "%s: /api/v1/export of every series: same labels, timestamps and value bits" % engine,
         (sl, sg, len(el) if sl == 200 else el, len(eg) if sg == 200 else eg,
@@ -358,7 +254,7 @@ def engine_down(engine, proc, gw, wid):
     tap(st == 503 and took < 8 and "remote engine http://127.0.0.1:" in o.get("details", "")
         and "no answer within" in o.get("details", ""),
         "%s slow: metrics answer 503 within --query-timeout, naming the engine" % engine, (st, took, body[:300]))
-    stop(proc)
+    kill_all([proc])
     st, _, body = gw.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": '{__name__=~".+"}'}))
     msg = json.loads(body).get("message", "") if st == 503 else body[:200]
     tap(st == 503 and "remote engine http://127.0.0.1:" in msg,
@@ -386,24 +282,24 @@ def run_engine(engine, local):
         gw = Server(os.path.join(tmp, "gw-" + engine), extra=gwargs)
         servers.append(gw)
         p = spawn(engine, ["victoria-metrics", "-storageDataPath=" + d, "-httpListenAddr=127.0.0.1:%d" % port,
-                           "-retentionPeriod=100y", "-loggerLevel=ERROR"])
-        wait_ok("http://127.0.0.1:%d/health" % port, p, engine)
+                           "-retentionPeriod=100y", "-loggerLevel=ERROR"], tmp, procs)
+        wait_http("http://127.0.0.1:%d/health" % port, p, engine)
     else:
         p = spawn(engine, ["prometheus", "--storage.tsdb.path=" + d, "--web.listen-address=127.0.0.1:%d" % port,
                            "--web.enable-remote-write-receiver", "--config.file=" + os.path.join(tmp, "prom.yml"),
-                           "--log.level=error"])
-        wait_ok("http://127.0.0.1:%d/-/ready" % port, p, engine)
+                           "--log.level=error"], tmp, procs)
+        wait_http("http://127.0.0.1:%d/-/ready" % port, p, engine)
     rc, err = load("http://127.0.0.1:%d/api/v1/write" % port)
     st, body = push_fixture("http://127.0.0.1:%d/api/v1/write" % port)
     tap(rc == 0 and st == 204, "%s: strata-load's backfill and the stale-marker fixture accepted" % engine,
         (err, st, body))
     if engine == "victoria-metrics":
-        http("http://127.0.0.1:%d/internal/force_flush" % port)
+        http_call("http://127.0.0.1:%d/internal/force_flush" % port)
     # the engine answers what it took: wait until its export holds every local series
-    _, el = export(local)
+    _, el = export_all(local)
     end = time.time() + 30
     while time.time() < end:
-        st, body = http("http://127.0.0.1:%d/api/v1/query?query=count(%%7B__name__%%3D~%%22.%%2B%%22%%7D)" % port)
+        st, body = http_call("http://127.0.0.1:%d/api/v1/query?query=count(%%7B__name__%%3D~%%22.%%2B%%22%%7D)" % port)
         try:
             if st == 200 and int(json.loads(body)["data"]["result"][0]["value"][1]) >= len(el):
                 break
@@ -416,8 +312,8 @@ def run_engine(engine, local):
         gw = Server(os.path.join(tmp, "gw-" + engine), extra=gwargs)
         servers.append(gw)
     compare(engine, local, gw)
-    _, lst = get(local, "/api/v1/workloads?limit=1")
-    _, dl = get(local, "/api/v1/workloads?limit=1&deleted=true")
+    _, lst = json_get(local, "/api/v1/workloads?limit=1")
+    _, dl = json_get(local, "/api/v1/workloads?limit=1&deleted=true")
     engine_down(engine, p, gw, (lst.get("workloads") or dl.get("workloads"))[0]["id"])
     gw.stop()
     servers.remove(gw)
@@ -447,15 +343,15 @@ def tenants():
         port = free_port()
         p = spawn("vm-tenant%d" % t, ["victoria-metrics", "-storageDataPath=" + os.path.join(tmp, "vmt%d" % t),
                                       "-httpListenAddr=127.0.0.1:%d" % port, "-retentionPeriod=100y",
-                                      "-http.pathPrefix=/select/%d/prometheus" % t, "-loggerLevel=ERROR"])
-        wait_ok("http://127.0.0.1:%d/select/%d/prometheus/health" % (port, t), p, "victoria-metrics of tenant %d" % t)
+                                      "-http.pathPrefix=/select/%d/prometheus" % t, "-loggerLevel=ERROR"], tmp, procs)
+        wait_http("http://127.0.0.1:%d/select/%d/prometheus/health" % (port, t), p, "victoria-metrics of tenant %d" % t)
         vm[t] = port
         port = free_port()
         p = spawn("vmagent-tenant%d" % t, [
             "vmagent", "-httpListenAddr=127.0.0.1:%d" % port, "-http.pathPrefix=/insert/%d/prometheus" % t,
             "-remoteWrite.url=http://127.0.0.1:%d/select/%d/prometheus/api/v1/write" % (vm[t], t),
-            "-remoteWrite.tmpDataPath=" + os.path.join(tmp, "vmagent%d" % t), "-loggerLevel=ERROR"])
-        wait_ok("http://127.0.0.1:%d/insert/%d/prometheus/health" % (port, t), p, "vmagent of tenant %d" % t)
+            "-remoteWrite.tmpDataPath=" + os.path.join(tmp, "vmagent%d" % t), "-loggerLevel=ERROR"], tmp, procs)
+        wait_http("http://127.0.0.1:%d/insert/%d/prometheus/health" % (port, t), p, "vmagent of tenant %d" % t)
         agent[t] = port
     with open(os.path.join(tmp, "vmauth.yml"), "w") as f:
         f.write('users:\n- bearer_token: "gw-secret"\n  url_map:\n')
@@ -465,9 +361,9 @@ def tenants():
                     % (t, agent[t]))
     aport = free_port()
     pa = spawn("vmauth", ["vmauth", "-auth.config=" + os.path.join(tmp, "vmauth.yml"),
-                          "-httpListenAddr=127.0.0.1:%d" % aport, "-loggerLevel=ERROR"])
+                          "-httpListenAddr=127.0.0.1:%d" % aport, "-loggerLevel=ERROR"], tmp, procs)
     end = time.time() + 15
-    while http("http://127.0.0.1:%d/select/1/prometheus/api/v1/export?match[]=up" % aport,
+    while http_call("http://127.0.0.1:%d/select/1/prometheus/api/v1/export?match[]=up" % aport,
                headers={"Authorization": "Bearer gw-secret"})[0] != 200 and time.time() < end:
         if pa.poll() is not None:
             raise RuntimeError("vmauth exited early")
@@ -499,17 +395,17 @@ def tenants():
     # each engine, read directly, holds exactly its tenant's series (vmagent forwards within ~1 s)
     bad = {}
     for t in (1, 2):
-        sl, want = export(local, token(t, "metrics:read"))
+        sl, want = export_all(local, token(t, "metrics:read"))
         want = {tuple(kv for kv in k if kv[0] != "__tenant__"): v for k, v in want.items()} if sl == 200 else {}
         end = time.time() + 30
         while True:
-            http("http://127.0.0.1:%d/select/%d/prometheus/internal/force_flush" % (vm[t], t))
-            st, body = http("http://127.0.0.1:%d/select/%d/prometheus/api/v1/export?%s" % (
+            http_call("http://127.0.0.1:%d/select/%d/prometheus/internal/force_flush" % (vm[t], t))
+            st, body = http_call("http://127.0.0.1:%d/select/%d/prometheus/api/v1/export?%s" % (
                 vm[t], t, urllib.parse.urlencode({"match[]": '{__name__=~".+"}'})), timeout=30)
             have = {}
             for line in body.decode(errors="replace").splitlines() if st == 200 else []:
                 o = json.loads(line)
-                have[tuple(sorted(o["metric"].items()))] = [(ts, bits(v)) for ts, v in
+                have[tuple(sorted(o["metric"].items()))] = [(ts, value_bits(v)) for ts, v in
                                                             zip(o["timestamps"], o["values"])]
             if (have == want and want) or time.time() > end:
                 break
@@ -526,10 +422,10 @@ def tenants():
     for t in (1, 2):
         tok = token(t, "metrics:read")
         o1, d1 = sandwich(local, gw, "/api/v1/workloads?limit=500", tok)
-        st, lst = get(gw, "/api/v1/workloads?limit=500", tok)
+        st, lst = json_get(gw, "/api/v1/workloads?limit=500", tok)
         ids[t] = {w["id"] for w in lst.get("workloads", [])} if st == 200 else set()
-        sl, el = export(local, tok)
-        sg, eg = export(gw, tok)
+        sl, el = export_all(local, tok)
+        sg, eg = export_all(gw, tok)
         tap(o1 and len(ids[t]) == (4 if t == 1 else 3) and sl == sg == 200 and el == eg,
             "tenant %d: workloads and export through vmauth equal the local store's" % t,
             (d1, len(ids[t]), sl, sg, len(el) if sl == 200 else el, len(eg) if sg == 200 else eg))
@@ -577,7 +473,7 @@ def export_sel(srv, sel):
 
 
 def push_fixture(url):
-    st, body = http(url, stale_fixture(), {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+    st, body = http_call(url, stale_fixture(), {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
                                            "X-Prometheus-Remote-Write-Version": "0.1.0"})
     return st, body[:200]
 
@@ -623,7 +519,7 @@ def main():
     rc, err = load(local.url + "/api/v1/write")
     tap(rc == 0, "local: strata-load's backfill accepted", err)
     st, body = push_fixture(local.url + "/api/v1/write")
-    st2, w = get(local, "/api/v1/workloads/" + STALE_WID)
+    st2, w = json_get(local, "/api/v1/workloads/" + STALE_WID)
     tap(st == 204 and st2 == 200 and w.get("deletedAt") == iso(STALE_AT),
         "local: a workload whose info series ends with a stale marker is deleted at the marker", (st, body, w))
     for engine in os.environ.get("STRATA_GW_ENGINES", "victoria-metrics,prometheus").split(","):

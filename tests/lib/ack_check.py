@@ -7,22 +7,11 @@ bits.  Used by the crash tests (test_crash_ingest.py, test_wal_after_cut.py).
     nwant, nseries, err = check_acked("http://127.0.0.1:PORT", "build/strata-load", ack, start_s, end_s)
 """
 import json
-import socket
 import struct
 import subprocess
-import urllib.error
 import urllib.parse
-import urllib.request
 
-
-def _get(url, timeout):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        return 0, b""
+from strata_client import http_call
 
 
 def check_acked(base, load_bin, ack, start, end):
@@ -48,7 +37,7 @@ def check_acked(base, load_bin, ack, start, end):
     for name in sorted({dict(k)["__name__"] for k in want}):
         q = urllib.parse.urlencode({"match[]": '{__name__="%s"}' % name, "start": str(start - 60),
                                     "end": str(end + 60)})
-        st, body = _get(base + "/api/v1/export?" + q, 60)
+        st, body = http_call(base + "/api/v1/export?" + q, timeout=60)
         if st != 200:
             return nwant, len(want), "export of %s answered %d: %s" % (name, st, body[:300])
         for line in body.decode().splitlines():

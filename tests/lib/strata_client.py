@@ -2,7 +2,10 @@
 
 Standard library only: remote-write 1.0 bodies encoded by hand (protobuf wire format, snappy
 block format with literals only), HS256 JWTs with hmac, a Server that starts build/strata on a
-free loopback port in a temp data dir and waits for /readyz, and HTTP helpers.
+free loopback port in a temp data dir and waits for /readyz, HTTP helpers, the child-process
+helpers of the scripts that start peers themselves (spawn, wait_http, kill_all), and the JSON
+answer helpers of the scripts that compare two servers' answers (json_get, json_diff, export_all,
+report_csv).
 
     from strata_client import Server, token, rw1, STALE
     srv = Server(datadir, secret_file)                # --auth=jwt
@@ -20,6 +23,9 @@ import socket
 import struct
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 BUILD = os.environ.get("STRATA_BUILD", "build")
 SECRET = b"workloads-test-secret"
@@ -81,6 +87,132 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def http_call(url, data=None, headers=None, timeout=10):
+    """(status, body) of one request (a POST when data is given); (0, b"") when nothing answers."""
+    req = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, ConnectionError, socket.timeout):
+        return 0, b""
+
+
+def spawn(name, argv, tmp, procs):
+    """Starts argv with its output in tmp/name.log and appends it to procs (see kill_all)."""
+    log = open(os.path.join(tmp, name + ".log"), "w")
+    p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    procs.append(p)
+    return p
+
+
+def wait_http(url, proc, what, timeout=30, probe_timeout=10, step=0.1):
+    """Polls url until it answers 200; raises RuntimeError when proc exits first or after timeout s."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s before it was ready" % (what, proc.returncode))
+        if http_call(url, timeout=probe_timeout)[0] == 200:
+            return
+        time.sleep(step)
+    raise RuntimeError("%s not ready after %d s" % (what, timeout))
+
+
+def kill_all(procs):
+    """SIGKILLs every process of procs still running and reaps it (10 s each at most)."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def json_get(srv, path, tok=None):
+    """(status, parsed JSON answer or the raw body) of srv.get(path); a telemetry answer's
+    timestamp (the wall clock of the answer) is dropped so two answers compare."""
+    st, _, body = srv.get(path, tok)
+    try:
+        o = json.loads(body)
+    except ValueError:
+        return st, body
+    if isinstance(o, dict) and "telemetry" in path:
+        o.pop("timestamp", None)
+    return st, o
+
+
+def json_diff(a, b, at="", limit=4):
+    """The first few (path, a's value, b's value) where two JSON values differ; [] when equal."""
+    if type(a) is not type(b):
+        return [(at, a, b)]
+    if isinstance(a, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += json_diff(a.get(k), b.get(k), at + "." + k, limit)
+        return out[:limit]
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return [(at + ".len", len(a), len(b))]
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += json_diff(x, y, "%s[%d]" % (at, i), limit)
+        return out[:limit]
+    return [] if a == b else [(at, a, b)]
+
+
+def value_bits(v):
+    """A sample value's float64 bits as hex, so NaNs and -0 compare exactly."""
+    return struct.pack("<d", float(v)).hex()
+
+
+def export_all(srv, tok=None):
+    """(200, {sorted label pairs: [(timestamp, value_bits)]}) of every series srv's
+    /api/v1/export holds, or (status, the body's start) when it does not answer 200."""
+    st, _, body = srv.get("/api/v1/export?" + urllib.parse.urlencode({"match[]": '{__name__=~".+"}'}), tok)
+    if st != 200:
+        return st, body[:300]
+    got = {}
+    for line in body.decode().splitlines():
+        if line.strip():
+            o = json.loads(line)
+            got[tuple(sorted(o["metric"].items()))] = [(t, value_bits(v))
+                                                       for t, v in zip(o["timestamps"], o["values"])]
+    return 200, got
+
+
+def report_csv(srv, body):
+    """(True, CSV text) of a consumption report (POST body) once Ready, or (False, what happened)."""
+    st, _, data = srv.req("POST", "/api/v1/org-unit/reports", json.dumps(body).encode(),
+                          {"Content-Type": "application/json"})
+    if st != 202:
+        return False, (st, data[:300])
+    rid = json.loads(data)["id"]
+    end = time.time() + 60
+    r = {}
+    while time.time() < end:
+        st, r = json_get(srv, "/api/v1/org-unit/reports/" + rid)
+        if st == 200 and r.get("status") in ("Ready", "Failed"):
+            break
+        time.sleep(0.1)
+    if r.get("status") != "Ready":
+        return False, r
+    st, _, data = srv.get("/api/v1/org-unit/reports/%s/file" % rid)
+    return st == 200, data.decode(errors="replace")
+
+
+def log_tails(tmp, n=1500):
+    """The last n characters of every *.log in tmp, as TAP comment lines."""
+    out = []
+    for name in sorted(os.listdir(tmp)) if os.path.isdir(tmp) else []:
+        if name.endswith(".log"):
+            with open(os.path.join(tmp, name), errors="replace") as f:
+                tail = f.read()[-n:]
+            out.append("# --- %s ---\n# %s" % (name, tail.replace("\n", "\n# ")))
+    return "\n".join(out)
 
 
 def iso(ms):
