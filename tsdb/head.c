@@ -1,7 +1,9 @@
 /*
- * head.c: the in-memory head: a series' samples (sealed codec chunks, the
- * open buffer, out-of-order samples), the series table that finds a series
- * by its label set, series creation and garbage collection.
+ * head.c: the in-memory head: a series' samples (sealed codec chunks back to
+ * back in one buffer, the open buffer inside the series' allocation,
+ * out-of-order samples; layout in docs/storage.md "Head"), the series table
+ * that finds a series by its label set, series creation and garbage
+ * collection.
  */
 #include "head_internal.h"
 #include "codec.h"
@@ -105,9 +107,7 @@ static int cbuf_put(tsdb_t *db, hseries_t *s, uint32_t at, const uint8_t *enc, s
 /* Seals the open buffer into a codec chunk at the end of s->cbuf. */
 static int series_seal(tsdb_t *db, hseries_t *s)
 {
-    uint8_t enc[1024];
-    _Static_assert(64 + 8 * TSDB_HEAD_OPEN_SAMPLES + 11 + (77 * TSDB_HEAD_OPEN_SAMPLES + 7) / 8 + 16 <= 1024,
-                   "tsdb_chunk_max_size(TSDB_HEAD_OPEN_SAMPLES) fits enc");
+    uint8_t enc[1024]; /* tsdb_chunk_max_size(8) is 232; a short one fails the encode */
     size_t written = 0;
     int rc = tsdb_chunk_encode(head_raw(s), s->nraw, enc, sizeof enc, &written);
     if (!rc) rc = cbuf_put(db, s, s->clen, enc, written);
@@ -164,10 +164,13 @@ static int series_merge_tail(tsdb_t *db, hseries_t *s)
 /* Appends an in-order sample (t above everything in raw and chunks). */
 int head_series_push(tsdb_t *db, hseries_t *s, int64_t t, double v)
 {
+    int rc;
+    if (s->nraw == TSDB_HEAD_OPEN_SAMPLES && (rc = series_seal(db, s)))
+        return rc; /* an earlier seal failed */
     head_raw(s)[s->nraw++] = (tsdb_sample_t){ t, v };
     db->head_samples++;
     if (s->nraw < TSDB_HEAD_OPEN_SAMPLES) return 0;
-    int rc = series_seal(db, s);
+    rc = series_seal(db, s);
     return rc ? rc : series_merge_tail(db, s);
 }
 

@@ -12,7 +12,7 @@
 
 /* A series' sealed chunks live back to back in one buffer, s->cbuf: each is a
  * little-endian u16 length, then that many codec bytes (docs/storage.md,
- * "The head").  Sample count and time bounds come from the codec header. */
+ * "Head").  Sample count and time bounds come from the codec header. */
 #define HEAD_CHUNK_PREFIX 2
 
 /* One sealed chunk as head_chunk_next() finds it. */
