@@ -176,8 +176,8 @@ int main(int argc, char **argv)
     printf("select from the block:  %zu series (__name__=\"DCGM_FI_DEV_GPU_UTIL\",gpu=\"3\") in %.3f s\n",
            found, now_s() - q0);
     /* Steady state: a scraped series holds up to TSDB_HEAD_OPEN_SAMPLES raw
-     * samples in its open buffer, then small chunks merged every
-     * TSDB_HEAD_CHUNK_SAMPLES.
+     * samples in its open buffer, then small chunks merged up to
+     * TSDB_HEAD_CHUNK_SAMPLES (docs/storage.md, "Head").
      * Accounted head bytes (not RSS: the cut's freed memory is reused) of
      * 100k series after 60 and after 240 samples at a 15 s interval. */
     size_t nss = nseries < 100000 ? nseries : 100000;

@@ -207,21 +207,22 @@ static int head_next_time(tsdb_t *db, int64_t after, int64_t *out)
     for (uint32_t r = 0; !rc && r < db->next_ref; r++) {
         const hseries_t *s = db->series[r];
         if (!s || s->maxt <= after) continue;
-        for (uint32_t k = 0; k < s->nchunks; k++) {
-            const hchunk_t *ch = s->chunks[k];
-            if (ch->maxt <= after) continue;
-            if (ch->mint > after) {
-                if (ch->mint < best) best = ch->mint;
+        hchunk_t ch;
+        for (uint32_t off = 0; head_chunk_next(s, &off, &ch);) {
+            if (ch.maxt <= after) continue;
+            if (ch.mint > after) {
+                if (ch.mint < best) best = ch.mint;
             } else {
                 size_t n = 0;
-                rc = head_series_read(s, after + 1, ch->maxt, &buf, &n, &cap);
+                rc = head_series_read(s, after + 1, ch.maxt, &buf, &n, &cap);
                 if (!rc && n && buf[0].t < best) best = buf[0].t;
             }
             break;
         }
-        for (uint16_t k = 0; k < s->nraw; k++)
-            if (s->raw[k].t > after) {
-                if (s->raw[k].t < best) best = s->raw[k].t;
+        const tsdb_sample_t *raw = head_raw(s);
+        for (uint32_t k = 0; k < s->nraw; k++)
+            if (raw[k].t > after) {
+                if (raw[k].t < best) best = raw[k].t;
                 break;
             }
         for (uint32_t k = 0; k < s->nooo; k++)
@@ -397,16 +398,18 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
                 for (size_t k = 0; !rc && k < nlo; k++) rc = head_series_push(db, s, lo[k].t, lo[k].v);
                 for (size_t k = 0; !rc && k < n; k++) rc = head_series_push(db, s, buf[k].t, buf[k].v);
             }
-            if (!rc && (s->nraw || s->nchunks || s->nooo)) {
+            if (!rc && (s->nraw || s->clen || s->nooo)) {
                 /* bounds from the chunk headers and buffers: nothing decoded */
                 int64_t mn = INT64_MAX, mx = INT64_MIN;
-                if (s->nchunks) {
-                    mn = s->chunks[0]->mint;
-                    mx = s->chunks[s->nchunks - 1]->maxt;
+                hchunk_t ch;
+                for (uint32_t off = 0; head_chunk_next(s, &off, &ch);) {
+                    if (mn == INT64_MAX) mn = ch.mint;
+                    mx = ch.maxt;
                 }
                 if (s->nraw) {
-                    if (s->raw[0].t < mn) mn = s->raw[0].t;
-                    if (s->raw[s->nraw - 1].t > mx) mx = s->raw[s->nraw - 1].t;
+                    const tsdb_sample_t *raw = head_raw(s);
+                    if (raw[0].t < mn) mn = raw[0].t;
+                    if (raw[s->nraw - 1].t > mx) mx = raw[s->nraw - 1].t;
                 }
                 if (s->nooo) {
                     if (s->ooo[0].t < mn) mn = s->ooo[0].t;

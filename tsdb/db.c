@@ -242,9 +242,7 @@ static void db_free(tsdb_t *db)
     for (uint32_t r = 0; r < db->next_ref && db->series; r++) {
         hseries_t *s = db->series[r];
         if (!s) continue;
-        for (uint32_t i = 0; i < s->nchunks; i++) free(s->chunks[i]);
-        free(s->chunks);
-        free(s->raw);
+        free(s->cbuf);
         free(s->ooo);
         free(s);
     }

@@ -191,11 +191,13 @@
 
 /* ---- head (tsdb/head.c) ---- */
 /* A head series' open buffer of raw samples is sealed into a small codec
- * chunk every TSDB_HEAD_OPEN_SAMPLES samples; trailing small chunks are
- * merged into one chunk once they hold TSDB_HEAD_CHUNK_SAMPLES. */
-#define TSDB_HEAD_OPEN_SAMPLES          30
-#define TSDB_HEAD_CHUNK_SAMPLES         120
-/* Most samples a head chunk can hold (a merge of small chunks). */
-#define TSDB_HEAD_MAX_CHUNK             (TSDB_HEAD_CHUNK_SAMPLES + TSDB_HEAD_OPEN_SAMPLES)
+ * chunk every TSDB_HEAD_OPEN_SAMPLES samples; the newest
+ * TSDB_HEAD_MERGE_FANIN chunks of equal count are merged into one, up to
+ * TSDB_HEAD_CHUNK_SAMPLES (docs/storage.md, "Head"). */
+#define TSDB_HEAD_OPEN_SAMPLES          8
+#define TSDB_HEAD_MERGE_FANIN           4
+#define TSDB_HEAD_CHUNK_SAMPLES         128
+/* Most samples a head chunk can hold. */
+#define TSDB_HEAD_MAX_CHUNK             TSDB_HEAD_CHUNK_SAMPLES
 
 #endif

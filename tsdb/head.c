@@ -1,7 +1,9 @@
 /*
- * head.c: the in-memory head: a series' samples (sealed codec chunks, the
- * open buffer, out-of-order samples), the series table that finds a series
- * by its label set, series creation and garbage collection.
+ * head.c: the in-memory head: a series' samples (sealed codec chunks back to
+ * back in one buffer, the open buffer inside the series' allocation,
+ * out-of-order samples; layout in docs/storage.md "Head"), the series table
+ * that finds a series by its label set, series creation and garbage
+ * collection.
  */
 #include "head_internal.h"
 #include "codec.h"
@@ -12,127 +14,164 @@
 
 /* ---- head series ------------------------------------------------------------ */
 
-static size_t series_size(uint16_t nlabels) { return sizeof(hseries_t) + 2u * nlabels * sizeof(uint32_t); }
+/* The series, its labels and its open buffer (head_raw) in one allocation. */
+static size_t series_size(uint16_t nlabels)
+{
+    return sizeof(hseries_t) + 2u * nlabels * sizeof(uint32_t) +
+           TSDB_HEAD_OPEN_SAMPLES * sizeof(tsdb_sample_t);
+}
+_Static_assert(sizeof(hseries_t) % 8 == 0, "the open buffer after the label pairs is 8-byte aligned");
+
+_Static_assert(TSDB_HEAD_OPEN_SAMPLES >= 1 && TSDB_HEAD_OPEN_SAMPLES <= UINT8_MAX,
+               "the open buffer is counted in a uint8_t");
+
+static inline uint32_t pow2_ceil(uint32_t n) { return n <= 1 ? 1 : 1u << (32 - __builtin_clz(n - 1)); }
+
+/* Slots of the out-of-order buffer holding n samples: 4, 8, 16, ... */
+static inline uint32_t ooo_cap(uint32_t n) { return n ? (n <= 4 ? 4 : pow2_ceil(n)) : 0; }
+
+/* Bytes to allocate for a chunk buffer of need bytes: what glibc's malloc
+ * gives anyway (16-byte steps, 8 of them its header), so none is wasted. */
+static inline uint32_t cbuf_cap_for(uint32_t need)
+{
+    return need ? (uint32_t)(((uint64_t)need + 8 + 15) & ~(uint64_t)15) - 8 : 0;
+}
+
+/* Grows s->cbuf to hold need bytes.  It never shrinks while the series
+ * holds samples: the room a merge frees takes the next seals. */
+static int cbuf_grow(tsdb_t *db, hseries_t *s, uint32_t need)
+{
+    uint32_t nc = cbuf_cap_for(need);
+    uint8_t *nb = realloc(s->cbuf, nc);
+    if (!nb) return STRATA_ENOMEM;
+    db->head_bytes += nc - s->ccap;
+    s->cbuf = nb;
+    s->ccap = nc;
+    return 0;
+}
+
+int head_chunk_next(const hseries_t *s, uint32_t *off, hchunk_t *c)
+{
+    if (*off + HEAD_CHUNK_PREFIX > s->clen) return 0;
+    const uint8_t *p = s->cbuf + *off;
+    uint32_t len = (uint32_t)p[0] | (uint32_t)p[1] << 8;
+    size_t n = 0;
+    if (*off + HEAD_CHUNK_PREFIX + len > s->clen ||
+        tsdb_chunk_info(p + HEAD_CHUNK_PREFIX, len, &n, &c->mint, &c->maxt) != 0)
+        return 0;
+    c->data = p + HEAD_CHUNK_PREFIX;
+    c->len = len;
+    c->n = (uint32_t)n;
+    *off += HEAD_CHUNK_PREFIX + len;
+    return 1;
+}
 
 void head_series_free_data(tsdb_t *db, hseries_t *s)
 {
-    for (uint32_t i = 0; i < s->nchunks; i++) {
-        db->head_bytes -= sizeof(hchunk_t) + s->chunks[i]->len;
-        free(s->chunks[i]);
-    }
-    db->head_bytes -= (uint64_t)(s->capraw + s->capooo) * sizeof(tsdb_sample_t) + s->nchunks * sizeof(void *);
+    db->head_bytes -= s->ccap + (uint64_t)ooo_cap(s->nooo) * sizeof(tsdb_sample_t);
     db->head_samples -= s->nooo + s->nraw;
-    free(s->chunks);
-    free(s->raw);
+    free(s->cbuf);
     free(s->ooo);
-    s->chunks = NULL;
-    s->raw = NULL;
+    s->cbuf = NULL;
     s->ooo = NULL;
-    s->nchunks = 0;
-    s->nraw = s->capraw = s->nooo = s->capooo = 0;
+    s->clen = s->ccap = s->tail_off = 0;
+    s->nraw = 0;
+    s->nooo = 0;
 }
 
 uint64_t head_series_chunk_samples(const hseries_t *s)
 {
     uint64_t n = 0;
-    for (uint32_t i = 0; i < s->nchunks; i++) n += s->chunks[i]->n;
+    hchunk_t c;
+    for (uint32_t off = 0; head_chunk_next(s, &off, &c);) n += c.n;
     return n;
 }
 
-/* Seals the open buffer into a codec chunk. */
-static int series_seal(tsdb_t *db, hseries_t *s)
+/* Appends the codec chunk enc[0..len) to s->cbuf at offset at (dropping
+ * whatever followed it). */
+static int cbuf_put(tsdb_t *db, hseries_t *s, uint32_t at, const uint8_t *enc, size_t len)
 {
-    uint8_t stackbuf[4096];
-    size_t cap = tsdb_chunk_max_size(s->nraw), written = 0;
-    uint8_t *enc = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
-    if (!enc) return STRATA_ENOMEM;
-    int rc = tsdb_chunk_encode(s->raw, s->nraw, enc, cap, &written);
-    hchunk_t *c = rc ? NULL : malloc(sizeof *c + written);
-    hchunk_t **nc = c ? realloc(s->chunks, (s->nchunks + 1) * sizeof *nc) : NULL;
-    if (!rc && (!c || !nc)) rc = STRATA_ENOMEM;
-    if (rc) {
-        free(c);
-        if (enc != stackbuf) free(enc);
-        return rc;
+    if (len > UINT16_MAX || (uint64_t)at + HEAD_CHUNK_PREFIX + len > UINT32_MAX / 2) return STRATA_ELIMIT;
+    uint32_t need = at + HEAD_CHUNK_PREFIX + (uint32_t)len;
+    if (need > s->ccap) {
+        int rc = cbuf_grow(db, s, need);
+        if (rc) return rc;
     }
-    c->len = (uint32_t)written;
-    c->n = s->nraw;
-    c->mint = s->raw[0].t;
-    c->maxt = s->raw[s->nraw - 1].t;
-    memcpy(c->data, enc, written);
-    if (enc != stackbuf) free(enc);
-    s->chunks = nc;
-    s->chunks[s->nchunks++] = c;
-    /* the open buffer starts small again: most series are idle between scrapes */
-    db->head_bytes += sizeof *c + written + sizeof(void *) - (uint64_t)s->capraw * sizeof(tsdb_sample_t);
-    free(s->raw);
-    s->raw = NULL;
-    s->nraw = s->capraw = 0;
+    s->cbuf[at] = (uint8_t)len;
+    s->cbuf[at + 1] = (uint8_t)(len >> 8);
+    memcpy(s->cbuf + at + HEAD_CHUNK_PREFIX, enc, len);
+    s->clen = need;
     return 0;
 }
 
-/* Merges the trailing small chunks (sealed open buffers) into one chunk once
- * they hold a full chunk's worth: small chunks keep the open buffer short
- * (raw samples cost 16 bytes each), full ones compress better. */
-static int series_merge_small(tsdb_t *db, hseries_t *s)
+/* Seals the open buffer into a codec chunk at the end of s->cbuf. */
+static int series_seal(tsdb_t *db, hseries_t *s)
 {
-    uint32_t k = s->nchunks, total = 0;
-    while (k > 0 && s->chunks[k - 1]->n < TSDB_HEAD_CHUNK_SAMPLES &&
-           total + s->chunks[k - 1]->n <= TSDB_HEAD_MAX_CHUNK) {
-        total += s->chunks[k - 1]->n;
-        k--;
+    uint8_t enc[1024]; /* tsdb_chunk_max_size(8) is 232; a short one fails the encode */
+    size_t written = 0;
+    int rc = tsdb_chunk_encode(head_raw(s), s->nraw, enc, sizeof enc, &written);
+    if (!rc) rc = cbuf_put(db, s, s->clen, enc, written);
+    if (!rc) s->nraw = 0;
+    return rc;
+}
+
+/* Merges trailing chunks as a counter in base TSDB_HEAD_MERGE_FANIN does
+ * (4 x 8 samples -> 32, 4 x 32 -> 128 = TSDB_HEAD_CHUNK_SAMPLES): once the
+ * newest FANIN chunks hold the same count, they become one chunk, and so on
+ * up.  Small chunks keep the open buffer short (raw samples cost 16 bytes
+ * each), full ones compress better, and each sample is encoded
+ * log_FANIN(TSDB_HEAD_CHUNK_SAMPLES / TSDB_HEAD_OPEN_SAMPLES) + 1 times. */
+static int series_merge_tail(tsdb_t *db, hseries_t *s)
+{
+    uint32_t offs[64], ns[64], k = 0;
+    hchunk_t c;
+    for (uint32_t off = s->tail_off, at = off; head_chunk_next(s, &off, &c); at = off) {
+        if (k == 64) return 0; /* not a counter's tail: leave it (never happens) */
+        offs[k] = at;
+        ns[k++] = c.n;
     }
-    if (s->nchunks - k < 2 || total < TSDB_HEAD_CHUNK_SAMPLES) return 0;
-    tsdb_sample_t buf[TSDB_HEAD_MAX_CHUNK];
-    size_t n = 0;
-    for (uint32_t i = k; i < s->nchunks; i++) {
-        size_t got = 0;
-        int rc = tsdb_chunk_decode(s->chunks[i]->data, s->chunks[i]->len, buf + n, TSDB_HEAD_MAX_CHUNK - n,
-                                   &got);
+    while (k >= TSDB_HEAD_MERGE_FANIN) {
+        uint32_t first = k - TSDB_HEAD_MERGE_FANIN, total = 0;
+        for (uint32_t i = first; i < k; i++) {
+            if (ns[i] != ns[k - 1]) break;
+            total += ns[i];
+        }
+        if (total != TSDB_HEAD_MERGE_FANIN * ns[k - 1] || total > TSDB_HEAD_CHUNK_SAMPLES) break;
+        tsdb_sample_t buf[TSDB_HEAD_MAX_CHUNK];
+        size_t n = 0;
+        for (uint32_t off = offs[first]; head_chunk_next(s, &off, &c);) {
+            size_t got = 0;
+            int rc = tsdb_chunk_decode(c.data, c.len, buf + n, TSDB_HEAD_MAX_CHUNK - n, &got);
+            if (rc) return rc;
+            n += got;
+        }
+        uint8_t enc[4096];
+        size_t written = 0;
+        if (tsdb_chunk_max_size(n) > sizeof enc) break; /* keep them small rather than fail */
+        int rc = tsdb_chunk_encode(buf, n, enc, sizeof enc, &written);
+        if (!rc) rc = cbuf_put(db, s, offs[first], enc, written);
         if (rc) return rc;
-        n += got;
+        ns[first] = (uint32_t)n;
+        k = first + 1;
     }
-    uint8_t enc[8192];
-    size_t cap = tsdb_chunk_max_size(n), written = 0;
-    if (cap > sizeof enc) return 0; /* keep them small rather than fail */
-    int rc = tsdb_chunk_encode(buf, n, enc, cap, &written);
-    if (rc) return rc;
-    hchunk_t *c = malloc(sizeof *c + written);
-    if (!c) return STRATA_ENOMEM;
-    c->len = (uint32_t)written;
-    c->n = (uint32_t)n;
-    c->mint = buf[0].t;
-    c->maxt = buf[n - 1].t;
-    memcpy(c->data, enc, written);
-    for (uint32_t i = k; i < s->nchunks; i++) {
-        db->head_bytes -= sizeof(hchunk_t) + s->chunks[i]->len + sizeof(void *);
-        free(s->chunks[i]);
-    }
-    s->chunks[k] = c;
-    s->nchunks = k + 1;
-    db->head_bytes += sizeof *c + written + sizeof(void *);
+    /* a chunk that FANIN of its size would overfill is never merged again */
+    uint32_t i = 0;
+    while (i < k && TSDB_HEAD_MERGE_FANIN * ns[i] > TSDB_HEAD_CHUNK_SAMPLES) i++;
+    if (i) s->tail_off = i < k ? offs[i] : s->clen;
     return 0;
 }
 
 /* Appends an in-order sample (t above everything in raw and chunks). */
 int head_series_push(tsdb_t *db, hseries_t *s, int64_t t, double v)
 {
-    if (s->nraw == s->capraw) {
-        /* 2, 4, 8, 16, then 8 at a time up to the seal: doubling to 32 held up
-         * to 15 idle slots (16 bytes each) in most series' buffers */
-        uint16_t nc = s->capraw < 16 ? (uint16_t)(s->capraw ? s->capraw * 2 : 2) : (uint16_t)(s->capraw + 8);
-        if (s->capraw < TSDB_HEAD_OPEN_SAMPLES && nc > TSDB_HEAD_OPEN_SAMPLES) nc = TSDB_HEAD_OPEN_SAMPLES;
-        tsdb_sample_t *nr = realloc(s->raw, nc * sizeof *nr);
-        if (!nr) return STRATA_ENOMEM;
-        db->head_bytes += (uint64_t)(nc - s->capraw) * sizeof *nr;
-        s->raw = nr;
-        s->capraw = nc;
-    }
-    s->raw[s->nraw++] = (tsdb_sample_t){ t, v };
+    int rc;
+    if (s->nraw == TSDB_HEAD_OPEN_SAMPLES && (rc = series_seal(db, s)))
+        return rc; /* an earlier seal failed */
+    head_raw(s)[s->nraw++] = (tsdb_sample_t){ t, v };
     db->head_samples++;
     if (s->nraw < TSDB_HEAD_OPEN_SAMPLES) return 0;
-    int rc = series_seal(db, s);
-    return rc ? rc : series_merge_small(db, s);
+    rc = series_seal(db, s);
+    return rc ? rc : series_merge_tail(db, s);
 }
 
 static int find_in(const tsdb_sample_t *a, size_t n, int64_t t, double *v)
@@ -155,13 +194,13 @@ static int find_in(const tsdb_sample_t *a, size_t n, int64_t t, double *v)
 /* 1 when the series holds a sample at t (its value in *v). */
 int head_series_find(const hseries_t *s, int64_t t, double *v)
 {
-    if (find_in(s->raw, s->nraw, t, v) || find_in(s->ooo, s->nooo, t, v)) return 1;
-    for (uint32_t i = 0; i < s->nchunks; i++) {
-        const hchunk_t *c = s->chunks[i];
-        if (t < c->mint || t > c->maxt) continue;
+    if (find_in(head_raw(s), s->nraw, t, v) || find_in(s->ooo, s->nooo, t, v)) return 1;
+    hchunk_t c;
+    for (uint32_t off = 0; head_chunk_next(s, &off, &c);) {
+        if (t < c.mint || t > c.maxt) continue;
         tsdb_sample_t buf[TSDB_HEAD_MAX_CHUNK];
         size_t n = 0;
-        if (tsdb_chunk_decode(c->data, c->len, buf, sizeof buf / sizeof *buf, &n) != 0) return 0;
+        if (tsdb_chunk_decode(c.data, c.len, buf, sizeof buf / sizeof *buf, &n) != 0) return 0;
         return find_in(buf, n, t, v);
     }
     return 0;
@@ -170,13 +209,13 @@ int head_series_find(const hseries_t *s, int64_t t, double *v)
 static int series_insert_ooo(tsdb_t *db, hseries_t *s, int64_t t, double v)
 {
     if (s->nooo == UINT32_MAX / 2) return STRATA_ELIMIT;
-    if (s->nooo == s->capooo) {
-        uint32_t nc = s->capooo ? s->capooo * 2u : 4u;
+    uint32_t cap = ooo_cap(s->nooo);
+    if (s->nooo == cap) {
+        uint32_t nc = ooo_cap(s->nooo + 1);
         tsdb_sample_t *no = realloc(s->ooo, (size_t)nc * sizeof *no);
         if (!no) return STRATA_ENOMEM;
-        db->head_bytes += (uint64_t)(nc - s->capooo) * sizeof *no;
+        db->head_bytes += (uint64_t)(nc - cap) * sizeof *no;
         s->ooo = no;
-        s->capooo = nc;
     }
     size_t lo = 0, hi = s->nooo;
     while (lo < hi) {
@@ -197,7 +236,7 @@ static int series_insert_ooo(tsdb_t *db, hseries_t *s, int64_t t, double v)
  * (a concurrent batch or the WAL replay got there first). */
 int head_series_add(tsdb_t *db, hseries_t *s, int64_t t, double v)
 {
-    int rc, empty = s->nraw == 0 && s->nchunks == 0 && s->nooo == 0;
+    int rc, empty = s->nraw == 0 && s->clen == 0 && s->nooo == 0;
     if (s->maxt == INT64_MIN || t > s->maxt) {
         rc = head_series_push(db, s, t, v);
         if (!rc) s->maxt = t;
@@ -230,12 +269,12 @@ int head_series_read(const hseries_t *s, int64_t mint, int64_t maxt, tsdb_sample
                      size_t *cap)
 {
     size_t base = *n;
-    for (uint32_t i = 0; i < s->nchunks; i++) {
-        const hchunk_t *c = s->chunks[i];
-        if (c->maxt < mint || c->mint > maxt) continue;
-        if (tsdb_grow_samples(buf, cap, *n + c->n)) return STRATA_ENOMEM;
+    hchunk_t c;
+    for (uint32_t off = 0; head_chunk_next(s, &off, &c);) {
+        if (c.maxt < mint || c.mint > maxt) continue;
+        if (tsdb_grow_samples(buf, cap, *n + c.n)) return STRATA_ENOMEM;
         size_t got = 0;
-        int rc = tsdb_chunk_decode(c->data, c->len, *buf + *n, c->n, &got);
+        int rc = tsdb_chunk_decode(c.data, c.len, *buf + *n, c.n, &got);
         if (rc) return rc;
         tsdb_sample_t *d = *buf + *n;
         size_t w = 0;
@@ -244,8 +283,9 @@ int head_series_read(const hseries_t *s, int64_t mint, int64_t maxt, tsdb_sample
         *n += w;
     }
     if (tsdb_grow_samples(buf, cap, *n + s->nraw + s->nooo)) return STRATA_ENOMEM;
-    for (uint16_t j = 0; j < s->nraw; j++)
-        if (s->raw[j].t >= mint && s->raw[j].t <= maxt) (*buf)[(*n)++] = s->raw[j];
+    const tsdb_sample_t *raw = head_raw(s);
+    for (uint32_t j = 0; j < s->nraw; j++)
+        if (raw[j].t >= mint && raw[j].t <= maxt) (*buf)[(*n)++] = raw[j];
     size_t nin = *n - base, nooo = 0;
     tsdb_sample_t *o = *buf + *n; /* room reserved above */
     for (uint32_t j = 0; j < s->nooo; j++)
@@ -470,11 +510,10 @@ int head_gc(tsdb_t *db)
     for (uint32_t r = 0; r < db->next_ref; r++) {
         hseries_t *s = db->series[r];
         if (!s) continue;
-        if (!s->nraw && !s->nchunks && !s->nooo) {
-            db->head_bytes -= series_size(s->nlabels);
-            free(s->raw);
+        if (!s->nraw && !s->clen && !s->nooo) {
+            db->head_bytes -= series_size(s->nlabels) + s->ccap;
             free(s->ooo);
-            free(s->chunks);
+            free(s->cbuf);
             free(s);
             db->series[r] = NULL;
             continue;

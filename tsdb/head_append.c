@@ -57,7 +57,7 @@ static inline void prefetch(const tsdb_t *db, uint64_t h, uint32_t r, int stage)
         if (s) __builtin_prefetch(s);
     } else {
         const hseries_t *s = db->series[r - 1];
-        if (s && s->raw) __builtin_prefetch(&s->raw[s->nraw]);
+        if (s) __builtin_prefetch(&head_raw(s)[s->nraw]);
     }
 }
 

@@ -10,28 +10,46 @@
 
 #include "db_internal.h"
 
-/* A sealed head chunk: this header, then the codec bytes. */
+/* A series' sealed chunks live back to back in one buffer, s->cbuf: each is a
+ * little-endian u16 length, then that many codec bytes (docs/storage.md,
+ * "Head").  Sample count and time bounds come from the codec header. */
+#define HEAD_CHUNK_PREFIX 2
+
+/* One sealed chunk as head_chunk_next() finds it. */
 typedef struct hchunk {
+    const uint8_t *data;
     uint32_t len, n;
     int64_t mint, maxt;
-    uint8_t data[];
 } hchunk_t;
 
 struct hseries {
     uint64_t hash; /* head_label_set_hash() of its label strings */
     uint32_t ref;
     uint16_t nlabels;
-    uint8_t logged; /* its SERIES record reached the WAL */
-    uint8_t unused;
-    uint16_t nraw, capraw; /* open buffer: in-order samples after the chunks */
-    uint32_t nooo, capooo; /* out-of-order samples, sorted, merged on read */
-    uint32_t nchunks;
-    int64_t maxt; /* newest sample (INT64_MIN: none yet) */
-    tsdb_sample_t *raw;
-    hchunk_t **chunks;
+    uint8_t logged;    /* its SERIES record reached the WAL */
+    uint8_t nraw;      /* in-order samples in the open buffer (head_raw), after the chunks */
+    uint32_t nooo;     /* out-of-order samples, sorted, merged on read */
+    uint32_t clen;     /* bytes of cbuf in use (0: no sealed chunk) */
+    uint32_t ccap;     /* bytes of cbuf allocated */
+    uint32_t tail_off; /* cbuf offset of the first chunk a later merge may take */
+    int64_t maxt;      /* newest sample (INT64_MIN: none yet) */
+    uint8_t *cbuf;
     tsdb_sample_t *ooo;
-    uint32_t labels[]; /* nlabels (name, value) symbol pairs */
+    uint32_t labels[]; /* nlabels (name, value) symbol pairs, then the open
+                        * buffer: TSDB_HEAD_OPEN_SAMPLES raw samples */
 };
+
+/* The open buffer, allocated with the series after its labels (so appending
+ * allocates nothing between seals, and the labels stay next to the header
+ * for lookups). */
+static inline tsdb_sample_t *head_raw(const hseries_t *s)
+{
+    return (tsdb_sample_t *)(void *)&((hseries_t *)s)->labels[2u * s->nlabels];
+}
+
+/* The next sealed chunk at *off (start with 0): 1 and *c filled, 0 past the
+ * last one (or on a damaged header, which the head never writes). */
+int head_chunk_next(const hseries_t *s, uint32_t *off, hchunk_t *c);
 
 /* ---- one series (head.c); the caller holds head_lock as writer for changes */
 /* Frees the series' samples (the series itself stays). */
