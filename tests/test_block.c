@@ -278,6 +278,61 @@ static void test_damaged_chunk_page(void **state)
     test_tmpdir_free(dir);
 }
 
+/* A merge reads each source page once, in order: through the series set's
+ * own ring, never into the shared page cache (which a merge of a day of
+ * blocks filled to its cap at bench-peers' day scale, docs/storage.md,
+ * "Memory during ingest").  Two adjacent blocks inside one compaction
+ * window become one block holding every sample exactly once. */
+static tsdb_t *merge_db;
+static uint64_t merge_cache_max;
+
+/* Runs at every step of the merge's block writer: the cache while it reads. */
+static void merge_cache_probe(long step)
+{
+    (void)step;
+    tsdb_stats_t st;
+    tsdb_get_stats(merge_db, &st);
+    if (st.page_cache_bytes > merge_cache_max) merge_cache_max = st.page_cache_bytes;
+}
+
+static void test_merge_streams_pages(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_new();
+    tsdb_t *db = open_db(dir, 1000, 0, 0); /* compaction window: 3000 ms */
+    append_range(db, "__name__=m,job=1", 0, 10, 100, 0);
+    append_range(db, "__name__=m,job=2", 0, 10, 100, 500);
+    assert_ok(tsdb_cut_head(db));
+    append_range(db, "__name__=m,job=1", 1000, 10, 100, 100);
+    append_range(db, "__name__=m,job=2", 1000, 10, 100, 600);
+    assert_ok(tsdb_cut_head(db));
+    tsdb_stats_t st;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 2);
+    uint64_t cached = st.page_cache_bytes; /* process-wide: whatever earlier tests left */
+    merge_db = db;
+    merge_cache_max = cached;
+    tsdb_fail_step_hook = merge_cache_probe;
+    assert_ok(tsdb_compact(db));
+    tsdb_fail_step_hook = NULL;
+    tsdb_get_stats(db, &st);
+    assert_int_equal(st.blocks, 1);
+    assert_int_equal(merge_cache_max, cached);
+    for (int j = 1; j <= 2; j++) {
+        char lab[64];
+        snprintf(lab, sizeof lab, "__name__=m,job=%d", j);
+        tsdb_matcher_t m[] = { M(EQ, "job", j == 1 ? "1" : "2") };
+        char *got = query(db, m, 1, INT64_MIN, INT64_MAX, 1);
+        char *want = expect_range(lab, 0, 10, 200, j == 1 ? 0 : 500);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+    }
+    tsdb_close(db);
+    assert_int_equal(count_dir(dir, "blocks"), 1);
+    test_tmpdir_free(dir);
+}
+
 /* A compaction that meets the damaged page first (not known yet) gives up
  * the merge and leaves both blocks; the next plans leave the damaged one out. */
 static void test_damaged_page_compaction(void **state)
@@ -1072,6 +1127,7 @@ int main(void)
         cmocka_unit_test(test_stream_read_bypasses_cache),
         cmocka_unit_test(test_damaged_chunk_page),
         cmocka_unit_test(test_damaged_page_compaction),
+        cmocka_unit_test(test_merge_streams_pages),
         cmocka_unit_test(test_parity_rebuilds_pages),
         cmocka_unit_test(test_corrupt_index_and_meta),
         cmocka_unit_test(test_random_block_flips),

@@ -8,6 +8,21 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+/* Gives the memory a cut or a merge freed back to the system.  Their
+ * buffers (series sets, block writer pages, the cut's sample copies) are
+ * freed in the maintenance thread's malloc arena, where glibc keeps up to
+ * M_TRIM_THRESHOLD free at the top and every free page below it: RSS the
+ * next pass may not need (docs/storage.md, "Memory during ingest"). */
+static void release_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
 
 /* ---- cut ---------------------------------------------------------------------------- */
 
@@ -444,6 +459,7 @@ static int cut_locked(tsdb_t *db, int64_t boundary)
     if (!rc) rc = head_wal_checkpoint(db, seg);
     if (!rc) db->cut_pending = 0;
     if (!rc) rc = wfail;
+    release_memory();
     /* a failed system call was logged where it failed */
     if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC)
         strata_error("head cut failed", "err=\"%s\"", strata_strerror(rc));
@@ -505,6 +521,11 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
     tsdb_block_writer_t *w = NULL;
     querier_params_t p = { .blks = refs, .nblks = n, .mint = INT64_MIN, .maxt = INT64_MAX };
     int rc = querier_build(db, &p, &set);
+    /* Each source page is read once, in order: decompressed into the set's
+     * own small ring, not the shared page cache, which a merge of a day of
+     * blocks filled to its 64 MiB cap with pages no query asked for (the
+     * largest part of the ingest peak at bench-peers' day scale). */
+    tsdb_series_set_stream(set);
     size_t cap = rc ? 0 : page_samples(db);
     if (!rc) rc = tsdb_block_writer_new(db->blocks_dir, level + 1, db->opts.rollup_zero_run_ms, &w);
     if (!rc) tsdb_block_writer_set_page_samples(w, cap);
@@ -532,6 +553,7 @@ static int merge_blocks(tsdb_t *db, tsdb_block_t **grp, size_t n)
         strata_info("blocks compacted", "block=%s sources=%zu mint=%lld maxt=%lld", nb->id, n,
                     (long long)nb->mint, (long long)nb->maxt);
     tsdb_series_set_free(set); /* drops refs[] */
+    release_memory();
     if (rc && rc != STRATA_EIO && rc != STRATA_ENOSPC)
         strata_error("compaction failed", "err=\"%s\"", strata_strerror(rc));
     return rc;
