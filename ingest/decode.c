@@ -294,6 +294,7 @@ typedef struct ctx {
     ingest_series_meta_t next; /* meta of the series add_series is given */
     ingest_lkey_t *keys;       /* the RW1 walk's label span keys, one per series (len 0: none) */
     size_t nkeys, capkeys;
+    int trusted; /* add_series: the labels are a cached (validated and stored) set */
 } ctx_t;
 
 /* Appends a series and its meta (c->next) to the batch. */
@@ -372,8 +373,10 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
         }
         raw[j] = x;
     }
-    int has_name = 0;
-    for (size_t i = 0; i < n; i++) {
+    /* A label set from the cache was validated, with the same limits, when it
+     * was first stored: it would pass every check below again. */
+    int has_name = c->trusted;
+    for (size_t i = 0; i < n && !c->trusted; i++) {
         const raw_label_t *l = &raw[i];
         if (lim->max_label_name_length && l->nlen > lim->max_label_name_length) {
             reject(c, INGEST_R_LABEL_NAME_TOO_LONG, nsamples, raw, n,
@@ -417,7 +420,7 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
     size_t max_labels = lim->max_labels_per_series && lim->max_labels_per_series < TSDB_MAX_LABELS - 1
                             ? lim->max_labels_per_series
                             : TSDB_MAX_LABELS - 1;
-    if (n > max_labels) {
+    if (n > max_labels && !c->trusted) {
         reject(c, INGEST_R_TOO_MANY_LABELS, nsamples, raw, n, "%zu labels, more than the limit of %zu", n,
                max_labels);
         return 0;
@@ -822,7 +825,11 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
                     }
                 }
             }
+            /* an observed series is handed over with its labels: built here,
+             * without the checks when it came from the cache */
+            c->trusted = c->next.ref != 0;
             int rc = add_series(c, raw, nl, smp, ns);
+            c->trusted = 0;
             if (rc) return rc;
         } else {
             if (nl > *maxl) *maxl = nl;
@@ -882,10 +889,10 @@ int ingest_decode_cached(strata_arena_t *arena, enum ingest_proto proto, const v
     b->lim = lim;
     b->now_ms = now_ms;
     b->tenant = tenant;
-    ctx_t c = { arena,  b,         lim,
-                now_ms, tenant,    0,
-                cache,  tenant_id, { { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN },
-                NULL,   0,         0 };
+    ctx_t c = {
+        arena, b, lim, now_ms, tenant, 0, cache, tenant_id, { { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN },
+        NULL,  0, 0,   0
+    };
     int rc;
     if (proto == INGEST_PROTO_V2) {
         Io__Prometheus__Write__V2__Request *req = io__prometheus__write__v2__request__unpack(&alloc, len,
@@ -976,7 +983,8 @@ int ingest_batch_labels(const ingest_batch_t *b, strata_arena_t *arena, size_t i
     ctx_t c = { arena,     &tmp,      b->lim,
                 b->now_ms, b->tenant, 1,
                 NULL,      0,         { { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN },
-                NULL,      0,         0 };
+                NULL,      0,         0,
+                0 };
     tsdb_sample_t one = { b->now_ms, 0.0 };
     int rc = add_series(&c, raw, nl, &one, 1);
     if (rc) return rc;

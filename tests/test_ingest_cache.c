@@ -66,6 +66,7 @@ typedef struct fixture {
     strata_arena_t *arena;
     int observed, filtered; /* observer calls, filter calls */
     char last_observed[64];
+    char last_labels[256]; /* the observed series' labels, name=value;... */
 } fixture_t;
 
 static int observe(void *ctx, int32_t tenant, const tsdb_series_input_t *s)
@@ -73,6 +74,10 @@ static int observe(void *ctx, int32_t tenant, const tsdb_series_input_t *s)
     (void)tenant;
     fixture_t *f = ctx;
     f->observed++;
+    size_t off = 0;
+    for (size_t i = 0; i < s->nlabels && off < sizeof f->last_labels; i++)
+        off += (size_t)snprintf(f->last_labels + off, sizeof f->last_labels - off, "%s=%s;",
+                                s->labels[i].name, s->labels[i].value);
     for (size_t i = 0; i < s->nlabels; i++)
         if (strcmp(s->labels[i].name, "s") == 0)
             snprintf(f->last_observed, sizeof f->last_observed, "%s", s->labels[i].value);
@@ -346,6 +351,36 @@ static void test_observer_sees_only_wanted(void **state)
     assert_int_equal(f->filtered, 2); /* asked once per series */
 }
 
+/* An observed series seen before skips the label checks (the cache says it
+ * passed them) but is handed over exactly as the first, checked, time:
+ * sorted, empty values dropped, the tenant label in place. */
+static void test_observed_cached_same_labels(void **state)
+{
+    fixture_t *f = *state;
+    const kv_t w[] = {
+        { "zone", "\xc3\xa9t\xc3\xa9" }, { "__name__", "wanted" }, { "empty", "" }, { "s", "w" }
+    };
+    const char *want = "__name__=wanted;__tenant__=4;s=w;zone=\xc3\xa9t\xc3\xa9;";
+    ingest_result_t res;
+    assert_ok(put(f, 4, w, 4, NOW_MS - 2000, 1, &res));
+    assert_int_equal(res.series_created, 1);
+    assert_string_equal(f->last_labels, want);
+    assert_int_equal(ingest_label_cache_size(f->ing), 1);
+    for (int k = 1; k >= 0; k--) {
+        f->last_labels[0] = '\0';
+        assert_ok(put(f, 4, w, 4, NOW_MS - k * 1000, 2 + k, &res));
+        assert_int_equal(res.series_created, 0);
+        assert_int_equal(res.samples_written, 1);
+        assert_string_equal(f->last_labels, want);
+    }
+    assert_int_equal(f->observed, 3);
+    assert_int_equal(f->filtered, 1);
+    /* a sample too far ahead is still dropped on the cached path */
+    assert_int_equal(put(f, 4, w, 4, NOW_MS + 3600000, 9, &res), STRATA_EINVAL);
+    assert_int_equal(res.rejected[INGEST_R_FUTURE], 1);
+    assert_int_equal(samples_of(f, "w", "4"), 3);
+}
+
 static void test_append_refs(void **state)
 {
     fixture_t *f = *state;
@@ -403,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cached_series_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dropped_series_found_anew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observer_sees_only_wanted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observed_cached_same_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_refs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
