@@ -381,6 +381,61 @@ static void test_observed_cached_same_labels(void **state)
     assert_int_equal(samples_of(f, "w", "4"), 3);
 }
 
+/* Writes a hand-made RW1 body (uncompressed wire bytes) as tenant 1. */
+static int put_wire(fixture_t *f, const uint8_t *wire, size_t len, ingest_result_t *res)
+{
+    size_t clen = snappy_max_compressed_length(len);
+    char *c = malloc(clen);
+    assert_int_equal(snappy_compress((const char *)wire, len, c, &clen), SNAPPY_OK);
+    strata_arena_reset(f->arena);
+    int rc = ingest_write(f->ing, f->arena, INGEST_PROTO_V1, c, clen, 1, NOW_MS, res);
+    free(c);
+    return rc;
+}
+
+/* A series whose sample comes before its labels on the wire: the cached path
+ * steps over the label span wherever it starts, and lands in the same series. */
+static void test_cached_labels_after_sample(void **state)
+{
+    fixture_t *f = *state;
+    /* TimeSeries{ Sample{ value=1.0, timestamp=t }, Label{__name__=m}, Label{s=x} } */
+    static const uint8_t labels[] = { 0x0a, 0x0d, 0x0a, 0x08, '_',  '_',  'n',  'a', 'm',  'e',  '_', '_',
+                                      0x12, 0x01, 'm',  0x0a, 0x06, 0x0a, 0x01, 's', 0x12, 0x01, 'x' };
+    ingest_result_t res;
+    for (int k = 0; k < 3; k++) {
+        uint8_t w[64];
+        size_t n = 0;
+        w[n++] = 0x0a;
+        w[n++] = 0x29; /* 18 + 23 bytes */
+        w[n++] = 0x12;
+        w[n++] = 0x10; /* the sample, 16 bytes */
+        w[n++] = 0x09;
+        double one = 1.0;
+        memcpy(w + n, &one, 8);
+        n += 8;
+        w[n++] = 0x10;
+        uint64_t t = (uint64_t)(NOW_MS - 60000 + k * 1000);
+        size_t at = n;
+        do {
+            w[n++] = (uint8_t)((t & 0x7f) | (t > 0x7f ? 0x80 : 0));
+            t >>= 7;
+        } while (t);
+        assert_int_equal(n - at, 6);
+        memcpy(w + n, labels, sizeof labels);
+        n += sizeof labels;
+        assert_int_equal(n, 43);
+        assert_ok(put_wire(f, w, n, &res));
+        assert_int_equal(res.samples_written, 1);
+        assert_int_equal(res.series_created, k == 0 ? 1 : 0);
+        assert_int_equal(ingest_label_cache_size(f->ing), 1);
+    }
+    assert_int_equal(samples_of(f, "x", "1"), 3);
+    size_t ns, nsmp;
+    stored(f, "m", "1", &ns, &nsmp);
+    assert_int_equal(ns, 1);
+    assert_int_equal(nsmp, 3);
+}
+
 static void test_append_refs(void **state)
 {
     fixture_t *f = *state;
@@ -439,6 +494,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dropped_series_found_anew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observer_sees_only_wanted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observed_cached_same_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_labels_after_sample, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_refs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
