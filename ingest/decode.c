@@ -293,7 +293,9 @@ typedef struct ctx {
     int32_t tenant_id;
     ingest_series_meta_t next; /* meta of the series add_series is given */
     ingest_lkey_t *keys;       /* the RW1 walk's label span keys, one per series (len 0: none) */
+    const uint8_t **spans;     /* where each keyed span starts */
     size_t nkeys, capkeys;
+    int trusted; /* add_series: the labels are a cached (validated and stored) set */
 } ctx_t;
 
 /* Appends a series and its meta (c->next) to the batch. */
@@ -372,8 +374,10 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
         }
         raw[j] = x;
     }
-    int has_name = 0;
-    for (size_t i = 0; i < n; i++) {
+    /* A label set from the cache was validated, with the same limits, when it
+     * was first stored: it would pass every check below again. */
+    int has_name = c->trusted;
+    for (size_t i = 0; i < n && !c->trusted; i++) {
         const raw_label_t *l = &raw[i];
         if (lim->max_label_name_length && l->nlen > lim->max_label_name_length) {
             reject(c, INGEST_R_LABEL_NAME_TOO_LONG, nsamples, raw, n,
@@ -417,7 +421,7 @@ static int add_series(ctx_t *c, raw_label_t *raw, size_t nraw, const tsdb_sample
     size_t max_labels = lim->max_labels_per_series && lim->max_labels_per_series < TSDB_MAX_LABELS - 1
                             ? lim->max_labels_per_series
                             : TSDB_MAX_LABELS - 1;
-    if (n > max_labels) {
+    if (n > max_labels && !c->trusted) {
         reject(c, INGEST_R_TOO_MANY_LABELS, nsamples, raw, n, "%zu labels, more than the limit of %zu", n,
                max_labels);
         return 0;
@@ -734,6 +738,35 @@ static int times_ok(const ctx_t *c, const tsdb_sample_t *smp, size_t ns)
     return 1;
 }
 
+/* The labels in a span of whole Label messages (one series' span, already
+ * checked by v1_walk's first pass) into raw (NULL: only counted); how many. */
+static size_t span_labels(const uint8_t *p, size_t len, raw_label_t *raw)
+{
+    rd_t r = { p, p + len };
+    size_t nl = 0;
+    while (r.p < r.e) {
+        rd_t lm;
+        r.p++;
+        if (rd_len(&r, &lm)) break;
+        raw_label_t l = { NULL, NULL, 0, 0 };
+        while (lm.p < lm.e) {
+            uint8_t t = *lm.p++;
+            rd_t f;
+            if (rd_len(&lm, &f)) break;
+            if (t == 0x0a) {
+                l.name = f.p;
+                l.nlen = (size_t)(f.e - f.p);
+            } else {
+                l.value = f.p;
+                l.vlen = (size_t)(f.e - f.p);
+            }
+        }
+        if (raw) raw[nl] = l;
+        nl++;
+    }
+    return nl;
+}
+
 /* Walks a RW1 request.  fill = 0: checks that it has the fast-path shape and
  * returns the most labels and samples of one series in *maxl, *maxs (-1 when
  * it has not).  fill = 1: decodes it (already checked) into the batch. */
@@ -752,7 +785,24 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
         /* the span of the wire holding the labels, the label cache's key */
         const uint8_t *lab_lo = NULL, *lab_hi = NULL;
         int lab_split = 0, sample_seen = 0;
+        /* Fill pass: a series the cache knows and the observer does not want
+         * needs only its samples, so its label span is stepped over unread
+         * (it was checked by the first pass; read later if it is needed). */
+        uint32_t hit_ref = 0;
+        unsigned hit_fl = 0;
+        const uint8_t *skip = NULL;
+        if (fill && c->cache && c->keys && c->keys[nts].len) {
+            hit_ref = ingest_lcache_get(c->cache, c->tenant_id, c->keys[nts], &hit_fl);
+            if (hit_ref && !(hit_fl & INGEST_LC_OBSERVE)) skip = c->spans[nts];
+        }
+        int skipped = 0;
         while (ts.p < ts.e) {
+            if (ts.p == skip) {
+                lab_lo = skip;
+                lab_hi = ts.p = skip + c->keys[nts].len;
+                skipped = 1;
+                continue;
+            }
             const uint8_t *field = ts.p;
             uint8_t tag = *ts.p++;
             rd_t m;
@@ -805,12 +855,10 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
             if (c->cache && c->keys && c->keys[nts].len) {
                 c->next.key = c->keys[nts];
                 c->next.span = lab_lo;
-                unsigned fl = 0;
-                uint32_t ref = ingest_lcache_get(c->cache, c->tenant_id, c->next.key, &fl);
-                if (ref) {
+                if (hit_ref) {
                     /* seen, validated and stored before: only its samples are new */
-                    c->next.ref = ref;
-                    c->next.observe = (uint8_t)(fl & INGEST_LC_OBSERVE);
+                    c->next.ref = hit_ref;
+                    c->next.observe = (uint8_t)(hit_fl & INGEST_LC_OBSERVE);
                     if (!c->next.observe && ns && times_ok(c, smp, ns)) {
                         tsdb_sample_t *s = strata_arena_alloc(c->arena, ns * sizeof *s);
                         if (!s) return STRATA_ENOMEM;
@@ -822,7 +870,14 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
                     }
                 }
             }
+            /* labels stepped over but wanted after all (no sample to keep
+             * as it is): read from the span now, as the walk would have */
+            if (skipped) nl = span_labels(lab_lo, (size_t)(lab_hi - lab_lo), raw);
+            /* an observed series is handed over with its labels: built here,
+             * without the checks when it came from the cache */
+            c->trusted = c->next.ref != 0;
             int rc = add_series(c, raw, nl, smp, ns);
+            c->trusted = 0;
             if (rc) return rc;
         } else {
             if (nl > *maxl) *maxl = nl;
@@ -833,9 +888,14 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
                 if (c->nkeys == c->capkeys) {
                     size_t ncap = c->capkeys ? c->capkeys * 2 : 256;
                     ingest_lkey_t *nk = strata_arena_alloc(c->arena, ncap * sizeof *nk);
-                    if (!nk) return -1;
-                    if (c->nkeys) memcpy(nk, c->keys, c->nkeys * sizeof *nk);
+                    const uint8_t **nsp = strata_arena_alloc(c->arena, ncap * sizeof *nsp);
+                    if (!nk || !nsp) return -1;
+                    if (c->nkeys) {
+                        memcpy(nk, c->keys, c->nkeys * sizeof *nk);
+                        memcpy(nsp, c->spans, c->nkeys * sizeof *nsp);
+                    }
                     c->keys = nk;
+                    c->spans = nsp;
                     c->capkeys = ncap;
                 }
                 ingest_lkey_t k = { 0, 0, 0 };
@@ -843,6 +903,7 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
                     k = ingest_lcache_key(c->cache, lab_lo, (size_t)(lab_hi - lab_lo));
                     ingest_lcache_prefetch(c->cache, k);
                 }
+                c->spans[c->nkeys] = lab_lo;
                 c->keys[c->nkeys++] = k;
             }
         }
@@ -882,10 +943,14 @@ int ingest_decode_cached(strata_arena_t *arena, enum ingest_proto proto, const v
     b->lim = lim;
     b->now_ms = now_ms;
     b->tenant = tenant;
-    ctx_t c = { arena,  b,         lim,
-                now_ms, tenant,    0,
-                cache,  tenant_id, { { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN },
-                NULL,   0,         0 };
+    ctx_t c = { .arena = arena,
+                .b = b,
+                .lim = lim,
+                .now_ms = now_ms,
+                .tenant = tenant,
+                .cache = cache,
+                .tenant_id = tenant_id,
+                .next = { { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN } };
     int rc;
     if (proto == INGEST_PROTO_V2) {
         Io__Prometheus__Write__V2__Request *req = io__prometheus__write__v2__request__unpack(&alloc, len,
@@ -942,41 +1007,19 @@ int ingest_batch_labels(const ingest_batch_t *b, strata_arena_t *arena, size_t i
         return 0;
     }
     /* the span is whole Label messages, already checked by v1_walk */
-    rd_t r = { m->span, m->span + m->key.len };
-    size_t nl = 0;
-    while (r.p < r.e) {
-        rd_t sub;
-        r.p++;
-        if (rd_len(&r, &sub)) return STRATA_EINVAL;
-        nl++;
-    }
+    size_t nl = span_labels(m->span, m->key.len, NULL);
     raw_label_t *raw = strata_arena_alloc(arena, (nl ? nl : 1) * sizeof *raw);
     if (!raw) return STRATA_ENOMEM;
-    r = (rd_t){ m->span, m->span + m->key.len };
-    for (size_t k = 0; k < nl; k++) {
-        rd_t lm;
-        r.p++;
-        if (rd_len(&r, &lm)) return STRATA_EINVAL;
-        raw[k] = (raw_label_t){ NULL, NULL, 0, 0 };
-        while (lm.p < lm.e) {
-            uint8_t t = *lm.p++;
-            rd_t f;
-            if (rd_len(&lm, &f)) return STRATA_EINVAL;
-            if (t == 0x0a) {
-                raw[k].name = f.p;
-                raw[k].nlen = (size_t)(f.e - f.p);
-            } else {
-                raw[k].value = f.p;
-                raw[k].vlen = (size_t)(f.e - f.p);
-            }
-        }
-    }
+    span_labels(m->span, m->key.len, raw);
     ingest_batch_t tmp;
     memset(&tmp, 0, sizeof tmp);
-    ctx_t c = { arena,     &tmp,      b->lim,
-                b->now_ms, b->tenant, 1,
-                NULL,      0,         { { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN },
-                NULL,      0,         0 };
+    ctx_t c = { .arena = arena,
+                .b = &tmp,
+                .lim = b->lim,
+                .now_ms = b->now_ms,
+                .tenant = b->tenant,
+                .contig = 1,
+                .next = { { 0, 0, 0 }, NULL, 0, INGEST_OBSERVE_UNKNOWN } };
     tsdb_sample_t one = { b->now_ms, 0.0 };
     int rc = add_series(&c, raw, nl, &one, 1);
     if (rc) return rc;

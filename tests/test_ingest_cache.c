@@ -66,6 +66,7 @@ typedef struct fixture {
     strata_arena_t *arena;
     int observed, filtered; /* observer calls, filter calls */
     char last_observed[64];
+    char last_labels[256]; /* the observed series' labels, name=value;... */
 } fixture_t;
 
 static int observe(void *ctx, int32_t tenant, const tsdb_series_input_t *s)
@@ -73,6 +74,10 @@ static int observe(void *ctx, int32_t tenant, const tsdb_series_input_t *s)
     (void)tenant;
     fixture_t *f = ctx;
     f->observed++;
+    size_t off = 0;
+    for (size_t i = 0; i < s->nlabels && off < sizeof f->last_labels; i++)
+        off += (size_t)snprintf(f->last_labels + off, sizeof f->last_labels - off, "%s=%s;",
+                                s->labels[i].name, s->labels[i].value);
     for (size_t i = 0; i < s->nlabels; i++)
         if (strcmp(s->labels[i].name, "s") == 0)
             snprintf(f->last_observed, sizeof f->last_observed, "%s", s->labels[i].value);
@@ -346,6 +351,91 @@ static void test_observer_sees_only_wanted(void **state)
     assert_int_equal(f->filtered, 2); /* asked once per series */
 }
 
+/* An observed series seen before skips the label checks (the cache says it
+ * passed them) but is handed over exactly as the first, checked, time:
+ * sorted, empty values dropped, the tenant label in place. */
+static void test_observed_cached_same_labels(void **state)
+{
+    fixture_t *f = *state;
+    const kv_t w[] = {
+        { "zone", "\xc3\xa9t\xc3\xa9" }, { "__name__", "wanted" }, { "empty", "" }, { "s", "w" }
+    };
+    const char *want = "__name__=wanted;__tenant__=4;s=w;zone=\xc3\xa9t\xc3\xa9;";
+    ingest_result_t res;
+    assert_ok(put(f, 4, w, 4, NOW_MS - 2000, 1, &res));
+    assert_int_equal(res.series_created, 1);
+    assert_string_equal(f->last_labels, want);
+    assert_int_equal(ingest_label_cache_size(f->ing), 1);
+    for (int k = 1; k >= 0; k--) {
+        f->last_labels[0] = '\0';
+        assert_ok(put(f, 4, w, 4, NOW_MS - k * 1000, 2 + k, &res));
+        assert_int_equal(res.series_created, 0);
+        assert_int_equal(res.samples_written, 1);
+        assert_string_equal(f->last_labels, want);
+    }
+    assert_int_equal(f->observed, 3);
+    assert_int_equal(f->filtered, 1);
+    /* a sample too far ahead is still dropped on the cached path */
+    assert_int_equal(put(f, 4, w, 4, NOW_MS + 3600000, 9, &res), STRATA_EINVAL);
+    assert_int_equal(res.rejected[INGEST_R_FUTURE], 1);
+    assert_int_equal(samples_of(f, "w", "4"), 3);
+}
+
+/* Writes a hand-made RW1 body (uncompressed wire bytes) as tenant 1. */
+static int put_wire(fixture_t *f, const uint8_t *wire, size_t len, ingest_result_t *res)
+{
+    size_t clen = snappy_max_compressed_length(len);
+    char *c = malloc(clen);
+    assert_int_equal(snappy_compress((const char *)wire, len, c, &clen), SNAPPY_OK);
+    strata_arena_reset(f->arena);
+    int rc = ingest_write(f->ing, f->arena, INGEST_PROTO_V1, c, clen, 1, NOW_MS, res);
+    free(c);
+    return rc;
+}
+
+/* A series whose sample comes before its labels on the wire: the cached path
+ * steps over the label span wherever it starts, and lands in the same series. */
+static void test_cached_labels_after_sample(void **state)
+{
+    fixture_t *f = *state;
+    /* TimeSeries{ Sample{ value=1.0, timestamp=t }, Label{__name__=m}, Label{s=x} } */
+    static const uint8_t labels[] = { 0x0a, 0x0d, 0x0a, 0x08, '_',  '_',  'n',  'a', 'm',  'e',  '_', '_',
+                                      0x12, 0x01, 'm',  0x0a, 0x06, 0x0a, 0x01, 's', 0x12, 0x01, 'x' };
+    ingest_result_t res;
+    for (int k = 0; k < 3; k++) {
+        uint8_t w[64];
+        size_t n = 0;
+        w[n++] = 0x0a;
+        w[n++] = 0x29; /* 18 + 23 bytes */
+        w[n++] = 0x12;
+        w[n++] = 0x10; /* the sample, 16 bytes */
+        w[n++] = 0x09;
+        double one = 1.0;
+        memcpy(w + n, &one, 8);
+        n += 8;
+        w[n++] = 0x10;
+        uint64_t t = (uint64_t)(NOW_MS - 60000 + k * 1000);
+        size_t at = n;
+        do {
+            w[n++] = (uint8_t)((t & 0x7f) | (t > 0x7f ? 0x80 : 0));
+            t >>= 7;
+        } while (t);
+        assert_int_equal(n - at, 6);
+        memcpy(w + n, labels, sizeof labels);
+        n += sizeof labels;
+        assert_int_equal(n, 43);
+        assert_ok(put_wire(f, w, n, &res));
+        assert_int_equal(res.samples_written, 1);
+        assert_int_equal(res.series_created, k == 0 ? 1 : 0);
+        assert_int_equal(ingest_label_cache_size(f->ing), 1);
+    }
+    assert_int_equal(samples_of(f, "x", "1"), 3);
+    size_t ns, nsmp;
+    stored(f, "m", "1", &ns, &nsmp);
+    assert_int_equal(ns, 1);
+    assert_int_equal(nsmp, 3);
+}
+
 static void test_append_refs(void **state)
 {
     fixture_t *f = *state;
@@ -403,6 +493,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cached_series_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dropped_series_found_anew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observer_sees_only_wanted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observed_cached_same_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_labels_after_sample, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_refs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2008,10 +2008,34 @@ static void test_requested_pods_gpu_memory_workload_resources(void **state)
     strata_arena_free(a);
 }
 
+/* Label names are matched whole: a name that is a prefix or an extension of
+ * one the registry reads (or of __name__) is not taken for it. */
+static void test_uses_series_exact_names(void **state)
+{
+    (void)state;
+    const tsdb_label_t ok[] = { { "__name__", "runai_workload_info" }, { "workload_id", "w" } };
+    const tsdb_label_t shorter[] = { { "__name__", "runai_workload_info" }, { "workload_i", "w" } };
+    const tsdb_label_t longer[] = { { "__name__", "runai_workload_info" }, { "workload_idx", "w" } };
+    const tsdb_label_t not_name[] = { { "__name_", "runai_workload_info" }, { "workload_id", "w" } };
+    const tsdb_label_t gpu[] = { { "__name__", "DCGM_FI_DEV_GPU_UTIL" },
+                                 { "namespace", "n" },
+                                 { "pod", "p" } };
+    const tsdb_label_t gpu_bad[] = { { "__name__", "DCGM_FI_DEV_GPU_UTIL" },
+                                     { "namespac", "n" },
+                                     { "pod", "p" } };
+    assert_int_equal(api_registry_uses_series(ok, 2), 1);
+    assert_int_equal(api_registry_uses_series(shorter, 2), 0);
+    assert_int_equal(api_registry_uses_series(longer, 2), 0);
+    assert_int_equal(api_registry_uses_series(not_name, 2), 0);
+    assert_int_equal(api_registry_uses_series(gpu, 3), 1);
+    assert_int_equal(api_registry_uses_series(gpu_bad, 3), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phase_lifecycle),
+        cmocka_unit_test(test_uses_series_exact_names),
         cmocka_unit_test(test_phase_runs_fold),
         cmocka_unit_test(test_deleted_by_stale_marker),
         cmocka_unit_test(test_deleted_by_staleness),

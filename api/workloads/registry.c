@@ -34,6 +34,10 @@ static int streq_n(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+/* 1 for "__name__"; other names seldom start with '_', so this rarely
+ * gets as far as a comparison (it ran for every label of every series fed). */
+static inline int is_name_label(const char *s) { return s[0] == '_' && strcmp(s, "__name__") == 0; }
+
 /* Replaces *slot with a copy of v (NULL clears) unless it is already equal,
  * so a steady scrape does not churn the allocator. */
 static int set_str(char **slot, const char *v)
@@ -92,11 +96,14 @@ static uint32_t label_hash(const char *s, size_t *len)
     return h ^ (h >> 15);
 }
 
+static size_t label_lens[L_COUNT]; /* strlen(LABEL_NAMES[i]) */
+
 static void label_table_build(void)
 {
     for (int i = 0; i < L_COUNT; i++) {
         size_t n;
         uint32_t k = label_hash(LABEL_NAMES[i], &n) & (LABEL_SLOTS - 1);
+        label_lens[i] = n;
         while (label_slots[k]) k = (k + 1) & (LABEL_SLOTS - 1);
         label_slots[k] = (int16_t)(i + 1);
     }
@@ -110,7 +117,8 @@ static int label_index(const char *name)
     for (;; k = (k + 1) & (LABEL_SLOTS - 1)) {
         int v = label_slots[k];
         if (!v) return -1;
-        if (strcmp(LABEL_NAMES[v - 1], name) == 0) return v - 1;
+        /* the length is known from the hash pass: a memcmp, no strcmp */
+        if (label_lens[v - 1] == n && memcmp(LABEL_NAMES[v - 1], name, n) == 0) return v - 1;
     }
 }
 
@@ -538,11 +546,19 @@ static int phase_mark(wl_t *w, int p, int64_t t)
 static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels, const char *const *lv,
                        const tsdb_sample_t *samples, size_t nsamples, int64_t staleness)
 {
-    /* Identity: the whole label set but __name__. */
-    size_t n = 0;
-    for (size_t i = 0; i < nlabels; i++)
-        if (strcmp(labels[i].name, "__name__") != 0)
-            n += strlen(labels[i].name) + strlen(labels[i].value) + 2;
+    /* Identity: the whole label set but __name__, as name\0value\0...; the
+     * lengths of the first labels are measured once and kept for the copy. */
+    enum { NLEN = 32 };
+    size_t n = 0, lens[2 * NLEN];
+    for (size_t i = 0; i < nlabels; i++) {
+        if (is_name_label(labels[i].name)) continue;
+        size_t a = strlen(labels[i].name) + 1, b = strlen(labels[i].value) + 1;
+        if (i < NLEN) {
+            lens[2 * i] = a;
+            lens[2 * i + 1] = b;
+        }
+        n += a + b;
+    }
     char stackbuf[1024], *key = n <= sizeof stackbuf ? stackbuf : malloc(n ? n : 1);
     if (!key) {
         log_enomem("gpu key");
@@ -550,8 +566,9 @@ static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels, 
     }
     size_t off = 0;
     for (size_t i = 0; i < nlabels; i++) {
-        if (strcmp(labels[i].name, "__name__") == 0) continue;
-        size_t a = strlen(labels[i].name) + 1, b = strlen(labels[i].value) + 1;
+        if (is_name_label(labels[i].name)) continue;
+        size_t a = i < NLEN ? lens[2 * i] : strlen(labels[i].name) + 1,
+               b = i < NLEN ? lens[2 * i + 1] : strlen(labels[i].value) + 1;
         memcpy(key + off, labels[i].name, a);
         off += a;
         memcpy(key + off, labels[i].value, b);
@@ -924,7 +941,7 @@ static enum metric classify(const tsdb_label_t *labels, size_t nlabels, const ch
 {
     enum metric m = M_NONE;
     for (size_t i = 0; i < nlabels; i++) {
-        if (strcmp(labels[i].name, "__name__") == 0) {
+        if (is_name_label(labels[i].name)) {
             m = metric_of(labels[i].value);
             break;
         }
