@@ -143,7 +143,8 @@ def run_one(cls, args, tmp, size, w, n, t0_s):
 # heaptrack's peak flame-graph stacks ("outer;...;inner bytes", each frame "function (file.c)")
 # are grouped by the innermost strata frame: its function, else its file.  The head's chunk
 # code is inlined into tsdb_append's frames, so "open chunks and sample buffers" holds the
-# sealed head chunks, each series' open (raw) buffer and the per-request append scratch;
+# sealed head chunk buffers, out-of-order buffers and the per-request append scratch (each
+# series' open buffer of 8 samples is inside its series struct: "series table");
 # strata_head_bytes (from /metrics) says how much of it is chunk bytes.
 
 HEAP_BY_FUNC = [
@@ -298,8 +299,10 @@ def write_docs(path, report, sizes):
         per = sum(cats.values()) - fixed
         L += ["Of that heap, %s is fixed (request arenas sized by the batch, not the series count; "
               "the store's setup; the HTTP server; libraries) and %s grows with the series: %.0f B per "
-              "active series, %s of it open chunks and sample buffers, which hold the %d samples per "
-              "series of this run's head." % (
+              "active series, %s of it in the head's sealed chunk buffers (each series' open buffer "
+              "of 8 samples lives in its series struct, under the series table). The heap's peak is "
+              "the moment the most bytes were held, not the end of the run: strata_head_bytes above "
+              "is the head when the run ended, with %d samples per series." % (
                   bp.fmt_bytes(fixed), bp.fmt_bytes(per), per / max(1, hr["series"]),
                   "%.0f B" % (cats.get("open chunks and sample buffers", 0) / max(1, hr["series"])),
                   int(report["minutes"] * 4)), ""]
