@@ -253,7 +253,7 @@ static int apply_series_limit(ingest_t *ing, int32_t tenant, tsdb_series_input_t
 /* 1 when the observer wants the series (its filter). */
 static int observer_wants(const ingest_t *ing, const tsdb_series_input_t *s)
 {
-    if (!ing->observer) return 0;
+    if (!ing->observer && !ing->observer_ref) return 0;
     return !ing->wants || ing->wants(ing->observer_ctx, s) ? 1 : 0;
 }
 

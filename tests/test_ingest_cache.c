@@ -351,6 +351,7 @@ static int observe_ref(void *ctx, int32_t tenant, uint32_t ref, const tsdb_serie
 static void test_observer_ref(void **state)
 {
     fixture_t *f = *state;
+    ingest_set_observer(f->ing, NULL, NULL); /* the ref observer alone */
     ingest_set_observer_ref(f->ing, observe_ref, f);
     const kv_t w[] = { { "__name__", "wanted" }, { "s", "w" } };
     const kv_t w2[] = { { "__name__", "wanted" }, { "s", "w2" } };
