@@ -149,6 +149,12 @@ void ingest_free(ingest_t *ing);
 typedef int (*ingest_observer_fn)(void *ctx, int32_t tenant, const tsdb_series_input_t *series);
 /* Set before the receiver takes traffic (not synchronised). */
 void ingest_set_observer(ingest_t *ing, ingest_observer_fn fn, void *ctx);
+/* The same with the series' store ref (nonzero: names this label set for the
+ * store's life; 0 when not known), for an observer that keeps per-series
+ * state by it.  Set instead of ingest_set_observer (replaces it). */
+typedef int (*ingest_observer_ref_fn)(void *ctx, int32_t tenant, uint32_t ref,
+                                      const tsdb_series_input_t *series);
+void ingest_set_observer_ref(ingest_t *ing, ingest_observer_ref_fn fn, void *ctx);
 /* Which series the observer wants (1 = wants it), a function of the labels
  * alone (series as the observer gets it): asked once per series, when ingest
  * first stores it, and remembered in the label cache; the observer then sees

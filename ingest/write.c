@@ -34,13 +34,20 @@ struct ingest {
     ingest_observer_fn observer;
     ingest_observer_filter_fn wants;
     void *observer_ctx;
-    ingest_lcache_t *lcache;   /* NULL when off */
-    ingest_meta_store_t *meta; /* remote-write metadata (metadata.c) */
+    ingest_observer_ref_fn observer_ref; /* when set, called instead of observer */
+    ingest_lcache_t *lcache;             /* NULL when off */
+    ingest_meta_store_t *meta;           /* remote-write metadata (metadata.c) */
 };
 
 void ingest_set_observer(ingest_t *ing, ingest_observer_fn fn, void *ctx)
 {
     ing->observer = fn;
+    ing->observer_ctx = ctx;
+}
+
+void ingest_set_observer_ref(ingest_t *ing, ingest_observer_ref_fn fn, void *ctx)
+{
+    ing->observer_ref = fn;
     ing->observer_ctx = ctx;
 }
 
@@ -246,7 +253,7 @@ static int apply_series_limit(ingest_t *ing, int32_t tenant, tsdb_series_input_t
 /* 1 when the observer wants the series (its filter). */
 static int observer_wants(const ingest_t *ing, const tsdb_series_input_t *s)
 {
-    if (!ing->observer) return 0;
+    if (!ing->observer && !ing->observer_ref) return 0;
     return !ing->wants || ing->wants(ing->observer_ctx, s) ? 1 : 0;
 }
 
@@ -312,9 +319,10 @@ static int write_decoded(ingest_t *ing, strata_arena_t *arena, enum ingest_proto
             if (nnew && ingest_lcache_put(cache, tenant, keys, nrefs, nflags, nnew) < 0)
                 strata_warn("label cache full", "err=\"%s\"", strata_strerror(STRATA_ENOMEM));
         }
-        for (size_t i = 0; ing->observer && i < n; i++) {
+        for (size_t i = 0; (ing->observer || ing->observer_ref) && i < n; i++) {
             if (!obs[i] || !series[i].labels) continue; /* a series it wants is always decoded */
-            int orc = ing->observer(ing->observer_ctx, tenant, &series[i]);
+            int orc = ing->observer_ref ? ing->observer_ref(ing->observer_ctx, tenant, refs[i], &series[i])
+                                        : ing->observer(ing->observer_ctx, tenant, &series[i]);
             if (orc < 0) {
                 strata_warn("write observer failed", "err=\"%s\"", strata_strerror(orc));
                 break;

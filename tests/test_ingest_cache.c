@@ -67,6 +67,8 @@ typedef struct fixture {
     int observed, filtered; /* observer calls, filter calls */
     char last_observed[64];
     char last_labels[256]; /* the observed series' labels, name=value;... */
+    uint32_t refs[8];      /* refs the ref observer got, in order */
+    size_t nrefs;
 } fixture_t;
 
 static int observe(void *ctx, int32_t tenant, const tsdb_series_input_t *s)
@@ -336,6 +338,39 @@ static void test_dropped_series_found_anew(void **state)
     assert_int_equal(nsmp, 3);
 }
 
+static int observe_ref(void *ctx, int32_t tenant, uint32_t ref, const tsdb_series_input_t *s)
+{
+    fixture_t *f = ctx;
+    f->refs[f->nrefs < 8 ? f->nrefs : 7] = ref;
+    f->nrefs++;
+    return observe(ctx, tenant, s);
+}
+
+/* The ref observer gets the store's ref: the same for every write of a
+ * series, another for another series, a new one once the head dropped it. */
+static void test_observer_ref(void **state)
+{
+    fixture_t *f = *state;
+    ingest_set_observer(f->ing, NULL, NULL); /* the ref observer alone */
+    ingest_set_observer_ref(f->ing, observe_ref, f);
+    const kv_t w[] = { { "__name__", "wanted" }, { "s", "w" } };
+    const kv_t w2[] = { { "__name__", "wanted" }, { "s", "w2" } };
+    ingest_result_t res;
+    for (int k = 0; k < 3; k++) assert_ok(put(f, 1, w, 2, NOW_MS - 60000 + k, 1, &res));
+    assert_ok(put(f, 1, w2, 2, NOW_MS - 60000, 1, &res));
+    assert_ok(tsdb_cut_head(f->db));
+    assert_ok(put(f, 1, w, 2, NOW_MS, 1, &res));
+    assert_int_equal(res.series_created, 1);
+    assert_int_equal(f->nrefs, 5);
+    assert_int_equal(f->observed, 5);
+    assert_true(f->refs[0] != 0);
+    assert_int_equal(f->refs[1], f->refs[0]);
+    assert_int_equal(f->refs[2], f->refs[0]);
+    assert_true(f->refs[3] != 0 && f->refs[3] != f->refs[0]);
+    assert_true(f->refs[4] != 0 && f->refs[4] != f->refs[0] && f->refs[4] != f->refs[3]);
+    assert_string_equal(f->last_observed, "w");
+}
+
 static void test_observer_sees_only_wanted(void **state)
 {
     fixture_t *f = *state;
@@ -493,6 +528,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cached_series_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dropped_series_found_anew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observer_sees_only_wanted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observer_ref, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observed_cached_same_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cached_labels_after_sample, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_refs, setup, teardown),

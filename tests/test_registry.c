@@ -459,6 +459,148 @@ static void test_foreach_pod(void **state)
     api_registry_free(r);
 }
 
+/* ---- series handles (api_registry_observe_ref) ------------------------------ */
+
+/* One series of the handle test: fed to a through api_registry_observe and
+ * to b through api_registry_observe_ref with ref. */
+typedef struct hseries {
+    uint32_t ref;
+    const char *metric;
+    kv_t kv[6];
+    size_t nkv;
+} hseries_t;
+
+static void observe_both(api_registry_t *a, api_registry_t *b, const hseries_t *s, int64_t t, double v)
+{
+    tsdb_label_t l[10];
+    size_t n = 0;
+    l[n++] = (tsdb_label_t){ "__name__", s->metric };
+    l[n++] = (tsdb_label_t){ "__tenant__", "1" };
+    for (size_t i = 0; i < s->nkv; i++) l[n++] = (tsdb_label_t){ s->kv[i].k, s->kv[i].v };
+    qsort(l, n, sizeof *l, label_cmp);
+    tsdb_sample_t smp = { t, v };
+    assert_ok(api_registry_observe(a, 1, l, n, &smp, 1));
+    assert_ok(api_registry_observe_ref(b, 1, s->ref, l, n, &smp, 1));
+}
+
+static int pod_line(const api_registry_pod_t *p, void *ctx)
+{
+    char *buf = ctx;
+    size_t off = strlen(buf);
+    snprintf(buf + off, 512 - off, "%s/%s@%s %lld %lld %lld;", p->namespace_, p->pod, p->node ? p->node : "-",
+             (long long)p->first_ms, (long long)p->last_ms, (long long)p->end_ms);
+    return 0;
+}
+
+/* Both registries give the same answers at now: list, get, pods, stats. */
+static void handle_same_answers(api_registry_t *a, api_registry_t *b, int64_t now, strata_arena_t *ar)
+{
+    api_registry_query_t q;
+    api_registry_query_init(&q);
+    q.limit = 500;
+    api_registry_result_t ra, rb;
+    assert_ok(api_registry_list(a, 1, &q, now, ar, &ra));
+    assert_ok(api_registry_list(b, 1, &q, now, ar, &rb));
+    assert_string_equal(ra.json, rb.json);
+    assert_int_equal(ra.total, 1);
+    assert_ok(api_registry_get(a, 1, WL_A, now, ar, &ra));
+    assert_ok(api_registry_get(b, 1, WL_A, now, ar, &rb));
+    assert_string_equal(ra.json, rb.json);
+    char pa[512] = "", pb[512] = "";
+    assert_ok(api_registry_foreach_pod(a, 1, WL_A, pod_line, pa));
+    assert_ok(api_registry_foreach_pod(b, 1, WL_A, pod_line, pb));
+    assert_string_equal(pa, pb);
+    api_registry_stats_t sa, sb;
+    api_registry_stats(a, &sa);
+    api_registry_stats(b, &sb);
+    assert_memory_equal(&sa, &sb, sizeof sa);
+}
+
+static void test_handles_match_slow_path(void **state)
+{
+    (void)state;
+    api_registry_t *a = reg_new(), *b = reg_new();
+    strata_arena_t *ar = strata_arena_new(0);
+#define W                   \
+    {                       \
+        "workload_id", WL_A \
+    }
+#define P0 \
+    { "namespace", "ns" }, { "pod", "p0" }
+#define P1 \
+    { "namespace", "ns" }, { "pod", "p1" }
+    /* handled: 1..12; slow path always: 13..17 (labels read per sample) */
+    static const hseries_t p1s[] = {
+        { 5, "kube_pod_status_phase", { P1, { "phase", "Running" } }, 3 },
+        { 6, "DCGM_FI_DEV_GPU_UTIL", { P1, { "gpu", "1" }, { "UUID", "GPU-b" } }, 4 },
+        { 15, "runai_pod_info", { P1, W, { "node", "n2" } }, 4 },
+    };
+    static const hseries_t rest[] = {
+        { 1, "kube_pod_status_phase", { P0, { "phase", "Running" } }, 3 },
+        { 2, "runai_pod_gpu_memory_allocated_bytes", { P0 }, 2 },
+        { 3, "kube_pod_container_resource_requests", { P0, { "container", "c" }, { "resource", "cpu" } }, 4 },
+        { 4, "DCGM_FI_DEV_GPU_UTIL", { P0, { "gpu", "0" }, { "UUID", "GPU-a" } }, 4 },
+        { 7, "runai_workload_gpu_allocation", { W }, 1 },
+        { 8, "runai_workload_gpu_memory_request_bytes", { W }, 1 },
+        { 9, "runai_workload_requested_resource", { W, { "resource", "gpu" }, { "kind", "request" } }, 3 },
+        { 10, "runai_workload_elements_total", { W }, 1 },
+        { 11,
+          "kube_pod_container_resource_limits",
+          { W, { "container", "c" }, { "resource", "memory" } },
+          3 },
+        { 12, "DCGM_FI_DEV_GPU_UTIL", { W, { "gpu", "2" }, { "UUID", "GPU-c" } }, 3 },
+        { 13, "runai_workload_info", { W, { "name", "w" } }, 2 },
+        { 14, "runai_pod_info", { P0, W, { "node", "n1" } }, 4 },
+        { 16, "runai_workload_phase", { W, { "phase", "Running" } }, 2 },
+        { 17, "runai_workload_pending_scheduling_message", { W, { "reason", "r" } }, 2 },
+    };
+#undef W
+#undef P0
+#undef P1
+    const size_t np1 = sizeof p1s / sizeof p1s[0], nrest = sizeof rest / sizeof rest[0];
+    for (int r = 0; r <= 24; r++) {
+        int64_t t = T0 + r * 30 * SEC;
+        for (size_t i = 0; i < nrest; i++) {
+            double v = r % 3 == 0 ? 0 : 40 + r;
+            if (rest[i].ref == 2 && r == 5) v = stale_nan(); /* one stale marker, then back */
+            observe_both(a, b, &rest[i], t, v);
+        }
+        /* pod p1 runs for rounds 0..3, is forgotten by the gc of round 17,
+         * and comes back (same series, same refs) from round 20 */
+        if (r <= 3 || r >= 20)
+            for (size_t i = 0; i < np1; i++) observe_both(a, b, &p1s[i], t, r % 2 ? 1 : 0);
+        handle_same_answers(a, b, t, ar);
+        strata_arena_reset(ar);
+        if (r == 16) assert_int_equal(api_registry_handles(b, 1), 12);
+        if (r == 17) {
+            api_registry_stats_t st;
+            api_registry_stats(b, &st);
+            assert_int_equal(st.pods, 2);
+            assert_ok(api_registry_gc(a, t, 0, NULL));
+            assert_ok(api_registry_gc(b, t, 0, NULL));
+            assert_int_equal(api_registry_handles(b, 1), 0); /* p1's state was freed */
+            api_registry_stats(b, &st);
+            assert_int_equal(st.pods, 1);
+            handle_same_answers(a, b, t, ar);
+            strata_arena_reset(ar);
+        }
+    }
+    assert_int_equal(api_registry_handles(b, 1), 12);
+    assert_int_equal(api_registry_handles(a, 1), 0);
+    /* ref 0 (unknown) never keeps a handle */
+    api_registry_t *c = reg_new();
+    tsdb_label_t l[] = { { "__name__", "runai_workload_gpu_allocation" },
+                         { "__tenant__", "1" },
+                         { "workload_id", WL_A } };
+    tsdb_sample_t smp = { T0, 1 };
+    assert_ok(api_registry_observe_ref(c, 1, 0, l, 3, &smp, 1));
+    assert_int_equal(api_registry_handles(c, 1), 0);
+    api_registry_free(c);
+    strata_arena_free(ar);
+    api_registry_free(a);
+    api_registry_free(b);
+}
+
 static void test_idle_gpus(void **state)
 {
     (void)state;
@@ -2041,6 +2183,7 @@ int main(void)
         cmocka_unit_test(test_deleted_by_staleness),
         cmocka_unit_test(test_running_pods),
         cmocka_unit_test(test_foreach_pod),
+        cmocka_unit_test(test_handles_match_slow_path),
         cmocka_unit_test(test_idle_gpus),
         cmocka_unit_test(test_idle_fraction_and_number_format),
         cmocka_unit_test(test_filters),

@@ -4,6 +4,7 @@
  */
 #include "head_internal.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,16 +74,28 @@ int tsdb_append_refs(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, 
 
     size_t total = 0;
     for (size_t i = 0; i < nseries; i++) total += in[i].nsamples;
-    tsdb_wal_sample_t *acc = malloc((total + 1) * sizeof *acc);
-    uint32_t *refs = malloc((nseries + 1) * sizeof *refs);
-    uint8_t *log_series = calloc(nseries + 1, 1);
-    uint64_t *hashes = malloc((nseries + 1) * sizeof *hashes);
-    size_t *lens = NULL, *lens_at = malloc((nseries + 1) * sizeof *lens_at), nstr = 0;
+    size_t nstr = 0;
     for (size_t i = 0; i < nseries; i++) nstr += 2 * (in[i].nlabels <= TSDB_MAX_LABELS ? in[i].nlabels : 0);
-    lens = malloc((nstr + 1) * sizeof *lens);
+    /* One block for the request's scratch arrays, widest alignment first
+     * (each array's size is a multiple of the next one's alignment). */
+    _Static_assert(_Alignof(tsdb_wal_sample_t) <= _Alignof(max_align_t) &&
+                       sizeof(tsdb_wal_sample_t) % _Alignof(uint64_t) == 0 &&
+                       _Alignof(size_t) <= _Alignof(uint64_t) && sizeof(size_t) % _Alignof(uint32_t) == 0,
+                   "scratch layout");
+    size_t sz_acc = (total + 1) * sizeof(tsdb_wal_sample_t), sz_n8 = (nseries + 1) * sizeof(uint64_t),
+           sz_lat = (nseries + 1) * sizeof(size_t), sz_lens = (nstr + 1) * sizeof(size_t),
+           sz_refs = (nseries + 1) * sizeof(uint32_t);
+    char *scratch = malloc(sz_acc + sz_n8 + sz_lat + sz_lens + sz_refs + nseries + 1);
+    tsdb_wal_sample_t *acc = (tsdb_wal_sample_t *)(void *)scratch;
+    uint64_t *hashes = scratch ? (uint64_t *)(void *)(scratch + sz_acc) : NULL;
+    size_t *lens_at = scratch ? (size_t *)(void *)(scratch + sz_acc + sz_n8) : NULL;
+    size_t *lens = scratch ? (size_t *)(void *)(scratch + sz_acc + sz_n8 + sz_lat) : NULL;
+    uint32_t *refs = scratch ? (uint32_t *)(void *)(scratch + sz_acc + sz_n8 + sz_lat + sz_lens) : NULL;
+    uint8_t *log_series = scratch ? (uint8_t *)(scratch + sz_acc + sz_n8 + sz_lat + sz_lens + sz_refs) : NULL;
+    if (log_series) memset(log_series, 0, nseries + 1);
     isample_t *srt = NULL;
     size_t srt_cap = 0, nacc = 0, nlog = 0;
-    int rc = (!acc || !refs || !log_series || !hashes || !lens || !lens_at) ? STRATA_ENOMEM : 0;
+    int rc = scratch ? 0 : STRATA_ENOMEM;
     int replay = atomic_load(&db->replaying);
 
     /* Hashing needs no lock: done first, it shortens the exclusive section. */
@@ -232,12 +245,7 @@ int tsdb_append_refs(tsdb_t *db, const tsdb_series_input_t *in, size_t nseries, 
         }
     }
     pthread_rwlock_unlock(&db->gate);
-    free(acc);
-    free(refs);
-    free(log_series);
-    free(hashes);
-    free(lens);
-    free(lens_at);
+    free(scratch);
     if (rc) {
         size_t nr = res->first_rejected_series;
         int nre = res->first_rejected_error;

@@ -88,7 +88,7 @@ void *daemon_store_open(void *arg)
         o->feed = (daemon_gateway_feed_t){ o->reg, o->reader };
         ingest_set_observer(o->ing, daemon_gateway_observe, &o->feed);
     } else if (rc == 0)
-        ingest_set_observer(o->ing, api_workloads_observe, o->reg);
+        ingest_set_observer_ref(o->ing, api_workloads_observe_ref, o->reg);
     /* the registry's series are decided once per series (ctx unused) */
     if (rc == 0) ingest_set_observer_filter(o->ing, api_workloads_wants);
     if (rc == 0) {

@@ -283,6 +283,7 @@ void reg_wl_free(wl_t *w)
 
 static void tenant_free(tenant_t *t)
 {
+    free(t->hs);
     for (size_t i = 0; i < t->wls.cap; i++)
         if (t->wls.b[i].v) reg_wl_free(t->wls.b[i].v);
     for (size_t i = 0; i < t->pods.cap; i++) {
@@ -543,8 +544,39 @@ static int phase_mark(wl_t *w, int p, int64_t t)
     return 0;
 }
 
+/* The samples of a GPU series, fast path and slow path alike. */
+static void feed_gpu(gpu_t *g, const tsdb_sample_t *samples, size_t nsamples, int64_t staleness)
+{
+    for (size_t i = 0; i < nsamples; i++) {
+        int64_t ts = samples[i].t;
+        double v = samples[i].v;
+        if (tsdb_is_stale(v)) {
+            st_stale(&g->s, ts);
+            continue;
+        }
+        int was_zero = st_holds(&g->s, ts, staleness) && g->s.v == 0;
+        if (!st_sample(&g->s, ts, v)) continue;
+        if (v == 0) {
+            if (!was_zero) g->zero_since = ts;
+        } else
+            g->zero_since = TMIN;
+    }
+}
+
+/* The samples of a series kept as one state, touching w (may be NULL) on a
+ * new newest sample; fast path and slow path alike. */
+static void feed_st(sstate_t *st, wl_t *w, const tsdb_sample_t *samples, size_t nsamples)
+{
+    for (size_t i = 0; i < nsamples; i++) {
+        if (tsdb_is_stale(samples[i].v))
+            st_stale(st, samples[i].t);
+        else if (st_sample(st, samples[i].t, samples[i].v) && w)
+            wl_touch(w, samples[i].t);
+    }
+}
+
 static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels, const char *const *lv,
-                       const tsdb_sample_t *samples, size_t nsamples, int64_t staleness)
+                       const tsdb_sample_t *samples, size_t nsamples, int64_t staleness, reg_handle_t *hd)
 {
     /* Identity: the whole label set but __name__, as name\0value\0...; the
      * lengths of the first labels are measured once and kept for the copy. */
@@ -608,20 +640,8 @@ static int observe_gpu(tenant_t *t, const tsdb_label_t *labels, size_t nlabels, 
         g->next = *head;
         *head = g;
     }
-    for (size_t i = 0; i < nsamples; i++) {
-        int64_t ts = samples[i].t;
-        double v = samples[i].v;
-        if (tsdb_is_stale(v)) {
-            st_stale(&g->s, ts);
-            continue;
-        }
-        int was_zero = st_holds(&g->s, ts, staleness) && g->s.v == 0;
-        if (!st_sample(&g->s, ts, v)) continue;
-        if (v == 0) {
-            if (!was_zero) g->zero_since = ts;
-        } else
-            g->zero_since = TMIN;
-    }
+    feed_gpu(g, samples, nsamples, staleness);
+    if (hd) *hd = (reg_handle_t){ 0, 1, g, NULL };
 out:
     if (key != stackbuf) free(key);
     return rc;
@@ -691,12 +711,14 @@ static int observe_condition(wl_t *w, const char *const *lv, const tsdb_sample_t
     return rc ? rc : set_str(&c->message, lv[L_MESSAGE]);
 }
 
+/* Feeds one series; when its samples need no label per sample, *h (if not
+ * NULL) gets the handle the next writes of the series can take instead. */
 static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const tsdb_label_t *labels,
                           size_t nlabels, const char *const *lv, const tsdb_sample_t *samples,
-                          size_t nsamples)
+                          size_t nsamples, reg_handle_t *h)
 {
     const int64_t stl = reg->opt.staleness_ms;
-    if (m == M_GPU_UTIL) return observe_gpu(t, labels, nlabels, lv, samples, nsamples, stl);
+    if (m == M_GPU_UTIL) return observe_gpu(t, labels, nlabels, lv, samples, nsamples, stl, h);
     if (m == M_CRES_REQ || m == M_CRES_LIM) {
         /* joined through (namespace, pod) when it has them, else by workload_id */
         wl_t *w = NULL;
@@ -710,24 +732,16 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const
                                       resource_index(lv[L_RESOURCE], 1),
                                       m == M_CRES_REQ ? RK_REQUEST : RK_LIMIT);
         if (!c) return STRATA_ENOMEM;
-        for (size_t i = 0; i < nsamples; i++) {
-            if (tsdb_is_stale(samples[i].v))
-                st_stale(&c->s, samples[i].t);
-            else if (st_sample(&c->s, samples[i].t, samples[i].v) && w)
-                wl_touch(w, samples[i].t);
-        }
+        feed_st(&c->s, w, samples, nsamples);
+        if (h) *h = (reg_handle_t){ 0, 0, &c->s, w };
         return 0;
     }
     if (m == M_POD_PHASE || m == M_POD_GPUMEM) {
         pod_t *p = pod_get(t, lv[L_NAMESPACE], lv[L_POD], 1);
         if (!p) return STRATA_ENOMEM;
         sstate_t *ps = m == M_POD_PHASE ? &p->running : &p->gpumem;
-        for (size_t i = 0; i < nsamples; i++) {
-            if (tsdb_is_stale(samples[i].v))
-                st_stale(ps, samples[i].t);
-            else
-                st_sample(ps, samples[i].t, samples[i].v);
-        }
+        feed_st(ps, NULL, samples, nsamples);
+        if (h) *h = (reg_handle_t){ 0, 0, ps, NULL };
         return 0;
     }
     wl_t *w = wl_get(t, lv[L_WORKLOAD_ID]);
@@ -925,13 +939,9 @@ static int observe_locked(api_registry_t *reg, tenant_t *t, enum metric m, const
     }
     default: return 0;
     }
-    for (size_t i = 0; i < nsamples; i++) {
-        int64_t ts = samples[i].t;
-        if (tsdb_is_stale(samples[i].v))
-            st_stale(st, ts);
-        else if (st_sample(st, ts, samples[i].v))
-            wl_touch(w, ts);
-    }
+    feed_st(st, w, samples, nsamples);
+    /* a pending scheduling message's state moves when w->psms grows */
+    if (h && m != M_PSM) *h = (reg_handle_t){ 0, 0, st, w };
     return 0;
 }
 
@@ -1006,7 +1016,99 @@ int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_labe
     int rc = tenant_get(reg, tenant_id, &t);
     if (rc) return rc;
     pthread_rwlock_wrlock(&t->lock);
-    rc = observe_locked(reg, t, m, labels, nlabels, lv, samples, nsamples);
+    rc = observe_locked(reg, t, m, labels, nlabels, lv, samples, nsamples, NULL);
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
+/* ---- series handles --------------------------------------------------------- */
+
+static inline size_t handle_slot(uint32_t ref, size_t cap)
+{
+    return (size_t)(ref * UINT32_C(0x9e3779b1)) & (cap - 1);
+}
+
+static const reg_handle_t *handle_find(const tenant_t *t, uint32_t ref)
+{
+    if (!t->hcap) return NULL;
+    for (size_t i = handle_slot(ref, t->hcap);; i = (i + 1) & (t->hcap - 1)) {
+        const reg_handle_t *h = &t->hs[i];
+        if (!h->ref) return NULL;
+        if (h->ref == ref) return h;
+    }
+}
+
+/* Best effort: without memory the series just keeps the slow path. */
+static void handle_put(tenant_t *t, const reg_handle_t *h)
+{
+    if ((t->hcount + 1) * 4 > t->hcap * 3) {
+        size_t nc = t->hcap ? t->hcap * 2 : 256;
+        reg_handle_t *nv = calloc(nc, sizeof *nv);
+        if (!nv) return;
+        for (size_t j = 0; j < t->hcap; j++) {
+            if (!t->hs[j].ref) continue;
+            size_t i = handle_slot(t->hs[j].ref, nc);
+            while (nv[i].ref) i = (i + 1) & (nc - 1);
+            nv[i] = t->hs[j];
+        }
+        free(t->hs);
+        t->hs = nv;
+        t->hcap = nc;
+    }
+    size_t i = handle_slot(h->ref, t->hcap);
+    while (t->hs[i].ref && t->hs[i].ref != h->ref) i = (i + 1) & (t->hcap - 1);
+    if (!t->hs[i].ref) t->hcount++;
+    t->hs[i] = *h;
+}
+
+void reg_handles_clear(tenant_t *t)
+{
+    free(t->hs);
+    t->hs = NULL;
+    t->hcap = t->hcount = 0;
+}
+
+size_t api_registry_handles(api_registry_t *reg, int32_t tenant_id)
+{
+    tenant_t *t = reg_tenant_find(reg, tenant_id);
+    if (!t) return 0;
+    pthread_rwlock_rdlock(&t->lock);
+    size_t n = t->hcount;
+    pthread_rwlock_unlock(&t->lock);
+    return n;
+}
+
+int api_registry_observe_ref(api_registry_t *reg, int32_t tenant_id, uint32_t ref, const tsdb_label_t *labels,
+                             size_t nlabels, const tsdb_sample_t *samples, size_t nsamples)
+{
+    if (nsamples == 0) return 0;
+    if (!ref) return api_registry_observe(reg, tenant_id, labels, nlabels, samples, nsamples);
+    tenant_t *t = reg_tenant_find(reg, tenant_id);
+    if (t) {
+        pthread_rwlock_wrlock(&t->lock);
+        const reg_handle_t *h = handle_find(t, ref);
+        if (h) {
+            if (h->gpu)
+                feed_gpu(h->target, samples, nsamples, reg->opt.staleness_ms);
+            else
+                feed_st(h->target, h->w, samples, nsamples);
+            pthread_rwlock_unlock(&t->lock);
+            return 0;
+        }
+        pthread_rwlock_unlock(&t->lock);
+    }
+    const char *lv[L_COUNT] = { 0 };
+    enum metric m = classify(labels, nlabels, lv);
+    if (m == M_NONE) return 0;
+    int rc = tenant_get(reg, tenant_id, &t);
+    if (rc) return rc;
+    reg_handle_t h = { 0, 0, NULL, NULL };
+    pthread_rwlock_wrlock(&t->lock);
+    rc = observe_locked(reg, t, m, labels, nlabels, lv, samples, nsamples, &h);
+    if (!rc && h.target) {
+        h.ref = ref;
+        handle_put(t, &h);
+    }
     pthread_rwlock_unlock(&t->lock);
     return rc;
 }

@@ -57,6 +57,18 @@ void api_registry_free(api_registry_t *reg);
  * Returns 0 or STRATA_ENOMEM. */
 int api_registry_observe(api_registry_t *reg, int32_t tenant_id, const tsdb_label_t *labels, size_t nlabels,
                          const tsdb_sample_t *samples, size_t nsamples);
+/* api_registry_observe for a series the store knows by ref (nonzero, never
+ * naming another label set while the registry lives; 0 = unknown): the
+ * first write finds the state the series feeds, and later writes of a
+ * series whose samples need no label per sample (GPU utilisation, pod
+ * phase and GPU memory, container resources, allocation, memory request,
+ * elements total, requested resources) go straight to it, with no label
+ * read.  The registry ends in the same state either way.  Every
+ * api_registry_gc() forgets all handles first (docs/registry.md). */
+int api_registry_observe_ref(api_registry_t *reg, int32_t tenant_id, uint32_t ref, const tsdb_label_t *labels,
+                             size_t nlabels, const tsdb_sample_t *samples, size_t nsamples);
+/* How many series handles the tenant holds (tests, stats). */
+size_t api_registry_handles(api_registry_t *reg, int32_t tenant_id);
 /* 1 when api_registry_observe uses the series (labels as it takes them): one
  * of the few Run:ai, kube-state-metrics and DCGM names of docs/registry.md
  * with the labels the registry reads it by; else 0.  A function of the

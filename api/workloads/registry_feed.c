@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *s)
+static int feed(void *ctx, int32_t tenant, uint32_t ref, const tsdb_series_input_t *s)
 {
     const tsdb_sample_t *samples = s->samples;
     tsdb_sample_t *sorted = NULL;
@@ -30,9 +30,19 @@ int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *
             samples = sorted;
             break;
         }
-    int rc = api_registry_observe(ctx, tenant, s->labels, s->nlabels, samples, s->nsamples);
+    int rc = api_registry_observe_ref(ctx, tenant, ref, s->labels, s->nlabels, samples, s->nsamples);
     free(sorted);
     return rc;
+}
+
+int api_workloads_observe(void *ctx, int32_t tenant, const tsdb_series_input_t *s)
+{
+    return feed(ctx, tenant, 0, s);
+}
+
+int api_workloads_observe_ref(void *ctx, int32_t tenant, uint32_t ref, const tsdb_series_input_t *s)
+{
+    return feed(ctx, tenant, ref, s);
 }
 
 int api_workloads_wants(void *ctx, const tsdb_series_input_t *series)

@@ -93,6 +93,7 @@ static void wl_drop(tenant_t *t, wl_t *w)
 
 static int gc_tenant(tenant_t *t, int64_t before, int64_t stl, size_t *dropped)
 {
+    reg_handles_clear(t); /* what they point at may go below */
     /* Pods first (their GPUs with them), collected before any map shifts. */
     pod_t **pods = t->pods.n ? malloc(t->pods.n * sizeof *pods) : NULL;
     if (t->pods.n && !pods) {

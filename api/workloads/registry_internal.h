@@ -267,8 +267,20 @@ typedef struct wl {
     size_t nels, capels;
 } wl_t;
 
+/* A series' handle (docs/registry.md, "Series handles"): for a series
+ * known by its store ref whose samples need no label per sample, the state
+ * they land in, found once by the slow path.  Kept until the next gc. */
+typedef struct reg_handle {
+    uint32_t ref; /* 0 = empty slot */
+    int gpu;      /* target is a gpu_t, else an sstate_t */
+    void *target;
+    struct wl *w; /* the workload a new sample touches, or NULL */
+} reg_handle_t;
+
 typedef struct tenant {
     int32_t id;
+    reg_handle_t *hs; /* open addressing by ref; cleared by every gc */
+    size_t hcap, hcount;
     pthread_rwlock_t lock;
     bmap_t wls, pods, gpus, els;
     wl_t **wlv; /* insertion order, for iteration */
@@ -281,6 +293,10 @@ struct api_registry {
     pthread_rwlock_t lock; /* the tenant map only */
     bmap_t tenants;
 };
+
+/* Forgets every series handle of t (tenant lock held for writing): the
+ * state they point at may be freed. */
+void reg_handles_clear(tenant_t *t);
 
 /* Takes p out of its workload's pod list (p->wl itself is left as is). */
 static inline void pod_unlink(pod_t *p)
