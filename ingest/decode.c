@@ -925,15 +925,37 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
 
 /* 1 when the request was decoded here, 0 when it is protobuf-c's, or
  * STRATA_ENOMEM. */
+/* Top-level timeseries fields of an RW1 message (stops at the first other
+ * field or bad length: the walk judges the message). */
+static size_t v1_count_series(const uint8_t *buf, size_t len)
+{
+    rd_t r = { buf, buf + len }, ts;
+    size_t n = 0;
+    while (r.p < r.e && *r.p == 0x0a) {
+        r.p++;
+        if (rd_len(&r, &ts)) break;
+        n++;
+    }
+    return n;
+}
+
 static int decode_v1_fast(ctx_t *c, const uint8_t *buf, size_t len)
 {
     size_t maxl = 0, maxs = 0;
+    /* The label keys and the batch at their final size at once: grown by
+     * doubling, every smaller copy stayed in the request arena (about as much
+     * again as the final one). */
+    size_t n = v1_count_series(buf, len);
+    if (c->cache && n) {
+        c->keys = strata_arena_alloc(c->arena, n * sizeof *c->keys);
+        c->spans = strata_arena_alloc(c->arena, n * sizeof *c->spans);
+        if (!c->keys || !c->spans) return STRATA_ENOMEM;
+        c->capkeys = n;
+    }
     if (v1_walk(c, buf, len, 0, &maxl, &maxs, NULL, NULL)) return 0;
     raw_label_t *raw = strata_arena_alloc(c->arena, (maxl ? maxl : 1) * sizeof *raw);
     tsdb_sample_t *smp = strata_arena_alloc(c->arena, (maxs ? maxs : 1) * sizeof *smp);
     if (!raw || !smp) return STRATA_ENOMEM;
-    /* the batch at its final size at once: growing it by doubling left every
-     * smaller copy in the arena (about as much again as the final one) */
     int rc = batch_reserve(c, c->nwalked ? c->nwalked : 1);
     if (rc) return rc;
     c->contig = 1;
