@@ -13,6 +13,7 @@
 #include <snappy-c.h>
 
 #include "ingest.h"
+#include "ingest_internal.h"
 #include "remote_write_v1.pb-c.h"
 #include "remote_write_v2.pb-c.h"
 
@@ -693,8 +694,10 @@ static void test_write_path(void **state)
 
 /* Arena bytes to decode an RW1 request of n series {__name__="m", i="00000"..}
  * with one sample each, in an arena whose every allocation is its own block
- * (block size 1), so strata_arena_used() is the sum of the allocations. */
-static size_t decode_bytes(size_t n)
+ * (block size 1), so strata_arena_used() is the sum of the allocations.
+ * cached: with an (empty) label cache, as the daemon decodes, which adds the
+ * label-key arrays. */
+static size_t decode_bytes(size_t n, int cached)
 {
     Prometheus__TimeSeries *ts = calloc(n, sizeof *ts), **tsp = calloc(n, sizeof *tsp);
     Prometheus__Label *lab = calloc(2 * n, sizeof *lab), **labp = calloc(2 * n, sizeof *labp);
@@ -733,7 +736,13 @@ static size_t decode_bytes(size_t n)
     strata_arena_t *a = strata_arena_new(1);
     size_t before = strata_arena_used(a);
     ingest_batch_t *b = NULL;
-    assert_ok(ingest_decode(a, INGEST_PROTO_V1, buf, len, &lim, NOW_MS, NULL, &b));
+    ingest_lcache_t *cache = cached ? ingest_lcache_new(1000) : NULL;
+    if (cache) ingest_lcache_rdlock(cache);
+    assert_ok(ingest_decode_cached(a, INGEST_PROTO_V1, buf, len, &lim, NOW_MS, NULL, cache, 0, &b));
+    if (cache) {
+        ingest_lcache_unlock(cache);
+        ingest_lcache_free(cache);
+    }
     size_t got;
     ingest_batch_series(b, &got);
     assert_int_equal(got, n);
@@ -750,17 +759,23 @@ static size_t decode_bytes(size_t n)
     return used;
 }
 
-/* The batch's arrays are allocated once at the request's series count: the
+/* The batch's arrays (and with a label cache, the label keys) are allocated
+ * once at the request's series count: the
  * arena bytes per series are the same from 100 to 200 as from 200 to 300
  * series (grown by doubling, 64 -> 128 -> 256 -> 512 slots, every smaller
  * copy stayed in the arena and the second step cost 256 slots more). */
 static void test_decode_batch_sized_once(void **state)
 {
     (void)state;
-    size_t b100 = decode_bytes(100), b200 = decode_bytes(200), b300 = decode_bytes(300);
-    assert_true(b200 > b100);
-    assert_int_equal(b200 - b100, b300 - b200);
-    assert_int_equal(b300 - b100, 2 * (b200 - b100));
+    for (int cached = 0; cached <= 1; cached++) {
+        size_t b100 = decode_bytes(100, cached), b200 = decode_bytes(200, cached),
+               b300 = decode_bytes(300, cached);
+        assert_true(b200 > b100);
+        assert_int_equal(b200 - b100, b300 - b200);
+        assert_int_equal(b300 - b100, 2 * (b200 - b100));
+    }
+    /* the keys: one 16-byte key and one 8-byte span pointer per series */
+    assert_int_equal(decode_bytes(200, 1) - decode_bytes(200, 0), 200 * (16 + 8));
 }
 
 int main(void)
