@@ -295,25 +295,35 @@ typedef struct ctx {
     ingest_lkey_t *keys;       /* the RW1 walk's label span keys, one per series (len 0: none) */
     const uint8_t **spans;     /* where each keyed span starts */
     size_t nkeys, capkeys;
-    int trusted; /* add_series: the labels are a cached (validated and stored) set */
+    size_t nwalked; /* series the RW1 walk's first pass found */
+    int trusted;    /* add_series: the labels are a cached (validated and stored) set */
 } ctx_t;
+
+/* Makes room for ncap series in the batch. */
+static int batch_reserve(ctx_t *c, size_t ncap)
+{
+    ingest_batch_t *b = c->b;
+    if (ncap <= b->cap) return 0;
+    tsdb_series_input_t *ns_ = strata_arena_alloc(c->arena, ncap * sizeof *ns_);
+    ingest_series_meta_t *nm = strata_arena_alloc(c->arena, ncap * sizeof *nm);
+    if (!ns_ || !nm) return STRATA_ENOMEM;
+    if (b->nseries) {
+        memcpy(ns_, b->series, b->nseries * sizeof *ns_);
+        memcpy(nm, b->meta, b->nseries * sizeof *nm);
+    }
+    b->series = ns_;
+    b->meta = nm;
+    b->cap = ncap;
+    return 0;
+}
 
 /* Appends a series and its meta (c->next) to the batch. */
 static int batch_push(ctx_t *c, tsdb_series_input_t in)
 {
     ingest_batch_t *b = c->b;
     if (b->nseries == b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 64;
-        tsdb_series_input_t *ns_ = strata_arena_alloc(c->arena, ncap * sizeof *ns_);
-        ingest_series_meta_t *nm = strata_arena_alloc(c->arena, ncap * sizeof *nm);
-        if (!ns_ || !nm) return STRATA_ENOMEM;
-        if (b->nseries) {
-            memcpy(ns_, b->series, b->nseries * sizeof *ns_);
-            memcpy(nm, b->meta, b->nseries * sizeof *nm);
-        }
-        b->series = ns_;
-        b->meta = nm;
-        b->cap = ncap;
+        int rc = batch_reserve(c, b->cap ? b->cap * 2 : 64);
+        if (rc) return rc;
     }
     b->meta[b->nseries] = c->next;
     b->series[b->nseries++] = in;
@@ -909,20 +919,47 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
         }
         nts++;
     }
+    if (!fill) c->nwalked = nts;
     return 0;
 }
 
 /* 1 when the request was decoded here, 0 when it is protobuf-c's, or
  * STRATA_ENOMEM. */
+/* Top-level timeseries fields of an RW1 message (stops at the first other
+ * field or bad length: the walk judges the message). */
+static size_t v1_count_series(const uint8_t *buf, size_t len)
+{
+    rd_t r = { buf, buf + len }, ts;
+    size_t n = 0;
+    while (r.p < r.e && *r.p == 0x0a) {
+        r.p++;
+        if (rd_len(&r, &ts)) break;
+        n++;
+    }
+    return n;
+}
+
 static int decode_v1_fast(ctx_t *c, const uint8_t *buf, size_t len)
 {
     size_t maxl = 0, maxs = 0;
+    /* The label keys and the batch at their final size at once: grown by
+     * doubling, every smaller copy stayed in the request arena (about as much
+     * again as the final one). */
+    size_t n = v1_count_series(buf, len);
+    if (c->cache && n) {
+        c->keys = strata_arena_alloc(c->arena, n * sizeof *c->keys);
+        c->spans = strata_arena_alloc(c->arena, n * sizeof *c->spans);
+        if (!c->keys || !c->spans) return STRATA_ENOMEM;
+        c->capkeys = n;
+    }
     if (v1_walk(c, buf, len, 0, &maxl, &maxs, NULL, NULL)) return 0;
     raw_label_t *raw = strata_arena_alloc(c->arena, (maxl ? maxl : 1) * sizeof *raw);
     tsdb_sample_t *smp = strata_arena_alloc(c->arena, (maxs ? maxs : 1) * sizeof *smp);
     if (!raw || !smp) return STRATA_ENOMEM;
+    int rc = batch_reserve(c, c->nwalked ? c->nwalked : 1);
+    if (rc) return rc;
     c->contig = 1;
-    int rc = v1_walk(c, buf, len, 1, &maxl, &maxs, raw, smp);
+    rc = v1_walk(c, buf, len, 1, &maxl, &maxs, raw, smp);
     c->contig = 0;
     return rc ? rc : 1;
 }

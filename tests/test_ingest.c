@@ -13,6 +13,7 @@
 #include <snappy-c.h>
 
 #include "ingest.h"
+#include "ingest_internal.h"
 #include "remote_write_v1.pb-c.h"
 #include "remote_write_v2.pb-c.h"
 
@@ -691,6 +692,92 @@ static void test_write_path(void **state)
     test_tmpdir_free(dir);
 }
 
+/* Arena bytes to decode an RW1 request of n series {__name__="m", i="00000"..}
+ * with one sample each, in an arena whose every allocation is its own block
+ * (block size 1), so strata_arena_used() is the sum of the allocations.
+ * cached: with an (empty) label cache, as the daemon decodes, which adds the
+ * label-key arrays. */
+static size_t decode_bytes(size_t n, int cached)
+{
+    Prometheus__TimeSeries *ts = calloc(n, sizeof *ts), **tsp = calloc(n, sizeof *tsp);
+    Prometheus__Label *lab = calloc(2 * n, sizeof *lab), **labp = calloc(2 * n, sizeof *labp);
+    Prometheus__Sample *smp = calloc(n, sizeof *smp), **smpp = calloc(n, sizeof *smpp);
+    char(*ids)[8] = calloc(n, sizeof *ids);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "%05zu", i);
+        prometheus__label__init(&lab[2 * i]);
+        lab[2 * i].name = bin("__name__");
+        lab[2 * i].value = bin("m");
+        prometheus__label__init(&lab[2 * i + 1]);
+        lab[2 * i + 1].name = bin("i");
+        lab[2 * i + 1].value = bin(ids[i]);
+        labp[2 * i] = &lab[2 * i];
+        labp[2 * i + 1] = &lab[2 * i + 1];
+        prometheus__sample__init(&smp[i]);
+        smp[i].value = 1;
+        smp[i].timestamp = NOW_MS;
+        smpp[i] = &smp[i];
+        prometheus__time_series__init(&ts[i]);
+        ts[i].n_labels = 2;
+        ts[i].labels = &labp[2 * i];
+        ts[i].n_samples = 1;
+        ts[i].samples = &smpp[i];
+        tsp[i] = &ts[i];
+    }
+    Prometheus__WriteRequest req;
+    prometheus__write_request__init(&req);
+    req.n_timeseries = n;
+    req.timeseries = tsp;
+    size_t len = prometheus__write_request__get_packed_size(&req);
+    uint8_t *buf = malloc(len);
+    prometheus__write_request__pack(&req, buf);
+    ingest_limits_t lim;
+    ingest_limits_init(&lim);
+    strata_arena_t *a = strata_arena_new(1);
+    size_t before = strata_arena_used(a);
+    ingest_batch_t *b = NULL;
+    ingest_lcache_t *cache = cached ? ingest_lcache_new(1000) : NULL;
+    if (cache) ingest_lcache_rdlock(cache);
+    assert_ok(ingest_decode_cached(a, INGEST_PROTO_V1, buf, len, &lim, NOW_MS, NULL, cache, 0, &b));
+    if (cache) {
+        ingest_lcache_unlock(cache);
+        ingest_lcache_free(cache);
+    }
+    size_t got;
+    ingest_batch_series(b, &got);
+    assert_int_equal(got, n);
+    size_t used = strata_arena_used(a) - before;
+    strata_arena_free(a);
+    free(buf);
+    free(ids);
+    free(smpp);
+    free(smp);
+    free(labp);
+    free(lab);
+    free(tsp);
+    free(ts);
+    return used;
+}
+
+/* The batch's arrays (and with a label cache, the label keys) are allocated
+ * once at the request's series count: the
+ * arena bytes per series are the same from 100 to 200 as from 200 to 300
+ * series (grown by doubling, 64 -> 128 -> 256 -> 512 slots, every smaller
+ * copy stayed in the arena and the second step cost 256 slots more). */
+static void test_decode_batch_sized_once(void **state)
+{
+    (void)state;
+    for (int cached = 0; cached <= 1; cached++) {
+        size_t b100 = decode_bytes(100, cached), b200 = decode_bytes(200, cached),
+               b300 = decode_bytes(300, cached);
+        assert_true(b200 > b100);
+        assert_int_equal(b200 - b100, b300 - b200);
+        assert_int_equal(b300 - b100, 2 * (b200 - b100));
+    }
+    /* the keys: one 16-byte key and one 8-byte span pointer per series */
+    assert_int_equal(decode_bytes(200, 1) - decode_bytes(200, 0), 200 * (16 + 8));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -711,6 +798,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snappy, setup, teardown),
         cmocka_unit_test(test_reason_names),
         cmocka_unit_test_setup_teardown(test_write_path, setup, teardown),
+        cmocka_unit_test(test_decode_batch_sized_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
