@@ -704,7 +704,7 @@ static size_t decode_bytes(size_t n, int cached)
     Prometheus__Sample *smp = calloc(n, sizeof *smp), **smpp = calloc(n, sizeof *smpp);
     char(*ids)[8] = calloc(n, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
-        snprintf(ids[i], sizeof ids[i], "%05zu", i);
+        snprintf(ids[i], sizeof ids[i], "%05u", (unsigned)(i % 100000u));
         prometheus__label__init(&lab[2 * i]);
         lab[2 * i].name = bin("__name__");
         lab[2 * i].value = bin("m");
