@@ -748,6 +748,26 @@ static int times_ok(const ctx_t *c, const tsdb_sample_t *smp, size_t ns)
     return 1;
 }
 
+/* One Label message's body (m) into *l; -1 on a field other than name (1) or
+ * value (2), or a bad length. */
+static int label_read(rd_t m, raw_label_t *l)
+{
+    *l = (raw_label_t){ NULL, NULL, 0, 0 };
+    while (m.p < m.e) {
+        uint8_t t = *m.p++;
+        rd_t f;
+        if ((t != 0x0a && t != 0x12) || rd_len(&m, &f)) return -1;
+        if (t == 0x0a) {
+            l->name = f.p;
+            l->nlen = (size_t)(f.e - f.p);
+        } else {
+            l->value = f.p;
+            l->vlen = (size_t)(f.e - f.p);
+        }
+    }
+    return 0;
+}
+
 /* The labels in a span of whole Label messages (one series' span, already
  * checked by v1_walk's first pass) into raw (NULL: only counted); how many. */
 static size_t span_labels(const uint8_t *p, size_t len, raw_label_t *raw)
@@ -758,19 +778,8 @@ static size_t span_labels(const uint8_t *p, size_t len, raw_label_t *raw)
         rd_t lm;
         r.p++;
         if (rd_len(&r, &lm)) break;
-        raw_label_t l = { NULL, NULL, 0, 0 };
-        while (lm.p < lm.e) {
-            uint8_t t = *lm.p++;
-            rd_t f;
-            if (rd_len(&lm, &f)) break;
-            if (t == 0x0a) {
-                l.name = f.p;
-                l.nlen = (size_t)(f.e - f.p);
-            } else {
-                l.value = f.p;
-                l.vlen = (size_t)(f.e - f.p);
-            }
-        }
+        raw_label_t l;
+        if (label_read(lm, &l)) break;
         if (raw) raw[nl] = l;
         nl++;
     }
@@ -823,19 +832,8 @@ static int v1_walk(ctx_t *c, const uint8_t *buf, size_t len, int fill, size_t *m
                 else if (sample_seen)
                     lab_split = 1;
                 lab_hi = m.e;
-                raw_label_t l = { NULL, NULL, 0, 0 };
-                while (m.p < m.e) {
-                    uint8_t t = *m.p++;
-                    rd_t f;
-                    if ((t != 0x0a && t != 0x12) || rd_len(&m, &f)) return -1;
-                    if (t == 0x0a) {
-                        l.name = f.p;
-                        l.nlen = (size_t)(f.e - f.p);
-                    } else {
-                        l.value = f.p;
-                        l.vlen = (size_t)(f.e - f.p);
-                    }
-                }
+                raw_label_t l;
+                if (label_read(m, &l)) return -1;
                 if (fill) raw[nl] = l;
                 nl++;
             } else {
